@@ -1,0 +1,102 @@
+/**
+ * The Envoy v3 resource types Ferry stores and serves, with their canonical type URLs, the field
+ * that names each resource, and the words operators may use for them on the command line.
+ */
+export type ResourceKind =
+  | 'Listener'
+  | 'RouteConfiguration'
+  | 'Cluster'
+  | 'ClusterLoadAssignment'
+  | 'Secret';
+
+export interface ResourceType {
+  readonly kind: ResourceKind;
+  /** Fully qualified protobuf message name. */
+  readonly messageName: string;
+  readonly typeUrl: string;
+  /** The field that holds the resource's name (`cluster_name` for ClusterLoadAssignment). */
+  readonly nameField: string;
+  /** Short name used in tables and by the xDS per-type services (LDS, RDS, ...). */
+  readonly short: string;
+  /** Words accepted by `ferryctl get TYPE` (lower case). */
+  readonly aliases: readonly string[];
+}
+
+export const TYPE_URL_PREFIX = 'type.googleapis.com/';
+
+function type(
+  kind: ResourceKind,
+  messageName: string,
+  nameField: string,
+  short: string,
+  aliases: string[],
+): ResourceType {
+  return Object.freeze({
+    kind,
+    messageName,
+    typeUrl: TYPE_URL_PREFIX + messageName,
+    nameField,
+    short,
+    aliases: Object.freeze([kind.toLowerCase(), messageName.toLowerCase(), ...aliases]),
+  });
+}
+
+/**
+ * In make-before-break order (xDS protocol, "Eventual consistency considerations"):
+ * clusters before their endpoints, secrets before the listeners that use them, listeners before
+ * the route configurations they name.
+ */
+export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
+  type('Cluster', 'envoy.config.cluster.v3.Cluster', 'name', 'CDS', [
+    'cluster',
+    'clusters',
+    'cds',
+  ]),
+  type('ClusterLoadAssignment', 'envoy.config.endpoint.v3.ClusterLoadAssignment', 'cluster_name', 'EDS', [
+    'endpoint',
+    'endpoints',
+    'clusterloadassignments',
+    'cla',
+    'eds',
+  ]),
+  type('Secret', 'envoy.extensions.transport_sockets.tls.v3.Secret', 'name', 'SDS', [
+    'secret',
+    'secrets',
+    'sds',
+  ]),
+  type('Listener', 'envoy.config.listener.v3.Listener', 'name', 'LDS', [
+    'listener',
+    'listeners',
+    'lds',
+  ]),
+  type('RouteConfiguration', 'envoy.config.route.v3.RouteConfiguration', 'name', 'RDS', [
+    'route',
+    'routes',
+    'routeconfig',
+    'routeconfigs',
+    'routeconfigurations',
+    'rds',
+  ]),
+]);
+
+const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
+const byAlias = new Map<string, ResourceType>();
+for (const t of RESOURCE_TYPES) {
+  for (const a of t.aliases) byAlias.set(a, t);
+  byAlias.set(t.typeUrl.toLowerCase(), t);
+}
+
+export function resourceTypeByUrl(typeUrl: string): ResourceType | undefined {
+  return byTypeUrl.get(typeUrl);
+}
+
+/** Resolves `listeners`, `Listener`, `envoy.config.listener.v3.Listener` or a type URL. */
+export function resourceTypeByAlias(word: string): ResourceType | undefined {
+  return byAlias.get(word.toLowerCase());
+}
+
+export function resourceTypeByKind(kind: ResourceKind): ResourceType {
+  const t = RESOURCE_TYPES.find((r) => r.kind === kind);
+  if (!t) throw new Error(`unknown resource kind ${kind}`);
+  return t;
+}
