@@ -1,0 +1,45 @@
+# Ferry — the two commands (see README.md): `make run` and `make test`.
+# Both install what they need: pnpm through npx (pinned), the workspace's npm dependencies
+# (lockfile), and nothing else for now.
+SHELL := /bin/bash
+PNPM_VERSION := 10.34.9
+PNPM := npx -y pnpm@$(PNPM_VERSION)
+
+.PHONY: all install build lint typecheck format run test unit-test bench bench-xds clean
+
+all: build
+
+node_modules/.modules.yaml: package.json pnpm-lock.yaml */package.json
+	$(PNPM) install --frozen-lockfile
+	@touch $@
+
+install: node_modules/.modules.yaml
+
+build: install
+	$(PNPM) --filter @ferry/proto run gen
+	npx tsc -b
+
+typecheck: build
+
+lint: build
+	npx eslint .
+	npx prettier --check .
+
+format: install
+	npx prettier --write .
+
+# The main job: control plane on its embedded SQLite store with an example config applied.
+run: build
+	node scripts/demo.mjs
+
+# Every test: type check, lint, formatting, unit and end-to-end tests.
+test: lint
+	node scripts/run-tests.mjs
+
+bench-xds: build
+	node scripts/bench-xds.mjs
+
+bench: bench-xds
+
+clean:
+	rm -rf */dist */*.tsbuildinfo proto/gen

@@ -1,0 +1,135 @@
+/**
+ * In-memory ResourceStore for unit tests: the same semantics as the durable stores (atomic
+ * batches, revisions, history, ordered watches), nothing persisted.
+ */
+import {
+  keyOf,
+  matchesFilter,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeEvent,
+  type HistoryEntry,
+  type ListFilter,
+  type Mutation,
+  type ResourceStore,
+  type StoreSnapshot,
+  type StoredResource,
+  type Watch,
+} from './store.js';
+import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
+import { netChanges } from './store-net-changes.js';
+import { WatchHub } from './store-watch-hub.js';
+
+interface LoggedRevision extends ChangeEvent {
+  readonly time: string;
+  readonly message: string;
+}
+
+export class MemoryStore implements ResourceStore {
+  private revision = 0;
+  private readonly current = new Map<string, StoredResource>();
+  /** Index i holds revision i + 1: every revision has an entry, so lookups are direct. */
+  private readonly log: LoggedRevision[] = [];
+  private readonly hub = new WatchHub({
+    latestRevision: () => this.revision,
+    eventsBetween: (after, upTo, limit) =>
+      this.log.slice(after, Math.min(upTo, after + limit)).map(({ revision, changes }) => ({
+        revision,
+        changes,
+      })),
+  });
+  private closed = false;
+
+  apply(mutations: readonly Mutation[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    return settle(() => this.applyNow(mutations, options));
+  }
+
+  private applyNow(mutations: readonly Mutation[], options: ApplyOptions): ApplyResult {
+    if (this.closed) throw storeClosed();
+    if (options.expectedRevision !== undefined && options.expectedRevision !== this.revision) {
+      throw revisionConflict(this.revision, options.expectedRevision);
+    }
+    const changes = netChanges(mutations, (k) => this.current.get(keyOf(k))?.version);
+    if (changes.length === 0) return { revision: this.revision, changes };
+    const revision = ++this.revision;
+    for (const m of changes) {
+      if (m.op === 'put') this.current.set(keyOf(m), storedFrom(m, revision));
+      else this.current.delete(keyOf(m));
+    }
+    this.log.push({
+      revision,
+      changes,
+      time: new Date().toISOString(),
+      message: options.message ?? '',
+    });
+    this.hub.notify();
+    return { revision, changes };
+  }
+
+  list(filter?: ListFilter): Promise<StoreSnapshot> {
+    if (this.closed) return Promise.reject(storeClosed());
+    const resources = [...this.current.values()].filter((r) => matchesFilter(r, filter));
+    return Promise.resolve({ revision: this.revision, resources });
+  }
+
+  listAt(revision: number, filter?: ListFilter): Promise<StoreSnapshot> {
+    if (this.closed) return Promise.reject(storeClosed());
+    if (!Number.isSafeInteger(revision) || revision < 0 || revision > this.revision) {
+      return Promise.reject(noSuchRevision(revision, this.revision));
+    }
+    const state = new Map<string, StoredResource>();
+    for (const e of this.log.slice(0, revision)) {
+      for (const m of e.changes) {
+        if (m.op === 'put') state.set(keyOf(m), storedFrom(m, e.revision));
+        else state.delete(keyOf(m));
+      }
+    }
+    const resources = [...state.values()].filter((r) => matchesFilter(r, filter));
+    return Promise.resolve({ revision, resources });
+  }
+
+  history(limit = 50): Promise<HistoryEntry[]> {
+    if (this.closed) return Promise.reject(storeClosed());
+    // slice(-0) would return everything.
+    const newest = limit > 0 ? this.log.slice(-limit) : [];
+    return Promise.resolve(
+      newest.reverse().map((e) => ({
+        revision: e.revision,
+        time: e.time,
+        message: e.message,
+        changes: e.changes.map((m) =>
+          m.op === 'put'
+            ? { op: m.op, typeUrl: m.typeUrl, group: m.group, name: m.name, version: m.version }
+            : { op: m.op, typeUrl: m.typeUrl, group: m.group, name: m.name },
+        ),
+      })),
+    );
+  }
+
+  currentRevision(): Promise<number> {
+    if (this.closed) return Promise.reject(storeClosed());
+    return Promise.resolve(this.revision);
+  }
+
+  watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch {
+    if (this.closed) throw storeClosed();
+    return this.hub.add(fromRevision, onEvent);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.hub.close();
+    return Promise.resolve();
+  }
+}
+
+function storedFrom(m: Mutation & { op: 'put' }, revision: number): StoredResource {
+  return {
+    typeUrl: m.typeUrl,
+    group: m.group,
+    name: m.name,
+    value: m.value,
+    version: m.version,
+    revision,
+  };
+}

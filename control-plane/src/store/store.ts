@@ -1,0 +1,103 @@
+/**
+ * The resource store (DESIGN.md D4). The API writes only through it; the xDS layer only consumes
+ * its watch events. Implementations: store-sqlite.ts (embedded default), store-memory.ts (unit
+ * tests), store-etcd.ts (later: several control-plane replicas). Values are canonical binary
+ * encodings (see @ferry/proto canonical.ts) and versions their content hashes, so equal content
+ * has equal versions on every replica.
+ */
+export interface ResourceKey {
+  readonly typeUrl: string;
+  readonly group: string;
+  readonly name: string;
+}
+
+export interface StoredResource extends ResourceKey {
+  readonly value: Uint8Array;
+  readonly version: string;
+  /** The revision that last changed this resource. */
+  readonly revision: number;
+}
+
+export type Mutation =
+  | (ResourceKey & { readonly op: 'put'; readonly value: Uint8Array; readonly version: string })
+  | (ResourceKey & { readonly op: 'delete' });
+
+export interface ApplyOptions {
+  /** When set, the apply fails with FERRY_CONFLICT unless the store is at exactly this revision. */
+  readonly expectedRevision?: number;
+  /** Recorded in history (e.g. "ferryctl apply -f web.yaml", "rollback to 12"). */
+  readonly message?: string;
+}
+
+export interface ApplyResult {
+  /** The new revision, or the current one when nothing changed. */
+  readonly revision: number;
+  /** The mutations that changed something (puts of identical content and deletes of absent keys are dropped). */
+  readonly changes: readonly Mutation[];
+}
+
+export interface ListFilter {
+  readonly typeUrl?: string;
+  readonly group?: string;
+  readonly name?: string;
+}
+
+export interface StoreSnapshot {
+  readonly revision: number;
+  readonly resources: readonly StoredResource[];
+}
+
+export interface ChangeEvent {
+  readonly revision: number;
+  readonly changes: readonly Mutation[];
+}
+
+export interface HistoryEntry {
+  readonly revision: number;
+  /** ISO 8601. */
+  readonly time: string;
+  readonly message: string;
+  readonly changes: ReadonlyArray<
+    ResourceKey & { readonly op: 'put' | 'delete'; readonly version?: string }
+  >;
+}
+
+export interface Watch {
+  close(): void;
+}
+
+export interface ResourceStore {
+  /**
+   * Applies every mutation or none (a crash leaves either the whole batch or nothing), and
+   * resolves only once the batch is durable. Throws FerryError FERRY_CONFLICT on a revision
+   * mismatch. A batch that changes nothing creates no revision.
+   */
+  apply(mutations: readonly Mutation[], options?: ApplyOptions): Promise<ApplyResult>;
+  /** Current state, consistent with the returned revision. */
+  list(filter?: ListFilter): Promise<StoreSnapshot>;
+  /** State as it was at `revision` (FERRY_NOT_FOUND if the store never had it). */
+  listAt(revision: number, filter?: ListFilter): Promise<StoreSnapshot>;
+  /** Newest first. */
+  history(limit?: number): Promise<HistoryEntry[]>;
+  currentRevision(): Promise<number>;
+  /**
+   * Calls `onEvent` for every revision after `fromRevision`, in order, first the past ones then
+   * live ones, each exactly once. The callback must not throw.
+   */
+  watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch;
+  /** Stops watches and releases files or connections; idempotent. */
+  close(): Promise<void>;
+}
+
+export function keyOf(k: ResourceKey): string {
+  return `${k.typeUrl}\u0000${k.group}\u0000${k.name}`;
+}
+
+export function matchesFilter(r: ResourceKey, filter: ListFilter | undefined): boolean {
+  if (!filter) return true;
+  return (
+    (filter.typeUrl === undefined || r.typeUrl === filter.typeUrl) &&
+    (filter.group === undefined || r.group === filter.group) &&
+    (filter.name === undefined || r.name === filter.name)
+  );
+}

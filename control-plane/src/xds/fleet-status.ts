@@ -1,0 +1,31 @@
+/**
+ * What the xDS layer tells the management API about connected proxies: per node and type, the
+ * version sent, the version ACKed, and the last NACK with its error_detail.
+ */
+export interface TypeStatus {
+  readonly typeUrl: string;
+  readonly versionSent: string;
+  readonly versionAcked: string;
+  readonly resources: number;
+  readonly lastNack?: { readonly version: string; readonly error: string; readonly time: string };
+}
+
+export interface NodeStatus {
+  readonly nodeId: string;
+  readonly cluster: string;
+  /** DESIGN.md D3: node.cluster, or "default". */
+  readonly group: string;
+  readonly userAgent: string;
+  readonly address: string;
+  /** "ads-sotw", "ads-delta", "lds", "cds-delta", ... (several when a node has several streams). */
+  readonly streams: readonly string[];
+  readonly connected: boolean;
+  /** ISO 8601. */
+  readonly connectedSince: string;
+  readonly lastSeen: string;
+  readonly types: readonly TypeStatus[];
+}
+
+export interface FleetStatusSource {
+  nodes(): NodeStatus[];
+}

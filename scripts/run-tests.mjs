@@ -1,0 +1,57 @@
+// Runs every compiled test file (*.test.js under each package's dist/) with node's test runner,
+// prints the spec report, then one summary line "tests: N passed, N failed, N skipped".
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const packages = ['proto', 'shared', 'control-plane', 'data-plane', 'e2e'];
+const filter = process.argv.slice(2);
+
+function find(dir) {
+  if (!fs.existsSync(dir)) return [];
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...find(full));
+    else if (e.name.endsWith('.test.js')) out.push(full);
+  }
+  return out;
+}
+
+const files = packages
+  .flatMap((p) => find(path.join(root, p, 'dist')))
+  .filter((f) => filter.length === 0 || filter.some((w) => f.includes(w)))
+  .sort();
+if (files.length === 0) {
+  console.error('run-tests: no compiled test files found; run `make build` first');
+  process.exit(1);
+}
+const tap = path.join(os.tmpdir(), `ferry-tests-${process.pid}.tap`);
+const child = spawn(
+  process.execPath,
+  [
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn' },
+  },
+);
+child.on('exit', (code, signal) => {
+  const text = fs.existsSync(tap) ? fs.readFileSync(tap, 'utf8') : '';
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  fs.rmSync(tap, { force: true });
+  console.log(
+    `tests: ${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`,
+  );
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -1,0 +1,3 @@
+export * from './log.js';
+export * from './errors.js';
+export * from './net.js';

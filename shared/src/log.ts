@@ -1,0 +1,16 @@
+/**
+ * pino JSON logs with stable fields: `component` names the part that logs, `err` carries errors.
+ * Secrets never go through here: callers log names and versions, never resource bodies.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export function createLogger(component: string, level: LevelWithSilent = 'info'): Logger {
+  return pino({
+    level: process.env.FERRY_LOG_LEVEL ?? level,
+    base: { component, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
