@@ -48,6 +48,7 @@ name: echo
 api_listener:
   api_listener:
     "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+    stat_prefix: echo
     rds:
       route_config_name: echo-routes
       config_source: { ads: {}, resource_api_version: V3 }
@@ -78,13 +79,19 @@ eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
 "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
 cluster_name: echo-a
 endpoints:
-  - lb_endpoints:
+  # grpc-js-xds requires a locality with a weight on every LocalityLbEndpoints.
+  - locality: { region: local }
+    load_balancing_weight: 1
+    lb_endpoints:
       - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.aPort} } } }
 ---
 "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
 cluster_name: echo-b
 endpoints:
-  - lb_endpoints:
+  # grpc-js-xds requires a locality with a weight on every LocalityLbEndpoints.
+  - locality: { region: local }
+    load_balancing_weight: 1
+    lb_endpoints:
       - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.bPort} } } }
 `;
 }

@@ -27,14 +27,22 @@ const buf = path.join(packageDir('@bufbuild/buf'), 'bin', 'buf');
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(path.join(work, 'validate-overlay', 'validate'), { recursive: true });
 fs.mkdirSync(path.join(work, 'ferry-protos'), { recursive: true });
-for (const d of ['envoy-api', 'xds', 'googleapis']) fs.symlinkSync(path.join(deps, d), path.join(work, d));
+for (const d of ['envoy-api', 'xds', 'googleapis'])
+  fs.symlinkSync(path.join(deps, d), path.join(work, d));
 fs.symlinkSync(path.join(protoRoot, 'ferry'), path.join(work, 'ferry-protos', 'ferry'));
 
-const validate = fs.readFileSync(path.join(deps, 'protoc-gen-validate', 'validate', 'validate.proto'), 'utf8');
+const validate = fs.readFileSync(
+  path.join(deps, 'protoc-gen-validate', 'validate', 'validate.proto'),
+  'utf8',
+);
 const patched = validate.includes('ignore_empty = 26')
   ? validate
-  : validate.replace(/message StringRules\s*\{[^\n]*\n/, 'message StringRules {\n    optional bool ignore_empty = 26;\n');
-if (patched === validate && !validate.includes('ignore_empty = 26')) throw new Error('build-descriptors: could not patch validate.proto StringRules');
+  : validate.replace(
+      /message StringRules\s*\{[^\n]*\n/,
+      'message StringRules {\n    optional bool ignore_empty = 26;\n',
+    );
+if (patched === validate && !validate.includes('ignore_empty = 26'))
+  throw new Error('build-descriptors: could not patch validate.proto StringRules');
 fs.writeFileSync(path.join(work, 'validate-overlay', 'validate', 'validate.proto'), patched);
 fs.writeFileSync(
   path.join(work, 'buf.yaml'),
@@ -46,13 +54,16 @@ function walk(dir, rel = '') {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, e.name);
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory() || (e.isSymbolicLink() && fs.statSync(full).isDirectory())) out.push(...walk(full, r));
+    if (e.isDirectory() || (e.isSymbolicLink() && fs.statSync(full).isDirectory()))
+      out.push(...walk(full, r));
     else if (e.name.endsWith('.proto')) out.push(r);
   }
   return out;
 }
 
-const envoyV3 = walk(path.join(deps, 'envoy-api', 'envoy'), 'envoy').filter((f) => f.includes('/v3/')).sort();
+const envoyV3 = walk(path.join(deps, 'envoy-api', 'envoy'), 'envoy')
+  .filter((f) => f.includes('/v3/'))
+  .sort();
 const ferryFiles = walk(path.join(protoRoot, 'ferry'), 'ferry').sort();
 const excluded = new Set();
 const importCache = new Map();
@@ -75,9 +86,15 @@ for (let attempt = 0; attempt < 8; attempt++) {
   for (const t of targets) args.push('--path', t);
   try {
     execFileSync(buf, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-    const info = { envoyV3Total: envoyV3.length, compiled: envoyV3.length - excluded.size, excluded: [...excluded].sort() };
+    const info = {
+      envoyV3Total: envoyV3.length,
+      compiled: envoyV3.length - excluded.size,
+      excluded: [...excluded].sort(),
+    };
     fs.writeFileSync(path.join(gen, 'descriptors.json'), JSON.stringify(info, null, 2) + '\n');
-    console.log(`proto: ${info.compiled}/${info.envoyV3Total} Envoy v3 files + ${ferryFiles.length} Ferry files -> ${path.relative(process.cwd(), out)}`);
+    console.log(
+      `proto: ${info.compiled}/${info.envoyV3Total} Envoy v3 files + ${ferryFiles.length} Ferry files -> ${path.relative(process.cwd(), out)}`,
+    );
     process.exit(0);
   } catch (err) {
     const stderr = String(err.stderr ?? err.message);

@@ -6,7 +6,14 @@
  * decoded to JSON first.
  */
 import { createHash } from 'node:crypto';
-import { fromBinary, fromJson, toBinary, type DescMessage, type JsonValue, type Message } from '@bufbuild/protobuf';
+import {
+  fromBinary,
+  fromJson,
+  toBinary,
+  type DescMessage,
+  type JsonValue,
+  type Message,
+} from '@bufbuild/protobuf';
 import { messageToJson } from './json.js';
 import { protoRegistry } from './registry.js';
 
@@ -14,7 +21,8 @@ export function sortKeysDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeysDeep);
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) out[k] = sortKeysDeep((value as Record<string, unknown>)[k]);
+    for (const k of Object.keys(value).sort())
+      out[k] = sortKeysDeep((value as Record<string, unknown>)[k]);
     return out;
   }
   return value;

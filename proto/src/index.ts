@@ -6,3 +6,5 @@ export * from './yaml.js';
 export * from './canonical.js';
 export * from './resource.js';
 export { checkJson } from './json-check.js';
+export { validateRules } from './validate-rules.js';
+export { compileRe2 } from './re2.js';

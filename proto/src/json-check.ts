@@ -8,11 +8,22 @@
  * `Struct`/`Value`/`ListValue` as free JSON, `Any` with `"@type"` (a well-known type inside an Any
  * uses `"value"`), `null` as "unset".
  */
-import { ScalarType, type DescEnum, type DescField, type DescMessage, type Registry } from '@bufbuild/protobuf';
+import {
+  ScalarType,
+  type DescEnum,
+  type DescField,
+  type DescMessage,
+  type Registry,
+} from '@bufbuild/protobuf';
 
 const MAX_ERRORS = 100;
 
-export function checkJson(desc: DescMessage, json: unknown, registry: Registry, path = ''): string[] {
+export function checkJson(
+  desc: DescMessage,
+  json: unknown,
+  registry: Registry,
+  path = '',
+): string[] {
   const errors: string[] = [];
   checkMessage(desc, json, path, registry, errors);
   return errors;
@@ -30,8 +41,10 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${value}`;
+  return typeof value;
 }
 
 const DURATION = /^-?\d+(\.\d{1,9})?s$/;
@@ -71,7 +84,11 @@ function checkMessage(
     const p = at(path, key);
     if (!field) {
       const hint = suggest(desc, key);
-      push(errors, p, `unknown field${hint ? ` (did you mean "${hint}"?)` : ''} in ${desc.typeName}`);
+      push(
+        errors,
+        p,
+        `unknown field${hint ? ` (did you mean "${hint}"?)` : ''} in ${desc.typeName}`,
+      );
       continue;
     }
     const previous = seen.get(field.name);
@@ -80,24 +97,43 @@ function checkMessage(
       continue;
     }
     seen.set(field.name, key);
-    if (value === null && !(field.fieldKind === 'message' && field.message.typeName === 'google.protobuf.Value')) {
-      continue; // proto3 JSON: null means the field is unset
-    }
+    // Checked before the null test: @bufbuild/protobuf's fromJson counts a null member as set.
     if (field.oneof) {
       const other = oneofSeen.get(field.oneof.name);
       if (other !== undefined) {
-        push(errors, p, `only one of the oneof "${field.oneof.name}" may be set (also set: "${other}")`);
+        push(
+          errors,
+          p,
+          `only one of the oneof "${field.oneof.name}" may be set (also set: "${other}")`,
+        );
         continue;
       }
       oneofSeen.set(field.oneof.name, key);
+    }
+    if (
+      value === null &&
+      !(field.fieldKind === 'message' && field.message.typeName === 'google.protobuf.Value')
+    ) {
+      continue; // proto3 JSON: null means the field is unset
     }
     checkField(field, value, p, registry, errors);
   }
 }
 
+const fieldsByKey = new WeakMap<DescMessage, Map<string, DescField>>();
+
+/** Both the proto name and the lowerCamel JSON name resolve (proto3 JSON mapping). */
 function fieldByJsonKey(desc: DescMessage, key: string): DescField | undefined {
-  for (const f of desc.fields) if (f.name === key || f.jsonName === key) return f;
-  return undefined;
+  let byKey = fieldsByKey.get(desc);
+  if (!byKey) {
+    byKey = new Map();
+    for (const f of desc.fields) {
+      byKey.set(f.name, f);
+      byKey.set(f.jsonName, f);
+    }
+    fieldsByKey.set(desc, byKey);
+  }
+  return byKey.get(key);
 }
 
 function suggest(desc: DescMessage, key: string): string | undefined {
@@ -120,14 +156,24 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = cur;
   }
   return prev[b.length]!;
 }
 
-function checkField(field: DescField, value: unknown, path: string, registry: Registry, errors: string[]): void {
+function checkField(
+  field: DescField,
+  value: unknown,
+  path: string,
+  registry: Registry,
+  errors: string[],
+): void {
   switch (field.fieldKind) {
     case 'scalar':
       checkScalar(field.scalar, value, path, errors);
@@ -194,45 +240,83 @@ function scalarName(type: ScalarType): string {
 function checkScalar(type: ScalarType, value: unknown, path: string, errors: string[]): void {
   switch (type) {
     case ScalarType.STRING:
-      if (typeof value !== 'string') push(errors, path, `expected a string, got ${describe(value)}`);
+      if (typeof value !== 'string')
+        push(errors, path, `expected a string, got ${describe(value)}`);
       return;
     case ScalarType.BOOL:
-      if (typeof value !== 'boolean') push(errors, path, `expected true or false, got ${describe(value)}`);
+      if (typeof value !== 'boolean')
+        push(errors, path, `expected true or false, got ${describe(value)}`);
       return;
     case ScalarType.BYTES:
-      if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) {
+      // Standard or URL-safe base64, padding optional; 4n+1 characters cannot be base64.
+      if (
+        typeof value !== 'string' ||
+        !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value) ||
+        value.replace(/=+$/, '').length % 4 === 1
+      ) {
         push(errors, path, `expected base64 bytes, got ${describe(value)}`);
       }
       return;
     case ScalarType.DOUBLE:
     case ScalarType.FLOAT:
       if (typeof value === 'number') return;
-      if (typeof value === 'string' && (['NaN', 'Infinity', '-Infinity'].includes(value) || (value.trim() !== '' && Number.isFinite(Number(value))))) return;
+      if (
+        typeof value === 'string' &&
+        (['NaN', 'Infinity', '-Infinity'].includes(value) ||
+          (value.trim() !== '' && Number.isFinite(Number(value))))
+      )
+        return;
       push(errors, path, `expected a number, got ${describe(value)}`);
       return;
     default: {
-      const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
-      if (text === undefined || !/^-?\d+(\.0+)?$|^-?\d+(\.\d+)?[eE][+-]?\d+$/.test(text.trim())) {
+      const text =
+        typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
+      if (text === undefined || !/^-?\d+(\.0+)?$|^-?\d+(\.\d+)?[eE][+-]?\d+$/.test(text)) {
         push(errors, path, `expected an integer (${scalarName(type)}), got ${describe(value)}`);
         return;
       }
       const range = INT32_RANGE[type];
+      if (!range && typeof value === 'string' && !/^-?\d+$/.test(value)) {
+        // The decoder of record takes 64-bit strings only in plain decimal form.
+        push(
+          errors,
+          path,
+          `expected a decimal integer string (${scalarName(type)}), got ${describe(value)}`,
+        );
+        return;
+      }
+      if (!range && typeof value === 'number' && !Number.isSafeInteger(value)) {
+        push(
+          errors,
+          path,
+          `${text} is beyond 2^53 and loses precision as a JSON number; write ${scalarName(type)} values as strings`,
+        );
+        return;
+      }
       if (range) {
         const n = Number(text);
         if (!Number.isInteger(n) || n < range[0] || n > range[1]) {
-          push(errors, path, `${text} is out of range for ${scalarName(type)} (${range[0]}..${range[1]})`);
+          push(
+            errors,
+            path,
+            `${text} is out of range for ${scalarName(type)} (${range[0]}..${range[1]})`,
+          );
         }
         return;
       }
       if (/[.eE]/.test(text)) {
         const n = Number(text);
-        if (!Number.isSafeInteger(n)) push(errors, path, `${text} is not an exact ${scalarName(type)}`);
+        if (!Number.isSafeInteger(n))
+          push(errors, path, `${text} is not an exact ${scalarName(type)}`);
         return;
       }
       const big = BigInt(text.trim());
       if (UNSIGNED64.has(type) && (big < 0n || big > 18446744073709551615n)) {
         push(errors, path, `${text} is out of range for ${scalarName(type)}`);
-      } else if (SIGNED64.has(type) && (big < -9223372036854775808n || big > 9223372036854775807n)) {
+      } else if (
+        SIGNED64.has(type) &&
+        (big < -9223372036854775808n || big > 9223372036854775807n)
+      ) {
         push(errors, path, `${text} is out of range for ${scalarName(type)}`);
       }
     }
@@ -245,11 +329,20 @@ function checkEnum(desc: DescEnum, value: unknown, path: string, errors: string[
     if (!desc.values.some((v) => v.name === value)) {
       const names = desc.values.map((v) => v.name);
       const shown = names.length > 12 ? `${names.slice(0, 12).join(', ')}, …` : names.join(', ');
-      push(errors, path, `unknown value ${JSON.stringify(value)} for enum ${desc.typeName} (one of ${shown})`);
+      push(
+        errors,
+        path,
+        `unknown value ${JSON.stringify(value)} for enum ${desc.typeName} (one of ${shown})`,
+      );
     }
     return;
   }
-  if (typeof value === 'number' && Number.isInteger(value)) return; // proto3 enums are open
+  if (typeof value === 'number' && Number.isInteger(value)) {
+    // proto3 enums are open, but the number must still be an int32.
+    if (value < -2147483648 || value > 2147483647)
+      push(errors, path, `${value} is out of range for enum ${desc.typeName} (int32)`);
+    return;
+  }
   push(errors, path, `expected an enum name (${desc.typeName}), got ${describe(value)}`);
 }
 
@@ -276,23 +369,33 @@ function checkWellKnown(
       }
       return true;
     case 'google.protobuf.Timestamp':
-      if (typeof json !== 'string' || !TIMESTAMP.test(json)) {
-        push(errors, path, `expected an RFC 3339 timestamp such as "2024-01-01T00:00:00Z", got ${describe(json)}`);
+      if (typeof json !== 'string' || !TIMESTAMP.test(json) || Number.isNaN(Date.parse(json))) {
+        push(
+          errors,
+          path,
+          `expected an RFC 3339 timestamp such as "2024-01-01T00:00:00Z", got ${describe(json)}`,
+        );
       }
       return true;
     case 'google.protobuf.FieldMask':
-      if (typeof json !== 'string') push(errors, path, `expected a field mask string, got ${describe(json)}`);
+      if (typeof json !== 'string')
+        push(errors, path, `expected a field mask string, got ${describe(json)}`);
       return true;
     case 'google.protobuf.Struct':
-      if (!isPlainObject(json)) push(errors, path, `expected an object (Struct), got ${describe(json)}`);
+      if (!isPlainObject(json))
+        push(errors, path, `expected an object (Struct), got ${describe(json)}`);
       return true;
     case 'google.protobuf.ListValue':
-      if (!Array.isArray(json)) push(errors, path, `expected a list (ListValue), got ${describe(json)}`);
+      if (!Array.isArray(json))
+        push(errors, path, `expected a list (ListValue), got ${describe(json)}`);
       return true;
     case 'google.protobuf.Value':
       return true;
     case 'google.protobuf.Empty':
-      if (!isPlainObject(json) || Object.keys(json).length > 0) push(errors, path, `expected {} (Empty), got ${describe(json)}`);
+      if (!isPlainObject(json)) push(errors, path, `expected {} (Empty), got ${describe(json)}`);
+      else
+        for (const key of Object.keys(json))
+          push(errors, at(path, key), 'unknown field in google.protobuf.Empty');
       return true;
     case 'google.protobuf.Any':
       checkAny(json, path, registry, errors);
@@ -310,6 +413,7 @@ const WELL_KNOWN_WITH_VALUE = new Set([
   'google.protobuf.Struct',
   'google.protobuf.ListValue',
   'google.protobuf.Value',
+  'google.protobuf.Any',
 ]);
 
 function checkAny(json: unknown, path: string, registry: Registry, errors: string[]): void {
@@ -320,19 +424,28 @@ function checkAny(json: unknown, path: string, registry: Registry, errors: strin
   if (Object.keys(json).length === 0) return;
   const typeUrl = json['@type'];
   if (typeof typeUrl !== 'string' || typeUrl === '') {
-    push(errors, path, '"@type" is required in an Any (for example "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")');
+    push(
+      errors,
+      path,
+      '"@type" is required in an Any (for example "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager")',
+    );
     return;
   }
   const slash = typeUrl.lastIndexOf('/');
   const typeName = slash >= 0 ? typeUrl.slice(slash + 1) : typeUrl;
   const inner = registry.getMessage(typeName);
   if (!inner) {
-    push(errors, at(path, '@type'), `unknown message type ${JSON.stringify(typeName)}: not an Envoy v3 or Ferry message known to this control plane`);
+    push(
+      errors,
+      at(path, '@type'),
+      `unknown message type ${JSON.stringify(typeName)}: not an Envoy v3 or Ferry message known to this control plane`,
+    );
     return;
   }
   if (WELL_KNOWN_WITH_VALUE.has(inner.typeName)) {
     for (const key of Object.keys(json)) {
-      if (key !== '@type' && key !== 'value') push(errors, at(path, key), `unknown field in an Any of ${inner.typeName} (use "value")`);
+      if (key !== '@type' && key !== 'value')
+        push(errors, at(path, key), `unknown field in an Any of ${inner.typeName} (use "value")`);
     }
     checkMessage(inner, json.value, at(path, 'value'), registry, errors);
     return;

@@ -15,6 +15,7 @@ import {
 import { checkJson } from './json-check.js';
 import { protoRegistry, messageSchema } from './registry.js';
 import { fail, ok, type Result } from './result.js';
+import { validateRules } from './validate-rules.js';
 
 export type { JsonValue, Message, DescMessage };
 
@@ -24,16 +25,39 @@ export function decodeJson(typeName: string, json: unknown, path = ''): Result<M
   return decodeJsonWith(desc, json, path);
 }
 
-export function decodeJsonWith(desc: DescMessage, json: unknown, path = ''): Result<Message> {
+export interface DecodeOptions {
+  /**
+   * Enforce the protoc-gen-validate rules the protos carry (validate-rules.ts), as Envoy does
+   * before accepting a config. Default true; turn off only to read back something already stored.
+   */
+  readonly validateRules?: boolean;
+}
+
+/**
+ * Strict proto3 JSON → message: shape errors (json-check.ts) first, all with paths; then the
+ * decoder of record; then the PGV rules. Every error is prefixed with `path` when given.
+ */
+export function decodeJsonWith(
+  desc: DescMessage,
+  json: unknown,
+  path = '',
+  options: DecodeOptions = {},
+): Result<Message> {
   const registry = protoRegistry();
   const errors = checkJson(desc, json, registry, path);
   if (errors.length > 0) return fail(errors);
+  let message: Message;
   try {
-    return ok(fromJson(desc, json as JsonValue, { registry }));
+    message = fromJson(desc, json as JsonValue, { registry });
   } catch (err) {
     // The checker accepted it but the decoder of record did not: report its reason.
     return fail([`${path ? path + ': ' : ''}${(err as Error).message}`]);
   }
+  if (options.validateRules !== false) {
+    const violations = validateRules(desc, message, path);
+    if (violations.length > 0) return fail(violations);
+  }
+  return ok(message);
 }
 
 export function messageToJson(desc: DescMessage, message: Message): JsonValue {

@@ -5,7 +5,12 @@
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createFileRegistry, fromBinary, type DescMessage, type FileRegistry } from '@bufbuild/protobuf';
+import {
+  createFileRegistry,
+  fromBinary,
+  type DescMessage,
+  type FileRegistry,
+} from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 
 const DESCRIPTORS = fileURLToPath(new URL('../gen/descriptors.binpb', import.meta.url));

@@ -3,11 +3,7 @@
  * that names each resource, and the words operators may use for them on the command line.
  */
 export type ResourceKind =
-  | 'Listener'
-  | 'RouteConfiguration'
-  | 'Cluster'
-  | 'ClusterLoadAssignment'
-  | 'Secret';
+  'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
 
 export interface ResourceType {
   readonly kind: ResourceKind;
@@ -47,18 +43,14 @@ function type(
  * the route configurations they name.
  */
 export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
-  type('Cluster', 'envoy.config.cluster.v3.Cluster', 'name', 'CDS', [
-    'cluster',
-    'clusters',
-    'cds',
-  ]),
-  type('ClusterLoadAssignment', 'envoy.config.endpoint.v3.ClusterLoadAssignment', 'cluster_name', 'EDS', [
-    'endpoint',
-    'endpoints',
-    'clusterloadassignments',
-    'cla',
-    'eds',
-  ]),
+  type('Cluster', 'envoy.config.cluster.v3.Cluster', 'name', 'CDS', ['cluster', 'clusters', 'cds']),
+  type(
+    'ClusterLoadAssignment',
+    'envoy.config.endpoint.v3.ClusterLoadAssignment',
+    'cluster_name',
+    'EDS',
+    ['endpoint', 'endpoints', 'clusterloadassignments', 'cla', 'eds'],
+  ),
   type('Secret', 'envoy.extensions.transport_sockets.tls.v3.Secret', 'name', 'SDS', [
     'secret',
     'secrets',

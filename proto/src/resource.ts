@@ -7,8 +7,14 @@ import { fromBinary, type JsonValue, type Message } from '@bufbuild/protobuf';
 import { canonicalBytes, contentVersion } from './canonical.js';
 import { decodeJsonWith, messageToJson } from './json.js';
 import { requireMessageSchema } from './registry.js';
-import { RESOURCE_TYPES, resourceTypeByUrl, TYPE_URL_PREFIX, type ResourceType } from './resource-types.js';
+import {
+  RESOURCE_TYPES,
+  resourceTypeByUrl,
+  TYPE_URL_PREFIX,
+  type ResourceType,
+} from './resource-types.js';
 import { fail, ok, type Result } from './result.js';
+import { validateRules } from './validate-rules.js';
 
 export interface ParsedResource {
   readonly type: ResourceType;
@@ -32,34 +38,60 @@ export function parseResourceJson(doc: unknown, path = ''): Result<ParsedResourc
     return fail([`${where}"@type" is required (one of ${SUPPORTED})`]);
   }
   const type = resourceTypeByUrl(typeUrl.includes('/') ? typeUrl : TYPE_URL_PREFIX + typeUrl);
-  if (!type) return fail([`${where}"@type" ${JSON.stringify(typeUrl)} is not a resource type Ferry stores (one of ${SUPPORTED})`]);
+  if (!type)
+    return fail([
+      `${where}"@type" ${JSON.stringify(typeUrl)} is not a resource type Ferry stores (one of ${SUPPORTED})`,
+    ]);
   const desc = requireMessageSchema(type.messageName);
   const decoded = decodeJsonWith(desc, fields, path);
   if (!decoded.ok) return decoded;
   return finish(type, decoded.value, path);
 }
 
-export function parseResourceBinary(typeUrl: string, bytes: Uint8Array, path = ''): Result<ParsedResource> {
+export function parseResourceBinary(
+  typeUrl: string,
+  bytes: Uint8Array,
+  path = '',
+): Result<ParsedResource> {
   const type = resourceTypeByUrl(typeUrl);
-  if (!type) return fail([`${path ? path + ': ' : ''}type_url ${JSON.stringify(typeUrl)} is not a resource type Ferry stores (one of ${SUPPORTED})`]);
+  if (!type)
+    return fail([
+      `${path ? path + ': ' : ''}type_url ${JSON.stringify(typeUrl)} is not a resource type Ferry stores (one of ${SUPPORTED})`,
+    ]);
   const desc = requireMessageSchema(type.messageName);
   let message: Message;
   try {
     message = fromBinary(desc, bytes);
   } catch (err) {
-    return fail([`${path ? path + ': ' : ''}cannot decode ${type.messageName}: ${(err as Error).message}`]);
+    return fail([
+      `${path ? path + ': ' : ''}cannot decode ${type.messageName}: ${(err as Error).message}`,
+    ]);
   }
+  // Binary skipped the JSON checks, so the PGV rules run here (they also find an Any whose type
+  // is not in the registry, which the JSON conversion below could not represent).
+  const violations = validateRules(desc, message, path);
+  if (violations.length > 0) return fail(violations);
   return finish(type, message, path);
 }
 
 function finish(type: ResourceType, message: Message, path: string): Result<ParsedResource> {
   const desc = requireMessageSchema(type.messageName);
-  const json = messageToJson(desc, message) as Record<string, JsonValue>;
+  let json: Record<string, JsonValue>;
+  let bytes: Uint8Array;
+  try {
+    json = messageToJson(desc, message) as Record<string, JsonValue>;
+    bytes = canonicalBytes(desc, message);
+  } catch (err) {
+    return fail([
+      `${path ? path + ': ' : ''}cannot convert ${type.messageName} to JSON: ${(err as Error).message}`,
+    ]);
+  }
   const name = json[type.nameField];
   if (typeof name !== 'string' || name === '') {
-    return fail([`${path ? path + '.' : ''}${type.nameField}: required: every ${type.kind} needs a non-empty ${type.nameField}`]);
+    return fail([
+      `${path ? path + '.' : ''}${type.nameField}: required: every ${type.kind} needs a non-empty ${type.nameField}`,
+    ]);
   }
-  const bytes = canonicalBytes(desc, message);
   return ok({ type, name, bytes, version: contentVersion(bytes), json });
 }
 

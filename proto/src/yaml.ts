@@ -2,18 +2,28 @@
  * Reads operator config: one or more YAML documents (JSON is a subset), keeping int64 precision:
  * integers beyond 2^53 become decimal strings, which proto3 JSON accepts for 64-bit fields.
  */
-import { parseAllDocuments, stringify } from 'yaml';
+import { LineCounter, parseAllDocuments, stringify } from 'yaml';
 import { fail, ok, type Result } from './result.js';
 
 export function parseDocuments(text: string, source = '<input>'): Result<unknown[]> {
-  const docs = parseAllDocuments(text, { intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
+  // prettyErrors would add line positions but also multi-line excerpts; a LineCounter gives the
+  // line:col alone, which is what an error list wants.
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, {
+    intAsBigInt: true,
+    uniqueKeys: true,
+    prettyErrors: false,
+    lineCounter,
+  });
   if (!Array.isArray(docs)) return ok([]);
   const errors: string[] = [];
   const values: unknown[] = [];
   docs.forEach((doc, i) => {
     for (const e of doc.errors) {
-      const line = e.linePos?.[0];
-      errors.push(`${source}${line ? `:${line.line}:${line.col}` : ''}: document ${i + 1}: ${e.message.split('\n')[0]}`);
+      const line = lineCounter.linePos(e.pos[0]);
+      errors.push(
+        `${source}:${line.line}:${line.col}: document ${i + 1}: ${e.message.split('\n')[0]}`,
+      );
     }
     if (doc.errors.length > 0) return;
     const value = normalise(doc.toJS({ maxAliasCount: 100 }));

@@ -3,7 +3,9 @@ export function parseHostPort(value: string, flag: string): { host: string; port
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${flag}: expected HOST:PORT (e.g. 127.0.0.1:18000), got ${JSON.stringify(value)}`);
+    throw new Error(
+      `${flag}: expected HOST:PORT (e.g. 127.0.0.1:18000), got ${JSON.stringify(value)}`,
+    );
   }
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }

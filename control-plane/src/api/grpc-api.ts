@@ -1,0 +1,211 @@
+/**
+ * The management API over gRPC: `ferry.v1.Management` (proto/ferry/v1/management.proto), the same
+ * operations as http-api.ts with resources packed in Any. Register it on any grpc.Server (the
+ * xDS server's or a separate one). FerryErrors become gRPC statuses: INVALID_ARGUMENT (invalid
+ * config, bad request), NOT_FOUND, ABORTED (revision conflict), FAILED_PRECONDITION (still
+ * referenced), UNAUTHENTICATED; the status details carry the message and every field-path line,
+ * and the `ferry-error-code` trailer the stable code.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { serviceDefinition } from '@ferry/proto/grpc';
+import { FerryError, isFerryError, type ErrorCode, type Logger } from '@ferry/shared';
+import type { NodeStatus } from '../xds/fleet-status.js';
+import type { ApplyResponse, ManagementService } from './management-service.js';
+
+export interface ManagementGrpcOptions {
+  /** When set, every call needs metadata `authorization: Bearer <token>`. */
+  readonly token?: string;
+  readonly logger?: Logger;
+}
+
+const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
+  FERRY_INVALID_CONFIG: grpc.status.INVALID_ARGUMENT,
+  FERRY_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
+  FERRY_NOT_FOUND: grpc.status.NOT_FOUND,
+  FERRY_CONFLICT: grpc.status.ABORTED,
+  FERRY_REFERENCED: grpc.status.FAILED_PRECONDITION,
+  FERRY_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
+  FERRY_STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  FERRY_INTERNAL: grpc.status.INTERNAL,
+};
+
+type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
+
+export function addManagementService(
+  server: grpc.Server,
+  service: ManagementService,
+  options: ManagementGrpcOptions = {},
+): void {
+  const tokenDigest = options.token ? sha256(options.token) : undefined;
+  const unary =
+    (operation: (request: any) => Promise<unknown>): Unary =>
+    (call, callback) => {
+      void (async () => {
+        try {
+          authenticate(call.metadata, tokenDigest);
+          callback(null, await operation(call.request));
+        } catch (err) {
+          callback(toServiceError(err, options.logger));
+        }
+      })();
+    };
+
+  server.addService(serviceDefinition('ferry.v1.Management'), {
+    Apply: unary(async (req) =>
+      applyResponse(
+        await service.apply({
+          group: req.group || undefined,
+          anys: (req.resources ?? []).map((a: { type_url: string; value: Buffer }) => ({
+            typeUrl: a.type_url,
+            value: a.value,
+          })),
+          dryRun: req.dry_run === true,
+          expectedRevision: revisionOrUndefined(req.expected_revision),
+        }),
+      ),
+    ),
+    List: unary(async (req) => {
+      const list = await service.list({
+        typeUrl: req.type_url || undefined,
+        name: req.name || undefined,
+        group: req.group || undefined,
+        showSecrets: req.show_secrets === true,
+      });
+      return {
+        revision: list.revision,
+        resources: list.resources.map((r) => ({
+          type_url: r.typeUrl,
+          group: r.group,
+          name: r.name,
+          version: r.version,
+          revision: r.revision,
+          resource: { type_url: r.typeUrl, value: Buffer.from(r.value) },
+        })),
+      };
+    }),
+    Delete: unary(async (req) =>
+      applyResponse(
+        await service.delete({
+          group: req.group || undefined,
+          resources: (req.resources ?? []).map((r: { type_url: string; name: string }) => ({
+            typeUrl: r.type_url,
+            name: r.name,
+          })),
+          dryRun: req.dry_run === true,
+          expectedRevision: revisionOrUndefined(req.expected_revision),
+        }),
+      ),
+    ),
+    History: unary(async (req) => ({
+      entries: (await service.history(req.limit || undefined)).map((e) => ({
+        revision: e.revision,
+        time: timestamp(e.time),
+        message: e.message,
+        changes: e.changes.map((c) => ({
+          type_url: c.typeUrl,
+          group: c.group,
+          name: c.name,
+          action: c.action,
+          version: c.version,
+        })),
+      })),
+    })),
+    Rollback: unary(async (req) =>
+      applyResponse(
+        await service.rollback({
+          revision: Number(req.revision ?? 0),
+          group: req.group || undefined,
+          dryRun: req.dry_run === true,
+        }),
+      ),
+    ),
+    Status: unary(async () => {
+      const status = await service.status();
+      return { revision: status.revision, nodes: status.nodes.map(nodeStatus) };
+    }),
+  });
+}
+
+function applyResponse(r: ApplyResponse): unknown {
+  return {
+    revision: r.revision,
+    dry_run: r.dryRun,
+    changes: r.changes.map((c) => ({
+      type_url: c.typeUrl,
+      group: c.group,
+      name: c.name,
+      action: c.action,
+      version: c.version,
+    })),
+  };
+}
+
+function nodeStatus(n: NodeStatus): unknown {
+  return {
+    node_id: n.nodeId,
+    cluster: n.cluster,
+    group: n.group,
+    user_agent: n.userAgent,
+    address: n.address,
+    connected_since: timestamp(n.connectedSince),
+    last_seen: timestamp(n.lastSeen),
+    connected: n.connected,
+    stream_kind: n.streams.join(','),
+    types: n.types.map((t) => ({
+      type_url: t.typeUrl,
+      version_sent: t.versionSent,
+      version_acked: t.versionAcked,
+      resources: t.resources,
+      ...(t.lastNack
+        ? {
+            last_nack_version: t.lastNack.version,
+            last_nack_error: t.lastNack.error,
+            last_nack_time: timestamp(t.lastNack.time),
+          }
+        : {}),
+    })),
+  };
+}
+
+/** uint64 arrives as a decimal string (loader option longs: String); 0 means "not set". */
+function revisionOrUndefined(value: unknown): number | undefined {
+  const n = Number(value ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+function timestamp(iso: string): { seconds: number; nanos: number } | undefined {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return undefined;
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}
+
+function authenticate(metadata: grpc.Metadata, tokenDigest: Buffer | undefined): void {
+  if (!tokenDigest) return;
+  const header = String(metadata.get('authorization')[0] ?? '');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match || !timingSafeEqual(sha256(match[1] ?? ''), tokenDigest)) {
+    throw new FerryError(
+      'FERRY_UNAUTHORIZED',
+      'missing or wrong bearer token (metadata "authorization: Bearer <token>")',
+    );
+  }
+}
+
+function toServiceError(err: unknown, logger: Logger | undefined): Partial<grpc.ServiceError> {
+  const ferry = isFerryError(err)
+    ? err
+    : new FerryError('FERRY_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  if (!isFerryError(err)) logger?.error({ err }, 'management gRPC call failed');
+  const metadata = new grpc.Metadata();
+  metadata.set('ferry-error-code', ferry.code);
+  return {
+    code: STATUS_BY_CODE[ferry.code],
+    details: [ferry.message, ...ferry.details].join('\n'),
+    metadata,
+  };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

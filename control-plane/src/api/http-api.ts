@@ -1,0 +1,338 @@
+/**
+ * The management API over HTTP/JSON (node:http). Routes:
+ *   POST   /v1/apply                    {group, resources, dry_run, expected_revision, message}
+ *                                       or YAML (Content-Type application/yaml; the same fields as query parameters)
+ *   GET    /v1/resources                ?type=&name=&group=&show_secrets=
+ *   GET    /v1/resources/{type}/{name}  ?group=&show_secrets=
+ *   DELETE /v1/resources/{type}/{name}  ?group=&dry_run=&expected_revision=
+ *   POST   /v1/delete                   {group, resources: [{type, name}], dry_run, expected_revision, message}
+ *   GET    /v1/history                  ?limit=
+ *   POST   /v1/rollback                 {revision, group, dry_run, message}
+ *   GET    /v1/status
+ *   GET    /healthz                     (no authentication)
+ * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
+ * every /v1 request needs `Authorization: Bearer <token>`; without one the server binds only to
+ * loopback (DESIGN.md D9). Request bodies are never logged.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
+import type { ManagementService } from './management-service.js';
+import {
+  BodyTooLargeError,
+  isYaml,
+  optionalBoolean,
+  optionalRevision,
+  optionalString,
+  parseJsonObject,
+  parseYamlDocuments,
+  queryBoolean,
+  queryObject,
+  readBody,
+  resolveType,
+} from './http-request.js';
+import {
+  applyResponseJson,
+  historyJson,
+  listResponseJson,
+  resourceJson,
+  statusJson,
+} from './wire-json.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_HTTP_API_PORT = 18001;
+
+export interface HttpApiOptions {
+  readonly service: ManagementService;
+  /** Bearer token required on /v1 routes; required to bind a non-loopback address. */
+  readonly token?: string;
+  readonly logger?: Logger;
+  /** Larger bodies are refused with 413. Default 16 MiB. */
+  readonly maxBodyBytes?: number;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export class HttpApi {
+  private readonly server: Server;
+  private readonly service: ManagementService;
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly maxBodyBytes: number;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: HttpApiOptions) {
+    this.service = options.service;
+    this.tokenDigest = options.token ? sha256(options.token) : undefined;
+    this.logger = options.logger;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
+      void this.handle(req, res);
+    });
+  }
+
+  /** Binds; refuses a non-loopback host unless a token is configured (DESIGN.md D9). */
+  async listen(
+    host = '127.0.0.1',
+    port = DEFAULT_HTTP_API_PORT,
+  ): Promise<{ host: string; port: number }> {
+    if (!this.tokenDigest && !isLoopback(host)) {
+      throw new Error(
+        `management API: refusing to listen on ${host} without a token; set FERRY_API_TOKEN or bind to 127.0.0.1`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address() as AddressInfo | null;
+    if (!a) throw new Error('management API: not listening');
+    return { host: a.address, port: a.port };
+  }
+
+  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+    return this.closing;
+  }
+
+  /** Closes now, dropping in-flight requests. Idempotent. */
+  destroy(): void {
+    void this.close();
+    this.server.closeAllConnections();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let reply: Reply;
+    try {
+      reply = await this.route(req);
+    } catch (err) {
+      reply = this.errorReply(req, err);
+    }
+    const body = JSON.stringify(reply.body, null, 2) + '\n';
+    res.writeHead(reply.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      // After a refused oversized body the rest of it is unread: close rather than drain it.
+      ...(reply.status === 413 ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
+
+  private errorReply(req: IncomingMessage, err: unknown): Reply {
+    if (err instanceof BodyTooLargeError) {
+      return {
+        status: 413,
+        body: { code: 'FERRY_BAD_REQUEST', message: err.message, details: [] },
+      };
+    }
+    if (err instanceof MethodNotAllowed) {
+      return {
+        status: 405,
+        body: { code: 'FERRY_BAD_REQUEST', message: err.message, details: [] },
+      };
+    }
+    if (isFerryError(err)) return { status: err.status, body: err.toJSON() };
+    this.logger?.error(
+      { err, method: req.method, path: req.url?.split('?')[0] },
+      'management API request failed',
+    );
+    const internal = new FerryError(
+      'FERRY_INTERNAL',
+      `internal error: ${(err as Error)?.message ?? String(err)}`,
+    );
+    return { status: internal.status, body: internal.toJSON() };
+  }
+
+  private async route(req: IncomingMessage): Promise<Reply> {
+    const url = new URL(req.url ?? '/', 'http://ferry.invalid');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    if (path === '/healthz') {
+      expectMethod(method, ['GET', 'HEAD']);
+      return { status: 200, body: { status: 'ok' } };
+    }
+    this.authenticate(req);
+    const service = this.service;
+    const ok = (body: unknown): Reply => ({ status: 200, body });
+    if (path === '/v1/apply') {
+      expectMethod(method, ['POST']);
+      return ok(applyResponseJson(await service.apply(await this.applyRequest(req, url))));
+    }
+    if (path === '/v1/resources') {
+      expectMethod(method, ['GET']);
+      const type = url.searchParams.get('type');
+      return ok(
+        listResponseJson(
+          await service.list({
+            typeUrl: type ? resolveType(type).typeUrl : undefined,
+            name: url.searchParams.get('name') ?? undefined,
+            group: url.searchParams.get('group') ?? undefined,
+            showSecrets: queryBoolean(url, 'show_secrets'),
+          }),
+        ),
+      );
+    }
+    const one = /^\/v1\/resources\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (one) {
+      expectMethod(method, ['GET', 'DELETE']);
+      const type = resolveType(decodeURIComponent(one[1] ?? ''));
+      const name = decodeURIComponent(one[2] ?? '');
+      const group = url.searchParams.get('group') ?? undefined;
+      if (method === 'GET') {
+        return ok(
+          resourceJson(
+            await service.get(type.typeUrl, name, group, queryBoolean(url, 'show_secrets')),
+          ),
+        );
+      }
+      const query = queryObject(url);
+      return ok(
+        applyResponseJson(
+          await service.delete({
+            group,
+            resources: [{ typeUrl: type.typeUrl, name }],
+            dryRun: queryBoolean(url, 'dry_run'),
+            expectedRevision: optionalRevision(query, 'expected_revision'),
+            message: optionalString(query, 'message'),
+          }),
+        ),
+      );
+    }
+    if (path === '/v1/delete') {
+      expectMethod(method, ['POST']);
+      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
+        'group',
+        'resources',
+        'dry_run',
+        'expected_revision',
+        'message',
+      ]);
+      return ok(
+        applyResponseJson(
+          await service.delete({ ...writeFields(body), resources: deleteTargets(body.resources) }),
+        ),
+      );
+    }
+    if (path === '/v1/history') {
+      expectMethod(method, ['GET']);
+      const limit = optionalRevision(queryObject(url), 'limit');
+      return ok(historyJson(await service.history(limit)));
+    }
+    if (path === '/v1/rollback') {
+      expectMethod(method, ['POST']);
+      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
+        'revision',
+        'group',
+        'dry_run',
+        'message',
+      ]);
+      const revision = optionalRevision(body, 'revision');
+      if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
+      const { dryRun, message, group } = writeFields(body);
+      return ok(applyResponseJson(await service.rollback({ revision, group, dryRun, message })));
+    }
+    if (path === '/v1/status') {
+      expectMethod(method, ['GET']);
+      return ok(statusJson(await service.status()));
+    }
+    throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
+  }
+
+  private async applyRequest(
+    req: IncomingMessage,
+    url: URL,
+  ): Promise<Parameters<ManagementService['apply']>[0]> {
+    const raw = await readBody(req, this.maxBodyBytes);
+    if (isYaml(req)) {
+      const query = queryObject(url);
+      return {
+        documents: parseYamlDocuments(raw),
+        group: optionalString(query, 'group'),
+        dryRun: queryBoolean(url, 'dry_run'),
+        expectedRevision: optionalRevision(query, 'expected_revision'),
+        message: optionalString(query, 'message'),
+      };
+    }
+    const body = parseJsonObject(raw, [
+      'group',
+      'resources',
+      'dry_run',
+      'expected_revision',
+      'message',
+    ]);
+    if (!Array.isArray(body.resources))
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        'resources: expected an array of resource documents',
+      );
+    return { ...writeFields(body), documents: body.resources };
+  }
+
+  private authenticate(req: IncomingMessage): void {
+    if (!this.tokenDigest) return;
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    // Compare digests so the comparison takes the same time whatever the token's length.
+    if (!match || !timingSafeEqual(sha256(match[1] ?? ''), this.tokenDigest)) {
+      throw new FerryError(
+        'FERRY_UNAUTHORIZED',
+        'missing or wrong bearer token (send "Authorization: Bearer <token>")',
+      );
+    }
+  }
+}
+
+class MethodNotAllowed extends Error {}
+
+function expectMethod(method: string, allowed: readonly string[]): void {
+  if (!allowed.includes(method))
+    throw new MethodNotAllowed(`method ${method} not allowed here (use ${allowed.join(' or ')})`);
+}
+
+function writeFields(body: Record<string, unknown>): {
+  group?: string;
+  dryRun?: boolean;
+  expectedRevision?: number;
+  message?: string;
+} {
+  return {
+    group: optionalString(body, 'group'),
+    dryRun: optionalBoolean(body, 'dry_run'),
+    expectedRevision: optionalRevision(body, 'expected_revision'),
+    message: optionalString(body, 'message'),
+  };
+}
+
+function deleteTargets(value: unknown): Array<{ typeUrl: string; name: string }> {
+  if (!Array.isArray(value))
+    throw new FerryError('FERRY_BAD_REQUEST', 'resources: expected an array of {type, name}');
+  return value.map((item, i) => {
+    const obj = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const type = optionalString(obj, 'type') ?? optionalString(obj, 'type_url');
+    const name = optionalString(obj, 'name');
+    if (!type || !name)
+      throw new FerryError('FERRY_BAD_REQUEST', `resources[${i}]: expected {type, name}`);
+    return { typeUrl: resolveType(type, `resources[${i}].type`).typeUrl, name };
+  });
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

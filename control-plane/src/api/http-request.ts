@@ -1,0 +1,122 @@
+/**
+ * Reading HTTP requests for the management API: bounded bodies, JSON/YAML decoding and typed
+ * field access that turns every malformed input into a FERRY_BAD_REQUEST naming the field.
+ */
+import type { IncomingMessage } from 'node:http';
+import { parseDocuments, resourceTypeByAlias, type ResourceType } from '@ferry/proto';
+import { FerryError } from '@ferry/shared';
+
+/** Thrown for bodies over the limit; answered with 413. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`request body exceeds ${limit} bytes`);
+  }
+}
+
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLargeError(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function isYaml(req: IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml';
+}
+
+/** A JSON object body; `allowed` lists its fields so a typo (`dryrun`) is an error, not ignored. */
+export function parseJsonObject(body: Buffer, allowed: readonly string[]): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `request body is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FerryError('FERRY_BAD_REQUEST', 'request body must be a JSON object');
+  }
+  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `unknown request field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (expected ${allowed.join(', ')})`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+export function parseYamlDocuments(body: Buffer): unknown[] {
+  const parsed = parseDocuments(body.toString('utf8'), 'body');
+  if (!parsed.ok)
+    throw new FerryError('FERRY_INVALID_CONFIG', 'request body is not valid YAML', parsed.errors);
+  return parsed.value;
+}
+
+export function optionalString(obj: Record<string, unknown>, field: string): string | undefined {
+  const v = obj[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string')
+    throw new FerryError('FERRY_BAD_REQUEST', `${field}: expected a string`);
+  return v;
+}
+
+export function optionalBoolean(obj: Record<string, unknown>, field: string): boolean | undefined {
+  const v = obj[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean')
+    throw new FerryError('FERRY_BAD_REQUEST', `${field}: expected true or false`);
+  return v;
+}
+
+export function optionalRevision(obj: Record<string, unknown>, field: string): number | undefined {
+  const v = obj[field];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${field}: expected a revision (a non-negative integer)`,
+    );
+  }
+  return n;
+}
+
+/** Query parameters as an object of strings, with booleans and revisions spelled as text. */
+export function queryObject(url: URL): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of url.searchParams) out[k] = v;
+  return out;
+}
+
+export function queryBoolean(url: URL, field: string): boolean | undefined {
+  const v = url.searchParams.get(field);
+  if (v === null) return undefined;
+  if (v === '' || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new FerryError(
+    'FERRY_BAD_REQUEST',
+    `${field}: expected true or false, got ${JSON.stringify(v)}`,
+  );
+}
+
+/** TYPE as operators write it: `clusters`, `Cluster`, `cds`, a message name or a type URL. */
+export function resolveType(word: string, field = 'type'): ResourceType {
+  const type = resourceTypeByAlias(word);
+  if (!type) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${field}: unknown resource type ${JSON.stringify(word)} (use listeners, routes, clusters, endpoints or secrets)`,
+    );
+  }
+  return type;
+}

@@ -1,0 +1,587 @@
+/**
+ * The management API's operations, independent of transport: http-api.ts and grpc-api.ts only
+ * translate requests and errors. Every write is parsed, validated against the group's state after
+ * the change (validation/), then written with the revision it was validated against as the
+ * expected revision, so a concurrent write can never slip between validation and storage.
+ * Errors are FerryErrors with field-path details. Resource bodies are never logged.
+ */
+import {
+  jsonToBinary,
+  parseResourceBinary,
+  parseResourceJson,
+  resourceToJson,
+  resourceTypeByUrl,
+  type JsonValue,
+  type ParsedResource,
+  type ResourceType,
+} from '@ferry/proto';
+import { FerryError, isFerryError, type Logger } from '@ferry/shared';
+import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
+import type { FleetStatusSource, NodeStatus } from '../xds/fleet-status.js';
+import {
+  batchLabel,
+  resourceLabel,
+  validateBatch,
+  validateGroupChange,
+  type BatchEntry,
+  type CandidateResource,
+  type RemovedResource,
+  type Verdict,
+} from '../validation/validation.js';
+import { redactKeyMaterial } from './redact.js';
+
+export const DEFAULT_GROUP = 'default';
+
+export interface AnyResource {
+  readonly typeUrl: string;
+  readonly value: Uint8Array;
+}
+
+export interface ApplyRequest {
+  /** Default "default". */
+  readonly group?: string;
+  /** proto3 JSON documents with "@type" (HTTP, ferryctl). */
+  readonly documents?: readonly unknown[];
+  /** Packed resources (gRPC). Both lists may be given; documents come first in error paths. */
+  readonly anys?: readonly AnyResource[];
+  readonly dryRun?: boolean;
+  readonly expectedRevision?: number;
+  /** Recorded in history. */
+  readonly message?: string;
+}
+
+export type ChangeAction = 'created' | 'updated' | 'unchanged' | 'deleted';
+
+export interface ResourceChange {
+  readonly typeUrl: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly action: ChangeAction;
+  /** The content version after the change ('' for deleted). */
+  readonly version: string;
+}
+
+export interface ApplyResponse {
+  /** The new revision; for a dry run or a no-op, the revision validated against. */
+  readonly revision: number;
+  readonly dryRun: boolean;
+  readonly changes: readonly ResourceChange[];
+}
+
+export interface ListRequest {
+  readonly typeUrl?: string;
+  readonly name?: string;
+  readonly group?: string;
+  readonly showSecrets?: boolean;
+}
+
+export interface ResourceView {
+  readonly typeUrl: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly version: string;
+  readonly revision: number;
+  /** The document with "@type" first, key material redacted unless showSecrets. */
+  readonly resource: Record<string, JsonValue>;
+  /** Binary encoding of `resource` (the stored bytes when nothing was redacted). */
+  readonly value: Uint8Array;
+}
+
+export interface ListResponse {
+  readonly revision: number;
+  readonly resources: readonly ResourceView[];
+}
+
+export interface DeleteRequest {
+  readonly group?: string;
+  readonly resources: ReadonlyArray<{ readonly typeUrl: string; readonly name: string }>;
+  readonly dryRun?: boolean;
+  readonly expectedRevision?: number;
+  readonly message?: string;
+}
+
+export interface RollbackRequest {
+  readonly revision: number;
+  /** Only this group; every group when absent. */
+  readonly group?: string;
+  readonly dryRun?: boolean;
+  readonly message?: string;
+}
+
+export interface HistoryView {
+  readonly revision: number;
+  readonly time: string;
+  readonly message: string;
+  readonly changes: ReadonlyArray<{
+    readonly typeUrl: string;
+    readonly kind: string;
+    readonly group: string;
+    readonly name: string;
+    readonly action: 'put' | 'delete';
+    readonly version: string;
+  }>;
+}
+
+export interface StatusResponse {
+  readonly revision: number;
+  readonly nodes: readonly NodeStatus[];
+}
+
+export interface ManagementServiceOptions {
+  readonly store: ResourceStore;
+  /** Connected proxies, from the xDS server; status lists no nodes without it. */
+  readonly fleet?: FleetStatusSource;
+  readonly logger?: Logger;
+}
+
+/** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
+const DECODE_CACHE_LIMIT = 20_000;
+
+export class ManagementService {
+  private readonly store: ResourceStore;
+  private readonly fleet: FleetStatusSource | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly decoded = new Map<string, Record<string, JsonValue>>();
+
+  constructor(options: ManagementServiceOptions) {
+    this.store = options.store;
+    this.fleet = options.fleet;
+    this.logger = options.logger;
+  }
+
+  async apply(request: ApplyRequest): Promise<ApplyResponse> {
+    const group = checkGroup(request.group);
+    const batch = parseBatch(request);
+    if (batch.length === 0)
+      throw new FerryError('FERRY_BAD_REQUEST', 'apply needs at least one resource');
+    const response = await this.withRetry(request.expectedRevision, async (expected) => {
+      const snapshot = await this.store.list({ group });
+      checkExpected(expected, snapshot.revision);
+      const existing = snapshot.resources.map((r) => this.candidate(r));
+      throwIfRejected(validateBatch(group, existing, batch), `apply to group "${group}"`);
+      const current = new Map(snapshot.resources.map((r) => [keyOf(r), r]));
+      const changes: ResourceChange[] = [];
+      const mutations: Mutation[] = [];
+      for (const entry of batch) {
+        const key = { typeUrl: entry.type.typeUrl, group, name: entry.name };
+        const before = current.get(keyOf(key));
+        const action = !before
+          ? 'created'
+          : before.version === entry.version
+            ? 'unchanged'
+            : 'updated';
+        changes.push({ ...key, kind: entry.type.kind, action, version: entry.version });
+        if (action !== 'unchanged')
+          mutations.push({ ...key, op: 'put', value: entry.bytes, version: entry.version });
+      }
+      return this.write(
+        mutations,
+        changes,
+        snapshot.revision,
+        request.dryRun,
+        request.message ?? `apply to group "${group}"`,
+      );
+    });
+    this.logger?.info(
+      {
+        group,
+        resources: batch.length,
+        revision: response.revision,
+        dryRun: response.dryRun,
+        ...countActions(response),
+      },
+      'apply',
+    );
+    return response;
+  }
+
+  async list(request: ListRequest = {}): Promise<ListResponse> {
+    const filter = {
+      typeUrl: request.typeUrl === undefined ? undefined : requireType(request.typeUrl).typeUrl,
+      name: request.name || undefined,
+      group: request.group || undefined,
+    };
+    const snapshot = await this.store.list(filter);
+    const resources = snapshot.resources
+      .map((r) => this.view(r, request.showSecrets === true))
+      .sort((a, b) => compareKeys(a, b));
+    return { revision: snapshot.revision, resources };
+  }
+
+  /** One resource; FERRY_NOT_FOUND when absent. */
+  async get(
+    typeUrl: string,
+    name: string,
+    group = DEFAULT_GROUP,
+    showSecrets = false,
+  ): Promise<ResourceView> {
+    const type = requireType(typeUrl);
+    const { resources } = await this.list({
+      typeUrl: type.typeUrl,
+      name,
+      group: checkGroup(group),
+      showSecrets,
+    });
+    const found = resources[0];
+    if (!found)
+      throw new FerryError(
+        'FERRY_NOT_FOUND',
+        `${type.kind} "${name}" does not exist in group "${group}"`,
+      );
+    return found;
+  }
+
+  async delete(request: DeleteRequest): Promise<ApplyResponse> {
+    const group = checkGroup(request.group);
+    if (request.resources.length === 0)
+      throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
+    const targets = request.resources.map((r, index) => ({
+      index,
+      type: requireType(r.typeUrl),
+      name: r.name,
+    }));
+    const response = await this.withRetry(request.expectedRevision, async (expected) => {
+      const snapshot = await this.store.list({ group });
+      checkExpected(expected, snapshot.revision);
+      const current = new Map(snapshot.resources.map((r) => [keyOf(r), r]));
+      const missing: string[] = [];
+      const deletes: RemovedResource[] = [];
+      const removedKeys = new Set<string>();
+      for (const t of targets) {
+        const key = keyOf({ typeUrl: t.type.typeUrl, group, name: t.name });
+        if (!current.has(key))
+          missing.push(
+            `${batchLabel(t.index, t.type.kind, t.name)}: does not exist in group "${group}"`,
+          );
+        removedKeys.add(key);
+        deletes.push({
+          kind: t.type.kind,
+          name: t.name,
+          label: batchLabel(t.index, t.type.kind, t.name),
+        });
+      }
+      if (missing.length > 0)
+        throw new FerryError(
+          'FERRY_NOT_FOUND',
+          `delete from group "${group}": nothing to delete`,
+          missing,
+        );
+      const after = snapshot.resources
+        .filter((r) => !removedKeys.has(keyOf(r)))
+        .map((r) => this.candidate(r));
+      throwIfRejected(
+        validateGroupChange({ group, puts: [], deletes, after }),
+        `delete from group "${group}"`,
+      );
+      const mutations: Mutation[] = targets.map((t) => ({
+        op: 'delete',
+        typeUrl: t.type.typeUrl,
+        group,
+        name: t.name,
+      }));
+      const changes = targets.map((t) => ({
+        typeUrl: t.type.typeUrl,
+        kind: t.type.kind,
+        group,
+        name: t.name,
+        action: 'deleted' as const,
+        version: '',
+      }));
+      return this.write(
+        mutations,
+        changes,
+        snapshot.revision,
+        request.dryRun,
+        request.message ?? `delete from group "${group}"`,
+      );
+    });
+    this.logger?.info(
+      { group, resources: targets.length, revision: response.revision, dryRun: response.dryRun },
+      'delete',
+    );
+    return response;
+  }
+
+  /**
+   * Restores the state at `revision` (of one group, or of all) as a new revision, through the same
+   * validation as an apply. Returns only what changes.
+   */
+  async rollback(request: RollbackRequest): Promise<ApplyResponse> {
+    if (!Number.isInteger(request.revision) || request.revision < 0) {
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `rollback needs a revision (a non-negative integer), got ${request.revision}`,
+      );
+    }
+    const group = request.group ? checkGroup(request.group) : undefined;
+    const filter = group === undefined ? undefined : { group };
+    const response = await this.withRetry(undefined, async () => {
+      const now = await this.store.list(filter);
+      const then = await this.store.listAt(request.revision, filter);
+      const current = new Map(now.resources.map((r) => [keyOf(r), r]));
+      const target = new Map(then.resources.map((r) => [keyOf(r), r]));
+      const groups = new Set([...current.values(), ...target.values()].map((r) => r.group));
+      const mutations: Mutation[] = [];
+      const changes: ResourceChange[] = [];
+      const errors: string[] = [];
+      let code: 'FERRY_INVALID_CONFIG' | 'FERRY_REFERENCED' = 'FERRY_INVALID_CONFIG';
+      for (const g of [...groups].sort()) {
+        const puts: CandidateResource[] = [];
+        const deletes: RemovedResource[] = [];
+        for (const r of target.values()) {
+          if (r.group !== g) continue;
+          const before = current.get(keyOf(r));
+          if (before?.version === r.version) continue;
+          puts.push(this.candidate(r));
+          mutations.push({
+            op: 'put',
+            typeUrl: r.typeUrl,
+            group: g,
+            name: r.name,
+            value: r.value,
+            version: r.version,
+          });
+          changes.push(changeOf(r, before ? 'updated' : 'created'));
+        }
+        for (const r of current.values()) {
+          if (r.group !== g || target.has(keyOf(r))) continue;
+          const type = requireType(r.typeUrl);
+          deletes.push({ kind: type.kind, name: r.name, label: resourceLabel(type.kind, r.name) });
+          mutations.push({ op: 'delete', typeUrl: r.typeUrl, group: g, name: r.name });
+          changes.push({ ...changeOf(r, 'deleted'), version: '' });
+        }
+        const after = [...target.values()]
+          .filter((r) => r.group === g)
+          .map((r) => this.candidate(r));
+        const verdict = validateGroupChange({ group: g, puts, deletes, after });
+        if (!verdict.ok) {
+          errors.push(...verdict.errors);
+          if (verdict.code === 'FERRY_REFERENCED') code = verdict.code;
+        }
+      }
+      if (errors.length > 0) {
+        throw new FerryError(
+          code,
+          `rollback to revision ${request.revision} rejected: ${plural(errors.length, 'problem')}`,
+          errors,
+        );
+      }
+      const message =
+        request.message ??
+        `rollback${group === undefined ? '' : ` of group "${group}"`} to revision ${request.revision}`;
+      return this.write(mutations, changes, now.revision, request.dryRun, message);
+    });
+    this.logger?.info(
+      { toRevision: request.revision, group, revision: response.revision, dryRun: response.dryRun },
+      'rollback',
+    );
+    return response;
+  }
+
+  async history(limit = 50): Promise<HistoryView[]> {
+    const entries = await this.store.history(limit);
+    return entries.map((e) => ({
+      revision: e.revision,
+      time: e.time,
+      message: e.message,
+      changes: e.changes.map((c) => ({
+        typeUrl: c.typeUrl,
+        kind: resourceTypeByUrl(c.typeUrl)?.kind ?? c.typeUrl,
+        group: c.group,
+        name: c.name,
+        action: c.op,
+        version: c.version ?? '',
+      })),
+    }));
+  }
+
+  async status(): Promise<StatusResponse> {
+    const revision = await this.store.currentRevision();
+    const nodes = (this.fleet?.nodes() ?? [])
+      .slice()
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    return { revision, nodes };
+  }
+
+  /**
+   * Runs a validated write; when the store moved between validation and write (FERRY_CONFLICT)
+   * and the caller did not pin a revision, validates once more against the new state.
+   */
+  private async withRetry(
+    expectedRevision: number | undefined,
+    attempt: (expected: number | undefined) => Promise<ApplyResponse>,
+  ): Promise<ApplyResponse> {
+    try {
+      return await attempt(expectedRevision);
+    } catch (err) {
+      if (expectedRevision !== undefined || !isFerryError(err) || err.code !== 'FERRY_CONFLICT')
+        throw err;
+      return attempt(undefined);
+    }
+  }
+
+  private async write(
+    mutations: Mutation[],
+    changes: ResourceChange[],
+    validatedRevision: number,
+    dryRun: boolean | undefined,
+    message: string,
+  ): Promise<ApplyResponse> {
+    if (dryRun === true || mutations.length === 0) {
+      return { revision: validatedRevision, dryRun: dryRun === true, changes };
+    }
+    const result = await this.store.apply(mutations, {
+      expectedRevision: validatedRevision,
+      message,
+    });
+    return { revision: result.revision, dryRun: false, changes };
+  }
+
+  private decode(r: StoredResource, type: ResourceType): Record<string, JsonValue> {
+    const cacheKey = `${r.typeUrl}\u0000${r.version}`;
+    let json = this.decoded.get(cacheKey);
+    if (!json) {
+      json = resourceToJson(type, r.value);
+      if (this.decoded.size >= DECODE_CACHE_LIMIT) this.decoded.clear();
+      this.decoded.set(cacheKey, json);
+    }
+    return json;
+  }
+
+  private candidate(r: StoredResource): CandidateResource {
+    const type = requireType(r.typeUrl);
+    const { ['@type']: _type, ...json } = this.decode(r, type);
+    return {
+      type,
+      name: r.name,
+      json,
+      label: resourceLabel(type.kind, r.name),
+    };
+  }
+
+  private view(r: StoredResource, showSecrets: boolean): ResourceView {
+    const type = requireType(r.typeUrl);
+    const base = {
+      typeUrl: r.typeUrl,
+      kind: type.kind,
+      group: r.group,
+      name: r.name,
+      version: r.version,
+      revision: r.revision,
+    };
+    const json = this.decode(r, type);
+    if (showSecrets) return { ...base, resource: json, value: r.value };
+    const { value: redacted, redacted: changed } = redactKeyMaterial(json);
+    if (!changed) return { ...base, resource: json, value: r.value };
+    const { ['@type']: _type, ...fields } = redacted;
+    const encoded = jsonToBinary(type.messageName, fields);
+    if (!encoded.ok)
+      throw new FerryError(
+        'FERRY_INTERNAL',
+        `cannot encode redacted ${type.kind} "${r.name}"`,
+        encoded.errors,
+      );
+    return { ...base, resource: redacted, value: encoded.value };
+  }
+}
+
+type ParsedEntry = BatchEntry & { readonly bytes: Uint8Array; readonly version: string };
+
+function parseBatch(request: ApplyRequest): ParsedEntry[] {
+  const errors: string[] = [];
+  const entries: ParsedEntry[] = [];
+  const add = (index: number, result: ReturnType<typeof parseResourceJson>): void => {
+    if (!result.ok) errors.push(...result.errors);
+    else entries.push(entryOf(index, result.value));
+  };
+  const documents = request.documents ?? [];
+  documents.forEach((doc, i) => add(i, parseResourceJson(doc, `resources[${i}]`)));
+  (request.anys ?? []).forEach((any, i) => {
+    const index = documents.length + i;
+    add(index, parseResourceBinary(any.typeUrl, any.value, `resources[${index}]`));
+  });
+  if (errors.length > 0) {
+    throw new FerryError(
+      'FERRY_INVALID_CONFIG',
+      `apply rejected: ${plural(errors.length, 'problem')}`,
+      errors,
+    );
+  }
+  return entries;
+}
+
+function entryOf(index: number, parsed: ParsedResource): ParsedEntry {
+  return {
+    index,
+    type: parsed.type,
+    name: parsed.name,
+    json: parsed.json,
+    bytes: parsed.bytes,
+    version: parsed.version,
+  };
+}
+
+function throwIfRejected(verdict: Verdict, what: string): void {
+  if (verdict.ok) return;
+  const reason =
+    verdict.code === 'FERRY_REFERENCED'
+      ? 'still referenced'
+      : plural(verdict.errors.length, 'problem');
+  throw new FerryError(verdict.code, `${what} rejected: ${reason}`, verdict.errors);
+}
+
+function checkExpected(expected: number | undefined, actual: number): void {
+  if (expected !== undefined && expected !== actual) {
+    throw new FerryError(
+      'FERRY_CONFLICT',
+      `store is at revision ${actual}, not the expected ${expected}; re-read and retry`,
+    );
+  }
+}
+
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
+
+/** Groups are Envoy's node.cluster values (DESIGN.md D3). */
+export function checkGroup(group: string | undefined): string {
+  const g = group || DEFAULT_GROUP;
+  if (!GROUP_NAME.test(g)) {
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `group ${JSON.stringify(g)} is not a valid group name (letters, digits and . _ : / -, at most 253 characters)`,
+    );
+  }
+  return g;
+}
+
+function requireType(typeUrl: string): ResourceType {
+  const type = resourceTypeByUrl(typeUrl);
+  if (!type)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${JSON.stringify(typeUrl)} is not a resource type Ferry stores`,
+    );
+  return type;
+}
+
+function changeOf(r: StoredResource, action: ChangeAction): ResourceChange {
+  const kind = resourceTypeByUrl(r.typeUrl)?.kind ?? r.typeUrl;
+  return { typeUrl: r.typeUrl, kind, group: r.group, name: r.name, action, version: r.version };
+}
+
+function compareKeys(a: ResourceView, b: ResourceView): number {
+  return (
+    a.group.localeCompare(b.group) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name)
+  );
+}
+
+function countActions(response: ApplyResponse): Record<ChangeAction, number> {
+  const counts = { created: 0, updated: 0, unchanged: 0, deleted: 0 };
+  for (const c of response.changes) counts[c.action]++;
+  return counts;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

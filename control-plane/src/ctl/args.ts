@@ -1,0 +1,121 @@
+/**
+ * ferryctl's command line: `ferryctl [global flags] COMMAND [args] [flags]`; flags may come
+ * anywhere, as `--flag value` or `--flag=value`. Usage errors are CtlErrors with exit code 2.
+ */
+import { CtlError, EXIT_USAGE } from './ctl-error.js';
+
+export interface CtlOptions {
+  server: string;
+  group?: string;
+  token?: string;
+  output?: 'table' | 'yaml' | 'json';
+  files: string[];
+  dryRun: boolean;
+  showSecrets: boolean;
+  help: boolean;
+  limit?: number;
+  message?: string;
+}
+
+export interface ParsedArgs {
+  readonly command: string | undefined;
+  readonly positional: readonly string[];
+  readonly options: CtlOptions;
+}
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:18001';
+
+const VALUE_FLAGS = new Set([
+  '--server',
+  '--group',
+  '-g',
+  '--token',
+  '-o',
+  '--output',
+  '-f',
+  '--filename',
+  '--limit',
+  '--message',
+  '-m',
+]);
+const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
+
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
+  const options: CtlOptions = {
+    server: env.FERRY_SERVER || DEFAULT_SERVER,
+    token: env.FERRY_API_TOKEN || undefined,
+    files: [],
+    dryRun: false,
+    showSecrets: false,
+    help: false,
+  };
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (BOOLEAN_FLAGS.has(flag)) {
+      if (eq > 0) throw new CtlError(EXIT_USAGE, `${flag} takes no value`);
+      if (flag === '--dry-run') options.dryRun = true;
+      else if (flag === '--show-secrets') options.showSecrets = true;
+      else options.help = true;
+      continue;
+    }
+    if (VALUE_FLAGS.has(flag)) {
+      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new CtlError(EXIT_USAGE, `${flag} needs a value`);
+      setValue(options, flag, value);
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-')
+      throw new CtlError(EXIT_USAGE, `unknown flag ${arg} (see ferryctl --help)`);
+    positional.push(arg);
+  }
+  const [command, ...rest] = positional;
+  return { command, positional: rest, options };
+}
+
+function setValue(options: CtlOptions, flag: string, value: string): void {
+  switch (flag) {
+    case '--server':
+      options.server = value;
+      return;
+    case '--group':
+    case '-g':
+      options.group = value;
+      return;
+    case '--token':
+      options.token = value;
+      return;
+    case '-o':
+    case '--output':
+      if (value !== 'table' && value !== 'yaml' && value !== 'json') {
+        throw new CtlError(
+          EXIT_USAGE,
+          `${flag}: expected table, yaml or json, got ${JSON.stringify(value)}`,
+        );
+      }
+      options.output = value;
+      return;
+    case '--limit': {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1)
+        throw new CtlError(
+          EXIT_USAGE,
+          `--limit: expected a positive integer, got ${JSON.stringify(value)}`,
+        );
+      options.limit = n;
+      return;
+    }
+    case '--message':
+    case '-m':
+      options.message = value;
+      return;
+    default:
+      options.files.push(value);
+  }
+}

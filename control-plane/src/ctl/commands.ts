@@ -1,0 +1,270 @@
+/**
+ * ferryctl's commands. Each takes the parsed arguments and an output sink, talks to the HTTP
+ * management API, and returns normally (exit 0) or throws a CtlError with its exit code.
+ */
+import {
+  parseResourceJson,
+  resourceTypeByAlias,
+  RESOURCE_TYPES,
+  toYaml,
+  type ResourceType,
+} from '@ferry/proto';
+import { redactKeyMaterial } from '../api/redact.js';
+import { ApiClient } from './api-client.js';
+import type { ParsedArgs } from './args.js';
+import { CtlError, EXIT_USAGE } from './ctl-error.js';
+import { shortVersion, table, unifiedDiff } from './format.js';
+import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
+
+export interface Output {
+  out(text: string): void;
+}
+
+type Command = (args: ParsedArgs, client: ApiClient, io: Output) => Promise<void>;
+
+function resolveType(word: string | undefined): ResourceType {
+  if (!word)
+    throw new CtlError(
+      EXIT_USAGE,
+      'TYPE is required (listeners, routes, clusters, endpoints, secrets)',
+    );
+  const type = resourceTypeByAlias(word);
+  if (!type) {
+    const known = RESOURCE_TYPES.map(
+      (t) => `${t.aliases[2] ?? t.kind} (${t.short.toLowerCase()})`,
+    ).join(', ');
+    throw new CtlError(
+      EXIT_USAGE,
+      `unknown resource type ${JSON.stringify(word)}; one of: ${known}`,
+    );
+  }
+  return type;
+}
+
+function printJson(io: Output, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2) + '\n');
+}
+
+function kindOf(typeUrl: string): string {
+  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
+}
+
+/** `cluster/web  created` lines, then the revision. */
+function printChanges(io: Output, args: ParsedArgs, response: any): void {
+  if (args.options.output === 'json') return printJson(io, response);
+  const rows = (response.changes as any[]).map((c) => [
+    `${c.kind.toLowerCase()}/${c.name}`,
+    c.group,
+    c.action,
+  ]);
+  if (rows.length > 0) io.out(table(['RESOURCE', 'GROUP', 'ACTION'], rows));
+  else io.out('no changes\n');
+  io.out(
+    response.dry_run
+      ? `dry run: validated against revision ${response.revision}; nothing written\n`
+      : `revision ${response.revision}\n`,
+  );
+}
+
+async function applyDocuments(
+  args: ParsedArgs,
+  client: ApiClient,
+  documents: SourcedDocument[],
+  dryRun: boolean,
+): Promise<any> {
+  try {
+    return await client.post('/v1/apply', {
+      group: args.options.group,
+      resources: documents.map((d) => d.doc),
+      dry_run: dryRun,
+      message: args.options.message ?? `ferryctl apply -f ${args.options.files.join(' -f ')}`,
+    });
+  } catch (err) {
+    if (err instanceof CtlError)
+      throw new CtlError(err.exitCode, err.message, annotateSources(err.details, documents));
+    throw err;
+  }
+}
+
+const apply: Command = async (args, client, io) => {
+  const documents = await readDocuments(args.options.files);
+  printChanges(io, args, await applyDocuments(args, client, documents, args.options.dryRun));
+};
+
+const get: Command = async (args, client, io) => {
+  const type = resolveType(args.positional[0]);
+  const name = args.positional[1];
+  const response = await client.get('/v1/resources', {
+    type: type.typeUrl,
+    name,
+    group: args.options.group,
+    show_secrets: args.options.showSecrets,
+  });
+  const resources = response.resources as any[];
+  if (name !== undefined && resources.length === 0) {
+    throw new CtlError(
+      1,
+      `FERRY_NOT_FOUND: ${type.kind} "${name}" does not exist${args.options.group ? ` in group "${args.options.group}"` : ''}`,
+    );
+  }
+  if (args.options.output === 'json') return printJson(io, response);
+  if (args.options.output === 'yaml') {
+    io.out(resources.map((r) => toYaml(r.resource)).join('---\n'));
+    return;
+  }
+  if (resources.length === 0) {
+    io.out(
+      `no ${type.kind} resources${args.options.group ? ` in group "${args.options.group}"` : ''}\n`,
+    );
+    return;
+  }
+  io.out(
+    table(
+      ['KIND', 'NAME', 'GROUP', 'VERSION', 'REVISION'],
+      resources.map((r) => [r.kind, r.name, r.group, shortVersion(r.version), String(r.revision)]),
+    ),
+  );
+};
+
+const del: Command = async (args, client, io) => {
+  const type = resolveType(args.positional[0]);
+  const names = args.positional.slice(1);
+  if (names.length === 0) throw new CtlError(EXIT_USAGE, 'delete needs TYPE NAME [NAME...]');
+  const response = await client.post('/v1/delete', {
+    group: args.options.group,
+    resources: names.map((name) => ({ type: type.typeUrl, name })),
+    dry_run: args.options.dryRun,
+    message:
+      args.options.message ?? `ferryctl delete ${type.kind.toLowerCase()} ${names.join(' ')}`,
+  });
+  printChanges(io, args, response);
+};
+
+/** What `apply` would change, as a line diff of each changed resource's YAML. */
+const diff: Command = async (args, client, io) => {
+  const documents = await readDocuments(args.options.files);
+  const response = await applyDocuments(args, client, documents, true);
+  const changed = (response.changes as any[]).filter((c) => c.action !== 'unchanged');
+  if (args.options.output === 'json') return printJson(io, response);
+  if (changed.length === 0) {
+    io.out('no changes\n');
+    return;
+  }
+  const show = (doc: unknown): string =>
+    toYaml(args.options.showSecrets ? doc : redactKeyMaterial(doc as any).value);
+  for (const change of changed) {
+    const entry = documents.find((d) => {
+      const parsed = parseResourceJson(d.doc);
+      return (
+        parsed.ok &&
+        parsed.value.type.typeUrl === change.type_url &&
+        parsed.value.name === change.name
+      );
+    });
+    const parsed = entry ? parseResourceJson(entry.doc) : undefined;
+    const next = parsed?.ok ? show({ '@type': change.type_url, ...parsed.value.json }) : '';
+    let current = '';
+    if (change.action === 'updated') {
+      const path = `/v1/resources/${encodeURIComponent(change.type_url)}/${encodeURIComponent(change.name)}`;
+      const existing = await client.get(path, {
+        group: change.group,
+        show_secrets: args.options.showSecrets,
+      });
+      current = toYaml(existing.resource);
+    }
+    const label = `${kindOf(change.type_url).toLowerCase()}/${change.name} (group ${change.group})`;
+    io.out(`# ${label}: ${change.action}\n`);
+    io.out(
+      unifiedDiff(
+        current,
+        next,
+        change.action === 'created' ? '/dev/null' : `${label} current`,
+        `${label} applied`,
+      ),
+    );
+  }
+};
+
+const status: Command = async (args, client, io) => {
+  const response = await client.get('/v1/status');
+  if (args.options.output === 'json') return printJson(io, response);
+  io.out(`revision ${response.revision}\n`);
+  const nodes = response.nodes as any[];
+  if (nodes.length === 0) {
+    io.out('no proxies connected\n');
+    return;
+  }
+  const rows: string[][] = [];
+  for (const n of nodes) {
+    const base = [n.node_id, n.group, n.connected ? 'yes' : 'no', (n.streams ?? []).join(',')];
+    if ((n.types ?? []).length === 0) rows.push([...base, '-', '-', '-', '']);
+    for (const t of n.types ?? []) {
+      const nack = t.last_nack
+        ? `NACK ${shortVersion(t.last_nack.version)}: ${t.last_nack.error}`
+        : '';
+      rows.push([
+        ...base,
+        typeShort(t.type_url),
+        shortVersion(t.version_sent),
+        shortVersion(t.version_acked),
+        nack,
+      ]);
+    }
+  }
+  io.out(
+    table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
+  );
+};
+
+function typeShort(typeUrl: string): string {
+  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
+}
+
+const history: Command = async (args, client, io) => {
+  const response = await client.get('/v1/history', { limit: args.options.limit });
+  if (args.options.output === 'json') return printJson(io, response);
+  const entries = response.entries as any[];
+  if (entries.length === 0) {
+    io.out('no revisions yet\n');
+    return;
+  }
+  io.out(
+    table(
+      ['REVISION', 'TIME', 'CHANGES', 'MESSAGE'],
+      entries.map((e) => [String(e.revision), e.time, summarize(e.changes), e.message]),
+    ),
+  );
+};
+
+function summarize(changes: any[]): string {
+  const puts = changes.filter((c) => c.action === 'put').length;
+  const deletes = changes.length - puts;
+  return (
+    [puts ? `${puts} put` : '', deletes ? `${deletes} deleted` : ''].filter(Boolean).join(', ') ||
+    '-'
+  );
+}
+
+const rollback: Command = async (args, client, io) => {
+  const word = args.positional[0];
+  const revision = Number(word);
+  if (word === undefined || !/^\d+$/.test(word))
+    throw new CtlError(EXIT_USAGE, 'rollback needs a revision number (see ferryctl history)');
+  const response = await client.post('/v1/rollback', {
+    revision,
+    group: args.options.group,
+    dry_run: args.options.dryRun,
+    message: args.options.message,
+  });
+  printChanges(io, args, response);
+};
+
+export const COMMANDS: Record<string, Command> = {
+  apply,
+  get,
+  delete: del,
+  diff,
+  status,
+  history,
+  rollback,
+};

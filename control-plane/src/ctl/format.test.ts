@@ -1,0 +1,51 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { table, unifiedDiff } from './format.js';
+
+describe('table', () => {
+  test('aligns columns to the widest cell', () => {
+    assert.equal(
+      table(
+        ['A', 'LONGER'],
+        [
+          ['xyz', '1'],
+          ['q', '22'],
+        ],
+      ),
+      'A     LONGER\nxyz   1\nq     22\n',
+    );
+  });
+});
+
+describe('unifiedDiff', () => {
+  test('equal texts give no diff', () => {
+    assert.equal(unifiedDiff('a\nb\n', 'a\nb\n', 'old', 'new'), '');
+  });
+
+  test('a changed line with context', () => {
+    const oldText = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].join('\n');
+    const newText = ['1', '2', '3', '4', 'five', '6', '7', '8', '9'].join('\n');
+    assert.equal(
+      unifiedDiff(oldText, newText, 'old', 'new', 2),
+      ['--- old', '+++ new', '@@ -3,5 +3,5 @@', ' 3', ' 4', '-5', '+five', ' 6', ' 7', ''].join(
+        '\n',
+      ),
+    );
+  });
+
+  test('a new file', () => {
+    assert.equal(
+      unifiedDiff('', 'x\ny\n', '/dev/null', 'new'),
+      '--- /dev/null\n+++ new\n@@ -0,0 +1,2 @@\n+x\n+y\n',
+    );
+  });
+
+  test('distant changes make separate hunks', () => {
+    const oldText = Array.from({ length: 20 }, (_, i) => String(i)).join('\n');
+    const newText = oldText.replace(/^1$/m, 'one').replace(/^18$/m, 'eighteen');
+    const hunks = unifiedDiff(oldText, newText, 'a', 'b', 1)
+      .split('\n')
+      .filter((l) => l.startsWith('@@'));
+    assert.deepEqual(hunks, ['@@ -1,3 +1,3 @@', '@@ -18,3 +18,3 @@']);
+  });
+});

@@ -1,0 +1,70 @@
+/** ferryctl's help texts. */
+import { DEFAULT_SERVER } from './args.js';
+
+export const GLOBAL_HELP = `ferryctl: manage the configuration a Ferry control plane serves to its proxies.
+
+Usage: ferryctl COMMAND [ARGS] [FLAGS]
+
+Commands:
+  apply -f FILE|DIR|-     validate and store resources (multi-document YAML or JSON)
+  diff -f FILE|DIR|-      show what apply would change
+  get TYPE [NAME]         list or show resources
+  delete TYPE NAME...     delete resources (refused while still referenced)
+  status                  connected proxies and what each has ACKed or NACKed
+  history                 revisions of the store, newest first
+  rollback REV            restore the state of revision REV as a new revision
+
+TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
+plural or Envoy message name form.
+
+Global flags:
+  --server URL            API address (env FERRY_SERVER, default ${DEFAULT_SERVER})
+  --token TOKEN           bearer token (env FERRY_API_TOKEN)
+  -g, --group GROUP       resource group (a proxy's --service-cluster); default "default"
+  -o, --output FORMAT     table (default), yaml or json
+  -h, --help              help; "ferryctl COMMAND --help" for a command
+
+Exit codes: 0 success, 1 rejected by the server (invalid, conflict, still referenced, not
+found), 2 usage or connection error.
+`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  apply: `Usage: ferryctl apply -f FILE|DIR|- [-f ...] [--group G] [--dry-run] [-m MESSAGE] [-o json]
+
+Applies every document of the inputs as one atomic batch: all are validated against the group's
+state after the batch (references, regexes, ports, TLS material) and stored together, or none.
+A DIR takes its *.yaml, *.yml and *.json files in name order; "-" reads stdin.
+  --dry-run      validate and report created/updated/unchanged without writing
+  -m, --message  recorded in history
+`,
+  diff: `Usage: ferryctl diff -f FILE|DIR|- [--group G] [--show-secrets]
+
+Validates the inputs (dry run) and prints, for each resource apply would create or update, a
+unified diff of its YAML (current → applied). Key material is redacted unless --show-secrets.
+`,
+  get: `Usage: ferryctl get TYPE [NAME] [--group G] [-o table|yaml|json] [--show-secrets]
+
+Lists resources of TYPE (in every group unless --group), or one by NAME. -o yaml prints the
+documents themselves, ready to edit and apply. Private keys are shown as "[redacted]" unless
+--show-secrets.
+`,
+  delete: `Usage: ferryctl delete TYPE NAME [NAME...] [--group G] [--dry-run]
+
+Deletes resources atomically. Refused (exit 1) while other resources of the group still refer
+to them: delete or change those first, or in the same command.
+`,
+  status: `Usage: ferryctl status [-o json]
+
+Shows the store revision and, per connected proxy and resource type, the version sent, the
+version ACKed and the last NACK with its error.
+`,
+  history: `Usage: ferryctl history [--limit N] [-o json]
+
+Lists revisions of the store, newest first, with their messages.
+`,
+  rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run]
+
+Restores the state at revision REV (of one group, or of every group) as a new revision, validated
+like an apply.
+`,
+};

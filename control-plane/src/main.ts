@@ -1,0 +1,166 @@
+/**
+ * `ferry-control-plane`: opens the store, starts the xDS server (ADS SotW + delta, per-type
+ * services, CSDS), the HTTP/JSON management API and the gRPC management API, and logs one
+ * `control plane ready` line with the bound addresses. SIGTERM/SIGINT close everything
+ * gracefully; a second signal exits at once.
+ */
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { createLogger, FerryError, isLoopback, parseHostPort } from '@ferry/shared';
+import { openStore } from './store/open-store.js';
+import { SnapshotCache } from './xds/snapshot-cache.js';
+import { XdsServer } from './xds/xds-server.js';
+import { FleetTracker } from './xds/fleet.js';
+import { ManagementService } from './api/management-service.js';
+import { HttpApi } from './api/http-api.js';
+import { addManagementService } from './api/grpc-api.js';
+
+const USAGE = `Usage: ferry-control-plane [options]
+
+  --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
+  --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
+  --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
+  --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
+  --debounce-ms N               coalesce bursts of changes before pushing     [100]
+  --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
+  -h, --help
+
+Environment: FERRY_API_TOKEN (bearer token for the management API; required to bind it to a
+non-loopback address), FERRY_LOG_LEVEL.
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`ferry-control-plane: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function parse(): {
+  xds: { host: string; port: number };
+  api: { host: string; port: number };
+  apiGrpc: { host: string; port: number };
+  store: string;
+  debounceMs: number;
+  logLevel: string;
+} {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        'xds-address': { type: 'string', default: '127.0.0.1:18000' },
+        'api-address': { type: 'string', default: '127.0.0.1:18001' },
+        'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
+        store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
+        'debounce-ms': { type: 'string', default: '100' },
+        'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const debounceMs = Number(values['debounce-ms']);
+  if (!Number.isInteger(debounceMs) || debounceMs < 0 || debounceMs > 60_000) {
+    fail(
+      `--debounce-ms: expected an integer 0..60000, got ${JSON.stringify(values['debounce-ms'])}`,
+    );
+  }
+  try {
+    return {
+      xds: parseHostPort(values['xds-address'], '--xds-address'),
+      api: parseHostPort(values['api-address'], '--api-address'),
+      apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
+      store: values.store,
+      debounceMs,
+      logLevel: values['log-level'],
+    };
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+async function main(): Promise<void> {
+  const options = parse();
+  const logger = createLogger('control-plane', options.logLevel as 'info');
+  const token = process.env.FERRY_API_TOKEN || undefined;
+  if (!token && !isLoopback(options.apiGrpc.host)) {
+    fail(
+      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (DESIGN D9)`,
+    );
+  }
+
+  const store = await openStore(options.store);
+  const cache = new SnapshotCache({ store, logger, debounceMs: options.debounceMs });
+  const fleet = new FleetTracker();
+  const xds = new XdsServer({ cache, logger, fleet });
+  const service = new ManagementService({ store, fleet, logger });
+  const httpApi = new HttpApi({ service, logger, token });
+  const grpcApi = new grpc.Server();
+  addManagementService(grpcApi, service, { logger, token });
+
+  const xdsPort = await xds.listen(options.xds.host, options.xds.port);
+  const api = await httpApi.listen(options.api.host, options.api.port);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcApi.bindAsync(
+      hostPort(options.apiGrpc.host, options.apiGrpc.port),
+      grpc.ServerCredentials.createInsecure(),
+      (err, port) => (err ? reject(err) : resolve(port)),
+    ),
+  );
+
+  const revision = await store.currentRevision();
+  logger.info(
+    {
+      xds_address: hostPort(options.xds.host, xdsPort),
+      api_url: `http://${hostPort(api.host, api.port)}`,
+      api_grpc_address: hostPort(options.apiGrpc.host, grpcPort),
+      store: options.store,
+      revision,
+    },
+    'control plane ready',
+  );
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.warn('graceful shutdown took longer than 10 s: exiting now');
+      process.exit(1);
+    }, 10_000);
+    deadline.unref();
+    void (async () => {
+      await Promise.allSettled([
+        xds.close(),
+        httpApi.close(),
+        new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
+      ]);
+      cache.close();
+      await store.close();
+      logger.info('stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof FerryError ? `${err.code}: ${err.message}` : (err as Error).stack;
+  process.stderr.write(`ferry-control-plane: cannot start: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,92 @@
+/**
+ * Client Status Discovery Service (envoy.service.status.v3.ClientStatusDiscoveryService): one
+ * ClientConfig per known node, with a GenericXdsConfig per resource it subscribes to. The
+ * status is the control plane's view: SYNCED when the version sent was ACKed, STALE while an
+ * answer is outstanding, ERROR after a NACK of the version sent, NOT_SENT before anything was.
+ */
+import type { FleetNodeView, FleetTracker } from './fleet.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+
+type ConfigStatus = 'SYNCED' | 'NOT_SENT' | 'STALE' | 'ERROR';
+
+function timestamp(iso: string): { seconds: string; nanos: number } | undefined {
+  if (!iso) return undefined;
+  const ms = Date.parse(iso);
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+/**
+ * envoy.type.matcher.v3.StringMatcher without safe_regex: a client-supplied regex would run on the
+ * control plane's event loop (RE2 semantics are not available), so it matches nothing.
+ */
+function stringMatches(matcher: any, value: string): boolean {
+  if (!matcher || typeof matcher !== 'object') return true;
+  const fold = (s: string): string => (matcher.ignore_case ? s.toLowerCase() : s);
+  const v = fold(value);
+  if (typeof matcher.exact === 'string') return v === fold(matcher.exact);
+  if (typeof matcher.prefix === 'string') return v.startsWith(fold(matcher.prefix));
+  if (typeof matcher.suffix === 'string') return v.endsWith(fold(matcher.suffix));
+  if (typeof matcher.contains === 'string') return v.includes(fold(matcher.contains));
+  if (matcher.safe_regex !== undefined) return false;
+  return true;
+}
+
+/** A node is reported when any matcher matches its id (no matchers: every node). */
+function selected(view: FleetNodeView, matchers: readonly any[]): boolean {
+  if (matchers.length === 0) return true;
+  return matchers.some((m) => stringMatches(m?.node_id, view.node.id));
+}
+
+function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: boolean): unknown {
+  const generic: unknown[] = [];
+  for (const [typeUrl, t] of view.types) {
+    const status: ConfigStatus =
+      t.versionSent === ''
+        ? 'NOT_SENT'
+        : t.lastNack && t.lastNack.version === t.versionSent
+          ? 'ERROR'
+          : t.versionAcked === t.versionSent
+            ? 'SYNCED'
+            : 'STALE';
+    const clientStatus =
+      status === 'ERROR' ? 'NACKED' : status === 'SYNCED' ? 'ACKED' : 'REQUESTED';
+    const snapshot = cache.snapshot(view.group, typeUrl);
+    const sub = t.subscription;
+    if (!sub) continue;
+    const names = sub.wildcard ? new Set([...snapshot.resources.keys(), ...sub.names]) : sub.names;
+    for (const name of names) {
+      const r = snapshot.resources.get(name);
+      generic.push({
+        type_url: typeUrl,
+        name,
+        version_info: t.versionSent,
+        ...(r && withContents ? { xds_config: r.resource } : {}),
+        ...(t.lastSent ? { last_updated: timestamp(t.lastSent) } : {}),
+        config_status: status,
+        client_status: r ? clientStatus : 'DOES_NOT_EXIST',
+        ...(status === 'ERROR' && t.lastNack
+          ? {
+              error_state: {
+                last_update_attempt: timestamp(t.lastNack.time),
+                details: t.lastNack.error,
+                version_info: t.lastNack.version,
+              },
+            }
+          : {}),
+      });
+    }
+  }
+  return { node: view.node, generic_xds_configs: generic };
+}
+
+/** Builds a ClientStatusResponse for a ClientStatusRequest (plain proto-loader objects). */
+export function clientStatus(request: any, fleet: FleetTracker, cache: SnapshotCache): unknown {
+  const matchers: any[] = Array.isArray(request?.node_matchers) ? request.node_matchers : [];
+  const withContents = request?.exclude_resource_contents !== true;
+  return {
+    config: fleet
+      .views()
+      .filter((v) => selected(v, matchers))
+      .map((v) => clientConfig(v, cache, withContents)),
+  };
+}

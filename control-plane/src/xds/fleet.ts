@@ -1,0 +1,202 @@
+/**
+ * Who is connected and what each node has: the xDS streams report sends, ACKs and NACKs here; the
+ * management API (`FleetStatusSource`) and CSDS read it. One record per node id, shared by all
+ * of that node's streams (ADS, or one stream per type service). Disconnected nodes stay visible
+ * with connected=false for `retainMs` so that an operator can see a proxy that just went away;
+ * they are pruned lazily, without timers.
+ */
+import type { FleetStatusSource, NodeStatus, TypeStatus } from './fleet-status.js';
+
+/**
+ * The parts of Envoy's Node message kept per node. `extensions` and `client_features` are
+ * dropped: Envoy sends hundreds of extension entries, which would dominate per-node memory.
+ */
+export interface NodeIdentity {
+  readonly id: string;
+  readonly cluster: string;
+  readonly metadata?: unknown;
+  readonly locality?: unknown;
+  readonly user_agent_name?: string;
+  readonly user_agent_version?: string;
+}
+
+/** What a stream currently asks for on one type (shared by reference, never copied). */
+export interface SubscriptionView {
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+}
+
+interface TypeRecord {
+  versionSent: string;
+  versionAcked: string;
+  resources: number;
+  /** When versionSent was last sent, ISO 8601. */
+  lastSent: string;
+  lastNack: { version: string; error: string; time: string } | undefined;
+  subscription: SubscriptionView | undefined;
+}
+
+interface NodeRecord {
+  node: NodeIdentity;
+  group: string;
+  address: string;
+  streams: string[];
+  connectedSince: string;
+  lastSeen: string;
+  disconnectedAt: number | undefined;
+  types: Map<string, TypeRecord>;
+}
+
+/** A stream's handle on its node's record; every method is cheap and never throws. */
+export interface NodeHandle {
+  readonly node: NodeIdentity;
+  readonly group: string;
+  seen(): void;
+  sent(typeUrl: string, version: string, resources: number, subscription: SubscriptionView): void;
+  acked(typeUrl: string, version: string): void;
+  nacked(typeUrl: string, version: string, error: string): void;
+  /** Called once when the stream ends. */
+  disconnect(): void;
+}
+
+export interface FleetTrackerOptions {
+  /** How long a disconnected node stays listed (default 10 minutes). */
+  readonly retainMs?: number;
+  readonly now?: () => number;
+}
+
+/** A node's record as CSDS reads it. */
+export interface FleetNodeView {
+  readonly node: NodeIdentity;
+  readonly group: string;
+  readonly connected: boolean;
+  readonly types: ReadonlyMap<string, Readonly<TypeRecord>>;
+}
+
+export function groupOf(node: { readonly cluster?: string }): string {
+  return node.cluster ? node.cluster : 'default';
+}
+
+export class FleetTracker implements FleetStatusSource {
+  private readonly records = new Map<string, NodeRecord>();
+  private readonly retainMs: number;
+  private readonly now: () => number;
+
+  constructor(options: FleetTrackerOptions = {}) {
+    this.retainMs = options.retainMs ?? 10 * 60 * 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Registers a stream of `kind` ("ads-sotw", "lds-delta", ...) for `node`. */
+  connect(node: NodeIdentity, kind: string, address: string): NodeHandle {
+    this.prune();
+    const now = new Date(this.now()).toISOString();
+    let record = this.records.get(node.id);
+    if (!record || record.disconnectedAt !== undefined || record.group !== groupOf(node)) {
+      // A node that reconnects starts over: what it had is unknown until it asks again.
+      record = {
+        node,
+        group: groupOf(node),
+        address,
+        streams: [],
+        connectedSince: now,
+        lastSeen: now,
+        disconnectedAt: undefined,
+        types: record && record.disconnectedAt === undefined ? record.types : new Map(),
+      };
+      this.records.set(node.id, record);
+    }
+    record.node = node;
+    record.address = address;
+    record.lastSeen = now;
+    record.streams.push(kind);
+    const owner = record;
+    let open = true;
+    const type = (typeUrl: string): TypeRecord => {
+      let t = owner.types.get(typeUrl);
+      if (!t) {
+        t = {
+          versionSent: '',
+          versionAcked: '',
+          resources: 0,
+          lastSent: '',
+          lastNack: undefined,
+          subscription: undefined,
+        };
+        owner.types.set(typeUrl, t);
+      }
+      return t;
+    };
+    const stamp = (): string => (owner.lastSeen = new Date(this.now()).toISOString());
+    return {
+      node,
+      group: owner.group,
+      seen: () => void stamp(),
+      sent: (typeUrl, version, resources, subscription) => {
+        const t = type(typeUrl);
+        t.versionSent = version;
+        t.resources = resources;
+        t.subscription = subscription;
+        t.lastSent = stamp();
+      },
+      acked: (typeUrl, version) => {
+        const t = type(typeUrl);
+        t.versionAcked = version;
+        // An ACK means the node now runs an accepted config: the earlier rejection is history.
+        t.lastNack = undefined;
+        stamp();
+      },
+      nacked: (typeUrl, version, error) => {
+        type(typeUrl).lastNack = { version, error, time: stamp() };
+      },
+      disconnect: () => {
+        if (!open) return;
+        open = false;
+        const i = owner.streams.indexOf(kind);
+        if (i >= 0) owner.streams.splice(i, 1);
+        stamp();
+        if (owner.streams.length === 0) owner.disconnectedAt = this.now();
+      },
+    };
+  }
+
+  nodes(): NodeStatus[] {
+    this.prune();
+    return [...this.records.values()].map((r) => ({
+      nodeId: r.node.id,
+      cluster: r.node.cluster,
+      group: r.group,
+      userAgent: [r.node.user_agent_name, r.node.user_agent_version].filter(Boolean).join('/'),
+      address: r.address,
+      streams: [...r.streams],
+      connected: r.disconnectedAt === undefined,
+      connectedSince: r.connectedSince,
+      lastSeen: r.lastSeen,
+      types: [...r.types].map(([typeUrl, t]): TypeStatus => ({
+        typeUrl,
+        versionSent: t.versionSent,
+        versionAcked: t.versionAcked,
+        resources: t.resources,
+        ...(t.lastNack ? { lastNack: { ...t.lastNack } } : {}),
+      })),
+    }));
+  }
+
+  /** Records for CSDS, connected or recently disconnected. */
+  views(): FleetNodeView[] {
+    this.prune();
+    return [...this.records.values()].map((r) => ({
+      node: r.node,
+      group: r.group,
+      connected: r.disconnectedAt === undefined,
+      types: r.types,
+    }));
+  }
+
+  private prune(): void {
+    const cutoff = this.now() - this.retainMs;
+    for (const [id, r] of this.records) {
+      if (r.disconnectedAt !== undefined && r.disconnectedAt < cutoff) this.records.delete(id);
+    }
+  }
+}

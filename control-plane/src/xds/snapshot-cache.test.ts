@@ -1,0 +1,104 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { combinedVersion } from '@ferry/proto';
+import { MemoryStore } from '../store/store-memory.js';
+import { FleetTracker } from './fleet.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { CDS, cluster, del, EDS, endpoints, LDS, listener, put } from './test-support.js';
+
+function nextNotification(cache: SnapshotCache, group: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    const stop = cache.watchGroup(group, (types) => {
+      stop();
+      resolve([...types].sort());
+    });
+  });
+}
+
+void describe('SnapshotCache', () => {
+  void test('start() publishes what the store already holds, with content versions', async () => {
+    const store = new MemoryStore();
+    const c1 = cluster('c1');
+    const c2 = cluster('c2');
+    await store.apply(put('default', c1, c2));
+    const cache = new SnapshotCache({ store, debounceMs: 0 });
+    await cache.start();
+    const snap = cache.snapshot('default', CDS);
+    assert.equal(
+      snap.version,
+      combinedVersion([
+        ['c2', c2.version],
+        ['c1', c1.version],
+      ]),
+    );
+    assert.deepEqual([...snap.resources.keys()].sort(), ['c1', 'c2']);
+    assert.equal(snap.all.length, 2);
+    // The Any's value is a view on the stored bytes, not a copy.
+    const stored = (await store.list({ name: 'c1' })).resources[0];
+    assert.equal(snap.resources.get('c1')?.resource.value.buffer, stored?.value.buffer);
+    assert.equal(cache.snapshot('other', CDS).resources.size, 0);
+    cache.close();
+  });
+
+  void test('a burst of applies is published once, per group, with the set of changed types', async () => {
+    const store = new MemoryStore();
+    const cache = new SnapshotCache({ store, debounceMs: 20 });
+    await cache.start();
+    let otherGroupNotified = false;
+    cache.watchGroup('other', () => (otherGroupNotified = true));
+    const notified = nextNotification(cache, 'default');
+    let calls = 0;
+    cache.watchGroup('default', () => calls++);
+    await store.apply(put('default', cluster('c1')));
+    await store.apply(put('default', endpoints('c1')));
+    await store.apply(put('default', cluster('c2')));
+    assert.equal(calls, 0, 'nothing is published before the debounce delay');
+    assert.deepEqual(await notified, [CDS, EDS].sort());
+    assert.equal(calls, 1);
+    assert.equal(otherGroupNotified, false);
+    assert.deepEqual([...cache.snapshot('default', CDS).resources.keys()].sort(), ['c1', 'c2']);
+    cache.close();
+  });
+
+  void test('a put undone within the debounce window publishes nothing for its type', async () => {
+    const store = new MemoryStore();
+    const cache = new SnapshotCache({ store, debounceMs: 20 });
+    await cache.start();
+    const notified = nextNotification(cache, 'default');
+    await store.apply(put('default', listener('l1', 'r1')));
+    await store.apply(del('default', LDS, 'l1'));
+    await store.apply(put('default', cluster('c1')));
+    assert.deepEqual(await notified, [CDS]);
+    cache.close();
+  });
+
+  void test('removed lists what the previous snapshot had', async () => {
+    const store = new MemoryStore();
+    const cache = new SnapshotCache({ store, debounceMs: 0 });
+    await cache.start();
+    await store.apply(put('default', cluster('c1'), cluster('c2')));
+    await store.apply(del('default', CDS, 'c1'));
+    assert.deepEqual([...cache.snapshot('default', CDS).removed.keys()], ['c1']);
+    cache.close();
+  });
+});
+
+void describe('FleetTracker', () => {
+  void test('a disconnected node stays listed for the retention time, then disappears', () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const fleet = new FleetTracker({ retainMs: 1000, now: () => now });
+    const a = fleet.connect({ id: 'n1', cluster: '' }, 'ads-sotw', '127.0.0.1:1');
+    const b = fleet.connect({ id: 'n1', cluster: '' }, 'lds', '127.0.0.1:2');
+    a.sent(CDS, 'v1', 3, { wildcard: true, names: new Set() });
+    a.disconnect();
+    a.disconnect();
+    assert.deepEqual(fleet.nodes()[0]?.streams, ['lds']);
+    assert.equal(fleet.nodes()[0]?.connected, true);
+    b.disconnect();
+    assert.equal(fleet.nodes()[0]?.connected, false);
+    assert.equal(fleet.nodes()[0]?.group, 'default');
+    assert.equal(fleet.nodes()[0]?.types[0]?.resources, 3);
+    now += 1001;
+    assert.deepEqual(fleet.nodes(), []);
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * The xDS layer's view of the store (DESIGN.md D1, D3, D4): per group and per type URL, the
+ * resources by name with their content versions and their Any-packed canonical bytes. Each
+ * resource is wrapped once per version and the same `{ type_url, value }` object is handed to
+ * every stream, so fan-out never copies or re-encodes resource bytes.
+ *
+ * Snapshots are immutable and replaced as a whole per (group, type) when changes are published.
+ * Bursts of store changes are debounced (DESIGN.md D1) so that one apply of many resources, or
+ * several applies in quick succession, reach proxies as one push per type.
+ */
+import { combinedVersion, RESOURCE_TYPES } from '@ferry/proto';
+import type { Logger } from '@ferry/shared';
+import type { ChangeEvent, ResourceStore, Watch } from '../store/store.js';
+
+/** A resource as it goes on the wire: an Any with the stored canonical bytes. */
+export interface AnyResource {
+  readonly type_url: string;
+  readonly value: Buffer;
+}
+
+export interface CachedResource {
+  readonly name: string;
+  /** Content version of this resource (sha256 of its canonical bytes). */
+  readonly version: string;
+  readonly resource: AnyResource;
+}
+
+export interface TypeSnapshot {
+  readonly typeUrl: string;
+  /** `combinedVersion` over every (name, version): equal content ⇒ equal version on every replica. */
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, CachedResource>;
+  /** Every resource's Any, built once and shared by all wildcard subscribers. */
+  readonly all: readonly AnyResource[];
+  /**
+   * Resources that the previous snapshot of this type had and this one has not. Streams use them
+   * to keep removals until the end of a multi-type push (make before break, DESIGN.md D1).
+   */
+  readonly removed: ReadonlyMap<string, CachedResource>;
+}
+
+/** Called with the type URLs whose snapshot changed in `group`; must not throw. */
+export type GroupListener = (changedTypes: ReadonlySet<string>) => void;
+
+export interface SnapshotCacheOptions {
+  readonly store: ResourceStore;
+  readonly logger?: Logger;
+  /** Quiet time after the last change before publishing (default 100 ms; 0 publishes synchronously). */
+  readonly debounceMs?: number;
+  /** Upper bound on how long a change may wait while changes keep coming (default 1000 ms). */
+  readonly maxDelayMs?: number;
+}
+
+const EMPTY_VERSION = combinedVersion([]);
+/** gRPC's default maximum receive message size. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+const KNOWN_TYPES = new Set(RESOURCE_TYPES.map((t) => t.typeUrl));
+
+function emptySnapshot(typeUrl: string): TypeSnapshot {
+  return { typeUrl, version: EMPTY_VERSION, resources: new Map(), all: [], removed: new Map() };
+}
+
+export class SnapshotCache {
+  private readonly store: ResourceStore;
+  private readonly logger: Logger | undefined;
+  private readonly debounceMs: number;
+  private readonly maxDelayMs: number;
+  /** group → type → name → resource: the store's latest state, not yet necessarily published. */
+  private readonly working = new Map<string, Map<string, Map<string, CachedResource>>>();
+  /** group → type → published snapshot. */
+  private readonly published = new Map<string, Map<string, TypeSnapshot>>();
+  /** group → types changed since the last publish. */
+  private readonly dirty = new Map<string, Set<string>>();
+  private readonly listeners = new Map<string, Set<GroupListener>>();
+  private watch: Watch | undefined;
+  private started: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private firstPendingAt = 0;
+  private closed = false;
+
+  constructor(options: SnapshotCacheOptions) {
+    this.store = options.store;
+    this.logger = options.logger;
+    this.debounceMs = options.debounceMs ?? 100;
+    this.maxDelayMs = Math.max(options.maxDelayMs ?? 1000, this.debounceMs);
+  }
+
+  /**
+   * Loads the store's current state and follows its changes. Resolves once everything up to the
+   * store's current revision is published, so that no proxy is ever answered from a half-loaded
+   * cache (an empty LDS answer would remove every listener). Idempotent.
+   */
+  start(): Promise<void> {
+    this.started ??= this.load();
+    return this.started;
+  }
+
+  private async load(): Promise<void> {
+    const target = await this.store.currentRevision();
+    if (this.closed) return;
+    let loading = true;
+    let caughtUp: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (caughtUp = resolve));
+    let seen = 0;
+    this.watch = this.store.watch(0, (event) => {
+      this.applyEvent(event);
+      seen = event.revision;
+      if (loading) {
+        if (seen >= target) {
+          loading = false;
+          this.publish();
+          caughtUp();
+        }
+      } else {
+        this.schedule();
+      }
+    });
+    if (loading && seen >= target) {
+      loading = false;
+      this.publish();
+      caughtUp();
+    }
+    await done;
+  }
+
+  /** The published snapshot of one type in one group (empty when the group has none). */
+  snapshot(group: string, typeUrl: string): TypeSnapshot {
+    return this.published.get(group)?.get(typeUrl) ?? emptySnapshot(typeUrl);
+  }
+
+  /** Groups that currently have at least one resource. */
+  groups(): string[] {
+    return [...this.published.keys()];
+  }
+
+  /** Registers a listener for one group's changes; returns the function that removes it. */
+  watchGroup(group: string, listener: GroupListener): () => void {
+    let set = this.listeners.get(group);
+    if (!set) this.listeners.set(group, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(group);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) this.listeners.delete(group);
+    };
+  }
+
+  /** Stops following the store and drops pending changes; idempotent. Does not close the store. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watch?.close();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.listeners.clear();
+  }
+
+  private applyEvent(event: ChangeEvent): void {
+    for (const m of event.changes) {
+      if (!KNOWN_TYPES.has(m.typeUrl)) continue;
+      let byType = this.working.get(m.group);
+      if (!byType) this.working.set(m.group, (byType = new Map()));
+      let byName = byType.get(m.typeUrl);
+      if (!byName) byType.set(m.typeUrl, (byName = new Map()));
+      if (m.op === 'put') {
+        // A view on the stored bytes, not a copy: the store never mutates a stored value.
+        const value = Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength);
+        byName.set(m.name, {
+          name: m.name,
+          version: m.version,
+          resource: { type_url: m.typeUrl, value },
+        });
+      } else {
+        byName.delete(m.name);
+      }
+      let dirtyTypes = this.dirty.get(m.group);
+      if (!dirtyTypes) this.dirty.set(m.group, (dirtyTypes = new Set()));
+      dirtyTypes.add(m.typeUrl);
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed || this.dirty.size === 0) return;
+    if (this.debounceMs === 0) {
+      this.publish();
+      return;
+    }
+    const now = Date.now();
+    if (!this.timer) this.firstPendingAt = now;
+    else clearTimeout(this.timer);
+    const delay = Math.max(
+      0,
+      Math.min(this.debounceMs, this.firstPendingAt + this.maxDelayMs - now),
+    );
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.publish();
+    }, delay);
+  }
+
+  private publish(): void {
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    for (const [group, types] of dirty) {
+      const changed = new Set<string>();
+      let byType = this.published.get(group);
+      if (!byType) this.published.set(group, (byType = new Map()));
+      for (const typeUrl of types) {
+        const previous = byType.get(typeUrl) ?? emptySnapshot(typeUrl);
+        const next = this.build(typeUrl, this.working.get(group)?.get(typeUrl), previous);
+        // A put undone within the debounce window changes nothing on the wire.
+        if (next.version === previous.version) continue;
+        byType.set(typeUrl, next);
+        changed.add(typeUrl);
+        this.warnIfTooLarge(group, next);
+      }
+      if (changed.size === 0) continue;
+      this.logger?.debug({ group, types: [...changed] }, 'snapshot published');
+      const listeners = this.listeners.get(group);
+      if (!listeners) continue;
+      for (const listener of [...listeners]) {
+        try {
+          listener(changed);
+        } catch (err) {
+          this.logger?.error({ err, group }, 'snapshot listener failed');
+        }
+      }
+    }
+  }
+
+  /**
+   * A wildcard SotW response carries the whole type; gRPC clients reject messages over 4 MiB by
+   * default (DESIGN.md D1), so say so where an operator will look.
+   */
+  private warnIfTooLarge(group: string, snapshot: TypeSnapshot): void {
+    let bytes = 0;
+    for (const r of snapshot.all) bytes += r.value.byteLength + r.type_url.length + 8;
+    if (bytes > MAX_RESPONSE_BYTES) {
+      this.logger?.error(
+        { group, typeUrl: snapshot.typeUrl, bytes, limit: MAX_RESPONSE_BYTES },
+        'all resources of this type exceed the 4 MiB gRPC message limit: wildcard SotW clients will reject the response; split the group or use delta xDS',
+      );
+    }
+  }
+
+  private build(
+    typeUrl: string,
+    byName: ReadonlyMap<string, CachedResource> | undefined,
+    previous: TypeSnapshot,
+  ): TypeSnapshot {
+    const resources = new Map(byName ?? []);
+    const removed = new Map<string, CachedResource>();
+    for (const [name, r] of previous.resources) if (!resources.has(name)) removed.set(name, r);
+    const version = combinedVersion(
+      [...resources.values()].map((r) => [r.name, r.version] as const),
+    );
+    const all = [...resources.values()].map((r) => r.resource);
+    return { typeUrl, version, resources, all, removed };
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What every xDS stream shares with its server: the snapshot cache, the fleet tracker, the
+ * logger, and helpers for the parts of the protocol that SotW and delta streams have in common.
+ */
+import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
+import type { Logger } from '@ferry/shared';
+import type { FleetTracker, NodeIdentity } from './fleet.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+
+/** The part of a grpc-js bidirectional server call a stream uses (a fake in unit tests). */
+export interface XdsCall {
+  on(event: 'data', listener: (request: any) => void): unknown;
+  on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  write(message: unknown): boolean;
+  end(): void;
+  getPeer(): string;
+}
+
+export interface StreamContext {
+  readonly cache: SnapshotCache;
+  readonly fleet: FleetTracker;
+  readonly logger: Logger;
+  /** Sent in every response's `control_plane.identifier`. */
+  readonly controlPlaneId: string;
+  /** Logs an unknown type URL the first time any stream asks for it. */
+  unknownType(typeUrl: string, nodeId: string): void;
+}
+
+/** LDS and CDS: a response carries the full set and absence means deletion (xDS protocol). */
+export const FULL_STATE_TYPES: ReadonlySet<string> = new Set(
+  RESOURCE_TYPES.filter((t) => t.short === 'LDS' || t.short === 'CDS').map((t) => t.typeUrl),
+);
+
+/** Make-before-break order (RESOURCE_TYPES order): CDS, EDS, SDS, LDS, RDS. */
+export const TYPE_ORDER: readonly string[] = RESOURCE_TYPES.map((t) => t.typeUrl);
+
+export function isKnownType(typeUrl: string): boolean {
+  return resourceTypeByUrl(typeUrl) !== undefined;
+}
+
+let nonceCounter = 0;
+
+/**
+ * Nonces are unique within the process, so a nonce from one stream can never be mistaken for
+ * the latest nonce of another (xDS protocol: a nonce is only valid on its stream).
+ */
+export function nextNonce(): string {
+  nonceCounter += 1;
+  return nonceCounter.toString(36);
+}
+
+/** Keeps only the node fields worth remembering (see NodeIdentity). */
+export function nodeIdentity(node: any): NodeIdentity | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  const id = typeof node.id === 'string' ? node.id : '';
+  const cluster = typeof node.cluster === 'string' ? node.cluster : '';
+  const version =
+    typeof node.user_agent_version === 'string'
+      ? node.user_agent_version
+      : node.user_agent_build_version?.version
+        ? `${node.user_agent_build_version.version.major_number ?? 0}.${node.user_agent_build_version.version.minor_number ?? 0}.${node.user_agent_build_version.version.patch ?? 0}`
+        : undefined;
+  return {
+    id,
+    cluster,
+    ...(node.metadata ? { metadata: node.metadata } : {}),
+    ...(node.locality ? { locality: node.locality } : {}),
+    ...(node.user_agent_name ? { user_agent_name: String(node.user_agent_name) } : {}),
+    ...(version ? { user_agent_version: version } : {}),
+  };
+}
+
+/**
+ * The text of a NACK's google.rpc.Status, or undefined when the request is not a NACK. Presence
+ * of error_detail is what makes a NACK (xDS protocol: ACK/NACK), even with an empty message.
+ */
+export function nackMessage(errorDetail: any): string | undefined {
+  if (!errorDetail || typeof errorDetail !== 'object') return undefined;
+  if (typeof errorDetail.message === 'string' && errorDetail.message !== '')
+    return errorDetail.message;
+  return `rejected without a message (code ${errorDetail.code ?? 0})`;
+}

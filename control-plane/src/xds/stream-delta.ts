@@ -1,0 +1,250 @@
+/**
+ * An incremental (delta) xDS stream (ADS `DeltaAggregatedResources`, or a per-type `Delta*`),
+ * following Envoy's xDS protocol document, "Incremental xDS":
+ * - per type: explicit names, a wildcard flag (`*`, or an LDS/CDS stream whose first request
+ *   subscribes to nothing), and what the client has (name → version);
+ * - `initial_resource_versions` on the first request of a type tells what a reconnecting client
+ *   already has: equal versions are not sent again, vanished names go to removed_resources;
+ * - every request that subscribes gets an answer, and a subscribed name that does not exist is
+ *   reported in removed_resources;
+ * - subscription changes apply even when the request's nonce is stale (dropping them would lose
+ *   them for good); only the ACK/NACK part of a request needs the latest nonce;
+ * - a NACKed resource is not resent: only a new version of it is;
+ * - a multi-type change sends every type's updates in make-before-break order, removals last.
+ */
+import type { NodeHandle, SubscriptionView } from './fleet.js';
+import {
+  FULL_STATE_TYPES,
+  isKnownType,
+  nackMessage,
+  nextNonce,
+  nodeIdentity,
+  TYPE_ORDER,
+  type StreamContext,
+  type XdsCall,
+} from './stream-context.js';
+
+interface DeltaSubscription extends SubscriptionView {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the client has, as far as this stream knows: name → version. */
+  sent: Map<string, string>;
+  nonce: string | undefined;
+  /** system_version_info of the latest response. */
+  versionSent: string;
+}
+
+interface DeltaResource {
+  name: string;
+  version: string;
+  resource: { type_url: string; value: Buffer };
+}
+
+interface Diff {
+  resources: DeltaResource[];
+  removed: string[];
+}
+
+export class DeltaStream {
+  private handle: NodeHandle | undefined;
+  private unwatch: (() => void) | undefined;
+  private readonly subs = new Map<string, DeltaSubscription>();
+  private closed = false;
+
+  /**
+   * @param kind "ads-delta" or "<type>-delta", shown in fleet status.
+   * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
+   */
+  constructor(
+    private readonly call: XdsCall,
+    private readonly ctx: StreamContext,
+    private readonly kind: string,
+    private readonly fixedTypeUrl: string | undefined,
+    private readonly onClosed: (stream: DeltaStream) => void,
+  ) {
+    call.on('data', (request: any) => this.onRequest(request));
+    call.on('end', () => this.close());
+    call.on('cancelled', () => this.finish());
+    call.on('error', () => this.finish());
+    call.on('close', () => this.finish());
+  }
+
+  /** Ends the stream from the server side (graceful shutdown: the client reconnects). */
+  close(): void {
+    if (this.closed) return;
+    this.finish();
+    try {
+      this.call.end();
+    } catch {
+      // Already torn down by the transport.
+    }
+  }
+
+  /** Forgets the stream without answering it (the server is cancelling every call). */
+  destroy(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch?.();
+    this.handle?.disconnect();
+    this.onClosed(this);
+  }
+
+  private register(node: any): NodeHandle {
+    const identity = nodeIdentity(node) ?? { id: '', cluster: '' };
+    const address = this.call.getPeer();
+    const handle = this.ctx.fleet.connect(
+      identity.id ? identity : { ...identity, id: `anonymous@${address}` },
+      this.kind,
+      address,
+    );
+    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
+    return handle;
+  }
+
+  private onRequest(request: any): void {
+    if (this.closed) return;
+    this.handle ??= this.register(request.node);
+    const handle = this.handle;
+    handle.seen();
+    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
+    if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
+      this.ctx.unknownType(typeUrl, handle.node.id);
+      return;
+    }
+    let sub = this.subs.get(typeUrl);
+    const first = sub === undefined;
+    if (!sub) {
+      sub = {
+        wildcard: false,
+        names: new Set(),
+        sent: new Map(),
+        nonce: undefined,
+        versionSent: '',
+      };
+      this.subs.set(typeUrl, sub);
+    }
+    const nonce: string = request.response_nonce ?? '';
+    if (nonce !== '' && sub.nonce !== undefined) {
+      if (nonce !== sub.nonce) {
+        this.ctx.logger.debug(
+          { node: handle.node.id, typeUrl, nonce },
+          'stale nonce: ACK/NACK ignored',
+        );
+      } else {
+        const nack = nackMessage(request.error_detail);
+        if (nack !== undefined) {
+          handle.nacked(typeUrl, sub.versionSent, nack);
+          this.ctx.logger.warn(
+            { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack },
+            'config rejected (NACK)',
+          );
+        } else {
+          handle.acked(typeUrl, sub.versionSent);
+        }
+      }
+    }
+    const subscribe: string[] = request.resource_names_subscribe ?? [];
+    const unsubscribe: string[] = request.resource_names_unsubscribe ?? [];
+    const initial: Record<string, string> = first ? (request.initial_resource_versions ?? {}) : {};
+    for (const [name, version] of Object.entries(initial)) sub.sent.set(name, version);
+    if (first && subscribe.length === 0 && FULL_STATE_TYPES.has(typeUrl)) sub.wildcard = true;
+    for (const name of subscribe) {
+      if (name === '*') sub.wildcard = true;
+      else sub.names.add(name);
+      // A (re)subscribe asks for the resource again, unless the client just said it has it.
+      if (!(name in initial)) sub.sent.delete(name);
+    }
+    for (const name of unsubscribe) {
+      if (name === '*') {
+        sub.wildcard = false;
+        for (const had of [...sub.sent.keys()]) if (!sub.names.has(had)) sub.sent.delete(had);
+      } else {
+        sub.names.delete(name);
+        if (!sub.wildcard) sub.sent.delete(name);
+      }
+    }
+    const requested = subscribe.filter((n) => n !== '*');
+    const diff = this.diff(typeUrl, sub, requested);
+    if (first || subscribe.length > 0 || diff.resources.length > 0 || diff.removed.length > 0) {
+      this.send(typeUrl, sub, diff.resources, diff.removed);
+    }
+  }
+
+  /**
+   * What the client lacks: resources whose version differs from what it has, and names it has
+   * (or just asked for) that do not exist. Updates `sent` as if the diff were sent.
+   */
+  private diff(typeUrl: string, sub: DeltaSubscription, requested: readonly string[] = []): Diff {
+    const snapshot = this.ctx.cache.snapshot(this.handle?.group ?? 'default', typeUrl);
+    const resources: DeltaResource[] = [];
+    const removed: string[] = [];
+    const consider = (name: string): void => {
+      const r = snapshot.resources.get(name);
+      if (r) {
+        if (sub.sent.get(name) !== r.version) {
+          resources.push({ name, version: r.version, resource: r.resource });
+          sub.sent.set(name, r.version);
+        }
+      } else if (sub.sent.delete(name)) {
+        removed.push(name);
+      }
+    };
+    if (sub.wildcard) for (const name of snapshot.resources.keys()) consider(name);
+    for (const name of sub.names) consider(name);
+    // Names the client has that are gone (wildcard, or left from initial_resource_versions).
+    for (const name of [...sub.sent.keys()]) if (!snapshot.resources.has(name)) consider(name);
+    for (const name of requested)
+      if (!snapshot.resources.has(name) && !removed.includes(name)) removed.push(name);
+    return { resources, removed };
+  }
+
+  private send(
+    typeUrl: string,
+    sub: DeltaSubscription,
+    resources: DeltaResource[],
+    removed: string[],
+  ): void {
+    if (this.closed || !this.handle) return;
+    const version = this.ctx.cache.snapshot(this.handle.group, typeUrl).version;
+    const nonce = nextNonce();
+    sub.nonce = nonce;
+    sub.versionSent = version;
+    this.handle.sent(typeUrl, version, sub.sent.size, sub);
+    this.call.write({
+      system_version_info: version,
+      resources,
+      type_url: typeUrl,
+      removed_resources: removed,
+      nonce,
+      control_plane: { identifier: this.ctx.controlPlaneId },
+    });
+  }
+
+  /** Cache listener: sends each type's updates in make-before-break order, removals last. */
+  private readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+    if (this.closed || !this.handle) return;
+    const diffs: Array<[string, DeltaSubscription, Diff]> = [];
+    for (const typeUrl of TYPE_ORDER) {
+      const sub = this.subs.get(typeUrl);
+      if (!sub || !changed.has(typeUrl)) continue;
+      const diff = this.diff(typeUrl, sub);
+      if (diff.resources.length > 0 || diff.removed.length > 0) diffs.push([typeUrl, sub, diff]);
+    }
+    if (diffs.length === 1) {
+      // One type: its removals cannot break another type, so one response carries everything.
+      const [typeUrl, sub, diff] = diffs[0]!;
+      this.send(typeUrl, sub, diff.resources, diff.removed);
+      return;
+    }
+    for (const [typeUrl, sub, diff] of diffs) {
+      if (diff.resources.length > 0) this.send(typeUrl, sub, diff.resources, []);
+    }
+    for (const [typeUrl, sub, diff] of diffs) {
+      if (diff.removed.length > 0) this.send(typeUrl, sub, [], diff.removed);
+    }
+  };
+}

@@ -1,0 +1,269 @@
+/**
+ * A state-of-the-world xDS stream (ADS `StreamAggregatedResources`, or a per-type `Stream*`),
+ * following Envoy's xDS protocol document:
+ * - each type URL is its own sub-stream with its own version and nonce;
+ * - a request whose response_nonce is not the latest sent for its type is stale and ignored;
+ * - ACK (latest nonce, no error_detail) and NACK (error_detail) are recorded in the fleet; an ACK
+ *   never triggers a response, and a rejected version is never sent again;
+ * - newly requested names are answered even when nothing changed; names that do not exist yet
+ *   are remembered and pushed when they appear;
+ * - LDS/CDS and wildcard subscriptions carry the full set, other types only the names asked for;
+ * - a multi-type change is sent in make-before-break order, removals last.
+ *
+ * Per-stream state is only the subscription (names shared with the requests) and a few strings
+ * per type; resource bytes are the cache's and no timers are used.
+ */
+import { combinedVersion } from '@ferry/proto';
+import type { NodeHandle, SubscriptionView } from './fleet.js';
+import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
+import {
+  FULL_STATE_TYPES,
+  isKnownType,
+  nackMessage,
+  nextNonce,
+  nodeIdentity,
+  TYPE_ORDER,
+  type StreamContext,
+  type XdsCall,
+} from './stream-context.js';
+
+/** One type's subscription on a SotW stream. */
+export interface SotwSubscription extends SubscriptionView {
+  wildcard: boolean;
+  names: Set<string>;
+  /** The latest nonce sent for this type; undefined before the first response. */
+  nonce: string | undefined;
+  versionSent: string;
+  /** A version the client NACKed; it is not sent again (only changed content is). */
+  rejected: string | undefined;
+}
+
+export interface SotwSelection {
+  readonly version: string;
+  readonly resources: readonly AnyResource[];
+}
+
+/**
+ * The resources a subscription gets from a snapshot. `keep` adds resources that were just
+ * removed, for the first half of a make-before-break push.
+ */
+export function selectSotw(
+  snapshot: TypeSnapshot,
+  sub: SubscriptionView,
+  keep?: ReadonlyMap<string, CachedResource>,
+): SotwSelection {
+  if (sub.wildcard && !keep) return { version: snapshot.version, resources: snapshot.all };
+  const chosen: CachedResource[] = [];
+  if (sub.wildcard) {
+    chosen.push(...snapshot.resources.values());
+    if (keep) chosen.push(...keep.values());
+  } else {
+    for (const name of sub.names) {
+      const r = snapshot.resources.get(name) ?? keep?.get(name);
+      if (r) chosen.push(r);
+    }
+  }
+  return {
+    version: combinedVersion(chosen.map((r) => [r.name, r.version] as const)),
+    resources: chosen.map((r) => r.resource),
+  };
+}
+
+/**
+ * Applies a request's resource_names to a subscription. Returns whether a name was added (the
+ * server must then answer even if no version changed).
+ */
+export function updateSotwNames(
+  sub: SotwSubscription,
+  requested: readonly string[],
+  first: boolean,
+  typeUrl: string,
+): boolean {
+  if (requested.length === 0) {
+    // Legacy wildcard: an LDS/CDS stream whose first request names nothing wants everything.
+    // On other types, or after explicit names, an empty list unsubscribes from all of them.
+    if (first) {
+      sub.wildcard = FULL_STATE_TYPES.has(typeUrl);
+      return sub.wildcard;
+    }
+    if (sub.wildcard && sub.names.size === 0) return false;
+    sub.wildcard = false;
+    sub.names.clear();
+    return false;
+  }
+  const wildcard = requested.includes('*');
+  let added = wildcard && !sub.wildcard;
+  const next = new Set(requested.filter((n) => n !== '*'));
+  for (const n of next) if (!sub.names.has(n)) added = true;
+  sub.wildcard = wildcard;
+  sub.names = next;
+  return added;
+}
+
+export class SotwStream {
+  private handle: NodeHandle | undefined;
+  private unwatch: (() => void) | undefined;
+  private readonly subs = new Map<string, SotwSubscription>();
+  private closed = false;
+
+  /**
+   * @param kind "ads-sotw" or the per-type service ("lds", "cds", ...), shown in fleet status.
+   * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
+   */
+  constructor(
+    private readonly call: XdsCall,
+    private readonly ctx: StreamContext,
+    private readonly kind: string,
+    private readonly fixedTypeUrl: string | undefined,
+    private readonly onClosed: (stream: SotwStream) => void,
+  ) {
+    call.on('data', (request: any) => this.onRequest(request));
+    call.on('end', () => this.close());
+    call.on('cancelled', () => this.finish());
+    call.on('error', () => this.finish());
+    call.on('close', () => this.finish());
+  }
+
+  /** Ends the stream from the server side (graceful shutdown: the client reconnects). */
+  close(): void {
+    if (this.closed) return;
+    this.finish();
+    try {
+      this.call.end();
+    } catch {
+      // Already torn down by the transport.
+    }
+  }
+
+  /** Forgets the stream without answering it (the server is cancelling every call). */
+  destroy(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch?.();
+    this.handle?.disconnect();
+    this.onClosed(this);
+  }
+
+  private onRequest(request: any): void {
+    if (this.closed) return;
+    // The node comes in the first request only (xDS protocol); later ones may omit it.
+    this.handle ??= this.register(request.node);
+    const handle = this.handle;
+    handle.seen();
+    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
+    if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
+      this.ctx.unknownType(typeUrl, handle.node.id);
+      return;
+    }
+    const nonce: string = request.response_nonce ?? '';
+    let sub = this.subs.get(typeUrl);
+    // xDS protocol: a request that does not carry the latest nonce of its type is stale.
+    if (sub?.nonce !== undefined && nonce !== sub.nonce) {
+      this.ctx.logger.debug({ node: handle.node.id, typeUrl, nonce }, 'stale nonce ignored');
+      return;
+    }
+    const first = sub === undefined;
+    if (!sub) {
+      sub = {
+        wildcard: false,
+        names: new Set(),
+        nonce: undefined,
+        versionSent: '',
+        rejected: undefined,
+      };
+      this.subs.set(typeUrl, sub);
+    }
+    if (sub.nonce !== undefined) {
+      const nack = nackMessage(request.error_detail);
+      if (nack !== undefined) {
+        sub.rejected = sub.versionSent;
+        handle.nacked(typeUrl, sub.versionSent, nack);
+        this.ctx.logger.warn(
+          { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack },
+          'config rejected (NACK)',
+        );
+      } else if ((request.version_info ?? '') === sub.versionSent) {
+        sub.rejected = undefined;
+        handle.acked(typeUrl, sub.versionSent);
+      }
+      // Otherwise the client still runs an older version (e.g. it changes its subscription
+      // right after a NACK): neither an ACK nor a NACK.
+    }
+    const added = updateSotwNames(sub, request.resource_names ?? [], first, typeUrl);
+    this.respond(typeUrl, sub, first || added);
+  }
+
+  private register(node: any): NodeHandle {
+    const identity = nodeIdentity(node) ?? { id: '', cluster: '' };
+    const address = this.call.getPeer();
+    const handle = this.ctx.fleet.connect(
+      identity.id ? identity : { ...identity, id: `anonymous@${address}` },
+      this.kind,
+      address,
+    );
+    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
+    return handle;
+  }
+
+  /** Cache listener: pushes what changed for this stream, make before break. */
+  private readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+    if (this.closed || !this.handle) return;
+    const types = TYPE_ORDER.filter((t) => changed.has(t) && this.subs.has(t));
+    const deferred: string[] = [];
+    for (const typeUrl of types) {
+      const sub = this.subs.get(typeUrl);
+      if (!sub || sub.nonce === undefined) continue;
+      const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
+      // In a multi-type push, a full-state type first keeps what was removed, so that nothing
+      // still referenced disappears before the resources referencing it change (DESIGN.md D1).
+      if (
+        types.length > 1 &&
+        FULL_STATE_TYPES.has(typeUrl) &&
+        this.affected(sub, snapshot.removed)
+      ) {
+        this.respond(typeUrl, sub, false, snapshot.removed);
+        deferred.push(typeUrl);
+      } else {
+        this.respond(typeUrl, sub, false);
+      }
+    }
+    for (const typeUrl of deferred) {
+      const sub = this.subs.get(typeUrl);
+      if (sub) this.respond(typeUrl, sub, false);
+    }
+  };
+
+  private affected(sub: SubscriptionView, removed: ReadonlyMap<string, CachedResource>): boolean {
+    if (removed.size === 0) return false;
+    if (sub.wildcard) return true;
+    for (const name of removed.keys()) if (sub.names.has(name)) return true;
+    return false;
+  }
+
+  private respond(
+    typeUrl: string,
+    sub: SotwSubscription,
+    force: boolean,
+    keep?: ReadonlyMap<string, CachedResource>,
+  ): void {
+    if (this.closed || !this.handle) return;
+    const selection = selectSotw(this.ctx.cache.snapshot(this.handle.group, typeUrl), sub, keep);
+    if (selection.version === sub.rejected) return;
+    if (!force && selection.version === sub.versionSent) return;
+    const nonce = nextNonce();
+    sub.nonce = nonce;
+    sub.versionSent = selection.version;
+    this.handle.sent(typeUrl, selection.version, selection.resources.length, sub);
+    this.call.write({
+      version_info: selection.version,
+      resources: selection.resources,
+      type_url: typeUrl,
+      nonce,
+      control_plane: { identifier: this.ctx.controlPlaneId },
+    });
+  }
+}

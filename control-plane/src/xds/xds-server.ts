@@ -1,0 +1,228 @@
+/**
+ * The xDS gRPC server (DESIGN.md D1): ADS (state of the world and delta), the per-type services
+ * (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot Fetch*) and CSDS, all fed by one
+ * SnapshotCache. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
+ * (DESIGN.md D9).
+ *
+ * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever
+ * answered from an empty cache. close() ends every stream (clients reconnect, possibly to another
+ * replica) and then shuts the server down; destroy() cancels everything now. Both idempotent.
+ * The cache is not closed here: whoever created it owns it.
+ */
+import os from 'node:os';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type ChannelOptions,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { serviceDefinition } from '@ferry/proto/grpc';
+import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
+import type { Logger } from '@ferry/shared';
+import { clientStatus } from './csds.js';
+import { FleetTracker, groupOf } from './fleet.js';
+import type { FleetStatusSource } from './fleet-status.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+import { nodeIdentity, type StreamContext } from './stream-context.js';
+import { DeltaStream } from './stream-delta.js';
+import { selectSotw, SotwStream, updateSotwNames, type SotwSubscription } from './stream-sotw.js';
+
+export interface XdsServerOptions {
+  readonly cache: SnapshotCache;
+  readonly logger: Logger;
+  /** Shared with the management API when given; otherwise the server makes its own. */
+  readonly fleet?: FleetTracker;
+  /** `control_plane.identifier` in every response (default "ferry/<hostname>/<pid>"). */
+  readonly controlPlaneId?: string;
+  /** Extra grpc-js server options (message sizes, keepalive). */
+  readonly grpcOptions?: ChannelOptions;
+}
+
+/** Per-type services: gRPC service name and the stem of its Stream, Delta and Fetch method names. */
+const TYPE_SERVICES: ReadonlyArray<{ service: string; stem: string; short: string }> = [
+  {
+    service: 'envoy.service.listener.v3.ListenerDiscoveryService',
+    stem: 'Listeners',
+    short: 'LDS',
+  },
+  { service: 'envoy.service.route.v3.RouteDiscoveryService', stem: 'Routes', short: 'RDS' },
+  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', stem: 'Clusters', short: 'CDS' },
+  {
+    service: 'envoy.service.endpoint.v3.EndpointDiscoveryService',
+    stem: 'Endpoints',
+    short: 'EDS',
+  },
+  { service: 'envoy.service.secret.v3.SecretDiscoveryService', stem: 'Secrets', short: 'SDS' },
+];
+
+/** Unknown type URLs are logged once each, up to this many distinct ones. */
+const MAX_LOGGED_UNKNOWN_TYPES = 64;
+
+type Stream = SotwStream | DeltaStream;
+
+export class XdsServer {
+  private readonly server: Server;
+  private readonly cache: SnapshotCache;
+  private readonly logger: Logger;
+  private readonly fleetTracker: FleetTracker;
+  private readonly context: StreamContext;
+  private readonly streams = new Set<Stream>();
+  private readonly statusCalls = new Set<ServerDuplexStream<any, any>>();
+  private readonly loggedUnknownTypes = new Set<string>();
+  private closing: Promise<void> | undefined;
+  private destroyed = false;
+
+  constructor(options: XdsServerOptions) {
+    this.cache = options.cache;
+    this.logger = options.logger;
+    this.fleetTracker = options.fleet ?? new FleetTracker();
+    this.context = {
+      cache: this.cache,
+      fleet: this.fleetTracker,
+      logger: this.logger,
+      controlPlaneId: options.controlPlaneId ?? `ferry/${os.hostname()}/${process.pid}`,
+      unknownType: (typeUrl, nodeId) => {
+        if (
+          this.loggedUnknownTypes.has(typeUrl) ||
+          this.loggedUnknownTypes.size >= MAX_LOGGED_UNKNOWN_TYPES
+        )
+          return;
+        this.loggedUnknownTypes.add(typeUrl);
+        this.logger.warn(
+          { typeUrl, node: nodeId },
+          'request for a type URL this server does not serve: not answered',
+        );
+      },
+    };
+    this.server = new Server({
+      // Detect proxies that vanished without closing their connection (one timer per connection).
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      ...options.grpcOptions,
+    });
+    this.addServices();
+  }
+
+  /** Loads the cache, binds host:port (0 = any free port) and resolves with the bound port. */
+  async listen(host: string, port: number): Promise<number> {
+    await this.cache.start();
+    const address =
+      host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
+        err ? reject(err) : resolve(actual),
+      );
+    });
+    this.logger.info({ address: host, port: bound }, 'xDS server listening');
+    return bound;
+  }
+
+  /** The fleet as the management API shows it. */
+  fleet(): FleetStatusSource {
+    return this.fleetTracker;
+  }
+
+  /** Ends every stream, then stops accepting calls and waits for in-flight ones. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const stream of [...this.streams]) stream.close();
+      for (const call of [...this.statusCalls]) call.end();
+      this.statusCalls.clear();
+      this.server.tryShutdown(() => resolve());
+    });
+    return this.closing;
+  }
+
+  /** Cancels every call and closes every connection now. Idempotent. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const stream of [...this.streams]) stream.destroy();
+    this.streams.clear();
+    this.statusCalls.clear();
+    this.server.forceShutdown();
+  }
+
+  private addServices(): void {
+    const forget = (stream: Stream): void => void this.streams.delete(stream);
+    const sotw =
+      (kind: string, typeUrl: string | undefined) =>
+      (call: ServerDuplexStream<any, any>): void => {
+        this.streams.add(new SotwStream(call, this.context, kind, typeUrl, forget));
+      };
+    const delta =
+      (kind: string, typeUrl: string | undefined) =>
+      (call: ServerDuplexStream<any, any>): void => {
+        this.streams.add(new DeltaStream(call, this.context, kind, typeUrl, forget));
+      };
+
+    this.server.addService(
+      serviceDefinition('envoy.service.discovery.v3.AggregatedDiscoveryService'),
+      {
+        StreamAggregatedResources: sotw('ads-sotw', undefined),
+        DeltaAggregatedResources: delta('ads-delta', undefined),
+      },
+    );
+    for (const { service, stem, short } of TYPE_SERVICES) {
+      const type = RESOURCE_TYPES.find((t) => t.short === short);
+      if (!type) throw new Error(`xds: no resource type ${short}`);
+      const kind = short.toLowerCase();
+      const implementation: UntypedServiceImplementation = {
+        [`Stream${stem}`]: sotw(kind, type.typeUrl),
+        [`Delta${stem}`]: delta(`${kind}-delta`, type.typeUrl),
+        [`Fetch${stem}`]: (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) =>
+          this.fetch(call.request, type.typeUrl, callback),
+      };
+      this.server.addService(serviceDefinition(service), implementation);
+    }
+    this.server.addService(
+      serviceDefinition('envoy.service.status.v3.ClientStatusDiscoveryService'),
+      {
+        FetchClientStatus: (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) => {
+          callback(null, clientStatus(call.request, this.fleetTracker, this.cache));
+        },
+        StreamClientStatus: (call: ServerDuplexStream<any, any>) => {
+          call.on('data', (request: any) =>
+            call.write(clientStatus(request, this.fleetTracker, this.cache)),
+          );
+          call.on('end', () => call.end());
+          call.on('error', () => undefined);
+        },
+      },
+    );
+  }
+
+  /** One-shot SotW answer (the REST-style Fetch* methods): no nonce, nothing tracked. */
+  private fetch(request: any, fixedTypeUrl: string, callback: sendUnaryData<any>): void {
+    const typeUrl: string = request.type_url || fixedTypeUrl;
+    if (typeUrl !== fixedTypeUrl || !resourceTypeByUrl(typeUrl)) {
+      callback({
+        code: status.INVALID_ARGUMENT,
+        details: `this service serves ${fixedTypeUrl} only`,
+      });
+      return;
+    }
+    const group = groupOf(nodeIdentity(request.node) ?? {});
+    const sub: SotwSubscription = {
+      wildcard: false,
+      names: new Set(),
+      nonce: undefined,
+      versionSent: '',
+      rejected: undefined,
+    };
+    updateSotwNames(sub, request.resource_names ?? [], true, typeUrl);
+    const selection = selectSotw(this.cache.snapshot(group, typeUrl), sub);
+    callback(null, {
+      version_info: selection.version,
+      resources: selection.resources,
+      type_url: typeUrl,
+      control_plane: { identifier: this.context.controlPlaneId },
+    });
+  }
+}
