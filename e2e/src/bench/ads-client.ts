@@ -1,0 +1,220 @@
+/**
+ * A simulated proxy: one HTTP/2 connection with one ADS stream (state of the world), behaving
+ * like Envoy on startup: CDS (wildcard), then EDS for the clusters it got, LDS (wildcard), then
+ * RDS for the route configurations its listeners name. Every response is ACKed with its
+ * version_info and nonce (xDS protocol: ACK/NACK); a changed set of names is re-requested with the
+ * type's last version and nonce.
+ *
+ * Kept lean for 10,000 instances in one process: no timers, a few strings per type, and resource
+ * contents decoded once per version by the shared codec.
+ */
+import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import { frameMessage, MessageDeframer } from './grpc-framing.js';
+import {
+  ADS_PATH,
+  TYPE_URL,
+  type DecodedResponse,
+  type RequestFields,
+  type XdsCodec,
+} from './xds-codec.js';
+
+/** Totals shared by every client of a run; the benchmark reads deltas between phases. */
+export interface ClientCounters {
+  /** HTTP/2 DATA payload bytes received (gRPC frames, including their 5-byte prefixes). */
+  bytesReceived: number;
+  bytesSent: number;
+  responses: number;
+  requests: number;
+}
+
+export interface AdsClientEvents {
+  /** The client wrote the ACK of `response` (its type and version) at `atMs` (performance.now()). */
+  onAck(
+    client: AdsClient,
+    typeUrl: string,
+    version: string,
+    atMs: number,
+    response: DecodedResponse,
+  ): void;
+  /** Every subscribed type has an ACKed version: the initial config is in. Called once. */
+  onReady(client: AdsClient): void;
+  /** The connection or stream ended or failed before `close()`. Called at most once. */
+  onFailed(client: AdsClient, error: Error): void;
+}
+
+export interface AdsClientOptions {
+  /** `host:port` of the control plane's xDS server. */
+  readonly address: string;
+  readonly nodeId: string;
+  readonly nodeCluster: string;
+  readonly codec: XdsCodec;
+  readonly counters: ClientCounters;
+  readonly events: AdsClientEvents;
+}
+
+interface TypeState {
+  /** Requested names; `undefined` = not subscribed yet; `[]` = wildcard. */
+  names: string[] | undefined;
+  ackedVersion: string;
+  nonce: string;
+}
+
+const SUBSCRIBED_TYPES = [TYPE_URL.cluster, TYPE_URL.endpoint, TYPE_URL.listener, TYPE_URL.route];
+
+export class AdsClient {
+  readonly nodeId: string;
+  /** performance.now() when `start()` was called and when the initial config was ACKed. */
+  startedAtMs = 0;
+  readyAtMs = 0;
+  private readonly options: AdsClientOptions;
+  private readonly types = new Map<string, TypeState>();
+  private readonly deframer = new MessageDeframer();
+  private session: http2.ClientHttp2Session | undefined;
+  private stream: http2.ClientHttp2Stream | undefined;
+  private nodeSent = false;
+  private ended = false;
+
+  constructor(options: AdsClientOptions) {
+    this.options = options;
+    this.nodeId = options.nodeId;
+    for (const typeUrl of SUBSCRIBED_TYPES)
+      this.types.set(typeUrl, { names: undefined, ackedVersion: '', nonce: '' });
+  }
+
+  /** The version this client last ACKed for `typeUrl` ('' before any). */
+  ackedVersion(typeUrl: string): string {
+    return this.types.get(typeUrl)?.ackedVersion ?? '';
+  }
+
+  /** Started and neither failed nor destroyed. */
+  isLive(): boolean {
+    return this.startedAtMs > 0 && !this.ended;
+  }
+
+  start(): void {
+    this.startedAtMs = performance.now();
+    const session = http2.connect(`http://${this.options.address}`);
+    this.session = session;
+    session.on('error', (err) => this.fail(err));
+    session.on('goaway', (code) => this.fail(new Error(`GOAWAY ${code}`)));
+    const stream = session.request(
+      { ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' },
+      { endStream: false },
+    );
+    this.stream = stream;
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('trailers', (trailers) =>
+      this.fail(
+        new Error(
+          `stream ended: grpc-status ${String(trailers['grpc-status'])} ${String(trailers['grpc-message'] ?? '')}`,
+        ),
+      ),
+    );
+    stream.on('error', (err) => this.fail(err));
+    stream.on('close', () =>
+      this.fail(new Error(`stream closed (HTTP/2 code ${stream.rstCode ?? 'none'})`)),
+    );
+    this.subscribe(TYPE_URL.cluster, []);
+  }
+
+  /** Closes the connection now; no failure is reported afterwards. Idempotent. */
+  destroy(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stream?.destroy();
+    this.session?.destroy();
+  }
+
+  private fail(error: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.session?.destroy();
+    this.options.events.onFailed(this, error);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.options.counters.bytesReceived += chunk.length;
+    let messages: Buffer[];
+    try {
+      messages = this.deframer.push(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    for (const message of messages) {
+      if (this.ended) return;
+      this.options.counters.responses++;
+      try {
+        this.onResponse(this.options.codec.decodeResponse(message));
+      } catch (err) {
+        this.fail(err as Error);
+      }
+    }
+  }
+
+  private onResponse(response: DecodedResponse): void {
+    const state = this.types.get(response.typeUrl);
+    if (!state?.names) return; // not a type this client asked for: nothing to ACK
+    const wasReady = this.isReady();
+    state.nonce = response.nonce;
+    state.ackedVersion = response.versionInfo;
+    this.send({
+      typeUrl: response.typeUrl,
+      versionInfo: response.versionInfo,
+      responseNonce: response.nonce,
+      resourceNames: state.names,
+    });
+    this.options.events.onAck(
+      this,
+      response.typeUrl,
+      response.versionInfo,
+      performance.now(),
+      response,
+    );
+    if (response.typeUrl === TYPE_URL.cluster) {
+      this.subscribe(TYPE_URL.endpoint, [...this.options.codec.resourceNames(response)].sort());
+      this.subscribe(TYPE_URL.listener, []);
+    } else if (response.typeUrl === TYPE_URL.listener) {
+      this.subscribe(TYPE_URL.route, this.options.codec.routeNamesOfListeners(response));
+    }
+    if (!wasReady && this.isReady()) {
+      this.readyAtMs = performance.now();
+      this.options.events.onReady(this);
+    }
+  }
+
+  /** Requests `names` for `typeUrl` unless exactly those are already requested. */
+  private subscribe(typeUrl: string, names: string[]): void {
+    const state = this.types.get(typeUrl)!;
+    if (state.names && sameNames(state.names, names)) return;
+    state.names = names;
+    this.send({
+      typeUrl,
+      versionInfo: state.ackedVersion,
+      responseNonce: state.nonce,
+      resourceNames: names,
+    });
+  }
+
+  private isReady(): boolean {
+    for (const state of this.types.values()) if (!state.ackedVersion) return false;
+    return true;
+  }
+
+  private send(fields: Omit<RequestFields, 'node'>): void {
+    if (!this.stream || this.ended) return;
+    const node = this.nodeSent
+      ? undefined
+      : { id: this.options.nodeId, cluster: this.options.nodeCluster };
+    this.nodeSent = true;
+    const framed = frameMessage(this.options.codec.encodeRequest({ ...fields, node }));
+    this.options.counters.requests++;
+    this.options.counters.bytesSent += framed.length;
+    this.stream.write(framed);
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}

@@ -1,0 +1,99 @@
+/**
+ * `make bench-xds` entry: `node e2e/dist/bench/xds-bench.js --clients 1000,10000 [options]`.
+ * Runs the fan-out measurement once per client count, prints a table and writes
+ * bench-results/xds-<N>.json. A report, not a test: it exits 0 whenever it could report.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from '../harness.js';
+import { formatTable } from './report-table.js';
+import { runFanout, type FanoutReport } from './xds-fanout.js';
+
+const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters 4] [--endpoints 3]
+                 [--debounce-ms 100] [--settle-ms 2000] [--update-timeout-s 60] [--budget-s N]
+                 [--cpu-prof] [--out-dir bench-results]`;
+
+function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`--${name}: expected a non-negative integer, got "${text}"`);
+  return value;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      clients: { type: 'string', default: '1000,10000' },
+      batch: { type: 'string' },
+      clusters: { type: 'string' },
+      endpoints: { type: 'string' },
+      'debounce-ms': { type: 'string' },
+      'settle-ms': { type: 'string' },
+      'update-timeout-s': { type: 'string' },
+      'budget-s': { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'out-dir': { type: 'string', default: path.join(ROOT, 'bench-results') },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const counts = values.clients.split(',').map((c) => positiveInt('clients', c.trim(), 0));
+  if (counts.some((c) => c < 1)) throw new Error('--clients: every count must be at least 1');
+  const outDir = path.resolve(values['out-dir']);
+  fs.mkdirSync(outDir, { recursive: true });
+
+  const reports: FanoutReport[] = [];
+  for (const clients of counts) {
+    const log = (line: string): void => console.error(`[xds-bench ${clients}] ${line}`);
+    const cpuProfDir = values['cpu-prof']
+      ? path.join(outDir, `cpu-prof-xds-${clients}`)
+      : undefined;
+    if (cpuProfDir) fs.mkdirSync(cpuProfDir, { recursive: true });
+    const report = await runFanout({
+      clients,
+      batchSize: positiveInt('batch', values.batch, 500),
+      batchTimeoutMs: 120_000,
+      clusters: positiveInt('clusters', values.clusters, 4),
+      endpointsPerCluster: positiveInt('endpoints', values.endpoints, 3),
+      debounceMs: positiveInt('debounce-ms', values['debounce-ms'], 100),
+      settleMs: positiveInt('settle-ms', values['settle-ms'], 2000),
+      updateTimeoutMs: positiveInt('update-timeout-s', values['update-timeout-s'], 60) * 1000,
+      // Default budget: generous for connecting in batches, bounded so a stuck run still reports.
+      budgetMs: positiveInt('budget-s', values['budget-s'], 120 + Math.ceil(clients / 20)) * 1000,
+      cpuProfDir,
+      log,
+    });
+    reports.push(report);
+    const file = path.join(outDir, `xds-${clients}.json`);
+    fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+    if (report.aborted) log(`run aborted: ${report.aborted}`);
+    const failureKinds = Object.entries(report.failures);
+    if (failureKinds.length > 0) log(`client failures: ${JSON.stringify(report.failures)}`);
+    for (const [phase, summary] of Object.entries(report.profiles ?? {})) {
+      if (!summary) continue;
+      log(
+        `control-plane CPU profile, ${phase} (${summary.durationMs} ms, idle ${summary.idleMs} ms): ${summary.file}`,
+      );
+      for (const e of summary.bySource.slice(0, 10))
+        log(`  ${String(e.percent).padStart(5)}%  ${e.name}`);
+      for (const e of summary.topFunctions.slice(0, 12))
+        log(`  ${String(e.percent).padStart(5)}%  ${e.name}`);
+    }
+    log(`report written to ${path.relative(process.cwd(), file)}`);
+  }
+  console.log(formatTable(reports));
+  return reports.every((r) => !r.aborted) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`xds-bench: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  },
+);

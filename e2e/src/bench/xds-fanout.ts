@@ -1,0 +1,452 @@
+/**
+ * One xDS fan-out measurement: a control plane on a fresh SQLite store, N simulated ADS clients
+ * connected in batches until each has ACKed the initial config, then one apply that changes one
+ * cluster's endpoints, timed from just before the apply request to each client's ACK of the new
+ * EDS version. Reports; never asserts.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { startControlPlane, stopAll, type ControlPlane } from '../harness.js';
+import { AdsClient, type AdsClientEvents, type ClientCounters } from './ads-client.js';
+import {
+  baseConfig,
+  hasUpdatedEndpoint,
+  updatedConfig,
+  type BenchConfigOptions,
+} from './bench-config.js';
+import { summarizeCpuProfile, type ProfileSummary } from './cpu-profile-summary.js';
+import { summarize, type LatencySummary } from './latency-summary.js';
+import { applyResources, readXdsCounters, type XdsCounters } from './management-client.js';
+import { sampleProcess, type ProcSample } from './proc-stats.js';
+import { Deadline, Progress, RunAborted, sleep } from './run-control.js';
+import { TYPE_URL, XdsCodec } from './xds-codec.js';
+
+export interface FanoutOptions extends BenchConfigOptions {
+  readonly clients: number;
+  /** Clients started together; the next batch starts when this one has its initial config. */
+  readonly batchSize: number;
+  readonly batchTimeoutMs: number;
+  /** Passed as `--debounce-ms` when the control plane accepts it. */
+  readonly debounceMs: number;
+  /** Quiet time before memory samples, so allocation churn from connecting settles. */
+  readonly settleMs: number;
+  readonly updateTimeoutMs: number;
+  /** Whole-run budget; when it runs out the run stops and reports what it has. */
+  readonly budgetMs: number;
+  /**
+   * When set, the control plane's CPU is profiled during the connect phase and during the update
+   * (cpu-profile-preload.ts), written here as connect.cpuprofile and update.cpuprofile.
+   */
+  readonly cpuProfDir?: string;
+  readonly log: (line: string) => void;
+}
+
+/** Phase sections are absent when the run stopped before reaching that phase. */
+export interface FanoutReport {
+  readonly clients: number;
+  readonly startedAt: string;
+  readonly machine: {
+    nproc: number;
+    cpuModel: string;
+    memoryBytes: number;
+    node: string;
+    kernel: string;
+  };
+  readonly controlPlane?: { args: string[]; debounceFlagAccepted: boolean; cpuProfDir?: string };
+  readonly config?: BenchConfigOptions;
+  readonly connect?: {
+    readonly ready: number;
+    readonly failed: number;
+    readonly complete: boolean;
+    readonly durationS: number;
+    /** Per client: connect → initial config (CDS, EDS, LDS, RDS) ACKed. */
+    readonly initialConfig: LatencySummary;
+    readonly cpuSeconds: number;
+  };
+  readonly memory?: {
+    readonly idleRssBytes: number;
+    readonly connectedRssBytes: number;
+    readonly perClientBytes: number;
+    readonly peakRssDuringUpdateBytes: number;
+    readonly benchProcessRssBytes: number;
+  };
+  readonly update?: {
+    readonly expected: number;
+    readonly acked: number;
+    readonly applyHttpMs: number;
+    /** Just before the apply request → the client wrote its ACK of the new EDS version. */
+    readonly applyToAck: LatencySummary;
+    readonly contentVerified: boolean;
+    readonly cpuSeconds: number;
+    /** CPU of this (client) process over the same interval: the clients share the machine. */
+    readonly benchProcessCpuSeconds: number;
+    /** Responses of other types received while the update was in flight (should be 0). */
+    readonly otherResponses: Record<string, number>;
+    readonly timedOut: boolean;
+  };
+  readonly bytes?: {
+    readonly source: string;
+    readonly clientReceivedInitial: number;
+    readonly clientReceivedUpdate: number;
+    readonly clientSentTotal: number;
+    /** Control-plane counters (delta over the update), when it exposes them. */
+    readonly controlPlaneUpdate?: Record<string, number>;
+    readonly controlPlaneTotal?: Record<string, number>;
+  };
+  readonly failures: Record<string, number>;
+  /** With `cpuProfDir`: where the control plane spent its CPU in each phase. */
+  readonly profiles?: { connect?: ProfileSummary; update?: ProfileSummary };
+  readonly aborted?: string;
+}
+
+const SHORT_TYPE: Record<string, string> = {
+  [TYPE_URL.cluster]: 'CDS',
+  [TYPE_URL.endpoint]: 'EDS',
+  [TYPE_URL.listener]: 'LDS',
+  [TYPE_URL.route]: 'RDS',
+};
+
+function machine(): FanoutReport['machine'] {
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+  };
+}
+
+/** Starts the control plane, with `--debounce-ms` if this build accepts the flag. */
+async function startFanoutControlPlane(
+  options: FanoutOptions,
+): Promise<{ cp: ControlPlane; args: string[]; debounceFlagAccepted: boolean }> {
+  const env: Record<string, string> = {};
+  if (options.cpuProfDir) {
+    const preload = pathToFileURL(path.join(import.meta.dirname, 'cpu-profile-preload.js')).href;
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim();
+    env.FERRY_BENCH_CPU_PROF_DIR = options.cpuProfDir;
+  }
+  const withFlag = ['--debounce-ms', String(options.debounceMs)];
+  try {
+    return {
+      cp: await startControlPlane({ args: withFlag, env }),
+      args: withFlag,
+      debounceFlagAccepted: true,
+    };
+  } catch (err) {
+    if (!/debounce/i.test((err as Error).message)) throw err;
+    options.log(`control plane rejected --debounce-ms; starting it with its default debounce`);
+    return { cp: await startControlPlane({ env }), args: [], debounceFlagAccepted: false };
+  }
+}
+
+/**
+ * Toggles the preloaded profiler in the control plane (SIGUSR2); stopping waits for the n-th
+ * profile file and renames it to `<phase>.cpuprofile`. A no-op without `cpuProfDir`.
+ */
+class PhaseProfiler {
+  private stopped = 0;
+
+  constructor(
+    private readonly pid: number,
+    private readonly dir: string | undefined,
+  ) {}
+
+  start(): void {
+    if (this.dir) process.kill(this.pid, 'SIGUSR2');
+  }
+
+  async stop(phase: string, deadline: Deadline): Promise<ProfileSummary | undefined> {
+    if (!this.dir) return undefined;
+    process.kill(this.pid, 'SIGUSR2');
+    const written = path.join(this.dir, `profile-${++this.stopped}.cpuprofile`);
+    const wait = async (): Promise<void> => {
+      while (!fs.existsSync(written)) await sleep(100);
+    };
+    await deadline.race(wait(), `the ${phase} CPU profile`, 60_000);
+    const file = path.join(this.dir, `${phase}.cpuprofile`);
+    fs.renameSync(written, file);
+    return summarizeCpuProfile(file);
+  }
+}
+
+function counterRecord(counters: XdsCounters | undefined): Record<string, number> | undefined {
+  return counters ? Object.fromEntries(counters.values) : undefined;
+}
+
+function counterDelta(
+  before: XdsCounters | undefined,
+  after: XdsCounters | undefined,
+): Record<string, number> | undefined {
+  if (!before || !after) return undefined;
+  return Object.fromEntries(
+    [...after.values].map(([name, value]) => [name, value - (before.values.get(name) ?? 0)]),
+  );
+}
+
+/** Runs the whole measurement; always stops every client and the control plane before returning. */
+export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
+  const startedAt = new Date().toISOString();
+  const deadline = new Deadline(options.budgetMs);
+  const onSignal = (signal: string): void =>
+    deadline.abort(new RunAborted(`interrupted by ${signal}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const counters: ClientCounters = { bytesReceived: 0, bytesSent: 0, responses: 0, requests: 0 };
+  const clients: AdsClient[] = [];
+  const progress = new Progress();
+  const failures = new Map<string, number>();
+  let ready = 0;
+  let failed = 0;
+  let failedAfterReady = 0;
+
+  // Update-phase state, set just before the apply request.
+  let updateStartMs = -1;
+  const edsVersionAtUpdate = new Map<AdsClient, string>();
+  const updateLatencies: number[] = [];
+  const updated = new Set<AdsClient>();
+  /** Clients that were expected to ACK the update but failed before they did. */
+  let lostDuringUpdate = 0;
+  const otherResponses: Record<string, number> = {};
+  let contentVerified = false;
+
+  const events: AdsClientEvents = {
+    onAck(client, typeUrl, version, atMs, response) {
+      if (updateStartMs < 0) return;
+      const before = edsVersionAtUpdate.get(client);
+      if (
+        typeUrl === TYPE_URL.endpoint &&
+        before !== undefined &&
+        version !== before &&
+        !updated.has(client)
+      ) {
+        if (updated.size === 0) contentVerified = hasUpdatedEndpoint(codec.resourcesJson(response));
+        updated.add(client);
+        updateLatencies.push(atMs - updateStartMs);
+        progress.notify();
+      } else {
+        const type = SHORT_TYPE[typeUrl] ?? typeUrl;
+        otherResponses[type] = (otherResponses[type] ?? 0) + 1;
+      }
+    },
+    onReady() {
+      ready++;
+      progress.notify();
+    },
+    onFailed(client, error) {
+      failed++;
+      if (client.readyAtMs > 0) failedAfterReady++;
+      if (edsVersionAtUpdate.has(client) && !updated.has(client)) lostDuringUpdate++;
+      const key = error.message.slice(0, 160);
+      failures.set(key, (failures.get(key) ?? 0) + 1);
+      progress.notify();
+    },
+  };
+
+  const codec = new XdsCodec();
+  let cp: ControlPlane | undefined;
+  const report: { -readonly [K in keyof FanoutReport]?: FanoutReport[K] } = {
+    clients: options.clients,
+    startedAt,
+    machine: machine(),
+  };
+  let timedOutUpdate = false;
+  try {
+    const started = await deadline.race(
+      startFanoutControlPlane(options),
+      'the control plane to start',
+      60_000,
+    );
+    cp = started.cp;
+    const pid = cp.proc.pid!;
+    cp.proc.once('exit', (code, signal) =>
+      deadline.abort(new Error(`control plane exited (${code ?? signal})`)),
+    );
+    report.controlPlane = {
+      args: started.args,
+      debounceFlagAccepted: started.debounceFlagAccepted,
+      cpuProfDir: options.cpuProfDir,
+    };
+    report.config = {
+      clusters: options.clusters,
+      endpointsPerCluster: options.endpointsPerCluster,
+    };
+    options.log(`control plane pid ${pid}: xDS ${cp.xdsAddress}, API ${cp.apiUrl}`);
+
+    await deadline.race(
+      applyResources(cp.apiUrl, 'default', baseConfig(options)),
+      'the base apply',
+    );
+    await sleep(options.debounceMs + options.settleMs);
+    const idle = sampleProcess(pid);
+    const countersIdle = await readXdsCounters(cp.apiUrl);
+
+    // Connect in batches: the control plane's accept backlog and both processes' fd limits are
+    // finite, and real fleets reconnect in waves, not in one SYN flood.
+    const profiler = new PhaseProfiler(pid, options.cpuProfDir);
+    const profiles: NonNullable<FanoutReport['profiles']> = {};
+    report.profiles = options.cpuProfDir ? profiles : undefined;
+    profiler.start();
+    const connectStart = performance.now();
+    let connectComplete = true;
+    for (let first = 0; first < options.clients; first += options.batchSize) {
+      const end = Math.min(options.clients, first + options.batchSize);
+      for (let i = first; i < end; i++) {
+        const client = new AdsClient({
+          address: cp.xdsAddress,
+          nodeId: `bench-node-${i}`,
+          nodeCluster: 'default',
+          codec,
+          counters,
+          events,
+        });
+        clients.push(client);
+        client.start();
+      }
+      try {
+        await deadline.race(
+          progress.until(() => ready + failed - failedAfterReady >= end),
+          `batch ending at client ${end}`,
+          options.batchTimeoutMs,
+        );
+      } catch (err) {
+        if (deadline.abortedReason) throw err;
+        options.log(`connect stopped: ${(err as Error).message}`);
+        connectComplete = false;
+        break;
+      }
+      if (end % Math.max(options.batchSize, 1000) === 0 || end === options.clients) {
+        options.log(`connected ${end}/${options.clients}: ready ${ready}, failed ${failed}`);
+      }
+    }
+    const connectDurationS = (performance.now() - connectStart) / 1000;
+    profiles.connect = await profiler.stop('connect', deadline);
+    const receivedInitial = counters.bytesReceived;
+    await deadline.race(sleep(options.settleMs), 'settling');
+    const connected = sampleProcess(pid);
+    const live = clients.filter((c) => c.readyAtMs > 0 && c.isLive());
+    report.connect = {
+      ready,
+      failed,
+      complete: connectComplete,
+      durationS: round(connectDurationS, 2),
+      initialConfig: summarize(live.map((c) => c.readyAtMs - c.startedAtMs)),
+      cpuSeconds: round(connected.cpuSeconds - idle.cpuSeconds, 2),
+    };
+    const memory = {
+      idleRssBytes: idle.rssBytes,
+      connectedRssBytes: connected.rssBytes,
+      perClientBytes:
+        live.length > 0 ? Math.round((connected.rssBytes - idle.rssBytes) / live.length) : NaN,
+      peakRssDuringUpdateBytes: connected.rssBytes,
+      benchProcessRssBytes: process.memoryUsage().rss,
+    };
+    report.memory = memory;
+
+    // The update: one apply that changes one endpoint of one cluster.
+    for (const client of live)
+      edsVersionAtUpdate.set(client, client.ackedVersion(TYPE_URL.endpoint));
+    const countersBefore = await readXdsCounters(cp.apiUrl);
+    const receivedBefore = counters.bytesReceived;
+    const rssSampler = setInterval(() => {
+      const sample = trySample(pid);
+      if (sample)
+        memory.peakRssDuringUpdateBytes = Math.max(
+          memory.peakRssDuringUpdateBytes,
+          sample.rssBytes,
+        );
+    }, 50);
+    profiler.start();
+    const cpuBefore = sampleProcess(pid);
+    const benchCpuBefore = process.cpuUsage();
+    updateStartMs = performance.now();
+    let applyHttpMs = NaN;
+    try {
+      await deadline.race(
+        applyResources(cp.apiUrl, 'default', updatedConfig(options)),
+        'the update apply',
+      );
+      applyHttpMs = performance.now() - updateStartMs;
+      // O(1) per check: it runs on every client event.
+      await deadline.race(
+        progress.until(() => updated.size + lostDuringUpdate >= edsVersionAtUpdate.size),
+        'every client to ACK the update',
+        options.updateTimeoutMs,
+      );
+    } catch (err) {
+      if (deadline.abortedReason || !(err instanceof RunAborted)) throw err;
+      timedOutUpdate = true;
+      options.log(`update: ${(err as Error).message}`);
+    } finally {
+      clearInterval(rssSampler);
+    }
+    const cpuAfter = sampleProcess(pid);
+    const benchCpu = process.cpuUsage(benchCpuBefore);
+    profiles.update = await profiler.stop('update', deadline);
+    const receivedUpdate = counters.bytesReceived - receivedBefore;
+    const countersAfter = await readXdsCounters(cp.apiUrl);
+    report.update = {
+      expected: edsVersionAtUpdate.size,
+      acked: updated.size,
+      applyHttpMs: round(applyHttpMs, 1),
+      applyToAck: summarize(updateLatencies),
+      contentVerified,
+      cpuSeconds: round(cpuAfter.cpuSeconds - cpuBefore.cpuSeconds, 2),
+      benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+      otherResponses,
+      timedOut: timedOutUpdate,
+    };
+    report.bytes = {
+      source: countersAfter
+        ? `control plane ${countersAfter.path} and client-side DATA bytes`
+        : 'client-side DATA bytes only (the control plane exposes no xDS byte counters)',
+      clientReceivedInitial: receivedInitial,
+      clientReceivedUpdate: receivedUpdate,
+      clientSentTotal: counters.bytesSent,
+      controlPlaneUpdate: counterDelta(countersBefore, countersAfter),
+      controlPlaneTotal: counterRecord(countersAfter ?? countersIdle),
+    };
+  } catch (err) {
+    report.aborted = (err as Error).message;
+    if (cp && !(err instanceof RunAborted))
+      options.log(`control plane log tail:\n${cp.logs.slice(-20).join('\n')}`);
+  } finally {
+    deadline.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    for (const client of clients) client.destroy();
+    await shutdownControlPlane(cp);
+    await stopAll();
+  }
+  report.failures = Object.fromEntries(failures);
+  return report as FanoutReport;
+}
+
+function trySample(pid: number): ProcSample | undefined {
+  try {
+    return sampleProcess(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGTERM (so a --cpu-prof profile is written), SIGKILL if it has not exited within 15 s. */
+async function shutdownControlPlane(cp: ControlPlane | undefined): Promise<void> {
+  if (!cp || cp.proc.exitCode !== null || cp.proc.signalCode !== null) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    cp.stop(),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, 15_000))),
+  ]);
+  clearTimeout(timer);
+  if (cp.proc.exitCode === null && cp.proc.signalCode === null) await cp.kill();
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
