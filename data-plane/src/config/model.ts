@@ -1,0 +1,322 @@
+/**
+ * The proxy's internal config model: what Envoy resources are translated into (translate-*.ts,
+ * in the primary, where unsupported fields become NACKs) and what workers compile into runtime
+ * objects (regexes, load balancers, pools). Plain data only — no functions, classes, RegExps or
+ * Buffers — so it crosses the primary → worker IPC boundary (structured clone / JSON) and can be
+ * persisted as the last good config. Durations are milliseconds; 0 means "disabled" where Envoy
+ * says so.
+ */
+
+export interface ProxyConfig {
+  /** Content version of the whole config (changes whenever anything changes). */
+  readonly version: string;
+  readonly listeners: readonly ListenerModel[];
+  /** RDS route configurations by name (inline route_config is stored on the HCM instead). */
+  readonly routeConfigs: Readonly<Record<string, RouteConfigModel>>;
+  readonly clusters: Readonly<Record<string, ClusterModel>>;
+}
+
+// ---------------------------------------------------------------- listeners
+
+export interface SocketAddressModel {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ListenerModel {
+  readonly name: string;
+  readonly address: SocketAddressModel;
+  readonly filterChains: readonly FilterChainModel[];
+  readonly defaultFilterChain?: FilterChainModel;
+  /** Listener.per_connection_buffer_limit_bytes (default 1 MiB). */
+  readonly perConnectionBufferLimitBytes: number;
+}
+
+export interface FilterChainModel {
+  readonly name: string;
+  /** filter_chain_match.server_names (SNI); empty = any. */
+  readonly serverNames: readonly string[];
+  /** filter_chain_match.transport_protocol ("tls", "raw_buffer" or ""). */
+  readonly transportProtocol: string;
+  readonly tls?: DownstreamTlsModel;
+  readonly http: HttpConnectionManagerModel;
+}
+
+export interface TlsCertificateModel {
+  readonly certificateChainPem: string;
+  readonly privateKeyPem: string;
+}
+
+export interface DownstreamTlsModel {
+  readonly certificates: readonly TlsCertificateModel[];
+  /** ALPN, e.g. ["h2", "http/1.1"]. */
+  readonly alpnProtocols: readonly string[];
+  /** "TLSv1.2" | "TLSv1.3". */
+  readonly minVersion: string;
+  readonly maxVersion: string;
+  /** OpenSSL cipher list (TLS 1.2); empty = Ferry's modern AEAD default. */
+  readonly cipherSuites: readonly string[];
+  readonly requireClientCertificate: boolean;
+  readonly trustedCaPem?: string;
+}
+
+export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
+
+export interface HttpConnectionManagerModel {
+  readonly statPrefix: string;
+  readonly codecType: CodecType;
+  /** RDS name, or an inline route configuration. Exactly one is set. */
+  readonly rdsRouteConfigName?: string;
+  readonly routeConfig?: RouteConfigModel;
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly skipXffAppend: boolean;
+  /** Via header value to append, or "" for none. */
+  readonly via: string;
+  readonly generateRequestId: boolean;
+  readonly preserveExternalRequestId: boolean;
+  /** server_name for the Server response header ("" = pass upstream's through: server_header_transformation). */
+  readonly serverName: string;
+  readonly serverHeaderTransformation: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
+  readonly streamIdleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly requestHeadersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly maxRequestHeadersKb: number;
+  readonly maxHeadersCount: number;
+  readonly upgradeTypes: readonly string[];
+  readonly http2MaxConcurrentStreams: number;
+  /** Names of the HTTP filters in order (only supported ones pass translation; router last). */
+  readonly httpFilters: readonly HttpFilterModel[];
+}
+
+export interface HttpFilterModel {
+  readonly name: string;
+  /** Type URL of the typed_config (keys the filter factory). */
+  readonly typeUrl: string;
+  /** Normalised proto3 JSON of the typed_config (the factory validates it). */
+  readonly config: unknown;
+}
+
+// ---------------------------------------------------------------- routes
+
+export interface HeaderValueOptionModel {
+  readonly key: string;
+  readonly value: string;
+  /** Envoy's append_action. */
+  readonly action:
+    | 'APPEND_IF_EXISTS_OR_ADD'
+    | 'ADD_IF_ABSENT'
+    | 'OVERWRITE_IF_EXISTS_OR_ADD'
+    | 'OVERWRITE_IF_EXISTS';
+}
+
+export interface HeaderMutationsModel {
+  readonly requestHeadersToAdd: readonly HeaderValueOptionModel[];
+  readonly requestHeadersToRemove: readonly string[];
+  readonly responseHeadersToAdd: readonly HeaderValueOptionModel[];
+  readonly responseHeadersToRemove: readonly string[];
+}
+
+export interface RouteConfigModel extends HeaderMutationsModel {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHostModel[];
+}
+
+export interface VirtualHostModel extends HeaderMutationsModel {
+  readonly name: string;
+  /** Lower-cased; Envoy's order: exact, `*.suffix`/`*suffix`, `prefix*`, `*`. */
+  readonly domains: readonly string[];
+  readonly routes: readonly RouteModel[];
+  readonly retryPolicy?: RetryPolicyModel;
+  readonly requireTls: 'NONE' | 'EXTERNAL_ONLY' | 'ALL';
+}
+
+export interface StringMatcherModel {
+  readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex';
+  readonly value: string;
+  readonly ignoreCase: boolean;
+}
+
+export interface HeaderMatcherModel {
+  readonly name: string;
+  readonly kind: 'string' | 'present' | 'range';
+  readonly string?: StringMatcherModel;
+  /** present_match value (true = must be present). */
+  readonly present?: boolean;
+  readonly range?: { readonly start: number; readonly end: number };
+  readonly invert: boolean;
+  readonly treatMissingAsEmpty: boolean;
+}
+
+export interface QueryParameterMatcherModel {
+  readonly name: string;
+  /** Absent string matcher = present_match. */
+  readonly string?: StringMatcherModel;
+  readonly present?: boolean;
+}
+
+export interface RouteMatchModel {
+  readonly kind: 'prefix' | 'path' | 'safe_regex' | 'path_separated_prefix';
+  readonly value: string;
+  readonly caseSensitive: boolean;
+  readonly headers: readonly HeaderMatcherModel[];
+  readonly queryParameters: readonly QueryParameterMatcherModel[];
+  /** match.grpc: only requests with content-type application/grpc*. */
+  readonly grpc: boolean;
+  /** runtime_fraction is not supported; translation NACKs it. */
+}
+
+export interface RetryPolicyModel {
+  /** Envoy retry_on conditions: "5xx", "gateway-error", "connect-failure", "reset", "retriable-status-codes", ... */
+  readonly retryOn: readonly string[];
+  readonly numRetries: number;
+  /** 0 = use the route timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: readonly number[];
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** retry_host_predicate envoy.retry_host_predicates.previous_hosts. */
+  readonly previousHostsPredicate: boolean;
+  readonly hostSelectionRetryMaxAttempts: number;
+}
+
+export type HashPolicyModel =
+  | { readonly kind: 'header'; readonly name: string; readonly terminal: boolean }
+  | {
+      readonly kind: 'cookie';
+      readonly name: string;
+      readonly ttlMs?: number;
+      readonly path?: string;
+      readonly terminal: boolean;
+    }
+  | { readonly kind: 'source_ip'; readonly terminal: boolean }
+  | { readonly kind: 'query_parameter'; readonly name: string; readonly terminal: boolean };
+
+export interface WeightedClusterModel {
+  readonly name: string;
+  readonly weight: number;
+  readonly mutations: HeaderMutationsModel;
+}
+
+export interface ForwardActionModel {
+  readonly kind: 'route';
+  /** Exactly one of cluster, clusterHeader, weightedClusters. */
+  readonly cluster?: string;
+  readonly clusterHeader?: string;
+  readonly weightedClusters?: readonly WeightedClusterModel[];
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly pattern: string; readonly substitution: string };
+  readonly hostRewriteLiteral?: string;
+  readonly autoHostRewrite: boolean;
+  readonly hostRewriteHeader?: string;
+  /** Route timeout (default 15 s; 0 disables). */
+  readonly timeoutMs: number;
+  /** 0 = none. */
+  readonly idleTimeoutMs: number;
+  readonly retryPolicy?: RetryPolicyModel;
+  readonly hashPolicy: readonly HashPolicyModel[];
+  readonly upgradeTypes: readonly string[];
+}
+
+export interface RedirectActionModel {
+  readonly kind: 'redirect';
+  readonly schemeRedirect?: string;
+  readonly httpsRedirect: boolean;
+  readonly hostRedirect?: string;
+  readonly portRedirect?: number;
+  readonly pathRedirect?: string;
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly pattern: string; readonly substitution: string };
+  /** 301, 302, 303, 307, 308. */
+  readonly responseCode: number;
+  readonly stripQuery: boolean;
+}
+
+export interface DirectResponseActionModel {
+  readonly kind: 'direct_response';
+  readonly status: number;
+  /** Inline body (inline_string / inline_bytes as UTF-8); filenames are read at translation. */
+  readonly body?: string;
+}
+
+export type RouteActionModel = ForwardActionModel | RedirectActionModel | DirectResponseActionModel;
+
+export interface RouteModel extends HeaderMutationsModel {
+  readonly name: string;
+  readonly match: RouteMatchModel;
+  readonly action: RouteActionModel;
+}
+
+// ---------------------------------------------------------------- clusters
+
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+export type HealthStatus =
+  'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+
+export interface EndpointModel {
+  /** IP address or DNS name (STRICT_DNS / LOGICAL_DNS resolve it). */
+  readonly host: string;
+  readonly port: number;
+  /** load_balancing_weight (default 1). */
+  readonly weight: number;
+  readonly healthStatus: HealthStatus;
+  /** endpoint.hostname, used by auto_host_rewrite when set. */
+  readonly hostname: string;
+}
+
+export interface LocalityEndpointsModel {
+  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  readonly priority: number;
+  readonly weight: number;
+  readonly endpoints: readonly EndpointModel[];
+}
+
+export interface CircuitBreakersModel {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+export interface UpstreamTlsModel {
+  readonly sni: string;
+  readonly alpnProtocols: readonly string[];
+  /** Trusted CA bundle; absent = do not verify (Envoy's default without validation_context). */
+  readonly trustedCaPem?: string;
+  readonly certificate?: TlsCertificateModel;
+  readonly minVersion: string;
+  readonly maxVersion: string;
+}
+
+export interface ClusterModel {
+  readonly name: string;
+  readonly type: DiscoveryType;
+  /** EDS service name (eds_cluster_config.service_name or the cluster name). */
+  readonly edsServiceName: string;
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: LbPolicy;
+  readonly leastRequestChoiceCount: number;
+  readonly ringHashMinSize: number;
+  readonly ringHashMaxSize: number;
+  readonly maglevTableSize: number;
+  /** From load_assignment (STATIC/DNS) or the ClusterLoadAssignment (EDS). */
+  readonly localities: readonly LocalityEndpointsModel[];
+  readonly overprovisioningFactor: number;
+  readonly healthyPanicThresholdPercent: number;
+  readonly dnsRefreshRateMs: number;
+  readonly dnsLookupFamily: 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
+  /** Upstream protocol (typed_extension_protocol_options HttpProtocolOptions). */
+  readonly upstreamProtocol: 'HTTP1' | 'HTTP2' | 'USE_DOWNSTREAM';
+  readonly maxRequestsPerConnection: number;
+  /** common_http_protocol_options.idle_timeout (default 1 h). */
+  readonly upstreamIdleTimeoutMs: number;
+  readonly circuitBreakers: CircuitBreakersModel;
+  readonly tls?: UpstreamTlsModel;
+  readonly perConnectionBufferLimitBytes: number;
+  /** Normalised Envoy JSON of health_checks / outlier_detection (used by the health issue). */
+  readonly healthChecks: readonly unknown[];
+  readonly outlierDetection?: unknown;
+}
