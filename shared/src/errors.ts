@@ -1,16 +1,49 @@
 /**
- * Every Ferry error has a stable code and an HTTP status; messages say what, where and what to do.
- * docs/errors.md lists the codes (a test keeps the two in step).
+ * Every Ferry error has a stable code, an HTTP status and a gRPC status (the name of a
+ * `grpc.status` value, for the gRPC management API); messages say what, where and what to do.
+ * docs/errors.md lists the codes (errors.test.ts keeps the two in step).
  */
 export const ERROR_CODES = {
-  FERRY_INVALID_CONFIG: { status: 400, summary: 'the submitted resources failed validation' },
-  FERRY_BAD_REQUEST: { status: 400, summary: 'the request itself is malformed' },
-  FERRY_NOT_FOUND: { status: 404, summary: 'no such resource or revision' },
-  FERRY_CONFLICT: { status: 409, summary: 'expected revision does not match the store' },
-  FERRY_REFERENCED: { status: 409, summary: 'a resource to delete is still referenced' },
-  FERRY_UNAUTHORIZED: { status: 401, summary: 'missing or wrong credentials' },
-  FERRY_STORE_UNAVAILABLE: { status: 503, summary: 'the store cannot be reached' },
-  FERRY_INTERNAL: { status: 500, summary: 'a bug: please report it with the log line' },
+  FERRY_INVALID_CONFIG: {
+    status: 400,
+    grpcStatus: 'INVALID_ARGUMENT',
+    summary: 'the submitted resources failed validation',
+  },
+  FERRY_BAD_REQUEST: {
+    status: 400,
+    grpcStatus: 'INVALID_ARGUMENT',
+    summary: 'the request itself is malformed',
+  },
+  FERRY_NOT_FOUND: {
+    status: 404,
+    grpcStatus: 'NOT_FOUND',
+    summary: 'no such resource or revision',
+  },
+  FERRY_CONFLICT: {
+    status: 409,
+    grpcStatus: 'ABORTED',
+    summary: 'expected revision does not match the store',
+  },
+  FERRY_REFERENCED: {
+    status: 409,
+    grpcStatus: 'FAILED_PRECONDITION',
+    summary: 'a resource to delete is still referenced',
+  },
+  FERRY_UNAUTHORIZED: {
+    status: 401,
+    grpcStatus: 'UNAUTHENTICATED',
+    summary: 'missing or wrong credentials',
+  },
+  FERRY_STORE_UNAVAILABLE: {
+    status: 503,
+    grpcStatus: 'UNAVAILABLE',
+    summary: 'the store cannot be reached',
+  },
+  FERRY_INTERNAL: {
+    status: 500,
+    grpcStatus: 'INTERNAL',
+    summary: 'a bug: please report it with the log line',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition } from '@ferry/proto/grpc';
-import { FerryError, isFerryError, type ErrorCode, type Logger } from '@ferry/shared';
+import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type { ApplyResponse, ManagementService } from './management-service.js';
 
@@ -18,17 +18,6 @@ export interface ManagementGrpcOptions {
   readonly token?: string;
   readonly logger?: Logger;
 }
-
-const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
-  FERRY_INVALID_CONFIG: grpc.status.INVALID_ARGUMENT,
-  FERRY_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
-  FERRY_NOT_FOUND: grpc.status.NOT_FOUND,
-  FERRY_CONFLICT: grpc.status.ABORTED,
-  FERRY_REFERENCED: grpc.status.FAILED_PRECONDITION,
-  FERRY_UNAUTHORIZED: grpc.status.UNAUTHENTICATED,
-  FERRY_STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
-  FERRY_INTERNAL: grpc.status.INTERNAL,
-};
 
 type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
 
@@ -61,6 +50,7 @@ export function addManagementService(
             value: a.value,
           })),
           dryRun: req.dry_run === true,
+          ...(req.message ? { message: String(req.message) } : {}),
           expectedRevision: revisionOrUndefined(req.expected_revision),
         }),
       ),
@@ -93,6 +83,7 @@ export function addManagementService(
             name: r.name,
           })),
           dryRun: req.dry_run === true,
+          ...(req.message ? { message: String(req.message) } : {}),
           expectedRevision: revisionOrUndefined(req.expected_revision),
         }),
       ),
@@ -117,6 +108,7 @@ export function addManagementService(
           revision: Number(req.revision ?? 0),
           group: req.group || undefined,
           dryRun: req.dry_run === true,
+          ...(req.message ? { message: String(req.message) } : {}),
         }),
       ),
     ),
@@ -162,6 +154,7 @@ function nodeStatus(n: NodeStatus): unknown {
             last_nack_version: t.lastNack.version,
             last_nack_error: t.lastNack.error,
             last_nack_time: timestamp(t.lastNack.time),
+            last_nack_resources: t.lastNack.resources ?? [],
           }
         : {}),
     })),
@@ -200,7 +193,7 @@ function toServiceError(err: unknown, logger: Logger | undefined): Partial<grpc.
   const metadata = new grpc.Metadata();
   metadata.set('ferry-error-code', ferry.code);
   return {
-    code: STATUS_BY_CODE[ferry.code],
+    code: grpc.status[ERROR_CODES[ferry.code].grpcStatus],
     details: [ferry.message, ...ferry.details].join('\n'),
     metadata,
   };

@@ -153,14 +153,28 @@ export class ManagementService {
 
   async apply(request: ApplyRequest): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
-    const batch = parseBatch(request);
-    if (batch.length === 0)
+    const { entries: batch, errors: decodeErrors, failedNames } = parseBatch(request);
+    if (batch.length === 0 && decodeErrors.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'apply needs at least one resource');
     const response = await this.withRetry(request.expectedRevision, async (expected) => {
       const snapshot = await this.store.list({ group });
       checkExpected(expected, snapshot.revision);
       const existing = snapshot.resources.map((r) => this.candidate(r));
-      throwIfRejected(validateBatch(group, existing, batch), `apply to group "${group}"`);
+      const verdict = validateBatch(group, existing, batch);
+      if (decodeErrors.length > 0) {
+        // Report every problem at once: what failed to decode, and the semantic errors of the
+        // rest, minus "does not exist" for names that are in the batch but failed to decode.
+        const semantic = verdict.ok
+          ? []
+          : verdict.errors.filter((e) => !mentionsMissing(e, failedNames));
+        const errors = [...decodeErrors, ...semantic];
+        throw new FerryError(
+          'FERRY_INVALID_CONFIG',
+          `apply to group "${group}" rejected: ${plural(errors.length, 'problem')}`,
+          errors,
+        );
+      }
+      throwIfRejected(verdict, `apply to group "${group}"`);
       const current = new Map(snapshot.resources.map((r) => [keyOf(r), r]));
       const changes: ResourceChange[] = [];
       const mutations: Mutation[] = [];
@@ -489,27 +503,42 @@ export class ManagementService {
 
 type ParsedEntry = BatchEntry & { readonly bytes: Uint8Array; readonly version: string };
 
-function parseBatch(request: ApplyRequest): ParsedEntry[] {
+interface ParsedBatch {
+  readonly entries: ParsedEntry[];
+  /** Decode errors (unknown fields, wrong types, validate rules), each with its field path. */
+  readonly errors: string[];
+  /** Best-effort names of the documents that failed to decode. */
+  readonly failedNames: ReadonlySet<string>;
+}
+
+function parseBatch(request: ApplyRequest): ParsedBatch {
   const errors: string[] = [];
   const entries: ParsedEntry[] = [];
+  const failedNames = new Set<string>();
   const add = (index: number, result: ReturnType<typeof parseResourceJson>): void => {
     if (!result.ok) errors.push(...result.errors);
     else entries.push(entryOf(index, result.value));
   };
   const documents = request.documents ?? [];
-  documents.forEach((doc, i) => add(i, parseResourceJson(doc, `resources[${i}]`)));
+  documents.forEach((doc, i) => {
+    const result = parseResourceJson(doc, `resources[${i}]`);
+    add(i, result);
+    if (!result.ok && typeof doc === 'object' && doc !== null) {
+      const { name, cluster_name: clusterName } = doc as Record<string, unknown>;
+      if (typeof name === 'string') failedNames.add(name);
+      if (typeof clusterName === 'string') failedNames.add(clusterName);
+    }
+  });
   (request.anys ?? []).forEach((any, i) => {
     const index = documents.length + i;
     add(index, parseResourceBinary(any.typeUrl, any.value, `resources[${index}]`));
   });
-  if (errors.length > 0) {
-    throw new FerryError(
-      'FERRY_INVALID_CONFIG',
-      `apply rejected: ${plural(errors.length, 'problem')}`,
-      errors,
-    );
-  }
-  return entries;
+  return { entries, errors, failedNames };
+}
+
+function mentionsMissing(error: string, names: ReadonlySet<string>): boolean {
+  for (const name of names) if (error.includes(`"${name}" does not exist`)) return true;
+  return false;
 }
 
 function entryOf(index: number, parsed: ParsedResource): ParsedEntry {

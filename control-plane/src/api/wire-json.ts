@@ -82,6 +82,7 @@ export function nodeStatusJson(n: NodeStatus): unknown {
               version: t.lastNack.version,
               error: t.lastNack.error,
               time: t.lastNack.time,
+              ...(t.lastNack.resources ? { resources: [...t.lastNack.resources] } : {}),
             },
           }
         : {}),

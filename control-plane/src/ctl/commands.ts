@@ -13,7 +13,7 @@ import { redactKeyMaterial } from '../api/redact.js';
 import { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
-import { shortVersion, table, unifiedDiff } from './format.js';
+import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 
 export interface Output {
@@ -199,9 +199,7 @@ const status: Command = async (args, client, io) => {
     const base = [n.node_id, n.group, n.connected ? 'yes' : 'no', (n.streams ?? []).join(',')];
     if ((n.types ?? []).length === 0) rows.push([...base, '-', '-', '-', '']);
     for (const t of n.types ?? []) {
-      const nack = t.last_nack
-        ? `NACK ${shortVersion(t.last_nack.version)}: ${t.last_nack.error}`
-        : '';
+      const nack = nackCell(t.last_nack);
       rows.push([
         ...base,
         typeShort(t.type_url),

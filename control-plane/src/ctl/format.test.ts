@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { table, unifiedDiff } from './format.js';
+import { nackCell, table, unifiedDiff } from './format.js';
 
 describe('table', () => {
   test('aligns columns to the widest cell', () => {
@@ -47,5 +47,20 @@ describe('unifiedDiff', () => {
       .split('\n')
       .filter((l) => l.startsWith('@@'));
     assert.deepEqual(hunks, ['@@ -1,3 +1,3 @@', '@@ -18,3 +18,3 @@']);
+  });
+});
+
+describe('nackCell', () => {
+  test('shows the short version, the error and the resources of the rejected response', () => {
+    assert.equal(
+      nackCell({ version: '0123456789abcdef', error: 'bad lb_policy', resources: ['c1', 'c2'] }),
+      'v=0123456789ab: bad lb_policy (resources: c1,c2)',
+    );
+  });
+
+  test('without resources or without a NACK', () => {
+    assert.equal(nackCell({ version: 'abc', error: 'no' }), 'v=abc: no');
+    assert.equal(nackCell({ version: 'abc', error: 'no', resources: [] }), 'v=abc: no');
+    assert.equal(nackCell(undefined), '');
   });
 });

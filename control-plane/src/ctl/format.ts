@@ -106,3 +106,21 @@ export function unifiedDiff(
 export function shortVersion(version: string): string {
   return version.length > 12 ? version.slice(0, 12) : version;
 }
+
+/** The `last_nack` object of the HTTP status JSON (api/wire-json.ts). */
+export interface LastNackJson {
+  readonly version: string;
+  readonly error: string;
+  readonly resources?: readonly string[];
+}
+
+/**
+ * A status table's NACK cell: `v=<short version>: <error> (resources: c1,c2)`; '' without a NACK.
+ * The resource list is what the rejected response carried (DESIGN.md D1: per resource).
+ */
+export function nackCell(nack: LastNackJson | undefined): string {
+  if (!nack) return '';
+  const resources =
+    nack.resources && nack.resources.length > 0 ? ` (resources: ${nack.resources.join(',')})` : '';
+  return `v=${shortVersion(nack.version)}: ${nack.error}${resources}`;
+}

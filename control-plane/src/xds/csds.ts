@@ -1,8 +1,9 @@
 /**
  * Client Status Discovery Service (envoy.service.status.v3.ClientStatusDiscoveryService): one
  * ClientConfig per known node, with a GenericXdsConfig per resource it subscribes to. The
- * status is the control plane's view: SYNCED when the version sent was ACKed, STALE while an
- * answer is outstanding, ERROR after a NACK of the version sent, NOT_SENT before anything was.
+ * status is the control plane's view, per resource: SYNCED when the version sent was ACKed, STALE
+ * while an answer is outstanding, ERROR (client_status NACKED, with error_state) when the
+ * response that carried it was NACKed, NOT_SENT before anything was.
  */
 import type { FleetNodeView, FleetTracker } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
@@ -37,25 +38,36 @@ function selected(view: FleetNodeView, matchers: readonly any[]): boolean {
   return matchers.some((m) => stringMatches(m?.node_id, view.node.id));
 }
 
+type TypeView = FleetNodeView['types'] extends ReadonlyMap<string, infer T> ? T : never;
+
+/**
+ * One resource's status. A NACK concerns the resources its response carried (DESIGN.md D1: per
+ * resource); the others keep the status of the last response that carried them: on a SotW
+ * stream they were not in the rejected response at all, on a delta stream they came in an
+ * earlier response, ACKed when anything was ACKed since.
+ */
+function resourceStatus(t: TypeView, name: string): { status: ConfigStatus; nacked: boolean } {
+  if (t.versionSent === '') return { status: 'NOT_SENT', nacked: false };
+  const nack = t.lastNack;
+  if (nack && nack.version === t.versionSent) {
+    if (!nack.resources || nack.resources.includes(name)) return { status: 'ERROR', nacked: true };
+    return { status: t.versionAcked !== '' ? 'SYNCED' : 'STALE', nacked: false };
+  }
+  return { status: t.versionAcked === t.versionSent ? 'SYNCED' : 'STALE', nacked: false };
+}
+
 function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: boolean): unknown {
   const generic: unknown[] = [];
   for (const [typeUrl, t] of view.types) {
-    const status: ConfigStatus =
-      t.versionSent === ''
-        ? 'NOT_SENT'
-        : t.lastNack && t.lastNack.version === t.versionSent
-          ? 'ERROR'
-          : t.versionAcked === t.versionSent
-            ? 'SYNCED'
-            : 'STALE';
-    const clientStatus =
-      status === 'ERROR' ? 'NACKED' : status === 'SYNCED' ? 'ACKED' : 'REQUESTED';
     const snapshot = cache.snapshot(view.group, typeUrl);
     const sub = t.subscription;
     if (!sub) continue;
     const names = sub.wildcard ? new Set([...snapshot.resources.keys(), ...sub.names]) : sub.names;
     for (const name of names) {
       const r = snapshot.resources.get(name);
+      const { status, nacked } = resourceStatus(t, name);
+      const clientStatus =
+        status === 'ERROR' ? 'NACKED' : status === 'SYNCED' ? 'ACKED' : 'REQUESTED';
       generic.push({
         type_url: typeUrl,
         name,
@@ -63,8 +75,8 @@ function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: b
         ...(r && withContents ? { xds_config: r.resource } : {}),
         ...(t.lastSent ? { last_updated: timestamp(t.lastSent) } : {}),
         config_status: status,
-        client_status: r ? clientStatus : 'DOES_NOT_EXIST',
-        ...(status === 'ERROR' && t.lastNack
+        client_status: r || nacked ? clientStatus : 'DOES_NOT_EXIST',
+        ...(nacked && t.lastNack
           ? {
               error_state: {
                 last_update_attempt: timestamp(t.lastNack.time),

@@ -1,13 +1,27 @@
 /**
  * What the xDS layer tells the management API about connected proxies: per node and type, the
- * version sent, the version ACKed, and the last NACK with its error_detail.
+ * version sent, the version ACKed, and the last NACK with its error_detail and the resources the
+ * rejected response carried.
  */
 export interface TypeStatus {
   readonly typeUrl: string;
   readonly versionSent: string;
   readonly versionAcked: string;
   readonly resources: number;
-  readonly lastNack?: { readonly version: string; readonly error: string; readonly time: string };
+  readonly lastNack?: NackStatus;
+}
+
+/** The latest rejection of a type's response (DESIGN.md D1: per node and per resource). */
+export interface NackStatus {
+  readonly version: string;
+  readonly error: string;
+  /** ISO 8601. */
+  readonly time: string;
+  /**
+   * The resource names the rejected response carried (SotW: every resource of that response;
+   * delta: the resources updated by it). Absent when the source does not know them.
+   */
+  readonly resources?: readonly string[];
 }
 
 export interface NodeStatus {

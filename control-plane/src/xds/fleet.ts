@@ -5,7 +5,7 @@
  * with connected=false for `retainMs` so that an operator can see a proxy that just went away;
  * they are pruned lazily, without timers.
  */
-import type { FleetStatusSource, NodeStatus, TypeStatus } from './fleet-status.js';
+import type { FleetStatusSource, NackStatus, NodeStatus, TypeStatus } from './fleet-status.js';
 
 /**
  * The parts of Envoy's Node message kept per node. `extensions` and `client_features` are
@@ -32,7 +32,7 @@ interface TypeRecord {
   resources: number;
   /** When versionSent was last sent, ISO 8601. */
   lastSent: string;
-  lastNack: { version: string; error: string; time: string } | undefined;
+  lastNack: NackStatus | undefined;
   subscription: SubscriptionView | undefined;
 }
 
@@ -54,7 +54,11 @@ export interface NodeHandle {
   seen(): void;
   sent(typeUrl: string, version: string, resources: number, subscription: SubscriptionView): void;
   acked(typeUrl: string, version: string): void;
-  nacked(typeUrl: string, version: string, error: string): void;
+  /**
+   * Records a NACK of the response that sent `version`; `resources` are the names that response
+   * carried (the ones CSDS reports as NACKED).
+   */
+  nacked(typeUrl: string, version: string, error: string, resources: readonly string[]): void;
   /** Called once when the stream ends. */
   disconnect(): void;
 }
@@ -146,8 +150,8 @@ export class FleetTracker implements FleetStatusSource {
         t.lastNack = undefined;
         stamp();
       },
-      nacked: (typeUrl, version, error) => {
-        type(typeUrl).lastNack = { version, error, time: stamp() };
+      nacked: (typeUrl, version, error, resources) => {
+        type(typeUrl).lastNack = { version, error, time: stamp(), resources: [...resources] };
       },
       disconnect: () => {
         if (!open) return;
@@ -177,7 +181,14 @@ export class FleetTracker implements FleetStatusSource {
         versionSent: t.versionSent,
         versionAcked: t.versionAcked,
         resources: t.resources,
-        ...(t.lastNack ? { lastNack: { ...t.lastNack } } : {}),
+        ...(t.lastNack
+          ? {
+              lastNack: {
+                ...t.lastNack,
+                ...(t.lastNack.resources ? { resources: [...t.lastNack.resources] } : {}),
+              },
+            }
+          : {}),
       })),
     }));
   }

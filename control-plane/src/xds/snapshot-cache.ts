@@ -7,10 +7,21 @@
  * Snapshots are immutable and replaced as a whole per (group, type) when changes are published.
  * Bursts of store changes are debounced (DESIGN.md D1) so that one apply of many resources, or
  * several applies in quick succession, reach proxies as one push per type.
+ *
+ * Fan-out: a publish notifies the group's listeners (one per stream) in chunks of
+ * `fanOutChunk`, yielding to the event loop between chunks so that the first streams' responses
+ * are written while later ones are still being prepared. Ordering guarantees:
+ * - a listener sees every published change in order: the next publish waits until the current
+ *   round has notified every listener (its changes stay pending and are published right after);
+ * - a stream that is about to act on a request while its notification is still queued calls
+ *   `catchUp(listener)` first, so it never answers from the new snapshot ahead of the
+ *   make-before-break push it owes for it.
  */
 import { combinedVersion, RESOURCE_TYPES } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import type { ChangeEvent, ResourceStore, Watch } from '../store/store.js';
+import type { MetricChild } from '../metrics/registry.js';
+import { xdsMetrics } from '../metrics/xds-metrics.js';
 
 /** A resource as it goes on the wire: an Any with the stored canonical bytes. */
 export interface AnyResource {
@@ -49,6 +60,21 @@ export interface SnapshotCacheOptions {
   readonly debounceMs?: number;
   /** Upper bound on how long a change may wait while changes keep coming (default 1000 ms). */
   readonly maxDelayMs?: number;
+  /** Listeners notified between two yields to the event loop (default 200). */
+  readonly fanOutChunk?: number;
+  /**
+   * Set to each store revision the cache applies (default: `ferry_store_revision` in the process
+   * registry).
+   */
+  readonly revisionGauge?: MetricChild;
+}
+
+/** One publish's notifications still to be delivered, in order. */
+interface FanOutRound {
+  readonly queue: Array<readonly [GroupListener, ReadonlySet<string>]>;
+  /** Listeners of `queue` not notified yet (by the drain loop or by catchUp). */
+  readonly pending: Map<GroupListener, ReadonlySet<string>>;
+  next: number;
 }
 
 const EMPTY_VERSION = combinedVersion([]);
@@ -77,12 +103,19 @@ export class SnapshotCache {
   private timer: NodeJS.Timeout | undefined;
   private firstPendingAt = 0;
   private closed = false;
+  private readonly fanOutChunk: number;
+  private readonly revisionGauge: MetricChild;
+  private round: FanOutRound | undefined;
+  /** Changes arrived (and their debounce expired) while a round was still being delivered. */
+  private publishAfterRound = false;
 
   constructor(options: SnapshotCacheOptions) {
     this.store = options.store;
     this.logger = options.logger;
     this.debounceMs = options.debounceMs ?? 100;
     this.maxDelayMs = Math.max(options.maxDelayMs ?? 1000, this.debounceMs);
+    this.fanOutChunk = Math.max(1, options.fanOutChunk ?? 200);
+    this.revisionGauge = options.revisionGauge ?? xdsMetrics().storeRevision;
   }
 
   /**
@@ -143,7 +176,20 @@ export class SnapshotCache {
       if (!current) return;
       current.delete(listener);
       if (current.size === 0) this.listeners.delete(group);
+      this.round?.pending.delete(listener);
     };
+  }
+
+  /**
+   * Delivers `listener`'s queued notification now, if the current fan-out round has not reached
+   * it yet. Streams call this before handling a request, so that everything they send follows
+   * the order of published snapshots.
+   */
+  catchUp(listener: GroupListener): void {
+    const changed = this.round?.pending.get(listener);
+    if (!changed) return;
+    this.round?.pending.delete(listener);
+    this.notify(listener, changed);
   }
 
   /** Stops following the store and drops pending changes; idempotent. Does not close the store. */
@@ -154,9 +200,11 @@ export class SnapshotCache {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.listeners.clear();
+    this.round = undefined;
   }
 
   private applyEvent(event: ChangeEvent): void {
+    this.revisionGauge.set(event.revision);
     for (const m of event.changes) {
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
       let byType = this.working.get(m.group);
@@ -200,8 +248,14 @@ export class SnapshotCache {
   }
 
   private publish(): void {
+    if (this.closed) return;
+    if (this.round) {
+      this.publishAfterRound = true;
+      return;
+    }
     const dirty = [...this.dirty];
     this.dirty.clear();
+    const queue: Array<readonly [GroupListener, ReadonlySet<string>]> = [];
     for (const [group, types] of dirty) {
       const changed = new Set<string>();
       let byType = this.published.get(group);
@@ -219,13 +273,40 @@ export class SnapshotCache {
       this.logger?.debug({ group, types: [...changed] }, 'snapshot published');
       const listeners = this.listeners.get(group);
       if (!listeners) continue;
-      for (const listener of [...listeners]) {
-        try {
-          listener(changed);
-        } catch (err) {
-          this.logger?.error({ err, group }, 'snapshot listener failed');
-        }
-      }
+      for (const listener of listeners) queue.push([listener, changed]);
+    }
+    if (queue.length === 0) return;
+    this.round = { queue, pending: new Map(queue), next: 0 };
+    // The first chunk goes out now, so a small fleet is served within the publish call.
+    this.drain(this.round);
+  }
+
+  /** Notifies up to `fanOutChunk` listeners of `round`, then yields and continues. */
+  private drain(round: FanOutRound): void {
+    if (this.round !== round) return;
+    let notified = 0;
+    while (round.next < round.queue.length && notified < this.fanOutChunk) {
+      const [listener, changed] = round.queue[round.next++]!;
+      if (!round.pending.delete(listener)) continue;
+      this.notify(listener, changed);
+      notified += 1;
+    }
+    if (round.next < round.queue.length) {
+      setImmediate(() => this.drain(round));
+      return;
+    }
+    this.round = undefined;
+    if (this.publishAfterRound) {
+      this.publishAfterRound = false;
+      this.publish();
+    }
+  }
+
+  private notify(listener: GroupListener, changed: ReadonlySet<string>): void {
+    try {
+      listener(changed);
+    } catch (err) {
+      this.logger?.error({ err }, 'snapshot listener failed');
     }
   }
 

@@ -6,6 +6,7 @@ import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import type { FleetTracker, NodeIdentity } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
+import type { XdsMetrics } from '../metrics/xds-metrics.js';
 
 /** The part of a grpc-js bidirectional server call a stream uses (a fake in unit tests). */
 export interface XdsCall {
@@ -23,6 +24,9 @@ export interface StreamContext {
   readonly logger: Logger;
   /** Sent in every response's `control_plane.identifier`. */
   readonly controlPlaneId: string;
+  /** `control_plane` encoded once: field 6 of a SotW response, field 7 of a delta response. */
+  readonly encodedControlPlane: { readonly sotw: Buffer; readonly delta: Buffer };
+  readonly metrics: XdsMetrics;
   /** Logs an unknown type URL the first time any stream asks for it. */
   unknownType(typeUrl: string, nodeId: string): void;
 }

@@ -10,9 +10,14 @@
  * - subscription changes apply even when the request's nonce is stale (dropping them would lose
  *   them for good); only the ACK/NACK part of a request needs the latest nonce;
  * - a NACKed resource is not resent: only a new version of it is;
- * - a multi-type change sends every type's updates in make-before-break order, removals last.
+ * - a multi-type change sends every type's updates in make-before-break order, removals last;
+ * - an update over gRPC's 4 MiB default message size is split into several responses, each with
+ *   its own nonce, removals in the last one. The client answers each in order; a NACK of any of
+ *   them is recorded (with the names that part carried), and only the last one's ACK counts as
+ *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
 import type { NodeHandle, SubscriptionView } from './fleet.js';
+import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
 import {
   FULL_STATE_TYPES,
   isKnownType,
@@ -32,6 +37,15 @@ interface DeltaSubscription extends SubscriptionView {
   nonce: string | undefined;
   /** system_version_info of the latest response. */
   versionSent: string;
+  /** Names of the resources in the latest response. */
+  namesSent: string[];
+  /**
+   * When the latest update was split: the nonces of its earlier parts → the names each carried.
+   * Their ACKs are not ACKs of the update; their NACKs are NACKs of it.
+   */
+  earlierParts: Map<string, string[]>;
+  /** The NACK recorded for a part of the latest update, merged over its parts. */
+  updateNack: { error: string; resources: string[] } | undefined;
 }
 
 interface DeltaResource {
@@ -124,29 +138,14 @@ export class DeltaStream {
         sent: new Map(),
         nonce: undefined,
         versionSent: '',
+        namesSent: [],
+        earlierParts: new Map(),
+        updateNack: undefined,
       };
       this.subs.set(typeUrl, sub);
     }
     const nonce: string = request.response_nonce ?? '';
-    if (nonce !== '' && sub.nonce !== undefined) {
-      if (nonce !== sub.nonce) {
-        this.ctx.logger.debug(
-          { node: handle.node.id, typeUrl, nonce },
-          'stale nonce: ACK/NACK ignored',
-        );
-      } else {
-        const nack = nackMessage(request.error_detail);
-        if (nack !== undefined) {
-          handle.nacked(typeUrl, sub.versionSent, nack);
-          this.ctx.logger.warn(
-            { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack },
-            'config rejected (NACK)',
-          );
-        } else {
-          handle.acked(typeUrl, sub.versionSent);
-        }
-      }
-    }
+    if (nonce !== '' && sub.nonce !== undefined) this.answer(typeUrl, sub, nonce, request);
     const subscribe: string[] = request.resource_names_subscribe ?? [];
     const unsubscribe: string[] = request.resource_names_unsubscribe ?? [];
     const initial: Record<string, string> = first ? (request.initial_resource_versions ?? {}) : {};
@@ -172,6 +171,41 @@ export class DeltaStream {
     if (first || subscribe.length > 0 || diff.resources.length > 0 || diff.removed.length > 0) {
       this.send(typeUrl, sub, diff.resources, diff.removed);
     }
+  }
+
+  /** The ACK/NACK part of a request (its subscription changes are applied by the caller). */
+  private answer(typeUrl: string, sub: DeltaSubscription, nonce: string, request: any): void {
+    const handle = this.handle;
+    if (!handle) return;
+    const part = sub.earlierParts.get(nonce);
+    if (nonce !== sub.nonce && part === undefined) {
+      this.ctx.logger.debug(
+        { node: handle.node.id, typeUrl, nonce },
+        'stale nonce: ACK/NACK ignored',
+      );
+      return;
+    }
+    const nack = nackMessage(request.error_detail);
+    if (nack === undefined) {
+      // An earlier part's ACK says nothing about the rest; after a NACKed part, the update as a
+      // whole stays rejected.
+      if (part === undefined && sub.updateNack === undefined)
+        handle.acked(typeUrl, sub.versionSent);
+      return;
+    }
+    const names = part ?? sub.namesSent;
+    const previous = sub.updateNack;
+    sub.updateNack = previous
+      ? {
+          error: previous.error === nack ? nack : `${previous.error}; ${nack}`,
+          resources: [...previous.resources, ...names],
+        }
+      : { error: nack, resources: [...names] };
+    handle.nacked(typeUrl, sub.versionSent, sub.updateNack.error, sub.updateNack.resources);
+    this.ctx.logger.warn(
+      { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources: names },
+      'config rejected (NACK)',
+    );
   }
 
   /**
@@ -208,20 +242,50 @@ export class DeltaStream {
     resources: DeltaResource[],
     removed: string[],
   ): void {
-    if (this.closed || !this.handle) return;
-    const version = this.ctx.cache.snapshot(this.handle.group, typeUrl).version;
-    const nonce = nextNonce();
-    sub.nonce = nonce;
+    const handle = this.handle;
+    if (this.closed || !handle) return;
+    const version = this.ctx.cache.snapshot(handle.group, typeUrl).version;
+    const { chunks, oversized } = chunkBySize(resources, deltaResourceSize);
+    for (const r of oversized) {
+      // Not sent, so the client does not have it: a later change of it is diffed again.
+      sub.sent.delete(r.name);
+      this.ctx.logger.error(
+        {
+          group: handle.group,
+          typeUrl,
+          name: r.name,
+          node: handle.node.id,
+          bytes: deltaResourceSize(r),
+          limit: RESPONSE_RESOURCES_BUDGET,
+        },
+        'resource not sent: on its own it exceeds the 4 MiB gRPC message limit; make it smaller',
+      );
+    }
+    if (chunks.length === 0) chunks.push([]);
+    sub.earlierParts = new Map();
+    sub.updateNack = undefined;
     sub.versionSent = version;
-    this.handle.sent(typeUrl, version, sub.sent.size, sub);
-    this.call.write({
-      system_version_info: version,
-      resources,
-      type_url: typeUrl,
-      removed_resources: removed,
-      nonce,
-      control_plane: { identifier: this.ctx.controlPlaneId },
+    chunks.forEach((chunk, i) => {
+      const last = i === chunks.length - 1;
+      const nonce = nextNonce();
+      const names = chunk.map((r) => r.name);
+      if (last) {
+        sub.nonce = nonce;
+        sub.namesSent = names;
+      } else {
+        sub.earlierParts.set(nonce, names);
+      }
+      this.call.write({
+        system_version_info: version,
+        resources: chunk,
+        type_url: typeUrl,
+        // Removals last, after every update of this type (make before break within the type).
+        removed_resources: last ? removed : [],
+        nonce,
+        control_plane: { identifier: this.ctx.controlPlaneId },
+      });
     });
+    handle.sent(typeUrl, version, sub.sent.size, sub);
   }
 
   /** Cache listener: sends each type's updates in make-before-break order, removals last. */

@@ -8,13 +8,19 @@
  * - newly requested names are answered even when nothing changed; names that do not exist yet
  *   are remembered and pushed when they appear;
  * - LDS/CDS and wildcard subscriptions carry the full set, other types only the names asked for;
- * - a multi-type change is sent in make-before-break order, removals last.
+ * - a multi-type change is sent in make-before-break order, removals last;
+ * - a response over gRPC's 4 MiB default message size is not sent (the client would fail the
+ *   stream on it): it is logged as an error with its group and type. Splitting is not done here:
+ *   LDS/CDS must carry the full set in one response, and splitting RDS/EDS/SDS would need several
+ *   outstanding nonces per type, which this stream's one-nonce-per-type model does not track.
+ *   Delta streams split (stream-delta.ts).
  *
  * Per-stream state is only the subscription (names shared with the requests) and a few strings
  * per type; resource bytes are the cache's and no timers are used.
  */
 import { combinedVersion } from '@ferry/proto';
 import type { NodeHandle, SubscriptionView } from './fleet.js';
+import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
 import {
   FULL_STATE_TYPES,
@@ -38,9 +44,31 @@ export interface SotwSubscription extends SubscriptionView {
   rejected: string | undefined;
 }
 
+/** What a stream keeps per type beyond the subscription itself. */
+interface TrackedSubscription extends SotwSubscription {
+  /** Names of the resources in the latest response (computed only when it is NACKed). */
+  namesSent: () => string[];
+  /** A version found too large to send, so that it is logged once, not on every request. */
+  oversized: string | undefined;
+}
+
 export interface SotwSelection {
   readonly version: string;
   readonly resources: readonly AnyResource[];
+  /** The names of `resources`, in the same order; built on demand (only a NACK needs them). */
+  readonly names: () => string[];
+}
+
+/** Sizes of whole-type selections, computed once per snapshot and shared by every stream. */
+const allSizes = new WeakMap<readonly AnyResource[], number>();
+
+function selectionSize(selection: SotwSelection): number {
+  let bytes = allSizes.get(selection.resources);
+  if (bytes === undefined) {
+    bytes = sotwResourcesSize(selection.resources);
+    allSizes.set(selection.resources, bytes);
+  }
+  return bytes;
 }
 
 /**
@@ -52,7 +80,12 @@ export function selectSotw(
   sub: SubscriptionView,
   keep?: ReadonlyMap<string, CachedResource>,
 ): SotwSelection {
-  if (sub.wildcard && !keep) return { version: snapshot.version, resources: snapshot.all };
+  if (sub.wildcard && !keep)
+    return {
+      version: snapshot.version,
+      resources: snapshot.all,
+      names: () => [...snapshot.resources.keys()],
+    };
   const chosen: CachedResource[] = [];
   if (sub.wildcard) {
     chosen.push(...snapshot.resources.values());
@@ -66,6 +99,7 @@ export function selectSotw(
   return {
     version: combinedVersion(chosen.map((r) => [r.name, r.version] as const)),
     resources: chosen.map((r) => r.resource),
+    names: () => chosen.map((r) => r.name),
   };
 }
 
@@ -103,7 +137,7 @@ export function updateSotwNames(
 export class SotwStream {
   private handle: NodeHandle | undefined;
   private unwatch: (() => void) | undefined;
-  private readonly subs = new Map<string, SotwSubscription>();
+  private readonly subs = new Map<string, TrackedSubscription>();
   private closed = false;
 
   /**
@@ -174,6 +208,8 @@ export class SotwStream {
         nonce: undefined,
         versionSent: '',
         rejected: undefined,
+        namesSent: () => [],
+        oversized: undefined,
       };
       this.subs.set(typeUrl, sub);
     }
@@ -181,9 +217,10 @@ export class SotwStream {
       const nack = nackMessage(request.error_detail);
       if (nack !== undefined) {
         sub.rejected = sub.versionSent;
-        handle.nacked(typeUrl, sub.versionSent, nack);
+        const resources = sub.namesSent();
+        handle.nacked(typeUrl, sub.versionSent, nack, resources);
         this.ctx.logger.warn(
-          { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack },
+          { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources },
           'config rejected (NACK)',
         );
       } else if ((request.version_info ?? '') === sub.versionSent) {
@@ -216,7 +253,8 @@ export class SotwStream {
     const deferred: string[] = [];
     for (const typeUrl of types) {
       const sub = this.subs.get(typeUrl);
-      if (!sub || sub.nonce === undefined) continue;
+      // A type not answered yet is pushed only when its first answer was withheld as oversized.
+      if (!sub || (sub.nonce === undefined && sub.oversized === undefined)) continue;
       const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
       // In a multi-type push, a full-state type first keeps what was removed, so that nothing
       // still referenced disappears before the resources referencing it change (DESIGN.md D1).
@@ -246,7 +284,7 @@ export class SotwStream {
 
   private respond(
     typeUrl: string,
-    sub: SotwSubscription,
+    sub: TrackedSubscription,
     force: boolean,
     keep?: ReadonlyMap<string, CachedResource>,
   ): void {
@@ -254,9 +292,29 @@ export class SotwStream {
     const selection = selectSotw(this.ctx.cache.snapshot(this.handle.group, typeUrl), sub, keep);
     if (selection.version === sub.rejected) return;
     if (!force && selection.version === sub.versionSent) return;
+    const bytes = selectionSize(selection);
+    if (bytes > RESPONSE_RESOURCES_BUDGET) {
+      if (sub.oversized !== selection.version) {
+        sub.oversized = selection.version;
+        this.ctx.logger.error(
+          {
+            group: this.handle.group,
+            typeUrl,
+            node: this.handle.node.id,
+            version: selection.version,
+            resources: selection.resources.length,
+            bytes,
+            limit: RESPONSE_RESOURCES_BUDGET,
+          },
+          'response not sent: it would exceed the 4 MiB gRPC message limit and the client would reject it; make the resources smaller, split the group, or use delta xDS',
+        );
+      }
+      return;
+    }
     const nonce = nextNonce();
     sub.nonce = nonce;
     sub.versionSent = selection.version;
+    sub.namesSent = selection.names;
     this.handle.sent(typeUrl, selection.version, selection.resources.length, sub);
     this.call.write({
       version_info: selection.version,

@@ -129,6 +129,7 @@ void describe('xDS delta on ADS', () => {
     let status = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === CDS);
     assert.equal(status?.lastNack?.error, 'c1: unsupported lb_policy');
     assert.equal(status?.lastNack?.version, bad.system_version_info);
+    assert.deepEqual(status?.lastNack?.resources, ['c1']);
     await h.store.apply(put('default', endpoints('c1')));
     await c.barrier();
     await h.store.apply(put('default', cluster('c1', { connectTimeoutSeconds: 3 })));
@@ -139,6 +140,20 @@ void describe('xDS delta on ADS', () => {
     status = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === CDS);
     assert.equal(status?.lastNack, undefined);
     assert.equal(status?.versionAcked, fixed.system_version_info);
+  });
+
+  void test('a NACK records only the resources of the rejected response', async () => {
+    await h.store.apply(put('default', cluster('c1')));
+    const c = connect();
+    c.request(CDS, { node: node('n1') });
+    c.ack(await c.expect(CDS));
+    await h.store.apply(put('default', cluster('c2'), cluster('c3')));
+    const update = await c.expect(CDS);
+    assert.deepEqual(deltaNames(update), ['c2', 'c3']);
+    c.nack(update, 'c3: bad');
+    await c.barrier();
+    const status = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === CDS);
+    assert.deepEqual([...(status?.lastNack?.resources ?? [])].sort(), ['c2', 'c3']);
   });
 
   void test('a stale nonce does not count as ACK, but its subscription change applies', async () => {

@@ -120,7 +120,9 @@ void describe('xDS server', () => {
       assert.equal(goodCds.xds_config.type_url, CDS);
       const badCds = byNode.get('bad').generic_xds_configs.find((g: any) => g.type_url === CDS);
       assert.equal(badCds.config_status, 'ERROR');
+      assert.equal(badCds.client_status, 'NACKED');
       assert.equal(badCds.error_state.details, 'no thanks');
+      assert.equal(badCds.error_state.version_info, r2.version_info);
 
       const one = await unary(csds, 'FetchClientStatus', h.address, {
         node_matchers: [{ node_id: { exact: 'good' } }],
@@ -132,6 +134,42 @@ void describe('xDS server', () => {
     } finally {
       good.close();
       bad.close();
+      await h.close();
+    }
+  });
+
+  void test('CSDS marks as NACKED only the resources of the rejected response; the others keep their status', async () => {
+    const h = await startHarness();
+    await h.store.apply(put('default', cluster('c1')));
+    const c = new DeltaClient(h.address);
+    try {
+      c.request(CDS, { node: node('d1') });
+      c.ack(await c.expect(CDS));
+      await c.barrier(); // the ACK is processed before the next push
+      await h.store.apply(put('default', cluster('c2')));
+      const update = await c.expect(CDS);
+      assert.deepEqual(deltaNames(update), ['c2']);
+      c.nack(update, 'c2: unsupported');
+      await c.barrier();
+      const all = await unary(
+        'envoy.service.status.v3.ClientStatusDiscoveryService',
+        'FetchClientStatus',
+        h.address,
+        {},
+      );
+      const byName = new Map<string, any>(
+        all.config[0].generic_xds_configs
+          .filter((g: any) => g.type_url === CDS)
+          .map((g: any) => [g.name, g]),
+      );
+      assert.equal(byName.get('c1').config_status, 'SYNCED');
+      assert.equal(byName.get('c1').client_status, 'ACKED');
+      assert.ok(!byName.get('c1').error_state);
+      assert.equal(byName.get('c2').config_status, 'ERROR');
+      assert.equal(byName.get('c2').client_status, 'NACKED');
+      assert.equal(byName.get('c2').error_state.details, 'c2: unsupported');
+    } finally {
+      c.close();
       await h.close();
     }
   });

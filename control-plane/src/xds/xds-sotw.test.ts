@@ -81,6 +81,7 @@ void describe('xDS SotW on ADS', () => {
     let status = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === CDS);
     assert.equal(status?.lastNack?.version, bad.version_info);
     assert.equal(status?.lastNack?.error, 'cluster c1: unsupported field');
+    assert.deepEqual(status?.lastNack?.resources, ['c1']);
     assert.equal(status?.versionAcked, '');
 
     // An unrelated change elsewhere does not bring the rejected CDS version back.
@@ -95,6 +96,17 @@ void describe('xDS SotW on ADS', () => {
     status = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === CDS);
     assert.equal(status?.versionAcked, fixed.version_info);
     assert.equal(status?.lastNack, undefined);
+  });
+
+  void test('a NACK records the names of the resources the rejected response carried', async () => {
+    await h.store.apply(put('default', route('r1', 'c1'), route('r2', 'c1'), route('r3', 'c1')));
+    const c = connect();
+    c.request(RDS, ['r1', 'r3', 'missing'], { node: node('n1') });
+    const bad = await c.expect(RDS);
+    c.nack(bad, ['r1', 'r3', 'missing'], 'r3: bad');
+    await c.barrier();
+    const nack = h.fleet.nodes()[0]?.types.find((t) => t.typeUrl === RDS)?.lastNack;
+    assert.deepEqual([...(nack?.resources ?? [])].sort(), ['r1', 'r3']);
   });
 
   void test('a NACKed version is not resent when the client asks for more names, only changed content is', async () => {

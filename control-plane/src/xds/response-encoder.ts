@@ -1,0 +1,233 @@
+/**
+ * Hand-written protobuf encoding of DiscoveryResponse and DeltaDiscoveryResponse
+ * (envoy/service/discovery/v3/discovery.proto), so that a fan-out encodes the part every stream
+ * shares once per version and selection and only appends what differs per stream: the nonce.
+ * protobufjs would re-serialize every response, copying each resource's bytes again (DESIGN.md D1:
+ * "encode each resource once per version and reuse the bytes for every stream").
+ *
+ * Field numbers (checked against the pinned @grpc/grpc-js-xds deps/envoy-api):
+ *   DiscoveryResponse: version_info=1, resources=2 (Any: type_url=1, value=2), canary=3,
+ *     type_url=4, nonce=5, control_plane=6 (ControlPlane: identifier=1)
+ *   DeltaDiscoveryResponse: system_version_info=1, resources=2 (Resource: version=1,
+ *     resource=2 (Any), name=3), type_url=4, nonce=5, removed_resources=6, control_plane=7
+ * The server registers `encodedOrSerialize` as the ADS methods' response serializer, so streams
+ * write these Buffers while the one-shot Fetch methods keep writing plain objects.
+ */
+
+/** Wire type 2 (length-delimited) tag of `field`. Every field written here is length-delimited. */
+function tag(field: number): number {
+  return (field << 3) | 2;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size += 1;
+  }
+  return size;
+}
+
+/** A growable-free writer over a buffer sized exactly in advance. */
+class Writer {
+  offset = 0;
+  constructor(readonly buffer: Buffer) {}
+
+  varint(value: number): void {
+    while (value >= 0x80) {
+      this.buffer[this.offset++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.buffer[this.offset++] = value;
+  }
+
+  /** A length-delimited field whose payload is `bytes`. */
+  bytes(field: number, bytes: Uint8Array): void {
+    this.buffer[this.offset++] = tag(field);
+    this.varint(bytes.byteLength);
+    this.buffer.set(bytes, this.offset);
+    this.offset += bytes.byteLength;
+  }
+
+  /** A header of a length-delimited field whose payload the caller writes next. */
+  header(field: number, length: number): void {
+    this.buffer[this.offset++] = tag(field);
+    this.varint(length);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.buffer.set(bytes, this.offset);
+    this.offset += bytes.byteLength;
+  }
+
+  done(): Buffer {
+    if (this.offset !== this.buffer.byteLength)
+      throw new Error(`xds encoder: wrote ${this.offset} of ${this.buffer.byteLength} bytes`);
+    return this.buffer;
+  }
+}
+
+/** Size of a length-delimited field (fields below 16, so a one-byte tag) with payload `length`. */
+function fieldSize(length: number): number {
+  return 1 + varintSize(length) + length;
+}
+
+/** A string field's bytes (empty strings are omitted, as proto3 does). */
+function stringField(field: number, value: string): Buffer {
+  if (value === '') return Buffer.alloc(0);
+  const bytes = Buffer.from(value, 'utf8');
+  const w = new Writer(Buffer.allocUnsafe(fieldSize(bytes.byteLength)));
+  w.bytes(field, bytes);
+  return w.done();
+}
+
+export interface EncodableAny {
+  readonly type_url: string;
+  readonly value: Uint8Array;
+}
+
+export interface EncodableDeltaResource {
+  readonly name: string;
+  readonly version: string;
+  readonly resource: EncodableAny;
+}
+
+/** Encoded `Any { type_url = 1, value = 2 }` payload size and writer. */
+function anyPayloadSize(typeUrlBytes: number, valueBytes: number): number {
+  return (typeUrlBytes ? fieldSize(typeUrlBytes) : 0) + (valueBytes ? fieldSize(valueBytes) : 0);
+}
+
+function writeAny(w: Writer, typeUrl: Buffer, value: Uint8Array): void {
+  if (typeUrl.byteLength) w.bytes(1, typeUrl);
+  if (value.byteLength) w.bytes(2, value);
+}
+
+/**
+ * Type URLs repeat in every Any: their UTF-8 bytes are kept per string (a handful of them exist).
+ */
+const typeUrlBytes = new Map<string, Buffer>();
+function utf8TypeUrl(typeUrl: string): Buffer {
+  let bytes = typeUrlBytes.get(typeUrl);
+  if (!bytes) {
+    bytes = Buffer.from(typeUrl, 'utf8');
+    if (typeUrlBytes.size < 256) typeUrlBytes.set(typeUrl, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * The part of a SotW DiscoveryResponse that is the same for every stream receiving this
+ * selection: version_info, resources and type_url.
+ */
+export function encodeSotwBody(
+  version: string,
+  resources: readonly EncodableAny[],
+  typeUrl: string,
+): Buffer {
+  const versionField = stringField(1, version);
+  const typeField = stringField(4, typeUrl);
+  let size = versionField.byteLength + typeField.byteLength;
+  for (const r of resources) {
+    size += fieldSize(anyPayloadSize(utf8TypeUrl(r.type_url).byteLength, r.value.byteLength));
+  }
+  const w = new Writer(Buffer.allocUnsafe(size));
+  w.raw(versionField);
+  for (const r of resources) {
+    const url = utf8TypeUrl(r.type_url);
+    w.header(2, anyPayloadSize(url.byteLength, r.value.byteLength));
+    writeAny(w, url, r.value);
+  }
+  w.raw(typeField);
+  return w.done();
+}
+
+/**
+ * The per-server tail of every response: `control_plane { identifier }`, at field 6 (SotW) or
+ * 7 (delta).
+ */
+export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
+  const inner = stringField(1, identifier);
+  const w = new Writer(Buffer.allocUnsafe(fieldSize(inner.byteLength)));
+  w.bytes(field, inner);
+  return w.done();
+}
+
+/** A whole SotW response: the shared body, this stream's nonce (field 5), the control plane. */
+export function encodeSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
+  const nonceBytes = Buffer.from(nonce, 'latin1');
+  const w = new Writer(
+    Buffer.allocUnsafe(body.byteLength + fieldSize(nonceBytes.byteLength) + controlPlane.byteLength),
+  );
+  w.raw(body);
+  w.bytes(5, nonceBytes);
+  w.raw(controlPlane);
+  return w.done();
+}
+
+/** The encoded `resources` entries (field 2) of a delta response. */
+export function encodeDeltaResources(resources: readonly EncodableDeltaResource[]): Buffer {
+  const parts: Array<[Buffer, Buffer, Buffer, Uint8Array, number, number]> = [];
+  let size = 0;
+  for (const r of resources) {
+    const name = Buffer.from(r.name, 'utf8');
+    const version = Buffer.from(r.version, 'utf8');
+    const url = utf8TypeUrl(r.resource.type_url);
+    const anySize = anyPayloadSize(url.byteLength, r.resource.value.byteLength);
+    const payload =
+      (version.byteLength ? fieldSize(version.byteLength) : 0) +
+      fieldSize(anySize) +
+      (name.byteLength ? fieldSize(name.byteLength) : 0);
+    parts.push([name, version, url, r.resource.value, anySize, payload]);
+    size += fieldSize(payload);
+  }
+  const w = new Writer(Buffer.allocUnsafe(size));
+  for (const [name, version, url, value, anySize, payload] of parts) {
+    w.header(2, payload);
+    if (version.byteLength) w.bytes(1, version);
+    w.header(2, anySize);
+    writeAny(w, url, value);
+    if (name.byteLength) w.bytes(3, name);
+  }
+  return w.done();
+}
+
+/** A whole DeltaDiscoveryResponse. */
+export function encodeDeltaResponse(
+  systemVersion: string,
+  resources: Buffer,
+  typeUrl: string,
+  removed: readonly string[],
+  nonce: string,
+  controlPlane: Buffer,
+): Buffer {
+  const versionField = stringField(1, systemVersion);
+  const typeField = stringField(4, typeUrl);
+  const nonceField = stringField(5, nonce);
+  // removed_resources is a repeated string: every entry is written, even an empty one.
+  const removedBytes = removed.map((name) => Buffer.from(name, 'utf8'));
+  let size =
+    versionField.byteLength +
+    resources.byteLength +
+    typeField.byteLength +
+    nonceField.byteLength +
+    controlPlane.byteLength;
+  for (const b of removedBytes) size += fieldSize(b.byteLength);
+  const w = new Writer(Buffer.allocUnsafe(size));
+  w.raw(versionField);
+  w.raw(resources);
+  w.raw(typeField);
+  w.raw(nonceField);
+  for (const b of removedBytes) w.bytes(6, b);
+  w.raw(controlPlane);
+  return w.done();
+}
+
+/**
+ * A response serializer for grpc-js: Buffers built above pass through untouched, anything else
+ * goes to the method's generated serializer.
+ */
+export function encodedOrSerialize(
+  serialize: (value: any) => Buffer,
+): (value: unknown) => Buffer {
+  return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
+}

@@ -1,0 +1,317 @@
+/**
+ * The control plane as operators and proxies see it, with real processes: ferryctl against the
+ * HTTP API, a raw ADS client (grpc-js with the ADS service definition) against xDS, and a SQLite
+ * store that survives SIGKILL.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { parseResourceBinary } from '@ferry/proto';
+import { serviceClient } from '@ferry/proto/grpc';
+import {
+  eventually,
+  ferryctl,
+  startControlPlane,
+  stopAll,
+  tempDir,
+  type CommandResult,
+  type ControlPlane,
+} from './harness.js';
+
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+
+function clusterYaml(name: string, connectTimeout = '1s'): string {
+  return `"@type": ${CDS}
+name: ${name}
+type: EDS
+eds_cluster_config: { eds_config: { ads: {} } }
+connect_timeout: ${connectTimeout}
+---
+"@type": ${EDS}
+cluster_name: ${name}
+endpoints:
+  - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 8080 } } }
+`;
+}
+
+function routeYaml(name: string, cluster: string, extra = ''): string {
+  return `"@type": ${RDS}
+name: ${name}
+virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+      - match: { prefix: "/" }
+        route: { cluster: ${cluster} }
+${extra}`;
+}
+
+function listenerYaml(name: string, route: string): string {
+  return `"@type": ${LDS}
+name: ${name}
+address: { socket_address: { address: 127.0.0.1, port_value: 10000 } }
+filter_chains:
+  - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ${name}
+          rds: { route_config_name: ${route}, config_source: { ads: {} } }
+          http_filters:
+            - name: envoy.filters.http.router
+              typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+`;
+}
+
+const docs = (...parts: string[]): string => parts.join('---\n');
+
+/** A state-of-the-world ADS client that queues responses in order. */
+class AdsClient {
+  private readonly client: any;
+  private readonly call: ClientDuplexStream<any, any>;
+  private readonly queued: any[] = [];
+  private waiter: ((m: any) => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    address: string,
+    private readonly nodeId: string,
+  ) {
+    const Client = serviceClient('envoy.service.discovery.v3.AggregatedDiscoveryService');
+    this.client = new Client(address, credentials.createInsecure());
+    this.call = this.client.StreamAggregatedResources();
+    this.call.on('data', (m: any) => {
+      const w = this.waiter;
+      this.waiter = undefined;
+      if (w) w(m);
+      else this.queued.push(m);
+    });
+    this.call.on('error', (err: Error) => (this.failure = err));
+  }
+
+  request(typeUrl: string, names: string[], answer?: any, errorMessage?: string): void {
+    this.call.write({
+      node: { id: this.nodeId, cluster: 'default' },
+      type_url: typeUrl,
+      resource_names: names,
+      version_info: answer && errorMessage === undefined ? answer.version_info : '',
+      response_nonce: answer?.nonce ?? '',
+      ...(errorMessage !== undefined ? { error_detail: { code: 3, message: errorMessage } } : {}),
+    });
+  }
+
+  /** The next response (liveness bound only: a missing response fails the test). */
+  next(timeoutMs = 10000): Promise<any> {
+    if (this.failure) return Promise.reject(this.failure);
+    const m = this.queued.shift();
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no xDS response within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiter = (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      };
+    });
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+function names(response: any): string[] {
+  return (response.resources as Array<{ type_url: string; value: Buffer }>)
+    .map((r) => {
+      const p = parseResourceBinary(r.type_url, r.value);
+      if (!p.ok) throw new Error(p.errors.join('; '));
+      return p.value.name;
+    })
+    .sort();
+}
+
+function ok(result: CommandResult, what: string): CommandResult {
+  assert.equal(result.code, 0, `${what} failed (${result.code}): ${result.stderr}`);
+  return result;
+}
+
+async function json(cp: ControlPlane, args: string[]): Promise<any> {
+  return JSON.parse(ok(await ferryctl(cp.apiUrl, [...args, '-o', 'json']), args.join(' ')).stdout);
+}
+
+async function apply(cp: ControlPlane, yaml: string): Promise<CommandResult> {
+  return ferryctl(cp.apiUrl, ['apply', '-f', '-'], yaml);
+}
+
+/** name → version of every resource of every type, and the revision. */
+async function state(cp: ControlPlane): Promise<{ revision: number; versions: string[] }> {
+  const versions: string[] = [];
+  let revision = 0;
+  for (const type of ['listeners', 'routes', 'clusters', 'endpoints']) {
+    const r = await json(cp, ['get', type]);
+    revision = r.revision;
+    for (const x of r.resources) versions.push(`${x.kind}/${x.name}@${x.version}`);
+  }
+  return { revision, versions: versions.sort() };
+}
+
+after(stopAll);
+
+void describe('control plane with real processes', () => {
+  void test('(a) an applied batch survives SIGKILL right after ferryctl exits 0: same versions, revision and CDS version_info', async () => {
+    const store = `sqlite:${path.join(tempDir('restart'), 'ferry.db')}`;
+    const first = await startControlPlane({ store });
+    ok(
+      await apply(
+        first,
+        docs(clusterYaml('c1'), clusterYaml('c2'), routeYaml('r1', 'c1'), listenerYaml('l1', 'r1')),
+      ),
+      'apply',
+    );
+    await first.kill();
+    const second = await startControlPlane({ store });
+    const before = await state(second);
+    assert.equal(before.versions.length, 6);
+    assert.equal(before.revision, 1);
+
+    // Versions are content hashes, so both runs announce the same CDS version.
+    const a1 = new AdsClient(second.xdsAddress, 'restart-1');
+    a1.request(CDS, []);
+    const cds1 = await a1.next();
+    a1.close();
+    assert.deepEqual(names(cds1), ['c1', 'c2']);
+    await second.kill();
+    const third = await startControlPlane({ store });
+    assert.deepEqual(await state(third), before);
+    const a2 = new AdsClient(third.xdsAddress, 'restart-2');
+    a2.request(CDS, []);
+    const cds2 = await a2.next();
+    a2.close();
+    assert.equal(cds2.version_info, cds1.version_info);
+    await third.stop();
+  });
+
+  void describe('with one control plane', () => {
+    let cp: ControlPlane;
+    before(async () => {
+      cp = await startControlPlane();
+      ok(
+        await apply(cp, docs(clusterYaml('c1'), routeYaml('r1', 'c1'), listenerYaml('l1', 'r1'))),
+        'initial apply',
+      );
+    });
+    after(() => cp.stop());
+
+    void test('(b) a NACK shows in ferryctl status with its error and resources; a corrected apply is ACKed', async () => {
+      const ads = new AdsClient(cp.xdsAddress, 'nacker');
+      try {
+        ads.request(CDS, []);
+        const bad = await ads.next();
+        ads.request(CDS, [], bad, 'c1: lb_policy not supported here');
+        const nacked = await eventually(async () => {
+          const s = await json(cp, ['status']);
+          const t = s.nodes
+            .find((n: any) => n.node_id === 'nacker')
+            ?.types.find((x: any) => x.type_url === CDS);
+          return t?.last_nack ? t : undefined;
+        }, 'the NACK in ferryctl status');
+        assert.equal(nacked.last_nack.error, 'c1: lb_policy not supported here');
+        assert.equal(nacked.last_nack.version, bad.version_info);
+        assert.deepEqual(nacked.last_nack.resources, ['c1']);
+        assert.notEqual(nacked.version_acked, nacked.version_sent);
+
+        ok(await apply(cp, clusterYaml('c1', '2s')), 'corrected apply');
+        const fixed = await ads.next();
+        assert.notEqual(fixed.version_info, bad.version_info);
+        ads.request(CDS, [], fixed);
+        const acked = await eventually(async () => {
+          const s = await json(cp, ['status']);
+          const t = s.nodes
+            .find((n: any) => n.node_id === 'nacker')
+            ?.types.find((x: any) => x.type_url === CDS);
+          return t?.version_acked === fixed.version_info ? t : undefined;
+        }, 'the ACK in ferryctl status');
+        assert.equal(acked.version_acked, acked.version_sent);
+        assert.equal(acked.last_nack, undefined);
+        const table = ok(await ferryctl(cp.apiUrl, ['status']), 'status').stdout;
+        assert.match(table, /nacker/);
+      } finally {
+        ads.close();
+      }
+    });
+
+    void test('(c) a rejected apply exits 1 with field paths and stores nothing of the batch', async () => {
+      const previous = await state(cp);
+      const rejected = await apply(
+        cp,
+        docs(
+          routeYaml('r2', 'missing'),
+          clusterYaml('c2').replace('type: EDS', 'type: EDS\nbogus_field: 1'),
+        ),
+      );
+      assert.equal(rejected.code, 1, rejected.stderr);
+      assert.match(rejected.stderr, /FERRY_INVALID_CONFIG/);
+      assert.match(rejected.stderr, /resources\[1\]\.bogus_field: unknown field/);
+      // Every problem at once: the reference error of the document that did decode too.
+      assert.match(rejected.stderr, /resources\[0\].*route\.cluster.*"missing"/);
+      assert.deepEqual(await state(cp), previous);
+    });
+
+    void test('(d) deleting a referenced cluster is refused with exit 1', async () => {
+      const previous = await state(cp);
+      const refused = await ferryctl(cp.apiUrl, ['delete', 'clusters', 'c1']);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /FERRY_REFERENCED/);
+      assert.match(refused.stderr, /r1/);
+      assert.deepEqual(await state(cp), previous);
+    });
+
+    void test('(e) history and rollback restore an earlier state, and a connected ADS client receives it', async () => {
+      const ads = new AdsClient(cp.xdsAddress, 'rollback');
+      try {
+        ads.request(CDS, []);
+        let cds = await ads.next();
+        ads.request(CDS, [], cds);
+        const earlier = await state(cp);
+        const earlierCds = cds.version_info;
+        ok(await apply(cp, clusterYaml('c3')), 'apply c3');
+        cds = await ads.next();
+        assert.deepEqual(names(cds), ['c1', 'c3']);
+        ads.request(CDS, [], cds);
+
+        const history = await json(cp, ['history']);
+        assert.equal(history.entries[0].revision, earlier.revision + 1);
+        assert.ok(history.entries.some((e: any) => e.revision === earlier.revision));
+        ok(await ferryctl(cp.apiUrl, ['rollback', String(earlier.revision)]), 'rollback');
+        cds = await ads.next();
+        assert.deepEqual(names(cds), ['c1']);
+        assert.equal(cds.version_info, earlierCds);
+        const restored = await state(cp);
+        assert.deepEqual(restored.versions, earlier.versions);
+        assert.equal(restored.revision, earlier.revision + 2);
+      } finally {
+        ads.close();
+      }
+    });
+
+    void test('(f) ferryctl with a wrong --server exits 2', async () => {
+      // A port that was just free: nothing listens there.
+      const probe = net.createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      const port = (probe.address() as net.AddressInfo).port;
+      await new Promise((resolve) => probe.close(resolve));
+      const result = await ferryctl(`http://127.0.0.1:${port}`, ['get', 'clusters']);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /cannot reach/);
+    });
+  });
+});
