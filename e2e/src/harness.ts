@@ -159,3 +159,413 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+// ------------------------------------------------------------------ ferry-proxy and backends
+
+export const PROXY_BIN = path.join(ROOT, 'data-plane', 'bin', 'ferry-proxy');
+
+/** A port that was free a moment ago (bind 0, read it, close): for listeners named in config. */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** An Envoy v3 bootstrap (JSON, which is YAML) for a proxy driven over ADS by `xdsAddress`. */
+export function proxyBootstrap(opts: {
+  nodeId: string;
+  nodeCluster?: string;
+  xdsAddress: string;
+  adminPort?: number;
+}): Record<string, unknown> {
+  const colon = opts.xdsAddress.lastIndexOf(':');
+  const host = opts.xdsAddress.slice(0, colon);
+  const port = Number(opts.xdsAddress.slice(colon + 1));
+  return {
+    node: { id: opts.nodeId, cluster: opts.nodeCluster ?? 'default' },
+    admin: {
+      address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 0 } },
+    },
+    dynamic_resources: {
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+      },
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+      lds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: 'xds_cluster',
+          type: 'STATIC',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          load_assignment: {
+            cluster_name: 'xds_cluster',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: { address: { socket_address: { address: host, port_value: port } } },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+export interface Proxy {
+  readonly proc: ChildProcess;
+  /** http://127.0.0.1:PORT of the admin endpoint. */
+  readonly adminUrl: string;
+  readonly ready: Record<string, unknown>;
+  readonly logs: string[];
+  readonly stateDir: string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export interface ProxyStartOptions {
+  /** Bootstrap document (written to a temp file) or a path to one. */
+  bootstrap: Record<string, unknown> | string;
+  stateDir?: string;
+  concurrency?: number;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts ferry-proxy and waits for its `proxy ready` line (with the admin address). */
+export async function startProxy(options: ProxyStartOptions): Promise<Proxy> {
+  const dir = tempDir('proxy');
+  const configPath =
+    typeof options.bootstrap === 'string' ? options.bootstrap : path.join(dir, 'bootstrap.yaml');
+  if (typeof options.bootstrap !== 'string')
+    fs.writeFileSync(configPath, JSON.stringify(options.bootstrap, null, 2));
+  const stateDir = options.stateDir ?? path.join(dir, 'state');
+  const proc = spawn(
+    process.execPath,
+    [
+      PROXY_BIN,
+      '--config',
+      configPath,
+      '--concurrency',
+      String(options.concurrency ?? 1),
+      '--state-dir',
+      stateDir,
+      '--drain-timeout-s',
+      '2',
+      ...(options.args ?? []),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...options.env },
+    },
+  );
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  const logs: string[] = [];
+  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout });
+    const onExit = (code: number | null): void =>
+      reject(new Error(`ferry-proxy exited (${code}) before it was ready:\n${logs.join('\n')}`));
+    proc.once('exit', onExit);
+    rl.on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === 'proxy ready') {
+          proc.off('exit', onExit);
+          resolve(entry);
+        }
+      } catch {
+        // not JSON: keep it in logs only
+      }
+    });
+  });
+  return {
+    proc,
+    adminUrl: `http://${String(ready.admin_address)}`,
+    ready,
+    logs,
+    stateDir,
+    async stop() {
+      proc.kill('SIGTERM');
+      await exited(proc);
+      return proc.exitCode;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+  };
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly port: number;
+  /** Requests seen, as "METHOD path". */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/** An HTTP/1.1 backend on 127.0.0.1 (random port) answering `NAME PATH`, header x-backend. */
+export async function startBackend(name: string): Promise<Backend> {
+  const http = await import('node:http');
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name });
+      res.end(`${name} ${req.url}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    name,
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP/1.1 request without keep-alive (each call opens its own connection). */
+export async function httpRequest(
+  url: string,
+  options: { method?: string; host?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<HttpResult> {
+  const http = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: options.method ?? 'GET',
+        agent: false,
+        headers: { ...(options.host ? { host: options.host } : {}), ...options.headers },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+// ------------------------------------------------------------------ Envoy resource fixtures
+
+const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_FILTER = {
+  name: 'envoy.filters.http.router',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+};
+
+export type Json = Record<string, unknown>;
+
+/** An HttpConnectionManager network filter: RDS `rds` by name, or an inline route config. */
+export function hcmFilter(routes: { rds: string } | { routeConfig: Json }, extra: Json = {}): Json {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: {
+      '@type': HCM_TYPE,
+      stat_prefix: 'http',
+      ...('rds' in routes
+        ? {
+            rds: {
+              route_config_name: routes.rds,
+              config_source: { ads: {}, resource_api_version: 'V3' },
+            },
+          }
+        : { route_config: routes.routeConfig }),
+      http_filters: [ROUTER_FILTER],
+      ...extra,
+    },
+  };
+}
+
+/** A Listener on 127.0.0.1:port whose filter chains are given (default: one chain, `hcm`). */
+export function listenerResource(name: string, port: number, filterChains: Json[]): Json {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: filterChains,
+  };
+}
+
+/** A RouteConfiguration from virtual hosts. */
+export function routeConfigResource(name: string, virtualHosts: Json[]): Json {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+    name,
+    virtual_hosts: virtualHosts,
+  };
+}
+
+/** A ClusterLoadAssignment for `cluster` with loopback endpoints on `ports`. */
+export function endpointsResource(cluster: string, ports: number[]): Json {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+    cluster_name: cluster,
+    endpoints: [
+      {
+        lb_endpoints: ports.map((port) => ({
+          endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
+        })),
+      },
+    ],
+  };
+}
+
+/** An EDS cluster fed over ADS. */
+export function edsClusterResource(name: string, extra: Json = {}): Json {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name,
+    type: 'EDS',
+    connect_timeout: '1s',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+    ...extra,
+  };
+}
+
+/** A STATIC cluster with loopback endpoints on `ports` (inline load_assignment). */
+export function staticClusterResource(name: string, ports: number[], extra: Json = {}): Json {
+  const { '@type': _type, ...assignment } = endpointsResource(name, ports);
+  return {
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: assignment,
+    ...extra,
+  };
+}
+
+/** A bootstrap with static listeners and clusters only (no control plane). */
+export function staticBootstrap(opts: { nodeId: string; listeners: Json[]; clusters: Json[] }): Json {
+  const strip = ({ '@type': _type, ...rest }: Json): Json => rest;
+  return {
+    node: { id: opts.nodeId, cluster: 'default' },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
+    static_resources: {
+      listeners: opts.listeners.map(strip),
+      clusters: opts.clusters.map(strip),
+    },
+  };
+}
+
+/** POST /v1/apply on the control plane's HTTP API (resources as proto3 JSON with '@type'). */
+export async function apiApply(apiUrl: string, resources: Json[], group?: string): Promise<void> {
+  const res = await httpRequest(`${apiUrl}/v1/apply`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ resources, ...(group ? { group } : {}) }),
+  });
+  if (res.status !== 200) throw new Error(`apply failed (${res.status}): ${res.body}`);
+}
+
+/** Two consecutive free ports (for a second proxy started with --listener-port-offset 1). */
+export async function freePortPair(): Promise<number> {
+  const net = await import('node:net');
+  const bindable = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    if (port < 65535 && (await bindable(port + 1))) return port;
+  }
+  throw new Error('no two consecutive free ports found');
+}
+
+// ------------------------------------------------------------------ raw HTTP/1.1 exchanges
+
+export interface RawExchange {
+  /** Everything the server sent (latin1). */
+  readonly response: string;
+  /** Status code of the first response, or 0 when none arrived. */
+  readonly status: number;
+  /** The server closed the connection (before the bound, or right after its response). */
+  readonly closed: boolean;
+}
+
+/**
+ * Writes `bytes` on a fresh connection and reads until the first complete response
+ * (content-length framed) has arrived and the server either closes or stays silent for
+ * `settleMs`, or until the server closes, or `timeoutMs` passes (a liveness bound).
+ */
+export async function rawExchange(
+  port: number,
+  bytes: string | Buffer,
+  opts: { settleMs?: number; timeoutMs?: number } = {},
+): Promise<RawExchange> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let response = '';
+    let done = false;
+    let settleTimer: NodeJS.Timeout | undefined;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(bound);
+      if (settleTimer) clearTimeout(settleTimer);
+      socket.destroy();
+      const match = /^HTTP\/1\.[01] (\d{3})/.exec(response);
+      resolve({ response, status: match ? Number(match[1]) : 0, closed });
+    };
+    const bound = setTimeout(() => finish(false), opts.timeoutMs ?? 5000);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      response += chunk;
+      const end = response.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(response.slice(0, end));
+      if (response.length - end - 4 >= Number(length?.[1] ?? 0)) {
+        if (settleTimer) clearTimeout(settleTimer);
+        settleTimer = setTimeout(() => finish(false), opts.settleMs ?? 300);
+      }
+    });
+    socket.on('error', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.write(bytes);
+  });
+}

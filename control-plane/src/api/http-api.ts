@@ -10,6 +10,7 @@
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   GET    /v1/status
  *   GET    /healthz                     (no authentication)
+ *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
  * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
  * every /v1 request needs `Authorization: Bearer <token>`; without one the server binds only to
  * loopback (DESIGN.md D9). Request bodies are never logged.
@@ -19,6 +20,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import type { ManagementService } from './management-service.js';
+import {
+  processMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  type MetricsRegistry,
+} from '../metrics/registry.js';
 import {
   BodyTooLargeError,
   isYaml,
@@ -50,11 +56,15 @@ export interface HttpApiOptions {
   readonly logger?: Logger;
   /** Larger bodies are refused with 413. Default 16 MiB. */
   readonly maxBodyBytes?: number;
+  /** Served at GET /metrics (default: the process registry). */
+  readonly metrics?: MetricsRegistry;
 }
 
 interface Reply {
   readonly status: number;
   readonly body: unknown;
+  /** Set for a plain-text body (a string sent as is); otherwise `body` is sent as JSON. */
+  readonly contentType?: string;
 }
 
 export class HttpApi {
@@ -63,6 +73,7 @@ export class HttpApi {
   private readonly tokenDigest: Buffer | undefined;
   private readonly logger: Logger | undefined;
   private readonly maxBodyBytes: number;
+  private readonly metrics: MetricsRegistry;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -70,6 +81,7 @@ export class HttpApi {
     this.tokenDigest = options.token ? sha256(options.token) : undefined;
     this.logger = options.logger;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.metrics = options.metrics ?? processMetrics;
     this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
       void this.handle(req, res);
     });
@@ -124,9 +136,12 @@ export class HttpApi {
     } catch (err) {
       reply = this.errorReply(req, err);
     }
-    const body = JSON.stringify(reply.body, null, 2) + '\n';
+    const body =
+      reply.contentType !== undefined && typeof reply.body === 'string'
+        ? reply.body
+        : JSON.stringify(reply.body, null, 2) + '\n';
     res.writeHead(reply.status, {
-      'content-type': 'application/json; charset=utf-8',
+      'content-type': reply.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
       // After a refused oversized body the rest of it is unread: close rather than drain it.
@@ -169,6 +184,10 @@ export class HttpApi {
       return { status: 200, body: { status: 'ok' } };
     }
     this.authenticate(req);
+    if (path === '/metrics') {
+      expectMethod(method, ['GET', 'HEAD']);
+      return { status: 200, body: this.metrics.render(), contentType: PROMETHEUS_CONTENT_TYPE };
+    }
     const service = this.service;
     const ok = (body: unknown): Reply => ({ status: 200, body });
     if (path === '/v1/apply') {

@@ -12,7 +12,10 @@ type ConfigStatus = 'SYNCED' | 'NOT_SENT' | 'STALE' | 'ERROR';
 
 function timestamp(iso: string): { seconds: string; nanos: number } | undefined {
   if (!iso) return undefined;
-  const ms = Date.parse(iso);
+  return timestampMs(Date.parse(iso));
+}
+
+function timestampMs(ms: number): { seconds: string; nanos: number } {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
 }
 
@@ -73,7 +76,7 @@ function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: b
         name,
         version_info: t.versionSent,
         ...(r && withContents ? { xds_config: r.resource } : {}),
-        ...(t.lastSent ? { last_updated: timestamp(t.lastSent) } : {}),
+        ...(t.lastSent ? { last_updated: timestampMs(t.lastSent) } : {}),
         config_status: status,
         client_status: r || nacked ? clientStatus : 'DOES_NOT_EXIST',
         ...(nacked && t.lastNack

@@ -3,7 +3,9 @@
  * management API (`FleetStatusSource`) and CSDS read it. One record per node id, shared by all
  * of that node's streams (ADS, or one stream per type service). Disconnected nodes stay visible
  * with connected=false for `retainMs` so that an operator can see a proxy that just went away;
- * they are pruned lazily, without timers.
+ * they are pruned lazily, without timers, at most once per `pruneIntervalMs` so that connecting a
+ * fleet of N nodes stays O(N). Times are kept as epoch milliseconds and formatted only when
+ * status is read: the streams stamp them on every request, send and ACK.
  */
 import type { FleetStatusSource, NackStatus, NodeStatus, TypeStatus } from './fleet-status.js';
 
@@ -30,8 +32,8 @@ interface TypeRecord {
   versionSent: string;
   versionAcked: string;
   resources: number;
-  /** When versionSent was last sent, ISO 8601. */
-  lastSent: string;
+  /** When versionSent was last sent, epoch ms (0 = never). */
+  lastSent: number;
   lastNack: NackStatus | undefined;
   subscription: SubscriptionView | undefined;
 }
@@ -41,8 +43,10 @@ interface NodeRecord {
   group: string;
   address: string;
   streams: string[];
-  connectedSince: string;
-  lastSeen: string;
+  /** Epoch ms. */
+  connectedSince: number;
+  /** Epoch ms. */
+  lastSeen: number;
   disconnectedAt: number | undefined;
   types: Map<string, TypeRecord>;
 }
@@ -66,6 +70,8 @@ export interface NodeHandle {
 export interface FleetTrackerOptions {
   /** How long a disconnected node stays listed (default 10 minutes). */
   readonly retainMs?: number;
+  /** Least time between two scans for expired records (default min(retainMs, 10 s)). */
+  readonly pruneIntervalMs?: number;
   readonly now?: () => number;
 }
 
@@ -84,17 +90,20 @@ export function groupOf(node: { readonly cluster?: string }): string {
 export class FleetTracker implements FleetStatusSource {
   private readonly records = new Map<string, NodeRecord>();
   private readonly retainMs: number;
+  private readonly pruneIntervalMs: number;
   private readonly now: () => number;
+  private lastPruneAt = -Infinity;
 
   constructor(options: FleetTrackerOptions = {}) {
     this.retainMs = options.retainMs ?? 10 * 60 * 1000;
+    this.pruneIntervalMs = options.pruneIntervalMs ?? Math.min(this.retainMs, 10_000);
     this.now = options.now ?? Date.now;
   }
 
   /** Registers a stream of `kind` ("ads-sotw", "lds-delta", ...) for `node`. */
   connect(node: NodeIdentity, kind: string, address: string): NodeHandle {
-    this.prune();
-    const now = new Date(this.now()).toISOString();
+    this.maybePrune();
+    const now = this.now();
     let record = this.records.get(node.id);
     if (!record || record.disconnectedAt !== undefined || record.group !== groupOf(node)) {
       // A node that reconnects starts over: what it had is unknown until it asks again.
@@ -123,7 +132,7 @@ export class FleetTracker implements FleetStatusSource {
           versionSent: '',
           versionAcked: '',
           resources: 0,
-          lastSent: '',
+          lastSent: 0,
           lastNack: undefined,
           subscription: undefined,
         };
@@ -131,7 +140,7 @@ export class FleetTracker implements FleetStatusSource {
       }
       return t;
     };
-    const stamp = (): string => (owner.lastSeen = new Date(this.now()).toISOString());
+    const stamp = (): number => (owner.lastSeen = this.now());
     return {
       node,
       group: owner.group,
@@ -151,7 +160,8 @@ export class FleetTracker implements FleetStatusSource {
         stamp();
       },
       nacked: (typeUrl, version, error, resources) => {
-        type(typeUrl).lastNack = { version, error, time: stamp(), resources: [...resources] };
+        const time = new Date(stamp()).toISOString();
+        type(typeUrl).lastNack = { version, error, time, resources: [...resources] };
       },
       disconnect: () => {
         if (!open) return;
@@ -174,8 +184,8 @@ export class FleetTracker implements FleetStatusSource {
       address: r.address,
       streams: [...r.streams],
       connected: r.disconnectedAt === undefined,
-      connectedSince: r.connectedSince,
-      lastSeen: r.lastSeen,
+      connectedSince: new Date(r.connectedSince).toISOString(),
+      lastSeen: new Date(r.lastSeen).toISOString(),
       types: [...r.types].map(([typeUrl, t]): TypeStatus => ({
         typeUrl,
         versionSent: t.versionSent,
@@ -204,7 +214,12 @@ export class FleetTracker implements FleetStatusSource {
     }));
   }
 
+  private maybePrune(): void {
+    if (this.now() - this.lastPruneAt >= this.pruneIntervalMs) this.prune();
+  }
+
   private prune(): void {
+    this.lastPruneAt = this.now();
     const cutoff = this.now() - this.retainMs;
     for (const [id, r] of this.records) {
       if (r.disconnectedAt !== undefined && r.disconnectedAt < cutoff) this.records.delete(id);

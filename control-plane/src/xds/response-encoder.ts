@@ -164,37 +164,29 @@ export function encodeSotwResponse(body: Buffer, nonce: string, controlPlane: Bu
   return w.done();
 }
 
-/** The encoded `resources` entries (field 2) of a delta response. */
-export function encodeDeltaResources(resources: readonly EncodableDeltaResource[]): Buffer {
-  const parts: Array<[Buffer, Buffer, Buffer, Uint8Array, number, number]> = [];
-  let size = 0;
-  for (const r of resources) {
-    const name = Buffer.from(r.name, 'utf8');
-    const version = Buffer.from(r.version, 'utf8');
-    const url = utf8TypeUrl(r.resource.type_url);
-    const anySize = anyPayloadSize(url.byteLength, r.resource.value.byteLength);
-    const payload =
-      (version.byteLength ? fieldSize(version.byteLength) : 0) +
-      fieldSize(anySize) +
-      (name.byteLength ? fieldSize(name.byteLength) : 0);
-    parts.push([name, version, url, r.resource.value, anySize, payload]);
-    size += fieldSize(payload);
-  }
-  const w = new Writer(Buffer.allocUnsafe(size));
-  for (const [name, version, url, value, anySize, payload] of parts) {
-    w.header(2, payload);
-    if (version.byteLength) w.bytes(1, version);
-    w.header(2, anySize);
-    writeAny(w, url, value);
-    if (name.byteLength) w.bytes(3, name);
-  }
+/** One `resources` entry (field 2) of a delta response: `Resource { version, resource, name }`. */
+export function encodeDeltaEntry(r: EncodableDeltaResource): Buffer {
+  const name = Buffer.from(r.name, 'utf8');
+  const version = Buffer.from(r.version, 'utf8');
+  const url = utf8TypeUrl(r.resource.type_url);
+  const anySize = anyPayloadSize(url.byteLength, r.resource.value.byteLength);
+  const payload =
+    (version.byteLength ? fieldSize(version.byteLength) : 0) +
+    fieldSize(anySize) +
+    (name.byteLength ? fieldSize(name.byteLength) : 0);
+  const w = new Writer(Buffer.allocUnsafe(fieldSize(payload)));
+  w.header(2, payload);
+  if (version.byteLength) w.bytes(1, version);
+  w.header(2, anySize);
+  writeAny(w, url, r.resource.value);
+  if (name.byteLength) w.bytes(3, name);
   return w.done();
 }
 
-/** A whole DeltaDiscoveryResponse. */
+/** A whole DeltaDiscoveryResponse; `entries` are `encodeDeltaEntry` outputs. */
 export function encodeDeltaResponse(
   systemVersion: string,
-  resources: Buffer,
+  entries: readonly Buffer[],
   typeUrl: string,
   removed: readonly string[],
   nonce: string,
@@ -207,14 +199,14 @@ export function encodeDeltaResponse(
   const removedBytes = removed.map((name) => Buffer.from(name, 'utf8'));
   let size =
     versionField.byteLength +
-    resources.byteLength +
     typeField.byteLength +
     nonceField.byteLength +
     controlPlane.byteLength;
   for (const b of removedBytes) size += fieldSize(b.byteLength);
+  for (const entry of entries) size += entry.byteLength;
   const w = new Writer(Buffer.allocUnsafe(size));
   w.raw(versionField);
-  w.raw(resources);
+  for (const entry of entries) w.raw(entry);
   w.raw(typeField);
   w.raw(nonceField);
   for (const b of removedBytes) w.bytes(6, b);

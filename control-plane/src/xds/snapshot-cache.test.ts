@@ -101,4 +101,36 @@ void describe('FleetTracker', () => {
     now += 1001;
     assert.deepEqual(fleet.nodes(), []);
   });
+
+  void test('fan-out yields between chunks; catchUp delivers a queued notification once, in order', async () => {
+    const store = new MemoryStore();
+    const cache = new SnapshotCache({ store, debounceMs: 0, fanOutChunk: 1 });
+    await cache.start();
+    const seen: string[] = [];
+    const listeners = ['a', 'b', 'c'].map((id) => {
+      const listener = (types: ReadonlySet<string>): void => {
+        seen.push(`${id}:${[...types].join(',')}:${cache.snapshot('default', CDS).resources.size}`);
+      };
+      cache.watchGroup('default', listener);
+      return listener;
+    });
+    await store.apply(put('default', cluster('c1')));
+    // The first chunk (one listener) is notified within the publish, the rest later.
+    assert.deepEqual(seen, [`a:${CDS}:1`]);
+    // A second change arrives while the round is still being delivered: it waits for it.
+    await store.apply(put('default', cluster('c2')));
+    cache.catchUp(listeners[2]!);
+    assert.deepEqual(seen, [`a:${CDS}:1`, `c:${CDS}:1`]);
+    for (let i = 0; i < 100 && seen.length < 6; i++) await new Promise(setImmediate);
+    // Every listener saw the first snapshot, then the second; none twice for the same one.
+    assert.deepEqual(seen, [
+      `a:${CDS}:1`,
+      `c:${CDS}:1`,
+      `b:${CDS}:1`,
+      `a:${CDS}:2`,
+      `b:${CDS}:2`,
+      `c:${CDS}:2`,
+    ]);
+    cache.close();
+  });
 });

@@ -17,6 +17,7 @@
  *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
 import type { NodeHandle, SubscriptionView } from './fleet.js';
+import { encodeDeltaEntry, encodeDeltaResponse } from './response-encoder.js';
 import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
 import {
   FULL_STATE_TYPES,
@@ -53,6 +54,12 @@ interface DeltaResource {
   version: string;
   resource: { type_url: string; value: Buffer };
 }
+
+/**
+ * Each cached resource's delta entry, encoded once and shared by every stream (keyed by the
+ * cache's Any object, which exists once per name and version).
+ */
+const encodedEntries = new WeakMap<object, Buffer>();
 
 interface Diff {
   resources: DeltaResource[];
@@ -121,6 +128,8 @@ export class DeltaStream {
 
   private onRequest(request: any): void {
     if (this.closed) return;
+    // A push this stream owes for an already published snapshot goes out before this answer.
+    if (this.handle) this.ctx.cache.catchUp(this.onSnapshot);
     this.handle ??= this.register(request.node);
     const handle = this.handle;
     handle.seen();
@@ -194,6 +203,7 @@ export class DeltaStream {
       return;
     }
     const names = part ?? sub.namesSent;
+    this.ctx.metrics.nacks(typeUrl).inc();
     const previous = sub.updateNack;
     sub.updateNack = previous
       ? {
@@ -275,17 +285,30 @@ export class DeltaStream {
       } else {
         sub.earlierParts.set(nonce, names);
       }
-      this.call.write({
-        system_version_info: version,
-        resources: chunk,
-        type_url: typeUrl,
+      const response = encodeDeltaResponse(
+        version,
+        chunk.map((r) => this.entry(r)),
+        typeUrl,
         // Removals last, after every update of this type (make before break within the type).
-        removed_resources: last ? removed : [],
+        last ? removed : [],
         nonce,
-        control_plane: { identifier: this.ctx.controlPlaneId },
-      });
+        this.ctx.encodedControlPlane.delta,
+      );
+      this.ctx.metrics.responses(typeUrl).inc();
+      this.ctx.metrics.bytesSent.inc(response.byteLength);
+      this.call.write(response);
     });
     handle.sent(typeUrl, version, sub.sent.size, sub);
+  }
+
+  private entry(r: DeltaResource): Buffer {
+    let entry = encodedEntries.get(r.resource);
+    if (!entry) {
+      entry = encodeDeltaEntry(r);
+      encodedEntries.set(r.resource, entry);
+      this.ctx.metrics.bytesEncoded.inc(entry.byteLength);
+    }
+    return entry;
   }
 
   /** Cache listener: sends each type's updates in make-before-break order, removals last. */

@@ -20,6 +20,7 @@
  */
 import { combinedVersion } from '@ferry/proto';
 import type { NodeHandle, SubscriptionView } from './fleet.js';
+import { encodeSotwBody, encodeSotwResponse } from './response-encoder.js';
 import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
 import {
@@ -59,8 +60,21 @@ export interface SotwSelection {
   readonly names: () => string[];
 }
 
-/** Sizes of whole-type selections, computed once per snapshot and shared by every stream. */
+/** Sizes of selections, computed once per shared selection and reused by every stream. */
 const allSizes = new WeakMap<readonly AnyResource[], number>();
+
+/**
+ * Selections per snapshot and subscription, so that the streams of a fleet asking for the same
+ * names share one version hash, one resource list and one encoding. Keyed by the names in
+ * subscription order (the order of `resources`); bounded so that a fleet of distinct
+ * subscriptions cannot grow it without limit.
+ */
+const selections = new WeakMap<TypeSnapshot, Map<string, SotwSelection>>();
+const MAX_SELECTIONS_PER_SNAPSHOT = 4096;
+const WILDCARD_KEY = '\u0000*';
+
+/** Encoded version_info + resources + type_url per shared selection (see response-encoder.ts). */
+const encodedBodies = new WeakMap<SotwSelection, Buffer>();
 
 function selectionSize(selection: SotwSelection): number {
   let bytes = allSizes.get(selection.resources);
@@ -79,6 +93,24 @@ export function selectSotw(
   snapshot: TypeSnapshot,
   sub: SubscriptionView,
   keep?: ReadonlyMap<string, CachedResource>,
+): SotwSelection {
+  // Make-before-break selections are rare and per stream: not shared.
+  if (keep) return computeSelection(snapshot, sub, keep);
+  const key = sub.wildcard ? WILDCARD_KEY : [...sub.names].join('\u0000');
+  let bySnapshot = selections.get(snapshot);
+  if (!bySnapshot) selections.set(snapshot, (bySnapshot = new Map()));
+  let selection = bySnapshot.get(key);
+  if (!selection) {
+    selection = computeSelection(snapshot, sub, undefined);
+    if (bySnapshot.size < MAX_SELECTIONS_PER_SNAPSHOT) bySnapshot.set(key, selection);
+  }
+  return selection;
+}
+
+function computeSelection(
+  snapshot: TypeSnapshot,
+  sub: SubscriptionView,
+  keep: ReadonlyMap<string, CachedResource> | undefined,
 ): SotwSelection {
   if (sub.wildcard && !keep)
     return {
@@ -184,6 +216,8 @@ export class SotwStream {
 
   private onRequest(request: any): void {
     if (this.closed) return;
+    // A push this stream owes for an already published snapshot goes out before this answer.
+    if (this.handle) this.ctx.cache.catchUp(this.onSnapshot);
     // The node comes in the first request only (xDS protocol); later ones may omit it.
     this.handle ??= this.register(request.node);
     const handle = this.handle;
@@ -217,6 +251,7 @@ export class SotwStream {
       const nack = nackMessage(request.error_detail);
       if (nack !== undefined) {
         sub.rejected = sub.versionSent;
+        this.ctx.metrics.nacks(typeUrl).inc();
         const resources = sub.namesSent();
         handle.nacked(typeUrl, sub.versionSent, nack, resources);
         this.ctx.logger.warn(
@@ -316,12 +351,25 @@ export class SotwStream {
     sub.versionSent = selection.version;
     sub.namesSent = selection.names;
     this.handle.sent(typeUrl, selection.version, selection.resources.length, sub);
-    this.call.write({
-      version_info: selection.version,
-      resources: selection.resources,
-      type_url: typeUrl,
+    const response = encodeSotwResponse(
+      this.encodedBody(selection, typeUrl),
       nonce,
-      control_plane: { identifier: this.ctx.controlPlaneId },
-    });
+      this.ctx.encodedControlPlane.sotw,
+    );
+    const metrics = this.ctx.metrics;
+    metrics.responses(typeUrl).inc();
+    metrics.bytesSent.inc(response.byteLength);
+    this.call.write(response);
+  }
+
+  /** The selection's shared encoding; built by the first stream that sends it. */
+  private encodedBody(selection: SotwSelection, typeUrl: string): Buffer {
+    let body = encodedBodies.get(selection);
+    if (!body) {
+      body = encodeSotwBody(selection.version, selection.resources, typeUrl);
+      encodedBodies.set(selection, body);
+      this.ctx.metrics.bytesEncoded.inc(body.byteLength);
+    }
+    return body;
   }
 }

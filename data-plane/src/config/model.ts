@@ -110,6 +110,8 @@ export interface HeaderValueOptionModel {
     | 'ADD_IF_ABSENT'
     | 'OVERWRITE_IF_EXISTS_OR_ADD'
     | 'OVERWRITE_IF_EXISTS';
+  /** keep_empty_value (default false: a header whose formatted value is empty is not added). */
+  readonly keepEmptyValue?: boolean;
 }
 
 export interface HeaderMutationsModel {
@@ -122,6 +124,10 @@ export interface HeaderMutationsModel {
 export interface RouteConfigModel extends HeaderMutationsModel {
   readonly name: string;
   readonly virtualHosts: readonly VirtualHostModel[];
+  /** most_specific_header_mutations_wins (default false: route config level applied last, wins). */
+  readonly mostSpecificHeaderMutationsWins?: boolean;
+  /** ignore_port_in_host_matching (default false: the authority is matched with its port). */
+  readonly ignorePortInHostMatching?: boolean;
 }
 
 export interface VirtualHostModel extends HeaderMutationsModel {
@@ -299,6 +305,8 @@ export interface ClusterModel {
   readonly connectTimeoutMs: number;
   readonly lbPolicy: LbPolicy;
   readonly leastRequestChoiceCount: number;
+  /** least_request_lb_config.active_request_bias (default 1.0). */
+  readonly leastRequestActiveRequestBias?: number;
   readonly ringHashMinSize: number;
   readonly ringHashMaxSize: number;
   readonly maglevTableSize: number;

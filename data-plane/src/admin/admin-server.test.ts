@@ -1,0 +1,164 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createLogger } from '@ferry/shared';
+import type { ClusterModel } from '../config/model.js';
+import { AdminServer, type AdminBackend, type ServerState } from './admin-server.js';
+import { buildConfigDump } from './config-dump.js';
+import { LDS, replaceType } from '../xds/resource-set.js';
+
+const cluster = {
+  name: 'web',
+  circuitBreakers: {
+    maxConnections: 1024,
+    maxPendingRequests: 1024,
+    maxRequests: 1024,
+    maxRetries: 3,
+  },
+  localities: [
+    {
+      locality: { region: 'r', zone: 'z', subZone: '' },
+      priority: 0,
+      weight: 1,
+      endpoints: [
+        { host: '127.0.0.1', port: 8080, weight: 2, healthStatus: 'UNHEALTHY', hostname: 'h' },
+      ],
+    },
+  ],
+} as unknown as ClusterModel;
+
+class FakeBackend implements AdminBackend {
+  failing = false;
+  drained = 0;
+  quits = 0;
+  level = 'info';
+  state(): ServerState {
+    return this.failing ? 'DRAINING' : 'LIVE';
+  }
+  serverInfo(): Record<string, unknown> {
+    return { state: this.state() };
+  }
+  configDump(): Record<string, unknown> {
+    return buildConfigDump({
+      staticListeners: [],
+      staticClusters: [{ name: 'xds' }],
+      resources: replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
+      bootTime: 't0',
+    });
+  }
+  clusters() {
+    return [{ cluster, addedViaApi: true }];
+  }
+  stats() {
+    return Promise.resolve({
+      counters: [{ name: 'a_total', labels: {}, value: 2 }],
+      gauges: [],
+      histograms: [],
+    });
+  }
+  setHealthcheckFailing(failing: boolean): void {
+    this.failing = failing;
+  }
+  drainListeners(): void {
+    this.drained += 1;
+  }
+  quit(): void {
+    this.quits += 1;
+  }
+  logLevel(): string {
+    return this.level;
+  }
+  setLogLevel(level: string): void {
+    this.level = level;
+  }
+}
+
+const backend = new FakeBackend();
+const server = new AdminServer(backend, createLogger('test', 'silent'));
+let base = '';
+
+before(async () => {
+  const address = await server.listen('127.0.0.1', 0);
+  base = `http://127.0.0.1:${address.port}`;
+});
+after(() => server.close());
+
+function request(
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, { method, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('/ready follows the state and /healthcheck/fail|ok (POST only)', async () => {
+  assert.deepEqual(await request('/ready').then((r) => [r.status, r.body]), [200, 'LIVE\n']);
+  assert.equal((await request('/healthcheck/fail')).status, 405);
+  assert.equal(backend.failing, false);
+  assert.equal((await request('/healthcheck/fail', 'POST')).status, 200);
+  assert.deepEqual(await request('/ready').then((r) => [r.status, r.body]), [503, 'DRAINING\n']);
+  await request('/healthcheck/ok', 'POST');
+  assert.equal((await request('/ready')).status, 200);
+});
+
+test('/config_dump has Envoy’s shape', async () => {
+  const dump = JSON.parse((await request('/config_dump')).body) as { configs: any[] };
+  const types = dump.configs.map((c) => String(c['@type']).split('.').pop());
+  assert.deepEqual(types, [
+    'ClustersConfigDump',
+    'EndpointsConfigDump',
+    'ListenersConfigDump',
+    'RoutesConfigDump',
+  ]);
+  assert.deepEqual(dump.configs[0].static_clusters[0].cluster, {
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name: 'xds',
+  });
+  assert.deepEqual(dump.configs[2].dynamic_listeners[0], {
+    name: 'http',
+    active_state: {
+      version_info: 'v1',
+      listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', name: 'http' },
+      last_updated: 't1',
+    },
+  });
+});
+
+test('/clusters text and json', async () => {
+  const text = (await request('/clusters')).body;
+  assert.ok(
+    text.includes('web::127.0.0.1:8080::health_flags::/eds_health_status_unhealthy\n'),
+    text,
+  );
+  assert.ok(text.includes('web::127.0.0.1:8080::weight::2\n'));
+  assert.ok(text.includes('web::added_via_api::true\n'));
+  const json = JSON.parse((await request('/clusters?format=json')).body);
+  assert.equal(
+    json.cluster_statuses[0].host_statuses[0].health_status.eds_health_status,
+    'UNHEALTHY',
+  );
+});
+
+test('/stats/prometheus, /logging, /drain_listeners, /quitquitquit, unknown paths', async () => {
+  const prom = await request('/stats/prometheus');
+  assert.match(prom.type, /version=0\.0\.4/);
+  assert.match(prom.body, /^ferry_a_total 2$/m);
+  assert.equal((await request('/logging?level=debug')).status, 405);
+  assert.equal((await request('/logging?level=loud', 'POST')).status, 400);
+  assert.match((await request('/logging?level=warning', 'POST')).body, /ferry-proxy: warn/);
+  assert.equal(backend.level, 'warn');
+  assert.equal((await request('/drain_listeners', 'POST')).status, 200);
+  assert.equal(backend.drained, 1);
+  assert.equal((await request('/quitquitquit', 'POST')).status, 200);
+  assert.equal(backend.quits, 1);
+  assert.equal((await request('/nope')).status, 404);
+});

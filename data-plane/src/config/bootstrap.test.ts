@@ -1,0 +1,208 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadBootstrap } from './bootstrap.js';
+import { buildProxyConfig } from './translate.js';
+
+// What an Envoy user points at a control plane: admin, a static listener and the xds cluster
+// (HTTP/2 via the deprecated cluster field, as many bootstraps still have it), ADS for LDS/CDS.
+const TYPICAL = `
+node:
+  id: edge-1
+  cluster: edge
+  metadata: { team: web }
+admin:
+  access_log_path: /dev/null
+  address:
+    socket_address: { address: 127.0.0.1, port_value: 9901 }
+dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    set_node_on_first_message_only: true
+    grpc_services:
+    - envoy_grpc: { cluster_name: xds_cluster }
+  lds_config: { ads: {}, resource_api_version: V3 }
+  cds_config: { ads: {}, resource_api_version: V3 }
+static_resources:
+  clusters:
+  - name: xds_cluster
+    connect_timeout: 1s
+    type: STRICT_DNS
+    http2_protocol_options: {}
+    load_assignment:
+      cluster_name: xds_cluster
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: { address: control-plane.internal, port_value: 18000 }
+  - name: local
+    type: STATIC
+    load_assignment:
+      cluster_name: local
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 3000 } } }
+  listeners:
+  - name: local_http
+    address: { socket_address: { address: 127.0.0.1, port_value: 10000 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: local
+          route_config:
+            virtual_hosts:
+            - name: local
+              domains: ["*"]
+              routes: [{ match: { prefix: / }, route: { cluster: local } }]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+layered_runtime:
+  layers:
+  - name: admin
+    admin_layer: {}
+`;
+
+function errors(text: string): string[] {
+  const r = loadBootstrap(text, 'bootstrap.yaml');
+  assert.equal(r.ok, false, 'expected the bootstrap to be rejected');
+  return r.ok ? [] : r.errors;
+}
+
+describe('loadBootstrap', () => {
+  test('a typical Envoy bootstrap: admin, static resources, ADS to the control plane cluster', () => {
+    const r = loadBootstrap(TYPICAL, 'bootstrap.yaml');
+    if (!r.ok) assert.fail(r.errors.join('\n'));
+    const b = r.value;
+    assert.deepEqual(b.node, { id: 'edge-1', cluster: 'edge', metadata: { team: 'web' } });
+    assert.deepEqual(b.admin, { host: '127.0.0.1', port: 9901 });
+    assert.equal(b.lds, true);
+    assert.equal(b.cds, true);
+    assert.ok(b.ads);
+    assert.equal(b.ads.clusterName, 'xds_cluster');
+    assert.equal(b.ads.apiType, 'GRPC');
+    assert.equal(b.ads.authority, 'xds_cluster');
+    assert.equal(b.ads.setNodeOnFirstMessageOnly, true);
+    assert.equal(b.ads.cluster.upstreamProtocol, 'HTTP2');
+    assert.equal(b.ads.cluster.connectTimeoutMs, 1000);
+    assert.deepEqual(
+      b.ads.cluster.localities[0]!.endpoints.map((e) => [e.host, e.port]),
+      [['control-plane.internal', 18000]],
+    );
+    // The static resources are ready for buildProxyConfig alongside xDS resources.
+    const built = buildProxyConfig({
+      listeners: b.staticListeners,
+      clusters: b.staticClusters,
+      routeConfigs: [],
+      endpoints: [],
+    });
+    assert.ok(built.ok);
+    assert.deepEqual(
+      built.value.listeners.map((l) => l.name),
+      ['local_http'],
+    );
+  });
+
+  test('JSON works too, and a standalone bootstrap needs no ADS', () => {
+    const r = loadBootstrap(
+      JSON.stringify({
+        node: { id: 'n' },
+        static_resources: { clusters: [{ name: 'c', type: 'STATIC' }] },
+      }),
+      'b.json',
+    );
+    if (!r.ok) assert.fail(r.errors.join('\n'));
+    assert.equal(r.value.ads, undefined);
+    assert.equal(r.value.lds, false);
+    assert.equal(r.value.staticClusters.length, 1);
+  });
+
+  const CASES: Array<{ name: string; edit: (t: string) => string; errors: string[] }> = [
+    {
+      name: 'strict decoding: unknown field with its path',
+      edit: (t) => t.replace('  cluster: edge\n', '  cluster: edge\n  clustr: x\n'),
+      errors: [
+        'bootstrap.yaml: node.clustr: unknown field (did you mean "cluster"?) in envoy.config.core.v3.Node',
+      ],
+    },
+    {
+      name: 'unsupported bootstrap field',
+      edit: (t) =>
+        t +
+        'overload_manager:\n  resource_monitors:\n  - name: envoy.resource_monitors.fixed_heap\n',
+      errors: ['bootstrap.yaml: overload_manager: not supported by ferry-proxy'],
+    },
+    {
+      name: 'runtime values',
+      edit: (t) =>
+        t +
+        '  - name: static\n    static_layer: { overload: { global_downstream_max_connections: 100 } }\n',
+      errors: [
+        'bootstrap.yaml: layered_runtime.layers[1].static_layer: runtime values (overload) are not supported by ferry-proxy',
+      ],
+    },
+    {
+      name: 'ADS cluster that is not static',
+      edit: (t) => t.replace('cluster_name: xds_cluster }', 'cluster_name: elsewhere }'),
+      errors: [
+        'bootstrap.yaml: dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: "elsewhere" is not a static cluster',
+      ],
+    },
+    {
+      name: 'google_grpc',
+      edit: (t) =>
+        t.replace(
+          '- envoy_grpc: { cluster_name: xds_cluster }',
+          '- google_grpc: { target_uri: "cp:18000", stat_prefix: x }',
+        ),
+      errors: [
+        'bootstrap.yaml: dynamic_resources.ads_config.grpc_services[0].google_grpc: not supported by ferry-proxy',
+      ],
+    },
+    {
+      name: 'LDS from a file',
+      edit: (t) =>
+        t.replace(
+          'lds_config: { ads: {}, resource_api_version: V3 }',
+          'lds_config: { path_config_source: { path: /etc/lds.yaml } }',
+        ),
+      errors: [
+        'bootstrap.yaml: dynamic_resources.lds_config.path_config_source: not supported by ferry-proxy',
+      ],
+    },
+    {
+      name: 'static secrets (SDS)',
+      edit: (t) =>
+        t.replace('static_resources:\n', 'static_resources:\n  secrets: [{ name: s }]\n'),
+      errors: [
+        'bootstrap.yaml: static_resources.secrets: SDS secrets are not supported yet by ferry-proxy',
+      ],
+    },
+    {
+      name: 'static resource errors carry the resource label',
+      edit: (t) =>
+        t.replace(
+          'connect_timeout: 1s\n',
+          'connect_timeout: 1s\n    lb_policy: CLUSTER_PROVIDED\n',
+        ),
+      errors: [
+        'bootstrap.yaml: static_resources: Cluster "xds_cluster": lb_policy: CLUSTER_PROVIDED is not supported by ferry-proxy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)',
+      ],
+    },
+    {
+      name: 'YAML syntax error with a position',
+      edit: () => 'node: [unclosed\n',
+      errors: [
+        'bootstrap.yaml:2:1: document 1: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      ],
+    },
+  ];
+  for (const c of CASES) {
+    test(`rejects: ${c.name}`, () => {
+      assert.deepEqual(errors(c.edit(TYPICAL)), c.errors);
+    });
+  }
+});

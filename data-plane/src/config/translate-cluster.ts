@@ -1,0 +1,424 @@
+/**
+ * Cluster → ClusterModel: discovery type, load balancing, connect timeout, upstream HTTP protocol
+ * (typed_extension_protocol_options HttpProtocolOptions, or the deprecated cluster-level
+ * http2_protocol_options), circuit breakers, upstream TLS, DNS settings. health_checks and
+ * outlier_detection are carried as JSON for the health-checking work (accepted as is).
+ * EDS clusters get their endpoints from ClusterLoadAssignments in translate.ts.
+ */
+import {
+  DEFAULT_BUFFER_LIMIT_BYTES,
+  NOT_SUPPORTED,
+  TYPE_URL_PREFIX,
+  adsConfigSource,
+  asArray,
+  asObject,
+  checkFields,
+  durationMs,
+  enumField,
+  int,
+  join,
+  messageSpec,
+  objectsOf,
+  str,
+  type ExtensionSpec,
+  type Issues,
+  type JsonObject,
+  type MessageSpec,
+} from './translate-common.js';
+import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
+import { translateUpstreamTls } from './translate-tls.js';
+import type { CircuitBreakersModel, ClusterModel, DiscoveryType, LbPolicy } from './model.js';
+
+export const DISCOVERY_TYPES: readonly DiscoveryType[] = [
+  'STATIC',
+  'STRICT_DNS',
+  'LOGICAL_DNS',
+  'EDS',
+];
+export const LB_POLICIES: readonly LbPolicy[] = [
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RANDOM',
+  'RING_HASH',
+  'MAGLEV',
+];
+const DNS_FAMILIES = ['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'] as const;
+
+/** Defaults from Envoy's Cluster docs. */
+export const CLUSTER_DEFAULTS = Object.freeze({
+  connectTimeoutMs: 5_000,
+  leastRequestChoiceCount: 2,
+  ringHashMinSize: 1024,
+  ringHashMaxSize: 8 * 1024 * 1024,
+  maglevTableSize: 65537,
+  healthyPanicThresholdPercent: 50,
+  dnsRefreshRateMs: 5_000,
+  /** common_http_protocol_options.idle_timeout for upstream connections. */
+  upstreamIdleTimeoutMs: 60 * 60_000,
+  circuitBreakers: Object.freeze({
+    maxConnections: 1024,
+    maxPendingRequests: 1024,
+    maxRequests: 1024,
+    maxRetries: 3,
+  }),
+});
+
+export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_PROTOCOL_OPTIONS_TYPE_URL = TYPE_URL_PREFIX + HTTP_PROTOCOL_OPTIONS_NAME;
+
+const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
+  name: 'cluster name',
+  alt_stat_name: 'stats naming',
+  type: DISCOVERY_TYPES.join(', '),
+  eds_cluster_config: 'eds_config (ads) and service_name',
+  connect_timeout: 'default 5s',
+  per_connection_buffer_limit_bytes: 'default 1 MiB',
+  lb_policy: LB_POLICIES.join(', '),
+  load_assignment: 'endpoints of STATIC / STRICT_DNS / LOGICAL_DNS clusters',
+  health_checks: 'accepted and stored; active health checking comes in a later issue',
+  outlier_detection: 'accepted and stored; outlier detection comes in a later issue',
+  max_requests_per_connection:
+    'deprecated form of common_http_protocol_options.max_requests_per_connection',
+  circuit_breakers: 'DEFAULT priority thresholds (HIGH thresholds apply to no route: accepted)',
+  http2_protocol_options: 'deprecated: upstream HTTP/2 (prior knowledge, or ALPN h2 with TLS)',
+  typed_extension_protocol_options: `${HTTP_PROTOCOL_OPTIONS_NAME} only`,
+  dns_refresh_rate: 'default 5s',
+  dns_lookup_family: DNS_FAMILIES.join(', '),
+  ring_hash_lb_config: 'minimum_ring_size (1024), maximum_ring_size (8M)',
+  maglev_lb_config: 'table_size (65537, prime)',
+  least_request_lb_config: 'choice_count (2)',
+  round_robin_lb_config: 'no fields supported',
+  common_lb_config: 'healthy_panic_threshold only',
+  transport_socket: 'UpstreamTlsContext or raw_buffer',
+  metadata: 'accepted, no effect',
+  protocol_selection: 'USE_CONFIGURED_PROTOCOL (default), USE_DOWNSTREAM_PROTOCOL',
+  track_cluster_stats: 'accepted (stats only)',
+});
+
+const EDS_CONFIG_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.EdsClusterConfig', {
+  eds_config: 'ads only',
+  service_name: 'ClusterLoadAssignment name (default: the cluster name)',
+});
+const RING_HASH_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.RingHashLbConfig', {
+  minimum_ring_size: 'default 1024',
+  maximum_ring_size: 'default 8388608',
+  hash_function: 'XX_HASH only (the default)',
+});
+const MAGLEV_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.MaglevLbConfig', {
+  table_size: 'default 65537; must be prime',
+});
+const LEAST_REQUEST_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.LeastRequestLbConfig', {
+  choice_count: 'default 2',
+  active_request_bias: 'default_value (default 1.0); runtime_key has no runtime to read',
+});
+const RUNTIME_DOUBLE_SPEC = messageSpec('envoy.config.core.v3.RuntimeDouble', {
+  default_value: 'the value used',
+  runtime_key: 'accepted; ferry-proxy has no runtime, so default_value applies',
+});
+const ROUND_ROBIN_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.RoundRobinLbConfig', {});
+const COMMON_LB_SPEC = messageSpec('envoy.config.cluster.v3.Cluster.CommonLbConfig', {
+  healthy_panic_threshold: 'percent (default 50)',
+});
+const PERCENT_SPEC = messageSpec('envoy.type.v3.Percent', { value: '0-100' });
+const CIRCUIT_BREAKERS_SPEC = messageSpec('envoy.config.cluster.v3.CircuitBreakers', {
+  thresholds: 'per priority',
+});
+const THRESHOLDS_SPEC = messageSpec('envoy.config.cluster.v3.CircuitBreakers.Thresholds', {
+  priority: 'DEFAULT (HIGH is accepted and unused: every route has DEFAULT priority)',
+  max_connections: 'default 1024',
+  max_pending_requests: 'default 1024',
+  max_requests: 'default 1024',
+  max_retries: 'default 3',
+  track_remaining: 'accepted (stats only)',
+});
+const HTTP_OPTIONS_SPEC = messageSpec(HTTP_PROTOCOL_OPTIONS_NAME, {
+  explicit_http_config: 'HTTP/1.1 or HTTP/2',
+  use_downstream_protocol_config: 'the downstream request’s protocol',
+  common_http_protocol_options: 'idle_timeout (1h), max_requests_per_connection',
+});
+const EXPLICIT_SPEC = messageSpec(HTTP_PROTOCOL_OPTIONS_NAME + '.ExplicitHttpConfig', {
+  http_protocol_options: 'HTTP/1.1 (keep-alive pool)',
+  http2_protocol_options: 'HTTP/2',
+});
+const DOWNSTREAM_SPEC = messageSpec(HTTP_PROTOCOL_OPTIONS_NAME + '.UseDownstreamHttpConfig', {
+  http_protocol_options: 'HTTP/1.1 for HTTP/1.x requests',
+  http2_protocol_options: 'HTTP/2 for HTTP/2 requests',
+});
+const UPSTREAM_COMMON_SPEC = messageSpec(
+  'envoy.config.core.v3.HttpProtocolOptions',
+  {
+    idle_timeout: 'pooled connection idle timeout (default 1h)',
+    max_requests_per_connection: 'default unlimited',
+  },
+  'upstream',
+);
+const UPSTREAM_HTTP1_SPEC = messageSpec(
+  'envoy.config.core.v3.Http1ProtocolOptions',
+  {},
+  'upstream',
+);
+const UPSTREAM_HTTP2_SPEC = messageSpec(
+  'envoy.config.core.v3.Http2ProtocolOptions',
+  {},
+  'upstream',
+);
+
+export const CLUSTER_SPECS: readonly MessageSpec[] = [
+  CLUSTER_SPEC,
+  EDS_CONFIG_SPEC,
+  RING_HASH_SPEC,
+  MAGLEV_SPEC,
+  LEAST_REQUEST_SPEC,
+  RUNTIME_DOUBLE_SPEC,
+  ROUND_ROBIN_SPEC,
+  COMMON_LB_SPEC,
+  PERCENT_SPEC,
+  CIRCUIT_BREAKERS_SPEC,
+  THRESHOLDS_SPEC,
+  HTTP_OPTIONS_SPEC,
+  EXPLICIT_SPEC,
+  DOWNSTREAM_SPEC,
+  UPSTREAM_COMMON_SPEC,
+  UPSTREAM_HTTP1_SPEC,
+  UPSTREAM_HTTP2_SPEC,
+];
+
+export const CLUSTER_EXTENSIONS: readonly ExtensionSpec[] = [
+  {
+    where: 'Cluster typed_extension_protocol_options',
+    typeUrl: HTTP_PROTOCOL_OPTIONS_TYPE_URL,
+    names: [HTTP_PROTOCOL_OPTIONS_NAME],
+    note: 'upstream HTTP/1.1 or HTTP/2, idle timeout, requests per connection',
+  },
+];
+
+export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel {
+  checkFields(obj, CLUSTER_SPEC, '', issues);
+  const name = str(obj.name);
+  const type = enumField(obj.type, DISCOVERY_TYPES, 'STATIC', 'type', issues);
+  const lbPolicy = enumField(obj.lb_policy, LB_POLICIES, 'ROUND_ROBIN', 'lb_policy', issues);
+
+  let edsServiceName = '';
+  const eds = asObject(obj.eds_cluster_config);
+  if (eds) {
+    checkFields(eds, EDS_CONFIG_SPEC, 'eds_cluster_config', issues);
+    adsConfigSource(asObject(eds.eds_config), 'eds_cluster_config.eds_config', issues);
+  }
+  if (type === 'EDS') {
+    edsServiceName = str(eds?.service_name) || name;
+    if (!eds) issues.add('eds_cluster_config', 'required for an EDS cluster');
+    if (obj.load_assignment !== undefined)
+      issues.add(
+        'load_assignment',
+        'an EDS cluster gets its endpoints from EDS, not load_assignment',
+      );
+  }
+
+  const loadAssignment = asObject(obj.load_assignment);
+  const assignment = loadAssignment
+    ? translateAssignment(loadAssignment, 'load_assignment', issues, {
+        allowHostname: type === 'STRICT_DNS' || type === 'LOGICAL_DNS',
+      })
+    : { localities: [], overprovisioningFactor: DEFAULT_OVERPROVISIONING_FACTOR };
+  if (type === 'LOGICAL_DNS') {
+    const count = assignment.localities.reduce((n, l) => n + l.endpoints.length, 0);
+    if (count !== 1 || assignment.localities.length !== 1)
+      issues.add(
+        'load_assignment',
+        'a LOGICAL_DNS cluster needs exactly one locality with one endpoint',
+      );
+  }
+
+  const lb = lbSettings(obj, issues);
+  const protocol = upstreamProtocol(obj, issues);
+  const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
+  const outlierDetection = obj.outlier_detection;
+  return {
+    name,
+    type,
+    edsServiceName,
+    connectTimeoutMs: durationMs(obj.connect_timeout, CLUSTER_DEFAULTS.connectTimeoutMs),
+    lbPolicy,
+    ...lb,
+    localities: assignment.localities,
+    overprovisioningFactor: assignment.overprovisioningFactor,
+    dnsRefreshRateMs: durationMs(obj.dns_refresh_rate, CLUSTER_DEFAULTS.dnsRefreshRateMs),
+    dnsLookupFamily: enumField(
+      obj.dns_lookup_family,
+      DNS_FAMILIES,
+      'AUTO',
+      'dns_lookup_family',
+      issues,
+    ),
+    ...protocol,
+    circuitBreakers: circuitBreakers(asObject(obj.circuit_breakers), issues),
+    ...(tls ? { tls } : {}),
+    perConnectionBufferLimitBytes: int(
+      obj.per_connection_buffer_limit_bytes,
+      DEFAULT_BUFFER_LIMIT_BYTES,
+    ),
+    healthChecks: asArray(obj.health_checks),
+    ...(outlierDetection !== undefined ? { outlierDetection } : {}),
+  };
+}
+
+type LbSettings = Pick<
+  ClusterModel,
+  | 'leastRequestChoiceCount'
+  | 'leastRequestActiveRequestBias'
+  | 'ringHashMinSize'
+  | 'ringHashMaxSize'
+  | 'maglevTableSize'
+  | 'healthyPanicThresholdPercent'
+>;
+
+function lbSettings(obj: JsonObject, issues: Issues): LbSettings {
+  const ring = asObject(obj.ring_hash_lb_config) ?? {};
+  checkFields(ring, RING_HASH_SPEC, 'ring_hash_lb_config', issues);
+  enumField(
+    ring.hash_function,
+    ['XX_HASH'],
+    'XX_HASH',
+    'ring_hash_lb_config.hash_function',
+    issues,
+  );
+  const maglev = asObject(obj.maglev_lb_config) ?? {};
+  checkFields(maglev, MAGLEV_SPEC, 'maglev_lb_config', issues);
+  const leastRequest = asObject(obj.least_request_lb_config) ?? {};
+  checkFields(leastRequest, LEAST_REQUEST_SPEC, 'least_request_lb_config', issues);
+  const bias = asObject(leastRequest.active_request_bias);
+  if (bias)
+    checkFields(bias, RUNTIME_DOUBLE_SPEC, 'least_request_lb_config.active_request_bias', issues);
+  const roundRobin = asObject(obj.round_robin_lb_config);
+  if (roundRobin) checkFields(roundRobin, ROUND_ROBIN_SPEC, 'round_robin_lb_config', issues);
+  const common = asObject(obj.common_lb_config) ?? {};
+  checkFields(common, COMMON_LB_SPEC, 'common_lb_config', issues);
+  const panic = asObject(common.healthy_panic_threshold);
+  if (panic) checkFields(panic, PERCENT_SPEC, 'common_lb_config.healthy_panic_threshold', issues);
+
+  const settings: LbSettings = {
+    leastRequestChoiceCount: int(
+      leastRequest.choice_count,
+      CLUSTER_DEFAULTS.leastRequestChoiceCount,
+    ),
+    ...(typeof bias?.default_value === 'number'
+      ? { leastRequestActiveRequestBias: bias.default_value }
+      : {}),
+    ringHashMinSize: int(ring.minimum_ring_size, CLUSTER_DEFAULTS.ringHashMinSize),
+    ringHashMaxSize: int(ring.maximum_ring_size, CLUSTER_DEFAULTS.ringHashMaxSize),
+    maglevTableSize: int(maglev.table_size, CLUSTER_DEFAULTS.maglevTableSize),
+    healthyPanicThresholdPercent:
+      typeof panic?.value === 'number'
+        ? panic.value
+        : CLUSTER_DEFAULTS.healthyPanicThresholdPercent,
+  };
+  if (settings.ringHashMinSize > settings.ringHashMaxSize)
+    issues.add('ring_hash_lb_config', 'minimum_ring_size is above maximum_ring_size');
+  if (!isPrime(settings.maglevTableSize))
+    issues.add('maglev_lb_config.table_size', `${settings.maglevTableSize} is not a prime number`);
+  return settings;
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2 || !Number.isInteger(n)) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+type ProtocolSettings = Pick<
+  ClusterModel,
+  'upstreamProtocol' | 'maxRequestsPerConnection' | 'upstreamIdleTimeoutMs'
+>;
+
+function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
+  let protocol: ClusterModel['upstreamProtocol'] = 'HTTP1';
+  let maxRequestsPerConnection = int(obj.max_requests_per_connection, 0);
+  let idleTimeoutMs: number = CLUSTER_DEFAULTS.upstreamIdleTimeoutMs;
+
+  const legacyHttp2 = asObject(obj.http2_protocol_options);
+  if (legacyHttp2) {
+    checkFields(legacyHttp2, UPSTREAM_HTTP2_SPEC, 'http2_protocol_options', issues);
+    protocol = 'HTTP2';
+  }
+  const selection = enumField(
+    obj.protocol_selection,
+    ['USE_CONFIGURED_PROTOCOL', 'USE_DOWNSTREAM_PROTOCOL'],
+    'USE_CONFIGURED_PROTOCOL',
+    'protocol_selection',
+    issues,
+  );
+  if (selection === 'USE_DOWNSTREAM_PROTOCOL') protocol = 'USE_DOWNSTREAM';
+
+  const extensions = asObject(obj.typed_extension_protocol_options) ?? {};
+  for (const [key, value] of Object.entries(extensions)) {
+    const path = join('typed_extension_protocol_options', key);
+    const typed = asObject(value) ?? {};
+    const typeUrl = str(typed['@type']);
+    if (typeUrl !== HTTP_PROTOCOL_OPTIONS_TYPE_URL) {
+      issues.add(
+        path,
+        `${typeUrl.slice(typeUrl.lastIndexOf('/') + 1) || key} is ${NOT_SUPPORTED} (supported: ${HTTP_PROTOCOL_OPTIONS_NAME})`,
+      );
+      continue;
+    }
+    checkFields(typed, HTTP_OPTIONS_SPEC, path, issues);
+    const explicit = asObject(typed.explicit_http_config);
+    const downstream = asObject(typed.use_downstream_protocol_config);
+    if (explicit) {
+      checkFields(explicit, EXPLICIT_SPEC, join(path, 'explicit_http_config'), issues);
+      protocolOptions(explicit, join(path, 'explicit_http_config'), issues);
+      protocol = explicit.http2_protocol_options !== undefined ? 'HTTP2' : 'HTTP1';
+    } else if (downstream) {
+      checkFields(
+        downstream,
+        DOWNSTREAM_SPEC,
+        join(path, 'use_downstream_protocol_config'),
+        issues,
+      );
+      protocolOptions(downstream, join(path, 'use_downstream_protocol_config'), issues);
+      protocol = 'USE_DOWNSTREAM';
+    }
+    const commonPath = join(path, 'common_http_protocol_options');
+    const common = asObject(typed.common_http_protocol_options) ?? {};
+    checkFields(common, UPSTREAM_COMMON_SPEC, commonPath, issues);
+    idleTimeoutMs = durationMs(common.idle_timeout, idleTimeoutMs);
+    maxRequestsPerConnection = int(common.max_requests_per_connection, maxRequestsPerConnection);
+  }
+  return {
+    upstreamProtocol: protocol,
+    maxRequestsPerConnection,
+    upstreamIdleTimeoutMs: idleTimeoutMs,
+  };
+}
+
+function protocolOptions(obj: JsonObject, path: string, issues: Issues): void {
+  const http1 = asObject(obj.http_protocol_options);
+  if (http1) checkFields(http1, UPSTREAM_HTTP1_SPEC, join(path, 'http_protocol_options'), issues);
+  const http2 = asObject(obj.http2_protocol_options);
+  if (http2) checkFields(http2, UPSTREAM_HTTP2_SPEC, join(path, 'http2_protocol_options'), issues);
+}
+
+function circuitBreakers(obj: JsonObject | undefined, issues: Issues): CircuitBreakersModel {
+  const defaults = CLUSTER_DEFAULTS.circuitBreakers;
+  if (!obj) return { ...defaults };
+  checkFields(obj, CIRCUIT_BREAKERS_SPEC, 'circuit_breakers', issues);
+  let result: CircuitBreakersModel = { ...defaults };
+  for (const [thresholds, path] of objectsOf(obj, 'thresholds', 'circuit_breakers')) {
+    checkFields(thresholds, THRESHOLDS_SPEC, path, issues);
+    const priority = enumField(
+      thresholds.priority,
+      ['DEFAULT', 'HIGH'],
+      'DEFAULT',
+      join(path, 'priority'),
+      issues,
+    );
+    if (priority !== 'DEFAULT') continue;
+    result = {
+      maxConnections: int(thresholds.max_connections, defaults.maxConnections),
+      maxPendingRequests: int(thresholds.max_pending_requests, defaults.maxPendingRequests),
+      maxRequests: int(thresholds.max_requests, defaults.maxRequests),
+      maxRetries: int(thresholds.max_retries, defaults.maxRetries),
+    };
+  }
+  return result;
+}

@@ -1,0 +1,310 @@
+/**
+ * One NACK per category: each case changes a valid base config in one place and expects exactly
+ * the error the proxy sends back in error_detail.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildProxyConfig } from './translate.js';
+import { resourcesOf } from './translate-test-fixtures.js';
+
+const T = 'type.googleapis.com/';
+type Doc = Record<string, unknown>;
+
+interface Parts {
+  hcm: Doc;
+  listener: Doc;
+  vhost: Doc;
+  route: Doc;
+  cluster: Doc;
+  cla: Doc;
+}
+
+/** A valid base: listener with an inline route to a STATIC cluster, plus an EDS cluster. */
+function base(): Parts {
+  const route: Doc = { match: { prefix: '/' }, route: { cluster: 'web' } };
+  const vhost: Doc = { name: 'all', domains: ['*'], routes: [route] };
+  const hcm: Doc = {
+    '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+    stat_prefix: 'http',
+    route_config: { name: 'inline', virtual_hosts: [vhost] },
+    http_filters: [
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` },
+      },
+    ],
+  };
+  const listener: Doc = {
+    '@type': 'envoy.config.listener.v3.Listener',
+    name: 'http',
+    address: { socket_address: { address: '127.0.0.1', port_value: 8080 } },
+    filter_chains: [
+      { filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] },
+    ],
+  };
+  const cluster: Doc = {
+    '@type': 'envoy.config.cluster.v3.Cluster',
+    name: 'web',
+    type: 'STATIC',
+    load_assignment: {
+      cluster_name: 'web',
+      endpoints: [
+        {
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } } },
+          ],
+        },
+      ],
+    },
+  };
+  const cla: Doc = {
+    '@type': 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+    cluster_name: 'api',
+    endpoints: [
+      {
+        lb_endpoints: [
+          { endpoint: { address: { socket_address: { address: '10.0.0.9', port_value: 80 } } } },
+        ],
+      },
+    ],
+  };
+  return { hcm, listener, vhost, route, cluster, cla };
+}
+
+function run(mutate: (p: Parts) => Doc[] | void): string[] {
+  const parts = base();
+  const extra = mutate(parts) ?? [];
+  const eds: Doc = {
+    '@type': 'envoy.config.cluster.v3.Cluster',
+    name: 'api',
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {} } },
+  };
+  const r = buildProxyConfig(
+    resourcesOf([parts.listener, parts.cluster, eds, parts.cla, ...extra]),
+  );
+  return r.ok ? [] : r.errors;
+}
+
+const L = 'Listener "http": filter_chains[0].filters[0].typed_config';
+const R = `${L}.route_config.virtual_hosts[0].routes[0]`;
+
+const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: string[] }> = [
+  { name: 'the base config is valid', mutate: () => {}, errors: [] },
+  {
+    name: 'listener field',
+    mutate: (p) => void (p.listener.use_original_dst = true),
+    errors: ['Listener "http": use_original_dst: not supported by ferry-proxy'],
+  },
+  {
+    name: 'listener filter',
+    mutate: (p) =>
+      void (p.listener.listener_filters = [
+        {
+          name: 'envoy.filters.listener.http_inspector',
+          typed_config: {
+            '@type': `${T}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
+          },
+        },
+      ]),
+    errors: [
+      'Listener "http": listener_filters[0]: listener filter type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector is not supported by ferry-proxy',
+    ],
+  },
+  {
+    name: 'network filter',
+    mutate: (p) =>
+      void ((p.listener.filter_chains as Doc[])[0]!.filters = [
+        {
+          name: 'tcp',
+          typed_config: {
+            '@type': `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
+            stat_prefix: 't',
+            cluster: 'web',
+          },
+        },
+      ]),
+    errors: [
+      'Listener "http": filter_chains[0].filters[0].typed_config: network filter envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy is not supported by ferry-proxy (supported: envoy.filters.network.http_connection_manager)',
+    ],
+  },
+  {
+    name: 'HCM field',
+    mutate: (p) => void (p.hcm.normalize_path = true),
+    errors: [`${L}.normalize_path: not supported by ferry-proxy`],
+  },
+  {
+    name: 'HTTP filter',
+    mutate: (p) =>
+      void (p.hcm.http_filters as Doc[]).unshift({
+        name: 'cors',
+        typed_config: { '@type': `${T}envoy.extensions.filters.http.cors.v3.Cors` },
+      }),
+    errors: [
+      `${L}.http_filters[0].typed_config: HTTP filter envoy.extensions.filters.http.cors.v3.Cors is not supported by ferry-proxy`,
+    ],
+  },
+  {
+    name: 'optional HTTP filter is skipped (Envoy semantics)',
+    mutate: (p) =>
+      void (p.hcm.http_filters as Doc[]).unshift({
+        name: 'cors',
+        is_optional: true,
+        typed_config: { '@type': `${T}envoy.extensions.filters.http.cors.v3.Cors` },
+      }),
+    errors: [],
+  },
+  {
+    name: 'router not last',
+    mutate: (p) => void (p.hcm.http_filters = []),
+    errors: [`${L}.http_filters: the last HTTP filter must be envoy.filters.http.router`],
+  },
+  {
+    name: 'route match field',
+    mutate: (p) =>
+      void ((p.route.match as Doc).runtime_fraction = {
+        default_value: { numerator: 50 },
+        runtime_key: 'k',
+      }),
+    errors: [`${R}.match.runtime_fraction: not supported by ferry-proxy`],
+  },
+  {
+    name: 'route action field',
+    mutate: (p) => void ((p.route.route as Doc).cluster_not_found_response_code = 'NOT_FOUND'),
+    errors: [`${R}.route.cluster_not_found_response_code: not supported by ferry-proxy`],
+  },
+  {
+    name: 'retry_on value',
+    mutate: (p) => void ((p.route.route as Doc).retry_policy = { retry_on: '5xx,refused-stream' }),
+    errors: [
+      `${R}.route.retry_policy.retry_on: refused-stream is not supported by ferry-proxy (supported: 5xx, gateway-error, connect-failure, reset, retriable-status-codes)`,
+    ],
+  },
+  {
+    name: 'regex that does not compile',
+    mutate: (p) => void (p.route.match = { safe_regex: { regex: '(unclosed' } }),
+    errors: [
+      `${R}.match.safe_regex.regex: "(unclosed" does not compile: Invalid regular expression: /(unclosed/: Unterminated group`,
+    ],
+  },
+  {
+    name: 'header value variables',
+    mutate: (p) =>
+      void (p.route.request_headers_to_add = [
+        { header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS%' } },
+      ]),
+    errors: [
+      `${R}.request_headers_to_add[0].header.value: header value variables (%DOWNSTREAM_REMOTE_ADDRESS%) are not supported by ferry-proxy`,
+    ],
+  },
+  {
+    name: 'validate_clusters (inline default true)',
+    mutate: (p) => void ((p.route.route as Doc).cluster = 'nope'),
+    errors: [
+      `${R}.route.cluster: unknown cluster "nope" (validate_clusters is on; set it to false to allow clusters that arrive later)`,
+    ],
+  },
+  {
+    name: 'duplicate domains',
+    mutate: (p) =>
+      void ((p.hcm.route_config as Doc).virtual_hosts = [p.vhost, { ...p.vhost, name: 'again' }]),
+    errors: [
+      `${L}.route_config.virtual_hosts[1].domains[0]: "*" is already used by virtual host "all"`,
+    ],
+  },
+  {
+    name: 'lb_policy',
+    mutate: (p) => void (p.cluster.lb_policy = 'CLUSTER_PROVIDED'),
+    errors: [
+      'Cluster "web": lb_policy: CLUSTER_PROVIDED is not supported by ferry-proxy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)',
+    ],
+  },
+  {
+    name: 'cluster type',
+    mutate: (p) => {
+      p.cluster.type = 'ORIGINAL_DST';
+      p.cluster.lb_policy = 'CLUSTER_PROVIDED';
+      delete p.cluster.load_assignment;
+    },
+    errors: [
+      'Cluster "web": type: ORIGINAL_DST is not supported by ferry-proxy (supported: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)',
+      'Cluster "web": lb_policy: CLUSTER_PROVIDED is not supported by ferry-proxy (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)',
+    ],
+  },
+  {
+    name: 'protocol options extension field',
+    mutate: (p) =>
+      void (p.cluster.typed_extension_protocol_options = {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+          auto_config: {},
+        },
+      }),
+    errors: [
+      'Cluster "web": typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.auto_config: not supported by ferry-proxy',
+    ],
+  },
+  {
+    name: 'STATIC endpoint with a DNS name',
+    mutate: (p) =>
+      void (((p.cluster.load_assignment as Doc).endpoints as Doc[])[0]!.lb_endpoints = [
+        { endpoint: { address: { socket_address: { address: 'web.internal', port_value: 80 } } } },
+      ]),
+    errors: [
+      'Cluster "web": load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "web.internal" is not an IP address (DNS names need a STRICT_DNS or LOGICAL_DNS cluster)',
+    ],
+  },
+  {
+    name: 'endpoint assignment field',
+    mutate: (p) =>
+      void (p.cla.policy = {
+        drop_overloads: [{ category: 'x', drop_percentage: { numerator: 1 } }],
+      }),
+    errors: ['ClusterLoadAssignment "api": policy.drop_overloads: not supported by ferry-proxy'],
+  },
+  {
+    name: 'circuit breaker field',
+    mutate: (p) => void (p.cluster.circuit_breakers = { thresholds: [{ retry_budget: {} }] }),
+    errors: [
+      'Cluster "web": circuit_breakers.thresholds[0].retry_budget: not supported by ferry-proxy',
+    ],
+  },
+  {
+    name: 'upstream TLS version below 1.2',
+    mutate: (p) =>
+      void (p.cluster.transport_socket = {
+        name: 'tls',
+        typed_config: {
+          '@type': `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+          common_tls_context: { tls_params: { tls_minimum_protocol_version: 'TLSv1_0' } },
+        },
+      }),
+    errors: [
+      'Cluster "web": transport_socket.typed_config.common_tls_context.tls_params.tls_minimum_protocol_version: TLSv1_0 is not supported by ferry-proxy (supported: TLS_AUTO, TLSv1_2, TLSv1_3)',
+    ],
+  },
+  {
+    name: 'RDS from a non-ADS source',
+    mutate: (p) => {
+      delete p.hcm.route_config;
+      p.hcm.rds = {
+        route_config_name: 'r',
+        config_source: { path_config_source: { path: '/etc/r.yaml' } },
+      };
+    },
+    errors: [`${L}.rds.config_source.path_config_source: not supported by ferry-proxy`],
+  },
+  {
+    name: 'duplicate listener address',
+    mutate: (p) => [{ ...p.listener, name: 'other' }],
+    errors: ['Listener "other": address: 127.0.0.1:8080 is already used by listener "http"'],
+  },
+];
+
+describe('buildProxyConfig: NACK messages', () => {
+  for (const c of CASES) {
+    test(c.name, () => {
+      assert.deepEqual(run(c.mutate), c.errors);
+    });
+  }
+});

@@ -1,0 +1,122 @@
+/**
+ * Envoy v3 resources → ProxyConfig, the data plane's whole config (model.ts). Called by the
+ * primary (P) whenever an xDS update arrives and at start for the bootstrap's static resources;
+ * errors become the NACK's error_detail (joined), so every one names its resource and field:
+ * `Listener "web": filter_chains[0].filters[0].typed_config.tracing: not supported by ferry-proxy`.
+ *
+ * Contract: the result is a pure function of the inputs (and of files/environment variables that
+ * DataSources name); `version` is a content hash of the result, equal for equal content on every
+ * proxy. All-or-nothing: any error fails the whole config, the previous one stays in force.
+ */
+import { createHash } from 'node:crypto';
+import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
+import { Issues, sortedKeysJson, str, type JsonObject } from './translate-common.js';
+import { translateCluster } from './translate-cluster.js';
+import { translateAssignment, type Assignment } from './translate-endpoints.js';
+import { translateListener } from './translate-listener.js';
+import { translateRouteConfig } from './translate-route.js';
+import type { ClusterModel, ListenerModel, ProxyConfig, RouteConfigModel } from './model.js';
+
+export type { JsonObject } from './translate-common.js';
+
+/** Normalised proto3 JSON (snake_case, `messageToJson`) of each resource, without "@type". */
+export interface XdsResources {
+  readonly listeners: readonly JsonObject[];
+  readonly routeConfigs: readonly JsonObject[];
+  readonly clusters: readonly JsonObject[];
+  /** ClusterLoadAssignments; EDS clusters find theirs by service name. */
+  readonly endpoints: readonly JsonObject[];
+}
+
+/**
+ * Translates a complete set of resources. `previous` is returned unchanged (same object) when the
+ * new content is identical, so an unchanged push costs the workers nothing.
+ */
+export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): Result<ProxyConfig> {
+  const errors: string[] = [];
+  const collect = (issues: Issues): void => {
+    errors.push(...issues.errors);
+  };
+
+  const assignments = new Map<string, Assignment>();
+  for (const cla of input.endpoints) {
+    const name = str(cla.cluster_name);
+    const issues = new Issues(`ClusterLoadAssignment ${JSON.stringify(name)}`);
+    // EDS endpoints must be IP addresses (Envoy resolves nothing it receives over EDS).
+    assignments.set(name, translateAssignment(cla, '', issues, { allowHostname: false }));
+    collect(issues);
+  }
+
+  const clusters: Record<string, ClusterModel> = {};
+  for (const json of input.clusters) {
+    const name = str(json.name);
+    const issues = new Issues(`Cluster ${JSON.stringify(name)}`);
+    if (Object.hasOwn(clusters, name)) issues.add('name', 'duplicate cluster name');
+    let cluster = translateCluster(json, issues);
+    if (cluster.type === 'EDS') {
+      // No assignment yet is not an error: the cluster has no endpoints until EDS delivers one
+      // (Envoy warms the cluster meanwhile).
+      const assignment = assignments.get(cluster.edsServiceName);
+      if (assignment)
+        cluster = {
+          ...cluster,
+          localities: assignment.localities,
+          overprovisioningFactor: assignment.overprovisioningFactor,
+        };
+    }
+    clusters[name] = cluster;
+    collect(issues);
+  }
+  const clusterNames = new Set(Object.keys(clusters));
+
+  const routeConfigs: Record<string, RouteConfigModel> = {};
+  for (const json of input.routeConfigs) {
+    const name = str(json.name);
+    const issues = new Issues(`RouteConfiguration ${JSON.stringify(name)}`);
+    if (Object.hasOwn(routeConfigs, name)) issues.add('name', 'duplicate route configuration name');
+    routeConfigs[name] = translateRouteConfig(json, '', issues, {
+      validateClustersDefault: false,
+      clusterNames,
+    });
+    collect(issues);
+  }
+
+  const listeners: ListenerModel[] = [];
+  const listenerByAddress = new Map<string, string>();
+  const listenerNames = new Set<string>();
+  for (const json of input.listeners) {
+    const name = str(json.name);
+    const issues = new Issues(`Listener ${JSON.stringify(name)}`);
+    if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
+    listenerNames.add(name);
+    const listener = translateListener(json, issues, { clusterNames });
+    const addressKey = `${listener.address.host}:${listener.address.port}`;
+    const other = listenerByAddress.get(addressKey);
+    // Port 0 asks the OS for a free port, so two such listeners do not collide.
+    if (other !== undefined && listener.address.port !== 0)
+      issues.add('address', `${addressKey} is already used by listener ${JSON.stringify(other)}`);
+    else listenerByAddress.set(addressKey, name);
+    listeners.push(listener);
+    collect(issues);
+  }
+
+  if (errors.length > 0) return fail(errors);
+  const content = { listeners, routeConfigs, clusters };
+  const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
+  if (previous && previous.version === version) return ok(previous);
+  return ok({ version, ...content });
+}
+
+/**
+ * A received resource (an Any's type_url and value) → its name and normalised JSON, strictly
+ * decoded with Envoy's PGV rules. Errors are prefixed with `path` (e.g. the resource index).
+ */
+export function decodeResourceBinary(
+  typeUrl: string,
+  bytes: Uint8Array,
+  path = '',
+): Result<{ name: string; json: JsonObject }> {
+  const parsed = parseResourceBinary(typeUrl, bytes, path);
+  if (!parsed.ok) return parsed;
+  return ok({ name: parsed.value.name, json: parsed.value.json });
+}

@@ -1,0 +1,116 @@
+/**
+ * The header list of one proxied message (request to the upstream, response to the client):
+ * parallel arrays of lower-case names and values, in arrival order, with repeated names kept as
+ * separate entries. It implements the router's MutableHeaders (header mutations) and renders to
+ * the flat `[name, value, ...]` array that undici and `res.writeHead` take without copying into
+ * an object.
+ */
+import type { MutableHeaders } from '../router/header-mutations.js';
+
+/**
+ * RFC 9110 §7.6.1 connection-specific fields, never forwarded (Envoy strips the same set).
+ * `te` is handled separately: "trailers" may pass.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+export class HeaderMap implements MutableHeaders {
+  readonly names: string[] = [];
+  readonly values: string[] = [];
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  get(name: string): string | undefined {
+    let found: string | undefined;
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.names[i] === name)
+        found = found === undefined ? this.values[i] : `${found},${this.values[i]}`;
+    }
+    return found;
+  }
+
+  has(name: string): boolean {
+    return this.names.includes(name);
+  }
+
+  set(name: string, value: string): void {
+    const index = this.names.indexOf(name);
+    if (index < 0) {
+      this.names.push(name);
+      this.values.push(value);
+      return;
+    }
+    this.values[index] = value;
+    for (let i = this.names.length - 1; i > index; i--) {
+      if (this.names[i] === name) {
+        this.names.splice(i, 1);
+        this.values.splice(i, 1);
+      }
+    }
+  }
+
+  append(name: string, value: string): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+
+  remove(name: string): void {
+    for (let i = this.names.length - 1; i >= 0; i--) {
+      if (this.names[i] === name) {
+        this.names.splice(i, 1);
+        this.values.splice(i, 1);
+      }
+    }
+  }
+
+  /** `[name, value, name, value, ...]`. */
+  toFlat(): string[] {
+    const flat = new Array<string>(this.names.length * 2);
+    for (let i = 0; i < this.names.length; i++) {
+      flat[2 * i] = this.names[i]!;
+      flat[2 * i + 1] = this.values[i]!;
+    }
+    return flat;
+  }
+}
+
+/**
+ * Copies a raw header list (`req.rawHeaders`, or undici's Buffer list) without hop-by-hop
+ * fields, pseudo-headers, `host` (the caller sets the authority) and the fields the Connection
+ * header nominates. `te: trailers` is kept (gRPC needs it).
+ */
+export function copyForwardableHeaders(raw: readonly (string | Buffer)[], into: HeaderMap): void {
+  let nominated: string[] | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    if (name === 'connection') {
+      const tokens = raw[i + 1]!.toString().toLowerCase().split(',');
+      for (const token of tokens) {
+        const trimmed = token.trim();
+        if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive')
+          (nominated ??= []).push(trimmed);
+      }
+    }
+  }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || HOP_BY_HOP.has(name)) continue;
+    const value = raw[i + 1]!.toString();
+    if (name === 'te' && value.trim().toLowerCase() !== 'trailers') continue;
+    if (nominated?.includes(name) === true) continue;
+    into.names.push(name);
+    into.values.push(value);
+  }
+}

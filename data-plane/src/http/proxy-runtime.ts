@@ -1,0 +1,211 @@
+/**
+ * ProxyRuntime: what a worker runs. `apply(config)` compiles a ProxyConfig into route tables,
+ * cluster runtimes and listener bindings and swaps them in atomically; requests in flight keep
+ * the objects they started with (DESIGN D6). Listener sockets are kept by address, so in a
+ * node:cluster worker `listen()` on a shared address is only ever done once per address.
+ *
+ * Called by the worker process (P) on every `{ type: 'config' }` IPC message; `close` on
+ * SIGTERM/drain, `destroy` on a second signal or in tests.
+ */
+import type { Logger } from '@ferry/shared';
+import type {
+  FilterChainModel,
+  ListenerModel,
+  ProxyConfig,
+  RouteConfigModel,
+} from '../config/model.js';
+import { compileRouteConfig, type RouteTable } from '../router/route-table.js';
+import { ClusterManager } from '../upstream/cluster-manager.js';
+import {
+  ProxiedRequest,
+  type AccessLogEntry,
+  type CompiledChain,
+  type RequestScope,
+} from './forwarder.js';
+import { ListenerManager } from './listener-manager.js';
+import type { DownstreamRequest, ListenerBinding, ListenerHandlers } from './listener-server.js';
+import { MemoryStatsSink } from './stats-memory.js';
+import { StatusClassCounters, type StatsSink } from './stats.js';
+import { TlsChainSelector } from './tls-contexts.js';
+import { proxyUpgrade } from './upgrade-proxy.js';
+
+export type { AccessLogEntry } from './forwarder.js';
+
+export interface ProxyRuntimeOptions {
+  readonly logger: Logger;
+  readonly workerId: number;
+  /** Defaults to a private MemoryStatsSink. */
+  readonly stats?: StatsSink;
+  /** Called once per finished request (the access log). */
+  readonly accessLog?: (entry: AccessLogEntry) => void;
+  /** How long a removed listener may drain before its connections are closed (default 30 s). */
+  readonly listenerDrainMs?: number;
+}
+
+/** A listener compiled against one config version. */
+class CompiledListener implements ListenerBinding {
+  readonly model: ListenerModel;
+  readonly tls: TlsChainSelector | undefined;
+  readonly cleartextChainIndex: number | undefined;
+  /** Index-aligned with model.filterChains, the default chain (if any) last. */
+  readonly chains: readonly CompiledChain[];
+  readonly scope: RequestScope;
+
+  constructor(model: ListenerModel, chains: readonly CompiledChain[], scope: RequestScope) {
+    this.model = model;
+    this.chains = chains;
+    this.scope = scope;
+    const all: FilterChainModel[] = [...model.filterChains];
+    if (model.defaultFilterChain !== undefined) all.push(model.defaultFilterChain);
+    this.tls = all.some((c) => c.tls !== undefined) ? new TlsChainSelector(all) : undefined;
+    const cleartext = all.findIndex((c) => c.tls === undefined);
+    this.cleartextChainIndex = cleartext < 0 ? undefined : cleartext;
+  }
+
+  chainFor(req: DownstreamRequest): CompiledChain | undefined {
+    const socket = req.socket as { encrypted?: boolean; servername?: string | false };
+    const index =
+      socket.encrypted === true
+        ? this.tls?.chainIndexFor(socket.servername)
+        : this.cleartextChainIndex;
+    return index === undefined ? undefined : this.chains[index];
+  }
+}
+
+export class ProxyRuntime {
+  readonly #logger: Logger;
+  readonly #stats: StatsSink;
+  readonly #accessLog: ((entry: AccessLogEntry) => void) | undefined;
+  readonly #clusters: ClusterManager;
+  readonly #listeners: ListenerManager<CompiledListener>;
+  readonly #routeTables = new Map<string, RouteTable>();
+  #applying: Promise<void> = Promise.resolve();
+  #config: ProxyConfig | undefined;
+  #closing: Promise<void> | undefined;
+  #destroyed = false;
+
+  constructor(opts: ProxyRuntimeOptions) {
+    this.#logger = opts.logger.child({ worker: opts.workerId });
+    this.#stats = opts.stats ?? new MemoryStatsSink();
+    this.#accessLog = opts.accessLog;
+    this.#clusters = new ClusterManager(this.#stats, this.#logger);
+    const handlers: ListenerHandlers<CompiledListener> = {
+      request: (binding, req, res) => {
+        const chain = binding.chainFor(req);
+        if (chain === undefined) {
+          res.destroy();
+          return;
+        }
+        new ProxiedRequest(chain, binding.scope, req, res).start();
+      },
+      upgrade: (binding, req, socket, head) => {
+        const chain = binding.chainFor(req);
+        if (chain === undefined) socket.destroy();
+        else proxyUpgrade(chain, binding.scope, req, socket, head);
+      },
+      protocolError: (binding, status) => {
+        const chain = binding.chains[binding.cleartextChainIndex ?? 0];
+        chain?.downstreamRq.record(status);
+      },
+    };
+    this.#listeners = new ListenerManager(handlers, this.#logger, opts.listenerDrainMs);
+  }
+
+  /** The config last applied (undefined before the first apply). */
+  get config(): ProxyConfig | undefined {
+    return this.#config;
+  }
+
+  /**
+   * Makes `config` the served config. Applies are serialised; each one is atomic for requests
+   * (they see the old or the new version, never a mix). Rejects when a listener address cannot
+   * be bound; everything else of the config is in effect by then.
+   */
+  apply(config: ProxyConfig): Promise<void> {
+    const run = this.#applying.then(() => this.#apply(config));
+    this.#applying = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(config: ProxyConfig): Promise<void> {
+    if (this.#destroyed || this.#closing !== undefined) return;
+    const clusters = await this.#clusters.apply(config.clusters);
+    const scope: RequestScope = { clusters, accessLog: this.#accessLog };
+    const usedTables = new Set<string>();
+    const bindings = config.listeners.map((listener) => {
+      const chains = [...listener.filterChains];
+      if (listener.defaultFilterChain !== undefined) chains.push(listener.defaultFilterChain);
+      const compiled = chains.map((chain): CompiledChain => {
+        const hcm = chain.http;
+        const routeModel =
+          hcm.routeConfig ??
+          (hcm.rdsRouteConfigName !== undefined
+            ? config.routeConfigs[hcm.rdsRouteConfigName]
+            : undefined);
+        const labels = { listener: listener.name, stat_prefix: hcm.statPrefix };
+        return {
+          listenerName: listener.name,
+          hcm,
+          routeTable:
+            routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
+          downstreamRq: new StatusClassCounters(this.#stats, 'downstream_rq', labels),
+          downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
+        };
+      });
+      return new CompiledListener(listener, compiled, scope);
+    });
+    for (const key of this.#routeTables.keys())
+      if (!usedTables.has(key)) this.#routeTables.delete(key);
+    this.#config = config;
+    await this.#listeners.apply(bindings);
+  }
+
+  /** Compiled tables are reused across applies while their model is unchanged. */
+  #routeTable(model: RouteConfigModel, used: Set<string>): RouteTable | undefined {
+    const key = JSON.stringify(model);
+    used.add(key);
+    let table = this.#routeTables.get(key);
+    if (table === undefined) {
+      try {
+        table = compileRouteConfig(model);
+      } catch (err) {
+        // Translation validates route configs; this only guards the worker against a bug there.
+        this.#logger.error(
+          { err, routeConfig: model.name },
+          'route configuration does not compile',
+        );
+        return undefined;
+      }
+      this.#routeTables.set(key, table);
+    }
+    return table;
+  }
+
+  /** Bound port of a listener by name (resolves port 0), or undefined. */
+  listenerPort(name: string): number | undefined {
+    return this.#listeners.byName(name)?.port;
+  }
+
+  /** Admin /drain_listeners: stop accepting everywhere and drain connections gracefully. */
+  async drainListeners(deadlineMs = 600_000): Promise<void> {
+    await this.#listeners.close(deadlineMs);
+  }
+
+  /** Stops accepting, lets in-flight requests finish until `deadlineMs`, then destroys. */
+  close(deadlineMs: number): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#applying;
+      await this.#listeners.close(deadlineMs);
+      this.#clusters.close();
+      this.destroy();
+    })();
+    return this.#closing;
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#listeners.destroy();
+    this.#clusters.destroy();
+  }
+}

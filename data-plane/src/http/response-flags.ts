@@ -1,0 +1,35 @@
+/**
+ * Envoy's response flags (access log `%RESPONSE_FLAGS%`), recorded on every request the proxy
+ * answers itself or that failed upstream. Same short codes as Envoy so dashboards and log
+ * queries written for Envoy keep working.
+ */
+export const ResponseFlag = {
+  /** No route configured for the request. */
+  NO_ROUTE_FOUND: 'NR',
+  /** No healthy upstream host in the cluster. */
+  NO_HEALTHY_UPSTREAM: 'UH',
+  /** Upstream connection failure. */
+  UPSTREAM_CONNECTION_FAILURE: 'UF',
+  /** Upstream request timeout (route timeout or per-try timeout with no retry left). */
+  UPSTREAM_REQUEST_TIMEOUT: 'UT',
+  /** Upstream connection reset / terminated mid-request. */
+  UPSTREAM_CONNECTION_TERMINATION: 'UC',
+  /** Upstream remote reset. */
+  UPSTREAM_REMOTE_RESET: 'UR',
+  /** Circuit breaker overflow. */
+  UPSTREAM_OVERFLOW: 'UO',
+  /** Upstream retry limit exceeded (the circuit breaker for retries). */
+  UPSTREAM_RETRY_LIMIT_EXCEEDED: 'URX',
+  /** The route's cluster does not exist. */
+  NO_CLUSTER_FOUND: 'NC',
+  /** Downstream closed the connection before the response was complete. */
+  DOWNSTREAM_CONNECTION_TERMINATION: 'DC',
+  /** Direct response route action. */
+  DIRECT_RESPONSE: 'DR',
+  /** The downstream request headers / request exceeded a timeout. */
+  STREAM_IDLE_TIMEOUT: 'SI',
+  /** Downstream protocol error (malformed request). */
+  DOWNSTREAM_PROTOCOL_ERROR: 'DPE',
+} as const;
+
+export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];

@@ -1,0 +1,79 @@
+/**
+ * The stats seam between the request path (E) and aggregation/export (P).
+ *
+ * The request path never builds label objects per request: it asks the sink for a handle once
+ * (per listener, route or cluster, when the config is compiled) and then only calls `inc`,
+ * `add` or `observe` on it. P aggregates the snapshots of every worker and renders Prometheus
+ * text; names follow Envoy's stat names (`downstream_rq_2xx`, `upstream_rq_retry`, ...).
+ */
+
+export type StatLabels = Readonly<Record<string, string>>;
+
+export interface CounterHandle {
+  inc(delta?: number): void;
+}
+
+export interface GaugeHandle {
+  add(delta: number): void;
+  set(value: number): void;
+}
+
+export interface HistogramHandle {
+  /** Records one value (milliseconds for latencies). */
+  observe(value: number): void;
+}
+
+export interface StatsSink {
+  counter(name: string, labels: StatLabels): CounterHandle;
+  gauge(name: string, labels: StatLabels): GaugeHandle;
+  histogram(name: string, labels: StatLabels): HistogramHandle;
+}
+
+/** Fixed latency buckets (upper bounds, ms), Envoy's default histogram buckets. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+  1800000, 3600000,
+];
+
+/** Plain-data view of a sink, as sent from a worker to the primary (structured-clone safe). */
+export interface StatsSnapshot {
+  readonly counters: readonly { name: string; labels: StatLabels; value: number }[];
+  readonly gauges: readonly { name: string; labels: StatLabels; value: number }[];
+  readonly histograms: readonly {
+    name: string;
+    labels: StatLabels;
+    /** Upper bounds, as LATENCY_BUCKETS_MS; counts are per bucket (not cumulative), plus +Inf last. */
+    buckets: readonly number[];
+    counts: readonly number[];
+    sum: number;
+    count: number;
+  }[];
+}
+
+/** Counters by HTTP status class (1xx..5xx), created lazily so unused classes cost nothing. */
+export class StatusClassCounters {
+  readonly #sink: StatsSink;
+  readonly #name: string;
+  readonly #labels: StatLabels;
+  readonly #byClass: (CounterHandle | undefined)[] = [];
+  readonly #total: CounterHandle;
+
+  /** `prefix` e.g. "downstream_rq" gives downstream_rq_2xx and downstream_rq_total. */
+  constructor(sink: StatsSink, prefix: string, labels: StatLabels) {
+    this.#sink = sink;
+    this.#name = prefix;
+    this.#labels = labels;
+    this.#total = sink.counter(`${prefix}_total`, labels);
+  }
+
+  record(status: number): void {
+    this.#total.inc();
+    const statusClass = Math.min(5, Math.max(1, Math.floor(status / 100)));
+    let handle = this.#byClass[statusClass];
+    if (handle === undefined) {
+      handle = this.#sink.counter(`${this.#name}_${statusClass}xx`, this.#labels);
+      this.#byClass[statusClass] = handle;
+    }
+    handle.inc();
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Messages between the primary and its workers over node:cluster IPC (structured clone via
+ * `serialization: 'advanced'`). The primary is the only source of config; workers report back
+ * what they applied and their stats.
+ */
+import type { ProxyConfig } from '../config/model.js';
+import type { StatsSnapshot } from '../http/stats.js';
+
+export type PrimaryMessage =
+  /** Apply this config (atomic swap in the worker's ProxyRuntime). */
+  | { readonly type: 'config'; readonly config: ProxyConfig }
+  /** Reply with a `stats` message carrying `requestId`. */
+  | { readonly type: 'stats-request'; readonly requestId: number }
+  | { readonly type: 'log-level'; readonly level: string }
+  /** /healthcheck/fail (true) and /healthcheck/ok (false). */
+  | { readonly type: 'healthcheck'; readonly failing: boolean }
+  /** Stop accepting on every listener; keep serving what is in flight. */
+  | { readonly type: 'drain-listeners' }
+  /** Graceful exit: drain, finish in-flight requests until the deadline, then exit. */
+  | { readonly type: 'shutdown'; readonly deadlineMs: number };
+
+export type WorkerMessage =
+  | { readonly type: 'worker-ready' }
+  | { readonly type: 'applied'; readonly version: string }
+  | { readonly type: 'apply-failed'; readonly version: string; readonly error: string }
+  | { readonly type: 'stats'; readonly requestId: number; readonly snapshot: StatsSnapshot }
+  | { readonly type: 'drained' };
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && typeof (value as any).type === 'string';
+}
+
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  return typeof value === 'object' && value !== null && typeof (value as any).type === 'string';
+}

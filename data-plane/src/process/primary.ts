@@ -1,0 +1,450 @@
+/**
+ * The primary process (DESIGN.md D7): owns the xDS client, the config source, the last-good
+ * state file, the admin endpoint and stats aggregation, and drives the workers. It never serves
+ * proxied traffic itself.
+ *
+ * Start-up order: workers fork → admin listens → config arrives from one of: xDS (the normal
+ * case), the state file (the control plane is unreachable at start: static stability), the
+ * bootstrap's static resources alone (no ADS configured, or the initial fetch timed out). Once
+ * the workers have applied a complete first config, one `proxy ready` line is logged with the
+ * admin address and the listeners (tests and scripts wait for it).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
+import { buildConfigDump, clusterStatuses } from '../admin/config-dump.js';
+import type { StatsSnapshot } from '../http/stats.js';
+import { AdsClient, nodeMessage, type ResourceDecoder } from '../xds/ads-client.js';
+import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
+import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
+import { StateFile } from '../xds/state-file.js';
+import type { ProxyOptions } from './options.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** The bootstrap as the primary needs it (T's BootstrapModel satisfies it). */
+export interface PrimaryBootstrap {
+  readonly node: { readonly id: string; readonly cluster: string; readonly metadata?: unknown };
+  readonly admin?: { readonly host: string; readonly port: number };
+  readonly staticListeners: readonly unknown[];
+  readonly staticClusters: readonly unknown[];
+  readonly ads?: { readonly clusterName: string; readonly apiType: string };
+}
+
+export interface PrimaryDeps {
+  readonly options: ProxyOptions;
+  readonly bootstrap: PrimaryBootstrap;
+  /** The bootstrap document as loaded (shown in /config_dump). */
+  readonly bootstrapJson?: JsonObject;
+  readonly build: BuildConfig;
+  readonly decode?: ResourceDecoder;
+  readonly logger: Logger;
+  readonly version: string;
+  /** Worker count override (tests); defaults to options.concurrency. */
+  readonly workerArgs?: readonly string[];
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The control plane's address from the static cluster the ADS config names. */
+export function adsTarget(
+  clusters: readonly JsonObject[],
+  clusterName: string,
+): { ok: true; target: string } | { ok: false; error: string } {
+  const cluster = clusters.find((c) => c.name === clusterName);
+  if (!cluster)
+    return {
+      ok: false,
+      error: `dynamic_resources.ads_config names cluster "${clusterName}", which is not in static_resources.clusters`,
+    };
+  const la = cluster.load_assignment as JsonObject | undefined;
+  const endpoints = (la?.endpoints as JsonObject[] | undefined) ?? [];
+  for (const locality of endpoints) {
+    for (const lb of (locality.lb_endpoints as JsonObject[] | undefined) ?? []) {
+      const sa = ((lb.endpoint as JsonObject | undefined)?.address as JsonObject | undefined)
+        ?.socket_address as JsonObject | undefined;
+      if (sa && typeof sa.address === 'string') {
+        const port = Number(sa.port_value ?? 0);
+        return { ok: true, target: hostPort(sa.address, port) };
+      }
+    }
+  }
+  return {
+    ok: false,
+    error: `static cluster "${clusterName}" (the ADS cluster) has no socket_address endpoint in load_assignment`,
+  };
+}
+
+/** Shifts every listener port by `offset` (--listener-port-offset); port 0 stays 0. */
+export function offsetListeners(config: ProxyConfig, offset: number): ProxyConfig {
+  if (offset === 0) return config;
+  return {
+    ...config,
+    listeners: config.listeners.map((l) => ({
+      ...l,
+      address: { ...l.address, port: l.address.port === 0 ? 0 : l.address.port + offset },
+    })),
+  };
+}
+
+export class Primary implements AdminBackend {
+  private readonly logger: Logger;
+  private readonly pool: WorkerPool;
+  private readonly source: ConfigSource;
+  private readonly stateFile: StateFile | undefined;
+  private ads: AdsClient | undefined;
+  private admin: AdminServer | undefined;
+  private adminAddress: string | undefined;
+  private readonly startedAt = Date.now();
+  private readonly bootTime = new Date().toISOString();
+  private readonly staticClusterNames: ReadonlySet<string>;
+  private readonly nodeId: string;
+  private readonly nodeCluster: string;
+  private workerConfig: ProxyConfig | undefined;
+  private readyLogged = false;
+  private initialFetchTimedOut = false;
+  private initialFetchTimer: NodeJS.Timeout | undefined;
+  private healthcheckFailing = false;
+  private listenersDrained = false;
+  private shuttingDown = false;
+  private adsTargetAddress: string | undefined;
+  private readonly counters = { workerApplyFailures: 0, persistFailures: 0 };
+
+  constructor(private readonly deps: PrimaryDeps) {
+    const { options, bootstrap } = deps;
+    this.logger = deps.logger;
+    this.nodeId = options.nodeId ?? bootstrap.node.id;
+    this.nodeCluster = options.nodeCluster ?? bootstrap.node.cluster;
+    this.staticClusterNames = new Set(
+      (bootstrap.staticClusters as JsonObject[]).map((c) => String(c.name)),
+    );
+    this.pool = new WorkerPool({
+      size: options.concurrency,
+      logger: this.logger,
+      ...(deps.workerArgs ? { args: deps.workerArgs } : {}),
+      onApplied: (_slot, version, error) => {
+        if (error) this.counters.workerApplyFailures += 1;
+        else if (version === this.workerConfig?.version) this.maybeReady();
+      },
+    });
+    this.source = new ConfigSource({
+      staticListeners: bootstrap.staticListeners as JsonObject[],
+      staticClusters: bootstrap.staticClusters as JsonObject[],
+      build: deps.build,
+      onConfig: (applied) => this.onConfig(applied),
+      onConnectionState: (connected, reason) => this.onConnectionState(connected, reason),
+    });
+    this.stateFile = bootstrap.ads
+      ? new StateFile(
+          options.stateDir ?? path.join(process.cwd(), '.ferry-proxy', safeDirName(this.nodeId)),
+          this.nodeId,
+        )
+      : undefined;
+  }
+
+  /** Starts workers, the admin endpoint and the config sources. Rejects on a fatal start-up error. */
+  async start(): Promise<void> {
+    const { options, bootstrap } = this.deps;
+    this.logger.level = options.logLevel;
+    let target: string | undefined;
+    if (bootstrap.ads) {
+      if (!this.nodeId)
+        throw new Error('node.id is required with dynamic_resources (or pass --node-id)');
+      const resolved = adsTarget(
+        bootstrap.staticClusters as JsonObject[],
+        bootstrap.ads.clusterName,
+      );
+      if (!resolved.ok) throw new Error(resolved.error);
+      target = resolved.target;
+      if (bootstrap.ads.apiType !== 'GRPC')
+        this.logger.warn(
+          { api_type: bootstrap.ads.apiType },
+          'ads_config api_type: only state-of-the-world GRPC is implemented; using it',
+        );
+    }
+    this.pool.start();
+    const adminAt = options.adminAddress ?? bootstrap.admin;
+    if (adminAt) {
+      this.admin = new AdminServer(this, this.logger);
+      const bound = await this.admin.listen(adminAt.host, adminAt.port);
+      this.adminAddress = hostPort(adminAt.host, bound.port);
+    }
+    if (!target) {
+      const result = this.source.applyStatic();
+      if (!result.ok)
+        throw new Error(`static_resources rejected:\n  ${result.errors.join('\n  ')}`);
+      return;
+    }
+    this.adsTargetAddress = target;
+    this.initialFetchTimer = setTimeout(
+      () => this.onInitialFetchTimeout(),
+      options.initialFetchTimeoutMs,
+    );
+    this.initialFetchTimer.unref();
+    this.ads = new AdsClient({
+      target,
+      node: nodeMessage({
+        id: this.nodeId,
+        cluster: this.nodeCluster,
+        ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
+        userAgentVersion: this.deps.version,
+      }),
+      handler: this.source,
+      logger: this.logger,
+      ...(this.deps.decode ? { decode: this.deps.decode } : {}),
+    });
+    this.ads.start();
+  }
+
+  // ------------------------------------------------------------------ config flow
+
+  private onConfig(applied: AppliedConfig): void {
+    const config = offsetListeners(applied.config, this.deps.options.listenerPortOffset);
+    // buildProxyConfig returns an equal version for equal content: the workers have it already.
+    if (config.version !== this.workerConfig?.version) {
+      this.workerConfig = config;
+      this.pool.setConfig(config);
+    }
+    this.logger.info(
+      {
+        version: config.version,
+        origin: applied.origin,
+        listeners: config.listeners.length,
+        clusters: Object.keys(config.clusters).length,
+      },
+      'config applied',
+    );
+    if (applied.origin === 'xds' && this.stateFile) {
+      this.stateFile.save(applied.resources).catch((err: unknown) => {
+        this.counters.persistFailures += 1;
+        this.logger.warn(
+          { err, path: this.stateFile?.path },
+          'cannot persist the last good config',
+        );
+      });
+    }
+    this.maybeReady();
+  }
+
+  private onConnectionState(connected: boolean, reason?: string): void {
+    if (connected) {
+      this.logger.info({ target: this.adsTargetAddress }, 'connected to the control plane');
+      return;
+    }
+    // Static stability: the control plane is unreachable before anything arrived from it.
+    if (this.source.applied === undefined || this.source.applied.origin === 'static')
+      this.bootFromStateFile(reason ?? 'control plane unreachable');
+  }
+
+  private onInitialFetchTimeout(): void {
+    this.initialFetchTimedOut = true;
+    if (this.source.applied === undefined) this.bootFromStateFile('initial fetch timed out');
+    if (this.source.applied === undefined) {
+      const result = this.source.applyStatic();
+      if (!result.ok)
+        this.logger.error({ errors: result.errors }, 'static_resources rejected: serving nothing');
+    }
+    this.maybeReady();
+  }
+
+  private bootFromStateFile(reason: string): void {
+    if (!this.stateFile || (this.source.applied && this.source.applied.origin !== 'static')) return;
+    const loaded = this.stateFile.load();
+    if (!loaded.ok) {
+      this.logger.warn(
+        { path: this.stateFile.path, reason: loaded.reason },
+        'no usable persisted config',
+      );
+      return;
+    }
+    const result = this.source.restore(loaded.set);
+    if (!result.ok) {
+      this.logger.error(
+        { path: this.stateFile.path, errors: result.errors },
+        'persisted config no longer builds; not used',
+      );
+      return;
+    }
+    for (const typeUrl of SUBSCRIBED_TYPES) {
+      const version = loaded.set.get(typeUrl)?.version;
+      if (version) this.ads?.setAcceptedVersion(typeUrl, version);
+    }
+    this.logger.warn(
+      { path: this.stateFile.path, saved_at: loaded.savedAt, reason },
+      'serving the persisted last good config until the control plane answers',
+    );
+  }
+
+  private maybeReady(): void {
+    if (this.readyLogged || this.shuttingDown || !this.workerConfig) return;
+    const applied = this.source.applied;
+    if (!applied) return;
+    const complete =
+      applied.origin !== 'xds' || this.source.initialFetchDone() || this.initialFetchTimedOut;
+    if (!complete || !this.pool.allApplied(this.workerConfig.version)) return;
+    this.readyLogged = true;
+    clearTimeout(this.initialFetchTimer);
+    this.logger.info(
+      {
+        admin_address: this.adminAddress ?? null,
+        listeners: this.workerConfig.listeners.map((l) => ({
+          name: l.name,
+          address: hostPort(l.address.host, l.address.port),
+        })),
+        node: { id: this.nodeId, cluster: this.nodeCluster },
+        workers: this.pool.size,
+        origin: applied.origin,
+        version: this.workerConfig.version,
+      },
+      'proxy ready',
+    );
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Graceful stop (SIGTERM, SIGINT, /quitquitquit): drain workers until the deadline, then exit. */
+  async shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    const deadlineMs = this.deps.options.drainTimeoutMs;
+    this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
+    clearTimeout(this.initialFetchTimer);
+    this.ads?.close();
+    await this.pool.shutdown(deadlineMs);
+    await this.stateFile?.flush().catch(() => undefined);
+    await this.admin?.close();
+    this.logger.info('stopped');
+  }
+
+  /** Immediate stop (second signal). */
+  destroy(): void {
+    this.shuttingDown = true;
+    this.ads?.destroy();
+    this.pool.destroy();
+    this.admin?.destroy();
+  }
+
+  // ------------------------------------------------------------------ AdminBackend
+
+  state(): ServerState {
+    if (this.shuttingDown || this.healthcheckFailing || this.listenersDrained) return 'DRAINING';
+    return this.readyLogged ? 'LIVE' : 'INITIALIZING';
+  }
+
+  serverInfo(): Record<string, unknown> {
+    const uptime = `${Math.floor((Date.now() - this.startedAt) / 1000)}s`;
+    const applied = this.source.applied;
+    const c = this.source.counters;
+    return {
+      version: `ferry-proxy/${this.deps.version}`,
+      state: this.state(),
+      hot_restart_version: 'disabled',
+      command_line_options: this.deps.options.raw,
+      node: {
+        id: this.nodeId,
+        cluster: this.nodeCluster,
+        ...(this.deps.bootstrap.node.metadata
+          ? { metadata: this.deps.bootstrap.node.metadata }
+          : {}),
+        user_agent_name: 'ferry-proxy',
+        user_agent_version: this.deps.version,
+      },
+      uptime_current_epoch: uptime,
+      uptime_all_epochs: uptime,
+      hostname: os.hostname(),
+      workers: { configured: this.pool.size, live: this.pool.liveCount },
+      config: applied ? { version: applied.config.version, origin: applied.origin } : null,
+      xds: this.adsTargetAddress
+        ? {
+            target: this.adsTargetAddress,
+            connected: c.connected,
+            state_dir: this.stateFile?.dir,
+            last_rejection: c.lastRejection ?? null,
+          }
+        : null,
+    };
+  }
+
+  configDump(): Record<string, unknown> {
+    return buildConfigDump({
+      staticListeners: this.deps.bootstrap.staticListeners as JsonObject[],
+      staticClusters: this.deps.bootstrap.staticClusters as JsonObject[],
+      resources: this.source.resources,
+      bootTime: this.bootTime,
+      ...(this.deps.bootstrapJson ? { bootstrap: this.deps.bootstrapJson } : {}),
+    });
+  }
+
+  clusters(): ReturnType<AdminBackend['clusters']> {
+    return clusterStatuses(this.source.applied?.config, this.staticClusterNames);
+  }
+
+  async stats(): Promise<StatsSnapshot> {
+    const merged = await this.pool.collectStats();
+    const c = this.source.counters;
+    const byType = (
+      map: Map<string, number>,
+    ): { name: string; labels: Record<string, string>; value: number }[] =>
+      [...map].map(([typeUrl, value]) => ({
+        name: '',
+        labels: { type_url: typeUrl },
+        value,
+      }));
+    return {
+      counters: [
+        ...merged.counters,
+        ...byType(c.updates).map((s) => ({ ...s, name: 'xds_update_success_total' })),
+        ...byType(c.rejections).map((s) => ({ ...s, name: 'xds_update_rejected_total' })),
+        { name: 'xds_connects_total', labels: {}, value: c.connects },
+        {
+          name: 'worker_config_apply_failures_total',
+          labels: {},
+          value: this.counters.workerApplyFailures,
+        },
+      ],
+      gauges: [
+        ...merged.gauges,
+        { name: 'xds_connected', labels: {}, value: c.connected ? 1 : 0 },
+        { name: 'workers_live', labels: {}, value: this.pool.liveCount },
+        { name: 'server_live', labels: {}, value: this.state() === 'LIVE' ? 1 : 0 },
+        {
+          name: 'uptime_seconds',
+          labels: {},
+          value: Math.floor((Date.now() - this.startedAt) / 1000),
+        },
+      ],
+      histograms: merged.histograms,
+    };
+  }
+
+  setHealthcheckFailing(failing: boolean): void {
+    this.healthcheckFailing = failing;
+    this.pool.setHealthcheckFailing(failing);
+  }
+
+  drainListeners(): void {
+    this.listenersDrained = true;
+    this.pool.drainListeners();
+  }
+
+  quit(): void {
+    void this.shutdown('/quitquitquit').finally(() => process.exit(0));
+  }
+
+  logLevel(): string {
+    return this.logger.level;
+  }
+
+  setLogLevel(level: string): void {
+    this.logger.level = level;
+    this.pool.setLogLevel(level);
+  }
+}
+
+/** A node id as a directory name: path separators and oddities become "_". */
+function safeDirName(nodeId: string): string {
+  return nodeId.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
+}

@@ -1,0 +1,112 @@
+/**
+ * A worker process (DESIGN.md D7): runs one ProxyRuntime and does what the primary says over IPC.
+ * Configs are applied one at a time in arrival order (a newer config waits for the older apply
+ * to finish, so the runtime never sees two swaps at once). Signals are the primary's business:
+ * Ctrl-C reaches the whole process group, and the primary decides how to drain; a worker whose
+ * primary is gone drains and exits on its own.
+ */
+import type { Logger } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import { MemoryStatsSink } from '../http/stats-memory.js';
+import type { StatsSink } from '../http/stats.js';
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+
+/** The part of E's ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
+export interface WorkerRuntime {
+  apply(config: ProxyConfig): Promise<void>;
+  drainListeners(): Promise<void>;
+  close(deadlineMs: number): Promise<void>;
+  destroy(): void;
+  /** /healthcheck/fail and /ok, when the runtime supports health-check filters. */
+  setHealthCheckFailing?(failing: boolean): void;
+}
+
+export interface WorkerDeps {
+  readonly logger: Logger;
+  readonly workerId: number;
+  readonly createRuntime: (opts: {
+    logger: Logger;
+    workerId: number;
+    stats: StatsSink;
+  }) => WorkerRuntime;
+}
+
+/** Deadline for draining when the primary disappears without saying how long. */
+const ORPHAN_DRAIN_MS = 5000;
+
+export function runWorker(deps: WorkerDeps): void {
+  const { logger, workerId } = deps;
+  const stats = new MemoryStatsSink();
+  const runtime = deps.createRuntime({ logger, workerId, stats });
+  let applying: Promise<void> = Promise.resolve();
+  let shuttingDown = false;
+
+  const send = (message: WorkerMessage): void => {
+    if (process.connected) process.send?.(message);
+  };
+
+  const shutdown = (deadlineMs: number): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    const hardStop = setTimeout(() => {
+      runtime.destroy();
+      process.exit(0);
+    }, deadlineMs + 1000);
+    hardStop.unref();
+    void applying
+      .then(() => runtime.close(deadlineMs))
+      .catch((err: unknown) => logger.warn({ err }, 'worker: close failed'))
+      .finally(() => {
+        send({ type: 'drained' });
+        process.disconnect?.();
+        process.exit(0);
+      });
+  };
+
+  const onMessage = (message: PrimaryMessage): void => {
+    switch (message.type) {
+      case 'config': {
+        const { config } = message;
+        applying = applying.then(async () => {
+          if (shuttingDown) return;
+          try {
+            await runtime.apply(config);
+            send({ type: 'applied', version: config.version });
+          } catch (err) {
+            logger.error({ err, version: config.version }, 'worker: config apply failed');
+            send({ type: 'apply-failed', version: config.version, error: String(err) });
+          }
+        });
+        break;
+      }
+      case 'stats-request':
+        send({ type: 'stats', requestId: message.requestId, snapshot: stats.snapshot() });
+        break;
+      case 'log-level':
+        logger.level = message.level;
+        break;
+      case 'healthcheck':
+        runtime.setHealthCheckFailing?.(message.failing);
+        break;
+      case 'drain-listeners':
+        applying = applying.then(() =>
+          runtime.drainListeners().catch((err: unknown) => {
+            logger.warn({ err }, 'worker: drain failed');
+          }),
+        );
+        break;
+      case 'shutdown':
+        shutdown(message.deadlineMs);
+        break;
+    }
+  };
+
+  process.on('message', (message: unknown) => {
+    if (isPrimaryMessage(message)) onMessage(message);
+  });
+  process.on('disconnect', () => shutdown(ORPHAN_DRAIN_MS));
+  // The primary coordinates shutdown; a terminal's Ctrl-C also reaches workers.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  send({ type: 'worker-ready' });
+}

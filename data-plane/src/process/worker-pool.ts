@@ -1,0 +1,259 @@
+/**
+ * The primary's workers (DESIGN.md D7): N node:cluster workers that serve traffic. The pool
+ * remembers the current config and the admin-controlled flags and gives them to every worker
+ * that (re)starts; a worker that dies unexpectedly is restarted with exponential backoff
+ * (reset after it stayed up a while). Listening sockets are shared through node:cluster, so a
+ * restarted worker serves the same ports.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import type { StatsSnapshot } from '../http/stats.js';
+import { StatsAggregator } from '../stats/stats-aggregate.js';
+import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+
+export interface WorkerPoolOptions {
+  readonly size: number;
+  readonly logger: Logger;
+  /** Arguments the workers are started with (the primary's own by default). */
+  readonly args?: readonly string[];
+  readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** A worker applied (or failed to apply) a config version. */
+  readonly onApplied?: (slot: number, version: string, error?: string) => void;
+}
+
+/** A worker that stayed up this long is healthy again: its next crash restarts it at once. */
+const STABLE_AFTER_MS = 30_000;
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  ready: boolean;
+  appliedVersion: string | undefined;
+  failures: number;
+  startedAt: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private config: ProxyConfig | undefined;
+  private logLevel: string | undefined;
+  private healthcheckFailing = false;
+  private draining = false;
+  private stopping = false;
+  /** Set by shutdown(): also given to workers that report ready afterwards. */
+  private shutdownDeadlineMs: number | undefined;
+  private requestSeq = 0;
+  private readonly pendingStats = new Map<number, { waiting: Set<number>; resolve: () => void }>();
+  readonly stats = new StatsAggregator();
+  private readonly exitWaiters = new Set<() => void>();
+
+  constructor(private readonly options: WorkerPoolOptions) {}
+
+  start(): void {
+    cluster.setupPrimary({
+      serialization: 'advanced',
+      ...(this.options.args ? { args: [...this.options.args] } : {}),
+    });
+    for (let i = 0; i < this.options.size; i++) {
+      const slot: Slot = {
+        index: i,
+        worker: undefined,
+        ready: false,
+        appliedVersion: undefined,
+        failures: 0,
+        startedAt: 0,
+        restartTimer: undefined,
+      };
+      this.slots.push(slot);
+      this.fork(slot);
+    }
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Live workers (forked and connected). */
+  get liveCount(): number {
+    return this.slots.filter((s) => s.worker && s.ready).length;
+  }
+
+  /** True when every slot has a live worker running `version`. */
+  allApplied(version: string): boolean {
+    return this.slots.every((s) => s.worker && s.ready && s.appliedVersion === version);
+  }
+
+  setConfig(config: ProxyConfig): void {
+    this.config = config;
+    this.broadcast({ type: 'config', config });
+  }
+
+  setLogLevel(level: string): void {
+    this.logLevel = level;
+    this.broadcast({ type: 'log-level', level });
+  }
+
+  setHealthcheckFailing(failing: boolean): void {
+    this.healthcheckFailing = failing;
+    this.broadcast({ type: 'healthcheck', failing });
+  }
+
+  drainListeners(): void {
+    this.draining = true;
+    this.broadcast({ type: 'drain-listeners' });
+  }
+
+  /** Asks every live worker for its stats (bounded by timeoutMs) and returns the merged view. */
+  async collectStats(timeoutMs = 1000): Promise<StatsSnapshot> {
+    const live = this.slots.filter((s) => s.worker && s.ready);
+    if (live.length > 0) {
+      const requestId = ++this.requestSeq;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        const waiting = new Set(live.map((s) => s.index));
+        const entry = { waiting, resolve: done };
+        this.pendingStats.set(requestId, entry);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        for (const s of live) this.send(s, { type: 'stats-request', requestId });
+      });
+      this.pendingStats.delete(requestId);
+    }
+    return this.stats.merged();
+  }
+
+  /**
+   * Graceful stop: every worker drains and exits by itself within `deadlineMs`; stragglers are
+   * killed after a grace period. Resolves when all workers are gone.
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    this.shutdownDeadlineMs = deadlineMs;
+    for (const s of this.slots) clearTimeout(s.restartTimer);
+    // Workers still starting get it when they report ready (their IPC handler is not there yet).
+    this.broadcast({ type: 'shutdown', deadlineMs });
+    const killTimer = setTimeout(() => this.destroy(), deadlineMs + 2000);
+    killTimer.unref();
+    await this.allExited();
+    clearTimeout(killTimer);
+  }
+
+  /** Kills every worker now. Idempotent. */
+  destroy(): void {
+    this.stopping = true;
+    for (const s of this.slots) {
+      clearTimeout(s.restartTimer);
+      if (s.worker && !s.worker.isDead()) s.worker.process.kill('SIGKILL');
+    }
+  }
+
+  private allExited(): Promise<void> {
+    if (this.slots.every((s) => !s.worker)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.slots.every((s) => !s.worker)) {
+          this.exitWaiters.delete(check);
+          resolve();
+        }
+      };
+      this.exitWaiters.add(check);
+    });
+  }
+
+  private broadcast(message: PrimaryMessage): void {
+    for (const s of this.slots) if (s.worker && s.ready) this.send(s, message);
+  }
+
+  private send(slot: Slot, message: PrimaryMessage): void {
+    const worker = slot.worker;
+    if (!worker || !worker.isConnected()) return;
+    try {
+      worker.send(message);
+    } catch (err) {
+      this.options.logger.warn({ err, worker: slot.index }, 'cannot message worker');
+    }
+  }
+
+  private fork(slot: Slot): void {
+    const worker = cluster.fork({ FERRY_WORKER_INDEX: String(slot.index) });
+    slot.worker = worker;
+    slot.ready = false;
+    slot.appliedVersion = undefined;
+    slot.startedAt = Date.now();
+    worker.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) this.onMessage(slot, worker, message);
+    });
+    worker.on('error', (err) =>
+      this.options.logger.warn({ err, worker: slot.index }, 'worker error'),
+    );
+    worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));
+  }
+
+  private onMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
+    if (slot.worker !== worker) return;
+    switch (message.type) {
+      case 'worker-ready':
+        slot.ready = true;
+        if (this.shutdownDeadlineMs !== undefined) {
+          this.send(slot, { type: 'shutdown', deadlineMs: this.shutdownDeadlineMs });
+          break;
+        }
+        if (this.logLevel) this.send(slot, { type: 'log-level', level: this.logLevel });
+        if (this.healthcheckFailing) this.send(slot, { type: 'healthcheck', failing: true });
+        if (this.config) this.send(slot, { type: 'config', config: this.config });
+        if (this.draining) this.send(slot, { type: 'drain-listeners' });
+        break;
+      case 'applied':
+        slot.appliedVersion = message.version;
+        this.options.onApplied?.(slot.index, message.version);
+        break;
+      case 'apply-failed':
+        this.options.logger.error(
+          { worker: slot.index, version: message.version, error: message.error },
+          'worker failed to apply a config',
+        );
+        this.options.onApplied?.(slot.index, message.version, message.error);
+        break;
+      case 'stats': {
+        this.stats.update(worker.id, message.snapshot);
+        const pending = this.pendingStats.get(message.requestId);
+        if (pending) {
+          pending.waiting.delete(slot.index);
+          if (pending.waiting.size === 0) pending.resolve();
+        }
+        break;
+      }
+      case 'drained':
+        break;
+    }
+  }
+
+  private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    if (slot.worker !== worker) return;
+    slot.worker = undefined;
+    slot.ready = false;
+    this.stats.retire(worker.id);
+    for (const [, pending] of this.pendingStats) {
+      pending.waiting.delete(slot.index);
+      if (pending.waiting.size === 0) pending.resolve();
+    }
+    for (const w of [...this.exitWaiters]) w();
+    if (this.stopping) return;
+    const backoff = this.options.restartBackoff ?? { initialMs: 100, maxMs: 10_000 };
+    if (Date.now() - slot.startedAt > STABLE_AFTER_MS) slot.failures = 0;
+    const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** slot.failures);
+    slot.failures += 1;
+    this.options.logger.error(
+      { worker: slot.index, code, signal, restart_in_ms: delay },
+      'worker exited unexpectedly; restarting it',
+    );
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (!this.stopping) this.fork(slot);
+    }, delay);
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The runtime of one cluster version: its load balancer, its hosts' connection pools and the
+ * name-scoped state (circuit breakers, stats) it shares with the other versions of the same
+ * cluster. Built by ClusterManager on every apply that changes the cluster; a request keeps the
+ * ClusterRuntime it started with until it ends.
+ *
+ * Per-host state (pools, active request counts) is handed from one version to the next when the
+ * host still exists and the pool settings did not change, so a config change does not reconnect.
+ */
+import type { Dispatcher } from 'undici';
+import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
+import { CircuitBreakerState } from './circuit-breaker.js';
+import type { ClusterStats } from './cluster-stats.js';
+import { resolveHost } from './dns-resolver.js';
+import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
+import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
+import type { Logger } from '@ferry/shared';
+
+/** Per-host state carried across cluster versions. */
+export class HostState {
+  activeRequests = 0;
+  #http1: Dispatcher | undefined;
+  #http2: Dispatcher | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly host: string,
+    readonly port: number,
+    readonly hostname: string,
+    readonly settingsKey: string,
+  ) {}
+
+  dispatcher(cluster: ClusterModel, http2: boolean, stats: ClusterStats): Dispatcher {
+    if (http2) {
+      this.#http2 ??= createHostDispatcher(cluster, this, true, stats.upstreamCxActive);
+      return this.#http2;
+    }
+    this.#http1 ??= createHostDispatcher(cluster, this, false, stats.upstreamCxActive);
+    return this.#http1;
+  }
+
+  /** Closes the pools once their in-flight requests have finished. */
+  close(): void {
+    for (const d of [this.#http1, this.#http2]) d?.close().catch(() => undefined);
+  }
+
+  destroy(): void {
+    for (const d of [this.#http1, this.#http2]) d?.destroy().catch(() => undefined);
+  }
+}
+
+/** Name-scoped state of a cluster, shared by all its versions. */
+export interface ClusterShared {
+  readonly circuit: CircuitBreakerState;
+  readonly stats: ClusterStats;
+}
+
+export class ClusterRuntime {
+  readonly name: string;
+  readonly model: ClusterModel;
+  readonly circuit: CircuitBreakerState;
+  readonly stats: ClusterStats;
+  readonly #settingsKey: string;
+  readonly #logger: Logger;
+  #lb: LoadBalancer;
+  #hosts = new Map<string, HostState>();
+  #dnsTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  readonly #activeRequestsOf = (hostKey: string): number =>
+    this.#hosts.get(hostKey)?.activeRequests ?? 0;
+
+  constructor(model: ClusterModel, shared: ClusterShared, logger: Logger) {
+    this.name = model.name;
+    this.model = model;
+    this.circuit = shared.circuit;
+    this.stats = shared.stats;
+    this.#logger = logger;
+    this.#settingsKey = poolSettingsKey(model);
+    this.#lb = createLoadBalancer(model);
+    this.#syncHosts(model.localities, undefined);
+  }
+
+  get isDns(): boolean {
+    return this.model.type === 'STRICT_DNS' || this.model.type === 'LOGICAL_DNS';
+  }
+
+  /**
+   * Takes over the previous version's hosts that still exist with the same pool settings (and,
+   * for DNS clusters, its resolved addresses), then starts DNS refresh. The caller retires the
+   * previous version afterwards, which closes the pools that were not taken over.
+   */
+  async start(previous: ClusterRuntime | undefined, dnsWarmupMs: number): Promise<void> {
+    if (previous !== undefined && previous.#settingsKey === this.#settingsKey) {
+      if (this.isDns && previous.isDns && sameEndpointNames(previous.model, this.model)) {
+        this.#lb = createLoadBalancer({ ...this.model, localities: previous.#resolvedLocalities });
+        this.#resolvedLocalities = previous.#resolvedLocalities;
+        this.#syncHosts(previous.#resolvedLocalities, previous);
+      } else {
+        this.#syncHosts(this.isDns ? [] : this.model.localities, previous);
+      }
+    }
+    if (!this.isDns) return;
+    if (this.#resolvedLocalities.length === 0) {
+      // Warm the cluster before it takes traffic (Envoy's cluster warming), bounded so one
+      // unresolvable name cannot hold up a config apply.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#refreshDns(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, dnsWarmupMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (!this.#closed) {
+      this.#dnsTimer = setInterval(
+        () => void this.#refreshDns(),
+        this.model.dnsRefreshRateMs || 5000,
+      );
+      this.#dnsTimer.unref();
+    }
+  }
+
+  #resolvedLocalities: readonly LocalityEndpointsModel[] = [];
+
+  async #refreshDns(): Promise<void> {
+    const logical = this.model.type === 'LOGICAL_DNS';
+    try {
+      const localities = await Promise.all(
+        this.model.localities.map(async (locality) => {
+          const endpoints = await Promise.all(
+            locality.endpoints.map(async (endpoint) => {
+              const addresses = await resolveHost(endpoint.host, this.model.dnsLookupFamily);
+              const used = logical ? addresses.slice(0, 1) : addresses;
+              return used.map((address) => ({
+                ...endpoint,
+                host: address,
+                hostname: endpoint.hostname !== '' ? endpoint.hostname : endpoint.host,
+              }));
+            }),
+          );
+          return { ...locality, endpoints: endpoints.flat() };
+        }),
+      );
+      if (this.#closed) return;
+      if (JSON.stringify(localities) === JSON.stringify(this.#resolvedLocalities)) return;
+      this.#resolvedLocalities = localities;
+      this.#lb.updateHosts({ ...this.model, localities });
+      this.#syncHosts(localities, undefined);
+    } catch (err) {
+      // Keep the last resolved addresses (Envoy does the same on resolution failure).
+      this.#logger.warn({ err, cluster: this.name }, 'DNS resolution failed; keeping last hosts');
+    }
+  }
+
+  /** Makes #hosts match `localities`, reusing existing or previous states, closing dropped ones. */
+  #syncHosts(
+    localities: readonly LocalityEndpointsModel[],
+    previous: ClusterRuntime | undefined,
+  ): void {
+    const next = new Map<string, HostState>();
+    for (const locality of localities) {
+      for (const endpoint of locality.endpoints) {
+        const key = hostKey(endpoint.host, endpoint.port);
+        if (next.has(key)) continue;
+        const existing =
+          this.#hosts.get(key) ?? (previous !== undefined ? previous.#hosts.get(key) : undefined);
+        next.set(
+          key,
+          existing ??
+            new HostState(key, endpoint.host, endpoint.port, endpoint.hostname, this.#settingsKey),
+        );
+      }
+    }
+    for (const [key, state] of this.#hosts) if (!next.has(key)) state.close();
+    this.#hosts = next;
+    this.stats.membershipHealthy.set(next.size);
+  }
+
+  /** Host states of this version, for handing over and for the admin /clusters page. */
+  hosts(): ReadonlyMap<string, HostState> {
+    return this.#hosts;
+  }
+
+  pickHost(
+    hash: number | undefined,
+    exclude: ReadonlySet<string> | undefined,
+  ): HostState | undefined {
+    const ref: HostRef | undefined = this.#lb.pick({
+      hash,
+      exclude,
+      activeRequests: this.#activeRequestsOf,
+    });
+    if (ref === undefined) return undefined;
+    let state = this.#hosts.get(ref.key);
+    if (state === undefined) {
+      // The LB and the host map are built from the same localities; this only happens if the
+      // LB's key format ever diverges from ours. Keep serving rather than failing the request.
+      state = new HostState(ref.key, ref.host, ref.port, ref.hostname, this.#settingsKey);
+      this.#hosts.set(ref.key, state);
+    }
+    return state;
+  }
+
+  /**
+   * Called when a newer version replaced this one: closes (gracefully) the pools the newer
+   * version did not take over, and stops DNS refresh.
+   */
+  retire(successor: ClusterRuntime | undefined): void {
+    this.#stopTimers();
+    const kept = successor !== undefined ? successor.#hosts : undefined;
+    for (const [key, state] of this.#hosts) {
+      if (kept?.get(key) !== state) state.close();
+    }
+  }
+
+  destroy(): void {
+    this.#stopTimers();
+    for (const state of this.#hosts.values()) state.destroy();
+  }
+
+  #stopTimers(): void {
+    this.#closed = true;
+    if (this.#dnsTimer !== undefined) clearInterval(this.#dnsTimer);
+    this.#dnsTimer = undefined;
+  }
+}
+
+function sameEndpointNames(a: ClusterModel, b: ClusterModel): boolean {
+  return JSON.stringify(a.localities) === JSON.stringify(b.localities);
+}

@@ -1,0 +1,99 @@
+/**
+ * Connection pools to one upstream host. HTTP/1.1 uses undici's keep-alive Pool; HTTP/2 uses
+ * undici's H2CClient over cleartext (prior knowledge) or a Pool with ALPN h2 over TLS. All three
+ * are undici Dispatchers, so the request path (http/forwarder.ts) dispatches the same way.
+ *
+ * Timeouts that undici would enforce by itself (headers/body 300 s) are disabled: the route and
+ * per-try timeouts of the request path own them, as in Envoy.
+ */
+import { H2CClient, Pool, type Dispatcher } from 'undici';
+import type { ClusterModel } from '../config/model.js';
+import type { GaugeHandle } from '../http/stats.js';
+
+export interface HostAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Name used for SNI/auto_host_rewrite when the cluster does not set one. */
+  readonly hostname: string;
+}
+
+/** Settings that, when changed between two versions of a cluster, require new pools. */
+export function poolSettingsKey(cluster: ClusterModel): string {
+  return JSON.stringify([
+    cluster.upstreamProtocol,
+    cluster.connectTimeoutMs,
+    cluster.circuitBreakers.maxConnections,
+    cluster.maxRequestsPerConnection,
+    cluster.upstreamIdleTimeoutMs,
+    cluster.tls ?? null,
+  ]);
+}
+
+function originOf(address: HostAddress, secure: boolean): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${secure ? 'https' : 'http'}://${host}:${address.port}`;
+}
+
+function tlsVersion(version: string): 'TLSv1.2' | 'TLSv1.3' | undefined {
+  return version === 'TLSv1.2' || version === 'TLSv1.3' ? version : undefined;
+}
+
+/**
+ * Creates the dispatcher for one host. `http2` selects the HTTP/2 flavour (the caller decides
+ * from upstreamProtocol and, for USE_DOWNSTREAM, the downstream protocol).
+ */
+export function createHostDispatcher(
+  cluster: ClusterModel,
+  address: HostAddress,
+  http2: boolean,
+  connectionsGauge?: GaugeHandle,
+): Dispatcher {
+  const tls = cluster.tls;
+  const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
+  const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs || 5000 };
+  if (tls !== undefined) {
+    const servername = tls.sni !== '' ? tls.sni : address.hostname;
+    if (servername !== '' && !/^[\d.:]+$/.test(servername)) connect.servername = servername;
+    connect.rejectUnauthorized = tls.trustedCaPem !== undefined;
+    if (tls.trustedCaPem !== undefined) connect.ca = tls.trustedCaPem;
+    if (tls.certificate !== undefined) {
+      connect.cert = tls.certificate.certificateChainPem;
+      connect.key = tls.certificate.privateKeyPem;
+    }
+    const minVersion = tlsVersion(tls.minVersion);
+    if (minVersion !== undefined) connect.minVersion = minVersion;
+    const maxVersion = tlsVersion(tls.maxVersion);
+    if (maxVersion !== undefined) connect.maxVersion = maxVersion;
+  }
+  const common = {
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    keepAliveTimeout: Math.min(idleMs, 60_000),
+    keepAliveMaxTimeout: idleMs,
+    // Forwarding only: the proxy passes sizes through, the backend's framing is authoritative.
+    maxHeaderSize: 96 * 1024,
+  };
+  let dispatcher: Dispatcher;
+  if (http2 && tls === undefined) {
+    dispatcher = new H2CClient(originOf(address, false), {
+      ...common,
+      connect: connect as { timeout: number },
+      maxConcurrentStreams: 100,
+    });
+  } else {
+    dispatcher = new Pool(originOf(address, tls !== undefined), {
+      ...common,
+      connections: Math.max(1, cluster.circuitBreakers.maxConnections),
+      pipelining: 1,
+      allowH2: http2,
+      maxRequestsPerClient:
+        cluster.maxRequestsPerConnection > 0 ? cluster.maxRequestsPerConnection : undefined,
+      connect,
+    });
+  }
+  if (connectionsGauge !== undefined) {
+    dispatcher.on('connect', () => connectionsGauge.add(1));
+    dispatcher.on('disconnect', () => connectionsGauge.add(-1));
+  }
+  return dispatcher;
+}

@@ -1,0 +1,315 @@
+/**
+ * A state-of-the-world ADS client (`StreamAggregatedResources`), following Envoy's xDS protocol
+ * document:
+ * - CDS and LDS are wildcard subscriptions (legacy form: an empty first resource_names list);
+ *   EDS and RDS ask for the names the handler derives from what it accepted;
+ * - every response is decoded (each Any with binaryToJson) and handed to the handler, which
+ *   accepts it (ACK: version_info + response_nonce) or rejects it (NACK: the previously accepted
+ *   version_info, the new nonce, error_detail INVALID_ARGUMENT with the joined errors);
+ * - a request carries the latest nonce of its type, so the server never sees it as stale;
+ * - on stream failure it reconnects with jittered exponential backoff (reset once a response
+ *   arrives) and re-sends every subscription with the last accepted versions; the handler keeps
+ *   serving what it has meanwhile.
+ *
+ * The handler owns resources and decisions; this class owns only protocol state.
+ */
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { binaryToJson, resourceTypeByUrl } from '@ferry/proto';
+import { serviceClient } from '@ferry/proto/grpc';
+import type { Logger } from '@ferry/shared';
+import { CDS, LDS, SUBSCRIBED_TYPES, type JsonObject } from './resource-set.js';
+
+/** google.rpc.Code INVALID_ARGUMENT, what Envoy sends in a NACK's error_detail. */
+const INVALID_ARGUMENT = 3;
+
+const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export interface AdsHandler {
+  /**
+   * A decoded response. Returns the errors that reject it (NACK), or an empty list (ACK). Called
+   * synchronously; the handler updates its subscriptions before returning.
+   */
+  onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[];
+  /** Names to subscribe to per type; CDS/LDS are always wildcard and not asked here. */
+  subscribedNames(typeUrl: string): readonly string[];
+  /** The stream is up (true) or failed/ended (false, with the reason). */
+  onConnectionState?(connected: boolean, reason?: string): void;
+}
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+export interface AdsClientOptions {
+  /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000". */
+  readonly target: string;
+  /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
+  readonly node: JsonObject;
+  readonly handler: AdsHandler;
+  readonly logger: Logger;
+  readonly backoff?: BackoffOptions;
+  /**
+   * Decodes one resource to normalised proto3 JSON. Defaults to `binaryToJson`; the proxy passes
+   * T's strict decoder (PGV rules), since a control plane other than Ferry's may not validate.
+   */
+  readonly decode?: ResourceDecoder;
+}
+
+export type ResourceDecoder = (
+  typeUrl: string,
+  bytes: Uint8Array,
+  path: string,
+) => { ok: true; value: { json: JsonObject } } | { ok: false; errors: string[] };
+
+interface TypeState {
+  /** Last accepted version_info (sent in every request of this type). */
+  acceptedVersion: string;
+  /** Latest response nonce on the current stream. */
+  nonce: string;
+  /** Names last requested on the current stream (sorted, joined), undefined before the first request. */
+  requestedKey: string | undefined;
+}
+
+export class AdsClient {
+  private readonly client: any;
+  private call: ClientDuplexStream<any, any> | undefined;
+  private readonly types = new Map<string, TypeState>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+  private sentNode = false;
+  private connectedFlag = false;
+  private readonly backoff: BackoffOptions;
+
+  constructor(private readonly options: AdsClientOptions) {
+    const Client = serviceClient(ADS_SERVICE);
+    this.client = new Client(options.target, credentials.createInsecure());
+    this.backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    for (const t of SUBSCRIBED_TYPES)
+      this.types.set(t, { acceptedVersion: '', nonce: '', requestedKey: undefined });
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  /** Seeds the versions to report on the first requests (state restored from disk). */
+  setAcceptedVersion(typeUrl: string, version: string): void {
+    const s = this.types.get(typeUrl);
+    if (s) s.acceptedVersion = version;
+  }
+
+  start(): void {
+    if (this.closed || this.call) return;
+    this.openStream();
+  }
+
+  /** Sends a request for every type whose wanted names changed (call after accepting config). */
+  updateSubscriptions(): void {
+    if (!this.call) return;
+    for (const typeUrl of SUBSCRIBED_TYPES) this.request(typeUrl, false);
+  }
+
+  /** Ends the stream and stops reconnecting. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      call.removeAllListeners();
+      call.on('error', () => undefined);
+      call.cancel();
+    }
+    this.client.close();
+  }
+
+  destroy(): void {
+    this.close();
+  }
+
+  private openStream(): void {
+    const call: ClientDuplexStream<any, any> = this.client.StreamAggregatedResources();
+    this.call = call;
+    this.sentNode = false;
+    for (const s of this.types.values()) {
+      s.nonce = '';
+      s.requestedKey = undefined;
+    }
+    call.on('data', (response: any) => this.onResponse(call, response));
+    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
+    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
+    call.on('status', (status: { code: number; details: string }) => {
+      if (status.code !== 0) this.onStreamEnd(call, status.details);
+    });
+    // CDS and LDS first: their answers decide the EDS and RDS names.
+    this.request(CDS, true);
+    this.request(LDS, true);
+    for (const t of SUBSCRIBED_TYPES) if (t !== CDS && t !== LDS) this.request(t, false);
+  }
+
+  private onStreamEnd(call: ClientDuplexStream<any, any>, reason: string): void {
+    if (call !== this.call) return;
+    this.call = undefined;
+    call.removeAllListeners();
+    call.on('error', () => undefined);
+    call.cancel();
+    if (this.connectedFlag) {
+      this.connectedFlag = false;
+    }
+    this.options.handler.onConnectionState?.(false, reason);
+    if (this.closed) return;
+    const delay = this.nextDelay();
+    this.options.logger.warn(
+      { target: this.options.target, reason, retry_in_ms: delay },
+      'xDS stream failed; keeping the last good config and reconnecting',
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) this.openStream();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Full jitter: a random delay up to an exponentially growing cap. */
+  private nextDelay(): number {
+    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(cap / 2 + (Math.random() * cap) / 2);
+  }
+
+  private request(typeUrl: string, force: boolean, extra: JsonObject = {}): void {
+    const call = this.call;
+    const state = this.types.get(typeUrl);
+    if (!call || !state) return;
+    const wildcard = typeUrl === CDS || typeUrl === LDS;
+    const names = wildcard ? [] : [...this.options.handler.subscribedNames(typeUrl)].sort();
+    const key = names.join('\n');
+    const isNew = state.requestedKey === undefined;
+    // A non-wildcard type with nothing to ask for is not requested until it has names: an empty
+    // first request would be read as a wildcard subscription by legacy servers.
+    if (!wildcard && isNew && names.length === 0 && !force) return;
+    if (!force && !('response_nonce' in extra) && state.requestedKey === key) return;
+    state.requestedKey = key;
+    const request: JsonObject = {
+      type_url: typeUrl,
+      version_info: state.acceptedVersion,
+      resource_names: names,
+      response_nonce: state.nonce,
+      ...extra,
+    };
+    // xDS protocol: the node is sent in the first request of a stream only.
+    if (!this.sentNode) {
+      request.node = this.options.node;
+      this.sentNode = true;
+    }
+    call.write(request);
+  }
+
+  private onResponse(call: ClientDuplexStream<any, any>, response: any): void {
+    if (call !== this.call) return;
+    if (!this.connectedFlag) {
+      this.connectedFlag = true;
+      this.options.handler.onConnectionState?.(true);
+    }
+    this.attempt = 0;
+    const typeUrl = String(response.type_url ?? '');
+    const version = String(response.version_info ?? '');
+    const nonce = String(response.nonce ?? '');
+    const state = this.types.get(typeUrl);
+    if (!state) {
+      this.options.logger.warn({ typeUrl }, 'xDS response of a type never requested: ignored');
+      return;
+    }
+    state.nonce = nonce;
+    const decoded = decodeResources(
+      typeUrl,
+      (response.resources ?? []) as any[],
+      this.options.decode,
+    );
+    const errors = decoded.ok
+      ? this.options.handler.onResponse(typeUrl, version, decoded.resources)
+      : decoded.errors;
+    if (errors.length === 0) {
+      state.acceptedVersion = version;
+      // Make before break: ask for newly needed EDS/RDS names before acknowledging.
+      for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.request(t, false);
+      this.request(typeUrl, true, { response_nonce: nonce });
+    } else {
+      this.options.logger.warn(
+        { typeUrl, version, errors },
+        'xDS config rejected (NACK); keeping the last good config',
+      );
+      this.request(typeUrl, true, {
+        response_nonce: nonce,
+        error_detail: { code: INVALID_ARGUMENT, message: errors.join('; ') },
+      });
+    }
+  }
+}
+
+type Decoded = { ok: true; resources: JsonObject[] } | { ok: false; errors: string[] };
+
+function decodeResources(
+  typeUrl: string,
+  anys: readonly any[],
+  decode: ResourceDecoder | undefined,
+): Decoded {
+  const type = resourceTypeByUrl(typeUrl);
+  if (!type) return { ok: false, errors: [`unsupported resource type ${typeUrl}`] };
+  const resources: JsonObject[] = [];
+  const errors: string[] = [];
+  anys.forEach((any, i) => {
+    const innerType = String(any?.type_url ?? '');
+    if (innerType !== typeUrl) {
+      errors.push(`resources[${i}]: type ${innerType} in a ${type.short} response`);
+      return;
+    }
+    if (decode) {
+      const result = decode(typeUrl, any.value as Uint8Array, `resources[${i}]`);
+      if (result.ok) resources.push(result.value.json);
+      else errors.push(...result.errors);
+      return;
+    }
+    try {
+      resources.push(binaryToJson(type.messageName, any.value as Uint8Array) as JsonObject);
+    } catch (err) {
+      errors.push(`resources[${i}]: cannot decode ${type.kind}: ${(err as Error).message}`);
+    }
+  });
+  return errors.length ? { ok: false, errors } : { ok: true, resources };
+}
+
+/** Plain JSON → google.protobuf.Struct in proto-loader's object form. */
+function structValue(value: unknown): JsonObject {
+  if (value === null || value === undefined) return { null_value: 'NULL_VALUE' };
+  if (typeof value === 'number') return { number_value: value };
+  if (typeof value === 'string') return { string_value: value };
+  if (typeof value === 'boolean') return { bool_value: value };
+  if (Array.isArray(value)) return { list_value: { values: value.map(structValue) } };
+  return { struct_value: toStruct(value as JsonObject) };
+}
+
+export function toStruct(object: JsonObject): JsonObject {
+  return {
+    fields: Object.fromEntries(Object.entries(object).map(([k, v]) => [k, structValue(v)])),
+  };
+}
+
+/** The Node message sent on the first request. */
+export function nodeMessage(node: {
+  id: string;
+  cluster: string;
+  metadata?: JsonObject;
+  userAgentVersion: string;
+}): JsonObject {
+  return {
+    id: node.id,
+    cluster: node.cluster,
+    ...(node.metadata ? { metadata: toStruct(node.metadata) } : {}),
+    user_agent_name: 'ferry-proxy',
+    user_agent_version: node.userAgentVersion,
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The primary's view of configuration: the bootstrap's static resources merged with the xDS
+ * resources accepted so far, and the last good ProxyConfig built from them. It is the ADS
+ * client's handler: each response is tried by building the whole config from the candidate
+ * resource set (T's buildProxyConfig); a config that builds is accepted (ACK) and announced to
+ * `onConfig`, one that does not is rejected (NACK) and the last good config stays in force
+ * (DESIGN.md D6).
+ */
+import type { Result } from '@ferry/proto';
+import type { ProxyConfig } from '../config/model.js';
+import type { AdsHandler } from './ads-client.js';
+import {
+  CDS,
+  EDS,
+  LDS,
+  RDS,
+  edsServiceNames,
+  rdsRouteNames,
+  replaceType,
+  resourcesOf,
+  type JsonObject,
+  type ResourceSet,
+} from './resource-set.js';
+
+export interface BuildInput {
+  listeners: JsonObject[];
+  routeConfigs: JsonObject[];
+  clusters: JsonObject[];
+  endpoints: JsonObject[];
+}
+
+export type BuildConfig = (input: BuildInput, previous?: ProxyConfig) => Result<ProxyConfig>;
+
+export type ConfigOrigin = 'static' | 'xds' | 'persisted';
+
+export interface AppliedConfig {
+  readonly config: ProxyConfig;
+  readonly resources: ResourceSet;
+  readonly origin: ConfigOrigin;
+}
+
+export interface XdsCounters {
+  /** Accepted responses per type URL. */
+  readonly updates: Map<string, number>;
+  /** Rejected responses per type URL. */
+  readonly rejections: Map<string, number>;
+  lastRejection: { typeUrl: string; version: string; errors: string[]; at: string } | undefined;
+  connected: boolean;
+  connects: number;
+}
+
+export interface ConfigSourceOptions {
+  readonly staticListeners: readonly JsonObject[];
+  readonly staticClusters: readonly JsonObject[];
+  readonly build: BuildConfig;
+  /** Called with every newly accepted config (synchronously, in acceptance order). */
+  readonly onConfig: (applied: AppliedConfig) => void;
+  readonly onConnectionState?: (connected: boolean, reason?: string) => void;
+  readonly now?: () => string;
+}
+
+export class ConfigSource implements AdsHandler {
+  private set: ResourceSet = new Map();
+  private current: AppliedConfig | undefined;
+  /** Types that have had at least one response since start (initial fetch tracking). */
+  private readonly responded = new Set<string>();
+  readonly counters: XdsCounters = {
+    updates: new Map(),
+    rejections: new Map(),
+    lastRejection: undefined,
+    connected: false,
+    connects: 0,
+  };
+
+  constructor(private readonly options: ConfigSourceOptions) {}
+
+  get applied(): AppliedConfig | undefined {
+    return this.current;
+  }
+
+  get resources(): ResourceSet {
+    return this.set;
+  }
+
+  /** Builds and applies the static resources alone (no xDS, or nothing received yet). */
+  applyStatic(): Result<ProxyConfig> {
+    return this.tryApply(this.set, 'static');
+  }
+
+  /**
+   * Applies resources restored from disk (static stability: the control plane is unreachable at
+   * start). Rejected when they no longer build (e.g. a newer proxy no longer supports a field).
+   */
+  restore(resources: ResourceSet): Result<ProxyConfig> {
+    return this.tryApply(resources, 'persisted');
+  }
+
+  /**
+   * True once the first answers are in: CDS and LDS responded, and every EDS/RDS name they need
+   * arrived (or its type answered, e.g. the name does not exist). Envoy's "initial fetch".
+   */
+  initialFetchDone(): boolean {
+    if (!this.responded.has(CDS) || !this.responded.has(LDS)) return false;
+    for (const [typeUrl, names] of [
+      [EDS, this.subscribedNames(EDS)],
+      [RDS, this.subscribedNames(RDS)],
+    ] as const) {
+      if (names.length === 0 || this.responded.has(typeUrl)) continue;
+      return false;
+    }
+    return true;
+  }
+
+  onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[] {
+    this.responded.add(typeUrl);
+    const candidate = replaceType(this.set, typeUrl, version, resources, this.now());
+    const result = this.tryApply(candidate, 'xds');
+    if (result.ok) {
+      this.counters.updates.set(typeUrl, (this.counters.updates.get(typeUrl) ?? 0) + 1);
+      return [];
+    }
+    this.counters.rejections.set(typeUrl, (this.counters.rejections.get(typeUrl) ?? 0) + 1);
+    this.counters.lastRejection = { typeUrl, version, errors: result.errors, at: this.now() };
+    return result.errors;
+  }
+
+  subscribedNames(typeUrl: string): readonly string[] {
+    if (typeUrl === EDS)
+      return edsServiceNames([...this.options.staticClusters, ...resourcesOf(this.set, CDS)]);
+    if (typeUrl === RDS)
+      return rdsRouteNames([...this.options.staticListeners, ...resourcesOf(this.set, LDS)]);
+    return [];
+  }
+
+  onConnectionState(connected: boolean, reason?: string): void {
+    this.counters.connected = connected;
+    if (connected) this.counters.connects += 1;
+    this.options.onConnectionState?.(connected, reason);
+  }
+
+  private tryApply(candidate: ResourceSet, origin: ConfigOrigin): Result<ProxyConfig> {
+    const result = this.options.build(
+      {
+        listeners: [...this.options.staticListeners, ...resourcesOf(candidate, LDS)],
+        clusters: [...this.options.staticClusters, ...resourcesOf(candidate, CDS)],
+        routeConfigs: resourcesOf(candidate, RDS),
+        endpoints: resourcesOf(candidate, EDS),
+      },
+      this.current?.config,
+    );
+    if (!result.ok) return result;
+    this.set = candidate;
+    this.current = { config: result.value, resources: candidate, origin };
+    this.options.onConfig(this.current);
+    return result;
+  }
+
+  private now(): string {
+    return this.options.now?.() ?? new Date().toISOString();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The xDS resources a proxy has accepted, per type, and what it must subscribe to next. Owned by
+ * the primary's config source (config-source.ts); plain JSON (normalised proto3 JSON, snake_case,
+ * as `binaryToJson` produces it) so it can be persisted and shown in /config_dump.
+ */
+import { resourceTypeByKind } from '@ferry/proto';
+
+export type JsonObject = Record<string, unknown>;
+
+export const LDS = resourceTypeByKind('Listener').typeUrl;
+export const RDS = resourceTypeByKind('RouteConfiguration').typeUrl;
+export const CDS = resourceTypeByKind('Cluster').typeUrl;
+export const EDS = resourceTypeByKind('ClusterLoadAssignment').typeUrl;
+
+/** Make-before-break order (xDS protocol, "Eventual consistency considerations"). */
+export const SUBSCRIBED_TYPES: readonly string[] = [CDS, EDS, LDS, RDS];
+
+const HCM_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+export interface AcceptedResource {
+  readonly name: string;
+  /** Without "@type" (the type is the map's key). */
+  readonly json: JsonObject;
+  /** version_info of the response that delivered it. */
+  readonly version: string;
+  /** ISO time it was last accepted with changed content. */
+  readonly lastUpdated: string;
+}
+
+export interface AcceptedType {
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, AcceptedResource>;
+}
+
+/** Accepted resources by type URL; immutable: updates produce a new set. */
+export type ResourceSet = ReadonlyMap<string, AcceptedType>;
+
+export function resourceName(typeUrl: string, json: JsonObject): string {
+  const field = typeUrl === EDS ? 'cluster_name' : 'name';
+  const name = json[field];
+  return typeof name === 'string' ? name : '';
+}
+
+/**
+ * A new set where `typeUrl` holds exactly `resources` (SotW: every response carries the full
+ * state of the subscription, absence = deletion). Resources whose content did not change keep
+ * their lastUpdated.
+ */
+export function replaceType(
+  set: ResourceSet,
+  typeUrl: string,
+  version: string,
+  resources: readonly JsonObject[],
+  now: string,
+): ResourceSet {
+  const previous = set.get(typeUrl)?.resources;
+  const next = new Map<string, AcceptedResource>();
+  for (const json of resources) {
+    const name = resourceName(typeUrl, json);
+    const old = previous?.get(name);
+    const same = old !== undefined && JSON.stringify(old.json) === JSON.stringify(json);
+    next.set(name, { name, json, version, lastUpdated: same ? old.lastUpdated : now });
+  }
+  const out = new Map(set);
+  out.set(typeUrl, { version, resources: next });
+  return out;
+}
+
+export function resourcesOf(set: ResourceSet, typeUrl: string): JsonObject[] {
+  const t = set.get(typeUrl);
+  return t ? [...t.resources.values()].map((r) => r.json) : [];
+}
+
+/** EDS service names of the EDS clusters among `clusters` (eds_cluster_config.service_name or the name). */
+export function edsServiceNames(clusters: readonly JsonObject[]): string[] {
+  const names = new Set<string>();
+  for (const c of clusters) {
+    if (c.type !== 'EDS') continue;
+    const eds = c.eds_cluster_config as JsonObject | undefined;
+    const serviceName = typeof eds?.service_name === 'string' ? eds.service_name : '';
+    const name = serviceName || (typeof c.name === 'string' ? c.name : '');
+    if (name) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/** RDS route configuration names the HttpConnectionManagers of `listeners` ask for. */
+export function rdsRouteNames(listeners: readonly JsonObject[]): string[] {
+  const names = new Set<string>();
+  for (const l of listeners) {
+    const chains = [
+      ...((l.filter_chains as JsonObject[] | undefined) ?? []),
+      ...(l.default_filter_chain ? [l.default_filter_chain as JsonObject] : []),
+    ];
+    for (const chain of chains) {
+      for (const filter of (chain.filters as JsonObject[] | undefined) ?? []) {
+        const typed = filter.typed_config as JsonObject | undefined;
+        if (typed?.['@type'] !== HCM_TYPE_URL) continue;
+        const rds = typed.rds as JsonObject | undefined;
+        if (typeof rds?.route_config_name === 'string' && rds.route_config_name)
+          names.add(rds.route_config_name);
+      }
+    }
+  }
+  return [...names].sort();
+}

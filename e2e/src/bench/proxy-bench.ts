@@ -1,0 +1,460 @@
+/**
+ * `make bench-proxy`: ferry-proxy, nginx and HAProxy with the same number of workers in front of
+ * one nginx backend on loopback, loaded by wrk with keep-alive; small (100 B) and 64 KiB
+ * responses; runs interleaved (ferry, nginx, haproxy, repeat) so drift hits every proxy alike.
+ * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing (DESIGN D10).
+ *
+ * At 1 worker every proxy (all its processes) is pinned to core 0 and wrk plus the backend to
+ * core 1; at 2 workers nothing is pinned. Usage: node e2e/dist/bench/proxy-bench.js --help.
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { summarizeCpuProfile } from './cpu-profile-summary.js';
+import {
+  BODIES,
+  backendNginxConf,
+  ferryBootstrap,
+  haproxyConf,
+  proxyNginxConf,
+  type BodySize,
+  type ProxyConfigInput,
+} from './proxy-configs.js';
+import {
+  ensureTools,
+  freePort,
+  killAllNow,
+  startServer,
+  stopAll,
+  stopServer,
+  waitForPort,
+} from './proxy-processes.js';
+import { runWrk, type WrkResult } from './proxy-wrk.js';
+
+const PROXIES = ['ferry', 'nginx', 'haproxy'] as const;
+type ProxyName = (typeof PROXIES)[number];
+
+const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
+  --quick              1 round of 5 s per case (default: 3 rounds of 10 s)
+  --rounds N           interleaved rounds per case
+  --duration S         seconds per measured wrk run
+  --warmup S           seconds of unmeasured load before each run [2, quick: 1]
+  --workers 1,2        worker counts to measure
+  --sizes small,large  response sizes (100 B, 64 KiB)
+  --proxies ferry,nginx,haproxy
+  --connections N      wrk connections [64]
+  --label NAME         report file bench-results/proxy-NAME.json [latest]
+  --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
+`;
+
+interface Options {
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  workers: number[];
+  sizes: BodySize[];
+  proxies: ProxyName[];
+  connections: number;
+  label: string;
+  cpuProf: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      workers: { type: 'string', default: '1,2' },
+      sizes: { type: 'string', default: 'small,large' },
+      proxies: { type: 'string', default: PROXIES.join(',') },
+      connections: { type: 'string', default: '64' },
+      label: { type: 'string', default: 'latest' },
+      'cpu-prof': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const list = (text: string): string[] =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  const sizes = list(values.sizes);
+  for (const size of sizes)
+    if (!(size in BODIES)) throw new Error(`--sizes: unknown size ${JSON.stringify(size)}`);
+  const proxies = list(values.proxies);
+  for (const proxy of proxies)
+    if (!(PROXIES as readonly string[]).includes(proxy))
+      throw new Error(`--proxies: unknown proxy ${JSON.stringify(proxy)}`);
+  return {
+    rounds: Number(values.rounds ?? (quick ? 1 : 3)),
+    durationS: Number(values.duration ?? (quick ? 5 : 10)),
+    warmupS: Number(values.warmup ?? (quick ? 1 : 2)),
+    workers: list(values.workers).map(Number),
+    sizes: sizes as BodySize[],
+    proxies: proxies as ProxyName[],
+    connections: Number(values.connections),
+    label: values.label,
+    cpuProf: values['cpu-prof'] === true,
+  };
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const ferryBin = path.join(repoRoot, 'data-plane', 'bin', 'ferry-proxy');
+const resultsDir = path.join(repoRoot, 'bench-results');
+
+function log(line: string): void {
+  process.stderr.write(`[bench-proxy] ${line}\n`);
+}
+
+function firstLine(command: string, args: string[]): string {
+  const run = spawnSync(command, args, { encoding: 'utf8' });
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.trim().split('\n')[0] ?? '';
+}
+
+function machineInfo(): Record<string, string | number> {
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    nginx: firstLine('nginx', ['-v']),
+    haproxy: firstLine('haproxy', ['-v']),
+    wrk: firstLine('wrk', ['-v']),
+  };
+}
+
+/** Fetches a path through a proxy once and checks the body length (a misconfigured proxy fails here). */
+function checkResponse(port: number, size: BodySize): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/${size}`, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => {
+        if (res.statusCode === 200 && bytes === BODIES[size]) resolve();
+        else reject(new Error(`port ${port} /${size}: status ${res.statusCode}, ${bytes} bytes`));
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+interface RunningProxy {
+  readonly name: ProxyName;
+  readonly port: number;
+  readonly child: ChildProcess;
+}
+
+async function startProxy(
+  name: ProxyName,
+  input: ProxyConfigInput,
+  cpus: string | undefined,
+  cpuProfDir: string | undefined,
+): Promise<RunningProxy> {
+  const logFile = path.join(input.dir, `${name}.log`);
+  let child: ChildProcess;
+  if (name === 'nginx') {
+    const conf = path.join(input.dir, 'proxy-nginx.conf');
+    fs.writeFileSync(conf, proxyNginxConf(input));
+    child = startServer({
+      name,
+      command: 'nginx',
+      args: [
+        '-p',
+        input.dir,
+        '-e',
+        `${input.dir}/proxy-nginx-stderr.log`,
+        '-c',
+        conf,
+        '-g',
+        'daemon off;',
+      ],
+      cpus,
+      logFile,
+    });
+  } else if (name === 'haproxy') {
+    const conf = path.join(input.dir, 'haproxy.cfg');
+    fs.writeFileSync(conf, haproxyConf(input));
+    child = startServer({ name, command: 'haproxy', args: ['-db', '-f', conf], cpus, logFile });
+  } else {
+    const adminPort = await freePort();
+    const conf = path.join(input.dir, 'ferry-bootstrap.yaml');
+    fs.writeFileSync(conf, JSON.stringify(ferryBootstrap({ ...input, adminPort }), null, 2));
+    // node:cluster workers inherit the primary's execArgv, so --cpu-prof profiles them too.
+    const nodeFlags =
+      cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
+    child = startServer({
+      name,
+      command: process.execPath,
+      args: [
+        ...nodeFlags,
+        ferryBin,
+        '--config',
+        conf,
+        '--concurrency',
+        String(input.workers),
+        '--state-dir',
+        path.join(input.dir, 'ferry-state'),
+        '--log-level',
+        'warn',
+      ],
+      cpus,
+      logFile,
+    });
+  }
+  await waitForPort(input.listenPort, 15_000);
+  return { name, port: input.listenPort, child };
+}
+
+interface CaseSamples {
+  readonly workers: number;
+  readonly size: BodySize;
+  readonly proxy: ProxyName;
+  readonly runs: WrkResult[];
+}
+
+interface CaseSummary {
+  readonly workers: number;
+  readonly size: BodySize;
+  readonly proxy: ProxyName;
+  readonly requestsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly rpsRatioToNginx: number;
+  readonly p99RatioToNginx: number;
+  readonly rpsPerRound: number[];
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
+  const base = samples.map((s) => ({
+    workers: s.workers,
+    size: s.size,
+    proxy: s.proxy,
+    requestsPerSec: Math.round(median(s.runs.map((r) => r.requestsPerSec))),
+    p50Ms: median(s.runs.map((r) => r.p50Ms)),
+    p99Ms: median(s.runs.map((r) => r.p99Ms)),
+    errors: s.runs.reduce((sum, r) => sum + r.errors, 0),
+    rpsPerRound: s.runs.map((r) => Math.round(r.requestsPerSec)),
+  }));
+  return base.map((row) => {
+    const nginx = base.find(
+      (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'nginx',
+    );
+    return {
+      ...row,
+      rpsRatioToNginx: nginx ? round2(row.requestsPerSec / nginx.requestsPerSec) : Number.NaN,
+      p99RatioToNginx: nginx ? round2(row.p99Ms / nginx.p99Ms) : Number.NaN,
+    };
+  });
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+function formatTable(rows: readonly CaseSummary[]): string {
+  const header = [
+    'workers',
+    'size',
+    'proxy',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    '× nginx req/s',
+    '× nginx p99',
+    'errors',
+    'req/s per round',
+  ];
+  const lines = rows.map((r) => [
+    String(r.workers),
+    r.size === 'small' ? '100 B' : '64 KiB',
+    r.proxy,
+    r.requestsPerSec.toLocaleString('en-US'),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.rpsRatioToNginx.toFixed(2),
+    r.p99RatioToNginx.toFixed(2),
+    String(r.errors),
+    r.rpsPerRound.join(' / '),
+  ]);
+  const table = [header, ...lines];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+async function measureWorkers(
+  options: Options,
+  workers: number,
+  dir: string,
+  docroot: string,
+  samples: CaseSamples[],
+  cpuProfDir: string | undefined,
+): Promise<void> {
+  const pinned = workers === 1;
+  const proxyCpus = pinned ? '0' : undefined;
+  const clientCpus = pinned ? '1' : undefined;
+  const backendPort = await freePort();
+  fs.writeFileSync(path.join(dir, 'backend.conf'), backendNginxConf(backendPort, docroot, dir));
+  const backend = startServer({
+    name: 'backend',
+    command: 'nginx',
+    args: [
+      '-p',
+      dir,
+      '-e',
+      `${dir}/backend-stderr.log`,
+      '-c',
+      path.join(dir, 'backend.conf'),
+      '-g',
+      'daemon off;',
+    ],
+    cpus: clientCpus,
+    logFile: path.join(dir, 'backend.log'),
+  });
+  await waitForPort(backendPort, 10_000);
+  const running: RunningProxy[] = [];
+  try {
+    for (const name of options.proxies) {
+      const listenPort = await freePort();
+      const proxy = await startProxy(
+        name,
+        { listenPort, backendPort, workers, dir },
+        proxyCpus,
+        name === 'ferry' ? cpuProfDir : undefined,
+      );
+      running.push(proxy);
+      for (const size of options.sizes) await checkResponse(proxy.port, size);
+    }
+    log(
+      `workers=${workers}: backend :${backendPort}, ${running.map((p) => `${p.name} :${p.port}`).join(', ')}`,
+    );
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const size of options.sizes) {
+        for (const proxy of running) {
+          const run = {
+            url: `http://127.0.0.1:${proxy.port}/${size}`,
+            threads: workers,
+            connections: options.connections,
+            cpus: clientCpus,
+          };
+          if (options.warmupS > 0) await runWrk({ ...run, durationS: options.warmupS });
+          const result = await runWrk({ ...run, durationS: options.durationS });
+          let entry = samples.find(
+            (s) => s.workers === workers && s.size === size && s.proxy === proxy.name,
+          );
+          if (entry === undefined) {
+            entry = { workers, size, proxy: proxy.name, runs: [] };
+            samples.push(entry);
+          }
+          entry.runs.push(result);
+          log(
+            `workers=${workers} round ${round} ${size} ${proxy.name}: ${Math.round(result.requestsPerSec)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.errors > 0 ? `, ${result.errors} errors` : ''}`,
+          );
+        }
+      }
+    }
+  } finally {
+    await Promise.all(running.map((p) => stopServer(p.child, 12_000)));
+    await stopServer(backend);
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const missing = ensureTools(log);
+  const required = [
+    'nginx',
+    'wrk',
+    'taskset',
+    ...(options.proxies.includes('haproxy') ? ['haproxy'] : []),
+  ];
+  const blocking = missing.filter((tool) => required.includes(tool));
+  if (blocking.length > 0)
+    throw new Error(`missing tools: ${blocking.join(', ')} (install them or run as root)`);
+  if (!fs.existsSync(path.join(repoRoot, 'data-plane', 'dist', 'main.js')))
+    throw new Error('data-plane/dist/main.js is missing: run `make build` first');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-proxy-'));
+  fs.chmodSync(dir, 0o755);
+  const docroot = path.join(dir, 'www');
+  fs.mkdirSync(docroot);
+  for (const [size, bytes] of Object.entries(BODIES))
+    fs.writeFileSync(path.join(docroot, size), Buffer.alloc(bytes, 'x'));
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const cpuProfDir = options.cpuProf
+    ? path.join(resultsDir, `cpu-prof-proxy-${options.label}`)
+    : undefined;
+  if (cpuProfDir !== undefined) {
+    fs.rmSync(cpuProfDir, { recursive: true, force: true });
+    fs.mkdirSync(cpuProfDir, { recursive: true });
+  }
+
+  const startedAt = Date.now();
+  const samples: CaseSamples[] = [];
+  try {
+    for (const workers of options.workers)
+      await measureWorkers(options, workers, dir, docroot, samples, cpuProfDir);
+  } finally {
+    await stopAll();
+  }
+  const rows = summarise(samples);
+  const report: Record<string, unknown> = {
+    benchmark: 'proxy',
+    label: options.label,
+    date: new Date().toISOString(),
+    durationS: Math.round((Date.now() - startedAt) / 1000),
+    machine: machineInfo(),
+    options: {
+      ...options,
+      pinning: 'workers=1: proxy on core 0, wrk and backend on core 1; otherwise unpinned',
+    },
+    results: rows,
+    samples,
+  };
+  if (cpuProfDir !== undefined) {
+    const profiles = fs
+      .readdirSync(cpuProfDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => path.join(cpuProfDir, f));
+    report.cpuProfiles = profiles.map((file) => summarizeCpuProfile(file, 25));
+  }
+  const out = path.join(resultsDir, `proxy-${options.label}.json`);
+  fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${formatTable(rows)}\n\nreport: ${path.relative(repoRoot, out)}\n`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAllNow();
+    process.exit(130);
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench-proxy: ${err instanceof Error ? err.message : String(err)}\n`);
+  killAllNow();
+  process.exit(1);
+});

@@ -1,0 +1,254 @@
+/**
+ * ferry-proxy end to end, with real processes on loopback: control plane ← ferryctl apply →
+ * ADS → ferry-proxy (primary + workers) → real HTTP/1.1 backends. One scenario in order, each
+ * step building on the previous one (the proxy's persisted state in particular).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  eventually,
+  ferryctl,
+  freePort,
+  httpRequest,
+  proxyBootstrap,
+  startBackend,
+  startControlPlane,
+  startProxy,
+  stopAll,
+  type Backend,
+  type ControlPlane,
+  type Proxy,
+} from './harness.js';
+
+function config(opts: { listenerPort: number; webPort: number; extraRouteMatch?: string }): string {
+  return `
+'@type': type.googleapis.com/envoy.config.listener.v3.Listener
+name: http
+address: { socket_address: { address: 127.0.0.1, port_value: ${opts.listenerPort} } }
+filter_chains:
+  - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: http
+          rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
+          http_filters:
+            - name: envoy.filters.http.router
+              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+---
+'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+name: main
+virtual_hosts:
+  - name: web
+    domains: ['*']
+    routes:
+      - match: { prefix: '/'${opts.extraRouteMatch ?? ''} }
+        route: { cluster: web }
+---
+'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
+name: web
+type: EDS
+connect_timeout: 1s
+eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
+---
+'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+cluster_name: web
+endpoints:
+  - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
+`;
+}
+
+describe('ferry-proxy driven by the control plane', () => {
+  let cp: ControlPlane;
+  let a: Backend;
+  let b: Backend;
+  let proxy: Proxy;
+  let listenerPort: number;
+  let stateDir: string;
+  let bootstrap: Record<string, unknown>;
+  const nodeId = 'proxy-e2e-1';
+
+  before(async () => {
+    cp = await startControlPlane();
+    a = await startBackend('a');
+    b = await startBackend('b');
+    listenerPort = await freePort();
+  });
+  after(async () => {
+    await stopAll();
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  async function get(pathname: string): Promise<{ status: number; body: string }> {
+    return httpRequest(`http://127.0.0.1:${listenerPort}${pathname}`);
+  }
+
+  async function apply(text: string): Promise<void> {
+    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-'], text);
+    assert.equal(applied.code, 0, applied.stderr);
+  }
+
+  test('an apply reaches the proxy, which routes real HTTP/1.1 to the backend', async () => {
+    await apply(config({ listenerPort, webPort: a.port }));
+    bootstrap = proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress });
+    proxy = await startProxy({ bootstrap, concurrency: 2 });
+    stateDir = proxy.stateDir;
+    const listeners = proxy.ready.listeners as { name: string; address: string }[];
+    assert.deepEqual(listeners, [{ name: 'http', address: `127.0.0.1:${listenerPort}` }]);
+    const res = await eventually(async () => {
+      const r = await get('/hello?x=1');
+      return r.status === 200 ? r : undefined;
+    }, 'the proxy to route /hello');
+    assert.equal(res.body, 'a /hello?x=1');
+    assert.ok(a.requests.includes('GET /hello?x=1'));
+  });
+
+  test('a second apply moves the traffic', async () => {
+    await apply(config({ listenerPort, webPort: b.port }));
+    await eventually(
+      async () => ((await get('/moved')).body === 'b /moved' ? true : undefined),
+      'traffic to move to b',
+    );
+    for (let i = 0; i < 10; i++) assert.equal((await get(`/n${i}`)).body, `b /n${i}`);
+  });
+
+  test('admin endpoints answer', async () => {
+    const ready = await httpRequest(`${proxy.adminUrl}/ready`);
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.trim(), 'LIVE');
+
+    const info = JSON.parse((await httpRequest(`${proxy.adminUrl}/server_info`)).body) as Record<
+      string,
+      any
+    >;
+    assert.equal(info.state, 'LIVE');
+    assert.equal(info.node.id, nodeId);
+    assert.equal(info.node.cluster, 'default');
+    assert.match(String(info.version), /^ferry-proxy\//);
+
+    const dump = JSON.parse((await httpRequest(`${proxy.adminUrl}/config_dump`)).body) as {
+      configs: any[];
+    };
+    const listeners = dump.configs.find(
+      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+    );
+    assert.equal(listeners.dynamic_listeners[0].name, 'http');
+    assert.equal(
+      listeners.dynamic_listeners[0].active_state.listener['@type'],
+      'type.googleapis.com/envoy.config.listener.v3.Listener',
+    );
+    const clusters = dump.configs.find(
+      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+    );
+    assert.deepEqual(
+      clusters.static_clusters.map((c: any) => c.cluster.name),
+      ['xds_cluster'],
+    );
+    assert.deepEqual(
+      clusters.dynamic_active_clusters.map((c: any) => c.cluster.name),
+      ['web'],
+    );
+
+    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    assert.ok(text.includes(`web::127.0.0.1:${b.port}::health_flags::healthy`), text);
+    const json = JSON.parse((await httpRequest(`${proxy.adminUrl}/clusters?format=json`)).body);
+    const web = json.cluster_statuses.find((c: any) => c.name === 'web');
+    assert.equal(web.added_via_api, true);
+    assert.equal(web.host_statuses[0].address.socket_address.port_value, b.port);
+
+    const prom = await httpRequest(`${proxy.adminUrl}/stats/prometheus`);
+    assert.equal(prom.status, 200);
+    assert.match(
+      prom.body,
+      /^ferry_xds_update_success_total\{type_url="type\.googleapis\.com\/envoy\.config\.listener\.v3\.Listener"\} [1-9]/m,
+    );
+    assert.match(prom.body, /^ferry_workers_live 2$/m);
+
+    assert.equal(
+      (await httpRequest(`${proxy.adminUrl}/healthcheck/fail`)).status,
+      405,
+      'GET is refused',
+    );
+    assert.equal(
+      (await httpRequest(`${proxy.adminUrl}/healthcheck/fail`, { method: 'POST' })).status,
+      200,
+    );
+    assert.equal((await httpRequest(`${proxy.adminUrl}/ready`)).status, 503);
+    assert.equal(
+      (await httpRequest(`${proxy.adminUrl}/healthcheck/ok`, { method: 'POST' })).status,
+      200,
+    );
+    assert.equal((await httpRequest(`${proxy.adminUrl}/ready`)).status, 200);
+
+    const logging = await httpRequest(`${proxy.adminUrl}/logging?level=debug`, { method: 'POST' });
+    assert.equal(logging.status, 200);
+    assert.match(logging.body, /ferry-proxy: debug/);
+    await httpRequest(`${proxy.adminUrl}/logging?level=info`, { method: 'POST' });
+  });
+
+  test('a config the proxy cannot honour is NACKed, shown in ferryctl status, and the last good config keeps serving', async () => {
+    await apply(
+      config({
+        listenerPort,
+        webPort: a.port,
+        extraRouteMatch: ', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: r }',
+      }),
+    );
+    const status = await eventually(async () => {
+      const s = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+      return s.code === 0 && s.stdout.includes('runtime_fraction') ? s.stdout : undefined;
+    }, 'the NACK to show in ferryctl status');
+    assert.ok(status.includes(nodeId));
+    // The rejected route would have gone to a (its EDS changed too, and was accepted): the route
+    // config is the last good one, so traffic still flows, to whichever endpoint web now has.
+    const res = await get('/still');
+    assert.equal(res.status, 200);
+    const info = JSON.parse((await httpRequest(`${proxy.adminUrl}/server_info`)).body);
+    assert.match(String(info.xds.last_rejection.errors.join(' ')), /runtime_fraction/);
+    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    assert.match(
+      prom,
+      /^ferry_xds_update_rejected_total\{type_url="type\.googleapis\.com\/envoy\.config\.route\.v3\.RouteConfiguration"\} 1$/m,
+    );
+
+    await apply(config({ listenerPort, webPort: b.port }));
+    await eventually(
+      async () => ((await get('/fixed')).body === 'b /fixed' ? true : undefined),
+      'the fixed config',
+    );
+  });
+
+  test('with the control plane killed, the proxy keeps serving', async () => {
+    await cp.kill();
+    for (let i = 0; i < 10; i++) assert.equal((await get(`/alone${i}`)).body, `b /alone${i}`);
+    assert.equal((await httpRequest(`${proxy.adminUrl}/ready`)).status, 200);
+  });
+
+  test('restarted while the control plane is down, the proxy boots from its persisted config', async () => {
+    assert.ok(fs.existsSync(path.join(stateDir, 'last-good-config.json')));
+    assert.equal(await proxy.stop(), 0, 'SIGTERM exits cleanly');
+    proxy = await startProxy({ bootstrap, stateDir, concurrency: 1 });
+    assert.equal(proxy.ready.origin, 'persisted');
+    assert.equal((await get('/reborn')).body, 'b /reborn');
+    const dump = JSON.parse((await httpRequest(`${proxy.adminUrl}/config_dump`)).body) as {
+      configs: any[];
+    };
+    const routes = dump.configs.find(
+      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
+    );
+    assert.equal(routes.dynamic_route_configs[0].route_config.name, 'main');
+  });
+
+  test('POST /quitquitquit exits gracefully', async () => {
+    const res = await httpRequest(`${proxy.adminUrl}/quitquitquit`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    await new Promise<void>((resolve) => {
+      if (proxy.proc.exitCode !== null) resolve();
+      else proxy.proc.once('exit', () => resolve());
+    });
+    assert.equal(proxy.proc.exitCode, 0);
+  });
+});

@@ -1,0 +1,27 @@
+// A tiny demo backend for `make run`: answers every request with its name, the path it saw and
+// the Host header, so you can see where the proxies sent you.
+// Usage: node scripts/demo-backend.mjs NAME HOST:PORT
+import http from 'node:http';
+
+const [name = 'backend', address = '127.0.0.1:18081'] = process.argv.slice(2);
+const colon = address.lastIndexOf(':');
+const host = address.slice(0, colon) || '127.0.0.1';
+const port = Number(address.slice(colon + 1));
+
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    const body = `${name}: ${req.method} ${req.url} (host ${req.headers.host ?? '-'})\n`;
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-backend': name,
+    });
+    res.end(body);
+  });
+});
+server.listen(port, host, () => {
+  console.log(JSON.stringify({ msg: 'demo backend ready', name, address: `${host}:${port}` }));
+});
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
