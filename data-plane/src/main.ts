@@ -11,6 +11,7 @@ import { createLogger } from '@ferry/shared';
 import { loadBootstrap } from './config/bootstrap.js';
 import { buildProxyConfig, decodeResourceBinary } from './config/translate.js';
 import { ProxyRuntime } from './http/proxy-runtime.js';
+import { openAccessLog } from './process/access-log.js';
 import { parseOptions, USAGE } from './process/options.js';
 import { Primary } from './process/primary.js';
 import { runWorker } from './process/worker-main.js';
@@ -39,10 +40,17 @@ function startWorker(): void {
   const workerId = Number(process.env.FERRY_WORKER_INDEX ?? cluster.worker?.id ?? 0);
   const logger = createLogger('ferry-proxy-worker', level as 'info').child({ worker: workerId });
   logger.level = level;
+  const accessLog =
+    parsed.ok && parsed.options.accessLogPath !== undefined
+      ? openAccessLog(parsed.options.accessLogPath)
+      : undefined;
   runWorker({
     logger,
     workerId,
-    createRuntime: (opts) => new ProxyRuntime(opts),
+    createRuntime: (opts) =>
+      new ProxyRuntime(
+        accessLog === undefined ? opts : { ...opts, accessLog: (entry) => accessLog.write(entry) },
+      ),
   });
 }
 
@@ -56,6 +64,14 @@ async function startPrimary(): Promise<void> {
     usageError(parsed.error);
   }
   const options = parsed.options;
+  if (options.accessLogPath !== undefined) {
+    // Checked here, once, so a bad path is a usage error rather than N crashing workers.
+    try {
+      fs.closeSync(fs.openSync(options.accessLogPath, 'a'));
+    } catch (err) {
+      usageError(`--access-log: cannot open ${options.accessLogPath}: ${(err as Error).message}`);
+    }
+  }
   const logger = createLogger('ferry-proxy', options.logLevel as 'info');
   logger.level = options.logLevel;
   let text: string;

@@ -478,7 +478,11 @@ export function staticClusterResource(name: string, ports: number[], extra: Json
 }
 
 /** A bootstrap with static listeners and clusters only (no control plane). */
-export function staticBootstrap(opts: { nodeId: string; listeners: Json[]; clusters: Json[] }): Json {
+export function staticBootstrap(opts: {
+  nodeId: string;
+  listeners: Json[];
+  clusters: Json[];
+}): Json {
   const strip = ({ '@type': _type, ...rest }: Json): Json => rest;
   return {
     node: { id: opts.nodeId, cluster: 'default' },

@@ -121,7 +121,11 @@ describe('ferry-proxy against malformed requests', () => {
     const routeConfig = {
       name: 'local',
       virtual_hosts: [
-        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }] },
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
+        },
       ],
     };
     proxy = await startProxy({

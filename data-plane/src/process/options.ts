@@ -20,6 +20,8 @@ export const USAGE = `Usage: ferry-proxy --config bootstrap.yaml [options]
   --drain-timeout-s N            graceful shutdown deadline                         [10]
   --listener-port-offset N       add N to every listener port (several proxies of one group on
                                  one host, for development)                         [0]
+  --access-log FILE              append one JSON line per request (Envoy's operator names:
+                                 response_code, response_flags, ...)                [none]
   --initial-fetch-timeout-s N    serve what is there after N s without a first answer from the
                                  control plane (Envoy's initial_fetch_timeout)      [15]
   -h, --help
@@ -38,6 +40,8 @@ export interface ProxyOptions {
   readonly drainTimeoutMs: number;
   readonly listenerPortOffset: number;
   readonly initialFetchTimeoutMs: number;
+  /** --access-log: file every worker appends its access log to. */
+  readonly accessLogPath?: string;
   /** The raw options as given, for /server_info. */
   readonly raw: Record<string, unknown>;
 }
@@ -69,6 +73,7 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         'drain-timeout-s': { type: 'string', default: '10' },
         'listener-port-offset': { type: 'string', default: '0' },
         'initial-fetch-timeout-s': { type: 'string', default: '15' },
+        'access-log': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -102,6 +107,7 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         ),
         initialFetchTimeoutMs:
           integer(values['initial-fetch-timeout-s'], '--initial-fetch-timeout-s', 0, 3600) * 1000,
+        ...(values['access-log'] ? { accessLogPath: values['access-log'] } : {}),
         raw: { ...values },
       },
     };

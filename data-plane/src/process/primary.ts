@@ -16,7 +16,8 @@ import type { ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
 import { buildConfigDump, clusterStatuses } from '../admin/config-dump.js';
 import type { StatsSnapshot } from '../http/stats.js';
-import { AdsClient, nodeMessage, type ResourceDecoder } from '../xds/ads-client.js';
+import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
+import { createAdsClient } from '../xds/create-ads-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
 import { StateFile } from '../xds/state-file.js';
@@ -95,7 +96,7 @@ export class Primary implements AdminBackend {
   private readonly pool: WorkerPool;
   private readonly source: ConfigSource;
   private readonly stateFile: StateFile | undefined;
-  private ads: AdsClient | undefined;
+  private ads: XdsStreamClient | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
@@ -159,11 +160,6 @@ export class Primary implements AdminBackend {
       );
       if (!resolved.ok) throw new Error(resolved.error);
       target = resolved.target;
-      if (bootstrap.ads.apiType !== 'GRPC')
-        this.logger.warn(
-          { api_type: bootstrap.ads.apiType },
-          'ads_config api_type: only state-of-the-world GRPC is implemented; using it',
-        );
     }
     this.pool.start();
     const adminAt = options.adminAddress ?? bootstrap.admin;
@@ -184,7 +180,7 @@ export class Primary implements AdminBackend {
       options.initialFetchTimeoutMs,
     );
     this.initialFetchTimer.unref();
-    this.ads = new AdsClient({
+    this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       target,
       node: nodeMessage({
         id: this.nodeId,

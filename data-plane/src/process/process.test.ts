@@ -77,3 +77,50 @@ test('--listener-port-offset shifts listener ports but not port 0', () => {
   );
   assert.equal(config.listeners[0]?.address.port, 10000, 'the input is not changed');
 });
+
+test('--access-log: one JSON line per request with Envoy operator names, flushed on close', async () => {
+  const { openAccessLog } = await import('./access-log.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const parsed = parseOptions(['--config', 'b.yaml', '--access-log', '/tmp/x.log']);
+  assert.ok(parsed.ok);
+  assert.equal(parsed.options.accessLogPath, '/tmp/x.log');
+  assert.ok(parsed.ok && parseOptions(['--config', 'b.yaml']).ok);
+
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-access-')), 'access.log');
+  const writer = openAccessLog(file);
+  const entry = {
+    listener: 'http',
+    method: 'GET',
+    authority: 'app.test',
+    path: '/x',
+    protocol: 'HTTP/1.1',
+    status: 503,
+    responseFlags: 'UF',
+    durationMs: 1.4,
+    route: 'r',
+    cluster: 'web',
+    upstreamHost: '127.0.0.1:1',
+    requestId: 'id-1',
+    attempts: 1,
+  };
+  writer.write(entry);
+  writer.write({ ...entry, path: '/y', status: 200, responseFlags: '-' });
+  writer.close();
+  writer.close();
+  writer.write(entry); // after close: dropped, no throw
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 2);
+  assert.deepEqual(
+    lines.map((l) => [l.path, l.response_code, l.response_flags, l.upstream_host, l.duration]),
+    [
+      ['/x', 503, 'UF', '127.0.0.1:1', 1],
+      ['/y', 200, '-', '127.0.0.1:1', 1],
+    ],
+  );
+});

@@ -6,7 +6,9 @@
  * primary is gone drains and exits on its own.
  */
 import type { Logger } from '@ferry/shared';
+import { AccessLogDispatcher } from '../access-log/access-log-dispatcher.js';
 import type { ProxyConfig } from '../config/model.js';
+import type { AccessLogEntry } from '../http/proxy-runtime.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import type { StatsSink } from '../http/stats.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -28,6 +30,8 @@ export interface WorkerDeps {
     logger: Logger;
     workerId: number;
     stats: StatsSink;
+    /** The HCMs' access_log loggers (access-log/access-log-dispatcher.ts). */
+    accessLog: (entry: AccessLogEntry) => void;
   }) => WorkerRuntime;
 }
 
@@ -37,7 +41,8 @@ const ORPHAN_DRAIN_MS = 5000;
 export function runWorker(deps: WorkerDeps): void {
   const { logger, workerId } = deps;
   const stats = new MemoryStatsSink();
-  const runtime = deps.createRuntime({ logger, workerId, stats });
+  const accessLogs = new AccessLogDispatcher({ logger });
+  const runtime = deps.createRuntime({ logger, workerId, stats, accessLog: accessLogs.log });
   let applying: Promise<void> = Promise.resolve();
   let shuttingDown = false;
 
@@ -56,6 +61,7 @@ export function runWorker(deps: WorkerDeps): void {
     void applying
       .then(() => runtime.close(deadlineMs))
       .catch((err: unknown) => logger.warn({ err }, 'worker: close failed'))
+      .then(() => accessLogs.close())
       .finally(() => {
         send({ type: 'drained' });
         process.disconnect?.();
@@ -70,6 +76,8 @@ export function runWorker(deps: WorkerDeps): void {
         applying = applying.then(async () => {
           if (shuttingDown) return;
           try {
+            // Before the swap, so the new listeners' first requests find their loggers.
+            accessLogs.apply(config);
             await runtime.apply(config);
             send({ type: 'applied', version: config.version });
           } catch (err) {
