@@ -49,7 +49,16 @@ function startWorker(): void {
     workerId,
     createRuntime: (opts) =>
       new ProxyRuntime(
-        accessLog === undefined ? opts : { ...opts, accessLog: (entry) => accessLog.write(entry) },
+        accessLog === undefined
+          ? opts
+          : {
+              ...opts,
+              // Both: the HCM's configured access_log and the --access-log file.
+              accessLog: (entry) => {
+                opts.accessLog(entry);
+                accessLog.write(entry);
+              },
+            },
       ),
   });
 }

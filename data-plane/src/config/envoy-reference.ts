@@ -16,6 +16,7 @@ import {
 } from './translate-common.js';
 import { CLUSTER_EXTENSIONS, CLUSTER_SPECS } from './translate-cluster.js';
 import { ENDPOINT_SPECS } from './translate-endpoints.js';
+import { ACCESS_LOG_EXTENSIONS, ACCESS_LOG_SPECS } from './translate-access-log.js';
 import { HCM_SPECS } from './translate-hcm.js';
 import { LISTENER_EXTENSIONS, LISTENER_SPECS } from './translate-listener.js';
 import { MATCHER_SPECS } from './translate-matchers.js';
@@ -38,6 +39,7 @@ export function envoyReference(): EnvoyReference {
       { title: 'Listener', messages: LISTENER_SPECS },
       { title: 'HttpConnectionManager', messages: HCM_SPECS },
       { title: 'HTTP filters', messages: HTTP_FILTERS.flatMap((f) => f.specs) },
+      { title: 'Access logs', messages: ACCESS_LOG_SPECS },
       { title: 'RouteConfiguration', messages: ROUTE_SPECS },
       { title: 'Route actions', messages: ROUTE_ACTION_SPECS },
       { title: 'Matchers and headers', messages: MATCHER_SPECS },
@@ -57,6 +59,7 @@ export function envoyReference(): EnvoyReference {
         names: f.names,
         note: f.note,
       })),
+      ...ACCESS_LOG_EXTENSIONS,
       ...TLS_EXTENSIONS,
       ...CLUSTER_EXTENSIONS,
       {

@@ -89,6 +89,24 @@ export interface HttpConnectionManagerModel {
   readonly http2MaxConcurrentStreams: number;
   /** Names of the HTTP filters in order (only supported ones pass translation; router last). */
   readonly httpFilters: readonly HttpFilterModel[];
+  /** access_log: where each finished request is logged, and how (absent or empty: nowhere). */
+  readonly accessLogs?: readonly AccessLogModel[];
+}
+
+/**
+ * One HCM access_log entry (envoy.access_loggers.stdout or .file). The format has been checked
+ * by translation (only supported command operators); workers compile it once per config.
+ */
+export interface AccessLogModel {
+  /** The AccessLog's name, e.g. "envoy.access_loggers.file". */
+  readonly name: string;
+  readonly sink: 'stdout' | 'file';
+  /** FileAccessLog.path (sink "file"). */
+  readonly path?: string;
+  /** A text format (Envoy's default when neither this nor jsonFormat is set). */
+  readonly textFormat?: string;
+  /** json_format as plain JSON (a Struct): one JSON object per line. */
+  readonly jsonFormat?: Readonly<Record<string, unknown>>;
 }
 
 export interface HttpFilterModel {

@@ -20,6 +20,7 @@ import {
   type JsonObject,
   type MessageSpec,
 } from './translate-common.js';
+import { translateAccessLogs } from './translate-access-log.js';
 import { translateRouteConfig } from './translate-route.js';
 import { httpFilterByName, httpFilterByTypeUrl } from './http-filter-registry.js';
 import type { CodecType, HttpConnectionManagerModel, HttpFilterModel } from './model.js';
@@ -72,6 +73,7 @@ const HCM_SPEC = messageSpec(
     generate_request_id: 'default true',
     preserve_external_request_id: 'default false',
     upgrade_configs: 'e.g. websocket',
+    access_log: 'envoy.access_loggers.stdout and .file (see Access logs)',
   },
 );
 
@@ -203,7 +205,18 @@ export function translateHcm(
       HCM_DEFAULTS.http2MaxConcurrentStreams,
     ),
     httpFilters: httpFilters(obj, path, issues),
+    ...accessLogs(obj, path, issues),
   };
+}
+
+/** The access_log field, present in the model only when configured (keeps versions stable). */
+function accessLogs(
+  obj: JsonObject,
+  path: string,
+  issues: Issues,
+): Pick<HttpConnectionManagerModel, 'accessLogs'> {
+  const logs = translateAccessLogs(obj, path, issues);
+  return logs.length ? { accessLogs: logs } : {};
 }
 
 function httpFilters(obj: JsonObject, path: string, issues: Issues): HttpFilterModel[] {

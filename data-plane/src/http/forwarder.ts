@@ -128,6 +128,11 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   #backoffTimer: NodeJS.Timeout | undefined;
   #pendingRetryReason: FailureKind | undefined;
 
+  /** Body bytes the response's content-length still announces (-1: not delimited by one). */
+  #responseBytesLeft = -1;
+  /** The downstream response was ended from onData with its last chunk. */
+  #responseEnded = false;
+
   #done = false;
   #status = 0;
   #flags: ResponseFlagCode | undefined;
@@ -396,6 +401,9 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     if (match.hasHeaderMutations)
       match.applyResponseHeaders(headers, this.#formatContext(this.#routeRequest.headers));
     this.#status = statusCode;
+    const contentLength = headers.get('content-length');
+    this.#responseBytesLeft =
+      contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
     if (this.#http2) {
       const object: Record<string, string | string[]> = {};
       for (let i = 0; i < headers.names.length; i++) {
@@ -419,6 +427,16 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.#discarding) return true;
     if (this.#done) return false;
+    if (this.#responseBytesLeft >= 0) {
+      this.#responseBytesLeft -= chunk.length;
+      if (this.#responseBytesLeft === 0) {
+        // The last chunk: end with it, so headers and body leave in one write (no separate
+        // write + end round through the stream machinery). onComplete follows in this tick.
+        this.#responseEnded = true;
+        (this.#res as { end(chunk: Buffer): unknown }).end(chunk);
+        return true;
+      }
+    }
     const writable = (this.#res as { write(chunk: Buffer): boolean }).write(chunk);
     if (!writable) this.#res.once('drain', this.#onDownstreamDrain);
     return writable;
@@ -436,7 +454,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     }
     this.#endAttempt();
     if (this.#done) return;
-    this.#res.end();
+    if (!this.#responseEnded) this.#res.end();
     this.#finish(this.#status, undefined);
   }
 
@@ -449,6 +467,11 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     if (this.#discarding) {
       // The retriable response broke while being dropped: retry all the same.
       this.#scheduleRetry();
+      return;
+    }
+    if (this.#responseEnded) {
+      // The whole announced body was delivered; a failure after that does not concern it.
+      this.#finish(this.#status, undefined);
       return;
     }
     if (this.#res.headersSent) {

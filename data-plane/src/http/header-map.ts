@@ -86,31 +86,44 @@ export class HeaderMap implements MutableHeaders {
   }
 }
 
+/** Header bytes as a string, byte for byte (Node writes header strings back as latin1). */
+function latin1(raw: string | Buffer): string {
+  return typeof raw === 'string' ? raw : raw.toString('latin1');
+}
+
 /**
  * Copies a raw header list (`req.rawHeaders`, or undici's Buffer list) without hop-by-hop
  * fields, pseudo-headers, `host` (the caller sets the authority) and the fields the Connection
  * header nominates. `te: trailers` is kept (gRPC needs it).
+ *
+ * One pass over the list (this runs twice per proxied request); the rare Connection header
+ * with extra tokens is applied afterwards by removing the nominated names.
  */
 export function copyForwardableHeaders(raw: readonly (string | Buffer)[], into: HeaderMap): void {
   let nominated: string[] | undefined;
+  const names = into.names;
+  const values = into.values;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase();
-    if (name === 'connection') {
-      const tokens = raw[i + 1]!.toString().toLowerCase().split(',');
-      for (const token of tokens) {
-        const trimmed = token.trim();
-        if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive')
-          (nominated ??= []).push(trimmed);
-      }
+    const name = latin1(raw[i]!).toLowerCase();
+    if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host') continue;
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') nominated = connectionTokens(latin1(raw[i + 1]!), nominated);
+      continue;
     }
-  }
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase();
-    if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || HOP_BY_HOP.has(name)) continue;
-    const value = raw[i + 1]!.toString();
+    const value = latin1(raw[i + 1]!);
     if (name === 'te' && value.trim().toLowerCase() !== 'trailers') continue;
-    if (nominated?.includes(name) === true) continue;
-    into.names.push(name);
-    into.values.push(value);
+    names.push(name);
+    values.push(value);
   }
+  if (nominated !== undefined) for (const name of nominated) into.remove(name);
+}
+
+/** The field names a Connection header nominates (RFC 9110 §7.6.1), besides close/keep-alive. */
+function connectionTokens(value: string, into: string[] | undefined): string[] | undefined {
+  for (const token of value.toLowerCase().split(',')) {
+    const trimmed = token.trim();
+    if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive')
+      (into ??= []).push(trimmed);
+  }
+  return into;
 }

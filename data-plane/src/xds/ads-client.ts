@@ -17,12 +17,12 @@ import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { binaryToJson, resourceTypeByUrl } from '@ferry/proto';
 import { serviceClient } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
-import { CDS, LDS, SUBSCRIBED_TYPES, type JsonObject } from './resource-set.js';
+import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy sends in a NACK's error_detail. */
-const INVALID_ARGUMENT = 3;
+export const INVALID_ARGUMENT = 3;
 
-const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 export interface AdsHandler {
   /**
@@ -34,6 +34,37 @@ export interface AdsHandler {
   subscribedNames(typeUrl: string): readonly string[];
   /** The stream is up (true) or failed/ended (false, with the reason). */
   onConnectionState?(connected: boolean, reason?: string): void;
+}
+
+/** What the delta client (delta-ads-client.ts) needs beyond AdsHandler; ConfigSource has it. */
+export interface DeltaAdsHandler extends AdsHandler {
+  /**
+   * A decoded delta response: resources added or changed, names removed. Returns the errors that
+   * reject it (NACK) or an empty list (ACK); the handler keeps the previous set on a NACK.
+   */
+  onDeltaResponse(
+    typeUrl: string,
+    systemVersion: string,
+    updated: readonly DeltaUpdate[],
+    removed: readonly string[],
+  ): string[];
+  /** Name → version of what the handler holds of a type (sent on reconnect). */
+  resourceVersions(typeUrl: string): Record<string, string>;
+  /** Names unsubscribed from: drop them (the server will not mention them again). */
+  forget(typeUrl: string, names: readonly string[]): void;
+}
+
+/** What the primary drives, whichever ADS variant (SotW or delta) the bootstrap asks for. */
+export interface XdsStreamClient {
+  readonly connected: boolean;
+  /** Seeds the versions to report on the first requests (state restored from disk). */
+  setAcceptedVersion(typeUrl: string, version: string): void;
+  start(): void;
+  /** Sends subscription changes after the handler's wanted names changed. */
+  updateSubscriptions(): void;
+  /** Ends the stream and stops reconnecting. Idempotent. */
+  close(): void;
+  destroy(): void;
 }
 
 export interface BackoffOptions {
@@ -71,7 +102,7 @@ interface TypeState {
   requestedKey: string | undefined;
 }
 
-export class AdsClient {
+export class AdsClient implements XdsStreamClient {
   private readonly client: any;
   private call: ClientDuplexStream<any, any> | undefined;
   private readonly types = new Map<string, TypeState>();
@@ -257,29 +288,46 @@ function decodeResources(
   anys: readonly any[],
   decode: ResourceDecoder | undefined,
 ): Decoded {
-  const type = resourceTypeByUrl(typeUrl);
-  if (!type) return { ok: false, errors: [`unsupported resource type ${typeUrl}`] };
   const resources: JsonObject[] = [];
   const errors: string[] = [];
   anys.forEach((any, i) => {
-    const innerType = String(any?.type_url ?? '');
-    if (innerType !== typeUrl) {
-      errors.push(`resources[${i}]: type ${innerType} in a ${type.short} response`);
-      return;
-    }
-    if (decode) {
-      const result = decode(typeUrl, any.value as Uint8Array, `resources[${i}]`);
-      if (result.ok) resources.push(result.value.json);
-      else errors.push(...result.errors);
-      return;
-    }
-    try {
-      resources.push(binaryToJson(type.messageName, any.value as Uint8Array) as JsonObject);
-    } catch (err) {
-      errors.push(`resources[${i}]: cannot decode ${type.kind}: ${(err as Error).message}`);
-    }
+    const result = decodeResource(typeUrl, any, `resources[${i}]`, decode);
+    if (result.ok) resources.push(result.json);
+    else errors.push(...result.errors);
   });
   return errors.length ? { ok: false, errors } : { ok: true, resources };
+}
+
+/**
+ * Decodes one `Any` of a response of type `typeUrl` (its type must match) with the proxy's
+ * decoder, or `binaryToJson` when none is given; errors are prefixed with `path`.
+ */
+export function decodeResource(
+  typeUrl: string,
+  any: any,
+  path: string,
+  decode: ResourceDecoder | undefined,
+): { ok: true; json: JsonObject } | { ok: false; errors: string[] } {
+  const type = resourceTypeByUrl(typeUrl);
+  if (!type) return { ok: false, errors: [`unsupported resource type ${typeUrl}`] };
+  const innerType = String(any?.type_url ?? '');
+  if (innerType !== typeUrl)
+    return { ok: false, errors: [`${path}: type ${innerType} in a ${type.short} response`] };
+  if (decode) {
+    const result = decode(typeUrl, any.value as Uint8Array, path);
+    return result.ok ? { ok: true, json: result.value.json } : result;
+  }
+  try {
+    return {
+      ok: true,
+      json: binaryToJson(type.messageName, any.value as Uint8Array) as JsonObject,
+    };
+  } catch (err) {
+    return {
+      ok: false,
+      errors: [`${path}: cannot decode ${type.kind}: ${(err as Error).message}`],
+    };
+  }
 }
 
 /** Plain JSON → google.protobuf.Struct in proto-loader's object form. */

@@ -10,6 +10,8 @@ import type { Result } from '@ferry/proto';
 import type { ProxyConfig } from '../config/model.js';
 import type { AdsHandler } from './ads-client.js';
 import {
+  applyDelta,
+  resourceVersions,
   CDS,
   EDS,
   LDS,
@@ -18,6 +20,7 @@ import {
   rdsRouteNames,
   replaceType,
   resourcesOf,
+  type DeltaUpdate,
   type JsonObject,
   type ResourceSet,
 } from './resource-set.js';
@@ -114,7 +117,11 @@ export class ConfigSource implements AdsHandler {
   onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[] {
     this.responded.add(typeUrl);
     const candidate = replaceType(this.set, typeUrl, version, resources, this.now());
-    const result = this.tryApply(candidate, 'xds');
+    return this.judge(typeUrl, version, this.tryApply(candidate, 'xds'));
+  }
+
+  /** Counts an xDS update as accepted or rejected; returns the NACK errors. */
+  private judge(typeUrl: string, version: string, result: Result<ProxyConfig>): string[] {
     if (result.ok) {
       this.counters.updates.set(typeUrl, (this.counters.updates.get(typeUrl) ?? 0) + 1);
       return [];
@@ -122,6 +129,34 @@ export class ConfigSource implements AdsHandler {
     this.counters.rejections.set(typeUrl, (this.counters.rejections.get(typeUrl) ?? 0) + 1);
     this.counters.lastRejection = { typeUrl, version, errors: result.errors, at: this.now() };
     return result.errors;
+  }
+
+  /** Delta xDS: applies what changed to the accepted set and tries the result (as onResponse). */
+  onDeltaResponse(
+    typeUrl: string,
+    systemVersion: string,
+    updated: readonly DeltaUpdate[],
+    removed: readonly string[],
+  ): string[] {
+    this.responded.add(typeUrl);
+    const candidate = applyDelta(this.set, typeUrl, systemVersion, updated, removed, this.now());
+    return this.judge(typeUrl, systemVersion, this.tryApply(candidate, 'xds'));
+  }
+
+  /** Delta xDS: what this proxy holds of a type, for initial_resource_versions on reconnect. */
+  resourceVersions(typeUrl: string): Record<string, string> {
+    return resourceVersions(this.set, typeUrl);
+  }
+
+  /**
+   * Delta xDS: names the proxy unsubscribed from (an EDS cluster or an RDS route config that
+   * nothing refers to any more). The server says nothing more about them, so they are dropped
+   * here; nothing refers to them, so the running config is unaffected and is not rebuilt.
+   */
+  forget(typeUrl: string, names: readonly string[]): void {
+    const type = this.set.get(typeUrl);
+    if (!type || !names.some((n) => type.resources.has(n))) return;
+    this.set = applyDelta(this.set, typeUrl, type.version, [], names, this.now());
   }
 
   subscribedNames(typeUrl: string): readonly string[] {

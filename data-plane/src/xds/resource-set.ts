@@ -105,3 +105,45 @@ export function rdsRouteNames(listeners: readonly JsonObject[]): string[] {
   }
   return [...names].sort();
 }
+
+/** One resource of a delta response, decoded. */
+export interface DeltaUpdate {
+  readonly name: string;
+  /** The resource's own version (delta xDS versions each resource). */
+  readonly version: string;
+  readonly json: JsonObject;
+}
+
+/**
+ * A new set where `typeUrl` has `updated` added or replaced and `removed` dropped (incremental
+ * xDS: a response carries only what changed). Each resource keeps its own version, which the
+ * delta client reports back in `initial_resource_versions` on reconnect; the type's version is
+ * the response's system_version_info. Resources whose content did not change keep lastUpdated.
+ */
+export function applyDelta(
+  set: ResourceSet,
+  typeUrl: string,
+  systemVersion: string,
+  updated: readonly DeltaUpdate[],
+  removed: readonly string[],
+  now: string,
+): ResourceSet {
+  const previous = set.get(typeUrl)?.resources;
+  const next = new Map<string, AcceptedResource>(previous ?? []);
+  for (const name of removed) next.delete(name);
+  for (const { name, version, json } of updated) {
+    const old = previous?.get(name);
+    const same = old !== undefined && JSON.stringify(old.json) === JSON.stringify(json);
+    next.set(name, { name, json, version, lastUpdated: same ? old.lastUpdated : now });
+  }
+  const out = new Map(set);
+  out.set(typeUrl, { version: systemVersion, resources: next });
+  return out;
+}
+
+/** Name → version of the resources of one type (delta reconnect: initial_resource_versions). */
+export function resourceVersions(set: ResourceSet, typeUrl: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of set.get(typeUrl)?.resources.values() ?? []) out[r.name] = r.version;
+  return out;
+}

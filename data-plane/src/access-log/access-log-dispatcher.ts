@@ -1,0 +1,145 @@
+/**
+ * A worker's access logging: compiles every HttpConnectionManager's `accessLogs` when a config
+ * is applied, and routes each finished request (the ProxyRuntime's accessLog callback) to the
+ * loggers of the listener that served it. Sinks are shared by destination across HCMs and
+ * configs: a file stays open while any config names it and is closed when none does; stdout is
+ * one sink per process.
+ *
+ * Which HCM served a request: the engine's entry names the listener, not the filter chain. When
+ * every chain of a listener logs the same way (the usual case: SNI chains repeat one HCM) that is
+ * enough. Otherwise the entry's optional `statPrefix` picks the chain; without it the first
+ * chain that logs is used, and apply() warns once per listener.
+ */
+import type { Logger } from '@ferry/shared';
+import type { AccessLogModel, ProxyConfig } from '../config/model.js';
+import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import {
+  ENVOY_DEFAULT_FORMAT,
+  compileJsonFormat,
+  compileTextFormat,
+  type LineFormatter,
+} from './access-log-format.js';
+import type { AccessLogRecord } from './access-log-record.js';
+import { openFileSink, stdoutSink, type AccessLogSink } from './access-log-sink.js';
+
+interface CompiledLogger {
+  readonly format: LineFormatter;
+  readonly sink: AccessLogSink;
+}
+
+interface ListenerLoggers {
+  /** Loggers used when the entry does not say which chain (or names none of them). */
+  readonly loggers: readonly CompiledLogger[];
+  /** Per stat_prefix, when chains of the listener log differently. */
+  readonly byStatPrefix?: ReadonlyMap<string, readonly CompiledLogger[]>;
+}
+
+export interface AccessLogDispatcherOptions {
+  readonly logger: Logger;
+  /** Opens a file sink (tests substitute a memory sink). */
+  readonly openFile?: (path: string) => AccessLogSink;
+  /** The stdout sink (tests substitute one). */
+  readonly stdout?: () => AccessLogSink;
+}
+
+export class AccessLogDispatcher {
+  private byListener = new Map<string, ListenerLoggers>();
+  private readonly files = new Map<string, AccessLogSink>();
+  private stdout: AccessLogSink | undefined;
+  private closed = false;
+
+  constructor(private readonly options: AccessLogDispatcherOptions) {}
+
+  /** True when the applied config logs anything (callers may skip building entries). */
+  get active(): boolean {
+    return this.byListener.size > 0;
+  }
+
+  /** Compiles the config's access logs and swaps them in; closes files no longer named. */
+  apply(config: ProxyConfig): void {
+    if (this.closed) return;
+    const next = new Map<string, ListenerLoggers>();
+    const usedFiles = new Set<string>();
+    for (const listener of config.listeners) {
+      const chains = [
+        ...listener.filterChains,
+        ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : []),
+      ];
+      const configs = chains.map((c) => c.http.accessLogs ?? []);
+      if (!configs.some((logs) => logs.length > 0)) continue;
+      for (const logs of configs)
+        for (const log of logs) if (log.sink === 'file' && log.path) usedFiles.add(log.path);
+      const keys = new Set(configs.map((logs) => JSON.stringify(logs)));
+      const first = configs.find((logs) => logs.length > 0) ?? [];
+      if (keys.size === 1) {
+        next.set(listener.name, { loggers: this.compile(first) });
+        continue;
+      }
+      const byStatPrefix = new Map<string, readonly CompiledLogger[]>();
+      chains.forEach((chain, i) => {
+        if (!byStatPrefix.has(chain.http.statPrefix))
+          byStatPrefix.set(chain.http.statPrefix, this.compile(configs[i]!));
+      });
+      this.options.logger.warn(
+        { listener: listener.name },
+        'access_log differs between filter chains of this listener; requests are attributed to a chain by stat_prefix when the engine reports it, else the first logging chain',
+      );
+      next.set(listener.name, { loggers: this.compile(first), byStatPrefix });
+    }
+    this.byListener = next;
+    for (const [path, sink] of this.files) {
+      if (usedFiles.has(path)) continue;
+      this.files.delete(path);
+      void sink.close();
+    }
+  }
+
+  /** The ProxyRuntime's accessLog callback. */
+  readonly log = (entry: AccessLogEntry): void => {
+    const target = this.byListener.get(entry.listener);
+    if (target === undefined) return;
+    const record = entry as AccessLogRecord;
+    const loggers =
+      (target.byStatPrefix &&
+        record.statPrefix !== undefined &&
+        target.byStatPrefix.get(record.statPrefix)) ||
+      target.loggers;
+    for (let i = 0; i < loggers.length; i++) {
+      const l = loggers[i]!;
+      l.sink.write(l.format(record));
+    }
+  };
+
+  /** Flushes and closes every sink; later entries are ignored. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.byListener = new Map();
+    const sinks = [...this.files.values(), ...(this.stdout ? [this.stdout] : [])];
+    this.files.clear();
+    await Promise.all(sinks.map((s) => s.close()));
+  }
+
+  private compile(models: readonly AccessLogModel[]): CompiledLogger[] {
+    return models.map((m) => ({
+      format: m.jsonFormat
+        ? compileJsonFormat({ ...m.jsonFormat })
+        : compileTextFormat(m.textFormat ?? ENVOY_DEFAULT_FORMAT),
+      sink: this.sinkFor(m),
+    }));
+  }
+
+  private sinkFor(model: AccessLogModel): AccessLogSink {
+    if (model.sink === 'stdout') {
+      this.stdout ??= this.options.stdout?.() ?? stdoutSink(this.options.logger);
+      return this.stdout;
+    }
+    const path = model.path ?? '';
+    let sink = this.files.get(path);
+    if (!sink) {
+      sink = this.options.openFile?.(path) ?? openFileSink(path, this.options.logger);
+      this.files.set(path, sink);
+    }
+    return sink;
+  }
+}

@@ -1,0 +1,196 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { fail, jsonToBinary, ok, type Result } from '@ferry/proto';
+import { serviceDefinition } from '@ferry/proto/grpc';
+import { createLogger } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import { ConfigSource, type BuildInput } from './config-source.js';
+import { DeltaAdsClient } from './delta-ads-client.js';
+import { CDS, EDS, LDS, resourcesOf } from './resource-set.js';
+
+const logger = createLogger('test', 'silent');
+
+function resource(
+  typeUrl: string,
+  name: string,
+  version: string,
+  json: Record<string, unknown>,
+): Record<string, unknown> {
+  const result = jsonToBinary(typeUrl.slice('type.googleapis.com/'.length), json);
+  if (!result.ok) throw new Error(result.errors.join('; '));
+  return { name, version, resource: { type_url: typeUrl, value: Buffer.from(result.value) } };
+}
+
+const edsCluster = (name: string): Record<string, unknown> => ({
+  name,
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {} } },
+  connect_timeout: '1s',
+});
+
+const cluster = (name: string, version: string): Record<string, unknown> =>
+  resource(CDS, name, version, edsCluster(name));
+
+/** A fake delta ADS server: queues each stream's requests, lets the test write responses. */
+class FakeDeltaAds {
+  readonly server = new grpc.Server();
+  readonly requests: any[] = [];
+  private waiters: (() => void)[] = [];
+  call: grpc.ServerDuplexStream<any, any> | undefined;
+  streams = 0;
+
+  async listen(): Promise<string> {
+    this.server.addService(
+      serviceDefinition('envoy.service.discovery.v3.AggregatedDiscoveryService'),
+      {
+        StreamAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => call.end(),
+        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => {
+          this.call = call;
+          this.streams += 1;
+          call.on('data', (r: any) => {
+            this.requests.push(r);
+            for (const w of this.waiters.splice(0)) w();
+          });
+          call.on('error', () => undefined);
+        },
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    return `127.0.0.1:${port}`;
+  }
+
+  /** Waits until a request matching `pred` has arrived (3 s liveness bound) and returns it. */
+  async request(pred: (r: any) => boolean, what: string): Promise<any> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const found = this.requests.find(pred);
+      if (found) {
+        this.requests.splice(this.requests.indexOf(found), 1);
+        return found;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`no ${what}; got ${JSON.stringify(this.requests)}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  send(typeUrl: string, nonce: string, resources: unknown[], removed: string[] = []): void {
+    this.call?.write({
+      type_url: typeUrl,
+      system_version_info: `sys-${nonce}`,
+      nonce,
+      resources,
+      removed_resources: removed,
+    });
+  }
+
+  close(): void {
+    this.server.forceShutdown();
+  }
+}
+
+/** A build that accepts everything except clusters named "bad", like a NACKing translator. */
+function build(input: BuildInput): Result<ProxyConfig> {
+  if (input.clusters.some((c) => c.name === 'bad'))
+    return fail(['Cluster "bad": lb_policy: not supported']);
+  return ok({
+    version: JSON.stringify(input).length.toString(),
+    listeners: [],
+    routeConfigs: {},
+    clusters: {},
+  });
+}
+
+const names = (source: ConfigSource, typeUrl: string): string[] =>
+  resourcesOf(source.resources, typeUrl)
+    .map((r) => String(r.name ?? r.cluster_name))
+    .sort();
+
+describe('DeltaAdsClient', () => {
+  const fake = new FakeDeltaAds();
+  let client: DeltaAdsClient | undefined;
+  after(() => {
+    client?.close();
+    fake.close();
+  });
+
+  test('wildcard CDS/LDS, EDS subscribe diffs, updates and removals, NACK, reconnect with versions', async () => {
+    const target = await fake.listen();
+    const source = new ConfigSource({
+      staticListeners: [],
+      staticClusters: [],
+      build,
+      onConfig: () => undefined,
+    });
+    client = new DeltaAdsClient({
+      target,
+      node: { id: 'n1', cluster: 'g1' },
+      handler: source,
+      logger,
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    client.start();
+
+    const cds = await fake.request((r) => r.type_url === CDS, 'CDS subscribe');
+    assert.equal(cds.node.id, 'n1');
+    assert.deepEqual(cds.resource_names_subscribe, ['*']);
+    const lds = await fake.request((r) => r.type_url === LDS, 'LDS subscribe');
+    assert.deepEqual(lds.resource_names_subscribe, ['*']);
+    assert.equal(lds.node ?? undefined, undefined, 'node only on the first request');
+    assert.equal(
+      fake.requests.some((r) => r.type_url === EDS),
+      false,
+      'EDS waits for names',
+    );
+
+    fake.send(CDS, 'c1', [cluster('web', 'w1'), cluster('api', 'a1')]);
+    const eds = await fake.request((r) => r.type_url === EDS, 'EDS subscribe');
+    assert.deepEqual(eds.resource_names_subscribe, ['api', 'web']);
+    const ack = await fake.request((r) => r.type_url === CDS, 'CDS ACK');
+    assert.equal(ack.response_nonce, 'c1');
+    assert.equal(ack.error_detail ?? undefined, undefined);
+    assert.deepEqual(names(source, CDS), ['api', 'web']);
+
+    // An update and a removal: only "web" changes, "api" goes; EDS unsubscribes from "api".
+    fake.send(CDS, 'c2', [cluster('web', 'w2')], ['api']);
+    const unsub = await fake.request((r) => r.type_url === EDS, 'EDS unsubscribe');
+    assert.deepEqual(unsub.resource_names_subscribe ?? [], []);
+    assert.deepEqual(unsub.resource_names_unsubscribe, ['api']);
+    await fake.request((r) => r.type_url === CDS && r.response_nonce === 'c2', 'CDS ACK 2');
+    assert.deepEqual(names(source, CDS), ['web']);
+    assert.equal(source.resourceVersions(CDS).web, 'w2');
+
+    fake.send(CDS, 'c3', [cluster('bad', 'b1')]);
+    const nack = await fake.request((r) => r.type_url === CDS, 'CDS NACK');
+    assert.equal(nack.response_nonce, 'c3');
+    assert.equal(nack.error_detail.code, 3);
+    assert.match(nack.error_detail.message, /Cluster "bad": lb_policy/);
+    assert.deepEqual(names(source, CDS), ['web'], 'the rejected update was not applied');
+
+    fake.send(EDS, 'e1', [resource(EDS, 'web', 'ew1', { cluster_name: 'web', endpoints: [] })]);
+    await fake.request((r) => r.type_url === EDS && r.response_nonce === 'e1', 'EDS ACK');
+    fake.send(LDS, 'l1', []);
+    await fake.request((r) => r.type_url === LDS && r.response_nonce === 'l1', 'LDS ACK');
+    assert.equal(source.initialFetchDone(), true);
+
+    // The server ends the stream: the client reconnects and says what it holds.
+    fake.call?.end();
+    const cdsAgain = await fake.request(
+      (r) => r.type_url === CDS && r.node?.id === 'n1',
+      'CDS after reconnect',
+    );
+    assert.deepEqual(cdsAgain.initial_resource_versions, { web: 'w2' });
+    const edsAgain = await fake.request((r) => r.type_url === EDS, 'EDS after reconnect');
+    assert.deepEqual(edsAgain.resource_names_subscribe, ['web']);
+    assert.deepEqual(edsAgain.initial_resource_versions, { web: 'ew1' });
+    assert.equal(fake.streams, 2);
+  });
+});

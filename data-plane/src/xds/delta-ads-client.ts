@@ -1,0 +1,247 @@
+/**
+ * An incremental ADS client (`DeltaAggregatedResources`, bootstrap `ads_config.api_type:
+ * DELTA_GRPC`), following Envoy's xDS protocol document, "Incremental xDS":
+ * - CDS and LDS subscribe to `*` (wildcard); EDS and RDS subscribe to the names the handler
+ *   derives from what it accepted, and later send only the differences (subscribe/unsubscribe);
+ *   names unsubscribed from are dropped from the handler's set (the server will not mention
+ *   them again);
+ * - a response carries only changes: `resources` (each with its own version) are added or
+ *   replaced and `removed_resources` dropped, then the handler tries the resulting set;
+ *   it is ACKed (response_nonce) or NACKed (response_nonce + error_detail INVALID_ARGUMENT with
+ *   the joined errors, the handler keeping its previous set);
+ * - on reconnect every first request carries `initial_resource_versions` for what the handler
+ *   holds of that type, so the server sends only what changed meanwhile and reports what vanished.
+ *
+ * Same handler as the SotW client (ConfigSource), same backoff and connection reporting; this
+ * class owns only protocol state.
+ */
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { serviceClient } from '@ferry/proto/grpc';
+import {
+  ADS_SERVICE,
+  INVALID_ARGUMENT,
+  decodeResource,
+  type AdsClientOptions,
+  type BackoffOptions,
+  type DeltaAdsHandler,
+  type XdsStreamClient,
+} from './ads-client.js';
+import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
+
+export interface DeltaAdsClientOptions extends Omit<AdsClientOptions, 'handler'> {
+  readonly handler: DeltaAdsHandler;
+}
+
+interface DeltaTypeState {
+  /** Names subscribed to on the current stream; undefined before the type's first request. */
+  subscribed: Set<string> | undefined;
+}
+
+const WILDCARD = '*';
+
+export class DeltaAdsClient implements XdsStreamClient {
+  private readonly client: any;
+  private call: ClientDuplexStream<any, any> | undefined;
+  private readonly types = new Map<string, DeltaTypeState>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+  private sentNode = false;
+  private connectedFlag = false;
+  private readonly backoff: BackoffOptions;
+
+  constructor(private readonly options: DeltaAdsClientOptions) {
+    const Client = serviceClient(ADS_SERVICE);
+    this.client = new Client(options.target, credentials.createInsecure());
+    this.backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    for (const t of SUBSCRIBED_TYPES) this.types.set(t, { subscribed: undefined });
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  /** Delta versions each resource: they come from the handler's set, not from here. */
+  setAcceptedVersion(): void {}
+
+  start(): void {
+    if (this.closed || this.call) return;
+    this.openStream();
+  }
+
+  updateSubscriptions(): void {
+    if (!this.call) return;
+    for (const typeUrl of SUBSCRIBED_TYPES) this.subscribe(typeUrl);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      call.removeAllListeners();
+      call.on('error', () => undefined);
+      call.cancel();
+    }
+    this.client.close();
+  }
+
+  destroy(): void {
+    this.close();
+  }
+
+  private openStream(): void {
+    const call: ClientDuplexStream<any, any> = this.client.DeltaAggregatedResources();
+    this.call = call;
+    this.sentNode = false;
+    for (const s of this.types.values()) s.subscribed = undefined;
+    call.on('data', (response: any) => this.onResponse(call, response));
+    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
+    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
+    call.on('status', (status: { code: number; details: string }) => {
+      if (status.code !== 0) this.onStreamEnd(call, status.details);
+    });
+    // Make before break: CDS, EDS, LDS, RDS (EDS/RDS only once they have names).
+    for (const typeUrl of SUBSCRIBED_TYPES) this.subscribe(typeUrl);
+  }
+
+  private onStreamEnd(call: ClientDuplexStream<any, any>, reason: string): void {
+    if (call !== this.call) return;
+    this.call = undefined;
+    call.removeAllListeners();
+    call.on('error', () => undefined);
+    call.cancel();
+    this.connectedFlag = false;
+    this.options.handler.onConnectionState?.(false, reason);
+    if (this.closed) return;
+    const delay = this.nextDelay();
+    this.options.logger.warn(
+      { target: this.options.target, reason, retry_in_ms: delay },
+      'delta xDS stream failed; keeping the last good config and reconnecting',
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) this.openStream();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Full jitter: a random delay up to an exponentially growing cap. */
+  private nextDelay(): number {
+    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(cap / 2 + (Math.random() * cap) / 2);
+  }
+
+  /**
+   * Sends the type's first request, or the difference between the names the handler wants and
+   * those subscribed to on this stream. Nothing is sent when nothing changed.
+   */
+  private subscribe(typeUrl: string): void {
+    const state = this.types.get(typeUrl);
+    if (!this.call || !state) return;
+    const wildcard = typeUrl === CDS || typeUrl === LDS;
+    const wanted = new Set(wildcard ? [WILDCARD] : this.options.handler.subscribedNames(typeUrl));
+    if (state.subscribed === undefined) {
+      // A non-wildcard type is first requested once it has names: an empty first request would
+      // be read as a wildcard subscription by servers following the legacy rule.
+      if (wanted.size === 0) return;
+      state.subscribed = wanted;
+      const held = this.options.handler.resourceVersions(typeUrl);
+      const initial = wildcard
+        ? held
+        : Object.fromEntries(Object.entries(held).filter(([name]) => wanted.has(name)));
+      this.write({
+        type_url: typeUrl,
+        resource_names_subscribe: [...wanted].sort(),
+        initial_resource_versions: initial,
+      });
+      this.forgetUnwanted(typeUrl, wildcard, wanted);
+      return;
+    }
+    const subscribed = state.subscribed;
+    const added = [...wanted].filter((n) => !subscribed.has(n)).sort();
+    const dropped = [...subscribed].filter((n) => !wanted.has(n)).sort();
+    if (added.length === 0 && dropped.length === 0) return;
+    state.subscribed = wanted;
+    this.write({
+      type_url: typeUrl,
+      resource_names_subscribe: added,
+      resource_names_unsubscribe: dropped,
+    });
+    if (dropped.length) this.options.handler.forget(typeUrl, dropped);
+  }
+
+  /** Drops held resources of a named type that are no longer wanted (e.g. restored from disk). */
+  private forgetUnwanted(typeUrl: string, wildcard: boolean, wanted: ReadonlySet<string>): void {
+    if (wildcard) return;
+    const stale = Object.keys(this.options.handler.resourceVersions(typeUrl)).filter(
+      (n) => !wanted.has(n),
+    );
+    if (stale.length) this.options.handler.forget(typeUrl, stale);
+  }
+
+  private write(request: JsonObject): void {
+    // xDS protocol: the node is sent in the first request of a stream only.
+    if (!this.sentNode) {
+      request.node = this.options.node;
+      this.sentNode = true;
+    }
+    this.call?.write(request);
+  }
+
+  private onResponse(call: ClientDuplexStream<any, any>, response: any): void {
+    if (call !== this.call) return;
+    if (!this.connectedFlag) {
+      this.connectedFlag = true;
+      this.options.handler.onConnectionState?.(true);
+    }
+    this.attempt = 0;
+    const typeUrl = String(response.type_url ?? '');
+    const nonce = String(response.nonce ?? '');
+    const systemVersion = String(response.system_version_info ?? '');
+    if (!this.types.has(typeUrl)) {
+      this.options.logger.warn({ typeUrl }, 'delta xDS response of a type never requested');
+      return;
+    }
+    const updated: DeltaUpdate[] = [];
+    const removed = ((response.removed_resources ?? []) as unknown[]).map(String);
+    const errors: string[] = [];
+    ((response.resources ?? []) as any[]).forEach((resource, i) => {
+      const name = String(resource?.name ?? '');
+      const path = `resources[${i}]`;
+      // A Resource without a body says the name does not exist (on-demand discovery).
+      if (!resource?.resource) {
+        removed.push(name);
+        return;
+      }
+      const decoded = decodeResource(typeUrl, resource.resource, path, this.options.decode);
+      if (!decoded.ok) {
+        errors.push(...decoded.errors);
+        return;
+      }
+      updated.push({ name, version: String(resource.version ?? ''), json: decoded.json });
+    });
+    if (errors.length === 0)
+      errors.push(
+        ...this.options.handler.onDeltaResponse(typeUrl, systemVersion, updated, removed),
+      );
+    if (errors.length === 0) {
+      // Make before break: ask for newly needed EDS/RDS names before acknowledging.
+      for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.subscribe(t);
+      this.write({ type_url: typeUrl, response_nonce: nonce });
+      return;
+    }
+    this.options.logger.warn(
+      { typeUrl, system_version: systemVersion, errors },
+      'delta xDS update rejected (NACK); keeping the last good config',
+    );
+    this.write({
+      type_url: typeUrl,
+      response_nonce: nonce,
+      error_detail: { code: INVALID_ARGUMENT, message: errors.join('; ') },
+    });
+  }
+}
