@@ -156,7 +156,9 @@ export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
 export function encodeSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
   const nonceBytes = Buffer.from(nonce, 'latin1');
   const w = new Writer(
-    Buffer.allocUnsafe(body.byteLength + fieldSize(nonceBytes.byteLength) + controlPlane.byteLength),
+    Buffer.allocUnsafe(
+      body.byteLength + fieldSize(nonceBytes.byteLength) + controlPlane.byteLength,
+    ),
   );
   w.raw(body);
   w.bytes(5, nonceBytes);
@@ -218,8 +220,6 @@ export function encodeDeltaResponse(
  * A response serializer for grpc-js: Buffers built above pass through untouched, anything else
  * goes to the method's generated serializer.
  */
-export function encodedOrSerialize(
-  serialize: (value: any) => Buffer,
-): (value: unknown) => Buffer {
+export function encodedOrSerialize(serialize: (value: any) => Buffer): (value: unknown) => Buffer {
   return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
 }
