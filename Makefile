@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PNPM_VERSION := 10.34.9
 PNPM := npx -y pnpm@$(PNPM_VERSION)
 
-.PHONY: all install build lint typecheck format run test unit-test bench bench-xds clean
+.PHONY: all install build lint typecheck format run test unit-test bench bench-xds bench-proxy clean
 
 all: build
 
@@ -39,7 +39,12 @@ test: lint
 bench-xds: build
 	node scripts/bench-xds.mjs
 
-bench: bench-xds
+# ferry-proxy vs nginx vs HAProxy on loopback (installs nginx, haproxy, wrk with apt-get when
+# missing and run as root). `node scripts/bench-proxy.mjs --quick` for a short run.
+bench-proxy: build
+	node scripts/bench-proxy.mjs
+
+bench: bench-xds bench-proxy
 
 clean:
 	rm -rf */dist */*.tsbuildinfo proto/gen

@@ -417,6 +417,7 @@ async function main(): Promise<void> {
       await measureWorkers(options, workers, dir, docroot, samples, cpuProfDir);
   } finally {
     await stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   const rows = summarise(samples);
   const report: Record<string, unknown> = {
@@ -442,7 +443,6 @@ async function main(): Promise<void> {
   const out = path.join(resultsDir, `proxy-${options.label}.json`);
   fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\n${formatTable(rows)}\n\nreport: ${path.relative(repoRoot, out)}\n`);
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 process.on('exit', killAllNow);

@@ -75,7 +75,7 @@ http {
 export function haproxyConf(input: ProxyConfigInput): string {
   return `global
   nbthread ${input.workers}
-  maxconn 10000
+  maxconn 4096
 defaults
   mode http
   option http-keep-alive

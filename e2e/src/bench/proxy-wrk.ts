@@ -81,7 +81,7 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
         try {
           resolve(parseWrkOutput(out));
         } catch (err) {
-          reject(err as Error);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       }
     });
