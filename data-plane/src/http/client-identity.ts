@@ -1,7 +1,7 @@
 /**
  * Client identity headers on the upstream request: X-Forwarded-For and the trusted client
  * address (R's xff.ts, Envoy's rules), X-Forwarded-Proto, x-envoy-internal/-external-address,
- * stripping x-envoy-* at the edge, and x-request-id (R's request-id.ts).
+ * sanitizing Envoy's internal x-envoy-* headers on external requests, and x-request-id (R's request-id.ts).
  */
 import type { HttpConnectionManagerModel } from '../config/model.js';
 import type { HeaderMap } from './header-map.js';
@@ -19,6 +19,31 @@ export interface ClientIdentity {
   /** The trusted client IP (source_ip hashing, %DOWNSTREAM_REMOTE_ADDRESS%). */
   readonly trustedClientIp: string;
 }
+
+/** Removed from every external request (ConnectionManagerUtility::cleanInternalHeaders). */
+const SANITIZED_EXTERNAL: ReadonlySet<string> = new Set([
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries',
+  'x-envoy-upstream-alt-stat-name',
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-force-trace',
+  'x-envoy-ip-tags',
+  'x-envoy-original-url',
+  'x-envoy-hedge-on-per-try-timeout',
+]);
+
+/** Removed from edge requests (external and use_remote_address) only. */
+const SANITIZED_EDGE: ReadonlySet<string> = new Set([
+  'x-envoy-decorator-operation',
+  'x-envoy-downstream-service-cluster',
+  'x-envoy-downstream-service-node',
+]);
 
 // forwardedFor fills a result object synchronously; one per worker is enough.
 const scratch: ForwardedForResult = newForwardedForResult();
@@ -44,9 +69,15 @@ export function applyClientIdentity(
   );
   if (result.xff === undefined) headers.remove('x-forwarded-for');
   else headers.set('x-forwarded-for', result.xff);
-  if (result.edgeRequest) {
+  if (!result.internal) {
+    // Envoy sanitizes a fixed set of x-envoy-* headers from external requests (docs: "HTTP
+    // header sanitizing"); other x-envoy-* names pass through untouched.
     for (let i = headers.names.length - 1; i >= 0; i--) {
-      if (headers.names[i]!.startsWith('x-envoy-')) {
+      const name = headers.names[i]!;
+      if (
+        name.startsWith('x-envoy-') &&
+        (SANITIZED_EXTERNAL.has(name) || (result.edgeRequest && SANITIZED_EDGE.has(name)))
+      ) {
         headers.names.splice(i, 1);
         headers.values.splice(i, 1);
       }

@@ -15,7 +15,8 @@ import type { HttpConnectionManagerModel, RetryPolicyModel } from '../config/mod
 import type { HeaderFormatterContext, HeaderLookup } from '../router/header-mutations.js';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/route-table.js';
 import type { ClusterRuntime, HostState } from '../upstream/cluster-runtime.js';
-import { hashForRequest } from '../upstream/load-balancer.js';
+import { formatHashCookie } from '../upstream/hash-policy.js';
+import { hashForRequest, type GeneratedCookie } from '../upstream/load-balancer.js';
 import { HeaderMap, copyForwardableHeaders } from './header-map.js';
 import type { DownstreamRequest, DownstreamResponse } from './listener-server.js';
 import { LOCAL_REPLY_BODY, sendLocalReply } from './local-reply.js';
@@ -56,17 +57,36 @@ export interface RequestScope {
   readonly accessLog: ((entry: AccessLogEntry) => void) | undefined;
 }
 
+/** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
+const OVERLOADED: Record<string, string> = { 'x-envoy-overloaded': 'true' };
+
 /** Envoy's default retry backoff base (retry_back_off.base_interval). */
 const DEFAULT_BACKOFF_BASE_MS = 25;
 
 /** Request bodies up to this size are kept for replay on retry (Envoy buffers likewise). */
 const RETRY_BUFFER_LIMIT = 64 * 1024;
 
+/**
+ * Request headers as the router sees them: repeated headers joined with ',' (Envoy's
+ * HeaderMap::get semantics for matchers). Node joins most repeated headers with ', ', so a
+ * value containing ', ' is re-read from the raw list (rare; the common path stays a lookup).
+ */
 class RequestHeaderLookup implements HeaderLookup {
-  constructor(private readonly headers: IncomingMessage['headers']) {}
+  constructor(
+    private readonly headers: IncomingMessage['headers'],
+    private readonly rawHeaders: readonly string[],
+  ) {}
   get(name: string): string | undefined {
     const value = this.headers[name];
-    return Array.isArray(value) ? value.join(',') : value;
+    if (Array.isArray(value)) return value.join(',');
+    if (value === undefined || !value.includes(', ')) return value;
+    let joined: string | undefined;
+    const raw = this.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name)
+        joined = joined === undefined ? raw[i + 1]! : `${joined},${raw[i + 1]!}`;
+    }
+    return joined ?? value;
   }
 }
 
@@ -104,6 +124,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   #upstreamPath = '';
   #authority = '';
   #hash: number | undefined;
+  /** Hash cookies generated for this request (cookie policy with ttl), sent as Set-Cookie. */
+  #generatedCookies: GeneratedCookie[] | undefined;
   #requestId = '';
   #formatterContext: HeaderFormatterContext | undefined;
   #hasBody = false;
@@ -156,7 +178,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
       authority: authority.toLowerCase(),
       path: req.url ?? '/',
       method: req.method ?? 'GET',
-      headers: new RequestHeaderLookup(headers),
+      headers: new RequestHeaderLookup(headers, req.rawHeaders),
     };
   }
 
@@ -196,7 +218,13 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.#cluster = cluster;
     if (cluster.circuit.requestOverflow(cluster.model.circuitBreakers)) {
       cluster.stats.upstreamRqPendingOverflow.inc();
-      this.#reply(503, LOCAL_REPLY_BODY.overflow, ResponseFlag.UPSTREAM_OVERFLOW);
+      this.#reply(
+        503,
+        LOCAL_REPLY_BODY.overflow,
+        ResponseFlag.UPSTREAM_OVERFLOW,
+        undefined,
+        OVERLOADED,
+      );
       return;
     }
     cluster.circuit.activeRequests++;
@@ -204,7 +232,14 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.#retryPolicy = action.retryPolicy ?? match.virtualHost.retryPolicy;
     const trustedClientIp = this.#prepareUpstreamRequest(match);
     if (action.hashPolicy.length > 0) {
-      this.#hash = hashForRequest(action.hashPolicy, this.#routeRequest, trustedClientIp);
+      const generated: GeneratedCookie[] = [];
+      this.#hash = hashForRequest(
+        action.hashPolicy,
+        this.#routeRequest,
+        trustedClientIp,
+        generated,
+      );
+      if (generated.length > 0) this.#generatedCookies = generated;
     }
     if (action.timeoutMs > 0) {
       this.#routeTimer = setTimeout(this.#onRouteTimeout, action.timeoutMs);
@@ -310,7 +345,13 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     }
     if (cluster.circuit.pendingRequests >= cluster.model.circuitBreakers.maxPendingRequests) {
       cluster.stats.upstreamRqPendingOverflow.inc();
-      this.#reply(503, LOCAL_REPLY_BODY.overflow, ResponseFlag.UPSTREAM_OVERFLOW);
+      this.#reply(
+        503,
+        LOCAL_REPLY_BODY.overflow,
+        ResponseFlag.UPSTREAM_OVERFLOW,
+        undefined,
+        OVERLOADED,
+      );
       return;
     }
     this.#attempts++;
@@ -400,6 +441,10 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const match = this.#match!;
     if (match.hasHeaderMutations)
       match.applyResponseHeaders(headers, this.#formatContext(this.#routeRequest.headers));
+    // Envoy's router adds the generated hash cookie to the upstream response.
+    if (this.#generatedCookies !== undefined)
+      for (const cookie of this.#generatedCookies)
+        headers.append('set-cookie', formatHashCookie(cookie));
     this.#status = statusCode;
     const contentLength = headers.get('content-length');
     this.#responseBytesLeft =
@@ -528,12 +573,13 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const policy = this.#retryPolicy;
     if (policy === undefined || !this.#retriesLeft()) return false;
     const on = policy.retryOn;
+    // Envoy's RetryStateImpl::wouldRetryFromReset: a per-try timeout is a local reset, and any
+    // reset (connect failures included) is retried under reset, 5xx and gateway-error.
     const retriable =
-      kind === 'connect-failure'
-        ? on.includes('connect-failure') || on.includes('5xx') || on.includes('gateway-error')
-        : kind === 'timeout'
-          ? on.includes('5xx') || on.includes('gateway-error')
-          : on.includes('reset') || on.includes('5xx');
+      on.includes('reset') ||
+      on.includes('5xx') ||
+      on.includes('gateway-error') ||
+      (kind === 'connect-failure' && on.includes('connect-failure'));
     return retriable && this.#reserveRetry();
   }
 

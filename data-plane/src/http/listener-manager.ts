@@ -8,7 +8,10 @@ import { ListenerServer, type ListenerBinding, type ListenerHandlers } from './l
 
 export function addressKey(binding: ListenerBinding): string {
   const { host, port } = binding.model.address;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  // Port 0 asks the OS for a free port: such listeners never share a socket, so they are kept
+  // by name (translation accepts several of them on one host).
+  return port === 0 ? `${address}/${binding.model.name}` : address;
 }
 
 export class ListenerManager<B extends ListenerBinding> {

@@ -51,11 +51,17 @@ export function createHostDispatcher(
   const tls = cluster.tls;
   const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
   const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs || 5000 };
+  let servername: string | undefined;
   if (tls !== undefined) {
-    const servername = tls.sni !== '' ? tls.sni : address.hostname;
-    if (servername !== '' && !/^[\d.:]+$/.test(servername)) connect.servername = servername;
+    const name = tls.sni !== '' ? tls.sni : address.hostname;
+    if (name !== '' && !/^[\d.:]+$/.test(name)) servername = connect.servername = name;
     connect.rejectUnauthorized = tls.trustedCaPem !== undefined;
-    if (tls.trustedCaPem !== undefined) connect.ca = tls.trustedCaPem;
+    if (tls.trustedCaPem !== undefined) {
+      connect.ca = tls.trustedCaPem;
+      // Envoy verifies the chain against trusted_ca; it checks the certificate's names only
+      // when SAN matchers are configured (ferry-proxy NACKs those), never against the SNI.
+      connect.checkServerIdentity = () => undefined;
+    }
     if (tls.certificate !== undefined) {
       connect.cert = tls.certificate.certificateChainPem;
       connect.key = tls.certificate.privateKeyPem;
@@ -94,6 +100,15 @@ export function createHostDispatcher(
   if (connectionsGauge !== undefined) {
     dispatcher.on('connect', () => connectionsGauge.add(1));
     dispatcher.on('disconnect', () => connectionsGauge.add(-1));
+  }
+  if (servername !== undefined) {
+    // undici takes a request's SNI from its Host header (reconnecting when it changes); Envoy
+    // sends the cluster's configured sni whatever the Host. Pin it on every request.
+    const sni = servername;
+    return dispatcher.compose(
+      (dispatch) => (opts, handler) =>
+        dispatch({ ...opts, servername: sni } as Dispatcher.DispatchOptions, handler),
+    );
   }
   return dispatcher;
 }
