@@ -5,6 +5,7 @@
  * can diff it against what they applied.
  */
 import type { ClusterModel, ProxyConfig } from '../config/model.js';
+import type { HostHealthView } from '../health/health-manager.js';
 import { CDS, EDS, LDS, RDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
@@ -102,23 +103,33 @@ export function buildConfigDump(input: ConfigDumpInput): JsonObject {
   return { configs };
 }
 
-/** One row of /clusters: a cluster and whether it came over xDS. */
+/** One row of /clusters: a cluster, whether it came over xDS, and its hosts' active health. */
 export interface ClusterStatusInput {
   readonly cluster: ClusterModel;
   readonly addedViaApi: boolean;
+  /** Active health-check view by host key (`host:port`); absent = not health checked. */
+  readonly activeHealth?: ReadonlyMap<string, HostHealthView>;
 }
 
 export function clusterStatuses(
   config: ProxyConfig | undefined,
   staticNames: ReadonlySet<string>,
+  activeHealth?: ReadonlyMap<string, ReadonlyMap<string, HostHealthView>>,
 ): ClusterStatusInput[] {
   if (!config) return [];
   return Object.values(config.clusters)
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((cluster) => ({ cluster, addedViaApi: !staticNames.has(cluster.name) }));
+    .map((cluster) => {
+      const active = activeHealth?.get(cluster.name);
+      return {
+        cluster,
+        addedViaApi: !staticNames.has(cluster.name),
+        ...(active ? { activeHealth: active } : {}),
+      };
+    });
 }
 
-function healthFlags(status: string): string {
+function edsHealthFlag(status: string): string {
   switch (status) {
     case 'UNHEALTHY':
       return '/eds_health_status_unhealthy';
@@ -129,8 +140,17 @@ function healthFlags(status: string): string {
     case 'DEGRADED':
       return '/degraded_eds_health';
     default:
-      return 'healthy';
+      return '';
   }
+}
+
+/** Envoy's health_flags: active-check flags first, then EDS ones; `healthy` when none. */
+function healthFlags(edsStatus: string, active: HostHealthView | undefined): string {
+  let flags = '';
+  if (active?.status === 'UNHEALTHY') flags += '/failed_active_hc';
+  if (active?.pending) flags += '/pending_active_hc';
+  flags += edsHealthFlag(edsStatus);
+  return flags === '' ? 'healthy' : flags;
 }
 
 function hostPort(host: string, port: number): string {
@@ -140,7 +160,7 @@ function hostPort(host: string, port: number): string {
 /** Envoy's /clusters text: `cluster::key::value` and `cluster::host:port::key::value` lines. */
 export function renderClustersText(rows: readonly ClusterStatusInput[]): string {
   const lines: string[] = [];
-  for (const { cluster: c, addedViaApi } of rows) {
+  for (const { cluster: c, addedViaApi, activeHealth } of rows) {
     lines.push(`${c.name}::observability_name::${c.name}`);
     lines.push(`${c.name}::default_priority::max_connections::${c.circuitBreakers.maxConnections}`);
     lines.push(
@@ -153,7 +173,8 @@ export function renderClustersText(rows: readonly ClusterStatusInput[]): string 
       for (const e of locality.endpoints) {
         const prefix = `${c.name}::${hostPort(e.host, e.port)}`;
         lines.push(`${prefix}::hostname::${e.hostname}`);
-        lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus)}`);
+        const active = activeHealth?.get(hostPort(e.host, e.port));
+        lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus, active)}`);
         lines.push(`${prefix}::weight::${e.weight}`);
         lines.push(`${prefix}::region::${locality.locality.region}`);
         lines.push(`${prefix}::zone::${locality.locality.zone}`);
@@ -168,7 +189,7 @@ export function renderClustersText(rows: readonly ClusterStatusInput[]): string 
 /** Envoy's /clusters?format=json (envoy.admin.v3.Clusters). */
 export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObject {
   return {
-    cluster_statuses: rows.map(({ cluster: c, addedViaApi }) => ({
+    cluster_statuses: rows.map(({ cluster: c, addedViaApi, activeHealth }) => ({
       name: c.name,
       observability_name: c.name,
       added_via_api: addedViaApi,
@@ -187,7 +208,10 @@ export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObj
         locality.endpoints.map((e) => ({
           address: { socket_address: { address: e.host, port_value: e.port } },
           hostname: e.hostname,
-          health_status: { eds_health_status: e.healthStatus },
+          health_status: hostHealthStatusJson(
+            e.healthStatus,
+            activeHealth?.get(hostPort(e.host, e.port)),
+          ),
           weight: e.weight,
           locality: {
             region: locality.locality.region,
@@ -198,5 +222,14 @@ export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObj
         })),
       ),
     })),
+  };
+}
+
+/** envoy.admin.v3.HostHealthStatus. */
+function hostHealthStatusJson(edsStatus: string, active: HostHealthView | undefined): JsonObject {
+  return {
+    eds_health_status: edsStatus,
+    ...(active?.status === 'UNHEALTHY' ? { failed_active_health_check: true } : {}),
+    ...(active?.pending ? { pending_active_hc: true } : {}),
   };
 }

@@ -344,5 +344,66 @@ export interface ClusterModel {
   readonly perConnectionBufferLimitBytes: number;
   /** Normalised Envoy JSON of health_checks / outlier_detection (used by the health issue). */
   readonly healthChecks: readonly unknown[];
+  /** health_checks translated (absent or empty = no active health checking). */
+  readonly activeHealthChecks?: readonly HealthCheckModel[];
   readonly outlierDetection?: unknown;
+}
+
+// ---------------------------------------------------------------- active health checks
+
+/** A status range [start, end) as in envoy.type.v3.Int64Range. */
+export interface StatusRangeModel {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface HttpHealthCheckModel {
+  readonly kind: 'http';
+  readonly path: string;
+  /** Host/:authority sent; "" = the cluster name (Envoy's default). */
+  readonly host: string;
+  /** Default [200, 201): only 200 passes. */
+  readonly expectedStatuses: readonly StatusRangeModel[];
+  /** Failures with these statuses count towards unhealthy_threshold instead of failing at once. */
+  readonly retriableStatuses: readonly StatusRangeModel[];
+  readonly requestHeadersToAdd: readonly HeaderValueOptionModel[];
+  readonly requestHeadersToRemove: readonly string[];
+  /** codec_client_type: HTTP1 (default) or HTTP2 (prior knowledge). */
+  readonly protocol: 'HTTP1' | 'HTTP2';
+}
+
+export interface TcpHealthCheckModel {
+  readonly kind: 'tcp';
+  /** Hex payload sent after connecting; "" = connect only. */
+  readonly sendHex: string;
+  /** Hex payloads that must all appear in the response, in order (fuzzy match as in Envoy). */
+  readonly receiveHex: readonly string[];
+}
+
+export interface GrpcHealthCheckModel {
+  readonly kind: 'grpc';
+  /** HealthCheckRequest.service ("" = the whole server). */
+  readonly serviceName: string;
+  /** :authority; "" = the cluster name. */
+  readonly authority: string;
+}
+
+/** One entry of Cluster.health_checks (envoy.config.core.v3.HealthCheck), defaults applied. */
+export interface HealthCheckModel {
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly initialJitterMs: number;
+  readonly intervalJitterMs: number;
+  readonly intervalJitterPercent: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  /** Used while the cluster has no traffic; ferry-proxy does not track traffic yet (see health/). */
+  readonly noTrafficIntervalMs: number;
+  /** Default: intervalMs. */
+  readonly unhealthyIntervalMs: number;
+  /** Default: unhealthyIntervalMs. */
+  readonly unhealthyEdgeIntervalMs: number;
+  /** Default: intervalMs. */
+  readonly healthyEdgeIntervalMs: number;
+  readonly checker: HttpHealthCheckModel | TcpHealthCheckModel | GrpcHealthCheckModel;
 }

@@ -1,8 +1,8 @@
 /**
  * Cluster → ClusterModel: discovery type, load balancing, connect timeout, upstream HTTP protocol
  * (typed_extension_protocol_options HttpProtocolOptions, or the deprecated cluster-level
- * http2_protocol_options), circuit breakers, upstream TLS, DNS settings. health_checks and
- * outlier_detection are carried as JSON for the health-checking work (accepted as is).
+ * http2_protocol_options), circuit breakers, upstream TLS, DNS settings, active health checks
+ * (translate-health-check.ts). outlier_detection is carried as JSON (accepted as is).
  * EDS clusters get their endpoints from ClusterLoadAssignments in translate.ts.
  */
 import {
@@ -26,6 +26,7 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
+import { HEALTH_CHECK_SPECS, translateHealthChecks } from './translate-health-check.js';
 import { translateUpstreamTls } from './translate-tls.js';
 import type { CircuitBreakersModel, ClusterModel, DiscoveryType, LbPolicy } from './model.js';
 
@@ -75,7 +76,7 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   per_connection_buffer_limit_bytes: 'default 1 MiB',
   lb_policy: LB_POLICIES.join(', '),
   load_assignment: 'endpoints of STATIC / STRICT_DNS / LOGICAL_DNS clusters',
-  health_checks: 'accepted and stored; active health checking comes in a later issue',
+  health_checks: 'HTTP, TCP and gRPC active health checks (run once per proxy, in the primary)',
   outlier_detection: 'accepted and stored; outlier detection comes in a later issue',
   max_requests_per_connection:
     'deprecated form of common_http_protocol_options.max_requests_per_connection',
@@ -165,6 +166,7 @@ const UPSTREAM_HTTP2_SPEC = messageSpec(
 
 export const CLUSTER_SPECS: readonly MessageSpec[] = [
   CLUSTER_SPEC,
+  ...HEALTH_CHECK_SPECS,
   EDS_CONFIG_SPEC,
   RING_HASH_SPEC,
   MAGLEV_SPEC,
@@ -233,6 +235,7 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
   const protocol = upstreamProtocol(obj, issues);
   const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
   const outlierDetection = obj.outlier_detection;
+  const activeHealthChecks = translateHealthChecks(obj, issues);
   return {
     name,
     type,
@@ -258,6 +261,7 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
       DEFAULT_BUFFER_LIMIT_BYTES,
     ),
     healthChecks: asArray(obj.health_checks),
+    ...(activeHealthChecks.length > 0 ? { activeHealthChecks } : {}),
     ...(outlierDetection !== undefined ? { outlierDetection } : {}),
   };
 }

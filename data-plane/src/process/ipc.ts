@@ -9,6 +9,15 @@ import type { StatsSnapshot } from '../http/stats.js';
 export type PrimaryMessage =
   /** Apply this config (atomic swap in the worker's ProxyRuntime). */
   | { readonly type: 'config'; readonly config: ProxyConfig }
+  /**
+   * A cluster's active health-check results, complete (not a delta); `{}` = none. The worker's
+   * load balancers stop using hosts marked UNHEALTHY (health/active-health-overrides.ts).
+   */
+  | {
+      readonly type: 'health';
+      readonly cluster: string;
+      readonly hosts: Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>;
+    }
   /** Reply with a `stats` message carrying `requestId`. */
   | { readonly type: 'stats-request'; readonly requestId: number }
   | { readonly type: 'log-level'; readonly level: string }

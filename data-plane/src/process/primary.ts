@@ -15,6 +15,7 @@ import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
 import { buildConfigDump, clusterStatuses } from '../admin/config-dump.js';
+import { HealthManager } from '../health/health-manager.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
@@ -113,6 +114,8 @@ export class Primary implements AdminBackend {
   private shuttingDown = false;
   private adsTargetAddress: string | undefined;
   private readonly counters = { workerApplyFailures: 0, persistFailures: 0 };
+  /** Active health checks of the current config, run here once for all workers. */
+  private readonly health: HealthManager;
 
   constructor(private readonly deps: PrimaryDeps) {
     const { options, bootstrap } = deps;
@@ -130,6 +133,10 @@ export class Primary implements AdminBackend {
         if (error) this.counters.workerApplyFailures += 1;
         else if (version === this.workerConfig?.version) this.maybeReady();
       },
+    });
+    this.health = new HealthManager({
+      logger: this.logger,
+      onUpdate: (clusterName, hosts) => this.pool.setHostHealth(clusterName, hosts),
     });
     this.source = new ConfigSource({
       staticListeners: bootstrap.staticListeners as JsonObject[],
@@ -203,6 +210,7 @@ export class Primary implements AdminBackend {
     if (config.version !== this.workerConfig?.version) {
       this.workerConfig = config;
       this.pool.setConfig(config);
+      if (!this.shuttingDown) this.health.apply(config.clusters);
     }
     this.logger.info(
       {
@@ -308,6 +316,7 @@ export class Primary implements AdminBackend {
     const deadlineMs = this.deps.options.drainTimeoutMs;
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
+    this.health.close();
     this.ads?.close();
     await this.pool.shutdown(deadlineMs);
     await this.stateFile?.flush().catch(() => undefined);
@@ -318,6 +327,7 @@ export class Primary implements AdminBackend {
   /** Immediate stop (second signal). */
   destroy(): void {
     this.shuttingDown = true;
+    this.health.close();
     this.ads?.destroy();
     this.pool.destroy();
     this.admin?.destroy();
@@ -375,7 +385,11 @@ export class Primary implements AdminBackend {
   }
 
   clusters(): ReturnType<AdminBackend['clusters']> {
-    return clusterStatuses(this.source.applied?.config, this.staticClusterNames);
+    return clusterStatuses(
+      this.source.applied?.config,
+      this.staticClusterNames,
+      this.health.view(),
+    );
   }
 
   async stats(): Promise<StatsSnapshot> {

@@ -9,6 +9,7 @@ import type { Logger } from '@ferry/shared';
 import { AccessLogDispatcher } from '../access-log/access-log-dispatcher.js';
 import type { ProxyConfig } from '../config/model.js';
 import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import type { StatsSink } from '../http/stats.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -87,6 +88,11 @@ export function runWorker(deps: WorkerDeps): void {
         });
         break;
       }
+      case 'health':
+        // Not queued behind config applies: results are kept by cluster name, and a cluster
+        // version built later reads them (health/active-health-overrides.ts).
+        workerActiveHealth.set(message.cluster, message.hosts);
+        break;
       case 'stats-request':
         send({ type: 'stats', requestId: message.requestId, snapshot: stats.snapshot() });
         break;

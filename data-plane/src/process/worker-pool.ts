@@ -40,6 +40,11 @@ export class WorkerPool {
   private config: ProxyConfig | undefined;
   private logLevel: string | undefined;
   private healthcheckFailing = false;
+  /** Active health-check results by cluster, given to every worker that (re)starts. */
+  private readonly hostHealth = new Map<
+    string,
+    Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>
+  >();
   private draining = false;
   private stopping = false;
   /** Set by shutdown(): also given to workers that report ready afterwards. */
@@ -88,6 +93,16 @@ export class WorkerPool {
   setConfig(config: ProxyConfig): void {
     this.config = config;
     this.broadcast({ type: 'config', config });
+  }
+
+  /** A cluster's active health-check results (complete; `{}` = none) for every worker. */
+  setHostHealth(
+    clusterName: string,
+    hosts: Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>,
+  ): void {
+    if (Object.keys(hosts).length === 0) this.hostHealth.delete(clusterName);
+    else this.hostHealth.set(clusterName, hosts);
+    this.broadcast({ type: 'health', cluster: clusterName, hosts });
   }
 
   setLogLevel(level: string): void {
@@ -204,6 +219,8 @@ export class WorkerPool {
         }
         if (this.logLevel) this.send(slot, { type: 'log-level', level: this.logLevel });
         if (this.healthcheckFailing) this.send(slot, { type: 'healthcheck', failing: true });
+        for (const [name, hosts] of this.hostHealth)
+          this.send(slot, { type: 'health', cluster: name, hosts });
         if (this.config) this.send(slot, { type: 'config', config: this.config });
         if (this.draining) this.send(slot, { type: 'drain-listeners' });
         break;

@@ -6,6 +6,9 @@
  *
  * Per-host state (pools, active request counts) is handed from one version to the next when the
  * host still exists and the pool settings did not change, so a config change does not reconnect.
+ *
+ * The load balancer sees each endpoint's EDS health combined with the primary's active
+ * health-check results (health/active-health-overrides.ts); it is updated whenever those change.
  */
 import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
@@ -15,6 +18,11 @@ import { resolveHost } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
 import type { Logger } from '@ferry/shared';
+import {
+  workerActiveHealth,
+  withActiveHealth,
+  type ActiveHealthOverrides,
+} from '../health/active-health-overrides.js';
 
 /** Per-host state carried across cluster versions. */
 export class HostState {
@@ -66,18 +74,41 @@ export class ClusterRuntime {
   #hosts = new Map<string, HostState>();
   #dnsTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #activeHealth: ActiveHealthOverrides;
+  readonly #unsubscribeHealth: () => void;
   readonly #activeRequestsOf = (hostKey: string): number =>
     this.#hosts.get(hostKey)?.activeRequests ?? 0;
 
-  constructor(model: ClusterModel, shared: ClusterShared, logger: Logger) {
+  constructor(
+    model: ClusterModel,
+    shared: ClusterShared,
+    logger: Logger,
+    activeHealth: ActiveHealthOverrides = workerActiveHealth,
+  ) {
     this.name = model.name;
     this.model = model;
     this.circuit = shared.circuit;
     this.stats = shared.stats;
     this.#logger = logger;
+    this.#activeHealth = activeHealth;
     this.#settingsKey = poolSettingsKey(model);
-    this.#lb = createLoadBalancer(model);
+    this.#lb = createLoadBalancer(this.#lbModel(model.localities));
     this.#syncHosts(model.localities, undefined);
+    this.#unsubscribeHealth = activeHealth.subscribe(this.name, () => {
+      if (!this.#closed) this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
+    });
+  }
+
+  /** The model the load balancer gets: `localities` with active health folded in. */
+  #lbModel(localities: readonly LocalityEndpointsModel[]): ClusterModel {
+    return {
+      ...this.model,
+      localities: withActiveHealth(localities, this.#activeHealth.get(this.name)),
+    };
+  }
+
+  #currentLocalities(): readonly LocalityEndpointsModel[] {
+    return this.isDns ? this.#resolvedLocalities : this.model.localities;
   }
 
   get isDns(): boolean {
@@ -92,7 +123,7 @@ export class ClusterRuntime {
   async start(previous: ClusterRuntime | undefined, dnsWarmupMs: number): Promise<void> {
     if (previous !== undefined && previous.#settingsKey === this.#settingsKey) {
       if (this.isDns && previous.isDns && sameEndpointNames(previous.model, this.model)) {
-        this.#lb = createLoadBalancer({ ...this.model, localities: previous.#resolvedLocalities });
+        this.#lb = createLoadBalancer(this.#lbModel(previous.#resolvedLocalities));
         this.#resolvedLocalities = previous.#resolvedLocalities;
         this.#syncHosts(previous.#resolvedLocalities, previous);
       } else {
@@ -145,7 +176,7 @@ export class ClusterRuntime {
       if (this.#closed) return;
       if (JSON.stringify(localities) === JSON.stringify(this.#resolvedLocalities)) return;
       this.#resolvedLocalities = localities;
-      this.#lb.updateHosts({ ...this.model, localities });
+      this.#lb.updateHosts(this.#lbModel(localities));
       this.#syncHosts(localities, undefined);
     } catch (err) {
       // Keep the last resolved addresses (Envoy does the same on resolution failure).
@@ -221,6 +252,7 @@ export class ClusterRuntime {
 
   #stopTimers(): void {
     this.#closed = true;
+    this.#unsubscribeHealth();
     if (this.#dnsTimer !== undefined) clearInterval(this.#dnsTimer);
     this.#dnsTimer = undefined;
   }

@@ -1,0 +1,168 @@
+import { describe, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '@ferry/shared';
+import type { ClusterModel, HealthCheckModel } from '../config/model.js';
+import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
+import {
+  HEALTHY,
+  networkFailure,
+  type CheckOutcome,
+  type HealthChecker,
+  type HealthCheckTarget,
+} from './health-checker.js';
+import { HealthManager, type ClusterHostHealth } from './health-manager.js';
+
+const logger = createLogger('health-manager-test', 'silent');
+
+function check(extra: Partial<HealthCheckModel> = {}): HealthCheckModel {
+  return {
+    timeoutMs: 100,
+    intervalMs: 1000,
+    initialJitterMs: 0,
+    intervalJitterMs: 0,
+    intervalJitterPercent: 0,
+    unhealthyThreshold: 2,
+    healthyThreshold: 2,
+    noTrafficIntervalMs: 60_000,
+    unhealthyIntervalMs: 1000,
+    unhealthyEdgeIntervalMs: 1000,
+    healthyEdgeIntervalMs: 1000,
+    checker: { kind: 'tcp', sendHex: '', receiveHex: [] },
+    ...extra,
+  };
+}
+
+function cluster(name: string, ports: number[], checks: HealthCheckModel[]): ClusterModel {
+  return {
+    ...lbCluster('ROUND_ROBIN', [locality(ports.map((p) => endpoint('10.0.0.1', p)))]),
+    name,
+    activeHealthChecks: checks,
+  };
+}
+
+/** Answers from a table keyed by port (healthy unless set); counts probes. */
+class FakeChecker implements HealthChecker {
+  readonly probes: HealthCheckTarget[] = [];
+  constructor(private readonly answers: Map<number, CheckOutcome>) {}
+  check(target: HealthCheckTarget): Promise<CheckOutcome> {
+    this.probes.push(target);
+    return Promise.resolve(this.answers.get(target.port) ?? HEALTHY);
+  }
+}
+
+/** Runs due timers and lets the resulting probe promises settle. */
+async function advance(ms: number): Promise<void> {
+  mock.timers.tick(ms);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+describe('HealthManager', () => {
+  test('checks every host, applies thresholds, reports complete maps on change', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const answers = new Map<number, CheckOutcome>();
+      const checker = new FakeChecker(answers);
+      const updates: [string, ClusterHostHealth][] = [];
+      const manager = new HealthManager({
+        logger,
+        onUpdate: (name, hosts) => updates.push([name, hosts]),
+        createChecker: () => checker,
+        random: () => 0,
+      });
+      manager.apply({ web: cluster('web', [1, 2], [check()]) });
+      // Before any check: both pending, reported unhealthy (Envoy's FAILED_ACTIVE_HC).
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:1': 'UNHEALTHY', '10.0.0.1:2': 'UNHEALTHY' },
+      ]);
+      assert.equal(manager.view().get('web')?.get('10.0.0.1:1')?.pending, true);
+
+      await advance(0);
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:1': 'HEALTHY', '10.0.0.1:2': 'HEALTHY' },
+      ]);
+      assert.equal(checker.probes[0]?.clusterName, 'web');
+
+      answers.set(2, networkFailure('refused'));
+      const before = updates.length;
+      await advance(1000);
+      assert.equal(updates.length, before, 'one failure is below unhealthy_threshold');
+      await advance(1000);
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:1': 'HEALTHY', '10.0.0.1:2': 'UNHEALTHY' },
+      ]);
+      assert.deepEqual(manager.view().get('web')?.get('10.0.0.1:2'), {
+        status: 'UNHEALTHY',
+        pending: false,
+      });
+
+      // A config change keeps surviving hosts' state and drops removed ones.
+      manager.apply({ web: cluster('web', [2, 3], [check()]) });
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:2': 'UNHEALTHY', '10.0.0.1:3': 'UNHEALTHY' },
+      ]);
+      await advance(0);
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:2': 'UNHEALTHY', '10.0.0.1:3': 'HEALTHY' },
+      ]);
+
+      answers.delete(2);
+      await advance(1000);
+      await advance(1000);
+      assert.deepEqual(updates.at(-1), [
+        'web',
+        { '10.0.0.1:2': 'HEALTHY', '10.0.0.1:3': 'HEALTHY' },
+      ]);
+
+      // Removing the checks clears the cluster's results and stops probing.
+      manager.apply({ web: cluster('web', [2, 3], []) });
+      assert.deepEqual(updates.at(-1), ['web', {}]);
+      const probes = checker.probes.length;
+      await advance(5000);
+      assert.equal(checker.probes.length, probes);
+      manager.close();
+      manager.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('a host is unhealthy while any of the cluster’s checks fails it', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const failing = new FakeChecker(new Map([[1, networkFailure('x')]]));
+      const passing = new FakeChecker(new Map());
+      const updates: ClusterHostHealth[] = [];
+      const manager = new HealthManager({
+        logger,
+        onUpdate: (_name, hosts) => updates.push(hosts),
+        createChecker: (model) => (model.checker.kind === 'tcp' ? failing : passing),
+      });
+      const grpc = check({ checker: { kind: 'grpc', serviceName: '', authority: '' } });
+      manager.apply({ web: cluster('web', [1], [grpc, check()]) });
+      await advance(0);
+      assert.deepEqual(updates.at(-1), { '10.0.0.1:1': 'UNHEALTHY' });
+      assert.equal(failing.probes.length, 1);
+      assert.equal(passing.probes.length, 1);
+      manager.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('DNS clusters and clusters without checks are not checked', () => {
+    const updates: string[] = [];
+    const manager = new HealthManager({ logger, onUpdate: (name) => updates.push(name) });
+    manager.apply({
+      dns: { ...cluster('dns', [1], [check()]), type: 'STRICT_DNS' },
+      plain: cluster('plain', [1], []),
+    });
+    assert.deepEqual(updates, []);
+    assert.equal(manager.view().size, 0);
+    manager.close();
+  });
+});

@@ -1,0 +1,220 @@
+/**
+ * Runs a config's active health checks, once per proxy (DESIGN.md D7: in the primary, never in
+ * the workers), and reports each cluster's host health so the primary can forward it to every
+ * worker.
+ *
+ * `apply(clusters)` is called with every new config: sessions are keyed by cluster name, check
+ * index and host key, so a host that survives a config change keeps its health, counters and
+ * schedule; sessions of removed hosts, checks and clusters are stopped (timers cleared, probes
+ * aborted). Every timer is unref'd: health checking never keeps the process alive.
+ *
+ * A host's reported status is UNHEALTHY while any of its cluster's checks says so (Envoy runs
+ * every entry of health_checks and all must pass). Hosts of STRICT_DNS / LOGICAL_DNS clusters
+ * are not checked yet: the workers resolve those names themselves and the primary does not know
+ * the addresses they use.
+ */
+import type { Logger } from '@ferry/shared';
+import type { ClusterModel, HealthCheckModel } from '../config/model.js';
+import { hostKey } from '../upstream/load-balancer.js';
+import { createHealthChecker, type HealthChecker } from './health-checker.js';
+import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
+
+/** A cluster's active health by host key. Sent to workers as is. */
+export type ClusterHostHealth = Readonly<Record<string, ActiveHealthStatus>>;
+
+/** What admin /clusters shows for one host. */
+export interface HostHealthView {
+  readonly status: ActiveHealthStatus;
+  /** No check has completed yet (Envoy's /pending_active_hc). */
+  readonly pending: boolean;
+}
+
+export interface HealthManagerOptions {
+  readonly logger: Logger;
+  /** Called with a cluster's complete host map whenever it changes ({} = no active checks). */
+  readonly onUpdate: (cluster: string, hosts: ClusterHostHealth) => void;
+  /** [0, 1), for jitter (tests inject a fixed one). */
+  readonly random?: () => number;
+  /** Tests substitute probes; by default the checker for the check's kind. */
+  readonly createChecker?: (model: HealthCheckModel) => HealthChecker;
+}
+
+interface Session {
+  readonly clusterName: string;
+  readonly host: string;
+  readonly port: number;
+  readonly key: string;
+  model: HealthCheckModel;
+  checker: HealthChecker;
+  readonly state: HostHealthState;
+  timer: NodeJS.Timeout | undefined;
+  probe: AbortController | undefined;
+  stopped: boolean;
+}
+
+export class HealthManager {
+  readonly #options: HealthManagerOptions;
+  readonly #random: () => number;
+  /** cluster name → session id (`index|host:port`) → session. */
+  #clusters = new Map<string, Map<string, Session>>();
+  /** Last map reported per cluster, to report only changes. */
+  readonly #reported = new Map<string, string>();
+  #closed = false;
+
+  constructor(options: HealthManagerOptions) {
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+  }
+
+  apply(clusters: Readonly<Record<string, ClusterModel>>): void {
+    if (this.#closed) return;
+    const next = new Map<string, Map<string, Session>>();
+    for (const cluster of Object.values(clusters)) {
+      const checks = cluster.activeHealthChecks ?? [];
+      if (checks.length === 0 || cluster.type === 'STRICT_DNS' || cluster.type === 'LOGICAL_DNS')
+        continue;
+      const previous = this.#clusters.get(cluster.name);
+      const sessions = new Map<string, Session>();
+      checks.forEach((model, index) => {
+        for (const locality of cluster.localities) {
+          for (const endpoint of locality.endpoints) {
+            const key = hostKey(endpoint.host, endpoint.port);
+            const id = `${index}|${key}`;
+            if (sessions.has(id)) continue;
+            const kept = previous?.get(id);
+            if (kept) {
+              if (JSON.stringify(kept.model) !== JSON.stringify(model)) {
+                kept.model = model;
+                kept.checker = this.#createChecker(model);
+              }
+              sessions.set(id, kept);
+            } else {
+              const session: Session = {
+                clusterName: cluster.name,
+                host: endpoint.host,
+                port: endpoint.port,
+                key,
+                model,
+                checker: this.#createChecker(model),
+                state: new HostHealthState(),
+                timer: undefined,
+                probe: undefined,
+                stopped: false,
+              };
+              sessions.set(id, session);
+              this.#schedule(session, Math.floor(this.#random() * model.initialJitterMs));
+            }
+          }
+        }
+      });
+      next.set(cluster.name, sessions);
+    }
+    for (const [name, sessions] of this.#clusters) {
+      const kept = next.get(name);
+      for (const [id, session] of sessions) if (kept?.get(id) !== session) stop(session);
+    }
+    const names = new Set([...this.#clusters.keys(), ...next.keys()]);
+    this.#clusters = next;
+    for (const name of names) this.#report(name);
+  }
+
+  /** Every checked host's status, by cluster name then host key (admin /clusters). */
+  view(): ReadonlyMap<string, ReadonlyMap<string, HostHealthView>> {
+    const result = new Map<string, Map<string, HostHealthView>>();
+    for (const [name, sessions] of this.#clusters) {
+      const hosts = new Map<string, HostHealthView>();
+      for (const session of sessions.values()) {
+        const current = hosts.get(session.key);
+        hosts.set(session.key, {
+          status:
+            current?.status === 'UNHEALTHY' || session.state.status === 'UNHEALTHY'
+              ? 'UNHEALTHY'
+              : 'HEALTHY',
+          pending: (current?.pending ?? false) || session.state.pending,
+        });
+      }
+      result.set(name, hosts);
+    }
+    return result;
+  }
+
+  /** The current host map of every checked cluster (sent to a worker that just started). */
+  current(): ReadonlyMap<string, ClusterHostHealth> {
+    const result = new Map<string, ClusterHostHealth>();
+    for (const name of this.#clusters.keys()) result.set(name, this.#hostMap(name));
+    return result;
+  }
+
+  /** Stops every check. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const sessions of this.#clusters.values()) for (const s of sessions.values()) stop(s);
+    this.#clusters = new Map();
+  }
+
+  #createChecker(model: HealthCheckModel): HealthChecker {
+    return this.#options.createChecker?.(model) ?? createHealthChecker(model.checker);
+  }
+
+  #schedule(session: Session, delayMs: number): void {
+    if (session.stopped) return;
+    session.timer = setTimeout(() => {
+      session.timer = undefined;
+      void this.#runCheck(session);
+    }, delayMs);
+    session.timer.unref();
+  }
+
+  async #runCheck(session: Session): Promise<void> {
+    const probe = new AbortController();
+    session.probe = probe;
+    const timeout = setTimeout(() => probe.abort(), session.model.timeoutMs);
+    timeout.unref();
+    const outcome = await session.checker.check(
+      { host: session.host, port: session.port, clusterName: session.clusterName },
+      probe.signal,
+    );
+    clearTimeout(timeout);
+    session.probe = undefined;
+    if (session.stopped) return;
+    const transition = session.state.record(outcome, session.model);
+    if (!outcome.healthy)
+      this.#options.logger.debug(
+        { cluster: session.clusterName, host: session.key, detail: outcome.detail },
+        'health check failed',
+      );
+    if (transition === 'changed') {
+      this.#options.logger.info(
+        { cluster: session.clusterName, host: session.key, status: session.state.status },
+        'active health check status changed',
+      );
+    }
+    this.#report(session.clusterName);
+    this.#schedule(session, session.state.nextIntervalMs(session.model, this.#random));
+  }
+
+  #hostMap(name: string): Record<string, ActiveHealthStatus> {
+    const hosts: Record<string, ActiveHealthStatus> = {};
+    for (const session of this.#clusters.get(name)?.values() ?? []) {
+      if (hosts[session.key] !== 'UNHEALTHY') hosts[session.key] = session.state.status;
+    }
+    return hosts;
+  }
+
+  #report(name: string): void {
+    const hosts = this.#hostMap(name);
+    const json = JSON.stringify(hosts);
+    if (this.#reported.get(name) === json) return;
+    if (Object.keys(hosts).length === 0 && !this.#clusters.has(name)) this.#reported.delete(name);
+    else this.#reported.set(name, json);
+    this.#options.onUpdate(name, hosts);
+  }
+}
+
+function stop(session: Session): void {
+  session.stopped = true;
+  if (session.timer !== undefined) clearTimeout(session.timer);
+  session.timer = undefined;
+  session.probe?.abort();
+}

@@ -1,0 +1,192 @@
+/**
+ * Active health checking in ferry-proxy, real processes on loopback: a STATIC cluster of two
+ * HTTP backends with an HTTP health check, two workers. Killing a backend takes it out of
+ * rotation once the checks (run once, in the primary) fail; restarting it brings it back. Steps
+ * run in order, each building on the previous one. Bounds are liveness bounds (`eventually`),
+ * never timing assertions.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import {
+  eventually,
+  freePort,
+  hcmFilter,
+  httpRequest,
+  listenerResource,
+  startProxy,
+  staticBootstrap,
+  staticClusterResource,
+  stopAll,
+  type Json,
+  type Proxy,
+} from './harness.js';
+
+/** An HTTP backend that can be stopped and started again on the same port. */
+class RestartableBackend {
+  /** Proxied requests (health checks excluded). */
+  readonly requests: string[] = [];
+  healthChecks = 0;
+  #server: http.Server | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/healthz') this.healthChecks++;
+      else this.requests.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+interface HostStatus {
+  address: { socket_address: { port_value: number } };
+  health_status: { failed_active_health_check?: boolean; pending_active_hc?: boolean };
+}
+
+describe('ferry-proxy active health checks', () => {
+  let proxy: Proxy;
+  let listenerPort: number;
+  let a: RestartableBackend;
+  let b: RestartableBackend;
+
+  before(async () => {
+    a = new RestartableBackend('a', await freePort());
+    b = new RestartableBackend('b', await freePort());
+    await a.start();
+    await b.start();
+    listenerPort = await freePort();
+    const route: Json = {
+      name: 'main',
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
+        },
+      ],
+    };
+    proxy = await startProxy({
+      concurrency: 2,
+      bootstrap: staticBootstrap({
+        nodeId: 'health-e2e',
+        listeners: [
+          listenerResource('http', listenerPort, [
+            { filters: [hcmFilter({ routeConfig: route })] },
+          ]),
+        ],
+        clusters: [
+          staticClusterResource('web', [a.port, b.port], {
+            health_checks: [
+              {
+                timeout: '1s',
+                interval: '0.2s',
+                unhealthy_threshold: 2,
+                healthy_threshold: 2,
+                http_health_check: { path: '/healthz' },
+              },
+            ],
+          }),
+        ],
+      }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await a.stop();
+    await b.stop();
+  });
+
+  async function hostStatuses(): Promise<Map<number, HostStatus['health_status']>> {
+    const res = await httpRequest(`${proxy.adminUrl}/clusters?format=json`);
+    const body = JSON.parse(res.body) as {
+      cluster_statuses: { name: string; host_statuses: HostStatus[] }[];
+    };
+    const web = body.cluster_statuses.find((c) => c.name === 'web');
+    return new Map(
+      (web?.host_statuses ?? []).map((h) => [h.address.socket_address.port_value, h.health_status]),
+    );
+  }
+
+  const isHealthy = (s: HostStatus['health_status'] | undefined): boolean =>
+    s !== undefined && s.failed_active_health_check !== true && s.pending_active_hc !== true;
+
+  async function get(path: string): Promise<{ status: number; backend: string }> {
+    const res = await httpRequest(`http://127.0.0.1:${listenerPort}${path}`);
+    return { status: res.status, backend: String(res.headers['x-backend'] ?? '') };
+  }
+
+  test('both backends pass their checks and share the traffic', async () => {
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return isHealthy(s.get(a.port)) && isHealthy(s.get(b.port)) ? true : undefined;
+    }, 'both hosts healthy in /clusters');
+    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    assert.match(text, new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::healthy`));
+    await eventually(async () => {
+      await get('/spread');
+      return a.requests.length > 0 && b.requests.length > 0 ? true : undefined;
+    }, 'requests reaching both backends');
+    assert.ok(a.healthChecks > 0 && b.healthChecks > 0);
+  });
+
+  test('a killed backend is marked failed_active_hc and gets no more requests', async () => {
+    await b.stop();
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return s.get(b.port)?.failed_active_health_check === true ? true : undefined;
+    }, 'b marked failed_active_health_check');
+    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    assert.match(
+      text,
+      new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::/failed_active_hc`),
+    );
+    // The result reaches the workers over IPC right after the primary records it; let both
+    // workers' next few requests show it before counting.
+    await eventually(async () => {
+      const batch = await Promise.all([1, 2, 3, 4].map(() => get('/settle')));
+      return batch.every((r) => r.status === 200) ? true : undefined;
+    }, 'requests answered by the healthy backend');
+    const results = [];
+    for (let i = 0; i < 40; i++) results.push(await get(`/after-kill/${i}`));
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200 || r.backend !== 'a'),
+      [],
+      'every request went to the healthy backend',
+    );
+  });
+
+  test('a restarted backend passes its checks and returns to rotation', async () => {
+    const before = b.requests.length;
+    await b.start();
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return isHealthy(s.get(b.port)) ? true : undefined;
+    }, 'b healthy again in /clusters');
+    await eventually(async () => {
+      const r = await get('/back');
+      assert.equal(r.status, 200);
+      return b.requests.length > before ? true : undefined;
+    }, 'requests reaching b again');
+  });
+});
