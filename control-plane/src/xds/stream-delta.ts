@@ -16,7 +16,8 @@
  *   them is recorded (with the names that part carried), and only the last one's ACK counts as
  *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
-import type { NodeHandle, SubscriptionView } from './fleet.js';
+import type { SubscriptionView } from './fleet.js';
+import { XdsStreamBase } from './stream-base.js';
 import { encodeDeltaEntry, encodeDeltaResponse } from './response-encoder.js';
 import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
 import {
@@ -24,7 +25,6 @@ import {
   isKnownType,
   nackMessage,
   nextNonce,
-  nodeIdentity,
   TYPE_ORDER,
   type StreamContext,
   type XdsCall,
@@ -66,72 +66,30 @@ interface Diff {
   removed: string[];
 }
 
-export class DeltaStream {
-  private handle: NodeHandle | undefined;
-  private unwatch: (() => void) | undefined;
+export class DeltaStream extends XdsStreamBase {
   private readonly subs = new Map<string, DeltaSubscription>();
-  private closed = false;
 
   /**
    * @param kind "ads-delta" or "<type>-delta", shown in fleet status.
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    private readonly call: XdsCall,
-    private readonly ctx: StreamContext,
-    private readonly kind: string,
-    private readonly fixedTypeUrl: string | undefined,
+    call: XdsCall,
+    ctx: StreamContext,
+    kind: string,
+    fixedTypeUrl: string | undefined,
     private readonly onClosed: (stream: DeltaStream) => void,
   ) {
-    call.on('data', (request: any) => this.onRequest(request));
-    call.on('end', () => this.close());
-    call.on('cancelled', () => this.finish());
-    call.on('error', () => this.finish());
-    call.on('close', () => this.finish());
+    super(call, ctx, kind, fixedTypeUrl);
   }
 
-  /** Ends the stream from the server side (graceful shutdown: the client reconnects). */
-  close(): void {
-    if (this.closed) return;
-    this.finish();
-    try {
-      this.call.end();
-    } catch {
-      // Already torn down by the transport.
-    }
-  }
-
-  /** Forgets the stream without answering it (the server is cancelling every call). */
-  destroy(): void {
-    this.finish();
-  }
-
-  private finish(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unwatch?.();
-    this.handle?.disconnect();
+  protected onFinished(): void {
     this.onClosed(this);
   }
 
-  private register(node: any): NodeHandle {
-    const identity = nodeIdentity(node) ?? { id: '', cluster: '' };
-    const address = this.call.getPeer();
-    const handle = this.ctx.fleet.connect(
-      identity.id ? identity : { ...identity, id: `anonymous@${address}` },
-      this.kind,
-      address,
-    );
-    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
-    return handle;
-  }
-
-  private onRequest(request: any): void {
+  protected onRequest(request: any): void {
     if (this.closed) return;
-    // A push this stream owes for an already published snapshot goes out before this answer.
-    if (this.handle) this.ctx.cache.catchUp(this.onSnapshot);
-    this.handle ??= this.register(request.node);
-    const handle = this.handle;
+    const handle = this.nodeFor(request);
     handle.seen();
     const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
     if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
@@ -312,7 +270,7 @@ export class DeltaStream {
   }
 
   /** Cache listener: sends each type's updates in make-before-break order, removals last. */
-  private readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
     if (this.closed || !this.handle) return;
     const diffs: Array<[string, DeltaSubscription, Diff]> = [];
     for (const typeUrl of TYPE_ORDER) {

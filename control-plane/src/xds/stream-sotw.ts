@@ -19,7 +19,8 @@
  * per type; resource bytes are the cache's and no timers are used.
  */
 import { combinedVersion } from '@ferry/proto';
-import type { NodeHandle, SubscriptionView } from './fleet.js';
+import type { SubscriptionView } from './fleet.js';
+import { XdsStreamBase } from './stream-base.js';
 import { encodeSotwBody, encodeSotwResponse } from './response-encoder.js';
 import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
@@ -28,7 +29,6 @@ import {
   isKnownType,
   nackMessage,
   nextNonce,
-  nodeIdentity,
   TYPE_ORDER,
   type StreamContext,
   type XdsCall,
@@ -166,61 +166,30 @@ export function updateSotwNames(
   return added;
 }
 
-export class SotwStream {
-  private handle: NodeHandle | undefined;
-  private unwatch: (() => void) | undefined;
+export class SotwStream extends XdsStreamBase {
   private readonly subs = new Map<string, TrackedSubscription>();
-  private closed = false;
 
   /**
    * @param kind "ads-sotw" or the per-type service ("lds", "cds", ...), shown in fleet status.
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    private readonly call: XdsCall,
-    private readonly ctx: StreamContext,
-    private readonly kind: string,
-    private readonly fixedTypeUrl: string | undefined,
+    call: XdsCall,
+    ctx: StreamContext,
+    kind: string,
+    fixedTypeUrl: string | undefined,
     private readonly onClosed: (stream: SotwStream) => void,
   ) {
-    call.on('data', (request: any) => this.onRequest(request));
-    call.on('end', () => this.close());
-    call.on('cancelled', () => this.finish());
-    call.on('error', () => this.finish());
-    call.on('close', () => this.finish());
+    super(call, ctx, kind, fixedTypeUrl);
   }
 
-  /** Ends the stream from the server side (graceful shutdown: the client reconnects). */
-  close(): void {
-    if (this.closed) return;
-    this.finish();
-    try {
-      this.call.end();
-    } catch {
-      // Already torn down by the transport.
-    }
-  }
-
-  /** Forgets the stream without answering it (the server is cancelling every call). */
-  destroy(): void {
-    this.finish();
-  }
-
-  private finish(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unwatch?.();
-    this.handle?.disconnect();
+  protected onFinished(): void {
     this.onClosed(this);
   }
 
-  private onRequest(request: any): void {
+  protected onRequest(request: any): void {
     if (this.closed) return;
-    // A push this stream owes for an already published snapshot goes out before this answer.
-    if (this.handle) this.ctx.cache.catchUp(this.onSnapshot);
-    // The node comes in the first request only (xDS protocol); later ones may omit it.
-    this.handle ??= this.register(request.node);
-    const handle = this.handle;
+    const handle = this.nodeFor(request);
     handle.seen();
     const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
     if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
@@ -269,20 +238,8 @@ export class SotwStream {
     this.respond(typeUrl, sub, first || added);
   }
 
-  private register(node: any): NodeHandle {
-    const identity = nodeIdentity(node) ?? { id: '', cluster: '' };
-    const address = this.call.getPeer();
-    const handle = this.ctx.fleet.connect(
-      identity.id ? identity : { ...identity, id: `anonymous@${address}` },
-      this.kind,
-      address,
-    );
-    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
-    return handle;
-  }
-
   /** Cache listener: pushes what changed for this stream, make before break. */
-  private readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
     if (this.closed || !this.handle) return;
     const types = TYPE_ORDER.filter((t) => changed.has(t) && this.subs.has(t));
     const deferred: string[] = [];
