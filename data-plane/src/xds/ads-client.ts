@@ -13,16 +13,18 @@
  *
  * The handler owns resources and decisions; this class owns only protocol state.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { binaryToJson, resourceTypeByUrl } from '@ferry/proto';
-import { serviceClient } from '@ferry/proto/grpc';
-import type { Logger } from '@ferry/shared';
 import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
+import {
+  XdsStreamClientBase,
+  type AdsCall,
+  type XdsStreamClientOptions,
+} from './xds-stream-client.js';
+
+export { ADS_SERVICE, type BackoffOptions } from './xds-stream-client.js';
 
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy sends in a NACK's error_detail. */
 export const INVALID_ARGUMENT = 3;
-
-export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 export interface AdsHandler {
   /**
@@ -67,19 +69,8 @@ export interface XdsStreamClient {
   destroy(): void;
 }
 
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
-
-export interface AdsClientOptions {
-  /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000". */
-  readonly target: string;
-  /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
-  readonly node: JsonObject;
+export interface AdsClientOptions extends XdsStreamClientOptions {
   readonly handler: AdsHandler;
-  readonly logger: Logger;
-  readonly backoff?: BackoffOptions;
   /**
    * Decodes one resource to normalised proto3 JSON. Defaults to `binaryToJson`; the proxy passes
    * T's strict decoder (PGV rules), since a control plane other than Ferry's may not validate.
@@ -102,27 +93,13 @@ interface TypeState {
   requestedKey: string | undefined;
 }
 
-export class AdsClient implements XdsStreamClient {
-  private readonly client: any;
-  private call: ClientDuplexStream<any, any> | undefined;
+export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
   private readonly types = new Map<string, TypeState>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
-  private closed = false;
-  private sentNode = false;
-  private connectedFlag = false;
-  private readonly backoff: BackoffOptions;
 
   constructor(private readonly options: AdsClientOptions) {
-    const Client = serviceClient(ADS_SERVICE);
-    this.client = new Client(options.target, credentials.createInsecure());
-    this.backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    super(options, 'xDS');
     for (const t of SUBSCRIBED_TYPES)
       this.types.set(t, { acceptedVersion: '', nonce: '', requestedKey: undefined });
-  }
-
-  get connected(): boolean {
-    return this.connectedFlag;
   }
 
   /** Seeds the versions to report on the first requests (state restored from disk). */
@@ -131,90 +108,30 @@ export class AdsClient implements XdsStreamClient {
     if (s) s.acceptedVersion = version;
   }
 
-  start(): void {
-    if (this.closed || this.call) return;
-    this.openStream();
-  }
-
   /** Sends a request for every type whose wanted names changed (call after accepting config). */
   updateSubscriptions(): void {
     if (!this.call) return;
     for (const typeUrl of SUBSCRIBED_TYPES) this.request(typeUrl, false);
   }
 
-  /** Ends the stream and stops reconnecting. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    const call = this.call;
-    this.call = undefined;
-    if (call) {
-      call.removeAllListeners();
-      call.on('error', () => undefined);
-      call.cancel();
-    }
-    this.client.close();
+  protected openCall(): AdsCall {
+    return this.client.StreamAggregatedResources();
   }
 
-  destroy(): void {
-    this.close();
-  }
-
-  private openStream(): void {
-    const call: ClientDuplexStream<any, any> = this.client.StreamAggregatedResources();
-    this.call = call;
-    this.sentNode = false;
+  protected onStreamOpened(): void {
     for (const s of this.types.values()) {
       s.nonce = '';
       s.requestedKey = undefined;
     }
-    call.on('data', (response: any) => this.onResponse(call, response));
-    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
-    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
-    call.on('status', (status: { code: number; details: string }) => {
-      if (status.code !== 0) this.onStreamEnd(call, status.details);
-    });
     // CDS and LDS first: their answers decide the EDS and RDS names.
     this.request(CDS, true);
     this.request(LDS, true);
     for (const t of SUBSCRIBED_TYPES) if (t !== CDS && t !== LDS) this.request(t, false);
   }
 
-  private onStreamEnd(call: ClientDuplexStream<any, any>, reason: string): void {
-    if (call !== this.call) return;
-    this.call = undefined;
-    call.removeAllListeners();
-    call.on('error', () => undefined);
-    call.cancel();
-    if (this.connectedFlag) {
-      this.connectedFlag = false;
-    }
-    this.options.handler.onConnectionState?.(false, reason);
-    if (this.closed) return;
-    const delay = this.nextDelay();
-    this.options.logger.warn(
-      { target: this.options.target, reason, retry_in_ms: delay },
-      'xDS stream failed; keeping the last good config and reconnecting',
-    );
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.closed) this.openStream();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  /** Full jitter: a random delay up to an exponentially growing cap. */
-  private nextDelay(): number {
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    this.attempt += 1;
-    return Math.round(cap / 2 + (Math.random() * cap) / 2);
-  }
-
   private request(typeUrl: string, force: boolean, extra: JsonObject = {}): void {
-    const call = this.call;
     const state = this.types.get(typeUrl);
-    if (!call || !state) return;
+    if (!this.call || !state) return;
     const wildcard = typeUrl === CDS || typeUrl === LDS;
     const names = wildcard ? [] : [...this.options.handler.subscribedNames(typeUrl)].sort();
     const key = names.join('\n');
@@ -231,21 +148,10 @@ export class AdsClient implements XdsStreamClient {
       response_nonce: state.nonce,
       ...extra,
     };
-    // xDS protocol: the node is sent in the first request of a stream only.
-    if (!this.sentNode) {
-      request.node = this.options.node;
-      this.sentNode = true;
-    }
-    call.write(request);
+    this.send(request);
   }
 
-  private onResponse(call: ClientDuplexStream<any, any>, response: any): void {
-    if (call !== this.call) return;
-    if (!this.connectedFlag) {
-      this.connectedFlag = true;
-      this.options.handler.onConnectionState?.(true);
-    }
-    this.attempt = 0;
+  protected onResponse(response: any): void {
     const typeUrl = String(response.type_url ?? '');
     const version = String(response.version_info ?? '');
     const nonce = String(response.nonce ?? '');

@@ -15,18 +15,15 @@
  * Same handler as the SotW client (ConfigSource), same backoff and connection reporting; this
  * class owns only protocol state.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
 import {
-  ADS_SERVICE,
   INVALID_ARGUMENT,
   decodeResource,
   type AdsClientOptions,
-  type BackoffOptions,
   type DeltaAdsHandler,
   type XdsStreamClient,
 } from './ads-client.js';
-import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
+import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate } from './resource-set.js';
+import { XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
 
 export interface DeltaAdsClientOptions extends Omit<AdsClientOptions, 'handler'> {
   readonly handler: DeltaAdsHandler;
@@ -39,100 +36,30 @@ interface DeltaTypeState {
 
 const WILDCARD = '*';
 
-export class DeltaAdsClient implements XdsStreamClient {
-  private readonly client: any;
-  private call: ClientDuplexStream<any, any> | undefined;
+export class DeltaAdsClient extends XdsStreamClientBase implements XdsStreamClient {
   private readonly types = new Map<string, DeltaTypeState>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
-  private closed = false;
-  private sentNode = false;
-  private connectedFlag = false;
-  private readonly backoff: BackoffOptions;
 
   constructor(private readonly options: DeltaAdsClientOptions) {
-    const Client = serviceClient(ADS_SERVICE);
-    this.client = new Client(options.target, credentials.createInsecure());
-    this.backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    super(options, 'delta xDS');
     for (const t of SUBSCRIBED_TYPES) this.types.set(t, { subscribed: undefined });
-  }
-
-  get connected(): boolean {
-    return this.connectedFlag;
   }
 
   /** Delta versions each resource: they come from the handler's set, not from here. */
   setAcceptedVersion(): void {}
-
-  start(): void {
-    if (this.closed || this.call) return;
-    this.openStream();
-  }
 
   updateSubscriptions(): void {
     if (!this.call) return;
     for (const typeUrl of SUBSCRIBED_TYPES) this.subscribe(typeUrl);
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    const call = this.call;
-    this.call = undefined;
-    if (call) {
-      call.removeAllListeners();
-      call.on('error', () => undefined);
-      call.cancel();
-    }
-    this.client.close();
+  protected openCall(): AdsCall {
+    return this.client.DeltaAggregatedResources();
   }
 
-  destroy(): void {
-    this.close();
-  }
-
-  private openStream(): void {
-    const call: ClientDuplexStream<any, any> = this.client.DeltaAggregatedResources();
-    this.call = call;
-    this.sentNode = false;
+  protected onStreamOpened(): void {
     for (const s of this.types.values()) s.subscribed = undefined;
-    call.on('data', (response: any) => this.onResponse(call, response));
-    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
-    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
-    call.on('status', (status: { code: number; details: string }) => {
-      if (status.code !== 0) this.onStreamEnd(call, status.details);
-    });
     // Make before break: CDS, EDS, LDS, RDS (EDS/RDS only once they have names).
     for (const typeUrl of SUBSCRIBED_TYPES) this.subscribe(typeUrl);
-  }
-
-  private onStreamEnd(call: ClientDuplexStream<any, any>, reason: string): void {
-    if (call !== this.call) return;
-    this.call = undefined;
-    call.removeAllListeners();
-    call.on('error', () => undefined);
-    call.cancel();
-    this.connectedFlag = false;
-    this.options.handler.onConnectionState?.(false, reason);
-    if (this.closed) return;
-    const delay = this.nextDelay();
-    this.options.logger.warn(
-      { target: this.options.target, reason, retry_in_ms: delay },
-      'delta xDS stream failed; keeping the last good config and reconnecting',
-    );
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.closed) this.openStream();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  /** Full jitter: a random delay up to an exponentially growing cap. */
-  private nextDelay(): number {
-    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
-    this.attempt += 1;
-    return Math.round(cap / 2 + (Math.random() * cap) / 2);
   }
 
   /**
@@ -153,7 +80,7 @@ export class DeltaAdsClient implements XdsStreamClient {
       const initial = wildcard
         ? held
         : Object.fromEntries(Object.entries(held).filter(([name]) => wanted.has(name)));
-      this.write({
+      this.send({
         type_url: typeUrl,
         resource_names_subscribe: [...wanted].sort(),
         initial_resource_versions: initial,
@@ -166,7 +93,7 @@ export class DeltaAdsClient implements XdsStreamClient {
     const dropped = [...subscribed].filter((n) => !wanted.has(n)).sort();
     if (added.length === 0 && dropped.length === 0) return;
     state.subscribed = wanted;
-    this.write({
+    this.send({
       type_url: typeUrl,
       resource_names_subscribe: added,
       resource_names_unsubscribe: dropped,
@@ -183,22 +110,7 @@ export class DeltaAdsClient implements XdsStreamClient {
     if (stale.length) this.options.handler.forget(typeUrl, stale);
   }
 
-  private write(request: JsonObject): void {
-    // xDS protocol: the node is sent in the first request of a stream only.
-    if (!this.sentNode) {
-      request.node = this.options.node;
-      this.sentNode = true;
-    }
-    this.call?.write(request);
-  }
-
-  private onResponse(call: ClientDuplexStream<any, any>, response: any): void {
-    if (call !== this.call) return;
-    if (!this.connectedFlag) {
-      this.connectedFlag = true;
-      this.options.handler.onConnectionState?.(true);
-    }
-    this.attempt = 0;
+  protected onResponse(response: any): void {
     const typeUrl = String(response.type_url ?? '');
     const nonce = String(response.nonce ?? '');
     const systemVersion = String(response.system_version_info ?? '');
@@ -231,14 +143,14 @@ export class DeltaAdsClient implements XdsStreamClient {
     if (errors.length === 0) {
       // Make before break: ask for newly needed EDS/RDS names before acknowledging.
       for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.subscribe(t);
-      this.write({ type_url: typeUrl, response_nonce: nonce });
+      this.send({ type_url: typeUrl, response_nonce: nonce });
       return;
     }
     this.options.logger.warn(
       { typeUrl, system_version: systemVersion, errors },
       'delta xDS update rejected (NACK); keeping the last good config',
     );
-    this.write({
+    this.send({
       type_url: typeUrl,
       response_nonce: nonce,
       error_detail: { code: INVALID_ARGUMENT, message: errors.join('; ') },

@@ -1,0 +1,150 @@
+/**
+ * What both ADS clients (SotW: ads-client.ts, delta: delta-ads-client.ts) share: one gRPC
+ * bidirectional stream to the control plane at a time, the node sent in its first request only
+ * (xDS protocol), connection state reported to the handler, and reconnection with jittered
+ * exponential backoff (reset by the first response of a stream) while the handler keeps serving
+ * what it has. `close()`/`destroy()` are idempotent and stop reconnecting.
+ * Subclasses supply the protocol: which method to open, the first requests, and responses.
+ */
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { serviceClient } from '@ferry/proto/grpc';
+import type { Logger } from '@ferry/shared';
+import type { JsonObject } from './resource-set.js';
+
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+export interface XdsStreamClientOptions {
+  /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000". */
+  readonly target: string;
+  /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
+  readonly node: JsonObject;
+  readonly handler: {
+    /** The stream is up (true) or failed/ended (false, with the reason). */
+    onConnectionState?(connected: boolean, reason?: string): void;
+  };
+  readonly logger: Logger;
+  readonly backoff?: BackoffOptions;
+}
+
+export type AdsCall = ClientDuplexStream<any, any>;
+
+export abstract class XdsStreamClientBase {
+  protected readonly client: any;
+  protected call: AdsCall | undefined;
+  protected closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private sentNode = false;
+  private connectedFlag = false;
+  private readonly backoff: BackoffOptions;
+
+  /** @param description Names the stream in logs ("xDS", "delta xDS"). */
+  constructor(
+    private readonly base: XdsStreamClientOptions,
+    private readonly description: string,
+  ) {
+    const Client = serviceClient(ADS_SERVICE);
+    this.client = new Client(base.target, credentials.createInsecure());
+    this.backoff = base.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  }
+
+  /** Opens the gRPC method (e.g. `this.client.StreamAggregatedResources()`). */
+  protected abstract openCall(): AdsCall;
+  /** A new stream is open: reset per-stream protocol state and send the first requests. */
+  protected abstract onStreamOpened(): void;
+  /** A response on the current stream (connection state and backoff already updated). */
+  protected abstract onResponse(response: any): void;
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  start(): void {
+    if (this.closed || this.call) return;
+    this.openStream();
+  }
+
+  /** Ends the stream and stops reconnecting. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const call = this.call;
+    this.call = undefined;
+    if (call) quiet(call);
+    this.client.close();
+  }
+
+  destroy(): void {
+    this.close();
+  }
+
+  /** Writes a request on the current stream; the first one of a stream carries the node. */
+  protected send(request: JsonObject): void {
+    if (!this.call) return;
+    if (!this.sentNode) {
+      request.node = this.base.node;
+      this.sentNode = true;
+    }
+    this.call.write(request);
+  }
+
+  private openStream(): void {
+    const call = this.openCall();
+    this.call = call;
+    this.sentNode = false;
+    call.on('data', (response: any) => {
+      if (call !== this.call) return;
+      if (!this.connectedFlag) {
+        this.connectedFlag = true;
+        this.base.handler.onConnectionState?.(true);
+      }
+      this.attempt = 0;
+      this.onResponse(response);
+    });
+    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
+    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
+    call.on('status', (status: { code: number; details: string }) => {
+      if (status.code !== 0) this.onStreamEnd(call, status.details);
+    });
+    this.onStreamOpened();
+  }
+
+  private onStreamEnd(call: AdsCall, reason: string): void {
+    if (call !== this.call) return;
+    this.call = undefined;
+    quiet(call);
+    this.connectedFlag = false;
+    this.base.handler.onConnectionState?.(false, reason);
+    if (this.closed) return;
+    const delay = this.nextDelay();
+    this.base.logger.warn(
+      { target: this.base.target, reason, retry_in_ms: delay },
+      `${this.description} stream failed; keeping the last good config and reconnecting`,
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) this.openStream();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Full jitter: a random delay up to an exponentially growing cap. */
+  private nextDelay(): number {
+    const cap = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(cap / 2 + (Math.random() * cap) / 2);
+  }
+}
+
+/** Cancels a call and swallows its late events. */
+function quiet(call: AdsCall): void {
+  call.removeAllListeners();
+  call.on('error', () => undefined);
+  call.cancel();
+}
