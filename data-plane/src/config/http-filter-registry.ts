@@ -13,6 +13,7 @@ import {
   type JsonObject,
   type MessageSpec,
 } from './translate-common.js';
+import { healthCheckFilter } from '../filters/http/health_check/config.js';
 
 export interface HttpFilterFactory {
   /** typed_config type URL. */
@@ -51,7 +52,7 @@ export const routerFilter: HttpFilterFactory = {
 };
 
 /** Every HTTP filter ferry-proxy supports. Add new factories here. */
-export const HTTP_FILTERS: readonly HttpFilterFactory[] = [routerFilter];
+export const HTTP_FILTERS: readonly HttpFilterFactory[] = [healthCheckFilter, routerFilter];
 
 const byTypeUrl = new Map(HTTP_FILTERS.map((f) => [f.typeUrl, f]));
 const byName = new Map(HTTP_FILTERS.flatMap((f) => f.names.map((n) => [n, f] as const)));

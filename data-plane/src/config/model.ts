@@ -347,6 +347,42 @@ export interface ClusterModel {
   /** health_checks translated (absent or empty = no active health checking). */
   readonly activeHealthChecks?: readonly HealthCheckModel[];
   readonly outlierDetection?: unknown;
+  /** outlier_detection translated (absent = no passive outlier detection). */
+  readonly outlier?: OutlierDetectionModel;
+}
+
+// ---------------------------------------------------------------- outlier detection
+
+/**
+ * Cluster.outlier_detection (envoy.config.cluster.v3.OutlierDetection) with Envoy's defaults
+ * applied. Percentages are 0-100; enforcing* are the % chance that a detected outlier is ejected.
+ */
+export interface OutlierDetectionModel {
+  readonly consecutive5xx: number;
+  readonly consecutiveGatewayFailure: number;
+  readonly consecutiveLocalOriginFailure: number;
+  readonly intervalMs: number;
+  readonly baseEjectionTimeMs: number;
+  readonly maxEjectionTimeMs: number;
+  readonly maxEjectionTimeJitterMs: number;
+  readonly maxEjectionPercent: number;
+  readonly alwaysEjectOneHost: boolean;
+  readonly enforcingConsecutive5xx: number;
+  readonly enforcingConsecutiveGatewayFailure: number;
+  readonly enforcingConsecutiveLocalOriginFailure: number;
+  readonly enforcingSuccessRate: number;
+  readonly enforcingLocalOriginSuccessRate: number;
+  readonly successRateMinimumHosts: number;
+  readonly successRateRequestVolume: number;
+  /** Divided by 1000 to get the factor (1900 → 1.9). */
+  readonly successRateStdevFactor: number;
+  readonly failurePercentageThreshold: number;
+  readonly enforcingFailurePercentage: number;
+  readonly enforcingFailurePercentageLocalOrigin: number;
+  readonly failurePercentageMinimumHosts: number;
+  readonly failurePercentageRequestVolume: number;
+  readonly splitExternalLocalOriginErrors: boolean;
+  readonly successfulActiveHealthCheckUnejectHost: boolean;
 }
 
 // ---------------------------------------------------------------- active health checks
@@ -406,4 +442,19 @@ export interface HealthCheckModel {
   /** Default: intervalMs. */
   readonly healthyEdgeIntervalMs: number;
   readonly checker: HttpHealthCheckModel | TcpHealthCheckModel | GrpcHealthCheckModel;
+}
+
+// ---------------------------------------------------------------- HTTP filter configs
+
+/**
+ * envoy.filters.http.health_check (envoy.extensions.filters.http.health_check.v3.HealthCheck),
+ * validated: the `config` of its HttpFilterModel.
+ */
+export interface HealthCheckFilterModel {
+  /** pass_through_mode: forward matching requests (still 503 locally while failing). */
+  readonly passThroughMode: boolean;
+  /** headers: all must match for a request to be a health check (empty = every request). */
+  readonly headers: readonly HeaderMatcherModel[];
+  /** cluster_min_healthy_percentages: cluster name → minimum % of healthy + degraded hosts. */
+  readonly clusterMinHealthyPercentages: Readonly<Record<string, number>>;
 }

@@ -2,7 +2,7 @@
  * Cluster → ClusterModel: discovery type, load balancing, connect timeout, upstream HTTP protocol
  * (typed_extension_protocol_options HttpProtocolOptions, or the deprecated cluster-level
  * http2_protocol_options), circuit breakers, upstream TLS, DNS settings, active health checks
- * (translate-health-check.ts). outlier_detection is carried as JSON (accepted as is).
+ * (translate-health-check.ts), outlier detection (translate-outlier.ts).
  * EDS clusters get their endpoints from ClusterLoadAssignments in translate.ts.
  */
 import {
@@ -27,6 +27,7 @@ import {
 } from './translate-common.js';
 import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
 import { HEALTH_CHECK_SPECS, translateHealthChecks } from './translate-health-check.js';
+import { OUTLIER_DETECTION_SPEC, translateOutlierDetection } from './translate-outlier.js';
 import { translateUpstreamTls } from './translate-tls.js';
 import type { CircuitBreakersModel, ClusterModel, DiscoveryType, LbPolicy } from './model.js';
 
@@ -77,7 +78,7 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   lb_policy: LB_POLICIES.join(', '),
   load_assignment: 'endpoints of STATIC / STRICT_DNS / LOGICAL_DNS clusters',
   health_checks: 'HTTP, TCP and gRPC active health checks (run once per proxy, in the primary)',
-  outlier_detection: 'accepted and stored; outlier detection comes in a later issue',
+  outlier_detection: 'passive outlier detection (per worker process)',
   max_requests_per_connection:
     'deprecated form of common_http_protocol_options.max_requests_per_connection',
   circuit_breakers: 'DEFAULT priority thresholds (HIGH thresholds apply to no route: accepted)',
@@ -167,6 +168,7 @@ const UPSTREAM_HTTP2_SPEC = messageSpec(
 export const CLUSTER_SPECS: readonly MessageSpec[] = [
   CLUSTER_SPEC,
   ...HEALTH_CHECK_SPECS,
+  OUTLIER_DETECTION_SPEC,
   EDS_CONFIG_SPEC,
   RING_HASH_SPEC,
   MAGLEV_SPEC,
@@ -235,6 +237,10 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
   const protocol = upstreamProtocol(obj, issues);
   const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
   const outlierDetection = obj.outlier_detection;
+  const outlierObj = asObject(outlierDetection);
+  const outlier = outlierObj
+    ? translateOutlierDetection(outlierObj, 'outlier_detection', issues)
+    : undefined;
   const activeHealthChecks = translateHealthChecks(obj, issues);
   return {
     name,
@@ -263,6 +269,7 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
     healthChecks: asArray(obj.health_checks),
     ...(activeHealthChecks.length > 0 ? { activeHealthChecks } : {}),
     ...(outlierDetection !== undefined ? { outlierDetection } : {}),
+    ...(outlier ? { outlier } : {}),
   };
 }
 

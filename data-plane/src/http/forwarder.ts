@@ -15,6 +15,10 @@ import type { HttpConnectionManagerModel, RetryPolicyModel } from '../config/mod
 import type { HeaderFormatterContext, HeaderLookup } from '../router/header-mutations.js';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/route-table.js';
 import type { ClusterRuntime, HostState } from '../upstream/cluster-runtime.js';
+import {
+  membershipOf,
+  type HealthCheckFilter,
+} from '../filters/http/health_check/health-check-filter.js';
 import { formatHashCookie } from '../upstream/hash-policy.js';
 import { hashForRequest, type GeneratedCookie } from '../upstream/load-balancer.js';
 import { HeaderMap, copyForwardableHeaders } from './header-map.js';
@@ -32,6 +36,8 @@ export interface CompiledChain {
   readonly routeTable: RouteTable | undefined;
   readonly downstreamRq: StatusClassCounters;
   readonly downstreamRqTime: HistogramHandle;
+  /** envoy.filters.http.health_check of this HCM, when it lists one. */
+  readonly healthCheck?: HealthCheckFilter;
 }
 
 export interface AccessLogEntry {
@@ -190,6 +196,18 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const hcm = this.#chain.hcm;
     if (hcm.maxHeadersCount > 0 && req.rawHeaders.length / 2 > hcm.maxHeadersCount) {
       this.#reply(431, '', undefined);
+      return;
+    }
+    // envoy.filters.http.health_check runs before the router: it may answer the request itself.
+    const healthReply = this.#chain.healthCheck?.evaluate(
+      { ...this.#routeRequest, scheme: this.#scheme() },
+      membershipOf(this.#scope.clusters),
+    );
+    if (healthReply !== undefined) {
+      const flag = healthReply.failedLocalHealthCheck
+        ? ResponseFlag.FAILED_LOCAL_HEALTH_CHECK
+        : undefined;
+      this.#reply(healthReply.status, '', flag);
       return;
     }
     const table = this.#chain.routeTable;
@@ -420,6 +438,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (this.#done || !this.#attemptActive) return false;
     if (statusCode < 200) return true; // 1xx: the final response follows.
+    this.#cluster!.reportOutcome(this.#host!, statusCode);
     this.#resumeUpstream = resume;
     if (this.#shouldRetryStatus(statusCode)) {
       // Keep the connection: read and drop this response's body, retry once it is complete.
@@ -535,6 +554,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
             ? 'connect-failure'
             : 'reset';
     this.#pendingRetryReason = undefined;
+    cluster.reportOutcome(this.#host!, kind);
     if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
     if (this.#canRetry(kind)) {
       this.#scheduleRetry();
@@ -636,6 +656,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   readonly #onRouteTimeout = (): void => {
     this.#routeTimer = undefined;
     this.#cluster?.stats.upstreamRqTimeout.inc();
+    if (this.#attemptActive) this.#cluster!.reportOutcome(this.#host!, 'timeout');
     // End the attempt first: undici may call onError synchronously from abort().
     const abort = this.#abortAttempt;
     this.#endAttempt();

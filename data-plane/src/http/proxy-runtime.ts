@@ -10,10 +10,17 @@
 import type { Logger } from '@ferry/shared';
 import type {
   FilterChainModel,
+  HealthCheckFilterModel,
+  HttpConnectionManagerModel,
   ListenerModel,
   ProxyConfig,
   RouteConfigModel,
 } from '../config/model.js';
+import { HEALTH_CHECK_FILTER_TYPE_URL } from '../filters/http/health_check/config.js';
+import {
+  HealthCheckFilter,
+  ServerHealthState,
+} from '../filters/http/health_check/health-check-filter.js';
 import { compileRouteConfig, type RouteTable } from '../router/route-table.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
 import {
@@ -79,6 +86,8 @@ export class ProxyRuntime {
   readonly #clusters: ClusterManager;
   readonly #listeners: ListenerManager<CompiledListener>;
   readonly #routeTables = new Map<string, RouteTable>();
+  /** Admin /healthcheck/fail state, shared by the health_check filters of every config. */
+  readonly #serverHealth = new ServerHealthState();
   #applying: Promise<void> = Promise.resolve();
   #config: ProxyConfig | undefined;
   #closing: Promise<void> | undefined;
@@ -96,6 +105,11 @@ export class ProxyRuntime {
           res.destroy();
           return;
         }
+        // Envoy drain-closes HTTP/1 connections while failing health checks (DrainManager
+        // drainClose()): each response carries `connection: close`, so a load balancer in front
+        // moves its connections elsewhere.
+        if (this.#serverHealth.failing && req.httpVersionMajor === 1)
+          (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
         new ProxiedRequest(chain, binding.scope, req, res).start();
       },
       upgrade: (binding, req, socket, head) => {
@@ -150,6 +164,7 @@ export class ProxyRuntime {
             routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
           downstreamRq: new StatusClassCounters(this.#stats, 'downstream_rq', labels),
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
+          healthCheck: this.#healthCheckFilter(hcm),
         };
       });
       return new CompiledListener(listener, compiled, scope);
@@ -158,6 +173,20 @@ export class ProxyRuntime {
       if (!usedTables.has(key)) this.#routeTables.delete(key);
     this.#config = config;
     await this.#listeners.apply(bindings);
+  }
+
+  #healthCheckFilter(hcm: HttpConnectionManagerModel): HealthCheckFilter | undefined {
+    const filter = hcm.httpFilters.find((f) => f.typeUrl === HEALTH_CHECK_FILTER_TYPE_URL);
+    if (filter === undefined) return undefined;
+    return new HealthCheckFilter(filter.config as HealthCheckFilterModel, this.#serverHealth);
+  }
+
+  /**
+   * Admin POST /healthcheck/fail (true) and /healthcheck/ok (false), relayed by the primary:
+   * health_check filters answer 503 and HTTP/1 responses close their connections while set.
+   */
+  setHealthCheckFailing(failing: boolean): void {
+    this.#serverHealth.failing = failing;
   }
 
   /** Compiled tables are reused across applies while their model is unchanged. */

@@ -28,6 +28,8 @@ export const ResponseFlag = {
   DIRECT_RESPONSE: 'DR',
   /** The downstream request headers / request exceeded a timeout. */
   STREAM_IDLE_TIMEOUT: 'SI',
+  /** envoy.filters.http.health_check answered 503 because the proxy fails health checks. */
+  FAILED_LOCAL_HEALTH_CHECK: 'LH',
   /** Downstream protocol error (malformed request). */
   DOWNSTREAM_PROTOCOL_ERROR: 'DPE',
 } as const;

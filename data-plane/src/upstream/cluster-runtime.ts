@@ -8,7 +8,8 @@
  * host still exists and the pool settings did not change, so a config change does not reconnect.
  *
  * The load balancer sees each endpoint's EDS health combined with the primary's active
- * health-check results (health/active-health-overrides.ts); it is updated whenever those change.
+ * health-check results (health/active-health-overrides.ts) and this worker's outlier ejections
+ * (health/outlier-detector.ts); it is updated whenever either changes.
  */
 import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
@@ -23,6 +24,11 @@ import {
   withActiveHealth,
   type ActiveHealthOverrides,
 } from '../health/active-health-overrides.js';
+import {
+  OutlierDetector,
+  withOutlierEjections,
+  type UpstreamOutcome,
+} from '../health/outlier-detector.js';
 
 /** Per-host state carried across cluster versions. */
 export class HostState {
@@ -61,6 +67,8 @@ export class HostState {
 export interface ClusterShared {
   readonly circuit: CircuitBreakerState;
   readonly stats: ClusterStats;
+  /** Set by ClusterRuntime while the cluster has outlier_detection (survives versions). */
+  outlier?: OutlierDetector;
 }
 
 export class ClusterRuntime {
@@ -76,6 +84,9 @@ export class ClusterRuntime {
   #closed = false;
   readonly #activeHealth: ActiveHealthOverrides;
   readonly #unsubscribeHealth: () => void;
+  readonly #shared: ClusterShared;
+  readonly #outlier: OutlierDetector | undefined;
+  readonly #unsubscribeOutlier: () => void;
   readonly #activeRequestsOf = (hostKey: string): number =>
     this.#hosts.get(hostKey)?.activeRequests ?? 0;
 
@@ -92,18 +103,54 @@ export class ClusterRuntime {
     this.#logger = logger;
     this.#activeHealth = activeHealth;
     this.#settingsKey = poolSettingsKey(model);
+    this.#shared = shared;
+    if (model.outlier !== undefined) {
+      shared.outlier ??= new OutlierDetector(model.outlier);
+      shared.outlier.configure(model.outlier);
+      shared.outlier.start();
+    } else {
+      shared.outlier?.close();
+      delete shared.outlier;
+    }
+    this.#outlier = shared.outlier;
     this.#lb = createLoadBalancer(this.#lbModel(model.localities));
     this.#syncHosts(model.localities, undefined);
     this.#unsubscribeHealth = activeHealth.subscribe(this.name, () => {
-      if (!this.#closed) this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
+      if (this.#closed) return;
+      // successful_active_health_check_uneject_host: a host whose checks pass returns at once.
+      const active = this.#activeHealth.get(this.name);
+      if (this.#outlier !== undefined && active !== undefined)
+        for (const [key, status] of active)
+          if (status === 'HEALTHY') this.#outlier.unejectIfHealthy(key);
+      this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
     });
+    this.#unsubscribeOutlier =
+      this.#outlier?.subscribe(() => {
+        if (!this.#closed) this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
+      }) ?? (() => undefined);
+  }
+
+  /**
+   * The forwarder reports how each upstream attempt to `host` ended (response status, or a
+   * connect failure / timeout / reset), for outlier detection.
+   */
+  reportOutcome(host: HostState, outcome: UpstreamOutcome): void {
+    this.#outlier?.report(host.key, outcome);
+  }
+
+  /** Whether outlier detection currently ejects `hostKey` (this worker's view). */
+  isEjected(hostKey: string): boolean {
+    return this.#outlier?.isEjected(hostKey) === true;
   }
 
   /** The model the load balancer gets: `localities` with active health folded in. */
   #lbModel(localities: readonly LocalityEndpointsModel[]): ClusterModel {
     return {
       ...this.model,
-      localities: withActiveHealth(localities, this.#activeHealth.get(this.name)),
+      localities: withOutlierEjections(
+        withActiveHealth(localities, this.#activeHealth.get(this.name)),
+        this.#outlier?.ejectedHosts() ?? new Set<string>(),
+      ),
     };
   }
 
@@ -205,6 +252,7 @@ export class ClusterRuntime {
     }
     for (const [key, state] of this.#hosts) if (!next.has(key)) state.close();
     this.#hosts = next;
+    this.#outlier?.setHosts(next.keys());
     this.stats.membershipHealthy.set(next.size);
   }
 
@@ -239,6 +287,8 @@ export class ClusterRuntime {
    */
   retire(successor: ClusterRuntime | undefined): void {
     this.#stopTimers();
+    // Removed cluster: stop its detector (a re-added cluster restarts it in its constructor).
+    if (successor === undefined) this.#shared.outlier?.close();
     const kept = successor !== undefined ? successor.#hosts : undefined;
     for (const [key, state] of this.#hosts) {
       if (kept?.get(key) !== state) state.close();
@@ -247,12 +297,14 @@ export class ClusterRuntime {
 
   destroy(): void {
     this.#stopTimers();
+    this.#shared.outlier?.close();
     for (const state of this.#hosts.values()) state.destroy();
   }
 
   #stopTimers(): void {
     this.#closed = true;
     this.#unsubscribeHealth();
+    this.#unsubscribeOutlier();
     if (this.#dnsTimer !== undefined) clearInterval(this.#dnsTimer);
     this.#dnsTimer = undefined;
   }

@@ -206,6 +206,10 @@ export class PriorityLoadBalancer implements LoadBalancer {
     for (let attempt = 1; attempt < attempts && exclude.has(host!.key); attempt++) {
       host = picker.pick(ctx, hash, attempt);
     }
+    // Random re-picks can keep landing on excluded hosts (RANDOM with two hosts: half the time);
+    // PickContext promises exclusion while any host remains, so take the first one left.
+    if (host !== undefined && exclude.has(host.key))
+      host = slice.hosts.find((candidate) => !exclude.has(candidate.key)) ?? host;
     return host;
   }
 }

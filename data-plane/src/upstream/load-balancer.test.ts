@@ -241,6 +241,16 @@ describe('exclusion and updates', () => {
     const all: PickContext = { activeRequests: () => 0, exclude: new Set(['a:1', 'b:1', 'c:1']) };
     assert.ok(lb.pick(all), 'with every host excluded a host is still returned');
   });
+  test('regression: RANDOM re-picks landing on the excluded host still avoid it', () => {
+    // Every random draw selects host a; previous_hosts excludes it, so b must be returned.
+    const lb = createLoadBalancer(
+      lbCluster('RANDOM', [locality([endpoint('a', 1), endpoint('b', 1)])]),
+      { random: () => 0 },
+    );
+    const ctx: PickContext = { activeRequests: () => 0, exclude: new Set(['a:1']) };
+    assert.equal(lb.pick({ activeRequests: () => 0 })?.host, 'a');
+    for (let i = 0; i < 6; i++) assert.equal(lb.pick(ctx)?.host, 'b');
+  });
   test('exclusion with hash policies moves to another host', () => {
     for (const policy of ['RING_HASH', 'MAGLEV'] as const) {
       const lb = createLoadBalancer(
