@@ -23,6 +23,7 @@ const USAGE = `Usage: ferry-control-plane [options]
   --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
+  --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   -h, --help
 
@@ -41,6 +42,7 @@ function parse(): {
   apiGrpc: { host: string; port: number };
   store: string;
   debounceMs: number;
+  hdsIntervalMs: number;
   logLevel: string;
 } {
   let values;
@@ -52,6 +54,7 @@ function parse(): {
         'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
         store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
         'debounce-ms': { type: 'string', default: '100' },
+        'hds-interval-ms': { type: 'string', default: '5000' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -71,6 +74,12 @@ function parse(): {
       `--debounce-ms: expected an integer 0..60000, got ${JSON.stringify(values['debounce-ms'])}`,
     );
   }
+  const hdsIntervalMs = Number(values['hds-interval-ms']);
+  if (!Number.isInteger(hdsIntervalMs) || hdsIntervalMs < 100 || hdsIntervalMs > 3_600_000) {
+    fail(
+      `--hds-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['hds-interval-ms'])}`,
+    );
+  }
   try {
     return {
       xds: parseHostPort(values['xds-address'], '--xds-address'),
@@ -78,6 +87,7 @@ function parse(): {
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
       store: values.store,
       debounceMs,
+      hdsIntervalMs,
       logLevel: values['log-level'],
     };
   } catch (err) {
@@ -102,9 +112,9 @@ async function main(): Promise<void> {
   const store = await openStore(options.store);
   const cache = new SnapshotCache({ store, logger, debounceMs: options.debounceMs });
   const fleet = new FleetTracker();
-  const xds = new XdsServer({ cache, logger, fleet });
+  const xds = new XdsServer({ cache, logger, fleet, hdsIntervalMs: options.hdsIntervalMs });
   const service = new ManagementService({ store, fleet, logger });
-  const httpApi = new HttpApi({ service, logger, token });
+  const httpApi = new HttpApi({ service, logger, token, health: xds.health() });
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, { logger, token });
 

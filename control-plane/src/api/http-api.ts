@@ -9,6 +9,7 @@
  *   GET    /v1/history                  ?limit=
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   GET    /v1/status
+ *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /healthz                     (no authentication)
  *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
  * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
@@ -20,6 +21,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import type { ManagementService } from './management-service.js';
+import type { HealthStatusSource } from '../health/health-aggregate.js';
+import { healthJson } from '../health/health-json.js';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -58,6 +61,8 @@ export interface HttpApiOptions {
   readonly maxBodyBytes?: number;
   /** Served at GET /metrics (default: the process registry). */
   readonly metrics?: MetricsRegistry;
+  /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
+  readonly health?: HealthStatusSource;
 }
 
 interface Reply {
@@ -74,6 +79,7 @@ export class HttpApi {
   private readonly logger: Logger | undefined;
   private readonly maxBodyBytes: number;
   private readonly metrics: MetricsRegistry;
+  private readonly health: HealthStatusSource | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -82,6 +88,7 @@ export class HttpApi {
     this.logger = options.logger;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.metrics = options.metrics ?? processMetrics;
+    this.health = options.health;
     this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
       void this.handle(req, res);
     });
@@ -270,6 +277,16 @@ export class HttpApi {
     if (path === '/v1/status') {
       expectMethod(method, ['GET']);
       return ok(statusJson(await service.status()));
+    }
+    if (path === '/v1/health' && this.health) {
+      expectMethod(method, ['GET']);
+      const query = queryObject(url);
+      return ok(
+        healthJson(this.health, {
+          group: optionalString(query, 'group'),
+          cluster: optionalString(query, 'cluster'),
+        }),
+      );
     }
     throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
   }

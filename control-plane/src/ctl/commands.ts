@@ -214,6 +214,46 @@ const status: Command = async (args, client, io) => {
   );
 };
 
+/**
+ * The fleet's health view from HDS reports: per group, cluster and endpoint, how many proxies
+ * see it healthy / unhealthy and since when; then each proxy's own view.
+ */
+const health: Command = async (args, client, io) => {
+  const response = await client.get('/v1/health', { group: args.options.group });
+  if (args.options.output === 'json') return printJson(io, response);
+  const clusters = response.clusters as any[];
+  if (clusters.length === 0) {
+    io.out('no health reports (no proxy reports endpoints with active health checks)\n');
+    return;
+  }
+  const rows: string[][] = [];
+  for (const c of clusters) {
+    for (const e of c.endpoints as any[]) {
+      rows.push([
+        c.group,
+        c.cluster,
+        e.address,
+        e.status,
+        `${e.healthy}/${e.proxies}`,
+        `${e.unhealthy}/${e.proxies}`,
+        e.since,
+      ]);
+    }
+  }
+  io.out(table(['GROUP', 'CLUSTER', 'ENDPOINT', 'STATUS', 'HEALTHY', 'UNHEALTHY', 'SINCE'], rows));
+  const nodeRows: string[][] = [];
+  for (const n of response.nodes as any[]) {
+    for (const c of n.clusters as any[]) {
+      for (const e of c.endpoints as any[])
+        nodeRows.push([n.node_id, n.group, c.cluster, e.address, e.status, n.reported_at]);
+    }
+  }
+  if (nodeRows.length > 0) {
+    io.out('\n');
+    io.out(table(['NODE', 'GROUP', 'CLUSTER', 'ENDPOINT', 'STATUS', 'REPORTED'], nodeRows));
+  }
+};
+
 function typeShort(typeUrl: string): string {
   return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
 }
@@ -263,6 +303,7 @@ export const COMMANDS: Record<string, Command> = {
   delete: del,
   diff,
   status,
+  health,
   history,
   rollback,
 };

@@ -11,6 +11,7 @@ Commands:
   get TYPE [NAME]         list or show resources
   delete TYPE NAME...     delete resources (refused while still referenced)
   status                  connected proxies and what each has ACKed or NACKed
+  health                  endpoint health as the proxies see it (HDS reports)
   history                 revisions of the store, newest first
   rollback REV            restore the state of revision REV as a new revision
 
@@ -57,6 +58,12 @@ to them: delete or change those first, or in the same command.
 
 Shows the store revision and, per connected proxy and resource type, the version sent, the
 version ACKed and the last NACK with its error.
+`,
+  health: `Usage: ferryctl health [--group G] [-o json]
+
+Shows, per group, cluster and endpoint, how many proxies see it healthy and unhealthy (from
+their active health checks, reported over HDS) and since when those counts hold; then each
+proxy's own view. STATUS is HEALTHY or UNHEALTHY when all reporting proxies agree, else MIXED.
 `,
   history: `Usage: ferryctl history [--limit N] [-o json]
 

@@ -1,7 +1,7 @@
 /**
  * The xDS gRPC server (DESIGN.md D1): ADS (state of the world and delta), the per-type services
  * (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot Fetch*) and CSDS, all fed by one
- * SnapshotCache. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
+ * SnapshotCache, plus HDS (../health/hds-server.ts), which receives proxies' health reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
  * (DESIGN.md D9).
  *
  * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever
@@ -25,6 +25,9 @@ import { serviceDefinition } from '@ferry/proto/grpc';
 import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
+import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
+import { HDS_SERVICE, HdsService } from '../health/hds-server.js';
+import { healthMetrics } from '../health/health-metrics.js';
 import { clientStatus } from './csds.js';
 import { FleetTracker, groupOf } from './fleet.js';
 import type { FleetStatusSource } from './fleet-status.js';
@@ -45,6 +48,10 @@ export interface XdsServerOptions {
   readonly grpcOptions?: ChannelOptions;
   /** Where counters go (default: the process registry that `GET /metrics` serves). */
   readonly metrics?: XdsMetrics;
+  /** Where HDS reports go (shared with the management API); otherwise the server makes its own. */
+  readonly health?: HealthAggregate;
+  /** Report interval asked of proxies over HDS (default 5 s). */
+  readonly hdsIntervalMs?: number;
 }
 
 /** Per-type services: gRPC service name and the stem of its Stream, Delta and Fetch method names. */
@@ -79,6 +86,8 @@ export class XdsServer {
   private readonly streams = new Set<Stream>();
   private readonly statusCalls = new Set<ServerDuplexStream<any, any>>();
   private readonly loggedUnknownTypes = new Set<string>();
+  private readonly healthAggregate: HealthAggregate;
+  private readonly hds: HdsService;
   private closing: Promise<void> | undefined;
   private destroyed = false;
 
@@ -87,6 +96,16 @@ export class XdsServer {
     this.logger = options.logger;
     this.fleetTracker = options.fleet ?? new FleetTracker();
     this.metrics = options.metrics ?? xdsMetrics();
+    const health = healthMetrics();
+    this.healthAggregate =
+      options.health ??
+      new HealthAggregate({ onTransition: (status) => health.transitions(status).inc() });
+    this.hds = new HdsService({
+      aggregate: this.healthAggregate,
+      logger: this.logger,
+      metrics: health,
+      ...(options.hdsIntervalMs !== undefined ? { intervalMs: options.hdsIntervalMs } : {}),
+    });
     const controlPlaneId = options.controlPlaneId ?? `ferry/${os.hostname()}/${process.pid}`;
     this.context = {
       cache: this.cache,
@@ -144,12 +163,18 @@ export class XdsServer {
     return this.fleetTracker;
   }
 
+  /** The fleet's health view from HDS reports, as the management API shows it. */
+  health(): HealthStatusSource {
+    return this.healthAggregate;
+  }
+
   /** Ends every stream, then stops accepting calls and waits for in-flight ones. Idempotent. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       for (const stream of [...this.streams]) stream.close();
       for (const call of [...this.statusCalls]) call.end();
       this.statusCalls.clear();
+      this.hds.close();
       this.server.tryShutdown(() => resolve());
     });
     return this.closing;
@@ -219,6 +244,7 @@ export class XdsServer {
         },
       },
     );
+    this.server.addService(serviceDefinition(HDS_SERVICE), this.hds.implementation());
   }
 
   /** One-shot SotW answer (the REST-style Fetch* methods): no nonce, nothing tracked. */

@@ -19,6 +19,7 @@ import { HealthManager } from '../health/health-manager.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
+import { HdsClient } from '../xds/hds-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
 import { StateFile } from '../xds/state-file.js';
@@ -98,6 +99,8 @@ export class Primary implements AdminBackend {
   private readonly source: ConfigSource;
   private readonly stateFile: StateFile | undefined;
   private ads: XdsStreamClient | undefined;
+  /** Reports the health checks' view to the control plane (HDS), beside ADS on the same target. */
+  private hds: HdsClient | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
@@ -187,19 +190,22 @@ export class Primary implements AdminBackend {
       options.initialFetchTimeoutMs,
     );
     this.initialFetchTimer.unref();
+    const node = nodeMessage({
+      id: this.nodeId,
+      cluster: this.nodeCluster,
+      ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
+      userAgentVersion: this.deps.version,
+    });
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       target,
-      node: nodeMessage({
-        id: this.nodeId,
-        cluster: this.nodeCluster,
-        ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
-        userAgentVersion: this.deps.version,
-      }),
+      node,
       handler: this.source,
       logger: this.logger,
       ...(this.deps.decode ? { decode: this.deps.decode } : {}),
     });
     this.ads.start();
+    this.hds = new HdsClient({ target, node, view: () => this.health.view(), logger: this.logger });
+    this.hds.start();
   }
 
   // ------------------------------------------------------------------ config flow
@@ -317,6 +323,7 @@ export class Primary implements AdminBackend {
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
     this.health.close();
+    this.hds?.close();
     this.ads?.close();
     await this.pool.shutdown(deadlineMs);
     await this.stateFile?.flush().catch(() => undefined);
@@ -328,6 +335,7 @@ export class Primary implements AdminBackend {
   destroy(): void {
     this.shuttingDown = true;
     this.health.close();
+    this.hds?.destroy();
     this.ads?.destroy();
     this.pool.destroy();
     this.admin?.destroy();

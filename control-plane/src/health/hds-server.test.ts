@@ -1,0 +1,165 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { serviceClient } from '@ferry/proto/grpc';
+import { startHarness, type Harness } from '../xds/test-support.js';
+import { clusterReports, HDS_SERVICE } from './hds-server.js';
+
+const NODE = { id: 'proxy-1', cluster: 'edge' };
+
+/** An HDS stream whose answers are awaited in order. */
+function openStream(address: string): {
+  call: ClientDuplexStream<any, any>;
+  next(): Promise<any>;
+  ended: Promise<{ code: number }>;
+  close(): void;
+} {
+  const Client = serviceClient(HDS_SERVICE);
+  const client = new Client(address, credentials.createInsecure());
+  const call: ClientDuplexStream<any, any> = client.StreamHealthCheck();
+  const queued: any[] = [];
+  const waiters: Array<(m: any) => void> = [];
+  call.on('data', (m: any) => {
+    const w = waiters.shift();
+    if (w) w(m);
+    else queued.push(m);
+  });
+  const ended = new Promise<{ code: number }>((resolve) => {
+    call.on('status', (s: { code: number }) => resolve(s));
+    call.on('error', () => undefined);
+  });
+  return {
+    call,
+    next: () =>
+      queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((r) => waiters.push(r)),
+    ended,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+function endpointHealth(address: string, port: number, health_status: string) {
+  return {
+    endpoint: { address: { socket_address: { address, port_value: port } } },
+    health_status,
+  };
+}
+
+describe('HDS server', () => {
+  let harness: Harness;
+  before(async () => {
+    harness = await startHarness();
+  });
+  after(async () => {
+    await harness.close();
+  });
+
+  test('answers the HealthCheckRequest with an empty specifier and an interval', async () => {
+    const s = openStream(harness.address);
+    s.call.write({ health_check_request: { node: NODE, capability: {} } });
+    try {
+      const specifier = await s.next();
+      // proto-loader leaves an empty repeated field out (defaults: false).
+      assert.deepEqual(specifier.cluster_health_checks ?? [], []);
+      assert.equal(Number(specifier.interval.seconds), 5);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('records reports per node and group; forgets the node when its stream ends', async () => {
+    const s = openStream(harness.address);
+    s.call.write({ health_check_request: { node: NODE } });
+    await s.next();
+    s.call.write({
+      endpoint_health_response: {
+        cluster_endpoints_health: [
+          {
+            cluster_name: 'web',
+            locality_endpoints_health: [
+              {
+                endpoints_health: [
+                  endpointHealth('10.0.0.1', 80, 'HEALTHY'),
+                  endpointHealth('10.0.0.2', 80, 'UNHEALTHY'),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    });
+    // Barrier: messages are handled in order, so this answer comes after the report was recorded.
+    s.call.write({ health_check_request: { node: NODE } });
+    await s.next();
+    const health = harness.server.health();
+    assert.deepEqual(
+      health
+        .clusters()
+        .map((c) => [c.group, c.cluster, c.endpoints.map((e) => [e.address, e.status])]),
+      [
+        [
+          'edge',
+          'web',
+          [
+            ['10.0.0.1:80', 'HEALTHY'],
+            ['10.0.0.2:80', 'UNHEALTHY'],
+          ],
+        ],
+      ],
+    );
+    assert.deepEqual(
+      health.nodes().map((n) => n.nodeId),
+      ['proxy-1'],
+    );
+    s.call.end();
+    await s.ended;
+    await waitFor(() => health.nodes().length === 0);
+    assert.deepEqual(health.clusters(), []);
+    s.close();
+  });
+
+  test('a report before the HealthCheckRequest ends the stream with INVALID_ARGUMENT', async () => {
+    const s = openStream(harness.address);
+    s.call.write({ endpoint_health_response: { cluster_endpoints_health: [] } });
+    assert.equal((await s.ended).code, 3);
+    s.close();
+  });
+});
+
+describe('clusterReports', () => {
+  test('maps statuses, formats IPv6 and skips what cannot be counted', () => {
+    const reports = clusterReports({
+      cluster_endpoints_health: [
+        {
+          cluster_name: 'web',
+          locality_endpoints_health: [
+            {
+              endpoints_health: [
+                endpointHealth('::1', 8080, 'DEGRADED'),
+                endpointHealth('10.0.0.1', 80, 'TIMEOUT'),
+                endpointHealth('10.0.0.2', 80, 'DRAINING'),
+                { health_status: 'HEALTHY' },
+              ],
+            },
+          ],
+        },
+        { cluster_name: '' },
+      ],
+    });
+    assert.equal(reports.length, 1);
+    assert.deepEqual(
+      [...reports[0]!.endpoints],
+      [
+        ['[::1]:8080', 'HEALTHY'],
+        ['10.0.0.1:80', 'UNHEALTHY'],
+      ],
+    );
+  });
+});
+
+/** The server sees the stream end a little after the client does; poll without a time bound. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 10));
+}

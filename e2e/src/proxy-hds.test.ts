@@ -1,0 +1,154 @@
+/**
+ * Health reported back over HDS, real processes on loopback: control plane (HDS interval
+ * 200 ms) ← ferryctl apply of a STATIC cluster with an HTTP health check → one ferry-proxy,
+ * which checks both backends and reports its view. Stopping a backend makes `ferryctl health`
+ * show it UNHEALTHY as seen by 1 of 1 proxies; restarting it brings it back to HEALTHY.
+ * Bounds are liveness bounds (`eventually`), never timing assertions.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import {
+  apiApply,
+  eventually,
+  ferryctl,
+  freePort,
+  hcmFilter,
+  listenerResource,
+  proxyBootstrap,
+  staticClusterResource,
+  startControlPlane,
+  startProxy,
+  stopAll,
+  type ControlPlane,
+} from './harness.js';
+
+/** A health-check target that can be stopped and started again on the same port. */
+class Backend {
+  #server: http.Server | undefined;
+  constructor(readonly port: number) {}
+
+  async start(): Promise<void> {
+    const server = http.createServer((_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+interface HealthEndpoint {
+  address: string;
+  status: string;
+  healthy: number;
+  unhealthy: number;
+  proxies: number;
+  since: string;
+  unhealthy_nodes: string[];
+}
+
+describe('ferry-proxy reports health to the control plane (HDS)', () => {
+  let cp: ControlPlane;
+  let a: Backend;
+  let b: Backend;
+
+  before(async () => {
+    a = new Backend(await freePort());
+    b = new Backend(await freePort());
+    await a.start();
+    await b.start();
+    cp = await startControlPlane({ args: ['--hds-interval-ms', '200'] });
+    const route = {
+      name: 'main',
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
+        },
+      ],
+    };
+    await apiApply(cp.apiUrl, [
+      staticClusterResource('web', [a.port, b.port], {
+        health_checks: [
+          {
+            timeout: '1s',
+            interval: '0.2s',
+            unhealthy_threshold: 2,
+            healthy_threshold: 2,
+            http_health_check: { path: '/healthz' },
+          },
+        ],
+      }),
+      listenerResource('http', await freePort(), [
+        { filters: [hcmFilter({ routeConfig: route })] },
+      ]),
+    ]);
+    await startProxy({
+      bootstrap: proxyBootstrap({ nodeId: 'hds-e2e', xdsAddress: cp.xdsAddress }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await a.stop();
+    await b.stop();
+  });
+
+  async function endpoint(port: number): Promise<HealthEndpoint | undefined> {
+    const result = await ferryctl(cp.apiUrl, ['health', '-o', 'json']);
+    assert.equal(result.code, 0, result.stderr);
+    const body = JSON.parse(result.stdout) as {
+      clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
+    };
+    const web = body.clusters.find((c) => c.group === 'default' && c.cluster === 'web');
+    return web?.endpoints.find((e) => e.address === `127.0.0.1:${port}`);
+  }
+
+  test('both endpoints are reported HEALTHY by the one proxy', async () => {
+    for (const backend of [a, b]) {
+      const e = await eventually(async () => {
+        const found = await endpoint(backend.port);
+        return found?.status === 'HEALTHY' ? found : undefined;
+      }, `127.0.0.1:${backend.port} HEALTHY in ferryctl health`);
+      assert.equal(e.healthy, 1);
+      assert.equal(e.proxies, 1);
+    }
+  });
+
+  test('a stopped backend shows UNHEALTHY, seen by 1 of 1 proxies', async () => {
+    await b.stop();
+    const e = await eventually(async () => {
+      const found = await endpoint(b.port);
+      return found?.status === 'UNHEALTHY' ? found : undefined;
+    }, `127.0.0.1:${b.port} UNHEALTHY in ferryctl health`);
+    assert.equal(e.unhealthy, 1);
+    assert.equal(e.proxies, 1);
+    assert.deepEqual(e.unhealthy_nodes, ['hds-e2e']);
+    assert.equal((await endpoint(a.port))?.status, 'HEALTHY');
+    const table = await ferryctl(cp.apiUrl, ['health']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${b.port}\\s+UNHEALTHY\\s+0/1\\s+1/1`));
+  });
+
+  test('the restarted backend comes back HEALTHY', async () => {
+    await b.start();
+    const e = await eventually(async () => {
+      const found = await endpoint(b.port);
+      return found?.status === 'HEALTHY' ? found : undefined;
+    }, `127.0.0.1:${b.port} HEALTHY again`);
+    assert.equal(e.healthy, 1);
+    assert.equal(e.unhealthy, 0);
+  });
+});
