@@ -78,7 +78,13 @@ export class WatchRecorder {
   /** Resolves once an event with at least `revision` has arrived. */
   until(revision: number): Promise<void> {
     if (this.events.some((e) => e.revision >= revision)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ revision, resolve }));
+    // Regression (CI, "Promise resolution is still pending but the event loop has already
+    // resolved"): the store's data_version poll timer is unref'd, so while a test waits only on
+    // it the process may exit; hold the event loop open until the revision arrives.
+    const keepAlive = setInterval(() => undefined, 1000);
+    return new Promise<void>((resolve) => this.waiters.push({ revision, resolve })).finally(() =>
+      clearInterval(keepAlive),
+    );
   }
 }
 
