@@ -50,8 +50,8 @@ child.on('exit', (code, signal) => {
   const text = fs.existsSync(tap) ? fs.readFileSync(tap, 'utf8') : '';
   const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   fs.rmSync(tap, { force: true });
-  console.log(
-    `tests: ${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`,
-  );
+  // A cancelled test (e.g. its file's process ended with promises pending) did not pass.
+  const failed = count('fail') + count('cancelled');
+  console.log(`tests: ${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped`);
   process.exit(code ?? (signal ? 1 : 0));
 });
