@@ -24,6 +24,7 @@ const USAGE = `Usage: ferry-control-plane [options]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
+  --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   -h, --help
 
@@ -43,6 +44,7 @@ function parse(): {
   store: string;
   debounceMs: number;
   hdsIntervalMs: number;
+  lrsIntervalMs: number;
   logLevel: string;
 } {
   let values;
@@ -55,6 +57,7 @@ function parse(): {
         store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
+        'lrs-interval-ms': { type: 'string', default: '10000' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -80,6 +83,12 @@ function parse(): {
       `--hds-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['hds-interval-ms'])}`,
     );
   }
+  const lrsIntervalMs = Number(values['lrs-interval-ms']);
+  if (!Number.isInteger(lrsIntervalMs) || lrsIntervalMs < 100 || lrsIntervalMs > 3_600_000) {
+    fail(
+      `--lrs-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['lrs-interval-ms'])}`,
+    );
+  }
   try {
     return {
       xds: parseHostPort(values['xds-address'], '--xds-address'),
@@ -88,6 +97,7 @@ function parse(): {
       store: values.store,
       debounceMs,
       hdsIntervalMs,
+      lrsIntervalMs,
       logLevel: values['log-level'],
     };
   } catch (err) {
@@ -112,9 +122,15 @@ async function main(): Promise<void> {
   const store = await openStore(options.store);
   const cache = new SnapshotCache({ store, logger, debounceMs: options.debounceMs });
   const fleet = new FleetTracker();
-  const xds = new XdsServer({ cache, logger, fleet, hdsIntervalMs: options.hdsIntervalMs });
+  const xds = new XdsServer({
+    cache,
+    logger,
+    fleet,
+    hdsIntervalMs: options.hdsIntervalMs,
+    lrsIntervalMs: options.lrsIntervalMs,
+  });
   const service = new ManagementService({ store, fleet, logger });
-  const httpApi = new HttpApi({ service, logger, token, health: xds.health() });
+  const httpApi = new HttpApi({ service, logger, token, health: xds.health(), load: xds.load() });
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, { logger, token });
 

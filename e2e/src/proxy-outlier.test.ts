@@ -20,6 +20,7 @@ import {
   staticClusterResource,
   stopAll,
   type Json,
+  type Proxy,
 } from './harness.js';
 
 /** An HTTP backend that counts requests and answers 500 while `failing`. */
@@ -50,6 +51,7 @@ class Backend {
 
 describe('ferry-proxy outlier detection', () => {
   let listenerPort: number;
+  let proxy: Proxy;
   const a = new Backend('a');
   const b = new Backend('b');
 
@@ -66,7 +68,7 @@ describe('ferry-proxy outlier detection', () => {
         },
       ],
     };
-    await startProxy({
+    proxy = await startProxy({
       concurrency: 1,
       bootstrap: staticBootstrap({
         nodeId: 'outlier-e2e',
@@ -116,6 +118,16 @@ describe('ferry-proxy outlier detection', () => {
     while (b.requests < before + 3) seen.push((await get('/failing')).status);
     assert.equal(seen.filter((s) => s === 500).length, 3);
     const ejectedAt = b.requests;
+    // The worker reports its ejections to the primary: admin /clusters and the metrics show them.
+    const bPort = (b.server.address() as { port: number }).port;
+    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    assert.match(
+      text,
+      new RegExp(`web::127\\.0\\.0\\.1:${bPort}::health_flags::/failed_outlier_check`),
+    );
+    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    assert.match(prom, /^ferry_outlier_ejections_active\{cluster="web"\} 1$/m);
+    assert.match(prom, /^ferry_outlier_ejections_total\{cluster="web"\} [1-9]\d*$/m);
     const results = [];
     for (let i = 0; i < 20; i++) results.push(await get(`/ejected/${i}`));
     assert.equal(b.requests, ejectedAt, 'no request reached the ejected backend');

@@ -10,6 +10,7 @@
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   GET    /v1/status
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
+ *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
  *   GET    /healthz                     (no authentication)
  *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
  * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
@@ -23,6 +24,7 @@ import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { healthJson } from '../health/health-json.js';
+import { loadJson, type LoadSource } from '../load/load-aggregate.js';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -63,6 +65,8 @@ export interface HttpApiOptions {
   readonly metrics?: MetricsRegistry;
   /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
   readonly health?: HealthStatusSource;
+  /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
+  readonly load?: LoadSource;
 }
 
 interface Reply {
@@ -80,6 +84,7 @@ export class HttpApi {
   private readonly maxBodyBytes: number;
   private readonly metrics: MetricsRegistry;
   private readonly health: HealthStatusSource | undefined;
+  private readonly load: LoadSource | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -89,6 +94,7 @@ export class HttpApi {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.metrics = options.metrics ?? processMetrics;
     this.health = options.health;
+    this.load = options.load;
     this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
       void this.handle(req, res);
     });
@@ -283,6 +289,16 @@ export class HttpApi {
       const query = queryObject(url);
       return ok(
         healthJson(this.health, {
+          group: optionalString(query, 'group'),
+          cluster: optionalString(query, 'cluster'),
+        }),
+      );
+    }
+    if (path === '/v1/load' && this.load) {
+      expectMethod(method, ['GET']);
+      const query = queryObject(url);
+      return ok(
+        loadJson(this.load, {
           group: optionalString(query, 'group'),
           cluster: optionalString(query, 'cluster'),
         }),

@@ -1,7 +1,8 @@
 /**
  * The xDS gRPC server (DESIGN.md D1): ADS (state of the world and delta), the per-type services
  * (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot Fetch*) and CSDS, all fed by one
- * SnapshotCache, plus HDS (../health/hds-server.ts), which receives proxies' health reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
+ * SnapshotCache, plus HDS (../health/hds-server.ts), which receives proxies' health reports, and LRS
+ * (../load/lrs-server.ts), which receives their load reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
  * (DESIGN.md D9).
  *
  * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever
@@ -28,6 +29,8 @@ import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
 import { HDS_SERVICE, HdsService } from '../health/hds-server.js';
 import { healthMetrics } from '../health/health-metrics.js';
+import { LoadAggregate, type LoadSource } from '../load/load-aggregate.js';
+import { LRS_SERVICE, LrsService } from '../load/lrs-server.js';
 import { clientStatus } from './csds.js';
 import { FleetTracker, groupOf } from './fleet.js';
 import type { FleetStatusSource } from './fleet-status.js';
@@ -52,6 +55,10 @@ export interface XdsServerOptions {
   readonly health?: HealthAggregate;
   /** Report interval asked of proxies over HDS (default 5 s). */
   readonly hdsIntervalMs?: number;
+  /** Where LRS reports go (shared with the management API); otherwise the server makes its own. */
+  readonly load?: LoadAggregate;
+  /** load_reporting_interval asked of proxies over LRS (default 10 s). */
+  readonly lrsIntervalMs?: number;
 }
 
 /** Per-type services: gRPC service name and the stem of its Stream, Delta and Fetch method names. */
@@ -88,6 +95,8 @@ export class XdsServer {
   private readonly loggedUnknownTypes = new Set<string>();
   private readonly healthAggregate: HealthAggregate;
   private readonly hds: HdsService;
+  private readonly loadAggregate: LoadAggregate;
+  private readonly lrs: LrsService;
   private closing: Promise<void> | undefined;
   private destroyed = false;
 
@@ -105,6 +114,12 @@ export class XdsServer {
       logger: this.logger,
       metrics: health,
       ...(options.hdsIntervalMs !== undefined ? { intervalMs: options.hdsIntervalMs } : {}),
+    });
+    this.loadAggregate = options.load ?? new LoadAggregate();
+    this.lrs = new LrsService({
+      aggregate: this.loadAggregate,
+      logger: this.logger,
+      ...(options.lrsIntervalMs !== undefined ? { intervalMs: options.lrsIntervalMs } : {}),
     });
     const controlPlaneId = options.controlPlaneId ?? `ferry/${os.hostname()}/${process.pid}`;
     this.context = {
@@ -168,6 +183,11 @@ export class XdsServer {
     return this.healthAggregate;
   }
 
+  /** The fleet's load from LRS reports, as the management API shows it. */
+  load(): LoadSource {
+    return this.loadAggregate;
+  }
+
   /** Ends every stream, then stops accepting calls and waits for in-flight ones. Idempotent. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
@@ -175,6 +195,7 @@ export class XdsServer {
       for (const call of [...this.statusCalls]) call.end();
       this.statusCalls.clear();
       this.hds.close();
+      this.lrs.close();
       this.server.tryShutdown(() => resolve());
     });
     return this.closing;
@@ -245,6 +266,7 @@ export class XdsServer {
       },
     );
     this.server.addService(serviceDefinition(HDS_SERVICE), this.hds.implementation());
+    this.server.addService(serviceDefinition(LRS_SERVICE), this.lrs.implementation());
   }
 
   /** One-shot SotW answer (the REST-style Fetch* methods): no nonce, nothing tracked. */

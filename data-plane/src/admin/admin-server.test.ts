@@ -4,7 +4,12 @@ import http from 'node:http';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from './admin-server.js';
-import { buildConfigDump } from './config-dump.js';
+import {
+  buildConfigDump,
+  clusterStatuses,
+  renderClustersJson,
+  renderClustersText,
+} from './config-dump.js';
 import { LDS, replaceType } from '../xds/resource-set.js';
 
 const cluster = {
@@ -146,6 +151,40 @@ test('/clusters text and json', async () => {
     json.cluster_statuses[0].host_statuses[0].health_status.eds_health_status,
     'UNHEALTHY',
   );
+});
+
+test('/clusters shows outlier ejections reported by any worker', () => {
+  const healthy = {
+    ...cluster,
+    localities: cluster.localities.map((l) => ({
+      ...l,
+      endpoints: l.endpoints.map((e) => ({ ...e, healthStatus: 'HEALTHY' })),
+    })),
+  } as ClusterModel;
+  const config = { clusters: { web: healthy } } as unknown as Parameters<typeof clusterStatuses>[0];
+  const rows = clusterStatuses(
+    config,
+    new Set(),
+    new Map([
+      ['web', new Map([['127.0.0.1:8080', { status: 'UNHEALTHY' as const, pending: false }]])],
+    ]),
+    new Map([['web', new Set(['127.0.0.1:8080'])]]),
+  );
+  const text = renderClustersText(rows);
+  assert.ok(
+    text.includes('web::127.0.0.1:8080::health_flags::/failed_active_hc/failed_outlier_check\n'),
+    text,
+  );
+  const json = renderClustersJson(rows) as {
+    cluster_statuses: { host_statuses: { health_status: Record<string, unknown> }[] }[];
+  };
+  assert.deepEqual(json.cluster_statuses[0]?.host_statuses[0]?.health_status, {
+    eds_health_status: 'HEALTHY',
+    failed_active_health_check: true,
+    failed_outlier_check: true,
+  });
+  const none = clusterStatuses(config, new Set(), undefined, new Map());
+  assert.ok(renderClustersText(none).includes('web::127.0.0.1:8080::health_flags::healthy\n'));
 });
 
 test('/stats/prometheus, /logging, /drain_listeners, /quitquitquit, unknown paths', async () => {

@@ -18,7 +18,8 @@ export interface AdminBackend {
   state(): ServerState;
   serverInfo(): Record<string, unknown>;
   configDump(): Record<string, unknown>;
-  clusters(): ClusterStatusInput[];
+  /** May first collect the workers' stats (their outlier ejections). */
+  clusters(): ClusterStatusInput[] | Promise<ClusterStatusInput[]>;
   stats(): Promise<StatsSnapshot>;
   setHealthcheckFailing(failing: boolean): void;
   drainListeners(): void;
@@ -123,7 +124,7 @@ export class AdminServer {
         sendJson(res, 200, b.configDump());
         return;
       case '/clusters': {
-        const rows = b.clusters();
+        const rows = await b.clusters();
         if (url.searchParams.get('format') === 'json') sendJson(res, 200, renderClustersJson(rows));
         else send(res, 200, 'text/plain', renderClustersText(rows));
         return;

@@ -6,6 +6,7 @@
  */
 import type { ClusterModel, ProxyConfig } from '../config/model.js';
 import type { HostHealthView } from '../health/health-manager.js';
+import { hostKey } from '../upstream/load-balancer.js';
 import { CDS, EDS, LDS, RDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
@@ -109,22 +110,27 @@ export interface ClusterStatusInput {
   readonly addedViaApi: boolean;
   /** Active health-check view by host key (`host:port`); absent = not health checked. */
   readonly activeHealth?: ReadonlyMap<string, HostHealthView>;
+  /** Host keys ejected by outlier detection in at least one worker; absent = none. */
+  readonly outlierEjected?: ReadonlySet<string>;
 }
 
 export function clusterStatuses(
   config: ProxyConfig | undefined,
   staticNames: ReadonlySet<string>,
   activeHealth?: ReadonlyMap<string, ReadonlyMap<string, HostHealthView>>,
+  outlierEjected?: ReadonlyMap<string, ReadonlySet<string>>,
 ): ClusterStatusInput[] {
   if (!config) return [];
   return Object.values(config.clusters)
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((cluster) => {
       const active = activeHealth?.get(cluster.name);
+      const ejected = outlierEjected?.get(cluster.name);
       return {
         cluster,
         addedViaApi: !staticNames.has(cluster.name),
         ...(active ? { activeHealth: active } : {}),
+        ...(ejected && ejected.size > 0 ? { outlierEjected: ejected } : {}),
       };
     });
 }
@@ -144,10 +150,18 @@ function edsHealthFlag(status: string): string {
   }
 }
 
-/** Envoy's health_flags: active-check flags first, then EDS ones; `healthy` when none. */
-function healthFlags(edsStatus: string, active: HostHealthView | undefined): string {
+/**
+ * Envoy's health_flags: active-check flags first, then outlier detection, then EDS ones;
+ * `healthy` when none.
+ */
+function healthFlags(
+  edsStatus: string,
+  active: HostHealthView | undefined,
+  ejected: boolean,
+): string {
   let flags = '';
   if (active?.status === 'UNHEALTHY') flags += '/failed_active_hc';
+  if (ejected) flags += '/failed_outlier_check';
   if (active?.pending) flags += '/pending_active_hc';
   flags += edsHealthFlag(edsStatus);
   return flags === '' ? 'healthy' : flags;
@@ -160,7 +174,7 @@ function hostPort(host: string, port: number): string {
 /** Envoy's /clusters text: `cluster::key::value` and `cluster::host:port::key::value` lines. */
 export function renderClustersText(rows: readonly ClusterStatusInput[]): string {
   const lines: string[] = [];
-  for (const { cluster: c, addedViaApi, activeHealth } of rows) {
+  for (const { cluster: c, addedViaApi, activeHealth, outlierEjected } of rows) {
     lines.push(`${c.name}::observability_name::${c.name}`);
     lines.push(`${c.name}::default_priority::max_connections::${c.circuitBreakers.maxConnections}`);
     lines.push(
@@ -174,7 +188,8 @@ export function renderClustersText(rows: readonly ClusterStatusInput[]): string 
         const prefix = `${c.name}::${hostPort(e.host, e.port)}`;
         lines.push(`${prefix}::hostname::${e.hostname}`);
         const active = activeHealth?.get(hostPort(e.host, e.port));
-        lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus, active)}`);
+        const ejected = outlierEjected?.has(hostKey(e.host, e.port)) === true;
+        lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus, active, ejected)}`);
         lines.push(`${prefix}::weight::${e.weight}`);
         lines.push(`${prefix}::region::${locality.locality.region}`);
         lines.push(`${prefix}::zone::${locality.locality.zone}`);
@@ -189,7 +204,7 @@ export function renderClustersText(rows: readonly ClusterStatusInput[]): string 
 /** Envoy's /clusters?format=json (envoy.admin.v3.Clusters). */
 export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObject {
   return {
-    cluster_statuses: rows.map(({ cluster: c, addedViaApi, activeHealth }) => ({
+    cluster_statuses: rows.map(({ cluster: c, addedViaApi, activeHealth, outlierEjected }) => ({
       name: c.name,
       observability_name: c.name,
       added_via_api: addedViaApi,
@@ -211,6 +226,7 @@ export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObj
           health_status: hostHealthStatusJson(
             e.healthStatus,
             activeHealth?.get(hostPort(e.host, e.port)),
+            outlierEjected?.has(hostKey(e.host, e.port)) === true,
           ),
           weight: e.weight,
           locality: {
@@ -226,10 +242,15 @@ export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObj
 }
 
 /** envoy.admin.v3.HostHealthStatus. */
-function hostHealthStatusJson(edsStatus: string, active: HostHealthView | undefined): JsonObject {
+function hostHealthStatusJson(
+  edsStatus: string,
+  active: HostHealthView | undefined,
+  ejected: boolean,
+): JsonObject {
   return {
     eds_health_status: edsStatus,
     ...(active?.status === 'UNHEALTHY' ? { failed_active_health_check: true } : {}),
+    ...(ejected ? { failed_outlier_check: true } : {}),
     ...(active?.pending ? { pending_active_hc: true } : {}),
   };
 }

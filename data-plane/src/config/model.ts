@@ -349,6 +349,8 @@ export interface ClusterModel {
   readonly outlierDetection?: unknown;
   /** outlier_detection translated (absent = no passive outlier detection). */
   readonly outlier?: OutlierDetectionModel;
+  /** lrs_server (`self` or `ads`): load for this cluster is reported to the control plane (LRS). */
+  readonly lrsServer?: 'SELF' | 'ADS';
 }
 
 // ---------------------------------------------------------------- outlier detection

@@ -88,6 +88,8 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   dns_lookup_family: DNS_FAMILIES.join(', '),
   ring_hash_lb_config: 'minimum_ring_size (1024), maximum_ring_size (8M)',
   maglev_lb_config: 'table_size (65537, prime)',
+  lrs_server:
+    'self or ads only: load reports go to the control plane over LRS (one locality per cluster)',
   least_request_lb_config: 'choice_count (2)',
   round_robin_lb_config: 'no fields supported',
   common_lb_config: 'healthy_panic_threshold only',
@@ -242,6 +244,7 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
     ? translateOutlierDetection(outlierObj, 'outlier_detection', issues)
     : undefined;
   const activeHealthChecks = translateHealthChecks(obj, issues);
+  const lrsServer = lrsServerField(asObject(obj.lrs_server), issues);
   return {
     name,
     type,
@@ -270,7 +273,25 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
     ...(activeHealthChecks.length > 0 ? { activeHealthChecks } : {}),
     ...(outlierDetection !== undefined ? { outlierDetection } : {}),
     ...(outlier ? { outlier } : {}),
+    ...(lrsServer ? { lrsServer } : {}),
   };
+}
+
+/**
+ * Cluster.lrs_server: ferry-proxy reports load to the control plane it gets config from, so only
+ * the ConfigSources that mean "that server" are accepted: `self: {}` or `ads: {}`.
+ */
+function lrsServerField(obj: JsonObject | undefined, issues: Issues): 'SELF' | 'ADS' | undefined {
+  if (!obj) return undefined;
+  const kind = Object.keys(obj).filter((k) => k !== 'resource_api_version');
+  enumField(obj.resource_api_version, ['V3'], 'V3', 'lrs_server.resource_api_version', issues);
+  if (kind.length === 1 && kind[0] === 'self') return 'SELF';
+  if (kind.length === 1 && kind[0] === 'ads') return 'ADS';
+  issues.add(
+    'lrs_server',
+    'only `self: {}` or `ads: {}` is supported: load reports go to the control plane',
+  );
+  return undefined;
 }
 
 type LbSettings = Pick<

@@ -154,6 +154,39 @@ describe('HealthManager', () => {
     }
   });
 
+  test('counts attempts, failures and status transitions by cluster', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const answers = new Map<number, CheckOutcome>();
+      const manager = new HealthManager({
+        logger,
+        onUpdate: () => undefined,
+        createChecker: () => new FakeChecker(answers),
+        random: () => 0,
+      });
+      manager.apply({ web: cluster('web', [1], [check()]) });
+      await advance(0);
+      answers.set(1, networkFailure('refused'));
+      await advance(1000);
+      await advance(1000);
+      const byId = new Map(
+        manager.counters().map((c) => [`${c.name}${JSON.stringify(c.labels)}`, c.value]),
+      );
+      assert.deepEqual(
+        byId,
+        new Map([
+          ['health_check_attempts_total{"cluster":"web"}', 3],
+          ['health_check_transitions_total{"cluster":"web","to":"HEALTHY"}', 1],
+          ['health_check_failures_total{"cluster":"web"}', 2],
+          ['health_check_transitions_total{"cluster":"web","to":"UNHEALTHY"}', 1],
+        ]),
+      );
+      manager.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   test('DNS clusters and clusters without checks are not checked', () => {
     const updates: string[] = [];
     const manager = new HealthManager({ logger, onUpdate: (name) => updates.push(name) });

@@ -39,6 +39,16 @@ export interface HealthManagerOptions {
   readonly createChecker?: (model: HealthCheckModel) => HealthChecker;
 }
 
+/** A counter of the health checks, as exported in /stats/prometheus (without `ferry_`). */
+export interface HealthCheckCounter {
+  readonly name:
+    | 'health_check_attempts_total'
+    | 'health_check_failures_total'
+    | 'health_check_transitions_total';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
 interface Session {
   readonly clusterName: string;
   readonly host: string;
@@ -59,6 +69,14 @@ export class HealthManager {
   #clusters = new Map<string, Map<string, Session>>();
   /** Last map reported per cluster, to report only changes. */
   readonly #reported = new Map<string, string>();
+  /**
+   * Counters by `name|cluster|to` (`to` only for transitions). Kept for the process lifetime,
+   * also for removed clusters: Prometheus counters never go backwards.
+   */
+  readonly #counters = new Map<
+    string,
+    { -readonly [K in keyof HealthCheckCounter]: HealthCheckCounter[K] }
+  >();
   #closed = false;
 
   constructor(options: HealthManagerOptions) {
@@ -145,6 +163,25 @@ export class HealthManager {
     return result;
   }
 
+  /**
+   * Checks run, failed checks, and host status transitions (`to` = the new status, per check
+   * session, as Envoy counts per health checker), by cluster.
+   */
+  counters(): HealthCheckCounter[] {
+    return [...this.#counters.values()].map((counter) => ({ ...counter }));
+  }
+
+  #count(name: HealthCheckCounter['name'], cluster: string, to?: string): void {
+    const id = `${name}|${cluster}|${to ?? ''}`;
+    let entry = this.#counters.get(id);
+    if (entry === undefined) {
+      const labels: Record<string, string> = to === undefined ? { cluster } : { cluster, to };
+      entry = { name, labels, value: 0 };
+      this.#counters.set(id, entry);
+    }
+    entry.value++;
+  }
+
   /** Stops every check. Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -179,6 +216,10 @@ export class HealthManager {
     session.probe = undefined;
     if (session.stopped) return;
     const transition = session.state.record(outcome, session.model);
+    this.#count('health_check_attempts_total', session.clusterName);
+    if (!outcome.healthy) this.#count('health_check_failures_total', session.clusterName);
+    if (transition === 'changed')
+      this.#count('health_check_transitions_total', session.clusterName, session.state.status);
     if (!outcome.healthy)
       this.#options.logger.debug(
         { cluster: session.clusterName, host: session.key, detail: outcome.detail },

@@ -5,6 +5,7 @@
  */
 import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../http/stats.js';
+import type { OutlierReport } from '../stats/outlier-report.js';
 
 export type PrimaryMessage =
   /** Apply this config (atomic swap in the worker's ProxyRuntime). */
@@ -32,7 +33,13 @@ export type WorkerMessage =
   | { readonly type: 'worker-ready' }
   | { readonly type: 'applied'; readonly version: string }
   | { readonly type: 'apply-failed'; readonly version: string; readonly error: string }
-  | { readonly type: 'stats'; readonly requestId: number; readonly snapshot: StatsSnapshot }
+  | {
+      readonly type: 'stats';
+      readonly requestId: number;
+      readonly snapshot: StatsSnapshot;
+      /** This worker's outlier ejections by cluster (absent from older workers). */
+      readonly outlier?: OutlierReport;
+    }
   | { readonly type: 'drained' };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {

@@ -14,12 +14,13 @@ import path from 'node:path';
 import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
-import { buildConfigDump, clusterStatuses } from '../admin/config-dump.js';
+import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
 import { HealthManager } from '../health/health-manager.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { HdsClient } from '../xds/hds-client.js';
+import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
 import { StateFile } from '../xds/state-file.js';
@@ -101,6 +102,9 @@ export class Primary implements AdminBackend {
   private ads: XdsStreamClient | undefined;
   /** Reports the health checks' view to the control plane (HDS), beside ADS on the same target. */
   private hds: HdsClient | undefined;
+  /** Load reports (LRS) to the ADS target, started once a cluster has `lrs_server`. */
+  private lrs: LrsClient | undefined;
+  private adsNode: JsonObject | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
@@ -206,6 +210,29 @@ export class Primary implements AdminBackend {
     this.ads.start();
     this.hds = new HdsClient({ target, node, view: () => this.health.view(), logger: this.logger });
     this.hds.start();
+    this.adsNode = node;
+    this.maybeStartLrs();
+  }
+
+  /** Starts LRS once the ADS target is known and some cluster of the config has `lrs_server`. */
+  private maybeStartLrs(): void {
+    if (this.lrs || this.shuttingDown || !this.adsTargetAddress || !this.adsNode) return;
+    if (this.lrsClusters().length === 0) return;
+    this.lrs = new LrsClient({
+      target: this.adsTargetAddress,
+      node: this.adsNode,
+      clusters: () => this.lrsClusters(),
+      stats: () => this.pool.collectStats(),
+      logger: this.logger,
+    });
+    this.lrs.start();
+  }
+
+  private lrsClusters(): string[] {
+    const clusters = this.workerConfig?.clusters ?? {};
+    return Object.values(clusters)
+      .filter((c) => c.lrsServer !== undefined)
+      .map((c) => c.name);
   }
 
   // ------------------------------------------------------------------ config flow
@@ -217,6 +244,7 @@ export class Primary implements AdminBackend {
       this.workerConfig = config;
       this.pool.setConfig(config);
       if (!this.shuttingDown) this.health.apply(config.clusters);
+      this.maybeStartLrs();
     }
     this.logger.info(
       {
@@ -324,6 +352,7 @@ export class Primary implements AdminBackend {
     clearTimeout(this.initialFetchTimer);
     this.health.close();
     this.hds?.close();
+    this.lrs?.close();
     this.ads?.close();
     await this.pool.shutdown(deadlineMs);
     await this.stateFile?.flush().catch(() => undefined);
@@ -336,6 +365,7 @@ export class Primary implements AdminBackend {
     this.shuttingDown = true;
     this.health.close();
     this.hds?.destroy();
+    this.lrs?.destroy();
     this.ads?.destroy();
     this.pool.destroy();
     this.admin?.destroy();
@@ -392,11 +422,14 @@ export class Primary implements AdminBackend {
     });
   }
 
-  clusters(): ReturnType<AdminBackend['clusters']> {
+  async clusters(): Promise<ClusterStatusInput[]> {
+    // Outlier ejections live in the workers: refresh their reports first.
+    await this.pool.collectStats();
     return clusterStatuses(
       this.source.applied?.config,
       this.staticClusterNames,
       this.health.view(),
+      this.pool.stats.ejectedHosts(),
     );
   }
 
@@ -414,6 +447,7 @@ export class Primary implements AdminBackend {
     return {
       counters: [
         ...merged.counters,
+        ...this.health.counters(),
         ...byType(c.updates).map((s) => ({ ...s, name: 'xds_update_success_total' })),
         ...byType(c.rejections).map((s) => ({ ...s, name: 'xds_update_rejected_total' })),
         { name: 'xds_connects_total', labels: {}, value: c.connects },

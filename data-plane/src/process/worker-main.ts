@@ -12,6 +12,8 @@ import type { AccessLogEntry } from '../http/proxy-runtime.js';
 import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import type { StatsSink } from '../http/stats.js';
+import { withOutlierCounters } from '../stats/stats-aggregate.js';
+import { workerOutlierDetectors } from '../stats/outlier-report.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
 /** The part of E's ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
@@ -94,7 +96,15 @@ export function runWorker(deps: WorkerDeps): void {
         workerActiveHealth.set(message.cluster, message.hosts);
         break;
       case 'stats-request':
-        send({ type: 'stats', requestId: message.requestId, snapshot: stats.snapshot() });
+        {
+          const outlier = workerOutlierDetectors.report();
+          send({
+            type: 'stats',
+            requestId: message.requestId,
+            snapshot: withOutlierCounters(stats.snapshot(), outlier),
+            outlier,
+          });
+        }
         break;
       case 'log-level':
         logger.level = message.level;

@@ -236,7 +236,7 @@ export class WorkerPool {
         this.options.onApplied?.(slot.index, message.version, message.error);
         break;
       case 'stats': {
-        this.stats.update(worker.id, message.snapshot);
+        this.stats.update(worker.id, message.snapshot, message.outlier);
         const pending = this.pendingStats.get(message.requestId);
         if (pending) {
           pending.waiting.delete(slot.index);

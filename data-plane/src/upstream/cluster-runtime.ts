@@ -18,6 +18,7 @@ import type { ClusterStats } from './cluster-stats.js';
 import { resolveHost } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
+import { workerOutlierDetectors } from '../stats/outlier-report.js';
 import type { Logger } from '@ferry/shared';
 import {
   workerActiveHealth,
@@ -108,8 +109,11 @@ export class ClusterRuntime {
       shared.outlier ??= new OutlierDetector(model.outlier);
       shared.outlier.configure(model.outlier);
       shared.outlier.start();
-    } else {
-      shared.outlier?.close();
+      // Reported to the primary with this worker's stats (admin /clusters, /stats/prometheus).
+      workerOutlierDetectors.register(model.name, shared.outlier);
+    } else if (shared.outlier !== undefined) {
+      workerOutlierDetectors.unregister(model.name, shared.outlier);
+      shared.outlier.close();
       delete shared.outlier;
     }
     this.#outlier = shared.outlier;
@@ -288,7 +292,10 @@ export class ClusterRuntime {
   retire(successor: ClusterRuntime | undefined): void {
     this.#stopTimers();
     // Removed cluster: stop its detector (a re-added cluster restarts it in its constructor).
-    if (successor === undefined) this.#shared.outlier?.close();
+    if (successor === undefined && this.#shared.outlier !== undefined) {
+      workerOutlierDetectors.unregister(this.name, this.#shared.outlier);
+      this.#shared.outlier.close();
+    }
     const kept = successor !== undefined ? successor.#hosts : undefined;
     for (const [key, state] of this.#hosts) {
       if (kept?.get(key) !== state) state.close();
@@ -297,7 +304,10 @@ export class ClusterRuntime {
 
   destroy(): void {
     this.#stopTimers();
-    this.#shared.outlier?.close();
+    if (this.#shared.outlier !== undefined) {
+      workerOutlierDetectors.unregister(this.name, this.#shared.outlier);
+      this.#shared.outlier.close();
+    }
     for (const state of this.#hosts.values()) state.destroy();
   }
 

@@ -1,0 +1,148 @@
+/**
+ * The control plane's side of Envoy's Load Reporting Service (`envoy.service.load_stats.v3.
+ * LoadReportingService`, lrs.proto). Registered on the xDS gRPC server (xds/xds-server.ts).
+ *
+ * Protocol, per stream: the proxy's first LoadStatsRequest carries the node (and usually no
+ * stats); the server answers one LoadStatsResponse with `send_all_clusters: true` (report every
+ * cluster that has `lrs_server` set) and `load_reporting_interval`; the proxy then sends a
+ * LoadStatsRequest with `cluster_stats` every interval. Each report is added to the
+ * LoadAggregate under the stream's node; when the stream ends the node is forgotten (unless a
+ * newer stream of the same node took over).
+ */
+import { status, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from '@ferry/shared';
+import { groupOf } from '../xds/fleet.js';
+import type { ClusterLoadReport, LoadAggregate, LocalityLoadReport } from './load-aggregate.js';
+
+export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
+
+/** Default load_reporting_interval asked of proxies. */
+export const DEFAULT_LRS_INTERVAL_MS = 10_000;
+
+export interface LrsServiceOptions {
+  readonly aggregate: LoadAggregate;
+  readonly logger: Logger;
+  /** load_reporting_interval sent to proxies (default 10 s). */
+  readonly intervalMs?: number;
+}
+
+/** Owns the LRS calls of one gRPC server: implementation + lifecycle (close ends every stream). */
+export class LrsService {
+  readonly #options: LrsServiceOptions;
+  readonly #calls = new Set<ServerDuplexStream<any, any>>();
+  /** node id → the stream whose reports are current for it. */
+  readonly #owner = new Map<string, ServerDuplexStream<any, any>>();
+
+  constructor(options: LrsServiceOptions) {
+    this.#options = options;
+  }
+
+  implementation(): UntypedServiceImplementation {
+    return { StreamLoadStats: (call: ServerDuplexStream<any, any>) => this.#stream(call) };
+  }
+
+  /** Ends every LRS stream (proxies reconnect). Idempotent. */
+  close(): void {
+    for (const call of [...this.#calls]) {
+      this.#calls.delete(call);
+      call.end();
+    }
+  }
+
+  #response(): Record<string, unknown> {
+    const ms = this.#options.intervalMs ?? DEFAULT_LRS_INTERVAL_MS;
+    return {
+      clusters: [],
+      send_all_clusters: true,
+      load_reporting_interval: {
+        seconds: String(Math.floor(ms / 1000)),
+        nanos: (ms % 1000) * 1_000_000,
+      },
+    };
+  }
+
+  #stream(call: ServerDuplexStream<any, any>): void {
+    this.#calls.add(call);
+    let node: { id: string; group: string } | undefined;
+    call.on('data', (request: any) => {
+      if (!node) {
+        const id = request?.node?.id;
+        if (typeof id !== 'string' || id === '') {
+          this.#calls.delete(call);
+          call.emit('error', {
+            code: status.INVALID_ARGUMENT,
+            details: 'the first LoadStatsRequest must carry node.id',
+          });
+          return;
+        }
+        node = { id, group: groupOf({ cluster: request.node.cluster }) };
+        this.#owner.set(id, call);
+        this.#options.logger.debug({ node: id, group: node.group }, 'LRS stream opened');
+        call.write(this.#response());
+      }
+      const stats = clusterLoadReports(request?.cluster_stats);
+      if (stats.length === 0) return;
+      this.#owner.set(node.id, call);
+      this.#options.aggregate.report(node.id, node.group, stats);
+    });
+    const finish = (): void => {
+      this.#calls.delete(call);
+      if (node && this.#owner.get(node.id) === call) {
+        this.#owner.delete(node.id);
+        this.#options.aggregate.forget(node.id);
+      }
+    };
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('error', finish);
+    call.on('finish', finish);
+    call.on('cancelled', finish);
+  }
+}
+
+/** LoadStatsRequest.cluster_stats (proto-loader form: int64 as strings) → internal reports. */
+export function clusterLoadReports(clusterStats: unknown): ClusterLoadReport[] {
+  if (!Array.isArray(clusterStats)) return [];
+  const reports: ClusterLoadReport[] = [];
+  for (const stats of clusterStats) {
+    const cluster = typeof stats?.cluster_name === 'string' ? stats.cluster_name : '';
+    if (!cluster) continue;
+    const localities: LocalityLoadReport[] = [];
+    for (const l of Array.isArray(stats.upstream_locality_stats)
+      ? stats.upstream_locality_stats
+      : []) {
+      localities.push({
+        locality: {
+          region: String(l?.locality?.region ?? ''),
+          zone: String(l?.locality?.zone ?? ''),
+          subZone: String(l?.locality?.sub_zone ?? ''),
+        },
+        successful: count(l?.total_successful_requests),
+        error: count(l?.total_error_requests),
+        issued: count(l?.total_issued_requests),
+        inProgress: count(l?.total_requests_in_progress),
+      });
+    }
+    const intervalMs = durationMs(stats.load_report_interval);
+    reports.push({
+      cluster,
+      localities,
+      dropped: count(stats.total_dropped_requests),
+      ...(intervalMs !== undefined ? { intervalMs } : {}),
+    });
+  }
+  return reports;
+}
+
+function count(value: unknown): number {
+  const n = Number(value ?? 0);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+function durationMs(duration: any): number | undefined {
+  if (!duration || typeof duration !== 'object') return undefined;
+  const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
+  return Number.isFinite(ms) ? ms : undefined;
+}

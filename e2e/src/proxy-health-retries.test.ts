@@ -1,0 +1,239 @@
+/**
+ * Zero client errors while a backend dies, real processes on loopback: a STATIC cluster of two
+ * HTTP backends with an HTTP health check (interval 0.2 s, unhealthy_threshold 2) behind a route
+ * whose retry_policy retries connect failures, resets and 5xx on another host (previous_hosts).
+ * A client that never retries keeps sending requests while one backend is killed: until the
+ * health checks take it out of rotation the proxy's retries absorb the failures, after that no
+ * request is sent to it. Restarted, it passes its checks and gets requests again. Bounds are
+ * request counts and liveness bounds (`eventually`), never timing assertions.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import {
+  eventually,
+  freePort,
+  hcmFilter,
+  httpRequest,
+  listenerResource,
+  startProxy,
+  staticBootstrap,
+  staticClusterResource,
+  stopAll,
+  type Json,
+  type Proxy,
+} from './harness.js';
+
+/** An HTTP backend that can be stopped and started again on the same port. */
+class RestartableBackend {
+  /** Proxied requests (health checks excluded). */
+  proxied = 0;
+  #server: http.Server | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/healthz') this.proxied++;
+      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
+    this.#server = server;
+  }
+
+  /** Stops listening and drops every connection, including the proxy's pooled ones. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+/**
+ * Clients sending requests back to back, each a fresh connection with no retry of its own.
+ * Every answer other than 200 and every transport error is recorded as a failure.
+ */
+class LoadGenerator {
+  completed = 0;
+  readonly failures: string[] = [];
+  #running = true;
+  readonly #loops: Promise<void>[];
+
+  constructor(url: string, concurrency: number) {
+    this.#loops = Array.from({ length: concurrency }, (_, i) => this.#loop(`${url}/load/${i}`));
+  }
+
+  async #loop(url: string): Promise<void> {
+    for (let n = 0; this.#running; n++) {
+      try {
+        const res = await httpRequest(`${url}/${n}`);
+        if (res.status !== 200) this.failures.push(`${url}/${n}: status ${res.status}`);
+      } catch (err) {
+        this.failures.push(`${url}/${n}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.completed++;
+    }
+  }
+
+  /** Resolves once `count` more requests have completed. */
+  async waitFor(count: number, what: string): Promise<void> {
+    const target = this.completed + count;
+    await eventually(() => (this.completed >= target ? true : undefined), what, 30000);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+}
+
+interface HostStatus {
+  address: { socket_address: { port_value: number } };
+  health_status: { failed_active_health_check?: boolean; pending_active_hc?: boolean };
+}
+
+describe('ferry-proxy: health checks plus retries give zero client errors', () => {
+  let proxy: Proxy;
+  let listenerPort: number;
+  let a: RestartableBackend;
+  let b: RestartableBackend;
+  let load: LoadGenerator | undefined;
+
+  before(async () => {
+    a = new RestartableBackend('a', await freePort());
+    b = new RestartableBackend('b', await freePort());
+    await a.start();
+    await b.start();
+    listenerPort = await freePort();
+    const retryPolicy: Json = {
+      retry_on: 'connect-failure,reset,5xx',
+      num_retries: 2,
+      retry_host_predicate: [
+        {
+          name: 'envoy.retry_host_predicates.previous_hosts',
+          typed_config: {
+            '@type':
+              'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+          },
+        },
+      ],
+      host_selection_retry_max_attempts: 5,
+    };
+    const route: Json = {
+      name: 'main',
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/' }, route: { cluster: 'web', retry_policy: retryPolicy } },
+          ],
+        },
+      ],
+    };
+    proxy = await startProxy({
+      concurrency: 2,
+      bootstrap: staticBootstrap({
+        nodeId: 'health-retries-e2e',
+        listeners: [
+          listenerResource('http', listenerPort, [
+            { filters: [hcmFilter({ routeConfig: route })] },
+          ]),
+        ],
+        clusters: [
+          staticClusterResource('web', [a.port, b.port], {
+            health_checks: [
+              {
+                timeout: '1s',
+                interval: '0.2s',
+                unhealthy_threshold: 2,
+                healthy_threshold: 2,
+                http_health_check: { path: '/healthz' },
+              },
+            ],
+          }),
+        ],
+      }),
+    });
+  });
+
+  after(async () => {
+    await load?.stop();
+    await stopAll();
+    await a.stop();
+    await b.stop();
+  });
+
+  async function hostStatuses(): Promise<Map<number, HostStatus['health_status']>> {
+    const res = await httpRequest(`${proxy.adminUrl}/clusters?format=json`);
+    const body = JSON.parse(res.body) as {
+      cluster_statuses: { name: string; host_statuses: HostStatus[] }[];
+    };
+    const web = body.cluster_statuses.find((c) => c.name === 'web');
+    return new Map(
+      (web?.host_statuses ?? []).map((h) => [h.address.socket_address.port_value, h.health_status]),
+    );
+  }
+
+  const isHealthy = (s: HostStatus['health_status'] | undefined): boolean =>
+    s !== undefined && s.failed_active_health_check !== true && s.pending_active_hc !== true;
+
+  test('killing a backend under load fails no client request', async () => {
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return isHealthy(s.get(a.port)) && isHealthy(s.get(b.port)) ? true : undefined;
+    }, 'both hosts healthy in /clusters');
+
+    load = new LoadGenerator(`http://127.0.0.1:${listenerPort}`, 4);
+    await eventually(
+      () => (a.proxied > 0 && b.proxied > 0 ? true : undefined),
+      'load reaching both backends',
+    );
+    await b.stop();
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return s.get(b.port)?.failed_active_health_check === true ? true : undefined;
+    }, 'b marked failed_active_health_check');
+    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    assert.match(
+      text,
+      new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::/failed_active_hc`),
+    );
+    await load.waitFor(100, '100 more requests after b left rotation');
+    await load.stop();
+    assert.ok(load.completed >= 100);
+    assert.deepEqual(load.failures, [], 'no client request failed');
+
+    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    assert.match(
+      prom,
+      /^ferry_health_check_transitions_total\{cluster="web",to="UNHEALTHY"\} [1-9]\d*$/m,
+    );
+    assert.match(prom, /^ferry_health_check_failures_total\{cluster="web"\} [1-9]\d*$/m);
+    assert.match(prom, /^ferry_health_check_attempts_total\{cluster="web"\} [1-9]\d*$/m);
+  });
+
+  test('a restarted backend passes its checks and gets requests again', async () => {
+    const before = b.proxied;
+    await b.start();
+    await eventually(async () => {
+      const s = await hostStatuses();
+      return isHealthy(s.get(b.port)) ? true : undefined;
+    }, 'b healthy again in /clusters');
+    await eventually(async () => {
+      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/back`);
+      assert.equal(res.status, 200);
+      return b.proxied > before ? true : undefined;
+    }, 'requests reaching b again');
+  });
+});

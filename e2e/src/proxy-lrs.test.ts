@@ -1,0 +1,119 @@
+/**
+ * Load reported back over LRS, real processes on loopback: control plane (LRS interval 200 ms)
+ * ← ferryctl-style apply of a STATIC cluster with `lrs_server: { self: {} }` → one ferry-proxy,
+ * which reports its load for that cluster. After N requests through the proxy, `GET /v1/load`
+ * shows N successful requests for the cluster from that node. Bounds are liveness bounds
+ * (`eventually`), never timing assertions.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  apiApply,
+  eventually,
+  freePort,
+  hcmFilter,
+  httpRequest,
+  listenerResource,
+  proxyBootstrap,
+  staticClusterResource,
+  startBackend,
+  startControlPlane,
+  startProxy,
+  stopAll,
+  type Backend,
+  type ControlPlane,
+} from './harness.js';
+
+interface LoadCounts {
+  total_successful_requests: number;
+  total_error_requests: number;
+  total_issued_requests: number;
+  total_requests_in_progress: number;
+}
+
+interface LoadBody {
+  clusters: {
+    group: string;
+    cluster: string;
+    total: LoadCounts;
+    nodes: { node: string; localities: { locality: unknown; total: LoadCounts }[] }[];
+  }[];
+}
+
+const REQUESTS = 7;
+
+describe('ferry-proxy reports load to the control plane (LRS)', () => {
+  let cp: ControlPlane;
+  let backend: Backend;
+  let listenerPort = 0;
+
+  before(async () => {
+    backend = await startBackend('web');
+    cp = await startControlPlane({ args: ['--lrs-interval-ms', '200'] });
+    listenerPort = await freePort();
+    const route = {
+      name: 'main',
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/other' }, route: { cluster: 'other' } },
+            { match: { prefix: '/' }, route: { cluster: 'web' } },
+          ],
+        },
+      ],
+    };
+    await apiApply(cp.apiUrl, [
+      staticClusterResource('web', [backend.port], { lrs_server: { self: {} } }),
+      staticClusterResource('other', [backend.port]),
+      listenerResource('http', listenerPort, [{ filters: [hcmFilter({ routeConfig: route })] }]),
+    ]);
+    await startProxy({
+      bootstrap: proxyBootstrap({ nodeId: 'lrs-e2e', xdsAddress: cp.xdsAddress }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await backend.close();
+  });
+
+  async function load(): Promise<LoadBody> {
+    const res = await httpRequest(`${cp.apiUrl}/v1/load`);
+    assert.equal(res.status, 200, res.body);
+    return JSON.parse(res.body) as LoadBody;
+  }
+
+  test(`after ${REQUESTS} requests, GET /v1/load shows ${REQUESTS} successes from the node`, async () => {
+    // The listener comes up with the config; wait until it answers through the proxy.
+    await eventually(async () => {
+      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/warmup`);
+      return res.status === 200 ? res : undefined;
+    }, 'the proxy listener to answer');
+    for (let i = 1; i < REQUESTS; i++) {
+      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/r${i}`);
+      assert.equal(res.status, 200);
+    }
+    // A cluster without lrs_server is not reported.
+    assert.equal((await httpRequest(`http://127.0.0.1:${listenerPort}/other`)).status, 200);
+
+    const web = await eventually(async () => {
+      const found = (await load()).clusters.find((c) => c.cluster === 'web');
+      return found && found.total.total_successful_requests >= REQUESTS ? found : undefined;
+    }, `${REQUESTS} successful requests for cluster web in GET /v1/load`);
+    assert.equal(web.group, 'default');
+    assert.equal(web.total.total_successful_requests, REQUESTS);
+    assert.equal(web.total.total_error_requests, 0);
+    assert.deepEqual(
+      web.nodes.map((n) => n.node),
+      ['lrs-e2e'],
+    );
+    // Per-locality stats do not exist in ferry-proxy: the whole cluster is one empty locality.
+    assert.equal(web.nodes[0]?.localities.length, 1);
+    assert.equal(web.nodes[0]?.localities[0]?.total.total_successful_requests, REQUESTS);
+
+    const filtered = await httpRequest(`${cp.apiUrl}/v1/load?cluster=other`);
+    assert.deepEqual((JSON.parse(filtered.body) as LoadBody).clusters, []);
+  });
+});
