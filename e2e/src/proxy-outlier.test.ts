@@ -1,6 +1,6 @@
 /**
  * Passive outlier detection in ferry-proxy, real processes on loopback: a STATIC cluster of two
- * HTTP backends with outlier_detection (consecutive_5xx 3, base_ejection_time 1s). One worker, so
+ * HTTP backends with outlier_detection (consecutive_5xx 3, base_ejection_time 4s). One worker, so
  * the one detector sees all traffic (detection is per worker process). A backend answering 500
  * is ejected after three consecutive 500s and gets no requests; once it recovers it returns
  * after its ejection time. Observed through the backends' request counters; bounds are liveness
@@ -82,7 +82,9 @@ describe('ferry-proxy outlier detection', () => {
             outlier_detection: {
               consecutive_5xx: 3,
               interval: '0.1s',
-              base_ejection_time: '1s',
+              // Long enough that the checks below (admin calls + 20 requests) finish inside the
+              // ejection even on a loaded CI machine; the return test waits up to 15 s.
+              base_ejection_time: '4s',
               // Envoy's default 10% would allow no ejection among two hosts.
               max_ejection_percent: 50,
             },
