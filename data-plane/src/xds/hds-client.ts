@@ -13,12 +13,11 @@
  * A failed stream is retried with jittered exponential backoff (reset once a specifier arrives).
  * Every timer is unref'd. close()/destroy() are idempotent.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { HostHealthView } from '../health/health-manager.js';
 import type { BackoffOptions } from './ads-client.js';
 import type { JsonObject } from './resource-set.js';
+import { durationMs, XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
 
 export const HDS_SERVICE = 'envoy.service.health.v3.HealthDiscoveryService';
 
@@ -37,55 +36,21 @@ export interface HdsClientOptions {
 /** Shortest report interval honoured, whatever the server asks (protects the control plane). */
 const MIN_INTERVAL_MS = 100;
 
-export class HdsClient {
+export class HdsClient extends XdsStreamClientBase {
   readonly #options: HdsClientOptions;
-  readonly #client: any;
-  readonly #backoff: BackoffOptions;
-  #call: ClientDuplexStream<any, any> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #attempt = 0;
-  #closed = false;
 
   constructor(options: HdsClientOptions) {
+    super(options, 'HDS', HDS_SERVICE);
     this.#options = options;
-    const Client = serviceClient(HDS_SERVICE);
-    this.#client = new Client(options.target, credentials.createInsecure());
-    this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
   }
 
-  start(): void {
-    if (this.#closed || this.#call) return;
-    this.#open();
+  protected openCall(): AdsCall {
+    return this.client.StreamHealthCheck();
   }
 
-  /** Ends the stream and stops reporting and reconnecting. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    clearInterval(this.#reportTimer);
-    const call = this.#call;
-    this.#call = undefined;
-    if (call) {
-      call.removeAllListeners();
-      call.on('error', () => undefined);
-      call.cancel();
-    }
-    this.#client.close();
-  }
-
-  destroy(): void {
-    this.close();
-  }
-
-  #open(): void {
-    const call: ClientDuplexStream<any, any> = this.#client.StreamHealthCheck();
-    this.#call = call;
-    call.on('data', (specifier: any) => this.#onSpecifier(call, specifier));
-    call.on('error', (err: Error) => this.#onEnd(call, err.message));
-    call.on('end', () => this.#onEnd(call, 'stream ended by the server'));
-    call.write({
+  protected onStreamOpened(): void {
+    this.write({
       health_check_request: {
         node: this.#options.node,
         // Envoy's Capability lists the protocols it can check for the server; ferry-proxy checks
@@ -95,44 +60,22 @@ export class HdsClient {
     });
   }
 
-  #onSpecifier(call: ClientDuplexStream<any, any>, specifier: any): void {
-    if (call !== this.#call) return;
-    this.#attempt = 0;
+  /** A HealthCheckSpecifier: report now, then every `interval`. */
+  protected onResponse(specifier: any): void {
     const intervalMs = Math.max(MIN_INTERVAL_MS, durationMs(specifier?.interval) ?? 5_000);
     clearInterval(this.#reportTimer);
-    this.#report(call);
-    this.#reportTimer = setInterval(() => this.#report(call), intervalMs);
+    this.#report();
+    this.#reportTimer = setInterval(() => this.#report(), intervalMs);
     this.#reportTimer.unref();
   }
 
-  #report(call: ClientDuplexStream<any, any>): void {
-    if (call !== this.#call) return;
-    call.write({ endpoint_health_response: endpointHealthResponse(this.#options.view()) });
+  protected override onStreamClosed(): void {
+    clearInterval(this.#reportTimer);
+    this.#reportTimer = undefined;
   }
 
-  #onEnd(call: ClientDuplexStream<any, any>, reason: string): void {
-    if (call !== this.#call) return;
-    this.#call = undefined;
-    clearInterval(this.#reportTimer);
-    call.removeAllListeners();
-    call.on('error', () => undefined);
-    call.cancel();
-    if (this.#closed) return;
-    const delay = Math.min(
-      this.#backoff.maxMs,
-      this.#backoff.initialMs * 2 ** Math.min(this.#attempt, 16),
-    );
-    this.#attempt += 1;
-    const jittered = Math.floor(delay * (0.5 + Math.random() * 0.5));
-    this.#options.logger.debug(
-      { target: this.#options.target, reason, retry_in_ms: jittered },
-      'HDS stream failed; reconnecting',
-    );
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      if (!this.#closed) this.#open();
-    }, jittered);
-    this.#retryTimer.unref();
+  #report(): void {
+    this.write({ endpoint_health_response: endpointHealthResponse(this.#options.view()) });
   }
 }
 
@@ -169,10 +112,4 @@ export function splitHostKey(key: string): { host: string; port: number } | unde
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(key);
   if (!match) return undefined;
   return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
-}
-
-function durationMs(duration: any): number | undefined {
-  if (!duration || typeof duration !== 'object') return undefined;
-  const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }

@@ -17,12 +17,11 @@
  * A failed stream is retried with jittered exponential backoff. Every timer is unref'd.
  * close()/destroy() are idempotent.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { StatsSnapshot } from '../http/stats.js';
 import type { BackoffOptions } from './ads-client.js';
 import type { JsonObject } from './resource-set.js';
+import { durationMs, XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
@@ -123,16 +122,10 @@ export interface LrsClientOptions {
   readonly now?: () => number;
 }
 
-export class LrsClient {
+export class LrsClient extends XdsStreamClientBase {
   readonly #options: LrsClientOptions;
-  readonly #client: any;
-  readonly #backoff: BackoffOptions;
   readonly #now: () => number;
-  #call: ClientDuplexStream<any, any> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #attempt = 0;
-  #closed = false;
   #baseline: LoadBaseline = new Map();
   #baselineAtMs: number;
   /** From the latest LoadStatsResponse: undefined = all clusters (send_all_clusters). */
@@ -140,55 +133,26 @@ export class LrsClient {
   #reporting = false;
 
   constructor(options: LrsClientOptions) {
+    super(options, 'LRS', LRS_SERVICE);
     this.#options = options;
-    const Client = serviceClient(LRS_SERVICE);
-    this.#client = new Client(options.target, credentials.createInsecure());
-    this.#backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
     this.#now = options.now ?? Date.now;
     this.#baselineAtMs = this.#now();
   }
 
   get started(): boolean {
-    return this.#call !== undefined || this.#retryTimer !== undefined;
+    return this.active;
   }
 
-  start(): void {
-    if (this.#closed || this.started) return;
-    this.#open();
+  protected openCall(): AdsCall {
+    return this.client.StreamLoadStats();
   }
 
-  /** Ends the stream and stops reporting and reconnecting. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    clearInterval(this.#reportTimer);
-    const call = this.#call;
-    this.#call = undefined;
-    if (call) {
-      call.removeAllListeners();
-      call.on('error', () => undefined);
-      call.cancel();
-    }
-    this.#client.close();
+  protected onStreamOpened(): void {
+    this.write({ node: this.#options.node });
   }
 
-  destroy(): void {
-    this.close();
-  }
-
-  #open(): void {
-    const call: ClientDuplexStream<any, any> = this.#client.StreamLoadStats();
-    this.#call = call;
-    call.on('data', (response: any) => this.#onResponse(call, response));
-    call.on('error', (err: Error) => this.#onEnd(call, err.message));
-    call.on('end', () => this.#onEnd(call, 'stream ended by the server'));
-    call.write({ node: this.#options.node });
-  }
-
-  #onResponse(call: ClientDuplexStream<any, any>, response: any): void {
-    if (call !== this.#call) return;
-    this.#attempt = 0;
+  /** A LoadStatsResponse: which clusters to report and how often. */
+  protected onResponse(response: any): void {
     this.#only =
       response?.send_all_clusters === true
         ? undefined
@@ -198,18 +162,24 @@ export class LrsClient {
       durationMs(response?.load_reporting_interval) ?? DEFAULT_INTERVAL_MS,
     );
     clearInterval(this.#reportTimer);
+    const call = this.call;
     this.#reportTimer = setInterval(() => void this.#report(call), intervalMs);
     this.#reportTimer.unref();
   }
 
-  async #report(call: ClientDuplexStream<any, any>): Promise<void> {
-    if (call !== this.#call || this.#reporting) return;
+  protected override onStreamClosed(): void {
+    clearInterval(this.#reportTimer);
+    this.#reportTimer = undefined;
+  }
+
+  async #report(call: AdsCall | undefined): Promise<void> {
+    if (!call || call !== this.call || this.#reporting) return;
     this.#reporting = true;
     try {
       const only = this.#only;
       const clusters = this.#options.clusters().filter((c) => !only || only.has(c));
       const snapshot = await this.#options.stats();
-      if (call !== this.#call) return;
+      if (call !== this.call) return;
       const current = clusterLoadCounters(snapshot, clusters);
       const at = this.#now();
       const stats = loadReport(current, this.#baseline, Math.max(0, at - this.#baselineAtMs));
@@ -218,42 +188,11 @@ export class LrsClient {
       for (const [cluster, counters] of current) next.set(cluster, counters);
       this.#baseline = next;
       this.#baselineAtMs = at;
-      call.write({ node: this.#options.node, cluster_stats: stats });
+      this.write({ node: this.#options.node, cluster_stats: stats });
     } catch (err) {
       this.#options.logger.warn({ err }, 'LRS: cannot collect stats for a load report');
     } finally {
       this.#reporting = false;
     }
   }
-
-  #onEnd(call: ClientDuplexStream<any, any>, reason: string): void {
-    if (call !== this.#call) return;
-    this.#call = undefined;
-    clearInterval(this.#reportTimer);
-    call.removeAllListeners();
-    call.on('error', () => undefined);
-    call.cancel();
-    if (this.#closed) return;
-    const delay = Math.min(
-      this.#backoff.maxMs,
-      this.#backoff.initialMs * 2 ** Math.min(this.#attempt, 16),
-    );
-    this.#attempt += 1;
-    const jittered = Math.floor(delay * (0.5 + Math.random() * 0.5));
-    this.#options.logger.debug(
-      { target: this.#options.target, reason, retry_in_ms: jittered },
-      'LRS stream failed; reconnecting',
-    );
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      if (!this.#closed) this.#open();
-    }, jittered);
-    this.#retryTimer.unref();
-  }
-}
-
-function durationMs(duration: any): number | undefined {
-  if (!duration || typeof duration !== 'object') return undefined;
-  const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }

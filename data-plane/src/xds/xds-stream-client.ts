@@ -1,9 +1,10 @@
 /**
- * What both ADS clients (SotW: ads-client.ts, delta: delta-ads-client.ts) share: one gRPC
- * bidirectional stream to the control plane at a time, the node sent in its first request only
- * (xDS protocol), connection state reported to the handler, and reconnection with jittered
- * exponential backoff (reset by the first response of a stream) while the handler keeps serving
- * what it has. `close()`/`destroy()` are idempotent and stop reconnecting.
+ * What the proxy's streams to the control plane share (ADS SotW: ads-client.ts, delta:
+ * delta-ads-client.ts, HDS: hds-client.ts, LRS: lrs-client.ts): one gRPC bidirectional stream at
+ * a time, connection state reported to the handler, and reconnection with jittered exponential
+ * backoff (reset by the first response of a stream) while the proxy keeps serving what it has.
+ * `close()`/`destroy()` are idempotent and stop reconnecting. `send()` puts the node in the first
+ * request of a stream (the xDS rule for ADS).
  * Subclasses supply the protocol: which method to open, the first requests, and responses.
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
@@ -23,7 +24,7 @@ export interface XdsStreamClientOptions {
   readonly target: string;
   /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
   readonly node: JsonObject;
-  readonly handler: {
+  readonly handler?: {
     /** The stream is up (true) or failed/ended (false, with the reason). */
     onConnectionState?(connected: boolean, reason?: string): void;
   };
@@ -43,12 +44,16 @@ export abstract class XdsStreamClientBase {
   private connectedFlag = false;
   private readonly backoff: BackoffOptions;
 
-  /** @param description Names the stream in logs ("xDS", "delta xDS"). */
+  /**
+   * @param description Names the stream in logs ("xDS", "delta xDS", "HDS", "LRS").
+   * @param service The gRPC service whose stream method `openCall` opens.
+   */
   constructor(
     private readonly base: XdsStreamClientOptions,
     private readonly description: string,
+    service: string = ADS_SERVICE,
   ) {
-    const Client = serviceClient(ADS_SERVICE);
+    const Client = serviceClient(service);
     this.client = new Client(base.target, credentials.createInsecure());
     this.backoff = base.backoff ?? { initialMs: 500, maxMs: 30_000 };
   }
@@ -59,6 +64,13 @@ export abstract class XdsStreamClientBase {
   protected abstract onStreamOpened(): void;
   /** A response on the current stream (connection state and backoff already updated). */
   protected abstract onResponse(response: any): void;
+  /** The current stream ended (failed, ended by the server, or closed): stop per-stream work. */
+  protected onStreamClosed(): void {}
+
+  /** Streaming now, or waiting to reconnect. */
+  protected get active(): boolean {
+    return this.call !== undefined || this.retryTimer !== undefined;
+  }
 
   get connected(): boolean {
     return this.connectedFlag;
@@ -77,6 +89,7 @@ export abstract class XdsStreamClientBase {
     const call = this.call;
     this.call = undefined;
     if (call) quiet(call);
+    this.onStreamClosed();
     this.client.close();
   }
 
@@ -94,6 +107,11 @@ export abstract class XdsStreamClientBase {
     this.call.write(request);
   }
 
+  /** Writes a message as it is (for streams whose first message carries the node elsewhere). */
+  protected write(message: JsonObject): void {
+    this.call?.write(message);
+  }
+
   private openStream(): void {
     const call = this.openCall();
     this.call = call;
@@ -102,7 +120,7 @@ export abstract class XdsStreamClientBase {
       if (call !== this.call) return;
       if (!this.connectedFlag) {
         this.connectedFlag = true;
-        this.base.handler.onConnectionState?.(true);
+        this.base.handler?.onConnectionState?.(true);
       }
       this.attempt = 0;
       this.onResponse(response);
@@ -119,8 +137,9 @@ export abstract class XdsStreamClientBase {
     if (call !== this.call) return;
     this.call = undefined;
     quiet(call);
+    this.onStreamClosed();
     this.connectedFlag = false;
-    this.base.handler.onConnectionState?.(false, reason);
+    this.base.handler?.onConnectionState?.(false, reason);
     if (this.closed) return;
     const delay = this.nextDelay();
     this.base.logger.warn(
@@ -147,4 +166,11 @@ function quiet(call: AdsCall): void {
   call.removeAllListeners();
   call.on('error', () => undefined);
   call.cancel();
+}
+
+/** A proto-loader google.protobuf.Duration `{ seconds, nanos }` in ms; undefined unless > 0. */
+export function durationMs(duration: any): number | undefined {
+  if (!duration || typeof duration !== 'object') return undefined;
+  const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
