@@ -6,7 +6,7 @@
  */
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
-import { nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
+import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
 export abstract class XdsStreamBase {
   protected handle: NodeHandle | undefined;
@@ -61,11 +61,28 @@ export abstract class XdsStreamBase {
   }
 
   /**
+   * What every request starts with: the stream's node (registered on the first request) and the
+   * type URL it is about; undefined when the stream is closed or the type is not served here (an
+   * unknown type is logged once by the context and gets no answer).
+   */
+  protected requestedType(request: any): { handle: NodeHandle; typeUrl: string } | undefined {
+    if (this.closed) return undefined;
+    const handle = this.nodeFor(request);
+    handle.seen();
+    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
+    if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
+      this.ctx.unknownType(typeUrl, handle.node.id);
+      return undefined;
+    }
+    return { handle, typeUrl };
+  }
+
+  /**
    * The stream's node, registered on its first request (the node comes only in the first one);
    * on later requests, a push this stream still owes for an already published snapshot goes out
    * first, so answers never overtake it.
    */
-  protected nodeFor(request: any): NodeHandle {
+  private nodeFor(request: any): NodeHandle {
     if (this.handle) {
       this.ctx.cache.catchUp(this.onSnapshot);
       return this.handle;

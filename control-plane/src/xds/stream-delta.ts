@@ -22,7 +22,6 @@ import { encodeDeltaEntry, encodeDeltaResponse } from './response-encoder.js';
 import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
 import {
   FULL_STATE_TYPES,
-  isKnownType,
   nackMessage,
   nextNonce,
   TYPE_ORDER,
@@ -88,14 +87,9 @@ export class DeltaStream extends XdsStreamBase {
   }
 
   protected onRequest(request: any): void {
-    if (this.closed) return;
-    const handle = this.nodeFor(request);
-    handle.seen();
-    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
-    if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
-      this.ctx.unknownType(typeUrl, handle.node.id);
-      return;
-    }
+    const target = this.requestedType(request);
+    if (!target) return;
+    const { typeUrl } = target;
     let sub = this.subs.get(typeUrl);
     const first = sub === undefined;
     if (!sub) {

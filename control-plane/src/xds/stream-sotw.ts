@@ -26,7 +26,6 @@ import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
 import {
   FULL_STATE_TYPES,
-  isKnownType,
   nackMessage,
   nextNonce,
   TYPE_ORDER,
@@ -188,14 +187,9 @@ export class SotwStream extends XdsStreamBase {
   }
 
   protected onRequest(request: any): void {
-    if (this.closed) return;
-    const handle = this.nodeFor(request);
-    handle.seen();
-    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
-    if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
-      this.ctx.unknownType(typeUrl, handle.node.id);
-      return;
-    }
+    const target = this.requestedType(request);
+    if (!target) return;
+    const { handle, typeUrl } = target;
     const nonce: string = request.response_nonce ?? '';
     let sub = this.subs.get(typeUrl);
     // xDS protocol: a request that does not carry the latest nonce of its type is stale.
