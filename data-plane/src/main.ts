@@ -53,7 +53,8 @@ function startWorker(): void {
           ? opts
           : {
               ...opts,
-              // Both: the HCM's configured access_log and the --access-log file.
+              // Both: the HCM's configured access_log and the --access-log file (every request).
+              logsRequests: () => true,
               accessLog: (entry) => {
                 opts.accessLog(entry);
                 accessLog.write(entry);

@@ -45,6 +45,11 @@ export interface ProxyRuntimeOptions {
   readonly stats?: StatsSink;
   /** Called once per finished request (the access log). */
   readonly accessLog?: (entry: AccessLogEntry) => void;
+  /**
+   * Whether a config logs requests at all (default: always, when `accessLog` is set). When it
+   * does not, no entry is built on the request path (hot paths stay lean).
+   */
+  readonly logsRequests?: (config: ProxyConfig) => boolean;
   /** How long a removed listener may drain before its connections are closed (default 30 s). */
   readonly listenerDrainMs?: number;
 }
@@ -83,6 +88,7 @@ export class ProxyRuntime {
   readonly #logger: Logger;
   readonly #stats: StatsSink;
   readonly #accessLog: ((entry: AccessLogEntry) => void) | undefined;
+  readonly #logsRequests: ((config: ProxyConfig) => boolean) | undefined;
   readonly #clusters: ClusterManager;
   readonly #listeners: ListenerManager<CompiledListener>;
   readonly #routeTables = new Map<string, RouteTable>();
@@ -97,6 +103,7 @@ export class ProxyRuntime {
     this.#logger = opts.logger.child({ worker: opts.workerId });
     this.#stats = opts.stats ?? new MemoryStatsSink();
     this.#accessLog = opts.accessLog;
+    this.#logsRequests = opts.logsRequests;
     this.#clusters = new ClusterManager(this.#stats, this.#logger);
     const handlers: ListenerHandlers<CompiledListener> = {
       request: (binding, req, res) => {
@@ -144,7 +151,8 @@ export class ProxyRuntime {
   async #apply(config: ProxyConfig): Promise<void> {
     if (this.#destroyed || this.#closing !== undefined) return;
     const clusters = await this.#clusters.apply(config.clusters);
-    const scope: RequestScope = { clusters, accessLog: this.#accessLog };
+    const logs = this.#logsRequests?.(config) ?? true;
+    const scope: RequestScope = { clusters, accessLog: logs ? this.#accessLog : undefined };
     const usedTables = new Set<string>();
     const bindings = config.listeners.map((listener) => {
       const chains = [...listener.filterChains];

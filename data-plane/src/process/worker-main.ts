@@ -35,6 +35,8 @@ export interface WorkerDeps {
     stats: StatsSink;
     /** The HCMs' access_log loggers (access-log/access-log-dispatcher.ts). */
     accessLog: (entry: AccessLogEntry) => void;
+    /** Whether the config being applied logs requests (it was applied to the dispatcher first). */
+    logsRequests: (config: ProxyConfig) => boolean;
   }) => WorkerRuntime;
 }
 
@@ -45,7 +47,13 @@ export function runWorker(deps: WorkerDeps): void {
   const { logger, workerId } = deps;
   const stats = new MemoryStatsSink();
   const accessLogs = new AccessLogDispatcher({ logger });
-  const runtime = deps.createRuntime({ logger, workerId, stats, accessLog: accessLogs.log });
+  const runtime = deps.createRuntime({
+    logger,
+    workerId,
+    stats,
+    accessLog: accessLogs.log,
+    logsRequests: () => accessLogs.active,
+  });
   let applying: Promise<void> = Promise.resolve();
   let shuttingDown = false;
 
