@@ -15,8 +15,12 @@ class MemorySink implements AccessLogSink {
   lines: string[] = [];
   closed = false;
   dropped = 0;
+  reopened = 0;
   write(line: string): void {
     this.lines.push(line);
+  }
+  reopen(): void {
+    this.reopened++;
   }
   close(): Promise<void> {
     this.closed = true;

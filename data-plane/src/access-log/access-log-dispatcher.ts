@@ -47,6 +47,8 @@ export class AccessLogDispatcher {
   private readonly files = new Map<string, AccessLogSink>();
   private stdout: AccessLogSink | undefined;
   private closed = false;
+  /** Lines dropped by sinks closed since (so access_log_dropped_total never goes back). */
+  private droppedByClosedSinks = 0;
 
   constructor(private readonly options: AccessLogDispatcherOptions) {}
 
@@ -90,7 +92,7 @@ export class AccessLogDispatcher {
     for (const [path, sink] of this.files) {
       if (usedFiles.has(path)) continue;
       this.files.delete(path);
-      void sink.close();
+      void sink.close().then(() => (this.droppedByClosedSinks += sink.dropped));
     }
   }
 
@@ -110,6 +112,22 @@ export class AccessLogDispatcher {
     }
   };
 
+  /**
+   * Reopens every file (logrotate: the files were renamed, SIGUSR1 or admin /reopen_logs).
+   * Lines logged before this call land in the old files, later ones in the new.
+   */
+  reopen(): void {
+    for (const sink of this.files.values()) sink.reopen();
+  }
+
+  /** Lines every sink of this process dropped so far (buffer overflow, failed writes). */
+  droppedTotal(): number {
+    let total = this.droppedByClosedSinks;
+    for (const sink of this.files.values()) total += sink.dropped;
+    if (this.stdout) total += this.stdout.dropped;
+    return total;
+  }
+
   /** Flushes and closes every sink; later entries are ignored. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -123,8 +141,10 @@ export class AccessLogDispatcher {
   private compile(models: readonly AccessLogModel[]): CompiledLogger[] {
     return models.map((m) => ({
       format: m.jsonFormat
-        ? compileJsonFormat({ ...m.jsonFormat })
-        : compileTextFormat(m.textFormat ?? ENVOY_DEFAULT_FORMAT),
+        ? compileJsonFormat({ ...m.jsonFormat }, { omitEmptyValues: m.omitEmptyValues === true })
+        : compileTextFormat(m.textFormat ?? ENVOY_DEFAULT_FORMAT, {
+            omitEmptyValues: m.omitEmptyValues === true,
+          }),
       sink: this.sinkFor(m),
     }));
   }

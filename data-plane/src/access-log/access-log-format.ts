@@ -5,12 +5,19 @@
  * the concatenation of the writers' outputs; a JSON line is the same with its keys and
  * punctuation pre-serialised, so the only per-request JSON work is quoting the values.
  *
- * Supported command operators: START_TIME, REQ(X?Y):N, RESP(X?Y):N, PROTOCOL, RESPONSE_CODE,
- * RESPONSE_FLAGS, BYTES_RECEIVED, BYTES_SENT, DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER,
- * ROUTE_NAME, DOWNSTREAM_REMOTE_ADDRESS, DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT. A value that is
- * not available is "-" in text and null in JSON (Envoy's rule).
+ * The command operators are in access-log-operators.ts. A value that is not available is "-"
+ * in text and null in JSON (Envoy's rule); with omit_empty_values it is "" in text and the key
+ * is left out in JSON.
  */
 import type { AccessLogRecord } from './access-log-record.js';
+import {
+  NUMERIC_OPERATORS,
+  SIMPLE_OPERATORS,
+  operatorReader,
+  type OperatorSpec,
+  type ValueReader,
+} from './access-log-operators.js';
+import { checkTimeFormat } from './access-log-time.js';
 
 /** Envoy's default format, used when an access logger gives no log_format. */
 export const ENVOY_DEFAULT_FORMAT =
@@ -22,42 +29,36 @@ export const ENVOY_DEFAULT_FORMAT =
 /** A parsed piece of a format string. */
 export type FormatPiece =
   | { readonly kind: 'text'; readonly text: string }
-  | {
+  | (OperatorSpec & {
       readonly kind: 'operator';
-      readonly name: string;
-      /** REQ/RESP: the header, and the alternative after "?" ("" when none). */
-      readonly header?: string;
-      readonly altHeader?: string;
       /** ":N" truncation (0 = none). */
       readonly maxLength: number;
-    };
+    });
 
-/** Operators whose value is a number (a JSON number in json_format). */
-const NUMERIC = new Set(['RESPONSE_CODE', 'BYTES_RECEIVED', 'BYTES_SENT', 'DURATION']);
-
-const SIMPLE = new Set([
-  'START_TIME',
-  'PROTOCOL',
-  'RESPONSE_CODE',
-  'RESPONSE_FLAGS',
-  'BYTES_RECEIVED',
-  'BYTES_SENT',
-  'DURATION',
-  'UPSTREAM_HOST',
-  'UPSTREAM_CLUSTER',
-  'ROUTE_NAME',
-  'DOWNSTREAM_REMOTE_ADDRESS',
-  'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT',
-]);
+const SIMPLE = new Set(SIMPLE_OPERATORS);
 
 /** Supported operators, for docs and error messages. */
-export const SUPPORTED_OPERATORS: readonly string[] = [...SIMPLE, 'REQ(X?Y):N', 'RESP(X?Y):N'];
+export const SUPPORTED_OPERATORS: readonly string[] = [
+  ...SIMPLE_OPERATORS,
+  'START_TIME(FORMAT)',
+  'REQ(X?Y):N',
+  'RESP(X?Y):N',
+];
 
-const OPERATOR = /^([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?$/;
+/** Compile options (SubstitutionFormatString.omit_empty_values). */
+export interface FormatOptions {
+  readonly omitEmptyValues?: boolean;
+}
 
 export type ParseResult = { ok: true; pieces: FormatPiece[] } | { ok: false; errors: string[] };
 
-/** Parses a format string; every unsupported or malformed operator is one error. */
+const NAME = /^[A-Z_0-9]+/;
+
+/**
+ * Parses a format string; every unsupported or malformed operator is one error. Like Envoy's
+ * parser, an operator's argument runs to the first ')' and may contain '%'
+ * (`%START_TIME(%Y-%m-%d)%`).
+ */
 export function parseFormat(format: string): ParseResult {
   const pieces: FormatPiece[] = [];
   const errors: string[] = [];
@@ -70,14 +71,27 @@ export function parseFormat(format: string): ParseResult {
       break;
     }
     text += format.slice(i, start);
-    const end = format.indexOf('%', start + 1);
+    const name = NAME.exec(format.slice(start + 1))?.[0] ?? '';
+    let cursor = start + 1 + name.length;
+    let arg: string | undefined;
+    if (name !== '' && format[cursor] === '(') {
+      const close = format.indexOf(')', cursor);
+      if (close < 0) {
+        errors.push(`unterminated command operator at offset ${start}: ${format.slice(start)}`);
+        break;
+      }
+      arg = format.slice(cursor + 1, close);
+      cursor = close + 1;
+    }
+    const end = format.indexOf('%', cursor);
     if (end < 0) {
       errors.push(`unterminated command operator at offset ${start}: ${format.slice(start)}`);
       break;
     }
     const body = format.slice(start + 1, end);
+    const suffix = format.slice(cursor, end);
     i = end + 1;
-    const piece = parseOperator(body);
+    const piece = parseOperator(body, name, arg, suffix);
     if (typeof piece === 'string') {
       errors.push(piece);
       continue;
@@ -90,12 +104,15 @@ export function parseFormat(format: string): ParseResult {
   return errors.length ? { ok: false, errors } : { ok: true, pieces };
 }
 
-function parseOperator(body: string): FormatPiece | string {
-  const m = OPERATOR.exec(body);
-  if (!m) return `malformed command operator %${body}%`;
-  const name = m[1]!;
-  const arg = m[2];
-  const maxLength = m[3] ? Number(m[3]) : 0;
+function parseOperator(
+  body: string,
+  name: string,
+  arg: string | undefined,
+  suffix: string,
+): FormatPiece | string {
+  if (name === '' || (suffix !== '' && !/^:\d+$/.test(suffix)))
+    return `malformed command operator %${body}%`;
+  const maxLength = suffix ? Number(suffix.slice(1)) : 0;
   if (name === 'REQ' || name === 'RESP') {
     if (!arg) return `%${name}(...)% needs a header name`;
     const [header, alt, extra] = arg.split('?');
@@ -109,77 +126,14 @@ function parseOperator(body: string): FormatPiece | string {
       maxLength,
     };
   }
-  if (!SIMPLE.has(name) || arg !== undefined)
+  if (name === 'START_TIME' && arg !== undefined && arg !== '') {
+    const error = checkTimeFormat(arg);
+    if (error !== undefined) return `%${body}%: ${error}`;
+    return { kind: 'operator', name, timeFormat: arg, maxLength };
+  }
+  if (!SIMPLE.has(name) || (arg !== undefined && arg !== ''))
     return `command operator %${body}% is not supported by ferry-proxy (supported: ${SUPPORTED_OPERATORS.join(', ')})`;
   return { kind: 'operator', name, maxLength };
-}
-
-/** One operator's value for a request: a string, a number, or undefined (not available). */
-type ValueReader = (r: AccessLogRecord) => string | number | undefined;
-
-function requestHeader(r: AccessLogRecord, name: string): string | undefined {
-  switch (name) {
-    case ':method':
-      return r.method;
-    case ':path':
-      return r.path;
-    case ':authority':
-    case 'host':
-      return r.authority;
-    case 'x-request-id':
-      return r.requestId || r.requestHeader?.(name);
-    default:
-      return r.requestHeader?.(name);
-  }
-}
-
-function withoutPort(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
-  const colon = address.lastIndexOf(':');
-  return colon > 0 && address.indexOf(':') === colon ? address.slice(0, colon) : address;
-}
-
-function reader(piece: Extract<FormatPiece, { kind: 'operator' }>): ValueReader {
-  const header = piece.header ?? '';
-  const alt = piece.altHeader ?? '';
-  switch (piece.name) {
-    case 'REQ':
-      return alt
-        ? (r) => requestHeader(r, header) ?? requestHeader(r, alt)
-        : (r) => requestHeader(r, header);
-    case 'RESP':
-      return alt
-        ? (r) => r.responseHeader?.(header) ?? r.responseHeader?.(alt)
-        : (r) => r.responseHeader?.(header);
-    case 'START_TIME':
-      return (r) => new Date(r.startTimeMs ?? Date.now() - r.durationMs).toISOString();
-    case 'PROTOCOL':
-      return (r) => r.protocol || undefined;
-    case 'RESPONSE_CODE':
-      return (r) => r.status;
-    case 'RESPONSE_FLAGS':
-      return (r) => r.responseFlags;
-    case 'BYTES_RECEIVED':
-      return (r) => r.bytesReceived ?? 0;
-    case 'BYTES_SENT':
-      return (r) => r.bytesSent ?? 0;
-    case 'DURATION':
-      return (r) => Math.floor(r.durationMs);
-    case 'UPSTREAM_HOST':
-      return (r) => r.upstreamHost || undefined;
-    case 'UPSTREAM_CLUSTER':
-      return (r) => r.cluster || undefined;
-    case 'ROUTE_NAME':
-      return (r) => r.route || undefined;
-    case 'DOWNSTREAM_REMOTE_ADDRESS':
-      return (r) => r.downstreamRemoteAddress;
-    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
-      return (r) => withoutPort(r.downstreamRemoteAddress);
-    default:
-      // parseFormat admits only the operators above.
-      throw new Error(`unsupported access log operator ${piece.name}`);
-  }
 }
 
 function truncated(read: ValueReader, maxLength: number): ValueReader {
@@ -192,19 +146,17 @@ function truncated(read: ValueReader, maxLength: number): ValueReader {
 
 /** Writes one segment of a line. */
 export type SegmentWriter = (r: AccessLogRecord) => string;
-
 /** A compiled format: the whole line for one request. */
 export type LineFormatter = (r: AccessLogRecord) => string;
-
 /** A segment: constant text, or a writer of a per-request value. */
 type Segment = string | SegmentWriter;
 
-function textSegment(piece: FormatPiece): Segment {
+function textSegment(piece: FormatPiece, missing: string): Segment {
   if (piece.kind === 'text') return piece.text;
-  const read = truncated(reader(piece), piece.maxLength);
+  const read = truncated(operatorReader(piece), piece.maxLength);
   return (r) => {
     const v = read(r);
-    return v === undefined || v === '' ? '-' : String(v);
+    return v === undefined || v === '' ? missing : String(v);
   };
 }
 
@@ -225,37 +177,47 @@ function concat(segments: readonly Segment[]): LineFormatter {
   };
 }
 
-/** Compiles a text format (parsed beforehand by translation, so it is known to be valid). */
-export function compileTextFormat(format: string): LineFormatter {
-  const parsed = parseFormat(format);
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  return concat(parsed.pieces.map(textSegment));
+function parsed(format: string): FormatPiece[] {
+  const result = parseFormat(format);
+  if (!result.ok) throw new Error(result.errors.join('; '));
+  return result.pieces;
 }
 
-/** The JSON fragment of one string leaf: a typed value when it is one operator alone. */
-function jsonLeaf(template: string): Segment {
-  const parsed = parseFormat(template);
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  const pieces = parsed.pieces;
+/** Compiles a text format (parsed beforehand by translation, so it is known to be valid). */
+export function compileTextFormat(format: string, options: FormatOptions = {}): LineFormatter {
+  const missing = options.omitEmptyValues === true ? '' : '-';
+  return concat(parsed(format).map((p) => textSegment(p, missing)));
+}
+
+/**
+ * The JSON text of one string leaf, or undefined when it is not available: a typed value when
+ * the leaf is one operator alone, a string otherwise.
+ */
+type JsonLeaf = (r: AccessLogRecord) => string | undefined;
+
+function jsonLeaf(template: string): string | JsonLeaf {
+  const pieces = parsed(template);
   const only = pieces.length === 1 ? pieces[0] : undefined;
   if (pieces.length === 0) return '""';
   if (only?.kind === 'text') return JSON.stringify(only.text);
   if (only?.kind === 'operator') {
-    const read = truncated(reader(only), only.maxLength);
-    const numeric = NUMERIC.has(only.name);
+    const read = truncated(operatorReader(only), only.maxLength);
+    const numeric = NUMERIC_OPERATORS.has(only.name);
     return (r) => {
       const v = read(r);
-      if (v === undefined || v === '') return 'null';
+      if (v === undefined || v === '') return undefined;
       return numeric && typeof v === 'number' ? String(v) : JSON.stringify(String(v));
     };
   }
-  const text = concat(pieces.map(textSegment));
+  const text = concat(pieces.map((p) => textSegment(p, '-')));
   return (r) => JSON.stringify(text(r));
 }
 
+/** json_format with null for missing values: the whole line as pre-serialised segments. */
 function jsonSegments(value: unknown, out: Segment[]): void {
   if (typeof value === 'string') {
-    out.push(jsonLeaf(value));
+    const leaf = jsonLeaf(value);
+    out.push(typeof leaf === 'string' ? leaf : (r) => leaf(r) ?? 'null');
   } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     out.push('{');
     Object.entries(value as Record<string, unknown>).forEach(([key, v], i) => {
@@ -268,8 +230,36 @@ function jsonSegments(value: unknown, out: Segment[]): void {
   }
 }
 
+/** json_format with omit_empty_values: keys whose value is not available are left out. */
+function jsonOmitting(value: Record<string, unknown>): JsonLeaf {
+  const members = Object.entries(value).map(([key, v]): [string, string | JsonLeaf] => {
+    const prefix = `${JSON.stringify(key)}:`;
+    if (typeof v === 'string') return [prefix, jsonLeaf(v)];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      return [prefix, jsonOmitting(v as Record<string, unknown>)];
+    return [prefix, JSON.stringify(v)];
+  });
+  return (r) => {
+    let out = '';
+    for (let i = 0; i < members.length; i++) {
+      const [prefix, leaf] = members[i]!;
+      const text = typeof leaf === 'string' ? leaf : leaf(r);
+      if (text === undefined) continue;
+      out += out === '' ? prefix + text : `,${prefix}${text}`;
+    }
+    return `{${out}}`;
+  };
+}
+
 /** Compiles a json_format (a Struct as plain JSON): one JSON object per line. */
-export function compileJsonFormat(format: Record<string, unknown>): LineFormatter {
+export function compileJsonFormat(
+  format: Record<string, unknown>,
+  options: FormatOptions = {},
+): LineFormatter {
+  if (options.omitEmptyValues === true) {
+    const object = jsonOmitting(format);
+    return (r) => `${object(r)!}\n`;
+  }
   const segments: Segment[] = [];
   jsonSegments(format, segments);
   segments.push('\n');
@@ -282,8 +272,8 @@ export function compileJsonFormat(format: Record<string, unknown>): LineFormatte
  */
 export function checkJsonFormat(value: unknown, path: string): string[] {
   if (typeof value === 'string') {
-    const parsed = parseFormat(value);
-    return parsed.ok ? [] : parsed.errors.map((e) => `${path}: ${e}`);
+    const result = parseFormat(value);
+    return result.ok ? [] : result.errors.map((e) => `${path}: ${e}`);
   }
   if (Array.isArray(value)) return [`${path}: lists are not supported in json_format`];
   if (value !== null && typeof value === 'object')

@@ -3,11 +3,16 @@
  * written asynchronously in batches so the request path only appends a string to an array.
  *
  * - Lines written during one event-loop turn are joined and written once, on setImmediate, or
- *   at once when BATCH_BYTES are pending.
+ *   at once when BATCH_BYTES are pending. A chunk is whole lines, so files that several workers
+ *   append to (O_APPEND) never get interleaved or partial lines.
  * - Backpressure: after a write() returns false nothing more is written until 'drain'; lines
  *   keep buffering meanwhile, up to MAX_PENDING_BYTES, beyond which they are dropped and counted
  *   (a stuck disk or a closed pipe must not grow the heap without bound or stall requests).
- * - A stream error (e.g. the directory does not exist) is logged once; later lines are dropped.
+ * - A stream error (e.g. the directory does not exist) is logged once; later lines are dropped
+ *   until a reopen() succeeds.
+ * - reopen() (files; logrotate's SIGUSR1 or admin /reopen_logs): every line written before the
+ *   call goes to the file that was open (it may have been renamed meanwhile), every line after it
+ *   to a fresh open of the path. Nothing is lost across it.
  */
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -18,39 +23,53 @@ const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export interface AccessLogSink {
   write(line: string): void;
-  /** Lines dropped (backpressure overflow or a failed stream). */
+  /** Lines dropped (backpressure overflow or a failed stream), since the sink was created. */
   readonly dropped: number;
+  /** Files: closes the current file once its lines are written and opens the path again. */
+  reopen(): void;
   /** Writes what is pending and releases the stream (a file is closed; stdout is not). Idempotent. */
   close(): Promise<void>;
 }
 
 export class BufferedStreamSink implements AccessLogSink {
+  private stream: Writable;
   private pending: string[] = [];
   private pendingBytes = 0;
   private scheduled = false;
   private waitingDrain = false;
   private failed = false;
   private closing: Promise<void> | undefined;
+  /** Streams replaced by reopen() that are still ending (close() waits for them). */
+  private readonly retiring = new Set<Promise<void>>();
   dropped = 0;
 
   /**
-   * @param stream the destination
-   * @param owned true when close() should end the stream (files), false for process.stdout
+   * @param open opens the destination (again, on reopen)
+   * @param owned true when close() and reopen() should end the stream (files), false for stdout
    */
   constructor(
-    private readonly stream: Writable,
+    private readonly open: () => Writable,
     private readonly owned: boolean,
     private readonly what: string,
     private readonly logger: Logger,
   ) {
+    this.stream = this.attach(open());
+  }
+
+  private attach(stream: Writable): Writable {
     stream.on('error', (err: Error) => {
+      if (stream !== this.stream) return; // a retired stream: its error was too late to matter
       if (!this.failed)
-        this.logger.warn({ err, access_log: what }, 'access log write failed; dropping its lines');
+        this.logger.warn(
+          { err, access_log: this.what },
+          'access log write failed; dropping its lines',
+        );
       this.failed = true;
       this.dropped += this.pending.length;
       this.pending = [];
       this.pendingBytes = 0;
     });
+    return stream;
   }
 
   write(line: string): void {
@@ -82,13 +101,37 @@ export class BufferedStreamSink implements AccessLogSink {
     const chunk = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
     this.pending = [];
     this.pendingBytes = 0;
-    if (!this.stream.write(chunk)) {
+    const stream = this.stream;
+    if (!stream.write(chunk)) {
       this.waitingDrain = true;
-      this.stream.once('drain', () => {
+      stream.once('drain', () => {
+        if (stream !== this.stream) return;
         this.waitingDrain = false;
         this.flush();
       });
     }
+  }
+
+  reopen(): void {
+    if (!this.owned || this.closing) return;
+    const old = this.stream;
+    // What is pending was written before the reopen: it belongs to the old file. The stream
+    // queues it even past its highWaterMark, and end() writes everything queued first.
+    if (!this.failed && this.pending.length > 0) {
+      const chunk = this.pending.join('');
+      this.pending = [];
+      this.pendingBytes = 0;
+      old.write(chunk);
+    }
+    this.waitingDrain = false;
+    this.failed = false;
+    this.stream = this.attach(this.open());
+    const ended = new Promise<void>((resolve) => {
+      old.once('error', () => resolve());
+      old.end(() => resolve());
+    });
+    this.retiring.add(ended);
+    void ended.then(() => this.retiring.delete(ended));
   }
 
   close(): Promise<void> {
@@ -97,27 +140,38 @@ export class BufferedStreamSink implements AccessLogSink {
   }
 
   private async doClose(): Promise<void> {
+    await this.finishCurrent();
+    await Promise.all([...this.retiring]);
+  }
+
+  private async finishCurrent(): Promise<void> {
     if (!this.waitingDrain) this.flush();
     if (this.failed) return;
+    const stream = this.stream;
     if (this.waitingDrain)
       await new Promise<void>((resolve) => {
-        this.stream.once('drain', () => resolve());
-        this.stream.once('error', () => resolve());
+        stream.once('drain', () => resolve());
+        stream.once('error', () => resolve());
       });
     // flush() ran on 'drain' before this resolves (its listener was registered first).
     if (!this.owned) return;
     await new Promise<void>((resolve) => {
-      this.stream.once('error', () => resolve());
-      this.stream.end(() => resolve());
+      stream.once('error', () => resolve());
+      stream.end(() => resolve());
     });
   }
 }
 
 /** A file opened for append (O_APPEND: several workers' whole-chunk writes never interleave). */
 export function openFileSink(path: string, logger: Logger): AccessLogSink {
-  return new BufferedStreamSink(fs.createWriteStream(path, { flags: 'a' }), true, path, logger);
+  return new BufferedStreamSink(
+    () => fs.createWriteStream(path, { flags: 'a' }),
+    true,
+    path,
+    logger,
+  );
 }
 
 export function stdoutSink(logger: Logger, stream: Writable = process.stdout): AccessLogSink {
-  return new BufferedStreamSink(stream, false, 'stdout', logger);
+  return new BufferedStreamSink(() => stream, false, 'stdout', logger);
 }

@@ -107,6 +107,8 @@ export interface AccessLogModel {
   readonly textFormat?: string;
   /** json_format as plain JSON (a Struct): one JSON object per line. */
   readonly jsonFormat?: Readonly<Record<string, unknown>>;
+  /** SubstitutionFormatString.omit_empty_values: "" instead of "-", JSON keys left out. */
+  readonly omitEmptyValues?: boolean;
 }
 
 export interface HttpFilterModel {

@@ -47,6 +47,7 @@ const FORMAT_SPEC = messageSpec('envoy.config.core.v3.SubstitutionFormatString',
   text_format: 'text format string',
   text_format_source: 'text format from a DataSource (inline_string, filename, ...)',
   json_format: 'one JSON object per line; single-operator values keep their type',
+  omit_empty_values: 'missing values are "" in text and left out of JSON (default "-" / null)',
 });
 
 export const STDOUT_ACCESS_LOG_TYPE_URL = TYPE_URL_PREFIX + STDOUT_SPEC.message;
@@ -124,24 +125,25 @@ function logFormat(
   typed: JsonObject,
   path: string,
   issues: Issues,
-): Pick<AccessLogModel, 'textFormat' | 'jsonFormat'> {
+): Pick<AccessLogModel, 'textFormat' | 'jsonFormat' | 'omitEmptyValues'> {
   const format = asObject(typed.log_format);
   if (!format) return { textFormat: ENVOY_DEFAULT_FORMAT };
   const formatPath = join(path, 'log_format');
   checkFields(format, FORMAT_SPEC, formatPath, issues);
+  const omit = format.omit_empty_values === true ? { omitEmptyValues: true } : {};
   const json = asObject(format.json_format);
   if (json) {
     for (const error of checkJsonFormat(json, join(formatPath, 'json_format')))
       issues.add('', error);
-    return { jsonFormat: json };
+    return { jsonFormat: json, ...omit };
   }
   const source = asObject(format.text_format_source);
   const textPath = source
     ? join(formatPath, 'text_format_source')
     : join(formatPath, 'text_format');
   const text = source ? dataSource(source, textPath, issues) : str(format.text_format);
-  if (text === undefined || text === '') return { textFormat: ENVOY_DEFAULT_FORMAT };
+  if (text === undefined || text === '') return { textFormat: ENVOY_DEFAULT_FORMAT, ...omit };
   const parsed = parseFormat(text);
   if (!parsed.ok) for (const error of parsed.errors) issues.add(textPath, error);
-  return { textFormat: text };
+  return { textFormat: text, ...omit };
 }

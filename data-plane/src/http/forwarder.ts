@@ -9,6 +9,7 @@
  * attempt (one object per request instead of a closure per callback).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HttpConnectionManagerModel, RetryPolicyModel } from '../config/model.js';
@@ -55,6 +56,26 @@ export interface AccessLogEntry {
   readonly upstreamHost: string;
   readonly requestId: string;
   readonly attempts: number;
+  /** The HCM's stat_prefix (picks the chain's access loggers when chains log differently). */
+  readonly statPrefix?: string;
+  /** Wall-clock start of the request (ms since epoch). */
+  readonly startTimeMs?: number;
+  /** Request body bytes received from downstream. */
+  readonly bytesReceived?: number;
+  /** Response body bytes sent downstream. */
+  readonly bytesSent?: number;
+  /** ms from the start until the last request byte was received. */
+  readonly requestDurationMs?: number | undefined;
+  /** ms from the start until the response headers were sent (absent: no response started). */
+  readonly responseDurationMs?: number | undefined;
+  /** The downstream request's headers, as received. */
+  readonly requestHeaders?: IncomingMessage['headers'];
+  /** The upstream response's headers as sent downstream (absent for local replies). */
+  readonly responseHeaders?: HeaderLookup | undefined;
+  /** The downstream connection (addresses, SNI, identity for %CONNECTION_ID%). */
+  readonly socket?: DownstreamRequest['socket'];
+  /** Why the last upstream attempt failed at the transport level (e.g. ECONNREFUSED). */
+  readonly upstreamTransportFailureReason?: string | undefined;
 }
 
 /** What requests share from the config generation they started in. */
@@ -138,6 +159,12 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   /** Body chunks kept for replay, or undefined once the body outgrew RETRY_BUFFER_LIMIT. */
   #bodyChunks: Buffer[] | undefined = [];
   #bodyBytes = 0;
+  /** Stats/access log: ms from start to the end of the request body, response headers. */
+  #requestEndMs = -1;
+  #responseStartMs = -1;
+  #bytesSent = 0;
+  #responseHeaders: HeaderMap | undefined;
+  #transportFailure: string | undefined;
   #bodyEnded = false;
   #bodySink: PassThrough | undefined;
 
@@ -316,8 +343,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   }
 
   readonly #onBodyData = (chunk: Buffer): void => {
+    this.#bodyBytes += chunk.length;
     if (this.#bodyChunks !== undefined) {
-      this.#bodyBytes += chunk.length;
       if (this.#bodyBytes <= RETRY_BUFFER_LIMIT) this.#bodyChunks.push(chunk);
       else this.#bodyChunks = undefined;
     }
@@ -330,6 +357,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
 
   readonly #onBodyEnd = (): void => {
     this.#bodyEnded = true;
+    this.#requestEndMs = performance.now() - this.#startedAt;
     this.#bodySink?.end();
   };
 
@@ -465,6 +493,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
       for (const cookie of this.#generatedCookies)
         headers.append('set-cookie', formatHashCookie(cookie));
     this.#status = statusCode;
+    this.#responseHeaders = headers;
+    this.#responseStartMs = performance.now() - this.#startedAt;
     const contentLength = headers.get('content-length');
     this.#responseBytesLeft =
       contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
@@ -491,6 +521,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.#discarding) return true;
     if (this.#done) return false;
+    this.#bytesSent += chunk.length;
     if (this.#responseBytesLeft >= 0) {
       this.#responseBytesLeft -= chunk.length;
       if (this.#responseBytesLeft === 0) {
@@ -554,6 +585,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
             ? 'connect-failure'
             : 'reset';
     this.#pendingRetryReason = undefined;
+    this.#transportFailure = (err as NodeJS.ErrnoException).code ?? err.message;
     cluster.reportOutcome(this.#host!, kind);
     if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
     if (this.#canRetry(kind)) {
@@ -693,6 +725,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
         extraHeaders[headers.names[i]!] = headers.values[i]!;
     }
     if (this.#req.method === 'HEAD') body = '';
+    this.#bytesSent = Buffer.byteLength(body);
+    this.#responseStartMs = performance.now() - this.#startedAt;
     sendLocalReply(this.#res, status, body, extraHeaders);
   }
 
@@ -740,6 +774,20 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
         upstreamHost: this.#host?.key ?? '',
         requestId: this.#requestId,
         attempts: this.#attempts,
+        statPrefix: chain.hcm.statPrefix,
+        startTimeMs: performance.timeOrigin + this.#startedAt,
+        bytesReceived: this.#bodyBytes,
+        bytesSent: this.#bytesSent,
+        requestDurationMs:
+          this.#requestEndMs >= 0 ? this.#requestEndMs : this.#hasBody ? undefined : 0,
+        responseDurationMs: this.#responseStartMs >= 0 ? this.#responseStartMs : undefined,
+        requestHeaders: this.#req.headers,
+        responseHeaders: this.#responseHeaders,
+        // HTTP/2: the session's socket (req.socket is a new proxy object per stream).
+        socket: this.#http2
+          ? ((this.#req as Http2ServerRequest).stream.session?.socket ?? this.#req.socket)
+          : this.#req.socket,
+        upstreamTransportFailureReason: this.#transportFailure,
       });
     }
   }
