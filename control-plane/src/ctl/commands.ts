@@ -236,11 +236,18 @@ const health: Command = async (args, client, io) => {
         e.status,
         `${e.healthy}/${e.proxies}`,
         `${e.unhealthy}/${e.proxies}`,
+        e.eds_unhealthy_by_quorum === undefined
+          ? '-'
+          : e.eds_unhealthy_by_quorum
+            ? 'UNHEALTHY (quorum)'
+            : 'as configured',
         e.since,
       ]);
     }
   }
-  io.out(table(['GROUP', 'CLUSTER', 'ENDPOINT', 'STATUS', 'HEALTHY', 'UNHEALTHY', 'SINCE'], rows));
+  io.out(
+    table(['GROUP', 'CLUSTER', 'ENDPOINT', 'STATUS', 'HEALTHY', 'UNHEALTHY', 'EDS', 'SINCE'], rows),
+  );
   const nodeRows: string[][] = [];
   for (const n of response.nodes as any[]) {
     for (const c of n.clusters as any[]) {

@@ -59,10 +59,20 @@ export interface NodeHealthView {
   }>;
 }
 
+/** What the quorum rule (quorum.ts) decides for one cluster of a group. */
+export interface QuorumView {
+  readonly unhealthyPercent: number;
+  readonly minProxies: number;
+  /** Endpoints served as UNHEALTHY in the group's EDS because of the rule. */
+  readonly marked: ReadonlySet<string>;
+}
+
 /** What the management API reads. */
 export interface HealthStatusSource {
   clusters(): ClusterAggregate[];
   nodes(): NodeHealthView[];
+  /** The quorum rule's state for a cluster that uses it (undefined otherwise). */
+  quorum?(group: string, cluster: string): QuorumView | undefined;
 }
 
 interface NodeReport {
@@ -76,6 +86,21 @@ function endpointId(group: string, cluster: string, address: string): string {
   return JSON.stringify([group, cluster, address]);
 }
 
+export interface HealthAggregateOptions {
+  readonly now?: () => number;
+  /**
+   * Called when an endpoint's aggregate status changes or first appears (metrics); not when it
+   * disappears.
+   */
+  readonly onTransition?: (status: EndpointAggregate['status']) => void;
+  /** Called after each node report, with the report merged per cluster (the quorum rule's writer). */
+  readonly onReport?: (nodeId: string, group: string, clusters: ClusterHealthReport[]) => void;
+  /** Called when a node's HDS stream ended. */
+  readonly onForget?: (nodeId: string) => void;
+  /** The quorum rule's state, shown beside the aggregate. */
+  readonly quorum?: (group: string, cluster: string) => QuorumView | undefined;
+}
+
 export class HealthAggregate implements HealthStatusSource {
   readonly #now: () => number;
   readonly #reports = new Map<string, NodeReport>();
@@ -86,19 +111,20 @@ export class HealthAggregate implements HealthStatusSource {
   >();
 
   readonly #onTransition: ((status: EndpointAggregate['status']) => void) | undefined;
+  readonly #onReport: HealthAggregateOptions['onReport'];
+  readonly #onForget: HealthAggregateOptions['onForget'];
+  readonly #quorum: HealthAggregateOptions['quorum'];
 
-  /**
-   * `onTransition` is called when an endpoint's aggregate status changes or first appears
-   * (metrics); not when it disappears.
-   */
-  constructor(
-    options: {
-      now?: () => number;
-      onTransition?: (status: EndpointAggregate['status']) => void;
-    } = {},
-  ) {
+  constructor(options: HealthAggregateOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#onTransition = options.onTransition;
+    this.#onReport = options.onReport;
+    this.#onForget = options.onForget;
+    this.#quorum = options.quorum;
+  }
+
+  quorum(group: string, cluster: string): QuorumView | undefined {
+    return this.#quorum?.(group, cluster);
   }
 
   /** Replaces a node's report. Called by the HDS server for every EndpointHealthResponse. */
@@ -114,11 +140,17 @@ export class HealthAggregate implements HealthStatusSource {
     }
     this.#reports.set(nodeId, { group, reportedAt: this.#now(), clusters: byCluster });
     this.#refresh();
+    this.#onReport?.(
+      nodeId,
+      group,
+      [...byCluster].map(([cluster, endpoints]) => ({ cluster, endpoints })),
+    );
   }
 
   /** Drops a node's report (its HDS stream ended). */
   forget(nodeId: string): void {
     if (this.#reports.delete(nodeId)) this.#refresh();
+    this.#onForget?.(nodeId);
   }
 
   clusters(): ClusterAggregate[] {

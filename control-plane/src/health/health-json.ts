@@ -2,8 +2,9 @@
  * The wire form of the fleet's health view (GET /v1/health, `ferryctl health -o json`):
  * snake_case, times as ISO-8601 strings.
  *
- *   { clusters: [{ group, cluster, endpoints: [{ address, status, healthy, unhealthy, proxies,
- *                  since, unhealthy_nodes }] }],
+ *   { clusters: [{ group, cluster, quorum?: { unhealthy_percent, min_proxies },
+ *                  endpoints: [{ address, status, healthy, unhealthy, proxies, since,
+ *                  unhealthy_nodes, eds_unhealthy_by_quorum? }] }],
  *     nodes:    [{ node_id, group, reported_at, clusters: [{ cluster, endpoints: [{ address,
  *                  status }] }] }] }
  */
@@ -23,19 +24,31 @@ export function healthJson(source: HealthStatusSource, filter: HealthFilter = {}
     clusters: source
       .clusters()
       .filter((c) => keepGroup(c.group) && keepCluster(c.cluster))
-      .map((c) => ({
-        group: c.group,
-        cluster: c.cluster,
-        endpoints: c.endpoints.map((e) => ({
-          address: e.address,
-          status: e.status,
-          healthy: e.healthy,
-          unhealthy: e.unhealthy,
-          proxies: e.proxies,
-          since: new Date(e.since).toISOString(),
-          unhealthy_nodes: e.unhealthyNodes,
-        })),
-      })),
+      .map((c) => {
+        const quorum = source.quorum?.(c.group, c.cluster);
+        return {
+          group: c.group,
+          cluster: c.cluster,
+          ...(quorum
+            ? {
+                quorum: {
+                  unhealthy_percent: quorum.unhealthyPercent,
+                  min_proxies: quorum.minProxies,
+                },
+              }
+            : {}),
+          endpoints: c.endpoints.map((e) => ({
+            address: e.address,
+            status: e.status,
+            healthy: e.healthy,
+            unhealthy: e.unhealthy,
+            proxies: e.proxies,
+            since: new Date(e.since).toISOString(),
+            unhealthy_nodes: e.unhealthyNodes,
+            ...(quorum ? { eds_unhealthy_by_quorum: quorum.marked.has(e.address) } : {}),
+          })),
+        };
+      }),
     nodes: source
       .nodes()
       .filter((n) => keepGroup(n.group))

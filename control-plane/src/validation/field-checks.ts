@@ -7,6 +7,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ResourceKind } from '@ferry/proto';
 import { checkRe2 } from './re2.js';
+import { QUORUM_METADATA_KEY, quorumSettingOf } from '../health/quorum.js';
 import {
   asArray,
   asObject,
@@ -109,6 +110,13 @@ function checkCluster(cluster: JsonObject, errors: string[]): void {
   }
   const assignment = asObject(cluster.load_assignment);
   if (assignment) checkEndpointPorts(assignment, 'load_assignment', errors);
+  const quorum = quorumSettingOf(cluster);
+  if (!quorum.ok) errors.push(...quorum.errors);
+  else if (quorum.value && cluster.type !== 'EDS') {
+    errors.push(
+      `metadata.filter_metadata["${QUORUM_METADATA_KEY}"]: the health quorum rule marks endpoints in EDS, so the cluster must be of type EDS (it is ${typeof cluster.type === 'string' ? cluster.type : 'STATIC'})`,
+    );
+  }
 }
 
 /** Envoy rejects a route table whose virtual hosts share a name or a domain (domains match case-insensitively). */
