@@ -3,6 +3,7 @@
  * (node:cluster primary) parses the command line and the bootstrap, runs xDS, admin and stats,
  * and forks the workers, which re-run this file and serve traffic with a ProxyRuntime.
  * SIGTERM/SIGINT drain gracefully within --drain-timeout-s; a second signal exits at once.
+ * SIGUSR1 reopens the access log files (after logrotate renamed them).
  */
 import cluster from 'node:cluster';
 import fs from 'node:fs';
@@ -11,7 +12,6 @@ import { createLogger } from '@ferry/shared';
 import { loadBootstrap } from './config/bootstrap.js';
 import { buildProxyConfig, decodeResourceBinary } from './config/translate.js';
 import { ProxyRuntime } from './http/proxy-runtime.js';
-import { openAccessLog } from './process/access-log.js';
 import { parseOptions, USAGE } from './process/options.js';
 import { Primary } from './process/primary.js';
 import { runWorker } from './process/worker-main.js';
@@ -40,27 +40,13 @@ function startWorker(): void {
   const workerId = Number(process.env.FERRY_WORKER_INDEX ?? cluster.worker?.id ?? 0);
   const logger = createLogger('ferry-proxy-worker', level as 'info').child({ worker: workerId });
   logger.level = level;
-  const accessLog =
-    parsed.ok && parsed.options.accessLogPath !== undefined
-      ? openAccessLog(parsed.options.accessLogPath)
-      : undefined;
   runWorker({
     logger,
     workerId,
-    createRuntime: (opts) =>
-      new ProxyRuntime(
-        accessLog === undefined
-          ? opts
-          : {
-              ...opts,
-              // Both: the HCM's configured access_log and the --access-log file (every request).
-              logsRequests: () => true,
-              accessLog: (entry) => {
-                opts.accessLog(entry);
-                accessLog.write(entry);
-              },
-            },
-      ),
+    ...(parsed.ok && parsed.options.accessLogPath !== undefined
+      ? { accessLogFile: parsed.options.accessLogPath }
+      : {}),
+    createRuntime: (opts) => new ProxyRuntime(opts),
   });
 }
 
@@ -126,6 +112,8 @@ async function startPrimary(): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // logrotate's postrotate signal (as Envoy): every worker reopens its access log files.
+  process.on('SIGUSR1', () => primary.reopenLogs());
 
   try {
     await primary.start();

@@ -35,6 +35,7 @@ const cluster = {
 class FakeBackend implements AdminBackend {
   failing = false;
   drained = 0;
+  reopened = 0;
   quits = 0;
   level = 'info';
   state(): ServerState {
@@ -66,6 +67,9 @@ class FakeBackend implements AdminBackend {
   }
   drainListeners(): void {
     this.drained += 1;
+  }
+  reopenLogs(): void {
+    this.reopened += 1;
   }
   quit(): void {
     this.quits += 1;
@@ -187,7 +191,7 @@ test('/clusters shows outlier ejections reported by any worker', () => {
   assert.ok(renderClustersText(none).includes('web::127.0.0.1:8080::health_flags::healthy\n'));
 });
 
-test('/stats/prometheus, /logging, /drain_listeners, /quitquitquit, unknown paths', async () => {
+test('/stats/prometheus, /logging, /drain_listeners, /reopen_logs, /quitquitquit, unknown paths', async () => {
   const prom = await request('/stats/prometheus');
   assert.match(prom.type, /version=0\.0\.4/);
   assert.match(prom.body, /^ferry_a_total 2$/m);
@@ -197,6 +201,9 @@ test('/stats/prometheus, /logging, /drain_listeners, /quitquitquit, unknown path
   assert.equal(backend.level, 'warn');
   assert.equal((await request('/drain_listeners', 'POST')).status, 200);
   assert.equal(backend.drained, 1);
+  assert.equal((await request('/reopen_logs')).status, 405);
+  assert.equal((await request('/reopen_logs', 'POST')).status, 200);
+  assert.equal(backend.reopened, 1);
   assert.equal((await request('/quitquitquit', 'POST')).status, 200);
   assert.equal(backend.quits, 1);
   assert.equal((await request('/nope')).status, 404);

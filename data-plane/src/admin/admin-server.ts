@@ -23,6 +23,8 @@ export interface AdminBackend {
   stats(): Promise<StatsSnapshot>;
   setHealthcheckFailing(failing: boolean): void;
   drainListeners(): void;
+  /** Every access log file is reopened (logrotate renamed it). */
+  reopenLogs(): void;
   quit(): void;
   logLevel(): string;
   setLogLevel(level: string): void;
@@ -38,6 +40,7 @@ const POST_ONLY = new Set([
   '/healthcheck/ok',
   '/drain_listeners',
   '/quitquitquit',
+  '/reopen_logs',
 ]);
 
 const HELP = `admin commands are:
@@ -50,6 +53,7 @@ const HELP = `admin commands are:
   /logging: query/change logging levels (POST ?level=LEVEL)
   /quitquitquit (POST): exit the server (graceful)
   /ready: print server state, return 200 if LIVE, otherwise return 503
+  /reopen_logs (POST): reopen access logs (after log rotation renamed them)
   /server_info: print server version/status information
   /stats/prometheus: print server stats in prometheus format
 `;
@@ -142,6 +146,10 @@ export class AdminServer {
         return;
       case '/drain_listeners':
         b.drainListeners();
+        send(res, 200, 'text/plain', 'OK\n');
+        return;
+      case '/reopen_logs':
+        b.reopenLogs();
         send(res, 200, 'text/plain', 'OK\n');
         return;
       case '/quitquitquit':

@@ -24,6 +24,8 @@ export type PrimaryMessage =
   | { readonly type: 'log-level'; readonly level: string }
   /** /healthcheck/fail (true) and /healthcheck/ok (false). */
   | { readonly type: 'healthcheck'; readonly failing: boolean }
+  /** Reopen every access log file (it was renamed: SIGUSR1, admin /reopen_logs, rotation). */
+  | { readonly type: 'reopen-logs' }
   /** Stop accepting on every listener; keep serving what is in flight. */
   | { readonly type: 'drain-listeners' }
   /** Graceful exit: drain, finish in-flight requests until the deadline, then exit. */

@@ -22,6 +22,14 @@ export const USAGE = `Usage: ferry-proxy --config bootstrap.yaml [options]
                                  one host, for development)                         [0]
   --access-log FILE              append one JSON line per request (Envoy's operator names:
                                  response_code, response_flags, ...)                [none]
+  --access-log-max-size-mb N     rotate an access log file (--access-log and every HCM file
+                                 access_log) when it reaches N MiB: PATH → PATH.1 → PATH.2 ...
+                                                                                    [0: off]
+  --access-log-rotate-interval-s N
+                                 rotate every N seconds (non-empty files)           [0: off]
+  --access-log-max-files K       rotated files kept (PATH.1 ... PATH.K)             [5]
+                                 External rotation (logrotate): rename the file, then send
+                                 SIGUSR1 or POST /reopen_logs on the admin endpoint.
   --initial-fetch-timeout-s N    serve what is there after N s without a first answer from the
                                  control plane (Envoy's initial_fetch_timeout)      [15]
   -h, --help
@@ -42,6 +50,12 @@ export interface ProxyOptions {
   readonly initialFetchTimeoutMs: number;
   /** --access-log: file every worker appends its access log to. */
   readonly accessLogPath?: string;
+  /** Built-in access log rotation (0 = off for size and time). */
+  readonly accessLogRotation: {
+    readonly maxBytes: number;
+    readonly intervalMs: number;
+    readonly maxFiles: number;
+  };
   /** The raw options as given, for /server_info. */
   readonly raw: Record<string, unknown>;
 }
@@ -74,6 +88,9 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         'listener-port-offset': { type: 'string', default: '0' },
         'initial-fetch-timeout-s': { type: 'string', default: '15' },
         'access-log': { type: 'string' },
+        'access-log-max-size-mb': { type: 'string', default: '0' },
+        'access-log-rotate-interval-s': { type: 'string', default: '0' },
+        'access-log-max-files': { type: 'string', default: '5' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -108,6 +125,20 @@ export function parseOptions(argv: readonly string[]): ParsedOptions {
         initialFetchTimeoutMs:
           integer(values['initial-fetch-timeout-s'], '--initial-fetch-timeout-s', 0, 3600) * 1000,
         ...(values['access-log'] ? { accessLogPath: values['access-log'] } : {}),
+        accessLogRotation: {
+          maxBytes:
+            integer(values['access-log-max-size-mb'], '--access-log-max-size-mb', 0, 1 << 20) *
+            1024 *
+            1024,
+          intervalMs:
+            integer(
+              values['access-log-rotate-interval-s'],
+              '--access-log-rotate-interval-s',
+              0,
+              366 * 86400,
+            ) * 1000,
+          maxFiles: integer(values['access-log-max-files'], '--access-log-max-files', 1, 1000),
+        },
         raw: { ...values },
       },
     };

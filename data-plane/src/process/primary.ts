@@ -15,6 +15,7 @@ import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
 import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
+import { AccessLogRotator } from '../access-log/access-log-rotation.js';
 import { HealthManager } from '../health/health-manager.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
@@ -23,6 +24,8 @@ import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
+import { membershipGauges } from '../stats/membership-stats.js';
+import { ProcessStats } from '../stats/process-stats.js';
 import { StateFile } from '../xds/state-file.js';
 import type { ProxyOptions } from './options.js';
 import { WorkerPool } from './worker-pool.js';
@@ -123,6 +126,11 @@ export class Primary implements AdminBackend {
   private readonly counters = { workerApplyFailures: 0, persistFailures: 0 };
   /** Active health checks of the current config, run here once for all workers. */
   private readonly health: HealthManager;
+  private readonly processStats = new ProcessStats('primary');
+  /** Built-in access log rotation (--access-log-max-size-mb / -rotate-interval-s), if on. */
+  private readonly rotator: AccessLogRotator | undefined;
+  /** When the last config accepted over xDS was applied (ms since epoch; 0 = never). */
+  private lastXdsUpdateMs = 0;
 
   constructor(private readonly deps: PrimaryDeps) {
     const { options, bootstrap } = deps;
@@ -141,6 +149,13 @@ export class Primary implements AdminBackend {
         else if (version === this.workerConfig?.version) this.maybeReady();
       },
     });
+    if (AccessLogRotator.enabled(options.accessLogRotation))
+      this.rotator = new AccessLogRotator({
+        policy: options.accessLogRotation,
+        paths: () => this.accessLogFiles(),
+        reopen: () => this.reopenLogs(),
+        logger: this.logger,
+      });
     this.health = new HealthManager({
       logger: this.logger,
       onUpdate: (clusterName, hosts) => this.pool.setHostHealth(clusterName, hosts),
@@ -164,6 +179,7 @@ export class Primary implements AdminBackend {
   async start(): Promise<void> {
     const { options, bootstrap } = this.deps;
     this.logger.level = options.logLevel;
+    this.rotator?.start();
     let target: string | undefined;
     if (bootstrap.ads) {
       if (!this.nodeId)
@@ -239,6 +255,7 @@ export class Primary implements AdminBackend {
 
   private onConfig(applied: AppliedConfig): void {
     const config = offsetListeners(applied.config, this.deps.options.listenerPortOffset);
+    if (applied.origin === 'xds') this.lastXdsUpdateMs = Date.now();
     // buildProxyConfig returns an equal version for equal content: the workers have it already.
     if (config.version !== this.workerConfig?.version) {
       this.workerConfig = config;
@@ -351,6 +368,8 @@ export class Primary implements AdminBackend {
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
     this.health.close();
+    this.rotator?.close();
+    this.processStats.close();
     this.hds?.close();
     this.lrs?.close();
     this.ads?.close();
@@ -364,6 +383,8 @@ export class Primary implements AdminBackend {
   destroy(): void {
     this.shuttingDown = true;
     this.health.close();
+    this.rotator?.close();
+    this.processStats.close();
     this.hds?.destroy();
     this.lrs?.destroy();
     this.ads?.destroy();
@@ -435,6 +456,14 @@ export class Primary implements AdminBackend {
 
   async stats(): Promise<StatsSnapshot> {
     const merged = await this.pool.collectStats();
+    const membership = membershipGauges(
+      clusterStatuses(
+        this.source.applied?.config,
+        this.staticClusterNames,
+        this.health.view(),
+        this.pool.stats.ejectedHosts(),
+      ),
+    );
     const c = this.source.counters;
     const byType = (
       map: Map<string, number>,
@@ -459,7 +488,14 @@ export class Primary implements AdminBackend {
       ],
       gauges: [
         ...merged.gauges,
+        ...membership,
+        ...this.processStats.gauges(),
         { name: 'xds_connected', labels: {}, value: c.connected ? 1 : 0 },
+        {
+          name: 'xds_last_update_timestamp_seconds',
+          labels: {},
+          value: Math.floor(this.lastXdsUpdateMs / 1000),
+        },
         { name: 'workers_live', labels: {}, value: this.pool.liveCount },
         { name: 'server_live', labels: {}, value: this.state() === 'LIVE' ? 1 : 0 },
         {
@@ -475,6 +511,26 @@ export class Primary implements AdminBackend {
   setHealthcheckFailing(failing: boolean): void {
     this.healthcheckFailing = failing;
     this.pool.setHealthcheckFailing(failing);
+  }
+
+  /** SIGUSR1, admin /reopen_logs, built-in rotation: every worker reopens its log files. */
+  reopenLogs(): void {
+    this.logger.info('reopening access logs');
+    this.pool.reopenLogs();
+  }
+
+  /** Every file a worker appends access log lines to (for the built-in rotation). */
+  private accessLogFiles(): string[] {
+    const files: string[] = [];
+    if (this.deps.options.accessLogPath !== undefined) files.push(this.deps.options.accessLogPath);
+    for (const listener of this.workerConfig?.listeners ?? [])
+      for (const chain of [
+        ...listener.filterChains,
+        ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : []),
+      ])
+        for (const log of chain.http.accessLogs ?? [])
+          if (log.sink === 'file' && log.path) files.push(log.path);
+    return files;
   }
 
   drainListeners(): void {

@@ -89,7 +89,8 @@ test('--access-log: one JSON line per request with Envoy operator names, flushed
   assert.ok(parsed.ok && parseOptions(['--config', 'b.yaml']).ok);
 
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-access-')), 'access.log');
-  const writer = openAccessLog(file);
+  const { createLogger } = await import('@ferry/shared');
+  const writer = openAccessLog(file, createLogger('test', 'silent'));
   const entry = {
     listener: 'http',
     method: 'GET',
@@ -107,9 +108,9 @@ test('--access-log: one JSON line per request with Envoy operator names, flushed
   };
   writer.write(entry);
   writer.write({ ...entry, path: '/y', status: 200, responseFlags: '-' });
-  writer.close();
-  writer.close();
+  await Promise.all([writer.close(), writer.close()]);
   writer.write(entry); // after close: dropped, no throw
+  assert.equal(writer.dropped, 1);
   const lines = fs
     .readFileSync(file, 'utf8')
     .trim()

@@ -11,9 +11,11 @@ import type { ProxyConfig } from '../config/model.js';
 import type { AccessLogEntry } from '../http/proxy-runtime.js';
 import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
-import type { StatsSink } from '../http/stats.js';
+import type { StatsSink, StatsSnapshot } from '../http/stats.js';
 import { withOutlierCounters } from '../stats/stats-aggregate.js';
 import { workerOutlierDetectors } from '../stats/outlier-report.js';
+import { ProcessStats } from '../stats/process-stats.js';
+import { openAccessLog } from './access-log.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
 /** The part of E's ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
@@ -29,6 +31,8 @@ export interface WorkerRuntime {
 export interface WorkerDeps {
   readonly logger: Logger;
   readonly workerId: number;
+  /** --access-log: a JSON line per request to this file, besides the HCMs' access_log. */
+  readonly accessLogFile?: string;
   readonly createRuntime: (opts: {
     logger: Logger;
     workerId: number;
@@ -46,14 +50,35 @@ const ORPHAN_DRAIN_MS = 5000;
 export function runWorker(deps: WorkerDeps): void {
   const { logger, workerId } = deps;
   const stats = new MemoryStatsSink();
+  const processStats = new ProcessStats(`worker-${workerId}`);
   const accessLogs = new AccessLogDispatcher({ logger });
+  const fileLog =
+    deps.accessLogFile !== undefined ? openAccessLog(deps.accessLogFile, logger) : undefined;
   const runtime = deps.createRuntime({
     logger,
     workerId,
     stats,
-    accessLog: accessLogs.log,
-    logsRequests: () => accessLogs.active,
+    accessLog:
+      fileLog === undefined
+        ? accessLogs.log
+        : (entry) => {
+            accessLogs.log(entry);
+            fileLog.write(entry);
+          },
+    logsRequests: () => fileLog !== undefined || accessLogs.active,
   });
+  const statsSnapshot = (): StatsSnapshot => {
+    const snapshot = stats.snapshot();
+    const dropped = accessLogs.droppedTotal() + (fileLog?.dropped ?? 0);
+    return {
+      counters: [
+        ...snapshot.counters,
+        { name: 'access_log_dropped_total', labels: {}, value: dropped },
+      ],
+      gauges: [...snapshot.gauges, ...processStats.gauges()],
+      histograms: snapshot.histograms,
+    };
+  };
   let applying: Promise<void> = Promise.resolve();
   let shuttingDown = false;
 
@@ -72,8 +97,9 @@ export function runWorker(deps: WorkerDeps): void {
     void applying
       .then(() => runtime.close(deadlineMs))
       .catch((err: unknown) => logger.warn({ err }, 'worker: close failed'))
-      .then(() => accessLogs.close())
+      .then(() => Promise.all([accessLogs.close(), fileLog?.close()]))
       .finally(() => {
+        processStats.close();
         send({ type: 'drained' });
         process.disconnect?.();
         process.exit(0);
@@ -109,10 +135,14 @@ export function runWorker(deps: WorkerDeps): void {
           send({
             type: 'stats',
             requestId: message.requestId,
-            snapshot: withOutlierCounters(stats.snapshot(), outlier),
+            snapshot: withOutlierCounters(statsSnapshot(), outlier),
             outlier,
           });
         }
+        break;
+      case 'reopen-logs':
+        accessLogs.reopen();
+        fileLog?.reopen();
         break;
       case 'log-level':
         logger.level = message.level;
@@ -140,5 +170,8 @@ export function runWorker(deps: WorkerDeps): void {
   // The primary coordinates shutdown; a terminal's Ctrl-C also reaches workers.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
+  // SIGUSR1 (logrotate) is the primary's to forward; a listener also keeps Node from starting
+  // its inspector when the signal reaches the whole process group.
+  process.on('SIGUSR1', () => undefined);
   send({ type: 'worker-ready' });
 }

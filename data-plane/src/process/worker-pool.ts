@@ -115,6 +115,11 @@ export class WorkerPool {
     this.broadcast({ type: 'healthcheck', failing });
   }
 
+  /** Every worker reopens its access log files (lines before this land in the old files). */
+  reopenLogs(): void {
+    this.broadcast({ type: 'reopen-logs' });
+  }
+
   drainListeners(): void {
     this.draining = true;
     this.broadcast({ type: 'drain-listeners' });

@@ -1,9 +1,11 @@
 /**
  * Prometheus text exposition (format 0.0.4) of a merged StatsSnapshot. Every stat is prefixed
- * `ferry_`; histograms get cumulative `_bucket{le=...}`, `_sum` and `_count` series. Series are
- * sorted so the output is stable for the same numbers.
+ * `ferry_`; each family has one `# HELP` and one `# TYPE` line; histograms get cumulative
+ * `_bucket{le=...}` (ending with +Inf), `_sum` and `_count` series. Series are sorted so the
+ * output is stable for the same numbers.
  */
 import type { StatLabels, StatsSnapshot } from '../http/stats.js';
+import { statHelp } from './stat-help.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -21,6 +23,15 @@ function labelText(labels: StatLabels, extra?: [string, string]): string {
     .map((k) => `${k.replace(/[^a-zA-Z0-9_]/g, '_')}="${escapeLabel(labels[k] ?? '')}"`);
   if (extra) parts.push(`${extra[0]}="${escapeLabel(extra[1])}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function header(lines: string[], metric: string, name: string, type: string): void {
+  lines.push(`# HELP ${metric} ${escapeHelp(statHelp(name))}`);
+  lines.push(`# TYPE ${metric} ${type}`);
 }
 
 function formatNumber(n: number): string {
@@ -48,17 +59,17 @@ export function renderPrometheus(snapshot: StatsSnapshot): string {
   const lines: string[] = [];
   for (const [name, series] of grouped(snapshot.counters)) {
     const metric = metricName(name);
-    lines.push(`# TYPE ${metric} counter`);
+    header(lines, metric, name, 'counter');
     for (const s of series) lines.push(`${metric}${labelText(s.labels)} ${formatNumber(s.value)}`);
   }
   for (const [name, series] of grouped(snapshot.gauges)) {
     const metric = metricName(name);
-    lines.push(`# TYPE ${metric} gauge`);
+    header(lines, metric, name, 'gauge');
     for (const s of series) lines.push(`${metric}${labelText(s.labels)} ${formatNumber(s.value)}`);
   }
   for (const [name, series] of grouped(snapshot.histograms)) {
     const metric = metricName(name);
-    lines.push(`# TYPE ${metric} histogram`);
+    header(lines, metric, name, 'histogram');
     for (const h of series) {
       let cumulative = 0;
       h.buckets.forEach((upper, i) => {

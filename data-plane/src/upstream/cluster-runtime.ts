@@ -257,7 +257,6 @@ export class ClusterRuntime {
     for (const [key, state] of this.#hosts) if (!next.has(key)) state.close();
     this.#hosts = next;
     this.#outlier?.setHosts(next.keys());
-    this.stats.membershipHealthy.set(next.size);
   }
 
   /** Host states of this version, for handing over and for the admin /clusters page. */

@@ -1,6 +1,7 @@
 /**
  * Stat handles of one cluster (Envoy's `cluster.<name>.*` stats), created once per cluster name
- * and shared by every version of it, so the request path only increments.
+ * and shared by every version of it, so the request path only increments. Membership gauges are
+ * the primary's (stats/membership-stats.ts): every worker sees the same hosts.
  */
 import {
   StatusClassCounters,
@@ -22,7 +23,6 @@ export class ClusterStats {
   readonly upstreamCxActive: GaugeHandle;
   readonly upstreamRqActive: GaugeHandle;
   readonly upstreamRqReset: CounterHandle;
-  readonly membershipHealthy: GaugeHandle;
 
   constructor(sink: StatsSink, clusterName: string) {
     const labels = { cluster: clusterName };
@@ -37,6 +37,5 @@ export class ClusterStats {
     this.upstreamCxActive = sink.gauge('upstream_cx_active', labels);
     this.upstreamRqActive = sink.gauge('upstream_rq_active', labels);
     this.upstreamRqReset = sink.counter('upstream_rq_rx_reset', labels);
-    this.membershipHealthy = sink.gauge('membership_total', labels);
   }
 }

@@ -1,0 +1,60 @@
+/**
+ * The `# HELP` text of ferry-proxy's stats (Prometheus exposition), by stat name. Names follow
+ * Envoy's stats; docs/observability.md lists them with their labels. A stat missing here still
+ * gets a generic HELP line.
+ */
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+const HELP: Record<string, string> = {
+  downstream_rq_total: 'Downstream requests completed, by listener, stat_prefix and route.',
+  downstream_rq_time: 'Downstream request time (start to response complete), milliseconds.',
+  downstream_rq_active: 'Downstream requests in flight, by listener.',
+  downstream_cx_active: 'Open downstream connections, by listener.',
+  downstream_cx_total: 'Downstream connections accepted, by listener.',
+  upstream_rq_total: 'Upstream requests completed with a response, by cluster.',
+  upstream_rq_time:
+    'Upstream request time of the final attempt (sent to response complete), milliseconds.',
+  upstream_rq_retry: 'Upstream request retries, by cluster.',
+  upstream_rq_retry_overflow: 'Retries refused by the max_retries circuit breaker, by cluster.',
+  upstream_rq_pending_overflow: 'Requests refused by a circuit breaker (503 UO), by cluster.',
+  upstream_rq_timeout: 'Upstream requests that hit the route timeout, by cluster.',
+  upstream_rq_per_try_timeout: 'Upstream attempts that hit the per-try timeout, by cluster.',
+  upstream_rq_rx_reset: 'Upstream requests reset by the upstream, by cluster.',
+  upstream_cx_connect_fail: 'Upstream connection failures, by cluster.',
+  upstream_cx_active: 'Open upstream connections, by cluster.',
+  upstream_rq_active: 'Upstream requests in flight, by cluster.',
+  membership_total: 'Hosts in the cluster.',
+  membership_healthy:
+    'Healthy hosts in the cluster (EDS, active health checks, outlier detection).',
+  membership_degraded: 'Degraded hosts in the cluster.',
+  membership_excluded: 'Hosts excluded from load balancing (pending their first health check).',
+  outlier_ejections_total: 'Outlier-detection ejections enforced, by cluster.',
+  outlier_ejections_active: 'Hosts currently ejected by outlier detection, by cluster.',
+  xds_connected: '1 while the ADS stream to the control plane is up.',
+  xds_connects_total: 'ADS streams established.',
+  xds_update_success_total: 'xDS responses accepted (ACK), by type URL.',
+  xds_update_rejected_total: 'xDS responses rejected (NACK), by type URL.',
+  xds_last_update_timestamp_seconds:
+    'When a config from xDS was last applied (Unix time; 0: never).',
+  worker_config_apply_failures_total: 'Config applies that failed in a worker.',
+  workers_live: 'Worker processes serving traffic.',
+  server_live: '1 while the proxy is LIVE (not draining).',
+  uptime_seconds: 'Seconds since the proxy started.',
+  access_log_dropped_total: 'Access log lines dropped (write buffer full or the file failed).',
+  process_resident_memory_bytes: 'Resident memory of the process.',
+  process_heap_used_bytes: 'V8 heap in use.',
+  process_heap_total_bytes: 'V8 heap allocated.',
+  event_loop_delay_p50_ms: 'Event-loop delay median since the previous scrape, milliseconds.',
+  event_loop_delay_p99_ms:
+    'Event-loop delay 99th percentile since the previous scrape, milliseconds.',
+  event_loop_delay_max_ms: 'Event-loop delay maximum since the previous scrape, milliseconds.',
+};
+
+for (const c of STATUS_CLASSES) {
+  HELP[`downstream_rq_${c}`] = `Downstream requests answered ${c}.`;
+  HELP[`upstream_rq_${c}`] = `Upstream responses ${c}, by cluster.`;
+}
+
+export function statHelp(name: string): string {
+  return HELP[name] ?? `ferry-proxy stat ${name}.`;
+}
