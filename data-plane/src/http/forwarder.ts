@@ -27,7 +27,7 @@ import type { DownstreamRequest, DownstreamResponse } from './listener-server.js
 import { LOCAL_REPLY_BODY, sendLocalReply } from './local-reply.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { applyClientIdentity } from './client-identity.js';
-import type { HistogramHandle, StatusClassCounters } from './stats.js';
+import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from './stats.js';
 
 /** One compiled filter chain's HTTP connection manager, as the request path needs it. */
 export interface CompiledChain {
@@ -35,8 +35,11 @@ export interface CompiledChain {
   readonly hcm: HttpConnectionManagerModel;
   /** Undefined when the RDS route configuration has not arrived (requests get 404 NR). */
   readonly routeTable: RouteTable | undefined;
-  readonly downstreamRq: StatusClassCounters;
+  /** downstream_rq_* by route (labels listener, stat_prefix, virtual_host, route). */
+  readonly downstreamRq: RouteStatusCounters;
   readonly downstreamRqTime: HistogramHandle;
+  /** downstream_rq_active of the listener. */
+  readonly downstreamRqActive: GaugeHandle;
   /** envoy.filters.http.health_check of this HCM, when it lists one. */
   readonly healthCheck?: HealthCheckFilter;
 }
@@ -170,6 +173,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
 
   // Current attempt.
   #attempts = 0;
+  /** performance.now() when the current attempt was dispatched (upstream_rq_time). */
+  #attemptStartedAt = 0;
   #host: HostState | undefined;
   #abortAttempt: ((err?: Error) => void) | undefined;
   #attemptConnected = false;
@@ -220,6 +225,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const req = this.#req;
     const res = this.#res;
     res.once('close', this.#onDownstreamClose);
+    this.#chain.downstreamRqActive.add(1);
     const hcm = this.#chain.hcm;
     if (hcm.maxHeadersCount > 0 && req.rawHeaders.length / 2 > hcm.maxHeadersCount) {
       this.#reply(431, '', undefined);
@@ -419,6 +425,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const dispatcher = host.dispatcher(cluster.model, useH2, cluster.stats);
     const perTry = retryPolicy?.perTryTimeoutMs ?? 0;
     if (perTry > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, perTry);
+    this.#attemptStartedAt = performance.now();
     dispatcher.dispatch(
       {
         path: this.#upstreamPath,
@@ -747,15 +754,16 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     }
     const durationMs = performance.now() - this.#startedAt;
     const chain = this.#chain;
-    if (status > 0) chain.downstreamRq.record(status);
+    if (status > 0) chain.downstreamRq.record(status, this.#match);
     chain.downstreamRqTime.observe(durationMs);
+    chain.downstreamRqActive.add(-1);
     const cluster = this.#cluster;
     if (cluster !== undefined) {
       cluster.circuit.activeRequests--;
       cluster.stats.upstreamRqActive.add(-1);
       if (status > 0 && flag === undefined) {
         cluster.stats.upstreamRq.record(status);
-        cluster.stats.upstreamRqTime.observe(durationMs);
+        cluster.stats.upstreamRqTime.observe(performance.now() - this.#attemptStartedAt);
       }
     }
     const accessLog = this.#scope.accessLog;

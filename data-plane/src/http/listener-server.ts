@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { CodecType, HttpConnectionManagerModel, ListenerModel } from '../config/model.js';
+import type { ConnectionStats } from './stats.js';
 import { DEFAULT_CIPHERS, TlsChainSelector } from './tls-contexts.js';
 
 /** What a listener serves with; ProxyRuntime's compiled listener implements it. */
@@ -22,6 +23,8 @@ export interface ListenerBinding {
   readonly tls: TlsChainSelector | undefined;
   /** Filter chain index for cleartext connections (undefined: cleartext is refused). */
   readonly cleartextChainIndex: number | undefined;
+  /** downstream_cx_active / downstream_cx_total of the listener. */
+  readonly connectionStats?: ConnectionStats;
 }
 
 export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -193,10 +196,17 @@ export class ListenerServer<B extends ListenerBinding> {
       socket.destroy();
       return;
     }
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', () => undefined);
     const binding = this.binding;
+    // The handles of the binding the connection arrived on, so add and subtract pair up.
+    const stats = binding.connectionStats;
+    stats?.total.inc();
+    stats?.active.add(1);
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      stats?.active.add(-1);
+    });
+    socket.on('error', () => undefined);
     if (binding.tls === undefined && codecOf(binding) === 'HTTP1') {
       this.#http1.emit('connection', socket);
       return;

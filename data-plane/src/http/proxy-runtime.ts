@@ -32,7 +32,7 @@ import {
 import { ListenerManager } from './listener-manager.js';
 import type { DownstreamRequest, ListenerBinding, ListenerHandlers } from './listener-server.js';
 import { MemoryStatsSink } from './stats-memory.js';
-import { StatusClassCounters, type StatsSink } from './stats.js';
+import { RouteStatusCounters, type ConnectionStats, type StatsSink } from './stats.js';
 import { TlsChainSelector } from './tls-contexts.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 
@@ -62,9 +62,16 @@ class CompiledListener implements ListenerBinding {
   /** Index-aligned with model.filterChains, the default chain (if any) last. */
   readonly chains: readonly CompiledChain[];
   readonly scope: RequestScope;
+  readonly connectionStats: ConnectionStats;
 
-  constructor(model: ListenerModel, chains: readonly CompiledChain[], scope: RequestScope) {
+  constructor(
+    model: ListenerModel,
+    chains: readonly CompiledChain[],
+    scope: RequestScope,
+    connectionStats: ConnectionStats,
+  ) {
     this.model = model;
+    this.connectionStats = connectionStats;
     this.chains = chains;
     this.scope = scope;
     const all: FilterChainModel[] = [...model.filterChains];
@@ -165,17 +172,23 @@ export class ProxyRuntime {
             ? config.routeConfigs[hcm.rdsRouteConfigName]
             : undefined);
         const labels = { listener: listener.name, stat_prefix: hcm.statPrefix };
+        const listenerLabels = { listener: listener.name };
         return {
           listenerName: listener.name,
           hcm,
           routeTable:
             routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
-          downstreamRq: new StatusClassCounters(this.#stats, 'downstream_rq', labels),
+          downstreamRq: new RouteStatusCounters(this.#stats, 'downstream_rq', labels),
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
+          downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
           healthCheck: this.#healthCheckFilter(hcm),
         };
       });
-      return new CompiledListener(listener, compiled, scope);
+      const connectionLabels = { listener: listener.name };
+      return new CompiledListener(listener, compiled, scope, {
+        active: this.#stats.gauge('downstream_cx_active', connectionLabels),
+        total: this.#stats.counter('downstream_cx_total', connectionLabels),
+      });
     });
     for (const key of this.#routeTables.keys())
       if (!usedTables.has(key)) this.#routeTables.delete(key);

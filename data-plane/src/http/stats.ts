@@ -50,6 +50,61 @@ export interface StatsSnapshot {
   }[];
 }
 
+/** Connection gauges of one listener (downstream_cx_active / downstream_cx_total). */
+export interface ConnectionStats {
+  readonly active: GaugeHandle;
+  readonly total: CounterHandle;
+}
+
+/** The route a request matched, as RouteStatusCounters labels it (router/route-table.ts). */
+export interface MatchedRoute {
+  readonly route: { readonly name: string };
+  readonly virtualHost: { readonly name: string };
+}
+
+/**
+ * downstream_rq_{total,1xx..5xx} of one HCM by the route that answered: labels add
+ * `virtual_host` and `route` (its name, "" when unnamed) to the HCM's; requests that matched no
+ * route count under virtual_host="" route="". Bounded by the config's routes: the counters of a
+ * route are created on its first request (one Map lookup per request, keyed by the compiled
+ * route object, no label object per request).
+ */
+export class RouteStatusCounters {
+  readonly #sink: StatsSink;
+  readonly #prefix: string;
+  readonly #labels: StatLabels;
+  readonly #byRoute = new Map<object, StatusClassCounters>();
+  #noRoute: StatusClassCounters | undefined;
+
+  constructor(sink: StatsSink, prefix: string, labels: StatLabels) {
+    this.#sink = sink;
+    this.#prefix = prefix;
+    this.#labels = labels;
+  }
+
+  record(status: number, match?: MatchedRoute): void {
+    if (match === undefined) {
+      this.#noRoute ??= new StatusClassCounters(this.#sink, this.#prefix, {
+        ...this.#labels,
+        virtual_host: '',
+        route: '',
+      });
+      this.#noRoute.record(status);
+      return;
+    }
+    let counters = this.#byRoute.get(match.route);
+    if (counters === undefined) {
+      counters = new StatusClassCounters(this.#sink, this.#prefix, {
+        ...this.#labels,
+        virtual_host: match.virtualHost.name,
+        route: match.route.name,
+      });
+      this.#byRoute.set(match.route, counters);
+    }
+    counters.record(status);
+  }
+}
+
 /** Counters by HTTP status class (1xx..5xx), created lazily so unused classes cost nothing. */
 export class StatusClassCounters {
   readonly #sink: StatsSink;
