@@ -15,6 +15,7 @@ import { ProxyRuntime } from './http/proxy-runtime.js';
 import { parseOptions, USAGE } from './process/options.js';
 import { Primary } from './process/primary.js';
 import { runWorker } from './process/worker-main.js';
+import { nodeIdentity } from './tracing/node-identity.js';
 import type { BuildConfig } from './xds/config-source.js';
 import type { JsonObject } from './xds/resource-set.js';
 
@@ -46,7 +47,8 @@ function startWorker(): void {
     ...(parsed.ok && parsed.options.accessLogPath !== undefined
       ? { accessLogFile: parsed.options.accessLogPath }
       : {}),
-    createRuntime: (opts) => new ProxyRuntime(opts),
+    createRuntime: (opts) =>
+      new ProxyRuntime(parsed.ok ? { ...opts, node: nodeIdentity(parsed.options) } : opts),
   });
 }
 

@@ -23,6 +23,7 @@ import { MATCHER_SPECS } from './translate-matchers.js';
 import { ROUTE_ACTION_SPECS, PREVIOUS_HOSTS_TYPE_URL } from './translate-route-action.js';
 import { ROUTE_SPECS } from './translate-route.js';
 import { TLS_EXTENSIONS, TLS_SPECS } from './translate-tls.js';
+import { TRACING_EXTENSIONS, TRACING_SPECS } from './translate-tracing.js';
 
 export interface EnvoyReference {
   readonly sections: readonly {
@@ -40,6 +41,7 @@ export function envoyReference(): EnvoyReference {
       { title: 'HttpConnectionManager', messages: HCM_SPECS },
       { title: 'HTTP filters', messages: HTTP_FILTERS.flatMap((f) => f.specs) },
       { title: 'Access logs', messages: ACCESS_LOG_SPECS },
+      { title: 'Tracing', messages: TRACING_SPECS },
       { title: 'RouteConfiguration', messages: ROUTE_SPECS },
       { title: 'Route actions', messages: ROUTE_ACTION_SPECS },
       { title: 'Matchers and headers', messages: MATCHER_SPECS },
@@ -60,6 +62,7 @@ export function envoyReference(): EnvoyReference {
         note: f.note,
       })),
       ...ACCESS_LOG_EXTENSIONS,
+      ...TRACING_EXTENSIONS,
       ...TLS_EXTENSIONS,
       ...CLUSTER_EXTENSIONS,
       {

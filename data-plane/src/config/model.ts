@@ -91,6 +91,71 @@ export interface HttpConnectionManagerModel {
   readonly httpFilters: readonly HttpFilterModel[];
   /** access_log: where each finished request is logged, and how (absent or empty: nowhere). */
   readonly accessLogs?: readonly AccessLogModel[];
+  /** tracing (absent: no spans, no trace context injected, as Envoy without tracing). */
+  readonly tracing?: TracingModel;
+}
+
+// ---------------------------------------------------------------- tracing
+
+/**
+ * HttpConnectionManager.tracing with Envoy's defaults applied (translate-tracing.ts). Sampling
+ * percentages are 0-100.
+ */
+export interface TracingModel {
+  /** client_sampling: requests carrying x-client-trace-id are traced at this % (default 100). */
+  readonly clientSamplingPercent: number;
+  /** random_sampling (default 100). */
+  readonly randomSamplingPercent: number;
+  /** overall_sampling, applied after the other two (default 100). */
+  readonly overallSamplingPercent: number;
+  /** spawn_upstream_span: a client span per upstream attempt (Envoy's default: false). */
+  readonly spawnUpstreamSpan: boolean;
+  /** max_path_tag_length (default 256): longer url.path values are truncated. */
+  readonly maxPathTagLength: number;
+  readonly customTags: readonly CustomTagModel[];
+  /** envoy.tracers.opentelemetry; absent = tracing without a provider: nothing is traced. */
+  readonly provider?: OpenTelemetryProviderModel;
+}
+
+/**
+ * A custom_tags entry. Environment tags are read at translation time and arrive as literals
+ * (Envoy reads them once at config load as well).
+ */
+export type CustomTagModel =
+  | { readonly kind: 'literal'; readonly tag: string; readonly value: string }
+  | {
+      readonly kind: 'request_header';
+      readonly tag: string;
+      readonly name: string;
+      /** Used when the header is absent ("" = the tag is not set). */
+      readonly defaultValue: string;
+    };
+
+/** envoy.config.trace.v3.OpenTelemetryConfig: where spans are exported. */
+export interface OpenTelemetryProviderModel {
+  /** grpc_service (OTLP/gRPC) or http_service (OTLP/HTTP, protobuf body). */
+  readonly transport: 'grpc' | 'http';
+  /** The cluster whose first healthy endpoint is the collector. */
+  readonly clusterName: string;
+  /** OTLP/HTTP: the path of http_uri.uri (e.g. /v1/traces). */
+  readonly httpPath?: string;
+  /** OTLP/gRPC: envoy_grpc.authority ("" = the cluster name, as Envoy). */
+  readonly authority?: string;
+  /** Per-export timeout (grpc_service.timeout / http_uri.timeout). */
+  readonly timeoutMs: number;
+  /** service_name ("" = the node's cluster, see tracing/). */
+  readonly serviceName: string;
+  /** initial_metadata / request_headers_to_add: sent with every export. */
+  readonly headers: readonly { readonly key: string; readonly value: string }[];
+}
+
+/** Route.tracing overrides; absent fields fall back to the HCM's. */
+export interface RouteTracingModel {
+  readonly clientSamplingPercent?: number;
+  readonly randomSamplingPercent?: number;
+  readonly overallSamplingPercent?: number;
+  /** Added to (and overriding by tag name) the HCM's custom_tags. */
+  readonly customTags?: readonly CustomTagModel[];
 }
 
 /**
@@ -273,6 +338,8 @@ export interface RouteModel extends HeaderMutationsModel {
   readonly name: string;
   readonly match: RouteMatchModel;
   readonly action: RouteActionModel;
+  /** Route.tracing (absent: the HCM's tracing settings apply unchanged). */
+  readonly tracing?: RouteTracingModel;
 }
 
 // ---------------------------------------------------------------- clusters

@@ -22,6 +22,7 @@ import {
 } from './translate-common.js';
 import { translateAccessLogs } from './translate-access-log.js';
 import { translateRouteConfig } from './translate-route.js';
+import { translateHcmTracing } from './translate-tracing.js';
 import { httpFilterByName, httpFilterByTypeUrl } from './http-filter-registry.js';
 import type { CodecType, HttpConnectionManagerModel, HttpFilterModel } from './model.js';
 
@@ -74,6 +75,7 @@ const HCM_SPEC = messageSpec(
     preserve_external_request_id: 'default false',
     upgrade_configs: 'e.g. websocket',
     access_log: 'envoy.access_loggers.stdout and .file (see Access logs)',
+    tracing: 'envoy.tracers.opentelemetry (see Tracing)',
   },
 );
 
@@ -206,6 +208,23 @@ export function translateHcm(
     ),
     httpFilters: httpFilters(obj, path, issues),
     ...accessLogs(obj, path, issues),
+    ...tracing(obj, path, issues, options),
+  };
+}
+
+/** The tracing field, present in the model only when configured (keeps versions stable). */
+function tracing(
+  obj: JsonObject,
+  path: string,
+  issues: Issues,
+  options: HcmOptions,
+): Pick<HttpConnectionManagerModel, 'tracing'> {
+  const tracingObj = asObject(obj.tracing);
+  if (!tracingObj) return {};
+  return {
+    tracing: translateHcmTracing(tracingObj, join(path, 'tracing'), issues, {
+      ...(options.clusterNames ? { clusterNames: options.clusterNames } : {}),
+    }),
   };
 }
 

@@ -32,6 +32,7 @@ import {
   queryParameterMatcher,
   regexPattern,
 } from './translate-matchers.js';
+import { translateRouteTracing } from './translate-tracing.js';
 import type {
   RouteActionModel,
   RouteConfigModel,
@@ -71,6 +72,7 @@ const ROUTE_SPEC = messageSpec('envoy.config.route.v3.Route', {
   ...HEADER_MUTATION_FIELDS,
   metadata: 'accepted, no effect',
   stat_prefix: 'accepted (stats naming only)',
+  tracing: 'sampling overrides and custom tags (see Tracing)',
 });
 
 const ROUTE_MATCH_SPEC = messageSpec('envoy.config.route.v3.RouteMatch', {
@@ -198,6 +200,9 @@ function route(obj: JsonObject, path: string, ctx: RouteContext): RouteModel {
     match: routeMatch(asObject(obj.match) ?? {}, join(path, 'match'), issues),
     action,
     ...headerMutations(obj, path, issues),
+    ...(asObject(obj.tracing)
+      ? { tracing: translateRouteTracing(asObject(obj.tracing)!, join(path, 'tracing'), issues) }
+      : {}),
   };
 }
 

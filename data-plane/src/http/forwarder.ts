@@ -28,6 +28,7 @@ import { LOCAL_REPLY_BODY, sendLocalReply } from './local-reply.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { applyClientIdentity } from './client-identity.js';
 import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from './stats.js';
+import type { HcmTracer, RequestTrace } from '../tracing/hcm-tracer.js';
 
 /** One compiled filter chain's HTTP connection manager, as the request path needs it. */
 export interface CompiledChain {
@@ -42,6 +43,8 @@ export interface CompiledChain {
   readonly downstreamRqActive: GaugeHandle;
   /** envoy.filters.http.health_check of this HCM, when it lists one. */
   readonly healthCheck?: HealthCheckFilter;
+  /** The HCM's tracing, when it has a provider (tracing/hcm-tracer.ts). */
+  readonly tracer?: HcmTracer;
 }
 
 export interface AccessLogEntry {
@@ -196,6 +199,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   #done = false;
   #status = 0;
   #flags: ResponseFlagCode | undefined;
+  /** Set when the chain traces: begun once the route is known, or at a local reply before. */
+  #trace: RequestTrace | undefined;
 
   constructor(
     chain: CompiledChain,
@@ -245,6 +250,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     }
     const table = this.#chain.routeTable;
     const match = table?.match(this.#routeRequest);
+    if (this.#chain.tracer !== undefined)
+      this.#trace = this.#chain.tracer.begin(this.#req, match?.route, this.#startedAt);
     if (match === undefined) {
       this.#reply(404, '', ResponseFlag.NO_ROUTE_FOUND);
       return;
@@ -419,6 +426,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const authority =
       this.#match!.autoHostRewrite && host.hostname !== '' ? host.hostname : this.#authority;
     headers.set('host', authority);
+    this.#trace?.startAttempt(headers, host.host, host.port, cluster.name);
     const useH2 =
       cluster.model.upstreamProtocol === 'HTTP2' ||
       (cluster.model.upstreamProtocol === 'USE_DOWNSTREAM' && this.#http2);
@@ -443,6 +451,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   #endAttempt(): void {
     if (!this.#attemptActive) return;
     this.#attemptActive = false;
+    this.#trace?.endAttempt();
     const cluster = this.#cluster!;
     if (!this.#attemptConnected) cluster.circuit.pendingRequests--;
     this.#host!.activeRequests--;
@@ -473,6 +482,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (this.#done || !this.#attemptActive) return false;
     if (statusCode < 200) return true; // 1xx: the final response follows.
+    this.#trace?.attemptStatus(statusCode);
     this.#cluster!.reportOutcome(this.#host!, statusCode);
     this.#resumeUpstream = resume;
     if (this.#shouldRetryStatus(statusCode)) {
@@ -561,6 +571,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    if (this.#attemptActive) this.#trace?.attemptError(err);
     const wasConnected = this.#attemptConnected;
     const attemptWasActive = this.#attemptActive;
     this.#endAttempt();
@@ -766,6 +777,13 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
         cluster.stats.upstreamRqTime.observe(performance.now() - this.#attemptStartedAt);
       }
     }
+    if (chain.tracer !== undefined)
+      (this.#trace ??= chain.tracer.begin(this.#req, undefined, this.#startedAt)).finish(
+        status,
+        flag,
+        this.#requestId,
+        cluster?.name ?? '',
+      );
     const accessLog = this.#scope.accessLog;
     if (accessLog !== undefined) {
       accessLog({

@@ -35,6 +35,7 @@ import { MemoryStatsSink } from './stats-memory.js';
 import { RouteStatusCounters, type ConnectionStats, type StatsSink } from './stats.js';
 import { TlsChainSelector } from './tls-contexts.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
+import { TracingManager, type TracingNode } from '../tracing/tracing-manager.js';
 
 export type { AccessLogEntry } from './forwarder.js';
 
@@ -52,6 +53,10 @@ export interface ProxyRuntimeOptions {
   readonly logsRequests?: (config: ProxyConfig) => boolean;
   /** How long a removed listener may drain before its connections are closed (default 30 s). */
   readonly listenerDrainMs?: number;
+  /** The proxy's node (tracing's service.name default and service.instance.id). */
+  readonly node?: TracingNode;
+  /** Replaces the default TracingManager (tests: in-memory exporters, injected randomness). */
+  readonly tracing?: TracingManager;
 }
 
 /** A listener compiled against one config version. */
@@ -97,6 +102,7 @@ export class ProxyRuntime {
   readonly #accessLog: ((entry: AccessLogEntry) => void) | undefined;
   readonly #logsRequests: ((config: ProxyConfig) => boolean) | undefined;
   readonly #clusters: ClusterManager;
+  readonly #tracing: TracingManager;
   readonly #listeners: ListenerManager<CompiledListener>;
   readonly #routeTables = new Map<string, RouteTable>();
   /** Admin /healthcheck/fail state, shared by the health_check filters of every config. */
@@ -112,6 +118,13 @@ export class ProxyRuntime {
     this.#accessLog = opts.accessLog;
     this.#logsRequests = opts.logsRequests;
     this.#clusters = new ClusterManager(this.#stats, this.#logger);
+    this.#tracing =
+      opts.tracing ??
+      new TracingManager({
+        node: opts.node ?? { id: '', cluster: '' },
+        stats: this.#stats,
+        logger: this.#logger,
+      });
     const handlers: ListenerHandlers<CompiledListener> = {
       request: (binding, req, res) => {
         const chain = binding.chainFor(req);
@@ -158,6 +171,7 @@ export class ProxyRuntime {
   async #apply(config: ProxyConfig): Promise<void> {
     if (this.#destroyed || this.#closing !== undefined) return;
     const clusters = await this.#clusters.apply(config.clusters);
+    const tracers = await this.#tracing.apply(config, clusters);
     const logs = this.#logsRequests?.(config) ?? true;
     const scope: RequestScope = { clusters, accessLog: logs ? this.#accessLog : undefined };
     const usedTables = new Set<string>();
@@ -182,6 +196,7 @@ export class ProxyRuntime {
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
           healthCheck: this.#healthCheckFilter(hcm),
+          tracer: tracers.tracerFor(hcm),
         };
       });
       const connectionLabels = { listener: listener.name };
@@ -247,6 +262,8 @@ export class ProxyRuntime {
       await this.#applying;
       await this.#listeners.close(deadlineMs);
       this.#clusters.close();
+      // In-flight requests have ended: export their spans before the worker exits.
+      await this.#tracing.close().catch(() => undefined);
       this.destroy();
     })();
     return this.#closing;
@@ -257,5 +274,6 @@ export class ProxyRuntime {
     this.#destroyed = true;
     this.#listeners.destroy();
     this.#clusters.destroy();
+    this.#tracing.destroy();
   }
 }
