@@ -8,15 +8,19 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { context } from '@opentelemetry/api';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type { ApplyResponse, ManagementService } from './management-service.js';
+import { incomingTraceContext } from '../tracing/tracing.js';
 
 export interface ManagementGrpcOptions {
   /** When set, every call needs metadata `authorization: Bearer <token>`. */
   readonly token?: string;
   readonly logger?: Logger;
+  /** Honour a W3C `traceparent` in the call's metadata (tracing on), as the HTTP API does. */
+  readonly traceContext?: boolean;
 }
 
 type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
@@ -33,7 +37,18 @@ export function addManagementService(
       void (async () => {
         try {
           authenticate(call.metadata, tokenDigest);
-          callback(null, await operation(call.request));
+          const traceparent = options.traceContext ? call.metadata.get('traceparent') : [];
+          const result =
+            traceparent.length > 0
+              ? await context.with(
+                  incomingTraceContext({
+                    traceparent: String(traceparent[0]),
+                    tracestate: call.metadata.get('tracestate').map(String),
+                  }),
+                  () => operation(call.request),
+                )
+              : await operation(call.request);
+          callback(null, result);
         } catch (err) {
           callback(toServiceError(err, options.logger));
         }

@@ -20,7 +20,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { context } from '@opentelemetry/api';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
+import { incomingTraceContext } from '../tracing/tracing.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { healthJson } from '../health/health-json.js';
@@ -67,6 +69,11 @@ export interface HttpApiOptions {
   readonly health?: HealthStatusSource;
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
   readonly load?: LoadSource;
+  /**
+   * Honour an incoming W3C `traceparent` (tracing on): the request's writes become its children,
+   * so ferryctl or a CI job can be an apply's parent.
+   */
+  readonly traceContext?: boolean;
 }
 
 interface Reply {
@@ -85,6 +92,7 @@ export class HttpApi {
   private readonly metrics: MetricsRegistry;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
+  private readonly traceContext: boolean;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -95,6 +103,7 @@ export class HttpApi {
     this.metrics = options.metrics ?? processMetrics;
     this.health = options.health;
     this.load = options.load;
+    this.traceContext = options.traceContext === true;
     this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
       void this.handle(req, res);
     });
@@ -145,7 +154,10 @@ export class HttpApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let reply: Reply;
     try {
-      reply = await this.route(req);
+      reply =
+        this.traceContext && req.headers.traceparent !== undefined
+          ? await context.with(incomingTraceContext(req.headers), () => this.route(req))
+          : await this.route(req);
     } catch (err) {
       reply = this.errorReply(req, err);
     }

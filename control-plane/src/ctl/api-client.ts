@@ -7,9 +7,16 @@ import { CtlError, EXIT_USAGE, exitCodeForServerError } from './ctl-error.js';
 export class ApiClient {
   private readonly base: string;
 
+  /**
+   * @param traceparent Sent as W3C `traceparent` on every request (the control plane's apply
+   *   spans become its children); default FERRY_TRACEPARENT, else TRACEPARENT.
+   */
   constructor(
     server: string,
     private readonly token: string | undefined,
+    private readonly traceparent: string | undefined = process.env.FERRY_TRACEPARENT ||
+      process.env.TRACEPARENT ||
+      undefined,
   ) {
     let url: URL;
     try {
@@ -51,6 +58,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (this.traceparent) headers.traceparent = this.traceparent;
     let res: Response;
     try {
       res = await fetch(this.base + path, {

@@ -25,6 +25,9 @@ Global flags:
   -o, --output FORMAT     table (default), yaml or json
   -h, --help              help; "ferryctl COMMAND --help" for a command
 
+Environment: FERRY_TRACEPARENT (or TRACEPARENT), a W3C traceparent sent with every request, so
+that the control plane's spans of an apply join the caller's trace (a CI job's, for example).
+
 Exit codes: 0 success, 1 rejected by the server (invalid, conflict, still referenced, not
 found), 2 usage or connection error.
 `;

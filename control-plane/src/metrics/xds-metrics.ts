@@ -4,7 +4,20 @@
  * does), so a fan-out that re-encodes per stream shows up as encoded ≈ sent.
  */
 import { resourceTypeByUrl } from '@ferry/proto';
-import { processMetrics, type MetricChild, type Metric, type MetricsRegistry } from './registry.js';
+import {
+  processMetrics,
+  type HistogramChild,
+  type MetricChild,
+  type MetricsRegistry,
+} from './registry.js';
+
+/**
+ * Push-to-ACK latency bounds in seconds: a proxy on the same host ACKs within milliseconds; a
+ * loaded fleet or a slow config compile takes seconds.
+ */
+export const PUSH_ACK_SECONDS_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 export interface XdsMetrics {
   /** Bytes of response sections encoded for sharing (once per version and selection). */
@@ -19,6 +32,13 @@ export interface XdsMetrics {
   responses(typeUrl: string): MetricChild;
   /** NACKs received, by short type name. */
   nacks(typeUrl: string): MetricChild;
+  /**
+   * Seconds from writing a response to receiving the ACK of its nonce, by short type name
+   * (NACKed and superseded responses are not observed).
+   */
+  pushAckSeconds(typeUrl: string): HistogramChild;
+  /** Connected proxies (nodes with at least one open stream) of one group. */
+  connectedProxies(group: string): MetricChild;
 }
 
 /** Registers (or finds) the xDS metrics in `registry`. */
@@ -32,6 +52,17 @@ export function xdsMetrics(registry: MetricsRegistry = processMetrics): XdsMetri
     'ferry_xds_nacks_total',
     'xDS NACKs received from proxies, by resource type.',
     'type',
+  );
+  const pushAck = registry.histogram(
+    'ferry_xds_push_ack_seconds',
+    'Seconds from sending an xDS response to receiving its ACK, by resource type.',
+    PUSH_ACK_SECONDS_BUCKETS,
+    'type',
+  );
+  const connected = registry.gauge(
+    'ferry_xds_connected_proxies',
+    'Connected proxies (nodes with an open xDS stream), by group.',
+    'group',
   );
   return {
     bytesEncoded: registry.counter(
@@ -50,19 +81,23 @@ export function xdsMetrics(registry: MetricsRegistry = processMetrics): XdsMetri
       'ferry_store_revision',
       'Latest store revision seen by the xDS snapshot cache.',
     ),
-    responses: byType(responses),
-    nacks: byType(nacks),
+    responses: byType((t) => responses.child(t)),
+    nacks: byType((t) => nacks.child(t)),
+    pushAckSeconds: byType((t) => pushAck.child(t)),
+    // Groups are operator-chosen names (node.cluster), a bounded set; node ids never label.
+    connectedProxies: (group) => connected.child(group),
   };
 }
 
-function byType(metric: Metric): (typeUrl: string) => MetricChild {
-  const children = new Map<string, MetricChild>();
+/** A per-type-URL view of a metric labelled by short type name, memoized per type URL. */
+function byType<T>(child: (short: string) => T): (typeUrl: string) => T {
+  const children = new Map<string, T>();
   return (typeUrl) => {
-    let child = children.get(typeUrl);
-    if (!child) {
+    let found = children.get(typeUrl);
+    if (found === undefined) {
       const short = resourceTypeByUrl(typeUrl)?.short.toLowerCase() ?? 'unknown';
-      children.set(typeUrl, (child = metric.child(short)));
+      children.set(typeUrl, (found = child(short)));
     }
-    return child;
+    return found;
   };
 }

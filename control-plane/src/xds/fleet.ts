@@ -8,6 +8,8 @@
  * status is read: the streams stamp them on every request, send and ACK.
  */
 import type { FleetStatusSource, NackStatus, NodeStatus, TypeStatus } from './fleet-status.js';
+import type { MetricChild } from '../metrics/registry.js';
+import { xdsMetrics } from '../metrics/xds-metrics.js';
 
 /**
  * The parts of Envoy's Node message kept per node. `extensions` and `client_features` are
@@ -73,6 +75,11 @@ export interface FleetTrackerOptions {
   /** Least time between two scans for expired records (default min(retainMs, 10 s)). */
   readonly pruneIntervalMs?: number;
   readonly now?: () => number;
+  /**
+   * The gauge of connected proxies of a group (default: `ferry_xds_connected_proxies` in the
+   * process registry). A node counts once however many streams it has.
+   */
+  readonly connectedProxies?: (group: string) => MetricChild;
 }
 
 /** A node's record as CSDS reads it. */
@@ -93,8 +100,14 @@ export class FleetTracker implements FleetStatusSource {
   private readonly pruneIntervalMs: number;
   private readonly now: () => number;
   private lastPruneAt = -Infinity;
+  private readonly connectedProxies: (group: string) => MetricChild;
 
   constructor(options: FleetTrackerOptions = {}) {
+    if (options.connectedProxies) this.connectedProxies = options.connectedProxies;
+    else {
+      const metrics = xdsMetrics();
+      this.connectedProxies = (group) => metrics.connectedProxies(group);
+    }
     this.retainMs = options.retainMs ?? 10 * 60 * 1000;
     this.pruneIntervalMs = options.pruneIntervalMs ?? Math.min(this.retainMs, 10_000);
     this.now = options.now ?? Date.now;
@@ -118,6 +131,9 @@ export class FleetTracker implements FleetStatusSource {
         types: record && record.disconnectedAt === undefined ? record.types : new Map(),
       };
       this.records.set(node.id, record);
+      // A record replaced while connected (the node moved group) is decremented by its own
+      // streams' disconnects, so each record counts exactly while it has streams.
+      this.connectedProxies(record.group).inc();
     }
     record.node = node;
     record.address = address;
@@ -169,7 +185,10 @@ export class FleetTracker implements FleetStatusSource {
         const i = owner.streams.indexOf(kind);
         if (i >= 0) owner.streams.splice(i, 1);
         stamp();
-        if (owner.streams.length === 0) owner.disconnectedAt = this.now();
+        if (owner.streams.length === 0) {
+          owner.disconnectedAt = this.now();
+          this.connectedProxies(owner.group).inc(-1);
+        }
       },
     };
   }

@@ -7,6 +7,7 @@ import type { Logger } from '@ferry/shared';
 import type { FleetTracker, NodeIdentity } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import type { XdsMetrics } from '../metrics/xds-metrics.js';
+import type { PushTracker } from './push-tracker.js';
 
 /** The part of a grpc-js bidirectional server call a stream uses (a fake in unit tests). */
 export interface XdsCall {
@@ -27,6 +28,8 @@ export interface StreamContext {
   /** `control_plane` encoded once: field 6 of a SotW response, field 7 of a delta response. */
   readonly encodedControlPlane: { readonly sotw: Buffer; readonly delta: Buffer };
   readonly metrics: XdsMetrics;
+  /** Push-to-ACK latency and push spans. */
+  readonly pushes: PushTracker;
   /** Logs an unknown type URL the first time any stream asks for it. */
   unknownType(typeUrl: string, nodeId: string): void;
 }

@@ -17,6 +17,7 @@
  *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
 import type { SubscriptionView } from './fleet.js';
+import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
 import { encodeDeltaEntry, encodeDeltaResponse } from './response-encoder.js';
 import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
@@ -29,7 +30,7 @@ import {
   type XdsCall,
 } from './stream-context.js';
 
-interface DeltaSubscription extends SubscriptionView {
+interface DeltaSubscription extends SubscriptionView, PushState {
   wildcard: boolean;
   names: Set<string>;
   /** What the client has, as far as this stream knows: name → version. */
@@ -83,6 +84,7 @@ export class DeltaStream extends XdsStreamBase {
   }
 
   protected onFinished(): void {
+    for (const sub of this.subs.values()) this.ctx.pushes.finished(sub);
     this.onClosed(this);
   }
 
@@ -102,6 +104,8 @@ export class DeltaStream extends XdsStreamBase {
         namesSent: [],
         earlierParts: new Map(),
         updateNack: undefined,
+        pushSentAt: -1,
+        pushSpan: undefined,
       };
       this.subs.set(typeUrl, sub);
     }
@@ -150,12 +154,15 @@ export class DeltaStream extends XdsStreamBase {
     if (nack === undefined) {
       // An earlier part's ACK says nothing about the rest; after a NACKed part, the update as a
       // whole stays rejected.
-      if (part === undefined && sub.updateNack === undefined)
+      if (part === undefined && sub.updateNack === undefined) {
         handle.acked(typeUrl, sub.versionSent);
+        this.ctx.pushes.acked(sub, typeUrl);
+      }
       return;
     }
     const names = part ?? sub.namesSent;
     this.ctx.metrics.nacks(typeUrl).inc();
+    this.ctx.pushes.nacked(sub, nack);
     const previous = sub.updateNack;
     sub.updateNack = previous
       ? {
@@ -206,7 +213,8 @@ export class DeltaStream extends XdsStreamBase {
   ): void {
     const handle = this.handle;
     if (this.closed || !handle) return;
-    const version = this.ctx.cache.snapshot(handle.group, typeUrl).version;
+    const snapshot = this.ctx.cache.snapshot(handle.group, typeUrl);
+    const version = snapshot.version;
     const { chunks, oversized } = chunkBySize(resources, deltaResourceSize);
     for (const r of oversized) {
       // Not sent, so the client does not have it: a later change of it is diffed again.
@@ -251,6 +259,16 @@ export class DeltaStream extends XdsStreamBase {
       this.call.write(response);
     });
     handle.sent(typeUrl, version, sub.sent.size, sub);
+    this.ctx.pushes.sent(
+      sub,
+      handle,
+      this.kind,
+      typeUrl,
+      version,
+      sub.nonce!,
+      resources.length,
+      snapshot.origin,
+    );
   }
 
   private entry(r: DeltaResource): Buffer {

@@ -20,6 +20,7 @@
  */
 import { combinedVersion } from '@ferry/proto';
 import type { SubscriptionView } from './fleet.js';
+import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
 import { encodeSotwBody, encodeSotwResponse } from './response-encoder.js';
 import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
@@ -45,7 +46,7 @@ export interface SotwSubscription extends SubscriptionView {
 }
 
 /** What a stream keeps per type beyond the subscription itself. */
-interface TrackedSubscription extends SotwSubscription {
+interface TrackedSubscription extends SotwSubscription, PushState {
   /** Names of the resources in the latest response (computed only when it is NACKed). */
   namesSent: () => string[];
   /** A version found too large to send, so that it is logged once, not on every request. */
@@ -183,6 +184,7 @@ export class SotwStream extends XdsStreamBase {
   }
 
   protected onFinished(): void {
+    for (const sub of this.subs.values()) this.ctx.pushes.finished(sub);
     this.onClosed(this);
   }
 
@@ -207,6 +209,8 @@ export class SotwStream extends XdsStreamBase {
         rejected: undefined,
         namesSent: () => [],
         oversized: undefined,
+        pushSentAt: -1,
+        pushSpan: undefined,
       };
       this.subs.set(typeUrl, sub);
     }
@@ -215,6 +219,7 @@ export class SotwStream extends XdsStreamBase {
       if (nack !== undefined) {
         sub.rejected = sub.versionSent;
         this.ctx.metrics.nacks(typeUrl).inc();
+        this.ctx.pushes.nacked(sub, nack);
         const resources = sub.namesSent();
         handle.nacked(typeUrl, sub.versionSent, nack, resources);
         this.ctx.logger.warn(
@@ -224,6 +229,7 @@ export class SotwStream extends XdsStreamBase {
       } else if ((request.version_info ?? '') === sub.versionSent) {
         sub.rejected = undefined;
         handle.acked(typeUrl, sub.versionSent);
+        this.ctx.pushes.acked(sub, typeUrl);
       }
       // Otherwise the client still runs an older version (e.g. it changes its subscription
       // right after a NACK): neither an ACK nor a NACK.
@@ -275,7 +281,8 @@ export class SotwStream extends XdsStreamBase {
     keep?: ReadonlyMap<string, CachedResource>,
   ): void {
     if (this.closed || !this.handle) return;
-    const selection = selectSotw(this.ctx.cache.snapshot(this.handle.group, typeUrl), sub, keep);
+    const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
+    const selection = selectSotw(snapshot, sub, keep);
     if (selection.version === sub.rejected) return;
     if (!force && selection.version === sub.versionSent) return;
     const bytes = selectionSize(selection);
@@ -311,6 +318,16 @@ export class SotwStream extends XdsStreamBase {
     metrics.responses(typeUrl).inc();
     metrics.bytesSent.inc(response.byteLength);
     this.call.write(response);
+    this.ctx.pushes.sent(
+      sub,
+      this.handle,
+      this.kind,
+      typeUrl,
+      selection.version,
+      nonce,
+      selection.resources.length,
+      snapshot.origin,
+    );
   }
 
   /** The selection's shared encoding; built by the first stream that sends it. */

@@ -10,6 +10,7 @@
  * replica) and then shuts the server down; destroy() cancels everything now. Both idempotent.
  * The cache is not closed here: whoever created it owns it.
  */
+import type { Tracer } from '@opentelemetry/api';
 import os from 'node:os';
 import {
   Server,
@@ -38,6 +39,7 @@ import type { SnapshotCache } from './snapshot-cache.js';
 import { encodeControlPlane, encodedOrSerialize } from './response-encoder.js';
 import { nodeIdentity, type StreamContext } from './stream-context.js';
 import { DeltaStream } from './stream-delta.js';
+import { PushTracker } from './push-tracker.js';
 import { selectSotw, SotwStream, updateSotwNames, type SotwSubscription } from './stream-sotw.js';
 
 export interface XdsServerOptions {
@@ -59,6 +61,8 @@ export interface XdsServerOptions {
   readonly load?: LoadAggregate;
   /** load_reporting_interval asked of proxies over LRS (default 10 s). */
   readonly lrsIntervalMs?: number;
+  /** Traces pushes (`xds.push`, ended by ACK/NACK) when set (tracing on). */
+  readonly tracer?: Tracer;
 }
 
 /** Per-type services: gRPC service name and the stem of its Stream, Delta and Fetch method names. */
@@ -132,6 +136,7 @@ export class XdsServer {
         delta: encodeControlPlane(7, controlPlaneId),
       },
       metrics: this.metrics,
+      pushes: new PushTracker(this.metrics, options.tracer),
       unknownType: (typeUrl, nodeId) => {
         if (
           this.loggedUnknownTypes.has(typeUrl) ||

@@ -1,0 +1,74 @@
+/**
+ * The control plane's tracing (DESIGN.md D8): what the API, the snapshot cache and the xDS
+ * streams need to record the life of a write, apply → validate → store.commit → snapshot.build →
+ * xds.push (one per node and type, ended by its ACK or NACK).
+ *
+ * Components take an optional `Tracer`; when tracing is off they get none and do no span work at
+ * all. tracing-otlp.ts builds the real one (OpenTelemetry SDK, OTLP export).
+ *
+ * How the apply's context reaches the push: the API commits inside a context that carries the
+ * apply span (`withApplySpan`). The store delivers a local commit's watch event on a microtask
+ * queued by the commit (store-watch-hub.ts), so the snapshot cache's watch callback runs in that
+ * context and reads it with `applySpanContext()`. Every write commits with an expected revision,
+ * so no other write can commit between a commit and the delivery of its event: the attribution is
+ * exact. Commits by other processes arrive from the store's poll timer, without an apply span.
+ */
+import {
+  context,
+  createContextKey,
+  defaultTextMapGetter,
+  ROOT_CONTEXT,
+  type Context,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+
+export interface ControlPlaneTracing {
+  readonly tracer: Tracer;
+  /** Exports the spans still queued (bounded by the export timeout) and stops; idempotent. */
+  shutdown(): Promise<void>;
+}
+
+const APPLY_SPAN = createContextKey('ferry.apply_span');
+
+/** `parent` with the apply (or delete, rollback) span that the next commit belongs to. */
+export function withApplySpan(parent: Context, applySpan: SpanContext): Context {
+  return parent.setValue(APPLY_SPAN, applySpan);
+}
+
+/** The span of the write whose commit is being delivered, if the active context carries one. */
+export function applySpanContext(active: Context = context.active()): SpanContext | undefined {
+  return active.getValue(APPLY_SPAN) as SpanContext | undefined;
+}
+
+/** Span attribute names used by the control plane (Ferry-specific, so under `ferry.`/`xds.`). */
+export const ATTR = {
+  group: 'ferry.group',
+  resources: 'ferry.resources',
+  dryRun: 'ferry.dry_run',
+  revision: 'ferry.revision',
+  outcome: 'ferry.outcome',
+  errors: 'ferry.errors',
+  types: 'ferry.types',
+  nodeId: 'xds.node.id',
+  typeUrl: 'xds.type_url',
+  version: 'xds.version',
+  nonce: 'xds.nonce',
+  stream: 'xds.stream',
+  pushResources: 'xds.resources',
+  pushOutcome: 'xds.outcome',
+  nackError: 'xds.nack.error',
+} as const;
+
+const W3C = new W3CTraceContextPropagator();
+
+/**
+ * The context of an incoming W3C `traceparent`/`tracestate` (HTTP headers or gRPC metadata, keys
+ * lower case), so that ferryctl or a CI job can be an apply's parent. ROOT_CONTEXT without one.
+ */
+export function incomingTraceContext(
+  carrier: Readonly<Record<string, string | string[] | undefined>>,
+): Context {
+  return W3C.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+}

@@ -1,0 +1,84 @@
+/**
+ * Tracing of snapshot publication (DESIGN.md D8), used by the snapshot cache when tracing is on.
+ * A store change made by an apply carries that apply's span context (see ../tracing/tracing.ts);
+ * the cache notes it per group, and the debounced publish of that group becomes a
+ * `snapshot.build` span, a child of the first apply it contains and linked to the others. The
+ * published snapshots carry a `PushOrigin`: the span options every push of them starts with,
+ * linking the push to those applies and to the build — built once per publish, so a push
+ * allocates nothing for it.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  trace,
+  type Link,
+  type SpanContext,
+  type SpanOptions,
+  type Tracer,
+} from '@opentelemetry/api';
+import { resourceTypeByUrl } from '@ferry/proto';
+import { applySpanContext, ATTR } from '../tracing/tracing.js';
+
+/** What every push of one published snapshot starts its span with. */
+export interface PushOrigin {
+  readonly spanOptions: SpanOptions;
+}
+
+const APPLY_LINK = { 'ferry.link': 'apply' } as const;
+const BUILD_LINK = { 'ferry.link': 'snapshot.build' } as const;
+
+export class SnapshotTracing {
+  /** group → the spans of the applies whose changes wait for the group's next publish. */
+  private readonly pendingApplies = new Map<string, SpanContext[]>();
+
+  constructor(private readonly tracer: Tracer) {}
+
+  /**
+   * Called by the store watch callback for each changed group: notes the apply whose commit is
+   * being delivered, if the active context carries one.
+   */
+  noteChange(group: string): void {
+    const apply = applySpanContext();
+    if (!apply) return;
+    let pending = this.pendingApplies.get(group);
+    if (!pending) this.pendingApplies.set(group, (pending = []));
+    if (pending[pending.length - 1] !== apply) pending.push(apply);
+  }
+
+  /** The current time, as spans take it: the start of a build. */
+  now(): number {
+    return performance.timeOrigin + performance.now();
+  }
+
+  /**
+   * Records one group's publish as a `snapshot.build` span from `startedAt` to now and returns
+   * the origin its snapshots carry. Nothing changed on the wire: no span, and the applies noted
+   * for the group are forgotten (their changes cancelled out within the debounce window).
+   */
+  built(group: string, changed: ReadonlySet<string>, startedAt: number): PushOrigin | undefined {
+    const applies = this.pendingApplies.get(group) ?? [];
+    this.pendingApplies.delete(group);
+    if (changed.size === 0) return undefined;
+    const [first, ...rest] = applies;
+    const span = this.tracer.startSpan(
+      'snapshot.build',
+      {
+        startTime: startedAt,
+        links: rest.map((context): Link => ({ context, attributes: APPLY_LINK })),
+      },
+      first ? trace.setSpanContext(ROOT_CONTEXT, first) : ROOT_CONTEXT,
+    );
+    if (span.isRecording()) {
+      span.setAttribute(ATTR.group, group);
+      span.setAttribute(
+        ATTR.types,
+        [...changed].map((t) => resourceTypeByUrl(t)?.short ?? t),
+      );
+    }
+    span.end();
+    const links: Link[] = applies.map((context) => ({ context, attributes: APPLY_LINK }));
+    links.push({ context: span.spanContext(), attributes: BUILD_LINK });
+    return { spanOptions: { kind: SpanKind.PRODUCER, links } };
+  }
+}
