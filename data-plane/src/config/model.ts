@@ -139,8 +139,6 @@ export interface OpenTelemetryProviderModel {
   readonly clusterName: string;
   /** OTLP/HTTP: the path of http_uri.uri (e.g. /v1/traces). */
   readonly httpPath?: string;
-  /** OTLP/gRPC: envoy_grpc.authority ("" = the cluster name, as Envoy). */
-  readonly authority?: string;
   /** Per-export timeout (grpc_service.timeout / http_uri.timeout). */
   readonly timeoutMs: number;
   /** service_name ("" = the node's cluster, see tracing/). */

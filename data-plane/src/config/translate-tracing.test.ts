@@ -100,7 +100,6 @@ describe('HttpConnectionManager.tracing', () => {
       provider: {
         transport: 'grpc',
         clusterName: 'otel',
-        authority: '',
         timeoutMs: 10_000,
         serviceName: '',
         headers: [],

@@ -89,7 +89,6 @@ const ENVOY_GRPC_SPEC = messageSpec(
   'envoy.config.core.v3.GrpcService.EnvoyGrpc',
   {
     cluster_name: 'cluster whose first healthy endpoint is the collector',
-    authority: ':authority (default: the cluster name)',
   },
   'OpenTelemetry tracer',
 );
@@ -365,11 +364,12 @@ function grpcProvider(
     if (obj.google_grpc === undefined) issues.add(join(path, 'envoy_grpc'), 'required');
     return undefined;
   }
-  checkFields(envoyGrpc, ENVOY_GRPC_SPEC, join(path, 'envoy_grpc'), issues);
+  checkFields(envoyGrpc, ENVOY_GRPC_SPEC, join(path, 'envoy_grpc'), issues, {
+    authority: `${NOT_SUPPORTED} (exports use the collector endpoint's address as :authority)`,
+  });
   return {
     transport: 'grpc',
     clusterName: str(envoyGrpc.cluster_name),
-    authority: str(envoyGrpc.authority),
     timeoutMs: durationMs(obj.timeout, TRACING_DEFAULTS.exportTimeoutMs),
     serviceName,
     headers: headerValues(objectsOf(obj, 'initial_metadata', path), issues),
