@@ -5,16 +5,22 @@
  * gracefully; a second signal exits at once.
  */
 import { parseArgs } from 'node:util';
+import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger, FerryError, isLoopback, parseHostPort } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
+import { HealthAggregate } from './health/health-aggregate.js';
+import { HealthReportWriter } from './health/health-report-writer.js';
+import { healthMetrics } from './health/health-metrics.js';
+import { HealthQuorumOverlay } from './health/quorum.js';
 import { XdsServer } from './xds/xds-server.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
+import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 
 const USAGE = `Usage: ferry-control-plane [options]
 
@@ -25,11 +31,23 @@ const USAGE = `Usage: ferry-control-plane [options]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
+  --replica-id ID               this replica's name in the shared store (health quorum
+                                reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
+  --otlp-endpoint URL           export traces over OTLP (apply, validate, store.commit,
+                                snapshot.build, xds.push per node); tracing is off without an
+                                endpoint here or in OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT;
+                                http: a URL without a path gets /v1/traces      [off]
+  --otlp-protocol grpc|http     OTLP over gRPC or HTTP/protobuf
+                                [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
   -h, --help
 
 Environment: FERRY_API_TOKEN (bearer token for the management API; required to bind it to a
-non-loopback address), FERRY_LOG_LEVEL.
+non-loopback address), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
+[ferry-control-plane], OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio, parentbased_*)
+and OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_EXPORTER (otlp, none), OTEL_SDK_DISABLED,
+OTEL_BSP_* (export queue), OTEL_EXPORTER_OTLP_HEADERS and the exporter's other settings.
 `;
 
 function fail(message: string): never {
@@ -45,7 +63,9 @@ function parse(): {
   debounceMs: number;
   hdsIntervalMs: number;
   lrsIntervalMs: number;
+  replicaId: string | undefined;
   logLevel: string;
+  tracing: TracingConfig | undefined;
 } {
   let values;
   try {
@@ -58,7 +78,10 @@ function parse(): {
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
+        'replica-id': { type: 'string' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
+        'otlp-endpoint': { type: 'string' },
+        'otlp-protocol': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -98,11 +121,22 @@ function parse(): {
       debounceMs,
       hdsIntervalMs,
       lrsIntervalMs,
+      replicaId: values['replica-id'],
       logLevel: values['log-level'],
+      tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
     };
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+function parseTracing(
+  otlpEndpoint: string | undefined,
+  otlpProtocol: string | undefined,
+): TracingConfig | undefined {
+  const result = tracingConfig(process.env, { otlpEndpoint, otlpProtocol });
+  if (!result.ok) fail(result.errors.join('\n'));
+  return result.value;
 }
 
 function hostPort(host: string, port: number): string {
@@ -119,20 +153,59 @@ async function main(): Promise<void> {
     );
   }
 
+  // The SDK and exporters are loaded only when tracing is on: off costs nothing, not even imports.
+  const tracing = options.tracing
+    ? (await import('./tracing/tracing-otlp.js')).startTracing(options.tracing)
+    : undefined;
+  const tracer = tracing?.tracer;
   const store = await openStore(options.store);
-  const cache = new SnapshotCache({ store, logger, debounceMs: options.debounceMs });
+  const quorum = new HealthQuorumOverlay({
+    onInvalid: (message) => logger.warn({ message }, 'health quorum rule not applied'),
+  });
+  const cache = new SnapshotCache({
+    store,
+    logger,
+    debounceMs: options.debounceMs,
+    overlay: quorum,
+    ...(tracer ? { tracer } : {}),
+  });
   const fleet = new FleetTracker();
+  const healthReports = new HealthReportWriter({
+    store,
+    overlay: quorum,
+    replica: options.replicaId ?? `${os.hostname()}:${options.xds.port}`,
+    logger,
+    staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
+  });
+  const transitions = healthMetrics();
   const xds = new XdsServer({
     cache,
     logger,
     fleet,
+    health: new HealthAggregate({
+      onTransition: (status) => transitions.transitions(status).inc(),
+      onReport: (nodeId, group, clusters) => healthReports.report(nodeId, group, clusters),
+      onForget: (nodeId) => healthReports.forget(nodeId),
+      quorum: (group, cluster) => {
+        const setting = quorum.setting(group, cluster);
+        return setting && { ...setting, marked: quorum.marked(group, cluster) };
+      },
+    }),
     hdsIntervalMs: options.hdsIntervalMs,
     lrsIntervalMs: options.lrsIntervalMs,
+    ...(tracer ? { tracer } : {}),
   });
-  const service = new ManagementService({ store, fleet, logger });
-  const httpApi = new HttpApi({ service, logger, token, health: xds.health(), load: xds.load() });
+  const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const httpApi = new HttpApi({
+    service,
+    logger,
+    token,
+    health: xds.health(),
+    load: xds.load(),
+    traceContext: tracer !== undefined,
+  });
   const grpcApi = new grpc.Server();
-  addManagementService(grpcApi, service, { logger, token });
+  addManagementService(grpcApi, service, { logger, token, traceContext: tracer !== undefined });
 
   const xdsPort = await xds.listen(options.xds.host, options.xds.port);
   const api = await httpApi.listen(options.api.host, options.api.port);
@@ -144,6 +217,7 @@ async function main(): Promise<void> {
     ),
   );
 
+  healthReports.start();
   const revision = await store.currentRevision();
   logger.info(
     {
@@ -152,6 +226,7 @@ async function main(): Promise<void> {
       api_grpc_address: hostPort(options.apiGrpc.host, grpcPort),
       store: options.store,
       revision,
+      tracing: options.tracing ? `${options.tracing.protocol} ${options.tracing.endpoint}` : 'off',
     },
     'control plane ready',
   );
@@ -175,8 +250,12 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      await healthReports.close();
       cache.close();
       await store.close();
+      // Pushes still waiting for an ACK end as disconnected when the xDS server closes; export
+      // them and everything queued (bounded by the export timeout).
+      await tracing?.shutdown();
       logger.info('stopped');
       process.exit(0);
     })();

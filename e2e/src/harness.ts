@@ -573,3 +573,38 @@ export async function rawExchange(
     socket.write(bytes);
   });
 }
+
+/**
+ * A health-check target on a fixed loopback port that can be stopped and started again on the
+ * same port (a backend going down and coming back). Answers 200 "ok" to everything.
+ */
+export class RestartableBackend {
+  #server: import('node:http').Server | undefined;
+  constructor(readonly port: number) {}
+
+  static async start(): Promise<RestartableBackend> {
+    const backend = new RestartableBackend(await freePort());
+    await backend.start();
+    return backend;
+  }
+
+  async start(): Promise<void> {
+    const http = await import('node:http');
+    const server = http.createServer((_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}

@@ -15,7 +15,9 @@ import {
   type ParsedResource,
   type ResourceType,
 } from '@ferry/proto';
+import type { Tracer } from '@opentelemetry/api';
 import { FerryError, isFerryError, type Logger } from '@ferry/shared';
+import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
 import type { FleetStatusSource, NodeStatus } from '../xds/fleet-status.js';
 import {
@@ -29,6 +31,7 @@ import {
   type Verdict,
 } from '../validation/validation.js';
 import { redactKeyMaterial } from './redact.js';
+import { WriteObserver, type WriteScope } from './write-observer.js';
 
 export const DEFAULT_GROUP = 'default';
 
@@ -134,6 +137,10 @@ export interface ManagementServiceOptions {
   /** Connected proxies, from the xDS server; status lists no nodes without it. */
   readonly fleet?: FleetStatusSource;
   readonly logger?: Logger;
+  /** Apply outcome and validation failure counters (default: in the process registry). */
+  readonly metrics?: ApiMetrics;
+  /** Traces writes when set (tracing on); see write-observer.ts. */
+  readonly tracer?: Tracer;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -144,23 +151,38 @@ export class ManagementService {
   private readonly fleet: FleetStatusSource | undefined;
   private readonly logger: Logger | undefined;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
+  private readonly writes: WriteObserver;
 
   constructor(options: ManagementServiceOptions) {
     this.store = options.store;
     this.fleet = options.fleet;
     this.logger = options.logger;
+    this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
   }
 
-  async apply(request: ApplyRequest): Promise<ApplyResponse> {
+  apply(request: ApplyRequest): Promise<ApplyResponse> {
+    const resources = (request.documents?.length ?? 0) + (request.anys?.length ?? 0);
+    return this.writes.run(
+      'apply',
+      { group: request.group || DEFAULT_GROUP, dryRun: request.dryRun === true, resources },
+      (scope) => this.applyWrite(request, scope),
+    );
+  }
+
+  private async applyWrite(request: ApplyRequest, scope: WriteScope): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
+    const validation = scope.startValidation();
     const { entries: batch, errors: decodeErrors, failedNames } = parseBatch(request);
-    if (batch.length === 0 && decodeErrors.length === 0)
+    if (batch.length === 0 && decodeErrors.length === 0) {
+      validation.end(1);
       throw new FerryError('FERRY_BAD_REQUEST', 'apply needs at least one resource');
+    }
     const response = await this.withRetry(request.expectedRevision, async (expected) => {
       const snapshot = await this.store.list({ group });
       checkExpected(expected, snapshot.revision);
-      const existing = snapshot.resources.map((r) => this.candidate(r));
+      const existing = snapshot.resources.filter(isConfigResource).map((r) => this.candidate(r));
       const verdict = validateBatch(group, existing, batch);
+      validation.end(decodeErrors.length + (verdict.ok ? 0 : verdict.errors.length));
       if (decodeErrors.length > 0) {
         // Report every problem at once: what failed to decode, and the semantic errors of the
         // rest, minus "does not exist" for names that are in the batch but failed to decode.
@@ -191,6 +213,7 @@ export class ManagementService {
           mutations.push({ ...key, op: 'put', value: entry.bytes, version: entry.version });
       }
       return this.write(
+        scope,
         mutations,
         changes,
         snapshot.revision,
@@ -219,6 +242,7 @@ export class ManagementService {
     };
     const snapshot = await this.store.list(filter);
     const resources = snapshot.resources
+      .filter(isConfigResource)
       .map((r) => this.view(r, request.showSecrets === true))
       .sort((a, b) => compareKeys(a, b));
     return { revision: snapshot.revision, resources };
@@ -247,7 +271,19 @@ export class ManagementService {
     return found;
   }
 
-  async delete(request: DeleteRequest): Promise<ApplyResponse> {
+  delete(request: DeleteRequest): Promise<ApplyResponse> {
+    return this.writes.run(
+      'delete',
+      {
+        group: request.group || DEFAULT_GROUP,
+        dryRun: request.dryRun === true,
+        resources: request.resources.length,
+      },
+      (scope) => this.deleteWrite(request, scope),
+    );
+  }
+
+  private async deleteWrite(request: DeleteRequest, scope: WriteScope): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
     if (request.resources.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
@@ -283,7 +319,7 @@ export class ManagementService {
           missing,
         );
       const after = snapshot.resources
-        .filter((r) => !removedKeys.has(keyOf(r)))
+        .filter((r) => isConfigResource(r) && !removedKeys.has(keyOf(r)))
         .map((r) => this.candidate(r));
       throwIfRejected(
         validateGroupChange({ group, puts: [], deletes, after }),
@@ -304,6 +340,7 @@ export class ManagementService {
         version: '',
       }));
       return this.write(
+        scope,
         mutations,
         changes,
         snapshot.revision,
@@ -322,7 +359,15 @@ export class ManagementService {
    * Restores the state at `revision` (of one group, or of all) as a new revision, through the same
    * validation as an apply. Returns only what changes.
    */
-  async rollback(request: RollbackRequest): Promise<ApplyResponse> {
+  rollback(request: RollbackRequest): Promise<ApplyResponse> {
+    return this.writes.run(
+      'rollback',
+      { group: request.group || undefined, dryRun: request.dryRun === true },
+      (scope) => this.rollbackWrite(request, scope),
+    );
+  }
+
+  private async rollbackWrite(request: RollbackRequest, scope: WriteScope): Promise<ApplyResponse> {
     if (!Number.isInteger(request.revision) || request.revision < 0) {
       throw new FerryError(
         'FERRY_BAD_REQUEST',
@@ -334,8 +379,10 @@ export class ManagementService {
     const response = await this.withRetry(undefined, async () => {
       const now = await this.store.list(filter);
       const then = await this.store.listAt(request.revision, filter);
-      const current = new Map(now.resources.map((r) => [keyOf(r), r]));
-      const target = new Map(then.resources.map((r) => [keyOf(r), r]));
+      // Only configuration: internal records (the health quorum's node reports) are not
+      // the operator's to roll back.
+      const current = new Map(now.resources.filter(isConfigResource).map((r) => [keyOf(r), r]));
+      const target = new Map(then.resources.filter(isConfigResource).map((r) => [keyOf(r), r]));
       const groups = new Set([...current.values(), ...target.values()].map((r) => r.group));
       const mutations: Mutation[] = [];
       const changes: ResourceChange[] = [];
@@ -385,7 +432,7 @@ export class ManagementService {
       const message =
         request.message ??
         `rollback${group === undefined ? '' : ` of group "${group}"`} to revision ${request.revision}`;
-      return this.write(mutations, changes, now.revision, request.dryRun, message);
+      return this.write(scope, mutations, changes, now.revision, request.dryRun, message);
     });
     this.logger?.info(
       { toRevision: request.revision, group, revision: response.revision, dryRun: response.dryRun },
@@ -437,6 +484,7 @@ export class ManagementService {
   }
 
   private async write(
+    scope: WriteScope,
     mutations: Mutation[],
     changes: ResourceChange[],
     validatedRevision: number,
@@ -446,10 +494,9 @@ export class ManagementService {
     if (dryRun === true || mutations.length === 0) {
       return { revision: validatedRevision, dryRun: dryRun === true, changes };
     }
-    const result = await this.store.apply(mutations, {
-      expectedRevision: validatedRevision,
-      message,
-    });
+    const result = await scope.commit(() =>
+      this.store.apply(mutations, { expectedRevision: validatedRevision, message }),
+    );
     return { revision: result.revision, dryRun: false, changes };
   }
 
@@ -582,6 +629,11 @@ export function checkGroup(group: string | undefined): string {
     );
   }
   return g;
+}
+
+/** A configuration resource (not an internal record the control plane keeps in the store). */
+function isConfigResource(r: { readonly typeUrl: string }): boolean {
+  return resourceTypeByUrl(r.typeUrl) !== undefined;
 }
 
 function requireType(typeUrl: string): ResourceType {

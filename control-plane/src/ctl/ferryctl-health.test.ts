@@ -62,7 +62,7 @@ describe('ferryctl health', () => {
     assert.equal(table.code, 0);
     assert.match(
       table.stdout,
-      /edge\s+web\s+10\.0\.0\.2:80\s+UNHEALTHY\s+0\/1\s+1\/1\s+2026-01-01T/,
+      /edge\s+web\s+10\.0\.0\.2:80\s+UNHEALTHY\s+0\/1\s+1\/1\s+-\s+2026-01-01T/,
     );
     assert.match(table.stdout, /p1\s+edge\s+web\s+10\.0\.0\.1:80\s+HEALTHY/);
     const json = await ferryctl(['health', '-o', 'json', '--group', 'edge'], server);

@@ -98,10 +98,8 @@ export class HealthReportWriter {
       replica: this.#replica,
       clusters: views,
     });
-    if (written?.version === version && written.group === group) {
-      this.#pending.delete(nodeId);
-      return;
-    }
+    // Already stored, or queued (`#written` is set when queued): nothing new.
+    if (written?.version === version && written.group === group) return;
     if (written && written.group !== group) this.#queueDelete(nodeId, written.group);
     this.#written.set(nodeId, { group, version });
     this.#pending.set(nodeId, {

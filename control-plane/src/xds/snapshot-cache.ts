@@ -18,10 +18,12 @@
  *   make-before-break push it owes for it.
  */
 import { combinedVersion, RESOURCE_TYPES } from '@ferry/proto';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from '@ferry/shared';
-import type { ChangeEvent, ResourceStore, Watch } from '../store/store.js';
+import type { ChangeEvent, Mutation, ResourceStore, Watch } from '../store/store.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
+import { SnapshotTracing, type PushOrigin } from './snapshot-tracing.js';
 
 /** A resource as it goes on the wire: an Any with the stored canonical bytes. */
 export interface AnyResource {
@@ -48,6 +50,8 @@ export interface TypeSnapshot {
    * to keep removals until the end of a multi-type push (make before break, DESIGN.md D1).
    */
   readonly removed: ReadonlyMap<string, CachedResource>;
+  /** Tracing on: what pushes of this snapshot link to (the applies and the build). */
+  readonly origin?: PushOrigin;
 }
 
 /** Called with the type URLs whose snapshot changed in `group`; must not throw. */
@@ -67,6 +71,25 @@ export interface SnapshotCacheOptions {
    * registry).
    */
   readonly revisionGauge?: MetricChild;
+  /**
+   * Rewrites resources as they are served (the health quorum rule, ../health/quorum.ts):
+   * `observe` sees every store mutation, including types that are not served, and names the
+   * groups whose `typeUrl` snapshot must be rebuilt; `transform` maps a stored resource of that
+   * type to its served form. Must be deterministic in the store's content (equal versions on
+   * every replica).
+   */
+  readonly overlay?: SnapshotOverlay;
+  /** Traces publishes (`snapshot.build`, a child of the apply) when set (tracing on). */
+  readonly tracer?: Tracer;
+}
+
+export interface SnapshotOverlay {
+  readonly typeUrl: string;
+  observe(m: Mutation): readonly string[];
+  transform(
+    group: string,
+    resource: { name: string; version: string; value: Buffer },
+  ): { name: string; version: string; value: Buffer };
 }
 
 /** One publish's notifications still to be delivered, in order. */
@@ -105,6 +128,8 @@ export class SnapshotCache {
   private closed = false;
   private readonly fanOutChunk: number;
   private readonly revisionGauge: MetricChild;
+  private readonly overlay: SnapshotOverlay | undefined;
+  private readonly tracing: SnapshotTracing | undefined;
   private round: FanOutRound | undefined;
   /** Changes arrived (and their debounce expired) while a round was still being delivered. */
   private publishAfterRound = false;
@@ -116,6 +141,8 @@ export class SnapshotCache {
     this.maxDelayMs = Math.max(options.maxDelayMs ?? 1000, this.debounceMs);
     this.fanOutChunk = Math.max(1, options.fanOutChunk ?? 200);
     this.revisionGauge = options.revisionGauge ?? xdsMetrics().storeRevision;
+    this.overlay = options.overlay;
+    this.tracing = options.tracer ? new SnapshotTracing(options.tracer) : undefined;
   }
 
   /**
@@ -206,7 +233,11 @@ export class SnapshotCache {
   private applyEvent(event: ChangeEvent): void {
     this.revisionGauge.set(event.revision);
     for (const m of event.changes) {
+      if (this.overlay) {
+        for (const group of this.overlay.observe(m)) this.markDirty(group, this.overlay.typeUrl);
+      }
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
+      this.tracing?.noteChange(m.group);
       let byType = this.working.get(m.group);
       if (!byType) this.working.set(m.group, (byType = new Map()));
       let byName = byType.get(m.typeUrl);
@@ -222,10 +253,14 @@ export class SnapshotCache {
       } else {
         byName.delete(m.name);
       }
-      let dirtyTypes = this.dirty.get(m.group);
-      if (!dirtyTypes) this.dirty.set(m.group, (dirtyTypes = new Set()));
-      dirtyTypes.add(m.typeUrl);
+      this.markDirty(m.group, m.typeUrl);
     }
+  }
+
+  private markDirty(group: string, typeUrl: string): void {
+    let dirtyTypes = this.dirty.get(group);
+    if (!dirtyTypes) this.dirty.set(group, (dirtyTypes = new Set()));
+    dirtyTypes.add(typeUrl);
   }
 
   private schedule(): void {
@@ -257,17 +292,25 @@ export class SnapshotCache {
     this.dirty.clear();
     const queue: Array<readonly [GroupListener, ReadonlySet<string>]> = [];
     for (const [group, types] of dirty) {
+      const buildStartedAt = this.tracing?.now();
       const changed = new Set<string>();
       let byType = this.published.get(group);
       if (!byType) this.published.set(group, (byType = new Map()));
       for (const typeUrl of types) {
         const previous = byType.get(typeUrl) ?? emptySnapshot(typeUrl);
-        const next = this.build(typeUrl, this.working.get(group)?.get(typeUrl), previous);
+        const next = this.build(group, typeUrl, this.working.get(group)?.get(typeUrl), previous);
         // A put undone within the debounce window changes nothing on the wire.
         if (next.version === previous.version) continue;
         byType.set(typeUrl, next);
         changed.add(typeUrl);
         this.warnIfTooLarge(group, next);
+      }
+      if (this.tracing && buildStartedAt !== undefined) {
+        const origin = this.tracing.built(group, changed, buildStartedAt);
+        for (const typeUrl of changed) {
+          const published = byType.get(typeUrl);
+          if (origin && published) byType.set(typeUrl, { ...published, origin });
+        }
       }
       if (changed.size === 0) continue;
       this.logger?.debug({ group, types: [...changed] }, 'snapshot published');
@@ -326,11 +369,34 @@ export class SnapshotCache {
   }
 
   private build(
+    group: string,
     typeUrl: string,
     byName: ReadonlyMap<string, CachedResource> | undefined,
     previous: TypeSnapshot,
   ): TypeSnapshot {
     const resources = new Map(byName ?? []);
+    if (this.overlay && typeUrl === this.overlay.typeUrl) {
+      for (const [name, r] of resources) {
+        const served = this.overlay.transform(group, {
+          name,
+          version: r.version,
+          value: r.resource.value,
+        });
+        if (served.version === r.version) continue;
+        // The previous snapshot's object when unchanged, so streams see the same Any.
+        const before = previous.resources.get(name);
+        resources.set(
+          name,
+          before?.version === served.version
+            ? before
+            : {
+                name,
+                version: served.version,
+                resource: { type_url: typeUrl, value: served.value },
+              },
+        );
+      }
+    }
     const removed = new Map<string, CachedResource>();
     for (const [name, r] of previous.resources) if (!resources.has(name)) removed.set(name, r);
     const version = combinedVersion(
