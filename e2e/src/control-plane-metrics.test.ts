@@ -46,13 +46,10 @@ async function scrape(cp: ControlPlane): Promise<Map<string, number>> {
 /** Waits until every series has its expected value (the ACKs are processed asynchronously). */
 async function expectMetrics(cp: ControlPlane, expected: Record<string, number>): Promise<void> {
   let last = new Map<string, number>();
-  await eventually(
-    async () => {
-      last = await scrape(cp);
-      return Object.entries(expected).every(([k, v]) => last.get(k) === v) ? true : undefined;
-    },
-    'the expected metrics',
-  ).catch(() => undefined);
+  await eventually(async () => {
+    last = await scrape(cp);
+    return Object.entries(expected).every(([k, v]) => last.get(k) === v) ? true : undefined;
+  }, 'the expected metrics').catch(() => undefined);
   for (const [series, value] of Object.entries(expected))
     assert.equal(last.get(series), value, series);
 }

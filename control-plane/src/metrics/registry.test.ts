@@ -51,6 +51,42 @@ describe('MetricsRegistry', () => {
     assert.throws(() => registry.counter('bad-name', 'B.'), /invalid metric name/);
   });
 
+  test('histograms render cumulative buckets, +Inf, _sum and _count, per label value', () => {
+    const registry = new MetricsRegistry();
+    const latency = registry.histogram('x_seconds', 'Latency.', [0.1, 1], 'type');
+    for (const v of [0.05, 0.1, 0.5, 3]) latency.child('cds').observe(v);
+    registry.histogram('y_seconds', 'Plain.', [1]).observe(2);
+    assert.equal(
+      registry.render(),
+      [
+        '# HELP x_seconds Latency.',
+        '# TYPE x_seconds histogram',
+        'x_seconds_bucket{type="cds",le="0.1"} 2',
+        'x_seconds_bucket{type="cds",le="1"} 3',
+        'x_seconds_bucket{type="cds",le="+Inf"} 4',
+        'x_seconds_sum{type="cds"} 3.65',
+        'x_seconds_count{type="cds"} 4',
+        '# HELP y_seconds Plain.',
+        '# TYPE y_seconds histogram',
+        'y_seconds_bucket{le="1"} 0',
+        'y_seconds_bucket{le="+Inf"} 1',
+        'y_seconds_sum 2',
+        'y_seconds_count 1',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('histogram buckets must ascend; le is reserved; re-registration must agree', () => {
+    const registry = new MetricsRegistry();
+    assert.throws(() => registry.histogram('h1', 'H.', [1, 1]), /ascending/);
+    assert.throws(() => registry.histogram('h2', 'H.', [1], 'le'), /invalid label name/);
+    const h = registry.histogram('h3', 'H.', [1, 2]);
+    assert.equal(registry.histogram('h3', 'H.', [1, 2]), h);
+    assert.throws(() => registry.histogram('h3', 'H.', [1, 3]), /different metric/);
+    assert.throws(() => registry.counter('h3', 'H.'), /different metric/);
+  });
+
   test('xdsMetrics labels responses by short type name', () => {
     const registry = new MetricsRegistry();
     const metrics = xdsMetrics(registry);
