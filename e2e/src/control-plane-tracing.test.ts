@@ -196,15 +196,18 @@ void describe('control-plane tracing', () => {
     });
   });
 
-  void test('OTLP/HTTP protobuf: an apply without a caller is a root span with its children', async () => {
+  void test('OTLP/HTTP protobuf: an apply without a caller is a root span with its children, flushed at shutdown', async () => {
     receiver.clear();
     const cp = await startControlPlane({
       store: 'memory:',
       args: ['--otlp-endpoint', receiver.httpUrl, '--otlp-protocol', 'http'],
-      env: ENV,
+      // No timed export within the test: the spans can only arrive through the shutdown flush.
+      env: { OTEL_BSP_SCHEDULE_DELAY: '600000' },
     });
     try {
       ok(await ferryctl(cp.apiUrl, ['apply', '-f', '-'], clusterYaml('h1')), 'apply');
+      assert.equal(receiver.spans.length, 0);
+      await cp.stop();
       const spans = await receiver.waitForSpans((all) =>
         ['apply', 'validate', 'store.commit', 'snapshot.build'].every((n) =>
           all.some((s) => s.name === n && s.transport === 'http'),

@@ -9,9 +9,11 @@
  * How the apply's context reaches the push: the API commits inside a context that carries the
  * apply span (`withApplySpan`). The store delivers a local commit's watch event on a microtask
  * queued by the commit (store-watch-hub.ts), so the snapshot cache's watch callback runs in that
- * context and reads it with `applySpanContext()`. Every write commits with an expected revision,
- * so no other write can commit between a commit and the delivery of its event: the attribution is
- * exact. Commits by other processes arrive from the store's poll timer, without an apply span.
+ * context and reads it with `applySpanContext()`. Every API write commits with an expected
+ * revision, so no other API write can commit between a commit and the delivery of its event.
+ * Commits by other processes arrive from the store's poll timer, and the control plane's own
+ * records (health quorum reports), without an apply span; such a commit landing in the same
+ * microtask as an apply's is delivered with it (best effort, never a wrong trace for an apply).
  */
 import {
   context,
