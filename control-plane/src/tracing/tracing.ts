@@ -12,8 +12,9 @@
  * context and reads it with `applySpanContext()`. Every API write commits with an expected
  * revision, so no other API write can commit between a commit and the delivery of its event.
  * Commits by other processes arrive from the store's poll timer, and the control plane's own
- * records (health quorum reports), without an apply span; such a commit landing in the same
- * microtask as an apply's is delivered with it (best effort, never a wrong trace for an apply).
+ * records (health quorum reports), without an apply span. Such a commit landing before the
+ * delivery of an apply's is delivered in the same context as it (best effort: the build it
+ * triggers may be attributed to that apply, or the apply's may lose its link; both rare).
  */
 import {
   context,
