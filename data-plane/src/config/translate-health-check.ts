@@ -103,7 +103,8 @@ function threshold(obj: JsonObject, key: string, path: string, issues: Issues): 
   return Math.max(1, value);
 }
 
-function translateHealthCheck(
+/** One HealthCheck (also used for the checks the control plane assigns over HDS). */
+export function translateHealthCheck(
   obj: JsonObject,
   path: string,
   issues: Issues,

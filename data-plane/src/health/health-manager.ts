@@ -12,9 +12,13 @@
  * every entry of health_checks and all must pass). Hosts of STRICT_DNS / LOGICAL_DNS clusters
  * are not checked yet: the workers resolve those names themselves and the primary does not know
  * the addresses they use.
+ *
+ * The primary runs two instances: one for the config's clusters (results go to the workers'
+ * load balancers) and one for the work the control plane assigns over HDS
+ * (hds-assignments.ts: results are only reported back, never used for load balancing).
  */
 import type { Logger } from '@ferry/shared';
-import type { ClusterModel, HealthCheckModel } from '../config/model.js';
+import type { DiscoveryType, HealthCheckModel } from '../config/model.js';
 import { hostKey } from '../upstream/load-balancer.js';
 import { createHealthChecker, type HealthChecker } from './health-checker.js';
 import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
@@ -27,6 +31,32 @@ export interface HostHealthView {
   readonly status: ActiveHealthStatus;
   /** No check has completed yet (Envoy's /pending_active_hc). */
   readonly pending: boolean;
+  /**
+   * Set (true) when the host is unhealthy and a failing check's last probe timed out (Envoy's
+   * ACTIVE_HC_TIMEOUT flag, reported over HDS as TIMEOUT). Absent otherwise.
+   */
+  readonly timedOut?: true;
+}
+
+/**
+ * What `apply` reads of a cluster: a ClusterModel fits, and so does an HDS-assigned cluster
+ * (hds-assignments.ts), which has no load-balancing settings.
+ */
+export interface HealthCheckedCluster {
+  readonly name: string;
+  readonly type?: DiscoveryType;
+  readonly activeHealthChecks?: readonly HealthCheckModel[];
+  readonly localities: readonly {
+    readonly endpoints: readonly {
+      readonly host: string;
+      readonly port: number;
+      /**
+       * Port probed instead of `port` (Endpoint.health_check_config.port_value, HDS only).
+       * The host is still known, keyed and reported by `host:port`.
+       */
+      readonly healthCheckPort?: number;
+    }[];
+  }[];
 }
 
 export interface HealthManagerOptions {
@@ -37,6 +67,14 @@ export interface HealthManagerOptions {
   readonly random?: () => number;
   /** Tests substitute probes; by default the checker for the check's kind. */
   readonly createChecker?: (model: HealthCheckModel) => HealthChecker;
+  /**
+   * What identifies a host's check session across `apply` calls, besides cluster and host.
+   * `position` (default, CDS): the check's index in health_checks, so editing a check keeps
+   * the hosts' health and counters. `content`: the check's settings, as Envoy's HDS client does
+   * (HdsCluster::updateHealthchecks): a changed check starts afresh, an unchanged one keeps its
+   * state even if it moved in the list.
+   */
+  readonly sessionIdentity?: 'position' | 'content';
 }
 
 /** A counter of the health checks, as exported in /stats/prometheus (without `ferry_`). */
@@ -52,20 +90,24 @@ export interface HealthCheckCounter {
 interface Session {
   readonly clusterName: string;
   readonly host: string;
+  /** The port probed (health_check_config.port_value or the endpoint's). */
   readonly port: number;
+  /** `host:port` of the endpoint, as reported. */
   readonly key: string;
   model: HealthCheckModel;
   checker: HealthChecker;
   readonly state: HostHealthState;
   timer: NodeJS.Timeout | undefined;
   probe: AbortController | undefined;
+  /** The last probe failed because `timeout` elapsed. */
+  timedOut: boolean;
   stopped: boolean;
 }
 
 export class HealthManager {
   readonly #options: HealthManagerOptions;
   readonly #random: () => number;
-  /** cluster name → session id (`index|host:port`) → session. */
+  /** cluster name → session id (`check|host:port|probed port`, see sessionIdentity) → session. */
   #clusters = new Map<string, Map<string, Session>>();
   /** Last map reported per cluster, to report only changes. */
   readonly #reported = new Map<string, string>();
@@ -84,7 +126,7 @@ export class HealthManager {
     this.#random = options.random ?? Math.random;
   }
 
-  apply(clusters: Readonly<Record<string, ClusterModel>>): void {
+  apply(clusters: Readonly<Record<string, HealthCheckedCluster>>): void {
     if (this.#closed) return;
     const next = new Map<string, Map<string, Session>>();
     for (const cluster of Object.values(clusters)) {
@@ -97,7 +139,10 @@ export class HealthManager {
         for (const locality of cluster.localities) {
           for (const endpoint of locality.endpoints) {
             const key = hostKey(endpoint.host, endpoint.port);
-            const id = `${index}|${key}`;
+            const probedPort = endpoint.healthCheckPort ?? endpoint.port;
+            const check =
+              this.#options.sessionIdentity === 'content' ? JSON.stringify(model) : String(index);
+            const id = `${check}|${key}|${probedPort}`;
             if (sessions.has(id)) continue;
             const kept = previous?.get(id);
             if (kept) {
@@ -110,13 +155,14 @@ export class HealthManager {
               const session: Session = {
                 clusterName: cluster.name,
                 host: endpoint.host,
-                port: endpoint.port,
+                port: probedPort,
                 key,
                 model,
                 checker: this.#createChecker(model),
                 state: new HostHealthState(),
                 timer: undefined,
                 probe: undefined,
+                timedOut: false,
                 stopped: false,
               };
               sessions.set(id, session);
@@ -143,12 +189,12 @@ export class HealthManager {
       const hosts = new Map<string, HostHealthView>();
       for (const session of sessions.values()) {
         const current = hosts.get(session.key);
+        const unhealthy = session.state.status === 'UNHEALTHY';
+        const timedOut = current?.timedOut === true || (unhealthy && session.timedOut);
         hosts.set(session.key, {
-          status:
-            current?.status === 'UNHEALTHY' || session.state.status === 'UNHEALTHY'
-              ? 'UNHEALTHY'
-              : 'HEALTHY',
+          status: current?.status === 'UNHEALTHY' || unhealthy ? 'UNHEALTHY' : 'HEALTHY',
           pending: (current?.pending ?? false) || session.state.pending,
+          ...(timedOut ? { timedOut: true as const } : {}),
         });
       }
       result.set(name, hosts);
@@ -206,7 +252,11 @@ export class HealthManager {
   async #runCheck(session: Session): Promise<void> {
     const probe = new AbortController();
     session.probe = probe;
-    const timeout = setTimeout(() => probe.abort(), session.model.timeoutMs);
+    let timedOut = false;
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      probe.abort();
+    }, session.model.timeoutMs);
     timeout.unref();
     const outcome = await session.checker.check(
       { host: session.host, port: session.port, clusterName: session.clusterName },
@@ -215,6 +265,7 @@ export class HealthManager {
     clearTimeout(timeout);
     session.probe = undefined;
     if (session.stopped) return;
+    session.timedOut = !outcome.healthy && timedOut;
     const transition = session.state.record(outcome, session.model);
     this.#count('health_check_attempts_total', session.clusterName);
     if (!outcome.healthy) this.#count('health_check_failures_total', session.clusterName);
