@@ -162,7 +162,10 @@ describe('translateHdsSpecifier', () => {
     ]);
     const warnings = result.warnings.join('\n');
     assert.equal(result.warnings.length, 4, warnings);
-    assert.match(warnings, /endpoints\[0\]\.address\.socket_address\.address: "backend.local" is not an IP/);
+    assert.match(
+      warnings,
+      /endpoints\[0\]\.address\.socket_address\.address: "backend.local" is not an IP/,
+    );
     assert.match(warnings, /endpoints\[2\]\.health_check_config: hostname not supported/);
     assert.match(warnings, /endpoints\[4\]\.address\.pipe: not supported/);
     assert.match(warnings, /endpoints\[5\]\.address\.socket_address\.port_value: 0 is not a port/);
@@ -174,6 +177,9 @@ describe('translateHdsSpecifier', () => {
     });
     assert.equal(result.clusters.length, 1);
     assert.equal(result.clusters[0]?.checks.length, 1);
-    assert.match(result.warnings.join('\n'), /cluster_health_checks\[1\]: cluster "web" is already assigned/);
+    assert.match(
+      result.warnings.join('\n'),
+      /cluster_health_checks\[1\]: cluster "web" is already assigned/,
+    );
   });
 });
