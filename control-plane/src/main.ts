@@ -14,7 +14,7 @@ import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
 import { HealthReportWriter } from './health/health-report-writer.js';
 import { healthMetrics } from './health/health-metrics.js';
-import { HealthQuorumOverlay } from './health/quorum.js';
+import { HealthOverlay } from './health/health-overlay.js';
 import { XdsServer } from './xds/xds-server.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
@@ -159,20 +159,20 @@ async function main(): Promise<void> {
     : undefined;
   const tracer = tracing?.tracer;
   const store = await openStore(options.store);
-  const quorum = new HealthQuorumOverlay({
+  const healthOverlay = new HealthOverlay({
     onInvalid: (message) => logger.warn({ message }, 'health quorum rule not applied'),
   });
   const cache = new SnapshotCache({
     store,
     logger,
     debounceMs: options.debounceMs,
-    overlay: quorum,
+    overlay: healthOverlay,
     ...(tracer ? { tracer } : {}),
   });
   const fleet = new FleetTracker();
   const healthReports = new HealthReportWriter({
     store,
-    overlay: quorum,
+    overlay: healthOverlay,
     replica: options.replicaId ?? `${os.hostname()}:${options.xds.port}`,
     logger,
     staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
@@ -187,11 +187,12 @@ async function main(): Promise<void> {
       onReport: (nodeId, group, clusters) => healthReports.report(nodeId, group, clusters),
       onForget: (nodeId) => healthReports.forget(nodeId),
       quorum: (group, cluster) => {
-        const setting = quorum.setting(group, cluster);
-        return setting && { ...setting, marked: quorum.marked(group, cluster) };
+        const setting = healthOverlay.setting(group, cluster);
+        return setting && { ...setting, marked: healthOverlay.marked(group, cluster) };
       },
     }),
     hdsIntervalMs: options.hdsIntervalMs,
+    hdsWork: (group) => healthOverlay.hdsWork(group),
     lrsIntervalMs: options.lrsIntervalMs,
     ...(tracer ? { tracer } : {}),
   });
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, { logger, token, traceContext: tracer !== undefined });
 
+  healthOverlay.onHdsWorkChanged = (group) => xds.reassignHealthChecks(group);
   const xdsPort = await xds.listen(options.xds.host, options.xds.port);
   const api = await httpApi.listen(options.api.host, options.api.port);
   const grpcPort = await new Promise<number>((resolve, reject) =>

@@ -7,11 +7,13 @@
  * reports every `interval`. Each report replaces the node's previous one in the HealthAggregate;
  * when the stream ends the node is forgotten (unless a newer stream of the same node took over).
  *
- * Ferry's choice: the specifier's `cluster_health_checks` is empty. Ferry does not hand out
- * extra health-check work; it asks each proxy to report the endpoints it already checks through
- * its clusters' own `health_checks` (CDS), every `interval`. ferry-proxy implements that reading
- * (data-plane/src/xds/hds-client.ts). Envoy itself checks and reports only the clusters named in
- * a specifier, so an Envoy connected here keeps its stream open but reports no endpoints.
+ * Work handed out: the specifier's `cluster_health_checks` names the clusters that opt in to
+ * central checking (`ferry.hds`, hds-assignment.ts) for which this node is one of the group's
+ * chosen checkers, with their health checks and endpoints; a new specifier is sent on the open
+ * stream whenever that changes (a cluster or its endpoints changed, a proxy of the group came or
+ * went). ferry-proxy also reports the endpoints it checks through its clusters' own
+ * `health_checks` (CDS) (data-plane/src/xds/hds-client.ts); Envoy reports only the clusters a
+ * specifier names.
  *
  * Health status mapping: HEALTHY and DEGRADED count as healthy (DEGRADED hosts still take
  * traffic); UNHEALTHY and TIMEOUT as unhealthy; UNKNOWN and DRAINING are not counted.
@@ -24,7 +26,10 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger } from '@ferry/shared';
+import { jsonToBinary } from '@ferry/proto';
+import { serviceDefinition } from '@ferry/proto/grpc';
 import { groupOf } from '../xds/fleet.js';
+import { clusterHealthChecksFor, type HdsClusterWork } from './hds-assignment.js';
 import type { ClusterHealthReport, HealthAggregate, ReportedHealth } from './health-aggregate.js';
 import type { HealthMetrics } from './health-metrics.js';
 
@@ -39,6 +44,15 @@ export interface HdsServiceOptions {
   /** Report interval sent in the HealthCheckSpecifier (default 5 s). */
   readonly intervalMs?: number;
   readonly metrics?: HealthMetrics;
+  /** The group's clusters whose checks are handed out (health-overlay.ts); none by default. */
+  readonly work?: (group: string) => HdsClusterWork[];
+}
+
+interface HdsNode {
+  readonly id: string;
+  readonly group: string;
+  /** JSON of the cluster_health_checks last sent on this stream. */
+  sent: string;
 }
 
 /** Owns the HDS calls of one gRPC server: implementation + lifecycle (close ends every stream). */
@@ -47,6 +61,8 @@ export class HdsService {
   readonly #calls = new Set<ServerDuplexStream<any, any>>();
   /** node id → the stream whose reports are current for it. */
   readonly #owner = new Map<string, ServerDuplexStream<any, any>>();
+  /** The node of each stream that has identified itself. */
+  readonly #nodes = new Map<ServerDuplexStream<any, any>, HdsNode>();
 
   constructor(options: HdsServiceOptions) {
     this.#options = options;
@@ -64,7 +80,15 @@ export class HdsService {
           });
           return;
         }
-        callback(null, this.#specifier());
+        const id = request?.health_check_request?.node?.id;
+        const group = groupOf({ cluster: request?.health_check_request?.node?.cluster });
+        const nodes = this.#nodesOf(group);
+        callback(
+          null,
+          this.#specifier(
+            typeof id === 'string' ? this.#clusterChecks(id, group, [...nodes, id].sort()) : [],
+          ),
+        );
       },
     };
   }
@@ -74,12 +98,65 @@ export class HdsService {
     for (const call of [...this.#calls]) this.#end(call, undefined);
   }
 
-  #specifier(): Record<string, unknown> {
+  /**
+   * Sends a new specifier to each stream of `group` whose work changed (called when the group's
+   * HDS work or its set of proxies changed).
+   */
+  reassign(group: string): void {
+    const nodes = this.#nodesOf(group);
+    for (const [call, node] of this.#nodes) {
+      if (node.group !== group || this.#owner.get(node.id) !== call) continue;
+      const checks = this.#clusterChecks(node.id, group, nodes);
+      const json = JSON.stringify(checks);
+      if (json === node.sent) continue;
+      node.sent = json;
+      this.#options.logger.debug(
+        { node: node.id, group, clusters: checks.map((c) => c.cluster_name) },
+        'HDS work reassigned',
+      );
+      call.write(this.#specifier(checks));
+    }
+  }
+
+  /** Node ids of `group` with a current stream, sorted. */
+  #nodesOf(group: string): string[] {
+    const ids: string[] = [];
+    for (const [call, node] of this.#nodes) {
+      if (node.group === group && this.#owner.get(node.id) === call) ids.push(node.id);
+    }
+    return ids.sort();
+  }
+
+  #clusterChecks(
+    nodeId: string,
+    group: string,
+    nodes: readonly string[],
+  ): Record<string, unknown>[] {
+    const work = this.#options.work?.(group) ?? [];
+    return work.length === 0 ? [] : clusterHealthChecksFor(work, nodeId, nodes);
+  }
+
+  /**
+   * A HealthCheckSpecifier in the form the gRPC server writes (proto-loader objects). The health
+   * checks are stored as proto3 JSON, so the message is built in JSON, encoded with the registry
+   * and decoded by the service's own deserializer (durations, wrappers and Any done right).
+   */
+  #specifier(clusterChecks: readonly Record<string, unknown>[]): Record<string, unknown> {
     const ms = this.#options.intervalMs ?? DEFAULT_HDS_INTERVAL_MS;
-    return {
-      cluster_health_checks: [],
-      interval: { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 },
-    };
+    const spec = { cluster_health_checks: clusterChecks, interval: `${ms / 1000}s` };
+    const bytes = jsonToBinary('envoy.service.health.v3.HealthCheckSpecifier', spec);
+    if (!bytes.ok) {
+      // Validated on apply; only a store written by another version could get here.
+      this.#options.logger.error(
+        { errors: bytes.errors },
+        'HDS: cannot encode the health checks to hand out; sending none',
+      );
+      return this.#specifier([]);
+    }
+    return specifierCodec().responseDeserialize(Buffer.from(bytes.value)) as Record<
+      string,
+      unknown
+    >;
   }
 
   #stream(call: ServerDuplexStream<any, any>): void {
@@ -93,11 +170,21 @@ export class HdsService {
           return;
         }
         if (node && node.id !== id) this.#forget(node.id, call);
-        node = { id, group: groupOf({ cluster: message.health_check_request.node.cluster }) };
+        const group = groupOf({ cluster: message.health_check_request.node.cluster });
+        const previousOwner = this.#owner.get(id);
         this.#owner.set(id, call);
+        const nodes = this.#nodesOf(group);
+        if (!nodes.includes(id)) nodes.push(id);
+        nodes.sort();
+        const checks = this.#clusterChecks(id, group, nodes);
+        const hdsNode: HdsNode = { id, group, sent: JSON.stringify(checks) };
+        node = hdsNode;
+        this.#nodes.set(call, hdsNode);
         this.#options.metrics?.reportingProxies.set(this.#owner.size);
-        this.#options.logger.debug({ node: id, group: node.group }, 'HDS stream opened');
-        call.write(this.#specifier());
+        this.#options.logger.debug({ node: id, group }, 'HDS stream opened');
+        call.write(this.#specifier(checks));
+        // A new checker may take work from others (rendezvous choice over the group).
+        if (previousOwner === undefined) this.reassign(group);
         return;
       }
       if (message?.request_type === 'endpoint_health_response') {
@@ -117,6 +204,7 @@ export class HdsService {
     const finish = (): void => {
       this.#calls.delete(call);
       if (node) this.#forget(node.id, call);
+      this.#nodes.delete(call);
     };
     call.on('end', () => {
       finish();
@@ -129,9 +217,12 @@ export class HdsService {
 
   #forget(nodeId: string, call: ServerDuplexStream<any, any>): void {
     if (this.#owner.get(nodeId) !== call) return;
+    const group = this.#nodes.get(call)?.group;
     this.#owner.delete(nodeId);
     this.#options.metrics?.reportingProxies.set(this.#owner.size);
     this.#options.aggregate.forget(nodeId);
+    // Its share of the work goes to the next checker.
+    if (group !== undefined) this.reassign(group);
   }
 
   #end(call: ServerDuplexStream<any, any>, invalid: string | undefined): void {
@@ -183,4 +274,12 @@ function reportedHealth(value: unknown): ReportedHealth | undefined {
     default:
       return undefined;
   }
+}
+
+let codec: { responseDeserialize: (bytes: Buffer) => unknown } | undefined;
+function specifierCodec(): { responseDeserialize: (bytes: Buffer) => unknown } {
+  codec ??= serviceDefinition(HDS_SERVICE).StreamHealthCheck as unknown as {
+    responseDeserialize: (bytes: Buffer) => unknown;
+  };
+  return codec;
 }

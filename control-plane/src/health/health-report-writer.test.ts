@@ -7,12 +7,12 @@ import { EDS, endpoints, put } from '../xds/test-support.js';
 import type { ClusterHealthReport, ReportedHealth } from './health-aggregate.js';
 import { HealthReportWriter } from './health-report-writer.js';
 import {
-  HealthQuorumOverlay,
   NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
   encodeNodeHealthReport,
   reportName,
 } from './quorum.js';
+import { HealthOverlay } from './health-overlay.js';
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 
@@ -51,7 +51,7 @@ function servedStatuses(cache: SnapshotCache, group: string, cluster: string): s
 
 async function setup() {
   const store = new MemoryStore();
-  const overlay = new HealthQuorumOverlay();
+  const overlay = new HealthOverlay();
   const cache = new SnapshotCache({ store, debounceMs: 0, overlay });
   await quorumCluster(store, 'g', 'web');
   await store.apply(put('g', endpoints('web', [8080, 8081])));

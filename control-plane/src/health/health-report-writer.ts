@@ -20,13 +20,13 @@ import {
   decodeNodeHealthReport,
   encodeNodeHealthReport,
   reportName,
-  type HealthQuorumOverlay,
   type NodeHealthReportJson,
 } from './quorum.js';
+import type { HealthOverlay } from './health-overlay.js';
 
 export interface HealthReportWriterOptions {
   readonly store: ResourceStore;
-  readonly overlay: HealthQuorumOverlay;
+  readonly overlay: HealthOverlay;
   /** This replica's id, stable across restarts (`--replica-id`). */
   readonly replica: string;
   readonly logger?: Logger;
@@ -38,7 +38,7 @@ export interface HealthReportWriterOptions {
 
 export class HealthReportWriter {
   readonly #store: ResourceStore;
-  readonly #overlay: HealthQuorumOverlay;
+  readonly #overlay: HealthOverlay;
   readonly #replica: string;
   readonly #logger: Logger | undefined;
   readonly #flushDelayMs: number;

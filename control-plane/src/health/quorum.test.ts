@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
 import type { Mutation } from '../store/store.js';
 import {
-  HealthQuorumOverlay,
   NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
   encodeNodeHealthReport,
@@ -12,8 +11,10 @@ import {
   reportName,
   type ClusterView,
 } from './quorum.js';
+import { HealthOverlay } from './health-overlay.js';
 
 const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
 const EDS_MESSAGE = 'envoy.config.endpoint.v3.ClusterLoadAssignment';
 const KEY = 'metadata.filter_metadata["ferry.health_quorum"]';
 
@@ -160,32 +161,36 @@ function statuses(resource: { value: Buffer }): string[] {
   return json.endpoints[0]!.lb_endpoints.map((e) => e.health_status ?? 'UNKNOWN');
 }
 
-describe('HealthQuorumOverlay', () => {
+describe('HealthOverlay', () => {
   test('marks what a quorum sees unhealthy, keeps operator statuses, and reverts', () => {
-    const overlay = new HealthQuorumOverlay();
-    assert.deepEqual(overlay.observe(clusterPut('g', 'web', { min_proxies: 2 })), ['g']);
+    const overlay = new HealthOverlay();
+    assert.deepEqual(overlay.observe(clusterPut('g', 'web', { min_proxies: 2 })), [['g', EDS]]);
     const stored = assignment('web', [[80], [81], [82, 'DRAINING']]);
-    assert.equal(overlay.transform('g', stored), stored, 'nothing reported: served as stored');
+    assert.equal(overlay.transform('g', EDS, stored), stored, 'nothing reported: served as stored');
 
     overlay.observe(
       reportPut('g', 'n1', 'web', ['10.0.0.1:81', '10.0.0.1:82'], ['10.0.0.1:81', '10.0.0.1:82']),
     );
-    assert.equal(overlay.transform('g', stored), stored, '1 proxy < min_proxies 2');
+    assert.equal(overlay.transform('g', EDS, stored), stored, '1 proxy < min_proxies 2');
 
     assert.deepEqual(
       overlay.observe(
         reportPut('g', 'n2', 'web', ['10.0.0.1:81', '10.0.0.1:82'], ['10.0.0.1:81', '10.0.0.1:82']),
       ),
-      ['g'],
+      [['g', EDS]],
     );
-    const served = overlay.transform('g', stored);
+    const served = overlay.transform('g', EDS, stored);
     assert.notEqual(served.version, stored.version);
     assert.deepEqual(statuses(served), ['UNKNOWN', 'UNHEALTHY', 'DRAINING']);
-    assert.equal(overlay.transform('g', stored), served, 'memoised while inputs are unchanged');
+    assert.equal(
+      overlay.transform('g', EDS, stored),
+      served,
+      'memoised while inputs are unchanged',
+    );
     assert.deepEqual([...overlay.marked('g', 'web')].sort(), ['10.0.0.1:81', '10.0.0.1:82']);
 
     // Another group with the same cluster name is unaffected.
-    assert.equal(overlay.transform('other', stored), stored);
+    assert.equal(overlay.transform('other', EDS, stored), stored);
 
     // n2's report goes away: 1 of 1 remaining proxies is below min_proxies again.
     assert.deepEqual(
@@ -195,14 +200,14 @@ describe('HealthQuorumOverlay', () => {
         group: 'g',
         name: reportName('n2'),
       }),
-      ['g'],
+      [['g', EDS]],
     );
-    assert.equal(overlay.transform('g', stored), stored);
+    assert.equal(overlay.transform('g', EDS, stored), stored);
   });
 
   test('served versions depend only on the store content (equal on every replica)', () => {
-    const a = new HealthQuorumOverlay();
-    const b = new HealthQuorumOverlay();
+    const a = new HealthOverlay();
+    const b = new HealthOverlay();
     const mutations = [
       clusterPut('g', 'web', {}),
       reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']),
@@ -210,18 +215,18 @@ describe('HealthQuorumOverlay', () => {
     for (const m of mutations) a.observe(m);
     for (const m of [...mutations].reverse()) b.observe(m);
     const stored = assignment('web', [[80]]);
-    assert.equal(a.transform('g', stored).version, b.transform('g', stored).version);
-    assert.notEqual(a.transform('g', stored).version, stored.version);
+    assert.equal(a.transform('g', EDS, stored).version, b.transform('g', EDS, stored).version);
+    assert.notEqual(a.transform('g', EDS, stored).version, stored.version);
   });
 
   test('a cluster that stops opting in is served as stored', () => {
-    const overlay = new HealthQuorumOverlay();
+    const overlay = new HealthOverlay();
     overlay.observe(clusterPut('g', 'web', {}));
     overlay.observe(reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']));
     const stored = assignment('web', [[80]]);
-    assert.notEqual(overlay.transform('g', stored), stored);
-    assert.deepEqual(overlay.observe(clusterPut('g', 'web', undefined)), ['g']);
-    assert.equal(overlay.transform('g', stored), stored);
+    assert.notEqual(overlay.transform('g', EDS, stored), stored);
+    assert.deepEqual(overlay.observe(clusterPut('g', 'web', undefined)), [['g', EDS]]);
+    assert.equal(overlay.transform('g', EDS, stored), stored);
     assert.deepEqual(
       overlay.observe(clusterPut('g', 'web', undefined)),
       [],

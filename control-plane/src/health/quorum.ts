@@ -16,7 +16,7 @@
  * Replicas (DESIGN.md D1, D4): each proxy's view of those clusters is stored as a
  * NodeHealthReport (proto/ferry/v1/health.proto) by the replica holding its HDS stream
  * (health-report-writer.ts), and the verdict is a pure function of the store's content, so every
- * replica serves the same EDS bytes and versions. The proxies' reports come from their own active
+ * replica serves the same EDS bytes and versions (health-overlay.ts applies it). The proxies' reports come from their own active
  * checks only, never from EDS health_status, so a marked endpoint is still checked and comes back
  * once enough proxies see it healthy again.
  */
@@ -29,15 +29,10 @@ import {
   sortKeysDeep,
   type Result,
 } from '@ferry/proto';
-import type { Mutation } from '../store/store.js';
-import type { SnapshotOverlay } from '../xds/snapshot-cache.js';
 
 export const QUORUM_METADATA_KEY = 'ferry.health_quorum';
 export const NODE_HEALTH_REPORT_TYPE = 'type.googleapis.com/ferry.v1.NodeHealthReport';
 export const NODE_HEALTH_REPORT_MESSAGE = 'ferry.v1.NodeHealthReport';
-const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
-const EDS_TYPE = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
-const EDS_MESSAGE = 'envoy.config.endpoint.v3.ClusterLoadAssignment';
 
 export interface QuorumSetting {
   /** Marked when more than this percentage of the proxies checking an endpoint see it unhealthy. */
@@ -142,141 +137,4 @@ export function decodeNodeHealthReport(value: Uint8Array): NodeHealthReportJson 
 /** The store name of a node's report in its group. */
 export function reportName(nodeId: string): string {
   return `node/${nodeId}`;
-}
-
-/** A served EDS resource, as the snapshot cache holds it. */
-export interface OverlayResource {
-  readonly name: string;
-  readonly version: string;
-  readonly value: Buffer;
-}
-
-/**
- * Follows the store's Cluster and NodeHealthReport changes and rewrites the EDS resources of
- * quorum clusters as they are served. Used by the snapshot cache (snapshot-cache.ts): `observe`
- * is fed every store mutation and returns the groups whose EDS must be rebuilt; `transform` maps
- * one stored ClusterLoadAssignment to the served one.
- */
-export class HealthQuorumOverlay implements SnapshotOverlay {
-  readonly typeUrl = EDS_TYPE;
-  /** group → cluster → setting. */
-  readonly #settings = new Map<string, Map<string, QuorumSetting>>();
-  /** group → node id → cluster → view. */
-  readonly #reports = new Map<string, Map<string, Map<string, ClusterView>>>();
-  /** Last transform per (group, cluster): reused while neither input changed. */
-  readonly #memo = new Map<string, { key: string; out: OverlayResource }>();
-  readonly #onInvalid: (message: string) => void;
-
-  constructor(options: { onInvalid?: (message: string) => void } = {}) {
-    this.#onInvalid = options.onInvalid ?? (() => {});
-  }
-
-  /** The groups whose EDS snapshot changes because of `m`. */
-  observe(m: Mutation): readonly string[] {
-    if (m.typeUrl === CLUSTER_TYPE) return this.#observeCluster(m);
-    if (m.typeUrl === NODE_HEALTH_REPORT_TYPE) return this.#observeReport(m);
-    return [];
-  }
-
-  /** The endpoints a quorum marks in `cluster` of `group` (for the API and tests). */
-  marked(group: string, cluster: string): Set<string> {
-    const setting = this.#settings.get(group)?.get(cluster);
-    if (!setting) return new Set();
-    return quorumUnhealthy(setting, this.#views(group, cluster));
-  }
-
-  /** Whether `cluster` of `group` uses the quorum rule. */
-  setting(group: string, cluster: string): QuorumSetting | undefined {
-    return this.#settings.get(group)?.get(cluster);
-  }
-
-  /**
-   * The served form of a stored ClusterLoadAssignment: endpoints the quorum marks get
-   * health_status UNHEALTHY (unless the operator already set a non-healthy status, which wins).
-   * Returns the input itself when nothing is marked.
-   */
-  transform(group: string, resource: OverlayResource): OverlayResource {
-    const marked = this.marked(group, resource.name);
-    if (marked.size === 0) return resource;
-    const memoKey = `${resource.version}|${[...marked].sort().join(',')}`;
-    const id = JSON.stringify([group, resource.name]);
-    const memo = this.#memo.get(id);
-    if (memo?.key === memoKey) return memo.out;
-    const cla = binaryToJson(EDS_MESSAGE, resource.value) as Json;
-    let changed = false;
-    for (const locality of (cla.endpoints as Json[] | undefined) ?? []) {
-      for (const lb of (locality.lb_endpoints as Json[] | undefined) ?? []) {
-        const socket = ((lb.endpoint as Json | undefined)?.address as Json | undefined)
-          ?.socket_address as Json | undefined;
-        if (!socket) continue;
-        const host = typeof socket.address === 'string' ? socket.address : '';
-        const address = `${host.includes(':') ? `[${host}]` : host}:${Number(socket.port_value ?? 0)}`;
-        const status = (lb.health_status as string | undefined) ?? 'UNKNOWN';
-        if (!marked.has(address) || (status !== 'UNKNOWN' && status !== 'HEALTHY')) continue;
-        lb.health_status = 'UNHEALTHY';
-        changed = true;
-      }
-    }
-    let out = resource;
-    if (changed) {
-      const bytes = jsonToBinary(EDS_MESSAGE, sortKeysDeep(cla));
-      if (!bytes.ok) {
-        this.#onInvalid(`quorum overlay of ${resource.name}: ${bytes.errors.join('; ')}`);
-      } else {
-        const value = Buffer.from(bytes.value);
-        out = { name: resource.name, version: contentVersion(value), value };
-      }
-    }
-    this.#memo.set(id, { key: memoKey, out });
-    return out;
-  }
-
-  #views(group: string, cluster: string): ClusterView[] {
-    const views: ClusterView[] = [];
-    for (const byCluster of this.#reports.get(group)?.values() ?? []) {
-      const view = byCluster.get(cluster);
-      if (view) views.push(view);
-    }
-    return views;
-  }
-
-  #observeCluster(m: Mutation): readonly string[] {
-    const before = this.#settings.get(m.group)?.get(m.name);
-    let after: QuorumSetting | undefined;
-    if (m.op === 'put') {
-      const parsed = quorumSettingOf(
-        binaryToJson('envoy.config.cluster.v3.Cluster', m.value) as Json,
-      );
-      // Validation refuses bad settings on apply; a bad one here came from elsewhere (an older
-      // version's store): the cluster is served without the rule, and the operator is told.
-      if (!parsed.ok) this.#onInvalid(`Cluster "${m.name}": ${parsed.errors.join('; ')}`);
-      after = parsed.ok ? parsed.value : undefined;
-    }
-    if (after) {
-      let byCluster = this.#settings.get(m.group);
-      if (!byCluster) this.#settings.set(m.group, (byCluster = new Map()));
-      byCluster.set(m.name, after);
-    } else {
-      this.#settings.get(m.group)?.delete(m.name);
-    }
-    const same =
-      before?.unhealthyPercent === after?.unhealthyPercent &&
-      before?.minProxies === after?.minProxies;
-    return same ? [] : [m.group];
-  }
-
-  #observeReport(m: Mutation): readonly string[] {
-    let byNode = this.#reports.get(m.group);
-    if (m.op === 'delete') {
-      return byNode?.delete(m.name) ? [m.group] : [];
-    }
-    const report = decodeNodeHealthReport(m.value);
-    const byCluster = new Map<string, ClusterView>();
-    for (const c of report.clusters) {
-      byCluster.set(c.cluster, { checked: new Set(c.checked), unhealthy: new Set(c.unhealthy) });
-    }
-    if (!byNode) this.#reports.set(m.group, (byNode = new Map()));
-    byNode.set(m.name, byCluster);
-    return [m.group];
-  }
 }

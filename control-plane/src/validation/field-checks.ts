@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ResourceKind } from '@ferry/proto';
 import { checkRe2 } from './re2.js';
 import { QUORUM_METADATA_KEY, quorumSettingOf } from '../health/quorum.js';
+import { HDS_METADATA_KEY, hdsSettingOf } from '../health/hds-assignment.js';
 import {
   asArray,
   asObject,
@@ -110,11 +111,19 @@ function checkCluster(cluster: JsonObject, errors: string[]): void {
   }
   const assignment = asObject(cluster.load_assignment);
   if (assignment) checkEndpointPorts(assignment, 'load_assignment', errors);
+  const type = typeof cluster.type === 'string' ? cluster.type : 'STATIC';
   const quorum = quorumSettingOf(cluster);
   if (!quorum.ok) errors.push(...quorum.errors);
-  else if (quorum.value && cluster.type !== 'EDS') {
+  else if (quorum.value && type !== 'EDS') {
     errors.push(
-      `metadata.filter_metadata["${QUORUM_METADATA_KEY}"]: the health quorum rule marks endpoints in EDS, so the cluster must be of type EDS (it is ${typeof cluster.type === 'string' ? cluster.type : 'STATIC'})`,
+      `metadata.filter_metadata["${QUORUM_METADATA_KEY}"]: the health quorum rule marks endpoints in EDS, so the cluster must be of type EDS (it is ${type})`,
+    );
+  }
+  const hds = hdsSettingOf(cluster);
+  if (!hds.ok) errors.push(...hds.errors);
+  else if (hds.value && type !== 'EDS') {
+    errors.push(
+      `metadata.filter_metadata["${HDS_METADATA_KEY}"]: central health checking reports through EDS, so the cluster must be of type EDS (it is ${type})`,
     );
   }
 }

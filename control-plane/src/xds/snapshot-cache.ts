@@ -72,11 +72,11 @@ export interface SnapshotCacheOptions {
    */
   readonly revisionGauge?: MetricChild;
   /**
-   * Rewrites resources as they are served (the health quorum rule, ../health/quorum.ts):
+   * Rewrites resources as they are served (health rules, ../health/health-overlay.ts):
    * `observe` sees every store mutation, including types that are not served, and names the
-   * groups whose `typeUrl` snapshot must be rebuilt; `transform` maps a stored resource of that
-   * type to its served form. Must be deterministic in the store's content (equal versions on
-   * every replica).
+   * (group, type URL) snapshots that must be rebuilt; `transform` maps a stored resource of one
+   * of `typeUrls` to its served form. Must be deterministic in the store's content (equal
+   * versions on every replica).
    */
   readonly overlay?: SnapshotOverlay;
   /** Traces publishes (`snapshot.build`, a child of the apply) when set (tracing on). */
@@ -84,10 +84,11 @@ export interface SnapshotCacheOptions {
 }
 
 export interface SnapshotOverlay {
-  readonly typeUrl: string;
-  observe(m: Mutation): readonly string[];
+  readonly typeUrls: ReadonlySet<string>;
+  observe(m: Mutation): ReadonlyArray<readonly [group: string, typeUrl: string]>;
   transform(
     group: string,
+    typeUrl: string,
     resource: { name: string; version: string; value: Buffer },
   ): { name: string; version: string; value: Buffer };
 }
@@ -234,7 +235,7 @@ export class SnapshotCache {
     this.revisionGauge.set(event.revision);
     for (const m of event.changes) {
       if (this.overlay) {
-        for (const group of this.overlay.observe(m)) this.markDirty(group, this.overlay.typeUrl);
+        for (const [group, typeUrl] of this.overlay.observe(m)) this.markDirty(group, typeUrl);
       }
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
       this.tracing?.noteChange(m.group);
@@ -375,9 +376,9 @@ export class SnapshotCache {
     previous: TypeSnapshot,
   ): TypeSnapshot {
     const resources = new Map(byName ?? []);
-    if (this.overlay && typeUrl === this.overlay.typeUrl) {
+    if (this.overlay?.typeUrls.has(typeUrl)) {
       for (const [name, r] of resources) {
-        const served = this.overlay.transform(group, {
+        const served = this.overlay.transform(group, typeUrl, {
           name,
           version: r.version,
           value: r.resource.value,

@@ -28,6 +28,7 @@ import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
+import type { HdsClusterWork } from '../health/hds-assignment.js';
 import { HDS_SERVICE, HdsService } from '../health/hds-server.js';
 import { healthMetrics } from '../health/health-metrics.js';
 import { LoadAggregate, type LoadSource } from '../load/load-aggregate.js';
@@ -57,6 +58,8 @@ export interface XdsServerOptions {
   readonly health?: HealthAggregate;
   /** Report interval asked of proxies over HDS (default 5 s). */
   readonly hdsIntervalMs?: number;
+  /** The group's clusters whose health checks HDS hands out (../health/health-overlay.ts). */
+  readonly hdsWork?: (group: string) => HdsClusterWork[];
   /** Where LRS reports go (shared with the management API); otherwise the server makes its own. */
   readonly load?: LoadAggregate;
   /** load_reporting_interval asked of proxies over LRS (default 10 s). */
@@ -118,6 +121,7 @@ export class XdsServer {
       logger: this.logger,
       metrics: health,
       ...(options.hdsIntervalMs !== undefined ? { intervalMs: options.hdsIntervalMs } : {}),
+      ...(options.hdsWork ? { work: options.hdsWork } : {}),
     });
     this.loadAggregate = options.load ?? new LoadAggregate();
     this.lrs = new LrsService({
@@ -184,6 +188,11 @@ export class XdsServer {
   }
 
   /** The fleet's health view from HDS reports, as the management API shows it. */
+  /** Re-sends HDS specifiers to the group's proxies whose handed-out work changed. */
+  reassignHealthChecks(group: string): void {
+    this.hds.reassign(group);
+  }
+
   health(): HealthStatusSource {
     return this.healthAggregate;
   }
