@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import {
   apiApply,
   eventually,
+  ferryctl,
   freePort,
   hcmFilter,
   httpRequest,
@@ -115,5 +116,16 @@ describe('ferry-proxy reports load to the control plane (LRS)', () => {
 
     const filtered = await httpRequest(`${cp.apiUrl}/v1/load?cluster=other`);
     assert.deepEqual((JSON.parse(filtered.body) as LoadBody).clusters, []);
+
+    // The same through ferryctl: a table per group and cluster, then per proxy.
+    const table = await ferryctl(cp.apiUrl, ['load', '--cluster', 'web']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(
+      table.stdout,
+      new RegExp(`^default\\s+web\\s+1\\s+${REQUESTS}\\s+0\\s+${REQUESTS}\\s`, 'm'),
+    );
+    assert.match(table.stdout, /^lrs-e2e\s+web\s+-\s/m);
+    const none = await ferryctl(cp.apiUrl, ['load', '--cluster', 'other']);
+    assert.match(none.stdout, /no load reports/);
   });
 });

@@ -15,6 +15,8 @@ export interface CtlOptions {
   help: boolean;
   limit?: number;
   message?: string;
+  /** `load`: only this cluster. */
+  cluster?: string;
 }
 
 export interface ParsedArgs {
@@ -35,6 +37,7 @@ const VALUE_FLAGS = new Set([
   '-f',
   '--filename',
   '--limit',
+  '--cluster',
   '--message',
   '-m',
 ]);
@@ -90,6 +93,9 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
       return;
     case '--token':
       options.token = value;
+      return;
+    case '--cluster':
+      options.cluster = value;
       return;
     case '-o':
     case '--output':

@@ -261,6 +261,50 @@ const health: Command = async (args, client, io) => {
   }
 };
 
+/**
+ * The fleet's load from LRS reports: totals per group and cluster, then each proxy's last interval
+ * per locality.
+ */
+const load: Command = async (args, client, io) => {
+  const response = await client.get('/v1/load', {
+    group: args.options.group,
+    cluster: args.options.cluster,
+  });
+  if (args.options.output === 'json') return printJson(io, response);
+  const clusters = response.clusters as any[];
+  if (clusters.length === 0) {
+    io.out('no load reports (no proxy reports load: set lrs_server on the clusters)\n');
+    return;
+  }
+  const counts = (c: any): string[] => [
+    String(c.total_successful_requests),
+    String(c.total_error_requests),
+    String(c.total_issued_requests),
+    String(c.total_requests_in_progress),
+    String(c.total_dropped_requests),
+  ];
+  const head = ['SUCCESS', 'ERRORS', 'ISSUED', 'IN PROGRESS', 'DROPPED'];
+  io.out(
+    table(
+      ['GROUP', 'CLUSTER', 'PROXIES', ...head],
+      clusters.map((c) => [c.group, c.cluster, String(c.nodes.length), ...counts(c.total)]),
+    ),
+  );
+  const rows: string[][] = [];
+  for (const c of clusters) {
+    for (const n of c.nodes as any[]) {
+      for (const l of n.localities as any[]) {
+        const where = [l.locality.region, l.locality.zone, l.locality.sub_zone].filter(Boolean);
+        rows.push([n.node, c.cluster, where.join('/') || '-', ...counts(l.latest), n.reported_at]);
+      }
+    }
+  }
+  if (rows.length > 0) {
+    io.out('\nlast interval per proxy and locality:\n');
+    io.out(table(['NODE', 'CLUSTER', 'LOCALITY', ...head, 'REPORTED'], rows));
+  }
+};
+
 function typeShort(typeUrl: string): string {
   return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
 }
@@ -311,6 +355,7 @@ export const COMMANDS: Record<string, Command> = {
   diff,
   status,
   health,
+  load,
   history,
   rollback,
 };

@@ -12,6 +12,7 @@ Commands:
   delete TYPE NAME...     delete resources (refused while still referenced)
   status                  connected proxies and what each has ACKed or NACKed
   health                  endpoint health as the proxies see it (HDS reports)
+  load                    requests per cluster and locality as proxies report them (LRS)
   history                 revisions of the store, newest first
   rollback REV            restore the state of revision REV as a new revision
 
@@ -67,6 +68,15 @@ version ACKed and the last NACK with its error.
 Shows, per group, cluster and endpoint, how many proxies see it healthy and unhealthy (from
 their active health checks, reported over HDS) and since when those counts hold; then each
 proxy's own view. STATUS is HEALTHY or UNHEALTHY when all reporting proxies agree, else MIXED.
+EDS shows, for clusters using the quorum rule (ferry.health_quorum or ferry.hds metadata),
+whether the endpoint is served UNHEALTHY to the whole group because of it.
+`,
+  load: `Usage: ferryctl load [--group G] [--cluster C] [-o json]
+
+Shows the load proxies report over LRS (clusters with lrs_server set): per group and cluster,
+requests completed successfully, with errors, issued, in progress now and dropped, summed over
+the reporting proxies since their streams opened; then per proxy and locality, the last
+interval's counts.
 `,
   history: `Usage: ferryctl history [--limit N] [-o json]
 
