@@ -4,6 +4,12 @@
  * responses; runs interleaved (ferry, nginx, haproxy, repeat) so drift hits every proxy alike.
  * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing (DESIGN D10).
  *
+ * ferry-proxy also runs in variants that measure the cost of observability against plain ferry
+ * in the same run (issue 5): `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1%
+ * and 100% random sampling, client spans per attempt, exported over OTLP/HTTP to a collector in
+ * this process that reads and discards the bodies) and `ferry-log` (an access log file in
+ * Envoy's default format). Their `× ferry req/s` column is the ratio to plain ferry.
+ *
  * At 1 worker every proxy (all its processes) is pinned to core 0 and wrk plus the backend to
  * core 1; at 2 workers nothing is pinned. Usage: node e2e/dist/bench/proxy-bench.js --help.
  */
@@ -20,6 +26,7 @@ import {
   backendNginxConf,
   ferryBootstrap,
   haproxyConf,
+  type FerryExtras,
   proxyNginxConf,
   type BodySize,
   type ProxyConfigInput,
@@ -35,8 +42,58 @@ import {
 } from './proxy-processes.js';
 import { runWrk, type WrkResult } from './proxy-wrk.js';
 
-const PROXIES = ['ferry', 'nginx', 'haproxy'] as const;
+const PROXIES = [
+  'ferry',
+  'ferry-trace-1',
+  'ferry-trace-100',
+  'ferry-log',
+  'nginx',
+  'haproxy',
+] as const;
 type ProxyName = (typeof PROXIES)[number];
+
+/** What each ferry variant adds (proxy-configs.ts FerryExtras), given the collector and a dir. */
+function ferryExtras(name: ProxyName, collectorPort: number, dir: string): FerryExtras {
+  switch (name) {
+    case 'ferry-trace-1':
+      return { tracing: { percent: 1, collectorPort } };
+    case 'ferry-trace-100':
+      return { tracing: { percent: 100, collectorPort } };
+    case 'ferry-log':
+      return { accessLogPath: path.join(dir, 'ferry-access.log') };
+    default:
+      return {};
+  }
+}
+
+/**
+ * The OTLP/HTTP collector of the tracing variants: reads each export and answers 200 without
+ * decoding it (the proxy's cost is measured, not a collector's); counts requests and bytes.
+ */
+async function startDiscardCollector(): Promise<{
+  port: number;
+  stats: { requests: number; bytes: number };
+  close(): Promise<void>;
+}> {
+  const stats = { requests: 0, bytes: 0 };
+  const server = http.createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (stats.bytes += chunk.length));
+    req.on('end', () => {
+      stats.requests++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --quick              1 round of 5 s per case (default: 3 rounds of 10 s)
@@ -45,7 +102,8 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --warmup S           seconds of unmeasured load before each run [2, quick: 1]
   --workers 1,2        worker counts to measure
   --sizes small,large  response sizes (100 B, 64 KiB)
-  --proxies ferry,nginx,haproxy
+  --proxies LIST       of ferry, ferry-trace-1, ferry-trace-100, ferry-log, nginx, haproxy
+                       [all]
   --connections N      wrk connections [64]
   --label NAME         report file bench-results/proxy-NAME.json [latest]
   --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
@@ -163,6 +221,7 @@ async function startProxy(
   input: ProxyConfigInput,
   cpus: string | undefined,
   cpuProfDir: string | undefined,
+  extras: FerryExtras,
 ): Promise<RunningProxy> {
   const logFile = path.join(input.dir, `${name}.log`);
   let child: ChildProcess;
@@ -191,8 +250,11 @@ async function startProxy(
     child = startServer({ name, command: 'haproxy', args: ['-db', '-f', conf], cpus, logFile });
   } else {
     const adminPort = await freePort();
-    const conf = path.join(input.dir, 'ferry-bootstrap.yaml');
-    fs.writeFileSync(conf, JSON.stringify(ferryBootstrap({ ...input, adminPort }), null, 2));
+    const conf = path.join(input.dir, `${name}-bootstrap.yaml`);
+    fs.writeFileSync(
+      conf,
+      JSON.stringify(ferryBootstrap({ ...input, adminPort }, extras), null, 2),
+    );
     // node:cluster workers inherit the primary's execArgv, so --cpu-prof profiles them too.
     const nodeFlags =
       cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`];
@@ -207,7 +269,7 @@ async function startProxy(
         '--concurrency',
         String(input.workers),
         '--state-dir',
-        path.join(input.dir, 'ferry-state'),
+        path.join(input.dir, `${name}-state`),
         '--log-level',
         'warn',
       ],
@@ -236,6 +298,8 @@ interface CaseSummary {
   readonly errors: number;
   readonly rpsRatioToNginx: number;
   readonly p99RatioToNginx: number;
+  /** Variants of ferry: req/s relative to plain ferry in the same run. */
+  readonly rpsRatioToFerry: number;
   readonly rpsPerRound: number[];
 }
 
@@ -261,8 +325,15 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     const nginx = base.find(
       (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'nginx',
     );
+    const ferry = base.find(
+      (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'ferry',
+    );
     return {
       ...row,
+      rpsRatioToFerry:
+        ferry && row.proxy.startsWith('ferry')
+          ? round2(row.requestsPerSec / ferry.requestsPerSec)
+          : Number.NaN,
       rpsRatioToNginx: nginx ? round2(row.requestsPerSec / nginx.requestsPerSec) : Number.NaN,
       p99RatioToNginx: nginx ? round2(row.p99Ms / nginx.p99Ms) : Number.NaN,
     };
@@ -283,6 +354,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
     'p99 ms',
     '× nginx req/s',
     '× nginx p99',
+    '× ferry req/s',
     'errors',
     'req/s per round',
   ];
@@ -295,6 +367,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
     r.p99Ms.toFixed(2),
     r.rpsRatioToNginx.toFixed(2),
     r.p99RatioToNginx.toFixed(2),
+    Number.isNaN(r.rpsRatioToFerry) ? '' : r.rpsRatioToFerry.toFixed(2),
     String(r.errors),
     r.rpsPerRound.join(' / '),
   ]);
@@ -334,6 +407,7 @@ async function measureWorkers(
   });
   await waitForPort(backendPort, 10_000);
   const running: RunningProxy[] = [];
+  const collector = await startDiscardCollector();
   try {
     for (const name of options.proxies) {
       const listenPort = await freePort();
@@ -341,7 +415,11 @@ async function measureWorkers(
         name,
         { listenPort, backendPort, workers, dir },
         proxyCpus,
-        name === 'ferry' ? cpuProfDir : undefined,
+        // One directory per ferry variant, so their profiles are summarised apart.
+        cpuProfDir !== undefined && name.startsWith('ferry')
+          ? path.join(cpuProfDir, name)
+          : undefined,
+        ferryExtras(name, collector.port, dir),
       );
       running.push(proxy);
       for (const size of options.sizes) await checkResponse(proxy.port, size);
@@ -377,6 +455,11 @@ async function measureWorkers(
   } finally {
     await Promise.all(running.map((p) => stopServer(p.child, 12_000)));
     await stopServer(backend);
+    await collector.close();
+    if (options.proxies.some((p) => p.startsWith('ferry-trace')))
+      log(
+        `workers=${workers}: OTLP collector received ${collector.stats.requests} exports, ${collector.stats.bytes} bytes`,
+      );
   }
 }
 
@@ -434,11 +517,14 @@ async function main(): Promise<void> {
     samples,
   };
   if (cpuProfDir !== undefined) {
-    const profiles = fs
-      .readdirSync(cpuProfDir)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => path.join(cpuProfDir, f));
-    report.cpuProfiles = profiles.map((file) => summarizeCpuProfile(file, 25));
+    const profiles: Record<string, unknown[]> = {};
+    for (const variant of fs.readdirSync(cpuProfDir)) {
+      profiles[variant] = fs
+        .readdirSync(path.join(cpuProfDir, variant))
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => summarizeCpuProfile(path.join(cpuProfDir, variant, f), 25));
+    }
+    report.cpuProfiles = profiles;
   }
   const out = path.join(resultsDir, `proxy-${options.label}.json`);
   fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

@@ -92,11 +92,80 @@ backend backend
 `;
 }
 
+/** What a ferry-proxy variant of the bench adds to the plain config (the cost being measured). */
+export interface FerryExtras {
+  /** OpenTelemetry tracing at this random_sampling percentage, exported over OTLP/HTTP. */
+  readonly tracing?: { readonly percent: number; readonly collectorPort: number };
+  /** An access log file (Envoy's default format). */
+  readonly accessLogPath?: string;
+}
+
+/** HCM fields for the extras: `tracing` and `access_log`, as an Envoy user would write them. */
+function hcmExtras(extras: FerryExtras): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (extras.tracing) {
+    out.tracing = {
+      provider: {
+        name: 'envoy.tracers.opentelemetry',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+          http_service: {
+            http_uri: {
+              uri: `http://127.0.0.1:${extras.tracing.collectorPort}/v1/traces`,
+              cluster: 'otlp',
+              timeout: '5s',
+            },
+          },
+          service_name: 'bench',
+        },
+      },
+      random_sampling: { value: extras.tracing.percent },
+      spawn_upstream_span: true,
+    };
+  }
+  if (extras.accessLogPath !== undefined) {
+    out.access_log = [
+      {
+        name: 'envoy.access_loggers.file',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+          path: extras.accessLogPath,
+        },
+      },
+    ];
+  }
+  return out;
+}
+
+function staticCluster(name: string, port: number): object {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        {
+          lb_endpoints: [
+            {
+              endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 /**
  * ferry-proxy's static bootstrap, as an Envoy user would write it: one listener with an HCM
- * (router filter, a virtual host routing `/` to the cluster) and a STATIC cluster.
+ * (router filter, a virtual host routing `/` to the cluster) and a STATIC cluster; plus the
+ * extras of a variant (tracing to a collector cluster, an access log).
  */
-export function ferryBootstrap(input: ProxyConfigInput & { readonly adminPort: number }): object {
+export function ferryBootstrap(
+  input: ProxyConfigInput & { readonly adminPort: number },
+  extras: FerryExtras = {},
+): object {
   return {
     node: { id: 'bench-proxy', cluster: 'bench' },
     admin: {
@@ -117,6 +186,7 @@ export function ferryBootstrap(input: ProxyConfigInput & { readonly adminPort: n
                       'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
                     stat_prefix: 'bench',
                     codec_type: 'AUTO',
+                    ...hcmExtras(extras),
                     route_config: {
                       name: 'bench',
                       virtual_hosts: [
@@ -144,27 +214,8 @@ export function ferryBootstrap(input: ProxyConfigInput & { readonly adminPort: n
         },
       ],
       clusters: [
-        {
-          name: 'backend',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          load_assignment: {
-            cluster_name: 'backend',
-            endpoints: [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: {
-                      address: {
-                        socket_address: { address: '127.0.0.1', port_value: input.backendPort },
-                      },
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        },
+        staticCluster('backend', input.backendPort),
+        ...(extras.tracing ? [staticCluster('otlp', extras.tracing.collectorPort)] : []),
       ],
     },
   };
