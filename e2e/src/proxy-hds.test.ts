@@ -140,6 +140,13 @@ describe('ferry-proxy reports health to the control plane (HDS)', () => {
     const table = await ferryctl(cp.apiUrl, ['health']);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${b.port}\\s+UNHEALTHY\\s+0/1\\s+1/1`));
+    // The proxy's own view is part of `ferryctl status` too.
+    const status = await ferryctl(cp.apiUrl, ['status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      new RegExp(`hds-e2e\\s+web\\s+1/2\\s+127\\.0\\.0\\.1:${b.port}\\s`),
+    );
   });
 
   test('the restarted backend comes back HEALTHY', async () => {

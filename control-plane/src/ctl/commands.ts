@@ -187,7 +187,13 @@ const diff: Command = async (args, client, io) => {
 
 const status: Command = async (args, client, io) => {
   const response = await client.get('/v1/status');
-  if (args.options.output === 'json') return printJson(io, response);
+  // Each proxy's health view (HDS reports) belongs to its status, as the operator sees the fleet.
+  // An API server without the health view (embedded without HDS) answers FERRY_NOT_FOUND.
+  const health = await client.get('/v1/health').catch((err: unknown) => {
+    if (err instanceof CtlError && err.message.startsWith('FERRY_NOT_FOUND')) return { nodes: [] };
+    throw err;
+  });
+  if (args.options.output === 'json') return printJson(io, { ...response, health });
   io.out(`revision ${response.revision}\n`);
   const nodes = response.nodes as any[];
   if (nodes.length === 0) {
@@ -212,6 +218,24 @@ const status: Command = async (args, client, io) => {
   io.out(
     table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
   );
+  const healthRows: string[][] = [];
+  for (const n of health.nodes as any[]) {
+    for (const c of n.clusters as any[]) {
+      const endpoints = c.endpoints as any[];
+      const down = endpoints.filter((e) => e.status === 'UNHEALTHY').map((e) => e.address);
+      healthRows.push([
+        n.node_id,
+        c.cluster,
+        `${endpoints.length - down.length}/${endpoints.length}`,
+        down.length > 0 ? down.join(',') : '-',
+        n.reported_at,
+      ]);
+    }
+  }
+  if (healthRows.length > 0) {
+    io.out('\nhealth as each proxy sees it (HDS reports; the aggregate: ferryctl health):\n');
+    io.out(table(['NODE', 'CLUSTER', 'HEALTHY', 'UNHEALTHY ENDPOINTS', 'REPORTED'], healthRows));
+  }
 };
 
 /**
