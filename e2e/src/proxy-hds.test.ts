@@ -85,6 +85,8 @@ describe('ferry-proxy reports health to the control plane (HDS)', () => {
           {
             timeout: '1s',
             interval: '0.2s',
+            // No traffic goes through these proxies: without this, Envoy's default (60 s) applies.
+            no_traffic_interval: '0.2s',
             unhealthy_threshold: 2,
             healthy_threshold: 2,
             http_health_check: { path: '/healthz' },

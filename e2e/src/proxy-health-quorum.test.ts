@@ -48,6 +48,8 @@ describe('health quorum rule flips EDS health for the group', () => {
           {
             timeout: '1s',
             interval: '0.2s',
+            // No traffic goes through these proxies: without this, Envoy's default (60 s) applies.
+            no_traffic_interval: '0.2s',
             unhealthy_threshold: 2,
             healthy_threshold: 2,
             http_health_check: { path: '/healthz' },

@@ -502,8 +502,10 @@ export interface HealthCheckModel {
   readonly intervalJitterPercent: number;
   readonly unhealthyThreshold: number;
   readonly healthyThreshold: number;
-  /** Used while the cluster has no traffic; ferry-proxy does not track traffic yet (see health/). */
+  /** Used while the cluster has never had upstream traffic (default 60 s). */
   readonly noTrafficIntervalMs: number;
+  /** Used instead for a healthy host while the cluster has no traffic. Default: noTrafficIntervalMs. */
+  readonly noTrafficHealthyIntervalMs: number;
   /** Default: intervalMs. */
   readonly unhealthyIntervalMs: number;
   /** Default: unhealthyIntervalMs. */

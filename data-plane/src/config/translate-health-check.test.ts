@@ -46,6 +46,7 @@ describe('translate health_checks', () => {
         unhealthyThreshold: 2,
         healthyThreshold: 3,
         noTrafficIntervalMs: 60000,
+        noTrafficHealthyIntervalMs: 60000,
         unhealthyIntervalMs: 200,
         unhealthyEdgeIntervalMs: 200,
         healthyEdgeIntervalMs: 200,

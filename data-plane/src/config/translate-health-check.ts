@@ -38,7 +38,8 @@ const HEALTH_CHECK_SPEC = messageSpec('envoy.config.core.v3.HealthCheck', {
   tcp_health_check: 'connect, optional send/receive payload',
   grpc_health_check: 'grpc.health.v1.Health/Check over HTTP/2 (plaintext)',
   no_traffic_interval:
-    'accepted (default 60s); ferry-proxy does not track traffic yet, so `interval` applies',
+    'default 60s: the interval until the cluster first has upstream traffic (then the others apply)',
+  no_traffic_healthy_interval: 'default: no_traffic_interval; for healthy hosts without traffic',
   unhealthy_interval: 'default: interval',
   unhealthy_edge_interval: 'default: unhealthy_interval',
   healthy_edge_interval: 'default: interval',
@@ -134,6 +135,7 @@ export function translateHealthCheck(
       : kind === 'tcp_health_check'
         ? tcpChecker(body, checkerPath, issues)
         : grpcChecker(body, checkerPath, issues);
+  const noTrafficIntervalMs = durationMs(obj.no_traffic_interval, DEFAULT_NO_TRAFFIC_INTERVAL_MS);
   return {
     timeoutMs,
     intervalMs,
@@ -142,7 +144,8 @@ export function translateHealthCheck(
     intervalJitterPercent: int(obj.interval_jitter_percent, 0),
     unhealthyThreshold: threshold(obj, 'unhealthy_threshold', path, issues),
     healthyThreshold: threshold(obj, 'healthy_threshold', path, issues),
-    noTrafficIntervalMs: durationMs(obj.no_traffic_interval, DEFAULT_NO_TRAFFIC_INTERVAL_MS),
+    noTrafficIntervalMs,
+    noTrafficHealthyIntervalMs: durationMs(obj.no_traffic_healthy_interval, noTrafficIntervalMs),
     unhealthyIntervalMs,
     unhealthyEdgeIntervalMs: durationMs(obj.unhealthy_edge_interval, unhealthyIntervalMs),
     healthyEdgeIntervalMs: durationMs(obj.healthy_edge_interval, intervalMs),

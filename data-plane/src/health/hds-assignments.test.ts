@@ -23,7 +23,9 @@ function check(extra: Partial<HealthCheckModel> = {}): HealthCheckModel {
     intervalJitterPercent: 0,
     unhealthyThreshold: 1,
     healthyThreshold: 1,
-    noTrafficIntervalMs: 60_000,
+    // These tests are about the regular intervals; the no-traffic ones are tested on their own.
+    noTrafficIntervalMs: 1000,
+    noTrafficHealthyIntervalMs: 1000,
     unhealthyIntervalMs: 1000,
     unhealthyEdgeIntervalMs: 1000,
     healthyEdgeIntervalMs: 1000,

@@ -23,7 +23,9 @@ function check(extra: Partial<HealthCheckModel> = {}): HealthCheckModel {
     intervalJitterPercent: 0,
     unhealthyThreshold: 2,
     healthyThreshold: 2,
-    noTrafficIntervalMs: 60_000,
+    // These tests are about the regular intervals; the no-traffic ones are tested on their own.
+    noTrafficIntervalMs: 1000,
+    noTrafficHealthyIntervalMs: 1000,
     unhealthyIntervalMs: 1000,
     unhealthyEdgeIntervalMs: 1000,
     healthyEdgeIntervalMs: 1000,
@@ -57,6 +59,45 @@ async function advance(ms: number): Promise<void> {
 }
 
 describe('HealthManager', () => {
+  test('no_traffic_interval until the cluster has traffic, then the regular interval', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const checker = new FakeChecker(new Map());
+      const manager = new HealthManager({
+        logger,
+        onUpdate: () => undefined,
+        createChecker: () => checker,
+        random: () => 0,
+      });
+      const slow = check({ noTrafficIntervalMs: 60_000, noTrafficHealthyIntervalMs: 60_000 });
+      manager.apply({ web: cluster('web', [1], [slow]), api: cluster('api', [2], [slow]) });
+      await advance(0);
+      assert.equal(checker.probes.length, 2, 'first checks at once');
+      await advance(58_000);
+      assert.equal(checker.probes.length, 2, 'no traffic: nothing before no_traffic_interval');
+      // Traffic to web: its next check is brought forward to the regular 1 s; api stays slow.
+      manager.markTraffic('web');
+      manager.markTraffic('web');
+      await advance(1000);
+      assert.deepEqual(
+        checker.probes.slice(2).map((p) => p.port),
+        [1],
+      );
+      await advance(1000);
+      assert.deepEqual(
+        checker.probes
+          .slice(2)
+          .map((p) => p.port)
+          .sort(),
+        [1, 1, 2],
+        'web every second; api at its 60 s no-traffic mark',
+      );
+      manager.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   test('checks every host, applies thresholds, reports complete maps on change', async () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     try {

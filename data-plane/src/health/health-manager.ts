@@ -98,6 +98,8 @@ interface Session {
   checker: HealthChecker;
   readonly state: HostHealthState;
   timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (ms since the epoch). */
+  dueAt: number;
   probe: AbortController | undefined;
   /** The last probe failed because `timeout` elapsed. */
   timedOut: boolean;
@@ -120,6 +122,12 @@ export class HealthManager {
     { -readonly [K in keyof HealthCheckCounter]: HealthCheckCounter[K] }
   >();
   #closed = false;
+  /**
+   * Clusters that have had upstream traffic (a worker said so). Until then their hosts are
+   * checked every no_traffic_interval, as Envoy does for a cluster that never made a connection.
+   * Kept by name across config changes, as Envoy's cluster stats are.
+   */
+  readonly #hadTraffic = new Set<string>();
 
   constructor(options: HealthManagerOptions) {
     this.#options = options;
@@ -161,6 +169,7 @@ export class HealthManager {
                 checker: this.#createChecker(model),
                 state: new HostHealthState(),
                 timer: undefined,
+                dueAt: 0,
                 probe: undefined,
                 timedOut: false,
                 stopped: false,
@@ -180,6 +189,25 @@ export class HealthManager {
     const names = new Set([...this.#clusters.keys(), ...next.keys()]);
     this.#clusters = next;
     for (const name of names) this.#report(name);
+  }
+
+  /**
+   * A cluster has had upstream traffic (first time per worker; repeats are ignored). Its hosts
+   * shift from no_traffic_interval to the regular intervals now: a check scheduled further away
+   * than its regular interval is brought forward, so traffic that starts is covered at once.
+   */
+  markTraffic(cluster: string): void {
+    if (this.#closed || this.#hadTraffic.has(cluster)) return;
+    this.#hadTraffic.add(cluster);
+    const now = Date.now();
+    for (const session of this.#clusters.get(cluster)?.values() ?? []) {
+      if (session.timer === undefined || session.state.pending) continue;
+      const regular = session.state.nextIntervalMs(session.model, this.#random, true);
+      if (session.dueAt - now <= regular) continue;
+      clearTimeout(session.timer);
+      session.timer = undefined;
+      this.#schedule(session, regular);
+    }
   }
 
   /** Every checked host's status, by cluster name then host key (admin /clusters). */
@@ -242,6 +270,7 @@ export class HealthManager {
 
   #schedule(session: Session, delayMs: number): void {
     if (session.stopped) return;
+    session.dueAt = Date.now() + delayMs;
     session.timer = setTimeout(() => {
       session.timer = undefined;
       void this.#runCheck(session);
@@ -283,7 +312,14 @@ export class HealthManager {
       );
     }
     this.#report(session.clusterName);
-    this.#schedule(session, session.state.nextIntervalMs(session.model, this.#random));
+    this.#schedule(
+      session,
+      session.state.nextIntervalMs(
+        session.model,
+        this.#random,
+        this.#hadTraffic.has(session.clusterName),
+      ),
+    );
   }
 
   #hostMap(name: string): Record<string, ActiveHealthStatus> {

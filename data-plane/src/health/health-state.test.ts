@@ -62,7 +62,7 @@ describe('HostHealthState thresholds', () => {
   });
 });
 
-describe('HostHealthState.nextIntervalMs', () => {
+describe('HostHealthState.nextIntervalMs (Envoy HealthCheckerImplBase::interval)', () => {
   const settings: IntervalSettings = {
     intervalMs: 1000,
     intervalJitterMs: 0,
@@ -70,20 +70,86 @@ describe('HostHealthState.nextIntervalMs', () => {
     unhealthyIntervalMs: 3000,
     unhealthyEdgeIntervalMs: 500,
     healthyEdgeIntervalMs: 200,
+    noTrafficIntervalMs: 60_000,
+    noTrafficHealthyIntervalMs: 90_000,
   };
   const zero = (): number => 0;
-  const cases: { name: string; outcomes: CheckOutcome[]; expected: number }[] = [
-    { name: 'pending, failed first check: unhealthy_interval', outcomes: [NET], expected: 3000 },
-    { name: 'just became healthy: healthy_edge_interval', outcomes: [OK], expected: 200 },
-    { name: 'stays healthy: interval', outcomes: [OK, OK], expected: 1000 },
-    { name: 'just became unhealthy: unhealthy_edge_interval', outcomes: [OK, BAD], expected: 500 },
-    { name: 'stays unhealthy: unhealthy_interval', outcomes: [OK, BAD, NET], expected: 3000 },
+  // THRESHOLDS: healthy 2, unhealthy 3.
+  const cases: { name: string; outcomes: CheckOutcome[]; traffic: boolean; expected: number }[] = [
+    {
+      name: 'first check fails: unhealthy_interval',
+      outcomes: [NET],
+      traffic: true,
+      expected: 3000,
+    },
+    { name: 'first check passes: interval', outcomes: [OK], traffic: true, expected: 1000 },
+    { name: 'stays healthy: interval', outcomes: [OK, OK], traffic: true, expected: 1000 },
+    {
+      name: 'healthy host fails below the threshold: unhealthy_edge_interval',
+      outcomes: [OK, NET],
+      traffic: true,
+      expected: 500,
+    },
+    {
+      name: 'and again: still pending, unhealthy_edge_interval',
+      outcomes: [OK, NET, NET],
+      traffic: true,
+      expected: 500,
+    },
+    {
+      name: 'reaches the threshold: unhealthy_interval',
+      outcomes: [OK, NET, NET, NET],
+      traffic: true,
+      expected: 3000,
+    },
+    {
+      name: 'active failure, at once: unhealthy_interval',
+      outcomes: [OK, BAD],
+      traffic: true,
+      expected: 3000,
+    },
+    {
+      name: 'unhealthy host passes below the threshold: healthy_edge_interval',
+      outcomes: [OK, BAD, OK],
+      traffic: true,
+      expected: 200,
+    },
+    {
+      name: 'reaches the threshold: interval',
+      outcomes: [OK, BAD, OK, OK],
+      traffic: true,
+      expected: 1000,
+    },
+    {
+      name: 'stays unhealthy: unhealthy_interval',
+      outcomes: [OK, BAD, NET],
+      traffic: true,
+      expected: 3000,
+    },
+    {
+      name: 'no traffic, healthy: no_traffic_healthy_interval',
+      outcomes: [OK, OK],
+      traffic: false,
+      expected: 90_000,
+    },
+    {
+      name: 'no traffic, unhealthy: no_traffic_interval',
+      outcomes: [NET],
+      traffic: false,
+      expected: 60_000,
+    },
+    {
+      name: 'no traffic, passing but pending: no_traffic_interval',
+      outcomes: [OK, BAD, OK],
+      traffic: false,
+      expected: 60_000,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
       const state = new HostHealthState();
       for (const o of c.outcomes) state.record(o, THRESHOLDS);
-      assert.equal(state.nextIntervalMs(settings, zero), c.expected);
+      assert.equal(state.nextIntervalMs(settings, zero, c.traffic), c.expected);
     });
   }
 

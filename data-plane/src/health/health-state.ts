@@ -28,7 +28,16 @@ export type IntervalSettings = Pick<
   | 'unhealthyIntervalMs'
   | 'unhealthyEdgeIntervalMs'
   | 'healthyEdgeIntervalMs'
+  | 'noTrafficIntervalMs'
+  | 'noTrafficHealthyIntervalMs'
 >;
+
+/**
+ * Envoy's HealthTransition as its interval choice sees it: `pending` when the check moved the
+ * host towards the other status without reaching the threshold; `changed` when the status changed
+ * or this was the host's first check (Envoy clears PENDING_ACTIVE_HC and reports Changed).
+ */
+type IntervalTransition = 'changed' | 'pending' | 'unchanged';
 
 export class HostHealthState {
   #status: ActiveHealthStatus = 'UNHEALTHY';
@@ -36,6 +45,9 @@ export class HostHealthState {
   #consecutiveSuccesses = 0;
   #consecutiveFailures = 0;
   #lastTransition: HealthTransition = 'unchanged';
+  #intervalTransition: IntervalTransition = 'unchanged';
+  /** The last check's result (Envoy's HealthState argument of interval()). */
+  #lastCheckHealthy = false;
 
   get status(): ActiveHealthStatus {
     return this.#status;
@@ -74,27 +86,39 @@ export class HostHealthState {
         this.#status = 'UNHEALTHY';
     }
     this.#lastTransition = this.#status !== before ? 'changed' : 'unchanged';
+    // Moving towards the other status without reaching its threshold yet.
+    const towards = outcome.healthy ? before === 'UNHEALTHY' : before === 'HEALTHY';
+    this.#intervalTransition =
+      wasPending || this.#lastTransition === 'changed'
+        ? 'changed'
+        : towards
+          ? 'pending'
+          : 'unchanged';
+    this.#lastCheckHealthy = outcome.healthy;
     return this.#lastTransition;
   }
 
   /**
-   * Delay before the next check (Envoy's HealthCheckerImplBase::interval): the edge intervals
-   * right after a transition, unhealthy_interval while unhealthy, interval otherwise; then
-   * interval_jitter_percent of that and interval_jitter, each scaled by `random()` ∈ [0, 1).
-   *
-   * no_traffic_interval is not used: ferry-proxy's primary does not see the workers' traffic,
-   * so it checks as if the cluster always had traffic (more checks, never fewer).
+   * Delay before the next check, as Envoy's HealthCheckerImplBase::interval chooses it from the
+   * last check's result and transition:
+   * - a cluster that has had traffic: after a failed check, unhealthy_edge_interval while the
+   *   host is on its way to unhealthy (threshold not reached yet), else unhealthy_interval; after
+   *   a successful one, healthy_edge_interval while on its way to healthy, else interval;
+   * - a cluster that never had traffic: no_traffic_healthy_interval after a success that settles
+   *   (no transition pending), else no_traffic_interval;
+   * then interval_jitter_percent of that and interval_jitter, each scaled by `random()` ∈ [0, 1).
    */
-  nextIntervalMs(settings: IntervalSettings, random: () => number): number {
+  nextIntervalMs(settings: IntervalSettings, random: () => number, hadTraffic = true): number {
+    const pending = this.#intervalTransition === 'pending';
     let base: number;
-    if (this.#status === 'HEALTHY')
+    if (!hadTraffic)
       base =
-        this.#lastTransition === 'changed' ? settings.healthyEdgeIntervalMs : settings.intervalMs;
-    else
-      base =
-        this.#lastTransition === 'changed'
-          ? settings.unhealthyEdgeIntervalMs
-          : settings.unhealthyIntervalMs;
+        this.#lastCheckHealthy && !pending
+          ? settings.noTrafficHealthyIntervalMs
+          : settings.noTrafficIntervalMs;
+    else if (this.#lastCheckHealthy)
+      base = pending ? settings.healthyEdgeIntervalMs : settings.intervalMs;
+    else base = pending ? settings.unhealthyEdgeIntervalMs : settings.unhealthyIntervalMs;
     let jitter = 0;
     if (settings.intervalJitterPercent > 0)
       jitter += Math.floor(random() * ((base * settings.intervalJitterPercent) / 100));

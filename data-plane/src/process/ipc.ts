@@ -42,7 +42,9 @@ export type WorkerMessage =
       /** This worker's outlier ejections by cluster (absent from older workers). */
       readonly outlier?: OutlierReport;
     }
-  | { readonly type: 'drained' };
+  | { readonly type: 'drained' }
+  /** The worker's first upstream request to a cluster (health checks leave no_traffic_interval). */
+  | { readonly type: 'cluster-traffic'; readonly cluster: string };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return typeof value === 'object' && value !== null && typeof (value as any).type === 'string';

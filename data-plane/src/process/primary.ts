@@ -144,6 +144,7 @@ export class Primary implements AdminBackend {
       size: options.concurrency,
       logger: this.logger,
       ...(deps.workerArgs ? { args: deps.workerArgs } : {}),
+      onClusterTraffic: (cluster) => this.health.markTraffic(cluster),
       onApplied: (_slot, version, error) => {
         if (error) this.counters.workerApplyFailures += 1;
         else if (version === this.workerConfig?.version) this.maybeReady();

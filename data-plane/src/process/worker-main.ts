@@ -5,6 +5,7 @@
  * Ctrl-C reaches the whole process group, and the primary decides how to drain; a worker whose
  * primary is gone drains and exits on its own.
  */
+import { onFirstUpstreamTraffic } from '../upstream/upstream-traffic.js';
 import type { Logger } from '@ferry/shared';
 import { AccessLogDispatcher } from '../access-log/access-log-dispatcher.js';
 import type { ProxyConfig } from '../config/model.js';
@@ -173,5 +174,7 @@ export function runWorker(deps: WorkerDeps): void {
   // SIGUSR1 (logrotate) is the primary's to forward; a listener also keeps Node from starting
   // its inspector when the signal reaches the whole process group.
   process.on('SIGUSR1', () => undefined);
+  // Health checks (in the primary) leave no_traffic_interval once a cluster has traffic.
+  onFirstUpstreamTraffic((cluster) => send({ type: 'cluster-traffic', cluster }));
   send({ type: 'worker-ready' });
 }

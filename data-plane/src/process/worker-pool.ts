@@ -20,6 +20,8 @@ export interface WorkerPoolOptions {
   readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** A worker applied (or failed to apply) a config version. */
   readonly onApplied?: (slot: number, version: string, error?: string) => void;
+  /** A worker sent its first upstream request to a cluster. */
+  readonly onClusterTraffic?: (cluster: string) => void;
 }
 
 /** A worker that stayed up this long is healthy again: its next crash restarts it at once. */
@@ -250,6 +252,9 @@ export class WorkerPool {
         break;
       }
       case 'drained':
+        break;
+      case 'cluster-traffic':
+        this.options.onClusterTraffic?.(message.cluster);
         break;
     }
   }

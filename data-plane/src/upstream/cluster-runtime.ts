@@ -11,6 +11,7 @@
  * health-check results (health/active-health-overrides.ts) and this worker's outlier ejections
  * (health/outlier-detector.ts); it is updated whenever either changes.
  */
+import { noteUpstreamTraffic } from './upstream-traffic.js';
 import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
@@ -47,10 +48,16 @@ export class HostState {
 
   dispatcher(cluster: ClusterModel, http2: boolean, stats: ClusterStats): Dispatcher {
     if (http2) {
-      this.#http2 ??= createHostDispatcher(cluster, this, true, stats.upstreamCxActive);
+      if (this.#http2 === undefined) {
+        noteUpstreamTraffic(cluster.name);
+        this.#http2 = createHostDispatcher(cluster, this, true, stats.upstreamCxActive);
+      }
       return this.#http2;
     }
-    this.#http1 ??= createHostDispatcher(cluster, this, false, stats.upstreamCxActive);
+    if (this.#http1 === undefined) {
+      noteUpstreamTraffic(cluster.name);
+      this.#http1 = createHostDispatcher(cluster, this, false, stats.upstreamCxActive);
+    }
     return this.#http1;
   }
 
