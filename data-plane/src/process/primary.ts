@@ -17,6 +17,7 @@ import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin
 import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
 import { AccessLogRotator } from '../access-log/access-log-rotation.js';
 import { HealthManager } from '../health/health-manager.js';
+import { HealthTargets } from '../health/health-targets.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
@@ -126,6 +127,7 @@ export class Primary implements AdminBackend {
   private readonly counters = { workerApplyFailures: 0, persistFailures: 0 };
   /** Active health checks of the current config, run here once for all workers. */
   private readonly health: HealthManager;
+  private readonly healthTargets: HealthTargets;
   private readonly processStats = new ProcessStats('primary');
   /** Built-in access log rotation (--access-log-max-size-mb / -rotate-interval-s), if on. */
   private readonly rotator: AccessLogRotator | undefined;
@@ -160,6 +162,10 @@ export class Primary implements AdminBackend {
     this.health = new HealthManager({
       logger: this.logger,
       onUpdate: (clusterName, hosts) => this.pool.setHostHealth(clusterName, hosts),
+    });
+    this.healthTargets = new HealthTargets({
+      logger: this.logger,
+      apply: (clusters) => this.health.apply(clusters),
     });
     this.source = new ConfigSource({
       staticListeners: bootstrap.staticListeners as JsonObject[],
@@ -261,7 +267,7 @@ export class Primary implements AdminBackend {
     if (config.version !== this.workerConfig?.version) {
       this.workerConfig = config;
       this.pool.setConfig(config);
-      if (!this.shuttingDown) this.health.apply(config.clusters);
+      if (!this.shuttingDown) this.healthTargets.update(config.clusters);
       this.maybeStartLrs();
     }
     this.logger.info(
@@ -368,6 +374,7 @@ export class Primary implements AdminBackend {
     const deadlineMs = this.deps.options.drainTimeoutMs;
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
+    this.healthTargets.close();
     this.health.close();
     this.rotator?.close();
     this.processStats.close();
@@ -383,6 +390,7 @@ export class Primary implements AdminBackend {
   /** Immediate stop (second signal). */
   destroy(): void {
     this.shuttingDown = true;
+    this.healthTargets.close();
     this.health.close();
     this.rotator?.close();
     this.processStats.close();

@@ -1,0 +1,125 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createLogger } from '@ferry/shared';
+import type { ClusterModel, HealthCheckModel } from '../config/model.js';
+import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
+import { HealthManager, type HealthCheckedCluster } from './health-manager.js';
+import { HealthTargets } from './health-targets.js';
+
+const logger = createLogger('health-targets-test', 'silent');
+
+const CHECK: HealthCheckModel = {
+  timeoutMs: 500,
+  intervalMs: 100,
+  initialJitterMs: 0,
+  intervalJitterMs: 0,
+  intervalJitterPercent: 0,
+  unhealthyThreshold: 1,
+  healthyThreshold: 1,
+  noTrafficIntervalMs: 100,
+  noTrafficHealthyIntervalMs: 100,
+  unhealthyIntervalMs: 100,
+  unhealthyEdgeIntervalMs: 100,
+  healthyEdgeIntervalMs: 100,
+  checker: { kind: 'tcp', sendHex: '', receiveHex: [] },
+};
+
+function dnsCluster(
+  name: string,
+  type: 'STRICT_DNS' | 'LOGICAL_DNS',
+  host: string,
+  port: number,
+  checks: HealthCheckModel[] = [CHECK],
+): ClusterModel {
+  return {
+    ...lbCluster('ROUND_ROBIN', [locality([endpoint(host, port)])]),
+    name,
+    type,
+    dnsLookupFamily: 'V4_ONLY',
+    activeHealthChecks: checks,
+  };
+}
+
+function addresses(cluster: HealthCheckedCluster | undefined): string[] {
+  return (cluster?.localities ?? []).flatMap((l) => l.endpoints.map((e) => `${e.host}:${e.port}`));
+}
+
+describe('HealthTargets', () => {
+  test('DNS clusters are checked per resolved address; others as configured', async () => {
+    const applied: Record<string, HealthCheckedCluster>[] = [];
+    let answer = ['10.0.0.1', '10.0.0.2'];
+    let fail = false;
+    const targets = new HealthTargets({
+      logger,
+      apply: (clusters) => applied.push({ ...clusters }),
+      resolve: (name) =>
+        fail ? Promise.reject(new Error(`ENOTFOUND ${name}`)) : Promise.resolve(answer),
+    });
+    const staticCluster: ClusterModel = {
+      ...lbCluster('ROUND_ROBIN', [locality([endpoint('10.9.9.9', 80)])]),
+      name: 'static',
+      activeHealthChecks: [CHECK],
+    };
+    targets.update({
+      static: staticCluster,
+      strict: dnsCluster('strict', 'STRICT_DNS', 'db.internal', 5432),
+      logical: dnsCluster('logical', 'LOGICAL_DNS', 'api.internal', 443),
+      unchecked: dnsCluster('unchecked', 'STRICT_DNS', 'x.internal', 1, []),
+    });
+    // At once: what needs no resolution.
+    assert.deepEqual(Object.keys(applied[0]!), ['static']);
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = applied.at(-1)!;
+    assert.deepEqual(Object.keys(last).sort(), ['logical', 'static', 'strict']);
+    assert.deepEqual(addresses(last.strict), ['10.0.0.1:5432', '10.0.0.2:5432']);
+    assert.deepEqual(addresses(last.logical), ['10.0.0.1:443'], 'LOGICAL_DNS: the first address');
+    assert.equal(last.static, staticCluster);
+
+    // A config change that keeps the names keeps the addresses (no re-resolution needed).
+    const count = applied.length;
+    answer = ['10.0.0.3'];
+    targets.update({ strict: dnsCluster('strict', 'STRICT_DNS', 'db.internal', 5432) });
+    assert.equal(applied.length, count + 1);
+    assert.deepEqual(Object.keys(applied.at(-1)!), ['strict']);
+    assert.deepEqual(addresses(applied.at(-1)!.strict), ['10.0.0.1:5432', '10.0.0.2:5432']);
+
+    // New names: resolved again; a failed resolution keeps the last addresses.
+    fail = true;
+    targets.update({ strict: dnsCluster('strict', 'STRICT_DNS', 'db2.internal', 5432) });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(Object.keys(applied.at(-1)!), [], 'not checked until its names resolve');
+    fail = false;
+    targets.update({ strict: dnsCluster('strict', 'STRICT_DNS', 'db3.internal', 5432) });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(addresses(applied.at(-1)!.strict), ['10.0.0.3:5432']);
+    targets.close();
+    targets.close();
+  });
+
+  describe('with a real resolver and a real target', () => {
+    const server = net.createServer((socket) => socket.end());
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    test('a STRICT_DNS cluster on "localhost" is checked at 127.0.0.1', async () => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as net.AddressInfo).port;
+      const health = new HealthManager({ logger, onUpdate: () => undefined });
+      const targets = new HealthTargets({ logger, apply: (c) => health.apply(c) });
+      try {
+        targets.update({ local: dnsCluster('local', 'STRICT_DNS', 'localhost', port) });
+        for (;;) {
+          const host = health.view().get('local')?.get(`127.0.0.1:${port}`);
+          if (host && !host.pending) {
+            assert.equal(host.status, 'HEALTHY');
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        targets.close();
+        health.close();
+      }
+    });
+  });
+});
