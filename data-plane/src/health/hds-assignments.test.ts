@@ -2,37 +2,15 @@ import { describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
 import type { HealthCheckModel } from '../config/model.js';
-import {
-  HEALTHY,
-  networkFailure,
-  type CheckOutcome,
-  type HealthChecker,
-  type HealthCheckTarget,
-} from './health-checker.js';
+import { networkFailure, type CheckOutcome } from './health-checker.js';
 import { HdsAssignments } from './hds-assignments.js';
+import { advance, FakeChecker, healthCheck } from './health-test-fixtures.js';
+
+const check = (extra: Partial<HealthCheckModel> = {}): HealthCheckModel =>
+  healthCheck({ unhealthyThreshold: 1, healthyThreshold: 1, ...extra });
 import type { HdsClusterAssignment } from './hds-specifier.js';
 
 const logger = createLogger('hds-assignments-test', 'silent');
-
-function check(extra: Partial<HealthCheckModel> = {}): HealthCheckModel {
-  return {
-    timeoutMs: 100,
-    intervalMs: 1000,
-    initialJitterMs: 0,
-    intervalJitterMs: 0,
-    intervalJitterPercent: 0,
-    unhealthyThreshold: 1,
-    healthyThreshold: 1,
-    // These tests are about the regular intervals; the no-traffic ones are tested on their own.
-    noTrafficIntervalMs: 1000,
-    noTrafficHealthyIntervalMs: 1000,
-    unhealthyIntervalMs: 1000,
-    unhealthyEdgeIntervalMs: 1000,
-    healthyEdgeIntervalMs: 1000,
-    checker: { kind: 'tcp', sendHex: '', receiveHex: [] },
-    ...extra,
-  };
-}
 
 function assigned(
   name: string,
@@ -46,25 +24,6 @@ function assigned(
       { locality: { zone: 'z1' }, endpoints: ports.map((port) => ({ host: '10.0.0.1', port })) },
     ],
   };
-}
-
-/** Answers by port: healthy unless set; 'hang' never answers until aborted (the timeout). */
-class FakeChecker implements HealthChecker {
-  readonly probes: HealthCheckTarget[] = [];
-  constructor(private readonly answers: Map<number, CheckOutcome | 'hang'>) {}
-  check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
-    this.probes.push(target);
-    const answer = this.answers.get(target.port) ?? HEALTHY;
-    if (answer !== 'hang') return Promise.resolve(answer);
-    return new Promise((resolve) =>
-      signal.addEventListener('abort', () => resolve(networkFailure('timed out')), { once: true }),
-    );
-  }
-}
-
-async function advance(ms: number): Promise<void> {
-  mock.timers.tick(ms);
-  for (let i = 0; i < 5; i++) await Promise.resolve();
 }
 
 /** cluster → "port=STATUS" list, in report order. */

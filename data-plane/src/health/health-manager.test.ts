@@ -3,36 +3,11 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel, HealthCheckModel } from '../config/model.js';
 import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
-import {
-  HEALTHY,
-  networkFailure,
-  type CheckOutcome,
-  type HealthChecker,
-  type HealthCheckTarget,
-} from './health-checker.js';
+import { networkFailure, type CheckOutcome } from './health-checker.js';
 import { HealthManager, type ClusterHostHealth } from './health-manager.js';
+import { advance, FakeChecker, healthCheck as check } from './health-test-fixtures.js';
 
 const logger = createLogger('health-manager-test', 'silent');
-
-function check(extra: Partial<HealthCheckModel> = {}): HealthCheckModel {
-  return {
-    timeoutMs: 100,
-    intervalMs: 1000,
-    initialJitterMs: 0,
-    intervalJitterMs: 0,
-    intervalJitterPercent: 0,
-    unhealthyThreshold: 2,
-    healthyThreshold: 2,
-    // These tests are about the regular intervals; the no-traffic ones are tested on their own.
-    noTrafficIntervalMs: 1000,
-    noTrafficHealthyIntervalMs: 1000,
-    unhealthyIntervalMs: 1000,
-    unhealthyEdgeIntervalMs: 1000,
-    healthyEdgeIntervalMs: 1000,
-    checker: { kind: 'tcp', sendHex: '', receiveHex: [] },
-    ...extra,
-  };
-}
 
 function cluster(name: string, ports: number[], checks: HealthCheckModel[]): ClusterModel {
   return {
@@ -40,22 +15,6 @@ function cluster(name: string, ports: number[], checks: HealthCheckModel[]): Clu
     name,
     activeHealthChecks: checks,
   };
-}
-
-/** Answers from a table keyed by port (healthy unless set); counts probes. */
-class FakeChecker implements HealthChecker {
-  readonly probes: HealthCheckTarget[] = [];
-  constructor(private readonly answers: Map<number, CheckOutcome>) {}
-  check(target: HealthCheckTarget): Promise<CheckOutcome> {
-    this.probes.push(target);
-    return Promise.resolve(this.answers.get(target.port) ?? HEALTHY);
-  }
-}
-
-/** Runs due timers and lets the resulting probe promises settle. */
-async function advance(ms: number): Promise<void> {
-  mock.timers.tick(ms);
-  for (let i = 0; i < 5; i++) await Promise.resolve();
 }
 
 describe('HealthManager', () => {

@@ -6,15 +6,11 @@ import type { ClusterModel, HealthCheckModel } from '../config/model.js';
 import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
 import { HealthManager, type HealthCheckedCluster } from './health-manager.js';
 import { HealthTargets } from './health-targets.js';
+import { healthCheck } from './health-test-fixtures.js';
 
-const logger = createLogger('health-targets-test', 'silent');
-
-const CHECK: HealthCheckModel = {
+const CHECK = healthCheck({
   timeoutMs: 500,
   intervalMs: 100,
-  initialJitterMs: 0,
-  intervalJitterMs: 0,
-  intervalJitterPercent: 0,
   unhealthyThreshold: 1,
   healthyThreshold: 1,
   noTrafficIntervalMs: 100,
@@ -22,8 +18,9 @@ const CHECK: HealthCheckModel = {
   unhealthyIntervalMs: 100,
   unhealthyEdgeIntervalMs: 100,
   healthyEdgeIntervalMs: 100,
-  checker: { kind: 'tcp', sendHex: '', receiveHex: [] },
-};
+});
+
+const logger = createLogger('health-targets-test', 'silent');
 
 function dnsCluster(
   name: string,
