@@ -575,22 +575,35 @@ export async function rawExchange(
 }
 
 /**
- * A health-check target on a fixed loopback port that can be stopped and started again on the
- * same port (a backend going down and coming back). Answers 200 "ok" to everything.
+ * An HTTP backend on a fixed loopback port that can be stopped and started again on the same port
+ * (a backend going down and coming back). Answers 200 with its name (body and `x-backend`);
+ * counts health checks (`GET /healthz`) apart from the requests it serves.
  */
 export class RestartableBackend {
+  /** Served requests as "METHOD path" (health checks excluded). */
+  readonly requests: string[] = [];
+  healthChecks = 0;
   #server: import('node:http').Server | undefined;
-  constructor(readonly port: number) {}
 
-  static async start(): Promise<RestartableBackend> {
-    const backend = new RestartableBackend(await freePort());
+  constructor(
+    readonly name: string,
+    readonly port: number,
+  ) {}
+
+  /** A started backend on a free port. */
+  static async start(name = 'backend'): Promise<RestartableBackend> {
+    const backend = new RestartableBackend(name, await freePort());
     await backend.start();
     return backend;
   }
 
   async start(): Promise<void> {
     const http = await import('node:http');
-    const server = http.createServer((_req, res) => res.writeHead(200).end('ok'));
+    const server = http.createServer((req, res) => {
+      if (req.url === '/healthz') this.healthChecks++;
+      else this.requests.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', resolve);
@@ -598,6 +611,7 @@ export class RestartableBackend {
     this.#server = server;
   }
 
+  /** Stops listening and drops every connection, including a proxy's pooled ones. */
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
@@ -607,4 +621,41 @@ export class RestartableBackend {
       server.closeAllConnections();
     });
   }
+}
+
+/** One endpoint of `ferryctl health -o json` (GET /v1/health). */
+export interface HealthEndpoint {
+  address: string;
+  status: string;
+  healthy: number;
+  unhealthy: number;
+  proxies: number;
+  since: string;
+  unhealthy_nodes: string[];
+  eds_unhealthy_by_quorum?: boolean;
+}
+
+/** The fleet's view of `127.0.0.1:port` in `cluster` of group "default", via ferryctl. */
+export async function fleetHealth(
+  apiUrl: string,
+  cluster: string,
+  port: number,
+): Promise<HealthEndpoint | undefined> {
+  const result = await ferryctl(apiUrl, ['health', '-o', 'json']);
+  if (result.code !== 0) throw new Error(`ferryctl health failed: ${result.stderr}`);
+  const body = JSON.parse(result.stdout) as {
+    clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
+  };
+  const found = body.clusters.find((c) => c.group === 'default' && c.cluster === cluster);
+  return found?.endpoints.find((e) => e.address === `127.0.0.1:${port}`);
+}
+
+/** A host's `health_flags` in a proxy's admin /clusters (e.g. `healthy`, `/failed_active_hc`). */
+export async function healthFlags(
+  proxy: Proxy,
+  cluster: string,
+  port: number,
+): Promise<string | undefined> {
+  const text = await (await fetch(`${proxy.adminUrl}/clusters`)).text();
+  return new RegExp(`${cluster}::127\\.0\\.0\\.1:${port}::health_flags::(\\S+)`).exec(text)?.[1];
 }

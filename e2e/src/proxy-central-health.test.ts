@@ -15,23 +15,15 @@ import {
   edsClusterResource,
   endpointsResource,
   eventually,
-  ferryctl,
   proxyBootstrap,
   startControlPlane,
   startProxy,
   stopAll,
   type ControlPlane,
   type Proxy,
+  fleetHealth,
+  healthFlags,
 } from './harness.js';
-
-interface HealthEndpoint {
-  address: string;
-  status: string;
-  unhealthy: number;
-  proxies: number;
-  unhealthy_nodes: string[];
-  eds_unhealthy_by_quorum?: boolean;
-}
 
 describe('central health checking: the control plane hands checks to 2 of 3 proxies', () => {
   let cp: ControlPlane;
@@ -73,20 +65,9 @@ describe('central health checking: the control plane hands checks to 2 of 3 prox
     await b.stop();
   });
 
-  async function endpoint(port: number): Promise<HealthEndpoint | undefined> {
-    const result = await ferryctl(cp.apiUrl, ['health', '-o', 'json']);
-    assert.equal(result.code, 0, result.stderr);
-    const body = JSON.parse(result.stdout) as {
-      clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
-    };
-    const web = body.clusters.find((c) => c.group === 'default' && c.cluster === 'web');
-    return web?.endpoints.find((e) => e.address === `127.0.0.1:${port}`);
-  }
+  const endpoint = (port: number) => fleetHealth(cp.apiUrl, 'web', port);
 
-  async function flags(proxy: Proxy, port: number): Promise<string | undefined> {
-    const text = await (await fetch(`${proxy.adminUrl}/clusters`)).text();
-    return new RegExp(`web::127\\.0\\.0\\.1:${port}::health_flags::(\\S+)`).exec(text)?.[1];
-  }
+  const flags = (proxy: Proxy, port: number) => healthFlags(proxy, 'web', port);
 
   test('exactly two proxies check and report; the cluster reaches proxies without checks', async () => {
     const e = await eventually(async () => {

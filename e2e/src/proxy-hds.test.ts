@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {
   apiApply,
   eventually,
@@ -21,51 +20,18 @@ import {
   startProxy,
   stopAll,
   type ControlPlane,
+  RestartableBackend,
+  fleetHealth,
 } from './harness.js';
-
-/** A health-check target that can be stopped and started again on the same port. */
-class Backend {
-  #server: http.Server | undefined;
-  constructor(readonly port: number) {}
-
-  async start(): Promise<void> {
-    const server = http.createServer((_req, res) => res.writeHead(200).end('ok'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', resolve);
-    });
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
-}
-
-interface HealthEndpoint {
-  address: string;
-  status: string;
-  healthy: number;
-  unhealthy: number;
-  proxies: number;
-  since: string;
-  unhealthy_nodes: string[];
-}
 
 describe('ferry-proxy reports health to the control plane (HDS)', () => {
   let cp: ControlPlane;
-  let a: Backend;
-  let b: Backend;
+  let a: RestartableBackend;
+  let b: RestartableBackend;
 
   before(async () => {
-    a = new Backend(await freePort());
-    b = new Backend(await freePort());
+    a = new RestartableBackend('backend', await freePort());
+    b = new RestartableBackend('backend', await freePort());
     await a.start();
     await b.start();
     cp = await startControlPlane({ args: ['--hds-interval-ms', '200'] });
@@ -108,15 +74,7 @@ describe('ferry-proxy reports health to the control plane (HDS)', () => {
     await b.stop();
   });
 
-  async function endpoint(port: number): Promise<HealthEndpoint | undefined> {
-    const result = await ferryctl(cp.apiUrl, ['health', '-o', 'json']);
-    assert.equal(result.code, 0, result.stderr);
-    const body = JSON.parse(result.stdout) as {
-      clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
-    };
-    const web = body.clusters.find((c) => c.group === 'default' && c.cluster === 'web');
-    return web?.endpoints.find((e) => e.address === `127.0.0.1:${port}`);
-  }
+  const endpoint = (port: number) => fleetHealth(cp.apiUrl, 'web', port);
 
   test('both endpoints are reported HEALTHY by the one proxy', async () => {
     for (const backend of [a, b]) {

@@ -22,15 +22,9 @@ import {
   stopAll,
   type ControlPlane,
   type Proxy,
+  fleetHealth,
+  healthFlags,
 } from './harness.js';
-
-interface HealthEndpoint {
-  address: string;
-  status: string;
-  unhealthy: number;
-  proxies: number;
-  eds_unhealthy_by_quorum?: boolean;
-}
 
 describe('health quorum rule flips EDS health for the group', () => {
   let cp: ControlPlane;
@@ -74,23 +68,9 @@ describe('health quorum rule flips EDS health for the group', () => {
     await b.stop();
   });
 
-  async function endpoint(port: number): Promise<HealthEndpoint | undefined> {
-    const result = await ferryctl(cp.apiUrl, ['health', '-o', 'json']);
-    assert.equal(result.code, 0, result.stderr);
-    const body = JSON.parse(result.stdout) as {
-      clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
-    };
-    const web = body.clusters.find((c) => c.group === 'default' && c.cluster === 'web');
-    return web?.endpoints.find((e) => e.address === `127.0.0.1:${port}`);
-  }
+  const endpoint = (port: number) => fleetHealth(cp.apiUrl, 'web', port);
 
-  async function clustersText(proxy: Proxy): Promise<string> {
-    const response = await fetch(`${proxy.adminUrl}/clusters`);
-    return response.text();
-  }
-
-  const flagsOf = (text: string, port: number): string | undefined =>
-    new RegExp(`web::127\\.0\\.0\\.1:${port}::health_flags::(\\S+)`).exec(text)?.[1];
+  const flags = (proxy: Proxy, port: number) => healthFlags(proxy, 'web', port);
 
   test('both proxies report both endpoints healthy; EDS as configured', async () => {
     for (const backend of [a, b]) {
@@ -100,8 +80,7 @@ describe('health quorum rule flips EDS health for the group', () => {
       }, `127.0.0.1:${backend.port} HEALTHY by 2 proxies`);
       assert.equal(e.eds_unhealthy_by_quorum, false);
     }
-    for (const proxy of proxies)
-      assert.equal(flagsOf(await clustersText(proxy), b.port), 'healthy');
+    for (const proxy of proxies) assert.equal(await flags(proxy, b.port), 'healthy');
   });
 
   test('a backend both proxies see down is served UNHEALTHY in EDS to the group', async () => {
@@ -113,13 +92,13 @@ describe('health quorum rule flips EDS health for the group', () => {
     assert.equal(e.unhealthy, 2);
     assert.equal(e.proxies, 2);
     for (const proxy of proxies) {
-      const flags = await eventually(async () => {
-        const found = flagsOf(await clustersText(proxy), b.port);
+      const seen = await eventually(async () => {
+        const found = await flags(proxy, b.port);
         return found?.includes('/eds_health_status_unhealthy') ? found : undefined;
       }, `EDS health_status UNHEALTHY for 127.0.0.1:${b.port} reaches the proxy`);
       // Its own active check still runs (and still fails): EDS marks it as well.
-      assert.equal(flags, '/failed_active_hc/eds_health_status_unhealthy');
-      assert.equal(flagsOf(await clustersText(proxy), a.port), 'healthy');
+      assert.equal(seen, '/failed_active_hc/eds_health_status_unhealthy');
+      assert.equal(await flags(proxy, a.port), 'healthy');
     }
     const table = await ferryctl(cp.apiUrl, ['health']);
     assert.match(table.stdout, new RegExp(`127\\.0\\.0\\.1:${b.port}\\s.*UNHEALTHY \\(quorum\\)`));
@@ -141,7 +120,7 @@ describe('health quorum rule flips EDS health for the group', () => {
     }, `127.0.0.1:${b.port} healthy and no longer marked`);
     for (const proxy of proxies) {
       await eventually(async () => {
-        const found = flagsOf(await clustersText(proxy), b.port);
+        const found = await flags(proxy, b.port);
         return found === 'healthy' ? found : undefined;
       }, `127.0.0.1:${b.port} healthy again in the proxy's /clusters`);
     }

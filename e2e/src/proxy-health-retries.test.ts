@@ -9,7 +9,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {
   eventually,
   freePort,
@@ -22,42 +21,8 @@ import {
   stopAll,
   type Json,
   type Proxy,
+  RestartableBackend,
 } from './harness.js';
-
-/** An HTTP backend that can be stopped and started again on the same port. */
-class RestartableBackend {
-  /** Proxied requests (health checks excluded). */
-  proxied = 0;
-  #server: http.Server | undefined;
-
-  constructor(
-    readonly name: string,
-    readonly port: number,
-  ) {}
-
-  async start(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      if (req.url !== '/healthz') this.proxied++;
-      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', resolve);
-    });
-    this.#server = server;
-  }
-
-  /** Stops listening and drops every connection, including the proxy's pooled ones. */
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
-}
 
 /**
  * Clients sending requests back to back, each a fresh connection with no retry of its own.
@@ -196,7 +161,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
 
     load = new LoadGenerator(`http://127.0.0.1:${listenerPort}`, 4);
     await eventually(
-      () => (a.proxied > 0 && b.proxied > 0 ? true : undefined),
+      () => (a.requests.length > 0 && b.requests.length > 0 ? true : undefined),
       'load reaching both backends',
     );
     await b.stop();
@@ -224,7 +189,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
   });
 
   test('a restarted backend passes its checks and gets requests again', async () => {
-    const before = b.proxied;
+    const before = b.requests.length;
     await b.start();
     await eventually(async () => {
       const s = await hostStatuses();
@@ -233,7 +198,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     await eventually(async () => {
       const res = await httpRequest(`http://127.0.0.1:${listenerPort}/back`);
       assert.equal(res.status, 200);
-      return b.proxied > before ? true : undefined;
+      return b.requests.length > before ? true : undefined;
     }, 'requests reaching b again');
   });
 });

@@ -7,7 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import {
   eventually,
   freePort,
@@ -20,43 +19,8 @@ import {
   stopAll,
   type Json,
   type Proxy,
+  RestartableBackend,
 } from './harness.js';
-
-/** An HTTP backend that can be stopped and started again on the same port. */
-class RestartableBackend {
-  /** Proxied requests (health checks excluded). */
-  readonly requests: string[] = [];
-  healthChecks = 0;
-  #server: http.Server | undefined;
-
-  constructor(
-    readonly name: string,
-    readonly port: number,
-  ) {}
-
-  async start(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      if (req.url === '/healthz') this.healthChecks++;
-      else this.requests.push(`${req.method} ${req.url}`);
-      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', resolve);
-    });
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
-}
 
 interface HostStatus {
   address: { socket_address: { port_value: number } };
