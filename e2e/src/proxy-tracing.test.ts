@@ -9,12 +9,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import {
   apiApply,
   eventually,
   freePort,
   hcmFilter,
+  tempDir,
   httpRequest,
   listenerResource,
   proxyBootstrap,
@@ -86,6 +89,8 @@ function proxyResources(opts: {
   otelCluster: Json;
   provider: Json;
   randomPercent: number;
+  /** An access log file with `%TRACE_ID% %REQ(:PATH)%` lines. */
+  accessLogPath?: string;
 }): Json[] {
   const routeConfig = {
     name: 'main',
@@ -113,7 +118,29 @@ function proxyResources(opts: {
     listenerResource('ingress', opts.listenerPort, [
       {
         filters: [
-          hcmFilter({ routeConfig }, { tracing: tracing(opts.provider, opts.randomPercent) }),
+          hcmFilter(
+            { routeConfig },
+            {
+              tracing: tracing(opts.provider, opts.randomPercent),
+              ...(opts.accessLogPath !== undefined
+                ? {
+                    access_log: [
+                      {
+                        name: 'envoy.access_loggers.file',
+                        typed_config: {
+                          '@type':
+                            'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+                          path: opts.accessLogPath,
+                          log_format: {
+                            text_format_source: { inline_string: '%TRACE_ID% %REQ(:PATH)%\n' },
+                          },
+                        },
+                      },
+                    ],
+                  }
+                : {}),
+            },
+          ),
         ],
       },
     ]),
@@ -134,6 +161,7 @@ describe('proxy tracing: A → B → backend', () => {
   let backend: Awaited<ReturnType<typeof startTracingBackend>>;
   let portA: number;
   let portB: number;
+  const accessLogPath = path.join(tempDir('tracing-log'), 'a.log');
 
   const applyA = (randomPercent: number): Promise<void> =>
     apiApply(
@@ -154,6 +182,7 @@ describe('proxy tracing: A → B → backend', () => {
           service_name: 'proxy-a',
         },
         randomPercent,
+        accessLogPath,
       }),
       'trace-a',
     );
@@ -217,6 +246,12 @@ describe('proxy tracing: A → B → backend', () => {
     const seen = backend.seen.filter((s) => s.path === '/hello?x=1').at(-1)!;
     const traceId = traceIdOf(seen.traceparent);
     assert.match(seen.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    // A's access log names the same trace (%TRACE_ID%), though the request came without one.
+    const logged = await eventually(() => {
+      const lines = fs.existsSync(accessLogPath) ? fs.readFileSync(accessLogPath, 'utf8') : '';
+      return lines.split('\n').find((l) => l.endsWith(' /hello?x=1'));
+    }, 'the access log line of /hello?x=1');
+    assert.equal(logged, `${traceId} /hello?x=1`);
     const spans = traceOf(
       await receiver.waitForSpans((all) => traceOf(all, traceId).length >= 4),
       traceId,

@@ -5,7 +5,5 @@
  */
 import type { AccessLogEntry } from '../http/proxy-runtime.js';
 
-export interface AccessLogRecord extends AccessLogEntry {
-  /** The request's trace id when tracing recorded one (else read from `traceparent`). */
-  readonly traceId?: string | undefined;
-}
+/** %TRACE_ID% is the entry's `traceId` when tracing gave one, else read from `traceparent`. */
+export type AccessLogRecord = AccessLogEntry;

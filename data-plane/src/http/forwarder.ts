@@ -29,6 +29,7 @@ import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { applyClientIdentity } from './client-identity.js';
 import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from './stats.js';
 import type { HcmTracer, RequestTrace } from '../tracing/hcm-tracer.js';
+import type { LocalityLoadStats } from '../upstream/cluster-stats.js';
 
 /** One compiled filter chain's HTTP connection manager, as the request path needs it. */
 export interface CompiledChain {
@@ -82,6 +83,8 @@ export interface AccessLogEntry {
   readonly socket?: DownstreamRequest['socket'];
   /** Why the last upstream attempt failed at the transport level (e.g. ECONNREFUSED). */
   readonly upstreamTransportFailureReason?: string | undefined;
+  /** The trace id tracing gave the request (%TRACE_ID%), when the HCM traces. */
+  readonly traceId?: string | undefined;
 }
 
 /** What requests share from the config generation they started in. */
@@ -201,6 +204,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
   #flags: ResponseFlagCode | undefined;
   /** Set when the chain traces: begun once the route is known, or at a local reply before. */
   #trace: RequestTrace | undefined;
+  /** The current attempt's locality load stats (LRS clusters), as counted in flight. */
+  #attemptLoad: LocalityLoadStats | undefined;
 
   constructor(
     chain: CompiledChain,
@@ -418,6 +423,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     if (retryPolicy?.previousHostsPredicate === true)
       (this.#triedHosts ??= new Set()).add(host.key);
     host.activeRequests++;
+    this.#attemptLoad = host.localityLoad;
+    this.#attemptLoad?.active.add(1);
     cluster.circuit.pendingRequests++;
     this.#attemptConnected = false;
     this.#attemptActive = true;
@@ -455,6 +462,8 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const cluster = this.#cluster!;
     if (!this.#attemptConnected) cluster.circuit.pendingRequests--;
     this.#host!.activeRequests--;
+    this.#attemptLoad?.active.add(-1);
+    this.#attemptLoad = undefined;
     if (this.#perTryTimer !== undefined) clearTimeout(this.#perTryTimer);
     this.#perTryTimer = undefined;
     this.#abortAttempt = undefined;
@@ -814,6 +823,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
           ? ((this.#req as Http2ServerRequest).stream.session?.socket ?? this.#req.socket)
           : this.#req.socket,
         upstreamTransportFailureReason: this.#transportFailure,
+        traceId: this.#trace?.traceId,
       });
     }
   }

@@ -26,6 +26,8 @@ export interface SpanSink {
 
 /** The per-request hooks the forwarder calls (see the module comment). */
 export interface RequestTrace {
+  /** The request's trace id (hex), sampled or not: the caller's, or the one this proxy made. */
+  readonly traceId: string;
   /** Before each upstream attempt: sets traceparent/tracestate on the upstream request. */
   startAttempt(headers: HeaderMap, host: string, port: number, clusterName: string): void;
   /** The attempt's final response status. */
@@ -52,6 +54,11 @@ class UnsampledTrace implements RequestTrace {
     this.#traceState = traceState;
   }
 
+  get traceId(): string {
+    // "00-<trace id>-<span id>-00": built by formatTraceparent, so always well formed.
+    return this.#traceparent.slice(3, 35);
+  }
+
   startAttempt(headers: HeaderMap): void {
     headers.set('traceparent', this.#traceparent);
     if (this.#traceState !== '') headers.set('tracestate', this.#traceState);
@@ -74,6 +81,10 @@ class SampledTrace implements RequestTrace {
   readonly #req: DownstreamRequest;
   readonly #routeTags: readonly CustomTagModel[] | undefined;
   readonly #traceId: string;
+
+  get traceId(): string {
+    return this.#traceId;
+  }
   readonly #spanId = newSpanId();
   readonly #parentSpanId: string;
   readonly #traceState: string;
