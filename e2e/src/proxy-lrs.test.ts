@@ -1,8 +1,9 @@
 /**
  * Load reported back over LRS, real processes on loopback: control plane (LRS interval 200 ms)
  * ← ferryctl-style apply of a STATIC cluster with `lrs_server: { self: {} }` → one ferry-proxy,
- * which reports its load for that cluster. After N requests through the proxy, `GET /v1/load`
- * shows N successful requests for the cluster from that node. Bounds are liveness bounds
+ * which reports its load for that cluster, per locality (two backends in localities eu/east and
+ * eu/west). After N requests through the proxy, `GET /v1/load` shows N successful requests for
+ * the cluster from that node, split by locality exactly as the backends saw them. Bounds are liveness bounds
  * (`eventually`), never timing assertions.
  */
 import { after, before, describe, test } from 'node:test';
@@ -37,7 +38,10 @@ interface LoadBody {
     group: string;
     cluster: string;
     total: LoadCounts;
-    nodes: { node: string; localities: { locality: unknown; total: LoadCounts }[] }[];
+    nodes: {
+      node: string;
+      localities: { locality: { region: string; zone: string }; total: LoadCounts }[];
+    }[];
   }[];
 }
 
@@ -46,10 +50,12 @@ const REQUESTS = 7;
 describe('ferry-proxy reports load to the control plane (LRS)', () => {
   let cp: ControlPlane;
   let backend: Backend;
+  let west: Backend;
   let listenerPort = 0;
 
   before(async () => {
     backend = await startBackend('web');
+    west = await startBackend('west');
     cp = await startControlPlane({ args: ['--lrs-interval-ms', '200'] });
     listenerPort = await freePort();
     const route = {
@@ -66,7 +72,25 @@ describe('ferry-proxy reports load to the control plane (LRS)', () => {
       ],
     };
     await apiApply(cp.apiUrl, [
-      staticClusterResource('web', [backend.port], { lrs_server: { self: {} } }),
+      staticClusterResource('web', [], {
+        lrs_server: { self: {} },
+        load_assignment: {
+          cluster_name: 'web',
+          endpoints: [
+            { locality: { region: 'eu', zone: 'east' }, port: backend.port },
+            { locality: { region: 'eu', zone: 'west' }, port: west.port },
+          ].map(({ locality, port }) => ({
+            locality,
+            lb_endpoints: [
+              {
+                endpoint: {
+                  address: { socket_address: { address: '127.0.0.1', port_value: port } },
+                },
+              },
+            ],
+          })),
+        },
+      }),
       staticClusterResource('other', [backend.port]),
       listenerResource('http', listenerPort, [{ filters: [hcmFilter({ routeConfig: route })] }]),
     ]);
@@ -78,6 +102,7 @@ describe('ferry-proxy reports load to the control plane (LRS)', () => {
   after(async () => {
     await stopAll();
     await backend.close();
+    await west.close();
   });
 
   async function load(): Promise<LoadBody> {
@@ -110,9 +135,16 @@ describe('ferry-proxy reports load to the control plane (LRS)', () => {
       web.nodes.map((n) => n.node),
       ['lrs-e2e'],
     );
-    // Per-locality stats do not exist in ferry-proxy: the whole cluster is one empty locality.
-    assert.equal(web.nodes[0]?.localities.length, 1);
-    assert.equal(web.nodes[0]?.localities[0]?.total.total_successful_requests, REQUESTS);
+    // Per locality, exactly what each locality's backend served (round robin spreads them).
+    const byZone = Object.fromEntries(
+      (web.nodes[0]?.localities ?? []).map((l) => [
+        `${l.locality.region}/${l.locality.zone}`,
+        l.total.total_successful_requests,
+      ]),
+    );
+    const served = (b: Backend): number => b.requests.filter((r) => !r.includes('/other')).length;
+    assert.deepEqual(byZone, { 'eu/east': served(backend), 'eu/west': served(west) });
+    assert.ok(served(backend) > 0 && served(west) > 0, 'both localities took requests');
 
     const filtered = await httpRequest(`${cp.apiUrl}/v1/load?cluster=other`);
     assert.deepEqual((JSON.parse(filtered.body) as LoadBody).clusters, []);
@@ -124,7 +156,8 @@ describe('ferry-proxy reports load to the control plane (LRS)', () => {
       table.stdout,
       new RegExp(`^default\\s+web\\s+1\\s+${REQUESTS}\\s+0\\s+${REQUESTS}\\s`, 'm'),
     );
-    assert.match(table.stdout, /^lrs-e2e\s+web\s+-\s/m);
+    assert.match(table.stdout, /^lrs-e2e\s+web\s+eu\/east\s/m);
+    assert.match(table.stdout, /^lrs-e2e\s+web\s+eu\/west\s/m);
     const none = await ferryctl(cp.apiUrl, ['load', '--cluster', 'other']);
     assert.match(none.stdout, /no load reports/);
   });

@@ -15,7 +15,7 @@ import { noteUpstreamTraffic } from './upstream-traffic.js';
 import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
-import type { ClusterStats } from './cluster-stats.js';
+import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveHost } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
@@ -35,6 +35,8 @@ import {
 /** Per-host state carried across cluster versions. */
 export class HostState {
   activeRequests = 0;
+  /** Its locality's load stats when the cluster reports load (lrs_server); set on every sync. */
+  localityLoad: LocalityLoadStats | undefined = undefined;
   #http1: Dispatcher | undefined;
   #http2: Dispatcher | undefined;
 
@@ -147,6 +149,7 @@ export class ClusterRuntime {
    */
   reportOutcome(host: HostState, outcome: UpstreamOutcome): void {
     this.#outlier?.report(host.key, outcome);
+    host.localityLoad?.record(outcome);
   }
 
   /** Whether outlier detection currently ejects `hostKey` (this worker's view). */
@@ -254,11 +257,13 @@ export class ClusterRuntime {
         if (next.has(key)) continue;
         const existing =
           this.#hosts.get(key) ?? (previous !== undefined ? previous.#hosts.get(key) : undefined);
-        next.set(
-          key,
+        const state =
           existing ??
-            new HostState(key, endpoint.host, endpoint.port, endpoint.hostname, this.#settingsKey),
-        );
+          new HostState(key, endpoint.host, endpoint.port, endpoint.hostname, this.#settingsKey);
+        // A host listed in several localities counts for the first, as it is keyed once.
+        state.localityLoad =
+          this.model.lrsServer !== undefined ? this.stats.localityLoad(locality.locality) : undefined;
+        next.set(key, state);
       }
     }
     for (const [key, state] of this.#hosts) if (!next.has(key)) state.close();

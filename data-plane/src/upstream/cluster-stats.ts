@@ -11,6 +11,30 @@ import {
   type StatsSink,
 } from '../http/stats.js';
 
+/**
+ * Per-locality upstream request counts of a cluster that reports its load (Cluster.lrs_server),
+ * per attempt, as LRS's UpstreamLocalityStats counts them: an answer below 500 is a success; a
+ * 5xx, a connect failure, a reset or a timeout is an error; `active` is attempts in flight.
+ * Labels: cluster, region, zone, sub_zone (bounded by the config's localities).
+ */
+export class LocalityLoadStats {
+  readonly success: CounterHandle;
+  readonly error: CounterHandle;
+  readonly active: GaugeHandle;
+
+  constructor(sink: StatsSink, labels: Readonly<Record<string, string>>) {
+    this.success = sink.counter('upstream_locality_rq_success', labels);
+    this.error = sink.counter('upstream_locality_rq_error', labels);
+    this.active = sink.gauge('upstream_locality_rq_active', labels);
+  }
+
+  /** One attempt's outcome: a status code, or how it failed. */
+  record(outcome: number | string): void {
+    if (typeof outcome === 'number' && outcome < 500) this.success.inc();
+    else this.error.inc();
+  }
+}
+
 export class ClusterStats {
   readonly upstreamRq: StatusClassCounters;
   readonly upstreamRqTime: HistogramHandle;
@@ -24,7 +48,13 @@ export class ClusterStats {
   readonly upstreamRqActive: GaugeHandle;
   readonly upstreamRqReset: CounterHandle;
 
+  readonly #sink: StatsSink;
+  readonly #clusterName: string;
+  readonly #localities = new Map<string, LocalityLoadStats>();
+
   constructor(sink: StatsSink, clusterName: string) {
+    this.#sink = sink;
+    this.#clusterName = clusterName;
     const labels = { cluster: clusterName };
     this.upstreamRq = new StatusClassCounters(sink, 'upstream_rq', labels);
     this.upstreamRqTime = sink.histogram('upstream_rq_time', labels);
@@ -37,5 +67,25 @@ export class ClusterStats {
     this.upstreamCxActive = sink.gauge('upstream_cx_active', labels);
     this.upstreamRqActive = sink.gauge('upstream_rq_active', labels);
     this.upstreamRqReset = sink.counter('upstream_rq_rx_reset', labels);
+  }
+
+  /** The load stats of one locality (created once per locality; LRS clusters only). */
+  localityLoad(locality: {
+    readonly region: string;
+    readonly zone: string;
+    readonly subZone: string;
+  }): LocalityLoadStats {
+    const key = `${locality.region}\u0000${locality.zone}\u0000${locality.subZone}`;
+    let stats = this.#localities.get(key);
+    if (stats === undefined) {
+      stats = new LocalityLoadStats(this.#sink, {
+        cluster: this.#clusterName,
+        region: locality.region,
+        zone: locality.zone,
+        sub_zone: locality.subZone,
+      });
+      this.#localities.set(key, stats);
+    }
+    return stats;
   }
 }

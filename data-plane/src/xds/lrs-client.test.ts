@@ -8,71 +8,108 @@ import { buildProxyConfig } from '../config/translate.js';
 import { resources } from '../config/translate-test-fixtures.js';
 import { clusterLoadCounters, loadReport, LrsClient, LRS_SERVICE } from './lrs-client.js';
 
+const EAST = { region: 'eu', zone: 'east', sub_zone: '' };
+const WEST = { region: 'eu', zone: 'west', sub_zone: 'b' };
+
+/** A snapshot with per-locality counters: cluster → [locality, success, error, active]. */
 function snapshot(
-  counters: Record<string, Record<string, number>>,
-  active: Record<string, number> = {},
+  byCluster: Record<string, [typeof EAST, number, number, number][]>,
 ): StatsSnapshot {
-  return {
-    counters: Object.entries(counters).flatMap(([cluster, byName]) =>
-      Object.entries(byName).map(([name, value]) => ({ name, labels: { cluster }, value })),
-    ),
-    gauges: Object.entries(active).map(([cluster, value]) => ({
-      name: 'upstream_rq_active',
-      labels: { cluster },
-      value,
-    })),
-    histograms: [],
-  };
+  const counters: StatsSnapshot['counters'][number][] = [];
+  const gauges: StatsSnapshot['gauges'][number][] = [];
+  for (const [cluster, rows] of Object.entries(byCluster)) {
+    for (const [l, success, error, active] of rows) {
+      const labels = { cluster, region: l.region, zone: l.zone, sub_zone: l.sub_zone };
+      counters.push({ name: 'upstream_locality_rq_success', labels, value: success });
+      counters.push({ name: 'upstream_locality_rq_error', labels, value: error });
+      gauges.push({ name: 'upstream_locality_rq_active', labels, value: active });
+    }
+  }
+  // Cluster-level stats are not load-report input.
+  counters.push({ name: 'upstream_rq_total', labels: { cluster: 'web' }, value: 999 });
+  return { counters, gauges, histograms: [] };
 }
 
-function localityStats(stats: any[], cluster: string): any {
-  return stats.find((s) => s.cluster_name === cluster)?.upstream_locality_stats[0];
-}
+const key = (l: typeof EAST): string => `${l.region}\u0000${l.zone}\u0000${l.sub_zone}`;
 
 describe('LRS load reports from stats', () => {
-  test('successful = responses minus 5xx; error = 5xx + timeouts + resets; other clusters ignored', () => {
+  test('per-locality counters of the reported clusters; others ignored', () => {
     const counters = clusterLoadCounters(
-      snapshot(
-        {
-          web: {
-            upstream_rq_total: 10,
-            upstream_rq_5xx: 2,
-            upstream_rq_timeout: 1,
-            upstream_rq_rx_reset: 1,
-          },
-          other: { upstream_rq_total: 99 },
-        },
-        { web: 3 },
-      ),
-      ['web'],
+      snapshot({
+        web: [
+          [EAST, 8, 2, 1],
+          [WEST, 3, 0, 0],
+        ],
+        other: [[EAST, 99, 0, 0]],
+      }),
+      ['web', 'idle'],
     );
-    assert.deepEqual([...counters], [['web', { successful: 8, error: 4, inProgress: 3 }]]);
+    assert.deepEqual(
+      [...counters].map(([c, m]) => [c, [...m.values()]]),
+      [
+        [
+          'web',
+          [
+            { locality: EAST, successful: 8, error: 2, inProgress: 1 },
+            { locality: WEST, successful: 3, error: 0, inProgress: 0 },
+          ],
+        ],
+        ['idle', []],
+      ],
+    );
   });
 
-  test('a cluster with no traffic yet reports zeros', () => {
-    const counters = clusterLoadCounters(snapshot({}), ['idle']);
-    assert.deepEqual([...counters], [['idle', { successful: 0, error: 0, inProgress: 0 }]]);
-  });
-
-  test('reports deltas since the baseline under one empty locality; issued counts started requests', () => {
-    const before = new Map([['web', { successful: 5, error: 1, inProgress: 2 }]]);
-    const now = new Map([['web', { successful: 9, error: 2, inProgress: 3 }]]);
+  test('reports deltas since the baseline per locality; issued counts started attempts', () => {
+    const before = new Map([
+      ['web', new Map([[key(EAST), { locality: EAST, successful: 5, error: 1, inProgress: 2 }]])],
+    ]);
+    const now = new Map([
+      [
+        'web',
+        new Map([
+          [key(EAST), { locality: EAST, successful: 9, error: 2, inProgress: 3 }],
+          [key(WEST), { locality: WEST, successful: 1, error: 0, inProgress: 0 }],
+        ]),
+      ],
+      ['idle', new Map()],
+    ]);
     const stats = loadReport(now, before, 1500);
-    assert.equal(stats.length, 1);
-    assert.deepEqual(localityStats(stats, 'web'), {
-      locality: {},
-      total_successful_requests: '4',
-      total_error_requests: '1',
-      total_requests_in_progress: '3',
-      total_issued_requests: '6',
-    });
+    assert.deepEqual(stats[0]?.upstream_locality_stats, [
+      {
+        locality: EAST,
+        total_successful_requests: '4',
+        total_error_requests: '1',
+        total_requests_in_progress: '3',
+        total_issued_requests: '6',
+      },
+      {
+        locality: WEST,
+        total_successful_requests: '1',
+        total_error_requests: '0',
+        total_requests_in_progress: '0',
+        total_issued_requests: '1',
+      },
+    ]);
     assert.deepEqual(stats[0]?.load_report_interval, { seconds: '1', nanos: 500_000_000 });
+    assert.deepEqual(stats[1], {
+      cluster_name: 'idle',
+      upstream_locality_stats: [],
+      total_dropped_requests: '0',
+      load_report_interval: { seconds: '1', nanos: 500_000_000 },
+    });
   });
 
   test('a counter that went down counts from zero instead of going negative', () => {
-    const before = new Map([['web', { successful: 50, error: 0, inProgress: 0 }]]);
-    const now = new Map([['web', { successful: 3, error: 0, inProgress: 0 }]]);
-    assert.equal(localityStats(loadReport(now, before, 0), 'web').total_successful_requests, '3');
+    const at = (successful: number) =>
+      new Map([
+        ['web', new Map([[key(EAST), { locality: EAST, successful, error: 0, inProgress: 0 }]])],
+      ]);
+    const stats = loadReport(at(3), at(50), 0);
+    assert.equal(
+      (stats[0]?.upstream_locality_stats as { total_successful_requests: string }[])[0]
+        ?.total_successful_requests,
+      '3',
+    );
   });
 
   test('translate accepts lrs_server self/ads and rejects other config sources', () => {
@@ -128,6 +165,10 @@ describe('LRS client', () => {
     );
     address = `127.0.0.1:${port}`;
   });
+  /** The first locality's stats of `cluster` in a report's cluster_stats. */
+  const localityStats = (stats: any[], cluster: string): any =>
+    stats.find((c) => c.cluster_name === cluster)?.upstream_locality_stats[0];
+
   after(() => {
     for (const call of calls) call.end();
     server.forceShutdown();
@@ -139,7 +180,7 @@ describe('LRS client', () => {
       target: address,
       node: { id: 'proxy-1', cluster: 'edge' },
       clusters: () => ['web'],
-      stats: () => Promise.resolve(snapshot({ web: { upstream_rq_total: total } })),
+      stats: () => Promise.resolve(snapshot({ web: [[EAST, total, 0, 0]] })),
       logger: createLogger('test', 'silent'),
     });
     client.start();

@@ -7,11 +7,10 @@
  * (`send_all_clusters` or a list of `clusters`, and `load_reporting_interval`), then every
  * interval send one LoadStatsRequest with a ClusterStats per reported cluster.
  *
- * Counts come from the workers' aggregated stats (the same snapshot /stats shows), as deltas since
- * the previous report; the baseline survives reconnects, so load is neither lost nor counted
- * twice across a stream failure. Limits, stated where the numbers are made (loadReport):
- * the stats have no locality, so each cluster is reported as one `upstream_locality_stats` entry
- * with an empty locality; nothing is dropped by ferry-proxy (no drop_overloads), so
+ * Counts come from the workers' aggregated stats (the same snapshot /stats shows): per locality
+ * and per upstream attempt (as Envoy's UpstreamLocalityStats count), as deltas since the
+ * previous report; the baseline survives reconnects, so load is neither lost nor counted twice
+ * across a stream failure. Nothing is dropped by ferry-proxy (no drop_overloads), so
  * `total_dropped_requests` is 0.
  *
  * A failed stream is retried with jittered exponential backoff. Every timer is unref'd.
@@ -29,51 +28,68 @@ export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 const MIN_INTERVAL_MS = 100;
 const DEFAULT_INTERVAL_MS = 10_000;
 
-/** Cumulative per-cluster counts at one moment (request level, from the workers' stats). */
-export interface ClusterLoadCounters {
-  /** Requests answered by the upstream with a non-5xx status. */
+/** A locality as LRS reports it (proto-loader form of envoy.config.core.v3.Locality). */
+export interface LrsLocality {
+  readonly region: string;
+  readonly zone: string;
+  readonly sub_zone: string;
+}
+
+/** Cumulative counts of one locality of a cluster at one moment (per attempt, from the workers). */
+export interface LocalityLoadCounters {
+  readonly locality: LrsLocality;
+  /** Attempts answered below 500. */
   readonly successful: number;
-  /** Upstream 5xx answers, plus requests that ended in a timeout or reset. */
+  /** Attempts answered 5xx, or failed (connect failure, reset, timeout). */
   readonly error: number;
   readonly inProgress: number;
 }
 
+/** A cluster's localities by key. */
+export type ClusterLoadCounters = ReadonlyMap<string, LocalityLoadCounters>;
+
 export type LoadBaseline = ReadonlyMap<string, ClusterLoadCounters>;
 
-/** Reads the cumulative counters of `clusters` from a merged stats snapshot. */
+const LOCALITY_COUNTERS: Readonly<Record<string, 'successful' | 'error' | 'inProgress'>> = {
+  upstream_locality_rq_success: 'successful',
+  upstream_locality_rq_error: 'error',
+  upstream_locality_rq_active: 'inProgress',
+};
+
+/**
+ * Reads the cumulative per-locality counters of `clusters` from a merged stats snapshot
+ * (upstream_locality_rq_* with labels cluster, region, zone, sub_zone: recorded by the workers
+ * for clusters with lrs_server, upstream/cluster-stats.ts). A cluster without traffic yet has no
+ * localities.
+ */
 export function clusterLoadCounters(
   snapshot: StatsSnapshot,
   clusters: readonly string[],
 ): Map<string, ClusterLoadCounters> {
-  const wanted = new Set(clusters);
-  const sums = new Map<string, Record<string, number>>();
+  const result = new Map<string, Map<string, LocalityLoadCounters>>();
+  for (const cluster of clusters) result.set(cluster, new Map());
   const add = (name: string, labels: Readonly<Record<string, string>>, value: number): void => {
-    const cluster = labels.cluster;
-    if (cluster === undefined || !wanted.has(cluster) || Object.keys(labels).length !== 1) return;
-    let entry = sums.get(cluster);
-    if (!entry) sums.set(cluster, (entry = {}));
-    entry[name] = (entry[name] ?? 0) + value;
+    const field = LOCALITY_COUNTERS[name];
+    const byLocality = labels.cluster === undefined ? undefined : result.get(labels.cluster);
+    if (field === undefined || byLocality === undefined) return;
+    const locality = {
+      region: labels.region ?? '',
+      zone: labels.zone ?? '',
+      sub_zone: labels.sub_zone ?? '',
+    };
+    const key = `${locality.region}\u0000${locality.zone}\u0000${locality.sub_zone}`;
+    const entry = byLocality.get(key) ?? { locality, successful: 0, error: 0, inProgress: 0 };
+    byLocality.set(key, { ...entry, [field]: entry[field] + value });
   };
   for (const c of snapshot.counters) add(c.name, c.labels, c.value);
-  for (const g of snapshot.gauges)
-    if (g.name === 'upstream_rq_active') add(g.name, g.labels, g.value);
-  const result = new Map<string, ClusterLoadCounters>();
-  for (const cluster of clusters) {
-    const s = sums.get(cluster) ?? {};
-    const n = (name: string): number => s[name] ?? 0;
-    result.set(cluster, {
-      successful: Math.max(0, n('upstream_rq_total') - n('upstream_rq_5xx')),
-      error: n('upstream_rq_5xx') + n('upstream_rq_timeout') + n('upstream_rq_rx_reset'),
-      inProgress: Math.max(0, n('upstream_rq_active')),
-    });
-  }
+  for (const g of snapshot.gauges) add(g.name, g.labels, g.value);
   return result;
 }
 
 /**
- * ClusterStats (proto-loader form) for one interval: the counts since `baseline`. A counter that
- * went down (a worker restarted and lost its counts) counts from zero instead of going negative.
- * `issued` = completed in the interval + the change of in-progress requests (requests started).
+ * ClusterStats (proto-loader form) for one interval: per locality, the counts since `baseline`. A
+ * counter that went down (a worker restarted and lost its counts) counts from zero instead of
+ * going negative. `issued` = completed in the interval + the change of in-progress attempts.
  */
 export function loadReport(
   current: LoadBaseline,
@@ -82,23 +98,25 @@ export function loadReport(
 ): JsonObject[] {
   const delta = (now: number, before: number): number => (now >= before ? now - before : now);
   const stats: JsonObject[] = [];
-  for (const [cluster, now] of current) {
-    const before = baseline.get(cluster) ?? { successful: 0, error: 0, inProgress: 0 };
-    const successful = delta(now.successful, before.successful);
-    const error = delta(now.error, before.error);
-    const issued = Math.max(0, successful + error + now.inProgress - before.inProgress);
+  for (const [cluster, localities] of current) {
+    const upstreamLocalityStats: JsonObject[] = [];
+    for (const [key, now] of localities) {
+      const before = baseline.get(cluster)?.get(key) ?? { successful: 0, error: 0, inProgress: 0 };
+      const successful = delta(now.successful, before.successful);
+      const error = delta(now.error, before.error);
+      const issued = Math.max(0, successful + error + now.inProgress - before.inProgress);
+      upstreamLocalityStats.push({
+        locality: { ...now.locality },
+        total_successful_requests: String(successful),
+        total_error_requests: String(error),
+        total_requests_in_progress: String(Math.max(0, now.inProgress)),
+        total_issued_requests: String(issued),
+      });
+    }
     stats.push({
       cluster_name: cluster,
-      upstream_locality_stats: [
-        {
-          // The stats are per cluster, not per locality: one entry with the empty locality.
-          locality: {},
-          total_successful_requests: String(successful),
-          total_error_requests: String(error),
-          total_requests_in_progress: String(now.inProgress),
-          total_issued_requests: String(issued),
-        },
-      ],
+      upstream_locality_stats: upstreamLocalityStats,
+      // ferry-proxy drops nothing on purpose (no drop_overloads).
       total_dropped_requests: '0',
       load_report_interval: {
         seconds: String(Math.floor(intervalMs / 1000)),
