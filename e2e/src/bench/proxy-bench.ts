@@ -1,7 +1,8 @@
 /**
  * `make bench-proxy`: ferry-proxy, nginx and HAProxy with the same number of workers in front of
  * one nginx backend on loopback, loaded by wrk with keep-alive; small (100 B) and 64 KiB
- * responses; runs interleaved (ferry, nginx, haproxy, repeat) so drift hits every proxy alike.
+ * responses; runs interleaved (ferry, nginx, haproxy, repeat; each round starting one proxy later)
+ * so drift and position in the round hit every proxy alike.
  * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing (DESIGN D10).
  *
  * ferry-proxy also runs in variants that measure the cost of observability against plain ferry
@@ -387,6 +388,14 @@ async function measureWorkers(
   const pinned = workers === 1;
   const proxyCpus = pinned ? '0' : undefined;
   const clientCpus = pinned ? '1' : undefined;
+  // This process hosts the tracing variants' OTLP collector: keep it off the proxy's core too.
+  spawnSync(
+    'taskset',
+    ['-a', '-p', '-c', clientCpus ?? `0-${os.availableParallelism() - 1}`, String(process.pid)],
+    {
+      stdio: 'ignore',
+    },
+  );
   const backendPort = await freePort();
   fs.writeFileSync(path.join(dir, 'backend.conf'), backendNginxConf(backendPort, docroot, dir));
   const backend = startServer({
@@ -429,7 +438,11 @@ async function measureWorkers(
     );
     for (let round = 1; round <= options.rounds; round++) {
       for (const size of options.sizes) {
-        for (const proxy of running) {
+        // Each round starts with the next proxy: a run's position in the round biases it (the
+        // first of a round measured up to 30% faster than the same proxy placed last), so every
+        // proxy takes every position equally often over `rounds` = a multiple of the count.
+        const start = (round - 1) % running.length;
+        for (const proxy of [...running.slice(start), ...running.slice(0, start)]) {
           const run = {
             url: `http://127.0.0.1:${proxy.port}/${size}`,
             threads: workers,
