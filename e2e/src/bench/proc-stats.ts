@@ -48,3 +48,24 @@ export function sampleProcess(pid: number): ProcSample {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return { rssBytes: parseRssBytes(status), cpuSeconds: parseCpuTicks(stat) / ticksPerSecond() };
 }
+
+/**
+ * CPU seconds (user + system) consumed so far by every live process of process group `pgid`
+ * (a server started detached is its own group: a proxy's primary and its workers).
+ */
+export function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Field 5 is pgrp (fields here start at field 3, `state`).
+    if (Number(fields[5 - 3]) === pgid) ticks += parseCpuTicks(stat);
+  }
+  return ticks / ticksPerSecond();
+}

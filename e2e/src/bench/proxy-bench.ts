@@ -42,6 +42,7 @@ import {
   waitForPort,
 } from './proxy-processes.js';
 import { runWrk, type WrkResult } from './proxy-wrk.js';
+import { groupCpuSeconds } from './proc-stats.js';
 
 const PROXIES = [
   'ferry',
@@ -108,6 +109,7 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --connections N      wrk connections [64]
   --label NAME         report file bench-results/proxy-NAME.json [latest]
   --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
+  --isolate            start each proxy for its own run only (nothing else running beside it)
 `;
 
 interface Options {
@@ -120,6 +122,7 @@ interface Options {
   connections: number;
   label: string;
   cpuProf: boolean;
+  isolate: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -136,6 +139,7 @@ function parseOptions(argv: string[]): Options {
       connections: { type: 'string', default: '64' },
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
+      isolate: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -166,6 +170,7 @@ function parseOptions(argv: string[]): Options {
     connections: Number(values.connections),
     label: values.label,
     cpuProf: values['cpu-prof'] === true,
+    isolate: values.isolate === true,
   };
 }
 
@@ -286,7 +291,7 @@ interface CaseSamples {
   readonly workers: number;
   readonly size: BodySize;
   readonly proxy: ProxyName;
-  readonly runs: WrkResult[];
+  readonly runs: Array<WrkResult & { readonly cpuUsPerRequest: number }>;
 }
 
 interface CaseSummary {
@@ -301,6 +306,10 @@ interface CaseSummary {
   readonly p99RatioToNginx: number;
   /** Variants of ferry: req/s relative to plain ferry in the same run. */
   readonly rpsRatioToFerry: number;
+  /** CPU µs the proxy's processes spent per request (median over rounds). */
+  readonly cpuUsPerRequest: number;
+  /** Variants of ferry: CPU per request relative to plain ferry. */
+  readonly cpuRatioToFerry: number;
   readonly rpsPerRound: number[];
 }
 
@@ -321,6 +330,7 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     p99Ms: median(s.runs.map((r) => r.p99Ms)),
     errors: s.runs.reduce((sum, r) => sum + r.errors, 0),
     rpsPerRound: s.runs.map((r) => Math.round(r.requestsPerSec)),
+    cpuUsPerRequest: median(s.runs.map((r) => r.cpuUsPerRequest)),
   }));
   return base.map((row) => {
     const nginx = base.find(
@@ -334,6 +344,10 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
       rpsRatioToFerry:
         ferry && row.proxy.startsWith('ferry')
           ? round2(row.requestsPerSec / ferry.requestsPerSec)
+          : Number.NaN,
+      cpuRatioToFerry:
+        ferry && row.proxy.startsWith('ferry')
+          ? round2(row.cpuUsPerRequest / ferry.cpuUsPerRequest)
           : Number.NaN,
       rpsRatioToNginx: nginx ? round2(row.requestsPerSec / nginx.requestsPerSec) : Number.NaN,
       p99RatioToNginx: nginx ? round2(row.p99Ms / nginx.p99Ms) : Number.NaN,
@@ -356,6 +370,8 @@ function formatTable(rows: readonly CaseSummary[]): string {
     '× nginx req/s',
     '× nginx p99',
     '× ferry req/s',
+    'CPU µs/req',
+    '× ferry CPU',
     'errors',
     'req/s per round',
   ];
@@ -369,6 +385,8 @@ function formatTable(rows: readonly CaseSummary[]): string {
     r.rpsRatioToNginx.toFixed(2),
     r.p99RatioToNginx.toFixed(2),
     Number.isNaN(r.rpsRatioToFerry) ? '' : r.rpsRatioToFerry.toFixed(2),
+    String(r.cpuUsPerRequest),
+    Number.isNaN(r.cpuRatioToFerry) ? '' : r.cpuRatioToFerry.toFixed(2),
     String(r.errors),
     r.rpsPerRound.join(' / '),
   ]);
@@ -417,32 +435,39 @@ async function measureWorkers(
   await waitForPort(backendPort, 10_000);
   const running: RunningProxy[] = [];
   const collector = await startDiscardCollector();
-  try {
-    for (const name of options.proxies) {
-      const listenPort = await freePort();
-      const proxy = await startProxy(
-        name,
-        { listenPort, backendPort, workers, dir },
-        proxyCpus,
-        // One directory per ferry variant, so their profiles are summarised apart.
-        cpuProfDir !== undefined && name.startsWith('ferry')
-          ? path.join(cpuProfDir, name)
-          : undefined,
-        ferryExtras(name, collector.port, dir),
-      );
-      running.push(proxy);
-      for (const size of options.sizes) await checkResponse(proxy.port, size);
-    }
-    log(
-      `workers=${workers}: backend :${backendPort}, ${running.map((p) => `${p.name} :${p.port}`).join(', ')}`,
+  const launch = async (name: ProxyName): Promise<RunningProxy> => {
+    const listenPort = await freePort();
+    const proxy = await startProxy(
+      name,
+      { listenPort, backendPort, workers, dir },
+      proxyCpus,
+      // One directory per ferry variant, so their profiles are summarised apart.
+      cpuProfDir !== undefined && name.startsWith('ferry')
+        ? path.join(cpuProfDir, name)
+        : undefined,
+      ferryExtras(name, collector.port, dir),
     );
+    running.push(proxy);
+    for (const size of options.sizes) await checkResponse(proxy.port, size);
+    return proxy;
+  };
+  try {
+    // --isolate: each run gets a fresh proxy and nothing else is running beside it.
+    const proxies: Array<{ readonly name: ProxyName; readonly port: number }> = [];
+    for (const name of options.proxies)
+      proxies.push(options.isolate ? { name, port: 0 } : await launch(name));
+    if (!options.isolate)
+      log(
+        `workers=${workers}: backend :${backendPort}, ${running.map((p) => `${p.name} :${p.port}`).join(', ')}`,
+      );
     for (let round = 1; round <= options.rounds; round++) {
       for (const size of options.sizes) {
         // Each round starts with the next proxy: a run's position in the round biases it (the
         // first of a round measured up to 30% faster than the same proxy placed last), so every
         // proxy takes every position equally often over `rounds` = a multiple of the count.
-        const start = (round - 1) % running.length;
-        for (const proxy of [...running.slice(start), ...running.slice(0, start)]) {
+        const start = (round - 1) % proxies.length;
+        for (const slot of [...proxies.slice(start), ...proxies.slice(0, start)]) {
+          const proxy = options.isolate ? await launch(slot.name) : slot;
           const run = {
             url: `http://127.0.0.1:${proxy.port}/${size}`,
             threads: workers,
@@ -450,7 +475,17 @@ async function measureWorkers(
             cpus: clientCpus,
           };
           if (options.warmupS > 0) await runWrk({ ...run, durationS: options.warmupS });
-          const result = await runWrk({ ...run, durationS: options.durationS });
+          const pgid = (proxy as RunningProxy).child.pid!;
+          const cpuBefore = groupCpuSeconds(pgid);
+          const measured = await runWrk({ ...run, durationS: options.durationS });
+          // CPU per request: what the proxy's processes spent, whatever else ran on the box.
+          const result = {
+            ...measured,
+            cpuUsPerRequest:
+              measured.requests > 0
+                ? Math.round(((groupCpuSeconds(pgid) - cpuBefore) * 1e6) / measured.requests)
+                : Number.NaN,
+          };
           let entry = samples.find(
             (s) => s.workers === workers && s.size === size && s.proxy === proxy.name,
           );
@@ -462,6 +497,10 @@ async function measureWorkers(
           log(
             `workers=${workers} round ${round} ${size} ${proxy.name}: ${Math.round(result.requestsPerSec)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.errors > 0 ? `, ${result.errors} errors` : ''}`,
           );
+          if (options.isolate) {
+            running.splice(running.indexOf(proxy as RunningProxy), 1);
+            await stopServer((proxy as RunningProxy).child, 12_000);
+          }
         }
       }
     }
