@@ -659,3 +659,18 @@ export async function healthFlags(
   const text = await (await fetch(`${proxy.adminUrl}/clusters`)).text();
   return new RegExp(`${cluster}::127\\.0\\.0\\.1:${port}::health_flags::(\\S+)`).exec(text)?.[1];
 }
+
+/**
+ * An HTTP health check of `/healthz` every 200 ms, also while the cluster has no traffic (Envoy's
+ * no_traffic_interval defaults to 60 s), 2 results to flip either way: fast enough for tests.
+ */
+export function fastHealthCheck(): Json {
+  return {
+    timeout: '1s',
+    interval: '0.2s',
+    no_traffic_interval: '0.2s',
+    unhealthy_threshold: 2,
+    healthy_threshold: 2,
+    http_health_check: { path: '/healthz' },
+  };
+}

@@ -23,6 +23,7 @@ import {
   type Proxy,
   fleetHealth,
   healthFlags,
+  fastHealthCheck,
 } from './harness.js';
 
 describe('central health checking: the control plane hands checks to 2 of 3 proxies', () => {
@@ -37,17 +38,7 @@ describe('central health checking: the control plane hands checks to 2 of 3 prox
     cp = await startControlPlane({ args: ['--hds-interval-ms', '200'] });
     await apiApply(cp.apiUrl, [
       edsClusterResource('web', {
-        health_checks: [
-          {
-            timeout: '1s',
-            interval: '0.2s',
-            // No traffic goes through these proxies: without this, Envoy's default (60 s) applies.
-            no_traffic_interval: '0.2s',
-            unhealthy_threshold: 2,
-            healthy_threshold: 2,
-            http_health_check: { path: '/healthz' },
-          },
-        ],
+        health_checks: [fastHealthCheck()],
         metadata: { filter_metadata: { 'ferry.hds': { checkers: 2 } } },
       }),
       endpointsResource('web', [a.port, b.port]),

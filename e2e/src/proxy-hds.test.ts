@@ -22,6 +22,7 @@ import {
   type ControlPlane,
   RestartableBackend,
   fleetHealth,
+  fastHealthCheck,
 } from './harness.js';
 
 describe('ferry-proxy reports health to the control plane (HDS)', () => {
@@ -47,17 +48,7 @@ describe('ferry-proxy reports health to the control plane (HDS)', () => {
     };
     await apiApply(cp.apiUrl, [
       staticClusterResource('web', [a.port, b.port], {
-        health_checks: [
-          {
-            timeout: '1s',
-            interval: '0.2s',
-            // No traffic goes through these proxies: without this, Envoy's default (60 s) applies.
-            no_traffic_interval: '0.2s',
-            unhealthy_threshold: 2,
-            healthy_threshold: 2,
-            http_health_check: { path: '/healthz' },
-          },
-        ],
+        health_checks: [fastHealthCheck()],
       }),
       listenerResource('http', await freePort(), [
         { filters: [hcmFilter({ routeConfig: route })] },

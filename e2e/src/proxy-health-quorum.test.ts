@@ -24,6 +24,7 @@ import {
   type Proxy,
   fleetHealth,
   healthFlags,
+  fastHealthCheck,
 } from './harness.js';
 
 describe('health quorum rule flips EDS health for the group', () => {
@@ -38,17 +39,7 @@ describe('health quorum rule flips EDS health for the group', () => {
     cp = await startControlPlane({ args: ['--hds-interval-ms', '200'] });
     await apiApply(cp.apiUrl, [
       edsClusterResource('web', {
-        health_checks: [
-          {
-            timeout: '1s',
-            interval: '0.2s',
-            // No traffic goes through these proxies: without this, Envoy's default (60 s) applies.
-            no_traffic_interval: '0.2s',
-            unhealthy_threshold: 2,
-            healthy_threshold: 2,
-            http_health_check: { path: '/healthz' },
-          },
-        ],
+        health_checks: [fastHealthCheck()],
         metadata: {
           filter_metadata: { 'ferry.health_quorum': { unhealthy_percent: 50, min_proxies: 2 } },
         },

@@ -19,7 +19,6 @@ import {
   compileTextFormat,
   type LineFormatter,
 } from './access-log-format.js';
-import type { AccessLogRecord } from './access-log-record.js';
 import { openFileSink, stdoutSink, type AccessLogSink } from './access-log-sink.js';
 
 interface CompiledLogger {
@@ -100,7 +99,7 @@ export class AccessLogDispatcher {
   readonly log = (entry: AccessLogEntry): void => {
     const target = this.byListener.get(entry.listener);
     if (target === undefined) return;
-    const record = entry as AccessLogRecord;
+    const record = entry;
     const loggers =
       (target.byStatPrefix &&
         record.statPrefix !== undefined &&

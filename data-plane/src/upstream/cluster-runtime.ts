@@ -262,7 +262,9 @@ export class ClusterRuntime {
           new HostState(key, endpoint.host, endpoint.port, endpoint.hostname, this.#settingsKey);
         // A host listed in several localities counts for the first, as it is keyed once.
         state.localityLoad =
-          this.model.lrsServer !== undefined ? this.stats.localityLoad(locality.locality) : undefined;
+          this.model.lrsServer !== undefined
+            ? this.stats.localityLoad(locality.locality)
+            : undefined;
         next.set(key, state);
       }
     }
