@@ -206,7 +206,13 @@ async function main(): Promise<void> {
     traceContext: tracer !== undefined,
   });
   const grpcApi = new grpc.Server();
-  addManagementService(grpcApi, service, { logger, token, traceContext: tracer !== undefined });
+  addManagementService(grpcApi, service, {
+    logger,
+    token,
+    traceContext: tracer !== undefined,
+    health: xds.health(),
+    load: xds.load(),
+  });
 
   healthOverlay.onHdsWorkChanged = (group) => xds.reassignHealthChecks(group);
   const xdsPort = await xds.listen(options.xds.host, options.xds.port);

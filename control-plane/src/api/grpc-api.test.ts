@@ -7,6 +7,8 @@ import { MemoryStore } from '../store/store-memory.js';
 import { addManagementService } from './grpc-api.js';
 import { ManagementService } from './management-service.js';
 import { basicGroup, cluster } from '../validation/test-fixtures.js';
+import { HealthAggregate } from '../health/health-aggregate.js';
+import { LoadAggregate } from '../load/load-aggregate.js';
 
 function anyOf(doc: Record<string, unknown>): { type_url: string; value: Buffer } {
   const parsed = parseResourceJson(doc);
@@ -110,5 +112,102 @@ describe('gRPC management API', () => {
     const status = await unary('Status', {}, auth());
     assert.equal(Number(status.revision), 1);
     assert.deepEqual(status.nodes ?? [], []);
+  });
+});
+
+describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)', () => {
+  let server: grpc.Server;
+  let withoutViews: grpc.Server;
+  let client: any;
+  let bare: any;
+  const call = (c: any, method: string, request: unknown): Promise<any> =>
+    new Promise((resolve, reject) => {
+      c[method](request, (err: grpc.ServiceError | null, res: unknown) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+
+  before(async () => {
+    const health = new HealthAggregate({ now: () => Date.UTC(2026, 0, 1) });
+    health.report('p1', 'edge', [
+      { cluster: 'web', endpoints: new Map([['10.0.0.1:80', 'UNHEALTHY' as const]]) },
+    ]);
+    const load = new LoadAggregate({ now: () => Date.UTC(2026, 0, 1) });
+    load.report('p1', 'edge', [
+      {
+        cluster: 'web',
+        localities: [
+          {
+            locality: { region: 'eu', zone: 'west', subZone: '' },
+            successful: 7,
+            error: 1,
+            issued: 8,
+            inProgress: 2,
+          },
+        ],
+        dropped: 0,
+      },
+    ]);
+    const service = new ManagementService({ store: new MemoryStore() });
+    server = new grpc.Server();
+    addManagementService(server, service, { health, load });
+    withoutViews = new grpc.Server();
+    addManagementService(withoutViews, service);
+    const bind = (s: grpc.Server): Promise<number> =>
+      new Promise((resolve, reject) =>
+        s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+    const Client = serviceClient('ferry.v1.Management');
+    client = new Client(`127.0.0.1:${await bind(server)}`, grpc.credentials.createInsecure());
+    bare = new Client(`127.0.0.1:${await bind(withoutViews)}`, grpc.credentials.createInsecure());
+  });
+  after(() => {
+    client.close();
+    bare.close();
+    server.forceShutdown();
+    withoutViews.forceShutdown();
+  });
+
+  test('Health: the aggregate and each proxy view, times as Timestamps', async () => {
+    const res = await call(client, 'Health', { group: 'edge' });
+    const [web] = res.clusters;
+    assert.equal(web.cluster, 'web');
+    assert.deepEqual(
+      { ...web.endpoints[0], since: Number(web.endpoints[0].since.seconds) },
+      {
+        address: '10.0.0.1:80',
+        status: 'UNHEALTHY',
+        healthy: 0,
+        unhealthy: 1,
+        proxies: 1,
+        since: Date.UTC(2026, 0, 1) / 1000,
+        unhealthy_nodes: ['p1'],
+      },
+    );
+    assert.equal(res.nodes[0].node_id, 'p1');
+    assert.equal(res.nodes[0].clusters[0].endpoints[0].status, 'UNHEALTHY');
+    assert.deepEqual((await call(client, 'Health', { group: 'other' })).clusters ?? [], []);
+  });
+
+  test('Load: totals per cluster and each proxy per locality', async () => {
+    const res = await call(client, 'Load', { cluster: 'web' });
+    const [web] = res.clusters;
+    assert.equal(web.group, 'edge');
+    assert.equal(Number(web.total.total_successful_requests), 7);
+    assert.equal(Number(web.total.total_requests_in_progress), 2);
+    const [node] = web.nodes;
+    assert.equal(node.node, 'p1');
+    assert.deepEqual(node.localities[0].locality, { region: 'eu', zone: 'west', sub_zone: '' });
+    assert.equal(Number(node.localities[0].latest.total_error_requests), 1);
+  });
+
+  test('a server without the views answers NOT_FOUND with what to use', async () => {
+    await assert.rejects(call(bare, 'Health', {}), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.NOT_FOUND);
+      assert.match(err.details, /no HDS health view/);
+      return true;
+    });
   });
 });

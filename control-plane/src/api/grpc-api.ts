@@ -12,6 +12,9 @@ import { context } from '@opentelemetry/api';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { NodeStatus } from '../xds/fleet-status.js';
+import { healthJson } from '../health/health-json.js';
+import type { HealthStatusSource } from '../health/health-aggregate.js';
+import { loadJson, type LoadSource } from '../load/load-aggregate.js';
 import type { ApplyResponse, ManagementService } from './management-service.js';
 import { incomingTraceContext } from '../tracing/tracing.js';
 
@@ -21,6 +24,10 @@ export interface ManagementGrpcOptions {
   readonly logger?: Logger;
   /** Honour a W3C `traceparent` in the call's metadata (tracing on), as the HTTP API does. */
   readonly traceContext?: boolean;
+  /** The fleet's health view (HDS); without it Health answers UNIMPLEMENTED. */
+  readonly health?: HealthStatusSource;
+  /** The fleet's load (LRS); without it Load answers UNIMPLEMENTED. */
+  readonly load?: LoadSource;
 }
 
 type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
@@ -131,7 +138,57 @@ export function addManagementService(
       const status = await service.status();
       return { revision: status.revision, nodes: status.nodes.map(nodeStatus) };
     }),
+    // The same views as GET /v1/health and /v1/load, with times as Timestamps.
+    Health: unary((req) => {
+      const source = options.health;
+      if (!source) return Promise.reject(noView('Health'));
+      const view = healthJson(source, filterOf(req)) as {
+        clusters: Array<{ endpoints: Array<{ since: string }> }>;
+        nodes: Array<{ reported_at: string }>;
+      };
+      return Promise.resolve({
+        clusters: view.clusters.map((c) => ({
+          ...c,
+          endpoints: c.endpoints.map((e) => ({ ...e, since: timestamp(e.since) })),
+        })),
+        nodes: view.nodes.map((n) => ({ ...n, reported_at: timestamp(n.reported_at) })),
+      });
+    }),
+    Load: unary((req) => {
+      const source = options.load;
+      if (!source) return Promise.reject(noView('Load'));
+      const view = loadJson(source, filterOf(req)) as {
+        clusters: Array<{
+          nodes: Array<{ reported_at: string; dropped: { latest: number; total: number } }>;
+        }>;
+      };
+      return Promise.resolve({
+        clusters: view.clusters.map((c) => ({
+          ...c,
+          nodes: c.nodes.map(({ dropped, reported_at, ...n }) => ({
+            ...n,
+            reported_at: timestamp(reported_at),
+            dropped_latest: dropped.latest,
+            dropped_total: dropped.total,
+          })),
+        })),
+      });
+    }),
   });
+}
+
+function filterOf(req: any): { group?: string; cluster?: string } {
+  return {
+    ...(req?.group ? { group: String(req.group) } : {}),
+    ...(req?.cluster ? { cluster: String(req.cluster) } : {}),
+  };
+}
+
+function noView(method: string): FerryError {
+  return new FerryError(
+    'FERRY_NOT_FOUND',
+    `${method}: this server has no ${method === 'Health' ? 'HDS health' : 'LRS load'} view (it is served by ferry-control-plane)`,
+  );
 }
 
 function applyResponse(r: ApplyResponse): unknown {
