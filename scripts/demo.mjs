@@ -213,6 +213,8 @@ Try (use port 10001 for proxy B):
   curl -si http://127.0.0.1:10000/old | head -3                    # 301 redirect to /
   curl -s -H 'Host: api.example.com' http://127.0.0.1:10001/        # host routing → api-v1
   control-plane/bin/ferryctl status                                # both proxies, ACKed versions
+  control-plane/bin/ferryctl health                                # what each proxy's checks see
+  control-plane/bin/ferryctl load                                  # requests per cluster (LRS)
   curl -s http://${a.admin_address}/clusters
   curl -s http://${a.admin_address}/config_dump | head -40
   curl -s http://${b.admin_address}/stats/prometheus | grep downstream_rq
