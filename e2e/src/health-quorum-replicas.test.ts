@@ -1,0 +1,123 @@
+/**
+ * The quorum rule across control-plane replicas (DESIGN.md D1, D4), real processes: two
+ * ferry-control-plane replicas share one SQLite store; proxy 1 is connected to replica A, proxy 2
+ * to replica B, so each replica sees one of the two proxies. With `min_proxies: 2`, neither
+ * replica's own proxy alone can mark an endpoint: only the node reports that both replicas write
+ * to the shared store can. A stopped backend is then served UNHEALTHY by both replicas, and both
+ * proxies ACK the very same EDS version (identical bytes on every replica).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+  RestartableBackend,
+  apiApply,
+  edsClusterResource,
+  endpointsResource,
+  eventually,
+  fastHealthCheck,
+  ferryctl,
+  healthFlags,
+  proxyBootstrap,
+  startControlPlane,
+  startProxy,
+  stopAll,
+  tempDir,
+  type ControlPlane,
+  type Proxy,
+} from './harness.js';
+
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+
+describe('health quorum across two control-plane replicas sharing a store', () => {
+  let a: ControlPlane;
+  let b: ControlPlane;
+  let up: RestartableBackend;
+  let down: RestartableBackend;
+  let proxy1: Proxy;
+  let proxy2: Proxy;
+
+  before(async () => {
+    up = await RestartableBackend.start();
+    down = await RestartableBackend.start();
+    const store = `sqlite:${path.join(tempDir('replicas'), 'ferry.db')}`;
+    const args = (id: string): string[] => ['--hds-interval-ms', '200', '--replica-id', id];
+    a = await startControlPlane({ store, args: args('replica-a') });
+    b = await startControlPlane({ store, args: args('replica-b') });
+    await apiApply(a.apiUrl, [
+      edsClusterResource('web', {
+        health_checks: [fastHealthCheck()],
+        metadata: {
+          filter_metadata: { 'ferry.health_quorum': { unhealthy_percent: 50, min_proxies: 2 } },
+        },
+      }),
+      endpointsResource('web', [up.port, down.port]),
+    ]);
+    proxy1 = await startProxy({
+      bootstrap: proxyBootstrap({ nodeId: 'replicas-1', xdsAddress: a.xdsAddress }),
+    });
+    proxy2 = await startProxy({
+      bootstrap: proxyBootstrap({ nodeId: 'replicas-2', xdsAddress: b.xdsAddress }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await up.stop();
+    await down.stop();
+  });
+
+  /** The EDS version a node has ACKed, as the replica it is connected to reports it. */
+  async function ackedEds(cp: ControlPlane, node: string): Promise<string | undefined> {
+    const status = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+    const body = JSON.parse(status.stdout) as {
+      nodes: { node_id: string; types: { type_url: string; version_acked: string }[] }[];
+    };
+    return body.nodes.find((n) => n.node_id === node)?.types.find((t) => t.type_url === EDS)
+      ?.version_acked;
+  }
+
+  test("both replicas mark the endpoint from both proxies' reports, with one EDS version", async () => {
+    // Each replica serves its proxy the same EDS version before anything is marked.
+    const before1 = await eventually(() => ackedEds(a, 'replicas-1'), 'proxy 1 ACKs EDS');
+    await eventually(
+      async () => ((await ackedEds(b, 'replicas-2')) === before1 ? true : undefined),
+      'proxy 2 ACKs the same EDS version from replica B',
+    );
+
+    await down.stop();
+    for (const proxy of [proxy1, proxy2]) {
+      await eventually(async () => {
+        const flags = await healthFlags(proxy, 'web', down.port);
+        return flags?.includes('/eds_health_status_unhealthy') ? flags : undefined;
+      }, 'the stopped backend served UNHEALTHY by the replica this proxy is connected to');
+      assert.equal(await healthFlags(proxy, 'web', up.port), 'healthy');
+    }
+    const marked1 = await eventually(async () => {
+      const v = await ackedEds(a, 'replicas-1');
+      return v !== undefined && v !== before1 ? v : undefined;
+    }, 'proxy 1 ACKs the marked EDS');
+    const marked2 = await eventually(async () => {
+      const v = await ackedEds(b, 'replicas-2');
+      return v === marked1 ? v : undefined;
+    }, 'proxy 2 ACKs the same marked EDS version from replica B');
+    assert.equal(marked2, marked1);
+
+    await down.start();
+    for (const proxy of [proxy1, proxy2]) {
+      await eventually(async () => {
+        const flags = await healthFlags(proxy, 'web', down.port);
+        return flags === 'healthy' ? flags : undefined;
+      }, 'healthy again through both replicas');
+    }
+    // Back to the stored content: the version it had before the outage.
+    await eventually(
+      async () =>
+        (await ackedEds(a, 'replicas-1')) === before1 &&
+        (await ackedEds(b, 'replicas-2')) === before1
+          ? true
+          : undefined,
+      'both proxies back on the unmarked EDS version',
+    );
+  });
+});
