@@ -7,9 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { parseResourceBinary } from '@ferry/proto';
-import { serviceClient } from '@ferry/proto/grpc';
 import {
   eventually,
   ferryctl,
@@ -19,6 +17,7 @@ import {
   type CommandResult,
   type ControlPlane,
 } from './harness.js';
+import { RawAdsClient } from './raw-ads-client.js';
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
@@ -70,64 +69,6 @@ filter_chains:
 }
 
 const docs = (...parts: string[]): string => parts.join('---\n');
-
-/** A state-of-the-world ADS client that queues responses in order. */
-class AdsClient {
-  private readonly client: any;
-  private readonly call: ClientDuplexStream<any, any>;
-  private readonly queued: any[] = [];
-  private waiter: ((m: any) => void) | undefined;
-  private failure: Error | undefined;
-
-  constructor(
-    address: string,
-    private readonly nodeId: string,
-  ) {
-    const Client = serviceClient('envoy.service.discovery.v3.AggregatedDiscoveryService');
-    this.client = new Client(address, credentials.createInsecure());
-    this.call = this.client.StreamAggregatedResources();
-    this.call.on('data', (m: any) => {
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w(m);
-      else this.queued.push(m);
-    });
-    this.call.on('error', (err: Error) => (this.failure = err));
-  }
-
-  request(typeUrl: string, names: string[], answer?: any, errorMessage?: string): void {
-    this.call.write({
-      node: { id: this.nodeId, cluster: 'default' },
-      type_url: typeUrl,
-      resource_names: names,
-      version_info: answer && errorMessage === undefined ? answer.version_info : '',
-      response_nonce: answer?.nonce ?? '',
-      ...(errorMessage !== undefined ? { error_detail: { code: 3, message: errorMessage } } : {}),
-    });
-  }
-
-  /** The next response (liveness bound only: a missing response fails the test). */
-  next(timeoutMs = 10000): Promise<any> {
-    if (this.failure) return Promise.reject(this.failure);
-    const m = this.queued.shift();
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no xDS response within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.waiter = (msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      };
-    });
-  }
-
-  close(): void {
-    this.call.cancel();
-    this.client.close();
-  }
-}
 
 function names(response: any): string[] {
   return (response.resources as Array<{ type_url: string; value: Buffer }>)
@@ -184,17 +125,17 @@ void describe('control plane with real processes', () => {
     assert.equal(before.revision, 1);
 
     // Versions are content hashes, so both runs announce the same CDS version.
-    const a1 = new AdsClient(second.xdsAddress, 'restart-1');
+    const a1 = new RawAdsClient(second.xdsAddress, 'restart-1');
     a1.request(CDS, []);
-    const cds1 = await a1.next();
+    const cds1 = await a1.next(10000);
     a1.close();
     assert.deepEqual(names(cds1), ['c1', 'c2']);
     await second.kill();
     const third = await startControlPlane({ store });
     assert.deepEqual(await state(third), before);
-    const a2 = new AdsClient(third.xdsAddress, 'restart-2');
+    const a2 = new RawAdsClient(third.xdsAddress, 'restart-2');
     a2.request(CDS, []);
-    const cds2 = await a2.next();
+    const cds2 = await a2.next(10000);
     a2.close();
     assert.equal(cds2.version_info, cds1.version_info);
     await third.stop();
@@ -212,10 +153,10 @@ void describe('control plane with real processes', () => {
     after(() => cp.stop());
 
     void test('(b) a NACK shows in ferryctl status with its error and resources; a corrected apply is ACKed', async () => {
-      const ads = new AdsClient(cp.xdsAddress, 'nacker');
+      const ads = new RawAdsClient(cp.xdsAddress, 'nacker');
       try {
         ads.request(CDS, []);
-        const bad = await ads.next();
+        const bad = await ads.next(10000);
         ads.request(CDS, [], bad, 'c1: lb_policy not supported here');
         const nacked = await eventually(async () => {
           const s = await json(cp, ['status']);
@@ -230,7 +171,7 @@ void describe('control plane with real processes', () => {
         assert.notEqual(nacked.version_acked, nacked.version_sent);
 
         ok(await apply(cp, clusterYaml('c1', '2s')), 'corrected apply');
-        const fixed = await ads.next();
+        const fixed = await ads.next(10000);
         assert.notEqual(fixed.version_info, bad.version_info);
         ads.request(CDS, [], fixed);
         const acked = await eventually(async () => {
@@ -276,15 +217,15 @@ void describe('control plane with real processes', () => {
     });
 
     void test('(e) history and rollback restore an earlier state, and a connected ADS client receives it', async () => {
-      const ads = new AdsClient(cp.xdsAddress, 'rollback');
+      const ads = new RawAdsClient(cp.xdsAddress, 'rollback');
       try {
         ads.request(CDS, []);
-        let cds = await ads.next();
+        let cds = await ads.next(10000);
         ads.request(CDS, [], cds);
         const earlier = await state(cp);
         const earlierCds = cds.version_info;
         ok(await apply(cp, clusterYaml('c3')), 'apply c3');
-        cds = await ads.next();
+        cds = await ads.next(10000);
         assert.deepEqual(names(cds), ['c1', 'c3']);
         ads.request(CDS, [], cds);
 
@@ -292,7 +233,7 @@ void describe('control plane with real processes', () => {
         assert.equal(history.entries[0].revision, earlier.revision + 1);
         assert.ok(history.entries.some((e: any) => e.revision === earlier.revision));
         ok(await ferryctl(cp.apiUrl, ['rollback', String(earlier.revision)]), 'rollback');
-        cds = await ads.next();
+        cds = await ads.next(10000);
         assert.deepEqual(names(cds), ['c1']);
         assert.equal(cds.version_info, earlierCds);
         const restored = await state(cp);
