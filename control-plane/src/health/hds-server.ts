@@ -30,6 +30,7 @@ import { jsonToBinary } from '@ferry/proto';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { groupOf } from '../xds/fleet.js';
 import { clusterHealthChecksFor, type HdsClusterWork } from './hds-assignment.js';
+import { endpointAddress } from './quorum.js';
 import type { ClusterHealthReport, HealthAggregate, ReportedHealth } from './health-aggregate.js';
 import type { HealthMetrics } from './health-metrics.js';
 
@@ -250,13 +251,6 @@ export function clusterReports(response: any): ClusterHealthReport[] {
     reports.push({ cluster: name, endpoints });
   }
   return reports;
-}
-
-function endpointAddress(endpoint: any): string | undefined {
-  const sa = endpoint?.address?.socket_address;
-  if (!sa || typeof sa.address !== 'string' || sa.address === '') return undefined;
-  const port = Number(sa.port_value ?? 0);
-  return sa.address.includes(':') ? `[${sa.address}]:${port}` : `${sa.address}:${port}`;
 }
 
 function reportedHealth(value: unknown): ReportedHealth | undefined {

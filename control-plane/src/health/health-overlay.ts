@@ -16,6 +16,7 @@ import {
   DEFAULT_QUORUM,
   NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
+  endpointAddress,
   quorumSettingOf,
   quorumUnhealthy,
   type ClusterView,
@@ -128,13 +129,10 @@ export class HealthOverlay implements SnapshotOverlay {
         let changed = false;
         for (const locality of (cla.endpoints as Json[] | undefined) ?? []) {
           for (const lb of (locality.lb_endpoints as Json[] | undefined) ?? []) {
-            const socket = ((lb.endpoint as Json | undefined)?.address as Json | undefined)
-              ?.socket_address as Json | undefined;
-            if (!socket) continue;
-            const host = typeof socket.address === 'string' ? socket.address : '';
-            const address = `${host.includes(':') ? `[${host}]` : host}:${Number(socket.port_value ?? 0)}`;
+            const address = endpointAddress(lb.endpoint);
             const status = (lb.health_status as string | undefined) ?? 'UNKNOWN';
-            if (!marked.has(address) || (status !== 'UNKNOWN' && status !== 'HEALTHY')) continue;
+            if (address === undefined || !marked.has(address)) continue;
+            if (status !== 'UNKNOWN' && status !== 'HEALTHY') continue;
             lb.health_status = 'UNHEALTHY';
             changed = true;
           }

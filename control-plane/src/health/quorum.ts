@@ -138,3 +138,14 @@ export function decodeNodeHealthReport(value: Uint8Array): NodeHealthReportJson 
 export function reportName(nodeId: string): string {
   return `node/${nodeId}`;
 }
+
+/**
+ * An Endpoint's socket address as the health views key it: "host:port", "[v6]:port"; undefined
+ * without one. Reads proto3 JSON and proto-loader objects alike (same field names).
+ */
+export function endpointAddress(endpoint: any): string | undefined {
+  const sa = endpoint?.address?.socket_address;
+  if (!sa || typeof sa.address !== 'string' || sa.address === '') return undefined;
+  const port = Number(sa.port_value ?? 0);
+  return sa.address.includes(':') ? `[${sa.address}]:${port}` : `${sa.address}:${port}`;
+}
