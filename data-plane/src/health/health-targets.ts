@@ -9,7 +9,7 @@
  */
 import type { Logger } from '@ferry/shared';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
-import { resolveHost } from '../upstream/dns-resolver.js';
+import { resolveHost, resolveLocalities } from '../upstream/dns-resolver.js';
 import type { HealthCheckedCluster } from './health-manager.js';
 
 export interface HealthTargetsOptions {
@@ -119,25 +119,8 @@ export class HealthTargets {
   }
 
   async #refresh(name: string, target: DnsTarget): Promise<void> {
-    const model = target.model;
-    const logical = model.type === 'LOGICAL_DNS';
     try {
-      const localities = await Promise.all(
-        model.localities.map(async (locality) => ({
-          ...locality,
-          endpoints: (
-            await Promise.all(
-              locality.endpoints.map(async (endpoint) => {
-                const addresses = await this.#resolve(endpoint.host, model.dnsLookupFamily);
-                return (logical ? addresses.slice(0, 1) : addresses).map((address) => ({
-                  ...endpoint,
-                  host: address,
-                }));
-              }),
-            )
-          ).flat(),
-        })),
-      );
+      const localities = await resolveLocalities(target.model, this.#resolve);
       if (this.#closed || this.#dns.get(name) !== target) return;
       if (JSON.stringify(localities) === JSON.stringify(target.resolved)) return;
       target.resolved = localities;

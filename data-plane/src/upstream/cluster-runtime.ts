@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
 import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
-import { resolveHost } from './dns-resolver.js';
+import { resolveLocalities } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
 import { workerOutlierDetectors } from '../stats/outlier-report.js';
@@ -216,24 +216,8 @@ export class ClusterRuntime {
   #resolvedLocalities: readonly LocalityEndpointsModel[] = [];
 
   async #refreshDns(): Promise<void> {
-    const logical = this.model.type === 'LOGICAL_DNS';
     try {
-      const localities = await Promise.all(
-        this.model.localities.map(async (locality) => {
-          const endpoints = await Promise.all(
-            locality.endpoints.map(async (endpoint) => {
-              const addresses = await resolveHost(endpoint.host, this.model.dnsLookupFamily);
-              const used = logical ? addresses.slice(0, 1) : addresses;
-              return used.map((address) => ({
-                ...endpoint,
-                host: address,
-                hostname: endpoint.hostname !== '' ? endpoint.hostname : endpoint.host,
-              }));
-            }),
-          );
-          return { ...locality, endpoints: endpoints.flat() };
-        }),
-      );
+      const localities = await resolveLocalities(this.model);
       if (this.#closed) return;
       if (JSON.stringify(localities) === JSON.stringify(this.#resolvedLocalities)) return;
       this.#resolvedLocalities = localities;

@@ -4,7 +4,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { ClusterModel } from '../config/model.js';
+import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 
 function familyOption(family: ClusterModel['dnsLookupFamily']): 0 | 4 | 6 {
   if (family === 'V4_ONLY') return 4;
@@ -28,4 +28,33 @@ export async function resolveHost(
     if (v4.length > 0) addresses = v4;
   }
   return addresses;
+}
+
+/**
+ * A STRICT_DNS / LOGICAL_DNS cluster's localities with every endpoint name replaced by the
+ * addresses it resolves to (LOGICAL_DNS: the first only); `hostname` keeps the name
+ * (auto_host_rewrite). Rejects when a name does not resolve. Used by the workers' load balancing
+ * and the primary's health checks alike, so both key hosts the same way.
+ */
+export async function resolveLocalities(
+  model: Pick<ClusterModel, 'type' | 'dnsLookupFamily' | 'localities'>,
+  resolve: typeof resolveHost = resolveHost,
+): Promise<LocalityEndpointsModel[]> {
+  const logical = model.type === 'LOGICAL_DNS';
+  return Promise.all(
+    model.localities.map(async (locality) => {
+      const endpoints = await Promise.all(
+        locality.endpoints.map(async (endpoint) => {
+          const addresses = await resolve(endpoint.host, model.dnsLookupFamily);
+          const used = logical ? addresses.slice(0, 1) : addresses;
+          return used.map((address) => ({
+            ...endpoint,
+            host: address,
+            hostname: endpoint.hostname !== '' ? endpoint.hostname : endpoint.host,
+          }));
+        }),
+      );
+      return { ...locality, endpoints: endpoints.flat() };
+    }),
+  );
 }
