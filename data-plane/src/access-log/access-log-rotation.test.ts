@@ -27,7 +27,12 @@ describe('file sink reopen', () => {
       const file = path.join(dir, 'a.log');
       const sink = openFileSink(file, logger);
       for (let i = 0; i < 100; i++) sink.write(`old-${i}\n`);
-      await new Promise((r) => setImmediate(r));
+      // The stream opens the file on the threadpool: rename it only once it exists, as
+      // logrotate renames an open log.
+      for (let spins = 0; !fs.existsSync(file); spins++) {
+        assert.ok(spins < 1000, 'the sink never created its file');
+        await new Promise((r) => setTimeout(r, 5));
+      }
       fs.renameSync(file, `${file}.1`);
       for (let i = 100; i < 200; i++) sink.write(`old-${i}\n`); // before the reopen: old file
       sink.reopen();
