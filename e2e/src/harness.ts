@@ -583,6 +583,8 @@ export class RestartableBackend {
   /** Served requests as "METHOD path" (health checks excluded). */
   readonly requests: string[] = [];
   healthChecks = 0;
+  /** How long /healthz takes to answer (a slow health endpoint). */
+  healthDelayMs = 0;
   #server: import('node:http').Server | undefined;
 
   constructor(
@@ -600,9 +602,15 @@ export class RestartableBackend {
   async start(): Promise<void> {
     const http = await import('node:http');
     const server = http.createServer((req, res) => {
-      if (req.url === '/healthz') this.healthChecks++;
-      else this.requests.push(`${req.method} ${req.url}`);
-      res.writeHead(200, { 'x-backend': this.name }).end(this.name);
+      const answer = (): void => void res.writeHead(200, { 'x-backend': this.name }).end(this.name);
+      if (req.url !== '/healthz') {
+        this.requests.push(`${req.method} ${req.url}`);
+        answer();
+        return;
+      }
+      this.healthChecks++;
+      if (this.healthDelayMs > 0) setTimeout(answer, this.healthDelayMs);
+      else answer();
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import {
   eventually,
   freePort,
@@ -152,5 +153,96 @@ describe('ferry-proxy active health checks', () => {
       assert.equal(r.status, 200);
       return b.requests.length > before ? true : undefined;
     }, 'requests reaching b again');
+  });
+});
+
+describe('ferry-proxy cluster warming (first health-check round)', () => {
+  let proxy: Proxy;
+  let listenerPort: number;
+  let a: RestartableBackend;
+  let hole: net.Server;
+  const held = new Set<net.Socket>();
+
+  before(async () => {
+    // A healthy host whose health endpoint is slow (its first check passes after 2 s, longer
+    // than the proxy takes to start its workers) …
+    a = new RestartableBackend('a', await freePort());
+    a.healthDelayMs = 2000;
+    await a.start();
+    // … and a host that accepts connections and never answers (its check ends by its timeout).
+    hole = net.createServer((socket) => {
+      held.add(socket);
+      socket.on('close', () => held.delete(socket));
+    });
+    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+    const holePort = (hole.address() as net.AddressInfo).port;
+    listenerPort = await freePort();
+    proxy = await startProxy({
+      concurrency: 2,
+      bootstrap: staticBootstrap({
+        nodeId: 'warming-e2e',
+        listeners: [
+          listenerResource('http', listenerPort, [
+            {
+              filters: [
+                hcmFilter({
+                  routeConfig: {
+                    name: 'main',
+                    virtual_hosts: [
+                      {
+                        name: 'all',
+                        domains: ['*'],
+                        routes: [
+                          { match: { prefix: '/' }, route: { cluster: 'web', timeout: '1s' } },
+                        ],
+                      },
+                    ],
+                  },
+                }),
+              ],
+            },
+          ]),
+        ],
+        clusters: [
+          staticClusterResource('web', [a.port, holePort], {
+            health_checks: [
+              {
+                timeout: '3s',
+                interval: '10s',
+                unhealthy_threshold: 2,
+                healthy_threshold: 2,
+                http_health_check: { path: '/healthz' },
+              },
+            ],
+          }),
+        ],
+      }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await a.stop();
+    for (const socket of held) socket.destroy();
+    await new Promise<void>((resolve) => hole.close(() => resolve()));
+  });
+
+  test('the listeners take traffic only after the first round, and none goes to the silent host', async () => {
+    assert.ok(
+      proxy.logs.some((line) => line.includes('waiting for their first health-check round')),
+      'the proxy said it was warming',
+    );
+    // Without warming both hosts would still be pending (unhealthy) for the first 2 s, and panic
+    // routing would send about half of these to the silent host (504 after the route's 1 s).
+    // After the round one host in two is healthy: not below the 50% panic threshold.
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        httpRequest(`http://127.0.0.1:${listenerPort}/first/${i}`),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => `${r.status} ${String(r.headers['x-backend'])}`),
+      Array.from({ length: 20 }, () => '200 a'),
+    );
   });
 });

@@ -187,6 +187,52 @@ describe('HealthManager', () => {
     }
   });
 
+  test('firstRound resolves once every host of the clusters has had its first check', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const answers = new Map<number, CheckOutcome | 'hang'>([
+        [2, networkFailure('refused')],
+        [3, 'hang'],
+      ]);
+      const manager = new HealthManager({
+        logger,
+        onUpdate: () => undefined,
+        createChecker: () => new FakeChecker(answers),
+        random: () => 0,
+      });
+      const web = cluster('web', [1, 2], [check()]);
+      const slow = cluster('slow', [3], [check({ timeoutMs: 500 })]);
+      manager.apply({ web, slow });
+      assert.equal(HealthManager.firstRoundBoundMs([web, slow]), 500);
+      const settled: string[] = [];
+      void manager.firstRound(['web'], 10_000).then(() => settled.push('web'));
+      void manager.firstRound(['web', 'slow'], 10_000).then(() => settled.push('web+slow'));
+      void manager.firstRound(['slow'], 200).then(() => settled.push('slow capped'));
+      void manager.firstRound(['unknown'], 10_000).then(() => settled.push('unknown'));
+      await Promise.resolve();
+      assert.deepEqual(settled, ['unknown'], 'a cluster that is not checked does not wait');
+      await advance(0);
+      assert.deepEqual(settled, ['unknown', 'web'], 'a failed first check ends the round too');
+      await advance(200);
+      assert.deepEqual(settled, ['unknown', 'web', 'slow capped']);
+      await advance(300);
+      assert.deepEqual(
+        settled,
+        ['unknown', 'web', 'slow capped', 'web+slow'],
+        'a hanging probe ends at its timeout',
+      );
+      assert.equal(manager.view().get('slow')?.get('10.0.0.1:3')?.status, 'UNHEALTHY');
+      let closed = false;
+      manager.apply({ later: cluster('later', [3], [check({ timeoutMs: 500 })]) });
+      void manager.firstRound(['later'], 10_000).then(() => (closed = true));
+      manager.close();
+      await advance(0);
+      assert.equal(closed, true, 'close ends every wait');
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   test('DNS clusters and clusters without checks are not checked', () => {
     const updates: string[] = [];
     const manager = new HealthManager({ logger, onUpdate: (name) => updates.push(name) });

@@ -128,6 +128,8 @@ export class HealthManager {
    * Kept by name across config changes, as Envoy's cluster stats are.
    */
   readonly #hadTraffic = new Set<string>();
+  /** Callers of firstRound() still waiting: each re-checks itself after every check. */
+  readonly #roundWaiters = new Set<() => void>();
 
   constructor(options: HealthManagerOptions) {
     this.#options = options;
@@ -189,6 +191,7 @@ export class HealthManager {
     const names = new Set([...this.#clusters.keys(), ...next.keys()]);
     this.#clusters = next;
     for (const name of names) this.#report(name);
+    this.#notifyRoundWaiters();
   }
 
   /**
@@ -208,6 +211,50 @@ export class HealthManager {
       session.timer = undefined;
       this.#schedule(session, regular);
     }
+  }
+
+  /**
+   * Resolves once every host of `clusters` has completed its first check (none is pending any
+   * more), or after `capMs` whatever remains: a cluster's warming in Envoy's sense, which waits
+   * for the first health-check round before the cluster takes traffic. A first check ends by
+   * itself within the check's initial jitter plus its timeout; the cap only guards against a
+   * probe that never settles. Clusters that are not checked (or no longer) count as done.
+   */
+  firstRound(clusters: readonly string[], capMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        if (!this.#closed && clusters.some((name) => this.#hasPending(name))) return;
+        finish();
+      };
+      const finish = (): void => {
+        clearTimeout(cap);
+        this.#roundWaiters.delete(done);
+        resolve();
+      };
+      const cap = setTimeout(finish, capMs);
+      cap.unref();
+      this.#roundWaiters.add(done);
+      done();
+    });
+  }
+
+  /** The longest a first round can take: initial jitter plus timeout, over the checks. */
+  static firstRoundBoundMs(clusters: readonly HealthCheckedCluster[]): number {
+    let bound = 0;
+    for (const cluster of clusters)
+      for (const check of cluster.activeHealthChecks ?? [])
+        bound = Math.max(bound, check.initialJitterMs + check.timeoutMs);
+    return bound;
+  }
+
+  #hasPending(cluster: string): boolean {
+    for (const session of this.#clusters.get(cluster)?.values() ?? [])
+      if (session.state.pending && !session.stopped) return true;
+    return false;
+  }
+
+  #notifyRoundWaiters(): void {
+    for (const waiter of [...this.#roundWaiters]) waiter();
   }
 
   /** Every checked host's status, by cluster name then host key (admin /clusters). */
@@ -262,6 +309,7 @@ export class HealthManager {
     this.#closed = true;
     for (const sessions of this.#clusters.values()) for (const s of sessions.values()) stop(s);
     this.#clusters = new Map();
+    this.#notifyRoundWaiters();
   }
 
   #createChecker(model: HealthCheckModel): HealthChecker {
@@ -312,6 +360,7 @@ export class HealthManager {
       );
     }
     this.#report(session.clusterName);
+    if (this.#roundWaiters.size > 0) this.#notifyRoundWaiters();
     this.#schedule(
       session,
       session.state.nextIntervalMs(

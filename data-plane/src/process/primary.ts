@@ -12,7 +12,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ferry/shared';
-import type { ProxyConfig } from '../config/model.js';
+import type { ClusterModel, ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
 import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
 import { AccessLogRotator } from '../access-log/access-log-rotation.js';
@@ -98,6 +98,9 @@ export function offsetListeners(config: ProxyConfig, offset: number): ProxyConfi
   };
 }
 
+/** Beyond a warming round's own bound (jitter + timeout), for the probes to settle. */
+const WARMING_SLACK_MS = 1000;
+
 export class Primary implements AdminBackend {
   private readonly logger: Logger;
   private readonly pool: WorkerPool;
@@ -116,7 +119,10 @@ export class Primary implements AdminBackend {
   private readonly staticClusterNames: ReadonlySet<string>;
   private readonly nodeId: string;
   private readonly nodeCluster: string;
+  /** The config the workers run. */
   private workerConfig: ProxyConfig | undefined;
+  /** The newest config accepted: the workers' one, or one whose clusters are still warming. */
+  private latestConfig: ProxyConfig | undefined;
   private readyLogged = false;
   private initialFetchTimedOut = false;
   private initialFetchTimer: NodeJS.Timeout | undefined;
@@ -264,21 +270,28 @@ export class Primary implements AdminBackend {
     const config = offsetListeners(applied.config, this.deps.options.listenerPortOffset);
     if (applied.origin === 'xds') this.lastXdsUpdateMs = Date.now();
     // buildProxyConfig returns an equal version for equal content: the workers have it already.
-    if (config.version !== this.workerConfig?.version) {
-      this.workerConfig = config;
-      this.pool.setConfig(config);
+    if (config.version !== (this.latestConfig ?? this.workerConfig)?.version) {
+      this.latestConfig = config;
       if (!this.shuttingDown) this.healthTargets.update(config.clusters);
-      this.maybeStartLrs();
+      const warming = this.shuttingDown ? [] : this.warmingClusters(config);
+      if (warming.length === 0) this.activate(config, applied.origin);
+      else {
+        // Envoy's cluster warming: a cluster that starts being health checked takes traffic
+        // only after its first round, so no request goes to a host that is already down (all
+        // hosts pending would be panic routing to all). The workers keep the previous config
+        // meanwhile; the round's results reach them before the new config does.
+        const bound =
+          HealthManager.firstRoundBoundMs(warming.map((name) => config.clusters[name]!)) +
+          WARMING_SLACK_MS;
+        this.logger.info(
+          { version: config.version, clusters: warming },
+          'warming clusters: waiting for their first health-check round',
+        );
+        void this.health.firstRound(warming, bound).then(() => {
+          if (this.latestConfig === config) this.activate(config, applied.origin);
+        });
+      }
     }
-    this.logger.info(
-      {
-        version: config.version,
-        origin: applied.origin,
-        listeners: config.listeners.length,
-        clusters: Object.keys(config.clusters).length,
-      },
-      'config applied',
-    );
     if (applied.origin === 'xds' && this.stateFile) {
       this.stateFile.save(applied.resources).catch((err: unknown) => {
         this.counters.persistFailures += 1;
@@ -289,6 +302,40 @@ export class Primary implements AdminBackend {
       });
     }
     this.maybeReady();
+  }
+
+  /** Hands `config` to the workers (after warming, if it had to wait). */
+  private activate(config: ProxyConfig, origin: AppliedConfig['origin']): void {
+    this.workerConfig = config;
+    this.pool.setConfig(config);
+    this.maybeStartLrs();
+    this.logger.info(
+      {
+        version: config.version,
+        origin,
+        listeners: config.listeners.length,
+        clusters: Object.keys(config.clusters).length,
+      },
+      'config applied',
+    );
+    this.maybeReady();
+  }
+
+  /**
+   * Clusters of `config` that are actively health checked here and were not in the workers'
+   * config (new, or newly given health_checks): they warm before the config is handed over.
+   * DNS clusters are checked once resolved and do not wait.
+   */
+  private warmingClusters(config: ProxyConfig): string[] {
+    const active = this.workerConfig?.clusters ?? {};
+    const checked = (cluster: ClusterModel | undefined): boolean =>
+      cluster !== undefined &&
+      (cluster.activeHealthChecks ?? []).length > 0 &&
+      cluster.type !== 'STRICT_DNS' &&
+      cluster.type !== 'LOGICAL_DNS';
+    return Object.values(config.clusters)
+      .filter((cluster) => checked(cluster) && !checked(active[cluster.name]))
+      .map((cluster) => cluster.name);
   }
 
   private onConnectionState(connected: boolean, reason?: string): void {
