@@ -188,6 +188,10 @@ test('a known request mix is counted exactly, across 2 workers', async () => {
   assert.equal(value(s, 'upstream_rq_time_bucket', { cluster: 'web', le: '+Inf' }), 7);
   assert.equal(value(s, 'upstream_rq_retry', { cluster: 'flaky' }), 1);
   assert.equal(value(s, 'upstream_rq_2xx', { cluster: 'flaky' }), 1);
+  // Envoy counts every attempt in upstream_rq_total and the retried 503 apart from the final 200.
+  assert.equal(value(s, 'upstream_rq_total', { cluster: 'flaky' }), 2);
+  assert.equal(value(s, 'retry_upstream_rq_5xx', { cluster: 'flaky' }), 1);
+  assert.equal(value(s, 'upstream_rq_5xx', { cluster: 'flaky' }) ?? 0, 0);
   assert.equal(value(s, 'upstream_cx_connect_fail', { cluster: 'dead' }), 2);
   assert.equal(value(s, 'upstream_rq_total', { cluster: 'dead' }) ?? 0, 0);
   assert.equal(value(s, 'upstream_rq_retry', { cluster: 'web' }), 0);

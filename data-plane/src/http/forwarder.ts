@@ -484,7 +484,9 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     }
     if (!this.#attemptConnected) {
       this.#attemptConnected = true;
-      this.#cluster!.circuit.pendingRequests--;
+      const cluster = this.#cluster!;
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqTotal.inc();
     }
   }
 
@@ -495,6 +497,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.#cluster!.reportOutcome(this.#host!, statusCode);
     this.#resumeUpstream = resume;
     if (this.#shouldRetryStatus(statusCode)) {
+      this.#cluster!.stats.retryUpstreamRq.record(statusCode);
       // Keep the connection: read and drop this response's body, retry once it is complete.
       this.#discarding = true;
       this.#pendingRetryReason = 'status';

@@ -111,18 +111,21 @@ export class StatusClassCounters {
   readonly #name: string;
   readonly #labels: StatLabels;
   readonly #byClass: (CounterHandle | undefined)[] = [];
-  readonly #total: CounterHandle;
+  readonly #total: CounterHandle | undefined;
 
-  /** `prefix` e.g. "downstream_rq" gives downstream_rq_2xx and downstream_rq_total. */
-  constructor(sink: StatsSink, prefix: string, labels: StatLabels) {
+  /**
+   * `prefix` e.g. "downstream_rq" gives downstream_rq_2xx and downstream_rq_total (without
+   * `withTotal`, the caller counts the total itself, or there is none).
+   */
+  constructor(sink: StatsSink, prefix: string, labels: StatLabels, withTotal = true) {
     this.#sink = sink;
     this.#name = prefix;
     this.#labels = labels;
-    this.#total = sink.counter(`${prefix}_total`, labels);
+    this.#total = withTotal ? sink.counter(`${prefix}_total`, labels) : undefined;
   }
 
   record(status: number): void {
-    this.#total.inc();
+    this.#total?.inc();
     const statusClass = Math.min(5, Math.max(1, Math.floor(status / 100)));
     let handle = this.#byClass[statusClass];
     if (handle === undefined) {

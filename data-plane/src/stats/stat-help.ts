@@ -11,7 +11,7 @@ const HELP: Record<string, string> = {
   downstream_rq_active: 'Downstream requests in flight, by listener.',
   downstream_cx_active: 'Open downstream connections, by listener.',
   downstream_cx_total: 'Downstream connections accepted, by listener.',
-  upstream_rq_total: 'Upstream requests completed with a response, by cluster.',
+  upstream_rq_total: 'Upstream requests sent on a connection, one per attempt, by cluster.',
   upstream_rq_time:
     'Upstream request time of the final attempt (sent to response complete), milliseconds.',
   upstream_rq_retry: 'Upstream request retries, by cluster.',
@@ -52,7 +52,8 @@ const HELP: Record<string, string> = {
 
 for (const c of STATUS_CLASSES) {
   HELP[`downstream_rq_${c}`] = `Downstream requests answered ${c}.`;
-  HELP[`upstream_rq_${c}`] = `Upstream responses ${c}, by cluster.`;
+  HELP[`upstream_rq_${c}`] = `Final upstream responses ${c}, by cluster.`;
+  HELP[`retry_upstream_rq_${c}`] = `Upstream responses ${c} that were retried, by cluster.`;
 }
 
 export function statHelp(name: string): string {

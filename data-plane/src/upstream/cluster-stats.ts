@@ -36,7 +36,12 @@ export class LocalityLoadStats {
 }
 
 export class ClusterStats {
+  /** Final upstream responses by status class (Envoy's upstream_rq_<xx>). */
   readonly upstreamRq: StatusClassCounters;
+  /** Upstream requests put on a connection, one per attempt (Envoy's upstream_rq_total). */
+  readonly upstreamRqTotal: CounterHandle;
+  /** Responses that were retried, by status class (Envoy's retry.upstream_rq_<xx>). */
+  readonly retryUpstreamRq: StatusClassCounters;
   readonly upstreamRqTime: HistogramHandle;
   readonly upstreamRqRetry: CounterHandle;
   readonly upstreamRqRetryOverflow: CounterHandle;
@@ -56,7 +61,9 @@ export class ClusterStats {
     this.#sink = sink;
     this.#clusterName = clusterName;
     const labels = { cluster: clusterName };
-    this.upstreamRq = new StatusClassCounters(sink, 'upstream_rq', labels);
+    this.upstreamRq = new StatusClassCounters(sink, 'upstream_rq', labels, false);
+    this.upstreamRqTotal = sink.counter('upstream_rq_total', labels);
+    this.retryUpstreamRq = new StatusClassCounters(sink, 'retry_upstream_rq', labels, false);
     this.upstreamRqTime = sink.histogram('upstream_rq_time', labels);
     this.upstreamRqRetry = sink.counter('upstream_rq_retry', labels);
     this.upstreamRqRetryOverflow = sink.counter('upstream_rq_retry_overflow', labels);
