@@ -287,11 +287,13 @@ async function startProxy(
   return { name, port: input.listenPort, child };
 }
 
+type RunSample = WrkResult & { readonly cpuUsPerRequest: number };
+
 interface CaseSamples {
   readonly workers: number;
   readonly size: BodySize;
   readonly proxy: ProxyName;
-  readonly runs: Array<WrkResult & { readonly cpuUsPerRequest: number }>;
+  readonly runs: RunSample[];
 }
 
 interface CaseSummary {
@@ -310,6 +312,13 @@ interface CaseSummary {
   readonly cpuUsPerRequest: number;
   /** Variants of ferry: CPU per request relative to plain ferry. */
   readonly cpuRatioToFerry: number;
+  /**
+   * Variants of ferry: the median over rounds of (this run / plain ferry's run in the same
+   * round). Runs of one round are adjacent in time, so the machine's slow drift (other tenants of
+   * a VM) cancels out of each pair, which the ratio of the two medians does not do.
+   */
+  readonly rpsPairedRatioToFerry: number;
+  readonly cpuPairedRatioToFerry: number;
   readonly rpsPerRound: number[];
 }
 
@@ -320,8 +329,21 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Median of a/b over the rounds both have. */
+function pairedRatio(
+  runs: readonly RunSample[],
+  baseRuns: readonly RunSample[],
+  metric: (run: RunSample) => number,
+): number {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(runs.length, baseRuns.length); i++)
+    ratios.push(metric(runs[i]!) / metric(baseRuns[i]!));
+  return round2(median(ratios));
+}
+
 function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
   const base = samples.map((s) => ({
+    runs: s.runs,
     workers: s.workers,
     size: s.size,
     proxy: s.proxy,
@@ -339,8 +361,16 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     const ferry = base.find(
       (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'ferry',
     );
+    const { runs, ...summary } = row;
+    const variant = ferry !== undefined && row.proxy.startsWith('ferry');
     return {
-      ...row,
+      ...summary,
+      rpsPairedRatioToFerry: variant
+        ? pairedRatio(runs, ferry.runs, (r) => r.requestsPerSec)
+        : Number.NaN,
+      cpuPairedRatioToFerry: variant
+        ? pairedRatio(runs, ferry.runs, (r) => r.cpuUsPerRequest)
+        : Number.NaN,
       rpsRatioToFerry:
         ferry && row.proxy.startsWith('ferry')
           ? round2(row.requestsPerSec / ferry.requestsPerSec)
@@ -372,6 +402,8 @@ function formatTable(rows: readonly CaseSummary[]): string {
     '× ferry req/s',
     'CPU µs/req',
     '× ferry CPU',
+    'paired × req/s',
+    'paired × CPU',
     'errors',
     'req/s per round',
   ];
@@ -382,11 +414,13 @@ function formatTable(rows: readonly CaseSummary[]): string {
     r.requestsPerSec.toLocaleString('en-US'),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
-    r.rpsRatioToNginx.toFixed(2),
-    r.p99RatioToNginx.toFixed(2),
+    Number.isNaN(r.rpsRatioToNginx) ? '' : r.rpsRatioToNginx.toFixed(2),
+    Number.isNaN(r.p99RatioToNginx) ? '' : r.p99RatioToNginx.toFixed(2),
     Number.isNaN(r.rpsRatioToFerry) ? '' : r.rpsRatioToFerry.toFixed(2),
     String(r.cpuUsPerRequest),
     Number.isNaN(r.cpuRatioToFerry) ? '' : r.cpuRatioToFerry.toFixed(2),
+    Number.isNaN(r.rpsPairedRatioToFerry) ? '' : r.rpsPairedRatioToFerry.toFixed(2),
+    Number.isNaN(r.cpuPairedRatioToFerry) ? '' : r.cpuPairedRatioToFerry.toFixed(2),
     String(r.errors),
     r.rpsPerRound.join(' / '),
   ]);
