@@ -10,6 +10,7 @@
  * depend on no generated code. Unknown fields are skipped, as any protobuf reader does.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -53,7 +54,7 @@ export interface OtlpReceiver {
   /** "127.0.0.1:port" for OTLP/gRPC. */
   readonly grpcAddress: string;
   readonly grpcPort: number;
-  /** "http://127.0.0.1:port"; exporters POST to `${httpUrl}/v1/traces`. */
+  /** "http(s)://127.0.0.1:port"; exporters POST to `${httpUrl}/v1/traces`. */
   readonly httpUrl: string;
   readonly httpPort: number;
   /** Every span received so far, in arrival order. */
@@ -72,7 +73,14 @@ export interface OtlpReceiver {
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 const identity = (b: Buffer): Buffer => b;
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/**
+ * `tls`: both transports serve TLS with this certificate (OTLP/gRPC over TLS and OTLP/HTTPS),
+ * as a collector behind TLS does.
+ */
+export async function startOtlpReceiver(
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<OtlpReceiver> {
+  const tls = options.tls;
   const spans: ReceivedSpan[] = [];
   let requests = 0;
   const waiters = new Set<() => void>();
@@ -111,12 +119,17 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     },
   );
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(null, [
+          { private_key: Buffer.from(tls.key), cert_chain: Buffer.from(tls.cert) },
+        ])
+      : grpc.ServerCredentials.createInsecure();
+    grpcServer.bindAsync('127.0.0.1:0', credentials, (err, port) =>
       err ? reject(err) : resolve(port),
     );
   });
 
-  const httpServer = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -140,7 +153,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         }
       })();
     });
-  });
+  };
+  const httpServer = tls
+    ? https.createServer({ cert: tls.cert, key: tls.key }, handler)
+    : http.createServer(handler);
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const httpPort = (httpServer.address() as { port: number }).port;
 
@@ -148,7 +164,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     grpcAddress: `127.0.0.1:${grpcPort}`,
     grpcPort,
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    httpUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`,
     httpPort,
     get spans() {
       return spans;

@@ -26,7 +26,7 @@ import {
   listenerResource,
   proxyBootstrap,
   routeConfigResource,
-  run,
+  selfSigned,
   startBackend,
   startControlPlane,
   startProxy,
@@ -35,38 +35,8 @@ import {
   type Backend,
   type ControlPlane,
   type Json,
+  type KeyPair,
 } from './harness.js';
-
-interface KeyPair {
-  cert: string;
-  key: string;
-}
-
-async function selfSigned(dir: string, name: string): Promise<KeyPair> {
-  const keyPath = path.join(dir, `${name}.key`);
-  const certPath = path.join(dir, `${name}.crt`);
-  const made = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    `subjectAltName=DNS:${name}`,
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return { cert: fs.readFileSync(certPath, 'utf8'), key: fs.readFileSync(keyPath, 'utf8') };
-}
 
 /** A backend that accepts WebSocket upgrades and echoes each (small, masked) text frame. */
 async function startWebSocketBackend(): Promise<{ port: number; close(): Promise<void> }> {

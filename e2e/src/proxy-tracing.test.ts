@@ -21,12 +21,15 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
+  selfSigned,
   startControlPlane,
   startProxy,
+  staticBootstrap,
   staticClusterResource,
   stopAll,
   type ControlPlane,
   type Json,
+  type Proxy,
 } from './harness.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
@@ -358,5 +361,158 @@ describe('proxy tracing: A → B → backend', () => {
       (spans) => traceOf(spans, traceIdOf(sampled)).length >= 4,
     );
     assert.deepEqual(traceOf(all, traceIdOf(unsampled)), [], 'no span of the unsampled request');
+  });
+});
+
+describe('proxy tracing to a collector behind TLS', () => {
+  let receiver: OtlpReceiver;
+  let backend: Awaited<ReturnType<typeof startTracingBackend>>;
+  let proxy: Proxy;
+  const ports = { grpc: 0, http: 0, wrongCa: 0 };
+
+  /** A collector cluster with an UpstreamTlsContext trusting `ca` (HTTP/2 for OTLP/gRPC). */
+  const collectorCluster = (name: string, port: number, ca: string, h2: boolean): Json =>
+    staticClusterResource(name, [port], {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type':
+            'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+          sni: 'collector.test',
+          common_tls_context: { validation_context: { trusted_ca: { inline_string: ca } } },
+        },
+      },
+      ...(h2
+        ? {
+            typed_extension_protocol_options: {
+              'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+                '@type':
+                  'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+                explicit_http_config: { http2_protocol_options: {} },
+              },
+            },
+          }
+        : {}),
+    });
+
+  const listener = (name: string, port: number, provider: Json, serviceName: string): Json =>
+    listenerResource(name, port, [
+      {
+        filters: [
+          hcmFilter(
+            {
+              routeConfig: {
+                name,
+                virtual_hosts: [
+                  {
+                    name: 'all',
+                    domains: ['*'],
+                    routes: [{ match: { prefix: '/' }, route: { cluster: 'next' } }],
+                  },
+                ],
+              },
+            },
+            { tracing: tracing({ ...provider, service_name: serviceName }, 100) },
+          ),
+        ],
+      },
+    ]);
+
+  before(async () => {
+    const dir = tempDir('otlp-tls');
+    const [pair, other] = await Promise.all([
+      selfSigned(dir, 'collector.test'),
+      selfSigned(dir, 'someone-else.test'),
+    ]);
+    [receiver, backend] = await Promise.all([
+      startOtlpReceiver({ tls: pair }),
+      startTracingBackend(),
+    ]);
+    [ports.grpc, ports.http, ports.wrongCa] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    proxy = await startProxy({
+      bootstrap: staticBootstrap({
+        nodeId: 'tracing-tls',
+        listeners: [
+          listener(
+            'via-grpc',
+            ports.grpc,
+            { grpc_service: { envoy_grpc: { cluster_name: 'otel-grpc' } } },
+            'tls-grpc',
+          ),
+          listener(
+            'via-http',
+            ports.http,
+            {
+              http_service: {
+                http_uri: {
+                  uri: 'https://collector.test/v1/traces',
+                  cluster: 'otel-http',
+                  timeout: '5s',
+                },
+              },
+            },
+            'tls-http',
+          ),
+          listener(
+            'wrong-ca',
+            ports.wrongCa,
+            {
+              http_service: {
+                http_uri: {
+                  uri: 'https://collector.test/v1/traces',
+                  cluster: 'otel-wrong-ca',
+                  timeout: '5s',
+                },
+              },
+            },
+            'tls-wrong-ca',
+          ),
+        ],
+        clusters: [
+          staticClusterResource('next', [backend.port]),
+          collectorCluster('otel-grpc', receiver.grpcPort, pair.cert, true),
+          collectorCluster('otel-http', receiver.httpPort, pair.cert, false),
+          collectorCluster('otel-wrong-ca', receiver.httpPort, other.cert, false),
+        ],
+      }),
+    });
+  });
+
+  after(async () => {
+    await stopAll();
+    await Promise.all([receiver?.close(), backend?.close()]);
+  });
+
+  test('spans arrive over OTLP/gRPC and OTLP/HTTPS, verified against trusted_ca', async () => {
+    for (const port of [ports.grpc, ports.http]) {
+      const res = await httpRequest(`http://127.0.0.1:${port}/traced`);
+      assert.equal(res.status, 200);
+    }
+    const spans = await receiver.waitForSpans((all) =>
+      ['tls-grpc', 'tls-http'].every((name) => all.some((s) => s.serviceName === name)),
+    );
+    assert.deepEqual([...new Set(spans.map((s) => `${s.serviceName} ${s.transport}`))].sort(), [
+      'tls-grpc grpc',
+      'tls-http http',
+    ]);
+  });
+
+  test('a collector whose certificate is not signed by trusted_ca gets nothing: spans dropped', async () => {
+    const res = await httpRequest(`http://127.0.0.1:${ports.wrongCa}/untrusted`);
+    assert.equal(res.status, 200);
+    await eventually(async () => {
+      const text = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+      const dropped = /^ferry_tracing_spans_dropped_total(?:\{[^}]*\})? (\d+)/m.exec(text);
+      return dropped !== null && Number(dropped[1]) > 0 ? true : undefined;
+    }, 'the untrusted export counted as dropped');
+    assert.equal(
+      receiver.spans.some((s) => s.serviceName === 'tls-wrong-ca'),
+      false,
+      'nothing reached the collector through the untrusted connection',
+    );
   });
 });

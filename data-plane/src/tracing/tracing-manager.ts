@@ -149,16 +149,7 @@ export class TracingManager {
       httpPath: provider.httpPath ?? '/v1/traces',
       timeoutMs: provider.timeoutMs,
       headers: provider.headers,
-      ...(cluster.tls
-        ? {
-            tls: {
-              sni: cluster.tls.sni,
-              ...(cluster.tls.trustedCaPem !== undefined
-                ? { trustedCaPem: cluster.tls.trustedCaPem }
-                : {}),
-            },
-          }
-        : {}),
+      ...(cluster.tls ? { tls: cluster.tls } : {}),
     };
     const key = JSON.stringify({ target, serviceName });
     const existing = next.get(key) ?? this.#slots.get(key);
@@ -166,7 +157,10 @@ export class TracingManager {
       next.set(key, existing);
       return existing;
     }
-    const exporter = await (this.#options.createExporter ?? createOtlpExporter)(target);
+    const exporter = await (this.#options.createExporter ?? createOtlpExporter)(
+      target,
+      this.#options.logger,
+    );
     const origin: SpanOrigin = {
       resource: resourceFromAttributes({
         'service.name': serviceName,

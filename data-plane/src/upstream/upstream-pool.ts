@@ -7,7 +7,8 @@
  * per-try timeouts of the request path own them, as in Envoy.
  */
 import { H2CClient, Pool, type Dispatcher } from 'undici';
-import type { ClusterModel } from '../config/model.js';
+import type { ConnectionOptions } from 'node:tls';
+import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
 import type { GaugeHandle } from '../http/stats.js';
 
 export interface HostAddress {
@@ -39,6 +40,32 @@ function tlsVersion(version: string): 'TLSv1.2' | 'TLSv1.3' | undefined {
 }
 
 /**
+ * tls.connect options for an UpstreamTlsContext, as Envoy documents it: SNI is `sni`, else the
+ * host's name (never an IP address); the chain is verified against trusted_ca when there is one
+ * and not at all without one; the certificate's names are checked only when SAN matchers are
+ * configured (ferry-proxy NACKs those), never against the SNI; the client certificate is
+ * presented if configured. Used by the clusters' connection pools and the tracing exporters.
+ */
+export function upstreamTlsOptions(tls: UpstreamTlsModel, hostname: string): ConnectionOptions {
+  const options: ConnectionOptions = { rejectUnauthorized: tls.trustedCaPem !== undefined };
+  const name = tls.sni !== '' ? tls.sni : hostname;
+  if (name !== '' && !/^[\d.:]+$/.test(name)) options.servername = name;
+  if (tls.trustedCaPem !== undefined) {
+    options.ca = tls.trustedCaPem;
+    options.checkServerIdentity = () => undefined;
+  }
+  if (tls.certificate !== undefined) {
+    options.cert = tls.certificate.certificateChainPem;
+    options.key = tls.certificate.privateKeyPem;
+  }
+  const minVersion = tlsVersion(tls.minVersion);
+  if (minVersion !== undefined) options.minVersion = minVersion;
+  const maxVersion = tlsVersion(tls.maxVersion);
+  if (maxVersion !== undefined) options.maxVersion = maxVersion;
+  return options;
+}
+
+/**
  * Creates the dispatcher for one host. `http2` selects the HTTP/2 flavour (the caller decides
  * from upstreamProtocol and, for USE_DOWNSTREAM, the downstream protocol).
  */
@@ -53,23 +80,9 @@ export function createHostDispatcher(
   const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs || 5000 };
   let servername: string | undefined;
   if (tls !== undefined) {
-    const name = tls.sni !== '' ? tls.sni : address.hostname;
-    if (name !== '' && !/^[\d.:]+$/.test(name)) servername = connect.servername = name;
-    connect.rejectUnauthorized = tls.trustedCaPem !== undefined;
-    if (tls.trustedCaPem !== undefined) {
-      connect.ca = tls.trustedCaPem;
-      // Envoy verifies the chain against trusted_ca; it checks the certificate's names only
-      // when SAN matchers are configured (ferry-proxy NACKs those), never against the SNI.
-      connect.checkServerIdentity = () => undefined;
-    }
-    if (tls.certificate !== undefined) {
-      connect.cert = tls.certificate.certificateChainPem;
-      connect.key = tls.certificate.privateKeyPem;
-    }
-    const minVersion = tlsVersion(tls.minVersion);
-    if (minVersion !== undefined) connect.minVersion = minVersion;
-    const maxVersion = tlsVersion(tls.maxVersion);
-    if (maxVersion !== undefined) connect.maxVersion = maxVersion;
+    const options = upstreamTlsOptions(tls, address.hostname);
+    Object.assign(connect, options);
+    servername = options.servername;
   }
   const common = {
     headersTimeout: 0,
