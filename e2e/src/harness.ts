@@ -703,8 +703,9 @@ export async function healthFlags(
 /**
  * An HTTP health check of `/healthz` every 200 ms, also while the cluster has no traffic (Envoy's
  * no_traffic_interval defaults to 60 s), 2 results to flip either way: fast enough for tests.
+ * `overrides` replaces any of those fields.
  */
-export function fastHealthCheck(): Json {
+export function fastHealthCheck(overrides: Json = {}): Json {
   return {
     timeout: '1s',
     interval: '0.2s',
@@ -712,5 +713,6 @@ export function fastHealthCheck(): Json {
     unhealthy_threshold: 2,
     healthy_threshold: 2,
     http_health_check: { path: '/healthz' },
+    ...overrides,
   };
 }

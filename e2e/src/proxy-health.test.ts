@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import {
   eventually,
+  fastHealthCheck,
   freePort,
   hcmFilter,
   httpRequest,
@@ -206,13 +207,7 @@ describe('ferry-proxy cluster warming (first health-check round)', () => {
         clusters: [
           staticClusterResource('web', [a.port, holePort], {
             health_checks: [
-              {
-                timeout: '3s',
-                interval: '10s',
-                unhealthy_threshold: 2,
-                healthy_threshold: 2,
-                http_health_check: { path: '/healthz' },
-              },
+              fastHealthCheck({ timeout: '3s', interval: '10s', no_traffic_interval: '10s' }),
             ],
           }),
         ],
