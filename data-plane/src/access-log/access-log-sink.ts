@@ -1,6 +1,7 @@
 /**
- * Where formatted access log lines go: a Writable (a file opened for append, or process.stdout),
- * written asynchronously in batches so the request path only appends a string to an array.
+ * Where formatted access log lines go: a file opened for append (FileSink, through a
+ * FileHandle) or process.stdout (BufferedStreamSink, a Writable), written asynchronously in
+ * batches so the request path only appends a string to an array.
  *
  * - Lines are joined and written once FLUSH_INTERVAL_MS after the first pending one, or at once
  *   when BATCH_BYTES are pending (Envoy buffers the same way: 64 KiB or its file flush interval).
@@ -8,8 +9,8 @@
  *   libuv threadpool round trip, and per-turn writes cost the request path ~15% of its
  *   throughput. A chunk is whole lines, so files that several workers append to (O_APPEND) never
  *   get interleaved or partial lines.
- * - Backpressure: after a write() returns false nothing more is written until 'drain'; lines
- *   keep buffering meanwhile, up to MAX_PENDING_BYTES, beyond which they are dropped and counted
+ * - Backpressure: a stream's write() returned false and 'drain' has not come, or a file's write
+ *   is still in flight: nothing more is written meanwhile and lines keep buffering, up to MAX_PENDING_BYTES, beyond which they are dropped and counted
  *   (a stuck disk or a closed pipe must not grow the heap without bound or stall requests).
  * - A stream error (e.g. the directory does not exist) is logged once; later lines are dropped
  *   until a reopen() succeeds.
@@ -17,7 +18,7 @@
  *   call goes to the file that was open (it may have been renamed meanwhile), every line after it
  *   to a fresh open of the path. Nothing is lost across it.
  */
-import fs from 'node:fs';
+import fsp, { type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { Logger } from '@ferry/shared';
 
@@ -166,14 +167,168 @@ export class BufferedStreamSink implements AccessLogSink {
   }
 }
 
-/** A file opened for append (O_APPEND: several workers' whole-chunk writes never interleave). */
+/**
+ * A file opened for append (O_APPEND: several workers' whole-chunk writes never interleave),
+ * written through a FileHandle rather than an fs.WriteStream: a stream's writes run through the
+ * same Writable functions as the proxied sockets, and a flush every 100 ms among socket traffic
+ * made V8 deoptimize those hot functions again and again (seen with --trace-deopt).
+ *
+ * Same batching, bounds and reopen rule as BufferedStreamSink; one write is in flight at a time
+ * and lines keep buffering meanwhile (that is the backpressure).
+ */
+interface Batch {
+  readonly chunk: string;
+  readonly lines: number;
+}
+
+export class FileSink implements AccessLogSink {
+  readonly #path: string;
+  readonly #logger: Logger;
+  #handle: Promise<FileHandle | undefined>;
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Pending lines should be written now (timer fired, batch full, reopen or close). */
+  #due = false;
+  #busy = false;
+  #failed = false;
+  #closing = false;
+  /** Lines written before each reopen(), still to go to the file open at that time. */
+  readonly #reopens: Batch[] = [];
+  #drained: Promise<void> = Promise.resolve();
+  dropped = 0;
+
+  constructor(path: string, logger: Logger) {
+    this.#path = path;
+    this.#logger = logger;
+    this.#handle = this.#open();
+  }
+
+  write(line: string): void {
+    if (this.#failed || this.#closing || this.#pendingBytes >= MAX_PENDING_BYTES) {
+      this.dropped += 1;
+      return;
+    }
+    this.#pending.push(line);
+    this.#pendingBytes += line.length;
+    if (this.#pendingBytes >= BATCH_BYTES) {
+      this.#due = true;
+      this.#kick();
+    } else if (this.#timer === undefined)
+      this.#timer = setTimeout(this.#onTimer, FLUSH_INTERVAL_MS);
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#due = true;
+    this.#kick();
+  };
+
+  reopen(): void {
+    if (this.#closing) return;
+    this.#reopens.push(this.#take());
+    this.#failed = false;
+    this.#kick();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#due = true;
+      this.#kick();
+    }
+    return this.#drained.then(async () => {
+      const handle = await this.#handle;
+      this.#handle = Promise.resolve(undefined);
+      await handle?.close().catch(() => undefined);
+    });
+  }
+
+  #take(): Batch {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lines = this.#pending.length;
+    const chunk = lines === 1 ? this.#pending[0]! : this.#pending.join('');
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return { chunk, lines };
+  }
+
+  #kick(): void {
+    if (this.#busy) return;
+    this.#busy = true;
+    this.#drained = this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      for (;;) {
+        const before = this.#reopens.shift();
+        if (before !== undefined) {
+          // Lines written before the reopen go to the file that was open then.
+          const old = await this.#handle;
+          if (old !== undefined) await this.#writeAll(old, before);
+          this.#handle = this.#open();
+          await old?.close().catch(() => undefined);
+          continue;
+        }
+        if (!this.#due || this.#pending.length === 0) break;
+        this.#due = false;
+        const batch = this.#take();
+        const handle = await this.#handle;
+        if (handle === undefined) this.dropped += batch.lines;
+        else await this.#writeAll(handle, batch);
+      }
+    } finally {
+      this.#busy = false;
+    }
+    if (this.#pending.length > 0 && this.#timer === undefined && !this.#closing)
+      this.#timer = setTimeout(this.#onTimer, FLUSH_INTERVAL_MS);
+  }
+
+  async #open(): Promise<FileHandle | undefined> {
+    try {
+      return await fsp.open(this.#path, 'a');
+    } catch (err) {
+      this.#fail(err);
+      return undefined;
+    }
+  }
+
+  async #writeAll(handle: FileHandle, batch: Batch): Promise<void> {
+    if (batch.lines === 0) return;
+    if (this.#failed) {
+      this.dropped += batch.lines;
+      return;
+    }
+    const bytes = Buffer.from(batch.chunk);
+    try {
+      for (let offset = 0; offset < bytes.length;) {
+        const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+        offset += bytesWritten;
+      }
+    } catch (err) {
+      this.#fail(err);
+      this.dropped += batch.lines;
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (!this.#failed)
+      this.#logger.warn(
+        { err, access_log: this.#path },
+        'access log write failed; dropping its lines until it is reopened',
+      );
+    this.#failed = true;
+    this.dropped += this.#pending.length;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+}
+
+/** A file opened for append, written through a FileHandle (FileSink). */
 export function openFileSink(path: string, logger: Logger): AccessLogSink {
-  return new BufferedStreamSink(
-    () => fs.createWriteStream(path, { flags: 'a' }),
-    true,
-    path,
-    logger,
-  );
+  return new FileSink(path, logger);
 }
 
 export function stdoutSink(logger: Logger, stream: Writable = process.stdout): AccessLogSink {
