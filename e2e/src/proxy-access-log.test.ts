@@ -54,7 +54,10 @@ before(async () => {
       typed_config: {
         '@type': FILE_LOG,
         path: logPath,
-        log_format: { text_format: '%REQ(X-TEST-ID)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n' },
+        log_format: {
+          text_format:
+            '%REQ(X-TEST-ID)% %RESPONSE_CODE% %RESPONSE_FLAGS% %CONNECTION_ID% %DOWNSTREAM_REMOTE_ADDRESS%\n',
+        },
       },
     },
   ];
@@ -142,11 +145,20 @@ test('rotation under load (rename + SIGUSR1, rename + POST /reopen_logs) loses n
 
   assert.ok(files().length >= rotations, 'the renamed files and the current one');
   const seen = new Map<string, number>();
+  /** %CONNECTION_ID% → the client addresses logged with it. */
+  const addresses = new Map<string, Set<string>>();
   for (const line of lines) {
-    const m = /^(id-\d+) 200 DR$/.exec(line);
+    const m = /^(id-\d+) 200 DR (\d+) (127\.0\.0\.1:\d+)$/.exec(line);
     assert.ok(m, `a whole line: ${JSON.stringify(line)}`);
     seen.set(m[1]!, (seen.get(m[1]!) ?? 0) + 1);
+    const set = addresses.get(m[2]!) ?? new Set<string>();
+    set.add(m[3]!);
+    addresses.set(m[2]!, set);
   }
+  // The keep-alive connections are spread over both workers; an id names one connection in the
+  // whole proxy (per-worker numbering would give two connections the same small ids).
+  for (const [id, from] of addresses)
+    assert.equal(from.size, 1, `connection id ${id} used by ${[...from].join(', ')}`);
   assert.equal(lines.length, REQUESTS, 'no duplicates');
   for (let i = 0; i < REQUESTS; i++) assert.equal(seen.get(`id-${i}`), 1, `id-${i} once`);
   // The newest file got lines after the last reopen; the older ones kept theirs.

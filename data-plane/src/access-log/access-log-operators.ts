@@ -88,15 +88,22 @@ function address(host: string | undefined, port: number | undefined): string | u
   return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
 }
 
-/** Per-process connection ids, given out the first time a connection is logged. */
+/**
+ * Connection ids, given out the first time a connection is logged, unique in the whole proxy as
+ * Envoy's are: worker w (0 ≤ w < 1024, --concurrency's bound) numbers its connections
+ * n·1024 + w + 1 for n = 0, 1, … (exact integers up to 2^53: 8·10^12 connections per worker).
+ */
 const connectionIds = new WeakMap<object, number>();
-let nextConnectionId = 1;
+const WORKER_STRIDE = 1024;
+const workerIndex = Number(process.env.FERRY_WORKER_INDEX ?? 0) % WORKER_STRIDE;
+let nextConnectionId = workerIndex + 1;
 
 function connectionId(socket: object | undefined): number | undefined {
   if (socket === undefined) return undefined;
   let id = connectionIds.get(socket);
   if (id === undefined) {
-    id = nextConnectionId++;
+    id = nextConnectionId;
+    nextConnectionId += WORKER_STRIDE;
     connectionIds.set(socket, id);
   }
   return id;
