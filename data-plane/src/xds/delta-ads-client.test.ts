@@ -1,11 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
-import { fail, jsonToBinary, ok, type Result } from '@ferry/proto';
-import { serviceDefinition } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
-import type { ProxyConfig } from '../config/model.js';
-import { ConfigSource, type BuildInput } from './config-source.js';
+import { edsCluster, FakeAdsServer, nackingBuild, packAny } from './ads-test-fixtures.js';
+import { ConfigSource } from './config-source.js';
 import { DeltaAdsClient } from './delta-ads-client.js';
 import { CDS, EDS, LDS, resourcesOf } from './resource-set.js';
 
@@ -17,73 +14,20 @@ function resource(
   version: string,
   json: Record<string, unknown>,
 ): Record<string, unknown> {
-  const result = jsonToBinary(typeUrl.slice('type.googleapis.com/'.length), json);
-  if (!result.ok) throw new Error(result.errors.join('; '));
-  return { name, version, resource: { type_url: typeUrl, value: Buffer.from(result.value) } };
+  return { name, version, resource: packAny(typeUrl, json) };
 }
-
-const edsCluster = (name: string): Record<string, unknown> => ({
-  name,
-  type: 'EDS',
-  eds_cluster_config: { eds_config: { ads: {} } },
-  connect_timeout: '1s',
-});
 
 const cluster = (name: string, version: string): Record<string, unknown> =>
   resource(CDS, name, version, edsCluster(name));
 
-/** A fake delta ADS server: queues each stream's requests, lets the test write responses. */
-class FakeDeltaAds {
-  readonly server = new grpc.Server();
-  readonly requests: any[] = [];
-  private waiters: (() => void)[] = [];
-  call: grpc.ServerDuplexStream<any, any> | undefined;
-  streams = 0;
-
-  async listen(): Promise<string> {
-    this.server.addService(
-      serviceDefinition('envoy.service.discovery.v3.AggregatedDiscoveryService'),
-      {
-        StreamAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => call.end(),
-        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => {
-          this.call = call;
-          this.streams += 1;
-          call.on('data', (r: any) => {
-            this.requests.push(r);
-            for (const w of this.waiters.splice(0)) w();
-          });
-          call.on('error', () => undefined);
-        },
-      },
-    );
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
-    return `127.0.0.1:${port}`;
-  }
-
-  /** Waits until a request matching `pred` has arrived (3 s liveness bound) and returns it. */
-  async request(pred: (r: any) => boolean, what: string): Promise<any> {
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const found = this.requests.find(pred);
-      if (found) {
-        this.requests.splice(this.requests.indexOf(found), 1);
-        return found;
-      }
-      if (Date.now() > deadline)
-        throw new Error(`no ${what}; got ${JSON.stringify(this.requests)}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
+/** The fake ADS server, with delta responses. */
+class FakeDeltaAds extends FakeAdsServer {
+  constructor() {
+    super('delta');
   }
 
   send(typeUrl: string, nonce: string, resources: unknown[], removed: string[] = []): void {
-    this.call?.write({
+    this.write({
       type_url: typeUrl,
       system_version_info: `sys-${nonce}`,
       nonce,
@@ -91,23 +35,9 @@ class FakeDeltaAds {
       removed_resources: removed,
     });
   }
-
-  close(): void {
-    this.server.forceShutdown();
-  }
 }
 
-/** A build that accepts everything except clusters named "bad", like a NACKing translator. */
-function build(input: BuildInput): Result<ProxyConfig> {
-  if (input.clusters.some((c) => c.name === 'bad'))
-    return fail(['Cluster "bad": lb_policy: not supported']);
-  return ok({
-    version: JSON.stringify(input).length.toString(),
-    listeners: [],
-    routeConfigs: {},
-    clusters: {},
-  });
-}
+const build = nackingBuild;
 
 const names = (source: ConfigSource, typeUrl: string): string[] =>
   resourcesOf(source.resources, typeUrl)
