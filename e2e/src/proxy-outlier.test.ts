@@ -1,9 +1,10 @@
 /**
  * Passive outlier detection in ferry-proxy, real processes on loopback: a STATIC cluster of two
- * HTTP backends with outlier_detection (consecutive_5xx 3, base_ejection_time 4s). One worker, so
- * the one detector sees all traffic (detection is per worker process). A backend answering 500
- * is ejected after three consecutive 500s and gets no requests; once it recovers it returns
- * after its ejection time. Observed through the backends' request counters; bounds are liveness
+ * HTTP backends with outlier_detection (consecutive_5xx 3, base_ejection_time 4s), two workers.
+ * Each request comes on a new connection, so the workers share the three consecutive 500s of a
+ * failing backend: the primary's detector counts both workers' outcomes, as Envoy's counts all
+ * its worker threads, ejects the backend and takes it out of both workers' rotation; once it
+ * recovers it returns after its ejection time. Observed through the backends' request counters; bounds are liveness
  * bounds (`eventually`), never timing assertions.
  */
 import { after, before, describe, test } from 'node:test';
@@ -69,7 +70,7 @@ describe('ferry-proxy outlier detection', () => {
       ],
     };
     proxy = await startProxy({
-      concurrency: 1,
+      concurrency: 2,
       bootstrap: staticBootstrap({
         nodeId: 'outlier-e2e',
         listeners: [
@@ -119,14 +120,20 @@ describe('ferry-proxy outlier detection', () => {
     // Sequential requests: round robin sends b every other one until its third 500.
     while (b.requests < before + 3) seen.push((await get('/failing')).status);
     assert.equal(seen.filter((s) => s === 500).length, 3);
-    const ejectedAt = b.requests;
-    // The worker reports its ejections to the primary: admin /clusters and the metrics show them.
+    // The worker sends its outcomes to the primary within OUTCOME_FLUSH_MS; the primary's
+    // detector ejects (as Envoy's main thread does, after the fact) and tells the workers.
     const bPort = (b.server.address() as { port: number }).port;
-    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
-    assert.match(
-      text,
-      new RegExp(`web::127\\.0\\.0\\.1:${bPort}::health_flags::/failed_outlier_check`),
-    );
+    await eventually(async () => {
+      const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+      return new RegExp(`web::127\\.0\\.0\\.1:${bPort}::health_flags::/failed_outlier_check`).test(
+        text,
+      )
+        ? true
+        : undefined;
+    }, 'b marked /failed_outlier_check in /clusters');
+    // The ejection went to the worker before /clusters answered; one request lets it settle.
+    await get('/settle');
+    const ejectedAt = b.requests;
     const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
     assert.match(prom, /^ferry_outlier_ejections_active\{cluster="web"\} 1$/m);
     assert.match(prom, /^ferry_outlier_ejections_total\{cluster="web"\} [1-9]\d*$/m);

@@ -78,7 +78,7 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   lb_policy: LB_POLICIES.join(', '),
   load_assignment: 'endpoints of STATIC / STRICT_DNS / LOGICAL_DNS clusters',
   health_checks: 'HTTP, TCP and gRPC active health checks (run once per proxy, in the primary)',
-  outlier_detection: 'passive outlier detection (per worker process)',
+  outlier_detection: 'passive outlier detection (once per proxy, over all workers)',
   max_requests_per_connection:
     'deprecated form of common_http_protocol_options.max_requests_per_connection',
   circuit_breakers: 'DEFAULT priority thresholds (HIGH thresholds apply to no route: accepted)',

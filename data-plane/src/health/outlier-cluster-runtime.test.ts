@@ -1,6 +1,12 @@
-import { describe, test } from 'node:test';
+/**
+ * Outlier detection across workers, in one process: two "workers" (each its ClusterRuntime and
+ * its own copy of the ejections) send their outcomes through OutcomeBuffers to one
+ * OutlierManager, as the primary runs it, which sends the ejections back to both.
+ */
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
+import type { ClusterModel } from '../config/model.js';
 import { OUTLIER_DEFAULTS } from '../config/translate-outlier.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import { CircuitBreakerState } from '../upstream/circuit-breaker.js';
@@ -8,26 +14,52 @@ import { ClusterRuntime, type ClusterShared } from '../upstream/cluster-runtime.
 import { ClusterStats } from '../upstream/cluster-stats.js';
 import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
 import { ActiveHealthOverrides } from './active-health-overrides.js';
+import { OutlierManager } from './outlier-manager.js';
+import { decodeOutcome, encodeOutcome, OutcomeBuffer, workerOutliers } from './outlier-outcomes.js';
 
 const logger = createLogger('outlier-runtime-test', 'silent');
 
+interface Worker {
+  readonly runtime: ClusterRuntime;
+  readonly ejections: ActiveHealthOverrides;
+  readonly outcomes: OutcomeBuffer;
+}
+
 function setup(maxEjectionPercent: number): {
-  model: ReturnType<typeof lbCluster>;
-  shared: ClusterShared;
-  overrides: ActiveHealthOverrides;
+  model: ClusterModel;
+  manager: OutlierManager;
+  workers: [Worker, Worker];
+  worker: (model: ClusterModel, ejections: ActiveHealthOverrides) => ClusterRuntime;
 } {
-  const model = {
+  const model: ClusterModel = {
     ...lbCluster('ROUND_ROBIN', [
       locality([endpoint('127.0.0.1', 1001), endpoint('127.0.0.1', 1002)]),
     ]),
     name: 'web',
     outlier: { ...OUTLIER_DEFAULTS, maxEjectionPercent },
   };
-  const shared: ClusterShared = {
-    circuit: new CircuitBreakerState(),
-    stats: new ClusterStats(new MemoryStatsSink(), 'web'),
+  const all: ActiveHealthOverrides[] = [new ActiveHealthOverrides(), new ActiveHealthOverrides()];
+  const manager = new OutlierManager({
+    random: () => 0,
+    onEjections: (cluster, hosts) => {
+      for (const ejections of all)
+        ejections.set(cluster, Object.fromEntries(hosts.map((h) => [h, 'UNHEALTHY' as const])));
+    },
+  });
+  manager.apply({ web: model });
+  const worker = (m: ClusterModel, ejections: ActiveHealthOverrides): ClusterRuntime => {
+    const shared: ClusterShared = {
+      circuit: new CircuitBreakerState(),
+      stats: new ClusterStats(new MemoryStatsSink(), m.name),
+    };
+    return new ClusterRuntime(m, shared, logger, new ActiveHealthOverrides(), ejections);
   };
-  return { model, shared, overrides: new ActiveHealthOverrides() };
+  const make = (ejections: ActiveHealthOverrides): Worker => ({
+    runtime: worker(model, ejections),
+    ejections,
+    outcomes: new OutcomeBuffer((batch) => manager.report(batch), 60_000),
+  });
+  return { model, manager, workers: [make(all[0]!), make(all[1]!)], worker };
 }
 
 function picks(runtime: ClusterRuntime): string[] {
@@ -36,53 +68,82 @@ function picks(runtime: ClusterRuntime): string[] {
   return [...seen].sort();
 }
 
-function fail(runtime: ClusterRuntime, key: string, times: number): void {
-  const host = runtime.hosts().get(key)!;
-  for (let i = 0; i < times; i++) runtime.reportOutcome(host, 500);
+/** `times` 500s to `key` from `worker`, sent to the primary as one batch. */
+function fail(worker: Worker, key: string, times: number): void {
+  workerOutliers.outcomes = worker.outcomes;
+  const host = worker.runtime.hosts().get(key)!;
+  for (let i = 0; i < times; i++) worker.runtime.reportOutcome(host, 500);
+  worker.outcomes.flush();
 }
 
-describe('ClusterRuntime with outlier detection', () => {
-  test('an ejected host is not picked; ejection carries over to the next version', () => {
-    const { model, shared, overrides } = setup(50);
-    const runtime = new ClusterRuntime(model, shared, logger, overrides);
-    fail(runtime, '127.0.0.1:1002', 5);
-    assert.equal(runtime.isEjected('127.0.0.1:1002'), true);
-    assert.deepEqual(picks(runtime), ['127.0.0.1:1001']);
-    const next = new ClusterRuntime({ ...model, connectTimeoutMs: 1 }, shared, logger, overrides);
-    runtime.retire(next);
+describe('outlier detection across workers', () => {
+  after(() => {
+    workerOutliers.outcomes = undefined;
+  });
+
+  test('outcomes round-trip their IPC codes', () => {
+    for (const outcome of [200, 503, 'connect-failure', 'timeout', 'reset'] as const)
+      assert.equal(decodeOutcome(encodeOutcome(outcome)), outcome);
+  });
+
+  test('consecutive 5xx count over both workers; the ejection reaches both', () => {
+    const { manager, workers } = setup(50);
+    fail(workers[0], '127.0.0.1:1002', 3);
+    assert.equal(workers[1].runtime.isEjected('127.0.0.1:1002'), false, '3 of 5');
+    fail(workers[1], '127.0.0.1:1002', 2);
+    for (const w of workers) {
+      assert.equal(w.runtime.isEjected('127.0.0.1:1002'), true);
+      assert.deepEqual(picks(w.runtime), ['127.0.0.1:1001']);
+    }
+    assert.deepEqual(manager.view().web, { ejectedHosts: ['127.0.0.1:1002'], ejectionsTotal: 1 });
+    manager.close();
+  });
+
+  test('an ejection carries over to the next cluster version', () => {
+    const { model, manager, workers, worker } = setup(50);
+    fail(workers[0], '127.0.0.1:1002', 5);
+    const next = worker({ ...model, connectTimeoutMs: 1 }, workers[0].ejections);
+    workers[0].runtime.retire(next);
     assert.deepEqual(picks(next), ['127.0.0.1:1001']);
     next.destroy();
+    manager.close();
   });
 
   test('with every host ejected the panic threshold balances over all of them', () => {
-    const { model, shared, overrides } = setup(100);
-    const runtime = new ClusterRuntime(model, shared, logger, overrides);
-    fail(runtime, '127.0.0.1:1001', 5);
-    fail(runtime, '127.0.0.1:1002', 5);
-    assert.equal(runtime.isEjected('127.0.0.1:1001'), true);
-    assert.deepEqual(picks(runtime), ['127.0.0.1:1001', '127.0.0.1:1002']);
-    runtime.destroy();
+    const { manager, workers } = setup(100);
+    fail(workers[0], '127.0.0.1:1001', 5);
+    fail(workers[1], '127.0.0.1:1002', 5);
+    assert.equal(workers[0].runtime.isEjected('127.0.0.1:1001'), true);
+    assert.deepEqual(picks(workers[0].runtime), ['127.0.0.1:1001', '127.0.0.1:1002']);
+    manager.close();
   });
 
-  test('a host turning healthy in active checks is unejected', () => {
-    const { model, shared, overrides } = setup(50);
-    const runtime = new ClusterRuntime(model, shared, logger, overrides);
-    fail(runtime, '127.0.0.1:1002', 5);
-    overrides.set('web', { '127.0.0.1:1002': 'HEALTHY' });
-    assert.equal(runtime.isEjected('127.0.0.1:1002'), false);
-    assert.deepEqual(picks(runtime), ['127.0.0.1:1001', '127.0.0.1:1002']);
-    runtime.destroy();
+  test('a host turning healthy in active checks is unejected everywhere', () => {
+    const { manager, workers } = setup(50);
+    fail(workers[0], '127.0.0.1:1002', 5);
+    manager.activeHealth('web', { '127.0.0.1:1002': 'HEALTHY' });
+    for (const w of workers) {
+      assert.equal(w.runtime.isEjected('127.0.0.1:1002'), false);
+      assert.deepEqual(picks(w.runtime), ['127.0.0.1:1001', '127.0.0.1:1002']);
+    }
+    manager.close();
   });
 
-  test('removing outlier_detection from the cluster drops the ejections', () => {
-    const { model, shared, overrides } = setup(50);
-    const runtime = new ClusterRuntime(model, shared, logger, overrides);
-    fail(runtime, '127.0.0.1:1002', 5);
+  test('removing outlier_detection drops the ejections; its outcomes are no longer sent', () => {
+    const { model, manager, workers, worker } = setup(50);
+    fail(workers[0], '127.0.0.1:1002', 5);
     const { outlier: _removed, ...withoutOutlier } = model;
-    const next = new ClusterRuntime(withoutOutlier, shared, logger, overrides);
-    runtime.retire(next);
-    assert.equal(shared.outlier, undefined);
+    manager.apply({ web: withoutOutlier });
+    const next = worker(withoutOutlier, workers[0].ejections);
+    workers[0].runtime.retire(next);
     assert.deepEqual(picks(next), ['127.0.0.1:1001', '127.0.0.1:1002']);
+    let sent = 0;
+    workerOutliers.outcomes = new OutcomeBuffer(() => sent++, 60_000);
+    next.reportOutcome(next.hosts().get('127.0.0.1:1002')!, 500);
+    (workerOutliers.outcomes as OutcomeBuffer).flush();
+    assert.equal(sent, 0);
+    assert.deepEqual(manager.view(), {});
     next.destroy();
+    manager.close();
   });
 });

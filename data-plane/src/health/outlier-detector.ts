@@ -15,12 +15,11 @@
  * them (connect failure and reset → 503, timeout → 504). With it, they feed only the
  * local-origin counters and success rate.
  *
- * Ferry runs one detector per worker process, on that worker's traffic (Envoy aggregates all
- * worker threads in its main thread): with N workers, each sees about 1/N of the requests, so
- * volume thresholds are reached later and hosts may be ejected in some workers only.
+ * Ferry runs one detector per cluster in the primary (health/outlier-manager.ts), fed with every
+ * worker's outcomes, as Envoy's main thread aggregates its worker threads.
  *
- * Owned by the cluster's name-scoped state (ClusterRuntime), so ejections survive config
- * versions. Time and randomness are injectable for tests; `tick()` is the interval evaluation.
+ * Kept by cluster name, so ejections survive config versions. Time and randomness are
+ * injectable for tests; `tick()` is the interval evaluation.
  */
 import type {
   EndpointModel,
@@ -54,6 +53,11 @@ export interface OutlierDetectorOptions {
   readonly now?: () => number;
   /** Uniform [0, 1) (default Math.random); decides enforcing_* and jitter. */
   readonly random?: () => number;
+  /**
+   * Hosts are not listed with setHosts but learnt from the outcomes reported for them (DNS
+   * clusters, whose addresses only the workers resolve).
+   */
+  readonly learnHosts?: boolean;
 }
 
 class HostMonitor {
@@ -93,6 +97,7 @@ export class OutlierDetector {
   readonly #listeners = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   #timerIntervalMs = 0;
+  #learnHosts: boolean;
   readonly stats: OutlierStats = {
     ejectionsActive: 0,
     ejectionsEnforcedTotal: 0,
@@ -105,6 +110,7 @@ export class OutlierDetector {
     this.#config = config;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
+    this.#learnHosts = options.learnHosts === true;
   }
 
   get config(): OutlierDetectionModel {
@@ -112,8 +118,9 @@ export class OutlierDetector {
   }
 
   /** Takes a new config version's settings (counters and ejections are kept). */
-  configure(config: OutlierDetectionModel): void {
+  configure(config: OutlierDetectionModel, options: { learnHosts?: boolean } = {}): void {
     this.#config = config;
+    if (options.learnHosts !== undefined) this.#learnHosts = options.learnHosts;
     if (this.#timer !== undefined && this.#timerIntervalMs !== config.intervalMs) {
       this.close();
       this.start();
@@ -168,8 +175,12 @@ export class OutlierDetector {
 
   /** Records the outcome of one upstream attempt to `key` (the forwarder calls it). */
   report(key: string, outcome: UpstreamOutcome): void {
-    const monitor = this.#hosts.get(key);
-    if (monitor === undefined) return;
+    let monitor = this.#hosts.get(key);
+    if (monitor === undefined) {
+      if (!this.#learnHosts) return;
+      monitor = new HostMonitor();
+      this.#hosts.set(key, monitor);
+    }
     if (!this.#config.splitExternalLocalOriginErrors) {
       const status = outcome === 'timeout' ? 504 : typeof outcome === 'number' ? outcome : 503;
       this.#recordStatus(key, monitor, status);

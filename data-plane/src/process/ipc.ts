@@ -5,7 +5,7 @@
  */
 import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../http/stats.js';
-import type { OutlierReport } from '../stats/outlier-report.js';
+import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 
 export type PrimaryMessage =
   /** Apply this config (atomic swap in the worker's ProxyRuntime). */
@@ -18,6 +18,15 @@ export type PrimaryMessage =
       readonly type: 'health';
       readonly cluster: string;
       readonly hosts: Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>;
+    }
+  /**
+   * A cluster's hosts ejected by the primary's outlier detection, complete; [] = none. The
+   * worker's load balancers leave them out (health/outlier-outcomes.ts).
+   */
+  | {
+      readonly type: 'outlier-ejections';
+      readonly cluster: string;
+      readonly hosts: readonly string[];
     }
   /** Reply with a `stats` message carrying `requestId`. */
   | { readonly type: 'stats-request'; readonly requestId: number }
@@ -39,9 +48,9 @@ export type WorkerMessage =
       readonly type: 'stats';
       readonly requestId: number;
       readonly snapshot: StatsSnapshot;
-      /** This worker's outlier ejections by cluster (absent from older workers). */
-      readonly outlier?: OutlierReport;
     }
+  /** How this worker's upstream attempts ended since the last batch, for outlier detection. */
+  | { readonly type: 'outcomes'; readonly batch: OutcomeBatch }
   | { readonly type: 'drained' }
   /** The worker's first upstream request to a cluster (health checks leave no_traffic_interval). */
   | { readonly type: 'cluster-traffic'; readonly cluster: string };

@@ -17,6 +17,7 @@ import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin
 import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
 import { AccessLogRotator } from '../access-log/access-log-rotation.js';
 import { HealthManager } from '../health/health-manager.js';
+import { OutlierManager } from '../health/outlier-manager.js';
 import { HealthTargets } from '../health/health-targets.js';
 import type { StatsSnapshot } from '../http/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
@@ -134,6 +135,8 @@ export class Primary implements AdminBackend {
   /** Active health checks of the current config, run here once for all workers. */
   private readonly health: HealthManager;
   private readonly healthTargets: HealthTargets;
+  /** Outlier detection over all workers' traffic (their outcomes reach it over IPC). */
+  private readonly outliers: OutlierManager;
   private readonly processStats = new ProcessStats('primary');
   /** Built-in access log rotation (--access-log-max-size-mb / -rotate-interval-s), if on. */
   private readonly rotator: AccessLogRotator | undefined;
@@ -153,6 +156,7 @@ export class Primary implements AdminBackend {
       logger: this.logger,
       ...(deps.workerArgs ? { args: deps.workerArgs } : {}),
       onClusterTraffic: (cluster) => this.health.markTraffic(cluster),
+      onOutcomes: (batch) => this.outliers.report(batch),
       onApplied: (_slot, version, error) => {
         if (error) this.counters.workerApplyFailures += 1;
         else if (version === this.workerConfig?.version) this.maybeReady();
@@ -165,9 +169,17 @@ export class Primary implements AdminBackend {
         reopen: () => this.reopenLogs(),
         logger: this.logger,
       });
+    this.outliers = new OutlierManager({
+      onEjections: (clusterName, hosts) => this.pool.setOutlierEjections(clusterName, hosts),
+    });
+    this.pool.stats.outlier = () => this.outliers.view();
     this.health = new HealthManager({
       logger: this.logger,
-      onUpdate: (clusterName, hosts) => this.pool.setHostHealth(clusterName, hosts),
+      onUpdate: (clusterName, hosts) => {
+        this.pool.setHostHealth(clusterName, hosts);
+        // successful_active_health_check_uneject_host: a host whose checks pass returns at once.
+        this.outliers.activeHealth(clusterName, hosts);
+      },
     });
     this.healthTargets = new HealthTargets({
       logger: this.logger,
@@ -307,6 +319,7 @@ export class Primary implements AdminBackend {
   /** Hands `config` to the workers (after warming, if it had to wait). */
   private activate(config: ProxyConfig, origin: AppliedConfig['origin']): void {
     this.workerConfig = config;
+    this.outliers.apply(config.clusters);
     this.pool.setConfig(config);
     this.maybeStartLrs();
     this.logger.info(
@@ -423,6 +436,7 @@ export class Primary implements AdminBackend {
     clearTimeout(this.initialFetchTimer);
     this.healthTargets.close();
     this.health.close();
+    this.outliers.close();
     this.rotator?.close();
     this.processStats.close();
     this.hds?.close();
@@ -439,6 +453,7 @@ export class Primary implements AdminBackend {
     this.shuttingDown = true;
     this.healthTargets.close();
     this.health.close();
+    this.outliers.close();
     this.rotator?.close();
     this.processStats.close();
     this.hds?.destroy();

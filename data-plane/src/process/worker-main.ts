@@ -13,8 +13,7 @@ import type { AccessLogEntry } from '../http/proxy-runtime.js';
 import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import type { StatsSink, StatsSnapshot } from '../http/stats.js';
-import { withOutlierCounters } from '../stats/stats-aggregate.js';
-import { workerOutlierDetectors } from '../stats/outlier-report.js';
+import { OutcomeBuffer, workerOutliers } from '../health/outlier-outcomes.js';
 import { ProcessStats } from '../stats/process-stats.js';
 import { openAccessLog } from './access-log.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -130,16 +129,14 @@ export function runWorker(deps: WorkerDeps): void {
         // version built later reads them (health/active-health-overrides.ts).
         workerActiveHealth.set(message.cluster, message.hosts);
         break;
+      case 'outlier-ejections':
+        workerOutliers.ejections.set(
+          message.cluster,
+          Object.fromEntries(message.hosts.map((key) => [key, 'UNHEALTHY' as const])),
+        );
+        break;
       case 'stats-request':
-        {
-          const outlier = workerOutlierDetectors.report();
-          send({
-            type: 'stats',
-            requestId: message.requestId,
-            snapshot: withOutlierCounters(statsSnapshot(), outlier),
-            outlier,
-          });
-        }
+        send({ type: 'stats', requestId: message.requestId, snapshot: statsSnapshot() });
         break;
       case 'reopen-logs':
         accessLogs.reopen();
@@ -176,5 +173,6 @@ export function runWorker(deps: WorkerDeps): void {
   process.on('SIGUSR1', () => undefined);
   // Health checks (in the primary) leave no_traffic_interval once a cluster has traffic.
   onFirstUpstreamTraffic((cluster) => send({ type: 'cluster-traffic', cluster }));
+  workerOutliers.outcomes = new OutcomeBuffer((batch) => send({ type: 'outcomes', batch }));
   send({ type: 'worker-ready' });
 }

@@ -9,6 +9,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../http/stats.js';
+import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import { StatsAggregator } from '../stats/stats-aggregate.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
@@ -22,6 +23,8 @@ export interface WorkerPoolOptions {
   readonly onApplied?: (slot: number, version: string, error?: string) => void;
   /** A worker sent its first upstream request to a cluster. */
   readonly onClusterTraffic?: (cluster: string) => void;
+  /** A worker's batch of upstream outcomes, for the primary's outlier detection. */
+  readonly onOutcomes?: (batch: OutcomeBatch) => void;
 }
 
 /** A worker that stayed up this long is healthy again: its next crash restarts it at once. */
@@ -47,6 +50,8 @@ export class WorkerPool {
     string,
     Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>
   >();
+  /** Outlier ejections by cluster, given to every worker that (re)starts. */
+  private readonly outlierEjections = new Map<string, readonly string[]>();
   private draining = false;
   private stopping = false;
   /** Set by shutdown(): also given to workers that report ready afterwards. */
@@ -105,6 +110,13 @@ export class WorkerPool {
     if (Object.keys(hosts).length === 0) this.hostHealth.delete(clusterName);
     else this.hostHealth.set(clusterName, hosts);
     this.broadcast({ type: 'health', cluster: clusterName, hosts });
+  }
+
+  /** A cluster's hosts ejected by outlier detection (complete; [] = none) for every worker. */
+  setOutlierEjections(clusterName: string, hosts: readonly string[]): void {
+    if (hosts.length === 0) this.outlierEjections.delete(clusterName);
+    else this.outlierEjections.set(clusterName, hosts);
+    this.broadcast({ type: 'outlier-ejections', cluster: clusterName, hosts });
   }
 
   setLogLevel(level: string): void {
@@ -228,6 +240,8 @@ export class WorkerPool {
         if (this.healthcheckFailing) this.send(slot, { type: 'healthcheck', failing: true });
         for (const [name, hosts] of this.hostHealth)
           this.send(slot, { type: 'health', cluster: name, hosts });
+        for (const [name, hosts] of this.outlierEjections)
+          this.send(slot, { type: 'outlier-ejections', cluster: name, hosts });
         if (this.config) this.send(slot, { type: 'config', config: this.config });
         if (this.draining) this.send(slot, { type: 'drain-listeners' });
         break;
@@ -243,7 +257,7 @@ export class WorkerPool {
         this.options.onApplied?.(slot.index, message.version, message.error);
         break;
       case 'stats': {
-        this.stats.update(worker.id, message.snapshot, message.outlier);
+        this.stats.update(worker.id, message.snapshot);
         const pending = this.pendingStats.get(message.requestId);
         if (pending) {
           pending.waiting.delete(slot.index);
@@ -255,6 +269,9 @@ export class WorkerPool {
         break;
       case 'cluster-traffic':
         this.options.onClusterTraffic?.(message.cluster);
+        break;
+      case 'outcomes':
+        this.options.onOutcomes?.(message.batch);
         break;
     }
   }

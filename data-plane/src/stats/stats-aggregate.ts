@@ -8,19 +8,6 @@
 import type { StatLabels, StatsSnapshot } from '../http/stats.js';
 import type { OutlierReport } from './outlier-report.js';
 
-/**
- * A worker's snapshot plus its outlier detectors' ejection counters
- * (`outlier_ejections_total{cluster}`), so they are summed and retired like every counter.
- */
-export function withOutlierCounters(snapshot: StatsSnapshot, report: OutlierReport): StatsSnapshot {
-  const outlierCounters = Object.entries(report).map(([cluster, r]) => ({
-    name: 'outlier_ejections_total',
-    labels: { cluster },
-    value: r.ejectionsTotal,
-  }));
-  return { ...snapshot, counters: [...snapshot.counters, ...outlierCounters] };
-}
-
 type Counter = StatsSnapshot['counters'][number];
 type Histogram = StatsSnapshot['histograms'][number];
 
@@ -73,27 +60,19 @@ export class StatsAggregator {
   private readonly retiredCounters = new Map<string, Counter>();
   private readonly retiredHistograms = new Map<string, MutableHistogram>();
 
-  private readonly latestOutlier = new Map<number, OutlierReport>();
+  /** The primary's outlier detection (health/outlier-manager.ts), read on each merge. */
+  outlier: () => OutlierReport = () => ({});
 
   /** Records a worker's latest snapshot (replacing its previous one). */
-  update(workerId: number, snapshot: StatsSnapshot, outlier?: OutlierReport): void {
+  update(workerId: number, snapshot: StatsSnapshot): void {
     this.latest.set(workerId, snapshot);
-    if (outlier !== undefined) this.latestOutlier.set(workerId, outlier);
   }
 
-  /**
-   * Ejected host keys by cluster over live workers. Each worker runs its own outlier detection
-   * and sees only its share of the traffic, so a host is shown ejected when ANY worker ejects it
-   * (it is out of rotation for at least part of the proxy's requests).
-   */
+  /** Ejected host keys by cluster (the primary's outlier detection). */
   ejectedHosts(): ReadonlyMap<string, ReadonlySet<string>> {
     const out = new Map<string, Set<string>>();
-    for (const report of this.latestOutlier.values())
-      for (const [cluster, r] of Object.entries(report)) {
-        const hosts = out.get(cluster) ?? new Set<string>();
-        for (const key of r.ejectedHosts) hosts.add(key);
-        out.set(cluster, hosts);
-      }
+    for (const [cluster, r] of Object.entries(this.outlier()))
+      out.set(cluster, new Set(r.ejectedHosts));
     return out;
   }
 
@@ -102,7 +81,6 @@ export class StatsAggregator {
     const last = this.latest.get(workerId);
     if (!last) return;
     this.latest.delete(workerId);
-    this.latestOutlier.delete(workerId);
     addCounters(this.retiredCounters, last.counters);
     addHistograms(this.retiredHistograms, last.histograms);
   }
@@ -118,13 +96,19 @@ export class StatsAggregator {
       addCounters(gauges, s.gauges);
       addHistograms(histograms, s.histograms);
     }
-    const ejected = [...this.ejectedHosts()].map(([cluster, hosts]) => ({
+    const outlier = Object.entries(this.outlier());
+    const ejected = outlier.map(([cluster, r]) => ({
       name: 'outlier_ejections_active',
       labels: { cluster },
-      value: hosts.size,
+      value: r.ejectedHosts.length,
+    }));
+    const ejections = outlier.map(([cluster, r]) => ({
+      name: 'outlier_ejections_total',
+      labels: { cluster },
+      value: r.ejectionsTotal,
     }));
     return {
-      counters: [...counters.values()],
+      counters: [...counters.values(), ...ejections],
       gauges: [...gauges.values(), ...ejected],
       histograms: [...histograms.values()],
     };

@@ -8,8 +8,9 @@
  * host still exists and the pool settings did not change, so a config change does not reconnect.
  *
  * The load balancer sees each endpoint's EDS health combined with the primary's active
- * health-check results (health/active-health-overrides.ts) and this worker's outlier ejections
- * (health/outlier-detector.ts); it is updated whenever either changes.
+ * health-check results (health/active-health-overrides.ts) and the primary's outlier ejections
+ * (health/outlier-outcomes.ts, which also carries this worker's outcomes to the primary); it is
+ * updated whenever either changes.
  */
 import { noteUpstreamTraffic } from './upstream-traffic.js';
 import type { Dispatcher } from 'undici';
@@ -19,18 +20,14 @@ import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveLocalities } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
-import { workerOutlierDetectors } from '../stats/outlier-report.js';
 import type { Logger } from '@ferry/shared';
 import {
   workerActiveHealth,
   withActiveHealth,
   type ActiveHealthOverrides,
 } from '../health/active-health-overrides.js';
-import {
-  OutlierDetector,
-  withOutlierEjections,
-  type UpstreamOutcome,
-} from '../health/outlier-detector.js';
+import type { UpstreamOutcome } from '../health/outlier-detector.js';
+import { workerOutliers } from '../health/outlier-outcomes.js';
 
 /** Per-host state carried across cluster versions. */
 export class HostState {
@@ -77,8 +74,6 @@ export class HostState {
 export interface ClusterShared {
   readonly circuit: CircuitBreakerState;
   readonly stats: ClusterStats;
-  /** Set by ClusterRuntime while the cluster has outlier_detection (survives versions). */
-  outlier?: OutlierDetector;
 }
 
 export class ClusterRuntime {
@@ -94,8 +89,7 @@ export class ClusterRuntime {
   #closed = false;
   readonly #activeHealth: ActiveHealthOverrides;
   readonly #unsubscribeHealth: () => void;
-  readonly #shared: ClusterShared;
-  readonly #outlier: OutlierDetector | undefined;
+  readonly #outliers: ActiveHealthOverrides;
   readonly #unsubscribeOutlier: () => void;
   readonly #activeRequestsOf = (hostKey: string): number =>
     this.#hosts.get(hostKey)?.activeRequests ?? 0;
@@ -105,6 +99,7 @@ export class ClusterRuntime {
     shared: ClusterShared,
     logger: Logger,
     activeHealth: ActiveHealthOverrides = workerActiveHealth,
+    outlierEjections: ActiveHealthOverrides = workerOutliers.ejections,
   ) {
     this.name = model.name;
     this.model = model;
@@ -113,57 +108,42 @@ export class ClusterRuntime {
     this.#logger = logger;
     this.#activeHealth = activeHealth;
     this.#settingsKey = poolSettingsKey(model);
-    this.#shared = shared;
-    if (model.outlier !== undefined) {
-      shared.outlier ??= new OutlierDetector(model.outlier);
-      shared.outlier.configure(model.outlier);
-      shared.outlier.start();
-      // Reported to the primary with this worker's stats (admin /clusters, /stats/prometheus).
-      workerOutlierDetectors.register(model.name, shared.outlier);
-    } else if (shared.outlier !== undefined) {
-      workerOutlierDetectors.unregister(model.name, shared.outlier);
-      shared.outlier.close();
-      delete shared.outlier;
-    }
-    this.#outlier = shared.outlier;
+    this.#outliers = outlierEjections;
+    this.#reportsOutcomes = model.outlier !== undefined;
     this.#lb = createLoadBalancer(this.#lbModel(model.localities));
     this.#syncHosts(model.localities, undefined);
-    this.#unsubscribeHealth = activeHealth.subscribe(this.name, () => {
-      if (this.#closed) return;
-      // successful_active_health_check_uneject_host: a host whose checks pass returns at once.
-      const active = this.#activeHealth.get(this.name);
-      if (this.#outlier !== undefined && active !== undefined)
-        for (const [key, status] of active)
-          if (status === 'HEALTHY') this.#outlier.unejectIfHealthy(key);
-      this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
-    });
-    this.#unsubscribeOutlier =
-      this.#outlier?.subscribe(() => {
-        if (!this.#closed) this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
-      }) ?? (() => undefined);
+    const update = (): void => {
+      if (!this.#closed) this.#lb.updateHosts(this.#lbModel(this.#currentLocalities()));
+    };
+    this.#unsubscribeHealth = activeHealth.subscribe(this.name, update);
+    this.#unsubscribeOutlier = outlierEjections.subscribe(this.name, update);
   }
+
+  /** The cluster has outlier_detection: its outcomes go to the primary's detector. */
+  readonly #reportsOutcomes: boolean;
 
   /**
    * The forwarder reports how each upstream attempt to `host` ended (response status, or a
    * connect failure / timeout / reset), for outlier detection.
    */
   reportOutcome(host: HostState, outcome: UpstreamOutcome): void {
-    this.#outlier?.report(host.key, outcome);
+    if (this.#reportsOutcomes) workerOutliers.outcomes?.record(this.name, host.key, outcome);
     host.localityLoad?.record(outcome);
   }
 
-  /** Whether outlier detection currently ejects `hostKey` (this worker's view). */
+  /** Whether outlier detection (the primary's) currently ejects `hostKey`. */
   isEjected(hostKey: string): boolean {
-    return this.#outlier?.isEjected(hostKey) === true;
+    return this.#outliers.get(this.name)?.get(hostKey) === 'UNHEALTHY';
   }
 
   /** The model the load balancer gets: `localities` with active health folded in. */
   #lbModel(localities: readonly LocalityEndpointsModel[]): ClusterModel {
     return {
       ...this.model,
-      localities: withOutlierEjections(
+      // An ejected host is UNHEALTHY for the load balancer (panic routing still applies).
+      localities: withActiveHealth(
         withActiveHealth(localities, this.#activeHealth.get(this.name)),
-        this.#outlier?.ejectedHosts() ?? new Set<string>(),
+        this.#outliers.get(this.name),
       ),
     };
   }
@@ -254,7 +234,6 @@ export class ClusterRuntime {
     }
     for (const [key, state] of this.#hosts) if (!next.has(key)) state.close();
     this.#hosts = next;
-    this.#outlier?.setHosts(next.keys());
   }
 
   /** Host states of this version, for handing over and for the admin /clusters page. */
@@ -288,11 +267,6 @@ export class ClusterRuntime {
    */
   retire(successor: ClusterRuntime | undefined): void {
     this.#stopTimers();
-    // Removed cluster: stop its detector (a re-added cluster restarts it in its constructor).
-    if (successor === undefined && this.#shared.outlier !== undefined) {
-      workerOutlierDetectors.unregister(this.name, this.#shared.outlier);
-      this.#shared.outlier.close();
-    }
     const kept = successor !== undefined ? successor.#hosts : undefined;
     for (const [key, state] of this.#hosts) {
       if (kept?.get(key) !== state) state.close();
@@ -301,10 +275,6 @@ export class ClusterRuntime {
 
   destroy(): void {
     this.#stopTimers();
-    if (this.#shared.outlier !== undefined) {
-      workerOutlierDetectors.unregister(this.name, this.#shared.outlier);
-      this.#shared.outlier.close();
-    }
     for (const state of this.#hosts.values()) state.destroy();
   }
 

@@ -1,0 +1,117 @@
+/**
+ * The primary's outlier detection: one OutlierDetector per cluster with outlier_detection, fed
+ * with every worker's upstream outcomes (health/outlier-outcomes.ts), as Envoy's detector sees all
+ * its worker threads. Volume thresholds (success rate, failure percentage) and consecutive
+ * failures therefore count the proxy's whole traffic to a host, and an ejection takes the host
+ * out of every worker's rotation at once: `onEjections` gets a cluster's complete ejected set on
+ * every change, for the workers.
+ *
+ * Detectors are kept by cluster name across config versions (counters and ejections survive a
+ * change). A STRICT_DNS / LOGICAL_DNS cluster's addresses are resolved by the workers, so its
+ * detector learns hosts from the outcomes it is sent.
+ */
+import type { ClusterModel } from '../config/model.js';
+import { hostKey } from '../upstream/load-balancer.js';
+import type { OutlierReport } from '../stats/outlier-report.js';
+import type { ClusterHostHealth } from './health-manager.js';
+import { decodeOutcome, type OutcomeBatch } from './outlier-outcomes.js';
+import { OutlierDetector, type OutlierDetectorOptions } from './outlier-detector.js';
+
+export interface OutlierManagerOptions extends OutlierDetectorOptions {
+  /** A cluster's ejected host keys, complete, after each change ([] = none). */
+  readonly onEjections: (cluster: string, hosts: readonly string[]) => void;
+}
+
+interface Entry {
+  readonly detector: OutlierDetector;
+  readonly unsubscribe: () => void;
+}
+
+export class OutlierManager {
+  readonly #options: OutlierManagerOptions;
+  readonly #clusters = new Map<string, Entry>();
+
+  constructor(options: OutlierManagerOptions) {
+    this.#options = options;
+  }
+
+  /** A new config's clusters: detectors are created, reconfigured or stopped by name. */
+  apply(clusters: Readonly<Record<string, ClusterModel>>): void {
+    for (const [name, entry] of this.#clusters) {
+      if (clusters[name]?.outlier !== undefined) continue;
+      this.#stop(name, entry);
+    }
+    for (const cluster of Object.values(clusters)) {
+      const model = cluster.outlier;
+      if (model === undefined) continue;
+      const dns = cluster.type === 'STRICT_DNS' || cluster.type === 'LOGICAL_DNS';
+      let entry = this.#clusters.get(cluster.name);
+      if (entry === undefined) {
+        const detector = new OutlierDetector(model, { ...this.#options, learnHosts: dns });
+        const name = cluster.name;
+        entry = {
+          detector,
+          unsubscribe: detector.subscribe(() =>
+            this.#options.onEjections(name, [...detector.ejectedHosts()].sort()),
+          ),
+        };
+        this.#clusters.set(name, entry);
+      }
+      entry.detector.configure(model, { learnHosts: dns });
+      entry.detector.start();
+      if (!dns)
+        entry.detector.setHosts(
+          cluster.localities.flatMap((l) => l.endpoints.map((e) => hostKey(e.host, e.port))),
+        );
+    }
+  }
+
+  /** One worker's batch of outcomes, replayed in order per host. */
+  report(batch: OutcomeBatch): void {
+    for (const [cluster, hosts] of Object.entries(batch)) {
+      const detector = this.#clusters.get(cluster)?.detector;
+      if (detector === undefined) continue;
+      for (const [key, codes] of Object.entries(hosts))
+        for (const code of codes) detector.report(key, decodeOutcome(code));
+    }
+  }
+
+  /** A cluster's active health results: passing hosts may be unejected (per its config). */
+  activeHealth(cluster: string, hosts: ClusterHostHealth): void {
+    const detector = this.#clusters.get(cluster)?.detector;
+    if (detector === undefined) return;
+    for (const [key, status] of Object.entries(hosts))
+      if (status === 'HEALTHY') detector.unejectIfHealthy(key);
+  }
+
+  /** Every cluster's ejected hosts (for a worker that just started). */
+  current(): ReadonlyMap<string, readonly string[]> {
+    const out = new Map<string, readonly string[]>();
+    for (const [name, { detector }] of this.#clusters)
+      out.set(name, [...detector.ejectedHosts()].sort());
+    return out;
+  }
+
+  /** Ejected hosts and enforced ejections by cluster (admin /clusters, /stats/prometheus). */
+  view(): OutlierReport {
+    const out: Record<string, OutlierReport[string]> = {};
+    for (const [name, { detector }] of this.#clusters)
+      out[name] = {
+        ejectedHosts: [...detector.ejectedHosts()].sort(),
+        ejectionsTotal: detector.stats.ejectionsEnforcedTotal,
+      };
+    return out;
+  }
+
+  /** Stops every detector. Idempotent. */
+  close(): void {
+    for (const [name, entry] of this.#clusters) this.#stop(name, entry);
+  }
+
+  #stop(name: string, entry: Entry): void {
+    entry.unsubscribe();
+    entry.detector.close();
+    this.#clusters.delete(name);
+    this.#options.onEjections(name, []);
+  }
+}
