@@ -291,7 +291,6 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
       return;
     }
     cluster.circuit.activeRequests++;
-    cluster.stats.upstreamRqActive.add(1);
     this.#retryPolicy = action.retryPolicy ?? match.virtualHost.retryPolicy;
     const trustedClientIp = this.#prepareUpstreamRequest(match);
     if (action.hashPolicy.length > 0) {
@@ -426,6 +425,7 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.#attemptLoad = host.localityLoad;
     this.#attemptLoad?.active.add(1);
     cluster.circuit.pendingRequests++;
+    cluster.stats.upstreamRqPendingActive.add(1);
     this.#attemptConnected = false;
     this.#attemptActive = true;
     this.#discarding = false;
@@ -460,7 +460,10 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.#attemptActive = false;
     this.#trace?.endAttempt();
     const cluster = this.#cluster!;
-    if (!this.#attemptConnected) cluster.circuit.pendingRequests--;
+    if (!this.#attemptConnected) {
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
+    } else cluster.stats.upstreamRqActive.add(-1);
     this.#host!.activeRequests--;
     this.#attemptLoad?.active.add(-1);
     this.#attemptLoad = undefined;
@@ -486,7 +489,9 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
       this.#attemptConnected = true;
       const cluster = this.#cluster!;
       cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
       cluster.stats.upstreamRqTotal.inc();
+      cluster.stats.upstreamRqActive.add(1);
     }
   }
 
@@ -783,7 +788,6 @@ export class ProxiedRequest implements Dispatcher.DispatchHandler {
     const cluster = this.#cluster;
     if (cluster !== undefined) {
       cluster.circuit.activeRequests--;
-      cluster.stats.upstreamRqActive.add(-1);
       if (status > 0 && flag === undefined) {
         cluster.stats.upstreamRq.record(status);
         cluster.stats.upstreamRqTime.observe(performance.now() - this.#attemptStartedAt);

@@ -373,7 +373,11 @@ describe('circuit breakers', () => {
     const first = request(port, { path: '/max-pending/1' });
     await until(() => release.length === 1);
     const second = request(port, { path: '/max-pending/2' });
-    await until(() => stats.gaugeValue('upstream_rq_active', { cluster: 'max-pending' }) === 2);
+    await until(
+      () =>
+        stats.gaugeValue('upstream_rq_active', { cluster: 'max-pending' }) === 1 &&
+        stats.gaugeValue('upstream_rq_pending_active', { cluster: 'max-pending' }) === 1,
+    );
     const third = await request(port, { path: '/max-pending/3' });
     assert.equal(third.status, 503);
     assert.equal(third.headers['x-envoy-overloaded'], 'true');

@@ -22,7 +22,8 @@ const HELP: Record<string, string> = {
   upstream_rq_rx_reset: 'Upstream requests reset by the upstream, by cluster.',
   upstream_cx_connect_fail: 'Upstream connection failures, by cluster.',
   upstream_cx_active: 'Open upstream connections, by cluster.',
-  upstream_rq_active: 'Upstream requests in flight, by cluster.',
+  upstream_rq_active: 'Upstream requests on a connection now (per attempt), by cluster.',
+  upstream_rq_pending_active: 'Upstream attempts waiting for a connection, by cluster.',
   membership_total: 'Hosts in the cluster.',
   membership_healthy:
     'Healthy hosts in the cluster (EDS, active health checks, outlier detection).',

@@ -51,6 +51,8 @@ export class ClusterStats {
   readonly upstreamCxConnectFail: CounterHandle;
   readonly upstreamCxActive: GaugeHandle;
   readonly upstreamRqActive: GaugeHandle;
+  /** Attempts waiting for a connection (Envoy's upstream_rq_pending_active). */
+  readonly upstreamRqPendingActive: GaugeHandle;
   readonly upstreamRqReset: CounterHandle;
 
   readonly #sink: StatsSink;
@@ -73,6 +75,7 @@ export class ClusterStats {
     this.upstreamCxConnectFail = sink.counter('upstream_cx_connect_fail', labels);
     this.upstreamCxActive = sink.gauge('upstream_cx_active', labels);
     this.upstreamRqActive = sink.gauge('upstream_rq_active', labels);
+    this.upstreamRqPendingActive = sink.gauge('upstream_rq_pending_active', labels);
     this.upstreamRqReset = sink.counter('upstream_rq_rx_reset', labels);
   }
 
