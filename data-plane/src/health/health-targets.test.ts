@@ -43,6 +43,35 @@ function addresses(cluster: HealthCheckedCluster | undefined): string[] {
 }
 
 describe('HealthTargets', () => {
+  test('firstResolution settles after each DNS cluster has resolved once, or failed to', async () => {
+    const answers: ((addresses: string[]) => void)[] = [];
+    const failures: ((err: Error) => void)[] = [];
+    const targets = new HealthTargets({
+      logger,
+      apply: () => undefined,
+      resolve: () =>
+        new Promise<string[]>((resolve, reject) => {
+          answers.push(resolve);
+          failures.push(reject);
+        }),
+    });
+    targets.update({
+      a: dnsCluster('a', 'STRICT_DNS', 'a.test', 80),
+      b: dnsCluster('b', 'LOGICAL_DNS', 'b.test', 80),
+    });
+    let settled = false;
+    void targets.firstResolution(['a', 'b', 'not-dns']).then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false);
+    answers[0]!(['10.0.0.1']);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false, 'b has not resolved yet');
+    failures[1]!(new Error('ENOTFOUND b.test'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, true, 'a failed resolution ends the wait too');
+    targets.close();
+  });
+
   test('DNS clusters are checked per resolved address; others as configured', async () => {
     const applied: Record<string, HealthCheckedCluster>[] = [];
     let answer = ['10.0.0.1', '10.0.0.2'];

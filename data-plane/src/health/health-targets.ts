@@ -28,6 +28,8 @@ interface DnsTarget {
   /** Same names, family and type as `model`: a config change that keeps them keeps the addresses. */
   readonly namesKey: string;
   resolved: readonly LocalityEndpointsModel[] | undefined;
+  /** The first resolution (settles whether it succeeds or fails). */
+  first: Promise<void>;
   timer: NodeJS.Timeout | undefined;
   refreshMs: number;
 }
@@ -76,11 +78,12 @@ export class HealthTargets {
         model: cluster,
         namesKey: key,
         resolved: undefined,
+        first: Promise.resolve(),
         timer: undefined,
         refreshMs,
       };
       this.#dns.set(cluster.name, target);
-      void this.#refresh(cluster.name, target);
+      target.first = this.#refresh(cluster.name, target);
       target.timer = setInterval(() => void this.#refresh(cluster.name, target), refreshMs);
       target.timer.unref();
     }
@@ -90,6 +93,19 @@ export class HealthTargets {
       this.#dns.delete(name);
     }
     this.#push();
+  }
+
+  /**
+   * Settles once each of `clusters` that is a checked DNS cluster has had its first resolution
+   * (its hosts then reach the health manager); other names count as done.
+   */
+  firstResolution(clusters: readonly string[]): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const name of clusters) {
+      const target = this.#dns.get(name);
+      if (target !== undefined) pending.push(target.first);
+    }
+    return Promise.all(pending).then(() => undefined);
   }
 
   /** Stops DNS refresh. Idempotent. */

@@ -101,6 +101,8 @@ export function offsetListeners(config: ProxyConfig, offset: number): ProxyConfi
 
 /** Beyond a warming round's own bound (jitter + timeout), for the probes to settle. */
 const WARMING_SLACK_MS = 1000;
+/** How long warming waits for a DNS cluster's first resolution. */
+const DNS_WARMING_MS = 5000;
 
 export class Primary implements AdminBackend {
   private readonly logger: Logger;
@@ -299,7 +301,7 @@ export class Primary implements AdminBackend {
           { version: config.version, clusters: warming },
           'warming clusters: waiting for their first health-check round',
         );
-        void this.health.firstRound(warming, bound).then(() => {
+        void this.warm(warming, bound).then(() => {
           if (this.latestConfig === config) this.activate(config, applied.origin);
         });
       }
@@ -335,17 +337,30 @@ export class Primary implements AdminBackend {
   }
 
   /**
+   * A warming round: a DNS cluster's first resolution (bounded by DNS_WARMING_MS, as Envoy's
+   * cluster initialization waits for it), then every host's first check.
+   */
+  private async warm(clusters: readonly string[], boundMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.healthTargets.firstResolution(clusters),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, DNS_WARMING_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.health.firstRound(clusters, boundMs);
+  }
+
+  /**
    * Clusters of `config` that are actively health checked here and were not in the workers'
    * config (new, or newly given health_checks): they warm before the config is handed over.
-   * DNS clusters are checked once resolved and do not wait.
    */
   private warmingClusters(config: ProxyConfig): string[] {
     const active = this.workerConfig?.clusters ?? {};
     const checked = (cluster: ClusterModel | undefined): boolean =>
-      cluster !== undefined &&
-      (cluster.activeHealthChecks ?? []).length > 0 &&
-      cluster.type !== 'STRICT_DNS' &&
-      cluster.type !== 'LOGICAL_DNS';
+      cluster !== undefined && (cluster.activeHealthChecks ?? []).length > 0;
     return Object.values(config.clusters)
       .filter((cluster) => checked(cluster) && !checked(active[cluster.name]))
       .map((cluster) => cluster.name);
