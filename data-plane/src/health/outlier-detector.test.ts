@@ -2,13 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OutlierDetectionModel } from '../config/model.js';
 import { OUTLIER_DEFAULTS } from '../config/translate-outlier.js';
-import { endpoint, locality } from '../upstream/load-balancer-fixtures.js';
-import {
-  OutlierDetector,
-  successRateThreshold,
-  withOutlierEjections,
-  type UpstreamOutcome,
-} from './outlier-detector.js';
+import { OutlierDetector, successRateThreshold, type UpstreamOutcome } from './outlier-detector.js';
 
 /** A detector over `hosts` with a fake clock and a fixed "random" (0 = always enforce). */
 function detector(
@@ -341,14 +335,4 @@ describe('OutlierDetector success rate and failure percentage', () => {
     assert.deepEqual([...d.ejectedHosts()], ['h4:1']);
     assert.equal(d.stats.enforced.local_origin_success_rate, 1);
   });
-});
-
-test('withOutlierEjections marks ejected hosts UNHEALTHY', () => {
-  const localities = [locality([endpoint('10.0.0.1', 80), endpoint('10.0.0.2', 80)])];
-  const out = withOutlierEjections(localities, new Set(['10.0.0.2:80']));
-  assert.deepEqual(
-    out[0]!.endpoints.map((e) => e.healthStatus),
-    ['UNKNOWN', 'UNHEALTHY'],
-  );
-  assert.equal(withOutlierEjections(localities, new Set()), localities);
 });

@@ -21,12 +21,7 @@
  * Kept by cluster name, so ejections survive config versions. Time and randomness are
  * injectable for tests; `tick()` is the interval evaluation.
  */
-import type {
-  EndpointModel,
-  LocalityEndpointsModel,
-  OutlierDetectionModel,
-} from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
+import type { OutlierDetectionModel } from '../config/model.js';
 
 /** What one upstream attempt ended with: the response status, or a local-origin failure. */
 export type UpstreamOutcome = number | 'connect-failure' | 'timeout' | 'reset';
@@ -360,20 +355,4 @@ export function successRateThreshold(rates: readonly number[], stdevFactor: numb
   const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
   const variance = rates.reduce((a, r) => a + (r - mean) ** 2, 0) / rates.length;
   return mean - (stdevFactor / 1000) * Math.sqrt(variance);
-}
-
-/** Endpoints with ejected hosts marked UNHEALTHY, for the load balancer (panic still applies). */
-export function withOutlierEjections(
-  localities: readonly LocalityEndpointsModel[],
-  ejected: ReadonlySet<string>,
-): readonly LocalityEndpointsModel[] {
-  if (ejected.size === 0) return localities;
-  return localities.map((locality) => ({
-    ...locality,
-    endpoints: locality.endpoints.map((endpoint): EndpointModel =>
-      ejected.has(hostKey(endpoint.host, endpoint.port))
-        ? { ...endpoint, healthStatus: 'UNHEALTHY' }
-        : endpoint,
-    ),
-  }));
 }

@@ -91,6 +91,8 @@ export class ClusterRuntime {
   readonly #unsubscribeHealth: () => void;
   readonly #outliers: ActiveHealthOverrides;
   readonly #unsubscribeOutlier: () => void;
+  /** The cluster has outlier_detection: its outcomes go to the primary's detector. */
+  readonly #reportsOutcomes: boolean;
   readonly #activeRequestsOf = (hostKey: string): number =>
     this.#hosts.get(hostKey)?.activeRequests ?? 0;
 
@@ -118,9 +120,6 @@ export class ClusterRuntime {
     this.#unsubscribeHealth = activeHealth.subscribe(this.name, update);
     this.#unsubscribeOutlier = outlierEjections.subscribe(this.name, update);
   }
-
-  /** The cluster has outlier_detection: its outcomes go to the primary's detector. */
-  readonly #reportsOutcomes: boolean;
 
   /**
    * The forwarder reports how each upstream attempt to `host` ended (response status, or a
