@@ -18,7 +18,7 @@ export interface AdminBackend {
   state(): ServerState;
   serverInfo(): Record<string, unknown>;
   configDump(): Record<string, unknown>;
-  /** May first collect the workers' stats (their outlier ejections). */
+  /** The clusters' hosts with their health flags (active checks, outlier ejections). */
   clusters(): ClusterStatusInput[] | Promise<ClusterStatusInput[]>;
   stats(): Promise<StatsSnapshot>;
   setHealthcheckFailing(failing: boolean): void;

@@ -11,6 +11,7 @@ import { OUTLIER_DEFAULTS } from '../config/translate-outlier.js';
 import { MemoryStatsSink } from '../http/stats-memory.js';
 import { CircuitBreakerState } from '../upstream/circuit-breaker.js';
 import { ClusterRuntime, type ClusterShared } from '../upstream/cluster-runtime.js';
+import { renderPrometheus } from '../stats/prometheus.js';
 import { ClusterStats } from '../upstream/cluster-stats.js';
 import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixtures.js';
 import { ActiveHealthOverrides } from './active-health-overrides.js';
@@ -95,7 +96,15 @@ describe('outlier detection across workers', () => {
       assert.equal(w.runtime.isEjected('127.0.0.1:1002'), true);
       assert.deepEqual(picks(w.runtime), ['127.0.0.1:1001']);
     }
-    assert.deepEqual(manager.view().web, { ejectedHosts: ['127.0.0.1:1002'], ejectionsTotal: 1 });
+    assert.deepEqual([...(manager.ejectedHosts().get('web') ?? [])], ['127.0.0.1:1002']);
+    // The primary exports them (with the workers' merged stats) on /stats/prometheus.
+    const text = renderPrometheus({
+      counters: manager.counters(),
+      gauges: manager.gauges(),
+      histograms: [],
+    });
+    assert.match(text, /^ferry_outlier_ejections_total\{cluster="web"\} 1$/m);
+    assert.match(text, /^ferry_outlier_ejections_active\{cluster="web"\} 1$/m);
     manager.close();
   });
 
@@ -129,6 +138,15 @@ describe('outlier detection across workers', () => {
     manager.close();
   });
 
+  test("a DNS cluster's detector learns its hosts from the outcomes the workers resolved", () => {
+    const { model, manager } = setup(100);
+    const dns: ClusterModel = { ...model, name: 'dns', type: 'STRICT_DNS' };
+    manager.apply({ dns });
+    manager.report({ dns: { '10.1.1.1:80': [500, 500, 500, 500, 500] } });
+    assert.deepEqual([...(manager.ejectedHosts().get('dns') ?? [])], ['10.1.1.1:80']);
+    manager.close();
+  });
+
   test('removing outlier_detection drops the ejections; its outcomes are no longer sent', () => {
     const { model, manager, workers, worker } = setup(50);
     fail(workers[0], '127.0.0.1:1002', 5);
@@ -142,7 +160,8 @@ describe('outlier detection across workers', () => {
     next.reportOutcome(next.hosts().get('127.0.0.1:1002')!, 500);
     (workerOutliers.outcomes as OutcomeBuffer).flush();
     assert.equal(sent, 0);
-    assert.deepEqual(manager.view(), {});
+    assert.equal(manager.ejectedHosts().size, 0);
+    assert.deepEqual(manager.counters(), []);
     next.destroy();
     manager.close();
   });

@@ -48,11 +48,6 @@ export interface OutlierDetectorOptions {
   readonly now?: () => number;
   /** Uniform [0, 1) (default Math.random); decides enforcing_* and jitter. */
   readonly random?: () => number;
-  /**
-   * Hosts are not listed with setHosts but learnt from the outcomes reported for them (DNS
-   * clusters, whose addresses only the workers resolve).
-   */
-  readonly learnHosts?: boolean;
 }
 
 class HostMonitor {
@@ -92,7 +87,11 @@ export class OutlierDetector {
   readonly #listeners = new Set<() => void>();
   #timer: NodeJS.Timeout | undefined;
   #timerIntervalMs = 0;
-  #learnHosts: boolean;
+  /**
+   * Hosts are not listed with setHosts but learnt from the outcomes reported for them (DNS
+   * clusters, whose addresses only the workers resolve). Set by configure().
+   */
+  #learnHosts = false;
   readonly stats: OutlierStats = {
     ejectionsActive: 0,
     ejectionsEnforcedTotal: 0,
@@ -105,7 +104,6 @@ export class OutlierDetector {
     this.#config = config;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
-    this.#learnHosts = options.learnHosts === true;
   }
 
   get config(): OutlierDetectionModel {

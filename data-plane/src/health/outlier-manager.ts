@@ -11,8 +11,8 @@
  * detector learns hosts from the outcomes it is sent.
  */
 import type { ClusterModel } from '../config/model.js';
+import type { StatLabels } from '../http/stats.js';
 import { hostKey } from '../upstream/load-balancer.js';
-import type { OutlierReport } from '../stats/outlier-report.js';
 import type { ClusterHostHealth } from './health-manager.js';
 import { decodeOutcome, type OutcomeBatch } from './outlier-outcomes.js';
 import { OutlierDetector, type OutlierDetectorOptions } from './outlier-detector.js';
@@ -20,6 +20,13 @@ import { OutlierDetector, type OutlierDetectorOptions } from './outlier-detector
 export interface OutlierManagerOptions extends OutlierDetectorOptions {
   /** A cluster's ejected host keys, complete, after each change ([] = none). */
   readonly onEjections: (cluster: string, hosts: readonly string[]) => void;
+}
+
+/** One exported stat of the detectors (as /stats/prometheus lists it, without `ferry_`). */
+export interface OutlierStat {
+  readonly name: string;
+  readonly labels: StatLabels;
+  readonly value: number;
 }
 
 interface Entry {
@@ -47,7 +54,7 @@ export class OutlierManager {
       const dns = cluster.type === 'STRICT_DNS' || cluster.type === 'LOGICAL_DNS';
       let entry = this.#clusters.get(cluster.name);
       if (entry === undefined) {
-        const detector = new OutlierDetector(model, { ...this.#options, learnHosts: dns });
+        const detector = new OutlierDetector(model, this.#options);
         const name = cluster.name;
         entry = {
           detector,
@@ -84,23 +91,29 @@ export class OutlierManager {
       if (status === 'HEALTHY') detector.unejectIfHealthy(key);
   }
 
-  /** Every cluster's ejected hosts (for a worker that just started). */
-  current(): ReadonlyMap<string, readonly string[]> {
-    const out = new Map<string, readonly string[]>();
-    for (const [name, { detector }] of this.#clusters)
-      out.set(name, [...detector.ejectedHosts()].sort());
+  /** Ejected host keys by cluster (admin /clusters, membership gauges). */
+  ejectedHosts(): ReadonlyMap<string, ReadonlySet<string>> {
+    const out = new Map<string, ReadonlySet<string>>();
+    for (const [name, { detector }] of this.#clusters) out.set(name, detector.ejectedHosts());
     return out;
   }
 
-  /** Ejected hosts and enforced ejections by cluster (admin /clusters, /stats/prometheus). */
-  view(): OutlierReport {
-    const out: Record<string, OutlierReport[string]> = {};
-    for (const [name, { detector }] of this.#clusters)
-      out[name] = {
-        ejectedHosts: [...detector.ejectedHosts()].sort(),
-        ejectionsTotal: detector.stats.ejectionsEnforcedTotal,
-      };
-    return out;
+  /** `outlier_ejections_total` (enforced ejections) by cluster, for /stats/prometheus. */
+  counters(): OutlierStat[] {
+    return [...this.#clusters].map(([cluster, { detector }]) => ({
+      name: 'outlier_ejections_total',
+      labels: { cluster },
+      value: detector.stats.ejectionsEnforcedTotal,
+    }));
+  }
+
+  /** `outlier_ejections_active` (hosts ejected now) by cluster, for /stats/prometheus. */
+  gauges(): OutlierStat[] {
+    return [...this.#clusters].map(([cluster, { detector }]) => ({
+      name: 'outlier_ejections_active',
+      labels: { cluster },
+      value: detector.stats.ejectionsActive,
+    }));
   }
 
   /** Stops every detector. Idempotent. */

@@ -174,7 +174,6 @@ export class Primary implements AdminBackend {
     this.outliers = new OutlierManager({
       onEjections: (clusterName, hosts) => this.pool.setOutlierEjections(clusterName, hosts),
     });
-    this.pool.stats.outlier = () => this.outliers.view();
     this.health = new HealthManager({
       logger: this.logger,
       onUpdate: (clusterName, hosts) => {
@@ -529,14 +528,12 @@ export class Primary implements AdminBackend {
     });
   }
 
-  async clusters(): Promise<ClusterStatusInput[]> {
-    // Outlier ejections live in the workers: refresh their reports first.
-    await this.pool.collectStats();
+  clusters(): ClusterStatusInput[] {
     return clusterStatuses(
       this.source.applied?.config,
       this.staticClusterNames,
       this.health.view(),
-      this.pool.stats.ejectedHosts(),
+      this.outliers.ejectedHosts(),
     );
   }
 
@@ -547,7 +544,7 @@ export class Primary implements AdminBackend {
         this.source.applied?.config,
         this.staticClusterNames,
         this.health.view(),
-        this.pool.stats.ejectedHosts(),
+        this.outliers.ejectedHosts(),
       ),
     );
     const c = this.source.counters;
@@ -563,6 +560,7 @@ export class Primary implements AdminBackend {
       counters: [
         ...merged.counters,
         ...this.health.counters(),
+        ...this.outliers.counters(),
         ...byType(c.updates).map((s) => ({ ...s, name: 'xds_update_success_total' })),
         ...byType(c.rejections).map((s) => ({ ...s, name: 'xds_update_rejected_total' })),
         { name: 'xds_connects_total', labels: {}, value: c.connects },
@@ -575,6 +573,7 @@ export class Primary implements AdminBackend {
       gauges: [
         ...merged.gauges,
         ...membership,
+        ...this.outliers.gauges(),
         ...this.processStats.gauges(),
         { name: 'xds_connected', labels: {}, value: c.connected ? 1 : 0 },
         {

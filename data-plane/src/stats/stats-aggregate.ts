@@ -6,7 +6,6 @@
  * gauges go away with it.
  */
 import type { StatLabels, StatsSnapshot } from '../http/stats.js';
-import type { OutlierReport } from './outlier-report.js';
 
 type Counter = StatsSnapshot['counters'][number];
 type Histogram = StatsSnapshot['histograms'][number];
@@ -60,20 +59,9 @@ export class StatsAggregator {
   private readonly retiredCounters = new Map<string, Counter>();
   private readonly retiredHistograms = new Map<string, MutableHistogram>();
 
-  /** The primary's outlier detection (health/outlier-manager.ts), read on each merge. */
-  outlier: () => OutlierReport = () => ({});
-
   /** Records a worker's latest snapshot (replacing its previous one). */
   update(workerId: number, snapshot: StatsSnapshot): void {
     this.latest.set(workerId, snapshot);
-  }
-
-  /** Ejected host keys by cluster (the primary's outlier detection). */
-  ejectedHosts(): ReadonlyMap<string, ReadonlySet<string>> {
-    const out = new Map<string, Set<string>>();
-    for (const [cluster, r] of Object.entries(this.outlier()))
-      out.set(cluster, new Set(r.ejectedHosts));
-    return out;
   }
 
   /** A worker is gone: keep its counters, drop its gauges. */
@@ -96,20 +84,9 @@ export class StatsAggregator {
       addCounters(gauges, s.gauges);
       addHistograms(histograms, s.histograms);
     }
-    const outlier = Object.entries(this.outlier());
-    const ejected = outlier.map(([cluster, r]) => ({
-      name: 'outlier_ejections_active',
-      labels: { cluster },
-      value: r.ejectedHosts.length,
-    }));
-    const ejections = outlier.map(([cluster, r]) => ({
-      name: 'outlier_ejections_total',
-      labels: { cluster },
-      value: r.ejectionsTotal,
-    }));
     return {
-      counters: [...counters.values(), ...ejections],
-      gauges: [...gauges.values(), ...ejected],
+      counters: [...counters.values()],
+      gauges: [...gauges.values()],
       histograms: [...histograms.values()],
     };
   }

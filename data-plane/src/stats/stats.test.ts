@@ -44,25 +44,3 @@ test('label values are escaped', () => {
   sink.counter('x_total', { route: 'a"b\\c\nd' }).inc();
   assert.match(renderPrometheus(sink.snapshot()), /^ferry_x_total\{route="a\\"b\\\\c\\nd"\} 1$/m);
 });
-
-test('outlier ejections come from the primary: active hosts and enforced ejections', () => {
-  const agg = new StatsAggregator();
-  agg.update(1, new MemoryStatsSink().snapshot());
-  agg.outlier = () => ({
-    web: { ejectedHosts: ['10.0.0.1:80', '10.0.0.2:80'], ejectionsTotal: 3 },
-  });
-  assert.deepEqual([...(agg.ejectedHosts().get('web') ?? [])].sort(), [
-    '10.0.0.1:80',
-    '10.0.0.2:80',
-  ]);
-  let text = renderPrometheus(agg.merged());
-  assert.match(text, /^ferry_outlier_ejections_total\{cluster="web"\} 3$/m);
-  assert.match(text, /^ferry_outlier_ejections_active\{cluster="web"\} 2$/m);
-  agg.retire(1);
-  text = renderPrometheus(agg.merged());
-  assert.match(
-    text,
-    /^ferry_outlier_ejections_total\{cluster="web"\} 3$/m,
-    'kept: not a worker counter',
-  );
-});
