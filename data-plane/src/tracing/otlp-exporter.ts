@@ -57,27 +57,24 @@ export async function createOtlpExporter(
         'tracing: OTLP/gRPC sends the endpoint host as TLS SNI, not the cluster sni; ' +
           'give the collector cluster an endpoint with that host name to send it',
       );
-    const options = tls === undefined ? undefined : upstreamTlsOptions(tls, target.host);
+    let credentials = grpc.credentials.createInsecure();
+    if (tls !== undefined) {
+      const { checkServerIdentity, rejectUnauthorized } = upstreamTlsOptions(tls, target.host);
+      credentials = grpc.credentials.createSsl(
+        tls.trustedCaPem !== undefined ? Buffer.from(tls.trustedCaPem) : null,
+        tls.certificate !== undefined ? Buffer.from(tls.certificate.privateKeyPem) : null,
+        tls.certificate !== undefined ? Buffer.from(tls.certificate.certificateChainPem) : null,
+        {
+          ...(checkServerIdentity !== undefined ? { checkServerIdentity } : {}),
+          rejectUnauthorized: rejectUnauthorized ?? true,
+        },
+      );
+    }
     return new OTLPTraceExporter({
       url: base,
       metadata,
       timeoutMillis: target.timeoutMs,
-      credentials:
-        tls === undefined || options === undefined
-          ? grpc.credentials.createInsecure()
-          : grpc.credentials.createSsl(
-              tls.trustedCaPem !== undefined ? Buffer.from(tls.trustedCaPem) : null,
-              tls.certificate !== undefined ? Buffer.from(tls.certificate.privateKeyPem) : null,
-              tls.certificate !== undefined
-                ? Buffer.from(tls.certificate.certificateChainPem)
-                : null,
-              {
-                ...(options.checkServerIdentity !== undefined
-                  ? { checkServerIdentity: options.checkServerIdentity }
-                  : {}),
-                rejectUnauthorized: options.rejectUnauthorized ?? true,
-              },
-            ),
+      credentials,
     });
   }
   const [{ ProtobufTraceSerializer }, { Pool }] = await Promise.all([
