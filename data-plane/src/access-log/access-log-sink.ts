@@ -1,6 +1,6 @@
 /**
  * Where formatted access log lines go: a file opened for append (FileSink, through a
- * FileHandle) or process.stdout (BufferedStreamSink, a Writable), written asynchronously in
+ * FileHandle) or process.stdout (StreamSink, a Writable), written asynchronously in
  * batches so the request path only appends a string to an array.
  *
  * - Lines are joined and written once FLUSH_INTERVAL_MS after the first pending one, or at once
@@ -12,8 +12,8 @@
  * - Backpressure: a stream's write() returned false and 'drain' has not come, or a file's write
  *   is still in flight: nothing more is written meanwhile and lines keep buffering, up to MAX_PENDING_BYTES, beyond which they are dropped and counted
  *   (a stuck disk or a closed pipe must not grow the heap without bound or stall requests).
- * - A stream error (e.g. the directory does not exist) is logged once; later lines are dropped
- *   until a reopen() succeeds.
+ * - A write error (e.g. the directory does not exist) is logged once; later lines are dropped
+ *   (a file's until a reopen() succeeds).
  * - reopen() (files; logrotate's SIGUSR1 or admin /reopen_logs): every line written before the
  *   call goes to the file that was open (it may have been renamed meanwhile), every line after it
  *   to a fresh open of the path. Nothing is lost across it.
@@ -37,34 +37,25 @@ export interface AccessLogSink {
   close(): Promise<void>;
 }
 
-export class BufferedStreamSink implements AccessLogSink {
-  private stream: Writable;
+/**
+ * Lines to a stream the sink does not own (process.stdout): written in batches, never ended;
+ * reopen() has nothing to reopen.
+ */
+export class StreamSink implements AccessLogSink {
   private pending: string[] = [];
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private waitingDrain = false;
   private failed = false;
   private closing: Promise<void> | undefined;
-  /** Streams replaced by reopen() that are still ending (close() waits for them). */
-  private readonly retiring = new Set<Promise<void>>();
   dropped = 0;
 
-  /**
-   * @param open opens the destination (again, on reopen)
-   * @param owned true when close() and reopen() should end the stream (files), false for stdout
-   */
   constructor(
-    private readonly open: () => Writable,
-    private readonly owned: boolean,
+    private readonly stream: Writable,
     private readonly what: string,
     private readonly logger: Logger,
   ) {
-    this.stream = this.attach(open());
-  }
-
-  private attach(stream: Writable): Writable {
     stream.on('error', (err: Error) => {
-      if (stream !== this.stream) return; // a retired stream: its error was too late to matter
       if (!this.failed)
         this.logger.warn(
           { err, access_log: this.what },
@@ -75,7 +66,6 @@ export class BufferedStreamSink implements AccessLogSink {
       this.pending = [];
       this.pendingBytes = 0;
     });
-    return stream;
   }
 
   write(line: string): void {
@@ -106,64 +96,32 @@ export class BufferedStreamSink implements AccessLogSink {
     const chunk = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
     this.pending = [];
     this.pendingBytes = 0;
-    const stream = this.stream;
-    if (!stream.write(chunk)) {
+    if (!this.stream.write(chunk)) {
       this.waitingDrain = true;
-      stream.once('drain', () => {
-        if (stream !== this.stream) return;
+      this.stream.once('drain', () => {
         this.waitingDrain = false;
         this.flush();
       });
     }
   }
 
-  reopen(): void {
-    if (!this.owned || this.closing) return;
-    const old = this.stream;
-    // What is pending was written before the reopen: it belongs to the old file. The stream
-    // queues it even past its highWaterMark, and end() writes everything queued first.
-    if (!this.failed && this.pending.length > 0) {
-      const chunk = this.pending.join('');
-      this.pending = [];
-      this.pendingBytes = 0;
-      old.write(chunk);
-    }
-    this.waitingDrain = false;
-    this.failed = false;
-    this.stream = this.attach(this.open());
-    const ended = new Promise<void>((resolve) => {
-      old.once('error', () => resolve());
-      old.end(() => resolve());
-    });
-    this.retiring.add(ended);
-    void ended.then(() => this.retiring.delete(ended));
-  }
+  reopen(): void {}
 
+  /** Writes what is pending and waits until the stream took it; the stream stays open. */
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
   }
 
   private async doClose(): Promise<void> {
-    await this.finishCurrent();
-    await Promise.all([...this.retiring]);
-  }
-
-  private async finishCurrent(): Promise<void> {
     if (!this.waitingDrain) this.flush();
-    if (this.failed) return;
+    if (this.failed || !this.waitingDrain) return;
     const stream = this.stream;
-    if (this.waitingDrain)
-      await new Promise<void>((resolve) => {
-        stream.once('drain', () => resolve());
-        stream.once('error', () => resolve());
-      });
-    // flush() ran on 'drain' before this resolves (its listener was registered first).
-    if (!this.owned) return;
     await new Promise<void>((resolve) => {
+      stream.once('drain', () => resolve());
       stream.once('error', () => resolve());
-      stream.end(() => resolve());
     });
+    // flush() ran on 'drain' before this resolves (its listener was registered first).
   }
 }
 
@@ -173,7 +131,7 @@ export class BufferedStreamSink implements AccessLogSink {
  * same Writable functions as the proxied sockets, and a flush every 100 ms among socket traffic
  * made V8 deoptimize those hot functions again and again (seen with --trace-deopt).
  *
- * Same batching, bounds and reopen rule as BufferedStreamSink; one write is in flight at a time
+ * Same batching and bounds as StreamSink; one write is in flight at a time
  * and lines keep buffering meanwhile (that is the backpressure).
  */
 interface Batch {
@@ -332,5 +290,5 @@ export function openFileSink(path: string, logger: Logger): AccessLogSink {
 }
 
 export function stdoutSink(logger: Logger, stream: Writable = process.stdout): AccessLogSink {
-  return new BufferedStreamSink(() => stream, false, 'stdout', logger);
+  return new StreamSink(stream, 'stdout', logger);
 }
