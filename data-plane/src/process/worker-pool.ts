@@ -45,13 +45,11 @@ export class WorkerPool {
   private config: ProxyConfig | undefined;
   private logLevel: string | undefined;
   private healthcheckFailing = false;
-  /** Active health-check results by cluster, given to every worker that (re)starts. */
-  private readonly hostHealth = new Map<
-    string,
-    Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>
-  >();
-  /** Outlier ejections by cluster, given to every worker that (re)starts. */
-  private readonly outlierEjections = new Map<string, readonly string[]>();
+  /**
+   * The latest per-cluster state sent to the workers (active health results, outlier
+   * ejections), by `type|cluster`, given again to every worker that (re)starts.
+   */
+  private readonly clusterState = new Map<string, PrimaryMessage>();
   private draining = false;
   private stopping = false;
   /** Set by shutdown(): also given to workers that report ready afterwards. */
@@ -107,16 +105,29 @@ export class WorkerPool {
     clusterName: string,
     hosts: Readonly<Record<string, 'HEALTHY' | 'UNHEALTHY'>>,
   ): void {
-    if (Object.keys(hosts).length === 0) this.hostHealth.delete(clusterName);
-    else this.hostHealth.set(clusterName, hosts);
-    this.broadcast({ type: 'health', cluster: clusterName, hosts });
+    this.setClusterState(
+      { type: 'health', cluster: clusterName, hosts },
+      Object.keys(hosts).length === 0,
+    );
   }
 
   /** A cluster's hosts ejected by outlier detection (complete; [] = none) for every worker. */
   setOutlierEjections(clusterName: string, hosts: readonly string[]): void {
-    if (hosts.length === 0) this.outlierEjections.delete(clusterName);
-    else this.outlierEjections.set(clusterName, hosts);
-    this.broadcast({ type: 'outlier-ejections', cluster: clusterName, hosts });
+    this.setClusterState(
+      { type: 'outlier-ejections', cluster: clusterName, hosts },
+      hosts.length === 0,
+    );
+  }
+
+  /** Sends a cluster's state to every worker and keeps it for later ones (`empty`: forgets it). */
+  private setClusterState(
+    message: Extract<PrimaryMessage, { type: 'health' | 'outlier-ejections' }>,
+    empty: boolean,
+  ): void {
+    const key = `${message.type}|${message.cluster}`;
+    if (empty) this.clusterState.delete(key);
+    else this.clusterState.set(key, message);
+    this.broadcast(message);
   }
 
   setLogLevel(level: string): void {
@@ -238,10 +249,7 @@ export class WorkerPool {
         }
         if (this.logLevel) this.send(slot, { type: 'log-level', level: this.logLevel });
         if (this.healthcheckFailing) this.send(slot, { type: 'healthcheck', failing: true });
-        for (const [name, hosts] of this.hostHealth)
-          this.send(slot, { type: 'health', cluster: name, hosts });
-        for (const [name, hosts] of this.outlierEjections)
-          this.send(slot, { type: 'outlier-ejections', cluster: name, hosts });
+        for (const message of this.clusterState.values()) this.send(slot, message);
         if (this.config) this.send(slot, { type: 'config', config: this.config });
         if (this.draining) this.send(slot, { type: 'drain-listeners' });
         break;
