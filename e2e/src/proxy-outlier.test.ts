@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
   eventually,
+  healthFlags,
   freePort,
   hcmFilter,
   httpRequest,
@@ -124,12 +125,8 @@ describe('ferry-proxy outlier detection', () => {
     // detector ejects (as Envoy's main thread does, after the fact) and tells the workers.
     const bPort = (b.server.address() as { port: number }).port;
     await eventually(async () => {
-      const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
-      return new RegExp(`web::127\\.0\\.0\\.1:${bPort}::health_flags::/failed_outlier_check`).test(
-        text,
-      )
-        ? true
-        : undefined;
+      const flags = await healthFlags(proxy, 'web', bPort);
+      return flags?.startsWith('/failed_outlier_check') === true ? true : undefined;
     }, 'b marked /failed_outlier_check in /clusters');
     // The ejection went to the worker before /clusters answered; one request lets it settle.
     await get('/settle');

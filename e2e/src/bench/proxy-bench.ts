@@ -371,14 +371,8 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
       cpuPairedRatioToFerry: variant
         ? pairedRatio(runs, ferry.runs, (r) => r.cpuUsPerRequest)
         : Number.NaN,
-      rpsRatioToFerry:
-        ferry && row.proxy.startsWith('ferry')
-          ? round2(row.requestsPerSec / ferry.requestsPerSec)
-          : Number.NaN,
-      cpuRatioToFerry:
-        ferry && row.proxy.startsWith('ferry')
-          ? round2(row.cpuUsPerRequest / ferry.cpuUsPerRequest)
-          : Number.NaN,
+      rpsRatioToFerry: variant ? round2(row.requestsPerSec / ferry.requestsPerSec) : Number.NaN,
+      cpuRatioToFerry: variant ? round2(row.cpuUsPerRequest / ferry.cpuUsPerRequest) : Number.NaN,
       rpsRatioToNginx: nginx ? round2(row.requestsPerSec / nginx.requestsPerSec) : Number.NaN,
       p99RatioToNginx: nginx ? round2(row.p99Ms / nginx.p99Ms) : Number.NaN,
     };
