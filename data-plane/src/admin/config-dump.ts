@@ -110,7 +110,7 @@ export interface ClusterStatusInput {
   readonly addedViaApi: boolean;
   /** Active health-check view by host key (`host:port`); absent = not health checked. */
   readonly activeHealth?: ReadonlyMap<string, HostHealthView>;
-  /** Host keys ejected by outlier detection in at least one worker; absent = none. */
+  /** Host keys ejected by outlier detection (the primary's); absent = none. */
   readonly outlierEjected?: ReadonlySet<string>;
 }
 

@@ -4,7 +4,7 @@
  * host in order, and sends the buffer to the primary every OUTCOME_FLUSH_MS (one IPC message per
  * interval, never one per request); the primary's detectors (health/outlier-manager.ts) replay
  * them and send every change of a cluster's ejected hosts back to all workers, whose load
- * balancers leave those hosts out (workerOutlierEjections).
+ * balancers leave those hosts out (workerOutliers.ejections).
  */
 import { ActiveHealthOverrides } from './active-health-overrides.js';
 import type { UpstreamOutcome } from './outlier-detector.js';

@@ -2,11 +2,11 @@
  * Envoy's cluster membership gauges (`membership_total`, `membership_healthy`,
  * `membership_degraded`, `membership_excluded` per cluster), computed in the primary from the
  * same view as admin /clusters: the config's endpoints with their EDS health status, the
- * primary's active health checks, and the workers' outlier ejections. Workers do not report
+ * primary's active health checks, and the primary's outlier ejections. Workers do not report
  * these (each would count the same hosts again).
  *
  * A host is healthy when EDS says HEALTHY or UNKNOWN, the active checks do not fail it and no
- * worker ejects it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
+ * outlier detection ejects it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
 import type { ClusterStatusInput } from '../admin/config-dump.js';
