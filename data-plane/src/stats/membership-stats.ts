@@ -5,7 +5,7 @@
  * primary's active health checks, and the primary's outlier ejections. Workers do not report
  * these (each would count the same hosts again).
  *
- * A host is healthy when EDS says HEALTHY or UNKNOWN, the active checks do not fail it and no
+ * A host is healthy when EDS says HEALTHY or UNKNOWN, the active checks do not fail it and
  * outlier detection ejects it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
