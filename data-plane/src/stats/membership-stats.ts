@@ -6,7 +6,7 @@
  * these (each would count the same hosts again).
  *
  * A host is healthy when EDS says HEALTHY or UNKNOWN, the active checks do not fail it and
- * outlier detection ejects it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
+ * outlier detection does not eject it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
 import type { ClusterStatusInput } from '../admin/config-dump.js';
