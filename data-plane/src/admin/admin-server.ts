@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@ferry/shared';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../stats/prometheus.js';
 import { renderClustersJson, renderClustersText, type ClusterStatusInput } from './config-dump.js';
 

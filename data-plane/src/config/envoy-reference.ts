@@ -5,7 +5,7 @@
  * `node data-plane/dist/config/print-reference.js > docs/envoy-reference.md`).
  */
 import { BOOTSTRAP_SPECS } from './bootstrap.js';
-import { HTTP_FILTERS } from './http-filter-registry.js';
+import { HTTP_FILTERS } from '../filters/http/registry.js';
 import {
   CONFIG_SOURCE_SPECS,
   ADDRESS_SPEC,

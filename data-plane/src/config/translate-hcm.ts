@@ -23,7 +23,7 @@ import {
 import { translateAccessLogs } from './translate-access-log.js';
 import { translateRouteConfig } from './translate-route.js';
 import { translateHcmTracing } from './translate-tracing.js';
-import { httpFilterByName, httpFilterByTypeUrl } from './http-filter-registry.js';
+import { httpFilterByName, httpFilterByTypeUrl } from '../filters/http/registry.js';
 import type { CodecType, HttpConnectionManagerModel, HttpFilterModel } from './model.js';
 
 export const HCM_TYPE_URL =

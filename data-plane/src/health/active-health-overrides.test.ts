@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
-import { MemoryStatsSink } from '../http/stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 import { CircuitBreakerState } from '../upstream/circuit-breaker.js';
 import { ClusterRuntime } from '../upstream/cluster-runtime.js';
 import { ClusterStats } from '../upstream/cluster-stats.js';

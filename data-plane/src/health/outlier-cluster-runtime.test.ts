@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
 import { OUTLIER_DEFAULTS } from '../config/translate-outlier.js';
-import { MemoryStatsSink } from '../http/stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 import { CircuitBreakerState } from '../upstream/circuit-breaker.js';
 import { ClusterRuntime, type ClusterShared } from '../upstream/cluster-runtime.js';
 import { renderPrometheus } from '../stats/prometheus.js';

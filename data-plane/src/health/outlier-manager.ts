@@ -11,7 +11,7 @@
  * detector learns hosts from the outcomes it is sent.
  */
 import type { ClusterModel } from '../config/model.js';
-import type { StatLabels } from '../http/stats.js';
+import type { StatLabels } from '../stats/stats.js';
 import { hostKey } from '../upstream/load-balancer.js';
 import type { ClusterHostHealth } from './health-manager.js';
 import { decodeOutcome, type OutcomeBatch } from './outlier-outcomes.js';

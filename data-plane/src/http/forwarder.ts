@@ -27,7 +27,7 @@ import type { DownstreamRequest, DownstreamResponse } from './listener-server.js
 import { LOCAL_REPLY_BODY, sendLocalReply } from './local-reply.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { applyClientIdentity } from './client-identity.js';
-import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from './stats.js';
+import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from '../stats/stats.js';
 import type { HcmTracer, RequestTrace } from '../tracing/hcm-tracer.js';
 import type { LocalityLoadStats } from '../upstream/cluster-stats.js';
 

@@ -127,3 +127,39 @@ function connectionTokens(value: string, into: string[] | undefined): string[] |
   }
   return into;
 }
+
+/**
+ * A request's headers as the connection manager and the HTTP filters see them: Envoy's
+ * RequestHeaderMap, with the pseudo-headers as fields (`:method`, `:path`, `:authority`,
+ * `:scheme`) and the regular headers in the map. The codec removes hop-by-hop fields and moves
+ * `Host` into `authority`; the router writes `host` back for the upstream request. It is the
+ * RouteRequest the route table matches (filters may change it and clear the route cache).
+ */
+export class RequestHeaderMap extends HeaderMap {
+  constructor(
+    /** `:method`. */
+    public method: string,
+    /** `:path`: path and query as received (origin-form). */
+    public path: string,
+    /** `:authority` (Host), as received, port kept. */
+    public authority: string,
+    /** `:scheme`: "http" or "https" (the downstream connection's, or x-forwarded-proto). */
+    public scheme: string,
+    /** "HTTP/1.0", "HTTP/1.1" or "HTTP/2". */
+    readonly protocol: string,
+  ) {
+    super();
+  }
+
+  /** RouteRequest: the map itself answers header lookups. */
+  get headers(): HeaderMap {
+    return this;
+  }
+}
+
+/** A response's headers: Envoy's ResponseHeaderMap, `:status` as a field. */
+export class ResponseHeaderMap extends HeaderMap {
+  constructor(public status: number) {
+    super();
+  }
+}

@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { CodecType, HttpConnectionManagerModel, ListenerModel } from '../config/model.js';
-import type { ConnectionStats } from './stats.js';
+import type { ConnectionStats } from '../stats/stats.js';
 import { DEFAULT_CIPHERS, TlsChainSelector } from './tls-contexts.js';
 
 /** What a listener serves with; ProxyRuntime's compiled listener implements it. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import type { JsonObject } from '../config/translate.js';
 import { ProxyRuntime } from './proxy-runtime.js';
-import { MemoryStatsSink } from './stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 import {
   anyHost,
   backend,

@@ -20,7 +20,7 @@ import type {
   DownstreamTlsModel,
 } from '../config/model.js';
 import { ProxyRuntime } from './proxy-runtime.js';
-import { MemoryStatsSink } from './stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 
 // ------------------------------------------------------------------ fixture builders
 

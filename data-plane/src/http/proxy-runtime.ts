@@ -31,8 +31,8 @@ import {
 } from './forwarder.js';
 import { ListenerManager } from './listener-manager.js';
 import type { DownstreamRequest, ListenerBinding, ListenerHandlers } from './listener-server.js';
-import { MemoryStatsSink } from './stats-memory.js';
-import { RouteStatusCounters, type ConnectionStats, type StatsSink } from './stats.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
+import { RouteStatusCounters, type ConnectionStats, type StatsSink } from '../stats/stats.js';
 import { TlsChainSelector } from './tls-contexts.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { TracingManager, type TracingNode } from '../tracing/tracing-manager.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type * as tls from 'node:tls';
 import type { JsonObject } from '../config/translate.js';
 import { ProxyRuntime, type AccessLogEntry } from './proxy-runtime.js';
-import { MemoryStatsSink } from './stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 import {
   HTTP_PROTOCOL_OPTIONS,
   T,

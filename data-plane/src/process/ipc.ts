@@ -4,7 +4,7 @@
  * what they applied and their stats.
  */
 import type { ProxyConfig } from '../config/model.js';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 
 export type PrimaryMessage =

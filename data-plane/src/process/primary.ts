@@ -19,7 +19,7 @@ import { AccessLogRotator } from '../access-log/access-log-rotation.js';
 import { HealthManager } from '../health/health-manager.js';
 import { OutlierManager } from '../health/outlier-manager.js';
 import { HealthTargets } from '../health/health-targets.js';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { HdsClient } from '../xds/hds-client.js';

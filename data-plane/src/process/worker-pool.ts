@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import { StatsAggregator } from '../stats/stats-aggregate.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';

@@ -10,7 +10,7 @@
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
 import type { ClusterStatusInput } from '../admin/config-dump.js';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from './stats.js';
 import { hostKey } from '../upstream/load-balancer.js';
 
 type Gauge = StatsSnapshot['gauges'][number];

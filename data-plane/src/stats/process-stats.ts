@@ -6,7 +6,7 @@
  * (a scrape), then starts a new window, so a stall shows up in the next scrape and then ages out.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from './stats.js';
 
 const RESOLUTION_MS = 10;
 

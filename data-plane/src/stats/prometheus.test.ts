@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStatsSink } from '../http/stats-memory.js';
-import { LATENCY_BUCKETS_MS, StatusClassCounters } from '../http/stats.js';
+import { MemoryStatsSink } from './stats-memory.js';
+import { LATENCY_BUCKETS_MS, StatusClassCounters } from './stats.js';
 import { renderPrometheus } from './prometheus.js';
 import { StatsAggregator } from './stats-aggregate.js';
 

@@ -4,7 +4,7 @@
  * `_bucket{le=...}` (ending with +Inf), `_sum` and `_count` series. Series are sorted so the
  * output is stable for the same numbers.
  */
-import type { StatLabels, StatsSnapshot } from '../http/stats.js';
+import type { StatLabels, StatsSnapshot } from './stats.js';
 import { statHelp } from './stat-help.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

@@ -5,7 +5,7 @@
  * a restart never makes a counter go backwards (Prometheus would read that as a reset); its
  * gauges go away with it.
  */
-import type { StatLabels, StatsSnapshot } from '../http/stats.js';
+import type { StatLabels, StatsSnapshot } from './stats.js';
 
 type Counter = StatsSnapshot['counters'][number];
 type Histogram = StatsSnapshot['histograms'][number];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStatsSink } from '../http/stats-memory.js';
+import { MemoryStatsSink } from './stats-memory.js';
 import { renderPrometheus } from './prometheus.js';
 import { StatsAggregator } from './stats-aggregate.js';
 

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel, HttpConnectionManagerModel, ProxyConfig } from '../config/model.js';
-import { MemoryStatsSink } from '../http/stats-memory.js';
+import { MemoryStatsSink } from '../stats/stats-memory.js';
 import type { ExportTarget } from './otlp-exporter.js';
 import { TracingManager } from './tracing-manager.js';
 

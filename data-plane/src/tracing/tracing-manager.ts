@@ -18,7 +18,7 @@ import type {
   OpenTelemetryProviderModel,
   ProxyConfig,
 } from '../config/model.js';
-import type { CounterHandle, StatsSink } from '../http/stats.js';
+import type { CounterHandle, StatsSink } from '../stats/stats.js';
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js';
 import { HcmTracer, type SpanSink } from './hcm-tracer.js';
 import { createOtlpExporter, type ExportTarget } from './otlp-exporter.js';

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
-import type { StatsSink } from '../http/stats.js';
+import type { StatsSink } from '../stats/stats.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
 import { ClusterRuntime, type ClusterShared } from './cluster-runtime.js';
 import { ClusterStats } from './cluster-stats.js';

@@ -9,7 +9,7 @@ import {
   type GaugeHandle,
   type HistogramHandle,
   type StatsSink,
-} from '../http/stats.js';
+} from '../stats/stats.js';
 
 /**
  * Per-locality upstream request counts of a cluster that reports its load (Cluster.lrs_server),

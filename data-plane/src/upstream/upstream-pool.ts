@@ -9,7 +9,7 @@
 import { H2CClient, Pool, type Dispatcher } from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
-import type { GaugeHandle } from '../http/stats.js';
+import type { GaugeHandle } from '../stats/stats.js';
 
 export interface HostAddress {
   readonly host: string;

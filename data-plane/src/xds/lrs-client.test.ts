@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import { buildProxyConfig } from '../config/translate.js';
 import { resources } from '../config/translate-test-fixtures.js';
 import { clusterLoadCounters, loadReport, LrsClient, LRS_SERVICE } from './lrs-client.js';

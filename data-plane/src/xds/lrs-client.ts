@@ -17,7 +17,7 @@
  * close()/destroy() are idempotent.
  */
 import type { Logger } from '@ferry/shared';
-import type { StatsSnapshot } from '../http/stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
 import type { BackoffOptions } from './ads-client.js';
 import type { JsonObject } from './resource-set.js';
 import { durationMs, XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';

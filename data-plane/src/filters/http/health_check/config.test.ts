@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Issues, type JsonObject } from '../../../config/translate-common.js';
-import { httpFilterByName, httpFilterByTypeUrl } from '../../../config/http-filter-registry.js';
+import { httpFilterByName, httpFilterByTypeUrl } from '../registry.js';
 import {
   HEALTH_CHECK_FILTER_TYPE_URL,
   healthCheckFilter,

@@ -2,9 +2,10 @@
  * Config factory of envoy.filters.http.health_check: validates Envoy's
  * `envoy.extensions.filters.http.health_check.v3.HealthCheck` typed_config (normalised proto3
  * JSON, already decoded strictly) into a HealthCheckFilterModel. Listed in HTTP_FILTERS
- * (config/http-filter-registry.ts); workers build a HealthCheckFilter from the model.
+ * (filters/http/registry.ts); workers build a HealthCheckFilter from the model.
  */
-import type { HttpFilterFactory } from '../../../config/http-filter-registry.js';
+import type { HttpFilterFactory } from '../filter.js';
+import { HealthCheckFilter, HealthCheckStreamFilter } from './health-check-filter.js';
 import type { HealthCheckFilterModel, HeaderMatcherModel } from '../../../config/model.js';
 import {
   TYPE_URL_PREFIX,
@@ -38,13 +39,17 @@ const PERCENT_SPEC = messageSpec(
 
 export const HEALTH_CHECK_FILTER_TYPE_URL = TYPE_URL_PREFIX + HEALTH_CHECK_FILTER_SPEC.message;
 
-export const healthCheckFilter: HttpFilterFactory = {
+export const healthCheckFilter: HttpFilterFactory<HealthCheckFilterModel> = {
   typeUrl: HEALTH_CHECK_FILTER_TYPE_URL,
   names: ['envoy.filters.http.health_check', 'envoy.health_check'],
   terminal: false,
   note: 'answers the proxy’s own health endpoint; /healthcheck/fail makes it 503',
   specs: [HEALTH_CHECK_FILTER_SPEC, PERCENT_SPEC],
   validate: validateHealthCheckFilter,
+  createFilterFactory(config, context) {
+    const filter = new HealthCheckFilter(config, context.serverHealth);
+    return { create: (callbacks) => new HealthCheckStreamFilter(filter, callbacks) };
+  },
 };
 
 export function validateHealthCheckFilter(

@@ -17,6 +17,14 @@ import type { HeaderLookup } from '../../../router/header-mutations.js';
 import { compileHeaderMatcher } from '../../../router/route-match.js';
 import { withActiveHealth, workerActiveHealth } from '../../../health/active-health-overrides.js';
 import type { ClusterRuntime } from '../../../upstream/cluster-runtime.js';
+import type { RequestHeaderMap } from '../../../http/header-map.js';
+import { ResponseFlag } from '../../../http/response-flags.js';
+import type {
+  FilterCallbacks,
+  FilterFactoryContext,
+  FilterHeadersStatus,
+  StreamFilter,
+} from '../filter.js';
 
 /** The proxy-wide "failing health checks" flag, shared by all config versions of a worker. */
 export class ServerHealthState {
@@ -82,11 +90,11 @@ class PseudoHeaderLookup implements HeaderLookup {
 
 export class HealthCheckFilter {
   readonly #model: HealthCheckFilterModel;
-  readonly #state: ServerHealthState;
+  readonly #state: FilterFactoryContext['serverHealth'];
   readonly #matchers: ReadonlyArray<(headers: HeaderLookup) => boolean>;
   readonly #minimums: ReadonlyArray<readonly [string, number]>;
 
-  constructor(model: HealthCheckFilterModel, state: ServerHealthState) {
+  constructor(model: HealthCheckFilterModel, state: FilterFactoryContext['serverHealth']) {
     this.#model = model;
     this.#state = state;
     this.#matchers = model.headers.map((m) => compileHeaderMatcher(m));
@@ -139,4 +147,22 @@ export function membershipOf(clusters: ReadonlyMap<string, ClusterRuntime>): Mem
     const localities = withActiveHealth(cluster.model.localities, workerActiveHealth.get(name));
     return countMembership(localities.flatMap((locality) => locality.endpoints));
   };
+}
+
+/** The per-stream filter: answers health-check requests before the router sees them. */
+export class HealthCheckStreamFilter implements StreamFilter {
+  constructor(
+    private readonly filter: HealthCheckFilter,
+    private readonly callbacks: FilterCallbacks,
+  ) {}
+
+  decodeHeaders(headers: RequestHeaderMap): FilterHeadersStatus {
+    const reply = this.filter.evaluate(headers, membershipOf(this.callbacks.clusters));
+    if (reply === undefined) return 'continue';
+    this.callbacks.sendLocalReply(reply.status, '', {
+      ...(reply.failedLocalHealthCheck ? { flag: ResponseFlag.FAILED_LOCAL_HEALTH_CHECK } : {}),
+      details: 'health_check_response',
+    });
+    return 'stop';
+  }
 }
