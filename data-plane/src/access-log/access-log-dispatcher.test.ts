@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '@ferry/shared';
 import type { AccessLogModel, ListenerModel, ProxyConfig } from '../config/model.js';
-import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import type { AccessLogEntry } from './access-log-record.js';
 import { AccessLogDispatcher } from './access-log-dispatcher.js';
 import type { AccessLogSink } from './access-log-sink.js';
 

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '@ferry/shared';
 import type { AccessLogModel, ProxyConfig } from '../config/model.js';
-import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import type { AccessLogEntry } from './access-log-record.js';
 import {
   ENVOY_DEFAULT_FORMAT,
   compileJsonFormat,

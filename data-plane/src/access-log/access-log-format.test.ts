@@ -49,12 +49,12 @@ function record(overrides: Partial<AccessLogRecord> = {}): AccessLogRecord {
     bytesSent: 42,
     requestDurationMs: 1.5,
     responseDurationMs: 9.2,
-    requestHeaders: {
+    requestHeaders: HeaderMap.fromObject({
       'user-agent': 'curl/8.0',
       'x-forwarded-for': '10.0.0.1',
       'x-test-id': 'abc',
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-    },
+    }),
     responseHeaders,
     socket: SOCKET,
     ...overrides,
@@ -79,7 +79,7 @@ describe('access log text format', () => {
     ['%REQ(user-agent):4%', 'curl'],
     ['%REQ(X-MISSING)%', '-'],
     ['%REQ(X-REQUEST-ID)%', 'rid-1'],
-    ['%REQ(X-MULTI)%', 'a,b', { requestHeaders: { 'x-multi': ['a', 'b'] } }],
+    ['%REQ(X-MULTI)%', 'a,b', { requestHeaders: HeaderMap.fromObject({ 'x-multi': ['a', 'b'] }) }],
     ['%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%', '7'],
     ['%RESP(X-MISSING?X-ENVOY-UPSTREAM-SERVICE-TIME)%', '7'],
     ['%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%', '-', { responseHeaders: undefined }],
@@ -130,7 +130,7 @@ describe('access log text format', () => {
     ['%HOSTNAME%', os.hostname()],
     ['%TRACE_ID%', '0af7651916cd43dd8448eb211c80319c'],
     ['%TRACE_ID%', 'f00d', { traceId: 'f00d' }],
-    ['%TRACE_ID%', '-', { requestHeaders: {} }],
+    ['%TRACE_ID%', '-', { requestHeaders: new HeaderMap() }],
     ['plain text', 'plain text'],
   ];
   for (const [format, expected, overrides] of cases)

@@ -4,6 +4,7 @@
  * request it only reads fields. `undefined` (or '') means "not available": "-" in text, null
  * in JSON, omitted with omit_empty_values.
  */
+import { connectionIdOf } from '../http/codec/connection-id.js';
 import os from 'node:os';
 import type { AccessLogRecord } from './access-log-record.js';
 import { compileTimeFormat } from './access-log-time.js';
@@ -73,14 +74,10 @@ function requestHeader(r: AccessLogRecord, name: string): string | undefined {
     case ':protocol':
       return undefined;
     case 'x-request-id':
-      return r.requestId || header(r.requestHeaders?.[name]);
+      return r.requestId || r.requestHeaders?.get(name);
     default:
-      return header(r.requestHeaders?.[name]);
+      return r.requestHeaders?.get(name);
   }
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 function address(host: string | undefined, port: number | undefined): string | undefined {
@@ -88,31 +85,10 @@ function address(host: string | undefined, port: number | undefined): string | u
   return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
 }
 
-/**
- * Connection ids, given out the first time a connection is logged, unique in the whole proxy as
- * Envoy's are: worker w (0 ≤ w < 1024, --concurrency's bound) numbers its connections
- * n·1024 + w + 1 for n = 0, 1, … (exact integers up to 2^53: 8·10^12 connections per worker).
- */
-const connectionIds = new WeakMap<object, number>();
-const WORKER_STRIDE = 1024;
-const workerIndex = Number(process.env.FERRY_WORKER_INDEX ?? 0) % WORKER_STRIDE;
-let nextConnectionId = workerIndex + 1;
-
-function connectionId(socket: object | undefined): number | undefined {
-  if (socket === undefined) return undefined;
-  let id = connectionIds.get(socket);
-  if (id === undefined) {
-    id = nextConnectionId;
-    nextConnectionId += WORKER_STRIDE;
-    connectionIds.set(socket, id);
-  }
-  return id;
-}
-
 /** W3C traceparent: version-traceid-parentid-flags; the trace id when well formed. */
 function traceIdOf(r: AccessLogRecord): string | undefined {
   if (r.traceId !== undefined) return r.traceId;
-  const tp = r.requestHeaders?.traceparent;
+  const tp = r.requestHeaders?.get('traceparent');
   if (typeof tp !== 'string' || tp.length < 55 || tp[2] !== '-' || tp[35] !== '-') return undefined;
   return tp.slice(3, 35);
 }
@@ -136,8 +112,12 @@ const DETAILS_BY_FLAG: Readonly<Record<string, string>> = {
 };
 
 function responseCodeDetails(r: AccessLogRecord): string | undefined {
-  if (r.responseFlags !== '-' && r.responseFlags !== '')
-    return DETAILS_BY_FLAG[r.responseFlags] ?? undefined;
+  if (r.responseFlags !== '-' && r.responseFlags !== '') {
+    const details = DETAILS_BY_FLAG[r.responseFlags];
+    if (details !== undefined) return details;
+  }
+  if (r.responseCodeDetails !== undefined && r.responseCodeDetails !== '')
+    return r.responseCodeDetails;
   if (r.upstreamHost !== '') return 'via_upstream';
   return r.status > 0 ? 'local_reply' : undefined;
 }
@@ -211,7 +191,8 @@ export function operatorReader(op: OperatorSpec): ValueReader {
         return typeof name === 'string' && name !== '' ? name : undefined;
       };
     case 'CONNECTION_ID':
-      return (r) => connectionId(r.socket);
+      return (r) =>
+        r.connectionId ?? (r.socket === undefined ? undefined : connectionIdOf(r.socket));
     case 'HOSTNAME': {
       const hostname = os.hostname();
       return () => hostname;

@@ -180,6 +180,8 @@ export interface HttpFilterModel {
   readonly typeUrl: string;
   /** Normalised proto3 JSON of the typed_config (the factory validates it). */
   readonly config: unknown;
+  /** HttpFilter.disabled: in the chain only where a route's typed_per_filter_config enables it. */
+  readonly disabled?: boolean;
 }
 
 // ---------------------------------------------------------------- routes

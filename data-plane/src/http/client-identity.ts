@@ -1,11 +1,13 @@
 /**
- * Client identity headers on the upstream request: X-Forwarded-For and the trusted client
- * address (R's xff.ts, Envoy's rules), X-Forwarded-Proto, x-envoy-internal/-external-address,
- * sanitizing Envoy's internal x-envoy-* headers on external requests, and x-request-id (R's request-id.ts).
+ * Client identity headers, set by the connection manager on every request before the HTTP
+ * filters run (Envoy's ConnectionManagerUtility::mutateRequestHeaders): X-Forwarded-For and the
+ * trusted client address (xff.ts, Envoy's rules), X-Forwarded-Proto,
+ * x-envoy-internal/-external-address, sanitizing Envoy's internal x-envoy-* headers on external
+ * requests, x-request-id (request-id.ts) and Via.
  */
 import type { HttpConnectionManagerModel } from '../config/model.js';
 import type { HeaderMap } from './header-map.js';
-import type { DownstreamRequest } from './listener-server.js';
+import type { Socket } from 'node:net';
 import { resolveRequestId } from './request-id.js';
 import {
   forwardedFor,
@@ -54,11 +56,10 @@ function stripPeerPrefix(ip: string): string {
 
 export function applyClientIdentity(
   headers: HeaderMap,
-  req: DownstreamRequest,
+  socket: Socket,
   hcm: HttpConnectionManagerModel,
   scheme: string,
 ): ClientIdentity {
-  const socket = req.socket;
   const peerIp = stripPeerPrefix(socket.remoteAddress ?? '');
   const result = forwardedFor(
     hcm,

@@ -28,6 +28,16 @@ export class HeaderMap implements MutableHeaders {
   readonly names: string[] = [];
   readonly values: string[] = [];
 
+  /** A map of `{ name: value | [values] }` (names lower-cased), e.g. from a test's literal. */
+  static fromObject(object: Readonly<Record<string, string | readonly string[]>>): HeaderMap {
+    const map = new HeaderMap();
+    for (const [name, value] of Object.entries(object)) {
+      if (typeof value === 'string') map.append(name.toLowerCase(), value);
+      else for (const v of value) map.append(name.toLowerCase(), v);
+    }
+    return map;
+  }
+
   get size(): number {
     return this.names.length;
   }
@@ -154,6 +164,26 @@ export class RequestHeaderMap extends HeaderMap {
   /** RouteRequest: the map itself answers header lookups. */
   get headers(): HeaderMap {
     return this;
+  }
+
+  /** Regular headers, plus the pseudo-headers (and `host` for `:authority`), as Envoy's matchers see them. */
+  override get(name: string): string | undefined {
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      switch (name) {
+        case ':method':
+          return this.method;
+        case ':path':
+          return this.path;
+        case ':authority':
+          return this.authority;
+        case ':scheme':
+          return this.scheme;
+        default:
+          return undefined;
+      }
+    }
+    if (name === 'host') return super.get(name) ?? this.authority;
+    return super.get(name);
   }
 }
 

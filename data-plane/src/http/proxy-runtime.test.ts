@@ -1,3 +1,4 @@
+import { ROUTER_TYPE_URL } from '../filters/http/router/config.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
@@ -92,7 +93,7 @@ function hcm(
     maxHeadersCount: 100,
     upgradeTypes: ['websocket'],
     http2MaxConcurrentStreams: 100,
-    httpFilters: [],
+    httpFilters: [{ name: 'envoy.filters.http.router', typeUrl: ROUTER_TYPE_URL, config: {} }],
     ...extra,
   };
 }

@@ -10,25 +10,20 @@
 import type { Logger } from '@ferry/shared';
 import type {
   FilterChainModel,
-  HealthCheckFilterModel,
   HttpConnectionManagerModel,
   ListenerModel,
   ProxyConfig,
   RouteConfigModel,
 } from '../config/model.js';
-import { HEALTH_CHECK_FILTER_TYPE_URL } from '../filters/http/health_check/config.js';
-import {
-  HealthCheckFilter,
-  ServerHealthState,
-} from '../filters/http/health_check/health-check-filter.js';
+import type { AccessLogEntry } from '../access-log/access-log-record.js';
+import { ServerHealthState } from '../filters/http/health_check/health-check-filter.js';
+import { httpFilterByTypeUrl } from '../filters/http/registry.js';
 import { compileRouteConfig, type RouteTable } from '../router/route-table.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
-import {
-  ProxiedRequest,
-  type AccessLogEntry,
-  type CompiledChain,
-  type RequestScope,
-} from './forwarder.js';
+import type { CodecSettings, ServerConnectionCallbacks } from './codec/codec.js';
+import { nodeConnectionInfo, nodeRequestHead, serveNodeRequest } from './codec/codec-node.js';
+import { ActiveStream, type CompiledHcm, type RequestScope } from './connection-manager.js';
+import type { CompiledHttpFilter } from './filter-manager.js';
 import { ListenerManager } from './listener-manager.js';
 import type { DownstreamRequest, ListenerBinding, ListenerHandlers } from './listener-server.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
@@ -37,7 +32,10 @@ import { TlsChainSelector } from './tls-contexts.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { TracingManager, type TracingNode } from '../tracing/tracing-manager.js';
 
-export type { AccessLogEntry } from './forwarder.js';
+export type { AccessLogEntry } from '../access-log/access-log-record.js';
+
+/** Envoy's default per_connection_buffer_limit_bytes (1 MiB). */
+const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
 export interface ProxyRuntimeOptions {
   readonly logger: Logger;
@@ -65,13 +63,15 @@ class CompiledListener implements ListenerBinding {
   readonly tls: TlsChainSelector | undefined;
   readonly cleartextChainIndex: number | undefined;
   /** Index-aligned with model.filterChains, the default chain (if any) last. */
-  readonly chains: readonly CompiledChain[];
+  readonly chains: readonly CompiledHcm[];
+  /** The codec callbacks of each chain (index-aligned with chains). */
+  readonly streamCallbacks: readonly ServerConnectionCallbacks[];
   readonly scope: RequestScope;
   readonly connectionStats: ConnectionStats;
 
   constructor(
     model: ListenerModel,
-    chains: readonly CompiledChain[],
+    chains: readonly CompiledHcm[],
     scope: RequestScope,
     connectionStats: ConnectionStats,
   ) {
@@ -79,6 +79,7 @@ class CompiledListener implements ListenerBinding {
     this.connectionStats = connectionStats;
     this.chains = chains;
     this.scope = scope;
+    this.streamCallbacks = chains.map((chain) => streamCallbacks(chain, scope));
     const all: FilterChainModel[] = [...model.filterChains];
     if (model.defaultFilterChain !== undefined) all.push(model.defaultFilterChain);
     this.tls = all.some((c) => c.tls !== undefined) ? new TlsChainSelector(all) : undefined;
@@ -86,13 +87,11 @@ class CompiledListener implements ListenerBinding {
     this.cleartextChainIndex = cleartext < 0 ? undefined : cleartext;
   }
 
-  chainFor(req: DownstreamRequest): CompiledChain | undefined {
+  chainIndexFor(req: DownstreamRequest): number | undefined {
     const socket = req.socket as { encrypted?: boolean; servername?: string | false };
-    const index =
-      socket.encrypted === true
-        ? this.tls?.chainIndexFor(socket.servername)
-        : this.cleartextChainIndex;
-    return index === undefined ? undefined : this.chains[index];
+    return socket.encrypted === true
+      ? this.tls?.chainIndexFor(socket.servername)
+      : this.cleartextChainIndex;
   }
 }
 
@@ -127,8 +126,8 @@ export class ProxyRuntime {
       });
     const handlers: ListenerHandlers<CompiledListener> = {
       request: (binding, req, res) => {
-        const chain = binding.chainFor(req);
-        if (chain === undefined) {
+        const index = binding.chainIndexFor(req);
+        if (index === undefined) {
           res.destroy();
           return;
         }
@@ -137,12 +136,26 @@ export class ProxyRuntime {
         // moves its connections elsewhere.
         if (this.#serverHealth.failing && req.httpVersionMajor === 1)
           (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-        new ProxiedRequest(chain, binding.scope, req, res).start();
+        serveNodeRequest(req, res, binding.streamCallbacks[index]!);
       },
-      upgrade: (binding, req, socket, head) => {
-        const chain = binding.chainFor(req);
-        if (chain === undefined) socket.destroy();
-        else proxyUpgrade(chain, binding.scope, req, socket, head);
+      upgrade: (binding, req, socket, rest) => {
+        const index = binding.chainIndexFor(req);
+        const chain = index === undefined ? undefined : binding.chains[index];
+        if (chain === undefined) {
+          socket.destroy();
+          return;
+        }
+        const connection = nodeConnectionInfo(req);
+        const head = nodeRequestHead(req, connection);
+        proxyUpgrade(
+          chain,
+          binding.scope,
+          head,
+          req.headers.upgrade ?? '',
+          connection,
+          socket,
+          rest,
+        );
       },
       protocolError: (binding, status) => {
         const chain = binding.chains[binding.cleartextChainIndex ?? 0];
@@ -178,7 +191,7 @@ export class ProxyRuntime {
     const bindings = config.listeners.map((listener) => {
       const chains = [...listener.filterChains];
       if (listener.defaultFilterChain !== undefined) chains.push(listener.defaultFilterChain);
-      const compiled = chains.map((chain): CompiledChain => {
+      const compiled = chains.map((chain): CompiledHcm => {
         const hcm = chain.http;
         const routeModel =
           hcm.routeConfig ??
@@ -187,16 +200,18 @@ export class ProxyRuntime {
             : undefined);
         const labels = { listener: listener.name, stat_prefix: hcm.statPrefix };
         const listenerLabels = { listener: listener.name };
+        const tracer = tracers.tracerFor(hcm);
         return {
           listenerName: listener.name,
           hcm,
           routeTable:
             routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
+          filters: this.#httpFilters(hcm, listener.name),
           downstreamRq: new RouteStatusCounters(this.#stats, 'downstream_rq', labels),
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
-          healthCheck: this.#healthCheckFilter(hcm),
-          tracer: tracers.tracerFor(hcm),
+          bufferLimitBytes: listener.perConnectionBufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
+          ...(tracer !== undefined ? { tracer } : {}),
         };
       });
       const connectionLabels = { listener: listener.name };
@@ -211,10 +226,25 @@ export class ProxyRuntime {
     await this.#listeners.apply(bindings);
   }
 
-  #healthCheckFilter(hcm: HttpConnectionManagerModel): HealthCheckFilter | undefined {
-    const filter = hcm.httpFilters.find((f) => f.typeUrl === HEALTH_CHECK_FILTER_TYPE_URL);
-    if (filter === undefined) return undefined;
-    return new HealthCheckFilter(filter.config as HealthCheckFilterModel, this.#serverHealth);
+  /** The HCM's HTTP filters, each factory built once per config version. */
+  #httpFilters(hcm: HttpConnectionManagerModel, listenerName: string): CompiledHttpFilter[] {
+    const context = {
+      stats: this.#stats,
+      logger: this.#logger,
+      statPrefix: hcm.statPrefix,
+      listenerName,
+      serverHealth: this.#serverHealth,
+    };
+    return hcm.httpFilters.map((filter) => {
+      const factory = httpFilterByTypeUrl(filter.typeUrl);
+      // Translation only lets registered filters through; a miss is a bug, not a config error.
+      if (factory === undefined) throw new Error(`HTTP filter ${filter.typeUrl} is not registered`);
+      return {
+        name: filter.name,
+        factory: factory.createFilterFactory(filter.config, context),
+        disabledByDefault: filter.disabled === true,
+      };
+    });
   }
 
   /**
@@ -276,4 +306,30 @@ export class ProxyRuntime {
     this.#clusters.destroy();
     this.#tracing.destroy();
   }
+}
+
+/**
+ * The connection manager's codec callbacks for one compiled HCM: each request the codec delivers
+ * becomes an ActiveStream of that HCM and the scope of its config version.
+ */
+function streamCallbacks(chain: CompiledHcm, scope: RequestScope): ServerConnectionCallbacks {
+  const hcm = chain.hcm;
+  const settings: CodecSettings = {
+    maxRequestHeadersBytes: Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024,
+    maxHeadersCount: hcm.maxHeadersCount,
+    requestHeadersTimeoutMs: hcm.requestHeadersTimeoutMs,
+    idleTimeoutMs: hcm.idleTimeoutMs,
+    bufferLimitBytes: chain.bufferLimitBytes,
+  };
+  return {
+    settings: () => settings,
+    newStream(head, encoder, connection, endStream) {
+      const stream = new ActiveStream(chain, scope, head, encoder, connection);
+      stream.start(endStream);
+      return stream;
+    },
+    protocolError(status) {
+      chain.downstreamRq.record(status);
+    },
+  };
 }

@@ -3,42 +3,34 @@
  * new upstream connection and the two sockets are piped both ways; the 101 (or any refusal) goes
  * back byte for byte. Envoy's upgrade_configs decide which upgrade types are allowed.
  */
-import type { IncomingMessage } from 'node:http';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { CompiledChain, RequestScope } from './forwarder.js';
-import { copyForwardableHeaders, HeaderMap } from './header-map.js';
+import type { CompiledHcm, RequestScope } from './connection-manager.js';
+import type { DownstreamConnectionInfo } from './codec/codec.js';
+import type { RequestHeaderMap } from './header-map.js';
 import { applyClientIdentity } from './client-identity.js';
 
 function refuse(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
 }
 
+/**
+ * `head` is the request as the codec delivered it (hop-by-hop fields removed), `upgrade` the
+ * Upgrade header's value, `rest` bytes the client sent after the head.
+ */
 export function proxyUpgrade(
-  chain: CompiledChain,
+  chain: CompiledHcm,
   scope: RequestScope,
-  req: IncomingMessage,
+  head: RequestHeaderMap,
+  upgrade: string,
+  connection: DownstreamConnectionInfo,
   socket: Duplex,
-  head: Buffer,
+  rest: Buffer,
 ): void {
   socket.on('error', () => undefined);
-  const upgradeType = (req.headers.upgrade ?? '').toLowerCase();
-  const headers = req.headers;
-  const authority = (headers.host ?? '').toLowerCase();
-  const lookup = {
-    get: (name: string): string | undefined => {
-      const value = headers[name];
-      return Array.isArray(value) ? value.join(',') : value;
-    },
-  };
-  const routeRequest = {
-    authority,
-    path: req.url ?? '/',
-    method: req.method ?? 'GET',
-    headers: lookup,
-  };
-  const match = chain.routeTable?.match(routeRequest);
+  const upgradeType = upgrade.toLowerCase();
+  const match = chain.routeTable?.match(head);
   if (match === undefined || match.action.kind !== 'route') {
     chain.downstreamRq.record(404);
     refuse(socket, 404, 'Not Found');
@@ -60,14 +52,12 @@ export function proxyUpgrade(
     refuse(socket, 503, 'Service Unavailable');
     return;
   }
-  const upstreamHeaders = new HeaderMap();
-  copyForwardableHeaders(req.rawHeaders, upstreamHeaders);
-  const scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
-  applyClientIdentity(upstreamHeaders, req, chain.hcm, scheme);
-  upstreamHeaders.set('host', match.hostRewrite(lookup) ?? headers.host ?? '');
+  const upstreamHeaders = head;
+  applyClientIdentity(upstreamHeaders, connection.socket, chain.hcm, head.scheme);
+  upstreamHeaders.set('host', match.hostRewrite(head) ?? head.authority);
   upstreamHeaders.set('connection', 'upgrade');
-  upstreamHeaders.set('upgrade', req.headers.upgrade ?? upgradeType);
-  let headText = `${req.method} ${match.rewritePath(req.url ?? '/')} HTTP/1.1\r\n`;
+  upstreamHeaders.set('upgrade', upgrade);
+  let headText = `${head.method} ${match.rewritePath(head.path)} HTTP/1.1\r\n`;
   for (let i = 0; i < upstreamHeaders.names.length; i++) {
     headText += `${upstreamHeaders.names[i]}: ${upstreamHeaders.values[i]}\r\n`;
   }
@@ -95,7 +85,7 @@ export function proxyUpgrade(
     connected = true;
     clearTimeout(timer);
     upstream.write(headText);
-    if (head.length > 0) upstream.write(head);
+    if (rest.length > 0) upstream.write(rest);
     upstream.pipe(socket);
     socket.pipe(upstream);
   });

@@ -8,7 +8,7 @@
  */
 import type { Logger } from '@ferry/shared';
 import { openFileSink, type AccessLogSink } from '../access-log/access-log-sink.js';
-import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import type { AccessLogEntry } from '../access-log/access-log-record.js';
 
 export interface AccessLogWriter {
   write(entry: AccessLogEntry): void;

@@ -9,7 +9,7 @@ import { onFirstUpstreamTraffic } from '../upstream/upstream-traffic.js';
 import type { Logger } from '@ferry/shared';
 import { AccessLogDispatcher } from '../access-log/access-log-dispatcher.js';
 import type { ProxyConfig } from '../config/model.js';
-import type { AccessLogEntry } from '../http/proxy-runtime.js';
+import type { AccessLogEntry } from '../access-log/access-log-record.js';
 import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
 import type { StatsSink, StatsSnapshot } from '../stats/stats.js';

@@ -68,6 +68,19 @@ export interface RouteMatchResult {
   redirectLocation(req: RouteRequest, scheme: string): string;
   applyRequestHeaders(headers: MutableHeaders, ctx: HeaderFormatterContext): void;
   applyResponseHeaders(headers: MutableHeaders, ctx: HeaderFormatterContext): void;
+  /**
+   * The most specific typed_per_filter_config for the HCM filter named `filterName` (weighted
+   * cluster, route, virtual host, route configuration); undefined when none is configured.
+   */
+  perFilterConfig?(filterName: string): PerFilterConfigModel | undefined;
+}
+
+/** A typed_per_filter_config entry as the filter manager reads it. */
+export interface PerFilterConfigModel {
+  /** What the filter factory's validatePerRoute returned (undefined for a bare FilterConfig). */
+  readonly config: unknown;
+  /** FilterConfig.disabled. */
+  readonly disabled: boolean;
 }
 
 export interface RouteTable {

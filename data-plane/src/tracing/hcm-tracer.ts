@@ -1,8 +1,8 @@
 /**
  * HcmTracer: the tracing of one HttpConnectionManager, compiled per config (tracing-manager.ts),
- * and RequestTrace, what one downstream request does with it. The forwarder calls
- * `HcmTracer.begin` once the route is known, then the RequestTrace hooks per upstream attempt and
- * `finish` once. Unsampled requests get an UnsampledTrace: it only injects a `traceparent` with
+ * and RequestTrace, what one downstream request does with it. The connection manager calls
+ * `HcmTracer.begin` once the route is known, the router the RequestTrace hooks per upstream
+ * attempt, and the connection manager `finish` once. Unsampled requests get an UnsampledTrace: it only injects a `traceparent` with
  * flags 00 (same trace id as the incoming one, if any) and builds no span or attribute object.
  *
  * Spans follow the OpenTelemetry HTTP semantic conventions (server span per request, client span
@@ -11,8 +11,9 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import type { RouteModel, TracingModel, CustomTagModel } from '../config/model.js';
-import type { HeaderMap } from '../http/header-map.js';
-import type { DownstreamRequest } from '../http/listener-server.js';
+import type { HeaderMap, RequestHeaderMap } from '../http/header-map.js';
+import type { DownstreamConnectionInfo } from '../http/codec/codec.js';
+import type { HeaderLookup } from '../router/header-mutations.js';
 import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, type RandomSource } from './sampling.js';
 import { ProxySpan, type SpanOrigin } from './span.js';
@@ -24,7 +25,7 @@ export interface SpanSink {
   add(span: ProxySpan): void;
 }
 
-/** The per-request hooks the forwarder calls (see the module comment). */
+/** The per-request hooks (see the module comment). */
 export interface RequestTrace {
   /** The request's trace id (hex), sampled or not: the caller's, or the one this proxy made. */
   readonly traceId: string;
@@ -78,7 +79,8 @@ function errorTypeOf(err: Error): string {
 
 class SampledTrace implements RequestTrace {
   readonly #tracer: HcmTracer;
-  readonly #req: DownstreamRequest;
+  readonly #req: RequestHeaderMap;
+  readonly #connection: DownstreamConnectionInfo;
   readonly #routeTags: readonly CustomTagModel[] | undefined;
   readonly #traceId: string;
 
@@ -100,7 +102,8 @@ class SampledTrace implements RequestTrace {
 
   constructor(
     tracer: HcmTracer,
-    req: DownstreamRequest,
+    req: RequestHeaderMap,
+    connection: DownstreamConnectionInfo,
     route: RouteModel | undefined,
     traceId: string,
     parentSpanId: string,
@@ -109,6 +112,7 @@ class SampledTrace implements RequestTrace {
   ) {
     this.#tracer = tracer;
     this.#req = req;
+    this.#connection = connection;
     this.#routeTags = route?.tracing?.customTags;
     this.#traceId = traceId;
     this.#parentSpanId = parentSpanId;
@@ -149,7 +153,7 @@ class SampledTrace implements RequestTrace {
     }
     const status = this.#attemptStatus;
     const attributes: Attributes = {
-      'http.request.method': this.#req.method ?? 'GET',
+      'http.request.method': this.#req.method,
       'server.address': this.#attemptHost,
       'server.port': this.#attemptPort,
       'network.peer.address': this.#attemptHost,
@@ -164,7 +168,7 @@ class SampledTrace implements RequestTrace {
         status >= 500 ? String(status) : this.#attemptErrorType || 'aborted';
     this.#tracer.emit(
       new ProxySpan(origin, {
-        name: this.#req.method ?? 'GET',
+        name: this.#req.method,
         kind: 'client',
         traceId: this.#traceId,
         spanId: this.#attemptSpanId,
@@ -189,23 +193,21 @@ class SampledTrace implements RequestTrace {
     const origin = this.#tracer.originOrDrop();
     if (origin === undefined) return;
     const req = this.#req;
-    const headers = req.headers;
-    const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
+    const method = req.method;
+    const url = req.path;
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const maxPath = this.#tracer.model.maxPathTagLength;
-    const socket = req.socket as { encrypted?: boolean; remoteAddress?: string };
-    const rawAuthority = req.httpVersionMajor === 2 ? headers[':authority'] : headers.host;
-    const authority = typeof rawAuthority === 'string' ? rawAuthority : '';
+    const connection = this.#connection;
+    const authority = req.authority;
     const portAt = authority.lastIndexOf(':');
     const hasPort = portAt > authority.lastIndexOf(']') && portAt >= 0;
     const attributes: Attributes = {
       'http.request.method': method,
       'url.path': path.length > maxPath ? path.slice(0, maxPath) : path,
-      'url.scheme': socket.encrypted === true ? 'https' : 'http',
+      'url.scheme': connection.encrypted ? 'https' : 'http',
       'server.address': hasPort ? authority.slice(0, portAt) : authority,
-      'network.protocol.version': req.httpVersionMajor === 2 ? '2' : req.httpVersion,
+      'network.protocol.version': req.protocol === 'HTTP/2' ? '2' : req.protocol.slice(5),
       component: 'proxy',
     };
     if (hasPort) {
@@ -213,11 +215,11 @@ class SampledTrace implements RequestTrace {
       if (Number.isInteger(port)) attributes['server.port'] = port;
     }
     if (queryAt >= 0) attributes['url.query'] = url.slice(queryAt + 1);
-    if (socket.remoteAddress !== undefined)
-      attributes['network.peer.address'] = socket.remoteAddress;
-    const userAgent = headers['user-agent'];
+    const peer = connection.socket.remoteAddress;
+    if (peer !== undefined) attributes['network.peer.address'] = peer;
+    const userAgent = req.get('user-agent');
     if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
-    const id = requestId !== '' ? requestId : headers['x-request-id'];
+    const id = requestId !== '' ? requestId : req.get('x-request-id');
     if (typeof id === 'string' && id !== '') attributes['guid:x-request-id'] = id;
     if (status > 0) attributes['http.response.status_code'] = status;
     if (cluster !== '') attributes.upstream_cluster = cluster;
@@ -225,7 +227,7 @@ class SampledTrace implements RequestTrace {
     const error = status >= 500 || status === 0;
     if (error)
       attributes['error.type'] = status >= 500 ? String(status) : (responseFlag ?? '_OTHER');
-    this.#tracer.applyCustomTags(attributes, headers, this.#routeTags);
+    this.#tracer.applyCustomTags(attributes, req, this.#routeTags);
     this.#tracer.emit(
       new ProxySpan(origin, {
         name: method,
@@ -244,17 +246,12 @@ class SampledTrace implements RequestTrace {
   }
 }
 
-function setTag(
-  attributes: Attributes,
-  tag: CustomTagModel,
-  headers: DownstreamRequest['headers'],
-): void {
+function setTag(attributes: Attributes, tag: CustomTagModel, headers: HeaderLookup): void {
   if (tag.kind === 'literal') {
     attributes[tag.tag] = tag.value;
     return;
   }
-  const value = headers[tag.name];
-  const text = Array.isArray(value) ? value.join(',') : value;
+  const text = headers.get(tag.name);
   if (text !== undefined) attributes[tag.tag] = text;
   else if (tag.defaultValue !== '') attributes[tag.tag] = tag.defaultValue;
 }
@@ -289,14 +286,19 @@ export class HcmTracer {
   }
 
   /** Called once per downstream request, when its route is known (undefined: none matched). */
-  begin(req: DownstreamRequest, route: RouteModel | undefined, startMs: number): RequestTrace {
-    const headers = req.headers;
+  begin(
+    req: RequestHeaderMap,
+    connection: DownstreamConnectionInfo,
+    route: RouteModel | undefined,
+    startMs: number,
+  ): RequestTrace {
+    const headers = req;
     const parent = extractTraceContext(headers);
     const override = route?.tracing;
     const model = this.model;
     const sampled = decideSampling(
       parent?.sampled,
-      headers['x-client-trace-id'] !== undefined,
+      headers.get('x-client-trace-id') !== undefined,
       {
         client: override?.clientSamplingPercent ?? model.clientSamplingPercent,
         random: override?.randomSamplingPercent ?? model.randomSamplingPercent,
@@ -316,6 +318,7 @@ export class HcmTracer {
     return new SampledTrace(
       this,
       req,
+      connection,
       route,
       traceId,
       remote !== undefined ? remote.spanId : '',
@@ -332,7 +335,7 @@ export class HcmTracer {
   /** HCM custom_tags, then the route's (a route tag replaces the HCM tag of the same name). */
   applyCustomTags(
     attributes: Attributes,
-    headers: DownstreamRequest['headers'],
+    headers: HeaderLookup,
     routeTags: readonly CustomTagModel[] | undefined,
   ): void {
     for (const tag of this.model.customTags) setTag(attributes, tag, headers);

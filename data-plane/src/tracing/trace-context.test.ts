@@ -1,3 +1,4 @@
+import { HeaderMap } from '../http/header-map.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -90,18 +91,25 @@ describe('b3 single header', () => {
     test(name, () => assert.deepEqual(parseB3Single(value), expected));
 });
 
+/** extractTraceContext over a header map built from a literal. */
+function extract(headers: Record<string, string>): ReturnType<typeof extractTraceContext> {
+  return extractTraceContext(HeaderMap.fromObject(headers));
+}
+
 describe('extractTraceContext', () => {
-  test('no trace headers', () => assert.equal(extractTraceContext({ host: 'a' }), undefined));
+  test('no trace headers', () => assert.equal(extract({ host: 'a' }), undefined));
 
   test('traceparent with tracestate', () => {
-    assert.deepEqual(
-      extractTraceContext({ traceparent: `00-${TRACE}-${SPAN}-01`, tracestate: 'a=1,b=2' }),
-      { traceId: TRACE, spanId: SPAN, sampled: true, traceState: 'a=1,b=2' },
-    );
+    assert.deepEqual(extract({ traceparent: `00-${TRACE}-${SPAN}-01`, tracestate: 'a=1,b=2' }), {
+      traceId: TRACE,
+      spanId: SPAN,
+      sampled: true,
+      traceState: 'a=1,b=2',
+    });
   });
 
   test('traceparent wins over b3', () => {
-    const ctx = extractTraceContext({
+    const ctx = extract({
       traceparent: `00-${TRACE}-${SPAN}-00`,
       b3: `${'1'.repeat(32)}-${'2'.repeat(16)}-1`,
     });
@@ -109,21 +117,25 @@ describe('extractTraceContext', () => {
   });
 
   test('an invalid traceparent falls back to b3', () => {
-    const ctx = extractTraceContext({ traceparent: 'garbage', b3: `${TRACE}-${SPAN}-1` });
+    const ctx = extract({ traceparent: 'garbage', b3: `${TRACE}-${SPAN}-1` });
     assert.deepEqual(ctx, { traceId: TRACE, spanId: SPAN, sampled: true, traceState: '' });
   });
 
   test('b3 multi headers', () => {
-    assert.deepEqual(
-      extractTraceContext({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN, 'x-b3-sampled': '1' }),
-      { traceId: TRACE, spanId: SPAN, sampled: true, traceState: '' },
-    );
-    assert.deepEqual(
-      extractTraceContext({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN, 'x-b3-flags': '1' }),
-      { traceId: TRACE, spanId: SPAN, sampled: true, traceState: '' },
-    );
-    assert.deepEqual(extractTraceContext({ 'x-b3-sampled': '0' }), { traceId: '', sampled: false });
-    assert.deepEqual(extractTraceContext({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN }), {
+    assert.deepEqual(extract({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN, 'x-b3-sampled': '1' }), {
+      traceId: TRACE,
+      spanId: SPAN,
+      sampled: true,
+      traceState: '',
+    });
+    assert.deepEqual(extract({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN, 'x-b3-flags': '1' }), {
+      traceId: TRACE,
+      spanId: SPAN,
+      sampled: true,
+      traceState: '',
+    });
+    assert.deepEqual(extract({ 'x-b3-sampled': '0' }), { traceId: '', sampled: false });
+    assert.deepEqual(extract({ 'x-b3-traceid': TRACE, 'x-b3-spanid': SPAN }), {
       traceId: TRACE,
       spanId: SPAN,
       sampled: undefined,

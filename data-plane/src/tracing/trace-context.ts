@@ -6,7 +6,7 @@
  * Context, a carrier getter and a SpanContext per call; here a request without trace headers costs
  * a few property reads.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderLookup } from '../router/header-mutations.js';
 
 /** An incoming trace context (the downstream's span is our server span's parent). */
 export interface ParentContext {
@@ -35,9 +35,10 @@ const HEX_2 = /^[0-9a-f]{2}$/;
 const ZERO_TRACE = '00000000000000000000000000000000';
 const ZERO_SPAN = '0000000000000000';
 
-function single(value: string | string[] | undefined): string | undefined {
-  // A repeated traceparent/b3 header is invalid (W3C: "vendors MUST discard it").
-  return typeof value === 'string' ? value : undefined;
+function single(value: string | undefined): string | undefined {
+  // A repeated traceparent/b3 header comes back joined with ',' and fails to parse: invalid
+  // (W3C: "vendors MUST discard it").
+  return value;
 }
 
 /**
@@ -104,13 +105,11 @@ export function parseB3Single(value: string): ParentContext | DecisionOnly | und
 }
 
 /** B3 multi headers: x-b3-traceid, x-b3-spanid, x-b3-sampled, x-b3-flags (1 = debug). */
-export function parseB3Multi(
-  headers: IncomingHttpHeaders,
-): ParentContext | DecisionOnly | undefined {
-  const flags = single(headers['x-b3-flags']);
-  const sampled = flags === '1' ? true : b3Sampled(single(headers['x-b3-sampled']));
-  const rawTrace = single(headers['x-b3-traceid']);
-  const rawSpan = single(headers['x-b3-spanid']);
+export function parseB3Multi(headers: HeaderLookup): ParentContext | DecisionOnly | undefined {
+  const flags = single(headers.get('x-b3-flags'));
+  const sampled = flags === '1' ? true : b3Sampled(single(headers.get('x-b3-sampled')));
+  const rawTrace = single(headers.get('x-b3-traceid'));
+  const rawSpan = single(headers.get('x-b3-spanid'));
   if (rawTrace === undefined || rawSpan === undefined)
     return sampled === undefined ? undefined : { traceId: '', sampled };
   const traceId = b3TraceId(rawTrace);
@@ -125,23 +124,22 @@ export function parseB3Multi(
  * else B3 multi. Undefined when there is none (the common case costs three property reads).
  */
 export function extractTraceContext(
-  headers: IncomingHttpHeaders,
+  headers: HeaderLookup,
 ): ParentContext | DecisionOnly | undefined {
-  const traceparent = single(headers.traceparent);
+  const traceparent = single(headers.get('traceparent'));
   if (traceparent !== undefined) {
     const parsed = parseTraceparent(traceparent);
     if (parsed !== undefined) {
-      const state = headers.tracestate;
-      const traceState = Array.isArray(state) ? state.join(',') : (state ?? '');
+      const traceState = headers.get('tracestate') ?? '';
       return { ...parsed, traceState };
     }
   }
-  const b3 = single(headers.b3);
+  const b3 = single(headers.get('b3'));
   if (b3 !== undefined) {
     const parsed = parseB3Single(b3);
     if (parsed !== undefined) return parsed;
   }
-  if (headers['x-b3-traceid'] !== undefined || headers['x-b3-sampled'] !== undefined)
+  if (headers.get('x-b3-traceid') !== undefined || headers.get('x-b3-sampled') !== undefined)
     return parseB3Multi(headers);
   return undefined;
 }

@@ -13,13 +13,12 @@
  * updated whenever either changes.
  */
 import { noteUpstreamTraffic } from './upstream-traffic.js';
-import type { Dispatcher } from 'undici';
 import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
 import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveLocalities } from './dns-resolver.js';
 import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
-import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
+import { createHostDispatcher, poolSettingsKey, type HostDispatcher } from './upstream-pool.js';
 import type { Logger } from '@ferry/shared';
 import {
   workerActiveHealth,
@@ -34,8 +33,8 @@ export class HostState {
   activeRequests = 0;
   /** Its locality's load stats when the cluster reports load (lrs_server); set on every sync. */
   localityLoad: LocalityLoadStats | undefined = undefined;
-  #http1: Dispatcher | undefined;
-  #http2: Dispatcher | undefined;
+  #http1: HostDispatcher | undefined;
+  #http2: HostDispatcher | undefined;
 
   constructor(
     readonly key: string,
@@ -45,7 +44,7 @@ export class HostState {
     readonly settingsKey: string,
   ) {}
 
-  dispatcher(cluster: ClusterModel, http2: boolean, stats: ClusterStats): Dispatcher {
+  dispatcher(cluster: ClusterModel, http2: boolean, stats: ClusterStats): HostDispatcher {
     if (http2) {
       if (this.#http2 === undefined) {
         noteUpstreamTraffic(cluster.name);

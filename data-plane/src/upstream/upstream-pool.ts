@@ -7,9 +7,40 @@
  * per-try timeouts of the request path own them, as in Envoy.
  */
 import { H2CClient, Pool, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
 import type { GaugeHandle } from '../stats/stats.js';
+
+/** One upstream request as the router hands it to a host's pool. */
+export interface HostDispatchOptions {
+  readonly path: string;
+  readonly method: string;
+  /** `[name, value, ...]`, `host` included, no hop-by-hop fields. */
+  readonly headers: string[];
+  readonly body: Readable | null;
+}
+
+/**
+ * The router's side of one upstream request (undici's DispatchHandler shape): onConnect when the
+ * request is put on a connection (pending → active), onHeaders/onData returning false to pause
+ * reading until `resume()`, then exactly one of onComplete or onError.
+ */
+export interface HostDispatchHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: unknown): void;
+  onError(err: Error): void;
+}
+
+/** A connection pool to one upstream host. */
+export interface HostDispatcher {
+  dispatch(options: HostDispatchOptions, handler: HostDispatchHandler): boolean;
+  /** Finishes in-flight requests, then closes. */
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
 
 export interface HostAddress {
   readonly host: string;
@@ -74,7 +105,7 @@ export function createHostDispatcher(
   address: HostAddress,
   http2: boolean,
   connectionsGauge?: GaugeHandle,
-): Dispatcher {
+): HostDispatcher {
   const tls = cluster.tls;
   const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
   const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs || 5000 };

@@ -28,6 +28,7 @@ import type { ClusterRuntime } from '../../upstream/cluster-runtime.js';
 import type { ResponseFlagCode } from '../../http/response-flags.js';
 import type { StatsSink } from '../../stats/stats.js';
 import type { Logger } from '@ferry/shared';
+import type { RequestTrace } from '../../tracing/hcm-tracer.js';
 
 export type FilterHeadersStatus = 'continue' | 'stop';
 export type FilterDataStatus =
@@ -61,26 +62,41 @@ export interface LocalReplyOptions {
   readonly flag?: ResponseFlagCode;
   /** %RESPONSE_CODE_DETAILS% (e.g. "request_payload_too_large"). */
   readonly details?: string;
+  /** Last changes to the reply's headers before the encode filters (the router's route headers). */
+  readonly modifyHeaders?: (headers: ResponseHeaderMap) => void;
 }
 
 /**
- * Per-stream state filters share with each other and with access logs: Envoy's dynamic
- * metadata (`%DYNAMIC_METADATA(namespace:key)%`) and filter state.
+ * Per-stream state filters share with each other and with access logs (Envoy's StreamInfo):
+ * dynamic metadata (`%DYNAMIC_METADATA(namespace:key)%`), filter state, and what the router
+ * learnt about the upstream.
  */
 export interface StreamInfo {
+  /** performance.now() when the request started. */
   readonly startTimeMs: number;
   readonly connection: DownstreamConnectionInfo;
-  /** Dynamic metadata by namespace (e.g. "envoy.filters.http.waf"). */
+  /** Dynamic metadata by namespace (e.g. "envoy.filters.http.rbac"); created on first use. */
   readonly dynamicMetadata: Map<string, Record<string, unknown>>;
-  /** Filter state objects by name. */
+  /** Filter state objects by name; created on first use. */
   readonly filterState: Map<string, unknown>;
   /** %RESPONSE_CODE_DETAILS%; set by whoever ends the stream. */
   responseCodeDetails: string;
-  /** Response flags so far. */
-  readonly responseFlags: ResponseFlagCode[];
+  /** Envoy's response flag (%RESPONSE_FLAGS%), set by whoever ends the stream abnormally. */
+  responseFlag: ResponseFlagCode | undefined;
   /** The trusted client address after XFF processing (no port). */
   readonly downstreamRemoteIp: string;
+  /** x-request-id of the request ("" when none). */
   readonly requestId: string;
+  /** The upstream cluster chosen by the router ("" before). */
+  upstreamCluster: string;
+  /** The upstream host of the last attempt, `ip:port` ("" before). */
+  upstreamHost: string;
+  /** Upstream attempts made so far. */
+  attemptCount: number;
+  /** Why the last upstream attempt failed at the transport level (e.g. ECONNREFUSED). */
+  upstreamTransportFailureReason: string | undefined;
+  /** The request's trace when the HCM traces (the router marks its upstream attempts). */
+  readonly trace: RequestTrace | undefined;
 }
 
 /** What every filter may ask of its stream. */

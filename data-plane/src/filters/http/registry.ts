@@ -10,10 +10,7 @@ import { healthCheckFilter } from './health_check/config.js';
 import { routerFilter } from './router/config.js';
 
 /** Every HTTP filter ferry-proxy supports. */
-export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
-  healthCheckFilter,
-  routerFilter,
-];
+export const HTTP_FILTERS: readonly HttpFilterFactory[] = [healthCheckFilter, routerFilter];
 
 const byTypeUrl = new Map(HTTP_FILTERS.map((f) => [f.typeUrl, f]));
 const byName = new Map(HTTP_FILTERS.flatMap((f) => f.names.map((n) => [n, f] as const)));

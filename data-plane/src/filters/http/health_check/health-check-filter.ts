@@ -159,10 +159,11 @@ export class HealthCheckStreamFilter implements StreamFilter {
   decodeHeaders(headers: RequestHeaderMap): FilterHeadersStatus {
     const reply = this.filter.evaluate(headers, membershipOf(this.callbacks.clusters));
     if (reply === undefined) return 'continue';
-    this.callbacks.sendLocalReply(reply.status, '', {
-      ...(reply.failedLocalHealthCheck ? { flag: ResponseFlag.FAILED_LOCAL_HEALTH_CHECK } : {}),
-      details: 'health_check_response',
-    });
+    this.callbacks.sendLocalReply(
+      reply.status,
+      '',
+      reply.failedLocalHealthCheck ? { flag: ResponseFlag.FAILED_LOCAL_HEALTH_CHECK } : undefined,
+    );
     return 'stop';
   }
 }

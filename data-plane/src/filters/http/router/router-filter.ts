@@ -1,13 +1,640 @@
 /**
- * envoy.filters.http.router (being moved here from http/forwarder.ts).
+ * envoy.filters.http.router, the terminal decoder filter: routes the request, then answers it
+ * locally (redirect, direct response, errors) or forwards it to a host of the route's cluster
+ * with retries (retry-state.ts), timeouts and circuit breakers, streaming both bodies with
+ * backpressure. The response goes back through the filter chain's encode path.
+ *
+ * One RouterFilter per stream. It reads only the cluster set of the config the stream started
+ * with, so a config apply never changes or resets a request in flight. It is also the undici-
+ * style dispatch handler of its current attempt (one object per request instead of a closure per
+ * callback).
  */
-import type { FilterCallbacks, FilterHeadersStatus, StreamFilter } from '../filter.js';
+import { PassThrough } from 'node:stream';
+import type { RetryPolicyModel } from '../../../config/model.js';
+import { ResponseHeaderMap, copyForwardableHeaders } from '../../../http/header-map.js';
+import type { RequestHeaderMap } from '../../../http/header-map.js';
+import { LOCAL_REPLY_BODY } from '../../../http/local-reply.js';
+import { ResponseFlag } from '../../../http/response-flags.js';
+import type { HeaderFormatterContext } from '../../../router/header-mutations.js';
+import type { RouteMatchResult } from '../../../router/route-table.js';
+import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
+import { formatHashCookie } from '../../../upstream/hash-policy.js';
+import { hashForRequest, type GeneratedCookie } from '../../../upstream/load-balancer.js';
+import type { LocalityLoadStats } from '../../../upstream/cluster-stats.js';
+import type { HostDispatchHandler } from '../../../upstream/upstream-pool.js';
+import type {
+  FilterCallbacks,
+  FilterDataStatus,
+  FilterHeadersStatus,
+  LocalReplyOptions,
+  StreamFilter,
+} from '../filter.js';
+import { RetryState, type FailureKind } from './retry-state.js';
 
-export class RouterFilter implements StreamFilter {
-  constructor(private readonly callbacks: FilterCallbacks) {}
+/** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
+const OVERLOADED: Readonly<Record<string, string>> = { 'x-envoy-overloaded': 'true' };
 
-  decodeHeaders(): FilterHeadersStatus {
-    this.callbacks.sendLocalReply(500, 'router: work in progress');
+const EMPTY = Buffer.alloc(0);
+
+/** Request bodies up to this size are kept for replay on retry (Envoy buffers likewise). */
+const RETRY_BUFFER_LIMIT = 64 * 1024;
+
+function isConnectError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'ENOTFOUND' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'EAI_AGAIN' ||
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
+    code.startsWith('ERR_SSL') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN'
+  );
+}
+
+/** Envoy's SslRedirectRoute: the https URL for a require_tls redirect. */
+function httpsLocation(headers: RequestHeaderMap): string {
+  const authority = headers.authority.endsWith(':80')
+    ? headers.authority.slice(0, -3)
+    : headers.authority;
+  return `https://${authority}${headers.path}`;
+}
+
+export class RouterFilter implements StreamFilter, HostDispatchHandler {
+  readonly #callbacks: FilterCallbacks;
+  #headers: RequestHeaderMap | undefined;
+  #match: RouteMatchResult | undefined;
+  #cluster: ClusterRuntime | undefined;
+  #retry: RetryState | undefined;
+  #upstreamPath = '';
+  #authority = '';
+  #hash: number | undefined;
+  /** Hash cookies generated for this request (cookie policy with ttl), sent as Set-Cookie. */
+  #generatedCookies: GeneratedCookie[] | undefined;
+  #formatterContext: HeaderFormatterContext | undefined;
+  #hasBody = false;
+  /** Body chunks kept for replay, or undefined once the body outgrew RETRY_BUFFER_LIMIT. */
+  #bodyChunks: Buffer[] | undefined;
+  #bodyBytes = 0;
+  #bodyEnded = false;
+  #bodySink: PassThrough | undefined;
+  #bodyPaused = false;
+
+  // Current attempt.
+  #attempts = 0;
+  /** performance.now() when the current attempt was dispatched (upstream_rq_time). */
+  #attemptStartedAt = 0;
+  #host: HostState | undefined;
+  #abortAttempt: ((err?: Error) => void) | undefined;
+  #attemptConnected = false;
+  #attemptActive = false;
+  #discarding = false;
+  #isRetry = false;
+  #resumeUpstream: (() => void) | undefined;
+  #perTryTimer: NodeJS.Timeout | undefined;
+  #routeTimer: NodeJS.Timeout | undefined;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #pendingRetryReason: FailureKind | undefined;
+  /** The current attempt's locality load stats (LRS clusters), as counted in flight. */
+  #attemptLoad: LocalityLoadStats | undefined;
+
+  /** Final response status from upstream (0: none yet). */
+  #status = 0;
+  /** Body bytes the response's content-length still announces (-1: not delimited by one). */
+  #responseBytesLeft = -1;
+  #responseStarted = false;
+  /** The response was ended downstream (last chunk, or onComplete). */
+  #responseEnded = false;
+  /** The stream is over for the router (response complete, local reply, reset). */
+  #done = false;
+
+  constructor(callbacks: FilterCallbacks) {
+    this.#callbacks = callbacks;
+    callbacks.onBelowWriteBufferLowWatermark = this.#onDownstreamDrain;
+  }
+
+  decodeHeaders(headers: RequestHeaderMap, endStream: boolean): FilterHeadersStatus {
+    this.#headers = headers;
+    const callbacks = this.#callbacks;
+    const match = callbacks.route();
+    if (match === undefined) {
+      this.#localReply(404, '', { flag: ResponseFlag.NO_ROUTE_FOUND, details: 'route_not_found' });
+      return 'stop';
+    }
+    this.#match = match;
+    const virtualHost = match.virtualHost;
+    if (virtualHost.requireTls !== 'NONE' && this.#requiresTlsRedirect(virtualHost.requireTls)) {
+      this.#localReply(301, '', {
+        headers: { location: httpsLocation(headers) },
+        details: 'direct_response',
+      });
+      return 'stop';
+    }
+    const action = match.action;
+    if (action.kind === 'direct_response') {
+      this.#localReply(action.status, action.body ?? '', {
+        flag: ResponseFlag.DIRECT_RESPONSE,
+        details: 'direct_response',
+        modifyHeaders: this.#routeResponseHeaders,
+      });
+      return 'stop';
+    }
+    if (action.kind === 'redirect') {
+      const location = match.redirectLocation(headers, headers.scheme);
+      this.#localReply(action.responseCode, '', {
+        headers: { location },
+        details: 'direct_response',
+        modifyHeaders: this.#routeResponseHeaders,
+      });
+      return 'stop';
+    }
+    const clusterName = match.clusterName;
+    const cluster = clusterName === undefined ? undefined : callbacks.clusters.get(clusterName);
+    if (cluster === undefined) {
+      this.#localReply(503, LOCAL_REPLY_BODY.noCluster, {
+        flag: ResponseFlag.NO_CLUSTER_FOUND,
+        details: 'cluster_not_found',
+      });
+      return 'stop';
+    }
+    this.#cluster = cluster;
+    callbacks.streamInfo.upstreamCluster = cluster.name;
+    if (cluster.circuit.requestOverflow(cluster.model.circuitBreakers)) {
+      cluster.stats.upstreamRqPendingOverflow.inc();
+      this.#localReply(503, LOCAL_REPLY_BODY.overflow, {
+        flag: ResponseFlag.UPSTREAM_OVERFLOW,
+        headers: OVERLOADED,
+      });
+      return 'stop';
+    }
+    cluster.circuit.activeRequests++;
+    const retryPolicy: RetryPolicyModel | undefined = action.retryPolicy ?? virtualHost.retryPolicy;
+    if (retryPolicy !== undefined) this.#retry = new RetryState(retryPolicy);
+    this.#prepareUpstreamRequest(headers, match, endStream);
+    if (action.hashPolicy.length > 0) {
+      const generated: GeneratedCookie[] = [];
+      this.#hash = hashForRequest(
+        action.hashPolicy,
+        headers,
+        callbacks.streamInfo.downstreamRemoteIp,
+        generated,
+      );
+      if (generated.length > 0) this.#generatedCookies = generated;
+    }
+    if (action.timeoutMs > 0) this.#routeTimer = setTimeout(this.#onRouteTimeout, action.timeoutMs);
+    this.#attempt();
     return 'stop';
+  }
+
+  /** Envoy's require_tls: ALL redirects unless x-forwarded-proto is https; EXTERNAL_ONLY too, for external requests. */
+  #requiresTlsRedirect(mode: 'EXTERNAL_ONLY' | 'ALL'): boolean {
+    const headers = this.#headers!;
+    if (headers.get('x-forwarded-proto') === 'https') return false;
+    return mode === 'ALL' || headers.get('x-envoy-internal') !== 'true';
+  }
+
+  /** The upstream request's path, authority, header mutations and body plumbing. */
+  #prepareUpstreamRequest(
+    headers: RequestHeaderMap,
+    match: RouteMatchResult,
+    endStream: boolean,
+  ): void {
+    const rewrittenHost = match.hostRewrite(headers);
+    this.#authority = rewrittenHost ?? headers.authority;
+    this.#upstreamPath = match.rewritePath(headers.path);
+    if (match.hasHeaderMutations) match.applyRequestHeaders(headers, this.#formatContext());
+    this.#hasBody = !endStream;
+    if (this.#hasBody) {
+      this.#bodyChunks = [];
+    } else {
+      this.#bodyEnded = true;
+    }
+  }
+
+  #formatContext(): HeaderFormatterContext {
+    if (this.#formatterContext !== undefined) return this.#formatterContext;
+    const socket = this.#callbacks.streamInfo.connection.socket;
+    const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
+    const host = this.#host;
+    this.#formatterContext = {
+      downstreamRemoteAddress: remote,
+      downstreamDirectRemoteAddress: remote,
+      downstreamLocalAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
+      protocol: this.#headers!.protocol,
+      upstreamRemoteAddress: host === undefined ? '' : host.key,
+      requestHeaders: this.#headers!,
+    };
+    return this.#formatterContext;
+  }
+
+  readonly #routeResponseHeaders = (headers: ResponseHeaderMap): void => {
+    const match = this.#match;
+    if (match?.hasHeaderMutations === true)
+      match.applyResponseHeaders(headers, this.#formatContext());
+  };
+
+  // ------------------------------------------------------------ request body
+
+  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
+    if (this.#done) return 'stop-no-buffer';
+    this.#bodyBytes += data.length;
+    if (this.#bodyChunks !== undefined) {
+      if (this.#bodyBytes <= RETRY_BUFFER_LIMIT) this.#bodyChunks.push(data);
+      else this.#bodyChunks = undefined;
+    }
+    const sink = this.#bodySink;
+    if (sink !== undefined && data.length > 0 && !sink.write(data) && !this.#bodyPaused) {
+      this.#bodyPaused = true;
+      this.#callbacks.readDisable(true);
+      sink.once('drain', this.#onSinkDrain);
+    }
+    if (endStream) this.#onBodyEnd();
+    return 'stop-no-buffer';
+  }
+
+  decodeTrailers(): 'stop' {
+    // HTTP/1.1 upstreams get no request trailers (undici and the HTTP/1 pool send none).
+    this.#onBodyEnd();
+    return 'stop';
+  }
+
+  readonly #onSinkDrain = (): void => {
+    this.#bodyPaused = false;
+    this.#callbacks.readDisable(false);
+  };
+
+  #onBodyEnd(): void {
+    this.#bodyEnded = true;
+    this.#bodySink?.end();
+  }
+
+  /** A fresh body stream for an attempt: replays what was buffered, then follows the request. */
+  #bodyForAttempt(): PassThrough | null {
+    if (!this.#hasBody) return null;
+    const sink = new PassThrough();
+    sink.on('error', () => undefined);
+    if (this.#bodyChunks !== undefined) for (const chunk of this.#bodyChunks) sink.write(chunk);
+    if (this.#bodyEnded) sink.end();
+    this.#bodySink = sink;
+    if (this.#bodyPaused) {
+      this.#bodyPaused = false;
+      this.#callbacks.readDisable(false);
+    }
+    return sink;
+  }
+
+  /** A retry needs the whole body so far: only possible while it fits the replay buffer. */
+  #bodyReplayable(): boolean {
+    return !this.#hasBody || this.#bodyChunks !== undefined;
+  }
+
+  // ------------------------------------------------------------ attempts
+
+  #pickHost(cluster: ClusterRuntime): HostState | undefined {
+    const retry = this.#retry;
+    const excluded = retry?.excludedHosts;
+    let host = cluster.pickHost(this.#hash, undefined);
+    if (host === undefined || excluded === undefined || !excluded.has(host.key)) return host;
+    // A host the retry predicate rejects: reselect up to host_selection_retry_max_attempts
+    // times, asking the load balancer to avoid the rejected hosts; then use the last pick.
+    for (let i = 0; i < retry!.hostSelectionRetryMaxAttempts && excluded.has(host.key); i++)
+      host = cluster.pickHost(this.#hash, excluded) ?? host;
+    return host;
+  }
+
+  #attempt(): void {
+    const cluster = this.#cluster!;
+    const host = this.#pickHost(cluster);
+    if (host === undefined) {
+      this.#localReply(503, LOCAL_REPLY_BODY.noHealthyUpstream, {
+        flag: ResponseFlag.NO_HEALTHY_UPSTREAM,
+        details: 'no_healthy_upstream',
+      });
+      return;
+    }
+    if (cluster.circuit.pendingRequests >= cluster.model.circuitBreakers.maxPendingRequests) {
+      cluster.stats.upstreamRqPendingOverflow.inc();
+      this.#localReply(503, LOCAL_REPLY_BODY.overflow, {
+        flag: ResponseFlag.UPSTREAM_OVERFLOW,
+        headers: OVERLOADED,
+      });
+      return;
+    }
+    this.#attempts++;
+    const info = this.#callbacks.streamInfo;
+    info.attemptCount = this.#attempts;
+    info.upstreamHost = host.key;
+    this.#host = host;
+    this.#retry?.onHostChosen(host.key);
+    host.activeRequests++;
+    this.#attemptLoad = host.localityLoad;
+    this.#attemptLoad?.active.add(1);
+    cluster.circuit.pendingRequests++;
+    cluster.stats.upstreamRqPendingActive.add(1);
+    this.#attemptConnected = false;
+    this.#attemptActive = true;
+    this.#discarding = false;
+    const headers = this.#headers!;
+    const authority =
+      this.#match!.autoHostRewrite && host.hostname !== '' ? host.hostname : this.#authority;
+    headers.set('host', authority);
+    info.trace?.startAttempt(headers, host.host, host.port, cluster.name);
+    const useH2 =
+      cluster.model.upstreamProtocol === 'HTTP2' ||
+      (cluster.model.upstreamProtocol === 'USE_DOWNSTREAM' && headers.protocol === 'HTTP/2');
+    const dispatcher = host.dispatcher(cluster.model, useH2, cluster.stats);
+    const perTry = this.#retry?.policy.perTryTimeoutMs ?? 0;
+    if (perTry > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, perTry);
+    this.#attemptStartedAt = performance.now();
+    const flat = headers.toFlat();
+    headers.remove('host');
+    dispatcher.dispatch(
+      {
+        path: this.#upstreamPath,
+        method: headers.method,
+        headers: flat,
+        body: this.#bodyForAttempt(),
+      },
+      this,
+    );
+  }
+
+  /** Ends the bookkeeping of the current attempt (exactly once per attempt). */
+  #endAttempt(): void {
+    if (!this.#attemptActive) return;
+    this.#attemptActive = false;
+    this.#callbacks.streamInfo.trace?.endAttempt();
+    const cluster = this.#cluster!;
+    if (!this.#attemptConnected) {
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
+    } else cluster.stats.upstreamRqActive.add(-1);
+    this.#host!.activeRequests--;
+    this.#attemptLoad?.active.add(-1);
+    this.#attemptLoad = undefined;
+    if (this.#perTryTimer !== undefined) clearTimeout(this.#perTryTimer);
+    this.#perTryTimer = undefined;
+    this.#abortAttempt = undefined;
+    this.#resumeUpstream = undefined;
+    if (this.#isRetry) {
+      this.#isRetry = false;
+      cluster.circuit.activeRetries--;
+    }
+  }
+
+  // ------------------------------------------------------------ upstream dispatch handler
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abortAttempt = abort;
+    if (this.#done) {
+      abort(new Error('downstream request already finished'));
+      return;
+    }
+    if (!this.#attemptConnected) {
+      this.#attemptConnected = true;
+      const cluster = this.#cluster!;
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
+      cluster.stats.upstreamRqTotal.inc();
+      cluster.stats.upstreamRqActive.add(1);
+    }
+  }
+
+  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
+    if (this.#done || !this.#attemptActive) return false;
+    if (statusCode < 200) return true; // 1xx: the final response follows.
+    const info = this.#callbacks.streamInfo;
+    info.trace?.attemptStatus(statusCode);
+    this.#cluster!.reportOutcome(this.#host!, statusCode);
+    this.#resumeUpstream = resume;
+    if (this.#shouldRetryStatus(statusCode)) {
+      this.#cluster!.stats.retryUpstreamRq.record(statusCode);
+      // Keep the connection: read and drop this response's body, retry once it is complete.
+      this.#discarding = true;
+      this.#pendingRetryReason = 'status';
+      return true;
+    }
+    const headers = new ResponseHeaderMap(statusCode);
+    copyForwardableHeaders(rawHeaders, headers);
+    const match = this.#match!;
+    if (match.hasHeaderMutations) match.applyResponseHeaders(headers, this.#formatContext());
+    // Envoy's router adds the generated hash cookie to the upstream response.
+    if (this.#generatedCookies !== undefined)
+      for (const cookie of this.#generatedCookies)
+        headers.append('set-cookie', formatHashCookie(cookie));
+    this.#status = statusCode;
+    info.responseCodeDetails = 'via_upstream';
+    const contentLength = headers.get('content-length');
+    this.#responseBytesLeft =
+      contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
+    this.#responseStarted = true;
+    // HEAD answers and bodiless statuses end here when announced empty; the codec knows the rest.
+    const endStream = this.#responseBytesLeft === 0;
+    if (endStream) this.#responseEnded = true;
+    this.#callbacks.encodeHeaders(headers, endStream);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#discarding) return true;
+    if (this.#done || this.#responseEnded) return !this.#done;
+    if (this.#responseBytesLeft >= 0) {
+      this.#responseBytesLeft -= chunk.length;
+      if (this.#responseBytesLeft <= 0) {
+        // The last chunk: end with it, so headers and body can leave in one write.
+        this.#responseEnded = true;
+        this.#callbacks.encodeData(chunk, true);
+        return true;
+      }
+    }
+    return this.#callbacks.encodeData(chunk, false);
+  }
+
+  readonly #onDownstreamDrain = (): void => {
+    this.#resumeUpstream?.();
+  };
+
+  onComplete(): void {
+    if (this.#discarding) {
+      this.#endAttempt();
+      this.#scheduleRetry();
+      return;
+    }
+    const cluster = this.#cluster!;
+    const attemptStartedAt = this.#attemptStartedAt;
+    const wasActive = this.#attemptActive;
+    this.#endAttempt();
+    if (!wasActive || !this.#responseStarted) return;
+    cluster.stats.upstreamRq.record(this.#status);
+    cluster.stats.upstreamRqTime.observe(performance.now() - attemptStartedAt);
+    if (!this.#responseEnded && !this.#done) {
+      this.#responseEnded = true;
+      this.#callbacks.encodeData(EMPTY, true);
+    }
+  }
+
+  onError(err: Error): void {
+    if (this.#attemptActive) this.#callbacks.streamInfo.trace?.attemptError(err);
+    const wasConnected = this.#attemptConnected;
+    const attemptWasActive = this.#attemptActive;
+    this.#endAttempt();
+    if (this.#done || !attemptWasActive) return;
+    const cluster = this.#cluster!;
+    if (this.#discarding) {
+      // The retriable response broke while being dropped: retry all the same.
+      this.#scheduleRetry();
+      return;
+    }
+    if (this.#responseEnded) return; // The whole announced body was delivered.
+    if (this.#responseStarted) {
+      // Mid-body failure: the only honest signal left is to reset the downstream stream.
+      cluster.stats.upstreamRqReset.inc();
+      this.#callbacks.streamInfo.responseFlag = ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
+      this.#done = true;
+      this.#callbacks.resetStream();
+      return;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    const kind: FailureKind =
+      this.#pendingRetryReason === 'timeout'
+        ? 'timeout'
+        : !wasConnected && (isConnectError(err) || code === 'UND_ERR_SOCKET')
+          ? 'connect-failure'
+          : 'reset';
+    this.#pendingRetryReason = undefined;
+    this.#callbacks.streamInfo.upstreamTransportFailureReason = code ?? err.message;
+    cluster.reportOutcome(this.#host!, kind);
+    if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
+    if (this.#canRetry(kind)) {
+      this.#scheduleRetry();
+      return;
+    }
+    if (kind === 'timeout') {
+      cluster.stats.upstreamRqTimeout.inc();
+      this.#localReply(504, LOCAL_REPLY_BODY.timeout, {
+        flag: ResponseFlag.UPSTREAM_REQUEST_TIMEOUT,
+        details: 'upstream_per_try_timeout',
+      });
+    } else if (kind === 'connect-failure') {
+      this.#localReply(503, LOCAL_REPLY_BODY.connectFailure, {
+        flag: ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+      });
+    } else {
+      cluster.stats.upstreamRqReset.inc();
+      this.#localReply(503, LOCAL_REPLY_BODY.reset, {
+        flag: ResponseFlag.UPSTREAM_CONNECTION_TERMINATION,
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ retries and timeouts
+
+  #retriesLeft(): boolean {
+    return this.#retry?.retriesLeft === true && this.#bodyReplayable();
+  }
+
+  #shouldRetryStatus(status: number): boolean {
+    const retry = this.#retry;
+    if (retry === undefined || !this.#retriesLeft()) return false;
+    return retry.retriableStatus(status) && this.#reserveRetry();
+  }
+
+  #canRetry(kind: FailureKind): boolean {
+    const retry = this.#retry;
+    if (retry === undefined || !this.#retriesLeft()) return false;
+    return retry.retriableFailure(kind) && this.#reserveRetry();
+  }
+
+  /** Takes a slot from the max_retries circuit breaker; false (and counted) when it is full. */
+  #reserveRetry(): boolean {
+    const cluster = this.#cluster!;
+    if (cluster.circuit.retryOverflow(cluster.model.circuitBreakers)) {
+      cluster.stats.upstreamRqRetryOverflow.inc();
+      return false;
+    }
+    return true;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#done) return;
+    const cluster = this.#cluster!;
+    cluster.stats.upstreamRqRetry.inc();
+    cluster.circuit.activeRetries++;
+    this.#backoffTimer = setTimeout(this.#retryNow, this.#retry!.nextBackoffMs());
+  }
+
+  readonly #retryNow = (): void => {
+    this.#backoffTimer = undefined;
+    if (this.#done) {
+      this.#cluster!.circuit.activeRetries--;
+      return;
+    }
+    this.#isRetry = true;
+    this.#attempt();
+    // #attempt may have answered locally without dispatching; release the retry slot then.
+    if (!this.#attemptActive && this.#isRetry) {
+      this.#isRetry = false;
+      this.#cluster!.circuit.activeRetries--;
+    }
+  };
+
+  readonly #onPerTryTimeout = (): void => {
+    this.#perTryTimer = undefined;
+    this.#cluster!.stats.upstreamRqPerTryTimeout.inc();
+    // Envoy's per-try timeout only applies before the response starts.
+    if (this.#responseStarted) return;
+    this.#pendingRetryReason = 'timeout';
+    this.#abortAttempt?.(new Error('per-try timeout'));
+  };
+
+  readonly #onRouteTimeout = (): void => {
+    this.#routeTimer = undefined;
+    this.#cluster?.stats.upstreamRqTimeout.inc();
+    if (this.#attemptActive) this.#cluster!.reportOutcome(this.#host!, 'timeout');
+    // End the attempt first: the pool may call onError synchronously from abort().
+    const abort = this.#abortAttempt;
+    this.#endAttempt();
+    abort?.(new Error('route timeout'));
+    this.#localReply(504, LOCAL_REPLY_BODY.timeout, {
+      flag: ResponseFlag.UPSTREAM_REQUEST_TIMEOUT,
+      details: 'upstream_response_timeout',
+    });
+  };
+
+  // ------------------------------------------------------------ completion
+
+  #localReply(status: number, body: string, options: LocalReplyOptions): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#clearTimers();
+    this.#callbacks.sendLocalReply(status, body, options);
+  }
+
+  #clearTimers(): void {
+    if (this.#routeTimer !== undefined) clearTimeout(this.#routeTimer);
+    this.#routeTimer = undefined;
+    if (this.#backoffTimer !== undefined) {
+      clearTimeout(this.#backoffTimer);
+      this.#backoffTimer = undefined;
+      this.#cluster!.circuit.activeRetries--;
+    }
+  }
+
+  /** The stream is over (response complete, local reply or reset): release everything. */
+  onDestroy(): void {
+    this.#done = true;
+    this.#clearTimers();
+    if (this.#attemptActive && !this.#responseEnded) {
+      // The client went away (or the stream was reset) before the response completed. (After
+      // the response's last byte, onComplete follows and ends the attempt normally.)
+      const abort = this.#abortAttempt;
+      this.#endAttempt();
+      abort?.(new Error('downstream closed'));
+    }
+    if (this.#cluster !== undefined) this.#cluster.circuit.activeRequests--;
   }
 }

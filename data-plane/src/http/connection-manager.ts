@@ -1,0 +1,362 @@
+/**
+ * The HTTP connection manager (envoy.filters.network.http_connection_manager) on the request
+ * path: for every request a codec delivers (codec/codec.ts), an ActiveStream owns the stream's
+ * life — Envoy's request header mutations (XFF, x-forwarded-proto, request id, Via), the route
+ * cache, stream idle and request timeouts, the HTTP filter chain (filter-manager.ts) with the
+ * router last, the response's `server`/`via` headers, and at the end the stats, the trace and
+ * the access log entry.
+ *
+ * A stream captures the compiled HCM and the config generation's cluster set current when it
+ * started and uses only those until it ends: a config apply never changes a request in flight.
+ */
+import type { HttpConnectionManagerModel } from '../config/model.js';
+import type { LocalReplyOptions, StreamInfo } from '../filters/http/filter.js';
+import type { RouteMatchResult, RouteTable } from '../router/route-table.js';
+import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from '../stats/stats.js';
+import type { HcmTracer, RequestTrace } from '../tracing/hcm-tracer.js';
+import type { ClusterRuntime } from '../upstream/cluster-runtime.js';
+import type { AccessLogEntry } from '../access-log/access-log-record.js';
+import { accessLogEntryOf, type HttpStreamLogSource } from '../access-log/access-log-entry.js';
+import { applyClientIdentity } from './client-identity.js';
+import type {
+  DownstreamConnectionInfo,
+  ResponseEncoder,
+  StreamDecoder,
+  StreamResetReason,
+} from './codec/codec.js';
+import {
+  FilterManager,
+  type CompiledHttpFilter,
+  type FilterManagerOwner,
+} from './filter-manager.js';
+import type { HeaderMap, RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
+import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
+import { LOCAL_REPLY_BODY } from './local-reply.js';
+
+/** One filter chain's HTTP connection manager, compiled against one config version. */
+export interface CompiledHcm {
+  readonly listenerName: string;
+  readonly hcm: HttpConnectionManagerModel;
+  /** Undefined when the RDS route configuration has not arrived (requests get 404 NR). */
+  readonly routeTable: RouteTable | undefined;
+  /** The HTTP filters, in config order, the router last. */
+  readonly filters: readonly CompiledHttpFilter[];
+  /** downstream_rq_* by route (labels listener, stat_prefix, virtual_host, route). */
+  readonly downstreamRq: RouteStatusCounters;
+  readonly downstreamRqTime: HistogramHandle;
+  /** downstream_rq_active of the listener. */
+  readonly downstreamRqActive: GaugeHandle;
+  /** The HCM's tracing, when it has a provider (tracing/hcm-tracer.ts). */
+  readonly tracer?: HcmTracer;
+  /** per_connection_buffer_limit_bytes of the listener (Envoy's default 1 MiB). */
+  readonly bufferLimitBytes: number;
+}
+
+/** What streams share from the config generation they started in. */
+export interface RequestScope {
+  readonly clusters: ReadonlyMap<string, ClusterRuntime>;
+  readonly accessLog: ((entry: AccessLogEntry) => void) | undefined;
+}
+
+/**
+ * Streams with a stream_idle_timeout, checked by one sweep per worker instead of a timer per
+ * stream (a request's events only store the sweep's tick). Expiry is late by up to one sweep
+ * interval; Envoy's default is 5 minutes.
+ */
+class IdleSweep {
+  static readonly INTERVAL_MS = 250;
+  tick = 0;
+  readonly #streams = new Set<ActiveStream>();
+  #timer: NodeJS.Timeout | undefined;
+
+  add(stream: ActiveStream): void {
+    this.#streams.add(stream);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(this.#sweep, IdleSweep.INTERVAL_MS);
+      this.#timer.unref();
+    }
+  }
+
+  delete(stream: ActiveStream): void {
+    this.#streams.delete(stream);
+    if (this.#streams.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  readonly #sweep = (): void => {
+    const tick = ++this.tick;
+    for (const stream of this.#streams) stream.checkIdle(tick);
+  };
+}
+
+const idleSweep = new IdleSweep();
+
+export class ActiveStream
+  implements StreamDecoder, FilterManagerOwner, StreamInfo, HttpStreamLogSource
+{
+  readonly #chain: CompiledHcm;
+  readonly #scope: RequestScope;
+  readonly #encoder: ResponseEncoder;
+  readonly #filters: FilterManager;
+  readonly requestHeaders: RequestHeaderMap;
+  readonly connection: DownstreamConnectionInfo;
+  readonly startTimeMs = performance.now();
+
+  // StreamInfo
+  responseCodeDetails = '';
+  responseFlag: ResponseFlagCode | undefined = undefined;
+  readonly downstreamRemoteIp: string;
+  readonly requestId: string;
+  upstreamCluster = '';
+  upstreamHost = '';
+  attemptCount = 0;
+  upstreamTransportFailureReason: string | undefined = undefined;
+  readonly trace: RequestTrace | undefined;
+  #dynamicMetadata: Map<string, Record<string, unknown>> | undefined;
+  #filterState: Map<string, unknown> | undefined;
+
+  #route: RouteMatchResult | undefined;
+  #routeResolved = false;
+  status = 0;
+  responseHeaders: ResponseHeaderMap | undefined;
+  bytesReceived = 0;
+  bytesSent = 0;
+  requestEndMs = -1;
+  responseStartMs = -1;
+  #aboveWatermark = false;
+  #done = false;
+  /** The IdleSweep tick of the last activity (stream_idle_timeout). */
+  #lastActiveTick = 0;
+  #idleTicks = 0;
+  #requestTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    chain: CompiledHcm,
+    scope: RequestScope,
+    headers: RequestHeaderMap,
+    encoder: ResponseEncoder,
+    connection: DownstreamConnectionInfo,
+  ) {
+    this.#chain = chain;
+    this.#scope = scope;
+    this.requestHeaders = headers;
+    this.#encoder = encoder;
+    this.connection = connection;
+    const hcm = chain.hcm;
+    chain.downstreamRqActive.add(1);
+    const identity = applyClientIdentity(headers, connection.socket, hcm, headers.scheme);
+    this.requestId = identity.requestId;
+    this.downstreamRemoteIp = identity.trustedClientIp;
+    this.trace = chain.tracer?.begin(headers, connection, this.route()?.route, this.startTimeMs);
+    this.#filters = new FilterManager(this, chain.filters);
+  }
+
+  /** Runs the request headers through the filter chain (called once, after construction). */
+  start(endStream: boolean): void {
+    const hcm = this.#chain.hcm;
+    if (endStream) this.requestEndMs = 0;
+    if (hcm.streamIdleTimeoutMs > 0) {
+      this.#idleTicks = Math.max(1, Math.ceil(hcm.streamIdleTimeoutMs / IdleSweep.INTERVAL_MS));
+      this.#lastActiveTick = idleSweep.tick;
+      idleSweep.add(this);
+    }
+    if (hcm.requestTimeoutMs > 0 && !endStream)
+      this.#requestTimer = setTimeout(this.#onRequestTimeout, hcm.requestTimeoutMs);
+    this.#filters.decodeHeaders(this.requestHeaders, endStream);
+  }
+
+  // ------------------------------------------------------------ StreamInfo
+
+  get dynamicMetadata(): Map<string, Record<string, unknown>> {
+    return (this.#dynamicMetadata ??= new Map());
+  }
+  get dynamicMetadataIfAny(): ReadonlyMap<string, Record<string, unknown>> | undefined {
+    return this.#dynamicMetadata;
+  }
+  get filterState(): Map<string, unknown> {
+    return (this.#filterState ??= new Map());
+  }
+  get traceId(): string | undefined {
+    return this.trace?.traceId;
+  }
+
+  // ------------------------------------------------------------ FilterManagerOwner
+
+  get streamInfo(): StreamInfo {
+    return this;
+  }
+  get clusters(): ReadonlyMap<string, ClusterRuntime> {
+    return this.#scope.clusters;
+  }
+  get bufferLimit(): number {
+    return this.#chain.bufferLimitBytes;
+  }
+  get responseStarted(): boolean {
+    return this.#encoder.headersSent;
+  }
+
+  route(): RouteMatchResult | undefined {
+    if (!this.#routeResolved) {
+      this.#routeResolved = true;
+      this.#route = this.#chain.routeTable?.match(this.requestHeaders);
+    }
+    return this.#route;
+  }
+
+  clearRouteCache(): void {
+    this.#routeResolved = false;
+    this.#route = undefined;
+  }
+
+  readDisable(disabled: boolean): void {
+    this.#encoder.readDisable(disabled);
+  }
+
+  resetStream(): void {
+    if (this.#done) return;
+    this.responseFlag ??= ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
+    this.#encoder.resetStream();
+    this.#finish();
+  }
+
+  onLocalReply(status: number, options: LocalReplyOptions | undefined): void {
+    if (options?.flag !== undefined) this.responseFlag = options.flag;
+    this.responseCodeDetails = options?.details ?? '';
+  }
+
+  /** Envoy's HCM response finalization, after the encode filters: server and via headers. */
+  sinkHeaders(headers: ResponseHeaderMap, endStream: boolean): void {
+    if (this.#done) return;
+    const hcm = this.#chain.hcm;
+    if (hcm.serverHeaderTransformation === 'OVERWRITE') {
+      if (hcm.serverName !== '') headers.set('server', hcm.serverName);
+      else headers.remove('server');
+    } else if (hcm.serverHeaderTransformation === 'APPEND_IF_ABSENT' && hcm.serverName !== '') {
+      if (!headers.has('server')) headers.append('server', hcm.serverName);
+    }
+    if (hcm.via !== '') headers.append('via', hcm.via);
+    this.status = headers.status;
+    this.responseHeaders = headers;
+    this.responseStartMs = performance.now() - this.startTimeMs;
+    this.#lastActiveTick = idleSweep.tick;
+    this.#encoder.encodeHeaders(headers, endStream);
+    if (endStream) this.#finish();
+  }
+
+  sinkData(data: Buffer, endStream: boolean): boolean {
+    if (this.#done) return false;
+    this.bytesSent += data.length;
+    this.#lastActiveTick = idleSweep.tick;
+    const writable = this.#encoder.encodeData(data, endStream);
+    if (endStream) {
+      this.#finish();
+      return true;
+    }
+    if (!writable) this.#aboveWatermark = true;
+    return writable;
+  }
+
+  sinkTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.#encoder.encodeTrailers(trailers);
+    this.#finish();
+  }
+
+  // ------------------------------------------------------------ StreamDecoder (codec events)
+
+  decodeData(data: Buffer, endStream: boolean): void {
+    if (this.#done) return;
+    this.bytesReceived += data.length;
+    this.#lastActiveTick = idleSweep.tick;
+    if (endStream) this.#onRequestEnd();
+    this.#filters.decodeData(data, endStream);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.#onRequestEnd();
+    this.#filters.decodeTrailers(trailers);
+  }
+
+  onResetStream(_reason: StreamResetReason): void {
+    if (this.#done) return;
+    // The client went away before the response completed.
+    this.responseFlag = ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
+    this.#finish();
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    if (!this.#aboveWatermark || this.#done) return;
+    this.#aboveWatermark = false;
+    this.#filters.onBelowWriteBufferLowWatermark();
+  }
+
+  #onRequestEnd(): void {
+    this.requestEndMs = performance.now() - this.startTimeMs;
+    if (this.#requestTimer !== undefined) {
+      clearTimeout(this.#requestTimer);
+      this.#requestTimer = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ timeouts
+
+  /** Called by the idle sweep: stream_idle_timeout expired → 408 (or a reset once answering). */
+  checkIdle(tick: number): void {
+    if (tick - this.#lastActiveTick < this.#idleTicks) return;
+    this.#timeout('stream_idle_timeout');
+  }
+
+  readonly #onRequestTimeout = (): void => {
+    this.#requestTimer = undefined;
+    this.#timeout('request_overall_timeout');
+  };
+
+  #timeout(details: string): void {
+    if (this.#done) return;
+    if (this.#encoder.headersSent) {
+      this.responseFlag = ResponseFlag.STREAM_IDLE_TIMEOUT;
+      this.#encoder.resetStream();
+      this.#finish();
+      return;
+    }
+    this.#filters.sendLocalReply(408, LOCAL_REPLY_BODY.streamTimeout, {
+      flag: ResponseFlag.STREAM_IDLE_TIMEOUT,
+      details,
+    });
+  }
+
+  // ------------------------------------------------------------ completion
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#requestTimer !== undefined) clearTimeout(this.#requestTimer);
+    if (this.#idleTicks > 0) idleSweep.delete(this);
+    this.#filters.destroy();
+    const chain = this.#chain;
+    const durationMs = performance.now() - this.startTimeMs;
+    const status = this.status;
+    const route = this.#route;
+    if (status > 0) chain.downstreamRq.record(status, route);
+    chain.downstreamRqTime.observe(durationMs);
+    chain.downstreamRqActive.add(-1);
+    this.trace?.finish(status, this.responseFlag, this.requestId, this.upstreamCluster);
+    const accessLog = this.#scope.accessLog;
+    if (accessLog !== undefined) accessLog(accessLogEntryOf(this, durationMs));
+  }
+
+  // ------------------------------------------------------------ HttpStreamLogSource
+
+  get listenerName(): string {
+    return this.#chain.listenerName;
+  }
+  get statPrefix(): string {
+    return this.#chain.hcm.statPrefix;
+  }
+  get routeName(): string {
+    return this.#route?.route.name ?? '';
+  }
+}
