@@ -237,6 +237,9 @@ export class ActiveStream
       if (!headers.has('server')) headers.append('server', hcm.serverName);
     }
     if (hcm.via !== '') headers.append('via', hcm.via);
+    // Envoy: a response sent before the request is complete closes an HTTP/1 connection rather
+    // than waiting for (or misreading) the rest of the request.
+    if (this.requestEndMs < 0) this.#encoder.closeConnectionAfterResponse();
     this.status = headers.status;
     this.responseHeaders = headers;
     this.responseStartMs = performance.now() - this.startTimeMs;
