@@ -131,6 +131,27 @@ describe('access log text format', () => {
     ['%TRACE_ID%', '0af7651916cd43dd8448eb211c80319c'],
     ['%TRACE_ID%', 'f00d', { traceId: 'f00d' }],
     ['%TRACE_ID%', '-', { requestHeaders: new HeaderMap() }],
+    ['%DYNAMIC_METADATA(envoy.filters.http.rbac)%', '-'],
+    [
+      '%DYNAMIC_METADATA(ferry.test:policy)% %DYNAMIC_METADATA(ferry.test:score)%',
+      'deny-admin 7',
+      { dynamicMetadata: new Map([['ferry.test', { policy: 'deny-admin', score: 7 }]]) },
+    ],
+    [
+      '%DYNAMIC_METADATA(ferry.test:nested:ids)%',
+      '[1,2]',
+      { dynamicMetadata: new Map([['ferry.test', { nested: { ids: [1, 2] } }]]) },
+    ],
+    [
+      '%DYNAMIC_METADATA(ferry.test)%',
+      '{"a":true}',
+      { dynamicMetadata: new Map([['ferry.test', { a: true }]]) },
+    ],
+    [
+      '%RESPONSE_CODE_DETAILS%',
+      'request_payload_too_large',
+      { responseCodeDetails: 'request_payload_too_large' },
+    ],
     ['plain text', 'plain text'],
   ];
   for (const [format, expected, overrides] of cases)

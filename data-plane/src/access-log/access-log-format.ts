@@ -43,6 +43,7 @@ export const SUPPORTED_OPERATORS: readonly string[] = [
   'START_TIME(FORMAT)',
   'REQ(X?Y):N',
   'RESP(X?Y):N',
+  'DYNAMIC_METADATA(NAMESPACE:KEY*):N',
 ];
 
 /** Compile options (SubstitutionFormatString.omit_empty_values). */
@@ -125,6 +126,12 @@ function parseOperator(
       altHeader: (alt ?? '').toLowerCase(),
       maxLength,
     };
+  }
+  if (name === 'DYNAMIC_METADATA') {
+    const [namespace, ...path] = (arg ?? '').split(':');
+    if (!namespace || path.some((key) => key === ''))
+      return `%${body}%: expected DYNAMIC_METADATA(namespace) or DYNAMIC_METADATA(namespace:key:...)`;
+    return { kind: 'operator', name, metadataNamespace: namespace, metadataPath: path, maxLength };
   }
   if (name === 'START_TIME' && arg !== undefined && arg !== '') {
     const error = checkTimeFormat(arg);

@@ -59,6 +59,26 @@ export interface OperatorSpec {
   readonly altHeader?: string;
   /** START_TIME(FORMAT). */
   readonly timeFormat?: string;
+  /** DYNAMIC_METADATA(NAMESPACE:KEY:...): the namespace and the key path (may be empty). */
+  readonly metadataNamespace?: string;
+  readonly metadataPath?: readonly string[];
+}
+
+/**
+ * %DYNAMIC_METADATA(ns:key:...)%: the value at the path in the namespace the filters wrote;
+ * objects, arrays and booleans render as JSON (Envoy prints the protobuf Struct value as JSON).
+ */
+function dynamicMetadata(namespace: string, path: readonly string[]): ValueReader {
+  return (r) => {
+    let value: unknown = r.dynamicMetadata?.get(namespace);
+    for (const key of path) {
+      if (value === null || typeof value !== 'object') return undefined;
+      value = (value as Record<string, unknown>)[key];
+    }
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'string' || typeof value === 'number') return value;
+    return JSON.stringify(value);
+  };
 }
 
 function requestHeader(r: AccessLogRecord, name: string): string | undefined {
@@ -199,6 +219,8 @@ export function operatorReader(op: OperatorSpec): ValueReader {
     }
     case 'TRACE_ID':
       return traceIdOf;
+    case 'DYNAMIC_METADATA':
+      return dynamicMetadata(op.metadataNamespace ?? '', op.metadataPath ?? []);
     default:
       throw new Error(`unsupported access log operator ${op.name}`);
   }
