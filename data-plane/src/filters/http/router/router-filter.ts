@@ -5,9 +5,8 @@
  * backpressure. The response goes back through the filter chain's encode path.
  *
  * One RouterFilter per stream. It reads only the cluster set of the config the stream started
- * with, so a config apply never changes or resets a request in flight. It is also the undici-
- * style dispatch handler of its current attempt (one object per request instead of a closure per
- * callback).
+ * with, so a config apply never changes or resets a request in flight. Each attempt is an
+ * UpstreamRequest (upstream-request.ts); whether to retry is RetryState's rule (retry-state.ts).
  */
 import { PassThrough } from 'node:stream';
 import type { RetryPolicyModel } from '../../../config/model.js';
@@ -20,8 +19,6 @@ import type { RouteMatchResult } from '../../../router/route-table.js';
 import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
 import { formatHashCookie } from '../../../upstream/hash-policy.js';
 import { hashForRequest, type GeneratedCookie } from '../../../upstream/load-balancer.js';
-import type { LocalityLoadStats } from '../../../upstream/cluster-stats.js';
-import type { HostDispatchHandler } from '../../../upstream/upstream-pool.js';
 import type {
   FilterCallbacks,
   FilterDataStatus,
@@ -30,6 +27,7 @@ import type {
   StreamFilter,
 } from '../filter.js';
 import { RetryState, type FailureKind } from './retry-state.js';
+import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request.js';
 
 /** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
 const OVERLOADED: Readonly<Record<string, string>> = { 'x-envoy-overloaded': 'true' };
@@ -64,7 +62,7 @@ function httpsLocation(headers: RequestHeaderMap): string {
   return `https://${authority}${headers.path}`;
 }
 
-export class RouterFilter implements StreamFilter, HostDispatchHandler {
+export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   readonly #callbacks: FilterCallbacks;
   #headers: RequestHeaderMap | undefined;
   #match: RouteMatchResult | undefined;
@@ -84,23 +82,17 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
   #bodySink: PassThrough | undefined;
   #bodyPaused = false;
 
-  // Current attempt.
   #attempts = 0;
-  /** performance.now() when the current attempt was dispatched (upstream_rq_time). */
-  #attemptStartedAt = 0;
+  /** The host of the last attempt. */
   #host: HostState | undefined;
-  #abortAttempt: ((err?: Error) => void) | undefined;
-  #attemptConnected = false;
-  #attemptActive = false;
+  /** The current attempt (undefined between attempts and after the last). */
+  #upstream: UpstreamRequest | undefined;
+  /** The current attempt's response is a retriable one being read and dropped. */
   #discarding = false;
-  #isRetry = false;
-  #resumeUpstream: (() => void) | undefined;
-  #perTryTimer: NodeJS.Timeout | undefined;
   #routeTimer: NodeJS.Timeout | undefined;
   #backoffTimer: NodeJS.Timeout | undefined;
-  #pendingRetryReason: FailureKind | undefined;
-  /** The current attempt's locality load stats (LRS clusters), as counted in flight. */
-  #attemptLoad: LocalityLoadStats | undefined;
+  /** A per-try timeout aborted the current attempt: its error is a timeout. */
+  #perTryTimedOut = false;
 
   /** Final response status from upstream (0: none yet). */
   #status = 0;
@@ -186,7 +178,7 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
       if (generated.length > 0) this.#generatedCookies = generated;
     }
     if (action.timeoutMs > 0) this.#routeTimer = setTimeout(this.#onRouteTimeout, action.timeoutMs);
-    this.#attempt();
+    this.#attempt(false);
     return 'stop';
   }
 
@@ -306,9 +298,12 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
     return host;
   }
 
-  #attempt(): void {
+  /** Starts an attempt; `isRetry`: it holds a max_retries slot, released when it ends. */
+  #attempt(isRetry: boolean): void {
     const cluster = this.#cluster!;
     const host = this.#pickHost(cluster);
+    if ((host === undefined || this.#pendingOverflow(cluster)) && isRetry)
+      cluster.circuit.activeRetries--;
     if (host === undefined) {
       this.#localReply(503, LOCAL_REPLY_BODY.noHealthyUpstream, {
         flag: ResponseFlag.NO_HEALTHY_UPSTREAM,
@@ -316,7 +311,7 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
       });
       return;
     }
-    if (cluster.circuit.pendingRequests >= cluster.model.circuitBreakers.maxPendingRequests) {
+    if (this.#pendingOverflow(cluster)) {
       cluster.stats.upstreamRqPendingOverflow.inc();
       this.#localReply(503, LOCAL_REPLY_BODY.overflow, {
         flag: ResponseFlag.UPSTREAM_OVERFLOW,
@@ -330,14 +325,10 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
     info.upstreamHost = host.key;
     this.#host = host;
     this.#retry?.onHostChosen(host.key);
-    host.activeRequests++;
-    this.#attemptLoad = host.localityLoad;
-    this.#attemptLoad?.active.add(1);
-    cluster.circuit.pendingRequests++;
-    cluster.stats.upstreamRqPendingActive.add(1);
-    this.#attemptConnected = false;
-    this.#attemptActive = true;
     this.#discarding = false;
+    this.#perTryTimedOut = false;
+    const upstream = new UpstreamRequest(this, cluster, host, isRetry, info.trace);
+    this.#upstream = upstream;
     const headers = this.#headers!;
     const authority =
       this.#match!.autoHostRewrite && host.hostname !== '' ? host.hostname : this.#authority;
@@ -346,76 +337,36 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
     const useH2 =
       cluster.model.upstreamProtocol === 'HTTP2' ||
       (cluster.model.upstreamProtocol === 'USE_DOWNSTREAM' && headers.protocol === 'HTTP/2');
-    const dispatcher = host.dispatcher(cluster.model, useH2, cluster.stats);
-    const perTry = this.#retry?.policy.perTryTimeoutMs ?? 0;
-    if (perTry > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, perTry);
-    this.#attemptStartedAt = performance.now();
     const flat = headers.toFlat();
     headers.remove('host');
-    dispatcher.dispatch(
+    upstream.start(
+      host.dispatcher(cluster.model, useH2, cluster.stats),
       {
         path: this.#upstreamPath,
         method: headers.method,
         headers: flat,
         body: this.#bodyForAttempt(),
       },
-      this,
+      this.#retry?.policy.perTryTimeoutMs ?? 0,
     );
   }
 
-  /** Ends the bookkeeping of the current attempt (exactly once per attempt). */
-  #endAttempt(): void {
-    if (!this.#attemptActive) return;
-    this.#attemptActive = false;
-    this.#callbacks.streamInfo.trace?.endAttempt();
-    const cluster = this.#cluster!;
-    if (!this.#attemptConnected) {
-      cluster.circuit.pendingRequests--;
-      cluster.stats.upstreamRqPendingActive.add(-1);
-    } else cluster.stats.upstreamRqActive.add(-1);
-    this.#host!.activeRequests--;
-    this.#attemptLoad?.active.add(-1);
-    this.#attemptLoad = undefined;
-    if (this.#perTryTimer !== undefined) clearTimeout(this.#perTryTimer);
-    this.#perTryTimer = undefined;
-    this.#abortAttempt = undefined;
-    this.#resumeUpstream = undefined;
-    if (this.#isRetry) {
-      this.#isRetry = false;
-      cluster.circuit.activeRetries--;
-    }
+  #pendingOverflow(cluster: ClusterRuntime): boolean {
+    return cluster.circuit.pendingRequests >= cluster.model.circuitBreakers.maxPendingRequests;
   }
 
-  // ------------------------------------------------------------ upstream dispatch handler
+  // ------------------------------------------------------------ the attempt's outcome
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abortAttempt = abort;
-    if (this.#done) {
-      abort(new Error('downstream request already finished'));
-      return;
-    }
-    if (!this.#attemptConnected) {
-      this.#attemptConnected = true;
-      const cluster = this.#cluster!;
-      cluster.circuit.pendingRequests--;
-      cluster.stats.upstreamRqPendingActive.add(-1);
-      cluster.stats.upstreamRqTotal.inc();
-      cluster.stats.upstreamRqActive.add(1);
-    }
+  get done(): boolean {
+    return this.#done;
   }
 
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
-    if (this.#done || !this.#attemptActive) return false;
-    if (statusCode < 200) return true; // 1xx: the final response follows.
-    const info = this.#callbacks.streamInfo;
-    info.trace?.attemptStatus(statusCode);
-    this.#cluster!.reportOutcome(this.#host!, statusCode);
-    this.#resumeUpstream = resume;
+  onUpstreamHeaders(statusCode: number, rawHeaders: (string | Buffer)[]): boolean {
+    if (this.#done) return false;
     if (this.#shouldRetryStatus(statusCode)) {
       this.#cluster!.stats.retryUpstreamRq.record(statusCode);
       // Keep the connection: read and drop this response's body, retry once it is complete.
       this.#discarding = true;
-      this.#pendingRetryReason = 'status';
       return true;
     }
     const headers = new ResponseHeaderMap(statusCode);
@@ -427,19 +378,19 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
       for (const cookie of this.#generatedCookies)
         headers.append('set-cookie', formatHashCookie(cookie));
     this.#status = statusCode;
-    info.responseCodeDetails = 'via_upstream';
+    this.#callbacks.streamInfo.responseCodeDetails = 'via_upstream';
     const contentLength = headers.get('content-length');
     this.#responseBytesLeft =
       contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
     this.#responseStarted = true;
-    // HEAD answers and bodiless statuses end here when announced empty; the codec knows the rest.
+    // An announced empty body ends here; the codec knows HEAD and bodiless statuses.
     const endStream = this.#responseBytesLeft === 0;
     if (endStream) this.#responseEnded = true;
     this.#callbacks.encodeHeaders(headers, endStream);
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onUpstreamData(chunk: Buffer): boolean {
     if (this.#discarding) return true;
     if (this.#done || this.#responseEnded) return !this.#done;
     if (this.#responseBytesLeft >= 0) {
@@ -455,34 +406,26 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
   }
 
   readonly #onDownstreamDrain = (): void => {
-    this.#resumeUpstream?.();
+    this.#upstream?.resumeReading();
   };
 
-  onComplete(): void {
+  onUpstreamComplete(startedAt: number): void {
     if (this.#discarding) {
-      this.#endAttempt();
       this.#scheduleRetry();
       return;
     }
+    if (!this.#responseStarted) return;
     const cluster = this.#cluster!;
-    const attemptStartedAt = this.#attemptStartedAt;
-    const wasActive = this.#attemptActive;
-    this.#endAttempt();
-    if (!wasActive || !this.#responseStarted) return;
     cluster.stats.upstreamRq.record(this.#status);
-    cluster.stats.upstreamRqTime.observe(performance.now() - attemptStartedAt);
+    cluster.stats.upstreamRqTime.observe(performance.now() - startedAt);
     if (!this.#responseEnded && !this.#done) {
       this.#responseEnded = true;
       this.#callbacks.encodeData(EMPTY, true);
     }
   }
 
-  onError(err: Error): void {
-    if (this.#attemptActive) this.#callbacks.streamInfo.trace?.attemptError(err);
-    const wasConnected = this.#attemptConnected;
-    const attemptWasActive = this.#attemptActive;
-    this.#endAttempt();
-    if (this.#done || !attemptWasActive) return;
+  onUpstreamError(err: Error, connected: boolean): void {
+    if (this.#done) return;
     const cluster = this.#cluster!;
     if (this.#discarding) {
       // The retriable response broke while being dropped: retry all the same.
@@ -499,13 +442,11 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
       return;
     }
     const code = (err as NodeJS.ErrnoException).code;
-    const kind: FailureKind =
-      this.#pendingRetryReason === 'timeout'
-        ? 'timeout'
-        : !wasConnected && (isConnectError(err) || code === 'UND_ERR_SOCKET')
-          ? 'connect-failure'
-          : 'reset';
-    this.#pendingRetryReason = undefined;
+    const kind: FailureKind = this.#perTryTimedOut
+      ? 'timeout'
+      : !connected && (isConnectError(err) || code === 'UND_ERR_SOCKET')
+        ? 'connect-failure'
+        : 'reset';
     this.#callbacks.streamInfo.upstreamTransportFailureReason = code ?? err.message;
     cluster.reportOutcome(this.#host!, kind);
     if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
@@ -529,6 +470,18 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
         flag: ResponseFlag.UPSTREAM_CONNECTION_TERMINATION,
       });
     }
+  }
+
+  onPerTryTimeout(): void {
+    // Envoy's per-try timeout only applies before the response starts.
+    if (this.#responseStarted) return;
+    const upstream = this.#upstream;
+    if (upstream?.active !== true) return;
+    this.#perTryTimedOut = true;
+    // Ended here, so the pool's own error for the abort is ignored; the timeout is the outcome.
+    const err = new Error('per-try timeout');
+    upstream.abort(err);
+    this.onUpstreamError(err, true);
   }
 
   // ------------------------------------------------------------ retries and timeouts
@@ -573,32 +526,17 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
       this.#cluster!.circuit.activeRetries--;
       return;
     }
-    this.#isRetry = true;
-    this.#attempt();
-    // #attempt may have answered locally without dispatching; release the retry slot then.
-    if (!this.#attemptActive && this.#isRetry) {
-      this.#isRetry = false;
-      this.#cluster!.circuit.activeRetries--;
-    }
-  };
-
-  readonly #onPerTryTimeout = (): void => {
-    this.#perTryTimer = undefined;
-    this.#cluster!.stats.upstreamRqPerTryTimeout.inc();
-    // Envoy's per-try timeout only applies before the response starts.
-    if (this.#responseStarted) return;
-    this.#pendingRetryReason = 'timeout';
-    this.#abortAttempt?.(new Error('per-try timeout'));
+    this.#attempt(true);
   };
 
   readonly #onRouteTimeout = (): void => {
     this.#routeTimer = undefined;
     this.#cluster?.stats.upstreamRqTimeout.inc();
-    if (this.#attemptActive) this.#cluster!.reportOutcome(this.#host!, 'timeout');
-    // End the attempt first: the pool may call onError synchronously from abort().
-    const abort = this.#abortAttempt;
-    this.#endAttempt();
-    abort?.(new Error('route timeout'));
+    const upstream = this.#upstream;
+    if (upstream?.active === true) {
+      this.#cluster!.reportOutcome(upstream.host, 'timeout');
+      upstream.abort(new Error('route timeout'));
+    }
     this.#localReply(504, LOCAL_REPLY_BODY.timeout, {
       flag: ResponseFlag.UPSTREAM_REQUEST_TIMEOUT,
       details: 'upstream_response_timeout',
@@ -628,13 +566,11 @@ export class RouterFilter implements StreamFilter, HostDispatchHandler {
   onDestroy(): void {
     this.#done = true;
     this.#clearTimers();
-    if (this.#attemptActive && !this.#responseEnded) {
-      // The client went away (or the stream was reset) before the response completed. (After
-      // the response's last byte, onComplete follows and ends the attempt normally.)
-      const abort = this.#abortAttempt;
-      this.#endAttempt();
-      abort?.(new Error('downstream closed'));
-    }
+    const upstream = this.#upstream;
+    // The client went away (or the stream was reset) before the response completed. (After
+    // the response's last byte, the attempt completes normally.)
+    if (upstream?.active === true && !this.#responseEnded)
+      upstream.abort(new Error('downstream closed'));
     if (this.#cluster !== undefined) this.#cluster.circuit.activeRequests--;
   }
 }

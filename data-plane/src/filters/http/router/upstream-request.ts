@@ -1,0 +1,161 @@
+/**
+ * One upstream attempt of the router (Envoy's UpstreamRequest): the dispatch handler a host's
+ * pool calls, the attempt's bookkeeping (pending → active, circuit breaker counts, per-host
+ * active requests, locality load, the trace's client span) and its per-try timeout. What the
+ * attempt's outcome means (forward, retry, answer locally) is the router's decision
+ * (router-filter.ts); this class only reports it.
+ */
+import type { RequestTrace } from '../../../tracing/hcm-tracer.js';
+import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
+import type { LocalityLoadStats } from '../../../upstream/cluster-stats.js';
+import type {
+  HostDispatchHandler,
+  HostDispatchOptions,
+  HostDispatcher,
+} from '../../../upstream/upstream-pool.js';
+
+/** What the router hears from its current attempt. */
+export interface UpstreamRequestOwner {
+  /** The stream is over: a connection that arrives now is aborted. */
+  readonly done: boolean;
+  /** A final response's headers; false pauses reading. */
+  onUpstreamHeaders(status: number, rawHeaders: (string | Buffer)[]): boolean;
+  /** A body chunk; false pauses reading until resumeReading(). */
+  onUpstreamData(chunk: Buffer): boolean;
+  /** The response is complete; `startedAt` is when the attempt was dispatched. */
+  onUpstreamComplete(startedAt: number): void;
+  /** The attempt failed; `connected`: it had been put on a connection. */
+  onUpstreamError(err: Error, connected: boolean): void;
+  onPerTryTimeout(): void;
+}
+
+export class UpstreamRequest implements HostDispatchHandler {
+  readonly host: HostState;
+  readonly #owner: UpstreamRequestOwner;
+  readonly #cluster: ClusterRuntime;
+  readonly #trace: RequestTrace | undefined;
+  readonly #isRetry: boolean;
+  /** performance.now() when dispatched (upstream_rq_time). */
+  #startedAt = 0;
+  #connected = false;
+  #active = true;
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #perTryTimer: NodeJS.Timeout | undefined;
+  /** The host's locality load stats (LRS clusters), counted while in flight. */
+  readonly #load: LocalityLoadStats | undefined;
+
+  /** Counts the attempt as pending on `host` (the caller checked the circuit breakers). */
+  constructor(
+    owner: UpstreamRequestOwner,
+    cluster: ClusterRuntime,
+    host: HostState,
+    isRetry: boolean,
+    trace: RequestTrace | undefined,
+  ) {
+    this.#owner = owner;
+    this.#cluster = cluster;
+    this.host = host;
+    this.#isRetry = isRetry;
+    this.#trace = trace;
+    host.activeRequests++;
+    this.#load = host.localityLoad;
+    this.#load?.active.add(1);
+    cluster.circuit.pendingRequests++;
+    cluster.stats.upstreamRqPendingActive.add(1);
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  start(dispatcher: HostDispatcher, options: HostDispatchOptions, perTryTimeoutMs: number): void {
+    if (perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, perTryTimeoutMs);
+    this.#startedAt = performance.now();
+    dispatcher.dispatch(options, this);
+  }
+
+  /** Resumes reading the response after onUpstreamHeaders/onUpstreamData returned false. */
+  resumeReading(): void {
+    this.#resume?.();
+  }
+
+  /** Ends the attempt now (the pool may call onError synchronously: it is ignored then). */
+  abort(err: Error): void {
+    const abort = this.#abort;
+    this.end();
+    abort?.(err);
+  }
+
+  /** Ends the attempt's bookkeeping; exactly once however the attempt ends. */
+  end(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.#trace?.endAttempt();
+    const cluster = this.#cluster;
+    if (!this.#connected) {
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
+    } else cluster.stats.upstreamRqActive.add(-1);
+    this.host.activeRequests--;
+    this.#load?.active.add(-1);
+    if (this.#perTryTimer !== undefined) clearTimeout(this.#perTryTimer);
+    this.#perTryTimer = undefined;
+    this.#abort = undefined;
+    this.#resume = undefined;
+    if (this.#isRetry) cluster.circuit.activeRetries--;
+  }
+
+  readonly #onPerTryTimeout = (): void => {
+    this.#perTryTimer = undefined;
+    this.#cluster.stats.upstreamRqPerTryTimeout.inc();
+    this.#owner.onPerTryTimeout();
+  };
+
+  // ------------------------------------------------------------ HostDispatchHandler
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#owner.done || !this.#active) {
+      abort(new Error('downstream request already finished'));
+      return;
+    }
+    if (!this.#connected) {
+      this.#connected = true;
+      const cluster = this.#cluster;
+      cluster.circuit.pendingRequests--;
+      cluster.stats.upstreamRqPendingActive.add(-1);
+      cluster.stats.upstreamRqTotal.inc();
+      cluster.stats.upstreamRqActive.add(1);
+    }
+  }
+
+  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
+    if (!this.#active) return false;
+    if (statusCode < 200) return true; // 1xx: the final response follows.
+    this.#trace?.attemptStatus(statusCode);
+    this.#cluster.reportOutcome(this.host, statusCode);
+    this.#resume = resume;
+    return this.#owner.onUpstreamHeaders(statusCode, rawHeaders);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.#active) return false;
+    return this.#owner.onUpstreamData(chunk);
+  }
+
+  onComplete(): void {
+    if (!this.#active) return;
+    const startedAt = this.#startedAt;
+    this.end();
+    this.#owner.onUpstreamComplete(startedAt);
+  }
+
+  onError(err: Error): void {
+    if (!this.#active) return;
+    this.#trace?.attemptError(err);
+    const connected = this.#connected;
+    this.end();
+    this.#owner.onUpstreamError(err, connected);
+  }
+}
