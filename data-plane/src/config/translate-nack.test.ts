@@ -232,6 +232,17 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
     ],
   },
   {
+    name: 'route headers may not touch pseudo-headers or host',
+    mutate: (p) => {
+      p.route.request_headers_to_add = [{ header: { key: ':path', value: '/x' } }];
+      p.route.response_headers_to_remove = ['host'];
+    },
+    errors: [
+      `${R}.request_headers_to_add[0].header.key: :path: pseudo-headers and host may not be modified`,
+      `${R}.response_headers_to_remove[0]: host: pseudo-headers and host may not be removed`,
+    ],
+  },
+  {
     name: 'validate_clusters (inline default true)',
     mutate: (p) => void ((p.route.route as Doc).cluster = 'nope'),
     errors: [

@@ -79,6 +79,8 @@ function fakeRoute(route: FakeRoute, filterName: string): RouteMatchResult {
   const resolved =
     levels.length === 0 ? undefined : { config: configs[0], disabled: levels[0]!.disabled };
   const partial: Partial<RouteMatchResult> = {
+    virtualHost: { name: 'test-vhost' } as RouteMatchResult['virtualHost'],
+    route: { name: 'test-route' } as RouteMatchResult['route'],
     action: { kind: route.kind ?? 'route' } as RouteMatchResult['action'],
     clusterName: route.clusterName,
     perFilterConfig: (name) => (name === filterName ? resolved : undefined),
@@ -101,8 +103,8 @@ export class FakeFilterCallbacks implements FilterCallbacks {
   readonly injectedDecoded: Array<{ data: Buffer; endStream: boolean }> = [];
   readonly injectedEncoded: Array<{ data: Buffer; endStream: boolean }> = [];
   readonly readDisableCalls: boolean[] = [];
-  /** +1 per onEncoderFilterAboveWriteBufferHighWatermark, -1 per ...BelowLowWatermark. */
-  encoderWatermark = 0;
+  /** onEncoderFilterAboveWriteBufferHighWatermark / ...BelowLowWatermark calls, in order. */
+  readonly encoderWatermarkCalls: Array<'above' | 'below'> = [];
   decoderBufferLimit: number | undefined;
   resets = 0;
   routeCacheCleared = 0;
@@ -212,11 +214,11 @@ export class FakeFilterCallbacks implements FilterCallbacks {
   }
 
   onEncoderFilterAboveWriteBufferHighWatermark(): void {
-    this.encoderWatermark++;
+    this.encoderWatermarkCalls.push('above');
   }
 
   onEncoderFilterBelowWriteBufferLowWatermark(): void {
-    this.encoderWatermark--;
+    this.encoderWatermarkCalls.push('below');
   }
 
   /** Everything injected into the decode chain so far, concatenated. */
