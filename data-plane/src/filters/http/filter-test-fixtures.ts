@@ -65,7 +65,7 @@ export interface FakeRoute {
 
 export interface FakeCallbacksOptions {
   readonly route?: FakeRoute;
-  readonly filterConfigName?: string;
+  readonly name?: string;
   readonly bufferLimit?: number;
   readonly remoteAddress?: string;
   readonly remotePort?: number;
@@ -114,7 +114,7 @@ export class FakeFilterCallbacks implements FilterCallbacks {
   onBelowWriteBufferLowWatermark?: () => void;
 
   constructor(options: FakeCallbacksOptions = {}) {
-    this.name = options.filterConfigName ?? 'filter-under-test';
+    this.name = options.name ?? 'filter-under-test';
     this.bufferLimit = options.bufferLimit ?? 1024 * 1024;
     this.routeResult =
       options.route === undefined ? undefined : fakeRoute(options.route, this.name);

@@ -33,7 +33,7 @@ describe('fault filter', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
   afterEach(() => mock.timers.reset());
 
-  test('fixed abort: local reply with Envoy body, details and flag FI', () => {
+  test('fixed abort: local reply with Envoy body and details', () => {
     const { filter, stats } = setup(
       model({ abort: { kind: 'http', httpStatus: 503, percentage: ALWAYS } }),
     );
@@ -41,11 +41,7 @@ describe('fault filter', () => {
     const stream = filter.create(callbacks);
     assert.equal(stream.decodeHeaders(requestHeaders('GET', '/')), 'stop');
     assert.deepEqual(callbacks.localReplies, [
-      {
-        status: 503,
-        body: 'fault filter abort',
-        options: { flag: 'FI', details: 'fault_filter_abort' },
-      },
+      { status: 503, body: 'fault filter abort', options: { details: 'fault_filter_abort' } },
     ]);
     assert.equal(stats.counterValue('fault_aborts_injected', LABELS), 1);
     assert.equal(stats.gaugeValue('fault_active_faults', LABELS), 1);
@@ -53,14 +49,13 @@ describe('fault filter', () => {
     assert.equal(stats.gaugeValue('fault_active_faults', LABELS), 0);
   });
 
-  test('fixed delay holds the request on a timer, then continues; flag DI', () => {
+  test('fixed delay holds the request on a timer, then continues', () => {
     const { filter, stats } = setup(
       model({ delay: { kind: 'fixed', fixedDelayMs: 200, percentage: ALWAYS } }),
     );
     const callbacks = new FakeFilterCallbacks({ route: {} });
     const stream = filter.create(callbacks);
     assert.equal(stream.decodeHeaders(requestHeaders('POST', '/')), 'stop');
-    assert.deepEqual(callbacks.streamInfo.responseFlags, ['DI']);
     assert.equal(stream.decodeData(), 'stop-and-watermark');
     assert.equal(stream.decodeTrailers(), 'stop');
     mock.timers.tick(199);
@@ -138,7 +133,7 @@ describe('fault filter', () => {
     assert.deepEqual(run({ 'x-envoy-fault-abort-grpc-request': '14' }).reply, {
       status: 200,
       body: 'fault filter abort',
-      options: { flag: 'FI', details: 'fault_filter_abort', grpcStatus: 14 },
+      options: { details: 'fault_filter_abort', grpcStatus: 14 },
     });
     assert.equal(
       run({ 'x-envoy-fault-abort-request': '503', 'x-envoy-fault-abort-grpc-request': '14' }).reply
@@ -241,7 +236,7 @@ describe('fault filter', () => {
     });
     const callbacks = new FakeFilterCallbacks({
       route: { perFilter: [{ config: perRoute, disabled: false }] },
-      filterConfigName: 'envoy.filters.http.fault',
+      name: 'envoy.filters.http.fault',
     });
     filter.create(callbacks).decodeHeaders(requestHeaders('GET', '/'));
     assert.equal(callbacks.localReplies[0]?.status, 418);
