@@ -71,8 +71,8 @@ export const corsFilter: HttpFilterFactory<Record<string, never>, CorsPolicyMode
   },
   validatePerRoute: (_typeUrl, config, path, issues) =>
     corsPolicy(config, path, issues, CORS_POLICY_SPEC),
-  createFilterFactory() {
-    const filter = new CorsFilter();
+  createFilterFactory(_config, context) {
+    const filter = new CorsFilter(context);
     return { create: (callbacks) => filter.create(callbacks) };
   },
 };

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CorsPolicyModel, StringMatcherModel } from '../../../config/model.js';
 import { Issues, type JsonObject } from '../../../config/translate-common.js';
+import { MemoryStatsSink } from '../../../stats/stats-memory.js';
 import type { RouteMatchResult } from '../../../router/route-table.js';
 import { FakeFilterCallbacks, requestHeaders, responseHeaders } from '../filter-test-fixtures.js';
 import { httpFilterByPerRouteTypeUrl } from '../registry.js';
@@ -89,7 +90,9 @@ describe('cors config', () => {
 });
 
 describe('cors filter', () => {
-  const filter = new CorsFilter(() => 0.5);
+  const stats = new MemoryStatsSink();
+  const context = { stats, statPrefix: 'http', listenerName: 'l' };
+  const filter = new CorsFilter(context, () => 0.5);
 
   test('a preflight from an allowed origin is answered 200 with the policy headers', () => {
     const callbacks = callbacksFor(policy({ allowCredentials: true }));
@@ -158,6 +161,20 @@ describe('cors filter', () => {
     });
   });
 
+  test('origins are counted valid or invalid; requests without one are not counted', () => {
+    const labels = { listener: 'l', stat_prefix: 'http' };
+    const valid = stats.counterValue('cors_origin_valid', labels);
+    const invalid = stats.counterValue('cors_origin_invalid', labels);
+    for (const headers of [
+      { origin: 'https://app.example' },
+      { origin: 'https://evil.example' },
+      {},
+    ] as Record<string, string>[])
+      filter.create(callbacksFor(policy())).decodeHeaders(requestHeaders('GET', '/', headers));
+    assert.equal(stats.counterValue('cors_origin_valid', labels), valid + 1);
+    assert.equal(stats.counterValue('cors_origin_invalid', labels), invalid + 1);
+  });
+
   test('responses to other origins, or without Origin, are left alone', () => {
     for (const headers of [{ origin: 'https://evil.example' }, {}] as Record<string, string>[]) {
       const stream = filter.create(callbacksFor(policy()));
@@ -196,8 +213,8 @@ describe('cors filter', () => {
 
   test('filter_enabled rolls per request; shadow mode only observes', () => {
     const half = { numerator: 50, denominator: 100 };
-    const on = new CorsFilter(() => 0.49);
-    const off = new CorsFilter(() => 0.5);
+    const on = new CorsFilter(context, () => 0.49);
+    const off = new CorsFilter(context, () => 0.5);
     const run = (f: CorsFilter, p: CorsPolicyModel) => {
       const callbacks = callbacksFor(p);
       return f.create(callbacks).decodeHeaders(requestHeaders('OPTIONS', '/', PREFLIGHT));

@@ -22,7 +22,13 @@ import { ResponseHeaderMap, type RequestHeaderMap } from '../../../http/header-m
 import type { RandomSource } from '../../../router/route-table.js';
 import { compileStringMatcher, type StringPredicate } from '../../../router/route-match.js';
 import { percentEnabled } from '../common/fractional-percent.js';
-import type { FilterCallbacks, FilterHeadersStatus, StreamFilter } from '../filter.js';
+import type { CounterHandle } from '../../../stats/stats.js';
+import type {
+  FilterCallbacks,
+  FilterFactoryContext,
+  FilterHeadersStatus,
+  StreamFilter,
+} from '../filter.js';
 
 export const CORS_RESPONSE_DETAILS = 'cors_response';
 
@@ -45,10 +51,19 @@ const NO_POLICIES: readonly CorsPolicyModel[] = [];
 /** Built once per HCM and config version; compiles each policy's origin matchers once. */
 export class CorsFilter {
   readonly random: RandomSource;
+  /** Envoy's cors.origin_valid / origin_invalid (requests with an Origin only). */
+  readonly originValid: CounterHandle;
+  readonly originInvalid: CounterHandle;
   readonly #origins = new WeakMap<CorsPolicyModel, readonly StringPredicate[]>();
 
-  constructor(random: RandomSource = Math.random) {
+  constructor(
+    context: Pick<FilterFactoryContext, 'stats' | 'statPrefix' | 'listenerName'>,
+    random: RandomSource = Math.random,
+  ) {
     this.random = random;
+    const labels = { listener: context.listenerName, stat_prefix: context.statPrefix };
+    this.originValid = context.stats.counter('cors_origin_valid', labels);
+    this.originInvalid = context.stats.counter('cors_origin_invalid', labels);
   }
 
   create(callbacks: FilterCallbacks): CorsStreamFilter {
@@ -111,7 +126,12 @@ export class CorsStreamFilter implements StreamFilter {
     const origin = headers.get(CorsHeader.ORIGIN);
     if (origin === undefined || origin === '') return 'continue';
     const allowed = this.#originAllowed(origin);
-    if (allowed) this.#latchedOrigin = origin;
+    if (allowed) {
+      this.filter.originValid.inc();
+      this.#latchedOrigin = origin;
+    } else {
+      this.filter.originInvalid.inc();
+    }
     if (!enabled) return 'continue';
     this.#isCorsRequest = true;
     if (headers.method !== 'OPTIONS') return 'continue';

@@ -34,13 +34,20 @@ function compileOps(ops: readonly HeaderMutationOpModel[]): readonly CompiledOp[
   );
 }
 
+function usesFormatters(ops: readonly CompiledOp[]): boolean {
+  return ops.some((op) => 'add' in op && typeof op.add.value !== 'string');
+}
+
 /** One Mutations message, compiled. */
 class CompiledMutations {
   readonly request: readonly CompiledOp[];
   readonly response: readonly CompiledOp[];
+  /** Some value has a %VARIABLE%: the stream's formatter context is needed. */
+  readonly formatters: boolean;
   constructor(model: HeaderMutationListsModel) {
     this.request = compileOps(model.request);
     this.response = compileOps(model.response);
+    this.formatters = usesFormatters(this.request) || usesFormatters(this.response);
   }
 }
 
@@ -85,13 +92,18 @@ export class HeaderMutationFilter {
   }
 }
 
-/** A formatter context for a response whose request this filter never saw. */
-function emptyRequest(callbacks: FilterCallbacks): StreamFormatterContext {
-  return new StreamFormatterContext(callbacks.streamInfo, new RequestHeaderMap('', '', '', '', ''));
-}
+/** What literal-only mutations get: evaluating a literal never reads the context. */
+const NO_FORMATTERS: HeaderFormatterContext = {
+  downstreamRemoteAddress: '',
+  downstreamDirectRemoteAddress: '',
+  downstreamLocalAddress: '',
+  protocol: '',
+  upstreamRemoteAddress: '',
+  requestHeaders: { get: () => undefined },
+};
 
 export class HeaderMutationStreamFilter implements StreamFilter {
-  #ctx: StreamFormatterContext | undefined;
+  #ctx: HeaderFormatterContext | undefined;
   #routeMutations: CompiledMutations[] | undefined;
 
   constructor(
@@ -100,17 +112,19 @@ export class HeaderMutationStreamFilter implements StreamFilter {
   ) {}
 
   decodeHeaders(headers: RequestHeaderMap): FilterHeadersStatus {
-    const ctx = new StreamFormatterContext(this.callbacks.streamInfo, headers);
-    this.#ctx = ctx;
+    const levels = this.#levels();
+    const ctx = this.#context(headers, levels);
     apply(this.filter.mutations.request, headers, ctx);
-    for (const level of this.#levels()) apply(level.request, headers, ctx);
+    for (const level of levels) apply(level.request, headers, ctx);
     return 'continue';
   }
 
   encodeHeaders(headers: ResponseHeaderMap): FilterHeadersStatus {
-    const ctx = (this.#ctx ??= emptyRequest(this.callbacks));
+    const levels = this.#levels();
+    // A response whose request this filter never saw (an earlier filter's local reply).
+    const ctx = this.#ctx ?? this.#context(new RequestHeaderMap('', '', '', '', ''), levels);
     apply(this.filter.mutations.response, headers, ctx);
-    for (const level of this.#levels()) apply(level.response, headers, ctx);
+    for (const level of levels) apply(level.response, headers, ctx);
     return 'continue';
   }
 
@@ -118,5 +132,17 @@ export class HeaderMutationStreamFilter implements StreamFilter {
     return (this.#routeMutations ??= this.filter.routeMutations(
       this.callbacks.route()?.perFilterConfigs(this.callbacks.name) ?? [],
     ));
+  }
+
+  /** The formatter context, built only when some value has a %VARIABLE%. */
+  #context(
+    request: RequestHeaderMap,
+    levels: readonly CompiledMutations[],
+  ): HeaderFormatterContext {
+    const needed = this.filter.mutations.formatters || levels.some((level) => level.formatters);
+    this.#ctx = needed
+      ? new StreamFormatterContext(this.callbacks.streamInfo, request)
+      : NO_FORMATTERS;
+    return this.#ctx;
   }
 }
