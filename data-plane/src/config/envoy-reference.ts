@@ -6,6 +6,7 @@
  */
 import { BOOTSTRAP_SPECS } from './bootstrap.js';
 import { HTTP_FILTERS } from '../filters/http/registry.js';
+import { COMPRESSION_EXTENSIONS } from '../filters/http/common/compression-config.js';
 import {
   CONFIG_SOURCE_SPECS,
   ADDRESS_SPEC,
@@ -39,7 +40,8 @@ export function envoyReference(): EnvoyReference {
       { title: 'Bootstrap', messages: BOOTSTRAP_SPECS },
       { title: 'Listener', messages: LISTENER_SPECS },
       { title: 'HttpConnectionManager', messages: HCM_SPECS },
-      { title: 'HTTP filters', messages: HTTP_FILTERS.flatMap((f) => f.specs) },
+      // Filters share some message specs (percentages, compression libraries): list each once.
+      { title: 'HTTP filters', messages: [...new Set(HTTP_FILTERS.flatMap((f) => f.specs))] },
       { title: 'Access logs', messages: ACCESS_LOG_SPECS },
       { title: 'Tracing', messages: TRACING_SPECS },
       { title: 'RouteConfiguration', messages: ROUTE_SPECS },
@@ -61,6 +63,7 @@ export function envoyReference(): EnvoyReference {
         names: f.names,
         note: f.note,
       })),
+      ...COMPRESSION_EXTENSIONS,
       ...ACCESS_LOG_EXTENSIONS,
       ...TRACING_EXTENSIONS,
       ...TLS_EXTENSIONS,

@@ -6,6 +6,7 @@
  * persisted as the last good config. Durations are milliseconds; 0 means "disabled" where Envoy
  * says so.
  */
+import type { CorsPolicyModel } from './model-http-filters.js';
 
 export interface ProxyConfig {
   /** Content version of the whole config (changes whenever anything changes). */
@@ -175,16 +176,43 @@ export interface AccessLogModel {
 }
 
 export interface HttpFilterModel {
+  /** HttpFilter.name: the key of its typed_per_filter_config entries in route configurations. */
   readonly name: string;
   /** Type URL of the typed_config (keys the filter factory). */
   readonly typeUrl: string;
-  /** Normalised proto3 JSON of the typed_config (the factory validates it). */
+  /** What the factory's validate returned for the typed_config. */
   readonly config: unknown;
-  /** HttpFilter.disabled: in the chain only where a route's typed_per_filter_config enables it. */
+  /**
+   * HttpFilter.disabled: the filter is in the chain but off by default. Envoy's rule
+   * (route_components.proto FilterConfig, "route based filter chain"): for each request the most
+   * specific typed_per_filter_config entry under this filter's name (weighted cluster, route,
+   * virtual host, route configuration; RouteMatchResult.perFilterConfig) decides — an entry that
+   * is a FilterConfig with `disabled: true` turns the filter off, any other entry (a FilterConfig
+   * with `disabled: false`, an empty `config: {}` included, or the filter's own per-route message)
+   * turns it on; without an entry the filter runs unless this flag is set. The decision is taken
+   * once, when the stream's chain is built from the first route match.
+   */
   readonly disabled?: boolean;
 }
 
 // ---------------------------------------------------------------- routes
+
+/**
+ * One typed_per_filter_config entry (RouteConfiguration, VirtualHost, Route or
+ * WeightedCluster.ClusterWeight), keyed by the HttpFilter.name it configures.
+ */
+export interface PerFilterConfigModel {
+  /**
+   * What the filter factory's validatePerRoute returned; undefined when the entry only enables
+   * (`FilterConfig { config: {} }`) or disables (`FilterConfig { disabled: true }`) the filter.
+   */
+  readonly config: unknown;
+  /** FilterConfig.disabled: the filter does not run for requests on this route. */
+  readonly disabled: boolean;
+}
+
+/** typed_per_filter_config of one level, by HttpFilter.name; absent when the level has none. */
+export type PerFilterConfigsModel = Readonly<Record<string, PerFilterConfigModel>>;
 
 export interface HeaderValueOptionModel {
   readonly key: string;
@@ -213,6 +241,7 @@ export interface RouteConfigModel extends HeaderMutationsModel {
   readonly mostSpecificHeaderMutationsWins?: boolean;
   /** ignore_port_in_host_matching (default false: the authority is matched with its port). */
   readonly ignorePortInHostMatching?: boolean;
+  readonly typedPerFilterConfig?: PerFilterConfigsModel;
 }
 
 export interface VirtualHostModel extends HeaderMutationsModel {
@@ -222,6 +251,9 @@ export interface VirtualHostModel extends HeaderMutationsModel {
   readonly routes: readonly RouteModel[];
   readonly retryPolicy?: RetryPolicyModel;
   readonly requireTls: 'NONE' | 'EXTERNAL_ONLY' | 'ALL';
+  readonly typedPerFilterConfig?: PerFilterConfigsModel;
+  /** The deprecated inline `cors` (used by the CORS filter when no level has a CorsPolicy). */
+  readonly cors?: CorsPolicyModel;
 }
 
 export interface StringMatcherModel {
@@ -289,6 +321,7 @@ export interface WeightedClusterModel {
   readonly name: string;
   readonly weight: number;
   readonly mutations: HeaderMutationsModel;
+  readonly typedPerFilterConfig?: PerFilterConfigsModel;
 }
 
 export interface ForwardActionModel {
@@ -309,6 +342,8 @@ export interface ForwardActionModel {
   readonly retryPolicy?: RetryPolicyModel;
   readonly hashPolicy: readonly HashPolicyModel[];
   readonly upgradeTypes: readonly string[];
+  /** The deprecated inline `cors` (used by the CORS filter when no level has a CorsPolicy). */
+  readonly cors?: CorsPolicyModel;
 }
 
 export interface RedirectActionModel {
@@ -340,6 +375,7 @@ export interface RouteModel extends HeaderMutationsModel {
   readonly action: RouteActionModel;
   /** Route.tracing (absent: the HCM's tracing settings apply unchanged). */
   readonly tracing?: RouteTracingModel;
+  readonly typedPerFilterConfig?: PerFilterConfigsModel;
 }
 
 // ---------------------------------------------------------------- clusters
@@ -531,3 +567,6 @@ export interface HealthCheckFilterModel {
   /** cluster_min_healthy_percentages: cluster name → minimum % of healthy + degraded hosts. */
   readonly clusterMinHealthyPercentages: Readonly<Record<string, number>>;
 }
+
+// The configs of the other HTTP filters live in their own module.
+export type * from './model-http-filters.js';

@@ -90,7 +90,8 @@ const HTTP_FILTER_SPEC = messageSpec(
     name: 'label; also selects the filter when typed_config is absent',
     typed_config: 'the filter config; its type selects the filter',
     is_optional: 'an unsupported optional filter is skipped (Envoy semantics)',
-    disabled: 'a disabled filter is dropped (per-route enabling is not supported)',
+    disabled:
+      'off unless a route enables it: its most specific typed_per_filter_config entry is not a FilterConfig with disabled: true',
   },
 );
 
@@ -256,18 +257,16 @@ function httpFilters(obj: JsonObject, path: string, issues: Issues): HttpFilterM
       );
       return;
     }
-    if (bool(filter.disabled, false)) {
-      if (factory.terminal)
-        issues.add(join(filterPath, 'disabled'), 'the terminal filter cannot be disabled');
-      return;
-    }
+    const disabled = bool(filter.disabled, false);
+    if (disabled && factory.terminal)
+      issues.add(join(filterPath, 'disabled'), 'the terminal filter cannot be disabled');
     if (factory.terminal && index !== entries.length - 1)
       issues.add(
         filterPath,
         `${name || factory.names[0]} is terminal and must be the last HTTP filter`,
       );
     const config = factory.validate(typed ?? {}, join(filterPath, 'typed_config'), issues);
-    filters.push({ name, typeUrl: factory.typeUrl, config });
+    filters.push({ name, typeUrl: factory.typeUrl, config, disabled });
   });
   const last = filters[filters.length - 1];
   if (!last || !httpFilterByTypeUrl(last.typeUrl)?.terminal)

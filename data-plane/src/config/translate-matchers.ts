@@ -5,6 +5,10 @@
  */
 import { compileRe2 } from '@ferry/proto';
 import {
+  SUPPORTED_HEADER_FORMATTERS,
+  validateHeaderValueFormat,
+} from '../router/header-mutations.js';
+import {
   asObject,
   bool,
   checkFields,
@@ -84,9 +88,9 @@ const HEADER_VALUE_OPTION_SPEC = messageSpec('envoy.config.core.v3.HeaderValueOp
 });
 
 const HEADER_VALUE_SPEC = messageSpec('envoy.config.core.v3.HeaderValue', {
-  key: 'header name',
-  value: 'literal value (Envoy %VARIABLE% substitution is rejected)',
-  raw_value: 'value as bytes (UTF-8)',
+  key: 'header name (routes and header_mutation: not a pseudo-header, not host)',
+  value: `routes and header_mutation: with Envoy formatters ${SUPPORTED_HEADER_FORMATTERS.map((n) => (n === 'REQ' ? '%REQ(name)%' : n === 'START_TIME' ? '%START_TIME(format)%' : `%${n}%`)).join(', ')} (%% is a literal %; others are rejected); health checks: literal only`,
+  raw_value: 'value as bytes (UTF-8), formatters as in value',
 });
 
 export const MATCHER_SPECS: readonly MessageSpec[] = [
@@ -218,26 +222,57 @@ const APPEND_ACTIONS = [
   'OVERWRITE_IF_EXISTS',
 ] as const;
 
+/** Where a HeaderValueOption is used decides what it may do. */
+export interface HeaderValueOptionContext {
+  /**
+   * Envoy's %VARIABLE% formatters are rendered per request (route-level headers, the
+   * header_mutation filter); otherwise (health checks) values are literal and a formatter is
+   * rejected rather than sent as text.
+   */
+  readonly formatters: boolean;
+  /**
+   * Envoy's HeaderParser rule for route-level headers: pseudo-headers and `host` "may not be
+   * modified" (ferry-proxy's header maps keep them as request fields, not entries).
+   */
+  readonly modifiableOnly: boolean;
+}
+
+const LITERAL_VALUES: HeaderValueOptionContext = { formatters: false, modifiableOnly: false };
+const ROUTE_HEADERS: HeaderValueOptionContext = { formatters: true, modifiableOnly: true };
+
+/** Envoy's Http::HeaderUtility::isModifiableHeader: not `:`-prefixed and not `host`. */
+export function isModifiableHeader(lowerName: string): boolean {
+  return !lowerName.startsWith(':') && lowerName !== 'host';
+}
+
 export function headerValueOption(
   obj: JsonObject,
   path: string,
   issues: Issues,
+  context: HeaderValueOptionContext = LITERAL_VALUES,
 ): HeaderValueOptionModel {
   checkFields(obj, HEADER_VALUE_OPTION_SPEC, path, issues);
   const headerPath = join(path, 'header');
   const header = asObject(obj.header) ?? {};
   checkFields(header, HEADER_VALUE_SPEC, headerPath, issues);
-  const value =
-    typeof header.raw_value === 'string'
-      ? Buffer.from(header.raw_value, 'base64').toString('utf8')
-      : str(header.value);
-  // Envoy substitutes %DOWNSTREAM_REMOTE_ADDRESS% and friends; ferry-proxy does not yet, and
-  // sending the literal would change behaviour silently.
-  if (/%[A-Z_]+(\(.*?\))?%/.test(value))
+  const rawValue = typeof header.raw_value === 'string';
+  const value = rawValue
+    ? Buffer.from(header.raw_value as string, 'base64').toString('utf8')
+    : str(header.value);
+  const valuePath = join(headerPath, rawValue ? 'raw_value' : 'value');
+  if (context.formatters) {
+    const error = validateHeaderValueFormat(value);
+    if (error !== undefined) issues.add(valuePath, error);
+  } else if (/%[A-Z_]+(\(.*?\))?%/.test(value)) {
+    // Sending the formatter as literal text would change behaviour silently.
     issues.add(
-      join(headerPath, 'value'),
-      `header value variables (${value}) are not supported by ferry-proxy`,
+      valuePath,
+      `header value variables (${value}) are not supported here by ferry-proxy`,
     );
+  }
+  const key = str(header.key).toLowerCase();
+  if (context.modifiableOnly && !isModifiableHeader(key))
+    issues.add(join(headerPath, 'key'), `${key}: pseudo-headers and host may not be modified`);
   let action = enumField(
     obj.append_action,
     APPEND_ACTIONS,
@@ -251,7 +286,7 @@ export function headerValueOption(
     action = obj.append ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD';
   }
   return {
-    key: str(header.key).toLowerCase(),
+    key,
     value,
     action,
     ...(bool(obj.keep_empty_value, false) ? { keepEmptyValue: true } : {}),
@@ -265,12 +300,19 @@ export function headerMutations(
   issues: Issues,
 ): HeaderMutationsModel {
   const add = (key: string): HeaderValueOptionModel[] =>
-    objectsOf(obj, key, path).map(([o, p]) => headerValueOption(o, p, issues));
+    objectsOf(obj, key, path).map(([o, p]) => headerValueOption(o, p, issues, ROUTE_HEADERS));
+  const remove = (key: string): string[] =>
+    strings(obj[key]).map((h, i) => {
+      const name = h.toLowerCase();
+      if (!isModifiableHeader(name))
+        issues.add(join(join(path, key), i), `${name}: pseudo-headers and host may not be removed`);
+      return name;
+    });
   return {
     requestHeadersToAdd: add('request_headers_to_add'),
-    requestHeadersToRemove: strings(obj.request_headers_to_remove).map((h) => h.toLowerCase()),
+    requestHeadersToRemove: remove('request_headers_to_remove'),
     responseHeadersToAdd: add('response_headers_to_add'),
-    responseHeadersToRemove: strings(obj.response_headers_to_remove).map((h) => h.toLowerCase()),
+    responseHeadersToRemove: remove('response_headers_to_remove'),
   };
 }
 

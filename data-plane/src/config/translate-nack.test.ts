@@ -137,22 +137,55 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
     name: 'HTTP filter',
     mutate: (p) =>
       void (p.hcm.http_filters as Doc[]).unshift({
-        name: 'cors',
-        typed_config: { '@type': `${T}envoy.extensions.filters.http.cors.v3.Cors` },
+        name: 'csrf',
+        typed_config: {
+          '@type': `${T}envoy.extensions.filters.http.csrf.v3.CsrfPolicy`,
+          filter_enabled: { default_value: { numerator: 100 } },
+        },
       }),
     errors: [
-      `${L}.http_filters[0].typed_config: HTTP filter envoy.extensions.filters.http.cors.v3.Cors is not supported by ferry-proxy`,
+      `${L}.http_filters[0].typed_config: HTTP filter envoy.extensions.filters.http.csrf.v3.CsrfPolicy is not supported by ferry-proxy`,
     ],
   },
   {
     name: 'optional HTTP filter is skipped (Envoy semantics)',
     mutate: (p) =>
       void (p.hcm.http_filters as Doc[]).unshift({
-        name: 'cors',
+        name: 'csrf',
         is_optional: true,
-        typed_config: { '@type': `${T}envoy.extensions.filters.http.cors.v3.Cors` },
+        typed_config: {
+          '@type': `${T}envoy.extensions.filters.http.csrf.v3.CsrfPolicy`,
+          filter_enabled: { default_value: { numerator: 100 } },
+        },
       }),
     errors: [],
+  },
+  {
+    name: 'HTTP filter config field',
+    mutate: (p) =>
+      void (p.hcm.http_filters as Doc[]).unshift({
+        name: 'envoy.filters.http.fault',
+        typed_config: {
+          '@type': `${T}envoy.extensions.filters.http.fault.v3.HTTPFault`,
+          response_rate_limit: { fixed_limit: { limit_kbps: 10 } },
+        },
+      }),
+    errors: [
+      `${L}.http_filters[0].typed_config.response_rate_limit: response_rate_limit (response throughput faults) is not supported by ferry-proxy`,
+    ],
+  },
+  {
+    name: 'per-route config of an unknown filter',
+    mutate: (p) =>
+      void (p.route.typed_per_filter_config = {
+        'envoy.filters.http.csrf': {
+          '@type': `${T}envoy.extensions.filters.http.csrf.v3.CsrfPolicy`,
+          filter_enabled: { default_value: { numerator: 100 } },
+        },
+      }),
+    errors: [
+      `${R}.typed_per_filter_config["envoy.filters.http.csrf"]: per-route config envoy.extensions.filters.http.csrf.v3.CsrfPolicy is not supported by ferry-proxy (no HTTP filter takes it; wrap it in a FilterConfig with is_optional to skip it)`,
+    ],
   },
   {
     name: 'router not last',
@@ -188,13 +221,25 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
     ],
   },
   {
-    name: 'header value variables',
+    name: 'header value formatter',
     mutate: (p) =>
       void (p.route.request_headers_to_add = [
         { header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS%' } },
+        { header: { key: 'x-meta', value: '%UPSTREAM_METADATA(["ns", "key"])%' } },
       ]),
     errors: [
-      `${R}.request_headers_to_add[0].header.value: header value variables (%DOWNSTREAM_REMOTE_ADDRESS%) are not supported by ferry-proxy`,
+      `${R}.request_headers_to_add[1].header.value: unsupported header formatter %UPSTREAM_METADATA(["ns", "key"])% (supported: %DOWNSTREAM_REMOTE_ADDRESS%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %DOWNSTREAM_REMOTE_PORT%, %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%, %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%, %DOWNSTREAM_LOCAL_ADDRESS%, %DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%, %DOWNSTREAM_LOCAL_PORT%, %UPSTREAM_REMOTE_ADDRESS%, %UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %HOSTNAME%, %PROTOCOL%, %START_TIME(format)%, %REQ(name)%)`,
+    ],
+  },
+  {
+    name: 'route headers may not touch pseudo-headers or host',
+    mutate: (p) => {
+      p.route.request_headers_to_add = [{ header: { key: ':path', value: '/x' } }];
+      p.route.response_headers_to_remove = ['host'];
+    },
+    errors: [
+      `${R}.request_headers_to_add[0].header.key: :path: pseudo-headers and host may not be modified`,
+      `${R}.response_headers_to_remove[0]: host: pseudo-headers and host may not be removed`,
     ],
   },
   {

@@ -21,6 +21,11 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import { HEADER_MUTATION_FIELDS, headerMutations, regexRewrite } from './translate-matchers.js';
+import {
+  TYPED_PER_FILTER_CONFIG_NOTE,
+  typedPerFilterConfig,
+} from './translate-per-filter-config.js';
+import { INLINE_CORS_NOTE, inlineCorsPolicy } from '../filters/http/cors/config.js';
 import type {
   DirectResponseActionModel,
   ForwardActionModel,
@@ -73,6 +78,7 @@ const ROUTE_ACTION_SPEC = messageSpec('envoy.config.route.v3.RouteAction', {
   retry_policy: 'retries (see RetryPolicy)',
   hash_policy: 'hash for RING_HASH / MAGLEV clusters',
   upgrade_configs: 'per-route upgrade enablement (enabling only)',
+  cors: INLINE_CORS_NOTE,
 });
 
 const UPGRADE_SPEC = messageSpec('envoy.config.route.v3.RouteAction.UpgradeConfig', {
@@ -137,6 +143,7 @@ const CLUSTER_WEIGHT_SPEC = messageSpec('envoy.config.route.v3.WeightedCluster.C
   name: 'cluster',
   weight: 'relative weight',
   ...HEADER_MUTATION_FIELDS,
+  typed_per_filter_config: TYPED_PER_FILTER_CONFIG_NOTE,
 });
 
 const REDIRECT_RESPONSE_CODES: Record<string, number> = {
@@ -231,6 +238,8 @@ export function forwardAction(
     optional.hostRewriteHeader = obj.host_rewrite_header.toLowerCase();
   const retry = asObject(obj.retry_policy);
   if (retry) optional.retryPolicy = retryPolicy(retry, join(path, 'retry_policy'), issues);
+  const cors = asObject(obj.cors);
+  if (cors) optional.cors = inlineCorsPolicy(cors, join(path, 'cors'), issues);
   return { ...base, ...optional };
 }
 
@@ -245,7 +254,12 @@ function weightedClusters(
     checkFields(o, CLUSTER_WEIGHT_SPEC, p, issues);
     const name = str(o.name);
     ctx.clusterRefs.push({ name, path: join(p, 'name') });
-    return { name, weight: int(o.weight, 0), mutations: headerMutations(o, p, issues) };
+    return {
+      name,
+      weight: int(o.weight, 0),
+      mutations: headerMutations(o, p, issues),
+      ...typedPerFilterConfig(o, p, issues),
+    };
   });
   const sum = clusters.reduce((total, c) => total + c.weight, 0);
   if (sum <= 0) issues.add(join(path, 'clusters'), 'the sum of weights must be greater than 0');

@@ -33,7 +33,18 @@ import {
   regexPattern,
 } from './translate-matchers.js';
 import { translateRouteTracing } from './translate-tracing.js';
+import {
+  PER_FILTER_CONFIG_SPECS,
+  TYPED_PER_FILTER_CONFIG_NOTE,
+  typedPerFilterConfig,
+} from './translate-per-filter-config.js';
+import {
+  INLINE_CORS_NOTE,
+  INLINE_CORS_SPECS,
+  inlineCorsPolicy,
+} from '../filters/http/cors/config.js';
 import type {
+  CorsPolicyModel,
   RouteActionModel,
   RouteConfigModel,
   RouteMatchModel,
@@ -51,6 +62,7 @@ const ROUTE_CONFIG_SPEC = messageSpec('envoy.config.route.v3.RouteConfiguration'
   most_specific_header_mutations_wins: 'default false (route configuration level applied last)',
   ignore_port_in_host_matching: 'default false',
   metadata: 'accepted, no effect',
+  typed_per_filter_config: TYPED_PER_FILTER_CONFIG_NOTE,
 });
 
 const VIRTUAL_HOST_SPEC = messageSpec('envoy.config.route.v3.VirtualHost', {
@@ -61,6 +73,8 @@ const VIRTUAL_HOST_SPEC = messageSpec('envoy.config.route.v3.VirtualHost', {
   ...HEADER_MUTATION_FIELDS,
   retry_policy: 'default retry policy for routes without one',
   metadata: 'accepted, no effect',
+  typed_per_filter_config: TYPED_PER_FILTER_CONFIG_NOTE,
+  cors: INLINE_CORS_NOTE,
 });
 
 const ROUTE_SPEC = messageSpec('envoy.config.route.v3.Route', {
@@ -73,6 +87,7 @@ const ROUTE_SPEC = messageSpec('envoy.config.route.v3.Route', {
   metadata: 'accepted, no effect',
   stat_prefix: 'accepted (stats naming only)',
   tracing: 'sampling overrides and custom tags (see Tracing)',
+  typed_per_filter_config: TYPED_PER_FILTER_CONFIG_NOTE,
 });
 
 const ROUTE_MATCH_SPEC = messageSpec('envoy.config.route.v3.RouteMatch', {
@@ -94,6 +109,8 @@ export const ROUTE_SPECS: readonly MessageSpec[] = [
   ROUTE_SPEC,
   ROUTE_MATCH_SPEC,
   GRPC_MATCH_SPEC,
+  ...PER_FILTER_CONFIG_SPECS,
+  ...INLINE_CORS_SPECS,
 ];
 
 export interface RouteConfigOptions {
@@ -143,6 +160,7 @@ export function translateRouteConfig(
       ? { mostSpecificHeaderMutationsWins: true }
       : {}),
     ...(bool(obj.ignore_port_in_host_matching, false) ? { ignorePortInHostMatching: true } : {}),
+    ...typedPerFilterConfig(obj, path, issues),
   };
 }
 
@@ -176,7 +194,19 @@ function virtualHost(obj: JsonObject, path: string, ctx: RouteContext): VirtualH
       ? (requireTls as VirtualHostModel['requireTls'])
       : 'NONE',
     ...headerMutations(obj, path, issues),
+    ...typedPerFilterConfig(obj, path, issues),
+    ...inlineCors(obj, path, issues),
   };
+}
+
+/** The deprecated inline `cors` of a VirtualHost or RouteAction. */
+export function inlineCors(
+  obj: JsonObject,
+  path: string,
+  issues: Issues,
+): { cors?: CorsPolicyModel } {
+  const cors = asObject(obj.cors);
+  return cors ? { cors: inlineCorsPolicy(cors, join(path, 'cors'), issues) } : {};
 }
 
 function route(obj: JsonObject, path: string, ctx: RouteContext): RouteModel {
@@ -203,6 +233,7 @@ function route(obj: JsonObject, path: string, ctx: RouteContext): RouteModel {
     ...(asObject(obj.tracing)
       ? { tracing: translateRouteTracing(asObject(obj.tracing)!, join(path, 'tracing'), issues) }
       : {}),
+    ...typedPerFilterConfig(obj, path, issues),
   };
 }
 

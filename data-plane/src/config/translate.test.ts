@@ -189,7 +189,7 @@ describe('buildProxyConfig: Envoy examples', () => {
     assert.equal(http.maxHeadersCount, 100);
     assert.equal(http.http2MaxConcurrentStreams, 100);
     assert.deepEqual(http.httpFilters, [
-      { name: 'envoy.filters.http.router', typeUrl: ROUTER, config: {} },
+      { name: 'envoy.filters.http.router', typeUrl: ROUTER, config: {}, disabled: false },
     ]);
     const route = http.routeConfig!.virtualHosts[0]!.routes[0]!;
     assert.deepEqual(route.match, {

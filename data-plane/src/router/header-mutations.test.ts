@@ -27,6 +27,7 @@ function ctx(headers: Record<string, string> = {}): HeaderFormatterContext {
     protocol: 'HTTP/1.1',
     upstreamRemoteAddress: '',
     requestHeaders: new TestHeaders(headers),
+    startTimeMs: Date.UTC(2024, 0, 2, 3, 4, 5, 678),
   };
 }
 
@@ -101,6 +102,11 @@ describe('formatters', () => {
     ['100%%', '100%'],
     ['%REQ(X-User)%', 'ann'],
     ['%REQ(x-missing?x-user)%', 'ann'],
+    ['%REQ(x-user):2%', 'an'],
+    ['%START_TIME%', '2024-01-02T03:04:05.678Z'],
+    ['[%START_TIME(%Y-%m-%dT%H:%M:%S%z)%]', '[2024-01-02T03:04:05+0000]'],
+    ['%START_TIME(%s.%3f)%', '1704164645.678'],
+    ['%%REQ(x-user)%%', '%REQ(x-user)%'],
   ];
   for (const [value, expected] of cases) {
     test(`${value} → ${expected}`, () => {
@@ -112,11 +118,25 @@ describe('formatters', () => {
     });
   }
   test('unsupported or malformed formatters are reported, not passed through', () => {
-    assert.match(
-      validateHeaderValueFormat('%START_TIME%') ?? '',
-      /unsupported header formatter %START_TIME%/,
-    );
-    assert.match(validateHeaderValueFormat('50%') ?? '', /unterminated/);
+    const table: [value: string, error: RegExp][] = [
+      [
+        '%UPSTREAM_METADATA(["a"])%',
+        /^unsupported header formatter %UPSTREAM_METADATA\(\["a"\]\)% \(supported: .*%START_TIME\(format\)%/,
+      ],
+      ['%RESPONSE_CODE%', /^unsupported header formatter %RESPONSE_CODE%/],
+      ['%HOSTNAME(x)%', /^unsupported header formatter %HOSTNAME\(x\)%/],
+      ['%PROTOCOL:3%', /a :N length limit applies to %REQ\(...\)% only/],
+      ['%REQ()%', /expected %REQ\(header\)%/],
+      ['%REQ(a?b?c)%', /expected %REQ\(header\)%/],
+      ['%START_TIME(%Q)%', /%Q is not supported/],
+      ['%START_TIME(%Y', /unterminated header formatter/],
+      ['50%', /unterminated header formatter in "50%" \(write %% for a literal %\)/],
+      ['%PROTOCOL%x%', /unterminated/],
+      ['%lower%', /unterminated/],
+      ['%REQ(a)x%', /malformed header formatter %REQ\(a\)x%/],
+    ];
+    for (const [value, error] of table)
+      assert.match(validateHeaderValueFormat(value) ?? '(accepted)', error, value);
     assert.equal(validateHeaderValueFormat('%HOSTNAME%-%PROTOCOL%'), undefined);
     assert.throws(
       () => new CompiledHeaderMutations(requestLevel([add('x', '%FOO%', 'ADD_IF_ABSENT')])),

@@ -1,7 +1,7 @@
 /**
  * request/response_headers_to_add and _to_remove, compiled once per route table. Values may
  * contain Envoy's header formatters (`%DOWNSTREAM_REMOTE_ADDRESS%`, `%REQ(x-foo)%`, ...); the
- * supported set is SUPPORTED_HEADER_FORMATTERS, and translation (T) rejects any other with
+ * supported set is SUPPORTED_HEADER_FORMATTERS, and translation rejects any other with
  * validateHeaderValueFormat's message instead of passing it through as a literal.
  *
  * Envoy's order (route_components.proto, "Custom request/response headers"): within one level,
@@ -10,6 +10,7 @@
  * `most_specific_header_mutations_wins` the order is reversed and the innermost level wins.
  */
 import { hostname } from 'node:os';
+import { checkTimeFormat, compileTimeFormat } from '../access-log/access-log-time.js';
 import type { HeaderMutationsModel, HeaderValueOptionModel } from '../config/model.js';
 
 /** Read access to a header map; names are lower-case; repeated headers come back joined by ','. */
@@ -40,10 +41,17 @@ export interface HeaderFormatterContext {
   readonly protocol: string;
   /** The chosen upstream host `ip:port`, or "" before one is chosen. */
   readonly upstreamRemoteAddress: string;
+  /** The request's headers; pseudo-headers (`:path`, `:method`, ...) should resolve too. */
   readonly requestHeaders: HeaderLookup;
+  /** When the request started (ms since the epoch), for %START_TIME%; absent: formatting time. */
+  readonly startTimeMs?: number;
 }
 
-/** Formatter names accepted in header values (`%NAME%`; REQ takes an argument: `%REQ(name)%`). */
+/**
+ * Formatter names accepted in header values: `%NAME%`; `%REQ(name)%` / `%REQ(name?alt)%`
+ * (optionally `:N` to truncate to N characters) reads a request header, pseudo-headers
+ * included; `%START_TIME(format)%` takes an optional strftime-like format (UTC).
+ */
 export const SUPPORTED_HEADER_FORMATTERS: readonly string[] = [
   'DOWNSTREAM_REMOTE_ADDRESS',
   'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT',
@@ -57,8 +65,13 @@ export const SUPPORTED_HEADER_FORMATTERS: readonly string[] = [
   'UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT',
   'HOSTNAME',
   'PROTOCOL',
+  'START_TIME',
   'REQ',
 ];
+
+const SUPPORTED_LIST = SUPPORTED_HEADER_FORMATTERS.map((n) =>
+  n === 'REQ' ? '%REQ(name)%' : n === 'START_TIME' ? '%START_TIME(format)%' : `%${n}%`,
+).join(', ');
 
 const HOSTNAME = hostname();
 
@@ -106,19 +119,52 @@ function simpleFormatter(name: string): Formatter | undefined {
       return () => HOSTNAME;
     case 'PROTOCOL':
       return (ctx) => ctx.protocol;
+    case 'START_TIME':
+      return (ctx) => new Date(ctx.startTimeMs ?? Date.now()).toISOString();
     default:
       return undefined;
   }
 }
 
-const REQ_PATTERN = /^REQ\(([^()?]+)(?:\?([^()]+))?\)$/;
+const COMMAND_NAME = /^[A-Z_0-9]+/;
+
+/**
+ * The formatter of one `%...%` command: `name`, its `(argument)` if any, and the `:N` suffix
+ * (maximum length) if any. Returns the reason when it is not supported.
+ */
+function commandFormatter(
+  name: string,
+  argument: string | undefined,
+  maxLength: number | undefined,
+): Formatter | string {
+  const command = `%${name}${argument === undefined ? '' : `(${argument})`}${maxLength === undefined ? '' : `:${maxLength}`}%`;
+  if (name === 'REQ') {
+    const [main, alternative, extra] = (argument ?? '').toLowerCase().split('?');
+    if (!main || alternative === '' || extra !== undefined)
+      return `${command}: expected %REQ(header)% or %REQ(header?alternative)%`;
+    const read: Formatter = (ctx) =>
+      ctx.requestHeaders.get(main) ??
+      (alternative === undefined ? '' : (ctx.requestHeaders.get(alternative) ?? ''));
+    return maxLength === undefined ? read : (ctx) => read(ctx).slice(0, maxLength);
+  }
+  if (maxLength !== undefined) return `${command}: a :N length limit applies to %REQ(...)% only`;
+  if (name === 'START_TIME' && argument !== undefined && argument !== '') {
+    const error = checkTimeFormat(argument);
+    if (error !== undefined) return `${command}: ${error}`;
+    const format = compileTimeFormat(argument);
+    return (ctx) => format(ctx.startTimeMs ?? Date.now());
+  }
+  const formatter = argument === undefined ? simpleFormatter(name) : undefined;
+  return formatter ?? `unsupported header formatter ${command} (supported: ${SUPPORTED_LIST})`;
+}
 
 /** A header value compiled once: a plain string, or parts to concatenate per request. */
 export type CompiledHeaderValue = string | readonly (string | Formatter)[];
 
 /**
- * Parses a header value with `%...%` formatters. `%%` is a literal `%`. Returns the compiled value
- * or an error naming the offending formatter.
+ * Parses a header value with `%...%` formatters. `%%` is a literal `%`. As in Envoy's parser, a
+ * command's argument runs to the first `)` and may contain `%` (`%START_TIME(%Y-%m-%d)%`).
+ * Returns the compiled value or an error naming the offending formatter.
  */
 export function parseHeaderValue(
   value: string,
@@ -139,37 +185,37 @@ export function parseHeaderValue(
       at = percent + 2;
       continue;
     }
-    const close = value.indexOf('%', percent + 1);
-    if (close < 0) {
-      return { ok: false, error: `unterminated header formatter in "${value}" (write %% for %)` };
+    const name = COMMAND_NAME.exec(value.slice(percent + 1))?.[0] ?? '';
+    let cursor = percent + 1 + name.length;
+    let argument: string | undefined;
+    if (name !== '' && value[cursor] === '(') {
+      const close = value.indexOf(')', cursor);
+      if (close < 0) return { ok: false, error: `unterminated header formatter in "${value}"` };
+      argument = value.slice(cursor + 1, close);
+      cursor = close + 1;
     }
-    const command = value.slice(percent + 1, close);
-    let formatter = simpleFormatter(command);
-    const req = REQ_PATTERN.exec(command);
-    if (formatter === undefined && req !== null) {
-      const main = req[1]!.toLowerCase();
-      const alternative = req[2]?.toLowerCase();
-      formatter = (ctx) =>
-        ctx.requestHeaders.get(main) ??
-        (alternative === undefined ? '' : (ctx.requestHeaders.get(alternative) ?? ''));
-    }
-    if (formatter === undefined) {
+    const end = value.indexOf('%', cursor);
+    if (name === '' || end < 0)
       return {
         ok: false,
-        error:
-          `unsupported header formatter %${command}% (supported: ` +
-          SUPPORTED_HEADER_FORMATTERS.map((n) => (n === 'REQ' ? '%REQ(name)%' : `%${n}%`)).join(
-            ', ',
-          ) +
-          ')',
+        error: `unterminated header formatter in "${value}" (write %% for a literal %)`,
       };
-    }
+    const suffix = value.slice(cursor, end);
+    if (suffix !== '' && !/^:\d+$/.test(suffix))
+      return { ok: false, error: `malformed header formatter %${value.slice(percent + 1, end)}%` };
+    const formatter = commandFormatter(
+      name,
+      argument,
+      suffix === '' ? undefined : Number(suffix.slice(1)),
+    );
+    if (typeof formatter === 'string') return { ok: false, error: formatter };
     if (literal !== '') parts.push(literal);
     literal = '';
     parts.push(formatter);
-    at = close + 1;
+    at = end + 1;
   }
   if (literal !== '') parts.push(literal);
+  if (parts.length === 0) return { ok: true, value: '' };
   if (parts.length === 1 && typeof parts[0] === 'string') return { ok: true, value: parts[0] };
   return { ok: true, value: parts };
 }
@@ -197,14 +243,16 @@ const enum AppendAction {
   OverwriteIfExists,
 }
 
-interface CompiledHeaderOption {
+/** A HeaderValueOption compiled once (formatters parsed, action decoded). */
+export interface CompiledHeaderOption {
   readonly name: string;
   readonly value: CompiledHeaderValue;
   readonly action: AppendAction;
   readonly keepEmptyValue: boolean;
 }
 
-function compileOption(option: HeaderValueOptionModel): CompiledHeaderOption {
+/** Compiles one HeaderValueOption; throws on a formatter translation should have rejected. */
+export function compileHeaderOption(option: HeaderValueOptionModel): CompiledHeaderOption {
   const parsed = parseHeaderValue(option.value);
   if (!parsed.ok) {
     // Translation validates formatters, so this is a contract violation, not user input.
@@ -226,29 +274,36 @@ function compileOption(option: HeaderValueOptionModel): CompiledHeaderOption {
   };
 }
 
+/** Applies one option per its append_action (an empty value is skipped unless kept). */
+export function applyHeaderOption(
+  option: CompiledHeaderOption,
+  headers: MutableHeaders,
+  ctx: HeaderFormatterContext,
+): void {
+  const value = evaluateHeaderValue(option.value, ctx);
+  if (value === '' && !option.keepEmptyValue) return;
+  switch (option.action) {
+    case AppendAction.AppendIfExistsOrAdd:
+      headers.append(option.name, value);
+      break;
+    case AppendAction.AddIfAbsent:
+      if (headers.get(option.name) === undefined) headers.set(option.name, value);
+      break;
+    case AppendAction.OverwriteIfExistsOrAdd:
+      headers.set(option.name, value);
+      break;
+    case AppendAction.OverwriteIfExists:
+      if (headers.get(option.name) !== undefined) headers.set(option.name, value);
+      break;
+  }
+}
+
 function applyOptions(
   options: readonly CompiledHeaderOption[],
   headers: MutableHeaders,
   ctx: HeaderFormatterContext,
 ): void {
-  for (const option of options) {
-    const value = evaluateHeaderValue(option.value, ctx);
-    if (value === '' && !option.keepEmptyValue) continue;
-    switch (option.action) {
-      case AppendAction.AppendIfExistsOrAdd:
-        headers.append(option.name, value);
-        break;
-      case AppendAction.AddIfAbsent:
-        if (headers.get(option.name) === undefined) headers.set(option.name, value);
-        break;
-      case AppendAction.OverwriteIfExistsOrAdd:
-        headers.set(option.name, value);
-        break;
-      case AppendAction.OverwriteIfExists:
-        if (headers.get(option.name) !== undefined) headers.set(option.name, value);
-        break;
-    }
-  }
+  for (const option of options) applyHeaderOption(option, headers, ctx);
 }
 
 /** One level's mutations (route config, virtual host, route or weighted cluster), compiled. */
@@ -261,9 +316,9 @@ export class CompiledHeaderMutations {
   readonly hasResponse: boolean;
 
   constructor(model: HeaderMutationsModel) {
-    this.requestAdd = model.requestHeadersToAdd.map(compileOption);
+    this.requestAdd = model.requestHeadersToAdd.map(compileHeaderOption);
     this.requestRemove = model.requestHeadersToRemove.map((n) => n.toLowerCase());
-    this.responseAdd = model.responseHeadersToAdd.map(compileOption);
+    this.responseAdd = model.responseHeadersToAdd.map(compileHeaderOption);
     this.responseRemove = model.responseHeadersToRemove.map((n) => n.toLowerCase());
     this.hasRequest = this.requestAdd.length > 0 || this.requestRemove.length > 0;
     this.hasResponse = this.responseAdd.length > 0 || this.responseRemove.length > 0;

@@ -10,6 +10,8 @@
 import { fail, ok, type Result } from '@ferry/proto';
 import type {
   ForwardActionModel,
+  PerFilterConfigModel,
+  PerFilterConfigsModel,
   RouteActionModel,
   RouteConfigModel,
   RouteModel,
@@ -30,6 +32,7 @@ import {
   PathMatcher,
   pathEndIndex,
 } from './route-match.js';
+import { PerFilterConfigIndex } from './per-filter-config.js';
 import { PathRewriter, RedirectBuilder, type MatchedPart } from './rewrite.js';
 import { VirtualHostIndex } from './virtual-host-index.js';
 
@@ -69,18 +72,15 @@ export interface RouteMatchResult {
   applyRequestHeaders(headers: MutableHeaders, ctx: HeaderFormatterContext): void;
   applyResponseHeaders(headers: MutableHeaders, ctx: HeaderFormatterContext): void;
   /**
-   * The most specific typed_per_filter_config for the HCM filter named `filterName` (weighted
-   * cluster, route, virtual host, route configuration); undefined when none is configured.
+   * The typed_per_filter_config entry for the HttpFilter named `filterName` that decides for this
+   * route: `disabled` from the most specific entry (weighted cluster > route > virtual host >
+   * route configuration), `config` from the most specific entry that has one (Envoy's
+   * mostSpecificPerFilterConfig skips enable/disable-only entries). Undefined: no level has an
+   * entry. Precomputed: no allocation per call.
    */
-  perFilterConfig?(filterName: string): PerFilterConfigModel | undefined;
-}
-
-/** A typed_per_filter_config entry as the filter manager reads it. */
-export interface PerFilterConfigModel {
-  /** What the filter factory's validatePerRoute returned (undefined for a bare FilterConfig). */
-  readonly config: unknown;
-  /** FilterConfig.disabled. */
-  readonly disabled: boolean;
+  perFilterConfig(filterName: string): PerFilterConfigModel | undefined;
+  /** Every level's config for `filterName`, most specific first (entries without config skipped). */
+  perFilterConfigs(filterName: string): readonly unknown[];
 }
 
 export interface RouteTable {
@@ -103,12 +103,14 @@ class RouteSelection implements RouteMatchResult {
   readonly hasHeaderMutations: boolean;
   private readonly compiled: CompiledRoute;
   private readonly mutations: HeaderMutationChain;
+  private readonly filterConfigs: PerFilterConfigIndex;
 
   constructor(
     compiled: CompiledRoute,
     clusterName: string | undefined,
     weightedCluster: WeightedClusterModel | undefined,
     mutations: HeaderMutationChain,
+    filterConfigs: PerFilterConfigIndex,
   ) {
     this.compiled = compiled;
     this.virtualHost = compiled.virtualHost;
@@ -119,6 +121,15 @@ class RouteSelection implements RouteMatchResult {
     this.autoHostRewrite = this.action.kind === 'route' && this.action.autoHostRewrite;
     this.mutations = mutations;
     this.hasHeaderMutations = !mutations.empty;
+    this.filterConfigs = filterConfigs;
+  }
+
+  perFilterConfig(filterName: string): PerFilterConfigModel | undefined {
+    return this.filterConfigs.resolved(filterName);
+  }
+
+  perFilterConfigs(filterName: string): readonly unknown[] {
+    return this.filterConfigs.configs(filterName);
   }
 
   rewritePath(path: string): string {
@@ -178,11 +189,13 @@ class CompiledRoute {
   private readonly clusterHeader: string | undefined;
   private readonly routeLevels: readonly CompiledHeaderMutations[];
   private readonly routeChainForHeader: HeaderMutationChain;
+  private readonly routeFilterConfigs: PerFilterConfigIndex;
 
   constructor(
     virtualHost: VirtualHostModel,
     route: RouteModel,
     outerLevels: readonly CompiledHeaderMutations[],
+    outerFilterConfigs: readonly (PerFilterConfigsModel | undefined)[],
     mostSpecificWins: boolean,
     random: RandomSource,
   ) {
@@ -207,6 +220,8 @@ class CompiledRoute {
     this.clusterHeader = forward?.clusterHeader?.toLowerCase();
 
     const routeChain = new HeaderMutationChain(this.routeLevels, mostSpecificWins);
+    const routeFilterLevels = [route.typedPerFilterConfig, ...outerFilterConfigs];
+    const routeFilterConfigs = PerFilterConfigIndex.of(routeFilterLevels);
     const weighted: RouteSelection[] = [];
     const bounds: number[] = [];
     let total = 0;
@@ -218,17 +233,28 @@ class CompiledRoute {
         [new CompiledHeaderMutations(entry.mutations), ...this.routeLevels],
         mostSpecificWins,
       );
-      weighted.push(new RouteSelection(this, entry.name, entry, chain));
+      const filterConfigs =
+        entry.typedPerFilterConfig === undefined
+          ? routeFilterConfigs
+          : PerFilterConfigIndex.of([entry.typedPerFilterConfig, ...routeFilterLevels]);
+      weighted.push(new RouteSelection(this, entry.name, entry, chain, filterConfigs));
     }
     this.weighted = weighted;
     this.weightedUpperBounds = bounds;
     this.weightTotal = total;
     if (forward === undefined)
-      this.fixed = new RouteSelection(this, undefined, undefined, routeChain);
+      this.fixed = new RouteSelection(this, undefined, undefined, routeChain, routeFilterConfigs);
     else if (forward.cluster !== undefined)
-      this.fixed = new RouteSelection(this, forward.cluster, undefined, routeChain);
+      this.fixed = new RouteSelection(
+        this,
+        forward.cluster,
+        undefined,
+        routeChain,
+        routeFilterConfigs,
+      );
     else this.fixed = undefined;
     this.routeChainForHeader = routeChain;
+    this.routeFilterConfigs = routeFilterConfigs;
   }
 
   /** Everything but the path (checked first by the caller, it is the cheapest filter). */
@@ -261,6 +287,7 @@ class CompiledRoute {
       name === '' ? undefined : name,
       undefined,
       this.routeChainForHeader,
+      this.routeFilterConfigs,
     );
   }
 }
@@ -298,16 +325,20 @@ class CompiledRouteTable implements RouteTable {
 function compileVirtualHost(
   vh: VirtualHostModel,
   configLevel: CompiledHeaderMutations,
+  configFilterConfigs: PerFilterConfigsModel | undefined,
   mostSpecificWins: boolean,
   random: RandomSource,
   errors: string[] | undefined,
   path: string,
 ): CompiledVirtualHost {
   const outer = [new CompiledHeaderMutations(vh), configLevel];
+  const outerFilterConfigs = [vh.typedPerFilterConfig, configFilterConfigs];
   const routes: CompiledRoute[] = [];
   vh.routes.forEach((route, i) => {
     try {
-      routes.push(new CompiledRoute(vh, route, outer, mostSpecificWins, random));
+      routes.push(
+        new CompiledRoute(vh, route, outer, outerFilterConfigs, mostSpecificWins, random),
+      );
     } catch (error) {
       if (errors === undefined) throw error;
       errors.push(`${path}.routes[${i}]: ${(error as Error).message}`);
@@ -329,6 +360,7 @@ function build(
     value: compileVirtualHost(
       vh,
       configLevel,
+      model.typedPerFilterConfig,
       mostSpecificWins,
       random,
       errors,

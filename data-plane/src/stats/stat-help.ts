@@ -49,6 +49,20 @@ const HELP: Record<string, string> = {
   event_loop_delay_p99_ms:
     'Event-loop delay 99th percentile since the previous scrape, milliseconds.',
   event_loop_delay_max_ms: 'Event-loop delay maximum since the previous scrape, milliseconds.',
+  fault_delays_injected: 'Requests delayed by envoy.filters.http.fault.',
+  fault_aborts_injected: 'Requests aborted by envoy.filters.http.fault.',
+  fault_faults_overflow: 'Faults not injected because max_active_faults were active.',
+  fault_active_faults: 'Faults active now (per worker count, summed).',
+  cors_origin_valid: 'Requests whose Origin the CORS policy allows.',
+  cors_origin_invalid: 'Requests whose Origin the CORS policy does not allow.',
+  compressor_compressed: 'Bodies compressed, by library and direction.',
+  compressor_not_compressed: 'Bodies left uncompressed, by library and direction.',
+  compressor_total_uncompressed_bytes: 'Bytes before compression, by library and direction.',
+  compressor_total_compressed_bytes: 'Bytes after compression, by library and direction.',
+  decompressor_decompressed: 'Bodies decompressed, by library and direction.',
+  decompressor_not_decompressed: 'Bodies left as they were, by library and direction.',
+  decompressor_total_compressed_bytes: 'Bytes before decompression, by library and direction.',
+  decompressor_total_uncompressed_bytes: 'Bytes after decompression, by library and direction.',
 };
 
 for (const c of STATUS_CLASSES) {

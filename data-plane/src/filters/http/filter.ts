@@ -64,6 +64,12 @@ export interface LocalReplyOptions {
   readonly details?: string;
   /** Last changes to the reply's headers before the encode filters (the router's route headers). */
   readonly modifyHeaders?: (headers: ResponseHeaderMap) => void;
+  /**
+   * gRPC requests: the grpc-status of the trailers-only reply (Envoy's sendLocalReply
+   * grpc_status); absent: derived from `status` as Envoy's httpToGrpcStatus does. The fault
+   * filter's grpc_status aborts pass it with status 200.
+   */
+  readonly grpcStatus?: number;
 }
 
 /**
@@ -109,8 +115,16 @@ export interface StreamFilterCallbacks {
   /** The cluster runtimes of the config the stream started with. */
   readonly clusters: ReadonlyMap<string, ClusterRuntime>;
   /**
+   * The HttpFilter.name of the filter these callbacks belong to (Envoy's filterConfigName()): the
+   * key of its typed_per_filter_config entries — every level's configs are
+   * `route()?.perFilterConfigs(name)` — and the namespace of its dynamic metadata.
+   */
+  readonly name: string;
+  /**
    * The most specific typed_per_filter_config for this filter (weighted cluster, route, virtual
    * host, route configuration), as its factory's validatePerRoute returned it; undefined: none.
+   * Entries that only enable or disable the filter carry no config and are skipped, as in
+   * Envoy's mostSpecificPerFilterConfig (RouteMatchResult.perFilterConfig(name)).
    */
   perFilterConfig(): unknown;
   /** Answers the request locally; the reply runs through every encode filter. */
@@ -129,6 +143,13 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
   injectDecodedDataToFilterChain(data: Buffer, endStream: boolean): void;
   /** Stops/resumes reading the request body from the client. */
   readDisable(disabled: boolean): void;
+  /**
+   * Envoy's setDecoderBufferLimit: this stream's limit for request data the manager buffers
+   * ('stop-and-buffer', 413 above it) becomes `limit` bytes instead of `bufferLimit`. The buffer
+   * filter raises it to max_request_bytes. Optional until the filter manager implements it;
+   * without it the manager's limit stays `bufferLimit`.
+   */
+  setDecoderBufferLimit?(limit: number): void;
   /** The response, for the filter that produces one (the router): enters the encode chain. */
   encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): void;
   /** Returns false above the downstream write watermark; onBelowWriteBufferLowWatermark follows. */
@@ -145,6 +166,15 @@ export interface EncoderFilterCallbacks extends StreamFilterCallbacks {
   continueEncoding(): void;
   encodingBuffer(): readonly Buffer[];
   injectEncodedDataToFilterChain(data: Buffer, endStream: boolean): void;
+  /**
+   * Envoy's onEncoderFilterAboveWriteBufferHighWatermark: response data this filter holds (e.g.
+   * queued in a compressor) went above its limit; the manager stops reading the response from
+   * upstream until onEncoderFilterBelowWriteBufferLowWatermark. Calls are counted: reading
+   * resumes when every "above" had its "below". Optional until the filter manager implements
+   * them; without them the filter's queue is not bounded by pausing upstream.
+   */
+  onEncoderFilterAboveWriteBufferHighWatermark?(): void;
+  onEncoderFilterBelowWriteBufferLowWatermark?(): void;
 }
 
 export interface FilterCallbacks extends DecoderFilterCallbacks, EncoderFilterCallbacks {}

@@ -6,11 +6,26 @@
  * folder under filters/http/ and one line in HTTP_FILTERS: nothing registers itself by import.
  */
 import type { HttpFilterFactory } from './filter.js';
+import { bufferFilter } from './buffer/config.js';
+import { compressorFilter } from './compressor/config.js';
+import { corsFilter } from './cors/config.js';
+import { decompressorFilter } from './decompressor/config.js';
+import { faultFilter } from './fault/config.js';
+import { headerMutationFilter } from './header_mutation/config.js';
 import { healthCheckFilter } from './health_check/config.js';
 import { routerFilter } from './router/config.js';
 
 /** Every HTTP filter ferry-proxy supports. */
-export const HTTP_FILTERS: readonly HttpFilterFactory[] = [healthCheckFilter, routerFilter];
+export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
+  bufferFilter,
+  compressorFilter,
+  corsFilter,
+  decompressorFilter,
+  faultFilter,
+  headerMutationFilter,
+  healthCheckFilter,
+  routerFilter,
+];
 
 const byTypeUrl = new Map(HTTP_FILTERS.map((f) => [f.typeUrl, f]));
 const byName = new Map(HTTP_FILTERS.flatMap((f) => f.names.map((n) => [n, f] as const)));
