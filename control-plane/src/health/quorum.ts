@@ -29,6 +29,7 @@ import {
   sortKeysDeep,
   type Result,
 } from '@ferry/proto';
+import { formatHostPort } from '@ferry/shared';
 
 export const QUORUM_METADATA_KEY = 'ferry.health_quorum';
 export const NODE_HEALTH_REPORT_TYPE = 'type.googleapis.com/ferry.v1.NodeHealthReport';
@@ -147,5 +148,5 @@ export function endpointAddress(endpoint: any): string | undefined {
   const sa = endpoint?.address?.socket_address;
   if (!sa || typeof sa.address !== 'string' || sa.address === '') return undefined;
   const port = Number(sa.port_value ?? 0);
-  return sa.address.includes(':') ? `[${sa.address}]:${port}` : `${sa.address}:${port}`;
+  return formatHostPort(sa.address, port);
 }

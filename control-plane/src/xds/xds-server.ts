@@ -25,7 +25,7 @@ import {
 } from '@grpc/grpc-js';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
 import type { HdsClusterWork } from '../health/hds-assignment.js';
@@ -171,8 +171,7 @@ export class XdsServer {
   /** Loads the cache, binds host:port (0 = any free port) and resolves with the bound port. */
   async listen(host: string, port: number): Promise<number> {
     await this.cache.start();
-    const address =
-      host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    const address = formatHostPort(host, port);
     const bound = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
         err ? reject(err) : resolve(actual),

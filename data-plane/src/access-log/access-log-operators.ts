@@ -5,6 +5,7 @@
  * in JSON, omitted with omit_empty_values.
  */
 import os from 'node:os';
+import { formatHostPort } from '@ferry/shared';
 import type { AccessLogRecord } from './access-log-record.js';
 import { compileTimeFormat } from './access-log-time.js';
 
@@ -85,7 +86,7 @@ function header(value: string | string[] | undefined): string | undefined {
 
 function address(host: string | undefined, port: number | undefined): string | undefined {
   if (host === undefined) return undefined;
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+  return formatHostPort(host, port ?? 0);
 }
 
 /**

@@ -4,9 +4,9 @@
  * its "@type". Resources are the accepted Envoy JSON, not the internal model, so an operator
  * can diff it against what they applied.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { ClusterModel, ProxyConfig } from '../config/model.js';
 import type { HostHealthView } from '../health/health-manager.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import { CDS, EDS, LDS, RDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
@@ -167,10 +167,6 @@ function healthFlags(
   return flags === '' ? 'healthy' : flags;
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** Envoy's /clusters text: `cluster::key::value` and `cluster::host:port::key::value` lines. */
 export function renderClustersText(rows: readonly ClusterStatusInput[]): string {
   const lines: string[] = [];
@@ -185,10 +181,10 @@ export function renderClustersText(rows: readonly ClusterStatusInput[]): string 
     lines.push(`${c.name}::added_via_api::${addedViaApi}`);
     for (const locality of c.localities) {
       for (const e of locality.endpoints) {
-        const prefix = `${c.name}::${hostPort(e.host, e.port)}`;
+        const prefix = `${c.name}::${formatHostPort(e.host, e.port)}`;
         lines.push(`${prefix}::hostname::${e.hostname}`);
-        const active = activeHealth?.get(hostPort(e.host, e.port));
-        const ejected = outlierEjected?.has(hostKey(e.host, e.port)) === true;
+        const active = activeHealth?.get(formatHostPort(e.host, e.port));
+        const ejected = outlierEjected?.has(formatHostPort(e.host, e.port)) === true;
         lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus, active, ejected)}`);
         lines.push(`${prefix}::weight::${e.weight}`);
         lines.push(`${prefix}::region::${locality.locality.region}`);
@@ -225,8 +221,8 @@ export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObj
           hostname: e.hostname,
           health_status: hostHealthStatusJson(
             e.healthStatus,
-            activeHealth?.get(hostPort(e.host, e.port)),
-            outlierEjected?.has(hostKey(e.host, e.port)) === true,
+            activeHealth?.get(formatHostPort(e.host, e.port)),
+            outlierEjected?.has(formatHostPort(e.host, e.port)) === true,
           ),
           weight: e.weight,
           locality: {

@@ -6,8 +6,8 @@
  * Results are kept by cluster name, independent of config versions, so a cluster version built
  * after the results arrived (or a worker receiving results before the config) still sees them.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { EndpointModel, HealthStatus, LocalityEndpointsModel } from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import type { ActiveHealthStatus } from './health-state.js';
 
 export class ActiveHealthOverrides {
@@ -58,7 +58,7 @@ export function withActiveHealth(
     ...locality,
     endpoints: locality.endpoints.map((endpoint): EndpointModel => {
       const status: HealthStatus =
-        active.get(hostKey(endpoint.host, endpoint.port)) === 'UNHEALTHY'
+        active.get(formatHostPort(endpoint.host, endpoint.port)) === 'UNHEALTHY'
           ? 'UNHEALTHY'
           : endpoint.healthStatus;
       return status === endpoint.healthStatus ? endpoint : { ...endpoint, healthStatus: status };

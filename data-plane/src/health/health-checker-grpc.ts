@@ -5,6 +5,7 @@
  * HealthCheckRequest { string service = 1; }, HealthCheckResponse { ServingStatus status = 1; }.
  */
 import http2 from 'node:http2';
+import { formatHostPort } from '@ferry/shared';
 import type { GrpcHealthCheckModel } from '../config/model.js';
 import {
   HEALTHY,
@@ -22,8 +23,7 @@ export class GrpcHealthChecker implements HealthChecker {
 
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
     return new Promise((resolve) => {
-      const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-      const session = http2.connect(`http://${host}:${target.port}`);
+      const session = http2.connect(`http://${formatHostPort(target.host, target.port)}`);
       const chunks: Buffer[] = [];
       let httpStatus = 0;
       let grpcStatus: string | undefined;

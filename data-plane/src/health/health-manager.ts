@@ -17,9 +17,8 @@
  * load balancers) and one for the work the control plane assigns over HDS
  * (hds-assignments.ts: results are only reported back, never used for load balancing).
  */
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type { DiscoveryType, HealthCheckModel } from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import { createHealthChecker, type HealthChecker } from './health-checker.js';
 import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
 
@@ -148,7 +147,7 @@ export class HealthManager {
       checks.forEach((model, index) => {
         for (const locality of cluster.localities) {
           for (const endpoint of locality.endpoints) {
-            const key = hostKey(endpoint.host, endpoint.port);
+            const key = formatHostPort(endpoint.host, endpoint.port);
             const probedPort = endpoint.healthCheckPort ?? endpoint.port;
             const check =
               this.#options.sessionIdentity === 'content' ? JSON.stringify(model) : String(index);

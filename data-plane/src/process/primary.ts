@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type { ClusterModel, ProxyConfig } from '../config/model.js';
 import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
 import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
@@ -54,10 +54,6 @@ export interface PrimaryDeps {
   readonly workerArgs?: readonly string[];
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** The control plane's address from the static cluster the ADS config names. */
 export function adsTarget(
   clusters: readonly JsonObject[],
@@ -77,7 +73,7 @@ export function adsTarget(
         ?.socket_address as JsonObject | undefined;
       if (sa && typeof sa.address === 'string') {
         const port = Number(sa.port_value ?? 0);
-        return { ok: true, target: hostPort(sa.address, port) };
+        return { ok: true, target: formatHostPort(sa.address, port) };
       }
     }
   }
@@ -222,7 +218,7 @@ export class Primary implements AdminBackend {
     if (adminAt) {
       this.admin = new AdminServer(this, this.logger);
       const bound = await this.admin.listen(adminAt.host, adminAt.port);
-      this.adminAddress = hostPort(adminAt.host, bound.port);
+      this.adminAddress = formatHostPort(adminAt.host, bound.port);
     }
     if (!target) {
       const result = this.source.applyStatic();
@@ -428,7 +424,7 @@ export class Primary implements AdminBackend {
         admin_address: this.adminAddress ?? null,
         listeners: this.workerConfig.listeners.map((l) => ({
           name: l.name,
-          address: hostPort(l.address.host, l.address.port),
+          address: formatHostPort(l.address.host, l.address.port),
         })),
         node: { id: this.nodeId, cluster: this.nodeCluster },
         workers: this.pool.size,

@@ -17,7 +17,7 @@ import { RingHashPickerFactory } from './load-balancer-ring-hash.js';
 import { RoundRobinPickerFactory } from './load-balancer-round-robin.js';
 
 export { hashForRequest, type GeneratedCookie, type HashRequest } from './hash-policy.js';
-export { hostKey, computePriorityLoads, type PriorityLoad } from './load-balancer-priority.js';
+export { computePriorityLoads, type PriorityLoad } from './load-balancer-priority.js';
 
 /** One upstream endpoint as the load balancer hands it out. Immutable; reused across updates. */
 export interface HostRef {
