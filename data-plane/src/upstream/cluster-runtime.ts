@@ -18,7 +18,8 @@ import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
 import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveLocalities } from './dns-resolver.js';
-import { createLoadBalancer, type HostRef, type LoadBalancer } from './load-balancer.js';
+import type { HostRef, LoadBalancer } from './load-balancer.js';
+import { createLoadBalancer } from './load-balancer-factory.js';
 import { createHostDispatcher, poolSettingsKey } from './upstream-pool.js';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import {
