@@ -19,7 +19,8 @@
  */
 import { formatHostPort, type Logger } from '@ferry/shared';
 import type { DiscoveryType, HealthCheckModel } from '../config/model.js';
-import { createHealthChecker, type HealthChecker } from './health-checker.js';
+import type { HealthChecker } from './health-checker.js';
+import { createHealthChecker } from './health-checker-factory.js';
 import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
 
 /** A cluster's active health by host key. Sent to workers as is. */

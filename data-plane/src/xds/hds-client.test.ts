@@ -6,7 +6,7 @@ import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-j
 import { jsonToBinary } from '@ferry/proto';
 import { serviceDefinition } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
-import { createHealthChecker } from '../health/health-checker.js';
+import { createHealthChecker } from '../health/health-checker-factory.js';
 import { endpointHealthResponse, HdsClient, HDS_SERVICE, splitHostKey } from './hds-client.js';
 
 const logger = createLogger('hds-client-test', 'silent');
