@@ -15,7 +15,8 @@ import type { NodeStatus } from '../xds/fleet-status.js';
 import { healthJson } from '../health/health-json.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { loadJson, type LoadSource } from '../load/load-aggregate.js';
-import type { ApplyResponse, ManagementService } from './management-service.js';
+import type { ManagementService } from './management-service.js';
+import type { ApplyResponse } from './management-types.js';
 import { incomingTraceContext } from '../tracing/tracing.js';
 
 export interface ManagementGrpcOptions {

@@ -9,7 +9,7 @@ import type {
   ListResponse,
   ResourceView,
   StatusResponse,
-} from './management-service.js';
+} from './management-types.js';
 
 export function applyResponseJson(r: ApplyResponse): unknown {
   return {

@@ -22,7 +22,7 @@ import {
 import { isFerryError } from '@ferry/shared';
 import type { ApiMetrics, ApplyOutcome, WriteOperation } from '../metrics/api-metrics.js';
 import { ATTR, withApplySpan } from '../tracing/tracing.js';
-import type { ApplyResponse } from './management-service.js';
+import type { ApplyResponse } from './management-types.js';
 
 export interface WriteAttributes {
   /** Undefined for a rollback of every group. */
