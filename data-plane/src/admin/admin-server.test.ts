@@ -3,13 +3,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
-import { AdminServer, type AdminBackend, type ServerState } from './admin-server.js';
-import {
-  buildConfigDump,
-  clusterStatuses,
-  renderClustersJson,
-  renderClustersText,
-} from './config-dump.js';
+import type { AdminControls, AdminSources, ServerState } from './admin-sources.js';
+import { AdminServer } from './admin-server.js';
+import { clusterStatuses, renderClustersJson, renderClustersText } from './clusters.js';
+import { ConfigDump } from './config-dump.js';
+import { PrimaryStats } from './primary-stats.js';
 import { LDS, replaceType } from '../xds/resource-set.js';
 
 const cluster = {
@@ -32,36 +30,12 @@ const cluster = {
   ],
 } as unknown as ClusterModel;
 
-class FakeBackend implements AdminBackend {
+class FakeControls implements AdminControls {
   failing = false;
   drained = 0;
   reopened = 0;
   quits = 0;
   level = 'info';
-  state(): ServerState {
-    return this.failing ? 'DRAINING' : 'LIVE';
-  }
-  serverInfo(): Record<string, unknown> {
-    return { state: this.state() };
-  }
-  configDump(): Record<string, unknown> {
-    return buildConfigDump({
-      staticListeners: [],
-      staticClusters: [{ name: 'xds' }],
-      resources: replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
-      bootTime: 't0',
-    });
-  }
-  clusters() {
-    return [{ cluster, addedViaApi: true }];
-  }
-  stats() {
-    return Promise.resolve({
-      counters: [{ name: 'a_total', labels: {}, value: 2 }],
-      gauges: [],
-      histograms: [],
-    });
-  }
   setHealthcheckFailing(failing: boolean): void {
     this.failing = failing;
   }
@@ -82,8 +56,28 @@ class FakeBackend implements AdminBackend {
   }
 }
 
-const backend = new FakeBackend();
-const server = new AdminServer(backend, createLogger('test', 'silent'));
+const backend = new FakeControls();
+const state = (): ServerState => (backend.failing ? 'DRAINING' : 'LIVE');
+const sources: AdminSources = {
+  serverInfo: { state, info: () => ({ state: state() }) },
+  configDump: new ConfigDump({
+    staticListeners: [],
+    staticClusters: [{ name: 'xds' }],
+    resources: () => replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
+    bootTime: 't0',
+  }),
+  clusters: { rows: () => [{ cluster, addedViaApi: true }] },
+  stats: new PrimaryStats(
+    () =>
+      Promise.resolve({
+        counters: [{ name: 'a_total', labels: {}, value: 2 }],
+        gauges: [],
+        histograms: [],
+      }),
+    [{ gauges: () => [{ name: 'b', labels: { cluster: 'web' }, value: 5 }] }],
+  ),
+};
+const server = new AdminServer(sources, backend, createLogger('test', 'silent'));
 let base = '';
 
 before(async () => {
@@ -195,6 +189,7 @@ test('/stats/prometheus, /logging, /drain_listeners, /reopen_logs, /quitquitquit
   const prom = await request('/stats/prometheus');
   assert.match(prom.type, /version=0\.0\.4/);
   assert.match(prom.body, /^ferry_a_total 2$/m);
+  assert.match(prom.body, /^ferry_b\{cluster="web"\} 5$/m);
   assert.equal((await request('/logging?level=debug')).status, 405);
   assert.equal((await request('/logging?level=loud', 'POST')).status, 400);
   assert.match((await request('/logging?level=warning', 'POST')).body, /ferry-proxy: warn/);

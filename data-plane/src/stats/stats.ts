@@ -50,6 +50,18 @@ export interface StatsSnapshot {
   }[];
 }
 
+/** One counter or gauge series of a snapshot. */
+export type StatSample = StatsSnapshot['counters'][number];
+
+/**
+ * A part of the primary that has stats of its own (health checks, outlier detection, xDS,
+ * process gauges): read on each scrape, beside the workers' snapshots.
+ */
+export interface StatsContributor {
+  counters?(): readonly StatSample[];
+  gauges?(): readonly StatSample[];
+}
+
 /** Connection gauges of one listener (downstream_cx_active / downstream_cx_total). */
 export interface ConnectionStats {
   readonly active: GaugeHandle;

@@ -10,8 +10,8 @@
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
 import { formatHostPort } from '@ferry/shared';
-import type { ClusterStatusInput } from '../admin/config-dump.js';
-import type { StatsSnapshot } from './stats.js';
+import type { StatsSnapshot } from '../stats/stats.js';
+import type { ClusterStatusInput } from './admin-sources.js';
 
 type Gauge = StatsSnapshot['gauges'][number];
 
