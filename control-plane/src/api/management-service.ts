@@ -535,7 +535,7 @@ function checkExpected(expected: number | undefined, actual: number): void {
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 
-/** Groups are Envoy's node.cluster values (DESIGN.md D3). */
+/** Groups are Envoy's node.cluster values (docs/architecture.md, "Groups"). */
 export function checkGroup(group: string | undefined): string {
   const g = group || DEFAULT_GROUP;
   if (!GROUP_NAME.test(g)) {

@@ -1,6 +1,6 @@
 /**
  * Observes the management API's writes (apply, delete, rollback): the outcome counters and, when
- * tracing is on, the write's spans (DESIGN.md D8):
+ * tracing is on, the write's spans (docs/architecture.md, "Observability"):
  *
  *   apply (root; or child of the caller's traceparent)   group, resources, dry_run, revision, outcome
  *   ├─ validate                                           decode + semantic checks against the store

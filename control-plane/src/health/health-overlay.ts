@@ -6,7 +6,8 @@
  * It also keeps, per group, the HDS work to hand out, and tells the HDS server when it changes.
  *
  * Everything here is a pure function of the store's content (Clusters, ClusterLoadAssignments and
- * NodeHealthReports), so every replica serves the same bytes and versions (DESIGN.md D1, D4).
+ * NodeHealthReports), so every replica serves the same bytes and versions for the same store
+ * content (docs/architecture.md, "The store").
  */
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
 import type { Mutation } from '../store/store.js';

@@ -1,5 +1,5 @@
 /**
- * The health quorum rule (issue 4): for clusters that opt in, endpoints that more than a given
+ * The health quorum rule: for clusters that opt in, endpoints that more than a given
  * share of a group's proxies see unhealthy are served as UNHEALTHY in the group's EDS, so every
  * proxy of the group (and a real Envoy or a proxyless gRPC client in it, which may not check
  * health at all) stops sending them traffic.
@@ -13,7 +13,7 @@
  *         unhealthy_percent: 50   # marked when MORE than 50% of the proxies checking it see it down
  *         min_proxies: 2          # and at least 2 proxies check it
  *
- * Replicas (DESIGN.md D1, D4): each proxy's view of those clusters is stored as a
+ * Replicas: each proxy's view of those clusters is stored as a
  * NodeHealthReport (proto/ferry/v1/health.proto) by the replica holding its HDS stream
  * (health-report-writer.ts), and the verdict is a pure function of the store's content, so every
  * replica serves the same EDS bytes and versions (health-overlay.ts applies it). The proxies' reports come from their own active

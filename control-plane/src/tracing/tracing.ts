@@ -1,5 +1,5 @@
 /**
- * The control plane's tracing (DESIGN.md D8): what the API, the snapshot cache and the xDS
+ * The control plane's tracing (docs/architecture.md, "Observability"): what the API, the snapshot cache and the xDS
  * streams need to record the life of a write, apply → validate → store.commit → snapshot.build →
  * xds.push (one per node and type, ended by its ACK or NACK).
  *

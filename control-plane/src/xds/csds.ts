@@ -44,8 +44,8 @@ function selected(view: FleetNodeView, matchers: readonly any[]): boolean {
 type TypeView = FleetNodeView['types'] extends ReadonlyMap<string, infer T> ? T : never;
 
 /**
- * One resource's status. A NACK concerns the resources its response carried (DESIGN.md D1: per
- * resource); the others keep the status of the last response that carried them: on a SotW
+ * One resource's status. A NACK concerns the resources its response carried (NACKs are recorded
+ * per resource); the others keep the status of the last response that carried them: on a SotW
  * stream they were not in the rejected response at all, on a delta stream they came in an
  * earlier response, ACKed when anything was ACKed since.
  */

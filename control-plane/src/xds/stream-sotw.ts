@@ -249,7 +249,7 @@ export class SotwStream extends XdsStreamBase {
       if (!sub || (sub.nonce === undefined && sub.oversized === undefined)) continue;
       const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
       // In a multi-type push, a full-state type first keeps what was removed, so that nothing
-      // still referenced disappears before the resources referencing it change (DESIGN.md D1).
+      // still referenced disappears before the resources referencing it change (make before break).
       if (
         types.length > 1 &&
         FULL_STATE_TYPES.has(typeUrl) &&

@@ -1,6 +1,6 @@
 /**
  * Envoy v3 resources → ProxyConfig, the data plane's whole config (model.ts). Called by the
- * primary (P) whenever an xDS update arrives and at start for the bootstrap's static resources;
+ * primary whenever an xDS update arrives and at start for the bootstrap's static resources;
  * errors become the NACK's error_detail (joined), so every one names its resource and field:
  * `Listener "web": filter_chains[0].filters[0].typed_config.tracing: not supported by ferry-proxy`.
  *

@@ -1,6 +1,6 @@
 /**
- * A worker's copy of the primary's active health-check results (DESIGN.md D7: checks run once,
- * in the primary; workers receive `health` messages). ClusterRuntime reads it to decide which
+ * A worker's copy of the primary's active health-check results (checks run once, in the
+ * primary; workers receive `health` messages). ClusterRuntime reads it to decide which
  * hosts its load balancer may use, and re-reads it when a cluster's results change.
  *
  * Results are kept by cluster name, independent of config versions, so a cluster version built

@@ -1,6 +1,5 @@
 /**
- * Runs a config's active health checks, once per proxy (DESIGN.md D7: in the primary, never in
- * the workers), and reports each cluster's host health so the primary can forward it to every
+ * Runs a config's active health checks, once per proxy (in the primary, never in the workers), and reports each cluster's host health so the primary can forward it to every
  * worker.
  *
  * `apply(clusters)` is called with every new config: sessions are keyed by cluster name, check

@@ -1,7 +1,7 @@
 /**
  * request/response_headers_to_add and _to_remove, compiled once per route table. Values may
  * contain Envoy's header formatters (`%DOWNSTREAM_REMOTE_ADDRESS%`, `%REQ(x-foo)%`, ...); the
- * supported set is SUPPORTED_HEADER_FORMATTERS, and translation (T) rejects any other with
+ * supported set is SUPPORTED_HEADER_FORMATTERS, and translation rejects any other with
  * validateHeaderValueFormat's message instead of passing it through as a literal.
  *
  * Envoy's order (route_components.proto, "Custom request/response headers"): within one level,
@@ -17,7 +17,7 @@ export interface HeaderLookup {
   get(name: string): string | undefined;
 }
 
-/** The engine's header map as the mutations need it (names lower-case). */
+/** The request path's header map as the mutations need it (names lower-case). */
 export interface MutableHeaders extends HeaderLookup {
   /** Replaces every value of `name`. */
   set(name: string, value: string): void;
@@ -27,7 +27,7 @@ export interface MutableHeaders extends HeaderLookup {
 }
 
 /**
- * What formatters read. The engine builds one per request (or reuses one per connection);
+ * What formatters read. The request path builds one per request (or reuses one per connection);
  * addresses are `ip:port` (IPv6 as `[ip]:port`), as Envoy prints them.
  */
 export interface HeaderFormatterContext {
