@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   const token = process.env.FERRY_API_TOKEN || undefined;
   if (!token && !isLoopback(options.apiGrpc.host)) {
     fail(
-      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (plaintext without credentials is for loopback only)`,
+      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (set it, or bind a loopback address)`,
     );
   }
 

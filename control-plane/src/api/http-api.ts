@@ -109,7 +109,10 @@ export class HttpApi {
     });
   }
 
-  /** Binds; refuses a non-loopback host unless a token is configured (plaintext without credentials is for loopback only). */
+  /**
+   * Binds; refuses a non-loopback host unless a token is configured: plaintext without credentials
+   * is for loopback only.
+   */
   async listen(
     host = '127.0.0.1',
     port = DEFAULT_HTTP_API_PORT,

@@ -1,8 +1,8 @@
 /**
- * The xDS layer's view of the store (docs/architecture.md, "The wire is Envoy's xDS v3"): per group and per type URL, the
- * resources by name with their content versions and their Any-packed canonical bytes. Each
- * resource is wrapped once per version and the same `{ type_url, value }` object is handed to
- * every stream, so fan-out never copies or re-encodes resource bytes.
+ * The xDS layer's view of the store (docs/architecture.md, "The wire is Envoy's xDS v3"): per group
+ * and per type URL, the resources by name with their content versions and their Any-packed
+ * canonical bytes. Each resource is wrapped once per version and the same `{ type_url, value }`
+ * object is handed to every stream, so fan-out never copies or re-encodes resource bytes.
  *
  * Snapshots are immutable and replaced as a whole per (group, type) when changes are published.
  * Bursts of store changes are debounced so that one apply of many resources, or

@@ -1,8 +1,9 @@
 /**
- * The xDS gRPC server (docs/architecture.md, "The wire is Envoy's xDS v3"): ADS (state of the world and delta), the per-type services
- * (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot Fetch*) and CSDS, all fed by one
- * SnapshotCache, plus HDS (../health/hds-server.ts), which receives proxies' health reports, and LRS
- * (../load/lrs-server.ts), which receives their load reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
+ * The xDS gRPC server (docs/architecture.md, "The wire is Envoy's xDS v3"): ADS (state of the world
+ * and delta), the per-type services (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot
+ * Fetch*) and CSDS, all fed by one SnapshotCache, plus HDS (../health/hds-server.ts), which
+ * receives proxies' health reports, and LRS (../load/lrs-server.ts), which receives their load
+ * reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
  * (docs/architecture.md, "Security defaults").
  *
  * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever

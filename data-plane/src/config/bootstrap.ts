@@ -1,9 +1,9 @@
 /**
  * ferry-proxy's bootstrap: the subset of Envoy's v3 Bootstrap it honours, read from YAML or JSON
- * (`--config`). Called once by the process entry (main.ts) at start. The document is decoded strictly
- * against envoy.config.bootstrap.v3.Bootstrap (unknown fields, PGV rules) and then checked against
- * the allow-lists below; static listeners and clusters are translated by the same code as xDS
- * resources, so a bootstrap that loads here also builds a ProxyConfig.
+ * (`--config`). Called once by the process entry (main.ts) at start. The document is decoded
+ * strictly against envoy.config.bootstrap.v3.Bootstrap (unknown fields, PGV rules) and then checked
+ * against the allow-lists below; static listeners and clusters are translated by the same code as
+ * xDS resources, so a bootstrap that loads here also builds a ProxyConfig.
  *
  * Dynamic config comes only over ADS (`dynamic_resources.ads_config` + `lds_config`/`cds_config`
  * with `ads: {}`), the way Envoy users point a proxy at a control plane.

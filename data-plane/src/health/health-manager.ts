@@ -1,6 +1,6 @@
 /**
- * Runs a config's active health checks, once per proxy (in the primary, never in the workers), and reports each cluster's host health so the primary can forward it to every
- * worker.
+ * Runs a config's active health checks, once per proxy (in the primary, never in the workers), and
+ * reports each cluster's host health so the primary can forward it to every worker.
  *
  * `apply(clusters)` is called with every new config: sessions are keyed by cluster name, check
  * index and host key, so a host that survives a config change keeps its health, counters and

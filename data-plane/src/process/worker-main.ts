@@ -1,9 +1,9 @@
 /**
- * A worker process (docs/architecture.md, "Process model"): runs one ProxyRuntime and does what the primary says over IPC.
- * Configs are applied one at a time in arrival order (a newer config waits for the older apply
- * to finish, so the runtime never sees two swaps at once). Signals are the primary's business:
- * Ctrl-C reaches the whole process group, and the primary decides how to drain; a worker whose
- * primary is gone drains and exits on its own.
+ * A worker process (docs/architecture.md, "Process model"): runs one ProxyRuntime and does what the
+ * primary says over IPC. Configs are applied one at a time in arrival order (a newer config waits
+ * for the older apply to finish, so the runtime never sees two swaps at once). Signals are the
+ * primary's business: Ctrl-C reaches the whole process group, and the primary decides how to drain;
+ * a worker whose primary is gone drains and exits on its own.
  */
 import { onFirstUpstreamTraffic } from '../upstream/upstream-traffic.js';
 import type { Logger } from '@ferry/shared';

@@ -2,9 +2,9 @@
  * The stats seam between the request path (in the workers) and aggregation and export (in the
  * primary).
  *
- * The request path never builds label objects per request: it asks the sink for a handle once
- * (per listener, route or cluster, when the config is compiled) and then only calls `inc`,
- * `add` or `observe` on it. The primary aggregates the snapshots of every worker and renders Prometheus
+ * The request path never builds label objects per request: it asks the sink for a handle once (per
+ * listener, route or cluster, when the config is compiled) and then only calls `inc`, `add` or
+ * `observe` on it. The primary aggregates the snapshots of every worker and renders Prometheus
  * text; names follow Envoy's stat names (`downstream_rq_2xx`, `upstream_rq_retry`, ...).
  */
 

@@ -73,7 +73,8 @@ export interface AdsClientOptions extends XdsStreamClientOptions {
   readonly handler: AdsHandler;
   /**
    * Decodes one resource to normalised proto3 JSON. Defaults to `binaryToJson`; the proxy passes
-   * translation's strict decoder (PGV rules), since a control plane other than Ferry's may not validate.
+   * translation's strict decoder (PGV rules), since a control plane other than Ferry's may not
+   * validate.
    */
   readonly decode?: ResourceDecoder;
 }
