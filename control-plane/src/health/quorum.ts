@@ -29,6 +29,7 @@ import {
   sortKeysDeep,
   type Result,
 } from '@ferry/proto';
+import type { EndpointMessage } from '@ferry/proto/grpc';
 import { formatHostPort } from '@ferry/shared';
 
 export const QUORUM_METADATA_KEY = 'ferry.health_quorum';
@@ -144,8 +145,8 @@ export function reportName(nodeId: string): string {
  * An Endpoint's socket address as the health views key it: "host:port", "[v6]:port"; undefined
  * without one. Reads proto3 JSON and proto-loader objects alike (same field names).
  */
-export function endpointAddress(endpoint: any): string | undefined {
-  const sa = endpoint?.address?.socket_address;
+export function endpointAddress(endpoint: unknown): string | undefined {
+  const sa = (endpoint as EndpointMessage | undefined)?.address?.socket_address;
   if (!sa || typeof sa.address !== 'string' || sa.address === '') return undefined;
   const port = Number(sa.port_value ?? 0);
   return formatHostPort(sa.address, port);

@@ -240,9 +240,10 @@ export class SnapshotCache {
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
       this.tracing?.noteChange(m.group);
       let byType = this.working.get(m.group);
-      if (!byType) this.working.set(m.group, (byType = new Map()));
+      if (!byType)
+        this.working.set(m.group, (byType = new Map<string, Map<string, CachedResource>>()));
       let byName = byType.get(m.typeUrl);
-      if (!byName) byType.set(m.typeUrl, (byName = new Map()));
+      if (!byName) byType.set(m.typeUrl, (byName = new Map<string, CachedResource>()));
       if (m.op === 'put') {
         // A view on the stored bytes, not a copy: the store never mutates a stored value.
         const value = Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength);
@@ -296,7 +297,7 @@ export class SnapshotCache {
       const buildStartedAt = this.tracing?.now();
       const changed = new Set<string>();
       let byType = this.published.get(group);
-      if (!byType) this.published.set(group, (byType = new Map()));
+      if (!byType) this.published.set(group, (byType = new Map<string, TypeSnapshot>()));
       for (const typeUrl of types) {
         const previous = byType.get(typeUrl) ?? emptySnapshot(typeUrl);
         const next = this.build(group, typeUrl, this.working.get(group)?.get(typeUrl), previous);

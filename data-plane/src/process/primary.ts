@@ -11,6 +11,7 @@
  * the workers have applied a complete first config, one `proxy ready` line is logged with the
  * admin address and the listeners (tests and scripts wait for it).
  */
+import type { NodeMessage } from '@ferry/proto/grpc';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { AdminControls, AdminSources, ServerState } from '../admin/admin-sources.js';
@@ -61,7 +62,7 @@ export class Primary implements AdminControls {
   private hds: HdsClient | undefined;
   /** Load reports (LRS) to the ADS target, started once a cluster has `lrs_server`. */
   private lrs: LrsClient | undefined;
-  private adsNode: JsonObject | undefined;
+  private adsNode: NodeMessage | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
