@@ -114,7 +114,13 @@ test('/ready follows the state and /healthcheck/fail|ok (POST only)', async () =
 });
 
 test('/config_dump has Envoy’s shape', async () => {
-  const dump = JSON.parse((await request('/config_dump')).body) as { configs: any[] };
+  const dump = JSON.parse((await request('/config_dump')).body) as {
+    configs: Array<{
+      '@type': string;
+      static_clusters?: Array<{ cluster: unknown }>;
+      dynamic_listeners?: unknown[];
+    }>;
+  };
   const types = dump.configs.map((c) => String(c['@type']).split('.').pop());
   assert.deepEqual(types, [
     'ClustersConfigDump',
@@ -122,11 +128,11 @@ test('/config_dump has Envoy’s shape', async () => {
     'ListenersConfigDump',
     'RoutesConfigDump',
   ]);
-  assert.deepEqual(dump.configs[0].static_clusters[0].cluster, {
+  assert.deepEqual(dump.configs[0]?.static_clusters?.[0]?.cluster, {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
     name: 'xds',
   });
-  assert.deepEqual(dump.configs[2].dynamic_listeners[0], {
+  assert.deepEqual(dump.configs[2]?.dynamic_listeners?.[0], {
     name: 'http',
     active_state: {
       version_info: 'v1',
@@ -144,9 +150,11 @@ test('/clusters text and json', async () => {
   );
   assert.ok(text.includes('web::127.0.0.1:8080::weight::2\n'));
   assert.ok(text.includes('web::added_via_api::true\n'));
-  const json = JSON.parse((await request('/clusters?format=json')).body);
+  const json = JSON.parse((await request('/clusters?format=json')).body) as {
+    cluster_statuses: Array<{ host_statuses: Array<{ health_status: Record<string, unknown> }> }>;
+  };
   assert.equal(
-    json.cluster_statuses[0].host_statuses[0].health_status.eds_health_status,
+    json.cluster_statuses[0]?.host_statuses[0]?.health_status.eds_health_status,
     'UNHEALTHY',
   );
 });
