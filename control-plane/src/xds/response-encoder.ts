@@ -221,6 +221,8 @@ export function encodeDeltaResponse(
  * A response serializer for grpc-js: Buffers built above pass through untouched, anything else
  * goes to the method's generated serializer.
  */
-export function encodedOrSerialize(serialize: (value: any) => Buffer): (value: unknown) => Buffer {
+export function encodedOrSerialize(
+  serialize: (value: unknown) => Buffer,
+): (value: unknown) => Buffer {
   return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
 }

@@ -201,7 +201,7 @@ describe('HDS client: assigned health checks', () => {
     });
   }
 
-  async function connected(): Promise<ServerDuplexStream<any, any>> {
+  async function connected(): Promise<HdsServerCall> {
     if (call) return call;
     await new Promise<void>((resolve) => (onCall = resolve));
     onCall = undefined;
