@@ -10,7 +10,7 @@ import type { JsonObject } from '../xds/resource-set.js';
 import type { ClusterStatusInput, ClustersSource } from './admin-sources.js';
 
 export interface ClusterStatusesInput {
-  /** The config the workers were last given by the config source (undefined before any). */
+  /** The config accepted last (it may still be warming); undefined before any. */
   readonly config: () => ProxyConfig | undefined;
   /** The bootstrap's static clusters (added_via_api false). */
   readonly staticClusterNames: ReadonlySet<string>;
