@@ -1,4 +1,5 @@
-// Type-aware lint for every workspace package: floating promises and unsafe types are errors.
+// Type-aware lint for every workspace package: floating promises and unsafe types (`any` flowing
+// into typed code) are errors.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -47,13 +48,29 @@ export default tseslint.config(
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unsafe-assignment': 'error',
+      '@typescript-eslint/no-unsafe-member-access': 'error',
+      '@typescript-eslint/no-unsafe-argument': 'error',
+      '@typescript-eslint/no-unsafe-call': 'error',
+      '@typescript-eslint/no-unsafe-return': 'error',
+      '@typescript-eslint/restrict-template-expressions': 'error',
+    },
+  },
+  {
+    // Being rewritten: files other work in progress owns; this block goes once they are fixed there.
+    files: [
+      'e2e/src/control-plane.test.ts',
+      'e2e/src/proxy-xds.test.ts',
+      'e2e/src/bench/ads-client.test.ts',
+    ],
+    rules: {
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
-      '@typescript-eslint/restrict-template-expressions': 'off',
     },
   },
 );

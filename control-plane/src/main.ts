@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, FerryError, isLoopback, parseHostPort } from '@ferry/shared';
+import { createLogger, FerryError, formatHostPort, isLoopback, parseHostPort } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
@@ -139,17 +139,13 @@ function parseTracing(
   return result.value;
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 async function main(): Promise<void> {
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
   const token = process.env.FERRY_API_TOKEN || undefined;
   if (!token && !isLoopback(options.apiGrpc.host)) {
     fail(
-      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (DESIGN D9)`,
+      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (set it, or bind a loopback address)`,
     );
   }
 
@@ -173,7 +169,7 @@ async function main(): Promise<void> {
   const healthReports = new HealthReportWriter({
     store,
     overlay: healthOverlay,
-    replica: options.replicaId ?? `${os.hostname()}:${options.xds.port}`,
+    replica: options.replicaId ?? formatHostPort(os.hostname(), options.xds.port),
     logger,
     staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
   });
@@ -219,7 +215,7 @@ async function main(): Promise<void> {
   const api = await httpApi.listen(options.api.host, options.api.port);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
-      hostPort(options.apiGrpc.host, options.apiGrpc.port),
+      formatHostPort(options.apiGrpc.host, options.apiGrpc.port),
       grpc.ServerCredentials.createInsecure(),
       (err, port) => (err ? reject(err) : resolve(port)),
     ),
@@ -229,9 +225,9 @@ async function main(): Promise<void> {
   const revision = await store.currentRevision();
   logger.info(
     {
-      xds_address: hostPort(options.xds.host, xdsPort),
-      api_url: `http://${hostPort(api.host, api.port)}`,
-      api_grpc_address: hostPort(options.apiGrpc.host, grpcPort),
+      xds_address: formatHostPort(options.xds.host, xdsPort),
+      api_url: `http://${formatHostPort(api.host, api.port)}`,
+      api_grpc_address: formatHostPort(options.apiGrpc.host, grpcPort),
       store: options.store,
       revision,
       tracing: options.tracing ? `${options.tracing.protocol} ${options.tracing.endpoint}` : 'off',

@@ -1,5 +1,6 @@
 /**
- * `ferry-proxy`: one entry point for both roles of the process model (DESIGN.md D7). The primary
+ * `ferry-proxy`: one entry point for both roles of the process model (docs/architecture.md,
+ * "Process model"). The primary
  * (node:cluster primary) parses the command line and the bootstrap, runs xDS, admin and stats,
  * and forks the workers, which re-run this file and serve traffic with a ProxyRuntime.
  * SIGTERM/SIGINT drain gracefully within --drain-timeout-s; a second signal exits at once.

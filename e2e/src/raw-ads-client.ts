@@ -4,7 +4,7 @@
  * service definition, responses queued in arrival order.
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import { GrpcClient, type DiscoveryRequest, type DiscoveryResponse } from '@ferry/proto/grpc';
 
 export interface AdsResponse {
   readonly version_info: string;
@@ -14,8 +14,8 @@ export interface AdsResponse {
 }
 
 export class RawAdsClient {
-  private readonly client: any;
-  private readonly call: ClientDuplexStream<any, any>;
+  private readonly client: GrpcClient;
+  private readonly call: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
   private readonly queued: AdsResponse[] = [];
   private waiter: ((m: AdsResponse) => void) | undefined;
   private failure: Error | undefined;
@@ -25,10 +25,22 @@ export class RawAdsClient {
     private readonly nodeId: string,
     private readonly group = 'default',
   ) {
-    const Client = serviceClient('envoy.service.discovery.v3.AggregatedDiscoveryService');
-    this.client = new Client(address, credentials.createInsecure());
-    this.call = this.client.StreamAggregatedResources();
-    this.call.on('data', (m: AdsResponse) => {
+    this.client = new GrpcClient(
+      'envoy.service.discovery.v3.AggregatedDiscoveryService',
+      address,
+      credentials.createInsecure(),
+    );
+    this.call = this.client.stream('StreamAggregatedResources');
+    this.call.on('data', (response: DiscoveryResponse) => {
+      const m: AdsResponse = {
+        version_info: response.version_info ?? '',
+        nonce: response.nonce ?? '',
+        type_url: response.type_url ?? '',
+        resources: (response.resources ?? []).map((r) => ({
+          type_url: r.type_url,
+          value: Buffer.from(r.value),
+        })),
+      };
       const w = this.waiter;
       this.waiter = undefined;
       if (w) w(m);

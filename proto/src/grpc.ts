@@ -8,8 +8,22 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import * as protoLoader from '@grpc/proto-loader';
-import type { GrpcObject, ServiceDefinition } from '@grpc/grpc-js';
-import { loadPackageDefinition } from '@grpc/grpc-js';
+import {
+  loadPackageDefinition,
+  Metadata,
+  type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type Client,
+  type ClientDuplexStream,
+  type GrpcObject,
+  type MethodDefinition,
+  type ServiceClientConstructor,
+  type ServiceDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
+
+export type * from './grpc-messages.js';
 
 const require = createRequire(import.meta.url);
 
@@ -65,18 +79,95 @@ export function grpcPackages(): GrpcObject {
   return cached;
 }
 
-/** Looks up `envoy.service.discovery.v3.AggregatedDiscoveryService` and similar. */
-export function serviceDefinition(fullName: string): ServiceDefinition {
-  let node: any = grpcPackages();
-  for (const part of fullName.split('.')) node = node?.[part];
-  if (!node?.service) throw new Error(`proto: gRPC service ${fullName} not found`);
-  return node.service as ServiceDefinition;
+/** A client constructor for a service, e.g. `envoy.service.discovery.v3.AggregatedDiscoveryService`. */
+export function serviceClient(fullName: string): ServiceClientConstructor {
+  let node: GrpcObject[string] | undefined = grpcPackages();
+  for (const part of fullName.split('.')) {
+    // A constructor is a leaf: a name below it is no service.
+    if (node === undefined || typeof node === 'function') return missing(fullName);
+    node = (node as GrpcObject)[part];
+  }
+  return typeof node === 'function' ? node : missing(fullName);
 }
 
-/** A client constructor for a service, e.g. for tests and ferryctl. */
-export function serviceClient(fullName: string): any {
-  let node: any = grpcPackages();
-  for (const part of fullName.split('.')) node = node?.[part];
-  if (typeof node !== 'function') throw new Error(`proto: gRPC service ${fullName} not found`);
-  return node;
+function missing(fullName: string): never {
+  throw new Error(`proto: gRPC service ${fullName} not found`);
+}
+
+/** The method definitions of a service, for servers (`addService`) and codecs. */
+export function serviceDefinition(fullName: string): ServiceDefinition {
+  return serviceClient(fullName).service;
+}
+
+/**
+ * A client of one service whose methods are called by name, with the message types the caller
+ * names (grpc-messages.ts): proto-loader's clients have no static types of their own.
+ */
+export class GrpcClient {
+  readonly #client: Client;
+  readonly #service: ServiceDefinition;
+  readonly #name: string;
+
+  constructor(
+    fullName: string,
+    target: string,
+    credentials: ChannelCredentials,
+    options?: ChannelOptions,
+  ) {
+    const Constructor = serviceClient(fullName);
+    this.#client = new Constructor(target, credentials, options);
+    this.#service = Constructor.service;
+    this.#name = fullName;
+  }
+
+  /** Opens a bidirectional stream of `method`. */
+  stream<Request, Response>(
+    method: string,
+    metadata: Metadata = new Metadata(),
+    options: CallOptions = {},
+  ): ClientDuplexStream<Request, Response> {
+    const definition = this.#method<Request, Response>(method);
+    return this.#client.makeBidiStreamRequest(
+      definition.path,
+      definition.requestSerialize,
+      definition.responseDeserialize,
+      metadata,
+      options,
+    );
+  }
+
+  /** Calls a unary `method`; rejects with the call's ServiceError. */
+  unary<Request, Response>(
+    method: string,
+    request: Request,
+    metadata: Metadata = new Metadata(),
+    options: CallOptions = {},
+  ): Promise<Response> {
+    const definition = this.#method<Request, Response>(method);
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        definition.path,
+        definition.requestSerialize,
+        definition.responseDeserialize,
+        request,
+        metadata,
+        options,
+        (err: ServiceError | null, response?: Response) =>
+          err || response === undefined
+            ? reject(err ?? new Error('no response'))
+            : resolve(response),
+      );
+    });
+  }
+
+  /** Closes the channel. Idempotent. */
+  close(): void {
+    this.#client.close();
+  }
+
+  #method<Request, Response>(method: string): MethodDefinition<Request, Response> {
+    const definition = this.#service[method];
+    if (!definition) throw new Error(`proto: gRPC service ${this.#name} has no method ${method}`);
+    return definition as MethodDefinition<Request, Response>;
+  }
 }

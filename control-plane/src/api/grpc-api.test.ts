@@ -1,7 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import {
+  GrpcClient,
+  type ApplyResponseMessage,
+  type HealthResponseMessage,
+  type HistoryResponseMessage,
+  type ListResponseMessage,
+  type LoadResponseMessage,
+  type StatusResponseMessage,
+} from '@ferry/proto/grpc';
 import { parseResourceJson } from '@ferry/proto';
 import { MemoryStore } from '../store/store-memory.js';
 import { addManagementService } from './grpc-api.js';
@@ -16,15 +24,26 @@ function anyOf(doc: Record<string, unknown>): { type_url: string; value: Buffer 
   return { type_url: parsed.value.type.typeUrl, value: Buffer.from(parsed.value.bytes) };
 }
 
+/** The error a call failed with (a test failure when it succeeded). */
+async function failure(call: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await call;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  assert.fail('the call succeeded');
+}
+
+const MANAGEMENT = 'ferry.v1.Management';
+
 describe('gRPC management API', () => {
   let server: grpc.Server;
-  let client: any;
-  const unary = (method: string, request: unknown, metadata = new grpc.Metadata()): Promise<any> =>
-    new Promise((resolve, reject) => {
-      client[method](request, metadata, (err: grpc.ServiceError | null, res: unknown) =>
-        err ? reject(err) : resolve(res),
-      );
-    });
+  let client: GrpcClient;
+  const unary = <Response>(
+    method: string,
+    request: unknown,
+    metadata = new grpc.Metadata(),
+  ): Promise<Response> => client.unary<unknown, Response>(method, request, metadata);
 
   before(async () => {
     server = new grpc.Server();
@@ -36,8 +55,7 @@ describe('gRPC management API', () => {
         err ? reject(err) : resolve(p),
       ),
     );
-    const Client = serviceClient('ferry.v1.Management');
-    client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    client = new GrpcClient(MANAGEMENT, `127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
   after(() => {
     client.close();
@@ -51,65 +69,65 @@ describe('gRPC management API', () => {
   };
 
   test('apply and list with Any resources', async () => {
-    const applied = await unary('Apply', { resources: basicGroup().map(anyOf) }, auth());
+    const applied = await unary<ApplyResponseMessage>(
+      'Apply',
+      { resources: basicGroup().map(anyOf) },
+      auth(),
+    );
     assert.equal(Number(applied.revision), 1);
-    assert.equal(applied.changes.length, 5);
-    const list = await unary(
+    assert.equal(applied.changes?.length, 5);
+    const list = await unary<ListResponseMessage>(
       'List',
       { type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster' },
       auth(),
     );
     assert.deepEqual(
-      list.resources.map((r: any) => r.name),
+      (list.resources ?? []).map((r) => r.name),
       ['api', 'web'],
     );
-    assert.equal(
-      list.resources[0].resource.type_url,
-      'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-    );
-    assert.ok(Buffer.isBuffer(list.resources[0].resource.value));
+    const first = list.resources?.[0]?.resource;
+    assert.equal(first?.type_url, 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
+    assert.ok(Buffer.isBuffer(first?.value));
   });
 
   test('errors map to gRPC statuses with every detail', async () => {
-    const invalid = await unary(
-      'Apply',
-      { resources: [anyOf(cluster('x', { ports: [0] }))] },
-      auth(),
-    ).catch((e) => e);
+    const invalid = await failure(
+      unary('Apply', { resources: [anyOf(cluster('x', { ports: [0] }))] }, auth()),
+    );
     assert.equal(invalid.code, grpc.status.INVALID_ARGUMENT);
     assert.match(invalid.details, /resources\[0\]\(Cluster "x"\)\.load_assignment\.endpoints\[0\]/);
     assert.equal(invalid.metadata.get('ferry-error-code')[0], 'FERRY_INVALID_CONFIG');
 
-    const referenced = await unary(
-      'Delete',
-      {
-        resources: [
-          { type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster', name: 'api' },
-        ],
-      },
-      auth(),
-    ).catch((e) => e);
+    const referenced = await failure(
+      unary(
+        'Delete',
+        {
+          resources: [
+            { type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster', name: 'api' },
+          ],
+        },
+        auth(),
+      ),
+    );
     assert.equal(referenced.code, grpc.status.FAILED_PRECONDITION);
 
-    const conflict = await unary(
-      'Apply',
-      { resources: [anyOf(cluster('y'))], expected_revision: 42 },
-      auth(),
-    ).catch((e) => e);
+    const conflict = await failure(
+      unary('Apply', { resources: [anyOf(cluster('y'))], expected_revision: 42 }, auth()),
+    );
     assert.equal(conflict.code, grpc.status.ABORTED);
 
-    const missing = await unary('Rollback', { revision: 77 }, auth()).catch((e) => e);
+    const missing = await failure(unary('Rollback', { revision: 77 }, auth()));
     assert.equal(missing.code, grpc.status.NOT_FOUND);
 
-    const unauthenticated = await unary('Status', {}).catch((e) => e);
+    const unauthenticated = await failure(unary('Status', {}));
     assert.equal(unauthenticated.code, grpc.status.UNAUTHENTICATED);
   });
 
   test('history and status', async () => {
-    const history = await unary('History', { limit: 10 }, auth());
-    assert.ok(history.entries.length >= 1);
-    assert.ok(Number(history.entries[0].time.seconds) > 0);
-    const status = await unary('Status', {}, auth());
+    const history = await unary<HistoryResponseMessage>('History', { limit: 10 }, auth());
+    assert.ok((history.entries ?? []).length >= 1);
+    assert.ok(Number(history.entries?.[0]?.time?.seconds) > 0);
+    const status = await unary<StatusResponseMessage>('Status', {}, auth());
     assert.equal(Number(status.revision), 1);
     assert.deepEqual(status.nodes ?? [], []);
   });
@@ -118,14 +136,10 @@ describe('gRPC management API', () => {
 describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)', () => {
   let server: grpc.Server;
   let withoutViews: grpc.Server;
-  let client: any;
-  let bare: any;
-  const call = (c: any, method: string, request: unknown): Promise<any> =>
-    new Promise((resolve, reject) => {
-      c[method](request, (err: grpc.ServiceError | null, res: unknown) =>
-        err ? reject(err) : resolve(res),
-      );
-    });
+  let client: GrpcClient;
+  let bare: GrpcClient;
+  const call = <Response>(c: GrpcClient, method: string, request: unknown): Promise<Response> =>
+    c.unary<unknown, Response>(method, request);
 
   before(async () => {
     const health = new HealthAggregate({ now: () => Date.UTC(2026, 0, 1) });
@@ -159,9 +173,10 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
           err ? reject(err) : resolve(p),
         ),
       );
-    const Client = serviceClient('ferry.v1.Management');
-    client = new Client(`127.0.0.1:${await bind(server)}`, grpc.credentials.createInsecure());
-    bare = new Client(`127.0.0.1:${await bind(withoutViews)}`, grpc.credentials.createInsecure());
+    const connect = async (s: grpc.Server): Promise<GrpcClient> =>
+      new GrpcClient(MANAGEMENT, `127.0.0.1:${await bind(s)}`, grpc.credentials.createInsecure());
+    client = await connect(server);
+    bare = await connect(withoutViews);
   });
   after(() => {
     client.close();
@@ -171,11 +186,12 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
   });
 
   test('Health: the aggregate and each proxy view, times as Timestamps', async () => {
-    const res = await call(client, 'Health', { group: 'edge' });
-    const [web] = res.clusters;
-    assert.equal(web.cluster, 'web');
+    const res = await call<HealthResponseMessage>(client, 'Health', { group: 'edge' });
+    const web = res.clusters?.[0];
+    assert.equal(web?.cluster, 'web');
+    const endpoint = web?.endpoints?.[0];
     assert.deepEqual(
-      { ...web.endpoints[0], since: Number(web.endpoints[0].since.seconds) },
+      { ...endpoint, since: Number(endpoint?.since?.seconds) },
       {
         address: '10.0.0.1:80',
         status: 'UNHEALTHY',
@@ -186,21 +202,23 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
         unhealthy_nodes: ['p1'],
       },
     );
-    assert.equal(res.nodes[0].node_id, 'p1');
-    assert.equal(res.nodes[0].clusters[0].endpoints[0].status, 'UNHEALTHY');
-    assert.deepEqual((await call(client, 'Health', { group: 'other' })).clusters ?? [], []);
+    assert.equal(res.nodes?.[0]?.node_id, 'p1');
+    assert.equal(res.nodes?.[0]?.clusters?.[0]?.endpoints?.[0]?.status, 'UNHEALTHY');
+    const other = await call<HealthResponseMessage>(client, 'Health', { group: 'other' });
+    assert.deepEqual(other.clusters ?? [], []);
   });
 
   test('Load: totals per cluster and each proxy per locality', async () => {
-    const res = await call(client, 'Load', { cluster: 'web' });
-    const [web] = res.clusters;
-    assert.equal(web.group, 'edge');
-    assert.equal(Number(web.total.total_successful_requests), 7);
-    assert.equal(Number(web.total.total_requests_in_progress), 2);
-    const [node] = web.nodes;
-    assert.equal(node.node, 'p1');
-    assert.deepEqual(node.localities[0].locality, { region: 'eu', zone: 'west', sub_zone: '' });
-    assert.equal(Number(node.localities[0].latest.total_error_requests), 1);
+    const res = await call<LoadResponseMessage>(client, 'Load', { cluster: 'web' });
+    const web = res.clusters?.[0];
+    assert.equal(web?.group, 'edge');
+    assert.equal(Number(web?.total?.total_successful_requests), 7);
+    assert.equal(Number(web?.total?.total_requests_in_progress), 2);
+    const node = web?.nodes?.[0];
+    assert.equal(node?.node, 'p1');
+    const locality = node?.localities?.[0];
+    assert.deepEqual(locality?.locality, { region: 'eu', zone: 'west', sub_zone: '' });
+    assert.equal(Number(locality?.latest?.total_error_requests), 1);
   });
 
   test('a server without the views answers NOT_FOUND with what to use', async () => {

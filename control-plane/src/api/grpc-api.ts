@@ -9,13 +9,23 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { context } from '@opentelemetry/api';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type AnyMessage,
+  type ApplyRequestMessage,
+  type DeleteRequestMessage,
+  type HistoryRequestMessage,
+  type ListRequestMessage,
+  type RollbackRequestMessage,
+  type ViewFilterMessage,
+} from '@ferry/proto/grpc';
 import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import { healthJson } from '../health/health-json.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { loadJson, type LoadSource } from '../load/load-aggregate.js';
-import type { ApplyResponse, ManagementService } from './management-service.js';
+import type { ManagementService } from './management-service.js';
+import type { ApplyResponse } from './management-types.js';
 import { incomingTraceContext } from '../tracing/tracing.js';
 
 export interface ManagementGrpcOptions {
@@ -30,7 +40,10 @@ export interface ManagementGrpcOptions {
   readonly load?: LoadSource;
 }
 
-type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
+type Unary<Request> = (
+  call: grpc.ServerUnaryCall<Request, unknown>,
+  callback: grpc.sendUnaryData<unknown>,
+) => void;
 
 export function addManagementService(
   server: grpc.Server,
@@ -39,7 +52,7 @@ export function addManagementService(
 ): void {
   const tokenDigest = options.token ? sha256(options.token) : undefined;
   const unary =
-    (operation: (request: any) => Promise<unknown>): Unary =>
+    <Request>(operation: (request: Request) => Promise<unknown>): Unary<Request> =>
     (call, callback) => {
       void (async () => {
         try {
@@ -63,11 +76,11 @@ export function addManagementService(
     };
 
   server.addService(serviceDefinition('ferry.v1.Management'), {
-    Apply: unary(async (req) =>
+    Apply: unary(async (req: ApplyRequestMessage) =>
       applyResponse(
         await service.apply({
           group: req.group || undefined,
-          anys: (req.resources ?? []).map((a: { type_url: string; value: Buffer }) => ({
+          anys: (req.resources ?? []).map((a: AnyMessage) => ({
             typeUrl: a.type_url,
             value: a.value,
           })),
@@ -77,7 +90,7 @@ export function addManagementService(
         }),
       ),
     ),
-    List: unary(async (req) => {
+    List: unary(async (req: ListRequestMessage) => {
       const list = await service.list({
         typeUrl: req.type_url || undefined,
         name: req.name || undefined,
@@ -96,13 +109,13 @@ export function addManagementService(
         })),
       };
     }),
-    Delete: unary(async (req) =>
+    Delete: unary(async (req: DeleteRequestMessage) =>
       applyResponse(
         await service.delete({
           group: req.group || undefined,
-          resources: (req.resources ?? []).map((r: { type_url: string; name: string }) => ({
-            typeUrl: r.type_url,
-            name: r.name,
+          resources: (req.resources ?? []).map((r) => ({
+            typeUrl: r.type_url ?? '',
+            name: r.name ?? '',
           })),
           dryRun: req.dry_run === true,
           ...(req.message ? { message: String(req.message) } : {}),
@@ -110,7 +123,7 @@ export function addManagementService(
         }),
       ),
     ),
-    History: unary(async (req) => ({
+    History: unary(async (req: HistoryRequestMessage) => ({
       entries: (await service.history(req.limit || undefined)).map((e) => ({
         revision: e.revision,
         time: timestamp(e.time),
@@ -124,7 +137,7 @@ export function addManagementService(
         })),
       })),
     })),
-    Rollback: unary(async (req) =>
+    Rollback: unary(async (req: RollbackRequestMessage) =>
       applyResponse(
         await service.rollback({
           revision: Number(req.revision ?? 0),
@@ -139,13 +152,10 @@ export function addManagementService(
       return { revision: status.revision, nodes: status.nodes.map(nodeStatus) };
     }),
     // The same views as GET /v1/health and /v1/load, with times as Timestamps.
-    Health: unary((req) => {
+    Health: unary((req: ViewFilterMessage) => {
       const source = options.health;
       if (!source) return Promise.reject(noView('Health'));
-      const view = healthJson(source, filterOf(req)) as {
-        clusters: Array<{ endpoints: Array<{ since: string }> }>;
-        nodes: Array<{ reported_at: string }>;
-      };
+      const view = healthJson(source, filterOf(req));
       return Promise.resolve({
         clusters: view.clusters.map((c) => ({
           ...c,
@@ -154,14 +164,10 @@ export function addManagementService(
         nodes: view.nodes.map((n) => ({ ...n, reported_at: timestamp(n.reported_at) })),
       });
     }),
-    Load: unary((req) => {
+    Load: unary((req: ViewFilterMessage) => {
       const source = options.load;
       if (!source) return Promise.reject(noView('Load'));
-      const view = loadJson(source, filterOf(req)) as {
-        clusters: Array<{
-          nodes: Array<{ reported_at: string; dropped: { latest: number; total: number } }>;
-        }>;
-      };
+      const view = loadJson(source, filterOf(req));
       return Promise.resolve({
         clusters: view.clusters.map((c) => ({
           ...c,
@@ -177,7 +183,7 @@ export function addManagementService(
   });
 }
 
-function filterOf(req: any): { group?: string; cluster?: string } {
+function filterOf(req: ViewFilterMessage | undefined): { group?: string; cluster?: string } {
   return {
     ...(req?.group ? { group: String(req.group) } : {}),
     ...(req?.cluster ? { cluster: String(req.cluster) } : {}),

@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../store/store-memory.js';
 import { HttpApi } from './http-api.js';
 import { ManagementService } from './management-service.js';
+import type {
+  ApplyResponseJson,
+  HistoryJson,
+  ListResponseJson,
+  ResourceJson,
+} from './wire-json.js';
 import { basicGroup, cluster, tlsSecret } from '../validation/test-fixtures.js';
 
 interface Started {
@@ -19,19 +25,33 @@ async function start(options: { token?: string; maxBodyBytes?: number } = {}): P
   return { api, base: `http://127.0.0.1:${port}` };
 }
 
-async function call(
+/** The body of an error response. */
+interface ErrorJson {
+  readonly code: string;
+  readonly message: string;
+  readonly details: readonly string[];
+}
+
+/** `T` is the body the test expects (a success shape from wire-json.ts, or ErrorJson). */
+async function call<T = ErrorJson>(
   base: string,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: T }> {
   const res = await fetch(base + path, {
     method,
     headers: { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: (await res.json()) as T };
+}
+
+/** The key material of a stored TLS Secret as the API shows it. */
+function privateKey(resource: ResourceJson['resource']): { inline_string?: string } {
+  const secret = resource as { tls_certificate?: { private_key?: { inline_string?: string } } };
+  return secret.tls_certificate?.private_key ?? {};
 }
 
 describe('HTTP management API', () => {
@@ -51,12 +71,15 @@ describe('HTTP management API', () => {
   });
 
   test('apply, dry run, list, get, delete, history, rollback', async () => {
-    const dry = await call(s.base, 'POST', '/v1/apply', { resources: basicGroup(), dry_run: true });
+    const dry = await call<ApplyResponseJson>(s.base, 'POST', '/v1/apply', {
+      resources: basicGroup(),
+      dry_run: true,
+    });
     assert.equal(dry.status, 200);
     assert.equal(dry.json.dry_run, true);
     assert.equal(dry.json.revision, 0);
 
-    const applied = await call(s.base, 'POST', '/v1/apply', {
+    const applied = await call<ApplyResponseJson>(s.base, 'POST', '/v1/apply', {
       resources: basicGroup(),
       message: 'first',
     });
@@ -68,24 +91,24 @@ describe('HTTP management API', () => {
       group: 'default',
       name: 'web',
       action: 'created',
-      version: applied.json.changes[0].version,
+      version: applied.json.changes[0]?.version,
     });
 
-    const list = await call(s.base, 'GET', '/v1/resources?type=clusters');
+    const list = await call<ListResponseJson>(s.base, 'GET', '/v1/resources?type=clusters');
     assert.deepEqual(
-      list.json.resources.map((r: any) => r.name),
+      list.json.resources.map((r) => r.name),
       ['api', 'web'],
     );
-    const one = await call(s.base, 'GET', '/v1/resources/cds/api?group=default');
+    const one = await call<ResourceJson>(s.base, 'GET', '/v1/resources/cds/api?group=default');
     assert.equal(one.json.resource['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
     assert.equal((await call(s.base, 'GET', '/v1/resources/cluster/none')).status, 404);
 
     const refused = await call(s.base, 'DELETE', '/v1/resources/cluster/api');
     assert.equal(refused.status, 409);
     assert.equal(refused.json.code, 'FERRY_REFERENCED');
-    assert.match(refused.json.details[0], /still referenced by RouteConfiguration "main"/);
+    assert.match(refused.json.details[0] ?? '', /still referenced by RouteConfiguration "main"/);
 
-    const batch = await call(s.base, 'POST', '/v1/delete', {
+    const batch = await call<ApplyResponseJson>(s.base, 'POST', '/v1/delete', {
       resources: [
         { type: 'listener', name: 'http' },
         { type: 'routes', name: 'main' },
@@ -94,19 +117,20 @@ describe('HTTP management API', () => {
     assert.equal(batch.status, 200, JSON.stringify(batch.json));
     assert.equal(batch.json.revision, 2);
 
-    const history = await call(s.base, 'GET', '/v1/history?limit=5');
+    const history = await call<HistoryJson>(s.base, 'GET', '/v1/history?limit=5');
     assert.deepEqual(
-      history.json.entries.map((e: any) => e.revision),
+      history.json.entries.map((e) => e.revision),
       [2, 1],
     );
-    assert.equal(history.json.entries[1].message, 'first');
+    assert.equal(history.json.entries[1]?.message, 'first');
 
-    const rolled = await call(s.base, 'POST', '/v1/rollback', { revision: 1 });
+    const rolled = await call<ApplyResponseJson>(s.base, 'POST', '/v1/rollback', { revision: 1 });
     assert.equal(rolled.status, 200, JSON.stringify(rolled.json));
     assert.equal(rolled.json.revision, 3);
-    assert.equal((await call(s.base, 'GET', '/v1/resources?type=lds')).json.resources.length, 1);
+    const listeners = await call<ListResponseJson>(s.base, 'GET', '/v1/resources?type=lds');
+    assert.equal(listeners.json.resources.length, 1);
 
-    const status = await call(s.base, 'GET', '/v1/status');
+    const status = await call<unknown>(s.base, 'GET', '/v1/status');
     assert.deepEqual(status.json, { revision: 3, nodes: [] });
   });
 
@@ -132,12 +156,18 @@ describe('HTTP management API', () => {
 
   test('YAML bodies with query parameters', async () => {
     const yaml = `"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: y1\nconnect_timeout: 2s\n---\n"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: y2\n`;
-    const res = await call(s.base, 'POST', '/v1/apply?group=yaml&dry_run=false', yaml, {
-      'content-type': 'application/yaml',
-    });
+    const res = await call<ApplyResponseJson>(
+      s.base,
+      'POST',
+      '/v1/apply?group=yaml&dry_run=false',
+      yaml,
+      {
+        'content-type': 'application/yaml',
+      },
+    );
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.deepEqual(
-      res.json.changes.map((c: any) => [c.group, c.name]),
+      res.json.changes.map((c) => [c.group, c.name]),
       [
         ['yaml', 'y1'],
         ['yaml', 'y2'],
@@ -164,19 +194,16 @@ describe('HTTP management API', () => {
 
   test('secrets are redacted unless show_secrets', async () => {
     await call(s.base, 'POST', '/v1/apply', { group: 'tls', resources: [tlsSecret('cert')] });
-    const hidden = await call(s.base, 'GET', '/v1/resources/secret/cert?group=tls');
-    assert.deepEqual(hidden.json.resource.tls_certificate.private_key, {
+    const hidden = await call<ResourceJson>(s.base, 'GET', '/v1/resources/secret/cert?group=tls');
+    assert.deepEqual(privateKey(hidden.json.resource), {
       inline_string: '[redacted]',
     });
-    const shown = await call(
+    const shown = await call<ResourceJson>(
       s.base,
       'GET',
       '/v1/resources/secret/cert?group=tls&show_secrets=true',
     );
-    assert.match(
-      shown.json.resource.tls_certificate.private_key.inline_string,
-      /BEGIN PRIVATE KEY/,
-    );
+    assert.match(privateKey(shown.json.resource).inline_string ?? '', /BEGIN PRIVATE KEY/);
   });
 });
 

@@ -15,7 +15,7 @@
  *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
  * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
  * every /v1 request needs `Authorization: Bearer <token>`; without one the server binds only to
- * loopback (DESIGN.md D9). Request bodies are never logged.
+ * loopback (docs/architecture.md, "Security defaults"). Request bodies are never logged.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -109,7 +109,10 @@ export class HttpApi {
     });
   }
 
-  /** Binds; refuses a non-loopback host unless a token is configured (DESIGN.md D9). */
+  /**
+   * Binds; refuses a non-loopback host unless a token is configured: plaintext without credentials
+   * is for loopback only.
+   */
   async listen(
     host = '127.0.0.1',
     port = DEFAULT_HTTP_API_PORT,

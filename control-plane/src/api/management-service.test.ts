@@ -16,6 +16,22 @@ import {
   virtualHost,
 } from '../validation/test-fixtures.js';
 
+/** The parts of stored resources these tests read (proto3 JSON). */
+interface LoadAssignmentJson {
+  readonly endpoints?: ReadonlyArray<{
+    readonly lb_endpoints?: ReadonlyArray<{
+      readonly endpoint?: {
+        readonly address?: { readonly socket_address?: { readonly port_value?: number } };
+      };
+    }>;
+  }>;
+}
+
+interface TlsCertificateJson {
+  readonly private_key?: { readonly inline_string?: string };
+  readonly certificate_chain?: { readonly inline_string?: string };
+}
+
 const CLUSTER = resourceTypeByKind('Cluster').typeUrl;
 const SECRET = resourceTypeByKind('Secret').typeUrl;
 
@@ -157,9 +173,9 @@ describe('ManagementService', () => {
       ],
     );
     const [a] = (await service.list({ typeUrl: CLUSTER, name: 'a' })).resources;
+    const assignment = a?.resource.load_assignment as LoadAssignmentJson | undefined;
     assert.equal(
-      (a?.resource.load_assignment as any).endpoints[0].lb_endpoints[0].endpoint.address
-        .socket_address.port_value,
+      assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address?.port_value,
       1,
     );
     assert.match((await service.history(1))[0]?.message ?? '', /rollback to revision 1/);
@@ -202,20 +218,17 @@ describe('ManagementService', () => {
       ],
     });
     const [hidden] = (await service.list({ typeUrl: SECRET })).resources;
-    assert.deepEqual((hidden?.resource.tls_certificate as any).private_key, {
-      inline_string: REDACTED,
-    });
-    assert.match(
-      (hidden?.resource.tls_certificate as any).certificate_chain.inline_string,
-      /BEGIN CERTIFICATE/,
-    );
+    const hiddenTls = hidden?.resource.tls_certificate as TlsCertificateJson | undefined;
+    assert.deepEqual(hiddenTls?.private_key, { inline_string: REDACTED });
+    assert.match(hiddenTls?.certificate_chain?.inline_string ?? '', /BEGIN CERTIFICATE/);
     assert.ok(
       !Buffer.from(hidden?.value ?? [])
         .toString('latin1')
         .includes('PRIVATE KEY'),
     );
     const shown = await service.get(SECRET, 'cert', 'default', true);
-    assert.match((shown.resource.tls_certificate as any).private_key.inline_string, /PRIVATE KEY/);
+    const shownTls = shown.resource.tls_certificate as TlsCertificateJson | undefined;
+    assert.match(shownTls?.private_key?.inline_string ?? '', /PRIVATE KEY/);
   });
 
   test('status lists the fleet and the revision', async () => {

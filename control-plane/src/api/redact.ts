@@ -1,6 +1,6 @@
 /**
- * Hides key material in resources shown to operators (DESIGN.md D9: private keys never appear in
- * `get` output): every DataSource under a key-material field (`private_key`, `password`,
+ * Hides key material in resources shown to operators (private keys never appear in `get`
+ * output): every DataSource under a key-material field (`private_key`, `password`,
  * `pkcs12`, session ticket `keys`, generic `secret`/`secrets`, HMAC secrets) is replaced by
  * `{"inline_string": "[redacted]"}`, wherever it sits (Secrets, inline TLS contexts of listeners
  * and clusters). The replacement is itself a valid DataSource, so redacted output still encodes.

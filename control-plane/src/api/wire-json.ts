@@ -1,7 +1,9 @@
 /**
  * The HTTP API's JSON shapes (snake_case, like proto3 JSON and ferry/v1/management.proto), built
  * from the service's results. Resource bodies pass through untouched: their map keys are data.
+ * The interfaces are the API's contract: ferryctl reads responses through them.
  */
+import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type {
   ApplyResponse,
@@ -9,9 +11,84 @@ import type {
   ListResponse,
   ResourceView,
   StatusResponse,
-} from './management-service.js';
+} from './management-types.js';
 
-export function applyResponseJson(r: ApplyResponse): unknown {
+export interface ResourceChangeJson {
+  readonly type_url: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly action: string;
+  readonly version: string;
+}
+
+export interface ApplyResponseJson {
+  readonly revision: number;
+  readonly dry_run: boolean;
+  readonly changes: readonly ResourceChangeJson[];
+}
+
+export interface ResourceJson {
+  readonly type_url: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly version: string;
+  readonly revision: number;
+  /** The resource as proto3 JSON with "@type" (key material redacted unless asked for). */
+  readonly resource: Record<string, JsonValue>;
+}
+
+export interface ListResponseJson {
+  readonly revision: number;
+  readonly resources: readonly ResourceJson[];
+}
+
+export interface HistoryEntryJson {
+  readonly revision: number;
+  /** ISO-8601. */
+  readonly time: string;
+  readonly message: string;
+  /** `action` is "put" or "delete". */
+  readonly changes: readonly ResourceChangeJson[];
+}
+
+export interface HistoryJson {
+  readonly entries: readonly HistoryEntryJson[];
+}
+
+export interface TypeStatusJson {
+  readonly type_url: string;
+  readonly version_sent: string;
+  readonly version_acked: string;
+  readonly resources: number;
+  readonly last_nack?: {
+    readonly version: string;
+    readonly error: string;
+    readonly time: string;
+    readonly resources?: readonly string[];
+  };
+}
+
+export interface NodeStatusJson {
+  readonly node_id: string;
+  readonly cluster: string;
+  readonly group: string;
+  readonly user_agent: string;
+  readonly address: string;
+  readonly streams: readonly string[];
+  readonly connected: boolean;
+  readonly connected_since: string;
+  readonly last_seen: string;
+  readonly types: readonly TypeStatusJson[];
+}
+
+export interface StatusJson {
+  readonly revision: number;
+  readonly nodes: readonly NodeStatusJson[];
+}
+
+export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
   return {
     revision: r.revision,
     dry_run: r.dryRun,
@@ -26,7 +103,7 @@ export function applyResponseJson(r: ApplyResponse): unknown {
   };
 }
 
-export function resourceJson(r: ResourceView): unknown {
+export function resourceJson(r: ResourceView): ResourceJson {
   return {
     type_url: r.typeUrl,
     kind: r.kind,
@@ -38,11 +115,11 @@ export function resourceJson(r: ResourceView): unknown {
   };
 }
 
-export function listResponseJson(r: ListResponse): unknown {
+export function listResponseJson(r: ListResponse): ListResponseJson {
   return { revision: r.revision, resources: r.resources.map(resourceJson) };
 }
 
-export function historyJson(entries: readonly HistoryView[]): unknown {
+export function historyJson(entries: readonly HistoryView[]): HistoryJson {
   return {
     entries: entries.map((e) => ({
       revision: e.revision,
@@ -60,7 +137,7 @@ export function historyJson(entries: readonly HistoryView[]): unknown {
   };
 }
 
-export function nodeStatusJson(n: NodeStatus): unknown {
+export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
   return {
     node_id: n.nodeId,
     cluster: n.cluster,
@@ -90,6 +167,6 @@ export function nodeStatusJson(n: NodeStatus): unknown {
   };
 }
 
-export function statusJson(r: StatusResponse): unknown {
+export function statusJson(r: StatusResponse): StatusJson {
   return { revision: r.revision, nodes: r.nodes.map(nodeStatusJson) };
 }

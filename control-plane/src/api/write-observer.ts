@@ -1,6 +1,6 @@
 /**
  * Observes the management API's writes (apply, delete, rollback): the outcome counters and, when
- * tracing is on, the write's spans (DESIGN.md D8):
+ * tracing is on, the write's spans (docs/architecture.md, "Observability"):
  *
  *   apply (root; or child of the caller's traceparent)   group, resources, dry_run, revision, outcome
  *   ├─ validate                                           decode + semantic checks against the store
@@ -22,7 +22,7 @@ import {
 import { isFerryError } from '@ferry/shared';
 import type { ApiMetrics, ApplyOutcome, WriteOperation } from '../metrics/api-metrics.js';
 import { ATTR, withApplySpan } from '../tracing/tracing.js';
-import type { ApplyResponse } from './management-service.js';
+import type { ApplyResponse } from './management-types.js';
 
 export interface WriteAttributes {
   /** Undefined for a rollback of every group. */

@@ -36,18 +36,19 @@ export class ApiClient {
     this.base = url.href.replace(/\/+$/, '');
   }
 
-  get<T = any>(
+  /** `T` is the endpoint's response shape (api/wire-json.ts); the server is trusted to keep it. */
+  get<T>(
     path: string,
     query: Record<string, string | boolean | number | undefined> = {},
   ): Promise<T> {
     return this.request('GET', path + queryString(query));
   }
 
-  post<T = any>(path: string, body: unknown): Promise<T> {
+  post<T>(path: string, body: unknown): Promise<T> {
     return this.request('POST', path, body);
   }
 
-  delete<T = any>(
+  delete<T>(
     path: string,
     query: Record<string, string | boolean | number | undefined> = {},
   ): Promise<T> {
@@ -75,9 +76,9 @@ export class ApiClient {
       );
     }
     const text = await res.text();
-    let json: any;
+    let json: unknown;
     try {
-      json = text ? JSON.parse(text) : {};
+      json = text ? (JSON.parse(text) as unknown) : {};
     } catch {
       throw new CtlError(
         EXIT_USAGE,
@@ -85,13 +86,15 @@ export class ApiClient {
       );
     }
     if (!res.ok) {
-      const code = typeof json.code === 'string' ? json.code : `HTTP ${res.status}`;
-      const details = Array.isArray(json.details) ? json.details.map(String) : [];
-      throw new CtlError(
-        exitCodeForServerError(code),
-        `${code}: ${json.message ?? res.statusText}`,
-        details,
-      );
+      const error = (typeof json === 'object' && json !== null ? json : {}) as {
+        code?: unknown;
+        message?: unknown;
+        details?: unknown;
+      };
+      const code = typeof error.code === 'string' ? error.code : `HTTP ${res.status}`;
+      const message = typeof error.message === 'string' ? error.message : res.statusText;
+      const details = Array.isArray(error.details) ? error.details.map(String) : [];
+      throw new CtlError(exitCodeForServerError(code), `${code}: ${message}`, details);
     }
     return json as T;
   }

@@ -7,9 +7,20 @@ import {
   resourceTypeByAlias,
   RESOURCE_TYPES,
   toYaml,
+  type JsonValue,
   type ResourceType,
 } from '@ferry/proto';
 import { redactKeyMaterial } from '../api/redact.js';
+import type {
+  ApplyResponseJson,
+  HistoryJson,
+  ListResponseJson,
+  ResourceChangeJson,
+  ResourceJson,
+  StatusJson,
+} from '../api/wire-json.js';
+import type { HealthJson } from '../health/health-json.js';
+import type { LoadCountsJson, LoadJson } from '../load/load-aggregate.js';
 import { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
@@ -50,9 +61,9 @@ function kindOf(typeUrl: string): string {
 }
 
 /** `cluster/web  created` lines, then the revision. */
-function printChanges(io: Output, args: ParsedArgs, response: any): void {
+function printChanges(io: Output, args: ParsedArgs, response: ApplyResponseJson): void {
   if (args.options.output === 'json') return printJson(io, response);
-  const rows = (response.changes as any[]).map((c) => [
+  const rows = response.changes.map((c) => [
     `${c.kind.toLowerCase()}/${c.name}`,
     c.group,
     c.action,
@@ -71,9 +82,9 @@ async function applyDocuments(
   client: ApiClient,
   documents: SourcedDocument[],
   dryRun: boolean,
-): Promise<any> {
+): Promise<ApplyResponseJson> {
   try {
-    return await client.post('/v1/apply', {
+    return await client.post<ApplyResponseJson>('/v1/apply', {
       group: args.options.group,
       resources: documents.map((d) => d.doc),
       dry_run: dryRun,
@@ -94,13 +105,13 @@ const apply: Command = async (args, client, io) => {
 const get: Command = async (args, client, io) => {
   const type = resolveType(args.positional[0]);
   const name = args.positional[1];
-  const response = await client.get('/v1/resources', {
+  const response = await client.get<ListResponseJson>('/v1/resources', {
     type: type.typeUrl,
     name,
     group: args.options.group,
     show_secrets: args.options.showSecrets,
   });
-  const resources = response.resources as any[];
+  const resources = response.resources;
   if (name !== undefined && resources.length === 0) {
     throw new CtlError(
       1,
@@ -130,7 +141,7 @@ const del: Command = async (args, client, io) => {
   const type = resolveType(args.positional[0]);
   const names = args.positional.slice(1);
   if (names.length === 0) throw new CtlError(EXIT_USAGE, 'delete needs TYPE NAME [NAME...]');
-  const response = await client.post('/v1/delete', {
+  const response = await client.post<ApplyResponseJson>('/v1/delete', {
     group: args.options.group,
     resources: names.map((name) => ({ type: type.typeUrl, name })),
     dry_run: args.options.dryRun,
@@ -144,14 +155,14 @@ const del: Command = async (args, client, io) => {
 const diff: Command = async (args, client, io) => {
   const documents = await readDocuments(args.options.files);
   const response = await applyDocuments(args, client, documents, true);
-  const changed = (response.changes as any[]).filter((c) => c.action !== 'unchanged');
+  const changed = response.changes.filter((c) => c.action !== 'unchanged');
   if (args.options.output === 'json') return printJson(io, response);
   if (changed.length === 0) {
     io.out('no changes\n');
     return;
   }
-  const show = (doc: unknown): string =>
-    toYaml(args.options.showSecrets ? doc : redactKeyMaterial(doc as any).value);
+  const show = (doc: JsonValue): string =>
+    toYaml(args.options.showSecrets ? doc : redactKeyMaterial(doc).value);
   for (const change of changed) {
     const entry = documents.find((d) => {
       const parsed = parseResourceJson(d.doc);
@@ -166,7 +177,7 @@ const diff: Command = async (args, client, io) => {
     let current = '';
     if (change.action === 'updated') {
       const path = `/v1/resources/${encodeURIComponent(change.type_url)}/${encodeURIComponent(change.name)}`;
-      const existing = await client.get(path, {
+      const existing = await client.get<ResourceJson>(path, {
         group: change.group,
         show_secrets: args.options.showSecrets,
       });
@@ -186,16 +197,17 @@ const diff: Command = async (args, client, io) => {
 };
 
 const status: Command = async (args, client, io) => {
-  const response = await client.get('/v1/status');
+  const response = await client.get<StatusJson>('/v1/status');
   // Each proxy's health view (HDS reports) belongs to its status, as the operator sees the fleet.
   // An API server without the health view (embedded without HDS) answers FERRY_NOT_FOUND.
-  const health = await client.get('/v1/health').catch((err: unknown) => {
-    if (err instanceof CtlError && err.message.startsWith('FERRY_NOT_FOUND')) return { nodes: [] };
+  const health = await client.get<HealthJson>('/v1/health').catch((err: unknown) => {
+    if (err instanceof CtlError && err.message.startsWith('FERRY_NOT_FOUND'))
+      return { clusters: [], nodes: [] } satisfies HealthJson;
     throw err;
   });
   if (args.options.output === 'json') return printJson(io, { ...response, health });
   io.out(`revision ${response.revision}\n`);
-  const nodes = response.nodes as any[];
+  const nodes = response.nodes;
   if (nodes.length === 0) {
     io.out('no proxies connected\n');
     return;
@@ -219,9 +231,9 @@ const status: Command = async (args, client, io) => {
     table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
   );
   const healthRows: string[][] = [];
-  for (const n of health.nodes as any[]) {
-    for (const c of n.clusters as any[]) {
-      const endpoints = c.endpoints as any[];
+  for (const n of health.nodes) {
+    for (const c of n.clusters) {
+      const endpoints = c.endpoints;
       const down = endpoints.filter((e) => e.status === 'UNHEALTHY').map((e) => e.address);
       healthRows.push([
         n.node_id,
@@ -243,16 +255,16 @@ const status: Command = async (args, client, io) => {
  * see it healthy / unhealthy and since when; then each proxy's own view.
  */
 const health: Command = async (args, client, io) => {
-  const response = await client.get('/v1/health', { group: args.options.group });
+  const response = await client.get<HealthJson>('/v1/health', { group: args.options.group });
   if (args.options.output === 'json') return printJson(io, response);
-  const clusters = response.clusters as any[];
+  const clusters = response.clusters;
   if (clusters.length === 0) {
     io.out('no health reports (no proxy reports endpoints with active health checks)\n');
     return;
   }
   const rows: string[][] = [];
   for (const c of clusters) {
-    for (const e of c.endpoints as any[]) {
+    for (const e of c.endpoints) {
       rows.push([
         c.group,
         c.cluster,
@@ -273,9 +285,9 @@ const health: Command = async (args, client, io) => {
     table(['GROUP', 'CLUSTER', 'ENDPOINT', 'STATUS', 'HEALTHY', 'UNHEALTHY', 'EDS', 'SINCE'], rows),
   );
   const nodeRows: string[][] = [];
-  for (const n of response.nodes as any[]) {
-    for (const c of n.clusters as any[]) {
-      for (const e of c.endpoints as any[])
+  for (const n of response.nodes) {
+    for (const c of n.clusters) {
+      for (const e of c.endpoints)
         nodeRows.push([n.node_id, n.group, c.cluster, e.address, e.status, n.reported_at]);
     }
   }
@@ -290,17 +302,17 @@ const health: Command = async (args, client, io) => {
  * per locality.
  */
 const load: Command = async (args, client, io) => {
-  const response = await client.get('/v1/load', {
+  const response = await client.get<LoadJson>('/v1/load', {
     group: args.options.group,
     cluster: args.options.cluster,
   });
   if (args.options.output === 'json') return printJson(io, response);
-  const clusters = response.clusters as any[];
+  const clusters = response.clusters;
   if (clusters.length === 0) {
     io.out('no load reports (no proxy reports load: set lrs_server on the clusters)\n');
     return;
   }
-  const counts = (c: any): string[] => [
+  const counts = (c: LoadCountsJson): string[] => [
     String(c.total_successful_requests),
     String(c.total_error_requests),
     String(c.total_issued_requests),
@@ -316,8 +328,8 @@ const load: Command = async (args, client, io) => {
   );
   const rows: string[][] = [];
   for (const c of clusters) {
-    for (const n of c.nodes as any[]) {
-      for (const l of n.localities as any[]) {
+    for (const n of c.nodes) {
+      for (const l of n.localities) {
         const where = [l.locality.region, l.locality.zone, l.locality.sub_zone].filter(Boolean);
         rows.push([n.node, c.cluster, where.join('/') || '-', ...counts(l.latest), n.reported_at]);
       }
@@ -334,9 +346,9 @@ function typeShort(typeUrl: string): string {
 }
 
 const history: Command = async (args, client, io) => {
-  const response = await client.get('/v1/history', { limit: args.options.limit });
+  const response = await client.get<HistoryJson>('/v1/history', { limit: args.options.limit });
   if (args.options.output === 'json') return printJson(io, response);
-  const entries = response.entries as any[];
+  const entries = response.entries;
   if (entries.length === 0) {
     io.out('no revisions yet\n');
     return;
@@ -349,7 +361,7 @@ const history: Command = async (args, client, io) => {
   );
 };
 
-function summarize(changes: any[]): string {
+function summarize(changes: readonly ResourceChangeJson[]): string {
   const puts = changes.filter((c) => c.action === 'put').length;
   const deletes = changes.length - puts;
   return (
@@ -363,7 +375,7 @@ const rollback: Command = async (args, client, io) => {
   const revision = Number(word);
   if (word === undefined || !/^\d+$/.test(word))
     throw new CtlError(EXIT_USAGE, 'rollback needs a revision number (see ferryctl history)');
-  const response = await client.post('/v1/rollback', {
+  const response = await client.post<ApplyResponseJson>('/v1/rollback', {
     revision,
     group: args.options.group,
     dry_run: args.options.dryRun,

@@ -6,6 +6,7 @@ import { MemoryStore } from '../store/store-memory.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
+import type { HealthJson } from '../health/health-json.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ferryctl', import.meta.url));
 
@@ -66,12 +67,12 @@ describe('ferryctl health', () => {
     );
     assert.match(table.stdout, /p1\s+edge\s+web\s+10\.0\.0\.1:80\s+HEALTHY/);
     const json = await ferryctl(['health', '-o', 'json', '--group', 'edge'], server);
-    const body = JSON.parse(json.stdout) as { clusters: any[]; nodes: any[] };
+    const body = JSON.parse(json.stdout) as HealthJson;
     assert.deepEqual(
       body.clusters.map((c) => [c.group, c.cluster, c.endpoints.length]),
       [['edge', 'web', 2]],
     );
-    assert.deepEqual(body.clusters[0].endpoints[1], {
+    assert.deepEqual(body.clusters[0]?.endpoints[1], {
       address: '10.0.0.2:80',
       status: 'UNHEALTHY',
       healthy: 0,

@@ -10,6 +10,7 @@ import { MemoryStore } from '../store/store-memory.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
 import { basicGroup, cluster, listener, tlsSecret } from '../validation/test-fixtures.js';
+import type { ApplyResponseJson, ListResponseJson } from '../api/wire-json.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ferryctl', import.meta.url));
 
@@ -130,7 +131,8 @@ describe('ferryctl against a live API', () => {
     assert.ok(lines.every((l) => l.indexOf(l.split(/\s+/)[1] ?? '') === lines[0]?.indexOf('NAME')));
 
     const json = await ferryctl(['get', 'cds', 'web', '-o', 'json'], env);
-    assert.equal(JSON.parse(json.stdout).resources[0].resource.type, 'EDS');
+    const listed = JSON.parse(json.stdout) as ListResponseJson;
+    assert.equal(listed.resources[0]?.resource.type, 'EDS');
     const yaml = await ferryctl(
       ['get', 'envoy.config.route.v3.RouteConfiguration', 'main', '-o', 'yaml'],
       env,
@@ -191,7 +193,7 @@ describe('ferryctl against a live API', () => {
       toYaml(tlsSecret('cert')),
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout).changes[0].action, 'created');
+    assert.equal((JSON.parse(r.stdout) as ApplyResponseJson).changes[0]?.action, 'created');
     const hidden = await ferryctl(['get', 'secret', 'cert', '-g', 'tls', '-o', 'yaml'], env);
     assert.match(hidden.stdout, /inline_string: "\[redacted\]"/);
     assert.doesNotMatch(hidden.stdout, /PRIVATE KEY/);

@@ -116,7 +116,7 @@ export interface LastNackJson {
 
 /**
  * A status table's NACK cell: `v=<short version>: <error> (resources: c1,c2)`; '' without a NACK.
- * The resource list is what the rejected response carried (DESIGN.md D1: per resource).
+ * The resource list is what the rejected response carried (NACKs are recorded per resource).
  */
 export function nackCell(nack: LastNackJson | undefined): string {
   if (!nack) return '';

@@ -1,8 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { binaryToJson, contentVersion, jsonToBinary } from '@ferry/proto';
-import { serviceClient } from '@ferry/proto/grpc';
+import {
+  GrpcClient,
+  type DurationMessage,
+  type HealthCheckRequestOrEndpointHealthResponse,
+  type HealthCheckSpecifier,
+} from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
 import { MemoryStore } from '../store/store-memory.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
@@ -111,13 +116,21 @@ function hdsCluster(checkers: number): Parameters<MemoryStore['apply']>[0][numbe
   };
 }
 
+/** The parts of a handed-out HealthCheck (proto-loader form) these tests read. */
+interface HandedOutCheck {
+  readonly http_health_check?: { readonly path?: string };
+  readonly interval?: DurationMessage;
+  readonly unhealthy_threshold?: { readonly value?: number };
+}
+
 function openStream(address: string, id: string) {
-  const Client = serviceClient(HDS_SERVICE);
-  const client = new Client(address, credentials.createInsecure());
-  const call: ClientDuplexStream<any, any> = client.StreamHealthCheck();
-  const received: any[] = [];
+  const client = new GrpcClient(HDS_SERVICE, address, credentials.createInsecure());
+  const call = client.stream<HealthCheckRequestOrEndpointHealthResponse, HealthCheckSpecifier>(
+    'StreamHealthCheck',
+  );
+  const received: HealthCheckSpecifier[] = [];
   const waiters: Array<() => void> = [];
-  call.on('data', (m: any) => {
+  call.on('data', (m: HealthCheckSpecifier) => {
     received.push(m);
     for (const w of waiters.splice(0)) w();
   });
@@ -125,10 +138,12 @@ function openStream(address: string, id: string) {
   call.write({ health_check_request: { node: { id, cluster: 'edge' }, capability: {} } });
   return {
     /** Resolves with the latest specifier once it satisfies `predicate` (names, specifier). */
-    async until(predicate: (clusters: string[], spec: any) => boolean): Promise<any> {
+    async until(
+      predicate: (clusters: string[], spec: HealthCheckSpecifier) => boolean,
+    ): Promise<HealthCheckSpecifier> {
       for (;;) {
         const last = received.at(-1);
-        const names = (last?.cluster_health_checks ?? []).map((c: any) => c.cluster_name);
+        const names = (last?.cluster_health_checks ?? []).map((c) => c.cluster_name ?? '');
         if (last && predicate(names, last)) return last;
         await new Promise<void>((r) => waiters.push(r));
       }
@@ -182,16 +197,17 @@ describe('HDS hands out the checks of opted-in clusters', () => {
     const other = chosen === 'a' ? 'b' : 'a';
     const first = openStream(address, chosen);
     const spec = await first.until((c) => c.includes('web'));
-    const check = spec.cluster_health_checks[0];
+    const check = spec.cluster_health_checks?.[0];
     assert.deepEqual(
-      check.locality_endpoints.flatMap((l: any) =>
-        l.endpoints.map((e: any) => Number(e.address.socket_address.port_value)),
+      (check?.locality_endpoints ?? []).flatMap((l) =>
+        (l.endpoints ?? []).map((e) => Number(e.address?.socket_address?.port_value)),
       ),
       [8080, 8081],
     );
-    assert.equal(check.health_checks[0].http_health_check.path, '/healthz');
-    assert.equal(Number(check.health_checks[0].interval.nanos), 500_000_000);
-    assert.equal(check.health_checks[0].unhealthy_threshold.value, 2);
+    const handedOut = check?.health_checks?.[0] as HandedOutCheck | undefined;
+    assert.equal(handedOut?.http_health_check?.path, '/healthz');
+    assert.equal(Number(handedOut?.interval?.nanos), 500_000_000);
+    assert.equal(handedOut?.unhealthy_threshold?.value, 2);
 
     const second = openStream(address, other);
     await second.until((c) => c.length === 0);

@@ -1,5 +1,5 @@
 /**
- * Central health checking over HDS (issue 4): for clusters that opt in, the control plane hands the
+ * Central health checking over HDS: for clusters that opt in, the control plane hands the
  * cluster's active health checks to a few proxies of each group instead of letting every proxy
  * check every endpoint (N proxies × M endpoints of probes), and the quorum rule (quorum.ts) turns
  * what those checkers report into EDS health for the whole group.

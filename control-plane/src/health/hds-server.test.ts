@@ -1,7 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import {
+  GrpcClient,
+  type HealthCheckRequestOrEndpointHealthResponse,
+  type HealthCheckSpecifier,
+} from '@ferry/proto/grpc';
 import { startHarness, type Harness } from '../xds/test-support.js';
 import { clusterReports, HDS_SERVICE } from './hds-server.js';
 
@@ -9,17 +13,18 @@ const NODE = { id: 'proxy-1', cluster: 'edge' };
 
 /** An HDS stream whose answers are awaited in order. */
 function openStream(address: string): {
-  call: ClientDuplexStream<any, any>;
-  next(): Promise<any>;
+  call: ClientDuplexStream<HealthCheckRequestOrEndpointHealthResponse, HealthCheckSpecifier>;
+  next(): Promise<HealthCheckSpecifier>;
   ended: Promise<{ code: number }>;
   close(): void;
 } {
-  const Client = serviceClient(HDS_SERVICE);
-  const client = new Client(address, credentials.createInsecure());
-  const call: ClientDuplexStream<any, any> = client.StreamHealthCheck();
-  const queued: any[] = [];
-  const waiters: Array<(m: any) => void> = [];
-  call.on('data', (m: any) => {
+  const client = new GrpcClient(HDS_SERVICE, address, credentials.createInsecure());
+  const call = client.stream<HealthCheckRequestOrEndpointHealthResponse, HealthCheckSpecifier>(
+    'StreamHealthCheck',
+  );
+  const queued: HealthCheckSpecifier[] = [];
+  const waiters: Array<(m: HealthCheckSpecifier) => void> = [];
+  call.on('data', (m: HealthCheckSpecifier) => {
     const w = waiters.shift();
     if (w) w(m);
     else queued.push(m);
@@ -30,8 +35,10 @@ function openStream(address: string): {
   });
   return {
     call,
-    next: () =>
-      queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((r) => waiters.push(r)),
+    next: () => {
+      const m = queued.shift();
+      return m !== undefined ? Promise.resolve(m) : new Promise((r) => waiters.push(r));
+    },
     ended,
     close: () => {
       call.cancel();
@@ -63,7 +70,7 @@ describe('HDS server', () => {
       const specifier = await s.next();
       // proto-loader leaves an empty repeated field out (defaults: false).
       assert.deepEqual(specifier.cluster_health_checks ?? [], []);
-      assert.equal(Number(specifier.interval.seconds), 5);
+      assert.equal(Number(specifier.interval?.seconds), 5);
     } finally {
       s.close();
     }

@@ -27,7 +27,12 @@ import {
 } from '@grpc/grpc-js';
 import type { Logger } from '@ferry/shared';
 import { jsonToBinary } from '@ferry/proto';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type EndpointHealthResponse,
+  type HealthCheckRequestOrEndpointHealthResponse,
+  type HealthStatusValue,
+} from '@ferry/proto/grpc';
 import { groupOf } from '../xds/fleet.js';
 import { clusterHealthChecksFor, type HdsClusterWork } from './hds-assignment.js';
 import { endpointAddress } from './quorum.js';
@@ -49,6 +54,8 @@ export interface HdsServiceOptions {
   readonly work?: (group: string) => HdsClusterWork[];
 }
 
+type HdsCall = ServerDuplexStream<HealthCheckRequestOrEndpointHealthResponse, unknown>;
+
 interface HdsNode {
   readonly id: string;
   readonly group: string;
@@ -59,11 +66,11 @@ interface HdsNode {
 /** Owns the HDS calls of one gRPC server: implementation + lifecycle (close ends every stream). */
 export class HdsService {
   readonly #options: HdsServiceOptions;
-  readonly #calls = new Set<ServerDuplexStream<any, any>>();
+  readonly #calls = new Set<HdsCall>();
   /** node id → the stream whose reports are current for it. */
-  readonly #owner = new Map<string, ServerDuplexStream<any, any>>();
+  readonly #owner = new Map<string, HdsCall>();
   /** The node of each stream that has identified itself. */
-  readonly #nodes = new Map<ServerDuplexStream<any, any>, HdsNode>();
+  readonly #nodes = new Map<HdsCall, HdsNode>();
 
   constructor(options: HdsServiceOptions) {
     this.#options = options;
@@ -71,8 +78,11 @@ export class HdsService {
 
   implementation(): UntypedServiceImplementation {
     return {
-      StreamHealthCheck: (call: ServerDuplexStream<any, any>) => this.#stream(call),
-      FetchHealthCheck: (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) => {
+      StreamHealthCheck: (call: HdsCall) => this.#stream(call),
+      FetchHealthCheck: (
+        call: ServerUnaryCall<HealthCheckRequestOrEndpointHealthResponse, unknown>,
+        callback: sendUnaryData<unknown>,
+      ) => {
         const request = call.request;
         if (request?.request_type === 'endpoint_health_response') {
           callback({
@@ -160,10 +170,10 @@ export class HdsService {
     >;
   }
 
-  #stream(call: ServerDuplexStream<any, any>): void {
+  #stream(call: HdsCall): void {
     this.#calls.add(call);
     let node: { id: string; group: string } | undefined;
-    call.on('data', (message: any) => {
+    call.on('data', (message: HealthCheckRequestOrEndpointHealthResponse) => {
       if (message?.request_type === 'health_check_request') {
         const id = message.health_check_request?.node?.id;
         if (typeof id !== 'string' || id === '') {
@@ -171,7 +181,7 @@ export class HdsService {
           return;
         }
         if (node && node.id !== id) this.#forget(node.id, call);
-        const group = groupOf({ cluster: message.health_check_request.node.cluster });
+        const group = groupOf({ cluster: message.health_check_request?.node?.cluster });
         const previousOwner = this.#owner.get(id);
         this.#owner.set(id, call);
         const nodes = this.#nodesOf(group);
@@ -216,7 +226,7 @@ export class HdsService {
     call.on('cancelled', finish);
   }
 
-  #forget(nodeId: string, call: ServerDuplexStream<any, any>): void {
+  #forget(nodeId: string, call: HdsCall): void {
     if (this.#owner.get(nodeId) !== call) return;
     const group = this.#nodes.get(call)?.group;
     this.#owner.delete(nodeId);
@@ -226,7 +236,7 @@ export class HdsService {
     if (group !== undefined) this.reassign(group);
   }
 
-  #end(call: ServerDuplexStream<any, any>, invalid: string | undefined): void {
+  #end(call: HdsCall, invalid: string | undefined): void {
     if (!this.#calls.has(call)) return;
     if (invalid) call.emit('error', { code: status.INVALID_ARGUMENT, details: invalid });
     else call.end();
@@ -234,7 +244,9 @@ export class HdsService {
 }
 
 /** EndpointHealthResponse (proto-loader form) → per-cluster reports. */
-export function clusterReports(response: any): ClusterHealthReport[] {
+export function clusterReports(
+  response: EndpointHealthResponse | undefined,
+): ClusterHealthReport[] {
   const reports: ClusterHealthReport[] = [];
   for (const cluster of response?.cluster_endpoints_health ?? []) {
     const name = typeof cluster?.cluster_name === 'string' ? cluster.cluster_name : '';
@@ -253,7 +265,7 @@ export function clusterReports(response: any): ClusterHealthReport[] {
   return reports;
 }
 
-function reportedHealth(value: unknown): ReportedHealth | undefined {
+function reportedHealth(value: HealthStatusValue | undefined): ReportedHealth | undefined {
   switch (value) {
     case 'HEALTHY':
     case 'DEGRADED':

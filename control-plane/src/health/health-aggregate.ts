@@ -4,8 +4,8 @@
  * Each proxy (node id) holds one report: the latest complete set of endpoints it checks, by
  * cluster, each HEALTHY or UNHEALTHY. A new report replaces the node's previous one (HDS
  * reports are complete, not deltas); a node whose HDS stream ends is forgotten, since a proxy
- * that is gone sees nothing. The aggregate is per group (the node's `node.cluster`, DESIGN.md
- * D3), cluster and endpoint: how many proxies see the endpoint healthy and unhealthy, and since
+ * that is gone sees nothing. The aggregate is per group (the node's `node.cluster`), cluster and
+ * endpoint: how many proxies see the endpoint healthy and unhealthy, and since
  * when that pair of counts last changed (`since`), so operators can tell a fresh flap from a
  * long outage.
  *

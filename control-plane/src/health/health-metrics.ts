@@ -1,5 +1,5 @@
 /**
- * Metrics of the fleet's health view (DESIGN.md D8), fed by HDS reports: how many proxies
+ * Metrics of the fleet's health view, fed by HDS reports: how many proxies
  * report, how many reports arrived, and transitions of endpoints' aggregate status.
  */
 import { processMetrics, type MetricChild, type MetricsRegistry } from '../metrics/registry.js';

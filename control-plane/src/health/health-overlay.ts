@@ -6,7 +6,8 @@
  * It also keeps, per group, the HDS work to hand out, and tells the HDS server when it changes.
  *
  * Everything here is a pure function of the store's content (Clusters, ClusterLoadAssignments and
- * NodeHealthReports), so every replica serves the same bytes and versions (DESIGN.md D1, D4).
+ * NodeHealthReports), so every replica serves the same bytes and versions for the same store
+ * content (docs/architecture.md, "The store").
  */
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
 import type { Mutation } from '../store/store.js';
@@ -190,7 +191,7 @@ export class HealthOverlay implements SnapshotOverlay {
     }
     let byCluster = this.#rules.get(m.group);
     if (after) {
-      if (!byCluster) this.#rules.set(m.group, (byCluster = new Map()));
+      if (!byCluster) this.#rules.set(m.group, (byCluster = new Map<string, ClusterRules>()));
       byCluster.set(m.name, after);
     } else {
       byCluster?.delete(m.name);
@@ -211,7 +212,7 @@ export class HealthOverlay implements SnapshotOverlay {
   #observeAssignment(m: Mutation): void {
     let byCluster = this.#assignments.get(m.group);
     if (m.op === 'put') {
-      if (!byCluster) this.#assignments.set(m.group, (byCluster = new Map()));
+      if (!byCluster) this.#assignments.set(m.group, (byCluster = new Map<string, Uint8Array>()));
       byCluster.set(m.name, m.value);
     } else {
       byCluster?.delete(m.name);
@@ -229,7 +230,7 @@ export class HealthOverlay implements SnapshotOverlay {
       byCluster?.delete(cluster);
       return;
     }
-    if (!byCluster) this.#endpoints.set(group, (byCluster = new Map()));
+    if (!byCluster) this.#endpoints.set(group, (byCluster = new Map<string, Json[]>()));
     byCluster.set(cluster, localityEndpointsOf(binaryToJson(EDS_MESSAGE, stored) as Json));
   }
 
@@ -243,7 +244,7 @@ export class HealthOverlay implements SnapshotOverlay {
     for (const c of report.clusters) {
       byCluster.set(c.cluster, { checked: new Set(c.checked), unhealthy: new Set(c.unhealthy) });
     }
-    if (!byNode) this.#reports.set(m.group, (byNode = new Map()));
+    if (!byNode) this.#reports.set(m.group, (byNode = new Map<string, Map<string, ClusterView>>()));
     byNode.set(m.name, byCluster);
     return [[m.group, EDS_TYPE]];
   }

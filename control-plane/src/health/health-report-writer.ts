@@ -1,6 +1,6 @@
 /**
  * Stores each connected proxy's view of the quorum clusters (quorum.ts) as a NodeHealthReport, so
- * that every control-plane replica decides the quorum rule from the same data (DESIGN.md D1, D4).
+ * that every control-plane replica decides the quorum rule from the same data.
  *
  * Writes are few: a node's report is stored only when its view of a quorum cluster changes (HDS
  * reports repeat every interval; an unchanged one writes nothing), and changes arriving within

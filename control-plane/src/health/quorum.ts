@@ -1,5 +1,5 @@
 /**
- * The health quorum rule (issue 4): for clusters that opt in, endpoints that more than a given
+ * The health quorum rule: for clusters that opt in, endpoints that more than a given
  * share of a group's proxies see unhealthy are served as UNHEALTHY in the group's EDS, so every
  * proxy of the group (and a real Envoy or a proxyless gRPC client in it, which may not check
  * health at all) stops sending them traffic.
@@ -13,7 +13,7 @@
  *         unhealthy_percent: 50   # marked when MORE than 50% of the proxies checking it see it down
  *         min_proxies: 2          # and at least 2 proxies check it
  *
- * Replicas (DESIGN.md D1, D4): each proxy's view of those clusters is stored as a
+ * Replicas: each proxy's view of those clusters is stored as a
  * NodeHealthReport (proto/ferry/v1/health.proto) by the replica holding its HDS stream
  * (health-report-writer.ts), and the verdict is a pure function of the store's content, so every
  * replica serves the same EDS bytes and versions (health-overlay.ts applies it). The proxies' reports come from their own active
@@ -29,6 +29,8 @@ import {
   sortKeysDeep,
   type Result,
 } from '@ferry/proto';
+import type { EndpointMessage } from '@ferry/proto/grpc';
+import { formatHostPort } from '@ferry/shared';
 
 export const QUORUM_METADATA_KEY = 'ferry.health_quorum';
 export const NODE_HEALTH_REPORT_TYPE = 'type.googleapis.com/ferry.v1.NodeHealthReport';
@@ -143,9 +145,9 @@ export function reportName(nodeId: string): string {
  * An Endpoint's socket address as the health views key it: "host:port", "[v6]:port"; undefined
  * without one. Reads proto3 JSON and proto-loader objects alike (same field names).
  */
-export function endpointAddress(endpoint: any): string | undefined {
-  const sa = endpoint?.address?.socket_address;
+export function endpointAddress(endpoint: unknown): string | undefined {
+  const sa = (endpoint as EndpointMessage | undefined)?.address?.socket_address;
   if (!sa || typeof sa.address !== 'string' || sa.address === '') return undefined;
   const port = Number(sa.port_value ?? 0);
-  return sa.address.includes(':') ? `[${sa.address}]:${port}` : `${sa.address}:${port}`;
+  return formatHostPort(sa.address, port);
 }

@@ -200,12 +200,46 @@ export class LoadAggregate {
   }
 }
 
+/** LRS's counter names, per locality or summed. */
+export interface LoadCountsJson {
+  readonly total_successful_requests: number;
+  readonly total_error_requests: number;
+  readonly total_issued_requests: number;
+  readonly total_requests_in_progress: number;
+  readonly total_dropped_requests: number;
+}
+
+export interface NodeLoadJson {
+  readonly node: string;
+  readonly reported_at: string;
+  readonly load_report_interval_ms?: number;
+  readonly dropped: { readonly latest: number; readonly total: number };
+  readonly localities: ReadonlyArray<{
+    readonly locality: {
+      readonly region: string;
+      readonly zone: string;
+      readonly sub_zone: string;
+    };
+    readonly latest: LoadCountsJson;
+    readonly total: LoadCountsJson;
+  }>;
+}
+
+export interface LoadJson {
+  readonly clusters: ReadonlyArray<{
+    readonly group: string;
+    readonly cluster: string;
+    readonly total: LoadCountsJson;
+    readonly nodes: readonly NodeLoadJson[];
+  }>;
+}
+
 /** The JSON of GET /v1/load (snake_case like the rest of the API). */
 export function loadJson(
   source: LoadSource,
   filter: { group?: string | undefined; cluster?: string | undefined },
-): unknown {
-  const counts = (c: LoadCounts): Record<string, number> => ({
+): LoadJson {
+  const counts = (c: LoadCounts): LoadCountsJson => ({
     total_successful_requests: c.successful,
     total_error_requests: c.error,
     total_issued_requests: c.issued,

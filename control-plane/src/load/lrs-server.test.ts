@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import { GrpcClient, type LoadStatsRequest, type LoadStatsResponse } from '@ferry/proto/grpc';
 import { startHarness, type Harness } from '../xds/test-support.js';
 import { clusterLoadReports, LRS_SERVICE } from './lrs-server.js';
 
@@ -12,15 +12,14 @@ async function waitFor(condition: () => boolean): Promise<void> {
 }
 
 function openStream(address: string): {
-  call: ClientDuplexStream<any, any>;
-  first: Promise<any>;
+  call: ClientDuplexStream<LoadStatsRequest, LoadStatsResponse>;
+  first: Promise<LoadStatsResponse>;
   ended: Promise<{ code: number }>;
   close(): void;
 } {
-  const Client = serviceClient(LRS_SERVICE);
-  const client = new Client(address, credentials.createInsecure());
-  const call: ClientDuplexStream<any, any> = client.StreamLoadStats();
-  const first = new Promise<any>((resolve) => call.once('data', resolve));
+  const client = new GrpcClient(LRS_SERVICE, address, credentials.createInsecure());
+  const call = client.stream<LoadStatsRequest, LoadStatsResponse>('StreamLoadStats');
+  const first = new Promise<LoadStatsResponse>((resolve) => call.once('data', resolve));
   const ended = new Promise<{ code: number }>((resolve) => {
     call.on('status', (s: { code: number }) => resolve(s));
     call.on('error', () => undefined);
@@ -66,7 +65,7 @@ describe('LRS server', () => {
     s.call.write({ node: NODE });
     const response = await s.first;
     assert.equal(response.send_all_clusters, true);
-    assert.equal(Number(response.load_reporting_interval.seconds), 10);
+    assert.equal(Number(response.load_reporting_interval?.seconds), 10);
     s.call.write({ node: NODE, cluster_stats: [clusterStats('web', 3, 1)] });
     s.call.write({ node: NODE, cluster_stats: [clusterStats('web', 2, 0)] });
     const load = harness.server.load();

@@ -10,6 +10,12 @@
  * newer stream of the same node took over).
  */
 import { status, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type {
+  ClusterStatsMessage,
+  DurationMessage,
+  LoadStatsRequest,
+  LoadStatsResponse,
+} from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import { groupOf } from '../xds/fleet.js';
 import type { ClusterLoadReport, LoadAggregate, LocalityLoadReport } from './load-aggregate.js';
@@ -26,19 +32,21 @@ export interface LrsServiceOptions {
   readonly intervalMs?: number;
 }
 
+type LrsCall = ServerDuplexStream<LoadStatsRequest, LoadStatsResponse>;
+
 /** Owns the LRS calls of one gRPC server: implementation + lifecycle (close ends every stream). */
 export class LrsService {
   readonly #options: LrsServiceOptions;
-  readonly #calls = new Set<ServerDuplexStream<any, any>>();
+  readonly #calls = new Set<LrsCall>();
   /** node id → the stream whose reports are current for it. */
-  readonly #owner = new Map<string, ServerDuplexStream<any, any>>();
+  readonly #owner = new Map<string, LrsCall>();
 
   constructor(options: LrsServiceOptions) {
     this.#options = options;
   }
 
   implementation(): UntypedServiceImplementation {
-    return { StreamLoadStats: (call: ServerDuplexStream<any, any>) => this.#stream(call) };
+    return { StreamLoadStats: (call: LrsCall) => this.#stream(call) };
   }
 
   /** Ends every LRS stream (proxies reconnect). Idempotent. */
@@ -49,7 +57,7 @@ export class LrsService {
     }
   }
 
-  #response(): Record<string, unknown> {
+  #response(): LoadStatsResponse {
     const ms = this.#options.intervalMs ?? DEFAULT_LRS_INTERVAL_MS;
     return {
       clusters: [],
@@ -61,10 +69,10 @@ export class LrsService {
     };
   }
 
-  #stream(call: ServerDuplexStream<any, any>): void {
+  #stream(call: LrsCall): void {
     this.#calls.add(call);
     let node: { id: string; group: string } | undefined;
-    call.on('data', (request: any) => {
+    call.on('data', (request: LoadStatsRequest) => {
       if (!node) {
         const id = request?.node?.id;
         if (typeof id !== 'string' || id === '') {
@@ -75,7 +83,7 @@ export class LrsService {
           });
           return;
         }
-        node = { id, group: groupOf({ cluster: request.node.cluster }) };
+        node = { id, group: groupOf({ cluster: request.node?.cluster }) };
         this.#owner.set(id, call);
         this.#options.logger.debug({ node: id, group: node.group }, 'LRS stream opened');
         call.write(this.#response());
@@ -103,16 +111,16 @@ export class LrsService {
 }
 
 /** LoadStatsRequest.cluster_stats (proto-loader form: int64 as strings) → internal reports. */
-export function clusterLoadReports(clusterStats: unknown): ClusterLoadReport[] {
+export function clusterLoadReports(
+  clusterStats: readonly ClusterStatsMessage[] | undefined,
+): ClusterLoadReport[] {
   if (!Array.isArray(clusterStats)) return [];
   const reports: ClusterLoadReport[] = [];
-  for (const stats of clusterStats) {
+  for (const stats of clusterStats as readonly (ClusterStatsMessage | undefined)[]) {
     const cluster = typeof stats?.cluster_name === 'string' ? stats.cluster_name : '';
     if (!cluster) continue;
     const localities: LocalityLoadReport[] = [];
-    for (const l of Array.isArray(stats.upstream_locality_stats)
-      ? stats.upstream_locality_stats
-      : []) {
+    for (const l of stats?.upstream_locality_stats ?? []) {
       localities.push({
         locality: {
           region: String(l?.locality?.region ?? ''),
@@ -125,11 +133,11 @@ export function clusterLoadReports(clusterStats: unknown): ClusterLoadReport[] {
         inProgress: count(l?.total_requests_in_progress),
       });
     }
-    const intervalMs = durationMs(stats.load_report_interval);
+    const intervalMs = durationMs(stats?.load_report_interval);
     reports.push({
       cluster,
       localities,
-      dropped: count(stats.total_dropped_requests),
+      dropped: count(stats?.total_dropped_requests),
       ...(intervalMs !== undefined ? { intervalMs } : {}),
     });
   }
@@ -141,7 +149,7 @@ function count(value: unknown): number {
   return Number.isFinite(n) && n >= 0 ? n : 0;
 }
 
-function durationMs(duration: any): number | undefined {
+function durationMs(duration: DurationMessage | undefined): number | undefined {
   if (!duration || typeof duration !== 'object') return undefined;
   const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
   return Number.isFinite(ms) ? ms : undefined;

@@ -1,5 +1,5 @@
 /**
- * The management API's metrics (DESIGN.md D8): how applies end, and how many writes validation
+ * The management API's metrics: how applies end, and how many writes validation
  * rejected. Both label sets are fixed, so operators can alert on them without cardinality risk.
  */
 import { processMetrics, type MetricChild, type MetricsRegistry } from './registry.js';

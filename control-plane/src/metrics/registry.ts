@@ -3,7 +3,7 @@
  * counters, gauges and histograms, optionally with one label. Hot paths (the xDS fan-out increments once per
  * response) hold a `MetricChild` for their label value, so an increment is one addition.
  *
- * `render()` is what `GET /metrics` on the management API serves (DESIGN.md D8).
+ * `render()` is what `GET /metrics` on the management API serves.
  */
 
 export type MetricKind = 'counter' | 'gauge';

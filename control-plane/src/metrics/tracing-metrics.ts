@@ -1,5 +1,5 @@
 /**
- * The control plane's own tracing pipeline (DESIGN.md D8): spans handed to the OTLP exporter and
+ * The control plane's own tracing pipeline: spans handed to the OTLP exporter and
  * spans lost. The exporter runs off every request path behind a bounded queue, so losing spans is
  * the designed reaction to a slow or absent collector; these counters make it visible.
  */

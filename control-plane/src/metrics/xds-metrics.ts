@@ -1,5 +1,5 @@
 /**
- * The xDS layer's metrics (DESIGN.md D8). Byte counters separate what is encoded once per version
+ * The xDS layer's metrics. Byte counters separate what is encoded once per version
  * (the cost that does not grow with the fleet) from what is written to streams (the cost that
  * does), so a fan-out that re-encodes per stream shows up as encoded ≈ sent.
  */

@@ -1,5 +1,5 @@
 /**
- * The ResourceStore contract (store.ts, DESIGN.md D4), run against every implementation so they
+ * The ResourceStore contract (store.ts), run against every implementation so they
  * stay interchangeable. A new store adds one `storeContract(...)` call at the bottom.
  */
 import { describe, test, type TestContext } from 'node:test';

@@ -1,5 +1,6 @@
 /**
- * The embedded default ResourceStore (DESIGN.md D4): one SQLite file, no server.
+ * The embedded default ResourceStore (docs/architecture.md, "The store"): one SQLite file, no
+ * server.
  *
  * Durability: WAL with `synchronous=FULL`, so a commit is fsynced before apply resolves and an
  * acknowledged revision survives SIGKILL and power loss; an interrupted batch is rolled back

@@ -1,9 +1,9 @@
 /**
- * The resource store (DESIGN.md D4). The API writes only through it; the xDS layer only consumes
- * its watch events. Implementations: store-sqlite.ts (embedded default), store-memory.ts (unit
- * tests), store-etcd.ts (later: several control-plane replicas). Values are canonical binary
- * encodings (see @ferry/proto canonical.ts) and versions their content hashes, so equal content
- * has equal versions on every replica.
+ * The resource store (docs/architecture.md, "The store"). The API writes only through it; the xDS
+ * layer only consumes its watch events. Implementations: store-sqlite.ts (embedded default),
+ * store-memory.ts (unit tests); a store several control-plane hosts share is planned. Values are
+ * canonical binary encodings (see @ferry/proto canonical.ts) and versions their content hashes, so
+ * equal content has equal versions on every replica.
  */
 export interface ResourceKey {
   readonly typeUrl: string;

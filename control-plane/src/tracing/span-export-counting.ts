@@ -1,6 +1,6 @@
 /**
  * Counting around the SDK's BatchSpanProcessor, so that `GET /metrics` shows spans exported and
- * spans lost (DESIGN.md D8: the exporter never blocks; its queue is bounded and drops are counted).
+ * spans lost (the exporter never blocks: its queue is bounded and drops are counted).
  *
  * The batch processor drops silently when its queue is full. To count exactly, the queue bound is
  * enforced here instead: the spans handed to the batch processor minus the spans it has handed to

@@ -1,5 +1,5 @@
 /**
- * The control plane's tracing configuration (DESIGN.md D8), from the standard OpenTelemetry
+ * The control plane's tracing configuration, from the standard OpenTelemetry
  * environment variables and the `--otlp-endpoint` / `--otlp-protocol` flags, which override them.
  * Tracing is off unless an endpoint is given: by default the control plane does no span work.
  *

@@ -1,7 +1,7 @@
 /**
- * The control plane's tracing (DESIGN.md D8): what the API, the snapshot cache and the xDS
- * streams need to record the life of a write, apply → validate → store.commit → snapshot.build →
- * xds.push (one per node and type, ended by its ACK or NACK).
+ * The control plane's tracing (docs/architecture.md, "Observability"): what the API, the snapshot
+ * cache and the xDS streams need to record the life of a write, apply → validate → store.commit →
+ * snapshot.build → xds.push (one per node and type, ended by its ACK or NACK).
  *
  * Components take an optional `Tracer`; when tracing is off they get none and do no span work at
  * all. tracing-otlp.ts builds the real one (OpenTelemetry SDK, OTLP export).

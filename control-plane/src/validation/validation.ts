@@ -1,9 +1,9 @@
 /**
- * Semantic validation (DESIGN.md D5), after decoding by @ferry/proto: names unique in a batch,
- * fields that must make sense on their own (field-checks.ts), and references judged on the
- * group's state *after* the change, so one batch may bring a listener with its routes and
- * clusters. Results, not exceptions: every message starts with the resource's label and the
- * field path, and the same text goes into API error details.
+ * Semantic validation (docs/architecture.md, "Validation before storage"), after decoding by
+ * @ferry/proto: names unique in a batch, fields that must make sense on their own
+ * (field-checks.ts), and references judged on the group's state *after* the change, so one batch
+ * may bring a listener with its routes and clusters. Results, not exceptions: every message starts
+ * with the resource's label and the field path, and the same text goes into API error details.
  */
 import type { ResourceKind, ResourceType } from '@ferry/proto';
 import { checkFields } from './field-checks.js';

@@ -5,6 +5,7 @@
  * while an answer is outstanding, ERROR (client_status NACKED, with error_state) when the
  * response that carried it was NACKed, NOT_SENT before anything was.
  */
+import type { ClientStatusRequest, StringMatcherMessage } from '@ferry/proto/grpc';
 import type { FleetNodeView, FleetTracker } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 
@@ -23,7 +24,7 @@ function timestampMs(ms: number): { seconds: string; nanos: number } {
  * envoy.type.matcher.v3.StringMatcher without safe_regex: a client-supplied regex would run on the
  * control plane's event loop (RE2 semantics are not available), so it matches nothing.
  */
-function stringMatches(matcher: any, value: string): boolean {
+function stringMatches(matcher: StringMatcherMessage | undefined, value: string): boolean {
   if (!matcher || typeof matcher !== 'object') return true;
   const fold = (s: string): string => (matcher.ignore_case ? s.toLowerCase() : s);
   const v = fold(value);
@@ -36,7 +37,10 @@ function stringMatches(matcher: any, value: string): boolean {
 }
 
 /** A node is reported when any matcher matches its id (no matchers: every node). */
-function selected(view: FleetNodeView, matchers: readonly any[]): boolean {
+function selected(
+  view: FleetNodeView,
+  matchers: NonNullable<ClientStatusRequest['node_matchers']>,
+): boolean {
   if (matchers.length === 0) return true;
   return matchers.some((m) => stringMatches(m?.node_id, view.node.id));
 }
@@ -44,8 +48,8 @@ function selected(view: FleetNodeView, matchers: readonly any[]): boolean {
 type TypeView = FleetNodeView['types'] extends ReadonlyMap<string, infer T> ? T : never;
 
 /**
- * One resource's status. A NACK concerns the resources its response carried (DESIGN.md D1: per
- * resource); the others keep the status of the last response that carried them: on a SotW
+ * One resource's status. A NACK concerns the resources its response carried (NACKs are recorded
+ * per resource); the others keep the status of the last response that carried them: on a SotW
  * stream they were not in the rejected response at all, on a delta stream they came in an
  * earlier response, ACKed when anything was ACKed since.
  */
@@ -95,8 +99,12 @@ function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: b
 }
 
 /** Builds a ClientStatusResponse for a ClientStatusRequest (plain proto-loader objects). */
-export function clientStatus(request: any, fleet: FleetTracker, cache: SnapshotCache): unknown {
-  const matchers: any[] = Array.isArray(request?.node_matchers) ? request.node_matchers : [];
+export function clientStatus(
+  request: ClientStatusRequest | undefined,
+  fleet: FleetTracker,
+  cache: SnapshotCache,
+): { config: unknown[] } {
+  const matchers = Array.isArray(request?.node_matchers) ? request.node_matchers : [];
   const withContents = request?.exclude_resource_contents !== true;
   return {
     config: fleet

@@ -11,7 +11,7 @@ export interface TypeStatus {
   readonly lastNack?: NackStatus;
 }
 
-/** The latest rejection of a type's response (DESIGN.md D1: per node and per resource). */
+/** The latest rejection of a type's response (recorded per node and per resource). */
 export interface NackStatus {
   readonly version: string;
   readonly error: string;
@@ -27,7 +27,7 @@ export interface NackStatus {
 export interface NodeStatus {
   readonly nodeId: string;
   readonly cluster: string;
-  /** DESIGN.md D3: node.cluster, or "default". */
+  /** The node's group: node.cluster, or "default". */
   readonly group: string;
   readonly userAgent: string;
   readonly address: string;

@@ -128,7 +128,10 @@ export class FleetTracker implements FleetStatusSource {
         connectedSince: now,
         lastSeen: now,
         disconnectedAt: undefined,
-        types: record && record.disconnectedAt === undefined ? record.types : new Map(),
+        types:
+          record && record.disconnectedAt === undefined
+            ? record.types
+            : new Map<string, TypeRecord>(),
       };
       this.records.set(node.id, record);
       // A record replaced while connected (the node moved group) is decremented by its own

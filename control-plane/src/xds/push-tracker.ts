@@ -1,5 +1,5 @@
 /**
- * Follows each xDS response from the write to its ACK or NACK (DESIGN.md D8): the push-to-ACK
+ * Follows each xDS response from the write to its ACK or NACK: the push-to-ACK
  * latency histogram, and — when tracing is on — one `xds.push` span per response, linked to the
  * apply that caused it (PushOrigin) and ended by the answer: `xds.outcome` = ack, nack (status
  * ERROR with the error_detail), superseded (a newer response went out first) or disconnected.

@@ -1,6 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type DeltaDiscoveryResponse,
+  type DiscoveryResponse,
+} from '@ferry/proto/grpc';
 import {
   encodeControlPlane,
   encodeDeltaEntry,
@@ -25,15 +29,15 @@ describe('response encoder', () => {
       CLUSTER,
     );
     const bytes = encodeSotwResponse(body, 'n7', encodeControlPlane(6, 'ferry/é'));
-    const decoded: any = ADS.StreamAggregatedResources!.responseDeserialize(bytes);
+    const decoded = ADS.StreamAggregatedResources!.responseDeserialize(bytes) as DiscoveryResponse;
     assert.equal(decoded.version_info, 'v1');
     assert.equal(decoded.type_url, CLUSTER);
     assert.equal(decoded.nonce, 'n7');
-    assert.equal(decoded.control_plane.identifier, 'ferry/é');
-    assert.equal(decoded.resources.length, 2);
-    assert.equal(decoded.resources[0].type_url, CLUSTER);
-    assert.deepEqual([...decoded.resources[0].value], [1, 2, 3]);
-    assert.ok(Buffer.from(decoded.resources[1].value).equals(big));
+    assert.equal(decoded.control_plane?.identifier, 'ferry/é');
+    assert.equal(decoded.resources?.length, 2);
+    assert.equal(decoded.resources?.[0]?.type_url, CLUSTER);
+    assert.deepEqual([...(decoded.resources?.[0]?.value ?? [])], [1, 2, 3]);
+    assert.ok(Buffer.from(decoded.resources?.[1]?.value ?? []).equals(big));
   });
 
   test('an empty SotW response (no resources, empty version) decodes', () => {
@@ -42,7 +46,7 @@ describe('response encoder', () => {
       '1',
       encodeControlPlane(6, 'x'),
     );
-    const decoded: any = ADS.StreamAggregatedResources!.responseDeserialize(bytes);
+    const decoded = ADS.StreamAggregatedResources!.responseDeserialize(bytes) as DiscoveryResponse;
     assert.equal((decoded.resources ?? []).length, 0); // proto-loader: defaults off
     assert.equal(decoded.type_url, CLUSTER);
     assert.equal(decoded.nonce, '1');
@@ -62,16 +66,18 @@ describe('response encoder', () => {
       'n1',
       encodeControlPlane(7, 'cp'),
     );
-    const decoded: any = ADS.DeltaAggregatedResources!.responseDeserialize(bytes);
+    const decoded = ADS.DeltaAggregatedResources!.responseDeserialize(
+      bytes,
+    ) as DeltaDiscoveryResponse;
     assert.equal(decoded.system_version_info, 'sys');
     assert.equal(decoded.type_url, CLUSTER);
     assert.equal(decoded.nonce, 'n1');
     assert.deepEqual(decoded.removed_resources, ['gone', 'also-gone']);
-    assert.equal(decoded.control_plane.identifier, 'cp');
-    assert.equal(decoded.resources.length, 1);
-    assert.equal(decoded.resources[0].name, 'web');
-    assert.equal(decoded.resources[0].version, 'abc');
-    assert.equal(decoded.resources[0].resource.type_url, CLUSTER);
-    assert.deepEqual([...decoded.resources[0].resource.value], [9, 9]);
+    assert.equal(decoded.control_plane?.identifier, 'cp');
+    assert.equal(decoded.resources?.length, 1);
+    assert.equal(decoded.resources?.[0]?.name, 'web');
+    assert.equal(decoded.resources?.[0]?.version, 'abc');
+    assert.equal(decoded.resources?.[0]?.resource?.type_url, CLUSTER);
+    assert.deepEqual([...(decoded.resources?.[0]?.resource?.value ?? [])], [9, 9]);
   });
 });

@@ -2,8 +2,9 @@
  * Hand-written protobuf encoding of DiscoveryResponse and DeltaDiscoveryResponse
  * (envoy/service/discovery/v3/discovery.proto), so that a fan-out encodes the part every stream
  * shares once per version and selection and only appends what differs per stream: the nonce.
- * protobufjs would re-serialize every response, copying each resource's bytes again (DESIGN.md D1:
- * "encode each resource once per version and reuse the bytes for every stream").
+ * protobufjs would re-serialize every response, copying each resource's bytes again, where each
+ * resource must be encoded once per version and its bytes reused for every stream
+ * (docs/architecture.md, "The wire is Envoy's xDS v3").
  *
  * Field numbers (checked against the pinned @grpc/grpc-js-xds deps/envoy-api):
  *   DiscoveryResponse: version_info=1, resources=2 (Any: type_url=1, value=2), canary=3,
@@ -220,6 +221,8 @@ export function encodeDeltaResponse(
  * A response serializer for grpc-js: Buffers built above pass through untouched, anything else
  * goes to the method's generated serializer.
  */
-export function encodedOrSerialize(serialize: (value: any) => Buffer): (value: unknown) => Buffer {
+export function encodedOrSerialize(
+  serialize: (value: unknown) => Buffer,
+): (value: unknown) => Buffer {
   return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
 }

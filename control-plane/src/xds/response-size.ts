@@ -1,5 +1,5 @@
 /**
- * Keeping xDS responses under gRPC's default 4 MiB maximum message size (DESIGN.md D1): a client
+ * Keeping xDS responses under gRPC's default 4 MiB maximum message size: a client
  * rejects a larger message with RESOURCE_EXHAUSTED and the stream fails, so such a response is
  * never useful. Sizes are upper-bound estimates of the protobuf encoding, computed from the
  * stored bytes without encoding anything.

@@ -1,11 +1,11 @@
 /**
- * The xDS layer's view of the store (DESIGN.md D1, D3, D4): per group and per type URL, the
- * resources by name with their content versions and their Any-packed canonical bytes. Each
- * resource is wrapped once per version and the same `{ type_url, value }` object is handed to
- * every stream, so fan-out never copies or re-encodes resource bytes.
+ * The xDS layer's view of the store (docs/architecture.md, "The wire is Envoy's xDS v3"): per group
+ * and per type URL, the resources by name with their content versions and their Any-packed
+ * canonical bytes. Each resource is wrapped once per version and the same `{ type_url, value }`
+ * object is handed to every stream, so fan-out never copies or re-encodes resource bytes.
  *
  * Snapshots are immutable and replaced as a whole per (group, type) when changes are published.
- * Bursts of store changes are debounced (DESIGN.md D1) so that one apply of many resources, or
+ * Bursts of store changes are debounced so that one apply of many resources, or
  * several applies in quick succession, reach proxies as one push per type.
  *
  * Fan-out: a publish notifies the group's listeners (one per stream) in chunks of
@@ -47,7 +47,7 @@ export interface TypeSnapshot {
   readonly all: readonly AnyResource[];
   /**
    * Resources that the previous snapshot of this type had and this one has not. Streams use them
-   * to keep removals until the end of a multi-type push (make before break, DESIGN.md D1).
+   * to keep removals until the end of a multi-type push (make before break).
    */
   readonly removed: ReadonlyMap<string, CachedResource>;
   /** Tracing on: what pushes of this snapshot link to (the applies and the build). */
@@ -240,9 +240,10 @@ export class SnapshotCache {
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
       this.tracing?.noteChange(m.group);
       let byType = this.working.get(m.group);
-      if (!byType) this.working.set(m.group, (byType = new Map()));
+      if (!byType)
+        this.working.set(m.group, (byType = new Map<string, Map<string, CachedResource>>()));
       let byName = byType.get(m.typeUrl);
-      if (!byName) byType.set(m.typeUrl, (byName = new Map()));
+      if (!byName) byType.set(m.typeUrl, (byName = new Map<string, CachedResource>()));
       if (m.op === 'put') {
         // A view on the stored bytes, not a copy: the store never mutates a stored value.
         const value = Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength);
@@ -296,7 +297,7 @@ export class SnapshotCache {
       const buildStartedAt = this.tracing?.now();
       const changed = new Set<string>();
       let byType = this.published.get(group);
-      if (!byType) this.published.set(group, (byType = new Map()));
+      if (!byType) this.published.set(group, (byType = new Map<string, TypeSnapshot>()));
       for (const typeUrl of types) {
         const previous = byType.get(typeUrl) ?? emptySnapshot(typeUrl);
         const next = this.build(group, typeUrl, this.working.get(group)?.get(typeUrl), previous);
@@ -356,7 +357,7 @@ export class SnapshotCache {
 
   /**
    * A wildcard SotW response carries the whole type; gRPC clients reject messages over 4 MiB by
-   * default (DESIGN.md D1), so say so where an operator will look.
+   * default, so say so where an operator will look.
    */
   private warnIfTooLarge(group: string, snapshot: TypeSnapshot): void {
     let bytes = 0;

@@ -1,5 +1,5 @@
 /**
- * Tracing of snapshot publication (DESIGN.md D8), used by the snapshot cache when tracing is on.
+ * Tracing of snapshot publication, used by the snapshot cache when tracing is on.
  * A store change made by an apply carries that apply's span context (see ../tracing/tracing.ts);
  * the cache notes it per group, and the debounced publish of that group becomes a
  * `snapshot.build` span, a child of the first apply it contains and linked to the others. The

@@ -4,11 +4,12 @@
  * the node in the fleet on its first request and following its group's snapshots.
  * Subclasses supply the protocol: `onRequest` and `onSnapshot`.
  */
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
-export abstract class XdsStreamBase {
+export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest> {
   protected handle: NodeHandle | undefined;
   private unwatch: (() => void) | undefined;
   protected closed = false;
@@ -18,19 +19,19 @@ export abstract class XdsStreamBase {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    protected readonly call: XdsCall,
+    protected readonly call: XdsCall<Request>,
     protected readonly ctx: StreamContext,
     protected readonly kind: string,
     protected readonly fixedTypeUrl: string | undefined,
   ) {
-    call.on('data', (request: any) => this.onRequest(request));
+    call.on('data', (request) => this.onRequest(request));
     call.on('end', () => this.close());
     call.on('cancelled', () => this.finish());
     call.on('error', () => this.finish());
     call.on('close', () => this.finish());
   }
 
-  protected abstract onRequest(request: any): void;
+  protected abstract onRequest(request: Request): void;
   /** Called with the types whose published snapshot changed in this stream's group. */
   protected abstract readonly onSnapshot: GroupListener;
   /** Called once when the stream ends, however it ends. */
@@ -65,11 +66,11 @@ export abstract class XdsStreamBase {
    * type URL it is about; undefined when the stream is closed or the type is not served here (an
    * unknown type is logged once by the context and gets no answer).
    */
-  protected requestedType(request: any): { handle: NodeHandle; typeUrl: string } | undefined {
+  protected requestedType(request: Request): { handle: NodeHandle; typeUrl: string } | undefined {
     if (this.closed) return undefined;
     const handle = this.nodeFor(request);
     handle.seen();
-    const typeUrl: string = request.type_url || this.fixedTypeUrl || '';
+    const typeUrl = request.type_url || this.fixedTypeUrl || '';
     if (!isKnownType(typeUrl) || (this.fixedTypeUrl && typeUrl !== this.fixedTypeUrl)) {
       this.ctx.unknownType(typeUrl, handle.node.id);
       return undefined;
@@ -82,7 +83,7 @@ export abstract class XdsStreamBase {
    * on later requests, a push this stream still owes for an already published snapshot goes out
    * first, so answers never overtake it.
    */
-  private nodeFor(request: any): NodeHandle {
+  private nodeFor(request: Request): NodeHandle {
     if (this.handle) {
       this.ctx.cache.catchUp(this.onSnapshot);
       return this.handle;

@@ -3,6 +3,7 @@
  * logger, and helpers for the parts of the protocol that SotW and delta streams have in common.
  */
 import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
+import type { NodeMessage, StatusMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { FleetTracker, NodeIdentity } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
@@ -10,8 +11,8 @@ import type { XdsMetrics } from '../metrics/xds-metrics.js';
 import type { PushTracker } from './push-tracker.js';
 
 /** The part of a grpc-js bidirectional server call a stream uses (a fake in unit tests). */
-export interface XdsCall {
-  on(event: 'data', listener: (request: any) => void): unknown;
+export interface XdsCall<Request> {
+  on(event: 'data', listener: (request: Request) => void): unknown;
   on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
   write(message: unknown): boolean;
@@ -60,15 +61,16 @@ export function nextNonce(): string {
 }
 
 /** Keeps only the node fields worth remembering (see NodeIdentity). */
-export function nodeIdentity(node: any): NodeIdentity | undefined {
+export function nodeIdentity(node: NodeMessage | undefined): NodeIdentity | undefined {
   if (!node || typeof node !== 'object') return undefined;
   const id = typeof node.id === 'string' ? node.id : '';
   const cluster = typeof node.cluster === 'string' ? node.cluster : '';
+  const build = node.user_agent_build_version?.version;
   const version =
     typeof node.user_agent_version === 'string'
       ? node.user_agent_version
-      : node.user_agent_build_version?.version
-        ? `${node.user_agent_build_version.version.major_number ?? 0}.${node.user_agent_build_version.version.minor_number ?? 0}.${node.user_agent_build_version.version.patch ?? 0}`
+      : build
+        ? `${build.major_number ?? 0}.${build.minor_number ?? 0}.${build.patch ?? 0}`
         : undefined;
   return {
     id,
@@ -84,7 +86,7 @@ export function nodeIdentity(node: any): NodeIdentity | undefined {
  * The text of a NACK's google.rpc.Status, or undefined when the request is not a NACK. Presence
  * of error_detail is what makes a NACK (xDS protocol: ACK/NACK), even with an empty message.
  */
-export function nackMessage(errorDetail: any): string | undefined {
+export function nackMessage(errorDetail: StatusMessage | undefined): string | undefined {
   if (!errorDetail || typeof errorDetail !== 'object') return undefined;
   if (typeof errorDetail.message === 'string' && errorDetail.message !== '')
     return errorDetail.message;

@@ -16,6 +16,7 @@
  *   them is recorded (with the names that part carried), and only the last one's ACK counts as
  *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
+import type { DeltaDiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
@@ -66,7 +67,7 @@ interface Diff {
   removed: string[];
 }
 
-export class DeltaStream extends XdsStreamBase {
+export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
   private readonly subs = new Map<string, DeltaSubscription>();
 
   /**
@@ -74,7 +75,7 @@ export class DeltaStream extends XdsStreamBase {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall,
+    call: XdsCall<DeltaDiscoveryRequest>,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,
@@ -88,7 +89,7 @@ export class DeltaStream extends XdsStreamBase {
     this.onClosed(this);
   }
 
-  protected onRequest(request: any): void {
+  protected onRequest(request: DeltaDiscoveryRequest): void {
     const target = this.requestedType(request);
     if (!target) return;
     const { typeUrl } = target;
@@ -109,11 +110,11 @@ export class DeltaStream extends XdsStreamBase {
       };
       this.subs.set(typeUrl, sub);
     }
-    const nonce: string = request.response_nonce ?? '';
+    const nonce = request.response_nonce ?? '';
     if (nonce !== '' && sub.nonce !== undefined) this.answer(typeUrl, sub, nonce, request);
-    const subscribe: string[] = request.resource_names_subscribe ?? [];
-    const unsubscribe: string[] = request.resource_names_unsubscribe ?? [];
-    const initial: Record<string, string> = first ? (request.initial_resource_versions ?? {}) : {};
+    const subscribe = request.resource_names_subscribe ?? [];
+    const unsubscribe = request.resource_names_unsubscribe ?? [];
+    const initial = first ? (request.initial_resource_versions ?? {}) : {};
     for (const [name, version] of Object.entries(initial)) sub.sent.set(name, version);
     if (first && subscribe.length === 0 && FULL_STATE_TYPES.has(typeUrl)) sub.wildcard = true;
     for (const name of subscribe) {
@@ -139,7 +140,12 @@ export class DeltaStream extends XdsStreamBase {
   }
 
   /** The ACK/NACK part of a request (its subscription changes are applied by the caller). */
-  private answer(typeUrl: string, sub: DeltaSubscription, nonce: string, request: any): void {
+  private answer(
+    typeUrl: string,
+    sub: DeltaSubscription,
+    nonce: string,
+    request: DeltaDiscoveryRequest,
+  ): void {
     const handle = this.handle;
     if (!handle) return;
     const part = sub.earlierParts.get(nonce);

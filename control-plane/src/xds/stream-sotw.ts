@@ -19,6 +19,7 @@
  * per type; resource bytes are the cache's and no timers are used.
  */
 import { combinedVersion } from '@ferry/proto';
+import type { DiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
@@ -98,7 +99,7 @@ export function selectSotw(
   if (keep) return computeSelection(snapshot, sub, keep);
   const key = sub.wildcard ? WILDCARD_KEY : [...sub.names].join('\u0000');
   let bySnapshot = selections.get(snapshot);
-  if (!bySnapshot) selections.set(snapshot, (bySnapshot = new Map()));
+  if (!bySnapshot) selections.set(snapshot, (bySnapshot = new Map<string, SotwSelection>()));
   let selection = bySnapshot.get(key);
   if (!selection) {
     selection = computeSelection(snapshot, sub, undefined);
@@ -166,7 +167,7 @@ export function updateSotwNames(
   return added;
 }
 
-export class SotwStream extends XdsStreamBase {
+export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
   private readonly subs = new Map<string, TrackedSubscription>();
 
   /**
@@ -174,7 +175,7 @@ export class SotwStream extends XdsStreamBase {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall,
+    call: XdsCall<DiscoveryRequest>,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,
@@ -188,11 +189,11 @@ export class SotwStream extends XdsStreamBase {
     this.onClosed(this);
   }
 
-  protected onRequest(request: any): void {
+  protected onRequest(request: DiscoveryRequest): void {
     const target = this.requestedType(request);
     if (!target) return;
     const { handle, typeUrl } = target;
-    const nonce: string = request.response_nonce ?? '';
+    const nonce = request.response_nonce ?? '';
     let sub = this.subs.get(typeUrl);
     // xDS protocol: a request that does not carry the latest nonce of its type is stale.
     if (sub?.nonce !== undefined && nonce !== sub.nonce) {
@@ -249,7 +250,7 @@ export class SotwStream extends XdsStreamBase {
       if (!sub || (sub.nonce === undefined && sub.oversized === undefined)) continue;
       const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
       // In a multi-type push, a full-state type first keeps what was removed, so that nothing
-      // still referenced disappears before the resources referencing it change (DESIGN.md D1).
+      // still referenced disappears before the resources referencing it change (make before break).
       if (
         types.length > 1 &&
         FULL_STATE_TYPES.has(typeUrl) &&

@@ -14,7 +14,14 @@ import {
   resourceTypeByKind,
   type ParsedResource,
 } from '@ferry/proto';
-import { serviceClient } from '@ferry/proto/grpc';
+import {
+  GrpcClient,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  type NodeMessage,
+} from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
 import { MemoryStore } from '../store/store-memory.js';
 import type { Mutation } from '../store/store.js';
@@ -129,8 +136,8 @@ export function del(group: string, typeUrl: string, ...names: string[]): Mutatio
 }
 
 /** Names of the resources in a SotW response (decoded from the Any bytes). */
-export function namesOf(response: any): string[] {
-  return ((response.resources ?? []) as Array<{ type_url: string; value: Buffer }>)
+export function namesOf(response: DiscoveryResponse): string[] {
+  return (response.resources ?? [])
     .map((r) => {
       const p = parseResourceBinary(r.type_url, r.value);
       if (!p.ok) throw new Error(p.errors.join('; '));
@@ -173,12 +180,15 @@ export async function startHarness(opts: { store?: MemoryStore } = {}): Promise<
 }
 
 /** Reads messages of one stream in order; `next()` waits for the next one or times out. */
-class ResponseQueue {
-  private readonly queued: any[] = [];
-  private readonly waiters: Array<{ resolve: (m: any) => void; reject: (e: Error) => void }> = [];
+class ResponseQueue<Message> {
+  private readonly queued: Message[] = [];
+  private readonly waiters: Array<{
+    resolve: (m: Message) => void;
+    reject: (e: Error) => void;
+  }> = [];
   private ended: Error | undefined;
 
-  push(message: any): void {
+  push(message: Message): void {
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(message);
     else this.queued.push(message);
@@ -193,12 +203,13 @@ class ResponseQueue {
     return this.ended !== undefined;
   }
 
-  next(timeoutMs: number, what: string): Promise<any> {
-    if (this.queued.length > 0) return Promise.resolve(this.queued.shift());
+  next(timeoutMs: number, what: string): Promise<Message> {
+    const queued = this.queued.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
     if (this.ended) return Promise.reject(this.ended);
     return new Promise((resolve, reject) => {
       const waiter = {
-        resolve: (m: any) => {
+        resolve: (m: Message) => {
           clearTimeout(timer);
           resolve(m);
         },
@@ -219,26 +230,25 @@ class ResponseQueue {
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-abstract class TestClient {
-  protected readonly client: any;
-  protected readonly call: ClientDuplexStream<any, any>;
-  protected readonly queue = new ResponseQueue();
+abstract class TestClient<Request, Response> {
+  protected readonly client: GrpcClient;
+  protected readonly call: ClientDuplexStream<Request, Response>;
+  protected readonly queue = new ResponseQueue<Response>();
   protected barriers = 0;
 
   constructor(address: string, service: string, method: string) {
-    const Client = serviceClient(service);
-    this.client = new Client(address, credentials.createInsecure());
-    this.call = this.client[method]();
-    this.call.on('data', (m: any) => this.queue.push(m));
+    this.client = new GrpcClient(service, address, credentials.createInsecure());
+    this.call = this.client.stream<Request, Response>(method);
+    this.call.on('data', (m: Response) => this.queue.push(m));
     this.call.on('error', (err: Error) => this.queue.end(err));
     this.call.on('end', () => this.queue.end(new Error('stream ended by the server')));
   }
 
-  send(request: Record<string, unknown>): void {
+  send(request: Request): void {
     this.call.write(request);
   }
 
-  next(timeoutMs = 3000): Promise<any> {
+  next(timeoutMs = 3000): Promise<Response> {
     return this.queue.next(timeoutMs, 'response');
   }
 
@@ -261,7 +271,7 @@ abstract class TestClient {
 }
 
 /** A state-of-the-world client (ADS by default). Tracks the latest nonce per type. */
-export class SotwClient extends TestClient {
+export class SotwClient extends TestClient<DiscoveryRequest, DiscoveryResponse> {
   readonly nonces = new Map<string, string>();
   readonly versions = new Map<string, string>();
   private barrierNames: string[] = [];
@@ -270,14 +280,14 @@ export class SotwClient extends TestClient {
     super(address, service, method);
   }
 
-  override async next(timeoutMs = 3000): Promise<any> {
+  override async next(timeoutMs = 3000): Promise<DiscoveryResponse> {
     const m = await super.next(timeoutMs);
-    this.nonces.set(m.type_url, m.nonce);
+    this.nonces.set(m.type_url ?? '', m.nonce ?? '');
     return m;
   }
 
   /** Next response, asserting its type. */
-  async expect(typeUrl: string, timeoutMs = 3000): Promise<any> {
+  async expect(typeUrl: string, timeoutMs = 3000): Promise<DiscoveryResponse> {
     const m = await this.next(timeoutMs);
     if (m.type_url !== typeUrl)
       throw new Error(
@@ -287,7 +297,7 @@ export class SotwClient extends TestClient {
   }
 
   /** Sends a request; `nonce: true` fills in the latest nonce and version of that type. */
-  request(typeUrl: string, names: readonly string[], extra: Record<string, unknown> = {}): void {
+  request(typeUrl: string, names: readonly string[], extra: DiscoveryRequest = {}): void {
     this.send({
       type_url: typeUrl,
       resource_names: names,
@@ -296,7 +306,7 @@ export class SotwClient extends TestClient {
     });
   }
 
-  ack(response: any, names: readonly string[]): void {
+  ack(response: DiscoveryResponse, names: readonly string[]): void {
     this.send({
       type_url: response.type_url,
       resource_names: names,
@@ -305,7 +315,12 @@ export class SotwClient extends TestClient {
     });
   }
 
-  nack(response: any, names: readonly string[], message: string, lastGoodVersion = ''): void {
+  nack(
+    response: DiscoveryResponse,
+    names: readonly string[],
+    message: string,
+    lastGoodVersion = '',
+  ): void {
     this.send({
       type_url: response.type_url,
       resource_names: names,
@@ -331,35 +346,35 @@ export class SotwClient extends TestClient {
 }
 
 /** A delta client (ADS by default). */
-export class DeltaClient extends TestClient {
+export class DeltaClient extends TestClient<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
   readonly nonces = new Map<string, string>();
 
   constructor(address: string, service = ADS, method = 'DeltaAggregatedResources') {
     super(address, service, method);
   }
 
-  override async next(timeoutMs = 3000): Promise<any> {
+  override async next(timeoutMs = 3000): Promise<DeltaDiscoveryResponse> {
     const m = await super.next(timeoutMs);
-    this.nonces.set(m.type_url, m.nonce);
+    this.nonces.set(m.type_url ?? '', m.nonce ?? '');
     return m;
   }
 
-  async expect(typeUrl: string, timeoutMs = 3000): Promise<any> {
+  async expect(typeUrl: string, timeoutMs = 3000): Promise<DeltaDiscoveryResponse> {
     const m = await this.next(timeoutMs);
     if (m.type_url !== typeUrl)
       throw new Error(`expected a ${typeUrl} delta response, got ${m.type_url}`);
     return m;
   }
 
-  request(typeUrl: string, fields: Record<string, unknown> = {}): void {
+  request(typeUrl: string, fields: DeltaDiscoveryRequest = {}): void {
     this.send({ type_url: typeUrl, ...fields });
   }
 
-  ack(response: any): void {
+  ack(response: DeltaDiscoveryResponse): void {
     this.send({ type_url: response.type_url, response_nonce: response.nonce });
   }
 
-  nack(response: any, message: string): void {
+  nack(response: DeltaDiscoveryResponse, message: string): void {
     this.send({
       type_url: response.type_url,
       response_nonce: response.nonce,
@@ -377,11 +392,11 @@ export class DeltaClient extends TestClient {
 }
 
 /** Resource names in a delta response, sorted. */
-export function deltaNames(response: any): string[] {
-  return ((response.resources ?? []) as Array<{ name: string }>).map((r) => r.name).sort();
+export function deltaNames(response: DeltaDiscoveryResponse): string[] {
+  return (response.resources ?? []).map((r) => r.name ?? '').sort();
 }
 
 /** A node object for the first request. */
-export function node(id: string, cluster = ''): Record<string, unknown> {
+export function node(id: string, cluster = ''): NodeMessage {
   return { id, cluster, user_agent_name: 'ferry-test', user_agent_version: '1.0' };
 }

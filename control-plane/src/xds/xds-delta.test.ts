@@ -42,7 +42,8 @@ void describe('xDS delta on ADS', () => {
     c.request(CDS, { node: node('n1') });
     const r = await c.expect(CDS);
     assert.deepEqual(deltaNames(r), ['c1', 'c2']);
-    const first = r.resources.find((x: any) => x.name === 'c1');
+    const first = r.resources?.find((x) => x.name === 'c1');
+    assert.ok(first?.resource);
     assert.equal(first.version, c1.version);
     assert.equal(first.resource.type_url, CDS);
     assert.deepEqual(Buffer.from(first.resource.value), Buffer.from(c1.bytes));

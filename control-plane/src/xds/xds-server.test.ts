@@ -1,7 +1,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import {
+  GrpcClient,
+  type ClientStatusResponse,
+  type DiscoveryResponse,
+  type GenericXdsConfigMessage,
+} from '@ferry/proto/grpc';
 import { MemoryStore } from '../store/store-memory.js';
 import {
   CDS,
@@ -19,16 +24,18 @@ import {
   startHarness,
 } from './test-support.js';
 
-function unary(service: string, method: string, address: string, request: unknown): Promise<any> {
-  const Client = serviceClient(service);
-  const client = new Client(address, credentials.createInsecure());
-  return new Promise((resolve, reject) => {
-    client[method](request, (err: Error | null, response: any) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(response);
-    });
-  });
+async function unary<Response>(
+  service: string,
+  method: string,
+  address: string,
+  request: unknown,
+): Promise<Response> {
+  const client = new GrpcClient(service, address, credentials.createInsecure());
+  try {
+    return await client.unary<unknown, Response>(method, request);
+  } finally {
+    client.close();
+  }
 }
 
 void describe('xDS server', () => {
@@ -76,7 +83,7 @@ void describe('xDS server', () => {
       assert.deepEqual(namesOf(r), ['c1']);
       rds.send({ node: node('n1'), resource_names_subscribe: ['r2'] });
       assert.deepEqual(deltaNames(await rds.expect(RDS)), ['r2']);
-      const fetched = await unary(
+      const fetched = await unary<DiscoveryResponse>(
         'envoy.service.route.v3.RouteDiscoveryService',
         'FetchRoutes',
         h.address,
@@ -110,25 +117,27 @@ void describe('xDS server', () => {
       await bad.barrier();
 
       const csds = 'envoy.service.status.v3.ClientStatusDiscoveryService';
-      const all = await unary(csds, 'FetchClientStatus', h.address, {});
-      const byNode = new Map<string, any>(all.config.map((c: any) => [c.node.id, c]));
+      const all = await unary<ClientStatusResponse>(csds, 'FetchClientStatus', h.address, {});
+      const byNode = new Map((all.config ?? []).map((c) => [c.node?.id ?? '', c]));
       assert.deepEqual([...byNode.keys()].sort(), ['bad', 'good']);
-      const goodCds = byNode.get('good').generic_xds_configs.find((g: any) => g.type_url === CDS);
-      assert.equal(goodCds.name, 'c1');
-      assert.equal(goodCds.config_status, 'SYNCED');
-      assert.equal(goodCds.version_info, r1.version_info);
-      assert.equal(goodCds.xds_config.type_url, CDS);
-      const badCds = byNode.get('bad').generic_xds_configs.find((g: any) => g.type_url === CDS);
-      assert.equal(badCds.config_status, 'ERROR');
-      assert.equal(badCds.client_status, 'NACKED');
-      assert.equal(badCds.error_state.details, 'no thanks');
-      assert.equal(badCds.error_state.version_info, r2.version_info);
+      const cdsOf = (id: string): GenericXdsConfigMessage | undefined =>
+        byNode.get(id)?.generic_xds_configs?.find((g) => g.type_url === CDS);
+      const goodCds = cdsOf('good');
+      assert.equal(goodCds?.name, 'c1');
+      assert.equal(goodCds?.config_status, 'SYNCED');
+      assert.equal(goodCds?.version_info, r1.version_info);
+      assert.equal(goodCds?.xds_config?.type_url, CDS);
+      const badCds = cdsOf('bad');
+      assert.equal(badCds?.config_status, 'ERROR');
+      assert.equal(badCds?.client_status, 'NACKED');
+      assert.equal(badCds?.error_state?.details, 'no thanks');
+      assert.equal(badCds?.error_state?.version_info, r2.version_info);
 
-      const one = await unary(csds, 'FetchClientStatus', h.address, {
+      const one = await unary<ClientStatusResponse>(csds, 'FetchClientStatus', h.address, {
         node_matchers: [{ node_id: { exact: 'good' } }],
       });
       assert.deepEqual(
-        one.config.map((c: any) => c.node.id),
+        (one.config ?? []).map((c) => c.node?.id),
         ['good'],
       );
     } finally {
@@ -151,23 +160,23 @@ void describe('xDS server', () => {
       assert.deepEqual(deltaNames(update), ['c2']);
       c.nack(update, 'c2: unsupported');
       await c.barrier();
-      const all = await unary(
+      const all = await unary<ClientStatusResponse>(
         'envoy.service.status.v3.ClientStatusDiscoveryService',
         'FetchClientStatus',
         h.address,
         {},
       );
-      const byName = new Map<string, any>(
-        all.config[0].generic_xds_configs
-          .filter((g: any) => g.type_url === CDS)
-          .map((g: any) => [g.name, g]),
+      const byName = new Map(
+        (all.config?.[0]?.generic_xds_configs ?? [])
+          .filter((g) => g.type_url === CDS)
+          .map((g) => [g.name, g]),
       );
-      assert.equal(byName.get('c1').config_status, 'SYNCED');
-      assert.equal(byName.get('c1').client_status, 'ACKED');
-      assert.ok(!byName.get('c1').error_state);
-      assert.equal(byName.get('c2').config_status, 'ERROR');
-      assert.equal(byName.get('c2').client_status, 'NACKED');
-      assert.equal(byName.get('c2').error_state.details, 'c2: unsupported');
+      assert.equal(byName.get('c1')?.config_status, 'SYNCED');
+      assert.equal(byName.get('c1')?.client_status, 'ACKED');
+      assert.ok(!byName.get('c1')?.error_state);
+      assert.equal(byName.get('c2')?.config_status, 'ERROR');
+      assert.equal(byName.get('c2')?.client_status, 'NACKED');
+      assert.equal(byName.get('c2')?.error_state?.details, 'c2: unsupported');
     } finally {
       c.close();
       await h.close();

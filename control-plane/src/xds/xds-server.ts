@@ -1,9 +1,10 @@
 /**
- * The xDS gRPC server (DESIGN.md D1): ADS (state of the world and delta), the per-type services
- * (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot Fetch*) and CSDS, all fed by one
- * SnapshotCache, plus HDS (../health/hds-server.ts), which receives proxies' health reports, and LRS
- * (../load/lrs-server.ts), which receives their load reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
- * (DESIGN.md D9).
+ * The xDS gRPC server (docs/architecture.md, "The wire is Envoy's xDS v3"): ADS (state of the world
+ * and delta), the per-type services (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot
+ * Fetch*) and CSDS, all fed by one SnapshotCache, plus HDS (../health/hds-server.ts), which
+ * receives proxies' health reports, and LRS (../load/lrs-server.ts), which receives their load
+ * reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
+ * (docs/architecture.md, "Security defaults").
  *
  * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever
  * answered from an empty cache. close() ends every stream (clients reconnect, possibly to another
@@ -23,9 +24,15 @@ import {
   type ServerUnaryCall,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type ClientStatusRequest,
+  type DeltaDiscoveryRequest,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '@ferry/proto/grpc';
 import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
 import type { HdsClusterWork } from '../health/hds-assignment.js';
@@ -98,7 +105,7 @@ export class XdsServer {
   private readonly context: StreamContext;
   private readonly metrics: XdsMetrics;
   private readonly streams = new Set<Stream>();
-  private readonly statusCalls = new Set<ServerDuplexStream<any, any>>();
+  private readonly statusCalls = new Set<ServerDuplexStream<ClientStatusRequest, unknown>>();
   private readonly loggedUnknownTypes = new Set<string>();
   private readonly healthAggregate: HealthAggregate;
   private readonly hds: HdsService;
@@ -171,8 +178,7 @@ export class XdsServer {
   /** Loads the cache, binds host:port (0 = any free port) and resolves with the bound port. */
   async listen(host: string, port: number): Promise<number> {
     await this.cache.start();
-    const address =
-      host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    const address = formatHostPort(host, port);
     const bound = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
         err ? reject(err) : resolve(actual),
@@ -236,12 +242,12 @@ export class XdsServer {
     };
     const sotw =
       (kind: string, typeUrl: string | undefined) =>
-      (call: ServerDuplexStream<any, any>): void => {
+      (call: ServerDuplexStream<DiscoveryRequest, unknown>): void => {
         track(new SotwStream(call, this.context, kind, typeUrl, forget));
       };
     const delta =
       (kind: string, typeUrl: string | undefined) =>
-      (call: ServerDuplexStream<any, any>): void => {
+      (call: ServerDuplexStream<DeltaDiscoveryRequest, unknown>): void => {
         track(new DeltaStream(call, this.context, kind, typeUrl, forget));
       };
 
@@ -259,19 +265,24 @@ export class XdsServer {
       const implementation: UntypedServiceImplementation = {
         [`Stream${stem}`]: sotw(kind, type.typeUrl),
         [`Delta${stem}`]: delta(`${kind}-delta`, type.typeUrl),
-        [`Fetch${stem}`]: (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) =>
-          this.fetch(call.request, type.typeUrl, callback),
+        [`Fetch${stem}`]: (
+          call: ServerUnaryCall<DiscoveryRequest, DiscoveryResponse>,
+          callback: sendUnaryData<DiscoveryResponse>,
+        ) => this.fetch(call.request, type.typeUrl, callback),
       };
       this.server.addService(xdsServiceDefinition(service), implementation);
     }
     this.server.addService(
       serviceDefinition('envoy.service.status.v3.ClientStatusDiscoveryService'),
       {
-        FetchClientStatus: (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) => {
+        FetchClientStatus: (
+          call: ServerUnaryCall<ClientStatusRequest, unknown>,
+          callback: sendUnaryData<unknown>,
+        ) => {
           callback(null, clientStatus(call.request, this.fleetTracker, this.cache));
         },
-        StreamClientStatus: (call: ServerDuplexStream<any, any>) => {
-          call.on('data', (request: any) =>
+        StreamClientStatus: (call: ServerDuplexStream<ClientStatusRequest, unknown>) => {
+          call.on('data', (request: ClientStatusRequest) =>
             call.write(clientStatus(request, this.fleetTracker, this.cache)),
           );
           call.on('end', () => call.end());
@@ -284,8 +295,12 @@ export class XdsServer {
   }
 
   /** One-shot SotW answer (the REST-style Fetch* methods): no nonce, nothing tracked. */
-  private fetch(request: any, fixedTypeUrl: string, callback: sendUnaryData<any>): void {
-    const typeUrl: string = request.type_url || fixedTypeUrl;
+  private fetch(
+    request: DiscoveryRequest,
+    fixedTypeUrl: string,
+    callback: sendUnaryData<DiscoveryResponse>,
+  ): void {
+    const typeUrl = request.type_url || fixedTypeUrl;
     if (typeUrl !== fixedTypeUrl || !resourceTypeByUrl(typeUrl)) {
       callback({
         code: status.INVALID_ARGUMENT,

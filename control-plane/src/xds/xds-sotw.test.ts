@@ -52,7 +52,7 @@ void describe('xDS SotW on ADS', () => {
       ]),
     );
     assert.notEqual(lds.nonce, '');
-    assert.equal(lds.control_plane.identifier, 'test');
+    assert.equal(lds.control_plane?.identifier, 'test');
     c.request(CDS, []);
     const cds = await c.expect(CDS);
     assert.deepEqual(namesOf(cds), ['c1']);
@@ -243,8 +243,8 @@ void describe('xDS SotW on ADS', () => {
       [CDS, EDS, LDS, RDS, CDS],
     );
     // The first CDS keeps "old" until the route has moved away from it; the last one removes it.
-    assert.deepEqual(namesOf(responses[0]), ['new', 'old']);
-    assert.deepEqual(namesOf(responses[4]), ['new']);
+    assert.deepEqual(namesOf(responses[0] ?? {}), ['new', 'old']);
+    assert.deepEqual(namesOf(responses[4] ?? {}), ['new']);
     await c.barrier();
   });
 

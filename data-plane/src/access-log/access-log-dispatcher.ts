@@ -5,9 +5,9 @@
  * configs: a file stays open while any config names it and is closed when none does; stdout is
  * one sink per process.
  *
- * Which HCM served a request: the engine's entry names the listener, not the filter chain. When
- * every chain of a listener logs the same way (the usual case: SNI chains repeat one HCM) that is
- * enough. Otherwise the entry's optional `statPrefix` picks the chain; without it the first
+ * Which HCM served a request: the request path's entry names the listener, not the filter chain.
+ * When every chain of a listener logs the same way (the usual case: SNI chains repeat one HCM) that
+ * is enough. Otherwise the entry's optional `statPrefix` picks the chain; without it the first
  * chain that logs is used, and apply() warns once per listener.
  */
 import type { Logger } from '@ferry/shared';
@@ -83,7 +83,7 @@ export class AccessLogDispatcher {
       });
       this.options.logger.warn(
         { listener: listener.name },
-        'access_log differs between filter chains of this listener; requests are attributed to a chain by stat_prefix when the engine reports it, else the first logging chain',
+        'access_log differs between filter chains of this listener; requests are attributed to a chain by stat_prefix when the request path reports it, else the first logging chain',
       );
       next.set(listener.name, { loggers: this.compile(first), byStatPrefix });
     }

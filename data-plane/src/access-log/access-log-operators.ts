@@ -6,6 +6,7 @@
  */
 import { connectionIdOf } from '../http/codec/connection-id.js';
 import os from 'node:os';
+import { formatHostPort } from '@ferry/shared';
 import type { AccessLogRecord } from './access-log-record.js';
 import { compileTimeFormat } from './access-log-time.js';
 
@@ -102,7 +103,7 @@ function requestHeader(r: AccessLogRecord, name: string): string | undefined {
 
 function address(host: string | undefined, port: number | undefined): string | undefined {
   if (host === undefined) return undefined;
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+  return formatHostPort(host, port ?? 0);
 }
 
 /** W3C traceparent: version-traceid-parentid-flags; the trace id when well formed. */

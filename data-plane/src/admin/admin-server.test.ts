@@ -3,13 +3,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createLogger } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
-import { AdminServer, type AdminBackend, type ServerState } from './admin-server.js';
-import {
-  buildConfigDump,
-  clusterStatuses,
-  renderClustersJson,
-  renderClustersText,
-} from './config-dump.js';
+import type { AdminControls, AdminSources, ServerState } from './admin-sources.js';
+import { AdminServer } from './admin-server.js';
+import { clusterStatuses, renderClustersJson, renderClustersText } from './clusters.js';
+import { ConfigDump } from './config-dump.js';
+import { PrimaryStats } from './primary-stats.js';
 import { LDS, replaceType } from '../xds/resource-set.js';
 
 const cluster = {
@@ -32,36 +30,12 @@ const cluster = {
   ],
 } as unknown as ClusterModel;
 
-class FakeBackend implements AdminBackend {
+class FakeControls implements AdminControls {
   failing = false;
   drained = 0;
   reopened = 0;
   quits = 0;
   level = 'info';
-  state(): ServerState {
-    return this.failing ? 'DRAINING' : 'LIVE';
-  }
-  serverInfo(): Record<string, unknown> {
-    return { state: this.state() };
-  }
-  configDump(): Record<string, unknown> {
-    return buildConfigDump({
-      staticListeners: [],
-      staticClusters: [{ name: 'xds' }],
-      resources: replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
-      bootTime: 't0',
-    });
-  }
-  clusters() {
-    return [{ cluster, addedViaApi: true }];
-  }
-  stats() {
-    return Promise.resolve({
-      counters: [{ name: 'a_total', labels: {}, value: 2 }],
-      gauges: [],
-      histograms: [],
-    });
-  }
   setHealthcheckFailing(failing: boolean): void {
     this.failing = failing;
   }
@@ -82,8 +56,28 @@ class FakeBackend implements AdminBackend {
   }
 }
 
-const backend = new FakeBackend();
-const server = new AdminServer(backend, createLogger('test', 'silent'));
+const backend = new FakeControls();
+const state = (): ServerState => (backend.failing ? 'DRAINING' : 'LIVE');
+const sources: AdminSources = {
+  serverInfo: { state, info: () => ({ state: state() }) },
+  configDump: new ConfigDump({
+    staticListeners: [],
+    staticClusters: [{ name: 'xds' }],
+    resources: () => replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
+    bootTime: 't0',
+  }),
+  clusters: { rows: () => [{ cluster, addedViaApi: true }] },
+  stats: new PrimaryStats(
+    () =>
+      Promise.resolve({
+        counters: [{ name: 'a_total', labels: {}, value: 2 }],
+        gauges: [],
+        histograms: [],
+      }),
+    [{ gauges: () => [{ name: 'b', labels: { cluster: 'web' }, value: 5 }] }],
+  ),
+};
+const server = new AdminServer(sources, backend, createLogger('test', 'silent'));
 let base = '';
 
 before(async () => {
@@ -120,7 +114,13 @@ test('/ready follows the state and /healthcheck/fail|ok (POST only)', async () =
 });
 
 test('/config_dump has Envoy’s shape', async () => {
-  const dump = JSON.parse((await request('/config_dump')).body) as { configs: any[] };
+  const dump = JSON.parse((await request('/config_dump')).body) as {
+    configs: Array<{
+      '@type': string;
+      static_clusters?: Array<{ cluster: unknown }>;
+      dynamic_listeners?: unknown[];
+    }>;
+  };
   const types = dump.configs.map((c) => String(c['@type']).split('.').pop());
   assert.deepEqual(types, [
     'ClustersConfigDump',
@@ -128,11 +128,11 @@ test('/config_dump has Envoy’s shape', async () => {
     'ListenersConfigDump',
     'RoutesConfigDump',
   ]);
-  assert.deepEqual(dump.configs[0].static_clusters[0].cluster, {
+  assert.deepEqual(dump.configs[0]?.static_clusters?.[0]?.cluster, {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
     name: 'xds',
   });
-  assert.deepEqual(dump.configs[2].dynamic_listeners[0], {
+  assert.deepEqual(dump.configs[2]?.dynamic_listeners?.[0], {
     name: 'http',
     active_state: {
       version_info: 'v1',
@@ -150,9 +150,11 @@ test('/clusters text and json', async () => {
   );
   assert.ok(text.includes('web::127.0.0.1:8080::weight::2\n'));
   assert.ok(text.includes('web::added_via_api::true\n'));
-  const json = JSON.parse((await request('/clusters?format=json')).body);
+  const json = JSON.parse((await request('/clusters?format=json')).body) as {
+    cluster_statuses: Array<{ host_statuses: Array<{ health_status: Record<string, unknown> }> }>;
+  };
   assert.equal(
-    json.cluster_statuses[0].host_statuses[0].health_status.eds_health_status,
+    json.cluster_statuses[0]?.host_statuses[0]?.health_status.eds_health_status,
     'UNHEALTHY',
   );
 });
@@ -195,6 +197,7 @@ test('/stats/prometheus, /logging, /drain_listeners, /reopen_logs, /quitquitquit
   const prom = await request('/stats/prometheus');
   assert.match(prom.type, /version=0\.0\.4/);
   assert.match(prom.body, /^ferry_a_total 2$/m);
+  assert.match(prom.body, /^ferry_b\{cluster="web"\} 5$/m);
   assert.equal((await request('/logging?level=debug')).status, 405);
   assert.equal((await request('/logging?level=loud', 'POST')).status, 400);
   assert.match((await request('/logging?level=warning', 'POST')).body, /ferry-proxy: warn/);

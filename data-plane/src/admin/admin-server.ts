@@ -1,34 +1,15 @@
 /**
  * The admin endpoint (Envoy's admin API, the parts ferry-proxy supports), served by the primary
- * on loopback by default (DESIGN.md D9). Read-only endpoints answer GET; endpoints that change
- * state require POST, as Envoy's do, so a crawler or a stray link cannot drain a proxy.
+ * on loopback by default (docs/architecture.md, "Security defaults"). Read-only endpoints answer
+ * GET from one source each (admin-sources.ts); endpoints that change state require POST, as
+ * Envoy's do, so a crawler or a stray link cannot drain a proxy.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@ferry/shared';
-import type { StatsSnapshot } from '../stats/stats.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../stats/prometheus.js';
-import { renderClustersJson, renderClustersText, type ClusterStatusInput } from './config-dump.js';
-
-/** Envoy's server states (envoy.admin.v3.ServerInfo.State). */
-export type ServerState = 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' | 'INITIALIZING';
-
-/** What the admin endpoint reads and controls; the primary implements it. */
-export interface AdminBackend {
-  state(): ServerState;
-  serverInfo(): Record<string, unknown>;
-  configDump(): Record<string, unknown>;
-  /** The clusters' hosts with their health flags (active checks, outlier ejections). */
-  clusters(): ClusterStatusInput[] | Promise<ClusterStatusInput[]>;
-  stats(): Promise<StatsSnapshot>;
-  setHealthcheckFailing(failing: boolean): void;
-  drainListeners(): void;
-  /** Every access log file is reopened (logrotate renamed it). */
-  reopenLogs(): void;
-  quit(): void;
-  logLevel(): string;
-  setLogLevel(level: string): void;
-}
+import type { AdminControls, AdminSources } from './admin-sources.js';
+import { renderClustersJson, renderClustersText } from './clusters.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -63,7 +44,8 @@ export class AdminServer {
   private closed = false;
 
   constructor(
-    private readonly backend: AdminBackend,
+    private readonly sources: AdminSources,
+    private readonly controls: AdminControls,
     private readonly logger: Logger,
   ) {
     this.server = http.createServer((req, res) => {
@@ -110,52 +92,52 @@ export class AdminServer {
       send(res, 405, 'text/plain', `${route}: this endpoint requires POST\n`);
       return;
     }
-    const b = this.backend;
+    const { sources, controls } = this;
     switch (route) {
       case '/':
       case '/help':
         send(res, 200, 'text/plain', HELP);
         return;
       case '/ready': {
-        const state = b.state();
+        const state = sources.serverInfo.state();
         send(res, state === 'LIVE' ? 200 : 503, 'text/plain', `${state}\n`);
         return;
       }
       case '/server_info':
-        sendJson(res, 200, b.serverInfo());
+        sendJson(res, 200, sources.serverInfo.info());
         return;
       case '/config_dump':
-        sendJson(res, 200, b.configDump());
+        sendJson(res, 200, sources.configDump.dump());
         return;
       case '/clusters': {
-        const rows = await b.clusters();
+        const rows = await sources.clusters.rows();
         if (url.searchParams.get('format') === 'json') sendJson(res, 200, renderClustersJson(rows));
         else send(res, 200, 'text/plain', renderClustersText(rows));
         return;
       }
       case '/stats/prometheus':
-        send(res, 200, PROMETHEUS_CONTENT_TYPE, renderPrometheus(await b.stats()));
+        send(res, 200, PROMETHEUS_CONTENT_TYPE, renderPrometheus(await sources.stats.snapshot()));
         return;
       case '/healthcheck/fail':
-        b.setHealthcheckFailing(true);
+        controls.setHealthcheckFailing(true);
         send(res, 200, 'text/plain', 'OK\n');
         return;
       case '/healthcheck/ok':
-        b.setHealthcheckFailing(false);
+        controls.setHealthcheckFailing(false);
         send(res, 200, 'text/plain', 'OK\n');
         return;
       case '/drain_listeners':
-        b.drainListeners();
+        controls.drainListeners();
         send(res, 200, 'text/plain', 'OK\n');
         return;
       case '/reopen_logs':
-        b.reopenLogs();
+        controls.reopenLogs();
         send(res, 200, 'text/plain', 'OK\n');
         return;
       case '/quitquitquit':
         send(res, 200, 'text/plain', 'OK\n');
         // After the response is flushed: the caller learns the request was taken.
-        res.once('finish', () => b.quit());
+        res.once('finish', () => controls.quit());
         return;
       case '/logging':
         this.logging(method, url, res);
@@ -183,9 +165,9 @@ export class AdminServer {
         );
         return;
       }
-      this.backend.setLogLevel(level);
+      this.controls.setLogLevel(level);
     }
-    const level = this.backend.logLevel();
+    const level = this.controls.logLevel();
     send(res, 200, 'text/plain', `active loggers:\n  ferry-proxy: ${level}\n`);
   }
 }

@@ -4,10 +4,8 @@
  * its "@type". Resources are the accepted Envoy JSON, not the internal model, so an operator
  * can diff it against what they applied.
  */
-import type { ClusterModel, ProxyConfig } from '../config/model.js';
-import type { HostHealthView } from '../health/health-manager.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import { CDS, EDS, LDS, RDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
+import type { ConfigDumpSource } from './admin-sources.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
 
@@ -104,153 +102,16 @@ export function buildConfigDump(input: ConfigDumpInput): JsonObject {
   return { configs };
 }
 
-/** One row of /clusters: a cluster, whether it came over xDS, and its hosts' active health. */
-export interface ClusterStatusInput {
-  readonly cluster: ClusterModel;
-  readonly addedViaApi: boolean;
-  /** Active health-check view by host key (`host:port`); absent = not health checked. */
-  readonly activeHealth?: ReadonlyMap<string, HostHealthView>;
-  /** Host keys ejected by outlier detection (the primary's); absent = none. */
-  readonly outlierEjected?: ReadonlySet<string>;
-}
+/** The dump of the resources in force: the bootstrap's static ones and those accepted over xDS. */
+export class ConfigDump implements ConfigDumpSource {
+  constructor(
+    private readonly input: Omit<ConfigDumpInput, 'resources'> & {
+      /** The resource set accepted so far (it is replaced, not mutated, on each update). */
+      readonly resources: () => ResourceSet;
+    },
+  ) {}
 
-export function clusterStatuses(
-  config: ProxyConfig | undefined,
-  staticNames: ReadonlySet<string>,
-  activeHealth?: ReadonlyMap<string, ReadonlyMap<string, HostHealthView>>,
-  outlierEjected?: ReadonlyMap<string, ReadonlySet<string>>,
-): ClusterStatusInput[] {
-  if (!config) return [];
-  return Object.values(config.clusters)
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((cluster) => {
-      const active = activeHealth?.get(cluster.name);
-      const ejected = outlierEjected?.get(cluster.name);
-      return {
-        cluster,
-        addedViaApi: !staticNames.has(cluster.name),
-        ...(active ? { activeHealth: active } : {}),
-        ...(ejected && ejected.size > 0 ? { outlierEjected: ejected } : {}),
-      };
-    });
-}
-
-function edsHealthFlag(status: string): string {
-  switch (status) {
-    case 'UNHEALTHY':
-      return '/eds_health_status_unhealthy';
-    case 'DRAINING':
-      return '/pending_dynamic_removal';
-    case 'TIMEOUT':
-      return '/eds_health_status_timeout';
-    case 'DEGRADED':
-      return '/degraded_eds_health';
-    default:
-      return '';
+  dump(): JsonObject {
+    return buildConfigDump({ ...this.input, resources: this.input.resources() });
   }
-}
-
-/**
- * Envoy's health_flags: active-check flags first, then outlier detection, then EDS ones;
- * `healthy` when none.
- */
-function healthFlags(
-  edsStatus: string,
-  active: HostHealthView | undefined,
-  ejected: boolean,
-): string {
-  let flags = '';
-  if (active?.status === 'UNHEALTHY') flags += '/failed_active_hc';
-  if (ejected) flags += '/failed_outlier_check';
-  if (active?.pending) flags += '/pending_active_hc';
-  flags += edsHealthFlag(edsStatus);
-  return flags === '' ? 'healthy' : flags;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** Envoy's /clusters text: `cluster::key::value` and `cluster::host:port::key::value` lines. */
-export function renderClustersText(rows: readonly ClusterStatusInput[]): string {
-  const lines: string[] = [];
-  for (const { cluster: c, addedViaApi, activeHealth, outlierEjected } of rows) {
-    lines.push(`${c.name}::observability_name::${c.name}`);
-    lines.push(`${c.name}::default_priority::max_connections::${c.circuitBreakers.maxConnections}`);
-    lines.push(
-      `${c.name}::default_priority::max_pending_requests::${c.circuitBreakers.maxPendingRequests}`,
-    );
-    lines.push(`${c.name}::default_priority::max_requests::${c.circuitBreakers.maxRequests}`);
-    lines.push(`${c.name}::default_priority::max_retries::${c.circuitBreakers.maxRetries}`);
-    lines.push(`${c.name}::added_via_api::${addedViaApi}`);
-    for (const locality of c.localities) {
-      for (const e of locality.endpoints) {
-        const prefix = `${c.name}::${hostPort(e.host, e.port)}`;
-        lines.push(`${prefix}::hostname::${e.hostname}`);
-        const active = activeHealth?.get(hostPort(e.host, e.port));
-        const ejected = outlierEjected?.has(hostKey(e.host, e.port)) === true;
-        lines.push(`${prefix}::health_flags::${healthFlags(e.healthStatus, active, ejected)}`);
-        lines.push(`${prefix}::weight::${e.weight}`);
-        lines.push(`${prefix}::region::${locality.locality.region}`);
-        lines.push(`${prefix}::zone::${locality.locality.zone}`);
-        lines.push(`${prefix}::sub_zone::${locality.locality.subZone}`);
-        lines.push(`${prefix}::priority::${locality.priority}`);
-      }
-    }
-  }
-  return lines.join('\n') + (lines.length ? '\n' : '');
-}
-
-/** Envoy's /clusters?format=json (envoy.admin.v3.Clusters). */
-export function renderClustersJson(rows: readonly ClusterStatusInput[]): JsonObject {
-  return {
-    cluster_statuses: rows.map(({ cluster: c, addedViaApi, activeHealth, outlierEjected }) => ({
-      name: c.name,
-      observability_name: c.name,
-      added_via_api: addedViaApi,
-      circuit_breakers: {
-        thresholds: [
-          {
-            priority: 'DEFAULT',
-            max_connections: c.circuitBreakers.maxConnections,
-            max_pending_requests: c.circuitBreakers.maxPendingRequests,
-            max_requests: c.circuitBreakers.maxRequests,
-            max_retries: c.circuitBreakers.maxRetries,
-          },
-        ],
-      },
-      host_statuses: c.localities.flatMap((locality) =>
-        locality.endpoints.map((e) => ({
-          address: { socket_address: { address: e.host, port_value: e.port } },
-          hostname: e.hostname,
-          health_status: hostHealthStatusJson(
-            e.healthStatus,
-            activeHealth?.get(hostPort(e.host, e.port)),
-            outlierEjected?.has(hostKey(e.host, e.port)) === true,
-          ),
-          weight: e.weight,
-          locality: {
-            region: locality.locality.region,
-            zone: locality.locality.zone,
-            sub_zone: locality.locality.subZone,
-          },
-          priority: locality.priority,
-        })),
-      ),
-    })),
-  };
-}
-
-/** envoy.admin.v3.HostHealthStatus. */
-function hostHealthStatusJson(
-  edsStatus: string,
-  active: HostHealthView | undefined,
-  ejected: boolean,
-): JsonObject {
-  return {
-    eds_health_status: edsStatus,
-    ...(active?.status === 'UNHEALTHY' ? { failed_active_health_check: true } : {}),
-    ...(ejected ? { failed_outlier_check: true } : {}),
-    ...(active?.pending ? { pending_active_hc: true } : {}),
-  };
 }

@@ -1,9 +1,9 @@
 /**
  * ferry-proxy's bootstrap: the subset of Envoy's v3 Bootstrap it honours, read from YAML or JSON
- * (`--config`). Called once by the process entry (P) at start. The document is decoded strictly
- * against envoy.config.bootstrap.v3.Bootstrap (unknown fields, PGV rules) and then checked against
- * the allow-lists below; static listeners and clusters are translated by the same code as xDS
- * resources, so a bootstrap that loads here also builds a ProxyConfig.
+ * (`--config`). Called once by the process entry (main.ts) at start. The document is decoded
+ * strictly against envoy.config.bootstrap.v3.Bootstrap (unknown fields, PGV rules) and then checked
+ * against the allow-lists below; static listeners and clusters are translated by the same code as
+ * xDS resources, so a bootstrap that loads here also builds a ProxyConfig.
  *
  * Dynamic config comes only over ADS (`dynamic_resources.ads_config` + `lds_config`/`cds_config`
  * with `ads: {}`), the way Envoy users point a proxy at a control plane.
@@ -42,7 +42,7 @@ const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 export interface NodeModel {
   /** May be empty here: --node-id overrides it, and the process entry requires one. */
   readonly id: string;
-  /** The node's group on the control plane (D3); --node-cluster overrides it. */
+  /** The node's group on the control plane; --node-cluster overrides it. */
   readonly cluster: string;
   /** google.protobuf.Struct as JSON. */
   readonly metadata?: JsonObject;
@@ -94,7 +94,7 @@ const NODE_SPEC = messageSpec('envoy.config.core.v3.Node', {
 });
 
 const ADMIN_SPEC = messageSpec('envoy.config.bootstrap.v3.Admin', {
-  address: 'admin HTTP address (loopback by default, D9)',
+  address: 'admin HTTP address (loopback by default)',
   access_log_path: '/dev/null only (admin access logs are not written)',
   profile_path: 'accepted, no effect',
 });

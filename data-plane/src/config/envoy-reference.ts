@@ -92,7 +92,7 @@ export function renderEnvoyReference(reference: EnvoyReference = envoyReference(
     'ferry-proxy reads Envoy v3 resources. Every field listed here is honoured as noted; any other',
     'field that is set makes the resource fail translation with',
     '`<field path>: not supported by ferry-proxy`, so the proxy NACKs it and keeps its last good',
-    'config (DESIGN D6). Fields left at their default are never an error.',
+    'config. Fields left at their default are never an error.',
     '',
     '## Extensions',
     '',

@@ -1,6 +1,6 @@
 /**
  * Shared machinery of the Envoy → model translation (translate-*.ts): the per-message allow-lists
- * that implement DESIGN D6 ("unsupported fields that change behaviour ⇒ NACK, never silent"),
+ * (an unsupported field that changes behaviour is a NACK, never silently ignored),
  * the error collector, and readers for proto3 JSON scalars (durations, 64-bit integers,
  * DataSources, addresses).
  *

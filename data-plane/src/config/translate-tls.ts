@@ -34,7 +34,7 @@ export const RAW_BUFFER_TYPE_URL =
 
 export const SDS_NOT_SUPPORTED = 'SDS secrets are not supported yet by ferry-proxy';
 
-/** Envoy's TlsParameters.TlsProtocol names ferry-proxy accepts (D9: TLS 1.2 minimum). */
+/** Envoy's TlsParameters.TlsProtocol names ferry-proxy accepts (TLS 1.2 minimum). */
 const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_2', 'TLSv1_3'] as const;
 type TlsVersion = (typeof TLS_VERSIONS)[number];
 
@@ -281,7 +281,7 @@ function commonContext(
         issues.add(join(certPath, 'private_key'), 'required');
       continue;
     }
-    // Errors name the field, never the key material (D9: private keys never appear in logs).
+    // Errors name the field, never the key material: private keys never appear in logs.
     if (checkCertificate(chain, key, certPath, issues))
       certificates.push({ certificateChainPem: chain, privateKeyPem: key });
   }

@@ -1,6 +1,6 @@
 /**
  * Envoy v3 resources → ProxyConfig, the data plane's whole config (model.ts). Called by the
- * primary (P) whenever an xDS update arrives and at start for the bootstrap's static resources;
+ * primary whenever an xDS update arrives and at start for the bootstrap's static resources;
  * errors become the NACK's error_detail (joined), so every one names its resource and field:
  * `Listener "web": filter_chains[0].filters[0].typed_config.tracing: not supported by ferry-proxy`.
  *
@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
+import { formatHostPort } from '@ferry/shared';
 import { Issues, sortedKeysJson, str, type JsonObject } from './translate-common.js';
 import { translateCluster } from './translate-cluster.js';
 import { translateAssignment, type Assignment } from './translate-endpoints.js';
@@ -90,7 +91,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
     listenerNames.add(name);
     const listener = translateListener(json, issues, { clusterNames });
-    const addressKey = `${listener.address.host}:${listener.address.port}`;
+    const addressKey = formatHostPort(listener.address.host, listener.address.port);
     const other = listenerByAddress.get(addressKey);
     // Port 0 asks the OS for a free port, so two such listeners do not collide.
     if (other !== undefined && listener.address.port !== 0)

@@ -1,13 +1,13 @@
 /**
- * A worker's copy of the primary's active health-check results (DESIGN.md D7: checks run once,
- * in the primary; workers receive `health` messages). ClusterRuntime reads it to decide which
+ * A worker's copy of the primary's active health-check results (checks run once, in the
+ * primary; workers receive `health` messages). ClusterRuntime reads it to decide which
  * hosts its load balancer may use, and re-reads it when a cluster's results change.
  *
  * Results are kept by cluster name, independent of config versions, so a cluster version built
  * after the results arrived (or a worker receiving results before the config) still sees them.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { EndpointModel, HealthStatus, LocalityEndpointsModel } from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import type { ActiveHealthStatus } from './health-state.js';
 
 export class ActiveHealthOverrides {
@@ -58,7 +58,7 @@ export function withActiveHealth(
     ...locality,
     endpoints: locality.endpoints.map((endpoint): EndpointModel => {
       const status: HealthStatus =
-        active.get(hostKey(endpoint.host, endpoint.port)) === 'UNHEALTHY'
+        active.get(formatHostPort(endpoint.host, endpoint.port)) === 'UNHEALTHY'
           ? 'UNHEALTHY'
           : endpoint.healthStatus;
       return status === endpoint.healthStatus ? endpoint : { ...endpoint, healthStatus: status };

@@ -12,9 +12,8 @@
  * HealthManager's `content` session identity, as Envoy's HdsCluster::updateHealthchecks).
  * Every timer is unref'd; close() is idempotent and stops every check.
  */
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type { HealthCheckModel } from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import type { HealthChecker } from './health-checker.js';
 import { HealthManager, type HealthCheckedCluster } from './health-manager.js';
 import type { HdsClusterAssignment, HdsLocality } from './hds-specifier.js';
@@ -94,7 +93,7 @@ export class HdsAssignments {
         localities: cluster.localities.map((locality) => ({
           ...(locality.locality ? { locality: locality.locality } : {}),
           endpoints: locality.endpoints.map((endpoint): AssignedEndpointHealth => {
-            const host = hosts?.get(hostKey(endpoint.host, endpoint.port));
+            const host = hosts?.get(formatHostPort(endpoint.host, endpoint.port));
             const status: HdsHealthStatus =
               host === undefined || host.status === 'UNHEALTHY'
                 ? host?.timedOut

@@ -5,6 +5,7 @@
  * HealthCheckRequest { string service = 1; }, HealthCheckResponse { ServingStatus status = 1; }.
  */
 import http2 from 'node:http2';
+import { formatHostPort } from '@ferry/shared';
 import type { GrpcHealthCheckModel } from '../config/model.js';
 import {
   HEALTHY,
@@ -22,8 +23,7 @@ export class GrpcHealthChecker implements HealthChecker {
 
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
     return new Promise((resolve) => {
-      const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-      const session = http2.connect(`http://${host}:${target.port}`);
+      const session = http2.connect(`http://${formatHostPort(target.host, target.port)}`);
       const chunks: Buffer[] = [];
       let httpStatus = 0;
       let grpcStatus: string | undefined;
@@ -35,7 +35,7 @@ export class GrpcHealthChecker implements HealthChecker {
       const onAbort = (): void => finish(networkFailure('timed out'));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      session.on('error', (err) => finish(networkFailure(err.message)));
+      session.on('error', (err: Error) => finish(networkFailure(err.message)));
       const stream = session.request({
         ':method': 'POST',
         ':path': '/grpc.health.v1.Health/Check',
@@ -49,7 +49,7 @@ export class GrpcHealthChecker implements HealthChecker {
         const status = headers['grpc-status'];
         if (typeof status === 'string') grpcStatus = status;
       });
-      stream.on('trailers', (trailers) => {
+      stream.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
         const status = trailers['grpc-status'];
         if (typeof status === 'string') grpcStatus = status;
       });
@@ -62,7 +62,7 @@ export class GrpcHealthChecker implements HealthChecker {
         if (status === undefined) return finish(activeFailure('malformed HealthCheckResponse'));
         finish(status === SERVING ? HEALTHY : activeFailure(`serving status ${status}`));
       });
-      stream.on('error', (err) => finish(networkFailure(err.message)));
+      stream.on('error', (err: Error) => finish(networkFailure(err.message)));
       stream.end(encodeHealthCheckRequest(this.model.serviceName));
     });
   }

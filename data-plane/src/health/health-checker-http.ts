@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import http2 from 'node:http2';
+import { formatHostPort } from '@ferry/shared';
 import type {
   HeaderValueOptionModel,
   HttpHealthCheckModel,
@@ -109,8 +110,7 @@ function requestHttp2(
   signal: AbortSignal,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const authority = target.host.includes(':') ? `[${target.host}]` : target.host;
-    const session = http2.connect(`http://${authority}:${target.port}`);
+    const session = http2.connect(`http://${formatHostPort(target.host, target.port)}`);
     const done = (finish: () => void): void => {
       signal.removeEventListener('abort', onAbort);
       session.destroy();

@@ -5,7 +5,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { HttpHealthCheckModel } from '../config/model.js';
-import { createHealthChecker, type HealthCheckTarget } from './health-checker.js';
+import type { HealthCheckTarget } from './health-checker.js';
+import { createHealthChecker } from './health-checker-factory.js';
 import {
   decodeServingStatus,
   encodeHealthCheckRequest,

@@ -1,13 +1,10 @@
 /**
- * One active health check of one host (Envoy "Health checking"): the interface, and the factory
- * that picks the implementation for the HealthCheck's checker kind. A checker only performs one
- * probe and reports its outcome; thresholds, intervals and jitter are health-state.ts's and
+ * One active health check of one host (Envoy "Health checking"): the interface every checker
+ * implements (`health-checker-<kind>.ts`) and the outcomes they share; health-checker-factory.ts
+ * picks the implementation for a HealthCheck's checker kind. A checker only performs one probe
+ * and reports its outcome; thresholds, intervals and jitter are health-state.ts's and
  * health-manager.ts's business.
  */
-import type { HealthCheckModel } from '../config/model.js';
-import { GrpcHealthChecker } from './health-checker-grpc.js';
-import { HttpHealthChecker } from './health-checker-http.js';
-import { TcpHealthChecker } from './health-checker-tcp.js';
 
 export interface HealthCheckTarget {
   readonly host: string;
@@ -36,17 +33,6 @@ export interface HealthChecker {
    * away) the probe releases its sockets and resolves with a network failure.
    */
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome>;
-}
-
-export function createHealthChecker(checker: HealthCheckModel['checker']): HealthChecker {
-  switch (checker.kind) {
-    case 'http':
-      return new HttpHealthChecker(checker);
-    case 'tcp':
-      return new TcpHealthChecker(checker);
-    case 'grpc':
-      return new GrpcHealthChecker(checker);
-  }
 }
 
 export function networkFailure(detail: string): CheckOutcome {

@@ -1,7 +1,6 @@
 /**
- * Runs a config's active health checks, once per proxy (DESIGN.md D7: in the primary, never in
- * the workers), and reports each cluster's host health so the primary can forward it to every
- * worker.
+ * Runs a config's active health checks, once per proxy (in the primary, never in the workers), and
+ * reports each cluster's host health so the primary can forward it to every worker.
  *
  * `apply(clusters)` is called with every new config: sessions are keyed by cluster name, check
  * index and host key, so a host that survives a config change keeps its health, counters and
@@ -17,10 +16,10 @@
  * load balancers) and one for the work the control plane assigns over HDS
  * (hds-assignments.ts: results are only reported back, never used for load balancing).
  */
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type { DiscoveryType, HealthCheckModel } from '../config/model.js';
-import { hostKey } from '../upstream/load-balancer.js';
-import { createHealthChecker, type HealthChecker } from './health-checker.js';
+import type { HealthChecker } from './health-checker.js';
+import { createHealthChecker } from './health-checker-factory.js';
 import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
 
 /** A cluster's active health by host key. Sent to workers as is. */
@@ -148,7 +147,7 @@ export class HealthManager {
       checks.forEach((model, index) => {
         for (const locality of cluster.localities) {
           for (const endpoint of locality.endpoints) {
-            const key = hostKey(endpoint.host, endpoint.port);
+            const key = formatHostPort(endpoint.host, endpoint.port);
             const probedPort = endpoint.healthCheckPort ?? endpoint.port;
             const check =
               this.#options.sessionIdentity === 'content' ? JSON.stringify(model) : String(index);

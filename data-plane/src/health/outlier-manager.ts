@@ -10,9 +10,9 @@
  * change). A STRICT_DNS / LOGICAL_DNS cluster's addresses are resolved by the workers, so its
  * detector learns hosts from the outcomes it is sent.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { ClusterModel } from '../config/model.js';
 import type { StatLabels } from '../stats/stats.js';
-import { hostKey } from '../upstream/load-balancer.js';
 import type { ClusterHostHealth } from './health-manager.js';
 import { decodeOutcome, type OutcomeBatch } from './outlier-outcomes.js';
 import { OutlierDetector, type OutlierDetectorOptions } from './outlier-detector.js';
@@ -68,7 +68,7 @@ export class OutlierManager {
       entry.detector.start();
       if (!dns)
         entry.detector.setHosts(
-          cluster.localities.flatMap((l) => l.endpoints.map((e) => hostKey(e.host, e.port))),
+          cluster.localities.flatMap((l) => l.endpoints.map((e) => formatHostPort(e.host, e.port))),
         );
     }
   }

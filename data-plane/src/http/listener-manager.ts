@@ -3,12 +3,12 @@
  * listener whose address is unchanged (its binding is swapped), opens new addresses and drains
  * removed ones, so a listener change never refuses a connection on an address that stays.
  */
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import { ListenerServer, type ListenerBinding, type ListenerHandlers } from './listener-server.js';
 
 export function addressKey(binding: ListenerBinding): string {
   const { host, port } = binding.model.address;
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const address = formatHostPort(host, port);
   // Port 0 asks the OS for a free port: such listeners never share a socket, so they are kept
   // by name (translation accepts several of them on one host).
   return port === 0 ? `${address}/${binding.model.name}` : address;

@@ -7,7 +7,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { DownstreamTlsModel, FilterChainModel } from '../config/model.js';
 
 /**
- * DESIGN D9: TLS 1.2 minimum and forward-secret AEAD suites only (Node's default list still
+ * TLS 1.2 minimum and forward-secret AEAD suites only (Node's default list still
  * offers RSA key exchange and CBC). TLS 1.3 suites are all AEAD.
  */
 export const DEFAULT_CIPHERS = [

@@ -17,7 +17,7 @@
  * the request is external even from an internal peer. Internal → `x-envoy-internal: true`;
  * external → x-envoy-internal removed, and with use_remote_address (an edge request)
  * `x-envoy-external-address` is set to the trusted client address and other x-envoy-* request
- * headers must be stripped (the engine does that).
+ * headers must be stripped (the request path does that).
  */
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';

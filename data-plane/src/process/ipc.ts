@@ -56,9 +56,17 @@ export type WorkerMessage =
   | { readonly type: 'cluster-traffic'; readonly cluster: string };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  return typeof value === 'object' && value !== null && typeof (value as any).type === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
 }
 
 export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
-  return typeof value === 'object' && value !== null && typeof (value as any).type === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
 }

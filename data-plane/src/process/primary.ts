@@ -1,7 +1,9 @@
 /**
- * The primary process (DESIGN.md D7): owns the xDS client, the config source, the last-good
- * state file, the admin endpoint and stats aggregation, and drives the workers. It never serves
- * proxied traffic itself.
+ * The primary process (docs/architecture.md, "Process model"): owns the xDS clients, the config
+ * source, the last-good state file, active health checks, outlier detection and the admin
+ * endpoint, and drives the workers. It never serves proxied traffic itself. The admin endpoint's
+ * views are small read-only sources over these parts (admin/admin-sources.ts); the primary
+ * itself is the process's orchestration and the admin controls.
  *
  * Start-up order: workers fork → admin listens → config arrives from one of: xDS (the normal
  * case), the state file (the control plane is unreachable at start: static stability), the
@@ -9,37 +11,33 @@
  * the workers have applied a complete first config, one `proxy ready` line is logged with the
  * admin address and the listeners (tests and scripts wait for it).
  */
-import os from 'node:os';
-import path from 'node:path';
-import type { Logger } from '@ferry/shared';
-import type { ClusterModel, ProxyConfig } from '../config/model.js';
-import { AdminServer, type AdminBackend, type ServerState } from '../admin/admin-server.js';
-import { buildConfigDump, clusterStatuses, type ClusterStatusInput } from '../admin/config-dump.js';
+import type { NodeMessage } from '@ferry/proto/grpc';
+import { formatHostPort, type Logger } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import type { AdminControls, AdminSources, ServerState } from '../admin/admin-sources.js';
+import { AdminServer } from '../admin/admin-server.js';
 import { AccessLogRotator } from '../access-log/access-log-rotation.js';
 import { HealthManager } from '../health/health-manager.js';
 import { OutlierManager } from '../health/outlier-manager.js';
 import { HealthTargets } from '../health/health-targets.js';
-import type { StatsSnapshot } from '../stats/stats.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
-import { membershipGauges } from '../stats/membership-stats.js';
 import { ProcessStats } from '../stats/process-stats.js';
 import { StateFile } from '../xds/state-file.js';
+import { warm, warmingBoundMs, warmingClusters } from './cluster-warming.js';
 import type { ProxyOptions } from './options.js';
+import { primaryAdminSources } from './primary-admin.js';
+import {
+  adsTarget,
+  defaultStateDir,
+  offsetListeners,
+  type PrimaryBootstrap,
+} from './primary-inputs.js';
 import { WorkerPool } from './worker-pool.js';
-
-/** The bootstrap as the primary needs it (T's BootstrapModel satisfies it). */
-export interface PrimaryBootstrap {
-  readonly node: { readonly id: string; readonly cluster: string; readonly metadata?: unknown };
-  readonly admin?: { readonly host: string; readonly port: number };
-  readonly staticListeners: readonly unknown[];
-  readonly staticClusters: readonly unknown[];
-  readonly ads?: { readonly clusterName: string; readonly apiType: string };
-}
 
 export interface PrimaryDeps {
   readonly options: ProxyOptions;
@@ -54,57 +52,7 @@ export interface PrimaryDeps {
   readonly workerArgs?: readonly string[];
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** The control plane's address from the static cluster the ADS config names. */
-export function adsTarget(
-  clusters: readonly JsonObject[],
-  clusterName: string,
-): { ok: true; target: string } | { ok: false; error: string } {
-  const cluster = clusters.find((c) => c.name === clusterName);
-  if (!cluster)
-    return {
-      ok: false,
-      error: `dynamic_resources.ads_config names cluster "${clusterName}", which is not in static_resources.clusters`,
-    };
-  const la = cluster.load_assignment as JsonObject | undefined;
-  const endpoints = (la?.endpoints as JsonObject[] | undefined) ?? [];
-  for (const locality of endpoints) {
-    for (const lb of (locality.lb_endpoints as JsonObject[] | undefined) ?? []) {
-      const sa = ((lb.endpoint as JsonObject | undefined)?.address as JsonObject | undefined)
-        ?.socket_address as JsonObject | undefined;
-      if (sa && typeof sa.address === 'string') {
-        const port = Number(sa.port_value ?? 0);
-        return { ok: true, target: hostPort(sa.address, port) };
-      }
-    }
-  }
-  return {
-    ok: false,
-    error: `static cluster "${clusterName}" (the ADS cluster) has no socket_address endpoint in load_assignment`,
-  };
-}
-
-/** Shifts every listener port by `offset` (--listener-port-offset); port 0 stays 0. */
-export function offsetListeners(config: ProxyConfig, offset: number): ProxyConfig {
-  if (offset === 0) return config;
-  return {
-    ...config,
-    listeners: config.listeners.map((l) => ({
-      ...l,
-      address: { ...l.address, port: l.address.port === 0 ? 0 : l.address.port + offset },
-    })),
-  };
-}
-
-/** Beyond a warming round's own bound (jitter + timeout), for the probes to settle. */
-const WARMING_SLACK_MS = 1000;
-/** How long warming waits for a DNS cluster's first resolution. */
-const DNS_WARMING_MS = 5000;
-
-export class Primary implements AdminBackend {
+export class Primary implements AdminControls {
   private readonly logger: Logger;
   private readonly pool: WorkerPool;
   private readonly source: ConfigSource;
@@ -114,12 +62,11 @@ export class Primary implements AdminBackend {
   private hds: HdsClient | undefined;
   /** Load reports (LRS) to the ADS target, started once a cluster has `lrs_server`. */
   private lrs: LrsClient | undefined;
-  private adsNode: JsonObject | undefined;
+  private adsNode: NodeMessage | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
   private readonly bootTime = new Date().toISOString();
-  private readonly staticClusterNames: ReadonlySet<string>;
   private readonly nodeId: string;
   private readonly nodeCluster: string;
   /** The config the workers run. */
@@ -150,9 +97,6 @@ export class Primary implements AdminBackend {
     this.logger = deps.logger;
     this.nodeId = options.nodeId ?? bootstrap.node.id;
     this.nodeCluster = options.nodeCluster ?? bootstrap.node.cluster;
-    this.staticClusterNames = new Set(
-      (bootstrap.staticClusters as JsonObject[]).map((c) => String(c.name)),
-    );
     this.pool = new WorkerPool({
       size: options.concurrency,
       logger: this.logger,
@@ -194,10 +138,7 @@ export class Primary implements AdminBackend {
       onConnectionState: (connected, reason) => this.onConnectionState(connected, reason),
     });
     this.stateFile = bootstrap.ads
-      ? new StateFile(
-          options.stateDir ?? path.join(process.cwd(), '.ferry-proxy', safeDirName(this.nodeId)),
-          this.nodeId,
-        )
+      ? new StateFile(options.stateDir ?? defaultStateDir(this.nodeId), this.nodeId)
       : undefined;
   }
 
@@ -220,9 +161,9 @@ export class Primary implements AdminBackend {
     this.pool.start();
     const adminAt = options.adminAddress ?? bootstrap.admin;
     if (adminAt) {
-      this.admin = new AdminServer(this, this.logger);
+      this.admin = new AdminServer(this.adminSources(), this, this.logger);
       const bound = await this.admin.listen(adminAt.host, adminAt.port);
-      this.adminAddress = hostPort(adminAt.host, bound.port);
+      this.adminAddress = formatHostPort(adminAt.host, bound.port);
     }
     if (!target) {
       const result = this.source.applyStatic();
@@ -286,21 +227,17 @@ export class Primary implements AdminBackend {
     if (config.version !== (this.latestConfig ?? this.workerConfig)?.version) {
       this.latestConfig = config;
       if (!this.shuttingDown) this.healthTargets.update(config.clusters);
-      const warming = this.shuttingDown ? [] : this.warmingClusters(config);
+      const warming = this.shuttingDown ? [] : warmingClusters(config, this.workerConfig);
       if (warming.length === 0) this.activate(config, applied.origin);
       else {
-        // Envoy's cluster warming: a cluster that starts being health checked takes traffic
-        // only after its first round, so no request goes to a host that is already down (all
-        // hosts pending would be panic routing to all). The workers keep the previous config
-        // meanwhile; the round's results reach them before the new config does.
-        const bound =
-          HealthManager.firstRoundBoundMs(warming.map((name) => config.clusters[name]!)) +
-          WARMING_SLACK_MS;
+        // Cluster warming (cluster-warming.ts): the workers keep the previous config until the
+        // new clusters' first health-check round has ended.
+        const bound = warmingBoundMs(config, warming);
         this.logger.info(
           { version: config.version, clusters: warming },
           'warming clusters: waiting for their first health-check round',
         );
-        void this.warm(warming, bound).then(() => {
+        void warm(this.healthTargets, this.health, warming, bound).then(() => {
           if (this.latestConfig === config) this.activate(config, applied.origin);
         });
       }
@@ -333,36 +270,6 @@ export class Primary implements AdminBackend {
       'config applied',
     );
     this.maybeReady();
-  }
-
-  /**
-   * A warming round: a DNS cluster's first resolution (bounded by DNS_WARMING_MS, as Envoy's
-   * cluster initialization waits for it), then every host's first check.
-   */
-  private async warm(clusters: readonly string[], boundMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.healthTargets.firstResolution(clusters),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, DNS_WARMING_MS);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
-    await this.health.firstRound(clusters, boundMs);
-  }
-
-  /**
-   * Clusters of `config` that are actively health checked here and were not in the workers'
-   * config (new, or newly given health_checks): they warm before the config is handed over.
-   */
-  private warmingClusters(config: ProxyConfig): string[] {
-    const active = this.workerConfig?.clusters ?? {};
-    const checked = (cluster: ClusterModel | undefined): boolean =>
-      cluster !== undefined && (cluster.activeHealthChecks ?? []).length > 0;
-    return Object.values(config.clusters)
-      .filter((cluster) => checked(cluster) && !checked(active[cluster.name]))
-      .map((cluster) => cluster.name);
   }
 
   private onConnectionState(connected: boolean, reason?: string): void {
@@ -428,7 +335,7 @@ export class Primary implements AdminBackend {
         admin_address: this.adminAddress ?? null,
         listeners: this.workerConfig.listeners.map((l) => ({
           name: l.name,
-          address: hostPort(l.address.host, l.address.port),
+          address: formatHostPort(l.address.host, l.address.port),
         })),
         node: { id: this.nodeId, cluster: this.nodeCluster },
         workers: this.pool.size,
@@ -477,120 +384,34 @@ export class Primary implements AdminBackend {
     this.admin?.destroy();
   }
 
-  // ------------------------------------------------------------------ AdminBackend
+  // ------------------------------------------------------------------ admin
 
   state(): ServerState {
     if (this.shuttingDown || this.healthcheckFailing || this.listenersDrained) return 'DRAINING';
     return this.readyLogged ? 'LIVE' : 'INITIALIZING';
   }
 
-  serverInfo(): Record<string, unknown> {
-    const uptime = `${Math.floor((Date.now() - this.startedAt) / 1000)}s`;
-    const applied = this.source.applied;
-    const c = this.source.counters;
-    return {
-      version: `ferry-proxy/${this.deps.version}`,
-      state: this.state(),
-      hot_restart_version: 'disabled',
-      command_line_options: this.deps.options.raw,
-      node: {
-        id: this.nodeId,
-        cluster: this.nodeCluster,
-        ...(this.deps.bootstrap.node.metadata
-          ? { metadata: this.deps.bootstrap.node.metadata }
-          : {}),
-        user_agent_name: 'ferry-proxy',
-        user_agent_version: this.deps.version,
-      },
-      uptime_current_epoch: uptime,
-      uptime_all_epochs: uptime,
-      hostname: os.hostname(),
-      workers: { configured: this.pool.size, live: this.pool.liveCount },
-      config: applied ? { version: applied.config.version, origin: applied.origin } : null,
-      xds: this.adsTargetAddress
-        ? {
-            target: this.adsTargetAddress,
-            connected: c.connected,
-            state_dir: this.stateFile?.dir,
-            last_rejection: c.lastRejection ?? null,
-          }
-        : null,
-    };
-  }
-
-  configDump(): Record<string, unknown> {
-    return buildConfigDump({
-      staticListeners: this.deps.bootstrap.staticListeners as JsonObject[],
-      staticClusters: this.deps.bootstrap.staticClusters as JsonObject[],
-      resources: this.source.resources,
+  /** The admin endpoint's read-only views over this process's parts. */
+  private adminSources(): AdminSources {
+    return primaryAdminSources({
+      version: this.deps.version,
+      commandLineOptions: this.deps.options.raw,
+      bootstrap: this.deps.bootstrap,
+      ...(this.deps.bootstrapJson ? { bootstrapJson: this.deps.bootstrapJson } : {}),
+      node: { id: this.nodeId, cluster: this.nodeCluster },
+      startedAtMs: this.startedAt,
       bootTime: this.bootTime,
-      ...(this.deps.bootstrapJson ? { bootstrap: this.deps.bootstrapJson } : {}),
+      pool: this.pool,
+      source: this.source,
+      health: this.health,
+      outliers: this.outliers,
+      processStats: this.processStats,
+      stateFile: this.stateFile,
+      state: () => this.state(),
+      adsTarget: () => this.adsTargetAddress,
+      lastXdsUpdateMs: () => this.lastXdsUpdateMs,
+      workerApplyFailures: () => this.counters.workerApplyFailures,
     });
-  }
-
-  clusters(): ClusterStatusInput[] {
-    return clusterStatuses(
-      this.source.applied?.config,
-      this.staticClusterNames,
-      this.health.view(),
-      this.outliers.ejectedHosts(),
-    );
-  }
-
-  async stats(): Promise<StatsSnapshot> {
-    const merged = await this.pool.collectStats();
-    const membership = membershipGauges(
-      clusterStatuses(
-        this.source.applied?.config,
-        this.staticClusterNames,
-        this.health.view(),
-        this.outliers.ejectedHosts(),
-      ),
-    );
-    const c = this.source.counters;
-    const byType = (
-      map: Map<string, number>,
-    ): { name: string; labels: Record<string, string>; value: number }[] =>
-      [...map].map(([typeUrl, value]) => ({
-        name: '',
-        labels: { type_url: typeUrl },
-        value,
-      }));
-    return {
-      counters: [
-        ...merged.counters,
-        ...this.health.counters(),
-        ...this.outliers.counters(),
-        ...byType(c.updates).map((s) => ({ ...s, name: 'xds_update_success_total' })),
-        ...byType(c.rejections).map((s) => ({ ...s, name: 'xds_update_rejected_total' })),
-        { name: 'xds_connects_total', labels: {}, value: c.connects },
-        {
-          name: 'worker_config_apply_failures_total',
-          labels: {},
-          value: this.counters.workerApplyFailures,
-        },
-      ],
-      gauges: [
-        ...merged.gauges,
-        ...membership,
-        ...this.outliers.gauges(),
-        ...this.processStats.gauges(),
-        { name: 'xds_connected', labels: {}, value: c.connected ? 1 : 0 },
-        {
-          name: 'xds_last_update_timestamp_seconds',
-          labels: {},
-          value: Math.floor(this.lastXdsUpdateMs / 1000),
-        },
-        { name: 'workers_live', labels: {}, value: this.pool.liveCount },
-        { name: 'server_live', labels: {}, value: this.state() === 'LIVE' ? 1 : 0 },
-        {
-          name: 'uptime_seconds',
-          labels: {},
-          value: Math.floor((Date.now() - this.startedAt) / 1000),
-        },
-      ],
-      histograms: merged.histograms,
-    };
   }
 
   setHealthcheckFailing(failing: boolean): void {
@@ -635,9 +456,4 @@ export class Primary implements AdminBackend {
     this.logger.level = level;
     this.pool.setLogLevel(level);
   }
-}
-
-/** A node id as a directory name: path separators and oddities become "_". */
-function safeDirName(nodeId: string): string {
-  return nodeId.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
 }

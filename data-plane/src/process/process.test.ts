@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ListenerModel, ProxyConfig } from '../config/model.js';
 import { parseOptions } from './options.js';
-import { adsTarget, offsetListeners } from './primary.js';
+import { adsTarget, offsetListeners } from './primary-inputs.js';
 
 test('options: defaults, overrides and usage errors', () => {
   const parsed = parseOptions([

@@ -1,9 +1,9 @@
 /**
- * A worker process (DESIGN.md D7): runs one ProxyRuntime and does what the primary says over IPC.
- * Configs are applied one at a time in arrival order (a newer config waits for the older apply
- * to finish, so the runtime never sees two swaps at once). Signals are the primary's business:
- * Ctrl-C reaches the whole process group, and the primary decides how to drain; a worker whose
- * primary is gone drains and exits on its own.
+ * A worker process (docs/architecture.md, "Process model"): runs one ProxyRuntime and does what the
+ * primary says over IPC. Configs are applied one at a time in arrival order (a newer config waits
+ * for the older apply to finish, so the runtime never sees two swaps at once). Signals are the
+ * primary's business: Ctrl-C reaches the whole process group, and the primary decides how to drain;
+ * a worker whose primary is gone drains and exits on its own.
  */
 import { onFirstUpstreamTraffic } from '../upstream/upstream-traffic.js';
 import type { Logger } from '@ferry/shared';
@@ -18,7 +18,7 @@ import { ProcessStats } from '../stats/process-stats.js';
 import { openAccessLog } from './access-log.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
-/** The part of E's ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
+/** The part of ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
 export interface WorkerRuntime {
   apply(config: ProxyConfig): Promise<void>;
   drainListeners(): Promise<void>;

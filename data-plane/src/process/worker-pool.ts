@@ -1,9 +1,9 @@
 /**
- * The primary's workers (DESIGN.md D7): N node:cluster workers that serve traffic. The pool
- * remembers the current config and the admin-controlled flags and gives them to every worker
- * that (re)starts; a worker that dies unexpectedly is restarted with exponential backoff
- * (reset after it stayed up a while). Listening sockets are shared through node:cluster, so a
- * restarted worker serves the same ports.
+ * The primary's workers (docs/architecture.md, "Process model"): N node:cluster workers that serve
+ * traffic. The pool remembers the current config and the admin-controlled flags and gives them to
+ * every worker that (re)starts; a worker that dies unexpectedly is restarted with exponential
+ * backoff (reset after it stayed up a while). Listening sockets are shared through node:cluster, so
+ * a restarted worker serves the same ports.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@ferry/shared';

@@ -18,7 +18,7 @@ export interface HeaderLookup {
   get(name: string): string | undefined;
 }
 
-/** The engine's header map as the mutations need it (names lower-case). */
+/** The request path's header map as the mutations need it (names lower-case). */
 export interface MutableHeaders extends HeaderLookup {
   /** Replaces every value of `name`. */
   set(name: string, value: string): void;
@@ -28,7 +28,7 @@ export interface MutableHeaders extends HeaderLookup {
 }
 
 /**
- * What formatters read. The engine builds one per request (or reuses one per connection);
+ * What formatters read. The request path builds one per request (or reuses one per connection);
  * addresses are `ip:port` (IPv6 as `[ip]:port`), as Envoy prints them.
  */
 export interface HeaderFormatterContext {

@@ -1,6 +1,6 @@
 /**
- * Builders of route config models for tests (here and in the engine's tests): every field gets
- * Envoy's default so a test states only what it is about.
+ * Builders of route config models for tests (here and in the request path's tests): every field
+ * gets Envoy's default so a test states only what it is about.
  */
 import type {
   ForwardActionModel,

@@ -5,10 +5,10 @@
  * string (`*.foo.com` does not match `.foo.com`).
  *
  * Ports: like Envoy with `strip_matching_host_port`/`strip_any_host_port` off and
- * `ignore_port_in_host_matching` false (all defaults), the authority is matched as received,
- * port included: `foo.com:8080` matches the domain `foo.com:8080` (or `foo.com:*`, `*`), not
- * `foo.com`. Stripping the port when those HCM options are on is the engine's job (it rewrites
- * the Host header before routing); `ignorePortInHostMatching` on the route config strips it here.
+ * `ignore_port_in_host_matching` false (all defaults), the authority is matched as received, port
+ * included: `foo.com:8080` matches the domain `foo.com:8080` (or `foo.com:*`, `*`), not `foo.com`.
+ * Stripping the port when those HCM options are on is the request path's job (it rewrites the Host
+ * header before routing); `ignorePortInHostMatching` on the route config strips it here.
  */
 interface Wildcard<T> {
   readonly affix: string;

@@ -1,9 +1,10 @@
 /**
- * The stats seam between the request path (E) and aggregation/export (P).
+ * The stats seam between the request path (in the workers) and aggregation and export (in the
+ * primary).
  *
- * The request path never builds label objects per request: it asks the sink for a handle once
- * (per listener, route or cluster, when the config is compiled) and then only calls `inc`,
- * `add` or `observe` on it. P aggregates the snapshots of every worker and renders Prometheus
+ * The request path never builds label objects per request: it asks the sink for a handle once (per
+ * listener, route or cluster, when the config is compiled) and then only calls `inc`, `add` or
+ * `observe` on it. The primary aggregates the snapshots of every worker and renders Prometheus
  * text; names follow Envoy's stat names (`downstream_rq_2xx`, `upstream_rq_retry`, ...).
  */
 
@@ -48,6 +49,18 @@ export interface StatsSnapshot {
     sum: number;
     count: number;
   }[];
+}
+
+/** One counter or gauge series of a snapshot. */
+export type StatSample = StatsSnapshot['counters'][number];
+
+/**
+ * A part of the primary that has stats of its own (health checks, outlier detection, xDS,
+ * process gauges): read on each scrape, beside the workers' snapshots.
+ */
+export interface StatsContributor {
+  counters?(): readonly StatSample[];
+  gauges?(): readonly StatSample[];
 }
 
 /** Connection gauges of one listener (downstream_cx_active / downstream_cx_total). */

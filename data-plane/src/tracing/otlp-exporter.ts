@@ -13,7 +13,7 @@
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type { Pool } from 'undici';
 import type { UpstreamTlsModel } from '../config/model.js';
 import { upstreamTlsOptions } from '../upstream/upstream-pool.js';
@@ -33,16 +33,12 @@ export interface ExportTarget {
   readonly tls?: UpstreamTlsModel;
 }
 
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
 export async function createOtlpExporter(
   target: ExportTarget,
   logger?: Logger,
 ): Promise<SpanExportTarget> {
   const scheme = target.tls ? 'https' : 'http';
-  const base = `${scheme}://${hostForUrl(target.host)}:${target.port}`;
+  const base = `${scheme}://${formatHostPort(target.host, target.port)}`;
   if (target.transport === 'grpc') {
     const [{ OTLPTraceExporter }, grpc] = await Promise.all([
       import('@opentelemetry/exporter-trace-otlp-grpc'),

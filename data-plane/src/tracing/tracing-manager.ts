@@ -11,7 +11,7 @@
  * tracing_spans_dropped_total (queue full, export failed, no collector endpoint).
  */
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import type {
   ClusterModel,
   HttpConnectionManagerModel,
@@ -181,7 +181,7 @@ export class TracingManager {
         if (now - lastErrorLog < 10_000) return;
         lastErrorLog = now;
         logger.warn(
-          { err: error, collector: `${target.host}:${target.port}` },
+          { err: error, collector: formatHostPort(target.host, target.port) },
           'tracing: span export failed; spans dropped',
         );
       },

@@ -17,9 +17,10 @@ import type { ClusterModel, LocalityEndpointsModel } from '../config/model.js';
 import { CircuitBreakerState } from './circuit-breaker.js';
 import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveLocalities } from './dns-resolver.js';
-import { createLoadBalancer, hostKey, type HostRef, type LoadBalancer } from './load-balancer.js';
+import type { HostRef, LoadBalancer } from './load-balancer.js';
+import { createLoadBalancer } from './load-balancer-factory.js';
 import { createHostDispatcher, poolSettingsKey, type HostDispatcher } from './upstream-pool.js';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import {
   workerActiveHealth,
   withActiveHealth,
@@ -215,7 +216,7 @@ export class ClusterRuntime {
     const next = new Map<string, HostState>();
     for (const locality of localities) {
       for (const endpoint of locality.endpoints) {
-        const key = hostKey(endpoint.host, endpoint.port);
+        const key = formatHostPort(endpoint.host, endpoint.port);
         if (next.has(key)) continue;
         const existing =
           this.#hosts.get(key) ?? (previous !== undefined ? previous.#hosts.get(key) : undefined);

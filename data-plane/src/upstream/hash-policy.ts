@@ -6,7 +6,7 @@
  *
  * - header: the header's value (repeated headers joined by ',');
  * - cookie: the cookie's value; when absent and a ttl is configured, a value derived from the
- *   client address is generated and reported in `generatedCookies` so the engine can send it
+ *   client address is generated and reported in `generatedCookies` so the request path can send it
  *   back as Set-Cookie (see formatHashCookie), as Envoy does;
  * - source_ip: the trusted client address (after XFF processing);
  * - query_parameter: the parameter's first value.

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestHeaders } from '../router/route-fixtures.js';
 import type { HostRef } from './load-balancer.js';
-import { createLoadBalancer } from './load-balancer.js';
+import { createLoadBalancer } from './load-balancer-factory.js';
 import { endpoint, lbCluster, locality } from './load-balancer-fixtures.js';
 import { MaglevPicker } from './load-balancer-maglev.js';
 import { RingHashPicker } from './load-balancer-ring-hash.js';

@@ -6,15 +6,15 @@
  *   weight / (active_requests + 1) ^ active_request_bias (bias default 1.0; 0 = plain weighted
  *   round robin), computed when the host is rescheduled after being picked.
  */
-import type {
-  HostPicker,
-  HostPickerFactory,
-  HostRef,
-  PickContext,
-  RandomSource,
+import {
+  allWeightsEqual,
+  type HostPicker,
+  type HostPickerFactory,
+  type HostRef,
+  type PickContext,
+  type RandomSource,
 } from './load-balancer.js';
 import { EdfScheduler } from './load-balancer-edf.js';
-import { allWeightsEqual } from './load-balancer-round-robin.js';
 
 class PowerOfChoicesPicker implements HostPicker {
   private readonly hosts: readonly HostRef[];

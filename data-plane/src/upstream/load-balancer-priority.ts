@@ -16,6 +16,7 @@
  * Locality weights are not applied (Envoy ignores them unless locality_weighted_lb_config is
  * set, which translation rejects): each priority's endpoints form one flat set.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { ClusterModel, EndpointModel, HealthStatus, LbPolicy } from '../config/model.js';
 import type {
   HostPicker,
@@ -25,11 +26,6 @@ import type {
   PickContext,
   RandomSource,
 } from './load-balancer.js';
-
-/** `host:port`, bracketing IPv6 literals. */
-export function hostKey(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 export interface PriorityLoad {
   /** Percent of traffic per level index (ascending priority) to healthy hosts. */
@@ -220,7 +216,7 @@ function reuseHost(
   endpoint: EndpointModel,
   priority: number,
 ): HostRef {
-  const key = hostKey(endpoint.host, endpoint.port);
+  const key = formatHostPort(endpoint.host, endpoint.port);
   const weight = Math.max(1, endpoint.weight);
   const identity = `${key}|${priority}|${weight}|${endpoint.healthStatus}|${endpoint.hostname}`;
   const host: HostRef = previous.get(identity) ??

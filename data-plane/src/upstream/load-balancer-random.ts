@@ -1,6 +1,11 @@
 /** RANDOM: each pick independent, weighted by load_balancing_weight. */
-import type { HostPicker, HostPickerFactory, HostRef, RandomSource } from './load-balancer.js';
-import { allWeightsEqual } from './load-balancer-round-robin.js';
+import {
+  allWeightsEqual,
+  type HostPicker,
+  type HostPickerFactory,
+  type HostRef,
+  type RandomSource,
+} from './load-balancer.js';
 
 class RandomPicker implements HostPicker {
   private readonly hosts: readonly HostRef[];

@@ -4,7 +4,13 @@
  * like Envoy, host i's k-th turn due at k / weight_i, which gives exact proportions: weights
  * 1:2:3 over 600 picks give 100/200/300, interleaved rather than in bursts.
  */
-import type { HostPicker, HostPickerFactory, HostRef, RandomSource } from './load-balancer.js';
+import {
+  allWeightsEqual,
+  type HostPicker,
+  type HostPickerFactory,
+  type HostRef,
+  type RandomSource,
+} from './load-balancer.js';
 import { EdfScheduler } from './load-balancer-edf.js';
 
 class RotationPicker implements HostPicker {
@@ -45,11 +51,6 @@ class WeightedRoundRobinPicker implements HostPicker {
     this.scheduler.add(turn, turn.turns / turn.host.weight);
     return turn.host;
   }
-}
-
-export function allWeightsEqual(hosts: readonly HostRef[]): boolean {
-  for (const host of hosts) if (host.weight !== hosts[0]!.weight) return false;
-  return true;
 }
 
 export const RoundRobinPickerFactory: HostPickerFactory = {

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sequence } from '../router/route-fixtures.js';
-import { createLoadBalancer, type LoadBalancer, type PickContext } from './load-balancer.js';
+import type { LoadBalancer, PickContext } from './load-balancer.js';
+import { createLoadBalancer } from './load-balancer-factory.js';
 import { endpoint, lbCluster, locality } from './load-balancer-fixtures.js';
 
 const idle: PickContext = { activeRequests: () => 0 };

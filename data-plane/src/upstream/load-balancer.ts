@@ -1,25 +1,18 @@
 /**
- * Load balancing over a cluster's endpoints: the interface, and the factory that picks the
- * implementation for Cluster.lb_policy. Every policy shares Envoy's priority and health handling
- * (load-balancer-priority.ts); each implementation only supplies how to pick one host out of a
- * set of eligible hosts (a HostPicker).
+ * Load balancing over a cluster's endpoints: the interfaces every policy implements, and helpers
+ * the implementations share. load-balancer-factory.ts picks the implementation for
+ * Cluster.lb_policy. Every policy shares Envoy's priority and health handling
+ * (load-balancer-priority.ts); each implementation (`load-balancer-<policy>.ts`) only supplies
+ * how to pick one host out of a set of eligible hosts (a HostPicker).
  *
  * One LoadBalancer per cluster per worker. It is synchronous and keeps no per-request state
- * beyond its own rotation; the engine owns per-host counters (active requests, pools) keyed by
- * HostRef.key, which therefore carry over when endpoints change.
+ * beyond its own rotation; the request path owns per-host counters (active requests, pools)
+ * keyed by HostRef.key, which therefore carry over when endpoints change.
  */
 import type { ClusterModel, HealthStatus, LbPolicy } from '../config/model.js';
-import { LeastRequestPickerFactory } from './load-balancer-least-request.js';
-import { MaglevPickerFactory } from './load-balancer-maglev.js';
-import { PriorityLoadBalancer } from './load-balancer-priority.js';
-import { RandomPickerFactory } from './load-balancer-random.js';
-import { RingHashPickerFactory } from './load-balancer-ring-hash.js';
-import { RoundRobinPickerFactory } from './load-balancer-round-robin.js';
 
 export { hashForRequest, type GeneratedCookie, type HashRequest } from './hash-policy.js';
-export { hostKey, computePriorityLoads, type PriorityLoad } from './load-balancer-priority.js';
 
-/** One upstream endpoint as the load balancer hands it out. Immutable; reused across updates. */
 export interface HostRef {
   /** `host:port` (IPv6 as `[addr]:port`): the identity per-host state is keyed by. */
   readonly key: string;
@@ -34,8 +27,8 @@ export interface HostRef {
 }
 
 /**
- * Per-pick inputs. The load balancer does not keep the object, so the engine may reuse one
- * per worker and just reset its fields.
+ * Per-pick inputs. The load balancer does not keep the object, so the request path may reuse
+ * one per worker and just reset its fields.
  */
 export interface PickContext {
   /** The request hash from hashForRequest (RING_HASH, MAGLEV); absent = a random hash. */
@@ -74,25 +67,8 @@ export interface HostPickerFactory {
   create(hosts: readonly HostRef[], cluster: ClusterModel, random: RandomSource): HostPicker;
 }
 
-export interface LoadBalancerOptions {
-  readonly random?: RandomSource;
-}
-
-export const PICKER_FACTORIES: Readonly<Record<LbPolicy, HostPickerFactory>> = {
-  ROUND_ROBIN: RoundRobinPickerFactory,
-  LEAST_REQUEST: LeastRequestPickerFactory,
-  RANDOM: RandomPickerFactory,
-  RING_HASH: RingHashPickerFactory,
-  MAGLEV: MaglevPickerFactory,
-};
-
-export function createLoadBalancer(
-  cluster: ClusterModel,
-  options: LoadBalancerOptions = {},
-): LoadBalancer {
-  return new PriorityLoadBalancer(
-    cluster,
-    PICKER_FACTORIES[cluster.lbPolicy],
-    options.random ?? Math.random,
-  );
+/** Whether every host has the same weight (pickers then rotate or draw without weights). */
+export function allWeightsEqual(hosts: readonly HostRef[]): boolean {
+  for (const host of hosts) if (host.weight !== hosts[0]!.weight) return false;
+  return true;
 }

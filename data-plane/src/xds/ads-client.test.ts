@@ -50,7 +50,7 @@ describe('AdsClient (SotW)', () => {
     client.start();
 
     const cds = await fake.request((r) => r.type_url === CDS, 'CDS request');
-    assert.equal(cds.node.id, 'n1');
+    assert.equal(cds.node?.id, 'n1');
     assert.deepEqual(cds.resource_names ?? [], [], 'wildcard');
     const lds = await fake.request((r) => r.type_url === LDS, 'LDS request');
     assert.equal(lds.node ?? undefined, undefined, 'node only on the first request');
@@ -63,7 +63,7 @@ describe('AdsClient (SotW)', () => {
       }),
     ]);
     const eds = await fake.request((r) => r.type_url === EDS, 'EDS subscription');
-    assert.deepEqual([...eds.resource_names].sort(), ['api-svc', 'web']);
+    assert.deepEqual([...(eds.resource_names ?? [])].sort(), ['api-svc', 'web']);
     const ack = await fake.request((r) => r.type_url === CDS, 'CDS ACK');
     assert.equal(ack.version_info, 'v1');
     assert.equal(ack.response_nonce, 'n-1');
@@ -75,8 +75,8 @@ describe('AdsClient (SotW)', () => {
     const nack = await fake.request((r) => r.type_url === CDS, 'CDS NACK');
     assert.equal(nack.version_info, 'v1', 'a NACK carries the last accepted version');
     assert.equal(nack.response_nonce, 'n-2');
-    assert.equal(nack.error_detail.code, 3);
-    assert.match(nack.error_detail.message, /Cluster "bad": lb_policy/);
+    assert.equal(nack.error_detail?.code, 3);
+    assert.match(nack.error_detail?.message ?? '', /Cluster "bad": lb_policy/);
     assert.deepEqual(applied, ['xds'], 'the rejected config was not applied');
     assert.equal(source.counters.rejections.get(CDS), 1);
 

@@ -14,12 +14,15 @@
  * The handler owns resources and decisions; this class owns only protocol state.
  */
 import { binaryToJson, resourceTypeByUrl } from '@ferry/proto';
+import type {
+  AnyMessage,
+  DiscoveryRequest,
+  DiscoveryResponse,
+  NodeMessage,
+} from '@ferry/proto/grpc';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
-import {
-  XdsStreamClientBase,
-  type AdsCall,
-  type XdsStreamClientOptions,
-} from './xds-stream-client.js';
+import { XdsStreamClientBase, type XdsStreamClientOptions } from './xds-stream-client.js';
 
 export { ADS_SERVICE, type BackoffOptions } from './xds-stream-client.js';
 
@@ -73,7 +76,8 @@ export interface AdsClientOptions extends XdsStreamClientOptions {
   readonly handler: AdsHandler;
   /**
    * Decodes one resource to normalised proto3 JSON. Defaults to `binaryToJson`; the proxy passes
-   * T's strict decoder (PGV rules), since a control plane other than Ferry's may not validate.
+   * translation's strict decoder (PGV rules), since a control plane other than Ferry's may not
+   * validate.
    */
   readonly decode?: ResourceDecoder;
 }
@@ -93,7 +97,10 @@ interface TypeState {
   requestedKey: string | undefined;
 }
 
-export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
+export class AdsClient
+  extends XdsStreamClientBase<DiscoveryRequest, DiscoveryResponse>
+  implements XdsStreamClient
+{
   private readonly types = new Map<string, TypeState>();
 
   constructor(private readonly options: AdsClientOptions) {
@@ -114,8 +121,8 @@ export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
     for (const typeUrl of SUBSCRIBED_TYPES) this.request(typeUrl, false);
   }
 
-  protected openCall(): AdsCall {
-    return this.client.StreamAggregatedResources();
+  protected openCall(): ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> {
+    return this.client.stream('StreamAggregatedResources');
   }
 
   protected onStreamOpened(): void {
@@ -129,7 +136,7 @@ export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
     for (const t of SUBSCRIBED_TYPES) if (t !== CDS && t !== LDS) this.request(t, false);
   }
 
-  private request(typeUrl: string, force: boolean, extra: JsonObject = {}): void {
+  private request(typeUrl: string, force: boolean, extra: DiscoveryRequest = {}): void {
     const state = this.types.get(typeUrl);
     if (!this.call || !state) return;
     const wildcard = typeUrl === CDS || typeUrl === LDS;
@@ -141,7 +148,7 @@ export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
     if (!wildcard && isNew && names.length === 0 && !force) return;
     if (!force && !('response_nonce' in extra) && state.requestedKey === key) return;
     state.requestedKey = key;
-    const request: JsonObject = {
+    const request: DiscoveryRequest = {
       type_url: typeUrl,
       version_info: state.acceptedVersion,
       resource_names: names,
@@ -151,7 +158,7 @@ export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
     this.send(request);
   }
 
-  protected onResponse(response: any): void {
+  protected onResponse(response: DiscoveryResponse): void {
     const typeUrl = String(response.type_url ?? '');
     const version = String(response.version_info ?? '');
     const nonce = String(response.nonce ?? '');
@@ -161,11 +168,7 @@ export class AdsClient extends XdsStreamClientBase implements XdsStreamClient {
       return;
     }
     state.nonce = nonce;
-    const decoded = decodeResources(
-      typeUrl,
-      (response.resources ?? []) as any[],
-      this.options.decode,
-    );
+    const decoded = decodeResources(typeUrl, response.resources ?? [], this.options.decode);
     const errors = decoded.ok
       ? this.options.handler.onResponse(typeUrl, version, decoded.resources)
       : decoded.errors;
@@ -191,13 +194,13 @@ type Decoded = { ok: true; resources: JsonObject[] } | { ok: false; errors: stri
 
 function decodeResources(
   typeUrl: string,
-  anys: readonly any[],
+  anys: readonly AnyMessage[],
   decode: ResourceDecoder | undefined,
 ): Decoded {
   const resources: JsonObject[] = [];
   const errors: string[] = [];
-  anys.forEach((any, i) => {
-    const result = decodeResource(typeUrl, any, `resources[${i}]`, decode);
+  anys.forEach((resource, i) => {
+    const result = decodeResource(typeUrl, resource, `resources[${i}]`, decode);
     if (result.ok) resources.push(result.json);
     else errors.push(...result.errors);
   });
@@ -210,23 +213,24 @@ function decodeResources(
  */
 export function decodeResource(
   typeUrl: string,
-  any: any,
+  resource: AnyMessage | undefined,
   path: string,
   decode: ResourceDecoder | undefined,
 ): { ok: true; json: JsonObject } | { ok: false; errors: string[] } {
   const type = resourceTypeByUrl(typeUrl);
   if (!type) return { ok: false, errors: [`unsupported resource type ${typeUrl}`] };
-  const innerType = String(any?.type_url ?? '');
+  const innerType = String(resource?.type_url ?? '');
   if (innerType !== typeUrl)
     return { ok: false, errors: [`${path}: type ${innerType} in a ${type.short} response`] };
+  if (!resource) return { ok: false, errors: [`${path}: no resource`] };
   if (decode) {
-    const result = decode(typeUrl, any.value as Uint8Array, path);
+    const result = decode(typeUrl, resource.value, path);
     return result.ok ? { ok: true, json: result.value.json } : result;
   }
   try {
     return {
       ok: true,
-      json: binaryToJson(type.messageName, any.value as Uint8Array) as JsonObject,
+      json: binaryToJson(type.messageName, resource.value) as JsonObject,
     };
   } catch (err) {
     return {
@@ -258,7 +262,7 @@ export function nodeMessage(node: {
   cluster: string;
   metadata?: JsonObject;
   userAgentVersion: string;
-}): JsonObject {
+}): NodeMessage {
   return {
     id: node.id,
     cluster: node.cluster,

@@ -5,7 +5,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { fail, jsonToBinary, ok, type Result } from '@ferry/proto';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '@ferry/proto/grpc';
 import type { ProxyConfig } from '../config/model.js';
 import type { BuildInput } from './config-source.js';
 
@@ -38,6 +44,14 @@ export function nackingBuild(input: BuildInput): Result<ProxyConfig> {
   });
 }
 
+/** A request of either variant: the fields of both, as the tests read them. */
+export type AdsRequest = DiscoveryRequest & DeltaDiscoveryRequest;
+
+type AdsServerCall = grpc.ServerDuplexStream<
+  AdsRequest,
+  DiscoveryResponse | DeltaDiscoveryResponse
+>;
+
 /**
  * A fake ADS server speaking one variant (`sotw`: StreamAggregatedResources, `delta`:
  * DeltaAggregatedResources; the other method ends its streams at once). Queues each stream's
@@ -45,24 +59,24 @@ export function nackingBuild(input: BuildInput): Result<ProxyConfig> {
  */
 export class FakeAdsServer {
   readonly server = new grpc.Server();
-  readonly requests: any[] = [];
+  readonly requests: AdsRequest[] = [];
   #waiters: (() => void)[] = [];
-  call: grpc.ServerDuplexStream<any, any> | undefined;
+  call: AdsServerCall | undefined;
   streams = 0;
 
   constructor(private readonly variant: 'sotw' | 'delta') {}
 
   async listen(): Promise<string> {
-    const serve = (call: grpc.ServerDuplexStream<any, any>): void => {
+    const serve = (call: AdsServerCall): void => {
       this.call = call;
       this.streams += 1;
-      call.on('data', (r: any) => {
+      call.on('data', (r: AdsRequest) => {
         this.requests.push(r);
         for (const w of this.#waiters.splice(0)) w();
       });
       call.on('error', () => undefined);
     };
-    const refuse = (call: grpc.ServerDuplexStream<any, any>): void => {
+    const refuse = (call: AdsServerCall): void => {
       call.end();
     };
     this.server.addService(
@@ -81,7 +95,7 @@ export class FakeAdsServer {
   }
 
   /** Waits until a request matching `pred` has arrived (3 s liveness bound) and returns it. */
-  async request(pred: (r: any) => boolean, what: string): Promise<any> {
+  async request(pred: (r: AdsRequest) => boolean, what: string): Promise<AdsRequest> {
     const deadline = Date.now() + 3000;
     for (;;) {
       const found = this.requests.find(pred);
@@ -98,7 +112,7 @@ export class FakeAdsServer {
     }
   }
 
-  write(response: Record<string, unknown>): void {
+  write(response: DiscoveryResponse | DeltaDiscoveryResponse): void {
     this.call?.write(response);
   }
 

@@ -1,10 +1,10 @@
 /**
  * The primary's view of configuration: the bootstrap's static resources merged with the xDS
- * resources accepted so far, and the last good ProxyConfig built from them. It is the ADS
- * client's handler: each response is tried by building the whole config from the candidate
- * resource set (T's buildProxyConfig); a config that builds is accepted (ACK) and announced to
+ * resources accepted so far, and the last good ProxyConfig built from them. It is the ADS client's
+ * handler: each response is tried by building the whole config from the candidate resource set
+ * (config/translate.ts's buildProxyConfig); a config that builds is accepted (ACK) and announced to
  * `onConfig`, one that does not is rejected (NACK) and the last good config stays in force
- * (DESIGN.md D6).
+ * (docs/architecture.md, "Runtime model").
  */
 import type { Result } from '@ferry/proto';
 import type { ProxyConfig } from '../config/model.js';

@@ -1,5 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { DeltaResource } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
 import { edsCluster, FakeAdsServer, nackingBuild, packAny } from './ads-test-fixtures.js';
 import { ConfigSource } from './config-source.js';
@@ -13,11 +14,11 @@ function resource(
   name: string,
   version: string,
   json: Record<string, unknown>,
-): Record<string, unknown> {
+): DeltaResource {
   return { name, version, resource: packAny(typeUrl, json) };
 }
 
-const cluster = (name: string, version: string): Record<string, unknown> =>
+const cluster = (name: string, version: string): DeltaResource =>
   resource(CDS, name, version, edsCluster(name));
 
 /** The fake ADS server, with delta responses. */
@@ -26,7 +27,7 @@ class FakeDeltaAds extends FakeAdsServer {
     super('delta');
   }
 
-  send(typeUrl: string, nonce: string, resources: unknown[], removed: string[] = []): void {
+  send(typeUrl: string, nonce: string, resources: DeltaResource[], removed: string[] = []): void {
     this.write({
       type_url: typeUrl,
       system_version_info: `sys-${nonce}`,
@@ -70,7 +71,7 @@ describe('DeltaAdsClient', () => {
     client.start();
 
     const cds = await fake.request((r) => r.type_url === CDS, 'CDS subscribe');
-    assert.equal(cds.node.id, 'n1');
+    assert.equal(cds.node?.id, 'n1');
     assert.deepEqual(cds.resource_names_subscribe, ['*']);
     const lds = await fake.request((r) => r.type_url === LDS, 'LDS subscribe');
     assert.deepEqual(lds.resource_names_subscribe, ['*']);
@@ -101,8 +102,8 @@ describe('DeltaAdsClient', () => {
     fake.send(CDS, 'c3', [cluster('bad', 'b1')]);
     const nack = await fake.request((r) => r.type_url === CDS, 'CDS NACK');
     assert.equal(nack.response_nonce, 'c3');
-    assert.equal(nack.error_detail.code, 3);
-    assert.match(nack.error_detail.message, /Cluster "bad": lb_policy/);
+    assert.equal(nack.error_detail?.code, 3);
+    assert.match(nack.error_detail?.message ?? '', /Cluster "bad": lb_policy/);
     assert.deepEqual(names(source, CDS), ['web'], 'the rejected update was not applied');
 
     fake.send(EDS, 'e1', [resource(EDS, 'web', 'ew1', { cluster_name: 'web', endpoints: [] })]);

@@ -15,6 +15,8 @@
  * Same handler as the SotW client (ConfigSource), same backoff and connection reporting; this
  * class owns only protocol state.
  */
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '@ferry/proto/grpc';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import {
   INVALID_ARGUMENT,
   decodeResource,
@@ -23,7 +25,7 @@ import {
   type XdsStreamClient,
 } from './ads-client.js';
 import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate } from './resource-set.js';
-import { XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
+import { XdsStreamClientBase } from './xds-stream-client.js';
 
 export interface DeltaAdsClientOptions extends Omit<AdsClientOptions, 'handler'> {
   readonly handler: DeltaAdsHandler;
@@ -36,7 +38,10 @@ interface DeltaTypeState {
 
 const WILDCARD = '*';
 
-export class DeltaAdsClient extends XdsStreamClientBase implements XdsStreamClient {
+export class DeltaAdsClient
+  extends XdsStreamClientBase<DeltaDiscoveryRequest, DeltaDiscoveryResponse>
+  implements XdsStreamClient
+{
   private readonly types = new Map<string, DeltaTypeState>();
 
   constructor(private readonly options: DeltaAdsClientOptions) {
@@ -52,8 +57,8 @@ export class DeltaAdsClient extends XdsStreamClientBase implements XdsStreamClie
     for (const typeUrl of SUBSCRIBED_TYPES) this.subscribe(typeUrl);
   }
 
-  protected openCall(): AdsCall {
-    return this.client.DeltaAggregatedResources();
+  protected openCall(): ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+    return this.client.stream('DeltaAggregatedResources');
   }
 
   protected onStreamOpened(): void {
@@ -110,7 +115,7 @@ export class DeltaAdsClient extends XdsStreamClientBase implements XdsStreamClie
     if (stale.length) this.options.handler.forget(typeUrl, stale);
   }
 
-  protected onResponse(response: any): void {
+  protected onResponse(response: DeltaDiscoveryResponse): void {
     const typeUrl = String(response.type_url ?? '');
     const nonce = String(response.nonce ?? '');
     const systemVersion = String(response.system_version_info ?? '');
@@ -119,9 +124,9 @@ export class DeltaAdsClient extends XdsStreamClientBase implements XdsStreamClie
       return;
     }
     const updated: DeltaUpdate[] = [];
-    const removed = ((response.removed_resources ?? []) as unknown[]).map(String);
+    const removed = (response.removed_resources ?? []).map(String);
     const errors: string[] = [];
-    ((response.resources ?? []) as any[]).forEach((resource, i) => {
+    (response.resources ?? []).forEach((resource, i) => {
       const name = String(resource?.name ?? '');
       const path = `resources[${i}]`;
       // A Resource without a body says the name does not exist (on-demand discovery).

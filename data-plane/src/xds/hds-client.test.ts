@@ -4,9 +4,14 @@ import http from 'node:http';
 import net from 'node:net';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { jsonToBinary } from '@ferry/proto';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type EndpointHealthResponse,
+  type HealthCheckRequestOrEndpointHealthResponse,
+  type HealthCheckSpecifier,
+} from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
-import { createHealthChecker } from '../health/health-checker.js';
+import { createHealthChecker } from '../health/health-checker-factory.js';
 import { endpointHealthResponse, HdsClient, HDS_SERVICE, splitHostKey } from './hds-client.js';
 
 const logger = createLogger('hds-client-test', 'silent');
@@ -57,13 +62,18 @@ describe('HDS client reports', () => {
   });
 });
 
+type HdsServerCall = ServerDuplexStream<
+  HealthCheckRequestOrEndpointHealthResponse,
+  HealthCheckSpecifier
+>;
+
 /** A HealthCheckSpecifier as the server writes it: proto3 JSON → bytes → proto-loader form. */
-function specifier(json: Record<string, unknown>): unknown {
+function specifier(json: Record<string, unknown>): HealthCheckSpecifier {
   const bytes = jsonToBinary('envoy.service.health.v3.HealthCheckSpecifier', json);
   assert.ok(bytes.ok, bytes.ok ? '' : bytes.errors.join('\n'));
   return serviceDefinition(HDS_SERVICE).StreamHealthCheck!.responseDeserialize(
     Buffer.from(bytes.value),
-  );
+  ) as HealthCheckSpecifier;
 }
 
 function socket(port: number): Record<string, unknown> {
@@ -80,15 +90,15 @@ const CHECK = {
 const ONCE = { ...CHECK, interval: '3600s', http_health_check: { path: '/healthz' } };
 
 /** cluster → locality zone → "port=STATUS", from one EndpointHealthResponse. */
-function summary(report: any): Record<string, Record<string, string[]>> {
+function summary(report: EndpointHealthResponse): Record<string, Record<string, string[]>> {
   const result: Record<string, Record<string, string[]>> = {};
   for (const cluster of report.cluster_endpoints_health ?? []) {
     const byZone: Record<string, string[]> = {};
     for (const locality of cluster.locality_endpoints_health ?? [])
       byZone[locality.locality?.zone ?? ''] = (locality.endpoints_health ?? []).map(
-        (e: any) => `${e.endpoint.address.socket_address.port_value}=${e.health_status}`,
+        (e) => `${e.endpoint?.address?.socket_address?.port_value}=${e.health_status}`,
       );
-    result[cluster.cluster_name] = byZone;
+    result[cluster.cluster_name ?? ''] = byZone;
   }
   return result;
 }
@@ -110,9 +120,9 @@ async function closedPort(): Promise<number> {
 describe('HDS client: assigned health checks', () => {
   let server: Server;
   let address = '';
-  let call: ServerDuplexStream<any, any> | undefined;
+  let call: HdsServerCall | undefined;
   let onCall: (() => void) | undefined;
-  const reports: any[] = [];
+  const reports: EndpointHealthResponse[] = [];
   let onReport: (() => void) | undefined;
   const backends: (net.Server | http.Server)[] = [];
   let httpPort = 0;
@@ -123,10 +133,13 @@ describe('HDS client: assigned health checks', () => {
   before(async () => {
     server = new Server();
     server.addService(serviceDefinition(HDS_SERVICE), {
-      StreamHealthCheck: (stream: ServerDuplexStream<any, any>) => {
+      StreamHealthCheck: (stream: HdsServerCall) => {
         call = stream;
-        stream.on('data', (message: any) => {
-          if (message.request_type === 'endpoint_health_response') {
+        stream.on('data', (message: HealthCheckRequestOrEndpointHealthResponse) => {
+          if (
+            message.request_type === 'endpoint_health_response' &&
+            message.endpoint_health_response
+          ) {
             reports.push(message.endpoint_health_response);
             onReport?.();
           }
@@ -167,7 +180,10 @@ describe('HDS client: assigned health checks', () => {
   });
 
   /** Resolves with the first report (after `since`) that `accept` takes. */
-  function nextReport(accept: (report: any) => boolean, since = reports.length): Promise<any> {
+  function nextReport(
+    accept: (report: EndpointHealthResponse) => boolean,
+    since = reports.length,
+  ): Promise<EndpointHealthResponse> {
     return new Promise((resolve, reject) => {
       const deadline = setTimeout(() => {
         onReport = undefined;
@@ -185,7 +201,7 @@ describe('HDS client: assigned health checks', () => {
     });
   }
 
-  async function connected(): Promise<ServerDuplexStream<any, any>> {
+  async function connected(): Promise<HdsServerCall> {
     if (call) return call;
     await new Promise<void>((resolve) => (onCall = resolve));
     onCall = undefined;

@@ -24,7 +24,16 @@
  * assigned checks.
  */
 import { binaryToJson } from '@ferry/proto';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type ClusterEndpointsHealthMessage,
+  type EndpointHealthMessage,
+  type EndpointHealthResponse,
+  type HealthCheckRequestOrEndpointHealthResponse,
+  type HealthCheckSpecifier,
+  type NodeMessage,
+} from '@ferry/proto/grpc';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '@ferry/shared';
 import type { JsonObject as ProtoJsonObject } from '../config/translate-common.js';
 import type { HostHealthView } from '../health/health-manager.js';
@@ -35,8 +44,7 @@ import {
 } from '../health/hds-assignments.js';
 import { translateHdsSpecifier } from '../health/hds-specifier.js';
 import type { BackoffOptions } from './ads-client.js';
-import type { JsonObject } from './resource-set.js';
-import { XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
+import { XdsStreamClientBase } from './xds-stream-client.js';
 
 export const HDS_SERVICE = 'envoy.service.health.v3.HealthDiscoveryService';
 
@@ -48,7 +56,7 @@ export type HealthViewSource = () => ReadonlyMap<string, ReadonlyMap<string, Hos
 export interface HdsClientOptions {
   readonly target: string;
   /** envoy.config.core.v3.Node in proto-loader form (nodeMessage in ads-client.ts). */
-  readonly node: JsonObject;
+  readonly node: NodeMessage;
   /** The proxy's own active health checks (CDS), reported beside the assigned ones. */
   readonly view: HealthViewSource;
   readonly logger: Logger;
@@ -60,7 +68,10 @@ export interface HdsClientOptions {
 /** Shortest report interval honoured, whatever the server asks (protects the control plane). */
 const MIN_INTERVAL_MS = 100;
 
-export class HdsClient extends XdsStreamClientBase {
+export class HdsClient extends XdsStreamClientBase<
+  HealthCheckRequestOrEndpointHealthResponse,
+  HealthCheckSpecifier
+> {
   readonly #options: HdsClientOptions;
   readonly #assignments: HdsAssignments;
   #reportTimer: NodeJS.Timeout | undefined;
@@ -85,8 +96,11 @@ export class HdsClient extends XdsStreamClientBase {
     this.#assignments.close();
   }
 
-  protected openCall(): AdsCall {
-    return this.client.StreamHealthCheck();
+  protected openCall(): ClientDuplexStream<
+    HealthCheckRequestOrEndpointHealthResponse,
+    HealthCheckSpecifier
+  > {
+    return this.client.stream('StreamHealthCheck');
   }
 
   protected onStreamOpened(): void {
@@ -101,7 +115,7 @@ export class HdsClient extends XdsStreamClientBase {
   }
 
   /** A HealthCheckSpecifier (proto-loader form): apply it if new, (re)start the report timer. */
-  protected onResponse(message: unknown): void {
+  protected onResponse(message: HealthCheckSpecifier): void {
     let json: string;
     try {
       // Back to bytes, then proto3 JSON: the form translate-health-check.ts reads (as for CDS).
@@ -156,8 +170,8 @@ export class HdsClient extends XdsStreamClientBase {
 export function endpointHealthResponse(
   own: ReadonlyMap<string, ReadonlyMap<string, HostHealthView>>,
   assigned: readonly AssignedClusterHealth[] = [],
-): JsonObject {
-  const clusters: JsonObject[] = assigned.map((cluster) => ({
+): EndpointHealthResponse {
+  const clusters: ClusterEndpointsHealthMessage[] = assigned.map((cluster) => ({
     cluster_name: cluster.name,
     locality_endpoints_health: cluster.localities.map((locality) => ({
       ...(locality.locality ? { locality: locality.locality } : {}),
@@ -169,7 +183,7 @@ export function endpointHealthResponse(
   const assignedNames = new Set(assigned.map((cluster) => cluster.name));
   for (const [name, hosts] of own) {
     if (assignedNames.has(name)) continue;
-    const endpoints: JsonObject[] = [];
+    const endpoints: EndpointHealthMessage[] = [];
     for (const [key, host] of hosts) {
       const parsed = splitHostKey(key);
       if (!parsed) continue;
@@ -185,7 +199,7 @@ export function endpointHealthResponse(
   return { cluster_endpoints_health: clusters };
 }
 
-function endpointHealth(host: string, port: number, status: string): JsonObject {
+function endpointHealth(host: string, port: number, status: string): EndpointHealthMessage {
   return {
     endpoint: { address: { socket_address: { address: host, port_value: port } } },
     health_status: status,

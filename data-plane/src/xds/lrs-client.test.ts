@@ -1,7 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { serviceDefinition } from '@ferry/proto/grpc';
+import {
+  serviceDefinition,
+  type ClusterStatsMessage,
+  type LoadStatsRequest,
+  type LoadStatsResponse,
+  type UpstreamLocalityStatsMessage,
+} from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
 import type { StatsSnapshot } from '../stats/stats.js';
 import { buildProxyConfig } from '../config/translate.js';
@@ -137,15 +143,15 @@ load_assignment:
 describe('LRS client', () => {
   let server: Server;
   let address = '';
-  const received: any[] = [];
-  const calls: ServerDuplexStream<any, any>[] = [];
+  const received: LoadStatsRequest[] = [];
+  const calls: ServerDuplexStream<LoadStatsRequest, LoadStatsResponse>[] = [];
   before(async () => {
     server = new Server();
     server.addService(serviceDefinition(LRS_SERVICE), {
-      StreamLoadStats: (call: ServerDuplexStream<any, any>) => {
+      StreamLoadStats: (call: ServerDuplexStream<LoadStatsRequest, LoadStatsResponse>) => {
         calls.push(call);
         let answered = false;
-        call.on('data', (request: any) => {
+        call.on('data', (request: LoadStatsRequest) => {
           received.push(request);
           if (answered) return;
           answered = true;
@@ -166,8 +172,11 @@ describe('LRS client', () => {
     address = `127.0.0.1:${port}`;
   });
   /** The first locality's stats of `cluster` in a report's cluster_stats. */
-  const localityStats = (stats: any[], cluster: string): any =>
-    stats.find((c) => c.cluster_name === cluster)?.upstream_locality_stats[0];
+  const localityStats = (
+    stats: readonly ClusterStatsMessage[] | undefined,
+    cluster: string,
+  ): UpstreamLocalityStatsMessage | undefined =>
+    stats?.find((c) => c.cluster_name === cluster)?.upstream_locality_stats?.[0];
 
   after(() => {
     for (const call of calls) call.end();
@@ -185,14 +194,15 @@ describe('LRS client', () => {
     });
     client.start();
     try {
-      const reports = (): any[] => received.filter((r) => (r.cluster_stats ?? []).length > 0);
+      const reports = (): LoadStatsRequest[] =>
+        received.filter((r) => (r.cluster_stats ?? []).length > 0);
       while (reports().length < 1) await new Promise((r) => setTimeout(r, 10));
       total = 7;
       const laterSuccesses = (): number =>
         reports()
           .slice(1)
           .reduce(
-            (n, r) => n + Number(localityStats(r.cluster_stats, 'web').total_successful_requests),
+            (n, r) => n + Number(localityStats(r.cluster_stats, 'web')?.total_successful_requests),
             0,
           );
       // Reports keep coming every 100 ms; the later ones add up to the counter's growth, once.
@@ -201,8 +211,8 @@ describe('LRS client', () => {
       assert.equal(received[0]?.node?.id, 'proxy-1');
       assert.deepEqual(received[0]?.cluster_stats ?? [], []);
       const [first] = reports();
-      assert.equal(first.cluster_stats[0].cluster_name, 'web');
-      assert.equal(localityStats(first.cluster_stats, 'web').total_successful_requests, '4');
+      assert.equal(first?.cluster_stats?.[0]?.cluster_name, 'web');
+      assert.equal(localityStats(first?.cluster_stats, 'web')?.total_successful_requests, '4');
     } finally {
       client.close();
       client.close();

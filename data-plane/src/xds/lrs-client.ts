@@ -16,11 +16,18 @@
  * A failed stream is retried with jittered exponential backoff. Every timer is unref'd.
  * close()/destroy() are idempotent.
  */
+import type {
+  ClusterStatsMessage,
+  LoadStatsRequest,
+  LoadStatsResponse,
+  NodeMessage,
+  UpstreamLocalityStatsMessage,
+} from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { BackoffOptions } from './ads-client.js';
-import type { JsonObject } from './resource-set.js';
-import { durationMs, XdsStreamClientBase, type AdsCall } from './xds-stream-client.js';
+import { durationMs, XdsStreamClientBase } from './xds-stream-client.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
@@ -95,11 +102,11 @@ export function loadReport(
   current: LoadBaseline,
   baseline: LoadBaseline,
   intervalMs: number,
-): JsonObject[] {
+): ClusterStatsMessage[] {
   const delta = (now: number, before: number): number => (now >= before ? now - before : now);
-  const stats: JsonObject[] = [];
+  const stats: ClusterStatsMessage[] = [];
   for (const [cluster, localities] of current) {
-    const upstreamLocalityStats: JsonObject[] = [];
+    const upstreamLocalityStats: UpstreamLocalityStatsMessage[] = [];
     for (const [key, now] of localities) {
       const before = baseline.get(cluster)?.get(key) ?? { successful: 0, error: 0, inProgress: 0 };
       const successful = delta(now.successful, before.successful);
@@ -130,7 +137,7 @@ export function loadReport(
 export interface LrsClientOptions {
   readonly target: string;
   /** envoy.config.core.v3.Node in proto-loader form (nodeMessage in ads-client.ts). */
-  readonly node: JsonObject;
+  readonly node: NodeMessage;
   /** Names of the clusters that have `lrs_server` in the current config. */
   readonly clusters: () => readonly string[];
   /** The workers' merged stats (Primary.stats). */
@@ -140,7 +147,7 @@ export interface LrsClientOptions {
   readonly now?: () => number;
 }
 
-export class LrsClient extends XdsStreamClientBase {
+export class LrsClient extends XdsStreamClientBase<LoadStatsRequest, LoadStatsResponse> {
   readonly #options: LrsClientOptions;
   readonly #now: () => number;
   #reportTimer: NodeJS.Timeout | undefined;
@@ -161,8 +168,8 @@ export class LrsClient extends XdsStreamClientBase {
     return this.active;
   }
 
-  protected openCall(): AdsCall {
-    return this.client.StreamLoadStats();
+  protected openCall(): ClientDuplexStream<LoadStatsRequest, LoadStatsResponse> {
+    return this.client.stream('StreamLoadStats');
   }
 
   protected onStreamOpened(): void {
@@ -170,14 +177,11 @@ export class LrsClient extends XdsStreamClientBase {
   }
 
   /** A LoadStatsResponse: which clusters to report and how often. */
-  protected onResponse(response: any): void {
-    this.#only =
-      response?.send_all_clusters === true
-        ? undefined
-        : new Set(Array.isArray(response?.clusters) ? (response.clusters as string[]) : []);
+  protected onResponse(response: LoadStatsResponse): void {
+    this.#only = response.send_all_clusters === true ? undefined : new Set(response.clusters);
     const intervalMs = Math.max(
       MIN_INTERVAL_MS,
-      durationMs(response?.load_reporting_interval) ?? DEFAULT_INTERVAL_MS,
+      durationMs(response.load_reporting_interval) ?? DEFAULT_INTERVAL_MS,
     );
     clearInterval(this.#reportTimer);
     const call = this.call;
@@ -190,7 +194,9 @@ export class LrsClient extends XdsStreamClientBase {
     this.#reportTimer = undefined;
   }
 
-  async #report(call: AdsCall | undefined): Promise<void> {
+  async #report(
+    call: ClientDuplexStream<LoadStatsRequest, LoadStatsResponse> | undefined,
+  ): Promise<void> {
     if (!call || call !== this.call || this.#reporting) return;
     this.#reporting = true;
     try {

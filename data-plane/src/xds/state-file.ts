@@ -1,5 +1,6 @@
 /**
- * The last good xDS resources on disk (static stability, DESIGN.md D6): written after every
+ * The last good xDS resources on disk (static stability, docs/architecture.md, "Runtime
+ * model"): written after every
  * accepted config, read at start when the control plane cannot be reached. Writes are atomic
  * (temp file + rename in the same directory) and serialised, so a crash leaves either the old
  * or the new file, never a torn one, and a slow write never reorders with a newer one.

@@ -8,9 +8,8 @@
  * Subclasses supply the protocol: which method to open, the first requests, and responses.
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { serviceClient } from '@ferry/proto/grpc';
+import { GrpcClient, type DurationMessage, type NodeMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
-import type { JsonObject } from './resource-set.js';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -23,7 +22,7 @@ export interface XdsStreamClientOptions {
   /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000". */
   readonly target: string;
   /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
-  readonly node: JsonObject;
+  readonly node: NodeMessage;
   readonly handler?: {
     /** The stream is up (true) or failed/ended (false, with the reason). */
     onConnectionState?(connected: boolean, reason?: string): void;
@@ -32,11 +31,13 @@ export interface XdsStreamClientOptions {
   readonly backoff?: BackoffOptions;
 }
 
-export type AdsCall = ClientDuplexStream<any, any>;
-
-export abstract class XdsStreamClientBase {
-  protected readonly client: any;
-  protected call: AdsCall | undefined;
+/**
+ * `Request` and `Response` are the stream's messages (grpc-messages.ts in @ferry/proto): the
+ * client sends requests and receives responses, whatever the service names them.
+ */
+export abstract class XdsStreamClientBase<Request extends object, Response> {
+  protected readonly client: GrpcClient;
+  protected call: ClientDuplexStream<Request, Response> | undefined;
   protected closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -53,17 +54,16 @@ export abstract class XdsStreamClientBase {
     private readonly description: string,
     service: string = ADS_SERVICE,
   ) {
-    const Client = serviceClient(service);
-    this.client = new Client(base.target, credentials.createInsecure());
+    this.client = new GrpcClient(service, base.target, credentials.createInsecure());
     this.backoff = base.backoff ?? { initialMs: 500, maxMs: 30_000 };
   }
 
   /** Opens the gRPC method (e.g. `this.client.StreamAggregatedResources()`). */
-  protected abstract openCall(): AdsCall;
+  protected abstract openCall(): ClientDuplexStream<Request, Response>;
   /** A new stream is open: reset per-stream protocol state and send the first requests. */
   protected abstract onStreamOpened(): void;
   /** A response on the current stream (connection state and backoff already updated). */
-  protected abstract onResponse(response: any): void;
+  protected abstract onResponse(response: Response): void;
   /** The current stream ended (failed, ended by the server, or closed): stop per-stream work. */
   protected onStreamClosed(): void {}
 
@@ -98,17 +98,18 @@ export abstract class XdsStreamClientBase {
   }
 
   /** Writes a request on the current stream; the first one of a stream carries the node. */
-  protected send(request: JsonObject): void {
+  protected send(request: Request): void {
     if (!this.call) return;
-    if (!this.sentNode) {
-      request.node = this.base.node;
-      this.sentNode = true;
+    if (this.sentNode) {
+      this.call.write(request);
+      return;
     }
-    this.call.write(request);
+    this.sentNode = true;
+    this.call.write({ ...request, node: this.base.node });
   }
 
   /** Writes a message as it is (for streams whose first message carries the node elsewhere). */
-  protected write(message: JsonObject): void {
+  protected write(message: Request): void {
     this.call?.write(message);
   }
 
@@ -116,7 +117,7 @@ export abstract class XdsStreamClientBase {
     const call = this.openCall();
     this.call = call;
     this.sentNode = false;
-    call.on('data', (response: any) => {
+    call.on('data', (response: Response) => {
       if (call !== this.call) return;
       if (!this.connectedFlag) {
         this.connectedFlag = true;
@@ -133,7 +134,7 @@ export abstract class XdsStreamClientBase {
     this.onStreamOpened();
   }
 
-  private onStreamEnd(call: AdsCall, reason: string): void {
+  private onStreamEnd(call: ClientDuplexStream<Request, Response>, reason: string): void {
     if (call !== this.call) return;
     this.call = undefined;
     quiet(call);
@@ -162,14 +163,14 @@ export abstract class XdsStreamClientBase {
 }
 
 /** Cancels a call and swallows its late events. */
-function quiet(call: AdsCall): void {
+function quiet<Request, Response>(call: ClientDuplexStream<Request, Response>): void {
   call.removeAllListeners();
   call.on('error', () => undefined);
   call.cancel();
 }
 
 /** A proto-loader google.protobuf.Duration `{ seconds, nanos }` in ms; undefined unless > 0. */
-export function durationMs(duration: any): number | undefined {
+export function durationMs(duration: DurationMessage | undefined): number | undefined {
   if (!duration || typeof duration !== 'object') return undefined;
   const ms = Number(duration.seconds ?? 0) * 1000 + Math.floor(Number(duration.nanos ?? 0) / 1e6);
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;

@@ -96,7 +96,7 @@ export class AdsClient {
     this.startedAtMs = performance.now();
     const session = http2.connect(`http://${this.options.address}`);
     this.session = session;
-    session.on('error', (err) => this.fail(err));
+    session.on('error', (err: Error) => this.fail(err));
     session.on('goaway', (code) => this.fail(new Error(`GOAWAY ${code}`)));
     const stream = session.request(
       { ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' },
@@ -104,14 +104,14 @@ export class AdsClient {
     );
     this.stream = stream;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('trailers', (trailers) =>
+    stream.on('trailers', (trailers: http2.IncomingHttpHeaders) =>
       this.fail(
         new Error(
           `stream ended: grpc-status ${String(trailers['grpc-status'])} ${String(trailers['grpc-message'] ?? '')}`,
         ),
       ),
     );
-    stream.on('error', (err) => this.fail(err));
+    stream.on('error', (err: Error) => this.fail(err));
     stream.on('close', () =>
       this.fail(new Error(`stream closed (HTTP/2 code ${stream.rstCode ?? 'none'})`)),
     );

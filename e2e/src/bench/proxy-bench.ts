@@ -3,10 +3,11 @@
  * one nginx backend on loopback, loaded by wrk with keep-alive; small (100 B) and 64 KiB
  * responses; runs interleaved (ferry, nginx, haproxy, repeat; each round starting one proxy later)
  * so drift and position in the round hit every proxy alike.
- * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing (DESIGN D10).
+ * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing: benchmarks
+ * measure, tests assert.
  *
  * ferry-proxy also runs in variants that measure the cost of observability against plain ferry
- * in the same run (issue 5): `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1%
+ * in the same run: `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1%
  * and 100% random sampling, client spans per attempt, exported over OTLP/HTTP to a collector in
  * this process that reads and discards the bodies) and `ferry-log` (an access log file in
  * Envoy's default format). Their `× ferry req/s` column is the ratio to plain ferry.

@@ -9,9 +9,9 @@
  * outlier detection does not eject it; degraded when EDS says DEGRADED and nothing else fails it; excluded when it
  * is only pending its first active check (Envoy excludes such hosts from load balancing).
  */
-import type { ClusterStatusInput } from '../admin/config-dump.js';
-import type { StatsSnapshot } from './stats.js';
-import { hostKey } from '../upstream/load-balancer.js';
+import { formatHostPort } from '@ferry/shared';
+import type { StatsSnapshot } from '../stats/stats.js';
+import type { ClusterStatusInput } from './admin-sources.js';
 
 type Gauge = StatsSnapshot['gauges'][number];
 
@@ -24,7 +24,7 @@ export function membershipGauges(rows: readonly ClusterStatusInput[]): Gauge[] {
     let excluded = 0;
     for (const locality of cluster.localities)
       for (const endpoint of locality.endpoints) {
-        const key = hostKey(endpoint.host, endpoint.port);
+        const key = formatHostPort(endpoint.host, endpoint.port);
         if (seen.has(key)) continue;
         seen.add(key);
         const active = activeHealth?.get(key);

@@ -1,0 +1,103 @@
+/**
+ * The management API's requests and results, shared by the service (management-service.ts),
+ * its transports (http-api.ts, grpc-api.ts, wire-json.ts) and the write observer. Types only.
+ */
+import type { JsonValue } from '@ferry/proto';
+import type { NodeStatus } from '../xds/fleet-status.js';
+
+export interface AnyResource {
+  readonly typeUrl: string;
+  readonly value: Uint8Array;
+}
+
+export interface ApplyRequest {
+  /** Default "default". */
+  readonly group?: string;
+  /** proto3 JSON documents with "@type" (HTTP, ferryctl). */
+  readonly documents?: readonly unknown[];
+  /** Packed resources (gRPC). Both lists may be given; documents come first in error paths. */
+  readonly anys?: readonly AnyResource[];
+  readonly dryRun?: boolean;
+  readonly expectedRevision?: number;
+  /** Recorded in history. */
+  readonly message?: string;
+}
+
+export type ChangeAction = 'created' | 'updated' | 'unchanged' | 'deleted';
+
+export interface ResourceChange {
+  readonly typeUrl: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly action: ChangeAction;
+  /** The content version after the change ('' for deleted). */
+  readonly version: string;
+}
+
+export interface ApplyResponse {
+  /** The new revision; for a dry run or a no-op, the revision validated against. */
+  readonly revision: number;
+  readonly dryRun: boolean;
+  readonly changes: readonly ResourceChange[];
+}
+
+export interface ListRequest {
+  readonly typeUrl?: string;
+  readonly name?: string;
+  readonly group?: string;
+  readonly showSecrets?: boolean;
+}
+
+export interface ResourceView {
+  readonly typeUrl: string;
+  readonly kind: string;
+  readonly group: string;
+  readonly name: string;
+  readonly version: string;
+  readonly revision: number;
+  /** The document with "@type" first, key material redacted unless showSecrets. */
+  readonly resource: Record<string, JsonValue>;
+  /** Binary encoding of `resource` (the stored bytes when nothing was redacted). */
+  readonly value: Uint8Array;
+}
+
+export interface ListResponse {
+  readonly revision: number;
+  readonly resources: readonly ResourceView[];
+}
+
+export interface DeleteRequest {
+  readonly group?: string;
+  readonly resources: ReadonlyArray<{ readonly typeUrl: string; readonly name: string }>;
+  readonly dryRun?: boolean;
+  readonly expectedRevision?: number;
+  readonly message?: string;
+}
+
+export interface RollbackRequest {
+  readonly revision: number;
+  /** Only this group; every group when absent. */
+  readonly group?: string;
+  readonly dryRun?: boolean;
+  readonly message?: string;
+}
+
+export interface HistoryView {
+  readonly revision: number;
+  readonly time: string;
+  readonly message: string;
+  readonly changes: ReadonlyArray<{
+    readonly typeUrl: string;
+    readonly kind: string;
+    readonly group: string;
+    readonly name: string;
+    readonly action: 'put' | 'delete';
+    readonly version: string;
+  }>;
+}
+
+export interface StatusResponse {
+  readonly revision: number;
+  readonly nodes: readonly NodeStatus[];
+}

@@ -1,0 +1,69 @@
+/**
+ * What the primary derives from its bootstrap and command line before anything runs: the
+ * control plane's address, listener ports shifted by --listener-port-offset, and the default
+ * state directory. Pure functions; process.test.ts covers them.
+ */
+import path from 'node:path';
+import { formatHostPort } from '@ferry/shared';
+import type { ProxyConfig } from '../config/model.js';
+import type { JsonObject } from '../xds/resource-set.js';
+
+/** The bootstrap as the primary needs it (config/bootstrap.ts's BootstrapModel satisfies it). */
+export interface PrimaryBootstrap {
+  readonly node: { readonly id: string; readonly cluster: string; readonly metadata?: unknown };
+  readonly admin?: { readonly host: string; readonly port: number };
+  readonly staticListeners: readonly unknown[];
+  readonly staticClusters: readonly unknown[];
+  readonly ads?: { readonly clusterName: string; readonly apiType: string };
+}
+
+/** The control plane's address from the static cluster the ADS config names. */
+export function adsTarget(
+  clusters: readonly JsonObject[],
+  clusterName: string,
+): { ok: true; target: string } | { ok: false; error: string } {
+  const cluster = clusters.find((c) => c.name === clusterName);
+  if (!cluster)
+    return {
+      ok: false,
+      error: `dynamic_resources.ads_config names cluster "${clusterName}", which is not in static_resources.clusters`,
+    };
+  const la = cluster.load_assignment as JsonObject | undefined;
+  const endpoints = (la?.endpoints as JsonObject[] | undefined) ?? [];
+  for (const locality of endpoints) {
+    for (const lb of (locality.lb_endpoints as JsonObject[] | undefined) ?? []) {
+      const sa = ((lb.endpoint as JsonObject | undefined)?.address as JsonObject | undefined)
+        ?.socket_address as JsonObject | undefined;
+      if (sa && typeof sa.address === 'string') {
+        const port = Number(sa.port_value ?? 0);
+        return { ok: true, target: formatHostPort(sa.address, port) };
+      }
+    }
+  }
+  return {
+    ok: false,
+    error: `static cluster "${clusterName}" (the ADS cluster) has no socket_address endpoint in load_assignment`,
+  };
+}
+
+/** Shifts every listener port by `offset` (--listener-port-offset); port 0 stays 0. */
+export function offsetListeners(config: ProxyConfig, offset: number): ProxyConfig {
+  if (offset === 0) return config;
+  return {
+    ...config,
+    listeners: config.listeners.map((l) => ({
+      ...l,
+      address: { ...l.address, port: l.address.port === 0 ? 0 : l.address.port + offset },
+    })),
+  };
+}
+
+/** `.ferry-proxy/<node id>` under the working directory, when --state-dir is not given. */
+export function defaultStateDir(nodeId: string): string {
+  return path.join(process.cwd(), '.ferry-proxy', safeDirName(nodeId));
+}
+
+/** A node id as a directory name: path separators and oddities become "_". */
+function safeDirName(nodeId: string): string {
+  return nodeId.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || 'default';
+}
