@@ -1,6 +1,6 @@
 /**
  * envoy.filters.network.http_connection_manager's typed_config → HttpConnectionManagerModel,
- * with Envoy's documented defaults (and D9's HTTP/2 stream limit). Called by
+ * with Envoy's documented defaults (and its edge guidance's HTTP/2 stream limit). Called by
  * translate-listener.ts for every filter chain.
  */
 import {
@@ -40,7 +40,7 @@ export const HCM_DEFAULTS = Object.freeze({
   idleTimeoutMs: 60 * 60_000,
   maxRequestHeadersKb: 60,
   maxHeadersCount: 100,
-  /** D9: Envoy's edge guidance, not its default (2^31-1). */
+  /** Envoy's edge best practices, not its default (2^31-1): Node's is unbounded. */
   http2MaxConcurrentStreams: 100,
   /** Envoy's default is "envoy"; ferry-proxy names itself. */
   serverName: 'ferry-proxy',

@@ -1,10 +1,11 @@
 /**
  * ProxyRuntime: what a worker runs. `apply(config)` compiles a ProxyConfig into route tables,
- * cluster runtimes and listener bindings and swaps them in atomically; requests in flight keep
- * the objects they started with (DESIGN D6). Listener sockets are kept by address, so in a
- * node:cluster worker `listen()` on a shared address is only ever done once per address.
+ * HTTP filter factories, cluster runtimes and listener bindings and swaps them in atomically;
+ * requests in flight keep the objects they started with (docs/architecture.md, "Runtime
+ * model"). Listener sockets are kept by address, so in a node:cluster
+ * worker `listen()` on a shared address is only ever done once per address.
  *
- * Called by the worker process (P) on every `{ type: 'config' }` IPC message; `close` on
+ * Called by the worker process on every `{ type: 'config' }` IPC message; `close` on
  * SIGTERM/drain, `destroy` on a second signal or in tests.
  */
 import type { Logger } from '@ferry/shared';

@@ -1,5 +1,5 @@
 /**
- * Test support for the engine tests (proxy-*.test.ts): Envoy v3 resources written as plain
+ * Test support for the request-path tests (proxy-*.test.ts): Envoy v3 resources written as plain
  * objects, translated with buildProxyConfig exactly as the primary does, loopback backends that
  * record what they receive, and a small HTTP/1.1 client. Not used by product code.
  */
@@ -16,7 +16,7 @@ const HCM = `${T}envoy.extensions.filters.network.http_connection_manager.v3.Htt
 const ROUTER = `${T}envoy.extensions.filters.http.router.v3.Router`;
 export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-export const silentLogger = createLogger('proxy-engine-test', 'silent');
+export const silentLogger = createLogger('proxy-request-path-test', 'silent');
 
 /** A Listener on 127.0.0.1:`port` with one HCM whose inline route config has `virtualHosts`. */
 export function listener(

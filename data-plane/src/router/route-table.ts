@@ -1,7 +1,7 @@
 /**
  * The compiled form of a RouteConfigModel: virtual host selection, route matching in order, the
  * route action (cluster choice, rewrites, redirect) and header mutations. Built once per config
- * (in each worker, see config/model.ts) and immutable; the engine calls `match()` per request.
+ * (in each worker, see config/model.ts) and immutable; the connection manager calls `match()` once per request.
  *
  * Per-request cost: one Map probe for the virtual host, then the routes' precompiled predicates
  * in order. Results are preallocated per route (and per weighted cluster entry), so a match
