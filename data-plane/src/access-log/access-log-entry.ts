@@ -5,7 +5,6 @@
  */
 import type { DownstreamConnectionInfo } from '../http/codec/codec.js';
 import type { RequestHeaderMap, ResponseHeaderMap } from '../http/header-map.js';
-import type { ResponseFlagCode } from '../http/response-flags.js';
 import type { AccessLogEntry } from './access-log-record.js';
 
 /** What a finished stream exposes to its access log (the connection manager's stream). */
@@ -16,7 +15,7 @@ export interface HttpStreamLogSource {
   readonly responseHeaders: ResponseHeaderMap | undefined;
   readonly connection: DownstreamConnectionInfo;
   readonly status: number;
-  readonly responseFlag: ResponseFlagCode | undefined;
+  readonly responseFlags: string | undefined;
   readonly responseCodeDetails: string;
   readonly routeName: string;
   readonly upstreamCluster: string;
@@ -45,7 +44,7 @@ export function accessLogEntryOf(stream: HttpStreamLogSource, durationMs: number
     path: headers.path,
     protocol: headers.protocol,
     status: stream.status,
-    responseFlags: stream.responseFlag ?? '-',
+    responseFlags: stream.responseFlags ?? '-',
     durationMs,
     route: stream.routeName,
     cluster: stream.upstreamCluster,

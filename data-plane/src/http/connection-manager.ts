@@ -106,7 +106,7 @@ export class ActiveStream
 
   // StreamInfo
   responseCodeDetails = '';
-  responseFlag: ResponseFlagCode | undefined = undefined;
+  responseFlags: string | undefined = undefined;
   readonly downstreamRemoteIp: string;
   readonly requestId: string;
   upstreamCluster = '';
@@ -182,6 +182,10 @@ export class ActiveStream
     return this.trace?.traceId;
   }
 
+  addResponseFlag(flag: ResponseFlagCode): void {
+    this.responseFlags = this.responseFlags === undefined ? flag : `${this.responseFlags},${flag}`;
+  }
+
   // ------------------------------------------------------------ FilterManagerOwner
 
   get streamInfo(): StreamInfo {
@@ -216,13 +220,14 @@ export class ActiveStream
 
   resetStream(): void {
     if (this.#done) return;
-    this.responseFlag ??= ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
+    if (this.responseFlags === undefined)
+      this.addResponseFlag(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
     this.#encoder.resetStream();
     this.#finish();
   }
 
   onLocalReply(status: number, options: LocalReplyOptions | undefined): void {
-    if (options?.flag !== undefined) this.responseFlag = options.flag;
+    if (options?.flag !== undefined) this.addResponseFlag(options.flag);
     this.responseCodeDetails = options?.details ?? '';
   }
 
@@ -286,7 +291,7 @@ export class ActiveStream
   onResetStream(_reason: StreamResetReason): void {
     if (this.#done) return;
     // The client went away before the response completed.
-    this.responseFlag = ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
+    this.addResponseFlag(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
     this.#finish();
   }
 
@@ -320,7 +325,7 @@ export class ActiveStream
   #timeout(details: string): void {
     if (this.#done) return;
     if (this.#encoder.headersSent) {
-      this.responseFlag = ResponseFlag.STREAM_IDLE_TIMEOUT;
+      this.addResponseFlag(ResponseFlag.STREAM_IDLE_TIMEOUT);
       this.#encoder.resetStream();
       this.#finish();
       return;
@@ -346,7 +351,7 @@ export class ActiveStream
     if (status > 0) chain.downstreamRq.record(status, route);
     chain.downstreamRqTime.observe(durationMs);
     chain.downstreamRqActive.add(-1);
-    this.trace?.finish(status, this.responseFlag, this.requestId, this.upstreamCluster);
+    this.trace?.finish(status, this.responseFlags, this.requestId, this.upstreamCluster);
     const accessLog = this.#scope.accessLog;
     if (accessLog !== undefined) accessLog(accessLogEntryOf(this, durationMs));
   }

@@ -276,6 +276,111 @@ describe('FilterManager encode path', () => {
   });
 });
 
+describe('FilterManager trailers, limits, watermarks and gRPC', () => {
+  test('trailers reach a filter that held data (stop-no-buffer); its continue passes them on', () => {
+    const owner = new Owner();
+    const holder: { cb?: FilterCallbacks } = {};
+    const trailersSeen: string[] = [];
+    const transform: CompiledHttpFilter = {
+      name: 't',
+      disabledByDefault: false,
+      factory: {
+        create(cb) {
+          holder.cb = cb;
+          return {
+            decodeHeaders: () => 'continue',
+            decodeData: () => 'stop-no-buffer',
+            decodeTrailers: () => {
+              trailersSeen.push('t');
+              cb.injectDecodedDataToFilterChain(Buffer.from('flushed'), false);
+              return 'continue';
+            },
+          };
+        },
+      },
+    };
+    const routerTrailers: string[] = [];
+    const router: CompiledHttpFilter = {
+      name: 'router',
+      disabledByDefault: false,
+      factory: {
+        create: () => ({
+          decodeHeaders: () => 'stop',
+          decodeData: (data) => {
+            owner.events.push(`router data ${data.toString()}`);
+            return 'stop-no-buffer';
+          },
+          decodeTrailers: (trailers) => {
+            routerTrailers.push(trailers.get('x-t') ?? '');
+            return 'stop';
+          },
+        }),
+      },
+    };
+    const fm = new FilterManager(owner, [transform, router]);
+    fm.decodeHeaders(request(), false);
+    fm.decodeData(Buffer.from('raw'), false);
+    fm.decodeTrailers(ResponseHeaderMap.fromObject({ 'x-t': '1' }));
+    assert.deepEqual(trailersSeen, ['t']);
+    assert.deepEqual(owner.events, ['router data flushed']);
+    assert.deepEqual(routerTrailers, ['1']);
+  });
+
+  test('setDecoderBufferLimit raises the 413 threshold of this stream', () => {
+    const owner = new Owner();
+    owner.bufferLimit = 3;
+    const holder: { cb?: FilterCallbacks } = {};
+    const fm = new FilterManager(owner, [
+      scripted('a', owner, { headers: 'stop', data: 'stop-and-buffer' }, holder),
+      terminal(owner),
+    ]);
+    holder.cb!.setDecoderBufferLimit(10);
+    fm.decodeHeaders(request(), false);
+    fm.decodeData(Buffer.from('123456'), false);
+    assert.ok(!owner.events.some((e) => e.startsWith('local reply')));
+    fm.decodeData(Buffer.from('78901'), false);
+    assert.ok(owner.events.includes('local reply 413 request_payload_too_large'));
+  });
+
+  test("an encoder filter's watermark makes the router's encodeData report backpressure", () => {
+    const owner = new Owner();
+    const holder: { cb?: FilterCallbacks } = {};
+    const routerHolder: { cb?: FilterCallbacks } = {};
+    let resumed = 0;
+    const fm = new FilterManager(owner, [
+      scripted('z', owner, {}, holder),
+      terminal(owner, routerHolder),
+    ]);
+    fm.decodeHeaders(request(), true);
+    routerHolder.cb!.onBelowWriteBufferLowWatermark = () => resumed++;
+    routerHolder.cb!.encodeHeaders(new ResponseHeaderMap(200), false);
+    assert.equal(routerHolder.cb!.encodeData(Buffer.from('a'), false), true);
+    holder.cb!.onEncoderFilterAboveWriteBufferHighWatermark();
+    assert.equal(routerHolder.cb!.encodeData(Buffer.from('b'), false), false);
+    holder.cb!.onEncoderFilterBelowWriteBufferLowWatermark();
+    assert.equal(resumed, 1);
+    assert.equal(routerHolder.cb!.encodeData(Buffer.from('c'), false), true);
+  });
+
+  test('a local reply to a gRPC request is trailers-only with a mapped grpc-status', () => {
+    const owner = new Owner();
+    let replied: ResponseHeaderMap | undefined;
+    owner.sinkHeaders = (headers, endStream) => {
+      replied = headers;
+      owner.events.push(`sink headers ${headers.status}${endStream ? ' end' : ''}`);
+    };
+    const fm = new FilterManager(owner, [terminal(owner)]);
+    const headers = request();
+    headers.set('content-type', 'application/grpc');
+    fm.decodeHeaders(headers, true);
+    fm.sendLocalReply(503, 'no healthy upstream');
+    assert.equal(owner.events.at(-1), 'sink headers 200 end');
+    assert.equal(replied?.get('grpc-status'), '14');
+    assert.equal(replied?.get('grpc-message'), 'no%20healthy%20upstream');
+    assert.equal(replied?.get('content-type'), 'application/grpc');
+  });
+});
+
 describe('FilterManager per-route config', () => {
   test('a filter disabled in the HCM runs only where the route enables it', () => {
     const owner = new Owner();

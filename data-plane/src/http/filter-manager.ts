@@ -61,6 +61,31 @@ export interface FilterManagerOwner {
 
 const EMPTY: readonly Buffer[] = [];
 
+function isGrpc(headers: RequestHeaderMap | undefined): boolean {
+  return headers?.get('content-type')?.startsWith('application/grpc') === true;
+}
+
+/** Envoy's Grpc::Utility::httpToGrpcStatus. */
+function grpcStatusOf(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
 /**
  * The callbacks object a filter receives: one per filter per stream, so that continueDecoding,
  * perFilterConfig and the buffers know which filter is asking.
@@ -124,6 +149,15 @@ class ActiveFilter implements FilterCallbacks {
   readDisable(disabled: boolean): void {
     this.manager.owner.readDisable(disabled);
   }
+  setDecoderBufferLimit(limit: number): void {
+    this.manager.decoderBufferLimit = limit;
+  }
+  onEncoderFilterAboveWriteBufferHighWatermark(): void {
+    this.manager.encoderAboveWatermark();
+  }
+  onEncoderFilterBelowWriteBufferLowWatermark(): void {
+    this.manager.encoderBelowWatermark();
+  }
   encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): void {
     this.manager.encodeHeadersFrom(0, headers, endStream);
   }
@@ -171,6 +205,10 @@ export class FilterManager {
   #destroyed = false;
   /** A watermark-buffering filter asked the manager to pause reading. */
   #readDisabledForBuffer = false;
+  /** setDecoderBufferLimit's value (undefined: the stream's buffer limit). */
+  decoderBufferLimit: number | undefined;
+  /** Encoder filters above their write watermark (each "above" until its "below"). */
+  #encoderWatermarks = 0;
 
   constructor(owner: FilterManagerOwner, filters: readonly CompiledHttpFilter[]) {
     this.owner = owner;
@@ -278,20 +316,30 @@ export class FilterManager {
     }
   }
 
+  /**
+   * Trailers reach a filter that stopped on headers or data too (Envoy's StopSingleIteration);
+   * a 'continue' from it resumes iteration like continueDecoding. A stopped filter without
+   * decodeTrailers holds them until it continues.
+   */
   #decodeTrailersFrom(start: number): void {
     const trailers = this.#requestTrailers!;
     const decoders = this.#decoders;
     for (let i = start; i < decoders.length; i++) {
       if (this.#decodingDone) return;
       const active = decoders[i]!;
-      if (active.decodeHeld) {
-        // Held (headers or data): the trailers wait for continueDecoding().
+      const decodeTrailers = active.filter.decodeTrailers;
+      if (decodeTrailers === undefined) {
+        if (active.decodeHeld) return;
+        continue;
+      }
+      const status = decodeTrailers.call(active.filter, trailers);
+      if (this.#decodingDone) return;
+      if (status !== 'continue') {
+        active.decodeHeld = true;
         return;
       }
-      const decodeTrailers = active.filter.decodeTrailers;
-      if (decodeTrailers === undefined) continue;
-      if (decodeTrailers.call(active.filter, trailers) !== 'continue') {
-        active.decodeHeld = true;
+      if (active.decodeHeld) {
+        this.continueDecoding(active);
         return;
       }
     }
@@ -302,7 +350,7 @@ export class FilterManager {
       (active.decodeBuffer ??= []).push(data);
       active.decodeBufferBytes += data.length;
     }
-    if (active.decodeBufferBytes <= this.owner.bufferLimit) return;
+    if (active.decodeBufferBytes <= (this.decoderBufferLimit ?? this.owner.bufferLimit)) return;
     if (status === 'stop-and-buffer') {
       // Envoy: "buffer limit exceeded" on a request → 413.
       this.sendLocalReply(413, 'Payload Too Large', { details: 'request_payload_too_large' });
@@ -387,7 +435,7 @@ export class FilterManager {
       if (encodeData === undefined) {
         if (active.encodeHeld) {
           this.#bufferEncoded(active, data, 'stop-and-watermark');
-          return true;
+          return this.#encoderWatermarks === 0;
         }
         continue;
       }
@@ -412,9 +460,9 @@ export class FilterManager {
       }
       active.encodeHeld = true;
       if (status !== 'stop-no-buffer') this.#bufferEncoded(active, data, status);
-      return true;
+      return this.#encoderWatermarks === 0;
     }
-    return this.owner.sinkData(data, endStream);
+    return this.owner.sinkData(data, endStream) && this.#encoderWatermarks === 0;
   }
 
   encodeTrailersFrom(start: number, trailers: HeaderMap): void {
@@ -424,19 +472,27 @@ export class FilterManager {
     this.#encodeTrailersFrom(start);
   }
 
+  /** As #decodeTrailersFrom, on the encode path. */
   #encodeTrailersFrom(start: number): void {
     const trailers = this.#responseTrailers!;
     const encoders = this.#encoders;
     for (let i = start; i < encoders.length; i++) {
       const active = encoders[i]!;
-      if (active.encodeHeld) return;
       const encodeTrailers = active.filter.encodeTrailers;
-      if (encodeTrailers === undefined) continue;
-      if (encodeTrailers.call(active.filter, trailers) !== 'continue') {
+      if (encodeTrailers === undefined) {
+        if (active.encodeHeld) return;
+        continue;
+      }
+      const status = encodeTrailers.call(active.filter, trailers);
+      if (this.#destroyed) return;
+      if (status !== 'continue') {
         active.encodeHeld = true;
         return;
       }
-      if (this.#destroyed) return;
+      if (active.encodeHeld) {
+        this.continueEncoding(active);
+        return;
+      }
     }
     this.owner.sinkTrailers(trailers);
   }
@@ -506,6 +562,10 @@ export class FilterManager {
     this.#localReplied = true;
     this.#decodingDone = true;
     this.owner.onLocalReply(status, options);
+    if (isGrpc(this.#requestHeaders)) {
+      this.#sendGrpcLocalReply(status, body, options);
+      return;
+    }
     const headers = new ResponseHeaderMap(status);
     const payload = body === '' ? undefined : Buffer.from(body);
     if (payload !== undefined) headers.set('content-type', 'text/plain');
@@ -520,6 +580,31 @@ export class FilterManager {
       this.encodeHeadersFrom(0, headers, false);
       this.encodeDataFrom(0, payload, true);
     }
+  }
+
+  encoderAboveWatermark(): void {
+    this.#encoderWatermarks++;
+  }
+
+  encoderBelowWatermark(): void {
+    if (this.#encoderWatermarks === 0) return;
+    if (--this.#encoderWatermarks === 0) this.onBelowWriteBufferLowWatermark();
+  }
+
+  /**
+   * Envoy's local reply to a gRPC request: trailers-only (HTTP 200, grpc-status mapped from the
+   * HTTP status unless given, grpc-message the body), so gRPC clients see a status, not a
+   * protocol error.
+   */
+  #sendGrpcLocalReply(status: number, body: string, options?: LocalReplyOptions): void {
+    const headers = new ResponseHeaderMap(200);
+    headers.set('content-type', 'application/grpc');
+    headers.set('grpc-status', String(options?.grpcStatus ?? grpcStatusOf(status)));
+    if (body !== '') headers.set('grpc-message', encodeURIComponent(body));
+    const extra = options?.headers;
+    if (extra !== undefined) for (const name in extra) headers.set(name, extra[name]!);
+    options?.modifyHeaders?.(headers);
+    this.encodeHeadersFrom(0, headers, true);
   }
 
   /** The downstream drained: tell the filter producing the response (the router). */

@@ -32,6 +32,10 @@ export const ResponseFlag = {
   FAILED_LOCAL_HEALTH_CHECK: 'LH',
   /** Downstream protocol error (malformed request). */
   DOWNSTREAM_PROTOCOL_ERROR: 'DPE',
+  /** envoy.filters.http.fault delayed the request. */
+  DELAY_INJECTED: 'DI',
+  /** envoy.filters.http.fault aborted the request. */
+  FAULT_INJECTED: 'FI',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];

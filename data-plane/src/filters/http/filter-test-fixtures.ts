@@ -91,7 +91,7 @@ function fakeRoute(route: FakeRoute, filterName: string): RouteMatchResult {
 
 /** FilterCallbacks that record every call; route and stream details are set by the test. */
 export class FakeFilterCallbacks implements FilterCallbacks {
-  readonly streamInfo: StreamInfo;
+  readonly streamInfo: StreamInfo & { responseFlags: string | undefined };
   readonly clusters: ReadonlyMap<string, ClusterRuntime> = new Map();
   readonly bufferLimit: number;
   readonly name: string;
@@ -130,7 +130,11 @@ export class FakeFilterCallbacks implements FilterCallbacks {
       dynamicMetadata: new Map(),
       filterState: new Map(),
       responseCodeDetails: '',
-      responseFlag: undefined,
+      responseFlags: undefined,
+      addResponseFlag(flag) {
+        this.responseFlags =
+          this.responseFlags === undefined ? flag : `${this.responseFlags},${flag}`;
+      },
       downstreamRemoteIp: options.downstreamRemoteIp ?? options.remoteAddress ?? '192.0.2.10',
       requestId: 'test-request-id',
       upstreamCluster: '',

@@ -87,8 +87,10 @@ export interface StreamInfo {
   readonly filterState: Map<string, unknown>;
   /** %RESPONSE_CODE_DETAILS%; set by whoever ends the stream. */
   responseCodeDetails: string;
-  /** Envoy's response flag (%RESPONSE_FLAGS%), set by whoever ends the stream abnormally. */
-  responseFlag: ResponseFlagCode | undefined;
+  /** Envoy's response flags so far, joined by ',' (%RESPONSE_FLAGS%); undefined: none. */
+  readonly responseFlags: string | undefined;
+  /** Records a response flag (a delay injected, a reset, a timeout, ...). */
+  addResponseFlag(flag: ResponseFlagCode): void;
   /** The trusted client address after XFF processing (no port). */
   readonly downstreamRemoteIp: string;
   /** x-request-id of the request ("" when none). */
@@ -146,10 +148,9 @@ export interface DecoderFilterCallbacks extends StreamFilterCallbacks {
   /**
    * Envoy's setDecoderBufferLimit: this stream's limit for request data the manager buffers
    * ('stop-and-buffer', 413 above it) becomes `limit` bytes instead of `bufferLimit`. The buffer
-   * filter raises it to max_request_bytes. Optional until the filter manager implements it;
-   * without it the manager's limit stays `bufferLimit`.
+   * filter raises it to max_request_bytes.
    */
-  setDecoderBufferLimit?(limit: number): void;
+  setDecoderBufferLimit(limit: number): void;
   /** The response, for the filter that produces one (the router): enters the encode chain. */
   encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): void;
   /** Returns false above the downstream write watermark; onBelowWriteBufferLowWatermark follows. */
@@ -170,11 +171,10 @@ export interface EncoderFilterCallbacks extends StreamFilterCallbacks {
    * Envoy's onEncoderFilterAboveWriteBufferHighWatermark: response data this filter holds (e.g.
    * queued in a compressor) went above its limit; the manager stops reading the response from
    * upstream until onEncoderFilterBelowWriteBufferLowWatermark. Calls are counted: reading
-   * resumes when every "above" had its "below". Optional until the filter manager implements
-   * them; without them the filter's queue is not bounded by pausing upstream.
+   * resumes when every "above" had its "below".
    */
-  onEncoderFilterAboveWriteBufferHighWatermark?(): void;
-  onEncoderFilterBelowWriteBufferLowWatermark?(): void;
+  onEncoderFilterAboveWriteBufferHighWatermark(): void;
+  onEncoderFilterBelowWriteBufferLowWatermark(): void;
 }
 
 export interface FilterCallbacks extends DecoderFilterCallbacks, EncoderFilterCallbacks {}

@@ -37,7 +37,7 @@ export class BufferStreamFilter implements StreamFilter {
     if (perRoute?.disabled === true) return 'continue';
     this.#maxBytes = (perRoute?.buffer ?? this.config).maxRequestBytes;
     this.#headers = headers;
-    this.callbacks.setDecoderBufferLimit?.(this.#maxBytes);
+    this.callbacks.setDecoderBufferLimit(this.#maxBytes);
     return 'stop';
   }
 

@@ -61,10 +61,10 @@ export class EncodeSink implements PipeSink {
   }
 
   pauseSource(): void {
-    this.callbacks.onEncoderFilterAboveWriteBufferHighWatermark?.();
+    this.callbacks.onEncoderFilterAboveWriteBufferHighWatermark();
   }
 
   resumeSource(): void {
-    this.callbacks.onEncoderFilterBelowWriteBufferLowWatermark?.();
+    this.callbacks.onEncoderFilterBelowWriteBufferLowWatermark();
   }
 }

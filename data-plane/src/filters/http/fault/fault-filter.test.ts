@@ -41,7 +41,11 @@ describe('fault filter', () => {
     const stream = filter.create(callbacks);
     assert.equal(stream.decodeHeaders(requestHeaders('GET', '/')), 'stop');
     assert.deepEqual(callbacks.localReplies, [
-      { status: 503, body: 'fault filter abort', options: { details: 'fault_filter_abort' } },
+      {
+        status: 503,
+        body: 'fault filter abort',
+        options: { flag: 'FI', details: 'fault_filter_abort' },
+      },
     ]);
     assert.equal(stats.counterValue('fault_aborts_injected', LABELS), 1);
     assert.equal(stats.gaugeValue('fault_active_faults', LABELS), 1);
@@ -133,7 +137,7 @@ describe('fault filter', () => {
     assert.deepEqual(run({ 'x-envoy-fault-abort-grpc-request': '14' }).reply, {
       status: 200,
       body: 'fault filter abort',
-      options: { details: 'fault_filter_abort', grpcStatus: 14 },
+      options: { flag: 'FI', details: 'fault_filter_abort', grpcStatus: 14 },
     });
     assert.equal(
       run({ 'x-envoy-fault-abort-request': '503', 'x-envoy-fault-abort-grpc-request': '14' }).reply

@@ -22,9 +22,9 @@ import type { HeaderMap, RequestHeaderMap } from '../../../http/header-map.js';
 import type { HeaderLookup } from '../../../router/header-mutations.js';
 import type { RandomSource } from '../../../router/route-table.js';
 import { compileHeaderMatcher } from '../../../router/route-match.js';
+import { ResponseFlag } from '../../../http/response-flags.js';
 import type { CounterHandle, GaugeHandle, StatsSink } from '../../../stats/stats.js';
 import { percentEnabled } from '../common/fractional-percent.js';
-import { RequestHeaderLookup } from '../common/request-headers.js';
 import type {
   FilterCallbacks,
   FilterDataStatus,
@@ -167,6 +167,7 @@ export class FaultStreamFilter implements StreamFilter {
     const delayMs = this.#delayMs(headers);
     if (delayMs !== undefined && this.#tryActivate()) {
       this.filter.stats.delaysInjected.inc();
+      this.callbacks.streamInfo.addResponseFlag(ResponseFlag.DELAY_INJECTED);
       this.#setMetadata();
       this.#timer = setTimeout(FaultStreamFilter.#delayElapsed, delayMs, this);
       return 'stop';
@@ -202,8 +203,7 @@ export class FaultStreamFilter implements StreamFilter {
       if (node === undefined || !model.downstreamNodes.includes(node)) return false;
     }
     if (settings.matchers.length === 0) return true;
-    const lookup = new RequestHeaderLookup(headers);
-    return settings.matchers.every((match) => match(lookup));
+    return settings.matchers.every((match) => match(headers));
   }
 
   #percentage(
@@ -267,6 +267,7 @@ export class FaultStreamFilter implements StreamFilter {
     this.filter.stats.abortsInjected.inc();
     this.#setMetadata();
     this.callbacks.sendLocalReply(status, FAULT_ABORT_BODY, {
+      flag: ResponseFlag.FAULT_INJECTED,
       details: FAULT_ABORT_DETAILS,
       ...(grpcStatus !== undefined ? { grpcStatus } : {}),
     });

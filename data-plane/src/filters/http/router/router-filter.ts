@@ -26,6 +26,7 @@ import type {
   LocalReplyOptions,
   StreamFilter,
 } from '../filter.js';
+import { StreamFormatterContext } from '../common/request-headers.js';
 import { RetryState, type FailureKind } from './retry-state.js';
 import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request.js';
 
@@ -207,20 +208,16 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     }
   }
 
+  /** The formatter context of %VARIABLE% header values (rebuilt once a host is chosen). */
   #formatContext(): HeaderFormatterContext {
-    if (this.#formatterContext !== undefined) return this.#formatterContext;
-    const socket = this.#callbacks.streamInfo.connection.socket;
-    const remote = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`;
-    const host = this.#host;
-    this.#formatterContext = {
-      downstreamRemoteAddress: remote,
-      downstreamDirectRemoteAddress: remote,
-      downstreamLocalAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
-      protocol: this.#headers!.protocol,
-      upstreamRemoteAddress: host === undefined ? '' : host.key,
-      requestHeaders: this.#headers!,
-    };
-    return this.#formatterContext;
+    const upstream = this.#host?.key ?? '';
+    const cached = this.#formatterContext;
+    if (cached !== undefined && cached.upstreamRemoteAddress === upstream) return cached;
+    return (this.#formatterContext = new StreamFormatterContext(
+      this.#callbacks.streamInfo,
+      this.#headers!,
+      upstream,
+    ));
   }
 
   readonly #routeResponseHeaders = (headers: ResponseHeaderMap): void => {
@@ -436,7 +433,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     if (this.#responseStarted) {
       // Mid-body failure: the only honest signal left is to reset the downstream stream.
       cluster.stats.upstreamRqReset.inc();
-      this.#callbacks.streamInfo.responseFlag = ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
+      this.#callbacks.streamInfo.addResponseFlag(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
       this.#done = true;
       this.#callbacks.resetStream();
       return;
