@@ -3,13 +3,19 @@
  * one nginx backend on loopback, loaded by wrk with keep-alive; small (100 B) and 64 KiB
  * responses; runs interleaved (ferry, nginx, haproxy, repeat; each round starting one proxy later)
  * so drift and position in the round hit every proxy alike.
- * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing (DESIGN D10).
+ * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing: benchmarks
+ * measure, tests assert.
  *
- * ferry-proxy also runs in variants that measure the cost of observability against plain ferry
- * in the same run (issue 5): `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1%
- * and 100% random sampling, client spans per attempt, exported over OTLP/HTTP to a collector in
- * this process that reads and discards the bodies) and `ferry-log` (an access log file in
- * Envoy's default format). Their `× ferry req/s` column is the ratio to plain ferry.
+ * ferry-proxy also runs in variants that measure a cost against plain ferry in the same run:
+ * `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1% and 100% random sampling,
+ * client spans per attempt, exported over OTLP/HTTP to a collector in this process that reads and
+ * discards the bodies), `ferry-log` (an access log file in Envoy's default format) and, opt-in,
+ * `ferry-filters` (compressor, buffer and CORS filters configured before the router but idle for
+ * these requests). Their `× ferry req/s` column is the ratio to plain ferry.
+ *
+ * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
+ * HTTP, splice-proxy.ts: about the most a Node process can relay) and `undici-proxy` (node:http
+ * plus an undici Pool, undici-proxy.ts: the plain Node proxy).
  *
  * At 1 worker every proxy (all its processes) is pinned to core 0 and wrk plus the backend to
  * core 1; at 2 workers nothing is pinned. Usage: node e2e/dist/bench/proxy-bench.js --help.
@@ -46,13 +52,33 @@ import { groupCpuSeconds } from './proc-stats.js';
 
 const PROXIES = [
   'ferry',
+  'ferry-filters',
   'ferry-trace-1',
   'ferry-trace-100',
   'ferry-log',
   'nginx',
   'haproxy',
+  'undici-proxy',
+  'splice',
 ] as const;
 type ProxyName = (typeof PROXIES)[number];
+
+/**
+ * Left out of the default list: ferry-proxy NACKs `ferry-filters` (and does not start) until it
+ * has the compressor, buffer and CORS filters.
+ */
+const OPT_IN: readonly ProxyName[] = ['ferry-filters'];
+const DEFAULT_PROXIES = PROXIES.filter((name) => !OPT_IN.includes(name));
+
+/** Reference points, not products: Node processes started from these compiled scripts. */
+const REFERENCES: Partial<Record<ProxyName, string>> = {
+  splice: 'splice-proxy.js',
+  'undici-proxy': 'undici-proxy.js',
+};
+
+function isReference(name: ProxyName): boolean {
+  return REFERENCES[name] !== undefined;
+}
 
 /** What each ferry variant adds (proxy-configs.ts FerryExtras), given the collector and a dir. */
 function ferryExtras(name: ProxyName, collectorPort: number, dir: string): FerryExtras {
@@ -63,6 +89,8 @@ function ferryExtras(name: ProxyName, collectorPort: number, dir: string): Ferry
       return { tracing: { percent: 100, collectorPort } };
     case 'ferry-log':
       return { accessLogPath: path.join(dir, 'ferry-access.log') };
+    case 'ferry-filters':
+      return { idleFilters: true };
     default:
       return {};
   }
@@ -102,10 +130,17 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --rounds N           interleaved rounds per case
   --duration S         seconds per measured wrk run
   --warmup S           seconds of unmeasured load before each run [2, quick: 1]
-  --workers 1,2        worker counts to measure
+  --workers 1,2        worker counts to measure; every proxy runs with each (ferry-proxy
+                       --concurrency, nginx worker_processes, HAProxy nbthread, the
+                       references' node:cluster workers) [1,2]
   --sizes small,large  response sizes (100 B, 64 KiB)
-  --proxies LIST       of ferry, ferry-trace-1, ferry-trace-100, ferry-log, nginx, haproxy
-                       [all]
+  --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
+                       nginx, haproxy, undici-proxy, splice [all but ferry-filters]
+                       ferry-filters (opt-in): compressor, buffer and CORS filters configured
+                         before the router, idle for these requests; ferry-proxy rejects the
+                         config, and the run stops, until it has those filters
+                       undici-proxy, splice: references, not products (node:http + undici
+                         Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
   --label NAME         report file bench-results/proxy-NAME.json [latest]
   --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
@@ -135,7 +170,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string' },
       workers: { type: 'string', default: '1,2' },
       sizes: { type: 'string', default: 'small,large' },
-      proxies: { type: 'string', default: PROXIES.join(',') },
+      proxies: { type: 'string', default: DEFAULT_PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
@@ -174,7 +209,8 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(benchDir, '..', '..', '..');
 const ferryBin = path.join(repoRoot, 'data-plane', 'bin', 'ferry-proxy');
 const resultsDir = path.join(repoRoot, 'bench-results');
 
@@ -216,6 +252,33 @@ function checkResponse(port: number, size: BodySize): Promise<void> {
   });
 }
 
+/**
+ * Resolves once the proxy accepts connections on `port`. A proxy that exits first (ferry-proxy
+ * rejecting its bootstrap) or never listens fails the run with the start of its log (where the
+ * reason is; the log goes with the temp dir).
+ */
+async function listening(
+  name: ProxyName,
+  child: ChildProcess,
+  port: number,
+  logFile: string,
+): Promise<void> {
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`exited (${child.exitCode ?? child.signalCode})`));
+    child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([waitForPort(port, 15_000), exited]);
+  } catch (err) {
+    const head = fs.readFileSync(logFile, 'utf8').split('\n').slice(0, 12).join('\n');
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`${name} did not start: ${reason}; the start of its log:\n${head}`);
+  } finally {
+    child.off('exit', onExit!);
+  }
+}
+
 interface RunningProxy {
   readonly name: ProxyName;
   readonly port: number;
@@ -254,6 +317,19 @@ async function startProxy(
     const conf = path.join(input.dir, 'haproxy.cfg');
     fs.writeFileSync(conf, haproxyConf(input));
     child = startServer({ name, command: 'haproxy', args: ['-db', '-f', conf], cpus, logFile });
+  } else if (isReference(name)) {
+    child = startServer({
+      name,
+      command: process.execPath,
+      args: [
+        path.join(benchDir, REFERENCES[name]!),
+        String(input.listenPort),
+        String(input.backendPort),
+        String(input.workers),
+      ],
+      cpus,
+      logFile,
+    });
   } else {
     const adminPort = await freePort();
     const conf = path.join(input.dir, `${name}-bootstrap.yaml`);
@@ -283,7 +359,7 @@ async function startProxy(
       logFile,
     });
   }
-  await waitForPort(input.listenPort, 15_000);
+  await listening(name, child, input.listenPort, logFile);
   return { name, port: input.listenPort, child };
 }
 
@@ -300,6 +376,8 @@ interface CaseSummary {
   readonly workers: number;
   readonly size: BodySize;
   readonly proxy: ProxyName;
+  /** A reference point (splice, undici-proxy), not a product. */
+  readonly reference: boolean;
   readonly requestsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -365,6 +443,7 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     const variant = ferry !== undefined && row.proxy.startsWith('ferry');
     return {
       ...summary,
+      reference: isReference(row.proxy),
       rpsPairedRatioToFerry: variant
         ? pairedRatio(runs, ferry.runs, (r) => r.requestsPerSec)
         : Number.NaN,
@@ -382,6 +461,10 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
 }
+
+const REFERENCE_NOTE =
+  '(reference): a yardstick, not a product. splice relays TCP bytes without parsing HTTP, about ' +
+  'the most Node relays on this path; undici-proxy is node:http plus an undici Pool.';
 
 function formatTable(rows: readonly CaseSummary[]): string {
   const header = [
@@ -404,7 +487,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
   const lines = rows.map((r) => [
     String(r.workers),
     r.size === 'small' ? '100 B' : '64 KiB',
-    r.proxy,
+    r.reference ? `${r.proxy} (reference)` : r.proxy,
     r.requestsPerSec.toLocaleString('en-US'),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
@@ -420,7 +503,9 @@ function formatTable(rows: readonly CaseSummary[]): string {
   ]);
   const table = [header, ...lines];
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
+  const text = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+  if (rows.some((r) => r.reference)) text.push('', REFERENCE_NOTE);
+  return text.join('\n');
 }
 
 async function measureWorkers(
