@@ -2,8 +2,8 @@
  * Reference point of the proxy bench, not a product: about the most a Node process can relay on
  * this path, a TCP splice with no HTTP parsing. Each downstream connection gets its own upstream
  * connection to the backend. Responses are read with `onread` into one reused buffer per upstream
- * socket and written to the client as they come; requests take the 'data' path (Node's server
- * sockets take no `onread`), which is what a proxy must parse anyway.
+ * socket and written to the client as they come; the small requests go upstream through
+ * 'data' events and pipe(), since Node's server sockets take no `onread`.
  * A write that does not complete at once stops reading its upstream until it does: libuv still
  * points into the buffer, and the next read would overwrite what the client has not got yet.
  *

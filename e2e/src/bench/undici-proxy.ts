@@ -70,6 +70,7 @@ if (!Number.isInteger(listenPort) || !Number.isInteger(backendPort) || !(workers
   for (let i = 0; i < workers!; i++) cluster.fork();
 } else {
   const pool = new Pool(`http://127.0.0.1:${backendPort}`);
+  // Client connections stay open as long as the bench's nginx and HAProxy keep theirs.
   http
     .createServer({ keepAliveTimeout: 300_000 }, (req, res) => serve(pool, req, res))
     .listen(listenPort, '127.0.0.1');
