@@ -9,7 +9,7 @@
  * ferry-proxy also runs in variants that measure a cost against plain ferry in the same run:
  * `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1% and 100% random sampling,
  * client spans per attempt, exported over OTLP/HTTP to a collector in this process that reads and
- * discards the bodies), `ferry-log` (an access log file in Envoy's default format) and, opt-in,
+ * discards the bodies), `ferry-log` (an access log file in Envoy's default format) and
  * `ferry-filters` (compressor, buffer and CORS filters configured before the router but idle for
  * these requests). Their `× ferry req/s` column is the ratio to plain ferry.
  *
@@ -62,13 +62,6 @@ const PROXIES = [
   'splice',
 ] as const;
 type ProxyName = (typeof PROXIES)[number];
-
-/**
- * Left out of the default list: ferry-proxy NACKs `ferry-filters` (and does not start) until it
- * has the compressor, buffer and CORS filters.
- */
-const OPT_IN: readonly ProxyName[] = ['ferry-filters'];
-const DEFAULT_PROXIES = PROXIES.filter((name) => !OPT_IN.includes(name));
 
 /** Reference points, not products: Node processes started from these compiled scripts. */
 const REFERENCES: Partial<Record<ProxyName, string>> = {
@@ -135,10 +128,9 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        references' node:cluster workers) [1,2]
   --sizes small,large  response sizes (100 B, 64 KiB)
   --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
-                       nginx, haproxy, undici-proxy, splice [all but ferry-filters]
-                       ferry-filters (opt-in): compressor, buffer and CORS filters configured
-                         before the router, idle for these requests; ferry-proxy rejects the
-                         config, and the run stops, until it has those filters
+                       nginx, haproxy, undici-proxy, splice [all]
+                       ferry-filters: compressor, buffer and CORS filters configured before
+                         the router, idle for these requests (no Accept-Encoding, body, Origin)
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
@@ -170,7 +162,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string' },
       workers: { type: 'string', default: '1,2' },
       sizes: { type: 'string', default: 'small,large' },
-      proxies: { type: 'string', default: DEFAULT_PROXIES.join(',') },
+      proxies: { type: 'string', default: PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
