@@ -6,11 +6,16 @@
  * It reports requests/s and p50/p99 and the ratios to nginx. It asserts nothing: benchmarks
  * measure, tests assert.
  *
- * ferry-proxy also runs in variants that measure the cost of observability against plain ferry
- * in the same run: `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1%
- * and 100% random sampling, client spans per attempt, exported over OTLP/HTTP to a collector in
- * this process that reads and discards the bodies) and `ferry-log` (an access log file in
- * Envoy's default format). Their `× ferry req/s` column is the ratio to plain ferry.
+ * ferry-proxy also runs in variants that measure a cost against plain ferry in the same run:
+ * `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1% and 100% random sampling,
+ * client spans per attempt, exported over OTLP/HTTP to a collector in this process that reads and
+ * discards the bodies), `ferry-log` (an access log file in Envoy's default format) and
+ * `ferry-filters` (compressor, buffer and CORS filters configured before the router but idle for
+ * these requests). Their `× ferry req/s` column is the ratio to plain ferry.
+ *
+ * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
+ * HTTP, splice-proxy.ts: about the most a Node process can relay) and `undici-proxy` (node:http
+ * plus an undici Pool, undici-proxy.ts: the plain Node proxy).
  *
  * At 1 worker every proxy (all its processes) is pinned to core 0 and wrk plus the backend to
  * core 1; at 2 workers nothing is pinned. Usage: node e2e/dist/bench/proxy-bench.js --help.
@@ -47,13 +52,26 @@ import { groupCpuSeconds } from './proc-stats.js';
 
 const PROXIES = [
   'ferry',
+  'ferry-filters',
   'ferry-trace-1',
   'ferry-trace-100',
   'ferry-log',
   'nginx',
   'haproxy',
+  'undici-proxy',
+  'splice',
 ] as const;
 type ProxyName = (typeof PROXIES)[number];
+
+/** Reference points, not products: Node processes started from these compiled scripts. */
+const REFERENCES: Partial<Record<ProxyName, string>> = {
+  splice: 'splice-proxy.js',
+  'undici-proxy': 'undici-proxy.js',
+};
+
+function isReference(name: ProxyName): boolean {
+  return REFERENCES[name] !== undefined;
+}
 
 /** What each ferry variant adds (proxy-configs.ts FerryExtras), given the collector and a dir. */
 function ferryExtras(name: ProxyName, collectorPort: number, dir: string): FerryExtras {
@@ -64,6 +82,8 @@ function ferryExtras(name: ProxyName, collectorPort: number, dir: string): Ferry
       return { tracing: { percent: 100, collectorPort } };
     case 'ferry-log':
       return { accessLogPath: path.join(dir, 'ferry-access.log') };
+    case 'ferry-filters':
+      return { idleFilters: true };
     default:
       return {};
   }
@@ -103,10 +123,16 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --rounds N           interleaved rounds per case
   --duration S         seconds per measured wrk run
   --warmup S           seconds of unmeasured load before each run [2, quick: 1]
-  --workers 1,2        worker counts to measure
+  --workers 1,2        worker counts to measure; every proxy runs with each (ferry-proxy
+                       --concurrency, nginx worker_processes, HAProxy nbthread, the
+                       references' node:cluster workers) [1,2]
   --sizes small,large  response sizes (100 B, 64 KiB)
-  --proxies LIST       of ferry, ferry-trace-1, ferry-trace-100, ferry-log, nginx, haproxy
-                       [all]
+  --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
+                       nginx, haproxy, undici-proxy, splice [all]
+                       ferry-filters: compressor, buffer and CORS filters configured before
+                         the router, idle for these requests (no Accept-Encoding, body, Origin)
+                       undici-proxy, splice: references, not products (node:http + undici
+                         Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
   --label NAME         report file bench-results/proxy-NAME.json [latest]
   --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
@@ -175,7 +201,8 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(benchDir, '..', '..', '..');
 const ferryBin = path.join(repoRoot, 'data-plane', 'bin', 'ferry-proxy');
 const resultsDir = path.join(repoRoot, 'bench-results');
 
@@ -217,6 +244,33 @@ function checkResponse(port: number, size: BodySize): Promise<void> {
   });
 }
 
+/**
+ * Resolves once the proxy accepts connections on `port`. A proxy that exits first (ferry-proxy
+ * rejecting its bootstrap) or never listens fails the run with the start of its log (where the
+ * reason is; the log goes with the temp dir).
+ */
+async function listening(
+  name: ProxyName,
+  child: ChildProcess,
+  port: number,
+  logFile: string,
+): Promise<void> {
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`exited (${child.exitCode ?? child.signalCode})`));
+    child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([waitForPort(port, 15_000), exited]);
+  } catch (err) {
+    const head = fs.readFileSync(logFile, 'utf8').split('\n').slice(0, 12).join('\n');
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`${name} did not start: ${reason}; the start of its log:\n${head}`);
+  } finally {
+    child.off('exit', onExit!);
+  }
+}
+
 interface RunningProxy {
   readonly name: ProxyName;
   readonly port: number;
@@ -255,6 +309,19 @@ async function startProxy(
     const conf = path.join(input.dir, 'haproxy.cfg');
     fs.writeFileSync(conf, haproxyConf(input));
     child = startServer({ name, command: 'haproxy', args: ['-db', '-f', conf], cpus, logFile });
+  } else if (isReference(name)) {
+    child = startServer({
+      name,
+      command: process.execPath,
+      args: [
+        path.join(benchDir, REFERENCES[name]!),
+        String(input.listenPort),
+        String(input.backendPort),
+        String(input.workers),
+      ],
+      cpus,
+      logFile,
+    });
   } else {
     const adminPort = await freePort();
     const conf = path.join(input.dir, `${name}-bootstrap.yaml`);
@@ -284,7 +351,7 @@ async function startProxy(
       logFile,
     });
   }
-  await waitForPort(input.listenPort, 15_000);
+  await listening(name, child, input.listenPort, logFile);
   return { name, port: input.listenPort, child };
 }
 
@@ -301,6 +368,8 @@ interface CaseSummary {
   readonly workers: number;
   readonly size: BodySize;
   readonly proxy: ProxyName;
+  /** A reference point (splice, undici-proxy), not a product. */
+  readonly reference: boolean;
   readonly requestsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -366,6 +435,7 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     const variant = ferry !== undefined && row.proxy.startsWith('ferry');
     return {
       ...summary,
+      reference: isReference(row.proxy),
       rpsPairedRatioToFerry: variant
         ? pairedRatio(runs, ferry.runs, (r) => r.requestsPerSec)
         : Number.NaN,
@@ -383,6 +453,10 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
 }
+
+const REFERENCE_NOTE =
+  '(reference): a yardstick, not a product. splice relays TCP bytes without parsing HTTP, about ' +
+  'the most Node relays on this path; undici-proxy is node:http plus an undici Pool.';
 
 function formatTable(rows: readonly CaseSummary[]): string {
   const header = [
@@ -405,7 +479,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
   const lines = rows.map((r) => [
     String(r.workers),
     r.size === 'small' ? '100 B' : '64 KiB',
-    r.proxy,
+    r.reference ? `${r.proxy} (reference)` : r.proxy,
     r.requestsPerSec.toLocaleString('en-US'),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
@@ -421,7 +495,9 @@ function formatTable(rows: readonly CaseSummary[]): string {
   ]);
   const table = [header, ...lines];
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).join('\n');
+  const text = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+  if (rows.some((r) => r.reference)) text.push('', REFERENCE_NOTE);
+  return text.join('\n');
 }
 
 async function measureWorkers(

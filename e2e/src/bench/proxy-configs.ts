@@ -1,7 +1,7 @@
 /**
- * Configuration files for the HTTP proxy benchmark (proxy-bench.ts): the nginx backend, and the
- * three proxies in front of it set up alike: HTTP/1.1 keep-alive on both sides, no access log,
- * the same number of workers.
+ * Configuration files for the HTTP proxy benchmark (proxy-bench.ts): the nginx backend, and
+ * ferry-proxy, nginx and HAProxy in front of it set up alike: HTTP/1.1 keep-alive on both sides,
+ * no access log, the same number of workers.
  */
 
 /** Response bodies the backend serves, by URL path. */
@@ -98,7 +98,49 @@ export interface FerryExtras {
   readonly tracing?: { readonly percent: number; readonly collectorPort: number };
   /** An access log file (Envoy's default format). */
   readonly accessLogPath?: string;
+  /**
+   * Compressor (gzip), buffer (1 MiB) and CORS filters before the router, configured but idle
+   * for the bench's requests: wrk sends no Accept-Encoding, no body and no Origin.
+   */
+  readonly idleFilters?: boolean;
 }
+
+/** The route-level CORS policy of `idleFilters`: an origin the bench's requests never carry. */
+export const IDLE_CORS_POLICY = {
+  '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
+  allow_origin_string_match: [{ exact: 'https://example.com' }],
+} as const;
+
+/**
+ * The HTTP filters of `idleFilters`, in chain order, as an Envoy user would write them: the
+ * compressor with the gzip library and Envoy's defaults, the buffer filter with a 1 MiB request
+ * limit, and the CORS filter (its policy is per route, IDLE_CORS_POLICY).
+ */
+export const IDLE_HTTP_FILTERS: readonly object[] = [
+  {
+    name: 'envoy.filters.http.compressor',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor',
+      compressor_library: {
+        name: 'text_optimized',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip',
+        },
+      },
+    },
+  },
+  {
+    name: 'envoy.filters.http.buffer',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer',
+      max_request_bytes: 1048576,
+    },
+  },
+  {
+    name: 'envoy.filters.http.cors',
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' },
+  },
+];
 
 /** HCM fields for the extras: `tracing` and `access_log`, as an Envoy user would write them. */
 function hcmExtras(extras: FerryExtras): Record<string, unknown> {
@@ -160,7 +202,7 @@ function staticCluster(name: string, port: number): object {
 /**
  * ferry-proxy's static bootstrap, as an Envoy user would write it: one listener with an HCM
  * (router filter, a virtual host routing `/` to the cluster) and a STATIC cluster; plus the
- * extras of a variant (tracing to a collector cluster, an access log).
+ * extras of a variant (tracing to a collector cluster, an access log, idle HTTP filters).
  */
 export function ferryBootstrap(
   input: ProxyConfigInput & { readonly adminPort: number },
@@ -193,11 +235,24 @@ export function ferryBootstrap(
                         {
                           name: 'all',
                           domains: ['*'],
-                          routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }],
+                          routes: [
+                            {
+                              match: { prefix: '/' },
+                              route: { cluster: 'backend' },
+                              ...(extras.idleFilters === true
+                                ? {
+                                    typed_per_filter_config: {
+                                      'envoy.filters.http.cors': IDLE_CORS_POLICY,
+                                    },
+                                  }
+                                : {}),
+                            },
+                          ],
                         },
                       ],
                     },
                     http_filters: [
+                      ...(extras.idleFilters === true ? IDLE_HTTP_FILTERS : []),
                       {
                         name: 'envoy.filters.http.router',
                         typed_config: {

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ferryBootstrap } from './proxy-configs.js';
+
+const INPUT = { listenPort: 10000, backendPort: 10001, workers: 1, dir: '/tmp', adminPort: 10002 };
+
+/** The HCM's typed_config and its only route, out of a bench bootstrap. */
+function hcmOf(bootstrap: object): {
+  hcm: Record<string, unknown>;
+  route: Record<string, unknown>;
+} {
+  const listener = (bootstrap as { static_resources: { listeners: unknown[] } }).static_resources
+    .listeners[0] as { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] };
+  const hcm = listener.filter_chains[0]!.filters[0]!.typed_config;
+  const routeConfig = hcm.route_config as { virtual_hosts: { routes: object[] }[] };
+  return { hcm, route: routeConfig.virtual_hosts[0]!.routes[0] as Record<string, unknown> };
+}
+
+function filterTypes(hcm: Record<string, unknown>): string[] {
+  return (hcm.http_filters as { typed_config: { '@type': string } }[]).map(
+    (f) => f.typed_config['@type'],
+  );
+}
+
+test('plain ferry: the router only, no per-route filter config', () => {
+  const { hcm, route } = hcmOf(ferryBootstrap(INPUT));
+  assert.deepEqual(filterTypes(hcm), [
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  ]);
+  assert.equal(route.typed_per_filter_config, undefined);
+});
+
+test('idle filters: compressor, buffer and CORS before the router, a CORS policy on the route', () => {
+  const { hcm, route } = hcmOf(ferryBootstrap(INPUT, { idleFilters: true }));
+  assert.deepEqual(filterTypes(hcm), [
+    'type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor',
+    'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer',
+    'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  ]);
+  const [compressor, buffer] = hcm.http_filters as { typed_config: Record<string, unknown> }[];
+  assert.deepEqual(compressor!.typed_config.compressor_library, {
+    name: 'text_optimized',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip',
+    },
+  });
+  assert.equal(buffer!.typed_config.max_request_bytes, 1048576);
+  assert.deepEqual(route.typed_per_filter_config, {
+    'envoy.filters.http.cors': {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
+      allow_origin_string_match: [{ exact: 'https://example.com' }],
+    },
+  });
+});
