@@ -16,6 +16,17 @@ export const FERRYCTL_BIN = path.join(ROOT, 'control-plane', 'bin', 'ferryctl');
 
 const running = new Set<ChildProcess>();
 
+function killRunning(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+// A test file that ends without stopAll() (a failed `before`) or that the test runner ends with
+// SIGTERM (it overran --test-timeout) takes its processes along instead of leaking them.
+process.once('exit', killRunning);
+process.once('SIGTERM', () => {
+  killRunning();
+  process.exit(143);
+});
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${prefix}-`));
 }
