@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { serviceClient } from '@ferry/proto/grpc';
-import { startHarness, type Harness } from '../xds/test-support.js';
+import { startHarness, waitFor, within, type Harness } from '../xds/test-support.js';
 import { clusterReports, HDS_SERVICE } from './hds-server.js';
 
 const NODE = { id: 'proxy-1', cluster: 'edge' };
@@ -31,8 +31,13 @@ function openStream(address: string): {
   return {
     call,
     next: () =>
-      queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((r) => waiters.push(r)),
-    ended,
+      queued.length > 0
+        ? Promise.resolve(queued.shift())
+        : within(new Promise((r) => waiters.push(r)), 'HDS response'),
+    // Bounded where it is awaited: a timer started here would fail tests that never await it.
+    get ended() {
+      return within(ended, 'end of the HDS stream', 10_000);
+    },
     close: () => {
       call.cancel();
       client.close();
@@ -115,7 +120,8 @@ describe('HDS server', () => {
     );
     s.call.end();
     await s.ended;
-    await waitFor(() => health.nodes().length === 0);
+    // The server sees the stream end a little after the client does.
+    await waitFor(() => health.nodes().length === 0, 'the node to be forgotten');
     assert.deepEqual(health.clusters(), []);
     s.close();
   });
@@ -158,8 +164,3 @@ describe('clusterReports', () => {
     );
   });
 });
-
-/** The server sees the stream end a little after the client does; poll without a time bound. */
-async function waitFor(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 10));
-}

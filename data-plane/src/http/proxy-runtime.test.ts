@@ -21,6 +21,7 @@ import type {
 } from '../config/model.js';
 import { ProxyRuntime } from './proxy-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
+import { until } from '../test-support/until.js';
 
 // ------------------------------------------------------------------ fixture builders
 
@@ -422,7 +423,7 @@ describe('ProxyRuntime', () => {
 
   test('circuit breaker overflow is 503 and counted', async () => {
     const first = get(proxyPort, '/cb');
-    while (held.seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => held.seen.length > 0, 'the first request to reach the held backend');
     const second = await get(proxyPort, '/cb');
     assert.equal(second.status, 503);
     assert.match(second.body, /overflow/);
