@@ -1,5 +1,9 @@
 // Runs every compiled test file (*.test.js under each package's dist/) with node's test runner,
 // prints the spec report, then one summary line "tests: N passed, N failed, N skipped".
+// A hang fails its file instead of the whole run: node 20 applies --test-timeout to each test
+// and to each file as a whole (the runner then SIGTERMs the file's process, whose e2e harness
+// takes its servers along), so the bound is several times the slowest file (~35 s).
+// FERRY_TEST_TIMEOUT_MS overrides it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const packages = ['proto', 'shared', 'control-plane', 'data-plane', 'e2e'];
 const filter = process.argv.slice(2);
+const TEST_TIMEOUT_MS = Number(process.env.FERRY_TEST_TIMEOUT_MS ?? 180_000);
 
 function find(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -34,6 +39,7 @@ const child = spawn(
   process.execPath,
   [
     '--test',
+    `--test-timeout=${TEST_TIMEOUT_MS}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',

@@ -8,7 +8,14 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, FerryError, formatHostPort, isLoopback, parseHostPort } from '@ferry/shared';
+import {
+  createLogger,
+  FerryError,
+  flushLogs,
+  formatHostPort,
+  isLoopback,
+  parseHostPort,
+} from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
@@ -261,6 +268,8 @@ async function main(): Promise<void> {
       // them and everything queued (bounded by the export timeout).
       await tracing?.shutdown();
       logger.info('stopped');
+      // Bounded: a stdout reader that stalls or went away costs log lines, never the exit.
+      await flushLogs();
       process.exit(0);
     })();
   };

@@ -9,7 +9,7 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import { parseDocuments } from '@ferry/proto';
-import { createLogger } from '@ferry/shared';
+import { createLogger, flushLogs } from '@ferry/shared';
 import { loadBootstrap } from './config/bootstrap.js';
 import { buildProxyConfig, decodeResourceBinary } from './config/translate.js';
 import { ProxyRuntime } from './http/proxy-runtime.js';
@@ -106,7 +106,8 @@ async function startPrimary(): Promise<void> {
       process.exit(1);
     }
     void primary.shutdown(signal).then(
-      () => process.exit(0),
+      // Bounded: a stdout reader that stalls or went away costs log lines, never the exit.
+      () => flushLogs().then(() => process.exit(0)),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

@@ -12,6 +12,7 @@ import {
   ferryctl,
   startControlPlane,
   stopAll,
+  waitForPublished,
   type CommandResult,
   type ControlPlane,
 } from './harness.js';
@@ -206,6 +207,9 @@ void describe('control-plane tracing', () => {
     });
     try {
       ok(await ferryctl(cp.apiUrl, ['apply', '-f', '-'], clusterYaml('h1')), 'apply');
+      // snapshot.build is the publish, ~100 ms after the apply (debounced): a shutdown before it
+      // drops the pending publish (the store has the change; the next start publishes it).
+      await waitForPublished(cp, CDS, ['h1']);
       assert.equal(receiver.spans.length, 0);
       await cp.stop();
       const spans = await receiver.waitForSpans((all) =>

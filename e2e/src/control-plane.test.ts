@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
-import { parseResourceBinary } from '@ferry/proto';
 import {
   eventually,
   ferryctl,
@@ -17,7 +16,7 @@ import {
   type CommandResult,
   type ControlPlane,
 } from './harness.js';
-import { RawAdsClient } from './raw-ads-client.js';
+import { RawAdsClient, resourceNames as names } from './raw-ads-client.js';
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
@@ -69,16 +68,6 @@ filter_chains:
 }
 
 const docs = (...parts: string[]): string => parts.join('---\n');
-
-function names(response: any): string[] {
-  return (response.resources as Array<{ type_url: string; value: Buffer }>)
-    .map((r) => {
-      const p = parseResourceBinary(r.type_url, r.value);
-      if (!p.ok) throw new Error(p.errors.join('; '));
-      return p.value.name;
-    })
-    .sort();
-}
 
 function ok(result: CommandResult, what: string): CommandResult {
   assert.equal(result.code, 0, `${what} failed (${result.code}): ${result.stderr}`);
@@ -156,7 +145,10 @@ void describe('control plane with real processes', () => {
       const ads = new RawAdsClient(cp.xdsAddress, 'nacker');
       try {
         ads.request(CDS, []);
-        const bad = await ads.next(10000);
+        // The stream may open before the initial apply is published (~100 ms after it): NACK the
+        // response that carries c1, not an earlier empty one.
+        const bad = await ads.until((r) => names(r).includes('c1'), 'CDS with c1');
+        assert.deepEqual(names(bad), ['c1']);
         ads.request(CDS, [], bad, 'c1: lb_policy not supported here');
         const nacked = await eventually(async () => {
           const s = await json(cp, ['status']);
@@ -220,7 +212,7 @@ void describe('control plane with real processes', () => {
       const ads = new RawAdsClient(cp.xdsAddress, 'rollback');
       try {
         ads.request(CDS, []);
-        let cds = await ads.next(10000);
+        let cds = await ads.until((r) => names(r).includes('c1'), 'CDS with c1');
         ads.request(CDS, [], cds);
         const earlier = await state(cp);
         const earlierCds = cds.version_info;

@@ -9,12 +9,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
+import { RawAdsClient, resourceNames } from './raw-ads-client.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CONTROL_PLANE_BIN = path.join(ROOT, 'control-plane', 'bin', 'ferry-control-plane');
 export const FERRYCTL_BIN = path.join(ROOT, 'control-plane', 'bin', 'ferryctl');
 
 const running = new Set<ChildProcess>();
+
+function killRunning(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+// A test file that ends without stopAll() (a failed `before`) or that the test runner ends with
+// SIGTERM (it overran --test-timeout) takes its processes along instead of leaking them.
+process.once('exit', killRunning);
+process.once('SIGTERM', () => {
+  killRunning();
+  process.exit(143);
+});
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${prefix}-`));
@@ -101,6 +113,39 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await exited(proc);
     },
   };
+}
+
+let publishProbes = 0;
+
+/**
+ * Resolves once the control plane serves every one of `names` of `typeUrl` to `group`. An apply
+ * returns when the store has committed; the control plane publishes ~100 ms later (its debounce),
+ * so a proxy started, or a client connected, right after an apply may first get the config from
+ * before it. Asks as a wildcard SotW ADS client with a node id of its own
+ * (`publish-probe-N`, listed in `ferryctl status` as disconnected afterwards); fails after
+ * `timeoutMs` (a liveness bound) with what it got.
+ */
+export async function waitForPublished(
+  cp: ControlPlane,
+  typeUrl: string,
+  names: readonly string[],
+  { group = 'default', timeoutMs = 15000 }: { group?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  publishProbes += 1;
+  const probe = new RawAdsClient(cp.xdsAddress, `publish-probe-${publishProbes}`, group);
+  try {
+    probe.request(typeUrl, []);
+    await probe.until(
+      (response) => {
+        const served = new Set(resourceNames(response));
+        return names.every((n) => served.has(n));
+      },
+      `${names.join(', ')} published (${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)})`,
+      timeoutMs,
+    );
+  } finally {
+    probe.close();
+  }
 }
 
 export interface CommandResult {

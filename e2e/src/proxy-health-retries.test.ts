@@ -150,6 +150,22 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     );
   }
 
+  /** Cluster web's attempt counters, summed over the workers by the primary. */
+  async function webCounters(): Promise<{
+    connectFailures: number;
+    retries: number;
+    attempts: number;
+  }> {
+    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    const counter = (name: string): number =>
+      Number(new RegExp(`^ferry_${name}\\{cluster="web"\\} (\\d+)$`, 'm').exec(prom)?.[1] ?? 0);
+    return {
+      connectFailures: counter('upstream_cx_connect_fail'),
+      retries: counter('upstream_rq_retry'),
+      attempts: counter('upstream_rq_total'),
+    };
+  }
+
   const isHealthy = (s: HostStatus['health_status'] | undefined): boolean =>
     s !== undefined && s.failed_active_health_check !== true && s.pending_active_hc !== true;
 
@@ -174,10 +190,20 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
       text,
       new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::/failed_active_hc`),
     );
+    // Requests that picked b before the workers heard of the verdict finish within a few more.
+    await load.waitFor(20, 'requests after b left rotation');
+    const atExclusion = await webCounters();
     await load.waitFor(100, '100 more requests after b left rotation');
     await load.stop();
-    assert.ok(load.completed >= 100);
+    const atEnd = await webCounters();
     assert.deepEqual(load.failures, [], 'no client request failed');
+    // b refuses connections: while it was in rotation the proxy's attempts on it failed and were
+    // retried on a; once excluded, no attempt goes to it (every failed attempt would count).
+    assert.ok(atExclusion.connectFailures > 0, 'attempts on b failed before the health checks');
+    assert.ok(atExclusion.retries > 0, 'and were retried');
+    assert.equal(atEnd.connectFailures, atExclusion.connectFailures, 'no attempt on b after');
+    assert.equal(atEnd.retries, atExclusion.retries, 'no retry after b left rotation');
+    assert.ok(atEnd.attempts - atExclusion.attempts >= 100, 'the 100 requests reached a');
 
     const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
     assert.match(

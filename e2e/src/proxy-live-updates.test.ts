@@ -37,6 +37,8 @@ const REQUEST_TIMEOUT_MS = 5000;
 interface Outcome {
   ok: boolean;
   backend?: string;
+  /** The x-generation response header (set by route changes). */
+  generation?: string;
   error?: string;
 }
 
@@ -51,8 +53,13 @@ function get(agent: http.Agent, port: number, pathname: string): Promise<Outcome
         res.on('data', (d: string) => (body += d));
         res.on('end', () => {
           const backend = String(res.headers['x-backend']);
+          const generation = res.headers['x-generation'] as string | undefined;
           const ok = res.statusCode === 200 && body === `${backend} ${pathname}`;
-          resolve(ok ? { ok, backend } : { ok, error: `${res.statusCode}: ${body.slice(0, 200)}` });
+          resolve(
+            ok
+              ? { ok, backend, ...(generation !== undefined ? { generation } : {}) }
+              : { ok, error: `${res.statusCode}: ${body.slice(0, 200)}` },
+          );
         });
         res.on('error', (err) => resolve({ ok: false, error: err.message }));
       },
@@ -230,12 +237,25 @@ describe('live updates and a rolling restart under load', () => {
       assert.ok((servedBy.get('a') ?? 0) > 0, 'backend a served requests');
       assert.ok((servedBy.get('b') ?? 0) > 0, 'backend b served requests');
 
-      // The restarted proxy serves the latest config (the last change routed / to pool = [a, b]).
+      // Both proxies, the restarted one included, end on the last change: change 49 routes / to
+      // b and tags responses x-generation: 49 (no earlier version does both). It may still be in
+      // the control plane's debounce window when the loop ends.
       const restarted = proxies[1]!;
       assert.equal(restarted.proc.exitCode, null);
+      assert.deepEqual(change(CONFIG_CHANGES - 1, { a: a.port, b: b.port }), [
+        routeTo(
+          { cluster: 'b' },
+          { response_headers_to_add: [{ header: { key: 'x-generation', value: '49' } }] },
+        ),
+      ]);
       for (const p of ports) {
-        const r = await get(agents[0]!, p, '/only-a/check');
-        assert.deepEqual(r, { ok: true, backend: 'a' });
+        const latest = await eventually(async () => {
+          const r = await get(agents[0]!, p, '/latest');
+          return r.generation === '49' ? r : undefined;
+        }, `the proxy on port ${p} to serve change 49`);
+        assert.deepEqual(latest, { ok: true, backend: 'b', generation: '49' });
+        // Routes that no change touched still route as configured.
+        assert.deepEqual(await get(agents[0]!, p, '/only-a/check'), { ok: true, backend: 'a' });
       }
     } finally {
       for (const agent of agents) agent.destroy();

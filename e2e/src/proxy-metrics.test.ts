@@ -6,7 +6,8 @@
  * aggregated by the primary.
  *
  * Mix: 7 × 200 (route "ok"), 3 × 404 NR (no route), 2 × 503 UF (route "dead": nothing listens),
- * 1 × 200 after one retry (route "retry": the backend answers 503 to every other request).
+ * 1 × 200 after one retry (route "retry": the backend answers 503 to every other request, each
+ * answer after 200 ms).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,6 +72,39 @@ function value(
   return matching.reduce((total, s) => total + s.value, 0);
 }
 
+/**
+ * Bounds on a histogram's sum from its cumulative buckets: each observation in (le[i-1], le[i]]
+ * adds more than le[i-1] and at most le[i].
+ */
+function bucketBounds(
+  samples: Sample[],
+  name: string,
+  labels: Record<string, string>,
+): [number, number] {
+  const buckets = samples
+    .filter(
+      (x) =>
+        x.name === `ferry_${name}_bucket` &&
+        x.labels.le !== '+Inf' &&
+        Object.entries(labels).every(([k, v]) => x.labels[k] === v),
+    )
+    .map((x) => ({ le: Number(x.labels.le), cumulative: x.value }))
+    .sort((a, b) => a.le - b.le);
+  let below = 0;
+  let above = 0;
+  let previous = { le: 0, cumulative: 0 };
+  for (const bucket of buckets) {
+    const count = bucket.cumulative - previous.cumulative;
+    below += count * previous.le;
+    above += count * bucket.le;
+    previous = bucket;
+  }
+  return [below, above];
+}
+
+/** How long the flaky backend takes to answer: the retried request takes two of these at least. */
+const FLAKY_DELAY_MS = 200;
+
 let proxy: Proxy;
 let web: Backend;
 let flaky: http.Server;
@@ -82,8 +116,8 @@ before(async () => {
   flaky = http.createServer((req, res) => {
     req.resume();
     flakyRequests++;
-    res.writeHead(flakyRequests % 2 === 1 ? 503 : 200, { 'content-length': '0' });
-    res.end();
+    const status = flakyRequests % 2 === 1 ? 503 : 200;
+    setTimeout(() => res.writeHead(status, { 'content-length': '0' }).end(), FLAKY_DELAY_MS);
   });
   await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
   const flakyPort = (flaky.address() as { port: number }).port;
@@ -135,8 +169,12 @@ after(async () => {
 test('a known request mix is counted exactly, across 2 workers', async () => {
   const base = `http://127.0.0.1:${listenerPort}`;
   const statuses: number[] = [];
+  /** Σ of each request's time as the client saw it (its own connection, start to last byte). */
+  let clientMs = 0;
   const send = async (path: string): Promise<void> => {
+    const started = performance.now();
     statuses.push((await httpRequest(`${base}${path}`)).status);
+    clientMs += performance.now() - started;
   };
   await Promise.all([
     ...Array.from({ length: 7 }, (_, i) => send(`/ok/${i}`)),
@@ -180,7 +218,15 @@ test('a known request mix is counted exactly, across 2 workers', async () => {
   assert.equal(value(s, 'downstream_rq_time_bucket', { ...hcm, le: '+Inf' }), 13);
   // Every request took less than 10 min, so the 600000 ms bucket holds them all.
   assert.equal(value(s, 'downstream_rq_time_bucket', { ...hcm, le: '600000' }), 13);
-  assert.ok((value(s, 'downstream_rq_time_sum', hcm) ?? -1) >= 0);
+  // The sum is of real durations: each request's time in the proxy lies within the client's
+  // time for it, and each falls in its bucket, so the bucket bounds bracket the sum.
+  const sum = value(s, 'downstream_rq_time_sum', hcm) ?? 0;
+  assert.ok(sum > 0 && sum <= clientMs, `rq_time_sum ${sum} ms, client total ${clientMs} ms`);
+  const [below, above] = bucketBounds(s, 'downstream_rq_time', hcm);
+  assert.ok(below <= sum && sum <= above, `rq_time_sum ${sum} outside [${below}, ${above}]`);
+  // The retried request waited for two answers of the flaky backend (a timer never fires early by
+  // more than a millisecond): the sum is in milliseconds and holds at least those.
+  assert.ok(sum >= 2 * FLAKY_DELAY_MS - 10, `rq_time_sum ${sum} ms`);
 
   assert.equal(value(s, 'upstream_rq_2xx', { cluster: 'web' }), 7);
   assert.equal(value(s, 'upstream_rq_total', { cluster: 'web' }), 7);

@@ -17,10 +17,13 @@ import {
   startControlPlane,
   startProxy,
   stopAll,
+  waitForPublished,
   type Backend,
   type ControlPlane,
   type Proxy,
 } from './harness.js';
+
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
 function config(opts: { listenerPort: number; webPort: number; extraRouteMatch?: string }): string {
   return `
@@ -93,6 +96,9 @@ describe('ferry-proxy driven by the control plane', () => {
 
   test('an apply reaches the proxy, which routes real HTTP/1.1 to the backend', async () => {
     await apply(config({ listenerPort, webPort: a.port }));
+    // The proxy's ready line names the listeners of its first config: start it once the apply is
+    // published (~100 ms after it), or it may start from the empty one.
+    await waitForPublished(cp, LDS, ['http']);
     bootstrap = proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress });
     proxy = await startProxy({ bootstrap, concurrency: 2 });
     stateDir = proxy.stateDir;

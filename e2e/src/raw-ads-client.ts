@@ -4,6 +4,7 @@
  * service definition, responses queued in arrival order.
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { parseResourceBinary } from '@ferry/proto';
 import { GrpcClient, type DiscoveryRequest, type DiscoveryResponse } from '@ferry/proto/grpc';
 
 export interface AdsResponse {
@@ -11,6 +12,17 @@ export interface AdsResponse {
   readonly nonce: string;
   readonly type_url: string;
   readonly resources: ReadonlyArray<{ type_url: string; value: Buffer }>;
+}
+
+/** The names of a response's resources, sorted. */
+export function resourceNames(response: AdsResponse): string[] {
+  return (response.resources ?? [])
+    .map((r) => {
+      const parsed = parseResourceBinary(r.type_url, r.value);
+      if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+      return parsed.value.name;
+    })
+    .sort();
 }
 
 export class RawAdsClient {
@@ -76,6 +88,33 @@ export class RawAdsClient {
         resolve(msg);
       };
     });
+  }
+
+  /**
+   * The first response that satisfies `accept`, ACKing every earlier one (a stream may first get
+   * the state before an apply was published: the control plane debounces ~100 ms). The accepted
+   * response is not answered: ACK or NACK it. Fails after `timeoutMs` (a liveness bound).
+   */
+  async until(
+    accept: (response: AdsResponse) => boolean,
+    what: string,
+    timeoutMs = 15000,
+  ): Promise<AdsResponse> {
+    const deadline = Date.now() + timeoutMs;
+    const seen: string[] = [];
+    for (;;) {
+      const left = deadline - Date.now();
+      const response =
+        left > 0
+          ? await this.next(left).catch((err: Error) => {
+              throw new Error(`${what}: ${err.message}; got ${seen.join(', ') || 'nothing'}`);
+            })
+          : undefined;
+      if (response === undefined) throw new Error(`${what}: got ${seen.join(', ')}`);
+      if (accept(response)) return response;
+      seen.push(`[${resourceNames(response).join(' ')}]@${response.version_info.slice(0, 8)}`);
+      this.request(response.type_url, [], response);
+    }
   }
 
   close(): void {

@@ -137,15 +137,31 @@ function openStream(address: string, id: string) {
   call.on('error', () => undefined);
   call.write({ health_check_request: { node: { id, cluster: 'edge' }, capability: {} } });
   return {
-    /** Resolves with the latest specifier once it satisfies `predicate` (names, specifier). */
+    /**
+     * Resolves with the latest specifier once it satisfies `predicate` (names, specifier); fails
+     * after 10 s (a liveness bound) with the clusters of the last one received.
+     */
     async until(
       predicate: (clusters: string[], spec: HealthCheckSpecifier) => boolean,
     ): Promise<HealthCheckSpecifier> {
+      const deadline = Date.now() + 10_000;
       for (;;) {
         const last = received.at(-1);
         const names = (last?.cluster_health_checks ?? []).map((c) => c.cluster_name ?? '');
         if (last && predicate(names, last)) return last;
-        await new Promise<void>((r) => waiters.push(r));
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new Error(
+            `${id}: no specifier satisfied ${predicate.toString()} within 10 s; last clusters: ${JSON.stringify(names)}`,
+          );
+        }
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            r();
+          });
+        });
       }
     },
     close() {

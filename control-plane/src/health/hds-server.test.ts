@@ -6,7 +6,7 @@ import {
   type HealthCheckRequestOrEndpointHealthResponse,
   type HealthCheckSpecifier,
 } from '@ferry/proto/grpc';
-import { startHarness, type Harness } from '../xds/test-support.js';
+import { startHarness, waitFor, within, type Harness } from '../xds/test-support.js';
 import { clusterReports, HDS_SERVICE } from './hds-server.js';
 
 const NODE = { id: 'proxy-1', cluster: 'edge' };
@@ -37,9 +37,14 @@ function openStream(address: string): {
     call,
     next: () => {
       const m = queued.shift();
-      return m !== undefined ? Promise.resolve(m) : new Promise((r) => waiters.push(r));
+      return m !== undefined
+        ? Promise.resolve(m)
+        : within(new Promise<HealthCheckSpecifier>((r) => waiters.push(r)), 'HDS response');
     },
-    ended,
+    // Bounded where it is awaited: a timer started here would fail tests that never await it.
+    get ended() {
+      return within(ended, 'end of the HDS stream', 10_000);
+    },
     close: () => {
       call.cancel();
       client.close();
@@ -122,7 +127,8 @@ describe('HDS server', () => {
     );
     s.call.end();
     await s.ended;
-    await waitFor(() => health.nodes().length === 0);
+    // The server sees the stream end a little after the client does.
+    await waitFor(() => health.nodes().length === 0, 'the node to be forgotten');
     assert.deepEqual(health.clusters(), []);
     s.close();
   });
@@ -165,8 +171,3 @@ describe('clusterReports', () => {
     );
   });
 });
-
-/** The server sees the stream end a little after the client does; poll without a time bound. */
-async function waitFor(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 10));
-}

@@ -2,14 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { GrpcClient, type LoadStatsRequest, type LoadStatsResponse } from '@ferry/proto/grpc';
-import { startHarness, type Harness } from '../xds/test-support.js';
+import { startHarness, waitFor, within, type Harness } from '../xds/test-support.js';
 import { clusterLoadReports, LRS_SERVICE } from './lrs-server.js';
 
 const NODE = { id: 'proxy-1', cluster: 'edge' };
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 10));
-}
 
 function openStream(address: string): {
   call: ClientDuplexStream<LoadStatsRequest, LoadStatsResponse>;
@@ -26,8 +22,13 @@ function openStream(address: string): {
   });
   return {
     call,
-    first,
-    ended,
+    // Bounded where they are awaited: a timer started here would fail tests that never await it.
+    get first() {
+      return within(first, 'first LRS response');
+    },
+    get ended() {
+      return within(ended, 'end of the LRS stream', 10_000);
+    },
     close: () => {
       call.cancel();
       client.close();
@@ -69,14 +70,14 @@ describe('LRS server', () => {
     s.call.write({ node: NODE, cluster_stats: [clusterStats('web', 3, 1)] });
     s.call.write({ node: NODE, cluster_stats: [clusterStats('web', 2, 0)] });
     const load = harness.server.load();
-    await waitFor(() => load.load()[0]?.total.successful === 5);
+    await waitFor(() => load.load()[0]?.total.successful === 5, '5 successful requests reported');
     assert.deepEqual(
       load.load().map((c) => [c.group, c.cluster, c.total.successful, c.total.error]),
       [['edge', 'web', 5, 1]],
     );
     s.call.end();
     await s.ended;
-    await waitFor(() => load.load().length === 0);
+    await waitFor(() => load.load().length === 0, 'the load to be dropped');
     s.close();
   });
 

@@ -220,7 +220,12 @@ export class SnapshotCache {
     this.notify(listener, changed);
   }
 
-  /** Stops following the store and drops pending changes; idempotent. Does not close the store. */
+  /**
+   * Stops following the store and drops pending changes; idempotent. Does not close the store.
+   * A change still in its debounce window is not published on the way out: the xDS streams are
+   * closed first, so nobody would receive it, and the store has it: the next start, or another
+   * replica, serves it.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -29,6 +29,44 @@ import { FleetTracker } from './fleet.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { XdsServer } from './xds-server.js';
 
+/**
+ * Resolves once `condition()` holds, checking every 10 ms; fails naming `what` after `timeoutMs`
+ * (a liveness bound, not a timing assertion: a condition that never holds fails the test
+ * instead of hanging the suite).
+ */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `promise`, or a failure naming `what` once `timeoutMs` passed (a liveness bound). */
+export function within<T>(promise: Promise<T>, what: string, timeoutMs = 3000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ${what} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 export const LDS = resourceTypeByKind('Listener').typeUrl;
 export const RDS = resourceTypeByKind('RouteConfiguration').typeUrl;
 export const CDS = resourceTypeByKind('Cluster').typeUrl;
@@ -252,9 +290,14 @@ abstract class TestClient<Request, Response> {
     return this.queue.next(timeoutMs, 'response');
   }
 
-  /** Resolves when the server ended the stream (or it failed). */
+  /**
+   * Resolves when the server ended the stream (or it failed); fails when it does not within
+   * `timeoutMs`, whether responses keep coming or not.
+   */
   async ended(timeoutMs = 3000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (Date.now() > deadline) throw new Error(`the stream did not end within ${timeoutMs} ms`);
       try {
         await this.queue.next(timeoutMs, 'end of stream');
       } catch (err) {

@@ -7,6 +7,7 @@ import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixture
 import { HealthManager, type HealthCheckedCluster } from './health-manager.js';
 import { HealthTargets } from './health-targets.js';
 import { healthCheck } from './health-test-fixtures.js';
+import { until } from '../test-support/until.js';
 
 const CHECK = healthCheck({
   timeoutMs: 500,
@@ -134,14 +135,12 @@ describe('HealthTargets', () => {
       const targets = new HealthTargets({ logger, apply: (c) => health.apply(c) });
       try {
         targets.update({ local: dnsCluster('local', 'STRICT_DNS', 'localhost', port) });
-        for (;;) {
+        const checked = (): boolean => {
           const host = health.view().get('local')?.get(`127.0.0.1:${port}`);
-          if (host && !host.pending) {
-            assert.equal(host.status, 'HEALTHY');
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+          return host !== undefined && !host.pending;
+        };
+        await until(checked, `the first check of 127.0.0.1:${port}`);
+        assert.equal(health.view().get('local')?.get(`127.0.0.1:${port}`)?.status, 'HEALTHY');
       } finally {
         targets.close();
         health.close();

@@ -2,7 +2,7 @@
  * Engine tests for choosing an upstream: weighted_clusters splits and hash policies (ring hash
  * with a header, cookie with ttl and Set-Cookie), driven through a ProxyRuntime.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { ProxyRuntime } from './proxy-runtime.js';
@@ -19,6 +19,18 @@ import {
   type Backend,
 } from './proxy-test-fixtures.js';
 
+/** A seeded uniform [0, 1) source (mulberry32, public domain): deterministic, statistically uniform. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 describe('upstream selection', () => {
   const backends: Backend[] = [];
   const runtime = new ProxyRuntime({ logger: silentLogger, workerId: 0 });
@@ -26,6 +38,9 @@ describe('upstream selection', () => {
   let port: number;
 
   before(async () => {
+    // A seeded random source for the route table, which takes Math.random when the config is
+    // applied: the split below is the same on every run.
+    mock.method(Math, 'random', seededRandom(0x5eed));
     for (const name of ['a', 'b', 'c']) backends.push(await backend(name));
     const [a, b, c] = backends as [Backend, Backend, Backend];
     const ring = { lb_policy: 'RING_HASH' };
@@ -36,7 +51,7 @@ describe('upstream selection', () => {
             prefixRoute('/split', {
               weighted_clusters: {
                 clusters: [
-                  { name: 'a', weight: 1 },
+                  { name: 'a', weight: 3 },
                   { name: 'b', weight: 1 },
                   { name: 'c', weight: 0 },
                 ],
@@ -62,22 +77,30 @@ describe('upstream selection', () => {
   });
 
   after(async () => {
+    mock.restoreAll();
     agent.destroy();
     runtime.destroy();
     await Promise.all(backends.map((b) => b.close()));
   });
 
-  test('weighted_clusters splits over the weighted clusters, never a zero weight', async () => {
+  test('weighted_clusters splits by weight (3:1), never a zero weight', async () => {
+    const n = 1000;
     const counts = new Map<string, number>();
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < n; i++) {
       const res = await request(port, { path: '/split', agent });
       assert.equal(res.status, 200);
       const name = String(res.headers['x-backend']);
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
-    assert.ok((counts.get('a') ?? 0) > 0, 'cluster a never chosen');
-    assert.ok((counts.get('b') ?? 0) > 0, 'cluster b never chosen');
-    assert.equal(counts.get('c'), undefined);
+    // a's count is Binomial(n, 3/4): mean 750, standard deviation ~13.7. Five deviations either
+    // way holds with any fair random source but for one run in ~1.7 million; an even split
+    // (500), or weights ignored in any other way, is far outside.
+    const mean = n * 0.75;
+    const bound = 5 * Math.sqrt(n * 0.75 * 0.25);
+    const a = counts.get('a') ?? 0;
+    assert.ok(Math.abs(a - mean) <= bound, `a got ${a} of ${n}, expected ${mean} ± ${bound}`);
+    assert.equal((counts.get('b') ?? 0) + a, n);
+    assert.equal(counts.get('c'), undefined, 'a zero weight is never chosen');
   });
 
   test('ring hash with a header hash policy: one header value, one backend', async () => {

@@ -33,7 +33,7 @@ const SCENARIOS: Record<string, Behaviour> = {
   'conflict-not-retriable': (call) => (call === 1 ? 409 : 200),
   'always-503': () => 503,
   'reset-then-ok': (call) => (call === 1 ? 'reset' : 200),
-  'backoff-then-ok': (call) => (call <= 2 ? 500 : 200),
+  'backoff-then-ok': (call) => (call <= 3 ? 500 : 200),
 };
 
 function retryPolicy(policy: JsonObject): JsonObject {
@@ -64,10 +64,22 @@ const ROUTES: Record<string, JsonObject> = {
     retry_policy: {
       retry_on: '5xx',
       num_retries: 3,
-      retry_back_off: { base_interval: '0.02s', max_interval: '0.1s' },
+      retry_back_off: { base_interval: '0.02s', max_interval: '0.05s' },
     },
   },
 };
+
+/**
+ * Resolves once `condition()` holds, polling on the event loop's check phase (setTimeout may be
+ * mocked); fails after 10 s of real time.
+ */
+async function settled(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not met within 10 s: ${condition.toString()}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 describe('retries', () => {
   let upstream: Backend;
@@ -171,10 +183,46 @@ describe('retries', () => {
     assert.equal(counter('upstream_rq_retry', 'reset-then-ok'), 1);
   });
 
-  test('retry_back_off is honoured: retries still reach the backend and succeed', async () => {
-    const res = await request(port, { path: '/backoff-then-ok' });
+  test('retry_back_off: retry n waits a jittered delay below min(base * 2^(n-1), max), then goes out', async (t) => {
+    // Envoy's jittered back-off: retry n waits random * min(base * 2^(n-1), max). With the random
+    // source pinned just below 1, each wait is its ceiling's last millisecond: 19, 39, then 49
+    // (capped by max_interval 50 ms). Fake timers make the wait observable without timing: it
+    // ends only when the test moves the mocked clock, and a wait that ends fires synchronously
+    // within the tick.
+    t.mock.method(Math, 'random', () => 0.999);
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const fakeSetTimeout = globalThis.setTimeout;
+    const waits: number[] = [];
+    const ended: number[] = [];
+    t.mock.method(globalThis, 'setTimeout', ((callback: () => void, ms: number) => {
+      // The route timeout (15 s) and the connect timeout (1 s) are longer; back-off waits are not.
+      if (ms >= 1000) return fakeSetTimeout(callback, ms);
+      waits.push(ms);
+      return fakeSetTimeout(() => {
+        ended.push(ms);
+        callback();
+      }, ms);
+    }) as typeof setTimeout);
+    const calls = (): number => callsOf('backoff-then-ok');
+
+    const reply = request(port, { path: '/backoff-then-ok' });
+    // Awaited below; a failed check before that must not leave it unhandled.
+    reply.catch(() => undefined);
+    for (const [retry, wait] of [19, 39, 49].entries()) {
+      // Attempt `retry + 1` answered 500 and its retry waits; nothing else has gone out.
+      await settled(() => waits.length === retry + 1);
+      assert.equal(waits[retry], wait, `the wait before retry ${retry + 1}`);
+      assert.equal(calls(), retry + 1);
+      t.mock.timers.tick(wait - 1);
+      assert.equal(ended.length, retry, `retry ${retry + 1}'s wait ended early`);
+      t.mock.timers.tick(1);
+      assert.equal(ended.length, retry + 1, `retry ${retry + 1}'s wait did not end`);
+      await settled(() => calls() === retry + 2);
+    }
+    const res = await reply;
     assert.equal(res.status, 200);
-    assert.equal(res.body, 'backoff-then-ok attempt 3');
-    assert.equal(counter('upstream_rq_retry', 'backoff-then-ok'), 2);
+    assert.equal(res.body, 'backoff-then-ok attempt 4');
+    assert.deepEqual(waits, [19, 39, 49]);
+    assert.equal(counter('upstream_rq_retry', 'backoff-then-ok'), 3);
   });
 });

@@ -22,6 +22,7 @@ import type {
 } from '../config/model.js';
 import { ProxyRuntime } from './proxy-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
+import { until } from '../test-support/until.js';
 
 // ------------------------------------------------------------------ fixture builders
 
@@ -322,6 +323,7 @@ describe('ProxyRuntime', () => {
           proxyPort,
           hcm([
             vhost('b', ['b.example.com'], [route('/', forward('b'))]),
+            vhost('narrow', ['narrow.example.com'], [route('/only', forward('a'))]),
             vhost('default', ['*'], routes),
           ]),
         ),
@@ -398,8 +400,20 @@ describe('ProxyRuntime', () => {
   });
 
   test('no route is 404, unknown cluster 503', async () => {
-    const runtime404 = await get(proxyPort, '/missing-cluster');
-    assert.equal(runtime404.status, 503);
+    const before = a.seen.length;
+    // The virtual host matches; none of its routes does (Envoy: 404, flag NR, empty body).
+    const noRoute = await get(proxyPort, '/elsewhere', 'narrow.example.com');
+    assert.equal(noRoute.status, 404);
+    assert.equal(noRoute.body, '');
+    assert.equal((await get(proxyPort, '/only/x', 'narrow.example.com')).body, 'a /only/x');
+    const noCluster = await get(proxyPort, '/missing-cluster');
+    assert.equal(noCluster.status, 503);
+    assert.equal(noCluster.body, 'cluster not found');
+    assert.deepEqual(
+      a.seen.slice(before).map((r) => r.url),
+      ['/only/x'],
+      'neither reached a backend',
+    );
   });
 
   test('retries 5xx until success', async () => {
@@ -423,7 +437,7 @@ describe('ProxyRuntime', () => {
 
   test('circuit breaker overflow is 503 and counted', async () => {
     const first = get(proxyPort, '/cb');
-    while (held.seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => held.seen.length > 0, 'the first request to reach the held backend');
     const second = await get(proxyPort, '/cb');
     assert.equal(second.status, 503);
     assert.match(second.body, /overflow/);

@@ -211,12 +211,4 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Reply>
   });
 }
 
-/** Resolves once `condition()` holds, checking every few milliseconds (no timing assertion). */
-export async function until(condition: () => boolean): Promise<void> {
-  // A liveness bound (10 s), not a timing assertion: a condition that never holds fails the test
-  // instead of hanging the suite.
-  for (let spins = 0; !condition(); spins++) {
-    if (spins > 2000) throw new Error(`condition not met within 10 s: ${condition.toString()}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { until } from '../test-support/until.js';

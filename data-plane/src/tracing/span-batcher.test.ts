@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { until } from '../test-support/until.js';
 import { SpanBatcher, type SpanExportTarget } from './span-batcher.js';
 
 /** An exporter that holds each export until the test settles it. */
@@ -84,7 +85,7 @@ describe('SpanBatcher', () => {
     // Hold the event loop open: the batch timer is unref'd.
     const hold = setInterval(() => undefined, 1000);
     try {
-      while (exporter.batches.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await until(() => exporter.batches.length > 0, 'the timer to export the partial batch');
     } finally {
       clearInterval(hold);
     }

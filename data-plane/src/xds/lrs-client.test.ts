@@ -12,6 +12,7 @@ import { createLogger } from '@ferry/shared';
 import type { StatsSnapshot } from '../stats/stats.js';
 import { buildProxyConfig } from '../config/translate.js';
 import { resources } from '../config/translate-test-fixtures.js';
+import { until } from '../test-support/until.js';
 import { clusterLoadCounters, loadReport, LrsClient, LRS_SERVICE } from './lrs-client.js';
 
 const EAST = { region: 'eu', zone: 'east', sub_zone: '' };
@@ -196,7 +197,7 @@ describe('LRS client', () => {
     try {
       const reports = (): LoadStatsRequest[] =>
         received.filter((r) => (r.cluster_stats ?? []).length > 0);
-      while (reports().length < 1) await new Promise((r) => setTimeout(r, 10));
+      await until(() => reports().length > 0, 'a report with cluster stats');
       total = 7;
       const laterSuccesses = (): number =>
         reports()
@@ -206,7 +207,7 @@ describe('LRS client', () => {
             0,
           );
       // Reports keep coming every 100 ms; the later ones add up to the counter's growth, once.
-      while (laterSuccesses() < 3) await new Promise((r) => setTimeout(r, 10));
+      await until(() => laterSuccesses() >= 3, 'later reports adding up to 3 successes');
       assert.equal(laterSuccesses(), 3);
       assert.equal(received[0]?.node?.id, 'proxy-1');
       assert.deepEqual(received[0]?.cluster_stats ?? [], []);

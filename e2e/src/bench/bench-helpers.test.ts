@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { percentile, summarize } from './latency-summary.js';
-import { parseCpuTicks, parseRssBytes, sampleProcess } from './proc-stats.js';
+import { parseCpuTicks, parseRssBytes, sampleProcess, ticksPerSecond } from './proc-stats.js';
 
 describe('latency summary', () => {
   test('nearest-rank percentiles', () => {
@@ -31,9 +31,25 @@ describe('proc stats', () => {
     assert.throws(() => parseRssBytes('Name:\tnode\n'), /no VmRSS/);
   });
 
-  test('samples this process', () => {
+  test('samples this process: the CPU time getrusage reports, to the clock tick', () => {
+    // Some CPU time to measure: loading the test runner alone costs more than a tick.
+    const cpuSecondsOf = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
+    const before = cpuSecondsOf(process.cpuUsage());
     const sample = sampleProcess(process.pid);
-    assert.ok(sample.rssBytes > 0);
-    assert.ok(sample.cpuSeconds >= 0);
+    const after = cpuSecondsOf(process.cpuUsage());
+    // procfs truncates user and system time to whole ticks each; getrusage reads the same
+    // counters in microseconds.
+    const tick = 1 / ticksPerSecond();
+    assert.ok(sample.cpuSeconds > 0, `cpuSeconds ${sample.cpuSeconds}`);
+    assert.ok(
+      sample.cpuSeconds >= before - 2 * tick && sample.cpuSeconds <= after,
+      `cpuSeconds ${sample.cpuSeconds} outside getrusage's [${before - 2 * tick}, ${after}]`,
+    );
+    // VmRSS and the RSS Node reports come from the same kernel counters, sampled apart.
+    const rss = process.memoryUsage.rss();
+    assert.ok(
+      sample.rssBytes > rss / 2 && sample.rssBytes < rss * 2,
+      `rssBytes ${sample.rssBytes} vs process.memoryUsage.rss() ${rss}`,
+    );
   });
 });

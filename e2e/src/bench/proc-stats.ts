@@ -14,7 +14,7 @@ export interface ProcSample {
 let clockTicks: number | undefined;
 
 /** `getconf CLK_TCK`, read once; 100 on every mainstream Linux when getconf is missing. */
-function ticksPerSecond(): number {
+export function ticksPerSecond(): number {
   if (clockTicks === undefined) {
     try {
       clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
