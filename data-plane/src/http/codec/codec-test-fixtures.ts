@@ -38,6 +38,7 @@ export class RecordedStream implements StreamDecoder {
     readonly head: RequestHeaderMap,
     readonly encoder: ResponseEncoder,
     readonly endStreamAtHead: boolean,
+    readonly connectionId: number,
   ) {}
 
   get bodyText(): string {
@@ -85,6 +86,10 @@ export interface CodecServer {
   readonly port: number;
   readonly streams: RecordedStream[];
   readonly protocolErrors: number[];
+  /** The status of the protocol error on each connection that had one, by connection id. */
+  readonly protocolErrorsByConnection: Map<number, number>;
+  /** Connection ids by the client's port. */
+  readonly connectionIdByClientPort: Map<number, number>;
   readonly connections: Http1ServerConnection[];
   readonly sockets: net.Socket[];
   settings: CodecSettings;
@@ -99,6 +104,7 @@ export async function startHttp1Server(
 ): Promise<CodecServer> {
   const streams: RecordedStream[] = [];
   const protocolErrors: number[] = [];
+  const protocolErrorsByConnection = new Map<number, number>();
   const connections: Http1ServerConnection[] = [];
   const sockets: net.Socket[] = [];
   let nextId = 1;
@@ -106,6 +112,8 @@ export async function startHttp1Server(
     port: 0,
     streams,
     protocolErrors,
+    protocolErrorsByConnection,
+    connectionIdByClientPort: new Map(),
     connections,
     sockets,
     settings: { ...DEFAULT_SETTINGS, ...settings },
@@ -115,15 +123,16 @@ export async function startHttp1Server(
   };
   const callbacks: ServerConnectionCallbacks = {
     settings: () => state.settings,
-    newStream(head, encoder, _connection, endStream) {
-      const stream = new RecordedStream(head, encoder, endStream);
+    newStream(head, encoder, connection, endStream) {
+      const stream = new RecordedStream(head, encoder, endStream, connection.id);
       streams.push(stream);
       state.onStream?.(stream);
       if (endStream) queueMicrotask(() => stream.end());
       return stream;
     },
-    protocolError(status) {
+    protocolError(status, connection) {
       protocolErrors.push(status);
+      protocolErrorsByConnection.set(connection.id, status);
     },
   };
   Object.defineProperty(callbacks, 'upgrade', { get: () => state.upgrade, enumerable: true });
@@ -135,6 +144,7 @@ export async function startHttp1Server(
       encrypted: false,
       serverName: undefined,
     };
+    state.connectionIdByClientPort.set(socket.remotePort!, info.id);
     connections.push(serveHttp1(socket, callbacks, info));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
