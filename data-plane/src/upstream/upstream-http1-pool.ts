@@ -27,10 +27,10 @@ import {
 } from './upstream-http1-connection.js';
 import {
   UpstreamHttp1Error,
-  type HostDispatcher,
   type Http1DispatchHandler,
   type Http1DispatchOptions,
 } from './upstream-http1-types.js';
+import type { HostDispatcher } from './upstream-pool.js';
 
 export interface Http1PoolOptions {
   readonly host: string;

@@ -4,30 +4,19 @@
  * and undici's HTTP/2 clients. Errors carry stable codes the router classifies (connect failure,
  * reset, protocol error).
  */
-import type { Readable } from 'node:stream';
+import type { HostDispatchHandler, HostDispatchOptions } from './upstream-pool.js';
 
-export interface Http1DispatchOptions {
-  /** origin-form path and query. */
-  readonly path: string;
-  readonly method: string;
-  /** `[name, value, ...]` including host; the pool owns Connection / Transfer-Encoding. */
-  readonly headers: string[];
-  /** The request body; null for none. Without content-length in `headers` it is sent chunked. */
-  readonly body: Readable | null;
-}
+/** One request as the router dispatches it (upstream-pool.ts's HostDispatchOptions). */
+export type Http1DispatchOptions = HostDispatchOptions;
 
-export interface Http1DispatchHandler {
-  /** The request was put on a connection (Envoy's pending → active); `abort` cancels it. */
-  onConnect(abort: (err?: Error) => void): void;
-  /** The final response head (1xx are skipped). Returning false pauses reading until `resume`. */
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
-  /** Body bytes (views of the socket's buffers). Returning false pauses reading. */
-  onData(chunk: Buffer): boolean;
-  /** The response is complete; trailers are `[name, value, ...]` or null. */
-  onComplete(trailers: string[] | null): void;
-  /** The request failed; nothing else is called afterwards. */
-  onError(err: Error): void;
-}
+/**
+ * The router's side of one request: onConnect when the request is put on a connection (Envoy's
+ * pending → active) with the abort that cancels it; onHeaders for the final response head (1xx
+ * are skipped) and onData for body bytes (views of the socket's buffers), either returning
+ * false to pause reading until `resume`; then exactly one of onComplete (trailers as
+ * `[name, value, ...]` or null) or onError.
+ */
+export type Http1DispatchHandler = HostDispatchHandler;
 
 /**
  * Error codes:
@@ -48,12 +37,4 @@ export class UpstreamHttp1Error extends Error {
     super(message);
     this.name = 'UpstreamHttp1Error';
   }
-}
-
-/** What the router and cluster runtime need from a host's connection pool, any protocol. */
-export interface HostDispatcher {
-  dispatch(options: Http1DispatchOptions, handler: Http1DispatchHandler): boolean;
-  close(): Promise<void>;
-  destroy(): Promise<void>;
-  on(event: 'connect' | 'disconnect', listener: () => void): unknown;
 }
