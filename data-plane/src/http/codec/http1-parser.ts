@@ -62,7 +62,8 @@ export class Http1HeadError {
   ) {}
 }
 
-function statusForParserError(error: ParserError): number {
+/** The status a server answers to llhttp's `code` (and `reason`). */
+export function statusForParserError(error: { code: string; reason: string }): number {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 431;
   // Envoy answers a transfer-coding it does not implement with 501; Transfer-Encoding together
   // with Content-Length is a framing conflict (400).

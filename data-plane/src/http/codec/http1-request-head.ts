@@ -9,7 +9,7 @@
  * only) or asterisk (OPTIONS only) form.
  */
 import { RequestHeaderMap } from '../header-map.js';
-import { Http1HeadError, type Http1HeadParser } from './http1-parser.js';
+import { Http1HeadError } from './http1-parser.js';
 import { trimOws } from './http1-chunked.js';
 
 export const enum BodyFraming {
@@ -32,6 +32,19 @@ export class ParsedRequest {
   keepAlive = false;
   expectContinue = false;
   upgrade = UpgradeKind.None;
+}
+
+/** A parsed HTTP/1.x request head: llhttp's through Http1HeadParser, or node:http's. */
+export interface RequestHeadFields {
+  readonly versionMajor: number;
+  readonly versionMinor: number;
+  readonly method: string;
+  readonly url: string;
+  /** `[name, value, ...]` as received. */
+  readonly rawHeaders: readonly string[];
+  /** llhttp saw Connection: upgrade with Upgrade, or CONNECT. */
+  readonly upgrade: boolean;
+  readonly shouldKeepAlive: boolean;
 }
 
 export interface RequestHeadLimits {
@@ -74,7 +87,7 @@ function reject(status: number, code: string, reason: string): Http1HeadError {
  * hand-off replays to the upstream.
  */
 export function readRequestHead(
-  parser: Http1HeadParser,
+  parser: RequestHeadFields,
   scheme: string,
   limits: RequestHeadLimits,
   into: ParsedRequest,
