@@ -135,6 +135,29 @@ test('node:http path: a request goes through with hop-by-hop fields removed; chu
   client.destroy();
 });
 
+test('node:http path: an error in a pipelined request is answered after the response before it', async () => {
+  const srv = await startNodeHttp();
+  let held: RecordedStream | undefined;
+  srv.onStream = (stream) => {
+    stream.onEnd = (s) => (held = s);
+  };
+  const client = await RawClient.connect(srv.port);
+  client.write(
+    'GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\nX: a\u0001b\r\n\r\n',
+  );
+  await eventually(() => held !== undefined, 'the first stream');
+  const headers = new ResponseHeaderMap(200);
+  headers.append('content-length', '5');
+  held!.encoder.encodeHeaders(headers, false);
+  held!.encoder.encodeData(Buffer.from('first'), true);
+  await client.untilClosed();
+  assert.deepEqual(
+    parseResponses(client.text).map((r) => r.status),
+    [200, 400],
+  );
+  assert.equal(srv.streams.length, 1);
+});
+
 test('node:http path: the client going away resets the stream', async () => {
   const srv = await startNodeHttp();
   const client = await RawClient.connect(srv.port);

@@ -339,18 +339,19 @@ function readHttp2Head(
 /**
  * node:http's 'clientError' handler: answers what llhttp refused with the status codec-http1
  * gives for the same error (431 for an oversized head, 501 for an unknown transfer-coding, 400
- * otherwise, 408 for a head timeout), then reports protocolError. Nothing is written once a
- * response has started on the socket.
+ * otherwise, 408 for a head timeout), then reports protocolError. The answer keeps HTTP/1.1's
+ * order: when the error is in a request pipelined behind one whose response is still being
+ * written, it follows that response; when it is in the body of the request being answered, the
+ * connection is closed (with the status if that response has not started).
  */
 export function answerClientError(
-  err: NodeJS.ErrnoException & { reason?: string; bytesParsed?: number },
+  err: NodeJS.ErrnoException & { reason?: string },
   socket: Duplex,
   callbacks: ServerConnectionCallbacks,
   connection: DownstreamConnectionInfo,
 ): void {
   const code = err.code ?? '';
-  const message = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (code === 'ECONNRESET' || !socket.writable || message?.headersSent === true) {
+  if (code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
@@ -360,8 +361,27 @@ export function answerClientError(
       : code.startsWith('HPE_')
         ? statusForParserError({ code, reason: err.reason ?? err.message })
         : 400;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-  );
-  callbacks.protocolError(status, connection);
+  const answer = (): void => {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    );
+    callbacks.protocolError(status, connection);
+  };
+  const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight === undefined || inFlight === null || inFlight.writableFinished) {
+    answer();
+    return;
+  }
+  if (!inFlight.req.complete) {
+    // The error is in the body of the request being answered: that stream cannot complete.
+    if (inFlight.headersSent) socket.destroy();
+    else answer();
+    return;
+  }
+  // A later pipelined request: nothing more is read, the current response finishes first.
+  socket.pause();
+  inFlight.once('finish', answer);
+  inFlight.once('close', () => {
+    if (!inFlight.writableFinished) socket.destroy();
+  });
 }
