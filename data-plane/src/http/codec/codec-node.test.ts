@@ -64,7 +64,8 @@ async function startNodeHttp(settings: Partial<CodecSettings> = {}): Promise<Nod
   const callbacks = recordingCallbacks(state);
   const server = http.createServer({ maxHeaderSize: state.settings.maxRequestHeadersBytes });
   server.maxHeadersCount = 0;
-  server.on('request', (req, res) => serveNodeRequest(req, res, callbacks, info(req.socket)));
+  // As proxy-runtime calls it: the connection is derived from the request.
+  server.on('request', (req, res) => serveNodeRequest(req, res, callbacks));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
     answerClientError(err, socket, callbacks, info(socket)),
   );
@@ -177,7 +178,8 @@ async function startH2c(settings: Partial<CodecSettings> = {}): Promise<NodeCode
   };
   const callbacks = recordingCallbacks(state);
   const server = http2.createServer();
-  server.on('request', (req, res) => serveNodeRequest(req, res, callbacks, info(req.socket)));
+  // As proxy-runtime calls it: the connection is derived from the request.
+  server.on('request', (req, res) => serveNodeRequest(req, res, callbacks));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.port = (server.address() as AddressInfo).port;
   closers.push(() => new Promise((resolve) => server.close(() => resolve())));

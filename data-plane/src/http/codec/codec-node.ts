@@ -46,12 +46,18 @@ const EMPTY = Buffer.alloc(0);
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
+/**
+ * Whether node:http2 parsed the request. Not `httpVersionMajor === 2`: node:http reports the
+ * version a request line claims, and "HTTP/2.0" on an HTTP/1 connection must get a 400, not the
+ * HTTP/2 handling.
+ */
+function isHttp2(req: NodeRequest): req is Http2ServerRequest {
+  return (req as Partial<Http2ServerRequest>).stream !== undefined;
+}
+
 /** The connection a node request arrived on (HTTP/2: the session's socket). */
 export function nodeConnectionInfo(req: NodeRequest): DownstreamConnectionInfo {
-  const socket =
-    req.httpVersionMajor === 2
-      ? ((req as Http2ServerRequest).stream.session?.socket ?? req.socket)
-      : req.socket;
+  const socket = isHttp2(req) ? (req.stream.session?.socket ?? req.socket) : req.socket;
   const tlsSocket = socket as { encrypted?: boolean; servername?: string | false };
   return {
     id: connectionIdOf(socket),
@@ -69,7 +75,7 @@ export function nodeRequestHead(
   req: NodeRequest,
   connection: DownstreamConnectionInfo,
 ): RequestHeaderMap {
-  const http2 = req.httpVersionMajor === 2;
+  const http2 = isHttp2(req);
   const rawAuthority = http2 ? req.headers[':authority'] : req.headers.host;
   const authority = typeof rawAuthority === 'string' ? rawAuthority : (req.headers.host ?? '');
   const head = new RequestHeaderMap(
@@ -106,7 +112,7 @@ class NodeStream implements ResponseEncoder {
     private readonly req: NodeRequest,
     private readonly res: NodeResponse,
   ) {
-    this.http2 = req.httpVersionMajor === 2;
+    this.http2 = isHttp2(req);
   }
 
   get headersSent(): boolean {
@@ -240,14 +246,14 @@ export function serveNodeRequest(
   const scheme = connection.encrypted ? 'https' : 'http';
   let head: RequestHeaderMap;
   let endStream: boolean;
-  if (req.httpVersionMajor === 2) {
-    const result = readHttp2Head(req as Http2ServerRequest, scheme, settings.maxHeadersCount);
+  if (isHttp2(req)) {
+    const result = readHttp2Head(req, scheme, settings.maxHeadersCount);
     if (result instanceof Http1HeadError) {
       refuse(res, result.status, true, callbacks, connection);
       return;
     }
     head = result;
-    endStream = (req as Http2ServerRequest).stream.endAfterHeaders;
+    endStream = req.stream.endAfterHeaders;
   } else {
     const error = readRequestHead(
       {
