@@ -37,6 +37,8 @@ import { serializeFields } from './http1-serialize.js';
 
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Body chunks up to this size are copied behind the head into one buffer (one write). */
+const COALESCE_BYTES = 16 * 1024;
 
 const enum Phase {
   /** Waiting for (or reading) a request head; a response may still be in progress. */
@@ -112,7 +114,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
   private readonly scheme: string;
   private readonly headersTimer: ConnectionTimer;
   private readonly idleTimer: ConnectionTimer;
-  private readonly uncorkBound = this.uncork.bind(this);
+  private readonly flushHeadBound = this.flushHead.bind(this);
   private readonly writeFlushedBound = this.onWriteFlushed.bind(this);
   private readonly resumeHeldInputBound = this.resumeHeldInput.bind(this);
   private settings: CodecSettings;
@@ -122,7 +124,8 @@ export class Http1ServerConnection implements ChunkedBodySink {
   private headStarted = false;
   private bodyRemaining = 0;
   private processing = false;
-  private corked = false;
+  /** A response head waiting for its first body bytes (at most until the end of the tick). */
+  private pendingHead: string | null = null;
   private paused = false;
   /** close() was called or the client half-closed: no request after the current one. */
   private closing = false;
@@ -361,13 +364,9 @@ export class Http1ServerConnection implements ChunkedBodySink {
       this.finishResponse(stream);
       return;
     }
-    // Held until the end of this tick so that the first body chunk goes out in the same write.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncorkBound);
-    }
-    this.socket.write(head, 'latin1');
+    // Held until the first body chunk (or the end of this tick), so that both leave in one write.
+    this.pendingHead = head;
+    process.nextTick(this.flushHeadBound);
   }
 
   writeData(stream: Http1Stream, data: Buffer, endStream: boolean): boolean {
@@ -378,16 +377,17 @@ export class Http1ServerConnection implements ChunkedBodySink {
     switch (stream.framing) {
       case ResponseFraming.Length:
       case ResponseFraming.Close:
-        if (data.length > 0) socket.write(data, onFlushed);
+        if (data.length > 0) this.writeBody('', data, '', onFlushed);
         break;
       case ResponseFraming.Chunked:
-        if (!this.corked) socket.cork();
-        if (data.length > 0) {
-          socket.write(`${data.length.toString(16)}\r\n`, 'latin1');
-          socket.write(data, onFlushed);
-          socket.write(endStream ? '\r\n0\r\n\r\n' : '\r\n', 'latin1');
-        } else if (endStream) socket.write('0\r\n\r\n', 'latin1');
-        if (!this.corked) socket.uncork();
+        if (data.length > 0)
+          this.writeBody(
+            `${data.length.toString(16)}\r\n`,
+            data,
+            endStream ? '\r\n0\r\n\r\n' : '\r\n',
+            onFlushed,
+          );
+        else if (endStream) this.writeText('0\r\n\r\n');
         break;
       case ResponseFraming.None:
         break;
@@ -400,9 +400,51 @@ export class Http1ServerConnection implements ChunkedBodySink {
     return true;
   }
 
+  /**
+   * Writes `prefix + data + suffix` (latin1 text around body bytes) after any held head, as one
+   * buffer when small (one write, no writev) and as a corked sequence otherwise (no copy).
+   */
+  private writeBody(
+    prefix: string,
+    data: Buffer,
+    suffix: string,
+    onFlushed: (() => void) | undefined,
+  ): void {
+    const socket = this.socket;
+    const before = this.pendingHead === null ? prefix : this.pendingHead + prefix;
+    this.pendingHead = null;
+    if (data.length <= COALESCE_BYTES) {
+      const size = before.length + data.length + suffix.length;
+      const buffer = Buffer.allocUnsafe(size);
+      buffer.write(before, 0, 'latin1');
+      data.copy(buffer, before.length);
+      if (suffix !== '') buffer.write(suffix, before.length + data.length, 'latin1');
+      socket.write(buffer, onFlushed);
+      return;
+    }
+    socket.cork();
+    if (before !== '') socket.write(before, 'latin1');
+    socket.write(data, onFlushed);
+    if (suffix !== '') socket.write(suffix, 'latin1');
+    socket.uncork();
+  }
+
+  private writeText(text: string): void {
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    this.socket.write(head === null ? text : head + text, 'latin1');
+  }
+
+  private flushHead(): void {
+    const head = this.pendingHead;
+    if (head === null) return;
+    this.pendingHead = null;
+    this.socket.write(head, 'latin1');
+  }
+
   writeTrailers(stream: Http1Stream, trailers: HeaderMap): void {
     if (stream.framing === ResponseFraming.Chunked) {
-      this.socket.write(`0\r\n${serializeFields(trailers, true).text}\r\n`, 'latin1');
+      this.writeText(`0\r\n${serializeFields(trailers, true).text}\r\n`);
     } else if (stream.framing === ResponseFraming.Close) {
       // Trailers cannot be sent without chunked framing; the body ends here.
     }
@@ -416,15 +458,9 @@ export class Http1ServerConnection implements ChunkedBodySink {
     if (!stream.done) stream.decoder?.onBelowWriteBufferLowWatermark();
   }
 
-  private uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  }
-
   private finishResponse(stream: Http1Stream): void {
     stream.done = true;
-    this.uncork();
+    this.flushHead();
     if (this.waitingForFlush === stream) this.waitingForFlush = null;
     if (stream.requestComplete || !stream.keepAlive) this.afterResponse(stream);
   }
@@ -495,7 +531,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   private endConnection(): void {
     if (this.phase >= Phase.Closed) return;
-    this.uncork();
+    this.flushHead();
     this.socket.end();
     this.shutDown();
   }
