@@ -340,6 +340,34 @@ test('readDisable pauses the request body until re-enabled', async () => {
   client.destroy();
 });
 
+test('readDisable holds the rest of a chunk already read and delivers it when re-enabled', async () => {
+  const srv = await server();
+  let disabledAt = -1;
+  srv.onStream = (stream) => {
+    stream.onData = (s) => {
+      if (disabledAt < 0) {
+        disabledAt = s.body.length;
+        s.encoder.readDisable(true);
+      }
+    };
+  };
+  const client = await RawClient.connect(srv.port);
+  // One write: the second chunk and a pipelined request arrive with the first chunk.
+  client.write(
+    'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n',
+  );
+  await eventually(() => disabledAt === 1, 'the first chunk');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(srv.streams[0]!.bodyText, 'abc', 'nothing more while disabled');
+  srv.streams[0]!.encoder.readDisable(false);
+  await client.until((c) => parseResponses(c.text).length === 2, 'both responses');
+  assert.deepEqual(
+    parseResponses(client.text).map((r) => r.body),
+    ['POST a /c 6', 'GET a /next 0'],
+  );
+  client.destroy();
+});
+
 test('request_headers_timeout: a slow head gets 408 and no stream', async () => {
   const srv = await server({ requestHeadersTimeoutMs: 100 });
   const client = await RawClient.connect(srv.port);

@@ -303,23 +303,23 @@ export class Http1ServerConnection implements ChunkedBodySink {
     this.updateReading();
   }
 
-  /** Pauses the socket while input is held or the stream's reading is disabled. */
+  /**
+   * Pauses the socket while the stream's reading is disabled or a pipelined request waits for the
+   * current response; once neither holds, reading resumes and held bytes are processed.
+   */
   updateReading(): void {
+    if (this.phase >= Phase.Closed) return;
     const stream = this.stream;
-    const pause =
-      this.heldInput !== null ||
-      (stream !== null && stream.readDisabled && !stream.requestComplete);
-    if (pause === this.paused || this.phase >= Phase.Closed) return;
-    this.paused = pause;
-    if (pause) this.socket.pause();
-    else this.socket.resume();
-    if (!pause && this.heldInput === null) return;
-    if (
-      stream !== null &&
-      !stream.readDisabled &&
-      this.heldInput !== null &&
-      this.phase === Phase.Body
-    )
+    const disabled = stream !== null && stream.readDisabled && !stream.requestComplete;
+    const waitingForResponse =
+      this.heldInput !== null && stream !== null && this.phase === Phase.Head;
+    const pause = disabled || waitingForResponse;
+    if (pause !== this.paused) {
+      this.paused = pause;
+      if (pause) this.socket.pause();
+      else this.socket.resume();
+    }
+    if (!pause && this.heldInput !== null && !this.processing)
       process.nextTick(this.resumeHeldInputBound);
   }
 
@@ -328,8 +328,6 @@ export class Http1ServerConnection implements ChunkedBodySink {
     const held = this.heldInput;
     if (held === null) return;
     this.heldInput = null;
-    this.paused = false;
-    this.socket.resume();
     this.process(held, 0);
     this.updateReading();
   }
@@ -474,7 +472,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
     }
     this.stream = null;
     this.idleTimer.arm(this.settings.idleTimeoutMs);
-    if (this.heldInput !== null && !this.processing) process.nextTick(this.resumeHeldInputBound);
+    this.updateReading();
   }
 
   // ---- errors, timeouts, closing -------------------------------------------------------------
