@@ -2,8 +2,9 @@
  * ferry-proxy's HTTP/1.1 server codec (Envoy's Http1::ServerConnectionImpl): request heads
  * through llhttp (http1-parser.ts) checked by http1-request-head.ts, bodies framed here
  * (Content-Length counted, chunked decoded by http1-chunked.ts) and handed on as views of the
- * socket's buffers, responses serialized straight onto the socket. No IncomingMessage /
- * ServerResponse; per request one Http1Stream and the head's RequestHeaderMap are allocated.
+ * socket's buffers, responses serialized straight onto the socket (http1-response-writer.ts).
+ * No IncomingMessage / ServerResponse; per request one Http1Stream and the head's
+ * RequestHeaderMap are allocated.
  *
  * Connection rules (see codec.ts for the stream contract):
  * - one request at a time: bytes of a pipelined request are held (and the socket paused) until
@@ -13,8 +14,7 @@
  *   that completes before its request body closes the connection (`connection: close`);
  * - request_headers_timeout runs from a head's first byte to its last (408); idle_timeout runs
  *   while no stream is active and closes the connection;
- * - encodeData returns false once the socket's unsent bytes reach bufferLimitBytes and
- *   onBelowWriteBufferLowWatermark follows when they have been flushed;
+ * - responses are written by http1-response-writer.ts (framing, backpressure);
  * - the client closing its side (FIN) after a complete request lets the response finish, then the
  *   connection closes; before the request is complete it resets the stream (remote-close).
  */
@@ -23,22 +23,23 @@ import { STATUS_CODES } from 'node:http';
 import type {
   CodecSettings,
   DownstreamConnectionInfo,
-  ResponseEncoder,
   ServerConnectionCallbacks,
-  StreamDecoder,
   StreamResetReason,
 } from './codec.js';
-import { HeaderMap, type ResponseHeaderMap } from '../header-map.js';
+import { HeaderMap } from '../header-map.js';
 import { ChunkedDecoder, type ChunkedBodySink } from './http1-chunked.js';
 import { Http1HeadError, Http1HeadParser } from './http1-parser.js';
 import { BodyFraming, ParsedRequest, readRequestHead, UpgradeKind } from './http1-request-head.js';
 import { ConnectionTimer } from './connection-timer.js';
-import { serializeFields } from './http1-serialize.js';
+import {
+  Http1ResponseWriter,
+  Http1Stream,
+  type Http1StreamOwner,
+  type ResponseWriterOwner,
+} from './http1-response-writer.js';
 
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-/** Body chunks up to this size are copied behind the head into one buffer (one write). */
-const COALESCE_BYTES = 16 * 1024;
 
 const enum Phase {
   /** Waiting for (or reading) a request head; a response may still be in progress. */
@@ -51,71 +52,17 @@ const enum Phase {
   Upgraded,
 }
 
-const enum ResponseFraming {
-  None,
-  Length,
-  Chunked,
-  /** HTTP/1.0 without Content-Length: the body ends when the connection closes. */
-  Close,
-}
-
-/** One request/response exchange: the connection manager's ResponseEncoder for it. */
-export class Http1Stream implements ResponseEncoder {
-  decoder: StreamDecoder | null = null;
-  headersSent = false;
-  /** Response completely encoded, or the stream reset: the encoder ignores further calls. */
-  done = false;
-  requestComplete = false;
-  readDisabled = false;
-  framing = ResponseFraming.None;
-
-  constructor(
-    private readonly connection: Http1ServerConnection,
-    readonly headRequest: boolean,
-    readonly http10: boolean,
-    public keepAlive: boolean,
-  ) {}
-
-  encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): void {
-    if (!this.done && !this.headersSent) this.connection.writeHeaders(this, headers, endStream);
-  }
-
-  encodeData(data: Buffer, endStream: boolean): boolean {
-    if (this.done || !this.headersSent) return !this.done;
-    return this.connection.writeData(this, data, endStream);
-  }
-
-  encodeTrailers(trailers: HeaderMap): void {
-    if (!this.done && this.headersSent) this.connection.writeTrailers(this, trailers);
-  }
-
-  readDisable(disabled: boolean): void {
-    if (this.done || this.readDisabled === disabled) return;
-    this.readDisabled = disabled;
-    this.connection.updateReading();
-  }
-
-  resetStream(): void {
-    if (this.done) return;
-    this.done = true;
-    this.connection.destroy();
-  }
-
-  closeConnectionAfterResponse(): void {
-    this.keepAlive = false;
-  }
-}
-
 /** Serves one accepted connection; the listener calls `serveHttp1` and keeps it for drain. */
-export class Http1ServerConnection implements ChunkedBodySink {
+export class Http1ServerConnection
+  implements ChunkedBodySink, Http1StreamOwner, ResponseWriterOwner
+{
+  readonly writer: Http1ResponseWriter;
   private readonly parser = new Http1HeadParser('request');
   private readonly parsed = new ParsedRequest();
   private readonly chunked: ChunkedDecoder;
   private readonly scheme: string;
   private readonly headersTimer: ConnectionTimer;
   private readonly idleTimer: ConnectionTimer;
-  private readonly flushHeadBound = this.flushHead.bind(this);
-  private readonly writeFlushedBound = this.onWriteFlushed.bind(this);
   private readonly resumeHeldInputBound = this.resumeHeldInput.bind(this);
   private settings: CodecSettings;
   private phase = Phase.Head;
@@ -124,13 +71,10 @@ export class Http1ServerConnection implements ChunkedBodySink {
   private headStarted = false;
   private bodyRemaining = 0;
   private processing = false;
-  /** A response head waiting for its first body bytes (at most until the end of the tick). */
-  private pendingHead: string | null = null;
   private paused = false;
   /** close() was called or the client half-closed: no request after the current one. */
   private closing = false;
   private destroyedLocally = false;
-  private waitingForFlush: Http1Stream | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -138,6 +82,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
     private readonly info: DownstreamConnectionInfo,
   ) {
     this.settings = callbacks.settings();
+    this.writer = new Http1ResponseWriter(socket, this);
     this.scheme = info.encrypted ? 'https' : 'http';
     this.chunked = new ChunkedDecoder(this, this.settings.maxRequestHeadersBytes);
     this.headersTimer = new ConnectionTimer(this.onHeadersTimeout.bind(this));
@@ -334,132 +279,16 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   // ---- writing -------------------------------------------------------------------------------
 
-  writeHeaders(stream: Http1Stream, headers: ResponseHeaderMap, endStream: boolean): void {
-    const status = headers.status;
-    const noBody = stream.headRequest || status < 200 || status === 204 || status === 304;
+  get bufferLimitBytes(): number {
+    return this.settings.bufferLimitBytes;
+  }
+
+  beforeResponseHead(stream: Http1Stream): void {
+    // A response that completes before its request can not leave the connection reusable.
     if (!stream.requestComplete || this.closing) stream.keepAlive = false;
-    const fields = serializeFields(headers, status === 204 || status < 200);
-    let framingField = '';
-    if (noBody) stream.framing = ResponseFraming.None;
-    else if (fields.hasContentLength) stream.framing = ResponseFraming.Length;
-    else if (endStream) framingField = 'content-length: 0\r\n';
-    else if (!stream.http10) {
-      stream.framing = ResponseFraming.Chunked;
-      framingField = 'transfer-encoding: chunked\r\n';
-    } else {
-      stream.framing = ResponseFraming.Close;
-      stream.keepAlive = false;
-    }
-    const connectionField = !stream.keepAlive
-      ? 'connection: close\r\n'
-      : stream.http10
-        ? 'connection: keep-alive\r\n'
-        : '';
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${fields.text}${framingField}${connectionField}\r\n`;
-    stream.headersSent = true;
-    if (endStream) {
-      this.socket.write(head, 'latin1');
-      this.finishResponse(stream);
-      return;
-    }
-    // Held until the first body chunk (or the end of this tick), so that both leave in one write.
-    this.pendingHead = head;
-    process.nextTick(this.flushHeadBound);
   }
 
-  writeData(stream: Http1Stream, data: Buffer, endStream: boolean): boolean {
-    const socket = this.socket;
-    const limit = this.settings.bufferLimitBytes;
-    const above = data.length > 0 && socket.writableLength + data.length >= limit;
-    const onFlushed = above ? this.writeFlushedBound : undefined;
-    switch (stream.framing) {
-      case ResponseFraming.Length:
-      case ResponseFraming.Close:
-        if (data.length > 0) this.writeBody('', data, '', onFlushed);
-        break;
-      case ResponseFraming.Chunked:
-        if (data.length > 0)
-          this.writeBody(
-            `${data.length.toString(16)}\r\n`,
-            data,
-            endStream ? '\r\n0\r\n\r\n' : '\r\n',
-            onFlushed,
-          );
-        else if (endStream) this.writeText('0\r\n\r\n');
-        break;
-      case ResponseFraming.None:
-        break;
-    }
-    if (endStream) this.finishResponse(stream);
-    if (above && !stream.done) {
-      this.waitingForFlush = stream;
-      return false;
-    }
-    return true;
-  }
-
-  /**
-   * Writes `prefix + data + suffix` (latin1 text around body bytes) after any held head, as one
-   * buffer when small (one write, no writev) and as a corked sequence otherwise (no copy).
-   */
-  private writeBody(
-    prefix: string,
-    data: Buffer,
-    suffix: string,
-    onFlushed: (() => void) | undefined,
-  ): void {
-    const socket = this.socket;
-    const before = this.pendingHead === null ? prefix : this.pendingHead + prefix;
-    this.pendingHead = null;
-    if (data.length <= COALESCE_BYTES) {
-      const size = before.length + data.length + suffix.length;
-      const buffer = Buffer.allocUnsafe(size);
-      buffer.write(before, 0, 'latin1');
-      data.copy(buffer, before.length);
-      if (suffix !== '') buffer.write(suffix, before.length + data.length, 'latin1');
-      socket.write(buffer, onFlushed);
-      return;
-    }
-    socket.cork();
-    if (before !== '') socket.write(before, 'latin1');
-    socket.write(data, onFlushed);
-    if (suffix !== '') socket.write(suffix, 'latin1');
-    socket.uncork();
-  }
-
-  private writeText(text: string): void {
-    const head = this.pendingHead;
-    this.pendingHead = null;
-    this.socket.write(head === null ? text : head + text, 'latin1');
-  }
-
-  private flushHead(): void {
-    const head = this.pendingHead;
-    if (head === null) return;
-    this.pendingHead = null;
-    this.socket.write(head, 'latin1');
-  }
-
-  writeTrailers(stream: Http1Stream, trailers: HeaderMap): void {
-    if (stream.framing === ResponseFraming.Chunked) {
-      this.writeText(`0\r\n${serializeFields(trailers, true).text}\r\n`);
-    } else if (stream.framing === ResponseFraming.Close) {
-      // Trailers cannot be sent without chunked framing; the body ends here.
-    }
-    this.finishResponse(stream);
-  }
-
-  private onWriteFlushed(): void {
-    const stream = this.waitingForFlush;
-    if (stream === null || this.socket.writableLength >= this.settings.bufferLimitBytes) return;
-    this.waitingForFlush = null;
-    if (!stream.done) stream.decoder?.onBelowWriteBufferLowWatermark();
-  }
-
-  private finishResponse(stream: Http1Stream): void {
-    stream.done = true;
-    this.flushHead();
-    if (this.waitingForFlush === stream) this.waitingForFlush = null;
+  onResponseComplete(stream: Http1Stream): void {
     if (stream.requestComplete || !stream.keepAlive) this.afterResponse(stream);
   }
 
@@ -529,7 +358,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   private endConnection(): void {
     if (this.phase >= Phase.Closed) return;
-    this.flushHead();
+    this.writer.flushHead();
     this.socket.end();
     this.shutDown();
   }
