@@ -1,13 +1,14 @@
 /**
- * Connection pools to one upstream host. HTTP/1.1 uses undici's keep-alive Pool; HTTP/2 uses
- * undici's H2CClient over cleartext (prior knowledge) or a Pool with ALPN h2 over TLS. All three
- * are undici Dispatchers, so the request path (http/forwarder.ts) dispatches the same way.
+ * Connection pools to one upstream host. HTTP/1.1 (cleartext and TLS) uses ferry-proxy's own
+ * pool (upstream-http1-pool.ts); HTTP/2 uses undici's H2CClient over cleartext (prior knowledge)
+ * or a Pool with ALPN h2 over TLS. All are HostDispatchers, so the router dispatches the same way.
  *
  * Timeouts that undici would enforce by itself (headers/body 300 s) are disabled: the route and
  * per-try timeouts of the request path own them, as in Envoy.
  */
 import { H2CClient, Pool, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
+import { Http1Pool } from './upstream-http1-pool.js';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
 import type { GaugeHandle } from '../stats/stats.js';
@@ -40,6 +41,8 @@ export interface HostDispatcher {
   /** Finishes in-flight requests, then closes. */
   close(): Promise<void>;
   destroy(): Promise<void>;
+  /** 'connect' / 'disconnect' for every connection established / lost (upstream_cx_active). */
+  on(event: 'connect' | 'disconnect', listener: () => void): unknown;
 }
 
 export interface HostAddress {
@@ -108,51 +111,71 @@ export function createHostDispatcher(
 ): HostDispatcher {
   const tls = cluster.tls;
   const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
-  const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs || 5000 };
-  let servername: string | undefined;
-  if (tls !== undefined) {
-    const options = upstreamTlsOptions(tls, address.hostname);
-    Object.assign(connect, options);
-    servername = options.servername;
+  const connectTimeoutMs = cluster.connectTimeoutMs || 5000;
+  const tlsOptions = tls === undefined ? undefined : upstreamTlsOptions(tls, address.hostname);
+  const dispatcher = http2
+    ? createHttp2Dispatcher(cluster, address, tlsOptions, connectTimeoutMs, idleMs)
+    : new Http1Pool({
+        host: address.host,
+        port: address.port,
+        tls: tlsOptions,
+        connectTimeoutMs,
+        maxConnections: cluster.circuitBreakers.maxConnections,
+        maxRequestsPerConnection: cluster.maxRequestsPerConnection,
+        idleTimeoutMs: idleMs,
+        // Forwarding only: the proxy passes sizes through, the backend's framing is authoritative.
+        maxResponseHeadersBytes: 96 * 1024,
+      });
+  if (connectionsGauge !== undefined) {
+    dispatcher.on('connect', () => connectionsGauge.add(1));
+    dispatcher.on('disconnect', () => connectionsGauge.add(-1));
   }
+  return dispatcher;
+}
+
+function createHttp2Dispatcher(
+  cluster: ClusterModel,
+  address: HostAddress,
+  tlsOptions: ConnectionOptions | undefined,
+  connectTimeoutMs: number,
+  idleMs: number,
+): HostDispatcher {
+  const connect: Record<string, unknown> = { timeout: connectTimeoutMs, ...tlsOptions };
   const common = {
     headersTimeout: 0,
     bodyTimeout: 0,
     keepAliveTimeout: Math.min(idleMs, 60_000),
     keepAliveMaxTimeout: idleMs,
-    // Forwarding only: the proxy passes sizes through, the backend's framing is authoritative.
     maxHeaderSize: 96 * 1024,
   };
   let dispatcher: Dispatcher;
-  if (http2 && tls === undefined) {
+  if (tlsOptions === undefined) {
     dispatcher = new H2CClient(originOf(address, false), {
       ...common,
       connect: connect as { timeout: number },
       maxConcurrentStreams: 100,
     });
   } else {
-    dispatcher = new Pool(originOf(address, tls !== undefined), {
+    dispatcher = new Pool(originOf(address, true), {
       ...common,
       connections: Math.max(1, cluster.circuitBreakers.maxConnections),
       pipelining: 1,
-      allowH2: http2,
+      allowH2: true,
       maxRequestsPerClient:
         cluster.maxRequestsPerConnection > 0 ? cluster.maxRequestsPerConnection : undefined,
       connect,
     });
+    const servername = tlsOptions.servername;
+    if (servername !== undefined) {
+      // undici takes a request's SNI from its Host header (reconnecting when it changes); Envoy
+      // sends the cluster's configured sni whatever the Host. Pin it on every request.
+      dispatcher = dispatcher.compose(
+        (dispatch) => (opts, handler) =>
+          dispatch({ ...opts, servername } as Dispatcher.DispatchOptions, handler),
+      );
+    }
   }
-  if (connectionsGauge !== undefined) {
-    dispatcher.on('connect', () => connectionsGauge.add(1));
-    dispatcher.on('disconnect', () => connectionsGauge.add(-1));
-  }
-  if (servername !== undefined) {
-    // undici takes a request's SNI from its Host header (reconnecting when it changes); Envoy
-    // sends the cluster's configured sni whatever the Host. Pin it on every request.
-    const sni = servername;
-    return dispatcher.compose(
-      (dispatch) => (opts, handler) =>
-        dispatch({ ...opts, servername: sni } as Dispatcher.DispatchOptions, handler),
-    );
-  }
+  // undici's Dispatcher takes the same dispatch options and legacy handler (HostDispatcher is
+  // that subset).
   return dispatcher;
 }

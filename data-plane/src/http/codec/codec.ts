@@ -82,6 +82,11 @@ export interface CodecSettings {
   readonly idleTimeoutMs: number;
   /** per_connection_buffer_limit_bytes: the write-buffer watermark (Envoy default 1 MiB). */
   readonly bufferLimitBytes: number;
+  /**
+   * http_protocol_options.accept_http_10: false answers HTTP/1.0 requests with 426 as Envoy
+   * does. Absent: HTTP/1.0 is accepted.
+   */
+  readonly acceptHttp10?: boolean;
 }
 
 /** What a server codec reports to (one per listener; reads the listener's current binding). */
@@ -100,4 +105,19 @@ export interface ServerConnectionCallbacks {
    * the codec has answered `status` itself and closes the connection; counted by the caller.
    */
   protocolError(status: number, connection: DownstreamConnectionInfo): void;
+  /**
+   * An HTTP/1.1 Upgrade (other than h2c, which is ignored as Envoy does) or CONNECT request: the
+   * codec has let go of the socket (no listener, timer or parser of its own remains) and hands
+   * it over with the validated head and the bytes that followed it. The head keeps Connection
+   * and Upgrade so that it can be replayed upstream; `head.authority` is the CONNECT target.
+   * Without this callback the codec refuses such requests itself: CONNECT with 404 (Envoy's
+   * answer when no route has a connect_matcher), other upgrades with 403 (Envoy's
+   * upgrade_failed), then reports them through protocolError.
+   */
+  upgrade?(
+    head: RequestHeaderMap,
+    socket: Socket,
+    rest: Buffer,
+    connection: DownstreamConnectionInfo,
+  ): void;
 }
