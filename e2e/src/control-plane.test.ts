@@ -69,13 +69,47 @@ filter_chains:
 
 const docs = (...parts: string[]): string => parts.join('---\n');
 
+// `ferryctl ... -o json` prints the HTTP API's JSON (control-plane/src/api/wire-json.ts): the
+// fields these tests read.
+interface ListJson {
+  readonly revision: number;
+  readonly resources: readonly { kind: string; name: string; version: string }[];
+}
+
+interface TypeStatusJson {
+  readonly type_url: string;
+  readonly version_sent: string;
+  readonly version_acked: string;
+  readonly last_nack?: { version: string; error: string; resources?: readonly string[] };
+}
+
+interface StatusJson {
+  readonly nodes: readonly { node_id: string; types: readonly TypeStatusJson[] }[];
+}
+
+interface HistoryJson {
+  readonly entries: readonly { revision: number }[];
+}
+
 function ok(result: CommandResult, what: string): CommandResult {
   assert.equal(result.code, 0, `${what} failed (${result.code}): ${result.stderr}`);
   return result;
 }
 
-async function json(cp: ControlPlane, args: string[]): Promise<any> {
-  return JSON.parse(ok(await ferryctl(cp.apiUrl, [...args, '-o', 'json']), args.join(' ')).stdout);
+/** `ferryctl <args> -o json`, which must exit 0; `T` is the command's JSON shape (above). */
+async function json<T>(cp: ControlPlane, args: string[]): Promise<T> {
+  const result = ok(await ferryctl(cp.apiUrl, [...args, '-o', 'json']), args.join(' '));
+  return JSON.parse(result.stdout) as T;
+}
+
+/** The status of `typeUrl` on node `nodeId` in `ferryctl status`, if listed. */
+async function typeStatus(
+  cp: ControlPlane,
+  nodeId: string,
+  typeUrl: string,
+): Promise<TypeStatusJson | undefined> {
+  const status = await json<StatusJson>(cp, ['status']);
+  return status.nodes.find((n) => n.node_id === nodeId)?.types.find((t) => t.type_url === typeUrl);
 }
 
 async function apply(cp: ControlPlane, yaml: string): Promise<CommandResult> {
@@ -87,7 +121,7 @@ async function state(cp: ControlPlane): Promise<{ revision: number; versions: st
   const versions: string[] = [];
   let revision = 0;
   for (const type of ['listeners', 'routes', 'clusters', 'endpoints']) {
-    const r = await json(cp, ['get', type]);
+    const r = await json<ListJson>(cp, ['get', type]);
     revision = r.revision;
     for (const x of r.resources) versions.push(`${x.kind}/${x.name}@${x.version}`);
   }
@@ -151,26 +185,20 @@ void describe('control plane with real processes', () => {
         assert.deepEqual(names(bad), ['c1']);
         ads.request(CDS, [], bad, 'c1: lb_policy not supported here');
         const nacked = await eventually(async () => {
-          const s = await json(cp, ['status']);
-          const t = s.nodes
-            .find((n: any) => n.node_id === 'nacker')
-            ?.types.find((x: any) => x.type_url === CDS);
-          return t?.last_nack ? t : undefined;
+          const t = await typeStatus(cp, 'nacker', CDS);
+          return t?.last_nack ? { type: t, nack: t.last_nack } : undefined;
         }, 'the NACK in ferryctl status');
-        assert.equal(nacked.last_nack.error, 'c1: lb_policy not supported here');
-        assert.equal(nacked.last_nack.version, bad.version_info);
-        assert.deepEqual(nacked.last_nack.resources, ['c1']);
-        assert.notEqual(nacked.version_acked, nacked.version_sent);
+        assert.equal(nacked.nack.error, 'c1: lb_policy not supported here');
+        assert.equal(nacked.nack.version, bad.version_info);
+        assert.deepEqual(nacked.nack.resources, ['c1']);
+        assert.notEqual(nacked.type.version_acked, nacked.type.version_sent);
 
         ok(await apply(cp, clusterYaml('c1', '2s')), 'corrected apply');
         const fixed = await ads.next(10000);
         assert.notEqual(fixed.version_info, bad.version_info);
         ads.request(CDS, [], fixed);
         const acked = await eventually(async () => {
-          const s = await json(cp, ['status']);
-          const t = s.nodes
-            .find((n: any) => n.node_id === 'nacker')
-            ?.types.find((x: any) => x.type_url === CDS);
+          const t = await typeStatus(cp, 'nacker', CDS);
           return t?.version_acked === fixed.version_info ? t : undefined;
         }, 'the ACK in ferryctl status');
         assert.equal(acked.version_acked, acked.version_sent);
@@ -221,9 +249,9 @@ void describe('control plane with real processes', () => {
         assert.deepEqual(names(cds), ['c1', 'c3']);
         ads.request(CDS, [], cds);
 
-        const history = await json(cp, ['history']);
-        assert.equal(history.entries[0].revision, earlier.revision + 1);
-        assert.ok(history.entries.some((e: any) => e.revision === earlier.revision));
+        const history = await json<HistoryJson>(cp, ['history']);
+        assert.equal(history.entries[0]?.revision, earlier.revision + 1);
+        assert.ok(history.entries.some((e) => e.revision === earlier.revision));
         ok(await ferryctl(cp.apiUrl, ['rollback', String(earlier.revision)]), 'rollback');
         cds = await ads.next(10000);
         assert.deepEqual(names(cds), ['c1']);

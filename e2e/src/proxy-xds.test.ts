@@ -25,6 +25,54 @@ import {
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
+// The admin endpoints' JSON (Envoy's admin API: envoy.admin.v3.ServerInfo, ConfigDump, Clusters;
+// ferry-proxy adds `xds` to /server_info): the fields these tests read.
+interface ServerInfoJson {
+  readonly state: string;
+  readonly version: string;
+  readonly node: { readonly id: string; readonly cluster: string };
+  readonly xds: { readonly last_rejection: { readonly errors: readonly string[] } | null } | null;
+}
+
+/** One entry of /config_dump's `configs`, by its "@type". */
+interface ConfigDumpEntry {
+  readonly '@type': string;
+  readonly static_clusters?: readonly { readonly cluster: { readonly name: string } }[];
+  readonly dynamic_active_clusters?: readonly { readonly cluster: { readonly name: string } }[];
+  readonly dynamic_listeners?: readonly {
+    readonly name: string;
+    readonly active_state: { readonly listener: { readonly '@type': string } };
+  }[];
+  readonly dynamic_route_configs?: readonly { readonly route_config: { readonly name: string } }[];
+}
+
+interface ClustersJson {
+  readonly cluster_statuses: readonly {
+    readonly name: string;
+    readonly added_via_api: boolean;
+    readonly host_statuses: readonly {
+      readonly address: { readonly socket_address: { readonly port_value: number } };
+    }[];
+  }[];
+}
+
+async function adminJson<T>(proxy: Proxy, pathname: string): Promise<T> {
+  return JSON.parse((await httpRequest(`${proxy.adminUrl}${pathname}`)).body) as T;
+}
+
+interface ConfigDump {
+  readonly configs: readonly ConfigDumpEntry[];
+}
+
+/** The `envoy.admin.v3.<suffix>` entry of a /config_dump, which must be there. */
+function dumpEntry(dump: ConfigDump, suffix: string): ConfigDumpEntry {
+  const entry = dump.configs.find(
+    (c) => c['@type'] === `type.googleapis.com/envoy.admin.v3.${suffix}`,
+  );
+  assert.ok(entry, `${suffix} in /config_dump`);
+  return entry;
+}
+
 function config(opts: { listenerPort: number; webPort: number; extraRouteMatch?: string }): string {
   return `
 '@type': type.googleapis.com/envoy.config.listener.v3.Listener
@@ -126,44 +174,35 @@ describe('ferry-proxy driven by the control plane', () => {
     assert.equal(ready.status, 200);
     assert.equal(ready.body.trim(), 'LIVE');
 
-    const info = JSON.parse((await httpRequest(`${proxy.adminUrl}/server_info`)).body) as Record<
-      string,
-      any
-    >;
+    const info = await adminJson<ServerInfoJson>(proxy, '/server_info');
     assert.equal(info.state, 'LIVE');
     assert.equal(info.node.id, nodeId);
     assert.equal(info.node.cluster, 'default');
     assert.match(String(info.version), /^ferry-proxy\//);
 
-    const dump = JSON.parse((await httpRequest(`${proxy.adminUrl}/config_dump`)).body) as {
-      configs: any[];
-    };
-    const listeners = dump.configs.find(
-      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-    );
-    assert.equal(listeners.dynamic_listeners[0].name, 'http');
+    const dump = await adminJson<ConfigDump>(proxy, '/config_dump');
+    const listener = dumpEntry(dump, 'ListenersConfigDump').dynamic_listeners?.[0];
+    assert.equal(listener?.name, 'http');
     assert.equal(
-      listeners.dynamic_listeners[0].active_state.listener['@type'],
+      listener?.active_state.listener['@type'],
       'type.googleapis.com/envoy.config.listener.v3.Listener',
     );
-    const clusters = dump.configs.find(
-      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-    );
+    const clusters = dumpEntry(dump, 'ClustersConfigDump');
     assert.deepEqual(
-      clusters.static_clusters.map((c: any) => c.cluster.name),
+      clusters.static_clusters?.map((c) => c.cluster.name),
       ['xds_cluster'],
     );
     assert.deepEqual(
-      clusters.dynamic_active_clusters.map((c: any) => c.cluster.name),
+      clusters.dynamic_active_clusters?.map((c) => c.cluster.name),
       ['web'],
     );
 
     const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
     assert.ok(text.includes(`web::127.0.0.1:${b.port}::health_flags::healthy`), text);
-    const json = JSON.parse((await httpRequest(`${proxy.adminUrl}/clusters?format=json`)).body);
-    const web = json.cluster_statuses.find((c: any) => c.name === 'web');
-    assert.equal(web.added_via_api, true);
-    assert.equal(web.host_statuses[0].address.socket_address.port_value, b.port);
+    const json = await adminJson<ClustersJson>(proxy, '/clusters?format=json');
+    const web = json.cluster_statuses.find((c) => c.name === 'web');
+    assert.equal(web?.added_via_api, true);
+    assert.equal(web?.host_statuses[0]?.address.socket_address.port_value, b.port);
 
     const prom = await httpRequest(`${proxy.adminUrl}/stats/prometheus`);
     assert.equal(prom.status, 200);
@@ -212,8 +251,8 @@ describe('ferry-proxy driven by the control plane', () => {
     // config is the last good one, so traffic still flows, to whichever endpoint web now has.
     const res = await get('/still');
     assert.equal(res.status, 200);
-    const info = JSON.parse((await httpRequest(`${proxy.adminUrl}/server_info`)).body);
-    assert.match(String(info.xds.last_rejection.errors.join(' ')), /runtime_fraction/);
+    const info = await adminJson<ServerInfoJson>(proxy, '/server_info');
+    assert.match(String(info.xds?.last_rejection?.errors.join(' ')), /runtime_fraction/);
     const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
     assert.match(
       prom,
@@ -239,13 +278,9 @@ describe('ferry-proxy driven by the control plane', () => {
     proxy = await startProxy({ bootstrap, stateDir, concurrency: 1 });
     assert.equal(proxy.ready.origin, 'persisted');
     assert.equal((await get('/reborn')).body, 'b /reborn');
-    const dump = JSON.parse((await httpRequest(`${proxy.adminUrl}/config_dump`)).body) as {
-      configs: any[];
-    };
-    const routes = dump.configs.find(
-      (c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
-    );
-    assert.equal(routes.dynamic_route_configs[0].route_config.name, 'main');
+    const dump = await adminJson<ConfigDump>(proxy, '/config_dump');
+    const routes = dumpEntry(dump, 'RoutesConfigDump');
+    assert.equal(routes.dynamic_route_configs?.[0]?.route_config.name, 'main');
   });
 
   test('POST /quitquitquit exits gracefully', async () => {

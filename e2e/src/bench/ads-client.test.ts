@@ -7,7 +7,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { decodeBinary, decodeJsonWith, encodeBinary, requireMessageSchema } from '@ferry/proto';
+import { decodeJsonWith, encodeBinary, requireMessageSchema } from '@ferry/proto';
+import { serviceDefinition, type DiscoveryRequest } from '@ferry/proto/grpc';
 import { AdsClient, type ClientCounters } from './ads-client.js';
 import {
   baseConfig,
@@ -27,9 +28,25 @@ interface SeenRequest {
   nodeId: string | undefined;
 }
 
-const requestSchema = requireMessageSchema('envoy.service.discovery.v3.DiscoveryRequest');
 const responseSchema = requireMessageSchema('envoy.service.discovery.v3.DiscoveryResponse');
 const config = { clusters: 2, endpointsPerCluster: 2 };
+
+// Requests are decoded as the control plane decodes them (proto-loader, grpc-messages.ts's form),
+// not with the client's own codec; a field left off the wire reads as its proto3 default.
+const adsMethod = serviceDefinition(
+  'envoy.service.discovery.v3.AggregatedDiscoveryService',
+).StreamAggregatedResources!;
+
+function seenRequest(bytes: Buffer): SeenRequest {
+  const req = adsMethod.requestDeserialize(bytes) as DiscoveryRequest;
+  return {
+    typeUrl: req.type_url ?? '',
+    versionInfo: req.version_info ?? '',
+    responseNonce: req.response_nonce ?? '',
+    resourceNames: [...(req.resource_names ?? [])],
+    nodeId: req.node === undefined ? undefined : (req.node.id ?? ''),
+  };
+}
 
 function response(
   typeUrl: string,
@@ -70,14 +87,8 @@ test('subscribes like Envoy, ACKs every response and follows an EDS push', async
     let nonce = 0;
     stream.on('data', (chunk: Buffer) => {
       for (const bytes of deframer.push(chunk)) {
-        const req = decodeBinary(requestSchema, bytes) as any;
-        seen.push({
-          typeUrl: req.typeUrl,
-          versionInfo: req.versionInfo,
-          responseNonce: req.responseNonce,
-          resourceNames: [...req.resourceNames],
-          nodeId: req.node?.id,
-        });
+        const req = seenRequest(bytes);
+        seen.push(req);
         if (seenWaiter && seen.length >= seenWaiter.count) seenWaiter.resolve();
         // Answer subscriptions (first request of a type), not ACKs.
         if (req.responseNonce === '')
