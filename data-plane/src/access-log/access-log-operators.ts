@@ -130,6 +130,7 @@ const DETAILS_BY_FLAG: Readonly<Record<string, string>> = {
   LH: 'health_check_failed',
   SI: 'stream_idle_timeout',
   DPE: 'downstream_protocol_error',
+  UPE: 'upstream_reset_before_response_started{protocol_error}',
 };
 
 function responseCodeDetails(r: AccessLogRecord): string | undefined {

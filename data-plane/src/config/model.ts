@@ -86,6 +86,8 @@ export interface HttpConnectionManagerModel {
   readonly drainTimeoutMs: number;
   readonly maxRequestHeadersKb: number;
   readonly maxHeadersCount: number;
+  /** http_protocol_options.accept_http_10 (Envoy's default false: HTTP/1.0 gets 426). */
+  readonly acceptHttp10: boolean;
   readonly upgradeTypes: readonly string[];
   readonly http2MaxConcurrentStreams: number;
   /** Names of the HTTP filters in order (only supported ones pass translation; router last). */

@@ -58,7 +58,7 @@ const HCM_SPEC = messageSpec(
     route_config: 'inline route configuration',
     http_filters: 'see the HTTP filter list; router required, last',
     common_http_protocol_options: 'idle_timeout (default 1h), max_headers_count (default 100)',
-    http_protocol_options: 'no fields supported',
+    http_protocol_options: 'accept_http_10',
     http2_protocol_options: 'max_concurrent_streams (default 100)',
     server_name: `Server header (default ${HCM_DEFAULTS.serverName})`,
     server_header_transformation: 'OVERWRITE (default), APPEND_IF_ABSENT, PASS_THROUGH',
@@ -109,7 +109,11 @@ const COMMON_OPTIONS_SPEC = messageSpec(
   'downstream',
 );
 
-const HTTP1_SPEC = messageSpec('envoy.config.core.v3.Http1ProtocolOptions', {}, 'downstream');
+const HTTP1_SPEC = messageSpec(
+  'envoy.config.core.v3.Http1ProtocolOptions',
+  { accept_http_10: 'default false: HTTP/1.0 requests get 426, as in Envoy' },
+  'downstream',
+);
 
 const HTTP2_SPEC = messageSpec(
   'envoy.config.core.v3.Http2ProtocolOptions',
@@ -199,6 +203,7 @@ export function translateHcm(
     drainTimeoutMs: durationMs(obj.drain_timeout, HCM_DEFAULTS.drainTimeoutMs),
     maxRequestHeadersKb: int(obj.max_request_headers_kb, HCM_DEFAULTS.maxRequestHeadersKb),
     maxHeadersCount: int(common.max_headers_count, HCM_DEFAULTS.maxHeadersCount),
+    acceptHttp10: bool(http1?.accept_http_10, false),
     upgradeTypes: objectsOf(obj, 'upgrade_configs', path).flatMap(([u, p]) => {
       checkFields(u, UPGRADE_SPEC, p, issues);
       return bool(u.enabled, true) ? [str(u.upgrade_type).toLowerCase()] : [];

@@ -11,6 +11,8 @@ export const LOCAL_REPLY_BODY = {
   overflow: 'upstream connect error or disconnect/reset before headers. reset reason: overflow',
   timeout: 'upstream request timeout',
   noCluster: 'cluster not found',
+  protocolError:
+    'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
   streamTimeout: 'stream timeout',
   headersTooLarge: '',
 } as const;

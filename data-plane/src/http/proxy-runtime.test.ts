@@ -92,6 +92,7 @@ function hcm(
     drainTimeoutMs: 5000,
     maxRequestHeadersKb: 60,
     maxHeadersCount: 100,
+    acceptHttp10: false,
     upgradeTypes: ['websocket'],
     http2MaxConcurrentStreams: 100,
     httpFilters: [{ name: 'envoy.filters.http.router', typeUrl: ROUTER_TYPE_URL, config: {} }],

@@ -321,6 +321,7 @@ function streamCallbacks(chain: CompiledHcm, scope: RequestScope): ServerConnect
     requestHeadersTimeoutMs: hcm.requestHeadersTimeoutMs,
     idleTimeoutMs: hcm.idleTimeoutMs,
     bufferLimitBytes: chain.bufferLimitBytes,
+    acceptHttp10: hcm.acceptHttp10,
   };
   return {
     settings: () => settings,
@@ -331,6 +332,19 @@ function streamCallbacks(chain: CompiledHcm, scope: RequestScope): ServerConnect
     },
     protocolError(status) {
       chain.downstreamRq.record(status);
+    },
+    upgrade(head, socket, rest, connection) {
+      if (head.method === 'CONNECT') {
+        // Envoy's answer when no route has a connect_matcher (ferry-proxy has none).
+        chain.downstreamRq.record(404);
+        socket.on('error', () => undefined);
+        socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+        return;
+      }
+      const upgrade = head.get('upgrade') ?? '';
+      head.remove('connection');
+      head.remove('upgrade');
+      proxyUpgrade(chain, scope, head, upgrade, connection, socket, rest);
     },
   };
 }

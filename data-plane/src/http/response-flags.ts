@@ -30,6 +30,8 @@ export const ResponseFlag = {
   STREAM_IDLE_TIMEOUT: 'SI',
   /** envoy.filters.http.health_check answered 503 because the proxy fails health checks. */
   FAILED_LOCAL_HEALTH_CHECK: 'LH',
+  /** The upstream's response was malformed or ambiguous (never forwarded). */
+  UPSTREAM_PROTOCOL_ERROR: 'UPE',
   /** Downstream protocol error (malformed request). */
   DOWNSTREAM_PROTOCOL_ERROR: 'DPE',
   /** envoy.filters.http.fault delayed the request. */

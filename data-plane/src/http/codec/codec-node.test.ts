@@ -199,7 +199,7 @@ function h2Request(
     let text = '';
     let trailers: http2.IncomingHttpHeaders = {};
     stream.on('response', (h) => (status = Number(h[':status'])));
-    stream.on('trailers', (t) => (trailers = t));
+    stream.on('trailers', (t: http2.IncomingHttpHeaders) => (trailers = t));
     stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
     stream.on('end', () => {
       session.close();

@@ -451,7 +451,14 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       this.#scheduleRetry();
       return;
     }
-    if (kind === 'timeout') {
+    if (code === 'UPSTREAM_PROTOCOL_ERROR') {
+      // Envoy answers a malformed upstream response with 502 UPE; nothing of it is forwarded.
+      cluster.stats.upstreamRqReset.inc();
+      this.#localReply(502, LOCAL_REPLY_BODY.protocolError, {
+        flag: ResponseFlag.UPSTREAM_PROTOCOL_ERROR,
+        details: 'upstream_reset_before_response_started{protocol_error}',
+      });
+    } else if (kind === 'timeout') {
       cluster.stats.upstreamRqTimeout.inc();
       this.#localReply(504, LOCAL_REPLY_BODY.timeout, {
         flag: ResponseFlag.UPSTREAM_REQUEST_TIMEOUT,
