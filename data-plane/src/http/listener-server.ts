@@ -87,7 +87,11 @@ export class ListenerServer<B extends ListenerBinding> {
       upgrade: (req, socket, head) => handlers.upgrade(this.binding, req, socket, head),
       protocolError: (status) => handlers.protocolError(this.binding, status),
     });
-    this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    // Half-open: a client's FIN (possibly before any terminal filter runs) must not end our
+    // side of the connection; the terminal decides (tcp_proxy passes it on, node:http answers).
+    this.#net = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+      this.#onConnection(socket),
+    );
     this.#net.on('error', () => undefined);
     this.#applyLimits();
   }

@@ -91,8 +91,12 @@ export class TcpSplice {
     this.#upstream = upstream;
     const downstream = this.#downstream;
     downstream.on('data', this.#onDownstreamData);
-    downstream.once('end', () => upstream.end());
-    upstream.once('end', () => downstream.end());
+    // A socket reads from the start: a FIN that came with nothing left to read has been seen
+    // ('end' emitted) before the splice started.
+    if (downstream.readableEnded) upstream.end();
+    else downstream.once('end', () => upstream.end());
+    if (upstream.readableEnded) downstream.end();
+    else upstream.once('end', () => downstream.end());
     if (!readsWithOnread) upstream.on('data', this.#onUpstreamData);
   }
 
