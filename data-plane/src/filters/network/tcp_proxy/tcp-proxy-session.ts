@@ -149,8 +149,13 @@ export class TcpProxySession implements SpliceObserver {
     });
     upstream.once('close', () => {
       if (this.#upstream !== upstream) return;
-      if (this.#phase === 'connecting') this.#onAttemptFailed(cluster);
-      else this.#onUpstreamClose();
+      if (this.#phase === 'connecting') {
+        // Closed by the host before the connection was up (no error, no timeout): a failure too.
+        onConnectFailure('connection closed', false);
+        this.#onAttemptFailed(cluster);
+      } else {
+        this.#onUpstreamClose();
+      }
     });
   }
 
@@ -179,7 +184,6 @@ export class TcpProxySession implements SpliceObserver {
   #onAttemptFailed(cluster: ClusterRuntime): void {
     this.#upstreamClosed = true;
     this.#releaseUpstream(cluster);
-    this.#failureReason ??= 'connection closed';
     if (this.#downstreamClosed) {
       this.#finish();
       return;
