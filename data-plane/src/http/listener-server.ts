@@ -71,7 +71,9 @@ function hcmOf(model: ListenerModel): HttpConnectionManagerModel | undefined {
 export class ListenerServer<B extends ListenerBinding> {
   binding: B;
   readonly #net: net.Server;
-  readonly #http: HttpHandOff;
+  readonly #handlers: ListenerHandlers<B>;
+  /** Made when the listener first has an HTTP chain (a TCP-only listener needs none). */
+  #http: HttpHandOff | undefined;
   /** One tls.Server per TLS chain of a listener version (made on its first connection). */
   #tlsServers = new WeakMap<FilterChainRuntime, tls.Server>();
   readonly #handshakes = new WeakMap<net.Socket, PendingHandshake>();
@@ -82,11 +84,7 @@ export class ListenerServer<B extends ListenerBinding> {
 
   constructor(binding: B, handlers: ListenerHandlers<B>) {
     this.binding = binding;
-    this.#http = new HttpHandOff({
-      request: (req, res) => handlers.request(this.binding, req, res),
-      upgrade: (req, socket, head) => handlers.upgrade(this.binding, req, socket, head),
-      protocolError: (status) => handlers.protocolError(this.binding, status),
-    });
+    this.#handlers = handlers;
     // Half-open: a client's FIN (possibly before any terminal filter runs) must not end our
     // side of the connection; the terminal decides (tcp_proxy passes it on, node:http answers).
     this.#net = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
@@ -124,7 +122,17 @@ export class ListenerServer<B extends ListenerBinding> {
 
   #applyLimits(): void {
     const hcm = hcmOf(this.binding.model);
-    if (hcm !== undefined) this.#http.applyLimits(hcm);
+    if (hcm !== undefined) this.#httpHandOff().applyLimits(hcm);
+  }
+
+  #httpHandOff(): HttpHandOff {
+    const handlers = this.#handlers;
+    this.#http ??= new HttpHandOff({
+      request: (req, res) => handlers.request(this.binding, req, res),
+      upgrade: (req, socket, head) => handlers.upgrade(this.binding, req, socket, head),
+      protocolError: (status) => handlers.protocolError(this.binding, status),
+    });
+    return this.#http;
   }
 
   #onConnection(socket: net.Socket): void {
@@ -227,7 +235,8 @@ export class ListenerServer<B extends ListenerBinding> {
     properties: ConnectionProperties,
     startTimeMs: number,
   ): void {
-    const terminal = chain.terminal ?? (chain.model.http !== undefined ? this.#http : undefined);
+    const terminal =
+      chain.terminal ?? (chain.model.http !== undefined ? this.#httpHandOff() : undefined);
     if (terminal === undefined) {
       // A chain without filters closes its connections (as Envoy does).
       socket.destroy();
@@ -276,7 +285,7 @@ export class ListenerServer<B extends ListenerBinding> {
     this.#draining = true;
     const deadline = Date.now() + Math.max(0, deadlineMs);
     while (this.#sockets.size > 0 && Date.now() < deadline) {
-      this.#http.drain();
+      this.#http?.drain();
       await new Promise<void>((resolve) => {
         this.#drainTimer = setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now())));
       });
@@ -290,7 +299,7 @@ export class ListenerServer<B extends ListenerBinding> {
     this.#draining = true;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     if (this.#net.listening) this.#net.close();
-    this.#http.destroy();
+    this.#http?.destroy();
     for (const socket of this.#sockets) socket.destroy();
   }
 }
