@@ -4,7 +4,6 @@
  * TcpProxySession per connection. In-flight sessions keep the filter (and the cluster runtimes)
  * they started with.
  */
-import type { Logger } from '@ferry/shared';
 import type { TcpProxyModel } from '../../../config/model.js';
 import type { AccessLogRecord } from '../../../access-log/access-log-record.js';
 import type { ClusterRuntime } from '../../../upstream/cluster-runtime.js';
@@ -13,15 +12,14 @@ import type {
   NetworkFilterFactoryContext,
   TerminalNetworkFilter,
 } from '../filter.js';
-import { TcpProxySession } from './tcp-proxy-session.js';
+import { TcpProxySession, type TcpProxySessionContext } from './tcp-proxy-session.js';
 import { TcpProxyStats } from './tcp-proxy-stats.js';
 
-export class TcpProxyFilter implements TerminalNetworkFilter {
+export class TcpProxyFilter implements TerminalNetworkFilter, TcpProxySessionContext {
   readonly config: TcpProxyModel;
   readonly stats: TcpProxyStats;
   readonly clusters: ReadonlyMap<string, ClusterRuntime>;
   readonly accessLog: ((record: AccessLogRecord) => void) | undefined;
-  readonly logger: Logger;
   readonly #weights: readonly { readonly name: string; readonly upTo: number }[];
   readonly #totalWeight: number;
 
@@ -30,7 +28,6 @@ export class TcpProxyFilter implements TerminalNetworkFilter {
     this.stats = new TcpProxyStats(context.stats, config.statPrefix);
     this.clusters = context.clusters;
     this.accessLog = context.accessLog;
-    this.logger = context.logger;
     let total = 0;
     this.#weights = (config.weightedClusters ?? []).map((w) => ({
       name: w.name,

@@ -21,9 +21,20 @@ import { ResponseFlag, type ResponseFlagCode } from '../../../http/response-flag
 import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
 import { upstreamTlsOptions } from '../../../upstream/upstream-pool.js';
 import { noteUpstreamTraffic } from '../../../upstream/upstream-traffic.js';
+import type { TcpProxyModel } from '../../../config/model.js';
 import type { NetworkConnection } from '../filter.js';
-import type { TcpProxyFilter } from './tcp-proxy-filter.js';
+import type { TcpProxyStats } from './tcp-proxy-stats.js';
 import { TcpSplice, type SpliceObserver } from './tcp-splice.js';
+
+/** What a session uses of its chain's tcp_proxy (tcp-proxy-filter.ts implements it). */
+export interface TcpProxySessionContext {
+  readonly config: TcpProxyModel;
+  readonly stats: TcpProxyStats;
+  readonly clusters: ReadonlyMap<string, ClusterRuntime>;
+  readonly accessLog: ((record: AccessLogRecord) => void) | undefined;
+  /** The cluster for a new session (weighted_clusters are chosen per session). */
+  pickClusterName(): string;
+}
 
 /** Envoy's connect_timeout default, when a cluster model carries none. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -31,7 +42,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 type Phase = 'connecting' | 'connected' | 'closed';
 
 export class TcpProxySession implements SpliceObserver {
-  readonly #filter: TcpProxyFilter;
+  readonly #filter: TcpProxySessionContext;
   readonly #connection: NetworkConnection;
   readonly #downstream: net.Socket;
   #phase: Phase = 'connecting';
@@ -50,7 +61,7 @@ export class TcpProxySession implements SpliceObserver {
   #upstreamClosed = true;
   #logged = false;
 
-  constructor(filter: TcpProxyFilter, connection: NetworkConnection) {
+  constructor(filter: TcpProxySessionContext, connection: NetworkConnection) {
     this.#filter = filter;
     this.#connection = connection;
     this.#downstream = connection.socket;
