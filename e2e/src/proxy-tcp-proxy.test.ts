@@ -70,8 +70,21 @@ async function echoBackend(prefix: string, pair?: KeyPair): Promise<EchoBackend>
   };
 }
 
+/** `promise`, failed when it has not settled in 10 s (a liveness bound, not a timing check). */
+function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 10_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Sends `payload`, half-closes, and returns what came back before the proxy closed. */
 function exchange(port: number, payload: string): Promise<string> {
+  return bounded(exchangeUnbounded(port, payload), `an exchange on port ${port}`);
+}
+
+function exchangeUnbounded(port: number, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     let data = '';
@@ -87,7 +100,7 @@ function exchange(port: number, payload: string): Promise<string> {
 
 /** A TLS exchange through the proxy: the certificate's CN and the echo. */
 function tlsExchange(port: number, servername: string, ca: string, payload: string) {
-  return new Promise<{ cn: string; data: string }>((resolve, reject) => {
+  const exchange = new Promise<{ cn: string; data: string }>((resolve, reject) => {
     const socket = tls.connect({ host: '127.0.0.1', port, servername, ca }, () => {
       const cn = String(socket.getPeerCertificate().subject.CN);
       let data = '';
@@ -97,6 +110,7 @@ function tlsExchange(port: number, servername: string, ca: string, payload: stri
     });
     socket.on('error', reject);
   });
+  return bounded(exchange, `a TLS exchange with ${servername}`);
 }
 
 function tcpProxy(fields: Json): Json {

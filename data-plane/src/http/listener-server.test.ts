@@ -17,7 +17,9 @@ import { ProxyRuntime } from './proxy-runtime.js';
 import { cluster, local, proxyConfig, silentLogger, until } from './proxy-test-fixtures.js';
 import {
   TLS_INSPECTOR,
+  bounded,
   connect,
+  next,
   downstreamTls,
   echoServer,
   exchangeOn,
@@ -76,7 +78,7 @@ function tlsExchange(
   ca: string,
   payload: string,
 ): Promise<{ cn: string; data: string }> {
-  return new Promise((resolve, reject) => {
+  const exchange = new Promise<{ cn: string; data: string }>((resolve, reject) => {
     const socket = tls.connect({ host: '127.0.0.1', port, servername, ca }, () => {
       const cn = String(socket.getPeerCertificate().subject.CN);
       let data = '';
@@ -86,6 +88,7 @@ function tlsExchange(
     });
     socket.on('error', reject);
   });
+  return bounded(exchange, `a TLS exchange with ${servername}`);
 }
 
 const listenerLabels = { listener: 'tcp' };
@@ -208,7 +211,7 @@ describe('listener: listener_filters_timeout', () => {
     const client = await connect(proxy.port);
     const chunks: Buffer[] = [];
     client.on('data', (chunk: Buffer) => chunks.push(chunk));
-    await new Promise((resolve) => client.once('end', resolve));
+    await next(client, 'end', 'the proxy to close the silent connection');
     client.destroy();
     assert.equal(Buffer.concat(chunks).length, 0);
     assert.equal(serverFirst.accepted, 0);
@@ -226,10 +229,8 @@ describe('listener: listener_filters_timeout', () => {
       cluster('first', local(serverFirst.port)),
     ]);
     const client = await connect(proxy.port);
-    const greeting = await new Promise<string>((resolve) =>
-      client.once('data', (chunk: Buffer) => resolve(chunk.toString())),
-    );
-    assert.equal(greeting, 'greeting');
+    const greeting = await next<Buffer>(client, 'data', 'the server-first greeting');
+    assert.equal(greeting.toString(), 'greeting');
     const { data } = await exchangeOn(client, 'then me');
     assert.equal(data.toString(), 'then me');
   });

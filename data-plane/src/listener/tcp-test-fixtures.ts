@@ -165,6 +165,27 @@ export async function echoServer(prefix = '', pair?: KeyPair): Promise<EchoServe
   };
 }
 
+/**
+ * `promise`, failed with what it waited for when it has not settled within `timeoutMs`: a
+ * liveness bound (a broken proxy fails its test instead of hanging it), not a timing assertion.
+ */
+export function bounded<T>(promise: Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The next `event` of `emitter` (its first argument), bounded. */
+export function next<T = unknown>(
+  emitter: { once(event: string, listener: (value: T) => void): unknown },
+  event: string,
+  what = `'${event}'`,
+): Promise<T> {
+  return bounded(new Promise<T>((resolve) => emitter.once(event, resolve)), what);
+}
+
 export interface Exchange {
   readonly data: Buffer;
   /** The proxy ended the connection cleanly ('end') rather than only closing it. */
@@ -173,7 +194,7 @@ export interface Exchange {
 
 /** Sends `payload` on `socket`, half-closes, and collects everything until the socket closes. */
 export function exchangeOn(socket: net.Socket, payload: string | Buffer): Promise<Exchange> {
-  return new Promise((resolve) => {
+  const exchange = new Promise<Exchange>((resolve) => {
     const chunks: Buffer[] = [];
     let ended = false;
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -182,21 +203,15 @@ export function exchangeOn(socket: net.Socket, payload: string | Buffer): Promis
     socket.on('close', () => resolve({ data: Buffer.concat(chunks), ended }));
     socket.end(payload);
   });
+  return bounded(exchange, 'the proxy to close the connection');
 }
 
 /** A plain TCP client connection to 127.0.0.1:`port`, connected. */
 export function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
+  const connected = new Promise<net.Socket>((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
-}
-
-/** Resolves when `socket` closes. */
-export function closed(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.destroyed && socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
+  return bounded(connected, `a connection to port ${port}`);
 }

@@ -23,7 +23,9 @@ import {
 } from '../../../http/proxy-test-fixtures.js';
 import { MemoryStatsSink } from '../../../stats/stats-memory.js';
 import {
+  bounded,
   connect,
+  next,
   echoServer,
   exchangeOn,
   selfSigned,
@@ -284,7 +286,7 @@ describe('tcp_proxy: idle timeout', () => {
     client.write('once');
     client.resume();
     // The proxy closes its side: the client sees the FIN ('end') after the echo.
-    await new Promise((resolve) => client.once('end', resolve));
+    await next(client, 'end', 'the proxy to close the idle session');
     client.destroy();
     assert.equal(proxy.stats.counterValue('tcp_idle_timeout', tcp), 1);
     await until(() => proxy.log.length === 1);
@@ -317,8 +319,7 @@ function writeUntilStopped(socket: net.Socket, producer: Producer): { stop(): Pr
   let stopping = false;
   const done = (async () => {
     while (!stopping) {
-      if (!socket.write(producer.next()))
-        await new Promise((resolve) => socket.once('drain', resolve));
+      if (!socket.write(producer.next())) await next(socket, 'drain');
     }
     socket.end();
   })();
@@ -363,9 +364,9 @@ describe('tcp_proxy: flow control', () => {
     await until(
       () => proxy.stats.counterValue('tcp_downstream_flow_control_paused_reading_total', tcp) > 0,
     );
-    await writer.stop();
+    await bounded(writer.stop(), 'the client to stop writing');
     upstream!.resume();
-    assert.equal(await answer, producer.digest());
+    assert.equal(await bounded(answer, 'the sink’s digest'), producer.digest());
     assert.equal(received, producer.bytes);
     assert.ok(
       proxy.stats.counterValue('tcp_downstream_flow_control_resumed_reading_total', tcp) > 0,
@@ -401,8 +402,8 @@ describe('tcp_proxy: flow control', () => {
       digest.update(chunk);
     });
     client.resume();
-    await new Promise((resolve) => client.once('end', resolve));
-    await stopped;
+    await next(client, 'end', 'the source’s last byte');
+    await bounded(stopped, 'the source to finish writing');
     client.end();
     assert.equal(received, producer.bytes);
     assert.equal(digest.digest('hex'), producer.digest());
