@@ -8,6 +8,7 @@ import type { AccessLogModel, ListenerModel, ProxyConfig } from '../config/model
 import type { AccessLogEntry } from './access-log-record.js';
 import { AccessLogDispatcher } from './access-log-dispatcher.js';
 import type { AccessLogSink } from './access-log-sink.js';
+import { chainModel, listenerModel } from '../listener/listener-test-fixtures.js';
 
 const logger = createLogger('test', 'silent');
 
@@ -29,22 +30,17 @@ class MemorySink implements AccessLogSink {
 }
 
 function listener(name: string, accessLogs: AccessLogModel[]): ListenerModel {
-  return {
+  return listenerModel({
     name,
-    address: { host: '127.0.0.1', port: 0 },
-    perConnectionBufferLimitBytes: 1 << 20,
     filterChains: [
-      {
-        name: '',
-        serverNames: [],
-        transportProtocol: '',
+      chainModel({
         http: {
           statPrefix: name,
           accessLogs,
         } as unknown as ListenerModel['filterChains'][0]['http'],
-      },
+      }),
     ],
-  };
+  });
 }
 
 const config = (listeners: ListenerModel[]): ProxyConfig => ({

@@ -1,13 +1,13 @@
 /**
- * A worker's access logging: compiles every HttpConnectionManager's `accessLogs` when a config
- * is applied, and routes each finished request (the ProxyRuntime's accessLog callback) to the
- * loggers of the listener that served it. Sinks are shared by destination across HCMs and
- * configs: a file stays open while any config names it and is closed when none does; stdout is
- * one sink per process.
+ * A worker's access logging: compiles the `accessLogs` of every HttpConnectionManager and
+ * tcp_proxy when a config is applied, and routes each finished request or TCP session (the
+ * ProxyRuntime's accessLog callback) to the loggers of the listener that served it. Sinks are
+ * shared by destination across chains and configs: a file stays open while any config names it
+ * and is closed when none does; stdout is one sink per process.
  *
- * Which HCM served a request: the request path's entry names the listener, not the filter chain.
- * When every chain of a listener logs the same way (the usual case: SNI chains repeat one HCM) that
- * is enough. Otherwise the entry's optional `statPrefix` picks the chain; without it the first
+ * Which chain served a request: the entry names the listener, not the filter chain. When
+ * every chain of a listener logs the same way (the usual case: SNI chains repeat one HCM) that is
+ * enough. Otherwise the entry's optional `statPrefix` picks the chain; without it the first
  * chain that logs is used, and apply() warns once per listener.
  */
 import type { Logger } from '@ferry/shared';
@@ -20,6 +20,8 @@ import {
   type LineFormatter,
 } from './access-log-format.js';
 import { openFileSink, stdoutSink, type AccessLogSink } from './access-log-sink.js';
+
+const NO_ACCESS_LOGS: readonly AccessLogModel[] = [];
 
 interface CompiledLogger {
   readonly format: LineFormatter;
@@ -66,7 +68,9 @@ export class AccessLogDispatcher {
         ...listener.filterChains,
         ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : []),
       ];
-      const configs = chains.map((c) => c.http.accessLogs ?? []);
+      const configs = chains.map(
+        (c) => c.http?.accessLogs ?? c.tcpProxy?.accessLogs ?? NO_ACCESS_LOGS,
+      );
       if (!configs.some((logs) => logs.length > 0)) continue;
       for (const logs of configs)
         for (const log of logs) if (log.sink === 'file' && log.path) usedFiles.add(log.path);
@@ -78,8 +82,8 @@ export class AccessLogDispatcher {
       }
       const byStatPrefix = new Map<string, readonly CompiledLogger[]>();
       chains.forEach((chain, i) => {
-        if (!byStatPrefix.has(chain.http.statPrefix))
-          byStatPrefix.set(chain.http.statPrefix, this.compile(configs[i]!));
+        const statPrefix = chain.http?.statPrefix ?? chain.tcpProxy?.statPrefix ?? '';
+        if (!byStatPrefix.has(statPrefix)) byStatPrefix.set(statPrefix, this.compile(configs[i]!));
       });
       this.options.logger.warn(
         { listener: listener.name },

@@ -134,6 +134,7 @@ const DETAILS_BY_FLAG: Readonly<Record<string, string>> = {
 };
 
 function responseCodeDetails(r: AccessLogRecord): string | undefined {
+  if (r.tcp === true) return undefined;
   if (r.responseFlags !== '-' && r.responseFlags !== '') {
     const details = DETAILS_BY_FLAG[r.responseFlags];
     if (details !== undefined) return details;
@@ -209,6 +210,7 @@ export function operatorReader(op: OperatorSpec): ValueReader {
       return (r) => r.socket?.localAddress;
     case 'REQUESTED_SERVER_NAME':
       return (r) => {
+        if (r.requestedServerName !== undefined) return r.requestedServerName || undefined;
         const name = (r.socket as { servername?: unknown } | undefined)?.servername;
         return typeof name === 'string' && name !== '' ? name : undefined;
       };

@@ -50,6 +50,13 @@ export interface AccessLogEntry {
   readonly responseCodeDetails?: string | undefined;
   /** Envoy's dynamic metadata by namespace (%DYNAMIC_METADATA(ns:key)%). */
   readonly dynamicMetadata?: ReadonlyMap<string, Readonly<Record<string, unknown>>> | undefined;
+  /**
+   * A TCP session (tcp_proxy): there is no request, so HTTP-only operators (%REQ(...)%,
+   * %PROTOCOL%, %RESPONSE_CODE_DETAILS%) are not available and %RESPONSE_CODE% is 0, as in Envoy.
+   */
+  readonly tcp?: true;
+  /** The SNI a listener filter read (a TLS connection passed through): %REQUESTED_SERVER_NAME%. */
+  readonly requestedServerName?: string;
 }
 
 /** %TRACE_ID% is the entry's `traceId` when tracing gave one, else read from `traceparent`. */

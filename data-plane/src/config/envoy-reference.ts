@@ -7,6 +7,8 @@
 import { BOOTSTRAP_SPECS } from './bootstrap.js';
 import { HTTP_FILTERS } from '../filters/http/registry.js';
 import { COMPRESSION_EXTENSIONS } from '../filters/http/common/compression-config.js';
+import { LISTENER_FILTERS } from '../filters/listener/registry.js';
+import { NETWORK_FILTERS } from '../filters/network/registry.js';
 import {
   CONFIG_SOURCE_SPECS,
   ADDRESS_SPEC,
@@ -39,6 +41,12 @@ export function envoyReference(): EnvoyReference {
     sections: [
       { title: 'Bootstrap', messages: BOOTSTRAP_SPECS },
       { title: 'Listener', messages: LISTENER_SPECS },
+      { title: 'Listener filters', messages: LISTENER_FILTERS.flatMap((f) => f.specs) },
+      {
+        // The HttpConnectionManager has its own section below.
+        title: 'Network filters',
+        messages: NETWORK_FILTERS.filter((f) => f.terminal !== 'http').flatMap((f) => f.specs),
+      },
       { title: 'HttpConnectionManager', messages: HCM_SPECS },
       // Filters share some message specs (percentages, compression libraries): list each once.
       { title: 'HTTP filters', messages: [...new Set(HTTP_FILTERS.flatMap((f) => f.specs))] },

@@ -27,20 +27,91 @@ export interface SocketAddressModel {
 export interface ListenerModel {
   readonly name: string;
   readonly address: SocketAddressModel;
+  /** listener_filters, in order (e.g. envoy.filters.listener.tls_inspector). */
+  readonly listenerFilters: readonly ListenerFilterModel[];
+  /** listener_filters_timeout (default 15 s; 0 = none): listener filters must finish in it. */
+  readonly listenerFiltersTimeoutMs: number;
+  /** continue_on_listener_filters_timeout: on that timeout, match a chain with what is known. */
+  readonly continueOnListenerFiltersTimeout: boolean;
   readonly filterChains: readonly FilterChainModel[];
   readonly defaultFilterChain?: FilterChainModel;
-  /** Listener.per_connection_buffer_limit_bytes (default 1 MiB). */
+  /**
+   * Listener.per_connection_buffer_limit_bytes (default 1 MiB): the downstream connection's
+   * buffer watermark (tcp_proxy's splice, the HTTP codec's write buffer).
+   */
   readonly perConnectionBufferLimitBytes: number;
 }
 
-export interface FilterChainModel {
+/** A listener filter: its type URL keys the factory (filters/listener/registry.ts). */
+export interface ListenerFilterModel {
   readonly name: string;
-  /** filter_chain_match.server_names (SNI); empty = any. */
+  readonly typeUrl: string;
+  /** What the factory's validate returned (plain data). */
+  readonly config: unknown;
+}
+
+/** FilterChainMatch.source_type. */
+export type SourceTypeModel = 'ANY' | 'SAME_IP_OR_LOOPBACK' | 'EXTERNAL';
+
+/** A CIDR range, normalised: the address masked to its prefix length ("10.0.0.0", 8). */
+export interface CidrRangeModel {
+  readonly address: string;
+  readonly prefixLen: number;
+}
+
+/**
+ * The filter_chain_match fields (listener/filter-chain-match.ts applies Envoy's order and
+ * "most specific wins"). Empty lists and absent values match anything.
+ */
+export interface FilterChainMatchModel {
+  readonly destinationPort?: number;
+  /** prefix_ranges: the destination (local) address. */
+  readonly prefixRanges: readonly CidrRangeModel[];
+  /** server_names, lower-cased: exact or `*.suffix`. */
   readonly serverNames: readonly string[];
-  /** filter_chain_match.transport_protocol ("tls", "raw_buffer" or ""). */
+  /** "tls", "raw_buffer" or "" (any). */
   readonly transportProtocol: string;
+  /** application_protocols (ALPN offered by the client). */
+  readonly applicationProtocols: readonly string[];
+  readonly directSourcePrefixRanges: readonly CidrRangeModel[];
+  readonly sourceType: SourceTypeModel;
+  readonly sourcePrefixRanges: readonly CidrRangeModel[];
+  readonly sourcePorts: readonly number[];
+}
+
+export interface FilterChainModel extends FilterChainMatchModel {
+  readonly name: string;
   readonly tls?: DownstreamTlsModel;
-  readonly http: HttpConnectionManagerModel;
+  /** The non-terminal network filters in order; the terminal one is `http` or `tcpProxy`. */
+  readonly networkFilters: readonly NetworkFilterModel[];
+  /**
+   * envoy.filters.network.http_connection_manager. At most one of http and tcpProxy is set;
+   * neither when the chain has no filters (its connections are closed, as Envoy does).
+   */
+  readonly http?: HttpConnectionManagerModel;
+  /** envoy.filters.network.tcp_proxy. */
+  readonly tcpProxy?: TcpProxyModel;
+}
+
+/** A non-terminal network filter: its type URL keys the factory (filters/network/registry.ts). */
+export interface NetworkFilterModel {
+  readonly name: string;
+  readonly typeUrl: string;
+  readonly config: unknown;
+}
+
+/** envoy.filters.network.tcp_proxy (envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy). */
+export interface TcpProxyModel {
+  readonly statPrefix: string;
+  /** cluster, or weighted_clusters: exactly one is set. */
+  readonly cluster?: string;
+  readonly weightedClusters?: readonly { readonly name: string; readonly weight: number }[];
+  /** idle_timeout: no byte either way for this long closes both sides (default 1 h; 0 = none). */
+  readonly idleTimeoutMs: number;
+  /** max_connect_attempts (default 1). */
+  readonly maxConnectAttempts: number;
+  /** access_log: one entry per TCP session, when it ends (absent: none). */
+  readonly accessLogs?: readonly AccessLogModel[];
 }
 
 export interface TlsCertificateModel {

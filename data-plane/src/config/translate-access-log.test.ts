@@ -47,7 +47,7 @@ function build(accessLog: unknown[]): Result<ProxyConfig> {
 
 function accessLogs(result: Result<ProxyConfig>): unknown {
   assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
-  return result.value.listeners[0]!.filterChains[0]!.http.accessLogs;
+  return result.value.listeners[0]!.filterChains[0]!.http!.accessLogs;
 }
 
 describe('HCM access_log translation', () => {

@@ -64,13 +64,13 @@ const OPERATORS_NOTE = `command operators: ${SUPPORTED_OPERATORS.join(', ')}`;
 
 export const ACCESS_LOG_EXTENSIONS: readonly ExtensionSpec[] = [
   {
-    where: 'HttpConnectionManager access_log[]',
+    where: 'HttpConnectionManager and TcpProxy access_log[]',
     typeUrl: STDOUT_ACCESS_LOG_TYPE_URL,
     names: ['envoy.access_loggers.stdout'],
     note: `buffered writes to stdout; ${OPERATORS_NOTE}`,
   },
   {
-    where: 'HttpConnectionManager access_log[]',
+    where: 'HttpConnectionManager and TcpProxy access_log[]',
     typeUrl: FILE_ACCESS_LOG_TYPE_URL,
     names: ['envoy.access_loggers.file'],
     note: `buffered appends to the file; ${OPERATORS_NOTE}`,

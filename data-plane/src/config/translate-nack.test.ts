@@ -116,16 +116,12 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
     mutate: (p) =>
       void ((p.listener.filter_chains as Doc[])[0]!.filters = [
         {
-          name: 'tcp',
-          typed_config: {
-            '@type': `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
-            stat_prefix: 't',
-            cluster: 'web',
-          },
+          name: 'echo',
+          typed_config: { '@type': `${T}envoy.extensions.filters.network.echo.v3.Echo` },
         },
       ]),
     errors: [
-      'Listener "http": filter_chains[0].filters[0].typed_config: network filter envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy is not supported by ferry-proxy (supported: envoy.filters.network.http_connection_manager)',
+      'Listener "http": filter_chains[0].filters[0].typed_config: network filter envoy.extensions.filters.network.echo.v3.Echo is not supported by ferry-proxy (supported: envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy)',
     ],
   },
   {

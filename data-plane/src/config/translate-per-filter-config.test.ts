@@ -133,7 +133,7 @@ describe('typed_per_filter_config translation', () => {
       ),
     ]);
     assert.deepEqual(errors, []);
-    const rc = config!.listeners[0]!.filterChains[0]!.http.routeConfig!;
+    const rc = config!.listeners[0]!.filterChains[0]!.http!.routeConfig!;
     assert.deepEqual(rc.typedPerFilterConfig, {
       'envoy.filters.http.buffer': { config: { disabled: true }, disabled: false },
     });
@@ -216,7 +216,7 @@ describe('HCM http_filters with disabled', () => {
     };
     const { config, errors } = run([listener(routeConfig({}), [fault, ROUTER])]);
     assert.deepEqual(errors, []);
-    const filters = config!.listeners[0]!.filterChains[0]!.http.httpFilters;
+    const filters = config!.listeners[0]!.filterChains[0]!.http!.httpFilters;
     assert.deepEqual(
       filters.map((f) => [f.name, f.disabled]),
       [

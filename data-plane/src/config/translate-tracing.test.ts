@@ -75,7 +75,7 @@ function build(tracing: Doc | undefined, routeTracing?: Doc): ReturnType<typeof 
 }
 
 function hcmOf(config: ProxyConfig) {
-  return config.listeners[0]!.filterChains[0]!.http;
+  return config.listeners[0]!.filterChains[0]!.http!;
 }
 
 const L = 'Listener "http": filter_chains[0].filters[0].typed_config.tracing';

@@ -177,7 +177,7 @@ describe('buildProxyConfig: Envoy examples', () => {
     assert.ok(listener);
     assert.deepEqual(listener.address, { host: '0.0.0.0', port: 10000 });
     assert.equal(listener.perConnectionBufferLimitBytes, 1024 * 1024);
-    const http = listener.filterChains[0]!.http;
+    const http = listener.filterChains[0]!.http!;
     assert.equal(http.codecType, 'AUTO');
     assert.equal(http.useRemoteAddress, false);
     assert.equal(http.xffNumTrustedHops, 0);
@@ -234,7 +234,7 @@ describe('buildProxyConfig: Envoy examples', () => {
 
   test('a dynamic set: RDS routes, EDS endpoints by service name, protocol options', () => {
     const config = build(resources(DYNAMIC));
-    const http = config.listeners[0]!.filterChains[0]!.http;
+    const http = config.listeners[0]!.filterChains[0]!.http!;
     assert.equal(config.listeners[0]!.perConnectionBufferLimitBytes, 32768);
     assert.equal(http.rdsRouteConfigName, 'main');
     assert.equal(http.routeConfig, undefined);

@@ -23,8 +23,11 @@
  */
 import type { OutlierDetectionModel } from '../config/model.js';
 
-/** What one upstream attempt ended with: the response status, or a local-origin failure. */
-export type UpstreamOutcome = number | 'connect-failure' | 'timeout' | 'reset';
+/**
+ * What one upstream attempt ended with: the response status, a local-origin failure, or (for
+ * tcp_proxy, which sees no response) a connection that was established.
+ */
+export type UpstreamOutcome = number | 'connect-failure' | 'timeout' | 'reset' | 'connect-success';
 
 export type EjectionReason =
   | 'consecutive_5xx'
@@ -175,8 +178,22 @@ export class OutlierDetector {
       this.#hosts.set(key, monitor);
     }
     if (!this.#config.splitExternalLocalOriginErrors) {
-      const status = outcome === 'timeout' ? 504 : typeof outcome === 'number' ? outcome : 503;
+      // Envoy maps local-origin results to statuses here (LocalOriginConnectSuccessFinal → 200).
+      const status =
+        outcome === 'timeout'
+          ? 504
+          : outcome === 'connect-success'
+            ? 200
+            : typeof outcome === 'number'
+              ? outcome
+              : 503;
       this.#recordStatus(key, monitor, status);
+      return;
+    }
+    if (outcome === 'connect-success') {
+      monitor.consecutiveLocal = 0;
+      monitor.localTotal++;
+      monitor.localSuccess++;
       return;
     }
     if (typeof outcome === 'number') {

@@ -16,14 +16,21 @@ export const OUTCOME_FLUSH_MS = 20;
 export type OutcomeBatch = Record<string, Record<string, number[]>>;
 
 /** An outcome as a number for IPC: the HTTP status, or a negative local-origin failure. */
+const LOCAL_OUTCOMES: readonly UpstreamOutcome[] = [
+  'connect-failure',
+  'timeout',
+  'reset',
+  'connect-success',
+];
+
 export function encodeOutcome(outcome: UpstreamOutcome): number {
   if (typeof outcome === 'number') return outcome;
-  return outcome === 'connect-failure' ? -1 : outcome === 'timeout' ? -2 : -3;
+  return -1 - LOCAL_OUTCOMES.indexOf(outcome);
 }
 
 export function decodeOutcome(code: number): UpstreamOutcome {
   if (code >= 0) return code;
-  return code === -1 ? 'connect-failure' : code === -2 ? 'timeout' : 'reset';
+  return LOCAL_OUTCOMES[-1 - code] ?? 'reset';
 }
 
 /** A worker's buffer of outcomes, sent as one batch per OUTCOME_FLUSH_MS. */

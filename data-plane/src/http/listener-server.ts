@@ -1,35 +1,49 @@
 /**
- * One listening socket (one ListenerModel address) and the protocol servers behind it.
+ * One listening socket (one ListenerModel address) and what runs on its connections, in Envoy's
+ * order: accept → listener filters (listener/listener-filter-manager.ts: e.g. tls_inspector
+ * reads SNI/ALPN without consuming bytes) → filter chain match (the most specific chain, else
+ * the default chain, else the connection is closed) → the chain's transport socket (TLS is
+ * terminated here when the chain has a DownstreamTlsContext) → the chain's network filters
+ * (listener/network-filter-manager.ts) → the terminal filter, which owns the connection from
+ * then on: tcp_proxy, or the HttpConnectionManager (until the request path has its own, the
+ * HttpHandOff below serves it on node:http / node:http2).
  *
- * The net.Server accepts; each connection is handed (`emit('connection')`) to a non-listening
- * http.Server, http2 server or tls.Server. That lets one socket serve HTTP/1.1, h2c (prior
- * knowledge, detected by the `PRI * HTTP/2.0` preface) and TLS (first byte 0x16) at once, and
- * lets a config apply swap the `binding` (the compiled listener) without touching the socket:
- * every request reads the binding current when it starts.
+ * A config apply swaps the `binding` without touching the socket; a new connection uses the
+ * binding current when it is accepted, and keeps it to the end.
  */
-import * as http from 'node:http';
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { CodecType, HttpConnectionManagerModel, ListenerModel } from '../config/model.js';
+import type * as http from 'node:http';
+import type { HttpConnectionManagerModel, ListenerModel } from '../config/model.js';
+import type { NetworkConnection } from '../filters/network/filter.js';
+import { connectionIdOf } from './codec/connection-id.js';
+import {
+  TRANSPORT_RAW_BUFFER,
+  unmapIpv4,
+  type ConnectionProperties,
+} from '../listener/connection-properties.js';
+import { ListenerFilterRun } from '../listener/listener-filter-manager.js';
+import type { FilterChainRuntime, ListenerRuntime } from '../listener/listener-runtime.js';
+import { NetworkFilterRun } from '../listener/network-filter-manager.js';
 import type { ConnectionStats } from '../stats/stats.js';
-import { DEFAULT_CIPHERS, TlsChainSelector } from './tls-contexts.js';
+import { HttpHandOff, type DownstreamRequest, type DownstreamResponse } from './http-hand-off.js';
+
+export { chainIndexOf, type DownstreamRequest, type DownstreamResponse } from './http-hand-off.js';
 
 /** What a listener serves with; ProxyRuntime's compiled listener implements it. */
 export interface ListenerBinding {
   readonly model: ListenerModel;
-  /** Present when any filter chain has TLS. */
-  readonly tls: TlsChainSelector | undefined;
-  /** Filter chain index for cleartext connections (undefined: cleartext is refused). */
-  readonly cleartextChainIndex: number | undefined;
+  /** Listener filters, filter chain matching and each chain's filters (compileListenerRuntime). */
+  readonly runtime: ListenerRuntime;
   /** downstream_cx_active / downstream_cx_total of the listener. */
   readonly connectionStats?: ConnectionStats;
 }
 
-export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
-
+/**
+ * Where the HTTP hand-off's requests go. A request's filter chain is
+ * `binding.runtime.chains[chainIndexOf(req.socket)]`.
+ */
 export interface ListenerHandlers<B extends ListenerBinding> {
   request(binding: B, req: DownstreamRequest, res: DownstreamResponse): void;
   upgrade(binding: B, req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -37,32 +51,33 @@ export interface ListenerHandlers<B extends ListenerBinding> {
   protocolError(binding: B, status: number): void;
 }
 
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const TLS_HANDSHAKE_RECORD = 0x16;
-/** How long a new connection may stay silent before its first bytes are seen. */
-const FIRST_BYTES_TIMEOUT_MS = 10_000;
+/** Bound on a TLS handshake (a chain with a DownstreamTlsContext). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function hcmOf(model: ListenerModel): HttpConnectionManagerModel | undefined {
-  return model.filterChains[0]?.http ?? model.defaultFilterChain?.http;
+/** A connection waiting for its TLS handshake: what it was matched with. */
+interface PendingHandshake {
+  readonly runtime: ListenerRuntime;
+  readonly chain: FilterChainRuntime;
+  readonly properties: ConnectionProperties;
+  readonly startTimeMs: number;
 }
 
-function codecOf(binding: ListenerBinding): CodecType {
-  const index = binding.cleartextChainIndex;
-  if (index === undefined) return 'AUTO';
-  const chain = binding.model.filterChains[index] ?? binding.model.defaultFilterChain;
-  return chain?.http.codecType ?? 'AUTO';
+/** The first HCM of a listener: its limits apply to the listener's HTTP servers. */
+function hcmOf(model: ListenerModel): HttpConnectionManagerModel | undefined {
+  for (const chain of model.filterChains) if (chain.http !== undefined) return chain.http;
+  return model.defaultFilterChain?.http;
 }
 
 export class ListenerServer<B extends ListenerBinding> {
   binding: B;
-  readonly #handlers: ListenerHandlers<B>;
   readonly #net: net.Server;
-  readonly #http1: http.Server;
-  readonly #http2: http2.Http2Server;
-  #tls: tls.Server | undefined;
-  #tlsSelector: TlsChainSelector | undefined;
+  readonly #handlers: ListenerHandlers<B>;
+  /** Made when the listener first has an HTTP chain (a TCP-only listener needs none). */
+  #http: HttpHandOff | undefined;
+  /** One tls.Server per TLS chain of a listener version (made on its first connection). */
+  #tlsServers = new WeakMap<FilterChainRuntime, tls.Server>();
+  readonly #handshakes = new WeakMap<net.Socket, PendingHandshake>();
   readonly #sockets = new Set<net.Socket>();
-  readonly #sessions = new Set<http2.Http2Session>();
   #draining = false;
   #closed = false;
   #drainTimer: NodeJS.Timeout | undefined;
@@ -70,53 +85,11 @@ export class ListenerServer<B extends ListenerBinding> {
   constructor(binding: B, handlers: ListenerHandlers<B>) {
     this.binding = binding;
     this.#handlers = handlers;
-    this.#http1 = http.createServer({
-      // Every HTTP/1 limit is also enforced per apply in #applyLimits.
-      maxHeaderSize: 60 * 1024,
-      requireHostHeader: true,
-      // Node's own timeout sweep runs every 30 s by default (DESIGN D9): check every second.
-      connectionsCheckingInterval: 1000,
-      keepAlive: true,
-    });
-    this.#http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      // llhttp takes a request line without a version ("GET /path") as HTTP/0.9, headers and
-      // all, and Node serves it; Envoy's codec rejects it. Never forward one (e2e
-      // proxy-malformed.test.ts "request line without a version").
-      if (req.httpVersionMajor === 0) {
-        handlers.protocolError(this.binding, 400);
-        res.shouldKeepAlive = false;
-        res.writeHead(400, { 'content-length': 0, connection: 'close' }).end();
-        return;
-      }
-      if (this.#draining) res.shouldKeepAlive = false;
-      handlers.request(this.binding, req, res);
-    });
-    this.#http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      handlers.upgrade(this.binding, req, socket, head);
-    });
-    this.#http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
-      this.#onClientError(err, socket),
+    // Half-open: a client's FIN (possibly before any terminal filter runs) must not end our
+    // side of the connection; the terminal decides (tcp_proxy passes it on, node:http answers).
+    this.#net = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+      this.#onConnection(socket),
     );
-    // The inner server never listens; 'listening' is what starts Node's connection tracking
-    // (headersTimeout/requestTimeout checks and closeIdleConnections).
-    this.#http1.emit('listening');
-
-    this.#http2 = http2.createServer({
-      settings: { maxConcurrentStreams: 100 },
-      maxSessionMemory: 32,
-    });
-    this.#http2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-      handlers.request(this.binding, req, res);
-    });
-    this.#http2.on('session', (session: http2.Http2Session) => {
-      this.#sessions.add(session);
-      session.once('close', () => this.#sessions.delete(session));
-      session.on('error', () => undefined);
-      if (this.#draining) session.close();
-    });
-    this.#http2.on('sessionError', () => undefined);
-
-    this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.on('error', () => undefined);
     this.#applyLimits();
   }
@@ -140,55 +113,26 @@ export class ListenerServer<B extends ListenerBinding> {
     return typeof address === 'object' && address !== null ? address.port : 0;
   }
 
-  /** Swaps the compiled listener; open connections pick it up on their next request. */
+  /** Swaps the compiled listener; new connections use it, open ones keep theirs. */
   update(binding: B): void {
     this.binding = binding;
+    this.#tlsServers = new WeakMap();
     this.#applyLimits();
   }
 
   #applyLimits(): void {
     const hcm = hcmOf(this.binding.model);
-    if (hcm !== undefined) {
-      const server = this.#http1;
-      (server as { maxHeaderSize?: number }).maxHeaderSize =
-        Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024;
-      // Counted in the request path (→ 431); Node would silently drop the extra headers.
-      server.maxHeadersCount = 0;
-      server.requestTimeout = hcm.requestTimeoutMs;
-      const headersTimeout = hcm.requestHeadersTimeoutMs || 60_000;
-      server.headersTimeout =
-        hcm.requestTimeoutMs > 0 ? Math.min(headersTimeout, hcm.requestTimeoutMs) : headersTimeout;
-      server.keepAliveTimeout = hcm.idleTimeoutMs || 3_600_000;
-      server.timeout = 0;
-      this.#http2.updateSettings({
-        maxConcurrentStreams: hcm.http2MaxConcurrentStreams || 100,
-        maxHeaderListSize: Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024,
-      });
-    }
-    const selector = this.binding.tls;
-    if (selector !== this.#tlsSelector) {
-      this.#tlsSelector = selector;
-      this.#tls = selector === undefined ? undefined : this.#createTlsServer(selector);
-    }
+    if (hcm !== undefined) this.#httpHandOff().applyLimits(hcm);
   }
 
-  #createTlsServer(selector: TlsChainSelector): tls.Server {
-    const server = tls.createServer({
-      secureContext: selector.defaultContext,
-      SNICallback: (serverName, callback) => callback(null, selector.contextFor(serverName)),
-      ALPNProtocols: [...selector.alpnProtocols],
-      minVersion: 'TLSv1.2',
-      ciphers: DEFAULT_CIPHERS,
-      requestCert: selector.requestClientCertificate,
-      rejectUnauthorized: selector.requestClientCertificate,
-      handshakeTimeout: FIRST_BYTES_TIMEOUT_MS,
+  #httpHandOff(): HttpHandOff {
+    const handlers = this.#handlers;
+    this.#http ??= new HttpHandOff({
+      request: (req, res) => handlers.request(this.binding, req, res),
+      upgrade: (req, socket, head) => handlers.upgrade(this.binding, req, socket, head),
+      protocolError: (status) => handlers.protocolError(this.binding, status),
     });
-    server.on('secureConnection', (socket: tls.TLSSocket) => {
-      if (socket.alpnProtocol === 'h2') this.#http2.emit('connection', socket);
-      else this.#http1.emit('connection', socket);
-    });
-    server.on('tlsClientError', (_err, socket) => socket.destroy());
-    return server;
+    return this.#http;
   }
 
   #onConnection(socket: net.Socket): void {
@@ -196,6 +140,7 @@ export class ListenerServer<B extends ListenerBinding> {
       socket.destroy();
       return;
     }
+    const startTimeMs = Date.now();
     const binding = this.binding;
     // The handles of the binding the connection arrived on, so add and subtract pair up.
     const stats = binding.connectionStats;
@@ -207,70 +152,115 @@ export class ListenerServer<B extends ListenerBinding> {
       stats?.active.add(-1);
     });
     socket.on('error', () => undefined);
-    if (binding.tls === undefined && codecOf(binding) === 'HTTP1') {
-      this.#http1.emit('connection', socket);
+    if (socket.remoteAddress === undefined) {
+      // Already gone (reset before it was handled): nothing to match on.
+      socket.destroy();
       return;
     }
-    this.#sniff(socket);
-  }
-
-  /** Reads the first bytes, puts them back, and hands the socket to the matching server. */
-  #sniff(socket: net.Socket): void {
-    let seen: Buffer | undefined;
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
-    const onReadable = (): void => {
-      const chunk = socket.read() as Buffer | null;
-      if (chunk === null) return;
-      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-      const prefaceBytes = Math.min(seen.length, H2_PREFACE.length);
-      const undecided =
-        seen[0] !== TLS_HANDSHAKE_RECORD &&
-        seen.length < H2_PREFACE.length &&
-        seen.subarray(0, prefaceBytes).equals(H2_PREFACE.subarray(0, prefaceBytes));
-      if (undecided) return;
-      socket.off('readable', onReadable);
-      socket.setTimeout(0);
-      socket.unshift(seen);
-      this.#dispatch(socket, seen);
+    const runtime = binding.runtime;
+    const properties: ConnectionProperties = {
+      localAddress: unmapIpv4(socket.localAddress ?? ''),
+      localPort: socket.localPort ?? 0,
+      remoteAddress: unmapIpv4(socket.remoteAddress),
+      remotePort: socket.remotePort ?? 0,
+      serverName: '',
+      transportProtocol: TRANSPORT_RAW_BUFFER,
+      applicationProtocols: [],
     };
-    socket.on('readable', onReadable);
+    new ListenerFilterRun(socket, runtime, properties, (outcome) => {
+      if (outcome === 'close') {
+        socket.destroy();
+        return;
+      }
+      const chain = runtime.select(properties);
+      if (chain === undefined) {
+        runtime.stats.noFilterChainMatch.inc();
+        socket.destroy();
+        return;
+      }
+      if (chain.tls === undefined)
+        this.#startChain(socket, socket, runtime, chain, properties, startTimeMs);
+      else this.#handshake(socket, { runtime, chain, properties, startTimeMs });
+    }).start();
   }
 
-  #dispatch(socket: net.Socket, firstBytes: Buffer): void {
-    const binding = this.binding;
-    if (firstBytes[0] === TLS_HANDSHAKE_RECORD) {
-      if (this.#tls === undefined) socket.destroy();
-      else this.#tls.emit('connection', socket);
-      return;
+  #handshake(socket: net.Socket, pending: PendingHandshake): void {
+    let server = this.#tlsServers.get(pending.chain);
+    if (server === undefined) {
+      server = this.#createTlsServer(pending.chain);
+      this.#tlsServers.set(pending.chain, server);
     }
-    if (binding.cleartextChainIndex === undefined) {
+    this.#handshakes.set(socket, pending);
+    server.emit('connection', socket);
+  }
+
+  #createTlsServer(chain: FilterChainRuntime): tls.Server {
+    const settings = chain.tls!;
+    const server = tls.createServer({
+      ...settings.options,
+      ...(settings.alpnProtocols.length > 0 ? { ALPNProtocols: [...settings.alpnProtocols] } : {}),
+      requestCert: settings.requireClientCertificate,
+      rejectUnauthorized: settings.requireClientCertificate,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    });
+    server.on('secureConnection', (tlsSocket: tls.TLSSocket) => {
+      // The TLSSocket wraps the accepted socket (Node keeps it as `_parent`).
+      const raw = (tlsSocket as unknown as { _parent?: net.Socket })._parent;
+      const pending = raw !== undefined ? this.#handshakes.get(raw) : undefined;
+      if (raw === undefined || pending === undefined) {
+        tlsSocket.destroy();
+        return;
+      }
+      this.#handshakes.delete(raw);
+      tlsSocket.on('error', () => undefined);
+      this.#startChain(
+        raw,
+        tlsSocket,
+        pending.runtime,
+        pending.chain,
+        pending.properties,
+        pending.startTimeMs,
+      );
+    });
+    server.on('tlsClientError', (_err, tlsSocket) => tlsSocket.destroy());
+    return server;
+  }
+
+  /** Runs the chain's network filters; `socket` is `raw` or the TLS socket over it. */
+  #startChain(
+    raw: net.Socket,
+    socket: net.Socket,
+    runtime: ListenerRuntime,
+    chain: FilterChainRuntime,
+    properties: ConnectionProperties,
+    startTimeMs: number,
+  ): void {
+    const terminal =
+      chain.terminal ?? (chain.model.http !== undefined ? this.#httpHandOff() : undefined);
+    if (terminal === undefined) {
+      // A chain without filters closes its connections (as Envoy does).
       socket.destroy();
       return;
     }
-    const isH2 = firstBytes.subarray(0, H2_PREFACE.length).equals(H2_PREFACE);
-    const codec = codecOf(binding);
-    if (isH2 && codec !== 'HTTP1') this.#http2.emit('connection', socket);
-    else if (!isH2 && codec !== 'HTTP2') this.#http1.emit('connection', socket);
-    else socket.destroy();
-  }
-
-  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? 431
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? 408
-          : 400;
-    // A reset or a half-written response cannot carry an error response.
-    const inProgress = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
-      socket.destroy();
-      return;
-    }
-    this.#handlers.protocolError(this.binding, status);
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-    );
+    const connection: NetworkConnection = {
+      // The id node:http's adapter gives the socket it serves (the TLS socket under TLS).
+      id: connectionIdOf(socket),
+      socket,
+      encrypted: socket !== raw,
+      serverName: properties.serverName !== '' ? properties.serverName : undefined,
+      localAddress: properties.localAddress,
+      localPort: properties.localPort,
+      remoteAddress: properties.remoteAddress,
+      remotePort: properties.remotePort,
+      transportProtocol: properties.transportProtocol,
+      applicationProtocols: properties.applicationProtocols,
+      startTimeMs,
+      bufferLimitBytes: runtime.model.perConnectionBufferLimitBytes,
+      listenerName: runtime.model.name,
+      filterChain: chain.model,
+      filterChainIndex: chain.index,
+    };
+    new NetworkFilterRun(connection, chain.filters, terminal).start();
   }
 
   get draining(): boolean {
@@ -283,9 +273,9 @@ export class ListenerServer<B extends ListenerBinding> {
   }
 
   /**
-   * Stops accepting, asks every connection to finish (HTTP/1: `connection: close` on the next
-   * response and idle ones closed; HTTP/2: GOAWAY), and resolves once all are gone or at the
-   * deadline, when the rest are destroyed.
+   * Stops accepting, asks every HTTP connection to finish (HTTP/1: `connection: close` on the
+   * next response and idle ones closed; HTTP/2: GOAWAY), lets TCP sessions run on, and resolves
+   * once all connections are gone or at the deadline, when the rest are destroyed.
    */
   async close(deadlineMs: number): Promise<void> {
     if (!this.#closed) {
@@ -293,10 +283,9 @@ export class ListenerServer<B extends ListenerBinding> {
       this.#net.close();
     }
     this.#draining = true;
-    for (const session of this.#sessions) session.close();
     const deadline = Date.now() + Math.max(0, deadlineMs);
     while (this.#sockets.size > 0 && Date.now() < deadline) {
-      this.#http1.closeIdleConnections();
+      this.#http?.drain();
       await new Promise<void>((resolve) => {
         this.#drainTimer = setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now())));
       });
@@ -310,9 +299,7 @@ export class ListenerServer<B extends ListenerBinding> {
     this.#draining = true;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     if (this.#net.listening) this.#net.close();
-    for (const session of this.#sessions) session.destroy();
+    this.#http?.destroy();
     for (const socket of this.#sockets) socket.destroy();
-    // Stops the inner server's connection-checking interval (it never listened: ignore the error).
-    this.#http1.close(() => undefined);
   }
 }

@@ -23,6 +23,7 @@ import type {
 import { ProxyRuntime } from './proxy-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
 import { until } from '../test-support/until.js';
+import { TLS_INSPECTOR, chainModel, listenerModel } from '../listener/listener-test-fixtures.js';
 
 // ------------------------------------------------------------------ fixture builders
 
@@ -109,20 +110,22 @@ function listener(
 ): ListenerModel {
   const chains =
     tls === undefined
-      ? [{ name: 'plain', serverNames: [], transportProtocol: '', http }]
-      : tls.map((t, i) => ({
-          name: `tls${i}`,
-          serverNames: serverNames[i] ?? [],
-          transportProtocol: 'tls',
-          tls: t,
-          http,
-        }));
-  return {
+      ? [chainModel({ name: 'plain', http })]
+      : tls.map((t, i) =>
+          chainModel({
+            name: `tls${i}`,
+            serverNames: serverNames[i] ?? [],
+            transportProtocol: 'tls',
+            tls: t,
+            http,
+          }),
+        );
+  return listenerModel({
     name,
     address: { host: '127.0.0.1', port },
     filterChains: chains,
-    perConnectionBufferLimitBytes: 1 << 20,
-  };
+    ...(tls === undefined ? {} : { listenerFilters: [TLS_INSPECTOR] }),
+  });
 }
 
 function cluster(name: string, ports: number[], extra: Partial<ClusterModel> = {}): ClusterModel {

@@ -10,7 +10,6 @@
  */
 import type { Logger } from '@ferry/shared';
 import type {
-  FilterChainModel,
   HttpConnectionManagerModel,
   ListenerModel,
   ProxyConfig,
@@ -26,10 +25,15 @@ import { nodeConnectionInfo, nodeRequestHead, serveNodeRequest } from './codec/c
 import { ActiveStream, type CompiledHcm, type RequestScope } from './connection-manager.js';
 import type { CompiledHttpFilter } from './filter-manager.js';
 import { ListenerManager } from './listener-manager.js';
-import type { DownstreamRequest, ListenerBinding, ListenerHandlers } from './listener-server.js';
+import {
+  chainIndexOf,
+  type DownstreamRequest,
+  type ListenerBinding,
+  type ListenerHandlers,
+} from './listener-server.js';
+import { compileListenerRuntime, type ListenerRuntime } from '../listener/listener-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
 import { RouteStatusCounters, type ConnectionStats, type StatsSink } from '../stats/stats.js';
-import { TlsChainSelector } from './tls-contexts.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { TracingManager, type TracingNode } from '../tracing/tracing-manager.js';
 
@@ -61,38 +65,37 @@ export interface ProxyRuntimeOptions {
 /** A listener compiled against one config version. */
 class CompiledListener implements ListenerBinding {
   readonly model: ListenerModel;
-  readonly tls: TlsChainSelector | undefined;
-  readonly cleartextChainIndex: number | undefined;
-  /** Index-aligned with model.filterChains, the default chain (if any) last. */
-  readonly chains: readonly CompiledHcm[];
+  /**
+   * Index-aligned with model.filterChains, the default chain (if any) last; undefined for
+   * chains that are not HTTP (tcp_proxy, no filters).
+   */
+  readonly chains: readonly (CompiledHcm | undefined)[];
   /** The codec callbacks of each chain (index-aligned with chains). */
-  readonly streamCallbacks: readonly ServerConnectionCallbacks[];
+  readonly streamCallbacks: readonly (ServerConnectionCallbacks | undefined)[];
   readonly scope: RequestScope;
   readonly connectionStats: ConnectionStats;
+  readonly runtime: ListenerRuntime;
 
   constructor(
     model: ListenerModel,
-    chains: readonly CompiledHcm[],
+    chains: readonly (CompiledHcm | undefined)[],
     scope: RequestScope,
     connectionStats: ConnectionStats,
+    runtime: ListenerRuntime,
   ) {
     this.model = model;
     this.connectionStats = connectionStats;
     this.chains = chains;
     this.scope = scope;
-    this.streamCallbacks = chains.map((chain) => streamCallbacks(chain, scope));
-    const all: FilterChainModel[] = [...model.filterChains];
-    if (model.defaultFilterChain !== undefined) all.push(model.defaultFilterChain);
-    this.tls = all.some((c) => c.tls !== undefined) ? new TlsChainSelector(all) : undefined;
-    const cleartext = all.findIndex((c) => c.tls === undefined);
-    this.cleartextChainIndex = cleartext < 0 ? undefined : cleartext;
+    this.runtime = runtime;
+    this.streamCallbacks = chains.map((chain) =>
+      chain === undefined ? undefined : streamCallbacks(chain, scope),
+    );
   }
 
+  /** The chain the request's connection was matched to (listener-server.ts). */
   chainIndexFor(req: DownstreamRequest): number | undefined {
-    const socket = req.socket as { encrypted?: boolean; servername?: string | false };
-    return socket.encrypted === true
-      ? this.tls?.chainIndexFor(socket.servername)
-      : this.cleartextChainIndex;
+    return chainIndexOf(req.socket);
   }
 }
 
@@ -128,7 +131,8 @@ export class ProxyRuntime {
     const handlers: ListenerHandlers<CompiledListener> = {
       request: (binding, req, res) => {
         const index = binding.chainIndexFor(req);
-        if (index === undefined) {
+        const callbacks = index === undefined ? undefined : binding.streamCallbacks[index];
+        if (callbacks === undefined) {
           res.destroy();
           return;
         }
@@ -137,7 +141,7 @@ export class ProxyRuntime {
         // moves its connections elsewhere.
         if (this.#serverHealth.failing && req.httpVersionMajor === 1)
           (res as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
-        serveNodeRequest(req, res, binding.streamCallbacks[index]!);
+        serveNodeRequest(req, res, callbacks);
       },
       upgrade: (binding, req, socket, rest) => {
         const index = binding.chainIndexFor(req);
@@ -159,7 +163,7 @@ export class ProxyRuntime {
         );
       },
       protocolError: (binding, status) => {
-        const chain = binding.chains[binding.cleartextChainIndex ?? 0];
+        const chain = binding.chains.find((c) => c !== undefined);
         chain?.downstreamRq.record(status);
       },
     };
@@ -192,8 +196,9 @@ export class ProxyRuntime {
     const bindings = config.listeners.map((listener) => {
       const chains = [...listener.filterChains];
       if (listener.defaultFilterChain !== undefined) chains.push(listener.defaultFilterChain);
-      const compiled = chains.map((chain): CompiledHcm => {
+      const compiled = chains.map((chain): CompiledHcm | undefined => {
         const hcm = chain.http;
+        if (hcm === undefined) return undefined;
         const routeModel =
           hcm.routeConfig ??
           (hcm.rdsRouteConfigName !== undefined
@@ -216,10 +221,23 @@ export class ProxyRuntime {
         };
       });
       const connectionLabels = { listener: listener.name };
-      return new CompiledListener(listener, compiled, scope, {
-        active: this.#stats.gauge('downstream_cx_active', connectionLabels),
-        total: this.#stats.counter('downstream_cx_total', connectionLabels),
+      const runtime = compileListenerRuntime(listener, {
+        stats: this.#stats,
+        logger: this.#logger,
+        listenerName: listener.name,
+        clusters,
+        accessLog: scope.accessLog,
       });
+      return new CompiledListener(
+        listener,
+        compiled,
+        scope,
+        {
+          active: this.#stats.gauge('downstream_cx_active', connectionLabels),
+          total: this.#stats.counter('downstream_cx_total', connectionLabels),
+        },
+        runtime,
+      );
     });
     for (const key of this.#routeTables.keys())
       if (!usedTables.has(key)) this.#routeTables.delete(key);

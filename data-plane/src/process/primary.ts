@@ -434,7 +434,7 @@ export class Primary implements AdminControls {
         ...listener.filterChains,
         ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : []),
       ])
-        for (const log of chain.http.accessLogs ?? [])
+        for (const log of chain.http?.accessLogs ?? chain.tcpProxy?.accessLogs ?? [])
           if (log.sink === 'file' && log.path) files.push(log.path);
     return files;
   }

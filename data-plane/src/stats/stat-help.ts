@@ -24,6 +24,41 @@ const HELP: Record<string, string> = {
   upstream_cx_active: 'Open upstream connections, by cluster.',
   upstream_rq_active: 'Upstream requests on a connection now (per attempt), by cluster.',
   upstream_rq_pending_active: 'Upstream attempts waiting for a connection, by cluster.',
+  upstream_cx_total: 'Upstream connections opened (HTTP pools and tcp_proxy), by cluster.',
+  upstream_cx_connect_timeout: 'tcp_proxy connect attempts that hit connect_timeout, by cluster.',
+  upstream_cx_overflow:
+    'tcp_proxy connections refused by the max_connections circuit breaker (UO), by cluster.',
+  upstream_cx_none_healthy: 'tcp_proxy connections with no healthy host (UH), by cluster.',
+  upstream_cx_connect_attempts_exceeded:
+    'tcp_proxy sessions whose every connect attempt failed (UF), by cluster.',
+  upstream_cx_rx_bytes_total: 'Bytes read from tcp_proxy upstream connections, by cluster.',
+  upstream_cx_tx_bytes_total: 'Bytes written to tcp_proxy upstream connections, by cluster.',
+  upstream_flow_control_paused_reading_total:
+    'Times reading from a tcp_proxy upstream paused for a slow client, by cluster.',
+  upstream_flow_control_resumed_reading_total:
+    'Times reading from a tcp_proxy upstream resumed, by cluster.',
+  tcp_downstream_cx_total: 'tcp_proxy sessions, by stat_prefix.',
+  tcp_downstream_cx_no_route: 'tcp_proxy sessions whose cluster does not exist (NC).',
+  tcp_downstream_cx_rx_bytes_total: 'Bytes read from tcp_proxy clients, by stat_prefix.',
+  tcp_downstream_cx_tx_bytes_total: 'Bytes written to tcp_proxy clients, by stat_prefix.',
+  tcp_downstream_flow_control_paused_reading_total:
+    'Times reading from a tcp_proxy client paused for a slow upstream, by stat_prefix.',
+  tcp_downstream_flow_control_resumed_reading_total:
+    'Times reading from a tcp_proxy client resumed, by stat_prefix.',
+  tcp_idle_timeout: 'tcp_proxy sessions closed by idle_timeout, by stat_prefix.',
+  tls_inspector_tls_found: 'Connections the tls_inspector saw a ClientHello on, by listener.',
+  tls_inspector_tls_not_found:
+    'Connections the tls_inspector saw no TLS on (raw_buffer), by listener.',
+  tls_inspector_client_hello_too_large:
+    'Connections closed for a ClientHello over 64 KiB, by listener.',
+  tls_inspector_sni_found: 'ClientHellos with a server name, by listener.',
+  tls_inspector_sni_not_found: 'ClientHellos without a server name, by listener.',
+  tls_inspector_alpn_found: 'ClientHellos offering ALPN, by listener.',
+  tls_inspector_alpn_not_found: 'ClientHellos without ALPN, by listener.',
+  no_filter_chain_match:
+    'Connections closed because no filter chain matched and there is no default chain.',
+  downstream_pre_cx_timeout:
+    'Connections closed because listener filters did not finish within listener_filters_timeout.',
   membership_total: 'Hosts in the cluster.',
   membership_healthy:
     'Healthy hosts in the cluster (EDS, active health checks, outlier detection).',

@@ -72,7 +72,7 @@ describe('TracingManager', () => {
     });
     const first = config(4317, '');
     const tracers = await manager.apply(first, new Map());
-    assert.ok(tracers.tracerFor(first.listeners[0]!.filterChains[0]!.http));
+    assert.ok(tracers.tracerFor(first.listeners[0]!.filterChains[0]!.http!));
     assert.deepEqual(
       targets.map((t) => `${t.host}:${t.port}`),
       ['127.0.0.1:4317'],

@@ -104,8 +104,8 @@ export class TracingManager {
       if (listener.defaultFilterChain !== undefined) chains.push(listener.defaultFilterChain);
       for (const chain of chains) {
         const hcm = chain.http;
-        const provider = hcm.tracing?.provider;
-        if (hcm.tracing === undefined || provider === undefined) continue;
+        const provider = hcm?.tracing?.provider;
+        if (hcm?.tracing === undefined || provider === undefined) continue;
         const slot = await this.#slotFor(provider, clusters, config, next);
         tracers.set(hcm, new HcmTracer(hcm.tracing, slot, this.#random, this.#onDropped));
       }

@@ -49,13 +49,13 @@ export class HostState {
     if (http2) {
       if (this.#http2 === undefined) {
         noteUpstreamTraffic(cluster.name);
-        this.#http2 = createHostDispatcher(cluster, this, true, stats.upstreamCxActive);
+        this.#http2 = createHostDispatcher(cluster, this, true, stats);
       }
       return this.#http2;
     }
     if (this.#http1 === undefined) {
       noteUpstreamTraffic(cluster.name);
-      this.#http1 = createHostDispatcher(cluster, this, false, stats.upstreamCxActive);
+      this.#http1 = createHostDispatcher(cluster, this, false, stats);
     }
     return this.#http1;
   }

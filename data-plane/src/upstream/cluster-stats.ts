@@ -28,9 +28,10 @@ export class LocalityLoadStats {
     this.active = sink.gauge('upstream_locality_rq_active', labels);
   }
 
-  /** One attempt's outcome: a status code, or how it failed. */
+  /** One attempt's outcome: a status code, a tcp_proxy connection made, or how it failed. */
   record(outcome: number | string): void {
-    if (typeof outcome === 'number' && outcome < 500) this.success.inc();
+    if ((typeof outcome === 'number' && outcome < 500) || outcome === 'connect-success')
+      this.success.inc();
     else this.error.inc();
   }
 }
@@ -49,7 +50,23 @@ export class ClusterStats {
   readonly upstreamRqTimeout: CounterHandle;
   readonly upstreamRqPerTryTimeout: CounterHandle;
   readonly upstreamCxConnectFail: CounterHandle;
+  /** Connections opened (HTTP pools and tcp_proxy). */
+  readonly upstreamCxTotal: CounterHandle;
   readonly upstreamCxActive: GaugeHandle;
+  /** tcp_proxy: connect attempts that ran out of connect_timeout. */
+  readonly upstreamCxConnectTimeout: CounterHandle;
+  /** tcp_proxy: connections refused by the max_connections circuit breaker (UO). */
+  readonly upstreamCxOverflow: CounterHandle;
+  /** tcp_proxy: connections with no healthy host to go to (UH). */
+  readonly upstreamCxNoneHealthy: CounterHandle;
+  /** tcp_proxy: sessions whose every connect attempt failed (max_connect_attempts). */
+  readonly upstreamCxConnectAttemptsExceeded: CounterHandle;
+  /** tcp_proxy: bytes read from and written to upstream connections. */
+  readonly upstreamCxRxBytesTotal: CounterHandle;
+  readonly upstreamCxTxBytesTotal: CounterHandle;
+  /** tcp_proxy: reading from upstream paused / resumed (downstream above its watermark). */
+  readonly upstreamFlowControlPausedReadingTotal: CounterHandle;
+  readonly upstreamFlowControlResumedReadingTotal: CounterHandle;
   readonly upstreamRqActive: GaugeHandle;
   /** Attempts waiting for a connection (Envoy's upstream_rq_pending_active). */
   readonly upstreamRqPendingActive: GaugeHandle;
@@ -73,7 +90,25 @@ export class ClusterStats {
     this.upstreamRqTimeout = sink.counter('upstream_rq_timeout', labels);
     this.upstreamRqPerTryTimeout = sink.counter('upstream_rq_per_try_timeout', labels);
     this.upstreamCxConnectFail = sink.counter('upstream_cx_connect_fail', labels);
+    this.upstreamCxTotal = sink.counter('upstream_cx_total', labels);
     this.upstreamCxActive = sink.gauge('upstream_cx_active', labels);
+    this.upstreamCxConnectTimeout = sink.counter('upstream_cx_connect_timeout', labels);
+    this.upstreamCxOverflow = sink.counter('upstream_cx_overflow', labels);
+    this.upstreamCxNoneHealthy = sink.counter('upstream_cx_none_healthy', labels);
+    this.upstreamCxConnectAttemptsExceeded = sink.counter(
+      'upstream_cx_connect_attempts_exceeded',
+      labels,
+    );
+    this.upstreamCxRxBytesTotal = sink.counter('upstream_cx_rx_bytes_total', labels);
+    this.upstreamCxTxBytesTotal = sink.counter('upstream_cx_tx_bytes_total', labels);
+    this.upstreamFlowControlPausedReadingTotal = sink.counter(
+      'upstream_flow_control_paused_reading_total',
+      labels,
+    );
+    this.upstreamFlowControlResumedReadingTotal = sink.counter(
+      'upstream_flow_control_resumed_reading_total',
+      labels,
+    );
     this.upstreamRqActive = sink.gauge('upstream_rq_active', labels);
     this.upstreamRqPendingActive = sink.gauge('upstream_rq_pending_active', labels);
     this.upstreamRqReset = sink.counter('upstream_rq_rx_reset', labels);

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { Http1Pool } from './upstream-http1-pool.js';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
-import type { GaugeHandle } from '../stats/stats.js';
+import type { ClusterStats } from './cluster-stats.js';
 
 /** One upstream request as the router hands it to a host's pool. */
 export interface HostDispatchOptions {
@@ -107,7 +107,7 @@ export function createHostDispatcher(
   cluster: ClusterModel,
   address: HostAddress,
   http2: boolean,
-  connectionsGauge?: GaugeHandle,
+  stats?: Pick<ClusterStats, 'upstreamCxActive' | 'upstreamCxTotal'>,
 ): HostDispatcher {
   const tls = cluster.tls;
   const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
@@ -126,9 +126,12 @@ export function createHostDispatcher(
         // Forwarding only: the proxy passes sizes through, the backend's framing is authoritative.
         maxResponseHeadersBytes: 96 * 1024,
       });
-  if (connectionsGauge !== undefined) {
-    dispatcher.on('connect', () => connectionsGauge.add(1));
-    dispatcher.on('disconnect', () => connectionsGauge.add(-1));
+  if (stats !== undefined) {
+    dispatcher.on('connect', () => {
+      stats.upstreamCxActive.add(1);
+      stats.upstreamCxTotal.inc();
+    });
+    dispatcher.on('disconnect', () => stats.upstreamCxActive.add(-1));
   }
   return dispatcher;
 }
