@@ -1,12 +1,13 @@
 /**
- * The HttpConnectionManager's terminal for a listener while the request path still runs on
- * Node's HTTP servers: a connection that reached an HCM chain is handed (`emit('connection')`)
- * to a non-listening http.Server or http2 server. Under TLS (terminated by the listener) ALPN
+ * The HttpConnectionManager's terminal for a listener: a connection that reached an HCM chain is
+ * served by a codec. Cleartext HTTP/1.1 goes to ferry-proxy's own codec (codec/codec-http1.ts);
+ * HTTP/2 and HTTP/1.1 under TLS are handed (`emit('connection')`) to a non-listening node:http2
+ * or node:http server behind codec/codec-node.ts. Under TLS (terminated by the listener) ALPN
  * decides (h2 → HTTP/2, else HTTP/1.1); in cleartext the chain's codec_type does, and AUTO looks
  * for the HTTP/2 prior-knowledge preface (`PRI * HTTP/2.0`) in the first bytes.
  *
  * The socket carries the index of its filter chain (chainIndexOf), so a request is served by the
- * HCM of the chain its connection matched.
+ * HCM of the chain its connection matched, in the listener's current config.
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -14,6 +15,16 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HttpConnectionManagerModel } from '../config/model.js';
 import type { NetworkConnection, TerminalNetworkFilter } from '../filters/network/filter.js';
+import type {
+  CodecSettings,
+  DownstreamConnectionInfo,
+  ResponseEncoder,
+  ServerConnectionCallbacks,
+  StreamDecoder,
+} from './codec/codec.js';
+import { serveHttp1, type Http1ServerConnection } from './codec/codec-http1.js';
+import { answerClientError, nodeConnectionInfo } from './codec/codec-node.js';
+import type { RequestHeaderMap } from './header-map.js';
 
 export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -24,6 +35,51 @@ export interface HttpHandOffHandlers {
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A request the HTTP/1 parser rejected (answered 400/408/431 here). */
   protocolError(status: number, socket: Duplex): void;
+  /** The codec callbacks of the current config's filter chain `index` (undefined: gone). */
+  streamCallbacks(index: number): ServerConnectionCallbacks | undefined;
+}
+
+/**
+ * The codec callbacks of one connection: each request asks the listener's current config, so a
+ * keep-alive connection serves a config change from its next request on, as Envoy's do.
+ */
+class ConnectionCallbacks implements ServerConnectionCallbacks {
+  constructor(
+    private readonly handlers: HttpHandOffHandlers,
+    private readonly chainIndex: number,
+  ) {}
+
+  #current(): ServerConnectionCallbacks {
+    const callbacks = this.handlers.streamCallbacks(this.chainIndex);
+    // The chain is gone from the config: its connections were drained; serve with the first.
+    return callbacks ?? this.handlers.streamCallbacks(0)!;
+  }
+
+  settings(): CodecSettings {
+    return this.#current().settings();
+  }
+
+  newStream(
+    head: RequestHeaderMap,
+    encoder: ResponseEncoder,
+    connection: DownstreamConnectionInfo,
+    endStream: boolean,
+  ): StreamDecoder {
+    return this.#current().newStream(head, encoder, connection, endStream);
+  }
+
+  protocolError(status: number, connection: DownstreamConnectionInfo): void {
+    this.#current().protocolError(status, connection);
+  }
+
+  upgrade(
+    head: RequestHeaderMap,
+    socket: Socket,
+    rest: Buffer,
+    info: DownstreamConnectionInfo,
+  ): void {
+    this.#current().upgrade?.(head, socket, rest, info);
+  }
 }
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -47,6 +103,8 @@ export class HttpHandOff implements TerminalNetworkFilter {
   readonly #http1: http.Server;
   readonly #http2: http2.Http2Server;
   readonly #sessions = new Set<http2.Http2Session>();
+  /** Connections on ferry-proxy's HTTP/1.1 codec. */
+  readonly #http1Connections = new Set<Http1ServerConnection>();
   #draining = false;
 
   constructor(handlers: HttpHandOffHandlers) {
@@ -78,6 +136,13 @@ export class HttpHandOff implements TerminalNetworkFilter {
     this.#http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
       this.#onClientError(err, socket),
     );
+    // CONNECT under TLS: Envoy's answer when no route has a connect_matcher.
+    this.#http1.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      handlers.protocolError(404, socket);
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      void req;
+    });
     // The inner server never listens; 'listening' is what starts Node's connection tracking
     // (headersTimeout/requestTimeout checks and closeIdleConnections).
     this.#http1.emit('listening');
@@ -127,12 +192,26 @@ export class HttpHandOff implements TerminalNetworkFilter {
       return;
     }
     const codec = connection.filterChain.http?.codecType ?? 'AUTO';
-    if (codec === 'HTTP1') this.#http1.emit('connection', socket);
-    else this.#sniff(socket, codec === 'HTTP2');
+    if (codec === 'HTTP1') this.#serveHttp1(socket, connection);
+    else this.#sniff(socket, codec === 'HTTP2', connection);
+  }
+
+  /** Cleartext HTTP/1.1 on ferry-proxy's own codec. */
+  #serveHttp1(socket: Socket, connection: NetworkConnection): void {
+    const callbacks = new ConnectionCallbacks(this.#handlers, connection.filterChainIndex);
+    const served = serveHttp1(socket, callbacks, {
+      id: connection.id,
+      socket,
+      encrypted: false,
+      serverName: undefined,
+    });
+    this.#http1Connections.add(served);
+    socket.once('close', () => this.#http1Connections.delete(served));
+    if (this.#draining) served.close();
   }
 
   /** Reads the first bytes, puts them back, and hands the socket to HTTP/1 or HTTP/2. */
-  #sniff(socket: Socket, http2Only: boolean): void {
+  #sniff(socket: Socket, http2Only: boolean, connection: NetworkConnection): void {
     let seen: Buffer | undefined;
     socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
     const onReadable = (): void => {
@@ -149,28 +228,25 @@ export class HttpHandOff implements TerminalNetworkFilter {
       socket.setTimeout(0);
       socket.unshift(seen);
       if (matchesSoFar) this.#http2.emit('connection', socket);
-      else if (!http2Only) this.#http1.emit('connection', socket);
+      else if (!http2Only) this.#serveHttp1(socket, connection);
       else socket.destroy();
     };
     socket.on('readable', onReadable);
   }
 
+  /** node:http's parser refused a request (HTTP/1.1 under TLS): the same answers as the codec's. */
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    const status =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? 431
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? 408
-          : 400;
-    // A reset or a half-written response cannot carry an error response.
-    const inProgress = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
+    const index = chainIndexOf(socket) ?? 0;
+    const callbacks = this.#handlers.streamCallbacks(index) ?? this.#handlers.streamCallbacks(0);
+    if (callbacks === undefined) {
       socket.destroy();
       return;
     }
-    this.#handlers.protocolError(status, socket);
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    answerClientError(
+      err,
+      socket,
+      callbacks,
+      nodeConnectionInfo({ socket } as http.IncomingMessage),
     );
   }
 
@@ -178,12 +254,14 @@ export class HttpHandOff implements TerminalNetworkFilter {
   drain(): void {
     this.#draining = true;
     for (const session of this.#sessions) session.close();
+    for (const connection of this.#http1Connections) connection.close();
     this.#http1.closeIdleConnections();
   }
 
   destroy(): void {
     this.#draining = true;
     for (const session of this.#sessions) session.destroy();
+    for (const connection of this.#http1Connections) connection.destroy();
     // Stops the inner server's connection-checking interval (it never listened: ignore the error).
     this.#http1.close(() => undefined);
   }

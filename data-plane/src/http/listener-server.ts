@@ -11,6 +11,7 @@
  * A config apply swaps the `binding` without touching the socket; a new connection uses the
  * binding current when it is accepted, and keeps it to the end.
  */
+import type { ServerConnectionCallbacks } from './codec/codec.js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -49,6 +50,8 @@ export interface ListenerHandlers<B extends ListenerBinding> {
   upgrade(binding: B, req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   /** A request the HTTP/1 parser rejected (answered 400/408/431 here). */
   protocolError(binding: B, status: number): void;
+  /** The codec callbacks of filter chain `index` of `binding` (undefined: no such chain). */
+  streamCallbacks(binding: B, index: number): ServerConnectionCallbacks | undefined;
 }
 
 /** Bound on a TLS handshake (a chain with a DownstreamTlsContext). */
@@ -131,6 +134,7 @@ export class ListenerServer<B extends ListenerBinding> {
       request: (req, res) => handlers.request(this.binding, req, res),
       upgrade: (req, socket, head) => handlers.upgrade(this.binding, req, socket, head),
       protocolError: (status) => handlers.protocolError(this.binding, status),
+      streamCallbacks: (index) => handlers.streamCallbacks(this.binding, index),
     });
     return this.#http;
   }

@@ -82,6 +82,7 @@ class CompiledListener implements ListenerBinding {
     scope: RequestScope,
     connectionStats: ConnectionStats,
     runtime: ListenerRuntime,
+    serverHealth: ServerHealthState,
   ) {
     this.model = model;
     this.connectionStats = connectionStats;
@@ -89,7 +90,7 @@ class CompiledListener implements ListenerBinding {
     this.scope = scope;
     this.runtime = runtime;
     this.streamCallbacks = chains.map((chain) =>
-      chain === undefined ? undefined : streamCallbacks(chain, scope),
+      chain === undefined ? undefined : streamCallbacks(chain, scope, serverHealth),
     );
   }
 
@@ -166,6 +167,10 @@ export class ProxyRuntime {
         const chain = binding.chains.find((c) => c !== undefined);
         chain?.downstreamRq.record(status);
       },
+      // A chain index the current config no longer has HTTP at (its connections are being
+      // drained) is served by the listener's first HTTP chain.
+      streamCallbacks: (binding, index) =>
+        binding.streamCallbacks[index] ?? binding.streamCallbacks.find((c) => c !== undefined),
     };
     this.#listeners = new ListenerManager(handlers, this.#logger, opts.listenerDrainMs);
   }
@@ -237,6 +242,7 @@ export class ProxyRuntime {
           total: this.#stats.counter('downstream_cx_total', connectionLabels),
         },
         runtime,
+        this.#serverHealth,
       );
     });
     for (const key of this.#routeTables.keys())
@@ -331,7 +337,11 @@ export class ProxyRuntime {
  * The connection manager's codec callbacks for one compiled HCM: each request the codec delivers
  * becomes an ActiveStream of that HCM and the scope of its config version.
  */
-function streamCallbacks(chain: CompiledHcm, scope: RequestScope): ServerConnectionCallbacks {
+function streamCallbacks(
+  chain: CompiledHcm,
+  scope: RequestScope,
+  serverHealth: ServerHealthState,
+): ServerConnectionCallbacks {
   const hcm = chain.hcm;
   const settings: CodecSettings = {
     maxRequestHeadersBytes: Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024,
@@ -344,6 +354,10 @@ function streamCallbacks(chain: CompiledHcm, scope: RequestScope): ServerConnect
   return {
     settings: () => settings,
     newStream(head, encoder, connection, endStream) {
+      // Envoy drain-closes HTTP/1 connections while failing health checks (DrainManager
+      // drainClose()): a load balancer in front moves its connections elsewhere.
+      if (serverHealth.failing && head.protocol !== 'HTTP/2')
+        encoder.closeConnectionAfterResponse();
       const stream = new ActiveStream(chain, scope, head, encoder, connection);
       stream.start(endStream);
       return stream;
