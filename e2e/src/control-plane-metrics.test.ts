@@ -1,5 +1,5 @@
 /**
- * The control plane's /metrics after a known sequence (issue 5), with real processes: two raw ADS
+ * The control plane's /metrics after a known sequence, with real processes: two raw ADS
  * clients (they ACK or NACK exactly as told), one valid apply, one invalid apply and one apply the
  * clients NACK. Every count is exact.
  */

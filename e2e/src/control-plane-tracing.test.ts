@@ -1,5 +1,5 @@
 /**
- * The control plane's traces (issue 5), with real processes: an OTLP receiver, a control plane
+ * The control plane's traces, with real processes: an OTLP receiver, a control plane
  * exporting to it (OTLP/gRPC, and OTLP/HTTP protobuf), ferryctl applying with a caller's
  * `traceparent`, and a raw ADS client that ACKs or NACKs. One apply's trace holds apply →
  * validate, store.commit, snapshot.build; each push is its own `xds.push` span, linked to the

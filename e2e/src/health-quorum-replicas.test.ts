@@ -1,5 +1,5 @@
 /**
- * The quorum rule across control-plane replicas (DESIGN.md D1, D4), real processes: two
+ * The quorum rule across control-plane replicas, real processes: two
  * ferry-control-plane replicas share one SQLite store; proxy 1 is connected to replica A, proxy 2
  * to replica B, so each replica sees one of the two proxies. With `min_proxies: 2`, neither
  * replica's own proxy alone can mark an endpoint: only the node reports that both replicas write

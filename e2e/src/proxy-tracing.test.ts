@@ -1,5 +1,5 @@
 /**
- * Proxy tracing (issue 5), with real processes: a control plane, an OTLP receiver, and
+ * Proxy tracing, with real processes: a control plane, an OTLP receiver, and
  * client → proxy A → proxy B → backend, where A's cluster points at B's listener. Tracing is
  * configured on both HCMs through the control plane (A exports over OTLP/gRPC, B over OTLP/HTTP).
  * One request gives ONE trace: A server (root) → A client → B server → B client; a retried request
