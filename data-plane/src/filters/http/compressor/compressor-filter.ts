@@ -41,13 +41,12 @@ import {
 } from '../common/pipe-sinks.js';
 import type {
   FilterCallbacks,
-  FilterDataStatus,
   FilterFactoryContext,
   FilterHeadersStatus,
-  FilterTrailersStatus,
   StreamFilter,
   StreamInfo,
 } from '../filter.js';
+import { ZlibPipeFilter } from '../common/zlib-pipe-filter.js';
 import { chooseEncoding, type ChainCompressor, type EncodingDecision } from './accept-encoding.js';
 
 /** Envoy's default content types (compressor_filter.cc defaultContentEncoding). */
@@ -199,16 +198,15 @@ function sanitizeEtag(headers: ResponseHeaderMap): void {
   if (etag !== undefined && etag.length > 2 && !/^[wW]\//.test(etag)) headers.remove('etag');
 }
 
-export class CompressorStreamFilter implements StreamFilter, PipeOwner {
+export class CompressorStreamFilter extends ZlibPipeFilter implements StreamFilter, PipeOwner {
   #acceptEncoding: string | undefined;
   #head = false;
-  #requestPipe: ZlibPipe | undefined;
-  #responsePipe: ZlibPipe | undefined;
 
   constructor(
     private readonly filter: CompressorFilter,
     private readonly callbacks: FilterCallbacks,
   ) {
+    super();
     registry(callbacks.streamInfo).push(filter);
   }
 
@@ -232,27 +230,11 @@ export class CompressorStreamFilter implements StreamFilter, PipeOwner {
       headers.set('content-encoding', filter.encoding);
       filter.requestStats.compressed.inc();
       const { stream, flushKind } = createCompressor(filter.model.library);
-      this.#requestPipe = new ZlibPipe(stream, new DecodeSink(this.callbacks, this), { flushKind });
+      this.requestPipe = new ZlibPipe(stream, new DecodeSink(this.callbacks, this), { flushKind });
     } else {
       filter.requestStats.notCompressed.inc();
     }
     return 'continue';
-  }
-
-  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const pipe = this.#requestPipe;
-    if (pipe === undefined) return 'continue';
-    pipe.write(data);
-    if (endStream) pipe.finish(true);
-    return 'stop-no-buffer';
-  }
-
-  decodeTrailers(): FilterTrailersStatus {
-    const pipe = this.#requestPipe;
-    if (pipe === undefined) return 'continue';
-    // The trailers wait until the compressed body is out (DecodeSink.finished continues).
-    pipe.finish(false);
-    return 'stop';
   }
 
   encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): FilterHeadersStatus {
@@ -279,7 +261,7 @@ export class CompressorStreamFilter implements StreamFilter, PipeOwner {
       headers.set('content-encoding', filter.encoding);
       filter.responseStats.compressed.inc();
       const { stream, flushKind } = createCompressor(filter.model.library);
-      this.#responsePipe = new ZlibPipe(stream, new EncodeSink(this.callbacks, this), {
+      this.responsePipe = new ZlibPipe(stream, new EncodeSink(this.callbacks, this), {
         flushKind,
       });
     } else {
@@ -289,30 +271,15 @@ export class CompressorStreamFilter implements StreamFilter, PipeOwner {
     return 'continue';
   }
 
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const pipe = this.#responsePipe;
-    if (pipe === undefined) return 'continue';
-    pipe.write(data);
-    if (endStream) pipe.finish(true);
-    return 'stop-no-buffer';
-  }
-
-  encodeTrailers(): FilterTrailersStatus {
-    const pipe = this.#responsePipe;
-    if (pipe === undefined) return 'continue';
-    pipe.finish(false);
-    return 'stop';
-  }
-
   onDestroy(): void {
     const filter = this.filter;
-    const request = this.#requestPipe;
+    const request = this.requestPipe;
     if (request !== undefined) {
       request.destroy();
       filter.requestStats.uncompressedBytes.inc(request.inputBytes);
       filter.requestStats.compressedBytes.inc(request.outputBytes);
     }
-    const response = this.#responsePipe;
+    const response = this.responsePipe;
     if (response !== undefined) {
       response.destroy();
       filter.responseStats.uncompressedBytes.inc(response.inputBytes);

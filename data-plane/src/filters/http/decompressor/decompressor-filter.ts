@@ -35,12 +35,11 @@ import {
 } from '../common/pipe-sinks.js';
 import type {
   FilterCallbacks,
-  FilterDataStatus,
   FilterFactoryContext,
   FilterHeadersStatus,
-  FilterTrailersStatus,
   StreamFilter,
 } from '../filter.js';
+import { ZlibPipeFilter } from '../common/zlib-pipe-filter.js';
 
 export const INFLATE_RATIO_DETAILS = 'decompressor_inflate_ratio_exceeded';
 export const INVALID_DATA_DETAILS = 'decompressor_invalid_data';
@@ -134,14 +133,13 @@ export class DecompressorFilter {
   }
 }
 
-export class DecompressorStreamFilter implements StreamFilter, PipeOwner {
-  #requestPipe: ZlibPipe | undefined;
-  #responsePipe: ZlibPipe | undefined;
-
+export class DecompressorStreamFilter extends ZlibPipeFilter implements StreamFilter, PipeOwner {
   constructor(
     private readonly filter: DecompressorFilter,
     private readonly callbacks: FilterCallbacks,
-  ) {}
+  ) {
+    super();
+  }
 
   decodeHeaders(headers: RequestHeaderMap, endStream: boolean): FilterHeadersStatus {
     const filter = this.filter;
@@ -152,28 +150,13 @@ export class DecompressorStreamFilter implements StreamFilter, PipeOwner {
         addEncodingToAcceptEncoding(headers.get('accept-encoding') ?? '', filter.encoding),
       );
     if (endStream) return 'continue';
-    this.#requestPipe = this.#begin(model.request, headers, new DecodeSink(this.callbacks, this));
+    this.requestPipe = this.#begin(model.request, headers, new DecodeSink(this.callbacks, this));
     return 'continue';
-  }
-
-  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const pipe = this.#requestPipe;
-    if (pipe === undefined) return 'continue';
-    pipe.write(data);
-    if (endStream) pipe.finish(true);
-    return 'stop-no-buffer';
-  }
-
-  decodeTrailers(): FilterTrailersStatus {
-    const pipe = this.#requestPipe;
-    if (pipe === undefined) return 'continue';
-    pipe.finish(false);
-    return 'stop';
   }
 
   encodeHeaders(headers: ResponseHeaderMap, endStream: boolean): FilterHeadersStatus {
     if (endStream) return 'continue';
-    this.#responsePipe = this.#begin(
+    this.responsePipe = this.#begin(
       this.filter.model.response,
       headers,
       new EncodeSink(this.callbacks, this),
@@ -181,26 +164,11 @@ export class DecompressorStreamFilter implements StreamFilter, PipeOwner {
     return 'continue';
   }
 
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const pipe = this.#responsePipe;
-    if (pipe === undefined) return 'continue';
-    pipe.write(data);
-    if (endStream) pipe.finish(true);
-    return 'stop-no-buffer';
-  }
-
-  encodeTrailers(): FilterTrailersStatus {
-    const pipe = this.#responsePipe;
-    if (pipe === undefined) return 'continue';
-    pipe.finish(false);
-    return 'stop';
-  }
-
   onDestroy(): void {
     const filter = this.filter;
     for (const [pipe, stats] of [
-      [this.#requestPipe, filter.requestStats],
-      [this.#responsePipe, filter.responseStats],
+      [this.requestPipe, filter.requestStats],
+      [this.responsePipe, filter.responseStats],
     ] as const) {
       if (pipe === undefined) continue;
       pipe.destroy();
