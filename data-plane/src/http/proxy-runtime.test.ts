@@ -1,3 +1,4 @@
+import { selfSigned } from '../listener/tcp-test-fixtures.js';
 import { ROUTER_TYPE_URL } from '../filters/http/router/config.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -5,8 +6,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as https from 'node:https';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@ferry/shared';
@@ -550,33 +550,8 @@ describe('ProxyRuntime TLS', () => {
   let port: number;
 
   function cert(cn: string): { certificateChainPem: string; privateKeyPem: string } {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${cn}`,
-        '-addext',
-        `subjectAltName=DNS:${cn}`,
-        '-keyout',
-        join(dir, `${cn}.key`),
-        '-out',
-        join(dir, `${cn}.crt`),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      certificateChainPem: readFileSync(join(dir, `${cn}.crt`), 'utf8'),
-      privateKeyPem: readFileSync(join(dir, `${cn}.key`), 'utf8'),
-    };
+    const pair = selfSigned(dir, cn);
+    return { certificateChainPem: pair.cert, privateKeyPem: pair.key };
   }
 
   before(async () => {
