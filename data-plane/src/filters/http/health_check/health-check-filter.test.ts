@@ -6,8 +6,8 @@ import {
   ServerHealthState,
   countMembership,
   type ClusterMembership,
-  type HealthCheckRequest,
 } from './health-check-filter.js';
+import { RequestHeaderMap } from '../../../http/header-map.js';
 
 function model(extra: Partial<HealthCheckFilterModel> = {}): HealthCheckFilterModel {
   return {
@@ -26,14 +26,10 @@ function model(extra: Partial<HealthCheckFilterModel> = {}): HealthCheckFilterMo
   };
 }
 
-function request(path: string, headers: Record<string, string> = {}): HealthCheckRequest {
-  return {
-    method: 'GET',
-    path,
-    authority: 'proxy.local',
-    scheme: 'http',
-    headers: { get: (name) => headers[name] },
-  };
+function request(path: string, headers: Record<string, string> = {}): RequestHeaderMap {
+  const map = new RequestHeaderMap('GET', path, 'proxy.local', 'http', 'HTTP/1.1');
+  for (const [name, value] of Object.entries(headers)) map.append(name, value);
+  return map;
 }
 
 const noClusters = (): ClusterMembership | undefined => undefined;

@@ -32,16 +32,6 @@ export class ServerHealthState {
   failing = false;
 }
 
-/** The request as the filter sees it. */
-export interface HealthCheckRequest {
-  readonly method: string;
-  /** Path and query as received. */
-  readonly path: string;
-  readonly authority: string;
-  readonly scheme: string;
-  readonly headers: HeaderLookup;
-}
-
 /** Hosts of a cluster by health, counted as Envoy's membership_total / _healthy / _degraded. */
 export interface ClusterMembership {
   readonly total: number;
@@ -70,24 +60,6 @@ export function countMembership(endpoints: Iterable<EndpointModel>): ClusterMemb
   return { total, available };
 }
 
-class PseudoHeaderLookup implements HeaderLookup {
-  constructor(private readonly request: HealthCheckRequest) {}
-  get(name: string): string | undefined {
-    switch (name) {
-      case ':path':
-        return this.request.path;
-      case ':method':
-        return this.request.method;
-      case ':authority':
-        return this.request.authority;
-      case ':scheme':
-        return this.request.scheme;
-      default:
-        return this.request.headers.get(name);
-    }
-  }
-}
-
 export class HealthCheckFilter {
   readonly #model: HealthCheckFilterModel;
   readonly #state: FilterFactoryContext['serverHealth'];
@@ -102,20 +74,16 @@ export class HealthCheckFilter {
   }
 
   /** Whether `request` is a health-check request (all `headers` matchers match). */
-  matches(request: HealthCheckRequest): boolean {
-    if (this.#matchers.length === 0) return true;
-    const lookup = new PseudoHeaderLookup(request);
-    return this.#matchers.every((match) => match(lookup));
+  matches(request: RequestHeaderMap): boolean {
+    // The map answers the pseudo-headers (`:path` with its query, `:method`, ...) itself.
+    return this.#matchers.every((match) => match(request));
   }
 
   /**
    * The local answer for `request`, or undefined when it is not a health check or is to be
    * forwarded (pass-through mode while not failing).
    */
-  evaluate(
-    request: HealthCheckRequest,
-    membership: MembershipLookup,
-  ): HealthCheckReply | undefined {
+  evaluate(request: RequestHeaderMap, membership: MembershipLookup): HealthCheckReply | undefined {
     if (!this.matches(request)) return undefined;
     if (this.#state.failing) return { status: 503, failedLocalHealthCheck: true };
     if (this.#model.passThroughMode) return undefined;
