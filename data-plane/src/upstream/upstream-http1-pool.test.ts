@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { PassThrough } from 'node:stream';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http1Pool, type Http1PoolOptions } from './upstream-http1-pool.js';
 import type { Http1DispatchHandler } from './upstream-http1-types.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
@@ -319,6 +320,32 @@ test('connection refused: the socket code, without onConnect, for every waiting 
     assert.equal(r.error?.code, 'ECONNREFUSED');
     assert.equal(r.connected, false);
   }
+  await target.destroy();
+});
+
+test('connection refused with several connections opening: every waiting request fails once, no reconnect loop', async () => {
+  // Envoy purges every pending stream on a connect failure. Before, a failure with another
+  // connection still opening put the queue on a new connection, and with as many requests as
+  // connections opening that repeated until the route timeout.
+  const target = new Http1Pool({
+    host: '127.0.0.1',
+    port: await refusedPort(),
+    connectTimeoutMs: 2000,
+    maxConnections: 1024,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+  });
+  const recorders = [new Recorder(), new Recorder(), new Recorder()];
+  for (const r of recorders)
+    target.dispatch({ path: '/', method: 'GET', headers: ['host', 'a'], body: null }, r);
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), 10_000);
+  });
+  const outcome = await Promise.race([Promise.all(recorders.map((r) => r.done)), bound]);
+  clearTimeout(timer);
+  assert.notEqual(outcome, 'timeout', 'requests still waiting 10 s after the connects failed');
+  for (const r of recorders) assert.equal(r.error?.code, 'ECONNREFUSED');
   await target.destroy();
 });
 

@@ -136,8 +136,9 @@ export class Http1Pool extends EventEmitter implements HostDispatcher, Connectio
   onConnectFailed(connection: Http1ClientConnection, err: Error): void {
     this.connecting--;
     this.forget(connection);
-    if (this.connecting === 0 && this.idle.length === 0) this.failQueued(err);
-    else this.assign();
+    // Every waiting request fails now, whatever else is still connecting: retrying them on
+    // another connection here would loop while the host refuses (the router decides on retries).
+    this.failQueued(err);
     this.closeIfDone();
   }
 
