@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -113,11 +113,13 @@ const dnsSan = (exact: string): Json => ({
 /**
  * An HTTPS backend. `certs` by SNI (the first is the default for an unknown or absent SNI).
  * Answers `<sni> <host> <path>`, or 421 when the Host differs from the connection's SNI. Records
- * every request as `sni|host|path`.
+ * every request as `sni|host|path|httpVersion`.
  */
 async function tlsBackend(certs: Record<string, Pem>): Promise<{
   port: number;
   seen: string[];
+  /** SNI of each TLS connection accepted, in order. */
+  connections: string[];
   close(): Promise<void>;
 }> {
   const tls = await import('node:tls');
@@ -126,29 +128,39 @@ async function tlsBackend(certs: Record<string, Pem>): Promise<{
   );
   const [first] = Object.values(certs);
   const seen: string[] = [];
-  const server = https.createServer(
+  const connections: string[] = [];
+  // HTTP/1.1 and HTTP/2 (ALPN) on one port.
+  const server = http2.createSecureServer(
     {
       ...first!,
+      allowHTTP1: true,
       SNICallback: (name, cb) => cb(null, contexts.get(name) ?? contexts.values().next().value),
     },
     (req, res) => {
       const sni = (req.socket as TLSSocket).servername || '';
-      const host = (req.headers.host ?? '').replace(/:\d+$/, '');
-      seen.push(`${sni}|${host}|${req.url}`);
+      const host = (req.headers.host ?? req.authority ?? '').replace(/:\d+$/, '');
+      seen.push(`${sni}|${host}|${req.url}|${req.httpVersion}`);
       req.resume();
       res.writeHead(sni !== '' && host !== sni && req.url !== '/healthz' ? 421 : 200);
       res.end(`${sni} ${host} ${req.url}`);
     },
   );
   server.on('tlsClientError', () => undefined);
+  const sockets = new Set<TLSSocket>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    connections.push(socket.servername || '');
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     seen,
+    connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }
@@ -215,6 +227,7 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
                           routes: [
                             route('/right', 'right-san'),
                             route('/wrong', 'wrong-san'),
+                            route('/auto-h2', 'auto-h2'),
                             route('/auto', 'auto'),
                           ],
                         },
@@ -255,6 +268,16 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
               upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
             }),
           }),
+          staticClusterResource('auto-h2', [sni.port], {
+            transport_socket: upstreamTls(ca.caPem),
+            typed_extension_protocol_options: {
+              [HTTP_OPTIONS]: {
+                '@type': `${T}${HTTP_OPTIONS}`,
+                explicit_http_config: { http2_protocol_options: {} },
+                upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
+              },
+            },
+          }),
           healthChecked('hc-http', ca.caPem, { http_health_check: { path: '/healthz' } }),
           healthChecked('hc-tcp', ca.caPem, { tcp_health_check: {} }),
           healthChecked('hc-other-ca', otherCa.caPem, { http_health_check: { path: '/healthz' } }),
@@ -290,7 +313,7 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
     const wrong = await httpRequest(url('/wrong'));
     assert.equal(wrong.status, 503);
     assert.deepEqual(
-      named.seen.filter((s) => s.endsWith('|/wrong')),
+      named.seen.filter((s) => s.includes('|/wrong|')),
       [],
       'the request never reached the backend',
     );
@@ -303,29 +326,53 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
   test('auto_sni + auto_san_validation: one pool per name, verified against that name', async () => {
     // Alternating names: a connection opened for one name must never carry the other (the
     // backend answers 421 when Host and SNI differ).
+    const connectionsBefore = sni.connections.length;
     for (const host of ['one.test', 'two.test', 'one.test', 'two.test']) {
       const res = await httpRequest(url('/auto'), { host });
       assert.equal(res.status, 200, `${host}: ${res.body}`);
       assert.equal(res.body, `${host} ${host} /auto`);
     }
-    // Keep-alive pools: the four requests used one connection per name, not one per request.
     assert.deepEqual(
-      sni.seen.filter((s) => s.endsWith('|/auto')),
+      sni.seen.filter((s) => s.includes('|/auto|')),
       [
-        'one.test|one.test|/auto',
-        'two.test|two.test|/auto',
-        'one.test|one.test|/auto',
-        'two.test|two.test|/auto',
+        'one.test|one.test|/auto|1.1',
+        'two.test|two.test|/auto|1.1',
+        'one.test|one.test|/auto|1.1',
+        'two.test|two.test|/auto|1.1',
       ],
     );
+    // Keep-alive pools per name: one connection for each name, reused by its second request.
+    assert.deepEqual(sni.connections.slice(connectionsBefore), ['one.test', 'two.test']);
     // A name the backend has no certificate for: it serves one.test's, which does not carry it.
     const unknown = await httpRequest(url('/auto-unknown'), { host: 'three.test' });
     assert.equal(unknown.status, 503);
     assert.deepEqual(
-      sni.seen.filter((s) => s.endsWith('|/auto-unknown')),
+      sni.seen.filter((s) => s.includes('|/auto-unknown|')),
       [],
     );
     assert.match(await accessLine('/auto-unknown'), /^ACCESS \/auto-unknown 503 UF /);
+  });
+
+  test('auto_sni over HTTP/2 (ALPN h2): names verified, no connection shared across names', async () => {
+    for (const host of ['two.test', 'one.test', 'two.test']) {
+      const res = await httpRequest(url('/auto-h2'), { host });
+      assert.equal(res.status, 200, `${host}: ${res.body}`);
+      assert.equal(res.body, `${host} ${host} /auto-h2`);
+    }
+    assert.deepEqual(
+      sni.seen.filter((s) => s.includes('|/auto-h2|')),
+      [
+        'two.test|two.test|/auto-h2|2.0',
+        'one.test|one.test|/auto-h2|2.0',
+        'two.test|two.test|/auto-h2|2.0',
+      ],
+    );
+    const unknown = await httpRequest(url('/auto-h2-unknown'), { host: 'three.test' });
+    assert.equal(unknown.status, 503);
+    assert.match(
+      await accessLine('/auto-h2-unknown'),
+      /^ACCESS \/auto-h2-unknown 503 UF .*CERTIFICATE_VERIFY_FAILED/,
+    );
   });
 
   test('health checks use the cluster’s TLS: healthy only over TLS, failing with the wrong CA', async () => {
@@ -336,9 +383,7 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
         `${cluster} becomes healthy over TLS`,
       );
     assert.ok(
-      named.seen.some(
-        (s) => s === 'api.backend.test|hc-http|/healthz' || s === '|hc-http|/healthz',
-      ),
+      named.seen.some((s) => s === '|hc-http|/healthz|1.1'),
       `the HTTP check reached the TLS backend: ${named.seen.join(', ')}`,
     );
     const flags = await eventually(async () => {
