@@ -137,7 +137,8 @@ export function tlsConnector(
     };
     const socket = connectUpstreamTls(
       target,
-      { host: options.hostname, port: Number(options.port), alpn },
+      // undici gives IPv6 literals in URL form ([::1]).
+      { host: options.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.port), alpn },
       (verified) => finish(null, verified),
     );
     const onError = (err: Error): void => finish(err, null);
