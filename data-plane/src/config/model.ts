@@ -483,14 +483,49 @@ export interface CircuitBreakersModel {
   readonly maxRetries: number;
 }
 
+/** SubjectAltNameMatcher.san_type ferry-proxy checks (OTHER_NAME is refused). */
+export type SanType = 'DNS' | 'URI' | 'EMAIL' | 'IP_ADDRESS';
+
+/** CertificateValidationContext.match_typed_subject_alt_names[] (or the deprecated form). */
+export interface SanMatcherModel {
+  readonly sanType: SanType;
+  readonly matcher: StringMatcherModel;
+}
+
+/**
+ * UpstreamTlsContext. Verification follows Envoy's DefaultCertValidator: with no trusted CA,
+ * no SAN matcher and no pinned hash the peer is not verified at all; with trusted_ca the chain
+ * must verify; every configured SAN matcher / hash list must match as well.
+ */
 export interface UpstreamTlsModel {
   readonly sni: string;
   readonly alpnProtocols: readonly string[];
-  /** Trusted CA bundle; absent = do not verify (Envoy's default without validation_context). */
+  /** Trusted CA bundle; absent = the chain is not verified. */
   readonly trustedCaPem?: string;
   readonly certificate?: TlsCertificateModel;
   readonly minVersion: string;
   readonly maxVersion: string;
+  /** TLS 1.2 suites (OpenSSL names) in preference order; empty = Envoy's defaults. */
+  readonly cipherSuites: readonly string[];
+  /** The certificate must carry a SAN matching one of these (empty = no SAN check). */
+  readonly sanMatchers: readonly SanMatcherModel[];
+  /** verify_certificate_hash: lowercase hex SHA-256 of the DER certificate. */
+  readonly certificateHashes: readonly string[];
+  /** verify_certificate_spki: base64 SHA-256 of the DER SubjectPublicKeyInfo. */
+  readonly spkiHashes: readonly string[];
+}
+
+/**
+ * HttpProtocolOptions.upstream_http_protocol_options: names taken per request from the
+ * downstream request (`header`, falling back to :authority when absent or empty).
+ */
+export interface UpstreamHostNameModel {
+  /** auto_sni: the name is the SNI of new upstream connections. */
+  readonly autoSni: boolean;
+  /** auto_san_validation: the upstream certificate must carry the name as a SAN. */
+  readonly autoSanValidation: boolean;
+  /** override_auto_sni_header (lowercase) or '' for :authority. */
+  readonly header: string;
 }
 
 export interface ClusterModel {
@@ -519,6 +554,8 @@ export interface ClusterModel {
   readonly upstreamIdleTimeoutMs: number;
   readonly circuitBreakers: CircuitBreakersModel;
   readonly tls?: UpstreamTlsModel;
+  /** auto_sni / auto_san_validation (absent = neither). */
+  readonly upstreamHostName?: UpstreamHostNameModel;
   readonly perConnectionBufferLimitBytes: number;
   /** Normalised Envoy JSON of health_checks / outlier_detection (used by the health issue). */
   readonly healthChecks: readonly unknown[];

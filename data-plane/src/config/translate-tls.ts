@@ -6,6 +6,15 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import {
+  DOWNSTREAM_VALIDATION_REASONS,
+  DOWNSTREAM_VALIDATION_SPEC,
+  UPSTREAM_VALIDATION_SPEC,
+  cipherSuites,
+  trustedCa,
+  upstreamValidation,
+  type UpstreamValidation,
+} from './translate-tls-validation.js';
+import {
   NOT_SUPPORTED,
   TYPE_URL_PREFIX,
   asObject,
@@ -58,15 +67,16 @@ const DOWNSTREAM_SPEC = messageSpec(
 );
 
 const UPSTREAM_SPEC = messageSpec('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', {
-  common_tls_context: 'ALPN, versions, trusted CA, client certificate',
-  sni: 'SNI sent to the upstream',
+  common_tls_context: 'ALPN, versions, ciphers, certificate validation, client certificate',
+  sni: 'SNI sent to the upstream (else the endpoint hostname when not an IP; auto_sni overrides)',
 });
 
 const COMMON_SPEC = messageSpec('envoy.extensions.transport_sockets.tls.v3.CommonTlsContext', {
   tls_params: 'protocol versions and cipher suites',
   tls_certificates:
     'inline or file certificates (downstream: several, chosen by Node; upstream: one client certificate)',
-  validation_context: 'trusted_ca only',
+  validation_context:
+    'upstream: trusted_ca, SAN matchers, certificate hash/SPKI pins; downstream: trusted_ca',
   alpn_protocols: 'ALPN list (e.g. h2, http/1.1)',
 });
 
@@ -78,18 +88,14 @@ const SDS_FIELDS: Readonly<Record<string, string>> = {
 const TLS_PARAMS_SPEC = messageSpec('envoy.extensions.transport_sockets.tls.v3.TlsParameters', {
   tls_minimum_protocol_version: `one of ${TLS_VERSIONS.join(', ')} (default TLSv1_2)`,
   tls_maximum_protocol_version: `one of ${TLS_VERSIONS.join(', ')} (default TLSv1_3 downstream, TLSv1_2 upstream, as Envoy)`,
-  cipher_suites: 'OpenSSL cipher names for TLS 1.2 (default: modern AEAD suites)',
+  cipher_suites:
+    'TLS 1.2 OpenSSL names, [A|B] groups flattened (default: ECDHE with AES-GCM / CHACHA20-POLY1305, as Envoy)',
 });
 
 const CERTIFICATE_SPEC = messageSpec('envoy.extensions.transport_sockets.tls.v3.TlsCertificate', {
   certificate_chain: 'PEM chain (DataSource)',
   private_key: 'PEM key (DataSource)',
 });
-
-const VALIDATION_SPEC = messageSpec(
-  'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext',
-  { trusted_ca: 'PEM CA bundle (DataSource)' },
-);
 
 const RAW_BUFFER_SPEC = messageSpec(
   'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
@@ -104,7 +110,8 @@ export const TLS_SPECS: readonly MessageSpec[] = [
   COMMON_SPEC,
   TLS_PARAMS_SPEC,
   CERTIFICATE_SPEC,
-  VALIDATION_SPEC,
+  UPSTREAM_VALIDATION_SPEC,
+  DOWNSTREAM_VALIDATION_SPEC,
 ];
 
 export const TLS_EXTENSIONS: readonly ExtensionSpec[] = [
@@ -118,7 +125,7 @@ export const TLS_EXTENSIONS: readonly ExtensionSpec[] = [
     where: 'Cluster transport_socket',
     typeUrl: UPSTREAM_TLS_TYPE_URL,
     names: ['envoy.transport_sockets.tls'],
-    note: 'TLS to upstreams with SNI',
+    note: 'TLS to upstreams: SNI, certificate verification (CA, SAN, pins), client certificate',
   },
   {
     where: 'FilterChain / Cluster transport_socket',
@@ -170,7 +177,7 @@ export function translateDownstreamTls(
   if (!ctx) return undefined;
   const ctxPath = join(path, 'typed_config');
   checkFields(ctx, DOWNSTREAM_SPEC, ctxPath, issues);
-  const common = commonContext(ctx, ctxPath, issues, 'TLSv1_3');
+  const common = commonContext(ctx, ctxPath, issues, 'downstream');
   const requireClientCertificate = bool(ctx.require_client_certificate, false);
   // Only when none were given: a broken one has its own error already.
   if (!common.certificatesGiven)
@@ -203,20 +210,25 @@ export function translateUpstreamTls(
   if (!ctx) return undefined;
   const ctxPath = join(path, 'typed_config');
   checkFields(ctx, UPSTREAM_SPEC, ctxPath, issues);
-  const common = commonContext(ctx, ctxPath, issues, 'TLSv1_2');
+  const common = commonContext(ctx, ctxPath, issues, 'upstream');
   if (common.certificates.length > 1)
     issues.add(
       join(join(ctxPath, 'common_tls_context'), 'tls_certificates'),
       'an upstream TLS context takes at most one client certificate',
     );
   const certificate = common.certificates[0];
+  const validation = common.upstreamValidation;
   return {
     sni: str(ctx.sni),
     alpnProtocols: common.alpnProtocols,
     minVersion: common.minVersion,
     maxVersion: common.maxVersion,
+    cipherSuites: common.cipherSuites,
     ...(common.trustedCaPem !== undefined ? { trustedCaPem: common.trustedCaPem } : {}),
     ...(certificate ? { certificate } : {}),
+    sanMatchers: validation?.sanMatchers ?? [],
+    certificateHashes: validation?.certificateHashes ?? [],
+    spkiHashes: validation?.spkiHashes ?? [],
   };
 }
 
@@ -228,14 +240,18 @@ interface CommonTls {
   maxVersion: string;
   cipherSuites: string[];
   trustedCaPem?: string;
+  /** Upstream only: what the validation context asks to check. */
+  upstreamValidation?: UpstreamValidation;
 }
 
 function commonContext(
   ctx: JsonObject,
   ctxPath: string,
   issues: Issues,
-  defaultMax: 'TLSv1_2' | 'TLSv1_3',
+  side: 'downstream' | 'upstream',
 ): CommonTls {
+  // Envoy's default maximum: TLS 1.3 for servers, TLS 1.2 for clients.
+  const defaultMax = side === 'downstream' ? 'TLSv1_3' : 'TLSv1_2';
   const path = join(ctxPath, 'common_tls_context');
   const common = asObject(ctx.common_tls_context) ?? {};
   checkFields(common, COMMON_SPEC, path, issues, SDS_FIELDS);
@@ -287,17 +303,22 @@ function commonContext(
   }
 
   let trustedCaPem: string | undefined;
+  let upstream: UpstreamValidation | undefined;
   const validation = asObject(common.validation_context);
   if (validation) {
     const vPath = join(path, 'validation_context');
-    checkFields(validation, VALIDATION_SPEC, vPath, issues);
-    trustedCaPem = dataSource(asObject(validation.trusted_ca), join(vPath, 'trusted_ca'), issues);
-    if (trustedCaPem !== undefined) {
-      try {
-        new X509Certificate(trustedCaPem);
-      } catch (err) {
-        issues.add(join(vPath, 'trusted_ca'), `not a PEM certificate: ${(err as Error).message}`);
-      }
+    if (side === 'upstream') {
+      upstream = upstreamValidation(validation, vPath, issues);
+      trustedCaPem = upstream.trustedCaPem;
+    } else {
+      checkFields(
+        validation,
+        DOWNSTREAM_VALIDATION_SPEC,
+        vPath,
+        issues,
+        DOWNSTREAM_VALIDATION_REASONS,
+      );
+      trustedCaPem = trustedCa(validation, vPath, issues);
     }
   }
   return {
@@ -306,8 +327,9 @@ function commonContext(
     alpnProtocols: strings(common.alpn_protocols),
     minVersion,
     maxVersion,
-    cipherSuites: strings(params.cipher_suites),
+    cipherSuites: cipherSuites(params, paramsPath, issues),
     ...(trustedCaPem !== undefined ? { trustedCaPem } : {}),
+    ...(upstream ? { upstreamValidation: upstream } : {}),
   };
 }
 

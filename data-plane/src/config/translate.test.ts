@@ -229,6 +229,10 @@ describe('buildProxyConfig: Envoy examples', () => {
       alpnProtocols: [],
       minVersion: 'TLSv1.2',
       maxVersion: 'TLSv1.2',
+      cipherSuites: [],
+      sanMatchers: [],
+      certificateHashes: [],
+      spkiHashes: [],
     });
   });
 

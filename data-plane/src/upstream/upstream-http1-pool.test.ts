@@ -8,6 +8,8 @@ import { Http1Pool, type Http1PoolOptions } from './upstream-http1-pool.js';
 import type { Http1DispatchHandler } from './upstream-http1-types.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
+import { upstreamTlsTarget } from './upstream-tls.js';
+import { plainTlsModel } from './upstream-tls-fixtures.js';
 
 /** A request as the raw server read it, with the socket to answer on. */
 interface ReceivedRequest {
@@ -357,7 +359,7 @@ test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNEC
   const target = new Http1Pool({
     host: '127.0.0.1',
     port: (silent.address() as net.AddressInfo).port,
-    tls: { rejectUnauthorized: false },
+    tls: upstreamTlsTarget(plainTlsModel(), ''),
     connectTimeoutMs: 100,
     maxConnections: 1,
     maxRequestsPerConnection: 0,
@@ -376,7 +378,7 @@ test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNEC
 test('TLS upstream: requests over tls.connect options, connection reused', async () => {
   const server = await rawServer(true);
   server.onRequest = answer(OK);
-  const target = pool(server, { tls: { rejectUnauthorized: false, servername: 'a.example' } });
+  const target = pool(server, { tls: upstreamTlsTarget(plainTlsModel(), 'a.example') });
   for (let i = 0; i < 2; i++) assert.equal((await settle(get(target))).body, 'ok');
   assert.equal(server.sockets.length, 1);
 });
