@@ -27,6 +27,8 @@ import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
+import { Authenticator } from './api/authenticator.js';
+import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 
 const USAGE = `Usage: ferry-control-plane [options]
@@ -34,6 +36,11 @@ const USAGE = `Usage: ferry-control-plane [options]
   --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
   --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
+  --api-tls-cert FILE           serve both management APIs over TLS with this PEM certificate
+  --api-tls-key FILE            ... and this PEM private key                  [plaintext]
+  --api-client-ca FILE          accept client certificates signed by this CA; one acts under the
+                                token binding naming its URI/DNS SAN or CN (ferryctl token create
+                                NAME --client-identity ID)                    [off]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
@@ -49,8 +56,14 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
   -h, --help
 
-Environment: FERRY_API_TOKEN (bearer token for the management API; required to bind it to a
-non-loopback address), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
+Management API access (docs/architecture.md, "API authentication and roles"): callers present an
+API token (viewer, operator or admin of some groups; "ferryctl token create", stored hashed in the
+store) or a client certificate. While no token exists, both APIs are bound to loopback, no client
+CA is set and FERRY_API_TOKEN is unset, requests without credentials are let in as an admin named
+"loopback" (development); once the first token exists every request needs credentials.
+
+Environment: FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
+tokens; required to bind an API to a non-loopback address before any token exists), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
 [ferry-control-plane], OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio, parentbased_*)
 and OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_EXPORTER (otlp, none), OTEL_SDK_DISABLED,
@@ -66,6 +79,7 @@ function parse(): {
   xds: { host: string; port: number };
   api: { host: string; port: number };
   apiGrpc: { host: string; port: number };
+  apiTls: ApiTls | undefined;
   store: string;
   debounceMs: number;
   hdsIntervalMs: number;
@@ -81,6 +95,9 @@ function parse(): {
         'xds-address': { type: 'string', default: '127.0.0.1:18000' },
         'api-address': { type: 'string', default: '127.0.0.1:18001' },
         'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
+        'api-tls-cert': { type: 'string' },
+        'api-tls-key': { type: 'string' },
+        'api-client-ca': { type: 'string' },
         store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
@@ -119,8 +136,19 @@ function parse(): {
       `--lrs-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['lrs-interval-ms'])}`,
     );
   }
+  const tlsCert = values['api-tls-cert'];
+  const tlsKey = values['api-tls-key'];
+  const clientCa = values['api-client-ca'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    fail('--api-tls-cert and --api-tls-key go together');
+  if (clientCa !== undefined && tlsCert === undefined)
+    fail('--api-client-ca needs --api-tls-cert and --api-tls-key (client certificates need TLS)');
   try {
     return {
+      apiTls:
+        tlsCert && tlsKey
+          ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
+          : undefined,
       xds: parseHostPort(values['xds-address'], '--xds-address'),
       api: parseHostPort(values['api-address'], '--api-address'),
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
@@ -149,12 +177,7 @@ function parseTracing(
 async function main(): Promise<void> {
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
-  const token = process.env.FERRY_API_TOKEN || undefined;
-  if (!token && !isLoopback(options.apiGrpc.host)) {
-    fail(
-      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (set it, or bind a loopback address)`,
-    );
-  }
+  const bootstrapToken = process.env.FERRY_API_TOKEN || undefined;
 
   // The SDK and exporters are loaded only when tracing is on: off costs nothing, not even imports.
   const tracing = options.tracing
@@ -200,10 +223,36 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const authenticator = new Authenticator({
+    tokens: service.tokens,
+    ...(bootstrapToken ? { bootstrapToken } : {}),
+    openOnLoopback:
+      isLoopback(options.api.host) &&
+      isLoopback(options.apiGrpc.host) &&
+      options.apiTls?.clientCa === undefined,
+  });
+  const offLoopback = [options.api, options.apiGrpc].find((a) => !isLoopback(a.host));
+  if (offLoopback && !bootstrapToken && !(await service.tokens.any())) {
+    throw new Error(
+      `refusing to bind the management API to ${offLoopback.host}: no API token exists yet; set FERRY_API_TOKEN (a bootstrap admin token), or start on loopback first and create tokens with ferryctl token create`,
+    );
+  }
+  if (offLoopback && !options.apiTls) {
+    logger.warn(
+      { address: formatHostPort(offLoopback.host, offLoopback.port) },
+      'management API bound off loopback without TLS: tokens cross the network in clear text; set --api-tls-cert and --api-tls-key',
+    );
+  }
+  if (await authenticator.isOpen()) {
+    logger.warn(
+      'management API open on loopback: no API token exists, so requests without credentials act as admin "loopback"; create one (ferryctl token create) to require tokens',
+    );
+  }
   const httpApi = new HttpApi({
     service,
     logger,
-    token,
+    authenticator,
+    ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
     traceContext: tracer !== undefined,
@@ -211,7 +260,7 @@ async function main(): Promise<void> {
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, {
     logger,
-    token,
+    authenticator,
     traceContext: tracer !== undefined,
     health: xds.health(),
     load: xds.load(),
@@ -223,7 +272,7 @@ async function main(): Promise<void> {
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
       formatHostPort(options.apiGrpc.host, options.apiGrpc.port),
-      grpc.ServerCredentials.createInsecure(),
+      grpcServerCredentials(options.apiTls),
       (err, port) => (err ? reject(err) : resolve(port)),
     ),
   );
@@ -233,7 +282,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       xds_address: formatHostPort(options.xds.host, xdsPort),
-      api_url: `http://${formatHostPort(api.host, api.port)}`,
+      api_url: `${httpApi.scheme}://${formatHostPort(api.host, api.port)}`,
       api_grpc_address: formatHostPort(options.apiGrpc.host, grpcPort),
       store: options.store,
       revision,

@@ -13,6 +13,7 @@ import {
 import { parseResourceJson } from '@ferry/proto';
 import { MemoryStore } from '../store/store-memory.js';
 import { addManagementService } from './grpc-api.js';
+import { Authenticator } from './authenticator.js';
 import { ManagementService } from './management-service.js';
 import { basicGroup, cluster } from '../validation/test-fixtures.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
@@ -47,8 +48,13 @@ describe('gRPC management API', () => {
 
   before(async () => {
     server = new grpc.Server();
-    addManagementService(server, new ManagementService({ store: new MemoryStore() }), {
-      token: 't0k',
+    const service = new ManagementService({ store: new MemoryStore() });
+    addManagementService(server, service, {
+      authenticator: new Authenticator({
+        tokens: service.tokens,
+        bootstrapToken: 't0k',
+        openOnLoopback: true,
+      }),
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -164,9 +170,10 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
     ]);
     const service = new ManagementService({ store: new MemoryStore() });
     server = new grpc.Server();
-    addManagementService(server, service, { health, load });
+    const authenticator = new Authenticator({ tokens: service.tokens, openOnLoopback: true });
+    addManagementService(server, service, { authenticator, health, load });
     withoutViews = new grpc.Server();
-    addManagementService(withoutViews, service);
+    addManagementService(withoutViews, service, { authenticator });
     const bind = (s: grpc.Server): Promise<number> =>
       new Promise((resolve, reject) =>
         s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
