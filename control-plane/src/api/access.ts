@@ -54,7 +54,12 @@ export function allows(caller: Caller, role: Role, group?: string): boolean {
  * Throws FERRY_FORBIDDEN unless `caller` holds `role` for `group` (every group when undefined).
  * `what` names the request ("apply to group \"api\"") for the message.
  */
-export function requireRole(caller: Caller, role: Role, group: string | undefined, what: string): void {
+export function requireRole(
+  caller: Caller,
+  role: Role,
+  group: string | undefined,
+  what: string,
+): void {
   if (allows(caller, role, group)) return;
   const needed =
     role === 'admin'

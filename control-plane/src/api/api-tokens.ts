@@ -90,7 +90,9 @@ export class ApiTokens {
       );
     }
     if (clientIdentity) {
-      const bound = existing.resources.map(decodeRecord).find((r) => r.clientIdentity === clientIdentity);
+      const bound = existing.resources
+        .map(decodeRecord)
+        .find((r) => r.clientIdentity === clientIdentity);
       if (bound)
         throw new FerryError(
           'FERRY_CONFLICT',
@@ -131,7 +133,10 @@ export class ApiTokens {
       { message: `token revoke ${name}`, actor },
     );
     if (result.changes.length === 0)
-      throw new FerryError('FERRY_NOT_FOUND', `token "${name}" does not exist (ferryctl token list)`);
+      throw new FerryError(
+        'FERRY_NOT_FOUND',
+        `token "${name}" does not exist (ferryctl token list)`,
+      );
   }
 
   /** Whether any token or binding exists (no tokens + loopback = the open development mode). */
@@ -153,11 +158,15 @@ export class ApiTokens {
       name,
     });
     const stored = resources[0];
-    if (!stored) throw unauthorized(`token "${name}" is not known: it was revoked or never created`);
+    if (!stored)
+      throw unauthorized(`token "${name}" is not known: it was revoked or never created`);
     const record = decodeRecord(stored);
     const digest = sha256(secret);
     // Same length (32) by construction unless the record is a certificate binding.
-    if (record.secretSha256.length !== digest.length || !timingSafeEqual(digest, record.secretSha256)) {
+    if (
+      record.secretSha256.length !== digest.length ||
+      !timingSafeEqual(digest, record.secretSha256)
+    ) {
       throw unauthorized(`wrong secret for token "${name}"`);
     }
     this.checkExpiry(record);
@@ -170,7 +179,9 @@ export class ApiTokens {
    */
   async verifyCertificate(identities: readonly string[]): Promise<Caller> {
     const bindings = await this.list();
-    const record = bindings.find((r) => r.clientIdentity !== '' && identities.includes(r.clientIdentity));
+    const record = bindings.find(
+      (r) => r.clientIdentity !== '' && identities.includes(r.clientIdentity),
+    );
     if (!record) {
       throw unauthorized(
         `client certificate (${identities.join(', ') || 'no identity'}) is not bound to a role; an admin binds it with: ferryctl token create NAME --role ROLE --group GROUP --client-identity ID`,
@@ -232,7 +243,10 @@ function checkCreate(request: CreateTokenRequest): {
   if (seconds !== undefined && (!Number.isSafeInteger(seconds) || seconds <= 0))
     errors.push(`expires_in_seconds: expected a positive integer, got ${String(seconds)}`);
   const clientIdentity = request.clientIdentity || undefined;
-  if (clientIdentity !== undefined && (clientIdentity.length > 1024 || /[\s,]/.test(clientIdentity)))
+  if (
+    clientIdentity !== undefined &&
+    (clientIdentity.length > 1024 || /[\s,]/.test(clientIdentity))
+  )
     errors.push('client_identity: expected a URI, DNS name, e-mail or CN without spaces or commas');
   if (errors.length > 0)
     throw new FerryError('FERRY_BAD_REQUEST', 'token create: invalid request', errors);

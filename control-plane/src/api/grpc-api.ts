@@ -90,14 +90,14 @@ export function addManagementService(
       applyResponse(
         await service.apply(
           {
-          group: req.group || undefined,
-          anys: (req.resources ?? []).map((a: AnyMessage) => ({
-            typeUrl: a.type_url,
-            value: a.value,
-          })),
-          dryRun: req.dry_run === true,
-          ...(req.message ? { message: String(req.message) } : {}),
-          expectedRevision: revisionOrUndefined(req.expected_revision),
+            group: req.group || undefined,
+            anys: (req.resources ?? []).map((a: AnyMessage) => ({
+              typeUrl: a.type_url,
+              value: a.value,
+            })),
+            dryRun: req.dry_run === true,
+            ...(req.message ? { message: String(req.message) } : {}),
+            expectedRevision: revisionOrUndefined(req.expected_revision),
           },
           caller,
         ),
@@ -129,14 +129,14 @@ export function addManagementService(
       applyResponse(
         await service.delete(
           {
-          group: req.group || undefined,
-          resources: (req.resources ?? []).map((r) => ({
-            typeUrl: r.type_url ?? '',
-            name: r.name ?? '',
-          })),
-          dryRun: req.dry_run === true,
-          ...(req.message ? { message: String(req.message) } : {}),
-          expectedRevision: revisionOrUndefined(req.expected_revision),
+            group: req.group || undefined,
+            resources: (req.resources ?? []).map((r) => ({
+              typeUrl: r.type_url ?? '',
+              name: r.name ?? '',
+            })),
+            dryRun: req.dry_run === true,
+            ...(req.message ? { message: String(req.message) } : {}),
+            expectedRevision: revisionOrUndefined(req.expected_revision),
           },
           caller,
         ),

@@ -250,9 +250,7 @@ export class HttpApi {
     const ok = (body: unknown): Reply => ({ status: 200, body });
     if (path === '/v1/apply') {
       expectMethod(method, ['POST']);
-      return ok(
-        applyResponseJson(await service.apply(await this.applyRequest(req, url), caller)),
-      );
+      return ok(applyResponseJson(await service.apply(await this.applyRequest(req, url), caller)));
     }
     if (path === '/v1/resources') {
       expectMethod(method, ['GET']);
@@ -280,13 +278,7 @@ export class HttpApi {
       if (method === 'GET') {
         return ok(
           resourceJson(
-            await service.get(
-              type.typeUrl,
-              name,
-              group,
-              queryBoolean(url, 'show_secrets'),
-              caller,
-            ),
+            await service.get(type.typeUrl, name, group, queryBoolean(url, 'show_secrets'), caller),
           ),
         );
       }
@@ -341,9 +333,7 @@ export class HttpApi {
       if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
       const { dryRun, message, group } = writeFields(body);
       return ok(
-        applyResponseJson(
-          await service.rollback({ revision, group, dryRun, message }, caller),
-        ),
+        applyResponseJson(await service.rollback({ revision, group, dryRun, message }, caller)),
       );
     }
     if (path === '/v1/status') {
@@ -390,7 +380,10 @@ export class HttpApi {
     if (path === '/v1/tokens') {
       expectMethod(method, ['GET', 'POST']);
       if (method === 'GET')
-        return { status: 200, body: { tokens: (await this.service.listTokens(caller)).map(tokenJson) } };
+        return {
+          status: 200,
+          body: { tokens: (await this.service.listTokens(caller)).map(tokenJson) },
+        };
       const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
         'name',
         'role',

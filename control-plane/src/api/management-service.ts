@@ -174,7 +174,8 @@ export class ManagementService {
 
   async list(request: ListRequest = {}, caller: Caller = IN_PROCESS_CALLER): Promise<ListResponse> {
     if (request.showSecrets === true) requireRole(caller, 'admin', undefined, 'show_secrets');
-    if (request.group) requireRole(caller, 'viewer', request.group, `reading group "${request.group}"`);
+    if (request.group)
+      requireRole(caller, 'viewer', request.group, `reading group "${request.group}"`);
     const filter = {
       typeUrl: request.typeUrl === undefined ? undefined : requireType(request.typeUrl).typeUrl,
       name: request.name || undefined,
@@ -234,7 +235,12 @@ export class ManagementService {
     scope: WriteScope,
   ): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
-    requireRole(caller, request.dryRun ? 'viewer' : 'operator', group, `delete from group "${group}"`);
+    requireRole(
+      caller,
+      request.dryRun ? 'viewer' : 'operator',
+      group,
+      `delete from group "${group}"`,
+    );
     if (request.resources.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
     const targets = request.resources.map((r, index) => ({
@@ -381,7 +387,12 @@ export class ManagementService {
       }
       // A rollback of every group needs the role for each group it changes.
       for (const g of new Set(changes.map((c) => c.group)))
-        requireRole(caller, role, g, `rollback to revision ${request.revision} (it changes group "${g}")`);
+        requireRole(
+          caller,
+          role,
+          g,
+          `rollback to revision ${request.revision} (it changes group "${g}")`,
+        );
       if (errors.length > 0) {
         throw new FerryError(
           code,

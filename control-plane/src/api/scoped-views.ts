@@ -13,7 +13,8 @@ export function scopedHealthJson(
   filter: HealthFilter,
   caller: Caller,
 ): HealthJson {
-  if (filter.group) requireRole(caller, 'viewer', filter.group, `health of group "${filter.group}"`);
+  if (filter.group)
+    requireRole(caller, 'viewer', filter.group, `health of group "${filter.group}"`);
   const view = healthJson(source, filter);
   if (caller.groups.includes(ALL_GROUPS)) return view;
   return {

@@ -140,7 +140,11 @@ export class ApiClient {
       };
       const url = this.base + path;
       const req = this.https
-        ? httpsRequest(url, { method, headers, ...this.tlsOptions, minVersion: 'TLSv1.2' }, onResponse)
+        ? httpsRequest(
+            url,
+            { method, headers, ...this.tlsOptions, minVersion: 'TLSv1.2' },
+            onResponse,
+          )
         : httpRequest(url, { method, headers }, onResponse);
       req.setTimeout(120_000, () =>
         req.destroy(Object.assign(new Error('no response within 120 s'), { code: 'ETIMEDOUT' })),

@@ -31,7 +31,8 @@ export async function token(args: ParsedArgs, client: ApiClient, io: Output): Pr
     case 'list':
       return list(args, client, io);
     case 'revoke':
-      if (!name) throw new CtlError(EXIT_USAGE, 'token revoke needs NAME (see ferryctl token list)');
+      if (!name)
+        throw new CtlError(EXIT_USAGE, 'token revoke needs NAME (see ferryctl token list)');
       await client.delete(`/v1/tokens/${encodeURIComponent(name)}`);
       io.out(`token ${name} revoked\n`);
       return;
@@ -53,7 +54,10 @@ async function create(
   if (!name) throw new CtlError(EXIT_USAGE, 'token create needs NAME');
   if (!o.role) throw new CtlError(EXIT_USAGE, 'token create needs --role viewer|operator|admin');
   if (o.role !== 'admin' && o.groups.length === 0)
-    throw new CtlError(EXIT_USAGE, `token create: a ${o.role} needs --group GROUP (or --group '*')`);
+    throw new CtlError(
+      EXIT_USAGE,
+      `token create: a ${o.role} needs --group GROUP (or --group '*')`,
+    );
   const created = await client.post<CreatedTokenJson>('/v1/tokens', {
     name,
     role: o.role,

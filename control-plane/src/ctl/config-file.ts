@@ -46,7 +46,10 @@ export function readConfigFile(env: NodeJS.ProcessEnv): CtlConfigFile {
   try {
     doc = parse(text) ?? {};
   } catch (err) {
-    throw new CtlError(EXIT_USAGE, `config file ${file}: not valid YAML: ${(err as Error).message}`);
+    throw new CtlError(
+      EXIT_USAGE,
+      `config file ${file}: not valid YAML: ${(err as Error).message}`,
+    );
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
     throw new CtlError(EXIT_USAGE, `config file ${file}: expected a mapping of ${KEYS.join(', ')}`);

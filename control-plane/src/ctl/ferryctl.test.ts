@@ -171,7 +171,10 @@ describe('ferryctl against a live API', () => {
 
     const history = await ferryctl(['history'], env);
     assert.match(history.stdout, /^REVISION\s+TIME\s+ACTOR\s+CHANGES\s+MESSAGE$/m);
-    assert.match(history.stdout, /^2\s+\S+\s+1 deleted\s+ferryctl delete listener http$/m);
+    assert.match(
+      history.stdout,
+      /^2\s+\S+\s+FERRY_API_TOKEN\s+1 deleted\s+ferryctl delete listener http$/m,
+    );
 
     const rolled = await ferryctl(['rollback', '1'], env);
     assert.equal(rolled.code, 0, rolled.stderr);

@@ -59,11 +59,15 @@ export async function main(
     }
     const config = readConfigFile(env);
     const o = args.options;
-    const client = new ApiClient(o.server ?? config.server ?? DEFAULT_SERVER, o.token ?? config.token, {
-      ...(o.ca ?? config.ca ? { ca: o.ca ?? config.ca } : {}),
-      ...(o.cert ?? config.cert ? { cert: o.cert ?? config.cert } : {}),
-      ...(o.key ?? config.key ? { key: o.key ?? config.key } : {}),
-    });
+    const client = new ApiClient(
+      o.server ?? config.server ?? DEFAULT_SERVER,
+      o.token ?? config.token,
+      {
+        ...((o.ca ?? config.ca) ? { ca: o.ca ?? config.ca } : {}),
+        ...((o.cert ?? config.cert) ? { cert: o.cert ?? config.cert } : {}),
+        ...((o.key ?? config.key) ? { key: o.key ?? config.key } : {}),
+      },
+    );
     await run(args, client, io);
     return EXIT_OK;
   } catch (err) {
