@@ -133,6 +133,8 @@ describe('gRPC management API', () => {
     const history = await unary<HistoryResponseMessage>('History', { limit: 10 }, auth());
     assert.ok((history.entries ?? []).length >= 1);
     assert.ok(Number(history.entries?.[0]?.time?.seconds) > 0);
+    // Writes made with the bootstrap token are recorded as its.
+    assert.equal(history.entries?.[0]?.actor, 'FERRY_API_TOKEN');
     const status = await unary<StatusResponseMessage>('Status', {}, auth());
     assert.equal(Number(status.revision), 1);
     assert.deepEqual(status.nodes ?? [], []);

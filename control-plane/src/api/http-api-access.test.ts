@@ -36,7 +36,9 @@ async function call(
   const text = await res.text();
   return {
     status: res.status,
-    json: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : {},
+    json: res.headers.get('content-type')?.includes('json')
+      ? (JSON.parse(text) as Reply['json'])
+      : {},
   };
 }
 
