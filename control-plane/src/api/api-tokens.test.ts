@@ -106,6 +106,28 @@ void describe('ApiTokens', () => {
     assert.equal((await tokens.verify(second.token ?? '')).name, 'ci');
   });
 
+  void test('create succeeds while other writers move the revision between its check and its write', async () => {
+    const store = new MemoryStore();
+    let interleaved = 0;
+    const list = store.list.bind(store);
+    // Another writer (an apply, a health report) commits right after each of the first two checks.
+    store.list = async (filter) => {
+      const snapshot = await list(filter);
+      if (filter?.typeUrl === API_TOKEN_TYPE && interleaved < 2) {
+        interleaved++;
+        const value = new Uint8Array([interleaved]);
+        await store.apply([
+          { op: 'put', typeUrl: 'other', group: 'g', name: 'n', value, version: `v${interleaved}` },
+        ]);
+      }
+      return snapshot;
+    };
+    const tokens = new ApiTokens(store);
+    const { token } = await tokens.create({ name: 'busy', role: 'viewer', groups: ['web'] }, 'a');
+    assert.equal(interleaved, 2);
+    assert.equal((await tokens.verify(token ?? '')).name, 'busy');
+  });
+
   void test('create checks every field and says what is wrong', async () => {
     const tokens = new ApiTokens(new MemoryStore());
     await assert.rejects(

@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
-import { FerryError } from '@ferry/shared';
+import { FerryError, isFerryError } from '@ferry/shared';
 import type { ResourceStore, StoredResource } from '../store/store.js';
 import { ALL_GROUPS, isRole, type Caller, type Role } from './access.js';
 
@@ -66,6 +66,18 @@ export class ApiTokens {
 
   /** Stores a new token (or certificate binding); FERRY_CONFLICT when the name is taken. */
   async create(request: CreateTokenRequest, actor: string): Promise<CreatedToken> {
+    // The name check and the write are one step (expected revision); other writers (applies,
+    // the health quorum's reports) may move the revision in between, so retry a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createAt(request, actor);
+      } catch (err) {
+        if (attempt >= 5 || !(err instanceof StoreConflict)) throw err;
+      }
+    }
+  }
+
+  private async createAt(request: CreateTokenRequest, actor: string): Promise<CreatedToken> {
     const { name, role, groups, clientIdentity } = checkCreate(request);
     const secret = clientIdentity ? undefined : randomBytes(SECRET_BYTES).toString('base64url');
     const created = this.now();
@@ -100,22 +112,24 @@ export class ApiTokens {
         );
     }
     const value = encodeRecord(record);
-    await this.store.apply(
-      [
+    await this.applyExpecting(existing.revision, () =>
+      this.store.apply(
+        [
+          {
+            op: 'put',
+            typeUrl: API_TOKEN_TYPE,
+            group: INTERNAL_GROUP,
+            name,
+            value,
+            version: contentVersion(value),
+          },
+        ],
         {
-          op: 'put',
-          typeUrl: API_TOKEN_TYPE,
-          group: INTERNAL_GROUP,
-          name,
-          value,
-          version: contentVersion(value),
+          expectedRevision: existing.revision,
+          message: `token create ${name} (${role} of ${groups.join(', ')})`,
+          actor,
         },
-      ],
-      {
-        expectedRevision: existing.revision,
-        message: `token create ${name} (${role} of ${groups.join(', ')})`,
-        actor,
-      },
+      ),
     );
     return { record, token: secret === undefined ? undefined : `${TOKEN_PREFIX}${name}.${secret}` };
   }
@@ -191,10 +205,26 @@ export class ApiTokens {
     return callerOf(record, 'certificate');
   }
 
+  private async applyExpecting(revision: number, apply: () => Promise<unknown>): Promise<void> {
+    try {
+      await apply();
+    } catch (err) {
+      if (isFerryError(err) && err.code === 'FERRY_CONFLICT') throw new StoreConflict(revision);
+      throw err;
+    }
+  }
+
   private checkExpiry(record: ApiTokenRecord): void {
     if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= this.now().getTime()) {
       throw unauthorized(`token "${record.name}" expired at ${record.expiresAt}`);
     }
+  }
+}
+
+/** The store moved past the revision a create checked the name at. */
+class StoreConflict extends Error {
+  constructor(revision: number) {
+    super(`store moved past revision ${revision}`);
   }
 }
 
@@ -281,11 +311,12 @@ function decodeRecord(stored: StoredResource): ApiTokenRecord {
     created_by?: string;
   };
   const role = json.role ?? '';
+  const known = isRole(role);
   return {
     name: json.name ?? stored.name,
-    // A record from a newer Ferry with a role this one does not know grants the least.
-    role: isRole(role) ? role : 'viewer',
-    groups: json.groups ?? [],
+    // A record from a newer Ferry with a role this one does not know grants nothing (no groups).
+    role: known ? role : 'viewer',
+    groups: known ? (json.groups ?? []) : [],
     secretSha256: Buffer.from(json.secret_sha256 ?? '', 'base64'),
     clientIdentity: json.client_identity ?? '',
     createdAt: json.created_at ?? '',

@@ -15,6 +15,7 @@ import type { HistoryJson, ListResponseJson } from './wire-json.js';
 
 interface Reply {
   status: number;
+  authenticate: string | null;
   json: { code?: string; message?: string } & Record<string, unknown>;
 }
 
@@ -36,6 +37,7 @@ async function call(
   const text = await res.text();
   return {
     status: res.status,
+    authenticate: res.headers.get('www-authenticate'),
     json: res.headers.get('content-type')?.includes('json')
       ? (JSON.parse(text) as Reply['json'])
       : {},
@@ -149,7 +151,10 @@ describe('HTTP management API: roles per route and group', () => {
       );
       const label = `${who ?? 'no credentials'} ${method} ${path}`;
       assert.equal(reply.status, status, `${label}: ${JSON.stringify(reply.json)}`);
-      if (status === 401) assert.equal(reply.json.code, 'FERRY_UNAUTHORIZED', label);
+      if (status === 401) {
+        assert.equal(reply.json.code, 'FERRY_UNAUTHORIZED', label);
+        assert.equal(reply.authenticate, 'Bearer realm="ferry"', label);
+      }
       if (status === 403) assert.equal(reply.json.code, 'FERRY_FORBIDDEN', label);
       if (pattern) assert.match(reply.json.message ?? '', pattern, label);
     }

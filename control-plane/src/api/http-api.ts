@@ -201,6 +201,8 @@ export class HttpApi {
       'cache-control': 'no-store',
       // After a refused oversized body the rest of it is unread: close rather than drain it.
       ...(reply.status === 413 ? { connection: 'close' } : {}),
+      // RFC 6750 section 3: a 401 names the scheme the client should use.
+      ...(reply.status === 401 ? { 'www-authenticate': 'Bearer realm="ferry"' } : {}),
     });
     res.end(body);
   }
