@@ -29,9 +29,13 @@ import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
 import { Authenticator } from './api/authenticator.js';
 import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
+import { tokenCommand } from './token-command.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 
+const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
+
 const USAGE = `Usage: ferry-control-plane [options]
+       ferry-control-plane token create|list|revoke ...   API tokens, in the store (token --help)
 
   --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
@@ -63,7 +67,8 @@ CA is set and FERRY_API_TOKEN is unset, requests without credentials are let in 
 "loopback" (development); once the first token exists every request needs credentials.
 
 Environment: FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
-tokens; required to bind an API to a non-loopback address before any token exists), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
+tokens; required to bind an API to a non-loopback address before any token exists, unless one was
+made with "ferry-control-plane token create"), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
 [ferry-control-plane], OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio, parentbased_*)
 and OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_EXPORTER (otlp, none), OTEL_SDK_DISABLED,
@@ -98,7 +103,7 @@ function parse(): {
         'api-tls-cert': { type: 'string' },
         'api-tls-key': { type: 'string' },
         'api-client-ca': { type: 'string' },
-        store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
+        store: { type: 'string', default: DEFAULT_STORE },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -175,6 +180,10 @@ function parseTracing(
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') {
+    process.exitCode = await tokenCommand(process.argv.slice(3), DEFAULT_STORE);
+    return;
+  }
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
   const bootstrapToken = process.env.FERRY_API_TOKEN || undefined;
@@ -234,7 +243,7 @@ async function main(): Promise<void> {
   const offLoopback = [options.api, options.apiGrpc].find((a) => !isLoopback(a.host));
   if (offLoopback && !bootstrapToken && !(await service.tokens.any())) {
     throw new Error(
-      `refusing to bind the management API to ${offLoopback.host}: no API token exists yet; set FERRY_API_TOKEN (a bootstrap admin token), or start on loopback first and create tokens with ferryctl token create`,
+      `refusing to bind the management API to ${offLoopback.host}: no API token exists yet; create one in the store first (ferry-control-plane token create NAME --role admin --store ${options.store}) or set FERRY_API_TOKEN (a bootstrap admin token)`,
     );
   }
   if (offLoopback && !options.apiTls) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcClient, type StatusResponseMessage } from '@ferry/proto/grpc';
 import {
+  CONTROL_PLANE_BIN,
   FERRYCTL_BIN,
   ferryctl,
   run,
@@ -305,6 +306,39 @@ void describe(
         'history',
       );
       assert.match(history.stdout, /^1\s+\S+\s+loopback\s+1 put\s+token create first-admin/m);
+    });
+
+    test('off loopback it refuses to start without credentials; a token made offline in the store lets it in', async () => {
+      const store = `sqlite:${path.join(tempDir('api-offline'), 'ferry.db')}`;
+      const refused = await run(process.execPath, [
+        CONTROL_PLANE_BIN, '--store', store, '--xds-address', '127.0.0.1:0',
+        '--api-address', '0.0.0.0:0', '--api-grpc-address', '127.0.0.1:0',
+      ]); // prettier-ignore
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /refusing to bind the management API to 0\.0\.0\.0: no API token exists yet; create one in the store first \(ferry-control-plane token create NAME --role admin/,
+      );
+
+      const made = await run(process.execPath, [
+        CONTROL_PLANE_BIN, 'token', 'create', 'root', '--role', 'admin', '--store', store,
+      ]); // prettier-ignore
+      assert.equal(made.code, 0, made.stderr);
+      const root = made.stdout.trim();
+      assert.match(root, /^ferry\.root\.[A-Za-z0-9_-]{43}$/);
+
+      const cp = await startControlPlane({ store });
+      assert.ok(!cp.logs.some((l) => l.includes('management API open on loopback')));
+      const closed = await ferryctl(cp.apiUrl, ['status']);
+      assert.equal(closed.code, 2, closed.stderr);
+      const history = ok(
+        await ferryctl(cp.apiUrl, ['history'], undefined, { FERRY_TOKEN: root }),
+        'history',
+      );
+      assert.match(
+        history.stdout,
+        /^1\s+\S+\s+ferry-control-plane token \(\S+\)\s+1 put\s+token create root/m,
+      );
     });
   },
 );
