@@ -37,10 +37,10 @@ import { incomingTraceContext } from '../tracing/tracing.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import type { LoadSource } from '../load/load-aggregate.js';
-import type { Caller } from './access.js';
 import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-tls.js';
 import type { Authenticator } from './authenticator.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
+import { tokenRoute } from './http-token-routes.js';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -48,7 +48,9 @@ import {
 } from '../metrics/registry.js';
 import {
   BodyTooLargeError,
+  expectMethod,
   isYaml,
+  MethodNotAllowed,
   optionalBoolean,
   optionalRevision,
   optionalString,
@@ -65,8 +67,6 @@ import {
   listResponseJson,
   resourceJson,
   statusJson,
-  tokenJson,
-  type CreatedTokenJson,
 } from './wire-json.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -369,58 +369,13 @@ export class HttpApi {
       return ok({ name: caller.name, role: caller.role, groups: caller.groups, via: caller.via });
     }
     if (path === '/v1/tokens' || path.startsWith('/v1/tokens/'))
-      return this.tokenRoute(req, method, path, caller);
-    throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
-  }
-
-  private async tokenRoute(
-    req: IncomingMessage,
-    method: string,
-    path: string,
-    caller: Caller,
-  ): Promise<Reply> {
-    if (path === '/v1/tokens') {
-      expectMethod(method, ['GET', 'POST']);
-      if (method === 'GET')
-        return {
-          status: 200,
-          body: { tokens: (await this.service.listTokens(caller)).map(tokenJson) },
-        };
-      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
-        'name',
-        'role',
-        'groups',
-        'expires_in_seconds',
-        'client_identity',
-      ]);
-      const groups = body.groups ?? [];
-      if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string'))
-        throw new FerryError('FERRY_BAD_REQUEST', 'groups: expected an array of group names');
-      const expires = body.expires_in_seconds;
-      if (expires !== undefined && typeof expires !== 'number')
-        throw new FerryError('FERRY_BAD_REQUEST', 'expires_in_seconds: expected a number');
-      const created = await this.service.createToken(
-        {
-          name: optionalString(body, 'name') ?? '',
-          role: optionalString(body, 'role') ?? '',
-          groups: groups as string[],
-          ...(expires === undefined ? {} : { expiresInSeconds: expires }),
-          ...(body.client_identity === undefined
-            ? {}
-            : { clientIdentity: optionalString(body, 'client_identity') ?? '' }),
-        },
+      return tokenRoute(this.service, {
+        method,
+        path,
         caller,
-      );
-      const reply: CreatedTokenJson = {
-        ...tokenJson(created.record),
-        ...(created.token === undefined ? {} : { token: created.token }),
-      };
-      return { status: 201, body: reply };
-    }
-    const name = decodeURIComponent(path.slice('/v1/tokens/'.length));
-    expectMethod(method, ['DELETE']);
-    await this.service.revokeToken(name, caller);
-    return { status: 200, body: { revoked: name } };
+        body: () => readBody(req, this.maxBodyBytes),
+      });
+    throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
   }
 
   private async applyRequest(
@@ -452,13 +407,6 @@ export class HttpApi {
       );
     return { ...writeFields(body), documents: body.resources };
   }
-}
-
-class MethodNotAllowed extends Error {}
-
-function expectMethod(method: string, allowed: readonly string[]): void {
-  if (!allowed.includes(method))
-    throw new MethodNotAllowed(`method ${method} not allowed here (use ${allowed.join(' or ')})`);
 }
 
 function writeFields(body: Record<string, unknown>): {
