@@ -8,14 +8,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import {
-  createLogger,
-  FerryError,
-  flushLogs,
-  formatHostPort,
-  isLoopback,
-  parseHostPort,
-} from '@ferry/shared';
+import { createLogger, FerryError, flushLogs, formatHostPort, parseHostPort } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
@@ -27,7 +20,7 @@ import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
-import { Authenticator } from './api/authenticator.js';
+import { prepareApiAccess } from './api/api-access-setup.js';
 import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
 import { tokenCommand } from './token-command.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
@@ -186,7 +179,6 @@ async function main(): Promise<void> {
   }
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
-  const bootstrapToken = process.env.FERRY_API_TOKEN || undefined;
 
   // The SDK and exporters are loaded only when tracing is on: off costs nothing, not even imports.
   const tracing = options.tracing
@@ -232,31 +224,14 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
-  const authenticator = new Authenticator({
-    tokens: service.tokens,
-    ...(bootstrapToken ? { bootstrapToken } : {}),
-    openOnLoopback:
-      isLoopback(options.api.host) &&
-      isLoopback(options.apiGrpc.host) &&
-      options.apiTls?.clientCa === undefined,
+  const authenticator = await prepareApiAccess({
+    service,
+    logger,
+    bootstrapToken: process.env.FERRY_API_TOKEN || undefined,
+    listeners: [options.api, options.apiGrpc],
+    tls: options.apiTls,
+    storeSpec: options.store,
   });
-  const offLoopback = [options.api, options.apiGrpc].find((a) => !isLoopback(a.host));
-  if (offLoopback && !bootstrapToken && !(await service.tokens.any())) {
-    throw new Error(
-      `refusing to bind the management API to ${offLoopback.host}: no API token exists yet; create one in the store first (ferry-control-plane token create NAME --role admin --store ${options.store}) or set FERRY_API_TOKEN (a bootstrap admin token)`,
-    );
-  }
-  if (offLoopback && !options.apiTls) {
-    logger.warn(
-      { address: formatHostPort(offLoopback.host, offLoopback.port) },
-      'management API bound off loopback without TLS: tokens cross the network in clear text; set --api-tls-cert and --api-tls-key',
-    );
-  }
-  if (await authenticator.isOpen()) {
-    logger.warn(
-      'management API open on loopback: no API token exists, so requests without credentials act as admin "loopback"; create one (ferryctl token create) to require tokens',
-    );
-  }
   const httpApi = new HttpApi({
     service,
     logger,
