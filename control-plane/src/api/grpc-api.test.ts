@@ -139,6 +139,46 @@ describe('gRPC management API', () => {
     assert.equal(Number(status.revision), 1);
     assert.deepEqual(status.nodes ?? [], []);
   });
+
+  test('tokens: an admin creates, lists and revokes; a viewer is refused writes and token calls', async () => {
+    const created = await unary<{ token?: string; info?: { name?: string; groups?: string[] } }>(
+      'CreateToken',
+      { name: 'ro', role: 'viewer', groups: ['default'], expires_in_seconds: 3600 },
+      auth(),
+    );
+    assert.match(created.token ?? '', /^ferry\.ro\./);
+    assert.deepEqual(created.info?.groups, ['default']);
+    const as = (token: string): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+    const viewer = as(created.token ?? '');
+    assert.equal(Number((await unary<StatusResponseMessage>('Status', {}, viewer)).revision), 2);
+    const refused = await failure(unary('Apply', { resources: [anyOf(cluster('z'))] }, viewer));
+    assert.equal(refused.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(refused.metadata.get('ferry-error-code')[0], 'FERRY_FORBIDDEN');
+    assert.match(refused.details, /needs the operator role for group "default"/);
+    assert.equal(
+      (await failure(unary('ListTokens', {}, viewer))).code,
+      grpc.status.PERMISSION_DENIED,
+    );
+
+    const listed = await unary<{ tokens?: Array<{ name?: string; expires_at?: unknown }> }>(
+      'ListTokens',
+      {},
+      auth(),
+    );
+    assert.deepEqual(
+      listed.tokens?.map((t) => t.name),
+      ['ro'],
+    );
+    assert.ok(listed.tokens?.[0]?.expires_at);
+    await unary('RevokeToken', { name: 'ro' }, auth());
+    const revoked = await failure(unary('Status', {}, viewer));
+    assert.equal(revoked.code, grpc.status.UNAUTHENTICATED);
+    assert.match(revoked.details, /revoked/);
+  });
 });
 
 describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)', () => {
