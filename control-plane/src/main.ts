@@ -8,14 +8,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import {
-  createLogger,
-  FerryError,
-  flushLogs,
-  formatHostPort,
-  isLoopback,
-  parseHostPort,
-} from '@ferry/shared';
+import { createLogger, FerryError, flushLogs, formatHostPort, parseHostPort } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
@@ -27,13 +20,24 @@ import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
+import { prepareApiAccess } from './api/api-access-setup.js';
+import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
+import { tokenCommand } from './token-command.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 
+const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
+
 const USAGE = `Usage: ferry-control-plane [options]
+       ferry-control-plane token create|list|revoke ...   API tokens, in the store (token --help)
 
   --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
   --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
+  --api-tls-cert FILE           serve both management APIs over TLS with this PEM certificate
+  --api-tls-key FILE            ... and this PEM private key                  [plaintext]
+  --api-client-ca FILE          accept client certificates signed by this CA; one acts under the
+                                token binding naming its URI/DNS SAN or CN (ferryctl token create
+                                NAME --client-identity ID)                    [off]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
@@ -49,8 +53,15 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
   -h, --help
 
-Environment: FERRY_API_TOKEN (bearer token for the management API; required to bind it to a
-non-loopback address), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
+Management API access (docs/architecture.md, "API authentication and roles"): callers present an
+API token (viewer, operator or admin of some groups; "ferryctl token create", stored hashed in the
+store) or a client certificate. While no token exists, both APIs are bound to loopback, no client
+CA is set and FERRY_API_TOKEN is unset, requests without credentials are let in as an admin named
+"loopback" (development); once the first token exists every request needs credentials.
+
+Environment: FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
+tokens; required to bind an API to a non-loopback address before any token exists, unless one was
+made with "ferry-control-plane token create"), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
 [ferry-control-plane], OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio, parentbased_*)
 and OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_EXPORTER (otlp, none), OTEL_SDK_DISABLED,
@@ -66,6 +77,7 @@ function parse(): {
   xds: { host: string; port: number };
   api: { host: string; port: number };
   apiGrpc: { host: string; port: number };
+  apiTls: ApiTls | undefined;
   store: string;
   debounceMs: number;
   hdsIntervalMs: number;
@@ -81,7 +93,10 @@ function parse(): {
         'xds-address': { type: 'string', default: '127.0.0.1:18000' },
         'api-address': { type: 'string', default: '127.0.0.1:18001' },
         'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
-        store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
+        'api-tls-cert': { type: 'string' },
+        'api-tls-key': { type: 'string' },
+        'api-client-ca': { type: 'string' },
+        store: { type: 'string', default: DEFAULT_STORE },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -119,8 +134,19 @@ function parse(): {
       `--lrs-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['lrs-interval-ms'])}`,
     );
   }
+  const tlsCert = values['api-tls-cert'];
+  const tlsKey = values['api-tls-key'];
+  const clientCa = values['api-client-ca'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    fail('--api-tls-cert and --api-tls-key go together');
+  if (clientCa !== undefined && tlsCert === undefined)
+    fail('--api-client-ca needs --api-tls-cert and --api-tls-key (client certificates need TLS)');
   try {
     return {
+      apiTls:
+        tlsCert && tlsKey
+          ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
+          : undefined,
       xds: parseHostPort(values['xds-address'], '--xds-address'),
       api: parseHostPort(values['api-address'], '--api-address'),
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
@@ -147,14 +173,12 @@ function parseTracing(
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') {
+    process.exitCode = await tokenCommand(process.argv.slice(3), DEFAULT_STORE);
+    return;
+  }
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
-  const token = process.env.FERRY_API_TOKEN || undefined;
-  if (!token && !isLoopback(options.apiGrpc.host)) {
-    fail(
-      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (set it, or bind a loopback address)`,
-    );
-  }
 
   // The SDK and exporters are loaded only when tracing is on: off costs nothing, not even imports.
   const tracing = options.tracing
@@ -200,10 +224,19 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const authenticator = await prepareApiAccess({
+    service,
+    logger,
+    bootstrapToken: process.env.FERRY_API_TOKEN || undefined,
+    listeners: [options.api, options.apiGrpc],
+    tls: options.apiTls,
+    storeSpec: options.store,
+  });
   const httpApi = new HttpApi({
     service,
     logger,
-    token,
+    authenticator,
+    ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
     traceContext: tracer !== undefined,
@@ -211,7 +244,7 @@ async function main(): Promise<void> {
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, {
     logger,
-    token,
+    authenticator,
     traceContext: tracer !== undefined,
     health: xds.health(),
     load: xds.load(),
@@ -223,7 +256,7 @@ async function main(): Promise<void> {
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
       formatHostPort(options.apiGrpc.host, options.apiGrpc.port),
-      grpc.ServerCredentials.createInsecure(),
+      grpcServerCredentials(options.apiTls),
       (err, port) => (err ? reject(err) : resolve(port)),
     ),
   );
@@ -233,7 +266,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       xds_address: formatHostPort(options.xds.host, xdsPort),
-      api_url: `http://${formatHostPort(api.host, api.port)}`,
+      api_url: `${httpApi.scheme}://${formatHostPort(api.host, api.port)}`,
       api_grpc_address: formatHostPort(options.apiGrpc.host, grpcPort),
       store: options.store,
       revision,

@@ -154,13 +154,27 @@ export interface CommandResult {
   stderr: string;
 }
 
-export function ferryctl(server: string, args: string[], input?: string): Promise<CommandResult> {
-  return run(process.execPath, [FERRYCTL_BIN, '--server', server, ...args], input);
+/** `env` is added to this process's environment (FERRY_TOKEN, FERRY_CONFIG, ...). */
+export function ferryctl(
+  server: string,
+  args: string[],
+  input?: string,
+  env?: Record<string, string>,
+): Promise<CommandResult> {
+  return run(process.execPath, [FERRYCTL_BIN, '--server', server, ...args], input, env);
 }
 
-export function run(command: string, args: string[], input?: string): Promise<CommandResult> {
+export function run(
+  command: string,
+  args: string[],
+  input?: string,
+  env?: Record<string, string>,
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     running.add(proc);
     let stdout = '';
     let stderr = '';

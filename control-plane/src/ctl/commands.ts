@@ -26,9 +26,12 @@ import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
+import { token, whoami } from './commands-token.js';
 
 export interface Output {
   out(text: string): void;
+  /** Messages beside the result (stdout stays machine-readable). */
+  err?(text: string): void;
 }
 
 type Command = (args: ParsedArgs, client: ApiClient, io: Output) => Promise<void>;
@@ -355,8 +358,14 @@ const history: Command = async (args, client, io) => {
   }
   io.out(
     table(
-      ['REVISION', 'TIME', 'CHANGES', 'MESSAGE'],
-      entries.map((e) => [String(e.revision), e.time, summarize(e.changes), e.message]),
+      ['REVISION', 'TIME', 'ACTOR', 'CHANGES', 'MESSAGE'],
+      entries.map((e) => [
+        String(e.revision),
+        e.time,
+        e.actor || '-',
+        summarize(e.changes),
+        e.message,
+      ]),
     ),
   );
 };
@@ -394,4 +403,6 @@ export const COMMANDS: Record<string, Command> = {
   load,
   history,
   rollback,
+  token,
+  whoami,
 };

@@ -39,6 +39,11 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX changes_by_key ON changes (type_url, grp, name, revision);
   `,
+  // 1 → 2. Who made each revision (an API token's name or a client certificate's identity);
+  // revisions written before this migration have ''.
+  `
+  ALTER TABLE revisions ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
