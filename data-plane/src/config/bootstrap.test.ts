@@ -174,11 +174,14 @@ describe('loadBootstrap', () => {
       ],
     },
     {
-      name: 'static secrets (SDS)',
+      name: 'static secrets of a kind ferry-proxy does not use',
       edit: (t) =>
-        t.replace('static_resources:\n', 'static_resources:\n  secrets: [{ name: s }]\n'),
+        t.replace(
+          'static_resources:\n',
+          'static_resources:\n  secrets: [{ name: s, generic_secret: { secret: { inline_string: x } } }]\n',
+        ),
       errors: [
-        'bootstrap.yaml: static_resources.secrets: SDS secrets are not supported yet by ferry-proxy',
+        'bootstrap.yaml: static_resources: static Secret "s": generic_secret: not supported by ferry-proxy',
       ],
     },
     {

@@ -28,7 +28,7 @@ import {
 import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
 import { HEALTH_CHECK_SPECS, translateHealthChecks } from './translate-health-check.js';
 import { OUTLIER_DETECTION_SPEC, translateOutlierDetection } from './translate-outlier.js';
-import { translateUpstreamTls } from './translate-tls.js';
+import { translateUpstreamTls, type SecretResolver } from './translate-tls.js';
 import type { CircuitBreakersModel, ClusterModel, DiscoveryType, LbPolicy } from './model.js';
 
 export const DISCOVERY_TYPES: readonly DiscoveryType[] = [
@@ -198,7 +198,11 @@ export const CLUSTER_EXTENSIONS: readonly ExtensionSpec[] = [
   },
 ];
 
-export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel {
+export function translateCluster(
+  obj: JsonObject,
+  issues: Issues,
+  secrets?: SecretResolver,
+): ClusterModel {
   checkFields(obj, CLUSTER_SPEC, '', issues);
   const name = str(obj.name);
   const type = enumField(obj.type, DISCOVERY_TYPES, 'STATIC', 'type', issues);
@@ -237,7 +241,12 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
 
   const lb = lbSettings(obj, issues);
   const protocol = upstreamProtocol(obj, issues);
-  const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
+  const tls = translateUpstreamTls(
+    asObject(obj.transport_socket),
+    'transport_socket',
+    issues,
+    secrets,
+  );
   const outlierDetection = obj.outlier_detection;
   const outlierObj = asObject(outlierDetection);
   const outlier = outlierObj
