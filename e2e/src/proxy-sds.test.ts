@@ -171,9 +171,9 @@ function withTlsInspector(listener: Json): Json {
   };
 }
 
-async function apply(cp: ControlPlane, resources: Json[]): Promise<void> {
+async function apply(cp: ControlPlane, resources: Json[], group = 'default'): Promise<void> {
   const yaml = resources.map((r) => JSON.stringify(r)).join('\n---\n');
-  const result = await ferryctl(cp.apiUrl, ['apply', '-f', '-'], yaml);
+  const result = await ferryctl(cp.apiUrl, ['apply', '--group', group, '-f', '-'], yaml);
   assert.equal(result.code, 0, `ferryctl apply failed: ${result.stderr}${result.stdout}`);
 }
 
@@ -483,6 +483,40 @@ describe('SDS over ADS', () => {
     assert.deepEqual(((disk?.secret as Json).tls_certificate as Json).private_key, {
       filename: '[redacted]',
     });
+  });
+});
+
+describe('SDS over delta ADS', () => {
+  test('the delta client subscribes to the secret by name and follows its versions', async () => {
+    const port = await freePort();
+    const [v1, v2] = [await makeCert(dir, 'delta.test'), await makeCert(dir, 'delta.test')];
+    await apply(
+      cp,
+      [
+        staticClusterResource('web', [backend.port]),
+        certSecret('delta-cert', v1),
+        listenerResource('https-delta', port, [webChain(downstreamTls(sdsCert('delta-cert')))]),
+      ],
+      'delta',
+    );
+    await waitForPublished(cp, LDS, ['https-delta'], { group: 'delta' });
+    const bootstrap = proxyBootstrap({
+      nodeId: 'sds-delta',
+      nodeCluster: 'delta',
+      xdsAddress: cp.xdsAddress,
+    });
+    ((bootstrap.dynamic_resources as Json).ads_config as Json).api_type = 'DELTA_GRPC';
+    await startProxy({ bootstrap });
+    const first = await eventually(
+      () => tlsGet(port, { ca: [v1.cert] }),
+      'the listener served with its SDS certificate',
+    );
+    assert.deepEqual([first.status, first.serial], [200, v1.serial]);
+    await apply(cp, [certSecret('delta-cert', v2)], 'delta');
+    await eventually(async () => {
+      const reply = await tlsGet(port, { ca: [v1.cert, v2.cert] });
+      return reply.serial === v2.serial ? reply : undefined;
+    }, 'the new secret version over delta xDS');
   });
 });
 
