@@ -240,7 +240,13 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
   const adsJson = asObject(dynamic.ads_config);
   const ads = adsJson
-    ? adsModel(adsJson, built.ok ? built.value.clusters : {}, built.ok, issues)
+    ? adsModel(
+        adsJson,
+        built.ok ? built.value.clusters : {},
+        built.ok ? (built.value.warming?.clusters ?? {}) : {},
+        built.ok,
+        issues,
+      )
     : undefined;
   const lds = dynamic.lds_config !== undefined;
   const cds = dynamic.cds_config !== undefined;
@@ -265,6 +271,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
 function adsModel(
   obj: JsonObject,
   clusters: Readonly<Record<string, ClusterModel>>,
+  warming: Readonly<Record<string, readonly string[]>>,
   clustersValid: boolean,
   issues: Issues,
 ): AdsModel | undefined {
@@ -299,6 +306,14 @@ function adsModel(
   checkFields(envoyGrpc, ENVOY_GRPC_SPEC, grpcPath, issues);
   const clusterName = str(envoyGrpc.cluster_name);
   const cluster = clusters[clusterName];
+  const waitsFor = warming[clusterName];
+  if (waitsFor) {
+    issues.add(
+      join(grpcPath, 'cluster_name'),
+      `${JSON.stringify(clusterName)} waits for SDS secrets (${waitsFor.join(', ')}) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets`,
+    );
+    return undefined;
+  }
   if (!cluster) {
     // When the static clusters failed to translate, their own errors say why.
     if (clustersValid)

@@ -241,6 +241,11 @@ export class Primary implements AdminControls {
     if (applied.origin === 'xds') this.lastXdsUpdateMs = Date.now();
     // buildProxyConfig returns an equal version for equal content: the workers have it already.
     if (config.version !== (this.latestConfig ?? this.workerConfig)?.version) {
+      if (config.warming)
+        this.logger.info(
+          { listeners: config.warming.listeners, clusters: config.warming.clusters },
+          'waiting for SDS secrets: these listeners and clusters serve their previous version, or are not served yet',
+        );
       this.latestConfig = config;
       if (!this.shuttingDown) this.healthTargets.update(config.clusters);
       const warming = this.shuttingDown ? [] : warmingClusters(config, this.workerConfig);
