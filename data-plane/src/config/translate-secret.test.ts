@@ -317,6 +317,22 @@ describe('SDS: validation contexts', () => {
     assert.equal(config.listeners[0]!.filterChains[0]!.tls!.trustedCaPem, other.cert);
   });
 
+  test('require_client_certificate needs a trusted_ca once the secret is there, not before', () => {
+    const ref = { validation_context_sds_secret_config: ADS_REF('ca') };
+    assert.deepEqual(build(resourcesOf([mtls(ref), BACKEND])).warming?.listeners, {
+      web: ['ca'],
+    });
+    const caDir = fs.mkdtempSync(path.join(dir, 'no-ca-'));
+    assert.deepEqual(
+      errorsOf(
+        resourcesOf([mtls(ref), BACKEND, caSecret('ca', { watched_directory: { path: caDir } })]),
+      ),
+      [
+        'Listener "web": filter_chains[0].transport_socket.typed_config.require_client_certificate: needs a trusted_ca (common_tls_context.validation_context, or one from SDS) to verify client certificates',
+      ],
+    );
+  });
+
   test('combined_validation_context: what the secret sets replaces the default’s (MergeFrom)', () => {
     const combined = {
       combined_validation_context: {

@@ -220,7 +220,7 @@ export function translateDownstreamTls(
       join(join(ctxPath, 'common_tls_context'), 'tls_certificates'),
       'a TLS listener needs at least one certificate',
     );
-  if (requireClientCertificate && common.trustedCaPem === undefined && !common.validationFromSds)
+  if (requireClientCertificate && common.trustedCaPem === undefined && !common.validationPending)
     issues.add(
       join(ctxPath, 'require_client_certificate'),
       'needs a trusted_ca (common_tls_context.validation_context, or one from SDS) to verify client certificates',
@@ -274,8 +274,11 @@ interface CommonTls {
   cipherSuites: string[];
   trustedCaPem?: string;
   trustedCaPath?: string;
-  /** The validation context names an SDS secret (its own errors, if any, are reported). */
-  validationFromSds: boolean;
+  /**
+   * The validation context is an SDS secret not usable yet (pending, or with errors reported
+   * under its own name): what it lacks is not this context's error.
+   */
+  validationPending: boolean;
 }
 
 function commonContext(
@@ -336,7 +339,7 @@ function commonContext(
     cipherSuites: strings(params.cipher_suites),
     ...(validation.trustedCaPem !== undefined ? { trustedCaPem: validation.trustedCaPem } : {}),
     ...(validation.trustedCaPath !== undefined ? { trustedCaPath: validation.trustedCaPath } : {}),
-    validationFromSds: validation.fromSds,
+    validationPending: validation.pending,
   };
 }
 
@@ -352,7 +355,8 @@ function resolver(
 interface ValidationModel {
   trustedCaPem?: string;
   trustedCaPath?: string;
-  fromSds: boolean;
+  /** It names an SDS secret that cannot be used yet. */
+  pending: boolean;
 }
 
 /**
@@ -375,13 +379,12 @@ function validationOf(
     const refPath = join(path, 'validation_context_sds_secret_config');
     const json = resolver(secrets, refPath, issues)?.validationContext(sdsRef, refPath, issues);
     // The secret's own errors were reported under its name; translate it again quietly.
-    const model = json
+    return json
       ? translateValidationContext(json, refPath, new Issues(''), true)
-      : { fromSds: true };
-    return { ...model, fromSds: true };
+      : { pending: true };
   }
   const combined = asObject(common.combined_validation_context);
-  if (!combined) return { fromSds: false };
+  if (!combined) return { pending: false };
   const cPath = join(path, 'combined_validation_context');
   checkFields(combined, COMBINED_VALIDATION_SPEC, cPath, issues);
   const defaults = asObject(combined.default_validation_context) ?? {};
@@ -391,17 +394,17 @@ function validationOf(
   const refPath = join(cPath, 'validation_context_sds_secret_config');
   if (!ref) {
     issues.add(refPath, 'required');
-    return { fromSds: false };
+    return { pending: false };
   }
   const dynamic = resolver(secrets, refPath, issues)?.validationContext(ref, refPath, issues);
-  if (!dynamic) return { fromSds: true };
+  if (!dynamic) return { pending: true };
   const merged = mergeMessage(defaults, dynamic);
   const mergedIssues = new Issues('');
   const model = translateValidationContext(merged, cPath, mergedIssues, true);
   // Each part was checked on its own; what remains is what only the merge got wrong.
   if (issues.ok)
     for (const e of mergedIssues.errors) issues.add(cPath, `merged with the secret: ${e}`);
-  return { ...model, fromSds: true };
+  return model;
 }
 
 /** protobuf MergeFrom over normalised JSON: set fields replace, repeated fields append. */
@@ -468,7 +471,7 @@ export function translateValidationContext(
   return {
     ...(trustedCaPem !== undefined ? { trustedCaPem } : {}),
     ...(typeof file === 'string' ? { trustedCaPath: file } : {}),
-    fromSds: false,
+    pending: false,
   };
 }
 

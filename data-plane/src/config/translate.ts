@@ -110,26 +110,22 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     const issues = new Issues(`Listener ${JSON.stringify(name)}`);
     if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
     listenerNames.add(name);
-    const translated = translateListener(json, issues, { clusterNames, secrets });
-    const pending = secrets.takePending();
-    let listener = translated;
-    if (pending.length > 0) {
-      warmingListeners[name] = pending;
-      // Envoy's listener warming: the version in force keeps serving; a new listener waits.
-      const running = previous?.listeners.find((l) => l.name === name);
-      if (running === undefined) {
-        collect(issues);
-        continue;
-      }
-      listener = running;
-    }
+    const listener = translateListener(json, issues, { clusterNames, secrets });
     const addressKey = formatHostPort(listener.address.host, listener.address.port);
     const other = listenerByAddress.get(addressKey);
-    // Port 0 asks the OS for a free port, so two such listeners do not collide.
+    // Port 0 asks the OS for a free port, so two such listeners do not collide. A warming
+    // listener holds its address too: it is checked now, not when its secret arrives.
     if (other !== undefined && listener.address.port !== 0)
       issues.add('address', `${addressKey} is already used by listener ${JSON.stringify(other)}`);
     else listenerByAddress.set(addressKey, name);
-    listeners.push(listener);
+    const pending = secrets.takePending();
+    if (pending.length === 0) listeners.push(listener);
+    else {
+      warmingListeners[name] = pending;
+      // Envoy's listener warming: the version in force keeps serving; a new listener waits.
+      const running = previous?.listeners.find((l) => l.name === name);
+      if (running !== undefined) listeners.push(running);
+    }
     collect(issues);
   }
 
