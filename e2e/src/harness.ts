@@ -185,6 +185,9 @@ export function run(
       running.delete(proc);
       resolve({ code: code ?? 1, stdout, stderr });
     });
+    // A command that exits without reading its input (openssl) closes the pipe first: its exit
+    // code tells what happened, not the EPIPE of writing to it.
+    proc.stdin.on('error', () => undefined);
     proc.stdin.end(input ?? '');
   });
 }

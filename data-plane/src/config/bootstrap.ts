@@ -34,7 +34,6 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
-import { SDS_NOT_SUPPORTED } from './translate-tls.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -68,6 +67,8 @@ export interface BootstrapModel {
   /** Normalised Envoy JSON, for buildProxyConfig together with the xDS resources. */
   readonly staticListeners: readonly JsonObject[];
   readonly staticClusters: readonly JsonObject[];
+  /** static_resources.secrets: what an SdsSecretConfig with only a name refers to. */
+  readonly staticSecrets: readonly JsonObject[];
   readonly ads?: AdsModel;
   /** dynamic_resources.lds_config / cds_config (over ADS): subscribe to these types. */
   readonly lds: boolean;
@@ -77,7 +78,7 @@ export interface BootstrapModel {
 const BOOTSTRAP_SPEC = messageSpec(BOOTSTRAP_MESSAGE, {
   node: 'id, cluster, metadata, locality',
   admin: 'admin listener address',
-  static_resources: 'listeners, clusters',
+  static_resources: 'listeners, clusters, secrets',
   dynamic_resources: 'ads_config, lds_config and cds_config over ADS',
   layered_runtime: 'accepted only without runtime values (empty static layers, admin layers)',
   stats_config: 'accepted (stats naming only)',
@@ -102,6 +103,8 @@ const ADMIN_SPEC = messageSpec('envoy.config.bootstrap.v3.Admin', {
 const STATIC_SPEC = messageSpec('envoy.config.bootstrap.v3.Bootstrap.StaticResources', {
   listeners: 'translated like LDS resources',
   clusters: 'translated like CDS resources',
+  secrets:
+    'static secrets (TLS certificates, validation contexts) for SdsSecretConfigs without sds_config',
 });
 
 const DYNAMIC_SPEC = messageSpec('envoy.config.bootstrap.v3.Bootstrap.DynamicResources', {
@@ -220,14 +223,16 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   checkRuntime(asObject(json.layered_runtime), issues);
 
   const staticJson = asObject(json.static_resources) ?? {};
-  checkFields(staticJson, STATIC_SPEC, 'static_resources', issues, { secrets: SDS_NOT_SUPPORTED });
+  checkFields(staticJson, STATIC_SPEC, 'static_resources', issues);
   const staticListeners = objectsOf(staticJson, 'listeners', '').map(([l]) => l);
   const staticClusters = objectsOf(staticJson, 'clusters', '').map(([c]) => c);
+  const staticSecrets = objectsOf(staticJson, 'secrets', '').map(([c]) => c);
   const built = buildProxyConfig({
     listeners: staticListeners,
     clusters: staticClusters,
     routeConfigs: [],
     endpoints: [],
+    staticSecrets,
   });
   if (!built.ok) for (const e of built.errors) issues.add('static_resources', e);
 
@@ -235,7 +240,13 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
   const adsJson = asObject(dynamic.ads_config);
   const ads = adsJson
-    ? adsModel(adsJson, built.ok ? built.value.clusters : {}, built.ok, issues)
+    ? adsModel(
+        adsJson,
+        built.ok ? built.value.clusters : {},
+        built.ok ? (built.value.warming?.clusters ?? {}) : {},
+        built.ok,
+        issues,
+      )
     : undefined;
   const lds = dynamic.lds_config !== undefined;
   const cds = dynamic.cds_config !== undefined;
@@ -250,6 +261,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
     ...(admin ? { admin } : {}),
     staticListeners,
     staticClusters,
+    staticSecrets,
     ...(ads ? { ads } : {}),
     lds,
     cds,
@@ -259,6 +271,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
 function adsModel(
   obj: JsonObject,
   clusters: Readonly<Record<string, ClusterModel>>,
+  warming: Readonly<Record<string, readonly string[]>>,
   clustersValid: boolean,
   issues: Issues,
 ): AdsModel | undefined {
@@ -293,6 +306,14 @@ function adsModel(
   checkFields(envoyGrpc, ENVOY_GRPC_SPEC, grpcPath, issues);
   const clusterName = str(envoyGrpc.cluster_name);
   const cluster = clusters[clusterName];
+  const waitsFor = warming[clusterName];
+  if (waitsFor) {
+    issues.add(
+      join(grpcPath, 'cluster_name'),
+      `${JSON.stringify(clusterName)} waits for SDS secrets (${waitsFor.join(', ')}) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets`,
+    );
+    return undefined;
+  }
   if (!cluster) {
     // When the static clusters failed to translate, their own errors say why.
     if (clustersValid)

@@ -15,6 +15,27 @@ export interface ProxyConfig {
   /** RDS route configurations by name (inline route_config is stored on the HCM instead). */
   readonly routeConfigs: Readonly<Record<string, RouteConfigModel>>;
   readonly clusters: Readonly<Record<string, ClusterModel>>;
+  /**
+   * Listeners and clusters waiting for SDS secrets not received yet (Envoy's warming), by name,
+   * with the secret names they wait for. A waiting listener or cluster is served in its previous
+   * version if it had one, else not at all (docs/architecture.md, "Secrets").
+   */
+  readonly warming?: {
+    readonly listeners: Readonly<Record<string, readonly string[]>>;
+    readonly clusters: Readonly<Record<string, readonly string[]>>;
+  };
+  /** Files and directories of Secrets to watch: a change re-reads them (secret rotation). */
+  readonly secretWatches?: readonly SecretWatchModel[];
+}
+
+/**
+ * A directory watched for a Secret's files: `names` are the file names in it whose change
+ * matters (a `filename` DataSource), or undefined for any entry (a `watched_directory`, where a
+ * symlink swap renames an entry the DataSources do not name).
+ */
+export interface SecretWatchModel {
+  readonly directory: string;
+  readonly names?: readonly string[];
 }
 
 // ---------------------------------------------------------------- listeners
@@ -117,6 +138,10 @@ export interface TcpProxyModel {
 export interface TlsCertificateModel {
   readonly certificateChainPem: string;
   readonly privateKeyPem: string;
+  /** certificate_chain.filename, when read from a file (admin /certs shows it). */
+  readonly certificateChainPath?: string;
+  /** The SDS secret it came from, when it did. */
+  readonly secretName?: string;
 }
 
 export interface DownstreamTlsModel {
@@ -130,6 +155,8 @@ export interface DownstreamTlsModel {
   readonly cipherSuites: readonly string[];
   readonly requireClientCertificate: boolean;
   readonly trustedCaPem?: string;
+  /** trusted_ca.filename, when read from a file (admin /certs shows it). */
+  readonly trustedCaPath?: string;
 }
 
 export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
@@ -502,6 +529,8 @@ export interface UpstreamTlsModel {
   readonly alpnProtocols: readonly string[];
   /** Trusted CA bundle; absent = the chain is not verified. */
   readonly trustedCaPem?: string;
+  /** trusted_ca.filename, when read from a file (admin /certs shows it). */
+  readonly trustedCaPath?: string;
   readonly certificate?: TlsCertificateModel;
   readonly minVersion: string;
   readonly maxVersion: string;

@@ -29,7 +29,7 @@ import {
 import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
 import { HEALTH_CHECK_SPECS, translateHealthChecks } from './translate-health-check.js';
 import { OUTLIER_DETECTION_SPEC, translateOutlierDetection } from './translate-outlier.js';
-import { translateUpstreamTls } from './translate-tls.js';
+import { translateUpstreamTls, type SecretResolver } from './translate-tls.js';
 import type {
   CircuitBreakersModel,
   ClusterModel,
@@ -222,7 +222,11 @@ const CLUSTER_REASONS: Readonly<Record<string, string>> = {
     'not supported by ferry-proxy: every endpoint uses the cluster’s transport_socket (set TLS there)',
 };
 
-export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel {
+export function translateCluster(
+  obj: JsonObject,
+  issues: Issues,
+  secrets?: SecretResolver,
+): ClusterModel {
   checkFields(obj, CLUSTER_SPEC, '', issues, CLUSTER_REASONS);
   const name = str(obj.name);
   const type = enumField(obj.type, DISCOVERY_TYPES, 'STATIC', 'type', issues);
@@ -261,7 +265,12 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
 
   const lb = lbSettings(obj, issues);
   const protocol = upstreamProtocol(obj, issues);
-  const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
+  const tls = translateUpstreamTls(
+    asObject(obj.transport_socket),
+    'transport_socket',
+    issues,
+    secrets,
+  );
   checkUpstreamHostName(protocol.upstreamHostName, tls, issues);
   const outlierDetection = obj.outlier_detection;
   const outlierObj = asObject(outlierDetection);

@@ -31,13 +31,19 @@ export const UPSTREAM_VALIDATION_SPEC = messageSpec(
       'deprecated: a SAN of any of the types DNS, URI, EMAIL, IP_ADDRESS must match one matcher',
     verify_certificate_hash: 'hex SHA-256 of the DER certificate (colons allowed)',
     verify_certificate_spki: 'base64 SHA-256 of the DER SubjectPublicKeyInfo',
+    watched_directory:
+      'in a Secret only: reload the files when this directory changes (symlink swap)',
   },
   'upstream',
 );
 
 export const DOWNSTREAM_VALIDATION_SPEC = messageSpec(
   'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext',
-  { trusted_ca: 'PEM CA bundle (DataSource) for client certificates' },
+  {
+    trusted_ca: 'PEM CA bundle (DataSource) for client certificates',
+    watched_directory:
+      'in a Secret only: reload the files when this directory changes (symlink swap)',
+  },
   'downstream',
 );
 

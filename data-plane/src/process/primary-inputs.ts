@@ -14,6 +14,7 @@ export interface PrimaryBootstrap {
   readonly admin?: { readonly host: string; readonly port: number };
   readonly staticListeners: readonly unknown[];
   readonly staticClusters: readonly unknown[];
+  readonly staticSecrets?: readonly unknown[];
   readonly ads?: { readonly clusterName: string; readonly apiType: string };
 }
 

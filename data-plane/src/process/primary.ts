@@ -31,6 +31,7 @@ import { StateFile } from '../xds/state-file.js';
 import { warm, warmingBoundMs, warmingClusters } from './cluster-warming.js';
 import type { ProxyOptions } from './options.js';
 import { primaryAdminSources } from './primary-admin.js';
+import { SecretWatcher } from './secret-watcher.js';
 import {
   adsTarget,
   defaultStateDir,
@@ -91,6 +92,8 @@ export class Primary implements AdminControls {
   private readonly rotator: AccessLogRotator | undefined;
   /** When the last config accepted over xDS was applied (ms since epoch; 0 = never). */
   private lastXdsUpdateMs = 0;
+  /** Watches SDS secrets' files; a change rebuilds the config from the same resources. */
+  private readonly secretWatcher: SecretWatcher;
 
   constructor(private readonly deps: PrimaryDeps) {
     const { options, bootstrap } = deps;
@@ -130,9 +133,11 @@ export class Primary implements AdminControls {
       logger: this.logger,
       apply: (clusters) => this.health.apply(clusters),
     });
+    this.secretWatcher = new SecretWatcher(() => this.reloadSecretFiles(), this.logger);
     this.source = new ConfigSource({
       staticListeners: bootstrap.staticListeners as JsonObject[],
       staticClusters: bootstrap.staticClusters as JsonObject[],
+      staticSecrets: (bootstrap.staticSecrets ?? []) as JsonObject[],
       build: deps.build,
       onConfig: (applied) => this.onConfig(applied),
       onConnectionState: (connected, reason) => this.onConnectionState(connected, reason),
@@ -220,11 +225,27 @@ export class Primary implements AdminControls {
 
   // ------------------------------------------------------------------ config flow
 
+  /** A secret's file changed on disk: build again, which re-reads it (rotation). */
+  private reloadSecretFiles(): void {
+    const result = this.source.reload();
+    if (result && !result.ok)
+      this.logger.warn(
+        { errors: result.errors },
+        'secret files changed but the config no longer builds; keeping the last good certificates',
+      );
+  }
+
   private onConfig(applied: AppliedConfig): void {
+    if (!this.shuttingDown) this.secretWatcher.update(applied.config.secretWatches ?? []);
     const config = offsetListeners(applied.config, this.deps.options.listenerPortOffset);
     if (applied.origin === 'xds') this.lastXdsUpdateMs = Date.now();
     // buildProxyConfig returns an equal version for equal content: the workers have it already.
     if (config.version !== (this.latestConfig ?? this.workerConfig)?.version) {
+      if (config.warming)
+        this.logger.info(
+          { listeners: config.warming.listeners, clusters: config.warming.clusters },
+          'waiting for SDS secrets: these listeners and clusters serve their previous version, or are not served yet',
+        );
       this.latestConfig = config;
       if (!this.shuttingDown) this.healthTargets.update(config.clusters);
       const warming = this.shuttingDown ? [] : warmingClusters(config, this.workerConfig);
@@ -355,6 +376,7 @@ export class Primary implements AdminControls {
     const deadlineMs = this.deps.options.drainTimeoutMs;
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
+    this.secretWatcher.close();
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();
@@ -372,6 +394,7 @@ export class Primary implements AdminControls {
   /** Immediate stop (second signal). */
   destroy(): void {
     this.shuttingDown = true;
+    this.secretWatcher.close();
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();
