@@ -45,7 +45,11 @@ export class AccessPolicyStore {
       for (const m of event.changes) {
         if (m.typeUrl !== XDS_ACCESS_POLICY_TYPE.typeUrl) continue;
         groups.add(m.group);
-        this.policy.setPolicy(m.group, m.name, m.op === 'put' ? this.decode(m.group, m.name, m.value) : undefined);
+        this.policy.setPolicy(
+          m.group,
+          m.name,
+          m.op === 'put' ? this.decode(m.group, m.name, m.value) : undefined,
+        );
       }
       if (!loading && groups.size > 0) this.onChange(groups);
       if (loading && event.revision >= target) {

@@ -14,7 +14,11 @@
  * interceptor asks.
  */
 import type { JsonValue } from '@ferry/proto';
-import { compileIdentityPattern, matchesIdentity, type IdentityPattern } from './identity-pattern.js';
+import {
+  compileIdentityPattern,
+  matchesIdentity,
+  type IdentityPattern,
+} from './identity-pattern.js';
 
 export interface CompiledRule {
   readonly identities: readonly IdentityPattern[];
@@ -27,8 +31,7 @@ export interface CompiledPolicy {
 }
 
 export type Admission =
-  | { readonly ok: true; readonly via: string }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly via: string } | { readonly ok: false; readonly reason: string };
 
 export interface AccessPolicyOptions {
   /** `--xds-group-from-san` patterns; each must contain `{group}`. */
@@ -67,7 +70,7 @@ export class AccessPolicy {
   setPolicy(group: string, name: string, policy: CompiledPolicy | undefined): void {
     let byName = this.stored.get(group);
     if (policy) {
-      if (!byName) this.stored.set(group, (byName = new Map()));
+      if (!byName) this.stored.set(group, (byName = new Map<string, CompiledPolicy>()));
       byName.set(name, policy);
     } else if (byName) {
       byName.delete(name);
@@ -83,9 +86,14 @@ export class AccessPolicy {
     }
     for (const policy of this.stored.get(group)?.values() ?? []) {
       for (const [index, rule] of policy.rules.entries()) {
-        if (!rule.identities.some((p) => sans.some((san) => matchesIdentity(p, san, group, nodeId))))
+        if (
+          !rule.identities.some((p) => sans.some((san) => matchesIdentity(p, san, group, nodeId)))
+        )
           continue;
-        if (rule.nodeIds.length > 0 && !rule.nodeIds.some((p) => matchesIdentity(p, nodeId, group, nodeId)))
+        if (
+          rule.nodeIds.length > 0 &&
+          !rule.nodeIds.some((p) => matchesIdentity(p, nodeId, group, nodeId))
+        )
           continue;
         return { ok: true, via: `XdsAccessPolicy "${policy.name}" rules[${index}]` };
       }
@@ -128,7 +136,7 @@ export function compilePolicy(
   rulesJson.forEach((ruleJson, i) => {
     const rule = (ruleJson ?? {}) as Record<string, JsonValue>;
     const patterns = (field: 'identities' | 'node_ids'): IdentityPattern[] => {
-      const list = Array.isArray(rule[field]) ? (rule[field] as JsonValue[]) : [];
+      const list = Array.isArray(rule[field]) ? (rule[field]) : [];
       const out: IdentityPattern[] = [];
       list.forEach((source, j) => {
         const compiled = compileIdentityPattern(typeof source === 'string' ? source : '');

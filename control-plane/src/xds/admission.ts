@@ -22,11 +22,10 @@ import {
   type ServerInterceptor,
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
-import type { Logger } from '@ferry/shared';
+import { subjectAltNames, type Logger } from '@ferry/shared';
 import type { MetricChild } from '../metrics/registry.js';
 import type { AccessPolicy } from './access-policy.js';
 import { groupOf } from './fleet.js';
-import { identitiesFromSubjectAltName } from './peer-identity.js';
 
 export type RefusalReason = 'no_identity' | 'group' | 'node_changed' | 'admin' | 'revoked';
 
@@ -96,9 +95,7 @@ export class Admission {
     call: ServerInterceptingCallInterface,
   ): ServerInterceptingCall {
     const path = method.path;
-    const sans = identitiesFromSubjectAltName(
-      call.getAuthContext().sslPeerCertificate?.subjectaltname,
-    );
+    const sans = identitiesOf(call);
     let entry: AdmittedCall | undefined;
     let ended = false;
     return new ServerInterceptingCall(call, {
@@ -179,7 +176,7 @@ export class Admission {
         details = `xDS access denied: identity ${identity} changed its node to "${claim?.id}" in group "${claim?.group}" within one call; a call keeps the node of its first message`;
         break;
       default:
-        details = `xDS access denied: identity ${identity} may not join group "${claim?.group}" as node "${claim?.id}" (${policyReason}${reason === 'revoked' ? '; the group\'s access policy changed' : ''}); ${WHAT_TO_DO}`;
+        details = `xDS access denied: identity ${identity} may not join group "${claim?.group}" as node "${claim?.id}" (${policyReason}${reason === 'revoked' ? "; the group's access policy changed" : ''}); ${WHAT_TO_DO}`;
     }
     this.logger.warn(
       {
@@ -212,6 +209,15 @@ function nodeOf(path: string, message: unknown): NodeClaim | undefined {
   if (!node || typeof node !== 'object') return undefined;
   const cluster = typeof node.cluster === 'string' ? node.cluster : '';
   return { group: groupOf({ cluster }), id: typeof node.id === 'string' ? node.id : '' };
+}
+
+/**
+ * The identity of the connection's verified client certificate: its SAN URIs and DNS names
+ * (other SAN kinds never identify a proxy); empty without a verified certificate.
+ */
+function identitiesOf(call: ServerInterceptingCallInterface): string[] {
+  const names = subjectAltNames(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+  return names.filter((n) => n.type === 'URI' || n.type === 'DNS').map((n) => n.value);
 }
 
 function sameClaim(a: NodeClaim, b: NodeClaim): boolean {

@@ -39,7 +39,7 @@ export function compileIdentityPattern(source: string): PatternResult {
     if (text !== '') tokens.push({ kind: 'text', text });
     text = '';
   };
-  for (let i = 0; i < source.length; ) {
+  for (let i = 0; i < source.length;) {
     const c = source[i]!;
     if (c === '*') {
       flush();

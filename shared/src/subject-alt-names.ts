@@ -1,22 +1,25 @@
 /**
- * A proxy's identity as the access policy sees it: the SAN URIs and DNS names of the client
- * certificate the TLS handshake verified (docs/architecture.md, "Who may connect"). Other SAN
- * kinds (IP addresses, e-mail, directory names) never identify a proxy.
+ * Subject alternative names of a peer certificate, parsed from Node's `subjectaltname` string
+ * ("DNS:a, URI:spiffe://x, IP Address:127.0.0.1"). Node writes a value that contains a separator
+ * or a quote as a JSON string (`URI:"a, b"`); it is decoded here, so a comma inside a URI cannot
+ * split it into two names. Used by the control plane (a proxy's identity) and by ferry-proxy (the
+ * control plane's certificate).
  */
 
-/**
- * SAN URIs and DNS names from Node's `subjectaltname` string ("DNS:a, URI:spiffe://x"). Node
- * writes a value that contains a separator or a quote as a JSON string (`URI:"a, b"`), which is
- * decoded here so that a comma inside a URI cannot split it into two identities.
- */
-export function identitiesFromSubjectAltName(subjectAltName: string | undefined): string[] {
-  const out: string[] = [];
+export interface SubjectAltName {
+  /** As Node names it: "DNS", "URI", "IP Address", "email", "DirName", "othername", ... */
+  readonly type: string;
+  readonly value: string;
+}
+
+export function subjectAltNames(subjectAltName: string | undefined): SubjectAltName[] {
+  const out: SubjectAltName[] = [];
   if (!subjectAltName) return out;
   let i = 0;
   while (i < subjectAltName.length) {
     const colon = subjectAltName.indexOf(':', i);
     if (colon < 0) break;
-    const kind = subjectAltName.slice(i, colon);
+    const type = subjectAltName.slice(i, colon);
     let value: string;
     let end: number;
     if (subjectAltName[colon + 1] === '"') {
@@ -32,7 +35,7 @@ export function identitiesFromSubjectAltName(subjectAltName: string | undefined)
       if (end < 0) end = subjectAltName.length;
       value = subjectAltName.slice(colon + 1, end);
     }
-    if (kind === 'URI' || kind === 'DNS') out.push(value);
+    out.push({ type, value });
     i = end + 2;
   }
   return out;
