@@ -345,7 +345,8 @@ describe('xDS over mTLS: who may get config and secrets', () => {
           matchSans: [{ san_type: 'URI', matcher: { exact: 'spiffe://elsewhere/cp' } }],
         },
       }),
-      args: ['--listener-port-offset', '1'],
+      // Refused proxies report ready after the initial fetch timeout.
+      args: ['--listener-port-offset', '1', '--initial-fetch-timeout-s', '1'],
     });
     proxies.push(proxy);
     await eventually(() => {
@@ -376,7 +377,8 @@ describe('xDS over mTLS: who may get config and secrets', () => {
             caFile: ca.certFile,
           },
         }),
-        args: ['--listener-port-offset', '2'],
+        // Refused proxies report ready after the initial fetch timeout.
+        args: ['--listener-port-offset', '2', '--initial-fetch-timeout-s', '1'],
       });
       proxies.push(proxy);
       await eventually(async () => {
@@ -403,7 +405,8 @@ describe('xDS over mTLS: who may get config and secrets', () => {
         xdsAddress: cp.xdsAddress,
         xdsTls: { certFile: proxyA.certFile, keyFile: proxyA.keyFile, caFile: ca.certFile },
       }),
-      args: ['--listener-port-offset', '3'],
+      // Refused proxies report ready after the initial fetch timeout.
+      args: ['--listener-port-offset', '3', '--initial-fetch-timeout-s', '1'],
     });
     proxies.push(proxy);
     await eventually(() => {
