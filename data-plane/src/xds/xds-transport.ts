@@ -43,7 +43,7 @@ import { compileStringMatcher } from '../router/route-match.js';
 
 const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 const RAW_BUFFER = 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
-const CONTEXT = 'bootstrap xDS cluster (the control plane connection)';
+const CONTEXT = 'bootstrap xDS cluster: the control plane connection';
 
 const TRANSPORT_SOCKET_SPEC = messageSpec(
   'envoy.config.core.v3.TransportSocket',
