@@ -136,7 +136,7 @@ export function compilePolicy(
   rulesJson.forEach((ruleJson, i) => {
     const rule = (ruleJson ?? {}) as Record<string, JsonValue>;
     const patterns = (field: 'identities' | 'node_ids'): IdentityPattern[] => {
-      const list = Array.isArray(rule[field]) ? (rule[field]) : [];
+      const list = Array.isArray(rule[field]) ? rule[field] : [];
       const out: IdentityPattern[] = [];
       list.forEach((source, j) => {
         const compiled = compileIdentityPattern(typeof source === 'string' ? source : '');
