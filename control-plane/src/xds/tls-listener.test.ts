@@ -38,18 +38,23 @@ function selfSigned(dir: string, name: string): { certFile: string; keyFile: str
   return { certFile, keyFile };
 }
 
-/** Connects with `options`; resolves with the server certificate's CN, or the handshake error. */
+/**
+ * Connects with `options` and resolves, once the server has closed the connection (the fake
+ * injector ends every connection it gets), with the server certificate's CN; or with the error
+ * that ended the handshake.
+ */
 function handshake(port: number, options: tls.ConnectionOptions): Promise<string | Error> {
   return new Promise((resolve) => {
+    let cn: string | undefined;
     const socket = tls.connect(
       { host: '127.0.0.1', port, ALPNProtocols: ['h2'], ...options },
       () => {
-        const cn = socket.getPeerCertificate().subject.CN;
-        socket.destroy();
-        resolve(String(cn));
+        cn = String(socket.getPeerCertificate().subject.CN);
+        socket.resume();
       },
     );
     socket.once('error', (err: Error) => resolve(err));
+    socket.once('close', () => resolve(cn ?? new Error('closed during the handshake')));
   });
 }
 
