@@ -30,7 +30,7 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
 }
 
-export type Admission =
+export type AdmissionVerdict =
   { readonly ok: true; readonly via: string } | { readonly ok: false; readonly reason: string };
 
 export interface AccessPolicyOptions {
@@ -79,7 +79,7 @@ export class AccessPolicy {
   }
 
   /** Whether any rule lets an identity with these SANs join `group` as `nodeId`. */
-  admit(sans: readonly string[], group: string, nodeId: string): Admission {
+  admit(sans: readonly string[], group: string, nodeId: string): AdmissionVerdict {
     for (const pattern of this.groupFromSan) {
       if (sans.some((san) => matchesIdentity(pattern, san, group, nodeId)))
         return { ok: true, via: `--xds-group-from-san ${pattern.source}` };

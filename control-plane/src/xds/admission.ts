@@ -13,7 +13,9 @@
  * - when a group's stored policies change, the group's open calls are checked again and the ones
  *   no longer admitted end with PERMISSION_DENIED (reason "revoked").
  * Only the first message of a call and messages carrying a node are inspected; the per-message
- * cost otherwise is one property read.
+ * cost otherwise is one property read. Refusals are always counted; their log lines are capped at
+ * LOG_LIMIT_PER_SECOND so that a client retrying in a loop cannot flood the log (the next line
+ * logged says how many were left out).
  */
 import {
   ServerInterceptingCall,
@@ -36,6 +38,7 @@ export interface AdmissionOptions {
   readonly refused: (reason: RefusalReason | 'handshake') => MetricChild;
 }
 
+const LOG_LIMIT_PER_SECOND = 20;
 const CSDS_PREFIX = '/envoy.service.status.v3.ClientStatusDiscoveryService/';
 const HDS_PREFIX = '/envoy.service.health.v3.HealthDiscoveryService/';
 const WHAT_TO_DO =
@@ -59,6 +62,9 @@ export class Admission {
   private readonly refused: AdmissionOptions['refused'];
   /** Open, admitted calls by group, re-checked when the group's policies change. */
   private readonly admitted = new Map<string, Set<AdmittedCall>>();
+  private logWindowStart = 0;
+  private loggedInWindow = 0;
+  private notLogged = 0;
 
   constructor(options: AdmissionOptions) {
     this.policy = options.policy;
@@ -72,10 +78,27 @@ export class Admission {
   /** Counts and logs a TLS handshake the server refused (no or untrusted client certificate). */
   handshakeRefused(peer: string, error: Error): void {
     this.refused('handshake').inc();
-    this.logger.warn(
+    this.log(
       { event: 'xds_access_refused', reason: 'handshake', peer, error: error.message },
       'xDS TLS handshake refused: the client sent no certificate or one the --xds-client-ca does not sign',
     );
+  }
+
+  /** Logs a refusal unless LOG_LIMIT_PER_SECOND lines were already logged this second. */
+  private log(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.logWindowStart >= 1000) {
+      this.logWindowStart = now;
+      this.loggedInWindow = 0;
+    }
+    if (this.loggedInWindow >= LOG_LIMIT_PER_SECOND) {
+      this.notLogged += 1;
+      return;
+    }
+    this.loggedInWindow += 1;
+    const omitted = this.notLogged;
+    this.notLogged = 0;
+    this.logger.warn(omitted > 0 ? { ...fields, refusals_not_logged: omitted } : fields, message);
   }
 
   /** Re-checks the open calls of `groups` (their stored policies changed). */
@@ -95,6 +118,8 @@ export class Admission {
     call: ServerInterceptingCallInterface,
   ): ServerInterceptingCall {
     const path = method.path;
+    const isCsds = path.startsWith(CSDS_PREFIX);
+    const isHds = path.startsWith(HDS_PREFIX);
     const sans = identitiesOf(call);
     let entry: AdmittedCall | undefined;
     let ended = false;
@@ -106,7 +131,7 @@ export class Admission {
               ended = true;
               return this.refuse(call, path, 'no_identity', sans, undefined, '');
             }
-            if (path.startsWith(CSDS_PREFIX) && !this.policy.isAdmin(sans)) {
+            if (isCsds && !this.policy.isAdmin(sans)) {
               ended = true;
               return this.refuse(call, path, 'admin', sans, undefined, '');
             }
@@ -114,8 +139,8 @@ export class Admission {
           },
           onReceiveMessage: (message: unknown, nextMessage) => {
             if (ended) return;
-            if (path.startsWith(CSDS_PREFIX)) return nextMessage(message);
-            const node = nodeOf(path, message);
+            if (isCsds) return nextMessage(message);
+            const node = nodeOf(isHds, message);
             if (entry) {
               if (node === undefined || sameClaim(node, entry.claim)) return nextMessage(message);
               ended = true;
@@ -178,7 +203,7 @@ export class Admission {
       default:
         details = `xDS access denied: identity ${identity} may not join group "${claim?.group}" as node "${claim?.id}" (${policyReason}${reason === 'revoked' ? "; the group's access policy changed" : ''}); ${WHAT_TO_DO}`;
     }
-    this.logger.warn(
+    this.log(
       {
         event: 'xds_access_refused',
         reason,
@@ -201,8 +226,8 @@ export class Admission {
  * The node a message claims: HDS carries it in `health_check_request`, every other service at the
  * top level. Undefined when the message has none (not the first message of a stream, usually).
  */
-function nodeOf(path: string, message: unknown): NodeClaim | undefined {
-  const holder = path.startsWith(HDS_PREFIX)
+function nodeOf(isHds: boolean, message: unknown): NodeClaim | undefined {
+  const holder = isHds
     ? (message as { health_check_request?: { node?: unknown } } | null)?.health_check_request
     : message;
   const node = (holder as { node?: { id?: unknown; cluster?: unknown } } | null | undefined)?.node;
