@@ -8,7 +8,14 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, FerryError, flushLogs, formatHostPort, parseHostPort } from '@ferry/shared';
+import {
+  createLogger,
+  FerryError,
+  flushLogs,
+  formatHostPort,
+  isLoopback,
+  parseHostPort,
+} from '@ferry/shared';
 import { openStore } from './store/open-store.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
@@ -16,6 +23,8 @@ import { HealthReportWriter } from './health/health-report-writer.js';
 import { healthMetrics } from './health/health-metrics.js';
 import { HealthOverlay } from './health/health-overlay.js';
 import { XdsServer } from './xds/xds-server.js';
+import { AccessPolicy } from './xds/access-policy.js';
+import type { XdsTlsFiles } from './xds/tls-listener.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
@@ -31,6 +40,21 @@ const USAGE = `Usage: ferry-control-plane [options]
        ferry-control-plane token create|list|revoke ...   API tokens, in the store (token --help)
 
   --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
+  --xds-tls-cert FILE           serve xDS over TLS with this PEM certificate chain (with
+                                --xds-tls-key); re-read on SIGHUP               [plaintext]
+  --xds-tls-key FILE            its PEM private key
+  --xds-client-ca FILE          require client certificates signed by this PEM CA bundle and
+                                admit each proxy to its node.cluster only if the access policy
+                                lets its certificate's SAN (URI or DNS) join that group
+  --xds-group-from-san PATTERN  (repeatable) admit an identity matching PATTERN to the group
+                                it names: * = one path segment, ** = anything, {group} = the
+                                claimed group, {node} = the claimed node id; e.g.
+                                'spiffe://ferry/group/{group}/node/{node}'. Per-group rules:
+                                apply a ferry.v1.XdsAccessPolicy (docs/architecture.md)
+  --xds-admin-san PATTERN       (repeatable) identities that may read CSDS (every group's
+                                status) when client certificates are required
+                                Plaintext xDS is for loopback: binding elsewhere without
+                                --xds-client-ca logs a warning.
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
   --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
   --api-tls-cert FILE           serve both management APIs over TLS with this PEM certificate
@@ -85,12 +109,19 @@ function parse(): {
   replicaId: string | undefined;
   logLevel: string;
   tracing: TracingConfig | undefined;
+  xdsTls: XdsTlsFiles | undefined;
+  accessPolicy: AccessPolicy | undefined;
 } {
   let values;
   try {
     ({ values } = parseArgs({
       options: {
         'xds-address': { type: 'string', default: '127.0.0.1:18000' },
+        'xds-tls-cert': { type: 'string' },
+        'xds-tls-key': { type: 'string' },
+        'xds-client-ca': { type: 'string' },
+        'xds-group-from-san': { type: 'string', multiple: true },
+        'xds-admin-san': { type: 'string', multiple: true },
         'api-address': { type: 'string', default: '127.0.0.1:18001' },
         'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
         'api-tls-cert': { type: 'string' },
@@ -157,10 +188,46 @@ function parse(): {
       replicaId: values['replica-id'],
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
+      ...parseXdsSecurity(values),
     };
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+/** The xDS TLS and access flags, checked for combinations that would not mean what they say. */
+function parseXdsSecurity(values: {
+  'xds-tls-cert'?: string | undefined;
+  'xds-tls-key'?: string | undefined;
+  'xds-client-ca'?: string | undefined;
+  'xds-group-from-san'?: string[] | undefined;
+  'xds-admin-san'?: string[] | undefined;
+}): { xdsTls: XdsTlsFiles | undefined; accessPolicy: AccessPolicy | undefined } {
+  const cert = values['xds-tls-cert'];
+  const key = values['xds-tls-key'];
+  const clientCa = values['xds-client-ca'];
+  const groupFromSan = values['xds-group-from-san'] ?? [];
+  const adminSan = values['xds-admin-san'] ?? [];
+  if ((cert === undefined) !== (key === undefined))
+    throw new Error('--xds-tls-cert and --xds-tls-key go together: give both or neither');
+  if (clientCa !== undefined && cert === undefined)
+    throw new Error(
+      '--xds-client-ca needs --xds-tls-cert and --xds-tls-key (client certificates need TLS)',
+    );
+  if ((groupFromSan.length > 0 || adminSan.length > 0) && clientCa === undefined)
+    throw new Error(
+      '--xds-group-from-san and --xds-admin-san need --xds-client-ca: without client certificates there is no identity to match',
+    );
+  if (cert === undefined || key === undefined)
+    return { xdsTls: undefined, accessPolicy: undefined };
+  return {
+    xdsTls: {
+      certFile: cert,
+      keyFile: key,
+      ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}),
+    },
+    accessPolicy: clientCa !== undefined ? new AccessPolicy({ groupFromSan, adminSan }) : undefined,
+  };
 }
 
 function parseTracing(
@@ -222,6 +289,8 @@ async function main(): Promise<void> {
     hdsWork: (group) => healthOverlay.hdsWork(group),
     lrsIntervalMs: options.lrsIntervalMs,
     ...(tracer ? { tracer } : {}),
+    ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
+    ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
   });
   const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
   const authenticator = await prepareApiAccess({
@@ -261,6 +330,21 @@ async function main(): Promise<void> {
     ),
   );
 
+  if (xds.transportSecurity !== 'mtls' && !isLoopback(options.xds.host)) {
+    logger.warn(
+      { xds_address: formatHostPort(options.xds.host, xdsPort), transport: xds.transportSecurity },
+      `xDS is bound to ${options.xds.host} without client certificates: anyone who reaches this port gets any group's configuration and secrets; set --xds-tls-cert, --xds-tls-key and --xds-client-ca (docs/architecture.md, "Who may connect") or bind a loopback address`,
+    );
+  }
+  if (options.xdsTls) {
+    process.on('SIGHUP', () => {
+      xds.reloadTls().then(
+        () => logger.info({ transport: xds.transportSecurity }, 'xDS TLS files re-read'),
+        (err: unknown) =>
+          logger.error({ err }, 'xDS TLS files not re-read; the previous ones stay in use'),
+      );
+    });
+  }
   healthReports.start();
   const revision = await store.currentRevision();
   logger.info(

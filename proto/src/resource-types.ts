@@ -1,9 +1,16 @@
 /**
- * The Envoy v3 resource types Ferry stores and serves, with their canonical type URLs, the field
- * that names each resource, and the words operators may use for them on the command line.
+ * The resource types Ferry stores, with their canonical type URLs, the field that names each
+ * resource, and the words operators may use for them on the command line: the Envoy v3 types it
+ * serves over xDS (XDS_RESOURCE_TYPES), and Ferry's own configuration types, which the control
+ * plane reads itself and never serves (ferry.v1.XdsAccessPolicy).
  */
 export type ResourceKind =
-  'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
+  | 'Listener'
+  | 'RouteConfiguration'
+  | 'Cluster'
+  | 'ClusterLoadAssignment'
+  | 'Secret'
+  | 'XdsAccessPolicy';
 
 export interface ResourceType {
   readonly kind: ResourceKind;
@@ -16,6 +23,8 @@ export interface ResourceType {
   readonly short: string;
   /** Words accepted by `ferryctl get TYPE` (lower case). */
   readonly aliases: readonly string[];
+  /** Whether the xDS server serves it; false for Ferry's own types, which must never leave the control plane. */
+  readonly served: boolean;
 }
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
@@ -26,6 +35,7 @@ function type(
   nameField: string,
   short: string,
   aliases: string[],
+  served = true,
 ): ResourceType {
   return Object.freeze({
     kind,
@@ -34,15 +44,16 @@ function type(
     nameField,
     short,
     aliases: Object.freeze([kind.toLowerCase(), messageName.toLowerCase(), ...aliases]),
+    served,
   });
 }
 
 /**
- * In make-before-break order (xDS protocol, "Eventual consistency considerations"):
- * clusters before their endpoints, secrets before the listeners that use them, listeners before
- * the route configurations they name.
+ * The types served over xDS, in make-before-break order (xDS protocol, "Eventual consistency
+ * considerations"): clusters before their endpoints, secrets before the listeners that use them,
+ * listeners before the route configurations they name.
  */
-export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
+export const XDS_RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   type('Cluster', 'envoy.config.cluster.v3.Cluster', 'name', 'CDS', ['cluster', 'clusters', 'cds']),
   type(
     'ClusterLoadAssignment',
@@ -71,7 +82,24 @@ export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   ]),
 ]);
 
+/** Who may join a group over xDS (proto/ferry/v1/xds_access.proto); read by the xDS server only. */
+export const XDS_ACCESS_POLICY_TYPE: ResourceType = type(
+  'XdsAccessPolicy',
+  'ferry.v1.XdsAccessPolicy',
+  'name',
+  'XAP',
+  ['xdsaccesspolicy', 'xdsaccesspolicies', 'accesspolicy', 'accesspolicies'],
+  false,
+);
+
+/** Every type the store keeps as configuration: the served ones first, then Ferry's own. */
+export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
+  ...XDS_RESOURCE_TYPES,
+  XDS_ACCESS_POLICY_TYPE,
+]);
+
 const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
+const servedByTypeUrl = new Map(XDS_RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
 const byAlias = new Map<string, ResourceType>();
 for (const t of RESOURCE_TYPES) {
   for (const a of t.aliases) byAlias.set(a, t);
@@ -80,6 +108,11 @@ for (const t of RESOURCE_TYPES) {
 
 export function resourceTypeByUrl(typeUrl: string): ResourceType | undefined {
   return byTypeUrl.get(typeUrl);
+}
+
+/** A type the xDS server serves; undefined for Ferry's own types and unknown URLs. */
+export function servedResourceTypeByUrl(typeUrl: string): ResourceType | undefined {
+  return servedByTypeUrl.get(typeUrl);
 }
 
 /** Resolves `listeners`, `Listener`, `envoy.config.listener.v3.Listener` or a type URL. */

@@ -35,6 +35,7 @@ import {
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
+import { XDS_TRANSPORT_SPECS, xdsTlsModel, type XdsTlsModel } from '../xds/xds-transport.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -51,8 +52,10 @@ export interface NodeModel {
 export interface AdsModel {
   /** The static cluster the ADS stream connects to. */
   readonly clusterName: string;
-  /** The translated static cluster (its endpoints give the control plane address, its tls the credentials). */
+  /** The translated static cluster (its endpoints give the control plane address). */
   readonly cluster: ClusterModel;
+  /** The cluster's transport_socket as the xDS client uses it (../xds/xds-transport.ts); absent = plaintext. */
+  readonly tls?: XdsTlsModel;
   readonly apiType: 'GRPC' | 'DELTA_GRPC';
   /** envoy_grpc.authority (default: the cluster name, as Envoy). */
   readonly authority: string;
@@ -165,6 +168,7 @@ export const BOOTSTRAP_SPECS: readonly MessageSpec[] = [
   HEADER_VALUE_SPEC,
   LAYERED_RUNTIME_SPEC,
   RUNTIME_LAYER_SPEC,
+  ...XDS_TRANSPORT_SPECS,
 ];
 
 /** Parses, decodes and checks a bootstrap document; errors are prefixed with `source`. */
@@ -225,8 +229,19 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   const staticJson = asObject(json.static_resources) ?? {};
   checkFields(staticJson, STATIC_SPEC, 'static_resources', issues);
   const staticListeners = objectsOf(staticJson, 'listeners', '').map(([l]) => l);
-  const staticClusters = objectsOf(staticJson, 'clusters', '').map(([c]) => c);
   const staticSecrets = objectsOf(staticJson, 'secrets', '').map(([c]) => c);
+  const dynamic = asObject(json.dynamic_resources) ?? {};
+  const adsJson = asObject(dynamic.ads_config);
+  // The xDS cluster's transport_socket belongs to the xDS client (its TLS is checked and used by
+  // ../xds/xds-transport.ts), not to the data path's cluster translation.
+  const adsClusterName = adsJson ? adsClusterNameOf(adsJson) : undefined;
+  const xdsTransport = new Map<string, JsonObject>();
+  const staticClusters = objectsOf(staticJson, 'clusters', 'static_resources').map(([c, p]) => {
+    if (adsClusterName === undefined || c.name !== adsClusterName || !c.transport_socket) return c;
+    const { transport_socket: _transportSocket, ...rest } = c;
+    xdsTransport.set(p, c);
+    return rest;
+  });
   const built = buildProxyConfig({
     listeners: staticListeners,
     clusters: staticClusters,
@@ -236,10 +251,10 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   });
   if (!built.ok) for (const e of built.errors) issues.add('static_resources', e);
 
-  const dynamic = asObject(json.dynamic_resources) ?? {};
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
-  const adsJson = asObject(dynamic.ads_config);
-  const ads = adsJson
+  let tls: XdsTlsModel | undefined;
+  for (const [path, cluster] of xdsTransport) tls = xdsTlsModel(cluster, path, issues);
+  const adsBase = adsJson
     ? adsModel(
         adsJson,
         built.ok ? built.value.clusters : {},
@@ -248,6 +263,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
         issues,
       )
     : undefined;
+  const ads = adsBase && tls ? { ...adsBase, tls } : adsBase;
   const lds = dynamic.lds_config !== undefined;
   const cds = dynamic.cds_config !== undefined;
   if (lds) adsConfigSource(asObject(dynamic.lds_config), 'dynamic_resources.lds_config', issues);
@@ -340,6 +356,13 @@ function adsModel(
     initialMetadata,
     setNodeOnFirstMessageOnly: bool(obj.set_node_on_first_message_only, false),
   };
+}
+
+/** `grpc_services[0].envoy_grpc.cluster_name` of the ADS config, when there is one. */
+function adsClusterNameOf(ads: JsonObject): string | undefined {
+  const services = Array.isArray(ads.grpc_services) ? ads.grpc_services : [];
+  const envoyGrpc = asObject(asObject(services[0])?.envoy_grpc);
+  return typeof envoyGrpc?.cluster_name === 'string' ? envoyGrpc.cluster_name : undefined;
 }
 
 /** Runtime values change behaviour in ways ferry-proxy does not model, so only empty layers pass. */

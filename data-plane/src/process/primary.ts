@@ -22,6 +22,7 @@ import { OutlierManager } from '../health/outlier-manager.js';
 import { HealthTargets } from '../health/health-targets.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
+import { xdsChannel, type XdsChannel } from '../xds/xds-transport.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
@@ -64,6 +65,7 @@ export class Primary implements AdminControls {
   /** Load reports (LRS) to the ADS target, started once a cluster has `lrs_server`. */
   private lrs: LrsClient | undefined;
   private adsNode: NodeMessage | undefined;
+  private adsChannel: XdsChannel | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
@@ -188,15 +190,25 @@ export class Primary implements AdminControls {
       ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
       userAgentVersion: this.deps.version,
     });
+    // One transport for ADS, HDS and LRS: the xDS cluster's transport_socket, as Envoy.
+    const channel = xdsChannel(bootstrap.ads?.tls);
+    this.adsChannel = channel;
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       target,
       node,
+      channel,
       handler: this.source,
       logger: this.logger,
       ...(this.deps.decode ? { decode: this.deps.decode } : {}),
     });
     this.ads.start();
-    this.hds = new HdsClient({ target, node, view: () => this.health.view(), logger: this.logger });
+    this.hds = new HdsClient({
+      target,
+      node,
+      channel,
+      view: () => this.health.view(),
+      logger: this.logger,
+    });
     this.hds.start();
     this.adsNode = node;
     this.maybeStartLrs();
@@ -209,6 +221,7 @@ export class Primary implements AdminControls {
     this.lrs = new LrsClient({
       target: this.adsTargetAddress,
       node: this.adsNode,
+      ...(this.adsChannel ? { channel: this.adsChannel } : {}),
       clusters: () => this.lrsClusters(),
       stats: () => this.pool.collectStats(),
       logger: this.logger,
