@@ -279,7 +279,9 @@ export class ActiveStream
     if (this.requestEndMs < 0) this.#encoder.closeConnectionAfterResponse();
     this.status = headers.status;
     this.responseHeaders = headers;
-    this.responseStartMs = performance.now() - this.startTimeMs;
+    // %RESPONSE_DURATION% is the access log's alone: no clock read per request without one.
+    if (this.#scope.accessLog !== undefined)
+      this.responseStartMs = performance.now() - this.startTimeMs;
     this.#lastActiveTick = idleSweep.tick;
     this.#encoder.encodeHeaders(headers, endStream);
     if (endStream) this.#finish();
