@@ -144,10 +144,16 @@ class RouteSelection implements RouteMatchResult {
   }
 
   memo<K extends object, V>(key: K, build: (selection: RouteMatchResult, key: K) => V): V {
-    if (this.#memoKey === key) return this.#memoValue as V;
+    const slotKey = this.#memoKey;
+    if (slotKey === key) return this.#memoValue as V;
+    if (slotKey === undefined) {
+      // The first key (a cluster_header route's per-request selection never sees a second).
+      this.#memoKey = key;
+      return (this.#memoValue = build(this, key));
+    }
     // A route table outlives config applies (it is reused while its model is unchanged), so
     // keys come and go: every key's value is held weakly, the last one used also in the slot.
-    const all = (this.#memoAll ??= new WeakMap());
+    const all = (this.#memoAll ??= new WeakMap([[slotKey, this.#memoValue]]));
     let value = all.get(key) as V | undefined;
     if (value === undefined) {
       value = build(this, key);
