@@ -26,9 +26,12 @@ class Owner implements FilterManagerOwner {
   readDisabled = false;
   perFilter: Record<string, { config: unknown; disabled: boolean }> = {};
   route(): RouteMatchResult | undefined {
-    return {
+    const route = {
       perFilterConfig: (name: string) => this.perFilter[name],
+      memo: <K extends object, V>(key: K, build: (r: RouteMatchResult, k: K) => V): V =>
+        build(route, key),
     } as unknown as RouteMatchResult;
+    return route;
   }
   clearRouteCache(): void {}
   sinkHeaders(headers: ResponseHeaderMap, endStream: boolean): void {

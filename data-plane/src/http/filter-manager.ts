@@ -111,6 +111,8 @@ class ActiveFilter implements FilterCallbacks {
   constructor(
     readonly manager: FilterManager,
     readonly name: string,
+    /** Position in the HCM's http_filters (the index of the route's FilterPlan.configs). */
+    readonly chainIndex: number,
     factory: StreamFilterFactory,
   ) {
     this.filter = factory.create(this);
@@ -132,7 +134,10 @@ class ActiveFilter implements FilterCallbacks {
     this.manager.owner.clearRouteCache();
   }
   perFilterConfig(): unknown {
-    return this.manager.owner.route()?.perFilterConfig?.(this.name)?.config;
+    const route = this.manager.owner.route();
+    return route === undefined
+      ? undefined
+      : route.memo(this.manager.filters, buildFilterPlan).configs[this.chainIndex];
   }
   sendLocalReply(status: number, body: string, options?: LocalReplyOptions): void {
     this.manager.sendLocalReply(status, body, options);
@@ -181,6 +186,57 @@ class ActiveFilter implements FilterCallbacks {
   }
 }
 
+/**
+ * Which of an HCM's filters run on one route and each one's per-route config: resolved once per
+ * route and filter chain (kept with the route, RouteMatchResult.memo), not per filter per
+ * request. typed_per_filter_config may enable or disable filters for the route: a filter with
+ * `disabled: true` in the HCM runs only where an entry for it is not disabled; any other runs
+ * unless the route's entry disables it (Envoy's FilterChainFactory rules).
+ */
+interface FilterPlan {
+  /** Chain indices of the filters to create, in config order. */
+  readonly enabled: readonly number[];
+  /** By chain index: the most specific per-route config (undefined: none). */
+  readonly configs: readonly unknown[];
+}
+
+function buildFilterPlan(
+  route: RouteMatchResult | undefined,
+  filters: readonly CompiledHttpFilter[],
+): FilterPlan {
+  const enabled: number[] = [];
+  const configs: unknown[] = [];
+  for (let i = 0; i < filters.length; i++) {
+    const compiled = filters[i]!;
+    const perRoute = route?.perFilterConfig(compiled.name);
+    configs.push(perRoute?.config);
+    if (
+      compiled.disabledByDefault
+        ? perRoute === undefined || perRoute.disabled
+        : perRoute?.disabled === true
+    )
+      continue;
+    enabled.push(i);
+  }
+  return { enabled, configs };
+}
+
+/** The plans of requests without a route, by filter chain. */
+const unroutedPlans = new WeakMap<readonly CompiledHttpFilter[], FilterPlan>();
+
+function filterPlanOf(
+  route: RouteMatchResult | undefined,
+  filters: readonly CompiledHttpFilter[],
+): FilterPlan {
+  if (route !== undefined) return route.memo(filters, buildFilterPlan);
+  let plan = unroutedPlans.get(filters);
+  if (plan === undefined) {
+    plan = buildFilterPlan(undefined, filters);
+    unroutedPlans.set(filters, plan);
+  }
+  return plan;
+}
+
 function concat(buffer: Buffer[], last: Buffer | undefined): Buffer {
   if (last !== undefined && last.length > 0) buffer.push(last);
   return buffer.length === 1 ? buffer[0]! : Buffer.concat(buffer);
@@ -188,6 +244,8 @@ function concat(buffer: Buffer[], last: Buffer | undefined): Buffer {
 
 export class FilterManager {
   readonly owner: FilterManagerOwner;
+  /** The HCM's filters (the key of the route's FilterPlan). */
+  readonly filters: readonly CompiledHttpFilter[];
   readonly #decoders: ActiveFilter[] = [];
   /** Encoders in encode order (the last configured filter first). */
   readonly #encoders: ActiveFilter[] = [];
@@ -212,27 +270,28 @@ export class FilterManager {
 
   constructor(owner: FilterManagerOwner, filters: readonly CompiledHttpFilter[]) {
     this.owner = owner;
-    // typed_per_filter_config may enable or disable filters for the route (the HCM resolves
-    // the route before the chain is built, as Envoy does).
-    const route = owner.route();
-    for (const compiled of filters) {
-      if (compiled.disabledByDefault) {
-        // Enabled per route by any typed_per_filter_config entry for it that is not disabled.
-        const perRoute = route?.perFilterConfig?.(compiled.name);
-        if (perRoute === undefined || perRoute.disabled) continue;
-      } else if (route !== undefined && route.perFilterConfig?.(compiled.name)?.disabled === true) {
-        continue;
+    this.filters = filters;
+    // The HCM resolves the route before the chain is built, as Envoy does.
+    const enabled = filterPlanOf(owner.route(), filters).enabled;
+    const all = this.#all;
+    const decoders = this.#decoders;
+    for (let i = 0; i < enabled.length; i++) {
+      const index = enabled[i]!;
+      const compiled = filters[index]!;
+      const active = new ActiveFilter(this, compiled.name, index, compiled.factory);
+      all.push(active);
+      if (active.filter.decodeHeaders !== undefined) {
+        active.decodeIndex = decoders.length;
+        decoders.push(active);
       }
-      const active = new ActiveFilter(this, compiled.name, compiled.factory);
-      const filter = active.filter;
-      this.#all.push(active);
-      if (filter.decodeHeaders !== undefined) {
-        active.decodeIndex = this.#decoders.length;
-        this.#decoders.push(active);
-      }
-      if (filter.encodeHeaders !== undefined) this.#encoders.unshift(active);
     }
-    for (let i = 0; i < this.#encoders.length; i++) this.#encoders[i]!.encodeIndex = i;
+    const encoders = this.#encoders;
+    for (let i = all.length - 1; i >= 0; i--) {
+      const active = all[i]!;
+      if (active.filter.encodeHeaders === undefined) continue;
+      active.encodeIndex = encoders.length;
+      encoders.push(active);
+    }
   }
 
   get localReplied(): boolean {

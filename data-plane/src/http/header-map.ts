@@ -114,7 +114,7 @@ export function copyForwardableHeaders(raw: readonly (string | Buffer)[], into: 
   const names = into.names;
   const values = into.values;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = latin1(raw[i]!).toLowerCase();
+    const name = lowerName(raw[i]!);
     if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host') continue;
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') nominated = connectionTokens(latin1(raw[i + 1]!), nominated);
@@ -128,8 +128,32 @@ export function copyForwardableHeaders(raw: readonly (string | Buffer)[], into: 
   if (nominated !== undefined) for (const name of nominated) into.remove(name);
 }
 
+/**
+ * Lower-case forms of the header names seen so far, as received (`Content-Type` →
+ * `content-type`): upstreams send the same few names in the same case on every response, so a
+ * hit saves lower-casing (a new string) per field. Bounded: names past the limit are lower-cased
+ * each time.
+ */
+const LOWER_NAMES = new Map<string, string>();
+const LOWER_NAMES_LIMIT = 512;
+
+function lowerName(raw: string | Buffer): string {
+  const name = latin1(raw);
+  let lower = LOWER_NAMES.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWER_NAMES.size < LOWER_NAMES_LIMIT) LOWER_NAMES.set(name, lower);
+  }
+  return lower;
+}
+
 /** The field names a Connection header nominates (RFC 9110 §7.6.1), besides close/keep-alive. */
 function connectionTokens(value: string, into: string[] | undefined): string[] | undefined {
+  // The usual values carry no nominated name: answered without splitting.
+  if (value.length === 10 || value.length === 5) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return into;
+  }
   for (const token of value.toLowerCase().split(',')) {
     const trimmed = token.trim();
     if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive')

@@ -194,13 +194,17 @@ describe('retries', () => {
     const fakeSetTimeout = globalThis.setTimeout;
     const waits: number[] = [];
     const ended: number[] = [];
-    t.mock.method(globalThis, 'setTimeout', ((callback: () => void, ms: number) => {
+    t.mock.method(globalThis, 'setTimeout', ((
+      callback: (...args: unknown[]) => void,
+      ms: number,
+      ...args: unknown[]
+    ) => {
       // The route timeout (15 s) and the connect timeout (1 s) are longer; back-off waits are not.
-      if (ms >= 1000) return fakeSetTimeout(callback, ms);
+      if (ms >= 1000) return fakeSetTimeout(callback, ms, ...args);
       waits.push(ms);
       return fakeSetTimeout(() => {
         ended.push(ms);
-        callback();
+        callback(...args);
       }, ms);
     }) as typeof setTimeout);
     const calls = (): number => callsOf('backoff-then-ok');

@@ -572,3 +572,39 @@ describe('checkRouteConfig', () => {
     assert.throws(() => compileRouteConfig(config));
   });
 });
+
+describe('RouteMatchResult.memo', () => {
+  const table = compileRouteConfig(
+    routeConfig([virtualHost('any', ['*'], [route(routeMatch('prefix', '/'), 'c')])]),
+  );
+  const selection = (): NonNullable<ReturnType<typeof table.match>> => {
+    const match = table.match(request('a.com', '/'));
+    assert.ok(match !== undefined);
+    return match;
+  };
+
+  test('builds once per key and selection, and keeps every key while keys alternate', () => {
+    const first = {};
+    const second = {};
+    const builds: string[] = [];
+    const build = (_selection: unknown, key: object): string => {
+      const name = key === first ? 'first' : 'second';
+      builds.push(name);
+      return `${name} value`;
+    };
+    assert.equal(selection().memo(first, build), 'first value');
+    assert.equal(selection().memo(first, build), 'first value');
+    assert.equal(selection().memo(second, build), 'second value');
+    assert.equal(selection().memo(first, build), 'first value');
+    assert.equal(selection().memo(second, build), 'second value');
+    assert.deepEqual(builds, ['first', 'second']);
+  });
+
+  test('build gets the selection it is kept with', () => {
+    const match = selection();
+    assert.equal(
+      match.memo({}, (s) => s),
+      match,
+    );
+  });
+});

@@ -81,6 +81,13 @@ export interface RouteMatchResult {
   perFilterConfig(filterName: string): PerFilterConfigModel | undefined;
   /** Every level's config for `filterName`, most specific first (entries without config skipped). */
   perFilterConfigs(filterName: string): readonly unknown[];
+  /**
+   * What `build(this, key)` returns, built on the first call for `key` and kept with this
+   * selection, which lives as long as its route table (a cluster_header route's selection is
+   * per request). The HTTP filter manager keeps each filter chain's per-route plan here, so that
+   * per-route filter configs are resolved once per route, not per request. `build` must be pure.
+   */
+  memo<K extends object, V>(key: K, build: (selection: RouteMatchResult, key: K) => V): V;
 }
 
 export interface RouteTable {
@@ -104,6 +111,10 @@ class RouteSelection implements RouteMatchResult {
   private readonly compiled: CompiledRoute;
   private readonly mutations: HeaderMutationChain;
   private readonly filterConfigs: PerFilterConfigIndex;
+  /** memo(): the last key used and its value (one HCM per route table is the usual case). */
+  #memoKey: object | undefined;
+  #memoValue: unknown;
+  #memoAll: WeakMap<object, unknown> | undefined;
 
   constructor(
     compiled: CompiledRoute,
@@ -130,6 +141,27 @@ class RouteSelection implements RouteMatchResult {
 
   perFilterConfigs(filterName: string): readonly unknown[] {
     return this.filterConfigs.configs(filterName);
+  }
+
+  memo<K extends object, V>(key: K, build: (selection: RouteMatchResult, key: K) => V): V {
+    const slotKey = this.#memoKey;
+    if (slotKey === key) return this.#memoValue as V;
+    if (slotKey === undefined) {
+      // The first key (a cluster_header route's per-request selection never sees a second).
+      this.#memoKey = key;
+      return (this.#memoValue = build(this, key));
+    }
+    // A route table outlives config applies (it is reused while its model is unchanged), so
+    // keys come and go: every key's value is held weakly, the last one used also in the slot.
+    const all = (this.#memoAll ??= new WeakMap([[slotKey, this.#memoValue]]));
+    let value = all.get(key) as V | undefined;
+    if (value === undefined) {
+      value = build(this, key);
+      all.set(key, value);
+    }
+    this.#memoKey = key;
+    this.#memoValue = value;
+    return value;
   }
 
   rewritePath(path: string): string {

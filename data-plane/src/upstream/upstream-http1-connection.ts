@@ -24,6 +24,7 @@ import {
 } from '../http/codec/http1-chunked.js';
 import { Http1HeadError, Http1HeadParser } from '../http/codec/http1-parser.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
+import { beginInput, endInput } from '../http/codec/held-output.js';
 import {
   UpstreamHttp1Error,
   type Http1DispatchHandler,
@@ -264,7 +265,14 @@ export class Http1ClientConnection implements ChunkedBodySink {
       data = Buffer.concat([this.heldInput, chunk]);
       this.heldInput = null;
     }
-    this.process(data, 0);
+    // Response heads the downstream writes while this input is processed wait for the body
+    // bytes of the same input, then leave (held-output.ts).
+    beginInput();
+    try {
+      this.process(data, 0);
+    } finally {
+      endInput();
+    }
   };
 
   private process(data: Buffer, from: number): void {

@@ -31,6 +31,7 @@ import { ChunkedDecoder, type ChunkedBodySink } from './http1-chunked.js';
 import { Http1HeadError, Http1HeadParser } from './http1-parser.js';
 import { BodyFraming, ParsedRequest, readRequestHead, UpgradeKind } from './http1-request-head.js';
 import { ConnectionTimer } from './connection-timer.js';
+import { beginInput, endInput } from './held-output.js';
 import {
   Http1ResponseWriter,
   Http1Stream,
@@ -119,7 +120,12 @@ export class Http1ServerConnection
       data = Buffer.concat([this.heldInput, chunk]);
       this.heldInput = null;
     }
-    this.process(data, 0);
+    beginInput();
+    try {
+      this.process(data, 0);
+    } finally {
+      endInput();
+    }
   };
 
   private process(data: Buffer, from: number): void {

@@ -3,8 +3,9 @@
  * ResponseEncoder) and the connection's Http1ResponseWriter, which serializes responses onto the
  * socket. Framing: Content-Length as given; without it chunked (HTTP/1.1) or delimited by closing
  * (HTTP/1.0); no body on HEAD, 1xx, 204 and 304 whatever the encoder is given; `content-length: 0`
- * for a response that ends with its head. A head waits for its first body chunk until the end of
- * the tick so that both leave in one write; encodeData returns false once the socket's unsent
+ * for a response that ends with its head. A head waits for its first body chunk so that both
+ * leave in one write, at most until the input that produced it has been processed (held-output.ts);
+ * encodeData returns false once the socket's unsent
  * bytes reach the buffer limit, and onBelowWriteBufferLowWatermark follows once they have been
  * flushed.
  */
@@ -13,6 +14,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ResponseEncoder, StreamDecoder } from './codec.js';
 import type { HeaderMap, ResponseHeaderMap } from '../header-map.js';
 import { serializeFields } from './http1-serialize.js';
+import { holdOutput, type HeldOutput } from './held-output.js';
 
 /** Body chunks up to this size are copied behind the head into one buffer (one write). */
 const COALESCE_BYTES = 16 * 1024;
@@ -90,11 +92,10 @@ export interface ResponseWriterOwner {
   onResponseComplete(stream: Http1Stream): void;
 }
 
-export class Http1ResponseWriter {
-  /** A response head waiting for its first body bytes (at most until the end of the tick). */
+export class Http1ResponseWriter implements HeldOutput {
+  /** A response head waiting for its first body bytes (held-output.ts says how long). */
   private pendingHead: string | null = null;
   private waitingForFlush: Http1Stream | null = null;
-  private readonly flushHeadBound = this.flushHead.bind(this);
   private readonly writeFlushedBound = this.onWriteFlushed.bind(this);
 
   constructor(
@@ -129,9 +130,10 @@ export class Http1ResponseWriter {
       this.finishResponse(stream);
       return;
     }
-    // Held until the first body chunk (or the end of this tick), so that both leave in one write.
+    // Held until the first body chunk (or the end of the input being processed, or of this
+    // tick), so that both leave in one write.
     this.pendingHead = head;
-    process.nextTick(this.flushHeadBound);
+    holdOutput(this);
   }
 
   writeData(stream: Http1Stream, data: Buffer, endStream: boolean): boolean {

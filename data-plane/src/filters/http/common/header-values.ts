@@ -25,8 +25,22 @@ export function mediaType(contentType: string | undefined): string {
 
 /** A whole decimal number (Content-Length): digits only; undefined otherwise. */
 export function decimal(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
-  return Number(value.trim());
+  if (value === undefined) return undefined;
+  const length = value.length;
+  if (length === 0 || length > 15) return slowDecimal(value);
+  // The usual case (a Content-Length as llhttp leaves it): digits only, read without a regex.
+  let n = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return slowDecimal(value);
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+function slowDecimal(value: string): number | undefined {
+  const trimmed = value.trim();
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : undefined;
 }
 
 /** Envoy's transfer/content codings that mean "already compressed". */

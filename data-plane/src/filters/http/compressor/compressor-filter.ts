@@ -82,6 +82,8 @@ class Direction {
   readonly enabled: boolean;
   readonly minContentLength: number;
   readonly contentTypes: ReadonlySet<string>;
+  #lastType: string | undefined;
+  #lastTypeAllowed = false;
 
   constructor(model: CompressorDirectionModel) {
     this.enabled = model.enabled;
@@ -102,7 +104,13 @@ class Direction {
   /** No Content-Type, or a listed media type. */
   contentTypeAllowed(headers: HeaderMap): boolean {
     const type = headers.get('content-type');
-    return type === undefined || this.contentTypes.has(mediaType(type));
+    if (type === undefined) return true;
+    // An upstream sends the same few Content-Type values over and over: the last answer is kept.
+    if (type === this.#lastType) return this.#lastTypeAllowed;
+    const allowed = this.contentTypes.has(mediaType(type));
+    this.#lastType = type;
+    this.#lastTypeAllowed = allowed;
+    return allowed;
   }
 }
 

@@ -74,6 +74,27 @@ function httpsLocation(headers: RequestHeaderMap): string {
   return `https://${authority}${headers.path}`;
 }
 
+/** A Content-Length of 1 to 15 digits as a number; -1 otherwise (the body is not delimited by it). */
+function contentLengthValue(value: string): number {
+  const length = value.length;
+  if (length === 0 || length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+function onRouteTimeout(router: RouterFilter): void {
+  router.routeTimedOut();
+}
+
+function retryNow(router: RouterFilter): void {
+  router.retryNow();
+}
+
 export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   readonly #callbacks: FilterCallbacks;
   #headers: RequestHeaderMap | undefined;
@@ -143,7 +164,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       this.#localReply(action.status, action.body ?? '', {
         flag: ResponseFlag.DIRECT_RESPONSE,
         details: 'direct_response',
-        modifyHeaders: this.#routeResponseHeaders,
+        modifyHeaders: this.#routeResponseHeaders(),
       });
       return 'stop';
     }
@@ -152,7 +173,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       this.#localReply(action.responseCode, '', {
         headers: { location },
         details: 'direct_response',
-        modifyHeaders: this.#routeResponseHeaders,
+        modifyHeaders: this.#routeResponseHeaders(),
       });
       return 'stop';
     }
@@ -189,7 +210,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       );
       if (generated.length > 0) this.#generatedCookies = generated;
     }
-    if (action.timeoutMs > 0) this.#routeTimer = setTimeout(this.#onRouteTimeout, action.timeoutMs);
+    if (action.timeoutMs > 0) this.#routeTimer = setTimeout(onRouteTimeout, action.timeoutMs, this);
     this.#attempt(false);
     return 'stop';
   }
@@ -231,11 +252,14 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     ));
   }
 
-  readonly #routeResponseHeaders = (headers: ResponseHeaderMap): void => {
-    const match = this.#match;
-    if (match?.hasHeaderMutations === true)
-      match.applyResponseHeaders(headers, this.#formatContext());
-  };
+  /** The route's response header mutations for a local reply (made only for those replies). */
+  #routeResponseHeaders(): (headers: ResponseHeaderMap) => void {
+    return (headers) => {
+      const match = this.#match;
+      if (match?.hasHeaderMutations === true)
+        match.applyResponseHeaders(headers, this.#formatContext());
+    };
+  }
 
   // ------------------------------------------------------------ request body
 
@@ -250,7 +274,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     if (sink !== undefined && data.length > 0 && !sink.write(data) && !this.#bodyPaused) {
       this.#bodyPaused = true;
       this.#callbacks.readDisable(true);
-      sink.once('drain', this.#onSinkDrain);
+      sink.once('drain', (this.#onSinkDrain ??= () => this.#sinkDrained()));
     }
     if (endStream) this.#onBodyEnd();
     return 'stop-no-buffer';
@@ -262,10 +286,13 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     return 'stop';
   }
 
-  readonly #onSinkDrain = (): void => {
+  /** The body sink's 'drain' listener, made when the request body first has to wait. */
+  #onSinkDrain: (() => void) | undefined;
+
+  #sinkDrained(): void {
     this.#bodyPaused = false;
     this.#callbacks.readDisable(false);
-  };
+  }
 
   #onBodyEnd(): void {
     this.#bodyEnded = true;
@@ -393,8 +420,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     this.#status = statusCode;
     this.#callbacks.streamInfo.responseCodeDetails = 'via_upstream';
     const contentLength = headers.get('content-length');
-    this.#responseBytesLeft =
-      contentLength !== undefined && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
+    this.#responseBytesLeft = contentLength === undefined ? -1 : contentLengthValue(contentLength);
     this.#responseStarted = true;
     // An announced empty body ends here; the codec knows HEAD and bodiless statuses.
     const endStream = this.#responseBytesLeft === 0;
@@ -539,19 +565,21 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     const cluster = this.#cluster!;
     cluster.stats.upstreamRqRetry.inc();
     cluster.circuit.activeRetries++;
-    this.#backoffTimer = setTimeout(this.#retryNow, this.#retry!.nextBackoffMs());
+    this.#backoffTimer = setTimeout(retryNow, this.#retry!.nextBackoffMs(), this);
   }
 
-  readonly #retryNow = (): void => {
+  /** The retry backoff elapsed (called by a module function: no closure per stream). */
+  retryNow(): void {
     this.#backoffTimer = undefined;
     if (this.#done) {
       this.#cluster!.circuit.activeRetries--;
       return;
     }
     this.#attempt(true);
-  };
+  }
 
-  readonly #onRouteTimeout = (): void => {
+  /** The route timeout expired (called by a module function: no closure per stream). */
+  routeTimedOut(): void {
     this.#routeTimer = undefined;
     this.#cluster?.stats.upstreamRqTimeout.inc();
     const upstream = this.#upstream;
@@ -563,7 +591,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       flag: ResponseFlag.UPSTREAM_REQUEST_TIMEOUT,
       details: 'upstream_response_timeout',
     });
-  };
+  }
 
   // ------------------------------------------------------------ completion
 

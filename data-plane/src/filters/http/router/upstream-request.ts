@@ -29,6 +29,10 @@ export interface UpstreamRequestOwner {
   onPerTryTimeout(): void;
 }
 
+function onPerTryTimeout(request: UpstreamRequest): void {
+  request.perTryTimedOut();
+}
+
 export class UpstreamRequest implements HostDispatchHandler {
   readonly host: HostState;
   readonly #owner: UpstreamRequestOwner;
@@ -70,7 +74,7 @@ export class UpstreamRequest implements HostDispatchHandler {
   }
 
   start(dispatcher: HostDispatcher, options: HostDispatchOptions, perTryTimeoutMs: number): void {
-    if (perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, perTryTimeoutMs);
+    if (perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(onPerTryTimeout, perTryTimeoutMs, this);
     this.#startedAt = performance.now();
     dispatcher.dispatch(options, this);
   }
@@ -106,11 +110,12 @@ export class UpstreamRequest implements HostDispatchHandler {
     if (this.#isRetry) cluster.circuit.activeRetries--;
   }
 
-  readonly #onPerTryTimeout = (): void => {
+  /** The per-try timeout expired (called by a module function: no closure per attempt). */
+  perTryTimedOut(): void {
     this.#perTryTimer = undefined;
     this.#cluster.stats.upstreamRqPerTryTimeout.inc();
     this.#owner.onPerTryTimeout();
-  };
+  }
 
   // ------------------------------------------------------------ HostDispatchHandler
 
