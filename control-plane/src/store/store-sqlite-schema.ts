@@ -39,6 +39,15 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX changes_by_key ON changes (type_url, grp, name, revision);
   `,
+  // 1 → 2. Named leases (ResourceStore.acquireLease): who holds each and until when (epoch ms).
+  // Not part of the revision log: taking or renewing a lease changes no resource.
+  `
+  CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
