@@ -1,9 +1,16 @@
 /**
- * The Envoy v3 resource types Ferry stores and serves, with their canonical type URLs, the field
- * that names each resource, and the words operators may use for them on the command line.
+ * The resource types Ferry stores: the Envoy v3 types it serves over xDS (RESOURCE_TYPES) and
+ * Ferry's own configuration types that the control plane acts on but never serves
+ * (CONFIG_TYPES adds them), with their canonical type URLs, the field that names each resource,
+ * and the words operators may use for them on the command line.
  */
 export type ResourceKind =
-  'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
+  | 'Listener'
+  | 'RouteConfiguration'
+  | 'Cluster'
+  | 'ClusterLoadAssignment'
+  | 'Secret'
+  | 'AcmeCertificate';
 
 export interface ResourceType {
   readonly kind: ResourceKind;
@@ -16,6 +23,8 @@ export interface ResourceType {
   readonly short: string;
   /** Words accepted by `ferryctl get TYPE` (lower case). */
   readonly aliases: readonly string[];
+  /** Served to proxies over xDS; false for Ferry's own configuration types. */
+  readonly served: boolean;
 }
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
@@ -26,6 +35,7 @@ function type(
   nameField: string,
   short: string,
   aliases: string[],
+  served = true,
 ): ResourceType {
   return Object.freeze({
     kind,
@@ -34,6 +44,7 @@ function type(
     nameField,
     short,
     aliases: Object.freeze([kind.toLowerCase(), messageName.toLowerCase(), ...aliases]),
+    served,
   });
 }
 
@@ -71,15 +82,38 @@ export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   ]),
 ]);
 
-const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
+/** Ferry's ACME certificate (proto/ferry/v1/acme.proto): configuration, never served. */
+export const ACME_CERTIFICATE_TYPE: ResourceType = type(
+  'AcmeCertificate',
+  'ferry.v1.AcmeCertificate',
+  'name',
+  'ACME',
+  ['acmecertificates', 'acme'],
+  false,
+);
+
+/** Every type an operator may apply, list and roll back: the served ones, then Ferry's own. */
+export const CONFIG_TYPES: readonly ResourceType[] = Object.freeze([
+  ...RESOURCE_TYPES,
+  ACME_CERTIFICATE_TYPE,
+]);
+
+const byTypeUrl = new Map(CONFIG_TYPES.map((t) => [t.typeUrl, t]));
 const byAlias = new Map<string, ResourceType>();
-for (const t of RESOURCE_TYPES) {
+for (const t of CONFIG_TYPES) {
   for (const a of t.aliases) byAlias.set(a, t);
   byAlias.set(t.typeUrl.toLowerCase(), t);
 }
 
+/** A configuration type (served or not). */
 export function resourceTypeByUrl(typeUrl: string): ResourceType | undefined {
   return byTypeUrl.get(typeUrl);
+}
+
+/** A type served over xDS; undefined for Ferry's own configuration types. */
+export function servedTypeByUrl(typeUrl: string): ResourceType | undefined {
+  const t = byTypeUrl.get(typeUrl);
+  return t?.served ? t : undefined;
 }
 
 /** Resolves `listeners`, `Listener`, `envoy.config.listener.v3.Listener` or a type URL. */
@@ -88,7 +122,7 @@ export function resourceTypeByAlias(word: string): ResourceType | undefined {
 }
 
 export function resourceTypeByKind(kind: ResourceKind): ResourceType {
-  const t = RESOURCE_TYPES.find((r) => r.kind === kind);
+  const t = CONFIG_TYPES.find((r) => r.kind === kind);
   if (!t) throw new Error(`unknown resource kind ${kind}`);
   return t;
 }

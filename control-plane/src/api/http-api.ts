@@ -11,6 +11,7 @@
  *   GET    /v1/status
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
+ *   GET    /v1/certificates             ?group=  ACME certificates' state and certificates in Secrets
  *   GET    /healthz                     (no authentication)
  *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
  * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
@@ -69,6 +70,8 @@ export interface HttpApiOptions {
   readonly health?: HealthStatusSource;
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
   readonly load?: LoadSource;
+  /** ACME certificates and certificates in Secrets; GET /v1/certificates answers 404 without it. */
+  readonly certificates?: (group: string | undefined) => Promise<unknown>;
   /**
    * Honour an incoming W3C `traceparent` (tracing on): the request's writes become its children,
    * so ferryctl or a CI job can be an apply's parent.
@@ -92,6 +95,7 @@ export class HttpApi {
   private readonly metrics: MetricsRegistry;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
+  private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
   private closing: Promise<void> | undefined;
 
@@ -103,6 +107,7 @@ export class HttpApi {
     this.metrics = options.metrics ?? processMetrics;
     this.health = options.health;
     this.load = options.load;
+    this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
       void this.handle(req, res);
@@ -318,6 +323,10 @@ export class HttpApi {
           cluster: optionalString(query, 'cluster'),
         }),
       );
+    }
+    if (path === '/v1/certificates' && this.certificates) {
+      expectMethod(method, ['GET']);
+      return ok(await this.certificates(optionalString(queryObject(url), 'group')));
     }
     throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
   }

@@ -17,6 +17,8 @@ export interface CtlOptions {
   message?: string;
   /** `load`: only this cluster. */
   cluster?: string;
+  /** `certs`: warn about certificates with fewer days left. */
+  warnDays?: number;
 }
 
 export interface ParsedArgs {
@@ -40,6 +42,7 @@ const VALUE_FLAGS = new Set([
   '--cluster',
   '--message',
   '-m',
+  '--warn-days',
 ]);
 const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
 
@@ -115,6 +118,16 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
           `--limit: expected a positive integer, got ${JSON.stringify(value)}`,
         );
       options.limit = n;
+      return;
+    }
+    case '--warn-days': {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0)
+        throw new CtlError(
+          EXIT_USAGE,
+          `--warn-days: expected a whole number of days, got ${JSON.stringify(value)}`,
+        );
+      options.warnDays = n;
       return;
     }
     case '--message':

@@ -5,7 +5,7 @@
 import {
   parseResourceJson,
   resourceTypeByAlias,
-  RESOURCE_TYPES,
+  CONFIG_TYPES,
   toYaml,
   type JsonValue,
   type ResourceType,
@@ -22,6 +22,7 @@ import type {
 import type { HealthJson } from '../health/health-json.js';
 import type { LoadCountsJson, LoadJson } from '../load/load-aggregate.js';
 import { ApiClient } from './api-client.js';
+import { certs } from './certs-command.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
@@ -41,7 +42,7 @@ function resolveType(word: string | undefined): ResourceType {
     );
   const type = resourceTypeByAlias(word);
   if (!type) {
-    const known = RESOURCE_TYPES.map(
+    const known = CONFIG_TYPES.map(
       (t) => `${t.aliases[2] ?? t.kind} (${t.short.toLowerCase()})`,
     ).join(', ');
     throw new CtlError(
@@ -57,7 +58,7 @@ function printJson(io: Output, value: unknown): void {
 }
 
 function kindOf(typeUrl: string): string {
-  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
+  return CONFIG_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
 }
 
 /** `cluster/web  created` lines, then the revision. */
@@ -342,7 +343,7 @@ const load: Command = async (args, client, io) => {
 };
 
 function typeShort(typeUrl: string): string {
-  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
+  return CONFIG_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
 }
 
 const history: Command = async (args, client, io) => {
@@ -394,4 +395,5 @@ export const COMMANDS: Record<string, Command> = {
   load,
   history,
   rollback,
+  certs,
 };

@@ -2,7 +2,7 @@
  * What every xDS stream shares with its server: the snapshot cache, the fleet tracker, the
  * logger, and helpers for the parts of the protocol that SotW and delta streams have in common.
  */
-import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
+import { RESOURCE_TYPES, servedTypeByUrl } from '@ferry/proto';
 import type { NodeMessage, StatusMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { FleetTracker, NodeIdentity } from './fleet.js';
@@ -44,7 +44,7 @@ export const FULL_STATE_TYPES: ReadonlySet<string> = new Set(
 export const TYPE_ORDER: readonly string[] = RESOURCE_TYPES.map((t) => t.typeUrl);
 
 export function isKnownType(typeUrl: string): boolean {
-  return resourceTypeByUrl(typeUrl) !== undefined;
+  return servedTypeByUrl(typeUrl) !== undefined;
 }
 
 let nonceCounter = 0;

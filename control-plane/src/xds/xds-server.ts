@@ -31,7 +31,7 @@ import {
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '@ferry/proto/grpc';
-import { RESOURCE_TYPES, resourceTypeByUrl } from '@ferry/proto';
+import { RESOURCE_TYPES, servedTypeByUrl } from '@ferry/proto';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
@@ -301,7 +301,7 @@ export class XdsServer {
     callback: sendUnaryData<DiscoveryResponse>,
   ): void {
     const typeUrl = request.type_url || fixedTypeUrl;
-    if (typeUrl !== fixedTypeUrl || !resourceTypeByUrl(typeUrl)) {
+    if (typeUrl !== fixedTypeUrl || !servedTypeByUrl(typeUrl)) {
       callback({
         code: status.INVALID_ARGUMENT,
         details: `this service serves ${fixedTypeUrl} only`,
