@@ -15,7 +15,7 @@ import type { FleetTracker } from '../xds/fleet.js';
 import type { SnapshotCache } from '../xds/snapshot-cache.js';
 import type { AcmeChallengeOverlay } from './acme-challenge-overlay.js';
 import { challengeReadiness } from './acme-fleet-wait.js';
-import { AcmeIssuer } from './acme-issuer.js';
+import { AcmeIssuer, type IssuedCertificate } from './acme-issuer.js';
 import {
   ACME_CHALLENGE_TYPE,
   ACME_STATE_TYPE,
@@ -58,12 +58,18 @@ export interface AcmeManagerOptions {
   /** CA polling (acme-client's backoff: default 5 s to 30 s, 10 attempts). */
   readonly pollMinMs?: number;
   readonly pollMaxMs?: number;
+  /** Orders one certificate (default: AcmeIssuer with acme-client); unit tests replace it. */
+  readonly issuer?: CertificateIssuer;
+}
+
+export interface CertificateIssuer {
+  issue(spec: AcmeSpec, state: AcmeStateRecord): Promise<IssuedCertificate>;
 }
 
 export class AcmeManager {
   private readonly store: ResourceStore;
   private readonly logger: Logger | undefined;
-  private readonly issuer: AcmeIssuer;
+  private readonly issuer: CertificateIssuer;
   private readonly leaseTtlMs: number;
   private readonly checkIntervalMs: number;
   private readonly retryBaseMs: number;
@@ -85,15 +91,17 @@ export class AcmeManager {
     this.retryBaseMs = options.retryBaseMs ?? 60_000;
     this.retryMaxMs = options.retryMaxMs ?? 6 * 3600_000;
     this.challengeTimeoutMs = options.challengeTimeoutMs ?? 60_000;
-    this.issuer = new AcmeIssuer({
-      store: this.store,
-      ...(options.logger ? { logger: options.logger } : {}),
-      waitForChallenges: (groups, tokens) => this.waitForChallenges(groups, tokens),
-      saveState: (spec, patch) => this.saveState(spec, patch),
-      ...(options.pollMinMs !== undefined ? { pollMinMs: options.pollMinMs } : {}),
-      ...(options.pollMaxMs !== undefined ? { pollMaxMs: options.pollMaxMs } : {}),
-      pollAttempts: 30,
-    });
+    this.issuer =
+      options.issuer ??
+      new AcmeIssuer({
+        store: this.store,
+        ...(options.logger ? { logger: options.logger } : {}),
+        waitForChallenges: (groups, tokens) => this.waitForChallenges(groups, tokens),
+        saveState: (spec, patch) => this.saveState(spec, patch),
+        ...(options.pollMinMs !== undefined ? { pollMinMs: options.pollMinMs } : {}),
+        ...(options.pollMaxMs !== undefined ? { pollMaxMs: options.pollMaxMs } : {}),
+        pollAttempts: 30,
+      });
   }
 
   /** Whether this replica holds the ordering lease now. */
