@@ -49,6 +49,8 @@ const USAGE = `Usage: ferry-control-plane [options]
   --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
                                 failure up to 6 h                              [60000]
   --acme-poll-min-ms N          first wait when polling the CA for a status    [5000]
+  --acme-lease-ttl-ms N         how long the replica that orders certificates holds the
+                                lease without renewing it (another takes over after) [30000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   --otlp-endpoint URL           export traces over OTLP (apply, validate, store.commit,
                                 snapshot.build, xds.push per node); tracing is off without an
@@ -80,7 +82,7 @@ function parse(): {
   hdsIntervalMs: number;
   lrsIntervalMs: number;
   replicaId: string | undefined;
-  acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number };
+  acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
   logLevel: string;
   tracing: TracingConfig | undefined;
 } {
@@ -99,6 +101,7 @@ function parse(): {
         'acme-check-interval-ms': { type: 'string', default: '10000' },
         'acme-retry-base-ms': { type: 'string', default: '60000' },
         'acme-poll-min-ms': { type: 'string', default: '5000' },
+        'acme-lease-ttl-ms': { type: 'string', default: '30000' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
@@ -144,6 +147,7 @@ function parse(): {
     checkIntervalMs: acmeMs('acme-check-interval-ms', 100, 3_600_000),
     retryBaseMs: acmeMs('acme-retry-base-ms', 100, 86_400_000),
     pollMinMs: acmeMs('acme-poll-min-ms', 10, 60_000),
+    leaseTtlMs: acmeMs('acme-lease-ttl-ms', 300, 600_000),
   };
   try {
     return {
@@ -271,6 +275,7 @@ async function main(): Promise<void> {
     checkIntervalMs: options.acme.checkIntervalMs,
     retryBaseMs: options.acme.retryBaseMs,
     pollMinMs: options.acme.pollMinMs,
+    leaseTtlMs: options.acme.leaseTtlMs,
   });
   await acmeManager.start();
   const revision = await store.currentRevision();

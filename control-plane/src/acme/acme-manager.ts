@@ -225,6 +225,17 @@ export class AcmeManager {
       const issued = await this.issuer.issue(spec, state);
       const info = leafInfo(issued.chainPem);
       if (!info) throw new Error('the CA returned no certificate that parses');
+      // A holder that lost the lease during a long order leaves the result to the new holder
+      // (which resumes the same order from the stored state) rather than write beside it.
+      const lease = await this.store.renewLease(ACME_LEASE, this.options.replica, this.leaseTtlMs);
+      if (!lease.held) {
+        this.leader = false;
+        this.logger?.warn(
+          { certificate: label },
+          'ACME lease lost during the order; not storing its result',
+        );
+        return;
+      }
       // The Secret in every serving group and the state, at one revision.
       await this.store.apply(
         [
