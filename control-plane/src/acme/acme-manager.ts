@@ -10,7 +10,7 @@
  */
 import type { Logger } from '@ferry/shared';
 import { ACME_CERTIFICATE_TYPE } from '@ferry/proto';
-import type { ResourceStore, StoredResource, Watch } from '../store/store.js';
+import type { Mutation, ResourceStore, StoredResource, Watch } from '../store/store.js';
 import type { FleetTracker } from '../xds/fleet.js';
 import type { SnapshotCache } from '../xds/snapshot-cache.js';
 import type { AcmeChallengeOverlay } from './acme-challenge-overlay.js';
@@ -307,10 +307,10 @@ export class AcmeManager {
     await this.store.apply([mutation], {
       message: `ACME state of ${spec.group}/${spec.name}: ${patch.status ?? before.status}`,
     });
-    return decodeAcmeState((mutation as { value: Uint8Array }).value);
+    return decodeAcmeState(mutation.value);
   }
 
-  private stateFor(spec: AcmeSpec, state: AcmeStateRecord | Partial<AcmeStateRecord>) {
+  private stateFor(spec: AcmeSpec, state: Partial<AcmeStateRecord>): Mutation & { op: 'put' } {
     return stateMutation(spec.group, spec.name, {
       ...EMPTY_STATE,
       ...state,

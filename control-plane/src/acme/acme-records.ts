@@ -56,7 +56,9 @@ function encode(message: string, json: Json): { value: Uint8Array; version: stri
   return { value: bytes.value, version: contentVersion(bytes.value) };
 }
 
-function put(typeUrl: string, group: string, name: string, json: Json): Mutation {
+type Put = Mutation & { op: 'put' };
+
+function put(typeUrl: string, group: string, name: string, json: Json): Put {
   const message = typeUrl.slice(typeUrl.indexOf('/') + 1);
   return { op: 'put', typeUrl, group, name, ...encode(message, json) };
 }
@@ -80,7 +82,7 @@ export function decodeAcmeChallenge(value: Uint8Array): AcmeChallengeRecord {
   };
 }
 
-export function stateMutation(group: string, name: string, s: AcmeStateRecord): Mutation {
+export function stateMutation(group: string, name: string, s: AcmeStateRecord): Put {
   return put(ACME_STATE_TYPE, group, name, {
     status: s.status,
     spec_version: s.specVersion,
