@@ -12,10 +12,11 @@ import type { Mutation } from '../store/store.js';
 import { FleetTracker } from '../xds/fleet.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { SnapshotOverlayChain } from '../xds/snapshot-overlay-chain.js';
-import { routeConfig, virtualHost } from '../validation/test-fixtures.js';
+import { listener, routeConfig, virtualHost } from '../validation/test-fixtures.js';
 import {
   AcmeChallengeOverlay,
   CHALLENGE_PATH_PREFIX,
+  LDS_TYPE,
   RDS_TYPE,
   selectVirtualHost,
 } from './acme-challenge-overlay.js';
@@ -111,8 +112,8 @@ void describe('AcmeChallengeOverlay', () => {
     const version = cache.snapshot('edge', RDS_TYPE).version;
     assert.notEqual(version, before);
     const r = cache.snapshot('edge', RDS_TYPE).resources.get('main')!;
-    assert.equal(overlay.carries('edge', 'main', r.version, ['tok-a', 'tok-b']), true);
-    assert.equal(overlay.carries('edge', 'main', r.version, ['tok-c']), false);
+    assert.equal(overlay.carries('edge', RDS_TYPE, 'main', r.version, ['tok-a', 'tok-b']), true);
+    assert.equal(overlay.carries('edge', RDS_TYPE, 'main', r.version, ['tok-c']), false);
     // The challenge record itself is never served.
     assert.deepEqual(
       cache.snapshot('edge', 'type.googleapis.com/ferry.v1.AcmeChallenge').resources.size,
@@ -180,7 +181,7 @@ void describe('AcmeChallengeOverlay', () => {
       return r.ready ? 'ready' : r.waitingFor;
     };
     await cache.start();
-    assert.match(ready(), /has no RouteConfiguration/);
+    assert.match(ready(), /has no route configuration \(RDS, or inline in a listener\)/);
     await store.apply([put(ROUTES)]);
     assert.match(ready(), /challenge routes to be published/);
     await store.apply([challenge('tok', 'web.example.com')]);
@@ -208,6 +209,43 @@ void describe('AcmeChallengeOverlay', () => {
     assert.equal(ready(), 'proxies of group "edge" to ACK the challenge routes: late');
     late.disconnect();
     assert.equal(ready(), 'ready');
+    cache.close();
+  });
+
+  void test('listeners with an inline route configuration carry the challenge too, and are waited for', async () => {
+    const store = new MemoryStore();
+    const overlay = new AcmeChallengeOverlay();
+    const cache = new SnapshotCache({ store, debounceMs: 0, overlay });
+    const fleet = new FleetTracker();
+    const ready = (): string => {
+      const r = challengeReadiness(cache, overlay, fleet.views(), 'edge', ['tok']);
+      return r.ready ? 'ready' : r.waitingFor;
+    };
+    await store.apply([
+      put(listener('inline', { port: 8080, inline: ROUTES })),
+      put(listener('other', { port: 8081, tcpCluster: 'web' })),
+      challenge('tok', 'web.example.com'),
+    ]);
+    await cache.start();
+    const served = cache.snapshot('edge', LDS_TYPE).resources.get('inline')!;
+    const json = binaryToJson('envoy.config.listener.v3.Listener', served.resource.value) as Json;
+    const hcm = ((json.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json;
+    const first = firstRoutes(hcm.route_config as Json);
+    assert.equal((first.exact!.match as Json).path, `${CHALLENGE_PATH_PREFIX}tok`);
+    const other = cache.snapshot('edge', LDS_TYPE).resources.get('other')!;
+    const stored = (await store.list({ typeUrl: LDS_TYPE, name: 'other' })).resources[0]!;
+    assert.equal(
+      other.version,
+      stored.version,
+      'a listener without inline routes is served as stored',
+    );
+
+    const node = fleet.connect({ id: 'a', cluster: 'edge' }, 'ads-sotw', 'p1');
+    assert.equal(ready(), 'proxies of group "edge" to ACK the challenge routes: a');
+    const lds = cache.snapshot('edge', LDS_TYPE).version;
+    node.sent(LDS_TYPE, lds, 2, { wildcard: true, names: new Set() });
+    node.acked(LDS_TYPE, lds);
+    assert.equal(ready(), 'ready', 'no RDS in the group: the LDS ACK is what counts');
     cache.close();
   });
 });

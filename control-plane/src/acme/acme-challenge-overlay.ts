@@ -1,6 +1,7 @@
 /**
  * HTTP-01 through the fleet (RFC 8555 section 8.3): while an AcmeChallenge record is in a group's
- * store content, every RouteConfiguration served to that group answers
+ * store content, every RouteConfiguration served to that group (over RDS, or inline in a
+ * listener's HTTP connection manager) answers
  * `GET /.well-known/acme-challenge/<token>` for the challenge's domain with 200 and the key
  * authorization. The route goes first in the virtual host Envoy would select for the domain
  * (exact name, then the longest `*.suffix`, then the longest `prefix*`, then `*`); a route
@@ -11,6 +12,7 @@
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
 import type { Mutation } from '../store/store.js';
 import type { SnapshotOverlay } from '../xds/snapshot-cache.js';
+import { HCM_TYPE_URL } from '../validation/json-walk.js';
 import {
   ACME_CHALLENGE_TYPE,
   decodeAcmeChallenge,
@@ -19,6 +21,8 @@ import {
 
 export const RDS_TYPE = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 const RDS_MESSAGE = 'envoy.config.route.v3.RouteConfiguration';
+export const LDS_TYPE = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const LDS_MESSAGE = 'envoy.config.listener.v3.Listener';
 export const CHALLENGE_PATH_PREFIX = '/.well-known/acme-challenge/';
 /** The name of the routes (and dedicated virtual hosts) this overlay adds. */
 export const CHALLENGE_ROUTE_NAME = 'ferry-acme-http-01';
@@ -37,11 +41,17 @@ export interface AcmeChallengeOverlayOptions {
 }
 
 export class AcmeChallengeOverlay implements SnapshotOverlay {
-  readonly typeUrls: ReadonlySet<string> = new Set([RDS_TYPE]);
+  readonly typeUrls: ReadonlySet<string> = new Set([RDS_TYPE, LDS_TYPE]);
   /** group → token → challenge. */
   readonly #challenges = new Map<string, Map<string, AcmeChallengeRecord>>();
-  /** `group|name` → the last output and the tokens it carries. */
-  readonly #served = new Map<string, { inputVersion: string; tokens: string; out: Served }>();
+  /**
+   * `type|group|name` → the last output and the tokens it was built with; `carried` is false for
+   * a listener without an inline route configuration (it has nothing to carry).
+   */
+  readonly #served = new Map<
+    string,
+    { inputVersion: string; tokens: string; carried: boolean; out: Served }
+  >();
   readonly #onInvalid: (message: string) => void;
 
   constructor(options: AcmeChallengeOverlayOptions = {}) {
@@ -54,28 +64,50 @@ export class AcmeChallengeOverlay implements SnapshotOverlay {
     if (m.op === 'delete') {
       if (!byToken?.delete(m.name)) return [];
       if (byToken.size === 0) this.#challenges.delete(m.group);
-      return [[m.group, RDS_TYPE]];
+      return [
+        [m.group, RDS_TYPE],
+        [m.group, LDS_TYPE],
+      ];
     }
     if (!byToken) this.#challenges.set(m.group, (byToken = new Map<string, AcmeChallengeRecord>()));
     byToken.set(m.name, decodeAcmeChallenge(m.value));
-    return [[m.group, RDS_TYPE]];
+    return [
+      [m.group, RDS_TYPE],
+      [m.group, LDS_TYPE],
+    ];
   }
 
   /**
-   * Whether the served form of route configuration `name` in `group` at `version` carries every
-   * token of `tokens` (the ordering code waits for proxies to ACK such a version).
+   * Whether the served form of resource `name` of `typeUrl` (RDS, or LDS for listeners with an
+   * inline route configuration) in `group` at `version` carries every token of `tokens` (the
+   * ordering code waits for proxies to ACK such a version). A listener without an inline route
+   * configuration needs nothing: true.
    */
-  carries(group: string, name: string, version: string, tokens: readonly string[]): boolean {
-    const served = this.#served.get(`${group}|${name}`);
+  carries(
+    group: string,
+    typeUrl: string,
+    name: string,
+    version: string,
+    tokens: readonly string[],
+  ): boolean {
+    const served = this.#served.get(`${typeUrl}|${group}|${name}`);
     if (served?.out.version !== version) return false;
+    if (!served.carried) return true;
     const have = new Set(served.tokens.split(','));
     return tokens.every((t) => have.has(t));
   }
 
+  /** Whether `name` of `typeUrl` in `group` serves routes (RDS, or a listener's inline ones). */
+  servesRoutes(group: string, typeUrl: string, name: string): boolean {
+    return (
+      typeUrl === RDS_TYPE || this.#served.get(`${typeUrl}|${group}|${name}`)?.carried === true
+    );
+  }
+
   transform(group: string, typeUrl: string, resource: Served): Served {
     const challenges = this.#challenges.get(group);
-    const id = `${group}|${resource.name}`;
-    if (typeUrl !== RDS_TYPE || !challenges || challenges.size === 0) {
+    const id = `${typeUrl}|${group}|${resource.name}`;
+    if (!this.typeUrls.has(typeUrl) || !challenges || challenges.size === 0) {
       this.#served.delete(id);
       return resource;
     }
@@ -83,34 +115,68 @@ export class AcmeChallengeOverlay implements SnapshotOverlay {
     const tokens = sorted.map((c) => c.token).join(',');
     const memo = this.#served.get(id);
     if (memo?.inputVersion === resource.version && memo.tokens === tokens) return memo.out;
-    const rc = binaryToJson(RDS_MESSAGE, resource.value) as Json;
-    const vhosts = ((rc.virtual_hosts as Json[] | undefined) ?? []).slice();
-    for (const c of sorted) {
-      const route = challengeRoute(c);
-      const i = selectVirtualHost(vhosts, c.domain);
-      if (i === undefined) {
-        vhosts.push({
-          name: `${CHALLENGE_ROUTE_NAME}-${c.domain}`,
-          domains: [c.domain],
-          routes: [route],
-        });
-      } else {
-        const vh = { ...vhosts[i] };
-        vh.routes = [route, ...((vh.routes as Json[] | undefined) ?? [])];
-        vhosts[i] = vh;
-      }
+    const message = typeUrl === RDS_TYPE ? RDS_MESSAGE : LDS_MESSAGE;
+    const json = binaryToJson(message, resource.value) as Json;
+    const routeConfigs = typeUrl === RDS_TYPE ? [json] : inlineRouteConfigs(json);
+    if (routeConfigs.length === 0) {
+      this.#served.set(id, {
+        inputVersion: resource.version,
+        tokens,
+        carried: false,
+        out: resource,
+      });
+      return resource;
     }
-    rc.virtual_hosts = vhosts;
-    const bytes = jsonToBinary(RDS_MESSAGE, sortKeysDeep(rc));
+    for (const rc of routeConfigs) addChallengeRoutes(rc, sorted);
+    const bytes = jsonToBinary(message, sortKeysDeep(json));
     if (!bytes.ok) {
       this.#onInvalid(`ACME challenge routes in ${resource.name}: ${bytes.errors.join('; ')}`);
       return resource;
     }
     const value = Buffer.from(bytes.value);
     const out = { name: resource.name, version: contentVersion(value), value };
-    this.#served.set(id, { inputVersion: resource.version, tokens, out });
+    this.#served.set(id, { inputVersion: resource.version, tokens, carried: true, out });
     return out;
   }
+}
+
+/** Prepends each challenge's route to the virtual host Envoy selects for its domain. */
+function addChallengeRoutes(rc: Json, challenges: readonly AcmeChallengeRecord[]): void {
+  const vhosts = ((rc.virtual_hosts as Json[] | undefined) ?? []).slice();
+  for (const c of challenges) {
+    const route = challengeRoute(c);
+    const i = selectVirtualHost(vhosts, c.domain);
+    if (i === undefined) {
+      vhosts.push({
+        name: `${CHALLENGE_ROUTE_NAME}-${c.domain}`,
+        domains: [c.domain],
+        routes: [route],
+      });
+    } else {
+      const vh = { ...vhosts[i] };
+      vh.routes = [route, ...((vh.routes as Json[] | undefined) ?? [])];
+      vhosts[i] = vh;
+    }
+  }
+  rc.virtual_hosts = vhosts;
+}
+
+/** The inline `route_config`s of a listener's HTTP connection managers (every filter chain). */
+function inlineRouteConfigs(listener: Json): Json[] {
+  const chains = [
+    ...((listener.filter_chains as Json[] | undefined) ?? []),
+    ...(listener.default_filter_chain ? [listener.default_filter_chain as Json] : []),
+  ];
+  const out: Json[] = [];
+  for (const chain of chains) {
+    for (const filter of (chain.filters as Json[] | undefined) ?? []) {
+      const config = filter.typed_config as Json | undefined;
+      if (config?.['@type'] !== HCM_TYPE_URL) continue;
+      const rc = config.route_config as Json | undefined;
+      if (rc) out.push(rc);
+    }
+  }
+  return out;
 }
 
 function challengeRoute(c: AcmeChallengeRecord): Json {

@@ -1,7 +1,8 @@
 /**
  * When may the CA validate? Only once every proxy of the serving group that is connected to this
- * replica runs route configurations carrying the challenge: the published RDS snapshot carries
- * every token (the overlay says so per resource version), and each proxy has ACKed exactly the
+ * replica runs route configurations carrying the challenge: the published RDS and LDS snapshots
+ * carry every token (the overlay says so per resource version; listeners without an inline route
+ * configuration need none), and each proxy has ACKed, for each of those types, exactly the
  * version this replica would send it for that snapshot (wildcard and delta streams: the
  * snapshot's version; SotW streams that name their route configurations: the version of that
  * selection, as stream-sotw.ts computes it).
@@ -9,7 +10,7 @@
 import { combinedVersion } from '@ferry/proto';
 import type { FleetNodeView } from '../xds/fleet.js';
 import type { SnapshotCache, TypeSnapshot } from '../xds/snapshot-cache.js';
-import { RDS_TYPE, type AcmeChallengeOverlay } from './acme-challenge-overlay.js';
+import { LDS_TYPE, RDS_TYPE, type AcmeChallengeOverlay } from './acme-challenge-overlay.js';
 
 export interface ChallengeReadiness {
   readonly ready: boolean;
@@ -24,16 +25,22 @@ export function challengeReadiness(
   group: string,
   tokens: readonly string[],
 ): ChallengeReadiness {
-  const snapshot = cache.snapshot(group, RDS_TYPE);
-  if (snapshot.resources.size === 0) {
-    return notReady(
-      `group "${group}" has no RouteConfiguration to serve the HTTP-01 challenge (the challenge is answered through RDS route configurations)`,
-    );
-  }
-  for (const r of snapshot.resources.values()) {
-    if (!overlay.carries(group, r.name, r.version, tokens)) {
-      return notReady(`the challenge routes to be published in group "${group}"`);
+  // The types whose served resources carry routes (RDS, and LDS when a listener has inline ones).
+  const snapshots: TypeSnapshot[] = [];
+  for (const snapshot of [cache.snapshot(group, RDS_TYPE), cache.snapshot(group, LDS_TYPE)]) {
+    let routes = false;
+    for (const r of snapshot.resources.values()) {
+      if (!overlay.carries(group, snapshot.typeUrl, r.name, r.version, tokens)) {
+        return notReady(`the challenge routes to be published in group "${group}"`);
+      }
+      routes ||= overlay.servesRoutes(group, snapshot.typeUrl, r.name);
     }
+    if (routes) snapshots.push(snapshot);
+  }
+  if (snapshots.length === 0) {
+    return notReady(
+      `group "${group}" has no route configuration (RDS, or inline in a listener) to serve the HTTP-01 challenge`,
+    );
   }
   const connected = nodes.filter((n) => n.connected && n.group === group);
   if (connected.length === 0) {
@@ -41,9 +48,12 @@ export function challengeReadiness(
   }
   const late: string[] = [];
   for (const n of connected) {
-    const rds = n.types.get(RDS_TYPE);
-    if (!rds || !acceptableVersions(snapshot, rds.subscription).has(rds.versionAcked)) {
-      late.push(n.node.id);
+    for (const snapshot of snapshots) {
+      const t = n.types.get(snapshot.typeUrl);
+      if (!t || !acceptableVersions(snapshot, t.subscription).has(t.versionAcked)) {
+        late.push(n.node.id);
+        break;
+      }
     }
   }
   if (late.length > 0) {
