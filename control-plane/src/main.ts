@@ -23,21 +23,49 @@ import { HealthReportWriter } from './health/health-report-writer.js';
 import { healthMetrics } from './health/health-metrics.js';
 import { HealthOverlay } from './health/health-overlay.js';
 import { XdsServer } from './xds/xds-server.js';
+import { AccessPolicy } from './xds/access-policy.js';
+import type { XdsTlsFiles } from './xds/tls-listener.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
+import { prepareApiAccess } from './api/api-access-setup.js';
+import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
+import { tokenCommand } from './token-command.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 import { SnapshotOverlayChain } from './xds/snapshot-overlay-chain.js';
 import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
 import { AcmeManager } from './acme/acme-manager.js';
 import { certificatesStatus } from './acme/acme-status.js';
 
+const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
+
 const USAGE = `Usage: ferry-control-plane [options]
+       ferry-control-plane token create|list|revoke ...   API tokens, in the store (token --help)
 
   --xds-address HOST:PORT       xDS server (ADS, LDS/RDS/CDS/EDS/SDS, CSDS)   [127.0.0.1:18000]
+  --xds-tls-cert FILE           serve xDS over TLS with this PEM certificate chain (with
+                                --xds-tls-key); re-read on SIGHUP               [plaintext]
+  --xds-tls-key FILE            its PEM private key
+  --xds-client-ca FILE          require client certificates signed by this PEM CA bundle and
+                                admit each proxy to its node.cluster only if the access policy
+                                lets its certificate's SAN (URI or DNS) join that group
+  --xds-group-from-san PATTERN  (repeatable) admit an identity matching PATTERN to the group
+                                it names: * = one path segment, ** = anything, {group} = the
+                                claimed group, {node} = the claimed node id; e.g.
+                                'spiffe://ferry/group/{group}/node/{node}'. Per-group rules:
+                                apply a ferry.v1.XdsAccessPolicy (docs/architecture.md)
+  --xds-admin-san PATTERN       (repeatable) identities that may read CSDS (every group's
+                                status) when client certificates are required
+                                Plaintext xDS is for loopback: binding elsewhere without
+                                --xds-client-ca logs a warning.
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
   --api-grpc-address HOST:PORT  management API, gRPC (ferry.v1.Management)    [127.0.0.1:18002]
+  --api-tls-cert FILE           serve both management APIs over TLS with this PEM certificate
+  --api-tls-key FILE            ... and this PEM private key                  [plaintext]
+  --api-client-ca FILE          accept client certificates signed by this CA; one acts under the
+                                token binding naming its URI/DNS SAN or CN (ferryctl token create
+                                NAME --client-identity ID)                    [off]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
@@ -60,8 +88,15 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
   -h, --help
 
-Environment: FERRY_API_TOKEN (bearer token for the management API; required to bind it to a
-non-loopback address), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
+Management API access (docs/architecture.md, "API authentication and roles"): callers present an
+API token (viewer, operator or admin of some groups; "ferryctl token create", stored hashed in the
+store) or a client certificate. While no token exists, both APIs are bound to loopback, no client
+CA is set and FERRY_API_TOKEN is unset, requests without credentials are let in as an admin named
+"loopback" (development); once the first token exists every request needs credentials.
+
+Environment: FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
+tokens; required to bind an API to a non-loopback address before any token exists, unless one was
+made with "ferry-control-plane token create"), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
 [ferry-control-plane], OTEL_TRACES_SAMPLER (always_on, always_off, traceidratio, parentbased_*)
 and OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_EXPORTER (otlp, none), OTEL_SDK_DISABLED,
@@ -77,6 +112,7 @@ function parse(): {
   xds: { host: string; port: number };
   api: { host: string; port: number };
   apiGrpc: { host: string; port: number };
+  apiTls: ApiTls | undefined;
   store: string;
   debounceMs: number;
   hdsIntervalMs: number;
@@ -85,15 +121,25 @@ function parse(): {
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
   logLevel: string;
   tracing: TracingConfig | undefined;
+  xdsTls: XdsTlsFiles | undefined;
+  accessPolicy: AccessPolicy | undefined;
 } {
   let values;
   try {
     ({ values } = parseArgs({
       options: {
         'xds-address': { type: 'string', default: '127.0.0.1:18000' },
+        'xds-tls-cert': { type: 'string' },
+        'xds-tls-key': { type: 'string' },
+        'xds-client-ca': { type: 'string' },
+        'xds-group-from-san': { type: 'string', multiple: true },
+        'xds-admin-san': { type: 'string', multiple: true },
         'api-address': { type: 'string', default: '127.0.0.1:18001' },
         'api-grpc-address': { type: 'string', default: '127.0.0.1:18002' },
-        store: { type: 'string', default: `sqlite:${path.join('data', 'ferry.db')}` },
+        'api-tls-cert': { type: 'string' },
+        'api-tls-key': { type: 'string' },
+        'api-client-ca': { type: 'string' },
+        store: { type: 'string', default: DEFAULT_STORE },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -135,6 +181,13 @@ function parse(): {
       `--lrs-interval-ms: expected an integer 100..3600000, got ${JSON.stringify(values['lrs-interval-ms'])}`,
     );
   }
+  const tlsCert = values['api-tls-cert'];
+  const tlsKey = values['api-tls-key'];
+  const clientCa = values['api-client-ca'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    fail('--api-tls-cert and --api-tls-key go together');
+  if (clientCa !== undefined && tlsCert === undefined)
+    fail('--api-client-ca needs --api-tls-cert and --api-tls-key (client certificates need TLS)');
   const acmeMs = (flag: string, min: number, max: number): number => {
     const raw = (values as Record<string, unknown>)[flag];
     const n = Number(raw);
@@ -152,6 +205,10 @@ function parse(): {
   try {
     return {
       acme,
+      apiTls:
+        tlsCert && tlsKey
+          ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
+          : undefined,
       xds: parseHostPort(values['xds-address'], '--xds-address'),
       api: parseHostPort(values['api-address'], '--api-address'),
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
@@ -162,10 +219,46 @@ function parse(): {
       replicaId: values['replica-id'],
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
+      ...parseXdsSecurity(values),
     };
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+/** The xDS TLS and access flags, checked for combinations that would not mean what they say. */
+function parseXdsSecurity(values: {
+  'xds-tls-cert'?: string | undefined;
+  'xds-tls-key'?: string | undefined;
+  'xds-client-ca'?: string | undefined;
+  'xds-group-from-san'?: string[] | undefined;
+  'xds-admin-san'?: string[] | undefined;
+}): { xdsTls: XdsTlsFiles | undefined; accessPolicy: AccessPolicy | undefined } {
+  const cert = values['xds-tls-cert'];
+  const key = values['xds-tls-key'];
+  const clientCa = values['xds-client-ca'];
+  const groupFromSan = values['xds-group-from-san'] ?? [];
+  const adminSan = values['xds-admin-san'] ?? [];
+  if ((cert === undefined) !== (key === undefined))
+    throw new Error('--xds-tls-cert and --xds-tls-key go together: give both or neither');
+  if (clientCa !== undefined && cert === undefined)
+    throw new Error(
+      '--xds-client-ca needs --xds-tls-cert and --xds-tls-key (client certificates need TLS)',
+    );
+  if ((groupFromSan.length > 0 || adminSan.length > 0) && clientCa === undefined)
+    throw new Error(
+      '--xds-group-from-san and --xds-admin-san need --xds-client-ca: without client certificates there is no identity to match',
+    );
+  if (cert === undefined || key === undefined)
+    return { xdsTls: undefined, accessPolicy: undefined };
+  return {
+    xdsTls: {
+      certFile: cert,
+      keyFile: key,
+      ...(clientCa !== undefined ? { clientCaFile: clientCa } : {}),
+    },
+    accessPolicy: clientCa !== undefined ? new AccessPolicy({ groupFromSan, adminSan }) : undefined,
+  };
 }
 
 function parseTracing(
@@ -178,14 +271,12 @@ function parseTracing(
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') {
+    process.exitCode = await tokenCommand(process.argv.slice(3), DEFAULT_STORE);
+    return;
+  }
   const options = parse();
   const logger = createLogger('control-plane', options.logLevel as 'info');
-  const token = process.env.FERRY_API_TOKEN || undefined;
-  if (!token && !isLoopback(options.apiGrpc.host)) {
-    fail(
-      `--api-grpc-address: refusing to bind ${options.apiGrpc.host} without FERRY_API_TOKEN (set it, or bind a loopback address)`,
-    );
-  }
 
   // The SDK and exporters are loaded only when tracing is on: off costs nothing, not even imports.
   const tracing = options.tracing
@@ -233,21 +324,32 @@ async function main(): Promise<void> {
     hdsWork: (group) => healthOverlay.hdsWork(group),
     lrsIntervalMs: options.lrsIntervalMs,
     ...(tracer ? { tracer } : {}),
+    ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
+    ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
   });
   const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const authenticator = await prepareApiAccess({
+    service,
+    logger,
+    bootstrapToken: process.env.FERRY_API_TOKEN || undefined,
+    listeners: [options.api, options.apiGrpc],
+    tls: options.apiTls,
+    storeSpec: options.store,
+  });
   const httpApi = new HttpApi({
     service,
     logger,
-    token,
+    authenticator,
+    ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
-    certificates: (group) => certificatesStatus(store, group),
+    certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
   });
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, {
     logger,
-    token,
+    authenticator,
     traceContext: tracer !== undefined,
     health: xds.health(),
     load: xds.load(),
@@ -259,11 +361,26 @@ async function main(): Promise<void> {
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
       formatHostPort(options.apiGrpc.host, options.apiGrpc.port),
-      grpc.ServerCredentials.createInsecure(),
+      grpcServerCredentials(options.apiTls),
       (err, port) => (err ? reject(err) : resolve(port)),
     ),
   );
 
+  if (xds.transportSecurity !== 'mtls' && !isLoopback(options.xds.host)) {
+    logger.warn(
+      { xds_address: formatHostPort(options.xds.host, xdsPort), transport: xds.transportSecurity },
+      `xDS is bound to ${options.xds.host} without client certificates: anyone who reaches this port gets any group's configuration and secrets; set --xds-tls-cert, --xds-tls-key and --xds-client-ca (docs/architecture.md, "Who may connect") or bind a loopback address`,
+    );
+  }
+  if (options.xdsTls) {
+    process.on('SIGHUP', () => {
+      xds.reloadTls().then(
+        () => logger.info({ transport: xds.transportSecurity }, 'xDS TLS files re-read'),
+        (err: unknown) =>
+          logger.error({ err }, 'xDS TLS files not re-read; the previous ones stay in use'),
+      );
+    });
+  }
   healthReports.start();
   const acmeManager = new AcmeManager({
     store,
@@ -282,7 +399,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       xds_address: formatHostPort(options.xds.host, xdsPort),
-      api_url: `http://${formatHostPort(api.host, api.port)}`,
+      api_url: `${httpApi.scheme}://${formatHostPort(api.host, api.port)}`,
       api_grpc_address: formatHostPort(options.apiGrpc.host, grpcPort),
       store: options.store,
       revision,

@@ -7,9 +7,8 @@
  * renewal starts at two thirds of that). `ferryctl certs` shows the state.
  *
  * The HTTPS rotation is checked across both proxies while a client keeps making requests: the
- * HTTPS listener carries the Secret's current certificate inline (ferry-proxy serves inline
- * certificates; a listener that names the Secret over SDS receives it without this step), and no
- * request fails while the certificate changes under it.
+ * HTTPS listener names the Secret over SDS, so each renewal reaches the proxies as a new Secret
+ * version, and no request fails while the certificate changes under it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,7 +110,8 @@ function httpsGet(port: number, ca: string): Promise<{ status: number; serial: s
   });
 }
 
-function httpsListener(port: number, pair: { cert: string; key: string }): Json {
+/** An HTTPS listener whose certificate is the Secret `web-tls`, received over SDS (ADS). */
+function httpsListener(port: number): Json {
   return listenerResource('https', port, [
     {
       filters: [hcmFilter({ rds: 'web' })],
@@ -121,11 +121,8 @@ function httpsListener(port: number, pair: { cert: string; key: string }): Json 
           '@type':
             'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
           common_tls_context: {
-            tls_certificates: [
-              {
-                certificate_chain: { inline_string: pair.cert },
-                private_key: { inline_string: pair.key },
-              },
+            tls_certificate_sds_secret_configs: [
+              { name: 'web-tls', sds_config: { ads: {}, resource_api_version: 'V3' } },
             ],
           },
         },
@@ -263,15 +260,13 @@ secret_name: web-tls
 
   test('renewal rotates the certificate on both proxies while HTTPS requests keep succeeding', async () => {
     const ca = await pebble.issuerRootPem();
-    let pair = await secretPem(cp);
-    await apiApply(cp.apiUrl, [httpsListener(httpsPort, pair)], GROUP);
-    const first = serialOf(pair.cert);
-    for (const port of [httpsPort, httpsPort + 1]) {
-      await eventually(
-        async () => ((await httpsGet(port, ca)).serial === first ? true : undefined),
-        `HTTPS on ${port} with serial ${first}`,
-      );
-    }
+    await apiApply(cp.apiUrl, [httpsListener(httpsPort)], GROUP);
+    // Both proxies serve the Secret's certificate, received over SDS.
+    const first = await eventually(async () => {
+      const stored = serialOf((await secretPem(cp)).cert);
+      const served = await Promise.all([httpsGet(httpsPort, ca), httpsGet(httpsPort + 1, ca)]);
+      return served.every((r) => r.serial === stored) ? stored : undefined;
+    }, 'both proxies serving the Secret over SDS');
 
     // A client keeps making requests to both proxies for the whole rotation.
     let stop = false;
@@ -291,17 +286,15 @@ secret_name: web-tls
       }
     })();
     try {
-      // Renewal at two thirds of 30 s: a new Secret with a new serial.
-      pair = await eventually(
+      // Renewal at two thirds of 30 s: a new Secret with a new serial, pushed over SDS.
+      const renewed = await eventually(
         async () => {
-          const now = await secretPem(cp);
-          return serialOf(now.cert) !== first ? now : undefined;
+          const now = serialOf((await secretPem(cp)).cert);
+          return now !== first ? now : undefined;
         },
         'a renewed certificate in the Secret',
         90_000,
       );
-      const renewed = serialOf(pair.cert);
-      await apiApply(cp.apiUrl, [httpsListener(httpsPort, pair)], GROUP);
       await eventually(
         () => (seen.every((s) => s.has(renewed)) ? true : undefined),
         `both proxies serving serial ${renewed}`,

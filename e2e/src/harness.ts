@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { RawAdsClient, resourceNames } from './raw-ads-client.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -129,10 +130,19 @@ export async function waitForPublished(
   cp: ControlPlane,
   typeUrl: string,
   names: readonly string[],
-  { group = 'default', timeoutMs = 15000 }: { group?: string; timeoutMs?: number } = {},
+  {
+    group = 'default',
+    timeoutMs = 15000,
+    credentials,
+  }: { group?: string; timeoutMs?: number; credentials?: ChannelCredentials } = {},
 ): Promise<void> {
   publishProbes += 1;
-  const probe = new RawAdsClient(cp.xdsAddress, `publish-probe-${publishProbes}`, group);
+  const probe = new RawAdsClient(
+    cp.xdsAddress,
+    `publish-probe-${publishProbes}`,
+    group,
+    ...(credentials ? [credentials] : []),
+  );
   try {
     probe.request(typeUrl, []);
     await probe.until(
@@ -154,13 +164,27 @@ export interface CommandResult {
   stderr: string;
 }
 
-export function ferryctl(server: string, args: string[], input?: string): Promise<CommandResult> {
-  return run(process.execPath, [FERRYCTL_BIN, '--server', server, ...args], input);
+/** `env` is added to this process's environment (FERRY_TOKEN, FERRY_CONFIG, ...). */
+export function ferryctl(
+  server: string,
+  args: string[],
+  input?: string,
+  env?: Record<string, string>,
+): Promise<CommandResult> {
+  return run(process.execPath, [FERRYCTL_BIN, '--server', server, ...args], input, env);
 }
 
-export function run(command: string, args: string[], input?: string): Promise<CommandResult> {
+export function run(
+  command: string,
+  args: string[],
+  input?: string,
+  env?: Record<string, string>,
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     running.add(proc);
     let stdout = '';
     let stderr = '';
@@ -171,6 +195,9 @@ export function run(command: string, args: string[], input?: string): Promise<Co
       running.delete(proc);
       resolve({ code: code ?? 1, stdout, stderr });
     });
+    // A command that exits without reading its input (openssl) closes the pipe first: its exit
+    // code tells what happened, not the EPIPE of writing to it.
+    proc.stdin.on('error', () => undefined);
     proc.stdin.end(input ?? '');
   });
 }
@@ -254,12 +281,54 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The xDS cluster's TLS for proxyBootstrap: files of the client certificate and key (omit them for
+ * a proxy without one), the CA of the control plane's certificate, and optionally SNI and SAN
+ * matchers (Envoy's `match_typed_subject_alt_names`).
+ */
+export interface XdsTlsFiles {
+  certFile?: string;
+  keyFile?: string;
+  caFile: string;
+  sni?: string;
+  matchSans?: Array<{ san_type: 'DNS' | 'URI' | 'IP_ADDRESS'; matcher: Json }>;
+}
+
+/** The UpstreamTlsContext transport_socket of the xDS cluster for `tls`. */
+export function xdsTransportSocket(tls: XdsTlsFiles): Json {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      ...(tls.sni ? { sni: tls.sni } : {}),
+      common_tls_context: {
+        ...(tls.certFile && tls.keyFile
+          ? {
+              tls_certificates: [
+                {
+                  certificate_chain: { filename: tls.certFile },
+                  private_key: { filename: tls.keyFile },
+                },
+              ],
+            }
+          : {}),
+        validation_context: {
+          trusted_ca: { filename: tls.caFile },
+          ...(tls.matchSans ? { match_typed_subject_alt_names: tls.matchSans } : {}),
+        },
+      },
+    },
+  };
+}
+
 /** An Envoy v3 bootstrap (JSON, which is YAML) for a proxy driven over ADS by `xdsAddress`. */
 export function proxyBootstrap(opts: {
   nodeId: string;
   nodeCluster?: string;
   xdsAddress: string;
   adminPort?: number;
+  /** TLS of the xDS connection (plaintext without). */
+  xdsTls?: XdsTlsFiles;
 }): Record<string, unknown> {
   const colon = opts.xdsAddress.lastIndexOf(':');
   const host = opts.xdsAddress.slice(0, colon);
@@ -284,6 +353,7 @@ export function proxyBootstrap(opts: {
           name: 'xds_cluster',
           type: 'STATIC',
           connect_timeout: '1s',
+          ...(opts.xdsTls ? { transport_socket: xdsTransportSocket(opts.xdsTls) } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

@@ -11,6 +11,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import http from 'node:http';
 import {
   eventually,
@@ -121,7 +122,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
   const flakyPort = (flaky.address() as { port: number }).port;
-  const deadPort = await freePort();
+  const deadPort = await refusedPort();
   listenerPort = await freePort();
   const routeConfig = {
     name: 'main',

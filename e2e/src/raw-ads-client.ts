@@ -3,7 +3,7 @@
  * themselves (a real proxy ACKs what it accepts, on its own schedule): grpc-js with the ADS
  * service definition, responses queued in arrival order.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { parseResourceBinary } from '@ferry/proto';
 import { GrpcClient, type DiscoveryRequest, type DiscoveryResponse } from '@ferry/proto/grpc';
 
@@ -36,11 +36,12 @@ export class RawAdsClient {
     address: string,
     private readonly nodeId: string,
     private readonly group = 'default',
+    channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {
     this.client = new GrpcClient(
       'envoy.service.discovery.v3.AggregatedDiscoveryService',
       address,
-      credentials.createInsecure(),
+      channelCredentials,
     );
     this.call = this.client.stream('StreamAggregatedResources');
     this.call.on('data', (response: DiscoveryResponse) => {

@@ -294,8 +294,21 @@ export interface HistoryResponseMessage {
     revision?: string | number;
     time?: DurationMessage;
     message?: string;
+    actor?: string;
     changes?: readonly ResourceChangeMessage[];
   }>;
+}
+
+export interface CreateTokenRequestMessage {
+  name?: string;
+  role?: string;
+  groups?: readonly string[];
+  expires_in_seconds?: string | number;
+  client_identity?: string;
+}
+
+export interface RevokeTokenRequestMessage {
+  name?: string;
 }
 
 export interface RollbackRequestMessage {

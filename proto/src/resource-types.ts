@@ -1,8 +1,8 @@
 /**
- * The resource types Ferry stores: the Envoy v3 types it serves over xDS (RESOURCE_TYPES) and
- * Ferry's own configuration types that the control plane acts on but never serves
- * (CONFIG_TYPES adds them), with their canonical type URLs, the field that names each resource,
- * and the words operators may use for them on the command line.
+ * The resource types Ferry stores, with their canonical type URLs, the field that names each
+ * resource, and the words operators may use for them on the command line: the Envoy v3 types it
+ * serves over xDS (XDS_RESOURCE_TYPES), and Ferry's own configuration types, which the control
+ * plane reads itself and never serves (ferry.v1.XdsAccessPolicy, ferry.v1.AcmeCertificate).
  */
 export type ResourceKind =
   | 'Listener'
@@ -10,6 +10,7 @@ export type ResourceKind =
   | 'Cluster'
   | 'ClusterLoadAssignment'
   | 'Secret'
+  | 'XdsAccessPolicy'
   | 'AcmeCertificate';
 
 export interface ResourceType {
@@ -23,7 +24,7 @@ export interface ResourceType {
   readonly short: string;
   /** Words accepted by `ferryctl get TYPE` (lower case). */
   readonly aliases: readonly string[];
-  /** Served to proxies over xDS; false for Ferry's own configuration types. */
+  /** Whether the xDS server serves it; false for Ferry's own types, which must never leave the control plane. */
   readonly served: boolean;
 }
 
@@ -49,11 +50,11 @@ function type(
 }
 
 /**
- * In make-before-break order (xDS protocol, "Eventual consistency considerations"):
- * clusters before their endpoints, secrets before the listeners that use them, listeners before
- * the route configurations they name.
+ * The types served over xDS, in make-before-break order (xDS protocol, "Eventual consistency
+ * considerations"): clusters before their endpoints, secrets before the listeners that use them,
+ * listeners before the route configurations they name.
  */
-export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
+export const XDS_RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   type('Cluster', 'envoy.config.cluster.v3.Cluster', 'name', 'CDS', ['cluster', 'clusters', 'cds']),
   type(
     'ClusterLoadAssignment',
@@ -82,7 +83,17 @@ export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   ]),
 ]);
 
-/** Ferry's ACME certificate (proto/ferry/v1/acme.proto): configuration, never served. */
+/** Who may join a group over xDS (proto/ferry/v1/xds_access.proto); read by the xDS server only. */
+export const XDS_ACCESS_POLICY_TYPE: ResourceType = type(
+  'XdsAccessPolicy',
+  'ferry.v1.XdsAccessPolicy',
+  'name',
+  'XAP',
+  ['xdsaccesspolicy', 'xdsaccesspolicies', 'accesspolicy', 'accesspolicies'],
+  false,
+);
+
+/** A certificate the control plane orders with ACME (proto/ferry/v1/acme.proto); never served. */
 export const ACME_CERTIFICATE_TYPE: ResourceType = type(
   'AcmeCertificate',
   'ferry.v1.AcmeCertificate',
@@ -92,28 +103,28 @@ export const ACME_CERTIFICATE_TYPE: ResourceType = type(
   false,
 );
 
-/** Every type an operator may apply, list and roll back: the served ones, then Ferry's own. */
-export const CONFIG_TYPES: readonly ResourceType[] = Object.freeze([
-  ...RESOURCE_TYPES,
+/** Every type the store keeps as configuration: the served ones first, then Ferry's own. */
+export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
+  ...XDS_RESOURCE_TYPES,
+  XDS_ACCESS_POLICY_TYPE,
   ACME_CERTIFICATE_TYPE,
 ]);
 
-const byTypeUrl = new Map(CONFIG_TYPES.map((t) => [t.typeUrl, t]));
+const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
+const servedByTypeUrl = new Map(XDS_RESOURCE_TYPES.map((t) => [t.typeUrl, t]));
 const byAlias = new Map<string, ResourceType>();
-for (const t of CONFIG_TYPES) {
+for (const t of RESOURCE_TYPES) {
   for (const a of t.aliases) byAlias.set(a, t);
   byAlias.set(t.typeUrl.toLowerCase(), t);
 }
 
-/** A configuration type (served or not). */
 export function resourceTypeByUrl(typeUrl: string): ResourceType | undefined {
   return byTypeUrl.get(typeUrl);
 }
 
-/** A type served over xDS; undefined for Ferry's own configuration types. */
-export function servedTypeByUrl(typeUrl: string): ResourceType | undefined {
-  const t = byTypeUrl.get(typeUrl);
-  return t?.served ? t : undefined;
+/** A type the xDS server serves; undefined for Ferry's own types and unknown URLs. */
+export function servedResourceTypeByUrl(typeUrl: string): ResourceType | undefined {
+  return servedByTypeUrl.get(typeUrl);
 }
 
 /** Resolves `listeners`, `Listener`, `envoy.config.listener.v3.Listener` or a type URL. */
@@ -122,7 +133,7 @@ export function resourceTypeByAlias(word: string): ResourceType | undefined {
 }
 
 export function resourceTypeByKind(kind: ResourceKind): ResourceType {
-  const t = CONFIG_TYPES.find((r) => r.kind === kind);
+  const t = RESOURCE_TYPES.find((r) => r.kind === kind);
   if (!t) throw new Error(`unknown resource kind ${kind}`);
   return t;
 }

@@ -8,7 +8,7 @@ import { canonicalBytes, contentVersion } from './canonical.js';
 import { decodeJsonWith, messageToJson } from './json.js';
 import { requireMessageSchema } from './registry.js';
 import {
-  CONFIG_TYPES,
+  RESOURCE_TYPES,
   resourceTypeByUrl,
   TYPE_URL_PREFIX,
   type ResourceType,
@@ -26,7 +26,7 @@ export interface ParsedResource {
   readonly json: Record<string, JsonValue>;
 }
 
-const SUPPORTED = CONFIG_TYPES.map((t) => t.typeUrl).join(', ');
+const SUPPORTED = RESOURCE_TYPES.map((t) => t.typeUrl).join(', ');
 
 export function parseResourceJson(doc: unknown, path = ''): Result<ParsedResource> {
   const where = path ? `${path}: ` : '';

@@ -34,6 +34,11 @@ export const ERROR_CODES = {
     grpcStatus: 'UNAUTHENTICATED',
     summary: 'missing or wrong credentials',
   },
+  FERRY_FORBIDDEN: {
+    status: 403,
+    grpcStatus: 'PERMISSION_DENIED',
+    summary: 'the caller lacks the role this request needs',
+  },
   FERRY_STORE_UNAVAILABLE: {
     status: 503,
     grpcStatus: 'UNAVAILABLE',

@@ -1,3 +1,4 @@
 export * from './log.js';
 export * from './errors.js';
 export * from './net.js';
+export * from './subject-alt-names.js';

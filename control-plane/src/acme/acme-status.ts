@@ -51,9 +51,14 @@ export interface CertificatesJson {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * Certificates of `group` (every group when undefined), only in groups `readable` allows (the
+ * caller's role: reads are filtered, not refused).
+ */
 export async function certificatesStatus(
   store: ResourceStore,
   group?: string,
+  readable: (group: string) => boolean = () => true,
   now = Date.now(),
 ): Promise<CertificatesJson> {
   const filter = group ? { group } : {};
@@ -64,14 +69,16 @@ export async function certificatesStatus(
   ]);
   const stateByKey = new Map(states.resources.map((r) => [`${r.group}/${r.name}`, r]));
   const producer = new Map<string, string>();
-  const acme_certificates = certificates.resources.map((r): AcmeCertificateStatusJson => {
+  const acme_certificates: AcmeCertificateStatusJson[] = [];
+  for (const r of certificates.resources) {
     const spec = acmeSpecOf(r.group, r.name, r.value, r.version);
     for (const g of spec.groups) producer.set(`${g}/${spec.secretName}`, `${r.group}/${r.name}`);
+    if (!readable(r.group)) continue;
     const stored = stateByKey.get(`${r.group}/${r.name}`);
     const state = stored ? decodeAcmeState(stored.value) : EMPTY_STATE;
     // A state written for an older version of the spec says nothing about this one yet.
     const current = state.specVersion === spec.version;
-    return {
+    acme_certificates.push({
       group: r.group,
       name: r.name,
       domains: [...spec.domains],
@@ -88,11 +95,11 @@ export async function certificatesStatus(
       order_url: state.orderUrl,
       updated_at: state.updatedAt,
       replica: state.replica,
-    };
-  });
+    });
+  }
   const secretRows: SecretCertificateJson[] = [];
   for (const s of secrets.resources) {
-    if (group && s.group !== group) continue;
+    if ((group && s.group !== group) || !readable(s.group)) continue;
     const chain = secretChainPem(s.value);
     const info = chain ? leafInfo(chain) : undefined;
     if (!info) continue;

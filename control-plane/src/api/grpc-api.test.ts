@@ -13,6 +13,7 @@ import {
 import { parseResourceJson } from '@ferry/proto';
 import { MemoryStore } from '../store/store-memory.js';
 import { addManagementService } from './grpc-api.js';
+import { Authenticator } from './authenticator.js';
 import { ManagementService } from './management-service.js';
 import { basicGroup, cluster } from '../validation/test-fixtures.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
@@ -47,8 +48,13 @@ describe('gRPC management API', () => {
 
   before(async () => {
     server = new grpc.Server();
-    addManagementService(server, new ManagementService({ store: new MemoryStore() }), {
-      token: 't0k',
+    const service = new ManagementService({ store: new MemoryStore() });
+    addManagementService(server, service, {
+      authenticator: new Authenticator({
+        tokens: service.tokens,
+        bootstrapToken: 't0k',
+        openOnLoopback: true,
+      }),
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -127,9 +133,51 @@ describe('gRPC management API', () => {
     const history = await unary<HistoryResponseMessage>('History', { limit: 10 }, auth());
     assert.ok((history.entries ?? []).length >= 1);
     assert.ok(Number(history.entries?.[0]?.time?.seconds) > 0);
+    // Writes made with the bootstrap token are recorded as its.
+    assert.equal(history.entries?.[0]?.actor, 'FERRY_API_TOKEN');
     const status = await unary<StatusResponseMessage>('Status', {}, auth());
     assert.equal(Number(status.revision), 1);
     assert.deepEqual(status.nodes ?? [], []);
+  });
+
+  test('tokens: an admin creates, lists and revokes; a viewer is refused writes and token calls', async () => {
+    const created = await unary<{ token?: string; info?: { name?: string; groups?: string[] } }>(
+      'CreateToken',
+      { name: 'ro', role: 'viewer', groups: ['default'], expires_in_seconds: 3600 },
+      auth(),
+    );
+    assert.match(created.token ?? '', /^ferry\.ro\./);
+    assert.deepEqual(created.info?.groups, ['default']);
+    const as = (token: string): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+    const viewer = as(created.token ?? '');
+    assert.equal(Number((await unary<StatusResponseMessage>('Status', {}, viewer)).revision), 2);
+    const refused = await failure(unary('Apply', { resources: [anyOf(cluster('z'))] }, viewer));
+    assert.equal(refused.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(refused.metadata.get('ferry-error-code')[0], 'FERRY_FORBIDDEN');
+    assert.match(refused.details, /needs the operator role for group "default"/);
+    assert.equal(
+      (await failure(unary('ListTokens', {}, viewer))).code,
+      grpc.status.PERMISSION_DENIED,
+    );
+
+    const listed = await unary<{ tokens?: Array<{ name?: string; expires_at?: unknown }> }>(
+      'ListTokens',
+      {},
+      auth(),
+    );
+    assert.deepEqual(
+      listed.tokens?.map((t) => t.name),
+      ['ro'],
+    );
+    assert.ok(listed.tokens?.[0]?.expires_at);
+    await unary('RevokeToken', { name: 'ro' }, auth());
+    const revoked = await failure(unary('Status', {}, viewer));
+    assert.equal(revoked.code, grpc.status.UNAUTHENTICATED);
+    assert.match(revoked.details, /revoked/);
   });
 });
 
@@ -164,9 +212,10 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
     ]);
     const service = new ManagementService({ store: new MemoryStore() });
     server = new grpc.Server();
-    addManagementService(server, service, { health, load });
+    const authenticator = new Authenticator({ tokens: service.tokens, openOnLoopback: true });
+    addManagementService(server, service, { authenticator, health, load });
     withoutViews = new grpc.Server();
-    addManagementService(withoutViews, service);
+    addManagementService(withoutViews, service, { authenticator });
     const bind = (s: grpc.Server): Promise<number> =>
       new Promise((resolve, reject) =>
         s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>

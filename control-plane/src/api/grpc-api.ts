@@ -3,17 +3,20 @@
  * operations as http-api.ts with resources packed in Any. Register it on any grpc.Server (the
  * xDS server's or a separate one). FerryErrors become gRPC statuses: INVALID_ARGUMENT (invalid
  * config, bad request), NOT_FOUND, ABORTED (revision conflict), FAILED_PRECONDITION (still
- * referenced), UNAUTHENTICATED; the status details carry the message and every field-path line,
- * and the `ferry-error-code` trailer the stable code.
+ * referenced), UNAUTHENTICATED, PERMISSION_DENIED; the status details carry the message and every
+ * field-path line, and the `ferry-error-code` trailer the stable code. Every call authenticates
+ * (metadata `authorization: Bearer <token>`, or a verified client certificate) through the same
+ * Authenticator as the HTTP API and runs under the caller's role (access.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { context } from '@opentelemetry/api';
 import {
   serviceDefinition,
   type AnyMessage,
   type ApplyRequestMessage,
+  type CreateTokenRequestMessage,
   type DeleteRequestMessage,
+  type RevokeTokenRequestMessage,
   type HistoryRequestMessage,
   type ListRequestMessage,
   type RollbackRequestMessage,
@@ -21,16 +24,19 @@ import {
 } from '@ferry/proto/grpc';
 import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { NodeStatus } from '../xds/fleet-status.js';
-import { healthJson } from '../health/health-json.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
-import { loadJson, type LoadSource } from '../load/load-aggregate.js';
+import type { LoadSource } from '../load/load-aggregate.js';
+import type { Caller } from './access.js';
+import type { ApiTokenRecord } from './api-tokens.js';
+import type { Authenticator } from './authenticator.js';
 import type { ManagementService } from './management-service.js';
+import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import type { ApplyResponse } from './management-types.js';
 import { incomingTraceContext } from '../tracing/tracing.js';
 
 export interface ManagementGrpcOptions {
-  /** When set, every call needs metadata `authorization: Bearer <token>`. */
-  readonly token?: string;
+  /** Who is calling (authenticator.ts). */
+  readonly authenticator: Authenticator;
   readonly logger?: Logger;
   /** Honour a W3C `traceparent` in the call's metadata (tracing on), as the HTTP API does. */
   readonly traceContext?: boolean;
@@ -48,15 +54,19 @@ type Unary<Request> = (
 export function addManagementService(
   server: grpc.Server,
   service: ManagementService,
-  options: ManagementGrpcOptions = {},
+  options: ManagementGrpcOptions,
 ): void {
-  const tokenDigest = options.token ? sha256(options.token) : undefined;
   const unary =
-    <Request>(operation: (request: Request) => Promise<unknown>): Unary<Request> =>
+    <Request>(operation: (request: Request, caller: Caller) => Promise<unknown>): Unary<Request> =>
     (call, callback) => {
       void (async () => {
         try {
-          authenticate(call.metadata, tokenDigest);
+          const authorization = call.metadata.get('authorization')[0];
+          const caller = await options.authenticator.authenticate({
+            ...(authorization === undefined ? {} : { authorization: String(authorization) }),
+            // Present only when the certificate verified against the client CA.
+            verifiedCertificate: call.getAuthContext().sslPeerCertificate?.raw,
+          });
           const traceparent = options.traceContext ? call.metadata.get('traceparent') : [];
           const result =
             traceparent.length > 0
@@ -65,9 +75,9 @@ export function addManagementService(
                     traceparent: String(traceparent[0]),
                     tracestate: call.metadata.get('tracestate').map(String),
                   }),
-                  () => operation(call.request),
+                  () => operation(call.request, caller),
                 )
-              : await operation(call.request);
+              : await operation(call.request, caller);
           callback(null, result);
         } catch (err) {
           callback(toServiceError(err, options.logger));
@@ -76,27 +86,33 @@ export function addManagementService(
     };
 
   server.addService(serviceDefinition('ferry.v1.Management'), {
-    Apply: unary(async (req: ApplyRequestMessage) =>
+    Apply: unary(async (req: ApplyRequestMessage, caller) =>
       applyResponse(
-        await service.apply({
-          group: req.group || undefined,
-          anys: (req.resources ?? []).map((a: AnyMessage) => ({
-            typeUrl: a.type_url,
-            value: a.value,
-          })),
-          dryRun: req.dry_run === true,
-          ...(req.message ? { message: String(req.message) } : {}),
-          expectedRevision: revisionOrUndefined(req.expected_revision),
-        }),
+        await service.apply(
+          {
+            group: req.group || undefined,
+            anys: (req.resources ?? []).map((a: AnyMessage) => ({
+              typeUrl: a.type_url,
+              value: a.value,
+            })),
+            dryRun: req.dry_run === true,
+            ...(req.message ? { message: String(req.message) } : {}),
+            expectedRevision: revisionOrUndefined(req.expected_revision),
+          },
+          caller,
+        ),
       ),
     ),
-    List: unary(async (req: ListRequestMessage) => {
-      const list = await service.list({
-        typeUrl: req.type_url || undefined,
-        name: req.name || undefined,
-        group: req.group || undefined,
-        showSecrets: req.show_secrets === true,
-      });
+    List: unary(async (req: ListRequestMessage, caller) => {
+      const list = await service.list(
+        {
+          typeUrl: req.type_url || undefined,
+          name: req.name || undefined,
+          group: req.group || undefined,
+          showSecrets: req.show_secrets === true,
+        },
+        caller,
+      );
       return {
         revision: list.revision,
         resources: list.resources.map((r) => ({
@@ -109,25 +125,29 @@ export function addManagementService(
         })),
       };
     }),
-    Delete: unary(async (req: DeleteRequestMessage) =>
+    Delete: unary(async (req: DeleteRequestMessage, caller) =>
       applyResponse(
-        await service.delete({
-          group: req.group || undefined,
-          resources: (req.resources ?? []).map((r) => ({
-            typeUrl: r.type_url ?? '',
-            name: r.name ?? '',
-          })),
-          dryRun: req.dry_run === true,
-          ...(req.message ? { message: String(req.message) } : {}),
-          expectedRevision: revisionOrUndefined(req.expected_revision),
-        }),
+        await service.delete(
+          {
+            group: req.group || undefined,
+            resources: (req.resources ?? []).map((r) => ({
+              typeUrl: r.type_url ?? '',
+              name: r.name ?? '',
+            })),
+            dryRun: req.dry_run === true,
+            ...(req.message ? { message: String(req.message) } : {}),
+            expectedRevision: revisionOrUndefined(req.expected_revision),
+          },
+          caller,
+        ),
       ),
     ),
-    History: unary(async (req: HistoryRequestMessage) => ({
-      entries: (await service.history(req.limit || undefined)).map((e) => ({
+    History: unary(async (req: HistoryRequestMessage, caller) => ({
+      entries: (await service.history(req.limit || undefined, caller)).map((e) => ({
         revision: e.revision,
         time: timestamp(e.time),
         message: e.message,
+        actor: e.actor,
         changes: e.changes.map((c) => ({
           type_url: c.typeUrl,
           group: c.group,
@@ -137,25 +157,28 @@ export function addManagementService(
         })),
       })),
     })),
-    Rollback: unary(async (req: RollbackRequestMessage) =>
+    Rollback: unary(async (req: RollbackRequestMessage, caller) =>
       applyResponse(
-        await service.rollback({
-          revision: Number(req.revision ?? 0),
-          group: req.group || undefined,
-          dryRun: req.dry_run === true,
-          ...(req.message ? { message: String(req.message) } : {}),
-        }),
+        await service.rollback(
+          {
+            revision: Number(req.revision ?? 0),
+            group: req.group || undefined,
+            dryRun: req.dry_run === true,
+            ...(req.message ? { message: String(req.message) } : {}),
+          },
+          caller,
+        ),
       ),
     ),
-    Status: unary(async () => {
-      const status = await service.status();
+    Status: unary(async (_req: unknown, caller) => {
+      const status = await service.status(caller);
       return { revision: status.revision, nodes: status.nodes.map(nodeStatus) };
     }),
     // The same views as GET /v1/health and /v1/load, with times as Timestamps.
-    Health: unary((req: ViewFilterMessage) => {
+    Health: unary((req: ViewFilterMessage, caller) => {
       const source = options.health;
       if (!source) return Promise.reject(noView('Health'));
-      const view = healthJson(source, filterOf(req));
+      const view = scopedHealthJson(source, filterOf(req), caller);
       return Promise.resolve({
         clusters: view.clusters.map((c) => ({
           ...c,
@@ -164,10 +187,10 @@ export function addManagementService(
         nodes: view.nodes.map((n) => ({ ...n, reported_at: timestamp(n.reported_at) })),
       });
     }),
-    Load: unary((req: ViewFilterMessage) => {
+    Load: unary((req: ViewFilterMessage, caller) => {
       const source = options.load;
       if (!source) return Promise.reject(noView('Load'));
-      const view = loadJson(source, filterOf(req));
+      const view = scopedLoadJson(source, filterOf(req), caller);
       return Promise.resolve({
         clusters: view.clusters.map((c) => ({
           ...c,
@@ -180,7 +203,40 @@ export function addManagementService(
         })),
       });
     }),
+    CreateToken: unary(async (req: CreateTokenRequestMessage, caller) => {
+      const seconds = Number(req.expires_in_seconds ?? 0);
+      const created = await service.createToken(
+        {
+          name: req.name ?? '',
+          role: req.role ?? '',
+          groups: req.groups ?? [],
+          ...(seconds > 0 ? { expiresInSeconds: seconds } : {}),
+          ...(req.client_identity ? { clientIdentity: req.client_identity } : {}),
+        },
+        caller,
+      );
+      return { info: tokenInfo(created.record), token: created.token ?? '' };
+    }),
+    ListTokens: unary(async (_req: unknown, caller) => ({
+      tokens: (await service.listTokens(caller)).map(tokenInfo),
+    })),
+    RevokeToken: unary(async (req: RevokeTokenRequestMessage, caller) => {
+      await service.revokeToken(req.name ?? '', caller);
+      return {};
+    }),
   });
+}
+
+function tokenInfo(r: ApiTokenRecord): unknown {
+  return {
+    name: r.name,
+    role: r.role,
+    groups: r.groups,
+    client_identity: r.clientIdentity,
+    created_at: timestamp(r.createdAt),
+    ...(r.expiresAt === undefined ? {} : { expires_at: timestamp(r.expiresAt) }),
+    created_by: r.createdBy,
+  };
 }
 
 function filterOf(req: ViewFilterMessage | undefined): { group?: string; cluster?: string } {
@@ -251,18 +307,6 @@ function timestamp(iso: string): { seconds: number; nanos: number } | undefined 
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
-function authenticate(metadata: grpc.Metadata, tokenDigest: Buffer | undefined): void {
-  if (!tokenDigest) return;
-  const header = String(metadata.get('authorization')[0] ?? '');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match || !timingSafeEqual(sha256(match[1] ?? ''), tokenDigest)) {
-    throw new FerryError(
-      'FERRY_UNAUTHORIZED',
-      'missing or wrong bearer token (metadata "authorization: Bearer <token>")',
-    );
-  }
-}
-
 function toServiceError(err: unknown, logger: Logger | undefined): Partial<grpc.ServiceError> {
   const ferry = isFerryError(err)
     ? err
@@ -275,8 +319,4 @@ function toServiceError(err: unknown, logger: Logger | undefined): Partial<grpc.
     details: [ferry.message, ...ferry.details].join('\n'),
     metadata,
   };
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../store/store-memory.js';
+import { Authenticator } from './authenticator.js';
 import { HttpApi } from './http-api.js';
 import { ManagementService } from './management-service.js';
 import type {
@@ -17,9 +18,16 @@ interface Started {
 }
 
 async function start(options: { token?: string; maxBodyBytes?: number } = {}): Promise<Started> {
+  const { token, ...rest } = options;
+  const service = new ManagementService({ store: new MemoryStore() });
   const api = new HttpApi({
-    service: new ManagementService({ store: new MemoryStore() }),
-    ...options,
+    service,
+    authenticator: new Authenticator({
+      tokens: service.tokens,
+      openOnLoopback: true,
+      ...(token ? { bootstrapToken: token } : {}),
+    }),
+    ...rest,
   });
   const { port } = await api.listen('127.0.0.1', 0);
   return { api, base: `http://127.0.0.1:${port}` };
@@ -230,11 +238,15 @@ describe('HTTP management API authentication', () => {
     }
   });
 
-  test('refuses a non-loopback address without a token', async () => {
-    const api = new HttpApi({ service: new ManagementService({ store: new MemoryStore() }) });
+  test('refuses a non-loopback address while requests without credentials are allowed', async () => {
+    const service = new ManagementService({ store: new MemoryStore() });
+    const api = new HttpApi({
+      service,
+      authenticator: new Authenticator({ tokens: service.tokens, openOnLoopback: true }),
+    });
     await assert.rejects(
       api.listen('0.0.0.0', 0),
-      /refusing to listen on 0\.0\.0\.0 without a token/,
+      /refusing to listen on 0\.0\.0\.0 while requests without credentials are allowed/,
     );
     await api.close();
   });

@@ -11,23 +11,38 @@
  *   GET    /v1/status
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
- *   GET    /v1/certificates             ?group=  ACME certificates' state and certificates in Secrets
+ *   GET    /v1/whoami                   the caller: name, role, groups
+ *   GET    /v1/tokens                   API tokens (admin)
+ *   POST   /v1/tokens                   {name, role, groups, expires_in_seconds, client_identity} (admin)
+ *   DELETE /v1/tokens/{name}            revoke (admin)
+ *   GET    /v1/certificates             ?group=  ACME certificates' state, certificates in Secrets (readable groups)
  *   GET    /healthz                     (no authentication)
- *   GET    /metrics                     Prometheus text (the bearer token when one is configured)
- * Errors are `{code, message, details}` with the FerryError's status. With a token configured,
- * every /v1 request needs `Authorization: Bearer <token>`; without one the server binds only to
- * loopback (docs/architecture.md, "Security defaults"). Request bodies are never logged.
+ *   GET    /metrics                     Prometheus text (any authenticated caller)
+ * Errors are `{code, message, details}` with the FerryError's status: 401 without valid
+ * credentials, 403 when the caller's role does not allow the request for its group. Every route but
+ * /healthz authenticates (authenticator.ts) and passes the caller to the service, which checks its
+ * role (access.ts; docs/architecture.md, "API authentication and roles"). HTTPS with `tls`.
+ * Request bodies are never logged.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { context } from '@opentelemetry/api';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import { incomingTraceContext } from '../tracing/tracing.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
-import { healthJson } from '../health/health-json.js';
-import { loadJson, type LoadSource } from '../load/load-aggregate.js';
+import type { LoadSource } from '../load/load-aggregate.js';
+import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-tls.js';
+import type { Authenticator } from './authenticator.js';
+import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
+import { tokenRoute } from './http-token-routes.js';
+import { canRead } from './access.js';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -35,7 +50,9 @@ import {
 } from '../metrics/registry.js';
 import {
   BodyTooLargeError,
+  expectMethod,
   isYaml,
+  MethodNotAllowed,
   optionalBoolean,
   optionalRevision,
   optionalString,
@@ -59,8 +76,10 @@ export const DEFAULT_HTTP_API_PORT = 18001;
 
 export interface HttpApiOptions {
   readonly service: ManagementService;
-  /** Bearer token required on /v1 routes; required to bind a non-loopback address. */
-  readonly token?: string;
+  /** Who is calling; while it allows the open mode, only loopback addresses may be bound. */
+  readonly authenticator: Authenticator;
+  /** Serve HTTPS (and accept client certificates when it has a client CA). */
+  readonly tls?: ApiTls;
   readonly logger?: Logger;
   /** Larger bodies are refused with 413. Default 16 MiB. */
   readonly maxBodyBytes?: number;
@@ -70,8 +89,14 @@ export interface HttpApiOptions {
   readonly health?: HealthStatusSource;
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
   readonly load?: LoadSource;
-  /** ACME certificates and certificates in Secrets; GET /v1/certificates answers 404 without it. */
-  readonly certificates?: (group: string | undefined) => Promise<unknown>;
+  /**
+   * ACME certificates and certificates in Secrets of `group` (every group when undefined) that
+   * `readable` allows; GET /v1/certificates answers 404 without it.
+   */
+  readonly certificates?: (
+    group: string | undefined,
+    readable: (group: string) => boolean,
+  ) => Promise<unknown>;
   /**
    * Honour an incoming W3C `traceparent` (tracing on): the request's writes become its children,
    * so ferryctl or a CI job can be an apply's parent.
@@ -87,9 +112,10 @@ interface Reply {
 }
 
 export class HttpApi {
-  private readonly server: Server;
+  private readonly server: HttpServer | HttpsServer;
   private readonly service: ManagementService;
-  private readonly tokenDigest: Buffer | undefined;
+  private readonly authenticator: Authenticator;
+  private readonly tls: boolean;
   private readonly logger: Logger | undefined;
   private readonly maxBodyBytes: number;
   private readonly metrics: MetricsRegistry;
@@ -101,7 +127,8 @@ export class HttpApi {
 
   constructor(options: HttpApiOptions) {
     this.service = options.service;
-    this.tokenDigest = options.token ? sha256(options.token) : undefined;
+    this.authenticator = options.authenticator;
+    this.tls = options.tls !== undefined;
     this.logger = options.logger;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.metrics = options.metrics ?? processMetrics;
@@ -109,22 +136,29 @@ export class HttpApi {
     this.load = options.load;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
-    this.server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000 }, (req, res) => {
-      void this.handle(req, res);
-    });
+    const limits = { requestTimeout: 60_000, headersTimeout: 20_000 };
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.server = options.tls
+      ? createHttpsServer({ ...limits, ...httpsServerOptions(options.tls) }, handler)
+      : createHttpServer(limits, handler);
+  }
+
+  /** "http" or "https". */
+  get scheme(): 'http' | 'https' {
+    return this.tls ? 'https' : 'http';
   }
 
   /**
-   * Binds; refuses a non-loopback host unless a token is configured: plaintext without credentials
-   * is for loopback only.
+   * Binds; refuses a non-loopback host while the authenticator allows the open mode: requests
+   * without credentials are for loopback only.
    */
   async listen(
     host = '127.0.0.1',
     port = DEFAULT_HTTP_API_PORT,
   ): Promise<{ host: string; port: number }> {
-    if (!this.tokenDigest && !isLoopback(host)) {
+    if (this.authenticator.allowsOpenMode && !isLoopback(host)) {
       throw new Error(
-        `management API: refusing to listen on ${host} without a token; set FERRY_API_TOKEN or bind to 127.0.0.1`,
+        `management API: refusing to listen on ${host} while requests without credentials are allowed; set FERRY_API_TOKEN or bind to 127.0.0.1`,
       );
     }
     await new Promise<void>((resolve, reject) => {
@@ -179,6 +213,8 @@ export class HttpApi {
       'cache-control': 'no-store',
       // After a refused oversized body the rest of it is unread: close rather than drain it.
       ...(reply.status === 413 ? { connection: 'close' } : {}),
+      // RFC 6750 section 3: a 401 names the scheme the client should use.
+      ...(reply.status === 401 ? { 'www-authenticate': 'Bearer realm="ferry"' } : {}),
     });
     res.end(body);
   }
@@ -216,7 +252,10 @@ export class HttpApi {
       expectMethod(method, ['GET', 'HEAD']);
       return { status: 200, body: { status: 'ok' } };
     }
-    this.authenticate(req);
+    const caller = await this.authenticator.authenticate({
+      authorization: req.headers.authorization,
+      verifiedCertificate: verifiedPeerCertificate(req.socket),
+    });
     if (path === '/metrics') {
       expectMethod(method, ['GET', 'HEAD']);
       return { status: 200, body: this.metrics.render(), contentType: PROMETHEUS_CONTENT_TYPE };
@@ -225,19 +264,22 @@ export class HttpApi {
     const ok = (body: unknown): Reply => ({ status: 200, body });
     if (path === '/v1/apply') {
       expectMethod(method, ['POST']);
-      return ok(applyResponseJson(await service.apply(await this.applyRequest(req, url))));
+      return ok(applyResponseJson(await service.apply(await this.applyRequest(req, url), caller)));
     }
     if (path === '/v1/resources') {
       expectMethod(method, ['GET']);
       const type = url.searchParams.get('type');
       return ok(
         listResponseJson(
-          await service.list({
-            typeUrl: type ? resolveType(type).typeUrl : undefined,
-            name: url.searchParams.get('name') ?? undefined,
-            group: url.searchParams.get('group') ?? undefined,
-            showSecrets: queryBoolean(url, 'show_secrets'),
-          }),
+          await service.list(
+            {
+              typeUrl: type ? resolveType(type).typeUrl : undefined,
+              name: url.searchParams.get('name') ?? undefined,
+              group: url.searchParams.get('group') ?? undefined,
+              showSecrets: queryBoolean(url, 'show_secrets'),
+            },
+            caller,
+          ),
         ),
       );
     }
@@ -250,20 +292,23 @@ export class HttpApi {
       if (method === 'GET') {
         return ok(
           resourceJson(
-            await service.get(type.typeUrl, name, group, queryBoolean(url, 'show_secrets')),
+            await service.get(type.typeUrl, name, group, queryBoolean(url, 'show_secrets'), caller),
           ),
         );
       }
       const query = queryObject(url);
       return ok(
         applyResponseJson(
-          await service.delete({
-            group,
-            resources: [{ typeUrl: type.typeUrl, name }],
-            dryRun: queryBoolean(url, 'dry_run'),
-            expectedRevision: optionalRevision(query, 'expected_revision'),
-            message: optionalString(query, 'message'),
-          }),
+          await service.delete(
+            {
+              group,
+              resources: [{ typeUrl: type.typeUrl, name }],
+              dryRun: queryBoolean(url, 'dry_run'),
+              expectedRevision: optionalRevision(query, 'expected_revision'),
+              message: optionalString(query, 'message'),
+            },
+            caller,
+          ),
         ),
       );
     }
@@ -278,14 +323,17 @@ export class HttpApi {
       ]);
       return ok(
         applyResponseJson(
-          await service.delete({ ...writeFields(body), resources: deleteTargets(body.resources) }),
+          await service.delete(
+            { ...writeFields(body), resources: deleteTargets(body.resources) },
+            caller,
+          ),
         ),
       );
     }
     if (path === '/v1/history') {
       expectMethod(method, ['GET']);
       const limit = optionalRevision(queryObject(url), 'limit');
-      return ok(historyJson(await service.history(limit)));
+      return ok(historyJson(await service.history(limit, caller)));
     }
     if (path === '/v1/rollback') {
       expectMethod(method, ['POST']);
@@ -298,36 +346,55 @@ export class HttpApi {
       const revision = optionalRevision(body, 'revision');
       if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
       const { dryRun, message, group } = writeFields(body);
-      return ok(applyResponseJson(await service.rollback({ revision, group, dryRun, message })));
+      return ok(
+        applyResponseJson(await service.rollback({ revision, group, dryRun, message }, caller)),
+      );
     }
     if (path === '/v1/status') {
       expectMethod(method, ['GET']);
-      return ok(statusJson(await service.status()));
+      return ok(statusJson(await service.status(caller)));
     }
     if (path === '/v1/health' && this.health) {
       expectMethod(method, ['GET']);
       const query = queryObject(url);
       return ok(
-        healthJson(this.health, {
-          group: optionalString(query, 'group'),
-          cluster: optionalString(query, 'cluster'),
-        }),
+        scopedHealthJson(
+          this.health,
+          { group: optionalString(query, 'group'), cluster: optionalString(query, 'cluster') },
+          caller,
+        ),
       );
     }
     if (path === '/v1/load' && this.load) {
       expectMethod(method, ['GET']);
       const query = queryObject(url);
       return ok(
-        loadJson(this.load, {
-          group: optionalString(query, 'group'),
-          cluster: optionalString(query, 'cluster'),
-        }),
+        scopedLoadJson(
+          this.load,
+          { group: optionalString(query, 'group'), cluster: optionalString(query, 'cluster') },
+          caller,
+        ),
       );
     }
     if (path === '/v1/certificates' && this.certificates) {
       expectMethod(method, ['GET']);
-      return ok(await this.certificates(optionalString(queryObject(url), 'group')));
+      return ok(
+        await this.certificates(optionalString(queryObject(url), 'group'), (group) =>
+          canRead(caller, group),
+        ),
+      );
     }
+    if (path === '/v1/whoami') {
+      expectMethod(method, ['GET']);
+      return ok({ name: caller.name, role: caller.role, groups: caller.groups, via: caller.via });
+    }
+    if (path === '/v1/tokens' || path.startsWith('/v1/tokens/'))
+      return tokenRoute(this.service, {
+        method,
+        path,
+        caller,
+        body: () => readBody(req, this.maxBodyBytes),
+      });
     throw new FerryError('FERRY_NOT_FOUND', `no API route ${method} ${url.pathname}`);
   }
 
@@ -360,26 +427,6 @@ export class HttpApi {
       );
     return { ...writeFields(body), documents: body.resources };
   }
-
-  private authenticate(req: IncomingMessage): void {
-    if (!this.tokenDigest) return;
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    // Compare digests so the comparison takes the same time whatever the token's length.
-    if (!match || !timingSafeEqual(sha256(match[1] ?? ''), this.tokenDigest)) {
-      throw new FerryError(
-        'FERRY_UNAUTHORIZED',
-        'missing or wrong bearer token (send "Authorization: Bearer <token>")',
-      );
-    }
-  }
-}
-
-class MethodNotAllowed extends Error {}
-
-function expectMethod(method: string, allowed: readonly string[]): void {
-  if (!allowed.includes(method))
-    throw new MethodNotAllowed(`method ${method} not allowed here (use ${allowed.join(' or ')})`);
 }
 
 function writeFields(body: Record<string, unknown>): {
@@ -407,8 +454,4 @@ function deleteTargets(value: unknown): Array<{ typeUrl: string; name: string }>
       throw new FerryError('FERRY_BAD_REQUEST', `resources[${i}]: expected {type, name}`);
     return { typeUrl: resolveType(type, `resources[${i}].type`).typeUrl, name };
   });
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

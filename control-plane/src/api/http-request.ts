@@ -13,6 +13,14 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Answered with 405. */
+export class MethodNotAllowed extends Error {}
+
+export function expectMethod(method: string, allowed: readonly string[]): void {
+  if (!allowed.includes(method))
+    throw new MethodNotAllowed(`method ${method} not allowed here (use ${allowed.join(' or ')})`);
+}
+
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);

@@ -31,6 +31,14 @@ import {
   type Verdict,
 } from '../validation/validation.js';
 import { redactKeyMaterial } from './redact.js';
+import { canRead, IN_PROCESS_CALLER, requireRole, type Caller } from './access.js';
+import {
+  API_TOKEN_TYPE,
+  ApiTokens,
+  type ApiTokenRecord,
+  type CreateTokenRequest,
+  type CreatedToken,
+} from './api-tokens.js';
 import type {
   ApplyRequest,
   ApplyResponse,
@@ -68,25 +76,38 @@ export class ManagementService {
   private readonly logger: Logger | undefined;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
   private readonly writes: WriteObserver;
+  /** The API's credentials, in the same store (api-tokens.ts). */
+  readonly tokens: ApiTokens;
 
   constructor(options: ManagementServiceOptions) {
     this.store = options.store;
+    this.tokens = new ApiTokens(options.store);
     this.fleet = options.fleet;
     this.logger = options.logger;
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
   }
 
-  apply(request: ApplyRequest): Promise<ApplyResponse> {
+  /**
+   * Every operation takes the Caller the transport authenticated (access.ts); in-process callers
+   * (tests, embedding) act as the control plane itself.
+   */
+  apply(request: ApplyRequest, caller: Caller = IN_PROCESS_CALLER): Promise<ApplyResponse> {
     const resources = (request.documents?.length ?? 0) + (request.anys?.length ?? 0);
     return this.writes.run(
       'apply',
       { group: request.group || DEFAULT_GROUP, dryRun: request.dryRun === true, resources },
-      (scope) => this.applyWrite(request, scope),
+      (scope) => this.applyWrite(request, caller, scope),
     );
   }
 
-  private async applyWrite(request: ApplyRequest, scope: WriteScope): Promise<ApplyResponse> {
+  private async applyWrite(
+    request: ApplyRequest,
+    caller: Caller,
+    scope: WriteScope,
+  ): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
+    // A dry run writes nothing: a viewer may validate (ferryctl diff).
+    requireRole(caller, request.dryRun ? 'viewer' : 'operator', group, `apply to group "${group}"`);
     const validation = scope.startValidation();
     const { entries: batch, errors: decodeErrors, failedNames } = parseBatch(request);
     if (batch.length === 0 && decodeErrors.length === 0) {
@@ -135,6 +156,7 @@ export class ManagementService {
         snapshot.revision,
         request.dryRun,
         request.message ?? `apply to group "${group}"`,
+        caller,
       );
     });
     this.logger?.info(
@@ -150,15 +172,19 @@ export class ManagementService {
     return response;
   }
 
-  async list(request: ListRequest = {}): Promise<ListResponse> {
+  async list(request: ListRequest = {}, caller: Caller = IN_PROCESS_CALLER): Promise<ListResponse> {
+    if (request.showSecrets === true) requireRole(caller, 'admin', undefined, 'show_secrets');
+    if (request.group)
+      requireRole(caller, 'viewer', request.group, `reading group "${request.group}"`);
     const filter = {
       typeUrl: request.typeUrl === undefined ? undefined : requireType(request.typeUrl).typeUrl,
       name: request.name || undefined,
       group: request.group || undefined,
     };
     const snapshot = await this.store.list(filter);
+    // Without a group, a viewer of some groups sees those groups' resources.
     const resources = snapshot.resources
-      .filter(isConfigResource)
+      .filter((r) => isConfigResource(r) && canRead(caller, r.group))
       .map((r) => this.view(r, request.showSecrets === true))
       .sort((a, b) => compareKeys(a, b));
     return { revision: snapshot.revision, resources };
@@ -170,14 +196,18 @@ export class ManagementService {
     name: string,
     group = DEFAULT_GROUP,
     showSecrets = false,
+    caller: Caller = IN_PROCESS_CALLER,
   ): Promise<ResourceView> {
     const type = requireType(typeUrl);
-    const { resources } = await this.list({
-      typeUrl: type.typeUrl,
-      name,
-      group: checkGroup(group),
-      showSecrets,
-    });
+    const { resources } = await this.list(
+      {
+        typeUrl: type.typeUrl,
+        name,
+        group: checkGroup(group),
+        showSecrets,
+      },
+      caller,
+    );
     const found = resources[0];
     if (!found)
       throw new FerryError(
@@ -187,7 +217,7 @@ export class ManagementService {
     return found;
   }
 
-  delete(request: DeleteRequest): Promise<ApplyResponse> {
+  delete(request: DeleteRequest, caller: Caller = IN_PROCESS_CALLER): Promise<ApplyResponse> {
     return this.writes.run(
       'delete',
       {
@@ -195,12 +225,22 @@ export class ManagementService {
         dryRun: request.dryRun === true,
         resources: request.resources.length,
       },
-      (scope) => this.deleteWrite(request, scope),
+      (scope) => this.deleteWrite(request, caller, scope),
     );
   }
 
-  private async deleteWrite(request: DeleteRequest, scope: WriteScope): Promise<ApplyResponse> {
+  private async deleteWrite(
+    request: DeleteRequest,
+    caller: Caller,
+    scope: WriteScope,
+  ): Promise<ApplyResponse> {
     const group = checkGroup(request.group);
+    requireRole(
+      caller,
+      request.dryRun ? 'viewer' : 'operator',
+      group,
+      `delete from group "${group}"`,
+    );
     if (request.resources.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
     const targets = request.resources.map((r, index) => ({
@@ -262,6 +302,7 @@ export class ManagementService {
         snapshot.revision,
         request.dryRun,
         request.message ?? `delete from group "${group}"`,
+        caller,
       );
     });
     this.logger?.info(
@@ -275,15 +316,20 @@ export class ManagementService {
    * Restores the state at `revision` (of one group, or of all) as a new revision, through the same
    * validation as an apply. Returns only what changes.
    */
-  rollback(request: RollbackRequest): Promise<ApplyResponse> {
+  rollback(request: RollbackRequest, caller: Caller = IN_PROCESS_CALLER): Promise<ApplyResponse> {
     return this.writes.run(
       'rollback',
       { group: request.group || undefined, dryRun: request.dryRun === true },
-      (scope) => this.rollbackWrite(request, scope),
+      (scope) => this.rollbackWrite(request, caller, scope),
     );
   }
 
-  private async rollbackWrite(request: RollbackRequest, scope: WriteScope): Promise<ApplyResponse> {
+  private async rollbackWrite(
+    request: RollbackRequest,
+    caller: Caller,
+    scope: WriteScope,
+  ): Promise<ApplyResponse> {
+    const role = request.dryRun ? 'viewer' : 'operator';
     if (!Number.isInteger(request.revision) || request.revision < 0) {
       throw new FerryError(
         'FERRY_BAD_REQUEST',
@@ -291,6 +337,7 @@ export class ManagementService {
       );
     }
     const group = request.group ? checkGroup(request.group) : undefined;
+    if (group !== undefined) requireRole(caller, role, group, `rollback of group "${group}"`);
     const filter = group === undefined ? undefined : { group };
     const response = await this.withRetry(undefined, async () => {
       const now = await this.store.list(filter);
@@ -338,6 +385,14 @@ export class ManagementService {
           if (verdict.code === 'FERRY_REFERENCED') code = verdict.code;
         }
       }
+      // A rollback of every group needs the role for each group it changes.
+      for (const g of new Set(changes.map((c) => c.group)))
+        requireRole(
+          caller,
+          role,
+          g,
+          `rollback to revision ${request.revision} (it changes group "${g}")`,
+        );
       if (errors.length > 0) {
         throw new FerryError(
           code,
@@ -348,7 +403,7 @@ export class ManagementService {
       const message =
         request.message ??
         `rollback${group === undefined ? '' : ` of group "${group}"`} to revision ${request.revision}`;
-      return this.write(scope, mutations, changes, now.revision, request.dryRun, message);
+      return this.write(scope, mutations, changes, now.revision, request.dryRun, message, caller);
     });
     this.logger?.info(
       { toRevision: request.revision, group, revision: response.revision, dryRun: response.dryRun },
@@ -357,15 +412,23 @@ export class ManagementService {
     return response;
   }
 
-  async history(limit = 50): Promise<HistoryView[]> {
+  /**
+   * The newest `limit` revisions; a viewer of some groups sees, of those, the changes to its groups
+   * (and no entry that changed none of them).
+   */
+  async history(limit = 50, caller: Caller = IN_PROCESS_CALLER): Promise<HistoryView[]> {
     const entries = await this.store.history(limit);
-    return entries.map((e) => ({
+    const visible = entries
+      .map((e) => ({ ...e, changes: e.changes.filter((c) => canRead(caller, c.group)) }))
+      .filter((e) => e.changes.length > 0);
+    return visible.map((e) => ({
       revision: e.revision,
       time: e.time,
       message: e.message,
+      actor: e.actor,
       changes: e.changes.map((c) => ({
         typeUrl: c.typeUrl,
-        kind: resourceTypeByUrl(c.typeUrl)?.kind ?? c.typeUrl,
+        kind: kindOfType(c.typeUrl),
         group: c.group,
         name: c.name,
         action: c.op,
@@ -374,12 +437,28 @@ export class ManagementService {
     }));
   }
 
-  async status(): Promise<StatusResponse> {
+  async status(caller: Caller = IN_PROCESS_CALLER): Promise<StatusResponse> {
     const revision = await this.store.currentRevision();
     const nodes = (this.fleet?.nodes() ?? [])
-      .slice()
+      .filter((n) => canRead(caller, n.group))
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     return { revision, nodes };
+  }
+
+  /** Creates an API token or certificate binding (admin only); the token is in the result once. */
+  createToken(request: CreateTokenRequest, caller: Caller): Promise<CreatedToken> {
+    requireRole(caller, 'admin', undefined, 'token create');
+    return this.tokens.create(request, caller.name);
+  }
+
+  listTokens(caller: Caller): Promise<ApiTokenRecord[]> {
+    requireRole(caller, 'admin', undefined, 'token list');
+    return this.tokens.list();
+  }
+
+  revokeToken(name: string, caller: Caller): Promise<void> {
+    requireRole(caller, 'admin', undefined, 'token revoke');
+    return this.tokens.revoke(name, caller.name);
   }
 
   /**
@@ -406,12 +485,17 @@ export class ManagementService {
     validatedRevision: number,
     dryRun: boolean | undefined,
     message: string,
+    caller: Caller,
   ): Promise<ApplyResponse> {
     if (dryRun === true || mutations.length === 0) {
       return { revision: validatedRevision, dryRun: dryRun === true, changes };
     }
     const result = await scope.commit(() =>
-      this.store.apply(mutations, { expectedRevision: validatedRevision, message }),
+      this.store.apply(mutations, {
+        expectedRevision: validatedRevision,
+        message,
+        actor: caller.name,
+      }),
     );
     return { revision: result.revision, dryRun: false, changes };
   }
@@ -550,6 +634,11 @@ export function checkGroup(group: string | undefined): string {
 /** A configuration resource (not an internal record the control plane keeps in the store). */
 function isConfigResource(r: { readonly typeUrl: string }): boolean {
   return resourceTypeByUrl(r.typeUrl) !== undefined;
+}
+
+function kindOfType(typeUrl: string): string {
+  if (typeUrl === API_TOKEN_TYPE) return 'ApiToken';
+  return resourceTypeByUrl(typeUrl)?.kind ?? typeUrl;
 }
 
 function requireType(typeUrl: string): ResourceType {

@@ -87,6 +87,8 @@ export interface HistoryView {
   readonly revision: number;
   readonly time: string;
   readonly message: string;
+  /** Who made the revision: a token's name, FERRY_API_TOKEN, loopback, or '' (the control plane). */
+  readonly actor: string;
   readonly changes: ReadonlyArray<{
     readonly typeUrl: string;
     readonly kind: string;

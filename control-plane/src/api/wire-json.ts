@@ -3,6 +3,7 @@
  * from the service's results. Resource bodies pass through untouched: their map keys are data.
  * The interfaces are the API's contract: ferryctl reads responses through them.
  */
+import type { ApiTokenRecord } from './api-tokens.js';
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type {
@@ -49,6 +50,8 @@ export interface HistoryEntryJson {
   /** ISO-8601. */
   readonly time: string;
   readonly message: string;
+  /** Who made it: a token's name, FERRY_API_TOKEN, loopback, or "" (the control plane). */
+  readonly actor: string;
   /** `action` is "put" or "delete". */
   readonly changes: readonly ResourceChangeJson[];
 }
@@ -125,6 +128,7 @@ export function historyJson(entries: readonly HistoryView[]): HistoryJson {
       revision: e.revision,
       time: e.time,
       message: e.message,
+      actor: e.actor,
       changes: e.changes.map((c) => ({
         type_url: c.typeUrl,
         kind: c.kind,
@@ -134,6 +138,36 @@ export function historyJson(entries: readonly HistoryView[]): HistoryJson {
         version: c.version,
       })),
     })),
+  };
+}
+
+/** A token as `GET /v1/tokens` shows it: never its secret nor the secret's digest. */
+export interface TokenJson {
+  readonly name: string;
+  readonly role: string;
+  readonly groups: readonly string[];
+  /** "" for a bearer token. */
+  readonly client_identity: string;
+  readonly created_at: string;
+  /** Absent: never expires. */
+  readonly expires_at?: string;
+  readonly created_by: string;
+}
+
+export interface CreatedTokenJson extends TokenJson {
+  /** The bearer token, shown this once; absent for a client-certificate binding. */
+  readonly token?: string;
+}
+
+export function tokenJson(r: ApiTokenRecord): TokenJson {
+  return {
+    name: r.name,
+    role: r.role,
+    groups: r.groups,
+    client_identity: r.clientIdentity,
+    created_at: r.createdAt,
+    ...(r.expiresAt === undefined ? {} : { expires_at: r.expiresAt }),
+    created_by: r.createdBy,
   };
 }
 

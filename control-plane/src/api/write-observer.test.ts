@@ -27,6 +27,8 @@ describe('apply outcome and validation failure counters', () => {
     await assert.rejects(service.apply({ documents: [{ ...cluster('c3'), bogus: 1 }] }));
     await assert.rejects(service.apply({ documents: [cluster('c4')], expectedRevision: 99 }));
     await assert.rejects(service.apply({ documents: [] }));
+    const viewer = { name: 'ro', role: 'viewer', groups: ['default'], via: 'token' } as const;
+    await assert.rejects(service.apply({ documents: [cluster('c5')] }, viewer));
     await assert.rejects(
       service.delete({ resources: [{ typeUrl: String(cluster('c1')['@type']), name: 'nope' }] }),
     );
@@ -37,6 +39,7 @@ describe('apply outcome and validation failure counters', () => {
       'ferry_api_applies_total{outcome="invalid"}': 2,
       'ferry_api_validation_failures_total{operation="apply"}': 1,
       'ferry_api_applies_total{outcome="conflict"}': 1,
+      'ferry_api_applies_total{outcome="forbidden"}': 1,
     });
     await store.close();
   });

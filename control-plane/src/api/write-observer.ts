@@ -142,6 +142,7 @@ function successOutcome(response: ApplyResponse): ApplyOutcome {
 function failureOutcome(err: unknown): ApplyOutcome {
   if (!isFerryError(err)) return 'error';
   if (err.code === 'FERRY_CONFLICT') return 'conflict';
+  if (err.code === 'FERRY_FORBIDDEN') return 'forbidden';
   if (
     err.code === 'FERRY_INVALID_CONFIG' ||
     err.code === 'FERRY_REFERENCED' ||

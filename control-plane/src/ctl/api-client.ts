@@ -1,11 +1,37 @@
 /**
- * ferryctl's client for the HTTP management API (node's global fetch). Server errors become
- * CtlErrors carrying the server's code, message and detail lines; transport failures exit 2.
+ * ferryctl's client for the HTTP management API (node:http / node:https, so that https:// servers
+ * can be trusted through --ca and a client certificate sent). Server errors become CtlErrors
+ * carrying the server's code, message and detail lines (exit codes: ctl-error.ts); transport and
+ * TLS failures exit 2 with what to do.
  */
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { CtlError, EXIT_USAGE, exitCodeForServerError } from './ctl-error.js';
+
+export interface ClientTls {
+  /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
+  readonly ca?: string;
+  /** PEM files of a client certificate and its key. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** OpenSSL verification codes that mean "the server's certificate is not trusted". */
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
 
 export class ApiClient {
   private readonly base: string;
+  private readonly https: boolean;
+  private readonly tlsOptions: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 
   /**
    * @param traceparent Sent as W3C `traceparent` on every request (the control plane's apply
@@ -14,6 +40,7 @@ export class ApiClient {
   constructor(
     server: string,
     private readonly token: string | undefined,
+    tls: ClientTls = {},
     private readonly traceparent: string | undefined = process.env.FERRY_TRACEPARENT ||
       process.env.TRACEPARENT ||
       undefined,
@@ -34,6 +61,14 @@ export class ApiClient {
       );
     }
     this.base = url.href.replace(/\/+$/, '');
+    this.https = url.protocol === 'https:';
+    if ((tls.cert === undefined) !== (tls.key === undefined))
+      throw new CtlError(EXIT_USAGE, '--cert and --key go together');
+    this.tlsOptions = {
+      ...(tls.ca ? { ca: readPem('--ca', tls.ca) } : {}),
+      ...(tls.cert ? { cert: readPem('--cert', tls.cert) } : {}),
+      ...(tls.key ? { key: readPem('--key', tls.key) } : {}),
+    };
   }
 
   /** `T` is the endpoint's response shape (api/wire-json.ts); the server is trusted to keep it. */
@@ -57,46 +92,100 @@ export class ApiClient {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (this.traceparent) headers.traceparent = this.traceparent;
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new CtlError(
-        EXIT_USAGE,
-        `cannot reach the Ferry API at ${this.base}: ${reason} (set --server or FERRY_SERVER)`,
-      );
-    }
-    const text = await res.text();
+    const { status, text } = await this.send(method, path, headers, payload);
     let json: unknown;
     try {
       json = text ? (JSON.parse(text) as unknown) : {};
     } catch {
       throw new CtlError(
         EXIT_USAGE,
-        `${this.base}${path.split('?')[0]}: HTTP ${res.status}, not a Ferry API response`,
+        `${this.base}${path.split('?')[0]}: HTTP ${status}, not a Ferry API response`,
       );
     }
-    if (!res.ok) {
+    if (status < 200 || status >= 300) {
       const error = (typeof json === 'object' && json !== null ? json : {}) as {
         code?: unknown;
         message?: unknown;
         details?: unknown;
       };
-      const code = typeof error.code === 'string' ? error.code : `HTTP ${res.status}`;
-      const message = typeof error.message === 'string' ? error.message : res.statusText;
+      const code = typeof error.code === 'string' ? error.code : `HTTP ${status}`;
+      const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
       const details = Array.isArray(error.details) ? error.details.map(String) : [];
       throw new CtlError(exitCodeForServerError(code), `${code}: ${message}`, details);
     }
     return json as T;
+  }
+
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    payload: string | undefined,
+  ): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const onResponse = (res: IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', (err) => reject(this.transportError(err)));
+      };
+      const url = this.base + path;
+      const req = this.https
+        ? httpsRequest(
+            url,
+            { method, headers, ...this.tlsOptions, minVersion: 'TLSv1.2' },
+            onResponse,
+          )
+        : httpRequest(url, { method, headers }, onResponse);
+      req.setTimeout(120_000, () =>
+        req.destroy(Object.assign(new Error('no response within 120 s'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', (err) => reject(this.transportError(err)));
+      req.end(payload);
+    });
+  }
+
+  private transportError(err: Error): CtlError {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (UNTRUSTED_CODES.has(code)) {
+      return new CtlError(
+        EXIT_USAGE,
+        `TLS: cannot verify the certificate of ${this.base} (${code}: ${err.message}); pass the CA that signed it with --ca FILE (or ca: in the config file)`,
+      );
+    }
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+      return new CtlError(
+        EXIT_USAGE,
+        `TLS: the certificate of ${this.base} is not valid for this host name (${err.message}); use the name the certificate was issued for in --server`,
+      );
+    }
+    if (code === 'EPROTO' || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) {
+      return new CtlError(
+        EXIT_USAGE,
+        `TLS handshake with ${this.base} failed (${code}: ${err.message}); check that the server speaks ${this.https ? 'https (--api-tls-cert)' : 'plain http'} and the URL's scheme matches`,
+      );
+    }
+    return new CtlError(
+      EXIT_USAGE,
+      `cannot reach the Ferry API at ${this.base}: ${code || err.message} (set --server or FERRY_SERVER)`,
+    );
+  }
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new CtlError(EXIT_USAGE, `${flag} ${file}: ${(err as Error).message}`);
   }
 }
 

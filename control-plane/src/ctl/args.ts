@@ -5,9 +5,22 @@
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 
 export interface CtlOptions {
-  server: string;
+  /** --server or FERRY_SERVER; the config file's, else DEFAULT_SERVER, when unset. */
+  server?: string;
   group?: string;
+  /** Every --group given (token create grants a role for several). */
+  groups: string[];
+  /** FERRY_TOKEN (else FERRY_API_TOKEN); the config file's when unset. Never a flag. */
   token?: string;
+  /** --ca: PEM CA bundle trusted for https:// servers. */
+  ca?: string;
+  /** --cert/--key: a client certificate for servers with --api-client-ca. */
+  cert?: string;
+  key?: string;
+  /** token create. */
+  role?: string;
+  expiresInSeconds?: number;
+  clientIdentity?: string;
   output?: 'table' | 'yaml' | 'json';
   files: string[];
   dryRun: boolean;
@@ -33,7 +46,12 @@ const VALUE_FLAGS = new Set([
   '--server',
   '--group',
   '-g',
-  '--token',
+  '--ca',
+  '--cert',
+  '--key',
+  '--role',
+  '--expires',
+  '--client-identity',
   '-o',
   '--output',
   '-f',
@@ -48,8 +66,9 @@ const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const options: CtlOptions = {
-    server: env.FERRY_SERVER || DEFAULT_SERVER,
-    token: env.FERRY_API_TOKEN || undefined,
+    server: env.FERRY_SERVER || undefined,
+    token: env.FERRY_TOKEN || env.FERRY_API_TOKEN || undefined,
+    groups: [],
     files: [],
     dryRun: false,
     showSecrets: false,
@@ -64,6 +83,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     }
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (flag === '--token') {
+      throw new CtlError(
+        EXIT_USAGE,
+        '--token is not accepted: tokens on command lines stay in shell history and ps; set FERRY_TOKEN or the token: line of the config file (see ferryctl --help)',
+      );
+    }
     if (BOOLEAN_FLAGS.has(flag)) {
       if (eq > 0) throw new CtlError(EXIT_USAGE, `${flag} takes no value`);
       if (flag === '--dry-run') options.dryRun = true;
@@ -93,9 +118,25 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
     case '--group':
     case '-g':
       options.group = value;
+      options.groups.push(value);
       return;
-    case '--token':
-      options.token = value;
+    case '--ca':
+      options.ca = value;
+      return;
+    case '--cert':
+      options.cert = value;
+      return;
+    case '--key':
+      options.key = value;
+      return;
+    case '--role':
+      options.role = value;
+      return;
+    case '--client-identity':
+      options.clientIdentity = value;
+      return;
+    case '--expires':
+      options.expiresInSeconds = parseDuration(value);
       return;
     case '--cluster':
       options.cluster = value;
@@ -137,4 +178,18 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
     default:
       options.files.push(value);
   }
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `--expires 30d`: a positive whole number of s, m, h, d or w. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+)([smhdw])$/.exec(value);
+  const seconds = m ? Number(m[1]) * (UNIT_SECONDS[m[2] ?? ''] ?? 0) : 0;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0)
+    throw new CtlError(
+      EXIT_USAGE,
+      `--expires: expected a duration like 90m, 12h, 30d or 8w, got ${JSON.stringify(value)}`,
+    );
+  return seconds;
 }

@@ -5,7 +5,7 @@
 import {
   parseResourceJson,
   resourceTypeByAlias,
-  CONFIG_TYPES,
+  RESOURCE_TYPES,
   toYaml,
   type JsonValue,
   type ResourceType,
@@ -27,9 +27,12 @@ import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
+import { token, whoami } from './commands-token.js';
 
 export interface Output {
   out(text: string): void;
+  /** Messages beside the result (stdout stays machine-readable). */
+  err?(text: string): void;
 }
 
 type Command = (args: ParsedArgs, client: ApiClient, io: Output) => Promise<void>;
@@ -42,7 +45,7 @@ function resolveType(word: string | undefined): ResourceType {
     );
   const type = resourceTypeByAlias(word);
   if (!type) {
-    const known = CONFIG_TYPES.map(
+    const known = RESOURCE_TYPES.map(
       (t) => `${t.aliases[2] ?? t.kind} (${t.short.toLowerCase()})`,
     ).join(', ');
     throw new CtlError(
@@ -58,7 +61,7 @@ function printJson(io: Output, value: unknown): void {
 }
 
 function kindOf(typeUrl: string): string {
-  return CONFIG_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
+  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
 }
 
 /** `cluster/web  created` lines, then the revision. */
@@ -343,7 +346,7 @@ const load: Command = async (args, client, io) => {
 };
 
 function typeShort(typeUrl: string): string {
-  return CONFIG_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
+  return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.short ?? typeUrl;
 }
 
 const history: Command = async (args, client, io) => {
@@ -356,8 +359,14 @@ const history: Command = async (args, client, io) => {
   }
   io.out(
     table(
-      ['REVISION', 'TIME', 'CHANGES', 'MESSAGE'],
-      entries.map((e) => [String(e.revision), e.time, summarize(e.changes), e.message]),
+      ['REVISION', 'TIME', 'ACTOR', 'CHANGES', 'MESSAGE'],
+      entries.map((e) => [
+        String(e.revision),
+        e.time,
+        e.actor || '-',
+        summarize(e.changes),
+        e.message,
+      ]),
     ),
   );
 };
@@ -395,5 +404,7 @@ export const COMMANDS: Record<string, Command> = {
   load,
   history,
   rollback,
+  token,
+  whoami,
   certs,
 };

@@ -2,8 +2,13 @@
 export const EXIT_OK = 0;
 /** The server refused: validation, conflict, still referenced, not found. */
 export const EXIT_REJECTED = 1;
-/** Bad usage, unreadable input file, server unreachable, or any other failure. */
+/**
+ * Bad usage, unreadable input file, server unreachable or untrusted (TLS), missing or refused
+ * credentials (no token, unknown, expired or revoked), or any other failure.
+ */
 export const EXIT_USAGE = 2;
+/** The caller is known but its role does not allow the request for that group (FERRY_FORBIDDEN). */
+export const EXIT_FORBIDDEN = 3;
 
 export class CtlError extends Error {
   constructor(
@@ -25,5 +30,6 @@ const REJECTION_CODES = new Set([
 ]);
 
 export function exitCodeForServerError(code: string): number {
+  if (code === 'FERRY_FORBIDDEN') return EXIT_FORBIDDEN;
   return REJECTION_CODES.has(code) ? EXIT_REJECTED : EXIT_USAGE;
 }

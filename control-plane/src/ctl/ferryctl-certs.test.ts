@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { MemoryStore } from '../store/store-memory.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
+import { Authenticator } from '../api/authenticator.js';
+import { IN_PROCESS_CALLER } from '../api/access.js';
 import { certificatesStatus } from '../acme/acme-status.js';
 import { stateMutation, EMPTY_STATE } from '../acme/acme-records.js';
 import { tlsSecret } from '../validation/test-fixtures.js';
@@ -23,10 +25,12 @@ const run = promisify(execFile);
 function ferryctl(
   args: string[],
   server: string,
+  token: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, '--server', server, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', ...(token ? { FERRY_API_TOKEN: token } : {}) },
     });
     let stdout = '';
     let stderr = '';
@@ -70,12 +74,21 @@ void describe('ferryctl certs', () => {
   let api: HttpApi;
   let server: string;
   let dir: string;
+  let viewWeb = '';
+  let admin = '';
+  /** ferryctl certs ARGS as the admin. */
+  const certs = (args: string[]): ReturnType<typeof ferryctl> =>
+    ferryctl(['certs', ...args], server, admin);
 
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ferryctl-certs-'));
     const store = new MemoryStore();
     const service = new ManagementService({ store });
-    api = new HttpApi({ service, certificates: (group) => certificatesStatus(store, group) });
+    api = new HttpApi({
+      service,
+      authenticator: new Authenticator({ tokens: service.tokens, openOnLoopback: true }),
+      certificates: (group, readable) => certificatesStatus(store, group, readable),
+    });
     server = `http://127.0.0.1:${(await api.listen('127.0.0.1', 0)).port}`;
     const soon = await certificate(dir, 'soon.example.com', 10);
     const later = await certificate(dir, 'later.example.com', 100);
@@ -93,6 +106,16 @@ void describe('ferryctl certs', () => {
         },
       ],
     });
+    admin =
+      (await service.createToken({ name: 'root', role: 'admin', groups: [] }, IN_PROCESS_CALLER))
+        .token ?? '';
+    viewWeb =
+      (
+        await service.createToken(
+          { name: 'view-web', role: 'viewer', groups: ['web'] },
+          IN_PROCESS_CALLER,
+        )
+      ).token ?? '';
     const spec = (await store.list({ typeUrl: 'type.googleapis.com/ferry.v1.AcmeCertificate' }))
       .resources[0]!;
     await store.apply([
@@ -113,7 +136,7 @@ void describe('ferryctl certs', () => {
   });
 
   test('lists ACME certificates and certificates in Secrets, warning under 21 days', async () => {
-    const out = await ferryctl(['certs'], server);
+    const out = await certs([]);
     assert.equal(out.code, 0, out.stderr);
     assert.match(
       out.stdout,
@@ -133,11 +156,11 @@ void describe('ferryctl certs', () => {
   });
 
   test('--warn-days sets the threshold; --group narrows; -o json carries it', async () => {
-    const none = await ferryctl(['certs', '--warn-days', '5'], server);
+    const none = await certs(['--warn-days', '5']);
     assert.doesNotMatch(none.stdout, /WARNING/);
-    const both = await ferryctl(['certs', '--warn-days=200'], server);
+    const both = await certs(['--warn-days=200']);
     assert.equal(both.stdout.match(/WARNING/g)?.length, 2);
-    const web = await ferryctl(['certs', '-g', 'web', '-o', 'json'], server);
+    const web = await certs(['-g', 'web', '-o', 'json']);
     const json = JSON.parse(web.stdout) as {
       warn_days: number;
       acme_certificates: unknown[];
@@ -149,8 +172,22 @@ void describe('ferryctl certs', () => {
       json.secrets.map((s) => s.name),
       ['later'],
     );
-    const bad = await ferryctl(['certs', '--warn-days', 'soon'], server);
+    const bad = await certs(['--warn-days', 'soon']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--warn-days: expected a whole number of days, got "soon"/);
+  });
+
+  test('a viewer of one group sees only that group’s certificates', async () => {
+    const out = await ferryctl(['certs', '-o', 'json'], server, viewWeb);
+    assert.equal(out.code, 0, out.stderr);
+    const json = JSON.parse(out.stdout) as {
+      acme_certificates: unknown[];
+      secrets: Array<{ group: string }>;
+    };
+    assert.deepEqual(json.acme_certificates, []);
+    assert.deepEqual(
+      json.secrets.map((s) => s.group),
+      ['web'],
+    );
   });
 });

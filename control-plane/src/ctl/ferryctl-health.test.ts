@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MemoryStore } from '../store/store-memory.js';
+import { Authenticator } from '../api/authenticator.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
@@ -32,7 +33,12 @@ describe('ferryctl health', () => {
   const health = new HealthAggregate({ now: () => Date.UTC(2026, 0, 1) });
 
   before(async () => {
-    api = new HttpApi({ service: new ManagementService({ store: new MemoryStore() }), health });
+    const service = new ManagementService({ store: new MemoryStore() });
+    api = new HttpApi({
+      service,
+      authenticator: new Authenticator({ tokens: service.tokens, openOnLoopback: true }),
+      health,
+    });
     const { port } = await api.listen('127.0.0.1', 0);
     server = `http://127.0.0.1:${port}`;
   });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toYaml } from '@ferry/proto';
 import { MemoryStore } from '../store/store-memory.js';
+import { Authenticator } from '../api/authenticator.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
 import { basicGroup, cluster, listener, tlsSecret } from '../validation/test-fixtures.js';
@@ -42,9 +43,14 @@ describe('ferryctl against a live API', () => {
   let env: Record<string, string>;
 
   before(async () => {
+    const service = new ManagementService({ store: new MemoryStore() });
     api = new HttpApi({
-      service: new ManagementService({ store: new MemoryStore() }),
-      token: 'tok',
+      service,
+      authenticator: new Authenticator({
+        tokens: service.tokens,
+        bootstrapToken: 'tok',
+        openOnLoopback: true,
+      }),
     });
     const { port } = await api.listen('127.0.0.1', 0);
     env = { FERRY_SERVER: `http://127.0.0.1:${port}`, FERRY_API_TOKEN: 'tok' };
@@ -101,8 +107,9 @@ describe('ferryctl against a live API', () => {
   });
 
   test('a wrong token is refused', async () => {
-    const r = await ferryctl(['status', '--token', 'wrong'], {
+    const r = await ferryctl(['status'], {
       FERRY_SERVER: env.FERRY_SERVER ?? '',
+      FERRY_TOKEN: 'wrong',
     });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /FERRY_UNAUTHORIZED/);
@@ -163,8 +170,11 @@ describe('ferryctl against a live API', () => {
     assert.match(deleted.stdout, /^listener\/http\s+default\s+deleted$/m);
 
     const history = await ferryctl(['history'], env);
-    assert.match(history.stdout, /^REVISION\s+TIME\s+CHANGES\s+MESSAGE$/m);
-    assert.match(history.stdout, /^2\s+\S+\s+1 deleted\s+ferryctl delete listener http$/m);
+    assert.match(history.stdout, /^REVISION\s+TIME\s+ACTOR\s+CHANGES\s+MESSAGE$/m);
+    assert.match(
+      history.stdout,
+      /^2\s+\S+\s+FERRY_API_TOKEN\s+1 deleted\s+ferryctl delete listener http$/m,
+    );
 
     const rolled = await ferryctl(['rollback', '1'], env);
     assert.equal(rolled.code, 0, rolled.stderr);

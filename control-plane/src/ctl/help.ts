@@ -15,6 +15,8 @@ Commands:
   load                    requests per cluster and locality as proxies report them (LRS)
   history                 revisions of the store, newest first
   rollback REV            restore the state of revision REV as a new revision
+  token create|list|revoke  API tokens and client-certificate bindings (admin)
+  whoami                  the name, role and groups the server sees for these credentials
   certs                   ACME certificates and every certificate in stored Secrets
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
@@ -22,17 +24,32 @@ plural or Envoy message name form; acme (AcmeCertificate) for certificates the c
 orders with ACME.
 
 Global flags:
-  --server URL            API address (env FERRY_SERVER, default ${DEFAULT_SERVER})
-  --token TOKEN           bearer token (env FERRY_API_TOKEN)
+  --server URL            API address, http:// or https:// (env FERRY_SERVER, default
+                          ${DEFAULT_SERVER})
+  --ca FILE               PEM CA that signed an https:// server's certificate
+  --cert FILE, --key FILE client certificate (servers started with --api-client-ca)
   -g, --group GROUP       resource group (a proxy's --service-cluster); default "default"
   -o, --output FORMAT     table (default), yaml or json
   -h, --help              help; "ferryctl COMMAND --help" for a command
+
+Credentials: the token comes from FERRY_TOKEN (else FERRY_API_TOKEN, the control plane's bootstrap
+admin token), else the config file; there is no --token flag, because command lines stay in shell
+history and ps. Config file ($FERRY_CONFIG, else $XDG_CONFIG_HOME/ferry/ferryctl.yaml, else
+~/.config/ferry/ferryctl.yaml), every key optional, flags and environment win:
+  server: https://ferry.example:18001
+  token: ferry.NAME.SECRET
+  ca: ca.pem                (cert: and key: too; relative to the file)
+Roles are granted per group: viewer (get, diff, status, health, load, history), operator (also
+apply, delete, rollback), admin (every group, tokens, --show-secrets). A control plane with no
+token at all, bound to loopback, lets requests without credentials in as admin "loopback".
 
 Environment: FERRY_TRACEPARENT (or TRACEPARENT), a W3C traceparent sent with every request, so
 that the control plane's spans of an apply join the caller's trace (a CI job's, for example).
 
 Exit codes: 0 success, 1 rejected by the server (invalid, conflict, still referenced, not
-found), 2 usage or connection error.
+found), 2 usage, connection or TLS error, or no valid credentials (no token; unknown, expired or
+revoked token), 3 permission denied (the role does not allow this for that group; the message
+names the role and group needed).
 `;
 
 export const COMMAND_HELP: Record<string, string> = {
@@ -89,7 +106,25 @@ WARNING line for each that expires in fewer than N days (default 21).
 `,
   history: `Usage: ferryctl history [--limit N] [-o json]
 
-Lists revisions of the store, newest first, with their messages.
+Lists revisions of the store, newest first, with who made each (ACTOR: the token's name,
+FERRY_API_TOKEN, loopback, or - for the control plane itself) and its message. A viewer of some
+groups sees the changes to those groups.
+`,
+  token: `Usage: ferryctl token create NAME --role viewer|operator|admin [--group G ...] [--expires 30d]
+                            [--client-identity ID]
+       ferryctl token list [-o json]
+       ferryctl token revoke NAME
+
+Admin only. create prints the new token (ferry.NAME.SECRET) once on stdout; the control plane
+keeps only its SHA-256. A viewer or operator needs one --group per group, or --group '*' for all;
+an admin holds every group. --expires takes s, m, h, d or w. --client-identity ID makes a binding
+instead of a token: a client certificate (verified against the server's --api-client-ca) whose URI
+SAN, DNS SAN, e-mail SAN or CN is ID acts under NAME's role. revoke takes effect on every
+control-plane replica sharing the store from its next request.
+`,
+  whoami: `Usage: ferryctl whoami [-o json]
+
+Shows the name, role and groups the control plane gives the current credentials.
 `,
   rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run]
 

@@ -1,10 +1,12 @@
 /**
  * ferryctl's entry point (bin/ferryctl): parses the command line, runs one command against the
  * HTTP management API, prints errors to stderr with every detail line, and returns the exit code
- * (ctl-error.ts: 0 ok, 1 rejected, 2 usage or connection error).
+ * (ctl-error.ts: 0 ok, 1 rejected, 2 usage, connection, TLS or credentials error, 3 the role
+ * does not allow it). Flags and the environment win over the config file (config-file.ts).
  */
 import { ApiClient } from './api-client.js';
-import { parseArgs, type ParsedArgs } from './args.js';
+import { DEFAULT_SERVER, parseArgs, type ParsedArgs } from './args.js';
+import { readConfigFile } from './config-file.js';
 import { COMMANDS } from './commands.js';
 import { CtlError, EXIT_OK, EXIT_USAGE } from './ctl-error.js';
 import { COMMAND_HELP, GLOBAL_HELP } from './help.js';
@@ -55,7 +57,18 @@ export async function main(
       io.out(COMMAND_HELP[command] ?? GLOBAL_HELP);
       return EXIT_OK;
     }
-    await run(args, new ApiClient(args.options.server, args.options.token), io);
+    const config = readConfigFile(env);
+    const o = args.options;
+    const client = new ApiClient(
+      o.server ?? config.server ?? DEFAULT_SERVER,
+      o.token ?? config.token,
+      {
+        ...((o.ca ?? config.ca) ? { ca: o.ca ?? config.ca } : {}),
+        ...((o.cert ?? config.cert) ? { cert: o.cert ?? config.cert } : {}),
+        ...((o.key ?? config.key) ? { key: o.key ?? config.key } : {}),
+      },
+    );
+    await run(args, client, io);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CtlError) {

@@ -7,9 +7,11 @@ import { processMetrics, type MetricChild, type MetricsRegistry } from './regist
 /**
  * How an apply ended. `applied`: a new revision; `unchanged`: valid, but equal to what is stored;
  * `dry_run`: valid, not written; `invalid`: rejected by decoding or validation (400/422);
- * `conflict`: the expected revision did not match (409); `error`: anything else.
+ * `conflict`: the expected revision did not match (409); `forbidden`: the caller's role does not
+ * allow it for the group (403); `error`: anything else.
  */
-export type ApplyOutcome = 'applied' | 'unchanged' | 'dry_run' | 'invalid' | 'conflict' | 'error';
+export type ApplyOutcome =
+  'applied' | 'unchanged' | 'dry_run' | 'invalid' | 'conflict' | 'forbidden' | 'error';
 
 /** The writes validation can reject. */
 export type WriteOperation = 'apply' | 'delete' | 'rollback';

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MetricsRegistry } from './registry.js';
 import { xdsMetrics } from './xds-metrics.js';
+import { Authenticator } from '../api/authenticator.js';
 import { HttpApi } from '../api/http-api.js';
 import { ManagementService } from '../api/management-service.js';
 import { MemoryStore } from '../store/store-memory.js';
@@ -104,10 +105,15 @@ describe('GET /metrics on the management API', () => {
   async function start(token?: string): Promise<{ api: HttpApi; base: string }> {
     const registry = new MetricsRegistry();
     xdsMetrics(registry).bytesSent.inc(42);
+    const service = new ManagementService({ store: new MemoryStore() });
     const api = new HttpApi({
-      service: new ManagementService({ store: new MemoryStore() }),
+      service,
       metrics: registry,
-      ...(token ? { token } : {}),
+      authenticator: new Authenticator({
+        tokens: service.tokens,
+        openOnLoopback: true,
+        ...(token ? { bootstrapToken: token } : {}),
+      }),
     });
     const { port } = await api.listen('127.0.0.1', 0);
     return { api, base: `http://127.0.0.1:${port}` };

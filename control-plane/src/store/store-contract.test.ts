@@ -270,6 +270,23 @@ export function storeContract(name: string, openFresh: OpenFreshStore): void {
       assert.deepEqual(await store.history(0), []);
     });
 
+    void test('history records who made each revision', async (t) => {
+      const store = openFresh(t);
+      await store.apply([put('a', '1')], { message: 'apply', actor: 'ci-web' });
+      await store.apply([put('a', '2')], { message: 'by the control plane' });
+      await store.apply([del('a')], { message: 'delete a', actor: 'CN=alice' });
+      // A batch that changes nothing makes no revision, so its actor is recorded nowhere.
+      await store.apply([del('a')], { actor: 'nobody' });
+      assert.deepEqual(
+        (await store.history()).map((h) => [h.revision, h.actor, h.message]),
+        [
+          [3, 'CN=alice', 'delete a'],
+          [2, '', 'by the control plane'],
+          [1, 'ci-web', 'apply'],
+        ],
+      );
+    });
+
     void test('watch replays past revisions then delivers live ones, in order, each once', async (t) => {
       const store = openFresh(t);
       await store.apply([put('a', '1')]);

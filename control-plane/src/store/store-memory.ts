@@ -26,6 +26,7 @@ import { WatchHub } from './store-watch-hub.js';
 interface LoggedRevision extends ChangeEvent {
   readonly time: string;
   readonly message: string;
+  readonly actor: string;
 }
 
 export class MemoryStore implements ResourceStore {
@@ -65,6 +66,7 @@ export class MemoryStore implements ResourceStore {
       changes,
       time: new Date().toISOString(),
       message: options.message ?? '',
+      actor: options.actor ?? '',
     });
     this.hub.notify();
     return { revision, changes };
@@ -101,6 +103,7 @@ export class MemoryStore implements ResourceStore {
         revision: e.revision,
         time: e.time,
         message: e.message,
+        actor: e.actor,
         changes: e.changes.map((m) =>
           m.op === 'put'
             ? { op: m.op, typeUrl: m.typeUrl, group: m.group, name: m.name, version: m.version }

@@ -27,6 +27,7 @@ export interface RevisionRow {
   revision: number;
   time: string;
   message: string;
+  actor: string;
 }
 
 /** Filter columns as bound parameters: NULL matches everything. */

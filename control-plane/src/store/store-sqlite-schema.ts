@@ -39,7 +39,12 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX changes_by_key ON changes (type_url, grp, name, revision);
   `,
-  // 1 → 2. Named leases (ResourceStore.acquireLease): who holds each and until when (epoch ms).
+  // 1 → 2. Who made each revision (an API token's name or a client certificate's identity);
+  // revisions written before this migration have ''.
+  `
+  ALTER TABLE revisions ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+  `,
+  // 2 → 3. Named leases (ResourceStore.acquireLease): who holds each and until when (epoch ms).
   // Not part of the revision log: taking or renewing a lease changes no resource.
   `
   CREATE TABLE leases (

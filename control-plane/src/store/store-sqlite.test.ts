@@ -176,6 +176,28 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     );
   });
 
+  void test('a file from before actors were recorded opens, keeps its history and records actors from then on', async (t) => {
+    const file = join(tempDir(t), 'store.db');
+    const before = SqliteStore.open(file);
+    await before.apply([put('a', '1')], { message: 'old', actor: 'dropped below' });
+    await before.close();
+    // Turn the file back into schema version 1: no actor column, no leases table.
+    const raw = new Database(file);
+    raw.exec('ALTER TABLE revisions DROP COLUMN actor');
+    raw.exec('DROP TABLE leases');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const store = openClosedLater(t, file);
+    await store.apply([put('a', '2')], { message: 'new', actor: 'ci-web' });
+    assert.deepEqual(
+      (await store.history()).map((h) => [h.revision, h.actor, h.message]),
+      [
+        [2, 'ci-web', 'new'],
+        [1, '', 'old'],
+      ],
+    );
+  });
+
   void test('a file that is not a database is refused with FERRY_STORE_UNAVAILABLE', (t) => {
     const file = join(tempDir(t), 'store.db');
     writeFileSync(file, 'this is not an SQLite database, just some text '.repeat(100));

@@ -131,8 +131,8 @@ export class SqliteStore implements ResourceStore {
         'SELECT version FROM resources WHERE type_url = ? AND grp = ? AND name = ?',
       )
       .pluck();
-    this.insertRevisionStmt = db.prepare<[number, string, string]>(
-      'INSERT INTO revisions (revision, time, message) VALUES (?, ?, ?)',
+    this.insertRevisionStmt = db.prepare<[number, string, string, string]>(
+      'INSERT INTO revisions (revision, time, message, actor) VALUES (?, ?, ?, ?)',
     );
     this.insertChangeStmt = db.prepare<
       [number, number, string, string, string, string, Uint8Array | null, string | null]
@@ -160,7 +160,7 @@ export class SqliteStore implements ResourceStore {
        ) WHERE newest = 1 AND op = 'put' ORDER BY type_url, grp, name`,
     );
     this.newestRevisionsStmt = db.prepare<[number], RevisionRow>(
-      'SELECT revision, time, message FROM revisions ORDER BY revision DESC LIMIT ?',
+      'SELECT revision, time, message, actor FROM revisions ORDER BY revision DESC LIMIT ?',
     );
     this.changeKeysBetweenStmt = db.prepare<[number, number], Omit<ChangeRow, 'value'>>(
       `SELECT revision, op, type_url, grp, name, version FROM changes
@@ -329,7 +329,12 @@ export class SqliteStore implements ResourceStore {
     );
     if (changes.length === 0) return { revision: current, changes };
     const revision = current + 1;
-    this.insertRevisionStmt.run(revision, new Date().toISOString(), options.message ?? '');
+    this.insertRevisionStmt.run(
+      revision,
+      new Date().toISOString(),
+      options.message ?? '',
+      options.actor ?? '',
+    );
     changes.forEach((m, seq) => {
       if (m.op === 'put') {
         this.insertChangeStmt.run(
@@ -368,6 +373,7 @@ export class SqliteStore implements ResourceStore {
       revision: r.revision,
       time: r.time,
       message: r.message,
+      actor: r.actor,
       changes: changesByRevision.get(r.revision) ?? [],
     }));
   }

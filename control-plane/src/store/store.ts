@@ -27,6 +27,11 @@ export interface ApplyOptions {
   readonly expectedRevision?: number;
   /** Recorded in history (e.g. "ferryctl apply -f web.yaml", "rollback to 12"). */
   readonly message?: string;
+  /**
+   * Who made the change, recorded in history: an API token's name, a client certificate's
+   * identity, or the control plane itself for its internal records. Default ''.
+   */
+  readonly actor?: string;
 }
 
 export interface ApplyResult {
@@ -57,6 +62,8 @@ export interface HistoryEntry {
   /** ISO 8601. */
   readonly time: string;
   readonly message: string;
+  /** ApplyOptions.actor; '' for revisions written without one (and before actors were kept). */
+  readonly actor: string;
   readonly changes: ReadonlyArray<
     ResourceKey & { readonly op: 'put' | 'delete'; readonly version?: string }
   >;

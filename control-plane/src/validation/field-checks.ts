@@ -10,6 +10,7 @@ import { checkRe2 } from './re2.js';
 import { checkAcmeCertificate } from '../acme/acme-spec.js';
 import { QUORUM_METADATA_KEY, quorumSettingOf } from '../health/quorum.js';
 import { HDS_METADATA_KEY, hdsSettingOf } from '../health/hds-assignment.js';
+import { compilePolicy } from '../xds/access-policy.js';
 import {
   asArray,
   asObject,
@@ -33,6 +34,10 @@ export function checkFields(kind: ResourceKind, json: JsonObject): string[] {
   if (kind === 'Listener') checkListenerPorts(json, errors);
   if (kind === 'ClusterLoadAssignment') checkEndpointPorts(json, '', errors);
   if (kind === 'Cluster') checkCluster(json, errors);
+  if (kind === 'XdsAccessPolicy') {
+    const compiled = compilePolicy(json);
+    if (!compiled.ok) errors.push(...compiled.errors);
+  }
   return errors;
 }
 

@@ -77,6 +77,7 @@ export function checkDuplicateNames(
 }
 
 const NOUN: Record<ResourceKind, string> = {
+  XdsAccessPolicy: 'xDS access policy',
   Cluster: 'cluster',
   RouteConfiguration: 'route configuration',
   ClusterLoadAssignment: 'cluster load assignment (endpoints)',

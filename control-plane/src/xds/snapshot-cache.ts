@@ -17,7 +17,7 @@
  *   `catchUp(listener)` first, so it never answers from the new snapshot ahead of the
  *   make-before-break push it owes for it.
  */
-import { combinedVersion, RESOURCE_TYPES } from '@ferry/proto';
+import { combinedVersion, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from '@ferry/shared';
 import type { ChangeEvent, Mutation, ResourceStore, Watch } from '../store/store.js';
@@ -104,7 +104,7 @@ interface FanOutRound {
 const EMPTY_VERSION = combinedVersion([]);
 /** gRPC's default maximum receive message size. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
-const KNOWN_TYPES = new Set(RESOURCE_TYPES.map((t) => t.typeUrl));
+const KNOWN_TYPES = new Set(XDS_RESOURCE_TYPES.map((t) => t.typeUrl));
 
 function emptySnapshot(typeUrl: string): TypeSnapshot {
   return { typeUrl, version: EMPTY_VERSION, resources: new Map(), all: [], removed: new Map() };

@@ -2,7 +2,7 @@
  * What every xDS stream shares with its server: the snapshot cache, the fleet tracker, the
  * logger, and helpers for the parts of the protocol that SotW and delta streams have in common.
  */
-import { RESOURCE_TYPES, servedTypeByUrl } from '@ferry/proto';
+import { servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { NodeMessage, StatusMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { FleetTracker, NodeIdentity } from './fleet.js';
@@ -37,14 +37,15 @@ export interface StreamContext {
 
 /** LDS and CDS: a response carries the full set and absence means deletion (xDS protocol). */
 export const FULL_STATE_TYPES: ReadonlySet<string> = new Set(
-  RESOURCE_TYPES.filter((t) => t.short === 'LDS' || t.short === 'CDS').map((t) => t.typeUrl),
+  XDS_RESOURCE_TYPES.filter((t) => t.short === 'LDS' || t.short === 'CDS').map((t) => t.typeUrl),
 );
 
-/** Make-before-break order (RESOURCE_TYPES order): CDS, EDS, SDS, LDS, RDS. */
-export const TYPE_ORDER: readonly string[] = RESOURCE_TYPES.map((t) => t.typeUrl);
+/** Make-before-break order (XDS_RESOURCE_TYPES order): CDS, EDS, SDS, LDS, RDS. */
+export const TYPE_ORDER: readonly string[] = XDS_RESOURCE_TYPES.map((t) => t.typeUrl);
 
+/** Served over xDS: Ferry's own stored types (access policies) never are. */
 export function isKnownType(typeUrl: string): boolean {
-  return servedTypeByUrl(typeUrl) !== undefined;
+  return servedResourceTypeByUrl(typeUrl) !== undefined;
 }
 
 let nonceCounter = 0;

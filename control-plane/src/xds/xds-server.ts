@@ -3,8 +3,9 @@
  * and delta), the per-type services (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot
  * Fetch*) and CSDS, all fed by one SnapshotCache, plus HDS (../health/hds-server.ts), which
  * receives proxies' health reports, and LRS (../load/lrs-server.ts), which receives their load
- * reports. It binds insecure credentials and is meant for loopback until TLS/mTLS is added
- * (docs/architecture.md, "Security defaults").
+ * reports. Plaintext by default, for loopback; with `tls` it serves TLS (tls-listener.ts), and
+ * with a client CA it requires client certificates and admits each call by the identity of its
+ * certificate (admission.ts, access-policy.ts; docs/architecture.md, "Who may connect").
  *
  * Lifecycle: listen() waits for the cache to load the store before binding, so no proxy is ever
  * answered from an empty cache. close() ends every stream (clients reconnect, possibly to another
@@ -31,7 +32,7 @@ import {
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '@ferry/proto/grpc';
-import { RESOURCE_TYPES, servedTypeByUrl } from '@ferry/proto';
+import { servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
@@ -46,6 +47,12 @@ import type { FleetStatusSource } from './fleet-status.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { encodeControlPlane, encodedOrSerialize } from './response-encoder.js';
 import { nodeIdentity, type StreamContext } from './stream-context.js';
+import type { ResourceStore } from '../store/store.js';
+import { xdsAccessRefusals } from '../metrics/xds-access-metrics.js';
+import { AccessPolicy } from './access-policy.js';
+import { AccessPolicyStore } from './access-policy-store.js';
+import { Admission } from './admission.js';
+import { XdsTlsListener, type XdsTlsFiles } from './tls-listener.js';
 import { DeltaStream } from './stream-delta.js';
 import { PushTracker } from './push-tracker.js';
 import { selectSotw, SotwStream, updateSotwNames, type SotwSubscription } from './stream-sotw.js';
@@ -73,7 +80,16 @@ export interface XdsServerOptions {
   readonly lrsIntervalMs?: number;
   /** Traces pushes (`xds.push`, ended by ACK/NACK) when set (tracing on). */
   readonly tracer?: Tracer;
+  /** Serve TLS with these files; with `clientCaFile`, require and check client certificates. */
+  readonly tls?: XdsTlsFiles;
+  /** Who may join which group when client certificates are required (default: stored policies only). */
+  readonly accessPolicy?: AccessPolicy;
+  /** Where XdsAccessPolicy resources are read from (the store the cache follows). */
+  readonly policyStore?: ResourceStore;
 }
+
+/** How the xDS port is protected: plaintext, TLS, or TLS with client certificates checked. */
+export type XdsTransportSecurity = 'plaintext' | 'tls' | 'mtls';
 
 /** Per-type services: gRPC service name and the stem of its Stream, Delta and Fetch method names. */
 const TYPE_SERVICES: ReadonlyArray<{ service: string; stem: string; short: string }> = [
@@ -111,6 +127,9 @@ export class XdsServer {
   private readonly hds: HdsService;
   private readonly loadAggregate: LoadAggregate;
   private readonly lrs: LrsService;
+  private readonly tls: XdsTlsListener | undefined;
+  private readonly admission: Admission | undefined;
+  private readonly policies: AccessPolicyStore | undefined;
   private closing: Promise<void> | undefined;
   private destroyed = false;
 
@@ -161,7 +180,26 @@ export class XdsServer {
         );
       },
     };
+    if (options.tls?.clientCaFile !== undefined) {
+      const policy = options.accessPolicy ?? new AccessPolicy();
+      const refusals = xdsAccessRefusals();
+      const admission = new Admission({ policy, logger: this.logger, refused: refusals });
+      this.admission = admission;
+      this.policies = options.policyStore
+        ? new AccessPolicyStore(options.policyStore, policy, this.logger, (groups) =>
+            admission.recheck(groups),
+          )
+        : undefined;
+    }
+    if (options.tls) {
+      const admission = this.admission;
+      this.tls = new XdsTlsListener(options.tls, (peer, error) => {
+        if (admission) admission.handshakeRefused(peer, error);
+        else this.logger.warn({ peer, error: error.message }, 'xDS TLS handshake failed');
+      });
+    }
     this.server = new Server({
+      ...(this.admission ? { interceptors: [this.admission.interceptor] } : {}),
       // Detect proxies that vanished without closing their connection (one timer per connection).
       'grpc.keepalive_time_ms': 60_000,
       'grpc.keepalive_timeout_ms': 20_000,
@@ -177,15 +215,38 @@ export class XdsServer {
 
   /** Loads the cache, binds host:port (0 = any free port) and resolves with the bound port. */
   async listen(host: string, port: number): Promise<number> {
-    await this.cache.start();
-    const address = formatHostPort(host, port);
-    const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
-        err ? reject(err) : resolve(actual),
-      );
-    });
-    this.logger.info({ address: host, port: bound }, 'xDS server listening');
+    await Promise.all([this.cache.start(), this.policies?.start()]);
+    let bound: number;
+    if (this.tls) {
+      // TLS is terminated by the listener; gRPC runs over the verified socket.
+      const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
+      bound = await this.tls.listen(host, port, injector);
+    } else {
+      const address = formatHostPort(host, port);
+      bound = await new Promise<number>((resolve, reject) => {
+        this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
+          err ? reject(err) : resolve(actual),
+        );
+      });
+    }
+    this.logger.info(
+      { address: host, port: bound, transport: this.transportSecurity },
+      'xDS server listening',
+    );
     return bound;
+  }
+
+  get transportSecurity(): XdsTransportSecurity {
+    if (!this.tls) return 'plaintext';
+    return this.admission ? 'mtls' : 'tls';
+  }
+
+  /**
+   * Re-reads the TLS files (SIGHUP): new connections use them, established ones keep theirs.
+   * Throws, keeping the current ones, when a file cannot be read or parsed. No-op in plaintext.
+   */
+  async reloadTls(): Promise<void> {
+    await this.tls?.reload();
   }
 
   /** The fleet as the management API shows it. */
@@ -216,6 +277,8 @@ export class XdsServer {
       this.statusCalls.clear();
       this.hds.close();
       this.lrs.close();
+      this.policies?.close();
+      this.tls?.close();
       this.server.tryShutdown(() => resolve());
     });
     return this.closing;
@@ -229,6 +292,8 @@ export class XdsServer {
     this.metrics.connectedStreams.inc(-this.streams.size);
     this.streams.clear();
     this.statusCalls.clear();
+    this.policies?.close();
+    this.tls?.destroy();
     this.server.forceShutdown();
   }
 
@@ -259,7 +324,7 @@ export class XdsServer {
       },
     );
     for (const { service, stem, short } of TYPE_SERVICES) {
-      const type = RESOURCE_TYPES.find((t) => t.short === short);
+      const type = XDS_RESOURCE_TYPES.find((t) => t.short === short);
       if (!type) throw new Error(`xds: no resource type ${short}`);
       const kind = short.toLowerCase();
       const implementation: UntypedServiceImplementation = {
@@ -301,7 +366,7 @@ export class XdsServer {
     callback: sendUnaryData<DiscoveryResponse>,
   ): void {
     const typeUrl = request.type_url || fixedTypeUrl;
-    if (typeUrl !== fixedTypeUrl || !servedTypeByUrl(typeUrl)) {
+    if (typeUrl !== fixedTypeUrl || !servedResourceTypeByUrl(typeUrl)) {
       callback({
         code: status.INVALID_ARGUMENT,
         details: `this service serves ${fixedTypeUrl} only`,

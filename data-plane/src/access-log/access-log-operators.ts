@@ -137,7 +137,15 @@ function responseCodeDetails(r: AccessLogRecord): string | undefined {
   if (r.tcp === true) return undefined;
   if (r.responseFlags !== '-' && r.responseFlags !== '') {
     const details = DETAILS_BY_FLAG[r.responseFlags];
-    if (details !== undefined) return details;
+    if (details !== undefined) {
+      // A more specific form recorded by the router (`{connection_failure,<TLS reason>}`) wins.
+      const recorded = r.responseCodeDetails;
+      return recorded !== undefined &&
+        details.endsWith('}') &&
+        recorded.startsWith(details.slice(0, -1))
+        ? recorded
+        : details;
+    }
   }
   if (r.responseCodeDetails !== undefined && r.responseCodeDetails !== '')
     return r.responseCodeDetails;

@@ -6,9 +6,15 @@ import type { ClusterModel } from '../config/model.js';
 import type { AdminControls, AdminSources, ServerState } from './admin-sources.js';
 import { AdminServer } from './admin-server.js';
 import { clusterStatuses, renderClustersJson, renderClustersText } from './clusters.js';
+import { Certificates } from './certs.js';
 import { ConfigDump } from './config-dump.js';
 import { PrimaryStats } from './primary-stats.js';
-import { LDS, replaceType } from '../xds/resource-set.js';
+import { LDS, SDS, replaceType } from '../xds/resource-set.js';
+
+const tlsCertificate = (key: Record<string, string>): Record<string, unknown> => ({
+  certificate_chain: { inline_string: 'chain' },
+  private_key: key,
+});
 
 const cluster = {
   name: 'web',
@@ -63,9 +69,19 @@ const sources: AdminSources = {
   configDump: new ConfigDump({
     staticListeners: [],
     staticClusters: [{ name: 'xds' }],
-    resources: () => replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
+    staticSecrets: [{ name: 'boot', tls_certificate: tlsCertificate({ filename: '/etc/k.pem' }) }],
+    resources: () =>
+      replaceType(
+        replaceType(new Map(), LDS, 'v1', [{ name: 'http' }], 't1'),
+        SDS,
+        's1',
+        [{ name: 'web', tls_certificate: tlsCertificate({ inline_bytes: 'c2VjcmV0' }) }],
+        't2',
+      ),
+    subscribedSecrets: () => ['web', 'later'],
     bootTime: 't0',
   }),
+  certs: new Certificates(() => undefined),
   clusters: { rows: () => [{ cluster, addedViaApi: true }] },
   stats: new PrimaryStats(
     () =>
@@ -127,6 +143,7 @@ test('/config_dump has Envoy’s shape', async () => {
     'EndpointsConfigDump',
     'ListenersConfigDump',
     'RoutesConfigDump',
+    'SecretsConfigDump',
   ]);
   assert.deepEqual(dump.configs[0]?.static_clusters?.[0]?.cluster, {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
@@ -140,6 +157,46 @@ test('/config_dump has Envoy’s shape', async () => {
       last_updated: 't1',
     },
   });
+});
+
+test('/config_dump redacts private keys as Envoy does, static and dynamic secrets alike', async () => {
+  const body = (await request('/config_dump')).body;
+  assert.ok(!body.includes('c2VjcmV0') && !body.includes('/etc/k.pem'), body);
+  const dump = JSON.parse(body) as { configs: Array<Record<string, unknown>> };
+  assert.deepEqual(dump.configs[4], {
+    '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+    static_secrets: [
+      {
+        name: 'boot',
+        last_updated: 't0',
+        secret: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+          name: 'boot',
+          tls_certificate: tlsCertificate({ filename: '[redacted]' }),
+        },
+      },
+    ],
+    dynamic_active_secrets: [
+      {
+        name: 'web',
+        version_info: 's1',
+        last_updated: 't2',
+        secret: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+          name: 'web',
+          // The bytes of "[redacted]", as Envoy writes a redacted bytes field.
+          tls_certificate: tlsCertificate({
+            inline_bytes: Buffer.from('[redacted]').toString('base64'),
+          }),
+        },
+      },
+    ],
+    dynamic_warming_secrets: [{ name: 'later' }],
+  });
+});
+
+test('/certs answers Envoy’s shape', async () => {
+  assert.deepEqual(JSON.parse((await request('/certs')).body), { certificates: [] });
 });
 
 test('/clusters text and json', async () => {

@@ -26,6 +26,7 @@ const POST_ONLY = new Set([
 
 const HELP = `admin commands are:
   /: this help
+  /certs: print certs on machine
   /clusters: upstream cluster status (?format=json)
   /config_dump: dump current Envoy configs
   /drain_listeners (POST): drain listeners
@@ -108,6 +109,9 @@ export class AdminServer {
         return;
       case '/config_dump':
         sendJson(res, 200, sources.configDump.dump());
+        return;
+      case '/certs':
+        sendJson(res, 200, sources.certs.dump());
         return;
       case '/clusters': {
         const rows = await sources.clusters.rows();

@@ -23,6 +23,11 @@ export interface ConfigDumpSource {
   dump(): Record<string, unknown>;
 }
 
+/** /certs (envoy.admin.v3.Certificates as JSON). */
+export interface CertificatesSource {
+  dump(): unknown;
+}
+
 /** One row of /clusters: a cluster, whether it came over xDS, and its hosts' health views. */
 export interface ClusterStatusInput {
   readonly cluster: ClusterModel;
@@ -46,6 +51,7 @@ export interface StatsSource {
 export interface AdminSources {
   readonly serverInfo: ServerInfoSource;
   readonly configDump: ConfigDumpSource;
+  readonly certs: CertificatesSource;
   readonly clusters: ClustersSource;
   readonly stats: StatsSource;
 }

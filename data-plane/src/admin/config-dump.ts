@@ -2,16 +2,22 @@
  * /config_dump in Envoy's shape (envoy.admin.v3.ConfigDump): one entry per resource kind, with
  * static resources from the bootstrap and dynamic ones as accepted over xDS, each as JSON with
  * its "@type". Resources are the accepted Envoy JSON, not the internal model, so an operator
- * can diff it against what they applied.
+ * can diff it against what they applied. Private keys and other key material are redacted, as
+ * Envoy redacts them (redact.ts), in secrets and inline TLS contexts alike.
  */
-import { CDS, EDS, LDS, RDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
+import { CDS, EDS, LDS, RDS, SDS, type JsonObject, type ResourceSet } from '../xds/resource-set.js';
 import type { ConfigDumpSource } from './admin-sources.js';
+import { redactSensitive } from './redact.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
 
 export interface ConfigDumpInput {
   readonly staticListeners: readonly JsonObject[];
   readonly staticClusters: readonly JsonObject[];
+  /** The bootstrap's static_resources.secrets. */
+  readonly staticSecrets?: readonly JsonObject[];
+  /** Secret names subscribed to over SDS (those not received yet are warming). */
+  readonly subscribedSecrets?: readonly string[];
   readonly resources: ResourceSet;
   /** When the static resources were loaded (process start). */
   readonly bootTime: string;
@@ -99,19 +105,42 @@ export function buildConfigDump(input: ConfigDumpInput): JsonObject {
       last_updated: r.lastUpdated,
     })),
   });
-  return { configs };
+  const active = set.get(SDS)?.resources;
+  configs.push({
+    '@type': `${ADMIN}SecretsConfigDump`,
+    static_secrets: (input.staticSecrets ?? []).map((secret) => ({
+      name: secret.name,
+      last_updated: bootTime,
+      secret: typed(SDS, secret),
+    })),
+    dynamic_active_secrets: dynamic(set, SDS, (r) => ({
+      name: r.name,
+      version_info: r.version,
+      last_updated: r.lastUpdated,
+      secret: r.json,
+    })),
+    dynamic_warming_secrets: (input.subscribedSecrets ?? [])
+      .filter((name) => !active?.has(name))
+      .map((name) => ({ name })),
+  });
+  return redactSensitive({ configs }) as JsonObject;
 }
 
 /** The dump of the resources in force: the bootstrap's static ones and those accepted over xDS. */
 export class ConfigDump implements ConfigDumpSource {
   constructor(
-    private readonly input: Omit<ConfigDumpInput, 'resources'> & {
+    private readonly input: Omit<ConfigDumpInput, 'resources' | 'subscribedSecrets'> & {
       /** The resource set accepted so far (it is replaced, not mutated, on each update). */
       readonly resources: () => ResourceSet;
+      readonly subscribedSecrets?: () => readonly string[];
     },
   ) {}
 
   dump(): JsonObject {
-    return buildConfigDump({ ...this.input, resources: this.input.resources() });
+    return buildConfigDump({
+      ...this.input,
+      resources: this.input.resources(),
+      subscribedSecrets: this.input.subscribedSecrets?.() ?? [],
+    });
   }
 }

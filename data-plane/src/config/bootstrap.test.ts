@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBootstrap } from './bootstrap.js';
 import { buildProxyConfig } from './translate.js';
+import { TEST_CERT } from './translate-test-fixtures.js';
 
 // What an Envoy user points at a control plane: admin, a static listener and the xds cluster
 // (HTTP/2 via the deprecated cluster field, as many bootstraps still have it), ADS for LDS/CDS.
@@ -120,7 +121,59 @@ describe('loadBootstrap', () => {
     assert.equal(r.value.staticClusters.length, 1);
   });
 
+  test('static secrets: what SdsSecretConfigs with only a name refer to', () => {
+    const text = TYPICAL.replace(
+      '    http2_protocol_options: {}\n',
+      `    http2_protocol_options: {}
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        common_tls_context:
+          validation_context_sds_secret_config: { name: xds-ca }
+`,
+    ).replace(
+      'static_resources:\n',
+      `static_resources:
+  secrets:
+  - name: xds-ca
+    validation_context:
+      trusted_ca:
+        inline_string: |
+${TEST_CERT.trimEnd()
+  .split('\n')
+  .map((l) => '          ' + l)
+  .join('\n')}
+`,
+    );
+    const r = loadBootstrap(text, 'bootstrap.yaml');
+    if (!r.ok) assert.fail(r.errors.join('\n'));
+    assert.deepEqual(
+      r.value.staticSecrets.map((s) => s.name),
+      ['xds-ca'],
+    );
+    assert.equal(r.value.ads?.cluster.tls?.trustedCaPem, TEST_CERT);
+  });
+
   const CASES: Array<{ name: string; edit: (t: string) => string; errors: string[] }> = [
+    {
+      name: 'an ADS cluster that waits for a secret only ADS could deliver',
+      edit: (t) =>
+        t.replace(
+          '    http2_protocol_options: {}\n',
+          `    http2_protocol_options: {}
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        common_tls_context:
+          tls_certificate_sds_secret_configs: [{ name: client, sds_config: { ads: {} } }]
+`,
+        ),
+      errors: [
+        'bootstrap.yaml: dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: "xds_cluster" waits for SDS secrets (client) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets',
+      ],
+    },
     {
       name: 'strict decoding: unknown field with its path',
       edit: (t) => t.replace('  cluster: edge\n', '  cluster: edge\n  clustr: x\n'),
@@ -174,11 +227,14 @@ describe('loadBootstrap', () => {
       ],
     },
     {
-      name: 'static secrets (SDS)',
+      name: 'static secrets of a kind ferry-proxy does not use',
       edit: (t) =>
-        t.replace('static_resources:\n', 'static_resources:\n  secrets: [{ name: s }]\n'),
+        t.replace(
+          'static_resources:\n',
+          'static_resources:\n  secrets: [{ name: s, generic_secret: { secret: { inline_string: x } } }]\n',
+        ),
       errors: [
-        'bootstrap.yaml: static_resources.secrets: SDS secrets are not supported yet by ferry-proxy',
+        'bootstrap.yaml: static_resources: static Secret "s": generic_secret: not supported by ferry-proxy',
       ],
     },
     {

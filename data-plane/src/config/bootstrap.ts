@@ -34,8 +34,8 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
-import { SDS_NOT_SUPPORTED } from './translate-tls.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
+import { XDS_TRANSPORT_SPECS, xdsTlsModel, type XdsTlsModel } from '../xds/xds-transport.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -52,8 +52,10 @@ export interface NodeModel {
 export interface AdsModel {
   /** The static cluster the ADS stream connects to. */
   readonly clusterName: string;
-  /** The translated static cluster (its endpoints give the control plane address, its tls the credentials). */
+  /** The translated static cluster (its endpoints give the control plane address). */
   readonly cluster: ClusterModel;
+  /** The cluster's transport_socket as the xDS client uses it (../xds/xds-transport.ts); absent = plaintext. */
+  readonly tls?: XdsTlsModel;
   readonly apiType: 'GRPC' | 'DELTA_GRPC';
   /** envoy_grpc.authority (default: the cluster name, as Envoy). */
   readonly authority: string;
@@ -68,6 +70,8 @@ export interface BootstrapModel {
   /** Normalised Envoy JSON, for buildProxyConfig together with the xDS resources. */
   readonly staticListeners: readonly JsonObject[];
   readonly staticClusters: readonly JsonObject[];
+  /** static_resources.secrets: what an SdsSecretConfig with only a name refers to. */
+  readonly staticSecrets: readonly JsonObject[];
   readonly ads?: AdsModel;
   /** dynamic_resources.lds_config / cds_config (over ADS): subscribe to these types. */
   readonly lds: boolean;
@@ -77,7 +81,7 @@ export interface BootstrapModel {
 const BOOTSTRAP_SPEC = messageSpec(BOOTSTRAP_MESSAGE, {
   node: 'id, cluster, metadata, locality',
   admin: 'admin listener address',
-  static_resources: 'listeners, clusters',
+  static_resources: 'listeners, clusters, secrets',
   dynamic_resources: 'ads_config, lds_config and cds_config over ADS',
   layered_runtime: 'accepted only without runtime values (empty static layers, admin layers)',
   stats_config: 'accepted (stats naming only)',
@@ -102,6 +106,8 @@ const ADMIN_SPEC = messageSpec('envoy.config.bootstrap.v3.Admin', {
 const STATIC_SPEC = messageSpec('envoy.config.bootstrap.v3.Bootstrap.StaticResources', {
   listeners: 'translated like LDS resources',
   clusters: 'translated like CDS resources',
+  secrets:
+    'static secrets (TLS certificates, validation contexts) for SdsSecretConfigs without sds_config',
 });
 
 const DYNAMIC_SPEC = messageSpec('envoy.config.bootstrap.v3.Bootstrap.DynamicResources', {
@@ -162,6 +168,7 @@ export const BOOTSTRAP_SPECS: readonly MessageSpec[] = [
   HEADER_VALUE_SPEC,
   LAYERED_RUNTIME_SPEC,
   RUNTIME_LAYER_SPEC,
+  ...XDS_TRANSPORT_SPECS,
 ];
 
 /** Parses, decodes and checks a bootstrap document; errors are prefixed with `source`. */
@@ -220,23 +227,43 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   checkRuntime(asObject(json.layered_runtime), issues);
 
   const staticJson = asObject(json.static_resources) ?? {};
-  checkFields(staticJson, STATIC_SPEC, 'static_resources', issues, { secrets: SDS_NOT_SUPPORTED });
+  checkFields(staticJson, STATIC_SPEC, 'static_resources', issues);
   const staticListeners = objectsOf(staticJson, 'listeners', '').map(([l]) => l);
-  const staticClusters = objectsOf(staticJson, 'clusters', '').map(([c]) => c);
+  const staticSecrets = objectsOf(staticJson, 'secrets', '').map(([c]) => c);
+  const dynamic = asObject(json.dynamic_resources) ?? {};
+  const adsJson = asObject(dynamic.ads_config);
+  // The xDS cluster's transport_socket belongs to the xDS client (its TLS is checked and used by
+  // ../xds/xds-transport.ts), not to the data path's cluster translation.
+  const adsClusterName = adsJson ? adsClusterNameOf(adsJson) : undefined;
+  const xdsTransport = new Map<string, JsonObject>();
+  const staticClusters = objectsOf(staticJson, 'clusters', 'static_resources').map(([c, p]) => {
+    if (adsClusterName === undefined || c.name !== adsClusterName || !c.transport_socket) return c;
+    const { transport_socket: _transportSocket, ...rest } = c;
+    xdsTransport.set(p, c);
+    return rest;
+  });
   const built = buildProxyConfig({
     listeners: staticListeners,
     clusters: staticClusters,
     routeConfigs: [],
     endpoints: [],
+    staticSecrets,
   });
   if (!built.ok) for (const e of built.errors) issues.add('static_resources', e);
 
-  const dynamic = asObject(json.dynamic_resources) ?? {};
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
-  const adsJson = asObject(dynamic.ads_config);
-  const ads = adsJson
-    ? adsModel(adsJson, built.ok ? built.value.clusters : {}, built.ok, issues)
+  let tls: XdsTlsModel | undefined;
+  for (const [path, cluster] of xdsTransport) tls = xdsTlsModel(cluster, path, issues);
+  const adsBase = adsJson
+    ? adsModel(
+        adsJson,
+        built.ok ? built.value.clusters : {},
+        built.ok ? (built.value.warming?.clusters ?? {}) : {},
+        built.ok,
+        issues,
+      )
     : undefined;
+  const ads = adsBase && tls ? { ...adsBase, tls } : adsBase;
   const lds = dynamic.lds_config !== undefined;
   const cds = dynamic.cds_config !== undefined;
   if (lds) adsConfigSource(asObject(dynamic.lds_config), 'dynamic_resources.lds_config', issues);
@@ -250,6 +277,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
     ...(admin ? { admin } : {}),
     staticListeners,
     staticClusters,
+    staticSecrets,
     ...(ads ? { ads } : {}),
     lds,
     cds,
@@ -259,6 +287,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
 function adsModel(
   obj: JsonObject,
   clusters: Readonly<Record<string, ClusterModel>>,
+  warming: Readonly<Record<string, readonly string[]>>,
   clustersValid: boolean,
   issues: Issues,
 ): AdsModel | undefined {
@@ -293,6 +322,14 @@ function adsModel(
   checkFields(envoyGrpc, ENVOY_GRPC_SPEC, grpcPath, issues);
   const clusterName = str(envoyGrpc.cluster_name);
   const cluster = clusters[clusterName];
+  const waitsFor = warming[clusterName];
+  if (waitsFor) {
+    issues.add(
+      join(grpcPath, 'cluster_name'),
+      `${JSON.stringify(clusterName)} waits for SDS secrets (${waitsFor.join(', ')}) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets`,
+    );
+    return undefined;
+  }
   if (!cluster) {
     // When the static clusters failed to translate, their own errors say why.
     if (clustersValid)
@@ -319,6 +356,13 @@ function adsModel(
     initialMetadata,
     setNodeOnFirstMessageOnly: bool(obj.set_node_on_first_message_only, false),
   };
+}
+
+/** `grpc_services[0].envoy_grpc.cluster_name` of the ADS config, when there is one. */
+function adsClusterNameOf(ads: JsonObject): string | undefined {
+  const services = Array.isArray(ads.grpc_services) ? ads.grpc_services : [];
+  const envoyGrpc = asObject(asObject(services[0])?.envoy_grpc);
+  return typeof envoyGrpc?.cluster_name === 'string' ? envoyGrpc.cluster_name : undefined;
 }
 
 /** Runtime values change behaviour in ways ferry-proxy does not model, so only empty layers pass. */

@@ -25,6 +25,7 @@ import { LISTENER_EXTENSIONS, LISTENER_SPECS } from './translate-listener.js';
 import { MATCHER_SPECS } from './translate-matchers.js';
 import { ROUTE_ACTION_SPECS, PREVIOUS_HOSTS_TYPE_URL } from './translate-route-action.js';
 import { ROUTE_SPECS } from './translate-route.js';
+import { SECRET_SPECS } from './translate-secret.js';
 import { TLS_EXTENSIONS, TLS_SPECS } from './translate-tls.js';
 import { TRACING_EXTENSIONS, TRACING_SPECS } from './translate-tracing.js';
 
@@ -58,6 +59,7 @@ export function envoyReference(): EnvoyReference {
       { title: 'Cluster', messages: CLUSTER_SPECS },
       { title: 'ClusterLoadAssignment', messages: ENDPOINT_SPECS },
       { title: 'TLS', messages: TLS_SPECS },
+      { title: 'Secret (SDS)', messages: SECRET_SPECS },
       {
         title: 'Common',
         messages: [ADDRESS_SPEC, SOCKET_ADDRESS_SPEC, DATA_SOURCE_SPEC, ...CONFIG_SOURCE_SPECS],

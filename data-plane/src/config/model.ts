@@ -15,6 +15,27 @@ export interface ProxyConfig {
   /** RDS route configurations by name (inline route_config is stored on the HCM instead). */
   readonly routeConfigs: Readonly<Record<string, RouteConfigModel>>;
   readonly clusters: Readonly<Record<string, ClusterModel>>;
+  /**
+   * Listeners and clusters waiting for SDS secrets not received yet (Envoy's warming), by name,
+   * with the secret names they wait for. A waiting listener or cluster is served in its previous
+   * version if it had one, else not at all (docs/architecture.md, "Secrets").
+   */
+  readonly warming?: {
+    readonly listeners: Readonly<Record<string, readonly string[]>>;
+    readonly clusters: Readonly<Record<string, readonly string[]>>;
+  };
+  /** Files and directories of Secrets to watch: a change re-reads them (secret rotation). */
+  readonly secretWatches?: readonly SecretWatchModel[];
+}
+
+/**
+ * A directory watched for a Secret's files: `names` are the file names in it whose change
+ * matters (a `filename` DataSource), or undefined for any entry (a `watched_directory`, where a
+ * symlink swap renames an entry the DataSources do not name).
+ */
+export interface SecretWatchModel {
+  readonly directory: string;
+  readonly names?: readonly string[];
 }
 
 // ---------------------------------------------------------------- listeners
@@ -117,6 +138,10 @@ export interface TcpProxyModel {
 export interface TlsCertificateModel {
   readonly certificateChainPem: string;
   readonly privateKeyPem: string;
+  /** certificate_chain.filename, when read from a file (admin /certs shows it). */
+  readonly certificateChainPath?: string;
+  /** The SDS secret it came from, when it did. */
+  readonly secretName?: string;
 }
 
 export interface DownstreamTlsModel {
@@ -130,6 +155,8 @@ export interface DownstreamTlsModel {
   readonly cipherSuites: readonly string[];
   readonly requireClientCertificate: boolean;
   readonly trustedCaPem?: string;
+  /** trusted_ca.filename, when read from a file (admin /certs shows it). */
+  readonly trustedCaPath?: string;
 }
 
 export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
@@ -483,14 +510,51 @@ export interface CircuitBreakersModel {
   readonly maxRetries: number;
 }
 
+/** SubjectAltNameMatcher.san_type ferry-proxy checks (OTHER_NAME is refused). */
+export type SanType = 'DNS' | 'URI' | 'EMAIL' | 'IP_ADDRESS';
+
+/** CertificateValidationContext.match_typed_subject_alt_names[] (or the deprecated form). */
+export interface SanMatcherModel {
+  readonly sanType: SanType;
+  readonly matcher: StringMatcherModel;
+}
+
+/**
+ * UpstreamTlsContext. Verification follows Envoy's DefaultCertValidator: with no trusted CA,
+ * no SAN matcher and no pinned hash the peer is not verified at all; with trusted_ca the chain
+ * must verify; every configured SAN matcher / hash list must match as well.
+ */
 export interface UpstreamTlsModel {
   readonly sni: string;
   readonly alpnProtocols: readonly string[];
-  /** Trusted CA bundle; absent = do not verify (Envoy's default without validation_context). */
+  /** Trusted CA bundle; absent = the chain is not verified. */
   readonly trustedCaPem?: string;
+  /** trusted_ca.filename, when read from a file (admin /certs shows it). */
+  readonly trustedCaPath?: string;
   readonly certificate?: TlsCertificateModel;
   readonly minVersion: string;
   readonly maxVersion: string;
+  /** TLS 1.2 suites (OpenSSL names) in preference order; empty = Envoy's defaults. */
+  readonly cipherSuites: readonly string[];
+  /** The certificate must carry a SAN matching one of these (empty = no SAN check). */
+  readonly sanMatchers: readonly SanMatcherModel[];
+  /** verify_certificate_hash: lowercase hex SHA-256 of the DER certificate. */
+  readonly certificateHashes: readonly string[];
+  /** verify_certificate_spki: base64 SHA-256 of the DER SubjectPublicKeyInfo. */
+  readonly spkiHashes: readonly string[];
+}
+
+/**
+ * HttpProtocolOptions.upstream_http_protocol_options: names taken per request from the
+ * downstream request (`header`, falling back to :authority when absent or empty).
+ */
+export interface UpstreamHostNameModel {
+  /** auto_sni: the name is the SNI of new upstream connections. */
+  readonly autoSni: boolean;
+  /** auto_san_validation: the upstream certificate must carry the name as a SAN. */
+  readonly autoSanValidation: boolean;
+  /** override_auto_sni_header (lowercase) or '' for :authority. */
+  readonly header: string;
 }
 
 export interface ClusterModel {
@@ -519,6 +583,8 @@ export interface ClusterModel {
   readonly upstreamIdleTimeoutMs: number;
   readonly circuitBreakers: CircuitBreakersModel;
   readonly tls?: UpstreamTlsModel;
+  /** auto_sni / auto_san_validation (absent = neither). */
+  readonly upstreamHostName?: UpstreamHostNameModel;
   readonly perConnectionBufferLimitBytes: number;
   /** Normalised Envoy JSON of health_checks / outlier_detection (used by the health issue). */
   readonly healthChecks: readonly unknown[];

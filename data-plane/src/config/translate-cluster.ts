@@ -12,6 +12,7 @@ import {
   adsConfigSource,
   asArray,
   asObject,
+  bool,
   checkFields,
   durationMs,
   enumField,
@@ -28,8 +29,15 @@ import {
 import { DEFAULT_OVERPROVISIONING_FACTOR, translateAssignment } from './translate-endpoints.js';
 import { HEALTH_CHECK_SPECS, translateHealthChecks } from './translate-health-check.js';
 import { OUTLIER_DETECTION_SPEC, translateOutlierDetection } from './translate-outlier.js';
-import { translateUpstreamTls } from './translate-tls.js';
-import type { CircuitBreakersModel, ClusterModel, DiscoveryType, LbPolicy } from './model.js';
+import { translateUpstreamTls, type SecretResolver } from './translate-tls.js';
+import type {
+  CircuitBreakersModel,
+  ClusterModel,
+  DiscoveryType,
+  LbPolicy,
+  UpstreamHostNameModel,
+  UpstreamTlsModel,
+} from './model.js';
 
 export const DISCOVERY_TYPES: readonly DiscoveryType[] = [
   'STATIC',
@@ -139,6 +147,15 @@ const HTTP_OPTIONS_SPEC = messageSpec(HTTP_PROTOCOL_OPTIONS_NAME, {
   explicit_http_config: 'HTTP/1.1 or HTTP/2',
   use_downstream_protocol_config: 'the downstream request’s protocol',
   common_http_protocol_options: 'idle_timeout (1h), max_requests_per_connection',
+  upstream_http_protocol_options:
+    'auto_sni, auto_san_validation, override_auto_sni_header (names from the downstream request)',
+});
+const UPSTREAM_HTTP_OPTIONS_SPEC = messageSpec('envoy.config.core.v3.UpstreamHttpProtocolOptions', {
+  auto_sni:
+    'SNI of new upstream connections = the request’s Host/:authority without port (not for IP addresses); pools are kept per name',
+  auto_san_validation:
+    'the upstream certificate must carry that name as a SAN (DNS wildcard rules); replaces the SAN matchers; needs a validation_context that verifies',
+  override_auto_sni_header: 'take the name from this request header (falls back to :authority)',
 });
 const EXPLICIT_SPEC = messageSpec(HTTP_PROTOCOL_OPTIONS_NAME + '.ExplicitHttpConfig', {
   http_protocol_options: 'HTTP/1.1 (keep-alive pool)',
@@ -185,6 +202,7 @@ export const CLUSTER_SPECS: readonly MessageSpec[] = [
   EXPLICIT_SPEC,
   DOWNSTREAM_SPEC,
   UPSTREAM_COMMON_SPEC,
+  UPSTREAM_HTTP_OPTIONS_SPEC,
   UPSTREAM_HTTP1_SPEC,
   UPSTREAM_HTTP2_SPEC,
 ];
@@ -198,8 +216,18 @@ export const CLUSTER_EXTENSIONS: readonly ExtensionSpec[] = [
   },
 ];
 
-export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel {
-  checkFields(obj, CLUSTER_SPEC, '', issues);
+/** Fields refused with a more specific reason than "not supported". */
+const CLUSTER_REASONS: Readonly<Record<string, string>> = {
+  transport_socket_matches:
+    'not supported by ferry-proxy: every endpoint uses the cluster’s transport_socket (set TLS there)',
+};
+
+export function translateCluster(
+  obj: JsonObject,
+  issues: Issues,
+  secrets?: SecretResolver,
+): ClusterModel {
+  checkFields(obj, CLUSTER_SPEC, '', issues, CLUSTER_REASONS);
   const name = str(obj.name);
   const type = enumField(obj.type, DISCOVERY_TYPES, 'STATIC', 'type', issues);
   const lbPolicy = enumField(obj.lb_policy, LB_POLICIES, 'ROUND_ROBIN', 'lb_policy', issues);
@@ -237,7 +265,13 @@ export function translateCluster(obj: JsonObject, issues: Issues): ClusterModel 
 
   const lb = lbSettings(obj, issues);
   const protocol = upstreamProtocol(obj, issues);
-  const tls = translateUpstreamTls(asObject(obj.transport_socket), 'transport_socket', issues);
+  const tls = translateUpstreamTls(
+    asObject(obj.transport_socket),
+    'transport_socket',
+    issues,
+    secrets,
+  );
+  checkUpstreamHostName(protocol.upstreamHostName, tls, issues);
   const outlierDetection = obj.outlier_detection;
   const outlierObj = asObject(outlierDetection);
   const outlier = outlierObj
@@ -359,13 +393,14 @@ function isPrime(n: number): boolean {
 
 type ProtocolSettings = Pick<
   ClusterModel,
-  'upstreamProtocol' | 'maxRequestsPerConnection' | 'upstreamIdleTimeoutMs'
+  'upstreamProtocol' | 'maxRequestsPerConnection' | 'upstreamIdleTimeoutMs' | 'upstreamHostName'
 >;
 
 function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
   let protocol: ClusterModel['upstreamProtocol'] = 'HTTP1';
   let maxRequestsPerConnection = int(obj.max_requests_per_connection, 0);
   let idleTimeoutMs: number = CLUSTER_DEFAULTS.upstreamIdleTimeoutMs;
+  let upstreamHostName: UpstreamHostNameModel | undefined;
 
   const legacyHttp2 = asObject(obj.http2_protocol_options);
   if (legacyHttp2) {
@@ -415,12 +450,55 @@ function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
     checkFields(common, UPSTREAM_COMMON_SPEC, commonPath, issues);
     idleTimeoutMs = durationMs(common.idle_timeout, idleTimeoutMs);
     maxRequestsPerConnection = int(common.max_requests_per_connection, maxRequestsPerConnection);
+    const hostNamePath = join(path, 'upstream_http_protocol_options');
+    const hostName = asObject(typed.upstream_http_protocol_options);
+    if (hostName) {
+      checkFields(hostName, UPSTREAM_HTTP_OPTIONS_SPEC, hostNamePath, issues);
+      const header = str(hostName.override_auto_sni_header).toLowerCase();
+      if (header !== '' && !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(header))
+        issues.add(join(hostNamePath, 'override_auto_sni_header'), 'not a valid header name');
+      const autoSni = bool(hostName.auto_sni, false);
+      const autoSanValidation = bool(hostName.auto_san_validation, false);
+      if (autoSni || autoSanValidation) upstreamHostName = { autoSni, autoSanValidation, header };
+    }
   }
   return {
     upstreamProtocol: protocol,
     maxRequestsPerConnection,
     upstreamIdleTimeoutMs: idleTimeoutMs,
+    ...(upstreamHostName ? { upstreamHostName } : {}),
   };
+}
+
+/**
+ * auto_sni / auto_san_validation only mean something over TLS, and auto_san_validation only when
+ * the certificate is verified (without a validation context Envoy checks nothing, so the option
+ * would silently do nothing).
+ */
+function checkUpstreamHostName(
+  options: UpstreamHostNameModel | undefined,
+  tls: UpstreamTlsModel | undefined,
+  issues: Issues,
+): void {
+  if (options === undefined) return;
+  const path = 'typed_extension_protocol_options.upstream_http_protocol_options';
+  if (tls === undefined) {
+    issues.add(
+      path,
+      'auto_sni and auto_san_validation need an UpstreamTlsContext transport_socket',
+    );
+    return;
+  }
+  const verifies =
+    tls.trustedCaPem !== undefined ||
+    tls.sanMatchers.length > 0 ||
+    tls.certificateHashes.length > 0 ||
+    tls.spkiHashes.length > 0;
+  if (options.autoSanValidation && !verifies)
+    issues.add(
+      `${path}.auto_san_validation`,
+      'needs transport_socket common_tls_context.validation_context.trusted_ca: without a validation context the upstream certificate is not verified at all',
+    );
 }
 
 function protocolOptions(obj: JsonObject, path: string, issues: Issues): void {

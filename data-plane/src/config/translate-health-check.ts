@@ -34,9 +34,11 @@ const HEALTH_CHECK_SPEC = messageSpec('envoy.config.core.v3.HealthCheck', {
   unhealthy_threshold: 'required',
   healthy_threshold: 'required (a host’s first check needs only one success)',
   reuse_connection: 'accepted; every check opens its own connection',
-  http_health_check: 'HTTP/1.1 or HTTP/2 GET',
-  tcp_health_check: 'connect, optional send/receive payload',
-  grpc_health_check: 'grpc.health.v1.Health/Check over HTTP/2 (plaintext)',
+  http_health_check:
+    'HTTP/1.1 or HTTP/2 GET, over the cluster’s transport_socket (TLS when it has an UpstreamTlsContext)',
+  tcp_health_check:
+    'connect (and TLS handshake with an UpstreamTlsContext), optional send/receive payload',
+  grpc_health_check: 'grpc.health.v1.Health/Check over HTTP/2, over the cluster’s transport_socket',
   no_traffic_interval:
     'default 60s: the interval until the cluster first has upstream traffic (then the others apply)',
   no_traffic_healthy_interval: 'default: no_traffic_interval; for healthy hosts without traffic',
@@ -70,6 +72,12 @@ const INT64_RANGE_SPEC = messageSpec('envoy.type.v3.Int64Range', {
   start: 'inclusive',
   end: 'exclusive',
 });
+
+/** Fields refused with a more specific reason than "not supported". */
+const HEALTH_CHECK_REASONS: Readonly<Record<string, string>> = {
+  transport_socket_match_criteria:
+    'not supported by ferry-proxy (neither is Cluster.transport_socket_matches): checks use the cluster’s transport_socket',
+};
 
 export const HEALTH_CHECK_SPECS: readonly MessageSpec[] = [
   HEALTH_CHECK_SPEC,
@@ -110,7 +118,7 @@ export function translateHealthCheck(
   path: string,
   issues: Issues,
 ): HealthCheckModel | undefined {
-  checkFields(obj, HEALTH_CHECK_SPEC, path, issues);
+  checkFields(obj, HEALTH_CHECK_SPEC, path, issues, HEALTH_CHECK_REASONS);
   const timeoutMs = positiveDuration(obj, 'timeout', path, issues);
   const intervalMs = positiveDuration(obj, 'interval', path, issues);
   const unhealthyIntervalMs = durationMs(obj.unhealthy_interval, intervalMs);

@@ -23,7 +23,7 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import type { HcmOptions } from './translate-hcm.js';
-import { translateDownstreamTls } from './translate-tls.js';
+import { translateDownstreamTls, type SecretResolver } from './translate-tls.js';
 import {
   CIDR_RANGE_SPEC,
   FILTER_CHAIN_MATCH_SPEC,
@@ -111,10 +111,15 @@ export const LISTENER_EXTENSIONS: readonly ExtensionSpec[] = [
   })),
 ];
 
+/** What a listener's translation needs beyond its HCMs' options: the SDS secrets in scope. */
+export interface ListenerOptions extends HcmOptions {
+  readonly secrets?: SecretResolver;
+}
+
 export function translateListener(
   obj: JsonObject,
   issues: Issues,
-  options: HcmOptions,
+  options: ListenerOptions,
 ): ListenerModel {
   checkFields(obj, LISTENER_SPEC, '', issues);
   const address = socketAddress(asObject(obj.address), 'address', issues, { allowHostname: false });
@@ -184,7 +189,7 @@ function filterChain(
   obj: JsonObject,
   path: string,
   issues: Issues,
-  options: HcmOptions,
+  options: ListenerOptions,
   detected: ReadonlySet<DetectedMatchField> | undefined,
 ): FilterChainModel {
   checkFields(obj, FILTER_CHAIN_SPEC, path, issues);
@@ -204,6 +209,7 @@ function filterChain(
     asObject(obj.transport_socket),
     join(path, 'transport_socket'),
     issues,
+    options.secrets,
   );
   const terminal = networkFilters(obj, path, issues, options);
   return {

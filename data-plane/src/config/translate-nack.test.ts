@@ -325,6 +325,113 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
     ],
   },
   {
+    name: 'upstream TLS: OTHER_NAME SAN matcher, bad pins, unknown and TLS 1.3 cipher names',
+    mutate: (p) =>
+      void (p.cluster.transport_socket = {
+        name: 'tls',
+        typed_config: {
+          '@type': `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+          common_tls_context: {
+            tls_params: {
+              cipher_suites: ['[ECDHE-RSA-AES128-GCM-SHA256|NOPE]', 'TLS_AES_128_GCM_SHA256'],
+            },
+            validation_context: {
+              match_typed_subject_alt_names: [
+                { san_type: 'OTHER_NAME', oid: '1.2.3', matcher: { exact: 'x' } },
+                { san_type: 'DNS', matcher: { safe_regex: { regex: '(' } } },
+              ],
+              verify_certificate_hash: ['z'.repeat(64)],
+              verify_certificate_spki: ['A'.repeat(44)],
+            },
+          },
+        },
+      }),
+    errors: [
+      'Cluster "web": transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names[0].oid: not supported by ferry-proxy',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names[0].san_type: OTHER_NAME SANs are not supported by ferry-proxy (use DNS, URI, EMAIL or IP_ADDRESS)',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names[1].matcher.safe_regex.regex: "(" does not compile: Invalid regular expression: /(/: Unterminated group',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.validation_context.verify_certificate_hash[0]: not a hex-encoded SHA-256 (64 hex digits, optionally colon-separated)',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.validation_context.verify_certificate_spki[0]: not a base64-encoded SHA-256 (32 bytes)',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.tls_params.cipher_suites[0]: "NOPE" is not a TLS 1.2 cipher suite OpenSSL knows (e.g. ECDHE-RSA-AES128-GCM-SHA256)',
+      'Cluster "web": transport_socket.typed_config.common_tls_context.tls_params.cipher_suites[1]: TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite: TLS 1.3 suites are not configurable (all are AEAD)',
+    ],
+  },
+  {
+    name: 'SAN matching on a downstream TLS context',
+    mutate: (p) =>
+      void ((p.listener.filter_chains as Doc[])[0]!.transport_socket = {
+        name: 'tls',
+        typed_config: {
+          '@type': `${T}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+          common_tls_context: {
+            validation_context: {
+              match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'a' } }],
+            },
+          },
+        },
+      }),
+    errors: [
+      'Listener "http": filter_chains[0].transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names: client certificate SAN matching is not supported by ferry-proxy (upstream TLS only)',
+      'Listener "http": filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates: a TLS listener needs at least one certificate',
+    ],
+  },
+  {
+    name: 'transport_socket_matches and health check match criteria',
+    mutate: (p) => {
+      p.cluster.transport_socket_matches = [
+        { name: 'tls', match: {}, transport_socket: { name: 'raw' } },
+      ];
+      p.cluster.health_checks = [
+        {
+          timeout: '1s',
+          interval: '1s',
+          unhealthy_threshold: 1,
+          healthy_threshold: 1,
+          tcp_health_check: {},
+          transport_socket_match_criteria: { tls: true },
+        },
+      ];
+    },
+    errors: [
+      'Cluster "web": transport_socket_matches: not supported by ferry-proxy: every endpoint uses the cluster’s transport_socket (set TLS there)',
+      'Cluster "web": health_checks[0].transport_socket_match_criteria: not supported by ferry-proxy (neither is Cluster.transport_socket_matches): checks use the cluster’s transport_socket',
+    ],
+  },
+  {
+    name: 'auto_sni without TLS, auto_san_validation without verification',
+    mutate: (p) => {
+      p.cluster.typed_extension_protocol_options = {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+          explicit_http_config: { http_protocol_options: {} },
+          upstream_http_protocol_options: { auto_sni: true },
+        },
+      };
+      const tlsCluster = {
+        ...p.cluster,
+        name: 'tls',
+        transport_socket: {
+          name: 'tls',
+          typed_config: {
+            '@type': `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+          },
+        },
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+            '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+            explicit_http_config: { http_protocol_options: {} },
+            upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
+          },
+        },
+      };
+      return [tlsCluster];
+    },
+    errors: [
+      'Cluster "web": typed_extension_protocol_options.upstream_http_protocol_options: auto_sni and auto_san_validation need an UpstreamTlsContext transport_socket',
+      'Cluster "tls": typed_extension_protocol_options.upstream_http_protocol_options.auto_san_validation: needs transport_socket common_tls_context.validation_context.trusted_ca: without a validation context the upstream certificate is not verified at all',
+    ],
+  },
+  {
     name: 'RDS from a non-ADS source',
     mutate: (p) => {
       delete p.hcm.route_config;

@@ -229,6 +229,10 @@ describe('buildProxyConfig: Envoy examples', () => {
       alpnProtocols: [],
       minVersion: 'TLSv1.2',
       maxVersion: 'TLSv1.2',
+      cipherSuites: [],
+      sanMatchers: [],
+      certificateHashes: [],
+      spkiHashes: [],
     });
   });
 
@@ -410,21 +414,20 @@ ${pemYaml(TEST_CERT, 14)}
     }
   });
 
-  test('bad material and SDS are NACKed with field paths, without key material', () => {
+  test('bad material and SDS from other sources are NACKed with field paths, without key material', () => {
     const mismatched = `        tls_certificates:
         - certificate_chain: { inline_string: ${JSON.stringify(TEST_CERT)} }
           private_key: { inline_string: ${JSON.stringify(OTHER_KEY)} }`;
     const sds = `        tls_certificate_sds_secret_configs:
         - name: shop-cert
-          sds_config: { ads: {} }`;
+          sds_config: { path_config_source: { path: /etc/sds.yaml } }`;
     const prefix =
       'Listener "https": filter_chains[0].transport_socket.typed_config.common_tls_context';
     assert.deepEqual(errorsOf(resources(tlsListener(mismatched))), [
       `${prefix}.tls_certificates[0].private_key: does not match the certificate`,
     ]);
     assert.deepEqual(errorsOf(resources(tlsListener(sds))), [
-      `${prefix}.tls_certificate_sds_secret_configs: SDS secrets are not supported yet by ferry-proxy`,
-      `${prefix}.tls_certificates: a TLS listener needs at least one certificate`,
+      `${prefix}.tls_certificate_sds_secret_configs[0].sds_config.path_config_source: not supported by ferry-proxy`,
     ]);
     const missingFile = `        tls_certificates:
         - certificate_chain: { filename: /nonexistent/ferry/cert.pem }

@@ -5,8 +5,10 @@
  * `Listener "web": filter_chains[0].filters[0].typed_config.tracing: not supported by ferry-proxy`.
  *
  * Contract: the result is a pure function of the inputs (and of files/environment variables that
- * DataSources name); `version` is a content hash of the result, equal for equal content on every
- * proxy. All-or-nothing: any error fails the whole config, the previous one stays in force.
+ * DataSources name, and of `previous` for a listener or cluster warming on an SDS secret, which
+ * keeps its previous version); `version` is a content hash of the result, equal for equal content
+ * on every proxy. All-or-nothing: any error fails the whole config, the previous one stays in
+ * force.
  */
 import { createHash } from 'node:crypto';
 import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
@@ -16,6 +18,7 @@ import { translateCluster } from './translate-cluster.js';
 import { translateAssignment, type Assignment } from './translate-endpoints.js';
 import { translateListener } from './translate-listener.js';
 import { translateRouteConfig } from './translate-route.js';
+import { SecretScope } from './translate-secret.js';
 import type { ClusterModel, ListenerModel, ProxyConfig, RouteConfigModel } from './model.js';
 
 export type { JsonObject } from './translate-common.js';
@@ -27,6 +30,10 @@ export interface XdsResources {
   readonly clusters: readonly JsonObject[];
   /** ClusterLoadAssignments; EDS clusters find theirs by service name. */
   readonly endpoints: readonly JsonObject[];
+  /** Secrets received over SDS (ADS). */
+  readonly secrets?: readonly JsonObject[];
+  /** The bootstrap's static_resources.secrets. */
+  readonly staticSecrets?: readonly JsonObject[];
 }
 
 /**
@@ -38,6 +45,10 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
   const collect = (issues: Issues): void => {
     errors.push(...issues.errors);
   };
+
+  const secrets = new SecretScope(input.staticSecrets ?? [], input.secrets ?? [], errors);
+  const warmingListeners: Record<string, string[]> = {};
+  const warmingClusters: Record<string, string[]> = {};
 
   const assignments = new Map<string, Assignment>();
   for (const cla of input.endpoints) {
@@ -53,7 +64,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     const name = str(json.name);
     const issues = new Issues(`Cluster ${JSON.stringify(name)}`);
     if (Object.hasOwn(clusters, name)) issues.add('name', 'duplicate cluster name');
-    let cluster = translateCluster(json, issues);
+    let cluster = translateCluster(json, issues, secrets);
     if (cluster.type === 'EDS') {
       // No assignment yet is not an error: the cluster has no endpoints until EDS delivers one
       // (Envoy warms the cluster meanwhile).
@@ -66,9 +77,18 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
         };
     }
     clusters[name] = cluster;
+    const pending = secrets.takePending();
+    if (pending.length > 0) warmingClusters[name] = pending;
     collect(issues);
   }
+  // Warming clusters count as known to routes (validate_clusters), as Envoy's warming ones do.
   const clusterNames = new Set(Object.keys(clusters));
+  for (const name of Object.keys(warmingClusters)) {
+    // Envoy's cluster warming: the version in force keeps serving; a new cluster waits.
+    const running = previous?.clusters[name];
+    if (running) clusters[name] = running;
+    else delete clusters[name];
+  }
 
   const routeConfigs: Record<string, RouteConfigModel> = {};
   for (const json of input.routeConfigs) {
@@ -90,19 +110,38 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     const issues = new Issues(`Listener ${JSON.stringify(name)}`);
     if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
     listenerNames.add(name);
-    const listener = translateListener(json, issues, { clusterNames });
+    const listener = translateListener(json, issues, { clusterNames, secrets });
     const addressKey = formatHostPort(listener.address.host, listener.address.port);
     const other = listenerByAddress.get(addressKey);
-    // Port 0 asks the OS for a free port, so two such listeners do not collide.
+    // Port 0 asks the OS for a free port, so two such listeners do not collide. A warming
+    // listener holds its address too: it is checked now, not when its secret arrives.
     if (other !== undefined && listener.address.port !== 0)
       issues.add('address', `${addressKey} is already used by listener ${JSON.stringify(other)}`);
     else listenerByAddress.set(addressKey, name);
-    listeners.push(listener);
+    const pending = secrets.takePending();
+    if (pending.length === 0) listeners.push(listener);
+    else {
+      warmingListeners[name] = pending;
+      // Envoy's listener warming: the version in force keeps serving; a new listener waits.
+      const running = previous?.listeners.find((l) => l.name === name);
+      if (running !== undefined) listeners.push(running);
+    }
     collect(issues);
   }
 
   if (errors.length > 0) return fail(errors);
-  const content = { listeners, routeConfigs, clusters };
+  const warming =
+    Object.keys(warmingListeners).length + Object.keys(warmingClusters).length > 0
+      ? { warming: { listeners: warmingListeners, clusters: warmingClusters } }
+      : {};
+  const watches = secrets.watches();
+  const content = {
+    listeners,
+    routeConfigs,
+    clusters,
+    ...warming,
+    ...(watches.length > 0 ? { secretWatches: watches } : {}),
+  };
   const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
   if (previous && previous.version === version) return ok(previous);
   return ok({ version, ...content });

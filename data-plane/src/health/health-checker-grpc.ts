@@ -1,29 +1,40 @@
 /**
  * gRPC health check (HealthCheck.GrpcHealthCheck): a unary grpc.health.v1.Health/Check call over
- * HTTP/2 (plaintext). Healthy when the reply's status is SERVING and grpc-status is 0. The
+ * HTTP/2 (prior knowledge, or ALPN h2 over TLS when the cluster has an UpstreamTlsContext). Healthy when the reply's status is SERVING and grpc-status is 0. The
  * request and reply are tiny, so they are encoded by hand rather than through a proto library:
  * HealthCheckRequest { string service = 1; }, HealthCheckResponse { ServingStatus status = 1; }.
  */
-import http2 from 'node:http2';
-import { formatHostPort } from '@ferry/shared';
+import type http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import type { GrpcHealthCheckModel } from '../config/model.js';
 import {
   HEALTHY,
   activeFailure,
+  connectHttp2,
   networkFailure,
+  openCheckConnection,
   type CheckOutcome,
   type HealthChecker,
   type HealthCheckTarget,
 } from './health-checker.js';
 
 const SERVING = 1;
+const H2_ALPN: readonly string[] = ['h2'];
 
 export class GrpcHealthChecker implements HealthChecker {
   constructor(private readonly model: GrpcHealthCheckModel) {}
 
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
+    if (target.tls === undefined) return this.#call(target, signal);
+    return openCheckConnection(target, H2_ALPN, signal).then(
+      (socket) => this.#call(target, signal, socket),
+      (err: Error) => networkFailure(err.message),
+    );
+  }
+
+  #call(target: HealthCheckTarget, signal: AbortSignal, socket?: Socket): Promise<CheckOutcome> {
     return new Promise((resolve) => {
-      const session = http2.connect(`http://${formatHostPort(target.host, target.port)}`);
+      const session = connectHttp2(target, socket);
       const chunks: Buffer[] = [];
       let httpStatus = 0;
       let grpcStatus: string | undefined;

@@ -1,12 +1,12 @@
 /**
  * HTTP health check (HealthCheck.HttpHealthCheck): GET `path` with Host = `host` or the cluster
- * name, over a fresh HTTP/1.1 connection or HTTP/2 (prior knowledge). Healthy when the status is
+ * name, over a fresh HTTP/1.1 connection or HTTP/2 (prior knowledge; ALPN h2 over TLS), over TLS
+ * when the cluster has an UpstreamTlsContext (as Envoy's checks use the transport socket). Healthy when the status is
  * in expected_statuses (default 200 only); a status in retriable_statuses counts towards
  * unhealthy_threshold, any other status fails the host at once (Envoy's semantics).
  */
 import http from 'node:http';
-import http2 from 'node:http2';
-import { formatHostPort } from '@ferry/shared';
+import type { Socket } from 'node:net';
 import type {
   HeaderValueOptionModel,
   HttpHealthCheckModel,
@@ -15,11 +15,16 @@ import type {
 import {
   HEALTHY,
   activeFailure,
+  connectHttp2,
   networkFailure,
+  openCheckConnection,
   type CheckOutcome,
   type HealthChecker,
   type HealthCheckTarget,
 } from './health-checker.js';
+
+const HTTP1_ALPN: readonly string[] = ['http/1.1'];
+const H2_ALPN: readonly string[] = ['h2'];
 
 /** Envoy sends this user agent on HTTP health checks. */
 const USER_AGENT = 'Envoy/HC';
@@ -29,10 +34,17 @@ export class HttpHealthChecker implements HealthChecker {
 
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
     const headers = this.#headers(target);
+    const http2 = this.model.protocol === 'HTTP2';
     const probe =
-      this.model.protocol === 'HTTP2'
-        ? requestHttp2(target, this.model.path, headers, signal)
-        : requestHttp1(target, this.model.path, headers, signal);
+      target.tls === undefined
+        ? http2
+          ? requestHttp2(target, this.model.path, headers, signal)
+          : requestHttp1(target, this.model.path, headers, signal)
+        : openCheckConnection(target, http2 ? H2_ALPN : HTTP1_ALPN, signal).then((socket) =>
+            http2
+              ? requestHttp2(target, this.model.path, headers, signal, socket)
+              : requestHttp1(target, this.model.path, headers, signal, socket),
+          );
     return probe.then(
       (status) => classifyStatus(status, this.model),
       (err: unknown) => networkFailure(err instanceof Error ? err.message : String(err)),
@@ -81,23 +93,28 @@ export function classifyStatus(status: number, model: HttpHealthCheckModel): Che
   return activeFailure(`status ${status}`, inRanges(status, model.retriableStatuses));
 }
 
+/**
+ * One GET over a fresh connection: `socket` (TLS, already verified) when given, else a new TCP
+ * connection (agent: false): a check must see whether the host accepts connections now, not
+ * reuse one that happened to survive.
+ */
 function requestHttp1(
   target: HealthCheckTarget,
   path: string,
   headers: Record<string, string>,
   signal: AbortSignal,
+  socket?: Socket,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    // A fresh connection per check (agent: false): a check must see whether the host accepts
-    // connections now, not reuse one that happened to survive.
-    const req = http.request(
-      { host: target.host, port: target.port, path, method: 'GET', headers, agent: false, signal },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-        req.destroy();
-      },
-    );
+    const connection =
+      socket === undefined
+        ? { host: target.host, port: target.port, agent: false as const }
+        : { createConnection: () => socket };
+    const req = http.request({ ...connection, path, method: 'GET', headers, signal }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      req.destroy();
+    });
     req.on('error', reject);
     req.end();
   });
@@ -108,9 +125,10 @@ function requestHttp2(
   path: string,
   headers: Record<string, string>,
   signal: AbortSignal,
+  socket?: Socket,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://${formatHostPort(target.host, target.port)}`);
+    const session = connectHttp2(target, socket);
     const done = (finish: () => void): void => {
       signal.removeEventListener('abort', onAbort);
       session.destroy();

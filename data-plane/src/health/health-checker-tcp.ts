@@ -1,13 +1,15 @@
 /**
- * TCP health check (HealthCheck.TcpHealthCheck): connect; with a `send` payload write it; with
+ * TCP health check (HealthCheck.TcpHealthCheck): connect (over TLS when the cluster has an
+ * UpstreamTlsContext, as Envoy's transport socket does); with a `send` payload write it; with
  * `receive` payloads, healthy once every one of them has been seen in the response in order
  * (Envoy's fuzzy match); without, healthy as soon as the connection is up.
  */
-import net from 'node:net';
+import type { Socket } from 'node:net';
 import type { TcpHealthCheckModel } from '../config/model.js';
 import {
   HEALTHY,
   networkFailure,
+  openCheckConnection,
   type CheckOutcome,
   type HealthChecker,
   type HealthCheckTarget,
@@ -23,8 +25,14 @@ export class TcpHealthChecker implements HealthChecker {
   }
 
   check(target: HealthCheckTarget, signal: AbortSignal): Promise<CheckOutcome> {
+    return openCheckConnection(target, undefined, signal).then(
+      (socket) => this.#exchange(socket, signal),
+      (err: Error) => networkFailure(err.message),
+    );
+  }
+
+  #exchange(socket: Socket, signal: AbortSignal): Promise<CheckOutcome> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: target.host, port: target.port });
       let received = Buffer.alloc(0);
       const finish = (outcome: CheckOutcome): void => {
         signal.removeEventListener('abort', onAbort);
@@ -34,10 +42,6 @@ export class TcpHealthChecker implements HealthChecker {
       const onAbort = (): void => finish(networkFailure('timed out'));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      socket.on('connect', () => {
-        if (this.#send.length > 0) socket.write(this.#send);
-        if (this.#receive.length === 0) finish(HEALTHY);
-      });
       socket.on('data', (chunk: Buffer) => {
         received = Buffer.concat([received, chunk]);
         if (containsInOrder(received, this.#receive)) finish(HEALTHY);
@@ -46,6 +50,8 @@ export class TcpHealthChecker implements HealthChecker {
       socket.on('close', () =>
         finish(networkFailure('connection closed before the expected response')),
       );
+      if (this.#send.length > 0) socket.write(this.#send);
+      if (this.#receive.length === 0) finish(HEALTHY);
     });
   }
 }

@@ -1,11 +1,17 @@
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { plainTlsModel, testCa, type TestCa } from '../upstream/upstream-tls-fixtures.js';
+import { upstreamTlsTarget } from '../upstream/upstream-tls.js';
 import type { HttpHealthCheckModel } from '../config/model.js';
-import type { HealthCheckTarget } from './health-checker.js';
+import { HEALTHY, type HealthCheckTarget } from './health-checker.js';
 import { createHealthChecker } from './health-checker-factory.js';
 import {
   decodeServingStatus,
@@ -216,5 +222,87 @@ describe('gRPC health checker', () => {
       ),
     );
     assert.ok(!dead.healthy && dead.failure === 'network');
+  });
+});
+
+describe('health checkers over the cluster’s TLS (UpstreamTlsContext)', () => {
+  let dir: string;
+  let ca: TestCa;
+  let otherCa: TestCa;
+  let target: HealthCheckTarget;
+  const sniSeen: (string | false | null)[] = [];
+  const requests: string[] = [];
+
+  // An HTTPS server (HTTP/1.1, h2 and gRPC) with a CA-signed certificate.
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-hc-tls-'));
+    closers.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+    ca = testCa(dir, 'ca');
+    otherCa = testCa(dir, 'other-ca');
+    const leaf = ca.leaf('backend', 'DNS:backend.test');
+    const server = http2.createSecureServer(
+      { cert: leaf.certPem, key: leaf.keyPem, allowHTTP1: true },
+      (req, res) => {
+        requests.push(`${req.httpVersion} ${req.url}`);
+        if (req.url === '/grpc.health.v1.Health/Check') {
+          req.resume();
+          res.writeHead(200, { 'content-type': 'application/grpc' });
+          res.addTrailers({ 'grpc-status': '0' });
+          res.end(encodeHealthCheckResponse(1));
+          return;
+        }
+        res.writeHead(200);
+        res.end();
+      },
+    );
+    server.on('secureConnection', (socket: TLSSocket) => sniSeen.push(socket.servername));
+    server.on('tlsClientError', () => undefined);
+    const plain = await listen(server);
+    target = {
+      ...plain,
+      tls: upstreamTlsTarget(
+        plainTlsModel({ sni: 'backend.test', trustedCaPem: ca.caPem }),
+        '127.0.0.1',
+      ),
+    };
+  });
+
+  test('HTTP/1.1, HTTP/2 (ALPN h2), gRPC and TCP checks are healthy over TLS', async () => {
+    const checkers = [
+      createHealthChecker(httpModel()),
+      createHealthChecker(httpModel({ protocol: 'HTTP2' })),
+      createHealthChecker({ kind: 'grpc', serviceName: '', authority: '' }),
+      createHealthChecker({ kind: 'tcp', sendHex: '', receiveHex: [] }),
+    ];
+    for (const checker of checkers) assert.deepEqual(await checker.check(target, never), HEALTHY);
+    assert.deepEqual(requests, [
+      '1.1 /healthz',
+      '2.0 /healthz',
+      '2.0 /grpc.health.v1.Health/Check',
+    ]);
+    assert.deepEqual(sniSeen, ['backend.test', 'backend.test', 'backend.test', 'backend.test']);
+  });
+
+  test('the same checks in plaintext fail against the TLS-only server', async () => {
+    const plain = { host: target.host, port: target.port, clusterName: 'web' };
+    const outcome = await createHealthChecker(httpModel()).check(plain, never);
+    assert.equal(outcome.healthy, false);
+  });
+
+  test('a certificate not signed by trusted_ca fails every checker (network failure)', async () => {
+    const untrusted = {
+      ...target,
+      tls: upstreamTlsTarget(plainTlsModel({ trustedCaPem: otherCa.caPem }), '127.0.0.1'),
+    };
+    for (const model of [
+      httpModel(),
+      httpModel({ protocol: 'HTTP2' }),
+      { kind: 'grpc', serviceName: '', authority: '' } as const,
+      { kind: 'tcp', sendHex: '', receiveHex: [] } as const,
+    ]) {
+      const outcome = await createHealthChecker(model).check(untrusted, never);
+      assert.equal(outcome.healthy, false);
+      if (!outcome.healthy) assert.match(outcome.detail, /certificate verification failed/);
+    }
   });
 });

@@ -5,12 +5,19 @@
  * and reports its outcome; thresholds, intervals and jitter are health-state.ts's and
  * health-manager.ts's business.
  */
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { formatHostPort } from '@ferry/shared';
+import type { Socket } from 'node:net';
+import { connectUpstreamTls, type UpstreamTlsTarget } from '../upstream/upstream-tls.js';
 
 export interface HealthCheckTarget {
   readonly host: string;
   readonly port: number;
   /** Default Host / :authority for HTTP and gRPC checks (Envoy uses the cluster name). */
   readonly clusterName: string;
+  /** The cluster's UpstreamTlsContext: the check runs over TLS with its checks (Envoy's rule). */
+  readonly tls?: UpstreamTlsTarget;
 }
 
 /**
@@ -44,3 +51,46 @@ export function activeFailure(detail: string, retriable = false): CheckOutcome {
 }
 
 export const HEALTHY: CheckOutcome = Object.freeze({ healthy: true });
+
+/**
+ * Opens the check's connection: plain TCP, or TLS with the cluster's context when it has one
+ * (resolved only once the upstream passed its certificate checks). `alpn` overrides the
+ * context's ALPN list (HTTP checks need the protocol they speak). Rejects on failure or abort,
+ * never leaving the socket open.
+ */
+export function openCheckConnection(
+  target: HealthCheckTarget,
+  alpn: readonly string[] | undefined,
+  signal: AbortSignal,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const address = { host: target.host, port: target.port };
+    const tls = target.tls;
+    const ready = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      resolve(socket);
+    };
+    const socket: Socket =
+      tls === undefined
+        ? net.connect(address, ready)
+        : connectUpstreamTls(tls, { ...address, ...(alpn ? { alpn } : {}) }, ready);
+    const onError = (err: Error): void => {
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(err);
+    };
+    const onAbort = (): void => onError(new Error('timed out'));
+    socket.once('error', onError);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** An HTTP/2 session for a check: prior knowledge over TCP, or over the verified TLS `socket`. */
+export function connectHttp2(target: HealthCheckTarget, socket?: Socket): http2.ClientHttp2Session {
+  const authority = formatHostPort(target.host, target.port);
+  return socket === undefined
+    ? http2.connect(`http://${authority}`)
+    : http2.connect(`https://${authority}`, { createConnection: () => socket });
+}

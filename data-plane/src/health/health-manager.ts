@@ -17,7 +17,8 @@
  * (hds-assignments.ts: results are only reported back, never used for load balancing).
  */
 import { formatHostPort, type Logger } from '@ferry/shared';
-import type { DiscoveryType, HealthCheckModel } from '../config/model.js';
+import type { DiscoveryType, HealthCheckModel, UpstreamTlsModel } from '../config/model.js';
+import { upstreamTlsTarget, type UpstreamTlsTarget } from '../upstream/upstream-tls.js';
 import type { HealthChecker } from './health-checker.js';
 import { createHealthChecker } from './health-checker-factory.js';
 import { HostHealthState, type ActiveHealthStatus } from './health-state.js';
@@ -45,6 +46,8 @@ export interface HealthCheckedCluster {
   readonly name: string;
   readonly type?: DiscoveryType;
   readonly activeHealthChecks?: readonly HealthCheckModel[];
+  /** The cluster's UpstreamTlsContext: checks connect with it, as Envoy's do. */
+  readonly tls?: UpstreamTlsModel;
   readonly localities: readonly {
     readonly endpoints: readonly {
       readonly host: string;
@@ -95,6 +98,8 @@ interface Session {
   readonly key: string;
   model: HealthCheckModel;
   checker: HealthChecker;
+  /** The cluster's transport socket (TLS context and names), updated on every apply. */
+  tls: UpstreamTlsTarget | undefined;
   readonly state: HostHealthState;
   timer: NodeJS.Timeout | undefined;
   /** When `timer` fires (ms since the epoch). */
@@ -154,7 +159,10 @@ export class HealthManager {
             const id = `${check}|${key}|${probedPort}`;
             if (sessions.has(id)) continue;
             const kept = previous?.get(id);
+            const tls =
+              cluster.tls === undefined ? undefined : upstreamTlsTarget(cluster.tls, endpoint.host);
             if (kept) {
+              kept.tls = tls;
               if (JSON.stringify(kept.model) !== JSON.stringify(model)) {
                 kept.model = model;
                 kept.checker = this.#createChecker(model);
@@ -168,6 +176,7 @@ export class HealthManager {
                 key,
                 model,
                 checker: this.#createChecker(model),
+                tls,
                 state: new HostHealthState(),
                 timer: undefined,
                 dueAt: 0,
@@ -335,7 +344,12 @@ export class HealthManager {
     }, session.model.timeoutMs);
     timeout.unref();
     const outcome = await session.checker.check(
-      { host: session.host, port: session.port, clusterName: session.clusterName },
+      {
+        host: session.host,
+        port: session.port,
+        clusterName: session.clusterName,
+        ...(session.tls !== undefined ? { tls: session.tls } : {}),
+      },
       probe.signal,
     );
     clearTimeout(timeout);

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@ferry/shared';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import type {
   ClusterModel,
   HttpConnectionManagerModel,
@@ -366,7 +367,7 @@ describe('ProxyRuntime', () => {
     held = await backend('held', (_req, res) => {
       release.push(() => res.end('released'));
     });
-    deadPort = await freePort();
+    deadPort = await refusedPort();
     proxyPort = await freePort();
     await runtime.apply(baseConfig('1'));
   });

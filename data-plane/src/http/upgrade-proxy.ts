@@ -4,12 +4,13 @@
  * back byte for byte. Envoy's upgrade_configs decide which upgrade types are allowed.
  */
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { CompiledHcm, RequestScope } from './connection-manager.js';
 import type { DownstreamConnectionInfo } from './codec/codec.js';
 import type { RequestHeaderMap } from './header-map.js';
 import { applyClientIdentity } from './client-identity.js';
+import { upstreamConnectionName } from '../upstream/upstream-name.js';
+import { connectUpstreamTls, upstreamTlsTarget } from '../upstream/upstream-tls.js';
 
 function refuse(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
@@ -68,27 +69,31 @@ export function proxyUpgrade(
   const upstream: net.Socket =
     model.tls === undefined
       ? net.connect(options)
-      : tls.connect({
-          ...options,
-          servername: model.tls.sni !== '' ? model.tls.sni : host.hostname || undefined,
-          rejectUnauthorized: model.tls.trustedCaPem !== undefined,
-          ca: model.tls.trustedCaPem,
-          ALPNProtocols: ['http/1.1'],
-        });
+      : // Same TLS context, names and checks as the cluster's HTTP/1.1 pools.
+        connectUpstreamTls(
+          upstreamTlsTarget(
+            model.tls,
+            host.hostname,
+            upstreamConnectionName(model, upstreamHeaders),
+          ),
+          { ...options, alpn: ['http/1.1'] },
+          () => onConnected(),
+        );
   host.activeRequests++;
   const timer = setTimeout(
     () => upstream.destroy(new Error('connect timeout')),
     model.connectTimeoutMs || 5000,
   );
   let connected = false;
-  upstream.once(model.tls === undefined ? 'connect' : 'secureConnect', () => {
+  const onConnected = (): void => {
     connected = true;
     clearTimeout(timer);
     upstream.write(headText);
     if (rest.length > 0) upstream.write(rest);
     upstream.pipe(socket);
     socket.pipe(upstream);
-  });
+  };
+  if (model.tls === undefined) upstream.once('connect', onConnected);
   upstream.on('error', () => {
     if (!connected) {
       cluster.stats.upstreamCxConnectFail.inc();

@@ -4,6 +4,7 @@
  * view never shows state older than the request.
  */
 import type { AdminSources, ServerState } from '../admin/admin-sources.js';
+import { Certificates } from '../admin/certs.js';
 import { ClusterStatuses } from '../admin/clusters.js';
 import { ConfigDump } from '../admin/config-dump.js';
 import { membershipGauges } from '../admin/membership-stats.js';
@@ -13,7 +14,7 @@ import type { HealthManager } from '../health/health-manager.js';
 import type { OutlierManager } from '../health/outlier-manager.js';
 import type { ProcessStats } from '../stats/process-stats.js';
 import type { ConfigSource } from '../xds/config-source.js';
-import type { JsonObject } from '../xds/resource-set.js';
+import { SDS, type JsonObject } from '../xds/resource-set.js';
 import type { StateFile } from '../xds/state-file.js';
 import { XdsStats } from '../xds/xds-stats.js';
 import type { PrimaryBootstrap } from './primary-inputs.js';
@@ -54,6 +55,7 @@ export function primaryAdminSources(parts: PrimaryParts): AdminSources {
     activeHealth: () => parts.health.view(),
     outlierEjected: () => parts.outliers.ejectedHosts(),
   });
+  const certs = new Certificates(() => source.applied?.config);
   return {
     serverInfo: new ServerInfo({
       version: parts.version,
@@ -79,10 +81,13 @@ export function primaryAdminSources(parts: PrimaryParts): AdminSources {
     configDump: new ConfigDump({
       staticListeners: bootstrap.staticListeners as JsonObject[],
       staticClusters: bootstrap.staticClusters as JsonObject[],
+      staticSecrets: (bootstrap.staticSecrets ?? []) as JsonObject[],
       resources: () => source.resources,
+      subscribedSecrets: () => source.subscribedNames(SDS),
       bootTime: parts.bootTime,
       ...(parts.bootstrapJson ? { bootstrap: parts.bootstrapJson } : {}),
     }),
+    certs,
     clusters,
     stats: new PrimaryStats(
       () => pool.collectStats(),
@@ -92,6 +97,7 @@ export function primaryAdminSources(parts: PrimaryParts): AdminSources {
         parts.processStats,
         new XdsStats(source.counters, parts.lastXdsUpdateMs),
         { gauges: () => membershipGauges(clusters.rows()) },
+        { gauges: () => certs.gauges() },
         {
           counters: () => [
             {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { formatHostPort } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/resource-set.js';
+import type { XdsTlsModel } from '../xds/xds-transport.js';
 
 /** The bootstrap as the primary needs it (config/bootstrap.ts's BootstrapModel satisfies it). */
 export interface PrimaryBootstrap {
@@ -14,7 +15,13 @@ export interface PrimaryBootstrap {
   readonly admin?: { readonly host: string; readonly port: number };
   readonly staticListeners: readonly unknown[];
   readonly staticClusters: readonly unknown[];
-  readonly ads?: { readonly clusterName: string; readonly apiType: string };
+  readonly staticSecrets?: readonly unknown[];
+  readonly ads?: {
+    readonly clusterName: string;
+    readonly apiType: string;
+    /** The xDS cluster's TLS (../xds/xds-transport.ts); absent = plaintext. */
+    readonly tls?: XdsTlsModel;
+  };
 }
 
 /** The control plane's address from the static cluster the ADS config names. */

@@ -22,6 +22,7 @@ import { OutlierManager } from '../health/outlier-manager.js';
 import { HealthTargets } from '../health/health-targets.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
+import { xdsChannel, type XdsChannel } from '../xds/xds-transport.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
@@ -31,6 +32,7 @@ import { StateFile } from '../xds/state-file.js';
 import { warm, warmingBoundMs, warmingClusters } from './cluster-warming.js';
 import type { ProxyOptions } from './options.js';
 import { primaryAdminSources } from './primary-admin.js';
+import { SecretWatcher } from './secret-watcher.js';
 import {
   adsTarget,
   defaultStateDir,
@@ -63,6 +65,7 @@ export class Primary implements AdminControls {
   /** Load reports (LRS) to the ADS target, started once a cluster has `lrs_server`. */
   private lrs: LrsClient | undefined;
   private adsNode: NodeMessage | undefined;
+  private adsChannel: XdsChannel | undefined;
   private admin: AdminServer | undefined;
   private adminAddress: string | undefined;
   private readonly startedAt = Date.now();
@@ -91,6 +94,8 @@ export class Primary implements AdminControls {
   private readonly rotator: AccessLogRotator | undefined;
   /** When the last config accepted over xDS was applied (ms since epoch; 0 = never). */
   private lastXdsUpdateMs = 0;
+  /** Watches SDS secrets' files; a change rebuilds the config from the same resources. */
+  private readonly secretWatcher: SecretWatcher;
 
   constructor(private readonly deps: PrimaryDeps) {
     const { options, bootstrap } = deps;
@@ -130,9 +135,11 @@ export class Primary implements AdminControls {
       logger: this.logger,
       apply: (clusters) => this.health.apply(clusters),
     });
+    this.secretWatcher = new SecretWatcher(() => this.reloadSecretFiles(), this.logger);
     this.source = new ConfigSource({
       staticListeners: bootstrap.staticListeners as JsonObject[],
       staticClusters: bootstrap.staticClusters as JsonObject[],
+      staticSecrets: (bootstrap.staticSecrets ?? []) as JsonObject[],
       build: deps.build,
       onConfig: (applied) => this.onConfig(applied),
       onConnectionState: (connected, reason) => this.onConnectionState(connected, reason),
@@ -183,15 +190,25 @@ export class Primary implements AdminControls {
       ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
       userAgentVersion: this.deps.version,
     });
+    // One transport for ADS, HDS and LRS: the xDS cluster's transport_socket, as Envoy.
+    const channel = xdsChannel(bootstrap.ads?.tls);
+    this.adsChannel = channel;
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       target,
       node,
+      channel,
       handler: this.source,
       logger: this.logger,
       ...(this.deps.decode ? { decode: this.deps.decode } : {}),
     });
     this.ads.start();
-    this.hds = new HdsClient({ target, node, view: () => this.health.view(), logger: this.logger });
+    this.hds = new HdsClient({
+      target,
+      node,
+      channel,
+      view: () => this.health.view(),
+      logger: this.logger,
+    });
     this.hds.start();
     this.adsNode = node;
     this.maybeStartLrs();
@@ -204,6 +221,7 @@ export class Primary implements AdminControls {
     this.lrs = new LrsClient({
       target: this.adsTargetAddress,
       node: this.adsNode,
+      ...(this.adsChannel ? { channel: this.adsChannel } : {}),
       clusters: () => this.lrsClusters(),
       stats: () => this.pool.collectStats(),
       logger: this.logger,
@@ -220,11 +238,27 @@ export class Primary implements AdminControls {
 
   // ------------------------------------------------------------------ config flow
 
+  /** A secret's file changed on disk: build again, which re-reads it (rotation). */
+  private reloadSecretFiles(): void {
+    const result = this.source.reload();
+    if (result && !result.ok)
+      this.logger.warn(
+        { errors: result.errors },
+        'secret files changed but the config no longer builds; keeping the last good certificates',
+      );
+  }
+
   private onConfig(applied: AppliedConfig): void {
+    if (!this.shuttingDown) this.secretWatcher.update(applied.config.secretWatches ?? []);
     const config = offsetListeners(applied.config, this.deps.options.listenerPortOffset);
     if (applied.origin === 'xds') this.lastXdsUpdateMs = Date.now();
     // buildProxyConfig returns an equal version for equal content: the workers have it already.
     if (config.version !== (this.latestConfig ?? this.workerConfig)?.version) {
+      if (config.warming)
+        this.logger.info(
+          { listeners: config.warming.listeners, clusters: config.warming.clusters },
+          'waiting for SDS secrets: these listeners and clusters serve their previous version, or are not served yet',
+        );
       this.latestConfig = config;
       if (!this.shuttingDown) this.healthTargets.update(config.clusters);
       const warming = this.shuttingDown ? [] : warmingClusters(config, this.workerConfig);
@@ -355,6 +389,7 @@ export class Primary implements AdminControls {
     const deadlineMs = this.deps.options.drainTimeoutMs;
     this.logger.info({ reason, deadline_ms: deadlineMs }, 'shutting down: draining listeners');
     clearTimeout(this.initialFetchTimer);
+    this.secretWatcher.close();
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();
@@ -372,6 +407,7 @@ export class Primary implements AdminControls {
   /** Immediate stop (second signal). */
   destroy(): void {
     this.shuttingDown = true;
+    this.secretWatcher.close();
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();

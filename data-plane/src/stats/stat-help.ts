@@ -76,6 +76,10 @@ const HELP: Record<string, string> = {
   workers_live: 'Worker processes serving traffic.',
   server_live: '1 while the proxy is LIVE (not draining).',
   uptime_seconds: 'Seconds since the proxy started.',
+  server_days_until_first_cert_expiring:
+    'Days until the first TLS certificate in use (listeners, clusters, CAs) expires.',
+  ssl_certificate_expiration_unix_time_seconds:
+    'When a TLS certificate in use expires (Unix time), by listener or cluster and certificate.',
   access_log_dropped_total: 'Access log lines dropped (write buffer full or the file failed).',
   process_resident_memory_bytes: 'Resident memory of the process.',
   process_heap_used_bytes: 'V8 heap in use.',

@@ -16,7 +16,12 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import type { Pool } from 'undici';
 import type { UpstreamTlsModel } from '../config/model.js';
-import { upstreamTlsOptions } from '../upstream/upstream-pool.js';
+import { X509Certificate } from 'node:crypto';
+import { tlsConnector } from '../upstream/upstream-pool.js';
+import { upstreamTlsPolicy, upstreamTlsTarget } from '../upstream/upstream-tls.js';
+
+/** undici's default connect timeout, kept for the exporters' TLS connector. */
+const EXPORT_CONNECT_TIMEOUT_MS = 10_000;
 import type { SpanExportTarget } from './span-batcher.js';
 
 /** Where and how one exporter sends spans (resolved from the provider and its cluster). */
@@ -55,14 +60,22 @@ export async function createOtlpExporter(
       );
     let credentials = grpc.credentials.createInsecure();
     if (tls !== undefined) {
-      const { checkServerIdentity, rejectUnauthorized } = upstreamTlsOptions(tls, target.host);
+      const policy = upstreamTlsPolicy(tls);
+      if (policy.verifies && tls.trustedCaPem === undefined)
+        logger?.warn(
+          { host: target.host },
+          'tracing: OTLP/gRPC checks SAN matchers and certificate pins only after a trusted_ca ' +
+            'verified the chain; add trusted_ca to the collector cluster, or use OTLP/HTTP',
+        );
       credentials = grpc.credentials.createSsl(
         tls.trustedCaPem !== undefined ? Buffer.from(tls.trustedCaPem) : null,
         tls.certificate !== undefined ? Buffer.from(tls.certificate.privateKeyPem) : null,
         tls.certificate !== undefined ? Buffer.from(tls.certificate.certificateChainPem) : null,
         {
-          ...(checkServerIdentity !== undefined ? { checkServerIdentity } : {}),
-          rejectUnauthorized: rejectUnauthorized ?? true,
+          // Called once grpc-js verified the chain against trusted_ca; Envoy's other checks here.
+          checkServerIdentity: (_host, peer) =>
+            policy.verifyCertificate(new X509Certificate(peer.raw), true, undefined),
+          rejectUnauthorized: tls.trustedCaPem !== undefined,
         },
       );
     }
@@ -79,7 +92,15 @@ export async function createOtlpExporter(
   ]);
   const pool = new Pool(base, {
     connections: 2,
-    ...(target.tls ? { connect: upstreamTlsOptions(target.tls, target.host) } : {}),
+    ...(target.tls
+      ? {
+          connect: tlsConnector(
+            upstreamTlsTarget(target.tls, target.host),
+            EXPORT_CONNECT_TIMEOUT_MS,
+            ['http/1.1'],
+          ),
+        }
+      : {}),
   });
   return new OtlpHttpExporter(
     pool,

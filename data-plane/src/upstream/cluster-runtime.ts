@@ -19,7 +19,13 @@ import type { ClusterStats, LocalityLoadStats } from './cluster-stats.js';
 import { resolveLocalities } from './dns-resolver.js';
 import type { HostRef, LoadBalancer } from './load-balancer.js';
 import { createLoadBalancer } from './load-balancer-factory.js';
-import { createHostDispatcher, poolSettingsKey, type HostDispatcher } from './upstream-pool.js';
+import {
+  createHostDispatcher,
+  poolSettingsKey,
+  type HostDispatcher,
+  type UpstreamConnectionName,
+} from './upstream-pool.js';
+import { connectionNameKey } from './upstream-name.js';
 import { formatHostPort, type Logger } from '@ferry/shared';
 import {
   workerActiveHealth,
@@ -29,6 +35,9 @@ import {
 import type { UpstreamOutcome } from '../health/outlier-detector.js';
 import { workerOutliers } from '../health/outlier-outcomes.js';
 
+/** Pools kept per host for distinct auto_sni / auto_san_validation names. */
+const MAX_NAMED_POOLS = 64;
+
 /** Per-host state carried across cluster versions. */
 export class HostState {
   activeRequests = 0;
@@ -36,6 +45,8 @@ export class HostState {
   localityLoad: LocalityLoadStats | undefined = undefined;
   #http1: HostDispatcher | undefined;
   #http2: HostDispatcher | undefined;
+  /** Pools per auto_sni / auto_san_validation name, least recently used first. */
+  #named: Map<string, HostDispatcher> | undefined;
 
   constructor(
     readonly key: string,
@@ -45,7 +56,13 @@ export class HostState {
     readonly settingsKey: string,
   ) {}
 
-  dispatcher(cluster: ClusterModel, http2: boolean, stats: ClusterStats): HostDispatcher {
+  dispatcher(
+    cluster: ClusterModel,
+    http2: boolean,
+    stats: ClusterStats,
+    name?: UpstreamConnectionName,
+  ): HostDispatcher {
+    if (name !== undefined) return this.#namedDispatcher(cluster, http2, stats, name);
     if (http2) {
       if (this.#http2 === undefined) {
         noteUpstreamTraffic(cluster.name);
@@ -60,13 +77,49 @@ export class HostState {
     return this.#http1;
   }
 
+  /**
+   * auto_sni / auto_san_validation: connections opened for one name never carry requests for
+   * another (Envoy keys its pools by the transport socket options likewise). At most
+   * MAX_NAMED_POOLS names are kept per host; the least recently used one is closed gracefully
+   * beyond that, so arbitrary Host values cannot grow the pools without bound.
+   */
+  #namedDispatcher(
+    cluster: ClusterModel,
+    http2: boolean,
+    stats: ClusterStats,
+    name: UpstreamConnectionName,
+  ): HostDispatcher {
+    const pools = (this.#named ??= new Map<string, HostDispatcher>());
+    const key = `${http2 ? 'h2' : 'h1'}|${connectionNameKey(name)}`;
+    let dispatcher = pools.get(key);
+    if (dispatcher !== undefined) {
+      pools.delete(key);
+      pools.set(key, dispatcher);
+      return dispatcher;
+    }
+    noteUpstreamTraffic(cluster.name);
+    dispatcher = createHostDispatcher(cluster, this, http2, stats, name);
+    pools.set(key, dispatcher);
+    if (pools.size > MAX_NAMED_POOLS) {
+      const [oldestKey, oldest] = pools.entries().next().value!;
+      pools.delete(oldestKey);
+      oldest.close().catch(() => undefined);
+    }
+    return dispatcher;
+  }
+
+  #all(): HostDispatcher[] {
+    const all = [this.#http1, this.#http2, ...(this.#named?.values() ?? [])];
+    return all.filter((d): d is HostDispatcher => d !== undefined);
+  }
+
   /** Closes the pools once their in-flight requests have finished. */
   close(): void {
-    for (const d of [this.#http1, this.#http2]) d?.close().catch(() => undefined);
+    for (const d of this.#all()) d.close().catch(() => undefined);
   }
 
   destroy(): void {
-    for (const d of [this.#http1, this.#http2]) d?.destroy().catch(() => undefined);
+    for (const d of this.#all()) d.destroy().catch(() => undefined);
   }
 }
 

@@ -11,7 +11,9 @@
  * the response allows keep-alive and the request body was completely sent.
  */
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import { connectUpstreamTls, type UpstreamTlsTarget } from './upstream-tls.js';
+
+const HTTP1_ALPN: readonly string[] = ['http/1.1'];
 import type { Readable } from 'node:stream';
 import {
   ChunkedDecoder,
@@ -56,8 +58,8 @@ export class PendingRequest {
 export interface ConnectionSettings {
   readonly host: string;
   readonly port: number;
-  /** tls.connect options (servername, ca, cert, …); undefined for cleartext. */
-  readonly tls: tls.ConnectionOptions | undefined;
+  /** The TLS context and names of the connection; undefined for cleartext. */
+  readonly tls: UpstreamTlsTarget | undefined;
   readonly connectTimeoutMs: number;
   readonly maxResponseHeadersBytes: number;
 }
@@ -124,13 +126,12 @@ export class Http1ClientConnection implements ChunkedBodySink {
     this.chunked = new ChunkedDecoder(this, settings.maxResponseHeadersBytes);
     this.connectTimer = new ConnectionTimer(this.onConnectTimeout.bind(this));
     if (settings.tls !== undefined) {
-      this.socket = tls.connect({
-        ...settings.tls,
-        host: settings.host,
-        port: settings.port,
-        ALPNProtocols: ['http/1.1'],
-      });
-      this.socket.once('secureConnect', this.onConnect);
+      // Established once the upstream passed the TLS context's checks (upstream-tls.ts).
+      this.socket = connectUpstreamTls(
+        settings.tls,
+        { host: settings.host, port: settings.port, alpn: HTTP1_ALPN },
+        this.onConnect,
+      );
     } else {
       this.socket = net.connect({ host: settings.host, port: settings.port, noDelay: true });
       this.socket.once('connect', this.onConnect);

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { PassThrough } from 'node:stream';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http1Pool, type Http1PoolOptions } from './upstream-http1-pool.js';
 import type { Http1DispatchHandler } from './upstream-http1-types.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
+import { upstreamTlsTarget } from './upstream-tls.js';
+import { plainTlsModel } from './upstream-tls-fixtures.js';
 
 /** A request as the raw server read it, with the socket to answer on. */
 interface ReceivedRequest {
@@ -322,6 +325,32 @@ test('connection refused: the socket code, without onConnect, for every waiting 
   await target.destroy();
 });
 
+test('connection refused with several connections opening: every waiting request fails once, no reconnect loop', async () => {
+  // Envoy purges every pending stream on a connect failure. Before, a failure with another
+  // connection still opening put the queue on a new connection, and with as many requests as
+  // connections opening that repeated until the route timeout.
+  const target = new Http1Pool({
+    host: '127.0.0.1',
+    port: await refusedPort(),
+    connectTimeoutMs: 2000,
+    maxConnections: 1024,
+    maxRequestsPerConnection: 0,
+    idleTimeoutMs: 0,
+  });
+  const recorders = [new Recorder(), new Recorder(), new Recorder()];
+  for (const r of recorders)
+    target.dispatch({ path: '/', method: 'GET', headers: ['host', 'a'], body: null }, r);
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), 10_000);
+  });
+  const outcome = await Promise.race([Promise.all(recorders.map((r) => r.done)), bound]);
+  clearTimeout(timer);
+  assert.notEqual(outcome, 'timeout', 'requests still waiting 10 s after the connects failed');
+  for (const r of recorders) assert.equal(r.error?.code, 'ECONNREFUSED');
+  await target.destroy();
+});
+
 test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNECT_TIMEOUT', async () => {
   const silent = net.createServer((socket) => socket.on('error', () => undefined));
   const sockets: net.Socket[] = [];
@@ -330,7 +359,7 @@ test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNEC
   const target = new Http1Pool({
     host: '127.0.0.1',
     port: (silent.address() as net.AddressInfo).port,
-    tls: { rejectUnauthorized: false },
+    tls: upstreamTlsTarget(plainTlsModel(), ''),
     connectTimeoutMs: 100,
     maxConnections: 1,
     maxRequestsPerConnection: 0,
@@ -349,7 +378,7 @@ test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNEC
 test('TLS upstream: requests over tls.connect options, connection reused', async () => {
   const server = await rawServer(true);
   server.onRequest = answer(OK);
-  const target = pool(server, { tls: { rejectUnauthorized: false, servername: 'a.example' } });
+  const target = pool(server, { tls: upstreamTlsTarget(plainTlsModel(), 'a.example') });
   for (let i = 0; i < 2; i++) assert.equal((await settle(get(target))).body, 'ok');
   assert.equal(server.sockets.length, 1);
 });

@@ -17,7 +17,7 @@
  *   Both idempotent; their promises resolve once every socket has closed.
  */
 import { EventEmitter } from 'node:events';
-import type { ConnectionOptions } from 'node:tls';
+import type { UpstreamTlsTarget } from './upstream-tls.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import {
   Http1ClientConnection,
@@ -35,8 +35,8 @@ import type { HostDispatcher } from './upstream-pool.js';
 export interface Http1PoolOptions {
   readonly host: string;
   readonly port: number;
-  /** tls.connect options for an upstream TLS context; undefined for cleartext. */
-  readonly tls?: ConnectionOptions;
+  /** The upstream TLS context and names of this pool's connections; undefined for cleartext. */
+  readonly tls?: UpstreamTlsTarget | undefined;
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
   /** 0: unlimited. */
@@ -136,8 +136,9 @@ export class Http1Pool extends EventEmitter implements HostDispatcher, Connectio
   onConnectFailed(connection: Http1ClientConnection, err: Error): void {
     this.connecting--;
     this.forget(connection);
-    if (this.connecting === 0 && this.idle.length === 0) this.failQueued(err);
-    else this.assign();
+    // Every waiting request fails now, whatever else is still connecting: retrying them on
+    // another connection here would loop while the host refuses (the router decides on retries).
+    this.failQueued(err);
     this.closeIfDone();
   }
 

@@ -6,11 +6,12 @@
  * Timeouts that undici would enforce by itself (headers/body 300 s) are disabled: the route and
  * per-try timeouts of the request path own them, as in Envoy.
  */
-import { H2CClient, Pool, type Dispatcher } from 'undici';
+import { H2CClient, Pool, errors, type Dispatcher, type buildConnector } from 'undici';
 import type { Readable } from 'node:stream';
 import { Http1Pool } from './upstream-http1-pool.js';
-import type { ConnectionOptions } from 'node:tls';
-import type { ClusterModel, UpstreamTlsModel } from '../config/model.js';
+import type { TLSSocket } from 'node:tls';
+import type { ClusterModel } from '../config/model.js';
+import { connectUpstreamTls, upstreamTlsTarget, type UpstreamTlsTarget } from './upstream-tls.js';
 import type { ClusterStats } from './cluster-stats.js';
 
 /** One upstream request as the router hands it to a host's pool. */
@@ -45,6 +46,12 @@ export interface HostDispatcher {
   on(event: 'connect' | 'disconnect', listener: () => void): unknown;
 }
 
+/** What auto_sni / auto_san_validation took from a request (upstream-tls.ts). */
+export interface UpstreamConnectionName {
+  readonly sni?: string;
+  readonly san?: string;
+}
+
 export interface HostAddress {
   readonly host: string;
   readonly port: number;
@@ -61,6 +68,7 @@ export function poolSettingsKey(cluster: ClusterModel): string {
     cluster.maxRequestsPerConnection,
     cluster.upstreamIdleTimeoutMs,
     cluster.tls ?? null,
+    cluster.upstreamHostName ?? null,
   ]);
 }
 
@@ -69,56 +77,28 @@ function originOf(address: HostAddress, secure: boolean): string {
   return `${secure ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
-function tlsVersion(version: string): 'TLSv1.2' | 'TLSv1.3' | undefined {
-  return version === 'TLSv1.2' || version === 'TLSv1.3' ? version : undefined;
-}
-
-/**
- * tls.connect options for an UpstreamTlsContext, as Envoy documents it: SNI is `sni`, else the
- * host's name (never an IP address); the chain is verified against trusted_ca when there is one
- * and not at all without one; the certificate's names are checked only when SAN matchers are
- * configured (ferry-proxy NACKs those), never against the SNI; the client certificate is
- * presented if configured. Used by the clusters' connection pools and the tracing exporters.
- */
-export function upstreamTlsOptions(tls: UpstreamTlsModel, hostname: string): ConnectionOptions {
-  const options: ConnectionOptions = { rejectUnauthorized: tls.trustedCaPem !== undefined };
-  const name = tls.sni !== '' ? tls.sni : hostname;
-  if (name !== '' && !/^[\d.:]+$/.test(name)) options.servername = name;
-  if (tls.trustedCaPem !== undefined) {
-    options.ca = tls.trustedCaPem;
-    options.checkServerIdentity = () => undefined;
-  }
-  if (tls.certificate !== undefined) {
-    options.cert = tls.certificate.certificateChainPem;
-    options.key = tls.certificate.privateKeyPem;
-  }
-  const minVersion = tlsVersion(tls.minVersion);
-  if (minVersion !== undefined) options.minVersion = minVersion;
-  const maxVersion = tlsVersion(tls.maxVersion);
-  if (maxVersion !== undefined) options.maxVersion = maxVersion;
-  return options;
-}
-
 /**
  * Creates the dispatcher for one host. `http2` selects the HTTP/2 flavour (the caller decides
- * from upstreamProtocol and, for USE_DOWNSTREAM, the downstream protocol).
+ * from upstreamProtocol and, for USE_DOWNSTREAM, the downstream protocol). `name` is what
+ * auto_sni / auto_san_validation took from the request: the pool's connections all use it.
  */
 export function createHostDispatcher(
   cluster: ClusterModel,
   address: HostAddress,
   http2: boolean,
   stats?: Pick<ClusterStats, 'upstreamCxActive' | 'upstreamCxTotal'>,
+  name?: UpstreamConnectionName,
 ): HostDispatcher {
   const tls = cluster.tls;
   const idleMs = cluster.upstreamIdleTimeoutMs > 0 ? cluster.upstreamIdleTimeoutMs : 3_600_000;
   const connectTimeoutMs = cluster.connectTimeoutMs || 5000;
-  const tlsOptions = tls === undefined ? undefined : upstreamTlsOptions(tls, address.hostname);
+  const target = tls === undefined ? undefined : upstreamTlsTarget(tls, address.hostname, name);
   const dispatcher = http2
-    ? createHttp2Dispatcher(cluster, address, tlsOptions, connectTimeoutMs, idleMs)
+    ? createHttp2Dispatcher(cluster, address, target, connectTimeoutMs, idleMs)
     : new Http1Pool({
         host: address.host,
         port: address.port,
-        tls: tlsOptions,
+        tls: target,
         connectTimeoutMs,
         maxConnections: cluster.circuitBreakers.maxConnections,
         maxRequestsPerConnection: cluster.maxRequestsPerConnection,
@@ -136,14 +116,51 @@ export function createHostDispatcher(
   return dispatcher;
 }
 
+/**
+ * undici connector for TLS with ALPN h2/http/1.1: the socket is handed over only once the
+ * upstream passed the TLS context's checks (upstream-tls.ts), within the connect timeout.
+ */
+export function tlsConnector(
+  target: UpstreamTlsTarget,
+  connectTimeoutMs: number,
+  alpn: readonly string[],
+): buildConnector.connector {
+  return (options, callback) => {
+    let done = false;
+    const finish = (err: Error | null, verified: TLSSocket | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.off('error', onError);
+      if (verified !== null) callback(null, verified);
+      else callback(err ?? new Error('TLS connect failed'), null);
+    };
+    const socket = connectUpstreamTls(
+      target,
+      // undici gives IPv6 literals in URL form ([::1]).
+      { host: options.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.port), alpn },
+      (verified) => finish(null, verified),
+    );
+    const onError = (err: Error): void => finish(err, null);
+    socket.on('error', onError);
+    const timer = setTimeout(() => {
+      const err = new errors.ConnectTimeoutError(
+        `connect to ${options.hostname}:${options.port} timed out after ${connectTimeoutMs} ms`,
+      );
+      socket.destroy();
+      finish(err, null);
+    }, connectTimeoutMs);
+    timer.unref();
+  };
+}
+
 function createHttp2Dispatcher(
   cluster: ClusterModel,
   address: HostAddress,
-  tlsOptions: ConnectionOptions | undefined,
+  target: UpstreamTlsTarget | undefined,
   connectTimeoutMs: number,
   idleMs: number,
 ): HostDispatcher {
-  const connect: Record<string, unknown> = { timeout: connectTimeoutMs, ...tlsOptions };
   const common = {
     headersTimeout: 0,
     bodyTimeout: 0,
@@ -152,13 +169,15 @@ function createHttp2Dispatcher(
     maxHeaderSize: 96 * 1024,
   };
   let dispatcher: Dispatcher;
-  if (tlsOptions === undefined) {
+  if (target === undefined) {
     dispatcher = new H2CClient(originOf(address, false), {
       ...common,
-      connect: connect as { timeout: number },
+      connect: { timeout: connectTimeoutMs },
       maxConcurrentStreams: 100,
     });
   } else {
+    // The connector pins the SNI whatever the request's Host (Envoy sends the cluster's, or
+    // auto_sni's per pool), so undici's Host-derived servername is not used.
     dispatcher = new Pool(originOf(address, true), {
       ...common,
       connections: Math.max(1, cluster.circuitBreakers.maxConnections),
@@ -166,17 +185,8 @@ function createHttp2Dispatcher(
       allowH2: true,
       maxRequestsPerClient:
         cluster.maxRequestsPerConnection > 0 ? cluster.maxRequestsPerConnection : undefined,
-      connect,
+      connect: tlsConnector(target, connectTimeoutMs, ['h2', 'http/1.1']),
     });
-    const servername = tlsOptions.servername;
-    if (servername !== undefined) {
-      // undici takes a request's SNI from its Host header (reconnecting when it changes); Envoy
-      // sends the cluster's configured sni whatever the Host. Pin it on every request.
-      dispatcher = dispatcher.compose(
-        (dispatch) => (opts, handler) =>
-          dispatch({ ...opts, servername } as Dispatcher.DispatchOptions, handler),
-      );
-    }
   }
   // undici's Dispatcher takes the same dispatch options and legacy handler (HostDispatcher is
   // that subset).

@@ -13,7 +13,7 @@
  *
  * The handler owns resources and decisions; this class owns only protocol state.
  */
-import { binaryToJson, resourceTypeByUrl } from '@ferry/proto';
+import { binaryToJson, servedResourceTypeByUrl } from '@ferry/proto';
 import type {
   AnyMessage,
   DiscoveryRequest,
@@ -217,7 +217,7 @@ export function decodeResource(
   path: string,
   decode: ResourceDecoder | undefined,
 ): { ok: true; json: JsonObject } | { ok: false; errors: string[] } {
-  const type = resourceTypeByUrl(typeUrl);
+  const type = servedResourceTypeByUrl(typeUrl);
   if (!type) return { ok: false, errors: [`unsupported resource type ${typeUrl}`] };
   const innerType = String(resource?.type_url ?? '');
   if (innerType !== typeUrl)

@@ -16,8 +16,10 @@ import {
   EDS,
   LDS,
   RDS,
+  SDS,
   edsServiceNames,
   rdsRouteNames,
+  sdsSecretNames,
   replaceType,
   resourcesOf,
   type DeltaUpdate,
@@ -30,6 +32,8 @@ export interface BuildInput {
   routeConfigs: JsonObject[];
   clusters: JsonObject[];
   endpoints: JsonObject[];
+  secrets: JsonObject[];
+  staticSecrets: JsonObject[];
 }
 
 export type BuildConfig = (input: BuildInput, previous?: ProxyConfig) => Result<ProxyConfig>;
@@ -55,6 +59,8 @@ export interface XdsCounters {
 export interface ConfigSourceOptions {
   readonly staticListeners: readonly JsonObject[];
   readonly staticClusters: readonly JsonObject[];
+  /** The bootstrap's static_resources.secrets. */
+  readonly staticSecrets?: readonly JsonObject[];
   readonly build: BuildConfig;
   /** Called with every newly accepted config (synchronously, in acceptance order). */
   readonly onConfig: (applied: AppliedConfig) => void;
@@ -107,6 +113,7 @@ export class ConfigSource implements AdsHandler {
     for (const [typeUrl, names] of [
       [EDS, this.subscribedNames(EDS)],
       [RDS, this.subscribedNames(RDS)],
+      [SDS, this.subscribedNames(SDS)],
     ] as const) {
       if (names.length === 0 || this.responded.has(typeUrl)) continue;
       return false;
@@ -117,7 +124,37 @@ export class ConfigSource implements AdsHandler {
   onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[] {
     this.responded.add(typeUrl);
     const candidate = replaceType(this.set, typeUrl, version, resources, this.now());
-    return this.judge(typeUrl, version, this.tryApply(candidate, 'xds'));
+    return this.judge(typeUrl, version, this.tryApply(this.keepSecrets(typeUrl, candidate), 'xds'));
+  }
+
+  /**
+   * A secret removed while a listener or cluster still refers to it stays in force with its last
+   * version, as in Envoy (an SDS update without the secret does not take the certificate away);
+   * it is dropped once nothing refers to it (delta: unsubscribed, `forget`).
+   */
+  private keepSecrets(typeUrl: string, candidate: ResourceSet): ResourceSet {
+    if (typeUrl !== SDS) return candidate;
+    const held = this.set.get(SDS)?.resources;
+    const next = candidate.get(SDS);
+    if (!held || !next) return candidate;
+    const kept = this.subscribedNames(SDS).filter((n) => held.has(n) && !next.resources.has(n));
+    if (kept.length === 0) return candidate;
+    const resources = new Map(next.resources);
+    for (const name of kept) resources.set(name, held.get(name)!);
+    const out = new Map(candidate);
+    out.set(SDS, { version: next.version, resources });
+    return out;
+  }
+
+  /**
+   * Builds again from the same resources: files that DataSources name changed (a Secret's
+   * certificate rotated on disk). A config whose content changed is announced to `onConfig`;
+   * one that no longer builds (e.g. a key that does not match its certificate mid-rotation)
+   * leaves the last good config in force and returns the errors.
+   */
+  reload(): Result<ProxyConfig> | undefined {
+    if (!this.current) return undefined;
+    return this.tryApply(this.set, this.current.origin);
   }
 
   /** Counts an xDS update as accepted or rejected; returns the NACK errors. */
@@ -140,7 +177,11 @@ export class ConfigSource implements AdsHandler {
   ): string[] {
     this.responded.add(typeUrl);
     const candidate = applyDelta(this.set, typeUrl, systemVersion, updated, removed, this.now());
-    return this.judge(typeUrl, systemVersion, this.tryApply(candidate, 'xds'));
+    return this.judge(
+      typeUrl,
+      systemVersion,
+      this.tryApply(this.keepSecrets(typeUrl, candidate), 'xds'),
+    );
   }
 
   /** Delta xDS: what this proxy holds of a type, for initial_resource_versions on reconnect. */
@@ -164,6 +205,13 @@ export class ConfigSource implements AdsHandler {
       return edsServiceNames([...this.options.staticClusters, ...resourcesOf(this.set, CDS)]);
     if (typeUrl === RDS)
       return rdsRouteNames([...this.options.staticListeners, ...resourcesOf(this.set, LDS)]);
+    if (typeUrl === SDS)
+      return sdsSecretNames([
+        ...this.options.staticListeners,
+        ...this.options.staticClusters,
+        ...resourcesOf(this.set, LDS),
+        ...resourcesOf(this.set, CDS),
+      ]);
     return [];
   }
 
@@ -180,6 +228,8 @@ export class ConfigSource implements AdsHandler {
         clusters: [...this.options.staticClusters, ...resourcesOf(candidate, CDS)],
         routeConfigs: resourcesOf(candidate, RDS),
         endpoints: resourcesOf(candidate, EDS),
+        secrets: resourcesOf(candidate, SDS),
+        staticSecrets: [...(this.options.staticSecrets ?? [])],
       },
       this.current?.config,
     );

@@ -11,6 +11,7 @@ import {
   type HealthCheckSpecifier,
 } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { createHealthChecker } from '../health/health-checker-factory.js';
 import { endpointHealthResponse, HdsClient, HDS_SERVICE, splitHostKey } from './hds-client.js';
 
@@ -109,14 +110,6 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listen(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('HDS client: assigned health checks', () => {
   let server: Server;
   let address = '';
@@ -167,7 +160,7 @@ describe('HDS client: assigned health checks', () => {
     httpPort = await listen(web);
     httpPort2 = await listen(web2);
     tcpPort = await listen(tcp);
-    deadPort = await closedPort();
+    deadPort = await refusedPort();
   });
 
   after(async () => {

@@ -45,6 +45,7 @@ import {
 import { translateHdsSpecifier } from '../health/hds-specifier.js';
 import type { BackoffOptions } from './ads-client.js';
 import { XdsStreamClientBase } from './xds-stream-client.js';
+import type { XdsChannel } from './xds-transport.js';
 
 export const HDS_SERVICE = 'envoy.service.health.v3.HealthDiscoveryService';
 
@@ -61,6 +62,8 @@ export interface HdsClientOptions {
   readonly view: HealthViewSource;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
+  /** The xDS cluster's transport (xds-transport.ts); default plaintext. */
+  readonly channel?: XdsChannel;
   /** How assigned checks probe (tests: fixed jitter, fake checkers); real checkers by default. */
   readonly assignedChecks?: Pick<HdsAssignmentsOptions, 'random' | 'createChecker'>;
 }

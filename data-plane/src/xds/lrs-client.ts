@@ -28,6 +28,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { BackoffOptions } from './ads-client.js';
 import { durationMs, XdsStreamClientBase } from './xds-stream-client.js';
+import type { XdsChannel } from './xds-transport.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
@@ -144,6 +145,8 @@ export interface LrsClientOptions {
   readonly stats: () => Promise<StatsSnapshot>;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
+  /** The xDS cluster's transport (xds-transport.ts); default plaintext. */
+  readonly channel?: XdsChannel;
   readonly now?: () => number;
 }
 

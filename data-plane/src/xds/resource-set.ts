@@ -11,9 +11,13 @@ export const LDS = resourceTypeByKind('Listener').typeUrl;
 export const RDS = resourceTypeByKind('RouteConfiguration').typeUrl;
 export const CDS = resourceTypeByKind('Cluster').typeUrl;
 export const EDS = resourceTypeByKind('ClusterLoadAssignment').typeUrl;
+export const SDS = resourceTypeByKind('Secret').typeUrl;
 
-/** Make-before-break order (xDS protocol, "Eventual consistency considerations"). */
-export const SUBSCRIBED_TYPES: readonly string[] = [CDS, EDS, LDS, RDS];
+/**
+ * Make-before-break order (xDS protocol, "Eventual consistency considerations"). Secrets are
+ * asked for by name once a listener or cluster refers to them; those warm until they arrive.
+ */
+export const SUBSCRIBED_TYPES: readonly string[] = [CDS, EDS, LDS, RDS, SDS];
 
 const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -103,6 +107,31 @@ export function rdsRouteNames(listeners: readonly JsonObject[]): string[] {
       }
     }
   }
+  return [...names].sort();
+}
+
+/**
+ * Names of the secrets that `resources` (listeners, clusters) receive over SDS: every
+ * SdsSecretConfig (`tls_certificate_sds_secret_configs[]`, `validation_context_sds_secret_config`,
+ * in transport sockets at any depth) that has an `sds_config`. One without names a static secret.
+ */
+export function sdsSecretNames(resources: readonly JsonObject[]): string[] {
+  const names = new Set<string>();
+  const visit = (value: unknown, key: string): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, key);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const obj = value as JsonObject;
+    if (key.endsWith('_sds_secret_configs') || key.endsWith('_sds_secret_config')) {
+      if (obj.sds_config !== undefined && typeof obj.name === 'string' && obj.name !== '')
+        names.add(obj.name);
+      return;
+    }
+    for (const [k, v] of Object.entries(obj)) visit(v, k);
+  };
+  for (const resource of resources) visit(resource, '');
   return [...names].sort();
 }
 

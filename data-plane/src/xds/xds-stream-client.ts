@@ -8,6 +8,7 @@
  * Subclasses supply the protocol: which method to open, the first requests, and responses.
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import type { XdsChannel } from './xds-transport.js';
 import { GrpcClient, type DurationMessage, type NodeMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 
@@ -29,6 +30,8 @@ export interface XdsStreamClientOptions {
   };
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
+  /** Credentials of the xDS cluster's transport_socket (xds-transport.ts); default plaintext. */
+  readonly channel?: XdsChannel;
 }
 
 /**
@@ -54,7 +57,12 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
     private readonly description: string,
     service: string = ADS_SERVICE,
   ) {
-    this.client = new GrpcClient(service, base.target, credentials.createInsecure());
+    this.client = new GrpcClient(
+      service,
+      base.target,
+      base.channel?.credentials ?? credentials.createInsecure(),
+      base.channel?.options,
+    );
     this.backoff = base.backoff ?? { initialMs: 500, maxMs: 30_000 };
   }
 

@@ -28,6 +28,8 @@ import type {
 } from '../filter.js';
 import { StreamFormatterContext } from '../common/request-headers.js';
 import { RetryState, type FailureKind } from './retry-state.js';
+import { upstreamConnectionName } from '../../../upstream/upstream-name.js';
+import { CERT_VERIFY_FAILED } from '../../../upstream/upstream-tls.js';
 import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request.js';
 
 /** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
@@ -54,6 +56,15 @@ function isConnectError(err: NodeJS.ErrnoException): boolean {
     code === 'SELF_SIGNED_CERT_IN_CHAIN'
   );
 }
+
+/**
+ * Envoy's transport failure reason for an upstream certificate that fails verification, and the
+ * response code details it gives the 503 (`%UPSTREAM_TRANSPORT_FAILURE_REASON%`,
+ * `%RESPONSE_CODE_DETAILS%`).
+ */
+const TLS_VERIFY_FAILURE_REASON =
+  'TLS_error:|268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end';
+const TLS_VERIFY_FAILED_DETAILS = `upstream_reset_before_response_started{connection_failure,${TLS_VERIFY_FAILURE_REASON}}`;
 
 /** Envoy's SslRedirectRoute: the https URL for a require_tls redirect. */
 function httpsLocation(headers: RequestHeaderMap): string {
@@ -336,8 +347,13 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       (cluster.model.upstreamProtocol === 'USE_DOWNSTREAM' && headers.protocol === 'HTTP/2');
     const flat = headers.toFlat();
     headers.remove('host');
+    // auto_sni / auto_san_validation: the pool for the name this request carries.
+    const name =
+      cluster.model.upstreamHostName === undefined
+        ? undefined
+        : upstreamConnectionName(cluster.model, headers, authority);
     upstream.start(
-      host.dispatcher(cluster.model, useH2, cluster.stats),
+      host.dispatcher(cluster.model, useH2, cluster.stats, name),
       {
         path: this.#upstreamPath,
         method: headers.method,
@@ -444,7 +460,8 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       : !connected && (isConnectError(err) || code === 'UND_ERR_SOCKET')
         ? 'connect-failure'
         : 'reset';
-    this.#callbacks.streamInfo.upstreamTransportFailureReason = code ?? err.message;
+    this.#callbacks.streamInfo.upstreamTransportFailureReason =
+      code === CERT_VERIFY_FAILED ? TLS_VERIFY_FAILURE_REASON : (code ?? err.message);
     cluster.reportOutcome(this.#host!, kind);
     if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
     if (this.#canRetry(kind)) {
@@ -467,6 +484,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     } else if (kind === 'connect-failure') {
       this.#localReply(503, LOCAL_REPLY_BODY.connectFailure, {
         flag: ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+        ...(code === CERT_VERIFY_FAILED ? { details: TLS_VERIFY_FAILED_DETAILS } : {}),
       });
     } else {
       cluster.stats.upstreamRqReset.inc();

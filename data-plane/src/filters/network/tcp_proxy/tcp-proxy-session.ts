@@ -15,11 +15,10 @@
  *    response flags).
  */
 import net from 'node:net';
-import tls from 'node:tls';
 import type { AccessLogRecord } from '../../../access-log/access-log-record.js';
 import { ResponseFlag, type ResponseFlagCode } from '../../../http/response-flags.js';
 import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
-import { upstreamTlsOptions } from '../../../upstream/upstream-pool.js';
+import { connectUpstreamTls, upstreamTlsTarget } from '../../../upstream/upstream-tls.js';
 import { noteUpstreamTraffic } from '../../../upstream/upstream-traffic.js';
 import type { TcpProxyModel } from '../../../config/model.js';
 import type { NetworkConnection } from '../filter.js';
@@ -117,6 +116,7 @@ export class TcpProxySession implements SpliceObserver {
       this,
     ));
     const tlsModel = cluster.model.tls;
+    let onTlsVerified = (): void => undefined;
     const upstream =
       tlsModel === undefined
         ? net.connect({
@@ -126,14 +126,12 @@ export class TcpProxySession implements SpliceObserver {
             noDelay: true,
             onread: splice.upstreamReadOptions,
           })
-        : tls.connect({
-            host: host.host,
-            port: host.port,
-            ...upstreamTlsOptions(tlsModel, host.hostname),
-            ...(tlsModel.alpnProtocols.length > 0
-              ? { ALPNProtocols: [...tlsModel.alpnProtocols] }
-              : {}),
-          });
+        : // 'connected' only once the upstream passed the TLS context's checks.
+          connectUpstreamTls(
+            upstreamTlsTarget(tlsModel, host.hostname),
+            { host: host.host, port: host.port },
+            () => onTlsVerified(),
+          );
     // Set before any byte can arrive (tls.connect has no option for these).
     upstream.allowHalfOpen = true;
     upstream.setNoDelay(true);
@@ -154,10 +152,12 @@ export class TcpProxySession implements SpliceObserver {
     upstream.on('error', (err: NodeJS.ErrnoException) =>
       onConnectFailure(err.code ?? err.message, false),
     );
-    upstream.once(tlsModel === undefined ? 'connect' : 'secureConnect', () => {
+    const onConnected = (): void => {
       if (this.#upstream !== upstream || this.#phase !== 'connecting') return;
       this.#onConnected(cluster, host, upstream, splice);
-    });
+    };
+    onTlsVerified = onConnected;
+    if (tlsModel === undefined) upstream.once('connect', onConnected);
     upstream.once('close', () => {
       if (this.#upstream !== upstream) return;
       if (this.#phase === 'connecting') {

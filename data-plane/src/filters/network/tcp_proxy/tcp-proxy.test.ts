@@ -440,4 +440,37 @@ describe('tcp_proxy: TLS to the upstream', () => {
     assert.equal(data.toString(), 'over tls');
     assert.equal(backend.servernames[0], 'echo.test');
   });
+
+  test('an upstream whose certificate fails the SAN matcher is never spliced (UF)', async () => {
+    dir ??= mkdtempSync(join(tmpdir(), 'ferry-tcp-tls-'));
+    const pair = selfSigned(dir, 'echo.test');
+    const backend = await echoServer('', pair);
+    cleanups.push(() => backend.close());
+    const proxy = await startProxy([
+      tcpListener('tcp', [{ filters: [tcpProxy({ cluster: 'pinned' })] }]),
+      cluster('pinned', local(backend.port), {
+        transport_socket: {
+          name: 'envoy.transport_sockets.tls',
+          typed_config: {
+            '@type':
+              'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+            common_tls_context: {
+              validation_context: {
+                trusted_ca: { inline_string: pair.cert },
+                match_typed_subject_alt_names: [
+                  { san_type: 'DNS', matcher: { exact: 'other.test' } },
+                ],
+              },
+            },
+          },
+        },
+      }),
+    ]);
+    const { data } = await exchangeOn(await connect(proxy.port), 'secret');
+    assert.equal(data.length, 0);
+    await until(() => proxy.log.length === 1);
+    assert.equal(proxy.log[0]!.responseFlags, 'UF');
+    assert.equal(proxy.log[0]!.upstreamTransportFailureReason, 'ERR_SSL_CERTIFICATE_VERIFY_FAILED');
+    assert.deepEqual(backend.received, [0], 'no byte reached the upstream');
+  });
 });

@@ -1,0 +1,194 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Metadata,
+  status,
+  type ServerInterceptingCallInterface,
+  type ServerMethodDefinition,
+} from '@grpc/grpc-js';
+import type { Logger } from '@ferry/shared';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { xdsAccessRefusals } from '../metrics/xds-access-metrics.js';
+import { AccessPolicy, compilePolicy } from './access-policy.js';
+import { Admission } from './admission.js';
+
+type InterceptingServerListener = Parameters<ServerInterceptingCallInterface['start']>[0];
+type PartialStatusObject = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
+
+/** The transport side of one call: what the interceptor forwards and the status it ends with. */
+class FakeCall {
+  listener: InterceptingServerListener | undefined;
+  status: PartialStatusObject | undefined;
+  constructor(private readonly subjectaltname: string | undefined) {}
+  start(listener: InterceptingServerListener): void {
+    this.listener = listener;
+  }
+  sendStatus(status: PartialStatusObject): void {
+    this.status = status;
+  }
+  sendMetadata(): void {}
+  sendMessage(_message: unknown, callback: () => void): void {
+    callback();
+  }
+  startRead(): void {}
+  getPeer(): string {
+    return '127.0.0.1:40000';
+  }
+  getAuthContext() {
+    return this.subjectaltname === undefined
+      ? {}
+      : {
+          transportSecurityType: 'ssl',
+          sslPeerCertificate: { subjectaltname: this.subjectaltname } as never,
+        };
+  }
+}
+
+function harness(policy: AccessPolicy) {
+  const registry = new MetricsRegistry();
+  const refusals = xdsAccessRefusals(registry);
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = {
+    warn: (fields: Record<string, unknown>, msg: string) => logs.push({ ...fields, msg }),
+  } as unknown as Logger;
+  const admission = new Admission({ policy, logger, refused: refusals });
+  /** Opens a call of `path`: returns the fake transport and what reached the handler. */
+  const open = (path: string, subjectaltname: string | undefined) => {
+    const call = new FakeCall(subjectaltname);
+    const method = { path } as ServerMethodDefinition<unknown, unknown>;
+    const intercepted = admission.interceptor(
+      method,
+      call as unknown as ServerInterceptingCallInterface,
+    );
+    const handled: unknown[] = [];
+    intercepted.start({
+      onReceiveMetadata: () => undefined,
+      onReceiveMessage: (message: unknown) => handled.push(message),
+      onReceiveHalfClose: () => undefined,
+      onCancel: () => undefined,
+    });
+    call.listener!.onReceiveMetadata(new Metadata());
+    return { call, handled };
+  };
+  return { admission, open, logs, count: (reason: string) => refusals(reason).get() };
+}
+
+const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const HDS = '/envoy.service.health.v3.HealthDiscoveryService/StreamHealthCheck';
+const WEB_1 = 'URI:spiffe://ferry/group/web/node/web-1';
+
+describe('Admission', () => {
+  const flags = () =>
+    new AccessPolicy({ groupFromSan: ['spiffe://ferry/group/{group}/node/{node}'] });
+
+  test('forwards the messages of an admitted call, refuses another group before the handler sees it', () => {
+    const h = harness(flags());
+    const ok = h.open(ADS, WEB_1);
+    ok.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'web' } });
+    ok.call.listener!.onReceiveMessage({ type_url: 'x' });
+    assert.equal(ok.handled.length, 2);
+    assert.equal(ok.call.status, undefined);
+
+    const other = h.open(ADS, WEB_1);
+    other.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'db' } });
+    assert.equal(other.handled.length, 0);
+    assert.equal(other.call.status?.code, status.PERMISSION_DENIED);
+    assert.match(
+      String(other.call.status?.details),
+      /identity spiffe:\/\/ferry\/group\/web\/node\/web-1 may not join group "db" as node "web-1"/,
+    );
+    assert.equal(h.count('group'), 1);
+    assert.deepEqual(
+      { ...h.logs[0], msg: undefined },
+      {
+        event: 'xds_access_refused',
+        reason: 'group',
+        identity: ['spiffe://ferry/group/web/node/web-1'],
+        group: 'db',
+        node: 'web-1',
+        method: ADS,
+        peer: '127.0.0.1:40000',
+        msg: undefined,
+      },
+    );
+  });
+
+  test('a call without a node is group "default", node ""', () => {
+    const h = harness(flags());
+    const c = h.open(ADS, WEB_1);
+    c.call.listener!.onReceiveMessage({ type_url: 'x' });
+    assert.match(String(c.call.status?.details), /may not join group "default" as node ""/);
+  });
+
+  test('HDS carries the node in health_check_request', () => {
+    const h = harness(flags());
+    const c = h.open(HDS, WEB_1);
+    c.call.listener!.onReceiveMessage({
+      health_check_request: { node: { id: 'web-1', cluster: 'db' } },
+    });
+    assert.equal(c.call.status?.code, status.PERMISSION_DENIED);
+    const d = h.open(HDS, WEB_1);
+    d.call.listener!.onReceiveMessage({
+      health_check_request: { node: { id: 'web-1', cluster: 'web' } },
+    });
+    d.call.listener!.onReceiveMessage({ endpoint_health_response: {} });
+    assert.equal(d.handled.length, 2);
+  });
+
+  test('a later message naming another node ends the call', () => {
+    const h = harness(flags());
+    const c = h.open(ADS, WEB_1);
+    c.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'web' } });
+    c.call.listener!.onReceiveMessage({ node: { id: 'web-2', cluster: 'web' } });
+    assert.equal(c.handled.length, 1);
+    assert.equal(c.call.status?.code, status.PERMISSION_DENIED);
+    assert.equal(h.count('node_changed'), 1);
+  });
+
+  test('a certificate without SAN URI or DNS name is UNAUTHENTICATED', () => {
+    const h = harness(flags());
+    const c = h.open(ADS, 'IP Address:10.0.0.1');
+    assert.equal(c.call.status?.code, status.UNAUTHENTICATED);
+    assert.equal(h.count('no_identity'), 1);
+  });
+
+  test('CSDS needs an admin identity', () => {
+    const h = harness(new AccessPolicy({ adminSan: ['spiffe://ferry/admin/*'] }));
+    const csds = '/envoy.service.status.v3.ClientStatusDiscoveryService/FetchClientStatus';
+    assert.equal(h.open(csds, WEB_1).call.status?.code, status.PERMISSION_DENIED);
+    const admin = h.open(csds, 'URI:spiffe://ferry/admin/alice');
+    assert.equal(admin.call.status, undefined);
+    admin.call.listener!.onReceiveMessage({});
+    assert.equal(admin.handled.length, 1);
+  });
+
+  test('deleting the policy that admitted a call ends it; other groups are untouched', () => {
+    const policy = new AccessPolicy();
+    const ops = compilePolicy({ name: 'ops', rules: [{ identities: ['spiffe://ferry/ops/*'] }] });
+    if (!ops.ok) assert.fail(ops.errors.join('; '));
+    policy.setPolicy('web', 'ops', ops.value);
+    policy.setPolicy('db', 'ops', ops.value);
+    const h = harness(policy);
+    const web = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
+    web.call.listener!.onReceiveMessage({ node: { id: 'x', cluster: 'web' } });
+    const db = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
+    db.call.listener!.onReceiveMessage({ node: { id: 'x', cluster: 'db' } });
+    h.admission.recheck(new Set(['web', 'db']));
+    const statusOf = (c: FakeCall): PartialStatusObject | undefined => c.status;
+    assert.equal(statusOf(web.call), undefined, 'still admitted');
+    policy.setPolicy('web', 'ops', undefined);
+    h.admission.recheck(new Set(['web']));
+    assert.equal(statusOf(web.call)?.code, status.PERMISSION_DENIED);
+    assert.match(String(statusOf(web.call)?.details), /access policy changed/);
+    assert.equal(db.call.status, undefined);
+    assert.equal(h.count('revoked'), 1);
+  });
+
+  test('refusals are always counted; their log lines are capped per second', () => {
+    const h = harness(flags());
+    for (let i = 0; i < 50; i++) h.admission.handshakeRefused('127.0.0.1:1', new Error('no cert'));
+    assert.equal(h.count('handshake'), 50);
+    assert.ok(h.logs.length < 50, `${h.logs.length} lines`);
+    assert.ok(h.logs.length > 0);
+  });
+});

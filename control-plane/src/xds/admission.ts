@@ -1,0 +1,250 @@
+/**
+ * Admission of xDS calls (docs/architecture.md, "Who may connect"): a gRPC server interceptor in
+ * front of every service of the xDS server, so that no stream type can be forgotten. Installed
+ * only when the server requires client certificates; then
+ * - ADS (SotW and delta), the per-type services, HDS and LRS: the node in a call's first message
+ *   (absent = id "" in group "default", as the streams read it) must be admitted by the
+ *   AccessPolicy for the identity of the connection's certificate, before any handler sees the
+ *   message; a later message naming another node or group ends the call;
+ * - CSDS: only identities matching `--xds-admin-san`;
+ * - refused calls end with PERMISSION_DENIED (UNAUTHENTICATED without a verified certificate), a
+ *   message naming the identity, group and what to do; each refusal is logged once
+ *   (`event: "xds_access_refused"`) and counted in `ferry_xds_access_refused_total{reason}`;
+ * - when a group's stored policies change, the group's open calls are checked again and the ones
+ *   no longer admitted end with PERMISSION_DENIED (reason "revoked").
+ * Only the first message of a call and messages carrying a node are inspected; the per-message
+ * cost otherwise is one property read. Refusals are always counted; their log lines are capped at
+ * LOG_LIMIT_PER_SECOND so that a client retrying in a loop cannot flood the log (the next line
+ * logged says how many were left out).
+ */
+import {
+  ServerInterceptingCall,
+  status,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerMethodDefinition,
+} from '@grpc/grpc-js';
+import { subjectAltNames, type Logger } from '@ferry/shared';
+import type { MetricChild } from '../metrics/registry.js';
+import type { AccessPolicy } from './access-policy.js';
+import { groupOf } from './fleet.js';
+
+export type RefusalReason = 'no_identity' | 'group' | 'node_changed' | 'admin' | 'revoked';
+
+export interface AdmissionOptions {
+  readonly policy: AccessPolicy;
+  readonly logger: Logger;
+  /** The refusal counter's child for a reason. */
+  readonly refused: (reason: RefusalReason | 'handshake') => MetricChild;
+}
+
+const LOG_LIMIT_PER_SECOND = 20;
+const CSDS_PREFIX = '/envoy.service.status.v3.ClientStatusDiscoveryService/';
+const HDS_PREFIX = '/envoy.service.health.v3.HealthDiscoveryService/';
+const WHAT_TO_DO =
+  'give the proxy a client certificate whose SAN the policy admits to this group, or admit the identity with --xds-group-from-san or an XdsAccessPolicy applied to the group (docs/architecture.md, "Who may connect")';
+
+interface NodeClaim {
+  readonly group: string;
+  readonly id: string;
+}
+
+interface AdmittedCall {
+  readonly call: ServerInterceptingCallInterface;
+  readonly sans: readonly string[];
+  readonly claim: NodeClaim;
+  readonly method: string;
+}
+
+export class Admission {
+  private readonly policy: AccessPolicy;
+  private readonly logger: Logger;
+  private readonly refused: AdmissionOptions['refused'];
+  /** Open, admitted calls by group, re-checked when the group's policies change. */
+  private readonly admitted = new Map<string, Set<AdmittedCall>>();
+  private logWindowStart = 0;
+  private loggedInWindow = 0;
+  private notLogged = 0;
+
+  constructor(options: AdmissionOptions) {
+    this.policy = options.policy;
+    this.logger = options.logger;
+    this.refused = options.refused;
+  }
+
+  /** The interceptor to install on the xDS server. */
+  readonly interceptor: ServerInterceptor = (method, call) => this.intercept(method, call);
+
+  /** Counts and logs a TLS handshake the server refused (no or untrusted client certificate). */
+  handshakeRefused(peer: string, error: Error): void {
+    this.refused('handshake').inc();
+    this.log(
+      { event: 'xds_access_refused', reason: 'handshake', peer, error: error.message },
+      'xDS TLS handshake refused: the client sent no certificate or one the --xds-client-ca does not sign',
+    );
+  }
+
+  /** Logs a refusal unless LOG_LIMIT_PER_SECOND lines were already logged this second. */
+  private log(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.logWindowStart >= 1000) {
+      this.logWindowStart = now;
+      this.loggedInWindow = 0;
+    }
+    if (this.loggedInWindow >= LOG_LIMIT_PER_SECOND) {
+      this.notLogged += 1;
+      return;
+    }
+    this.loggedInWindow += 1;
+    const omitted = this.notLogged;
+    this.notLogged = 0;
+    this.logger.warn(omitted > 0 ? { ...fields, refusals_not_logged: omitted } : fields, message);
+  }
+
+  /** Re-checks the open calls of `groups` (their stored policies changed). */
+  recheck(groups: ReadonlySet<string>): void {
+    for (const group of groups) {
+      for (const entry of [...(this.admitted.get(group) ?? [])]) {
+        const verdict = this.policy.admit(entry.sans, group, entry.claim.id);
+        if (verdict.ok) continue;
+        this.forget(entry);
+        this.refuse(entry.call, entry.method, 'revoked', entry.sans, entry.claim, verdict.reason);
+      }
+    }
+  }
+
+  private intercept(
+    method: ServerMethodDefinition<unknown, unknown>,
+    call: ServerInterceptingCallInterface,
+  ): ServerInterceptingCall {
+    const path = method.path;
+    const isCsds = path.startsWith(CSDS_PREFIX);
+    const isHds = path.startsWith(HDS_PREFIX);
+    const sans = identitiesOf(call);
+    let entry: AdmittedCall | undefined;
+    let ended = false;
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            if (sans.length === 0) {
+              ended = true;
+              return this.refuse(call, path, 'no_identity', sans, undefined, '');
+            }
+            if (isCsds && !this.policy.isAdmin(sans)) {
+              ended = true;
+              return this.refuse(call, path, 'admin', sans, undefined, '');
+            }
+            nextMetadata(metadata);
+          },
+          onReceiveMessage: (message: unknown, nextMessage) => {
+            if (ended) return;
+            if (isCsds) return nextMessage(message);
+            const node = nodeOf(isHds, message);
+            if (entry) {
+              if (node === undefined || sameClaim(node, entry.claim)) return nextMessage(message);
+              ended = true;
+              this.forget(entry);
+              return this.refuse(call, path, 'node_changed', sans, node, '');
+            }
+            const claim = node ?? { group: 'default', id: '' };
+            const verdict = this.policy.admit(sans, claim.group, claim.id);
+            if (!verdict.ok) {
+              ended = true;
+              return this.refuse(call, path, 'group', sans, claim, verdict.reason);
+            }
+            entry = { call, sans, claim, method: path };
+            let set = this.admitted.get(claim.group);
+            if (!set) this.admitted.set(claim.group, (set = new Set()));
+            set.add(entry);
+            nextMessage(message);
+          },
+          onCancel: () => {
+            ended = true;
+            if (entry) this.forget(entry);
+          },
+        });
+      },
+      sendStatus: (statusObject, nextStatus) => {
+        ended = true;
+        if (entry) this.forget(entry);
+        nextStatus(statusObject);
+      },
+    });
+  }
+
+  private forget(entry: AdmittedCall): void {
+    const set = this.admitted.get(entry.claim.group);
+    if (!set?.delete(entry)) return;
+    if (set.size === 0) this.admitted.delete(entry.claim.group);
+  }
+
+  private refuse(
+    call: ServerInterceptingCallInterface,
+    method: string,
+    reason: RefusalReason,
+    sans: readonly string[],
+    claim: NodeClaim | undefined,
+    policyReason: string,
+  ): void {
+    this.refused(reason).inc();
+    const identity = sans.length > 0 ? sans.join(', ') : '(none)';
+    let details: string;
+    switch (reason) {
+      case 'no_identity':
+        details = `xDS access denied: the client certificate has no SAN URI or DNS name to identify the proxy; issue it one (e.g. URI spiffe://ferry/group/GROUP/node/NODE)`;
+        break;
+      case 'admin':
+        details = `xDS access denied: identity ${identity} may not read client status (CSDS); it is served to identities matching --xds-admin-san only`;
+        break;
+      case 'node_changed':
+        details = `xDS access denied: identity ${identity} changed its node to "${claim?.id}" in group "${claim?.group}" within one call; a call keeps the node of its first message`;
+        break;
+      default:
+        details = `xDS access denied: identity ${identity} may not join group "${claim?.group}" as node "${claim?.id}" (${policyReason}${reason === 'revoked' ? "; the group's access policy changed" : ''}); ${WHAT_TO_DO}`;
+    }
+    this.log(
+      {
+        event: 'xds_access_refused',
+        reason,
+        identity: sans,
+        group: claim?.group,
+        node: claim?.id,
+        method,
+        peer: call.getPeer(),
+      },
+      details,
+    );
+    call.sendStatus({
+      code: reason === 'no_identity' ? status.UNAUTHENTICATED : status.PERMISSION_DENIED,
+      details,
+    });
+  }
+}
+
+/**
+ * The node a message claims: HDS carries it in `health_check_request`, every other service at the
+ * top level. Undefined when the message has none (not the first message of a stream, usually).
+ */
+function nodeOf(isHds: boolean, message: unknown): NodeClaim | undefined {
+  const holder = isHds
+    ? (message as { health_check_request?: { node?: unknown } } | null)?.health_check_request
+    : message;
+  const node = (holder as { node?: { id?: unknown; cluster?: unknown } } | null | undefined)?.node;
+  if (!node || typeof node !== 'object') return undefined;
+  const cluster = typeof node.cluster === 'string' ? node.cluster : '';
+  return { group: groupOf({ cluster }), id: typeof node.id === 'string' ? node.id : '' };
+}
+
+/**
+ * The identity of the connection's verified client certificate: its SAN URIs and DNS names
+ * (other SAN kinds never identify a proxy); empty without a verified certificate.
+ */
+function identitiesOf(call: ServerInterceptingCallInterface): string[] {
+  const names = subjectAltNames(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+  return names.filter((n) => n.type === 'URI' || n.type === 'DNS').map((n) => n.value);
+}
+
+function sameClaim(a: NodeClaim, b: NodeClaim): boolean {
+  return a.group === b.group && a.id === b.id;
+}

@@ -1,0 +1,29 @@
+/**
+ * A loopback TCP port nothing listens on, for tests that need connections refused.
+ *
+ * A port taken with `listen(0)` and released lies in the kernel's ephemeral range, where a later
+ * outgoing connection may get it as its source port; a connect to 127.0.0.1 on that port can
+ * then meet itself (TCP simultaneous open) and succeed instead of being refused. This picks a
+ * port below the ephemeral range (Linux's default starts at 32768) that no test server takes,
+ * and checks that it is free right now.
+ */
+import * as net from 'node:net';
+
+const LOW = 20_000;
+const HIGH = 32_000;
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export async function refusedPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found between ${LOW} and ${HIGH} on 127.0.0.1`);
+}
