@@ -10,6 +10,7 @@ import type { Logger } from '@ferry/shared';
 import type { ResourceStore } from '../store/store.js';
 import {
   ACME_ACCOUNT_TYPE,
+  ACME_ACTOR,
   accountMutation,
   accountName,
   challengeMutation,
@@ -132,6 +133,7 @@ export class AcmeIssuer {
       // Stored before the CA hears of it: the same key is used, and the same account found
       // (newAccount with an existing key returns it), however often this is retried.
       await store.apply([accountMutation(spec.group, account)], {
+        actor: ACME_ACTOR,
         message: `ACME account key for ${spec.directoryUrl}`,
       });
     }
@@ -153,6 +155,7 @@ export class AcmeIssuer {
       await store.apply(
         [accountMutation(spec.group, { ...account, accountUrl: client.getAccountUrl() })],
         {
+          actor: ACME_ACTOR,
           message: `ACME account at ${spec.directoryUrl}`,
         },
       );
@@ -195,7 +198,10 @@ export class AcmeIssuer {
     if (pending.length === 0) return;
     const { store } = this.options;
     const puts = spec.groups.flatMap((g) => pending.map((p) => challengeMutation(g, p.record)));
-    await store.apply(puts, { message: `ACME HTTP-01 challenges for ${spec.group}/${spec.name}` });
+    await store.apply(puts, {
+      actor: ACME_ACTOR,
+      message: `ACME HTTP-01 challenges for ${spec.group}/${spec.name}`,
+    });
     try {
       await this.options.waitForChallenges(
         spec.groups,
@@ -206,7 +212,10 @@ export class AcmeIssuer {
     } finally {
       await store.apply(
         puts.map((m) => ({ op: 'delete', typeUrl: m.typeUrl, group: m.group, name: m.name })),
-        { message: `ACME HTTP-01 challenges for ${spec.group}/${spec.name} done` },
+        {
+          actor: ACME_ACTOR,
+          message: `ACME HTTP-01 challenges for ${spec.group}/${spec.name} done`,
+        },
       );
     }
   }

@@ -17,7 +17,12 @@ import { FleetTracker } from '../xds/fleet.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { AcmeChallengeOverlay } from './acme-challenge-overlay.js';
 import { AcmeManager, type CertificateIssuer } from './acme-manager.js';
-import { ACME_STATE_TYPE, decodeAcmeState, type AcmeStateRecord } from './acme-records.js';
+import {
+  ACME_ACTOR,
+  ACME_STATE_TYPE,
+  decodeAcmeState,
+  type AcmeStateRecord,
+} from './acme-records.js';
 import type { AcmeSpec } from './acme-spec.js';
 import { leafInfo, secretChainPem, secretMutation, SECRET_TYPE } from './certificate-info.js';
 
@@ -147,6 +152,8 @@ void describe('AcmeManager', () => {
     );
     assert.equal(s.serial, serial);
     assert.equal(issuers[0]!.orders.length + issuers[1]!.orders.length, 1);
+    const issuedRevision = (await store.history()).find((h) => /issued/.test(h.message));
+    assert.equal(issuedRevision?.actor, ACME_ACTOR, 'history says who wrote the Secret');
     // The holder stops; the other replica takes over and finds nothing to order.
     const leader = managers.find((m) => m.isLeader)!;
     const other = managers.find((m) => m !== leader)!;

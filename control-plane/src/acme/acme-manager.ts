@@ -17,6 +17,7 @@ import type { AcmeChallengeOverlay } from './acme-challenge-overlay.js';
 import { challengeReadiness } from './acme-fleet-wait.js';
 import { AcmeIssuer, type IssuedCertificate } from './acme-issuer.js';
 import {
+  ACME_ACTOR,
   ACME_CHALLENGE_TYPE,
   ACME_STATE_TYPE,
   EMPTY_STATE,
@@ -244,7 +245,7 @@ export class AcmeManager {
           ),
           this.stateFor(spec, validState(spec, info)),
         ],
-        { message: `ACME certificate ${label} issued (serial ${info.serial})` },
+        { actor: ACME_ACTOR, message: `ACME certificate ${label} issued (serial ${info.serial})` },
       );
       this.logger?.info(
         {
@@ -305,6 +306,7 @@ export class AcmeManager {
     const before = stored ? decodeAcmeState(stored.value) : EMPTY_STATE;
     const mutation = this.stateFor(spec, { ...before, ...patch });
     await this.store.apply([mutation], {
+      actor: ACME_ACTOR,
       message: `ACME state of ${spec.group}/${spec.name}: ${patch.status ?? before.status}`,
     });
     return decodeAcmeState(mutation.value);
@@ -337,7 +339,10 @@ export class AcmeManager {
     if (gone.length === 0 || !this.leader) return;
     await this.store.apply(
       gone.map((r) => ({ op: 'delete', typeUrl: r.typeUrl, group: r.group, name: r.name })),
-      { message: 'ACME: records of deleted certificates and interrupted challenges removed' },
+      {
+        actor: ACME_ACTOR,
+        message: 'ACME: records of deleted certificates and interrupted challenges removed',
+      },
     );
   }
 

@@ -10,6 +10,8 @@ import type { Mutation } from '../store/store.js';
 export const ACME_CHALLENGE_TYPE = 'type.googleapis.com/ferry.v1.AcmeChallenge';
 export const ACME_STATE_TYPE = 'type.googleapis.com/ferry.v1.AcmeCertificateState';
 export const ACME_ACCOUNT_TYPE = 'type.googleapis.com/ferry.v1.AcmeAccount';
+/** The actor history records for the control plane's ACME writes (Secrets, records). */
+export const ACME_ACTOR = 'control-plane (ACME)';
 
 export interface AcmeChallengeRecord {
   readonly token: string;
