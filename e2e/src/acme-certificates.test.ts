@@ -3,7 +3,7 @@
  * connecting to the domain's port 80 stand-in, which is the HTTP listener of two ferry-proxies of
  * one group (the second with --listener-port-offset 1); the control plane answers the challenge
  * through them (a route it derives into their RouteConfiguration), stores the certificate as a
- * Secret, and renews it when it is due (Pebble issues certificates valid for 30 s here, so
+ * Secret, and renews it when it is due (Pebble issues certificates valid for 45 s here, so
  * renewal starts at two thirds of that). `ferryctl certs` shows the state.
  *
  * The HTTPS rotation is checked across both proxies while a client keeps making requests: the
@@ -142,7 +142,7 @@ void describe('ACME certificates through the fleet (Pebble)', { timeout: 240_000
   before(async () => {
     httpPort = await freePortPair();
     httpsPort = await freePortPair();
-    pebble = await startPebble({ httpPort, certificateValiditySeconds: 30 });
+    pebble = await startPebble({ httpPort, certificateValiditySeconds: 45 });
     backend = await startBackend('web');
     cp = await startControlPlane({
       args: [
@@ -254,19 +254,25 @@ secret_name: web-tls
       certs.stdout,
       new RegExp(`${GROUP}\\s+web-tls\\s+CN=${DOMAIN.replace(/\./g, '\\.')}`),
     );
-    // 30-second certificates are under any day threshold.
+    // 45-second certificates are under any day threshold.
     assert.match(certs.stdout, /WARNING: secret edge\/web-tls .* \(under 21\)/);
   });
 
   test('renewal rotates the certificate on both proxies while HTTPS requests keep succeeding', async () => {
     const ca = await pebble.issuerRootPem();
     await apiApply(cp.apiUrl, [httpsListener(httpsPort)], GROUP);
-    // Both proxies serve the Secret's certificate, received over SDS.
-    const first = await eventually(async () => {
-      const stored = serialOf((await secretPem(cp)).cert);
-      const served = await Promise.all([httpsGet(httpsPort, ca), httpsGet(httpsPort + 1, ca)]);
-      return served.every((r) => r.serial === stored) ? stored : undefined;
-    }, 'both proxies serving the Secret over SDS');
+    // Both proxies serve the Secret's certificate, received over SDS (the same one: renewals
+    // every 30 s may move it while this waits).
+    const first = await eventually(
+      async () => {
+        const served = await Promise.all([httpsGet(httpsPort, ca), httpsGet(httpsPort + 1, ca)]);
+        return served[0].serial !== '' && served[0].serial === served[1].serial
+          ? served[0].serial
+          : undefined;
+      },
+      'both proxies serving the Secret over SDS',
+      60_000,
+    );
 
     // A client keeps making requests to both proxies for the whole rotation.
     let stop = false;
@@ -286,7 +292,7 @@ secret_name: web-tls
       }
     })();
     try {
-      // Renewal at two thirds of 30 s: a new Secret with a new serial, pushed over SDS.
+      // Renewal at two thirds of 45 s: a new Secret with a new serial, pushed over SDS.
       const renewed = await eventually(
         async () => {
           const now = serialOf((await secretPem(cp)).cert);
