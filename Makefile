@@ -1,11 +1,11 @@
 # Ferry — the two commands (see README.md): `make run` and `make test`.
 # Both install what they need: pnpm through npx (pinned), the workspace's npm dependencies
-# (lockfile), and nothing else for now.
+# (lockfile); `make test` also the system packages tests run (scripts/install-test-packages.sh).
 SHELL := /bin/bash
 PNPM_VERSION := 10.34.9
 PNPM := npx -y pnpm@$(PNPM_VERSION)
 
-.PHONY: all install build lint typecheck format run test unit-test bench bench-xds bench-proxy clean
+.PHONY: all install build lint typecheck format run test test-packages unit-test bench bench-xds bench-proxy clean
 
 all: build
 
@@ -32,8 +32,12 @@ format: install
 run: build
 	node scripts/demo.mjs
 
+# System packages the end-to-end tests run (pebble, ...): installed with apt-get when root.
+test-packages:
+	bash scripts/install-test-packages.sh
+
 # Every test: type check, lint, formatting, unit and end-to-end tests.
-test: lint
+test: lint test-packages
 	node scripts/run-tests.mjs
 
 bench-xds: build

@@ -33,6 +33,10 @@ import { prepareApiAccess } from './api/api-access-setup.js';
 import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
 import { tokenCommand } from './token-command.js';
 import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
+import { SnapshotOverlayChain } from './xds/snapshot-overlay-chain.js';
+import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
+import { AcmeManager } from './acme/acme-manager.js';
+import { certificatesStatus } from './acme/acme-status.js';
 
 const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
 
@@ -68,6 +72,13 @@ const USAGE = `Usage: ferry-control-plane [options]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
   --replica-id ID               this replica's name in the shared store (health quorum
                                 reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
+  --acme-check-interval-ms N    how often the ACME lease holder looks for certificates to
+                                order or renew, besides store changes          [10000]
+  --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
+                                failure up to 6 h                              [60000]
+  --acme-poll-min-ms N          first wait when polling the CA for a status    [5000]
+  --acme-lease-ttl-ms N         how long the replica that orders certificates holds the
+                                lease without renewing it (another takes over after) [30000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   --otlp-endpoint URL           export traces over OTLP (apply, validate, store.commit,
                                 snapshot.build, xds.push per node); tracing is off without an
@@ -107,6 +118,7 @@ function parse(): {
   hdsIntervalMs: number;
   lrsIntervalMs: number;
   replicaId: string | undefined;
+  acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
   logLevel: string;
   tracing: TracingConfig | undefined;
   xdsTls: XdsTlsFiles | undefined;
@@ -132,6 +144,10 @@ function parse(): {
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
         'replica-id': { type: 'string' },
+        'acme-check-interval-ms': { type: 'string', default: '10000' },
+        'acme-retry-base-ms': { type: 'string', default: '60000' },
+        'acme-poll-min-ms': { type: 'string', default: '5000' },
+        'acme-lease-ttl-ms': { type: 'string', default: '30000' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
@@ -172,8 +188,23 @@ function parse(): {
     fail('--api-tls-cert and --api-tls-key go together');
   if (clientCa !== undefined && tlsCert === undefined)
     fail('--api-client-ca needs --api-tls-cert and --api-tls-key (client certificates need TLS)');
+  const acmeMs = (flag: string, min: number, max: number): number => {
+    const raw = (values as Record<string, unknown>)[flag];
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      fail(`--${flag}: expected an integer ${min}..${max}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  const acme = {
+    checkIntervalMs: acmeMs('acme-check-interval-ms', 100, 3_600_000),
+    retryBaseMs: acmeMs('acme-retry-base-ms', 100, 86_400_000),
+    pollMinMs: acmeMs('acme-poll-min-ms', 10, 60_000),
+    leaseTtlMs: acmeMs('acme-lease-ttl-ms', 300, 600_000),
+  };
   try {
     return {
+      acme,
       apiTls:
         tlsCert && tlsKey
           ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
@@ -256,18 +287,22 @@ async function main(): Promise<void> {
   const healthOverlay = new HealthOverlay({
     onInvalid: (message) => logger.warn({ message }, 'health quorum rule not applied'),
   });
+  const acmeOverlay = new AcmeChallengeOverlay({
+    onInvalid: (message) => logger.warn({ message }, 'ACME challenge route not served'),
+  });
   const cache = new SnapshotCache({
     store,
     logger,
     debounceMs: options.debounceMs,
-    overlay: healthOverlay,
+    overlay: new SnapshotOverlayChain([healthOverlay, acmeOverlay]),
     ...(tracer ? { tracer } : {}),
   });
   const fleet = new FleetTracker();
+  const replica = options.replicaId ?? formatHostPort(os.hostname(), options.xds.port);
   const healthReports = new HealthReportWriter({
     store,
     overlay: healthOverlay,
-    replica: options.replicaId ?? formatHostPort(os.hostname(), options.xds.port),
+    replica,
     logger,
     staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
   });
@@ -308,6 +343,7 @@ async function main(): Promise<void> {
     ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
+    certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
   });
   const grpcApi = new grpc.Server();
@@ -346,6 +382,19 @@ async function main(): Promise<void> {
     });
   }
   healthReports.start();
+  const acmeManager = new AcmeManager({
+    store,
+    cache,
+    fleet,
+    overlay: acmeOverlay,
+    replica,
+    logger,
+    checkIntervalMs: options.acme.checkIntervalMs,
+    retryBaseMs: options.acme.retryBaseMs,
+    pollMinMs: options.acme.pollMinMs,
+    leaseTtlMs: options.acme.leaseTtlMs,
+  });
+  await acmeManager.start();
   const revision = await store.currentRevision();
   logger.info(
     {
@@ -378,6 +427,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      await acmeManager.close();
       await healthReports.close();
       cache.close();
       await store.close();

@@ -2,7 +2,7 @@
  * The resource types Ferry stores, with their canonical type URLs, the field that names each
  * resource, and the words operators may use for them on the command line: the Envoy v3 types it
  * serves over xDS (XDS_RESOURCE_TYPES), and Ferry's own configuration types, which the control
- * plane reads itself and never serves (ferry.v1.XdsAccessPolicy).
+ * plane reads itself and never serves (ferry.v1.XdsAccessPolicy, ferry.v1.AcmeCertificate).
  */
 export type ResourceKind =
   | 'Listener'
@@ -10,7 +10,8 @@ export type ResourceKind =
   | 'Cluster'
   | 'ClusterLoadAssignment'
   | 'Secret'
-  | 'XdsAccessPolicy';
+  | 'XdsAccessPolicy'
+  | 'AcmeCertificate';
 
 export interface ResourceType {
   readonly kind: ResourceKind;
@@ -92,10 +93,21 @@ export const XDS_ACCESS_POLICY_TYPE: ResourceType = type(
   false,
 );
 
+/** A certificate the control plane orders with ACME (proto/ferry/v1/acme.proto); never served. */
+export const ACME_CERTIFICATE_TYPE: ResourceType = type(
+  'AcmeCertificate',
+  'ferry.v1.AcmeCertificate',
+  'name',
+  'ACME',
+  ['acmecertificates', 'acme'],
+  false,
+);
+
 /** Every type the store keeps as configuration: the served ones first, then Ferry's own. */
 export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   ...XDS_RESOURCE_TYPES,
   XDS_ACCESS_POLICY_TYPE,
+  ACME_CERTIFICATE_TYPE,
 ]);
 
 const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));

@@ -15,6 +15,7 @@
  *   GET    /v1/tokens                   API tokens (admin)
  *   POST   /v1/tokens                   {name, role, groups, expires_in_seconds, client_identity} (admin)
  *   DELETE /v1/tokens/{name}            revoke (admin)
+ *   GET    /v1/certificates             ?group=  ACME certificates' state, certificates in Secrets (readable groups)
  *   GET    /healthz                     (no authentication)
  *   GET    /metrics                     Prometheus text (any authenticated caller)
  * Errors are `{code, message, details}` with the FerryError's status: 401 without valid
@@ -41,6 +42,7 @@ import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-
 import type { Authenticator } from './authenticator.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import { tokenRoute } from './http-token-routes.js';
+import { canRead } from './access.js';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -88,6 +90,14 @@ export interface HttpApiOptions {
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
   readonly load?: LoadSource;
   /**
+   * ACME certificates and certificates in Secrets of `group` (every group when undefined) that
+   * `readable` allows; GET /v1/certificates answers 404 without it.
+   */
+  readonly certificates?: (
+    group: string | undefined,
+    readable: (group: string) => boolean,
+  ) => Promise<unknown>;
+  /**
    * Honour an incoming W3C `traceparent` (tracing on): the request's writes become its children,
    * so ferryctl or a CI job can be an apply's parent.
    */
@@ -111,6 +121,7 @@ export class HttpApi {
   private readonly metrics: MetricsRegistry;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
+  private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
   private closing: Promise<void> | undefined;
 
@@ -123,6 +134,7 @@ export class HttpApi {
     this.metrics = options.metrics ?? processMetrics;
     this.health = options.health;
     this.load = options.load;
+    this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     const limits = { requestTimeout: 60_000, headersTimeout: 20_000 };
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
@@ -361,6 +373,14 @@ export class HttpApi {
           this.load,
           { group: optionalString(query, 'group'), cluster: optionalString(query, 'cluster') },
           caller,
+        ),
+      );
+    }
+    if (path === '/v1/certificates' && this.certificates) {
+      expectMethod(method, ['GET']);
+      return ok(
+        await this.certificates(optionalString(queryObject(url), 'group'), (group) =>
+          canRead(caller, group),
         ),
       );
     }

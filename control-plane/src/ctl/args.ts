@@ -30,6 +30,8 @@ export interface CtlOptions {
   message?: string;
   /** `load`: only this cluster. */
   cluster?: string;
+  /** `certs`: warn about certificates with fewer days left. */
+  warnDays?: number;
 }
 
 export interface ParsedArgs {
@@ -58,6 +60,7 @@ const VALUE_FLAGS = new Set([
   '--cluster',
   '--message',
   '-m',
+  '--warn-days',
 ]);
 const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
 
@@ -156,6 +159,16 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
           `--limit: expected a positive integer, got ${JSON.stringify(value)}`,
         );
       options.limit = n;
+      return;
+    }
+    case '--warn-days': {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0)
+        throw new CtlError(
+          EXIT_USAGE,
+          `--warn-days: expected a whole number of days, got ${JSON.stringify(value)}`,
+        );
+      options.warnDays = n;
       return;
     }
     case '--message':

@@ -22,6 +22,7 @@ import type {
 import type { HealthJson } from '../health/health-json.js';
 import type { LoadCountsJson, LoadJson } from '../load/load-aggregate.js';
 import { ApiClient } from './api-client.js';
+import { certs } from './certs-command.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
@@ -405,4 +406,5 @@ export const COMMANDS: Record<string, Command> = {
   rollback,
   token,
   whoami,
+  certs,
 };

@@ -17,9 +17,11 @@ Commands:
   rollback REV            restore the state of revision REV as a new revision
   token create|list|revoke  API tokens and client-certificate bindings (admin)
   whoami                  the name, role and groups the server sees for these credentials
+  certs                   ACME certificates and every certificate in stored Secrets
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
-plural or Envoy message name form.
+plural or Envoy message name form; acme (AcmeCertificate) for certificates the control plane
+orders with ACME.
 
 Global flags:
   --server URL            API address, http:// or https:// (env FERRY_SERVER, default
@@ -94,6 +96,13 @@ Shows the load proxies report over LRS (clusters with lrs_server set): per group
 requests completed successfully, with errors, issued, in progress now and dropped, summed over
 the reporting proxies since their streams opened; then per proxy and locality, the last
 interval's counts.
+`,
+  certs: `Usage: ferryctl certs [--group G] [--warn-days N] [-o json]
+
+Shows the AcmeCertificates the control plane orders and renews (status PENDING, VALID or
+FAILED, serial, expiry, when renewal starts, the last error and the next retry), then every
+certificate held in a stored Secret, per group: subject, SANs, expiry and days left, with a
+WARNING line for each that expires in fewer than N days (default 21).
 `,
   history: `Usage: ferryctl history [--limit N] [-o json]
 

@@ -366,6 +366,67 @@ export function storeContract(name: string, openFresh: OpenFreshStore): void {
       assert.throws(() => store.watch(0, () => {}), unavailable);
       assert.deepEqual(watcher.revisions, []);
     });
+
+    void test('a lease has one holder until it expires or is released', async (t) => {
+      const store = openFresh(t);
+      const first = await store.acquireLease('acme', 'replica-a', 60_000);
+      assert.equal(first.held, true);
+      assert.equal(first.lease?.holder, 'replica-a');
+      const other = await store.acquireLease('acme', 'replica-b', 60_000);
+      assert.equal(other.held, false);
+      assert.equal(other.lease?.holder, 'replica-a', 'the refusal names the holder');
+      assert.equal((await store.renewLease('acme', 'replica-b', 60_000)).held, false);
+      // Other names are independent.
+      assert.equal((await store.acquireLease('other', 'replica-b', 60_000)).held, true);
+      // The holder extends it, by acquire or renew.
+      const renewed = await store.renewLease('acme', 'replica-a', 120_000);
+      assert.equal(renewed.held, true);
+      assert.ok(renewed.lease!.expiresAt >= first.lease.expiresAt);
+      assert.equal((await store.acquireLease('acme', 'replica-a', 60_000)).held, true);
+      // Releasing by a non-holder does nothing; by the holder frees it.
+      await store.releaseLease('acme', 'replica-b');
+      assert.equal((await store.acquireLease('acme', 'replica-b', 60_000)).held, false);
+      await store.releaseLease('acme', 'replica-a');
+      assert.equal((await store.acquireLease('acme', 'replica-b', 60_000)).held, true);
+      // Leases are not resources: no revision, no history.
+      assert.equal(await store.currentRevision(), 0);
+      assert.deepEqual(await store.history(), []);
+    });
+
+    void test('an expired lease can be taken by another holder, and its old holder cannot renew it', async (t) => {
+      const store = openFresh(t);
+      assert.equal((await store.acquireLease('acme', 'replica-a', 30)).held, true);
+      const deadline = Date.now() + 10_000;
+      let taken = await store.acquireLease('acme', 'replica-b', 60_000);
+      while (!taken.held && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        taken = await store.acquireLease('acme', 'replica-b', 60_000);
+      }
+      assert.equal(taken.held, true, 'the lapsed lease was never free');
+      const late = await store.renewLease('acme', 'replica-a', 60_000);
+      assert.equal(late.held, false);
+      assert.equal(late.lease?.holder, 'replica-b');
+    });
+
+    void test('of concurrent acquirers exactly one holds the lease', async (t) => {
+      const store = openFresh(t);
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.acquireLease('acme', `replica-${i}`, 60_000)),
+      );
+      assert.equal(outcomes.filter((o) => o.held).length, 1);
+    });
+
+    void test('lease requests are checked and a closed store refuses them', async (t) => {
+      const store = openFresh(t);
+      await assert.rejects(store.acquireLease('', 'a', 1000), RangeError);
+      await assert.rejects(store.acquireLease('acme', 'a', 0), RangeError);
+      await assert.rejects(store.renewLease('acme', '', 1000), RangeError);
+      await store.close();
+      const unavailable = rejectsWith('FERRY_STORE_UNAVAILABLE');
+      await assert.rejects(store.acquireLease('acme', 'a', 1000), unavailable);
+      await assert.rejects(store.renewLease('acme', 'a', 1000), unavailable);
+      await assert.rejects(store.releaseLease('acme', 'a'), unavailable);
+    });
   });
 }
 

@@ -3,12 +3,15 @@
  * batches, revisions, history, ordered watches), nothing persisted.
  */
 import {
+  checkLeaseRequest,
   keyOf,
   matchesFilter,
   type ApplyOptions,
   type ApplyResult,
   type ChangeEvent,
   type HistoryEntry,
+  type Lease,
+  type LeaseOutcome,
   type ListFilter,
   type Mutation,
   type ResourceStore,
@@ -39,6 +42,7 @@ export class MemoryStore implements ResourceStore {
         changes,
       })),
   });
+  private readonly leases = new Map<string, Lease>();
   private closed = false;
 
   apply(mutations: readonly Mutation[], options: ApplyOptions = {}): Promise<ApplyResult> {
@@ -112,6 +116,36 @@ export class MemoryStore implements ResourceStore {
   currentRevision(): Promise<number> {
     if (this.closed) return Promise.reject(storeClosed());
     return Promise.resolve(this.revision);
+  }
+
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {
+    return settle(() => this.leaseWrite(name, holder, ttlMs, true));
+  }
+
+  renewLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {
+    return settle(() => this.leaseWrite(name, holder, ttlMs, false));
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return settle(() => {
+      checkLeaseRequest(name, holder);
+      if (this.closed) throw storeClosed();
+      if (this.leases.get(name)?.holder === holder) this.leases.delete(name);
+    });
+  }
+
+  private leaseWrite(name: string, holder: string, ttlMs: number, mayTake: boolean): LeaseOutcome {
+    checkLeaseRequest(name, holder, ttlMs);
+    if (this.closed) throw storeClosed();
+    const now = Date.now();
+    const current = this.leases.get(name);
+    const live = current !== undefined && current.expiresAt > now;
+    if ((live && current.holder === holder) || (mayTake && !live)) {
+      const lease = { name, holder, expiresAt: now + ttlMs };
+      this.leases.set(name, lease);
+      return { held: true, lease };
+    }
+    return { held: false, lease: live ? current : undefined };
   }
 
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch {

@@ -44,6 +44,15 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE revisions ADD COLUMN actor TEXT NOT NULL DEFAULT '';
   `,
+  // 2 → 3. Named leases (ResourceStore.acquireLease): who holds each and until when (epoch ms).
+  // Not part of the revision log: taking or renewing a lease changes no resource.
+  `
+  CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

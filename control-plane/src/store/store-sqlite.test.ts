@@ -127,6 +127,21 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     assert.deepEqual(describeSnapshot(await one.list()), describeSnapshot(await two.list()));
   });
 
+  void test('two stores on one file see one lease holder, and a lease survives reopening', async (t) => {
+    const file = join(tempDir(t), 'ferry.db');
+    const a = openClosedLater(t, file);
+    const b = openClosedLater(t, file);
+    assert.equal((await a.acquireLease('acme', 'replica-a', 60_000)).held, true);
+    const refused = await b.acquireLease('acme', 'replica-b', 60_000);
+    assert.equal(refused.held, false);
+    assert.equal(refused.lease?.holder, 'replica-a');
+    await a.close();
+    const reopened = openClosedLater(t, file);
+    assert.equal((await reopened.renewLease('acme', 'replica-a', 60_000)).held, true);
+    await reopened.releaseLease('acme', 'replica-a');
+    assert.equal((await b.acquireLease('acme', 'replica-b', 60_000)).held, true);
+  });
+
   void test('watchers receive revisions committed through another connection', async (t) => {
     const file = join(tempDir(t), 'store.db');
     // A short poll keeps the test quick; correctness does not depend on it.
@@ -166,9 +181,10 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     const before = SqliteStore.open(file);
     await before.apply([put('a', '1')], { message: 'old', actor: 'dropped below' });
     await before.close();
-    // Turn the file back into schema version 1: no actor column.
+    // Turn the file back into schema version 1: no actor column, no leases table.
     const raw = new Database(file);
     raw.exec('ALTER TABLE revisions DROP COLUMN actor');
+    raw.exec('DROP TABLE leases');
     raw.pragma('user_version = 1');
     raw.close();
     const store = openClosedLater(t, file);

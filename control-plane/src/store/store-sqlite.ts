@@ -20,6 +20,8 @@ import type {
   ApplyResult,
   ChangeEvent,
   HistoryEntry,
+  Lease,
+  LeaseOutcome,
   ListFilter,
   Mutation,
   ResourceKey,
@@ -27,6 +29,7 @@ import type {
   StoreSnapshot,
   Watch,
 } from './store.js';
+import { checkLeaseRequest } from './store.js';
 import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 import {
@@ -100,11 +103,15 @@ export class SqliteStore implements ResourceStore {
   private readonly changeKeysBetweenStmt;
   private readonly changesBetweenStmt;
   private readonly dataVersionStmt;
+  private readonly leaseStmt;
+  private readonly putLeaseStmt;
+  private readonly deleteLeaseStmt;
 
   private readonly applyTx;
   private readonly listTx;
   private readonly listAtTx;
   private readonly historyTx;
+  private readonly leaseTx;
 
   private constructor(
     private readonly db: Database.Database,
@@ -164,6 +171,36 @@ export class SqliteStore implements ResourceStore {
        WHERE revision > ? AND revision <= ? ORDER BY revision, seq`,
     );
     this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck();
+
+    this.leaseStmt = db.prepare<[string], { holder: string; expires_at: number }>(
+      'SELECT holder, expires_at FROM leases WHERE name = ?',
+    );
+    this.putLeaseStmt = db.prepare<[string, string, number]>(
+      `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
+    );
+    this.deleteLeaseStmt = db.prepare<[string, string]>(
+      'DELETE FROM leases WHERE name = ? AND holder = ?',
+    );
+    // Read and write under one write lock (BEGIN IMMEDIATE): two processes cannot both see the
+    // lease free and both take it.
+    this.leaseTx = db.transaction(
+      (name: string, holder: string, ttlMs: number, mayTake: boolean): LeaseOutcome => {
+        const now = Date.now();
+        const row = this.leaseStmt.get(name);
+        const live = row !== undefined && row.expires_at > now;
+        const mine = live && row.holder === holder;
+        if (mine || (mayTake && !live)) {
+          const lease: Lease = { name, holder, expiresAt: now + ttlMs };
+          this.putLeaseStmt.run(name, holder, lease.expiresAt);
+          return { held: true, lease };
+        }
+        return {
+          held: false,
+          lease: live ? { name, holder: row.holder, expiresAt: row.expires_at } : undefined,
+        };
+      },
+    );
 
     this.applyTx = db.transaction(this.applyInTransaction.bind(this));
     // Multi-statement reads run in one (deferred) transaction: WAL gives them one snapshot, so
@@ -232,6 +269,36 @@ export class SqliteStore implements ResourceStore {
 
   currentRevision(): Promise<number> {
     return settle(() => this.read(() => this.latestRevisionStmt.get()!));
+  }
+
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {
+    return settle(() => this.leaseWrite(name, holder, ttlMs, true));
+  }
+
+  renewLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {
+    return settle(() => this.leaseWrite(name, holder, ttlMs, false));
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return settle(() => {
+      checkLeaseRequest(name, holder);
+      this.assertOpen();
+      try {
+        this.deleteLeaseStmt.run(name, holder);
+      } catch (err) {
+        throw toStoreError(err, this.file);
+      }
+    });
+  }
+
+  private leaseWrite(name: string, holder: string, ttlMs: number, mayTake: boolean): LeaseOutcome {
+    checkLeaseRequest(name, holder, ttlMs);
+    this.assertOpen();
+    try {
+      return this.leaseTx.immediate(name, holder, ttlMs, mayTake);
+    } catch (err) {
+      throw toStoreError(err, this.file);
+    }
   }
 
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch {

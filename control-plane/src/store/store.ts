@@ -73,6 +73,26 @@ export interface Watch {
   close(): void;
 }
 
+/**
+ * A named lease: at most one holder at a time, until `expiresAt` unless renewed. Leases are not
+ * resources: they create no revision, no history and no watch event. Expiry is judged by the
+ * clock of the replica that asks (replicas sharing a SQLite file share a host; a networked store
+ * maps this to its own leases, e.g. etcd's).
+ */
+export interface Lease {
+  readonly name: string;
+  readonly holder: string;
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+export interface LeaseOutcome {
+  /** True when `holder` holds the lease after the call. */
+  readonly held: boolean;
+  /** The lease as it is after the call (the other holder's when not held; undefined if free). */
+  readonly lease: Lease | undefined;
+}
+
 export interface ResourceStore {
   /**
    * Applies every mutation or none (a crash leaves either the whole batch or nothing), and
@@ -92,8 +112,28 @@ export interface ResourceStore {
    * live ones, each exactly once. The callback must not throw.
    */
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch;
+  /**
+   * Takes lease `name` for `holder` for `ttlMs` from now when it is free, expired, or already
+   * held by `holder` (then it is extended). Atomic: of concurrent callers at most one holds it.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome>;
+  /**
+   * Extends the lease for `ttlMs` from now only while `holder` still holds it (not expired); a
+   * holder whose lease lapsed must acquire again, and learns here that it lost it.
+   */
+  renewLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome>;
+  /** Frees the lease if `holder` holds it; does nothing otherwise. */
+  releaseLease(name: string, holder: string): Promise<void>;
   /** Stops watches and releases files or connections; idempotent. */
   close(): Promise<void>;
+}
+
+/** Throws on a lease request no store can honour (every implementation checks the same way). */
+export function checkLeaseRequest(name: string, holder: string, ttlMs?: number): void {
+  if (name === '' || holder === '') throw new RangeError('lease name and holder must be non-empty');
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
+    throw new RangeError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`);
+  }
 }
 
 export function keyOf(k: ResourceKey): string {

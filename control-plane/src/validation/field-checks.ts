@@ -7,6 +7,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ResourceKind } from '@ferry/proto';
 import { checkRe2 } from './re2.js';
+import { checkAcmeCertificate } from '../acme/acme-spec.js';
 import { QUORUM_METADATA_KEY, quorumSettingOf } from '../health/quorum.js';
 import { HDS_METADATA_KEY, hdsSettingOf } from '../health/hds-assignment.js';
 import { compilePolicy } from '../xds/access-policy.js';
@@ -21,6 +22,7 @@ import {
 } from './json-walk.js';
 
 export function checkFields(kind: ResourceKind, json: JsonObject): string[] {
+  if (kind === 'AcmeCertificate') return checkAcmeCertificate(json);
   const errors: string[] = [];
   walkObjects(json, '', (obj, path, parentKey) => {
     checkRegexMatcher(obj, path, parentKey, errors);

@@ -9,6 +9,7 @@ import type { ResourceKind, ResourceType } from '@ferry/proto';
 import { checkFields } from './field-checks.js';
 import { at, type JsonObject } from './json-walk.js';
 import { referencesOf } from './references.js';
+import { producedSecrets } from '../acme/acme-spec.js';
 
 export type { JsonObject } from './json-walk.js';
 
@@ -82,6 +83,7 @@ const NOUN: Record<ResourceKind, string> = {
   ClusterLoadAssignment: 'cluster load assignment (endpoints)',
   Secret: 'secret',
   Listener: 'listener',
+  AcmeCertificate: 'ACME certificate',
 };
 
 /**
@@ -90,6 +92,11 @@ const NOUN: Record<ResourceKind, string> = {
  */
 export function validateGroupChange(change: GroupChange): Verdict {
   const present = new Set(change.after.map((r) => `${r.type.kind}\u0000${r.name}`));
+  // A Secret an AcmeCertificate of this group produces may be referenced before it is issued:
+  // proxies wait for it over SDS, as Envoy does for any secret not yet served.
+  const certificates = change.after.filter((r) => r.type.kind === 'AcmeCertificate');
+  for (const name of producedSecrets(change.group, certificates))
+    present.add(`Secret\u0000${name}`);
   const invalid: string[] = [];
   for (const r of change.puts) {
     for (const e of checkFields(r.type.kind, r.json)) invalid.push(`${r.label}.${e}`);
