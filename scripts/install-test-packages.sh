@@ -10,6 +10,7 @@ set -euo pipefail
 PACKAGES=(
   "pebble                    pebble"          # ACME CA (e2e/src/acme-*.test.ts)
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
+  "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
 )
 
 missing=()
