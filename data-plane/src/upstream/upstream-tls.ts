@@ -58,25 +58,11 @@ export class UpstreamTlsPolicy {
       model.certificateHashes.length > 0 ||
       model.spkiHashes.length > 0;
     // Node's own checks are off: `verify` applies Envoy's rules once the handshake is done.
-    const options: tls.ConnectionOptions = {
+    this.#options = {
+      ...upstreamSecureContextOptions(model),
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
-      ciphers:
-        model.cipherSuites.length > 0
-          ? `${TLS13_CIPHERS}:${model.cipherSuites.join(':')}`
-          : DEFAULT_CIPHERS,
-      ecdhCurve: DEFAULT_ECDH_CURVES,
     };
-    if (model.trustedCaPem !== undefined) options.ca = model.trustedCaPem;
-    if (model.certificate !== undefined) {
-      options.cert = model.certificate.certificateChainPem;
-      options.key = model.certificate.privateKeyPem;
-    }
-    const minVersion = tlsVersion(model.minVersion);
-    if (minVersion !== undefined) options.minVersion = minVersion;
-    const maxVersion = tlsVersion(model.maxVersion);
-    if (maxVersion !== undefined) options.maxVersion = maxVersion;
-    this.#options = options;
   }
 
   get alpnProtocols(): readonly string[] {
@@ -134,6 +120,30 @@ export class UpstreamTlsPolicy {
     }
     return undefined;
   }
+}
+
+/**
+ * The secure context of an upstream TLS model: its trusted CA, client certificate, versions,
+ * and cipher suites (Envoy's defaults, with the curves, unless tls_params say otherwise).
+ */
+export function upstreamSecureContextOptions(model: UpstreamTlsModel): tls.SecureContextOptions {
+  const options: tls.SecureContextOptions = {
+    ciphers:
+      model.cipherSuites.length > 0
+        ? `${TLS13_CIPHERS}:${model.cipherSuites.join(':')}`
+        : DEFAULT_CIPHERS,
+    ecdhCurve: DEFAULT_ECDH_CURVES,
+  };
+  if (model.trustedCaPem !== undefined) options.ca = model.trustedCaPem;
+  if (model.certificate !== undefined) {
+    options.cert = model.certificate.certificateChainPem;
+    options.key = model.certificate.privateKeyPem;
+  }
+  const minVersion = tlsVersion(model.minVersion);
+  if (minVersion !== undefined) options.minVersion = minVersion;
+  const maxVersion = tlsVersion(model.maxVersion);
+  if (maxVersion !== undefined) options.maxVersion = maxVersion;
+  return options;
 }
 
 function verifyError(reason: string): Error {
