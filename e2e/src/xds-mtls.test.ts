@@ -359,7 +359,7 @@ describe('xDS over mTLS: who may get config and secrets', () => {
     await eventually(() => {
       assert.match(
         proxy.logs.join('\n'),
-        /match none of the xDS cluster's validation_context SAN matchers/,
+        /the control plane's certificate fails the xDS cluster's validation_context: no subject alt name matches/,
       );
       return true;
     }, 'SAN mismatch logged');

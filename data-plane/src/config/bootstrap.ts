@@ -35,7 +35,6 @@ import {
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
-import { SecretScope } from './translate-secret.js';
 import { dataPathCluster, xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -253,12 +252,10 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   if (!built.ok) for (const e of built.errors) issues.add('static_resources', e);
 
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
-  // The static secrets' own errors were reported by buildProxyConfig above.
-  const secrets = new SecretScope(staticSecrets, [], []);
   let tls: XdsTlsModel | undefined;
   let adsSecrets: readonly string[] = [];
   for (const [path, cluster] of xdsClusters)
-    ({ tls, adsSecrets } = xdsTransport(cluster, path, secrets, issues));
+    ({ tls, adsSecrets } = xdsTransport(cluster, path, staticSecrets, issues));
   const adsBase = adsJson
     ? adsModel(adsJson, built.ok ? built.value.clusters : {}, adsSecrets, built.ok, issues)
     : undefined;

@@ -94,19 +94,27 @@ export class UpstreamTlsPolicy {
     chainTrusted: boolean,
     sanName: string | undefined,
   ): Error | undefined {
+    const reason = this.certificateFailure(cert, chainTrusted, sanName);
+    return reason === undefined ? undefined : verifyError(reason);
+  }
+
+  /** Why the certificate fails the checks (see verifyCertificate), or undefined when it passes. */
+  certificateFailure(
+    cert: X509Certificate | undefined,
+    chainTrusted: boolean,
+    sanName: string | undefined,
+  ): string | undefined {
     if (!this.verifies) return undefined;
     const model = this.#model;
     if (model.trustedCaPem !== undefined && !chainTrusted)
-      return verifyError('the certificate chain is not signed by trusted_ca');
-    if (cert === undefined) return verifyError('the upstream presented no certificate');
+      return 'the certificate chain is not signed by trusted_ca';
+    if (cert === undefined) return 'the upstream presented no certificate';
     if (sanName !== undefined || this.#matchers.length > 0) {
       const sans = parseSubjectAltNames(cert.subjectAltName);
       const ok =
         sanName !== undefined ? sanListMatches(sans, sanName) : matchesAnySan(sans, this.#matchers);
       if (!ok)
-        return verifyError(
-          `no subject alt name matches ${sanName !== undefined ? JSON.stringify(sanName) : 'match_typed_subject_alt_names'} (certificate SANs: ${cert.subjectAltName ?? 'none'})`,
-        );
+        return `no subject alt name matches ${sanName !== undefined ? JSON.stringify(sanName) : 'match_typed_subject_alt_names'} (certificate SANs: ${cert.subjectAltName ?? 'none'})`;
     }
     if (model.certificateHashes.length > 0 || model.spkiHashes.length > 0) {
       const hash = cert.fingerprint256.replaceAll(':', '').toLowerCase();
@@ -114,9 +122,7 @@ export class UpstreamTlsPolicy {
         .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
         .digest('base64');
       if (!model.certificateHashes.includes(hash) && !model.spkiHashes.includes(spki))
-        return verifyError(
-          'the certificate matches neither verify_certificate_hash nor verify_certificate_spki',
-        );
+        return 'the certificate matches neither verify_certificate_hash nor verify_certificate_spki';
     }
     return undefined;
   }

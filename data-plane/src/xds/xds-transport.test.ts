@@ -266,6 +266,32 @@ ${CLIENT_CERT}`),
     );
   });
 
+  test('a static secret that asks to be reloaded is refused: the channel reads it once', () => {
+    const errors = errorsOf(
+      bootstrap(
+        `${TLS_HEAD}
+        common_tls_context:
+          validation_context_sds_secret_config: { name: rotating-ca }`,
+        `  secrets:
+  - name: rotating-ca
+    validation_context:
+      watched_directory: { path: /etc/ferry/ca }
+      trusted_ca:
+        inline_string: |
+${indent(TEST_CA_PEM, 10)}
+`,
+      ),
+    );
+    assert.match(
+      errors,
+      new RegExp(
+        esc(
+          `${AT}.validation_context_sds_secret_config: static secret "rotating-ca" sets watched_directory`,
+        ),
+      ),
+    );
+  });
+
   test('a key that is not the certificate’s is refused without printing it', () => {
     const errors = errorsOf(
       bootstrap(`${TLS_HEAD}
@@ -325,7 +351,7 @@ describe("the control plane's certificate check", () => {
     )('cp', peer);
     assert.match(
       String(refused?.message),
-      /^the control plane's certificate: .*no subject alt name matches .*spiffe:\/\/ferry\/group\/edge\/node\/edge-1/,
+      /^the control plane's certificate fails the xDS cluster's validation_context: no subject alt name matches .*spiffe:\/\/ferry\/group\/edge\/node\/edge-1/,
     );
   });
 

@@ -18,10 +18,16 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { asObject, join, type Issues, type JsonObject } from '../config/translate-common.js';
+import {
+  asObject,
+  join,
+  objectsOf,
+  type Issues,
+  type JsonObject,
+} from '../config/translate-common.js';
 import { HTTP_PROTOCOL_OPTIONS_NAME } from '../config/translate-cluster.js';
 import { translateUpstreamTls } from '../config/translate-tls.js';
-import type { SecretScope } from '../config/translate-secret.js';
+import { SecretScope } from '../config/translate-secret.js';
 import type { UpstreamTlsModel } from '../config/model.js';
 import { UpstreamTlsPolicy, upstreamSecureContextOptions } from '../upstream/upstream-tls.js';
 
@@ -43,13 +49,14 @@ export interface XdsTransport {
 export function xdsTransport(
   cluster: JsonObject,
   path: string,
-  secrets: SecretScope,
+  staticSecrets: readonly JsonObject[],
   issues: Issues,
 ): XdsTransport {
   checkHostNameOptions(cluster, path, issues);
+  // The static secrets' own errors are reported where the bootstrap builds the data path.
+  const secrets = new SecretScope(staticSecrets, [], []);
   const socketPath = join(path, 'transport_socket');
   const before = issues.errors.length;
-  secrets.takePending();
   const model = translateUpstreamTls(
     asObject(cluster.transport_socket),
     socketPath,
@@ -61,6 +68,7 @@ export function xdsTransport(
   const commonPath = join(join(socketPath, 'typed_config'), 'common_tls_context');
   const common =
     asObject(asObject(asObject(cluster.transport_socket)?.typed_config)?.common_tls_context) ?? {};
+  checkWatchedSecrets(common, commonPath, staticSecrets, issues);
   if (model.alpnProtocols.some((p) => p !== 'h2'))
     issues.add(join(commonPath, 'alpn_protocols'), 'the xDS connection is gRPC: h2 only');
   // A validation context that is pending or broken has its own error already.
@@ -76,6 +84,46 @@ export function xdsTransport(
   if (model.trustedCaPem === undefined || adsSecrets.length > 0 || issues.errors.length !== before)
     return { adsSecrets };
   return { tls: { ...model, trustedCaPem: model.trustedCaPem }, adsSecrets };
+}
+
+/**
+ * A static secret with watched_directory asks for its files to be reloaded when they change; the
+ * xDS channel's credentials are made once, so that would silently not happen.
+ */
+function checkWatchedSecrets(
+  common: JsonObject,
+  commonPath: string,
+  staticSecrets: readonly JsonObject[],
+  issues: Issues,
+): void {
+  const refs: [JsonObject, string][] = objectsOf(
+    common,
+    'tls_certificate_sds_secret_configs',
+    commonPath,
+  );
+  const validationRef = asObject(common.validation_context_sds_secret_config);
+  if (validationRef)
+    refs.push([validationRef, join(commonPath, 'validation_context_sds_secret_config')]);
+  const combinedRef = asObject(
+    asObject(common.combined_validation_context)?.validation_context_sds_secret_config,
+  );
+  if (combinedRef)
+    refs.push([
+      combinedRef,
+      join(join(commonPath, 'combined_validation_context'), 'validation_context_sds_secret_config'),
+    ]);
+  for (const [ref, refPath] of refs) {
+    if (ref.sds_config !== undefined) continue;
+    const secret = staticSecrets.find((s) => s.name === ref.name);
+    const watched = ['tls_certificate', 'validation_context'].some(
+      (field) => asObject(secret?.[field])?.watched_directory !== undefined,
+    );
+    if (watched)
+      issues.add(
+        refPath,
+        `static secret ${JSON.stringify(ref.name)} sets watched_directory, but the xDS connection reads its certificates once, when the bootstrap is loaded: remove watched_directory (restart ferry-proxy to rotate them)`,
+      );
+  }
 }
 
 /** Where the validation context of `common` comes from (the place to say what it lacks). */
@@ -153,7 +201,11 @@ export function controlPlaneIdentityCheck(
 ): (host: string, cert: PeerCertificate) => Error | undefined {
   const policy = new UpstreamTlsPolicy(model);
   return (_host, cert) => {
-    const err = policy.verifyCertificate(new X509Certificate(cert.raw), true, undefined);
-    return err && new Error(`the control plane's certificate: ${err.message}`);
+    const reason = policy.certificateFailure(new X509Certificate(cert.raw), true, undefined);
+    return reason === undefined
+      ? undefined
+      : new Error(
+          `the control plane's certificate fails the xDS cluster's validation_context: ${reason}`,
+        );
   };
 }
