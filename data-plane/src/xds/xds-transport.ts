@@ -43,8 +43,8 @@ export interface XdsTransport {
 
 /**
  * The xDS cluster's transport_socket (`cluster` is its bootstrap JSON, `path` its field path),
- * translated with the bootstrap's static secrets (`secrets`, a scope without ADS secrets: every
- * SdsSecretConfig with sds_config is left pending there). Errors go to `issues`.
+ * translated with the bootstrap's `static_resources.secrets` only: an SdsSecretConfig with
+ * sds_config is left pending and returned in `adsSecrets`. Errors go to `issues`.
  */
 export function xdsTransport(
   cluster: JsonObject,
