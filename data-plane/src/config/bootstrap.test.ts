@@ -152,7 +152,9 @@ ${TEST_CERT.trimEnd()
       r.value.staticSecrets.map((s) => s.name),
       ['xds-ca'],
     );
-    assert.equal(r.value.ads?.cluster.tls?.trustedCaPem, TEST_CERT);
+    // The xDS connection's TLS, from the static secret; the data path never sees it.
+    assert.equal(r.value.ads?.tls?.trustedCaPem, TEST_CERT);
+    assert.equal(r.value.ads?.cluster.tls, undefined);
   });
 
   const CASES: Array<{ name: string; edit: (t: string) => string; errors: string[] }> = [

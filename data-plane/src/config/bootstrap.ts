@@ -35,7 +35,7 @@ import {
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
-import { XDS_TRANSPORT_SPECS, xdsTlsModel, type XdsTlsModel } from '../xds/xds-transport.js';
+import { dataPathCluster, xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -129,7 +129,8 @@ const GRPC_SERVICE_SPEC = messageSpec('envoy.config.core.v3.GrpcService', {
 });
 
 const ENVOY_GRPC_SPEC = messageSpec('envoy.config.core.v3.GrpcService.EnvoyGrpc', {
-  cluster_name: 'static cluster of the control plane',
+  cluster_name:
+    'static cluster of the control plane; its transport_socket is an UpstreamTlsContext as for any cluster (certificates inline, from files or static secrets, never over ADS), with trusted_ca required, ALPN h2 only, and no auto_sni / auto_san_validation',
   authority: ':authority (default: the cluster name)',
 });
 
@@ -168,7 +169,6 @@ export const BOOTSTRAP_SPECS: readonly MessageSpec[] = [
   HEADER_VALUE_SPEC,
   LAYERED_RUNTIME_SPEC,
   RUNTIME_LAYER_SPEC,
-  ...XDS_TRANSPORT_SPECS,
 ];
 
 /** Parses, decodes and checks a bootstrap document; errors are prefixed with `source`. */
@@ -232,15 +232,15 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   const staticSecrets = objectsOf(staticJson, 'secrets', '').map(([c]) => c);
   const dynamic = asObject(json.dynamic_resources) ?? {};
   const adsJson = asObject(dynamic.ads_config);
-  // The xDS cluster's transport_socket belongs to the xDS client (its TLS is checked and used by
-  // ../xds/xds-transport.ts), not to the data path's cluster translation.
+  // The xDS cluster's transport_socket belongs to the xDS client (../xds/xds-transport.ts
+  // translates it with the same code and adds what the xDS connection needs), not to the data
+  // path's cluster translation.
   const adsClusterName = adsJson ? adsClusterNameOf(adsJson) : undefined;
-  const xdsTransport = new Map<string, JsonObject>();
+  const xdsClusters = new Map<string, JsonObject>();
   const staticClusters = objectsOf(staticJson, 'clusters', 'static_resources').map(([c, p]) => {
-    if (adsClusterName === undefined || c.name !== adsClusterName || !c.transport_socket) return c;
-    const { transport_socket: _transportSocket, ...rest } = c;
-    xdsTransport.set(p, c);
-    return rest;
+    if (adsClusterName === undefined || c.name !== adsClusterName) return c;
+    xdsClusters.set(p, c);
+    return dataPathCluster(c);
   });
   const built = buildProxyConfig({
     listeners: staticListeners,
@@ -253,15 +253,11 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
 
   checkFields(dynamic, DYNAMIC_SPEC, 'dynamic_resources', issues);
   let tls: XdsTlsModel | undefined;
-  for (const [path, cluster] of xdsTransport) tls = xdsTlsModel(cluster, path, issues);
+  let adsSecrets: readonly string[] = [];
+  for (const [path, cluster] of xdsClusters)
+    ({ tls, adsSecrets } = xdsTransport(cluster, path, staticSecrets, issues));
   const adsBase = adsJson
-    ? adsModel(
-        adsJson,
-        built.ok ? built.value.clusters : {},
-        built.ok ? (built.value.warming?.clusters ?? {}) : {},
-        built.ok,
-        issues,
-      )
+    ? adsModel(adsJson, built.ok ? built.value.clusters : {}, adsSecrets, built.ok, issues)
     : undefined;
   const ads = adsBase && tls ? { ...adsBase, tls } : adsBase;
   const lds = dynamic.lds_config !== undefined;
@@ -287,7 +283,7 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
 function adsModel(
   obj: JsonObject,
   clusters: Readonly<Record<string, ClusterModel>>,
-  warming: Readonly<Record<string, readonly string[]>>,
+  adsSecrets: readonly string[],
   clustersValid: boolean,
   issues: Issues,
 ): AdsModel | undefined {
@@ -322,11 +318,10 @@ function adsModel(
   checkFields(envoyGrpc, ENVOY_GRPC_SPEC, grpcPath, issues);
   const clusterName = str(envoyGrpc.cluster_name);
   const cluster = clusters[clusterName];
-  const waitsFor = warming[clusterName];
-  if (waitsFor) {
+  if (adsSecrets.length > 0) {
     issues.add(
       join(grpcPath, 'cluster_name'),
-      `${JSON.stringify(clusterName)} waits for SDS secrets (${waitsFor.join(', ')}) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets`,
+      `${JSON.stringify(clusterName)} waits for SDS secrets (${adsSecrets.join(', ')}) that only ADS itself could deliver; give the ADS cluster inline certificates or static secrets`,
     );
     return undefined;
   }

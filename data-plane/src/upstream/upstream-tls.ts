@@ -58,25 +58,11 @@ export class UpstreamTlsPolicy {
       model.certificateHashes.length > 0 ||
       model.spkiHashes.length > 0;
     // Node's own checks are off: `verify` applies Envoy's rules once the handshake is done.
-    const options: tls.ConnectionOptions = {
+    this.#options = {
+      ...upstreamSecureContextOptions(model),
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
-      ciphers:
-        model.cipherSuites.length > 0
-          ? `${TLS13_CIPHERS}:${model.cipherSuites.join(':')}`
-          : DEFAULT_CIPHERS,
-      ecdhCurve: DEFAULT_ECDH_CURVES,
     };
-    if (model.trustedCaPem !== undefined) options.ca = model.trustedCaPem;
-    if (model.certificate !== undefined) {
-      options.cert = model.certificate.certificateChainPem;
-      options.key = model.certificate.privateKeyPem;
-    }
-    const minVersion = tlsVersion(model.minVersion);
-    if (minVersion !== undefined) options.minVersion = minVersion;
-    const maxVersion = tlsVersion(model.maxVersion);
-    if (maxVersion !== undefined) options.maxVersion = maxVersion;
-    this.#options = options;
   }
 
   get alpnProtocols(): readonly string[] {
@@ -108,19 +94,27 @@ export class UpstreamTlsPolicy {
     chainTrusted: boolean,
     sanName: string | undefined,
   ): Error | undefined {
+    const reason = this.certificateFailure(cert, chainTrusted, sanName);
+    return reason === undefined ? undefined : verifyError(reason);
+  }
+
+  /** Why the certificate fails the checks (see verifyCertificate), or undefined when it passes. */
+  certificateFailure(
+    cert: X509Certificate | undefined,
+    chainTrusted: boolean,
+    sanName: string | undefined,
+  ): string | undefined {
     if (!this.verifies) return undefined;
     const model = this.#model;
     if (model.trustedCaPem !== undefined && !chainTrusted)
-      return verifyError('the certificate chain is not signed by trusted_ca');
-    if (cert === undefined) return verifyError('the upstream presented no certificate');
+      return 'the certificate chain is not signed by trusted_ca';
+    if (cert === undefined) return 'the upstream presented no certificate';
     if (sanName !== undefined || this.#matchers.length > 0) {
       const sans = parseSubjectAltNames(cert.subjectAltName);
       const ok =
         sanName !== undefined ? sanListMatches(sans, sanName) : matchesAnySan(sans, this.#matchers);
       if (!ok)
-        return verifyError(
-          `no subject alt name matches ${sanName !== undefined ? JSON.stringify(sanName) : 'match_typed_subject_alt_names'} (certificate SANs: ${cert.subjectAltName ?? 'none'})`,
-        );
+        return `no subject alt name matches ${sanName !== undefined ? JSON.stringify(sanName) : 'match_typed_subject_alt_names'} (certificate SANs: ${cert.subjectAltName ?? 'none'})`;
     }
     if (model.certificateHashes.length > 0 || model.spkiHashes.length > 0) {
       const hash = cert.fingerprint256.replaceAll(':', '').toLowerCase();
@@ -128,12 +122,34 @@ export class UpstreamTlsPolicy {
         .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
         .digest('base64');
       if (!model.certificateHashes.includes(hash) && !model.spkiHashes.includes(spki))
-        return verifyError(
-          'the certificate matches neither verify_certificate_hash nor verify_certificate_spki',
-        );
+        return 'the certificate matches neither verify_certificate_hash nor verify_certificate_spki';
     }
     return undefined;
   }
+}
+
+/**
+ * The secure context of an upstream TLS model: its trusted CA, client certificate, versions,
+ * and cipher suites (Envoy's defaults, with the curves, unless tls_params say otherwise).
+ */
+export function upstreamSecureContextOptions(model: UpstreamTlsModel): tls.SecureContextOptions {
+  const options: tls.SecureContextOptions = {
+    ciphers:
+      model.cipherSuites.length > 0
+        ? `${TLS13_CIPHERS}:${model.cipherSuites.join(':')}`
+        : DEFAULT_CIPHERS,
+    ecdhCurve: DEFAULT_ECDH_CURVES,
+  };
+  if (model.trustedCaPem !== undefined) options.ca = model.trustedCaPem;
+  if (model.certificate !== undefined) {
+    options.cert = model.certificate.certificateChainPem;
+    options.key = model.certificate.privateKeyPem;
+  }
+  const minVersion = tlsVersion(model.minVersion);
+  if (minVersion !== undefined) options.minVersion = minVersion;
+  const maxVersion = tlsVersion(model.maxVersion);
+  if (maxVersion !== undefined) options.maxVersion = maxVersion;
+  return options;
 }
 
 function verifyError(reason: string): Error {
