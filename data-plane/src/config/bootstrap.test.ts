@@ -152,9 +152,9 @@ ${TEST_CERT.trimEnd()
       r.value.staticSecrets.map((s) => s.name),
       ['xds-ca'],
     );
-    // The xDS connection's TLS, from the static secret; the data path never sees it.
+    // The xDS connection's TLS, from the static secret, and the data path's: the same.
     assert.equal(r.value.ads?.tls?.trustedCaPem, TEST_CERT);
-    assert.equal(r.value.ads?.cluster.tls, undefined);
+    assert.equal(r.value.ads?.cluster.tls?.trustedCaPem, TEST_CERT);
   });
 
   const CASES: Array<{ name: string; edit: (t: string) => string; errors: string[] }> = [

@@ -35,7 +35,7 @@ import {
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
-import { dataPathCluster, xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
+import { xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -232,15 +232,14 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   const staticSecrets = objectsOf(staticJson, 'secrets', '').map(([c]) => c);
   const dynamic = asObject(json.dynamic_resources) ?? {};
   const adsJson = asObject(dynamic.ads_config);
-  // The xDS cluster's transport_socket belongs to the xDS client (../xds/xds-transport.ts
-  // translates it with the same code and adds what the xDS connection needs), not to the data
-  // path's cluster translation.
+  // The xDS cluster's transport_socket is used twice, as in Envoy: by the xDS client
+  // (../xds/xds-transport.ts translates it with the same code and adds what the xDS connection
+  // needs) and by the data path, so a route to that cluster is never sent in plaintext.
   const adsClusterName = adsJson ? adsClusterNameOf(adsJson) : undefined;
   const xdsClusters = new Map<string, JsonObject>();
   const staticClusters = objectsOf(staticJson, 'clusters', 'static_resources').map(([c, p]) => {
-    if (adsClusterName === undefined || c.name !== adsClusterName) return c;
-    xdsClusters.set(p, c);
-    return dataPathCluster(c);
+    if (adsClusterName !== undefined && c.name === adsClusterName) xdsClusters.set(p, c);
+    return c;
   });
   const built = buildProxyConfig({
     listeners: staticListeners,

@@ -93,10 +93,9 @@ ${TRUSTED_CA}
       },
     ]);
     assert.deepEqual([tls.minVersion, tls.maxVersion], ['TLSv1.2', 'TLSv1.2']);
-    // The data path never sees the xDS cluster's transport socket.
-    const cluster = loaded.value.staticClusters.find((c) => c.name === 'xds_cluster');
-    assert.equal(cluster?.transport_socket, undefined);
-    assert.equal(loaded.value.ads?.cluster.tls, undefined);
+    // The data path uses the same TLS: a route to the xDS cluster is never plaintext.
+    assert.equal(loaded.value.ads?.cluster.tls?.trustedCaPem, TEST_CA_PEM);
+    assert.equal(loaded.value.ads?.cluster.tls?.sni, 'cp.ferry.test');
     const channel = xdsChannel(tls);
     assert.equal(channel.credentials._isSecure(), true);
     assert.deepEqual(channel.options, { 'grpc.ssl_target_name_override': 'cp.ferry.test' });
@@ -232,8 +231,6 @@ ${TRUSTED_CA}`),
         ),
       ),
     );
-    // The data path does not report it a second time (it never sees the xDS cluster's TLS).
-    assert.doesNotMatch(errors, /need an UpstreamTlsContext/);
   });
 
   test('trusted_ca is required, inline or from the secret', () => {

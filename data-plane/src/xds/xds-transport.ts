@@ -157,22 +157,6 @@ function checkHostNameOptions(cluster: JsonObject, path: string, issues: Issues)
       );
 }
 
-/**
- * The copy of the xDS cluster the data path translates: without what belongs to the xDS
- * connection (its transport_socket and the request-named TLS options checked above).
- */
-export function dataPathCluster(cluster: JsonObject): JsonObject {
-  const { transport_socket: _transportSocket, ...rest } = cluster;
-  const extensions = asObject(cluster.typed_extension_protocol_options);
-  const options = asObject(extensions?.[HTTP_PROTOCOL_OPTIONS_NAME]);
-  if (!extensions || !options || options.upstream_http_protocol_options === undefined) return rest;
-  const { upstream_http_protocol_options: _hostName, ...keptOptions } = options;
-  return {
-    ...rest,
-    typed_extension_protocol_options: { ...extensions, [HTTP_PROTOCOL_OPTIONS_NAME]: keptOptions },
-  };
-}
-
 /** What the gRPC clients of ADS, HDS and LRS are created with. */
 export interface XdsChannel {
   readonly credentials: ChannelCredentials;
