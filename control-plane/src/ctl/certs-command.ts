@@ -6,7 +6,7 @@
 import type { CertificatesJson } from '../acme/acme-status.js';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
-import type { Output } from './commands.js';
+import type { Output } from './output.js';
 import { table } from './format.js';
 
 export const DEFAULT_WARN_DAYS = 21;

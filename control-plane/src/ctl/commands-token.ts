@@ -8,11 +8,7 @@ import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { table } from './format.js';
-
-interface Output {
-  out(text: string): void;
-  err?(text: string): void;
-}
+import type { Output } from './output.js';
 
 interface WhoamiJson {
   readonly name: string;

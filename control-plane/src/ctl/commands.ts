@@ -28,12 +28,9 @@ import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
+import type { Output } from './output.js';
 
-export interface Output {
-  out(text: string): void;
-  /** Messages beside the result (stdout stays machine-readable). */
-  err?(text: string): void;
-}
+export type { Output } from './output.js';
 
 type Command = (args: ParsedArgs, client: ApiClient, io: Output) => Promise<void>;
 

@@ -3,7 +3,11 @@
  * validatePerRoute returns): plain data, like the rest of the model (config/model.ts re-exports
  * these). Envoy's defaults are applied by translation; fields are named after Envoy's.
  */
-import type { HeaderMatcherModel, HeaderValueOptionModel, StringMatcherModel } from './model.js';
+import type {
+  HeaderMatcherModel,
+  HeaderValueOptionModel,
+  StringMatcherModel,
+} from './model-values.js';
 
 /** envoy.type.v3.FractionalPercent: `numerator / denominator` of requests (numerator capped). */
 export interface FractionalPercentModel {

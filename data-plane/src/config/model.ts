@@ -7,6 +7,17 @@
  * says so.
  */
 import type { CorsPolicyModel } from './model-http-filters.js';
+import type {
+  HeaderMatcherModel,
+  HeaderValueOptionModel,
+  StringMatcherModel,
+} from './model-values.js';
+
+export type {
+  HeaderMatcherModel,
+  HeaderValueOptionModel,
+  StringMatcherModel,
+} from './model-values.js';
 
 export interface ProxyConfig {
   /** Content version of the whole config (changes whenever anything changes). */
@@ -314,19 +325,6 @@ export interface PerFilterConfigModel {
 /** typed_per_filter_config of one level, by HttpFilter.name; absent when the level has none. */
 export type PerFilterConfigsModel = Readonly<Record<string, PerFilterConfigModel>>;
 
-export interface HeaderValueOptionModel {
-  readonly key: string;
-  readonly value: string;
-  /** Envoy's append_action. */
-  readonly action:
-    | 'APPEND_IF_EXISTS_OR_ADD'
-    | 'ADD_IF_ABSENT'
-    | 'OVERWRITE_IF_EXISTS_OR_ADD'
-    | 'OVERWRITE_IF_EXISTS';
-  /** keep_empty_value (default false: a header whose formatted value is empty is not added). */
-  readonly keepEmptyValue?: boolean;
-}
-
 export interface HeaderMutationsModel {
   readonly requestHeadersToAdd: readonly HeaderValueOptionModel[];
   readonly requestHeadersToRemove: readonly string[];
@@ -354,23 +352,6 @@ export interface VirtualHostModel extends HeaderMutationsModel {
   readonly typedPerFilterConfig?: PerFilterConfigsModel;
   /** The deprecated inline `cors` (used by the CORS filter when no level has a CorsPolicy). */
   readonly cors?: CorsPolicyModel;
-}
-
-export interface StringMatcherModel {
-  readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex';
-  readonly value: string;
-  readonly ignoreCase: boolean;
-}
-
-export interface HeaderMatcherModel {
-  readonly name: string;
-  readonly kind: 'string' | 'present' | 'range';
-  readonly string?: StringMatcherModel;
-  /** present_match value (true = must be present). */
-  readonly present?: boolean;
-  readonly range?: { readonly start: number; readonly end: number };
-  readonly invert: boolean;
-  readonly treatMissingAsEmpty: boolean;
 }
 
 export interface QueryParameterMatcherModel {

@@ -30,7 +30,7 @@ import {
   type Http1DispatchHandler,
   type Http1DispatchOptions,
 } from './upstream-http1-types.js';
-import type { HostDispatcher } from './upstream-pool.js';
+import type { HostDispatcher } from './host-dispatch.js';
 
 export interface Http1PoolOptions {
   readonly host: string;

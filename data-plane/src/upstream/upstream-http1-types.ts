@@ -4,9 +4,9 @@
  * and undici's HTTP/2 clients. Errors carry stable codes the router classifies (connect failure,
  * reset, protocol error).
  */
-import type { HostDispatchHandler, HostDispatchOptions } from './upstream-pool.js';
+import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
 
-/** One request as the router dispatches it (upstream-pool.ts's HostDispatchOptions). */
+/** One request as the router dispatches it (host-dispatch.ts's HostDispatchOptions). */
 export type Http1DispatchOptions = HostDispatchOptions;
 
 /**

@@ -7,44 +7,14 @@
  * per-try timeouts of the request path own them, as in Envoy.
  */
 import { H2CClient, Pool, errors, type Dispatcher, type buildConnector } from 'undici';
-import type { Readable } from 'node:stream';
 import { Http1Pool } from './upstream-http1-pool.js';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterModel } from '../config/model.js';
 import { connectUpstreamTls, upstreamTlsTarget, type UpstreamTlsTarget } from './upstream-tls.js';
 import type { ClusterStats } from './cluster-stats.js';
+import type { HostDispatcher } from './host-dispatch.js';
 
-/** One upstream request as the router hands it to a host's pool. */
-export interface HostDispatchOptions {
-  readonly path: string;
-  readonly method: string;
-  /** `[name, value, ...]`, `host` included, no hop-by-hop fields. */
-  readonly headers: string[];
-  readonly body: Readable | null;
-}
-
-/**
- * The router's side of one upstream request (undici's DispatchHandler shape): onConnect when the
- * request is put on a connection (pending → active), onHeaders/onData returning false to pause
- * reading until `resume()`, then exactly one of onComplete or onError.
- */
-export interface HostDispatchHandler {
-  onConnect(abort: (err?: Error) => void): void;
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
-  onData(chunk: Buffer): boolean;
-  onComplete(trailers: unknown): void;
-  onError(err: Error): void;
-}
-
-/** A connection pool to one upstream host. */
-export interface HostDispatcher {
-  dispatch(options: HostDispatchOptions, handler: HostDispatchHandler): boolean;
-  /** Finishes in-flight requests, then closes. */
-  close(): Promise<void>;
-  destroy(): Promise<void>;
-  /** 'connect' / 'disconnect' for every connection established / lost (upstream_cx_active). */
-  on(event: 'connect' | 'disconnect', listener: () => void): unknown;
-}
+export type { HostDispatchHandler, HostDispatchOptions, HostDispatcher } from './host-dispatch.js';
 
 /** What auto_sni / auto_san_validation took from a request (upstream-tls.ts). */
 export interface UpstreamConnectionName {

@@ -1,0 +1,37 @@
+/**
+ * What the router sees of a connection pool to one upstream host: ferry-proxy's HTTP/1.1 pool
+ * (upstream-http1-pool.ts) and undici's HTTP/2 clients (upstream-pool.ts) both have this shape.
+ */
+import type { Readable } from 'node:stream';
+
+/** One upstream request as the router hands it to a host's pool. */
+export interface HostDispatchOptions {
+  readonly path: string;
+  readonly method: string;
+  /** `[name, value, ...]`, `host` included, no hop-by-hop fields. */
+  readonly headers: string[];
+  readonly body: Readable | null;
+}
+
+/**
+ * The router's side of one upstream request (undici's DispatchHandler shape): onConnect when the
+ * request is put on a connection (pending → active), onHeaders/onData returning false to pause
+ * reading until `resume()`, then exactly one of onComplete or onError.
+ */
+export interface HostDispatchHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: unknown): void;
+  onError(err: Error): void;
+}
+
+/** A connection pool to one upstream host. */
+export interface HostDispatcher {
+  dispatch(options: HostDispatchOptions, handler: HostDispatchHandler): boolean;
+  /** Finishes in-flight requests, then closes. */
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+  /** 'connect' / 'disconnect' for every connection established / lost (upstream_cx_active). */
+  on(event: 'connect' | 'disconnect', listener: () => void): unknown;
+}
