@@ -98,6 +98,23 @@ describe('XdsTlsListener', () => {
     await assert.rejects(listener.reload(), /--xds-tls-cert\/--xds-tls-key\/--xds-client-ca: /);
     assert.equal(await handshake(port, options), 'cp-two');
   });
+
+  test('offers TLS 1.2 with forward-secret AEAD suites only: a CBC-only client is refused', async () => {
+    const options = {
+      ca: fs.readFileSync(server.certFile),
+      servername: 'cp-two',
+      cert: fs.readFileSync(client.certFile),
+      key: fs.readFileSync(client.keyFile),
+      maxVersion: 'TLSv1.2' as const,
+    };
+    // Node's own default list would accept this suite (ECDHE, but CBC with SHA-256).
+    const cbc = await handshake(port, { ...options, ciphers: 'ECDHE-ECDSA-AES128-SHA256' });
+    assert.ok(cbc instanceof Error, `a CBC suite was negotiated: ${String(cbc)}`);
+    assert.equal(
+      await handshake(port, { ...options, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
+      'cp-two',
+    );
+  });
 });
 
 async function waitFor(condition: () => boolean): Promise<void> {
