@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcClient, type StatusResponseMessage } from '@ferry/proto/grpc';
+import { createCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import {
   CONTROL_PLANE_BIN,
   FERRYCTL_BIN,
@@ -24,45 +25,6 @@ import {
 
 const BOOTSTRAP = 'bootstrap-admin-secret-for-this-test';
 
-async function openssl(args: string[]): Promise<void> {
-  const r = await run('openssl', args);
-  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-/** A CA, and a certificate it signs for `cn` with `san` (openssl's subjectAltName syntax). */
-async function makeCa(dir: string): Promise<{
-  ca: string;
-  issue: (name: string, cn: string, san: string) => Promise<{ cert: string; key: string }>;
-}> {
-  const ca = path.join(dir, 'ca.crt');
-  const caKey = path.join(dir, 'ca.key');
-  await openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-days', '2', '-subj', '/CN=ferry test CA', '-keyout', caKey, '-out', ca,
-  ]); // prettier-ignore
-  const issue = async (
-    name: string,
-    cn: string,
-    san: string,
-  ): Promise<{ cert: string; key: string }> => {
-    const key = path.join(dir, `${name}.key`);
-    const csr = path.join(dir, `${name}.csr`);
-    const cert = path.join(dir, `${name}.crt`);
-    const ext = path.join(dir, `${name}.ext`);
-    fs.writeFileSync(ext, `subjectAltName=${san}\n`);
-    await openssl([
-      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr,
-    ]); // prettier-ignore
-    await openssl([
-      'x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial',
-      '-days', '2', '-extfile', ext, '-out', cert,
-    ]); // prettier-ignore
-    return { cert, key };
-  };
-  return { ca, issue };
-}
-
 function ok(r: CommandResult, what: string): CommandResult {
   assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
   return r;
@@ -72,7 +34,7 @@ void describe('management API over TLS with tokens and roles', { timeout: 120_00
   let cp: ControlPlane;
   let dir: string;
   let ca: string;
-  let client: { cert: string; key: string };
+  let client: TestCert;
   const tokens: Record<string, string> = {};
 
   /** ferryctl against the TLS API, trusting the test CA, with `token` in FERRY_TOKEN. */
@@ -88,13 +50,16 @@ void describe('management API over TLS with tokens and roles', { timeout: 120_00
 
   before(async () => {
     dir = tempDir('api-auth');
-    const pki = await makeCa(dir);
-    ca = pki.ca;
-    const server = await pki.issue('server', '127.0.0.1', 'IP:127.0.0.1,DNS:localhost');
-    client = await pki.issue('alice', 'alice', 'URI:spiffe://ferry.test/alice');
+    const pki = createCa(dir, 'ca', { subject: '/CN=ferry test CA' });
+    ca = pki.certFile;
+    const server = pki.issue('server', {
+      subject: '/CN=127.0.0.1',
+      sans: ['IP:127.0.0.1', 'DNS:localhost'],
+    });
+    client = pki.issue('alice', { sans: ['URI:spiffe://ferry.test/alice'] });
     cp = await startControlPlane({
       args: [
-        '--api-tls-cert', server.cert, '--api-tls-key', server.key, '--api-client-ca', ca,
+        '--api-tls-cert', server.certFile, '--api-tls-key', server.keyFile, '--api-client-ca', ca,
       ], // prettier-ignore
       env: { FERRY_API_TOKEN: BOOTSTRAP },
     });
@@ -226,13 +191,13 @@ void describe('management API over TLS with tokens and roles', { timeout: 120_00
       'bind alice',
     );
     const me = ok(
-      await as(undefined, ['whoami', '--cert', client.cert, '--key', client.key]),
+      await as(undefined, ['whoami', '--cert', client.certFile, '--key', client.keyFile]),
       'whoami',
     );
     assert.equal(me.stdout, 'alice (certificate): viewer of web\n');
     const refused = await as(
       undefined,
-      ['apply', '-f', '-', '--group', 'web', '--cert', client.cert, '--key', client.key],
+      ['apply', '-f', '-', '--group', 'web', '--cert', client.certFile, '--key', client.keyFile],
       webCluster('x'),
     );
     assert.equal(refused.code, 3, refused.stderr);

@@ -207,33 +207,6 @@ export interface KeyPair {
   key: string;
 }
 
-/** A self-signed P-256 certificate for `name` (CN and DNS SAN), made with openssl in `dir`. */
-export async function selfSigned(dir: string, name: string): Promise<KeyPair> {
-  const keyPath = path.join(dir, `${name}.key`);
-  const certPath = path.join(dir, `${name}.crt`);
-  const made = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    `subjectAltName=DNS:${name}`,
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ]);
-  if (made.code !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
-  return { cert: fs.readFileSync(certPath, 'utf8'), key: fs.readFileSync(keyPath, 'utf8') };
-}
-
 export async function stopAll(): Promise<void> {
   const procs = [...running];
   for (const p of procs) p.kill('SIGKILL');

@@ -13,6 +13,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   edsClusterResource,
   endpointsResource,
@@ -24,7 +25,6 @@ import {
   listenerResource,
   proxyBootstrap,
   routeConfigResource,
-  selfSigned,
   startBackend,
   startControlPlane,
   startProxy,
@@ -110,14 +110,14 @@ describe('ferry-proxy protocols: HTTP/1.1, h2c, TLS + ALPN + SNI, WebSocket', ()
 
   before(async () => {
     const dir = tempDir('certs');
-    [cp, a, b, ws, port, certA, certB] = await Promise.all([
+    certA = selfSigned(dir, 'a.test');
+    certB = selfSigned(dir, 'b.test');
+    [cp, a, b, ws, port] = await Promise.all([
       startControlPlane(),
       startBackend('a'),
       startBackend('b'),
       startWebSocketBackend(),
       freePort(),
-      selfSigned(dir, 'a.test'),
-      selfSigned(dir, 'b.test'),
     ]);
     const hcmExtra = { upgrade_configs: [{ upgrade_type: 'websocket' }] };
     const resources: Json[] = [

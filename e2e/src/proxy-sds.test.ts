@@ -19,6 +19,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { selfSigned, type TestCert } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   ferryctl,
@@ -27,7 +28,6 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  run,
   startBackend,
   startControlPlane,
   startProxy,
@@ -48,53 +48,18 @@ const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
 /** A liveness bound per request (a hung request is a failure, not a hung test). */
 const REQUEST_TIMEOUT_MS = 5000;
 
-interface Cert {
-  readonly cert: string;
-  readonly key: string;
-  /** Serial number as Node reports it (uppercase hex). */
-  readonly serial: string;
-  readonly certPath: string;
-  readonly keyPath: string;
-}
-
 let serials = 0x5000;
-/** A self-signed P-256 certificate for `name`, valid `days` days, with a serial of its own. */
-async function makeCert(dir: string, name: string, days = 30): Promise<Cert> {
+/** A self-signed P-256 certificate for `name`, valid 30 days, with a serial (and files) of its own. */
+function makeCert(dir: string, name: string): TestCert {
   serials += 1;
-  const serial = serials.toString(16);
-  const base = path.join(dir, `${name}-${serial}`);
-  const made = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    String(days),
-    '-set_serial',
-    `0x${serial}`,
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    `subjectAltName=DNS:${name}`,
-    '-keyout',
-    `${base}.key`,
-    '-out',
-    `${base}.crt`,
-  ]);
-  if (made.code !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
-  return {
-    cert: fs.readFileSync(`${base}.crt`, 'utf8'),
-    key: fs.readFileSync(`${base}.key`, 'utf8'),
-    serial: serial.toUpperCase(),
-    certPath: `${base}.crt`,
-    keyPath: `${base}.key`,
-  };
+  return selfSigned(dir, name, {
+    days: 30,
+    serial: serials,
+    file: `${name}-${serials.toString(16)}`,
+  });
 }
 
-function certSecret(name: string, pair: Cert): Json {
+function certSecret(name: string, pair: TestCert): Json {
   return {
     '@type': SDS,
     name,
@@ -120,7 +85,7 @@ const sdsCert = (name: string): Json => ({
   tls_certificate_sds_secret_configs: [{ name, sds_config: ADS_SOURCE }],
 });
 
-const inlineCert = (pair: Cert): Json => ({
+const inlineCert = (pair: TestCert): Json => ({
   tls_certificates: [
     {
       certificate_chain: { inline_string: pair.cert },
@@ -190,7 +155,7 @@ function tlsGet(
   opts: {
     servername?: string;
     ca: string[];
-    clientCert?: Cert;
+    clientCert?: TestCert;
     agent?: https.Agent;
   },
 ): Promise<TlsReply> {
@@ -250,12 +215,12 @@ let backend: Backend;
 let proxy: Proxy;
 let dir: string;
 let ports: { https: number; mtls: number; late: number; disk: number };
-let webV1: Cert;
-let diskV1: Cert;
-let chainCerts: { a: Cert; b: Cert; c: Cert; client: Cert; stranger: Cert };
+let webV1: TestCert;
+let diskV1: TestCert;
+let chainCerts: { a: TestCert; b: TestCert; c: TestCert; client: TestCert; stranger: TestCert };
 
 /** The Kubernetes secret-volume layout: `..data` → a timestamped dir; files → `..data/<file>`. */
-function writeVolume(volume: string, pair: Cert, generation: string): void {
+function writeVolume(volume: string, pair: TestCert, generation: string): void {
   const target = path.join(volume, `..${generation}`);
   fs.mkdirSync(target);
   fs.writeFileSync(path.join(target, 'tls.crt'), pair.cert);
@@ -270,15 +235,16 @@ function writeVolume(volume: string, pair: Cert, generation: string): void {
 
 before(async () => {
   dir = tempDir('sds');
-  [webV1, diskV1] = await Promise.all([makeCert(dir, 'web.test'), makeCert(dir, 'disk.test')]);
-  const [a, b, c, client, stranger] = await Promise.all([
-    makeCert(dir, 'a.test'),
-    makeCert(dir, 'b.test'),
-    makeCert(dir, 'c.test'),
-    makeCert(dir, 'client.test'),
-    makeCert(dir, 'stranger.test'),
-  ]);
-  chainCerts = { a, b, c, client, stranger };
+  webV1 = makeCert(dir, 'web.test');
+  diskV1 = makeCert(dir, 'disk.test');
+  chainCerts = {
+    a: makeCert(dir, 'a.test'),
+    b: makeCert(dir, 'b.test'),
+    c: makeCert(dir, 'c.test'),
+    client: makeCert(dir, 'client.test'),
+    stranger: makeCert(dir, 'stranger.test'),
+  };
+  const { a, b, c, client } = chainCerts;
   const volume = path.join(dir, 'volume');
   fs.mkdirSync(volume);
   writeVolume(volume, diskV1, 'gen1');
@@ -369,7 +335,7 @@ describe('SDS over ADS', () => {
       'the warming listener must not accept connections',
     );
 
-    const late = await makeCert(dir, 'late.test');
+    const late = makeCert(dir, 'late.test');
     await apply(cp, [certSecret('late-cert', late)]);
     const reply = await eventually(
       () => tlsGet(ports.late, { ca: [late.cert] }),
@@ -386,7 +352,7 @@ describe('SDS over ADS', () => {
     const held = await tlsGet(ports.https, { ca: [webV1.cert], agent: keepAlive });
     assert.equal(held.serial, webV1.serial);
 
-    const webV2 = await makeCert(dir, 'web.test');
+    const webV2 = makeCert(dir, 'web.test');
     const trust = [webV1.cert, webV2.cert];
     let stop = false;
     const failures: string[] = [];
@@ -489,7 +455,7 @@ describe('SDS over ADS', () => {
 describe('SDS over delta ADS', () => {
   test('the delta client subscribes to the secret by name and follows its versions', async () => {
     const port = await freePort();
-    const [v1, v2] = [await makeCert(dir, 'delta.test'), await makeCert(dir, 'delta.test')];
+    const [v1, v2] = [makeCert(dir, 'delta.test'), makeCert(dir, 'delta.test')];
     await apply(
       cp,
       [
@@ -547,7 +513,7 @@ describe('downstream TLS', () => {
   test('watched_directory: a symlink swap rotates a static secret’s certificate', async () => {
     const before = await tlsGet(ports.disk, { ca: [diskV1.cert] });
     assert.deepEqual([before.status, before.serial], [200, diskV1.serial]);
-    const diskV2 = await makeCert(dir, 'disk.test');
+    const diskV2 = makeCert(dir, 'disk.test');
     writeVolume(path.join(dir, 'volume'), diskV2, 'gen2');
     const after = await eventually(async () => {
       const reply = await tlsGet(ports.disk, { ca: [diskV1.cert, diskV2.cert] });

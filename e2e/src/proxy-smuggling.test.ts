@@ -15,11 +15,11 @@ import {
   SMUGGLING_VECTORS,
   type SmugglingVector,
 } from '@ferry/shared/testing/http1-smuggling-vectors';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   freePort,
   hcmFilter,
   listenerResource,
-  selfSigned,
   startProxy,
   staticBootstrap,
   staticClusterResource,
@@ -194,12 +194,11 @@ describe('ferry-proxy against request smuggling', () => {
   const ports = { plain: 0, tls: 0 };
 
   before(async () => {
-    let pair: KeyPair;
-    [backend, ports.plain, ports.tls, pair] = await Promise.all([
+    const pair = selfSigned(tempDir('smuggling-certs'), 'smuggling.test');
+    [backend, ports.plain, ports.tls] = await Promise.all([
       startRecordingBackend(),
       freePort(),
       freePort(),
-      selfSigned(tempDir('smuggling-certs'), 'smuggling.test'),
     ]);
     proxy = await startProxy({
       bootstrap: staticBootstrap({

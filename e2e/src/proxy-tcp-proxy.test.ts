@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   ferryctl,
@@ -21,7 +22,6 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  selfSigned,
   startControlPlane,
   startProxy,
   staticClusterResource,
@@ -145,7 +145,8 @@ describe('ferry-proxy tcp_proxy and filter chain matching', () => {
   before(async () => {
     dir = tempDir('tcp-proxy');
     logPath = path.join(dir, 'tcp.log');
-    [certA, certB] = await Promise.all([selfSigned(dir, 'a.test'), selfSigned(dir, 'b.test')]);
+    certA = selfSigned(dir, 'a.test');
+    certB = selfSigned(dir, 'b.test');
     [cp, echoA, echoB, tlsA, tlsB] = await Promise.all([
       startControlPlane(),
       echoBackend('a:'),

@@ -11,10 +11,10 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import readline from 'node:readline';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   freePort,
   hcmFilter,
@@ -107,29 +107,10 @@ describe('downstream TLS defaults and tls_params, probed with openssl s_client',
   before(async () => {
     dir = tempDir('tls-defaults');
     // RSA: the probes for RSA key exchange need an RSA certificate to be meaningful.
-    const certPath = path.join(dir, 'rsa.crt');
-    const keyPath = path.join(dir, 'rsa.key');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=tls.test',
-        '-addext',
-        'subjectAltName=DNS:tls.test',
-        '-keyout',
-        keyPath,
-        '-out',
-        certPath,
-      ],
-      { stdio: 'ignore', env: OPENSSL_ENV },
-    );
+    const { certFile: certPath, keyFile: keyPath } = selfSigned(dir, 'tls.test', {
+      keyType: 'rsa',
+      file: 'rsa',
+    });
     control = await permissiveServer(certPath, keyPath);
     const chain = (tlsParams?: Json): Json => ({
       transport_socket: {

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   apiApply,
   eventually,
@@ -21,7 +22,6 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  selfSigned,
   startControlPlane,
   startProxy,
   staticBootstrap,
@@ -420,10 +420,8 @@ describe('proxy tracing to a collector behind TLS', () => {
 
   before(async () => {
     const dir = tempDir('otlp-tls');
-    const [pair, other] = await Promise.all([
-      selfSigned(dir, 'collector.test'),
-      selfSigned(dir, 'someone-else.test'),
-    ]);
+    const pair = selfSigned(dir, 'collector.test');
+    const other = selfSigned(dir, 'someone-else.test');
     [receiver, backend] = await Promise.all([
       startOtlpReceiver({ tls: pair }),
       startTracingBackend(),

@@ -12,12 +12,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { createCa } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   freePort,
@@ -41,57 +40,6 @@ const STDOUT_LOG = `${T}envoy.extensions.access_loggers.stream.v3.StdoutAccessLo
 interface Pem {
   readonly cert: string;
   readonly key: string;
-}
-
-/** A CA in `dir` and leaves it signs, made with openssl. */
-function makeCa(dir: string, name: string): { caPem: string; leaf(n: string, san: string): Pem } {
-  const run = (args: string[]): void => {
-    execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run([
-    'req',
-    '-x509',
-    ...ec,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=keyCertSign',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-  ]);
-  const read = (file: string): string => fs.readFileSync(path.join(dir, file), 'utf8');
-  return {
-    caPem: read(`${name}.crt`),
-    leaf(n, san) {
-      run(['req', ...ec, '-subj', `/CN=${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`]);
-      fs.writeFileSync(path.join(dir, `${n}.ext`), `subjectAltName=${san}\n`);
-      run([
-        'x509',
-        '-req',
-        '-in',
-        `${n}.csr`,
-        '-CA',
-        `${name}.crt`,
-        '-CAkey',
-        `${name}.key`,
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        `${n}.ext`,
-        '-out',
-        `${n}.crt`,
-      ]);
-      return { cert: read(`${n}.crt`), key: read(`${n}.key`) };
-    },
-  };
 }
 
 function upstreamTls(caPem: string, validation: Json = {}): Json {
@@ -174,12 +122,14 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
 
   before(async () => {
     dir = tempDir('upstream-tls');
-    const ca = makeCa(dir, 'ca');
-    const otherCa = makeCa(dir, 'other-ca');
-    named = await tlsBackend({ 'api.backend.test': ca.leaf('api', 'DNS:api.backend.test') });
+    const ca = createCa(dir, 'ca');
+    const otherCa = createCa(dir, 'other-ca');
+    named = await tlsBackend({
+      'api.backend.test': ca.issue('api', { sans: ['DNS:api.backend.test'] }),
+    });
     sni = await tlsBackend({
-      'one.test': ca.leaf('one', 'DNS:one.test'),
-      'two.test': ca.leaf('two', 'DNS:two.test'),
+      'one.test': ca.issue('one', { sans: ['DNS:one.test'] }),
+      'two.test': ca.issue('two', { sans: ['DNS:two.test'] }),
     });
     listenerPort = await freePort();
     const httpOptions = (upstream: Json): Json => ({
@@ -257,19 +207,19 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
         ],
         clusters: [
           staticClusterResource('right-san', [named.port], {
-            transport_socket: upstreamTls(ca.caPem, dnsSan('api.backend.test')),
+            transport_socket: upstreamTls(ca.cert, dnsSan('api.backend.test')),
           }),
           staticClusterResource('wrong-san', [named.port], {
-            transport_socket: upstreamTls(ca.caPem, dnsSan('other.backend.test')),
+            transport_socket: upstreamTls(ca.cert, dnsSan('other.backend.test')),
           }),
           staticClusterResource('auto', [sni.port], {
-            transport_socket: upstreamTls(ca.caPem),
+            transport_socket: upstreamTls(ca.cert),
             ...httpOptions({
               upstream_http_protocol_options: { auto_sni: true, auto_san_validation: true },
             }),
           }),
           staticClusterResource('auto-h2', [sni.port], {
-            transport_socket: upstreamTls(ca.caPem),
+            transport_socket: upstreamTls(ca.cert),
             typed_extension_protocol_options: {
               [HTTP_OPTIONS]: {
                 '@type': `${T}${HTTP_OPTIONS}`,
@@ -278,9 +228,9 @@ describe('upstream TLS: certificate checks, auto_sni, health checks over TLS', (
               },
             },
           }),
-          healthChecked('hc-http', ca.caPem, { http_health_check: { path: '/healthz' } }),
-          healthChecked('hc-tcp', ca.caPem, { tcp_health_check: {} }),
-          healthChecked('hc-other-ca', otherCa.caPem, { http_health_check: { path: '/healthz' } }),
+          healthChecked('hc-http', ca.cert, { http_health_check: { path: '/healthz' } }),
+          healthChecked('hc-tcp', ca.cert, { tcp_health_check: {} }),
+          healthChecked('hc-other-ca', otherCa.cert, { http_health_check: { path: '/healthz' } }),
         ],
       }),
     });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { credentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { parseResourceBinary } from '@ferry/proto';
 import { GrpcClient } from '@ferry/proto/grpc';
+import { createCa, selfSigned, type TestCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import {
   apiApply,
   eventually,
@@ -21,7 +22,6 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  selfSigned,
   startControlPlane,
   startProxy,
   stopAll,
@@ -31,7 +31,6 @@ import {
   type KeyPair,
   type Proxy,
 } from './harness.js';
-import { makeCa, type CertFiles, type TestCa } from './test-pki.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const SDS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
@@ -98,7 +97,7 @@ function xdsClient(cp: ControlPlane, service: string, creds: ChannelCredentials)
   });
 }
 
-function channelCredentials(ca: string, client?: CertFiles): ChannelCredentials {
+function channelCredentials(ca: string, client?: TestCert): ChannelCredentials {
   return credentials.createSsl(
     fs.readFileSync(ca),
     client ? fs.readFileSync(client.keyFile) : null,
@@ -235,11 +234,11 @@ describe('xDS over mTLS: who may get config and secrets', () => {
   let dir: string;
   let ca: TestCa;
   let otherCa: TestCa;
-  let server: CertFiles;
-  let proxyA: CertFiles;
-  let opsCert: CertFiles;
-  let admin: CertFiles;
-  let untrusted: CertFiles;
+  let server: TestCert;
+  let proxyA: TestCert;
+  let opsCert: TestCert;
+  let admin: TestCert;
+  let untrusted: TestCert;
   let cp: ControlPlane;
   let portA: number;
   let portATls: number;
@@ -249,19 +248,18 @@ describe('xDS over mTLS: who may get config and secrets', () => {
 
   before(async () => {
     dir = tempDir('mtls');
-    ca = await makeCa(dir, 'ferry-ca');
-    otherCa = await makeCa(dir, 'other-ca');
-    server = await ca.issue('control-plane', [
-      'DNS:control-plane.ferry.test',
-      'URI:spiffe://ferry/control-plane',
-    ]);
-    proxyA = await ca.issue('proxy-a', ['URI:spiffe://ferry/group/a/node/proxy-a']);
-    opsCert = await ca.issue('ops-tool', ['URI:spiffe://ferry/ops/tool']);
-    admin = await ca.issue('admin', ['URI:spiffe://ferry/admin/alice']);
-    untrusted = await otherCa.issue('proxy-a-other-ca', [
-      'URI:spiffe://ferry/group/a/node/proxy-a',
-    ]);
-    listenerCert = await selfSigned(dir, 'a.ferry.test');
+    ca = createCa(dir, 'ferry-ca');
+    otherCa = createCa(dir, 'other-ca');
+    server = ca.issue('control-plane', {
+      sans: ['DNS:control-plane.ferry.test', 'URI:spiffe://ferry/control-plane'],
+    });
+    proxyA = ca.issue('proxy-a', { sans: ['URI:spiffe://ferry/group/a/node/proxy-a'] });
+    opsCert = ca.issue('ops-tool', { sans: ['URI:spiffe://ferry/ops/tool'] });
+    admin = ca.issue('admin', { sans: ['URI:spiffe://ferry/admin/alice'] });
+    untrusted = otherCa.issue('proxy-a-other-ca', {
+      sans: ['URI:spiffe://ferry/group/a/node/proxy-a'],
+    });
+    listenerCert = selfSigned(dir, 'a.ferry.test');
     cp = await startControlPlane({
       args: [
         '--xds-tls-cert',

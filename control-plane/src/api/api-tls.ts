@@ -1,14 +1,15 @@
 /**
  * TLS for the HTTP and gRPC management APIs (--api-tls-cert, --api-tls-key, --api-client-ca).
- * TLS 1.2 at least, forward-secret AEAD suites only (Node's default list still offers RSA key
- * exchange and CBC). With a client CA the server asks for a certificate but does not require one:
- * token callers need none, and a certificate is trusted only when it verifies against that CA
- * (authenticator.ts maps it to a caller).
+ * Ferry's TLS defaults (TLS 1.2 at least, forward-secret AEAD suites only). With a client CA the
+ * server asks for a certificate but does not require one: token callers need none, and a
+ * certificate is trusted only when it verifies against that CA (authenticator.ts maps it to a
+ * caller).
  */
 import { readFileSync } from 'node:fs';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_CIPHERS, TLS_MIN_VERSION } from '@ferry/shared';
 
 export interface ApiTls {
   /** PEM certificate chain. */
@@ -18,15 +19,6 @@ export interface ApiTls {
   /** PEM CA bundle that client certificates must chain to; no client certificates without it. */
   readonly clientCa?: Buffer;
 }
-
-const TLS12_AEAD_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
 
 /** Reads the PEM files; the error names the flag and the file. */
 export function loadApiTls(files: { cert: string; key: string; clientCa?: string }): ApiTls {
@@ -48,8 +40,8 @@ export function httpsServerOptions(tls: ApiTls): HttpsServerOptions {
   return {
     cert: tls.cert,
     key: tls.key,
-    minVersion: 'TLSv1.2',
-    ciphers: TLS12_AEAD_CIPHERS,
+    minVersion: TLS_MIN_VERSION,
+    ciphers: DEFAULT_CIPHERS,
     ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
   };
 }

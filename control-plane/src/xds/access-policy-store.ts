@@ -7,6 +7,7 @@
 import { resourceToJson, XDS_ACCESS_POLICY_TYPE } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import type { ResourceStore, Watch } from '../store/store.js';
+import { followStore } from '../store/store-follow.js';
 import { compilePolicy, type AccessPolicy } from './access-policy.js';
 
 export class AccessPolicyStore {
@@ -37,31 +38,26 @@ export class AccessPolicyStore {
   private async load(): Promise<void> {
     const target = await this.store.currentRevision();
     if (this.closed) return;
-    let loading = true;
-    let caughtUp: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (caughtUp = resolve));
-    this.watch = this.store.watch(0, (event) => {
-      const groups = new Set<string>();
-      for (const m of event.changes) {
-        if (m.typeUrl !== XDS_ACCESS_POLICY_TYPE.typeUrl) continue;
-        groups.add(m.group);
-        this.policy.setPolicy(
-          m.group,
-          m.name,
-          m.op === 'put' ? this.decode(m.group, m.name, m.value) : undefined,
-        );
-      }
-      if (!loading && groups.size > 0) this.onChange(groups);
-      if (loading && event.revision >= target) {
-        loading = false;
-        caughtUp();
-      }
+    await new Promise<void>((caughtUp) => {
+      this.watch = followStore(
+        this.store,
+        target,
+        (event, catchingUp) => {
+          const groups = new Set<string>();
+          for (const m of event.changes) {
+            if (m.typeUrl !== XDS_ACCESS_POLICY_TYPE.typeUrl) continue;
+            groups.add(m.group);
+            this.policy.setPolicy(
+              m.group,
+              m.name,
+              m.op === 'put' ? this.decode(m.group, m.name, m.value) : undefined,
+            );
+          }
+          if (!catchingUp && groups.size > 0) this.onChange(groups);
+        },
+        caughtUp,
+      );
     });
-    if (loading && target === 0) {
-      loading = false;
-      caughtUp();
-    }
-    await done;
   }
 
   private decode(group: string, name: string, value: Uint8Array) {

@@ -21,6 +21,7 @@ import { combinedVersion, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from '@ferry/shared';
 import type { ChangeEvent, Mutation, ResourceStore, Watch } from '../store/store.js';
+import { followStore } from '../store/store-follow.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
 import { SnapshotTracing, type PushOrigin } from './snapshot-tracing.js';
@@ -159,29 +160,20 @@ export class SnapshotCache {
   private async load(): Promise<void> {
     const target = await this.store.currentRevision();
     if (this.closed) return;
-    let loading = true;
-    let caughtUp: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (caughtUp = resolve));
-    let seen = 0;
-    this.watch = this.store.watch(0, (event) => {
-      this.applyEvent(event);
-      seen = event.revision;
-      if (loading) {
-        if (seen >= target) {
-          loading = false;
+    await new Promise<void>((caughtUp) => {
+      this.watch = followStore(
+        this.store,
+        target,
+        (event, catchingUp) => {
+          this.applyEvent(event);
+          if (!catchingUp) this.schedule();
+        },
+        () => {
           this.publish();
           caughtUp();
-        }
-      } else {
-        this.schedule();
-      }
+        },
+      );
     });
-    if (loading && seen >= target) {
-      loading = false;
-      this.publish();
-      caughtUp();
-    }
-    await done;
   }
 
   /** The published snapshot of one type in one group (empty when the group has none). */

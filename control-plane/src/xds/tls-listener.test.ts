@@ -1,42 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { ConnectionInjector } from '@grpc/grpc-js';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import { XdsTlsListener } from './tls-listener.js';
-
-/** A self-signed P-256 certificate named `name` (CN and DNS SAN), written to `dir`. */
-function selfSigned(dir: string, name: string): { certFile: string; keyFile: string } {
-  const certFile = path.join(dir, `${name}.crt`);
-  const keyFile = path.join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      `subjectAltName=DNS:${name}`,
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { certFile, keyFile };
-}
 
 /**
  * Connects with `options` and resolves, once the server has closed the connection (the fake
@@ -127,6 +97,23 @@ describe('XdsTlsListener', () => {
     fs.writeFileSync(server.keyFile, 'not a key');
     await assert.rejects(listener.reload(), /--xds-tls-cert\/--xds-tls-key\/--xds-client-ca: /);
     assert.equal(await handshake(port, options), 'cp-two');
+  });
+
+  test('offers TLS 1.2 with forward-secret AEAD suites only: a CBC-only client is refused', async () => {
+    const options = {
+      ca: fs.readFileSync(server.certFile),
+      servername: 'cp-two',
+      cert: fs.readFileSync(client.certFile),
+      key: fs.readFileSync(client.keyFile),
+      maxVersion: 'TLSv1.2' as const,
+    };
+    // Node's own default list would accept this suite (ECDHE, but CBC with SHA-256).
+    const cbc = await handshake(port, { ...options, ciphers: 'ECDHE-ECDSA-AES128-SHA256' });
+    assert.ok(cbc instanceof Error, `a CBC suite was negotiated: ${String(cbc)}`);
+    assert.equal(
+      await handshake(port, { ...options, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
+      'cp-two',
+    );
   });
 });
 

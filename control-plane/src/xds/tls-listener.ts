@@ -6,13 +6,14 @@
  * connection injector; grpc-js then reads the peer certificate from the TLSSocket for the
  * admission check (`call.getAuthContext()`).
  *
- * Defaults: TLS 1.2 minimum, forward-secret AEAD suites only for TLS 1.2, ALPN h2 (gRPC). With a
+ * Ferry's TLS defaults (TLS 1.2 minimum, forward-secret AEAD suites only), ALPN h2 (gRPC). With a
  * client CA, a client must present a certificate it signs or the handshake fails.
  */
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { ConnectionInjector } from '@grpc/grpc-js';
+import { DEFAULT_CIPHERS, TLS_MIN_VERSION } from '@ferry/shared';
 
 export interface XdsTlsFiles {
   /** PEM certificate chain of the server (`--xds-tls-cert`). */
@@ -22,16 +23,6 @@ export interface XdsTlsFiles {
   /** PEM CA bundle that client certificates must chain to (`--xds-client-ca`); none = no client certificates. */
   readonly clientCaFile?: string;
 }
-
-/** TLS 1.2 suites: ECDHE key exchange and AEAD only (TLS 1.3 suites are all AEAD). */
-const TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
 
 /** Refused handshakes are reported here: peer "host:port" and the TLS error. */
 export type HandshakeRefused = (peer: string, error: Error) => void;
@@ -54,8 +45,8 @@ export class XdsTlsListener {
     const context = await this.readContext();
     const server = tls.createServer({
       ...context,
-      minVersion: 'TLSv1.2',
-      ciphers: TLS12_CIPHERS,
+      minVersion: TLS_MIN_VERSION,
+      ciphers: DEFAULT_CIPHERS,
       honorCipherOrder: true,
       ALPNProtocols: ['h2'],
       requestCert: this.requiresClientCertificate,
@@ -92,8 +83,8 @@ export class XdsTlsListener {
     const context = await this.readContext();
     this.server?.setSecureContext({
       ...context,
-      minVersion: 'TLSv1.2',
-      ciphers: TLS12_CIPHERS,
+      minVersion: TLS_MIN_VERSION,
+      ciphers: DEFAULT_CIPHERS,
       honorCipherOrder: true,
     });
   }

@@ -5,11 +5,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import type { ProxyConfig } from '../config/model.js';
 import { certificateGauges, certificatesDump } from './certs.js';
 
@@ -18,36 +18,10 @@ let leaf: string;
 let ca: string;
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-certs-'));
-  const make = (name: string, days: number, serial: string, san: string): string => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        String(days),
-        '-set_serial',
-        serial,
-        '-subj',
-        `/O=Ferry/CN=${name}`,
-        '-addext',
-        `subjectAltName=${san}`,
-        '-keyout',
-        path.join(dir, `${name}.key`),
-        '-out',
-        path.join(dir, `${name}.crt`),
-      ],
-      { stdio: 'ignore' },
-    );
-    return fs.readFileSync(path.join(dir, `${name}.crt`), 'utf8');
-  };
-  leaf = make('web.test', 30, '0x1a2b', 'DNS:web.test,IP:127.0.0.1,URI:spiffe://ferry/web');
-  ca = make('ca.test', 400, '0x07', 'DNS:ca.test');
+  const make = (name: string, days: number, serial: number, sans: string[]): string =>
+    selfSigned(dir, name, { days, serial, subject: `/O=Ferry/CN=${name}`, sans }).cert;
+  leaf = make('web.test', 30, 0x1a2b, ['DNS:web.test', 'IP:127.0.0.1', 'URI:spiffe://ferry/web']);
+  ca = make('ca.test', 400, 0x07, ['DNS:ca.test']);
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -13,7 +13,8 @@ import { buildProxyConfig, type JsonObject, type XdsResources } from './translat
 import { OTHER_KEY, TEST_CERT, TEST_KEY, resourcesOf } from './translate-test-fixtures.js';
 import type { ProxyConfig } from './model.js';
 import { sdsSecretNames } from '../xds/resource-set.js';
-import { selfSigned, type KeyPair } from '../listener/tcp-test-fixtures.js';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
+import type { KeyPair } from '../listener/tcp-test-fixtures.js';
 
 const T = 'type.googleapis.com/';
 const TLS = `${T}envoy.extensions.transport_sockets.tls.v3.`;

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { plainTlsModel, testCa, type TestCa } from '../upstream/upstream-tls-fixtures.js';
+import { createCa, type TestCa } from '@ferry/shared/testing/test-pki';
+import { plainTlsModel } from '../upstream/upstream-tls-fixtures.js';
 import { upstreamTlsTarget } from '../upstream/upstream-tls.js';
 import type { HttpHealthCheckModel } from '../config/model.js';
 import { HEALTHY, type HealthCheckTarget } from './health-checker.js';
@@ -237,11 +238,11 @@ describe('health checkers over the cluster’s TLS (UpstreamTlsContext)', () => 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-hc-tls-'));
     closers.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
-    ca = testCa(dir, 'ca');
-    otherCa = testCa(dir, 'other-ca');
-    const leaf = ca.leaf('backend', 'DNS:backend.test');
+    ca = createCa(dir, 'ca');
+    otherCa = createCa(dir, 'other-ca');
+    const leaf = ca.issue('backend', { sans: ['DNS:backend.test'] });
     const server = http2.createSecureServer(
-      { cert: leaf.certPem, key: leaf.keyPem, allowHTTP1: true },
+      { cert: leaf.cert, key: leaf.key, allowHTTP1: true },
       (req, res) => {
         requests.push(`${req.httpVersion} ${req.url}`);
         if (req.url === '/grpc.health.v1.Health/Check') {
@@ -261,7 +262,7 @@ describe('health checkers over the cluster’s TLS (UpstreamTlsContext)', () => 
     target = {
       ...plain,
       tls: upstreamTlsTarget(
-        plainTlsModel({ sni: 'backend.test', trustedCaPem: ca.caPem }),
+        plainTlsModel({ sni: 'backend.test', trustedCaPem: ca.cert }),
         '127.0.0.1',
       ),
     };
@@ -292,7 +293,7 @@ describe('health checkers over the cluster’s TLS (UpstreamTlsContext)', () => 
   test('a certificate not signed by trusted_ca fails every checker (network failure)', async () => {
     const untrusted = {
       ...target,
-      tls: upstreamTlsTarget(plainTlsModel({ trustedCaPem: otherCa.caPem }), '127.0.0.1'),
+      tls: upstreamTlsTarget(plainTlsModel({ trustedCaPem: otherCa.cert }), '127.0.0.1'),
     };
     for (const model of [
       httpModel(),

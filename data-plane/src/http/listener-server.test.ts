@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import type { JsonObject } from '../config/translate.js';
 import type { AccessLogRecord } from '../access-log/access-log-record.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
@@ -23,7 +24,6 @@ import {
   downstreamTls,
   echoServer,
   exchangeOn,
-  selfSigned,
   tcpListener,
   tcpProxy,
   type EchoServer,

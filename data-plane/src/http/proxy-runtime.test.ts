@@ -1,4 +1,4 @@
-import { selfSigned } from '../listener/tcp-test-fixtures.js';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import { ROUTER_TYPE_URL } from '../filters/http/router/config.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';

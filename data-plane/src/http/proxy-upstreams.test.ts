@@ -4,14 +4,14 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as tls from 'node:tls';
+import { createCa } from '@ferry/shared/testing/test-pki';
 import type { JsonObject } from '../config/translate.js';
 import { ProxyRuntime, type AccessLogEntry } from './proxy-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
@@ -59,54 +59,12 @@ interface Pki {
   readonly keyPem: string;
 }
 
-/** A CA, a leaf for backend.test signed by it, and an unrelated CA, made with openssl. */
+/** A CA, a leaf for backend.test signed by it, and an unrelated CA. */
 function makePki(dir: string): Pki {
-  const run = (args: string[]): void => {
-    execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const caExt = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign'];
-  for (const ca of ['ca', 'other-ca'])
-    run([
-      'req',
-      '-x509',
-      ...ec,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${ca}`,
-      ...caExt,
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.crt`,
-    ]);
-  run(['req', ...ec, '-subj', '/CN=backend.test', '-keyout', 'leaf.key', '-out', 'leaf.csr']);
-  writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:backend.test\n');
-  run([
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'leaf.ext',
-    '-out',
-    'leaf.crt',
-  ]);
-  const read = (name: string): string => readFileSync(join(dir, name), 'utf8');
-  return {
-    caPem: read('ca.crt'),
-    otherCaPem: read('other-ca.crt'),
-    certPem: read('leaf.crt'),
-    keyPem: read('leaf.key'),
-  };
+  const ca = createCa(dir, 'ca');
+  const leaf = ca.issue('leaf', { subject: '/CN=backend.test', sans: ['DNS:backend.test'] });
+  const otherCa = createCa(dir, 'other-ca');
+  return { caPem: ca.cert, otherCaPem: otherCa.cert, certPem: leaf.cert, keyPem: leaf.key };
 }
 
 describe('upstream protocols and TLS', () => {

@@ -4,25 +4,11 @@
  * handshake, by filter chain matching (listener/filter-chain-match.ts).
  */
 import type { SecureContextOptions } from 'node:tls';
+import { DEFAULT_CIPHERS, TLS_MIN_VERSION } from '@ferry/shared';
 import type { DownstreamTlsModel } from '../config/model.js';
 
-/**
- * TLS 1.2 minimum and Envoy's default TLS 1.2 suites (TlsParameters.cipher_suites: ECDHE key
- * exchange with AES-GCM or CHACHA20-POLY1305 only, in Envoy's order; Node's default list still
- * offers RSA key exchange and CBC). TLS 1.3 suites are all AEAD and always on. Upstream
- * connections use the same list, as Envoy does.
- */
-export const DEFAULT_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-].join(':');
+/** Envoy's default cipher_suites; upstream connections use them too, as Envoy does. */
+export { DEFAULT_CIPHERS };
 
 /** The TLS 1.3 suites, prepended to a configured TLS 1.2 cipher_suites list. */
 export const TLS13_CIPHERS = DEFAULT_CIPHERS.split(':')
@@ -43,7 +29,7 @@ export function secureContextOptions(tls: DownstreamTlsModel): SecureContextOpti
   return {
     cert: tls.certificates.map((c) => c.certificateChainPem),
     key: tls.certificates.map((c) => c.privateKeyPem),
-    minVersion: version(tls.minVersion, 'TLSv1.2'),
+    minVersion: version(tls.minVersion, TLS_MIN_VERSION),
     maxVersion: version(tls.maxVersion, 'TLSv1.3'),
     ciphers: tls.cipherSuites.length > 0 ? tls.cipherSuites.join(':') : DEFAULT_CIPHERS,
     ecdhCurve: DEFAULT_ECDH_CURVES,

@@ -1,11 +1,8 @@
 /**
  * Test support for the listener and tcp_proxy tests: Envoy listener resources with tcp_proxy
- * chains, loopback TCP and TLS echo backends, a client exchange, and self-signed certificates.
+ * chains, loopback TCP and TLS echo backends, and a client exchange.
  * Not used by product code.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { JsonObject } from '../config/translate.js';
@@ -59,37 +56,6 @@ export function fileAccessLog(path: string, format: string): JsonObject {
 export interface KeyPair {
   readonly cert: string;
   readonly key: string;
-}
-
-/** A self-signed P-256 certificate for `name` (CN and DNS SAN), made with openssl in `dir`. */
-export function selfSigned(dir: string, name: string): KeyPair {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      `subjectAltName=DNS:${name}`,
-      '-keyout',
-      join(dir, `${name}.key`),
-      '-out',
-      join(dir, `${name}.crt`),
-    ],
-    { stdio: 'ignore' },
-  );
-  return {
-    cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
-    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
-  };
 }
 
 /** A DownstreamTlsContext transport socket (TLS terminated by the listener). */

@@ -12,26 +12,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { UpstreamTlsModel } from '../config/model.js';
-import { plainTlsModel, testCa, type TestCa } from './upstream-tls-fixtures.js';
+import { createCa, type TestCa, type TestCert } from '@ferry/shared/testing/test-pki';
+import { plainTlsModel } from './upstream-tls-fixtures.js';
 import { CERT_VERIFY_FAILED, UpstreamTlsPolicy, connectUpstreamTls } from './upstream-tls.js';
 
 let dir: string;
 let ca: TestCa;
 let otherCa: TestCa;
-let leaf: { certPem: string; keyPem: string };
+let leaf: TestCert;
 let server: tls.Server;
 let port: number;
 const seenSni: (string | false | null)[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferry-upstream-tls-'));
-  ca = testCa(dir, 'ca');
-  otherCa = testCa(dir, 'other-ca');
-  leaf = ca.leaf(
-    'backend',
-    'DNS:*.backend.test,URI:spiffe://td/ns/web/sa/api,IP:127.0.0.1,email:ops@backend.test',
-  );
-  server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (socket) => {
+  ca = createCa(dir, 'ca');
+  otherCa = createCa(dir, 'other-ca');
+  leaf = ca.issue('backend', {
+    sans: [
+      'DNS:*.backend.test',
+      'URI:spiffe://td/ns/web/sa/api',
+      'IP:127.0.0.1',
+      'email:ops@backend.test',
+    ],
+  });
+  server = tls.createServer({ cert: leaf.cert, key: leaf.key }, (socket) => {
     seenSni.push(socket.servername);
     socket.end('hello');
   });
@@ -73,19 +78,19 @@ describe('upstream TLS verification', () => {
   });
 
   test('trusted_ca: the chain must verify against it', async () => {
-    assert.equal(await attempt(plainTlsModel({ trustedCaPem: ca.caPem })), 'ok');
-    const failed = await attempt(plainTlsModel({ trustedCaPem: otherCa.caPem }));
+    assert.equal(await attempt(plainTlsModel({ trustedCaPem: ca.cert })), 'ok');
+    const failed = await attempt(plainTlsModel({ trustedCaPem: otherCa.cert }));
     assert.match(failed, new RegExp(`^${CERT_VERIFY_FAILED}: .*not signed by trusted_ca`));
   });
 
   test('trusted_ca + SAN matcher: right name passes, wrong name fails', async () => {
     const right = plainTlsModel({
-      trustedCaPem: ca.caPem,
+      trustedCaPem: ca.cert,
       sanMatchers: [dnsExact('api.backend.test')],
     });
     assert.equal(await attempt(right), 'ok');
     const wrong = plainTlsModel({
-      trustedCaPem: ca.caPem,
+      trustedCaPem: ca.cert,
       sanMatchers: [dnsExact('api.other.test')],
     });
     const failed = await attempt(wrong);
@@ -112,7 +117,7 @@ describe('upstream TLS verification', () => {
   });
 
   test('auto_san_validation name replaces the SAN matchers', async () => {
-    const model = plainTlsModel({ trustedCaPem: ca.caPem, sanMatchers: [dnsExact('x.other')] });
+    const model = plainTlsModel({ trustedCaPem: ca.cert, sanMatchers: [dnsExact('x.other')] });
     assert.equal(await attempt(model, 'one.backend.test', 'one.backend.test'), 'ok');
     assert.match(
       await attempt(model, 'one.elsewhere.test', 'one.elsewhere.test'),
@@ -121,14 +126,14 @@ describe('upstream TLS verification', () => {
   });
 
   test('certificate hash and SPKI pins', async () => {
-    const cert = new X509Certificate(leaf.certPem);
+    const cert = new X509Certificate(leaf.cert);
     const spki = createHash('sha256')
       .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
       .digest('base64');
     const hash = cert.fingerprint256.replaceAll(':', '').toLowerCase();
     assert.equal(await attempt(plainTlsModel({ spkiHashes: [spki] })), 'ok');
     assert.equal(await attempt(plainTlsModel({ certificateHashes: [hash] })), 'ok');
-    const other = new X509Certificate(ca.caPem).fingerprint256.replaceAll(':', '').toLowerCase();
+    const other = new X509Certificate(ca.cert).fingerprint256.replaceAll(':', '').toLowerCase();
     assert.match(
       await attempt(plainTlsModel({ certificateHashes: [other] })),
       /neither verify_certificate_hash nor verify_certificate_spki/,
@@ -146,8 +151,8 @@ describe('upstream TLS defaults', () => {
   /** A server that offers TLS 1.2 with `ciphers` only. */
   async function tls12Server(ciphers: string): Promise<tls.Server> {
     const s = tls.createServer({
-      cert: leaf.certPem,
-      key: leaf.keyPem,
+      cert: leaf.cert,
+      key: leaf.key,
       ciphers,
       maxVersion: 'TLSv1.2',
     });

@@ -13,7 +13,7 @@ import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import type { ProxyConfig } from '../config/model.js';
 import { ConfigSource, type AppliedConfig, type BuildInput } from './config-source.js';
 import { CDS, LDS, SDS, type JsonObject } from './resource-set.js';
-import { selfSigned } from '../listener/tcp-test-fixtures.js';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 
 const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.';
 

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import type { JsonObject } from '../../../config/translate.js';
 import type { AccessLogRecord } from '../../../access-log/access-log-record.js';
 import { ProxyRuntime } from '../../../http/proxy-runtime.js';
@@ -28,7 +29,6 @@ import {
   next,
   echoServer,
   exchangeOn,
-  selfSigned,
   tcpListener,
   tcpProxy,
   type EchoServer,
