@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { ListenerModel, ProxyConfig } from '../config/model.js';
 import { parseOptions } from './options.js';
 import { adsTarget, offsetListeners } from './primary-inputs.js';
+import { WORKER_MAX_SEMI_SPACE_MB, workerExecArgv } from './worker-pool.js';
 
 test('options: defaults, overrides and usage errors', () => {
   const parsed = parseOptions([
@@ -124,4 +125,11 @@ test('--access-log: one JSON line per request with Envoy operator names, flushed
       ['/y', 200, '-', '127.0.0.1:1', 1],
     ],
   );
+});
+
+test('workers get a larger young generation unless the operator set one', () => {
+  const flag = `--max-semi-space-size=${WORKER_MAX_SEMI_SPACE_MB}`;
+  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', flag]);
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8']);
+  assert.deepEqual(workerExecArgv([], '--max-semi-space-size=4 --trace-gc'), []);
 });
