@@ -42,11 +42,10 @@ interface Slot {
 
 /**
  * V8's young generation for workers, in MiB per semi-space. A proxy allocates a few short-lived
- * objects per request; with V8's default (a semi-space that starts at 1 MiB and grows slowly)
- * a worker under load scavenges several times as often, and the helper threads' share of that
- * work does not show in a main-thread profile. Measured on the 100-byte proxy benchmark
- * (BENCHMARKS.md): the configured-but-idle filters' extra CPU per request went from 1.15x to
- * within noise. An operator's own `--max-semi-space-size` (node flags or NODE_OPTIONS) wins.
+ * objects per request, and every scavenge also runs on V8's helper threads, whose CPU does not
+ * show in a main-thread profile. With 32 MiB a worker proxying 100-byte responses scavenged about
+ * half as often (BENCHMARKS.md, "Where the idle filters' cost goes"). An operator's own
+ * `--max-semi-space-size` (node flags or NODE_OPTIONS) wins.
  */
 export const WORKER_MAX_SEMI_SPACE_MB = 32;
 
