@@ -24,18 +24,16 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  routeConfigResource,
   startBackend,
   startControlPlane,
   startProxy,
-  staticClusterResource,
   stopAll,
   type Backend,
   type ControlPlane,
   type Json,
   type Proxy,
 } from './harness.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const DOMAIN = 'web.ferry.test';
 const GROUP = 'edge';
@@ -175,25 +173,7 @@ void describe('ACME certificates through the fleet (Pebble)', { timeout: 240_000
   });
 
   test('the certificate is issued through both proxies, stored as a Secret and shown by ferryctl certs', async () => {
-    await apiApply(
-      cp.apiUrl,
-      [
-        staticClusterResource('web', [backend.port]),
-        {
-          // The validation request says Host: web.ferry.test:PORT (not port 80 here).
-          ...routeConfigResource('web', [
-            {
-              name: 'web',
-              domains: [DOMAIN],
-              routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
-            },
-          ]),
-          ignore_port_in_host_matching: true,
-        },
-        listenerResource('http', httpPort, [{ filters: [hcmFilter({ rds: 'web' })] }]),
-      ],
-      GROUP,
-    );
+    await apiApply(cp.apiUrl, acmeSiteResources(DOMAIN, httpPort, backend.port), GROUP);
     // Both proxies serve the group's HTTP listener before the certificate is asked for.
     for (const port of [httpPort, httpPort + 1]) {
       await eventually(async () => {

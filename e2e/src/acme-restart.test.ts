@@ -13,21 +13,17 @@ import {
   eventually,
   ferryctl,
   freePort,
-  hcmFilter,
   httpRequest,
-  listenerResource,
   proxyBootstrap,
-  routeConfigResource,
   startBackend,
   startControlPlane,
   startProxy,
-  staticClusterResource,
   stopAll,
   tempDir,
   type Backend,
   type ControlPlane,
 } from './harness.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const DOMAIN = 'restart.ferry.test';
 const GROUP = 'restart';
@@ -116,24 +112,7 @@ void describe('ACME across control-plane restarts (Pebble)', { timeout: 180_000 
       [GROUP, httpPort],
       [LATE_GROUP, latePort],
     ] as const) {
-      await apiApply(
-        a.apiUrl,
-        [
-          staticClusterResource('web', [backend.port]),
-          {
-            ...routeConfigResource('web', [
-              {
-                name: 'web',
-                domains: [DOMAIN],
-                routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
-              },
-            ]),
-            ignore_port_in_host_matching: true,
-          },
-          listenerResource('http', port, [{ filters: [hcmFilter({ rds: 'web' })] }]),
-        ],
-        group,
-      );
+      await apiApply(a.apiUrl, acmeSiteResources(DOMAIN, port, backend.port), group);
     }
     // The proxy Pebble validates through serves the domain before anything is ordered.
     await startProxy({

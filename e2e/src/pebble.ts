@@ -10,7 +10,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
-import { eventually, freePort, run, tempDir } from './harness.js';
+import {
+  eventually,
+  freePort,
+  hcmFilter,
+  listenerResource,
+  routeConfigResource,
+  run,
+  staticClusterResource,
+  tempDir,
+  type Json,
+} from './harness.js';
 
 export interface Pebble {
   readonly directoryUrl: string;
@@ -240,4 +250,27 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * A group's plain HTTP site for `domain` on `listenPort`, proxied to `backendPort`: what the
+ * proxies that answer HTTP-01 serve before a certificate is ordered. Pebble's validation request
+ * says `Host: DOMAIN:PORT` (the listener is not on port 80 here), hence
+ * ignore_port_in_host_matching.
+ */
+export function acmeSiteResources(domain: string, listenPort: number, backendPort: number): Json[] {
+  return [
+    staticClusterResource('web', [backendPort]),
+    {
+      ...routeConfigResource('web', [
+        {
+          name: 'web',
+          domains: [domain],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
+        },
+      ]),
+      ignore_port_in_host_matching: true,
+    },
+    listenerResource('http', listenPort, [{ filters: [hcmFilter({ rds: 'web' })] }]),
+  ];
 }
