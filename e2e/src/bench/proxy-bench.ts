@@ -9,9 +9,11 @@
  * ferry-proxy also runs in variants that measure a cost against plain ferry in the same run:
  * `ferry-trace-1` and `ferry-trace-100` (OpenTelemetry tracing at 1% and 100% random sampling,
  * client spans per attempt, exported over OTLP/HTTP to a collector in this process that reads and
- * discards the bodies), `ferry-log` (an access log file in Envoy's default format) and
+ * discards the bodies), `ferry-log` (an access log file in Envoy's default format),
  * `ferry-filters` (compressor, buffer and CORS filters configured before the router but idle for
- * these requests). Their `× ferry req/s` column is the ratio to plain ferry.
+ * these requests), `ferry-rbac` (an RBAC filter whose ALLOW policy is a 1,000-CIDR remote_ip allow
+ * list) and `ferry-local-rl` (a local rate limiter with a proxy-wide bucket that never empties).
+ * Their `× ferry req/s` column is the ratio to plain ferry.
  *
  * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
  * HTTP, splice-proxy.ts: about the most a Node process can relay) and `undici-proxy` (node:http
@@ -56,6 +58,8 @@ const PROXIES = [
   'ferry-trace-1',
   'ferry-trace-100',
   'ferry-log',
+  'ferry-rbac',
+  'ferry-local-rl',
   'nginx',
   'haproxy',
   'undici-proxy',
@@ -84,6 +88,10 @@ function ferryExtras(name: ProxyName, collectorPort: number, dir: string): Ferry
       return { accessLogPath: path.join(dir, 'ferry-access.log') };
     case 'ferry-filters':
       return { idleFilters: true };
+    case 'ferry-rbac':
+      return { rbacAllowListSize: 1000 };
+    case 'ferry-local-rl':
+      return { localRateLimit: true };
     default:
       return {};
   }
@@ -128,9 +136,14 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        references' node:cluster workers) [1,2]
   --sizes small,large  response sizes (100 B, 64 KiB)
   --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
+                       ferry-rbac, ferry-local-rl,
                        nginx, haproxy, undici-proxy, splice [all]
                        ferry-filters: compressor, buffer and CORS filters configured before
                          the router, idle for these requests (no Accept-Encoding, body, Origin)
+                       ferry-rbac: an RBAC filter allowing a 1,000-CIDR remote_ip list
+                         (the client matches the last entry)
+                       ferry-local-rl: a local rate limiter taking a token per request
+                         from a proxy-wide bucket that never empties
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ferryBootstrap } from './proxy-configs.js';
+import { benchAllowList, ferryBootstrap } from './proxy-configs.js';
 
 const INPUT = { listenPort: 10000, backendPort: 10001, workers: 1, dir: '/tmp', adminPort: 10002 };
 
@@ -52,4 +52,24 @@ test('idle filters: compressor, buffer and CORS before the router, a CORS policy
       allow_origin_string_match: [{ exact: 'https://example.com' }],
     },
   });
+});
+
+test('rbac: a 1,000-CIDR remote_ip allow list before the router; the client is the last entry', () => {
+  const { hcm } = hcmOf(ferryBootstrap(INPUT, { rbacAllowListSize: 1000 }));
+  assert.deepEqual(filterTypes(hcm), [
+    'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  ]);
+  const list = benchAllowList(1000);
+  assert.equal(list.length, 1000);
+  assert.equal(new Set(list.map((r) => r.address_prefix)).size, 1000);
+  assert.deepEqual(list.at(-1), { address_prefix: '127.0.0.1', prefix_len: 32 });
+});
+
+test('local rate limit: the limiter before the router, enabled and enforced on every request', () => {
+  const { hcm } = hcmOf(ferryBootstrap(INPUT, { localRateLimit: true }));
+  assert.deepEqual(filterTypes(hcm), [
+    'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  ]);
 });

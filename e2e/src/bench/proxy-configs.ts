@@ -103,7 +103,63 @@ export interface FerryExtras {
    * for the bench's requests: wrk sends no Accept-Encoding, no body and no Origin.
    */
   readonly idleFilters?: boolean;
+  /**
+   * An RBAC filter before the router whose ALLOW policy admits remote_ip in a list of this many
+   * CIDR ranges; the bench's client (127.0.0.1) matches only the last one.
+   */
+  readonly rbacAllowListSize?: number;
+  /**
+   * A local rate limiter (envoy.filters.http.local_ratelimit) before the router, enabled and
+   * enforced on every request, with a bucket no bench run can empty: its bookkeeping is the cost.
+   */
+  readonly localRateLimit?: boolean;
 }
+
+/**
+ * `size` distinct /24 ranges in 10.0.0.0/8, then 127.0.0.1/32: an office-network allow list
+ * the bench's client is on only through its last entry.
+ */
+export function benchAllowList(size: number): { address_prefix: string; prefix_len: number }[] {
+  const ranges = [];
+  for (let i = 0; i < size - 1; i++)
+    ranges.push({ address_prefix: `10.${(i >> 8) & 255}.${i & 255}.0`, prefix_len: 24 });
+  ranges.push({ address_prefix: '127.0.0.1', prefix_len: 32 });
+  return ranges;
+}
+
+/** The RBAC filter of `rbacAllowListSize`: ALLOW any request whose remote_ip is on the list. */
+export function rbacAllowListFilter(size: number): object {
+  return {
+    name: 'envoy.filters.http.rbac',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+      rules: {
+        action: 'ALLOW',
+        policies: {
+          'office-network': {
+            permissions: [{ any: true }],
+            principals: [{ or_ids: { ids: benchAllowList(size).map((r) => ({ remote_ip: r })) } }],
+          },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * The local rate limiter of `localRateLimit`: a proxy-wide bucket of 4e9 tokens refilled every
+ * second, far above what a run sends, so every request takes a token and none is limited.
+ */
+export const LOCAL_RATE_LIMIT_FILTER = {
+  name: 'envoy.filters.http.local_ratelimit',
+  typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+    stat_prefix: 'bench_rl',
+    token_bucket: { max_tokens: 4000000000, tokens_per_fill: 4000000000, fill_interval: '1s' },
+    filter_enabled: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+    filter_enforced: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+  },
+} as const;
 
 /** The route-level CORS policy of `idleFilters`: an origin the bench's requests never carry. */
 export const IDLE_CORS_POLICY = {
@@ -253,6 +309,10 @@ export function ferryBootstrap(
                     },
                     http_filters: [
                       ...(extras.idleFilters === true ? IDLE_HTTP_FILTERS : []),
+                      ...(extras.rbacAllowListSize !== undefined
+                        ? [rbacAllowListFilter(extras.rbacAllowListSize)]
+                        : []),
+                      ...(extras.localRateLimit === true ? [LOCAL_RATE_LIMIT_FILTER] : []),
                       {
                         name: 'envoy.filters.http.router',
                         typed_config: {
