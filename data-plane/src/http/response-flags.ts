@@ -38,6 +38,8 @@ export const ResponseFlag = {
   DELAY_INJECTED: 'DI',
   /** envoy.filters.http.fault aborted the request. */
   FAULT_INJECTED: 'FI',
+  /** envoy.filters.http.ext_authz denied the request, or its service failed. */
+  UNAUTHORIZED_EXTERNAL_SERVICE: 'UAEX',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];
