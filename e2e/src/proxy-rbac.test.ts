@@ -10,6 +10,7 @@
  *   without it, xff_num_trusted_hops decides which XFF entry is the client, as Envoy documents.
  * - envoy.filters.network.rbac closes denied connections before tcp_proxy (the backend never
  *   sees them) and lets allowed ones reach the HTTP connection manager.
+ * - authenticated: client certificates (downstream mTLS) name who may use /admin.
  * - filter_chain_match.source_prefix_ranges as an allow list: a listener whose only chain is
  *   for another range closes loopback connections.
  * - an RBAC field ferry-proxy cannot honour is NACKed with its field path (ferryctl status).
@@ -17,8 +18,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
+import { createCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   ferryctl,
@@ -155,6 +158,31 @@ function closedBy(port: number): Promise<{ data: string }> {
   });
 }
 
+/** GET `path` over TLS with a client certificate; the proxy's certificate is trusted by `ca`. */
+function mtlsGet(port: number, urlPath: string, ca: string, client: TestCert): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        ca,
+        cert: client.cert,
+        key: client.key,
+        // The proxy's certificate is trusted by `ca`; its name is not the IP connected to.
+        checkServerIdentity: () => undefined,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function counter(adminUrl: string, name: string, statPrefix: string): Promise<number> {
   const metrics = await httpRequest(`${adminUrl}/stats/prometheus`);
   const re = new RegExp(`^ferry_${name}\\{[^}]*stat_prefix="${statPrefix}"[^}]*\\} (\\d+)$`, 'm');
@@ -168,15 +196,32 @@ describe('ferry-proxy RBAC', () => {
   let tcpBackendConnections = 0;
   let officeLog: string;
   let denyLog: string;
+  let caCert: string;
+  let officeClient: TestCert;
+  let visitorClient: TestCert;
   const ports: Record<string, number> = {};
 
   before(async () => {
     cp = await startControlPlane();
-    for (const name of ['office', 'deny', 'edge', 'behind', 'tcpGate', 'httpGate', 'srcOnly'])
+    for (const name of [
+      'office',
+      'deny',
+      'edge',
+      'behind',
+      'tcpGate',
+      'httpGate',
+      'srcOnly',
+      'mtls',
+    ])
       ports[name] = await freePort();
     const dir = tempDir('rbac-e2e');
     officeLog = path.join(dir, 'office.log');
     denyLog = path.join(dir, 'deny.log');
+    const ca = createCa(dir, 'rbac-ca');
+    caCert = ca.cert;
+    const server = ca.issue('proxy.test', { sans: ['DNS:proxy.test'] });
+    officeClient = ca.issue('office-laptop', { sans: ['URI:spiffe://ferry/office'] });
+    visitorClient = ca.issue('visitor-laptop', { sans: ['URI:spiffe://ferry/visitor'] });
     tcpBackend = net.createServer((socket) => {
       tcpBackendConnections++;
       socket.pipe(socket);
@@ -284,6 +329,62 @@ describe('ferry-proxy RBAC', () => {
           filters: [tcpProxy('tcp-echo')],
         },
       ]),
+      // Client certificates name the office: a SPIFFE URI SAN.
+      listenerResource('mtls', ports.mtls!, [
+        {
+          transport_socket: {
+            name: 'envoy.transport_sockets.tls',
+            typed_config: {
+              '@type': `${T}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+              require_client_certificate: true,
+              common_tls_context: {
+                tls_certificates: [
+                  {
+                    certificate_chain: { inline_string: server.cert },
+                    private_key: { inline_string: server.key },
+                  },
+                ],
+                validation_context: { trusted_ca: { inline_string: ca.cert } },
+              },
+            },
+          },
+          filters: [
+            hcmFilter(
+              { routeConfig: routeConfig('mtls') },
+              {
+                stat_prefix: 'mtls',
+                http_filters: [
+                  {
+                    name: 'envoy.filters.http.rbac',
+                    typed_config: {
+                      '@type': HTTP_RBAC,
+                      rules: {
+                        policies: {
+                          'office-admin': {
+                            permissions: [adminPath],
+                            principals: [
+                              {
+                                authenticated: {
+                                  principal_name: { exact: 'spiffe://ferry/office' },
+                                },
+                              },
+                            ],
+                          },
+                          public: {
+                            permissions: [{ not_rule: adminPath }],
+                            principals: [{ any: true }],
+                          },
+                        },
+                      },
+                    },
+                  },
+                  ROUTER,
+                ],
+              },
+            ),
+          ],
+        },
+      ]),
       staticClusterResource('tcp-echo', [tcpBackendPort]),
     ];
     const applied = await ferryctl(
@@ -366,8 +467,16 @@ describe('ferry-proxy RBAC', () => {
         (await counter(proxy.adminUrl, 'rbac_shadow_denied', 'office')) > before ? true : undefined,
       'rbac_shadow_denied to count the request',
     );
-    assert.ok((await counter(proxy.adminUrl, 'rbac_allowed', 'office')) >= 1);
-    assert.ok((await counter(proxy.adminUrl, 'rbac_denied', 'deny')) >= 1);
+    // Each worker reports its counters on its own schedule: wait for both to be in.
+    await eventually(
+      async () =>
+        (await counter(proxy.adminUrl, 'rbac_allowed', 'office')) >= 1 ? true : undefined,
+      'rbac_allowed to count the office',
+    );
+    await eventually(
+      async () => ((await counter(proxy.adminUrl, 'rbac_denied', 'deny')) >= 1 ? true : undefined),
+      'rbac_denied to count the denials',
+    );
     assert.equal(await counter(proxy.adminUrl, 'rbac_shadow_allowed', 'office'), 0);
   });
 
@@ -414,13 +523,25 @@ describe('ferry-proxy RBAC', () => {
     const served = await httpRequest(`http://127.0.0.1:${ports.httpGate}/x`);
     assert.equal(served.status, 200);
     assert.equal(served.body, 'http-gate served');
-    assert.ok((await counter(proxy.adminUrl, 'network_rbac_allowed', 'http_gate')) >= 1);
+    await eventually(
+      async () =>
+        (await counter(proxy.adminUrl, 'network_rbac_allowed', 'http_gate')) >= 1
+          ? true
+          : undefined,
+      'network_rbac_allowed to count the connection',
+    );
   });
 
   test('source_prefix_ranges as an allow list: no chain for loopback, the connection is closed', async () => {
     const result = await closedBy(ports.srcOnly!);
     assert.equal(result.data, '');
     assert.equal(tcpBackendConnections, 0);
+  });
+
+  test('authenticated: the client certificate’s URI SAN names the office', async () => {
+    assert.equal(await mtlsGet(ports.mtls!, '/admin', caCert, officeClient), 200);
+    assert.equal(await mtlsGet(ports.mtls!, '/admin', caCert, visitorClient), 403);
+    assert.equal(await mtlsGet(ports.mtls!, '/public', caCert, visitorClient), 200);
   });
 
   test('RBAC the proxy cannot honour is NACKed with its field path; the served config stays', async () => {
