@@ -29,7 +29,7 @@ const RBAC_FILTER_SPEC = messageSpec('envoy.extensions.filters.http.rbac.v3.RBAC
 });
 
 const RBAC_PER_ROUTE_SPEC = messageSpec('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', {
-  rbac: 'replaces the filter’s rules and shadow_rules for the route; absent or without rules: RBAC is off for the route (the stat prefixes of the filter’s config apply, as in Envoy)',
+  rbac: 'replaces the filter’s rules and shadow_rules for the route (its stat prefixes name the dynamic metadata keys; the counters stay the filter’s, as in Envoy); absent or without rules: RBAC is off for the route',
 });
 
 export const RBAC_FILTER_TYPE_URL = TYPE_URL_PREFIX + RBAC_FILTER_SPEC.message;
@@ -45,11 +45,12 @@ export interface HttpRbacConfig {
   readonly shadowRulesStatPrefix: string;
 }
 
-/** A route's override: the rules that replace the filter's (none: RBAC off for the route). */
-export interface HttpRbacPerRoute {
-  readonly rules?: RbacModel;
-  readonly shadowRules?: RbacModel;
-}
+/**
+ * A route's override: the rules that replace the filter's (none: RBAC off for the route). Its
+ * stat prefixes name the dynamic metadata keys of its decisions, as in Envoy; the counters stay
+ * the filter's.
+ */
+export type HttpRbacPerRoute = HttpRbacConfig;
 
 function translateConfig(config: JsonObject, path: string, issues: Issues): HttpRbacConfig {
   checkFields(config, RBAC_FILTER_SPEC, path, issues, {
@@ -82,9 +83,9 @@ export const rbacFilter: HttpFilterFactory<HttpRbacConfig, HttpRbacPerRoute> = {
   validatePerRoute(_typeUrl, config, path, issues) {
     checkFields(config, RBAC_PER_ROUTE_SPEC, path, issues);
     const rbac = asObject(config.rbac);
-    if (!rbac) return {};
-    const { rules, shadowRules } = translateConfig(rbac, join(path, 'rbac'), issues);
-    return { ...(rules ? { rules } : {}), ...(shadowRules ? { shadowRules } : {}) };
+    return rbac
+      ? translateConfig(rbac, join(path, 'rbac'), issues)
+      : { rulesStatPrefix: '', shadowRulesStatPrefix: '' };
   },
   createFilterFactory(config, context) {
     const filter = new RbacFilter(config, context);

@@ -60,7 +60,7 @@ function setup(json: JsonObject) {
   };
   const counter = (name: string, extra: Record<string, string>) =>
     stats.counterValue(name, { ...labels, ...extra });
-  return { run, counter };
+  return { run, counter, filter };
 }
 
 describe('envoy.filters.http.rbac', () => {
@@ -136,7 +136,7 @@ describe('envoy.filters.http.rbac', () => {
   });
 
   test('LOG sets envoy.common access_log_hint and allows', () => {
-    const { run } = setup({
+    const { run, filter } = setup({
       rules: {
         action: 'LOG',
         policies: {
@@ -151,6 +151,14 @@ describe('envoy.filters.http.rbac', () => {
     assert.equal(logged.status, 'continue');
     assert.deepEqual(logged.metadata.get('envoy.common'), { access_log_hint: true });
     assert.deepEqual(run('/x', '1.1.1.1').metadata.get('envoy.common'), { access_log_hint: false });
+    const callbacks = new FakeFilterCallbacks({ downstreamRemoteIp: '1.1.1.1' });
+    callbacks.streamInfo.dynamicMetadata.set('envoy.common', { access_log_hint: true });
+    filter.create(callbacks).decodeHeaders!(requestHeaders('GET', '/x'), true);
+    assert.deepEqual(
+      callbacks.streamInfo.dynamicMetadata.get('envoy.common'),
+      { access_log_hint: true },
+      'another filter’s true hint stays',
+    );
   });
 
   test('RBACPerRoute replaces the rules; one without rules turns RBAC off for the route', () => {
@@ -159,9 +167,13 @@ describe('envoy.filters.http.rbac', () => {
     assert.equal(run('/admin', '203.0.113.5', open).status, 'continue');
     assert.equal(run('/admin', '203.0.113.5', perRoute({ rbac: {} })).status, 'continue');
     assert.equal(counter('rbac_denied', { rules_stat_prefix: '' }), 0);
-    const denyAll = perRoute({ rbac: { rules: { action: 'ALLOW' } } });
-    assert.equal(run('/public', '10.0.0.1', denyAll).status, 'stop');
-    assert.equal(counter('rbac_denied', { rules_stat_prefix: '' }), 1);
+    const denyAll = perRoute({ rbac: { rules: { action: 'ALLOW' }, rules_stat_prefix: 'route_' } });
+    const denied = run('/public', '10.0.0.1', denyAll);
+    assert.equal(denied.status, 'stop');
+    assert.deepEqual(denied.metadata.get('envoy.filters.http.rbac'), {
+      route_enforced_engine_result: 'denied',
+    });
+    assert.equal(counter('rbac_denied', { rules_stat_prefix: '' }), 1, 'the filter’s counter');
   });
 
   test('NACKs: matcher forms, per-rule stats, unknown per-route fields', () => {

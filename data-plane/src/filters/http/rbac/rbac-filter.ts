@@ -2,7 +2,8 @@
  * The per-request side of envoy.filters.http.rbac (Envoy's rbac_filter.cc), run on the request
  * headers:
  * - the rules in force are the most specific RBACPerRoute's, else the filter's; a route whose
- *   override has no rules has RBAC off;
+ *   override has no rules has RBAC off. The override's stat prefixes name the metadata keys of
+ *   its decisions; the counters are the filter's (Envoy's RouteSpecificFilterConfig);
  * - shadow rules are evaluated first: counted (shadow_allowed / shadow_denied) and written to
  *   dynamic metadata (`<shadow_rules_stat_prefix>shadow_effective_policy_id` when a policy
  *   matched, `<shadow_rules_stat_prefix>shadow_engine_result` "allowed" / "denied"), never
@@ -19,7 +20,6 @@ import type { RequestHeaderMap } from '../../../http/header-map.js';
 import type { CounterHandle } from '../../../stats/stats.js';
 import { connectionFacts } from '../../common/rbac/connection-facts.js';
 import { RbacEngine, RbacInput } from '../../common/rbac/rbac-engine.js';
-import type { RbacModel } from '../../common/rbac/rbac-model.js';
 import type {
   FilterCallbacks,
   FilterFactoryContext,
@@ -38,9 +38,23 @@ export function rbacDeniedDetails(policyId: string): string {
 const COMMON_NAMESPACE = 'envoy.common';
 const ACCESS_LOG_HINT = 'access_log_hint';
 
-interface Engines {
+/** Compiled rules with the dynamic metadata keys of their decisions. */
+class Engines {
   readonly rules: RbacEngine | undefined;
   readonly shadow: RbacEngine | undefined;
+  readonly enforcedPolicyKey: string;
+  readonly enforcedResultKey: string;
+  readonly shadowPolicyKey: string;
+  readonly shadowResultKey: string;
+
+  constructor(config: HttpRbacConfig) {
+    this.rules = config.rules ? new RbacEngine(config.rules) : undefined;
+    this.shadow = config.shadowRules ? new RbacEngine(config.shadowRules) : undefined;
+    this.enforcedPolicyKey = `${config.rulesStatPrefix}enforced_effective_policy_id`;
+    this.enforcedResultKey = `${config.rulesStatPrefix}enforced_engine_result`;
+    this.shadowPolicyKey = `${config.shadowRulesStatPrefix}shadow_effective_policy_id`;
+    this.shadowResultKey = `${config.shadowRulesStatPrefix}shadow_engine_result`;
+  }
 }
 
 // Evaluation is synchronous: one input per worker is enough.
@@ -54,16 +68,12 @@ export class RbacFilter {
   readonly denied: CounterHandle;
   readonly shadowAllowed: CounterHandle;
   readonly shadowDenied: CounterHandle;
-  readonly enforcedPolicyKey: string;
-  readonly enforcedResultKey: string;
-  readonly shadowPolicyKey: string;
-  readonly shadowResultKey: string;
 
   constructor(
     config: HttpRbacConfig,
     context: Pick<FilterFactoryContext, 'stats' | 'statPrefix' | 'listenerName'>,
   ) {
-    this.#engines = compileEngines(config.rules, config.shadowRules);
+    this.#engines = new Engines(config);
     const base = { listener: context.listenerName, stat_prefix: context.statPrefix };
     const rules = { ...base, rules_stat_prefix: config.rulesStatPrefix };
     const shadow = { ...base, shadow_rules_stat_prefix: config.shadowRulesStatPrefix };
@@ -71,10 +81,6 @@ export class RbacFilter {
     this.denied = context.stats.counter('rbac_denied', rules);
     this.shadowAllowed = context.stats.counter('rbac_shadow_allowed', shadow);
     this.shadowDenied = context.stats.counter('rbac_shadow_denied', shadow);
-    this.enforcedPolicyKey = `${config.rulesStatPrefix}enforced_effective_policy_id`;
-    this.enforcedResultKey = `${config.rulesStatPrefix}enforced_engine_result`;
-    this.shadowPolicyKey = `${config.shadowRulesStatPrefix}shadow_effective_policy_id`;
-    this.shadowResultKey = `${config.shadowRulesStatPrefix}shadow_engine_result`;
   }
 
   create(callbacks: FilterCallbacks): StreamFilter {
@@ -87,18 +93,11 @@ export class RbacFilter {
     const override = perRoute as HttpRbacPerRoute;
     let engines = this.#perRoute.get(override);
     if (engines === undefined) {
-      engines = compileEngines(override.rules, override.shadowRules);
+      engines = new Engines(override);
       this.#perRoute.set(override, engines);
     }
     return engines;
   }
-}
-
-function compileEngines(rules: RbacModel | undefined, shadow: RbacModel | undefined): Engines {
-  return {
-    rules: rules ? new RbacEngine(rules) : undefined,
-    shadow: shadow ? new RbacEngine(shadow) : undefined,
-  };
 }
 
 class RbacStreamFilter implements StreamFilter {
@@ -125,19 +124,21 @@ class RbacStreamFilter implements StreamFilter {
       (result.allowed ? filter.shadowAllowed : filter.shadowDenied).inc();
       metadata = this.#metadata();
       if (result.effectivePolicyId !== '')
-        metadata[filter.shadowPolicyKey] = result.effectivePolicyId;
-      metadata[filter.shadowResultKey] = result.allowed ? 'allowed' : 'denied';
+        metadata[engines.shadowPolicyKey] = result.effectivePolicyId;
+      metadata[engines.shadowResultKey] = result.allowed ? 'allowed' : 'denied';
     }
     if (engines.rules === undefined) return 'continue';
     const result = engines.rules.evaluate(input);
     metadata ??= this.#metadata();
     if (result.effectivePolicyId !== '')
-      metadata[filter.enforcedPolicyKey] = result.effectivePolicyId;
-    metadata[filter.enforcedResultKey] = result.allowed ? 'allowed' : 'denied';
+      metadata[engines.enforcedPolicyKey] = result.effectivePolicyId;
+    metadata[engines.enforcedResultKey] = result.allowed ? 'allowed' : 'denied';
     if (engines.rules.action === 'LOG') {
       let common = info.dynamicMetadata.get(COMMON_NAMESPACE);
       if (common === undefined) info.dynamicMetadata.set(COMMON_NAMESPACE, (common = {}));
-      common[ACCESS_LOG_HINT] = result.matched;
+      // Shared metadata: a true hint from another filter is never overwritten with false.
+      if (result.matched || common[ACCESS_LOG_HINT] !== true)
+        common[ACCESS_LOG_HINT] = result.matched;
     }
     if (result.allowed) {
       filter.allowed.inc();
