@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { Issues, type JsonObject } from '../../../config/translate-common.js';
 import { HeaderMap } from '../../../http/header-map.js';
 import { ConnectionFacts, rfc2253Subject } from './connection-facts.js';
-import { RbacEngine, RbacInput } from './rbac-engine.js';
+import { RbacEngine, RbacInput, parseIpv4Into } from './rbac-engine.js';
 import { translateRbac } from './translate-rbac.js';
 
 interface Peer {
@@ -315,6 +315,27 @@ describe('RBAC engine: CIDR ranges', () => {
   });
 });
 
+describe('RBAC engine: IPv4 parsing of the trusted client address', () => {
+  test('dotted quads and IPv4-mapped addresses parse; anything else is left to parseIp', () => {
+    const out = new Uint8Array(4);
+    assert.equal(parseIpv4Into('203.0.113.255', out), true);
+    assert.deepEqual([...out], [203, 0, 113, 255]);
+    assert.equal(parseIpv4Into('::FFFF:10.1.2.3', out), true);
+    assert.deepEqual([...out], [10, 1, 2, 3]);
+    for (const bad of [
+      '256.0.0.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '1.2.3.4 ',
+      '',
+      '::1',
+      'a.b.c.d',
+    ])
+      assert.equal(parseIpv4Into(bad, out), false, bad);
+  });
+});
+
 describe('RBAC engine: network level', () => {
   test('headers are empty and url_path never matches', () => {
     const input = new RbacInput().forConnection(facts({ remote: '10.0.0.1' }));
@@ -348,7 +369,10 @@ describe('RBAC translation', () => {
               },
             ],
           },
-          q: { permissions: [{ any: true }], principals: [{ remote_ip: cidr('10.0.0.0', 33) }] },
+          q: {
+            permissions: [{ destination_port_range: { start: 90, end: 80 } }],
+            principals: [{ remote_ip: cidr('10.0.0.0', 33) }],
+          },
         },
       },
       'rules',
@@ -362,6 +386,7 @@ describe('RBAC translation', () => {
       'rules.policies["p"].permissions[0].and_rules.rules[1].uri_template: URI template matching is not supported by ferry-proxy',
       'rules.policies["p"].principals[0].or_ids.ids[0].filter_state: filter state matchers are not supported by ferry-proxy',
       'rules.policies["p"].principals[0].or_ids.ids[1].direct_remote_ip: "300.0.0.1" is not an IP address',
+      'rules.policies["q"].permissions[0].destination_port_range: start 90 must be less than end 80',
       'rules.policies["q"].principals[0].remote_ip: prefix_len 33 is out of range for "10.0.0.0" (0-32)',
     ]);
   });

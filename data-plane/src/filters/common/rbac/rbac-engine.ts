@@ -73,14 +73,19 @@ export class RbacInput {
     return this;
   }
 
-  /** The trusted client address as bytes (parsed only when it differs from the peer's). */
+  readonly #remoteV4 = new Uint8Array(4);
+
+  /**
+   * The trusted client address as bytes, parsed only when it differs from the peer's; an IPv4
+   * address (the common case behind a proxy) is parsed into a reused buffer.
+   */
   get remoteIp(): IpBytes | undefined {
     if (!this.#remoteParsed) {
       this.#remoteParsed = true;
-      this.#remoteIp =
-        this.#remoteAddress === this.connection.peerAddress
-          ? this.connection.peerIp
-          : parseIp(this.#remoteAddress);
+      const address = this.#remoteAddress;
+      if (address === this.connection.peerAddress) this.#remoteIp = this.connection.peerIp;
+      else if (parseIpv4Into(address, this.#remoteV4)) this.#remoteIp = this.#remoteV4;
+      else this.#remoteIp = parseIp(address);
     }
     return this.#remoteIp;
   }
@@ -102,6 +107,34 @@ export class RbacInput {
     }
     return this.#pathOnly;
   }
+}
+
+/**
+ * Dotted-quad IPv4 (optionally IPv4-mapped, "::ffff:a.b.c.d") into `out`; false for anything
+ * else (which parseIp then handles or rejects).
+ */
+export function parseIpv4Into(text: string, out: Uint8Array): boolean {
+  let i = text.length > 7 && text.charCodeAt(0) === 0x3a /* : */ && /^::ffff:/i.test(text) ? 7 : 0;
+  for (let octet = 0; octet < 4; octet++) {
+    let value = 0;
+    const start = i;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      value = value * 10 + (c - 0x30);
+      i++;
+    }
+    const digits = i - start;
+    // No digits, more than 3, a leading zero (not accepted by net.isIP), or over 255.
+    if (digits === 0 || digits > 3 || value > 255) return false;
+    if (digits > 1 && text.charCodeAt(start) === 0x30) return false;
+    out[octet] = value;
+    if (octet < 3) {
+      if (text.charCodeAt(i) !== 0x2e /* . */) return false;
+      i++;
+    }
+  }
+  return i === text.length;
 }
 
 interface Matcher {

@@ -219,12 +219,15 @@ function permission(obj: JsonObject, path: string, issues: Issues): PermissionMo
     return { kind: 'destination_port', port: int(obj.destination_port, 0) };
   const range = asObject(obj.destination_port_range);
   if (range) {
-    checkFields(range, INT32_RANGE_SPEC, join(path, 'destination_port_range'), issues);
-    return {
-      kind: 'destination_port_range',
-      start: int(range.start, 0),
-      end: int(range.end, 0),
-    };
+    const rangePath = join(path, 'destination_port_range');
+    checkFields(range, INT32_RANGE_SPEC, rangePath, issues);
+    const start = int(range.start, 0);
+    const end = int(range.end, 0);
+    // Envoy's PortRangeMatcher refuses these ranges at config load.
+    if (start < 0 || start > 65536 || end < 0 || end > 65536)
+      issues.add(rangePath, `[${start}, ${end}) is out of bounds (0-65536)`);
+    else if (start >= end) issues.add(rangePath, `start ${start} must be less than end ${end}`);
+    return { kind: 'destination_port_range', start, end };
   }
   const sni = asObject(obj.requested_server_name);
   if (sni)
