@@ -9,7 +9,8 @@
  * - X-Forwarded-For: with use_remote_address the client's own XFF does not change remote_ip;
  *   without it, xff_num_trusted_hops decides which XFF entry is the client, as Envoy documents.
  * - envoy.filters.network.rbac closes denied connections before tcp_proxy (the backend never
- *   sees them) and lets allowed ones reach the HTTP connection manager.
+ *   sees them), lets allowed ones reach the HTTP connection manager, and writes its shadow
+ *   result where tcp_proxy's access log reads it.
  * - authenticated: client certificates (downstream mTLS) name who may use /admin.
  * - filter_chain_match.source_prefix_ranges as an allow list: a listener whose only chain is
  *   for another range closes loopback connections.
@@ -132,13 +133,14 @@ function networkRbac(statPrefix: string, rules: Json): Json {
   };
 }
 
-function tcpProxy(cluster: string): Json {
+function tcpProxy(cluster: string, extra: Json = {}): Json {
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: {
       '@type': `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
       stat_prefix: cluster,
       cluster,
+      ...extra,
     },
   };
 }
@@ -194,6 +196,8 @@ describe('ferry-proxy RBAC', () => {
   let proxy: Proxy;
   let tcpBackend: net.Server;
   let tcpBackendConnections = 0;
+  let shadowBackend: net.Server;
+  let tcpLog: string;
   let officeLog: string;
   let denyLog: string;
   let caCert: string;
@@ -212,6 +216,7 @@ describe('ferry-proxy RBAC', () => {
       'httpGate',
       'srcOnly',
       'mtls',
+      'tcpShadow',
     ])
       ports[name] = await freePort();
     const dir = tempDir('rbac-e2e');
@@ -228,6 +233,10 @@ describe('ferry-proxy RBAC', () => {
     });
     await new Promise<void>((resolve) => tcpBackend.listen(0, '127.0.0.1', resolve));
     const tcpBackendPort = (tcpBackend.address() as net.AddressInfo).port;
+    shadowBackend = net.createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => shadowBackend.listen(0, '127.0.0.1', resolve));
+    const shadowBackendPort = (shadowBackend.address() as net.AddressInfo).port;
+    tcpLog = path.join(dir, 'tcp.log');
 
     const resources: Json[] = [
       // The office is 127.0.0.1/32; shadow rules try a stricter list (10.0.0.0/8 only).
@@ -385,6 +394,44 @@ describe('ferry-proxy RBAC', () => {
           ],
         },
       ]),
+      // Shadow rules only: every connection passes; the result is in tcp_proxy's access log.
+      listenerResource('tcp-shadow', ports.tcpShadow!, [
+        {
+          filters: [
+            {
+              name: 'envoy.filters.network.rbac',
+              typed_config: {
+                '@type': NETWORK_RBAC,
+                stat_prefix: 'tcp_shadow',
+                shadow_rules: {
+                  policies: {
+                    lan: {
+                      permissions: [{ any: true }],
+                      principals: [{ direct_remote_ip: cidr('192.0.2.0', 24) }],
+                    },
+                  },
+                },
+              },
+            },
+            tcpProxy('shadow-echo', {
+              access_log: [
+                {
+                  name: 'envoy.access_loggers.file',
+                  typed_config: {
+                    '@type': `${T}envoy.extensions.access_loggers.file.v3.FileAccessLog`,
+                    path: tcpLog,
+                    log_format: {
+                      text_format:
+                        'tcp %DYNAMIC_METADATA(envoy.filters.network.rbac:shadow_engine_result)%\n',
+                    },
+                  },
+                },
+              ],
+            }),
+          ],
+        },
+      ]),
+      staticClusterResource('shadow-echo', [shadowBackendPort]),
       staticClusterResource('tcp-echo', [tcpBackendPort]),
     ];
     const applied = await ferryctl(
@@ -409,6 +456,7 @@ describe('ferry-proxy RBAC', () => {
   after(async () => {
     await stopAll();
     await new Promise<void>((resolve) => tcpBackend?.close(() => resolve()));
+    await new Promise<void>((resolve) => shadowBackend?.close(() => resolve()));
   });
 
   test('an ALLOW list admits the office (127.0.0.1/32) to /admin; a DENY list rejects it', async () => {
@@ -529,6 +577,36 @@ describe('ferry-proxy RBAC', () => {
           ? true
           : undefined,
       'network_rbac_allowed to count the connection',
+    );
+  });
+
+  test('network shadow rules never close a connection; their result is in the tcp_proxy access log', async () => {
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port: ports.tcpShadow! });
+      let data = '';
+      socket.on('error', reject);
+      socket.on('data', (chunk: Buffer) => {
+        data += chunk.toString();
+        if (data === 'ping') socket.end();
+      });
+      socket.on('close', () => resolve(data));
+      socket.write('ping');
+    });
+    assert.equal(echoed, 'ping');
+    const line = await eventually(
+      () =>
+        fs.existsSync(tcpLog)
+          ? fs.readFileSync(tcpLog, 'utf8').split('\n')[0] || undefined
+          : undefined,
+      'the TCP session in the access log',
+    );
+    assert.equal(line, 'tcp denied');
+    await eventually(
+      async () =>
+        (await counter(proxy.adminUrl, 'network_rbac_shadow_denied', 'tcp_shadow')) >= 1
+          ? true
+          : undefined,
+      'network_rbac_shadow_denied to count the connection',
     );
   });
 

@@ -22,7 +22,8 @@ import { NetworkRbacFilter } from './network-rbac-filter.js';
 const NETWORK_RBAC_SPEC = messageSpec('envoy.extensions.filters.network.rbac.v3.RBAC', {
   rules:
     'enforced RBAC (header and url_path rules see no request); absent: every connection passes',
-  shadow_rules: 'evaluated and counted, never enforced',
+  shadow_rules:
+    'evaluated, counted and written to the connection’s dynamic metadata (tcp_proxy access logs), never enforced',
   stat_prefix:
     'required; stats network_rbac_allowed{stat_prefix} ... (Envoy: <stat_prefix>.rbac.allowed)',
   shadow_rules_stat_prefix: 'label of the shadow stats',

@@ -21,11 +21,12 @@ function setup(json: JsonObject) {
   const filter = new NetworkRbacFilter(config, { stats, listenerName: 'l' });
   const run = (remote: string, port?: number) => {
     let closed = 0;
-    const status = filter.onNewConnection(connection(remote, port), {
+    const conn = connection(remote, port);
+    const status = filter.onNewConnection(conn, {
       continueReading: () => assert.fail('never held'),
       close: () => closed++,
     });
-    return { status, closed };
+    return { status, closed, metadata: conn.dynamicMetadata };
   };
   const counter = (name: string, extra: Record<string, string> = {}) =>
     stats.counterValue(name, { listener: 'l', stat_prefix: 'tcp_in', ...extra });
@@ -49,14 +50,15 @@ describe('envoy.filters.network.rbac', () => {
 
   test('allowed connections continue; denied ones are closed and counted', () => {
     const { run, counter } = setup({ stat_prefix: 'tcp_in', rules: OFFICE });
-    assert.deepEqual(run('127.0.0.1'), { status: 'continue', closed: 0 });
-    assert.deepEqual(run('::ffff:127.0.0.1'), { status: 'continue', closed: 0 });
-    assert.deepEqual(run('10.0.0.1'), { status: 'stop', closed: 1 });
+    const ok = { status: 'continue', closed: 0, metadata: undefined };
+    assert.deepEqual(run('127.0.0.1'), ok);
+    assert.deepEqual(run('::ffff:127.0.0.1'), ok);
+    assert.deepEqual(run('10.0.0.1'), { status: 'stop', closed: 1, metadata: undefined });
     assert.equal(counter('network_rbac_allowed'), 2);
     assert.equal(counter('network_rbac_denied'), 1);
   });
 
-  test('shadow rules are counted only; url_path permissions never match a connection', () => {
+  test('shadow rules are counted and written to connection metadata only; url_path never matches a connection', () => {
     const { run, counter } = setup({
       stat_prefix: 'tcp_in',
       shadow_rules_stat_prefix: 's_',
@@ -69,7 +71,11 @@ describe('envoy.filters.network.rbac', () => {
         },
       },
     });
-    assert.deepEqual(run('10.0.0.1'), { status: 'continue', closed: 0 });
+    const { status, metadata } = run('10.0.0.1');
+    assert.equal(status, 'continue');
+    assert.deepEqual(metadata?.get('envoy.filters.network.rbac'), {
+      s_shadow_engine_result: 'denied',
+    });
     assert.equal(counter('network_rbac_shadow_denied', { shadow_rules_stat_prefix: 's_' }), 1);
     assert.equal(counter('network_rbac_allowed'), 0);
   });

@@ -1,6 +1,9 @@
 /**
  * The connection side of envoy.filters.network.rbac (Envoy's network rbac_filter.cc). Shadow
- * rules are evaluated and counted (network_rbac_shadow_allowed / _shadow_denied); the enforced
+ * rules are evaluated, counted (network_rbac_shadow_allowed / _shadow_denied) and written to the
+ * connection's dynamic metadata (`envoy.filters.network.rbac`:
+ * `<shadow_rules_stat_prefix>shadow_engine_result`, `..._shadow_effective_policy_id`, which
+ * tcp_proxy access logs read); the enforced
  * rules are counted (network_rbac_allowed / _denied) and a denied connection is closed before
  * the next filter runs. Envoy takes the ONE_TIME_ON_FIRST_BYTE decision when the first byte
  * arrives; nothing the rules read depends on the data, so the decision is the same, and taking
@@ -21,6 +24,9 @@ import type { NetworkRbacConfig } from './config.js';
 
 const input = new RbacInput();
 
+/** Namespace of the filter's connection metadata (Envoy's canonical filter name). */
+export const NETWORK_RBAC_METADATA_NAMESPACE = 'envoy.filters.network.rbac';
+
 /** Stateless per connection: one instance serves every connection of its chain. */
 export class NetworkRbacFilter implements NetworkFilter {
   readonly #rules: RbacEngine | undefined;
@@ -29,6 +35,8 @@ export class NetworkRbacFilter implements NetworkFilter {
   readonly #denied: CounterHandle;
   readonly #shadowAllowed: CounterHandle;
   readonly #shadowDenied: CounterHandle;
+  readonly #shadowPolicyKey: string;
+  readonly #shadowResultKey: string;
 
   constructor(
     config: NetworkRbacConfig,
@@ -42,6 +50,8 @@ export class NetworkRbacFilter implements NetworkFilter {
     this.#denied = context.stats.counter('network_rbac_denied', labels);
     this.#shadowAllowed = context.stats.counter('network_rbac_shadow_allowed', shadow);
     this.#shadowDenied = context.stats.counter('network_rbac_shadow_denied', shadow);
+    this.#shadowPolicyKey = `${config.shadowRulesStatPrefix}shadow_effective_policy_id`;
+    this.#shadowResultKey = `${config.shadowRulesStatPrefix}shadow_engine_result`;
   }
 
   onNewConnection(
@@ -52,8 +62,16 @@ export class NetworkRbacFilter implements NetworkFilter {
     input.forConnection(
       connectionFacts(connection.socket, connection.encrypted, connection.serverName ?? ''),
     );
-    if (this.#shadow !== undefined)
-      (this.#shadow.evaluate(input).allowed ? this.#shadowAllowed : this.#shadowDenied).inc();
+    if (this.#shadow !== undefined) {
+      const result = this.#shadow.evaluate(input);
+      (result.allowed ? this.#shadowAllowed : this.#shadowDenied).inc();
+      const all = (connection.dynamicMetadata ??= new Map<string, Record<string, unknown>>());
+      let metadata = all.get(NETWORK_RBAC_METADATA_NAMESPACE);
+      if (metadata === undefined) all.set(NETWORK_RBAC_METADATA_NAMESPACE, (metadata = {}));
+      if (result.effectivePolicyId !== '')
+        metadata[this.#shadowPolicyKey] = result.effectivePolicyId;
+      metadata[this.#shadowResultKey] = result.allowed ? 'allowed' : 'denied';
+    }
     if (this.#rules === undefined || this.#rules.evaluate(input).allowed) {
       if (this.#rules !== undefined) this.#allowed.inc();
       return 'continue';
