@@ -101,6 +101,16 @@ const HELP: Record<string, string> = {
   fault_active_faults: 'Faults active now (per worker count, summed).',
   cors_origin_valid: 'Requests whose Origin the CORS policy allows.',
   cors_origin_invalid: 'Requests whose Origin the CORS policy does not allow.',
+  rbac_allowed: 'Requests envoy.filters.http.rbac allowed (enforced rules).',
+  rbac_denied: 'Requests envoy.filters.http.rbac denied with 403 (enforced rules).',
+  rbac_shadow_allowed: 'Requests the shadow rules of envoy.filters.http.rbac would allow.',
+  rbac_shadow_denied: 'Requests the shadow rules of envoy.filters.http.rbac would deny.',
+  network_rbac_allowed: 'Connections envoy.filters.network.rbac allowed.',
+  network_rbac_denied: 'Connections envoy.filters.network.rbac closed (enforced rules).',
+  network_rbac_shadow_allowed:
+    'Connections the shadow rules of envoy.filters.network.rbac would allow.',
+  network_rbac_shadow_denied:
+    'Connections the shadow rules of envoy.filters.network.rbac would deny.',
   compressor_compressed: 'Bodies compressed, by library and direction.',
   compressor_not_compressed: 'Bodies left uncompressed, by library and direction.',
   compressor_total_uncompressed_bytes: 'Bytes before compression, by library and direction.',

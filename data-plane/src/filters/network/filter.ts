@@ -45,6 +45,12 @@ export interface NetworkConnection extends DownstreamConnectionInfo {
   /** The chosen filter chain (its name is "" when unnamed) and its index (default chain last). */
   readonly filterChain: FilterChainModel;
   readonly filterChainIndex: number;
+  /**
+   * Envoy's connection-level dynamic metadata by namespace: network filters write it (e.g.
+   * envoy.filters.network.rbac's shadow result), tcp_proxy's access log reads it
+   * (%DYNAMIC_METADATA(ns:key)%). Created by the first filter that writes.
+   */
+  dynamicMetadata?: Map<string, Record<string, unknown>>;
 }
 
 export type NetworkFilterStatus = 'continue' | 'stop';

@@ -6,11 +6,13 @@
  */
 import type { NetworkFilterFactory } from './filter.js';
 import { httpConnectionManagerFilter } from './http_connection_manager/config.js';
+import { networkRbacFilter } from './rbac/config.js';
 import { tcpProxyFilter } from './tcp_proxy/config.js';
 
 /** Every network filter ferry-proxy supports. */
 export const NETWORK_FILTERS: readonly NetworkFilterFactory[] = [
   httpConnectionManagerFilter,
+  networkRbacFilter,
   tcpProxyFilter,
 ];
 

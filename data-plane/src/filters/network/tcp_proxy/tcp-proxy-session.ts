@@ -314,6 +314,7 @@ export class TcpProxySession implements SpliceObserver {
       socket: this.#downstream,
       connectionId: connection.id,
       upstreamTransportFailureReason: this.#failureReason,
+      dynamicMetadata: connection.dynamicMetadata,
       ...(connection.serverName !== undefined
         ? { requestedServerName: connection.serverName }
         : {}),
