@@ -82,6 +82,50 @@ class ConnectionCallbacks implements ServerConnectionCallbacks {
   }
 }
 
+/**
+ * The rapid-reset defence (CVE-2023-44487), Envoy's: a stream is premature when it closes before
+ * any response headers were sent and lived at most overload.premature_reset_min_stream_lifetime_seconds
+ * (1 s, compared in whole seconds as Envoy does). Once half the streams a connection has closed
+ * are premature, counted over at least overload.premature_reset_total_stream_count (500) streams
+ * — or earlier, as soon as 250 premature ones make that outcome certain — the connection is
+ * closed with GOAWAY ENHANCE_YOUR_CALM (downstream_rq_too_many_premature_resets).
+ */
+export const PREMATURE_RESET_TOTAL_STREAM_COUNT = 500;
+const PREMATURE_RESET_MIN_STREAM_LIFETIME_S = 1;
+
+/** Per HTTP/2 session: streams closed and how many of them prematurely. */
+class ResetTally {
+  closed = 0;
+  premature = 0;
+  constructor(
+    readonly session: http2.Http2Session,
+    readonly onClose: () => void,
+  ) {}
+}
+
+const RESET_TALLY = Symbol('ferry.resetTally');
+const STREAM_START = Symbol('ferry.streamStart');
+
+interface TalliedStream extends http2.ServerHttp2Stream {
+  [RESET_TALLY]?: ResetTally;
+  [STREAM_START]?: number;
+}
+
+/** A stream's 'close' (a module function: no closure per stream). */
+function onTalliedStreamClose(this: TalliedStream): void {
+  const tally = this[RESET_TALLY];
+  if (tally === undefined || tally.session.destroyed) return;
+  tally.closed++;
+  const lifetimeS = Math.floor((performance.now() - (this[STREAM_START] ?? 0)) / 1000);
+  if (!this.headersSent && lifetimeS <= PREMATURE_RESET_MIN_STREAM_LIFETIME_S) tally.premature++;
+  const limit = PREMATURE_RESET_TOTAL_STREAM_COUNT;
+  const tooMany =
+    tally.closed < limit ? tally.premature * 2 >= limit : tally.premature * 2 >= tally.closed;
+  if (!tooMany) return;
+  tally.onClose();
+  tally.session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** How long a cleartext connection may stay silent before its first bytes are seen. */
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
@@ -156,6 +200,16 @@ export class HttpHandOff implements TerminalNetworkFilter {
     });
     this.#http2.on('session', (session: http2.Http2Session) => {
       this.#sessions.add(session);
+      const tally = new ResetTally(session, () => {
+        const index = chainIndexOf(session.socket) ?? 0;
+        const callbacks = handlers.streamCallbacks(index) ?? handlers.streamCallbacks(0);
+        callbacks?.prematureResetClose?.();
+      });
+      session.on('stream', (stream: TalliedStream) => {
+        stream[RESET_TALLY] = tally;
+        stream[STREAM_START] = performance.now();
+        stream.once('close', onTalliedStreamClose);
+      });
       session.once('close', () => this.#sessions.delete(session));
       session.on('error', () => undefined);
       if (this.#draining) session.close();
