@@ -120,10 +120,13 @@ describe('normalizePath (maybeNormalizePath)', () => {
   });
 
   test('the query is kept as received', () => {
-    assert.deepEqual(normalizePath('/a/../b?x=/../%2F&y=//', config(true, true, 'REJECT_REQUEST')), {
-      path: '/b?x=/../%2F&y=//',
-      action: PathAction.Continue,
-    });
+    assert.deepEqual(
+      normalizePath('/a/../b?x=/../%2F&y=//', config(true, true, 'REJECT_REQUEST')),
+      {
+        path: '/b?x=/../%2F&y=//',
+        action: PathAction.Continue,
+      },
+    );
   });
 
   test('invalid paths are rejected', () => {
@@ -146,10 +149,13 @@ describe('normalizePath (maybeNormalizePath)', () => {
   });
 
   test('escaped slashes: UNESCAPE_AND_FORWARD, then normalization and merging', () => {
-    assert.deepEqual(normalizePath('/a%2F..%2Fadmin', config(true, false, 'UNESCAPE_AND_FORWARD')), {
-      path: '/admin',
-      action: PathAction.Continue,
-    });
+    assert.deepEqual(
+      normalizePath('/a%2F..%2Fadmin', config(true, false, 'UNESCAPE_AND_FORWARD')),
+      {
+        path: '/admin',
+        action: PathAction.Continue,
+      },
+    );
     assert.deepEqual(normalizePath('/a%5c%5Cb', config(true, true, 'UNESCAPE_AND_FORWARD')), {
       path: '/a/b',
       action: PathAction.Continue,
