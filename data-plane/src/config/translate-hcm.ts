@@ -25,10 +25,7 @@ import { translateRouteConfig } from './translate-route.js';
 import { translateHcmTracing } from './translate-tracing.js';
 import { httpFilterByName, httpFilterByTypeUrl } from '../filters/http/registry.js';
 import type { CodecType, HttpConnectionManagerModel, HttpFilterModel } from './model.js';
-import {
-  normalizationEnabled,
-  type PathNormalizationConfig,
-} from '../http/path-normalization.js';
+import { normalizationEnabled, type PathNormalizationConfig } from '../http/path-normalization.js';
 
 export const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

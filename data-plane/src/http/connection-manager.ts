@@ -67,7 +67,10 @@ export interface RequestGuardStats {
   /** downstream_rq_redirected_with_normalized_path. */
   readonly redirectedWithNormalizedPath: CounterHandle;
   /** requests_rejected_with_underscores_in_headers (Envoy's httpN.*), by codec. */
-  readonly rejectedWithUnderscores: { readonly http1: CounterHandle; readonly http2: CounterHandle };
+  readonly rejectedWithUnderscores: {
+    readonly http1: CounterHandle;
+    readonly http2: CounterHandle;
+  };
   /** dropped_headers_with_underscores (Envoy's httpN.*), by codec. */
   readonly droppedWithUnderscores: { readonly http1: CounterHandle; readonly http2: CounterHandle };
   /** downstream_rq_too_many_premature_resets (HTTP/2 connections closed for rapid resets). */

@@ -123,7 +123,12 @@ function onTalliedStreamClose(this: TalliedStream): void {
     tally.closed < limit ? tally.premature * 2 >= limit : tally.premature * 2 >= tally.closed;
   if (!tooMany) return;
   tally.onClose();
-  tally.session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  // The error (emitted on the session, where it is ignored) keeps the code: without one Node
+  // sends GOAWAY NO_ERROR.
+  tally.session.destroy(
+    new Error('too many premature stream resets'),
+    http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
+  );
 }
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -150,6 +155,8 @@ export class HttpHandOff implements TerminalNetworkFilter {
   /** Connections on ferry-proxy's HTTP/1.1 codec. */
   readonly #http1Connections = new Set<Http1ServerConnection>();
   #draining = false;
+  /** The listener's HCM idle_timeout (0: none), for HTTP/2 sessions. */
+  #idleTimeoutMs = 0;
 
   constructor(handlers: HttpHandOffHandlers) {
     this.#handlers = handlers;
@@ -194,6 +201,13 @@ export class HttpHandOff implements TerminalNetworkFilter {
     this.#http2 = http2.createServer({
       settings: { maxConcurrentStreams: 100 },
       maxSessionMemory: 32,
+      // Node's flood limits, stated here because the defences rely on them: a session that sends
+      // this many invalid frames (bad flow control, frames on closed streams...) or keeps opening
+      // streams past max_concurrent_streams (each refused with RST_STREAM REFUSED_STREAM) is
+      // destroyed. nghttp2 itself caps CONTINUATION frames per header block and rate-limits
+      // incoming RST_STREAM frames; the premature-reset tally below acts well before that.
+      maxSessionInvalidFrames: 1000,
+      maxSessionRejectedStreams: 100,
     });
     this.#http2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
       handlers.request(req, res);
@@ -211,6 +225,9 @@ export class HttpHandOff implements TerminalNetworkFilter {
         stream.once('close', onTalliedStreamClose);
       });
       session.once('close', () => this.#sessions.delete(session));
+      // common_http_protocol_options.idle_timeout: a connection without traffic for that long
+      // is drained (GOAWAY, then closed once its streams end), as Envoy does for HTTP/2.
+      if (this.#idleTimeoutMs > 0) session.setTimeout(this.#idleTimeoutMs, () => session.close());
       session.on('error', () => undefined);
       if (this.#draining) session.close();
     });
@@ -230,6 +247,7 @@ export class HttpHandOff implements TerminalNetworkFilter {
       hcm.requestTimeoutMs > 0 ? Math.min(headersTimeout, hcm.requestTimeoutMs) : headersTimeout;
     server.keepAliveTimeout = hcm.idleTimeoutMs || 3_600_000;
     server.timeout = 0;
+    this.#idleTimeoutMs = hcm.idleTimeoutMs;
     this.#http2.updateSettings({
       maxConcurrentStreams: hcm.http2MaxConcurrentStreams || 100,
       maxHeaderListSize: Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024,

@@ -23,10 +23,7 @@
  */
 
 export type EscapedSlashesAction =
-  | 'KEEP_UNCHANGED'
-  | 'REJECT_REQUEST'
-  | 'UNESCAPE_AND_REDIRECT'
-  | 'UNESCAPE_AND_FORWARD';
+  'KEEP_UNCHANGED' | 'REJECT_REQUEST' | 'UNESCAPE_AND_REDIRECT' | 'UNESCAPE_AND_FORWARD';
 
 /** The HCM's path settings (IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED, as in Envoy). */
 export interface PathNormalizationConfig {
