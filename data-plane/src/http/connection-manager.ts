@@ -37,7 +37,12 @@ import {
 import type { HeaderMap, RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { LOCAL_REPLY_BODY } from './local-reply.js';
-import { needsNormalization, normalizePath, PathAction } from './path-normalization.js';
+import {
+  hasFragment,
+  needsNormalization,
+  normalizePath,
+  PathAction,
+} from './path-normalization.js';
 
 /** One filter chain's HTTP connection manager, compiled against one config version. */
 export interface CompiledHcm {
@@ -256,19 +261,19 @@ export class ActiveStream
         chain.guardStats,
       );
     const paths = hcm.pathNormalization;
-    if (
-      paths !== undefined &&
-      this.#refusal === Refusal.None &&
-      headers.path.charCodeAt(0) === 0x2f /* '/' */ &&
-      needsNormalization(headers.path, paths)
-    ) {
-      const normalized = normalizePath(headers.path, paths);
-      if (normalized.action === PathAction.Reject) this.#refusal = Refusal.PathRejected;
-      else {
-        headers.path = normalized.path;
-        // gRPC clients do not follow redirects: Envoy rejects them instead.
-        if (normalized.action === PathAction.Redirect)
-          this.#refusal = isGrpcRequest(headers) ? Refusal.PathRejected : Refusal.PathRedirect;
+    // CONNECT and OPTIONS * have no path to normalize.
+    if (this.#refusal === Refusal.None && headers.path.charCodeAt(0) === 0x2f /* '/' */) {
+      if (paths === undefined) {
+        if (hasFragment(headers.path)) this.#refusal = Refusal.PathRejected;
+      } else if (needsNormalization(headers.path, paths)) {
+        const normalized = normalizePath(headers.path, paths);
+        if (normalized.action === PathAction.Reject) this.#refusal = Refusal.PathRejected;
+        else {
+          headers.path = normalized.path;
+          // gRPC clients do not follow redirects: Envoy rejects them instead.
+          if (normalized.action === PathAction.Redirect)
+            this.#refusal = isGrpcRequest(headers) ? Refusal.PathRejected : Refusal.PathRedirect;
+        }
       }
     }
     const identity = applyClientIdentity(headers, connection.socket, hcm, headers.scheme);

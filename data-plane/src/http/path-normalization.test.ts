@@ -129,6 +129,19 @@ describe('normalizePath (maybeNormalizePath)', () => {
     );
   });
 
+  test('a fragment is rejected whatever the settings (Envoy: http_reject_path_with_fragment)', () => {
+    for (const settings of [
+      ALL,
+      config(false, true),
+      config(false, false, 'UNESCAPE_AND_FORWARD'),
+    ]) {
+      assert.equal(needsNormalization('/a#b', settings), true);
+      assert.equal(needsNormalization('/a?q#b', settings), true);
+      assert.equal(normalizePath('/a#b', settings).action, PathAction.Reject);
+      assert.equal(normalizePath('/a?q=1#b', settings).action, PathAction.Reject);
+    }
+  });
+
   test('invalid paths are rejected', () => {
     assert.equal(normalizePath('/a%00', NORMALIZE).action, PathAction.Reject);
     assert.equal(normalizePath('/a%00', config(false, true)).action, PathAction.Continue);

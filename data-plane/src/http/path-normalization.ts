@@ -5,6 +5,8 @@
  * the query (from the first `?`) is carried over untouched.
  *
  * The steps and their order are Envoy's (ConnectionManagerUtility::maybeNormalizePath):
+ * 0. a path with a fragment (`#`) is rejected, whatever the settings (Envoy's default,
+ *    http_reject_path_with_fragment: `hasFragment` is the check without normalization);
  * 1. escaped slashes: `%2F`/`%2f` → `/` and `%5C`/`%5c` → `\` unless KEEP_UNCHANGED; when any
  *    was found, REJECT_REQUEST rejects now, UNESCAPE_AND_REDIRECT redirects after steps 2-3;
  * 2. normalize_path: Envoy's PathUtil::canonicalPath, which is Chromium's URL path
@@ -89,7 +91,8 @@ export function needsNormalization(path: string, config: PathNormalizationConfig
   let previous = 0;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (c === QUESTION) return false;
+    // The query is never changed, but a fragment after it is still rejected.
+    if (c === QUESTION) return path.indexOf('#', i) >= 0;
     if (c === PERCENT) {
       if (normalize || escapes) return true;
     } else if (normalize) {
@@ -99,6 +102,7 @@ export function needsNormalization(path: string, config: PathNormalizationConfig
       }
     }
     if (merge && c === SLASH && previous === SLASH) return true;
+    if (c === 0x23 /* # */) return true;
     previous = c;
   }
   return false;
@@ -112,6 +116,7 @@ export function normalizePath(
   path: string,
   config: PathNormalizationConfig,
 ): { readonly path: string; readonly action: PathAction } {
+  if (hasFragment(path)) return { path, action: PathAction.Reject };
   const queryStart = path.indexOf('?');
   let component = queryStart < 0 ? path : path.slice(0, queryStart);
   const query = queryStart < 0 ? '' : path.slice(queryStart);
@@ -132,6 +137,11 @@ export function normalizePath(
   }
   if (config.mergeSlashes) component = mergeSlashes(component);
   return { path: component + query, action };
+}
+
+/** Whether `:path` carries a fragment (clients never send one; Envoy rejects it). */
+export function hasFragment(path: string): boolean {
+  return path.includes('#');
 }
 
 /** `%2F`, `%2f` → `/` and `%5C`, `%5c` → `\` (Envoy's PathUtil::unescapeSlashes). */

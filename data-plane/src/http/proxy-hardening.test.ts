@@ -34,6 +34,7 @@ describe('HCM request hardening', () => {
   const ports: Record<string, number> = {};
   const LISTENERS: [string, JsonObject][] = [
     ['plain', {}],
+    ['h2-idle', { common_http_protocol_options: { idle_timeout: '0.3s' } }],
     ['normalized', { normalize_path: true, merge_slashes: true }],
     [
       'reject-escaped',
@@ -94,6 +95,14 @@ describe('HCM request hardening', () => {
       const reply = await request(ports.plain!, { path });
       assert.equal(reply.status, 200, path);
       assert.equal(reply.body, `app ${path}`, 'forwarded as received');
+    }
+  });
+
+  test('a path with a fragment gets 400, with or without normalization (as in Envoy)', async () => {
+    for (const name of ['plain', 'normalized']) {
+      const before = counter('downstream_rq_failed_path_normalization', name);
+      assert.equal((await request(ports[name]!, { path: '/page#top' })).status, 400, name);
+      assert.equal(counter('downstream_rq_failed_path_normalization', name), before + 1);
     }
   });
 
@@ -210,5 +219,20 @@ describe('HCM request hardening', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('an idle HTTP/2 connection is closed at common_http_protocol_options.idle_timeout', async () => {
+    const client = http2.connect(`http://127.0.0.1:${ports['h2-idle']!}`);
+    client.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const goaway = new Promise<number>((resolve) => client.once('goaway', (code) => resolve(code)));
+    const req = client.request({ ':path': '/' });
+    req.resume();
+    const status = await new Promise<number>((resolve) =>
+      req.once('response', (h) => resolve(Number(h[':status']))),
+    );
+    assert.equal(status, 200);
+    assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR, 'drained with GOAWAY');
+    await closed;
   });
 });
