@@ -225,7 +225,9 @@ describe('HCM request hardening', () => {
     const client = http2.connect(`http://127.0.0.1:${ports['h2-idle']!}`);
     client.on('error', () => undefined);
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    const goaway = new Promise<number>((resolve) => client.once('goaway', (code) => resolve(code)));
+    const goaway = new Promise<number>((resolve) =>
+      client.once('goaway', (code: number) => resolve(code)),
+    );
     const req = client.request({ ':path': '/' });
     req.resume();
     const status = await new Promise<number>((resolve) =>
