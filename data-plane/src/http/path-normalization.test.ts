@@ -53,6 +53,25 @@ describe('canonicalPath (normalize_path)', () => {
     ['/a/b/%2E%2E/c', '/a/c'], // %2E is a dot
     ['/a/b/%2e%2e/c', '/a/c'],
     ['/A/B/C', '/A/B/C'], // no case normalization
+    ['/a/b/%2E./c', '/a/c'],
+    ['/a/b/%2E/c', '/a/b/c'],
+    ['..', '/'],
+    ['/../a/b', '/a/b'],
+    ['/./a/b', '/a/b'],
+    // Dot segments with parameters (strip_dotdot_segments_with_parameters).
+    ['/xyz/..;foo=bar/abc', '/abc'],
+    ['/..;foo=bar/abc', '/abc'],
+    ['/xyz/..;foo=bar', '/'],
+    ['/xyz/.;foo=bar/abc', '/xyz/abc'],
+    ['/.;foo=bar/abc', '/abc'],
+    ['/xyz/.;foo=bar', '/xyz/'],
+    ['/xyz/..;foo=bar/.;v1=2,v2=3/abc', '/abc'],
+    ['/..;foo=bar/abc/.;mmm', '/abc/'],
+    ['/.;aaa/..;foo=bar/abc/.;mmm', '/abc/'],
+    ['/xyz/..;foo=bar/.;fff=zzz', '/'],
+    ['/xyz/...;foo', '/xyz/...;foo'], // not a dot segment
+    ['/xyz/..foo', '/xyz/..foo'],
+    ['/remain;blah-bluh', '/remain;blah-bluh'], // other parameters stay
     ['/a/%2F%2f/c', '/a/%2F%2f/c'], // escaped slashes are not path separators
     ['/xyz', '/xyz'],
     ['/x/y/z', '/x/y/z'],
@@ -117,6 +136,17 @@ describe('normalizePath (maybeNormalizePath)', () => {
   test('the three bypasses of a /admin prefix are closed with normalize_path + merge_slashes', () => {
     for (const path of ['/x/../admin', '//admin', '/%61dmin', '/./admin', '/a/..//admin'])
       assert.deepEqual(normalizePath(path, ALL), { path: '/admin', action: PathAction.Continue });
+  });
+
+  test('dot segments with parameters; the query keeps its own', () => {
+    assert.deepEqual(
+      normalizePath('/xyz/..;foo=bar/.;fff=zzz/remain;blah-bluh?query;x=/..;y', ALL),
+      {
+        path: '/remain;blah-bluh?query;x=/..;y',
+        action: PathAction.Continue,
+      },
+    );
+    assert.equal(normalizePath('/admin/..;/x', config(false, true)).path, '/admin/..;/x');
   });
 
   test('the query is kept as received', () => {

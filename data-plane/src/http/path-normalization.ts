@@ -9,8 +9,9 @@
  *    http_reject_path_with_fragment: `hasFragment` is the check without normalization);
  * 1. escaped slashes: `%2F`/`%2f` → `/` and `%5C`/`%5c` → `\` unless KEEP_UNCHANGED; when any
  *    was found, REJECT_REQUEST rejects now, UNESCAPE_AND_REDIRECT redirects after steps 2-3;
- * 2. normalize_path: Envoy's PathUtil::canonicalPath, which is Chromium's URL path
- *    canonicalizer: `\` becomes `/`; `.` and `..` segments (also spelled `%2e`) are removed
+ * 2. normalize_path: Envoy's PathUtil::canonicalPath: parameters of dot segments are dropped
+ *    first (`/..;x=y/` is `/../`, as Envoy's strip_dotdot_segments_with_parameters), then
+ *    Chromium's URL path canonicalizer: `\` becomes `/`; `.` and `..` segments (also spelled `%2e`) are removed
  *    (RFC 3986 §5.2.4, never above the root); percent-encoded unreserved characters
  *    (ALPHA / DIGIT / `-` `.` `_` `~`) are decoded, other valid escapes are kept byte for byte
  *    (hex case included), an invalid escape (`%zz`, a lone `%`) passes through unchanged; bytes
@@ -197,7 +198,8 @@ function isSlash(c: number): boolean {
  * Envoy's PathUtil::canonicalPath on a path component: the canonical form, or undefined when
  * the path holds a NUL (raw or `%00`).
  */
-export function canonicalPath(component: string): string | undefined {
+export function canonicalPath(original: string): string | undefined {
+  const component = stripDotSegmentParameters(original);
   let out = '';
   let valid = true;
   const end = component.length;
@@ -270,6 +272,21 @@ export function canonicalPath(component: string): string | undefined {
     }
   }
   return valid ? out : undefined;
+}
+
+/**
+ * `.;params` and `..;params` segments lose their parameters (`;` up to the next `/`), so that a
+ * server reading path parameters (Tomcat, Jetty) and the proxy see the same dot segments.
+ */
+export function stripDotSegmentParameters(component: string): string {
+  if (!component.includes('.;')) return component;
+  const segments = component.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment.startsWith('..;')) segments[i] = '..';
+    else if (segment.startsWith('.;')) segments[i] = '.';
+  }
+  return segments.join('/');
 }
 
 /** `..`: drops the last segment of `out` (which ends with `/`), never the root slash. */
