@@ -34,6 +34,10 @@ describe('HCM request hardening', () => {
   const ports: Record<string, number> = {};
   const LISTENERS: [string, JsonObject][] = [
     ['plain', {}],
+    [
+      'h2-limits',
+      { max_request_headers_kb: 16, common_http_protocol_options: { max_headers_count: 50 } },
+    ],
     ['h2-idle', { common_http_protocol_options: { idle_timeout: '0.3s' } }],
     ['normalized', { normalize_path: true, merge_slashes: true }],
     [
@@ -236,5 +240,37 @@ describe('HCM request hardening', () => {
     assert.equal(status, 200);
     assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR, 'drained with GOAWAY');
     await closed;
+  });
+
+  test('HTTP/2: a header block over max_request_headers_kb resets the stream, too many headers get 431', async () => {
+    const client = http2.connect(`http://127.0.0.1:${ports['h2-limits']!}`);
+    client.on('error', () => undefined);
+    const seen = upstream.seen.length;
+    try {
+      // The server's SETTINGS (its header list limit) are in force once the client acked them.
+      await new Promise((resolve) => client.once('remoteSettings', resolve));
+      const big = client.request({ ':path': '/big', 'x-big': 'a'.repeat(20 * 1024) });
+      big.on('error', () => undefined);
+      big.resume();
+      await new Promise((resolve) => big.once('close', resolve));
+      assert.equal(big.rstCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < 51; i++) fields[`x-h${i}`] = 'v';
+      const many = client.request({ ':path': '/many', ...fields });
+      many.resume();
+      const status = await new Promise<number>((resolve) =>
+        many.once('response', (h) => resolve(Number(h[':status']))),
+      );
+      assert.equal(status, 431);
+      assert.equal(upstream.seen.length, seen, 'neither was forwarded');
+      const ok = client.request({ ':path': '/fine' });
+      ok.resume();
+      const okStatus = await new Promise<number>((resolve) =>
+        ok.once('response', (h) => resolve(Number(h[':status']))),
+      );
+      assert.equal(okStatus, 200, 'the connection still serves');
+    } finally {
+      client.close();
+    }
   });
 });
