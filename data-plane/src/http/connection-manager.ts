@@ -83,7 +83,7 @@ export interface RequestGuardStats {
 }
 
 /** Why the connection manager refuses a request before its filter chain runs. */
-const enum Refusal {
+export const enum Refusal {
   None = 0,
   /** normalize_path found an invalid path, or REJECT_REQUEST an escaped slash: 400. */
   PathRejected = 1,
@@ -94,6 +94,35 @@ const enum Refusal {
 }
 
 const NO_FILTERS: readonly CompiledHttpFilter[] = [];
+
+/**
+ * The checks and rewrites a request head gets before anything reads it, in Envoy's order: the
+ * codec's underscore check, then path normalization (`headers.path` is rewritten). Every request
+ * goes through it, upgrades included; counts the refusals it decides except the answered ones
+ * (the caller counts what it answers).
+ */
+export function guardRequestHead(
+  hcm: HttpConnectionManagerModel,
+  headers: RequestHeaderMap,
+  stats: RequestGuardStats,
+): Refusal {
+  if (hcm.headersWithUnderscoresAction !== undefined) {
+    const refusal = applyUnderscoresAction(headers, hcm.headersWithUnderscoresAction, stats);
+    if (refusal !== Refusal.None) return refusal;
+  }
+  const path = headers.path;
+  // CONNECT and OPTIONS * have no path to normalize.
+  if (path.charCodeAt(0) !== 0x2f /* '/' */) return Refusal.None;
+  const paths = hcm.pathNormalization;
+  if (paths === undefined) return hasFragment(path) ? Refusal.PathRejected : Refusal.None;
+  if (!needsNormalization(path, paths)) return Refusal.None;
+  const normalized = normalizePath(path, paths);
+  if (normalized.action === PathAction.Reject) return Refusal.PathRejected;
+  headers.path = normalized.path;
+  if (normalized.action === PathAction.Continue) return Refusal.None;
+  // gRPC clients do not follow redirects: Envoy rejects them instead.
+  return isGrpcRequest(headers) ? Refusal.PathRejected : Refusal.PathRedirect;
+}
 
 function isGrpcRequest(headers: RequestHeaderMap): boolean {
   return headers.get('content-type')?.startsWith('application/grpc') === true;
@@ -252,30 +281,7 @@ export class ActiveStream
     this.connection = connection;
     const hcm = chain.hcm;
     chain.downstreamRqActive.add(1);
-    // Envoy's order: the codec's header checks, then path normalization, then everything that
-    // reads the path (identity headers, route, tracing, filters).
-    if (hcm.headersWithUnderscoresAction !== undefined)
-      this.#refusal = applyUnderscoresAction(
-        headers,
-        hcm.headersWithUnderscoresAction,
-        chain.guardStats,
-      );
-    const paths = hcm.pathNormalization;
-    // CONNECT and OPTIONS * have no path to normalize.
-    if (this.#refusal === Refusal.None && headers.path.charCodeAt(0) === 0x2f /* '/' */) {
-      if (paths === undefined) {
-        if (hasFragment(headers.path)) this.#refusal = Refusal.PathRejected;
-      } else if (needsNormalization(headers.path, paths)) {
-        const normalized = normalizePath(headers.path, paths);
-        if (normalized.action === PathAction.Reject) this.#refusal = Refusal.PathRejected;
-        else {
-          headers.path = normalized.path;
-          // gRPC clients do not follow redirects: Envoy rejects them instead.
-          if (normalized.action === PathAction.Redirect)
-            this.#refusal = isGrpcRequest(headers) ? Refusal.PathRejected : Refusal.PathRedirect;
-        }
-      }
-    }
+    this.#refusal = guardRequestHead(hcm, headers, chain.guardStats);
     const identity = applyClientIdentity(headers, connection.socket, hcm, headers.scheme);
     this.requestId = identity.requestId;
     this.downstreamRemoteIp = identity.trustedClientIp;

@@ -273,4 +273,32 @@ describe('HCM request hardening', () => {
       client.close();
     }
   });
+
+  /** Raw HTTP/1.1 upgrade request; resolves with what the proxy answered before closing. */
+  function upgradeRequest(port: number, path: string, extra = ''): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let response = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (response += chunk));
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve(response));
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n${extra}\r\n`,
+      );
+    });
+  }
+
+  test('upgrade requests get the same path and header checks', async () => {
+    assert.match(await upgradeRequest(ports['reject-escaped']!, '/a%2Fb'), /^HTTP\/1\.1 400 /);
+    assert.match(await upgradeRequest(ports.normalized!, '/a%00'), /^HTTP\/1\.1 400 /);
+    assert.match(await upgradeRequest(ports.plain!, '/a#b'), /^HTTP\/1\.1 400 /);
+    const redirect = await upgradeRequest(ports['redirect-escaped']!, '/x%2F..%2Fadmin?q');
+    assert.match(redirect, /^HTTP\/1\.1 307 /);
+    assert.match(redirect, /\r\nlocation: \/admin\?q\r\n/);
+    assert.match(
+      await upgradeRequest(ports['reject-underscores']!, '/', 'x_user: admin\r\n'),
+      /^HTTP\/1\.1 400 /,
+    );
+  });
 });
