@@ -98,8 +98,8 @@ const NO_FILTERS: readonly CompiledHttpFilter[] = [];
 /**
  * The checks and rewrites a request head gets before anything reads it, in Envoy's order: the
  * codec's underscore check, then path normalization (`headers.path` is rewritten). Every request
- * goes through it, upgrades included; counts the refusals it decides except the answered ones
- * (the caller counts what it answers).
+ * goes through it, upgrades included. It counts the underscore stats; the path stats are counted
+ * by the caller when it answers the refusal.
  */
 export function guardRequestHead(
   hcm: HttpConnectionManagerModel,
