@@ -243,4 +243,49 @@ describe('needsNormalization (the one-scan fast path)', () => {
       assert.equal(normalizePath(path, ALL).path, path, path);
     }
   });
+
+  test('property: an unflagged path is never changed (20 000 random paths, every setting)', () => {
+    // A seeded generator (xorshift32): the same paths on every run.
+    let seed = 0x9e3779b9;
+    const next = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return seed >>> 0;
+    };
+    const alphabet = [
+      '/',
+      '/',
+      'a',
+      'b',
+      '.',
+      '%',
+      '2',
+      'e',
+      'F',
+      '5',
+      'c',
+      '\\',
+      '?',
+      '#',
+      ';',
+      ' ',
+      '\xe9',
+      '0',
+    ];
+    const settings: PathNormalizationConfig[] = [];
+    for (const normalize of [false, true])
+      for (const merge of [false, true])
+        for (const action of ['KEEP_UNCHANGED', 'REJECT_REQUEST', 'UNESCAPE_AND_FORWARD'] as const)
+          settings.push(config(normalize, merge, action));
+    for (let n = 0; n < 20_000; n++) {
+      let path = '/';
+      const length = next() % 12;
+      for (let i = 0; i < length; i++) path += alphabet[next() % alphabet.length]!;
+      for (const setting of settings) {
+        if (needsNormalization(path, setting)) continue;
+        assert.deepEqual(normalizePath(path, setting), { path, action: PathAction.Continue }, path);
+      }
+    }
+  });
 });
