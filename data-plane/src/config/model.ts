@@ -7,6 +7,7 @@
  * says so.
  */
 import type { CorsPolicyModel } from './model-http-filters.js';
+import type { PathNormalizationConfig } from '../http/path-normalization.js';
 import type {
   HeaderMatcherModel,
   HeaderValueOptionModel,
@@ -201,6 +202,13 @@ export interface HttpConnectionManagerModel {
   readonly http2MaxConcurrentStreams: number;
   /** Names of the HTTP filters in order (only supported ones pass translation; router last). */
   readonly httpFilters: readonly HttpFilterModel[];
+  /**
+   * normalize_path, merge_slashes, path_with_escaped_slashes_action (absent: paths are
+   * forwarded as received, Envoy's default).
+   */
+  readonly pathNormalization?: PathNormalizationConfig;
+  /** common_http_protocol_options.headers_with_underscores_action (absent: ALLOW). */
+  readonly headersWithUnderscoresAction?: 'REJECT_REQUEST' | 'DROP_HEADER';
   /** access_log: where each finished request is logged, and how (absent or empty: nowhere). */
   readonly accessLogs?: readonly AccessLogModel[];
   /** tracing (absent: no spans, no trace context injected, as Envoy without tracing). */

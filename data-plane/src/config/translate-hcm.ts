@@ -25,6 +25,7 @@ import { translateRouteConfig } from './translate-route.js';
 import { translateHcmTracing } from './translate-tracing.js';
 import { httpFilterByName, httpFilterByTypeUrl } from '../filters/http/registry.js';
 import type { CodecType, HttpConnectionManagerModel, HttpFilterModel } from './model.js';
+import { normalizationEnabled, type PathNormalizationConfig } from '../http/path-normalization.js';
 
 export const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -47,6 +48,14 @@ export const HCM_DEFAULTS = Object.freeze({
 });
 
 const CODECS = ['AUTO', 'HTTP1', 'HTTP2'] as const;
+const ESCAPED_SLASHES = [
+  'IMPLEMENTATION_SPECIFIC_DEFAULT',
+  'KEEP_UNCHANGED',
+  'REJECT_REQUEST',
+  'UNESCAPE_AND_REDIRECT',
+  'UNESCAPE_AND_FORWARD',
+] as const;
+const UNDERSCORES = ['ALLOW', 'REJECT_REQUEST', 'DROP_HEADER'] as const;
 const SERVER_HEADER = ['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH'] as const;
 
 const HCM_SPEC = messageSpec(
@@ -57,7 +66,8 @@ const HCM_SPEC = messageSpec(
     rds: 'route configuration by name over ADS',
     route_config: 'inline route configuration',
     http_filters: 'see the HTTP filter list; router required, last',
-    common_http_protocol_options: 'idle_timeout (default 1h), max_headers_count (default 100)',
+    common_http_protocol_options:
+      'idle_timeout (default 1h), max_headers_count (default 100), headers_with_underscores_action',
     http_protocol_options: 'accept_http_10',
     http2_protocol_options: 'max_concurrent_streams (default 100)',
     server_name: `Server header (default ${HCM_DEFAULTS.serverName})`,
@@ -76,8 +86,19 @@ const HCM_SPEC = messageSpec(
     upgrade_configs: 'e.g. websocket',
     access_log: 'envoy.access_loggers.stdout and .file (see Access logs)',
     tracing: 'envoy.tracers.opentelemetry (see Tracing)',
+    normalize_path:
+      'default false: RFC 3986 dot segments, unreserved escapes decoded, backslash as slash; NUL → 400',
+    merge_slashes: 'default false: runs of / become one',
+    path_with_escaped_slashes_action:
+      'IMPLEMENTATION_SPECIFIC_DEFAULT (= KEEP_UNCHANGED), KEEP_UNCHANGED, REJECT_REQUEST (400), UNESCAPE_AND_REDIRECT (307), UNESCAPE_AND_FORWARD',
   },
 );
+
+/** Fields ferry-proxy refuses with a reason more useful than "not supported". */
+const HCM_REASONS: Readonly<Record<string, string>> = {
+  path_normalization_options:
+    'not implemented by Envoy either (hidden in its API): use normalize_path and merge_slashes',
+};
 
 const RDS_SPEC = messageSpec('envoy.extensions.filters.network.http_connection_manager.v3.Rds', {
   config_source: 'ads only',
@@ -105,6 +126,8 @@ const COMMON_OPTIONS_SPEC = messageSpec(
   {
     idle_timeout: 'connection idle timeout',
     max_headers_count: 'request headers limit (431 above)',
+    headers_with_underscores_action:
+      'ALLOW (default), REJECT_REQUEST (HTTP/1: 400; HTTP/2: stream reset), DROP_HEADER',
   },
   'downstream',
 );
@@ -142,7 +165,7 @@ export function translateHcm(
   issues: Issues,
   options: HcmOptions,
 ): HttpConnectionManagerModel {
-  checkFields(obj, HCM_SPEC, path, issues);
+  checkFields(obj, HCM_SPEC, path, issues, HCM_REASONS);
   const common = asObject(obj.common_http_protocol_options) ?? {};
   checkFields(common, COMMON_OPTIONS_SPEC, join(path, 'common_http_protocol_options'), issues);
   const http1 = asObject(obj.http_protocol_options);
@@ -213,9 +236,49 @@ export function translateHcm(
       HCM_DEFAULTS.http2MaxConcurrentStreams,
     ),
     httpFilters: httpFilters(obj, path, issues),
+    ...pathNormalization(obj, path, issues),
+    ...underscores(common, join(path, 'common_http_protocol_options'), issues),
     ...accessLogs(obj, path, issues),
     ...tracing(obj, path, issues, options),
   };
+}
+
+/** The path settings, present in the model only when they change paths (keeps versions stable). */
+function pathNormalization(
+  obj: JsonObject,
+  path: string,
+  issues: Issues,
+): Pick<HttpConnectionManagerModel, 'pathNormalization'> {
+  const action = enumField(
+    obj.path_with_escaped_slashes_action,
+    ESCAPED_SLASHES,
+    'IMPLEMENTATION_SPECIFIC_DEFAULT',
+    join(path, 'path_with_escaped_slashes_action'),
+    issues,
+  );
+  const config: PathNormalizationConfig = {
+    normalizePath: bool(obj.normalize_path, false),
+    mergeSlashes: bool(obj.merge_slashes, false),
+    // Envoy's implementation-specific default keeps escaped slashes.
+    escapedSlashesAction: action === 'IMPLEMENTATION_SPECIFIC_DEFAULT' ? 'KEEP_UNCHANGED' : action,
+  };
+  return normalizationEnabled(config) ? { pathNormalization: config } : {};
+}
+
+/** headers_with_underscores_action, present in the model only when not ALLOW. */
+function underscores(
+  common: JsonObject,
+  path: string,
+  issues: Issues,
+): Pick<HttpConnectionManagerModel, 'headersWithUnderscoresAction'> {
+  const action = enumField(
+    common.headers_with_underscores_action,
+    UNDERSCORES,
+    'ALLOW',
+    join(path, 'headers_with_underscores_action'),
+    issues,
+  );
+  return action === 'ALLOW' ? {} : { headersWithUnderscoresAction: action };
 }
 
 /** The tracing field, present in the model only when configured (keeps versions stable). */

@@ -126,8 +126,29 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
   },
   {
     name: 'HCM field',
-    mutate: (p) => void (p.hcm.normalize_path = true),
-    errors: [`${L}.normalize_path: not supported by ferry-proxy`],
+    mutate: (p) => void (p.hcm.add_user_agent = true),
+    errors: [`${L}.add_user_agent: not supported by ferry-proxy`],
+  },
+  {
+    name: 'path hardening fields are accepted',
+    mutate: (p) =>
+      void Object.assign(p.hcm, {
+        normalize_path: true,
+        merge_slashes: true,
+        path_with_escaped_slashes_action: 'UNESCAPE_AND_REDIRECT',
+        common_http_protocol_options: { headers_with_underscores_action: 'DROP_HEADER' },
+      }),
+    errors: [],
+  },
+  {
+    name: 'path_normalization_options (not implemented by Envoy)',
+    mutate: (p) =>
+      void (p.hcm.path_normalization_options = {
+        forwarding_transformation: { operations: [{ normalize_path_rfc_3986: {} }] },
+      }),
+    errors: [
+      `${L}.path_normalization_options: not implemented by Envoy either (hidden in its API): use normalize_path and merge_slashes`,
+    ],
   },
   {
     name: 'HTTP filter',

@@ -12,7 +12,12 @@
 import type { HttpConnectionManagerModel } from '../config/model.js';
 import type { LocalReplyOptions, StreamInfo } from '../filters/http/filter.js';
 import type { RouteMatchResult, RouteTable } from '../router/route-table.js';
-import type { GaugeHandle, HistogramHandle, RouteStatusCounters } from '../stats/stats.js';
+import type {
+  CounterHandle,
+  GaugeHandle,
+  HistogramHandle,
+  RouteStatusCounters,
+} from '../stats/stats.js';
 import type { HcmTracer, RequestTrace } from '../tracing/hcm-tracer.js';
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js';
 import type { AccessLogEntry } from '../access-log/access-log-record.js';
@@ -32,6 +37,12 @@ import {
 import type { HeaderMap, RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { LOCAL_REPLY_BODY } from './local-reply.js';
+import {
+  hasFragment,
+  needsNormalization,
+  normalizePath,
+  PathAction,
+} from './path-normalization.js';
 
 /** One filter chain's HTTP connection manager, compiled against one config version. */
 export interface CompiledHcm {
@@ -50,6 +61,96 @@ export interface CompiledHcm {
   readonly tracer?: HcmTracer;
   /** per_connection_buffer_limit_bytes of the listener (Envoy's default 1 MiB). */
   readonly bufferLimitBytes: number;
+  /** Counters of the request hardening (labels listener, stat_prefix). */
+  readonly guardStats: RequestGuardStats;
+}
+
+/** Envoy's HCM and codec counters for requests refused or changed before routing. */
+export interface RequestGuardStats {
+  /** downstream_rq_failed_path_normalization. */
+  readonly failedPathNormalization: CounterHandle;
+  /** downstream_rq_redirected_with_normalized_path. */
+  readonly redirectedWithNormalizedPath: CounterHandle;
+  /** requests_rejected_with_underscores_in_headers (Envoy's httpN.*), by codec. */
+  readonly rejectedWithUnderscores: {
+    readonly http1: CounterHandle;
+    readonly http2: CounterHandle;
+  };
+  /** dropped_headers_with_underscores (Envoy's httpN.*), by codec. */
+  readonly droppedWithUnderscores: { readonly http1: CounterHandle; readonly http2: CounterHandle };
+  /** downstream_rq_too_many_premature_resets (HTTP/2 connections closed for rapid resets). */
+  readonly tooManyPrematureResets: CounterHandle;
+}
+
+/** Why the connection manager refuses a request before its filter chain runs. */
+export const enum Refusal {
+  None = 0,
+  /** normalize_path found an invalid path, or REJECT_REQUEST an escaped slash: 400. */
+  PathRejected = 1,
+  /** UNESCAPE_AND_REDIRECT unescaped a slash: 307 to the normalized path. */
+  PathRedirect = 2,
+  /** headers_with_underscores_action REJECT_REQUEST: HTTP/1 400, HTTP/2 stream reset. */
+  Underscores = 3,
+}
+
+const NO_FILTERS: readonly CompiledHttpFilter[] = [];
+
+/**
+ * The checks and rewrites a request head gets before anything reads it, in Envoy's order: the
+ * codec's underscore check, then path normalization (`headers.path` is rewritten). Every request
+ * goes through it, upgrades included. It counts the underscore stats; the path stats are counted
+ * by the caller when it answers the refusal.
+ */
+export function guardRequestHead(
+  hcm: HttpConnectionManagerModel,
+  headers: RequestHeaderMap,
+  stats: RequestGuardStats,
+): Refusal {
+  if (hcm.headersWithUnderscoresAction !== undefined) {
+    const refusal = applyUnderscoresAction(headers, hcm.headersWithUnderscoresAction, stats);
+    if (refusal !== Refusal.None) return refusal;
+  }
+  const path = headers.path;
+  // CONNECT and OPTIONS * have no path to normalize.
+  if (path.charCodeAt(0) !== 0x2f /* '/' */) return Refusal.None;
+  const paths = hcm.pathNormalization;
+  if (paths === undefined) return hasFragment(path) ? Refusal.PathRejected : Refusal.None;
+  if (!needsNormalization(path, paths)) return Refusal.None;
+  const normalized = normalizePath(path, paths);
+  if (normalized.action === PathAction.Reject) return Refusal.PathRejected;
+  headers.path = normalized.path;
+  if (normalized.action === PathAction.Continue) return Refusal.None;
+  // gRPC clients do not follow redirects: Envoy rejects them instead.
+  return isGrpcRequest(headers) ? Refusal.PathRejected : Refusal.PathRedirect;
+}
+
+function isGrpcRequest(headers: RequestHeaderMap): boolean {
+  return headers.get('content-type')?.startsWith('application/grpc') === true;
+}
+
+/**
+ * headers_with_underscores_action on a request head: the refusal (REJECT_REQUEST), or None after
+ * dropping (DROP_HEADER) every field whose name has an underscore. Pseudo-headers are not in the
+ * map, and hop-by-hop fields were removed by the codec.
+ */
+function applyUnderscoresAction(
+  headers: RequestHeaderMap,
+  action: 'REJECT_REQUEST' | 'DROP_HEADER',
+  stats: RequestGuardStats,
+): Refusal {
+  const names = headers.names;
+  const http2 = headers.protocol === 'HTTP/2';
+  for (let i = names.length - 1; i >= 0; i--) {
+    if (!names[i]!.includes('_')) continue;
+    if (action === 'REJECT_REQUEST') {
+      (http2 ? stats.rejectedWithUnderscores.http2 : stats.rejectedWithUnderscores.http1).inc();
+      return Refusal.Underscores;
+    }
+    names.splice(i, 1);
+    headers.values.splice(i, 1);
+    (http2 ? stats.droppedWithUnderscores.http2 : stats.droppedWithUnderscores.http1).inc();
+  }
+  return Refusal.None;
 }
 
 /** What streams share from the config generation they started in. */
@@ -163,6 +264,8 @@ export class ActiveStream
   idlePrev: ActiveStream | undefined = undefined;
   idleNext: ActiveStream | undefined = undefined;
   idleListed = false;
+  /** A refusal decided before the filter chain (answered by start()). */
+  #refusal = Refusal.None;
 
   constructor(
     chain: CompiledHcm,
@@ -178,11 +281,16 @@ export class ActiveStream
     this.connection = connection;
     const hcm = chain.hcm;
     chain.downstreamRqActive.add(1);
+    this.#refusal = guardRequestHead(hcm, headers, chain.guardStats);
     const identity = applyClientIdentity(headers, connection.socket, hcm, headers.scheme);
     this.requestId = identity.requestId;
     this.downstreamRemoteIp = identity.trustedClientIp;
     this.trace = chain.tracer?.begin(headers, connection, this.route()?.route, this.startTimeMs);
-    this.#filters = new FilterManager(this, chain.filters);
+    // A refused request is answered before (and without) the HTTP filters, as in Envoy.
+    this.#filters = new FilterManager(
+      this,
+      this.#refusal === Refusal.None ? chain.filters : NO_FILTERS,
+    );
   }
 
   /** Runs the request headers through the filter chain (called once, after construction). */
@@ -196,7 +304,43 @@ export class ActiveStream
     }
     if (hcm.requestTimeoutMs > 0 && !endStream)
       this.#requestTimer = setTimeout(onRequestTimeout, hcm.requestTimeoutMs, this);
-    this.#filters.decodeHeaders(this.requestHeaders, endStream);
+    if (this.#refusal !== Refusal.None) this.#refuse();
+    else this.#filters.decodeHeaders(this.requestHeaders, endStream);
+  }
+
+  /** Answers a request refused by path normalization or the underscore check. */
+  #refuse(): void {
+    const stats = this.#chain.guardStats;
+    const headers = this.requestHeaders;
+    switch (this.#refusal) {
+      case Refusal.PathRejected:
+        stats.failedPathNormalization.inc();
+        this.#filters.refuse(headers, 400, { details: 'path_normalization_failed' });
+        return;
+      case Refusal.PathRedirect:
+        stats.redirectedWithNormalizedPath.inc();
+        this.#filters.refuse(headers, 307, {
+          details: 'path_normalization_failed',
+          headers: { location: headers.path },
+        });
+        return;
+      case Refusal.Underscores:
+        if (headers.protocol === 'HTTP/2') {
+          // Envoy's HTTP/2 codec resets the stream.
+          this.responseCodeDetails = 'http2.unexpected_underscore';
+          this.addResponseFlag(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+          this.#encoder.resetStream();
+          this.#finish();
+          return;
+        }
+        // Envoy's HTTP/1 codec answers 400 and closes the connection.
+        this.#encoder.closeConnectionAfterResponse();
+        this.#filters.refuse(headers, 400, {
+          details: 'http1.unexpected_underscore',
+          flag: ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR,
+        });
+        return;
+    }
   }
 
   // ------------------------------------------------------------ StreamInfo

@@ -641,6 +641,15 @@ export class FilterManager {
     }
   }
 
+  /**
+   * Answers a request the connection manager refused before decoding started (a manager built
+   * without filters: Envoy answers these before the filter chain exists).
+   */
+  refuse(headers: RequestHeaderMap, status: number, options: LocalReplyOptions): void {
+    this.#requestHeaders = headers;
+    this.sendLocalReply(status, '', options);
+  }
+
   encoderAboveWatermark(): void {
     this.#encoderWatermarks++;
   }

@@ -82,6 +82,55 @@ class ConnectionCallbacks implements ServerConnectionCallbacks {
   }
 }
 
+/**
+ * The rapid-reset defence (CVE-2023-44487), Envoy's: a stream is premature when it closes before
+ * any response headers were sent and lived at most overload.premature_reset_min_stream_lifetime_seconds
+ * (1 s, compared in whole seconds as Envoy does). Once half the streams a connection has closed
+ * are premature, counted over at least overload.premature_reset_total_stream_count (500) streams
+ * — or earlier, as soon as 250 premature ones make that outcome certain — the connection is
+ * closed with GOAWAY ENHANCE_YOUR_CALM (downstream_rq_too_many_premature_resets).
+ */
+export const PREMATURE_RESET_TOTAL_STREAM_COUNT = 500;
+const PREMATURE_RESET_MIN_STREAM_LIFETIME_S = 1;
+
+/** Per HTTP/2 session: streams closed and how many of them prematurely. */
+class ResetTally {
+  closed = 0;
+  premature = 0;
+  constructor(
+    readonly session: http2.Http2Session,
+    readonly onClose: () => void,
+  ) {}
+}
+
+const RESET_TALLY = Symbol('ferry.resetTally');
+const STREAM_START = Symbol('ferry.streamStart');
+
+interface TalliedStream extends http2.ServerHttp2Stream {
+  [RESET_TALLY]?: ResetTally;
+  [STREAM_START]?: number;
+}
+
+/** A stream's 'close' (a module function: no closure per stream). */
+function onTalliedStreamClose(this: TalliedStream): void {
+  const tally = this[RESET_TALLY];
+  if (tally === undefined || tally.session.destroyed) return;
+  tally.closed++;
+  const lifetimeS = Math.floor((performance.now() - (this[STREAM_START] ?? 0)) / 1000);
+  if (!this.headersSent && lifetimeS <= PREMATURE_RESET_MIN_STREAM_LIFETIME_S) tally.premature++;
+  const limit = PREMATURE_RESET_TOTAL_STREAM_COUNT;
+  const tooMany =
+    tally.closed < limit ? tally.premature * 2 >= limit : tally.premature * 2 >= tally.closed;
+  if (!tooMany) return;
+  tally.onClose();
+  // The error (emitted on the session, where it is ignored) keeps the code: without one Node
+  // sends GOAWAY NO_ERROR.
+  tally.session.destroy(
+    new Error('too many premature stream resets'),
+    http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
+  );
+}
+
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** How long a cleartext connection may stay silent before its first bytes are seen. */
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
@@ -106,6 +155,8 @@ export class HttpHandOff implements TerminalNetworkFilter {
   /** Connections on ferry-proxy's HTTP/1.1 codec. */
   readonly #http1Connections = new Set<Http1ServerConnection>();
   #draining = false;
+  /** The listener's HCM idle_timeout (0: none), for HTTP/2 sessions. */
+  #idleTimeoutMs = 0;
 
   constructor(handlers: HttpHandOffHandlers) {
     this.#handlers = handlers;
@@ -150,13 +201,33 @@ export class HttpHandOff implements TerminalNetworkFilter {
     this.#http2 = http2.createServer({
       settings: { maxConcurrentStreams: 100 },
       maxSessionMemory: 32,
+      // Node's flood limits, stated here because the defences rely on them: a session that sends
+      // this many invalid frames (bad flow control, frames on closed streams...) or keeps opening
+      // streams past max_concurrent_streams (each refused with RST_STREAM REFUSED_STREAM) is
+      // destroyed. nghttp2 itself caps CONTINUATION frames per header block and rate-limits
+      // incoming RST_STREAM frames; the premature-reset tally below acts well before that.
+      maxSessionInvalidFrames: 1000,
+      maxSessionRejectedStreams: 100,
     });
     this.#http2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
       handlers.request(req, res);
     });
     this.#http2.on('session', (session: http2.Http2Session) => {
       this.#sessions.add(session);
+      const tally = new ResetTally(session, () => {
+        const index = chainIndexOf(session.socket) ?? 0;
+        const callbacks = handlers.streamCallbacks(index) ?? handlers.streamCallbacks(0);
+        callbacks?.prematureResetClose?.();
+      });
+      session.on('stream', (stream: TalliedStream) => {
+        stream[RESET_TALLY] = tally;
+        stream[STREAM_START] = performance.now();
+        stream.once('close', onTalliedStreamClose);
+      });
       session.once('close', () => this.#sessions.delete(session));
+      // common_http_protocol_options.idle_timeout: a connection without traffic for that long
+      // is drained (GOAWAY, then closed once its streams end), as Envoy does for HTTP/2.
+      if (this.#idleTimeoutMs > 0) session.setTimeout(this.#idleTimeoutMs, () => session.close());
       session.on('error', () => undefined);
       if (this.#draining) session.close();
     });
@@ -176,6 +247,7 @@ export class HttpHandOff implements TerminalNetworkFilter {
       hcm.requestTimeoutMs > 0 ? Math.min(headersTimeout, hcm.requestTimeoutMs) : headersTimeout;
     server.keepAliveTimeout = hcm.idleTimeoutMs || 3_600_000;
     server.timeout = 0;
+    this.#idleTimeoutMs = hcm.idleTimeoutMs;
     this.#http2.updateSettings({
       maxConcurrentStreams: hcm.http2MaxConcurrentStreams || 100,
       maxHeaderListSize: Math.max(1, hcm.maxRequestHeadersKb || 60) * 1024,

@@ -22,7 +22,12 @@ import { compileRouteConfig, type RouteTable } from '../router/route-table.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
 import type { CodecSettings, ServerConnectionCallbacks } from './codec/codec.js';
 import { nodeConnectionInfo, nodeRequestHead, serveNodeRequest } from './codec/codec-node.js';
-import { ActiveStream, type CompiledHcm, type RequestScope } from './connection-manager.js';
+import {
+  ActiveStream,
+  type CompiledHcm,
+  type RequestGuardStats,
+  type RequestScope,
+} from './connection-manager.js';
 import type { CompiledHttpFilter } from './filter-manager.js';
 import { ListenerManager } from './listener-manager.js';
 import {
@@ -33,7 +38,12 @@ import {
 } from './listener-server.js';
 import { compileListenerRuntime, type ListenerRuntime } from '../listener/listener-runtime.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
-import { RouteStatusCounters, type ConnectionStats, type StatsSink } from '../stats/stats.js';
+import {
+  RouteStatusCounters,
+  type ConnectionStats,
+  type StatLabels,
+  type StatsSink,
+} from '../stats/stats.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { TracingManager, type TracingNode } from '../tracing/tracing-manager.js';
 
@@ -222,6 +232,7 @@ export class ProxyRuntime {
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
           bufferLimitBytes: listener.perConnectionBufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
+          guardStats: this.#guardStats(labels),
           ...(tracer !== undefined ? { tracer } : {}),
         };
       });
@@ -249,6 +260,29 @@ export class ProxyRuntime {
       if (!usedTables.has(key)) this.#routeTables.delete(key);
     this.#config = config;
     await this.#listeners.apply(bindings);
+  }
+
+  /** The request hardening counters of one HCM (Envoy's names; the codec as a label). */
+  #guardStats(labels: StatLabels): RequestGuardStats {
+    const stats = this.#stats;
+    const http1 = { ...labels, codec: 'http1' };
+    const http2 = { ...labels, codec: 'http2' };
+    return {
+      failedPathNormalization: stats.counter('downstream_rq_failed_path_normalization', labels),
+      redirectedWithNormalizedPath: stats.counter(
+        'downstream_rq_redirected_with_normalized_path',
+        labels,
+      ),
+      rejectedWithUnderscores: {
+        http1: stats.counter('requests_rejected_with_underscores_in_headers', http1),
+        http2: stats.counter('requests_rejected_with_underscores_in_headers', http2),
+      },
+      droppedWithUnderscores: {
+        http1: stats.counter('dropped_headers_with_underscores', http1),
+        http2: stats.counter('dropped_headers_with_underscores', http2),
+      },
+      tooManyPrematureResets: stats.counter('downstream_rq_too_many_premature_resets', labels),
+    };
   }
 
   /** The HCM's HTTP filters, each factory built once per config version. */
@@ -364,6 +398,9 @@ function streamCallbacks(
     },
     protocolError(status) {
       chain.downstreamRq.record(status);
+    },
+    prematureResetClose() {
+      chain.guardStats.tooManyPrematureResets.inc();
     },
     upgrade(head, socket, rest, connection) {
       if (head.method === 'CONNECT') {

@@ -5,7 +5,12 @@
  */
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { CompiledHcm, RequestScope } from './connection-manager.js';
+import {
+  guardRequestHead,
+  Refusal,
+  type CompiledHcm,
+  type RequestScope,
+} from './connection-manager.js';
 import type { DownstreamConnectionInfo } from './codec/codec.js';
 import type { RequestHeaderMap } from './header-map.js';
 import { applyClientIdentity } from './client-identity.js';
@@ -30,6 +35,22 @@ export function proxyUpgrade(
   rest: Buffer,
 ): void {
   socket.on('error', () => undefined);
+  // Path normalization and the underscore check hold for upgrades as for every request.
+  const refusal = guardRequestHead(chain.hcm, head, chain.guardStats);
+  if (refusal === Refusal.PathRedirect) {
+    chain.guardStats.redirectedWithNormalizedPath.inc();
+    chain.downstreamRq.record(307);
+    socket.end(
+      `HTTP/1.1 307 Temporary Redirect\r\nlocation: ${head.path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    );
+    return;
+  }
+  if (refusal !== Refusal.None) {
+    if (refusal === Refusal.PathRejected) chain.guardStats.failedPathNormalization.inc();
+    chain.downstreamRq.record(400);
+    refuse(socket, 400, 'Bad Request');
+    return;
+  }
   const upgradeType = upgrade.toLowerCase();
   const match = chain.routeTable?.match(head);
   if (match === undefined || match.action.kind !== 'route') {

@@ -10,6 +10,16 @@ const HELP: Record<string, string> = {
   downstream_rq_time: 'Downstream request time (start to response complete), milliseconds.',
   downstream_rq_active: 'Downstream requests in flight, by listener.',
   downstream_cx_active: 'Open downstream connections, by listener.',
+  downstream_rq_failed_path_normalization:
+    'Requests answered 400 by path normalization or the escaped-slashes action, by listener and stat_prefix.',
+  downstream_rq_redirected_with_normalized_path:
+    'Requests redirected (307) to their path with escaped slashes decoded, by listener and stat_prefix.',
+  requests_rejected_with_underscores_in_headers:
+    'Requests refused for a header name with an underscore (HTTP/1 400, HTTP/2 reset), by listener, stat_prefix and codec.',
+  dropped_headers_with_underscores:
+    'Request headers dropped for an underscore in their name, by listener, stat_prefix and codec.',
+  downstream_rq_too_many_premature_resets:
+    'HTTP/2 connections closed for resetting too many streams prematurely (rapid reset), by listener and stat_prefix.',
   downstream_cx_total: 'Downstream connections accepted, by listener.',
   upstream_rq_total: 'Upstream requests sent on a connection, one per attempt, by cluster.',
   upstream_rq_time:

@@ -106,6 +106,11 @@ export interface ServerConnectionCallbacks {
    */
   protocolError(status: number, connection: DownstreamConnectionInfo): void;
   /**
+   * An HTTP/2 connection was closed (GOAWAY ENHANCE_YOUR_CALM) because its client reset too
+   * many streams prematurely (the rapid-reset defence, http-hand-off.ts): counted by the caller.
+   */
+  prematureResetClose?(): void;
+  /**
    * An HTTP/1.1 Upgrade (other than h2c, which is ignored as Envoy does) or CONNECT request: the
    * codec has let go of the socket (no listener, timer or parser of its own remains) and hands
    * it over with the validated head and the bytes that followed it. The head keeps Connection
