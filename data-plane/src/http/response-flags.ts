@@ -38,6 +38,8 @@ export const ResponseFlag = {
   DELAY_INJECTED: 'DI',
   /** envoy.filters.http.fault aborted the request. */
   FAULT_INJECTED: 'FI',
+  /** A local rate limit filter refused the request. */
+  RATE_LIMITED: 'RL',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];
