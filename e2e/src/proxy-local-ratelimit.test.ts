@@ -260,7 +260,7 @@ describe('ferry-proxy local rate limits', () => {
     await stopAll();
   });
 
-  test('the configured tokens pass proxy-wide, across both workers', async () => {
+  test('the configured tokens pass proxy-wide, across both workers', async (t) => {
     const started = performance.now();
     const total = GLOBAL_MAX * 4;
     const concurrency = 16;
@@ -284,6 +284,9 @@ describe('ferry-proxy local rate limits', () => {
     );
     // Envoy's bucket: max_tokens at the start plus what refilled during the window.
     const expected = GLOBAL_MAX + Math.floor((elapsedMs / 3_600_000) * 1);
+    t.diagnostic(
+      `admitted ${admitted} of ${total} in ${Math.round(elapsedMs)} ms (expected ${expected})`,
+    );
     assert.ok(admitted <= expected, `admitted ${admitted}, more than the ${expected} configured`);
     assert.ok(
       admitted >= Math.floor(expected * 0.95),
