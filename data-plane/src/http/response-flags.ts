@@ -40,6 +40,8 @@ export const ResponseFlag = {
   FAULT_INJECTED: 'FI',
   /** envoy.filters.http.ext_authz denied the request, or its service failed. */
   UNAUTHORIZED_EXTERNAL_SERVICE: 'UAEX',
+  /** A local rate limit filter refused the request. */
+  RATE_LIMITED: 'RL',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];

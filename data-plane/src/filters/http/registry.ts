@@ -14,6 +14,7 @@ import { extAuthzFilter } from './ext_authz/config.js';
 import { faultFilter } from './fault/config.js';
 import { headerMutationFilter } from './header_mutation/config.js';
 import { healthCheckFilter } from './health_check/config.js';
+import { localRateLimitFilter } from './local_ratelimit/config.js';
 import { rbacFilter } from './rbac/config.js';
 import { routerFilter } from './router/config.js';
 
@@ -27,6 +28,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   faultFilter,
   headerMutationFilter,
   healthCheckFilter,
+  localRateLimitFilter,
   rbacFilter,
   routerFilter,
 ];

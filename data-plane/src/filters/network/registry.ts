@@ -6,12 +6,14 @@
  */
 import type { NetworkFilterFactory } from './filter.js';
 import { httpConnectionManagerFilter } from './http_connection_manager/config.js';
+import { networkLocalRateLimitFilter } from './local_ratelimit/config.js';
 import { networkRbacFilter } from './rbac/config.js';
 import { tcpProxyFilter } from './tcp_proxy/config.js';
 
 /** Every network filter ferry-proxy supports. */
 export const NETWORK_FILTERS: readonly NetworkFilterFactory[] = [
   httpConnectionManagerFilter,
+  networkLocalRateLimitFilter,
   networkRbacFilter,
   tcpProxyFilter,
 ];
