@@ -1,0 +1,59 @@
+/**
+ * Fixed-window counters, aligned to the unit's boundaries in UTC as envoyproxy/ratelimit aligns
+ * them: a MINUTE limit counts from hh:mm:00.000 to hh:mm:59.999, then starts from zero. Accuracy:
+ * within one window at most `requests_per_unit` requests are answered OK by the replica that owns
+ * the key, exactly; across a boundary a client can get up to twice the rate within one unit's
+ * span (the end of one window and the start of the next), the known cost of fixed windows, paid
+ * for O(1) memory per key and no clock coordination beyond the hosts' clocks.
+ *
+ * Memory: one entry per key seen in the current window; entries of ended windows are dropped by
+ * sweep(), which the owner calls on a timer.
+ */
+
+interface Entry {
+  /** Epoch ms at which the entry's window ends. */
+  windowEnd: number;
+  count: number;
+}
+
+export interface HitResult {
+  /** The count after this hit, within the current window. */
+  readonly count: number;
+  /** Epoch ms at which the window resets. */
+  readonly windowEnd: number;
+}
+
+export class WindowCounters {
+  readonly #entries = new Map<string, Entry>();
+
+  /** Adds `hits` to `key`'s counter for the `unitMs` window that contains `now`. */
+  hit(key: string, unitMs: number, hits: number, now: number): HitResult {
+    const windowEnd = (Math.floor(now / unitMs) + 1) * unitMs;
+    let entry = this.#entries.get(key);
+    if (entry === undefined || entry.windowEnd !== windowEnd) {
+      if (entry === undefined || entry.windowEnd < windowEnd) {
+        entry = { windowEnd, count: 0 };
+        this.#entries.set(key, entry);
+      } else {
+        // A clock that stepped back: count in the newer window rather than reopen an old one.
+        return { count: (entry.count += hits), windowEnd: entry.windowEnd };
+      }
+    }
+    entry.count += hits;
+    return { count: entry.count, windowEnd };
+  }
+
+  /** Drops the counters of windows that ended before `now`. */
+  sweep(now: number): void {
+    for (const [key, entry] of this.#entries) if (entry.windowEnd <= now) this.#entries.delete(key);
+  }
+
+  /** Forgets every counter (ownership moved: another replica counts from zero). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
