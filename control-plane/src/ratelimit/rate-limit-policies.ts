@@ -52,7 +52,7 @@ export class RateLimitPolicies {
   set(group: string, name: string, policy: CompiledRateLimitPolicy | undefined): void {
     let names = this.#byName.get(group);
     if (policy) {
-      if (!names) this.#byName.set(group, (names = new Map()));
+      if (!names) this.#byName.set(group, (names = new Map<string, CompiledRateLimitPolicy>()));
       names.set(name, policy);
     } else names?.delete(name);
     const domains = new Map<string, CompiledRateLimitPolicy>();
@@ -74,7 +74,11 @@ export class RateLimitPolicies {
         (event) => {
           for (const m of event.changes) {
             if (m.typeUrl !== RATE_LIMIT_POLICY_TYPE.typeUrl) continue;
-            this.set(m.group, m.name, m.op === 'put' ? this.#decode(m.group, m.name, m.value) : undefined);
+            this.set(
+              m.group,
+              m.name,
+              m.op === 'put' ? this.#decode(m.group, m.name, m.value) : undefined,
+            );
           }
         },
         caughtUp,

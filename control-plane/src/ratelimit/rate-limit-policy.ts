@@ -82,7 +82,9 @@ export function compileRateLimitPolicy(
     errors.push('domain: required: the domain the proxies\' ratelimit filters send (e.g. "edge")');
   const descriptors = Array.isArray(json.descriptors) ? json.descriptors : [];
   if (descriptors.length === 0)
-    errors.push('descriptors: at least one descriptor is required (a policy without one limits nothing)');
+    errors.push(
+      'descriptors: at least one descriptor is required (a policy without one limits nothing)',
+    );
   const root = compileLevel(descriptors, 'descriptors', undefined, errors);
   if (errors.length > 0) return { ok: false, errors };
   const name = typeof json.name === 'string' ? json.name : '';
@@ -106,14 +108,17 @@ function compileLevel(
   const seen = new Map<string, number>();
   list.forEach((item, i) => {
     const at = `${path}[${i}]`;
-    const d = (item !== null && typeof item === 'object' && !Array.isArray(item) ? item : {}) as JsonObject;
+    const d = item !== null && typeof item === 'object' && !Array.isArray(item) ? item : {};
     const key = typeof d.key === 'string' ? d.key : '';
     const value = typeof d.value === 'string' ? d.value : '';
     if (key === '') errors.push(`${at}.key: required: the descriptor entry key to match`);
     const id = `${key}\u0000${value}`;
     const first = seen.get(id);
     if (key !== '' && first !== undefined) {
-      const what = value === '' ? `key ${JSON.stringify(key)}` : `key ${JSON.stringify(key)} with value ${JSON.stringify(value)}`;
+      const what =
+        value === ''
+          ? `key ${JSON.stringify(key)}`
+          : `key ${JSON.stringify(key)} with value ${JSON.stringify(value)}`;
       errors.push(`${at}: duplicate descriptor: ${what} is also ${path}[${first}]`);
     } else seen.set(id, i);
     const shadowMode = d.shadow_mode === true;
@@ -134,7 +139,7 @@ function compileLimit(
   errors: string[],
 ): LimitMatch {
   if (raw === undefined || raw === null) return undefined;
-  const r = (typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as JsonObject;
+  const r = typeof raw === 'object' && !Array.isArray(raw) ? raw : {};
   const unit = typeof r.unit === 'string' ? r.unit : '';
   const rate = typeof r.requests_per_unit === 'number' ? r.requests_per_unit : 0;
   if (r.unlimited === true) {
@@ -143,8 +148,7 @@ function compileLimit(
     if (rate !== 0) errors.push(`${path}.requests_per_unit: an unlimited rate_limit has no rate`);
     return 'unlimited';
   }
-  if (!UNITS.has(unit))
-    errors.push(`${path}.unit: required: SECOND, MINUTE, HOUR or DAY`);
+  if (!UNITS.has(unit)) errors.push(`${path}.unit: required: SECOND, MINUTE, HOUR or DAY`);
   if (!Number.isInteger(rate) || rate < 1)
     errors.push(`${path}.requests_per_unit: required: at least 1 (or set unlimited: true)`);
   return {

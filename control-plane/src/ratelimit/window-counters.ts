@@ -48,9 +48,13 @@ export class WindowCounters {
     for (const [key, entry] of this.#entries) if (entry.windowEnd <= now) this.#entries.delete(key);
   }
 
-  /** Forgets every counter (ownership moved: another replica counts from zero). */
-  clear(): void {
-    this.#entries.clear();
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
+  /** Forgets a counter (its key moved to another replica, which counts from zero). */
+  delete(key: string): void {
+    this.#entries.delete(key);
   }
 
   get size(): number {
