@@ -352,7 +352,59 @@ export interface VirtualHostModel extends HeaderMutationsModel {
   readonly typedPerFilterConfig?: PerFilterConfigsModel;
   /** The deprecated inline `cors` (used by the CORS filter when no level has a CorsPolicy). */
   readonly cors?: CorsPolicyModel;
+  /** VirtualHost.rate_limits (absent: none). */
+  readonly rateLimits?: readonly RateLimitModel[];
 }
+
+/**
+ * One RateLimit entry of a RouteAction or VirtualHost (route_components.proto): the actions
+ * that, all together, produce one descriptor (router/rate-limit-descriptors.ts).
+ */
+export interface RateLimitModel {
+  /** stage (0-10, default 0): a rate limit filter only uses the entries of its own stage. */
+  readonly stage: number;
+  /** disable_key ("" = none). */
+  readonly disableKey: string;
+  readonly actions: readonly RateLimitActionModel[];
+}
+
+/** RateLimit.Action: one descriptor entry each (Envoy's router_ratelimit.cc). */
+export type RateLimitActionModel =
+  | { readonly kind: 'source_cluster' }
+  | { readonly kind: 'destination_cluster' }
+  | {
+      readonly kind: 'request_headers';
+      /** Lower-cased. */
+      readonly headerName: string;
+      readonly descriptorKey: string;
+      readonly skipIfAbsent: boolean;
+    }
+  | { readonly kind: 'remote_address' }
+  | {
+      readonly kind: 'masked_remote_address';
+      /** Defaults 32 and 128. */
+      readonly v4PrefixMaskLen: number;
+      readonly v6PrefixMaskLen: number;
+    }
+  | {
+      readonly kind: 'generic_key';
+      readonly descriptorKey: string;
+      readonly descriptorValue: string;
+    }
+  | {
+      readonly kind: 'header_value_match';
+      readonly descriptorKey: string;
+      readonly descriptorValue: string;
+      readonly expectMatch: boolean;
+      readonly headers: readonly HeaderMatcherModel[];
+    }
+  | {
+      readonly kind: 'query_parameter_value_match';
+      readonly descriptorKey: string;
+      readonly descriptorValue: string;
+      readonly expectMatch: boolean;
+      readonly queryParameters: readonly QueryParameterMatcherModel[];
+    };
 
 export interface QueryParameterMatcherModel {
   readonly name: string;
@@ -425,6 +477,10 @@ export interface ForwardActionModel {
   readonly upgradeTypes: readonly string[];
   /** The deprecated inline `cors` (used by the CORS filter when no level has a CorsPolicy). */
   readonly cors?: CorsPolicyModel;
+  /** RouteAction.rate_limits (absent: none). */
+  readonly rateLimits?: readonly RateLimitModel[];
+  /** include_vh_rate_limits: the virtual host's rate_limits apply as well (absent: false). */
+  readonly includeVhRateLimits?: boolean;
 }
 
 export interface RedirectActionModel {

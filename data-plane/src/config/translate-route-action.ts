@@ -26,6 +26,7 @@ import {
   typedPerFilterConfig,
 } from './translate-per-filter-config.js';
 import { INLINE_CORS_NOTE, inlineCorsPolicy } from '../filters/http/cors/config.js';
+import { RATE_LIMITS_NOTE, RATE_LIMIT_SPECS, rateLimits } from './translate-rate-limits.js';
 import type {
   DirectResponseActionModel,
   ForwardActionModel,
@@ -79,6 +80,9 @@ const ROUTE_ACTION_SPEC = messageSpec('envoy.config.route.v3.RouteAction', {
   hash_policy: 'hash for RING_HASH / MAGLEV clusters',
   upgrade_configs: 'per-route upgrade enablement (enabling only)',
   cors: INLINE_CORS_NOTE,
+  rate_limits: RATE_LIMITS_NOTE,
+  include_vh_rate_limits:
+    "default false: the virtual host's rate_limits apply as well (the filters' vh_rate_limits otherwise decide)",
 });
 
 const UPGRADE_SPEC = messageSpec('envoy.config.route.v3.RouteAction.UpgradeConfig', {
@@ -188,6 +192,7 @@ export const ROUTE_ACTION_SPECS: readonly MessageSpec[] = [
   CLUSTER_WEIGHT_SPEC,
   REDIRECT_SPEC,
   DIRECT_RESPONSE_SPEC,
+  ...RATE_LIMIT_SPECS,
 ];
 
 export function forwardAction(
@@ -240,6 +245,9 @@ export function forwardAction(
   if (retry) optional.retryPolicy = retryPolicy(retry, join(path, 'retry_policy'), issues);
   const cors = asObject(obj.cors);
   if (cors) optional.cors = inlineCorsPolicy(cors, join(path, 'cors'), issues);
+  const limits = rateLimits(obj, path, issues);
+  if (limits) optional.rateLimits = limits;
+  if (bool(obj.include_vh_rate_limits, false)) optional.includeVhRateLimits = true;
   return { ...base, ...optional };
 }
 

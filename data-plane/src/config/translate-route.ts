@@ -43,6 +43,7 @@ import {
   INLINE_CORS_SPECS,
   inlineCorsPolicy,
 } from '../filters/http/cors/config.js';
+import { RATE_LIMITS_NOTE, rateLimits } from './translate-rate-limits.js';
 import type {
   CorsPolicyModel,
   RouteActionModel,
@@ -75,6 +76,7 @@ const VIRTUAL_HOST_SPEC = messageSpec('envoy.config.route.v3.VirtualHost', {
   metadata: 'accepted, no effect',
   typed_per_filter_config: TYPED_PER_FILTER_CONFIG_NOTE,
   cors: INLINE_CORS_NOTE,
+  rate_limits: RATE_LIMITS_NOTE,
 });
 
 const ROUTE_SPEC = messageSpec('envoy.config.route.v3.Route', {
@@ -185,6 +187,7 @@ function virtualHost(obj: JsonObject, path: string, ctx: RouteContext): VirtualH
   checkFields(obj, VIRTUAL_HOST_SPEC, path, issues);
   const retry = asObject(obj.retry_policy);
   const requireTls = str(obj.require_tls, 'NONE');
+  const limits = rateLimits(obj, path, issues);
   return {
     name: str(obj.name),
     domains: strings(obj.domains).map((d) => d.toLowerCase()),
@@ -196,6 +199,7 @@ function virtualHost(obj: JsonObject, path: string, ctx: RouteContext): VirtualH
     ...headerMutations(obj, path, issues),
     ...typedPerFilterConfig(obj, path, issues),
     ...inlineCors(obj, path, issues),
+    ...(limits ? { rateLimits: limits } : {}),
   };
 }
 

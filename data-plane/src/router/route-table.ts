@@ -34,6 +34,7 @@ import {
 } from './route-match.js';
 import { PerFilterConfigIndex } from './per-filter-config.js';
 import { PathRewriter, RedirectBuilder, type MatchedPart } from './rewrite.js';
+import { RateLimitPolicy, RouteRateLimits } from './rate-limit-descriptors.js';
 import { VirtualHostIndex } from './virtual-host-index.js';
 
 export interface RouteRequest {
@@ -63,6 +64,11 @@ export interface RouteMatchResult {
   readonly autoHostRewrite: boolean;
   /** True when the route has request or response header mutations at any level. */
   readonly hasHeaderMutations: boolean;
+  /**
+   * The route's and its virtual host's rate_limits, compiled (router/rate-limit-descriptors.ts);
+   * RouteRateLimits.NONE for redirect and direct_response routes.
+   */
+  readonly rateLimits: RouteRateLimits;
   /** The path (with query) to send upstream after prefix_rewrite/regex_rewrite. */
   rewritePath(path: string): string;
   /** host_rewrite_literal, or host_rewrite_header's value when present and non-empty. */
@@ -108,6 +114,7 @@ class RouteSelection implements RouteMatchResult {
   readonly weightedCluster: WeightedClusterModel | undefined;
   readonly autoHostRewrite: boolean;
   readonly hasHeaderMutations: boolean;
+  readonly rateLimits: RouteRateLimits;
   private readonly compiled: CompiledRoute;
   private readonly mutations: HeaderMutationChain;
   private readonly filterConfigs: PerFilterConfigIndex;
@@ -132,6 +139,7 @@ class RouteSelection implements RouteMatchResult {
     this.autoHostRewrite = this.action.kind === 'route' && this.action.autoHostRewrite;
     this.mutations = mutations;
     this.hasHeaderMutations = !mutations.empty;
+    this.rateLimits = compiled.rateLimits;
     this.filterConfigs = filterConfigs;
   }
 
@@ -209,6 +217,7 @@ class CompiledRoute {
   readonly rewriter: PathRewriter;
   readonly redirect: RedirectBuilder | undefined;
   readonly hostRewriteHeader: string | undefined;
+  readonly rateLimits: RouteRateLimits;
   private readonly headerMatchers: readonly ((headers: HeaderLookup) => boolean)[];
   private readonly queryMatchers: readonly ((query: string) => boolean)[];
   private readonly grpc: boolean;
@@ -230,6 +239,7 @@ class CompiledRoute {
     outerFilterConfigs: readonly (PerFilterConfigsModel | undefined)[],
     mostSpecificWins: boolean,
     random: RandomSource,
+    virtualHostRateLimits: RateLimitPolicy,
   ) {
     this.virtualHost = virtualHost;
     this.route = route;
@@ -250,6 +260,14 @@ class CompiledRoute {
       action.kind === 'redirect' ? new RedirectBuilder(action, matchedPart(route)) : undefined;
     this.hostRewriteHeader = forward?.hostRewriteHeader?.toLowerCase();
     this.clusterHeader = forward?.clusterHeader?.toLowerCase();
+    this.rateLimits =
+      forward === undefined
+        ? RouteRateLimits.NONE
+        : new RouteRateLimits(
+            RateLimitPolicy.compile(forward.rateLimits),
+            virtualHostRateLimits,
+            forward.includeVhRateLimits === true,
+          );
 
     const routeChain = new HeaderMutationChain(this.routeLevels, mostSpecificWins);
     const routeFilterLevels = [route.typedPerFilterConfig, ...outerFilterConfigs];
@@ -366,10 +384,25 @@ function compileVirtualHost(
   const outer = [new CompiledHeaderMutations(vh), configLevel];
   const outerFilterConfigs = [vh.typedPerFilterConfig, configFilterConfigs];
   const routes: CompiledRoute[] = [];
+  let vhRateLimits = RateLimitPolicy.EMPTY;
+  try {
+    vhRateLimits = RateLimitPolicy.compile(vh.rateLimits);
+  } catch (error) {
+    if (errors === undefined) throw error;
+    errors.push(`${path}.rate_limits: ${(error as Error).message}`);
+  }
   vh.routes.forEach((route, i) => {
     try {
       routes.push(
-        new CompiledRoute(vh, route, outer, outerFilterConfigs, mostSpecificWins, random),
+        new CompiledRoute(
+          vh,
+          route,
+          outer,
+          outerFilterConfigs,
+          mostSpecificWins,
+          random,
+          vhRateLimits,
+        ),
       );
     } catch (error) {
       if (errors === undefined) throw error;
