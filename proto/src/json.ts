@@ -4,6 +4,7 @@
  * form Envoy's docs and config_dump use.
  */
 import {
+  create,
   fromBinary,
   fromJson,
   toBinary,
@@ -62,6 +63,15 @@ export function decodeJsonWith(
 
 export function messageToJson(desc: DescMessage, message: Message): JsonValue {
   return toJson(desc, message, { registry: protoRegistry(), useProtoFieldName: true });
+}
+
+/**
+ * A message of type `desc` from a plain init object (field names in lowerCamelCase as
+ * @bufbuild/protobuf's reflection names them; oneofs as `{ case, value }`): the light way to
+ * build a message to encode on a request path, without JSON's checks.
+ */
+export function createMessage(desc: DescMessage, init: Record<string, unknown>): Message {
+  return create(desc, init as never);
 }
 
 export function encodeBinary(desc: DescMessage, message: Message): Uint8Array {

@@ -30,7 +30,7 @@ import { StreamFormatterContext } from '../common/request-headers.js';
 import { RetryState, type FailureKind } from './retry-state.js';
 import { upstreamConnectionName } from '../../../upstream/upstream-name.js';
 import { CERT_VERIFY_FAILED } from '../../../upstream/upstream-tls.js';
-import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request.js';
+import { UpstreamRequest, isConnectError, type UpstreamRequestOwner } from './upstream-request.js';
 
 /** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
 const OVERLOADED: Readonly<Record<string, string>> = { 'x-envoy-overloaded': 'true' };
@@ -39,23 +39,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** Request bodies up to this size are kept for replay on retry (Envoy buffers likewise). */
 const RETRY_BUFFER_LIMIT = 64 * 1024;
-
-function isConnectError(err: NodeJS.ErrnoException): boolean {
-  const code = err.code ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT' ||
-    code === 'ENOTFOUND' ||
-    code === 'EHOSTUNREACH' ||
-    code === 'ENETUNREACH' ||
-    code === 'EAI_AGAIN' ||
-    code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
-    code.startsWith('ERR_SSL') ||
-    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
-    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
-    code === 'SELF_SIGNED_CERT_IN_CHAIN'
-  );
-}
 
 /**
  * Envoy's transport failure reason for an upstream certificate that fails verification, and the

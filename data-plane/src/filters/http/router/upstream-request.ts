@@ -22,11 +22,33 @@ export interface UpstreamRequestOwner {
   onUpstreamHeaders(status: number, rawHeaders: (string | Buffer)[]): boolean;
   /** A body chunk; false pauses reading until resumeReading(). */
   onUpstreamData(chunk: Buffer): boolean;
-  /** The response is complete; `startedAt` is when the attempt was dispatched. */
-  onUpstreamComplete(startedAt: number): void;
+  /**
+   * The response is complete; `startedAt` is when the attempt was dispatched. `trailers`: as the
+   * pool reported them (`[name, value, ...]` from the HTTP/1.1 pool, a header object from HTTP/2,
+   * null or empty when none).
+   */
+  onUpstreamComplete(startedAt: number, trailers: unknown): void;
   /** The attempt failed; `connected`: it had been put on a connection. */
   onUpstreamError(err: Error, connected: boolean): void;
   onPerTryTimeout(): void;
+}
+
+/** Errors that mean no connection could be made (Envoy's connect failures). */
+export function isConnectError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'ENOTFOUND' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'EAI_AGAIN' ||
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
+    code.startsWith('ERR_SSL') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN'
+  );
 }
 
 function onPerTryTimeout(request: UpstreamRequest): void {
@@ -149,11 +171,11 @@ export class UpstreamRequest implements HostDispatchHandler {
     return this.#owner.onUpstreamData(chunk);
   }
 
-  onComplete(): void {
+  onComplete(trailers: unknown): void {
     if (!this.#active) return;
     const startedAt = this.#startedAt;
     this.end();
-    this.#owner.onUpstreamComplete(startedAt);
+    this.#owner.onUpstreamComplete(startedAt, trailers);
   }
 
   onError(err: Error): void {
