@@ -188,6 +188,8 @@ export interface FilterFactoryContext {
   readonly listenerName: string;
   /** The proxy-wide "failing health checks" flag (admin POST /healthcheck/fail). */
   readonly serverHealth: { readonly failing: boolean };
+  /** The node's cluster (Envoy's local service cluster, e.g. rate limit source_cluster); "" unknown. */
+  readonly localServiceCluster?: string;
 }
 
 /** Built once per HCM and config version (in a worker); creates the per-stream filters. */
