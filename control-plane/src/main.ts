@@ -409,11 +409,13 @@ async function main(): Promise<void> {
     });
   }
   healthReports.start();
+  // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
   await rlsMembership.start(
     formatHostPort(
       options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
       options.rlsAdvertise?.port ?? xdsPort,
     ),
+    options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
   );
   const acmeManager = new AcmeManager({
     store,

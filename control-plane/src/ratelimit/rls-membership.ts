@@ -22,7 +22,10 @@ export interface RlsMember {
 
 export interface RlsMembershipOptions {
   readonly store: ResourceStore;
-  /** This replica's id (`--replica-id`); its address is known once the xDS server is bound. */
+  /**
+   * This replica's id (`--replica-id`); unique among the replicas of a store. It and the address
+   * may also be given to start(), once the xDS server is bound.
+   */
   readonly id: string;
   readonly logger: Logger;
   /** Lease renewal and membership read interval (default 1 s); the lease lasts three of them. */
@@ -65,8 +68,8 @@ export class RlsMembership {
    * Joins with the `address` peers forward to (host:port of the bound xDS server) and reads the
    * membership once, then keeps both fresh.
    */
-  async start(address: string): Promise<void> {
-    this.#self = { id: this.#options.id, address };
+  async start(address: string, id = this.#options.id): Promise<void> {
+    this.#self = { id, address };
     this.#holder = JSON.stringify([this.#self.id, address]);
     this.#members = [this.#self];
     this.#signature = signature(this.#members);
