@@ -75,9 +75,10 @@ const USAGE = `Usage: ferry-control-plane [options]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
   --replica-id ID               this replica's name in the shared store (health quorum
                                 reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
-  --rls-advertise-address HOST:PORT  where the other replicas reach this one's xDS port to
-                                forward rate limit checks of the counters it owns
-                                                          [--xds-address, bound port]
+  --rls-advertise-address HOST:PORT
+                                where the other replicas reach this one's xDS port to
+                                forward the rate limit checks of counters it owns
+                                                     [--xds-address host, bound port]
   --acme-check-interval-ms N    how often the ACME lease holder looks for certificates to
                                 order or renew, besides store changes          [10000]
   --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
@@ -410,13 +411,19 @@ async function main(): Promise<void> {
   }
   healthReports.start();
   // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
-  await rlsMembership.start(
-    formatHostPort(
-      options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
-      options.rlsAdvertise?.port ?? xdsPort,
-    ),
-    options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
-  );
+  // Forwarding between replicas is plaintext gRPC; under xDS TLS each replica counts alone.
+  if (options.xdsTls)
+    logger.info(
+      'xDS serves TLS: rate limit counters are not shared between control-plane replicas (each counts the checks it receives); with one replica the limits are exact',
+    );
+  else
+    await rlsMembership.start(
+      formatHostPort(
+        options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
+        options.rlsAdvertise?.port ?? xdsPort,
+      ),
+      options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
+    );
   const acmeManager = new AcmeManager({
     store,
     cache,

@@ -242,6 +242,16 @@ describe('fleet-wide rate limits through the control plane', () => {
     });
   }
 
+  test('ferryctl lists the policy and history shows it', async () => {
+    const got = await ferryctl(a.apiUrl, ['get', 'ratelimits', '-o', 'json']);
+    assert.equal(got.code, 0, got.stderr);
+    assert.match(got.stdout, /"domain": ?"edge"/);
+    assert.match(got.stdout, /login-per-ip/);
+    const history = await ferryctl(a.apiUrl, ['history', '-o', 'json']);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /ferry\.v1\.RateLimitPolicy/);
+  });
+
   test('limited replies: 429, x-envoy-ratelimited, x-ratelimit headers', async () => {
     await roomInWindow();
     const scenario = 'headers';
