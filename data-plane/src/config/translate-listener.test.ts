@@ -201,7 +201,7 @@ describe('translateListener: tcp_proxy', () => {
     assert.deepEqual(
       errors(listener([{ filters: [{ name: 'envoy.filters.network.tcp_proxy' }] }])),
       [
-        `${L}: filter_chains[0].filters[0].typed_config: required: the filter config selects the filter (supported: envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy)`,
+        `${L}: filter_chains[0].filters[0].typed_config: required: the filter config selects the filter (supported: envoy.filters.network.http_connection_manager, envoy.filters.network.local_ratelimit, envoy.filters.network.tcp_proxy)`,
       ],
     );
   });

@@ -121,7 +121,7 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
         },
       ]),
     errors: [
-      'Listener "http": filter_chains[0].filters[0].typed_config: network filter envoy.extensions.filters.network.echo.v3.Echo is not supported by ferry-proxy (supported: envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy)',
+      'Listener "http": filter_chains[0].filters[0].typed_config: network filter envoy.extensions.filters.network.echo.v3.Echo is not supported by ferry-proxy (supported: envoy.filters.network.http_connection_manager, envoy.filters.network.local_ratelimit, envoy.filters.network.tcp_proxy)',
     ],
   },
   {

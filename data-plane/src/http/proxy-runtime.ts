@@ -111,6 +111,8 @@ export class ProxyRuntime {
   readonly #routeTables = new Map<string, RouteTable>();
   /** Admin /healthcheck/fail state, shared by the health_check filters of every config. */
   readonly #serverHealth = new ServerHealthState();
+  /** node.cluster (--node-cluster or the bootstrap's), "" when unknown. */
+  readonly #nodeCluster: string;
   #applying: Promise<void> = Promise.resolve();
   #config: ProxyConfig | undefined;
   #closing: Promise<void> | undefined;
@@ -121,6 +123,7 @@ export class ProxyRuntime {
     this.#stats = opts.stats ?? new MemoryStatsSink();
     this.#accessLog = opts.accessLog;
     this.#logsRequests = opts.logsRequests;
+    this.#nodeCluster = opts.node?.cluster ?? '';
     this.#clusters = new ClusterManager(this.#stats, this.#logger);
     this.#tracing =
       opts.tracing ??
@@ -259,6 +262,7 @@ export class ProxyRuntime {
       statPrefix: hcm.statPrefix,
       listenerName,
       serverHealth: this.#serverHealth,
+      localServiceCluster: this.#nodeCluster,
     };
     return hcm.httpFilters.map((filter) => {
       const factory = httpFilterByTypeUrl(filter.typeUrl);

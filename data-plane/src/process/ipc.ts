@@ -6,6 +6,7 @@
 import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
+import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
 
 export type PrimaryMessage =
   /** Apply this config (atomic swap in the worker's ProxyRuntime). */
@@ -38,7 +39,9 @@ export type PrimaryMessage =
   /** Stop accepting on every listener; keep serving what is in flight. */
   | { readonly type: 'drain-listeners' }
   /** Graceful exit: drain, finish in-flight requests until the deadline, then exit. */
-  | { readonly type: 'shutdown'; readonly deadlineMs: number };
+  | { readonly type: 'shutdown'; readonly deadlineMs: number }
+  /** Tokens of a proxy-wide rate limit bucket, answering a token-lease (rate-limit/). */
+  | { readonly type: 'token-grant'; readonly grant: TokenLeaseGrant };
 
 export type WorkerMessage =
   | { readonly type: 'worker-ready' }
@@ -53,7 +56,9 @@ export type WorkerMessage =
   | { readonly type: 'outcomes'; readonly batch: OutcomeBatch }
   | { readonly type: 'drained' }
   /** The worker's first upstream request to a cluster (health checks leave no_traffic_interval). */
-  | { readonly type: 'cluster-traffic'; readonly cluster: string };
+  | { readonly type: 'cluster-traffic'; readonly cluster: string }
+  /** Lease tokens of (or give back tokens to) a proxy-wide rate limit bucket. */
+  | { readonly type: 'token-lease'; readonly request: TokenLeaseRequest };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return (

@@ -40,6 +40,7 @@ import {
   type PrimaryBootstrap,
 } from './primary-inputs.js';
 import { WorkerPool } from './worker-pool.js';
+import { TokenBucketServer } from '../rate-limit/bucket-server.js';
 
 export interface PrimaryDeps {
   readonly options: ProxyOptions;
@@ -57,6 +58,8 @@ export interface PrimaryDeps {
 export class Primary implements AdminControls {
   private readonly logger: Logger;
   private readonly pool: WorkerPool;
+  /** The proxy-wide rate limit buckets workers lease tokens from. */
+  private readonly rateLimitBuckets = new TokenBucketServer(() => this.pool.size);
   private readonly source: ConfigSource;
   private readonly stateFile: StateFile | undefined;
   private ads: XdsStreamClient | undefined;
@@ -108,6 +111,7 @@ export class Primary implements AdminControls {
       ...(deps.workerArgs ? { args: deps.workerArgs } : {}),
       onClusterTraffic: (cluster) => this.health.markTraffic(cluster),
       onOutcomes: (batch) => this.outliers.report(batch),
+      onTokenLease: (request) => this.rateLimitBuckets.lease(request),
       onApplied: (_slot, version, error) => {
         if (error) this.counters.workerApplyFailures += 1;
         else if (version === this.workerConfig?.version) this.maybeReady();
@@ -393,6 +397,7 @@ export class Primary implements AdminControls {
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();
+    this.rateLimitBuckets.close();
     this.rotator?.close();
     this.processStats.close();
     this.hds?.close();
@@ -411,6 +416,7 @@ export class Primary implements AdminControls {
     this.healthTargets.close();
     this.health.close();
     this.outliers.close();
+    this.rateLimitBuckets.close();
     this.rotator?.close();
     this.processStats.close();
     this.hds?.destroy();

@@ -17,6 +17,7 @@ import { OutcomeBuffer, workerOutliers } from '../health/outlier-outcomes.js';
 import { ProcessStats } from '../stats/process-stats.js';
 import { openAccessLog } from './access-log.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+import { workerBuckets } from '../rate-limit/shared-bucket.js';
 
 /** The part of ProxyRuntime (http/proxy-runtime.ts) a worker drives. */
 export interface WorkerRuntime {
@@ -158,6 +159,9 @@ export function runWorker(deps: WorkerDeps): void {
       case 'shutdown':
         shutdown(message.deadlineMs);
         break;
+      case 'token-grant':
+        workerBuckets.onGrant(message.grant);
+        break;
     }
   };
 
@@ -174,5 +178,7 @@ export function runWorker(deps: WorkerDeps): void {
   // Health checks (in the primary) leave no_traffic_interval once a cluster has traffic.
   onFirstUpstreamTraffic((cluster) => send({ type: 'cluster-traffic', cluster }));
   workerOutliers.outcomes = new OutcomeBuffer((batch) => send({ type: 'outcomes', batch }));
+  // Rate limit buckets are the primary's, shared by every worker.
+  workerBuckets.connect({ send: (request) => send({ type: 'token-lease', request }) });
   send({ type: 'worker-ready' });
 }

@@ -10,6 +10,7 @@ import type { Logger } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
+import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
 import { StatsAggregator } from '../stats/stats-aggregate.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 
@@ -25,6 +26,8 @@ export interface WorkerPoolOptions {
   readonly onClusterTraffic?: (cluster: string) => void;
   /** A worker's batch of upstream outcomes, for the primary's outlier detection. */
   readonly onOutcomes?: (batch: OutcomeBatch) => void;
+  /** A worker's token lease request; the grant (if any) goes back to that worker. */
+  readonly onTokenLease?: (request: TokenLeaseRequest) => TokenLeaseGrant | undefined;
 }
 
 /** A worker that stayed up this long is healthy again: its next crash restarts it at once. */
@@ -303,6 +306,11 @@ export class WorkerPool {
       case 'outcomes':
         this.options.onOutcomes?.(message.batch);
         break;
+      case 'token-lease': {
+        const grant = this.options.onTokenLease?.(message.request);
+        if (grant !== undefined) this.send(slot, { type: 'token-grant', grant });
+        break;
+      }
     }
   }
 

@@ -102,6 +102,14 @@ const HELP: Record<string, string> = {
   decompressor_not_decompressed: 'Bodies left as they were, by library and direction.',
   decompressor_total_compressed_bytes: 'Bytes before decompression, by library and direction.',
   decompressor_total_uncompressed_bytes: 'Bytes after decompression, by library and direction.',
+  http_local_rate_limit_enabled:
+    'Requests envoy.filters.http.local_ratelimit considered (filter_enabled), by stat_prefix.',
+  http_local_rate_limit_ok: 'Requests within the local rate limit, by stat_prefix.',
+  http_local_rate_limit_rate_limited:
+    'Requests over the local rate limit (enforced or not), by stat_prefix.',
+  http_local_rate_limit_enforced: 'Requests answered 429 by the local rate limit, by stat_prefix.',
+  network_local_rate_limit_rate_limited:
+    'Connections closed by envoy.filters.network.local_ratelimit, by stat_prefix.',
 };
 
 for (const c of STATUS_CLASSES) {

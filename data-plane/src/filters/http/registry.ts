@@ -13,6 +13,7 @@ import { decompressorFilter } from './decompressor/config.js';
 import { faultFilter } from './fault/config.js';
 import { headerMutationFilter } from './header_mutation/config.js';
 import { healthCheckFilter } from './health_check/config.js';
+import { localRateLimitFilter } from './local_ratelimit/config.js';
 import { rateLimitFilter } from './ratelimit/config.js';
 import { routerFilter } from './router/config.js';
 
@@ -25,6 +26,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   faultFilter,
   headerMutationFilter,
   healthCheckFilter,
+  localRateLimitFilter,
   rateLimitFilter,
   routerFilter,
 ];

@@ -7,10 +7,12 @@
 import type { NetworkFilterFactory } from './filter.js';
 import { httpConnectionManagerFilter } from './http_connection_manager/config.js';
 import { tcpProxyFilter } from './tcp_proxy/config.js';
+import { networkLocalRateLimitFilter } from './local_ratelimit/config.js';
 
 /** Every network filter ferry-proxy supports. */
 export const NETWORK_FILTERS: readonly NetworkFilterFactory[] = [
   httpConnectionManagerFilter,
+  networkLocalRateLimitFilter,
   tcpProxyFilter,
 ];
 
