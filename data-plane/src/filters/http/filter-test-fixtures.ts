@@ -85,6 +85,7 @@ function fakeRoute(route: FakeRoute, filterName: string): RouteMatchResult {
     clusterName: route.clusterName,
     perFilterConfig: (name) => (name === filterName ? resolved : undefined),
     perFilterConfigs: (name) => (name === filterName ? configs : []),
+    memo: (key, build) => build(partial as RouteMatchResult, key),
   };
   return partial as RouteMatchResult;
 }

@@ -10,6 +10,7 @@ import { bufferFilter } from './buffer/config.js';
 import { compressorFilter } from './compressor/config.js';
 import { corsFilter } from './cors/config.js';
 import { decompressorFilter } from './decompressor/config.js';
+import { extAuthzFilter } from './ext_authz/config.js';
 import { faultFilter } from './fault/config.js';
 import { headerMutationFilter } from './header_mutation/config.js';
 import { healthCheckFilter } from './health_check/config.js';
@@ -23,6 +24,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   compressorFilter,
   corsFilter,
   decompressorFilter,
+  extAuthzFilter,
   faultFilter,
   headerMutationFilter,
   healthCheckFilter,
