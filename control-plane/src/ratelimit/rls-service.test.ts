@@ -304,4 +304,46 @@ void describe('two replicas on one store', () => {
       }
     }
   });
+
+  void test('a replica that stops renewing its slot leaves the membership when the lease lapses', async () => {
+    const store = new MemoryStore();
+    const changes: string[][] = [];
+    const a = new RlsMembership({
+      store,
+      id: 'replica-a',
+      logger,
+      refreshMs: 1000,
+      onChange: (members) => changes.push(members.map((m) => m.id)),
+    });
+    await a.start('127.0.0.1:1');
+    // A crashed replica: its slot lease (as a replica writes it) is never renewed.
+    const crashed = await store.acquireLease(
+      'ratelimit/replica/5',
+      JSON.stringify(['replica-z', '127.0.0.1:2']),
+      150,
+    );
+    assert.ok(crashed.held);
+    // Leases of anything else are not members.
+    await store.acquireLease('ratelimit/replica/6', 'not json', 60_000);
+    await a.refresh();
+    assert.deepEqual(
+      a.members().map((m) => m.id),
+      ['replica-a', 'replica-z'],
+    );
+    await until(async () => {
+      await a.refresh();
+      return a.members().length === 1;
+    });
+    assert.deepEqual(changes, [['replica-a', 'replica-z'], ['replica-a']]);
+    await a.close();
+  });
 });
+
+/** Polls `check` every 20 ms until it holds; fails after 10 s (a liveness bound). */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
