@@ -60,6 +60,7 @@ interface Seen {
     descriptors: { entries: { key: string; value: string }[] }[];
   };
   readonly group: string | undefined;
+  readonly node: string | undefined;
 }
 
 async function rls(answer: () => Record<string, unknown>): Promise<{ port: number; seen: Seen[] }> {
@@ -72,7 +73,11 @@ async function rls(answer: () => Record<string, unknown>): Promise<{ port: numbe
       const request = serviceCodec.decode(
         Buffer.concat(chunks).subarray(5),
       ) as unknown as Seen['request'];
-      seen.push({ request, group: headers['x-ferry-group'] as string | undefined });
+      seen.push({
+        request,
+        group: headers['x-ferry-group'] as string | undefined,
+        node: headers['x-ferry-node'] as string | undefined,
+      });
       stream.respond(
         { ':status': 200, 'content-type': 'application/grpc' },
         { waitForTrailers: true },
@@ -111,6 +116,7 @@ function setup(configJson: JsonObject, rlsPort: number) {
     logger,
     serverHealth: { failing: false },
     localServiceCluster: 'edge-group',
+    localNodeId: 'edge-7',
   });
   const rlsCluster = runtime('rls', rlsPort);
   const make = (perRoute?: RateLimitPerRouteModel) => {
@@ -182,6 +188,7 @@ void describe('ratelimit filter', () => {
       ],
     );
     assert.equal(service.seen[0]!.group, 'edge-group');
+    assert.equal(service.seen[0]!.node, 'edge-7');
     assert.equal(headers.get('x-quota'), 'fine');
     const response = responseHeaders(200);
     stream.encodeHeaders(response);
@@ -288,6 +295,22 @@ void describe('ratelimit filter', () => {
       'internal.callbacks.continueDecodingCalls === 1',
     );
     assert.equal(service.seen[0]!.request.domain, 'other');
+    // initial_metadata naming the group speaks for the caller: nothing is added.
+    const stated = setup(
+      {
+        rate_limit_service: {
+          grpc_service: {
+            envoy_grpc: { cluster_name: 'rls' },
+            initial_metadata: [{ key: 'x-ferry-group', value: 'stated' }],
+          },
+          transport_api_version: 'V3',
+        },
+      },
+      service.port,
+    ).make();
+    stated.stream.decodeHeaders(requestHeaders('GET', '/login'));
+    await until(() => stated.callbacks.continueDecodingCalls === 1, 'stated call answered');
+    assert.deepEqual([service.seen[1]!.group, service.seen[1]!.node], ['stated', undefined]);
     // A route whose cluster does not exist is not limited (Envoy: no cluster info).
     const { callbacks, stream } = setup({}, service.port).make();
     callbacks.routeResult = {

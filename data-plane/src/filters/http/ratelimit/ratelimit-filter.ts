@@ -15,9 +15,10 @@
  * Stats as Envoy's, on the route's cluster: ratelimit_ok, ratelimit_over_limit, ratelimit_error,
  * ratelimit_failure_mode_allowed (Envoy: cluster.<name>.ratelimit.ok, ...).
  *
- * ferry-proxy adds `x-ferry-group: <node cluster>` to its calls unless the GrpcService's
- * initial_metadata sets it: Ferry's control plane answers with the limits of the caller's group
- * (docs/architecture.md, "Fleet-wide rate limits"); other rate limit services ignore it.
+ * ferry-proxy adds `x-ferry-group: <node cluster>` and `x-ferry-node: <node id>` to its calls
+ * unless the GrpcService's initial_metadata sets x-ferry-group: Ferry's control plane answers
+ * with the limits of the caller's group, admitting the call for that group and node under client
+ * certificates (docs/architecture.md, "Fleet-wide rate limits"); other services ignore them.
  */
 import type {
   FilterCallbacks,
@@ -44,6 +45,7 @@ import type { RateLimitFilterModel, RateLimitPerRouteModel } from './config.js';
 
 const METHOD = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
 const GROUP_METADATA = 'x-ferry-group';
+const NODE_METADATA = 'x-ferry-node';
 /** RateLimitResponse.Code */
 const CODE_OK = 1;
 const CODE_OVER_LIMIT = 2;
@@ -98,11 +100,11 @@ export class RateLimitFilterFactory {
   ) {
     this.#stats = context.stats;
     this.localServiceCluster = context.localServiceCluster ?? '';
-    const initial = config.service.initialMetadata;
-    let stated = false;
-    for (let i = 0; i < initial.length; i += 2) if (initial[i] === GROUP_METADATA) stated = true;
-    this.metadata =
-      stated || this.localServiceCluster === '' ? [] : [GROUP_METADATA, this.localServiceCluster];
+    this.metadata = callerMetadata(
+      config.service.initialMetadata,
+      this.localServiceCluster,
+      context.localNodeId ?? '',
+    );
     this.descriptorOptions = {
       stage: config.stage,
       vhRateLimits: 'OVERRIDE',
@@ -279,6 +281,18 @@ export class RateLimitStreamFilter implements StreamFilter {
     this.#responseHeaders = undefined;
     for (let i = 0; i < add.length; i += 2) headers.append(add[i]!, add[i + 1]!);
   }
+}
+
+/**
+ * `x-ferry-group` and `x-ferry-node` naming this proxy, unless initial_metadata states the group:
+ * then the operator speaks for the caller and nothing is added.
+ */
+function callerMetadata(initial: readonly string[], group: string, node: string): string[] {
+  for (let i = 0; i < initial.length; i += 2) if (initial[i] === GROUP_METADATA) return [];
+  const out: string[] = [];
+  if (group !== '') out.push(GROUP_METADATA, group);
+  if (node !== '') out.push(NODE_METADATA, node);
+  return out;
 }
 
 function descriptorInit(descriptor: RateLimitDescriptor): { entries: RateLimitDescriptor } {
