@@ -13,7 +13,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { GrpcClient } from '@ferry/proto/grpc';
+import { createCa } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   ferryctl,
@@ -35,6 +39,7 @@ import {
   type HttpResult,
   type Json,
   type Proxy,
+  xdsTransportSocket,
 } from './harness.js';
 
 const T = 'type.googleapis.com/';
@@ -389,5 +394,111 @@ describe('fleet-wide rate limits through the control plane', () => {
     const stats = await httpRequest(`${proxy.adminUrl}/stats/prometheus`);
     assert.match(stats.body, /ferry_ratelimit_error\{cluster="web"\} [2-9]/);
     assert.match(stats.body, /ferry_ratelimit_failure_mode_allowed\{cluster="web"\} 1\b/);
+  });
+});
+
+describe('fleet-wide rate limits under client certificates', () => {
+  after(async () => {
+    await stopAll();
+  });
+
+  test("calls are admitted like the node's xDS stream: the group and node its certificate grants", async () => {
+    const dir = tempDir('fleetrl-mtls');
+    const ca = createCa(dir, 'ferry-ca');
+    const server = ca.issue('control-plane', { sans: ['DNS:control-plane.ferry.test'] });
+    const proxyCert = ca.issue('secure-1', {
+      sans: ['URI:spiffe://ferry/group/secure/node/secure-1'],
+    });
+    const cp = await startControlPlane({
+      args: [
+        '--xds-tls-cert',
+        server.certFile,
+        '--xds-tls-key',
+        server.keyFile,
+        '--xds-client-ca',
+        ca.certFile,
+        '--xds-group-from-san',
+        'spiffe://ferry/group/{group}/node/{node}',
+      ],
+    });
+    const backend = await startBackend('web');
+    try {
+      const tls = {
+        certFile: proxyCert.certFile,
+        keyFile: proxyCert.keyFile,
+        caFile: ca.certFile,
+        sni: 'control-plane.ferry.test',
+      };
+      const listenerPort = await freePort();
+      const [web, rls, listener, route] = siteResources({
+        listenerPort,
+        backendPort: backend.port,
+        rlsPorts: [port(cp.xdsAddress)],
+        filters: [ratelimitFilter()],
+      });
+      await apply(cp, [policy()], 'secure');
+      await apply(
+        cp,
+        [web!, { ...rls!, transport_socket: xdsTransportSocket(tls) }, listener!, route!],
+        'secure',
+      );
+      await startProxy({
+        bootstrap: proxyBootstrap({
+          nodeId: 'secure-1',
+          nodeCluster: 'secure',
+          xdsAddress: cp.xdsAddress,
+          xdsTls: tls,
+        }),
+      });
+      await waitLimited(listenerPort, 'probe');
+      await roomInWindow();
+      const ok = await traffic([listenerPort], [LIMIT + 10], 'mtls');
+      assert.equal(ok.length, LIMIT);
+
+      // The same certificate may not spend another group's quota.
+      const client = new GrpcClient(
+        'envoy.service.ratelimit.v3.RateLimitService',
+        cp.xdsAddress,
+        credentials.createSsl(
+          fs.readFileSync(ca.certFile),
+          fs.readFileSync(proxyCert.keyFile),
+          fs.readFileSync(proxyCert.certFile),
+        ),
+        { 'grpc.ssl_target_name_override': 'control-plane.ferry.test' },
+      );
+      try {
+        const ask = (group: string) => {
+          const md = new Metadata();
+          md.set('x-ferry-group', group);
+          md.set('x-ferry-node', 'secure-1');
+          return client.unary<Json, Json>(
+            'ShouldRateLimit',
+            {
+              domain: 'edge',
+              descriptors: [
+                {
+                  entries: [
+                    { key: 'scenario', value: 'raw' },
+                    { key: 'remote_address', value: '192.0.2.1' },
+                  ],
+                },
+              ],
+            },
+            md,
+          );
+        };
+        const answered = await ask('secure');
+        assert.equal(answered.overall_code, 'OK');
+        await assert.rejects(
+          ask('other'),
+          (err: ServiceError) =>
+            err.code === status.PERMISSION_DENIED && /may not join group "other"/.test(err.details),
+        );
+      } finally {
+        client.close();
+      }
+    } finally {
+      await backend.close();
+    }
   });
 });
