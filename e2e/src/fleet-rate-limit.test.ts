@@ -338,6 +338,17 @@ describe('fleet-wide rate limits through the control plane', () => {
       const ok = await traffic([base, base + 1], [...counts], `replicas-${name}`);
       assert.equal(ok.length, LIMIT, `${name}: ${ok.length} of 40 let through`);
     }
+    // Each call lands on either replica: the one that does not own the key forwarded it.
+    let forwarded = 0;
+    for (const cp of [a, b]) {
+      const metrics = (await httpRequest(`${cp.apiUrl}/metrics`)).body;
+      assert.match(metrics, /^ferry_ratelimit_replicas 2$/m);
+      const line = /^ferry_ratelimit_forwarded_descriptors_total\{outcome="ok"\} (\d+)$/m.exec(
+        metrics,
+      );
+      forwarded += Number(line?.[1] ?? 0);
+    }
+    assert.ok(forwarded > 0, 'descriptors were forwarded to their owner');
   });
 
   test('the service unreachable: failure_mode_deny answers 500, otherwise requests pass', async () => {

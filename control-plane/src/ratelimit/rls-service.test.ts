@@ -10,6 +10,8 @@ import { credentials, Metadata, Server, ServerCredentials, status } from '@grpc/
 import { GrpcClient, serviceDefinition } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
 import { MemoryStore } from '../store/store-memory.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { rateLimitMetrics, type RateLimitMetrics } from '../metrics/ratelimit-metrics.js';
 import { compileRateLimitPolicy } from './rate-limit-policy.js';
 import { RateLimitPolicies } from './rate-limit-policies.js';
 import { RlsMembership, score } from './rls-membership.js';
@@ -231,15 +233,26 @@ void describe('two replicas on one store', () => {
       rls: RlsService;
       membership: RlsMembership;
       client: GrpcClient;
+      metrics: RateLimitMetrics;
     }> = [];
     for (const id of ['replica-a', 'replica-b']) {
-      const membership = new RlsMembership({ store, id, logger, refreshMs: 50 });
+      const late: { service?: RlsService } = {};
+      const membership = new RlsMembership({
+        store,
+        id,
+        logger,
+        refreshMs: 50,
+        onChange: (members) => late.service?.membershipChanged(members),
+      });
+      const metrics = rateLimitMetrics(new MetricsRegistry());
       const rls = new RlsService({
         policies: policies(store),
         membership,
         logger,
         authenticated: false,
+        metrics,
       });
+      late.service = rls;
       const server = new Server();
       server.addService(serviceDefinition(RLS_SERVICE), rls.implementation());
       const port = await new Promise<number>((resolve, reject) =>
@@ -249,7 +262,7 @@ void describe('two replicas on one store', () => {
       );
       await membership.start(`127.0.0.1:${port}`);
       const client = new GrpcClient(RLS_SERVICE, `127.0.0.1:${port}`, credentials.createInsecure());
-      replicas.push({ server, rls, membership, client });
+      replicas.push({ server, rls, membership, client, metrics });
     }
     try {
       await replicas[0]!.membership.refresh();
@@ -287,6 +300,12 @@ void describe('two replicas on one store', () => {
         `both replicas own counters (${counted.join(', ')})`,
       );
       assert.ok(counted[0]! + counted[1]! <= 40, 'each key counted by one replica only');
+      for (const r of replicas) {
+        assert.ok(r.metrics.forwardedOut('ok').get() > 0, 'each replica forwarded to the other');
+        assert.ok(r.metrics.forwardedIn.get() > 0);
+        assert.equal(r.metrics.forwardedOut('failed').get(), 0);
+        assert.equal(r.metrics.replicas.get(), 2);
+      }
 
       // Replica b leaves: a owns every key once its slot is free.
       await replicas[1]!.membership.close();

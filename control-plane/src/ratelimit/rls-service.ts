@@ -40,6 +40,7 @@ import {
 } from './rate-limiter.js';
 import type { RlsMember, RlsMembership } from './rls-membership.js';
 import { WindowCounters } from './window-counters.js';
+import { rateLimitMetrics, type RateLimitMetrics } from '../metrics/ratelimit-metrics.js';
 
 export const RLS_SERVICE = 'envoy.service.ratelimit.v3.RateLimitService';
 export const RLS_METHOD_PATH = `/${RLS_SERVICE}/ShouldRateLimit`;
@@ -70,6 +71,8 @@ export interface RlsServiceOptions {
   readonly authenticated: boolean;
   /** Clock (tests). */
   readonly now?: () => number;
+  /** Where counters go (default: the process registry that `GET /metrics` serves). */
+  readonly metrics?: RateLimitMetrics;
 }
 
 type Call = ServerUnaryCall<RateLimitRequestMessage, RateLimitResponseMessage>;
@@ -80,12 +83,18 @@ export class RlsService {
   readonly #now: () => number;
   readonly #peers = new Map<string, GrpcClient>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #metrics: RateLimitMetrics;
   #lastForwardLog = 0;
 
   constructor(options: RlsServiceOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#sweep = setInterval(() => this.counters.sweep(this.#now()), SWEEP_INTERVAL_MS);
+    this.#metrics = options.metrics ?? rateLimitMetrics();
+    this.#metrics.replicas.set(options.membership.members().length);
+    this.#sweep = setInterval(() => {
+      this.counters.sweep(this.#now());
+      this.#metrics.counters.set(this.counters.size);
+    }, SWEEP_INTERVAL_MS);
     this.#sweep.unref();
   }
 
@@ -93,8 +102,14 @@ export class RlsService {
     return {
       ShouldRateLimit: (call: Call, callback: sendUnaryData<RateLimitResponseMessage>) => {
         this.shouldRateLimit(call.request, call.metadata).then(
-          (response) => callback(null, response),
-          (err: Partial<ServiceError>) => callback(err),
+          (response) => {
+            this.#metrics.checks(response.overall_code).inc();
+            callback(null, response);
+          },
+          (err: Partial<ServiceError>) => {
+            this.#metrics.checks('error').inc();
+            callback(err);
+          },
         );
       },
     };
@@ -102,6 +117,7 @@ export class RlsService {
 
   /** Drops counters this replica no longer owns and channels to replicas that left. */
   membershipChanged(members: readonly RlsMember[]): void {
+    this.#metrics.replicas.set(members.length);
     const membership = this.#options.membership;
     for (const key of this.counters.keys())
       if (membership.owner(key).id !== membership.self.id) this.counters.delete(key);
@@ -131,6 +147,7 @@ export class RlsService {
     const hits = request.hits_addend || 1;
     const descriptors = request.descriptors ?? [];
     const forwarded = metadata.get(FORWARDED_METADATA).length > 0;
+    if (forwarded) this.#metrics.forwardedIn.inc();
     const membership = this.#options.membership;
     const now = this.#now();
     const statuses: DescriptorStatus[] = new Array<DescriptorStatus>(descriptors.length);
@@ -203,11 +220,13 @@ export class RlsService {
         metadata,
         { deadline: Date.now() + FORWARD_TIMEOUT_MS },
       );
+      this.#metrics.forwardedOut('ok').inc(indexes.length);
       const answered = response.statuses ?? [];
       indexes.forEach((index, j) => {
         statuses[index] = normalize(answered[j]);
       });
     } catch (err) {
+      this.#metrics.forwardedOut('failed').inc(indexes.length);
       const now = this.#now();
       if (now - this.#lastForwardLog >= LOG_INTERVAL_MS) {
         this.#lastForwardLog = now;
