@@ -16,6 +16,11 @@ export interface TokenLeaseRequest {
   readonly spec: TokenBucketSpec;
   readonly returned: number;
   readonly want: boolean;
+  /**
+   * The worker still has stock and asks ahead of need: it gets tokens only while the bucket
+   * holds enough for every worker, so a nearly empty bucket is not hoarded by one worker.
+   */
+  readonly prefetch: boolean;
   /** The worker's sequence number for this request, echoed in the grant. */
   readonly seq: number;
 }
@@ -49,9 +54,10 @@ export class TokenBucketServer {
 
   /**
    * Applies a request. The lease is a share of what is left: a worker gets at most
-   * 1 / (2 × workers) of the available tokens (at least one while there is one), so that every
-   * worker can get some of a nearly empty bucket and tokens held by workers stay a small part
-   * of the limit. Undefined when the request only returned tokens.
+   * 1 / (2 × workers) of the available tokens, so that tokens held by workers stay a small part
+   * of the limit and every worker can get some of a nearly empty bucket. A worker that needs a
+   * token now gets one while there is one; a prefetch gets nothing when the share rounds to
+   * zero. Undefined when the request only returned tokens.
    */
   lease(request: TokenLeaseRequest): TokenLeaseGrant | undefined {
     const now = this.#now();
@@ -64,7 +70,8 @@ export class TokenBucketServer {
     if (request.returned > 0) bucket.give(request.returned, now);
     if (!request.want) return undefined;
     const available = bucket.remaining(now);
-    const share = Math.max(1, Math.floor(available / (2 * Math.max(1, this.#workers()))));
+    const fair = Math.floor(available / (2 * Math.max(1, this.#workers())));
+    const share = request.prefetch ? fair : Math.max(1, fair);
     const granted = bucket.take(share, now);
     return {
       seq: request.seq,

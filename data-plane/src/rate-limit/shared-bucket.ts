@@ -1,10 +1,14 @@
 /**
  * A worker's side of the proxy-wide token buckets (docs/architecture.md, "Proxy-wide rate limit
  * buckets"). The request path only decrements a local stock of leased tokens; when the stock
- * runs low the worker asks the primary for more (rate-limit/bucket-server.ts) without waiting.
- * A request that finds no token while a lease is in flight is denied, as Envoy never holds a
- * request for a token. Stock left unused for an idle period goes back to the primary, so tokens
- * do not stay stranded in a worker that gets no traffic.
+ * runs low the worker asks the primary for more (rate-limit/bucket-server.ts) ahead of need.
+ *
+ * A request is decided at once when the worker has stock (take one) or knows the bucket is
+ * empty (the primary granted nothing a moment ago: deny, as Envoy does, without asking). Only a
+ * worker with no stock and no recent answer (cold, or its stock just ran out) holds the request
+ * for the lease in flight, one IPC round trip, and decides when the grant arrives: denying it
+ * instead would refuse requests well under the limit. Stock left unused for an idle period goes
+ * back to the primary, so tokens do not stay stranded in a worker that gets no traffic.
  *
  * Without a transport (a proxy runtime outside a worker, unit tests) the buckets are served by
  * an in-process TokenBucketServer and grants arrive synchronously.
@@ -26,6 +30,18 @@ export interface LeaseTransport {
 export const IDLE_RETURN_MS = 100;
 
 /**
+ * After the primary granted nothing, requests are denied at once for this long (at most until
+ * the bucket's next token) before the worker asks again: an exhausted bucket costs one IPC
+ * round trip per worker and period, not one per request.
+ */
+export const KNOWN_EMPTY_MS = 100;
+
+/** A request held until a bucket can decide (SharedBucket.ready). */
+export interface BucketWaiter {
+  onBucketReady(): void;
+}
+
+/**
  * A stable bucket identity: the same config at the same place is the same bucket in every
  * worker and across config updates that leave it unchanged; a changed config (or a config at a
  * different place) is a new bucket, as Envoy starts a new bucket with a new filter config.
@@ -43,12 +59,17 @@ export class SharedBucket {
   #stock = 0;
   #lowWater = 0;
   #pending = false;
+  /** The lease in flight is a prefetch (no request waits for it). */
+  #pendingPrefetch = false;
   /** Requests seen; the idle sweep compares it with its last look. */
   #uses = 0;
   #usesAtSweep = 0;
   #primaryRemaining: number;
   #msUntilNextToken = 0;
   #grantAtMs = 0;
+  /** The owner clock until which the bucket is known to be empty. */
+  #emptyUntilMs = 0;
+  #waiters: BucketWaiter[] = [];
 
   constructor(id: string, spec: TokenBucketSpec, owner: SharedBuckets) {
     this.id = id;
@@ -61,13 +82,36 @@ export class SharedBucket {
     return this.spec.maxTokens;
   }
 
-  /** Takes a token for a request; false: rate limited (or a lease is in flight). */
+  /**
+   * Whether consume() can decide now: the worker has stock, or knows the bucket is empty. If
+   * not, a lease is asked for (unless one is in flight) and `waiter` hears onBucketReady when
+   * its grant arrives.
+   */
+  ready(waiter: BucketWaiter): boolean {
+    if (this.#stock > 0) return true;
+    if (this.#emptyUntilMs !== 0) {
+      if (this.#owner.now() < this.#emptyUntilMs) return true;
+      this.#emptyUntilMs = 0;
+    }
+    if (!this.#pending) {
+      this.#ask(true);
+      // The in-process server answers synchronously.
+      if (this.#stock > 0 || this.#emptyUntilMs !== 0) return true;
+    }
+    if (!this.#waiters.includes(waiter)) this.#waiters.push(waiter);
+    return false;
+  }
+
+  /** Takes a token for a request; false: rate limited. Call when ready() said so. */
   consume(): boolean {
     this.#uses++;
-    if (this.#stock === 0 && !this.#pending) this.#ask(true);
-    if (this.#stock === 0) return false;
+    if (this.#stock === 0) {
+      if (!this.#pending && this.#emptyUntilMs === 0) this.#ask(true, true);
+      return false;
+    }
     this.#stock--;
-    if (this.#stock <= this.#lowWater && !this.#pending) this.#ask(true);
+    // Ahead of need: no request waits for this lease.
+    if (this.#stock <= this.#lowWater && !this.#pending) this.#ask(true, true);
     return true;
   }
 
@@ -82,7 +126,7 @@ export class SharedBucket {
   /** x-ratelimit-reset: whole seconds until a token is available again (0: one is). */
   resetSeconds(): number {
     if (this.remaining() >= 1) return 0;
-    const elapsed = performance.now() - this.#grantAtMs;
+    const elapsed = this.#owner.now() - this.#grantAtMs;
     return resetSeconds(Math.max(0, this.#msUntilNextToken - elapsed));
   }
 
@@ -91,11 +135,14 @@ export class SharedBucket {
     return this.#stock;
   }
 
-  #ask(want: boolean): void {
+  #ask(want: boolean, prefetch = false): void {
     const returned = want ? 0 : this.#stock;
     if (!want) this.#stock = 0;
-    if (want) this.#pending = true;
-    this.#owner.send(this, want, returned);
+    if (want) {
+      this.#pending = true;
+      this.#pendingPrefetch = prefetch;
+    }
+    this.#owner.send(this, want, returned, prefetch);
   }
 
   /** The primary's answer to this bucket's request. */
@@ -105,15 +152,25 @@ export class SharedBucket {
     this.#lowWater = Math.floor(grant.granted / 2);
     this.#primaryRemaining = grant.remaining;
     this.#msUntilNextToken = grant.msUntilNextToken;
-    this.#grantAtMs = performance.now();
+    this.#grantAtMs = this.#owner.now();
     if (this.#stock > 0) this.#owner.holding(this);
+    // A prefetch that got nothing says the bucket is low, not empty.
+    else if (!this.#pendingPrefetch || grant.remaining === 0)
+      this.#emptyUntilMs =
+        this.#grantAtMs + Math.max(1, Math.min(KNOWN_EMPTY_MS, grant.msUntilNextToken));
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    // In arrival order; a waiter that finds the stock spent waits again (another lease).
+    for (const waiter of waiters) waiter.onBucketReady();
   }
 
   /** Idle sweep: returns the stock when no request used this bucket since the last sweep. */
   sweep(): boolean {
     const idle = this.#uses === this.#usesAtSweep;
     this.#usesAtSweep = this.#uses;
-    if (!idle || this.#pending || this.#stock === 0) return this.#stock > 0;
+    if (!idle || this.#pending || this.#stock === 0 || this.#waiters.length > 0)
+      return this.#stock > 0;
     this.#ask(false);
     return false;
   }
@@ -129,8 +186,12 @@ export class SharedBuckets {
   #seq = 0;
   #sweep: NodeJS.Timeout | undefined;
 
+  /** Monotonic milliseconds (tests drive it). */
+  readonly now: () => number;
+
   /** `transport` undefined: an in-process server (one worker: the process). */
-  constructor(transport?: LeaseTransport) {
+  constructor(transport?: LeaseTransport, now: () => number = () => performance.now()) {
+    this.now = now;
     this.#transport = transport ?? this.#localTransport();
   }
 
@@ -160,10 +221,10 @@ export class SharedBuckets {
   }
 
   /** @internal SharedBucket's request to the primary. */
-  send(bucket: SharedBucket, want: boolean, returned: number): void {
+  send(bucket: SharedBucket, want: boolean, returned: number, prefetch: boolean): void {
     const seq = ++this.#seq;
     if (want) this.#waiting.set(seq, bucket);
-    this.#transport.send({ bucket: bucket.id, spec: bucket.spec, returned, want, seq });
+    this.#transport.send({ bucket: bucket.id, spec: bucket.spec, returned, want, prefetch, seq });
   }
 
   /** @internal A bucket got stock: the idle sweep watches it. */
@@ -191,7 +252,7 @@ export class SharedBuckets {
   }
 
   #localTransport(): LeaseTransport {
-    const server = (this.#local = new TokenBucketServer(() => 1));
+    const server = (this.#local = new TokenBucketServer(() => 1, this.now));
     return {
       send: (request) => {
         const grant = server.lease(request);

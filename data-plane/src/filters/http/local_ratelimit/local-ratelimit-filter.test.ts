@@ -4,6 +4,7 @@ import { Issues, type JsonObject } from '../../../config/translate-common.js';
 import { translateRouteConfig } from '../../../config/translate-route.js';
 import { compileRouteConfig } from '../../../router/route-table.js';
 import { SharedBuckets } from '../../../rate-limit/shared-bucket.js';
+import { TokenBucketServer } from '../../../rate-limit/bucket-server.js';
 import { MemoryStatsSink } from '../../../stats/stats-memory.js';
 import { FakeFilterCallbacks, requestHeaders, responseHeaders } from '../filter-test-fixtures.js';
 import {
@@ -70,12 +71,12 @@ function routeTable(routeAction: JsonObject = {}, perFilter?: JsonObject) {
 
 class Harness {
   readonly stats = new MemoryStatsSink();
-  readonly buckets = new SharedBuckets();
   readonly filter: LocalRateLimitFilter;
   constructor(
     model: LocalRateLimitModel,
     readonly table = routeTable(),
     random: () => number = Math.random,
+    readonly buckets = new SharedBuckets(),
   ) {
     this.filter = new LocalRateLimitFilter(
       model,
@@ -375,5 +376,38 @@ describe('local_ratelimit filter', () => {
     h.request();
     assert.equal(h.request().status, 'continue');
     assert.equal(h.request().status, 'stop');
+  });
+
+  test('a worker without stock holds the request for its lease, then decides it', () => {
+    // Leases answered when the test says so, as the primary does over IPC.
+    const server = new TokenBucketServer(() => 2);
+    const inFlight: (() => void)[] = [];
+    const buckets: SharedBuckets = new SharedBuckets({
+      send: (request) =>
+        inFlight.push(() => {
+          const grant = server.lease(request);
+          if (grant !== undefined) buckets.onGrant(grant);
+        }),
+    });
+    const h = new Harness(
+      valid({ ...BASE, token_bucket: { max_tokens: 1, fill_interval: HOUR } }),
+      routeTable(),
+      Math.random,
+      buckets,
+    );
+    const first = h.request();
+    const second = h.request();
+    assert.deepEqual([first.status, second.status], ['stop', 'stop']);
+    assert.equal(inFlight.length, 1, 'one lease for both');
+    inFlight.shift()!();
+    assert.equal(first.callbacks.continueDecodingCalls, 1, 'the first got the token');
+    assert.equal(second.callbacks.localReplies.length, 0, 'the second asks again');
+    while (inFlight.length > 0) inFlight.shift()!();
+    assert.equal(second.callbacks.localReplies[0]?.status, 429);
+    assert.equal(second.callbacks.continueDecodingCalls, 0);
+    // The bucket is known to be empty now: the next request is refused without a lease.
+    assert.equal(h.request().reply?.status, 429);
+    assert.equal(inFlight.length, 0);
+    server.close();
   });
 });

@@ -15,7 +15,9 @@
  *   limit, remaining tokens and reset seconds of the bucket that decided.
  *
  * Buckets are proxy-wide (rate-limit/shared-bucket.ts), or per downstream connection with
- * local_rate_limit_per_downstream_connection.
+ * local_rate_limit_per_downstream_connection. A request whose worker holds no leased token and
+ * has no fresh answer from the primary waits for the lease in flight (decodeHeaders returns
+ * 'stop', onBucketReady decides); a worker that knows the bucket is empty denies at once.
  */
 import type { Socket } from 'node:net';
 import type { RequestHeaderMap, ResponseHeaderMap } from '../../../http/header-map.js';
@@ -38,7 +40,11 @@ import {
   resetSeconds,
   type TokenBucketSpec,
 } from '../../../rate-limit/token-bucket.js';
-import { workerBuckets, type SharedBuckets } from '../../../rate-limit/shared-bucket.js';
+import {
+  workerBuckets,
+  type BucketWaiter,
+  type SharedBuckets,
+} from '../../../rate-limit/shared-bucket.js';
 import type { CounterHandle } from '../../../stats/stats.js';
 import { percentEnabled } from '../common/fractional-percent.js';
 import { StreamFormatterContext } from '../common/request-headers.js';
@@ -57,6 +63,8 @@ const GRPC_RESOURCE_EXHAUSTED = 8;
 /** What the filter needs of a bucket: shared proxy-wide, or one connection's. */
 export interface RateLimitBucket {
   readonly maxTokens: number;
+  /** Whether consume() can decide now; if not, `waiter` hears when it can (shared buckets). */
+  ready(waiter: BucketWaiter): boolean;
   consume(): boolean;
   remaining(): number;
   resetSeconds(): number;
@@ -70,6 +78,9 @@ class ConnectionBucket implements RateLimitBucket {
   }
   get maxTokens(): number {
     return this.#bucket.maxTokens;
+  }
+  ready(): boolean {
+    return true;
   }
   consume(): boolean {
     return this.#bucket.consume(performance.now());
@@ -172,49 +183,51 @@ export class CompiledLocalRateLimit {
   /**
    * Envoy's requestAllowed: spends the matching descriptor buckets (lowest fill rate first),
    * then the default bucket when nothing matched or always_consume_default_token_bucket.
-   * Returns the bucket that decided (undefined: none applied) and sets `allowed`.
+   * Returns the bucket that decided (undefined: none applied) and sets `out.state`; 'wait' when
+   * a shared bucket cannot decide before its lease arrives (`waiter` then hears about it and
+   * calls decide again).
    */
   decide(
     descriptors: readonly RateLimitDescriptor[],
     socket: Socket,
-    out: { allowed: boolean },
+    waiter: BucketWaiter,
+    out: { state: 'allowed' | 'limited' | 'wait' },
   ): RateLimitBucket | undefined {
     const buckets = this.#buckets(socket);
+    let matched: { bucket: RateLimitBucket; rate: number }[] | undefined;
+    for (const descriptor of descriptors) {
+      const key = descriptorKey(descriptor);
+      const bucket = buckets.byDescriptor.get(key);
+      if (bucket !== undefined) (matched ??= []).push({ bucket, rate: this.#fillRates.get(key)! });
+    }
+    const fallback =
+      matched === undefined || this.model.alwaysConsumeDefaultTokenBucket
+        ? buckets.default
+        : undefined;
+    // Every bucket that will be spent must be able to decide now, or none is spent yet.
+    let ready = fallback === undefined || fallback.ready(waiter);
+    if (matched !== undefined) for (const m of matched) ready = m.bucket.ready(waiter) && ready;
+    if (!ready) {
+      out.state = 'wait';
+      return undefined;
+    }
     let first: RateLimitBucket | undefined;
-    if (descriptors.length > 0) {
-      let matched: { bucket: RateLimitBucket; rate: number }[] | undefined;
-      for (const descriptor of descriptors) {
-        const key = descriptorKey(descriptor);
-        const bucket = buckets.byDescriptor.get(key);
-        if (bucket !== undefined)
-          (matched ??= []).push({ bucket, rate: this.#fillRates.get(key)! });
-      }
-      if (matched !== undefined) {
-        if (matched.length > 1) matched.sort((a, b) => a.rate - b.rate);
-        for (const { bucket } of matched) {
-          if (!bucket.consume()) {
-            out.allowed = false;
-            return bucket;
-          }
+    if (matched !== undefined) {
+      if (matched.length > 1) matched.sort((a, b) => a.rate - b.rate);
+      for (const { bucket } of matched) {
+        if (!bucket.consume()) {
+          out.state = 'limited';
+          return bucket;
         }
-        first = matched[0]!.bucket;
       }
+      first = matched[0]!.bucket;
     }
-    if (first === undefined || this.model.alwaysConsumeDefaultTokenBucket) {
-      const fallback = buckets.default;
-      if (fallback === undefined) {
-        out.allowed = true;
-        return first;
-      }
-      if (!fallback.consume()) {
-        out.allowed = false;
-        return fallback;
-      }
-      out.allowed = true;
-      return first ?? fallback;
+    if (fallback !== undefined && !fallback.consume()) {
+      out.state = 'limited';
+      return fallback;
     }
-    out.allowed = true;
-    return first;
+    out.state = 'allowed';
+    return first ?? fallback;
   }
 }
 
@@ -262,11 +275,14 @@ export class LocalRateLimitFilter {
   }
 }
 
-export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSource {
+export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSource, BucketWaiter {
   #config: CompiledLocalRateLimit | undefined;
   #bucket: RateLimitBucket | undefined;
   #headers: RequestHeaderMap | undefined;
-  readonly #decision = { allowed: true };
+  #descriptors: readonly RateLimitDescriptor[] = NO_DESCRIPTORS;
+  /** Held for a lease (decodeHeaders returned 'stop'); cleared when decided or destroyed. */
+  #waiting = false;
+  readonly #decision: { state: 'allowed' | 'limited' | 'wait' } = { state: 'allowed' };
 
   constructor(
     private readonly filter: LocalRateLimitFilter,
@@ -289,31 +305,51 @@ export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSourc
 
   decodeHeaders(headers: RequestHeaderMap): FilterHeadersStatus {
     const config = (this.#config = this.filter.configFor(this.callbacks.perFilterConfig()));
-    const model = config.model;
-    const random = this.filter.random;
-    if (!percentEnabled(model.filterEnabled, random)) return 'continue';
+    if (!percentEnabled(config.model.filterEnabled, this.filter.random)) return 'continue';
     config.stats.enabled.inc();
-    let descriptors: readonly RateLimitDescriptor[] = NO_DESCRIPTORS;
+    this.#headers = headers;
     if (config.hasDescriptors) {
       const route = this.callbacks.route();
-      if (route !== undefined) {
-        this.#headers = headers;
-        descriptors = route.rateLimits.descriptors(this, config.descriptorOptions);
-      }
+      if (route !== undefined)
+        this.#descriptors = route.rateLimits.descriptors(this, config.descriptorOptions);
     }
+    return this.#decide(false);
+  }
+
+  /** A bucket this request waits for got its lease. */
+  onBucketReady(): void {
+    if (this.#waiting) this.#decide(true);
+  }
+
+  onDestroy(): void {
+    this.#waiting = false;
+  }
+
+  #decide(resumed: boolean): FilterHeadersStatus {
+    const config = this.#config!;
     const decision = this.#decision;
     this.#bucket = config.decide(
-      descriptors,
+      this.#descriptors,
       this.callbacks.streamInfo.connection.socket,
+      this,
       decision,
     );
-    if (decision.allowed) {
+    if (decision.state === 'wait') {
+      this.#waiting = true;
+      return 'stop';
+    }
+    this.#waiting = false;
+    if (decision.state === 'allowed') {
       config.stats.ok.inc();
+      if (resumed) this.callbacks.continueDecoding();
       return 'continue';
     }
     config.stats.rateLimited.inc();
-    if (!percentEnabled(model.filterEnforced, random)) {
+    const model = config.model;
+    const headers = this.#headers!;
+    if (!percentEnabled(model.filterEnforced, this.filter.random)) {
       this.#applyHeaders(config.requestHeaders, headers, headers);
+      if (resumed) this.callbacks.continueDecoding();
       return 'continue';
     }
     config.stats.enforced.inc();

@@ -5,7 +5,7 @@
  * (docs/architecture.md, "Proxy-wide rate limit buckets"); filters with the same share_key and
  * token_bucket share one bucket, as in Envoy.
  */
-import type { ReadFilterFactory, NetworkFilter } from '../filter.js';
+import type { NetworkFilter, NetworkFilterCallbacks, ReadFilterFactory } from '../filter.js';
 import {
   TYPE_URL_PREFIX,
   asObject,
@@ -82,12 +82,22 @@ export const networkLocalRateLimitFilter: ReadFilterFactory<NetworkLocalRateLimi
       listener: context.listenerName,
       stat_prefix: config.statPrefix,
     });
+    const decide = (callbacks: NetworkFilterCallbacks): boolean => {
+      if (bucket.consume()) return true;
+      rateLimited.inc();
+      callbacks.close();
+      return false;
+    };
     const filter: NetworkFilter = {
       onNewConnection(_connection, callbacks) {
-        if (bucket.consume()) return 'continue';
-        rateLimited.inc();
-        callbacks.close();
-        return 'stop';
+        // A worker without stock holds the connection for its lease (rate-limit/shared-bucket.ts).
+        const waiter = {
+          onBucketReady(): void {
+            if (bucket.ready(waiter) && decide(callbacks)) callbacks.continueReading();
+          },
+        };
+        if (!bucket.ready(waiter)) return 'stop';
+        return decide(callbacks) ? 'continue' : 'stop';
       },
     };
     return { create: () => filter };
