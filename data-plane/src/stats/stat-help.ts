@@ -88,6 +88,13 @@ const HELP: Record<string, string> = {
   event_loop_delay_p99_ms:
     'Event-loop delay 99th percentile since the previous scrape, milliseconds.',
   event_loop_delay_max_ms: 'Event-loop delay maximum since the previous scrape, milliseconds.',
+  ext_authz_ok: 'Requests envoy.filters.http.ext_authz allowed.',
+  ext_authz_denied: 'Requests the authorization service denied.',
+  ext_authz_error: 'Authorization checks that failed (no answer, gRPC error, HTTP 5xx).',
+  ext_authz_failure_mode_allowed: 'Failed checks let through by failure_mode_allow.',
+  ext_authz_disabled: 'Requests not checked because of filter_enabled.',
+  ext_authz_ignored_dynamic_metadata:
+    'Dynamic metadata from the service ignored (enable_dynamic_metadata_ingestion false).',
   fault_delays_injected: 'Requests delayed by envoy.filters.http.fault.',
   fault_aborts_injected: 'Requests aborted by envoy.filters.http.fault.',
   fault_faults_overflow: 'Faults not injected because max_active_faults were active.',

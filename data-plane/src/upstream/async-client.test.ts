@@ -327,6 +327,13 @@ describe('grpcUnaryCall', () => {
     assert.equal((await call(clusters, 'echo')).status, GrpcStatus.UNAVAILABLE);
   });
 
+  test('a cluster without HTTP/2 is refused with UNAVAILABLE and the reason', async () => {
+    const clusters = clusterMap(await refusedPort());
+    const outcome = await call(clusters, 'echo');
+    assert.equal(outcome.status, GrpcStatus.UNAVAILABLE);
+    assert.match(outcome.text ?? '', /needs http2_protocol_options/);
+  });
+
   test('framing: 5-byte prefix with the length', () => {
     assert.deepEqual([...frameGrpcMessage(Buffer.from('ab'))], [0, 0, 0, 0, 2, 97, 98]);
   });

@@ -96,6 +96,11 @@ function onCallTimeout(call: AsyncHttpCall): void {
   call.timedOut();
 }
 
+/** Header bytes are latin1 on the wire (the pools hand out Buffers or strings). */
+function latin1(raw: string | Buffer): string {
+  return typeof raw === 'string' ? raw : raw.toString('latin1');
+}
+
 /** Flattens trailers as either pool reports them. */
 function flatTrailers(trailers: unknown): string[] {
   if (trailers === null || trailers === undefined) return [];
@@ -128,6 +133,8 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
   #headers: string[] = [];
   #chunks: Buffer[] = [];
   #bodyBytes = 0;
+  /** Set while the pool's dispatch runs: a failure it reports synchronously is deferred. */
+  #starting = false;
 
   constructor(callbacks: AsyncRequestCallbacks, options: AsyncRequestOptions) {
     this.#callbacks = callbacks;
@@ -179,11 +186,13 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
     const upstream = new UpstreamRequest(this, cluster, host, false, undefined);
     this.#upstream = upstream;
     if (this.#timeoutMs > 0) this.#timer = setTimeout(onCallTimeout, this.#timeoutMs, this);
+    this.#starting = true;
     upstream.start(
       host.dispatcher(model, model.upstreamProtocol === 'HTTP2', cluster.stats, name),
       { path: request.path, method: request.method, headers, body: stream },
       0,
     );
+    this.#starting = false;
   }
 
   cancel(): void {
@@ -228,7 +237,7 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
     this.#status = status;
     const headers = this.#headers;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2)
-      headers.push(String(rawHeaders[i]).toLowerCase(), String(rawHeaders[i + 1]));
+      headers.push(latin1(rawHeaders[i]!).toLowerCase(), latin1(rawHeaders[i + 1]!));
     return true;
   }
 
@@ -269,6 +278,10 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
 
   onUpstreamError(err: Error, connected: boolean): void {
     if (this.#done) return;
+    if (this.#starting) {
+      queueMicrotask(() => this.onUpstreamError(err, connected));
+      return;
+    }
     const cluster = this.#cluster!;
     const code = (err as NodeJS.ErrnoException).code;
     const connectFailure = !connected && (isConnectError(err) || code === 'UND_ERR_SOCKET');

@@ -193,6 +193,13 @@ export function grpcUnaryCall(
   options: GrpcCallOptions,
   callbacks: GrpcUnaryCallbacks,
 ): AsyncRequestHandle {
+  const cluster = clusters.get(service.clusterName);
+  // Envoy refuses a gRPC client on a cluster without HTTP/2; so does this call, with the reason.
+  if (cluster !== undefined && cluster.model.upstreamProtocol !== 'HTTP2')
+    return new RefusedCall(
+      callbacks,
+      `cluster ${service.clusterName} is not HTTP/2: a gRPC service's cluster needs http2_protocol_options`,
+    );
   const headers = [
     'content-type',
     'application/grpc',
@@ -215,6 +222,21 @@ export function grpcUnaryCall(
     { timeoutMs: options.timeoutMs },
     new UnaryResponseReader(callbacks),
   );
+}
+
+/** A call that cannot be made: UNAVAILABLE, reported after grpcUnaryCall returned. */
+class RefusedCall implements AsyncRequestHandle {
+  #cancelled = false;
+
+  constructor(callbacks: GrpcUnaryCallbacks, reason: string) {
+    queueMicrotask(() => {
+      if (!this.#cancelled) callbacks.onError(GrpcStatus.UNAVAILABLE, reason);
+    });
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+  }
 }
 
 /** Envoy's Grpc::Utility::httpToGrpcStatus (the gRPC HTTP-to-gRPC status mapping). */

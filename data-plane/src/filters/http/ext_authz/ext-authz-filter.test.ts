@@ -354,6 +354,34 @@ describe('ext_authz with a gRPC service', () => {
     assert.equal(c.stream.decodeHeaders(requestHeaders('GET', '/'), true), 'continue');
   });
 
+  test('validate_mutations: an invalid header from the service answers 500; without it the header is dropped', async () => {
+    const service = await grpcService(() => ({
+      status: { code: 0 },
+      httpResponse: {
+        case: 'okResponse',
+        value: {
+          headers: [
+            { header: { key: 'bad header', value: 'x' } },
+            { header: { key: 'x-fine', value: 'yes' } },
+          ],
+        },
+      },
+    }));
+    const cluster = runtime('authz', service.port, { upstreamProtocol: 'HTTP2' });
+    const strict = setup(GRPC('authz', { validate_mutations: true }), [cluster]).make();
+    strict.stream.decodeHeaders(requestHeaders('GET', '/'), true);
+    await until(() => strict.callbacks.localReplies.length === 1, 'local reply');
+    assert.equal(strict.callbacks.localReplies[0]!.status, 500);
+    assert.equal(strict.callbacks.localReplies[0]!.options?.details, 'ext_authz_invalid');
+
+    const lenient = setup(GRPC('authz'), [cluster]).make();
+    const headers = requestHeaders('GET', '/');
+    lenient.stream.decodeHeaders(headers, true);
+    await until(() => lenient.callbacks.continueDecodingCalls === 1, 'continueDecoding');
+    assert.equal(headers.get('x-fine'), 'yes');
+    assert.equal(headers.get('bad header'), undefined);
+  });
+
   test('filter_enabled 0% with deny_at_disable answers status_on_error', () => {
     const { stats, make } = setup(
       GRPC('authz', {
