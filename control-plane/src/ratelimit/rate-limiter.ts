@@ -96,14 +96,19 @@ export function notLimited(): DescriptorStatus {
   return { ...NOT_LIMITED };
 }
 
-/** Counts `hits` for `decision` now and returns its status. */
+/**
+ * Counts `hits` for `decision` now and returns its status; undefined when the counters are full
+ * (WindowCounters.maxKeys) and the key is new.
+ */
 export function count(
   counters: WindowCounters,
   decision: Decision,
   hits: number,
   now: number,
-): DescriptorStatus {
-  const { count: total, windowEnd } = counters.hit(decision.key, UNIT_MS[decision.unit], hits, now);
+): DescriptorStatus | undefined {
+  const hit = counters.hit(decision.key, UNIT_MS[decision.unit], hits, now);
+  if (!hit) return undefined;
+  const { count: total, windowEnd } = hit;
   const over = total > decision.requestsPerUnit;
   const untilReset = windowEnd - now;
   return {

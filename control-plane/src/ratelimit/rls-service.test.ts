@@ -44,7 +44,12 @@ function policies(store = new MemoryStore()): RateLimitPolicies {
 }
 
 function service(
-  options: { now?: () => number; authenticated?: boolean; p?: RateLimitPolicies } = {},
+  options: {
+    now?: () => number;
+    authenticated?: boolean;
+    p?: RateLimitPolicies;
+    maxCounters?: number;
+  } = {},
 ) {
   const membership = new RlsMembership({ store: new MemoryStore(), id: 'solo', logger });
   return new RlsService({
@@ -53,6 +58,7 @@ function service(
     logger,
     authenticated: options.authenticated ?? false,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.maxCounters ? { maxCounters: options.maxCounters } : {}),
   });
 }
 
@@ -203,6 +209,30 @@ void describe('RateLimitService answers', () => {
     assert.equal(
       (await authenticated.shouldRateLimit(req, new Metadata())).statuses[0]!.current_limit,
       undefined,
+    );
+  });
+});
+
+void describe('bounded counters', () => {
+  void test('a new key beyond the bound is refused until windows end; known keys still count', async () => {
+    let now = Date.UTC(2026, 0, 1, 12, 0, 0, 0);
+    const rls = service({ now: () => now, maxCounters: 2 });
+    services.push(rls);
+    const ask = (value: string) =>
+      rls.shouldRateLimit({ domain: 'edge', descriptors: [ip(value)] }, new Metadata());
+    await ask('192.0.2.1');
+    await ask('192.0.2.2');
+    await assert.rejects(ask('192.0.2.3'), {
+      code: status.RESOURCE_EXHAUSTED,
+      details:
+        'rate limit counters are full (2 live keys on this replica): a new key cannot be counted until windows end; look for a rule keyed on an unbounded value',
+    });
+    assert.equal((await ask('192.0.2.1')).statuses[0]!.limit_remaining, 1);
+    now += 60_000;
+    assert.equal(
+      (await ask('192.0.2.3')).statuses[0]!.limit_remaining,
+      2,
+      'ended windows make room',
     );
   });
 });

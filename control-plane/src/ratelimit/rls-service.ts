@@ -73,12 +73,14 @@ export interface RlsServiceOptions {
   readonly now?: () => number;
   /** Where counters go (default: the process registry that `GET /metrics` serves). */
   readonly metrics?: RateLimitMetrics;
+  /** Bound on live counters (default DEFAULT_MAX_COUNTERS). */
+  readonly maxCounters?: number;
 }
 
 type Call = ServerUnaryCall<RateLimitRequestMessage, RateLimitResponseMessage>;
 
 export class RlsService {
-  readonly counters = new WindowCounters();
+  readonly counters: WindowCounters;
   readonly #options: RlsServiceOptions;
   readonly #now: () => number;
   readonly #peers = new Map<string, GrpcClient>();
@@ -88,6 +90,7 @@ export class RlsService {
 
   constructor(options: RlsServiceOptions) {
     this.#options = options;
+    this.counters = new WindowCounters(options.maxCounters);
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics ?? rateLimitMetrics();
     this.#metrics.replicas.set(options.membership.members().length);
@@ -162,7 +165,7 @@ export class RlsService {
       }
       const owner = forwarded ? membership.self : membership.owner(decision.key);
       if (owner.id === membership.self.id) {
-        statuses[i] = count(this.counters, decision, hits, now);
+        statuses[i] = this.#count(decision, hits, now);
         continue;
       }
       remote ??= new Map();
@@ -180,6 +183,16 @@ export class RlsService {
     let overall: 'OK' | 'OVER_LIMIT' = 'OK';
     for (const s of statuses) if (s.code === 'OVER_LIMIT') overall = 'OVER_LIMIT';
     return { overall_code: overall, statuses };
+  }
+
+  /** Counts locally; full counters refuse the call (the proxy's failure mode decides). */
+  #count(decision: Decision, hits: number, now: number): DescriptorStatus {
+    const counted = count(this.counters, decision, hits, now);
+    if (counted) return counted;
+    throw rpcError(
+      status.RESOURCE_EXHAUSTED,
+      `rate limit counters are full (${this.counters.maxKeys} live keys on this replica): a new key cannot be counted until windows end; look for a rule keyed on an unbounded value`,
+    );
   }
 
   #group(domain: string, metadata: Metadata): string {
@@ -238,7 +251,7 @@ export class RlsService {
       const policy = this.#options.policies.lookup(group, request.domain ?? '');
       for (const index of indexes) {
         const decision = decisionOf(group, policy, descriptors[index]!) as Decision | undefined;
-        statuses[index] = decision ? count(this.counters, decision, hits, now) : notLimited();
+        statuses[index] = decision ? this.#count(decision, hits, now) : notLimited();
       }
     }
   }

@@ -7,7 +7,9 @@
  * for O(1) memory per key and no clock coordination beyond the hosts' clocks.
  *
  * Memory: one entry per key seen in the current window; entries of ended windows are dropped by
- * sweep(), which the owner calls on a timer.
+ * sweep(), which the owner calls on a timer. At most `maxKeys` live at once (many client
+ * addresses under a per-address rule would otherwise grow the map for a whole window): a new key
+ * beyond that is refused (hit() returns undefined) after ended windows are swept.
  */
 
 interface Entry {
@@ -23,13 +25,25 @@ export interface HitResult {
   readonly windowEnd: number;
 }
 
+/** Default bound on live counters (about 150 bytes each). */
+export const DEFAULT_MAX_COUNTERS = 1_000_000;
+
 export class WindowCounters {
   readonly #entries = new Map<string, Entry>();
 
-  /** Adds `hits` to `key`'s counter for the `unitMs` window that contains `now`. */
-  hit(key: string, unitMs: number, hits: number, now: number): HitResult {
+  constructor(readonly maxKeys = DEFAULT_MAX_COUNTERS) {}
+
+  /**
+   * Adds `hits` to `key`'s counter for the `unitMs` window that contains `now`; undefined when
+   * `key` is new and `maxKeys` counters are live.
+   */
+  hit(key: string, unitMs: number, hits: number, now: number): HitResult | undefined {
     const windowEnd = (Math.floor(now / unitMs) + 1) * unitMs;
     let entry = this.#entries.get(key);
+    if (entry === undefined && this.#entries.size >= this.maxKeys) {
+      this.sweep(now);
+      if (this.#entries.size >= this.maxKeys) return undefined;
+    }
     if (entry === undefined || entry.windowEnd !== windowEnd) {
       if (entry === undefined || entry.windowEnd < windowEnd) {
         entry = { windowEnd, count: 0 };
