@@ -34,6 +34,9 @@ const ALWAYS = { default_value: { numerator: 100 } };
 const HOUR = '3600s';
 /** The proxy-wide limit of /global. */
 const GLOBAL_MAX = 60;
+/** /refill: a burst of REFILL_MAX, then REFILL_PER_S tokens a second. */
+const REFILL_MAX = 50;
+const REFILL_PER_S = 50;
 
 function perRoute(fields: Json): Json {
   return { 'envoy.filters.http.local_ratelimit': { '@type': LOCAL_RATE_LIMIT, ...fields } };
@@ -85,6 +88,20 @@ function resources(httpPort: number, tcpPort: number, backendPort: number): Json
         filter_enabled: ALWAYS,
         filter_enforced: ALWAYS,
         enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
+      }),
+    },
+    {
+      match: { prefix: '/refill' },
+      route: { cluster: 'backend' },
+      typed_per_filter_config: perRoute({
+        stat_prefix: 'refill',
+        token_bucket: {
+          max_tokens: REFILL_MAX,
+          tokens_per_fill: REFILL_PER_S / 10,
+          fill_interval: '0.1s',
+        },
+        filter_enabled: ALWAYS,
+        filter_enforced: ALWAYS,
       }),
     },
     {
@@ -260,7 +277,7 @@ describe('ferry-proxy local rate limits', () => {
     await stopAll();
   });
 
-  test('the configured tokens pass proxy-wide, across both workers', async () => {
+  test('the configured tokens pass proxy-wide, across both workers', async (t) => {
     const started = performance.now();
     const total = GLOBAL_MAX * 4;
     const concurrency = 16;
@@ -284,6 +301,9 @@ describe('ferry-proxy local rate limits', () => {
     );
     // Envoy's bucket: max_tokens at the start plus what refilled during the window.
     const expected = GLOBAL_MAX + Math.floor((elapsedMs / 3_600_000) * 1);
+    t.diagnostic(
+      `admitted ${admitted} of ${total} in ${Math.round(elapsedMs)} ms (expected ${expected})`,
+    );
     assert.ok(admitted <= expected, `admitted ${admitted}, more than the ${expected} configured`);
     assert.ok(
       admitted >= Math.floor(expected * 0.95),
@@ -293,6 +313,34 @@ describe('ferry-proxy local rate limits', () => {
     assert.equal(
       await counter(proxy, 'http_local_rate_limit_enforced', 'global'),
       total - admitted,
+    );
+  });
+
+  test('a refilling bucket admits max_tokens plus the fills of the window, proxy-wide', async (t) => {
+    // Saturating traffic over fresh connections (both workers) for a few seconds: every token
+    // the bucket refills is asked for at once, so the proxy admits what Envoy's bucket would.
+    const concurrency = 16;
+    const windowMs = 3000;
+    const started = performance.now();
+    let admitted = 0;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() - started < windowMs) {
+          sent++;
+          if ((await httpRequest(url('/refill'))).status === 200) admitted++;
+        }
+      }),
+    );
+    const elapsedMs = performance.now() - started;
+    const expected = REFILL_MAX + Math.floor((elapsedMs / 1000) * REFILL_PER_S);
+    t.diagnostic(
+      `admitted ${admitted} of ${sent} in ${Math.round(elapsedMs)} ms (expected ${expected})`,
+    );
+    assert.ok(sent > 2 * expected, `only ${sent} requests: the bucket was not saturated`);
+    assert.ok(
+      Math.abs(admitted - expected) <= expected * 0.05,
+      `admitted ${admitted}, expected ${expected} ± 5%`,
     );
   });
 

@@ -282,7 +282,6 @@ export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSourc
   #descriptors: readonly RateLimitDescriptor[] = NO_DESCRIPTORS;
   /** Held for a lease (decodeHeaders returned 'stop'); cleared when decided or destroyed. */
   #waiting = false;
-  readonly #decision: { state: 'allowed' | 'limited' | 'wait' } = { state: 'allowed' };
 
   constructor(
     private readonly filter: LocalRateLimitFilter,
@@ -327,7 +326,7 @@ export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSourc
 
   #decide(resumed: boolean): FilterHeadersStatus {
     const config = this.#config!;
-    const decision = this.#decision;
+    const decision = DECISION;
     this.#bucket = config.decide(
       this.#descriptors,
       this.callbacks.streamInfo.connection.socket,
@@ -389,3 +388,6 @@ export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSourc
 }
 
 const NO_DESCRIPTORS: readonly RateLimitDescriptor[] = Object.freeze([]);
+
+/** decide()'s answer, read right after the call (decisions are synchronous): no object per request. */
+const DECISION: { state: 'allowed' | 'limited' | 'wait' } = { state: 'allowed' };
