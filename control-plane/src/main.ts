@@ -37,6 +37,9 @@ import { SnapshotOverlayChain } from './xds/snapshot-overlay-chain.js';
 import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
 import { AcmeManager } from './acme/acme-manager.js';
 import { certificatesStatus } from './acme/acme-status.js';
+import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
+import { RlsMembership } from './ratelimit/rls-membership.js';
+import { RlsService } from './ratelimit/rls-service.js';
 
 const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
 
@@ -72,6 +75,10 @@ const USAGE = `Usage: ferry-control-plane [options]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
   --replica-id ID               this replica's name in the shared store (health quorum
                                 reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
+  --rls-advertise-address HOST:PORT
+                                where the other replicas reach this one's xDS port to
+                                forward the rate limit checks of counters it owns
+                                                     [--xds-address host, bound port]
   --acme-check-interval-ms N    how often the ACME lease holder looks for certificates to
                                 order or renew, besides store changes          [10000]
   --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
@@ -118,6 +125,7 @@ function parse(): {
   hdsIntervalMs: number;
   lrsIntervalMs: number;
   replicaId: string | undefined;
+  rlsAdvertise: { host: string; port: number } | undefined;
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
   logLevel: string;
   tracing: TracingConfig | undefined;
@@ -144,6 +152,7 @@ function parse(): {
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
         'replica-id': { type: 'string' },
+        'rls-advertise-address': { type: 'string' },
         'acme-check-interval-ms': { type: 'string', default: '10000' },
         'acme-retry-base-ms': { type: 'string', default: '60000' },
         'acme-poll-min-ms': { type: 'string', default: '5000' },
@@ -217,6 +226,10 @@ function parse(): {
       hdsIntervalMs,
       lrsIntervalMs,
       replicaId: values['replica-id'],
+      rlsAdvertise:
+        values['rls-advertise-address'] !== undefined
+          ? parseHostPort(values['rls-advertise-address'], '--rls-advertise-address')
+          : undefined,
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
       ...parseXdsSecurity(values),
@@ -307,7 +320,22 @@ async function main(): Promise<void> {
     staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
   });
   const transitions = healthMetrics();
+  const rateLimitPolicies = new RateLimitPolicies(store, logger);
+  const rlsMembership = new RlsMembership({
+    store,
+    id: replica,
+    logger,
+    onChange: (members) => rateLimit.membershipChanged(members),
+  });
+  const rateLimit = new RlsService({
+    policies: rateLimitPolicies,
+    membership: rlsMembership,
+    logger,
+    authenticated: options.xdsTls?.clientCaFile !== undefined,
+  });
+  await rateLimitPolicies.start();
   const xds = new XdsServer({
+    rateLimit,
     cache,
     logger,
     fleet,
@@ -382,6 +410,20 @@ async function main(): Promise<void> {
     });
   }
   healthReports.start();
+  // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
+  // Forwarding between replicas is plaintext gRPC; under xDS TLS each replica counts alone.
+  if (options.xdsTls)
+    logger.info(
+      'xDS serves TLS: rate limit counters are not shared between control-plane replicas (each counts the checks it receives); with one replica the limits are exact',
+    );
+  else
+    await rlsMembership.start(
+      formatHostPort(
+        options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
+        options.rlsAdvertise?.port ?? xdsPort,
+      ),
+      options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
+    );
   const acmeManager = new AcmeManager({
     store,
     cache,
@@ -428,6 +470,9 @@ async function main(): Promise<void> {
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
       await acmeManager.close();
+      await rlsMembership.close();
+      rateLimit.close();
+      rateLimitPolicies.close();
       await healthReports.close();
       cache.close();
       await store.close();
@@ -442,6 +487,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** A bind address other replicas can dial: the wildcard addresses name no host to reach. */
+function advertisedHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? os.hostname() : host;
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,5 @@
 /**
- * gRPC service definitions (ADS, the per-type xDS services, CSDS, HDS, LRS, Ferry's management API), loaded
+ * gRPC service definitions (ADS, the per-type xDS services, CSDS, HDS, LRS, RLS, Ferry's management API), loaded
  * with @grpc/proto-loader from the same pinned proto sources as the descriptor registry. Resources
  * cross this boundary as `{ type_url, value: Buffer }` so each is encoded once per version.
  */
@@ -54,6 +54,7 @@ export const XDS_SERVICE_FILES = [
   'envoy/service/status/v3/csds.proto',
   'envoy/service/health/v3/hds.proto',
   'envoy/service/load_stats/v3/lrs.proto',
+  'envoy/service/ratelimit/v3/rls.proto',
 ];
 
 export const MANAGEMENT_SERVICE_FILE = 'ferry/v1/management.proto';

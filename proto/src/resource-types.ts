@@ -2,7 +2,8 @@
  * The resource types Ferry stores, with their canonical type URLs, the field that names each
  * resource, and the words operators may use for them on the command line: the Envoy v3 types it
  * serves over xDS (XDS_RESOURCE_TYPES), and Ferry's own configuration types, which the control
- * plane reads itself and never serves (ferry.v1.XdsAccessPolicy, ferry.v1.AcmeCertificate).
+ * plane reads itself and never serves (ferry.v1.XdsAccessPolicy, ferry.v1.AcmeCertificate,
+ * ferry.v1.RateLimitPolicy).
  */
 export type ResourceKind =
   | 'Listener'
@@ -11,7 +12,8 @@ export type ResourceKind =
   | 'ClusterLoadAssignment'
   | 'Secret'
   | 'XdsAccessPolicy'
-  | 'AcmeCertificate';
+  | 'AcmeCertificate'
+  | 'RateLimitPolicy';
 
 export interface ResourceType {
   readonly kind: ResourceKind;
@@ -103,11 +105,22 @@ export const ACME_CERTIFICATE_TYPE: ResourceType = type(
   false,
 );
 
+/** Fleet-wide rate limits the RateLimitService answers from (proto/ferry/v1/rate_limit.proto); never served. */
+export const RATE_LIMIT_POLICY_TYPE: ResourceType = type(
+  'RateLimitPolicy',
+  'ferry.v1.RateLimitPolicy',
+  'name',
+  'RLP',
+  ['ratelimitpolicies', 'ratelimits', 'ratelimit', 'rlp'],
+  false,
+);
+
 /** Every type the store keeps as configuration: the served ones first, then Ferry's own. */
 export const RESOURCE_TYPES: readonly ResourceType[] = Object.freeze([
   ...XDS_RESOURCE_TYPES,
   XDS_ACCESS_POLICY_TYPE,
   ACME_CERTIFICATE_TYPE,
+  RATE_LIMIT_POLICY_TYPE,
 ]);
 
 const byTypeUrl = new Map(RESOURCE_TYPES.map((t) => [t.typeUrl, t]));

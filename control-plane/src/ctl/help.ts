@@ -21,7 +21,8 @@ Commands:
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
 plural or Envoy message name form; acme (AcmeCertificate) for certificates the control plane
-orders with ACME; accesspolicies (XdsAccessPolicy) for which proxy identities may join a group.
+orders with ACME; accesspolicies (XdsAccessPolicy) for which proxy identities may join a group;
+ratelimits (RateLimitPolicy) for the fleet-wide limits the control plane's RateLimitService counts.
 
 Global flags:
   --server URL            API address, http:// or https:// (env FERRY_SERVER, default

@@ -11,6 +11,7 @@ import { checkAcmeCertificate } from '../acme/acme-spec.js';
 import { QUORUM_METADATA_KEY, quorumSettingOf } from '../health/quorum.js';
 import { HDS_METADATA_KEY, hdsSettingOf } from '../health/hds-assignment.js';
 import { compilePolicy } from '../xds/access-policy.js';
+import { checkRateLimitPolicy } from '../ratelimit/rate-limit-policy.js';
 import {
   asArray,
   asObject,
@@ -23,6 +24,7 @@ import {
 
 export function checkFields(kind: ResourceKind, json: JsonObject): string[] {
   if (kind === 'AcmeCertificate') return checkAcmeCertificate(json);
+  if (kind === 'RateLimitPolicy') return checkRateLimitPolicy(json);
   const errors: string[] = [];
   walkObjects(json, '', (obj, path, parentKey) => {
     checkRegexMatcher(obj, path, parentKey, errors);

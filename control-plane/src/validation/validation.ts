@@ -84,6 +84,7 @@ const NOUN: Record<ResourceKind, string> = {
   Secret: 'secret',
   Listener: 'listener',
   AcmeCertificate: 'ACME certificate',
+  RateLimitPolicy: 'rate limit policy',
 };
 
 /**
@@ -111,6 +112,7 @@ export function validateGroupChange(change: GroupChange): Verdict {
       );
     }
   }
+  invalid.push(...duplicateRateLimitDomains(change));
   if (invalid.length > 0) return { ok: false, code: 'FERRY_INVALID_CONFIG', errors: invalid };
 
   if (change.deletes.length === 0) return { ok: true };
@@ -156,4 +158,22 @@ export function validateBatch(
   const written = new Set(puts.map((p) => `${p.type.kind}\u0000${p.name}`));
   const after = [...existing.filter((r) => !written.has(`${r.type.kind}\u0000${r.name}`)), ...puts];
   return validateGroupChange({ group, puts, deletes: [], after });
+}
+
+/** A ShouldRateLimit call names a domain: within a group one policy may answer for it. */
+function duplicateRateLimitDomains(change: GroupChange): string[] {
+  const byDomain = new Map<string, CandidateResource>();
+  const errors: string[] = [];
+  for (const r of change.after) {
+    if (r.type.kind !== 'RateLimitPolicy' || typeof r.json.domain !== 'string') continue;
+    const other = byDomain.get(r.json.domain);
+    if (!other) byDomain.set(r.json.domain, r);
+    else if (change.puts.includes(r) || change.puts.includes(other)) {
+      const [mine, theirs] = change.puts.includes(r) ? [r, other] : [other, r];
+      errors.push(
+        `${mine.label}.domain: ${JSON.stringify(r.json.domain)} is already the domain of ${resourceLabel('RateLimitPolicy', theirs.name)} in group "${change.group}"; a domain has one policy per group`,
+      );
+    }
+  }
+  return errors;
 }

@@ -53,7 +53,7 @@ function harness(policy: AccessPolicy) {
   } as unknown as Logger;
   const admission = new Admission({ policy, logger, refused: refusals });
   /** Opens a call of `path`: returns the fake transport and what reached the handler. */
-  const open = (path: string, subjectaltname: string | undefined) => {
+  const open = (path: string, subjectaltname: string | undefined, metadata = new Metadata()) => {
     const call = new FakeCall(subjectaltname);
     const method = { path } as ServerMethodDefinition<unknown, unknown>;
     const intercepted = admission.interceptor(
@@ -67,7 +67,7 @@ function harness(policy: AccessPolicy) {
       onReceiveHalfClose: () => undefined,
       onCancel: () => undefined,
     });
-    call.listener!.onReceiveMetadata(new Metadata());
+    call.listener!.onReceiveMetadata(metadata);
     return { call, handled };
   };
   return { admission, open, logs, count: (reason: string) => refusals(reason).get() };
@@ -80,6 +80,31 @@ const WEB_1 = 'URI:spiffe://ferry/group/web/node/web-1';
 describe('Admission', () => {
   const flags = () =>
     new AccessPolicy({ groupFromSan: ['spiffe://ferry/group/{group}/node/{node}'] });
+
+  test('RateLimitService calls are admitted for the group and node of their metadata', () => {
+    const h = harness(flags());
+    const RLS = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
+    const claim = (group: string, node: string) => {
+      const md = new Metadata();
+      md.set('x-ferry-group', group);
+      md.set('x-ferry-node', node);
+      return md;
+    };
+    const ok = h.open(RLS, WEB_1, claim('web', 'web-1'));
+    ok.call.listener!.onReceiveMessage({ domain: 'edge' });
+    assert.equal(ok.handled.length, 1);
+    assert.equal(ok.call.status, undefined);
+    const other = h.open(RLS, WEB_1, claim('db', 'web-1'));
+    other.call.listener!.onReceiveMessage({ domain: 'edge' });
+    assert.equal(other.handled.length, 0);
+    assert.equal(other.call.status?.code, status.PERMISSION_DENIED);
+    assert.match(String(other.call.status?.details), /may not join group "db" as node "web-1"/);
+    // No metadata: group "default", node "".
+    const none = h.open(RLS, WEB_1);
+    none.call.listener!.onReceiveMessage({ domain: 'edge' });
+    assert.equal(none.handled.length, 0);
+    assert.match(String(none.call.status?.details), /may not join group "default" as node ""/);
+  });
 
   test('forwards the messages of an admitted call, refuses another group before the handler sees it', () => {
     const h = harness(flags());

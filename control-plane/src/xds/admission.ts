@@ -6,6 +6,9 @@
  *   (absent = id "" in group "default", as the streams read it) must be admitted by the
  *   AccessPolicy for the identity of the connection's certificate, before any handler sees the
  *   message; a later message naming another node or group ends the call;
+ * - RLS (ShouldRateLimit) carries no node: the group is the call's `x-ferry-group` metadata and
+ *   the node id its `x-ferry-node` metadata (absent: group "default", node ""), admitted the same
+ *   way before the handler reads them (../ratelimit/rls-service.ts);
  * - CSDS: only identities matching `--xds-admin-san`;
  * - refused calls end with PERMISSION_DENIED (UNAUTHENTICATED without a verified certificate), a
  *   message naming the identity, group and what to do; each refusal is logged once
@@ -41,6 +44,7 @@ export interface AdmissionOptions {
 const LOG_LIMIT_PER_SECOND = 20;
 const CSDS_PREFIX = '/envoy.service.status.v3.ClientStatusDiscoveryService/';
 const HDS_PREFIX = '/envoy.service.health.v3.HealthDiscoveryService/';
+const RLS_PREFIX = '/envoy.service.ratelimit.v3.RateLimitService/';
 const WHAT_TO_DO =
   'give the proxy a client certificate whose SAN the policy admits to this group, or admit the identity with --xds-group-from-san or an XdsAccessPolicy applied to the group (docs/architecture.md, "Who may connect")';
 
@@ -120,8 +124,10 @@ export class Admission {
     const path = method.path;
     const isCsds = path.startsWith(CSDS_PREFIX);
     const isHds = path.startsWith(HDS_PREFIX);
+    const isRls = path.startsWith(RLS_PREFIX);
     const sans = identitiesOf(call);
     let entry: AdmittedCall | undefined;
+    let metadataClaim: NodeClaim | undefined;
     let ended = false;
     return new ServerInterceptingCall(call, {
       start: (next) => {
@@ -135,12 +141,20 @@ export class Admission {
               ended = true;
               return this.refuse(call, path, 'admin', sans, undefined, '');
             }
+            if (isRls) {
+              const group = metadata.get('x-ferry-group')[0];
+              const node = metadata.get('x-ferry-node')[0];
+              metadataClaim = {
+                group: typeof group === 'string' && group !== '' ? group : 'default',
+                id: typeof node === 'string' ? node : '',
+              };
+            }
             nextMetadata(metadata);
           },
           onReceiveMessage: (message: unknown, nextMessage) => {
             if (ended) return;
             if (isCsds) return nextMessage(message);
-            const node = nodeOf(isHds, message);
+            const node = isRls ? metadataClaim : nodeOf(isHds, message);
             if (entry) {
               if (node === undefined || sameClaim(node, entry.claim)) return nextMessage(message);
               ended = true;

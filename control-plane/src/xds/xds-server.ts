@@ -3,7 +3,7 @@
  * and delta), the per-type services (LDS, RDS, CDS, EDS, SDS; Stream*, Delta* and a one-shot
  * Fetch*) and CSDS, all fed by one SnapshotCache, plus HDS (../health/hds-server.ts), which
  * receives proxies' health reports, and LRS (../load/lrs-server.ts), which receives their load
- * reports. Plaintext by default, for loopback; with `tls` it serves TLS (tls-listener.ts), and
+ * reports, and, when given, the RateLimitService (../ratelimit/rls-service.ts). Plaintext by default, for loopback; with `tls` it serves TLS (tls-listener.ts), and
  * with a client CA it requires client certificates and admits each call by the identity of its
  * certificate (admission.ts, access-policy.ts; docs/architecture.md, "Who may connect").
  *
@@ -41,6 +41,7 @@ import { HDS_SERVICE, HdsService } from '../health/hds-server.js';
 import { healthMetrics } from '../health/health-metrics.js';
 import { LoadAggregate, type LoadSource } from '../load/load-aggregate.js';
 import { LRS_SERVICE, LrsService } from '../load/lrs-server.js';
+import { RLS_SERVICE, type RlsService } from '../ratelimit/rls-service.js';
 import { clientStatus } from './csds.js';
 import { FleetTracker, groupOf } from './fleet.js';
 import type { FleetStatusSource } from './fleet-status.js';
@@ -86,6 +87,8 @@ export interface XdsServerOptions {
   readonly accessPolicy?: AccessPolicy;
   /** Where XdsAccessPolicy resources are read from (the store the cache follows). */
   readonly policyStore?: ResourceStore;
+  /** Envoy's RateLimitService, served on this server when given (../ratelimit/rls-service.ts). */
+  readonly rateLimit?: RlsService;
 }
 
 /** How the xDS port is protected: plaintext, TLS, or TLS with client certificates checked. */
@@ -130,12 +133,14 @@ export class XdsServer {
   private readonly tls: XdsTlsListener | undefined;
   private readonly admission: Admission | undefined;
   private readonly policies: AccessPolicyStore | undefined;
+  private readonly rateLimit: RlsService | undefined;
   private closing: Promise<void> | undefined;
   private destroyed = false;
 
   constructor(options: XdsServerOptions) {
     this.cache = options.cache;
     this.logger = options.logger;
+    this.rateLimit = options.rateLimit;
     this.fleetTracker = options.fleet ?? new FleetTracker();
     this.metrics = options.metrics ?? xdsMetrics();
     const health = healthMetrics();
@@ -357,6 +362,8 @@ export class XdsServer {
     );
     this.server.addService(serviceDefinition(HDS_SERVICE), this.hds.implementation());
     this.server.addService(serviceDefinition(LRS_SERVICE), this.lrs.implementation());
+    if (this.rateLimit)
+      this.server.addService(serviceDefinition(RLS_SERVICE), this.rateLimit.implementation());
   }
 
   /** One-shot SotW answer (the REST-style Fetch* methods): no nonce, nothing tracked. */

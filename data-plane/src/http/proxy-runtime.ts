@@ -123,6 +123,8 @@ export class ProxyRuntime {
   readonly #serverHealth = new ServerHealthState();
   /** node.cluster (--node-cluster or the bootstrap's), "" when unknown. */
   readonly #nodeCluster: string;
+  /** node.id, "" when unknown. */
+  readonly #nodeId: string;
   #applying: Promise<void> = Promise.resolve();
   #config: ProxyConfig | undefined;
   #closing: Promise<void> | undefined;
@@ -134,6 +136,7 @@ export class ProxyRuntime {
     this.#accessLog = opts.accessLog;
     this.#logsRequests = opts.logsRequests;
     this.#nodeCluster = opts.node?.cluster ?? '';
+    this.#nodeId = opts.node?.id ?? '';
     this.#clusters = new ClusterManager(this.#stats, this.#logger);
     this.#tracing =
       opts.tracing ??
@@ -297,6 +300,7 @@ export class ProxyRuntime {
       listenerName,
       serverHealth: this.#serverHealth,
       localServiceCluster: this.#nodeCluster,
+      localNodeId: this.#nodeId,
     };
     return hcm.httpFilters.map((filter) => {
       const factory = httpFilterByTypeUrl(filter.typeUrl);

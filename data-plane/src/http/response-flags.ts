@@ -38,10 +38,12 @@ export const ResponseFlag = {
   DELAY_INJECTED: 'DI',
   /** envoy.filters.http.fault aborted the request. */
   FAULT_INJECTED: 'FI',
+  /** A rate limit filter (local, or envoy.filters.http.ratelimit) refused the request. */
+  RATE_LIMITED: 'RL',
+  /** envoy.filters.http.ratelimit denied the request: its rate limit service failed (failure_mode_deny). */
+  RATE_LIMIT_SERVICE_ERROR: 'RLSE',
   /** envoy.filters.http.ext_authz denied the request, or its service failed. */
   UNAUTHORIZED_EXTERNAL_SERVICE: 'UAEX',
-  /** A local rate limit filter refused the request. */
-  RATE_LIMITED: 'RL',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];

@@ -129,6 +129,12 @@ const HELP: Record<string, string> = {
   decompressor_not_decompressed: 'Bodies left as they were, by library and direction.',
   decompressor_total_compressed_bytes: 'Bytes before decompression, by library and direction.',
   decompressor_total_uncompressed_bytes: 'Bytes after decompression, by library and direction.',
+  ratelimit_ok:
+    'Requests the rate limit service answered OK (envoy.filters.http.ratelimit), by cluster.',
+  ratelimit_over_limit: 'Requests the rate limit service answered OVER_LIMIT, by cluster.',
+  ratelimit_error: 'Rate limit service calls that failed, by cluster.',
+  ratelimit_failure_mode_allowed:
+    'Requests let through after a rate limit service failure (no failure_mode_deny), by cluster.',
   http_local_rate_limit_enabled:
     'Requests envoy.filters.http.local_ratelimit considered (filter_enabled), by stat_prefix.',
   http_local_rate_limit_ok: 'Requests within the local rate limit, by stat_prefix.',

@@ -190,6 +190,8 @@ export interface FilterFactoryContext {
   readonly serverHealth: { readonly failing: boolean };
   /** The node's cluster (Envoy's local service cluster, e.g. rate limit source_cluster); "" unknown. */
   readonly localServiceCluster?: string;
+  /** The node's id (the ratelimit filter names it to Ferry's RateLimitService); "" unknown. */
+  readonly localNodeId?: string;
 }
 
 /** Built once per HCM and config version (in a worker); creates the per-stream filters. */

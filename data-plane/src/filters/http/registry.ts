@@ -15,6 +15,7 @@ import { faultFilter } from './fault/config.js';
 import { headerMutationFilter } from './header_mutation/config.js';
 import { healthCheckFilter } from './health_check/config.js';
 import { localRateLimitFilter } from './local_ratelimit/config.js';
+import { rateLimitFilter } from './ratelimit/config.js';
 import { rbacFilter } from './rbac/config.js';
 import { routerFilter } from './router/config.js';
 
@@ -29,6 +30,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   headerMutationFilter,
   healthCheckFilter,
   localRateLimitFilter,
+  rateLimitFilter,
   rbacFilter,
   routerFilter,
 ];
