@@ -7,7 +7,7 @@
  * type.matcher.v3.StringMatcher: safe_regex is a full match and ignores case_sensitive/ignore_case;
  * header values of repeated headers are matched joined by ','.
  */
-import { compileRe2 } from '@ferry/proto';
+import { compileLinearRe2 } from '@ferry/proto';
 import type {
   HeaderMatcherModel,
   QueryParameterMatcherModel,
@@ -18,10 +18,9 @@ import type { HeaderLookup } from './header-mutations.js';
 
 export type StringPredicate = (value: string) => boolean;
 
-/** An RE2 pattern as a JS RegExp that must match the whole input. */
+/** An RE2 pattern as a linear-time RegExp that must match the whole input (RE2::FullMatch). */
 export function compileFullMatchRegex(pattern: string): RegExp {
-  const re = compileRe2(pattern);
-  return new RegExp(`^(?:${re.source})$`, re.flags);
+  return compileLinearRe2(pattern, { full: true });
 }
 
 export function compileStringMatcher(model: StringMatcherModel): StringPredicate {
