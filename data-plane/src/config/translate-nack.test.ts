@@ -212,9 +212,7 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
   {
     name: 'regex that does not compile',
     mutate: (p) => void (p.route.match = { safe_regex: { regex: '(unclosed' } }),
-    errors: [
-      `${R}.match.safe_regex.regex: "(unclosed": missing closing ) at offset 0`,
-    ],
+    errors: [`${R}.match.safe_regex.regex: "(unclosed": missing closing ) at offset 0`],
   },
   {
     name: 'header value formatter',

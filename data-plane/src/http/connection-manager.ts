@@ -32,6 +32,14 @@ import {
 import type { HeaderMap, RequestHeaderMap, ResponseHeaderMap } from './header-map.js';
 import { ResponseFlag, type ResponseFlagCode } from './response-flags.js';
 import { LOCAL_REPLY_BODY } from './local-reply.js';
+import { overloadState } from '../overload/overload-manager.js';
+
+/** Envoy's reply to a request refused by the overload manager. */
+const OVERLOADED_REPLY = {
+  headers: { 'x-envoy-overloaded': 'true' },
+  flag: ResponseFlag.OVERLOAD_MANAGER,
+  details: 'overload',
+} as const;
 
 /** One filter chain's HTTP connection manager, compiled against one config version. */
 export interface CompiledHcm {
@@ -196,6 +204,10 @@ export class ActiveStream
     }
     if (hcm.requestTimeoutMs > 0 && !endStream)
       this.#requestTimer = setTimeout(onRequestTimeout, hcm.requestTimeoutMs, this);
+    if (overloadState.stopAcceptingRequests) {
+      this.#filters.sendLocalReply(503, LOCAL_REPLY_BODY.overloaded, OVERLOADED_REPLY);
+      return;
+    }
     this.#filters.decodeHeaders(this.requestHeaders, endStream);
   }
 

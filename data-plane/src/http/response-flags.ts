@@ -38,6 +38,8 @@ export const ResponseFlag = {
   DELAY_INJECTED: 'DI',
   /** envoy.filters.http.fault aborted the request. */
   FAULT_INJECTED: 'FI',
+  /** The overload manager refused the request (stop_accepting_requests). */
+  OVERLOAD_MANAGER: 'OM',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];
