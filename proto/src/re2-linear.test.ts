@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkLinearRe2, compileLinearRe2 } from './re2-linear.js';
+import { checkLinearRe2, compileLinearRe2, fullMatchLiteralPrefix } from './re2-linear.js';
 
 /** A request head as the codecs decode it: UTF-8 bytes, one char per byte. */
 function bytes(text: string): string {
@@ -100,10 +100,46 @@ describe('compileLinearRe2: RE2 semantics', () => {
     assert.deepEqual([...unrolled.exec('x'.repeat(20) + 'y')!].slice(1), ['x', 'y']);
   });
 
-  test('every compiled RegExp runs on the linear engine', () => {
-    for (const pattern of ['(a+)+$', '[^/]+', '(?i)x', '[0-9]{32}']) {
+  test('search and global RegExps always run on the linear engine', () => {
+    for (const pattern of ['(a+)+$', '[^/]+', '(?i)x', '[0-9]{32}', '/api/.*']) {
       assert.ok(compileLinearRe2(pattern).flags.includes('l'), pattern);
+      assert.ok(compileLinearRe2(pattern, { global: true }).flags.includes('l'), pattern);
     }
+  });
+
+  test('full matches leave the linear engine only when provably linear when backtracking', () => {
+    const backtracking = [
+      '/api/v[0-9]+/users/[^/]+',
+      '/api/.*',
+      '^/static/[a-z]+\\.js$',
+      '/(?:v1)/[0-9]*x',
+      '(?i)/users/[a-z0-9_]+',
+      '/static/.*\\.js',
+    ];
+    const linear = [
+      '(a+)+$',
+      '/x/.*/y.*z',
+      '.*\\.(png|jpg)',
+      '[a-z]+[a-z0-9]*',
+      '/[a-z]*[0-9]*[a-z]',
+      'a+?b',
+      '(?:ab)+',
+      '[0-9]{32}',
+      '\\bx',
+    ];
+    for (const p of backtracking)
+      assert.ok(!compileLinearRe2(p, { full: true }).flags.includes('l'), p);
+    for (const p of linear) assert.ok(compileLinearRe2(p, { full: true }).flags.includes('l'), p);
+  });
+
+  test('the provably linear class stays fast on crafted inputs', () => {
+    const long = 'a'.repeat(200_000);
+    assert.equal(full('/[a-z]+/[0-9]+', `/${long}/x`), false);
+    assert.equal(full('/[a-z]*[0-9]*/', `/${long}`), false);
+    assert.equal(full('/api/.*', `/api/${long}\n`), false);
+    assert.equal(full('/api/.*', `/api/${long}`), true);
+    assert.equal(full('/static/.*\\.js', `/static/${long}`), false);
+    assert.equal(full('/static/.*\\.js', `/static/${long}.js`), true);
   });
 });
 
@@ -137,6 +173,36 @@ describe('checkLinearRe2: rejects with the reason', () => {
   test('accepts RE2 syntax', () => {
     for (const p of ['', '[]a]', '\\_', '^*', '(?i)(?-i:a)b', '(?s:.)', '[\\d\\-]', 'a|']) {
       assert.equal(checkLinearRe2(p), undefined, p);
+    }
+  });
+});
+
+describe('fullMatchLiteralPrefix', () => {
+  const cases: Array<[string, string]> = [
+    ['/api/v[0-9]+/users', '/api/v'],
+    ['^/static/.*', '/static/'],
+    ['/(a+)+$', '/a'],
+    ['(?:/v1|/v2)/x', ''],
+    ['(?i)/api', '/'],
+    ['/caf\u00e9/x*', bytes('/caf\u00e9/')],
+    ['/a?b', '/'],
+    ['/\\Qa.b\\E.*', '/a.b'],
+    ['\\b/x', ''],
+  ];
+  for (const [pattern, prefix] of cases) {
+    test(`${JSON.stringify(pattern)} → ${JSON.stringify(prefix)}`, () => {
+      assert.equal(fullMatchLiteralPrefix(pattern), prefix);
+    });
+  }
+
+  test('every full match starts with the prefix', () => {
+    const inputs = ['/api/v1/users', '/a', '/aaa', '/b', '/ab', '/static/x', '/v1/x', '/x'];
+    for (const [pattern] of cases) {
+      const prefix = fullMatchLiteralPrefix(pattern);
+      for (const input of inputs.map(bytes)) {
+        if (compileLinearRe2(pattern, { full: true }).test(input))
+          assert.ok(input.startsWith(prefix), `${pattern} matched ${input}`);
+      }
     }
   });
 });

@@ -22,6 +22,7 @@
 import v8 from 'node:v8';
 import { utf8Sequences, type CodePointSet } from './re2-charset.js';
 import { parseRe2, Re2SyntaxError, type Re2Node } from './re2-syntax.js';
+import { backtracksLinearly } from './re2-deterministic.js';
 
 export { Re2SyntaxError };
 
@@ -67,6 +68,8 @@ interface Emitted {
   /** Product of the counted repetitions inside, as the linear engine counts them. */
   readonly weight: number;
   readonly captures: number;
+  /** A counted repetition inside was unrolled into copies. */
+  readonly unrolled?: boolean;
 }
 
 function hex(byte: number): string {
@@ -128,6 +131,7 @@ class Emitter {
           atom: false,
           weight: Math.max(...parts.map((p) => p.weight)),
           captures: parts.reduce((n, p) => n + p.captures, 0),
+          unrolled: parts.some((p) => p.unrolled === true),
         };
       }
       case 'group': {
@@ -138,6 +142,7 @@ class Emitter {
           atom: true,
           weight: body.weight,
           captures: body.captures + (node.capture && capture ? 1 : 0),
+          unrolled: body.unrolled === true,
         };
       }
       case 'repeat':
@@ -168,6 +173,7 @@ class Emitter {
         atom: false,
         weight: factor * body.weight,
         captures: body.captures,
+        unrolled: body.unrolled === true,
       };
     }
     // Unrolled: min copies, then (max - min) nested optional copies or a star.
@@ -191,7 +197,7 @@ class Emitter {
         source += optional;
       }
     }
-    return { source, atom: false, weight: body.weight, captures: body.captures };
+    return { source, atom: false, weight: body.weight, captures: body.captures, unrolled: true };
   }
 }
 
@@ -221,13 +227,65 @@ export function compileLinearRe2(pattern: string, options: LinearRegexOptions = 
         'use smaller counted repetitions',
     );
   }
+  let linear: RegExp;
   try {
-    return new RegExp(source === '' ? '(?:)' : source, options.global ? LINEAR + 'g' : LINEAR);
+    linear = new RegExp(source === '' ? '(?:)' : source, options.global ? LINEAR + 'g' : LINEAR);
   } catch (err) {
     throw new Re2SyntaxError(
       `cannot run on the linear-time engine: ${(err as Error).message.replace(/^.*: /, '')}`,
     );
   }
+  // Same source, same results: only patterns proven linear on a backtracking engine
+  // (re2-deterministic.ts) and not unrolled (their repetitions stay loops) leave the
+  // linear engine.
+  if (options.full && !options.global && !emitted.unrolled && backtracksLinearly(tree))
+    return new RegExp(linear.source);
+  return linear;
+}
+
+interface Prefix {
+  readonly bytes: string;
+  /** The node is entirely this literal: what follows it extends the prefix. */
+  readonly complete: boolean;
+}
+
+function literalPrefix(node: Re2Node): Prefix {
+  switch (node.type) {
+    case 'empty':
+      return { bytes: '', complete: true };
+    case 'set': {
+      const single = node.set.length === 2 && node.set[0] === node.set[1];
+      if (!single) return { bytes: '', complete: false };
+      const bytes = Buffer.from(String.fromCodePoint(node.set[0]!), 'utf8').toString('latin1');
+      return { bytes, complete: true };
+    }
+    case 'assert':
+      return { bytes: '', complete: node.kind === 'begin' };
+    case 'concat': {
+      let bytes = '';
+      for (const item of node.items) {
+        const p = literalPrefix(item);
+        bytes += p.bytes;
+        if (!p.complete) return { bytes, complete: false };
+      }
+      return { bytes, complete: true };
+    }
+    case 'group':
+      return literalPrefix(node.body);
+    case 'alt':
+      return { bytes: '', complete: false };
+    case 'repeat':
+      return { bytes: node.min > 0 ? literalPrefix(node.body).bytes : '', complete: false };
+  }
+}
+
+/**
+ * The bytes every input that fully matches `pattern` starts with ('' when none): a
+ * `startsWith` check on them rejects most non-matching inputs before the regex runs (the
+ * linear engine costs microseconds per match, a prefix check nanoseconds).
+ */
+export function fullMatchLiteralPrefix(pattern: string): string {
+  return literalPrefix(parseRe2(pattern)).bytes;
 }
 
 /** Undefined when `pattern` compiles (see compileLinearRe2), else the reason. */
