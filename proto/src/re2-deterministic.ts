@@ -22,17 +22,43 @@
  *
  * One relaxation: the last repetition may overlap what follows it when nothing after it repeats
  * (`/static/.*\.js`): each of its give-backs then costs at most the fixed length of that tail,
- * still linear in the input, and the repetitions before it are disjoint from it as above.
+ * still linear in the input, and the repetitions before it are disjoint from it as above. The
+ * tail after the last repetition may hold alternations of fixed-length sequences
+ * (`.*\.(png|jpg)`): a give-back then tries each path through the tail, at most 64 of them.
  * Anything else (alternation, repeated groups, lazy repetitions, other anchors, overlapping sets
  * before another repetition) is not in the class and runs on the linear engine.
  */
-import type { CodePointSet } from './re2-charset.js';
+import { normalize, type CodePointSet } from './re2-charset.js';
 import type { Re2Node } from './re2-syntax.js';
 
 interface Item {
+  /** For an alternation: the union of its alternatives' first sets. */
   readonly set: CodePointSet;
   readonly min: number;
   readonly repeated: boolean;
+  /** Alternatives of an alternation of fixed-length sequences (1 for anything else). */
+  readonly alternatives: number;
+}
+
+/** Largest product of alternation sizes allowed in the fixed tail (work per give-back). */
+const MAX_TAIL_PATHS = 64;
+
+/** The first set of a non-empty fixed-length sequence of sets, else undefined. */
+function fixedFirst(node: Re2Node): CodePointSet | undefined {
+  switch (node.type) {
+    case 'set':
+      return node.set;
+    case 'group':
+      return fixedFirst(node.body);
+    case 'concat': {
+      const first = node.items.length > 0 ? fixedFirst(node.items[0]!) : undefined;
+      return first && node.items.every((item) => fixedFirst(item) !== undefined)
+        ? first
+        : undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 function flatten(node: Re2Node, out: Item[], edges: { begin: boolean; end: boolean }): boolean {
@@ -40,7 +66,7 @@ function flatten(node: Re2Node, out: Item[], edges: { begin: boolean; end: boole
     case 'empty':
       return true;
     case 'set':
-      out.push({ set: node.set, min: 1, repeated: false });
+      out.push({ set: node.set, min: 1, repeated: false, alternatives: 1 });
       return !edges.end;
     case 'group':
       return flatten(node.body, out, edges);
@@ -48,7 +74,7 @@ function flatten(node: Re2Node, out: Item[], edges: { begin: boolean; end: boole
       return node.items.every((item) => flatten(item, out, edges));
     case 'repeat':
       if (edges.end || !node.greedy || node.body.type !== 'set') return false;
-      out.push({ set: node.body.set, min: node.min, repeated: true });
+      out.push({ set: node.body.set, min: node.min, repeated: true, alternatives: 1 });
       return true;
     case 'assert':
       if (node.kind === 'begin' && out.length === 0 && !edges.end) {
@@ -60,8 +86,14 @@ function flatten(node: Re2Node, out: Item[], edges: { begin: boolean; end: boole
         return true;
       }
       return false;
-    case 'alt':
-      return false;
+    case 'alt': {
+      if (edges.end) return false;
+      const firsts = node.items.map(fixedFirst);
+      if (firsts.some((f) => f === undefined)) return false;
+      const set = normalize(firsts.flatMap((f) => [...f!]));
+      out.push({ set, min: 1, repeated: false, alternatives: node.items.length });
+      return true;
+    }
   }
 }
 
@@ -80,6 +112,15 @@ function intersects(a: CodePointSet, b: CodePointSet): boolean {
 export function backtracksLinearly(tree: Re2Node): boolean {
   const items: Item[] = [];
   if (!flatten(tree, items, { begin: false, end: false })) return false;
+  // Alternations only in the tail after the last repetition, with few paths through it.
+  let paths = 1;
+  let seenAlternation = false;
+  for (const item of items) {
+    if (item.repeated && seenAlternation) return false;
+    if (item.alternatives > 1) seenAlternation = true;
+    paths *= item.alternatives;
+  }
+  if (paths > MAX_TAIL_PATHS) return false;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     if (!item.repeated) continue;

@@ -115,11 +115,15 @@ describe('compileLinearRe2: RE2 semantics', () => {
       '/(?:v1)/[0-9]*x',
       '(?i)/users/[a-z0-9_]+',
       '/static/.*\\.js',
+      '.*\\.(png|jpg)',
+      '/[0-9]+/(?:a|bc)(d|e)',
     ];
     const linear = [
       '(a+)+$',
       '/x/.*/y.*z',
-      '.*\\.(png|jpg)',
+      '(a|ab)[a-z]*',
+      '.*(a|)',
+      '(?:a|b)(?:a|b)(?:a|b)(?:a|b)(?:a|b)(?:a|b)(?:a|b)',
       '[a-z]+[a-z0-9]*',
       '/[a-z]*[0-9]*[a-z]',
       'a+?b',
@@ -140,6 +144,8 @@ describe('compileLinearRe2: RE2 semantics', () => {
     assert.equal(full('/api/.*', `/api/${long}`), true);
     assert.equal(full('/static/.*\\.js', `/static/${long}`), false);
     assert.equal(full('/static/.*\\.js', `/static/${long}.js`), true);
+    assert.equal(full('.*\\.(png|jpg)', `/${long}.pn`), false);
+    assert.equal(full('.*\\.(png|jpg)', `/${long}.jpg`), true);
   });
 });
 
