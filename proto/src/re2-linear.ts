@@ -2,7 +2,9 @@
  * Config regexes (Envoy's RegexMatcher, RE2 syntax) as JavaScript RegExps that run on V8's
  * linear-time engine (the `l` flag), so that no pattern and no input can make a match take
  * more than time linear in the input, as with Envoy's RE2. Nothing falls back to the
- * backtracking engine: a pattern the linear engine cannot run is rejected with the reason.
+ * backtracking engine: a pattern the linear engine cannot run is rejected with the reason. The
+ * one exception is by proof: a full match whose backtracking is linear in the input
+ * (re2-deterministic.ts) keeps the same source on V8's faster default engine.
  *
  * Semantics (docs/architecture.md, "Linear-time regexes"):
  * - Inputs are byte strings (one char per byte, as the HTTP codecs decode heads with latin1), and
