@@ -1,6 +1,7 @@
 /**
  * RE2 patterns (protoc-gen-validate `string.pattern`, written for Go/C++ RE2) as JavaScript
- * RegExps. The two dialects share the common core; this rewrites the RE2-only spellings:
+ * RegExps. Only for the fixed patterns of Envoy's own protos: a regex from config must go through
+ * compileLinearRe2 (re2-linear.ts), which runs in linear time. The two dialects share the common core; this rewrites the RE2-only spellings:
  * leading flag groups `(?i)`/`(?s)`/`(?m)`, `\A`, `\z`, `(?P<name>`, `\Q…\E` and POSIX classes
  * `[[:alpha:]]`. Constructs with no JS equivalent are not rewritten and will fail to compile,
  * which the caller reports; RE2 has no backreferences or lookaround, so no RE2 pattern relies

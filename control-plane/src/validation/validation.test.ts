@@ -177,13 +177,13 @@ describe('validateBatch rejects', () => {
       'a regex that does not compile',
       [routeConfig('r', [virtualHost('v', ['*'], [{ regex: '/(unclosed', cluster: 'api' }])])],
       [cluster('api')],
-      'resources[0](RouteConfiguration "r").virtual_hosts[0].routes[0].match.safe_regex.regex: regex "/(unclosed" does not compile',
+      'resources[0](RouteConfiguration "r").virtual_hosts[0].routes[0].match.safe_regex.regex: regex "/(unclosed": missing closing ) at offset 1',
     ],
     [
       'a lookahead (RE2 has none)',
       [routeConfig('r', [virtualHost('v', ['*'], [{ regex: '/(?!admin).*', cluster: 'api' }])])],
       [cluster('api')],
-      'resources[0](RouteConfiguration "r").virtual_hosts[0].routes[0].match.safe_regex.regex: regex "/(?!admin).*" is not RE2 syntax: lookahead',
+      'resources[0](RouteConfiguration "r").virtual_hosts[0].routes[0].match.safe_regex.regex: regex "/(?!admin).*": lookahead is not supported (RE2 has no lookaround) at offset 1',
     ],
     [
       'a listener on port 0',
@@ -287,14 +287,17 @@ describe('checkRe2', () => {
   const table: Array<[string, string | undefined]> = [
     ['^/api/v[0-9]+/.*$', undefined],
     ['[]a]', undefined],
-    ['\\pL+', undefined],
+    ['\\pL+', 'Unicode class'],
+    ['(?i)caf\u00e9', undefined],
+    ['(a+)+$', undefined],
     ['\\Aabc\\z', undefined],
     ['(a)\\1', 'backreference'],
     ['(?<=x)y', 'lookbehind'],
     ['(?=x)', 'lookahead'],
-    ['a++', 'possessive'],
+    ['a++', 'bad repetition operator'],
     ['[(?=x)]', undefined],
-    ['a{2,1}', 'does not compile'],
+    ['a{2,1}', 'bad repetition operator'],
+    ['(?m)^a', 'multi-line'],
   ];
   for (const [pattern, problem] of table) {
     test(`${pattern} → ${problem ?? 'ok'}`, () => {

@@ -185,10 +185,8 @@ ${TEST_CERT.trimEnd()
     },
     {
       name: 'unsupported bootstrap field',
-      edit: (t) =>
-        t +
-        'overload_manager:\n  resource_monitors:\n  - name: envoy.resource_monitors.fixed_heap\n',
-      errors: ['bootstrap.yaml: overload_manager: not supported by ferry-proxy'],
+      edit: (t) => t + 'cluster_manager:\n  local_cluster_name: local\n',
+      errors: ['bootstrap.yaml: cluster_manager: not supported by ferry-proxy'],
     },
     {
       name: 'runtime values',

@@ -34,6 +34,7 @@ import {
   type MessageSpec,
 } from './translate-common.js';
 import { buildProxyConfig } from './translate.js';
+import { OVERLOAD_SPECS, overloadManager, type OverloadModel } from './translate-overload.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
 import { xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
 
@@ -76,6 +77,8 @@ export interface BootstrapModel {
   /** dynamic_resources.lds_config / cds_config (over ADS): subscribe to these types. */
   readonly lds: boolean;
   readonly cds: boolean;
+  /** overload_manager: applied by each worker (../overload/overload-manager.ts). */
+  readonly overload?: OverloadModel;
 }
 
 const BOOTSTRAP_SPEC = messageSpec(BOOTSTRAP_MESSAGE, {
@@ -88,6 +91,7 @@ const BOOTSTRAP_SPEC = messageSpec(BOOTSTRAP_MESSAGE, {
   stats_flush_interval: 'accepted (no stats sinks)',
   enable_dispatcher_stats: 'accepted (stats only)',
   stats_server_version_override: 'accepted (stats only)',
+  overload_manager: 'fixed_heap monitor, stop_accepting_requests action (per worker)',
 });
 
 const NODE_SPEC = messageSpec('envoy.config.core.v3.Node', {
@@ -169,6 +173,7 @@ export const BOOTSTRAP_SPECS: readonly MessageSpec[] = [
   HEADER_VALUE_SPEC,
   LAYERED_RUNTIME_SPEC,
   RUNTIME_LAYER_SPEC,
+  ...OVERLOAD_SPECS,
 ];
 
 /** Parses, decodes and checks a bootstrap document; errors are prefixed with `source`. */
@@ -266,8 +271,11 @@ export function translateBootstrap(json: JsonObject, source: string): Result<Boo
   if ((lds || cds) && !adsJson)
     issues.add('dynamic_resources.ads_config', 'required when lds_config or cds_config use ads');
 
+  const overload = overloadManager(asObject(json.overload_manager), 'overload_manager', issues);
+
   if (!issues.ok) return fail(issues.errors);
   return ok({
+    ...(overload ? { overload } : {}),
     node,
     ...(admin ? { admin } : {}),
     staticListeners,

@@ -5,6 +5,7 @@
  * `node data-plane/dist/config/print-reference.js > docs/envoy-reference.md`).
  */
 import { BOOTSTRAP_SPECS } from './bootstrap.js';
+import { OVERLOAD_EXTENSIONS } from './translate-overload.js';
 import { HTTP_FILTERS } from '../filters/http/registry.js';
 import { COMPRESSION_EXTENSIONS } from '../filters/http/common/compression-config.js';
 import { LISTENER_FILTERS } from '../filters/listener/registry.js';
@@ -78,6 +79,7 @@ export function envoyReference(): EnvoyReference {
       ...TRACING_EXTENSIONS,
       ...TLS_EXTENSIONS,
       ...CLUSTER_EXTENSIONS,
+      ...OVERLOAD_EXTENSIONS,
       {
         where: 'RetryPolicy retry_host_predicate[]',
         typeUrl: PREVIOUS_HOSTS_TYPE_URL,

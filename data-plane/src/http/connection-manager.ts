@@ -43,6 +43,14 @@ import {
   normalizePath,
   PathAction,
 } from './path-normalization.js';
+import { overloadState } from '../overload/overload-manager.js';
+
+/** Envoy's reply to a request refused by the overload manager. */
+const OVERLOADED_REPLY = {
+  headers: { 'x-envoy-overloaded': 'true' },
+  flag: ResponseFlag.OVERLOAD_MANAGER,
+  details: 'overload',
+} as const;
 
 /** One filter chain's HTTP connection manager, compiled against one config version. */
 export interface CompiledHcm {
@@ -305,6 +313,8 @@ export class ActiveStream
     if (hcm.requestTimeoutMs > 0 && !endStream)
       this.#requestTimer = setTimeout(onRequestTimeout, hcm.requestTimeoutMs, this);
     if (this.#refusal !== Refusal.None) this.#refuse();
+    else if (overloadState.stopAcceptingRequests)
+      this.#filters.sendLocalReply(503, LOCAL_REPLY_BODY.overloaded, OVERLOADED_REPLY);
     else this.#filters.decodeHeaders(this.requestHeaders, endStream);
   }
 

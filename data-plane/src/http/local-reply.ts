@@ -15,4 +15,5 @@ export const LOCAL_REPLY_BODY = {
     'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
   streamTimeout: 'stream timeout',
   headersTooLarge: '',
+  overloaded: 'envoy overloaded',
 } as const;

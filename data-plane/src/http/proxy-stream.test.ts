@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import type { JsonObject } from '../config/translate.js';
 import type { AccessLogEntry } from '../access-log/access-log-record.js';
 import { ProxyRuntime } from './proxy-runtime.js';
+import { overloadState } from '../overload/overload-manager.js';
 import {
   backend,
   cluster,
@@ -144,6 +145,26 @@ describe('stream lifecycle', () => {
     const entry = entries.at(-1)!;
     assert.equal(entry.responseFlags, 'SI');
     assert.equal(entry.status, 408);
+  });
+
+  test('overload stop_accepting_requests: 503 envoy overloaded, x-envoy-overloaded, flag OM', async () => {
+    const seen = fast.seen.length;
+    const before = entries.length;
+    overloadState.stopAcceptingRequests = true;
+    try {
+      const res = await request(port, { path: '/fast-path' });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['x-envoy-overloaded'], 'true');
+      assert.equal(res.body, 'envoy overloaded');
+    } finally {
+      overloadState.stopAcceptingRequests = false;
+    }
+    await until(() => entries.length > before);
+    const entry = entries.at(-1)!;
+    assert.equal(entry.responseFlags, 'OM');
+    assert.equal(entry.responseCodeDetails, 'overload');
+    assert.equal(fast.seen.length, seen, 'the request never reached the upstream');
+    assert.equal((await request(port, { path: '/after' })).status, 200);
   });
 
   test('a request body that stops arriving hits the stream idle timeout too', async () => {

@@ -44,6 +44,8 @@ export const ResponseFlag = {
   RATE_LIMIT_SERVICE_ERROR: 'RLSE',
   /** envoy.filters.http.ext_authz denied the request, or its service failed. */
   UNAUTHORIZED_EXTERNAL_SERVICE: 'UAEX',
+  /** The overload manager refused the request (stop_accepting_requests). */
+  OVERLOAD_MANAGER: 'OM',
 } as const;
 
 export type ResponseFlagCode = (typeof ResponseFlag)[keyof typeof ResponseFlag];

@@ -7,6 +7,7 @@ import type { ProxyConfig } from '../config/model.js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
+import type { OverloadModel } from '../config/translate-overload.js';
 
 export type PrimaryMessage =
   /** Apply this config (atomic swap in the worker's ProxyRuntime). */
@@ -32,6 +33,8 @@ export type PrimaryMessage =
   /** Reply with a `stats` message carrying `requestId`. */
   | { readonly type: 'stats-request'; readonly requestId: number }
   | { readonly type: 'log-level'; readonly level: string }
+  /** The bootstrap's overload_manager, run by each worker (overload/overload-manager.ts). */
+  | { readonly type: 'overload'; readonly config: OverloadModel }
   /** /healthcheck/fail (true) and /healthcheck/ok (false). */
   | { readonly type: 'healthcheck'; readonly failing: boolean }
   /** Reopen every access log file (it was renamed: SIGUSR1, admin /reopen_logs, rotation). */

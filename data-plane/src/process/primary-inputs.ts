@@ -8,6 +8,7 @@ import { formatHostPort } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/resource-set.js';
 import type { XdsTlsModel } from '../xds/xds-transport.js';
+import type { OverloadModel } from '../config/translate-overload.js';
 
 /** The bootstrap as the primary needs it (config/bootstrap.ts's BootstrapModel satisfies it). */
 export interface PrimaryBootstrap {
@@ -22,6 +23,8 @@ export interface PrimaryBootstrap {
     /** The xDS cluster's TLS (../xds/xds-transport.ts); absent = plaintext. */
     readonly tls?: XdsTlsModel;
   };
+  /** overload_manager, handed to every worker. */
+  readonly overload?: OverloadModel;
 }
 
 /** The control plane's address from the static cluster the ADS config names. */

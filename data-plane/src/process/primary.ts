@@ -109,6 +109,7 @@ export class Primary implements AdminControls {
       size: options.concurrency,
       logger: this.logger,
       ...(deps.workerArgs ? { args: deps.workerArgs } : {}),
+      ...(bootstrap.overload ? { overload: bootstrap.overload } : {}),
       onClusterTraffic: (cluster) => this.health.markTraffic(cluster),
       onOutcomes: (batch) => this.outliers.report(batch),
       onTokenLease: (request) => this.rateLimitBuckets.lease(request),

@@ -16,6 +16,7 @@ import type { StatsSink, StatsSnapshot } from '../stats/stats.js';
 import { OutcomeBuffer, workerOutliers } from '../health/outlier-outcomes.js';
 import { ProcessStats } from '../stats/process-stats.js';
 import { openAccessLog } from './access-log.js';
+import { OverloadManager } from '../overload/overload-manager.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import { workerBuckets } from '../rate-limit/shared-bucket.js';
 
@@ -82,6 +83,7 @@ export function runWorker(deps: WorkerDeps): void {
   };
   let applying: Promise<void> = Promise.resolve();
   let shuttingDown = false;
+  let overload: OverloadManager | undefined;
 
   const send = (message: WorkerMessage): void => {
     if (process.connected) process.send?.(message);
@@ -145,6 +147,11 @@ export function runWorker(deps: WorkerDeps): void {
         break;
       case 'log-level':
         logger.level = message.level;
+        break;
+      case 'overload':
+        overload?.stop();
+        overload = new OverloadManager(message.config, stats, `worker-${workerId}`);
+        overload.start();
         break;
       case 'healthcheck':
         runtime.setHealthCheckFailing?.(message.failing);

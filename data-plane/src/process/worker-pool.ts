@@ -13,10 +13,13 @@ import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
 import { StatsAggregator } from '../stats/stats-aggregate.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
+import type { OverloadModel } from '../config/translate-overload.js';
 
 export interface WorkerPoolOptions {
   readonly size: number;
   readonly logger: Logger;
+  /** The bootstrap's overload_manager, given to every worker when it starts. */
+  readonly overload?: OverloadModel;
   /** Arguments the workers are started with (the primary's own by default). */
   readonly args?: readonly string[];
   readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -273,6 +276,8 @@ export class WorkerPool {
           break;
         }
         if (this.logLevel) this.send(slot, { type: 'log-level', level: this.logLevel });
+        if (this.options.overload)
+          this.send(slot, { type: 'overload', config: this.options.overload });
         if (this.healthcheckFailing) this.send(slot, { type: 'healthcheck', failing: true });
         for (const message of this.clusterState.values()) this.send(slot, message);
         if (this.config) this.send(slot, { type: 'config', config: this.config });

@@ -10,7 +10,7 @@
  *   (RE2::GlobalReplace rules).
  */
 import type { RedirectActionModel } from '../config/model.js';
-import { compileRe2 } from '@ferry/proto';
+import { compileLinearRe2 } from '@ferry/proto';
 
 type SubstitutionPart = string | number;
 
@@ -43,8 +43,7 @@ export class RegexRewriter {
   private readonly replacer: (match: string, ...rest: unknown[]) => string;
 
   constructor(pattern: string, substitution: string) {
-    const re = compileRe2(pattern);
-    this.regex = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g');
+    this.regex = compileLinearRe2(pattern, { global: true });
     this.parts = parseSubstitution(substitution);
     const parts = this.parts;
     this.replacer = (match: string, ...rest: unknown[]): string => {

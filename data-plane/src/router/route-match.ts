@@ -7,7 +7,7 @@
  * type.matcher.v3.StringMatcher: safe_regex is a full match and ignores case_sensitive/ignore_case;
  * header values of repeated headers are matched joined by ','.
  */
-import { compileRe2 } from '@ferry/proto';
+import { compileLinearRe2, fullMatchLiteralPrefix } from '@ferry/proto';
 import type {
   HeaderMatcherModel,
   QueryParameterMatcherModel,
@@ -18,16 +18,18 @@ import type { HeaderLookup } from './header-mutations.js';
 
 export type StringPredicate = (value: string) => boolean;
 
-/** An RE2 pattern as a JS RegExp that must match the whole input. */
+/** An RE2 pattern as a linear-time RegExp that must match the whole input (RE2::FullMatch). */
 export function compileFullMatchRegex(pattern: string): RegExp {
-  const re = compileRe2(pattern);
-  return new RegExp(`^(?:${re.source})$`, re.flags);
+  return compileLinearRe2(pattern, { full: true });
 }
 
 export function compileStringMatcher(model: StringMatcherModel): StringPredicate {
   if (model.kind === 'regex') {
     const re = compileFullMatchRegex(model.value);
-    return (value) => re.test(value);
+    const prefix = fullMatchLiteralPrefix(model.value);
+    return prefix === ''
+      ? (value) => re.test(value)
+      : (value) => value.startsWith(prefix) && re.test(value);
   }
   const expected = model.ignoreCase ? model.value.toLowerCase() : model.value;
   const fold = model.ignoreCase;
@@ -155,6 +157,8 @@ export class PathMatcher {
   readonly value: string;
   readonly needsLowerPath: boolean;
   private readonly regex: RegExp | undefined;
+  /** What every path the regex matches starts with: checked first, as it is far cheaper. */
+  private readonly regexPrefix: string;
 
   constructor(model: RouteMatchModel) {
     this.kind =
@@ -169,6 +173,7 @@ export class PathMatcher {
     this.needsLowerPath = !model.caseSensitive && this.kind !== PathMatchKind.Regex;
     this.value = this.needsLowerPath ? model.value.toLowerCase() : model.value;
     this.regex = this.kind === PathMatchKind.Regex ? compileFullMatchRegex(model.value) : undefined;
+    this.regexPrefix = this.regex ? fullMatchLiteralPrefix(model.value) : '';
   }
 
   matches(path: string, pathEnd: number, lowerPath: string | undefined): boolean {
@@ -186,7 +191,10 @@ export class PathMatcher {
           (value.length === pathEnd || subject.charCodeAt(value.length) === 0x2f)
         );
       case PathMatchKind.Regex:
-        return this.regex!.test(pathEnd === path.length ? path : path.slice(0, pathEnd));
+        return (
+          path.startsWith(this.regexPrefix) &&
+          this.regex!.test(pathEnd === path.length ? path : path.slice(0, pathEnd))
+        );
     }
   }
 }

@@ -93,6 +93,10 @@ const HELP: Record<string, string> = {
   access_log_dropped_total: 'Access log lines dropped (write buffer full or the file failed).',
   process_resident_memory_bytes: 'Resident memory of the process.',
   process_heap_used_bytes: 'V8 heap in use.',
+  overload_pressure:
+    "Overload manager: a resource monitor's pressure as a whole percent, by monitor and worker.",
+  overload_active: 'Overload manager: 1 while an action is active, by action and worker.',
+  overload_scale_percent: "Overload manager: an action's scale (0 or 100), by action and worker.",
   process_heap_total_bytes: 'V8 heap allocated.',
   event_loop_delay_p50_ms: 'Event-loop delay median since the previous scrape, milliseconds.',
   event_loop_delay_p99_ms:

@@ -105,6 +105,12 @@ describe('SanMatcher (SubjectAltNameMatcher)', () => {
     assert.equal(on('regex', 'spiffe://td/ns/[a-z]+/sa/api'), true);
     // safe_regex must match the whole SAN.
     assert.equal(on('regex', 'ns/web'), false);
+    // A regex matches a non-ASCII SAN by code points, as RE2 matches its UTF-8.
+    const email = { type: 'EMAIL' as const, value: 'josé@example.com' };
+    const emailRegex = (value: string) =>
+      matcher({ sanType: 'EMAIL', matcher: { kind: 'regex', value, ignoreCase: false } });
+    assert.equal(emailRegex('jos.@example[.]com').matches(email), true);
+    assert.equal(emailRegex('jos..@example[.]com').matches(email), false);
     // A DNS SAN with a non-exact matcher is plain text: no wildcard expansion.
     assert.equal(
       matcher({

@@ -102,18 +102,22 @@ export class SanMatcher {
   /** Set for `exact` on DNS: compared with DNS rules. */
   readonly #dnsExact: string | undefined;
   readonly #predicate: StringPredicate;
+  /** Regexes match UTF-8 byte strings (see compileLinearRe2), SANs are decoded text. */
+  readonly #regex: boolean;
 
   constructor(model: SanMatcherModel) {
     this.#type = model.sanType;
     this.#dnsExact =
       model.sanType === 'DNS' && model.matcher.kind === 'exact' ? model.matcher.value : undefined;
     this.#predicate = compileStringMatcher(model.matcher);
+    this.#regex = model.matcher.kind === 'regex';
   }
 
   matches(san: SubjectAltName): boolean {
     if (san.type !== this.#type) return false;
     if (this.#dnsExact !== undefined) return dnsNameMatch(this.#dnsExact, san.value);
-    return this.#predicate(san.value);
+    const value = this.#regex ? Buffer.from(san.value, 'utf8').toString('latin1') : san.value;
+    return this.#predicate(value);
   }
 }
 
