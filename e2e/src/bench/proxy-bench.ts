@@ -12,7 +12,9 @@
  * discards the bodies), `ferry-log` (an access log file in Envoy's default format),
  * `ferry-filters` (compressor, buffer and CORS filters configured before the router but idle for
  * these requests), `ferry-rbac` (an RBAC filter whose ALLOW policy is a 1,000-CIDR remote_ip allow
- * list) and `ferry-local-rl` (a local rate limiter with a proxy-wide bucket that never empties).
+ * list) and `ferry-local-rl` (a local rate limiter with a proxy-wide bucket that never empties) and
+ * `ferry-fleet-rl` (envoy.filters.http.ratelimit calling a control plane's RateLimitService
+ * for every request, under a limit never reached; the control plane runs beside wrk).
  * Their `× ferry req/s` column is the ratio to plain ferry.
  *
  * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
@@ -32,6 +34,8 @@ import { parseArgs } from 'node:util';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import {
   BODIES,
+  BENCH_GROUP,
+  FLEET_RATE_LIMIT_POLICY,
   backendNginxConf,
   ferryBootstrap,
   haproxyConf,
@@ -51,6 +55,8 @@ import {
 } from './proxy-processes.js';
 import { runWrk, type WrkResult } from './proxy-wrk.js';
 import { groupCpuSeconds } from './proc-stats.js';
+import { applyResources } from './management-client.js';
+import { startControlPlane, type ControlPlane } from '../harness.js';
 
 const PROXIES = [
   'ferry',
@@ -60,6 +66,7 @@ const PROXIES = [
   'ferry-log',
   'ferry-rbac',
   'ferry-local-rl',
+  'ferry-fleet-rl',
   'nginx',
   'haproxy',
   'undici-proxy',
@@ -78,7 +85,12 @@ function isReference(name: ProxyName): boolean {
 }
 
 /** What each ferry variant adds (proxy-configs.ts FerryExtras), given the collector and a dir. */
-function ferryExtras(name: ProxyName, collectorPort: number, dir: string): FerryExtras {
+function ferryExtras(
+  name: ProxyName,
+  collectorPort: number,
+  dir: string,
+  rlsAddress: string | undefined,
+): FerryExtras {
   switch (name) {
     case 'ferry-trace-1':
       return { tracing: { percent: 1, collectorPort } };
@@ -92,6 +104,9 @@ function ferryExtras(name: ProxyName, collectorPort: number, dir: string): Ferry
       return { rbacAllowListSize: 1000 };
     case 'ferry-local-rl':
       return { localRateLimit: true };
+    case 'ferry-fleet-rl':
+      if (rlsAddress === undefined) throw new Error('ferry-fleet-rl needs the control plane');
+      return { fleetRateLimitAddress: rlsAddress };
     default:
       return {};
   }
@@ -126,6 +141,18 @@ async function startDiscardCollector(): Promise<{
   };
 }
 
+/**
+ * The fleet variant's rate limit service: a control plane (in-memory store) on the client's
+ * cores holding FLEET_RATE_LIMIT_POLICY in the proxy's group.
+ */
+async function startRateLimitService(cpus: string | undefined): Promise<ControlPlane> {
+  const cp = await startControlPlane({ store: 'memory:' });
+  if (cpus !== undefined)
+    spawnSync('taskset', ['-a', '-p', '-c', cpus, String(cp.proc.pid)], { stdio: 'ignore' });
+  await applyResources(cp.apiUrl, BENCH_GROUP, [FLEET_RATE_LIMIT_POLICY]);
+  return cp;
+}
+
 const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --quick              1 round of 5 s per case (default: 3 rounds of 10 s)
   --rounds N           interleaved rounds per case
@@ -136,7 +163,7 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        references' node:cluster workers) [1,2]
   --sizes small,large  response sizes (100 B, 64 KiB)
   --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
-                       ferry-rbac, ferry-local-rl,
+                       ferry-rbac, ferry-local-rl, ferry-fleet-rl,
                        nginx, haproxy, undici-proxy, splice [all]
                        ferry-filters: compressor, buffer and CORS filters configured before
                          the router, idle for these requests (no Accept-Encoding, body, Origin)
@@ -144,6 +171,9 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                          (the client matches the last entry)
                        ferry-local-rl: a local rate limiter taking a token per request
                          from a proxy-wide bucket that never empties
+                       ferry-fleet-rl: the ratelimit filter asking a control plane's rate
+                         limit service about every request (a limit never reached); the
+                         control plane runs on wrk's core
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
@@ -553,6 +583,9 @@ async function measureWorkers(
   await waitForPort(backendPort, 10_000);
   const running: RunningProxy[] = [];
   const collector = await startDiscardCollector();
+  const rls = options.proxies.includes('ferry-fleet-rl')
+    ? await startRateLimitService(clientCpus)
+    : undefined;
   const launch = async (name: ProxyName): Promise<RunningProxy> => {
     const listenPort = await freePort();
     const proxy = await startProxy(
@@ -563,7 +596,7 @@ async function measureWorkers(
       cpuProfDir !== undefined && name.startsWith('ferry')
         ? path.join(cpuProfDir, name)
         : undefined,
-      ferryExtras(name, collector.port, dir),
+      ferryExtras(name, collector.port, dir, rls?.xdsAddress),
     );
     running.push(proxy);
     for (const size of options.sizes) await checkResponse(proxy.port, size);
@@ -626,6 +659,7 @@ async function measureWorkers(
     await Promise.all(running.map((p) => stopServer(p.child, 12_000)));
     await stopServer(backend);
     await collector.close();
+    await rls?.stop();
     if (options.proxies.some((p) => p.startsWith('ferry-trace')))
       log(
         `workers=${workers}: OTLP collector received ${collector.stats.requests} exports, ${collector.stats.bytes} bytes`,

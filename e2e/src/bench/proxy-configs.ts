@@ -113,7 +113,52 @@ export interface FerryExtras {
    * enforced on every request, with a bucket no bench run can empty: its bookkeeping is the cost.
    */
   readonly localRateLimit?: boolean;
+  /**
+   * envoy.filters.http.ratelimit before the router, asking the control plane's rate limit
+   * service at this gRPC address (`host:port`) about every request, under a limit no run reaches
+   * (FLEET_RATE_LIMIT_POLICY): the round trip to the service is the cost.
+   */
+  readonly fleetRateLimitAddress?: string;
 }
+
+/**
+ * The proxy's node cluster: its group at the control plane, whose RateLimitPolicy answers its
+ * rate limit calls (ferry-proxy names its group in those calls).
+ */
+export const BENCH_GROUP = 'bench';
+
+/** The rate limit domain of the fleet variant. */
+export const FLEET_RATE_LIMIT_DOMAIN = 'bench';
+
+/** The RateLimitPolicy the fleet variant's control plane holds: 10^9 requests per second. */
+export const FLEET_RATE_LIMIT_POLICY = {
+  '@type': 'type.googleapis.com/ferry.v1.RateLimitPolicy',
+  name: 'bench',
+  domain: FLEET_RATE_LIMIT_DOMAIN,
+  descriptors: [
+    {
+      key: 'generic_key',
+      value: 'bench',
+      rate_limit: { unit: 'SECOND', requests_per_unit: 1000000000 },
+    },
+  ],
+} as const;
+
+/** The ratelimit filter of `fleetRateLimitAddress`, calling the cluster `rls`. */
+export const FLEET_RATE_LIMIT_FILTER = {
+  name: 'envoy.filters.http.ratelimit',
+  typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit',
+    domain: FLEET_RATE_LIMIT_DOMAIN,
+    // Envoy's default is 20 ms; a saturated bench must measure the calls, not time them out.
+    timeout: '1s',
+    failure_mode_deny: true,
+    rate_limit_service: {
+      grpc_service: { envoy_grpc: { cluster_name: 'rls' } },
+      transport_api_version: 'V3',
+    },
+  },
+} as const;
 
 /**
  * `size` distinct /24 ranges in 10.0.0.0/8, then 127.0.0.1/32: an office-network allow list
@@ -255,6 +300,20 @@ function staticCluster(name: string, port: number): object {
   };
 }
 
+/** The control plane's gRPC address as an HTTP/2 cluster, for the rate limit service. */
+function rlsCluster(address: string): object {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return {
+    ...staticCluster('rls', port),
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
 /**
  * ferry-proxy's static bootstrap, as an Envoy user would write it: one listener with an HCM
  * (router filter, a virtual host routing `/` to the cluster) and a STATIC cluster; plus the
@@ -265,7 +324,7 @@ export function ferryBootstrap(
   extras: FerryExtras = {},
 ): object {
   return {
-    node: { id: 'bench-proxy', cluster: 'bench' },
+    node: { id: 'bench-proxy', cluster: BENCH_GROUP },
     admin: {
       address: { socket_address: { address: '127.0.0.1', port_value: input.adminPort } },
     },
@@ -294,7 +353,18 @@ export function ferryBootstrap(
                           routes: [
                             {
                               match: { prefix: '/' },
-                              route: { cluster: 'backend' },
+                              route: {
+                                cluster: 'backend',
+                                ...(extras.fleetRateLimitAddress !== undefined
+                                  ? {
+                                      rate_limits: [
+                                        {
+                                          actions: [{ generic_key: { descriptor_value: 'bench' } }],
+                                        },
+                                      ],
+                                    }
+                                  : {}),
+                              },
                               ...(extras.idleFilters === true
                                 ? {
                                     typed_per_filter_config: {
@@ -313,6 +383,9 @@ export function ferryBootstrap(
                         ? [rbacAllowListFilter(extras.rbacAllowListSize)]
                         : []),
                       ...(extras.localRateLimit === true ? [LOCAL_RATE_LIMIT_FILTER] : []),
+                      ...(extras.fleetRateLimitAddress !== undefined
+                        ? [FLEET_RATE_LIMIT_FILTER]
+                        : []),
                       {
                         name: 'envoy.filters.http.router',
                         typed_config: {
@@ -331,6 +404,9 @@ export function ferryBootstrap(
       clusters: [
         staticCluster('backend', input.backendPort),
         ...(extras.tracing ? [staticCluster('otlp', extras.tracing.collectorPort)] : []),
+        ...(extras.fleetRateLimitAddress !== undefined
+          ? [rlsCluster(extras.fleetRateLimitAddress)]
+          : []),
       ],
     },
   };
