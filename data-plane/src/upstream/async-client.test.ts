@@ -242,6 +242,35 @@ function grpcHandler(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
   });
 }
 
+describe('sendAsyncRequest over HTTP/2', () => {
+  test('concurrent POSTs with bodies share one connection as concurrent streams', async () => {
+    // The server answers nothing until it holds CONCURRENT streams at once: calls queued one
+    // at a time behind each other (undici's default for non-idempotent requests) never finish.
+    const CONCURRENT = 8;
+    const held: http2.ServerHttp2Stream[] = [];
+    const sessions = new Set<http2.ServerHttp2Session>();
+    const server = http2.createServer();
+    server.on('session', (session) => sessions.add(session));
+    server.on('stream', (stream) => {
+      stream.resume();
+      stream.on('end', () => {
+        held.push(stream);
+        if (held.length < CONCURRENT) return;
+        for (const s of held.splice(0)) {
+          s.respond({ ':status': 200 });
+          s.end('ok');
+        }
+      });
+    });
+    const clusters = clusterMap(await listen(server), { upstreamProtocol: 'HTTP2' });
+    const outcomes = await Promise.all(
+      Array.from({ length: CONCURRENT }, () => send(clusters, POST, 10_000)),
+    );
+    for (const outcome of outcomes) assert.equal(outcome.kind, 'success', JSON.stringify(outcome));
+    assert.equal(sessions.size, 1);
+  });
+});
+
 describe('grpcUnaryCall', () => {
   const codec = new GrpcMessageCodec(
     'envoy.service.auth.v3.CheckRequest',

@@ -15,7 +15,6 @@
  * - `timeoutMs` bounds the whole exchange (0: none). A filter cancels its calls in onDestroy.
  * - No retries, no redirects: the caller owns what a failure means.
  */
-import { PassThrough } from 'node:stream';
 import type { ClusterRuntime, HostState } from './cluster-runtime.js';
 import { upstreamConnectionName } from './upstream-name.js';
 import {
@@ -172,13 +171,7 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
     const model = cluster.model;
     const headers = ['host', request.authority, ...request.headers];
     const body = request.body;
-    let stream: PassThrough | null = null;
-    if (body !== null) {
-      headers.push('content-length', String(body.length));
-      stream = new PassThrough();
-      stream.on('error', () => undefined);
-      stream.end(body);
-    }
+    if (body !== null) headers.push('content-length', String(body.length));
     const name =
       model.upstreamHostName === undefined
         ? undefined
@@ -189,7 +182,7 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
     this.#starting = true;
     upstream.start(
       host.dispatcher(model, model.upstreamProtocol === 'HTTP2', cluster.stats, name),
-      { path: request.path, method: request.method, headers, body: stream },
+      { path: request.path, method: request.method, headers, body, idempotent: true },
       0,
     );
     this.#starting = false;

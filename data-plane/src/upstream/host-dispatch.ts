@@ -10,7 +10,19 @@ export interface HostDispatchOptions {
   readonly method: string;
   /** `[name, value, ...]`, `host` included, no hop-by-hop fields. */
   readonly headers: string[];
-  readonly body: Readable | null;
+  /**
+   * A stream (the router's request body, with backpressure), or a whole Buffer the pool writes
+   * at once (the async client's: no stream machinery per call); null: no body.
+   */
+  readonly body: Readable | Buffer | null;
+  /**
+   * undici's HTTP/2 client holds a request marked non-idempotent (its default for every method
+   * but GET and HEAD) until no other request runs on the connection: one POST at a time. A
+   * request with a whole Buffer body that its caller never retries on another stream (the async
+   * client's calls) sets it so that calls share the connection as HTTP/2 streams. Ignored by the
+   * HTTP/1.1 pool (one request per connection).
+   */
+  readonly idempotent?: boolean;
 }
 
 /**

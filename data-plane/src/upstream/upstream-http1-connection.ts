@@ -174,9 +174,11 @@ export class Http1ClientConnection implements ChunkedBodySink {
       if (lower === 'content-length') hasLength = true;
       head += `${name}: ${value}${CRLF}`;
     }
-    const body = options.body;
+    const whole = Buffer.isBuffer(options.body) ? options.body : null;
+    const body = whole === null ? (options.body as Readable | null) : null;
     this.chunkedRequest = body !== null && !hasLength;
     if (this.chunkedRequest) head += 'transfer-encoding: chunked\r\n';
+    else if (whole !== null && !hasLength) head += `content-length: ${whole.length}${CRLF}`;
     else if (body === null && !hasLength && methodExpectsBody(options.method))
       head += 'content-length: 0\r\n';
     head += CRLF;
@@ -189,7 +191,12 @@ export class Http1ClientConnection implements ChunkedBodySink {
     this.responseDone = false;
     this.requestSent = body === null;
     this.parser.begin(this.settings.maxResponseHeadersBytes);
-    this.socket.write(head, 'latin1');
+    if (whole !== null && whole.length > 0) {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      this.socket.write(whole);
+      this.socket.uncork();
+    } else this.socket.write(head, 'latin1');
     request.handler.onConnect(request.abort);
     if (request.finished || this.request !== request) return;
     if (body !== null) {

@@ -14,7 +14,7 @@
  * these requests), `ferry-rbac` (an RBAC filter whose ALLOW policy is a 1,000-CIDR remote_ip allow
  * list) and `ferry-local-rl` (a local rate limiter with a proxy-wide bucket that never empties) and
  * `ferry-fleet-rl` (envoy.filters.http.ratelimit calling a control plane's RateLimitService
- * for every request, under a limit never reached; the control plane runs beside wrk).
+ * for every request, under a limit never reached; the control plane is not pinned).
  * Their `× ferry req/s` column is the ratio to plain ferry.
  *
  * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
@@ -142,13 +142,13 @@ async function startDiscardCollector(): Promise<{
 }
 
 /**
- * The fleet variant's rate limit service: a control plane (in-memory store) on the client's
- * cores holding FLEET_RATE_LIMIT_POLICY in the proxy's group.
+ * The fleet variant's rate limit service: a control plane (in-memory store) holding
+ * FLEET_RATE_LIMIT_POLICY in the proxy's group. It is not pinned: on wrk's saturated core it
+ * would starve and measure wrk, not the proxy; unpinned it takes CPU where it finds it (the
+ * variant's CPU per request counts the proxy's processes only).
  */
-async function startRateLimitService(cpus: string | undefined): Promise<ControlPlane> {
+async function startRateLimitService(): Promise<ControlPlane> {
   const cp = await startControlPlane({ store: 'memory:' });
-  if (cpus !== undefined)
-    spawnSync('taskset', ['-a', '-p', '-c', cpus, String(cp.proc.pid)], { stdio: 'ignore' });
   await applyResources(cp.apiUrl, BENCH_GROUP, [FLEET_RATE_LIMIT_POLICY]);
   return cp;
 }
@@ -173,7 +173,7 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                          from a proxy-wide bucket that never empties
                        ferry-fleet-rl: the ratelimit filter asking a control plane's rate
                          limit service about every request (a limit never reached); the
-                         control plane runs on wrk's core
+                         control plane is not pinned
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
@@ -584,7 +584,7 @@ async function measureWorkers(
   const running: RunningProxy[] = [];
   const collector = await startDiscardCollector();
   const rls = options.proxies.includes('ferry-fleet-rl')
-    ? await startRateLimitService(clientCpus)
+    ? await startRateLimitService()
     : undefined;
   const launch = async (name: ProxyName): Promise<RunningProxy> => {
     const listenPort = await freePort();
