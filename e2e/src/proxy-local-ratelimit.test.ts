@@ -355,7 +355,7 @@ describe('ferry-proxy local rate limits', () => {
     assert.equal(limited.headers['x-ratelimit-remaining'], '0');
     const reset = Number(limited.headers['x-ratelimit-reset']);
     assert.ok(reset > 0 && reset <= 3600, `x-ratelimit-reset ${reset}`);
-    assert.equal(limited.headers['x-envoy-ratelimited'], undefined);
+    assert.equal(limited.headers['x-envoy-ratelimited'], 'true');
   });
 
   test('per client address: descriptors from the route rate_limits (remote_address)', async () => {

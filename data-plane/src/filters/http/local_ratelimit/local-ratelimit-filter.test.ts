@@ -208,8 +208,11 @@ describe('local_ratelimit filter', () => {
     assert.equal(limited.status, 'stop');
     assert.equal(limited.reply?.status, 429);
     assert.equal(limited.reply?.body, 'local_rate_limited');
-    assert.deepEqual(limited.reply?.options, { flag: 'RL', details: 'local_rate_limited' });
-    assert.equal(limited.response.get('x-envoy-ratelimited'), undefined);
+    assert.deepEqual(limited.reply?.options, {
+      headers: { 'x-envoy-ratelimited': 'true' },
+      flag: 'RL',
+      details: 'local_rate_limited',
+    });
     assert.deepEqual(
       ['enabled', 'ok', 'rate_limited', 'enforced'].map((n) => h.counter(n)),
       [3, 2, 1, 1],

@@ -57,6 +57,8 @@ import type {
 import type { LocalRateLimitModel } from './config.js';
 
 export const LOCAL_RATE_LIMITED = 'local_rate_limited';
+/** Envoy's local rate limit filter sets x-envoy-ratelimited on its 429, as the router does. */
+const RATE_LIMITED_HEADERS: Readonly<Record<string, string>> = { 'x-envoy-ratelimited': 'true' };
 /** gRPC RESOURCE_EXHAUSTED, for rate_limited_as_resource_exhausted. */
 const GRPC_RESOURCE_EXHAUSTED = 8;
 
@@ -353,6 +355,7 @@ export class LocalRateLimitStreamFilter implements StreamFilter, DescriptorSourc
     }
     config.stats.enforced.inc();
     this.callbacks.sendLocalReply(model.status, LOCAL_RATE_LIMITED, {
+      headers: RATE_LIMITED_HEADERS,
       flag: ResponseFlag.RATE_LIMITED,
       details: LOCAL_RATE_LIMITED,
       ...(model.rateLimitedAsResourceExhausted ? { grpcStatus: GRPC_RESOURCE_EXHAUSTED } : {}),
