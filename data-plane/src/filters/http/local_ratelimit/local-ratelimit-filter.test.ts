@@ -7,11 +7,8 @@ import { SharedBuckets } from '../../../rate-limit/shared-bucket.js';
 import { TokenBucketServer } from '../../../rate-limit/bucket-server.js';
 import { MemoryStatsSink } from '../../../stats/stats-memory.js';
 import { FakeFilterCallbacks, requestHeaders, responseHeaders } from '../filter-test-fixtures.js';
-import {
-  localRateLimitFilter,
-  LOCAL_RATE_LIMIT_TYPE_URL,
-  type LocalRateLimitModel,
-} from './config.js';
+import { localRateLimitFilter, LOCAL_RATE_LIMIT_TYPE_URL } from './config.js';
+import type { LocalRateLimitModel } from './model.js';
 import { LocalRateLimitFilter } from './local-ratelimit-filter.js';
 
 const NAME = 'envoy.filters.http.local_ratelimit';

@@ -54,7 +54,7 @@ import type {
   FilterHeadersStatus,
   StreamFilter,
 } from '../filter.js';
-import type { LocalRateLimitModel } from './config.js';
+import type { LocalRateLimitModel } from './model.js';
 
 export const LOCAL_RATE_LIMITED = 'local_rate_limited';
 /** Envoy's local rate limit filter sets x-envoy-ratelimited on its 429, as the router does. */

@@ -26,31 +26,12 @@ import {
   validateGrpcService,
   type GrpcServiceModel,
 } from '../../../upstream/async-grpc-client.js';
-import type { VhRateLimitsOption } from '../../../router/rate-limit-descriptors.js';
 import { RateLimitFilterFactory } from './ratelimit-filter.js';
-
-export interface RateLimitFilterModel {
-  readonly domain: string;
-  readonly stage: number;
-  readonly requestType: 'internal' | 'external' | 'both';
-  readonly timeoutMs: number;
-  readonly failureModeDeny: boolean;
-  readonly rateLimitedAsResourceExhausted: boolean;
-  readonly service: GrpcServiceModel;
-  readonly xRateLimitHeaders: boolean;
-  readonly disableXEnvoyRateLimitedHeader: boolean;
-  readonly rateLimitedStatus: number;
-  readonly statusOnError: number;
-}
-
-export interface RateLimitPerRouteModel {
-  readonly vhRateLimits: VhRateLimitsOption;
-  /** "" keeps the filter's domain. */
-  readonly domain: string;
-}
-
-/** Envoy's default `timeout` of the filter's calls. */
-export const DEFAULT_TIMEOUT_MS = 20;
+import {
+  DEFAULT_TIMEOUT_MS,
+  type RateLimitFilterModel,
+  type RateLimitPerRouteModel,
+} from './model.js';
 
 const RATE_LIMIT_SPEC = messageSpec('envoy.extensions.filters.http.ratelimit.v3.RateLimit', {
   domain: 'sent in every RateLimitRequest (Ferry: selects the RateLimitPolicy of the group)',

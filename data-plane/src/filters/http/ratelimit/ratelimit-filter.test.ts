@@ -23,7 +23,8 @@ import {
   responseHeaders,
   until,
 } from '../filter-test-fixtures.js';
-import { validateRateLimit, type RateLimitPerRouteModel } from './config.js';
+import { validateRateLimit } from './config.js';
+import type { RateLimitPerRouteModel } from './model.js';
 import { RateLimitFilterFactory } from './ratelimit-filter.js';
 
 const logger = createLogger('ratelimit-test', 'silent');

@@ -41,7 +41,7 @@ import type {
   RateLimitDescriptor,
   DescriptorOptions,
 } from '../../../router/rate-limit-descriptors.js';
-import type { RateLimitFilterModel, RateLimitPerRouteModel } from './config.js';
+import type { RateLimitFilterModel, RateLimitPerRouteModel } from './model.js';
 
 const METHOD = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
 const GROUP_METADATA = 'x-ferry-group';

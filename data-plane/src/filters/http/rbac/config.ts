@@ -14,9 +14,9 @@ import {
   type Issues,
   type JsonObject,
 } from '../../../config/translate-common.js';
-import type { RbacModel } from '../../common/rbac/rbac-model.js';
 import { RBAC_RULES_SPECS, translateRbac } from '../../common/rbac/translate-rbac.js';
 import { RbacFilter } from './rbac-filter.js';
+import type { HttpRbacConfig, HttpRbacPerRoute } from './model.js';
 
 const RBAC_FILTER_SPEC = messageSpec('envoy.extensions.filters.http.rbac.v3.RBAC', {
   rules: 'enforced RBAC; absent: every request passes (and nothing is counted)',
@@ -34,23 +34,6 @@ const RBAC_PER_ROUTE_SPEC = messageSpec('envoy.extensions.filters.http.rbac.v3.R
 
 export const RBAC_FILTER_TYPE_URL = TYPE_URL_PREFIX + RBAC_FILTER_SPEC.message;
 export const RBAC_PER_ROUTE_TYPE_URL = TYPE_URL_PREFIX + RBAC_PER_ROUTE_SPEC.message;
-
-/** Namespace of the filter's dynamic metadata (Envoy's canonical filter name). */
-export const RBAC_METADATA_NAMESPACE = 'envoy.filters.http.rbac';
-
-export interface HttpRbacConfig {
-  readonly rules?: RbacModel;
-  readonly shadowRules?: RbacModel;
-  readonly rulesStatPrefix: string;
-  readonly shadowRulesStatPrefix: string;
-}
-
-/**
- * A route's override: the rules that replace the filter's (none: RBAC off for the route). Its
- * stat prefixes name the dynamic metadata keys of its decisions, as in Envoy; the counters stay
- * the filter's.
- */
-export type HttpRbacPerRoute = HttpRbacConfig;
 
 function translateConfig(config: JsonObject, path: string, issues: Issues): HttpRbacConfig {
   checkFields(config, RBAC_FILTER_SPEC, path, issues, {

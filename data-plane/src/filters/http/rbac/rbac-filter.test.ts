@@ -4,13 +4,8 @@ import { Issues, type JsonObject } from '../../../config/translate-common.js';
 import { MemoryStatsSink } from '../../../stats/stats-memory.js';
 import { FakeFilterCallbacks, requestHeaders } from '../filter-test-fixtures.js';
 import { httpFilterByPerRouteTypeUrl, httpFilterByTypeUrl } from '../registry.js';
-import {
-  RBAC_FILTER_TYPE_URL,
-  RBAC_PER_ROUTE_TYPE_URL,
-  rbacFilter,
-  type HttpRbacConfig,
-  type HttpRbacPerRoute,
-} from './config.js';
+import { RBAC_FILTER_TYPE_URL, RBAC_PER_ROUTE_TYPE_URL, rbacFilter } from './config.js';
+import type { HttpRbacConfig, HttpRbacPerRoute } from './model.js';
 import { RbacFilter } from './rbac-filter.js';
 
 const cidr = (address_prefix: string, prefix_len: number) => ({ address_prefix, prefix_len });

@@ -26,7 +26,7 @@ import type {
   FilterHeadersStatus,
   StreamFilter,
 } from '../filter.js';
-import { RBAC_METADATA_NAMESPACE, type HttpRbacConfig, type HttpRbacPerRoute } from './config.js';
+import { RBAC_METADATA_NAMESPACE, type HttpRbacConfig, type HttpRbacPerRoute } from './model.js';
 
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
 

@@ -15,9 +15,9 @@ import {
   type Issues,
   type JsonObject,
 } from '../../../config/translate-common.js';
-import type { RbacModel } from '../../common/rbac/rbac-model.js';
 import { translateRbac } from '../../common/rbac/translate-rbac.js';
 import { NetworkRbacFilter } from './network-rbac-filter.js';
+import type { NetworkRbacConfig } from './model.js';
 
 const NETWORK_RBAC_SPEC = messageSpec('envoy.extensions.filters.network.rbac.v3.RBAC', {
   rules:
@@ -32,13 +32,6 @@ const NETWORK_RBAC_SPEC = messageSpec('envoy.extensions.filters.network.rbac.v3.
 });
 
 export const NETWORK_RBAC_TYPE_URL = TYPE_URL_PREFIX + NETWORK_RBAC_SPEC.message;
-
-export interface NetworkRbacConfig {
-  readonly rules?: RbacModel;
-  readonly shadowRules?: RbacModel;
-  readonly statPrefix: string;
-  readonly shadowRulesStatPrefix: string;
-}
 
 function validate(config: JsonObject, path: string, issues: Issues): NetworkRbacConfig {
   checkFields(config, NETWORK_RBAC_SPEC, path, issues, {

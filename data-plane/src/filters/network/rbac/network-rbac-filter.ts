@@ -20,7 +20,7 @@ import type {
   NetworkFilterFactoryContext,
   NetworkFilterStatus,
 } from '../filter.js';
-import type { NetworkRbacConfig } from './config.js';
+import type { NetworkRbacConfig } from './model.js';
 
 const input = new RbacInput();
 
