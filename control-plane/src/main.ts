@@ -40,6 +40,7 @@ import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
 import { RlsService } from './ratelimit/rls-service.js';
+import { rlsPeerCredentials, type RlsPeerTlsFiles } from './ratelimit/rls-peer-credentials.js';
 
 const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
 
@@ -59,7 +60,9 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 'spiffe://ferry/group/{group}/node/{node}'. Per-group rules:
                                 apply a ferry.v1.XdsAccessPolicy (docs/architecture.md)
   --xds-admin-san PATTERN       (repeatable) identities that may read CSDS (every group's
-                                status) when client certificates are required
+                                status) when client certificates are required, and whose
+                                forwarded rate limit checks (x-ferry-rls-forwarded) are
+                                accepted: the replicas' own xDS certificates must match it
                                 Plaintext xDS is for loopback: binding elsewhere without
                                 --xds-client-ca logs a warning.
   --api-address HOST:PORT       management API, HTTP/JSON (ferryctl)          [127.0.0.1:18001]
@@ -79,6 +82,11 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 where the other replicas reach this one's xDS port to
                                 forward the rate limit checks of counters it owns
                                                      [--xds-address host, bound port]
+  --rls-peer-ca FILE            under xDS TLS, checks are forwarded over TLS presenting
+                                --xds-tls-cert/--xds-tls-key; the owner's certificate must
+                                chain to this PEM CA bundle         [--xds-client-ca, else system]
+  --rls-peer-server-name NAME   name the owner's certificate must carry
+                                                     [the owner's advertised host]
   --acme-check-interval-ms N    how often the ACME lease holder looks for certificates to
                                 order or renew, besides store changes          [10000]
   --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
@@ -126,6 +134,8 @@ function parse(): {
   lrsIntervalMs: number;
   replicaId: string | undefined;
   rlsAdvertise: { host: string; port: number } | undefined;
+  rlsPeerCa: string | undefined;
+  rlsPeerServerName: string | undefined;
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
   logLevel: string;
   tracing: TracingConfig | undefined;
@@ -153,6 +163,8 @@ function parse(): {
         'lrs-interval-ms': { type: 'string', default: '10000' },
         'replica-id': { type: 'string' },
         'rls-advertise-address': { type: 'string' },
+        'rls-peer-ca': { type: 'string' },
+        'rls-peer-server-name': { type: 'string' },
         'acme-check-interval-ms': { type: 'string', default: '10000' },
         'acme-retry-base-ms': { type: 'string', default: '60000' },
         'acme-poll-min-ms': { type: 'string', default: '5000' },
@@ -230,6 +242,8 @@ function parse(): {
         values['rls-advertise-address'] !== undefined
           ? parseHostPort(values['rls-advertise-address'], '--rls-advertise-address')
           : undefined,
+      rlsPeerCa: values['rls-peer-ca'],
+      rlsPeerServerName: values['rls-peer-server-name'],
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
       ...parseXdsSecurity(values),
@@ -246,6 +260,8 @@ function parseXdsSecurity(values: {
   'xds-client-ca'?: string | undefined;
   'xds-group-from-san'?: string[] | undefined;
   'xds-admin-san'?: string[] | undefined;
+  'rls-peer-ca'?: string | undefined;
+  'rls-peer-server-name'?: string | undefined;
 }): { xdsTls: XdsTlsFiles | undefined; accessPolicy: AccessPolicy | undefined } {
   const cert = values['xds-tls-cert'];
   const key = values['xds-tls-key'];
@@ -262,8 +278,13 @@ function parseXdsSecurity(values: {
     throw new Error(
       '--xds-group-from-san and --xds-admin-san need --xds-client-ca: without client certificates there is no identity to match',
     );
-  if (cert === undefined || key === undefined)
+  if (cert === undefined || key === undefined) {
+    if (values['rls-peer-ca'] !== undefined || values['rls-peer-server-name'] !== undefined)
+      throw new Error(
+        '--rls-peer-ca and --rls-peer-server-name need --xds-tls-cert and --xds-tls-key: checks are forwarded over TLS only when xDS serves TLS',
+      );
     return { xdsTls: undefined, accessPolicy: undefined };
+  }
   return {
     xdsTls: {
       certFile: cert,
@@ -327,11 +348,21 @@ async function main(): Promise<void> {
     logger,
     onChange: (members) => rateLimit.membershipChanged(members),
   });
+  const xdsTls = options.xdsTls;
+  const peerTls: RlsPeerTlsFiles | undefined = xdsTls && {
+    certFile: xdsTls.certFile,
+    keyFile: xdsTls.keyFile,
+    ...((options.rlsPeerCa ?? xdsTls.clientCaFile) !== undefined
+      ? { caFile: options.rlsPeerCa ?? xdsTls.clientCaFile }
+      : {}),
+    ...(options.rlsPeerServerName !== undefined ? { serverName: options.rlsPeerServerName } : {}),
+  };
   const rateLimit = new RlsService({
     policies: rateLimitPolicies,
     membership: rlsMembership,
     logger,
     authenticated: options.xdsTls?.clientCaFile !== undefined,
+    ...(peerTls ? { peerCredentials: await rlsPeerCredentials(peerTls) } : {}),
   });
   await rateLimitPolicies.start();
   const xds = new XdsServer({
@@ -402,7 +433,11 @@ async function main(): Promise<void> {
   }
   if (options.xdsTls) {
     process.on('SIGHUP', () => {
-      xds.reloadTls().then(
+      Promise.all([
+        xds.reloadTls(),
+        // Forwarding re-reads the same certificate and key (and --rls-peer-ca).
+        peerTls && rlsPeerCredentials(peerTls).then((c) => rateLimit.setPeerCredentials(c)),
+      ]).then(
         () => logger.info({ transport: xds.transportSecurity }, 'xDS TLS files re-read'),
         (err: unknown) =>
           logger.error({ err }, 'xDS TLS files not re-read; the previous ones stay in use'),
@@ -411,19 +446,15 @@ async function main(): Promise<void> {
   }
   healthReports.start();
   // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
-  // Forwarding between replicas is plaintext gRPC; under xDS TLS each replica counts alone.
-  if (options.xdsTls)
-    logger.info(
-      'xDS serves TLS: rate limit counters are not shared between control-plane replicas (each counts the checks it receives); with one replica the limits are exact',
-    );
-  else
-    await rlsMembership.start(
-      formatHostPort(
-        options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
-        options.rlsAdvertise?.port ?? xdsPort,
-      ),
-      options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
-    );
+  // Forwarding between replicas uses the xDS port's transport: TLS with the replica's own
+  // certificate when xDS serves TLS (rls-peer-credentials.ts), plaintext otherwise.
+  await rlsMembership.start(
+    formatHostPort(
+      options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
+      options.rlsAdvertise?.port ?? xdsPort,
+    ),
+    options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
+  );
   const acmeManager = new AcmeManager({
     store,
     cache,

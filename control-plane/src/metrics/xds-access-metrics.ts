@@ -3,6 +3,7 @@
  * reason: `handshake` (no client certificate, or one the client CA does not sign), `no_identity`
  * (a verified certificate without SAN URI or DNS name), `group` (the identity may not join the
  * claimed group as the claimed node), `node_changed`, `admin` (CSDS without an admin identity),
+ * `forwarded` (a forwarded rate limit check from an identity not matching --xds-admin-san),
  * `revoked` (an open call the group's changed policy no longer admits).
  */
 import { processMetrics, type MetricChild, type MetricsRegistry } from './registry.js';

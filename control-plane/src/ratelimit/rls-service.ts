@@ -21,6 +21,8 @@
 import {
   credentials,
   Metadata,
+  type ChannelCredentials,
+  type ChannelOptions,
   status,
   type sendUnaryData,
   type ServerUnaryCall,
@@ -75,6 +77,14 @@ export interface RlsServiceOptions {
   readonly metrics?: RateLimitMetrics;
   /** Bound on live counters (default DEFAULT_MAX_COUNTERS). */
   readonly maxCounters?: number;
+  /** How to reach the other replicas (default: plaintext). */
+  readonly peerCredentials?: PeerCredentials;
+}
+
+/** The channel credentials and options of forwarded calls (TLS: rls-peer-credentials.ts). */
+export interface PeerCredentials {
+  readonly credentials: ChannelCredentials;
+  readonly options?: ChannelOptions;
 }
 
 type Call = ServerUnaryCall<RateLimitRequestMessage, RateLimitResponseMessage>;
@@ -87,12 +97,16 @@ export class RlsService {
   readonly #sweep: NodeJS.Timeout;
   readonly #metrics: RateLimitMetrics;
   #lastForwardLog = 0;
+  #peerCredentials: PeerCredentials;
 
   constructor(options: RlsServiceOptions) {
     this.#options = options;
     this.counters = new WindowCounters(options.maxCounters);
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics ?? rateLimitMetrics();
+    this.#peerCredentials = options.peerCredentials ?? {
+      credentials: credentials.createInsecure(),
+    };
     this.#metrics.replicas.set(options.membership.members().length);
     this.#sweep = setInterval(() => {
       this.counters.sweep(this.#now());
@@ -130,6 +144,13 @@ export class RlsService {
       client.close();
       this.#peers.delete(address);
     }
+  }
+
+  /** New credentials for forwarded calls (files re-read): open channels close, new ones use them. */
+  setPeerCredentials(peerCredentials: PeerCredentials): void {
+    this.#peerCredentials = peerCredentials;
+    for (const client of this.#peers.values()) client.close();
+    this.#peers.clear();
   }
 
   close(): void {
@@ -259,7 +280,12 @@ export class RlsService {
   #peer(address: string): GrpcClient {
     let client = this.#peers.get(address);
     if (!client) {
-      client = new GrpcClient(RLS_SERVICE, address, credentials.createInsecure());
+      client = new GrpcClient(
+        RLS_SERVICE,
+        address,
+        this.#peerCredentials.credentials,
+        this.#peerCredentials.options,
+      );
       this.#peers.set(address, client);
     }
     return client;

@@ -8,7 +8,11 @@
  *   message; a later message naming another node or group ends the call;
  * - RLS (ShouldRateLimit) carries no node: the group is the call's `x-ferry-group` metadata and
  *   the node id its `x-ferry-node` metadata (absent: group "default", node ""), admitted the same
- *   way before the handler reads them (../ratelimit/rls-service.ts);
+ *   way before the handler reads them (../ratelimit/rls-service.ts); a call another replica
+ *   forwarded to a counter's owner (`x-ferry-rls-forwarded` metadata) acts for any group, so it
+ *   is admitted only from identities matching `--xds-admin-san` (the replicas' own certificates)
+ *   and refused with PERMISSION_DENIED from any other, so that a proxy cannot set the metadata
+ *   to skip its group check;
  * - CSDS: only identities matching `--xds-admin-san`;
  * - refused calls end with PERMISSION_DENIED (UNAUTHENTICATED without a verified certificate), a
  *   message naming the identity, group and what to do; each refusal is logged once
@@ -32,7 +36,8 @@ import type { MetricChild } from '../metrics/registry.js';
 import type { AccessPolicy } from './access-policy.js';
 import { groupOf } from './fleet.js';
 
-export type RefusalReason = 'no_identity' | 'group' | 'node_changed' | 'admin' | 'revoked';
+export type RefusalReason =
+  'no_identity' | 'group' | 'node_changed' | 'admin' | 'forwarded' | 'revoked';
 
 export interface AdmissionOptions {
   readonly policy: AccessPolicy;
@@ -45,6 +50,8 @@ const LOG_LIMIT_PER_SECOND = 20;
 const CSDS_PREFIX = '/envoy.service.status.v3.ClientStatusDiscoveryService/';
 const HDS_PREFIX = '/envoy.service.health.v3.HealthDiscoveryService/';
 const RLS_PREFIX = '/envoy.service.ratelimit.v3.RateLimitService/';
+/** rls-service.ts's FORWARDED_METADATA (not imported: admission does not depend on the service). */
+const RLS_FORWARDED = 'x-ferry-rls-forwarded';
 const WHAT_TO_DO =
   'give the proxy a client certificate whose SAN the policy admits to this group, or admit the identity with --xds-group-from-san or an XdsAccessPolicy applied to the group (docs/architecture.md, "Who may connect")';
 
@@ -128,6 +135,7 @@ export class Admission {
     const sans = identitiesOf(call);
     let entry: AdmittedCall | undefined;
     let metadataClaim: NodeClaim | undefined;
+    let replica = false;
     let ended = false;
     return new ServerInterceptingCall(call, {
       start: (next) => {
@@ -141,7 +149,13 @@ export class Admission {
               ended = true;
               return this.refuse(call, path, 'admin', sans, undefined, '');
             }
-            if (isRls) {
+            if (isRls && metadata.get(RLS_FORWARDED).length > 0) {
+              if (!this.policy.isAdmin(sans)) {
+                ended = true;
+                return this.refuse(call, path, 'forwarded', sans, undefined, '');
+              }
+              replica = true;
+            } else if (isRls) {
               const group = metadata.get('x-ferry-group')[0];
               const node = metadata.get('x-ferry-node')[0];
               metadataClaim = {
@@ -153,7 +167,7 @@ export class Admission {
           },
           onReceiveMessage: (message: unknown, nextMessage) => {
             if (ended) return;
-            if (isCsds) return nextMessage(message);
+            if (isCsds || replica) return nextMessage(message);
             const node = isRls ? metadataClaim : nodeOf(isHds, message);
             if (entry) {
               if (node === undefined || sameClaim(node, entry.claim)) return nextMessage(message);
@@ -210,6 +224,9 @@ export class Admission {
         break;
       case 'admin':
         details = `xDS access denied: identity ${identity} may not read client status (CSDS); it is served to identities matching --xds-admin-san only`;
+        break;
+      case 'forwarded':
+        details = `xDS access denied: identity ${identity} may not send rate limit checks forwarded by a control-plane replica (${RLS_FORWARDED}); they are accepted from identities matching --xds-admin-san only: give each replica an xDS certificate whose SAN matches it`;
         break;
       case 'node_changed':
         details = `xDS access denied: identity ${identity} changed its node to "${claim?.id}" in group "${claim?.group}" within one call; a call keeps the node of its first message`;
