@@ -512,4 +512,150 @@ describe('fleet-wide rate limits under client certificates', () => {
       await backend.close();
     }
   });
+
+  test('two replicas serving xDS over TLS share the limit; a proxy cannot pose as a replica', async () => {
+    const dir = tempDir('fleetrl-tls-replicas');
+    const ca = createCa(dir, 'ferry-ca');
+    // Each replica's xDS certificate is also its client certificate when it forwards a check:
+    // its DNS SAN matches --xds-admin-san, its IP SAN the host it advertises (127.0.0.1).
+    const replicaCert = (name: string) =>
+      ca.issue(name, { sans: ['DNS:control-plane.ferry.test', 'IP:127.0.0.1'] });
+    const proxyCert = ca.issue('tlsfleet-edge', {
+      sans: ['URI:spiffe://ferry/group/tlsfleet/edge'],
+    });
+    const store = `sqlite:${path.join(dir, 'ferry.db')}`;
+    const replicaArgs = (id: string) => {
+      const cert = replicaCert(id);
+      return [
+        '--replica-id',
+        id,
+        '--xds-tls-cert',
+        cert.certFile,
+        '--xds-tls-key',
+        cert.keyFile,
+        '--xds-client-ca',
+        ca.certFile,
+        '--xds-group-from-san',
+        'spiffe://ferry/group/{group}/*',
+        '--xds-admin-san',
+        'control-plane.ferry.test',
+      ];
+    };
+    const a = await startControlPlane({ store, args: replicaArgs('tls-a') });
+    const b = await startControlPlane({ store, args: replicaArgs('tls-b') });
+    const backend = await startBackend('web');
+    try {
+      for (const cp of [a, b]) {
+        await eventually(
+          () =>
+            cp.logs.some(
+              (line) =>
+                line.includes('rate limit replicas changed') &&
+                line.includes('tls-a@') &&
+                line.includes('tls-b@'),
+            ) || undefined,
+          'both TLS replicas in the rate limit membership',
+          20_000,
+        );
+      }
+      const tls = {
+        certFile: proxyCert.certFile,
+        keyFile: proxyCert.keyFile,
+        caFile: ca.certFile,
+        sni: 'control-plane.ferry.test',
+      };
+      const base = await freePortPair();
+      const [web, rls, listener, route] = siteResources({
+        listenerPort: base,
+        backendPort: backend.port,
+        rlsPorts: [port(a.xdsAddress), port(b.xdsAddress)],
+        filters: [ratelimitFilter()],
+      });
+      await apply(a, [policy()], 'tlsfleet');
+      await apply(
+        a,
+        [web!, { ...rls!, transport_socket: xdsTransportSocket(tls) }, listener!, route!],
+        'tlsfleet',
+      );
+      // Each proxy's checks alternate between both replicas; the proxies take their
+      // configuration from different replicas.
+      await startProxy({
+        bootstrap: proxyBootstrap({
+          nodeId: 'tls-1',
+          nodeCluster: 'tlsfleet',
+          xdsAddress: a.xdsAddress,
+          xdsTls: tls,
+        }),
+      });
+      await startProxy({
+        bootstrap: proxyBootstrap({
+          nodeId: 'tls-2',
+          nodeCluster: 'tlsfleet',
+          xdsAddress: b.xdsAddress,
+          xdsTls: tls,
+        }),
+        args: ['--listener-port-offset', '1'],
+      });
+      await waitLimited(base, 'probe-1');
+      await waitLimited(base + 1, 'probe-2');
+      await roomInWindow();
+      // Each replica counting alone would let through up to twice the limit.
+      const ok = await traffic([base, base + 1], [LIMIT, LIMIT], 'tls-replicas');
+      assert.equal(ok.length, LIMIT, `${ok.length} of ${2 * LIMIT} let through`);
+      let forwarded = 0;
+      for (const cp of [a, b]) {
+        const metrics = (await httpRequest(`${cp.apiUrl}/metrics`)).body;
+        assert.match(metrics, /^ferry_ratelimit_replicas 2$/m);
+        const line = /^ferry_ratelimit_forwarded_descriptors_total\{outcome="ok"\} (\d+)$/m.exec(
+          metrics,
+        );
+        forwarded += Number(line?.[1] ?? 0);
+      }
+      assert.ok(forwarded > 0, 'descriptors were forwarded to their owner over TLS');
+
+      // A proxy's certificate setting the forwarded metadata is refused: otherwise it could
+      // skip the check of its group and spend any group's quota.
+      const client = new GrpcClient(
+        'envoy.service.ratelimit.v3.RateLimitService',
+        a.xdsAddress,
+        credentials.createSsl(
+          fs.readFileSync(ca.certFile),
+          fs.readFileSync(proxyCert.keyFile),
+          fs.readFileSync(proxyCert.certFile),
+        ),
+        { 'grpc.ssl_target_name_override': 'control-plane.ferry.test' },
+      );
+      try {
+        const md = new Metadata();
+        md.set('x-ferry-group', 'tlsfleet');
+        md.set('x-ferry-rls-forwarded', '1');
+        await assert.rejects(
+          client.unary<Json, Json>(
+            'ShouldRateLimit',
+            {
+              domain: 'edge',
+              descriptors: [
+                {
+                  entries: [
+                    { key: 'scenario', value: 'posing' },
+                    { key: 'remote_address', value: '192.0.2.1' },
+                  ],
+                },
+              ],
+            },
+            md,
+          ),
+          (err: ServiceError) =>
+            err.code === status.PERMISSION_DENIED &&
+            /forwarded by a control-plane replica/.test(err.details),
+        );
+      } finally {
+        client.close();
+      }
+      const refused = (await httpRequest(`${a.apiUrl}/metrics`)).body;
+      assert.match(refused, /^ferry_xds_access_refused_total\{reason="forwarded"\} 1$/m);
+    } finally {
+      await backend.close();
+    }
+  });
 });
