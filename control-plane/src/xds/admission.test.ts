@@ -187,6 +187,34 @@ describe('Admission', () => {
     assert.equal(admin.handled.length, 1);
   });
 
+  test('forwarded rate limit checks are admitted from --xds-admin-san identities only', () => {
+    const h = harness(
+      new AccessPolicy({
+        groupFromSan: ['spiffe://ferry/group/{group}/node/{node}'],
+        adminSan: ['control-plane.ferry.test'],
+      }),
+    );
+    const RLS = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
+    const forwarded = (group: string) => {
+      const md = new Metadata();
+      md.set('x-ferry-group', group);
+      md.set('x-ferry-rls-forwarded', '1');
+      return md;
+    };
+    // A replica acts for any group: the owner counts what another replica was asked.
+    const replica = h.open(RLS, 'DNS:control-plane.ferry.test', forwarded('db'));
+    replica.call.listener!.onReceiveMessage({ domain: 'edge' });
+    assert.equal(replica.call.status, undefined);
+    assert.equal(replica.handled.length, 1);
+    // A proxy setting the metadata, even for its own group, is refused before the handler.
+    const proxy = h.open(RLS, WEB_1, forwarded('web'));
+    proxy.call.listener!.onReceiveMessage({ domain: 'edge' });
+    assert.equal(proxy.handled.length, 0);
+    assert.equal(proxy.call.status?.code, status.PERMISSION_DENIED);
+    assert.match(String(proxy.call.status?.details), /forwarded by a control-plane replica/);
+    assert.equal(h.count('forwarded'), 1);
+  });
+
   test('deleting the policy that admitted a call ends it; other groups are untouched', () => {
     const policy = new AccessPolicy();
     const ops = compilePolicy({ name: 'ops', rules: [{ identities: ['spiffe://ferry/ops/*'] }] });
