@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { GrpcClient } from '@ferry/proto/grpc';
-import { createCa } from '@ferry/shared/testing/test-pki';
+import { createCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import {
   eventually,
   ferryctl,
@@ -148,6 +148,39 @@ function policy(): Json {
       },
     ],
   };
+}
+
+/** A RateLimitService client presenting `cert` over TLS to a control plane signed by `ca`. */
+function rlsClient(address: string, ca: TestCert, cert: TestCert): GrpcClient {
+  return new GrpcClient(
+    'envoy.service.ratelimit.v3.RateLimitService',
+    address,
+    credentials.createSsl(
+      fs.readFileSync(ca.certFile),
+      fs.readFileSync(cert.keyFile),
+      fs.readFileSync(cert.certFile),
+    ),
+    { 'grpc.ssl_target_name_override': 'control-plane.ferry.test' },
+  );
+}
+
+/** One ShouldRateLimit call for the policy's descriptor (`scenario`, a fixed client address). */
+function shouldRateLimit(client: GrpcClient, scenario: string, metadata: Metadata): Promise<Json> {
+  return client.unary<Json, Json>(
+    'ShouldRateLimit',
+    {
+      domain: 'edge',
+      descriptors: [
+        {
+          entries: [
+            { key: 'scenario', value: scenario },
+            { key: 'remote_address', value: '192.0.2.1' },
+          ],
+        },
+      ],
+    },
+    metadata,
+  );
 }
 
 async function apply(cp: ControlPlane, docs: Json[], group: string): Promise<void> {
@@ -467,36 +500,13 @@ describe('fleet-wide rate limits under client certificates', () => {
       assert.equal(ok.length, LIMIT);
 
       // The same certificate may not spend another group's quota.
-      const client = new GrpcClient(
-        'envoy.service.ratelimit.v3.RateLimitService',
-        cp.xdsAddress,
-        credentials.createSsl(
-          fs.readFileSync(ca.certFile),
-          fs.readFileSync(proxyCert.keyFile),
-          fs.readFileSync(proxyCert.certFile),
-        ),
-        { 'grpc.ssl_target_name_override': 'control-plane.ferry.test' },
-      );
+      const client = rlsClient(cp.xdsAddress, ca, proxyCert);
       try {
         const ask = (group: string) => {
           const md = new Metadata();
           md.set('x-ferry-group', group);
           md.set('x-ferry-node', 'secure-1');
-          return client.unary<Json, Json>(
-            'ShouldRateLimit',
-            {
-              domain: 'edge',
-              descriptors: [
-                {
-                  entries: [
-                    { key: 'scenario', value: 'raw' },
-                    { key: 'remote_address', value: '192.0.2.1' },
-                  ],
-                },
-              ],
-            },
-            md,
-          );
+          return shouldRateLimit(client, 'raw', md);
         };
         const answered = await ask('secure');
         assert.equal(answered.overall_code, 'OK');
@@ -615,36 +625,13 @@ describe('fleet-wide rate limits under client certificates', () => {
 
       // A proxy's certificate setting the forwarded metadata is refused: otherwise it could
       // skip the check of its group and spend any group's quota.
-      const client = new GrpcClient(
-        'envoy.service.ratelimit.v3.RateLimitService',
-        a.xdsAddress,
-        credentials.createSsl(
-          fs.readFileSync(ca.certFile),
-          fs.readFileSync(proxyCert.keyFile),
-          fs.readFileSync(proxyCert.certFile),
-        ),
-        { 'grpc.ssl_target_name_override': 'control-plane.ferry.test' },
-      );
+      const client = rlsClient(a.xdsAddress, ca, proxyCert);
       try {
         const md = new Metadata();
         md.set('x-ferry-group', 'tlsfleet');
         md.set('x-ferry-rls-forwarded', '1');
         await assert.rejects(
-          client.unary<Json, Json>(
-            'ShouldRateLimit',
-            {
-              domain: 'edge',
-              descriptors: [
-                {
-                  entries: [
-                    { key: 'scenario', value: 'posing' },
-                    { key: 'remote_address', value: '192.0.2.1' },
-                  ],
-                },
-              ],
-            },
-            md,
-          ),
+          shouldRateLimit(client, 'posing', md),
           (err: ServiceError) =>
             err.code === status.PERMISSION_DENIED &&
             /forwarded by a control-plane replica/.test(err.details),

@@ -203,6 +203,39 @@ function statusOf(response: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+/**
+ * `count` slow clients send `head`, then `piece(i)` every 200 ms while a well-behaved client must
+ * keep getting 200s; the proxy must answer each slow client 408 and close its connection.
+ */
+async function slowClientsGet408(
+  port: number,
+  count: number,
+  head: string,
+  piece: (i: number) => string,
+): Promise<void> {
+  const attackers = Array.from({ length: count }, () => attacker(port));
+  await Promise.all(attackers.map(({ socket }) => connected(socket)));
+  for (const { socket } of attackers) socket.write(head);
+  let dribbling = true;
+  const dribble = (async () => {
+    for (let i = 0; dribbling; i++) {
+      for (const { socket } of attackers) if (socket.writable) socket.write(piece(i));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  try {
+    await wellBehaved(port);
+    const outcomes = await Promise.all(attackers.map(({ outcome }) => outcome));
+    for (const outcome of outcomes) {
+      assert.ok(outcome.closed, 'the proxy closed the slow connection');
+      assert.equal(statusOf(outcome.response), 408);
+    }
+  } finally {
+    dribbling = false;
+    await dribble;
+  }
+}
+
 // ------------------------------------------------------------------ HTTP/2 frames
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -340,52 +373,16 @@ describe('ferry-proxy under attack', () => {
   });
 
   test('slowloris: dribbled request heads get 408 at request_headers_timeout', async () => {
-    const attackers = Array.from({ length: 60 }, () => attacker(edge));
-    await Promise.all(attackers.map(({ socket }) => connected(socket)));
-    for (const { socket } of attackers) socket.write('GET / HTTP/1.1\r\nhost: site\r\n');
-    let dribbling = true;
-    const dribble = (async () => {
-      for (let i = 0; dribbling; i++) {
-        for (const { socket } of attackers) if (socket.writable) socket.write(`x-${i}: y\r\n`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    })();
-    try {
-      await wellBehaved(edge);
-      const outcomes = await Promise.all(attackers.map(({ outcome }) => outcome));
-      for (const outcome of outcomes) {
-        assert.ok(outcome.closed, 'the proxy closed the slow connection');
-        assert.equal(statusOf(outcome.response), 408);
-      }
-    } finally {
-      dribbling = false;
-      await dribble;
-    }
+    await slowClientsGet408(edge, 60, 'GET / HTTP/1.1\r\nhost: site\r\n', (i) => `x-${i}: y\r\n`);
   });
 
   test('slow body: a dribbled request body is bounded by request_timeout (408)', async () => {
-    const attackers = Array.from({ length: 30 }, () => attacker(edge));
-    await Promise.all(attackers.map(({ socket }) => connected(socket)));
-    for (const { socket } of attackers)
-      socket.write('POST /upload HTTP/1.1\r\nhost: site\r\ncontent-length: 100000\r\n\r\n');
-    let dribbling = true;
-    const dribble = (async () => {
-      while (dribbling) {
-        for (const { socket } of attackers) if (socket.writable) socket.write('x');
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    })();
-    try {
-      await wellBehaved(edge);
-      const outcomes = await Promise.all(attackers.map(({ outcome }) => outcome));
-      for (const outcome of outcomes) {
-        assert.ok(outcome.closed, 'the proxy closed the slow connection');
-        assert.equal(statusOf(outcome.response), 408);
-      }
-    } finally {
-      dribbling = false;
-      await dribble;
-    }
+    await slowClientsGet408(
+      edge,
+      30,
+      'POST /upload HTTP/1.1\r\nhost: site\r\ncontent-length: 100000\r\n\r\n',
+      () => 'x',
+    );
   });
 
   test('header flood: too many or too large headers, and oversized URLs, get 431', async () => {
