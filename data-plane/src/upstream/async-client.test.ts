@@ -3,13 +3,9 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@ferry/shared';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
-import { MemoryStatsSink } from '../stats/stats-memory.js';
-import { CircuitBreakerState } from './circuit-breaker.js';
 import { ClusterRuntime } from './cluster-runtime.js';
-import { ClusterStats } from './cluster-stats.js';
-import { endpoint, lbCluster, locality } from './load-balancer-fixtures.js';
+import { loopbackClusterRuntime } from './cluster-runtime-fixtures.js';
 import { plainTlsModel } from './upstream-tls-fixtures.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import type { ClusterModel } from '../config/model.js';
@@ -29,22 +25,13 @@ import {
 } from './async-grpc-client.js';
 import { Issues } from '../config/translate-common.js';
 
-const logger = createLogger('async-client-test', 'silent');
 const runtimes: ClusterRuntime[] = [];
 after(() => {
   for (const r of runtimes) r.destroy();
 });
 
 function clusterMap(port: number, extra: Partial<ClusterModel> = {}): Map<string, ClusterRuntime> {
-  const model = {
-    ...lbCluster('ROUND_ROBIN', [locality([endpoint('127.0.0.1', port)])], extra),
-    name: 'auth',
-  };
-  const shared = {
-    circuit: new CircuitBreakerState(),
-    stats: new ClusterStats(new MemoryStatsSink(), 'auth'),
-  };
-  const runtime = new ClusterRuntime(model, shared, logger);
+  const runtime = loopbackClusterRuntime('auth', port, extra);
   runtimes.push(runtime);
   return new Map([['auth', runtime]]);
 }

@@ -10,10 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '@ferry/shared';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { MemoryStatsSink } from '../../../stats/stats-memory.js';
-import { CircuitBreakerState } from '../../../upstream/circuit-breaker.js';
 import { ClusterRuntime } from '../../../upstream/cluster-runtime.js';
-import { ClusterStats } from '../../../upstream/cluster-stats.js';
-import { endpoint, lbCluster, locality } from '../../../upstream/load-balancer-fixtures.js';
+import { loopbackClusterRuntime } from '../../../upstream/cluster-runtime-fixtures.js';
 import { GrpcMessageCodec, frameGrpcMessage } from '../../../upstream/async-grpc-client.js';
 import { Issues, type JsonObject } from '../../../config/translate-common.js';
 import { RateLimitPolicy, RouteRateLimits } from '../../../router/rate-limit-descriptors.js';
@@ -34,17 +32,7 @@ after(() => {
 });
 
 function runtime(name: string, port: number): ClusterRuntime {
-  const model = {
-    ...lbCluster('ROUND_ROBIN', [locality([endpoint('127.0.0.1', port)])], {
-      upstreamProtocol: 'HTTP2',
-    }),
-    name,
-  };
-  const r = new ClusterRuntime(
-    model,
-    { circuit: new CircuitBreakerState(), stats: new ClusterStats(new MemoryStatsSink(), name) },
-    logger,
-  );
+  const r = loopbackClusterRuntime(name, port, { upstreamProtocol: 'HTTP2' });
   runtimes.push(r);
   return r;
 }
