@@ -166,20 +166,28 @@ export class ManagementService {
       const preflight = this.runPreflight(`apply to group "${group}"`, request, () => {
         const before = snapshot.resources.filter((r) => r.group === group && isConfigResource(r));
         const put = new Map(batch.map((e) => [preflightKey(e.type.typeUrl, e.name), e]));
+        const entryResource = (e: ParsedEntry): PreflightResource => ({
+          typeUrl: e.type.typeUrl,
+          name: e.name,
+          version: e.version,
+          value: e.bytes,
+          json: e.json,
+        });
+        // In the order the snapshot cache serves them: an update keeps its place, a new resource
+        // comes last (the order decides, e.g., which of two listeners on one address ferry-proxy
+        // rejects).
+        const replaced = new Set<string>();
+        const after = before.map((r) => {
+          const key = preflightKey(r.typeUrl, r.name);
+          const entry = put.get(key);
+          if (!entry) return this.preflightResource(r);
+          replaced.add(key);
+          return entryResource(entry);
+        });
+        for (const [key, entry] of put) if (!replaced.has(key)) after.push(entryResource(entry));
         return {
           group,
-          after: [
-            ...before
-              .filter((r) => !put.has(preflightKey(r.typeUrl, r.name)))
-              .map((r) => this.preflightResource(r)),
-            ...batch.map((e): PreflightResource => ({
-              typeUrl: e.type.typeUrl,
-              name: e.name,
-              version: e.version,
-              value: e.bytes,
-              json: e.json,
-            })),
-          ],
+          after,
           changed: new Set(
             changes
               .filter((c) => c.action !== 'unchanged')
