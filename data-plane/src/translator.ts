@@ -8,7 +8,7 @@
  * proxy's host, not the caller's. They are reported as unchecked, and the checks that need their
  * content are left out, so a finding is never caused by the caller's own files.
  */
-import { buildProxyConfig, type JsonObject, type ResourceKind } from './config/translate.js';
+import { translateResources, type JsonObject, type ResourceKind } from './config/translate.js';
 import { edsServiceNames, rdsRouteNames, sdsSecretNames } from './xds/resource-set.js';
 
 export { PROXY_USER_AGENT, proxyVersion } from './version.js';
@@ -59,7 +59,7 @@ export function subscribedResources(all: GroupResources): GroupResources {
  */
 export function checkResources(resources: GroupResources): ResourceFinding[] {
   const findings: ResourceFinding[] = [];
-  buildProxyConfig(
+  translateResources(
     {
       listeners: resources.listeners,
       routeConfigs: resources.routeConfigs,

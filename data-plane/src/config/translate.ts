@@ -65,6 +65,29 @@ export function buildProxyConfig(
   previous?: ProxyConfig,
   options: BuildOptions = {},
 ): Result<ProxyConfig> {
+  const { errors, content } = translateResources(input, previous, options);
+  if (errors.length > 0) return fail(errors);
+  const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
+  if (previous && previous.version === version) return ok(previous);
+  return ok({ version, ...content });
+}
+
+/** A build's outcome before its content version is computed. */
+export interface Translation {
+  /** Every resource's errors, labelled; the config applies only when there are none. */
+  readonly errors: string[];
+  readonly content: Omit<ProxyConfig, 'version'>;
+}
+
+/**
+ * buildProxyConfig without the content version (a hash of the whole config): for callers that
+ * only need the errors (`options.report`), such as the control plane's pre-flight.
+ */
+export function translateResources(
+  input: XdsResources,
+  previous?: ProxyConfig,
+  options: BuildOptions = {},
+): Translation {
   const errors: string[] = [];
   const hostAccess = options.hostAccess ?? 'read';
   const report = options.report;
@@ -162,7 +185,6 @@ export function buildProxyConfig(
     collect('Listener', name, issues);
   }
 
-  if (errors.length > 0) return fail(errors);
   const warming =
     Object.keys(warmingListeners).length + Object.keys(warmingClusters).length > 0
       ? { warming: { listeners: warmingListeners, clusters: warmingClusters } }
@@ -175,9 +197,7 @@ export function buildProxyConfig(
     ...warming,
     ...(watches.length > 0 ? { secretWatches: watches } : {}),
   };
-  const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
-  if (previous && previous.version === version) return ok(previous);
-  return ok({ version, ...content });
+  return { errors, content };
 }
 
 /**
