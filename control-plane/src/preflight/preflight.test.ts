@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseResourceJson, resourceTypeByKind } from '@ferry/proto';
 import { proxyVersion } from '@ferry/data-plane/translator';
 import type { Mutation } from '../store/store.js';
-import type { SnapshotOverlay } from '../xds/snapshot-cache.js';
+import type { PreviewableOverlay } from '../xds/snapshot-overlay-chain.js';
 import {
   basicGroup,
   cluster,
@@ -241,12 +241,14 @@ describe('Preflight', () => {
     assert.deepEqual(report.resources, []);
   });
 
-  test('resources are checked as served: the overlay’s output is translated', () => {
+  test('resources are checked as served: the overlay’s preview is translated', () => {
     // An overlay that serves the EDS cluster "web" with a field ferry-proxy rejects.
-    const overlay: SnapshotOverlay = {
+    const overlay: PreviewableOverlay = {
       typeUrls: new Set([CDS]),
       observe: (_m: Mutation) => [],
-      transform: (group, typeUrl, r) => {
+      // transform records what is served: a write that may be refused must not reach it.
+      transform: () => assert.fail('the pre-flight uses preview, never transform'),
+      preview: (group, typeUrl, r) => {
         assert.equal(group, 'web');
         assert.equal(typeUrl, CDS);
         if (r.name !== 'api') return r;

@@ -30,7 +30,7 @@ import {
   resourceTypeByUrl,
   type JsonValue,
 } from '@ferry/proto';
-import type { SnapshotOverlay } from '../xds/snapshot-cache.js';
+import type { PreviewableOverlay } from '../xds/snapshot-overlay-chain.js';
 import type {
   PreflightProxy,
   PreflightReport,
@@ -68,8 +68,12 @@ export interface PreflightFleet {
 
 export interface PreflightOptions {
   readonly fleet: PreflightFleet;
-  /** The snapshot cache's overlay: resources are checked as they would be served. */
-  readonly overlay?: SnapshotOverlay;
+  /**
+   * The snapshot cache's overlay: resources are checked as they would be served. Its `preview`
+   * is used, never `transform`, so that checking a write that is then refused leaves what the
+   * overlays record about the served resources untouched.
+   */
+  readonly overlay?: PreviewableOverlay;
   /** The bundled translator's version (default: the data-plane package's). */
   readonly translatorVersion?: string;
 }
@@ -108,7 +112,7 @@ export function preflightKey(typeUrl: string, name: string): string {
 
 export class Preflight {
   private readonly fleet: PreflightFleet;
-  private readonly overlay: SnapshotOverlay | undefined;
+  private readonly overlay: PreviewableOverlay | undefined;
   readonly translatorVersion: string;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
 
@@ -236,7 +240,7 @@ export class Preflight {
   private served(group: string, r: PreflightResource): JsonObject {
     if (!this.overlay?.typeUrls.has(r.typeUrl)) return r.json;
     const value = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    const out = this.overlay.transform(group, r.typeUrl, {
+    const out = this.overlay.preview(group, r.typeUrl, {
       name: r.name,
       version: r.version,
       value,
