@@ -612,6 +612,14 @@ export class ManagementService {
         refusalDetails(report),
       );
     }
+    if (report.refuse && request.force === true && request.dryRun !== true)
+      this.logger?.warn(
+        {
+          group: report.group,
+          resources: report.resources.filter((r) => r.blocking).map((r) => `${r.kind}/${r.name}`),
+        },
+        `${what}: forced past the pre-flight; the pre-checked proxies will NACK it`,
+      );
     return [report];
   }
 
