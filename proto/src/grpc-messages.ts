@@ -277,6 +277,8 @@ export interface PreflightMessage {
   }>;
   warnings?: readonly string[];
   refuse?: boolean;
+  pre_checked_proxies?: number;
+  other_proxies?: number;
 }
 
 export interface ApplyResponseMessage {

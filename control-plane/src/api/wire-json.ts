@@ -55,6 +55,8 @@ export interface PreflightJson {
     readonly rejects: readonly string[];
     readonly note: string;
   }>;
+  readonly pre_checked_proxies: number;
+  readonly other_proxies: number;
   readonly warnings: readonly string[];
   readonly refuse: boolean;
 }
@@ -160,6 +162,8 @@ export function preflightJson(p: PreflightReport): PreflightJson {
       rejects: n.rejects,
       note: n.note,
     })),
+    pre_checked_proxies: p.preCheckedProxies,
+    other_proxies: p.otherProxies,
     warnings: p.warnings,
     refuse: p.refuse,
   };

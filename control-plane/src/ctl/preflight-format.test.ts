@@ -51,6 +51,8 @@ describe('ferryctl pre-flight output', () => {
         },
       ],
       warnings: ['files were not read'],
+      pre_checked_proxies: 3,
+      other_proxies: 1,
     });
     assert.equal(
       text,
@@ -64,6 +66,7 @@ describe('ferryctl pre-flight output', () => {
         '    e: bad',
         '  proxy p1 (ferry-proxy/1.2.3): pre-checked: would NACK Listener "web"',
         '  proxy e1 (no user agent): not pre-checked: an unnamed client is not ferry-proxy; its ACK or NACK judges',
+        '  and 2 more proxies (3 of all 4 pre-checked)',
         '  warning: files were not read',
         '',
       ].join('\n'),
@@ -79,6 +82,8 @@ describe('ferryctl pre-flight output', () => {
       resources: [],
       proxies: [],
       warnings: [],
+      pre_checked_proxies: 0,
+      other_proxies: 0,
     });
     assert.match(
       text,

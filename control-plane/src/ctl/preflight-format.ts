@@ -28,6 +28,11 @@ export function formatPreflight(p: PreflightJson): string {
   if (p.proxies.length === 0) lines.push(`  no proxy of group "${p.group}" is connected`);
   for (const n of p.proxies)
     lines.push(`  proxy ${n.node_id} (${n.user_agent || 'no user agent'}): ${n.note}`);
+  const unlisted = p.pre_checked_proxies + p.other_proxies - p.proxies.length;
+  if (unlisted > 0)
+    lines.push(
+      `  and ${unlisted} more proxies (${p.pre_checked_proxies} of all ${p.pre_checked_proxies + p.other_proxies} pre-checked)`,
+    );
   for (const w of p.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n') + '\n';
 }

@@ -14,7 +14,7 @@ export interface PreflightResourceReport {
   readonly errors: readonly string[];
   /** Field paths of DataSources naming the proxies' files or environment (not read). */
   readonly unchecked: readonly string[];
-  /** Node ids of the pre-checked proxies that would reject it. */
+  /** Node ids of the pre-checked proxies that would reject it (at most the list limit). */
   readonly rejectedBy: readonly string[];
   /** It is a reason to refuse the write (without force). */
   readonly blocking: boolean;
@@ -42,7 +42,11 @@ export interface PreflightReport {
   /** How many resources ferry-proxy would receive (and were translated). */
   readonly checkedResources: number;
   readonly resources: readonly PreflightResourceReport[];
+  /** The group's connected proxies, by node id (at most the Preflight's list limit). */
   readonly proxies: readonly PreflightProxy[];
+  /** How many connected proxies were pre-checked, and how many were not (all, listed or not). */
+  readonly preCheckedProxies: number;
+  readonly otherProxies: number;
   readonly warnings: readonly string[];
   /** The write is (or, for a dry run, would be) refused unless forced. */
   readonly refuse: boolean;

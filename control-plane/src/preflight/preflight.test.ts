@@ -272,4 +272,29 @@ describe('Preflight', () => {
     assert.match(report.resources[0]!.errors[0]!, /^lb_policy: CLUSTER_PROVIDED is not supported/);
     assert.equal(report.refuse, true);
   });
+  test('a large fleet: the report names the first proxies by node id and counts them all', () => {
+    const nodes = ['p5', 'p4', 'p3', 'p2', 'p1'].map((id) => FERRY(id));
+    const preflight = new Preflight({
+      fleet: fleet([...nodes, { id: 'e1', user_agent_name: 'envoy' }]),
+      listLimit: 2,
+    });
+    const report = preflight.run({
+      group: 'web',
+      after: resources([...basicGroup().filter((d) => d.name !== 'main'), badRoutes()]),
+      changed: keys([RDS, 'main']),
+      before: () => [],
+    });
+    assert.deepEqual(
+      report.proxies.map((p) => p.nodeId),
+      ['e1', 'p1'],
+    );
+    assert.equal(report.preCheckedProxies, 5);
+    assert.equal(report.otherProxies, 1);
+    assert.deepEqual(report.resources[0]!.rejectedBy, ['p1', 'p2']);
+    assert.match(
+      report.warnings.join('\n'),
+      /6 proxies of group "web" are connected \(5 pre-checked\)/,
+    );
+    assert.match(refusalDetails(report).at(-1)!, /: p1, p2 and 3 more \(ferry-proxy /);
+  });
 });

@@ -76,6 +76,11 @@ export interface PreflightOptions {
   readonly overlay?: PreviewableOverlay;
   /** The bundled translator's version (default: the data-plane package's). */
   readonly translatorVersion?: string;
+  /**
+   * How many proxies a report names (default 100; the counts cover all): a fleet of thousands
+   * would otherwise make every write's response as large as the fleet.
+   */
+  readonly listLimit?: number;
 }
 
 export interface PreflightInput {
@@ -114,12 +119,14 @@ export class Preflight {
   private readonly fleet: PreflightFleet;
   private readonly overlay: PreviewableOverlay | undefined;
   readonly translatorVersion: string;
+  private readonly listLimit: number;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
 
   constructor(options: PreflightOptions) {
     this.fleet = options.fleet;
     this.overlay = options.overlay;
     this.translatorVersion = options.translatorVersion ?? proxyVersion();
+    this.listLimit = options.listLimit ?? 100;
   }
 
   run(input: PreflightInput): PreflightReport {
@@ -136,41 +143,11 @@ export class Preflight {
       );
     }
 
-    const proxies: PreflightProxy[] = [];
-    const checkedNodes: string[] = [];
-    for (const node of [...this.fleet.connectedNodes(group)].sort((a, b) =>
-      a.id.localeCompare(b.id),
-    )) {
-      const name = node.user_agent_name ?? '';
-      const version = node.user_agent_version ?? '';
-      const userAgent = [name, version].filter(Boolean).join('/');
-      if (name === PROXY_USER_AGENT && version === this.translatorVersion) {
-        checkedNodes.push(node.id);
-        proxies.push({
-          nodeId: node.id,
-          userAgent,
-          preChecked: true,
-          wouldAck: failing.length === 0,
-          rejects: failing.map(labelOf),
-          note:
-            failing.length === 0
-              ? 'pre-checked: would ACK'
-              : `pre-checked: would NACK ${failing.map(labelOf).join(', ')}`,
-        });
-      } else {
-        proxies.push({
-          nodeId: node.id,
-          userAgent,
-          preChecked: false,
-          wouldAck: false,
-          rejects: [],
-          note:
-            name === PROXY_USER_AGENT
-              ? `not pre-checked: ferry-proxy ${version || '(no version)'} is not the control plane's translator version ${this.translatorVersion}; its ACK or NACK judges`
-              : `not pre-checked: ${userAgent || 'an unnamed client'} is not ferry-proxy; its ACK or NACK judges`,
-        });
-      }
-    }
+    const proxies = [...this.fleet.connectedNodes(group)]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((node) => this.classify(node, failing));
+    const checkedNodes = proxies.filter((p) => p.preChecked).map((p) => p.nodeId);
+    const listedChecked = checkedNodes.slice(0, this.listLimit);
 
     const resources: PreflightResourceReport[] = [];
     let blocking = 0;
@@ -188,7 +165,7 @@ export class Preflight {
         changed: isChanged,
         errors: f.errors,
         unchecked: f.unchecked,
-        rejectedBy: rejected ? checkedNodes : [],
+        rejectedBy: rejected ? listedChecked : [],
         blocking: blocks && checkedNodes.length > 0,
       });
     }
@@ -202,14 +179,55 @@ export class Preflight {
       warnings.push(
         "files and environment variables named by DataSources live on the proxies' hosts: they were not read, and what depends on their content is not pre-checked",
       );
+    if (proxies.length > this.listLimit)
+      warnings.push(
+        `${proxies.length} proxies of group "${group}" are connected (${checkedNodes.length} pre-checked): the first ${this.listLimit} by node id are named`,
+      );
     return {
       group,
       translatorVersion: this.translatorVersion,
       checkedResources: checked,
       resources,
-      proxies,
+      proxies: proxies.slice(0, this.listLimit),
+      preCheckedProxies: checkedNodes.length,
+      otherProxies: proxies.length - checkedNodes.length,
       warnings,
       refuse: blocking > 0,
+    };
+  }
+
+  /** One connected node: pre-checked (ferry-proxy of the translator's version) or not, and why. */
+  private classify(
+    node: PreflightNodeIdentity,
+    failing: readonly ResourceFinding[],
+  ): PreflightProxy {
+    const name = node.user_agent_name ?? '';
+    const version = node.user_agent_version ?? '';
+    const userAgent = [name, version].filter(Boolean).join('/');
+    if (name === PROXY_USER_AGENT && version === this.translatorVersion) {
+      const rejects = failing.map(labelOf);
+      return {
+        nodeId: node.id,
+        userAgent,
+        preChecked: true,
+        wouldAck: rejects.length === 0,
+        rejects,
+        note:
+          rejects.length === 0
+            ? 'pre-checked: would ACK'
+            : `pre-checked: would NACK ${rejects.join(', ')}`,
+      };
+    }
+    return {
+      nodeId: node.id,
+      userAgent,
+      preChecked: false,
+      wouldAck: false,
+      rejects: [],
+      note:
+        name === PROXY_USER_AGENT
+          ? `not pre-checked: ferry-proxy ${version || '(no version)'} is not the control plane's translator version ${this.translatorVersion}; its ACK or NACK judges`
+          : `not pre-checked: ${userAgent || 'an unnamed client'} is not ferry-proxy; its ACK or NACK judges`,
     };
   }
 
@@ -278,8 +296,9 @@ export function refusalDetails(report: PreflightReport): string[] {
   for (const r of blocking)
     for (const e of r.errors) details.push(`${r.kind} ${JSON.stringify(r.name)}: ${e}`);
   const nodes = blocking[0]?.rejectedBy ?? [];
+  const more = report.preCheckedProxies - nodes.length;
   details.push(
-    `every pre-checked proxy of group "${report.group}" would reject ${blocking.length === 1 ? 'it' : 'them'}: ${nodes.join(', ')} (ferry-proxy ${report.translatorVersion})`,
+    `every pre-checked proxy of group "${report.group}" would reject ${blocking.length === 1 ? 'it' : 'them'}: ${nodes.join(', ')}${more > 0 ? ` and ${more} more` : ''} (ferry-proxy ${report.translatorVersion})`,
   );
   return details;
 }
