@@ -27,6 +27,7 @@ import { AccessPolicy } from './xds/access-policy.js';
 import type { XdsTlsFiles } from './xds/tls-listener.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
+import { Preflight } from './preflight/preflight.js';
 import { HttpApi } from './api/http-api.js';
 import { addManagementService } from './api/grpc-api.js';
 import { prepareApiAccess } from './api/api-access-setup.js';
@@ -324,11 +325,12 @@ async function main(): Promise<void> {
   const acmeOverlay = new AcmeChallengeOverlay({
     onInvalid: (message) => logger.warn({ message }, 'ACME challenge route not served'),
   });
+  const overlay = new SnapshotOverlayChain([healthOverlay, acmeOverlay]);
   const cache = new SnapshotCache({
     store,
     logger,
     debounceMs: options.debounceMs,
-    overlay: new SnapshotOverlayChain([healthOverlay, acmeOverlay]),
+    overlay,
     ...(tracer ? { tracer } : {}),
   });
   const fleet = new FleetTracker();
@@ -386,7 +388,13 @@ async function main(): Promise<void> {
     ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
     ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
   });
-  const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const service = new ManagementService({
+    store,
+    fleet,
+    logger,
+    ...(tracer ? { tracer } : {}),
+    preflight: new Preflight({ fleet, overlay }),
+  });
   const authenticator = await prepareApiAccess({
     service,
     logger,

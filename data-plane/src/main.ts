@@ -17,19 +17,9 @@ import { parseOptions, USAGE } from './process/options.js';
 import { Primary } from './process/primary.js';
 import { runWorker } from './process/worker-main.js';
 import { nodeIdentity } from './tracing/node-identity.js';
+import { proxyVersion } from './version.js';
 import type { BuildConfig } from './xds/config-source.js';
 import type { JsonObject } from './xds/resource-set.js';
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
-    ) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 function usageError(message: string): never {
   process.stderr.write(`ferry-proxy: ${message}\n\n${USAGE}`);
@@ -94,7 +84,7 @@ async function startPrimary(): Promise<void> {
     build,
     decode: decodeResourceBinary,
     logger,
-    version: packageVersion(),
+    version: proxyVersion(),
   });
 
   let signals = 0;

@@ -634,8 +634,9 @@ describe('ferry-proxy RBAC', () => {
         },
       },
     });
-    // The control plane checks the protos; what ferry-proxy honours is decided by the proxy.
-    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-'], JSON.stringify(bad));
+    // The control plane checks the protos; what ferry-proxy honours is decided by the proxy
+    // (the pre-flight would refuse this push: forced, to see the proxy's own NACK).
+    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-', '--force'], JSON.stringify(bad));
     assert.equal(applied.code, 0, applied.stderr);
     const nack = await eventually(async () => {
       const status = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);

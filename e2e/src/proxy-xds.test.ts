@@ -137,8 +137,8 @@ describe('ferry-proxy driven by the control plane', () => {
     return httpRequest(`http://127.0.0.1:${listenerPort}${pathname}`);
   }
 
-  async function apply(text: string): Promise<void> {
-    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-'], text);
+  async function apply(text: string, flags: string[] = []): Promise<void> {
+    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-', ...flags], text);
     assert.equal(applied.code, 0, applied.stderr);
   }
 
@@ -241,6 +241,8 @@ describe('ferry-proxy driven by the control plane', () => {
         webPort: a.port,
         extraRouteMatch: ', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: r }',
       }),
+      // The pre-flight refuses what the connected proxy would reject: pushed on purpose.
+      ['--force'],
     );
     const status = await eventually(async () => {
       const s = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);

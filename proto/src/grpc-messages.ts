@@ -250,12 +250,42 @@ export interface ApplyRequestMessage {
   dry_run?: boolean;
   expected_revision?: string | number;
   message?: string;
+  force?: boolean;
+}
+
+export interface PreflightMessage {
+  group?: string;
+  translator_version?: string;
+  checked_resources?: number;
+  resources?: ReadonlyArray<{
+    type_url?: string;
+    name?: string;
+    changed?: boolean;
+    errors?: readonly string[];
+    unchecked?: readonly string[];
+    rejected_by?: readonly string[];
+    blocking?: boolean;
+    kind?: string;
+  }>;
+  proxies?: ReadonlyArray<{
+    node_id?: string;
+    user_agent?: string;
+    pre_checked?: boolean;
+    would_ack?: boolean;
+    rejects?: readonly string[];
+    note?: string;
+  }>;
+  warnings?: readonly string[];
+  refuse?: boolean;
+  pre_checked_proxies?: number;
+  other_proxies?: number;
 }
 
 export interface ApplyResponseMessage {
   revision?: string | number;
   dry_run?: boolean;
   changes?: readonly ResourceChangeMessage[];
+  preflight?: readonly PreflightMessage[];
 }
 
 export interface ListRequestMessage {
@@ -283,6 +313,7 @@ export interface DeleteRequestMessage {
   dry_run?: boolean;
   expected_revision?: string | number;
   message?: string;
+  force?: boolean;
 }
 
 export interface HistoryRequestMessage {
@@ -316,6 +347,7 @@ export interface RollbackRequestMessage {
   group?: string;
   dry_run?: boolean;
   message?: string;
+  force?: boolean;
 }
 
 /** HealthRequest and LoadRequest: empty fields select every group / cluster. */

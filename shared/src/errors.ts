@@ -49,6 +49,11 @@ export const ERROR_CODES = {
     grpcStatus: 'INTERNAL',
     summary: 'a bug: please report it with the log line',
   },
+  FERRY_PREFLIGHT_REJECTED: {
+    status: 422,
+    grpcStatus: 'FAILED_PRECONDITION',
+    summary: 'every connected ferry-proxy of the group would reject a changed resource',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -248,4 +248,29 @@ void describe('AcmeChallengeOverlay', () => {
     assert.equal(ready(), 'ready', 'no RDS in the group: the LDS ACK is what counts');
     cache.close();
   });
+  void test('preview serves what transform would, and records nothing that carries() reads', () => {
+    const overlay = new AcmeChallengeOverlay();
+    overlay.observe(challenge('tok-a', 'web.example.com'));
+    const stored = put(ROUTES) as Mutation & { value: Uint8Array; version: string };
+    const resource = { name: 'main', version: stored.version, value: Buffer.from(stored.value) };
+    const servedNow = overlay.transform('edge', RDS_TYPE, resource);
+    assert.equal(overlay.carries('edge', RDS_TYPE, 'main', servedNow.version, ['tok-a']), true);
+
+    // A candidate (a write being pre-checked, which may be refused): same rendering, no record.
+    const changed = put(
+      routeConfig('main', [
+        virtualHost('exact', ['web.example.com'], [{ prefix: '/x', cluster: 'web' }]),
+      ]),
+    ) as Mutation & { value: Uint8Array; version: string };
+    const candidate = { name: 'main', version: changed.version, value: Buffer.from(changed.value) };
+    const previewed = overlay.preview('edge', RDS_TYPE, candidate);
+    assert.notEqual(previewed.version, servedNow.version);
+    const first = firstRoutes(
+      binaryToJson('envoy.config.route.v3.RouteConfiguration', previewed.value) as Json,
+    );
+    assert.equal((first.exact!.match as Json).path, `${CHALLENGE_PATH_PREFIX}tok-a`);
+    assert.equal(overlay.carries('edge', RDS_TYPE, 'main', servedNow.version, ['tok-a']), true);
+    assert.equal(overlay.carries('edge', RDS_TYPE, 'main', previewed.version, ['tok-a']), false);
+    assert.deepEqual(overlay.transform('edge', RDS_TYPE, candidate), previewed);
+  });
 });

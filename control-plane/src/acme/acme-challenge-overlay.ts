@@ -115,28 +115,40 @@ export class AcmeChallengeOverlay implements SnapshotOverlay {
     const tokens = sorted.map((c) => c.token).join(',');
     const memo = this.#served.get(id);
     if (memo?.inputVersion === resource.version && memo.tokens === tokens) return memo.out;
+    const built = this.#build(typeUrl, resource, sorted);
+    if (built) this.#served.set(id, { inputVersion: resource.version, tokens, ...built });
+    return built?.out ?? resource;
+  }
+
+  /**
+   * What `transform` would serve for `resource` (one that may never be stored: the pre-flight's),
+   * without recording it: `carries` keeps answering for what is actually served.
+   */
+  preview(group: string, typeUrl: string, resource: Served): Served {
+    const challenges = this.#challenges.get(group);
+    if (!this.typeUrls.has(typeUrl) || !challenges || challenges.size === 0) return resource;
+    const sorted = [...challenges.values()].sort((a, b) => (a.token < b.token ? -1 : 1));
+    return this.#build(typeUrl, resource, sorted)?.out ?? resource;
+  }
+
+  /** The served form; undefined when it cannot be encoded (reported, served unchanged). */
+  #build(
+    typeUrl: string,
+    resource: Served,
+    sorted: readonly AcmeChallengeRecord[],
+  ): { carried: boolean; out: Served } | undefined {
     const message = typeUrl === RDS_TYPE ? RDS_MESSAGE : LDS_MESSAGE;
     const json = binaryToJson(message, resource.value) as Json;
     const routeConfigs = typeUrl === RDS_TYPE ? [json] : inlineRouteConfigs(json);
-    if (routeConfigs.length === 0) {
-      this.#served.set(id, {
-        inputVersion: resource.version,
-        tokens,
-        carried: false,
-        out: resource,
-      });
-      return resource;
-    }
+    if (routeConfigs.length === 0) return { carried: false, out: resource };
     for (const rc of routeConfigs) addChallengeRoutes(rc, sorted);
     const bytes = jsonToBinary(message, sortKeysDeep(json));
     if (!bytes.ok) {
       this.#onInvalid(`ACME challenge routes in ${resource.name}: ${bytes.errors.join('; ')}`);
-      return resource;
+      return undefined;
     }
     const value = Buffer.from(bytes.value);
-    const out = { name: resource.name, version: contentVersion(value), value };
-    this.#served.set(id, { inputVersion: resource.version, tokens, carried: true, out });
-    return out;
+    return { carried: true, out: { name: resource.name, version: contentVersion(value), value } };
   }
 }
 

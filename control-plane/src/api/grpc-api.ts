@@ -32,6 +32,7 @@ import type { Authenticator } from './authenticator.js';
 import type { ManagementService } from './management-service.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import type { ApplyResponse } from './management-types.js';
+import { preflightJson } from './wire-json.js';
 import { incomingTraceContext } from '../tracing/tracing.js';
 
 export interface ManagementGrpcOptions {
@@ -98,6 +99,7 @@ export function addManagementService(
             dryRun: req.dry_run === true,
             ...(req.message ? { message: String(req.message) } : {}),
             expectedRevision: revisionOrUndefined(req.expected_revision),
+            force: req.force === true,
           },
           caller,
         ),
@@ -137,6 +139,7 @@ export function addManagementService(
             dryRun: req.dry_run === true,
             ...(req.message ? { message: String(req.message) } : {}),
             expectedRevision: revisionOrUndefined(req.expected_revision),
+            force: req.force === true,
           },
           caller,
         ),
@@ -165,6 +168,7 @@ export function addManagementService(
             group: req.group || undefined,
             dryRun: req.dry_run === true,
             ...(req.message ? { message: String(req.message) } : {}),
+            force: req.force === true,
           },
           caller,
         ),
@@ -264,6 +268,7 @@ function applyResponse(r: ApplyResponse): unknown {
       action: c.action,
       version: c.version,
     })),
+    preflight: (r.preflight ?? []).map(preflightJson),
   };
 }
 

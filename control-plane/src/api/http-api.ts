@@ -8,6 +8,7 @@
  *   POST   /v1/delete                   {group, resources: [{type, name}], dry_run, expected_revision, message}
  *   GET    /v1/history                  ?limit=
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
+ *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
@@ -306,6 +307,7 @@ export class HttpApi {
               dryRun: queryBoolean(url, 'dry_run'),
               expectedRevision: optionalRevision(query, 'expected_revision'),
               message: optionalString(query, 'message'),
+              force: queryBoolean(url, 'force'),
             },
             caller,
           ),
@@ -320,6 +322,7 @@ export class HttpApi {
         'dry_run',
         'expected_revision',
         'message',
+        'force',
       ]);
       return ok(
         applyResponseJson(
@@ -342,12 +345,15 @@ export class HttpApi {
         'group',
         'dry_run',
         'message',
+        'force',
       ]);
       const revision = optionalRevision(body, 'revision');
       if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
-      const { dryRun, message, group } = writeFields(body);
+      const { dryRun, message, group, force } = writeFields(body);
       return ok(
-        applyResponseJson(await service.rollback({ revision, group, dryRun, message }, caller)),
+        applyResponseJson(
+          await service.rollback({ revision, group, dryRun, message, force }, caller),
+        ),
       );
     }
     if (path === '/v1/status') {
@@ -411,6 +417,7 @@ export class HttpApi {
         dryRun: queryBoolean(url, 'dry_run'),
         expectedRevision: optionalRevision(query, 'expected_revision'),
         message: optionalString(query, 'message'),
+        force: queryBoolean(url, 'force'),
       };
     }
     const body = parseJsonObject(raw, [
@@ -419,6 +426,7 @@ export class HttpApi {
       'dry_run',
       'expected_revision',
       'message',
+      'force',
     ]);
     if (!Array.isArray(body.resources))
       throw new FerryError(
@@ -434,12 +442,14 @@ function writeFields(body: Record<string, unknown>): {
   dryRun?: boolean;
   expectedRevision?: number;
   message?: string;
+  force?: boolean;
 } {
   return {
     group: optionalString(body, 'group'),
     dryRun: optionalBoolean(body, 'dry_run'),
     expectedRevision: optionalRevision(body, 'expected_revision'),
     message: optionalString(body, 'message'),
+    force: optionalBoolean(body, 'force'),
   };
 }
 

@@ -53,6 +53,13 @@ import type {
   StatusResponse,
 } from './management-types.js';
 import { WriteObserver, type WriteScope } from './write-observer.js';
+import {
+  preflightKey,
+  refusalDetails,
+  type Preflight,
+  type PreflightReport,
+  type PreflightResource,
+} from '../preflight/preflight.js';
 
 export const DEFAULT_GROUP = 'default';
 
@@ -65,6 +72,11 @@ export interface ManagementServiceOptions {
   readonly metrics?: ApiMetrics;
   /** Traces writes when set (tracing on); see write-observer.ts. */
   readonly tracer?: Tracer;
+  /**
+   * Runs ferry-proxy's translator on each write's resulting group and refuses what every
+   * pre-checked proxy would reject (../preflight/preflight.ts); no pre-flight without it.
+   */
+  readonly preflight?: Preflight;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -76,6 +88,7 @@ export class ManagementService {
   private readonly logger: Logger | undefined;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
   private readonly writes: WriteObserver;
+  private readonly preflight: Preflight | undefined;
   /** The API's credentials, in the same store (api-tokens.ts). */
   readonly tokens: ApiTokens;
 
@@ -85,6 +98,7 @@ export class ManagementService {
     this.fleet = options.fleet;
     this.logger = options.logger;
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
+    this.preflight = options.preflight;
   }
 
   /**
@@ -149,6 +163,39 @@ export class ManagementService {
         if (action !== 'unchanged')
           mutations.push({ ...key, op: 'put', value: entry.bytes, version: entry.version });
       }
+      const preflight = this.runPreflight(`apply to group "${group}"`, request, () => {
+        const before = snapshot.resources.filter((r) => r.group === group && isConfigResource(r));
+        const put = new Map(batch.map((e) => [preflightKey(e.type.typeUrl, e.name), e]));
+        const entryResource = (e: ParsedEntry): PreflightResource => ({
+          typeUrl: e.type.typeUrl,
+          name: e.name,
+          version: e.version,
+          value: e.bytes,
+          json: e.json,
+        });
+        // In the order the snapshot cache serves them: an update keeps its place, a new resource
+        // comes last (the order decides, e.g., which of two listeners on one address ferry-proxy
+        // rejects).
+        const replaced = new Set<string>();
+        const after = before.map((r) => {
+          const key = preflightKey(r.typeUrl, r.name);
+          const entry = put.get(key);
+          if (!entry) return this.preflightResource(r);
+          replaced.add(key);
+          return entryResource(entry);
+        });
+        for (const [key, entry] of put) if (!replaced.has(key)) after.push(entryResource(entry));
+        return {
+          group,
+          after,
+          changed: new Set(
+            changes
+              .filter((c) => c.action !== 'unchanged')
+              .map((c) => preflightKey(c.typeUrl, c.name)),
+          ),
+          before: () => before.map((r) => this.preflightResource(r)),
+        };
+      });
       return this.write(
         scope,
         mutations,
@@ -157,6 +204,7 @@ export class ManagementService {
         request.dryRun,
         request.message ?? `apply to group "${group}"`,
         caller,
+        preflight,
       );
     });
     this.logger?.info(
@@ -295,6 +343,17 @@ export class ManagementService {
         action: 'deleted' as const,
         version: '',
       }));
+      const preflight = this.runPreflight(`delete from group "${group}"`, request, () => {
+        const before = snapshot.resources.filter(isConfigResource);
+        return {
+          group,
+          after: before
+            .filter((r) => !removedKeys.has(keyOf(r)))
+            .map((r) => this.preflightResource(r)),
+          changed: new Set<string>(),
+          before: () => before.map((r) => this.preflightResource(r)),
+        };
+      });
       return this.write(
         scope,
         mutations,
@@ -303,6 +362,7 @@ export class ManagementService {
         request.dryRun,
         request.message ?? `delete from group "${group}"`,
         caller,
+        preflight,
       );
     });
     this.logger?.info(
@@ -403,7 +463,37 @@ export class ManagementService {
       const message =
         request.message ??
         `rollback${group === undefined ? '' : ` of group "${group}"`} to revision ${request.revision}`;
-      return this.write(scope, mutations, changes, now.revision, request.dryRun, message, caller);
+      const preflight = [...new Set(changes.map((c) => c.group))].sort().flatMap((g) =>
+        this.runPreflight(
+          `rollback of group "${g}" to revision ${request.revision}`,
+          request,
+          () => {
+            const before = [...current.values()].filter((r) => r.group === g);
+            return {
+              group: g,
+              after: [...target.values()]
+                .filter((r) => r.group === g)
+                .map((r) => this.preflightResource(r)),
+              changed: new Set(
+                changes
+                  .filter((c) => c.group === g && c.action !== 'deleted')
+                  .map((c) => preflightKey(c.typeUrl, c.name)),
+              ),
+              before: () => before.map((r) => this.preflightResource(r)),
+            };
+          },
+        ),
+      );
+      return this.write(
+        scope,
+        mutations,
+        changes,
+        now.revision,
+        request.dryRun,
+        message,
+        caller,
+        preflight,
+      );
     });
     this.logger?.info(
       { toRevision: request.revision, group, revision: response.revision, dryRun: response.dryRun },
@@ -486,9 +576,11 @@ export class ManagementService {
     dryRun: boolean | undefined,
     message: string,
     caller: Caller,
+    preflight: readonly PreflightReport[] = [],
   ): Promise<ApplyResponse> {
+    const report = this.preflight ? { preflight } : {};
     if (dryRun === true || mutations.length === 0) {
-      return { revision: validatedRevision, dryRun: dryRun === true, changes };
+      return { revision: validatedRevision, dryRun: dryRun === true, changes, ...report };
     }
     const result = await scope.commit(() =>
       this.store.apply(mutations, {
@@ -497,7 +589,43 @@ export class ManagementService {
         actor: caller.name,
       }),
     );
-    return { revision: result.revision, dryRun: false, changes };
+    return { revision: result.revision, dryRun: false, changes, ...report };
+  }
+
+  /**
+   * The pre-flight of one group's change (none without a Preflight); throws
+   * FERRY_PREFLIGHT_REJECTED when it refuses and the write is neither forced nor a dry run (a dry
+   * run returns the report, whose `refuse` says what the write would meet).
+   */
+  private runPreflight(
+    what: string,
+    request: { readonly dryRun?: boolean; readonly force?: boolean },
+    input: () => Parameters<Preflight['run']>[0],
+  ): PreflightReport[] {
+    if (!this.preflight) return [];
+    const report = this.preflight.run(input());
+    if (report.refuse && request.force !== true && request.dryRun !== true) {
+      const count = report.resources.filter((r) => r.blocking).length;
+      throw new FerryError(
+        'FERRY_PREFLIGHT_REJECTED',
+        `${what} refused by pre-flight: every connected ferry-proxy ${report.translatorVersion} of the group would reject ${plural(count, 'resource')}; fix ${count === 1 ? 'it' : 'them'}, or force the write (ferryctl --force, API field force)`,
+        refusalDetails(report),
+      );
+    }
+    if (report.refuse && request.force === true && request.dryRun !== true)
+      this.logger?.warn(
+        {
+          group: report.group,
+          resources: report.resources.filter((r) => r.blocking).map((r) => `${r.kind}/${r.name}`),
+        },
+        `${what}: forced past the pre-flight; the pre-checked proxies will NACK it`,
+      );
+    return [report];
+  }
+
+  private preflightResource(r: StoredResource): PreflightResource {
+    const { json } = this.candidate(r);
+    return { typeUrl: r.typeUrl, name: r.name, version: r.version, value: r.value, json };
   }
 
   private decode(r: StoredResource, type: ResourceType): Record<string, JsonValue> {

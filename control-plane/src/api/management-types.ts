@@ -4,6 +4,7 @@
  */
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
+import type { PreflightReport } from '../preflight/preflight-types.js';
 
 export interface AnyResource {
   readonly typeUrl: string;
@@ -21,6 +22,8 @@ export interface ApplyRequest {
   readonly expectedRevision?: number;
   /** Recorded in history. */
   readonly message?: string;
+  /** Write even when the pre-flight refuses (docs/architecture.md, "Pre-flight"). */
+  readonly force?: boolean;
 }
 
 export type ChangeAction = 'created' | 'updated' | 'unchanged' | 'deleted';
@@ -40,6 +43,11 @@ export interface ApplyResponse {
   readonly revision: number;
   readonly dryRun: boolean;
   readonly changes: readonly ResourceChange[];
+  /**
+   * The pre-flight of each group the write changes (absent when the control plane runs none).
+   * On a forced write, a report with `refuse` set says what was overridden.
+   */
+  readonly preflight?: readonly PreflightReport[];
 }
 
 export interface ListRequest {
@@ -73,6 +81,8 @@ export interface DeleteRequest {
   readonly dryRun?: boolean;
   readonly expectedRevision?: number;
   readonly message?: string;
+  /** As ApplyRequest's. */
+  readonly force?: boolean;
 }
 
 export interface RollbackRequest {
@@ -81,6 +91,8 @@ export interface RollbackRequest {
   readonly group?: string;
   readonly dryRun?: boolean;
   readonly message?: string;
+  /** As ApplyRequest's. */
+  readonly force?: boolean;
 }
 
 export interface HistoryView {

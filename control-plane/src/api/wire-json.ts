@@ -6,6 +6,7 @@
 import type { ApiTokenRecord } from './api-tokens.js';
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
+import type { PreflightReport } from '../preflight/preflight-types.js';
 import type {
   ApplyResponse,
   HistoryView,
@@ -27,6 +28,37 @@ export interface ApplyResponseJson {
   readonly revision: number;
   readonly dry_run: boolean;
   readonly changes: readonly ResourceChangeJson[];
+  /** Present when the control plane runs pre-flights (docs/architecture.md, "Pre-flight"). */
+  readonly preflight?: readonly PreflightJson[];
+}
+
+/** The Preflight message of proto/ferry/v1/management.proto, in proto field names. */
+export interface PreflightJson {
+  readonly group: string;
+  readonly translator_version: string;
+  readonly checked_resources: number;
+  readonly resources: ReadonlyArray<{
+    readonly type_url: string;
+    readonly kind: string;
+    readonly name: string;
+    readonly changed: boolean;
+    readonly errors: readonly string[];
+    readonly unchecked: readonly string[];
+    readonly rejected_by: readonly string[];
+    readonly blocking: boolean;
+  }>;
+  readonly proxies: ReadonlyArray<{
+    readonly node_id: string;
+    readonly user_agent: string;
+    readonly pre_checked: boolean;
+    readonly would_ack: boolean;
+    readonly rejects: readonly string[];
+    readonly note: string;
+  }>;
+  readonly pre_checked_proxies: number;
+  readonly other_proxies: number;
+  readonly warnings: readonly string[];
+  readonly refuse: boolean;
 }
 
 export interface ResourceJson {
@@ -103,6 +135,37 @@ export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
       action: c.action,
       version: c.version,
     })),
+    ...(r.preflight ? { preflight: r.preflight.map(preflightJson) } : {}),
+  };
+}
+
+export function preflightJson(p: PreflightReport): PreflightJson {
+  return {
+    group: p.group,
+    translator_version: p.translatorVersion,
+    checked_resources: p.checkedResources,
+    resources: p.resources.map((r) => ({
+      type_url: r.typeUrl,
+      kind: r.kind,
+      name: r.name,
+      changed: r.changed,
+      errors: r.errors,
+      unchecked: r.unchecked,
+      rejected_by: r.rejectedBy,
+      blocking: r.blocking,
+    })),
+    proxies: p.proxies.map((n) => ({
+      node_id: n.nodeId,
+      user_agent: n.userAgent,
+      pre_checked: n.preChecked,
+      would_ack: n.wouldAck,
+      rejects: n.rejects,
+      note: n.note,
+    })),
+    pre_checked_proxies: p.preCheckedProxies,
+    other_proxies: p.otherProxies,
+    warnings: p.warnings,
+    refuse: p.refuse,
   };
 }
 

@@ -24,6 +24,8 @@ export interface CtlOptions {
   output?: 'table' | 'yaml' | 'json';
   files: string[];
   dryRun: boolean;
+  /** --force: write even when the pre-flight refuses. */
+  force: boolean;
   showSecrets: boolean;
   help: boolean;
   limit?: number;
@@ -62,7 +64,7 @@ const VALUE_FLAGS = new Set([
   '-m',
   '--warn-days',
 ]);
-const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
+const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help', '--force']);
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const options: CtlOptions = {
@@ -71,6 +73,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     groups: [],
     files: [],
     dryRun: false,
+    force: false,
     showSecrets: false,
     help: false,
   };
@@ -92,6 +95,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     if (BOOLEAN_FLAGS.has(flag)) {
       if (eq > 0) throw new CtlError(EXIT_USAGE, `${flag} takes no value`);
       if (flag === '--dry-run') options.dryRun = true;
+      else if (flag === '--force') options.force = true;
       else if (flag === '--show-secrets') options.showSecrets = true;
       else options.help = true;
       continue;

@@ -24,7 +24,8 @@ import type { LoadCountsJson, LoadJson } from '../load/load-aggregate.js';
 import { ApiClient } from './api-client.js';
 import { certs } from './certs-command.js';
 import type { ParsedArgs } from './args.js';
-import { CtlError, EXIT_USAGE } from './ctl-error.js';
+import { CtlError, EXIT_REJECTED, EXIT_USAGE } from './ctl-error.js';
+import { formatPreflight } from './preflight-format.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
@@ -61,9 +62,25 @@ function kindOf(typeUrl: string): string {
   return RESOURCE_TYPES.find((t) => t.typeUrl === typeUrl)?.kind ?? typeUrl;
 }
 
-/** `cluster/web  created` lines, then the revision. */
+/**
+ * `cluster/web  created` lines, the revision, then the pre-flight report. A dry run whose
+ * pre-flight would refuse the write (and no --force) exits 1 after printing, as the write would.
+ */
 function printChanges(io: Output, args: ParsedArgs, response: ApplyResponseJson): void {
+  printWriteResult(io, args, response);
+  if (response.dry_run && !args.options.force && response.preflight?.some((p) => p.refuse))
+    throw new CtlError(
+      EXIT_REJECTED,
+      'dry run: the pre-flight would refuse this write (every pre-checked proxy would reject a resource); fix it, or write with --force',
+    );
+}
+
+function printWriteResult(io: Output, args: ParsedArgs, response: ApplyResponseJson): void {
   if (args.options.output === 'json') return printJson(io, response);
+  if (args.options.output === 'yaml') {
+    io.out(toYaml(response));
+    return;
+  }
   const rows = response.changes.map((c) => [
     `${c.kind.toLowerCase()}/${c.name}`,
     c.group,
@@ -76,6 +93,7 @@ function printChanges(io: Output, args: ParsedArgs, response: ApplyResponseJson)
       ? `dry run: validated against revision ${response.revision}; nothing written\n`
       : `revision ${response.revision}\n`,
   );
+  for (const report of response.preflight ?? []) io.out(formatPreflight(report));
 }
 
 async function applyDocuments(
@@ -89,6 +107,7 @@ async function applyDocuments(
       group: args.options.group,
       resources: documents.map((d) => d.doc),
       dry_run: dryRun,
+      force: args.options.force,
       message: args.options.message ?? `ferryctl apply -f ${args.options.files.join(' -f ')}`,
     });
   } catch (err) {
@@ -146,6 +165,7 @@ const del: Command = async (args, client, io) => {
     group: args.options.group,
     resources: names.map((name) => ({ type: type.typeUrl, name })),
     dry_run: args.options.dryRun,
+    force: args.options.force,
     message:
       args.options.message ?? `ferryctl delete ${type.kind.toLowerCase()} ${names.join(' ')}`,
   });
@@ -386,6 +406,7 @@ const rollback: Command = async (args, client, io) => {
     revision,
     group: args.options.group,
     dry_run: args.options.dryRun,
+    force: args.options.force,
     message: args.options.message,
   });
   printChanges(io, args, response);

@@ -1,6 +1,6 @@
 /** ferryctl's exit codes and the error that carries one to main(). */
 export const EXIT_OK = 0;
-/** The server refused: validation, conflict, still referenced, not found. */
+/** The server refused: validation, conflict, still referenced, not found, pre-flight. */
 export const EXIT_REJECTED = 1;
 /**
  * Bad usage, unreadable input file, server unreachable or untrusted (TLS), missing or refused
@@ -27,6 +27,7 @@ const REJECTION_CODES = new Set([
   'FERRY_CONFLICT',
   'FERRY_REFERENCED',
   'FERRY_NOT_FOUND',
+  'FERRY_PREFLIGHT_REJECTED',
 ]);
 
 export function exitCodeForServerError(code: string): number {

@@ -54,13 +54,21 @@ names the role and group needed).
 `;
 
 export const COMMAND_HELP: Record<string, string> = {
-  apply: `Usage: ferryctl apply -f FILE|DIR|- [-f ...] [--group G] [--dry-run] [-m MESSAGE] [-o json]
+  apply: `Usage: ferryctl apply -f FILE|DIR|- [-f ...] [--group G] [--dry-run] [--force] [-m MESSAGE] [-o json|yaml]
 
 Applies every document of the inputs as one atomic batch: all are validated against the group's
 state after the batch (references, regexes, ports, TLS material) and stored together, or none.
 A DIR takes its *.yaml, *.yml and *.json files in name order; "-" reads stdin.
   --dry-run      validate and report created/updated/unchanged without writing
   -m, --message  recorded in history
+
+Pre-flight: the control plane runs ferry-proxy's own translator on the group's resulting
+resources and prints, per resource, what ferry-proxy would reject (with field paths) and, per
+connected proxy, "pre-checked: would ACK / would NACK" (ferry-proxy of the control plane's
+version) or "not pre-checked" (other versions, Envoy, gRPC clients). An apply with a changed
+resource that every pre-checked proxy would reject is refused (exit 1, FERRY_PREFLIGHT_REJECTED);
+a dry run prints the report and exits 1 when the apply would be refused.
+  --force        write even when the pre-flight refuses (the proxies will NACK)
 `,
   diff: `Usage: ferryctl diff -f FILE|DIR|- [--group G] [--show-secrets]
 
@@ -73,10 +81,11 @@ Lists resources of TYPE (in every group unless --group), or one by NAME. -o yaml
 documents themselves, ready to edit and apply. Private keys are shown as "[redacted]" unless
 --show-secrets.
 `,
-  delete: `Usage: ferryctl delete TYPE NAME [NAME...] [--group G] [--dry-run]
+  delete: `Usage: ferryctl delete TYPE NAME [NAME...] [--group G] [--dry-run] [--force]
 
 Deletes resources atomically. Refused (exit 1) while other resources of the group still refer
-to them: delete or change those first, or in the same command.
+to them: delete or change those first, or in the same command. Pre-flight as for apply
+(--force overrides a refusal).
 `,
   status: `Usage: ferryctl status [-o json]
 
@@ -127,9 +136,9 @@ control-plane replica sharing the store from its next request.
 
 Shows the name, role and groups the control plane gives the current credentials.
 `,
-  rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run]
+  rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run] [--force]
 
 Restores the state at revision REV (of one group, or of every group) as a new revision, validated
-like an apply.
+like an apply, pre-flight included (--force overrides a refusal).
 `,
 };

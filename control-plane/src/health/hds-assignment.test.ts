@@ -208,6 +208,18 @@ describe('HDS hands out the checks of opted-in clusters', () => {
     assert.ok(cache.snapshot('edge', EDS).resources.get('web'));
   });
 
+  test('preview gives what transform serves (the pre-flight checks resources as served)', async () => {
+    const stored = (await store.list({ group: 'edge', typeUrl: CDS })).resources[0]!;
+    const previewed = overlay.preview('edge', CDS, {
+      name: stored.name,
+      version: stored.version,
+      value: Buffer.from(stored.value),
+    });
+    const served = cache.snapshot('edge', CDS).resources.get('web')!;
+    assert.equal(previewed.version, served.version);
+    assert.notEqual(previewed.version, stored.version, 'health_checks are stripped');
+  });
+
   test('one checker of two nodes gets the work; when it leaves, the other one does', async () => {
     const chosen = [...chooseCheckers('web', ['a', 'b'], 1)][0]!;
     const other = chosen === 'a' ? 'b' : 'a';

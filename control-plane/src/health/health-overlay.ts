@@ -113,16 +113,27 @@ export class HealthOverlay implements SnapshotOverlay {
   }
 
   transform(group: string, typeUrl: string, resource: OverlayResource): OverlayResource {
-    if (typeUrl === EDS_TYPE) return this.#transformAssignment(group, resource);
-    if (typeUrl === CDS_TYPE) return this.#transformCluster(group, resource);
+    if (typeUrl === EDS_TYPE) return this.#transformAssignment(group, resource, true);
+    if (typeUrl === CDS_TYPE) return this.#transformCluster(group, resource, true);
+    return resource;
+  }
+
+  /**
+   * What `transform` would serve for `resource` (one that may never be stored: the pre-flight's),
+   * leaving the overlay's memo untouched.
+   */
+  preview(group: string, typeUrl: string, resource: OverlayResource): OverlayResource {
+    if (typeUrl === EDS_TYPE) return this.#transformAssignment(group, resource, false);
+    if (typeUrl === CDS_TYPE) return this.#transformCluster(group, resource, false);
     return resource;
   }
 
   /** Endpoints the quorum marks get health_status UNHEALTHY (an operator's non-healthy status wins). */
-  #transformAssignment(group: string, resource: OverlayResource): OverlayResource {
+  #transformAssignment(group: string, resource: OverlayResource, record: boolean): OverlayResource {
     const marked = this.marked(group, resource.name);
     if (marked.size === 0) return resource;
     return this.#memoised(
+      record,
       `eds|${group}|${resource.name}`,
       `${resource.version}|${[...marked].sort().join(',')}`,
       () => {
@@ -144,20 +155,25 @@ export class HealthOverlay implements SnapshotOverlay {
   }
 
   /** HDS clusters are served without their health checks: the checkers run them. */
-  #transformCluster(group: string, resource: OverlayResource): OverlayResource {
+  #transformCluster(group: string, resource: OverlayResource, record: boolean): OverlayResource {
     if (!this.#rules.get(group)?.get(resource.name)?.hds) return resource;
-    return this.#memoised(`cds|${group}|${resource.name}`, resource.version, () => {
+    return this.#memoised(record, `cds|${group}|${resource.name}`, resource.version, () => {
       const cluster = binaryToJson(CDS_MESSAGE, resource.value) as Json;
       delete cluster.health_checks;
       return this.#encode(CDS_MESSAGE, resource, cluster);
     });
   }
 
-  #memoised(id: string, key: string, build: () => OverlayResource): OverlayResource {
+  #memoised(
+    record: boolean,
+    id: string,
+    key: string,
+    build: () => OverlayResource,
+  ): OverlayResource {
     const memo = this.#memo.get(id);
     if (memo?.key === key) return memo.out;
     const out = build();
-    this.#memo.set(id, { key, out });
+    if (record) this.#memo.set(id, { key, out });
     return out;
   }
 

@@ -225,6 +225,14 @@ export class FleetTracker implements FleetStatusSource {
     }));
   }
 
+  /** The nodes of `group` connected now, with their identity (the pre-flight's fleet). */
+  connectedNodes(group: string): NodeIdentity[] {
+    const out: NodeIdentity[] = [];
+    for (const r of this.records.values())
+      if (r.group === group && r.disconnectedAt === undefined) out.push(r.node);
+    return out;
+  }
+
   /** Records for CSDS, connected or recently disconnected. */
   views(): FleetNodeView[] {
     this.prune();

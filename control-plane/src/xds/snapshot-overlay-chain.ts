@@ -6,10 +6,19 @@
 import type { Mutation } from '../store/store.js';
 import type { SnapshotOverlay } from './snapshot-cache.js';
 
+/** An overlay that can also say what it would serve without recording it (the pre-flight's). */
+export interface PreviewableOverlay extends SnapshotOverlay {
+  preview(
+    group: string,
+    typeUrl: string,
+    resource: { name: string; version: string; value: Buffer },
+  ): { name: string; version: string; value: Buffer };
+}
+
 export class SnapshotOverlayChain implements SnapshotOverlay {
   readonly typeUrls: ReadonlySet<string>;
 
-  constructor(private readonly overlays: readonly SnapshotOverlay[]) {
+  constructor(private readonly overlays: readonly PreviewableOverlay[]) {
     this.typeUrls = new Set(overlays.flatMap((o) => [...o.typeUrls]));
   }
 
@@ -25,6 +34,18 @@ export class SnapshotOverlayChain implements SnapshotOverlay {
     let out = resource;
     for (const o of this.overlays)
       if (o.typeUrls.has(typeUrl)) out = o.transform(group, typeUrl, out);
+    return out;
+  }
+
+  /** What `transform` would serve, recording nothing (each overlay's `preview`). */
+  preview(
+    group: string,
+    typeUrl: string,
+    resource: { name: string; version: string; value: Buffer },
+  ): { name: string; version: string; value: Buffer } {
+    let out = resource;
+    for (const o of this.overlays)
+      if (o.typeUrls.has(typeUrl)) out = o.preview(group, typeUrl, out);
     return out;
   }
 }

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { AppliedConfig, XdsCounters } from '../xds/config-source.js';
 import type { ServerInfoSource, ServerState } from './admin-sources.js';
+import { PROXY_USER_AGENT } from '../version.js';
 
 export interface ServerInfoInput {
   readonly version: string;
@@ -45,7 +46,7 @@ export class ServerInfo implements ServerInfoSource {
         id: input.node.id,
         cluster: input.node.cluster,
         ...(input.node.metadata ? { metadata: input.node.metadata } : {}),
-        user_agent_name: 'ferry-proxy',
+        user_agent_name: PROXY_USER_AGENT,
         user_agent_version: input.version,
       },
       uptime_current_epoch: uptime,

@@ -494,7 +494,8 @@ function checkUpstreamHostName(
     tls.sanMatchers.length > 0 ||
     tls.certificateHashes.length > 0 ||
     tls.spkiHashes.length > 0;
-  if (options.autoSanValidation && !verifies)
+  // A trusted_ca left unread (host access 'skip') cannot be judged missing.
+  if (options.autoSanValidation && !verifies && issues.unchecked.length === 0)
     issues.add(
       `${path}.auto_san_validation`,
       'needs transport_socket common_tls_context.validation_context.trusted_ca: without a validation context the upstream certificate is not verified at all',

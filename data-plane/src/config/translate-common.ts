@@ -58,14 +58,33 @@ export interface ExtensionSpec {
 }
 
 /**
+ * Whether DataSources that name the host (a `filename`, an `environment_variable`) are read:
+ * 'read' on ferry-proxy, which runs where those files and variables are; 'skip' where the
+ * translator runs for someone else (the control plane's pre-flight), which must not read its own
+ * files: such a source is then recorded as unchecked, and checks that need its content are left
+ * out rather than failed.
+ */
+export type HostAccess = 'read' | 'skip';
+
+/**
  * Collects errors for one resource. Every error reads `<label>: <path>: <reason>`, e.g.
  * `Cluster "web": lb_policy: CLUSTER_PROVIDED is not supported by ferry-proxy (...)`; the NACK's
  * error_detail joins them.
  */
 export class Issues {
   readonly errors: string[] = [];
+  /** With host access 'skip': the paths of host DataSources that were not read (no error). */
+  readonly unchecked: string[] = [];
 
-  constructor(readonly label: string) {}
+  constructor(
+    readonly label: string,
+    readonly hostAccess: HostAccess = 'read',
+  ) {}
+
+  /** A collector for a sub-check whose errors the caller rewords; same host access. */
+  scratch(): Issues {
+    return new Issues('', this.hostAccess);
+  }
 
   add(path: string, reason: string): void {
     const where = [this.label, path].filter((s) => s !== '').join(': ');
@@ -182,7 +201,8 @@ export const DATA_SOURCE_SPEC = messageSpec('envoy.config.core.v3.DataSource', {
 
 /**
  * A DataSource's contents. Files and environment variables are read here, in the primary, so
- * workers get plain data and a missing file is a NACK rather than a worker crash.
+ * workers get plain data and a missing file is a NACK rather than a worker crash. With host
+ * access 'skip' they are not read: undefined, and the path is recorded in `issues.unchecked`.
  */
 export function dataSource(
   obj: JsonObject | undefined,
@@ -194,6 +214,12 @@ export function dataSource(
   if (typeof obj.inline_string === 'string') return obj.inline_string;
   if (typeof obj.inline_bytes === 'string')
     return Buffer.from(obj.inline_bytes, 'base64').toString('utf8');
+  if (issues.hostAccess === 'skip') {
+    if (typeof obj.filename === 'string') issues.unchecked.push(join(path, 'filename'));
+    else if (typeof obj.environment_variable === 'string')
+      issues.unchecked.push(join(path, 'environment_variable'));
+    return undefined;
+  }
   if (typeof obj.filename === 'string') {
     try {
       return fs.readFileSync(obj.filename, 'utf8');

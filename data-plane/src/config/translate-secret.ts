@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { SecretWatchModel, TlsCertificateModel } from './model.js';
 import {
   Issues,
+  type HostAccess,
   TYPE_URL_PREFIX,
   adsConfigSource,
   asObject,
@@ -50,6 +51,8 @@ interface TranslatedSecret {
   /** False when the secret has errors (reported under its own label). */
   readonly ok: boolean;
   readonly certificate?: TlsCertificateModel;
+  /** Its tls_certificate names host files or variables left unread (host access 'skip'). */
+  readonly certificateUnchecked: boolean;
   /** The validation context as received, for merging (combined_validation_context). */
   readonly validation?: JsonObject;
   readonly watches: readonly SecretWatchModel[];
@@ -64,8 +67,11 @@ export function translateSecret(json: JsonObject, issues: Issues): TranslatedSec
   const watches: SecretWatchModel[] = [];
   const certJson = asObject(json.tls_certificate);
   let certificate: TlsCertificateModel | undefined;
+  let certificateUnchecked = false;
   if (certJson) {
+    const unread = issues.unchecked.length;
     certificate = translateTlsCertificate(certJson, 'tls_certificate', issues, true);
+    certificateUnchecked = issues.unchecked.length > unread;
     watches.push(
       ...watchesOf(certJson, ['certificate_chain', 'private_key'], 'tls_certificate', issues),
     );
@@ -78,6 +84,7 @@ export function translateSecret(json: JsonObject, issues: Issues): TranslatedSec
   return {
     name,
     ok: issues.errors.length === before,
+    certificateUnchecked,
     ...(certificate ? { certificate: { ...certificate, secretName: name } } : {}),
     ...(validation ? { validation } : {}),
     watches,
@@ -117,24 +124,30 @@ export class SecretScope implements SecretResolver {
   readonly #dynamic = new Map<string, TranslatedSecret>();
   #pending = new Set<string>();
 
-  /** Translates every secret; their errors are appended to `errors`. */
+  /**
+   * Translates every secret; their errors are appended to `errors`, and each secret's collector
+   * is handed to `report` (ADS secrets only: static ones are the bootstrap's).
+   */
   constructor(
     staticSecrets: readonly JsonObject[],
     dynamicSecrets: readonly JsonObject[],
     errors: string[],
+    hostAccess: HostAccess = 'read',
+    report?: (name: string, issues: Issues) => void,
   ) {
     for (const json of staticSecrets) {
-      const issues = new Issues(`static Secret ${JSON.stringify(str(json.name))}`);
+      const issues = new Issues(`static Secret ${JSON.stringify(str(json.name))}`, hostAccess);
       const secret = translateSecret(json, issues);
       if (this.#static.has(secret.name)) issues.add('name', 'duplicate static secret name');
       this.#static.set(secret.name, secret);
       errors.push(...issues.errors);
     }
     for (const json of dynamicSecrets) {
-      const issues = new Issues(`Secret ${JSON.stringify(str(json.name))}`);
+      const issues = new Issues(`Secret ${JSON.stringify(str(json.name))}`, hostAccess);
       const secret = translateSecret(json, issues);
       this.#dynamic.set(secret.name, secret);
       errors.push(...issues.errors);
+      report?.(secret.name, issues);
     }
   }
 
@@ -171,7 +184,8 @@ export class SecretScope implements SecretResolver {
   ): TlsCertificateModel | undefined {
     const secret = this.#resolve(ref, refPath, issues);
     if (!secret?.ok) return undefined;
-    if (!secret.certificate)
+    // A certificate given but read from the host under host access 'skip' is not missing.
+    if (!secret.certificate && !secret.certificateUnchecked)
       issues.add(refPath, `secret ${JSON.stringify(secret.name)} has no tls_certificate`);
     return secret.certificate;
   }

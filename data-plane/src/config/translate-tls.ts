@@ -223,7 +223,13 @@ export function translateDownstreamTls(
       join(join(ctxPath, 'common_tls_context'), 'tls_certificates'),
       'a TLS listener needs at least one certificate',
     );
-  if (requireClientCertificate && common.trustedCaPem === undefined && !common.validationPending)
+  // A trusted_ca left unread (host access 'skip') cannot be judged missing.
+  if (
+    requireClientCertificate &&
+    common.trustedCaPem === undefined &&
+    !common.validationPending &&
+    issues.unchecked.length === 0
+  )
     issues.add(
       join(ctxPath, 'require_client_certificate'),
       'needs a trusted_ca (common_tls_context.validation_context, or one from SDS) to verify client certificates',
@@ -406,10 +412,11 @@ function validationOf(
     if (!json) return { pending: true };
     // The secret was checked under its own name for what either side accepts; what this side
     // does not accept (client SAN matching downstream, say) is this reference's error.
-    const sideIssues = new Issues('');
+    const sideIssues = issues.scratch();
     const model = translateValidationContext(json, refPath, sideIssues, true, side);
     for (const e of sideIssues.errors)
       issues.add(refPath, `Secret "${str(sdsRef.name)}" cannot be used here: ${e}`);
+    issues.unchecked.push(...sideIssues.unchecked);
     return model;
   }
   const combined = asObject(common.combined_validation_context);
@@ -428,11 +435,12 @@ function validationOf(
   const dynamic = resolver(secrets, refPath, issues)?.validationContext(ref, refPath, issues);
   if (!dynamic) return { pending: true };
   const merged = mergeMessage(defaults, dynamic);
-  const mergedIssues = new Issues('');
+  const mergedIssues = issues.scratch();
   const model = translateValidationContext(merged, cPath, mergedIssues, true, side);
   // Each part was checked on its own; what remains is what only the merge got wrong.
   if (issues.ok)
     for (const e of mergedIssues.errors) issues.add(cPath, `merged with the secret: ${e}`);
+  issues.unchecked.push(...mergedIssues.unchecked);
   return model;
 }
 

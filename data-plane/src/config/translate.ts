@@ -13,7 +13,13 @@
 import { createHash } from 'node:crypto';
 import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
 import { formatHostPort } from '@ferry/shared';
-import { Issues, sortedKeysJson, str, type JsonObject } from './translate-common.js';
+import {
+  Issues,
+  sortedKeysJson,
+  str,
+  type HostAccess,
+  type JsonObject,
+} from './translate-common.js';
 import { translateCluster } from './translate-cluster.js';
 import { translateAssignment, type Assignment } from './translate-endpoints.js';
 import { translateListener } from './translate-listener.js';
@@ -21,7 +27,7 @@ import { translateRouteConfig } from './translate-route.js';
 import { SecretScope } from './translate-secret.js';
 import type { ClusterModel, ListenerModel, ProxyConfig, RouteConfigModel } from './model.js';
 
-export type { JsonObject } from './translate-common.js';
+export type { HostAccess, JsonObject } from './translate-common.js';
 
 /** Normalised proto3 JSON (snake_case, `messageToJson`) of each resource, without "@type". */
 export interface XdsResources {
@@ -36,33 +42,83 @@ export interface XdsResources {
   readonly staticSecrets?: readonly JsonObject[];
 }
 
+/** How a build runs; ferry-proxy uses the defaults. */
+export interface BuildOptions {
+  /** Whether host DataSources (files, environment variables) are read (translate-common.ts). */
+  readonly hostAccess?: HostAccess;
+  /**
+   * Called once per resource of `input` with its collector (errors, unchecked paths) after the
+   * resource is translated: the per-resource view of the errors the result joins.
+   */
+  readonly report?: (kind: ResourceKind, name: string, issues: Issues) => void;
+}
+
+export type ResourceKind =
+  'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
+
 /**
  * Translates a complete set of resources. `previous` is returned unchanged (same object) when the
  * new content is identical, so an unchanged push costs the workers nothing.
  */
-export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): Result<ProxyConfig> {
+export function buildProxyConfig(
+  input: XdsResources,
+  previous?: ProxyConfig,
+  options: BuildOptions = {},
+): Result<ProxyConfig> {
+  const { errors, content } = translateResources(input, previous, options);
+  if (errors.length > 0) return fail(errors);
+  const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
+  if (previous && previous.version === version) return ok(previous);
+  return ok({ version, ...content });
+}
+
+/** A build's outcome before its content version is computed. */
+export interface Translation {
+  /** Every resource's errors, labelled; the config applies only when there are none. */
+  readonly errors: string[];
+  readonly content: Omit<ProxyConfig, 'version'>;
+}
+
+/**
+ * buildProxyConfig without the content version (a hash of the whole config): for callers that
+ * only need the errors (`options.report`), such as the control plane's pre-flight.
+ */
+export function translateResources(
+  input: XdsResources,
+  previous?: ProxyConfig,
+  options: BuildOptions = {},
+): Translation {
   const errors: string[] = [];
-  const collect = (issues: Issues): void => {
+  const hostAccess = options.hostAccess ?? 'read';
+  const report = options.report;
+  const collect = (kind: ResourceKind, name: string, issues: Issues): void => {
     errors.push(...issues.errors);
+    report?.(kind, name, issues);
   };
 
-  const secrets = new SecretScope(input.staticSecrets ?? [], input.secrets ?? [], errors);
+  const secrets = new SecretScope(
+    input.staticSecrets ?? [],
+    input.secrets ?? [],
+    errors,
+    hostAccess,
+    report && ((name, issues) => report('Secret', name, issues)),
+  );
   const warmingListeners: Record<string, string[]> = {};
   const warmingClusters: Record<string, string[]> = {};
 
   const assignments = new Map<string, Assignment>();
   for (const cla of input.endpoints) {
     const name = str(cla.cluster_name);
-    const issues = new Issues(`ClusterLoadAssignment ${JSON.stringify(name)}`);
+    const issues = new Issues(`ClusterLoadAssignment ${JSON.stringify(name)}`, hostAccess);
     // EDS endpoints must be IP addresses (Envoy resolves nothing it receives over EDS).
     assignments.set(name, translateAssignment(cla, '', issues, { allowHostname: false }));
-    collect(issues);
+    collect('ClusterLoadAssignment', name, issues);
   }
 
   const clusters: Record<string, ClusterModel> = {};
   for (const json of input.clusters) {
     const name = str(json.name);
-    const issues = new Issues(`Cluster ${JSON.stringify(name)}`);
+    const issues = new Issues(`Cluster ${JSON.stringify(name)}`, hostAccess);
     if (Object.hasOwn(clusters, name)) issues.add('name', 'duplicate cluster name');
     let cluster = translateCluster(json, issues, secrets);
     if (cluster.type === 'EDS') {
@@ -79,7 +135,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     clusters[name] = cluster;
     const pending = secrets.takePending();
     if (pending.length > 0) warmingClusters[name] = pending;
-    collect(issues);
+    collect('Cluster', name, issues);
   }
   // Warming clusters count as known to routes (validate_clusters), as Envoy's warming ones do.
   const clusterNames = new Set(Object.keys(clusters));
@@ -93,13 +149,13 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
   const routeConfigs: Record<string, RouteConfigModel> = {};
   for (const json of input.routeConfigs) {
     const name = str(json.name);
-    const issues = new Issues(`RouteConfiguration ${JSON.stringify(name)}`);
+    const issues = new Issues(`RouteConfiguration ${JSON.stringify(name)}`, hostAccess);
     if (Object.hasOwn(routeConfigs, name)) issues.add('name', 'duplicate route configuration name');
     routeConfigs[name] = translateRouteConfig(json, '', issues, {
       validateClustersDefault: false,
       clusterNames,
     });
-    collect(issues);
+    collect('RouteConfiguration', name, issues);
   }
 
   const listeners: ListenerModel[] = [];
@@ -107,7 +163,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
   const listenerNames = new Set<string>();
   for (const json of input.listeners) {
     const name = str(json.name);
-    const issues = new Issues(`Listener ${JSON.stringify(name)}`);
+    const issues = new Issues(`Listener ${JSON.stringify(name)}`, hostAccess);
     if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
     listenerNames.add(name);
     const listener = translateListener(json, issues, { clusterNames, secrets });
@@ -126,10 +182,9 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
       const running = previous?.listeners.find((l) => l.name === name);
       if (running !== undefined) listeners.push(running);
     }
-    collect(issues);
+    collect('Listener', name, issues);
   }
 
-  if (errors.length > 0) return fail(errors);
   const warming =
     Object.keys(warmingListeners).length + Object.keys(warmingClusters).length > 0
       ? { warming: { listeners: warmingListeners, clusters: warmingClusters } }
@@ -142,9 +197,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     ...warming,
     ...(watches.length > 0 ? { secretWatches: watches } : {}),
   };
-  const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
-  if (previous && previous.version === version) return ok(previous);
-  return ok({ version, ...content });
+  return { errors, content };
 }
 
 /**

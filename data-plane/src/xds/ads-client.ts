@@ -23,6 +23,7 @@ import type {
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
 import { XdsStreamClientBase, type XdsStreamClientOptions } from './xds-stream-client.js';
+import { PROXY_USER_AGENT } from '../version.js';
 
 export { ADS_SERVICE, type BackoffOptions } from './xds-stream-client.js';
 
@@ -267,7 +268,7 @@ export function nodeMessage(node: {
     id: node.id,
     cluster: node.cluster,
     ...(node.metadata ? { metadata: toStruct(node.metadata) } : {}),
-    user_agent_name: 'ferry-proxy',
+    user_agent_name: PROXY_USER_AGENT,
     user_agent_version: node.userAgentVersion,
   };
 }
