@@ -4,6 +4,7 @@
  */
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
+import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 
 export interface AnyResource {
   readonly typeUrl: string;
@@ -102,4 +103,6 @@ export interface HistoryView {
 export interface StatusResponse {
   readonly revision: number;
   readonly nodes: readonly NodeStatus[];
+  /** The replicas of the store (absent when the service runs without them, e.g. embedded). */
+  readonly replicaSet?: ReplicaSetStatus;
 }

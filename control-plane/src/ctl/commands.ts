@@ -28,6 +28,7 @@ import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
+import { replicas } from './commands-replicas.js';
 import type { Output } from './output.js';
 
 export type { Output } from './output.js';
@@ -404,4 +405,5 @@ export const COMMANDS: Record<string, Command> = {
   token,
   whoami,
   certs,
+  replicas,
 };
