@@ -209,6 +209,9 @@ const status: Command = async (args, client, io) => {
   });
   if (args.options.output === 'json') return printJson(io, { ...response, health });
   io.out(`revision ${response.revision}\n`);
+  const set = response.replica_set;
+  // The proxies listed are those of the answering replica (ferryctl replicas: the others).
+  if (set) io.out(`replica ${set.self} (leader: ${set.leader ?? 'none seen'})\n`);
   const nodes = response.nodes;
   if (nodes.length === 0) {
     io.out('no proxies connected\n');

@@ -82,7 +82,8 @@ to them: delete or change those first, or in the same command.
   status: `Usage: ferryctl status [-o json]
 
 Shows the store revision and, per connected proxy and resource type, the version sent, the
-version ACKed and the last NACK with its error.
+version ACKed and the last NACK with its error. With several control-plane replicas, the proxies
+are those connected to the replica that answers (named on the second line, with the leader).
 `,
   health: `Usage: ferryctl health [--group G] [-o json]
 
