@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
 import { XdsEndpointPicker } from './xds-endpoints.js';
 import { AdsClient } from './ads-client.js';
-import { FakeAdsServer, nackingBuild } from './ads-test-fixtures.js';
+import { DeltaAdsClient } from './delta-ads-client.js';
+import { edsCluster, FakeAdsServer, nackingBuild, packAny } from './ads-test-fixtures.js';
 import { ConfigSource } from './config-source.js';
 import net from 'node:net';
-import { CDS } from './resource-set.js';
+import { CDS, LDS } from './resource-set.js';
 
 const ep = (target: string, priority = 0): { target: string; priority: number } => ({
   target,
@@ -82,10 +83,14 @@ async function closedPort(): Promise<number> {
 
 describe('xDS stream failover', () => {
   const live = new FakeAdsServer('sotw');
+  const first = new FakeAdsServer('delta');
+  const second = new FakeAdsServer('delta');
   let client: AdsClient | undefined;
+  let delta: DeltaAdsClient | undefined;
   after(() => {
     client?.close();
-    live.close();
+    delta?.close();
+    for (const server of [live, first, second]) server.close();
   });
 
   test('a control plane that cannot be reached is passed over for the next one, which gets the last accepted version', async () => {
@@ -113,5 +118,44 @@ describe('xDS stream failover', () => {
     live.write({ type_url: CDS, version_info: 'v8', nonce: 'n-1', resources: [] });
     await live.request((r) => r.type_url === CDS && r.version_info === 'v8', 'ACK of v8');
     assert.equal(endpoints.pick(), target, 'HDS and LRS follow to the working one');
+  });
+
+  test('a stream the control plane ends moves to the next one, which is told the resources held (delta)', async () => {
+    const targets = [await first.listen(), await second.listen()];
+    const source = new ConfigSource({
+      staticListeners: [],
+      staticClusters: [],
+      build: nackingBuild,
+      onConfig: () => undefined,
+    });
+    const endpoints = new XdsEndpointPicker([ep(targets[0]!), ep(targets[1]!)], {
+      random: () => 0,
+    });
+    delta = new DeltaAdsClient({
+      endpoints,
+      node: { id: 'n2', cluster: 'g1' },
+      handler: source,
+      logger: createLogger('test', 'silent'),
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    delta.start();
+    await first.request((r) => r.type_url === CDS, 'CDS subscribe on the first');
+    first.write({
+      type_url: CDS,
+      system_version_info: 's1',
+      nonce: 'c1',
+      resources: [{ name: 'web', version: 'w1', resource: packAny(CDS, edsCluster('web')) }],
+      removed_resources: [],
+    });
+    await first.request((r) => r.type_url === CDS && r.response_nonce === 'c1', 'CDS ACK');
+    first.call?.end();
+    const resumed = await second.request(
+      (r) => r.type_url === CDS && r.node?.id === 'n2',
+      'CDS on the second control plane',
+    );
+    assert.deepEqual(resumed.initial_resource_versions, { web: 'w1' });
+    const lds = await second.request((r) => r.type_url === LDS, 'LDS on the second');
+    assert.deepEqual(lds.initial_resource_versions ?? {}, {});
+    assert.equal(delta.target, targets[1]);
   });
 });
