@@ -37,6 +37,8 @@ import { tracingConfig, type TracingConfig } from './tracing/tracing-config.js';
 import { SnapshotOverlayChain } from './xds/snapshot-overlay-chain.js';
 import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
 import { AcmeManager } from './acme/acme-manager.js';
+import { LeaderElection } from './replicas/leader.js';
+import { replicaSetStatus, type ReplicaSetStatus } from './replicas/replica-set.js';
 import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
@@ -93,8 +95,11 @@ const USAGE = `Usage: ferry-control-plane [options]
   --acme-retry-base-ms N        first retry delay after a failed ACME order, doubled per
                                 failure up to 6 h                              [60000]
   --acme-poll-min-ms N          first wait when polling the CA for a status    [5000]
-  --acme-lease-ttl-ms N         how long the replica that orders certificates holds the
-                                lease without renewing it (another takes over after) [30000]
+  --acme-lease-ttl-ms N         older name of --leader-lease-ttl-ms (ACME ordering is a
+                                leader duty)
+  --leader-lease-ttl-ms N       how long the leader replica (singleton duties: ACME
+                                ordering) holds the store lease without renewing it; when
+                                it dies another replica takes over after this [15000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   --otlp-endpoint URL           export traces over OTLP (apply, validate, store.commit,
                                 snapshot.build, xds.push per node); tracing is off without an
@@ -137,7 +142,8 @@ function parse(): {
   rlsAdvertise: { host: string; port: number } | undefined;
   rlsPeerCa: string | undefined;
   rlsPeerServerName: string | undefined;
-  acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number; leaseTtlMs: number };
+  acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number };
+  leaderLeaseTtlMs: number;
   logLevel: string;
   tracing: TracingConfig | undefined;
   xdsTls: XdsTlsFiles | undefined;
@@ -169,7 +175,8 @@ function parse(): {
         'acme-check-interval-ms': { type: 'string', default: '10000' },
         'acme-retry-base-ms': { type: 'string', default: '60000' },
         'acme-poll-min-ms': { type: 'string', default: '5000' },
-        'acme-lease-ttl-ms': { type: 'string', default: '30000' },
+        'acme-lease-ttl-ms': { type: 'string' },
+        'leader-lease-ttl-ms': { type: 'string' },
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
@@ -222,11 +229,18 @@ function parse(): {
     checkIntervalMs: acmeMs('acme-check-interval-ms', 100, 3_600_000),
     retryBaseMs: acmeMs('acme-retry-base-ms', 100, 86_400_000),
     pollMinMs: acmeMs('acme-poll-min-ms', 10, 60_000),
-    leaseTtlMs: acmeMs('acme-lease-ttl-ms', 300, 600_000),
   };
+  const leaderFlag =
+    values['leader-lease-ttl-ms'] !== undefined
+      ? 'leader-lease-ttl-ms'
+      : values['acme-lease-ttl-ms'] !== undefined
+        ? 'acme-lease-ttl-ms'
+        : undefined;
+  const leaderLeaseTtlMs = leaderFlag ? acmeMs(leaderFlag, 300, 600_000) : 15_000;
   try {
     return {
       acme,
+      leaderLeaseTtlMs,
       apiTls:
         tlsCert && tlsKey
           ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
@@ -388,12 +402,15 @@ async function main(): Promise<void> {
     ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
     ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
   });
+  // Known once the xDS port is bound (the default replica id names it).
+  const replicaView: { status?: () => ReplicaSetStatus } = {};
   const service = new ManagementService({
     store,
     fleet,
     logger,
     ...(tracer ? { tracer } : {}),
     preflight: new Preflight({ fleet, overlay }),
+    replicas: () => replicaView.status?.(),
   });
   const authenticator = await prepareApiAccess({
     service,
@@ -424,6 +441,15 @@ async function main(): Promise<void> {
 
   healthOverlay.onHdsWorkChanged = (group) => xds.reassignHealthChecks(group);
   const xdsPort = await xds.listen(options.xds.host, options.xds.port);
+  // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
+  const boundReplica = options.replicaId ?? formatHostPort(os.hostname(), xdsPort);
+  const leader = new LeaderElection({
+    store,
+    holder: boundReplica,
+    ttlMs: options.leaderLeaseTtlMs,
+    logger,
+  });
+  replicaView.status = () => replicaSetStatus(leader.status(), rlsMembership.members());
   const api = await httpApi.listen(options.api.host, options.api.port);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
@@ -453,7 +479,6 @@ async function main(): Promise<void> {
     });
   }
   healthReports.start();
-  // Without --replica-id the id names the bound port: replicas on one host need distinct ids.
   // Forwarding between replicas uses the xDS port's transport: TLS with the replica's own
   // certificate when xDS serves TLS (rls-peer-credentials.ts), plaintext otherwise.
   await rlsMembership.start(
@@ -461,19 +486,21 @@ async function main(): Promise<void> {
       options.rlsAdvertise?.host ?? advertisedHost(options.xds.host),
       options.rlsAdvertise?.port ?? xdsPort,
     ),
-    options.replicaId ?? formatHostPort(os.hostname(), xdsPort),
+    boundReplica,
   );
+  // One leader among the replicas of the store runs the singleton duties (replicas/leader.ts).
+  await leader.start();
   const acmeManager = new AcmeManager({
     store,
     cache,
     fleet,
     overlay: acmeOverlay,
-    replica,
+    replica: boundReplica,
+    leadership: leader,
     logger,
     checkIntervalMs: options.acme.checkIntervalMs,
     retryBaseMs: options.acme.retryBaseMs,
     pollMinMs: options.acme.pollMinMs,
-    leaseTtlMs: options.acme.leaseTtlMs,
   });
   await acmeManager.start();
   const revision = await store.currentRevision();
@@ -509,6 +536,8 @@ async function main(): Promise<void> {
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
       await acmeManager.close();
+      // Released at once: another replica leads from its next campaign round.
+      await leader.close();
       await rlsMembership.close();
       rateLimit.close();
       rateLimitPolicies.close();

@@ -1,7 +1,7 @@
 /**
  * Keeps every AcmeCertificate's Secret issued and fresh (docs/architecture.md, "Certificates
- * (ACME)"). Exactly one replica orders: the holder of the store lease `acme`. The holder renews
- * the lease every third of its TTL and, while it holds it, reconciles: for each AcmeCertificate,
+ * (ACME)"). Exactly one replica orders: the leader (../replicas/leader.ts; on its own, the
+ * holder of the store lease `acme`). While it leads, it reconciles: for each AcmeCertificate,
  * nothing to do while a Secret in every serving group covers the domains and is not due for
  * renewal (a Secret found valid after a restart or a state loss is adopted, not ordered again);
  * otherwise one order (acme-issuer.ts), resumed from the stored order URL when there is one.
@@ -35,6 +35,7 @@ import {
   type CertificateInfo,
 } from './certificate-info.js';
 import { closeDirectoryAgents } from './acme-http.js';
+import { LeaderElection, type Leadership } from '../replicas/leader.js';
 
 export const ACME_LEASE = 'acme';
 
@@ -43,10 +44,15 @@ export interface AcmeManagerOptions {
   readonly cache: SnapshotCache;
   readonly fleet: FleetTracker;
   readonly overlay: AcmeChallengeOverlay;
-  /** This replica's lease holder name (`--replica-id`). */
+  /** This replica (`--replica-id`): written in the state, and the lease holder name. */
   readonly replica: string;
   readonly logger?: Logger;
-  /** Lease time to live (default 30 s); renewed every third of it. */
+  /**
+   * The replicas' leader election this manager follows (it orders only while this replica
+   * leads). Without it the manager campaigns on its own for the lease ACME_LEASE.
+   */
+  readonly leadership?: Leadership;
+  /** Time to live of the manager's own lease (without `leadership`; default 30 s). */
   readonly leaseTtlMs?: number;
   /** How often the holder looks for work besides store changes (default 10 s). */
   readonly checkIntervalMs?: number;
@@ -71,13 +77,15 @@ export class AcmeManager {
   private readonly store: ResourceStore;
   private readonly logger: Logger | undefined;
   private readonly issuer: CertificateIssuer;
-  private readonly leaseTtlMs: number;
+  private readonly leadership: Leadership;
+  /** The election this manager runs itself (no `leadership` given). */
+  private readonly ownElection: LeaderElection | undefined;
+  private unsubscribe: (() => void) | undefined;
   private readonly checkIntervalMs: number;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
   private readonly challengeTimeoutMs: number;
-  private leader = false;
-  private leaseTimer: NodeJS.Timeout | undefined;
+  private started = false;
   private checkTimer: NodeJS.Timeout | undefined;
   private watch: Watch | undefined;
   private running: Promise<void> | undefined;
@@ -87,7 +95,17 @@ export class AcmeManager {
   constructor(private readonly options: AcmeManagerOptions) {
     this.store = options.store;
     this.logger = options.logger;
-    this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
+    if (options.leadership) this.leadership = options.leadership;
+    else {
+      this.ownElection = new LeaderElection({
+        store: this.store,
+        holder: options.replica,
+        name: ACME_LEASE,
+        ttlMs: options.leaseTtlMs ?? 30_000,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      this.leadership = this.ownElection;
+    }
     this.checkIntervalMs = options.checkIntervalMs ?? 10_000;
     this.retryBaseMs = options.retryBaseMs ?? 60_000;
     this.retryMaxMs = options.retryMaxMs ?? 6 * 3600_000;
@@ -105,16 +123,21 @@ export class AcmeManager {
       });
   }
 
-  /** Whether this replica holds the ordering lease now. */
+  /** Whether this replica orders now (it leads). */
   get isLeader(): boolean {
-    return this.leader;
+    return this.leadership.isLeader;
   }
 
-  /** Starts competing for the lease; idempotent. */
+  /** Follows the leadership (campaigning for its own lease when it has no election); idempotent. */
   async start(): Promise<void> {
-    if (this.leaseTimer || this.closed) return;
-    await this.keepLease();
-    this.leaseTimer = setInterval(() => void this.keepLease(), Math.max(100, this.leaseTtlMs / 3));
+    if (this.started || this.closed) return;
+    this.started = true;
+    await this.ownElection?.start();
+    // Becoming leader is a reason to look at once; losing it stops the pass in progress (it
+    // checks isLeader between certificates and confirms before storing an order's result).
+    this.unsubscribe = this.leadership.subscribe((leading) => {
+      if (leading) this.kick();
+    });
     this.checkTimer = setInterval(() => this.kick(), this.checkIntervalMs);
     // AcmeCertificate and Secret changes are looked at at once, not at the next interval.
     const from = await this.store.currentRevision();
@@ -138,41 +161,16 @@ export class AcmeManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.leaseTimer);
     clearInterval(this.checkTimer);
     this.watch?.close();
-    if (this.leader) {
-      this.leader = false;
-      await this.store.releaseLease(ACME_LEASE, this.options.replica).catch(() => undefined);
-    }
+    this.unsubscribe?.();
+    await this.ownElection?.close();
     closeDirectoryAgents();
-  }
-
-  private async keepLease(): Promise<void> {
-    if (this.closed) return;
-    try {
-      const outcome = this.leader
-        ? await this.store.renewLease(ACME_LEASE, this.options.replica, this.leaseTtlMs)
-        : await this.store.acquireLease(ACME_LEASE, this.options.replica, this.leaseTtlMs);
-      if (outcome.held !== this.leader) {
-        this.logger?.info(
-          { replica: this.options.replica, holder: outcome.lease?.holder },
-          outcome.held
-            ? 'ACME lease acquired: this replica orders certificates'
-            : 'ACME lease lost',
-        );
-      }
-      this.leader = outcome.held;
-    } catch (err) {
-      this.leader = false;
-      this.logger?.warn({ err: (err as Error).message }, 'ACME lease: store unavailable');
-    }
-    if (this.leader) this.kick();
   }
 
   /** Runs a reconcile pass now, or right after the current one. */
   private kick(): void {
-    if (this.closed || !this.leader) return;
+    if (this.closed || !this.leadership.isLeader) return;
     if (this.running) {
       this.again = true;
       return;
@@ -196,7 +194,7 @@ export class AcmeManager {
     const stateByKey = new Map(states.resources.map((r) => [`${r.group}/${r.name}`, r]));
     const live = new Set<string>();
     for (const r of certificates.resources) {
-      if (!this.leader || this.closed) return;
+      if (!this.leadership.isLeader || this.closed) return;
       const spec = acmeSpecOf(r.group, r.name, r.value, r.version);
       live.add(`${spec.group}/${spec.name}`);
       const stored = stateByKey.get(`${spec.group}/${spec.name}`);
@@ -228,12 +226,10 @@ export class AcmeManager {
       if (!info) throw new Error('the CA returned no certificate that parses');
       // A holder that lost the lease during a long order leaves the result to the new holder
       // (which resumes the same order from the stored state) rather than write beside it.
-      const lease = await this.store.renewLease(ACME_LEASE, this.options.replica, this.leaseTtlMs);
-      if (!lease.held) {
-        this.leader = false;
+      if (!(await this.leadership.confirm())) {
         this.logger?.warn(
           { certificate: label },
-          'ACME lease lost during the order; not storing its result',
+          'leadership lost during the ACME order; not storing its result (the new leader resumes the order)',
         );
         return;
       }
@@ -336,7 +332,7 @@ export class AcmeManager {
       ...states.filter((s) => !live.has(`${s.group}/${s.name}`)),
       ...challenges.resources,
     ];
-    if (gone.length === 0 || !this.leader) return;
+    if (gone.length === 0 || !this.leadership.isLeader) return;
     await this.store.apply(
       gone.map((r) => ({ op: 'delete', typeUrl: r.typeUrl, group: r.group, name: r.name })),
       {

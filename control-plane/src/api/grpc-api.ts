@@ -176,7 +176,23 @@ export function addManagementService(
     ),
     Status: unary(async (_req: unknown, caller) => {
       const status = await service.status(caller);
-      return { revision: status.revision, nodes: status.nodes.map(nodeStatus) };
+      const set = status.replicaSet;
+      return {
+        revision: status.revision,
+        nodes: status.nodes.map(nodeStatus),
+        ...(set
+          ? {
+              replica_set: {
+                self: set.self,
+                leader: set.leader ?? '',
+                ...(set.leaderExpiresAt
+                  ? { leader_expires_at: timestamp(set.leaderExpiresAt) }
+                  : {}),
+                replicas: set.replicas,
+              },
+            }
+          : {}),
+      };
     }),
     // The same views as GET /v1/health and /v1/load, with times as Timestamps.
     Health: unary((req: ViewFilterMessage, caller) => {
@@ -283,6 +299,7 @@ function nodeStatus(n: NodeStatus): unknown {
     last_seen: timestamp(n.lastSeen),
     connected: n.connected,
     stream_kind: n.streams.join(','),
+    replica: n.replica ?? '',
     types: n.types.map((t) => ({
       type_url: t.typeUrl,
       version_sent: t.versionSent,

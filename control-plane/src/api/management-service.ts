@@ -20,6 +20,7 @@ import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
 import type { FleetStatusSource } from '../xds/fleet-status.js';
+import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import {
   batchLabel,
   resourceLabel,
@@ -77,6 +78,8 @@ export interface ManagementServiceOptions {
    * pre-checked proxy would reject (../preflight/preflight.ts); no pre-flight without it.
    */
   readonly preflight?: Preflight;
+  /** The replicas of the store and their leader (../replicas/replica-set.ts), for status. */
+  readonly replicas?: () => ReplicaSetStatus | undefined;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -85,6 +88,7 @@ const DECODE_CACHE_LIMIT = 20_000;
 export class ManagementService {
   private readonly store: ResourceStore;
   private readonly fleet: FleetStatusSource | undefined;
+  private readonly replicas: (() => ReplicaSetStatus | undefined) | undefined;
   private readonly logger: Logger | undefined;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
   private readonly writes: WriteObserver;
@@ -96,6 +100,7 @@ export class ManagementService {
     this.store = options.store;
     this.tokens = new ApiTokens(options.store);
     this.fleet = options.fleet;
+    this.replicas = options.replicas;
     this.logger = options.logger;
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
     this.preflight = options.preflight;
@@ -529,10 +534,12 @@ export class ManagementService {
 
   async status(caller: Caller = IN_PROCESS_CALLER): Promise<StatusResponse> {
     const revision = await this.store.currentRevision();
+    const replicaSet = this.replicas?.();
     const nodes = (this.fleet?.nodes() ?? [])
       .filter((n) => canRead(caller, n.group))
-      .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
-    return { revision, nodes };
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+      .map((n) => (replicaSet ? { ...n, replica: replicaSet.self } : n));
+    return { revision, nodes, ...(replicaSet ? { replicaSet } : {}) };
   }
 
   /** Creates an API token or certificate binding (admin only); the token is in the result once. */

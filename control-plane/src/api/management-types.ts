@@ -5,6 +5,7 @@
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
+import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 
 export interface AnyResource {
   readonly typeUrl: string;
@@ -114,4 +115,6 @@ export interface HistoryView {
 export interface StatusResponse {
   readonly revision: number;
   readonly nodes: readonly NodeStatus[];
+  /** The replicas of the store (absent when the service runs without them, e.g. embedded). */
+  readonly replicaSet?: ReplicaSetStatus;
 }

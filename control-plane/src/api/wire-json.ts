@@ -7,6 +7,7 @@ import type { ApiTokenRecord } from './api-tokens.js';
 import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
+import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import type {
   ApplyResponse,
   HistoryView,
@@ -116,11 +117,29 @@ export interface NodeStatusJson {
   readonly connected_since: string;
   readonly last_seen: string;
   readonly types: readonly TypeStatusJson[];
+  /** The control-plane replica holding the proxy's streams. */
+  readonly replica?: string;
+}
+
+export interface ReplicaJson {
+  readonly id: string;
+  readonly address: string;
+  readonly leader: boolean;
+  readonly self: boolean;
+}
+
+export interface ReplicaSetJson {
+  readonly self: string;
+  /** Absent: no leader seen. */
+  readonly leader?: string;
+  readonly leader_expires_at?: string;
+  readonly replicas: readonly ReplicaJson[];
 }
 
 export interface StatusJson {
   readonly revision: number;
   readonly nodes: readonly NodeStatusJson[];
+  readonly replica_set?: ReplicaSetJson;
 }
 
 export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
@@ -245,6 +264,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
     connected: n.connected,
     connected_since: n.connectedSince,
     last_seen: n.lastSeen,
+    ...(n.replica !== undefined ? { replica: n.replica } : {}),
     types: n.types.map((t) => ({
       type_url: t.typeUrl,
       version_sent: t.versionSent,
@@ -265,5 +285,18 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
 }
 
 export function statusJson(r: StatusResponse): StatusJson {
-  return { revision: r.revision, nodes: r.nodes.map(nodeStatusJson) };
+  return {
+    revision: r.revision,
+    nodes: r.nodes.map(nodeStatusJson),
+    ...(r.replicaSet ? { replica_set: replicaSetJson(r.replicaSet) } : {}),
+  };
+}
+
+export function replicaSetJson(r: ReplicaSetStatus): ReplicaSetJson {
+  return {
+    self: r.self,
+    ...(r.leader !== undefined ? { leader: r.leader } : {}),
+    ...(r.leaderExpiresAt !== undefined ? { leader_expires_at: r.leaderExpiresAt } : {}),
+    replicas: r.replicas.map((x) => ({ ...x })),
+  };
 }

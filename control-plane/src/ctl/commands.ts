@@ -29,6 +29,7 @@ import { formatPreflight } from './preflight-format.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
+import { replicas } from './commands-replicas.js';
 import type { Output } from './output.js';
 
 export type { Output } from './output.js';
@@ -228,6 +229,9 @@ const status: Command = async (args, client, io) => {
   });
   if (args.options.output === 'json') return printJson(io, { ...response, health });
   io.out(`revision ${response.revision}\n`);
+  const set = response.replica_set;
+  // The proxies listed are those of the answering replica (ferryctl replicas: the others).
+  if (set) io.out(`replica ${set.self} (leader: ${set.leader ?? 'none seen'})\n`);
   const nodes = response.nodes;
   if (nodes.length === 0) {
     io.out('no proxies connected\n');
@@ -425,4 +429,5 @@ export const COMMANDS: Record<string, Command> = {
   token,
   whoami,
   certs,
+  replicas,
 };

@@ -18,6 +18,7 @@ Commands:
   token create|list|revoke  API tokens and client-certificate bindings (admin)
   whoami                  the name, role and groups the server sees for these credentials
   certs                   ACME certificates and every certificate in stored Secrets
+  replicas                control-plane replicas, the leader, and this replica's proxies
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
 plural or Envoy message name form; acme (AcmeCertificate) for certificates the control plane
@@ -90,7 +91,8 @@ to them: delete or change those first, or in the same command. Pre-flight as for
   status: `Usage: ferryctl status [-o json]
 
 Shows the store revision and, per connected proxy and resource type, the version sent, the
-version ACKed and the last NACK with its error.
+version ACKed and the last NACK with its error. With several control-plane replicas, the proxies
+are those connected to the replica that answers (named on the second line, with the leader).
 `,
   health: `Usage: ferryctl health [--group G] [-o json]
 
@@ -113,6 +115,14 @@ Shows the AcmeCertificates the control plane orders and renews (status PENDING, 
 FAILED, serial, expiry, when renewal starts, the last error and the next retry), then every
 certificate held in a stored Secret, per group: subject, SANs, expiry and days left, with a
 WARNING line for each that expires in fewer than N days (default 21).
+`,
+  replicas: `Usage: ferryctl replicas [-o json]
+
+Lists the control-plane replicas sharing the store (alive: each renews a membership lease), the
+one that leads (it runs the singleton duties, such as ordering ACME certificates) and the one
+that answered, then the proxies whose xDS streams the answering replica holds. A replica that
+died stays listed until its lease lapses (a few seconds); a dead leader's lease lapses after
+--leader-lease-ttl-ms, and another replica leads from then on.
 `,
   history: `Usage: ferryctl history [--limit N] [-o json]
 

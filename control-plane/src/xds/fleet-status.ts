@@ -38,6 +38,8 @@ export interface NodeStatus {
   readonly connectedSince: string;
   readonly lastSeen: string;
   readonly types: readonly TypeStatus[];
+  /** The control-plane replica that holds the streams (set by the management API). */
+  readonly replica?: string;
 }
 
 export interface FleetStatusSource {

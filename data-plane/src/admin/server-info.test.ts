@@ -59,6 +59,7 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
       applied: () => applied,
       xds: () => ({
         target: '127.0.0.1:18000',
+        targets: ['127.0.0.1:18000', '127.0.0.1:18001'],
         counters: { ...counters, lastRejection },
         stateDir: '/var/lib/ferry',
       }),
@@ -70,6 +71,7 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
   assert.deepEqual(info.config, { version: 'v7', origin: 'xds' });
   assert.deepEqual(info.xds, {
     target: '127.0.0.1:18000',
+    targets: ['127.0.0.1:18000', '127.0.0.1:18001'],
     connected: true,
     state_dir: '/var/lib/ferry',
     last_rejection: lastRejection,

@@ -21,7 +21,14 @@ export interface ServerInfoInput {
   readonly applied: () => AppliedConfig | undefined;
   /** The xDS connection; undefined without ADS. */
   readonly xds: () =>
-    | { readonly target: string; readonly counters: XdsCounters; readonly stateDir?: string }
+    | {
+        /** The control plane the ADS stream goes to (or last tried). */
+        readonly target: string;
+        /** Every control plane of the xDS cluster, by priority. */
+        readonly targets?: readonly string[];
+        readonly counters: XdsCounters;
+        readonly stateDir?: string;
+      }
     | undefined;
 }
 
@@ -57,6 +64,7 @@ export class ServerInfo implements ServerInfoSource {
       xds: xds
         ? {
             target: xds.target,
+            targets: xds.targets ?? [xds.target],
             connected: xds.counters.connected,
             state_dir: xds.stateDir,
             last_rejection: xds.counters.lastRejection ?? null,

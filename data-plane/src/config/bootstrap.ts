@@ -134,7 +134,7 @@ const GRPC_SERVICE_SPEC = messageSpec('envoy.config.core.v3.GrpcService', {
 
 const ENVOY_GRPC_SPEC = messageSpec('envoy.config.core.v3.GrpcService.EnvoyGrpc', {
   cluster_name:
-    'static cluster of the control plane; its transport_socket is an UpstreamTlsContext as for any cluster (certificates inline, from files or static secrets, never over ADS), with trusted_ca required, ALPN h2 only, and no auto_sni / auto_san_validation',
+    'static cluster of the control plane; with several endpoints (control-plane replicas) the ADS, HDS and LRS streams use the first healthy one by priority, round robin within a priority, and move to the next when a stream fails; its transport_socket is an UpstreamTlsContext as for any cluster (certificates inline, from files or static secrets, never over ADS), with trusted_ca required, ALPN h2 only, and no auto_sni / auto_san_validation',
   authority: ':authority (default: the cluster name)',
 });
 

@@ -39,8 +39,10 @@ export interface PrimaryParts {
   readonly processStats: ProcessStats;
   readonly stateFile: StateFile | undefined;
   readonly state: () => ServerState;
-  /** The control plane's address; undefined without ADS. */
+  /** The control plane the ADS stream goes to (or last tried); undefined without ADS. */
   readonly adsTarget: () => string | undefined;
+  /** Every control plane of the xDS cluster, by priority. */
+  readonly xdsTargets: () => readonly string[];
   readonly lastXdsUpdateMs: () => number;
   readonly workerApplyFailures: () => number;
 }
@@ -73,6 +75,7 @@ export function primaryAdminSources(parts: PrimaryParts): AdminSources {
         if (target === undefined) return undefined;
         return {
           target,
+          targets: parts.xdsTargets(),
           counters: source.counters,
           ...(stateFile ? { stateDir: stateFile.dir } : {}),
         };

@@ -1,6 +1,6 @@
 /**
  * What the primary derives from its bootstrap and command line before anything runs: the
- * control plane's address, listener ports shifted by --listener-port-offset, and the default
+ * control planes' addresses, listener ports shifted by --listener-port-offset, and the default
  * state directory. Pure functions; process.test.ts covers them.
  */
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { formatHostPort } from '@ferry/shared';
 import type { ProxyConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/resource-set.js';
 import type { XdsTlsModel } from '../xds/xds-transport.js';
+import type { XdsEndpoint } from '../xds/xds-endpoints.js';
 import type { OverloadModel } from '../config/translate-overload.js';
 
 /** The bootstrap as the primary needs it (config/bootstrap.ts's BootstrapModel satisfies it). */
@@ -27,11 +28,14 @@ export interface PrimaryBootstrap {
   readonly overload?: OverloadModel;
 }
 
-/** The control plane's address from the static cluster the ADS config names. */
-export function adsTarget(
+/**
+ * The control planes: every socket_address endpoint of the static cluster the ADS config names,
+ * with its locality's priority (../xds/xds-endpoints.ts picks among them).
+ */
+export function adsEndpoints(
   clusters: readonly JsonObject[],
   clusterName: string,
-): { ok: true; target: string } | { ok: false; error: string } {
+): { ok: true; endpoints: XdsEndpoint[] } | { ok: false; error: string } {
   const cluster = clusters.find((c) => c.name === clusterName);
   if (!cluster)
     return {
@@ -39,17 +43,20 @@ export function adsTarget(
       error: `dynamic_resources.ads_config names cluster "${clusterName}", which is not in static_resources.clusters`,
     };
   const la = cluster.load_assignment as JsonObject | undefined;
-  const endpoints = (la?.endpoints as JsonObject[] | undefined) ?? [];
-  for (const locality of endpoints) {
+  const localities = (la?.endpoints as JsonObject[] | undefined) ?? [];
+  const endpoints: XdsEndpoint[] = [];
+  for (const locality of localities) {
+    const priority = Number(locality.priority ?? 0);
     for (const lb of (locality.lb_endpoints as JsonObject[] | undefined) ?? []) {
       const sa = ((lb.endpoint as JsonObject | undefined)?.address as JsonObject | undefined)
         ?.socket_address as JsonObject | undefined;
       if (sa && typeof sa.address === 'string') {
         const port = Number(sa.port_value ?? 0);
-        return { ok: true, target: formatHostPort(sa.address, port) };
+        endpoints.push({ target: formatHostPort(sa.address, port), priority });
       }
     }
   }
+  if (endpoints.length > 0) return { ok: true, endpoints };
   return {
     ok: false,
     error: `static cluster "${clusterName}" (the ADS cluster) has no socket_address endpoint in load_assignment`,

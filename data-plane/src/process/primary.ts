@@ -23,6 +23,7 @@ import { HealthTargets } from '../health/health-targets.js';
 import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/ads-client.js';
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { xdsChannel, type XdsChannel } from '../xds/xds-transport.js';
+import { XdsEndpointPicker } from '../xds/xds-endpoints.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
@@ -34,7 +35,7 @@ import type { ProxyOptions } from './options.js';
 import { primaryAdminSources } from './primary-admin.js';
 import { SecretWatcher } from './secret-watcher.js';
 import {
-  adsTarget,
+  adsEndpoints,
   defaultStateDir,
   offsetListeners,
   type PrimaryBootstrap,
@@ -85,7 +86,8 @@ export class Primary implements AdminControls {
   private healthcheckFailing = false;
   private listenersDrained = false;
   private shuttingDown = false;
-  private adsTargetAddress: string | undefined;
+  /** The control planes (the xDS cluster's endpoints), shared by ADS, HDS and LRS. */
+  private xdsEndpoints: XdsEndpointPicker | undefined;
   private readonly counters = { workerApplyFailures: 0, persistFailures: 0 };
   /** Active health checks of the current config, run here once for all workers. */
   private readonly health: HealthManager;
@@ -159,16 +161,16 @@ export class Primary implements AdminControls {
     const { options, bootstrap } = this.deps;
     this.logger.level = options.logLevel;
     this.rotator?.start();
-    let target: string | undefined;
+    let endpoints: XdsEndpointPicker | undefined;
     if (bootstrap.ads) {
       if (!this.nodeId)
         throw new Error('node.id is required with dynamic_resources (or pass --node-id)');
-      const resolved = adsTarget(
+      const resolved = adsEndpoints(
         bootstrap.staticClusters as JsonObject[],
         bootstrap.ads.clusterName,
       );
       if (!resolved.ok) throw new Error(resolved.error);
-      target = resolved.target;
+      endpoints = new XdsEndpointPicker(resolved.endpoints);
     }
     this.pool.start();
     const adminAt = options.adminAddress ?? bootstrap.admin;
@@ -177,13 +179,13 @@ export class Primary implements AdminControls {
       const bound = await this.admin.listen(adminAt.host, adminAt.port);
       this.adminAddress = formatHostPort(adminAt.host, bound.port);
     }
-    if (!target) {
+    if (!endpoints) {
       const result = this.source.applyStatic();
       if (!result.ok)
         throw new Error(`static_resources rejected:\n  ${result.errors.join('\n  ')}`);
       return;
     }
-    this.adsTargetAddress = target;
+    this.xdsEndpoints = endpoints;
     this.initialFetchTimer = setTimeout(
       () => this.onInitialFetchTimeout(),
       options.initialFetchTimeoutMs,
@@ -199,7 +201,7 @@ export class Primary implements AdminControls {
     const channel = xdsChannel(bootstrap.ads?.tls);
     this.adsChannel = channel;
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
-      target,
+      endpoints,
       node,
       channel,
       handler: this.source,
@@ -208,7 +210,7 @@ export class Primary implements AdminControls {
     });
     this.ads.start();
     this.hds = new HdsClient({
-      target,
+      endpoints,
       node,
       channel,
       view: () => this.health.view(),
@@ -221,10 +223,10 @@ export class Primary implements AdminControls {
 
   /** Starts LRS once the ADS target is known and some cluster of the config has `lrs_server`. */
   private maybeStartLrs(): void {
-    if (this.lrs || this.shuttingDown || !this.adsTargetAddress || !this.adsNode) return;
+    if (this.lrs || this.shuttingDown || !this.xdsEndpoints || !this.adsNode) return;
     if (this.lrsClusters().length === 0) return;
     this.lrs = new LrsClient({
-      target: this.adsTargetAddress,
+      endpoints: this.xdsEndpoints,
       node: this.adsNode,
       ...(this.adsChannel ? { channel: this.adsChannel } : {}),
       clusters: () => this.lrsClusters(),
@@ -313,7 +315,7 @@ export class Primary implements AdminControls {
 
   private onConnectionState(connected: boolean, reason?: string): void {
     if (connected) {
-      this.logger.info({ target: this.adsTargetAddress }, 'connected to the control plane');
+      this.logger.info({ target: this.ads?.target }, 'connected to the control plane');
       return;
     }
     // Static stability: the control plane is unreachable before anything arrived from it.
@@ -451,7 +453,8 @@ export class Primary implements AdminControls {
       processStats: this.processStats,
       stateFile: this.stateFile,
       state: () => this.state(),
-      adsTarget: () => this.adsTargetAddress,
+      adsTarget: () => this.ads?.target ?? this.xdsEndpoints?.current,
+      xdsTargets: () => this.xdsEndpoints?.targets ?? [],
       lastXdsUpdateMs: () => this.lastXdsUpdateMs,
       workerApplyFailures: () => this.counters.workerApplyFailures,
     });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ListenerModel, ProxyConfig } from '../config/model.js';
 import { parseOptions } from './options.js';
-import { adsTarget, offsetListeners } from './primary-inputs.js';
+import { adsEndpoints, offsetListeners } from './primary-inputs.js';
 import { WORKER_MAX_SEMI_SPACE_MB, workerExecArgv } from './worker-pool.js';
 
 test('options: defaults, overrides and usage errors', () => {
@@ -36,7 +36,7 @@ test('options: defaults, overrides and usage errors', () => {
   assert.ok(!help.ok && help.help);
 });
 
-test('the ADS target comes from the static cluster the ads_config names', () => {
+test('the control planes are every endpoint of the static cluster the ads_config names, with priorities', () => {
   const clusters = [
     {
       name: 'xds_cluster',
@@ -49,16 +49,38 @@ test('the ADS target comes from the static cluster the ads_config names', () => 
                   address: { socket_address: { address: '127.0.0.1', port_value: 18000 } },
                 },
               },
+              {
+                endpoint: {
+                  address: { socket_address: { address: '::1', port_value: 18001 } },
+                },
+              },
+            ],
+          },
+          {
+            priority: 1,
+            lb_endpoints: [
+              {
+                endpoint: {
+                  address: { socket_address: { address: 'cp-backup', port_value: 18002 } },
+                },
+              },
             ],
           },
         ],
       },
     },
   ];
-  assert.deepEqual(adsTarget(clusters, 'xds_cluster'), { ok: true, target: '127.0.0.1:18000' });
-  const missing = adsTarget(clusters, 'other');
+  assert.deepEqual(adsEndpoints(clusters, 'xds_cluster'), {
+    ok: true,
+    endpoints: [
+      { target: '127.0.0.1:18000', priority: 0 },
+      { target: '[::1]:18001', priority: 0 },
+      { target: 'cp-backup:18002', priority: 1 },
+    ],
+  });
+  const missing = adsEndpoints(clusters, 'other');
   assert.ok(!missing.ok && /not in static_resources\.clusters/.test(missing.error));
-  const empty = adsTarget([{ name: 'x' }], 'x');
+  const empty = adsEndpoints([{ name: 'x' }], 'x');
   assert.ok(!empty.ok && /no socket_address/.test(empty.error));
 });
 

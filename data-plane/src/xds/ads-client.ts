@@ -63,6 +63,8 @@ export interface DeltaAdsHandler extends AdsHandler {
 /** What the primary drives, whichever ADS variant (SotW or delta) the bootstrap asks for. */
 export interface XdsStreamClient {
   readonly connected: boolean;
+  /** The control plane the current stream goes to, or the last one tried. */
+  readonly target: string | undefined;
   /** Seeds the versions to report on the first requests (state restored from disk). */
   setAcceptedVersion(typeUrl: string, version: string): void;
   start(): void;

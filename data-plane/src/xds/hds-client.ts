@@ -45,6 +45,7 @@ import {
 import { translateHdsSpecifier } from '../health/hds-specifier.js';
 import type { BackoffOptions } from './ads-client.js';
 import { XdsStreamClientBase } from './xds-stream-client.js';
+import type { XdsEndpointPicker } from './xds-endpoints.js';
 import type { XdsChannel } from './xds-transport.js';
 
 export const HDS_SERVICE = 'envoy.service.health.v3.HealthDiscoveryService';
@@ -55,7 +56,9 @@ const SPECIFIER_TYPE = 'envoy.service.health.v3.HealthCheckSpecifier';
 export type HealthViewSource = () => ReadonlyMap<string, ReadonlyMap<string, HostHealthView>>;
 
 export interface HdsClientOptions {
-  readonly target: string;
+  /** The control planes, shared with the ADS client (xds-endpoints.ts); or one `target`. */
+  readonly endpoints?: XdsEndpointPicker;
+  readonly target?: string;
   /** envoy.config.core.v3.Node in proto-loader form (nodeMessage in ads-client.ts). */
   readonly node: NodeMessage;
   /** The proxy's own active health checks (CDS), reported beside the assigned ones. */

@@ -28,6 +28,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { StatsSnapshot } from '../stats/stats.js';
 import type { BackoffOptions } from './ads-client.js';
 import { durationMs, XdsStreamClientBase } from './xds-stream-client.js';
+import type { XdsEndpointPicker } from './xds-endpoints.js';
 import type { XdsChannel } from './xds-transport.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
@@ -136,7 +137,9 @@ export function loadReport(
 }
 
 export interface LrsClientOptions {
-  readonly target: string;
+  /** The control planes, shared with the ADS client (xds-endpoints.ts); or one `target`. */
+  readonly endpoints?: XdsEndpointPicker;
+  readonly target?: string;
   /** envoy.config.core.v3.Node in proto-loader form (nodeMessage in ads-client.ts). */
   readonly node: NodeMessage;
   /** Names of the clusters that have `lrs_server` in the current config. */

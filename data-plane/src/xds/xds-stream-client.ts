@@ -9,6 +9,7 @@
  */
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { XdsChannel } from './xds-transport.js';
+import { XdsEndpointPicker } from './xds-endpoints.js';
 import { GrpcClient, type DurationMessage, type NodeMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 
@@ -20,8 +21,14 @@ export interface BackoffOptions {
 }
 
 export interface XdsStreamClientOptions {
-  /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000". */
-  readonly target: string;
+  /**
+   * The control planes (the xDS cluster's endpoints), shared by the proxy's ADS, HDS and LRS
+   * streams; each stream opens to `endpoints.pick()` (xds-endpoints.ts). Or, for one control
+   * plane, `target`.
+   */
+  readonly endpoints?: XdsEndpointPicker;
+  /** grpc target, e.g. "127.0.0.1:18000" or "dns:///cp.example:18000", when `endpoints` is absent. */
+  readonly target?: string;
   /** envoy.config.core.v3.Node in proto-loader form (see nodeMessage). */
   readonly node: NodeMessage;
   readonly handler?: {
@@ -39,7 +46,6 @@ export interface XdsStreamClientOptions {
  * client sends requests and receives responses, whatever the service names them.
  */
 export abstract class XdsStreamClientBase<Request extends object, Response> {
-  protected readonly client: GrpcClient;
   protected call: ClientDuplexStream<Request, Response> | undefined;
   protected closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -47,6 +53,11 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
   private sentNode = false;
   private connectedFlag = false;
   private readonly backoff: BackoffOptions;
+  private readonly endpoints: XdsEndpointPicker;
+  /** One gRPC client per control plane connected to so far. */
+  private readonly clients = new Map<string, GrpcClient>();
+  /** The control plane of the current (or last) stream. */
+  private streamTarget: string | undefined;
 
   /**
    * @param description Names the stream in logs ("xDS", "delta xDS", "HDS", "LRS").
@@ -55,15 +66,34 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
   constructor(
     private readonly base: XdsStreamClientOptions,
     private readonly description: string,
-    service: string = ADS_SERVICE,
+    private readonly service: string = ADS_SERVICE,
   ) {
-    this.client = new GrpcClient(
-      service,
-      base.target,
-      base.channel?.credentials ?? credentials.createInsecure(),
-      base.channel?.options,
-    );
+    if (base.endpoints) this.endpoints = base.endpoints;
+    else if (base.target !== undefined)
+      this.endpoints = new XdsEndpointPicker([{ target: base.target, priority: 0 }]);
+    else throw new RangeError(`${description} client: give endpoints or a target`);
     this.backoff = base.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  }
+
+  /** The client of the control plane the stream being opened goes to (see openCall). */
+  protected get client(): GrpcClient {
+    const target = this.streamTarget ?? this.endpoints.pick();
+    let client = this.clients.get(target);
+    if (!client) {
+      client = new GrpcClient(
+        this.service,
+        target,
+        this.base.channel?.credentials ?? credentials.createInsecure(),
+        this.base.channel?.options,
+      );
+      this.clients.set(target, client);
+    }
+    return client;
+  }
+
+  /** The control plane the current stream goes to, or the last one tried. */
+  get target(): string | undefined {
+    return this.streamTarget;
   }
 
   /** Opens the gRPC method (e.g. `this.client.StreamAggregatedResources()`). */
@@ -98,7 +128,8 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
     this.call = undefined;
     if (call) quiet(call);
     this.onStreamClosed();
-    this.client.close();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
   destroy(): void {
@@ -122,6 +153,8 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
   }
 
   private openStream(): void {
+    const target = this.endpoints.pick();
+    this.streamTarget = target;
     const call = this.openCall();
     this.call = call;
     this.sentNode = false;
@@ -129,30 +162,38 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
       if (call !== this.call) return;
       if (!this.connectedFlag) {
         this.connectedFlag = true;
+        this.endpoints.succeeded(target);
         this.base.handler?.onConnectionState?.(true);
       }
       this.attempt = 0;
       this.onResponse(response);
     });
-    call.on('error', (err: Error) => this.onStreamEnd(call, err.message));
-    call.on('end', () => this.onStreamEnd(call, 'stream ended by the server'));
+    call.on('error', (err: Error) => this.onStreamEnd(call, target, err.message));
+    call.on('end', () => this.onStreamEnd(call, target, 'stream ended by the server'));
     call.on('status', (status: { code: number; details: string }) => {
-      if (status.code !== 0) this.onStreamEnd(call, status.details);
+      if (status.code !== 0) this.onStreamEnd(call, target, status.details);
     });
     this.onStreamOpened();
   }
 
-  private onStreamEnd(call: ClientDuplexStream<Request, Response>, reason: string): void {
+  private onStreamEnd(
+    call: ClientDuplexStream<Request, Response>,
+    target: string,
+    reason: string,
+  ): void {
     if (call !== this.call) return;
     this.call = undefined;
+    // The next stream goes to another control plane when the xDS cluster has several.
+    this.endpoints.failed(target);
     quiet(call);
     this.onStreamClosed();
     this.connectedFlag = false;
     this.base.handler?.onConnectionState?.(false, reason);
     if (this.closed) return;
     const delay = this.nextDelay();
+    const next = this.endpoints.pick();
     this.base.logger.warn(
-      { target: this.base.target, reason, retry_in_ms: delay },
+      { target, reason, retry_in_ms: delay, next_target: next },
       `${this.description} stream failed; keeping the last good config and reconnecting`,
     );
     this.retryTimer = setTimeout(() => {
