@@ -8,6 +8,7 @@ const counters: XdsCounters = {
   updates: new Map(),
   rejections: new Map(),
   lastRejection: undefined,
+  rejectedResources: new Map(),
   connected: true,
   connects: 1,
 };

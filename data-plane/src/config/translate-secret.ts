@@ -117,24 +117,27 @@ export class SecretScope implements SecretResolver {
   readonly #dynamic = new Map<string, TranslatedSecret>();
   #pending = new Set<string>();
 
-  /** Translates every secret; their errors are appended to `errors`. */
+  /**
+   * Translates every secret; each one with errors is reported to `reject` (`isStatic`: one of
+   * the bootstrap's static secrets).
+   */
   constructor(
     staticSecrets: readonly JsonObject[],
     dynamicSecrets: readonly JsonObject[],
-    errors: string[],
+    reject: (name: string, errors: string[], isStatic: boolean) => void,
   ) {
     for (const json of staticSecrets) {
       const issues = new Issues(`static Secret ${JSON.stringify(str(json.name))}`);
       const secret = translateSecret(json, issues);
       if (this.#static.has(secret.name)) issues.add('name', 'duplicate static secret name');
       this.#static.set(secret.name, secret);
-      errors.push(...issues.errors);
+      if (!issues.ok) reject(secret.name, issues.errors, true);
     }
     for (const json of dynamicSecrets) {
       const issues = new Issues(`Secret ${JSON.stringify(str(json.name))}`);
       const secret = translateSecret(json, issues);
       this.#dynamic.set(secret.name, secret);
-      errors.push(...issues.errors);
+      if (!issues.ok) reject(secret.name, issues.errors, false);
     }
   }
 

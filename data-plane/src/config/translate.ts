@@ -7,11 +7,12 @@
  * Contract: the result is a pure function of the inputs (and of files/environment variables that
  * DataSources name, and of `previous` for a listener or cluster warming on an SDS secret, which
  * keeps its previous version); `version` is a content hash of the result, equal for equal content
- * on every proxy. All-or-nothing: any error fails the whole config, the previous one stays in
- * force.
+ * on every proxy. A config with any error fails as a whole; the failure lists, per resource, the
+ * rejected ones (`rejected`), so that the caller can apply the others and keep the rejected
+ * ones' previous versions (xds/config-source.ts, docs/architecture.md "Per-resource acceptance").
  */
 import { createHash } from 'node:crypto';
-import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
+import { parseResourceBinary, ok, type Result } from '@ferry/proto';
 import { formatHostPort } from '@ferry/shared';
 import { Issues, sortedKeysJson, str, type JsonObject } from './translate-common.js';
 import { translateCluster } from './translate-cluster.js';
@@ -36,17 +37,51 @@ export interface XdsResources {
   readonly staticSecrets?: readonly JsonObject[];
 }
 
+/** The kinds of resources translated one by one, as they label errors. */
+export type ResourceKind =
+  | 'Listener'
+  | 'Cluster'
+  | 'RouteConfiguration'
+  | 'ClusterLoadAssignment'
+  | 'Secret';
+
+/** One resource that does not translate, with every error it has (each prefixed by its label). */
+export interface ResourceRejection {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly errors: readonly string[];
+  /** One of the bootstrap's static secrets (static listeners and clusters are not told apart). */
+  readonly static?: true;
+}
+
+/**
+ * A config, or its errors and, per resource, which ones are rejected: every error belongs to
+ * exactly one rejection, in input order.
+ */
+export type BuildResult =
+  | { readonly ok: true; readonly value: ProxyConfig }
+  | {
+      readonly ok: false;
+      readonly errors: string[];
+      readonly rejected: readonly ResourceRejection[];
+    };
+
 /**
  * Translates a complete set of resources. `previous` is returned unchanged (same object) when the
  * new content is identical, so an unchanged push costs the workers nothing.
  */
-export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): Result<ProxyConfig> {
-  const errors: string[] = [];
-  const collect = (issues: Issues): void => {
-    errors.push(...issues.errors);
+export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): BuildResult {
+  const rejected: ResourceRejection[] = [];
+  const collect = (kind: ResourceKind, name: string, issues: Issues): void => {
+    if (!issues.ok) rejected.push({ kind, name, errors: issues.errors });
   };
 
-  const secrets = new SecretScope(input.staticSecrets ?? [], input.secrets ?? [], errors);
+  const secrets = new SecretScope(
+    input.staticSecrets ?? [],
+    input.secrets ?? [],
+    (name, errors, isStatic) =>
+      rejected.push({ kind: 'Secret', name, errors, ...(isStatic ? { static: true } : {}) }),
+  );
   const warmingListeners: Record<string, string[]> = {};
   const warmingClusters: Record<string, string[]> = {};
 
@@ -56,7 +91,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     const issues = new Issues(`ClusterLoadAssignment ${JSON.stringify(name)}`);
     // EDS endpoints must be IP addresses (Envoy resolves nothing it receives over EDS).
     assignments.set(name, translateAssignment(cla, '', issues, { allowHostname: false }));
-    collect(issues);
+    collect('ClusterLoadAssignment', name, issues);
   }
 
   const clusters: Record<string, ClusterModel> = {};
@@ -79,7 +114,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     clusters[name] = cluster;
     const pending = secrets.takePending();
     if (pending.length > 0) warmingClusters[name] = pending;
-    collect(issues);
+    collect('Cluster', name, issues);
   }
   // Warming clusters count as known to routes (validate_clusters), as Envoy's warming ones do.
   const clusterNames = new Set(Object.keys(clusters));
@@ -99,7 +134,7 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
       validateClustersDefault: false,
       clusterNames,
     });
-    collect(issues);
+    collect('RouteConfiguration', name, issues);
   }
 
   const listeners: ListenerModel[] = [];
@@ -126,10 +161,11 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
       const running = previous?.listeners.find((l) => l.name === name);
       if (running !== undefined) listeners.push(running);
     }
-    collect(issues);
+    collect('Listener', name, issues);
   }
 
-  if (errors.length > 0) return fail(errors);
+  if (rejected.length > 0)
+    return { ok: false, errors: rejected.flatMap((r) => r.errors), rejected };
   const warming =
     Object.keys(warmingListeners).length + Object.keys(warmingClusters).length > 0
       ? { warming: { listeners: warmingListeners, clusters: warmingClusters } }
@@ -143,8 +179,8 @@ export function buildProxyConfig(input: XdsResources, previous?: ProxyConfig): R
     ...(watches.length > 0 ? { secretWatches: watches } : {}),
   };
   const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
-  if (previous && previous.version === version) return ok(previous);
-  return ok({ version, ...content });
+  if (previous && previous.version === version) return { ok: true, value: previous };
+  return { ok: true, value: { version, ...content } };
 }
 
 /**

@@ -11,6 +11,7 @@ test('xDS stats: updates and rejections per type URL, connects, connection and l
     ]),
     rejections: new Map([['type.googleapis.com/envoy.config.cluster.v3.Cluster', 2]]),
     lastRejection: undefined,
+    rejectedResources: new Map(),
     connected: false,
     connects: 4,
   };
