@@ -29,6 +29,7 @@ import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache
 import {
   FULL_STATE_TYPES,
   nackMessage,
+  nackRejections,
   nextNonce,
   TYPE_ORDER,
   type StreamContext,
@@ -222,7 +223,8 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         this.ctx.metrics.nacks(typeUrl).inc();
         this.ctx.pushes.nacked(sub, nack);
         const resources = sub.namesSent();
-        handle.nacked(typeUrl, sub.versionSent, nack, resources);
+        const rejected = nackRejections(request.error_detail, resources);
+        handle.nacked(typeUrl, sub.versionSent, nack, resources, rejected);
         this.ctx.logger.warn(
           { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources },
           'config rejected (NACK)',
@@ -309,7 +311,13 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     sub.nonce = nonce;
     sub.versionSent = selection.version;
     sub.namesSent = selection.names;
-    this.handle.sent(typeUrl, selection.version, selection.resources.length, sub);
+    this.handle.sent(
+      typeUrl,
+      selection.version,
+      selection.resources.length,
+      sub,
+      snapshot.resources,
+    );
     const response = encodeSotwResponse(
       this.encodedBody(selection, typeUrl),
       nonce,
