@@ -39,11 +39,7 @@ export interface XdsResources {
 
 /** The kinds of resources translated one by one, as they label errors. */
 export type ResourceKind =
-  | 'Listener'
-  | 'Cluster'
-  | 'RouteConfiguration'
-  | 'ClusterLoadAssignment'
-  | 'Secret';
+  'Listener' | 'Cluster' | 'RouteConfiguration' | 'ClusterLoadAssignment' | 'Secret';
 
 /** One resource that does not translate, with every error it has (each prefixed by its label). */
 export interface ResourceRejection {

@@ -70,7 +70,7 @@ function violations(status: StatusMessage | undefined): { field: string; descrip
   const details = status?.details ?? [];
   assert.equal(details.length, 1, 'one detail');
   assert.equal(details[0]?.type_url, BAD_REQUEST_TYPE_URL);
-  const json = binaryToJson('google.rpc.BadRequest', details[0]!.value) as {
+  const json = binaryToJson('google.rpc.BadRequest', details[0].value) as {
     field_violations?: { field: string; description: string }[];
   };
   return json.field_violations ?? [];
