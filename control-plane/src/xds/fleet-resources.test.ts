@@ -145,6 +145,16 @@ describe('FleetTracker: per-resource status', () => {
     h.acked(LDS, 's4', ['b']);
     assert.equal(resources(fleet, 'd1').b?.toString(), 'ACKED,s4,s4,-');
     assert.equal(fleet.views()[0]?.types.get(LDS)?.rejected, undefined);
+
+    // A rejected resource that is then removed (the response carries only its removal).
+    current = snapshot('s5', ['a', 'b']);
+    h.sent(LDS, 's5', 2, WILDCARD, current);
+    rejected(h, 's5', ['b'], ['b']);
+    current = snapshot('s6', ['a']);
+    h.sent(LDS, 's6', 1, WILDCARD, current);
+    h.acked(LDS, 's6', []);
+    assert.deepEqual(resources(fleet, 'd1'), { a: ['ACKED', 's6', 's6', '-'] });
+    assert.equal(fleet.views()[0]?.types.get(LDS)?.rejected, undefined);
   });
 
   test('CSDS reports NACKED with error_state for the rejected resources only', () => {

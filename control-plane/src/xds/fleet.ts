@@ -254,7 +254,7 @@ export class FleetTracker implements FleetStatusSource {
         applied(t, version);
         // An ACK means the node now runs an accepted config: the earlier rejection is history
         // (delta: of the names this response carried; the others' rejections still hold).
-        t.rejected = carried ? settle(t.rejected, carried) : undefined;
+        t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
         if (!t.rejected) t.lastNack = undefined;
         stamp();
       },
@@ -382,14 +382,19 @@ function applied(t: TypeRecord, version: string): void {
   if (t.versionSent === version) t.snapshotApplied = t.snapshotSent;
 }
 
-/** `rejected` without the names of `carried` (their new state is known); undefined if empty. */
+/**
+ * `rejected` without the names of `carried` (their new state is known) and, given the snapshot
+ * now in force, without the names it no longer has (removed); undefined if empty.
+ */
 function settle(
   rejected: Map<string, ResourceDeviation> | undefined,
   carried: readonly string[],
+  current?: ReadonlyMap<string, unknown>,
 ): Map<string, ResourceDeviation> | undefined {
   if (!rejected) return undefined;
   const next = new Map(rejected);
   for (const name of carried) next.delete(name);
+  if (current) for (const name of next.keys()) if (!current.has(name)) next.delete(name);
   return next.size > 0 ? next : undefined;
 }
 

@@ -162,7 +162,10 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       // An earlier part's ACK says nothing about the rest; after a NACKed part, the update as a
       // whole stays rejected.
       if (part === undefined && sub.updateNack === undefined) {
-        handle.acked(typeUrl, sub.versionSent, sub.namesSent);
+        handle.acked(typeUrl, sub.versionSent, [
+          ...sub.namesSent,
+          ...[...sub.earlierParts.values()].flat(),
+        ]);
         this.ctx.pushes.acked(sub, typeUrl);
       }
       return;
