@@ -190,8 +190,17 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       rejected,
     );
     this.ctx.logger.warn(
-      { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources: names },
-      'config rejected (NACK)',
+      {
+        node: handle.node.id,
+        typeUrl,
+        version: sub.versionSent,
+        error: nack,
+        resources: names,
+        ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
+      },
+      rejected
+        ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
+        : 'config rejected (NACK)',
     );
   }
 

@@ -226,8 +226,17 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         const rejected = nackRejections(request.error_detail, resources);
         handle.nacked(typeUrl, sub.versionSent, nack, resources, rejected);
         this.ctx.logger.warn(
-          { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources },
-          'config rejected (NACK)',
+          {
+            node: handle.node.id,
+            typeUrl,
+            version: sub.versionSent,
+            error: nack,
+            resources,
+            ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
+          },
+          rejected
+            ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
+            : 'config rejected (NACK)',
         );
       } else if ((request.version_info ?? '') === sub.versionSent) {
         sub.rejected = undefined;
