@@ -60,7 +60,18 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
       applied: () => applied,
       xds: () => ({
         target: '127.0.0.1:18000',
-        counters: { ...counters, lastRejection },
+        counters: {
+          ...counters,
+          lastRejection,
+          rejectedResources: new Map([
+            [
+              'lds',
+              new Map([
+                ['api', { name: 'api', version: 'v8', errors: ['bad'], at: 'now', json: {} }],
+              ]),
+            ],
+          ]),
+        },
         stateDir: '/var/lib/ferry',
       }),
     }),
@@ -74,5 +85,8 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
     connected: true,
     state_dir: '/var/lib/ferry',
     last_rejection: lastRejection,
+    rejected_resources: [
+      { type_url: 'lds', name: 'api', version: 'v8', errors: ['bad'], at: 'now' },
+    ],
   });
 });
