@@ -187,7 +187,7 @@ export class ConfigSource implements AdsHandler {
       invalid,
       received,
       version,
-      () => true,
+      true,
     );
     return this.judge(typeUrl, version, verdict);
   }
@@ -246,9 +246,8 @@ export class ConfigSource implements AdsHandler {
    * static resources reject the response as a whole.
    *
    * `received` maps each resource name this response carried to its JSON (undefined: it did not
-   * decode); `invalid` are those that did not decode. `replacesRejections(name)` tells whether
-   * this response settles an earlier rejection it does not mention (SotW: yes, the response is
-   * the whole state; delta: no).
+   * decode); `invalid` are those that did not decode. `wholeState`: the response settles earlier
+   * rejections it does not mention (SotW: it is the whole state; delta: it carries changes only).
    */
   private applyPerResource(
     typeUrl: string,
@@ -256,7 +255,7 @@ export class ConfigSource implements AdsHandler {
     invalid: readonly InvalidResource[],
     received: ReadonlyMap<string, JsonObject | undefined>,
     version: string,
-    replacesRejections: (name: string) => boolean,
+    wholeState: boolean,
   ): ResponseVerdict {
     const rejected = new Map<string, readonly string[]>();
     for (const bad of invalid) rejected.set(bad.name, bad.errors);
@@ -270,7 +269,7 @@ export class ConfigSource implements AdsHandler {
         // The type's version stays the one last accepted as a whole (sent again in the NACK).
         if (rejected.size > 0) set = withTypeVersion(set, typeUrl, held?.version ?? '');
         this.commit(set, result.value, 'xds');
-        this.recordRejections(typeUrl, version, rejected, received, replacesRejections);
+        this.recordRejections(typeUrl, version, rejected, received, wholeState);
         if (rejected.size === 0) return ACK;
         const list = [...rejected].map(([name, errors]) => ({ name, errors }));
         return { errors: list.flatMap((r) => r.errors), rejected: list };
@@ -306,12 +305,12 @@ export class ConfigSource implements AdsHandler {
     version: string,
     rejected: ReadonlyMap<string, readonly string[]>,
     received: ReadonlyMap<string, JsonObject | undefined>,
-    replacesRejections: (name: string) => boolean,
+    wholeState: boolean,
   ): void {
     const before = this.counters.rejectedResources.get(typeUrl);
     const next = new Map<string, RejectedResourceState>();
-    for (const [name, state] of before ?? [])
-      if (!received.has(name) && !replacesRejections(name)) next.set(name, state);
+    if (!wholeState)
+      for (const [name, state] of before ?? []) if (!received.has(name)) next.set(name, state);
     const at = this.now();
     for (const [name, errors] of rejected)
       next.set(name, { name, version, errors, at, json: received.get(name) });
@@ -340,7 +339,7 @@ export class ConfigSource implements AdsHandler {
       invalid,
       received,
       systemVersion,
-      () => false,
+      false,
     );
     return this.judge(typeUrl, systemVersion, verdict);
   }
