@@ -47,8 +47,9 @@ export interface NackStatus {
   /** ISO 8601. */
   readonly time: string;
   /**
-   * The resource names the rejected response carried (SotW: every resource of that response;
-   * delta: the resources updated by it). Absent when the source does not know them.
+   * The resource names rejected: those the client named (it applied the rest of the response),
+   * or else every resource the rejected response carried (SotW: all of that response; delta: the
+   * resources updated by it). Absent when the source does not know them.
    */
   readonly resources?: readonly string[];
 }
