@@ -347,7 +347,9 @@ async function main(): Promise<void> {
     overlay,
     ...(tracer ? { tracer } : {}),
   });
-  const fleet = new FleetTracker();
+  const fleet = new FleetTracker({
+    snapshots: (group, typeUrl) => cache.snapshot(group, typeUrl).resources,
+  });
   const replica = options.replicaId ?? formatHostPort(os.hostname(), options.xds.port);
   const healthReports = new HealthReportWriter({
     store,

@@ -81,6 +81,8 @@ for (let attempt = 0; attempt < 8; attempt++) {
   const targets = [
     ...envoyV3.filter((f) => !excluded.has(f)).map((f) => `envoy-api/${f}`),
     ...ferryFiles.map((f) => `ferry-protos/${f}`),
+    // google.rpc.BadRequest: ferry-proxy's NACKs name each rejected resource in error_detail.details.
+    'googleapis/google/rpc/error_details.proto',
   ];
   const args = ['build', '--exclude-source-info', '-o', out];
   for (const t of targets) args.push('--path', t);

@@ -18,6 +18,7 @@ import { ManagementService } from './management-service.js';
 import { basicGroup, cluster } from '../validation/test-fixtures.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
 import { LoadAggregate } from '../load/load-aggregate.js';
+import { FleetTracker } from '../xds/fleet.js';
 
 function anyOf(doc: Record<string, unknown>): { type_url: string; value: Buffer } {
   const parsed = parseResourceJson(doc);
@@ -276,5 +277,93 @@ describe('gRPC management API: Health and Load (as GET /v1/health and /v1/load)'
       assert.match(err.details, /no HDS health view/);
       return true;
     });
+  });
+});
+
+describe('gRPC management API: Status per resource', () => {
+  const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+  let server: grpc.Server;
+  let client: GrpcClient;
+
+  before(async () => {
+    const v1 = new Map([
+      ['web', {}],
+      ['api', {}],
+    ]);
+    const v2 = new Map(v1);
+    const fleet = new FleetTracker({
+      connectedProxies: () => ({ inc: () => undefined, set: () => undefined, get: () => 0 }),
+      snapshots: () => v2,
+    });
+    const h = fleet.connect({ id: 'p1', cluster: 'edge' }, 'ads-sotw', '127.0.0.1:1');
+    const sub = { wildcard: true, names: new Set<string>() };
+    h.sent(LDS, 'v1', 2, sub, v1);
+    h.acked(LDS, 'v1');
+    h.sent(LDS, 'v2', 2, sub, v2);
+    h.nacked(
+      LDS,
+      'v2',
+      'Listener "api": bad',
+      ['web', 'api'],
+      [{ name: 'api', error: 'Listener "api": bad' }],
+    );
+    const service = new ManagementService({ store: new MemoryStore(), fleet });
+    server = new grpc.Server();
+    addManagementService(server, service, {
+      authenticator: new Authenticator({ tokens: service.tokens, openOnLoopback: true }),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    client = new GrpcClient(MANAGEMENT, `127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+  after(() => {
+    client.close();
+    server.forceShutdown();
+  });
+
+  interface TypeStatusMessage {
+    version_applied?: string;
+    rejected_resources?: { name?: string; version_running?: string }[];
+    resource_statuses?: {
+      name?: string;
+      state?: string;
+      version_running?: string;
+      version_sent?: string;
+      nack_version?: string;
+      nack_error?: string;
+    }[];
+  }
+  const status = (request: unknown): Promise<{ nodes?: { types?: TypeStatusMessage[] }[] }> =>
+    client.unary('Status', request);
+
+  test('rejected resources always; every resource for one node when asked', async () => {
+    const all = await status({});
+    const t = all.nodes?.[0]?.types?.[0];
+    assert.equal(t?.version_applied, 'v2');
+    assert.deepEqual(
+      t?.rejected_resources?.map((r) => [r.name, r.version_running]),
+      [['api', 'v1']],
+    );
+    assert.deepEqual(t?.resource_statuses ?? [], []);
+
+    const one = await status({ node_id: 'p1', resources: true });
+    assert.deepEqual(
+      one.nodes?.[0]?.types?.[0]?.resource_statuses?.map((r) => [
+        r.name,
+        r.state,
+        r.version_running,
+        r.version_sent,
+        r.nack_version ?? '',
+        r.nack_error ?? '',
+      ]),
+      [
+        ['api', 'NACKED', 'v1', 'v2', 'v2', 'Listener "api": bad'],
+        ['web', 'ACKED', 'v2', 'v2', '', ''],
+      ],
+    );
+    assert.deepEqual((await status({ node_id: 'nobody' })).nodes ?? [], []);
   });
 });

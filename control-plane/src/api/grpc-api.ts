@@ -23,7 +23,7 @@ import {
   type ViewFilterMessage,
 } from '@ferry/proto/grpc';
 import { ERROR_CODES, FerryError, isFerryError, type Logger } from '@ferry/shared';
-import type { NodeStatus } from '../xds/fleet-status.js';
+import type { NodeStatus, ResourceStatus } from '../xds/fleet-status.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import type { LoadSource } from '../load/load-aggregate.js';
 import type { Caller } from './access.js';
@@ -174,8 +174,11 @@ export function addManagementService(
         ),
       ),
     ),
-    Status: unary(async (_req: unknown, caller) => {
-      const status = await service.status(caller);
+    Status: unary(async (req: { node_id?: string; resources?: boolean }, caller) => {
+      const status = await service.status(caller, {
+        ...(req.node_id ? { nodeId: String(req.node_id) } : {}),
+        resources: req.resources === true,
+      });
       const set = status.replicaSet;
       return {
         revision: status.revision,
@@ -313,7 +316,26 @@ function nodeStatus(n: NodeStatus): unknown {
             last_nack_resources: t.lastNack.resources ?? [],
           }
         : {}),
+      version_applied: t.versionApplied ?? '',
+      rejected_resources: (t.rejectedResources ?? []).map(resourceStatusMessage),
+      resource_statuses: (t.resourceStatuses ?? []).map(resourceStatusMessage),
     })),
+  };
+}
+
+function resourceStatusMessage(r: ResourceStatus): unknown {
+  return {
+    name: r.name,
+    state: r.state,
+    version_running: r.versionRunning,
+    version_sent: r.versionSent,
+    ...(r.nack
+      ? {
+          nack_version: r.nack.version,
+          nack_error: r.nack.error,
+          nack_time: timestamp(r.nack.time),
+        }
+      : {}),
   };
 }
 

@@ -9,7 +9,7 @@
  *   GET    /v1/history                  ?limit=
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
- *   GET    /v1/status
+ *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
  *   GET    /v1/whoami                   the caller: name, role, groups
@@ -358,7 +358,16 @@ export class HttpApi {
     }
     if (path === '/v1/status') {
       expectMethod(method, ['GET']);
-      return ok(statusJson(await service.status(caller)));
+      const query = queryObject(url);
+      const nodeId = optionalString(query, 'node');
+      return ok(
+        statusJson(
+          await service.status(caller, {
+            ...(nodeId ? { nodeId } : {}),
+            resources: queryBoolean(url, 'resources'),
+          }),
+        ),
+      );
     }
     if (path === '/v1/health' && this.health) {
       expectMethod(method, ['GET']);

@@ -19,7 +19,7 @@ import type { Tracer } from '@opentelemetry/api';
 import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
-import type { FleetStatusSource } from '../xds/fleet-status.js';
+import type { FleetStatusSource, StatusOptions } from '../xds/fleet-status.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import {
   batchLabel,
@@ -532,10 +532,17 @@ export class ManagementService {
     }));
   }
 
-  async status(caller: Caller = IN_PROCESS_CALLER): Promise<StatusResponse> {
+  /**
+   * The fleet's status; `options` narrow it to one node and add every resource's state (what
+   * runs, what was sent, NACKs per resource).
+   */
+  async status(
+    caller: Caller = IN_PROCESS_CALLER,
+    options: StatusOptions = {},
+  ): Promise<StatusResponse> {
     const revision = await this.store.currentRevision();
     const replicaSet = this.replicas?.();
-    const nodes = (this.fleet?.nodes() ?? [])
+    const nodes = (this.fleet?.nodes(options) ?? [])
       .filter((n) => canRead(caller, n.group))
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
       .map((n) => (replicaSet ? { ...n, replica: replicaSet.self } : n));

@@ -5,7 +5,7 @@
  */
 import type { ApiTokenRecord } from './api-tokens.js';
 import type { JsonValue } from '@ferry/proto';
-import type { NodeStatus } from '../xds/fleet-status.js';
+import type { NodeStatus, ResourceStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import type {
@@ -104,6 +104,21 @@ export interface TypeStatusJson {
     readonly time: string;
     readonly resources?: readonly string[];
   };
+  /** What the type's resources run, but the rejected ones (docs/architecture.md). */
+  readonly version_applied?: string;
+  /** The resources the proxy rejected alone (each runs an earlier version, or none). */
+  readonly rejected_resources?: readonly ResourceStatusJson[];
+  /** Every resource, with `?resources=true`. */
+  readonly resource_statuses?: readonly ResourceStatusJson[];
+}
+
+export interface ResourceStatusJson {
+  readonly name: string;
+  /** ACKED, NACKED, REQUESTED or DOES_NOT_EXIST. */
+  readonly state: string;
+  readonly version_running: string;
+  readonly version_sent: string;
+  readonly nack?: { readonly version: string; readonly error: string; readonly time: string };
 }
 
 export interface NodeStatusJson {
@@ -280,7 +295,24 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
             },
           }
         : {}),
+      ...(t.versionApplied !== undefined ? { version_applied: t.versionApplied } : {}),
+      ...(t.rejectedResources
+        ? { rejected_resources: t.rejectedResources.map(resourceStatusJson) }
+        : {}),
+      ...(t.resourceStatuses
+        ? { resource_statuses: t.resourceStatuses.map(resourceStatusJson) }
+        : {}),
     })),
+  };
+}
+
+function resourceStatusJson(r: ResourceStatus): ResourceStatusJson {
+  return {
+    name: r.name,
+    state: r.state,
+    version_running: r.versionRunning,
+    version_sent: r.versionSent,
+    ...(r.nack ? { nack: { ...r.nack } } : {}),
   };
 }
 

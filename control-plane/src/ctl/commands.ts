@@ -30,6 +30,7 @@ import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
 import { replicas } from './commands-replicas.js';
+import { nodeResourceStatus, rejectedResourceRows } from './status-resources.js';
 import type { Output } from './output.js';
 
 export type { Output } from './output.js';
@@ -219,6 +220,10 @@ const diff: Command = async (args, client, io) => {
 };
 
 const status: Command = async (args, client, io) => {
+  // `status NODE`: that proxy's resources one by one.
+  const nodeId = args.positional[0];
+  if (nodeId !== undefined)
+    return nodeResourceStatus(nodeId, client, io, args.options.output === 'json');
   const response = await client.get<StatusJson>('/v1/status');
   // Each proxy's health view (HDS reports) belongs to its status, as the operator sees the fleet.
   // An API server without the health view (embedded without HDS) answers FERRY_NOT_FOUND.
@@ -255,6 +260,11 @@ const status: Command = async (args, client, io) => {
   io.out(
     table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
   );
+  const rejected = rejectedResourceRows(nodes);
+  if (rejected.length > 0) {
+    io.out('\nresources rejected alone (the rest of their update runs; ferryctl status NODE):\n');
+    io.out(table(['NODE', 'TYPE', 'NAME', 'RUNNING', 'NACK'], rejected));
+  }
   const healthRows: string[][] = [];
   for (const n of health.nodes) {
     for (const c of n.clusters) {

@@ -10,7 +10,7 @@ Commands:
   diff -f FILE|DIR|-      show what apply would change
   get TYPE [NAME]         list or show resources
   delete TYPE NAME...     delete resources (refused while still referenced)
-  status                  connected proxies and what each has ACKed or NACKed
+  status [NODE]           connected proxies, what each ACKed or NACKed (NODE: per resource)
   health                  endpoint health as the proxies see it (HDS reports)
   load                    requests per cluster and locality as proxies report them (LRS)
   history                 revisions of the store, newest first
@@ -88,11 +88,17 @@ Deletes resources atomically. Refused (exit 1) while other resources of the grou
 to them: delete or change those first, or in the same command. Pre-flight as for apply
 (--force overrides a refusal).
 `,
-  status: `Usage: ferryctl status [-o json]
+  status: `Usage: ferryctl status [NODE] [-o json]
 
 Shows the store revision and, per connected proxy and resource type, the version sent, the
-version ACKed and the last NACK with its error. With several control-plane replicas, the proxies
-are those connected to the replica that answers (named on the second line, with the leader).
+version ACKed and the last NACK with its error; then the resources that proxies rejected alone
+(ferry-proxy applies the rest of an update and keeps the rejected resource's running version).
+With several control-plane replicas, the proxies are those connected to the replica that answers
+(named on the second line, with the leader).
+
+With NODE: that proxy's resources one by one: STATE (ACKED, NACKED, REQUESTED: sent and not
+answered yet, DOES_NOT_EXIST), the version RUNNING (of the update whose copy of the resource the
+proxy runs; - when it has none), the version SENT, and the NACK that rejected it.
 `,
   health: `Usage: ferryctl health [--group G] [-o json]
 

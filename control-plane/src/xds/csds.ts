@@ -1,20 +1,16 @@
 /**
  * Client Status Discovery Service (envoy.service.status.v3.ClientStatusDiscoveryService): one
  * ClientConfig per known node, with a GenericXdsConfig per resource it subscribes to. The
- * status is the control plane's view, per resource: SYNCED when the version sent was ACKed, STALE
- * while an answer is outstanding, ERROR (client_status NACKED, with error_state) when the
- * response that carried it was NACKed, NOT_SENT before anything was.
+ * status is the control plane's view, per resource (resource-status.ts): SYNCED when the version
+ * sent was applied, STALE while an answer is outstanding, ERROR (client_status NACKED, with
+ * error_state) when the client rejected it (by name, or the whole response that carried it),
+ * NOT_SENT before anything was. version_info is the version whose copy of the resource the client
+ * runs (a resource rejected alone runs an earlier one), or the version sent while it runs none.
  */
 import type { ClientStatusRequest, StringMatcherMessage } from '@ferry/proto/grpc';
 import type { FleetNodeView, FleetTracker } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
-
-type ConfigStatus = 'SYNCED' | 'NOT_SENT' | 'STALE' | 'ERROR';
-
-function timestamp(iso: string): { seconds: string; nanos: number } | undefined {
-  if (!iso) return undefined;
-  return timestampMs(Date.parse(iso));
-}
+import { resourceState, statusNames } from './resource-status.js';
 
 function timestampMs(ms: number): { seconds: string; nanos: number } {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
@@ -45,50 +41,30 @@ function selected(
   return matchers.some((m) => stringMatches(m?.node_id, view.node.id));
 }
 
-type TypeView = FleetNodeView['types'] extends ReadonlyMap<string, infer T> ? T : never;
-
-/**
- * One resource's status. A NACK concerns the resources its response carried (NACKs are recorded
- * per resource); the others keep the status of the last response that carried them: on a SotW
- * stream they were not in the rejected response at all, on a delta stream they came in an
- * earlier response, ACKed when anything was ACKed since.
- */
-function resourceStatus(t: TypeView, name: string): { status: ConfigStatus; nacked: boolean } {
-  if (t.versionSent === '') return { status: 'NOT_SENT', nacked: false };
-  const nack = t.lastNack;
-  if (nack && nack.version === t.versionSent) {
-    if (!nack.resources || nack.resources.includes(name)) return { status: 'ERROR', nacked: true };
-    return { status: t.versionAcked !== '' ? 'SYNCED' : 'STALE', nacked: false };
-  }
-  return { status: t.versionAcked === t.versionSent ? 'SYNCED' : 'STALE', nacked: false };
-}
-
 function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: boolean): unknown {
   const generic: unknown[] = [];
   for (const [typeUrl, t] of view.types) {
     const snapshot = cache.snapshot(view.group, typeUrl);
     const sub = t.subscription;
     if (!sub) continue;
-    const names = sub.wildcard ? new Set([...snapshot.resources.keys(), ...sub.names]) : sub.names;
+    const names = statusNames(t, snapshot.resources);
     for (const name of names) {
       const r = snapshot.resources.get(name);
-      const { status, nacked } = resourceStatus(t, name);
-      const clientStatus =
-        status === 'ERROR' ? 'NACKED' : status === 'SYNCED' ? 'ACKED' : 'REQUESTED';
+      const state = resourceState(t, name, r !== undefined);
       generic.push({
         type_url: typeUrl,
         name,
-        version_info: t.versionSent,
+        version_info: state.versionRunning || state.versionSent,
         ...(r && withContents ? { xds_config: r.resource } : {}),
         ...(t.lastSent ? { last_updated: timestampMs(t.lastSent) } : {}),
-        config_status: status,
-        client_status: r || nacked ? clientStatus : 'DOES_NOT_EXIST',
-        ...(nacked && t.lastNack
+        config_status: state.configStatus,
+        client_status: state.clientStatus,
+        ...(state.error
           ? {
               error_state: {
-                last_update_attempt: timestamp(t.lastNack.time),
-                details: t.lastNack.error,
-                version_info: t.lastNack.version,
+                last_update_attempt: timestampMs(state.error.time),
+                details: state.error.message,
+                version_info: state.error.version,
               },
             }
           : {}),

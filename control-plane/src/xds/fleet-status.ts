@@ -1,7 +1,7 @@
 /**
  * What the xDS layer tells the management API about connected proxies: per node and type, the
  * version sent, the version ACKed, and the last NACK with its error_detail and the resources the
- * rejected response carried.
+ * rejected response carried; per resource, the ones rejected alone and, on request, every one.
  */
 export interface TypeStatus {
   readonly typeUrl: string;
@@ -9,6 +9,35 @@ export interface TypeStatus {
   readonly versionAcked: string;
   readonly resources: number;
   readonly lastNack?: NackStatus;
+  /**
+   * The version the type's resources run, but those in `rejectedResources`: the last ACKed one,
+   * or the last one the client rejected only in part (it applied the rest).
+   */
+  readonly versionApplied?: string;
+  /** The resources the client rejected alone, each running an earlier version (or none). */
+  readonly rejectedResources?: readonly ResourceStatus[];
+  /** Every resource of the type, when asked for (`resources: true`). */
+  readonly resourceStatuses?: readonly ResourceStatus[];
+}
+
+/** One resource on one node (docs/architecture.md, "Per-resource acceptance"). */
+export interface ResourceStatus {
+  readonly name: string;
+  /** ACKED, NACKED, REQUESTED (sent, not answered yet) or DOES_NOT_EXIST. */
+  readonly state: string;
+  /** The version of the type's response whose copy of it runs; '' = the node has none. */
+  readonly versionRunning: string;
+  readonly versionSent: string;
+  /** Its latest rejection: the version rejected, why, when (ISO 8601). */
+  readonly nack?: { readonly version: string; readonly error: string; readonly time: string };
+}
+
+/** What a status read covers. */
+export interface StatusOptions {
+  /** Only this node. */
+  readonly nodeId?: string;
+  /** Include `resourceStatuses` (every resource of every type). */
+  readonly resources?: boolean;
 }
 
 /** The latest rejection of a type's response (recorded per node and per resource). */
@@ -18,8 +47,9 @@ export interface NackStatus {
   /** ISO 8601. */
   readonly time: string;
   /**
-   * The resource names the rejected response carried (SotW: every resource of that response;
-   * delta: the resources updated by it). Absent when the source does not know them.
+   * The resource names rejected: those the client named (it applied the rest of the response),
+   * or else every resource the rejected response carried (SotW: all of that response; delta: the
+   * resources updated by it). Absent when the source does not know them.
    */
   readonly resources?: readonly string[];
 }
@@ -43,5 +73,5 @@ export interface NodeStatus {
 }
 
 export interface FleetStatusSource {
-  nodes(): NodeStatus[];
+  nodes(options?: StatusOptions): NodeStatus[];
 }

@@ -6,8 +6,23 @@
  * they are pruned lazily, without timers, at most once per `pruneIntervalMs` so that connecting a
  * fleet of N nodes stays O(N). Times are kept as epoch milliseconds and formatted only when
  * status is read: the streams stamp them on every request, send and ACK.
+ *
+ * Per resource (docs/architecture.md, "Per-resource acceptance"): a client that names the
+ * resources it rejected (ferry-proxy's NACK carries a google.rpc.BadRequest) applied the rest of
+ * the response, so the type's `versionApplied` moves on and only the rejected resources are
+ * recorded, with the version each still runs. Everything else is derived when status is read:
+ * a resource runs `versionApplied` if the snapshot of that version (kept by reference, shared by
+ * the group's nodes) had it. A NACK without names rejects the whole response, as before.
  */
-import type { FleetStatusSource, NackStatus, NodeStatus, TypeStatus } from './fleet-status.js';
+import type {
+  FleetStatusSource,
+  NackStatus,
+  NodeStatus,
+  ResourceStatus,
+  StatusOptions,
+  TypeStatus,
+} from './fleet-status.js';
+import { resourceState, statusNames, type ResourceState } from './resource-status.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
 
@@ -30,14 +45,41 @@ export interface SubscriptionView {
   readonly names: ReadonlySet<string>;
 }
 
+/** A resource the client rejected alone: it keeps running an earlier version (or nothing). */
+export interface ResourceDeviation {
+  /** The version it runs: of the last response that delivered it accepted; '' = it has none. */
+  readonly running: string;
+  /** The version whose response carried the rejected update. */
+  readonly rejected: string;
+  readonly error: string;
+  /** Epoch ms. */
+  readonly time: number;
+}
+
+/** One rejected resource as a client's NACK names it (the field violations of its BadRequest). */
+export interface RejectedByClient {
+  readonly name: string;
+  readonly error: string;
+}
+
 interface TypeRecord {
   versionSent: string;
   versionAcked: string;
+  /**
+   * The version that every resource of the type not in `rejected` runs: the last ACKed one, or
+   * the last one NACKed in part (its other resources were applied).
+   */
+  versionApplied: string;
   resources: number;
   /** When versionSent was last sent, epoch ms (0 = never). */
   lastSent: number;
   lastNack: NackStatus | undefined;
   subscription: SubscriptionView | undefined;
+  /** The resources of the snapshot last sent and of the one applied (shared, not copied). */
+  snapshotSent: ReadonlyMap<string, unknown> | undefined;
+  snapshotApplied: ReadonlyMap<string, unknown> | undefined;
+  /** Only the resources rejected alone; undefined (no map) in the common case. */
+  rejected: Map<string, ResourceDeviation> | undefined;
 }
 
 interface NodeRecord {
@@ -58,13 +100,33 @@ export interface NodeHandle {
   readonly node: NodeIdentity;
   readonly group: string;
   seen(): void;
-  sent(typeUrl: string, version: string, resources: number, subscription: SubscriptionView): void;
-  acked(typeUrl: string, version: string): void;
+  /** `snapshot`: the resources of the snapshot the response came from (kept by reference). */
+  sent(
+    typeUrl: string,
+    version: string,
+    resources: number,
+    subscription: SubscriptionView,
+    snapshot?: ReadonlyMap<string, unknown>,
+  ): void;
+  /**
+   * Records an ACK of `version`. `carried`: the names the ACKed response carried, when it did
+   * not carry the whole state (delta); rejections of other names still hold.
+   */
+  acked(typeUrl: string, version: string, carried?: readonly string[]): void;
   /**
    * Records a NACK of the response that sent `version`; `resources` are the names that response
-   * carried (the ones CSDS reports as NACKED).
+   * carried. `rejected`: the resources the client names as rejected alone (the rest of the
+   * response was applied); undefined when the client does not say, and the whole response counts
+   * as rejected. `delta`: the response carried only changes, so earlier rejections of names it
+   * does not carry still hold.
    */
-  nacked(typeUrl: string, version: string, error: string, resources: readonly string[]): void;
+  nacked(
+    typeUrl: string,
+    version: string,
+    error: string,
+    resources: readonly string[],
+    rejected?: readonly RejectedByClient[],
+  ): void;
   /** Called once when the stream ends. */
   disconnect(): void;
 }
@@ -80,6 +142,8 @@ export interface FleetTrackerOptions {
    * process registry). A node counts once however many streams it has.
    */
   readonly connectedProxies?: (group: string) => MetricChild;
+  /** The current snapshot's resources of a group and type (status with every resource). */
+  readonly snapshots?: (group: string, typeUrl: string) => ReadonlyMap<string, unknown>;
 }
 
 /** A node's record as CSDS reads it. */
@@ -87,8 +151,13 @@ export interface FleetNodeView {
   readonly node: NodeIdentity;
   readonly group: string;
   readonly connected: boolean;
-  readonly types: ReadonlyMap<string, Readonly<TypeRecord>>;
+  readonly types: ReadonlyMap<string, TypeRecordView>;
 }
+
+/** A type's record as status readers see it (resource-status.ts). */
+export type TypeRecordView = Readonly<Omit<TypeRecord, 'rejected'>> & {
+  readonly rejected: ReadonlyMap<string, ResourceDeviation> | undefined;
+};
 
 export function groupOf(node: { readonly cluster?: string }): string {
   return node.cluster ? node.cluster : 'default';
@@ -101,8 +170,10 @@ export class FleetTracker implements FleetStatusSource {
   private readonly now: () => number;
   private lastPruneAt = -Infinity;
   private readonly connectedProxies: (group: string) => MetricChild;
+  private readonly snapshots: FleetTrackerOptions['snapshots'];
 
   constructor(options: FleetTrackerOptions = {}) {
+    this.snapshots = options.snapshots;
     if (options.connectedProxies) this.connectedProxies = options.connectedProxies;
     else {
       const metrics = xdsMetrics();
@@ -144,16 +215,21 @@ export class FleetTracker implements FleetStatusSource {
     record.streams.push(kind);
     const owner = record;
     let open = true;
+    const delta = kind.endsWith('delta');
     const type = (typeUrl: string): TypeRecord => {
       let t = owner.types.get(typeUrl);
       if (!t) {
         t = {
           versionSent: '',
           versionAcked: '',
+          versionApplied: '',
           resources: 0,
           lastSent: 0,
           lastNack: undefined,
           subscription: undefined,
+          snapshotSent: undefined,
+          snapshotApplied: undefined,
+          rejected: undefined,
         };
         owner.types.set(typeUrl, t);
       }
@@ -164,23 +240,52 @@ export class FleetTracker implements FleetStatusSource {
       node,
       group: owner.group,
       seen: () => void stamp(),
-      sent: (typeUrl, version, resources, subscription) => {
+      sent: (typeUrl, version, resources, subscription, snapshot) => {
         const t = type(typeUrl);
         t.versionSent = version;
         t.resources = resources;
         t.subscription = subscription;
+        t.snapshotSent = snapshot;
         t.lastSent = stamp();
       },
-      acked: (typeUrl, version) => {
+      acked: (typeUrl, version, carried) => {
         const t = type(typeUrl);
         t.versionAcked = version;
-        // An ACK means the node now runs an accepted config: the earlier rejection is history.
-        t.lastNack = undefined;
+        applied(t, version);
+        // An ACK means the node now runs an accepted config: the earlier rejection is history
+        // (delta: of the names this response carried; the others' rejections still hold).
+        t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
+        if (!t.rejected) t.lastNack = undefined;
         stamp();
       },
-      nacked: (typeUrl, version, error, resources) => {
-        const time = new Date(stamp()).toISOString();
-        type(typeUrl).lastNack = { version, error, time, resources: [...resources] };
+      nacked: (typeUrl, version, error, resources, rejected) => {
+        const now = stamp();
+        const t = type(typeUrl);
+        if (rejected === undefined) {
+          t.lastNack = {
+            version,
+            error,
+            time: new Date(now).toISOString(),
+            resources: [...resources],
+          };
+          return;
+        }
+        // Rejected in part: the named resources keep what they ran, the rest runs `version`.
+        const next = delta ? (settle(t.rejected, resources) ?? new Map()) : new Map();
+        for (const r of rejected) {
+          const before = t.rejected?.get(r.name);
+          const running =
+            before?.running ?? (t.snapshotApplied?.has(r.name) ? t.versionApplied : '');
+          next.set(r.name, { running, rejected: version, error: r.error, time: now });
+        }
+        t.rejected = next.size > 0 ? next : undefined;
+        applied(t, version);
+        t.lastNack = {
+          version,
+          error,
+          time: new Date(now).toISOString(),
+          resources: rejected.map((r) => r.name),
+        };
       },
       disconnect: () => {
         if (!open) return;
@@ -196,9 +301,13 @@ export class FleetTracker implements FleetStatusSource {
     };
   }
 
-  nodes(): NodeStatus[] {
+  nodes(options: StatusOptions = {}): NodeStatus[] {
     this.prune();
-    return [...this.records.values()].map((r) => ({
+    const records =
+      options.nodeId === undefined
+        ? [...this.records.values()]
+        : [this.records.get(options.nodeId)].filter((r) => r !== undefined);
+    return records.map((r) => ({
       nodeId: r.node.id,
       cluster: r.node.cluster,
       group: r.group,
@@ -221,6 +330,17 @@ export class FleetTracker implements FleetStatusSource {
               },
             }
           : {}),
+        versionApplied: t.versionApplied,
+        ...(t.rejected
+          ? {
+              rejectedResources: [...t.rejected.keys()]
+                .sort()
+                .map((name) => resourceStatus(resourceState(t, name, true))),
+            }
+          : {}),
+        ...(options.resources && this.snapshots
+          ? { resourceStatuses: this.resourceStatuses(r.group, typeUrl, t) }
+          : {}),
       })),
     }));
   }
@@ -231,6 +351,13 @@ export class FleetTracker implements FleetStatusSource {
     for (const r of this.records.values())
       if (r.group === group && r.disconnectedAt === undefined) out.push(r.node);
     return out;
+  }
+
+  private resourceStatuses(group: string, typeUrl: string, t: TypeRecord): ResourceStatus[] {
+    const snapshot = this.snapshots?.(group, typeUrl) ?? new Map<string, unknown>();
+    return statusNames(t, snapshot).map((name) =>
+      resourceStatus(resourceState(t, name, snapshot.has(name))),
+    );
   }
 
   /** Records for CSDS, connected or recently disconnected. */
@@ -255,4 +382,44 @@ export class FleetTracker implements FleetStatusSource {
       if (r.disconnectedAt !== undefined && r.disconnectedAt < cutoff) this.records.delete(id);
     }
   }
+}
+
+/** The type runs `version` now (all of it, or all but its rejected resources). */
+function applied(t: TypeRecord, version: string): void {
+  t.versionApplied = version;
+  if (t.versionSent === version) t.snapshotApplied = t.snapshotSent;
+}
+
+/**
+ * `rejected` without the names of `carried` (their new state is known) and, given the snapshot
+ * now in force, without the names it no longer has (removed); undefined if empty.
+ */
+function settle(
+  rejected: Map<string, ResourceDeviation> | undefined,
+  carried: readonly string[],
+  current?: ReadonlyMap<string, unknown>,
+): Map<string, ResourceDeviation> | undefined {
+  if (!rejected) return undefined;
+  const next = new Map(rejected);
+  for (const name of carried) next.delete(name);
+  if (current) for (const name of next.keys()) if (!current.has(name)) next.delete(name);
+  return next.size > 0 ? next : undefined;
+}
+
+function resourceStatus(state: ResourceState): ResourceStatus {
+  return {
+    name: state.name,
+    state: state.clientStatus,
+    versionRunning: state.versionRunning,
+    versionSent: state.versionSent,
+    ...(state.error
+      ? {
+          nack: {
+            version: state.error.version,
+            error: state.error.message,
+            time: new Date(state.error.time).toISOString(),
+          },
+        }
+      : {}),
+  };
 }

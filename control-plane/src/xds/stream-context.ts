@@ -2,10 +2,10 @@
  * What every xDS stream shares with its server: the snapshot cache, the fleet tracker, the
  * logger, and helpers for the parts of the protocol that SotW and delta streams have in common.
  */
-import { servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
+import { binaryToJson, servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { NodeMessage, StatusMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
-import type { FleetTracker, NodeIdentity } from './fleet.js';
+import type { FleetTracker, NodeIdentity, RejectedByClient } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import type { XdsMetrics } from '../metrics/xds-metrics.js';
 import type { PushTracker } from './push-tracker.js';
@@ -92,4 +92,46 @@ export function nackMessage(errorDetail: StatusMessage | undefined): string | un
   if (typeof errorDetail.message === 'string' && errorDetail.message !== '')
     return errorDetail.message;
   return `rejected without a message (code ${errorDetail.code ?? 0})`;
+}
+
+const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+/** A field violation's field as ferry-proxy writes it: the resource kind and its quoted name. */
+const RESOURCE_FIELD = /^[A-Za-z]+ ("(?:[^"\\]|\\.)*")$/;
+
+/**
+ * The resources a NACK names as rejected alone, the rest of the response having been applied
+ * (ferry-proxy: a google.rpc.BadRequest in error_detail.details, one field violation per resource,
+ * field `Listener "web"`). Only names among `carried` (what the NACKed response carried) count,
+ * so a client cannot make the control plane record names it never sent. Undefined when the NACK
+ * names none (Envoy, gRPC clients): the whole response counts as rejected.
+ */
+export function nackRejections(
+  errorDetail: StatusMessage | undefined,
+  carried: readonly string[],
+): RejectedByClient[] | undefined {
+  const details = errorDetail?.details;
+  if (!Array.isArray(details)) return undefined;
+  const wanted = new Set(carried);
+  const out = new Map<string, string>();
+  for (const detail of details as readonly unknown[]) {
+    const any = detail as { type_url?: unknown; value?: unknown } | null;
+    if (any?.type_url !== BAD_REQUEST_TYPE_URL || !(any.value instanceof Uint8Array)) continue;
+    let parsed: unknown;
+    try {
+      parsed = binaryToJson('google.rpc.BadRequest', any.value);
+    } catch {
+      continue;
+    }
+    const violations = (parsed as { field_violations?: unknown }).field_violations;
+    for (const v of Array.isArray(violations) ? violations : []) {
+      const { field, description } = v as { field?: unknown; description?: unknown };
+      const match = typeof field === 'string' ? RESOURCE_FIELD.exec(field) : null;
+      if (!match) continue;
+      const name = JSON.parse(match[1]!) as string;
+      if (wanted.has(name) && !out.has(name))
+        out.set(name, typeof description === 'string' ? description : '');
+    }
+  }
+  if (out.size === 0) return undefined;
+  return [...out].map(([name, error]) => ({ name, error }));
 }

@@ -25,6 +25,7 @@ import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './res
 import {
   FULL_STATE_TYPES,
   nackMessage,
+  nackRejections,
   nextNonce,
   TYPE_ORDER,
   type StreamContext,
@@ -161,12 +162,16 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       // An earlier part's ACK says nothing about the rest; after a NACKed part, the update as a
       // whole stays rejected.
       if (part === undefined && sub.updateNack === undefined) {
-        handle.acked(typeUrl, sub.versionSent);
+        handle.acked(typeUrl, sub.versionSent, [
+          ...sub.namesSent,
+          ...[...sub.earlierParts.values()].flat(),
+        ]);
         this.ctx.pushes.acked(sub, typeUrl);
       }
       return;
     }
     const names = part ?? sub.namesSent;
+    const rejected = nackRejections(request.error_detail, names);
     this.ctx.metrics.nacks(typeUrl).inc();
     this.ctx.pushes.nacked(sub, nack);
     const previous = sub.updateNack;
@@ -176,10 +181,26 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
           resources: [...previous.resources, ...names],
         }
       : { error: nack, resources: [...names] };
-    handle.nacked(typeUrl, sub.versionSent, sub.updateNack.error, sub.updateNack.resources);
+    // Named rejections settle what this part carried; a whole rejection covers every part.
+    handle.nacked(
+      typeUrl,
+      sub.versionSent,
+      sub.updateNack.error,
+      rejected ? names : sub.updateNack.resources,
+      rejected,
+    );
     this.ctx.logger.warn(
-      { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources: names },
-      'config rejected (NACK)',
+      {
+        node: handle.node.id,
+        typeUrl,
+        version: sub.versionSent,
+        error: nack,
+        resources: names,
+        ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
+      },
+      rejected
+        ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
+        : 'config rejected (NACK)',
     );
   }
 
@@ -264,7 +285,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       this.ctx.metrics.bytesSent.inc(response.byteLength);
       this.call.write(response);
     });
-    handle.sent(typeUrl, version, sub.sent.size, sub);
+    handle.sent(typeUrl, version, sub.sent.size, sub, snapshot.resources);
     this.ctx.pushes.sent(
       sub,
       handle,

@@ -29,6 +29,7 @@ import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache
 import {
   FULL_STATE_TYPES,
   nackMessage,
+  nackRejections,
   nextNonce,
   TYPE_ORDER,
   type StreamContext,
@@ -222,10 +223,20 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         this.ctx.metrics.nacks(typeUrl).inc();
         this.ctx.pushes.nacked(sub, nack);
         const resources = sub.namesSent();
-        handle.nacked(typeUrl, sub.versionSent, nack, resources);
+        const rejected = nackRejections(request.error_detail, resources);
+        handle.nacked(typeUrl, sub.versionSent, nack, resources, rejected);
         this.ctx.logger.warn(
-          { node: handle.node.id, typeUrl, version: sub.versionSent, error: nack, resources },
-          'config rejected (NACK)',
+          {
+            node: handle.node.id,
+            typeUrl,
+            version: sub.versionSent,
+            error: nack,
+            resources,
+            ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
+          },
+          rejected
+            ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
+            : 'config rejected (NACK)',
         );
       } else if ((request.version_info ?? '') === sub.versionSent) {
         sub.rejected = undefined;
@@ -309,7 +320,13 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     sub.nonce = nonce;
     sub.versionSent = selection.version;
     sub.namesSent = selection.names;
-    this.handle.sent(typeUrl, selection.version, selection.resources.length, sub);
+    this.handle.sent(
+      typeUrl,
+      selection.version,
+      selection.resources.length,
+      sub,
+      snapshot.resources,
+    );
     const response = encodeSotwResponse(
       this.encodedBody(selection, typeUrl),
       nonce,

@@ -8,6 +8,7 @@ const counters: XdsCounters = {
   updates: new Map(),
   rejections: new Map(),
   lastRejection: undefined,
+  rejectedResources: new Map(),
   connected: true,
   connects: 1,
 };
@@ -60,7 +61,18 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
       xds: () => ({
         target: '127.0.0.1:18000',
         targets: ['127.0.0.1:18000', '127.0.0.1:18001'],
-        counters: { ...counters, lastRejection },
+        counters: {
+          ...counters,
+          lastRejection,
+          rejectedResources: new Map([
+            [
+              'lds',
+              new Map([
+                ['api', { name: 'api', version: 'v8', errors: ['bad'], at: 'now', json: {} }],
+              ]),
+            ],
+          ]),
+        },
         stateDir: '/var/lib/ferry',
       }),
     }),
@@ -75,5 +87,8 @@ test('server_info: the config in force, its origin, node metadata and the xDS co
     connected: true,
     state_dir: '/var/lib/ferry',
     last_rejection: lastRejection,
+    rejected_resources: [
+      { type_url: 'lds', name: 'api', version: 'v8', errors: ['bad'], at: 'now' },
+    ],
   });
 });

@@ -68,6 +68,16 @@ export class ServerInfo implements ServerInfoSource {
             connected: xds.counters.connected,
             state_dir: xds.stateDir,
             last_rejection: xds.counters.lastRejection ?? null,
+            // Resources rejected alone: each keeps its last accepted version (or is absent).
+            rejected_resources: [...xds.counters.rejectedResources].flatMap(([typeUrl, byName]) =>
+              [...byName.values()].map((r) => ({
+                type_url: typeUrl,
+                name: r.name,
+                version: r.version,
+                errors: r.errors,
+                at: r.at,
+              })),
+            ),
           }
         : null,
     };

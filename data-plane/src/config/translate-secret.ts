@@ -125,13 +125,13 @@ export class SecretScope implements SecretResolver {
   #pending = new Set<string>();
 
   /**
-   * Translates every secret; their errors are appended to `errors`, and each secret's collector
-   * is handed to `report` (ADS secrets only: static ones are the bootstrap's).
+   * Translates every secret; each one with errors is reported to `reject` (`isStatic`: one of
+   * the bootstrap's static secrets), and each ADS secret's collector is handed to `report`.
    */
   constructor(
     staticSecrets: readonly JsonObject[],
     dynamicSecrets: readonly JsonObject[],
-    errors: string[],
+    reject: (name: string, errors: string[], isStatic: boolean) => void,
     hostAccess: HostAccess = 'read',
     report?: (name: string, issues: Issues) => void,
   ) {
@@ -140,13 +140,13 @@ export class SecretScope implements SecretResolver {
       const secret = translateSecret(json, issues);
       if (this.#static.has(secret.name)) issues.add('name', 'duplicate static secret name');
       this.#static.set(secret.name, secret);
-      errors.push(...issues.errors);
+      if (!issues.ok) reject(secret.name, issues.errors, true);
     }
     for (const json of dynamicSecrets) {
       const issues = new Issues(`Secret ${JSON.stringify(str(json.name))}`, hostAccess);
       const secret = translateSecret(json, issues);
       this.#dynamic.set(secret.name, secret);
-      errors.push(...issues.errors);
+      if (!issues.ok) reject(secret.name, issues.errors, false);
       report?.(secret.name, issues);
     }
   }

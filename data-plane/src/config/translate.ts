@@ -7,11 +7,12 @@
  * Contract: the result is a pure function of the inputs (and of files/environment variables that
  * DataSources name, and of `previous` for a listener or cluster warming on an SDS secret, which
  * keeps its previous version); `version` is a content hash of the result, equal for equal content
- * on every proxy. All-or-nothing: any error fails the whole config, the previous one stays in
- * force.
+ * on every proxy. A config with any error fails as a whole; the failure lists, per resource, the
+ * rejected ones (`rejected`), so that the caller can apply the others and keep the rejected
+ * ones' previous versions (xds/config-source.ts, docs/architecture.md "Per-resource acceptance").
  */
 import { createHash } from 'node:crypto';
-import { parseResourceBinary, fail, ok, type Result } from '@ferry/proto';
+import { parseResourceBinary, ok, type Result } from '@ferry/proto';
 import { formatHostPort } from '@ferry/shared';
 import {
   Issues,
@@ -53,8 +54,30 @@ export interface BuildOptions {
   readonly report?: (kind: ResourceKind, name: string, issues: Issues) => void;
 }
 
+/** The kinds of resources translated one by one, as they label errors. */
 export type ResourceKind =
-  'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
+  'Listener' | 'Cluster' | 'RouteConfiguration' | 'ClusterLoadAssignment' | 'Secret';
+
+/** One resource that does not translate, with every error it has (each prefixed by its label). */
+export interface ResourceRejection {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly errors: readonly string[];
+  /** One of the bootstrap's static secrets (static listeners and clusters are not told apart). */
+  readonly static?: true;
+}
+
+/**
+ * A config, or its errors and, per resource, which ones are rejected: every error belongs to
+ * exactly one rejection, in input order.
+ */
+export type BuildResult =
+  | { readonly ok: true; readonly value: ProxyConfig }
+  | {
+      readonly ok: false;
+      readonly errors: string[];
+      readonly rejected: readonly ResourceRejection[];
+    };
 
 /**
  * Translates a complete set of resources. `previous` is returned unchanged (same object) when the
@@ -64,18 +87,19 @@ export function buildProxyConfig(
   input: XdsResources,
   previous?: ProxyConfig,
   options: BuildOptions = {},
-): Result<ProxyConfig> {
-  const { errors, content } = translateResources(input, previous, options);
-  if (errors.length > 0) return fail(errors);
+): BuildResult {
+  const { rejected, content } = translateResources(input, previous, options);
+  if (rejected.length > 0)
+    return { ok: false, errors: rejected.flatMap((r) => r.errors), rejected };
   const version = createHash('sha256').update(sortedKeysJson(content)).digest('hex').slice(0, 16);
-  if (previous && previous.version === version) return ok(previous);
-  return ok({ version, ...content });
+  if (previous && previous.version === version) return { ok: true, value: previous };
+  return { ok: true, value: { version, ...content } };
 }
 
 /** A build's outcome before its content version is computed. */
 export interface Translation {
-  /** Every resource's errors, labelled; the config applies only when there are none. */
-  readonly errors: string[];
+  /** The rejected resources, in input order; the config applies only when there are none. */
+  readonly rejected: readonly ResourceRejection[];
   readonly content: Omit<ProxyConfig, 'version'>;
 }
 
@@ -88,18 +112,19 @@ export function translateResources(
   previous?: ProxyConfig,
   options: BuildOptions = {},
 ): Translation {
-  const errors: string[] = [];
+  const rejected: ResourceRejection[] = [];
   const hostAccess = options.hostAccess ?? 'read';
   const report = options.report;
   const collect = (kind: ResourceKind, name: string, issues: Issues): void => {
-    errors.push(...issues.errors);
+    if (!issues.ok) rejected.push({ kind, name, errors: issues.errors });
     report?.(kind, name, issues);
   };
 
   const secrets = new SecretScope(
     input.staticSecrets ?? [],
     input.secrets ?? [],
-    errors,
+    (name, errors, isStatic) =>
+      rejected.push({ kind: 'Secret', name, errors, ...(isStatic ? { static: true } : {}) }),
     hostAccess,
     report && ((name, issues) => report('Secret', name, issues)),
   );
@@ -197,7 +222,7 @@ export function translateResources(
     ...warming,
     ...(watches.length > 0 ? { secretWatches: watches } : {}),
   };
-  return { errors, content };
+  return { rejected, content };
 }
 
 /**

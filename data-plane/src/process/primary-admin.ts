@@ -87,6 +87,7 @@ export function primaryAdminSources(parts: PrimaryParts): AdminSources {
       staticSecrets: (bootstrap.staticSecrets ?? []) as JsonObject[],
       resources: () => source.resources,
       subscribedSecrets: () => source.subscribedNames(SDS),
+      rejected: () => source.counters.rejectedResources,
       bootTime: parts.bootTime,
       ...(parts.bootstrapJson ? { bootstrap: parts.bootstrapJson } : {}),
     }),

@@ -5,7 +5,9 @@
  *   EDS and RDS ask for the names the handler derives from what it accepted;
  * - every response is decoded (each Any with binaryToJson) and handed to the handler, which
  *   accepts it (ACK: version_info + response_nonce) or rejects it (NACK: the previously accepted
- *   version_info, the new nonce, error_detail INVALID_ARGUMENT with the joined errors);
+ *   version_info, the new nonce, error_detail INVALID_ARGUMENT with the joined errors and, when
+ *   the handler rejected some resources alone, a google.rpc.BadRequest naming each one);
+ *   a resource that does not decode but whose name can be read is rejected alone;
  * - a request carries the latest nonce of its type, so the server never sees it as stale;
  * - on stream failure it reconnects with jittered exponential backoff (reset once a response
  *   arrives) and re-sends every subscription with the last accepted versions; the handler keeps
@@ -13,15 +15,23 @@
  *
  * The handler owns resources and decisions; this class owns only protocol state.
  */
-import { binaryToJson, servedResourceTypeByUrl } from '@ferry/proto';
+import { binaryToJson, jsonToBinary, servedResourceTypeByUrl } from '@ferry/proto';
 import type {
   AnyMessage,
   DiscoveryRequest,
   DiscoveryResponse,
   NodeMessage,
+  StatusMessage,
 } from '@ferry/proto/grpc';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate, type JsonObject } from './resource-set.js';
+import {
+  CDS,
+  LDS,
+  SUBSCRIBED_TYPES,
+  resourceName,
+  type DeltaUpdate,
+  type JsonObject,
+} from './resource-set.js';
 import { XdsStreamClientBase, type XdsStreamClientOptions } from './xds-stream-client.js';
 import { PROXY_USER_AGENT } from '../version.js';
 
@@ -30,12 +40,42 @@ export { ADS_SERVICE, type BackoffOptions } from './xds-stream-client.js';
 /** google.rpc.Code INVALID_ARGUMENT, what Envoy sends in a NACK's error_detail. */
 export const INVALID_ARGUMENT = 3;
 
+/** google.rpc.BadRequest's type URL, in a NACK's error_detail.details. */
+export const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+
+/** A resource of a response that did not decode, known by name. */
+export interface InvalidResource {
+  readonly name: string;
+  readonly errors: readonly string[];
+}
+
+/** A resource rejected alone: the rest of its response was applied. */
+export interface RejectedResource {
+  readonly name: string;
+  readonly errors: readonly string[];
+}
+
+/**
+ * The handler's answer to a response: no errors is an ACK; errors are a NACK. `rejected` lists the
+ * resources rejected alone (the others were applied); empty with errors, the response was
+ * rejected as a whole.
+ */
+export interface ResponseVerdict {
+  readonly errors: readonly string[];
+  readonly rejected: readonly RejectedResource[];
+}
+
 export interface AdsHandler {
   /**
-   * A decoded response. Returns the errors that reject it (NACK), or an empty list (ACK). Called
-   * synchronously; the handler updates its subscriptions before returning.
+   * A decoded response; `invalid` are its resources that did not decode (part of the response,
+   * not removals). Called synchronously; the handler updates its subscriptions before returning.
    */
-  onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[];
+  onResponse(
+    typeUrl: string,
+    version: string,
+    resources: JsonObject[],
+    invalid?: readonly InvalidResource[],
+  ): ResponseVerdict;
   /** Names to subscribe to per type; CDS/LDS are always wildcard and not asked here. */
   subscribedNames(typeUrl: string): readonly string[];
   /** The stream is up (true) or failed/ended (false, with the reason). */
@@ -45,15 +85,16 @@ export interface AdsHandler {
 /** What the delta client (delta-ads-client.ts) needs beyond AdsHandler; ConfigSource has it. */
 export interface DeltaAdsHandler extends AdsHandler {
   /**
-   * A decoded delta response: resources added or changed, names removed. Returns the errors that
-   * reject it (NACK) or an empty list (ACK); the handler keeps the previous set on a NACK.
+   * A decoded delta response: resources added or changed, names removed, resources that did not
+   * decode. The verdict as for onResponse.
    */
   onDeltaResponse(
     typeUrl: string,
     systemVersion: string,
     updated: readonly DeltaUpdate[],
     removed: readonly string[],
-  ): string[];
+    invalid?: readonly InvalidResource[],
+  ): ResponseVerdict;
   /** Name → version of what the handler holds of a type (sent on reconnect). */
   resourceVersions(typeUrl: string): Record<string, string>;
   /** Names unsubscribed from: drop them (the server will not mention them again). */
@@ -172,42 +213,118 @@ export class AdsClient
     }
     state.nonce = nonce;
     const decoded = decodeResources(typeUrl, response.resources ?? [], this.options.decode);
-    const errors = decoded.ok
-      ? this.options.handler.onResponse(typeUrl, version, decoded.resources)
-      : decoded.errors;
-    if (errors.length === 0) {
+    const verdict: ResponseVerdict = decoded.ok
+      ? this.options.handler.onResponse(typeUrl, version, decoded.resources, decoded.invalid)
+      : { errors: decoded.errors, rejected: [] };
+    // Make before break: ask for newly needed EDS/RDS names before answering (what was applied
+    // of a partly rejected response may need some too).
+    for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.request(t, false);
+    if (verdict.errors.length === 0) {
       state.acceptedVersion = version;
-      // Make before break: ask for newly needed EDS/RDS names before acknowledging.
-      for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.request(t, false);
       this.request(typeUrl, true, { response_nonce: nonce });
-    } else {
-      this.options.logger.warn(
-        { typeUrl, version, errors },
-        'xDS config rejected (NACK); keeping the last good config',
-      );
-      this.request(typeUrl, true, {
-        response_nonce: nonce,
-        error_detail: { code: INVALID_ARGUMENT, message: errors.join('; ') },
-      });
+      return;
     }
+    logRejection(this.options.logger, typeUrl, verdict, { version });
+    // The version stays the last one accepted as a whole, as Envoy reports it after a NACK.
+    this.request(typeUrl, true, {
+      response_nonce: nonce,
+      error_detail: nackStatus(typeUrl, verdict),
+    });
   }
 }
 
-type Decoded = { ok: true; resources: JsonObject[] } | { ok: false; errors: string[] };
+/** Logs a NACK: one line per response, naming the resources rejected alone. */
+export function logRejection(
+  logger: AdsClientOptions['logger'],
+  typeUrl: string,
+  verdict: ResponseVerdict,
+  fields: Record<string, string>,
+): void {
+  if (verdict.rejected.length === 0) {
+    logger.warn(
+      { typeUrl, ...fields, errors: verdict.errors },
+      'xDS update rejected (NACK); keeping the last good config',
+    );
+    return;
+  }
+  logger.warn(
+    {
+      typeUrl,
+      ...fields,
+      rejected: verdict.rejected.map((r) => r.name),
+      errors: verdict.errors,
+    },
+    'xDS update partly rejected (NACK): the other resources were applied, the rejected ones keep their last accepted version',
+  );
+}
 
+/**
+ * A NACK's error_detail: INVALID_ARGUMENT with the joined errors and, for resources rejected
+ * alone, a google.rpc.BadRequest with one field violation per resource (field: its kind and
+ * quoted name, as error messages label it; description: its errors).
+ */
+export function nackStatus(typeUrl: string, verdict: ResponseVerdict): StatusMessage {
+  const message = verdict.errors.join('; ');
+  if (verdict.rejected.length === 0) return { code: INVALID_ARGUMENT, message };
+  const kind = servedResourceTypeByUrl(typeUrl)?.kind ?? typeUrl;
+  const badRequest = jsonToBinary('google.rpc.BadRequest', {
+    field_violations: verdict.rejected.map((r) => ({
+      field: `${kind} ${JSON.stringify(r.name)}`,
+      description: r.errors.join('; '),
+    })),
+  });
+  if (!badRequest.ok) return { code: INVALID_ARGUMENT, message };
+  return {
+    code: INVALID_ARGUMENT,
+    message,
+    details: [{ type_url: BAD_REQUEST_TYPE_URL, value: Buffer.from(badRequest.value) }],
+  };
+}
+
+type Decoded =
+  | { ok: true; resources: JsonObject[]; invalid: InvalidResource[] }
+  | { ok: false; errors: string[] };
+
+/**
+ * Decodes each resource. One that does not decode is rejected alone when its name can still be
+ * read (leniently, without validation rules); the response is rejected as a whole otherwise.
+ */
 function decodeResources(
   typeUrl: string,
   anys: readonly AnyMessage[],
   decode: ResourceDecoder | undefined,
 ): Decoded {
   const resources: JsonObject[] = [];
+  const invalid: InvalidResource[] = [];
   const errors: string[] = [];
   anys.forEach((resource, i) => {
     const result = decodeResource(typeUrl, resource, `resources[${i}]`, decode);
-    if (result.ok) resources.push(result.json);
+    if (result.ok) {
+      resources.push(result.json);
+      return;
+    }
+    const name = lenientName(typeUrl, resource);
+    if (name !== '') invalid.push({ name, errors: labelled(typeUrl, name, result.errors) });
     else errors.push(...result.errors);
   });
-  return errors.length ? { ok: false, errors } : { ok: true, resources };
+  return errors.length ? { ok: false, errors } : { ok: true, resources, invalid };
+}
+
+/** Decoding errors labelled with the resource, as translation labels its errors. */
+export function labelled(typeUrl: string, name: string, errors: readonly string[]): string[] {
+  const kind = servedResourceTypeByUrl(typeUrl)?.kind ?? typeUrl;
+  return errors.map((e) => `${kind} ${JSON.stringify(name)}: ${e}`);
+}
+
+/** The name of a resource read without validation rules; '' when it cannot be read. */
+function lenientName(typeUrl: string, resource: AnyMessage | undefined): string {
+  const type = servedResourceTypeByUrl(typeUrl);
+  if (!type || !resource || String(resource.type_url ?? '') !== typeUrl) return '';
+  try {
+    return resourceName(typeUrl, binaryToJson(type.messageName, resource.value) as JsonObject);
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -75,12 +75,12 @@ const certOf = (config: ProxyConfig | undefined): string | undefined =>
 describe('ConfigSource: SDS', () => {
   test('subscribes to the secrets listeners refer to; the initial fetch waits for them', () => {
     const s = source();
-    assert.deepEqual(s.onResponse(CDS, 'c1', []), []);
-    assert.deepEqual(s.onResponse(LDS, 'l1', [listener('web-cert')]), []);
+    assert.deepEqual(s.onResponse(CDS, 'c1', []).errors, []);
+    assert.deepEqual(s.onResponse(LDS, 'l1', [listener('web-cert')]).errors, []);
     assert.deepEqual(s.subscribedNames(SDS), ['web-cert']);
     assert.equal(s.initialFetchDone(), false, 'waits for the SDS answer');
     assert.deepEqual(s.applied?.config.listeners, [], 'the listener warms meanwhile');
-    assert.deepEqual(s.onResponse(SDS, 's1', [secret('web-cert')]), []);
+    assert.deepEqual(s.onResponse(SDS, 's1', [secret('web-cert')]).errors, []);
     assert.equal(s.initialFetchDone(), true);
     assert.equal(certOf(s.applied?.config), TEST_CERT);
   });
@@ -89,9 +89,9 @@ describe('ConfigSource: SDS', () => {
     const s = source();
     s.onResponse(LDS, 'l1', [listener('web-cert')]);
     s.onResponse(SDS, 's1', [secret('web-cert')]);
-    assert.deepEqual(s.onResponse(SDS, 's2', []), []);
+    assert.deepEqual(s.onResponse(SDS, 's2', []).errors, []);
     assert.equal(certOf(s.applied?.config), TEST_CERT);
-    assert.deepEqual(s.onDeltaResponse(SDS, 's3', [], ['web-cert']), []);
+    assert.deepEqual(s.onDeltaResponse(SDS, 's3', [], ['web-cert']).errors, []);
     assert.equal(certOf(s.applied?.config), TEST_CERT);
     assert.ok(s.resources.get(SDS)?.resources.has('web-cert'));
   });

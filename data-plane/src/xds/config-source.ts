@@ -2,15 +2,22 @@
  * The primary's view of configuration: the bootstrap's static resources merged with the xDS
  * resources accepted so far, and the last good ProxyConfig built from them. It is the ADS client's
  * handler: each response is tried by building the whole config from the candidate resource set
- * (config/translate.ts's buildProxyConfig); a config that builds is accepted (ACK) and announced to
- * `onConfig`, one that does not is rejected (NACK) and the last good config stays in force
- * (docs/architecture.md, "Runtime model").
+ * (config/translate.ts's buildProxyConfig). Acceptance is per resource, as in Envoy
+ * (docs/architecture.md, "Per-resource acceptance"): a resource of the response that does not
+ * translate is rejected alone and keeps its last accepted version (or stays absent if it is new),
+ * the others are applied, and the response is NACKed naming the rejected ones. A response whose
+ * errors are not its own resources' (e.g. it removes a cluster that an accepted listener needs)
+ * is rejected as a whole and the last good config stays in force.
  */
 import type { Result } from '@ferry/proto';
 import type { ProxyConfig } from '../config/model.js';
-import type { AdsHandler } from './ads-client.js';
+import type { ResourceKind, ResourceRejection } from '../config/translate.js';
+import type { AdsHandler, InvalidResource, ResponseVerdict } from './ads-client.js';
 import {
   applyDelta,
+  withResource,
+  withoutResource,
+  withTypeVersion,
   resourceVersions,
   CDS,
   EDS,
@@ -21,6 +28,7 @@ import {
   rdsRouteNames,
   sdsSecretNames,
   replaceType,
+  resourceName,
   resourcesOf,
   type DeltaUpdate,
   type JsonObject,
@@ -36,7 +44,14 @@ export interface BuildInput {
   staticSecrets: JsonObject[];
 }
 
-export type BuildConfig = (input: BuildInput, previous?: ProxyConfig) => Result<ProxyConfig>;
+/**
+ * Builds a config. A failure that lists `rejected` resources lets the config source apply the
+ * others; one without (or with static ones among them) rejects the response as a whole.
+ */
+export type BuildConfig = (
+  input: BuildInput,
+  previous?: ProxyConfig,
+) => Result<ProxyConfig> & { readonly rejected?: readonly ResourceRejection[] };
 
 export type ConfigOrigin = 'static' | 'xds' | 'persisted';
 
@@ -52,9 +67,36 @@ export interface XdsCounters {
   /** Rejected responses per type URL. */
   readonly rejections: Map<string, number>;
   lastRejection: { typeUrl: string; version: string; errors: string[]; at: string } | undefined;
+  /**
+   * Per type URL, the resources currently rejected: each keeps its last accepted version (or is
+   * absent) until an update of it is accepted or it is removed.
+   */
+  readonly rejectedResources: Map<string, Map<string, RejectedResourceState>>;
   connected: boolean;
   connects: number;
 }
+
+/** A resource whose latest update was rejected (Envoy's config dump error_state). */
+export interface RejectedResourceState {
+  readonly name: string;
+  /** version_info of the response (SotW) or the resource's own version (delta) rejected. */
+  readonly version: string;
+  readonly errors: readonly string[];
+  /** ISO time of the rejection. */
+  readonly at: string;
+  /** The rejected resource as received; undefined when it could not be decoded. */
+  readonly json: JsonObject | undefined;
+}
+
+const TYPE_OF_KIND: Readonly<Record<ResourceKind, string>> = {
+  Listener: LDS,
+  Cluster: CDS,
+  RouteConfiguration: RDS,
+  ClusterLoadAssignment: EDS,
+  Secret: SDS,
+};
+
+const ACK: ResponseVerdict = { errors: [], rejected: [] };
 
 export interface ConfigSourceOptions {
   readonly staticListeners: readonly JsonObject[];
@@ -77,6 +119,7 @@ export class ConfigSource implements AdsHandler {
     updates: new Map(),
     rejections: new Map(),
     lastRejection: undefined,
+    rejectedResources: new Map(),
     connected: false,
     connects: 0,
   };
@@ -121,10 +164,32 @@ export class ConfigSource implements AdsHandler {
     return true;
   }
 
-  onResponse(typeUrl: string, version: string, resources: JsonObject[]): string[] {
+  onResponse(
+    typeUrl: string,
+    version: string,
+    resources: JsonObject[],
+    invalid: readonly InvalidResource[] = [],
+  ): ResponseVerdict {
     this.responded.add(typeUrl);
-    const candidate = replaceType(this.set, typeUrl, version, resources, this.now());
-    return this.judge(typeUrl, version, this.tryApply(this.keepSecrets(typeUrl, candidate), 'xds'));
+    const received = new Map<string, JsonObject | undefined>();
+    for (const json of resources) received.set(resourceName(typeUrl, json), json);
+    // A resource that did not decode is still part of this state of the world: it keeps its
+    // accepted version (it is not a removal).
+    let candidate = replaceType(this.set, typeUrl, version, resources, this.now());
+    for (const bad of invalid) {
+      received.set(bad.name, undefined);
+      const held = this.set.get(typeUrl)?.resources.get(bad.name);
+      if (held) candidate = withResource(candidate, typeUrl, held);
+    }
+    const verdict = this.applyPerResource(
+      typeUrl,
+      this.keepSecrets(typeUrl, candidate),
+      invalid,
+      received,
+      version,
+      true,
+    );
+    return this.judge(typeUrl, version, verdict);
   }
 
   /**
@@ -157,15 +222,100 @@ export class ConfigSource implements AdsHandler {
     return this.tryApply(this.set, this.current.origin);
   }
 
-  /** Counts an xDS update as accepted or rejected; returns the NACK errors. */
-  private judge(typeUrl: string, version: string, result: Result<ProxyConfig>): string[] {
-    if (result.ok) {
+  /** Counts an xDS update as accepted or rejected; returns the verdict. */
+  private judge(typeUrl: string, version: string, verdict: ResponseVerdict): ResponseVerdict {
+    if (verdict.errors.length === 0) {
       this.counters.updates.set(typeUrl, (this.counters.updates.get(typeUrl) ?? 0) + 1);
-      return [];
+      return verdict;
     }
     this.counters.rejections.set(typeUrl, (this.counters.rejections.get(typeUrl) ?? 0) + 1);
-    this.counters.lastRejection = { typeUrl, version, errors: result.errors, at: this.now() };
-    return result.errors;
+    this.counters.lastRejection = {
+      typeUrl,
+      version,
+      errors: [...verdict.errors],
+      at: this.now(),
+    };
+    return verdict;
+  }
+
+  /**
+   * Applies `candidate` (the accepted set with the response of `typeUrl` in it), rejecting the
+   * response's resources that do not translate one by one: each is put back to its accepted
+   * version (or removed if it is new) and the rest is built again, until it builds. A resource
+   * whose accepted version no longer builds either is removed. Errors of other types' or of
+   * static resources reject the response as a whole.
+   *
+   * `received` maps each resource name this response carried to its JSON (undefined: it did not
+   * decode); `invalid` are those that did not decode. `wholeState`: the response settles earlier
+   * rejections it does not mention (SotW: it is the whole state; delta: it carries changes only).
+   */
+  private applyPerResource(
+    typeUrl: string,
+    candidate: ResourceSet,
+    invalid: readonly InvalidResource[],
+    received: ReadonlyMap<string, JsonObject | undefined>,
+    version: string,
+    wholeState: boolean,
+  ): ResponseVerdict {
+    const rejected = new Map<string, readonly string[]>();
+    for (const bad of invalid) rejected.set(bad.name, bad.errors);
+    const reverted = new Set<string>();
+    let set = candidate;
+    // Each round reverts or removes at least one resource of the type, so this ends.
+    for (;;) {
+      const result = this.build(set);
+      if (result.ok) {
+        const held = this.set.get(typeUrl);
+        // The type's version stays the one last accepted as a whole (sent again in the NACK).
+        if (rejected.size > 0) set = withTypeVersion(set, typeUrl, held?.version ?? '');
+        this.commit(set, result.value, 'xds');
+        this.recordRejections(typeUrl, version, rejected, received, wholeState);
+        if (rejected.size === 0) return ACK;
+        const list = [...rejected].map(([name, errors]) => ({ name, errors }));
+        return { errors: list.flatMap((r) => r.errors), rejected: list };
+      }
+      const own = result.rejected ?? [];
+      const wholly =
+        own.length === 0 ||
+        own.some(
+          (r) =>
+            r.static === true ||
+            TYPE_OF_KIND[r.kind] !== typeUrl ||
+            !received.has(r.name) ||
+            !set.get(typeUrl)?.resources.has(r.name),
+        );
+      if (wholly) {
+        const errors = [...[...rejected.values()].flat(), ...result.errors];
+        return { errors, rejected: [] };
+      }
+      for (const r of own) {
+        if (!rejected.has(r.name)) rejected.set(r.name, r.errors);
+        const held = this.set.get(typeUrl)?.resources.get(r.name);
+        if (held && !reverted.has(r.name)) {
+          reverted.add(r.name);
+          set = withResource(set, typeUrl, held);
+        } else set = withoutResource(set, typeUrl, r.name);
+      }
+    }
+  }
+
+  /** Updates `counters.rejectedResources` of `typeUrl` after a response was applied. */
+  private recordRejections(
+    typeUrl: string,
+    version: string,
+    rejected: ReadonlyMap<string, readonly string[]>,
+    received: ReadonlyMap<string, JsonObject | undefined>,
+    wholeState: boolean,
+  ): void {
+    const before = this.counters.rejectedResources.get(typeUrl);
+    const next = new Map<string, RejectedResourceState>();
+    if (!wholeState)
+      for (const [name, state] of before ?? []) if (!received.has(name)) next.set(name, state);
+    const at = this.now();
+    for (const [name, errors] of rejected)
+      next.set(name, { name, version, errors, at, json: received.get(name) });
+    if (next.size > 0) this.counters.rejectedResources.set(typeUrl, next);
+    else this.counters.rejectedResources.delete(typeUrl);
   }
 
   /** Delta xDS: applies what changed to the accepted set and tries the result (as onResponse). */
@@ -174,14 +324,24 @@ export class ConfigSource implements AdsHandler {
     systemVersion: string,
     updated: readonly DeltaUpdate[],
     removed: readonly string[],
-  ): string[] {
+    invalid: readonly InvalidResource[] = [],
+  ): ResponseVerdict {
     this.responded.add(typeUrl);
     const candidate = applyDelta(this.set, typeUrl, systemVersion, updated, removed, this.now());
-    return this.judge(
+    const received = new Map<string, JsonObject | undefined>();
+    for (const u of updated) received.set(u.name, u.json);
+    for (const name of removed) received.set(name, undefined);
+    for (const bad of invalid) received.set(bad.name, undefined);
+    // A delta response judges only what it carries: earlier rejections of other names hold.
+    const verdict = this.applyPerResource(
       typeUrl,
+      this.keepSecrets(typeUrl, candidate),
+      invalid,
+      received,
       systemVersion,
-      this.tryApply(this.keepSecrets(typeUrl, candidate), 'xds'),
+      false,
     );
+    return this.judge(typeUrl, systemVersion, verdict);
   }
 
   /** Delta xDS: what this proxy holds of a type, for initial_resource_versions on reconnect. */
@@ -221,8 +381,16 @@ export class ConfigSource implements AdsHandler {
     this.options.onConnectionState?.(connected, reason);
   }
 
+  /** All or nothing: the static resources at start, a restored set, a reload. */
   private tryApply(candidate: ResourceSet, origin: ConfigOrigin): Result<ProxyConfig> {
-    const result = this.options.build(
+    const result = this.build(candidate);
+    if (!result.ok) return { ok: false, errors: result.errors };
+    this.commit(candidate, result.value, origin);
+    return { ok: true, value: result.value };
+  }
+
+  private build(candidate: ResourceSet): ReturnType<BuildConfig> {
+    return this.options.build(
       {
         listeners: [...this.options.staticListeners, ...resourcesOf(candidate, LDS)],
         clusters: [...this.options.staticClusters, ...resourcesOf(candidate, CDS)],
@@ -233,11 +401,12 @@ export class ConfigSource implements AdsHandler {
       },
       this.current?.config,
     );
-    if (!result.ok) return result;
+  }
+
+  private commit(candidate: ResourceSet, config: ProxyConfig, origin: ConfigOrigin): void {
     this.set = candidate;
-    this.current = { config: result.value, resources: candidate, origin };
+    this.current = { config, resources: candidate, origin };
     this.options.onConfig(this.current);
-    return result;
   }
 
   private now(): string {

@@ -7,8 +7,10 @@
  *   them again);
  * - a response carries only changes: `resources` (each with its own version) are added or
  *   replaced and `removed_resources` dropped, then the handler tries the resulting set;
- *   it is ACKed (response_nonce) or NACKed (response_nonce + error_detail INVALID_ARGUMENT with
- *   the joined errors, the handler keeping its previous set);
+ *   it is ACKed (response_nonce) or NACKed (response_nonce + error_detail as the SotW client
+ *   builds it: the joined errors and a google.rpc.BadRequest naming the resources rejected alone,
+ *   which keep their previous versions while the others are applied); a resource that does not
+ *   decode is rejected alone (delta names every resource);
  * - on reconnect every first request carries `initial_resource_versions` for what the handler
  *   holds of that type, so the server sends only what changed meanwhile and reports what vanished.
  *
@@ -18,10 +20,13 @@
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '@ferry/proto/grpc';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import {
-  INVALID_ARGUMENT,
   decodeResource,
+  labelled,
+  logRejection,
+  nackStatus,
   type AdsClientOptions,
   type DeltaAdsHandler,
+  type InvalidResource,
   type XdsStreamClient,
 } from './ads-client.js';
 import { CDS, LDS, SUBSCRIBED_TYPES, type DeltaUpdate } from './resource-set.js';
@@ -125,6 +130,7 @@ export class DeltaAdsClient
     }
     const updated: DeltaUpdate[] = [];
     const removed = (response.removed_resources ?? []).map(String);
+    const invalid: InvalidResource[] = [];
     const errors: string[] = [];
     (response.resources ?? []).forEach((resource, i) => {
       const name = String(resource?.name ?? '');
@@ -135,30 +141,27 @@ export class DeltaAdsClient
         return;
       }
       const decoded = decodeResource(typeUrl, resource.resource, path, this.options.decode);
-      if (!decoded.ok) {
-        errors.push(...decoded.errors);
-        return;
-      }
-      updated.push({ name, version: String(resource.version ?? ''), json: decoded.json });
+      if (decoded.ok)
+        updated.push({ name, version: String(resource.version ?? ''), json: decoded.json });
+      else if (name !== '') invalid.push({ name, errors: labelled(typeUrl, name, decoded.errors) });
+      else errors.push(...decoded.errors);
     });
-    if (errors.length === 0)
-      errors.push(
-        ...this.options.handler.onDeltaResponse(typeUrl, systemVersion, updated, removed),
-      );
-    if (errors.length === 0) {
-      // Make before break: ask for newly needed EDS/RDS names before acknowledging.
-      for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.subscribe(t);
+    const verdict =
+      errors.length === 0
+        ? this.options.handler.onDeltaResponse(typeUrl, systemVersion, updated, removed, invalid)
+        : { errors, rejected: [] };
+    // Make before break: ask for newly needed EDS/RDS names before answering (what was applied
+    // of a partly rejected response may need some too).
+    for (const t of SUBSCRIBED_TYPES) if (t !== typeUrl) this.subscribe(t);
+    if (verdict.errors.length === 0) {
       this.send({ type_url: typeUrl, response_nonce: nonce });
       return;
     }
-    this.options.logger.warn(
-      { typeUrl, system_version: systemVersion, errors },
-      'delta xDS update rejected (NACK); keeping the last good config',
-    );
+    logRejection(this.options.logger, typeUrl, verdict, { system_version: systemVersion });
     this.send({
       type_url: typeUrl,
       response_nonce: nonce,
-      error_detail: { code: INVALID_ARGUMENT, message: errors.join('; ') },
+      error_detail: nackStatus(typeUrl, verdict),
     });
   }
 }

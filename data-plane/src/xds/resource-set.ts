@@ -176,3 +176,37 @@ export function resourceVersions(set: ResourceSet, typeUrl: string): Record<stri
   for (const r of set.get(typeUrl)?.resources.values() ?? []) out[r.name] = r.version;
   return out;
 }
+
+/** A new set where `typeUrl` holds `resource` (added or replaced), the type's version unchanged. */
+export function withResource(
+  set: ResourceSet,
+  typeUrl: string,
+  resource: AcceptedResource,
+): ResourceSet {
+  const type = set.get(typeUrl);
+  const resources = new Map(type?.resources ?? []);
+  resources.set(resource.name, resource);
+  const out = new Map(set);
+  out.set(typeUrl, { version: type?.version ?? '', resources });
+  return out;
+}
+
+/** A new set without the resource `name` of `typeUrl`, the type's version unchanged. */
+export function withoutResource(set: ResourceSet, typeUrl: string, name: string): ResourceSet {
+  const type = set.get(typeUrl);
+  if (!type?.resources.has(name)) return set;
+  const resources = new Map(type.resources);
+  resources.delete(name);
+  const out = new Map(set);
+  out.set(typeUrl, { version: type.version, resources });
+  return out;
+}
+
+/** A new set where the type `typeUrl` reports `version` (its resources unchanged). */
+export function withTypeVersion(set: ResourceSet, typeUrl: string, version: string): ResourceSet {
+  const type = set.get(typeUrl);
+  if (!type || type.version === version) return set;
+  const out = new Map(set);
+  out.set(typeUrl, { version, resources: type.resources });
+  return out;
+}

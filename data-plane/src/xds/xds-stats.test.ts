@@ -11,6 +11,7 @@ test('xDS stats: updates and rejections per type URL, connects, connection and l
     ]),
     rejections: new Map([['type.googleapis.com/envoy.config.cluster.v3.Cluster', 2]]),
     lastRejection: undefined,
+    rejectedResources: new Map(),
     connected: false,
     connects: 4,
   };
@@ -40,8 +41,18 @@ test('xDS stats: updates and rejections per type URL, connects, connection and l
   ]);
   counters.connected = true;
   lastUpdateMs = 1_700_000_000_999;
+  const rejected = { name: 'api', version: 'v2', errors: ['bad'], at: 'now', json: undefined };
+  counters.rejectedResources.set(
+    'type.googleapis.com/envoy.config.listener.v3.Listener',
+    new Map([['api', rejected]]),
+  );
   assert.deepEqual(stats.gauges(), [
     { name: 'xds_connected', labels: {}, value: 1 },
     { name: 'xds_last_update_timestamp_seconds', labels: {}, value: 1_700_000_000 },
+    {
+      name: 'xds_rejected_resources',
+      labels: { type_url: 'type.googleapis.com/envoy.config.listener.v3.Listener' },
+      value: 1,
+    },
   ]);
 });

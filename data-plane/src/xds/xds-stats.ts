@@ -1,6 +1,8 @@
 /**
  * The xDS client's stats for /stats/prometheus: accepted and rejected responses per type URL,
- * connects, whether the stream is up, and when the last update accepted over xDS was applied.
+ * connects, whether the stream is up, when the last update accepted over xDS was applied, and
+ * how many resources per type URL are currently rejected (each keeping its last accepted
+ * version, docs/architecture.md "Per-resource acceptance").
  */
 import type { StatSample, StatsContributor } from '../stats/stats.js';
 import type { XdsCounters } from './config-source.js';
@@ -29,6 +31,11 @@ export class XdsStats implements StatsContributor {
         labels: {},
         value: Math.floor(this.lastUpdateMs() / 1000),
       },
+      ...[...this.xds.rejectedResources].map(([typeUrl, rejected]) => ({
+        name: 'xds_rejected_resources',
+        labels: { type_url: typeUrl },
+        value: rejected.size,
+      })),
     ];
   }
 }

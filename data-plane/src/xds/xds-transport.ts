@@ -54,7 +54,7 @@ export function xdsTransport(
 ): XdsTransport {
   checkHostNameOptions(cluster, path, issues);
   // The static secrets' own errors are reported where the bootstrap builds the data path.
-  const secrets = new SecretScope(staticSecrets, [], []);
+  const secrets = new SecretScope(staticSecrets, [], () => undefined);
   const socketPath = join(path, 'transport_socket');
   const before = issues.errors.length;
   const model = translateUpstreamTls(
