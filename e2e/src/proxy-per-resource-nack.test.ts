@@ -96,10 +96,10 @@ for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
     let webPort: number;
     let apiPort: number;
 
-    const apply = async (docs: Json[]): Promise<void> => {
+    const apply = async (docs: Json[], flags: string[] = []): Promise<void> => {
       const r = await ferryctl(
         cp.apiUrl,
-        ['apply', '-f', '-'],
+        ['apply', '-f', '-', ...flags],
         docs.map((d) => JSON.stringify(d)).join('\n---\n'),
       );
       assert.equal(r.code, 0, `apply: ${r.stderr}`);
@@ -152,10 +152,14 @@ for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
       }, 'the first LDS version ACKed');
       const v1 = before.version_acked;
 
-      await apply([
-        listener('web', webPort, 'beta'),
-        listener('api', apiPort, 'beta', { use_original_dst: true }),
-      ]);
+      // The pre-flight would refuse an apply the proxy rejects in part: --force pushes it.
+      await apply(
+        [
+          listener('web', webPort, 'beta'),
+          listener('api', apiPort, 'beta', { use_original_dst: true }),
+        ],
+        ['--force'],
+      );
 
       // The proxy NACKs the new version naming "api"; the control plane records it per resource.
       const lds = await eventually(async () => {
