@@ -4,6 +4,12 @@
  * `control plane ready` line with the bound addresses. SIGTERM/SIGINT close everything
  * gracefully; a second signal exits at once.
  */
+import { RolloutController } from './rollout/rollout-controller.js';
+import {
+  refuseDuringRollout,
+  RolloutService,
+  withRolloutStatus,
+} from './rollout/rollout-service.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -386,7 +392,24 @@ async function main(): Promise<void> {
     ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
     ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
   });
-  const service = new ManagementService({ store, fleet, logger, ...(tracer ? { tracer } : {}) });
+  const rolloutController = new RolloutController({
+    store,
+    cache,
+    fleet,
+    load: xds.load(),
+    health: xds.health(),
+    logger,
+    ...(tracer ? { tracer } : {}),
+  });
+  fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
+  const service = new ManagementService({
+    store,
+    fleet: { nodes: () => fleet.nodes().map((n) => withRolloutStatus(cache, n)) },
+    logger,
+    writeGuard: (group) => refuseDuringRollout(rolloutController, group),
+    ...(tracer ? { tracer } : {}),
+  });
+  const rollouts = new RolloutService(service, rolloutController);
   const authenticator = await prepareApiAccess({
     service,
     logger,
@@ -404,6 +427,7 @@ async function main(): Promise<void> {
     load: xds.load(),
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
+    rollouts,
   });
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, {
@@ -468,6 +492,7 @@ async function main(): Promise<void> {
     leaseTtlMs: options.acme.leaseTtlMs,
   });
   await acmeManager.start();
+  rolloutController.start();
   const revision = await store.currentRevision();
   logger.info(
     {
@@ -500,6 +525,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      rolloutController.close();
       await acmeManager.close();
       await rlsMembership.close();
       rateLimit.close();

@@ -65,6 +65,11 @@ export interface ManagementServiceOptions {
   readonly metrics?: ApiMetrics;
   /** Traces writes when set (tracing on); see write-observer.ts. */
   readonly tracer?: Tracer;
+  /**
+   * Called before an apply, delete or rollback writes to `group` (every group when undefined);
+   * throws to refuse it (a group with a rollout in progress, ../rollout/rollout-service.ts).
+   */
+  readonly writeGuard?: (group: string | undefined) => Promise<void>;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -76,6 +81,7 @@ export class ManagementService {
   private readonly logger: Logger | undefined;
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
   private readonly writes: WriteObserver;
+  private readonly writeGuard: ((group: string | undefined) => Promise<void>) | undefined;
   /** The API's credentials, in the same store (api-tokens.ts). */
   readonly tokens: ApiTokens;
 
@@ -85,6 +91,7 @@ export class ManagementService {
     this.fleet = options.fleet;
     this.logger = options.logger;
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
+    this.writeGuard = options.writeGuard;
   }
 
   /**
@@ -114,6 +121,7 @@ export class ManagementService {
       validation.end(1);
       throw new FerryError('FERRY_BAD_REQUEST', 'apply needs at least one resource');
     }
+    if (!request.dryRun) await this.writeGuard?.(group);
     const response = await this.withRetry(request.expectedRevision, async (expected) => {
       const snapshot = await this.store.list({ group });
       checkExpected(expected, snapshot.revision);
@@ -243,6 +251,7 @@ export class ManagementService {
     );
     if (request.resources.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
+    if (!request.dryRun) await this.writeGuard?.(group);
     const targets = request.resources.map((r, index) => ({
       index,
       type: requireType(r.typeUrl),
@@ -338,6 +347,7 @@ export class ManagementService {
     }
     const group = request.group ? checkGroup(request.group) : undefined;
     if (group !== undefined) requireRole(caller, role, group, `rollback of group "${group}"`);
+    if (!request.dryRun) await this.writeGuard?.(group);
     const filter = group === undefined ? undefined : { group };
     const response = await this.withRetry(undefined, async () => {
       const now = await this.store.list(filter);

@@ -84,6 +84,8 @@ export interface NodeStatusJson {
   readonly connected_since: string;
   readonly last_seen: string;
   readonly types: readonly TypeStatusJson[];
+  /** See NodeStatus.rollout. */
+  readonly rollout?: string;
 }
 
 export interface StatusJson {
@@ -198,6 +200,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
           }
         : {}),
     })),
+    ...(n.rollout !== undefined ? { rollout: n.rollout } : {}),
   };
 }
 

@@ -66,7 +66,7 @@ function resourceStatus(t: TypeView, name: string): { status: ConfigStatus; nack
 function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: boolean): unknown {
   const generic: unknown[] = [];
   for (const [typeUrl, t] of view.types) {
-    const snapshot = cache.snapshot(view.group, typeUrl);
+    const snapshot = cache.snapshotFor({ group: view.group, node: view.node }, typeUrl);
     const sub = t.subscription;
     if (!sub) continue;
     const names = sub.wildcard ? new Set([...snapshot.resources.keys(), ...sub.names]) : sub.names;

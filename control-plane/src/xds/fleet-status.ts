@@ -38,6 +38,11 @@ export interface NodeStatus {
   readonly connectedSince: string;
   readonly lastSeen: string;
   readonly types: readonly TypeStatus[];
+  /**
+   * The group's active rollout as it concerns this node: "<rollout> stage N/M: candidate" or
+   * "<rollout> stage N/M: stable". Absent when the group has none.
+   */
+  readonly rollout?: string;
 }
 
 export interface FleetStatusSource {

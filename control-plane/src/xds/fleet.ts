@@ -101,6 +101,8 @@ export class FleetTracker implements FleetStatusSource {
   private readonly now: () => number;
   private lastPruneAt = -Infinity;
   private readonly connectedProxies: (group: string) => MetricChild;
+  /** Told of every NACK (the rollout controller's NACK gate); must not throw. */
+  onNack: ((nodeId: string, group: string, typeUrl: string, error: string) => void) | undefined;
 
   constructor(options: FleetTrackerOptions = {}) {
     if (options.connectedProxies) this.connectedProxies = options.connectedProxies;
@@ -181,6 +183,7 @@ export class FleetTracker implements FleetStatusSource {
       nacked: (typeUrl, version, error, resources) => {
         const time = new Date(stamp()).toISOString();
         type(typeUrl).lastNack = { version, error, time, resources: [...resources] };
+        this.onNack?.(owner.node.id, owner.group, typeUrl, error);
       },
       disconnect: () => {
         if (!open) return;
