@@ -32,6 +32,16 @@ export interface CtlOptions {
   cluster?: string;
   /** `certs`: warn about certificates with fewer days left. */
   warnDays?: number;
+  /** `apply --rollout FILE`: a rollout spec file (stages, bake, selector, gates). */
+  rolloutFile?: string;
+  /** `apply --stages 1,10%,100%`: apply as a rollout with these stages. */
+  stages?: string;
+  /** `apply --bake 30s`. */
+  bake?: string;
+  /** Every `apply --selector key=value`. */
+  selectors: string[];
+  /** `apply --force`: abort the group's active rollout first. */
+  force: boolean;
 }
 
 export interface ParsedArgs {
@@ -61,8 +71,12 @@ const VALUE_FLAGS = new Set([
   '--message',
   '-m',
   '--warn-days',
+  '--rollout',
+  '--stages',
+  '--bake',
+  '--selector',
 ]);
-const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help']);
+const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help', '--force']);
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const options: CtlOptions = {
@@ -73,6 +87,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     dryRun: false,
     showSecrets: false,
     help: false,
+    selectors: [],
+    force: false,
   };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -93,6 +109,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
       if (eq > 0) throw new CtlError(EXIT_USAGE, `${flag} takes no value`);
       if (flag === '--dry-run') options.dryRun = true;
       else if (flag === '--show-secrets') options.showSecrets = true;
+      else if (flag === '--force') options.force = true;
       else options.help = true;
       continue;
     }
@@ -174,6 +191,18 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
     case '--message':
     case '-m':
       options.message = value;
+      return;
+    case '--rollout':
+      options.rolloutFile = value;
+      return;
+    case '--stages':
+      options.stages = value;
+      return;
+    case '--bake':
+      options.bake = value;
+      return;
+    case '--selector':
+      options.selectors.push(value);
       return;
     default:
       options.files.push(value);

@@ -28,6 +28,7 @@ import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { nackCell, shortVersion, table, unifiedDiff } from './format.js';
 import { annotateSources, readDocuments, type SourcedDocument } from './input.js';
 import { token, whoami } from './commands-token.js';
+import { applyRollout, rollout, wantsRollout } from './commands-rollout.js';
 import type { Output } from './output.js';
 
 export type { Output } from './output.js';
@@ -99,6 +100,7 @@ async function applyDocuments(
 }
 
 const apply: Command = async (args, client, io) => {
+  if (wantsRollout(args) && !args.options.dryRun) return applyRollout(args, client, io);
   const documents = await readDocuments(args.options.files);
   printChanges(io, args, await applyDocuments(args, client, documents, args.options.dryRun));
 };
@@ -214,8 +216,10 @@ const status: Command = async (args, client, io) => {
     return;
   }
   const rows: string[][] = [];
+  const rolloutRows: string[][] = [];
   for (const n of nodes) {
     const base = [n.node_id, n.group, n.connected ? 'yes' : 'no', (n.streams ?? []).join(',')];
+    if (n.rollout !== undefined) rolloutRows.push([n.node_id, n.group, n.rollout]);
     if ((n.types ?? []).length === 0) rows.push([...base, '-', '-', '-', '']);
     for (const t of n.types ?? []) {
       const nack = nackCell(t.last_nack);
@@ -231,6 +235,7 @@ const status: Command = async (args, client, io) => {
   io.out(
     table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
   );
+  if (rolloutRows.length > 0) io.out(`\n${table(['NODE', 'GROUP', 'ROLLOUT'], rolloutRows)}`);
   const healthRows: string[][] = [];
   for (const n of health.nodes) {
     for (const c of n.clusters) {
@@ -404,4 +409,5 @@ export const COMMANDS: Record<string, Command> = {
   token,
   whoami,
   certs,
+  rollout,
 };

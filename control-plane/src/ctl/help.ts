@@ -18,6 +18,7 @@ Commands:
   token create|list|revoke  API tokens and client-certificate bindings (admin)
   whoami                  the name, role and groups the server sees for these credentials
   certs                   ACME certificates and every certificate in stored Secrets
+  rollout status|pause|resume|abort|promote  progressive rollouts (apply --stages/--rollout)
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
 plural or Envoy message name form; acme (AcmeCertificate) for certificates the control plane
@@ -126,6 +127,20 @@ control-plane replica sharing the store from its next request.
   whoami: `Usage: ferryctl whoami [-o json]
 
 Shows the name, role and groups the control plane gives the current credentials.
+`,
+  rollout: `Usage: ferryctl rollout status|pause|resume|abort|promote [--group G] [-o json]
+
+status lists the rollouts (active and finished) of the group, or of every readable group. The
+actions act on the group's active rollout: pause holds it at its stage (updated proxies keep the
+candidate; gates still roll it back), resume continues it, abort puts every proxy back on the
+stable configuration, promote applies the candidate to the whole group at once. Start one with
+  ferryctl apply -f FILE --stages 1,10%,50%,100% [--bake 30s] [--selector KEY=VALUE]... [--force]
+  ferryctl apply -f FILE --rollout SPEC.yaml
+KEY: id, cluster, locality.region, locality.zone, locality.sub_zone, metadata.FIELD. SPEC.yaml
+holds stages, bake, selector (a map) and gates (max_error_ratio, max_error_ratio_increase,
+min_requests, max_unhealthy_hosts_increase); flags override it. While a rollout is active, other
+applies, deletes and rollbacks of its group are refused; --force aborts it first. See
+docs/rollouts.md.
 `,
   rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run]
 
