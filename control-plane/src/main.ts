@@ -394,6 +394,7 @@ async function main(): Promise<void> {
   });
   const rolloutController = new RolloutController({
     store,
+    replica,
     cache,
     fleet,
     load: xds.load(),
@@ -525,7 +526,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
-      rolloutController.close();
+      await rolloutController.close();
       await acmeManager.close();
       await rlsMembership.close();
       rateLimit.close();

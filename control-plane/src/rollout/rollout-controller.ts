@@ -12,7 +12,8 @@
  * bake starts over from the first tick; membership and state come from the record.
  */
 import { context, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { FerryError, type Logger } from '@ferry/shared';
+import { hostname } from 'node:os';
+import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { ResourceStore, Mutation } from '../store/store.js';
 import type { FleetNodeView } from '../xds/fleet.js';
 import type { SnapshotCache } from '../xds/snapshot-cache.js';
@@ -53,6 +54,13 @@ export interface RolloutControllerOptions {
   readonly tracer?: Tracer;
   /** Between two evaluations (default 500 ms). */
   readonly tickMs?: number;
+  /**
+   * This replica's id: of the replicas sharing a store, only the holder of the store lease
+   * `ferry.rollout-controller` evaluates rollouts (default: host name and process id).
+   */
+  readonly replica?: string;
+  /** The lease's time to live (default max(10 s, 10 ticks)). */
+  readonly leaseTtlMs?: number;
   readonly now?: () => number;
 }
 
@@ -62,6 +70,12 @@ interface StageMemory {
   readonly unhealthyAtStart: Map<string, number>;
   convergedAt: number | undefined;
 }
+
+/** The store lease held by the replica that evaluates rollouts. */
+export const ROLLOUT_LEASE = 'ferry.rollout-controller';
+
+/** A step's write found the store moved since its read: read again and redo the step. */
+class StoreMoved extends Error {}
 
 /** An operator's step on a group's active rollout. */
 export type RolloutAction = 'pause' | 'resume' | 'abort' | 'promote';
@@ -82,6 +96,11 @@ export class RolloutController {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly replica: string;
+  private readonly leaseTtlMs: number;
+  private leading = false;
+  /** The store revision of the latest read; every write expects it (no lost updates). */
+  private readRevision = 0;
   /** Rollouts logged as waiting for proxies (logged once). */
   private readonly waitingLogged = new Set<string>();
 
@@ -95,6 +114,8 @@ export class RolloutController {
     this.tracer = options.tracer;
     this.tickMs = options.tickMs ?? 500;
     this.now = options.now ?? Date.now;
+    this.replica = options.replica ?? `${hostname()}:${process.pid}`;
+    this.leaseTtlMs = options.leaseTtlMs ?? Math.max(10_000, 10 * this.tickMs);
   }
 
   /** Starts the periodic evaluation. */
@@ -111,10 +132,14 @@ export class RolloutController {
     loop();
   }
 
-  close(): void {
+  /** Stops evaluating and hands the lease back, so that another replica takes over at once. */
+  async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    await this.queue;
+    if (this.leading) await this.store.releaseLease(ROLLOUT_LEASE, this.replica).catch(() => {});
+    this.leading = false;
   }
 
   /** The fleet calls this on every NACK (FleetTracker's onNack). */
@@ -128,6 +153,7 @@ export class RolloutController {
       typeUrl: ROLLOUT_TYPE,
       ...(group !== undefined ? { group } : {}),
     });
+    this.readRevision = snapshot.revision;
     return snapshot.resources
       .map((r) => decodeRollout(r.value))
       .sort((a, b) => b.createdAt - a.createdAt || (a.name < b.name ? 1 : -1));
@@ -140,7 +166,7 @@ export class RolloutController {
 
   /** Writes a new rollout record (the API validated it); refused if the group has one active. */
   begin(record: RolloutRecord, actor: string): Promise<RolloutRecord> {
-    return this.serial(async () => {
+    return this.serialRetried(async () => {
       const current = await this.active(record.group);
       if (current) throw activeConflict(current);
       const stages = record.stages.map((s) => ('count' in s ? String(s.count) : `${s.percent}%`));
@@ -157,7 +183,7 @@ export class RolloutController {
 
   /** An operator's action on the group's active rollout. */
   act(group: string, action: RolloutAction, actor: string): Promise<RolloutRecord> {
-    return this.serial(async () => {
+    return this.serialRetried(async () => {
       const r = await this.active(group);
       if (!r) {
         throw new FerryError(
@@ -210,6 +236,7 @@ export class RolloutController {
       if (this.closed) return;
       let records: RolloutRecord[];
       try {
+        if (!(await this.lead())) return;
         records = (await this.records()).filter((r) => isActive(r.state));
       } catch (err) {
         this.logger?.error(
@@ -222,10 +249,42 @@ export class RolloutController {
         try {
           await this.step(r);
         } catch (err) {
+          // Raced another write: the next evaluation reads again.
+          if (err instanceof StoreMoved) return;
           this.logger?.error(
             { err, group: r.group, rollout: r.name },
             'rollout step failed; retrying on the next evaluation',
           );
+        }
+      }
+    });
+  }
+
+  /** Holds (or takes) the lease; false while another replica holds it. */
+  private async lead(): Promise<boolean> {
+    const outcome = await this.store.acquireLease(ROLLOUT_LEASE, this.replica, this.leaseTtlMs);
+    if (outcome.held !== this.leading)
+      this.logger?.info(
+        { replica: this.replica, holder: outcome.lease?.holder },
+        outcome.held ? 'this replica now drives rollouts' : 'another replica drives rollouts',
+      );
+    this.leading = outcome.held;
+    return outcome.held;
+  }
+
+  /** `serial`, and redone on a fresh read when its write raced another one. */
+  private serialRetried<T>(run: () => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await run();
+        } catch (err) {
+          if (!(err instanceof StoreMoved)) throw err;
+          if (attempt >= 5)
+            throw new FerryError(
+              'FERRY_CONFLICT',
+              'the rollout record kept changing while this step was written; retry',
+            );
         }
       }
     });
@@ -361,8 +420,20 @@ export class RolloutController {
     actor: string,
     step: string,
   ): Promise<RolloutRecord> {
-    const commit = (): Promise<unknown> =>
-      this.store.apply([...extra, rolloutMutation(next)], { message, actor });
+    const commit = async (): Promise<{ revision: number }> => {
+      try {
+        const result = await this.store.apply([...extra, rolloutMutation(next)], {
+          message,
+          actor,
+          expectedRevision: this.readRevision,
+        });
+        this.readRevision = result.revision;
+        return result;
+      } catch (err) {
+        if (isFerryError(err) && err.code === 'FERRY_CONFLICT') throw new StoreMoved(err.message);
+        throw err;
+      }
+    };
     const tracer = this.tracer;
     if (!tracer) {
       await commit();
@@ -375,7 +446,7 @@ export class RolloutController {
         span.setAttribute('ferry.rollout.updated_proxies', next.updatedNodes.length);
         try {
           const ctx = withApplySpan(context.active(), span.spanContext());
-          const result = (await context.with(ctx, commit)) as { revision: number };
+          const result = await context.with(ctx, commit);
           span.setAttribute(ATTR.revision, result.revision);
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
