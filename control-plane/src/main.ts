@@ -437,6 +437,7 @@ async function main(): Promise<void> {
     traceContext: tracer !== undefined,
     health: xds.health(),
     load: xds.load(),
+    rollouts,
   });
 
   healthOverlay.onHdsWorkChanged = (group) => xds.reassignHealthChecks(group);
