@@ -102,6 +102,35 @@ void describe('candidate serving', () => {
     cache.close();
   });
 
+  void test('back to stable is make-before-break: what only the candidate had goes last', async () => {
+    const store = new MemoryStore();
+    await store.apply(put(GROUP, cluster('c1', { connectTimeoutSeconds: 1 })));
+    const cache = new SnapshotCache({ store, debounceMs: 0 });
+    await cache.start();
+    const added = cluster('added');
+    await store.apply([
+      rolloutMutation(
+        record({
+          changes: [
+            { typeUrl: CDS, name: 'added', put: { value: added.bytes, version: added.version } },
+          ],
+        }),
+      ),
+    ]);
+    assert.ok(cache.snapshotFor(node('a'), CDS).resources.has('added'));
+    await store.apply([rolloutMutation(record({ state: 'ROLLED_BACK' }))]);
+    const stable = cache.snapshot(GROUP, CDS);
+    const back = cache.snapshotFor(node('a'), CDS);
+    assert.equal(back.version, stable.version);
+    assert.equal(back.all, stable.all, 'the same resources, shared');
+    assert.ok(back.removed.has('added'), 'the former canary removes the added cluster last');
+    assert.equal(cache.snapshotFor(node('b'), CDS), stable);
+    // Only for the push that takes the canary back: the next publish serves plain stable.
+    await store.apply(put(GROUP, cluster('later')));
+    assert.equal(cache.snapshotFor(node('a'), CDS), cache.snapshot(GROUP, CDS));
+    cache.close();
+  });
+
   void test('a stable change of a type the candidate changes rebuilds the candidate on top of it', async () => {
     const store = new MemoryStore();
     await store.apply(put(GROUP, cluster('c1', { connectTimeoutSeconds: 1 })));

@@ -578,14 +578,17 @@ export class RolloutController {
   private converged(r: RolloutRecord, nodes: FleetNodeView[]): boolean {
     const byId = new Map(nodes.map((v) => [v.node.id, v]));
     const types = new Set(r.changes.map((c) => c.typeUrl));
+    const layer = this.cache.candidate(r.group);
+    // The cache publishes a record's membership ~100 ms after it is written: until then a new
+    // member is still served (and ACKs) the stable version.
+    if (layer?.rollout !== r.name) return false;
     for (const id of r.updatedNodes) {
       const view = byId.get(id);
-      if (!view) return false;
+      if (!view || !layer.members.has(id)) return false;
       for (const typeUrl of types) {
         const t = view.types.get(typeUrl);
         if (!t?.subscription) continue;
         const snapshot = this.cache.snapshotFor({ group: r.group, node: view.node }, typeUrl);
-        if (this.cache.candidate(r.group)?.rollout !== r.name) return false;
         const expected = [snapshot.version, selectSotw(snapshot, t.subscription).version];
         if (!expected.includes(t.versionAcked)) return false;
       }

@@ -147,6 +147,15 @@ export class SnapshotCache {
     string,
     { layer: CandidateLayer; snapshots: Map<string, TypeSnapshot> }
   >();
+  /**
+   * The updated nodes of a rollout that just ended, until the group's next publish: they get the
+   * stable snapshots with what only the candidate had in `removed`, so that going back to stable
+   * is make-before-break too (a cluster only the candidate added goes after the routes to it).
+   */
+  private readonly retired = new Map<
+    string,
+    { members: ReadonlySet<string>; snapshots: Map<string, TypeSnapshot> }
+  >();
   /** group → types whose listeners must be told even if no snapshot version changed. */
   private readonly forced = new Map<string, Set<string>>();
 
@@ -207,6 +216,11 @@ export class SnapshotCache {
     if (published?.layer.members.has(target.node.id)) {
       const candidate = published.snapshots.get(typeUrl);
       if (candidate) return candidate;
+    }
+    const retired = this.retired.get(target.group);
+    if (retired?.members.has(target.node.id)) {
+      const back = retired.snapshots.get(typeUrl);
+      if (back) return back;
     }
     return this.snapshot(target.group, typeUrl);
   }
@@ -416,8 +430,10 @@ export class SnapshotCache {
     if (forced) for (const t of forced) changed.add(t);
     const layer = this.layersWorking.get(group);
     const previous = this.layers.get(group);
+    this.retired.delete(group);
     if (!layer) {
       this.layers.delete(group);
+      if (previous) this.retire(previous.layer.members, previous.snapshots, stable, group);
       return;
     }
     const snapshots = new Map<string, TypeSnapshot>();
@@ -438,6 +454,23 @@ export class SnapshotCache {
       snapshots.set(typeUrl, next);
     }
     this.layers.set(group, { layer, snapshots });
+  }
+
+  private retire(
+    members: ReadonlySet<string>,
+    candidates: ReadonlyMap<string, TypeSnapshot>,
+    stable: ReadonlyMap<string, TypeSnapshot>,
+    group: string,
+  ): void {
+    const snapshots = new Map<string, TypeSnapshot>();
+    for (const [typeUrl, candidate] of candidates) {
+      const back = stable.get(typeUrl) ?? emptySnapshot(typeUrl);
+      const removed = new Map(back.removed);
+      for (const [name, r] of candidate.resources)
+        if (!back.resources.has(name)) removed.set(name, r);
+      if (removed.size > back.removed.size) snapshots.set(typeUrl, { ...back, removed });
+    }
+    if (snapshots.size > 0) this.retired.set(group, { members, snapshots });
   }
 
   /** A resource as served: through the overlay when it rewrites its type. */
