@@ -62,6 +62,12 @@ state after the batch (references, regexes, ports, TLS material) and stored toge
 A DIR takes its *.yaml, *.yml and *.json files in name order; "-" reads stdin.
   --dry-run      validate and report created/updated/unchanged without writing
   -m, --message  recorded in history
+As a progressive rollout (see ferryctl rollout --help, docs/rollouts.md):
+  --stages 1,10%,100%   stage sizes: proxies, or percentages of the matching connected ones
+  --bake 30s            how long each stage stays healthy before the next (default 60s)
+  --selector KEY=VALUE  only matching proxies take part (repeatable)
+  --rollout FILE        a spec file: stages, bake, selector, gates (flags override it)
+  --force               abort the group's active rollout first
 `,
   diff: `Usage: ferryctl diff -f FILE|DIR|- [--group G] [--show-secrets]
 
