@@ -137,6 +137,23 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
     );
   }
 
+  /** node id → the RDS version it ACKed (ferryctl status). */
+  async function rdsAcked(): Promise<Map<string, string>> {
+    const res = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+    assert.equal(res.code, 0, res.stderr);
+    const nodes = (
+      JSON.parse(res.stdout) as {
+        nodes: { node_id: string; types: { type_url: string; version_acked: string }[] }[];
+      }
+    ).nodes;
+    return new Map(
+      nodes.map((n) => [
+        n.node_id,
+        n.types.find((t) => t.type_url.endsWith('RouteConfiguration'))?.version_acked ?? '',
+      ]),
+    );
+  }
+
   async function rollouts(): Promise<RolloutJson[]> {
     const res = await ferryctl(cp.apiUrl, ['rollout', 'status', '-o', 'json']);
     assert.equal(res.code, 0, res.stderr);
@@ -150,6 +167,7 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
       'stages: [1, 100%]\nbake: 30s\ngates:\n  max_error_ratio: 0.05\n  min_requests: 10\n',
     );
     const marks = new Map(PROXIES.map((id) => [id, seen.get(id)!.length]));
+    const versionsBefore = await rdsAcked();
     const started = await ferryctl(cp.apiUrl, [
       'apply',
       '-f',
@@ -186,6 +204,10 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
         `${id} answered only from v1 during the rollout`,
       );
     }
+    // Their route configuration version never moved either.
+    const versionsAfter = await rdsAcked();
+    for (const id of PROXIES.filter((p) => p !== canary))
+      assert.equal(versionsAfter.get(id), versionsBefore.get(id), `${id} RDS version`);
     const history = await ferryctl(cp.apiUrl, ['history']);
     assert.equal(history.code, 0, history.stderr);
     assert.match(history.stdout, new RegExp(`rollout ${done.name} started`));
