@@ -99,6 +99,9 @@ export class RolloutController {
   private readonly replica: string;
   private readonly leaseTtlMs: number;
   private leading = false;
+  /** Real time (the store's lease clock) until which the lease is held for sure. */
+  private leaseUntil = 0;
+  private decoded = new Map<string, RolloutRecord>();
   /** The store revision of the latest read; every write expects it (no lost updates). */
   private readRevision = 0;
   /** Rollouts logged as waiting for proxies (logged once). */
@@ -154,9 +157,17 @@ export class RolloutController {
       ...(group !== undefined ? { group } : {}),
     });
     this.readRevision = snapshot.revision;
-    return snapshot.resources
-      .map((r) => decodeRollout(r.value))
-      .sort((a, b) => b.createdAt - a.createdAt || (a.name < b.name ? 1 : -1));
+    // Finished records stay in the store: decode each version once, not on every evaluation.
+    const decoded = new Map<string, RolloutRecord>();
+    const records = snapshot.resources.map((r) => {
+      const key = `${r.group}\u0000${r.name}\u0000${r.version}`;
+      const record = this.decoded.get(key) ?? decodeRollout(r.value);
+      decoded.set(key, record);
+      return record;
+    });
+    if (group === undefined) this.decoded = decoded;
+    else for (const [k, v] of decoded) this.decoded.set(k, v);
+    return records.sort((a, b) => b.createdAt - a.createdAt || (a.name < b.name ? 1 : -1));
   }
 
   /** The group's active (progressing or paused) rollout, if any. */
@@ -236,8 +247,9 @@ export class RolloutController {
       if (this.closed) return;
       let records: RolloutRecord[];
       try {
-        if (!(await this.lead())) return;
         records = (await this.records()).filter((r) => isActive(r.state));
+        // The lease is a store write: taken only while there is something to drive.
+        if (records.length === 0 || !(await this.lead())) return;
       } catch (err) {
         this.logger?.error(
           { err },
@@ -262,6 +274,8 @@ export class RolloutController {
 
   /** Holds (or takes) the lease; false while another replica holds it. */
   private async lead(): Promise<boolean> {
+    if (this.leading && Date.now() < this.leaseUntil - this.leaseTtlMs / 2) return true;
+    const askedAt = Date.now();
     const outcome = await this.store.acquireLease(ROLLOUT_LEASE, this.replica, this.leaseTtlMs);
     if (outcome.held !== this.leading)
       this.logger?.info(
@@ -269,6 +283,7 @@ export class RolloutController {
         outcome.held ? 'this replica now drives rollouts' : 'another replica drives rollouts',
       );
     this.leading = outcome.held;
+    if (outcome.held) this.leaseUntil = askedAt + this.leaseTtlMs;
     return outcome.held;
   }
 

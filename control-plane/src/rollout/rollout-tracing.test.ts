@@ -75,7 +75,7 @@ void test('rollout steps are spans, parents of the snapshot builds they cause', 
   );
   assert.equal(steps[1]?.attributes['ferry.rollout.updated_proxies'], 1);
   assert.equal(steps[1]?.attributes['ferry.group'], 'default');
-  const stageSpan = steps[1]!.spanContext().spanId;
+  const stageSpan = steps[1].spanContext().spanId;
   const builds = spans.filter((s) => s.name === 'snapshot.build');
   assert.ok(
     builds.some((b) => b.parentSpanContext?.spanId === stageSpan),
