@@ -223,6 +223,42 @@ void describe('RolloutController', () => {
     t.cache.close();
   });
 
+  void test('upstream hosts newly unhealthy on the updated proxies only fail the health gate', async () => {
+    const t = await setup([{ count: 1 }, { percent: 100 }], 60_000);
+    const hosts = (
+      down: number,
+    ): Array<{ cluster: string; endpoints: Map<string, 'HEALTHY' | 'UNHEALTHY'> }> => [
+      {
+        cluster: 'c1',
+        endpoints: new Map(
+          ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'].map((a, i) => [
+            a,
+            i < down ? 'UNHEALTHY' : 'HEALTHY',
+          ]),
+        ),
+      },
+    ];
+    for (const id of IDS) t.health.report(id, GROUP, hosts(1)); // one host down everywhere already
+    await t.controller.begin(t.record, 'alice');
+    await t.controller.tick();
+    const canary = (await t.current()).updatedNodes[0]!;
+    await t.controller.tick(); // the stage's counts start here
+    // A second host goes down for everyone: not the candidate's doing.
+    for (const id of IDS) t.health.report(id, GROUP, hosts(2));
+    await t.controller.tick();
+    assert.equal((await t.current()).state, 'PROGRESSING');
+    // A third one, only behind the canary.
+    t.health.report(canary, GROUP, hosts(3));
+    await t.controller.tick();
+    const r = await t.current();
+    assert.equal(r.state, 'ROLLED_BACK');
+    assert.match(
+      r.reason,
+      /updated proxies see 2\.0 more unhealthy upstream hosts per proxy since the stage began \(baseline 1\.0\)/,
+    );
+    t.cache.close();
+  });
+
   void test('pause holds the stage, resume restarts its bake, abort puts everyone back on stable', async () => {
     const t = await setup([{ count: 1 }, { percent: 100 }]);
     await t.controller.begin(t.record, 'alice');
