@@ -44,7 +44,7 @@ interface RolloutJson {
   name: string;
   state: string;
   stage: number;
-  updatedNodes: string[];
+  updated_nodes: string[];
   reason: string;
 }
 
@@ -184,9 +184,9 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
     );
     assert.equal(done.state, 'ROLLED_BACK', JSON.stringify(done));
     assert.equal(done.stage, 0, 'stopped at stage 1');
-    assert.equal(done.updatedNodes.length, 1);
+    assert.equal(done.updated_nodes.length, 1);
     assert.match(done.reason, /gate failed at stage 1\/2: error ratio of updated proxies/);
-    const canary = done.updatedNodes[0]!;
+    const canary = done.updated_nodes[0]!;
     const canaryOffset = PROXIES.indexOf(canary);
     // The canary got the candidate (its 503s are what failed the gate) and is back on v1.
     assert.ok(seen.get(canary)!.slice(marks.get(canary)).includes('503'));
@@ -233,14 +233,14 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
     assert.ok(name, started.stdout);
     // Hold it at stage 1 to look at it (the 8 s bake is the window to pause in).
     const atStage1 = await eventually(
-      async () => (await rollouts()).find((r) => r.name === name && r.updatedNodes.length === 1),
+      async () => (await rollouts()).find((r) => r.name === name && r.updated_nodes.length === 1),
       'stage 1 reached',
       30_000,
     );
     const paused = await ferryctl(cp.apiUrl, ['rollout', 'pause']);
     assert.equal(paused.code, 0, paused.stderr);
     assert.match(paused.stdout, /PAUSED, stage 1\/2/);
-    const canary = atStage1.updatedNodes[0]!;
+    const canary = atStage1.updated_nodes[0]!;
     const canaryOffset = PROXIES.indexOf(canary);
     await eventually(async () => {
       const res = await httpRequest(`http://127.0.0.1:${port + canaryOffset}/`);
@@ -273,7 +273,7 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
       60_000,
     );
     assert.equal(done.state, 'PROMOTED', JSON.stringify(done));
-    assert.equal(done.updatedNodes.length, PROXIES.length);
+    assert.equal(done.updated_nodes.length, PROXIES.length);
     for (const [offset, id] of PROXIES.entries()) {
       await eventually(async () => {
         const res = await httpRequest(`http://127.0.0.1:${port + offset}/`);

@@ -21,11 +21,11 @@ interface RolloutJson {
   readonly stages: readonly string[];
   readonly selectors: readonly string[];
   readonly bake: string;
-  readonly updatedNodes: readonly string[];
+  readonly updated_nodes: readonly string[];
   readonly reason: string;
-  readonly createdBy: string;
-  readonly updatedAt: string;
-  readonly changes: ReadonlyArray<{ typeUrl: string; name: string; op: string }>;
+  readonly created_by: string;
+  readonly updated_at: string;
+  readonly changes: ReadonlyArray<{ type_url: string; name: string; op: string }>;
 }
 
 /** Whether `apply` was asked to roll out rather than apply at once. */
@@ -67,7 +67,7 @@ function printRollout(io: Output, r: RolloutJson): void {
   io.out(
     `rollout ${r.name} in group "${r.group}": ${r.state}, stage ${r.stage + 1}/${r.stages.length} (stages ${r.stages.join(',')}, bake ${r.bake}${r.selectors.length > 0 ? `, selector ${r.selectors.join(',')}` : ''})\n`,
   );
-  io.out(`updated proxies: ${r.updatedNodes.join(', ') || 'none yet'}\n`);
+  io.out(`updated proxies: ${r.updated_nodes.join(', ') || 'none yet'}\n`);
   if (r.reason) io.out(`${r.reason}\n`);
 }
 
@@ -130,9 +130,9 @@ export async function rollout(args: ParsedArgs, client: ApiClient, io: Output): 
           r.group,
           r.state,
           `${r.stage + 1}/${r.stages.length} (${r.stages.join(',')})`,
-          String(r.updatedNodes.length),
-          r.createdBy,
-          r.updatedAt,
+          String(r.updated_nodes.length),
+          r.created_by,
+          r.updated_at,
           r.reason,
         ]),
       ),

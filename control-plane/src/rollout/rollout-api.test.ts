@@ -127,10 +127,10 @@ void describe('rollouts over the management API', () => {
     assert.deepEqual(rollout.stages, ['1', '50%', '100%']);
     assert.deepEqual(rollout.selectors, ['locality.zone=a']);
     assert.deepEqual(rollout.gates, {
-      maxErrorRatio: 0.05,
-      maxErrorRatioIncrease: 0.02,
-      minRequests: 20,
-      maxUnhealthyHostsIncrease: 0,
+      max_error_ratio: 0.05,
+      max_error_ratio_increase: 0.02,
+      min_requests: 20,
+      max_unhealthy_hosts_increase: 0,
     });
     const listed = await call('view-web', 'GET', '/v1/rollouts?group=web');
     assert.equal((listed.json.rollouts as unknown[]).length, 1);

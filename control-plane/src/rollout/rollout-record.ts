@@ -186,7 +186,7 @@ export function decodeRollout(value: Uint8Array): RolloutRecord {
   };
 }
 
-/** The JSON the management API shows (no resource bytes). */
+/** The JSON the management API shows (snake_case like the rest of it; no resource bytes). */
 export function rolloutView(r: RolloutRecord): Json {
   return {
     name: r.name,
@@ -196,19 +196,24 @@ export function rolloutView(r: RolloutRecord): Json {
     stages: r.stages.map((s) => ('count' in s ? String(s.count) : `${s.percent}%`)),
     selectors: r.selectors.map((s) => `${s.key}=${s.value}`),
     bake: durationJson(r.bakeMs),
-    gates: { ...r.gates },
-    updatedNodes: [...r.updatedNodes],
+    gates: {
+      max_error_ratio: r.gates.maxErrorRatio,
+      max_error_ratio_increase: r.gates.maxErrorRatioIncrease,
+      min_requests: r.gates.minRequests,
+      max_unhealthy_hosts_increase: r.gates.maxUnhealthyHostsIncrease,
+    },
+    updated_nodes: [...r.updatedNodes],
     changes: r.changes.map((c) => ({
-      typeUrl: c.typeUrl,
+      type_url: c.typeUrl,
       name: c.name,
       op: c.put ? 'put' : 'delete',
       ...(c.put ? { version: c.put.version } : {}),
     })),
-    stageStartedAt: iso(r.stageStartedAt),
+    stage_started_at: iso(r.stageStartedAt),
     reason: r.reason,
-    createdBy: r.createdBy,
-    createdAt: iso(r.createdAt),
-    updatedAt: iso(r.updatedAt),
-    baseRevision: r.baseRevision,
+    created_by: r.createdBy,
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+    base_revision: r.baseRevision,
   };
 }
