@@ -4,12 +4,6 @@
  * `control plane ready` line with the bound addresses. SIGTERM/SIGINT close everything
  * gracefully; a second signal exits at once.
  */
-import { RolloutController } from './rollout/rollout-controller.js';
-import {
-  refuseDuringRollout,
-  RolloutService,
-  withRolloutStatus,
-} from './rollout/rollout-service.js';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +41,12 @@ import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
 import { RlsService } from './ratelimit/rls-service.js';
 import { rlsPeerCredentials, type RlsPeerTlsFiles } from './ratelimit/rls-peer-credentials.js';
+import { RolloutController } from './rollout/rollout-controller.js';
+import {
+  refuseDuringRollout,
+  RolloutService,
+  withRolloutStatus,
+} from './rollout/rollout-service.js';
 
 const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
 
