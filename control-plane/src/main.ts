@@ -44,6 +44,12 @@ import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
 import { RlsService } from './ratelimit/rls-service.js';
 import { rlsPeerCredentials, type RlsPeerTlsFiles } from './ratelimit/rls-peer-credentials.js';
+import { RolloutController } from './rollout/rollout-controller.js';
+import {
+  refuseDuringRollout,
+  RolloutService,
+  withRolloutStatus,
+} from './rollout/rollout-service.js';
 
 const DEFAULT_STORE = `sqlite:${path.join('data', 'ferry.db')}`;
 
@@ -406,14 +412,27 @@ async function main(): Promise<void> {
   });
   // Known once the xDS port is bound (the default replica id names it).
   const replicaView: { status?: () => ReplicaSetStatus } = {};
-  const service = new ManagementService({
+  const rolloutController = new RolloutController({
     store,
+    replica,
+    cache,
     fleet,
+    load: xds.load(),
+    health: xds.health(),
     logger,
     ...(tracer ? { tracer } : {}),
+  });
+  fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
+  const service = new ManagementService({
+    store,
+    fleet: { nodes: (o) => fleet.nodes(o).map((n) => withRolloutStatus(cache, n)) },
+    logger,
+    writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),
     replicas: () => replicaView.status?.(),
+    ...(tracer ? { tracer } : {}),
   });
+  const rollouts = new RolloutService(service, rolloutController);
   const authenticator = await prepareApiAccess({
     service,
     logger,
@@ -431,6 +450,7 @@ async function main(): Promise<void> {
     load: xds.load(),
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
+    rollouts,
   });
   const grpcApi = new grpc.Server();
   addManagementService(grpcApi, service, {
@@ -439,6 +459,7 @@ async function main(): Promise<void> {
     traceContext: tracer !== undefined,
     health: xds.health(),
     load: xds.load(),
+    rollouts,
   });
 
   healthOverlay.onHdsWorkChanged = (group) => xds.reassignHealthChecks(group);
@@ -505,6 +526,7 @@ async function main(): Promise<void> {
     pollMinMs: options.acme.pollMinMs,
   });
   await acmeManager.start();
+  rolloutController.start();
   const revision = await store.currentRevision();
   logger.info(
     {
@@ -537,6 +559,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      await rolloutController.close();
       await acmeManager.close();
       // Released at once: another replica leads from its next campaign round.
       await leader.close();

@@ -640,6 +640,24 @@ export async function freePortPair(): Promise<number> {
   throw new Error('no two consecutive free ports found');
 }
 
+/** `count` consecutive free ports (proxies started with --listener-port-offset 0..count-1). */
+export async function freePortRun(count: number): Promise<number> {
+  const net = await import('node:net');
+  const bindable = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    let ok = port + count <= 65536;
+    for (let i = 1; ok && i < count; i++) ok = await bindable(port + i);
+    if (ok) return port;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
 // ------------------------------------------------------------------ raw HTTP/1.1 exchanges
 
 export interface RawExchange {

@@ -8,6 +8,10 @@
  * (metadata `authorization: Bearer <token>`, or a verified client certificate) through the same
  * Authenticator as the HTTP API and runs under the caller's role (access.ts).
  */
+import type { RolloutAction } from '../rollout/rollout-controller.js';
+import { rolloutView, type RolloutRecord } from '../rollout/rollout-record.js';
+import type { RolloutService } from '../rollout/rollout-service.js';
+import { parseRolloutSpec } from '../rollout/rollout-spec.js';
 import * as grpc from '@grpc/grpc-js';
 import { context } from '@opentelemetry/api';
 import {
@@ -45,6 +49,8 @@ export interface ManagementGrpcOptions {
   readonly health?: HealthStatusSource;
   /** The fleet's load (LRS); without it Load answers UNIMPLEMENTED. */
   readonly load?: LoadSource;
+  /** Progressive rollouts; without them the rollout calls answer UNIMPLEMENTED. */
+  readonly rollouts?: RolloutService;
 }
 
 type Unary<Request> = (
@@ -197,6 +203,49 @@ export function addManagementService(
           : {}),
       };
     }),
+    StartRollout: unary(async (req: StartRolloutMessage, caller) => {
+      const rollouts = options.rollouts;
+      if (!rollouts) throw noView('StartRollout');
+      const started = await rollouts.start(
+        {
+          group: req.group || undefined,
+          anys: (req.resources ?? []).map((a: AnyMessage) => ({
+            typeUrl: a.type_url,
+            value: a.value,
+          })),
+          ...(req.message ? { message: String(req.message) } : {}),
+          force: req.force === true,
+          spec: parseRolloutSpec(grpcRolloutSpec(req)),
+        },
+        caller,
+      );
+      return {
+        rollout: rolloutMessage(started.rollout),
+        changes: (
+          applyResponse({ revision: 0, dryRun: true, changes: started.changes }) as {
+            changes: unknown[];
+          }
+        ).changes,
+      };
+    }),
+    ListRollouts: unary(async (req: { group?: string }, caller) => {
+      const rollouts = options.rollouts;
+      if (!rollouts) throw noView('ListRollouts');
+      const records = await rollouts.list(req.group || undefined, caller);
+      return { rollouts: records.map(rolloutMessage) };
+    }),
+    ActOnRollout: unary(async (req: { group?: string; action?: string }, caller) => {
+      const rollouts = options.rollouts;
+      if (!rollouts) throw noView('ActOnRollout');
+      const action = req.action ?? '';
+      if (!ROLLOUT_ACTIONS.includes(action as RolloutAction))
+        throw new FerryError(
+          'FERRY_BAD_REQUEST',
+          `action: expected one of ${ROLLOUT_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`,
+        );
+      const record = await rollouts.act(req.group || undefined, action as RolloutAction, caller);
+      return { rollout: rolloutMessage(record) };
+    }),
     // The same views as GET /v1/health and /v1/load, with times as Timestamps.
     Health: unary((req: ViewFilterMessage, caller) => {
       const source = options.health;
@@ -272,7 +321,7 @@ function filterOf(req: ViewFilterMessage | undefined): { group?: string; cluster
 function noView(method: string): FerryError {
   return new FerryError(
     'FERRY_NOT_FOUND',
-    `${method}: this server has no ${method === 'Health' ? 'HDS health' : 'LRS load'} view (it is served by ferry-control-plane)`,
+    `${method}: this server has no ${method === 'Health' ? 'HDS health view' : method === 'Load' ? 'LRS load view' : 'rollout controller'} (it is served by ferry-control-plane)`,
   );
 }
 
@@ -303,6 +352,7 @@ function nodeStatus(n: NodeStatus): unknown {
     connected: n.connected,
     stream_kind: n.streams.join(','),
     replica: n.replica ?? '',
+    ...(n.rollout !== undefined ? { rollout: n.rollout } : {}),
     types: n.types.map((t) => ({
       type_url: t.typeUrl,
       version_sent: t.versionSent,
@@ -336,6 +386,58 @@ function resourceStatusMessage(r: ResourceStatus): unknown {
           nack_time: timestamp(r.nack.time),
         }
       : {}),
+  };
+}
+
+interface StartRolloutMessage {
+  group?: string;
+  resources?: readonly AnyMessage[];
+  message?: string;
+  force?: boolean;
+  stages?: readonly string[];
+  bake?: string;
+  selector?: Record<string, string>;
+  max_error_ratio?: number;
+  max_error_ratio_increase?: number;
+  min_requests?: string | number;
+  max_unhealthy_hosts_increase?: number;
+}
+
+const ROLLOUT_ACTIONS: readonly RolloutAction[] = ['pause', 'resume', 'abort', 'promote'];
+
+/** The request's spec in the shape parseRolloutSpec reads (unset gates keep their defaults). */
+function grpcRolloutSpec(req: StartRolloutMessage): Record<string, unknown> {
+  const gates: Record<string, number> = {};
+  if (req.max_error_ratio !== undefined) gates.max_error_ratio = req.max_error_ratio;
+  if (req.max_error_ratio_increase !== undefined)
+    gates.max_error_ratio_increase = req.max_error_ratio_increase;
+  if (req.min_requests !== undefined) gates.min_requests = Number(req.min_requests);
+  if (req.max_unhealthy_hosts_increase !== undefined)
+    gates.max_unhealthy_hosts_increase = req.max_unhealthy_hosts_increase;
+  return {
+    stages: [...(req.stages ?? [])],
+    ...(req.bake ? { bake: req.bake } : {}),
+    ...(req.selector && Object.keys(req.selector).length > 0 ? { selector: req.selector } : {}),
+    gates,
+  };
+}
+
+function rolloutMessage(r: RolloutRecord): unknown {
+  const view = rolloutView(r);
+  return {
+    name: r.name,
+    group: r.group,
+    state: r.state,
+    stage: r.stage,
+    stages: view.stages,
+    selectors: view.selectors,
+    bake: view.bake,
+    updated_nodes: [...r.updatedNodes],
+    reason: r.reason,
+    created_by: r.createdBy,
+    created_at: timestamp(new Date(r.createdAt).toISOString()),
+    updated_at: timestamp(new Date(r.updatedAt).toISOString()),
+    base_revision: r.baseRevision,
   };
 }
 

@@ -12,6 +12,8 @@
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
+ *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
+ *   POST   /v1/rollouts/{action}        {group}  pause, resume, abort, promote (http-rollout-routes.ts)
  *   GET    /v1/whoami                   the caller: name, role, groups
  *   GET    /v1/tokens                   API tokens (admin)
  *   POST   /v1/tokens                   {name, role, groups, expires_in_seconds, client_identity} (admin)
@@ -43,6 +45,8 @@ import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-
 import type { Authenticator } from './authenticator.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import { tokenRoute } from './http-token-routes.js';
+import { rolloutRoute } from './http-rollout-routes.js';
+import type { RolloutService } from '../rollout/rollout-service.js';
 import { canRead } from './access.js';
 import {
   processMetrics,
@@ -103,6 +107,8 @@ export interface HttpApiOptions {
    * so ferryctl or a CI job can be an apply's parent.
    */
   readonly traceContext?: boolean;
+  /** Progressive rollouts; the /v1/rollouts routes answer 404 without it. */
+  readonly rollouts?: RolloutService;
 }
 
 interface Reply {
@@ -124,6 +130,7 @@ export class HttpApi {
   private readonly load: LoadSource | undefined;
   private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
+  private readonly rollouts: RolloutService | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -137,6 +144,7 @@ export class HttpApi {
     this.load = options.load;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
+    this.rollouts = options.rollouts;
     const limits = { requestTimeout: 60_000, headersTimeout: 20_000 };
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
     this.server = options.tls
@@ -407,6 +415,14 @@ export class HttpApi {
       return tokenRoute(this.service, {
         method,
         path,
+        caller,
+        body: () => readBody(req, this.maxBodyBytes),
+      });
+    if (this.rollouts && (path === '/v1/rollouts' || path.startsWith('/v1/rollouts/')))
+      return rolloutRoute(this.rollouts, {
+        method,
+        path,
+        query: url.searchParams,
         caller,
         body: () => readBody(req, this.maxBodyBytes),
       });

@@ -80,6 +80,11 @@ export interface ManagementServiceOptions {
   readonly preflight?: Preflight;
   /** The replicas of the store and their leader (../replicas/replica-set.ts), for status. */
   readonly replicas?: () => ReplicaSetStatus | undefined;
+  /**
+   * Called before an apply, delete or rollback writes to `group` (every group when undefined);
+   * throws to refuse it (a group with a rollout in progress, ../rollout/rollout-service.ts).
+   */
+  readonly writeGuard?: (group: string | undefined) => Promise<void>;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -93,6 +98,7 @@ export class ManagementService {
   private readonly decoded = new Map<string, Record<string, JsonValue>>();
   private readonly writes: WriteObserver;
   private readonly preflight: Preflight | undefined;
+  private readonly writeGuard: ((group: string | undefined) => Promise<void>) | undefined;
   /** The API's credentials, in the same store (api-tokens.ts). */
   readonly tokens: ApiTokens;
 
@@ -104,6 +110,7 @@ export class ManagementService {
     this.logger = options.logger;
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
     this.preflight = options.preflight;
+    this.writeGuard = options.writeGuard;
   }
 
   /**
@@ -133,6 +140,7 @@ export class ManagementService {
       validation.end(1);
       throw new FerryError('FERRY_BAD_REQUEST', 'apply needs at least one resource');
     }
+    if (!request.dryRun) await this.writeGuard?.(group);
     const response = await this.withRetry(request.expectedRevision, async (expected) => {
       const snapshot = await this.store.list({ group });
       checkExpected(expected, snapshot.revision);
@@ -296,6 +304,7 @@ export class ManagementService {
     );
     if (request.resources.length === 0)
       throw new FerryError('FERRY_BAD_REQUEST', 'delete needs at least one resource');
+    if (!request.dryRun) await this.writeGuard?.(group);
     const targets = request.resources.map((r, index) => ({
       index,
       type: requireType(r.typeUrl),
@@ -403,6 +412,7 @@ export class ManagementService {
     }
     const group = request.group ? checkGroup(request.group) : undefined;
     if (group !== undefined) requireRole(caller, role, group, `rollback of group "${group}"`);
+    if (!request.dryRun) await this.writeGuard?.(group);
     const filter = group === undefined ? undefined : { group };
     const response = await this.withRetry(undefined, async () => {
       const now = await this.store.list(filter);

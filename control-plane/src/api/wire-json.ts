@@ -134,6 +134,8 @@ export interface NodeStatusJson {
   readonly types: readonly TypeStatusJson[];
   /** The control-plane replica holding the proxy's streams. */
   readonly replica?: string;
+  /** See NodeStatus.rollout. */
+  readonly rollout?: string;
 }
 
 export interface ReplicaJson {
@@ -303,6 +305,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
         ? { resource_statuses: t.resourceStatuses.map(resourceStatusJson) }
         : {}),
     })),
+    ...(n.rollout !== undefined ? { rollout: n.rollout } : {}),
   };
 }
 

@@ -24,7 +24,10 @@ export interface CtlOptions {
   output?: 'table' | 'yaml' | 'json';
   files: string[];
   dryRun: boolean;
-  /** --force: write even when the pre-flight refuses. */
+  /**
+   * --force: write even when the pre-flight refuses, and abort the group's active rollout first
+   * (writes to a group are refused while one runs).
+   */
   force: boolean;
   showSecrets: boolean;
   help: boolean;
@@ -34,6 +37,14 @@ export interface CtlOptions {
   cluster?: string;
   /** `certs`: warn about certificates with fewer days left. */
   warnDays?: number;
+  /** `apply --rollout FILE`: a rollout spec file (stages, bake, selector, gates). */
+  rolloutFile?: string;
+  /** `apply --stages 1,10%,100%`: apply as a rollout with these stages. */
+  stages?: string;
+  /** `apply --bake 30s`. */
+  bake?: string;
+  /** Every `apply --selector key=value`. */
+  selectors: string[];
 }
 
 export interface ParsedArgs {
@@ -63,6 +74,10 @@ const VALUE_FLAGS = new Set([
   '--message',
   '-m',
   '--warn-days',
+  '--rollout',
+  '--stages',
+  '--bake',
+  '--selector',
 ]);
 const BOOLEAN_FLAGS = new Set(['--dry-run', '--show-secrets', '-h', '--help', '--force']);
 
@@ -76,6 +91,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     force: false,
     showSecrets: false,
     help: false,
+    selectors: [],
   };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -178,6 +194,18 @@ function setValue(options: CtlOptions, flag: string, value: string): void {
     case '--message':
     case '-m':
       options.message = value;
+      return;
+    case '--rollout':
+      options.rolloutFile = value;
+      return;
+    case '--stages':
+      options.stages = value;
+      return;
+    case '--bake':
+      options.bake = value;
+      return;
+    case '--selector':
+      options.selectors.push(value);
       return;
     default:
       options.files.push(value);

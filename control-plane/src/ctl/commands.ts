@@ -31,6 +31,7 @@ import { annotateSources, readDocuments, type SourcedDocument } from './input.js
 import { token, whoami } from './commands-token.js';
 import { replicas } from './commands-replicas.js';
 import { nodeResourceStatus, rejectedResourceRows } from './status-resources.js';
+import { applyRollout, rollout, wantsRollout } from './commands-rollout.js';
 import type { Output } from './output.js';
 
 export type { Output } from './output.js';
@@ -120,6 +121,7 @@ async function applyDocuments(
 }
 
 const apply: Command = async (args, client, io) => {
+  if (wantsRollout(args) && !args.options.dryRun) return applyRollout(args, client, io);
   const documents = await readDocuments(args.options.files);
   printChanges(io, args, await applyDocuments(args, client, documents, args.options.dryRun));
 };
@@ -243,8 +245,10 @@ const status: Command = async (args, client, io) => {
     return;
   }
   const rows: string[][] = [];
+  const rolloutRows: string[][] = [];
   for (const n of nodes) {
     const base = [n.node_id, n.group, n.connected ? 'yes' : 'no', (n.streams ?? []).join(',')];
+    if (n.rollout !== undefined) rolloutRows.push([n.node_id, n.group, n.rollout]);
     if ((n.types ?? []).length === 0) rows.push([...base, '-', '-', '-', '']);
     for (const t of n.types ?? []) {
       const nack = nackCell(t.last_nack);
@@ -265,6 +269,7 @@ const status: Command = async (args, client, io) => {
     io.out('\nresources rejected alone (the rest of their update runs; ferryctl status NODE):\n');
     io.out(table(['NODE', 'TYPE', 'NAME', 'RUNNING', 'NACK'], rejected));
   }
+  if (rolloutRows.length > 0) io.out(`\n${table(['NODE', 'GROUP', 'ROLLOUT'], rolloutRows)}`);
   const healthRows: string[][] = [];
   for (const n of health.nodes) {
     for (const c of n.clusters) {
@@ -440,4 +445,5 @@ export const COMMANDS: Record<string, Command> = {
   whoami,
   certs,
   replicas,
+  rollout,
 };

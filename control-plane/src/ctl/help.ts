@@ -19,6 +19,7 @@ Commands:
   whoami                  the name, role and groups the server sees for these credentials
   certs                   ACME certificates and every certificate in stored Secrets
   replicas                control-plane replicas, the leader, and this replica's proxies
+  rollout status|pause|resume|abort|promote  progressive rollouts (apply --stages/--rollout)
 
 TYPE: listeners (lds), routes (rds), clusters (cds), endpoints (eds), secrets (sds), in singular,
 plural or Envoy message name form; acme (AcmeCertificate) for certificates the control plane
@@ -69,7 +70,14 @@ connected proxy, "pre-checked: would ACK / would NACK" (ferry-proxy of the contr
 version) or "not pre-checked" (other versions, Envoy, gRPC clients). An apply with a changed
 resource that every pre-checked proxy would reject is refused (exit 1, FERRY_PREFLIGHT_REJECTED);
 a dry run prints the report and exits 1 when the apply would be refused.
-  --force        write even when the pre-flight refuses (the proxies will NACK)
+  --force        write even when the pre-flight refuses (the proxies will NACK), and abort the
+                 group's active rollout first (an apply is refused while one runs)
+
+As a progressive rollout (see ferryctl rollout --help, docs/rollouts.md):
+  --stages 1,10%,100%   stage sizes: proxies, or percentages of the matching connected ones
+  --bake 30s            how long each stage stays healthy before the next (default 60s)
+  --selector KEY=VALUE  only matching proxies take part (repeatable)
+  --rollout FILE        a spec file: stages, bake, selector, gates (flags override it)
 `,
   diff: `Usage: ferryctl diff -f FILE|DIR|- [--group G] [--show-secrets]
 
@@ -151,6 +159,20 @@ control-plane replica sharing the store from its next request.
   whoami: `Usage: ferryctl whoami [-o json]
 
 Shows the name, role and groups the control plane gives the current credentials.
+`,
+  rollout: `Usage: ferryctl rollout status|pause|resume|abort|promote [--group G] [-o json]
+
+status lists the rollouts (active and finished) of the group, or of every readable group. The
+actions act on the group's active rollout: pause holds it at its stage (updated proxies keep the
+candidate; gates still roll it back), resume continues it, abort puts every proxy back on the
+stable configuration, promote applies the candidate to the whole group at once. Start one with
+  ferryctl apply -f FILE --stages 1,10%,50%,100% [--bake 30s] [--selector KEY=VALUE]... [--force]
+  ferryctl apply -f FILE --rollout SPEC.yaml
+KEY: id, cluster, locality.region, locality.zone, locality.sub_zone, metadata.FIELD. SPEC.yaml
+holds stages, bake, selector (a map) and gates (max_error_ratio, max_error_ratio_increase,
+min_requests, max_unhealthy_hosts_increase); flags override it. While a rollout is active, other
+applies, deletes and rollbacks of its group are refused; --force aborts it first. See
+docs/rollouts.md.
 `,
   rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run] [--force]
 

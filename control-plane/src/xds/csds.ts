@@ -44,7 +44,7 @@ function selected(
 function clientConfig(view: FleetNodeView, cache: SnapshotCache, withContents: boolean): unknown {
   const generic: unknown[] = [];
   for (const [typeUrl, t] of view.types) {
-    const snapshot = cache.snapshot(view.group, typeUrl);
+    const snapshot = cache.snapshotFor({ group: view.group, node: view.node }, typeUrl);
     const sub = t.subscription;
     if (!sub) continue;
     const names = statusNames(t, snapshot.resources);

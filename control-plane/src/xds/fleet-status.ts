@@ -70,6 +70,11 @@ export interface NodeStatus {
   readonly types: readonly TypeStatus[];
   /** The control-plane replica that holds the streams (set by the management API). */
   readonly replica?: string;
+  /**
+   * The group's active rollout as it concerns this node: "<rollout> stage N/M: candidate" or
+   * "<rollout> stage N/M: stable". Absent when the group has none.
+   */
+  readonly rollout?: string;
 }
 
 export interface FleetStatusSource {

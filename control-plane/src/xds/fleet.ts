@@ -171,6 +171,8 @@ export class FleetTracker implements FleetStatusSource {
   private lastPruneAt = -Infinity;
   private readonly connectedProxies: (group: string) => MetricChild;
   private readonly snapshots: FleetTrackerOptions['snapshots'];
+  /** Told of every NACK (the rollout controller's NACK gate); must not throw. */
+  onNack: ((nodeId: string, group: string, typeUrl: string, error: string) => void) | undefined;
 
   constructor(options: FleetTrackerOptions = {}) {
     this.snapshots = options.snapshots;
@@ -261,6 +263,7 @@ export class FleetTracker implements FleetStatusSource {
       nacked: (typeUrl, version, error, resources, rejected) => {
         const now = stamp();
         const t = type(typeUrl);
+        this.onNack?.(owner.node.id, owner.group, typeUrl, error);
         if (rejected === undefined) {
           t.lastNack = {
             version,

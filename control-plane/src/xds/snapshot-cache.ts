@@ -25,6 +25,8 @@ import { followStore } from '../store/store-follow.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
 import { SnapshotTracing, type PushOrigin } from './snapshot-tracing.js';
+import { candidateSnapshot, decodeLayer, type CandidateLayer } from '../rollout/candidate-layer.js';
+import { ROLLOUT_TYPE } from '../rollout/rollout-record.js';
 
 /** A resource as it goes on the wire: an Any with the stored canonical bytes. */
 export interface AnyResource {
@@ -135,6 +137,27 @@ export class SnapshotCache {
   private round: FanOutRound | undefined;
   /** Changes arrived (and their debounce expired) while a round was still being delivered. */
   private publishAfterRound = false;
+  /**
+   * Active rollouts' candidates (docs/architecture.md, "Progressive rollouts"): group → layer as
+   * the store has it (`layersWorking`), and as published with the snapshots (`layers`), so that
+   * a stream's choice of stable or candidate always matches published snapshots.
+   */
+  private readonly layersWorking = new Map<string, CandidateLayer>();
+  private readonly layers = new Map<
+    string,
+    { layer: CandidateLayer; snapshots: Map<string, TypeSnapshot> }
+  >();
+  /**
+   * The updated nodes of a rollout that just ended, until the group's next publish: they get the
+   * stable snapshots with what only the candidate had in `removed`, so that going back to stable
+   * is make-before-break too (a cluster only the candidate added goes after the routes to it).
+   */
+  private readonly retired = new Map<
+    string,
+    { members: ReadonlySet<string>; snapshots: Map<string, TypeSnapshot> }
+  >();
+  /** group → types whose listeners must be told even if no snapshot version changed. */
+  private readonly forced = new Map<string, Set<string>>();
 
   constructor(options: SnapshotCacheOptions) {
     this.store = options.store;
@@ -179,6 +202,32 @@ export class SnapshotCache {
   /** The published snapshot of one type in one group (empty when the group has none). */
   snapshot(group: string, typeUrl: string): TypeSnapshot {
     return this.published.get(group)?.get(typeUrl) ?? emptySnapshot(typeUrl);
+  }
+
+  /**
+   * The snapshot a given proxy is served: its group's candidate when an active rollout of the
+   * group updated this node and changes this type, else the group's stable snapshot.
+   */
+  snapshotFor(
+    target: { readonly group: string; readonly node: { readonly id: string } },
+    typeUrl: string,
+  ): TypeSnapshot {
+    const published = this.layers.get(target.group);
+    if (published?.layer.members.has(target.node.id)) {
+      const candidate = published.snapshots.get(typeUrl);
+      if (candidate) return candidate;
+    }
+    const retired = this.retired.get(target.group);
+    if (retired?.members.has(target.node.id)) {
+      const back = retired.snapshots.get(typeUrl);
+      if (back) return back;
+    }
+    return this.snapshot(target.group, typeUrl);
+  }
+
+  /** The published candidate layer of a group's active rollout, if any. */
+  candidate(group: string): CandidateLayer | undefined {
+    return this.layers.get(group)?.layer;
   }
 
   /** Groups that currently have at least one resource. */
@@ -234,6 +283,11 @@ export class SnapshotCache {
       if (this.overlay) {
         for (const [group, typeUrl] of this.overlay.observe(m)) this.markDirty(group, typeUrl);
       }
+      if (m.typeUrl === ROLLOUT_TYPE) {
+        this.tracing?.noteChange(m.group);
+        this.applyRollout(m);
+        continue;
+      }
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
       this.tracing?.noteChange(m.group);
       let byType = this.working.get(m.group);
@@ -253,6 +307,42 @@ export class SnapshotCache {
         byName.delete(m.name);
       }
       this.markDirty(m.group, m.typeUrl);
+    }
+  }
+
+  /**
+   * A rollout record changed: the group's candidate layer follows it. Every type the old or the
+   * new candidate changes is rebuilt, and its listeners are told even when no snapshot version
+   * changed, since membership may have (streams re-pick stable or candidate and send only what
+   * differs from what they sent).
+   */
+  private applyRollout(m: Mutation): void {
+    const before = this.layersWorking.get(m.group);
+    let after: CandidateLayer | undefined;
+    if (m.op === 'put') {
+      try {
+        after = decodeLayer(m.value).layer;
+      } catch (err) {
+        this.logger?.error(
+          { err, group: m.group, rollout: m.name },
+          'rollout record not readable: its candidate is not served',
+        );
+      }
+      // Another (stopped) record does not end the active one.
+      if (!after && before && before.rollout !== m.name) return;
+    } else if (before?.rollout !== m.name) {
+      return;
+    }
+    if (after) this.layersWorking.set(m.group, after);
+    else this.layersWorking.delete(m.group);
+    let forced = this.forced.get(m.group);
+    if (!forced) this.forced.set(m.group, (forced = new Set()));
+    for (const layer of [before, after]) {
+      if (!layer) continue;
+      for (const typeUrl of layer.overrides.keys()) {
+        forced.add(typeUrl);
+        this.markDirty(m.group, typeUrl);
+      }
     }
   }
 
@@ -304,6 +394,7 @@ export class SnapshotCache {
         changed.add(typeUrl);
         this.warnIfTooLarge(group, next);
       }
+      this.publishCandidate(group, types, byType, changed);
       if (this.tracing && buildStartedAt !== undefined) {
         const origin = this.tracing.built(group, changed, buildStartedAt);
         for (const typeUrl of changed) {
@@ -321,6 +412,81 @@ export class SnapshotCache {
     this.round = { queue, pending: new Map(queue), next: 0 };
     // The first chunk goes out now, so a small fleet is served within the publish call.
     this.drain(this.round);
+  }
+
+  /**
+   * Publishes `group`'s candidate layer with its stable snapshots: rebuilds the candidate of
+   * every dirty type the layer changes, and adds to `changed` the types whose candidate changed
+   * or whose membership may have.
+   */
+  private publishCandidate(
+    group: string,
+    types: ReadonlySet<string>,
+    stable: ReadonlyMap<string, TypeSnapshot>,
+    changed: Set<string>,
+  ): void {
+    const forced = this.forced.get(group);
+    this.forced.delete(group);
+    if (forced) for (const t of forced) changed.add(t);
+    const layer = this.layersWorking.get(group);
+    const previous = this.layers.get(group);
+    this.retired.delete(group);
+    if (!layer) {
+      this.layers.delete(group);
+      if (previous) this.retire(previous.layer.members, previous.snapshots, stable, group);
+      return;
+    }
+    const snapshots = new Map<string, TypeSnapshot>();
+    for (const [typeUrl, overrides] of layer.overrides) {
+      const before =
+        previous?.layer.rollout === layer.rollout ? previous.snapshots.get(typeUrl) : undefined;
+      if (before && !types.has(typeUrl) && previous?.layer.overrides === layer.overrides) {
+        snapshots.set(typeUrl, before);
+        continue;
+      }
+      const next = candidateSnapshot(
+        stable.get(typeUrl) ?? emptySnapshot(typeUrl),
+        overrides,
+        before,
+        (r) => this.served(group, typeUrl, r),
+      );
+      if (next !== before) changed.add(typeUrl);
+      snapshots.set(typeUrl, next);
+    }
+    this.layers.set(group, { layer, snapshots });
+  }
+
+  private retire(
+    members: ReadonlySet<string>,
+    candidates: ReadonlyMap<string, TypeSnapshot>,
+    stable: ReadonlyMap<string, TypeSnapshot>,
+    group: string,
+  ): void {
+    const snapshots = new Map<string, TypeSnapshot>();
+    for (const [typeUrl, candidate] of candidates) {
+      const back = stable.get(typeUrl) ?? emptySnapshot(typeUrl);
+      const removed = new Map(back.removed);
+      for (const [name, r] of candidate.resources)
+        if (!back.resources.has(name)) removed.set(name, r);
+      if (removed.size > back.removed.size) snapshots.set(typeUrl, { ...back, removed });
+    }
+    if (snapshots.size > 0) this.retired.set(group, { members, snapshots });
+  }
+
+  /** A resource as served: through the overlay when it rewrites its type. */
+  private served(group: string, typeUrl: string, r: CachedResource): CachedResource {
+    if (!this.overlay?.typeUrls.has(typeUrl)) return r;
+    const out = this.overlay.transform(group, typeUrl, {
+      name: r.name,
+      version: r.version,
+      value: r.resource.value,
+    });
+    if (out.version === r.version) return r;
+    return {
+      name: r.name,
+      version: out.version,
+      resource: { type_url: typeUrl, value: out.value },
+    };
   }
 
   /** Notifies up to `fanOutChunk` listeners of `round`, then yields and continues. */

@@ -209,7 +209,9 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
    * (or just asked for) that do not exist. Updates `sent` as if the diff were sent.
    */
   private diff(typeUrl: string, sub: DeltaSubscription, requested: readonly string[] = []): Diff {
-    const snapshot = this.ctx.cache.snapshot(this.handle?.group ?? 'default', typeUrl);
+    const snapshot = this.handle
+      ? this.ctx.cache.snapshotFor(this.handle, typeUrl)
+      : this.ctx.cache.snapshot('default', typeUrl);
     const resources: DeltaResource[] = [];
     const removed: string[] = [];
     const consider = (name: string): void => {
@@ -240,7 +242,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
   ): void {
     const handle = this.handle;
     if (this.closed || !handle) return;
-    const snapshot = this.ctx.cache.snapshot(handle.group, typeUrl);
+    const snapshot = this.ctx.cache.snapshotFor(handle, typeUrl);
     const version = snapshot.version;
     const { chunks, oversized } = chunkBySize(resources, deltaResourceSize);
     for (const r of oversized) {

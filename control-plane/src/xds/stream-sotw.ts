@@ -259,7 +259,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       const sub = this.subs.get(typeUrl);
       // A type not answered yet is pushed only when its first answer was withheld as oversized.
       if (!sub || (sub.nonce === undefined && sub.oversized === undefined)) continue;
-      const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
+      const snapshot = this.ctx.cache.snapshotFor(this.handle, typeUrl);
       // In a multi-type push, a full-state type first keeps what was removed, so that nothing
       // still referenced disappears before the resources referencing it change (make before break).
       if (
@@ -293,7 +293,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     keep?: ReadonlyMap<string, CachedResource>,
   ): void {
     if (this.closed || !this.handle) return;
-    const snapshot = this.ctx.cache.snapshot(this.handle.group, typeUrl);
+    const snapshot = this.ctx.cache.snapshotFor(this.handle, typeUrl);
     const selection = selectSotw(snapshot, sub, keep);
     if (selection.version === sub.rejected) return;
     if (!force && selection.version === sub.versionSent) return;

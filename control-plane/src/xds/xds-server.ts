@@ -389,7 +389,13 @@ export class XdsServer {
       rejected: undefined,
     };
     updateSotwNames(sub, request.resource_names ?? [], true, typeUrl);
-    const selection = selectSotw(this.cache.snapshot(group, typeUrl), sub);
+    const selection = selectSotw(
+      this.cache.snapshotFor(
+        { group, node: { id: nodeIdentity(request.node)?.id ?? '' } },
+        typeUrl,
+      ),
+      sub,
+    );
     callback(null, {
       version_info: selection.version,
       resources: selection.resources,
