@@ -166,9 +166,9 @@ describe('FleetTracker: per-resource status', () => {
     current = snapshot('v2', ['a', 'b']);
     h.sent(LDS, 'v2', 2, WILDCARD, current);
     rejected(h, 'v2', ['a', 'b'], ['b']);
-    // A unit-test stand-in for the snapshot cache: only `snapshot(group, type).resources` is read.
+    // A unit-test stand-in for the snapshot cache: only `snapshotFor(node, type).resources` is read.
     const cache = {
-      snapshot: () => ({
+      snapshotFor: () => ({
         resources: new Map([...current.keys()].map((n) => [n, { resource: {} }])),
       }),
     } as unknown as SnapshotCache;
