@@ -13,7 +13,8 @@ export function isCompacted(err: unknown): boolean {
  */
 export function toEtcdStoreError(err: unknown, where: string): Error {
   // Ours (a closed store, a conflict) and the caller's bugs (checkLeaseRequest's RangeError) as is.
-  if (err instanceof FerryError || err instanceof RangeError || err instanceof TypeError) return err;
+  if (err instanceof FerryError || err instanceof RangeError || err instanceof TypeError)
+    return err;
   if (!(err instanceof Error)) return new Error(String(err));
   let wrapped: FerryError;
   if (/request is too large|too many operations in txn/i.test(err.message)) {

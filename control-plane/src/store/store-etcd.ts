@@ -113,6 +113,7 @@ export class EtcdStore implements ResourceStore {
   private readonly onBackgroundError: (err: Error) => void;
   private counterWatch: { cancel(): Promise<void> } | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
+  private applyQueue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   private constructor(options: EtcdStoreOptions) {
@@ -121,7 +122,8 @@ export class EtcdStore implements ResourceStore {
     this.where = `etcd ${options.endpoints.join(',')} ${this.layout.root}`;
     this.onBackgroundError =
       options.onBackgroundError ??
-      ((err) => process.emitWarning(`ferry store ${this.where}: ${err.message}`, 'FerryStoreWarning'));
+      ((err) =>
+        process.emitWarning(`ferry store ${this.where}: ${err.message}`, 'FerryStoreWarning'));
     const timeoutMs = options.callTimeoutMs ?? 10_000;
     const clientOptions: IOptions = {
       hosts: options.endpoints.map((e) => `${scheme}://${e}`),
@@ -156,7 +158,18 @@ export class EtcdStore implements ResourceStore {
     );
   }
 
+  /**
+   * Applies of one store instance run one at a time, in call order (as on the embedded stores):
+   * a caller that starts two applies gets them as consecutive revisions in that order. Other
+   * control planes' applies interleave through the counter's compare-and-swap.
+   */
   apply(mutations: readonly Mutation[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    const result = this.applyQueue.then(() => this.applyNow(mutations, options));
+    this.applyQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  private applyNow(mutations: readonly Mutation[], options: ApplyOptions): Promise<ApplyResult> {
     return this.run(async () => {
       // Malformed batches fail before any I/O, the same whether etcd is up or not.
       netChanges(mutations, () => undefined);
@@ -191,7 +204,10 @@ export class EtcdStore implements ResourceStore {
       this.pinnedRead(async () => {
         const head = await this.readHead();
         const byKey = new Map<string, StoredResource>();
-        for (const kv of await this.rangeAll(this.layout.resourceRange(filter), head.etcdRevision)) {
+        for (const kv of await this.rangeAll(
+          this.layout.resourceRange(filter),
+          head.etcdRevision,
+        )) {
           const resource = decodeResource(this.layout.resourceKeyOf(kv.key), kv.value);
           if (matchesFilter(resource, filter)) byKey.set(keyOf(resource), resource);
         }
@@ -213,7 +229,7 @@ export class EtcdStore implements ResourceStore {
       }
       // Committed log entries never change, so pages need not share one etcd revision.
       const byKey = new Map<string, StoredResource>();
-      for (let after = 0; after < revision; ) {
+      for (let after = 0; after < revision;) {
         const entries = await this.readLog(after, Math.min(revision, after + 256));
         if (entries.length === 0) throw noSuchRevision(revision, head.revision);
         for (const entry of entries) fold(byKey, entry, filter);
@@ -345,7 +361,12 @@ export class EtcdStore implements ResourceStore {
     ops: IRequestOp[],
   ): Promise<boolean> {
     const compare: ICompare[] = [
-      { key: this.layout.revisionKey, target: 'Mod', result: 'Equal', mod_revision: head.modRevision },
+      {
+        key: this.layout.revisionKey,
+        target: 'Mod',
+        result: 'Equal',
+        mod_revision: head.modRevision,
+      },
     ];
     try {
       const res = await this.client.kv.txn({ compare, success: ops });
@@ -557,7 +578,9 @@ export class EtcdStore implements ResourceStore {
   }
 
   private storeError(err: unknown): Error {
-    return this.closed && !(err instanceof FerryError) ? storeClosed() : toEtcdStoreError(err, this.where);
+    return this.closed && !(err instanceof FerryError)
+      ? storeClosed()
+      : toEtcdStoreError(err, this.where);
   }
 }
 

@@ -50,9 +50,10 @@ process.once('exit', () => {
 });
 
 function etcdBinary(): string {
-  const found = ['/usr/bin/etcd', ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'etcd'))].find(
-    (file) => fs.existsSync(file),
-  );
+  const found = [
+    '/usr/bin/etcd',
+    ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'etcd')),
+  ].find((file) => fs.existsSync(file));
   if (!found) {
     throw new Error(
       'etcd is not installed: it comes with the Debian package "etcd-server" (apt-get install etcd-server, or run scripts/install-test-packages.sh as root)',
@@ -100,7 +101,8 @@ async function waitHealthy(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = procs().find((p) => p.exitCode !== null || p.signalCode !== null);
-    if (dead) throw new Error(`etcd exited (${dead.exitCode ?? dead.signalCode}):\n${logs.join('')}`);
+    if (dead)
+      throw new Error(`etcd exited (${dead.exitCode ?? dead.signalCode}):\n${logs.join('')}`);
     const states = await Promise.all(endpoints.map(healthy));
     if (states.every(Boolean)) return;
     if (Date.now() > deadline) {
@@ -135,17 +137,28 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
     const proc = spawn(
       binary,
       [
-        '--name', spec.name,
-        '--data-dir', spec.dataDir,
-        '--listen-client-urls', `http://127.0.0.1:${spec.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${spec.client}`,
-        '--listen-peer-urls', `http://127.0.0.1:${spec.peer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${spec.peer}`,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-token', token,
-        '--initial-cluster-state', 'new',
-        '--logger', 'zap',
-        '--log-level', 'warn',
+        '--name',
+        spec.name,
+        '--data-dir',
+        spec.dataDir,
+        '--listen-client-urls',
+        `http://127.0.0.1:${spec.client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${spec.client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${spec.peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${spec.peer}`,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-token',
+        token,
+        '--initial-cluster-state',
+        'new',
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
         ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
