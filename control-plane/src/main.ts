@@ -17,7 +17,11 @@ import {
   parseHostPort,
 } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
-import type { EtcdAccess } from './store/store-etcd-spec.js';
+import {
+  ETCD_ACCESS_FLAGS,
+  etcdAccessFromFlags,
+  type EtcdAccess,
+} from './store/store-etcd-spec.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
 import { HealthReportWriter } from './health/health-report-writer.js';
@@ -167,11 +171,7 @@ function parse(): {
         'api-tls-key': { type: 'string' },
         'api-client-ca': { type: 'string' },
         store: { type: 'string', default: DEFAULT_STORE },
-        'etcd-ca': { type: 'string' },
-        'etcd-cert': { type: 'string' },
-        'etcd-key': { type: 'string' },
-        'etcd-username': { type: 'string' },
-        'etcd-password-file': { type: 'string' },
+        ...ETCD_ACCESS_FLAGS,
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -248,15 +248,7 @@ function parse(): {
       api: parseHostPort(values['api-address'], '--api-address'),
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
       store: values.store,
-      etcd: {
-        ...(values['etcd-ca'] !== undefined ? { caFile: values['etcd-ca'] } : {}),
-        ...(values['etcd-cert'] !== undefined ? { certFile: values['etcd-cert'] } : {}),
-        ...(values['etcd-key'] !== undefined ? { keyFile: values['etcd-key'] } : {}),
-        ...(values['etcd-username'] !== undefined ? { username: values['etcd-username'] } : {}),
-        ...(values['etcd-password-file'] !== undefined
-          ? { passwordFile: values['etcd-password-file'] }
-          : {}),
-      },
+      etcd: etcdAccessFromFlags(values),
       debounceMs,
       hdsIntervalMs,
       lrsIntervalMs,

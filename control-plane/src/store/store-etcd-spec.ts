@@ -18,6 +18,37 @@ export interface EtcdAccess {
 
 export const ETCD_PASSWORD_ENV = 'FERRY_ETCD_PASSWORD';
 
+/** The etcd access flags, for node:util parseArgs (the control plane and its token command). */
+export const ETCD_ACCESS_FLAGS = {
+  'etcd-ca': { type: 'string' },
+  'etcd-cert': { type: 'string' },
+  'etcd-key': { type: 'string' },
+  'etcd-username': { type: 'string' },
+  'etcd-password-file': { type: 'string' },
+} as const;
+
+/** EtcdAccess from parseArgs values of ETCD_ACCESS_FLAGS. */
+export function etcdAccessFromFlags(values: {
+  readonly 'etcd-ca'?: string | undefined;
+  readonly 'etcd-cert'?: string | undefined;
+  readonly 'etcd-key'?: string | undefined;
+  readonly 'etcd-username'?: string | undefined;
+  readonly 'etcd-password-file'?: string | undefined;
+}): EtcdAccess {
+  const ca = values['etcd-ca'];
+  const cert = values['etcd-cert'];
+  const key = values['etcd-key'];
+  const username = values['etcd-username'];
+  const passwordFile = values['etcd-password-file'];
+  return {
+    ...(ca !== undefined ? { caFile: ca } : {}),
+    ...(cert !== undefined ? { certFile: cert } : {}),
+    ...(key !== undefined ? { keyFile: key } : {}),
+    ...(username !== undefined ? { username } : {}),
+    ...(passwordFile !== undefined ? { passwordFile } : {}),
+  };
+}
+
 const SPEC = /^(etcds?):\/\/([^/?#]*)(\/[^?#]*)?$/;
 const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
