@@ -7,7 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +37,22 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+/** Client TLS for the members (peers talk plaintext on loopback). */
+export interface EtcdTls {
+  /** The members' certificate and key (PEM files); it must name IP:127.0.0.1. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The CA that client certificates must chain to, and that signed the members' certificate. */
+  readonly caFile: string;
+  /** Require client certificates (etcd's --client-cert-auth); then `probe` is used for /health. */
+  readonly clientCertAuth?: boolean;
+  /** A client certificate and key (PEM files) the harness presents to probe health. */
+  readonly probe?: { readonly certFile: string; readonly keyFile: string };
+}
+
 export interface EtcdOptions {
+  /** Serve clients over TLS (https://) with these files. */
+  readonly tls?: EtcdTls;
   /** Number of members (default 1). */
   readonly members?: number;
   /** Extra flags for every member (e.g. '--max-txn-ops', '1000'). */
@@ -80,9 +97,19 @@ function exited(proc: ChildProcess): Promise<void> {
 }
 
 /** GET /health on a member: true when it has a leader and serves. */
-function healthy(endpoint: string): Promise<boolean> {
+function healthy(endpoint: string, tls: EtcdTls | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get(`http://${endpoint}/health`, { timeout: 2000 }, (res) => {
+    const options = tls
+      ? {
+          timeout: 2000,
+          ca: fs.readFileSync(tls.caFile),
+          ...(tls.probe
+            ? { cert: fs.readFileSync(tls.probe.certFile), key: fs.readFileSync(tls.probe.keyFile) }
+            : {}),
+        }
+      : { timeout: 2000 };
+    const get = tls ? https.get : http.get;
+    const req = get(`${tls ? 'https' : 'http'}://${endpoint}/health`, options, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));
@@ -94,6 +121,7 @@ function healthy(endpoint: string): Promise<boolean> {
 
 async function waitHealthy(
   endpoints: readonly string[],
+  tls: EtcdTls | undefined,
   timeoutMs: number,
   logs: string[],
   procs: () => ChildProcess[],
@@ -103,7 +131,7 @@ async function waitHealthy(
     const dead = procs().find((p) => p.exitCode !== null || p.signalCode !== null);
     if (dead)
       throw new Error(`etcd exited (${dead.exitCode ?? dead.signalCode}):\n${logs.join('')}`);
-    const states = await Promise.all(endpoints.map(healthy));
+    const states = await Promise.all(endpoints.map((e) => healthy(e, tls)));
     if (states.every(Boolean)) return;
     if (Date.now() > deadline) {
       throw new Error(
@@ -133,6 +161,18 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
   const token = path.basename(root);
   const procs = new Map<string, ChildProcess>();
 
+  const clientScheme = options.tls ? 'https' : 'http';
+  const tlsArgs = options.tls
+    ? [
+        '--cert-file',
+        options.tls.certFile,
+        '--key-file',
+        options.tls.keyFile,
+        '--trusted-ca-file',
+        options.tls.caFile,
+        ...(options.tls.clientCertAuth ? ['--client-cert-auth'] : []),
+      ]
+    : [];
   const launch = (spec: (typeof specs)[number]): ChildProcess => {
     const proc = spawn(
       binary,
@@ -142,9 +182,9 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
         '--data-dir',
         spec.dataDir,
         '--listen-client-urls',
-        `http://127.0.0.1:${spec.client}`,
+        `${clientScheme}://127.0.0.1:${spec.client}`,
         '--advertise-client-urls',
-        `http://127.0.0.1:${spec.client}`,
+        `${clientScheme}://127.0.0.1:${spec.client}`,
         '--listen-peer-urls',
         `http://127.0.0.1:${spec.peer}`,
         '--initial-advertise-peer-urls',
@@ -159,6 +199,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
         'zap',
         '--log-level',
         'warn',
+        ...tlsArgs,
         ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -193,7 +234,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
       if (this.running) return;
       const proc = launch(spec);
       // A lone restarted member of a cluster is healthy only once it rejoined a quorum.
-      await waitHealthy([`127.0.0.1:${spec.client}`], timeoutMs, logs, () => [proc]);
+      await waitHealthy([`127.0.0.1:${spec.client}`], options.tls, timeoutMs, logs, () => [proc]);
     },
   }));
 
@@ -205,6 +246,7 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
     for (const spec of specs) launch(spec);
     await waitHealthy(
       members.map((m) => m.endpoint),
+      options.tls,
       timeoutMs,
       logs,
       () => [...procs.values()],
@@ -214,4 +256,22 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
     throw err;
   }
   return { members, endpoints: members.map((m) => m.endpoint), logs, stop };
+}
+
+/**
+ * Runs etcdctl (v3 API) against `cluster`'s members, e.g. to enable auth or compact; rejects with
+ * its output when it fails. `args` come first, so they may carry --user and TLS flags.
+ */
+export function etcdctl(cluster: EtcdCluster, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      path.join(path.dirname(etcdBinary()), 'etcdctl'),
+      [...args, '--endpoints', cluster.endpoints.join(',')],
+      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`etcdctl ${args.join(' ')}: ${err.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
 }
