@@ -22,7 +22,11 @@ export function toEtcdStoreError(err: unknown, where: string): Error {
       'FERRY_BAD_REQUEST',
       `${where}: ${err.message}: a single resource is larger than etcd accepts in one request; raise the members' --max-request-bytes or make the resource smaller`,
     );
-  } else if (/authentication failed|invalid auth token|permission denied|user name is empty/i.test(err.message)) {
+  } else if (
+    /authentication failed|invalid auth token|permission denied|user name is empty/i.test(
+      err.message,
+    )
+  ) {
     wrapped = new FerryError(
       'FERRY_STORE_UNAVAILABLE',
       `${where}: ${err.message}; check --etcd-username and the password (--etcd-password-file or FERRY_ETCD_PASSWORD) and the user's role on the prefix`,
