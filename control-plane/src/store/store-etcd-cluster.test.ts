@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { isFerryError } from '@ferry/shared';
 import { startEtcd, type EtcdCluster } from '@ferry/shared/testing/etcd';
@@ -35,6 +36,61 @@ async function untilOk<T>(work: () => Promise<T>, what: string, timeoutMs = 30_0
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * A loopback TCP forwarder to `target` that a test can cut (every connection dropped, new ones
+ * refused) and restore on the same port: one client loses etcd while others keep it.
+ */
+class Cuttable {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly target: string) {}
+
+  async listen(): Promise<void> {
+    const [host, port] = this.target.split(':');
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(port), host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as net.AddressInfo).port;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** `promise`, or a failure naming `what` after `timeoutMs` (a liveness bound, not a speed check). */
+async function bounded<T>(promise: Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves when etcd counts exactly `expected` watchers (its etcd_debugging_mvcc_watcher_total). */
+async function etcdWatchers(etcd: EtcdCluster, expected: number): Promise<void> {
+  const metrics = await (await fetch(`http://${etcd.endpoints[0]}/metrics`)).text();
+  const count = /^etcd_debugging_mvcc_watcher_total (\d+)$/m.exec(metrics)?.[1];
+  if (Number(count) !== expected) throw new Error(`etcd has ${count} watchers, not ${expected}`);
 }
 
 function bigBatch(revision: number, size: number): Mutation[] {
@@ -166,6 +222,45 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
     const late = new WatchRecorder(watching, 0);
     await late.until(6);
     assert.deepEqual(late.revisions, [1, 2, 3, 4, 5, 6]);
+  });
+
+  void test('a watch cut off while its resume revision is compacted starts over and keeps delivering', async (t) => {
+    const prefix = `/t/${randomUUID()}`;
+    const link = new Cuttable(etcd.endpoints[0]!);
+    await link.listen();
+    t.after(() => link.cut());
+    const watching = EtcdStore.open({
+      endpoints: [`127.0.0.1:${link.port}`],
+      prefix,
+      callTimeoutMs: 3000,
+      onBackgroundError: () => undefined,
+    });
+    const writing = open(etcd, prefix);
+    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const watcher = new WatchRecorder(watching, 0);
+    await writing.apply([put('a', '1')]);
+    await watcher.until(1);
+    await untilOk(() => etcdWatchers(etcd, 1), 'the etcd watch');
+    // Only the watching store loses etcd; revisions are written and compacted meanwhile, so the
+    // etcd watch cannot resume where it stopped.
+    await link.cut();
+    await untilOk(() => etcdWatchers(etcd, 0), 'etcd to drop the watch');
+    for (let i = 2; i <= 4; i++) await writing.apply([put('a', String(i))]);
+    const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+    t.after(() => raw.close());
+    const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
+    await raw.kv.compact({ revision: now, physical: true });
+    await link.listen();
+    // The etcd watch is back (etcd cancels the one resuming from a compacted revision at once;
+    // the store starts another), then later revisions still arrive through it.
+    await untilOk(() => etcdWatchers(etcd, 1), 'the etcd watch re-established');
+    await bounded(watcher.until(4), 'revision 4 after the reconnect');
+    for (const revision of [5, 6]) {
+      await writing.apply([put('a', String(revision))]);
+      await bounded(watcher.until(revision), `revision ${revision} through the new etcd watch`);
+    }
+    assert.deepEqual(watcher.revisions, [1, 2, 3, 4, 5, 6]);
+    await untilOk(() => etcdWatchers(etcd, 1), 'exactly one etcd watch left');
   });
 
   void test('two control planes on one prefix: concurrent applies, one wins, the other conflicts', async (t) => {
