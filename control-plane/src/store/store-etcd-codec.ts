@@ -1,5 +1,5 @@
 /**
- * How the etcd store's values are encoded (layout: docs/architecture.md, "The store", "etcd").
+ * How the etcd store's values are encoded (layout: docs/architecture.md, "The store on etcd").
  * Resources and change lists are binary: a resource's value is its canonical proto encoding and is
  * stored byte for byte, never through a string. Each encoding starts with a format byte so a later
  * Ferry can change it and still read what this one wrote; a value with an unknown format byte is

@@ -75,7 +75,8 @@ export class EtcdFeed {
   /**
    * Resolves once every current watcher has been given `revision` (at once when there are none),
    * so that `await store.apply(...)` returns after this process's watchers saw the revision, as
-   * with the other stores. Never rejects; a closed feed resolves it.
+   * with the other stores. Never rejects; it also resolves when the feed is closed or a read of
+   * the log fails (delivery then follows on a retry).
    */
   delivered(revision: number): Promise<void> {
     if (this.allPast(revision)) return Promise.resolve();
@@ -99,6 +100,9 @@ export class EtcdFeed {
       } catch (err) {
         this.onReadError(err instanceof Error ? err : new Error(String(err)));
         this.scheduleRetry();
+        // An apply waiting for delivery has committed: it returns now rather than wait for etcd
+        // to come back; its watchers get the revision on the retry.
+        this.releaseWaiters();
         break;
       }
     } while (this.drainAgain && !this.closed);
@@ -148,6 +152,10 @@ export class EtcdFeed {
     if (this.closed) return true;
     for (const w of this.watchers) if (w.cursor < revision) return false;
     return true;
+  }
+
+  private releaseWaiters(): void {
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
   }
 
   private settleWaiters(): void {

@@ -1,6 +1,6 @@
 /**
  * Where the etcd store keeps what, under the prefix named in `--store etcd://.../PREFIX`
- * (docs/architecture.md, "The store", "etcd"):
+ * (docs/architecture.md, "The store on etcd"):
  *
  *   PREFIX/meta/revision           Ferry's revision counter (decimal); every apply's final txn
  *                                  compares its mod_revision, so it is the optimistic lock

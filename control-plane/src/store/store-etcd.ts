@@ -1,6 +1,8 @@
 /**
- * A ResourceStore on etcd v3 (docs/architecture.md, "The store", "etcd"), for control planes on
- * several hosts that share one store. Layout: store-etcd-layout.ts; encodings: store-etcd-codec.ts.
+ * A ResourceStore on etcd v3 (docs/architecture.md, "The store on etcd"), for control planes on
+ * several hosts that share one store. Layout: store-etcd-layout.ts; encodings: store-etcd-codec.ts;
+ * reads: store-etcd-reader.ts; the write path: store-etcd-writer.ts; watch delivery:
+ * store-etcd-feed.ts; leases: store-etcd-lease.ts.
  *
  * Ferry keeps its own revision counter and revision log as ordinary keys under the prefix, so
  * history, listAt and watch replay do not depend on etcd's MVCC history, which compaction
@@ -11,8 +13,7 @@
  * the log entries that res/ does not have yet, and the next writer finishes a copy a crashed writer
  * left, so the batch is visible all at once or not at all.
  */
-import { randomUUID } from 'node:crypto';
-import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type ICompare } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import { FerryError } from '@ferry/shared';
 import type {
   ApplyOptions,
@@ -28,18 +29,12 @@ import type {
   Watch,
 } from './store.js';
 import { keyOf, matchesFilter } from './store.js';
-import {
-  decodeChangeChunk,
-  decodeLogHeader,
-  decodeResource,
-  encodeChangeChunks,
-  encodeLogHeader,
-  encodeResource,
-  type LogHeader,
-} from './store-etcd-codec.js';
+import { decodeResource } from './store-etcd-codec.js';
 import { EtcdFeed } from './store-etcd-feed.js';
-import { EtcdLayout, type KeyRange } from './store-etcd-layout.js';
+import { EtcdLayout } from './store-etcd-layout.js';
 import { EtcdLeases } from './store-etcd-lease.js';
+import { EtcdReader, fold, sorted } from './store-etcd-reader.js';
+import { EtcdWriter } from './store-etcd-writer.js';
 import { isCompacted, toEtcdStoreError } from './store-etcd-errors.js';
 import { noSuchRevision, revisionConflict, storeClosed } from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
@@ -67,30 +62,6 @@ export interface EtcdStoreOptions {
   readonly onBackgroundError?: (err: Error) => void;
 }
 
-interface Head {
-  /** Ferry's revision. */
-  readonly revision: number;
-  /** The counter key's etcd mod_revision ('0' while absent): the optimistic lock. */
-  readonly modRevision: string;
-  /** The newest revision copied into res/. */
-  readonly applied: number;
-  /** The etcd revision this was read at; later reads pin it for one consistent view. */
-  readonly etcdRevision: string;
-}
-
-interface LogEntry {
-  readonly revision: number;
-  readonly header: LogHeader;
-  readonly changes: Mutation[];
-}
-
-/** etcd's default --max-txn-ops. */
-const MAX_TXN_OPS = 128;
-/** Below etcd's default --max-request-bytes (1.5 MiB), leaving room for keys and framing. */
-const MAX_TXN_BYTES = 1024 * 1024;
-const CHUNK_BYTES = 512 * 1024;
-/** Keys per range page, so a large group is not one huge response. */
-const PAGE_KEYS = 500;
 /** Applies retried internally when another writer commits in between (no expectedRevision). */
 const MAX_APPLY_ATTEMPTS = 16;
 /** Reads pinned to an etcd revision are retried when compaction removes it meanwhile. */
@@ -109,6 +80,8 @@ export class EtcdStore implements ResourceStore {
   private readonly layout: EtcdLayout;
   private readonly feed: EtcdFeed;
   private readonly leases: EtcdLeases;
+  private readonly reader: EtcdReader;
+  private readonly writer: EtcdWriter;
   private readonly where: string;
   private readonly onBackgroundError: (err: Error) => void;
   private counterWatch: { cancel(): Promise<void> } | undefined;
@@ -145,11 +118,15 @@ export class EtcdStore implements ResourceStore {
     };
     this.client = new Etcd3(clientOptions);
     this.leases = new EtcdLeases(this.client, this.layout);
+    this.reader = new EtcdReader(this.client, this.layout, this.where);
+    this.writer = new EtcdWriter(this.client, this.layout, this.reader, this.where, (err) =>
+      this.onBackgroundError(this.storeError(err)),
+    );
     this.feed = new EtcdFeed(
       {
-        latestRevision: async () => (await this.readHead()).revision,
+        latestRevision: async () => (await this.reader.readHead()).revision,
         eventsBetween: async (after, upTo, limit) =>
-          (await this.readLog(after, Math.min(upTo, after + limit))).map((e) => ({
+          (await this.reader.readLog(after, Math.min(upTo, after + limit))).map((e) => ({
             revision: e.revision,
             changes: e.changes,
           })),
@@ -174,19 +151,19 @@ export class EtcdStore implements ResourceStore {
       // Malformed batches fail before any I/O, the same whether etcd is up or not.
       netChanges(mutations, () => undefined);
       for (let attempt = 0; attempt < MAX_APPLY_ATTEMPTS; attempt++) {
-        const head = await this.readHead();
+        const head = await this.reader.readHead();
         if (head.applied < head.revision) {
-          await this.finishCopies(head);
+          await this.writer.finishCopies(head);
           continue;
         }
         if (options.expectedRevision !== undefined && options.expectedRevision !== head.revision) {
           throw revisionConflict(head.revision, options.expectedRevision);
         }
-        const versions = await this.currentVersions(mutations);
+        const versions = await this.reader.currentVersions(mutations);
         const changes = netChanges(mutations, (k) => versions.get(keyOf(k)));
         if (changes.length === 0) return { revision: head.revision, changes };
         const revision = head.revision + 1;
-        if (await this.commit(head, revision, changes, options)) {
+        if (await this.writer.commit(head, revision, changes, options)) {
           this.feed.notify();
           await this.feed.delivered(revision);
           return { revision, changes };
@@ -202,9 +179,9 @@ export class EtcdStore implements ResourceStore {
   list(filter?: ListFilter): Promise<StoreSnapshot> {
     return this.run(() =>
       this.pinnedRead(async () => {
-        const head = await this.readHead();
+        const head = await this.reader.readHead();
         const byKey = new Map<string, StoredResource>();
-        for (const kv of await this.rangeAll(
+        for (const kv of await this.reader.rangeAll(
           this.layout.resourceRange(filter),
           head.etcdRevision,
         )) {
@@ -213,7 +190,7 @@ export class EtcdStore implements ResourceStore {
         }
         // Revisions committed but not yet copied into res/ (a big batch in flight).
         if (head.applied < head.revision) {
-          const pending = await this.readLog(head.applied, head.revision, head.etcdRevision);
+          const pending = await this.reader.readLog(head.applied, head.revision, head.etcdRevision);
           for (const entry of pending) fold(byKey, entry, filter);
         }
         return { revision: head.revision, resources: sorted(byKey) };
@@ -223,14 +200,14 @@ export class EtcdStore implements ResourceStore {
 
   listAt(revision: number, filter?: ListFilter): Promise<StoreSnapshot> {
     return this.run(async () => {
-      const head = await this.readHead();
+      const head = await this.reader.readHead();
       if (!Number.isSafeInteger(revision) || revision < 0 || revision > head.revision) {
         throw noSuchRevision(revision, head.revision);
       }
       // Committed log entries never change, so pages need not share one etcd revision.
       const byKey = new Map<string, StoredResource>();
       for (let after = 0; after < revision;) {
-        const entries = await this.readLog(after, Math.min(revision, after + 256));
+        const entries = await this.reader.readLog(after, Math.min(revision, after + 256));
         if (entries.length === 0) throw noSuchRevision(revision, head.revision);
         for (const entry of entries) fold(byKey, entry, filter);
         after = entries[entries.length - 1]!.revision;
@@ -250,7 +227,7 @@ export class EtcdStore implements ResourceStore {
         sort_target: 'Key',
         limit: Math.floor(limit),
       });
-      const entries = await Promise.all(res.kvs.map((kv) => this.entryOf(kv)));
+      const entries = await Promise.all(res.kvs.map((kv) => this.reader.entryOf(kv)));
       return entries.map((e) => ({
         revision: e.revision,
         time: e.header.time,
@@ -266,7 +243,7 @@ export class EtcdStore implements ResourceStore {
   }
 
   currentRevision(): Promise<number> {
-    return this.run(async () => (await this.readHead()).revision);
+    return this.run(async () => (await this.reader.readHead()).revision);
   }
 
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch {
@@ -291,244 +268,17 @@ export class EtcdStore implements ResourceStore {
    * Stops watches and closes the client. Leases stay held until they expire or are released, as
    * in the other stores: closing is not giving them up (a restart may renew them).
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     clearTimeout(this.rewatchTimer);
     this.feed.close();
-    const counterWatch = this.counterWatch;
+    // Not awaited: cancelling waits for etcd's answer, and closing the client ends the stream
+    // anyway (an unreachable etcd must not hold up a shutdown).
+    void this.counterWatch?.cancel().catch(() => undefined);
     this.counterWatch = undefined;
-    await counterWatch?.cancel().catch(() => undefined);
     this.client.close();
-  }
-
-  /**
-   * Commits `changes` as `revision` unless another writer moved the counter since `head`.
-   * Returns false when it did (the caller re-reads and tries again).
-   */
-  private async commit(
-    head: Head,
-    revision: number,
-    changes: readonly Mutation[],
-    options: ApplyOptions,
-  ): Promise<boolean> {
-    // Unique per attempt: names this attempt's chunks and tells, after a lost reply, whether the
-    // log entry at `revision` is ours.
-    const stage = randomUUID();
-    const chunks = encodeChangeChunks(changes, CHUNK_BYTES);
-    const header: LogHeader = {
-      time: new Date().toISOString(),
-      message: options.message ?? '',
-      actor: options.actor ?? '',
-      stage,
-      chunks: chunks.length,
-    };
-    const commitOps: IRequestOp[] = [
-      put(this.layout.revisionKey, Buffer.from(String(revision))),
-      put(this.layout.logKey(revision), encodeLogHeader(header)),
-    ];
-    const chunkOps = chunks.map((c, i) => put(this.layout.chunkKey(stage, i), c));
-    const resourceOps = this.resourceOps(revision, changes);
-    const whole = [
-      ...commitOps,
-      put(this.layout.appliedKey, Buffer.from(String(revision))),
-      ...chunkOps,
-      ...resourceOps,
-    ];
-    if (whole.length <= MAX_TXN_OPS && opsBytes(whole) <= MAX_TXN_BYTES) {
-      return this.commitTxn(head, revision, stage, whole);
-    }
-    // Too big for one transaction: the chunks first (invisible until a log entry names them),
-    // then the small commit, then the copy into res/.
-    for (const batch of batches(chunkOps)) await this.client.kv.txn({ success: batch });
-    if (!(await this.commitTxn(head, revision, stage, commitOps))) {
-      await this.deleteChunks(stage);
-      return false;
-    }
-    try {
-      await this.copyIntoResources(revision, changes);
-    } catch (err) {
-      // Committed and durable: readers fold the log until the next writer finishes the copy.
-      this.onBackgroundError(this.storeError(err));
-    }
-    return true;
-  }
-
-  private async commitTxn(
-    head: Head,
-    revision: number,
-    stage: string,
-    ops: IRequestOp[],
-  ): Promise<boolean> {
-    const compare: ICompare[] = [
-      {
-        key: this.layout.revisionKey,
-        target: 'Mod',
-        result: 'Equal',
-        mod_revision: head.modRevision,
-      },
-    ];
-    try {
-      const res = await this.client.kv.txn({ compare, success: ops });
-      if (res.succeeded) return true;
-    } catch (err) {
-      // The reply was lost, not necessarily the commit (a leader change, a retried call whose first
-      // try committed): the log entry says which.
-      const ours = await this.isOurs(revision, stage).catch(() => undefined);
-      if (ours === true) return true;
-      if (ours === undefined) {
-        throw new FerryError(
-          'FERRY_STORE_UNAVAILABLE',
-          `${this.where}: the apply's outcome is unknown (${(err as Error).message}); check history before retrying`,
-        );
-      }
-      throw err;
-    }
-    return this.isOurs(revision, stage);
-  }
-
-  private async isOurs(revision: number, stage: string): Promise<boolean> {
-    const res = await this.client.kv.range({ key: this.layout.logKey(revision) });
-    const kv = res.kvs[0];
-    return kv !== undefined && decodeLogHeader(kv.value).stage === stage;
-  }
-
-  /**
-   * Copies revision `revision`'s changes into res/ and then marks it applied. Every write is
-   * guarded by "applied is still revision - 1", so a slow writer can never overwrite res/ with an
-   * older revision once another has finished the copy and moved on.
-   */
-  private async copyIntoResources(revision: number, changes: readonly Mutation[]): Promise<void> {
-    const guard = this.appliedIs(revision - 1);
-    for (const batch of batches(this.resourceOps(revision, changes))) {
-      const res = await this.client.kv.txn({ compare: [guard], success: batch });
-      if (!res.succeeded) return;
-    }
-    await this.client.kv.txn({
-      compare: [guard],
-      success: [put(this.layout.appliedKey, Buffer.from(String(revision)))],
-    });
-  }
-
-  /** Finishes the copies of committed revisions that a writer left (crashed, or slow). */
-  private async finishCopies(head: Head): Promise<void> {
-    for (const entry of await this.readLog(head.applied, head.revision)) {
-      await this.copyIntoResources(entry.revision, entry.changes);
-    }
-  }
-
-  private appliedIs(revision: number): ICompare {
-    return revision === 0
-      ? { key: this.layout.appliedKey, target: 'Version', result: 'Equal', version: 0 }
-      : {
-          key: this.layout.appliedKey,
-          target: 'Value',
-          result: 'Equal',
-          value: Buffer.from(String(revision)),
-        };
-  }
-
-  private resourceOps(revision: number, changes: readonly Mutation[]): IRequestOp[] {
-    return changes.map((m) =>
-      m.op === 'put'
-        ? put(
-            this.layout.resourceKey(m),
-            encodeResource({ version: m.version, revision, value: m.value }),
-          )
-        : { request_delete_range: { key: this.layout.resourceKey(m) } },
-    );
-  }
-
-  private async deleteChunks(stage: string): Promise<void> {
-    const range = this.layout.chunkRange(stage);
-    await this.client.kv
-      .deleteRange({ key: range.key, range_end: range.rangeEnd })
-      .catch((err: unknown) => this.onBackgroundError(this.storeError(err)));
-  }
-
-  /** The stored versions of the keys `mutations` touch (absent keys are missing from the map). */
-  private async currentVersions(mutations: readonly Mutation[]): Promise<Map<string, string>> {
-    const keys = [...new Map(mutations.map((m) => [keyOf(m), m])).values()];
-    const versions = new Map<string, string>();
-    const reads: Promise<void>[] = [];
-    for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
-      const slice = keys.slice(i, i + MAX_TXN_OPS);
-      reads.push(
-        this.client.kv
-          .txn({
-            success: slice.map((k) => ({ request_range: { key: this.layout.resourceKey(k) } })),
-          })
-          .then((res) => {
-            res.responses.forEach((r, j) => {
-              const kv = r.response_range.kvs[0];
-              const key = slice[j]!;
-              if (kv) versions.set(keyOf(key), decodeResource(key, kv.value).version);
-            });
-          }),
-      );
-    }
-    await Promise.all(reads);
-    return versions;
-  }
-
-  private async readHead(etcdRevision?: string): Promise<Head> {
-    const meta = this.layout.meta;
-    const res = await this.client.kv.range({
-      key: meta.key,
-      range_end: meta.rangeEnd,
-      ...(etcdRevision !== undefined ? { revision: etcdRevision } : {}),
-    });
-    let revision = 0;
-    let modRevision = '0';
-    let applied = 0;
-    for (const kv of res.kvs) {
-      if (kv.key.equals(this.layout.revisionKey)) {
-        revision = Number(kv.value.toString('ascii'));
-        modRevision = kv.mod_revision;
-      } else if (kv.key.equals(this.layout.appliedKey)) {
-        applied = Number(kv.value.toString('ascii'));
-      }
-    }
-    return { revision, modRevision, applied, etcdRevision: res.header.revision };
-  }
-
-  /** Log entries with `after < revision <= upTo`, ascending, with their changes. */
-  private async readLog(after: number, upTo: number, etcdRevision?: string): Promise<LogEntry[]> {
-    if (upTo <= after) return [];
-    const kvs = await this.rangeAll(this.layout.logRange(after, upTo), etcdRevision);
-    return Promise.all(kvs.map((kv) => this.entryOf(kv, etcdRevision)));
-  }
-
-  private async entryOf(kv: IKeyValue, etcdRevision?: string): Promise<LogEntry> {
-    const header = decodeLogHeader(kv.value);
-    const chunks = await this.rangeAll(this.layout.chunkRange(header.stage), etcdRevision);
-    const revision = this.layout.revisionOfLogKey(kv.key);
-    if (chunks.length !== header.chunks) {
-      throw new FerryError(
-        'FERRY_INTERNAL',
-        `${this.where}: revision ${revision} names ${header.chunks} change chunks but ${chunks.length} exist; keys under the prefix were changed outside Ferry`,
-      );
-    }
-    return { revision, header, changes: chunks.flatMap((c) => decodeChangeChunk(c.value)) };
-  }
-
-  /** Every key in `range`, page by page, all at one etcd revision (the first page's if unset). */
-  private async rangeAll(range: KeyRange, etcdRevision?: string): Promise<IKeyValue[]> {
-    const out: IKeyValue[] = [];
-    let key = range.key;
-    let revision = etcdRevision;
-    for (;;) {
-      const res = await this.client.kv.range({
-        key,
-        range_end: range.rangeEnd,
-        limit: PAGE_KEYS,
-        ...(revision !== undefined ? { revision } : {}),
-      });
-      revision ??= res.header.revision;
-      out.push(...res.kvs);
-      if (!res.more || res.kvs.length === 0) return out;
-      key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.of(0)]);
-    }
+    return Promise.resolve();
   }
 
   /** Runs a read pinned to one etcd revision again when compaction removed that revision. */
@@ -582,59 +332,4 @@ export class EtcdStore implements ResourceStore {
       ? storeClosed()
       : toEtcdStoreError(err, this.where);
   }
-}
-
-function put(key: Buffer, value: Buffer): IRequestOp {
-  return { request_put: { key, value } };
-}
-
-function opBytes(op: IRequestOp): number {
-  const p = op.request_put;
-  if (p) return (p.key?.byteLength ?? 0) + (p.value?.byteLength ?? 0) + 16;
-  return (op.request_delete_range?.key?.byteLength ?? 0) + 16;
-}
-
-function opsBytes(ops: readonly IRequestOp[]): number {
-  return ops.reduce((sum, op) => sum + opBytes(op), 0);
-}
-
-/** Splits ops into transactions within etcd's default op count and request size. */
-function batches(ops: readonly IRequestOp[]): IRequestOp[][] {
-  const out: IRequestOp[][] = [];
-  let current: IRequestOp[] = [];
-  let bytes = 0;
-  for (const op of ops) {
-    const size = opBytes(op);
-    if (current.length > 0 && (current.length >= MAX_TXN_OPS - 1 || bytes + size > MAX_TXN_BYTES)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(op);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
-}
-
-function fold(byKey: Map<string, StoredResource>, entry: LogEntry, filter?: ListFilter): void {
-  for (const m of entry.changes) {
-    if (!matchesFilter(m, filter)) continue;
-    if (m.op === 'put') {
-      byKey.set(keyOf(m), {
-        typeUrl: m.typeUrl,
-        group: m.group,
-        name: m.name,
-        value: m.value,
-        version: m.version,
-        revision: entry.revision,
-      });
-    } else {
-      byKey.delete(keyOf(m));
-    }
-  }
-}
-
-function sorted(byKey: Map<string, StoredResource>): StoredResource[] {
-  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
 }
