@@ -79,12 +79,13 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 NAME --client-identity ID)                    [off]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
                                 or etcd://HOST:PORT[,HOST:PORT...]/PREFIX (etcds:// for TLS):
-                                shared by control planes on several hosts (README, "etcd")
+                                shared by control planes on several hosts (README, "the etcd
+                                store"; docs/architecture.md, "The store on etcd")
   --etcd-ca FILE                etcds://: PEM CA the members' certificates chain to [system]
   --etcd-cert FILE              etcds://: PEM client certificate (--client-cert-auth members)
   --etcd-key FILE               ... and its PEM private key
-  --etcd-username NAME          etcd user (auth enabled); the password is read from
-                                --etcd-password-file FILE or FERRY_ETCD_PASSWORD, never a flag
+  --etcd-username NAME          etcd user, when etcd's auth is enabled
+  --etcd-password-file FILE     its password, read from FILE [FERRY_ETCD_PASSWORD]; never a flag
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
