@@ -10,14 +10,17 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startEtcd, type EtcdCluster } from '@ferry/shared/testing/etcd';
 import {
+  CONTROL_PLANE_BIN,
   apiApply,
   eventually,
+  ferryctl,
   freePort,
   hcmFilter,
   httpRequest,
   listenerResource,
   proxyBootstrap,
   routeConfigResource,
+  run,
   startBackend,
   startControlPlane,
   startProxy,
@@ -56,10 +59,11 @@ describe('two control planes on one etcd prefix', () => {
   let web: Backend;
   let api: Backend;
   let port: number;
+  let store: string;
 
   before(async () => {
     etcd = await startEtcd();
-    const store = `etcd://${etcd.endpoints.join(',')}/e2e/${randomUUID()}`;
+    store = `etcd://${etcd.endpoints.join(',')}/e2e/${randomUUID()}`;
     [a, b, web, api, port] = await Promise.all([
       startControlPlane({ store }),
       startControlPlane({ store }),
@@ -117,5 +121,21 @@ describe('two control planes on one etcd prefix', () => {
     const revisionA = await revision(a);
     assert.equal(typeof revisionA, 'number');
     assert.equal(revisionA, await revision(b));
+  });
+
+  test('a token made with `token create --store etcd://` is seen by both control planes', async () => {
+    const made = await run(process.execPath, [
+      CONTROL_PLANE_BIN, 'token', 'create', 'ops', '--role', 'admin', '--store', store,
+    ]); // prettier-ignore
+    assert.equal(made.code, 0, made.stderr);
+    const token = made.stdout.trim();
+    for (const cp of [a, b]) {
+      // Once a token exists, requests need credentials; this one is accepted by either.
+      const refused = await ferryctl(cp.apiUrl, ['status']);
+      assert.equal(refused.code, 2, refused.stderr);
+      const history = await ferryctl(cp.apiUrl, ['history'], undefined, { FERRY_TOKEN: token });
+      assert.equal(history.code, 0, history.stderr);
+      assert.match(history.stdout, /token create ops/);
+    }
   });
 });
