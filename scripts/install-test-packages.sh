@@ -11,6 +11,7 @@ PACKAGES=(
   "pebble                    pebble"          # ACME CA (e2e/src/acme-*.test.ts)
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
   "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
+  "etcd                      etcd-server"     # the etcd store on real etcd (control-plane/src/store/store-etcd*.test.ts, e2e)
 )
 
 missing=()

@@ -17,6 +17,11 @@ import {
   parseHostPort,
 } from '@ferry/shared';
 import { openStore } from './store/open-store.js';
+import {
+  ETCD_ACCESS_FLAGS,
+  etcdAccessFromFlags,
+  type EtcdAccess,
+} from './store/store-etcd-spec.js';
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
 import { HealthReportWriter } from './health/health-report-writer.js';
@@ -82,6 +87,14 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 token binding naming its URI/DNS SAN or CN (ferryctl token create
                                 NAME --client-identity ID)                    [off]
   --store SPEC                  sqlite:PATH or memory:                        [sqlite:./data/ferry.db]
+                                or etcd://HOST:PORT[,HOST:PORT...]/PREFIX (etcds:// for TLS):
+                                shared by control planes on several hosts (README, "the etcd
+                                store"; docs/architecture.md, "The store on etcd")
+  --etcd-ca FILE                etcds://: PEM CA the members' certificates chain to [system]
+  --etcd-cert FILE              etcds://: PEM client certificate (--client-cert-auth members)
+  --etcd-key FILE               ... and its PEM private key
+  --etcd-username NAME          etcd user, when etcd's auth is enabled
+  --etcd-password-file FILE     its password, read from FILE [FERRY_ETCD_PASSWORD]; never a flag
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
@@ -121,7 +134,7 @@ store) or a client certificate. While no token exists, both APIs are bound to lo
 CA is set and FERRY_API_TOKEN is unset, requests without credentials are let in as an admin named
 "loopback" (development); once the first token exists every request needs credentials.
 
-Environment: FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
+Environment: FERRY_ETCD_PASSWORD (the --etcd-username's password). FERRY_API_TOKEN (a bootstrap admin token kept outside the store, to create the first
 tokens; required to bind an API to a non-loopback address before any token exists, unless one was
 made with "ferry-control-plane token create"), FERRY_LOG_LEVEL. Tracing: OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, OTEL_SERVICE_NAME
@@ -141,6 +154,7 @@ function parse(): {
   apiGrpc: { host: string; port: number };
   apiTls: ApiTls | undefined;
   store: string;
+  etcd: EtcdAccess;
   debounceMs: number;
   hdsIntervalMs: number;
   lrsIntervalMs: number;
@@ -171,6 +185,7 @@ function parse(): {
         'api-tls-key': { type: 'string' },
         'api-client-ca': { type: 'string' },
         store: { type: 'string', default: DEFAULT_STORE },
+        ...ETCD_ACCESS_FLAGS,
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -255,6 +270,7 @@ function parse(): {
       api: parseHostPort(values['api-address'], '--api-address'),
       apiGrpc: parseHostPort(values['api-grpc-address'], '--api-grpc-address'),
       store: values.store,
+      etcd: etcdAccessFromFlags(values),
       debounceMs,
       hdsIntervalMs,
       lrsIntervalMs,
@@ -338,7 +354,7 @@ async function main(): Promise<void> {
     ? (await import('./tracing/tracing-otlp.js')).startTracing(options.tracing)
     : undefined;
   const tracer = tracing?.tracer;
-  const store = await openStore(options.store);
+  const store = await openStore(options.store, { etcd: options.etcd });
   const healthOverlay = new HealthOverlay({
     onInvalid: (message) => logger.warn({ message }, 'health quorum rule not applied'),
   });

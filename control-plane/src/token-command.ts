@@ -12,6 +12,7 @@ import { isFerryError } from '@ferry/shared';
 import { ApiTokens } from './api/api-tokens.js';
 import { parseDuration } from './ctl/args.js';
 import { openStore } from './store/open-store.js';
+import { ETCD_ACCESS_FLAGS, etcdAccessFromFlags } from './store/store-etcd-spec.js';
 
 export const TOKEN_USAGE = `Usage: ferry-control-plane token create NAME --role viewer|operator|admin [--group G ...]
                                   [--expires 30d] [--client-identity ID] [--store SPEC]
@@ -20,7 +21,9 @@ export const TOKEN_USAGE = `Usage: ferry-control-plane token create NAME --role 
 
 Manages management API tokens in the store directly (no running control plane needed), e.g. the
 first admin token before binding the API off loopback. create prints the token once on stdout; the
-store keeps only its SHA-256. --store as for the control plane [sqlite:./data/ferry.db].
+store keeps only its SHA-256. --store as for the control plane [sqlite:./data/ferry.db], and for
+etcd:// stores its --etcd-ca, --etcd-cert, --etcd-key, --etcd-username, --etcd-password-file
+(or FERRY_ETCD_PASSWORD).
 `;
 
 /** Runs the command; returns the process exit code (0 ok, 1 refused, 2 usage). */
@@ -36,6 +39,7 @@ export async function tokenCommand(
       args: [...argv],
       options: {
         store: { type: 'string', default: defaultStore },
+        ...ETCD_ACCESS_FLAGS,
         role: { type: 'string' },
         group: { type: 'string', multiple: true, default: [] },
         expires: { type: 'string' },
@@ -62,7 +66,7 @@ export async function tokenCommand(
   const actor = `ferry-control-plane token (${os.userInfo().username})`;
   let store;
   try {
-    store = await openStore(values.store);
+    store = await openStore(values.store, { etcd: etcdAccessFromFlags(values) });
   } catch (e) {
     err(`ferry-control-plane token: ${(e as Error).message}\n`);
     return 2;

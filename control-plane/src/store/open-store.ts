@@ -3,16 +3,28 @@
  *   sqlite:PATH      the embedded store in file PATH (relative to the working directory;
  *                    `sqlite:///abs/path` is accepted too)
  *   memory:          nothing persisted; for tests and demos
+ *   etcd://HOST:PORT[,HOST:PORT...]/PREFIX
+ *                    keys under PREFIX in an etcd v3 cluster, shared by several control planes;
+ *                    etcds:// for TLS (store-etcd-spec.ts has the access settings)
  */
 import { FerryError } from '@ferry/shared';
 import type { ResourceStore } from './store.js';
 import { MemoryStore } from './store-memory.js';
 import { SqliteStore, type SqliteStoreOptions } from './store-sqlite.js';
+import { EtcdStore } from './store-etcd.js';
+import { etcdStoreOptions, isEtcdSpec, type EtcdAccess } from './store-etcd-spec.js';
 
-export const SUPPORTED_STORE_SPECS = ['sqlite:PATH', 'memory:'] as const;
+export const SUPPORTED_STORE_SPECS = [
+  'sqlite:PATH',
+  'memory:',
+  'etcd://HOST:PORT[,HOST:PORT...]/PREFIX',
+  'etcds://...',
+] as const;
 
 export interface OpenStoreOptions {
   readonly sqlite?: SqliteStoreOptions;
+  /** TLS files and user for etcd:// and etcds:// specs. */
+  readonly etcd?: EtcdAccess;
 }
 
 export function openStore(spec: string, options: OpenStoreOptions = {}): Promise<ResourceStore> {
@@ -42,6 +54,7 @@ function openStoreSync(spec: string, options: OpenStoreOptions): ResourceStore {
     }
     return SqliteStore.open(path, options.sqlite);
   }
+  if (isEtcdSpec(spec)) return EtcdStore.open(etcdStoreOptions(spec, options.etcd));
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(spec)?.[1];
   throw new FerryError(
     'FERRY_BAD_REQUEST',

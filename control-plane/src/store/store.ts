@@ -1,7 +1,7 @@
 /**
  * The resource store (docs/architecture.md, "The store"). The API writes only through it; the xDS
  * layer only consumes its watch events. Implementations: store-sqlite.ts (embedded default),
- * store-memory.ts (unit tests); a store several control-plane hosts share is planned. Values are
+ * store-etcd.ts (shared by control planes on several hosts), store-memory.ts (unit tests). Values are
  * canonical binary encodings (see @ferry/proto canonical.ts) and versions their content hashes, so
  * equal content has equal versions on every replica.
  */
