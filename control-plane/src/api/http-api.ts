@@ -33,6 +33,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { context } from '@opentelemetry/api';
+import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import { incomingTraceContext } from '../tracing/tracing.js';
 import type { ManagementService } from './management-service.js';
@@ -72,6 +73,10 @@ import {
 } from './wire-json.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** A client must have sent its request headers within this long (slow-header clients). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+/** ... and its whole request within this long (slow-body clients). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_HTTP_API_PORT = 18001;
 
 export interface HttpApiOptions {
@@ -83,6 +88,12 @@ export interface HttpApiOptions {
   readonly logger?: Logger;
   /** Larger bodies are refused with 413. Default 16 MiB. */
   readonly maxBodyBytes?: number;
+  /** JSON/YAML bodies nesting deeper are refused with 400 (default DEFAULT_MAX_NESTING_DEPTH). */
+  readonly maxNestingDepth?: number;
+  /** Connections that have not sent their headers within this are closed (408). */
+  readonly headersTimeoutMs?: number;
+  /** Connections that have not sent their whole request within this are closed (408). */
+  readonly requestTimeoutMs?: number;
   /** Served at GET /metrics (default: the process registry). */
   readonly metrics?: MetricsRegistry;
   /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
@@ -118,6 +129,7 @@ export class HttpApi {
   private readonly tls: boolean;
   private readonly logger: Logger | undefined;
   private readonly maxBodyBytes: number;
+  private readonly maxNestingDepth: number;
   private readonly metrics: MetricsRegistry;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
@@ -131,12 +143,24 @@ export class HttpApi {
     this.tls = options.tls !== undefined;
     this.logger = options.logger;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxNestingDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
     this.metrics = options.metrics ?? processMetrics;
     this.health = options.health;
     this.load = options.load;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
-    const limits = { requestTimeout: 60_000, headersTimeout: 20_000 };
+    // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
+    // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
+    const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const requestTimeout = Math.max(
+      headersTimeout,
+      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    );
+    const limits = {
+      requestTimeout,
+      headersTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 4)),
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
     this.server = options.tls
       ? createHttpsServer({ ...limits, ...httpsServerOptions(options.tls) }, handler)
@@ -314,13 +338,11 @@ export class HttpApi {
     }
     if (path === '/v1/delete') {
       expectMethod(method, ['POST']);
-      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
-        'group',
-        'resources',
-        'dry_run',
-        'expected_revision',
-        'message',
-      ]);
+      const body = parseJsonObject(
+        await readBody(req, this.maxBodyBytes),
+        ['group', 'resources', 'dry_run', 'expected_revision', 'message'],
+        this.maxNestingDepth,
+      );
       return ok(
         applyResponseJson(
           await service.delete(
@@ -337,12 +359,11 @@ export class HttpApi {
     }
     if (path === '/v1/rollback') {
       expectMethod(method, ['POST']);
-      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
-        'revision',
-        'group',
-        'dry_run',
-        'message',
-      ]);
+      const body = parseJsonObject(
+        await readBody(req, this.maxBodyBytes),
+        ['revision', 'group', 'dry_run', 'message'],
+        this.maxNestingDepth,
+      );
       const revision = optionalRevision(body, 'revision');
       if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
       const { dryRun, message, group } = writeFields(body);
@@ -406,20 +427,18 @@ export class HttpApi {
     if (isYaml(req)) {
       const query = queryObject(url);
       return {
-        documents: parseYamlDocuments(raw),
+        documents: parseYamlDocuments(raw, this.maxNestingDepth),
         group: optionalString(query, 'group'),
         dryRun: queryBoolean(url, 'dry_run'),
         expectedRevision: optionalRevision(query, 'expected_revision'),
         message: optionalString(query, 'message'),
       };
     }
-    const body = parseJsonObject(raw, [
-      'group',
-      'resources',
-      'dry_run',
-      'expected_revision',
-      'message',
-    ]);
+    const body = parseJsonObject(
+      raw,
+      ['group', 'resources', 'dry_run', 'expected_revision', 'message'],
+      this.maxNestingDepth,
+    );
     if (!Array.isArray(body.resources))
       throw new FerryError(
         'FERRY_BAD_REQUEST',
