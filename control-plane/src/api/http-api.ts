@@ -36,6 +36,7 @@ import { context } from '@opentelemetry/api';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import { incomingTraceContext } from '../tracing/tracing.js';
+import { processMemoryMetrics } from '../metrics/process-memory-metrics.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import type { LoadSource } from '../load/load-aggregate.js';
@@ -131,6 +132,7 @@ export class HttpApi {
   private readonly maxBodyBytes: number;
   private readonly maxNestingDepth: number;
   private readonly metrics: MetricsRegistry;
+  private readonly sampleMemory: () => void;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
   private readonly certificates: HttpApiOptions['certificates'];
@@ -145,6 +147,7 @@ export class HttpApi {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.maxNestingDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
     this.metrics = options.metrics ?? processMetrics;
+    this.sampleMemory = processMemoryMetrics(this.metrics);
     this.health = options.health;
     this.load = options.load;
     this.certificates = options.certificates;
@@ -282,6 +285,7 @@ export class HttpApi {
     });
     if (path === '/metrics') {
       expectMethod(method, ['GET', 'HEAD']);
+      this.sampleMemory();
       return { status: 200, body: this.metrics.render(), contentType: PROMETHEUS_CONTENT_TYPE };
     }
     const service = this.service;
