@@ -122,6 +122,8 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --xds-request-burst N         client (past the burst) is paused, not dropped  [100, 500]
   --xds-max-pending-bytes N     a client leaving more response bytes unread is cut off
                                 (RESOURCE_EXHAUSTED)                      [67108864]
+  --debug-gc-on-metrics         run a full garbage collection before each /metrics scrape, so
+                                that nodejs_heap_used_bytes is live memory (leak tests; slow)
   -h, --help
 
 Management API access (docs/architecture.md, "API authentication and roles"): callers present an
@@ -165,6 +167,7 @@ function parse(): {
     apiRequestTimeoutMs: number;
     xds: XdsStreamLimits;
   };
+  debugGcOnMetrics: boolean;
   logLevel: string;
   tracing: TracingConfig | undefined;
   xdsTls: XdsTlsFiles | undefined;
@@ -220,6 +223,7 @@ function parse(): {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxPendingBytes),
         },
+        'debug-gc-on-metrics': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -288,6 +292,7 @@ function parse(): {
     return {
       acme,
       limits,
+      debugGcOnMetrics: values['debug-gc-on-metrics'] === true,
       apiTls:
         tlsCert && tlsKey
           ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
@@ -471,6 +476,7 @@ async function main(): Promise<void> {
     maxNestingDepth: options.limits.apiMaxNestingDepth,
     headersTimeoutMs: options.limits.apiHeadersTimeoutMs,
     requestTimeoutMs: options.limits.apiRequestTimeoutMs,
+    collectGarbageOnScrape: options.debugGcOnMetrics,
   });
   const grpcApi = new grpc.Server({
     'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,

@@ -95,6 +95,8 @@ export interface HttpApiOptions {
   readonly headersTimeoutMs?: number;
   /** Connections that have not sent their whole request within this are closed (408). */
   readonly requestTimeoutMs?: number;
+  /** Run a full garbage collection before each /metrics scrape (leak tests only). */
+  readonly collectGarbageOnScrape?: boolean;
   /** Served at GET /metrics (default: the process registry). */
   readonly metrics?: MetricsRegistry;
   /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
@@ -147,7 +149,7 @@ export class HttpApi {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.maxNestingDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
     this.metrics = options.metrics ?? processMetrics;
-    this.sampleMemory = processMemoryMetrics(this.metrics);
+    this.sampleMemory = processMemoryMetrics(this.metrics, options.collectGarbageOnScrape === true);
     this.health = options.health;
     this.load = options.load;
     this.certificates = options.certificates;
