@@ -184,6 +184,32 @@ function trickle(port: number, text: string, intervalMs: number): Promise<string
   });
 }
 
+/** A DiscoveryRequest as one gRPC message frame (for raw HTTP/2 clients). */
+function adsFrame(request: DiscoveryRequest): Buffer {
+  const message = adsDefinition.StreamAggregatedResources!.requestSerialize(request);
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  return frame;
+}
+
+/** Opens an ADS stream on a raw HTTP/2 connection of its own. */
+function rawAdsStream(xdsAddress: string): {
+  session: http2.ClientHttp2Session;
+  stream: http2.ClientHttp2Stream;
+} {
+  const session = http2.connect(`http://${xdsAddress}`);
+  session.on('error', () => undefined);
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': ADS_PATH,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  stream.on('error', () => undefined);
+  return { session, stream };
+}
+
 /** A bidirectional ADS call whose messages are raw bytes both ways (no protobuf). */
 function rawAdsCall(client: Client): ClientDuplexStream<Buffer, Buffer> {
   return client.makeBidiStreamRequest(
@@ -559,27 +585,12 @@ describe('control plane under bad input and abuse', { timeout: 170_000 }, () => 
   test('xDS: a client that never reads is cut off past the unread limit', async () => {
     // A raw HTTP/2 client that sends one ADS request and never reads its stream: its receive
     // window fills and the server's sends pile up.
-    const session = http2.connect(`http://${cp.xdsAddress}`);
-    session.on('error', () => undefined);
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': ADS_PATH,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    stream.on('error', () => undefined);
+    const { session, stream } = rawAdsStream(cp.xdsAddress);
     const closed = new Promise<number>((resolve) =>
       stream.on('close', () => resolve(stream.rstCode ?? 0)),
     );
     try {
-      const request = adsDefinition.StreamAggregatedResources!.requestSerialize({
-        node: { id: 'never-reads', cluster: 'slow' },
-        type_url: CDS,
-      });
-      const frame = Buffer.alloc(5 + request.length);
-      frame.writeUInt32BE(request.length, 1);
-      request.copy(frame, 5);
-      stream.write(frame);
+      stream.write(adsFrame({ node: { id: 'never-reads', cluster: 'slow' }, type_url: CDS }));
       const big = 'x'.repeat(200 * 1024);
       let pushes = 0;
       await eventually(
@@ -620,23 +631,19 @@ describe('control plane under bad input and abuse', { timeout: 170_000 }, () => 
       Array.from({ length: parallel }, async (_, lane) => {
         while (next < cycles) {
           next += 1;
-          // A channel of its own (no shared subchannel): every cycle is a new TCP connection.
-          const client = new GrpcClient(ADS, cp.xdsAddress, credentials.createInsecure(), {
-            'grpc.use_local_subchannel_pool': 1,
-          });
-          const call = client.stream<DiscoveryRequest, DiscoveryResponse>(
-            'StreamAggregatedResources',
-          );
+          // A raw HTTP/2 connection of its own per cycle: connect, ask, get the answer, leave.
+          const { session, stream } = rawAdsStream(cp.xdsAddress);
           try {
             const answered = new Promise<void>((resolve, reject) => {
-              call.once('data', () => resolve());
-              call.once('error', reject);
+              stream.once('data', () => resolve());
+              stream.once('close', () => reject(new Error('stream closed before an answer')));
             });
-            call.write({ node: { id: `churn-${lane}`, cluster: 'churn' }, type_url: CDS });
+            stream.write(
+              adsFrame({ node: { id: `churn-${lane}`, cluster: 'churn' }, type_url: CDS }),
+            );
             await answered;
           } finally {
-            call.cancel();
-            client.close();
+            session.destroy();
           }
         }
       }),

@@ -240,12 +240,14 @@ export class HttpApi {
       'content-type': reply.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
-      // After a refused oversized body the rest of it is unread: close rather than drain it.
-      ...(reply.status === 413 ? { connection: 'close' } : {}),
       // RFC 6750 section 3: a 401 names the scheme the client should use.
       ...(reply.status === 401 ? { 'www-authenticate': 'Bearer realm="ferry"' } : {}),
     });
     res.end(body);
+    // After a refused oversized body, the rest of it is read and discarded, never buffered:
+    // closing with unread bytes would make TCP reset the connection, which can destroy the 413
+    // before the client reads it. --api-request-timeout-ms bounds how long a client may go on.
+    if (reply.status === 413) req.resume();
   }
 
   private errorReply(req: IncomingMessage, err: unknown): Reply {

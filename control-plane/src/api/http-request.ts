@@ -29,9 +29,8 @@ export function expectMethod(method: string, allowed: readonly string[]): void {
 }
 
 /**
- * The body, up to `limit` bytes. Over it (declared or as it arrives) the request stops being read
- * and BodyTooLargeError is thrown: the rest is never buffered, and the socket stays open so that
- * the 413 can be sent (with `connection: close`, http-api.ts).
+ * The body, up to `limit` bytes. Over it (declared or as it arrives) BodyTooLargeError is thrown
+ * and nothing more is kept: the caller answers 413 and discards the rest (http-api.ts).
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
