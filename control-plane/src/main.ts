@@ -122,6 +122,9 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --xds-request-burst N         client (past the burst) is paused, not dropped  [100, 500]
   --xds-max-pending-bytes N     a client leaving more response bytes unread is cut off
                                 (RESOURCE_EXHAUSTED)                      [67108864]
+  --xds-max-disconnected-nodes N
+                                disconnected nodes listed in status/CSDS at most (10 minutes
+                                each); the oldest are forgotten first         [10000]
   --debug-gc-on-metrics         run a full garbage collection before each /metrics scrape, so
                                 that nodejs_heap_used_bytes is live memory (leak tests; slow)
   -h, --help
@@ -165,6 +168,7 @@ function parse(): {
     apiMaxNestingDepth: number;
     apiHeadersTimeoutMs: number;
     apiRequestTimeoutMs: number;
+    maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
   debugGcOnMetrics: boolean;
@@ -223,6 +227,7 @@ function parse(): {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxPendingBytes),
         },
+        'xds-max-disconnected-nodes': { type: 'string', default: '10000' },
         'debug-gc-on-metrics': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -275,6 +280,7 @@ function parse(): {
     apiMaxNestingDepth: intFlag('api-max-nesting-depth', 8, 10_000),
     apiHeadersTimeoutMs: intFlag('api-headers-timeout-ms', 100, 3_600_000),
     apiRequestTimeoutMs: intFlag('api-request-timeout-ms', 100, 3_600_000),
+    maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
     xds: {
       maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
       requestsPerSecond: intFlag('xds-max-requests-per-second', 1, 1_000_000),
@@ -398,7 +404,7 @@ async function main(): Promise<void> {
     overlay: new SnapshotOverlayChain([healthOverlay, acmeOverlay]),
     ...(tracer ? { tracer } : {}),
   });
-  const fleet = new FleetTracker();
+  const fleet = new FleetTracker({ maxDisconnected: options.limits.maxDisconnectedNodes });
   const replica = options.replicaId ?? formatHostPort(os.hostname(), options.xds.port);
   const healthReports = new HealthReportWriter({
     store,

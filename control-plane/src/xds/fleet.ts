@@ -72,6 +72,11 @@ export interface NodeHandle {
 export interface FleetTrackerOptions {
   /** How long a disconnected node stays listed (default 10 minutes). */
   readonly retainMs?: number;
+  /**
+   * How many disconnected nodes stay listed at most (default 10,000): the oldest go first, so
+   * that clients connecting under ever new node ids cannot grow the tracker within `retainMs`.
+   */
+  readonly maxDisconnected?: number;
   /** Least time between two scans for expired records (default min(retainMs, 10 s)). */
   readonly pruneIntervalMs?: number;
   readonly now?: () => number;
@@ -101,6 +106,9 @@ export class FleetTracker implements FleetStatusSource {
   private readonly now: () => number;
   private lastPruneAt = -Infinity;
   private readonly connectedProxies: (group: string) => MetricChild;
+  private readonly maxDisconnected: number;
+  /** Records in the order they were disconnected (entries of reconnected or pruned ones linger). */
+  private readonly disconnectedOrder: Array<[string, NodeRecord]> = [];
 
   constructor(options: FleetTrackerOptions = {}) {
     if (options.connectedProxies) this.connectedProxies = options.connectedProxies;
@@ -109,6 +117,7 @@ export class FleetTracker implements FleetStatusSource {
       this.connectedProxies = (group) => metrics.connectedProxies(group);
     }
     this.retainMs = options.retainMs ?? 10 * 60 * 1000;
+    this.maxDisconnected = options.maxDisconnected ?? 10_000;
     this.pruneIntervalMs = options.pruneIntervalMs ?? Math.min(this.retainMs, 10_000);
     this.now = options.now ?? Date.now;
   }
@@ -191,6 +200,7 @@ export class FleetTracker implements FleetStatusSource {
         if (owner.streams.length === 0) {
           owner.disconnectedAt = this.now();
           this.connectedProxies(owner.group).inc(-1);
+          this.retainDisconnected(owner);
         }
       },
     };
@@ -234,6 +244,17 @@ export class FleetTracker implements FleetStatusSource {
       connected: r.disconnectedAt === undefined,
       types: r.types,
     }));
+  }
+
+  /** Lists a disconnected record, forgetting the oldest disconnected one past the cap. */
+  private retainDisconnected(record: NodeRecord): void {
+    this.disconnectedOrder.push([record.node.id, record]);
+    while (this.disconnectedOrder.length > this.maxDisconnected) {
+      const [id, oldest] = this.disconnectedOrder.shift()!;
+      // Only if it is still that node's record and still disconnected.
+      if (this.records.get(id) === oldest && oldest.disconnectedAt !== undefined)
+        this.records.delete(id);
+    }
   }
 
   private maybePrune(): void {

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
+import { FleetTracker } from './fleet.js';
 import { CDS, DeltaClient, EDS, node, startHarness, type Harness } from './test-support.js';
 
 describe('xDS stream limits (delta)', () => {
@@ -59,3 +60,17 @@ describe('xDS stream limits (delta)', () => {
     assert.match(err.details, /over the limit of 3/);
   });
 });
+
+describe('fleet tracker under churn', () => {
+  test('keeps at most maxDisconnected disconnected nodes, forgetting the oldest', () => {
+    const fleet = new FleetTracker({ maxDisconnected: 2, connectedProxies: () => gauge });
+    for (const id of ['a', 'b', 'c'])
+      fleet.connect({ id, cluster: 'g' }, 'ads-sotw', 'peer').disconnect();
+    // A node that reconnects is listed once, connected.
+    fleet.connect({ id: 'b', cluster: 'g' }, 'ads-sotw', 'peer');
+    const listed = fleet.nodes().map((n) => `${n.nodeId}:${n.connected ? 'up' : 'down'}`);
+    assert.deepEqual(listed.sort(), ['b:up', 'c:down']);
+  });
+});
+
+const gauge = { inc: (): void => undefined, set: (): void => undefined, get: (): number => 0 };
