@@ -107,8 +107,11 @@ export class FleetTracker implements FleetStatusSource {
   private lastPruneAt = -Infinity;
   private readonly connectedProxies: (group: string) => MetricChild;
   private readonly maxDisconnected: number;
-  /** Records in the order they were disconnected (entries of reconnected or pruned ones linger). */
-  private readonly disconnectedOrder: Array<[string, NodeRecord]> = [];
+  /**
+   * Node ids and disconnect times in the order they were disconnected (entries of reconnected or
+   * pruned records linger until shifted out; they hold no record, so they cost a few bytes).
+   */
+  private readonly disconnectedOrder: Array<[string, number]> = [];
 
   constructor(options: FleetTrackerOptions = {}) {
     if (options.connectedProxies) this.connectedProxies = options.connectedProxies;
@@ -248,12 +251,11 @@ export class FleetTracker implements FleetStatusSource {
 
   /** Lists a disconnected record, forgetting the oldest disconnected one past the cap. */
   private retainDisconnected(record: NodeRecord): void {
-    this.disconnectedOrder.push([record.node.id, record]);
+    this.disconnectedOrder.push([record.node.id, record.disconnectedAt ?? 0]);
     while (this.disconnectedOrder.length > this.maxDisconnected) {
-      const [id, oldest] = this.disconnectedOrder.shift()!;
-      // Only if it is still that node's record and still disconnected.
-      if (this.records.get(id) === oldest && oldest.disconnectedAt !== undefined)
-        this.records.delete(id);
+      const [id, at] = this.disconnectedOrder.shift()!;
+      // Only if the node is still disconnected since then (not reconnected meanwhile).
+      if (this.records.get(id)?.disconnectedAt === at) this.records.delete(id);
     }
   }
 
