@@ -33,7 +33,14 @@ import type { XdsTlsFiles } from './xds/tls-listener.js';
 import { FleetTracker } from './xds/fleet.js';
 import { ManagementService } from './api/management-service.js';
 import { Preflight } from './preflight/preflight.js';
-import { HttpApi } from './api/http-api.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HttpApi,
+} from './api/http-api.js';
+import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
+import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { addManagementService } from './api/grpc-api.js';
 import { prepareApiAccess } from './api/api-access-setup.js';
 import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
@@ -126,6 +133,25 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 http: a URL without a path gets /v1/traces      [off]
   --otlp-protocol grpc|http     OTLP over gRPC or HTTP/protobuf
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
+Limits under bad input and abuse (docs/architecture.md, "Limits under bad input and abuse"):
+  --api-max-body-bytes N        larger request bodies get 413 (HTTP) and larger messages
+                                RESOURCE_EXHAUSTED (gRPC management API)    [16777216]
+  --api-max-nesting-depth N     JSON/YAML nested deeper is refused (400)      [100]
+  --api-headers-timeout-ms N    a client must send its request headers within this, and
+  --api-request-timeout-ms N    its whole request within this (slow clients get 408 and are
+                                disconnected)                       [20000, 60000]
+  --xds-max-resource-names N    names one stream may subscribe to per type; more ends the
+                                stream with INVALID_ARGUMENT                  [20000]
+  --xds-max-requests-per-second N
+                                requests read per xDS stream per second on average; a faster
+  --xds-request-burst N         client (past the burst) is paused, not dropped  [100, 500]
+  --xds-max-pending-bytes N     a client leaving more response bytes unread is cut off
+                                (RESOURCE_EXHAUSTED)                      [67108864]
+  --xds-max-disconnected-nodes N
+                                disconnected nodes listed in status/CSDS at most (10 minutes
+                                each); the oldest are forgotten first         [10000]
+  --debug-gc-on-metrics         run a full garbage collection before each /metrics scrape, so
+                                that nodejs_heap_used_bytes is live memory (leak tests; slow)
   -h, --help
 
 Management API access (docs/architecture.md, "API authentication and roles"): callers present an
@@ -164,6 +190,15 @@ function parse(): {
   rlsPeerServerName: string | undefined;
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number };
   leaderLeaseTtlMs: number;
+  limits: {
+    apiMaxBodyBytes: number;
+    apiMaxNestingDepth: number;
+    apiHeadersTimeoutMs: number;
+    apiRequestTimeoutMs: number;
+    maxDisconnectedNodes: number;
+    xds: XdsStreamLimits;
+  };
+  debugGcOnMetrics: boolean;
   logLevel: string;
   tracing: TracingConfig | undefined;
   xdsTls: XdsTlsFiles | undefined;
@@ -201,6 +236,28 @@ function parse(): {
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
+        'api-max-body-bytes': { type: 'string', default: String(DEFAULT_MAX_BODY_BYTES) },
+        'api-max-nesting-depth': { type: 'string', default: String(DEFAULT_MAX_NESTING_DEPTH) },
+        'api-headers-timeout-ms': { type: 'string', default: String(DEFAULT_HEADERS_TIMEOUT_MS) },
+        'api-request-timeout-ms': { type: 'string', default: String(DEFAULT_REQUEST_TIMEOUT_MS) },
+        'xds-max-resource-names': {
+          type: 'string',
+          default: String(DEFAULT_XDS_STREAM_LIMITS.maxResourceNames),
+        },
+        'xds-max-requests-per-second': {
+          type: 'string',
+          default: String(DEFAULT_XDS_STREAM_LIMITS.requestsPerSecond),
+        },
+        'xds-request-burst': {
+          type: 'string',
+          default: String(DEFAULT_XDS_STREAM_LIMITS.requestBurst),
+        },
+        'xds-max-pending-bytes': {
+          type: 'string',
+          default: String(DEFAULT_XDS_STREAM_LIMITS.maxPendingBytes),
+        },
+        'xds-max-disconnected-nodes': { type: 'string', default: '10000' },
+        'debug-gc-on-metrics': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -246,6 +303,20 @@ function parse(): {
     }
     return n;
   };
+  const intFlag = acmeMs;
+  const limits = {
+    apiMaxBodyBytes: intFlag('api-max-body-bytes', 1024, 1024 * 1024 * 1024),
+    apiMaxNestingDepth: intFlag('api-max-nesting-depth', 8, 10_000),
+    apiHeadersTimeoutMs: intFlag('api-headers-timeout-ms', 100, 3_600_000),
+    apiRequestTimeoutMs: intFlag('api-request-timeout-ms', 100, 3_600_000),
+    maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
+    xds: {
+      maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
+      requestsPerSecond: intFlag('xds-max-requests-per-second', 1, 1_000_000),
+      requestBurst: intFlag('xds-request-burst', 1, 1_000_000),
+      maxPendingBytes: intFlag('xds-max-pending-bytes', 64 * 1024, 16 * 1024 * 1024 * 1024),
+    },
+  };
   const acme = {
     checkIntervalMs: acmeMs('acme-check-interval-ms', 100, 3_600_000),
     retryBaseMs: acmeMs('acme-retry-base-ms', 100, 86_400_000),
@@ -262,6 +333,8 @@ function parse(): {
     return {
       acme,
       leaderLeaseTtlMs,
+      limits,
+      debugGcOnMetrics: values['debug-gc-on-metrics'] === true,
       apiTls:
         tlsCert && tlsKey
           ? loadApiTls({ cert: tlsCert, key: tlsKey, ...(clientCa ? { clientCa } : {}) })
@@ -371,6 +444,7 @@ async function main(): Promise<void> {
   });
   const fleet = new FleetTracker({
     snapshots: (group, typeUrl) => cache.snapshot(group, typeUrl).resources,
+    maxDisconnected: options.limits.maxDisconnectedNodes,
   });
   const replica = options.replicaId ?? formatHostPort(os.hostname(), options.xds.port);
   const healthReports = new HealthReportWriter({
@@ -425,6 +499,7 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
     ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
     ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
+    limits: options.limits.xds,
   });
   // Known once the xDS port is bound (the default replica id names it).
   const replicaView: { status?: () => ReplicaSetStatus } = {};
@@ -467,8 +542,15 @@ async function main(): Promise<void> {
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
     rollouts,
+    maxBodyBytes: options.limits.apiMaxBodyBytes,
+    maxNestingDepth: options.limits.apiMaxNestingDepth,
+    headersTimeoutMs: options.limits.apiHeadersTimeoutMs,
+    requestTimeoutMs: options.limits.apiRequestTimeoutMs,
+    collectGarbageOnScrape: options.debugGcOnMetrics,
   });
-  const grpcApi = new grpc.Server();
+  const grpcApi = new grpc.Server({
+    'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,
+  });
   addManagementService(grpcApi, service, {
     logger,
     authenticator,

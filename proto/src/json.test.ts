@@ -431,4 +431,43 @@ void describe('YAML', () => {
     assert.equal(unclosed.ok, false);
     assert.match((unclosed as { errors: string[] }).errors[0]!, /^c\.yaml:\d+:\d+: document 1: /);
   });
+
+  void test('nesting past the limit is an error naming where, flow or block, however deep', () => {
+    const flow = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    assert.equal(parseDocuments(flow(100)).ok, true);
+    assert.deepEqual(parseDocuments(`a: 1\n---\n${flow(101)}`, 'd.yaml'), {
+      ok: false,
+      errors: ['d.yaml:3:101: document 2: nested deeper than 100 levels; flatten it'],
+    });
+    assert.deepEqual(parseDocuments('- - - x\n', 'd.yaml', { maxDepth: 2 }), {
+      ok: false,
+      errors: ['d.yaml:1:5: document 1: nested deeper than 2 levels; flatten it'],
+    });
+    // 100,000 levels: refused without overflowing the stack.
+    const deep = parseDocuments(flow(100_000), 'd.yaml');
+    assert.equal(deep.ok, false);
+  });
+
+  void test('aliases that expand exponentially are an error; plain reuse is fine', () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 6; i++) {
+      const name = String.fromCharCode(97 + i);
+      lines.push(
+        `${name}: &${name} [${Array(9)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(', ')}]`,
+      );
+    }
+    const bomb = parseDocuments(lines.join('\n'), 'b.yaml');
+    assert.equal(bomb.ok, false);
+    assert.match(
+      (bomb as { errors: string[] }).errors[0]!,
+      /^b\.yaml: document 1: aliases expand past 100 uses/,
+    );
+    const reuse = parseDocuments('t: &t {port: 80}\nl: [*t, *t, *t]\n');
+    assert.deepEqual(reuse, {
+      ok: true,
+      value: [{ t: { port: 80 }, l: [{ port: 80 }, { port: 80 }, { port: 80 }] }],
+    });
+  });
 });

@@ -45,7 +45,19 @@ export function parseResourceJson(doc: unknown, path = ''): Result<ParsedResourc
   const desc = requireMessageSchema(type.messageName);
   const decoded = decodeJsonWith(desc, fields, path);
   if (!decoded.ok) return decoded;
-  return finish(type, decoded.value, path);
+  const parsed = finish(type, decoded.value, path);
+  if (!parsed.ok) return parsed;
+  // JSON has no nesting limit but protobuf decoders do (this library's and Envoy's: 100 nested
+  // messages), and a google.protobuf.Struct nests two messages per level: what cannot be decoded
+  // again must not be stored, or every reader of it (the snapshot builder, the proxies) fails.
+  try {
+    fromBinary(desc, parsed.value.bytes);
+  } catch (err) {
+    return fail([
+      `${where}cannot be stored: ${(err as Error).message}; a google.protobuf.Struct (metadata, typed_struct) nests two messages per level: flatten it`,
+    ]);
+  }
+  return parsed;
 }
 
 export function parseResourceBinary(

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../store/store-memory.js';
 import { Authenticator } from './authenticator.js';
 import { HttpApi } from './http-api.js';
+import { jsonTooDeep } from './http-request.js';
 import { ManagementService } from './management-service.js';
 import type {
   ApplyResponseJson,
@@ -249,5 +250,15 @@ describe('HTTP management API authentication', () => {
       /refusing to listen on 0\.0\.0\.0 while requests without credentials are allowed/,
     );
     await api.close();
+  });
+});
+
+describe('jsonTooDeep', () => {
+  test('counts arrays and objects, not brackets inside strings or after escapes', () => {
+    const body = (text: string): Buffer => Buffer.from(text);
+    assert.equal(jsonTooDeep(body('{"a":[[1]]}'), 3), undefined);
+    assert.equal(jsonTooDeep(body('{"a":[[[1]]]}'), 3), 7);
+    assert.equal(jsonTooDeep(body('{"a":"[[[[\\"[[[["}'), 1), undefined);
+    assert.equal(jsonTooDeep(body('['.repeat(100_000)), 100), 100);
   });
 });

@@ -36,8 +36,10 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { context } from '@opentelemetry/api';
+import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import { FerryError, isFerryError, isLoopback, type Logger } from '@ferry/shared';
 import { incomingTraceContext } from '../tracing/tracing.js';
+import { processMemoryMetrics } from '../metrics/process-memory-metrics.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import type { LoadSource } from '../load/load-aggregate.js';
@@ -77,6 +79,10 @@ import {
 } from './wire-json.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** A client must have sent its request headers within this long (slow-header clients). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+/** ... and its whole request within this long (slow-body clients). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_HTTP_API_PORT = 18001;
 
 export interface HttpApiOptions {
@@ -88,6 +94,14 @@ export interface HttpApiOptions {
   readonly logger?: Logger;
   /** Larger bodies are refused with 413. Default 16 MiB. */
   readonly maxBodyBytes?: number;
+  /** JSON/YAML bodies nesting deeper are refused with 400 (default DEFAULT_MAX_NESTING_DEPTH). */
+  readonly maxNestingDepth?: number;
+  /** Connections that have not sent their headers within this are closed (408). */
+  readonly headersTimeoutMs?: number;
+  /** Connections that have not sent their whole request within this are closed (408). */
+  readonly requestTimeoutMs?: number;
+  /** Run a full garbage collection before each /metrics scrape (leak tests only). */
+  readonly collectGarbageOnScrape?: boolean;
   /** Served at GET /metrics (default: the process registry). */
   readonly metrics?: MetricsRegistry;
   /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
@@ -125,7 +139,9 @@ export class HttpApi {
   private readonly tls: boolean;
   private readonly logger: Logger | undefined;
   private readonly maxBodyBytes: number;
+  private readonly maxNestingDepth: number;
   private readonly metrics: MetricsRegistry;
+  private readonly sampleMemory: () => void;
   private readonly health: HealthStatusSource | undefined;
   private readonly load: LoadSource | undefined;
   private readonly certificates: HttpApiOptions['certificates'];
@@ -139,13 +155,26 @@ export class HttpApi {
     this.tls = options.tls !== undefined;
     this.logger = options.logger;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxNestingDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
     this.metrics = options.metrics ?? processMetrics;
+    this.sampleMemory = processMemoryMetrics(this.metrics, options.collectGarbageOnScrape === true);
     this.health = options.health;
     this.load = options.load;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     this.rollouts = options.rollouts;
-    const limits = { requestTimeout: 60_000, headersTimeout: 20_000 };
+    // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
+    // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
+    const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const requestTimeout = Math.max(
+      headersTimeout,
+      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    );
+    const limits = {
+      requestTimeout,
+      headersTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, headersTimeout / 4)),
+    };
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
     this.server = options.tls
       ? createHttpsServer({ ...limits, ...httpsServerOptions(options.tls) }, handler)
@@ -220,12 +249,14 @@ export class HttpApi {
       'content-type': reply.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
-      // After a refused oversized body the rest of it is unread: close rather than drain it.
-      ...(reply.status === 413 ? { connection: 'close' } : {}),
       // RFC 6750 section 3: a 401 names the scheme the client should use.
       ...(reply.status === 401 ? { 'www-authenticate': 'Bearer realm="ferry"' } : {}),
     });
     res.end(body);
+    // After a refused oversized body, the rest of it is read and discarded, never buffered:
+    // closing with unread bytes would make TCP reset the connection, which can destroy the 413
+    // before the client reads it. --api-request-timeout-ms bounds how long a client may go on.
+    if (reply.status === 413) req.resume();
   }
 
   private errorReply(req: IncomingMessage, err: unknown): Reply {
@@ -267,6 +298,7 @@ export class HttpApi {
     });
     if (path === '/metrics') {
       expectMethod(method, ['GET', 'HEAD']);
+      this.sampleMemory();
       return { status: 200, body: this.metrics.render(), contentType: PROMETHEUS_CONTENT_TYPE };
     }
     const service = this.service;
@@ -324,14 +356,11 @@ export class HttpApi {
     }
     if (path === '/v1/delete') {
       expectMethod(method, ['POST']);
-      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
-        'group',
-        'resources',
-        'dry_run',
-        'expected_revision',
-        'message',
-        'force',
-      ]);
+      const body = parseJsonObject(
+        await readBody(req, this.maxBodyBytes),
+        ['group', 'resources', 'dry_run', 'expected_revision', 'message', 'force'],
+        this.maxNestingDepth,
+      );
       return ok(
         applyResponseJson(
           await service.delete(
@@ -348,13 +377,11 @@ export class HttpApi {
     }
     if (path === '/v1/rollback') {
       expectMethod(method, ['POST']);
-      const body = parseJsonObject(await readBody(req, this.maxBodyBytes), [
-        'revision',
-        'group',
-        'dry_run',
-        'message',
-        'force',
-      ]);
+      const body = parseJsonObject(
+        await readBody(req, this.maxBodyBytes),
+        ['revision', 'group', 'dry_run', 'message', 'force'],
+        this.maxNestingDepth,
+      );
       const revision = optionalRevision(body, 'revision');
       if (revision === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'revision: required');
       const { dryRun, message, group, force } = writeFields(body);
@@ -437,7 +464,7 @@ export class HttpApi {
     if (isYaml(req)) {
       const query = queryObject(url);
       return {
-        documents: parseYamlDocuments(raw),
+        documents: parseYamlDocuments(raw, this.maxNestingDepth),
         group: optionalString(query, 'group'),
         dryRun: queryBoolean(url, 'dry_run'),
         expectedRevision: optionalRevision(query, 'expected_revision'),
@@ -445,14 +472,11 @@ export class HttpApi {
         force: queryBoolean(url, 'force'),
       };
     }
-    const body = parseJsonObject(raw, [
-      'group',
-      'resources',
-      'dry_run',
-      'expected_revision',
-      'message',
-      'force',
-    ]);
+    const body = parseJsonObject(
+      raw,
+      ['group', 'resources', 'dry_run', 'expected_revision', 'message', 'force'],
+      this.maxNestingDepth,
+    );
     if (!Array.isArray(body.resources))
       throw new FerryError(
         'FERRY_BAD_REQUEST',

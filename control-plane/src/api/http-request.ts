@@ -3,13 +3,20 @@
  * field access that turns every malformed input into a FERRY_BAD_REQUEST naming the field.
  */
 import type { IncomingMessage } from 'node:http';
-import { parseDocuments, resourceTypeByAlias, type ResourceType } from '@ferry/proto';
+import {
+  DEFAULT_MAX_NESTING_DEPTH,
+  parseDocuments,
+  resourceTypeByAlias,
+  type ResourceType,
+} from '@ferry/proto';
 import { FerryError } from '@ferry/shared';
 
 /** Thrown for bodies over the limit; answered with 413. */
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
+    super(
+      `request body exceeds the limit of ${limit} bytes (--api-max-body-bytes); split the change into several applies`,
+    );
   }
 }
 
@@ -21,17 +28,45 @@ export function expectMethod(method: string, allowed: readonly string[]): void {
     throw new MethodNotAllowed(`method ${method} not allowed here (use ${allowed.join(' or ')})`);
 }
 
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The body, up to `limit` bytes. Over it (declared or as it arrives) BodyTooLargeError is thrown
+ * and nothing more is kept: the caller answers 413 and discards the rest (http-api.ts).
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLargeError(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limit)
+    return Promise.reject(new BodyTooLargeError(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      done();
+      req.pause();
+      chunks.length = 0;
+      reject(new BodyTooLargeError(limit));
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 export function isYaml(req: IncomingMessage): boolean {
@@ -39,8 +74,22 @@ export function isYaml(req: IncomingMessage): boolean {
   return type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml';
 }
 
-/** A JSON object body; `allowed` lists its fields so a typo (`dryrun`) is an error, not ignored. */
-export function parseJsonObject(body: Buffer, allowed: readonly string[]): Record<string, unknown> {
+/**
+ * A JSON object body; `allowed` lists its fields so a typo (`dryrun`) is an error, not ignored.
+ * Nesting deeper than `maxDepth` is refused before parsing: what walks the documents afterwards
+ * (validation, protobuf conversion) recurses per level.
+ */
+export function parseJsonObject(
+  body: Buffer,
+  allowed: readonly string[],
+  maxDepth = DEFAULT_MAX_NESTING_DEPTH,
+): Record<string, unknown> {
+  const deep = jsonTooDeep(body, maxDepth);
+  if (deep !== undefined)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `request body is nested deeper than ${maxDepth} levels (at byte ${deep}); flatten it`,
+    );
   let value: unknown;
   try {
     value = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
@@ -63,8 +112,36 @@ export function parseJsonObject(body: Buffer, allowed: readonly string[]): Recor
   return value as Record<string, unknown>;
 }
 
-export function parseYamlDocuments(body: Buffer): unknown[] {
-  const parsed = parseDocuments(body.toString('utf8'), 'body');
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The byte offset where JSON text first nests deeper than `max` arrays/objects, or undefined.
+ * Brackets inside strings do not count; malformed text is left to JSON.parse to report.
+ */
+export function jsonTooDeep(body: Buffer, max: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === BACKSLASH) i += 1;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth += 1;
+      if (depth > max) return i;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth -= 1;
+  }
+  return undefined;
+}
+
+export function parseYamlDocuments(body: Buffer, maxDepth = DEFAULT_MAX_NESTING_DEPTH): unknown[] {
+  const parsed = parseDocuments(body.toString('utf8'), 'body', { maxDepth });
   if (!parsed.ok)
     throw new FerryError('FERRY_INVALID_CONFIG', 'request body is not valid YAML', parsed.errors);
   return parsed.value;

@@ -39,6 +39,13 @@ export interface XdsMetrics {
   pushAckSeconds(typeUrl: string): HistogramChild;
   /** Connected proxies (nodes with at least one open stream) of one group. */
   connectedProxies(group: string): MetricChild;
+  /**
+   * Streams the server ended for breaking a limit: `request` (no node, too many names),
+   * `slow_reader` (responses left unread past --xds-max-pending-bytes).
+   */
+  refusedStreams(reason: 'request' | 'slow_reader'): MetricChild;
+  /** Times a stream was paused for sending requests faster than --xds-max-requests-per-second. */
+  readonly throttledStreams: MetricChild;
 }
 
 /** Registers (or finds) the xDS metrics in `registry`. */
@@ -64,7 +71,17 @@ export function xdsMetrics(registry: MetricsRegistry = processMetrics): XdsMetri
     'Connected proxies (nodes with an open xDS stream), by group.',
     'group',
   );
+  const refused = registry.counter(
+    'ferry_xds_streams_refused_total',
+    'xDS streams ended by the server for breaking a limit, by reason (request, slow_reader).',
+    'reason',
+  );
   return {
+    refusedStreams: (reason) => refused.child(reason),
+    throttledStreams: registry.counter(
+      'ferry_xds_streams_throttled_total',
+      'Times an xDS stream was paused for sending requests faster than its rate limit.',
+    ),
     bytesEncoded: registry.counter(
       'ferry_xds_bytes_encoded_total',
       'Bytes of xDS response sections encoded once per version and shared by every stream.',

@@ -134,6 +134,11 @@ export interface NodeHandle {
 export interface FleetTrackerOptions {
   /** How long a disconnected node stays listed (default 10 minutes). */
   readonly retainMs?: number;
+  /**
+   * How many disconnected nodes stay listed at most (default 10,000): the oldest go first, so
+   * that clients connecting under ever new node ids cannot grow the tracker within `retainMs`.
+   */
+  readonly maxDisconnected?: number;
   /** Least time between two scans for expired records (default min(retainMs, 10 s)). */
   readonly pruneIntervalMs?: number;
   readonly now?: () => number;
@@ -173,6 +178,12 @@ export class FleetTracker implements FleetStatusSource {
   private readonly snapshots: FleetTrackerOptions['snapshots'];
   /** Told of every NACK (the rollout controller's NACK gate); must not throw. */
   onNack: ((nodeId: string, group: string, typeUrl: string, error: string) => void) | undefined;
+  private readonly maxDisconnected: number;
+  /**
+   * Node ids and disconnect times in the order they were disconnected (entries of reconnected or
+   * pruned records linger until shifted out; they hold no record, so they cost a few bytes).
+   */
+  private readonly disconnectedOrder: Array<[string, number]> = [];
 
   constructor(options: FleetTrackerOptions = {}) {
     this.snapshots = options.snapshots;
@@ -182,6 +193,7 @@ export class FleetTracker implements FleetStatusSource {
       this.connectedProxies = (group) => metrics.connectedProxies(group);
     }
     this.retainMs = options.retainMs ?? 10 * 60 * 1000;
+    this.maxDisconnected = options.maxDisconnected ?? 10_000;
     this.pruneIntervalMs = options.pruneIntervalMs ?? Math.min(this.retainMs, 10_000);
     this.now = options.now ?? Date.now;
   }
@@ -299,6 +311,7 @@ export class FleetTracker implements FleetStatusSource {
         if (owner.streams.length === 0) {
           owner.disconnectedAt = this.now();
           this.connectedProxies(owner.group).inc(-1);
+          this.retainDisconnected(owner);
         }
       },
     };
@@ -372,6 +385,16 @@ export class FleetTracker implements FleetStatusSource {
       connected: r.disconnectedAt === undefined,
       types: r.types,
     }));
+  }
+
+  /** Lists a disconnected record, forgetting the oldest disconnected one past the cap. */
+  private retainDisconnected(record: NodeRecord): void {
+    this.disconnectedOrder.push([record.node.id, record.disconnectedAt ?? 0]);
+    while (this.disconnectedOrder.length > this.maxDisconnected) {
+      const [id, at] = this.disconnectedOrder.shift()!;
+      // Only if the node is still disconnected since then (not reconnected meanwhile).
+      if (this.records.get(id)?.disconnectedAt === at) this.records.delete(id);
+    }
   }
 
   private maybePrune(): void {

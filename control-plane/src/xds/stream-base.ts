@@ -3,16 +3,35 @@
  * (close = end it from the server side, destroy = forget it; both idempotent), and registering
  * the node in the fleet on its first request and following its group's snapshots.
  * Subclasses supply the protocol: `onRequest` and `onSnapshot`.
+ *
+ * Limits against misbehaving clients (docs/architecture.md, "Limits under bad input and abuse"):
+ * - the first request must carry a node: without one the call ends with INVALID_ARGUMENT;
+ * - requests are read at most `requestsPerSecond` on average (bursts of `requestBurst`): past
+ *   that the stream is paused, so HTTP/2 flow control holds a flooding client back and its
+ *   requests wait, none is dropped; one timer exists only while a stream is paused;
+ * - responses the client has not read yet are counted (`pendingBytes`); a push that would take
+ *   them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM, which gRPC
+ *   clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a bounded amount
+ *   of memory and never delays anyone else.
  */
+import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
+import { abortCall } from './call-abort.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
 export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest> {
   protected handle: NodeHandle | undefined;
   private unwatch: (() => void) | undefined;
   protected closed = false;
+  /** Request tokens left (token bucket) and when it was last refilled. */
+  private tokens: number;
+  private refilledAt = performance.now();
+  private resumeTimer: NodeJS.Timeout | undefined;
+  /** Bytes written and not yet taken by the transport, and each pending write's size in order. */
+  private pendingBytes = 0;
+  private readonly pendingSizes: number[] = [];
 
   /**
    * @param kind Shown in fleet status: "ads-sotw", "ads-delta", "lds", "cds-delta", ...
@@ -24,7 +43,8 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     protected readonly kind: string,
     protected readonly fixedTypeUrl: string | undefined,
   ) {
-    call.on('data', (request) => this.onRequest(request));
+    this.tokens = ctx.limits.requestBurst;
+    call.on('data', (request) => this.received(request));
     call.on('end', () => this.close());
     call.on('cancelled', () => this.finish());
     call.on('error', () => this.finish());
@@ -53,9 +73,79 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     this.finish();
   }
 
+  /**
+   * Ends the call with `code` and `details` (a client error: bad request, over a limit), logged
+   * once as a warning with the node.
+   */
+  protected refuse(code: status, details: string): void {
+    if (this.closed) return;
+    this.ctx.logger.warn(
+      { node: this.handle?.node.id, peer: this.call.getPeer(), kind: this.kind, code, details },
+      'xDS stream ended: the client broke a limit or the protocol',
+    );
+    this.ctx.metrics.refusedStreams('request').inc();
+    this.finish();
+    this.call.emit('error', { code, details });
+  }
+
+  /** Writes a response, or cuts the client off when it leaves too much unread (see above). */
+  protected writeResponse(response: Buffer): void {
+    const limit = this.ctx.limits.maxPendingBytes;
+    if (this.pendingBytes > 0 && this.pendingBytes + response.byteLength > limit) {
+      const details = `xDS client not reading: ${this.pendingBytes} bytes of responses unread and a ${response.byteLength}-byte push due, over the limit of ${limit} bytes (--xds-max-pending-bytes); reconnect and read the stream`;
+      this.ctx.logger.warn(
+        {
+          node: this.handle?.node.id,
+          peer: this.call.getPeer(),
+          kind: this.kind,
+          pendingBytes: this.pendingBytes,
+          limit,
+        },
+        'xDS client cut off: it does not read its responses',
+      );
+      this.ctx.metrics.refusedStreams('slow_reader').inc();
+      this.finish();
+      abortCall(this.call, details);
+      return;
+    }
+    this.pendingBytes += response.byteLength;
+    this.pendingSizes.push(response.byteLength);
+    this.call.write(response, this.written);
+  }
+
+  /** A write's callback: the transport took the oldest pending response (or dropped it). */
+  private readonly written = (): void => {
+    this.pendingBytes -= this.pendingSizes.shift() ?? 0;
+  };
+
+  /** Counts a request against the stream's rate; pauses reading while it is over. */
+  private received(request: Request): void {
+    const { requestsPerSecond, requestBurst } = this.ctx.limits;
+    const now = performance.now();
+    this.tokens = Math.min(
+      requestBurst,
+      this.tokens + ((now - this.refilledAt) / 1000) * requestsPerSecond,
+    );
+    this.refilledAt = now;
+    this.tokens -= 1;
+    this.onRequest(request);
+    if (this.tokens < 0 && !this.closed && this.resumeTimer === undefined) {
+      this.ctx.metrics.throttledStreams.inc();
+      this.call.pause();
+      this.resumeTimer = setTimeout(this.resume, (-this.tokens / requestsPerSecond) * 1000 + 1);
+    }
+  }
+
+  private readonly resume = (): void => {
+    this.resumeTimer = undefined;
+    if (!this.closed) this.call.resume();
+  };
+
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
     this.unwatch?.();
     this.handle?.disconnect();
     this.onFinished();
@@ -68,6 +158,15 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
    */
   protected requestedType(request: Request): { handle: NodeHandle; typeUrl: string } | undefined {
     if (this.closed) return undefined;
+    if (!this.handle && (typeof request.node !== 'object' || request.node === null)) {
+      // xDS protocol: the node identifies the client and comes in its first request; without it
+      // there is no group to serve.
+      this.refuse(
+        status.INVALID_ARGUMENT,
+        'the first request of an xDS stream must carry the node (node.id, node.cluster = the group)',
+      );
+      return undefined;
+    }
     const handle = this.nodeFor(request);
     handle.seen();
     const typeUrl = request.type_url || this.fixedTypeUrl || '';

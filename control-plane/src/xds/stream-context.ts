@@ -15,10 +15,35 @@ export interface XdsCall<Request> {
   on(event: 'data', listener: (request: Request) => void): unknown;
   on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  write(message: unknown): boolean;
+  /** `written` is called once the transport took the message (or dropped it), in order. */
+  write(message: unknown, written?: () => void): boolean;
   end(): void;
   getPeer(): string;
+  /** Stop and restart reading requests (HTTP/2 flow control holds the client back meanwhile). */
+  pause(): unknown;
+  resume(): unknown;
+  /** An `error` event with a gRPC status ends the call with that status (grpc-js). */
+  emit(event: 'error', status: { code: number; details: string }): boolean;
 }
+
+/** Per-stream limits against misbehaving clients (stream-base.ts; flags in main.ts). */
+export interface XdsStreamLimits {
+  /** Names one type's subscription may hold on one stream. */
+  readonly maxResourceNames: number;
+  /** Requests read per second on average, per stream ... */
+  readonly requestsPerSecond: number;
+  /** ... and in a burst. */
+  readonly requestBurst: number;
+  /** Unread response bytes after which a client is cut off. */
+  readonly maxPendingBytes: number;
+}
+
+export const DEFAULT_XDS_STREAM_LIMITS: XdsStreamLimits = {
+  maxResourceNames: 20_000,
+  requestsPerSecond: 100,
+  requestBurst: 500,
+  maxPendingBytes: 64 * 1024 * 1024,
+};
 
 export interface StreamContext {
   readonly cache: SnapshotCache;
@@ -29,6 +54,7 @@ export interface StreamContext {
   /** `control_plane` encoded once: field 6 of a SotW response, field 7 of a delta response. */
   readonly encodedControlPlane: { readonly sotw: Buffer; readonly delta: Buffer };
   readonly metrics: XdsMetrics;
+  readonly limits: XdsStreamLimits;
   /** Push-to-ACK latency and push spans. */
   readonly pushes: PushTracker;
   /** Logs an unknown type URL the first time any stream asks for it. */
@@ -134,4 +160,9 @@ export function nackRejections(
   }
   if (out.size === 0) return undefined;
   return [...out].map(([name, error]) => ({ name, error }));
+}
+
+/** The INVALID_ARGUMENT details for a subscription over --xds-max-resource-names. */
+export function tooManyNames(count: number, typeUrl: string, limits: XdsStreamLimits): string {
+  return `${count} resource names for ${typeUrl} on one stream, over the limit of ${limits.maxResourceNames} (--xds-max-resource-names); subscribe with the wildcard instead, or split the proxy's configuration`;
 }

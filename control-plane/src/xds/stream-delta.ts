@@ -16,6 +16,7 @@
  *   them is recorded (with the names that part carried), and only the last one's ACK counts as
  *   an ACK of the update. A single resource over the limit is not sent and is logged as an error.
  */
+import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
@@ -27,6 +28,7 @@ import {
   nackMessage,
   nackRejections,
   nextNonce,
+  tooManyNames,
   TYPE_ORDER,
   type StreamContext,
   type XdsCall,
@@ -49,6 +51,8 @@ interface DeltaSubscription extends SubscriptionView, PushState {
   earlierParts: Map<string, string[]>;
   /** The NACK recorded for a part of the latest update, merged over its parts. */
   updateNack: { error: string; resources: string[] } | undefined;
+  /** Version and message of the NACK last logged, so that a repeated NACK is logged once. */
+  nackLogged: string | undefined;
 }
 
 interface DeltaResource {
@@ -106,6 +110,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
         namesSent: [],
         earlierParts: new Map(),
         updateNack: undefined,
+        nackLogged: undefined,
         pushSentAt: -1,
         pushSpan: undefined,
       };
@@ -116,6 +121,16 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
     const initial = first ? (request.initial_resource_versions ?? {}) : {};
+    const initialNames = Object.keys(initial);
+    const limits = this.ctx.limits;
+    if (
+      initialNames.length > limits.maxResourceNames ||
+      subscribe.length > limits.maxResourceNames
+    ) {
+      const count = Math.max(initialNames.length, subscribe.length);
+      this.refuse(status.INVALID_ARGUMENT, tooManyNames(count, typeUrl, limits));
+      return;
+    }
     for (const [name, version] of Object.entries(initial)) sub.sent.set(name, version);
     if (first && subscribe.length === 0 && FULL_STATE_TYPES.has(typeUrl)) sub.wildcard = true;
     for (const name of subscribe) {
@@ -132,6 +147,10 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
         sub.names.delete(name);
         if (!sub.wildcard) sub.sent.delete(name);
       }
+    }
+    if (sub.names.size > limits.maxResourceNames) {
+      this.refuse(status.INVALID_ARGUMENT, tooManyNames(sub.names.size, typeUrl, limits));
+      return;
     }
     const requested = subscribe.filter((n) => n !== '*');
     const diff = this.diff(typeUrl, sub, requested);
@@ -189,6 +208,10 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       rejected ? names : sub.updateNack.resources,
       rejected,
     );
+    // A client repeating the same NACK (a NACK storm) is counted, logged once.
+    const logged = `${sub.versionSent}\u0000${nack}`;
+    if (sub.nackLogged === logged) return;
+    sub.nackLogged = logged;
     this.ctx.logger.warn(
       {
         node: handle.node.id,
@@ -285,7 +308,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       );
       this.ctx.metrics.responses(typeUrl).inc();
       this.ctx.metrics.bytesSent.inc(response.byteLength);
-      this.call.write(response);
+      this.writeResponse(response);
     });
     handle.sent(typeUrl, version, sub.sent.size, sub, snapshot.resources);
     this.ctx.pushes.sent(

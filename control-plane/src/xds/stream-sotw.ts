@@ -18,6 +18,7 @@
  * Per-stream state is only the subscription (names shared with the requests) and a few strings
  * per type; resource bytes are the cache's and no timers are used.
  */
+import { status } from '@grpc/grpc-js';
 import { combinedVersion } from '@ferry/proto';
 import type { DiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
@@ -31,6 +32,7 @@ import {
   nackMessage,
   nackRejections,
   nextNonce,
+  tooManyNames,
   TYPE_ORDER,
   type StreamContext,
   type XdsCall,
@@ -53,6 +55,8 @@ interface TrackedSubscription extends SotwSubscription, PushState {
   namesSent: () => string[];
   /** A version found too large to send, so that it is logged once, not on every request. */
   oversized: string | undefined;
+  /** Version and message of the NACK last logged, so that a repeated NACK is logged once. */
+  nackLogged: string | undefined;
 }
 
 export interface SotwSelection {
@@ -73,6 +77,13 @@ const allSizes = new WeakMap<readonly AnyResource[], number>();
  */
 const selections = new WeakMap<TypeSnapshot, Map<string, SotwSelection>>();
 const MAX_SELECTIONS_PER_SNAPSHOT = 4096;
+/**
+ * Keys are the names joined: clients naming thousands of resources each make long keys, so the
+ * keys kept per snapshot are bounded in characters too (past it, selections are computed per
+ * stream and not shared).
+ */
+const MAX_SELECTION_KEY_CHARS = 16 * 1024 * 1024;
+const selectionKeyChars = new WeakMap<TypeSnapshot, number>();
 const WILDCARD_KEY = '\u0000*';
 
 /** Encoded version_info + resources + type_url per shared selection (see response-encoder.ts). */
@@ -104,7 +115,11 @@ export function selectSotw(
   let selection = bySnapshot.get(key);
   if (!selection) {
     selection = computeSelection(snapshot, sub, undefined);
-    if (bySnapshot.size < MAX_SELECTIONS_PER_SNAPSHOT) bySnapshot.set(key, selection);
+    const chars = (selectionKeyChars.get(snapshot) ?? 0) + key.length;
+    if (bySnapshot.size < MAX_SELECTIONS_PER_SNAPSHOT && chars <= MAX_SELECTION_KEY_CHARS) {
+      bySnapshot.set(key, selection);
+      selectionKeyChars.set(snapshot, chars);
+    }
   }
   return selection;
 }
@@ -194,6 +209,11 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     const target = this.requestedType(request);
     if (!target) return;
     const { handle, typeUrl } = target;
+    const names = request.resource_names ?? [];
+    if (names.length > this.ctx.limits.maxResourceNames) {
+      this.refuse(status.INVALID_ARGUMENT, tooManyNames(names.length, typeUrl, this.ctx.limits));
+      return;
+    }
     const nonce = request.response_nonce ?? '';
     let sub = this.subs.get(typeUrl);
     // xDS protocol: a request that does not carry the latest nonce of its type is stale.
@@ -211,6 +231,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         rejected: undefined,
         namesSent: () => [],
         oversized: undefined,
+        nackLogged: undefined,
         pushSentAt: -1,
         pushSpan: undefined,
       };
@@ -225,19 +246,24 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         const resources = sub.namesSent();
         const rejected = nackRejections(request.error_detail, resources);
         handle.nacked(typeUrl, sub.versionSent, nack, resources, rejected);
-        this.ctx.logger.warn(
-          {
-            node: handle.node.id,
-            typeUrl,
-            version: sub.versionSent,
-            error: nack,
-            resources,
-            ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
-          },
-          rejected
-            ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
-            : 'config rejected (NACK)',
-        );
+        // A client repeating the same NACK (a NACK storm) is counted, logged once.
+        const logged = `${sub.versionSent}\u0000${nack}`;
+        if (sub.nackLogged !== logged) {
+          sub.nackLogged = logged;
+          this.ctx.logger.warn(
+            {
+              node: handle.node.id,
+              typeUrl,
+              version: sub.versionSent,
+              error: nack,
+              resources,
+              ...(rejected ? { rejected: rejected.map((r) => r.name) } : {}),
+            },
+            rejected
+              ? 'config rejected in part (NACK): the named resources keep their running version, the rest is applied'
+              : 'config rejected (NACK)',
+          );
+        }
       } else if ((request.version_info ?? '') === sub.versionSent) {
         sub.rejected = undefined;
         handle.acked(typeUrl, sub.versionSent);
@@ -246,7 +272,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       // Otherwise the client still runs an older version (e.g. it changes its subscription
       // right after a NACK): neither an ACK nor a NACK.
     }
-    const added = updateSotwNames(sub, request.resource_names ?? [], first, typeUrl);
+    const added = updateSotwNames(sub, names, first, typeUrl);
     this.respond(typeUrl, sub, first || added);
   }
 
@@ -335,7 +361,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     const metrics = this.ctx.metrics;
     metrics.responses(typeUrl).inc();
     metrics.bytesSent.inc(response.byteLength);
-    this.call.write(response);
+    this.writeResponse(response);
     this.ctx.pushes.sent(
       sub,
       this.handle,

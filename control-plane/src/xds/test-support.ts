@@ -7,7 +7,7 @@
  * answer; responses come back in request order on a stream, so any response caused by an earlier
  * request would arrive first.
  */
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import {
   parseResourceBinary,
   parseResourceJson,
@@ -28,6 +28,7 @@ import type { Mutation } from '../store/store.js';
 import { FleetTracker } from './fleet.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { XdsServer } from './xds-server.js';
+import type { XdsStreamLimits } from './stream-context.js';
 
 /**
  * Resolves once `condition()` holds, checking every 10 ms; fails naming `what` after `timeoutMs`
@@ -195,12 +196,20 @@ export interface Harness {
 }
 
 /** A server on 127.0.0.1:<random> over a MemoryStore, debounce 0 (pushes are synchronous). */
-export async function startHarness(opts: { store?: MemoryStore } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { store?: MemoryStore; limits?: Partial<XdsStreamLimits> } = {},
+): Promise<Harness> {
   const store = opts.store ?? new MemoryStore();
   const logger = createLogger('xds-test', 'silent');
   const cache = new SnapshotCache({ store, logger, debounceMs: 0 });
   const fleet = new FleetTracker();
-  const server = new XdsServer({ cache, logger, fleet, controlPlaneId: 'test' });
+  const server = new XdsServer({
+    cache,
+    logger,
+    fleet,
+    controlPlaneId: 'test',
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
   const port = await server.listen('127.0.0.1', 0);
   return {
     store,
@@ -273,11 +282,14 @@ abstract class TestClient<Request, Response> {
   protected readonly call: ClientDuplexStream<Request, Response>;
   protected readonly queue = new ResponseQueue<Response>();
   protected barriers = 0;
+  /** The error status the stream ends with (pending while it has not failed). */
+  readonly failure: Promise<ServiceError>;
 
   constructor(address: string, service: string, method: string) {
     this.client = new GrpcClient(service, address, credentials.createInsecure());
     this.call = this.client.stream<Request, Response>(method);
     this.call.on('data', (m: Response) => this.queue.push(m));
+    this.failure = new Promise((resolve) => this.call.on('error', resolve));
     this.call.on('error', (err: Error) => this.queue.end(err));
     this.call.on('end', () => this.queue.end(new Error('stream ended by the server')));
   }

@@ -47,7 +47,13 @@ import { FleetTracker, groupOf } from './fleet.js';
 import type { FleetStatusSource } from './fleet-status.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { encodeControlPlane, encodedOrSerialize } from './response-encoder.js';
-import { nodeIdentity, type StreamContext } from './stream-context.js';
+import {
+  DEFAULT_XDS_STREAM_LIMITS,
+  nodeIdentity,
+  tooManyNames,
+  type StreamContext,
+  type XdsStreamLimits,
+} from './stream-context.js';
 import type { ResourceStore } from '../store/store.js';
 import { xdsAccessRefusals } from '../metrics/xds-access-metrics.js';
 import { AccessPolicy } from './access-policy.js';
@@ -89,6 +95,8 @@ export interface XdsServerOptions {
   readonly policyStore?: ResourceStore;
   /** Envoy's RateLimitService, served on this server when given (../ratelimit/rls-service.ts). */
   readonly rateLimit?: RlsService;
+  /** Per-stream limits against misbehaving clients (default DEFAULT_XDS_STREAM_LIMITS). */
+  readonly limits?: Partial<XdsStreamLimits>;
 }
 
 /** How the xDS port is protected: plaintext, TLS, or TLS with client certificates checked. */
@@ -171,6 +179,7 @@ export class XdsServer {
         delta: encodeControlPlane(7, controlPlaneId),
       },
       metrics: this.metrics,
+      limits: { ...DEFAULT_XDS_STREAM_LIMITS, ...options.limits },
       pushes: new PushTracker(this.metrics, options.tracer),
       unknownType: (typeUrl, nodeId) => {
         if (
@@ -380,6 +389,14 @@ export class XdsServer {
       });
       return;
     }
+    const names = request.resource_names ?? [];
+    if (names.length > this.context.limits.maxResourceNames) {
+      callback({
+        code: status.INVALID_ARGUMENT,
+        details: tooManyNames(names.length, typeUrl, this.context.limits),
+      });
+      return;
+    }
     const group = groupOf(nodeIdentity(request.node) ?? {});
     const sub: SotwSubscription = {
       wildcard: false,
@@ -388,7 +405,7 @@ export class XdsServer {
       versionSent: '',
       rejected: undefined,
     };
-    updateSotwNames(sub, request.resource_names ?? [], true, typeUrl);
+    updateSotwNames(sub, names, true, typeUrl);
     const selection = selectSotw(
       this.cache.snapshotFor(
         { group, node: { id: nodeIdentity(request.node)?.id ?? '' } },
