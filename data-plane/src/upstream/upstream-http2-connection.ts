@@ -167,6 +167,10 @@ function onStreamTrailers(
 function onStreamEnd(this: Tagged<http2.ClientHttp2Stream>): void {
   const request = this[REQUEST];
   if (request === undefined || request.finished) return;
+  // node also ends the readable side of a reset stream, and of one destroyed with its session
+  // (a complete response ends before the stream is destroyed): failures, settled on 'close'.
+  const rstCode = this.rstCode;
+  if (this.destroyed || (rstCode !== undefined && rstCode !== NGHTTP2_NO_ERROR)) return;
   request.finished = true;
   if (!this.writableEnded) {
     // The response is complete before the request body: stop the rest (RFC 9113 §8.1).
@@ -214,11 +218,26 @@ function onBodyError(this: Tagged<Readable>, err: Error): void {
   request.abort(err);
 }
 
+/** RFC 9113 §7 error code names, by code. */
+const ERROR_CODE_NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
+
 function rstName(code: number): string {
-  for (const [name, value] of Object.entries(http2.constants))
-    if (value === code && name.startsWith('NGHTTP2_') && !name.startsWith('NGHTTP2_ERR'))
-      return name.slice('NGHTTP2_'.length);
-  return String(code);
+  return ERROR_CODE_NAMES[code] ?? `error code ${code}`;
 }
 
 export class Http2ClientConnection {
@@ -383,6 +402,8 @@ export class Http2ClientConnection {
       );
     if (this.session === null || this.session.destroyed || this.closed) {
       const code = this.lastError?.code;
+      // This side's reasons (destroy, keepalive timeout) as they were given.
+      if (this.lastError instanceof UpstreamHttp2Error) return this.lastError;
       if (code === 'ECONNRESET' || code === 'EPIPE') return this.lastError!;
       if (code === 'ERR_HTTP2_ERROR' || code === 'ERR_HTTP2_SESSION_ERROR')
         return new UpstreamHttp2Error(
@@ -403,20 +424,31 @@ export class Http2ClientConnection {
     );
   }
 
-  /** No new streams; the connection closes once its streams are done (GOAWAY NO_ERROR). */
+  /**
+   * No new streams; the connection closes once its streams are done (GOAWAY NO_ERROR). Called
+   * again when the last stream ended: the socket then closes once the GOAWAY is written, without
+   * waiting for the peer to close its side.
+   */
   drain(): void {
-    if (this.draining || this.closed) return;
-    this.draining = true;
-    if (this.session !== null && !this.session.closed) this.session.close();
-    else if (this.session === null) this.destroy();
-    this.owner.onDraining(this);
+    if (this.closed) return;
+    const session = this.session;
+    if (session === null) {
+      this.destroy();
+      return;
+    }
+    if (!this.draining) {
+      this.draining = true;
+      this.owner.onDraining(this);
+    }
+    if (!session.closed) session.close();
+    if (this.active === 0) this.socket.destroySoon();
   }
 
   /** Closes now: open streams fail with `err` (or a connection-closed error). */
   destroy(err?: Error): void {
-    if (err !== undefined) this.lastError = err as NodeJS.ErrnoException;
-    if (this.session !== null) this.session.destroy();
-    else this.socket.destroy();
+    if (err !== undefined) this.lastError ??= err as NodeJS.ErrnoException;
+    this.session?.destroy();
+    this.socket.destroy();
   }
 
   // ---- connection events ---------------------------------------------------------------------
@@ -523,8 +555,7 @@ export class Http2ClientConnection {
   };
 
   private readonly onSocketClose = (): void => {
-    // With a session, its 'close' follows and settles the connection.
-    if (this.session === null) this.finish();
+    this.finish();
   };
 
   private readonly onSessionClose = (): void => {
