@@ -26,7 +26,13 @@ export interface HostDispatchOptions {
  */
 export interface HostDispatchHandler {
   onConnect(abort: (err?: Error) => void): void;
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
+  /** `endStream`: the response has no body or trailers (an HTTP/2 HEADERS frame with END_STREAM). */
+  onHeaders(
+    statusCode: number,
+    rawHeaders: (string | Buffer)[],
+    resume: () => void,
+    endStream?: boolean,
+  ): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(trailers: unknown): void;
   onError(err: Error): void;

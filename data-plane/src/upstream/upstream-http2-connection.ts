@@ -26,6 +26,7 @@ const {
   NGHTTP2_NO_ERROR,
   NGHTTP2_CANCEL,
   NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_FLAG_END_STREAM,
   HTTP2_HEADER_AUTHORITY,
   HTTP2_HEADER_METHOD,
   HTTP2_HEADER_PATH,
@@ -137,7 +138,7 @@ export class Http2PendingStream {
 function onStreamResponse(
   this: Tagged<http2.ClientHttp2Stream>,
   headers: http2.IncomingHttpHeaders,
-  _flags: number,
+  flags: number,
   rawHeaders: string[],
 ): void {
   const request = this[REQUEST];
@@ -145,7 +146,8 @@ function onStreamResponse(
   const status = Number(headers[':status']);
   // The handler sees regular fields only; node lists the pseudo-header first.
   if (rawHeaders[0] === ':status') rawHeaders.splice(0, 2);
-  if (!request.handler.onHeaders(status, rawHeaders, request.resume)) this.pause();
+  const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  if (!request.handler.onHeaders(status, rawHeaders, request.resume, endStream)) this.pause();
 }
 
 function onStreamData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {

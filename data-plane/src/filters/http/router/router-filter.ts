@@ -391,7 +391,11 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     return this.#done;
   }
 
-  onUpstreamHeaders(statusCode: number, rawHeaders: (string | Buffer)[]): boolean {
+  onUpstreamHeaders(
+    statusCode: number,
+    rawHeaders: (string | Buffer)[],
+    headersEndStream: boolean,
+  ): boolean {
     if (this.#done) return false;
     if (this.#shouldRetryStatus(statusCode)) {
       this.#cluster!.stats.retryUpstreamRq.record(statusCode);
@@ -412,8 +416,9 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     const contentLength = headers.get('content-length');
     this.#responseBytesLeft = contentLength === undefined ? -1 : contentLengthValue(contentLength);
     this.#responseStarted = true;
-    // An announced empty body ends here; the codec knows HEAD and bodiless statuses.
-    const endStream = this.#responseBytesLeft === 0;
+    // An announced empty body ends here (and an HTTP/2 response without body or trailers, such
+    // as gRPC's trailers-only one); the codec knows HEAD and bodiless statuses.
+    const endStream = headersEndStream || this.#responseBytesLeft === 0;
     if (endStream) this.#responseEnded = true;
     this.#callbacks.encodeHeaders(headers, endStream);
     return true;
