@@ -12,8 +12,10 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { createCa } from '@ferry/shared/testing/test-pki';
 import {
+  eventually,
   freePort,
   hcmFilter,
+  httpRequest,
   listenerResource,
   startProxy,
   staticBootstrap,
@@ -69,13 +71,10 @@ interface GrpcBackend {
  */
 async function startGrpcBackend(credentials: grpc.ServerCredentials): Promise<GrpcBackend> {
   let started = 0;
-  let waiting: (() => void)[] = [];
+  const waiting: (() => void)[] = [];
   const server = new grpc.Server();
   server.addService(SERVICE, {
-    Collect(
-      call: grpc.ServerReadableStream<Buffer, Buffer>,
-      callback: grpc.sendUnaryData<Buffer>,
-    ) {
+    Collect(call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
       const got: string[] = [];
       let first = true;
       let allStarted = false;
@@ -269,9 +268,16 @@ describe('gRPC through ferry-proxy to HTTP/2 upstreams', () => {
     return c;
   }
 
-  for (const [label, listener, backend] of [
-    ['h2c', () => h2cPort, () => cleartext],
-    ['TLS with ALPN h2', () => tlsPort, () => secure],
+  /** upstream_cx_total of `cluster` as the proxy's admin endpoint reports it. */
+  async function upstreamConnections(cluster: string): Promise<number | undefined> {
+    const stats = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    const line = new RegExp(`upstream_cx_total\\{[^}]*"${cluster}"[^}]*\\} (\\d+)`).exec(stats);
+    return line === null || line[1] === '0' ? undefined : Number(line[1]);
+  }
+
+  for (const [label, listener, backend, cluster] of [
+    ['h2c', () => h2cPort, () => cleartext, 'grpc-h2c'],
+    ['TLS with ALPN h2', () => tlsPort, () => secure, 'grpc-tls'],
   ] as const) {
     test(`${label}: ${N} concurrent client-streaming calls are multiplexed upstream`, async () => {
       const c = client(listener());
@@ -282,6 +288,12 @@ describe('gRPC through ferry-proxy to HTTP/2 upstreams', () => {
         assert.equal(result.reply, `${i}a+${i}b`);
         assert.equal(result.collected, '2', 'the trailer x-collected passed through');
       }
+      // All of them on one upstream connection, as HTTP/2 streams.
+      const connections = await eventually(
+        () => upstreamConnections(cluster),
+        `upstream_cx_total of ${cluster}`,
+      );
+      assert.equal(connections, 1);
     });
 
     test(`${label}: unary calls, a non-OK status and its trailers pass through`, async () => {

@@ -580,7 +580,8 @@ function upstreamHttp2Options(obj: JsonObject, path: string, issues: Issues): Up
   if (intervalMs <= 0) issues.add(join(keepalivePath, 'interval'), 'required: a positive duration');
   if (timeoutMs <= 0) issues.add(join(keepalivePath, 'timeout'), 'required: a positive duration');
   const jitterObj = asObject(keepalive.interval_jitter);
-  if (jitterObj) checkFields(jitterObj, PERCENT_SPEC, join(keepalivePath, 'interval_jitter'), issues);
+  if (jitterObj)
+    checkFields(jitterObj, PERCENT_SPEC, join(keepalivePath, 'interval_jitter'), issues);
   const jitter = jitterObj === undefined ? 15 : Number(jitterObj.value ?? 0);
   if (!(jitter >= 0 && jitter <= 100))
     issues.add(join(keepalivePath, 'interval_jitter.value'), 'must be between 0 and 100');

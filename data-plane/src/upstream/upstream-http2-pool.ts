@@ -224,7 +224,8 @@ export class Http2Pool extends EventEmitter implements HostDispatcher, Http2Conn
   }
 
   private available(): Http2ClientConnection | undefined {
-    for (const connection of this.connections.keys()) if (connection.capacity > 0) return connection;
+    for (const connection of this.connections.keys())
+      if (connection.capacity > 0) return connection;
     return undefined;
   }
 

@@ -10,11 +10,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { RetryPolicyModel } from '../../../config/model.js';
-import {
-  HeaderMap,
-  ResponseHeaderMap,
-  copyForwardableHeaders,
-} from '../../../http/header-map.js';
+import { HeaderMap, ResponseHeaderMap, copyForwardableHeaders } from '../../../http/header-map.js';
 import type { RequestHeaderMap } from '../../../http/header-map.js';
 import { LOCAL_REPLY_BODY } from '../../../http/local-reply.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
