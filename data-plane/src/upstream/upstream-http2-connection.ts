@@ -391,12 +391,12 @@ export class Http2ClientConnection {
   streamClosed(request: Http2PendingStream, rstCode: number): void {
     this.active--;
     this.detachBody(request);
-    if (!request.finished) request.fail(this.streamError(request, rstCode));
+    if (!request.finished) request.fail(this.streamError(rstCode));
     request.stream = null;
     this.owner.onCapacity(this);
   }
 
-  private streamError(request: Http2PendingStream, rstCode: number): Error {
+  private streamError(rstCode: number): Error {
     if (rstCode === NGHTTP2_REFUSED_STREAM)
       return new UpstreamHttp2Error(
         'UPSTREAM_REFUSED_STREAM',
@@ -407,7 +407,9 @@ export class Http2ClientConnection {
       // This side's reasons (destroy, keepalive timeout) as they were given.
       if (this.lastError instanceof UpstreamHttp2Error) return this.lastError;
       if (code === 'ECONNRESET' || code === 'EPIPE') return this.lastError!;
-      if (code === 'ERR_HTTP2_ERROR' || code === 'ERR_HTTP2_SESSION_ERROR')
+      // ERR_HTTP2_SESSION_ERROR: the peer's GOAWAY with an error code (a connection
+      // termination, below); ERR_HTTP2_ERROR: the peer broke the protocol.
+      if (code === 'ERR_HTTP2_ERROR')
         return new UpstreamHttp2Error(
           'UPSTREAM_PROTOCOL_ERROR',
           `HTTP/2 session error: ${this.lastError!.message}`,
@@ -417,9 +419,11 @@ export class Http2ClientConnection {
         `upstream connection closed before the response was complete${this.lastError === undefined ? '' : `: ${this.lastError.message}`}`,
       );
     }
-    const streamError = request.stream?.rstCode;
-    if (rstCode === NGHTTP2_NO_ERROR && streamError === undefined)
-      return new UpstreamHttp2Error('UND_ERR_SOCKET', 'the stream closed before its response');
+    if (rstCode === NGHTTP2_NO_ERROR)
+      return new UpstreamHttp2Error(
+        'UPSTREAM_STREAM_RESET',
+        'the upstream closed the stream before the response was complete',
+      );
     return new UpstreamHttp2Error(
       rstCode === 1 /* PROTOCOL_ERROR */ ? 'UPSTREAM_PROTOCOL_ERROR' : 'UPSTREAM_STREAM_RESET',
       `the upstream stream was reset: ${rstName(rstCode)}`,
