@@ -602,6 +602,26 @@ export interface UpstreamHostNameModel {
   readonly header: string;
 }
 
+/** Http2ProtocolOptions of a cluster's upstream connections (Envoy's defaults where unset). */
+export interface UpstreamHttp2Model {
+  /** max_concurrent_streams: streams per connection (also capped by the peer's SETTINGS). */
+  readonly maxConcurrentStreams: number;
+  readonly initialStreamWindowSize: number;
+  readonly initialConnectionWindowSize: number;
+  /** connection_keepalive (absent: no PINGs); jitter is a fraction of the interval. */
+  readonly keepalive?: {
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly jitter: number;
+  };
+}
+
+export const DEFAULT_UPSTREAM_HTTP2: UpstreamHttp2Model = Object.freeze({
+  maxConcurrentStreams: 2_147_483_647,
+  initialStreamWindowSize: 65_535,
+  initialConnectionWindowSize: 16 * 1024 * 1024,
+});
+
 export interface ClusterModel {
   readonly name: string;
   readonly type: DiscoveryType;
@@ -626,6 +646,8 @@ export interface ClusterModel {
   readonly maxRequestsPerConnection: number;
   /** common_http_protocol_options.idle_timeout (default 1 h). */
   readonly upstreamIdleTimeoutMs: number;
+  /** Http2ProtocolOptions for HTTP/2 upstream connections (defaults when HTTP/1 only). */
+  readonly upstreamHttp2?: UpstreamHttp2Model;
   readonly circuitBreakers: CircuitBreakersModel;
   readonly tls?: UpstreamTlsModel;
   /** auto_sni / auto_san_validation (absent = neither). */

@@ -36,8 +36,10 @@ import type {
   DiscoveryType,
   LbPolicy,
   UpstreamHostNameModel,
+  UpstreamHttp2Model,
   UpstreamTlsModel,
 } from './model.js';
+import { DEFAULT_UPSTREAM_HTTP2 } from './model.js';
 
 export const DISCOVERY_TYPES: readonly DiscoveryType[] = [
   'STATIC',
@@ -180,7 +182,23 @@ const UPSTREAM_HTTP1_SPEC = messageSpec(
 );
 const UPSTREAM_HTTP2_SPEC = messageSpec(
   'envoy.config.core.v3.Http2ProtocolOptions',
-  {},
+  {
+    max_concurrent_streams:
+      'streams per upstream connection, capped by the peer’s SETTINGS (default 2147483647); a saturated connection opens another',
+    initial_stream_window_size: 'per-stream receive window (65535 to 2147483647; default 65535)',
+    initial_connection_window_size:
+      'per-connection receive window (65535 to 2147483647; default 16 MiB)',
+    connection_keepalive: 'PING every interval; no reply within timeout closes the connection',
+  },
+  'upstream',
+);
+const KEEPALIVE_SPEC = messageSpec(
+  'envoy.config.core.v3.KeepaliveSettings',
+  {
+    interval: 'required: time between PINGs',
+    timeout: 'required: how long to wait for the PING reply',
+    interval_jitter: 'Percent added at random to each interval (default 15)',
+  },
   'upstream',
 );
 
@@ -205,6 +223,7 @@ export const CLUSTER_SPECS: readonly MessageSpec[] = [
   UPSTREAM_HTTP_OPTIONS_SPEC,
   UPSTREAM_HTTP1_SPEC,
   UPSTREAM_HTTP2_SPEC,
+  KEEPALIVE_SPEC,
 ];
 
 export const CLUSTER_EXTENSIONS: readonly ExtensionSpec[] = [
@@ -393,7 +412,11 @@ function isPrime(n: number): boolean {
 
 type ProtocolSettings = Pick<
   ClusterModel,
-  'upstreamProtocol' | 'maxRequestsPerConnection' | 'upstreamIdleTimeoutMs' | 'upstreamHostName'
+  | 'upstreamProtocol'
+  | 'maxRequestsPerConnection'
+  | 'upstreamIdleTimeoutMs'
+  | 'upstreamHostName'
+  | 'upstreamHttp2'
 >;
 
 function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
@@ -401,10 +424,11 @@ function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
   let maxRequestsPerConnection = int(obj.max_requests_per_connection, 0);
   let idleTimeoutMs: number = CLUSTER_DEFAULTS.upstreamIdleTimeoutMs;
   let upstreamHostName: UpstreamHostNameModel | undefined;
+  let http2: UpstreamHttp2Model = DEFAULT_UPSTREAM_HTTP2;
 
   const legacyHttp2 = asObject(obj.http2_protocol_options);
   if (legacyHttp2) {
-    checkFields(legacyHttp2, UPSTREAM_HTTP2_SPEC, 'http2_protocol_options', issues);
+    http2 = upstreamHttp2Options(legacyHttp2, 'http2_protocol_options', issues);
     protocol = 'HTTP2';
   }
   const selection = enumField(
@@ -433,7 +457,7 @@ function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
     const downstream = asObject(typed.use_downstream_protocol_config);
     if (explicit) {
       checkFields(explicit, EXPLICIT_SPEC, join(path, 'explicit_http_config'), issues);
-      protocolOptions(explicit, join(path, 'explicit_http_config'), issues);
+      http2 = protocolOptions(explicit, join(path, 'explicit_http_config'), issues) ?? http2;
       protocol = explicit.http2_protocol_options !== undefined ? 'HTTP2' : 'HTTP1';
     } else if (downstream) {
       checkFields(
@@ -442,7 +466,8 @@ function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
         join(path, 'use_downstream_protocol_config'),
         issues,
       );
-      protocolOptions(downstream, join(path, 'use_downstream_protocol_config'), issues);
+      http2 =
+        protocolOptions(downstream, join(path, 'use_downstream_protocol_config'), issues) ?? http2;
       protocol = 'USE_DOWNSTREAM';
     }
     const commonPath = join(path, 'common_http_protocol_options');
@@ -467,6 +492,7 @@ function upstreamProtocol(obj: JsonObject, issues: Issues): ProtocolSettings {
     maxRequestsPerConnection,
     upstreamIdleTimeoutMs: idleTimeoutMs,
     ...(upstreamHostName ? { upstreamHostName } : {}),
+    upstreamHttp2: http2,
   };
 }
 
@@ -502,11 +528,67 @@ function checkUpstreamHostName(
     );
 }
 
-function protocolOptions(obj: JsonObject, path: string, issues: Issues): void {
+/** Checks the protocol options of an explicit / downstream config; returns the HTTP/2 ones. */
+function protocolOptions(
+  obj: JsonObject,
+  path: string,
+  issues: Issues,
+): UpstreamHttp2Model | undefined {
   const http1 = asObject(obj.http_protocol_options);
   if (http1) checkFields(http1, UPSTREAM_HTTP1_SPEC, join(path, 'http_protocol_options'), issues);
   const http2 = asObject(obj.http2_protocol_options);
-  if (http2) checkFields(http2, UPSTREAM_HTTP2_SPEC, join(path, 'http2_protocol_options'), issues);
+  return http2 === undefined
+    ? undefined
+    : upstreamHttp2Options(http2, join(path, 'http2_protocol_options'), issues);
+}
+
+const MAX_INT32 = 2_147_483_647;
+
+/** Http2ProtocolOptions of upstream connections, with Envoy's ranges (upstream-http2-pool.ts). */
+function upstreamHttp2Options(obj: JsonObject, path: string, issues: Issues): UpstreamHttp2Model {
+  checkFields(obj, UPSTREAM_HTTP2_SPEC, path, issues);
+  const ranged = (key: string, min: number, fallback: number): number => {
+    const value = int(obj[key], fallback);
+    if (!Number.isInteger(value) || value < min || value > MAX_INT32) {
+      issues.add(join(path, key), `must be between ${min} and ${MAX_INT32}`);
+      return fallback;
+    }
+    return value;
+  };
+  const defaults = DEFAULT_UPSTREAM_HTTP2;
+  const model: UpstreamHttp2Model = {
+    maxConcurrentStreams: ranged('max_concurrent_streams', 1, defaults.maxConcurrentStreams),
+    initialStreamWindowSize: ranged(
+      'initial_stream_window_size',
+      65_535,
+      defaults.initialStreamWindowSize,
+    ),
+    initialConnectionWindowSize: ranged(
+      'initial_connection_window_size',
+      65_535,
+      defaults.initialConnectionWindowSize,
+    ),
+  };
+  const keepalive = asObject(obj.connection_keepalive);
+  if (keepalive === undefined) return model;
+  const keepalivePath = join(path, 'connection_keepalive');
+  checkFields(keepalive, KEEPALIVE_SPEC, keepalivePath, issues, {
+    connection_idle_interval:
+      'not supported by ferry-proxy: PINGs are sent every interval whether or not the connection is idle',
+  });
+  const intervalMs = durationMs(keepalive.interval, 0);
+  const timeoutMs = durationMs(keepalive.timeout, 0);
+  if (intervalMs <= 0) issues.add(join(keepalivePath, 'interval'), 'required: a positive duration');
+  if (timeoutMs <= 0) issues.add(join(keepalivePath, 'timeout'), 'required: a positive duration');
+  const jitterObj = asObject(keepalive.interval_jitter);
+  if (jitterObj)
+    checkFields(jitterObj, PERCENT_SPEC, join(keepalivePath, 'interval_jitter'), issues);
+  const jitter = jitterObj === undefined ? 15 : Number(jitterObj.value ?? 0);
+  if (!(jitter >= 0 && jitter <= 100))
+    issues.add(join(keepalivePath, 'interval_jitter.value'), 'must be between 0 and 100');
+  return intervalMs > 0 && timeoutMs > 0
+    ? { ...model, keepalive: { intervalMs, timeoutMs, jitter: jitter / 100 } }
+    : model;
 }
 
 function circuitBreakers(obj: JsonObject | undefined, issues: Issues): CircuitBreakersModel {

@@ -225,9 +225,9 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
   },
   {
     name: 'retry_on value',
-    mutate: (p) => void ((p.route.route as Doc).retry_policy = { retry_on: '5xx,refused-stream' }),
+    mutate: (p) => void ((p.route.route as Doc).retry_policy = { retry_on: '5xx,retriable-4xx' }),
     errors: [
-      `${R}.route.retry_policy.retry_on: refused-stream is not supported by ferry-proxy (supported: 5xx, gateway-error, connect-failure, reset, retriable-status-codes)`,
+      `${R}.route.retry_policy.retry_on: retriable-4xx is not supported by ferry-proxy (supported: 5xx, gateway-error, connect-failure, reset, retriable-status-codes, refused-stream)`,
     ],
   },
   {
@@ -302,6 +302,30 @@ const CASES: Array<{ name: string; mutate: (p: Parts) => Doc[] | void; errors: s
       }),
     errors: [
       'Cluster "web": typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.auto_config: not supported by ferry-proxy',
+    ],
+  },
+  {
+    name: 'upstream Http2ProtocolOptions out of range or unsupported',
+    mutate: (p) =>
+      void (p.cluster.typed_extension_protocol_options = {
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+          '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+          explicit_http_config: {
+            http2_protocol_options: {
+              max_concurrent_streams: 8,
+              connection_keepalive: {
+                interval: '10s',
+                timeout: '1s',
+                connection_idle_interval: '1s',
+              },
+              hpack_table_size: 0,
+            },
+          },
+        },
+      }),
+    errors: [
+      'Cluster "web": typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.explicit_http_config.http2_protocol_options.hpack_table_size: not supported by ferry-proxy',
+      'Cluster "web": typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.explicit_http_config.http2_protocol_options.connection_keepalive.connection_idle_interval: not supported by ferry-proxy: PINGs are sent every interval whether or not the connection is idle',
     ],
   },
   {

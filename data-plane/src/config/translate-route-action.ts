@@ -47,6 +47,7 @@ export const SUPPORTED_RETRY_ON = [
   'connect-failure',
   'reset',
   'retriable-status-codes',
+  'refused-stream',
 ] as const;
 
 const PREVIOUS_HOSTS_NAME = 'envoy.retry_host_predicates.previous_hosts';

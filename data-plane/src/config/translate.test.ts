@@ -142,7 +142,11 @@ circuit_breakers:
 typed_extension_protocol_options:
   envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
     "@type": ${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-    explicit_http_config: { http2_protocol_options: {} }
+    explicit_http_config:
+      http2_protocol_options:
+        max_concurrent_streams: 50
+        initial_connection_window_size: 1048576
+        connection_keepalive: { interval: 30s, timeout: 5s, interval_jitter: { value: 10 } }
     common_http_protocol_options: { idle_timeout: 60s, max_requests_per_connection: 1000 }
 health_checks:
 - timeout: 1s
@@ -316,6 +320,12 @@ describe('buildProxyConfig: Envoy examples', () => {
     assert.equal(web.overprovisioningFactor, 200);
     assert.equal(web.upstreamProtocol, 'HTTP2');
     assert.equal(web.upstreamIdleTimeoutMs, 60_000);
+    assert.deepEqual(web.upstreamHttp2, {
+      maxConcurrentStreams: 50,
+      initialStreamWindowSize: 65_535,
+      initialConnectionWindowSize: 1_048_576,
+      keepalive: { intervalMs: 30_000, timeoutMs: 5000, jitter: 0.1 },
+    });
     assert.equal(web.maxRequestsPerConnection, 1000);
     assert.deepEqual(web.circuitBreakers, {
       maxConnections: 10,

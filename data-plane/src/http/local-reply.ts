@@ -9,6 +9,8 @@ export const LOCAL_REPLY_BODY = {
   reset:
     'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
   overflow: 'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+  remoteReset:
+    'upstream connect error or disconnect/reset before headers. reset reason: remote reset',
   timeout: 'upstream request timeout',
   noCluster: 'cluster not found',
   protocolError:

@@ -347,3 +347,74 @@ describe('circuit breakers', () => {
     assert.equal((await second).status, 200);
   });
 });
+
+describe('HTTP/2 upstream stream resets', () => {
+  let h2: http2.Http2Server;
+  /** Streams the backend saw, by path. */
+  const seen = new Map<string, number>();
+  const accessLog: AccessLogEntry[] = [];
+  const runtime = new ProxyRuntime({
+    logger: silentLogger,
+    workerId: 0,
+    accessLog: (entry) => accessLog.push(entry),
+  });
+  let port: number;
+
+  before(async () => {
+    // /refused-once/*: the first stream of each path is refused, later ones answered;
+    // /refused: always refused; /cancel: always reset with CANCEL.
+    h2 = http2.createServer();
+    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      stream.on('error', () => undefined);
+      const path = String(headers[':path']);
+      const count = (seen.get(path) ?? 0) + 1;
+      seen.set(path, count);
+      if (path.startsWith('/cancel')) stream.close(http2.constants.NGHTTP2_CANCEL);
+      else if (path.startsWith('/refused/') || (path.startsWith('/refused-once') && count === 1))
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      else {
+        stream.respond({ ':status': 200 });
+        stream.end(`answered after ${count}`);
+      }
+    });
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    const h2Port = (h2.address() as net.AddressInfo).port;
+    await runtime.apply(
+      proxyConfig([
+        listener('main', 0, [
+          anyHost([
+            prefixRoute('/refused-once', {
+              cluster: 'h2',
+              retry_policy: { retry_on: 'refused-stream', num_retries: 1 },
+            }),
+            prefixRoute('/', { cluster: 'h2' }),
+          ]),
+        ]),
+        cluster('h2', local(h2Port), { typed_extension_protocol_options: H2_OPTIONS }),
+      ]),
+    );
+    port = runtime.listenerPort('main')!;
+  });
+
+  after(async () => {
+    runtime.destroy();
+    await new Promise((resolve) => h2.close(resolve));
+  });
+
+  test('retry_on refused-stream retries a stream the upstream refused', async () => {
+    const res = await request(port, { path: '/refused-once/a' });
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'answered after 2');
+    assert.equal(seen.get('/refused-once/a'), 2);
+  });
+
+  test('without a retry, a refused or reset stream is 503 UR (remote reset)', async () => {
+    for (const path of ['/refused/b', '/cancel/c']) {
+      const res = await request(port, { path });
+      assert.equal(res.status, 503);
+      assert.match(res.body, /remote reset/);
+      assert.equal(accessLog.at(-1)?.responseFlags, 'UR');
+      assert.equal(seen.get(path), 1);
+    }
+  });
+});

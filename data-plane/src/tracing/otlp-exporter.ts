@@ -9,7 +9,7 @@
  * functions as the proxied traffic. With an export every second (1% sampling), V8 deoptimized
  * those hot functions again and again (--trace-deopt: "wrong map" in writevGeneric,
  * onStreamRead, Writable.cork …), which cost about 25% CPU per request at 1% sampling, as much
- * as 100% sampling did. undici is what the upstream pools already use.
+ * as 100% sampling did.
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -17,7 +17,7 @@ import { formatHostPort, type Logger } from '@ferry/shared';
 import type { Pool } from 'undici';
 import type { UpstreamTlsModel } from '../config/model.js';
 import { X509Certificate } from 'node:crypto';
-import { tlsConnector } from '../upstream/upstream-pool.js';
+import { tlsConnector } from './undici-tls-connector.js';
 import { upstreamTlsPolicy, upstreamTlsTarget } from '../upstream/upstream-tls.js';
 
 /** undici's default connect timeout, kept for the exporters' TLS connector. */

@@ -232,7 +232,7 @@ function grpcHandler(stream: http2.ServerHttp2Stream, headers: http2.IncomingHtt
 describe('sendAsyncRequest over HTTP/2', () => {
   test('concurrent POSTs with bodies share one connection as concurrent streams', async () => {
     // The server answers nothing until it holds CONCURRENT streams at once: calls queued one
-    // at a time behind each other (undici's default for non-idempotent requests) never finish.
+    // at a time behind each other, or one per connection, fail the test.
     const CONCURRENT = 8;
     const held: http2.ServerHttp2Stream[] = [];
     const sessions = new Set<http2.ServerHttp2Session>();

@@ -182,7 +182,7 @@ class AsyncHttpCall implements UpstreamRequestOwner, AsyncRequestHandle {
     this.#starting = true;
     upstream.start(
       host.dispatcher(model, model.upstreamProtocol === 'HTTP2', cluster.stats, name),
-      { path: request.path, method: request.method, headers, body, idempotent: true },
+      { path: request.path, method: request.method, headers, body },
       0,
     );
     this.#starting = false;

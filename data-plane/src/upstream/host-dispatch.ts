@@ -1,6 +1,7 @@
 /**
  * What the router sees of a connection pool to one upstream host: ferry-proxy's HTTP/1.1 pool
- * (upstream-http1-pool.ts) and undici's HTTP/2 clients (upstream-pool.ts) both have this shape.
+ * (upstream-http1-pool.ts) and HTTP/2 pool (upstream-http2-pool.ts) both have this shape (the
+ * subset of undici's legacy Dispatcher the router was first written against).
  */
 import type { Readable } from 'node:stream';
 
@@ -15,24 +16,23 @@ export interface HostDispatchOptions {
    * at once (the async client's: no stream machinery per call); null: no body.
    */
   readonly body: Readable | Buffer | null;
-  /**
-   * undici's HTTP/2 client holds a request marked non-idempotent (its default for every method
-   * but GET and HEAD) until no other request runs on the connection: one POST at a time. A
-   * request with a whole Buffer body that its caller never retries on another stream (the async
-   * client's calls) sets it so that calls share the connection as HTTP/2 streams. Ignored by the
-   * HTTP/1.1 pool (one request per connection).
-   */
-  readonly idempotent?: boolean;
 }
 
 /**
  * The router's side of one upstream request (undici's DispatchHandler shape): onConnect when the
- * request is put on a connection (pending → active), onHeaders/onData returning false to pause
- * reading until `resume()`, then exactly one of onComplete or onError.
+ * request is put on a connection (pending → active), onHeaders (regular fields only, no
+ * pseudo-headers) and onData returning false to pause reading until `resume()`, then exactly
+ * one of onComplete (trailers as `[name, value, ...]`, or null) or onError.
  */
 export interface HostDispatchHandler {
   onConnect(abort: (err?: Error) => void): void;
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean;
+  /** `endStream`: the response has no body or trailers (an HTTP/2 HEADERS frame with END_STREAM). */
+  onHeaders(
+    statusCode: number,
+    rawHeaders: (string | Buffer)[],
+    resume: () => void,
+    endStream?: boolean,
+  ): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(trailers: unknown): void;
   onError(err: Error): void;

@@ -1,8 +1,8 @@
 /**
  * The dispatch surface of ferry-proxy's upstream HTTP/1.1 pool: the subset of undici's legacy
  * Dispatcher / DispatchHandler that the router uses, so that one router drives both this pool
- * and undici's HTTP/2 clients. Errors carry stable codes the router classifies (connect failure,
- * reset, protocol error).
+ * and the HTTP/2 pool (upstream-http2-pool.ts). Errors carry stable codes the router classifies
+ * (connect failure, reset, protocol error).
  */
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
 

@@ -1,16 +1,14 @@
 /**
- * Connection pools to one upstream host. HTTP/1.1 (cleartext and TLS) uses ferry-proxy's own
- * pool (upstream-http1-pool.ts); HTTP/2 uses undici's H2CClient over cleartext (prior knowledge)
- * or a Pool with ALPN h2 over TLS. All are HostDispatchers, so the router dispatches the same way.
- *
- * Timeouts that undici would enforce by itself (headers/body 300 s) are disabled: the route and
- * per-try timeouts of the request path own them, as in Envoy.
+ * Connection pools to one upstream host, both ferry-proxy's own: HTTP/1.1 (cleartext and TLS,
+ * upstream-http1-pool.ts) and HTTP/2 (prior knowledge over cleartext, ALPN h2 over TLS,
+ * upstream-http2-pool.ts). Both are HostDispatchers, so the router and the filters' async
+ * client dispatch the same way. Neither has response timeouts of its own: the route and per-try
+ * timeouts of the request path own them, as in Envoy.
  */
-import { H2CClient, Pool, errors, type Dispatcher, type buildConnector } from 'undici';
 import { Http1Pool } from './upstream-http1-pool.js';
-import type { TLSSocket } from 'node:tls';
-import type { ClusterModel } from '../config/model.js';
-import { connectUpstreamTls, upstreamTlsTarget, type UpstreamTlsTarget } from './upstream-tls.js';
+import { Http2Pool } from './upstream-http2-pool.js';
+import { DEFAULT_UPSTREAM_HTTP2, type ClusterModel } from '../config/model.js';
+import { upstreamTlsTarget, type UpstreamTlsTarget } from './upstream-tls.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { HostDispatcher } from './host-dispatch.js';
 
@@ -37,14 +35,10 @@ export function poolSettingsKey(cluster: ClusterModel): string {
     cluster.circuitBreakers.maxConnections,
     cluster.maxRequestsPerConnection,
     cluster.upstreamIdleTimeoutMs,
+    cluster.upstreamHttp2 ?? null,
     cluster.tls ?? null,
     cluster.upstreamHostName ?? null,
   ]);
-}
-
-function originOf(address: HostAddress, secure: boolean): string {
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `${secure ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
 /**
@@ -86,44 +80,6 @@ export function createHostDispatcher(
   return dispatcher;
 }
 
-/**
- * undici connector for TLS with ALPN h2/http/1.1: the socket is handed over only once the
- * upstream passed the TLS context's checks (upstream-tls.ts), within the connect timeout.
- */
-export function tlsConnector(
-  target: UpstreamTlsTarget,
-  connectTimeoutMs: number,
-  alpn: readonly string[],
-): buildConnector.connector {
-  return (options, callback) => {
-    let done = false;
-    const finish = (err: Error | null, verified: TLSSocket | null): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.off('error', onError);
-      if (verified !== null) callback(null, verified);
-      else callback(err ?? new Error('TLS connect failed'), null);
-    };
-    const socket = connectUpstreamTls(
-      target,
-      // undici gives IPv6 literals in URL form ([::1]).
-      { host: options.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.port), alpn },
-      (verified) => finish(null, verified),
-    );
-    const onError = (err: Error): void => finish(err, null);
-    socket.on('error', onError);
-    const timer = setTimeout(() => {
-      const err = new errors.ConnectTimeoutError(
-        `connect to ${options.hostname}:${options.port} timed out after ${connectTimeoutMs} ms`,
-      );
-      socket.destroy();
-      finish(err, null);
-    }, connectTimeoutMs);
-    timer.unref();
-  };
-}
-
 function createHttp2Dispatcher(
   cluster: ClusterModel,
   address: HostAddress,
@@ -131,34 +87,18 @@ function createHttp2Dispatcher(
   connectTimeoutMs: number,
   idleMs: number,
 ): HostDispatcher {
-  const common = {
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    keepAliveTimeout: Math.min(idleMs, 60_000),
-    keepAliveMaxTimeout: idleMs,
-    maxHeaderSize: 96 * 1024,
-  };
-  let dispatcher: Dispatcher;
-  if (target === undefined) {
-    dispatcher = new H2CClient(originOf(address, false), {
-      ...common,
-      connect: { timeout: connectTimeoutMs },
-      maxConcurrentStreams: 100,
-    });
-  } else {
-    // The connector pins the SNI whatever the request's Host (Envoy sends the cluster's, or
-    // auto_sni's per pool), so undici's Host-derived servername is not used.
-    dispatcher = new Pool(originOf(address, true), {
-      ...common,
-      connections: Math.max(1, cluster.circuitBreakers.maxConnections),
-      pipelining: 1,
-      allowH2: true,
-      maxRequestsPerClient:
-        cluster.maxRequestsPerConnection > 0 ? cluster.maxRequestsPerConnection : undefined,
-      connect: tlsConnector(target, connectTimeoutMs, ['h2', 'http/1.1']),
-    });
-  }
-  // undici's Dispatcher takes the same dispatch options and legacy handler (HostDispatcher is
-  // that subset).
-  return dispatcher;
+  const http2 = cluster.upstreamHttp2 ?? DEFAULT_UPSTREAM_HTTP2;
+  return new Http2Pool({
+    host: address.host,
+    port: address.port,
+    tls: target,
+    connectTimeoutMs,
+    maxConnections: cluster.circuitBreakers.maxConnections,
+    maxRequestsPerConnection: cluster.maxRequestsPerConnection,
+    idleTimeoutMs: idleMs,
+    maxConcurrentStreams: http2.maxConcurrentStreams,
+    streamWindowBytes: http2.initialStreamWindowSize,
+    connectionWindowBytes: http2.initialConnectionWindowSize,
+    keepalive: http2.keepalive,
+  });
 }

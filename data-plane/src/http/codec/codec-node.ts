@@ -144,7 +144,14 @@ class NodeStream implements ResponseEncoder {
         else if (Array.isArray(existing)) existing.push(values[i]!);
         else object[name] = [existing, values[i]!];
       }
-      (this.res as Http2ServerResponse).writeHead(headers.status, object);
+      const res = this.res as Http2ServerResponse;
+      if (endStream) {
+        // Headers set on the response and sent by end() leave as one HEADERS frame with
+        // END_STREAM (writeHead would send them without it, then an empty DATA frame): gRPC's
+        // trailers-only responses need that shape.
+        res.statusCode = headers.status;
+        for (const name in object) res.setHeader(name, object[name]!);
+      } else res.writeHead(headers.status, object);
     } else {
       const flat: string[] = [];
       for (let i = 0; i < names.length; i++) {

@@ -46,15 +46,17 @@ export class RetryState {
   /**
    * Whether a transport failure is retriable (RetryStateImpl::wouldRetryFromReset): a per-try
    * timeout is a local reset, and any reset (connect failures included) is retried under reset,
-   * 5xx and gateway-error; connect-failure covers connect failures only.
+   * 5xx and gateway-error; connect-failure covers connect failures only, refused-stream only
+   * HTTP/2 streams the upstream refused (`refusedStream`).
    */
-  retriableFailure(kind: FailureKind): boolean {
+  retriableFailure(kind: FailureKind, refusedStream = false): boolean {
     const on = this.policy.retryOn;
     return (
       on.includes('reset') ||
       on.includes('5xx') ||
       on.includes('gateway-error') ||
-      (kind === 'connect-failure' && on.includes('connect-failure'))
+      (kind === 'connect-failure' && on.includes('connect-failure')) ||
+      (refusedStream && on.includes('refused-stream'))
     );
   }
 

@@ -10,7 +10,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { RetryPolicyModel } from '../../../config/model.js';
-import { ResponseHeaderMap, copyForwardableHeaders } from '../../../http/header-map.js';
+import { HeaderMap, ResponseHeaderMap, copyForwardableHeaders } from '../../../http/header-map.js';
 import type { RequestHeaderMap } from '../../../http/header-map.js';
 import { LOCAL_REPLY_BODY } from '../../../http/local-reply.js';
 import { ResponseFlag } from '../../../http/response-flags.js';
@@ -101,6 +101,8 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   #attempts = 0;
   /** The host of the last attempt. */
   #host: HostState | undefined;
+  /** The current attempt goes over HTTP/2 (its response trailers are forwarded). */
+  #upstreamH2 = false;
   /** The current attempt (undefined between attempts and after the last). */
   #upstream: UpstreamRequest | undefined;
   /** The current attempt's response is a retriable one being read and dropped. */
@@ -264,7 +266,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   }
 
   decodeTrailers(): 'stop' {
-    // HTTP/1.1 upstreams get no request trailers (undici and the HTTP/1 pool send none).
+    // Request trailers are not forwarded (neither upstream pool sends any).
     this.#onBodyEnd();
     return 'stop';
   }
@@ -355,6 +357,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     const useH2 =
       cluster.model.upstreamProtocol === 'HTTP2' ||
       (cluster.model.upstreamProtocol === 'USE_DOWNSTREAM' && headers.protocol === 'HTTP/2');
+    this.#upstreamH2 = useH2;
     const flat = headers.toFlat();
     headers.remove('host');
     // auto_sni / auto_san_validation: the pool for the name this request carries.
@@ -384,7 +387,11 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     return this.#done;
   }
 
-  onUpstreamHeaders(statusCode: number, rawHeaders: (string | Buffer)[]): boolean {
+  onUpstreamHeaders(
+    statusCode: number,
+    rawHeaders: (string | Buffer)[],
+    headersEndStream: boolean,
+  ): boolean {
     if (this.#done) return false;
     if (this.#shouldRetryStatus(statusCode)) {
       this.#cluster!.stats.retryUpstreamRq.record(statusCode);
@@ -405,8 +412,9 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     const contentLength = headers.get('content-length');
     this.#responseBytesLeft = contentLength === undefined ? -1 : contentLengthValue(contentLength);
     this.#responseStarted = true;
-    // An announced empty body ends here; the codec knows HEAD and bodiless statuses.
-    const endStream = this.#responseBytesLeft === 0;
+    // An announced empty body ends here (and an HTTP/2 response without body or trailers, such
+    // as gRPC's trailers-only one); the codec knows HEAD and bodiless statuses.
+    const endStream = headersEndStream || this.#responseBytesLeft === 0;
     if (endStream) this.#responseEnded = true;
     this.#callbacks.encodeHeaders(headers, endStream);
     return true;
@@ -431,7 +439,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     this.#upstream?.resumeReading();
   };
 
-  onUpstreamComplete(startedAt: number): void {
+  onUpstreamComplete(startedAt: number, trailers: unknown): void {
     if (this.#discarding) {
       this.#scheduleRetry();
       return;
@@ -440,10 +448,19 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     const cluster = this.#cluster!;
     cluster.stats.upstreamRq.record(this.#status);
     cluster.stats.upstreamRqTime.observe(performance.now() - startedAt);
-    if (!this.#responseEnded && !this.#done) {
-      this.#responseEnded = true;
-      this.#callbacks.encodeData(EMPTY, true);
+    if (this.#responseEnded || this.#done) return;
+    this.#responseEnded = true;
+    // HTTP/2 trailers are forwarded (gRPC's grpc-status); HTTP/1.1 ones are dropped, as Envoy
+    // does without http_protocol_options.enable_trailers.
+    if (this.#upstreamH2 && Array.isArray(trailers) && trailers.length > 0) {
+      const map = new HeaderMap();
+      copyForwardableHeaders(trailers as string[], map);
+      if (map.names.length > 0) {
+        this.#callbacks.encodeTrailers(map);
+        return;
+      }
     }
+    this.#callbacks.encodeData(EMPTY, true);
   }
 
   onUpstreamError(err: Error, connected: boolean): void {
@@ -455,25 +472,33 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       return;
     }
     if (this.#responseEnded) return; // The whole announced body was delivered.
+    const code = (err as NodeJS.ErrnoException).code;
     if (this.#responseStarted) {
       // Mid-body failure: the only honest signal left is to reset the downstream stream.
       cluster.stats.upstreamRqReset.inc();
-      this.#callbacks.streamInfo.addResponseFlag(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+      this.#callbacks.streamInfo.addResponseFlag(
+        code === 'UPSTREAM_STREAM_RESET' || code === 'UPSTREAM_REFUSED_STREAM'
+          ? ResponseFlag.UPSTREAM_REMOTE_RESET
+          : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION,
+      );
       this.#done = true;
       this.#callbacks.resetStream();
       return;
     }
-    const code = (err as NodeJS.ErrnoException).code;
     const kind: FailureKind = this.#perTryTimedOut
       ? 'timeout'
       : !connected && (isConnectError(err) || code === 'UND_ERR_SOCKET')
         ? 'connect-failure'
         : 'reset';
+    // An HTTP/2 stream the upstream reset (Envoy's remote reset, UR); REFUSED_STREAM (or above
+    // a GOAWAY's last stream id) also means it was not processed (retry_on refused-stream).
+    const refused = code === 'UPSTREAM_REFUSED_STREAM';
+    const remoteReset = refused || code === 'UPSTREAM_STREAM_RESET';
     this.#callbacks.streamInfo.upstreamTransportFailureReason =
       code === CERT_VERIFY_FAILED ? TLS_VERIFY_FAILURE_REASON : (code ?? err.message);
     cluster.reportOutcome(this.#host!, kind);
     if (kind === 'connect-failure') cluster.stats.upstreamCxConnectFail.inc();
-    if (this.#canRetry(kind)) {
+    if (this.#canRetry(kind, refused)) {
       this.#scheduleRetry();
       return;
     }
@@ -494,6 +519,14 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       this.#localReply(503, LOCAL_REPLY_BODY.connectFailure, {
         flag: ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
         ...(code === CERT_VERIFY_FAILED ? { details: TLS_VERIFY_FAILED_DETAILS } : {}),
+      });
+    } else if (remoteReset) {
+      cluster.stats.upstreamRqReset.inc();
+      this.#localReply(503, LOCAL_REPLY_BODY.remoteReset, {
+        flag: ResponseFlag.UPSTREAM_REMOTE_RESET,
+        details: refused
+          ? 'upstream_reset_before_response_started{remote_refused_stream_reset}'
+          : 'upstream_reset_before_response_started{remote_reset}',
       });
     } else {
       cluster.stats.upstreamRqReset.inc();
@@ -527,10 +560,10 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     return retry.retriableStatus(status) && this.#reserveRetry();
   }
 
-  #canRetry(kind: FailureKind): boolean {
+  #canRetry(kind: FailureKind, refusedStream: boolean): boolean {
     const retry = this.#retry;
     if (retry === undefined || !this.#retriesLeft()) return false;
-    return retry.retriableFailure(kind) && this.#reserveRetry();
+    return retry.retriableFailure(kind, refusedStream) && this.#reserveRetry();
   }
 
   /** Takes a slot from the max_retries circuit breaker; false (and counted) when it is full. */

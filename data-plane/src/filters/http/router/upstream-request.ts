@@ -18,8 +18,8 @@ import type {
 export interface UpstreamRequestOwner {
   /** The stream is over: a connection that arrives now is aborted. */
   readonly done: boolean;
-  /** A final response's headers; false pauses reading. */
-  onUpstreamHeaders(status: number, rawHeaders: (string | Buffer)[]): boolean;
+  /** A final response's headers (`endStream`: nothing follows them); false pauses reading. */
+  onUpstreamHeaders(status: number, rawHeaders: (string | Buffer)[], endStream: boolean): boolean;
   /** A body chunk; false pauses reading until resumeReading(). */
   onUpstreamData(chunk: Buffer): boolean;
   /**
@@ -157,13 +157,18 @@ export class UpstreamRequest implements HostDispatchHandler {
     }
   }
 
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
+  onHeaders(
+    statusCode: number,
+    rawHeaders: (string | Buffer)[],
+    resume: () => void,
+    endStream?: boolean,
+  ): boolean {
     if (!this.#active) return false;
     if (statusCode < 200) return true; // 1xx: the final response follows.
     this.#trace?.attemptStatus(statusCode);
     this.#cluster.reportOutcome(this.host, statusCode);
     this.#resume = resume;
-    return this.#owner.onUpstreamHeaders(statusCode, rawHeaders);
+    return this.#owner.onUpstreamHeaders(statusCode, rawHeaders, endStream === true);
   }
 
   onData(chunk: Buffer): boolean {
