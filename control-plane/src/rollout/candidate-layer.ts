@@ -6,7 +6,7 @@
  * copied per proxy.
  */
 import { combinedVersion } from '@ferry/proto';
-import type { CachedResource, TypeSnapshot } from '../xds/snapshot-cache.js';
+import type { CachedResource, TypeSnapshot } from '../xds/snapshot-types.js';
 import { decodeRollout, isActive, type RolloutRecord } from './rollout-record.js';
 
 export interface CandidateLayer {

@@ -22,7 +22,16 @@ import type {
   StatusOptions,
   TypeStatus,
 } from './fleet-status.js';
-import { resourceState, statusNames, type ResourceState } from './resource-status.js';
+import {
+  resourceState,
+  statusNames,
+  type ResourceDeviation,
+  type ResourceState,
+  type SubscriptionView,
+  type TypeRecordView,
+} from './resource-status.js';
+
+export type { ResourceDeviation, SubscriptionView, TypeRecordView } from './resource-status.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
 
@@ -37,23 +46,6 @@ export interface NodeIdentity {
   readonly locality?: unknown;
   readonly user_agent_name?: string;
   readonly user_agent_version?: string;
-}
-
-/** What a stream currently asks for on one type (shared by reference, never copied). */
-export interface SubscriptionView {
-  readonly wildcard: boolean;
-  readonly names: ReadonlySet<string>;
-}
-
-/** A resource the client rejected alone: it keeps running an earlier version (or nothing). */
-export interface ResourceDeviation {
-  /** The version it runs: of the last response that delivered it accepted; '' = it has none. */
-  readonly running: string;
-  /** The version whose response carried the rejected update. */
-  readonly rejected: string;
-  readonly error: string;
-  /** Epoch ms. */
-  readonly time: number;
 }
 
 /** One rejected resource as a client's NACK names it (the field violations of its BadRequest). */
@@ -158,11 +150,6 @@ export interface FleetNodeView {
   readonly connected: boolean;
   readonly types: ReadonlyMap<string, TypeRecordView>;
 }
-
-/** A type's record as status readers see it (resource-status.ts). */
-export type TypeRecordView = Readonly<Omit<TypeRecord, 'rejected'>> & {
-  readonly rejected: ReadonlyMap<string, ResourceDeviation> | undefined;
-};
 
 export function groupOf(node: { readonly cluster?: string }): string {
   return node.cluster ? node.cluster : 'default';

@@ -5,7 +5,45 @@
  * deviations), everything else follows from the versions and snapshots the record points to
  * (docs/architecture.md, "Per-resource acceptance").
  */
-import type { TypeRecordView } from './fleet.js';
+import type { NackStatus } from './fleet-status.js';
+
+/** What a stream currently asks for on one type (shared by reference, never copied). */
+export interface SubscriptionView {
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+}
+
+/** A resource the client rejected alone: it keeps running an earlier version (or nothing). */
+export interface ResourceDeviation {
+  /** The version it runs: of the last response that delivered it accepted; '' = it has none. */
+  readonly running: string;
+  /** The version whose response carried the rejected update. */
+  readonly rejected: string;
+  readonly error: string;
+  /** Epoch ms. */
+  readonly time: number;
+}
+
+/** A type's record as status readers see it (fleet.ts keeps the records). */
+export interface TypeRecordView {
+  readonly versionSent: string;
+  readonly versionAcked: string;
+  /**
+   * The version that every resource of the type not in `rejected` runs: the last ACKed one, or
+   * the last one NACKed in part (its other resources were applied).
+   */
+  readonly versionApplied: string;
+  readonly resources: number;
+  /** When versionSent was last sent, epoch ms (0 = never). */
+  readonly lastSent: number;
+  readonly lastNack: NackStatus | undefined;
+  readonly subscription: SubscriptionView | undefined;
+  /** The resources of the snapshot last sent and of the one applied (shared, not copied). */
+  readonly snapshotSent: ReadonlyMap<string, unknown> | undefined;
+  readonly snapshotApplied: ReadonlyMap<string, unknown> | undefined;
+  /** Only the resources rejected alone; undefined in the common case. */
+  readonly rejected: ReadonlyMap<string, ResourceDeviation> | undefined;
+}
 
 /** CSDS's ConfigStatus: the control plane's view. */
 export type ConfigStatus = 'SYNCED' | 'NOT_SENT' | 'STALE' | 'ERROR';
