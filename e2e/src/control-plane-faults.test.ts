@@ -599,5 +599,8 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     applyThrough = [...replicas];
     await ackedMore(2, 'after it resumed');
     await verifyRecovered('replica stopped and resumed');
+    // Their streams stayed open to the stopped replica (no keepalive on them): they caught up
+    // from it once it resumed, rather than failing over.
+    assert.equal(await proxiesOn(), used);
   });
 });
