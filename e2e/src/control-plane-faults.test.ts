@@ -15,9 +15,10 @@
  *   (nothing stale is served after something newer);
  * - the proxies converge on the newest stored generation;
  * - every version a proxy held (its /config_dump, sampled throughout) and every version a replica
- *   reports sent or ACKed (/v1/status, read after recovery) is the content of some stored revision: the test replays
- *   the history and computes each type's version as the control plane does (`combinedVersion` of
- *   name and content version; a SotW response for the subscribed names carries it).
+ *   reports sent or ACKed (/v1/status, read after recovery) is the content of some stored
+ *   revision: the test replays the history and computes each type's version as the control plane
+ *   does (`combinedVersion` of name and content version; a SotW response for the subscribed names
+ *   carries it).
  * Waits are liveness bounds (`eventually`), never sleeps.
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
