@@ -339,4 +339,33 @@ void describe('RolloutController', () => {
     await other.close();
     t.cache.close();
   });
+
+  void test('a replica with no proxy of the group leaves the rollout to the replica the proxies use', async () => {
+    const t = await setup([{ count: 1 }, { percent: 100 }]);
+    await t.controller.begin(t.record, 'alice');
+    // This replica serves no proxy (they all connect to `t.controller`'s replica).
+    const bare = new RolloutController({
+      store: t.store,
+      cache: t.cache,
+      fleet: { views: () => [] },
+      replica: 'bare',
+    });
+    await bare.tick();
+    assert.equal(
+      (await t.store.acquireLease('ferry.rollout-controller', 'probe', 1000)).held,
+      true,
+    );
+    await t.store.releaseLease('ferry.rollout-controller', 'probe');
+    await t.controller.tick();
+    assert.equal((await t.current()).updatedNodes.length, 1, 'stage 1 reached');
+    // Its proxies gone (failed over to the other replica): it hands the lease back at once.
+    const connected = t.nodes.splice(0);
+    await t.controller.tick();
+    t.nodes.push(...connected);
+    const free = await t.store.acquireLease('ferry.rollout-controller', 'bare', 1000);
+    assert.equal(free.held, true, `lease still held by ${free.lease?.holder}`);
+    await bare.close();
+    await t.controller.close();
+    t.cache.close();
+  });
 });

@@ -247,9 +247,23 @@ export class RolloutController {
       if (this.closed) return;
       let records: RolloutRecord[];
       try {
-        records = (await this.records()).filter((r) => isActive(r.state));
+        // A replica sees only the proxies connected to it, and a rollout's stages are chosen
+        // from and baked on those: a replica none of whose proxies are in a rollout's group
+        // leaves it to a replica that has some (and hands the lease back so that one takes it
+        // at once rather than when it lapses).
+        const groups = new Set(
+          this.fleet
+            .views()
+            .filter((v) => v.connected)
+            .map((v) => v.group),
+        );
+        records = (await this.records()).filter((r) => isActive(r.state) && groups.has(r.group));
+        if (records.length === 0) {
+          if (this.leading) await this.yieldLease();
+          return;
+        }
         // The lease is a store write: taken only while there is something to drive.
-        if (records.length === 0 || !(await this.lead())) return;
+        if (!(await this.lead())) return;
       } catch (err) {
         this.logger?.error(
           { err },
@@ -270,6 +284,16 @@ export class RolloutController {
         }
       }
     });
+  }
+
+  /** Hands the lease back: nothing this replica can drive. */
+  private async yieldLease(): Promise<void> {
+    this.leading = false;
+    await this.store.releaseLease(ROLLOUT_LEASE, this.replica);
+    this.logger?.info(
+      { replica: this.replica },
+      'no proxy of an active rollout is connected here: another replica may drive it',
+    );
   }
 
   /** Holds (or takes) the lease; false while another replica holds it. */
