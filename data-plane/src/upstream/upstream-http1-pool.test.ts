@@ -9,7 +9,13 @@ import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
 import { upstreamTlsTarget } from './upstream-tls.js';
 import { plainTlsModel } from './upstream-tls-fixtures.js';
-import { Recorder, Teardown, listenOnLoopback, silentServer } from './upstream-pool-fixtures.js';
+import {
+  Recorder,
+  Teardown,
+  closeServer,
+  listenOnLoopback,
+  silentServer,
+} from './upstream-pool-fixtures.js';
 
 /** A request as the raw server read it, with the socket to answer on. */
 interface ReceivedRequest {
@@ -57,8 +63,7 @@ class RawServer {
   }
 
   close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server, this.sockets);
   }
 }
 

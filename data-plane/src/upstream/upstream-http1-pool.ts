@@ -16,7 +16,6 @@
  *   destroy(): queued and in-flight requests fail (UND_ERR_DESTROYED), connections close now.
  *   Both idempotent; their promises resolve once every socket has closed.
  */
-import type { UpstreamTlsTarget } from './upstream-tls.js';
 import {
   Http1ClientConnection,
   PendingRequest,
@@ -25,19 +24,9 @@ import {
 } from './upstream-http1-connection.js';
 import { UpstreamHttp1Error } from './upstream-http1-types.js';
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
-import { UpstreamPoolBase } from './upstream-pool-base.js';
+import { UpstreamPoolBase, type UpstreamPoolOptions } from './upstream-pool-base.js';
 
-export interface Http1PoolOptions {
-  readonly host: string;
-  readonly port: number;
-  /** The upstream TLS context and names of this pool's connections; undefined for cleartext. */
-  readonly tls?: UpstreamTlsTarget | undefined;
-  readonly connectTimeoutMs: number;
-  readonly maxConnections: number;
-  /** 0: unlimited. */
-  readonly maxRequestsPerConnection: number;
-  /** 0: idle connections stay open. */
-  readonly idleTimeoutMs: number;
+export interface Http1PoolOptions extends UpstreamPoolOptions {
   /** Largest accepted response head (status line + fields) and trailer section. */
   readonly maxResponseHeadersBytes?: number;
 }

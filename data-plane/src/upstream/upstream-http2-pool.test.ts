@@ -9,7 +9,13 @@ import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
 import { upstreamTlsTarget } from './upstream-tls.js';
 import { plainTlsModel } from './upstream-tls-fixtures.js';
-import { Recorder, Teardown, listenOnLoopback, silentServer } from './upstream-pool-fixtures.js';
+import {
+  Recorder,
+  Teardown,
+  closeServer,
+  listenOnLoopback,
+  silentServer,
+} from './upstream-pool-fixtures.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -48,8 +54,7 @@ class Server {
   }
 
   close(): Promise<void> {
-    for (const session of this.sessions) session.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server, this.sessions);
   }
 }
 

@@ -25,7 +25,6 @@
  * connections as streams.
  */
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
-import type { UpstreamTlsTarget } from './upstream-tls.js';
 import {
   Http2ClientConnection,
   Http2PendingStream,
@@ -34,21 +33,11 @@ import {
   type Http2ConnectionSettings,
   type Http2KeepaliveSettings,
 } from './upstream-http2-connection.js';
-import { UpstreamPoolBase } from './upstream-pool-base.js';
+import { UpstreamPoolBase, type UpstreamPoolOptions } from './upstream-pool-base.js';
 
 export { UpstreamHttp2Error } from './upstream-http2-connection.js';
 
-export interface Http2PoolOptions {
-  readonly host: string;
-  readonly port: number;
-  /** The upstream TLS context and names of this pool's connections; undefined for cleartext. */
-  readonly tls?: UpstreamTlsTarget | undefined;
-  readonly connectTimeoutMs: number;
-  readonly maxConnections: number;
-  /** Streams per connection over its lifetime; 0: unlimited. */
-  readonly maxRequestsPerConnection: number;
-  /** 0: connections without streams stay open. */
-  readonly idleTimeoutMs: number;
+export interface Http2PoolOptions extends UpstreamPoolOptions {
   /** Http2ProtocolOptions.max_concurrent_streams (Envoy's default 2147483647). */
   readonly maxConcurrentStreams?: number;
   /** initial_stream_window_size (default 65535, node's). */

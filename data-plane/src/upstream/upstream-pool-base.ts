@@ -20,6 +20,7 @@
 import { EventEmitter } from 'node:events';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import type { HostDispatchHandler, HostDispatchOptions, HostDispatcher } from './host-dispatch.js';
+import type { UpstreamTlsTarget } from './upstream-tls.js';
 
 /** What the pool needs of a dispatched request while it waits. */
 export interface QueuedRequest {
@@ -35,13 +36,17 @@ export interface PoolConnection {
   destroy(err?: Error): void;
 }
 
-export interface UpstreamPoolLimits {
+/** What both pools take; each protocol's options add its own. */
+export interface UpstreamPoolOptions {
   readonly host: string;
   readonly port: number;
+  /** The upstream TLS context and names of this pool's connections; undefined for cleartext. */
+  readonly tls?: UpstreamTlsTarget | undefined;
+  readonly connectTimeoutMs: number;
   readonly maxConnections: number;
-  /** 0: unlimited. */
+  /** Requests (streams) per connection over its lifetime; 0: unlimited. */
   readonly maxRequestsPerConnection: number;
-  /** 0: idle connections stay open. */
+  /** 0: connections without requests stay open. */
   readonly idleTimeoutMs: number;
 }
 
@@ -67,13 +72,13 @@ export abstract class UpstreamPoolBase<C extends PoolConnection, R extends Queue
   private queueHead = 0;
   private closedWaiters: (() => void)[] = [];
 
-  constructor(limits: UpstreamPoolLimits) {
+  constructor(options: UpstreamPoolOptions) {
     super();
-    this.host = limits.host;
-    this.port = limits.port;
-    this.maxConnections = Math.max(1, limits.maxConnections);
-    this.maxRequestsPerConnection = limits.maxRequestsPerConnection;
-    this.idleTimeoutMs = limits.idleTimeoutMs;
+    this.host = options.host;
+    this.port = options.port;
+    this.maxConnections = Math.max(1, options.maxConnections);
+    this.maxRequestsPerConnection = options.maxRequestsPerConnection;
+    this.idleTimeoutMs = options.idleTimeoutMs;
   }
 
   /** Requests waiting for a connection. */

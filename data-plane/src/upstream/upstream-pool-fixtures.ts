@@ -63,6 +63,15 @@ export async function listenOnLoopback(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** Closes `server` after destroying the connections (sockets, HTTP/2 sessions) it accepted. */
+export function closeServer(
+  server: net.Server,
+  accepted: readonly { destroy(): void }[],
+): Promise<void> {
+  for (const connection of accepted) connection.destroy();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
 /**
  * A loopback TCP server that accepts connections and never sends a byte (a TLS handshake or an
  * HTTP/2 preface to it never completes: connect timeouts). Stopped by `teardown`.
@@ -74,9 +83,6 @@ export async function silentServer(teardown: Teardown): Promise<number> {
     socket.on('error', () => undefined);
   });
   const port = await listenOnLoopback(server);
-  teardown.add(() => {
-    for (const socket of accepted) socket.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  teardown.add(() => closeServer(server, accepted));
   return port;
 }
