@@ -5,11 +5,17 @@ import * as tls from 'node:tls';
 import { PassThrough } from 'node:stream';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http1Pool, type Http1PoolOptions } from './upstream-http1-pool.js';
-import type { Http1DispatchHandler } from './upstream-http1-types.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
 import { upstreamTlsTarget } from './upstream-tls.js';
 import { plainTlsModel } from './upstream-tls-fixtures.js';
+import {
+  Recorder,
+  Teardown,
+  closeServer,
+  listenOnLoopback,
+  silentServer,
+} from './upstream-pool-fixtures.js';
 
 /** A request as the raw server read it, with the socket to answer on. */
 interface ReceivedRequest {
@@ -52,63 +58,21 @@ class RawServer {
   }
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = await listenOnLoopback(this.server);
     return this;
   }
 
   close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server, this.sockets);
   }
 }
 
-/** Records what the pool reports for one request. */
-class Recorder implements Http1DispatchHandler {
-  connected = false;
-  status = 0;
-  headers: string[] = [];
-  body = '';
-  trailers: string[] | null = null;
-  completed = false;
-  error: (Error & { code?: string }) | undefined;
-  pauseOnData = false;
-  resume: (() => void) | undefined;
-  private settle: (() => void) | undefined;
-  readonly done = new Promise<void>((resolve) => (this.settle = resolve));
-
-  onConnect(): void {
-    this.connected = true;
-  }
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
-    this.status = statusCode;
-    this.headers = rawHeaders.map(String);
-    this.resume = resume;
-    return true;
-  }
-  onData(chunk: Buffer): boolean {
-    this.body += chunk.toString('latin1');
-    return !this.pauseOnData;
-  }
-  onComplete(trailers: string[] | null): void {
-    this.trailers = trailers;
-    this.completed = true;
-    this.settle!();
-  }
-  onError(err: Error): void {
-    this.error = err;
-    this.settle!();
-  }
-}
-
-const cleanup: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const step of cleanup.reverse()) await step();
-});
+const teardown = new Teardown();
+after(() => teardown.run());
 
 async function rawServer(secure = false): Promise<RawServer> {
   const server = await new RawServer(secure).listen();
-  cleanup.push(() => server.close());
+  teardown.add(() => server.close());
   return server;
 }
 
@@ -122,7 +86,7 @@ function pool(server: RawServer, options: Partial<Http1PoolOptions> = {}): Http1
     idleTimeoutMs: 0,
     ...options,
   });
-  cleanup.push(() => created.destroy());
+  teardown.add(() => created.destroy());
   return created;
 }
 
@@ -352,13 +316,9 @@ test('connection refused with several connections opening: every waiting request
 });
 
 test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNECT_TIMEOUT', async () => {
-  const silent = net.createServer((socket) => socket.on('error', () => undefined));
-  const sockets: net.Socket[] = [];
-  silent.on('connection', (s) => sockets.push(s));
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const target = new Http1Pool({
     host: '127.0.0.1',
-    port: (silent.address() as net.AddressInfo).port,
+    port: await silentServer(teardown),
     tls: upstreamTlsTarget(plainTlsModel(), ''),
     connectTimeoutMs: 100,
     maxConnections: 1,
@@ -371,8 +331,6 @@ test('connect timeout: a TLS handshake that never completes gives UND_ERR_CONNEC
   assert.equal(recorder.error?.code, 'UND_ERR_CONNECT_TIMEOUT');
   assert.equal(recorder.connected, false);
   await target.destroy();
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => silent.close(resolve));
 });
 
 test('TLS upstream: requests over tls.connect options, connection reused', async () => {

@@ -1,55 +1,23 @@
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http2Pool, type Http2PoolOptions } from './upstream-http2-pool.js';
-import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
+import type { HostDispatchOptions } from './host-dispatch.js';
 import { TEST_CERT, TEST_KEY } from '../config/translate-test-fixtures.js';
 import { eventually } from '../http/codec/codec-test-fixtures.js';
 import { upstreamTlsTarget } from './upstream-tls.js';
 import { plainTlsModel } from './upstream-tls-fixtures.js';
+import {
+  Recorder,
+  Teardown,
+  closeServer,
+  listenOnLoopback,
+  silentServer,
+} from './upstream-pool-fixtures.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
-
-/** Records what the pool reports for one request. */
-class Recorder implements HostDispatchHandler {
-  connected = false;
-  status = 0;
-  headers: string[] = [];
-  body = '';
-  trailers: string[] | null = null;
-  completed = false;
-  error: (Error & { code?: string }) | undefined;
-  pauseOnData = false;
-  resume: (() => void) | undefined;
-  private settle: (() => void) | undefined;
-  readonly done = new Promise<void>((resolve) => (this.settle = resolve));
-
-  onConnect(): void {
-    this.connected = true;
-  }
-  onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
-    this.status = statusCode;
-    this.headers = rawHeaders.map(String);
-    this.resume = resume;
-    return true;
-  }
-  onData(chunk: Buffer): boolean {
-    this.body += chunk.toString('latin1');
-    return !this.pauseOnData;
-  }
-  onComplete(trailers: unknown): void {
-    this.trailers = trailers as string[] | null;
-    this.completed = true;
-    this.settle!();
-  }
-  onError(err: Error): void {
-    this.error = err;
-    this.settle!();
-  }
-}
 
 /** A real node:http2 server on loopback that hands every stream to the test. */
 class Server {
@@ -80,22 +48,18 @@ class Server {
   }
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-    cleanup.push(() => this.close());
+    this.port = await listenOnLoopback(this.server);
+    teardown.add(() => this.close());
     return this;
   }
 
   close(): Promise<void> {
-    for (const session of this.sessions) session.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeServer(this.server, this.sessions);
   }
 }
 
-const cleanup: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const step of cleanup.reverse()) await step();
-});
+const teardown = new Teardown();
+after(() => teardown.run());
 
 function pool(port: number, extra: Partial<Http2PoolOptions> = {}): Http2Pool {
   const p = new Http2Pool({
@@ -107,7 +71,7 @@ function pool(port: number, extra: Partial<Http2PoolOptions> = {}): Http2Pool {
     idleTimeoutMs: 0,
     ...extra,
   });
-  cleanup.push(() => p.destroy());
+  teardown.add(() => p.destroy());
   return p;
 }
 
@@ -302,18 +266,7 @@ describe('Http2Pool', () => {
 
   test('a connect timeout fails waiting requests with UND_ERR_CONNECT_TIMEOUT', async () => {
     // Accepts TCP but never answers the TLS handshake.
-    const accepted: net.Socket[] = [];
-    const silent = net.createServer((socket) => {
-      accepted.push(socket);
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => {
-      for (const socket of accepted) socket.destroy();
-      return new Promise((resolve) => silent.close(() => resolve()));
-    });
-    const port = (silent.address() as net.AddressInfo).port;
-    const p = pool(port, {
+    const p = pool(await silentServer(teardown), {
       connectTimeoutMs: 100,
       tls: upstreamTlsTarget(plainTlsModel(), 'localhost'),
     });
