@@ -143,7 +143,7 @@ export class EtcdLeased {
     const held: HolderLease = {
       ttlSeconds,
       lease: this.newLease(holder, ttlSeconds),
-      records: current?.records ?? new Map(),
+      records: current?.records ?? new Map<string, Buffer>(),
     };
     current?.lease.release();
     this.holders.set(holder, held);
