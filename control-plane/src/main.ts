@@ -106,8 +106,8 @@ const USAGE = `Usage: ferry-control-plane [options]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
-  --replica-id ID               this replica's name in the shared store (health quorum
-                                reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
+  --replica-id ID               this replica's name in the shared store (holder of its
+                                health quorum reports); distinct per replica [HOSTNAME:XDS_PORT]
   --rls-advertise-address HOST:PORT
                                 where the other replicas reach this one's xDS port to
                                 forward the rate limit checks of counters it owns
