@@ -115,6 +115,7 @@ export class SqliteStore implements ResourceStore {
   private readonly renewLeasedStmt;
   private readonly pruneLeasedStmt;
   private readonly leasedWatch: LocalLeased;
+  private readonly putLeasedTx;
 
   private readonly applyTx;
   private readonly listTx;
@@ -207,6 +208,15 @@ export class SqliteStore implements ResourceStore {
       'UPDATE leased SET expires_at = ? WHERE holder = ?',
     );
     this.pruneLeasedStmt = db.prepare<[number]>('DELETE FROM leased WHERE expires_at <= ?');
+    // One commit (one fsync) for both; expired rows are dropped here, so the table holds about
+    // the live records only.
+    this.putLeasedTx = db.transaction(
+      (namespace: string, key: string, holder: string, value: Uint8Array, ttlMs: number) => {
+        const now = Date.now();
+        this.pruneLeasedStmt.run(now);
+        this.putLeasedStmt.run(namespace, key, holder, value, now + ttlMs);
+      },
+    );
     // Read and write under one write lock (BEGIN IMMEDIATE): two processes cannot both see the
     // lease free and both take it.
     this.leaseTx = db.transaction(
@@ -275,11 +285,8 @@ export class SqliteStore implements ResourceStore {
     return settle(() => {
       checkLeasedRequest(namespace, key, holder, ttlMs);
       this.assertOpen();
-      const now = Date.now();
       try {
-        // Expired rows are dropped here, so the table holds about the live records only.
-        this.pruneLeasedStmt.run(now);
-        this.putLeasedStmt.run(namespace, key, holder, value, now + ttlMs);
+        this.putLeasedTx.immediate(namespace, key, holder, value, ttlMs);
       } catch (err) {
         throw toStoreError(err, this.file);
       }
