@@ -25,6 +25,7 @@ import {
 import { SnapshotCache } from './xds/snapshot-cache.js';
 import { HealthAggregate } from './health/health-aggregate.js';
 import { HealthReportWriter } from './health/health-report-writer.js';
+import { HEALTH_REPORTS_NAMESPACE } from './health/quorum.js';
 import { healthMetrics } from './health/health-metrics.js';
 import { HealthOverlay } from './health/health-overlay.js';
 import { XdsServer } from './xds/xds-server.js';
@@ -105,8 +106,8 @@ const USAGE = `Usage: ferry-control-plane [options]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
-  --replica-id ID               this replica's name in the shared store (health quorum
-                                reports); keep it stable across restarts     [HOSTNAME:XDS_PORT]
+  --replica-id ID               this replica's name in the shared store (holder of its
+                                health quorum reports); distinct per replica [HOSTNAME:XDS_PORT]
   --rls-advertise-address HOST:PORT
                                 where the other replicas reach this one's xDS port to
                                 forward the rate limit checks of counters it owns
@@ -452,8 +453,14 @@ async function main(): Promise<void> {
     overlay: healthOverlay,
     replica,
     logger,
-    staleAfterMs: Math.max(30_000, 6 * options.hdsIntervalMs),
+    // How long a dead replica's reports keep counting (its proxies reconnect to another replica
+    // and report there meanwhile): a few HDS intervals, and never below 10 s.
+    ttlMs: Math.max(10_000, 3 * options.hdsIntervalMs),
   });
+  // The reports are leased records: every replica follows them, not the revisions.
+  const healthReportsWatch = store.watchLeased(HEALTH_REPORTS_NAMESPACE, (event) =>
+    cache.overlayChanged(healthOverlay.observeReports(event)),
+  );
   const transitions = healthMetrics();
   const rateLimitPolicies = new RateLimitPolicies(store, logger);
   const rlsMembership = new RlsMembership({
@@ -599,7 +606,14 @@ async function main(): Promise<void> {
       );
     });
   }
-  healthReports.start();
+  await healthReports
+    .removeLegacyReports()
+    .catch((err: unknown) =>
+      logger.warn(
+        { err },
+        'health quorum: old report resources not removed; the next start retries',
+      ),
+    );
   // Forwarding between replicas uses the xDS port's transport: TLS with the replica's own
   // certificate when xDS serves TLS (rls-peer-credentials.ts), plaintext otherwise.
   await rlsMembership.start(
@@ -665,6 +679,7 @@ async function main(): Promise<void> {
       rateLimit.close();
       rateLimitPolicies.close();
       await healthReports.close();
+      healthReportsWatch.close();
       cache.close();
       await store.close();
       // Pushes still waiting for an ACK end as disconnected when the xDS server closes; export

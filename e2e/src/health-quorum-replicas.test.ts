@@ -5,6 +5,10 @@
  * replica's own proxy alone can mark an endpoint: only the node reports that both replicas write
  * to the shared store can. A stopped backend is then served UNHEALTHY by both replicas, and both
  * proxies ACK the very same EDS version (identical bytes on every replica).
+ *
+ * The reports are leased records, not revisions: `ferryctl history` shows the operator's apply
+ * only, however often they change. When replica B is killed (SIGKILL: no stream end, no clean-up),
+ * its proxy's report expires with B's lease and replica A's quorum no longer counts it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,6 +45,7 @@ describe('health quorum across two control-plane replicas sharing a store', () =
     up = await RestartableBackend.start();
     down = await RestartableBackend.start();
     const store = `sqlite:${path.join(tempDir('replicas'), 'ferry.db')}`;
+    // The reports of a dead replica expire after max(10 s, 3 HDS intervals) (main.ts).
     const args = (id: string): string[] => ['--hds-interval-ms', '200', '--replica-id', id];
     a = await startControlPlane({ store, args: args('replica-a') });
     b = await startControlPlane({ store, args: args('replica-b') });
@@ -121,5 +126,40 @@ describe('health quorum across two control-plane replicas sharing a store', () =
           : undefined,
       'both proxies back on the unmarked EDS version',
     );
+  });
+
+  test("ferryctl history shows the operator's apply only, not the health reports", async () => {
+    // The first test made both proxies' reports change (down, then healthy again): had they been
+    // revisions, history would list them.
+    const listed = await ferryctl(a.apiUrl, ['history', '-o', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const { entries } = JSON.parse(listed.stdout) as {
+      entries: Array<{ message: string; changes: Array<{ type_url: string; name: string }> }>;
+    };
+    assert.equal(entries.length, 1, JSON.stringify(entries));
+    assert.deepEqual(entries[0]!.changes.map((c) => c.name).sort(), ['web', 'web']);
+    const table = await ferryctl(b.apiUrl, ['history']);
+    assert.doesNotMatch(table.stdout, /health|NodeHealthReport/i);
+  });
+
+  test("a killed replica's reports expire and the quorum drops them", async () => {
+    const unmarked = await eventually(() => ackedEds(a, 'replicas-1'), 'proxy 1 ACKs EDS');
+    await down.stop();
+    await eventually(async () => {
+      const flags = await healthFlags(proxy1, 'web', down.port);
+      return flags?.includes('/eds_health_status_unhealthy') ? flags : undefined;
+    }, 'marked by the quorum of both proxies');
+    // Replica B dies without ending its streams: proxy 2 (configured for B only) cannot report
+    // anywhere, and B's record of its report is renewed no more.
+    await b.kill();
+    // With proxy 2's report gone, proxy 1 alone is below min_proxies 2: A serves the endpoint
+    // unmarked again, although proxy 1's own check still fails.
+    await eventually(
+      async () => ((await ackedEds(a, 'replicas-1')) === unmarked ? true : undefined),
+      "proxy 1 back on the unmarked EDS version once B's report expired",
+      60_000,
+    );
+    assert.equal(await healthFlags(proxy1, 'web', down.port), '/failed_active_hc');
+    await down.start();
   });
 });

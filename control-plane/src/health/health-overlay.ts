@@ -5,17 +5,17 @@
  *   are served without `health_checks`.
  * It also keeps, per group, the HDS work to hand out, and tells the HDS server when it changes.
  *
- * Everything here is a pure function of the store's content (Clusters, ClusterLoadAssignments and
- * NodeHealthReports), so every replica serves the same bytes and versions for the same store
+ * Everything here is a pure function of the store's content (Clusters and ClusterLoadAssignments,
+ * from its revisions, and the proxies' health reports, leased records of the namespace
+ * HEALTH_REPORTS_NAMESPACE), so every replica serves the same bytes and versions for the same store
  * content (docs/architecture.md, "The store").
  */
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
-import type { Mutation } from '../store/store.js';
+import type { LeasedEvent, Mutation } from '../store/store.js';
 import type { SnapshotOverlay } from '../xds/snapshot-cache.js';
 import { hdsSettingOf, localityEndpointsOf, type HdsClusterWork } from './hds-assignment.js';
 import {
   DEFAULT_QUORUM,
-  NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
   endpointAddress,
   quorumSettingOf,
@@ -58,8 +58,10 @@ export class HealthOverlay implements SnapshotOverlay {
   readonly #endpoints = new Map<string, Map<string, Json[]>>();
   /** group → stored assignment bytes by cluster, kept for clusters that may opt in later. */
   readonly #assignments = new Map<string, Map<string, Uint8Array>>();
-  /** group → node report name → cluster → view. */
+  /** group → node id → cluster → view. */
   readonly #reports = new Map<string, Map<string, Map<string, ClusterView>>>();
+  /** node id → the group its report is in. */
+  readonly #reportGroups = new Map<string, string>();
   /** Last transform per (type, group, name): reused while neither input changed. */
   readonly #memo = new Map<string, { key: string; out: OverlayResource }>();
   readonly #onInvalid: (message: string) => void;
@@ -76,8 +78,49 @@ export class HealthOverlay implements SnapshotOverlay {
       this.#observeAssignment(m);
       return [];
     }
-    if (m.typeUrl === NODE_HEALTH_REPORT_TYPE) return this.#observeReport(m);
+    // NodeHealthReport resources left by an older version are ignored: reports are leased
+    // records now (observeReports).
     return [];
+  }
+
+  /**
+   * The proxies' reports changed (a watch of the leased namespace HEALTH_REPORTS_NAMESPACE, keyed
+   * by node id); names the snapshots to rebuild.
+   */
+  observeReports(event: LeasedEvent): ReadonlyArray<readonly [string, string]> {
+    const groups = new Set<string>();
+    if (event.reset) {
+      for (const group of this.#reports.keys()) groups.add(group);
+      this.#reports.clear();
+      this.#reportGroups.clear();
+    }
+    for (const key of event.deletes) {
+      const group = this.#dropReport(key);
+      if (group !== undefined) groups.add(group);
+    }
+    for (const record of event.puts) {
+      const before = this.#dropReport(record.key);
+      if (before !== undefined) groups.add(before);
+      let report;
+      try {
+        report = decodeNodeHealthReport(record.value);
+      } catch (err) {
+        this.#onInvalid(`health report of node "${record.key}": ${(err as Error).message}`);
+        continue;
+      }
+      const byCluster = new Map<string, ClusterView>();
+      for (const c of report.clusters) {
+        byCluster.set(c.cluster, { checked: new Set(c.checked), unhealthy: new Set(c.unhealthy) });
+      }
+      let byNode = this.#reports.get(report.group);
+      if (!byNode) {
+        this.#reports.set(report.group, (byNode = new Map<string, Map<string, ClusterView>>()));
+      }
+      byNode.set(record.key, byCluster);
+      this.#reportGroups.set(record.key, report.group);
+      groups.add(report.group);
+    }
+    return [...groups].map((group) => [group, EDS_TYPE] as const);
   }
 
   /** The quorum setting of a cluster that uses the rule (explicitly, or through HDS). */
@@ -250,18 +293,14 @@ export class HealthOverlay implements SnapshotOverlay {
     byCluster.set(cluster, localityEndpointsOf(binaryToJson(EDS_MESSAGE, stored) as Json));
   }
 
-  #observeReport(m: Mutation): ReadonlyArray<readonly [string, string]> {
-    let byNode = this.#reports.get(m.group);
-    if (m.op === 'delete') {
-      return byNode?.delete(m.name) ? [[m.group, EDS_TYPE]] : [];
-    }
-    const report = decodeNodeHealthReport(m.value);
-    const byCluster = new Map<string, ClusterView>();
-    for (const c of report.clusters) {
-      byCluster.set(c.cluster, { checked: new Set(c.checked), unhealthy: new Set(c.unhealthy) });
-    }
-    if (!byNode) this.#reports.set(m.group, (byNode = new Map<string, Map<string, ClusterView>>()));
-    byNode.set(m.name, byCluster);
-    return [[m.group, EDS_TYPE]];
+  /** Forgets a node's report; returns the group it was in. */
+  #dropReport(nodeId: string): string | undefined {
+    const group = this.#reportGroups.get(nodeId);
+    if (group === undefined) return undefined;
+    this.#reportGroups.delete(nodeId);
+    const byNode = this.#reports.get(group);
+    byNode?.delete(nodeId);
+    if (byNode?.size === 0) this.#reports.delete(group);
+    return group;
   }
 }

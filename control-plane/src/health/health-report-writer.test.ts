@@ -1,22 +1,27 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { binaryToJson, contentVersion, jsonToBinary } from '@ferry/proto';
+import type { ResourceStore } from '../store/store.js';
 import { MemoryStore } from '../store/store-memory.js';
+import { SqliteStore } from '../store/store-sqlite.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { EDS, endpoints, put } from '../xds/test-support.js';
 import type { ClusterHealthReport, ReportedHealth } from './health-aggregate.js';
 import { HealthReportWriter } from './health-report-writer.js';
 import {
+  HEALTH_REPORTS_NAMESPACE,
   NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
   encodeNodeHealthReport,
-  reportName,
 } from './quorum.js';
 import { HealthOverlay } from './health-overlay.js';
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 
-async function quorumCluster(store: MemoryStore, group: string, name: string): Promise<void> {
+async function quorumCluster(store: ResourceStore, group: string, name: string): Promise<void> {
   const bytes = jsonToBinary('envoy.config.cluster.v3.Cluster', {
     name,
     type: 'EDS',
@@ -49,20 +54,46 @@ function servedStatuses(cache: SnapshotCache, group: string, cluster: string): s
   return json.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.health_status ?? 'UNKNOWN'));
 }
 
-async function setup() {
-  const store = new MemoryStore();
-  const overlay = new HealthOverlay();
-  const cache = new SnapshotCache({ store, debounceMs: 0, overlay });
-  await quorumCluster(store, 'g', 'web');
-  await store.apply(put('g', endpoints('web', [8080, 8081])));
-  await cache.start();
-  const writer = new HealthReportWriter({ store, overlay, replica: 'r1', flushDelayMs: 1 });
-  return { store, overlay, cache, writer };
+/** Resolves once `check` holds; fails after a safety bound. */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
+/** A replica's health side on `store`: overlay + cache, following the leased reports as main.ts does. */
+async function replicaOn(store: ResourceStore) {
+  const overlay = new HealthOverlay();
+  const cache = new SnapshotCache({ store, debounceMs: 0, overlay });
+  await cache.start();
+  const reports = store.watchLeased(HEALTH_REPORTS_NAMESPACE, (event) =>
+    cache.overlayChanged(overlay.observeReports(event)),
+  );
+  const close = (): void => {
+    reports.close();
+    cache.close();
+  };
+  return { overlay, cache, close };
+}
+
+async function setup() {
+  const store = new MemoryStore();
+  await quorumCluster(store, 'g', 'web');
+  await store.apply(put('g', endpoints('web', [8080, 8081])));
+  const { overlay, cache, close } = await replicaOn(store);
+  const writer = new HealthReportWriter({ store, overlay, replica: 'r1', flushDelayMs: 1 });
+  return { store, overlay, cache, writer, close };
+}
+
+const statusesAre = (cache: SnapshotCache, expected: string[]) => (): boolean =>
+  JSON.stringify(servedStatuses(cache, 'g', 'web')) === JSON.stringify(expected);
+
 describe('HealthReportWriter + quorum overlay + snapshot cache', () => {
-  test('a quorum of reports flips EDS health for the group, and back', async () => {
-    const { store, cache, writer } = await setup();
+  test('a quorum of reports flips EDS health for the group, and back, without a revision', async () => {
+    const { store, cache, writer, close } = await setup();
+    const revision = await store.currentRevision();
     const plainVersion = cache.snapshot('g', EDS).version;
     assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNKNOWN']);
 
@@ -75,12 +106,15 @@ describe('HealthReportWriter + quorum overlay + snapshot cache', () => {
       ]);
     }
     await writer.flushed();
-    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNHEALTHY']);
+    await until(statusesAre(cache, ['UNKNOWN', 'UNHEALTHY']), 'n1 alone marks :8081');
     assert.notEqual(cache.snapshot('g', EDS).version, plainVersion);
 
-    // Only quorum clusters are stored.
-    const stored = (await store.list({ typeUrl: NODE_HEALTH_REPORT_TYPE })).resources;
-    assert.equal(stored.length, 1);
+    // Only quorum clusters are stored, as a leased record held by this replica.
+    const stored = await store.listLeased(HEALTH_REPORTS_NAMESPACE);
+    assert.deepEqual(
+      stored.map((r) => [r.key, r.holder]),
+      [['n1', 'r1']],
+    );
     assert.deepEqual(decodeNodeHealthReport(stored[0]!.value), {
       node_id: 'n1',
       group: 'g',
@@ -94,96 +128,120 @@ describe('HealthReportWriter + quorum overlay + snapshot cache', () => {
       ],
     });
 
-    // An unchanged report writes nothing.
-    const revision = await store.currentRevision();
-    writer.report('n1', 'g', [
-      report('web', { '127.0.0.1:8080': 'HEALTHY', '127.0.0.1:8081': 'UNHEALTHY' }),
-    ]);
-    await writer.flushed();
-    assert.equal(await store.currentRevision(), revision);
-
     // A second proxy sees it healthy: 1 of 2 is not a majority.
     writer.report('n2', 'g', [
       report('web', { '127.0.0.1:8080': 'HEALTHY', '127.0.0.1:8081': 'HEALTHY' }),
     ]);
     await writer.flushed();
-    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNKNOWN']);
+    await until(statusesAre(cache, ['UNKNOWN', 'UNKNOWN']), 'n2 outvotes n1');
     assert.equal(cache.snapshot('g', EDS).version, plainVersion, 'back to the stored content');
 
     // n2 goes away: n1 alone is a majority again.
     writer.forget('n2');
     await writer.flushed();
-    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNHEALTHY']);
-    assert.equal((await store.list({ typeUrl: NODE_HEALTH_REPORT_TYPE })).resources.length, 1);
+    await until(statusesAre(cache, ['UNKNOWN', 'UNHEALTHY']), 'n2 forgotten');
+    assert.deepEqual(
+      (await store.listLeased(HEALTH_REPORTS_NAMESPACE)).map((r) => r.key),
+      ['n1'],
+    );
+    // None of it is a revision: history holds the operator's applies only.
+    assert.equal(await store.currentRevision(), revision);
+    assert.equal((await store.history()).length, revision);
     await writer.close();
-    cache.close();
+    close();
+    await store.close();
   });
 
   test('a node that reconnected to another replica keeps the report that replica wrote', async () => {
-    const { store, writer, cache } = await setup();
+    const { store, writer, close } = await setup();
     writer.report('n1', 'g', [report('web', { '127.0.0.1:8080': 'UNHEALTHY' })]);
     await writer.flushed();
     // Replica r2 now holds n1's stream and has written its report.
-    const { value, version } = encodeNodeHealthReport({
+    const { value } = encodeNodeHealthReport({
       node_id: 'n1',
       group: 'g',
       replica: 'r2',
       clusters: [{ cluster: 'web', checked: ['127.0.0.1:8080'], unhealthy: ['127.0.0.1:8080'] }],
     });
-    await store.apply([
-      {
-        op: 'put',
-        typeUrl: NODE_HEALTH_REPORT_TYPE,
-        group: 'g',
-        name: reportName('n1'),
-        value,
-        version,
-      },
-    ]);
+    await store.putLeased(HEALTH_REPORTS_NAMESPACE, 'n1', 'r2', value, 60_000);
     writer.forget('n1');
     await writer.flushed();
-    const left = (await store.list({ typeUrl: NODE_HEALTH_REPORT_TYPE })).resources;
-    assert.equal(left.length, 1);
+    const left = await store.listLeased(HEALTH_REPORTS_NAMESPACE);
+    assert.deepEqual(
+      left.map((r) => [r.key, r.holder]),
+      [['n1', 'r2']],
+    );
     assert.equal(decodeNodeHealthReport(left[0]!.value).replica, 'r2');
     await writer.close();
-    cache.close();
+    close();
+    await store.close();
   });
 
-  test('after a restart, reports of nodes that never came back are removed', async () => {
-    const { store, overlay, cache } = await setup();
+  test("a dead replica's reports expire and the quorum drops them", async (t) => {
+    // Two control planes on one SQLite file: the one that dies wrote the only report.
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-health-reports-'));
+    const file = join(dir, 'store.db');
+    const survivor = SqliteStore.open(file, { pollIntervalMs: 20 });
+    const dying = SqliteStore.open(file, { pollIntervalMs: 20 });
+    t.after(async () => {
+      await survivor.close();
+      await dying.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await quorumCluster(survivor, 'g', 'web');
+    await survivor.apply(put('g', endpoints('web', [8080, 8081])));
+    const seen = await replicaOn(survivor);
+    t.after(seen.close);
+    const other = await replicaOn(dying);
+    const writer = new HealthReportWriter({
+      store: dying,
+      overlay: other.overlay,
+      replica: 'r-dying',
+      flushDelayMs: 1,
+      ttlMs: 300,
+    });
+    await until(() => other.overlay.setting('g', 'web') !== undefined, 'the quorum cluster loaded');
+    writer.report('n1', 'g', [report('web', { '127.0.0.1:8080': 'UNHEALTHY' })]);
+    await writer.flushed();
+    await until(statusesAre(seen.cache, ['UNHEALTHY', 'UNKNOWN']), 'the report marks :8080');
+    // The replica stops without forgetting its nodes (no stream end, no delete): its store no
+    // longer renews the records, as when the process is killed.
+    other.close();
+    await dying.close();
+    await until(statusesAre(seen.cache, ['UNKNOWN', 'UNKNOWN']), 'the expired report dropped');
+    assert.deepEqual(await survivor.listLeased(HEALTH_REPORTS_NAMESPACE), []);
+  });
+
+  test('report resources an older version stored are removed in one revision and never counted', async () => {
+    const { store, writer, cache, close } = await setup();
     const { value, version } = encodeNodeHealthReport({
-      node_id: 'gone',
+      node_id: 'old',
       group: 'g',
       replica: 'r1',
       clusters: [{ cluster: 'web', checked: ['127.0.0.1:8080'], unhealthy: ['127.0.0.1:8080'] }],
     });
-    await store.apply([
-      {
-        op: 'put',
-        typeUrl: NODE_HEALTH_REPORT_TYPE,
-        group: 'g',
-        name: reportName('gone'),
-        value,
-        version,
-      },
-    ]);
-    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNHEALTHY', 'UNKNOWN']);
-    const restarted = new HealthReportWriter({ store, overlay, replica: 'r1', staleAfterMs: 0 });
-    const removed = new Promise<void>((resolve) => {
-      const w = store.watch(0, (event) => {
-        if (event.changes.some((c) => c.op === 'delete' && c.name === reportName('gone'))) {
-          w.close();
-          resolve();
-        }
-      });
+    const legacy = (name: string) => ({
+      op: 'put' as const,
+      typeUrl: NODE_HEALTH_REPORT_TYPE,
+      group: 'g',
+      name,
+      value,
+      version,
     });
-    // Keep the event loop alive while the unref'd clean-up timer runs.
-    const hold = setInterval(() => {}, 1000);
-    restarted.start();
-    await removed;
-    clearInterval(hold);
-    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNKNOWN']);
-    await restarted.close();
-    cache.close();
+    await store.apply([legacy('node/old'), legacy('node/older')]);
+    assert.deepEqual(servedStatuses(cache, 'g', 'web'), ['UNKNOWN', 'UNKNOWN'], 'ignored');
+    const before = await store.currentRevision();
+    await writer.removeLegacyReports();
+    assert.equal(await store.currentRevision(), before + 1);
+    assert.deepEqual((await store.list({ typeUrl: NODE_HEALTH_REPORT_TYPE })).resources, []);
+    const [entry] = await store.history(1);
+    assert.match(entry!.message, /moved out of the revision history/);
+    assert.equal(entry!.changes.length, 2);
+    // Done once: nothing left, no further revision.
+    await writer.removeLegacyReports();
+    assert.equal(await store.currentRevision(), before + 1);
+    await writer.close();
+    close();
+    await store.close();
   });
 });

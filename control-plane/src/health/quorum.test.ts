@@ -1,14 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
-import type { Mutation } from '../store/store.js';
+import type { LeasedEvent, Mutation } from '../store/store.js';
 import {
+  HEALTH_REPORTS_NAMESPACE,
   NODE_HEALTH_REPORT_TYPE,
   decodeNodeHealthReport,
   encodeNodeHealthReport,
   quorumSettingOf,
   quorumUnhealthy,
-  reportName,
   type ClusterView,
 } from './quorum.js';
 import { HealthOverlay } from './health-overlay.js';
@@ -120,20 +120,17 @@ function reportPut(
   checked: string[],
   down: string[],
 ) {
-  const { value, version } = encodeNodeHealthReport({
+  const { value } = encodeNodeHealthReport({
     node_id: node,
     group,
     replica: 'r1',
     clusters: [{ cluster, checked, unhealthy: down }],
   });
   return {
-    op: 'put',
-    typeUrl: NODE_HEALTH_REPORT_TYPE,
-    group,
-    name: reportName(node),
-    value,
-    version,
-  } satisfies Mutation;
+    reset: false,
+    puts: [{ namespace: HEALTH_REPORTS_NAMESPACE, key: node, holder: 'r1', value }],
+    deletes: [],
+  } satisfies LeasedEvent;
 }
 
 function assignment(cluster: string, endpoints: Array<[number, string?]>) {
@@ -168,13 +165,13 @@ describe('HealthOverlay', () => {
     const stored = assignment('web', [[80], [81], [82, 'DRAINING']]);
     assert.equal(overlay.transform('g', EDS, stored), stored, 'nothing reported: served as stored');
 
-    overlay.observe(
+    overlay.observeReports(
       reportPut('g', 'n1', 'web', ['10.0.0.1:81', '10.0.0.1:82'], ['10.0.0.1:81', '10.0.0.1:82']),
     );
     assert.equal(overlay.transform('g', EDS, stored), stored, '1 proxy < min_proxies 2');
 
     assert.deepEqual(
-      overlay.observe(
+      overlay.observeReports(
         reportPut('g', 'n2', 'web', ['10.0.0.1:81', '10.0.0.1:82'], ['10.0.0.1:81', '10.0.0.1:82']),
       ),
       [['g', EDS]],
@@ -193,27 +190,52 @@ describe('HealthOverlay', () => {
     assert.equal(overlay.transform('other', EDS, stored), stored);
 
     // n2's report goes away: 1 of 1 remaining proxies is below min_proxies again.
-    assert.deepEqual(
-      overlay.observe({
-        op: 'delete',
-        typeUrl: NODE_HEALTH_REPORT_TYPE,
-        group: 'g',
-        name: reportName('n2'),
-      }),
-      [['g', EDS]],
-    );
+    assert.deepEqual(overlay.observeReports({ reset: false, puts: [], deletes: ['n2'] }), [
+      ['g', EDS],
+    ]);
     assert.equal(overlay.transform('g', EDS, stored), stored);
+
+    // A reset (a watch that reconnected) replaces every report: now n1 and n3 see only :81 down.
+    const n1 = reportPut('g', 'n1', 'web', ['10.0.0.1:81'], ['10.0.0.1:81']).puts[0]!;
+    const n3 = reportPut('g', 'n3', 'web', ['10.0.0.1:81'], ['10.0.0.1:81']).puts[0]!;
+    assert.deepEqual(overlay.observeReports({ reset: true, puts: [n1, n3], deletes: [] }), [
+      ['g', EDS],
+    ]);
+    assert.deepEqual([...overlay.marked('g', 'web')], ['10.0.0.1:81']);
+    overlay.observeReports({ reset: true, puts: [], deletes: [] });
+    assert.deepEqual([...overlay.marked('g', 'web')], []);
+  });
+
+  test('report resources an older version stored are ignored', () => {
+    const overlay = new HealthOverlay();
+    overlay.observe(clusterPut('g', 'web', {}));
+    const { value, version } = encodeNodeHealthReport({
+      node_id: 'n1',
+      group: 'g',
+      replica: 'r1',
+      clusters: [{ cluster: 'web', checked: ['10.0.0.1:80'], unhealthy: ['10.0.0.1:80'] }],
+    });
+    const legacy: Mutation = {
+      op: 'put',
+      typeUrl: NODE_HEALTH_REPORT_TYPE,
+      group: 'g',
+      name: 'node/n1',
+      value,
+      version,
+    };
+    assert.deepEqual(overlay.observe(legacy), []);
+    assert.deepEqual([...overlay.marked('g', 'web')], []);
   });
 
   test('served versions depend only on the store content (equal on every replica)', () => {
     const a = new HealthOverlay();
     const b = new HealthOverlay();
-    const mutations = [
-      clusterPut('g', 'web', {}),
-      reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']),
-    ];
-    for (const m of mutations) a.observe(m);
-    for (const m of [...mutations].reverse()) b.observe(m);
+    const cluster = clusterPut('g', 'web', {});
+    const reported = reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']);
+    a.observe(cluster);
+    a.observeReports(reported);
+    b.observeReports(reported);
+    b.observe(cluster);
     const stored = assignment('web', [[80]]);
     assert.equal(a.transform('g', EDS, stored).version, b.transform('g', EDS, stored).version);
     assert.notEqual(a.transform('g', EDS, stored).version, stored.version);
@@ -222,7 +244,7 @@ describe('HealthOverlay', () => {
   test('a cluster that stops opting in is served as stored', () => {
     const overlay = new HealthOverlay();
     overlay.observe(clusterPut('g', 'web', {}));
-    overlay.observe(reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']));
+    overlay.observeReports(reportPut('g', 'n1', 'web', ['10.0.0.1:80'], ['10.0.0.1:80']));
     const stored = assignment('web', [[80]]);
     assert.notEqual(overlay.transform('g', EDS, stored), stored);
     assert.deepEqual(overlay.observe(clusterPut('g', 'web', undefined)), [['g', EDS]]);

@@ -13,10 +13,10 @@
  *         unhealthy_percent: 50   # marked when MORE than 50% of the proxies checking it see it down
  *         min_proxies: 2          # and at least 2 proxies check it
  *
- * Replicas: each proxy's view of those clusters is stored as a
- * NodeHealthReport (proto/ferry/v1/health.proto) by the replica holding its HDS stream
- * (health-report-writer.ts), and the verdict is a pure function of the store's content, so every
- * replica serves the same EDS bytes and versions (health-overlay.ts applies it). The proxies' reports come from their own active
+ * Replicas: each proxy's view of those clusters is stored as a NodeHealthReport
+ * (proto/ferry/v1/health.proto), a leased record of the store held by the replica holding the
+ * proxy's HDS stream (health-report-writer.ts), and the verdict is a pure function of the store's
+ * content, so every replica serves the same EDS bytes and versions (health-overlay.ts applies it). The proxies' reports come from their own active
  * checks only, never from EDS health_status, so a marked endpoint is still checked and comes back
  * once enough proxies see it healthy again.
  */
@@ -33,7 +33,13 @@ import type { EndpointMessage } from '@ferry/proto/grpc';
 import { formatHostPort } from '@ferry/shared';
 
 export const QUORUM_METADATA_KEY = 'ferry.health_quorum';
+/**
+ * The type URL under which versions before leased records stored the reports as resources; only
+ * read to remove such leftovers (health-report-writer.ts).
+ */
 export const NODE_HEALTH_REPORT_TYPE = 'type.googleapis.com/ferry.v1.NodeHealthReport';
+/** The leased-record namespace of the reports (ResourceStore.putLeased), keyed by node id. */
+export const HEALTH_REPORTS_NAMESPACE = 'health-reports';
 export const NODE_HEALTH_REPORT_MESSAGE = 'ferry.v1.NodeHealthReport';
 
 export interface QuorumSetting {
@@ -134,11 +140,6 @@ export function decodeNodeHealthReport(value: Uint8Array): NodeHealthReportJson 
       unhealthy: c.unhealthy ?? [],
     })),
   };
-}
-
-/** The store name of a node's report in its group. */
-export function reportName(nodeId: string): string {
-  return `node/${nodeId}`;
 }
 
 /**

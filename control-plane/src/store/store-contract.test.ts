@@ -12,12 +12,28 @@ storeContract('MemoryStore', (t) => {
   return store;
 });
 
-storeContract('SqliteStore', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-store-contract-'));
-  const store = SqliteStore.open(join(dir, 'store.db'));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-});
+/** The file each SQLite store of these tests was opened on, for its peers. */
+const files = new WeakMap<object, string>();
+
+storeContract(
+  'SqliteStore',
+  (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-store-contract-'));
+    const file = join(dir, 'store.db');
+    const store = SqliteStore.open(file, { pollIntervalMs: 50 });
+    files.set(store, file);
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return store;
+  },
+  {
+    // Another connection on the same file: SQLite shows it another process's commits the same way.
+    openPeer: (t, store) => {
+      const peer = SqliteStore.open(files.get(store)!, { pollIntervalMs: 50 });
+      t.after(() => peer.close());
+      return peer;
+    },
+  },
+);

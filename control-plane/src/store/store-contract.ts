@@ -16,6 +16,7 @@ import {
   describeSnapshot,
   put,
 } from './store-test-fixtures.js';
+import { leasedContract, type OpenPeerStore } from './store-contract-leased.js';
 
 /** Opens a fresh, empty store and registers its cleanup on the test context. */
 export type OpenFreshStore = (t: TestContext) => ResourceStore;
@@ -31,7 +32,11 @@ function rejectsWith(code: ErrorCode): (err: unknown) => boolean {
 export function storeContract(
   name: string,
   openFresh: OpenFreshStore,
-  options: { readonly timeoutMs?: number } = {},
+  options: {
+    readonly timeoutMs?: number;
+    /** A second handle on the same backing store, as another process has (leased records). */
+    readonly openPeer?: OpenPeerStore;
+  } = {},
 ): void {
   void describe(`ResourceStore contract: ${name}`, { timeout: options.timeoutMs ?? 20_000 }, () => {
     void test('a new store is empty at revision 0', async (t) => {
@@ -427,5 +432,7 @@ export function storeContract(
       await assert.rejects(store.renewLease('acme', 'a', 1000), unavailable);
       await assert.rejects(store.releaseLease('acme', 'a'), unavailable);
     });
+
+    leasedContract(openFresh, options.openPeer);
   });
 }

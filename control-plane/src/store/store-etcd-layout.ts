@@ -12,6 +12,8 @@
  *                                  key order is revision order)
  *   PREFIX/chunk/STAGE/INDEX       the changes of one revision, values included, in batch order
  *   PREFIX/lease/NAME              a named lease's holder, attached to an etcd lease
+ *   PREFIX/leased/NAMESPACE/KEY    a leased record (holder and value), attached to its holder's
+ *                                  etcd lease (store-etcd-leased.ts)
  *
  * Keys are bytes; type URLs, groups and names are non-empty and separated by NUL, so a prefix
  * range over `res/TYPE\0GROUP\0` holds exactly one group's resources of one type.

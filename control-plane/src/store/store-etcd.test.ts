@@ -16,12 +16,25 @@ after(async () => {
   await etcd?.stop();
 });
 
+/** The prefix each store of these tests uses, for its peers. */
+const prefixes = new WeakMap<object, string>();
+
 storeContract(
   'EtcdStore',
   (t) => {
-    const store = EtcdStore.open({ endpoints: etcd.endpoints, prefix: `/t/${randomUUID()}` });
+    const prefix = `/t/${randomUUID()}`;
+    const store = EtcdStore.open({ endpoints: etcd.endpoints, prefix });
+    prefixes.set(store, prefix);
     t.after(() => store.close());
     return store;
   },
-  { timeoutMs: 120_000 },
+  {
+    timeoutMs: 120_000,
+    // Another client on the same prefix, as another control plane has.
+    openPeer: (t, store) => {
+      const peer = EtcdStore.open({ endpoints: etcd.endpoints, prefix: prefixes.get(store)! });
+      t.after(() => peer.close());
+      return peer;
+    },
+  },
 );

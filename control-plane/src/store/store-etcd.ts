@@ -2,7 +2,7 @@
  * A ResourceStore on etcd v3 (docs/architecture.md, "The store on etcd"), for control planes on
  * several hosts that share one store. Layout: store-etcd-layout.ts; encodings: store-etcd-codec.ts;
  * reads: store-etcd-reader.ts; the write path: store-etcd-writer.ts; watch delivery:
- * store-etcd-feed.ts; leases: store-etcd-lease.ts.
+ * store-etcd-feed.ts; leases: store-etcd-lease.ts; leased records: store-etcd-leased.ts.
  *
  * Ferry keeps its own revision counter and revision log as ordinary keys under the prefix, so
  * history, listAt and watch replay do not depend on etcd's MVCC history, which compaction
@@ -21,6 +21,8 @@ import type {
   ChangeEvent,
   HistoryEntry,
   LeaseOutcome,
+  LeasedEvent,
+  LeasedRecord,
   ListFilter,
   Mutation,
   ResourceStore,
@@ -28,7 +30,8 @@ import type {
   StoredResource,
   Watch,
 } from './store.js';
-import { keyOf, matchesFilter } from './store.js';
+import { checkLeasedRequest, keyOf, matchesFilter } from './store.js';
+import { EtcdLeased } from './store-etcd-leased.js';
 import { decodeResource } from './store-etcd-codec.js';
 import { EtcdFeed } from './store-etcd-feed.js';
 import { EtcdLayout } from './store-etcd-layout.js';
@@ -80,6 +83,7 @@ export class EtcdStore implements ResourceStore {
   private readonly layout: EtcdLayout;
   private readonly feed: EtcdFeed;
   private readonly leases: EtcdLeases;
+  private readonly leased: EtcdLeased;
   private readonly reader: EtcdReader;
   private readonly writer: EtcdWriter;
   private readonly where: string;
@@ -118,6 +122,9 @@ export class EtcdStore implements ResourceStore {
     };
     this.client = new Etcd3(clientOptions);
     this.leases = new EtcdLeases(this.client, this.layout);
+    this.leased = new EtcdLeased(this.client, this.layout.root, (err) =>
+      this.onBackgroundError(this.storeError(err)),
+    );
     this.reader = new EtcdReader(this.client, this.layout, this.where);
     this.writer = new EtcdWriter(this.client, this.layout, this.reader, this.where, (err) =>
       this.onBackgroundError(this.storeError(err)),
@@ -264,6 +271,39 @@ export class EtcdStore implements ResourceStore {
     return this.run(() => this.leases.release(name, holder));
   }
 
+  putLeased(
+    namespace: string,
+    key: string,
+    holder: string,
+    value: Uint8Array,
+    ttlMs: number,
+  ): Promise<void> {
+    return this.run(async () => {
+      checkLeasedRequest(namespace, key, holder, ttlMs);
+      await this.leased.put(namespace, key, holder, value, ttlMs);
+    });
+  }
+
+  deleteLeased(namespace: string, key: string, holder: string): Promise<boolean> {
+    return this.run(async () => {
+      checkLeasedRequest(namespace, key, holder);
+      return this.leased.delete(namespace, key, holder);
+    });
+  }
+
+  listLeased(namespace: string): Promise<LeasedRecord[]> {
+    return this.run(async () => {
+      checkLeasedRequest(namespace, '-', '-');
+      return (await this.leased.list(namespace)).records;
+    });
+  }
+
+  watchLeased(namespace: string, onEvent: (event: LeasedEvent) => void): Watch {
+    checkLeasedRequest(namespace, '-', '-');
+    if (this.closed) throw storeClosed();
+    return this.leased.watch(namespace, onEvent);
+  }
+
   /**
    * Stops watches and closes the client. Leases stay held until they expire or are released, as
    * in the other stores: closing is not giving them up (a restart may renew them).
@@ -273,6 +313,7 @@ export class EtcdStore implements ResourceStore {
     this.closed = true;
     clearTimeout(this.rewatchTimer);
     this.feed.close();
+    this.leased.close();
     // Not awaited: cancelling waits for etcd's answer, and closing the client ends the stream
     // anyway (an unreachable etcd must not hold up a shutdown).
     void this.counterWatch?.cancel().catch(() => undefined);

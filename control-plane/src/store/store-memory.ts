@@ -4,6 +4,7 @@
  */
 import {
   checkLeaseRequest,
+  checkLeasedRequest,
   keyOf,
   matchesFilter,
   type ApplyOptions,
@@ -12,6 +13,8 @@ import {
   type HistoryEntry,
   type Lease,
   type LeaseOutcome,
+  type LeasedEvent,
+  type LeasedRecord,
   type ListFilter,
   type Mutation,
   type ResourceStore,
@@ -22,6 +25,12 @@ import {
 import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 import { WatchHub } from './store-watch-hub.js';
+import { LocalLeased } from './store-leased-local.js';
+
+export interface MemoryStoreOptions {
+  /** How often leased-record watchers look for expiries (default 100). */
+  readonly leasedPollIntervalMs?: number;
+}
 
 interface LoggedRevision extends ChangeEvent {
   readonly time: string;
@@ -43,7 +52,78 @@ export class MemoryStore implements ResourceStore {
       })),
   });
   private readonly leases = new Map<string, Lease>();
+  /** namespace\0key → record and its expiry (epoch ms). */
+  private readonly leased = new Map<string, { record: LeasedRecord; expiresAt: number }>();
+  private readonly leasedWatch: LocalLeased;
   private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.leasedWatch = new LocalLeased(
+      {
+        read: (namespace, now) => this.liveLeased(namespace, now),
+        renew: (holder, expiresAt) => {
+          for (const e of this.leased.values()) {
+            if (e.record.holder === holder) e.expiresAt = expiresAt;
+          }
+        },
+      },
+      options.leasedPollIntervalMs ?? 100,
+      (err) => process.emitWarning(`ferry memory store: ${err.message}`, 'FerryStoreWarning'),
+    );
+  }
+
+  putLeased(
+    namespace: string,
+    key: string,
+    holder: string,
+    value: Uint8Array,
+    ttlMs: number,
+  ): Promise<void> {
+    return settle(() => {
+      checkLeasedRequest(namespace, key, holder, ttlMs);
+      if (this.closed) throw storeClosed();
+      const now = Date.now();
+      for (const [k, e] of this.leased) if (e.expiresAt <= now) this.leased.delete(k);
+      const record = { namespace, key, holder, value: Uint8Array.from(value) };
+      this.leased.set(`${namespace}\u0000${key}`, { record, expiresAt: now + ttlMs });
+      this.leasedWatch.keepAlive(holder, ttlMs);
+      this.leasedWatch.notify();
+    });
+  }
+
+  deleteLeased(namespace: string, key: string, holder: string): Promise<boolean> {
+    return settle(() => {
+      checkLeasedRequest(namespace, key, holder);
+      if (this.closed) throw storeClosed();
+      const id = `${namespace}\u0000${key}`;
+      const found = this.leased.get(id);
+      if (found?.record.holder !== holder || found.expiresAt <= Date.now()) return false;
+      this.leased.delete(id);
+      this.leasedWatch.notify();
+      return true;
+    });
+  }
+
+  listLeased(namespace: string): Promise<LeasedRecord[]> {
+    return settle(() => {
+      checkLeasedRequest(namespace, '-', '-');
+      if (this.closed) throw storeClosed();
+      return this.liveLeased(namespace, Date.now());
+    });
+  }
+
+  private liveLeased(namespace: string, now: number): LeasedRecord[] {
+    return [...this.leased.values()]
+      .filter((e) => e.record.namespace === namespace && e.expiresAt > now)
+      .map((e) => e.record)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  watchLeased(namespace: string, onEvent: (event: LeasedEvent) => void): Watch {
+    checkLeasedRequest(namespace, '-', '-');
+    if (this.closed) throw storeClosed();
+    return this.leasedWatch.watch(namespace, onEvent);
+  }
 
   apply(mutations: readonly Mutation[], options: ApplyOptions = {}): Promise<ApplyResult> {
     return settle(() => this.applyNow(mutations, options));
@@ -156,6 +236,7 @@ export class MemoryStore implements ResourceStore {
   close(): Promise<void> {
     this.closed = true;
     this.hub.close();
+    this.leasedWatch.close();
     return Promise.resolve();
   }
 }

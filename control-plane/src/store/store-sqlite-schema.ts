@@ -53,6 +53,19 @@ const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  // 3 → 4. Leased records (ResourceStore.putLeased): small values owned by a holder that expire
+  // with it (epoch ms). Like leases, not part of the revision log.
+  `
+  CREATE TABLE leased (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+  );
+  CREATE INDEX leased_by_holder ON leased (holder);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

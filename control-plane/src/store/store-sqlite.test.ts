@@ -181,14 +181,18 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     const before = SqliteStore.open(file);
     await before.apply([put('a', '1')], { message: 'old', actor: 'dropped below' });
     await before.close();
-    // Turn the file back into schema version 1: no actor column, no leases table.
+    // Turn the file back into schema version 1: no actor column, no leases or leased tables.
     const raw = new Database(file);
     raw.exec('ALTER TABLE revisions DROP COLUMN actor');
     raw.exec('DROP TABLE leases');
+    raw.exec('DROP TABLE leased');
     raw.pragma('user_version = 1');
     raw.close();
     const store = openClosedLater(t, file);
     await store.apply([put('a', '2')], { message: 'new', actor: 'ci-web' });
+    // The migrations since added leased records.
+    await store.putLeased('ns', 'k', 'h', Uint8Array.of(1), 60_000);
+    assert.equal((await store.listLeased('ns')).length, 1);
     assert.deepEqual(
       (await store.history()).map((h) => [h.revision, h.actor, h.message]),
       [

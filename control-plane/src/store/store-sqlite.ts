@@ -22,6 +22,8 @@ import type {
   HistoryEntry,
   Lease,
   LeaseOutcome,
+  LeasedEvent,
+  LeasedRecord,
   ListFilter,
   Mutation,
   ResourceKey,
@@ -29,7 +31,8 @@ import type {
   StoreSnapshot,
   Watch,
 } from './store.js';
-import { checkLeaseRequest } from './store.js';
+import { checkLeaseRequest, checkLeasedRequest } from './store.js';
+import { LocalLeased } from './store-leased-local.js';
 import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 import {
@@ -106,6 +109,13 @@ export class SqliteStore implements ResourceStore {
   private readonly leaseStmt;
   private readonly putLeaseStmt;
   private readonly deleteLeaseStmt;
+  private readonly putLeasedStmt;
+  private readonly deleteLeasedStmt;
+  private readonly listLeasedStmt;
+  private readonly renewLeasedStmt;
+  private readonly pruneLeasedStmt;
+  private readonly leasedWatch: LocalLeased;
+  private readonly putLeasedTx;
 
   private readonly applyTx;
   private readonly listTx;
@@ -182,6 +192,31 @@ export class SqliteStore implements ResourceStore {
     this.deleteLeaseStmt = db.prepare<[string, string]>(
       'DELETE FROM leases WHERE name = ? AND holder = ?',
     );
+    this.putLeasedStmt = db.prepare<[string, string, string, Uint8Array, number]>(
+      `INSERT INTO leased (namespace, key, holder, value, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (namespace, key)
+       DO UPDATE SET holder = excluded.holder, value = excluded.value, expires_at = excluded.expires_at`,
+    );
+    this.deleteLeasedStmt = db.prepare<[string, string, string, number]>(
+      'DELETE FROM leased WHERE namespace = ? AND key = ? AND holder = ? AND expires_at > ?',
+    );
+    this.listLeasedStmt = db.prepare<
+      [string, number],
+      { key: string; holder: string; value: Uint8Array }
+    >('SELECT key, holder, value FROM leased WHERE namespace = ? AND expires_at > ? ORDER BY key');
+    this.renewLeasedStmt = db.prepare<[number, string]>(
+      'UPDATE leased SET expires_at = ? WHERE holder = ?',
+    );
+    this.pruneLeasedStmt = db.prepare<[number]>('DELETE FROM leased WHERE expires_at <= ?');
+    // One commit (one fsync) for both; expired rows are dropped here, so the table holds about
+    // the live records only.
+    this.putLeasedTx = db.transaction(
+      (namespace: string, key: string, holder: string, value: Uint8Array, ttlMs: number) => {
+        const now = Date.now();
+        this.pruneLeasedStmt.run(now);
+        this.putLeasedStmt.run(namespace, key, holder, value, now + ttlMs);
+      },
+    );
     // Read and write under one write lock (BEGIN IMMEDIATE): two processes cannot both see the
     // lease free and both take it.
     this.leaseTx = db.transaction(
@@ -227,6 +262,69 @@ export class SqliteStore implements ResourceStore {
       },
       (err) => this.onBackgroundError(toStoreError(err, file)),
     );
+    this.leasedWatch = new LocalLeased(
+      {
+        read: (namespace, now) =>
+          this.listLeasedStmt
+            .all(namespace, now)
+            .map((r) => ({ namespace, key: r.key, holder: r.holder, value: r.value })),
+        renew: (holder, expiresAt) => this.renewLeasedStmt.run(expiresAt, holder),
+      },
+      this.pollIntervalMs,
+      (err) => this.onBackgroundError(toStoreError(err, file)),
+    );
+  }
+
+  putLeased(
+    namespace: string,
+    key: string,
+    holder: string,
+    value: Uint8Array,
+    ttlMs: number,
+  ): Promise<void> {
+    return settle(() => {
+      checkLeasedRequest(namespace, key, holder, ttlMs);
+      this.assertOpen();
+      try {
+        this.putLeasedTx.immediate(namespace, key, holder, value, ttlMs);
+      } catch (err) {
+        throw toStoreError(err, this.file);
+      }
+      this.leasedWatch.keepAlive(holder, ttlMs);
+      this.leasedWatch.notify();
+    });
+  }
+
+  deleteLeased(namespace: string, key: string, holder: string): Promise<boolean> {
+    return settle(() => {
+      checkLeasedRequest(namespace, key, holder);
+      this.assertOpen();
+      let deleted: boolean;
+      try {
+        deleted = this.deleteLeasedStmt.run(namespace, key, holder, Date.now()).changes > 0;
+      } catch (err) {
+        throw toStoreError(err, this.file);
+      }
+      if (deleted) this.leasedWatch.notify();
+      return deleted;
+    });
+  }
+
+  listLeased(namespace: string): Promise<LeasedRecord[]> {
+    return settle(() => {
+      checkLeasedRequest(namespace, '-', '-');
+      return this.read(() =>
+        this.listLeasedStmt
+          .all(namespace, Date.now())
+          .map((r) => ({ namespace, key: r.key, holder: r.holder, value: r.value })),
+      );
+    });
+  }
+
+  watchLeased(namespace: string, onEvent: (event: LeasedEvent) => void): Watch {
+    checkLeasedRequest(namespace, '-', '-');
+    this.assertOpen();
+    return this.leasedWatch.watch(namespace, onEvent);
   }
 
   apply(mutations: readonly Mutation[], options: ApplyOptions = {}): Promise<ApplyResult> {
@@ -314,6 +412,7 @@ export class SqliteStore implements ResourceStore {
     this.closed = true;
     this.stopPolling();
     this.hub.close();
+    this.leasedWatch.close();
     this.db.close();
     return Promise.resolve();
   }

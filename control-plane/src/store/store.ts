@@ -93,6 +93,32 @@ export interface LeaseOutcome {
   readonly lease: Lease | undefined;
 }
 
+/**
+ * A leased record (ResourceStore.putLeased): a small keyed value that belongs to a holder (a
+ * replica) and lives only as long as that holder does. Not a resource: no revision, no history, no
+ * resource watch event.
+ */
+export interface LeasedRecord {
+  readonly namespace: string;
+  readonly key: string;
+  readonly holder: string;
+  readonly value: Uint8Array;
+}
+
+/**
+ * What a leased-record watcher is told. Level-based: a watcher learns each key's latest value, not
+ * every write (two puts in quick succession may arrive as one). When `reset` is true, `puts` is the
+ * namespace's complete content and everything seen before is forgotten: the first event of a
+ * watch is one, and so is the first after the store lost and regained its connection (the watcher
+ * may have missed changes meanwhile).
+ */
+export interface LeasedEvent {
+  readonly reset: boolean;
+  readonly puts: readonly LeasedRecord[];
+  /** Keys removed: deleted by their holder or expired with it. */
+  readonly deletes: readonly string[];
+}
+
 export interface ResourceStore {
   /**
    * Applies every mutation or none (a crash leaves either the whole batch or nothing), and
@@ -124,6 +150,31 @@ export interface ResourceStore {
   renewLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome>;
   /** Frees the lease if `holder` holds it; does nothing otherwise. */
   releaseLease(name: string, holder: string): Promise<void>;
+  /**
+   * Stores `value` under (`namespace`, `key`) for `holder`, replacing whatever record the key had
+   * (another holder's included). The record lives while this store object stays open: it renews
+   * the holder's records in the background (etcd: a kept-alive etcd lease per holder; SQLite and
+   * memory: an expiry time pushed forward every ttlMs/3). When the process dies or closes the store,
+   * its records expire `ttlMs` later (etcd rounds up to whole seconds).
+   */
+  putLeased(
+    namespace: string,
+    key: string,
+    holder: string,
+    value: Uint8Array,
+    ttlMs: number,
+  ): Promise<void>;
+  /** Deletes the record only while `holder` owns it; true when it did. */
+  deleteLeased(namespace: string, key: string, holder: string): Promise<boolean>;
+  /** The namespace's live records, sorted by key. */
+  listLeased(namespace: string): Promise<LeasedRecord[]>;
+  /**
+   * Follows a namespace: the first event (a reset with the current content) arrives after this
+   * call returns, then changes in the order the store saw them, expiries included. Expiry is seen
+   * within a poll interval (SQLite, memory) or when etcd's leader expires the lease. The callback
+   * must not throw.
+   */
+  watchLeased(namespace: string, onEvent: (event: LeasedEvent) => void): Watch;
   /** Stops watches and releases files or connections; idempotent. */
   close(): Promise<void>;
 }
@@ -133,6 +184,24 @@ export function checkLeaseRequest(name: string, holder: string, ttlMs?: number):
   if (name === '' || holder === '') throw new RangeError('lease name and holder must be non-empty');
   if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
     throw new RangeError(`lease ttl must be a positive number of milliseconds, got ${ttlMs}`);
+  }
+}
+
+/** Throws on a leased-record request no store can honour. */
+export function checkLeasedRequest(
+  namespace: string,
+  key: string,
+  holder: string,
+  ttlMs?: number,
+): void {
+  if (namespace === '' || key === '' || holder === '') {
+    throw new RangeError('leased record namespace, key and holder must be non-empty');
+  }
+  if (namespace.includes('/')) throw new RangeError(`leased namespace "${namespace}" contains "/"`);
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
+    throw new RangeError(
+      `leased record ttl must be a positive number of milliseconds, got ${ttlMs}`,
+    );
   }
 }
 

@@ -132,6 +132,8 @@ export class SnapshotCache {
   >();
   /** group → types whose listeners must be told even if no snapshot version changed. */
   private readonly forced = new Map<string, Set<string>>();
+  /** True once start() has published the store's state (the first publish is start()'s). */
+  private loaded = false;
 
   constructor(options: SnapshotCacheOptions) {
     this.store = options.store;
@@ -166,11 +168,23 @@ export class SnapshotCache {
           if (!catchingUp) this.schedule();
         },
         () => {
+          this.loaded = true;
           this.publish();
           caughtUp();
         },
       );
     });
+  }
+
+  /**
+   * The overlay's inputs that are not store revisions changed (the health reports, leased
+   * records): rebuilds the named (group, type URL) snapshots with the next publish. Before start()
+   * has caught up they are only marked, and its first publish includes them.
+   */
+  overlayChanged(rebuild: ReadonlyArray<readonly [group: string, typeUrl: string]>): void {
+    if (this.closed || rebuild.length === 0) return;
+    for (const [group, typeUrl] of rebuild) this.markDirty(group, typeUrl);
+    if (this.loaded) this.schedule();
   }
 
   /** The published snapshot of one type in one group (empty when the group has none). */
