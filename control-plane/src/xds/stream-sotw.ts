@@ -66,6 +66,9 @@ export interface SotwSelection {
   readonly names: () => string[];
 }
 
+/** `namesSent` before the first response: one function for every subscription, not one each. */
+const noNamesSent = (): string[] => [];
+
 /** Sizes of selections, computed once per shared selection and reused by every stream. */
 const allSizes = new WeakMap<readonly AnyResource[], number>();
 
@@ -229,7 +232,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         nonce: undefined,
         versionSent: '',
         rejected: undefined,
-        namesSent: () => [],
+        namesSent: noNamesSent,
         oversized: undefined,
         nackLogged: undefined,
         pushSentAt: -1,
