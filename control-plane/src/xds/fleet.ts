@@ -209,7 +209,8 @@ export class FleetTracker implements FleetStatusSource {
         node,
         group: groupOf(node),
         address,
-        streams: [],
+        // Sized for its one stream (an empty literal grows to room for 17 on its first push).
+        streams: [kind],
         connectedSince: now,
         lastSeen: now,
         disconnectedAt: undefined,
@@ -222,11 +223,10 @@ export class FleetTracker implements FleetStatusSource {
       // A record replaced while connected (the node moved group) is decremented by its own
       // streams' disconnects, so each record counts exactly while it has streams.
       this.connectedProxies(record.group).inc();
-    }
+    } else record.streams.push(kind);
     record.node = node;
     record.address = address;
     record.lastSeen = now;
-    record.streams.push(kind);
     return new StreamHandle(this, record, node, kind);
   }
 
