@@ -89,6 +89,10 @@ const ROWS: Row[] = [
     'bytes received by clients, update',
     (r) => (r.bytes ? `${kib(r.bytes.clientReceivedUpdate)}` : 'n/a'),
   ],
+  [
+    'etcd watchers / watch streams (all members)',
+    (r) => (r.etcdWatches ? `${r.etcdWatches.watchers} / ${r.etcdWatches.watchStreams}` : 'n/a'),
+  ],
   ['bench process RSS', (r) => (r.memory ? mib(r.memory.benchProcessRssBytes) : 'n/a')],
 ];
 

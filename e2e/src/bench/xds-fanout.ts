@@ -22,7 +22,12 @@ import {
 } from './bench-config.js';
 import { summarizeCpuProfile, type ProfileSummary } from './cpu-profile-summary.js';
 import { summarize, type LatencySummary } from './latency-summary.js';
-import { applyResources, readXdsCounters, type XdsCounters } from './management-client.js';
+import {
+  applyResources,
+  parsePrometheusText,
+  readXdsCounters,
+  type XdsCounters,
+} from './management-client.js';
 import { sampleProcess, type ProcSample } from './proc-stats.js';
 import { Deadline, Progress, RunAborted, sleep } from './run-control.js';
 import { TYPE_URL, XdsCodec } from './xds-codec.js';
@@ -116,6 +121,12 @@ export interface FanoutReport {
     readonly controlPlaneUpdate?: Record<string, number>;
     readonly controlPlaneTotal?: Record<string, number>;
   };
+  /**
+   * On etcd, after every client connected: etcd's own count of watchers and watch streams
+   * (etcd_debugging_mvcc_watcher_total, etcd_debugging_mvcc_watch_stream_total) over every
+   * member, to show that watches scale with replicas, not with proxies.
+   */
+  readonly etcdWatches?: { readonly watchers: number; readonly watchStreams: number };
   readonly failures: Record<string, number>;
   /** With `cpuProfDir`: where the control plane spent its CPU in each phase. */
   readonly profiles?: { connect?: ProfileSummary; update?: ProfileSummary };
@@ -181,6 +192,27 @@ async function fanoutStore(
     etcd,
     description: `etcd (${etcd ? 'one member started by the bench' : endpoints.join(',')})`,
   };
+}
+
+/** etcd's watcher and watch-stream gauges summed over its members (plain http members only). */
+async function etcdWatchCounts(
+  endpoints: readonly string[],
+): Promise<FanoutReport['etcdWatches'] | undefined> {
+  let watchers = 0;
+  let watchStreams = 0;
+  for (const endpoint of endpoints) {
+    try {
+      const response = await fetch(`http://${endpoint}/metrics`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      const values = parsePrometheusText(await response.text());
+      watchers += values.get('etcd_debugging_mvcc_watcher_total') ?? 0;
+      watchStreams += values.get('etcd_debugging_mvcc_watch_stream_total') ?? 0;
+    } catch {
+      return undefined;
+    }
+  }
+  return { watchers, watchStreams };
 }
 
 /** Sum of the processes' RSS and CPU time: the replicas run on the same machine. */
@@ -418,6 +450,8 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
       initialConfig: summarize(live.map((c) => c.readyAtMs - c.startedAtMs)),
       cpuSeconds: round(connected.cpuSeconds - idle.cpuSeconds, 2),
     };
+    if (etcd || options.etcdEndpoints)
+      report.etcdWatches = await etcdWatchCounts(etcd?.endpoints ?? options.etcdEndpoints!);
     const memory = {
       idleRssBytes: idle.rssBytes,
       connectedRssBytes: connected.rssBytes,
