@@ -196,7 +196,8 @@ export class FleetTracker implements FleetStatusSource {
         node,
         group: groupOf(node),
         address,
-        streams: [],
+        // Sized for its one stream (an empty literal grows to room for 17 on its first push).
+        streams: [kind],
         connectedSince: now,
         lastSeen: now,
         disconnectedAt: undefined,
@@ -209,99 +210,28 @@ export class FleetTracker implements FleetStatusSource {
       // A record replaced while connected (the node moved group) is decremented by its own
       // streams' disconnects, so each record counts exactly while it has streams.
       this.connectedProxies(record.group).inc();
-    }
+    } else record.streams.push(kind);
     record.node = node;
     record.address = address;
     record.lastSeen = now;
-    record.streams.push(kind);
-    const owner = record;
-    let open = true;
-    const delta = kind.endsWith('delta');
-    const type = (typeUrl: string): TypeRecord => {
-      let t = owner.types.get(typeUrl);
-      if (!t) {
-        t = {
-          versionSent: '',
-          versionAcked: '',
-          versionApplied: '',
-          resources: 0,
-          lastSent: 0,
-          lastNack: undefined,
-          subscription: undefined,
-          snapshotSent: undefined,
-          snapshotApplied: undefined,
-          rejected: undefined,
-        };
-        owner.types.set(typeUrl, t);
-      }
-      return t;
-    };
-    const stamp = (): number => (owner.lastSeen = this.now());
-    return {
-      node,
-      group: owner.group,
-      seen: () => void stamp(),
-      sent: (typeUrl, version, resources, subscription, snapshot) => {
-        const t = type(typeUrl);
-        t.versionSent = version;
-        t.resources = resources;
-        t.subscription = subscription;
-        t.snapshotSent = snapshot;
-        t.lastSent = stamp();
-      },
-      acked: (typeUrl, version, carried) => {
-        const t = type(typeUrl);
-        t.versionAcked = version;
-        applied(t, version);
-        // An ACK means the node now runs an accepted config: the earlier rejection is history
-        // (delta: of the names this response carried; the others' rejections still hold).
-        t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
-        if (!t.rejected) t.lastNack = undefined;
-        stamp();
-      },
-      nacked: (typeUrl, version, error, resources, rejected) => {
-        const now = stamp();
-        const t = type(typeUrl);
-        this.onNack?.(owner.node.id, owner.group, typeUrl, error);
-        if (rejected === undefined) {
-          t.lastNack = {
-            version,
-            error,
-            time: new Date(now).toISOString(),
-            resources: [...resources],
-          };
-          return;
-        }
-        // Rejected in part: the named resources keep what they ran, the rest runs `version`.
-        const next = delta ? (settle(t.rejected, resources) ?? new Map()) : new Map();
-        for (const r of rejected) {
-          const before = t.rejected?.get(r.name);
-          const running =
-            before?.running ?? (t.snapshotApplied?.has(r.name) ? t.versionApplied : '');
-          next.set(r.name, { running, rejected: version, error: r.error, time: now });
-        }
-        t.rejected = next.size > 0 ? next : undefined;
-        applied(t, version);
-        t.lastNack = {
-          version,
-          error,
-          time: new Date(now).toISOString(),
-          resources: rejected.map((r) => r.name),
-        };
-      },
-      disconnect: () => {
-        if (!open) return;
-        open = false;
-        const i = owner.streams.indexOf(kind);
-        if (i >= 0) owner.streams.splice(i, 1);
-        stamp();
-        if (owner.streams.length === 0) {
-          owner.disconnectedAt = this.now();
-          this.connectedProxies(owner.group).inc(-1);
-          this.retainDisconnected(owner);
-        }
-      },
-    };
+    return new StreamHandle(this, record, node, kind);
+  }
+
+  /** A NACK for the rollout controller's gate (StreamHandle). */
+  notifyNack(record: NodeRecord, typeUrl: string, error: string): void {
+    this.onNack?.(record.node.id, record.group, typeUrl, error);
+  }
+
+  /** The clock, for StreamHandle. */
+  time(): number {
+    return this.now();
+  }
+
+  /** The last stream of `record` ended (StreamHandle). */
+  lastStreamClosed(record: NodeRecord): void {
+    record.disconnectedAt = this.now();
+    this.connectedProxies(record.group).inc(-1);
+    this.retainDisconnected(record);
   }
 
   nodes(options: StatusOptions = {}): NodeStatus[] {
@@ -435,4 +365,124 @@ function resourceStatus(state: ResourceState): ResourceStatus {
         }
       : {}),
   };
+}
+
+/**
+ * One stream's handle: a plain object with prototype methods rather than closures, because a
+ * fleet holds one per connected stream (docs/architecture.md, "Scale": memory per proxy).
+ */
+class StreamHandle implements NodeHandle {
+  readonly group: string;
+  private open = true;
+
+  constructor(
+    private readonly tracker: FleetTracker,
+    private readonly owner: NodeRecord,
+    readonly node: NodeIdentity,
+    private readonly kind: string,
+  ) {
+    this.group = owner.group;
+  }
+
+  private type(typeUrl: string): TypeRecord {
+    let t = this.owner.types.get(typeUrl);
+    if (!t) {
+      t = {
+        versionSent: '',
+        versionAcked: '',
+        versionApplied: '',
+        resources: 0,
+        lastSent: 0,
+        lastNack: undefined,
+        subscription: undefined,
+        snapshotSent: undefined,
+        snapshotApplied: undefined,
+        rejected: undefined,
+      };
+      this.owner.types.set(typeUrl, t);
+    }
+    return t;
+  }
+
+  private stamp(): number {
+    return (this.owner.lastSeen = this.tracker.time());
+  }
+
+  seen(): void {
+    this.stamp();
+  }
+
+  sent(
+    typeUrl: string,
+    version: string,
+    resources: number,
+    subscription: SubscriptionView,
+    snapshot?: ReadonlyMap<string, unknown>,
+  ): void {
+    const t = this.type(typeUrl);
+    t.versionSent = version;
+    t.resources = resources;
+    t.subscription = subscription;
+    t.snapshotSent = snapshot;
+    t.lastSent = this.stamp();
+  }
+
+  acked(typeUrl: string, version: string, carried?: readonly string[]): void {
+    const t = this.type(typeUrl);
+    t.versionAcked = version;
+    applied(t, version);
+    // An ACK means the node now runs an accepted config: the earlier rejection is history
+    // (delta: of the names this response carried; the others' rejections still hold).
+    t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
+    if (!t.rejected) t.lastNack = undefined;
+    this.stamp();
+  }
+
+  nacked(
+    typeUrl: string,
+    version: string,
+    error: string,
+    resources: readonly string[],
+    rejected?: readonly RejectedByClient[],
+  ): void {
+    const now = this.stamp();
+    const t = this.type(typeUrl);
+    this.tracker.notifyNack(this.owner, typeUrl, error);
+    if (rejected === undefined) {
+      t.lastNack = {
+        version,
+        error,
+        time: new Date(now).toISOString(),
+        resources: [...resources],
+      };
+      return;
+    }
+    // Rejected in part: the named resources keep what they ran, the rest runs `version`.
+    const next = this.kind.endsWith('delta')
+      ? (settle(t.rejected, resources) ?? new Map<string, ResourceDeviation>())
+      : new Map<string, ResourceDeviation>();
+    for (const r of rejected) {
+      const before = t.rejected?.get(r.name);
+      const running = before?.running ?? (t.snapshotApplied?.has(r.name) ? t.versionApplied : '');
+      next.set(r.name, { running, rejected: version, error: r.error, time: now });
+    }
+    t.rejected = next.size > 0 ? next : undefined;
+    applied(t, version);
+    t.lastNack = {
+      version,
+      error,
+      time: new Date(now).toISOString(),
+      resources: rejected.map((r) => r.name),
+    };
+  }
+
+  disconnect(): void {
+    if (!this.open) return;
+    this.open = false;
+    const owner = this.owner;
+    const i = owner.streams.indexOf(this.kind);
+    if (i >= 0) owner.streams.splice(i, 1);
+    this.stamp();
+    if (owner.streams.length === 0) this.tracker.lastStreamClosed(owner);
+  }
 }

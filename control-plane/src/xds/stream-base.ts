@@ -44,11 +44,13 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     protected readonly fixedTypeUrl: string | undefined,
   ) {
     this.tokens = ctx.limits.requestBurst;
+    // One listener for the three ways a call ends: every closure here is paid per connected proxy.
+    const finish = (): void => this.finish();
     call.on('data', (request) => this.received(request));
     call.on('end', () => this.close());
-    call.on('cancelled', () => this.finish());
-    call.on('error', () => this.finish());
-    call.on('close', () => this.finish());
+    call.on('cancelled', finish);
+    call.on('error', finish);
+    call.on('close', finish);
   }
 
   protected abstract onRequest(request: Request): void;
@@ -132,14 +134,18 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     if (this.tokens < 0 && !this.closed && this.resumeTimer === undefined) {
       this.ctx.metrics.throttledStreams.inc();
       this.call.pause();
-      this.resumeTimer = setTimeout(this.resume, (-this.tokens / requestsPerSecond) * 1000 + 1);
+      // The closure exists only while the stream is paused, not on every stream.
+      this.resumeTimer = setTimeout(
+        () => this.resume(),
+        (-this.tokens / requestsPerSecond) * 1000 + 1,
+      );
     }
   }
 
-  private readonly resume = (): void => {
+  private resume(): void {
     this.resumeTimer = undefined;
     if (!this.closed) this.call.resume();
-  };
+  }
 
   private finish(): void {
     if (this.closed) return;

@@ -66,6 +66,15 @@ export interface SotwSelection {
   readonly names: () => string[];
 }
 
+/**
+ * The names of a subscription that names none (a wildcard, or before its first request): one
+ * set shared by every such subscription, never mutated (SotW replaces `names`, never edits it).
+ */
+const NO_NAMES: Set<string> = new Set();
+
+/** `namesSent` before the first response: one function for every subscription, not one each. */
+const noNamesSent = (): string[] => [];
+
 /** Sizes of selections, computed once per shared selection and reused by every stream. */
 const allSizes = new WeakMap<readonly AnyResource[], number>();
 
@@ -171,7 +180,7 @@ export function updateSotwNames(
     }
     if (sub.wildcard && sub.names.size === 0) return false;
     sub.wildcard = false;
-    sub.names.clear();
+    sub.names = NO_NAMES;
     return false;
   }
   const wildcard = requested.includes('*');
@@ -225,11 +234,11 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     if (!sub) {
       sub = {
         wildcard: false,
-        names: new Set(),
+        names: NO_NAMES,
         nonce: undefined,
         versionSent: '',
         rejected: undefined,
-        namesSent: () => [],
+        namesSent: noNamesSent,
         oversized: undefined,
         nackLogged: undefined,
         pushSentAt: -1,

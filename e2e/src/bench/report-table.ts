@@ -57,6 +57,20 @@ const ROWS: Row[] = [
   ['update: apply → ACK p50', (r) => (r.update ? ms(r.update.applyToAck.p50Ms) : 'n/a')],
   ['update: apply → ACK p99', (r) => (r.update ? ms(r.update.applyToAck.p99Ms) : 'n/a')],
   ['update: apply → ACK max', (r) => (r.update ? ms(r.update.applyToAck.maxMs) : 'n/a')],
+  [
+    'update: apply response → ACK p50 / p99 / max',
+    (r) =>
+      r.update?.responseToAck
+        ? `${ms(r.update.responseToAck.p50Ms)} / ${ms(r.update.responseToAck.p99Ms)} / ${ms(r.update.responseToAck.maxMs)}`
+        : 'n/a',
+  ],
+  [
+    'update: response → ACK p99 by replica',
+    (r) =>
+      r.update?.responseToAckByReplica
+        ? r.update.responseToAckByReplica.map((s) => ms(s.p99Ms)).join(', ')
+        : 'n/a',
+  ],
   ['update: control-plane CPU', (r) => (r.update ? `${r.update.cpuSeconds} s` : 'n/a')],
   [
     'update: bench (client) process CPU',
@@ -75,11 +89,22 @@ const ROWS: Row[] = [
     'bytes received by clients, update',
     (r) => (r.bytes ? `${kib(r.bytes.clientReceivedUpdate)}` : 'n/a'),
   ],
+  [
+    'etcd watchers / watch streams (all members)',
+    (r) => (r.etcdWatches ? `${r.etcdWatches.watchers} / ${r.etcdWatches.watchStreams}` : 'n/a'),
+  ],
   ['bench process RSS', (r) => (r.memory ? mib(r.memory.benchProcessRssBytes) : 'n/a')],
 ];
 
 export function formatTable(reports: readonly FanoutReport[]): string {
-  const header = ['', ...reports.map((r) => `${r.clients} clients`)];
+  const header = [
+    '',
+    ...reports.map((r) =>
+      (r.controlPlane?.replicas ?? 1) > 1
+        ? `${r.clients} clients, ${r.controlPlane!.replicas} replicas`
+        : `${r.clients} clients`,
+    ),
+  ];
   const body = ROWS.map(([label, value]) => [label, ...reports.map(value)]);
   for (const report of reports) {
     for (const [name, value] of Object.entries(report.bytes?.controlPlaneUpdate ?? {})) {

@@ -12,7 +12,11 @@ import { runFanout, type FanoutReport } from './xds-fanout.js';
 
 const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters 4] [--endpoints 3]
                  [--debounce-ms 100] [--settle-ms 2000] [--update-timeout-s 60] [--budget-s N]
-                 [--cpu-prof] [--out-dir bench-results]`;
+                 [--replicas 1] [--store sqlite|etcd] [--etcd HOST:PORT[,HOST:PORT...]]
+                 [--cpu-prof] [--out-dir bench-results]
+  --replicas N   control-plane replicas sharing the store; clients are split round-robin and the
+                 apply goes through the first (N > 1 needs --store etcd)
+  --store etcd   an etcd store: a member started by the bench (etcd-server), or --etcd's cluster`;
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -33,6 +37,9 @@ async function main(): Promise<number> {
       'settle-ms': { type: 'string' },
       'update-timeout-s': { type: 'string' },
       'budget-s': { type: 'string' },
+      replicas: { type: 'string' },
+      store: { type: 'string' },
+      etcd: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'out-dir': { type: 'string', default: path.join(ROOT, 'bench-results') },
       help: { type: 'boolean', default: false },
@@ -44,6 +51,19 @@ async function main(): Promise<number> {
   }
   const counts = values.clients.split(',').map((c) => positiveInt('clients', c.trim(), 0));
   if (counts.some((c) => c < 1)) throw new Error('--clients: every count must be at least 1');
+  const replicas = positiveInt('replicas', values.replicas, 1);
+  if (replicas < 1) throw new Error('--replicas: expected at least 1');
+  const etcdEndpoints = values.etcd
+    ?.split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  const store = values.store ?? (etcdEndpoints || replicas > 1 ? 'etcd' : 'sqlite');
+  if (store !== 'sqlite' && store !== 'etcd')
+    throw new Error(`--store: expected sqlite or etcd, got "${store}"`);
+  if (store === 'sqlite' && (replicas > 1 || etcdEndpoints))
+    throw new Error('--store sqlite: one replica only and no --etcd (use --store etcd)');
+  // Single-replica SQLite runs keep their historical file names.
+  const variant = store === 'sqlite' ? '' : `-r${replicas}-etcd`;
   const outDir = path.resolve(values['out-dir']);
   fs.mkdirSync(outDir, { recursive: true });
 
@@ -51,11 +71,14 @@ async function main(): Promise<number> {
   for (const clients of counts) {
     const log = (line: string): void => console.error(`[xds-bench ${clients}] ${line}`);
     const cpuProfDir = values['cpu-prof']
-      ? path.join(outDir, `cpu-prof-xds-${clients}`)
+      ? path.join(outDir, `cpu-prof-xds-${clients}${variant}`)
       : undefined;
     if (cpuProfDir) fs.mkdirSync(cpuProfDir, { recursive: true });
     const report = await runFanout({
       clients,
+      replicas,
+      store,
+      etcdEndpoints,
       batchSize: positiveInt('batch', values.batch, 500),
       batchTimeoutMs: 120_000,
       clusters: positiveInt('clusters', values.clusters, 4),
@@ -69,7 +92,7 @@ async function main(): Promise<number> {
       log,
     });
     reports.push(report);
-    const file = path.join(outDir, `xds-${clients}.json`);
+    const file = path.join(outDir, `xds-${clients}${variant}.json`);
     fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
     if (report.aborted) log(`run aborted: ${report.aborted}`);
     const failureKinds = Object.entries(report.failures);

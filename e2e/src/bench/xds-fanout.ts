@@ -1,14 +1,17 @@
 /**
- * One xDS fan-out measurement: a control plane on a fresh SQLite store, N simulated ADS clients
- * connected in batches until each has ACKed the initial config, then one apply that changes one
- * cluster's endpoints, timed from just before the apply request to each client's ACK of the new
- * EDS version. Reports; never asserts.
+ * One xDS fan-out measurement: one or more control-plane replicas on a fresh shared store (SQLite
+ * for one replica, or etcd), N simulated ADS clients spread round-robin over the replicas and
+ * connected in batches until each has ACKed the initial config, then one apply through the first
+ * replica that changes one cluster's endpoints, timed to each client's ACK of the new EDS version
+ * (from just before the apply request, and from the apply's response). Reports; never asserts.
  */
 import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { startEtcd, type EtcdCluster } from '@ferry/shared/testing/etcd';
 import { startControlPlane, stopAll, type ControlPlane } from '../harness.js';
 import { AdsClient, type AdsClientEvents, type ClientCounters } from './ads-client.js';
 import {
@@ -19,13 +22,24 @@ import {
 } from './bench-config.js';
 import { summarizeCpuProfile, type ProfileSummary } from './cpu-profile-summary.js';
 import { summarize, type LatencySummary } from './latency-summary.js';
-import { applyResources, readXdsCounters, type XdsCounters } from './management-client.js';
+import {
+  applyResources,
+  parsePrometheusText,
+  readXdsCounters,
+  type XdsCounters,
+} from './management-client.js';
 import { sampleProcess, type ProcSample } from './proc-stats.js';
 import { Deadline, Progress, RunAborted, sleep } from './run-control.js';
 import { TYPE_URL, XdsCodec } from './xds-codec.js';
 
 export interface FanoutOptions extends BenchConfigOptions {
   readonly clients: number;
+  /** Control-plane replicas sharing one store; client i connects to replica i mod replicas. */
+  readonly replicas: number;
+  /** `sqlite` (one replica only) or `etcd` (a member started here unless `etcdEndpoints`). */
+  readonly store: 'sqlite' | 'etcd';
+  /** host:port of an etcd cluster to use instead of starting one. */
+  readonly etcdEndpoints?: readonly string[];
   /** Clients started together; the next batch starts when this one has its initial config. */
   readonly batchSize: number;
   readonly batchTimeoutMs: number;
@@ -55,7 +69,14 @@ export interface FanoutReport {
     node: string;
     kernel: string;
   };
-  readonly controlPlane?: { args: string[]; debounceFlagAccepted: boolean; cpuProfDir?: string };
+  readonly controlPlane?: {
+    args: string[];
+    debounceFlagAccepted: boolean;
+    cpuProfDir?: string;
+    replicas?: number;
+    /** `sqlite` or `etcd` plus where the etcd came from (the prefix is random per run). */
+    store?: string;
+  };
   readonly config?: BenchConfigOptions;
   readonly connect?: {
     readonly ready: number;
@@ -79,6 +100,10 @@ export interface FanoutReport {
     readonly applyHttpMs: number;
     /** Just before the apply request → the client wrote its ACK of the new EDS version. */
     readonly applyToAck: LatencySummary;
+    /** The apply's HTTP response arrived → the client wrote its ACK (negative: ACKed earlier). */
+    readonly responseToAck?: LatencySummary;
+    /** With several replicas: `responseToAck` of the clients of each replica, in replica order. */
+    readonly responseToAckByReplica?: LatencySummary[];
     readonly contentVerified: boolean;
     readonly cpuSeconds: number;
     /** CPU of this (client) process over the same interval: the clients share the machine. */
@@ -96,6 +121,12 @@ export interface FanoutReport {
     readonly controlPlaneUpdate?: Record<string, number>;
     readonly controlPlaneTotal?: Record<string, number>;
   };
+  /**
+   * On etcd, after every client connected: etcd's own count of watchers and watch streams
+   * (etcd_debugging_mvcc_watcher_total, etcd_debugging_mvcc_watch_stream_total) over every
+   * member, to show that watches scale with replicas, not with proxies.
+   */
+  readonly etcdWatches?: { readonly watchers: number; readonly watchStreams: number };
   readonly failures: Record<string, number>;
   /** With `cpuProfDir`: where the control plane spent its CPU in each phase. */
   readonly profiles?: { connect?: ProfileSummary; update?: ProfileSummary };
@@ -122,6 +153,7 @@ function machine(): FanoutReport['machine'] {
 /** Starts the control plane, with `--debounce-ms` if this build accepts the flag. */
 async function startFanoutControlPlane(
   options: FanoutOptions,
+  store: string | undefined,
 ): Promise<{ cp: ControlPlane; args: string[]; debounceFlagAccepted: boolean }> {
   const env: Record<string, string> = {};
   if (options.cpuProfDir) {
@@ -132,15 +164,77 @@ async function startFanoutControlPlane(
   const withFlag = ['--debounce-ms', String(options.debounceMs)];
   try {
     return {
-      cp: await startControlPlane({ args: withFlag, env }),
+      cp: await startControlPlane({ store, args: withFlag, env }),
       args: withFlag,
       debounceFlagAccepted: true,
     };
   } catch (err) {
     if (!/debounce/i.test((err as Error).message)) throw err;
     options.log(`control plane rejected --debounce-ms; starting it with its default debounce`);
-    return { cp: await startControlPlane({ env }), args: [], debounceFlagAccepted: false };
+    return { cp: await startControlPlane({ store, env }), args: [], debounceFlagAccepted: false };
   }
+}
+
+/** The store every replica shares: a fresh SQLite file, or a random prefix on etcd. */
+async function fanoutStore(
+  options: FanoutOptions,
+): Promise<{ store: string | undefined; etcd?: EtcdCluster; description: string }> {
+  if (options.store === 'sqlite') {
+    if (options.replicas !== 1)
+      throw new Error('--replicas: several replicas need a shared store (--store etcd)');
+    return { store: undefined, description: 'sqlite' };
+  }
+  const etcd = options.etcdEndpoints ? undefined : await startEtcd();
+  const endpoints = options.etcdEndpoints ?? etcd!.endpoints;
+  const prefix = `bench/${randomUUID()}`;
+  return {
+    store: `etcd://${endpoints.join(',')}/${prefix}`,
+    etcd,
+    description: `etcd (${etcd ? 'one member started by the bench' : endpoints.join(',')})`,
+  };
+}
+
+/** etcd's watcher and watch-stream gauges summed over its members (plain http members only). */
+async function etcdWatchCounts(
+  endpoints: readonly string[],
+): Promise<FanoutReport['etcdWatches'] | undefined> {
+  let watchers = 0;
+  let watchStreams = 0;
+  for (const endpoint of endpoints) {
+    try {
+      const response = await fetch(`http://${endpoint}/metrics`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      const values = parsePrometheusText(await response.text());
+      watchers += values.get('etcd_debugging_mvcc_watcher_total') ?? 0;
+      watchStreams += values.get('etcd_debugging_mvcc_watch_stream_total') ?? 0;
+    } catch {
+      return undefined;
+    }
+  }
+  return { watchers, watchStreams };
+}
+
+/** Sum of the processes' RSS and CPU time: the replicas run on the same machine. */
+function sampleAll(pids: readonly number[]): ProcSample {
+  let rssBytes = 0;
+  let cpuSeconds = 0;
+  for (const pid of pids) {
+    const sample = sampleProcess(pid);
+    rssBytes += sample.rssBytes;
+    cpuSeconds += sample.cpuSeconds;
+  }
+  return { rssBytes, cpuSeconds };
+}
+
+/** Every replica's `*xds*` counters, summed; undefined when any replica exposes none. */
+async function readAllCounters(cps: readonly ControlPlane[]): Promise<XdsCounters | undefined> {
+  const all = await Promise.all(cps.map((c) => readXdsCounters(c.apiUrl)));
+  if (all.some((c) => c === undefined)) return undefined;
+  const values = new Map<string, number>();
+  for (const counters of all)
+    for (const [name, value] of counters!.values) values.set(name, (values.get(name) ?? 0) + value);
+  return { path: all[0]!.path, values };
 }
 
 /**
@@ -227,6 +321,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
         if (updated.size === 0) contentVerified = hasUpdatedEndpoint(codec.resourcesJson(response));
         updated.add(client);
         updateLatencies.push(atMs - updateStartMs);
+        updateReplicas.push(replicaOf.get(client) ?? 0);
         progress.notify();
       } else {
         const type = SHORT_TYPE[typeUrl] ?? typeUrl;
@@ -248,7 +343,11 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
   };
 
   const codec = new XdsCodec();
-  let cp: ControlPlane | undefined;
+  const cps: ControlPlane[] = [];
+  let etcd: EtcdCluster | undefined;
+  /** Replica index of each client, and of each entry of updateLatencies. */
+  const replicaOf = new Map<AdsClient, number>();
+  const updateReplicas: number[] = [];
   const report: { -readonly [K in keyof FanoutReport]?: FanoutReport[K] } = {
     clients: options.clients,
     startedAt,
@@ -256,34 +355,47 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
   };
   let timedOutUpdate = false;
   try {
-    const started = await deadline.race(
-      startFanoutControlPlane(options),
-      'the control plane to start',
-      60_000,
-    );
-    cp = started.cp;
+    const shared = await deadline.race(fanoutStore(options), 'the store to start', 60_000);
+    etcd = shared.etcd;
+    let started: Awaited<ReturnType<typeof startFanoutControlPlane>> | undefined;
+    for (let r = 0; r < options.replicas; r++) {
+      started = await deadline.race(
+        startFanoutControlPlane(options, shared.store),
+        `control-plane replica ${r} to start`,
+        60_000,
+      );
+      const replica = started.cp;
+      cps.push(replica);
+      replica.proc.once('exit', (code, signal) =>
+        deadline.abort(new Error(`control plane ${r} exited (${code ?? signal})`)),
+      );
+      options.log(
+        `control plane ${r} pid ${replica.proc.pid}: xDS ${replica.xdsAddress}, API ${replica.apiUrl}`,
+      );
+    }
+    const cp = cps[0]!;
+    // Profiles cover the first replica, the one the applies go through.
     const pid = cp.proc.pid!;
-    cp.proc.once('exit', (code, signal) =>
-      deadline.abort(new Error(`control plane exited (${code ?? signal})`)),
-    );
+    const pids = cps.map((c) => c.proc.pid!);
     report.controlPlane = {
-      args: started.args,
-      debounceFlagAccepted: started.debounceFlagAccepted,
+      args: started!.args,
+      debounceFlagAccepted: started!.debounceFlagAccepted,
       cpuProfDir: options.cpuProfDir,
+      replicas: options.replicas,
+      store: shared.description,
     };
     report.config = {
       clusters: options.clusters,
       endpointsPerCluster: options.endpointsPerCluster,
     };
-    options.log(`control plane pid ${pid}: xDS ${cp.xdsAddress}, API ${cp.apiUrl}`);
 
     await deadline.race(
       applyResources(cp.apiUrl, 'default', baseConfig(options)),
       'the base apply',
     );
     await sleep(options.debounceMs + options.settleMs);
-    const idle = sampleProcess(pid);
-    const countersIdle = await readXdsCounters(cp.apiUrl);
+    const idle = sampleAll(pids);
+    const countersIdle = await readAllCounters(cps);
 
     // Connect in batches: the control plane's accept backlog and both processes' fd limits are
     // finite, and real fleets reconnect in waves, not in one SYN flood.
@@ -297,7 +409,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
       const end = Math.min(options.clients, first + options.batchSize);
       for (let i = first; i < end; i++) {
         const client = new AdsClient({
-          address: cp.xdsAddress,
+          address: cps[i % cps.length]!.xdsAddress,
           nodeId: `bench-node-${i}`,
           nodeCluster: 'default',
           codec,
@@ -305,6 +417,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
           events,
         });
         clients.push(client);
+        replicaOf.set(client, i % cps.length);
         client.start();
       }
       try {
@@ -327,7 +440,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
     profiles.connect = await profiler.stop('connect', deadline);
     const receivedInitial = counters.bytesReceived;
     await deadline.race(sleep(options.settleMs), 'settling');
-    const connected = sampleProcess(pid);
+    const connected = sampleAll(pids);
     const live = clients.filter((c) => c.readyAtMs > 0 && c.isLive());
     report.connect = {
       ready,
@@ -337,6 +450,8 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
       initialConfig: summarize(live.map((c) => c.readyAtMs - c.startedAtMs)),
       cpuSeconds: round(connected.cpuSeconds - idle.cpuSeconds, 2),
     };
+    if (etcd || options.etcdEndpoints)
+      report.etcdWatches = await etcdWatchCounts(etcd?.endpoints ?? options.etcdEndpoints!);
     const memory = {
       idleRssBytes: idle.rssBytes,
       connectedRssBytes: connected.rssBytes,
@@ -350,10 +465,10 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
     // The update: one apply that changes one endpoint of one cluster.
     for (const client of live)
       edsVersionAtUpdate.set(client, client.ackedVersion(TYPE_URL.endpoint));
-    const countersBefore = await readXdsCounters(cp.apiUrl);
+    const countersBefore = await readAllCounters(cps);
     const receivedBefore = counters.bytesReceived;
     const rssSampler = setInterval(() => {
-      const sample = trySample(pid);
+      const sample = trySample(pids);
       if (sample)
         memory.peakRssDuringUpdateBytes = Math.max(
           memory.peakRssDuringUpdateBytes,
@@ -361,7 +476,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
         );
     }, 50);
     profiler.start();
-    const cpuBefore = sampleProcess(pid);
+    const cpuBefore = sampleAll(pids);
     const benchCpuBefore = process.cpuUsage();
     updateStartMs = performance.now();
     let applyHttpMs = NaN;
@@ -384,16 +499,27 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
     } finally {
       clearInterval(rssSampler);
     }
-    const cpuAfter = sampleProcess(pid);
+    const cpuAfter = sampleAll(pids);
     const benchCpu = process.cpuUsage(benchCpuBefore);
     profiles.update = await profiler.stop('update', deadline);
     const receivedUpdate = counters.bytesReceived - receivedBefore;
-    const countersAfter = await readXdsCounters(cp.apiUrl);
+    const countersAfter = await readAllCounters(cps);
     report.update = {
       expected: edsVersionAtUpdate.size,
       acked: updated.size,
       applyHttpMs: round(applyHttpMs, 1),
       applyToAck: summarize(updateLatencies),
+      responseToAck: summarize(updateLatencies.map((ms) => ms - applyHttpMs)),
+      responseToAckByReplica:
+        cps.length > 1
+          ? cps.map((_, r) =>
+              summarize(
+                updateLatencies
+                  .filter((_ms, k) => updateReplicas[k] === r)
+                  .map((ms) => ms - applyHttpMs),
+              ),
+            )
+          : undefined,
       contentVerified,
       cpuSeconds: round(cpuAfter.cpuSeconds - cpuBefore.cpuSeconds, 2),
       benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
@@ -412,23 +538,25 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
     };
   } catch (err) {
     report.aborted = (err as Error).message;
-    if (cp && !(err instanceof RunAborted))
-      options.log(`control plane log tail:\n${cp.logs.slice(-20).join('\n')}`);
+    if (!(err instanceof RunAborted))
+      for (const [r, replica] of cps.entries())
+        options.log(`control plane ${r} log tail:\n${replica.logs.slice(-20).join('\n')}`);
   } finally {
     deadline.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const client of clients) client.destroy();
-    await shutdownControlPlane(cp);
+    await Promise.all(cps.map((replica) => shutdownControlPlane(replica)));
     await stopAll();
+    await etcd?.stop();
   }
   report.failures = Object.fromEntries(failures);
   return report as FanoutReport;
 }
 
-function trySample(pid: number): ProcSample | undefined {
+function trySample(pids: readonly number[]): ProcSample | undefined {
   try {
-    return sampleProcess(pid);
+    return sampleAll(pids);
   } catch {
     return undefined;
   }
