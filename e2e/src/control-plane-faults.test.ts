@@ -35,7 +35,7 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  routeConfigResource,
+  generationRoutes,
   startBackend,
   startControlPlane,
   startProxy,
@@ -85,27 +85,6 @@ interface StatusJson {
     node_id: string;
     types: { type_url: string; version_sent: string; version_acked: string }[];
   }[];
-}
-
-function routes(generation: number): Json {
-  return {
-    ...routeConfigResource('web', [
-      {
-        name: 'web',
-        domains: ['*'],
-        routes: [
-          {
-            match: { prefix: '/' },
-            route: { cluster: 'web' },
-            response_headers_to_add: [
-              { header: { key: 'x-generation', value: String(generation) } },
-            ],
-          },
-        ],
-      },
-    ]),
-    ignore_port_in_host_matching: true,
-  };
 }
 
 /** The bootstrap naming both replicas: A at priority 0, B at priority 1. */
@@ -170,7 +149,7 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     try {
       const res = await request(`${replica.cp.apiUrl}/v1/apply`, {
         method: 'POST',
-        body: JSON.stringify({ resources: [...with_, routes(generation)] }),
+        body: JSON.stringify({ resources: [...with_, generationRoutes(generation)] }),
       });
       if (res.status !== 200) {
         unknown.push(generation);
@@ -507,7 +486,7 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     const started = await ferryctl(
       a.cp.apiUrl,
       ['apply', '-f', '-', '--stages', '1,100%', '--bake', '3s'],
-      JSON.stringify(routes(generation)),
+      JSON.stringify(generationRoutes(generation)),
     );
     assert.equal(started.code, 0, started.stderr);
     const name = /rollout (rollout-\d+)/.exec(started.stdout)?.[1];

@@ -17,7 +17,7 @@ import {
   freePortPair,
   httpRequest,
   proxyBootstrap,
-  routeConfigResource,
+  generationRoutes,
   startBackend,
   startControlPlane,
   startProxy,
@@ -84,27 +84,6 @@ function replicasBootstrap(
     { priority: 1, lb_endpoints: [endpoint(second)] },
   ];
   return bootstrap;
-}
-
-function routes(generation: number): Json {
-  return {
-    ...routeConfigResource('web', [
-      {
-        name: 'web',
-        domains: ['*'],
-        routes: [
-          {
-            match: { prefix: '/' },
-            route: { cluster: 'web' },
-            response_headers_to_add: [
-              { header: { key: 'x-generation', value: String(generation) } },
-            ],
-          },
-        ],
-      },
-    ]),
-    ignore_port_in_host_matching: true,
-  };
 }
 
 async function status(cp: ControlPlane): Promise<StatusJson> {
@@ -208,7 +187,7 @@ secret_name: ${name}-tls
     a = await replica('cp-a');
     b = await replica('cp-b');
     await apiApply(a.apiUrl, [...acmeSiteResources(DOMAINS.one, httpPort, backend.port)]);
-    await apiApply(a.apiUrl, [routes(1)]);
+    await apiApply(a.apiUrl, [generationRoutes(1)]);
     for (const [offset, apiType] of [
       [0, 'GRPC'],
       [1, 'DELTA_GRPC'],
@@ -335,7 +314,7 @@ secret_name: ${name}-tls
       );
       assert.deepEqual(proxies.map(configApplied), appliedBefore, 'nothing to apply again at B');
 
-      await apiApply(b.apiUrl, [routes(2)]);
+      await apiApply(b.apiUrl, [generationRoutes(2)]);
       for (const offset of [0, 1])
         await eventually(
           async () => ((await generation(httpPort + offset)) === '2' ? true : undefined),

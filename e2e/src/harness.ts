@@ -822,3 +822,28 @@ export function fastHealthCheck(overrides: Json = {}): Json {
     ...overrides,
   };
 }
+
+/**
+ * Route configuration "web": every request to cluster "web", answered with an `x-generation`
+ * header naming `generation`, so a test sees which applied config a proxy serves.
+ */
+export function generationRoutes(generation: number): Json {
+  return {
+    ...routeConfigResource('web', [
+      {
+        name: 'web',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/' },
+            route: { cluster: 'web' },
+            response_headers_to_add: [
+              { header: { key: 'x-generation', value: String(generation) } },
+            ],
+          },
+        ],
+      },
+    ]),
+    ignore_port_in_host_matching: true,
+  };
+}
