@@ -32,10 +32,14 @@ export function checkTrimRequest(request: {
   readonly maxRevisions: number;
 }): void {
   if (!Number.isSafeInteger(request.throughRevision) || request.throughRevision < 0) {
-    throw new RangeError(`trim throughRevision must be a non-negative integer, got ${request.throughRevision}`);
+    throw new RangeError(
+      `trim throughRevision must be a non-negative integer, got ${request.throughRevision}`,
+    );
   }
   if (!Number.isSafeInteger(request.maxRevisions) || request.maxRevisions < 1) {
-    throw new RangeError(`trim maxRevisions must be a positive integer, got ${request.maxRevisions}`);
+    throw new RangeError(
+      `trim maxRevisions must be a positive integer, got ${request.maxRevisions}`,
+    );
   }
 }
 

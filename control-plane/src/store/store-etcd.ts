@@ -235,7 +235,7 @@ export class EtcdStore implements ResourceStore {
         if (revision < head.base) throw revisionTrimmed(revision, head.base);
         // Every page at the head's etcd revision: a trim meanwhile deletes log entries.
         const byKey = await this.reader.readBase(head, filter);
-        for (let after = head.base; after < revision; ) {
+        for (let after = head.base; after < revision;) {
           const upTo = Math.min(revision, after + 256);
           const entries = await this.reader.readLog(after, upTo, head.etcdRevision);
           if (entries.length === 0) throw noSuchRevision(revision, head.revision);

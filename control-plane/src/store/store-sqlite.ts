@@ -203,7 +203,10 @@ export class SqliteStore implements ResourceStore {
     this.baseStmt = db.prepare<[], ResourceRow>(
       'SELECT type_url, grp, name, value, version, revision FROM base ORDER BY type_url, grp, name',
     );
-    this.trimCandidatesStmt = db.prepare<[number, number, number], { revision: number; time: string }>(
+    this.trimCandidatesStmt = db.prepare<
+      [number, number, number],
+      { revision: number; time: string }
+    >(
       'SELECT revision, time FROM revisions WHERE revision > ? AND revision <= ? ORDER BY revision LIMIT ?',
     );
     this.upsertBaseStmt = db.prepare<[string, string, string, Uint8Array, string, number]>(
