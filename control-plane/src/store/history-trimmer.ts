@@ -12,7 +12,7 @@ import type { Logger } from '@ferry/shared';
 import type { Leadership } from '../replicas/leader.js';
 import type { ResourceStore } from './store.js';
 
-/** Revisions kept by default: months of a busy fleet's changes, a few hundred MiB at most. */
+/** Revisions kept by default (`--history-retain`). */
 export const DEFAULT_HISTORY_RETAIN = 10_000;
 
 export interface HistoryRetention {
@@ -66,12 +66,15 @@ export class HistoryTrimmer {
   start(): void {
     if (this.#closed || !this.enabled || this.#timer !== undefined) return;
     this.#unsubscribe = this.#options.leadership.subscribe((leading) => {
-      if (leading) this.kick();
+      if (leading) void this.kick();
     });
-    this.#timer = setInterval(() => this.kick(), this.#options.intervalMs ?? 60_000);
+    this.#timer = setInterval(() => void this.kick(), this.#options.intervalMs ?? 60_000);
   }
 
-  /** Runs a pass now, or right after the one in progress. Resolves when that pass is over. */
+  /**
+   * Runs a pass now, or right after the one in progress. Resolves when that pass is over; never
+   * rejects (a failed pass is logged and retried at the next interval).
+   */
   kick(): Promise<void> {
     if (this.#closed || !this.#options.leadership.isLeader) return Promise.resolve();
     if (this.#running) {

@@ -37,7 +37,11 @@ export class EtcdTrimmer {
     // Never the newest revision, nor one whose copy into res/ a writer has not finished.
     const through = Math.min(request.throughRevision, head.revision - 1, head.applied);
     // Each revision takes at least three ops, so no more than this can share one transaction.
-    const upTo = Math.min(through, start + request.maxRevisions, start + Math.floor(MAX_TXN_OPS / 3));
+    const upTo = Math.min(
+      through,
+      start + request.maxRevisions,
+      start + Math.floor(MAX_TXN_OPS / 3),
+    );
     if (upTo <= start) return { base: start, trimmed: 0 };
     const entries = (await this.reader.readLog(start, upTo, head.etcdRevision)).filter(
       (e) =>
