@@ -51,6 +51,12 @@ import { SnapshotOverlayChain } from './xds/snapshot-overlay-chain.js';
 import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
 import { AcmeManager } from './acme/acme-manager.js';
 import { LeaderElection } from './replicas/leader.js';
+import {
+  DEFAULT_HISTORY_RETAIN,
+  HistoryTrimmer,
+  type HistoryRetention,
+} from './store/history-trimmer.js';
+import { parseDuration } from './ctl/args.js';
 import { replicaSetStatus, type ReplicaSetStatus } from './replicas/replica-set.js';
 import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
@@ -103,6 +109,14 @@ const USAGE = `Usage: ferry-control-plane [options]
   --etcd-key FILE               ... and its PEM private key
   --etcd-username NAME          etcd user, when etcd's auth is enabled
   --etcd-password-file FILE     its password, read from FILE [FERRY_ETCD_PASSWORD]; never a flag
+  --history-retain N            revisions the store's log keeps for history, rollback and
+                                watch resumes; older ones are trimmed by the leader replica
+                                (0: no count limit)                           [10000]
+  --history-retain-age DURATION also trim revisions older than this (90m, 12h, 30d, 8w);
+                                whichever limit is reached first trims; the newest revision
+                                is always kept (docs/architecture.md, "How the log is
+                                trimmed")                                     [off]
+  --history-trim-interval-ms N  how often the leader looks for revisions to trim [60000]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
@@ -191,6 +205,8 @@ function parse(): {
   rlsPeerServerName: string | undefined;
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number };
   leaderLeaseTtlMs: number;
+  historyRetention: HistoryRetention;
+  historyTrimIntervalMs: number;
   limits: {
     apiMaxBodyBytes: number;
     apiMaxNestingDepth: number;
@@ -222,6 +238,9 @@ function parse(): {
         'api-client-ca': { type: 'string' },
         store: { type: 'string', default: DEFAULT_STORE },
         ...ETCD_ACCESS_FLAGS,
+        'history-retain': { type: 'string', default: String(DEFAULT_HISTORY_RETAIN) },
+        'history-retain-age': { type: 'string' },
+        'history-trim-interval-ms': { type: 'string', default: '60000' },
         'debounce-ms': { type: 'string', default: '100' },
         'hds-interval-ms': { type: 'string', default: '5000' },
         'lrs-interval-ms': { type: 'string', default: '10000' },
@@ -330,10 +349,16 @@ function parse(): {
         ? 'acme-lease-ttl-ms'
         : undefined;
   const leaderLeaseTtlMs = leaderFlag ? acmeMs(leaderFlag, 300, 600_000) : 15_000;
+  const historyRetention: HistoryRetention = {
+    revisions: intFlag('history-retain', 0, Number.MAX_SAFE_INTEGER),
+    maxAgeMs: parseRetainAge(values['history-retain-age']),
+  };
   try {
     return {
       acme,
       leaderLeaseTtlMs,
+      historyRetention,
+      historyTrimIntervalMs: intFlag('history-trim-interval-ms', 100, 86_400_000),
       limits,
       debugGcOnMetrics: values['debug-gc-on-metrics'] === true,
       apiTls:
@@ -639,6 +664,14 @@ async function main(): Promise<void> {
   });
   await acmeManager.start();
   rolloutController.start();
+  const historyTrimmer = new HistoryTrimmer({
+    store,
+    leadership: leader,
+    retention: options.historyRetention,
+    intervalMs: options.historyTrimIntervalMs,
+    logger,
+  });
+  historyTrimmer.start();
   const revision = await store.currentRevision();
   logger.info(
     {
@@ -673,6 +706,7 @@ async function main(): Promise<void> {
       ]);
       await rolloutController.close();
       await acmeManager.close();
+      await historyTrimmer.close();
       // Released at once: another replica leads from its next campaign round.
       await leader.close();
       await rlsMembership.close();
@@ -693,6 +727,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** `--history-retain-age 30d`: milliseconds, 0 when unset. */
+function parseRetainAge(value: string | undefined): number {
+  if (value === undefined) return 0;
+  try {
+    return parseDuration(value) * 1000;
+  } catch {
+    fail(
+      `--history-retain-age: expected a duration like 90m, 12h, 30d or 8w, got ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /** A bind address other replicas can dial: the wildcard addresses name no host to reach. */

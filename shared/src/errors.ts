@@ -19,6 +19,11 @@ export const ERROR_CODES = {
     grpcStatus: 'NOT_FOUND',
     summary: 'no such resource or revision',
   },
+  FERRY_REVISION_TRIMMED: {
+    status: 410,
+    grpcStatus: 'OUT_OF_RANGE',
+    summary: 'the revision is older than the trimmed revision log keeps',
+  },
   FERRY_CONFLICT: {
     status: 409,
     grpcStatus: 'ABORTED',

@@ -6,7 +6,7 @@
  *   GET    /v1/resources/{type}/{name}  ?group=&show_secrets=
  *   DELETE /v1/resources/{type}/{name}  ?group=&dry_run=&expected_revision=
  *   POST   /v1/delete                   {group, resources: [{type, name}], dry_run, expected_revision, message}
- *   GET    /v1/history                  ?limit=
+ *   GET    /v1/history                  ?limit=  (history_base: revisions up to it were trimmed)
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
@@ -373,7 +373,8 @@ export class HttpApi {
     if (path === '/v1/history') {
       expectMethod(method, ['GET']);
       const limit = optionalRevision(queryObject(url), 'limit');
-      return ok(historyJson(await service.history(limit, caller)));
+      const entries = await service.history(limit, caller);
+      return ok(historyJson(entries, await service.historyBase()));
     }
     if (path === '/v1/rollback') {
       expectMethod(method, ['POST']);

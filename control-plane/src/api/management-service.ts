@@ -543,6 +543,14 @@ export class ManagementService {
   }
 
   /**
+   * The revision log's base (ResourceStore.historyBase): older revisions were trimmed, the state
+   * at it is kept. Not per caller: it says nothing about any group's resources.
+   */
+  historyBase(): Promise<number> {
+    return this.store.historyBase();
+  }
+
+  /**
    * The fleet's status; `options` narrow it to one node and add every resource's state (what
    * runs, what was sent, NACKs per resource).
    */

@@ -91,6 +91,11 @@ export interface HistoryEntryJson {
 
 export interface HistoryJson {
   readonly entries: readonly HistoryEntryJson[];
+  /**
+   * The log's base: the revisions up to it were trimmed (their entries are gone), the state at
+   * it is kept (rollback to it works). 0 while nothing was trimmed.
+   */
+  readonly history_base: number;
 }
 
 export interface TypeStatusJson {
@@ -221,8 +226,9 @@ export function listResponseJson(r: ListResponse): ListResponseJson {
   return { revision: r.revision, resources: r.resources.map(resourceJson) };
 }
 
-export function historyJson(entries: readonly HistoryView[]): HistoryJson {
+export function historyJson(entries: readonly HistoryView[], base: number): HistoryJson {
   return {
+    history_base: base,
     entries: entries.map((e) => ({
       revision: e.revision,
       time: e.time,

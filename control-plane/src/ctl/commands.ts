@@ -389,8 +389,13 @@ const history: Command = async (args, client, io) => {
   const response = await client.get<HistoryJson>('/v1/history', { limit: args.options.limit });
   if (args.options.output === 'json') return printJson(io, response);
   const entries = response.entries;
+  const base = response.history_base;
+  const trimmedNote =
+    base > 0
+      ? `revisions up to ${base} were trimmed (the control plane's --history-retain); rollback reaches back to ${base}\n`
+      : '';
   if (entries.length === 0) {
-    io.out('no revisions yet\n');
+    io.out(`no revisions ${base > 0 ? 'kept' : 'yet'}\n${trimmedNote}`);
     return;
   }
   io.out(
@@ -405,6 +410,8 @@ const history: Command = async (args, client, io) => {
       ]),
     ),
   );
+  // Only when the list reaches back to the trim point (else --limit cut it first).
+  if (entries[entries.length - 1]!.revision === base + 1) io.out(trimmedNote);
 };
 
 function summarize(changes: readonly ResourceChangeJson[]): string {

@@ -142,7 +142,9 @@ died stays listed until its lease lapses (a few seconds); a dead leader's lease 
 
 Lists revisions of the store, newest first, with who made each (ACTOR: the token's name,
 FERRY_API_TOKEN, loopback, or - for the control plane itself) and its message. A viewer of some
-groups sees the changes to those groups.
+groups sees the changes to those groups. The control plane keeps the newest --history-retain
+revisions (10000 by default) and trims older ones; the last line then says up to which revision
+(JSON: history_base), and the state of that revision is still kept for rollback.
 `,
   token: `Usage: ferryctl token create NAME --role viewer|operator|admin [--group G ...] [--expires 30d]
                             [--client-identity ID]
@@ -177,6 +179,7 @@ docs/rollouts.md.
   rollback: `Usage: ferryctl rollback REV [--group G] [--dry-run] [--force]
 
 Restores the state at revision REV (of one group, or of every group) as a new revision, validated
-like an apply, pre-flight included (--force overrides a refusal).
+like an apply, pre-flight included (--force overrides a refusal). A revision older than the
+trimmed log keeps is refused (exit 1, FERRY_REVISION_TRIMMED, naming the oldest kept).
 `,
 };

@@ -17,6 +17,7 @@ import {
   put,
 } from './store-test-fixtures.js';
 import { leasedContract, type OpenPeerStore } from './store-contract-leased.js';
+import { trimContract } from './store-contract-trim.js';
 
 /** Opens a fresh, empty store and registers its cleanup on the test context. */
 export type OpenFreshStore = (t: TestContext) => ResourceStore;
@@ -434,5 +435,6 @@ export function storeContract(
     });
 
     leasedContract(openFresh, options.openPeer);
+    trimContract(openFresh, options.openPeer);
   });
 }

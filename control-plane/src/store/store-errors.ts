@@ -19,6 +19,30 @@ export function noSuchRevision(revision: number, current: number): FerryError {
   );
 }
 
+export function revisionTrimmed(revision: number, base: number): FerryError {
+  return new FerryError(
+    'FERRY_REVISION_TRIMMED',
+    `revision ${revision} was trimmed; the oldest kept is ${base} (the control plane keeps --history-retain revisions, --history-retain-age old)`,
+  );
+}
+
+/** Throws RangeError on a trim request no store can honour. */
+export function checkTrimRequest(request: {
+  readonly throughRevision: number;
+  readonly maxRevisions: number;
+}): void {
+  if (!Number.isSafeInteger(request.throughRevision) || request.throughRevision < 0) {
+    throw new RangeError(
+      `trim throughRevision must be a non-negative integer, got ${request.throughRevision}`,
+    );
+  }
+  if (!Number.isSafeInteger(request.maxRevisions) || request.maxRevisions < 1) {
+    throw new RangeError(
+      `trim maxRevisions must be a positive integer, got ${request.maxRevisions}`,
+    );
+  }
+}
+
 /**
  * Runs synchronous store work and reports its outcome as a promise, so that a throw (closed store,
  * conflict, bad mutation) always arrives as a rejection, never as a synchronous exception.

@@ -263,6 +263,53 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
     await untilOk(() => etcdWatchers(etcd, 1), 'exactly one etcd watch left');
   });
 
+  void test('a watch cut off while the log is trimmed past its cursor resumes with a reset, not a gap', async (t) => {
+    const prefix = `/t/${randomUUID()}`;
+    const link = new Cuttable(etcd.endpoints[0]!);
+    await link.listen();
+    t.after(() => link.cut());
+    const watching = EtcdStore.open({
+      endpoints: [`127.0.0.1:${link.port}`],
+      prefix,
+      callTimeoutMs: 3000,
+      onBackgroundError: () => undefined,
+    });
+    const writing = open(etcd, prefix);
+    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const watcher = new WatchRecorder(watching, 0);
+    await writing.apply([put('a', '1'), put('gone', '1')]);
+    await watcher.until(1);
+    await untilOk(() => etcdWatchers(etcd, 1), 'the etcd watch');
+    await link.cut();
+    await untilOk(() => etcdWatchers(etcd, 0), 'etcd to drop the watch');
+    // Meanwhile another control plane applies, trims past the watcher's cursor, and etcd compacts.
+    await writing.apply([put('a', '2')]);
+    await writing.apply([del('gone')]);
+    await writing.apply([put('b', '1')]);
+    await writing.apply([put('a', '5')]);
+    assert.deepEqual(await writing.trimHistory({ throughRevision: 4, maxRevisions: 10 }), {
+      base: 4,
+      trimmed: 4,
+    });
+    const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+    t.after(() => raw.close());
+    const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
+    await raw.kv.compact({ revision: now, physical: true });
+    await link.listen();
+    await bounded(watcher.until(5), 'revision 5 after the reconnect');
+    await writing.apply([put('c', '1')]);
+    await bounded(watcher.until(6), 'revision 6 live');
+    assert.deepEqual(watcher.revisions, [1, 4, 5, 6]);
+    assert.deepEqual(
+      watcher.events.map((e) => e.reset === true),
+      [false, true, false, false],
+    );
+    assert.deepEqual(watcher.events[1]!.changes.map((m) => `${m.op} ${m.name}`).sort(), [
+      'put a',
+      'put b',
+    ]);
+  });
+
   void test('two control planes on one prefix: concurrent applies, one wins, the other conflicts', async (t) => {
     const prefix = `/t/${randomUUID()}`;
     const a = open(etcd, prefix);

@@ -4,14 +4,18 @@
  * log after the smallest cursor, so a watcher sees each revision exactly once and in order, however
  * replay, local applies, other control planes' applies and reconnects interleave. The etcd watch
  * (store-etcd.ts) only says "the counter moved"; what is delivered always comes from the log, which
- * etcd's compaction does not touch.
+ * etcd's compaction does not touch. A watcher whose cursor fell behind the trimmed log's base (a
+ * resume after a long disconnect) gets a reset from the same read.
  */
 import type { ChangeEvent, Watch } from './store.js';
 
 /** The committed log a feed reads; both calls see committed data only. */
 export interface AsyncChangeLog {
   latestRevision(): Promise<number>;
-  /** Events with `after < revision <= upTo`, ascending; at most `limit` revisions. */
+  /**
+   * Events with `after < revision <= upTo`, ascending; at most `limit` revisions. When `after` is
+   * older than the log's base, a single reset event at the base instead (store-watch-hub.ts).
+   */
   eventsBetween(after: number, upTo: number, limit: number): Promise<ChangeEvent[]>;
 }
 

@@ -6,7 +6,13 @@
  *                                  compares its mod_revision, so it is the optimistic lock
  *   PREFIX/meta/applied            the newest revision whose changes are in res/ (decimal); it
  *                                  trails meta/revision only while a big batch is being copied
+ *   PREFIX/meta/base               the log's base (decimal; absent: 0): the revisions up to it
+ *                                  were trimmed, base/ holds the state at it
+ *   PREFIX/meta/trimming           set only while one revision too big for one transaction is
+ *                                  being folded into base/ (store-etcd-trim.ts): readers take it
+ *                                  as the base and fold log entries after meta/base over base/
  *   PREFIX/res/TYPE\0GROUP\0NAME   each current resource (version, revision, value bytes)
+ *   PREFIX/base/TYPE\0GROUP\0NAME  each resource as it was at the base (same encoding as res/)
  *   PREFIX/log/REVISION            one entry per Ferry revision: time, message, actor, and which
  *                                  chunks hold its changes (REVISION zero-padded to 16 digits, so
  *                                  key order is revision order)
@@ -31,7 +37,10 @@ export class EtcdLayout {
   readonly root: string;
   readonly revisionKey: Buffer;
   readonly appliedKey: Buffer;
+  readonly baseRevisionKey: Buffer;
+  readonly trimmingKey: Buffer;
   private readonly resPrefix: string;
+  private readonly basePrefix: string;
   private readonly logPrefix: string;
 
   /** `prefix` as given in the URL path ("/ferry", "/team-a/ferry"); "" means "/ferry". */
@@ -40,7 +49,10 @@ export class EtcdLayout {
     this.root = `${trimmed === '' ? '/ferry' : trimmed}/`;
     this.revisionKey = Buffer.from(`${this.root}meta/revision`);
     this.appliedKey = Buffer.from(`${this.root}meta/applied`);
+    this.baseRevisionKey = Buffer.from(`${this.root}meta/base`);
+    this.trimmingKey = Buffer.from(`${this.root}meta/trimming`);
     this.resPrefix = `${this.root}res/`;
+    this.basePrefix = `${this.root}base/`;
     this.logPrefix = `${this.root}log/`;
   }
 
@@ -71,6 +83,22 @@ export class EtcdLayout {
   resourceKeyOf(key: Buffer): ResourceKey {
     const [typeUrl, group, name] = key
       .subarray(Buffer.byteLength(this.resPrefix))
+      .toString('utf8')
+      .split('\u0000');
+    return { typeUrl: typeUrl!, group: group!, name: name! };
+  }
+
+  baseKey(k: ResourceKey): Buffer {
+    return Buffer.from(`${this.basePrefix}${k.typeUrl}\u0000${k.group}\u0000${k.name}`);
+  }
+
+  get baseRange(): KeyRange {
+    return prefixRange(Buffer.from(this.basePrefix));
+  }
+
+  baseKeyOf(key: Buffer): ResourceKey {
+    const [typeUrl, group, name] = key
+      .subarray(Buffer.byteLength(this.basePrefix))
       .toString('utf8')
       .split('\u0000');
     return { typeUrl: typeUrl!, group: group!, name: name! };

@@ -23,6 +23,10 @@ export interface Head {
   readonly modRevision: string;
   /** The newest revision copied into res/. */
   readonly applied: number;
+  /** The log's base as readers see it: revisions up to it are trimmed (meta/trimming, else meta/base). */
+  readonly base: number;
+  /** meta/base: base/ holds the state at it, plus possibly part of the revisions up to `base`. */
+  readonly baseComplete: number;
   /** The etcd revision this was read at; later reads pin it for one consistent view. */
   readonly etcdRevision: string;
 }
@@ -78,15 +82,45 @@ export class EtcdReader {
     let revision = 0;
     let modRevision = '0';
     let applied = 0;
+    let baseComplete = 0;
+    let trimming = 0;
     for (const kv of res.kvs) {
       if (kv.key.equals(this.layout.revisionKey)) {
         revision = Number(kv.value.toString('ascii'));
         modRevision = kv.mod_revision;
       } else if (kv.key.equals(this.layout.appliedKey)) {
         applied = Number(kv.value.toString('ascii'));
+      } else if (kv.key.equals(this.layout.baseRevisionKey)) {
+        baseComplete = Number(kv.value.toString('ascii'));
+      } else if (kv.key.equals(this.layout.trimmingKey)) {
+        trimming = Number(kv.value.toString('ascii'));
       }
     }
-    return { revision, modRevision, applied, etcdRevision: res.header.revision };
+    return {
+      revision,
+      modRevision,
+      applied,
+      base: Math.max(baseComplete, trimming),
+      baseComplete,
+      etcdRevision: res.header.revision,
+    };
+  }
+
+  /**
+   * The state at `head.base`, read at `head.etcdRevision`: base/, with the log entries a trim in
+   * progress has not finished folding in (after meta/base, up to the base) folded over it.
+   */
+  async readBase(head: Head, filter?: ListFilter): Promise<Map<string, StoredResource>> {
+    const byKey = new Map<string, StoredResource>();
+    for (const kv of await this.rangeAll(this.layout.baseRange, head.etcdRevision)) {
+      const resource = decodeResource(this.layout.baseKeyOf(kv.key), kv.value);
+      if (matchesFilter(resource, filter)) byKey.set(keyOf(resource), resource);
+    }
+    if (head.baseComplete < head.base) {
+      const pending = await this.readLog(head.baseComplete, head.base, head.etcdRevision);
+      for (const entry of pending) fold(byKey, entry, filter);
+    }
+    return byKey;
   }
 
   /** Log entries with `after < revision <= upTo`, ascending, with their changes. */

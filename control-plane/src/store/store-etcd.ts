@@ -28,9 +28,12 @@ import type {
   ResourceStore,
   StoreSnapshot,
   StoredResource,
+  TrimRequest,
+  TrimResult,
   Watch,
 } from './store.js';
-import { checkLeasedRequest, keyOf, matchesFilter } from './store.js';
+import { checkLeasedRequest, keyOf, matchesFilter, resetEvent } from './store.js';
+import { EtcdTrimmer } from './store-etcd-trim.js';
 import { EtcdLeased } from './store-etcd-leased.js';
 import { decodeResource } from './store-etcd-codec.js';
 import { EtcdFeed } from './store-etcd-feed.js';
@@ -39,7 +42,13 @@ import { EtcdLeases } from './store-etcd-lease.js';
 import { EtcdReader, fold, sorted } from './store-etcd-reader.js';
 import { EtcdWriter } from './store-etcd-writer.js';
 import { isCompacted, toEtcdStoreError } from './store-etcd-errors.js';
-import { noSuchRevision, revisionConflict, storeClosed } from './store-errors.js';
+import {
+  checkTrimRequest,
+  noSuchRevision,
+  revisionConflict,
+  revisionTrimmed,
+  storeClosed,
+} from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 
 export interface EtcdTlsOptions {
@@ -86,6 +95,7 @@ export class EtcdStore implements ResourceStore {
   private readonly leased: EtcdLeased;
   private readonly reader: EtcdReader;
   private readonly writer: EtcdWriter;
+  private readonly trimmer: EtcdTrimmer;
   private readonly where: string;
   private readonly onBackgroundError: (err: Error) => void;
   private counterWatch: { cancel(): Promise<void> } | undefined;
@@ -129,14 +139,24 @@ export class EtcdStore implements ResourceStore {
     this.writer = new EtcdWriter(this.client, this.layout, this.reader, this.where, (err) =>
       this.onBackgroundError(this.storeError(err)),
     );
+    this.trimmer = new EtcdTrimmer(this.client, this.layout, this.reader);
     this.feed = new EtcdFeed(
       {
         latestRevision: async () => (await this.reader.readHead()).revision,
-        eventsBetween: async (after, upTo, limit) =>
-          (await this.reader.readLog(after, Math.min(upTo, after + limit))).map((e) => ({
-            revision: e.revision,
-            changes: e.changes,
-          })),
+        // The base and the log read at one etcd revision: a trim in between cannot leave a gap.
+        eventsBetween: (after, upTo, limit) =>
+          this.pinnedRead(async (): Promise<ChangeEvent[]> => {
+            const head = await this.reader.readHead();
+            if (after < head.base) {
+              return [resetEvent(head.base, sorted(await this.reader.readBase(head)))];
+            }
+            const entries = await this.reader.readLog(
+              after,
+              Math.min(upTo, after + limit),
+              head.etcdRevision,
+            );
+            return entries.map((e) => ({ revision: e.revision, changes: e.changes }));
+          }),
       },
       (err) => this.onBackgroundError(this.storeError(err)),
     );
@@ -206,35 +226,44 @@ export class EtcdStore implements ResourceStore {
   }
 
   listAt(revision: number, filter?: ListFilter): Promise<StoreSnapshot> {
-    return this.run(async () => {
-      const head = await this.reader.readHead();
-      if (!Number.isSafeInteger(revision) || revision < 0 || revision > head.revision) {
-        throw noSuchRevision(revision, head.revision);
-      }
-      // Committed log entries never change, so pages need not share one etcd revision.
-      const byKey = new Map<string, StoredResource>();
-      for (let after = 0; after < revision;) {
-        const entries = await this.reader.readLog(after, Math.min(revision, after + 256));
-        if (entries.length === 0) throw noSuchRevision(revision, head.revision);
-        for (const entry of entries) fold(byKey, entry, filter);
-        after = entries[entries.length - 1]!.revision;
-      }
-      return { revision, resources: sorted(byKey) };
-    });
+    return this.run(() =>
+      this.pinnedRead(async () => {
+        const head = await this.reader.readHead();
+        if (!Number.isSafeInteger(revision) || revision < 0 || revision > head.revision) {
+          throw noSuchRevision(revision, head.revision);
+        }
+        if (revision < head.base) throw revisionTrimmed(revision, head.base);
+        // Every page at the head's etcd revision: a trim meanwhile deletes log entries.
+        const byKey = await this.reader.readBase(head, filter);
+        for (let after = head.base; after < revision;) {
+          const upTo = Math.min(revision, after + 256);
+          const entries = await this.reader.readLog(after, upTo, head.etcdRevision);
+          if (entries.length === 0) throw noSuchRevision(revision, head.revision);
+          for (const entry of entries) fold(byKey, entry, filter);
+          after = entries[entries.length - 1]!.revision;
+        }
+        return { revision, resources: sorted(byKey) };
+      }),
+    );
   }
 
   history(limit = 50): Promise<HistoryEntry[]> {
     return this.run(async () => {
       if (!(limit > 0)) return [];
-      const range = this.layout.logRange(0, Number.MAX_SAFE_INTEGER - 1);
-      const res = await this.client.kv.range({
-        key: range.key,
-        range_end: range.rangeEnd,
-        sort_order: 'Descend',
-        sort_target: 'Key',
-        limit: Math.floor(limit),
+      // The entries' chunks at the range's etcd revision: a trim meanwhile deletes the oldest.
+      const entries = await this.pinnedRead(async () => {
+        const head = await this.reader.readHead();
+        const range = this.layout.logRange(head.base, Number.MAX_SAFE_INTEGER - 1);
+        const res = await this.client.kv.range({
+          key: range.key,
+          range_end: range.rangeEnd,
+          sort_order: 'Descend',
+          sort_target: 'Key',
+          limit: Math.floor(limit),
+          revision: head.etcdRevision,
+        });
+        return Promise.all(res.kvs.map((kv) => this.reader.entryOf(kv, head.etcdRevision)));
       });
-      const entries = await Promise.all(res.kvs.map((kv) => this.reader.entryOf(kv)));
       return entries.map((e) => ({
         revision: e.revision,
         time: e.header.time,
@@ -251,6 +280,17 @@ export class EtcdStore implements ResourceStore {
 
   currentRevision(): Promise<number> {
     return this.run(async () => (await this.reader.readHead()).revision);
+  }
+
+  historyBase(): Promise<number> {
+    return this.run(async () => (await this.reader.readHead()).base);
+  }
+
+  trimHistory(request: TrimRequest): Promise<TrimResult> {
+    return this.run(async () => {
+      checkTrimRequest(request);
+      return this.trimmer.trim(request);
+    });
   }
 
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch {

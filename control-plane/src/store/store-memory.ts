@@ -7,6 +7,7 @@ import {
   checkLeasedRequest,
   keyOf,
   matchesFilter,
+  resetEvent,
   type ApplyOptions,
   type ApplyResult,
   type ChangeEvent,
@@ -20,9 +21,18 @@ import {
   type ResourceStore,
   type StoreSnapshot,
   type StoredResource,
+  type TrimRequest,
+  type TrimResult,
   type Watch,
 } from './store.js';
-import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
+import {
+  checkTrimRequest,
+  noSuchRevision,
+  revisionConflict,
+  revisionTrimmed,
+  settle,
+  storeClosed,
+} from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 import { WatchHub } from './store-watch-hub.js';
 import { LocalLeased } from './store-leased-local.js';
@@ -36,20 +46,28 @@ interface LoggedRevision extends ChangeEvent {
   readonly time: string;
   readonly message: string;
   readonly actor: string;
+  /** Date.parse(time), for trimming by age. */
+  readonly timeMs: number;
 }
 
 export class MemoryStore implements ResourceStore {
   private revision = 0;
   private readonly current = new Map<string, StoredResource>();
-  /** Index i holds revision i + 1: every revision has an entry, so lookups are direct. */
-  private readonly log: LoggedRevision[] = [];
+  /** The log's base (historyBase) and the state at it. */
+  private base = 0;
+  private readonly baseState = new Map<string, StoredResource>();
+  /** Index i holds revision base + i + 1: every kept revision has an entry, so lookups are direct. */
+  private log: LoggedRevision[] = [];
   private readonly hub = new WatchHub({
     latestRevision: () => this.revision,
-    eventsBetween: (after, upTo, limit) =>
-      this.log.slice(after, Math.min(upTo, after + limit)).map(({ revision, changes }) => ({
-        revision,
-        changes,
-      })),
+    eventsBetween: (after, upTo, limit) => {
+      if (after < this.base) {
+        return [resetEvent(this.base, this.baseState.values())];
+      }
+      return this.log
+        .slice(after - this.base, Math.min(upTo, after + limit) - this.base)
+        .map(({ revision, changes }) => ({ revision, changes }));
+    },
   });
   private readonly leases = new Map<string, Lease>();
   /** namespace\0key → record and its expiry (epoch ms). */
@@ -141,10 +159,12 @@ export class MemoryStore implements ResourceStore {
       if (m.op === 'put') this.current.set(keyOf(m), storedFrom(m, revision));
       else this.current.delete(keyOf(m));
     }
+    const now = new Date();
     this.log.push({
       revision,
       changes,
-      time: new Date().toISOString(),
+      timeMs: now.getTime(),
+      time: now.toISOString(),
       message: options.message ?? '',
       actor: options.actor ?? '',
     });
@@ -163,8 +183,9 @@ export class MemoryStore implements ResourceStore {
     if (!Number.isSafeInteger(revision) || revision < 0 || revision > this.revision) {
       return Promise.reject(noSuchRevision(revision, this.revision));
     }
-    const state = new Map<string, StoredResource>();
-    for (const e of this.log.slice(0, revision)) {
+    if (revision < this.base) return Promise.reject(revisionTrimmed(revision, this.base));
+    const state = new Map(this.baseState);
+    for (const e of this.log.slice(0, revision - this.base)) {
       for (const m of e.changes) {
         if (m.op === 'put') state.set(keyOf(m), storedFrom(m, e.revision));
         else state.delete(keyOf(m));
@@ -196,6 +217,34 @@ export class MemoryStore implements ResourceStore {
   currentRevision(): Promise<number> {
     if (this.closed) return Promise.reject(storeClosed());
     return Promise.resolve(this.revision);
+  }
+
+  historyBase(): Promise<number> {
+    if (this.closed) return Promise.reject(storeClosed());
+    return Promise.resolve(this.base);
+  }
+
+  trimHistory(request: TrimRequest): Promise<TrimResult> {
+    return settle(() => {
+      checkTrimRequest(request);
+      if (this.closed) throw storeClosed();
+      const through = Math.min(request.throughRevision, this.revision - 1);
+      let count = 0;
+      while (count < request.maxRevisions && this.base + count < through) {
+        const entry = this.log[count]!;
+        if (request.recordedBefore !== undefined && !(entry.timeMs < request.recordedBefore)) break;
+        count++;
+      }
+      for (const e of this.log.slice(0, count)) {
+        for (const m of e.changes) {
+          if (m.op === 'put') this.baseState.set(keyOf(m), storedFrom(m, e.revision));
+          else this.baseState.delete(keyOf(m));
+        }
+      }
+      this.log = this.log.slice(count);
+      this.base += count;
+      return { base: this.base, trimmed: count };
+    });
   }
 
   acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {

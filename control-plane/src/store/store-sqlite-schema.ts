@@ -66,6 +66,25 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX leased_by_holder ON leased (holder);
   `,
+  // 4 → 5. Trimming the log (ResourceStore.trimHistory): `log_base` holds the base revision (the
+  // revisions up to it were trimmed from `revisions` and `changes`) and `base` the state at it,
+  // from which listAt and watch resets start.
+  `
+  CREATE TABLE base (
+    type_url TEXT NOT NULL,
+    grp      TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    value    BLOB NOT NULL,
+    version  TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (type_url, grp, name)
+  );
+  CREATE TABLE log_base (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL
+  );
+  INSERT INTO log_base (id, revision) VALUES (1, 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -181,11 +181,14 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     const before = SqliteStore.open(file);
     await before.apply([put('a', '1')], { message: 'old', actor: 'dropped below' });
     await before.close();
-    // Turn the file back into schema version 1: no actor column, no leases or leased tables.
+    // Turn the file back into schema version 1: no actor column, no leases, leased records or
+    // trimmed-log base.
     const raw = new Database(file);
     raw.exec('ALTER TABLE revisions DROP COLUMN actor');
     raw.exec('DROP TABLE leases');
     raw.exec('DROP TABLE leased');
+    raw.exec('DROP TABLE base');
+    raw.exec('DROP TABLE log_base');
     raw.pragma('user_version = 1');
     raw.close();
     const store = openClosedLater(t, file);
@@ -200,6 +203,33 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
         [1, '', 'old'],
       ],
     );
+    // ... and the trimmed log's base.
+    assert.deepEqual(await store.trimHistory({ throughRevision: 1, maxRevisions: 10 }), {
+      base: 1,
+      trimmed: 1,
+    });
+    assert.deepEqual(describeSnapshot(await store.listAt(1)), ['Cluster default/a v:1 rev=1 1']);
+  });
+
+  void test('trimming the log gives the freed pages back to the file system (incremental vacuum)', async (t) => {
+    const file = join(tempDir(t), 'store.db');
+    const store = openClosedLater(t, file);
+    const big = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 40; i++) await store.apply([put('big', `${i}${big}`)]);
+    // The WAL holds the newest pages until a checkpoint; measure the database file itself.
+    const raw = new Database(file);
+    t.after(() => raw.close());
+    assert.equal(raw.pragma('auto_vacuum', { simple: true }), 2, 'INCREMENTAL on a new file');
+    raw.pragma('wal_checkpoint(TRUNCATE)');
+    const grown = statSync(file).size;
+    assert.deepEqual(await store.trimHistory({ throughRevision: 39, maxRevisions: 100 }), {
+      base: 39,
+      trimmed: 39,
+    });
+    raw.pragma('wal_checkpoint(TRUNCATE)');
+    assert.equal(raw.pragma('freelist_count', { simple: true }), 0);
+    const trimmed = statSync(file).size;
+    assert.ok(trimmed < grown / 4, `file ${grown} bytes before, ${trimmed} after trimming`);
   });
 
   void test('a file that is not a database is refused with FERRY_STORE_UNAVAILABLE', (t) => {

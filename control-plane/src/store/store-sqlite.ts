@@ -29,11 +29,20 @@ import type {
   ResourceKey,
   ResourceStore,
   StoreSnapshot,
+  TrimRequest,
+  TrimResult,
   Watch,
 } from './store.js';
-import { checkLeaseRequest, checkLeasedRequest } from './store.js';
+import { checkLeaseRequest, checkLeasedRequest, resetEvent } from './store.js';
 import { LocalLeased } from './store-leased-local.js';
-import { noSuchRevision, revisionConflict, settle, storeClosed } from './store-errors.js';
+import {
+  checkTrimRequest,
+  noSuchRevision,
+  revisionConflict,
+  revisionTrimmed,
+  settle,
+  storeClosed,
+} from './store-errors.js';
 import { netChanges } from './store-net-changes.js';
 import {
   FILTER_SQL,
@@ -77,6 +86,10 @@ export class SqliteStore implements ResourceStore {
     try {
       // WAL lets readers (watch replay, list) run while another process writes; FULL makes each
       // commit durable before it is acknowledged (NORMAL could lose the last ones on power loss).
+      // Pages freed by trimming the log go back to the file system (incremental_vacuum after each
+      // trim batch). Takes effect only on a file that has no tables yet: older files keep reusing
+      // their free pages instead (docs/architecture.md, "How the log is trimmed").
+      db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       migrate(db, file);
@@ -106,6 +119,16 @@ export class SqliteStore implements ResourceStore {
   private readonly changeKeysBetweenStmt;
   private readonly changesBetweenStmt;
   private readonly dataVersionStmt;
+  private readonly baseRevisionStmt;
+  private readonly baseStmt;
+  private readonly trimCandidatesStmt;
+  private readonly upsertBaseStmt;
+  private readonly deleteBaseStmt;
+  private readonly deleteChangesThroughStmt;
+  private readonly deleteRevisionsThroughStmt;
+  private readonly setBaseRevisionStmt;
+  private readonly trimTx;
+  private readonly eventsTx;
   private readonly leaseStmt;
   private readonly putLeaseStmt;
   private readonly deleteLeaseStmt;
@@ -161,14 +184,44 @@ export class SqliteStore implements ResourceStore {
       `SELECT type_url, grp, name, value, version, revision FROM resources
        WHERE ${FILTER_SQL} ORDER BY type_url, grp, name`,
     );
-    // The state at a revision: per key, the newest change at or before it, if that is a put.
+    // The state at a revision: per key, the newest change at or before it, if that is a put; the
+    // base snapshot stands for the trimmed revisions (its rows are older than any change kept).
     this.listAtStmt = db.prepare<FilterParams & { revision: number }, ResourceRow>(
       `SELECT type_url, grp, name, value, version, revision FROM (
          SELECT type_url, grp, name, value, version, revision, op,
                 row_number() OVER (PARTITION BY type_url, grp, name ORDER BY revision DESC, seq DESC) AS newest
-         FROM changes WHERE revision <= @revision AND ${FILTER_SQL}
+         FROM (
+           SELECT type_url, grp, name, value, version, revision, 'put' AS op, -1 AS seq
+           FROM base WHERE ${FILTER_SQL}
+           UNION ALL
+           SELECT type_url, grp, name, value, version, revision, op, seq
+           FROM changes WHERE revision <= @revision AND ${FILTER_SQL}
+         )
        ) WHERE newest = 1 AND op = 'put' ORDER BY type_url, grp, name`,
     );
+    this.baseRevisionStmt = db.prepare<[], number>('SELECT revision FROM log_base').pluck();
+    this.baseStmt = db.prepare<[], ResourceRow>(
+      'SELECT type_url, grp, name, value, version, revision FROM base ORDER BY type_url, grp, name',
+    );
+    this.trimCandidatesStmt = db.prepare<
+      [number, number, number],
+      { revision: number; time: string }
+    >(
+      'SELECT revision, time FROM revisions WHERE revision > ? AND revision <= ? ORDER BY revision LIMIT ?',
+    );
+    this.upsertBaseStmt = db.prepare<[string, string, string, Uint8Array, string, number]>(
+      `INSERT INTO base (type_url, grp, name, value, version, revision) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (type_url, grp, name)
+       DO UPDATE SET value = excluded.value, version = excluded.version, revision = excluded.revision`,
+    );
+    this.deleteBaseStmt = db.prepare<[string, string, string]>(
+      'DELETE FROM base WHERE type_url = ? AND grp = ? AND name = ?',
+    );
+    this.deleteChangesThroughStmt = db.prepare<[number]>('DELETE FROM changes WHERE revision <= ?');
+    this.deleteRevisionsThroughStmt = db.prepare<[number]>(
+      'DELETE FROM revisions WHERE revision <= ?',
+    );
+    this.setBaseRevisionStmt = db.prepare<[number]>('UPDATE log_base SET revision = ?');
     this.newestRevisionsStmt = db.prepare<[number], RevisionRow>(
       'SELECT revision, time, message, actor FROM revisions ORDER BY revision DESC LIMIT ?',
     );
@@ -247,18 +300,28 @@ export class SqliteStore implements ResourceStore {
     this.listAtTx = db.transaction((revision: number, params: FilterParams): StoreSnapshot => {
       const latest = this.latestRevisionStmt.get()!;
       if (revision > latest) throw noSuchRevision(revision, latest);
+      const base = this.baseRevisionStmt.get()!;
+      if (revision < base) throw revisionTrimmed(revision, base);
       return {
         revision,
         resources: this.listAtStmt.all({ ...params, revision }).map(storedFromRow),
       };
     });
     this.historyTx = db.transaction(this.historyInTransaction.bind(this));
+    this.trimTx = db.transaction(this.trimInTransaction.bind(this));
+    // One read snapshot for the base and the changes: a trim by another process between the two
+    // reads would otherwise leave a silent gap.
+    this.eventsTx = db.transaction((after: number, upTo: number): ChangeEvent[] => {
+      const base = this.baseRevisionStmt.get()!;
+      if (after < base) return [resetEvent(base, this.baseStmt.all().map(storedFromRow))];
+      return eventsFromRows(this.changesBetweenStmt.all(after, upTo));
+    });
 
     this.hub = new WatchHub(
       {
         latestRevision: () => this.latestRevisionStmt.get()!,
         eventsBetween: (after, upTo, limit) =>
-          eventsFromRows(this.changesBetweenStmt.all(after, Math.min(upTo, after + limit))),
+          this.eventsTx.deferred(after, Math.min(upTo, after + limit)),
       },
       (err) => this.onBackgroundError(toStoreError(err, file)),
     );
@@ -369,6 +432,25 @@ export class SqliteStore implements ResourceStore {
     return settle(() => this.read(() => this.latestRevisionStmt.get()!));
   }
 
+  historyBase(): Promise<number> {
+    return settle(() => this.read(() => this.baseRevisionStmt.get()!));
+  }
+
+  trimHistory(request: TrimRequest): Promise<TrimResult> {
+    return settle(() => {
+      checkTrimRequest(request);
+      this.assertOpen();
+      try {
+        const result = this.trimTx.immediate(request);
+        // Outside the transaction: it is a write of its own, and SQLite refuses it inside one.
+        if (result.trimmed > 0) this.db.pragma('incremental_vacuum');
+        return result;
+      } catch (err) {
+        throw toStoreError(err, this.file);
+      }
+    });
+  }
+
   acquireLease(name: string, holder: string, ttlMs: number): Promise<LeaseOutcome> {
     return settle(() => this.leaseWrite(name, holder, ttlMs, true));
   }
@@ -453,6 +535,37 @@ export class SqliteStore implements ResourceStore {
       }
     });
     return { revision, changes };
+  }
+
+  /** Under the write lock, so concurrent trimmers and applies of other processes serialize. */
+  private trimInTransaction(request: TrimRequest): TrimResult {
+    const base = this.baseRevisionStmt.get()!;
+    const through = Math.min(request.throughRevision, this.latestRevisionStmt.get()! - 1);
+    let newBase = base;
+    for (const row of this.trimCandidatesStmt.all(base, through, request.maxRevisions)) {
+      if (request.recordedBefore !== undefined && !(Date.parse(row.time) < request.recordedBefore))
+        break;
+      newBase = row.revision;
+    }
+    if (newBase === base) return { base, trimmed: 0 };
+    for (const row of this.changesBetweenStmt.all(base, newBase)) {
+      if (row.op === 'put') {
+        this.upsertBaseStmt.run(
+          row.type_url,
+          row.grp,
+          row.name,
+          row.value!,
+          row.version!,
+          row.revision,
+        );
+      } else {
+        this.deleteBaseStmt.run(row.type_url, row.grp, row.name);
+      }
+    }
+    this.deleteChangesThroughStmt.run(newBase);
+    this.deleteRevisionsThroughStmt.run(newBase);
+    this.setBaseRevisionStmt.run(newBase);
+    return { base: newBase, trimmed: newBase - base };
   }
 
   private historyInTransaction(limit: number): HistoryEntry[] {

@@ -9,7 +9,11 @@ import type { ChangeEvent, Watch } from './store.js';
 /** The committed log a hub reads from; both calls are synchronous and see committed data only. */
 export interface ChangeLog {
   latestRevision(): number;
-  /** Events with `after < revision <= upTo`, ascending; at most `limit` revisions. */
+  /**
+   * Events with `after < revision <= upTo`, ascending; at most `limit` revisions. When `after` is
+   * older than the log's base, a single reset event at the base instead (read in one snapshot
+   * with the base, so a concurrent trim cannot leave a gap); the hub then reads on from the base.
+   */
   eventsBetween(after: number, upTo: number, limit: number): ChangeEvent[];
 }
 

@@ -55,6 +55,29 @@ export interface StoreSnapshot {
 export interface ChangeEvent {
   readonly revision: number;
   readonly changes: readonly Mutation[];
+  /**
+   * True when revisions the watcher needed were trimmed (ResourceStore.trimHistory): `changes`
+   * are then puts of every resource as it was at `revision` (the log's base) and the watcher must
+   * forget what it had before. Never a silent gap: a watcher gets either every revision or a reset.
+   */
+  readonly reset?: boolean;
+}
+
+/** One step of trimming the revision log (ResourceStore.trimHistory). */
+export interface TrimRequest {
+  /** The newest revision that may be trimmed; the store never trims its latest revision. */
+  readonly throughRevision: number;
+  /** When set, only revisions recorded before this time (epoch ms) are trimmed. */
+  readonly recordedBefore?: number;
+  /** At most this many revisions in this call: one transaction of bounded size. */
+  readonly maxRevisions: number;
+}
+
+export interface TrimResult {
+  /** The log's base after the call (ResourceStore.historyBase). */
+  readonly base: number;
+  /** Revisions trimmed by this call. */
+  readonly trimmed: number;
 }
 
 export interface HistoryEntry {
@@ -128,14 +151,31 @@ export interface ResourceStore {
   apply(mutations: readonly Mutation[], options?: ApplyOptions): Promise<ApplyResult>;
   /** Current state, consistent with the returned revision. */
   list(filter?: ListFilter): Promise<StoreSnapshot>;
-  /** State as it was at `revision` (FERRY_NOT_FOUND if the store never had it). */
+  /**
+   * State as it was at `revision` (FERRY_NOT_FOUND if the store never had it,
+   * FERRY_REVISION_TRIMMED if it is older than the log's base).
+   */
   listAt(revision: number, filter?: ListFilter): Promise<StoreSnapshot>;
-  /** Newest first. */
+  /** Newest first; only revisions after the log's base (older ones were trimmed). */
   history(limit?: number): Promise<HistoryEntry[]>;
   currentRevision(): Promise<number>;
   /**
+   * The log's base: the revisions up to it were trimmed, their history is gone, and the state at
+   * the base itself is kept (listAt, rollback). 0 until the log is first trimmed.
+   */
+  historyBase(): Promise<number>;
+  /**
+   * Trims the oldest revisions after the base, up to `request.throughRevision`, in one
+   * transaction: their history entries and changes go, and the state at the new base is kept as
+   * the base snapshot. Safe while other callers apply (the newest revision is never trimmed) and
+   * while another store object trims the same store (one of them trims each revision).
+   */
+  trimHistory(request: TrimRequest): Promise<TrimResult>;
+  /**
    * Calls `onEvent` for every revision after `fromRevision`, in order, first the past ones then
-   * live ones, each exactly once. The callback must not throw.
+   * live ones, each exactly once. When revisions after `fromRevision` were trimmed (or are
+   * trimmed while the watcher lags behind), it first gets a reset event (ChangeEvent.reset) with
+   * the state at the base, then every revision after the base. The callback must not throw.
    */
   watch(fromRevision: number, onEvent: (event: ChangeEvent) => void): Watch;
   /**
@@ -216,4 +256,20 @@ export function matchesFilter(r: ResourceKey, filter: ListFilter | undefined): b
     (filter.group === undefined || r.group === filter.group) &&
     (filter.name === undefined || r.name === filter.name)
   );
+}
+
+/** The reset event (ChangeEvent.reset) for the state `resources` at `revision`. */
+export function resetEvent(revision: number, resources: Iterable<StoredResource>): ChangeEvent {
+  const changes: Mutation[] = [];
+  for (const r of resources) {
+    changes.push({
+      op: 'put',
+      typeUrl: r.typeUrl,
+      group: r.group,
+      name: r.name,
+      value: r.value,
+      version: r.version,
+    });
+  }
+  return { revision, changes, reset: true };
 }
