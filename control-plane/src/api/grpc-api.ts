@@ -401,19 +401,28 @@ interface StartRolloutMessage {
   max_error_ratio_increase?: number;
   min_requests?: string | number;
   max_unhealthy_hosts_increase?: number;
+  latency_max_ratio?: number;
+  latency_min_requests?: string | number;
 }
 
 const ROLLOUT_ACTIONS: readonly RolloutAction[] = ['pause', 'resume', 'abort', 'promote'];
 
 /** The request's spec in the shape parseRolloutSpec reads (unset gates keep their defaults). */
 function grpcRolloutSpec(req: StartRolloutMessage): Record<string, unknown> {
-  const gates: Record<string, number> = {};
+  const gates: Record<string, unknown> = {};
   if (req.max_error_ratio !== undefined) gates.max_error_ratio = req.max_error_ratio;
   if (req.max_error_ratio_increase !== undefined)
     gates.max_error_ratio_increase = req.max_error_ratio_increase;
   if (req.min_requests !== undefined) gates.min_requests = Number(req.min_requests);
   if (req.max_unhealthy_hosts_increase !== undefined)
     gates.max_unhealthy_hosts_increase = req.max_unhealthy_hosts_increase;
+  if (req.latency_max_ratio !== undefined || req.latency_min_requests !== undefined)
+    gates.latency = {
+      ...(req.latency_max_ratio !== undefined ? { max_ratio: req.latency_max_ratio } : {}),
+      ...(req.latency_min_requests !== undefined
+        ? { min_requests: Number(req.latency_min_requests) }
+        : {}),
+    };
   return {
     stages: [...(req.stages ?? [])],
     ...(req.bake ? { bake: req.bake } : {}),

@@ -7,10 +7,15 @@ import {
   stageMembers,
   stageSize,
   type GateInput,
+  type LoadDelta,
 } from './rollout-plan.js';
 import { DEFAULT_GATES } from './rollout-record.js';
 
-const quiet = { issued: 0, errors: 0 };
+function load(issued: number, errors: number, latencyMs = 0, latencyCount = 0): LoadDelta {
+  return { issued, errors, latencyMs, latencyCount };
+}
+
+const quiet = load(0, 0);
 const noHealth = { proxies: 0, increase: 0 };
 
 function gates(overrides: Partial<GateInput>): GateInput {
@@ -83,13 +88,13 @@ void describe('rollout plan', () => {
 
   void test('gates: error ratio judged after min_requests, against the baseline', () => {
     // Below min_requests: not judged.
-    assert.equal(failedGate(gates({ updatedLoad: { issued: 19, errors: 19 } })), undefined);
+    assert.equal(failedGate(gates({ updatedLoad: load(19, 19) })), undefined);
     // Above the ratio, baseline clean: fails.
     assert.match(
       failedGate(
         gates({
-          updatedLoad: { issued: 100, errors: 30 },
-          baselineLoad: { issued: 300, errors: 0 },
+          updatedLoad: load(100, 30),
+          baselineLoad: load(300, 0),
         }),
       ) ?? '',
       /error ratio of updated proxies 30\.0% \(30\/100\) is above 5\.0% and 2\.0% above the baseline's 0\.0%/,
@@ -98,19 +103,19 @@ void describe('rollout plan', () => {
     assert.equal(
       failedGate(
         gates({
-          updatedLoad: { issued: 100, errors: 30 },
-          baselineLoad: { issued: 300, errors: 87 },
+          updatedLoad: load(100, 30),
+          baselineLoad: load(300, 87),
         }),
       ),
       undefined,
     );
     // No baseline with enough requests (last stage): the absolute ratio decides.
     assert.match(
-      failedGate(gates({ updatedLoad: { issued: 100, errors: 30 } })) ?? '',
+      failedGate(gates({ updatedLoad: load(100, 30) })) ?? '',
       /no baseline with enough requests/,
     );
     // At or under the ratio: passes.
-    assert.equal(failedGate(gates({ updatedLoad: { issued: 100, errors: 5 } })), undefined);
+    assert.equal(failedGate(gates({ updatedLoad: load(100, 5) })), undefined);
   });
 
   void test('gates: unhealthy upstream hosts increase beyond the baseline', () => {
