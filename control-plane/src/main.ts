@@ -518,6 +518,8 @@ async function main(): Promise<void> {
     load: xds.load(),
     health: xds.health(),
     logger,
+    // The tallies of replicas that stopped renewing their membership are not waited for.
+    liveReplicas: () => rlsMembership.members().map((m) => m.id),
     ...(tracer ? { tracer } : {}),
   });
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
@@ -638,7 +640,7 @@ async function main(): Promise<void> {
     pollMinMs: options.acme.pollMinMs,
   });
   await acmeManager.start();
-  rolloutController.start();
+  rolloutController.start(boundReplica);
   const revision = await store.currentRevision();
   logger.info(
     {
