@@ -52,6 +52,7 @@ import { AcmeChallengeOverlay } from './acme/acme-challenge-overlay.js';
 import { AcmeManager } from './acme/acme-manager.js';
 import { LeaderElection } from './replicas/leader.js';
 import { replicaSetStatus, type ReplicaSetStatus } from './replicas/replica-set.js';
+import { PeerStatus } from './replicas/peer-status.js';
 import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
@@ -530,6 +531,10 @@ async function main(): Promise<void> {
     writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),
     replicas: () => replicaView.status?.(),
+    peers: new PeerStatus({
+      replicas: () => rlsMembership.members(),
+      self: () => rlsMembership.self.id,
+    }),
     ...(tracer ? { tracer } : {}),
   });
   const rollouts = new RolloutService(service, rolloutController);
@@ -624,6 +629,8 @@ async function main(): Promise<void> {
       options.rlsAdvertise?.port ?? xdsPort,
     ),
     boundReplica,
+    // Where peers ask for this replica's proxies (replicas/peer-status.ts).
+    `${httpApi.scheme}://${formatHostPort(advertisedHost(options.api.host), api.port)}`,
   );
   // One leader among the replicas of the store runs the singleton duties (replicas/leader.ts).
   await leader.start();

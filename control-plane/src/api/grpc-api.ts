@@ -64,7 +64,9 @@ export function addManagementService(
   options: ManagementGrpcOptions,
 ): void {
   const unary =
-    <Request>(operation: (request: Request, caller: Caller) => Promise<unknown>): Unary<Request> =>
+    <Request>(
+      operation: (request: Request, caller: Caller, authorization?: string) => Promise<unknown>,
+    ): Unary<Request> =>
     (call, callback) => {
       void (async () => {
         try {
@@ -82,9 +84,9 @@ export function addManagementService(
                     traceparent: String(traceparent[0]),
                     tracestate: call.metadata.get('tracestate').map(String),
                   }),
-                  () => operation(call.request, caller),
+                  () => operation(call.request, caller, authorization?.toString()),
                 )
-              : await operation(call.request, caller);
+              : await operation(call.request, caller, authorization?.toString());
           callback(null, result);
         } catch (err) {
           callback(toServiceError(err, options.logger));
@@ -180,29 +182,52 @@ export function addManagementService(
         ),
       ),
     ),
-    Status: unary(async (req: { node_id?: string; resources?: boolean }, caller) => {
-      const status = await service.status(caller, {
-        ...(req.node_id ? { nodeId: String(req.node_id) } : {}),
-        resources: req.resources === true,
-      });
-      const set = status.replicaSet;
-      return {
-        revision: status.revision,
-        nodes: status.nodes.map(nodeStatus),
-        ...(set
-          ? {
-              replica_set: {
-                self: set.self,
-                leader: set.leader ?? '',
-                ...(set.leaderExpiresAt
-                  ? { leader_expires_at: timestamp(set.leaderExpiresAt) }
-                  : {}),
-                replicas: set.replicas,
-              },
-            }
-          : {}),
-      };
-    }),
+    Status: unary(
+      async (
+        req: { node_id?: string; resources?: boolean; local?: boolean },
+        caller,
+        authorization,
+      ) => {
+        const status = await service.status(
+          caller,
+          {
+            ...(req.node_id ? { nodeId: String(req.node_id) } : {}),
+            resources: req.resources === true,
+          },
+          req.local === true
+            ? undefined
+            : { authorization, viaCertificate: caller.via === 'certificate' },
+        );
+        const set = status.replicaSet;
+        return {
+          revision: status.revision,
+          nodes: status.nodes.map(nodeStatus),
+          ...(set
+            ? {
+                replica_set: {
+                  self: set.self,
+                  leader: set.leader ?? '',
+                  ...(set.leaderExpiresAt
+                    ? { leader_expires_at: timestamp(set.leaderExpiresAt) }
+                    : {}),
+                  replicas: set.replicas.map((r) => ({
+                    id: r.id,
+                    address: r.address,
+                    api_url: r.apiUrl,
+                    leader: r.leader,
+                    self: r.self,
+                  })),
+                },
+              }
+            : {}),
+          unanswered_replicas: (status.unansweredReplicas ?? []).map((u) => ({
+            replica: u.replica,
+            api_url: u.apiUrl,
+            error: u.error,
+          })),
+        };
+      },
+    ),
     StartRollout: unary(async (req: StartRolloutMessage, caller) => {
       const rollouts = options.rollouts;
       if (!rollouts) throw noView('StartRollout');
