@@ -139,4 +139,30 @@ void describe('rollout plan', () => {
       undefined,
     );
   });
+
+  void test('gates: the latency gate compares means once both sides finished min_requests', () => {
+    const latency = { ...DEFAULT_GATES, latency: { maxRatio: 2, minRequests: 10 } };
+    const slow = load(10, 0, 500, 10);
+    assert.equal(
+      failedGate(gates({ gates: latency, updatedLoad: slow, baselineLoad: load(9, 0, 90, 9) })),
+      undefined,
+      'no baseline to compare with',
+    );
+    assert.equal(
+      failedGate(gates({ gates: latency, updatedLoad: slow, baselineLoad: load(10, 0, 250, 10) })),
+      undefined,
+      '50 ms against 25 ms is 2×, not above',
+    );
+    assert.match(
+      failedGate(
+        gates({ gates: latency, updatedLoad: slow, baselineLoad: load(10, 0, 240, 10) }),
+      ) ?? '',
+      /mean upstream request time of updated proxies 50\.0 ms \(10 requests\) is 2\.08× the baseline's 24\.0 ms/,
+    );
+    assert.equal(
+      failedGate(gates({ updatedLoad: slow, baselineLoad: load(10, 0, 10, 10) })),
+      undefined,
+      'off by default',
+    );
+  });
 });
