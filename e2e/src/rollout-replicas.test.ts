@@ -233,12 +233,16 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
   }
 
   test("ferryctl status on A lists B's proxy with replica B", async () => {
-    const res = await ferryctl(a.apiUrl, ['status', '-o', 'json']);
-    assert.equal(res.code, 0, res.stderr);
-    const body = JSON.parse(res.stdout) as {
-      nodes: { node_id: string; replica?: string; connected: boolean }[];
-      unanswered_replicas?: unknown[];
-    };
+    // A learns of B (its membership record, renewed every second) once B is up.
+    const body = await eventually(async () => {
+      const res = await ferryctl(a.apiUrl, ['status', '-o', 'json']);
+      assert.equal(res.code, 0, res.stderr);
+      const parsed = JSON.parse(res.stdout) as {
+        nodes: { node_id: string; replica?: string; connected: boolean }[];
+        unanswered_replicas?: unknown[];
+      };
+      return parsed.nodes.some((n) => n.node_id === ON_B) ? parsed : undefined;
+    }, "B's proxy listed by A");
     const connected = body.nodes
       .filter((n) => n.connected && n.node_id.startsWith('fleetx-'))
       .map((n) => [n.node_id, n.replica])
