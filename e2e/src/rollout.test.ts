@@ -238,7 +238,8 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
       30_000,
     );
     const paused = await ferryctl(cp.apiUrl, ['rollout', 'pause']);
-    assert.equal(paused.code, 0, paused.stderr);
+    if (paused.code !== 0)
+      assert.fail(`${paused.stderr.trim()}; the rollouts: ${JSON.stringify(await rollouts())}`);
     assert.match(paused.stdout, /PAUSED, stage 1\/2/);
     const canary = atStage1.updated_nodes[0]!;
     const canaryOffset = PROXIES.indexOf(canary);
