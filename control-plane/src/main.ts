@@ -58,6 +58,7 @@ import {
 } from './store/history-trimmer.js';
 import { parseDuration } from './ctl/args.js';
 import { replicaSetStatus, type ReplicaSetStatus } from './replicas/replica-set.js';
+import { PeerStatus } from './replicas/peer-status.js';
 import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
@@ -543,6 +544,8 @@ async function main(): Promise<void> {
     load: xds.load(),
     health: xds.health(),
     logger,
+    // The tallies of replicas that stopped renewing their membership are not waited for.
+    liveReplicas: () => rlsMembership.members().map((m) => m.id),
     ...(tracer ? { tracer } : {}),
   });
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
@@ -553,6 +556,10 @@ async function main(): Promise<void> {
     writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),
     replicas: () => replicaView.status?.(),
+    peers: new PeerStatus({
+      replicas: () => rlsMembership.members(),
+      self: () => rlsMembership.self.id,
+    }),
     ...(tracer ? { tracer } : {}),
   });
   const rollouts = new RolloutService(service, rolloutController);
@@ -647,6 +654,8 @@ async function main(): Promise<void> {
       options.rlsAdvertise?.port ?? xdsPort,
     ),
     boundReplica,
+    // Where peers ask for this replica's proxies (replicas/peer-status.ts).
+    `${httpApi.scheme}://${formatHostPort(advertisedHost(options.api.host), api.port)}`,
   );
   // One leader among the replicas of the store runs the singleton duties (replicas/leader.ts).
   await leader.start();
@@ -663,7 +672,7 @@ async function main(): Promise<void> {
     pollMinMs: options.acme.pollMinMs,
   });
   await acmeManager.start();
-  rolloutController.start();
+  rolloutController.start(boundReplica);
   const historyTrimmer = new HistoryTrimmer({
     store,
     leadership: leader,

@@ -491,10 +491,8 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     assert.equal(started.code, 0, started.stderr);
     const name = /rollout (rollout-\d+)/.exec(started.stdout)?.[1];
     assert.ok(name, started.stdout);
+    // Either replica may drive: it sums both replicas' tallies of their proxies.
     const holder = await rolloutLeaseHolder();
-    // A replica drives a rollout with the proxies connected to it: the one without any leaves
-    // the lease to the one the proxies use.
-    assert.equal(await proxiesOn(), holder, 'the proxies on the rollout leader');
     // Stage 1 reached (one proxy on the candidate), then the leader dies mid-rollout.
     await eventually(async () => {
       const res = await request(`${holder.cp.apiUrl}/v1/rollouts`);

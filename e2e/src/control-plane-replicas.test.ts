@@ -50,7 +50,7 @@ interface StatusJson {
 interface ReplicasJson {
   self: string;
   leader?: string;
-  replicas: { id: string; address: string; leader: boolean; self: boolean }[];
+  replicas: { id: string; address: string; api_url: string; leader: boolean; self: boolean }[];
   proxies: { node_id: string; replica: string }[];
 }
 
@@ -338,11 +338,11 @@ secret_name: ${name}-tls
       HANDOVER_BOUND_MS,
     );
     assert.deepEqual(view.replicas, [
-      { id: 'cp-b', address: b.xdsAddress, leader: true, self: true },
+      { id: 'cp-b', address: b.xdsAddress, api_url: b.apiUrl, leader: true, self: true },
     ]);
     const table = await ferryctl(b.apiUrl, ['replicas']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^cp-b\s+\S+\s+yes\s+yes$/m);
+    assert.match(table.stdout, /^cp-b\s+\S+\s+\S+\s+yes\s+yes$/m);
     assert.match(table.stdout, /leader: cp-b/);
     assert.equal(await issued(b, 'two'), 'cp-b');
     assert.ok(b.logs.some((l) => l.includes('this replica is now the leader')));

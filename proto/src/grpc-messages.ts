@@ -210,7 +210,15 @@ export interface UpstreamLocalityStatsMessage {
   total_requests_in_progress?: string;
   total_error_requests?: string;
   total_issued_requests?: string;
+  load_metric_stats?: readonly EndpointLoadMetricStatsMessage[];
   priority?: number;
+}
+
+/** A named load metric of a locality (envoy.config.endpoint.v3.EndpointLoadMetricStats). */
+export interface EndpointLoadMetricStatsMessage {
+  metric_name?: string;
+  num_requests_finished_with_metric?: string;
+  total_metric_value?: number;
 }
 
 export interface ClusterStatsMessage {

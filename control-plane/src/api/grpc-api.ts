@@ -64,7 +64,9 @@ export function addManagementService(
   options: ManagementGrpcOptions,
 ): void {
   const unary =
-    <Request>(operation: (request: Request, caller: Caller) => Promise<unknown>): Unary<Request> =>
+    <Request>(
+      operation: (request: Request, caller: Caller, authorization?: string) => Promise<unknown>,
+    ): Unary<Request> =>
     (call, callback) => {
       void (async () => {
         try {
@@ -82,9 +84,9 @@ export function addManagementService(
                     traceparent: String(traceparent[0]),
                     tracestate: call.metadata.get('tracestate').map(String),
                   }),
-                  () => operation(call.request, caller),
+                  () => operation(call.request, caller, authorization?.toString()),
                 )
-              : await operation(call.request, caller);
+              : await operation(call.request, caller, authorization?.toString());
           callback(null, result);
         } catch (err) {
           callback(toServiceError(err, options.logger));
@@ -180,29 +182,52 @@ export function addManagementService(
         ),
       ),
     ),
-    Status: unary(async (req: { node_id?: string; resources?: boolean }, caller) => {
-      const status = await service.status(caller, {
-        ...(req.node_id ? { nodeId: String(req.node_id) } : {}),
-        resources: req.resources === true,
-      });
-      const set = status.replicaSet;
-      return {
-        revision: status.revision,
-        nodes: status.nodes.map(nodeStatus),
-        ...(set
-          ? {
-              replica_set: {
-                self: set.self,
-                leader: set.leader ?? '',
-                ...(set.leaderExpiresAt
-                  ? { leader_expires_at: timestamp(set.leaderExpiresAt) }
-                  : {}),
-                replicas: set.replicas,
-              },
-            }
-          : {}),
-      };
-    }),
+    Status: unary(
+      async (
+        req: { node_id?: string; resources?: boolean; local?: boolean },
+        caller,
+        authorization,
+      ) => {
+        const status = await service.status(
+          caller,
+          {
+            ...(req.node_id ? { nodeId: String(req.node_id) } : {}),
+            resources: req.resources === true,
+          },
+          req.local === true
+            ? undefined
+            : { authorization, viaCertificate: caller.via === 'certificate' },
+        );
+        const set = status.replicaSet;
+        return {
+          revision: status.revision,
+          nodes: status.nodes.map(nodeStatus),
+          ...(set
+            ? {
+                replica_set: {
+                  self: set.self,
+                  leader: set.leader ?? '',
+                  ...(set.leaderExpiresAt
+                    ? { leader_expires_at: timestamp(set.leaderExpiresAt) }
+                    : {}),
+                  replicas: set.replicas.map((r) => ({
+                    id: r.id,
+                    address: r.address,
+                    api_url: r.apiUrl,
+                    leader: r.leader,
+                    self: r.self,
+                  })),
+                },
+              }
+            : {}),
+          unanswered_replicas: (status.unansweredReplicas ?? []).map((u) => ({
+            replica: u.replica,
+            api_url: u.apiUrl,
+            error: u.error,
+          })),
+        };
+      },
+    ),
     StartRollout: unary(async (req: StartRolloutMessage, caller) => {
       const rollouts = options.rollouts;
       if (!rollouts) throw noView('StartRollout');
@@ -401,19 +426,28 @@ interface StartRolloutMessage {
   max_error_ratio_increase?: number;
   min_requests?: string | number;
   max_unhealthy_hosts_increase?: number;
+  latency_max_ratio?: number;
+  latency_min_requests?: string | number;
 }
 
 const ROLLOUT_ACTIONS: readonly RolloutAction[] = ['pause', 'resume', 'abort', 'promote'];
 
 /** The request's spec in the shape parseRolloutSpec reads (unset gates keep their defaults). */
 function grpcRolloutSpec(req: StartRolloutMessage): Record<string, unknown> {
-  const gates: Record<string, number> = {};
+  const gates: Record<string, unknown> = {};
   if (req.max_error_ratio !== undefined) gates.max_error_ratio = req.max_error_ratio;
   if (req.max_error_ratio_increase !== undefined)
     gates.max_error_ratio_increase = req.max_error_ratio_increase;
   if (req.min_requests !== undefined) gates.min_requests = Number(req.min_requests);
   if (req.max_unhealthy_hosts_increase !== undefined)
     gates.max_unhealthy_hosts_increase = req.max_unhealthy_hosts_increase;
+  if (req.latency_max_ratio !== undefined || req.latency_min_requests !== undefined)
+    gates.latency = {
+      ...(req.latency_max_ratio !== undefined ? { max_ratio: req.latency_max_ratio } : {}),
+      ...(req.latency_min_requests !== undefined
+        ? { min_requests: Number(req.latency_min_requests) }
+        : {}),
+    };
   return {
     stages: [...(req.stages ?? [])],
     ...(req.bake ? { bake: req.bake } : {}),

@@ -398,10 +398,17 @@ export class HttpApi {
       const nodeId = optionalString(query, 'node');
       return ok(
         statusJson(
-          await service.status(caller, {
-            ...(nodeId ? { nodeId } : {}),
-            resources: queryBoolean(url, 'resources'),
-          }),
+          await service.status(
+            caller,
+            { ...(nodeId ? { nodeId } : {}), resources: queryBoolean(url, 'resources') },
+            // `local=true`: this replica's proxies only (what a peer asks for).
+            queryBoolean(url, 'local')
+              ? undefined
+              : {
+                  authorization: req.headers.authorization,
+                  viaCertificate: caller.via === 'certificate',
+                },
+          ),
         ),
       );
     }

@@ -21,6 +21,7 @@ import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
 import type { FleetStatusSource, StatusOptions } from '../xds/fleet-status.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
+import type { ForwardedCaller, PeerStatus } from '../replicas/peer-status.js';
 import {
   batchLabel,
   resourceLabel,
@@ -85,6 +86,8 @@ export interface ManagementServiceOptions {
    * throws to refuse it (a group with a rollout in progress, ../rollout/rollout-service.ts).
    */
   readonly writeGuard?: (group: string | undefined) => Promise<void>;
+  /** The other replicas' proxies for status (../replicas/peer-status.ts); none without it. */
+  readonly peers?: PeerStatus;
 }
 
 /** Decoded stored resources, by type URL + content version (equal versions ⇒ equal content). */
@@ -99,6 +102,7 @@ export class ManagementService {
   private readonly writes: WriteObserver;
   private readonly preflight: Preflight | undefined;
   private readonly writeGuard: ((group: string | undefined) => Promise<void>) | undefined;
+  private readonly peers: PeerStatus | undefined;
   /** The API's credentials, in the same store (api-tokens.ts). */
   readonly tokens: ApiTokens;
 
@@ -111,6 +115,7 @@ export class ManagementService {
     this.writes = new WriteObserver(options.metrics ?? apiMetrics(), options.tracer);
     this.preflight = options.preflight;
     this.writeGuard = options.writeGuard;
+    this.peers = options.peers;
   }
 
   /**
@@ -552,19 +557,37 @@ export class ManagementService {
 
   /**
    * The fleet's status; `options` narrow it to one node and add every resource's state (what
-   * runs, what was sent, NACKs per resource).
+   * runs, what was sent, NACKs per resource). With `forward`, the other live replicas are asked
+   * for their proxies with the caller's credentials (docs/architecture.md, "Fleet status across
+   * replicas"); without it, only this replica's proxies are listed.
    */
   async status(
     caller: Caller = IN_PROCESS_CALLER,
     options: StatusOptions = {},
+    forward?: ForwardedCaller,
   ): Promise<StatusResponse> {
-    const revision = await this.store.currentRevision();
+    const [revision, peers] = await Promise.all([
+      this.store.currentRevision(),
+      forward && this.peers ? this.peers.collect(forward, options) : undefined,
+    ]);
     const replicaSet = this.replicas?.();
     const nodes = (this.fleet?.nodes(options) ?? [])
       .filter((n) => canRead(caller, n.group))
-      .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
       .map((n) => (replicaSet ? { ...n, replica: replicaSet.self } : n));
-    return { revision, nodes, ...(replicaSet ? { replicaSet } : {}) };
+    // A proxy that moved is listed by both replicas: connected on one, disconnected on the other.
+    nodes.push(...(peers?.nodes ?? []));
+    nodes.sort(
+      (a, b) =>
+        a.nodeId.localeCompare(b.nodeId) ||
+        Number(b.connected) - Number(a.connected) ||
+        (a.replica ?? '').localeCompare(b.replica ?? ''),
+    );
+    return {
+      revision,
+      nodes,
+      ...(replicaSet ? { replicaSet } : {}),
+      ...(peers ? { unansweredReplicas: peers.unanswered } : {}),
+    };
   }
 
   /** Creates an API token or certificate binding (admin only); the token is in the result once. */

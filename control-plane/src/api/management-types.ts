@@ -6,6 +6,7 @@ import type { JsonValue } from '@ferry/proto';
 import type { NodeStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
+import type { UnansweredReplica } from '../replicas/peer-status.js';
 
 export interface AnyResource {
   readonly typeUrl: string;
@@ -117,4 +118,6 @@ export interface StatusResponse {
   readonly nodes: readonly NodeStatus[];
   /** The replicas of the store (absent when the service runs without them, e.g. embedded). */
   readonly replicaSet?: ReplicaSetStatus;
+  /** Live replicas asked for their proxies that did not answer, each with why. */
+  readonly unansweredReplicas?: readonly UnansweredReplica[];
 }

@@ -146,6 +146,7 @@ export interface NodeStatusJson {
 export interface ReplicaJson {
   readonly id: string;
   readonly address: string;
+  readonly api_url: string;
   readonly leader: boolean;
   readonly self: boolean;
 }
@@ -162,6 +163,12 @@ export interface StatusJson {
   readonly revision: number;
   readonly nodes: readonly NodeStatusJson[];
   readonly replica_set?: ReplicaSetJson;
+  /** Live replicas asked for their proxies that did not answer (their proxies are missing). */
+  readonly unanswered_replicas?: ReadonlyArray<{
+    readonly replica: string;
+    readonly api_url: string;
+    readonly error: string;
+  }>;
 }
 
 export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
@@ -330,6 +337,15 @@ export function statusJson(r: StatusResponse): StatusJson {
     revision: r.revision,
     nodes: r.nodes.map(nodeStatusJson),
     ...(r.replicaSet ? { replica_set: replicaSetJson(r.replicaSet) } : {}),
+    ...(r.unansweredReplicas
+      ? {
+          unanswered_replicas: r.unansweredReplicas.map((u) => ({
+            replica: u.replica,
+            api_url: u.apiUrl,
+            error: u.error,
+          })),
+        }
+      : {}),
   };
 }
 
@@ -338,6 +354,12 @@ export function replicaSetJson(r: ReplicaSetStatus): ReplicaSetJson {
     self: r.self,
     ...(r.leader !== undefined ? { leader: r.leader } : {}),
     ...(r.leaderExpiresAt !== undefined ? { leader_expires_at: r.leaderExpiresAt } : {}),
-    replicas: r.replicas.map((x) => ({ ...x })),
+    replicas: r.replicas.map((x) => ({
+      id: x.id,
+      address: x.address,
+      api_url: x.apiUrl,
+      leader: x.leader,
+      self: x.self,
+    })),
   };
 }

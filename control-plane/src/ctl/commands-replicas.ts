@@ -1,7 +1,7 @@
 /**
  * `ferryctl replicas`: the control-plane replicas sharing the store, which one leads (runs the
- * singleton duties) and which one answered; then the proxies whose streams the answering
- * replica holds (ask each replica's API for its own proxies).
+ * singleton duties) and which one answered; then the proxies of each replica (the answering
+ * replica asks the others, docs/architecture.md "Fleet status across replicas").
  */
 import type { StatusJson } from '../api/wire-json.js';
 import type { ApiClient } from './api-client.js';
@@ -19,14 +19,23 @@ export async function replicas(args: ParsedArgs, client: ApiClient, io: Output):
       'this server reports no replica set (an embedded control plane without replicas)',
     );
   if (args.options.output === 'json') {
-    const proxies = response.nodes.map((n) => ({ node_id: n.node_id, replica: n.replica }));
-    io.out(JSON.stringify({ ...set, proxies }, null, 2) + '\n');
+    const proxies = response.nodes
+      .filter((n) => n.connected)
+      .map((n) => ({ node_id: n.node_id, replica: n.replica }));
+    const unanswered = response.unanswered_replicas ?? [];
+    io.out(JSON.stringify({ ...set, proxies, unanswered_replicas: unanswered }, null, 2) + '\n');
     return;
   }
   io.out(
     table(
-      ['REPLICA', 'ADDRESS', 'LEADER', 'ANSWERING'],
-      set.replicas.map((r) => [r.id, r.address || '-', r.leader ? 'yes' : '', r.self ? 'yes' : '']),
+      ['REPLICA', 'ADDRESS', 'API', 'LEADER', 'ANSWERING'],
+      set.replicas.map((r) => [
+        r.id,
+        r.address || '-',
+        r.api_url || '-',
+        r.leader ? 'yes' : '',
+        r.self ? 'yes' : '',
+      ]),
     ),
   );
   io.out(
@@ -34,9 +43,18 @@ export async function replicas(args: ParsedArgs, client: ApiClient, io: Output):
       ? `leader: ${set.leader}${set.leader_expires_at ? ` (lease until ${set.leader_expires_at})` : ''}\n`
       : 'leader: none seen (the lease is free or the store did not answer)\n',
   );
-  io.out(
-    response.nodes.length === 0
-      ? `no proxies connected to ${set.self}\n`
-      : `proxies connected to ${set.self}: ${response.nodes.map((n) => n.node_id).join(', ')}\n`,
-  );
+  const byReplica = new Map<string, string[]>();
+  for (const n of response.nodes) {
+    if (!n.connected) continue;
+    const replica = n.replica ?? set.self;
+    byReplica.set(replica, [...(byReplica.get(replica) ?? []), n.node_id]);
+  }
+  for (const r of set.replicas)
+    io.out(
+      byReplica.has(r.id)
+        ? `proxies connected to ${r.id}: ${byReplica.get(r.id)!.join(', ')}\n`
+        : `no proxies connected to ${r.id}\n`,
+    );
+  for (const u of response.unanswered_replicas ?? [])
+    io.out(`replica ${u.replica} did not answer, its proxies are not listed: ${u.error}\n`);
 }

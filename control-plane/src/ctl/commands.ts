@@ -237,8 +237,10 @@ const status: Command = async (args, client, io) => {
   if (args.options.output === 'json') return printJson(io, { ...response, health });
   io.out(`revision ${response.revision}\n`);
   const set = response.replica_set;
-  // The proxies listed are those of the answering replica (ferryctl replicas: the others).
+  // Every live replica's proxies, each with the replica holding its streams.
   if (set) io.out(`replica ${set.self} (leader: ${set.leader ?? 'none seen'})\n`);
+  for (const u of response.unanswered_replicas ?? [])
+    io.out(`replica ${u.replica} did not answer, its proxies are not listed: ${u.error}\n`);
   const nodes = response.nodes;
   if (nodes.length === 0) {
     io.out('no proxies connected\n');
@@ -247,7 +249,13 @@ const status: Command = async (args, client, io) => {
   const rows: string[][] = [];
   const rolloutRows: string[][] = [];
   for (const n of nodes) {
-    const base = [n.node_id, n.group, n.connected ? 'yes' : 'no', (n.streams ?? []).join(',')];
+    const base = [
+      n.node_id,
+      n.group,
+      n.replica ?? '-',
+      n.connected ? 'yes' : 'no',
+      (n.streams ?? []).join(','),
+    ];
     if (n.rollout !== undefined) rolloutRows.push([n.node_id, n.group, n.rollout]);
     if ((n.types ?? []).length === 0) rows.push([...base, '-', '-', '-', '']);
     for (const t of n.types ?? []) {
@@ -262,7 +270,10 @@ const status: Command = async (args, client, io) => {
     }
   }
   io.out(
-    table(['NODE', 'GROUP', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'], rows),
+    table(
+      ['NODE', 'GROUP', 'REPLICA', 'CONNECTED', 'STREAMS', 'TYPE', 'SENT', 'ACKED', 'LAST NACK'],
+      rows,
+    ),
   );
   const rejected = rejectedResourceRows(nodes);
   if (rejected.length > 0) {

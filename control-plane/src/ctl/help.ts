@@ -172,7 +172,8 @@ stable configuration, promote applies the candidate to the whole group at once. 
   ferryctl apply -f FILE --rollout SPEC.yaml
 KEY: id, cluster, locality.region, locality.zone, locality.sub_zone, metadata.FIELD. SPEC.yaml
 holds stages, bake, selector (a map) and gates (max_error_ratio, max_error_ratio_increase,
-min_requests, max_unhealthy_hosts_increase); flags override it. While a rollout is active, other
+min_requests, max_unhealthy_hosts_increase, latency: {max_ratio, min_requests}); flags override
+it. While a rollout is active, other
 applies, deletes and rollbacks of its group are refused; --force aborts it first. See
 docs/rollouts.md.
 `,

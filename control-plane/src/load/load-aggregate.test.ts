@@ -1,6 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoadAggregate, loadJson, type ClusterLoadReport } from './load-aggregate.js';
+import {
+  LATENCY_METRIC,
+  LoadAggregate,
+  loadJson,
+  type ClusterLoadReport,
+} from './load-aggregate.js';
 
 const NO_LOCALITY = { region: '', zone: '', subZone: '' };
 
@@ -78,8 +83,22 @@ describe('LoadAggregate', () => {
     assert.deepEqual(load.load(), []);
   });
 
-  test('loadJson uses LRS field names', () => {
+  test('loadJson uses LRS field names; named load metrics add up per locality', () => {
     const load = new LoadAggregate({ now: () => 0 });
+    const timed = (requests: number, total: number): ClusterLoadReport => {
+      const r = report('web', 1, 0);
+      return {
+        ...r,
+        localities: [{ ...r.localities[0]!, metrics: [{ name: LATENCY_METRIC, requests, total }] }],
+      };
+    };
+    load.report('p2', 'edge', [timed(1, 12.5)]);
+    load.report('p2', 'edge', [timed(3, 30)]);
+    assert.deepEqual(
+      load.load({ cluster: 'web' })[0]?.nodes[0]?.localities[0]?.metrics,
+      new Map([[LATENCY_METRIC, { requests: 4, total: 42.5 }]]),
+    );
+    load.forget('p2');
     load.report('p1', 'edge', [{ ...report('web', 2, 1), dropped: 4, intervalMs: 1000 }]);
     assert.deepEqual(loadJson(load, {}), {
       clusters: [
@@ -116,6 +135,7 @@ describe('LoadAggregate', () => {
                     total_requests_in_progress: 0,
                     total_dropped_requests: 0,
                   },
+                  load_metric_stats: [],
                 },
               ],
             },

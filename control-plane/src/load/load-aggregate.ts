@@ -5,8 +5,22 @@
  *
  * LRS semantics (load_stats.proto, UpstreamLocalityStats): successful, error and issued request
  * counts and dropped requests are deltas "since the last report"; requests in progress is a
- * gauge. So totals add the deltas up, while in-progress is the latest value only.
+ * gauge. So totals add the deltas up, while in-progress is the latest value only. Named load
+ * metrics (`load_metric_stats`: a request count and a sum of values over the interval) are
+ * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC.
  */
+
+/** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
+export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
+
+/** One named load metric over one report's interval (EndpointLoadMetricStats). */
+export interface LoadMetricReport {
+  readonly name: string;
+  /** num_requests_finished_with_metric. */
+  readonly requests: number;
+  /** total_metric_value: the sum over those requests. */
+  readonly total: number;
+}
 
 export interface LocalityKey {
   readonly region: string;
@@ -21,6 +35,7 @@ export interface LocalityLoadReport {
   readonly error: number;
   readonly issued: number;
   readonly inProgress: number;
+  readonly metrics?: readonly LoadMetricReport[];
 }
 
 /** One ClusterStats of a LoadStatsRequest, in internal form. */
@@ -46,6 +61,8 @@ export interface NodeLocalityLoad {
   readonly latest: LoadCounts;
   /** Deltas summed since the node's stream opened; in-progress is the latest value. */
   readonly total: LoadCounts;
+  /** Named load metrics summed since the node's stream opened, by name. */
+  readonly metrics: ReadonlyMap<string, { readonly requests: number; readonly total: number }>;
 }
 
 export interface NodeClusterLoad {
@@ -74,6 +91,7 @@ interface LocalityState {
   locality: LocalityKey;
   latest: LoadCounts;
   total: LoadCounts;
+  metrics: Map<string, { requests: number; total: number }>;
 }
 
 interface ClusterState {
@@ -129,7 +147,7 @@ export class LoadAggregate {
         const id = localityId(l.locality);
         let locality = state.localities.get(id);
         if (!locality) {
-          locality = { locality: l.locality, latest: zero(), total: zero() };
+          locality = { locality: l.locality, latest: zero(), total: zero(), metrics: new Map() };
           state.localities.set(id, locality);
         }
         locality.latest = {
@@ -143,6 +161,13 @@ export class LoadAggregate {
         locality.total.error += l.error;
         locality.total.issued += l.issued;
         locality.total.inProgress = l.inProgress;
+        for (const m of l.metrics ?? []) {
+          const sum = locality.metrics.get(m.name);
+          if (sum) {
+            sum.requests += m.requests;
+            sum.total += m.total;
+          } else locality.metrics.set(m.name, { requests: m.requests, total: m.total });
+        }
       }
     }
   }
@@ -173,6 +198,7 @@ export class LoadAggregate {
             locality: l.locality,
             latest: { ...l.latest },
             total: { ...l.total },
+            metrics: new Map([...l.metrics].map(([name, m]) => [name, { ...m }])),
           })),
           droppedLatest: state.droppedLatest,
           droppedTotal: state.droppedTotal,
@@ -222,6 +248,12 @@ export interface NodeLoadJson {
     };
     readonly latest: LoadCountsJson;
     readonly total: LoadCountsJson;
+    /** Named load metrics since the node's stream opened (LRS's EndpointLoadMetricStats). */
+    readonly load_metric_stats: ReadonlyArray<{
+      readonly metric_name: string;
+      readonly num_requests_finished_with_metric: number;
+      readonly total_metric_value: number;
+    }>;
   }>;
 }
 
@@ -264,6 +296,11 @@ export function loadJson(
           },
           latest: counts(l.latest),
           total: counts(l.total),
+          load_metric_stats: [...l.metrics].map(([name, m]) => ({
+            metric_name: name,
+            num_requests_finished_with_metric: m.requests,
+            total_metric_value: m.total,
+          })),
         })),
       })),
     })),

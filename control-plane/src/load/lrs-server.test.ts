@@ -99,6 +99,16 @@ describe('LRS server', () => {
               locality: { region: 'r', zone: 'z', sub_zone: 's' },
               total_successful_requests: '7',
               total_requests_in_progress: '2',
+              load_metric_stats: [
+                {
+                  metric_name: 'ferry.upstream_rq_time_ms',
+                  num_requests_finished_with_metric: '7',
+                  total_metric_value: 70.5,
+                },
+                // Nameless or negative: skipped.
+                { num_requests_finished_with_metric: '1', total_metric_value: 1 },
+                { metric_name: 'x', total_metric_value: -1 },
+              ],
             },
           ],
           total_dropped_requests: '1',
@@ -116,6 +126,7 @@ describe('LRS server', () => {
               error: 0,
               issued: 0,
               inProgress: 2,
+              metrics: [{ name: 'ferry.upstream_rq_time_ms', requests: 7, total: 70.5 }],
             },
           ],
           dropped: 1,

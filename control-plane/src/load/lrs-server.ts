@@ -12,13 +12,19 @@
 import { status, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type {
   ClusterStatsMessage,
+  EndpointLoadMetricStatsMessage,
   DurationMessage,
   LoadStatsRequest,
   LoadStatsResponse,
 } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import { groupOf } from '../xds/fleet.js';
-import type { ClusterLoadReport, LoadAggregate, LocalityLoadReport } from './load-aggregate.js';
+import type {
+  ClusterLoadReport,
+  LoadAggregate,
+  LoadMetricReport,
+  LocalityLoadReport,
+} from './load-aggregate.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
@@ -131,6 +137,7 @@ export function clusterLoadReports(
         error: count(l?.total_error_requests),
         issued: count(l?.total_issued_requests),
         inProgress: count(l?.total_requests_in_progress),
+        metrics: loadMetrics(l?.load_metric_stats),
       });
     }
     const intervalMs = durationMs(stats?.load_report_interval);
@@ -142,6 +149,19 @@ export function clusterLoadReports(
     });
   }
   return reports;
+}
+
+/** The named load metrics of a locality; nameless or malformed entries are skipped. */
+function loadMetrics(stats: unknown): LoadMetricReport[] {
+  if (!Array.isArray(stats)) return [];
+  const out: LoadMetricReport[] = [];
+  for (const m of stats as readonly (EndpointLoadMetricStatsMessage | undefined)[]) {
+    const name = typeof m?.metric_name === 'string' ? m.metric_name : '';
+    const total = Number(m?.total_metric_value ?? 0);
+    if (name === '' || !Number.isFinite(total) || total < 0) continue;
+    out.push({ name, requests: count(m?.num_requests_finished_with_metric), total });
+  }
+  return out;
 }
 
 function count(value: unknown): number {

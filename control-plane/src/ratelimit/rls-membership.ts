@@ -18,6 +18,11 @@ export interface RlsMember {
   readonly id: string;
   /** host:port of its xDS gRPC server, where forwarded ShouldRateLimit calls go. */
   readonly address: string;
+  /**
+   * Base URL of its HTTP management API, where peers ask for its proxies' status
+   * (../replicas/peer-status.ts); "" when it advertises none (an older version's record).
+   */
+  readonly apiUrl: string;
 }
 
 export interface RlsMembershipOptions {
@@ -53,7 +58,7 @@ export class RlsMembership {
 
   constructor(options: RlsMembershipOptions) {
     this.#options = options;
-    this.#self = { id: options.id, address: '' };
+    this.#self = { id: options.id, address: '', apiUrl: '' };
     this.#refreshMs = options.refreshMs ?? 1000;
     this.#members = [this.#self];
     this.#signature = signature(this.#members);
@@ -65,12 +70,13 @@ export class RlsMembership {
   }
 
   /**
-   * Joins with the `address` peers forward to (host:port of the bound xDS server) and reads the
-   * membership once, then keeps both fresh.
+   * Joins with the `address` peers forward to (host:port of the bound xDS server) and the base
+   * URL of its management API, and reads the membership once, then keeps both fresh.
    */
-  async start(address: string, id = this.#options.id): Promise<void> {
-    this.#self = { id, address };
-    this.#holder = JSON.stringify([this.#self.id, address]);
+  async start(address: string, id = this.#options.id, apiUrl = ''): Promise<void> {
+    this.#self = { id, address, apiUrl };
+    // The API URL is a third element: older versions read the first two and ignore the rest.
+    this.#holder = JSON.stringify(apiUrl ? [id, address, apiUrl] : [id, address]);
     this.#members = [this.#self];
     this.#signature = signature(this.#members);
     await this.refresh();
@@ -186,14 +192,18 @@ export class RlsMembership {
 }
 
 function signature(members: readonly RlsMember[]): string {
-  return members.map((m) => `${m.id}@${m.address}`).join(',');
+  return members.map((m) => `${m.id}@${m.address}@${m.apiUrl}`).join(',');
 }
 
 function parseHolder(holder: string): RlsMember | undefined {
   try {
     const parsed: unknown = JSON.parse(holder);
     if (Array.isArray(parsed) && typeof parsed[0] === 'string' && typeof parsed[1] === 'string')
-      return { id: parsed[0], address: parsed[1] };
+      return {
+        id: parsed[0],
+        address: parsed[1],
+        apiUrl: typeof parsed[2] === 'string' ? parsed[2] : '',
+      };
   } catch {
     // Not a rate limit replica's holder: ignored.
   }

@@ -11,7 +11,7 @@ test('replica set: members sorted, the leader and the answering replica marked',
       isLeader: false,
     },
     [
-      { id: 'cp-b', address: '127.0.0.1:2' },
+      { id: 'cp-b', address: '127.0.0.1:2', apiUrl: 'http://127.0.0.1:12' },
       { id: 'cp-a', address: '127.0.0.1:1' },
     ],
   );
@@ -20,8 +20,14 @@ test('replica set: members sorted, the leader and the answering replica marked',
     leader: 'cp-b',
     leaderExpiresAt: '2026-01-01T00:00:10.000Z',
     replicas: [
-      { id: 'cp-a', address: '127.0.0.1:1', leader: false, self: true },
-      { id: 'cp-b', address: '127.0.0.1:2', leader: true, self: false },
+      { id: 'cp-a', address: '127.0.0.1:1', apiUrl: '', leader: false, self: true },
+      {
+        id: 'cp-b',
+        address: '127.0.0.1:2',
+        apiUrl: 'http://127.0.0.1:12',
+        leader: true,
+        self: false,
+      },
     ],
   });
 });
@@ -32,7 +38,13 @@ test('replica set: a leader without a membership lease is still listed; no leade
     { leader: 'cp-z', expiresAt: 0, self: 'cp-a', isLeader: false },
     members,
   );
-  assert.deepEqual(withLeader.replicas[1], { id: 'cp-z', address: '', leader: true, self: false });
+  assert.deepEqual(withLeader.replicas[1], {
+    id: 'cp-z',
+    address: '',
+    apiUrl: '',
+    leader: true,
+    self: false,
+  });
   assert.equal(withLeader.leaderExpiresAt, undefined);
   const none = replicaSetStatus(
     { leader: undefined, expiresAt: 0, self: 'cp-a', isLeader: false },

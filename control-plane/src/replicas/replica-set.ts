@@ -10,6 +10,8 @@ export interface ReplicaInfo {
   readonly id: string;
   /** host:port of its xDS server, as other replicas reach it. */
   readonly address: string;
+  /** Base URL of its management API ("" when it advertises none). */
+  readonly apiUrl: string;
   readonly leader: boolean;
   /** The replica answering. */
   readonly self: boolean;
@@ -27,11 +29,12 @@ export interface ReplicaSetStatus {
 
 export function replicaSetStatus(
   leader: LeaderStatus,
-  members: readonly { readonly id: string; readonly address: string }[],
+  members: readonly { readonly id: string; readonly address: string; readonly apiUrl?: string }[],
 ): ReplicaSetStatus {
   const replicas = members.map((m) => ({
     id: m.id,
     address: m.address,
+    apiUrl: m.apiUrl ?? '',
     leader: m.id === leader.leader,
     self: m.id === leader.self,
   }));
@@ -39,6 +42,7 @@ export function replicaSetStatus(
     replicas.push({
       id: leader.leader,
       address: '',
+      apiUrl: '',
       leader: true,
       self: leader.leader === leader.self,
     });

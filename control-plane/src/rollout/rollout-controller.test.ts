@@ -9,7 +9,7 @@ import { MemoryStore } from '../store/store-memory.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import type { FleetNodeView, SubscriptionView } from '../xds/fleet.js';
 import { CDS, cluster, put } from '../xds/test-support.js';
-import { LoadAggregate } from '../load/load-aggregate.js';
+import { LATENCY_METRIC, LoadAggregate } from '../load/load-aggregate.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
 import { ROLLOUT_ACTOR, RolloutController } from './rollout-controller.js';
 import { DEFAULT_GATES, type RolloutRecord, type RolloutStage } from './rollout-record.js';
@@ -106,7 +106,8 @@ async function setup(stages: RolloutStage[], bakeMs = 1000) {
   const current = async (): Promise<RolloutRecord> => (await controller.records(GROUP))[0]!;
   const served = (id: string): string =>
     cache.snapshotFor({ group: GROUP, node: { id } }, CDS).version;
-  const report = (id: string, issued: number, errors: number): void =>
+  /** One LRS report: `issued` requests, `errors` of them 5xx, taking `latencyMs` in all. */
+  const report = (id: string, issued: number, errors: number, latencyMs = 0): void =>
     load.report(id, GROUP, [
       {
         cluster: 'c1',
@@ -118,6 +119,8 @@ async function setup(stages: RolloutStage[], bakeMs = 1000) {
             error: errors,
             issued,
             inProgress: 0,
+            metrics:
+              latencyMs > 0 ? [{ name: LATENCY_METRIC, requests: issued, total: latencyMs }] : [],
           },
         ],
       },
@@ -133,6 +136,8 @@ async function setup(stages: RolloutStage[], bakeMs = 1000) {
     served,
     report,
     health,
+    load,
+    clock,
     stableVersion: cache.snapshot(GROUP, CDS).version,
     advance: (ms: number) => (now += ms),
   };
@@ -340,32 +345,112 @@ void describe('RolloutController', () => {
     t.cache.close();
   });
 
-  void test('a replica with no proxy of the group leaves the rollout to the replica the proxies use', async () => {
+  void test('a replica with no proxy of the group drives the rollout over the tallies of the replica the proxies use', async () => {
     const t = await setup([{ count: 1 }, { percent: 100 }]);
-    await t.controller.begin(t.record, 'alice');
+    const order = byRank(IDS);
     // This replica serves no proxy (they all connect to `t.controller`'s replica).
-    const bare = new RolloutController({
+    const driver = new RolloutController({
       store: t.store,
       cache: t.cache,
       fleet: { views: () => [] },
-      replica: 'bare',
+      load: t.load,
+      health: t.health,
+      now: t.clock,
+      replica: 'driver',
     });
-    await bare.tick();
-    assert.equal(
-      (await t.store.acquireLease('ferry.rollout-controller', 'probe', 1000)).held,
-      true,
-    );
-    await t.store.releaseLease('ferry.rollout-controller', 'probe');
+    await driver.begin(t.record, 'alice');
+    await driver.tick();
+    assert.equal((await t.current()).updatedNodes.length, 0, 'no proxy seen yet');
+    const lease = await t.store.acquireLease('ferry.rollout-controller', 'probe', 1000);
+    assert.equal(lease.lease?.holder, 'driver');
+    await t.controller.tick(); // publishes its tally; the lease is the driver's
+    await driver.tick();
+    const r = await t.current();
+    assert.deepEqual(r.updatedNodes, [order[0]], 'stage 1 chosen from the other replica');
+    t.ackAll();
     await t.controller.tick();
-    assert.equal((await t.current()).updatedNodes.length, 1, 'stage 1 reached');
-    // Its proxies gone (failed over to the other replica): it hands the lease back at once.
-    const connected = t.nodes.splice(0);
+    t.controller.noteNack(order[0]!, 'clusters[0]: bad');
+    await driver.tick();
+    assert.equal((await t.current()).state, 'PROGRESSING', 'the NACK is not published yet');
     await t.controller.tick();
-    t.nodes.push(...connected);
-    const free = await t.store.acquireLease('ferry.rollout-controller', 'bare', 1000);
-    assert.equal(free.held, true, `lease still held by ${free.lease?.holder}`);
-    await bare.close();
+    await driver.tick();
+    const rolledBack = await t.current();
+    assert.equal(rolledBack.state, 'ROLLED_BACK');
+    assert.match(rolledBack.reason, new RegExp(`proxy ${order[0]} rejected the candidate`));
+    await driver.close();
     await t.controller.close();
+    t.cache.close();
+  });
+
+  void test('gates and convergence sum every replica: the canary on one, the baseline on the other', async () => {
+    const t = await setup([{ count: 1 }, { percent: 100 }], 1000);
+    const order = byRank(IDS);
+    const replicaOf = (ids: string[], replica: string): RolloutController =>
+      new RolloutController({
+        store: t.store,
+        cache: t.cache,
+        fleet: { views: () => t.nodes.filter((v) => ids.includes(v.node.id)) },
+        load: t.load,
+        health: t.health,
+        now: t.clock,
+        replica,
+        liveReplicas: () => ['a', 'b'],
+      });
+    const a = replicaOf(order.slice(2), 'a');
+    const b = replicaOf(order.slice(0, 2), 'b');
+    await a.begin(t.record, 'alice');
+    await a.tick();
+    assert.equal((await t.current()).updatedNodes.length, 0, 'b has not published: a waits');
+    await b.tick();
+    await a.tick();
+    assert.deepEqual((await t.current()).updatedNodes, [order[0]]);
+    t.ackAll();
+    await a.tick();
+    t.advance(5000);
+    await a.tick();
+    assert.equal((await t.current()).stage, 0, "b's member has not been counted as converged");
+    await b.tick();
+    await a.tick();
+    t.advance(999);
+    await a.tick();
+    assert.equal((await t.current()).stage, 0, 'baking');
+    for (const id of IDS) t.report(id, 20, id === order[0] ? 10 : 0);
+    await b.tick();
+    await a.tick();
+    const r = await t.current();
+    assert.equal(r.state, 'ROLLED_BACK');
+    assert.match(
+      r.reason,
+      /error ratio of updated proxies 50\.0% \(10\/20\) is above 5\.0% and 2\.0% above the baseline's 0\.0% \(0\/60\)/,
+    );
+    await a.close();
+    await b.close();
+    t.cache.close();
+  });
+
+  void test('the latency gate compares the mean request time of updated and baseline proxies', async () => {
+    const t = await setup([{ count: 1 }, { percent: 100 }], 60_000);
+    const record = {
+      ...t.record,
+      gates: { ...t.record.gates, latency: { maxRatio: 2, minRequests: 10 } },
+    };
+    await t.controller.begin(record, 'alice');
+    await t.controller.tick();
+    const canary = (await t.current()).updatedNodes[0]!;
+    t.ackAll();
+    await t.controller.tick();
+    for (const id of IDS) t.report(id, 10, 0, id === canary ? 190 : 100);
+    await t.controller.tick();
+    assert.equal((await t.current()).state, 'PROGRESSING', '19 ms against 10 ms is below 2×');
+    t.report(canary, 10, 0, 1000);
+    for (const id of IDS.filter((id) => id !== canary)) t.report(id, 10, 0, 100);
+    await t.controller.tick();
+    const r = await t.current();
+    assert.equal(r.state, 'ROLLED_BACK');
+    assert.match(
+      r.reason,
+      /mean upstream request time of updated proxies 59\.5 ms \(20 requests\) is 5\.95× the baseline's 10\.0 ms \(60 requests\), above the allowed 2×/,
+    );
     t.cache.close();
   });
 });

@@ -7,9 +7,16 @@
  * once. Every step is one store revision (history shows it with actor and time) inside a
  * `rollout` span that the pushes it causes link to.
  *
- * What is kept only in memory, per stage: the LRS/HDS counters at the stage's start (the
- * baseline of the gates) and when its proxies converged. After a restart the current stage's
- * bake starts over from the first tick; membership and state come from the record.
+ * The controller runs on every replica. Each one publishes, every tick and only when it changed,
+ * its tally of each active rollout over the proxies connected to it (rollout-tally.ts,
+ * rollout-local-tally.ts: leased records, one per rollout and replica); the replica holding the
+ * store lease `ferry.rollout-controller` sums the live replicas' tallies and drives: it chooses
+ * stage members among every replica's proxies, judges the gates over all of them, and waits for
+ * all of them to converge (docs/architecture.md, "Rollouts across replicas").
+ *
+ * What is kept only in memory: each replica's LRS/HDS counters at the stage's start (the
+ * baseline of the gates), and the driver's time its stage converged. After a restart the current
+ * stage's bake starts over from the first tick; membership and state come from the record.
  */
 import { context, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { hostname } from 'node:os';
@@ -17,7 +24,6 @@ import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import type { ResourceStore, Mutation } from '../store/store.js';
 import type { FleetNodeView } from '../xds/fleet.js';
 import type { SnapshotCache } from '../xds/snapshot-cache.js';
-import { selectSotw } from '../xds/stream-sotw.js';
 import type { LoadSource } from '../load/load-aggregate.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { ATTR, withApplySpan } from '../tracing/tracing.js';
@@ -29,13 +35,18 @@ import {
   type RolloutRecord,
   type RolloutState,
 } from './rollout-record.js';
+import { failedGate, stageMembers, stageSize } from './rollout-plan.js';
+import { LocalTally } from './rollout-local-tally.js';
 import {
-  failedGate,
-  matches,
-  stageMembers,
-  type LoadDelta,
-  type UnhealthyDelta,
-} from './rollout-plan.js';
+  decodeTally,
+  encodeTally,
+  stageKey,
+  sumTallies,
+  TALLY_NAMESPACE,
+  tallyKey,
+  type FleetTally,
+  type RolloutTally,
+} from './rollout-tally.js';
 
 /** The actor history records for steps the controller takes by itself. */
 export const ROLLOUT_ACTOR = 'control-plane (rollout)';
@@ -61,14 +72,15 @@ export interface RolloutControllerOptions {
   readonly replica?: string;
   /** The lease's time to live (default max(10 s, 10 ticks)). */
   readonly leaseTtlMs?: number;
+  /**
+   * The ids of the replicas alive now (their membership records). The driver waits for a tally
+   * of the current stage from each before it advances; without it, it sums whatever tallies
+   * are published.
+   */
+  readonly liveReplicas?: () => readonly string[];
+  /** How long a stopped replica's tallies outlive it (default max(10 s, 6 ticks)). */
+  readonly tallyTtlMs?: number;
   readonly now?: () => number;
-}
-
-interface StageMemory {
-  readonly key: string;
-  readonly loadAtStart: Map<string, LoadDelta>;
-  readonly unhealthyAtStart: Map<string, number>;
-  convergedAt: number | undefined;
 }
 
 /** The store lease held by the replica that evaluates rollouts. */
@@ -90,13 +102,17 @@ export class RolloutController {
   private readonly tracer: Tracer | undefined;
   private readonly tickMs: number;
   private readonly now: () => number;
-  private readonly memory = new Map<string, StageMemory>();
-  /** NACKs seen from nodes: node id → { time, message } (the fleet's onNack). */
-  private readonly nacks = new Map<string, { time: number; message: string }>();
+  private readonly local: LocalTally;
+  private readonly liveReplicas: (() => readonly string[]) | undefined;
+  private readonly tallyTtlMs: number;
+  /** This replica's tallies as last stored: key → JSON. */
+  private readonly published = new Map<string, string>();
+  /** The driver's view: rollout → (stage key, when its members converged). */
+  private readonly convergedAt = new Map<string, { stage: string; at: number }>();
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly replica: string;
+  private replica: string;
   private readonly leaseTtlMs: number;
   private leading = false;
   /** Real time (the store's lease clock) until which the lease is held for sure. */
@@ -119,11 +135,23 @@ export class RolloutController {
     this.now = options.now ?? Date.now;
     this.replica = options.replica ?? `${hostname()}:${process.pid}`;
     this.leaseTtlMs = options.leaseTtlMs ?? Math.max(10_000, 10 * this.tickMs);
+    this.tallyTtlMs = options.tallyTtlMs ?? Math.max(10_000, 6 * this.tickMs);
+    this.liveReplicas = options.liveReplicas;
+    this.local = new LocalTally({
+      cache: this.cache,
+      load: this.load,
+      health: this.health,
+      now: this.now,
+    });
   }
 
-  /** Starts the periodic evaluation. */
-  start(): void {
+  /**
+   * Starts the periodic evaluation; `replica` names this replica when its id is known only once
+   * the xDS port is bound.
+   */
+  start(replica?: string): void {
     if (this.timer || this.closed) return;
+    if (replica !== undefined) this.replica = replica;
     const loop = (): void => {
       this.timer = setTimeout(() => {
         void this.tick().finally(() => {
@@ -143,11 +171,13 @@ export class RolloutController {
     await this.queue;
     if (this.leading) await this.store.releaseLease(ROLLOUT_LEASE, this.replica).catch(() => {});
     this.leading = false;
+    // The tallies go with the replica: the driver stops counting its proxies at once.
+    await this.publishNone().catch(() => {});
   }
 
   /** The fleet calls this on every NACK (FleetTracker's onNack). */
   noteNack(nodeId: string, message: string): void {
-    this.nacks.set(nodeId, { time: this.now(), message });
+    this.local.noteNack(nodeId, message);
   }
 
   /** Every rollout record of `group` (every group when undefined), newest first. */
@@ -246,34 +276,31 @@ export class RolloutController {
     return this.serial(async () => {
       if (this.closed) return;
       let records: RolloutRecord[];
+      let tallies: RolloutTally[];
       try {
-        // A replica sees only the proxies connected to it, and a rollout's stages are chosen
-        // from and baked on those: a replica none of whose proxies are in a rollout's group
-        // leaves it to a replica that has some (and hands the lease back so that one takes it
-        // at once rather than when it lapses).
-        const groups = new Set(
-          this.fleet
-            .views()
-            .filter((v) => v.connected)
-            .map((v) => v.group),
-        );
-        records = (await this.records()).filter((r) => isActive(r.state) && groups.has(r.group));
+        records = (await this.records()).filter((r) => isActive(r.state));
         if (records.length === 0) {
+          await this.publishNone();
           if (this.leading) await this.yieldLease();
           return;
         }
+        tallies = await this.publish(records);
         // The lease is a store write: taken only while there is something to drive.
         if (!(await this.lead())) return;
       } catch (err) {
         this.logger?.error(
           { err },
-          'rollouts not evaluated: the store could not be read; retrying',
+          'rollouts not evaluated: the store could not be read or written; retrying',
         );
         return;
       }
+      const live = this.liveReplicas?.();
       for (const r of records) {
         try {
-          await this.step(r);
+          await this.step(
+            r,
+            sumTallies(r, tallies, live, (i, n) => stageSize(r.stages[i]!, n)),
+          );
         } catch (err) {
           // Raced another write: the next evaluation reads again.
           if (err instanceof StoreMoved) return;
@@ -286,14 +313,59 @@ export class RolloutController {
     });
   }
 
-  /** Hands the lease back: nothing this replica can drive. */
+  /**
+   * Stores this replica's tally of each active rollout when it changed, removes those of
+   * rollouts no longer active, and returns every replica's tallies (this one's as just computed).
+   */
+  private async publish(records: readonly RolloutRecord[]): Promise<RolloutTally[]> {
+    const stored: RolloutTally[] = [];
+    for (const rec of await this.store.listLeased(TALLY_NAMESPACE)) {
+      const t = decodeTally(rec.value);
+      if (t && t.replica !== this.replica && rec.holder === t.replica) stored.push(t);
+    }
+    const live = this.liveReplicas?.();
+    const views = this.fleet.views().filter((v) => v.connected);
+    this.local.retain(new Set(records.map((r) => `${r.group}\u0000${r.name}`)));
+    const keys = new Set<string>();
+    const out = [...stored];
+    for (const r of records) {
+      let peerMatching = 0;
+      for (const t of stored)
+        if (t.group === r.group && t.rollout === r.name && (!live || live.includes(t.replica)))
+          peerMatching += t.matching;
+      const tally = this.local.tally(
+        r,
+        this.replica,
+        views.filter((v) => v.group === r.group),
+        peerMatching,
+      );
+      out.push(tally);
+      const key = tallyKey(r.group, r.name, this.replica);
+      keys.add(key);
+      const value = encodeTally(tally);
+      const text = Buffer.from(value).toString('utf8');
+      if (this.published.get(key) === text) continue;
+      await this.store.putLeased(TALLY_NAMESPACE, key, this.replica, value, this.tallyTtlMs);
+      this.published.set(key, text);
+    }
+    await this.publishNone(keys);
+    return out;
+  }
+
+  /** Removes this replica's tallies but those in `keep`. */
+  private async publishNone(keep: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const key of [...this.published.keys()]) {
+      if (keep.has(key)) continue;
+      await this.store.deleteLeased(TALLY_NAMESPACE, key, this.replica);
+      this.published.delete(key);
+    }
+  }
+
+  /** Hands the lease back: nothing to drive. */
   private async yieldLease(): Promise<void> {
     this.leading = false;
     await this.store.releaseLease(ROLLOUT_LEASE, this.replica);
-    this.logger?.info(
-      { replica: this.replica },
-      'no proxy of an active rollout is connected here: another replica may drive it',
-    );
+    this.logger?.info({ replica: this.replica }, 'no active rollout: rollout lease released');
   }
 
   /** Holds (or takes) the lease; false while another replica holds it. */
@@ -335,22 +407,19 @@ export class RolloutController {
     return next;
   }
 
-  private async step(r: RolloutRecord): Promise<void> {
+  private async step(r: RolloutRecord, fleet: FleetTally): Promise<void> {
     const now = this.now();
-    const nodes = this.fleet.views().filter((v) => v.group === r.group && v.connected);
     if (r.state === 'PROGRESSING' && r.updatedNodes.length === 0) {
-      await this.enterStage(r, 0, nodes, now);
+      await this.enterStage(r, 0, fleet, now);
       return;
     }
-    const memory = this.stageMemory(r, nodes);
-    const members = new Set(r.updatedNodes);
     const reason = failedGate({
       gates: r.gates,
-      nacks: this.memberNacks(r, members),
-      updatedLoad: this.loadSince(memory, nodes, (id) => members.has(id)),
-      baselineLoad: this.loadSince(memory, nodes, (id) => !members.has(id)),
-      updatedHealth: this.unhealthySince(memory, nodes, (id) => members.has(id)),
-      baselineHealth: this.unhealthySince(memory, nodes, (id) => !members.has(id)),
+      nacks: fleet.nacks,
+      updatedLoad: fleet.updated.load,
+      baselineLoad: fleet.baseline.load,
+      updatedHealth: fleet.updated.unhealthy,
+      baselineHealth: fleet.baseline.unhealthy,
     });
     if (reason !== undefined) {
       await this.stop(
@@ -362,29 +431,46 @@ export class RolloutController {
       return;
     }
     if (r.state !== 'PROGRESSING') return;
-    if (!this.converged(r, nodes)) {
-      memory.convergedAt = undefined;
+    const id = `${r.group}\u0000${r.name}`;
+    const stage = stageKey(r);
+    // Every member ACKed, as every live replica counts it now.
+    if (fleet.lagging.length > 0 || fleet.updated.converged < r.updatedNodes.length) {
+      this.convergedAt.delete(id);
       return;
     }
-    memory.convergedAt ??= now;
-    if (now - memory.convergedAt < r.bakeMs) return;
-    if (r.stage + 1 < r.stages.length) await this.enterStage(r, r.stage + 1, nodes, now);
+    let converged = this.convergedAt.get(id);
+    if (converged?.stage !== stage) {
+      converged = { stage, at: now };
+      this.convergedAt.set(id, converged);
+    }
+    if (now - converged.at < r.bakeMs) return;
+    this.convergedAt.delete(id);
+    if (r.stage + 1 < r.stages.length) await this.enterStage(r, r.stage + 1, fleet, now);
     else await this.promote(r, ROLLOUT_ACTOR, `every stage passed its gates`);
   }
 
+  /**
+   * Writes the members of `stage`: chosen from every replica's candidates once each live
+   * replica listed them for this stage (else the next tick tries again).
+   */
   private async enterStage(
     r: RolloutRecord,
     stage: number,
-    nodes: FleetNodeView[],
+    fleet: FleetTally,
     now: number,
   ): Promise<void> {
-    const matching = nodes.filter((v) => matches(v.node, r.selectors)).map((v) => v.node.id);
-    const members = stageMembers(r.stages[stage]!, matching, r.updatedNodes);
+    if (fleet.lagging.length > 0 || !fleet.candidatesComplete) return;
+    const members = stageMembers(
+      r.stages[stage]!,
+      fleet.candidates,
+      r.updatedNodes,
+      fleet.matching,
+    );
     if (members.length === 0) {
       if (!this.waitingLogged.has(r.name)) {
         this.waitingLogged.add(r.name);
         this.logger?.warn(
-          { group: r.group, rollout: r.name },
+          { group: r.group, rollout: r.name, replicas: fleet.replicas },
           'rollout waits: no connected proxy of the group matches its selectors',
         );
       }
@@ -401,7 +487,7 @@ export class RolloutController {
         reason: `stage ${stage + 1}/${r.stages.length} reached`,
       },
       [],
-      `rollout ${r.name}: stage ${stage + 1}/${r.stages.length} reached: ${members.length} of ${matching.length} matching proxies updated (added ${added.join(', ') || 'none'})`,
+      `rollout ${r.name}: stage ${stage + 1}/${r.stages.length} reached: ${members.length} of ${fleet.matching} matching proxies updated (added ${added.join(', ') || 'none'})`,
       ROLLOUT_ACTOR,
       `stage ${stage + 1}`,
     );
@@ -506,133 +592,6 @@ export class RolloutController {
       message,
     );
     return next;
-  }
-
-  private stageMemory(r: RolloutRecord, nodes: FleetNodeView[]): StageMemory {
-    const key = `${r.group}\u0000${r.name}\u0000${r.stage}\u0000${r.stageStartedAt}`;
-    const id = `${r.group}\u0000${r.name}`;
-    const existing = this.memory.get(id);
-    if (existing?.key === key) return existing;
-    const memory: StageMemory = {
-      key,
-      loadAtStart: this.loadCounters(r.group),
-      unhealthyAtStart: this.unhealthyCounts(r.group),
-      convergedAt: undefined,
-    };
-    void nodes;
-    this.memory.set(id, memory);
-    return memory;
-  }
-
-  /** NACKs from updated proxies since the rollout started. */
-  private memberNacks(r: RolloutRecord, members: ReadonlySet<string>): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const id of members) {
-      const nack = this.nacks.get(id);
-      if (nack && nack.time >= r.createdAt) out.set(id, nack.message);
-    }
-    return out;
-  }
-
-  /** Cumulative LRS counts per node of the group (issued, errors), summed over clusters. */
-  private loadCounters(group: string): Map<string, LoadDelta> {
-    const out = new Map<string, LoadDelta>();
-    for (const cluster of this.load?.load({ group }) ?? []) {
-      for (const n of cluster.nodes) {
-        let issued = 0;
-        let errors = 0;
-        for (const l of n.localities) {
-          issued += l.total.issued;
-          errors += l.total.error;
-        }
-        const before = out.get(n.node) ?? { issued: 0, errors: 0 };
-        out.set(n.node, { issued: before.issued + issued, errors: before.errors + errors });
-      }
-    }
-    return out;
-  }
-
-  private loadSince(
-    memory: StageMemory,
-    nodes: FleetNodeView[],
-    include: (id: string) => boolean,
-  ): LoadDelta {
-    const now = this.loadCounters(nodes[0]?.group ?? '');
-    let issued = 0;
-    let errors = 0;
-    for (const v of nodes) {
-      const id = v.node.id;
-      if (!include(id)) continue;
-      const current = now.get(id);
-      if (!current) continue;
-      let start = memory.loadAtStart.get(id);
-      // Counters restart when a node's LRS stream does: measure from there.
-      if (!start || start.issued > current.issued || start.errors > current.errors) {
-        start = { issued: 0, errors: 0 };
-        if (!memory.loadAtStart.has(id)) memory.loadAtStart.set(id, start);
-      }
-      issued += current.issued - start.issued;
-      errors += current.errors - start.errors;
-    }
-    return { issued, errors };
-  }
-
-  private unhealthyCounts(group: string): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const n of this.health?.nodes() ?? []) {
-      if (n.group !== group) continue;
-      let count = 0;
-      for (const c of n.clusters)
-        for (const e of c.endpoints) if (e.status === 'UNHEALTHY') count += 1;
-      out.set(n.nodeId, count);
-    }
-    return out;
-  }
-
-  private unhealthySince(
-    memory: StageMemory,
-    nodes: FleetNodeView[],
-    include: (id: string) => boolean,
-  ): UnhealthyDelta {
-    const now = this.unhealthyCounts(nodes[0]?.group ?? '');
-    let proxies = 0;
-    let increase = 0;
-    for (const v of nodes) {
-      const id = v.node.id;
-      if (!include(id)) continue;
-      const current = now.get(id);
-      if (current === undefined) continue;
-      if (!memory.unhealthyAtStart.has(id)) memory.unhealthyAtStart.set(id, current);
-      proxies += 1;
-      increase += Math.max(0, current - (memory.unhealthyAtStart.get(id) ?? current));
-    }
-    return { proxies, increase };
-  }
-
-  /**
-   * Every updated proxy is connected and ACKed what it is served now for each type the
-   * candidate changes (the candidate's version as its stream computes it: the whole type for
-   * wildcard and delta streams, its selection for named SotW subscriptions).
-   */
-  private converged(r: RolloutRecord, nodes: FleetNodeView[]): boolean {
-    const byId = new Map(nodes.map((v) => [v.node.id, v]));
-    const types = new Set(r.changes.map((c) => c.typeUrl));
-    const layer = this.cache.candidate(r.group);
-    // The cache publishes a record's membership ~100 ms after it is written: until then a new
-    // member is still served (and ACKs) the stable version.
-    if (layer?.rollout !== r.name) return false;
-    for (const id of r.updatedNodes) {
-      const view = byId.get(id);
-      if (!view || !layer.members.has(id)) return false;
-      for (const typeUrl of types) {
-        const t = view.types.get(typeUrl);
-        if (!t?.subscription) continue;
-        const snapshot = this.cache.snapshotFor({ group: r.group, node: view.node }, typeUrl);
-        const expected = [snapshot.version, selectSotw(snapshot, t.subscription).version];
-        if (!expected.includes(t.versionAcked)) return false;
-      }
-    }
-    return true;
   }
 }
 

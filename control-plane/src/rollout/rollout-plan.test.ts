@@ -7,10 +7,15 @@ import {
   stageMembers,
   stageSize,
   type GateInput,
+  type LoadDelta,
 } from './rollout-plan.js';
 import { DEFAULT_GATES } from './rollout-record.js';
 
-const quiet = { issued: 0, errors: 0 };
+function load(issued: number, errors: number, latencyMs = 0, latencyCount = 0): LoadDelta {
+  return { issued, errors, latencyMs, latencyCount };
+}
+
+const quiet = load(0, 0);
 const noHealth = { proxies: 0, increase: 0 };
 
 function gates(overrides: Partial<GateInput>): GateInput {
@@ -83,13 +88,13 @@ void describe('rollout plan', () => {
 
   void test('gates: error ratio judged after min_requests, against the baseline', () => {
     // Below min_requests: not judged.
-    assert.equal(failedGate(gates({ updatedLoad: { issued: 19, errors: 19 } })), undefined);
+    assert.equal(failedGate(gates({ updatedLoad: load(19, 19) })), undefined);
     // Above the ratio, baseline clean: fails.
     assert.match(
       failedGate(
         gates({
-          updatedLoad: { issued: 100, errors: 30 },
-          baselineLoad: { issued: 300, errors: 0 },
+          updatedLoad: load(100, 30),
+          baselineLoad: load(300, 0),
         }),
       ) ?? '',
       /error ratio of updated proxies 30\.0% \(30\/100\) is above 5\.0% and 2\.0% above the baseline's 0\.0%/,
@@ -98,19 +103,19 @@ void describe('rollout plan', () => {
     assert.equal(
       failedGate(
         gates({
-          updatedLoad: { issued: 100, errors: 30 },
-          baselineLoad: { issued: 300, errors: 87 },
+          updatedLoad: load(100, 30),
+          baselineLoad: load(300, 87),
         }),
       ),
       undefined,
     );
     // No baseline with enough requests (last stage): the absolute ratio decides.
     assert.match(
-      failedGate(gates({ updatedLoad: { issued: 100, errors: 30 } })) ?? '',
+      failedGate(gates({ updatedLoad: load(100, 30) })) ?? '',
       /no baseline with enough requests/,
     );
     // At or under the ratio: passes.
-    assert.equal(failedGate(gates({ updatedLoad: { issued: 100, errors: 5 } })), undefined);
+    assert.equal(failedGate(gates({ updatedLoad: load(100, 5) })), undefined);
   });
 
   void test('gates: unhealthy upstream hosts increase beyond the baseline', () => {
@@ -132,6 +137,32 @@ void describe('rollout plan', () => {
         }),
       ),
       undefined,
+    );
+  });
+
+  void test('gates: the latency gate compares means once both sides finished min_requests', () => {
+    const latency = { ...DEFAULT_GATES, latency: { maxRatio: 2, minRequests: 10 } };
+    const slow = load(10, 0, 500, 10);
+    assert.equal(
+      failedGate(gates({ gates: latency, updatedLoad: slow, baselineLoad: load(9, 0, 90, 9) })),
+      undefined,
+      'no baseline to compare with',
+    );
+    assert.equal(
+      failedGate(gates({ gates: latency, updatedLoad: slow, baselineLoad: load(10, 0, 250, 10) })),
+      undefined,
+      '50 ms against 25 ms is 2×, not above',
+    );
+    assert.match(
+      failedGate(
+        gates({ gates: latency, updatedLoad: slow, baselineLoad: load(10, 0, 240, 10) }),
+      ) ?? '',
+      /mean upstream request time of updated proxies 50\.0 ms \(10 requests\) is 2\.08× the baseline's 24\.0 ms/,
+    );
+    assert.equal(
+      failedGate(gates({ updatedLoad: slow, baselineLoad: load(10, 0, 10, 10) })),
+      undefined,
+      'off by default',
     );
   });
 });

@@ -62,18 +62,21 @@ export function stageSize(stage: RolloutStage, matching: number): number {
 
 /**
  * The proxies updated once `stage` is reached: those already updated stay (a proxy never goes
- * back to stable while the rollout continues), then matching connected proxies in rank order
- * until the stage's size.
+ * back to stable while the rollout continues), then proxies of `pool` in rank order until the
+ * stage's size. The size is taken of `matchingCount`, the matching connected proxies of every
+ * replica; `pool` holds at least those of them that the stage may add (each replica's first ones
+ * by rank, rollout-tally.ts), and is all of them when one replica sees the whole fleet.
  */
 export function stageMembers(
   stage: RolloutStage,
-  matching: readonly string[],
+  pool: readonly string[],
   already: readonly string[],
+  matchingCount = pool.length,
 ): string[] {
-  const size = stageSize(stage, matching.length);
+  const size = stageSize(stage, matchingCount);
   const members = [...already];
   const have = new Set(already);
-  for (const id of byRank(matching)) {
+  for (const id of byRank(pool)) {
     if (members.length >= size) break;
     if (!have.has(id)) {
       members.push(id);
@@ -83,11 +86,24 @@ export function stageMembers(
   return members;
 }
 
-/** Requests and errors over a set of proxies since their stage began. */
+/**
+ * Requests, errors and request time over a set of proxies since their stage began. The time is
+ * what LRS carries (the `ferry.upstream_rq_time_ms` load metric): a sum of milliseconds over
+ * `latencyCount` requests, so only a mean can be derived from it.
+ */
 export interface LoadDelta {
   readonly issued: number;
   readonly errors: number;
+  readonly latencyMs: number;
+  readonly latencyCount: number;
 }
+
+export const NO_LOAD: LoadDelta = Object.freeze({
+  issued: 0,
+  errors: 0,
+  latencyMs: 0,
+  latencyCount: 0,
+});
 
 /** Unhealthy upstream hosts seen by a set of proxies, now and when their stage began. */
 export interface UnhealthyDelta {
@@ -133,6 +149,8 @@ export function failedGate(input: GateInput): string | undefined {
       );
     }
   }
+  const latency = latencyGate(input);
+  if (latency !== undefined) return latency;
   if (input.updatedHealth.proxies > 0) {
     const perProxy = input.updatedHealth.increase / input.updatedHealth.proxies;
     const basePerProxy =
@@ -147,4 +165,25 @@ export function failedGate(input: GateInput): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The latency gate: mean request time of the updated proxies against the baseline's, judged once
+ * both finished `minRequests` requests with the metric (a ratio needs a baseline to divide by).
+ */
+function latencyGate(input: GateInput): string | undefined {
+  const gate = input.gates.latency;
+  if (!gate) return undefined;
+  const u = input.updatedLoad;
+  const b = input.baselineLoad;
+  if (u.latencyCount < gate.minRequests || b.latencyCount < gate.minRequests) return undefined;
+  const updatedMean = u.latencyMs / u.latencyCount;
+  const baselineMean = b.latencyMs / b.latencyCount;
+  // A baseline of 0 ms (sub-millisecond answers rounded down) is judged against 1 ms.
+  const ratio = updatedMean / Math.max(baselineMean, 1);
+  if (ratio <= gate.maxRatio) return undefined;
+  return (
+    `mean upstream request time of updated proxies ${updatedMean.toFixed(1)} ms (${u.latencyCount} requests) ` +
+    `is ${ratio.toFixed(2)}× the baseline's ${baselineMean.toFixed(1)} ms (${b.latencyCount} requests), above the allowed ${gate.maxRatio}×`
+  );
 }

@@ -44,6 +44,15 @@ export interface RolloutGates {
   readonly maxErrorRatioIncrease: number;
   readonly minRequests: number;
   readonly maxUnhealthyHostsIncrease: number;
+  /** Mean upstream request time of the updated proxies over the baseline's; absent = off. */
+  readonly latency?: LatencyGate;
+}
+
+export interface LatencyGate {
+  /** Fails above this ratio of means (updated / baseline). */
+  readonly maxRatio: number;
+  /** Judged once updated and baseline proxies each finished this many timed requests. */
+  readonly minRequests: number;
 }
 
 export const DEFAULT_GATES: RolloutGates = Object.freeze({
@@ -121,6 +130,14 @@ export function rolloutMutation(r: RolloutRecord): Mutation {
       max_error_ratio_increase: r.gates.maxErrorRatioIncrease,
       min_requests: String(r.gates.minRequests),
       max_unhealthy_hosts_increase: r.gates.maxUnhealthyHostsIncrease,
+      ...(r.gates.latency
+        ? {
+            latency: {
+              max_ratio: r.gates.latency.maxRatio,
+              min_requests: String(r.gates.latency.minRequests),
+            },
+          }
+        : {}),
     },
     stage: r.stage,
     updated_nodes: [...r.updatedNodes],
@@ -173,6 +190,14 @@ export function decodeRollout(value: Uint8Array): RolloutRecord {
       maxErrorRatioIncrease: num(gates.max_error_ratio_increase),
       minRequests: num(gates.min_requests),
       maxUnhealthyHostsIncrease: num(gates.max_unhealthy_hosts_increase),
+      ...(typeof gates.latency === 'object' && gates.latency !== null
+        ? {
+            latency: {
+              maxRatio: num((gates.latency as Json).max_ratio),
+              minRequests: num((gates.latency as Json).min_requests),
+            },
+          }
+        : {}),
     },
     stage: num(j.stage),
     updatedNodes: ((j.updated_nodes ?? []) as unknown[]).map(str),
@@ -201,6 +226,14 @@ export function rolloutView(r: RolloutRecord): Json {
       max_error_ratio_increase: r.gates.maxErrorRatioIncrease,
       min_requests: r.gates.minRequests,
       max_unhealthy_hosts_increase: r.gates.maxUnhealthyHostsIncrease,
+      ...(r.gates.latency
+        ? {
+            latency: {
+              max_ratio: r.gates.latency.maxRatio,
+              min_requests: r.gates.latency.minRequests,
+            },
+          }
+        : {}),
     },
     updated_nodes: [...r.updatedNodes],
     changes: r.changes.map((c) => ({

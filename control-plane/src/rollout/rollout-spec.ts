@@ -6,6 +6,7 @@ import { FerryError } from '@ferry/shared';
 import { isSelectorKey, SELECTOR_KEYS } from './rollout-plan.js';
 import {
   DEFAULT_GATES,
+  type LatencyGate,
   type RolloutGates,
   type RolloutSelector,
   type RolloutStage,
@@ -117,28 +118,65 @@ function countField(
   return v;
 }
 
+/** A positive number field (a ratio of means, not bounded by 1). */
+function positiveField(obj: Record<string, unknown>, field: string, path: string): number {
+  const v = obj[field];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${path}.${field}: expected a number above 0 (e.g. 2.0), got ${JSON.stringify(v)}`,
+    );
+  return v;
+}
+
+/** `value` as an object holding only `fields` (every level of the spec is checked alike). */
+function objectOf(
+  value: unknown,
+  path: string,
+  fields: readonly string[],
+): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${path}: expected an object with ${fields.join(', ')}`,
+    );
+  const obj = value as Record<string, unknown>;
+  for (const k of Object.keys(obj))
+    if (!fields.includes(k))
+      throw new FerryError(
+        'FERRY_BAD_REQUEST',
+        `${path}.${k}: unknown field (one of ${fields.join(', ')})`,
+      );
+  return obj;
+}
+
+const LATENCY_FIELDS = ['max_ratio', 'min_requests'];
 const GATE_FIELDS = [
   'max_error_ratio',
   'max_error_ratio_increase',
   'min_requests',
   'max_unhealthy_hosts_increase',
+  'latency',
 ];
 const SPEC_FIELDS = ['stages', 'bake', 'selector', 'gates'];
 
+/** `{max_ratio, min_requests}`: max_ratio is required, min_requests defaults to the gates'. */
+function latencyGate(value: unknown, path: string, minRequests: number): LatencyGate | undefined {
+  if (value === undefined || value === null) return undefined;
+  const obj = objectOf(value, path, LATENCY_FIELDS);
+  if (obj.max_ratio === undefined)
+    throw new FerryError('FERRY_BAD_REQUEST', `${path}.max_ratio: required (e.g. 2.0)`);
+  return {
+    maxRatio: positiveField(obj, 'max_ratio', path),
+    minRequests: countField(obj, 'min_requests', path, minRequests),
+  };
+}
+
 export function parseGates(value: unknown, path: string): RolloutGates {
   if (value === undefined || value === null) return DEFAULT_GATES;
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw new FerryError(
-      'FERRY_BAD_REQUEST',
-      `${path}: expected an object with ${GATE_FIELDS.join(', ')}`,
-    );
-  const obj = value as Record<string, unknown>;
-  for (const k of Object.keys(obj))
-    if (!GATE_FIELDS.includes(k))
-      throw new FerryError(
-        'FERRY_BAD_REQUEST',
-        `${path}.${k}: unknown field (one of ${GATE_FIELDS.join(', ')})`,
-      );
+  const obj = objectOf(value, path, GATE_FIELDS);
+  const minRequests = countField(obj, 'min_requests', path, DEFAULT_GATES.minRequests);
+  const latency = latencyGate(obj.latency, `${path}.latency`, minRequests);
   return {
     maxErrorRatio: ratioField(obj, 'max_error_ratio', path, DEFAULT_GATES.maxErrorRatio),
     maxErrorRatioIncrease: ratioField(
@@ -147,30 +185,20 @@ export function parseGates(value: unknown, path: string): RolloutGates {
       path,
       DEFAULT_GATES.maxErrorRatioIncrease,
     ),
-    minRequests: countField(obj, 'min_requests', path, DEFAULT_GATES.minRequests),
+    minRequests,
     maxUnhealthyHostsIncrease: countField(
       obj,
       'max_unhealthy_hosts_increase',
       path,
       DEFAULT_GATES.maxUnhealthyHostsIncrease,
     ),
+    ...(latency ? { latency } : {}),
   };
 }
 
 /** `{stages, bake, selector, gates}`; stages are required. */
 export function parseRolloutSpec(value: unknown, path = 'rollout'): RolloutSpec {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new FerryError(
-      'FERRY_BAD_REQUEST',
-      `${path}: expected an object with ${SPEC_FIELDS.join(', ')}`,
-    );
-  const obj = value as Record<string, unknown>;
-  for (const k of Object.keys(obj))
-    if (!SPEC_FIELDS.includes(k))
-      throw new FerryError(
-        'FERRY_BAD_REQUEST',
-        `${path}.${k}: unknown field (one of ${SPEC_FIELDS.join(', ')})`,
-      );
+  const obj = objectOf(value, path, SPEC_FIELDS);
   if (obj.stages === undefined)
     throw new FerryError('FERRY_BAD_REQUEST', `${path}.stages: required (e.g. 1,10%,50%,100%)`);
   const stages = list(obj.stages).map((s, i) => parseStage(s, `${path}.stages[${i}]`));

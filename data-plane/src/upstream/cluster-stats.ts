@@ -15,17 +15,29 @@ import {
  * Per-locality upstream request counts of a cluster that reports its load (Cluster.lrs_server),
  * per attempt, as LRS's UpstreamLocalityStats counts them: an answer below 500 is a success; a
  * 5xx, a connect failure, a reset or a timeout is an error; `active` is attempts in flight.
- * Labels: cluster, region, zone, sub_zone (bounded by the config's localities).
+ * Labels: cluster, region, zone, sub_zone (bounded by the config's localities). `rqTimeMs` and
+ * `rqTimed` sum the time of attempts that got a whole response, for the LRS load metric
+ * `ferry.upstream_rq_time_ms` (xds/lrs-client.ts).
  */
 export class LocalityLoadStats {
   readonly success: CounterHandle;
   readonly error: CounterHandle;
   readonly active: GaugeHandle;
+  readonly rqTimeMs: CounterHandle;
+  readonly rqTimed: CounterHandle;
 
   constructor(sink: StatsSink, labels: Readonly<Record<string, string>>) {
     this.success = sink.counter('upstream_locality_rq_success', labels);
     this.error = sink.counter('upstream_locality_rq_error', labels);
     this.active = sink.gauge('upstream_locality_rq_active', labels);
+    this.rqTimeMs = sink.counter('upstream_locality_rq_time_ms', labels);
+    this.rqTimed = sink.counter('upstream_locality_rq_timed', labels);
+  }
+
+  /** An attempt's whole response arrived `ms` after it was dispatched. */
+  recordTime(ms: number): void {
+    this.rqTimeMs.inc(ms);
+    this.rqTimed.inc();
   }
 
   /** One attempt's outcome: a status code, a tcp_proxy connection made, or how it failed. */

@@ -57,8 +57,8 @@ describe('LRS load reports from stats', () => {
         [
           'web',
           [
-            { locality: EAST, successful: 8, error: 2, inProgress: 1 },
-            { locality: WEST, successful: 3, error: 0, inProgress: 0 },
+            { locality: EAST, successful: 8, error: 2, inProgress: 1, timeMs: 0, timed: 0 },
+            { locality: WEST, successful: 3, error: 0, inProgress: 0, timeMs: 0, timed: 0 },
           ],
         ],
         ['idle', []],
@@ -68,14 +68,28 @@ describe('LRS load reports from stats', () => {
 
   test('reports deltas since the baseline per locality; issued counts started attempts', () => {
     const before = new Map([
-      ['web', new Map([[key(EAST), { locality: EAST, successful: 5, error: 1, inProgress: 2 }]])],
+      [
+        'web',
+        new Map([
+          [
+            key(EAST),
+            { locality: EAST, successful: 5, error: 1, inProgress: 2, timeMs: 0, timed: 0 },
+          ],
+        ]),
+      ],
     ]);
     const now = new Map([
       [
         'web',
         new Map([
-          [key(EAST), { locality: EAST, successful: 9, error: 2, inProgress: 3 }],
-          [key(WEST), { locality: WEST, successful: 1, error: 0, inProgress: 0 }],
+          [
+            key(EAST),
+            { locality: EAST, successful: 9, error: 2, inProgress: 3, timeMs: 0, timed: 0 },
+          ],
+          [
+            key(WEST),
+            { locality: WEST, successful: 1, error: 0, inProgress: 0, timeMs: 0, timed: 0 },
+          ],
         ]),
       ],
       ['idle', new Map()],
@@ -106,10 +120,60 @@ describe('LRS load reports from stats', () => {
     });
   });
 
+  test('request time goes as the ferry.upstream_rq_time_ms load metric: a sum of ms over the timed requests', () => {
+    const labels = { cluster: 'web', ...EAST };
+    const counters = clusterLoadCounters(
+      {
+        counters: [
+          { name: 'upstream_locality_rq_success', labels, value: 4 },
+          { name: 'upstream_locality_rq_time_ms', labels, value: 250.5 },
+          { name: 'upstream_locality_rq_timed', labels, value: 4 },
+        ],
+        gauges: [],
+        histograms: [],
+      },
+      ['web'],
+    );
+    const before = new Map([
+      [
+        'web',
+        new Map([
+          [
+            key(EAST),
+            { locality: EAST, successful: 1, error: 0, inProgress: 0, timeMs: 50.5, timed: 1 },
+          ],
+        ]),
+      ],
+    ]);
+    const stats = loadReport(counters, before, 1000);
+    const locality = (stats[0]?.upstream_locality_stats ?? [])[0];
+    assert.deepEqual(locality?.load_metric_stats, [
+      {
+        metric_name: 'ferry.upstream_rq_time_ms',
+        num_requests_finished_with_metric: '3',
+        total_metric_value: 200,
+      },
+    ]);
+    // No timed request in the interval: no metric entry (LRS: absent = none).
+    assert.equal(
+      (loadReport(counters, counters, 1000)[0]?.upstream_locality_stats ?? [])[0]
+        ?.load_metric_stats,
+      undefined,
+    );
+  });
+
   test('a counter that went down counts from zero instead of going negative', () => {
     const at = (successful: number) =>
       new Map([
-        ['web', new Map([[key(EAST), { locality: EAST, successful, error: 0, inProgress: 0 }]])],
+        [
+          'web',
+          new Map([
+            [
+              key(EAST),
+              { locality: EAST, successful, error: 0, inProgress: 0, timeMs: 0, timed: 0 },
+            ],
+          ]),
+        ],
       ]);
     const stats = loadReport(at(3), at(50), 0);
     assert.equal(

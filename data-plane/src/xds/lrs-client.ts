@@ -9,7 +9,9 @@
  *
  * Counts come from the workers' aggregated stats (the same snapshot /stats shows): per locality
  * and per upstream attempt (as Envoy's UpstreamLocalityStats count), as deltas since the
- * previous report; the baseline survives reconnects, so load is neither lost nor counted twice
+ * previous report; the request time of attempts with a whole response goes as the load metric
+ * LATENCY_METRIC (UpstreamLocalityStats.load_metric_stats: the number of requests timed and
+ * the sum of their times in ms, so that a receiver can derive a mean); the baseline survives reconnects, so load is neither lost nor counted twice
  * across a stream failure. Nothing is dropped by ferry-proxy (no drop_overloads), so
  * `total_dropped_requests` is 0.
  *
@@ -33,6 +35,9 @@ import type { XdsChannel } from './xds-transport.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
+/** The load metric carrying upstream request time: total_metric_value is a sum of ms. */
+export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
+
 /** Shortest report interval honoured, whatever the server asks (protects the control plane). */
 const MIN_INTERVAL_MS = 100;
 const DEFAULT_INTERVAL_MS = 10_000;
@@ -52,6 +57,9 @@ export interface LocalityLoadCounters {
   /** Attempts answered 5xx, or failed (connect failure, reset, timeout). */
   readonly error: number;
   readonly inProgress: number;
+  /** Milliseconds summed over `timed` attempts that got a whole response. */
+  readonly timeMs: number;
+  readonly timed: number;
 }
 
 /** A cluster's localities by key. */
@@ -59,11 +67,17 @@ export type ClusterLoadCounters = ReadonlyMap<string, LocalityLoadCounters>;
 
 export type LoadBaseline = ReadonlyMap<string, ClusterLoadCounters>;
 
-const LOCALITY_COUNTERS: Readonly<Record<string, 'successful' | 'error' | 'inProgress'>> = {
+type CounterField = 'successful' | 'error' | 'inProgress' | 'timeMs' | 'timed';
+
+const LOCALITY_COUNTERS: Readonly<Record<string, CounterField>> = {
   upstream_locality_rq_success: 'successful',
   upstream_locality_rq_error: 'error',
   upstream_locality_rq_active: 'inProgress',
+  upstream_locality_rq_time_ms: 'timeMs',
+  upstream_locality_rq_timed: 'timed',
 };
+
+const NO_COUNTS = { successful: 0, error: 0, inProgress: 0, timeMs: 0, timed: 0 };
 
 /**
  * Reads the cumulative per-locality counters of `clusters` from a merged stats snapshot
@@ -87,7 +101,7 @@ export function clusterLoadCounters(
       sub_zone: labels.sub_zone ?? '',
     };
     const key = `${locality.region}\u0000${locality.zone}\u0000${locality.sub_zone}`;
-    const entry = byLocality.get(key) ?? { locality, successful: 0, error: 0, inProgress: 0 };
+    const entry = byLocality.get(key) ?? { locality, ...NO_COUNTS };
     byLocality.set(key, { ...entry, [field]: entry[field] + value });
   };
   for (const c of snapshot.counters) add(c.name, c.labels, c.value);
@@ -110,16 +124,31 @@ export function loadReport(
   for (const [cluster, localities] of current) {
     const upstreamLocalityStats: UpstreamLocalityStatsMessage[] = [];
     for (const [key, now] of localities) {
-      const before = baseline.get(cluster)?.get(key) ?? { successful: 0, error: 0, inProgress: 0 };
+      const before = baseline.get(cluster)?.get(key) ?? NO_COUNTS;
       const successful = delta(now.successful, before.successful);
       const error = delta(now.error, before.error);
       const issued = Math.max(0, successful + error + now.inProgress - before.inProgress);
+      const timed = delta(now.timed, before.timed);
+      // Both restart together (one worker's counters); a time from a restarted worker counts from 0.
+      const timeMs =
+        now.timed >= before.timed ? Math.max(0, now.timeMs - before.timeMs) : now.timeMs;
       upstreamLocalityStats.push({
         locality: { ...now.locality },
         total_successful_requests: String(successful),
         total_error_requests: String(error),
         total_requests_in_progress: String(Math.max(0, now.inProgress)),
         total_issued_requests: String(issued),
+        ...(timed > 0
+          ? {
+              load_metric_stats: [
+                {
+                  metric_name: LATENCY_METRIC,
+                  num_requests_finished_with_metric: String(timed),
+                  total_metric_value: timeMs,
+                },
+              ],
+            }
+          : {}),
       });
     }
     stats.push({

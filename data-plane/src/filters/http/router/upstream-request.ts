@@ -179,6 +179,7 @@ export class UpstreamRequest implements HostDispatchHandler {
   onComplete(trailers: unknown): void {
     if (!this.#active) return;
     const startedAt = this.#startedAt;
+    this.#load?.recordTime(performance.now() - startedAt);
     this.end();
     this.#owner.onUpstreamComplete(startedAt, trailers);
   }
