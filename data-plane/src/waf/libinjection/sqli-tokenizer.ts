@@ -130,7 +130,7 @@ export class SqliTokenizer {
     this.slen = input.length;
     this.flags = flags;
     this.pos = 0;
-    for (const token of this.tokens) token.clear();
+    for (let i = 0; i < this.tokens.length; i++) this.tokens[i]?.clear();
     this.current = this.tokens[0] as SqliToken;
     this.statsCommentDdx = 0;
     this.statsCommentHash = 0;
@@ -384,7 +384,11 @@ export class SqliTokenizer {
 
   /** `U&'...'`: a PostgreSQL unicode string. */
   private parseUString(pos: number): number {
-    if (pos + 2 < this.slen && this.byteAt(pos + 1) === 0x26 && this.byteAt(pos + 2) === CHAR_SINGLE) {
+    if (
+      pos + 2 < this.slen &&
+      this.byteAt(pos + 1) === 0x26 &&
+      this.byteAt(pos + 2) === CHAR_SINGLE
+    ) {
       const end = this.parseStringBody(pos + 2, CHAR_SINGLE, 1);
       this.current.strOpen = 0x75; // u
       if (this.current.strClose === CHAR_SINGLE) this.current.strClose = 0x75;
@@ -565,7 +569,13 @@ export class SqliTokenizer {
       if (digits !== undefined) {
         const length = this.span(start + 2, digits);
         // `0x` without digits is a word.
-        current.assign(length === 0 ? TYPE_BAREWORD : TYPE_NUMBER, start, this.s, start, length + 2);
+        current.assign(
+          length === 0 ? TYPE_BAREWORD : TYPE_NUMBER,
+          start,
+          this.s,
+          start,
+          length + 2,
+        );
         return start + 2 + length;
       }
     }
