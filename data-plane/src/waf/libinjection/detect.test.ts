@@ -84,6 +84,27 @@ describe('detectSqli / detectXss', () => {
     assert.deepEqual(disagreements, []);
   });
 
+  test("libinjection's byte-level behaviour is kept (verdicts from the reference)", () => {
+    // [input, SQLi fingerprint or '', XSS, why]
+    const quirks: ReadonlyArray<readonly [string, string, boolean, string]> = [
+      // The byte after a leading number is read at the number's length from the input's start,
+      // as a signed char: 0xA0 there counts as white space, so `1 --` is SQLi.
+      ['\xa0\xa01 --', '1c', false, 'signed byte after a number'],
+      // An Oracle q-string delimiter must be ASCII above space; 0x80 makes `q` a word.
+      ["x=q'\x80a\x80' union select 1,2--", '', false, 'q-string delimiter'],
+      // Digit spans accept NUL (C's strchr finds its set's terminator).
+      ['1 union select 0x4\x001,2/*', '1UE1c', false, 'NUL inside hex digits'],
+      // A character reference above 0xFF is compared by its low byte: &#x14A; reads as 'J'.
+      ['<a href=&#x14A;ava:alert(1)>', '', true, 'character reference low byte'],
+      // Byte 0xFF where an attribute may start reads as the end of input.
+      ['<a \xff onload=x>', '', false, '0xFF before an attribute'],
+    ];
+    for (const [input, fingerprint, xss, why] of quirks) {
+      assert.deepEqual(detectSqli(input), { match: fingerprint !== '', fingerprint }, why);
+      assert.equal(detectXss(input), xss, why);
+    }
+  });
+
   test('a match result is stable and frozen; no match is the same frozen object', () => {
     const first = detectSqli("1' OR '1'='1");
     assert.equal(detectSqli("2' OR '2'='2"), first);
