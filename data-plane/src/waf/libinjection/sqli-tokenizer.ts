@@ -66,7 +66,10 @@ import {
 export const FLAG_QUOTE_NONE = 1;
 export const FLAG_QUOTE_SINGLE = 2;
 export const FLAG_QUOTE_DOUBLE = 4;
-/** ANSI: `--x` starts a comment and `#` is an operator. MySQL: `--x` is two minus signs, `#` a comment. */
+/**
+ * Dialect. ANSI: `--x` starts a comment and `#` is an operator. MySQL: `--x` is two minus signs
+ * and `#` starts a comment.
+ */
 export const FLAG_SQL_ANSI = 8;
 export const FLAG_SQL_MYSQL = 16;
 
