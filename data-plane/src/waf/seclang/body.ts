@@ -54,7 +54,9 @@ export function uriDecode(s: string): string {
 
 /** Re-encodes code points above 0xff (from \u escapes) as UTF-8 bytes. */
 function toBytes(s: string): string {
-  return /[^\x00-\xff]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s;
+  for (let i = 0; i < s.length; i++)
+    if (s.charCodeAt(i) > 0xff) return Buffer.from(s, 'utf8').toString('latin1');
+  return s;
 }
 
 /**
@@ -84,7 +86,10 @@ export function parseJson(text: string, out: Arg[], limit: number): string | und
       full = true;
       return;
     }
-    out.push({ name, value: value === null ? '' : toBytes(String(value)) });
+    out.push({
+      name,
+      value: value === null ? '' : toBytes(`${value as string | number | boolean}`),
+    });
   };
   walk(doc, 'json');
   return full ? 'too many arguments' : undefined;

@@ -521,7 +521,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   if (state.errors.length > 0) throw new WafCompileError(state.errors);
 
   const phases: Rule[][] = [[], [], [], [], [], []];
-  const markers: Array<Map<string, number>> = phases.map(() => new Map());
+  const markers = phases.map(() => new Map<string, number>());
   let ruleCount = 0;
   for (const rule of state.rules) {
     if (rule.marker !== undefined) {
@@ -616,7 +616,7 @@ function directive(line: LogicalLine, state: State, options: CompileOptions): vo
     case 'secrule':
       if (args.length < 2 || args.length > 3)
         throw new SecLangError('SecRule takes VARIABLES "OPERATOR" ["ACTIONS"]');
-      addRule(line, state, options, args[0]!, args[1]!, args[2] ?? '');
+      addRule(line, state, options, args[0], args[1], args[2] ?? '');
       return;
     case 'secaction':
       if (args.length !== 1) throw new SecLangError('SecAction takes "ACTIONS"');

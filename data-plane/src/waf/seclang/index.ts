@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { compileRuleSet, type CompiledRuleSet, type CompileOptions } from './compile.js';
 import type { Detectors } from './operators.js';
 import {
@@ -94,10 +95,140 @@ export function compileWafSync(
   return compileRuleSet(directives, opts);
 }
 
+type Need =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'glob'; readonly pattern: string };
+
 /**
- * Reads every file the directives need with async I/O, then compiles. Files that cannot be read
- * are reported by the compiler at the directive that names them.
+ * The files the directives read (Includes, recursively, and @pmFromFile / @ipMatchFromFile data),
+ * as requests to a driver: it answers each with the file's text or the glob's matches
+ * (undefined: unreadable, which the compiler reports at the directive).
  */
+function* needs(
+  text: string,
+  file: string,
+  depth: number,
+): Generator<Need, void, string | string[] | undefined> {
+  if (depth > 16) return;
+  for (const line of logicalLines(text, file)) {
+    let args: string[];
+    try {
+      args = splitArgs(line.text);
+    } catch {
+      continue;
+    }
+    const name = args[0]?.toLowerCase();
+    if (name === 'include' && args[1] !== undefined) {
+      const target = resolveInclude(args[1], file);
+      const list = hasGlob(target)
+        ? (((yield { kind: 'glob', pattern: target }) as string[] | undefined) ?? [])
+        : [target];
+      for (const f of list) {
+        const content = (yield { kind: 'file', path: f }) as string | undefined;
+        if (content !== undefined) yield* needs(content, f, depth + 1);
+      }
+    } else if (name === 'secrule' && args[2] !== undefined) {
+      const m = /^!?\s*@(pmFromFile|pmf|ipMatchFromFile|ipMatchF)\s+(.+)$/i.exec(args[2].trim());
+      if (m !== null)
+        for (const f of m[2]!.split(/\s+/))
+          if (f !== '') yield { kind: 'file', path: path.resolve(path.dirname(file), f) };
+    }
+  }
+}
+
+/** What a rule set is built from: the directives and every file they read, with their hash. */
+export interface WafSources {
+  readonly directives: string;
+  readonly files: Readonly<Record<string, string>>;
+  readonly globs: Readonly<Record<string, string[]>>;
+  /** sha256 over the directives and the files: equal sources compile to equal rule sets. */
+  readonly hash: string;
+}
+
+function finish(
+  directives: string,
+  files: Record<string, string>,
+  globs: Record<string, string[]>,
+): WafSources {
+  const h = createHash('sha256').update(directives);
+  for (const f of Object.keys(files).sort()) h.update(`\0${f}\0${files[f]}`);
+  return { directives, files, globs, hash: h.digest('hex') };
+}
+
+/** Reads the sources synchronously (config translation). */
+export function collectSourcesSync(
+  directives: string,
+  loader: SourceLoader,
+  origin = ORIGIN,
+): WafSources {
+  const files: Record<string, string> = {};
+  const globs: Record<string, string[]> = {};
+  const it = needs(directives, origin, 0);
+  let answer: string | string[] | undefined;
+  for (let step = it.next(); !step.done; step = it.next(answer)) {
+    const need = step.value;
+    if (need.kind === 'glob') {
+      try {
+        answer = globs[need.pattern] = loader.glob(need.pattern);
+      } catch {
+        answer = undefined;
+      }
+    } else if (files[need.path] !== undefined) {
+      answer = files[need.path];
+    } else {
+      try {
+        answer = files[need.path] = loader.readFile(need.path);
+      } catch {
+        answer = undefined;
+      }
+    }
+  }
+  return finish(directives, files, globs);
+}
+
+/** Reads the sources with async I/O. */
+export async function collectSources(
+  directives: string,
+  loader: AsyncSourceLoader,
+  origin = ORIGIN,
+): Promise<WafSources> {
+  const files: Record<string, string> = {};
+  const globs: Record<string, string[]> = {};
+  const it = needs(directives, origin, 0);
+  let answer: string | string[] | undefined;
+  for (let step = it.next(); !step.done; step = it.next(answer)) {
+    const need = step.value;
+    if (need.kind === 'glob') {
+      answer = globs[need.pattern] = await loader.glob(need.pattern).catch(() => []);
+    } else if (files[need.path] !== undefined) {
+      answer = files[need.path];
+    } else {
+      answer = await loader.readFile(need.path).catch(() => undefined);
+      if (answer !== undefined) files[need.path] = answer;
+    }
+  }
+  return finish(directives, files, globs);
+}
+
+const ORIGIN = '<directives>';
+
+/** Compiles collected sources (no I/O). */
+export function compileSources(
+  sources: WafSources,
+  options: { origin?: string; detectors?: Detectors } = {},
+): CompiledRuleSet {
+  const bundle = bundleLoader(sources.files);
+  return compileRuleSet(sources.directives, {
+    loader: {
+      readFile: (f) => bundle.readFile(f),
+      glob: (p) => sources.globs[p] ?? bundle.glob(p),
+    },
+    origin: options.origin ?? ORIGIN,
+    detectors: options.detectors,
+  });
+}
+
+/** The engine's entry point: reads what the directives need with async I/O, then compiles. */
 export async function compileWaf(
   directives: string,
   options: {
@@ -107,50 +238,6 @@ export async function compileWaf(
     detectors?: Detectors;
   },
 ): Promise<CompiledRuleSet> {
-  const files: Record<string, string> = {};
-  const globs: Record<string, string[]> = {};
-  const visit = async (text: string, file: string, depth: number): Promise<void> => {
-    if (depth > 16) return;
-    for (const line of logicalLines(text, file)) {
-      let args: string[];
-      try {
-        args = splitArgs(line.text);
-      } catch {
-        continue;
-      }
-      const name = args[0]?.toLowerCase();
-      const wanted: string[] = [];
-      if (name === 'include' && args[1] !== undefined) {
-        const target = resolveInclude(args[1], file);
-        if (hasGlob(target)) {
-          globs[target] = await options.glob(target);
-          wanted.push(...globs[target]);
-        } else wanted.push(target);
-      } else if (name === 'secrule' && args[2] !== undefined) {
-        const m = /^!?\s*@(pmFromFile|pmf|ipMatchFromFile|ipMatchF)\s+(.+)$/i.exec(args[2].trim());
-        if (m !== null)
-          for (const f of m[2]!.split(/\s+/))
-            if (f !== '')
-              files[path.resolve(path.dirname(file), f)] ??= await options
-                .readFile(path.resolve(path.dirname(file), f))
-                .catch(() => undefined as unknown as string);
-        continue;
-      }
-      for (const f of wanted) {
-        if (files[f] !== undefined) continue;
-        const content = await options.readFile(f).catch(() => undefined);
-        if (content === undefined) continue;
-        files[f] = content;
-        if (name === 'include') await visit(content, f, depth + 1);
-      }
-    }
-  };
-  await visit(directives, options.origin ?? '<directives>', 0);
-  for (const k of Object.keys(files)) if (files[k] === undefined) delete files[k];
-  const loader = bundleLoader(files);
-  return compileRuleSet(directives, {
-    loader: { readFile: loader.readFile, glob: (p) => globs[p] ?? loader.glob(p) },
-    origin: options.origin,
-    detectors: options.detectors,
-  });
+  const sources = await collectSources(directives, options, options.origin);
+  return compileSources(sources, options);
 }

@@ -42,7 +42,8 @@ function run(rs: CompiledRuleSet, req: RequestLine, body?: string): WafTransacti
 }
 
 describe('rules', () => {
-  const compile = (d: string): CompiledRuleSet => compileWafSync(d, { loader: hostLoader, detectors });
+  const compile = (d: string): CompiledRuleSet =>
+    compileWafSync(d, { loader: hostLoader, detectors });
 
   test('deny, status, chain, capture, macros, skipAfter, setvar arithmetic', () => {
     const rs = compile(`
@@ -74,7 +75,9 @@ SecRuleRemoveById 14
   });
 
   test('DetectionOnly records matches but never intervenes', () => {
-    const rs = compile('SecRuleEngine DetectionOnly\nSecRule ARGS "@contains x" "id:20,phase:1,deny,msg:hit"');
+    const rs = compile(
+      'SecRuleEngine DetectionOnly\nSecRule ARGS "@contains x" "id:20,phase:1,deny,msg:hit"',
+    );
     const tx = run(rs, request('/?a=x'));
     assert.equal(tx.intervention, undefined);
     assert.equal(tx.matched[0]?.id, 20);
@@ -90,7 +93,10 @@ SecRule REQBODY_ERROR "!@eq 0" "id:34,phase:2,deny,status:435"
 `);
     const json = [['Content-Type', 'application/json']] as Array<[string, string]>;
     assert.equal(run(rs, request('/', json, 'POST'), '{"a":{"b":1}}').intervention?.status, 431);
-    assert.equal(run(rs, request('/', json, 'POST'), '{"list":["x","y"]}').intervention?.status, 432);
+    assert.equal(
+      run(rs, request('/', json, 'POST'), '{"list":["x","y"]}').intervention?.status,
+      432,
+    );
     assert.equal(run(rs, request('/', json, 'POST'), '{"list":').intervention?.status, 435);
     const form = [['Content-Type', 'application/x-www-form-urlencoded']] as Array<[string, string]>;
     assert.equal(run(rs, request('/', form, 'POST'), 'f=v').intervention?.status, 433);
@@ -103,12 +109,24 @@ SecRule REQBODY_ERROR "!@eq 0" "id:34,phase:2,deny,status:435"
 
   test('refusals name file, line and rule id', () => {
     const refuse = (d: string, re: RegExp): void =>
-      assert.throws(() => compile(d), (err: Error) => re.test(err.message));
-    refuse('SecRule ARGS "@rsub x" "id:1,deny"', /<directives>:1: rule 1: the operator @rsub is not supported/);
-    refuse('\n\nSecRule ARGS "@rx x" "id:2,deny,t:foo"', /<directives>:3: rule 2: the transformation t:foo is not supported/);
+      assert.throws(
+        () => compile(d),
+        (err: Error) => re.test(err.message),
+      );
+    refuse(
+      'SecRule ARGS "@rsub x" "id:1,deny"',
+      /<directives>:1: rule 1: the operator @rsub is not supported/,
+    );
+    refuse(
+      '\n\nSecRule ARGS "@rx x" "id:2,deny,t:foo"',
+      /<directives>:3: rule 2: the transformation t:foo is not supported/,
+    );
     refuse('SecRule NOPE "@rx x" "id:3,deny"', /rule 3: the variable NOPE is not supported/);
     refuse('SecRule ARGS "@rx (?R)" "id:4,deny"', /rule 4: @rx: .* is not supported/);
-    refuse('SecRule ARGS "@rx x" "id:5,deny,exec:/bin/sh"', /rule 5: the action exec is not supported/);
+    refuse(
+      'SecRule ARGS "@rx x" "id:5,deny,exec:/bin/sh"',
+      /rule 5: the action exec is not supported/,
+    );
     refuse('SecGeoLookupDb /x', /the directive SecGeoLookupDb is not supported/);
   });
 });

@@ -76,7 +76,6 @@ export class WafTransaction implements OperatorContext {
   #auditEnabled = true;
 
   // Request data.
-  #request: RequestLine | undefined;
   readonly #argsGet: Arg[] = [];
   readonly #argsPost: Arg[] = [];
   readonly #headers = new Multi();
@@ -143,7 +142,6 @@ export class WafTransaction implements OperatorContext {
   // ---- Phase 1 ----
 
   processRequestHeaders(req: RequestLine): Intervention | undefined {
-    this.#request = req;
     const s = this.#scalars;
     const q = req.uri.indexOf('?');
     const rawPath = q < 0 ? req.uri : req.uri.slice(0, q);
