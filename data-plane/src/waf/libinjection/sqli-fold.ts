@@ -54,6 +54,11 @@ const FUNCTION_BEFORE_PARENS = [
   'LOCALTIMESTAMP',
 ];
 
+function isOneOfWords(token: SqliToken, words: readonly string[]): boolean {
+  for (let i = 0; i < words.length; i++) if (token.valueIs(words[i] ?? '')) return true;
+  return false;
+}
+
 function isUnaryOperator(token: SqliToken): boolean {
   if (token.type !== TYPE_OPERATOR) return false;
   const first = token.byteAt(0);
@@ -121,14 +126,12 @@ export class SqliFolder {
     while (this.more) {
       this.more = tokenizer.tokenize();
       const current = tokenizer.current;
-      if (
-        !(
-          current.type === TYPE_COMMENT ||
-          current.type === TYPE_LEFTPARENS ||
-          current.type === TYPE_SQLTYPE ||
-          isUnaryOperator(current)
-        )
-      ) {
+      if (!(
+        current.type === TYPE_COMMENT ||
+        current.type === TYPE_LEFTPARENS ||
+        current.type === TYPE_SQLTYPE ||
+        isUnaryOperator(current)
+      )) {
         break;
       }
     }
@@ -237,18 +240,19 @@ export class SqliFolder {
 
   /** `a` `b` -> `a b` when that phrase is a keyword (`UNION ALL`, `NOT IN`, `ORDER BY`). */
   private mergeWords(a: SqliToken, b: SqliToken): boolean {
-    if (!isWordLike(a.type) || !(isWordLike(b.type) || b.type === TYPE_LOGIC_OPERATOR)) return false;
+    if (!isWordLike(a.type) || !(isWordLike(b.type) || b.type === TYPE_LOGIC_OPERATOR))
+      return false;
     const length = a.len + b.len + 1;
     if (length > TOKEN_VALUE_MAX) return false;
     const merged = this.mergeBuffer;
-    merged.set(a.val.subarray(0, a.len), 0);
+    for (let i = 0; i < a.len; i++) merged[i] = a.val[i] ?? 0;
     merged[a.len] = 0x20;
-    merged.set(b.val.subarray(0, b.len), a.len + 1);
+    for (let i = 0; i < b.len; i++) merged[a.len + 1 + i] = b.val[i] ?? 0;
     const type = lookupKeyword(merged, length);
     if (type === TYPE_NONE) return false;
     a.type = type;
     a.len = length;
-    a.val.set(merged.subarray(0, length));
+    for (let i = 0; i < length; i++) a.val[i] = merged[i] ?? 0;
     a.val[length] = 0;
     return true;
   }
@@ -291,7 +295,7 @@ export class SqliFolder {
     if (
       (a.type === TYPE_BAREWORD || a.type === TYPE_VARIABLE) &&
       b.type === TYPE_LEFTPARENS &&
-      FUNCTION_BEFORE_PARENS.some((word) => a.valueIs(word))
+      isOneOfWords(a, FUNCTION_BEFORE_PARENS)
     ) {
       a.type = TYPE_FUNCTION;
       return PAIR_RESTART;

@@ -3,7 +3,46 @@
 // sequence tokenizes, unterminated strings and comments run to the end of the input, and every
 // branch moves forward, so a whole pass is linear in the input length.
 
+import {
+  BINARY_DIGITS,
+  BYTE_CLASS,
+  C_BACKSLASH,
+  C_BSTRING,
+  C_BWORD,
+  C_CHAR,
+  C_DASH,
+  C_ESTRING,
+  C_HASH,
+  C_MONEY,
+  C_NQSTRING,
+  C_NUMBER,
+  C_OPERATOR1,
+  C_OPERATOR2,
+  C_OTHER,
+  C_QSTRING,
+  C_SLASH,
+  C_STRING,
+  C_TICK,
+  C_USTRING,
+  C_VAR,
+  C_WHITE,
+  C_XSTRING,
+  HEX_DIGITS,
+  VAR_END,
+  WHITE,
+  WORD_END,
+} from './sqli-chars.js';
 import { lookupKeyword } from './sqli-keywords.js';
+import {
+  parseDigitString,
+  parseEString,
+  parseMoney,
+  parseNqString,
+  parseNumber,
+  parseQString,
+  parseStringBody,
+  parseUString,
+} from './sqli-literals.js';
 import {
   CHAR_DOUBLE,
   CHAR_SINGLE,
@@ -14,13 +53,11 @@ import {
   TYPE_BAREWORD,
   TYPE_COLON,
   TYPE_COMMENT,
-  TYPE_DOT,
   TYPE_EVIL,
   TYPE_FUNCTION,
   TYPE_NONE,
   TYPE_NUMBER,
   TYPE_OPERATOR,
-  TYPE_STRING,
   TYPE_UNKNOWN,
   TYPE_VARIABLE,
 } from './sqli-token.js';
@@ -29,84 +66,12 @@ import {
 export const FLAG_QUOTE_NONE = 1;
 export const FLAG_QUOTE_SINGLE = 2;
 export const FLAG_QUOTE_DOUBLE = 4;
-/** ANSI: `--x` starts a comment and `#` is an operator. MySQL: `--x` is two minus signs, `#` a comment. */
+/**
+ * Dialect. ANSI: `--x` starts a comment and `#` is an operator. MySQL: `--x` is two minus signs
+ * and `#` starts a comment.
+ */
 export const FLAG_SQL_ANSI = 8;
 export const FLAG_SQL_MYSQL = 16;
-
-// Byte classes: which parser starts at a byte.
-const C_WHITE = 0;
-const C_WORD = 1;
-const C_OPERATOR1 = 2;
-const C_OPERATOR2 = 3;
-const C_CHAR = 4;
-const C_OTHER = 5;
-const C_STRING = 6;
-const C_HASH = 7;
-const C_MONEY = 8;
-const C_DASH = 9;
-const C_NUMBER = 10;
-const C_SLASH = 11;
-const C_VAR = 12;
-const C_BSTRING = 13;
-const C_ESTRING = 14;
-const C_NQSTRING = 15;
-const C_QSTRING = 16;
-const C_USTRING = 17;
-const C_XSTRING = 18;
-const C_BWORD = 19;
-const C_BACKSLASH = 20;
-const C_TICK = 21;
-
-const BYTE_CLASS = new Uint8Array(256).fill(C_WORD);
-function classify(chars: string, byteClass: number): void {
-  for (let i = 0; i < chars.length; i++) BYTE_CLASS[chars.charCodeAt(i)] = byteClass;
-}
-for (let b = 0; b <= 0x20; b++) BYTE_CLASS[b] = C_WHITE;
-BYTE_CLASS[0x7f] = C_WHITE;
-BYTE_CLASS[0xa0] = C_WHITE; // latin-1 no-break space
-classify('!&*:<=>|', C_OPERATOR2);
-classify('%+^~', C_OPERATOR1);
-classify('(),;{}', C_CHAR);
-classify('?]', C_OTHER);
-classify('"\'', C_STRING);
-classify('#', C_HASH);
-classify('$', C_MONEY);
-classify('-', C_DASH);
-classify('.0123456789', C_NUMBER);
-classify('/', C_SLASH);
-classify('@', C_VAR);
-classify('Bb', C_BSTRING);
-classify('Ee', C_ESTRING);
-classify('Nn', C_NQSTRING);
-classify('Qq', C_QSTRING);
-classify('Uu', C_USTRING);
-classify('Xx', C_XSTRING);
-classify('[', C_BWORD);
-classify('\\', C_BACKSLASH);
-classify('`', C_TICK);
-
-function byteSet(chars: string): Uint8Array {
-  const set = new Uint8Array(256);
-  for (let i = 0; i < chars.length; i++) set[chars.charCodeAt(i)] = 1;
-  return set;
-}
-
-/** SQL whitespace: ASCII white, NUL (Oracle) and latin-1 no-break space. */
-const WHITE = byteSet(' \t\n\v\f\r\xa0\0');
-/** Bytes that end a bare word. */
-const WORD_END = byteSet(' []{}<>:\\?=@!#~+-*/&|^%(),\';\t\n\v\f\r"\xa0\0');
-/** Bytes that end a variable name (no brackets, braces or '.', unlike a word). */
-const VAR_END = byteSet(' <>:\\?=@!#~+-*/&|^%(),\';\t\n\v\f\r`"\0');
-// Spans accept NUL as well: libinjection tests span membership with strchr, which finds the
-// terminator of its set for a NUL byte.
-const BINARY_DIGITS = byteSet('01\0');
-const HEX_DIGITS = byteSet('0123456789ABCDEFabcdef\0');
-const MONEY_CHARS = byteSet('0123456789.,\0');
-const LETTERS = byteSet('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\0');
-
-function isDigit(b: number): boolean {
-  return b >= 0x30 && b <= 0x39;
-}
 
 /** The tokenizer's state over one input; `tokens` doubles as the folding buffer. */
 export class SqliTokenizer {
@@ -130,7 +95,7 @@ export class SqliTokenizer {
     this.slen = input.length;
     this.flags = flags;
     this.pos = 0;
-    for (const token of this.tokens) token.clear();
+    for (let i = 0; i < this.tokens.length; i++) this.tokens[i]?.clear();
     this.current = this.tokens[0] as SqliToken;
     this.statsCommentDdx = 0;
     this.statsCommentHash = 0;
@@ -152,7 +117,7 @@ export class SqliTokenizer {
     current.clear();
     if (this.pos === 0 && (this.flags & (FLAG_QUOTE_SINGLE | FLAG_QUOTE_DOUBLE)) !== 0) {
       const delim = (this.flags & FLAG_QUOTE_SINGLE) !== 0 ? CHAR_SINGLE : CHAR_DOUBLE;
-      this.pos = this.parseStringBody(0, delim, 0);
+      this.pos = parseStringBody(this, 0, delim, 0);
       this.statsTokens += 1;
       return true;
     }
@@ -184,31 +149,31 @@ export class SqliTokenizer {
         current.assignChar(TYPE_UNKNOWN, pos, ch);
         return pos + 1;
       case C_STRING:
-        return this.parseStringBody(pos, ch, 1);
+        return parseStringBody(this, pos, ch, 1);
       case C_HASH:
         return this.parseHash(pos);
       case C_MONEY:
-        return this.parseMoney(pos);
+        return parseMoney(this, pos);
       case C_DASH:
         return this.parseDash(pos);
       case C_NUMBER:
-        return this.parseNumber(pos);
+        return parseNumber(this, pos);
       case C_SLASH:
         return this.parseSlash(pos);
       case C_VAR:
         return this.parseVar(pos);
       case C_BSTRING:
-        return this.parseDigitString(pos, BINARY_DIGITS);
+        return parseDigitString(this, pos, BINARY_DIGITS);
       case C_XSTRING:
-        return this.parseDigitString(pos, HEX_DIGITS);
+        return parseDigitString(this, pos, HEX_DIGITS);
       case C_ESTRING:
-        return this.parseEString(pos);
+        return parseEString(this, pos);
       case C_NQSTRING:
-        return this.parseNqString(pos);
+        return parseNqString(this, pos);
       case C_QSTRING:
-        return this.parseQString(pos, 0);
+        return parseQString(this, pos, 0);
       case C_USTRING:
-        return this.parseUString(pos);
+        return parseUString(this, pos);
       case C_BWORD:
         return this.parseBracketWord(pos);
       case C_BACKSLASH:
@@ -220,7 +185,7 @@ export class SqliTokenizer {
     }
   }
 
-  private indexOf(ch: number, from: number): number {
+  indexOf(ch: number, from: number): number {
     const s = this.s;
     const end = this.slen;
     for (let i = from; i < end; i++) if (s.charCodeAt(i) === ch) return i;
@@ -228,7 +193,7 @@ export class SqliTokenizer {
   }
 
   /** Index of the two-byte sequence `c0 c1` at or after `from`, or -1. */
-  private indexOf2(c0: number, c1: number, from: number, end: number): number {
+  indexOf2(c0: number, c1: number, from: number, end: number): number {
     const s = this.s;
     for (let i = from; i + 1 < end; i++) {
       if (s.charCodeAt(i) === c0 && s.charCodeAt(i + 1) === c1) return i;
@@ -237,7 +202,7 @@ export class SqliTokenizer {
   }
 
   /** Length of the run of bytes in `set` starting at `from`. */
-  private span(from: number, set: Uint8Array): number {
+  span(from: number, set: Uint8Array): number {
     const s = this.s;
     let i = from;
     while (i < this.slen && set[s.charCodeAt(i)] === 1) i++;
@@ -245,14 +210,14 @@ export class SqliTokenizer {
   }
 
   /** Length of the run of bytes not in `set` starting at `from`. */
-  private spanUntil(from: number, set: Uint8Array): number {
+  spanUntil(from: number, set: Uint8Array): number {
     const s = this.s;
     let i = from;
     while (i < this.slen && set[s.charCodeAt(i)] !== 1) i++;
     return i - from;
   }
 
-  private parseEolComment(pos: number): number {
+  parseEolComment(pos: number): number {
     const newline = this.indexOf(0x0a, pos);
     if (newline < 0) {
       this.current.assign(TYPE_COMMENT, pos, this.s, pos, this.slen - pos);
@@ -342,101 +307,6 @@ export class SqliTokenizer {
     return pos + 1;
   }
 
-  /**
-   * A string delimited by `delim` whose body starts at `pos + offset` (offset 0: the opening quote
-   * is only pretended). A quote preceded by an odd number of backslashes, or doubled, does not
-   * close it; without a closing quote the string runs to the end.
-   */
-  parseStringBody(pos: number, delim: number, offset: number): number {
-    const current = this.current;
-    const start = pos + offset;
-    let quote = this.indexOf(delim, start);
-    while (quote >= 0) {
-      if (this.isBackslashEscaped(quote - 1, start)) {
-        quote = this.indexOf(delim, quote + 1);
-      } else if (quote + 1 < this.slen && this.byteAt(quote + 1) === delim) {
-        quote = this.indexOf(delim, quote + 2);
-      } else {
-        current.assign(TYPE_STRING, start, this.s, start, quote - start);
-        current.strOpen = offset > 0 ? delim : 0;
-        current.strClose = delim;
-        return quote + 1;
-      }
-    }
-    current.assign(TYPE_STRING, start, this.s, start, this.slen - start);
-    current.strOpen = offset > 0 ? delim : 0;
-    current.strClose = 0;
-    return this.slen;
-  }
-
-  /** Whether an odd number of backslashes ends at `end` (not looking before `start`). */
-  private isBackslashEscaped(end: number, start: number): boolean {
-    let i = end;
-    while (i >= start && this.s.charCodeAt(i) === 0x5c) i--;
-    return ((end - i) & 1) === 1;
-  }
-
-  /** `E'...'` (PostgreSQL escaped string) and `N'...'` (national character set). */
-  private parseEString(pos: number): number {
-    if (pos + 2 >= this.slen || this.byteAt(pos + 1) !== CHAR_SINGLE) return this.parseWord(pos);
-    return this.parseStringBody(pos, CHAR_SINGLE, 2);
-  }
-
-  /** `U&'...'`: a PostgreSQL unicode string. */
-  private parseUString(pos: number): number {
-    if (pos + 2 < this.slen && this.byteAt(pos + 1) === 0x26 && this.byteAt(pos + 2) === CHAR_SINGLE) {
-      const end = this.parseStringBody(pos + 2, CHAR_SINGLE, 1);
-      this.current.strOpen = 0x75; // u
-      if (this.current.strClose === CHAR_SINGLE) this.current.strClose = 0x75;
-      return end;
-    }
-    return this.parseWord(pos);
-  }
-
-  /** Oracle's `q'<delim>...<delim>'` (after an optional `n` at `pos`). */
-  private parseQString(pos: number, offset: number): number {
-    const at = pos + offset;
-    const q = this.byteAt(at);
-    if (
-      at >= this.slen ||
-      (q !== 0x71 && q !== 0x51) ||
-      at + 2 >= this.slen ||
-      this.byteAt(at + 1) !== CHAR_SINGLE
-    ) {
-      return this.parseWord(pos);
-    }
-    let close = this.byteAt(at + 2);
-    // libinjection compares a signed char: bytes 0x80-0xFF are "below 33" too.
-    if (close < 33 || close >= 0x80) return this.parseWord(pos);
-    if (close === 0x28) close = 0x29;
-    else if (close === 0x5b) close = 0x5d;
-    else if (close === 0x7b) close = 0x7d;
-    else if (close === 0x3c) close = 0x3e;
-    const current = this.current;
-    const start = at + 3;
-    const end = this.indexOf2(close, CHAR_SINGLE, start, this.slen);
-    current.assign(TYPE_STRING, start, this.s, start, (end < 0 ? this.slen : end) - start);
-    current.strOpen = 0x71; // q
-    current.strClose = end < 0 ? 0 : 0x71;
-    return end < 0 ? this.slen : end + 2;
-  }
-
-  private parseNqString(pos: number): number {
-    if (pos + 2 < this.slen && this.byteAt(pos + 1) === CHAR_SINGLE) return this.parseEString(pos);
-    return this.parseQString(pos, 1);
-  }
-
-  /** `b'0101'` and `x'12ab'` literals: numbers. */
-  private parseDigitString(pos: number, digits: Uint8Array): number {
-    if (pos + 2 >= this.slen || this.byteAt(pos + 1) !== CHAR_SINGLE) return this.parseWord(pos);
-    const length = this.span(pos + 2, digits);
-    if (pos + 2 + length >= this.slen || this.byteAt(pos + 2 + length) !== CHAR_SINGLE) {
-      return this.parseWord(pos);
-    }
-    this.current.assign(TYPE_NUMBER, pos, this.s, pos, length + 3);
-    return pos + length + 3;
-  }
-
   /** SQL Server's `[name]`. */
   private parseBracketWord(pos: number): number {
     const close = this.indexOf(0x5d, pos);
@@ -471,7 +341,7 @@ export class SqliTokenizer {
 
   /** MySQL's `` `name` ``: a bare word, or a function when it names one. */
   private parseTick(pos: number): number {
-    const end = this.parseStringBody(pos, CHAR_TICK, 1);
+    const end = parseStringBody(this, pos, CHAR_TICK, 1);
     const current = this.current;
     current.type =
       lookupKeyword(current.val, current.len) === TYPE_FUNCTION ? TYPE_FUNCTION : TYPE_BAREWORD;
@@ -496,7 +366,7 @@ export class SqliTokenizer {
         return end;
       }
       if (ch === CHAR_SINGLE || ch === CHAR_DOUBLE) {
-        const end = this.parseStringBody(pos, ch, 1);
+        const end = parseStringBody(this, pos, ch, 1);
         current.type = TYPE_VARIABLE;
         return end;
       }
@@ -504,103 +374,5 @@ export class SqliTokenizer {
     const length = this.spanUntil(pos, VAR_END);
     current.assign(TYPE_VARIABLE, pos, this.s, pos, length);
     return pos + length;
-  }
-
-  /** `$1,000.00` (money), `$$...$$` and `$tag$...$tag$` (PostgreSQL dollar-quoted strings). */
-  private parseMoney(pos: number): number {
-    const current = this.current;
-    if (pos + 1 === this.slen) {
-      current.assignChar(TYPE_BAREWORD, pos, 0x24);
-      return this.slen;
-    }
-    const digits = this.span(pos + 1, MONEY_CHARS);
-    if (digits === 1 && this.byteAt(pos + 1) === 0x2e) return this.parseWord(pos);
-    if (digits > 0) {
-      current.assign(TYPE_NUMBER, pos, this.s, pos, digits + 1);
-      return pos + digits + 1;
-    }
-    if (this.byteAt(pos + 1) === 0x24) {
-      const start = pos + 2;
-      const end = this.indexOf2(0x24, 0x24, start, this.slen);
-      return this.dollarString(start, end, 2);
-    }
-    const tag = this.span(pos + 1, LETTERS);
-    if (tag === 0 || pos + tag + 1 === this.slen || this.byteAt(pos + tag + 1) !== 0x24) {
-      current.assignChar(TYPE_BAREWORD, pos, 0x24);
-      return pos + 1;
-    }
-    const start = pos + tag + 2;
-    return this.dollarString(start, this.indexOfDelimiter(pos, tag + 2, start), tag + 2);
-  }
-
-  private dollarString(start: number, end: number, delimiterLength: number): number {
-    const current = this.current;
-    current.assign(TYPE_STRING, start, this.s, start, (end < 0 ? this.slen : end) - start);
-    current.strOpen = 0x24;
-    current.strClose = end < 0 ? 0 : 0x24;
-    return end < 0 ? this.slen : end + delimiterLength;
-  }
-
-  /** Index of the next copy of the `length` bytes at `delimiter`, searching from `from`. */
-  private indexOfDelimiter(delimiter: number, length: number, from: number): number {
-    const s = this.s;
-    const first = s.charCodeAt(delimiter);
-    const last = this.slen - length;
-    outer: for (let i = from; i <= last; i++) {
-      if (s.charCodeAt(i) !== first) continue;
-      for (let j = 1; j < length; j++) {
-        if (s.charCodeAt(i + j) !== s.charCodeAt(delimiter + j)) continue outer;
-      }
-      return i;
-    }
-    return -1;
-  }
-
-  private parseNumber(start: number): number {
-    const current = this.current;
-    const slen = this.slen;
-    if (this.byteAt(start) === 0x30 && start + 1 < slen) {
-      const radix = this.byteAt(start + 1) | 0x20;
-      const digits = radix === 0x78 ? HEX_DIGITS : radix === 0x62 ? BINARY_DIGITS : undefined;
-      if (digits !== undefined) {
-        const length = this.span(start + 2, digits);
-        // `0x` without digits is a word.
-        current.assign(length === 0 ? TYPE_BAREWORD : TYPE_NUMBER, start, this.s, start, length + 2);
-        return start + 2 + length;
-      }
-    }
-    let pos = start;
-    while (pos < slen && isDigit(this.byteAt(pos))) pos++;
-    if (pos < slen && this.byteAt(pos) === 0x2e) {
-      pos++;
-      while (pos < slen && isDigit(this.byteAt(pos))) pos++;
-      if (pos - start === 1) {
-        current.assignChar(TYPE_DOT, start, 0x2e);
-        return pos;
-      }
-    }
-    let haveE = false;
-    let haveExponent = false;
-    if (pos < slen && (this.byteAt(pos) | 0x20) === 0x65) {
-      haveE = true;
-      pos++;
-      if (pos < slen && (this.byteAt(pos) === 0x2b || this.byteAt(pos) === 0x2d)) pos++;
-      while (pos < slen && isDigit(this.byteAt(pos))) {
-        haveExponent = true;
-        pos++;
-      }
-    }
-    // Oracle's float/double suffix: `1.2f`, and `1fUNION` reads as `1f UNION`.
-    if (pos < slen) {
-      const suffix = this.byteAt(pos) | 0x20;
-      if (suffix === 0x64 || suffix === 0x66) {
-        const next = this.byteAt(pos + 1);
-        if (pos + 1 === slen || WHITE[next] === 1 || next === 0x3b || (next | 0x20) === 0x75) pos++;
-      }
-    }
-    // `1234.e` or `10.10E` without exponent digits is a word.
-    const type = haveE && !haveExponent ? TYPE_BAREWORD : TYPE_NUMBER;
-    current.assign(type, start, this.s, start, pos - start);
-    return pos;
   }
 }

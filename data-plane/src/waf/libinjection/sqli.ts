@@ -90,9 +90,7 @@ export class SqliDetector {
 
   /** Whether the last fingerprint is SQLi: in the set and not cleared by the false-positive rules. */
   isSqliFingerprint(): boolean {
-    return (
-      isSqliFingerprint(this.fingerprint, this.fingerprintLength) && !this.isLikelyBenign()
-    );
+    return isSqliFingerprint(this.fingerprint, this.fingerprintLength) && !this.isLikelyBenign();
   }
 
   /** libinjection's `libinjection_is_sqli`: the context passes in order, first match wins. */
@@ -141,7 +139,10 @@ export class SqliDetector {
     const length = this.fingerprintLength;
     const fingerprint = this.fingerprint;
     const tokenizer = this.tokenizer;
-    const [t0, t1, t2] = tokenizer.tokens;
+    const tokens = tokenizer.tokens;
+    const t0 = tokens[0];
+    const t1 = tokens[1];
+    const t2 = tokens[2];
     if (t0 === undefined || t1 === undefined || t2 === undefined) return false;
     // SQL Server leaves statements with `sp_password` in a comment out of its audit log.
     if (

@@ -77,6 +77,22 @@ const BLACK_ATTRIBUTES: ReadonlyArray<readonly [string, number]> = [
 /** URL schemes that run script or show source: `JAVA` covers `javascript:`. */
 const BLACK_URL_PREFIXES = ['DATA', 'VIEW-SOURCE', 'JAVA', 'VBSCRIPT'];
 
+/**
+ * Blacklist entries by their first letter, so that a name is compared only with the entries that
+ * can match it (most names match none).
+ */
+function byFirstLetter<T>(
+  entries: ReadonlyArray<readonly [string, T]>,
+): Array<Array<readonly [string, T]>> {
+  const index: Array<Array<readonly [string, T]>> = Array.from({ length: 128 }, () => []);
+  for (const entry of entries) index[entry[0].charCodeAt(0)]?.push(entry);
+  return index;
+}
+
+const BLACK_TAGS_BY_LETTER = byFirstLetter(BLACK_TAGS.map((tag) => [tag, true] as const));
+const BLACK_ATTRIBUTES_BY_LETTER = byFirstLetter(BLACK_ATTRIBUTES);
+const NO_ENTRIES: ReadonlyArray<readonly [string, unknown]> = [];
+
 const START_STATES = [
   START_DATA,
   START_VALUE_NO_QUOTE,
@@ -96,8 +112,8 @@ export class XssDetector {
 
   detect(input: string): boolean {
     this.s = input;
-    for (const start of START_STATES) {
-      if (this.detectFrom(start)) return true;
+    for (let i = 0; i < START_STATES.length; i++) {
+      if (this.detectFrom(START_STATES[i] ?? START_DATA)) return true;
     }
     return false;
   }
@@ -148,14 +164,28 @@ export class XssDetector {
     return w === word.length;
   }
 
+  /** The first byte that is not NUL, upper-cased, or 0. */
+  private firstLetter(at: number, len: number): number {
+    for (let i = at; i < at + len; i++) {
+      const ch = this.byteAt(i);
+      if (ch !== 0) return upper(ch);
+    }
+    return 0;
+  }
+
   private isBlackTag(at: number, len: number): boolean {
     if (len < 3) return false;
-    for (const tag of BLACK_TAGS) if (this.equalsIgnoringNul(tag, at, len)) return true;
+    const candidates = BLACK_TAGS_BY_LETTER[this.firstLetter(at, len)] ?? NO_ENTRIES;
+    for (let i = 0; i < candidates.length; i++) {
+      if (this.equalsIgnoringNul(candidates[i]?.[0] ?? '', at, len)) return true;
+    }
     // Anything SVG or XSL(T).
     const c0 = upper(this.byteAt(at));
     const c1 = upper(this.byteAt(at + 1));
     const c2 = upper(this.byteAt(at + 2));
-    return (c0 === 0x53 && c1 === 0x56 && c2 === 0x47) || (c0 === 0x58 && c1 === 0x53 && c2 === 0x4c);
+    return (
+      (c0 === 0x53 && c1 === 0x56 && c2 === 0x47) || (c0 === 0x58 && c1 === 0x53 && c2 === 0x4c)
+    );
   }
 
   private attributeKind(at: number, len: number): number {
@@ -168,8 +198,11 @@ export class XssDetector {
         return ATTR_BLACK;
       }
     }
-    for (const [name, kind] of BLACK_ATTRIBUTES) {
-      if (this.equalsIgnoringNul(name, at, len)) return kind;
+    const candidates = BLACK_ATTRIBUTES_BY_LETTER[this.firstLetter(at, len)];
+    if (candidates === undefined) return ATTR_NONE;
+    for (let i = 0; i < candidates.length; i++) {
+      const entry = candidates[i];
+      if (entry !== undefined && this.equalsIgnoringNul(entry[0], at, len)) return entry[1];
     }
     return ATTR_NONE;
   }
@@ -264,7 +297,8 @@ export class XssDetector {
     }
     // `<?import` (Internet Explorer) and `<!ENTITY` (XML entity definitions).
     return (
-      len > 5 && (this.equalsIgnoringNul('IMPORT', at, 6) || this.equalsIgnoringNul('ENTITY', at, 6))
+      len > 5 &&
+      (this.equalsIgnoringNul('IMPORT', at, 6) || this.equalsIgnoringNul('ENTITY', at, 6))
     );
   }
 }
