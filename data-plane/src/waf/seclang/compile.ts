@@ -106,16 +106,7 @@ const SEVERITIES = [
 ];
 
 /** Actions that only describe the rule (kept for logs or ignored by ModSecurity itself). */
-const META_ACTIONS = new Set([
-  'ver',
-  'rev',
-  'maturity',
-  'accuracy',
-  'auditlog',
-  'noauditlog',
-  'sanitisematched',
-  'sanitiseArg',
-]);
+const META_ACTIONS = new Set(['ver', 'rev', 'maturity', 'accuracy', 'auditlog', 'noauditlog']);
 
 function splitActions(text: string): Array<[string, string | undefined]> {
   const out: Array<[string, string | undefined]> = [];
