@@ -27,10 +27,18 @@ import {
   staticBootstrap,
   staticClusterResource,
   stopAll,
+  tempDir,
   type Backend,
   type Json,
 } from './harness.js';
-import { CORPUS_DIR, loadCorpus, runCorpus, type CorpusCase } from './waf-corpus.js';
+import {
+  CORPUS_DIR,
+  blocked,
+  loadCorpus,
+  runCorpus,
+  sendCase,
+  type CorpusCase,
+} from './waf-corpus.js';
 import {
   CRS_PL1_DIRECTIVES,
   auditedRules,
@@ -49,17 +57,40 @@ import {
 const CORPORA = ['attacks', 'benign', 'false-positives'] as const;
 type CorpusName = (typeof CORPORA)[number];
 
-const WAF_FILTER: Json = {
-  name: 'ferry.filters.http.waf',
-  typed_config: {
-    '@type': 'type.googleapis.com/ferry.v1.Waf',
-    directives: CRS_PL1_DIRECTIVES,
-  },
-};
+/** The WAF filter, blocking, with its audit log of every request in `auditPath`. */
+function wafFilter(auditPath: string): Json {
+  return {
+    name: 'ferry.filters.http.waf',
+    typed_config: {
+      '@type': 'type.googleapis.com/ferry.v1.Waf',
+      directives: [CRS_PL1_DIRECTIVES],
+      mode: 'ON',
+      audit_log: { path: auditPath, all_requests: true },
+    },
+  };
+}
 const ROUTER_FILTER: Json = {
   name: 'envoy.filters.http.router',
   typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
 };
+
+/** Disagreements whose Ferry rules the report looks up (one request each, sequentially). */
+const EXPLAINED = 20;
+
+/** The lines Ferry's WAF audit log has so far (written asynchronously, after the answer). */
+function auditLines(file: string): string[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+}
+
+/** The ids of the rules an audit line of Ferry's WAF lists. */
+function matchedRuleIds(line: string): string[] {
+  const record = JSON.parse(line) as { matched_rules?: { id: number }[] };
+  return (record.matched_rules ?? []).map((r) => String(r.id));
+}
 
 /** Requests in flight per server: enough to keep both busy on two cores, not a load test. */
 const CONCURRENCY = 8;
@@ -68,6 +99,7 @@ describe('WAF detection: ferry-proxy vs nginx + ModSecurity on the CRS corpora',
   let backend: Backend;
   let reference: NginxModSecurity;
   let ferryPort: number;
+  let ferryAudit: string;
   const corpora = new Map<CorpusName, CorpusCase[]>();
   const compared = new Map<CorpusName, CaseComparison[]>();
 
@@ -76,6 +108,7 @@ describe('WAF detection: ferry-proxy vs nginx + ModSecurity on the CRS corpora',
       corpora.set(name, loadCorpus(path.join(CORPUS_DIR, `${name}.jsonl`)));
     backend = await startBackend('app');
     ferryPort = await freePort();
+    ferryAudit = path.join(tempDir('waf-audit'), 'audit.log');
     const routeConfig = {
       name: 'app',
       virtual_hosts: [
@@ -95,7 +128,10 @@ describe('WAF detection: ferry-proxy vs nginx + ModSecurity on the CRS corpora',
             listenerResource('http', ferryPort, [
               {
                 filters: [
-                  hcmFilter({ routeConfig }, { http_filters: [WAF_FILTER, ROUTER_FILTER] }),
+                  hcmFilter(
+                    { routeConfig },
+                    { http_filters: [wafFilter(ferryAudit), ROUTER_FILTER] },
+                  ),
                 ],
               },
             ]),
@@ -127,6 +163,30 @@ describe('WAF detection: ferry-proxy vs nginx + ModSecurity on the CRS corpora',
       'an audit log entry for every case',
       10_000,
     ).catch(() => auditedRules(auditLog));
+    // Ferry's audit log names no client port: the rules Ferry matched are asked for the cases
+    // where the two disagree only, by sending each again alone and reading its audit line.
+    const ferryRules = new Map<string, readonly string[]>();
+    const disagreeing = all.filter(
+      (c) =>
+        blocked(referenceResults.get(c.id) ?? { status: 0, clientPort: 0 }) !==
+        blocked(ferryResults.get(c.id) ?? { status: 0, clientPort: 0 }),
+    );
+    await eventually(
+      () => (auditLines(ferryAudit).length >= all.length ? true : undefined),
+      'an audit line per case from Ferry',
+      10_000,
+    ).catch(() => undefined);
+    for (const c of disagreeing.slice(0, EXPLAINED)) {
+      const seen = auditLines(ferryAudit).length;
+      await sendCase(ferryPort, c);
+      const line = await eventually(
+        () => auditLines(ferryAudit)[seen],
+        `Ferry's audit line of ${c.id}`,
+        5_000,
+      ).catch(() => undefined);
+      if (line !== undefined) ferryRules.set(c.id, matchedRuleIds(line));
+    }
+
     for (const [name, cases] of corpora) {
       compared.set(
         name,
@@ -136,7 +196,7 @@ describe('WAF detection: ferry-proxy vs nginx + ModSecurity on the CRS corpora',
             name,
             c,
             sideVerdict(ref, ref ? audited.get(ref.clientPort)?.ruleIds : undefined),
-            sideVerdict(ferryResults.get(c.id)),
+            sideVerdict(ferryResults.get(c.id), ferryRules.get(c.id)),
           );
         }),
       );

@@ -88,7 +88,8 @@ test('waf: the WAF filter first, with the given directives', () => {
   ]);
   const [waf] = hcm.http_filters as { name: string; typed_config: Record<string, unknown> }[];
   assert.equal(waf!.name, 'ferry.filters.http.waf');
-  assert.equal(waf!.typed_config.directives, 'SecRuleEngine On\n');
+  assert.deepEqual(waf!.typed_config.directives, ['SecRuleEngine On\n']);
+  assert.equal(waf!.typed_config.mode, 'ON');
 });
 
 test('form case: a 4 KiB urlencoded body', () => {

@@ -301,7 +301,11 @@ export const IDLE_HTTP_FILTERS: readonly object[] = [
 export function wafFilter(directives: string): object {
   return {
     name: 'ferry.filters.http.waf',
-    typed_config: { '@type': 'type.googleapis.com/ferry.v1.Waf', directives },
+    typed_config: {
+      '@type': 'type.googleapis.com/ferry.v1.Waf',
+      directives: [directives],
+      mode: 'ON',
+    },
   };
 }
 
