@@ -18,6 +18,7 @@ import { localRateLimitFilter } from './local_ratelimit/config.js';
 import { rateLimitFilter } from './ratelimit/config.js';
 import { rbacFilter } from './rbac/config.js';
 import { routerFilter } from './router/config.js';
+import { wafFilter } from './waf/config.js';
 
 /** Every HTTP filter ferry-proxy supports. */
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
@@ -33,6 +34,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   rateLimitFilter,
   rbacFilter,
   routerFilter,
+  wafFilter,
 ];
 
 const byTypeUrl = new Map(HTTP_FILTERS.map((f) => [f.typeUrl, f]));

@@ -1,0 +1,81 @@
+/** The compiled form of SecRule / SecAction / SecMarker. */
+import type { Macro } from './macro.js';
+import type { Operator } from './operators.js';
+import type { Transform } from './transforms.js';
+
+/** One `VARIABLE[:selector]` of a rule's target list. */
+export interface Target {
+  /** Upper-case variable name (ARGS, REQUEST_HEADERS, TX, ...). */
+  readonly variable: string;
+  /** Lower-cased key, a /regex/ over keys, or undefined: the whole collection. */
+  readonly selector: string | RegExp | undefined;
+  /** `&VAR`: the number of values instead of the values. */
+  readonly count: boolean;
+}
+
+/** `!VAR:selector`: values left out of a rule's targets. */
+export interface Exclusion {
+  readonly variable: string;
+  readonly selector: string | RegExp | undefined;
+}
+
+export interface SetVar {
+  readonly collection: string;
+  readonly name: Macro;
+  readonly op: 'set' | 'add' | 'sub' | 'delete';
+  readonly value: Macro;
+}
+
+export type Ctl =
+  | { readonly kind: 'ruleRemoveById'; readonly ranges: ReadonlyArray<readonly [number, number]> }
+  | { readonly kind: 'ruleRemoveByTag'; readonly tag: RegExp }
+  | {
+      readonly kind: 'ruleRemoveTargetById';
+      readonly ranges: ReadonlyArray<readonly [number, number]>;
+      readonly exclusion: Exclusion;
+    }
+  | { readonly kind: 'ruleRemoveTargetByTag'; readonly tag: RegExp; readonly exclusion: Exclusion }
+  | { readonly kind: 'ruleEngine'; readonly mode: EngineMode }
+  | { readonly kind: 'requestBodyProcessor'; readonly processor: string }
+  | { readonly kind: 'requestBodyAccess'; readonly on: boolean }
+  | { readonly kind: 'forceRequestBodyVariable'; readonly on: boolean }
+  | { readonly kind: 'auditEngine'; readonly on: boolean }
+  | { readonly kind: 'auditLogParts' };
+
+export type EngineMode = 'On' | 'Off' | 'DetectionOnly';
+
+export type Disruptive = 'pass' | 'deny' | 'block' | 'allow' | 'drop';
+
+export interface Rule {
+  /** 0 for chained links and SecMarker. */
+  readonly id: number;
+  readonly file: string;
+  readonly line: number;
+  readonly phase: number;
+  /** SecMarker name (the rule does nothing else). */
+  readonly marker: string | undefined;
+  targets: Target[];
+  exclusions: Exclusion[];
+  readonly operator: Operator;
+  readonly negated: boolean;
+  readonly transforms: readonly Transform[];
+  readonly multiMatch: boolean;
+  readonly capture: boolean;
+  readonly disruptive: Disruptive | undefined;
+  readonly status: number | undefined;
+  readonly log: boolean;
+  readonly msg: Macro | undefined;
+  readonly logdata: Macro | undefined;
+  readonly severity: string | undefined;
+  readonly tags: readonly string[];
+  readonly setvars: readonly SetVar[];
+  readonly expirevars: ReadonlyArray<{ readonly name: Macro; readonly seconds: Macro }>;
+  readonly initcols: ReadonlyArray<{ readonly collection: string; readonly key: Macro }>;
+  readonly ctls: readonly Ctl[];
+  readonly skip: number;
+  readonly skipAfter: string | undefined;
+  /** The next link of a chain. */
+  readonly chain: Rule | undefined;
+  /** SecAction: no targets, always matches. */
+  readonly unconditional: boolean;
+}

@@ -1,0 +1,172 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import {
+  compileWafSync,
+  hostLoader,
+  bundleLoader,
+  PersistentCollections,
+  WafTransaction,
+  type CompiledRuleSet,
+  type RequestLine,
+} from './index.js';
+
+const detectors = {
+  detectSqli: (s: string) => ({ match: /' or '1'='1/i.test(s), fingerprint: 's&sos' }),
+  detectXss: (s: string) => /<script/i.test(s),
+};
+
+function request(uri: string, headers: Array<[string, string]> = [], method = 'GET'): RequestLine {
+  return {
+    method,
+    uri,
+    protocol: 'HTTP/1.1',
+    headers: [
+      ['Host', 'example.com'],
+      ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64)'],
+      ['Accept', 'text/html'],
+      ...headers,
+    ],
+    remoteAddr: '127.0.0.1',
+    remotePort: 40000,
+    uniqueId: 'u1',
+  };
+}
+
+function run(rs: CompiledRuleSet, req: RequestLine, body?: string): WafTransaction {
+  const tx = new WafTransaction(rs, new PersistentCollections(), rs.engineMode);
+  tx.processRequestHeaders(req);
+  if (tx.intervention === undefined)
+    tx.processRequestBody(body === undefined ? undefined : Buffer.from(body, 'latin1'));
+  return tx;
+}
+
+describe('rules', () => {
+  const compile = (d: string): CompiledRuleSet =>
+    compileWafSync(d, { loader: hostLoader, detectors });
+
+  test('deny, status, chain, capture, macros, skipAfter, setvar arithmetic', () => {
+    const rs = compile(`
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.limit=3"
+SecRule ARGS:a "@rx ^(\\d+)$" "id:2,phase:1,pass,capture,chain,setvar:tx.n=+%{TX.1}"
+  SecRule TX:n "@ge %{tx.limit}" "setvar:tx.big=1"
+SecRule TX:big "@eq 1" "id:3,phase:1,deny,status:418,msg:'big %{tx.n}'"
+`);
+    assert.equal(run(rs, request('/?a=2')).intervention, undefined);
+    const tx = run(rs, request('/?a=7'));
+    assert.deepEqual(tx.intervention, { status: 418, ruleId: 3, msg: 'big 7', drop: false });
+  });
+
+  test('exclusions, counts, ctl:ruleRemoveTargetById, removal by id', () => {
+    const rs = compile(`
+SecRule ARGS|!ARGS:safe "@contains evil" "id:10,phase:1,deny"
+SecRule &ARGS "@gt 3" "id:11,phase:1,deny,status:400"
+SecRule ARGS:skip "@streq 1" "id:12,phase:1,pass,nolog,ctl:ruleRemoveTargetById=13;ARGS:q"
+SecRule ARGS "@contains bad" "id:13,phase:1,deny,status:401"
+SecRule ARGS "@contains gone" "id:14,phase:1,deny"
+SecRuleRemoveById 14
+`);
+    assert.equal(run(rs, request('/?safe=evil')).intervention, undefined);
+    assert.equal(run(rs, request('/?x=evil')).intervention?.ruleId, 10);
+    assert.equal(run(rs, request('/?a=1&b=2&c=3&d=4')).intervention?.status, 400);
+    assert.equal(run(rs, request('/?q=bad')).intervention?.status, 401);
+    assert.equal(run(rs, request('/?skip=1&q=bad')).intervention, undefined);
+    assert.equal(run(rs, request('/?x=gone')).intervention, undefined);
+  });
+
+  test('DetectionOnly records matches but never intervenes', () => {
+    const rs = compile(
+      'SecRuleEngine DetectionOnly\nSecRule ARGS "@contains x" "id:20,phase:1,deny,msg:hit"',
+    );
+    const tx = run(rs, request('/?a=x'));
+    assert.equal(tx.intervention, undefined);
+    assert.equal(tx.matched[0]?.id, 20);
+  });
+
+  test('body processors: urlencoded, JSON names, multipart', () => {
+    const rs = compile(`
+SecRule ARGS_POST:json.a.b "@streq 1" "id:30,phase:2,deny,status:431"
+SecRule ARGS:json.list.array_1 "@streq y" "id:31,phase:2,deny,status:432"
+SecRule ARGS_POST:f "@streq v" "id:32,phase:2,deny,status:433"
+SecRule FILES "@endsWith .php" "id:33,phase:2,deny,status:434"
+SecRule REQBODY_ERROR "!@eq 0" "id:34,phase:2,deny,status:435"
+`);
+    const json = [['Content-Type', 'application/json']] as Array<[string, string]>;
+    assert.equal(run(rs, request('/', json, 'POST'), '{"a":{"b":1}}').intervention?.status, 431);
+    assert.equal(
+      run(rs, request('/', json, 'POST'), '{"list":["x","y"]}').intervention?.status,
+      432,
+    );
+    assert.equal(run(rs, request('/', json, 'POST'), '{"list":').intervention?.status, 435);
+    const form = [['Content-Type', 'application/x-www-form-urlencoded']] as Array<[string, string]>;
+    assert.equal(run(rs, request('/', form, 'POST'), 'f=v').intervention?.status, 433);
+    const mp = [['Content-Type', 'multipart/form-data; boundary=XX']] as Array<[string, string]>;
+    const body =
+      '--XX\r\nContent-Disposition: form-data; name="f"\r\n\r\nw\r\n' +
+      '--XX\r\nContent-Disposition: form-data; name="up"; filename="x.php"\r\n\r\n<?php\r\n--XX--\r\n';
+    assert.equal(run(rs, request('/', mp, 'POST'), body).intervention?.status, 434);
+  });
+
+  test('refusals name file, line and rule id', () => {
+    const refuse = (d: string, re: RegExp): void =>
+      assert.throws(
+        () => compile(d),
+        (err: Error) => re.test(err.message),
+      );
+    refuse(
+      'SecRule ARGS "@rsub x" "id:1,deny"',
+      /<directives>:1: rule 1: the operator @rsub is not supported/,
+    );
+    refuse(
+      '\n\nSecRule ARGS "@rx x" "id:2,deny,t:foo"',
+      /<directives>:3: rule 2: the transformation t:foo is not supported/,
+    );
+    refuse('SecRule NOPE "@rx x" "id:3,deny"', /rule 3: the variable NOPE is not supported/);
+    refuse('SecRule ARGS "@rx (?R)" "id:4,deny"', /rule 4: @rx: .* is not supported/);
+    refuse(
+      'SecRule ARGS "@rx x" "id:5,deny,exec:/bin/sh"',
+      /rule 5: the action exec is not supported/,
+    );
+    refuse('SecGeoLookupDb /x', /the directive SecGeoLookupDb is not supported/);
+  });
+});
+
+const CRS_INSTALLED = fs.existsSync('/usr/share/modsecurity-crs/rules');
+
+describe('CRS at PL1', { skip: !CRS_INSTALLED && 'modsecurity-crs is not installed' }, () => {
+  const rs = compileWafSync('Include @crs/crs-setup.conf\nInclude @crs/rules/*.conf', {
+    loader: hostLoader,
+    detectors,
+  });
+
+  test('benign requests pass with score 0', () => {
+    for (const uri of ['/', '/index.html?page=2&sort=name', '/search?q=hello+world']) {
+      const tx = run(rs, request(uri));
+      assert.equal(tx.intervention, undefined, uri);
+      assert.equal(tx.anomalyScore, 0, `${uri}: ${JSON.stringify(tx.matched)}`);
+    }
+  });
+
+  test('attacks are blocked by 949110 with the rules that scored', () => {
+    for (const uri of [
+      "/?id=1'%20OR%20'1'='1",
+      '/?q=%3Cscript%3Ealert(1)%3C/script%3E',
+      '/?file=../../../../etc/passwd',
+      '/?cmd=;cat%20/etc/passwd',
+    ]) {
+      const tx = run(rs, request(uri));
+      assert.equal(tx.intervention?.ruleId, 949110, `${uri}: ${JSON.stringify(tx.matched)}`);
+      assert.equal(tx.intervention?.status, 403);
+      assert.ok(tx.anomalyScore >= 5);
+      assert.ok(tx.matched.some((m) => m.id !== 949110));
+    }
+  });
+
+  test('a worker compiles the same rule set from the bundle alone', () => {
+    const again = compileWafSync('Include @crs/crs-setup.conf\nInclude @crs/rules/*.conf', {
+      loader: bundleLoader(rs.files),
+      detectors,
+    });
+    assert.equal(again.hash, rs.hash);
+  });
+});

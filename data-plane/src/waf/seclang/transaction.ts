@@ -1,0 +1,678 @@
+/**
+ * One request through a CompiledRuleSet: the variables, the phase runs and their outcome.
+ * Phases follow ModSecurity: 1 request headers, 2 request body, 3 response headers, 4 response
+ * body, 5 logging. Rules run in order; skip/skipAfter move within the phase; `deny`/`drop`
+ * end the transaction with an intervention unless the engine is DetectionOnly; `allow` stops
+ * rule processing. Actions of a rule link (setvar, ctl, ...) run once per matched value, as
+ * libmodsecurity v3 runs them, so CRS's anomaly scores add up the same way; logging and the
+ * disruptive action wait for the whole chain.
+ */
+import { inRanges, type CompiledRuleSet } from './compile.js';
+import type { Macro } from './macro.js';
+import type { OperatorContext } from './operators.js';
+import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
+import {
+  multipartBoundary,
+  parseJson,
+  parseMultipart,
+  parseUrlEncoded,
+  uriDecode,
+  type Arg,
+} from './body.js';
+import type { PersistentCollections } from './persistent.js';
+
+export interface Intervention {
+  readonly status: number;
+  /** The rule that disrupted (0: none, e.g. a body limit). */
+  readonly ruleId: number;
+  readonly msg: string;
+  /** `drop`: the connection is to be closed instead of answered. */
+  readonly drop: boolean;
+}
+
+export interface MatchedRule {
+  readonly id: number;
+  readonly phase: number;
+  readonly msg: string;
+  readonly data: string;
+  readonly severity: string | undefined;
+  readonly disruptive: boolean;
+}
+
+export interface RequestLine {
+  readonly method: string;
+  /** The request target as received (path and query). */
+  readonly uri: string;
+  /** e.g. "HTTP/1.1". */
+  readonly protocol: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+  readonly uniqueId: string;
+}
+
+interface Value {
+  readonly name: string;
+  readonly value: string;
+}
+
+type Entry = { key: string; value: string };
+
+/** A collection of key/value pairs with case-insensitive keys (several values per key). */
+class Multi {
+  readonly entries: Entry[] = [];
+  add(key: string, value: string): void {
+    this.entries.push({ key, value });
+  }
+}
+
+const EMPTY: readonly Value[] = [];
+
+export class WafTransaction implements OperatorContext {
+  readonly matched: MatchedRule[] = [];
+  #mode: EngineMode;
+  #allowed = false;
+  #intervention: Intervention | undefined;
+  #auditEnabled = true;
+
+  // Request data.
+  readonly #argsGet: Arg[] = [];
+  readonly #argsPost: Arg[] = [];
+  readonly #headers = new Multi();
+  readonly #cookies = new Multi();
+  readonly #responseHeaders = new Multi();
+  readonly #files: Arg[] = [];
+  readonly #fileSizes: Arg[] = [];
+  readonly #partHeaders: Arg[] = [];
+  readonly #scalars = new Map<string, string>();
+  readonly #tx = new Map<string, Entry>();
+  readonly #collections = new Map<string, Map<string, Entry>>();
+  readonly #matchedVars: Value[] = [];
+  #matchedVar: Value = { name: '', value: '' };
+  #currentRule: Rule | undefined;
+  #bodyProcessor: string | undefined;
+  #forceRequestBody = false;
+  #requestBodyAccess: boolean;
+  // Per-transaction exclusions from ctl actions.
+  readonly #removedRanges: Array<readonly [number, number]> = [];
+  readonly #removedTags: RegExp[] = [];
+  readonly #targetRemovals: Array<{
+    ranges?: ReadonlyArray<readonly [number, number]>;
+    tag?: RegExp;
+    exclusion: Exclusion;
+  }> = [];
+
+  constructor(
+    readonly ruleSet: CompiledRuleSet,
+    private readonly persistent: PersistentCollections,
+    mode: EngineMode,
+  ) {
+    this.#mode = mode;
+    this.#requestBodyAccess = ruleSet.requestBodyAccess;
+  }
+
+  get mode(): EngineMode {
+    return this.#mode;
+  }
+
+  get intervention(): Intervention | undefined {
+    return this.#intervention;
+  }
+
+  /** false after ctl:auditEngine=Off. */
+  get auditEnabled(): boolean {
+    return this.#auditEnabled;
+  }
+
+  /** false after ctl:requestBodyAccess=Off (the body need not be read). */
+  get requestBodyAccess(): boolean {
+    return this.#requestBodyAccess && this.#mode !== 'Off';
+  }
+
+  /** TX:ANOMALY_SCORE (CRS's inbound score, or the blocking score once evaluated). */
+  get anomalyScore(): number {
+    const v = this.#tx.get('anomaly_score')?.value ?? this.#tx.get('inbound_anomaly_score')?.value;
+    return v === undefined ? 0 : Number(v) || 0;
+  }
+
+  get outboundAnomalyScore(): number {
+    return Number(this.#tx.get('outbound_anomaly_score')?.value ?? 0) || 0;
+  }
+
+  // ---- Phase 1 ----
+
+  processRequestHeaders(req: RequestLine): Intervention | undefined {
+    const s = this.#scalars;
+    const q = req.uri.indexOf('?');
+    const rawPath = q < 0 ? req.uri : req.uri.slice(0, q);
+    const query = q < 0 ? '' : req.uri.slice(q + 1);
+    const decodedPath = uriDecode(rawPath);
+    s.set('REQUEST_METHOD', req.method);
+    s.set('REQUEST_PROTOCOL', req.protocol);
+    s.set('REQUEST_URI_RAW', req.uri);
+    s.set('REQUEST_URI', uriDecode(req.uri));
+    s.set('REQUEST_FILENAME', decodedPath);
+    s.set('REQUEST_BASENAME', decodedPath.slice(decodedPath.lastIndexOf('/') + 1));
+    s.set('QUERY_STRING', query);
+    s.set('REQUEST_LINE', `${req.method} ${req.uri} ${req.protocol}`);
+    s.set('REMOTE_ADDR', req.remoteAddr);
+    s.set('REMOTE_HOST', req.remoteAddr);
+    s.set('REMOTE_PORT', String(req.remotePort));
+    s.set('UNIQUE_ID', req.uniqueId);
+    s.set('REQBODY_ERROR', '0');
+    s.set('TIME_EPOCH', String(Math.floor(Date.now() / 1000)));
+    if (!parseUrlEncoded(query, this.#argsGet, this.ruleSet.argumentsLimit))
+      this.#bodyError('too many arguments');
+    let contentType = '';
+    for (const [name, value] of req.headers) {
+      this.#headers.add(name, value);
+      const lower = name.toLowerCase();
+      if (lower === 'cookie') {
+        for (const c of value.split(';')) {
+          const t = c.trim();
+          if (t === '') continue;
+          const eq = t.indexOf('=');
+          this.#cookies.add(eq < 0 ? t : t.slice(0, eq), eq < 0 ? '' : t.slice(eq + 1));
+        }
+      } else if (lower === 'content-type') contentType = value.toLowerCase();
+      else if (lower === 'host') s.set('SERVER_NAME', value.replace(/:\d+$/, ''));
+    }
+    // The processor ModSecurity (with the recommended JSON rule) picks from Content-Type.
+    if (contentType.startsWith('application/x-www-form-urlencoded'))
+      this.#bodyProcessor = 'URLENCODED';
+    else if (contentType.startsWith('multipart/form-data')) this.#bodyProcessor = 'MULTIPART';
+    else if (/^application\/([a-z0-9.+-]*\+)?json/.test(contentType)) this.#bodyProcessor = 'JSON';
+    if (this.#bodyProcessor !== undefined) s.set('REQBODY_PROCESSOR', this.#bodyProcessor);
+    this.#runPhase(1);
+    return this.#intervention;
+  }
+
+  // ---- Phase 2 ----
+
+  /**
+   * The request body (undefined: none or not inspected); `truncated`: it was longer than the
+   * rule set's limit and only this prefix is inspected (SecRequestBodyLimitAction
+   * ProcessPartial).
+   */
+  processRequestBody(body: Buffer | undefined): Intervention | undefined {
+    if (this.#intervention !== undefined) return this.#intervention;
+    if (body !== undefined && this.#requestBodyAccess) {
+      const text = body.toString('latin1');
+      this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
+      const limit = this.ruleSet.argumentsLimit;
+      const processor = this.#bodyProcessor;
+      if (processor === 'URLENCODED') {
+        if (!parseUrlEncoded(text, this.#argsPost, limit - this.#argsGet.length))
+          this.#bodyError('too many arguments');
+      } else if (processor === 'JSON') {
+        const err = parseJson(text, this.#argsPost, limit - this.#argsGet.length);
+        if (err !== undefined) this.#bodyError(err);
+      } else if (processor === 'MULTIPART') {
+        const ct = this.#headerValue('content-type');
+        const boundary = multipartBoundary(ct);
+        if (boundary === undefined) {
+          this.#bodyError('multipart: no boundary in Content-Type');
+          this.#scalars.set('MULTIPART_STRICT_ERROR', '1');
+        } else {
+          const r = parseMultipart(text, boundary, limit - this.#argsGet.length);
+          this.#argsPost.push(...r.args);
+          this.#files.push(...r.files);
+          this.#fileSizes.push(...r.fileSizes);
+          this.#partHeaders.push(...r.partHeaders);
+          let combined = 0;
+          for (const f of r.fileSizes) combined += Number(f.value);
+          this.#scalars.set('FILES_COMBINED_SIZE', String(combined));
+          if (r.error !== undefined) {
+            this.#bodyError(r.error);
+            this.#scalars.set('MULTIPART_STRICT_ERROR', '1');
+          } else this.#scalars.set('MULTIPART_STRICT_ERROR', '0');
+        }
+      } else if (processor === 'XML') {
+        this.#bodyError('the XML body processor is not supported by ferry-proxy');
+      }
+      if (processor === undefined || processor === 'URLENCODED' || this.#forceRequestBody)
+        this.#scalars.set('REQUEST_BODY', text);
+    }
+    this.#runPhase(2);
+    return this.#intervention;
+  }
+
+  // ---- Phases 3 to 5 ----
+
+  processResponseHeaders(
+    status: number,
+    protocol: string,
+    headers: ReadonlyArray<readonly [string, string]>,
+  ): Intervention | undefined {
+    if (this.#intervention !== undefined) return this.#intervention;
+    this.#scalars.set('RESPONSE_STATUS', String(status));
+    this.#scalars.set('RESPONSE_PROTOCOL', protocol);
+    this.#scalars.set('STATUS_LINE', `${protocol} ${status}`);
+    for (const [name, value] of headers) {
+      this.#responseHeaders.add(name, value);
+      const lower = name.toLowerCase();
+      if (lower === 'content-type') this.#scalars.set('RESPONSE_CONTENT_TYPE', value);
+      else if (lower === 'content-length') this.#scalars.set('RESPONSE_CONTENT_LENGTH', value);
+    }
+    this.#runPhase(3);
+    return this.#intervention;
+  }
+
+  processResponseBody(body: Buffer | undefined): Intervention | undefined {
+    if (this.#intervention !== undefined) return this.#intervention;
+    if (body !== undefined) this.#scalars.set('RESPONSE_BODY', body.toString('latin1'));
+    this.#runPhase(4);
+    return this.#intervention;
+  }
+
+  processLogging(): void {
+    const saved = this.#allowed;
+    this.#allowed = false;
+    this.#runPhase(5);
+    this.#allowed = saved;
+  }
+
+  /** The request failed a limit before the rules ran (e.g. a body above the limit). */
+  interveneOnLimit(status: number, msg: string): Intervention | undefined {
+    if (this.#mode !== 'On') return undefined;
+    this.#intervention = { status, ruleId: 0, msg, drop: false };
+    return this.#intervention;
+  }
+
+  #bodyError(msg: string): void {
+    this.#scalars.set('REQBODY_ERROR', '1');
+    this.#scalars.set('REQBODY_ERROR_MSG', msg);
+    this.#scalars.set('REQBODY_PROCESSOR_ERROR', '1');
+  }
+
+  #headerValue(lowerName: string): string {
+    for (const e of this.#headers.entries) if (e.key.toLowerCase() === lowerName) return e.value;
+    return '';
+  }
+
+  // ---- Rule evaluation ----
+
+  #runPhase(phase: number): void {
+    if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
+    const rules = this.ruleSet.phases[phase]!;
+    const markers = this.ruleSet.markers[phase]!;
+    let i = 0;
+    while (i < rules.length) {
+      const rule = rules[i]!;
+      if (rule.marker !== undefined || this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
+        i++;
+        continue;
+      }
+      const disruptive = rule.disruptive;
+      if (disruptive === 'deny' || disruptive === 'drop') {
+        if (this.#mode === 'On') {
+          this.#intervention = {
+            status: rule.status ?? 403,
+            ruleId: rule.id,
+            msg: rule.msg === undefined ? '' : this.#expand(rule.msg, rule),
+            drop: disruptive === 'drop',
+          };
+          return;
+        }
+      } else if (disruptive === 'allow') {
+        if (this.#mode === 'On') {
+          this.#allowed = true;
+          return;
+        }
+      }
+      if (rule.skipAfter !== undefined) {
+        const at = markers.get(rule.skipAfter);
+        i = at === undefined ? rules.length : at + 1;
+      } else if (rule.skip > 0) {
+        i += rule.skip + 1;
+      } else i++;
+    }
+  }
+
+  #isRemoved(rule: Rule): boolean {
+    if (this.#removedRanges.length > 0 && inRanges(rule.id, this.#removedRanges)) return true;
+    if (this.#removedTags.length > 0)
+      for (const tag of this.#removedTags) if (rule.tags.some((t) => tag.test(t))) return true;
+    return false;
+  }
+
+  /** Runs a rule and its chain; true when every link matched. */
+  #evaluateChain(starter: Rule): boolean {
+    this.#currentRule = starter;
+    let link: Rule | undefined = starter;
+    while (link !== undefined) {
+      if (!this.#evaluateLink(link, starter)) return false;
+      link = link.chain;
+    }
+    const disruptive = starter.disruptive === 'deny' || starter.disruptive === 'drop';
+    if (starter.log || disruptive) {
+      let data = '';
+      let msg = '';
+      for (let l: Rule | undefined = starter; l !== undefined; l = l.chain) {
+        if (l.logdata !== undefined) data = this.#expand(l.logdata, starter);
+        if (l.msg !== undefined) msg = this.#expand(l.msg, starter);
+      }
+      this.matched.push({
+        id: starter.id,
+        phase: starter.phase,
+        msg,
+        data,
+        severity: starter.severity,
+        disruptive: disruptive && this.#mode === 'On',
+      });
+    }
+    return true;
+  }
+
+  #evaluateLink(link: Rule, starter: Rule): boolean {
+    if (link.unconditional) {
+      this.#linkActions(link);
+      return true;
+    }
+    let matched = false;
+    for (const target of link.targets) {
+      const values = this.#targetValues(target, link, starter);
+      for (const v of values) {
+        if (this.#testValue(link, v)) {
+          matched = true;
+          this.#matchedVar = v;
+          this.#matchedVars.push(v);
+          this.#linkActions(link);
+        }
+      }
+    }
+    return matched;
+  }
+
+  #testValue(link: Rule, v: Value): boolean {
+    let value = v.value;
+    const capture = link.capture;
+    const op = link.operator;
+    if (link.multiMatch) {
+      if (op.test(value, this, capture) !== link.negated) return true;
+      for (const t of link.transforms) {
+        const next = t(value);
+        if (next === value) continue;
+        value = next;
+        if (op.test(value, this, capture) !== link.negated) return true;
+      }
+      return false;
+    }
+    for (const t of link.transforms) value = t(value);
+    const hit = op.test(value, this, capture) !== link.negated;
+    if (hit) this.#matchedVar = { name: v.name, value };
+    return hit;
+  }
+
+  #linkActions(link: Rule): void {
+    for (const init of link.initcols) {
+      const key = this.#expand(init.key, link);
+      this.#collections.set(
+        init.collection,
+        this.persistent.open(init.collection, key, this.ruleSet.collectionTimeoutSeconds),
+      );
+    }
+    for (const sv of link.setvars) {
+      const name = this.#expand(sv.name, link).toLowerCase();
+      const col = this.#collection(sv.collection);
+      if (col === undefined) continue;
+      if (sv.op === 'delete') {
+        col.delete(name);
+        continue;
+      }
+      const value = this.#expand(sv.value, link);
+      if (sv.op === 'set') col.set(name, { key: name, value });
+      else {
+        const current = Number(col.get(name)?.value ?? 0) || 0;
+        const delta = Number(value) || 0;
+        col.set(name, {
+          key: name,
+          value: String(sv.op === 'add' ? current + delta : current - delta),
+        });
+      }
+    }
+    for (const ev of link.expirevars) {
+      const full = this.#expand(ev.name, link);
+      const dot = full.indexOf('.');
+      if (dot < 0) continue;
+      this.persistent.expire(
+        this.#collections.get(full.slice(0, dot).toUpperCase()),
+        full.slice(dot + 1).toLowerCase(),
+        Number(this.#expand(ev.seconds, link)) || 0,
+      );
+    }
+    for (const ctl of link.ctls) this.#applyCtl(ctl);
+  }
+
+  #applyCtl(ctl: Ctl): void {
+    switch (ctl.kind) {
+      case 'ruleRemoveById':
+        this.#removedRanges.push(...ctl.ranges);
+        break;
+      case 'ruleRemoveByTag':
+        this.#removedTags.push(ctl.tag);
+        break;
+      case 'ruleRemoveTargetById':
+        this.#targetRemovals.push({ ranges: ctl.ranges, exclusion: ctl.exclusion });
+        break;
+      case 'ruleRemoveTargetByTag':
+        this.#targetRemovals.push({ tag: ctl.tag, exclusion: ctl.exclusion });
+        break;
+      case 'ruleEngine':
+        this.#mode = ctl.mode;
+        break;
+      case 'requestBodyProcessor':
+        this.#bodyProcessor = ctl.processor;
+        this.#scalars.set('REQBODY_PROCESSOR', ctl.processor);
+        break;
+      case 'requestBodyAccess':
+        this.#requestBodyAccess = ctl.on;
+        break;
+      case 'forceRequestBodyVariable':
+        this.#forceRequestBody = ctl.on;
+        break;
+      case 'auditEngine':
+        this.#auditEnabled = ctl.on;
+        break;
+      case 'auditLogParts':
+        // The audit record has fixed fields (docs/waf.md); there are no parts to choose.
+        break;
+    }
+  }
+
+  #collection(name: string): Map<string, Entry> | undefined {
+    if (name === 'TX') return this.#tx;
+    return this.#collections.get(name);
+  }
+
+  #excluded(rule: Rule, starter: Rule, variable: string, key: string): boolean {
+    const lower = key.toLowerCase();
+    const hit = (e: Exclusion): boolean =>
+      e.variable === variable &&
+      (e.selector === undefined ||
+        (typeof e.selector === 'string' ? e.selector === lower : e.selector.test(key)));
+    for (const e of rule.exclusions) if (hit(e)) return true;
+    for (const r of this.#targetRemovals) {
+      if (!hit(r.exclusion)) continue;
+      if (r.ranges !== undefined && inRanges(starter.id, r.ranges)) return true;
+      if (r.tag !== undefined && starter.tags.some((t) => r.tag!.test(t))) return true;
+    }
+    return false;
+  }
+
+  /** The values a target names, minus exclusions; `&VAR` yields the count. */
+  #targetValues(target: Target, rule: Rule, starter: Rule): readonly Value[] {
+    const all = this.#resolve(target.variable);
+    if (all.length === 0 && !target.count) return EMPTY;
+    const sel = target.selector;
+    const out: Value[] = [];
+    for (const v of all) {
+      const colon = v.name.indexOf(':');
+      const key = colon < 0 ? '' : v.name.slice(colon + 1);
+      if (sel !== undefined) {
+        if (typeof sel === 'string' ? key.toLowerCase() !== sel : !sel.test(key)) continue;
+      }
+      if (
+        (rule.exclusions.length > 0 || this.#targetRemovals.length > 0) &&
+        this.#excluded(rule, starter, target.variable, key)
+      )
+        continue;
+      out.push(v);
+    }
+    if (target.count) {
+      const name =
+        sel === undefined
+          ? target.variable
+          : `${target.variable}:${typeof sel === 'string' ? sel : sel.source}`;
+      return [{ name, value: String(out.length) }];
+    }
+    return out;
+  }
+
+  /** Every value of a variable, named as ModSecurity names them (ARGS:id, TX:0, ...). */
+  #resolve(variable: string): readonly Value[] {
+    const named = (prefix: string, list: readonly Arg[]): Value[] =>
+      list.map((a) => ({ name: `${prefix}:${a.name}`, value: a.value }));
+    const names = (prefix: string, list: readonly Arg[]): Value[] =>
+      list.map((a) => ({ name: `${prefix}:${a.name}`, value: a.name }));
+    switch (variable) {
+      case 'ARGS':
+        return [...named('ARGS', this.#argsGet), ...named('ARGS', this.#argsPost)];
+      case 'ARGS_GET':
+        return named('ARGS_GET', this.#argsGet);
+      case 'ARGS_POST':
+        return named('ARGS_POST', this.#argsPost);
+      case 'ARGS_NAMES':
+        return [...names('ARGS_NAMES', this.#argsGet), ...names('ARGS_NAMES', this.#argsPost)];
+      case 'ARGS_GET_NAMES':
+        return names('ARGS_GET_NAMES', this.#argsGet);
+      case 'ARGS_POST_NAMES':
+        return names('ARGS_POST_NAMES', this.#argsPost);
+      case 'ARGS_COMBINED_SIZE': {
+        let n = 0;
+        for (const a of this.#argsGet) n += a.name.length + a.value.length;
+        for (const a of this.#argsPost) n += a.name.length + a.value.length;
+        return [{ name: variable, value: String(n) }];
+      }
+      case 'REQUEST_HEADERS':
+        return this.#headers.entries.map((e) => ({
+          name: `REQUEST_HEADERS:${e.key}`,
+          value: e.value,
+        }));
+      case 'REQUEST_HEADERS_NAMES':
+        return this.#headers.entries.map((e) => ({
+          name: `REQUEST_HEADERS_NAMES:${e.key}`,
+          value: e.key,
+        }));
+      case 'REQUEST_COOKIES':
+        return this.#cookies.entries.map((e) => ({
+          name: `REQUEST_COOKIES:${e.key}`,
+          value: e.value,
+        }));
+      case 'REQUEST_COOKIES_NAMES':
+        return this.#cookies.entries.map((e) => ({
+          name: `REQUEST_COOKIES_NAMES:${e.key}`,
+          value: e.key,
+        }));
+      case 'RESPONSE_HEADERS':
+        return this.#responseHeaders.entries.map((e) => ({
+          name: `RESPONSE_HEADERS:${e.key}`,
+          value: e.value,
+        }));
+      case 'RESPONSE_HEADERS_NAMES':
+        return this.#responseHeaders.entries.map((e) => ({
+          name: `RESPONSE_HEADERS_NAMES:${e.key}`,
+          value: e.key,
+        }));
+      case 'FILES':
+        return named('FILES', this.#files);
+      case 'FILES_NAMES':
+        return names('FILES_NAMES', this.#files);
+      case 'FILES_SIZES':
+        return named('FILES_SIZES', this.#fileSizes);
+      case 'MULTIPART_PART_HEADERS':
+        return named('MULTIPART_PART_HEADERS', this.#partHeaders);
+      case 'MATCHED_VARS':
+        return this.#matchedVars.map((v) => ({ name: `MATCHED_VARS:${v.name}`, value: v.value }));
+      case 'MATCHED_VARS_NAMES':
+        return this.#matchedVars.map((v) => ({
+          name: `MATCHED_VARS_NAMES:${v.name}`,
+          value: v.name,
+        }));
+      case 'MATCHED_VAR':
+        return this.#matchedVar.name === ''
+          ? EMPTY
+          : [{ name: variable, value: this.#matchedVar.value }];
+      case 'MATCHED_VAR_NAME':
+        return this.#matchedVar.name === ''
+          ? EMPTY
+          : [{ name: variable, value: this.#matchedVar.name }];
+      case 'TX':
+        return [...this.#tx.values()].map((e) => ({ name: `TX:${e.key}`, value: e.value }));
+      case 'IP':
+      case 'GLOBAL':
+      case 'SESSION':
+      case 'USER':
+      case 'RESOURCE': {
+        const col = this.#collections.get(variable);
+        if (col === undefined) return EMPTY;
+        return this.persistent
+          .live(col)
+          .map((e) => ({ name: `${variable}:${e.key}`, value: e.value }));
+      }
+      case 'GEO':
+      case 'XML':
+      case 'ENV':
+      case 'RULE':
+        // GEO: no GeoIP database; XML: no XML body processor (docs/waf.md).
+        return EMPTY;
+      case 'DURATION':
+        return [{ name: variable, value: '0' }];
+      case 'HIGHEST_SEVERITY':
+        return [{ name: variable, value: '255' }];
+      default: {
+        const v = this.#scalars.get(variable);
+        return v === undefined ? EMPTY : [{ name: variable, value: v }];
+      }
+    }
+  }
+
+  // ---- OperatorContext / MacroScope ----
+
+  setCapture(index: number, value: string): void {
+    this.#tx.set(String(index), { key: String(index), value });
+  }
+
+  macroValue(variable: string, key: string | undefined): string {
+    const rule = this.#currentRule;
+    if (variable === 'RULE') {
+      if (rule === undefined) return '';
+      if (key === 'id') return String(rule.id);
+      if (key === 'msg') return rule.msg === undefined ? '' : this.#expand(rule.msg, rule);
+      if (key === 'severity') return rule.severity ?? '';
+      return '';
+    }
+    if (variable === 'TX' || this.#collections.has(variable)) {
+      if (key === undefined) return '';
+      const entry = this.#collection(variable)?.get(key) as
+        { value: string; expiresAt?: number } | undefined;
+      if (entry === undefined || (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()))
+        return '';
+      return entry.value;
+    }
+    for (const v of this.#resolve(variable)) {
+      if (key === undefined) return v.value;
+      const colon = v.name.indexOf(':');
+      if (colon >= 0 && v.name.slice(colon + 1).toLowerCase() === key) return v.value;
+    }
+    return '';
+  }
+
+  #expand(macro: Macro, rule: Rule): string {
+    const saved = this.#currentRule;
+    if (rule.id !== 0) this.#currentRule = rule;
+    const out = macro.expand(this);
+    this.#currentRule = saved;
+    return out;
+  }
+}
