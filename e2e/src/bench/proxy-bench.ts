@@ -357,7 +357,8 @@ async function listening(
     child.once('exit', onExit);
   });
   try {
-    await Promise.race([waitForPort(port, 15_000), exited]);
+    // A liveness bound: ferry-waf compiles the CRS before it listens, slow on a busy machine.
+    await Promise.race([waitForPort(port, 60_000), exited]);
   } catch (err) {
     const head = fs.readFileSync(logFile, 'utf8').split('\n').slice(0, 12).join('\n');
     const reason = err instanceof Error ? err.message : String(err);
