@@ -11,9 +11,13 @@
  * Anything else PCRE-only (recursion, conditionals, \K, \G, callouts, other inline flags) throws
  * a RegexSyntaxError naming the construct, so the rule is refused instead of misread.
  *
- * Patterns that need no backtracking (no backreferences, no lookaround) compile for V8's linear
- * engine (`l` flag, `--enable-experimental-regexp-engine`) when it is enabled in the process;
- * the rest use the backtracking engine, and the caller bounds the inspected input.
+ * Matching runs on V8's backtracking engine (irregexp, compiled to machine code: fast on
+ * ordinary input) with V8's linear-time engine as the fallback: once a match has backtracked
+ * more than BACKTRACKS_BEFORE_FALLBACK times, V8 reruns it on the linear engine
+ * (`--enable-experimental-regexp-engine-on-excessive-backtracks`), so a pattern without
+ * backreferences or lookaround cannot go exponential. The linear engine alone (the `l` flag) is
+ * an NFA simulation that is many times slower on long inputs, so it is not used directly.
+ * Patterns with backreferences or lookaround cannot fall back; the caller bounds their input.
  */
 import v8 from 'node:v8';
 
@@ -21,12 +25,24 @@ export class RegexSyntaxError extends Error {}
 
 let linearEnabled: boolean | undefined;
 
-/** Turns on V8's linear-time regexp engine for this process (idempotent); false: unavailable. */
+/** V8's linear-engine flag (unknown to linters, so kept in a variable). */
+const LINEAR_FLAG: string = 'l';
+
+/** Backtracks a match may take before V8 reruns it on the linear engine. */
+export const BACKTRACKS_BEFORE_FALLBACK = 10_000;
+
+/**
+ * Turns on the linear-engine fallback for this process (idempotent; it applies to RegExps
+ * created afterwards); false: this V8 does not have it.
+ */
 export function enableLinearRegex(): boolean {
   if (linearEnabled !== undefined) return linearEnabled;
   try {
     v8.setFlagsFromString('--enable-experimental-regexp-engine');
-    new RegExp('a', 'l' as string);
+    v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+    v8.setFlagsFromString(`--regexp-backtracks-before-fallback=${BACKTRACKS_BEFORE_FALLBACK}`);
+    // The linear engine exists when the `l` flag compiles.
+    new RegExp('a', LINEAR_FLAG);
     linearEnabled = true;
   } catch {
     linearEnabled = false;
@@ -36,24 +52,27 @@ export function enableLinearRegex(): boolean {
 
 export interface CompiledRegex {
   readonly regex: RegExp;
-  /** true: runs on the linear-time engine (no catastrophic backtracking possible). */
+  /** true: excessive backtracking falls back to the linear-time engine. */
   readonly linear: boolean;
   /** The JavaScript source it was translated to. */
   readonly source: string;
 }
 
-/** Compiles a PCRE pattern; `global` adds the `g` flag (for capture of every match). */
+/** Compiles a PCRE pattern (`caseless`: the whole pattern ignores ASCII case). */
 export function compilePcre(pattern: string, caseless = false): CompiledRegex {
   const { source, backtracking } = translatePcre(pattern, caseless);
+  let linear = false;
   if (!backtracking && enableLinearRegex()) {
     try {
-      return { regex: new RegExp(source, 'ms' + 'l'), linear: true, source };
+      // Only to learn whether the linear engine takes it (large counted repetitions are refused).
+      new RegExp(source, 'ms' + LINEAR_FLAG);
+      linear = true;
     } catch {
-      // Some constructs (large counted repetitions) are refused by the linear engine.
+      linear = false;
     }
   }
   try {
-    return { regex: new RegExp(source, 'ms'), linear: false, source };
+    return { regex: new RegExp(source, 'ms'), linear, source };
   } catch (err) {
     throw new RegexSyntaxError(`invalid regular expression: ${(err as Error).message}`);
   }
