@@ -96,10 +96,13 @@ test('a malformed corpus line fails with its file and line', () => {
   assert.throws(() => loadCorpus(file), /bad\.jsonl:1: a body needs a contentType/);
 });
 
-test('@crs/ paths resolve to the CRS configuration and rules directories', () => {
+test('@crs/ paths resolve as the WAF filter resolves them', () => {
   assert.equal(
-    resolveCrsPaths('Include @crs/crs-setup.conf\nInclude @crs/rules/*.conf\n'),
-    'Include /etc/modsecurity/crs/crs-setup.conf\nInclude /usr/share/modsecurity-crs/rules/*.conf\n',
+    resolveCrsPaths(
+      'Include @crs/crs-setup.conf\nInclude @crs/rules/*.conf\nSecRule A "@pmFromFile @crs/x.data" "id:1"\n',
+    ),
+    'Include /etc/modsecurity/crs/crs-setup.conf\nInclude /usr/share/modsecurity-crs/rules/*.conf\n' +
+      'SecRule A "@pmFromFile /usr/share/modsecurity-crs/x.data" "id:1"\n',
   );
   assert.doesNotMatch(resolveCrsPaths(CRS_PL1_DIRECTIVES), /@crs/);
 });

@@ -5,8 +5,7 @@
  * dir, in the foreground, killed by stopAll()).
  *
  * The rules are given as the same directives Ferry's WAF filter takes, `@crs/` paths included,
- * so both sides run one rule set: `@crs/rules/...` is the rules directory and any other
- * `@crs/NAME` the CRS configuration directory (crs-setup.conf and the exclusion files).
+ * so both sides run one rule set (resolveCrsPaths).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +14,8 @@ import path from 'node:path';
 import { freePort, tempDir, trackProcess } from './harness.js';
 
 export const CRS_CONFIG_DIR = '/etc/modsecurity/crs';
-export const CRS_RULES_DIR = '/usr/share/modsecurity-crs/rules';
+export const CRS_INSTALL_DIR = '/usr/share/modsecurity-crs';
+export const CRS_RULES_DIR = `${CRS_INSTALL_DIR}/rules`;
 export const MODSECURITY_NGINX_MODULE = '/usr/lib/nginx/modules/ngx_http_modsecurity_module.so';
 
 const INSTALL_HINT =
@@ -38,10 +38,14 @@ Include @crs/crs-setup.conf
 Include @crs/rules/*.conf
 `;
 
-/** The directives with `@crs/` paths made absolute (nginx's ModSecurity knows no such prefix). */
+/**
+ * The directives with `@crs/` paths made absolute (nginx's ModSecurity knows no such prefix), as
+ * the WAF filter resolves them: `@crs/crs-setup.conf` is the configuration directory's, any
+ * other `@crs/x` is under the CRS install directory (`@crs/rules/*.conf`).
+ */
 export function resolveCrsPaths(directives: string): string {
-  return directives.replace(/@crs\/(rules\/)?/g, (_m, rules: string | undefined) =>
-    rules ? `${CRS_RULES_DIR}/` : `${CRS_CONFIG_DIR}/`,
+  return directives.replace(/@crs\/(crs-setup\.conf)?/g, (_m, setup: string | undefined) =>
+    setup !== undefined ? `${CRS_CONFIG_DIR}/${setup}` : `${CRS_INSTALL_DIR}/`,
   );
 }
 
