@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # Installs the system packages that tests run as real processes (`make test` calls this before
-# the tests). Each line of PACKAGES is "binary package": when a binary is missing and we are
-# root, its Debian package is installed with apt-get; otherwise the script says what to install
-# and carries on, and the tests that need the binary fail with a message naming it (they are
-# never skipped silently).
+# the tests). Each line of PACKAGES is "what package": `what` is a binary looked up on PATH, or,
+# for a package that ships no binary (a module, a data set), an absolute path that must exist.
+# When it is missing and we are root, its Debian package is installed with apt-get; otherwise the
+# script says what to install and carries on, and the tests that need it fail with a message
+# naming it (they are never skipped silently).
 set -euo pipefail
 
-# binary                     Debian package   used by
+# binary or absolute path    Debian package   used by
 PACKAGES=(
   "pebble                    pebble"          # ACME CA (e2e/src/acme-*.test.ts)
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
   "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
   "etcd                      etcd-server"     # the etcd store on real etcd (control-plane/src/store/store-etcd*.test.ts, e2e)
+  # The WAF reference: nginx + ModSecurity v3 + the OWASP CRS (e2e/src/waf-detection.test.ts)
+  "nginx                     nginx"
+  "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so  libnginx-mod-http-modsecurity"
+  "/etc/modsecurity/crs/crs-setup.conf                    modsecurity-crs"
+  "/usr/share/modsecurity-crs/rules/REQUEST-901-INITIALIZATION.conf  modsecurity-crs"
 )
 
 missing=()
 for entry in "${PACKAGES[@]}"; do
-  read -r binary package <<<"$entry"
-  if ! command -v "$binary" >/dev/null 2>&1; then
+  read -r what package <<<"$entry"
+  if [[ "$what" == /* ]]; then
+    [ -e "$what" ] || missing+=("$package")
+  elif ! command -v "$what" >/dev/null 2>&1; then
     missing+=("$package")
   fi
 done

@@ -207,6 +207,16 @@ export interface KeyPair {
   key: string;
 }
 
+/**
+ * Tracks a process started outside these helpers (nginx, ...) like the harness's own: stopAll()
+ * and this process's exit kill it.
+ */
+export function trackProcess(proc: ChildProcess): ChildProcess {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
+}
+
 export async function stopAll(): Promise<void> {
   const procs = [...running];
   for (const p of procs) p.kill('SIGKILL');

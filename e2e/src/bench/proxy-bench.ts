@@ -14,8 +14,14 @@
  * these requests), `ferry-rbac` (an RBAC filter whose ALLOW policy is a 1,000-CIDR remote_ip allow
  * list) and `ferry-local-rl` (a local rate limiter with a proxy-wide bucket that never empties) and
  * `ferry-fleet-rl` (envoy.filters.http.ratelimit calling a control plane's RateLimitService
- * for every request, under a limit never reached; the control plane is not pinned).
- * Their `× ferry req/s` column is the ratio to plain ferry.
+ * for every request, under a limit never reached; the control plane is not pinned) and
+ * `ferry-waf` (the WAF filter running the OWASP CRS installed on the host at paranoia level 1).
+ * Their `× ferry req/s` column is the ratio to plain ferry. `nginx-modsec` is nginx with
+ * ModSecurity v3 running the same CRS directives; ferry-waf's `× modsec CPU` is its CPU per
+ * request over nginx-modsec's.
+ *
+ * Cases: GETs of a 100 B and a 64 KiB response, and `form`, a 4 KiB urlencoded form POST (the
+ * request body a WAF inspects) answered with 100 B.
  *
  * Two reference points run beside them, not products: `splice` (a Node TCP relay that parses no
  * HTTP, splice-proxy.ts: about the most a Node process can relay) and `undici-proxy` (node:http
@@ -33,15 +39,18 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import {
+  BENCH_CASES,
   BODIES,
   BENCH_GROUP,
+  FORM_BODY,
+  RESPONSE_BYTES,
+  type BenchCase,
   FLEET_RATE_LIMIT_POLICY,
   backendNginxConf,
   ferryBootstrap,
   haproxyConf,
   type FerryExtras,
   proxyNginxConf,
-  type BodySize,
   type ProxyConfigInput,
 } from './proxy-configs.js';
 import {
@@ -57,6 +66,13 @@ import { runWrk, type WrkResult } from './proxy-wrk.js';
 import { groupCpuSeconds } from './proc-stats.js';
 import { applyResources } from './management-client.js';
 import { startControlPlane, type ControlPlane } from '../harness.js';
+import {
+  CRS_CONFIG_DIR,
+  CRS_PL1_DIRECTIVES,
+  CRS_RULES_DIR,
+  MODSECURITY_NGINX_MODULE,
+  resolveCrsPaths,
+} from '../waf-reference.js';
 
 const PROXIES = [
   'ferry',
@@ -67,7 +83,9 @@ const PROXIES = [
   'ferry-rbac',
   'ferry-local-rl',
   'ferry-fleet-rl',
+  'ferry-waf',
   'nginx',
+  'nginx-modsec',
   'haproxy',
   'undici-proxy',
   'splice',
@@ -107,6 +125,8 @@ function ferryExtras(
     case 'ferry-fleet-rl':
       if (rlsAddress === undefined) throw new Error('ferry-fleet-rl needs the control plane');
       return { fleetRateLimitAddress: rlsAddress };
+    case 'ferry-waf':
+      return { wafDirectives: CRS_PL1_DIRECTIVES };
     default:
       return {};
   }
@@ -161,10 +181,12 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --workers 1,2        worker counts to measure; every proxy runs with each (ferry-proxy
                        --concurrency, nginx worker_processes, HAProxy nbthread, the
                        references' node:cluster workers) [1,2]
-  --sizes small,large  response sizes (100 B, 64 KiB)
+  --sizes small,large,form
+                       cases: GET of a 100 B or 64 KiB response; a 4 KiB urlencoded
+                       form POST answered with 100 B [all]
   --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
-                       ferry-rbac, ferry-local-rl, ferry-fleet-rl,
-                       nginx, haproxy, undici-proxy, splice [all]
+                       ferry-rbac, ferry-local-rl, ferry-fleet-rl, ferry-waf,
+                       nginx, nginx-modsec, haproxy, undici-proxy, splice [all]
                        ferry-filters: compressor, buffer and CORS filters configured before
                          the router, idle for these requests (no Accept-Encoding, body, Origin)
                        ferry-rbac: an RBAC filter allowing a 1,000-CIDR remote_ip list
@@ -174,6 +196,9 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        ferry-fleet-rl: the ratelimit filter asking a control plane's rate
                          limit service about every request (a limit never reached); the
                          control plane is not pinned
+                       ferry-waf, nginx-modsec: the WAF filter, and nginx with ModSecurity
+                         v3, running the host's OWASP CRS at paranoia level 1 (anomaly
+                         mode, request bodies inspected)
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
@@ -187,7 +212,7 @@ interface Options {
   durationS: number;
   warmupS: number;
   workers: number[];
-  sizes: BodySize[];
+  sizes: BenchCase[];
   proxies: ProxyName[];
   connections: number;
   label: string;
@@ -204,7 +229,7 @@ function parseOptions(argv: string[]): Options {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       workers: { type: 'string', default: '1,2' },
-      sizes: { type: 'string', default: 'small,large' },
+      sizes: { type: 'string', default: BENCH_CASES.join(',') },
       proxies: { type: 'string', default: PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
       label: { type: 'string', default: 'latest' },
@@ -225,7 +250,8 @@ function parseOptions(argv: string[]): Options {
       .filter((s) => s !== '');
   const sizes = list(values.sizes);
   for (const size of sizes)
-    if (!(size in BODIES)) throw new Error(`--sizes: unknown size ${JSON.stringify(size)}`);
+    if (!(BENCH_CASES as readonly string[]).includes(size))
+      throw new Error(`--sizes: unknown case ${JSON.stringify(size)}`);
   const proxies = list(values.proxies);
   for (const proxy of proxies)
     if (!(PROXIES as readonly string[]).includes(proxy))
@@ -235,7 +261,7 @@ function parseOptions(argv: string[]): Options {
     durationS: Number(values.duration ?? (quick ? 5 : 10)),
     warmupS: Number(values.warmup ?? (quick ? 1 : 2)),
     workers: list(values.workers).map(Number),
-    sizes: sizes as BodySize[],
+    sizes: sizes as BenchCase[],
     proxies: proxies as ProxyName[],
     connections: Number(values.connections),
     label: values.label,
@@ -271,20 +297,47 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-/** Fetches a path through a proxy once and checks the body length (a misconfigured proxy fails here). */
-function checkResponse(port: number, size: BodySize): Promise<void> {
+/**
+ * Sends a case's request through a proxy once and checks the answer (a misconfigured proxy,
+ * or a WAF that blocks the form, fails here).
+ */
+function checkResponse(port: number, size: BenchCase): Promise<void> {
+  const form = size === 'form';
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: `/${size}`, agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-      res.on('end', () => {
-        if (res.statusCode === 200 && bytes === BODIES[size]) resolve();
-        else reject(new Error(`port ${port} /${size}: status ${res.statusCode}, ${bytes} bytes`));
-      });
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: `/${size}`,
+        method: form ? 'POST' : 'GET',
+        agent: false,
+        headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
+      },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        res.on('end', () => {
+          if (res.statusCode === 200 && bytes === RESPONSE_BYTES[size]) resolve();
+          else reject(new Error(`port ${port} /${size}: status ${res.statusCode}, ${bytes} bytes`));
+        });
+      },
+    );
     req.setTimeout(5000, () => req.destroy(new Error('timeout')));
     req.on('error', reject);
+    req.end(form ? FORM_BODY : undefined);
   });
+}
+
+/** The wrk script of the form case: every request a POST of FORM_BODY. */
+function formScript(dir: string): string {
+  const file = path.join(dir, 'form-post.lua');
+  // FORM_BODY is urlencoded: no quote or backslash to escape in a Lua string.
+  fs.writeFileSync(
+    file,
+    `wrk.method = "POST"\nwrk.body = "${FORM_BODY}"\n` +
+      `wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n`,
+  );
+  return file;
 }
 
 /**
@@ -304,7 +357,8 @@ async function listening(
     child.once('exit', onExit);
   });
   try {
-    await Promise.race([waitForPort(port, 15_000), exited]);
+    // A liveness bound: ferry-waf compiles the CRS before it listens, slow on a busy machine.
+    await Promise.race([waitForPort(port, 60_000), exited]);
   } catch (err) {
     const head = fs.readFileSync(logFile, 'utf8').split('\n').slice(0, 12).join('\n');
     const reason = err instanceof Error ? err.message : String(err);
@@ -329,9 +383,17 @@ async function startProxy(
 ): Promise<RunningProxy> {
   const logFile = path.join(input.dir, `${name}.log`);
   let child: ChildProcess;
-  if (name === 'nginx') {
-    const conf = path.join(input.dir, 'proxy-nginx.conf');
-    fs.writeFileSync(conf, proxyNginxConf(input));
+  if (name === 'nginx' || name === 'nginx-modsec') {
+    const conf = path.join(input.dir, `proxy-${name}.conf`);
+    let modsecurity: { module: string; rulesFile: string } | undefined;
+    if (name === 'nginx-modsec') {
+      modsecurity = {
+        module: MODSECURITY_NGINX_MODULE,
+        rulesFile: path.join(input.dir, 'crs.conf'),
+      };
+      fs.writeFileSync(modsecurity.rulesFile, resolveCrsPaths(CRS_PL1_DIRECTIVES));
+    }
+    fs.writeFileSync(conf, proxyNginxConf(input, modsecurity));
     child = startServer({
       name,
       command: 'nginx',
@@ -339,7 +401,7 @@ async function startProxy(
         '-p',
         input.dir,
         '-e',
-        `${input.dir}/proxy-nginx-stderr.log`,
+        `${input.dir}/proxy-${name}-stderr.log`,
         '-c',
         conf,
         '-g',
@@ -402,14 +464,14 @@ type RunSample = WrkResult & { readonly cpuUsPerRequest: number };
 
 interface CaseSamples {
   readonly workers: number;
-  readonly size: BodySize;
+  readonly size: BenchCase;
   readonly proxy: ProxyName;
   readonly runs: RunSample[];
 }
 
 interface CaseSummary {
   readonly workers: number;
-  readonly size: BodySize;
+  readonly size: BenchCase;
   readonly proxy: ProxyName;
   /** A reference point (splice, undici-proxy), not a product. */
   readonly reference: boolean;
@@ -425,6 +487,8 @@ interface CaseSummary {
   readonly cpuUsPerRequest: number;
   /** Variants of ferry: CPU per request relative to plain ferry. */
   readonly cpuRatioToFerry: number;
+  /** ferry-waf: CPU per request relative to nginx-modsec (the same rules). */
+  readonly cpuRatioToModsec: number;
   /**
    * Variants of ferry: the median over rounds of (this run / plain ferry's run in the same
    * round). Runs of one round are adjacent in time, so the machine's slow drift (other tenants of
@@ -474,6 +538,9 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
     const ferry = base.find(
       (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'ferry',
     );
+    const modsec = base.find(
+      (b) => b.workers === row.workers && b.size === row.size && b.proxy === 'nginx-modsec',
+    );
     const { runs, ...summary } = row;
     const variant = ferry !== undefined && row.proxy.startsWith('ferry');
     return {
@@ -487,6 +554,10 @@ function summarise(samples: readonly CaseSamples[]): CaseSummary[] {
         : Number.NaN,
       rpsRatioToFerry: variant ? round2(row.requestsPerSec / ferry.requestsPerSec) : Number.NaN,
       cpuRatioToFerry: variant ? round2(row.cpuUsPerRequest / ferry.cpuUsPerRequest) : Number.NaN,
+      cpuRatioToModsec:
+        row.proxy === 'ferry-waf' && modsec
+          ? round2(row.cpuUsPerRequest / modsec.cpuUsPerRequest)
+          : Number.NaN,
       rpsRatioToNginx: nginx ? round2(row.requestsPerSec / nginx.requestsPerSec) : Number.NaN,
       p99RatioToNginx: nginx ? round2(row.p99Ms / nginx.p99Ms) : Number.NaN,
     };
@@ -501,6 +572,12 @@ const REFERENCE_NOTE =
   '(reference): a yardstick, not a product. splice relays TCP bytes without parsing HTTP, about ' +
   'the most Node relays on this path; undici-proxy is node:http plus an undici Pool.';
 
+const CASE_LABELS: Readonly<Record<BenchCase, string>> = {
+  small: '100 B',
+  large: '64 KiB',
+  form: 'POST 4 KiB',
+};
+
 function formatTable(rows: readonly CaseSummary[]): string {
   const header = [
     'workers',
@@ -514,6 +591,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
     '× ferry req/s',
     'CPU µs/req',
     '× ferry CPU',
+    '× modsec CPU',
     'paired × req/s',
     'paired × CPU',
     'errors',
@@ -521,7 +599,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
   ];
   const lines = rows.map((r) => [
     String(r.workers),
-    r.size === 'small' ? '100 B' : '64 KiB',
+    CASE_LABELS[r.size],
     r.reference ? `${r.proxy} (reference)` : r.proxy,
     r.requestsPerSec.toLocaleString('en-US'),
     r.p50Ms.toFixed(2),
@@ -531,6 +609,7 @@ function formatTable(rows: readonly CaseSummary[]): string {
     Number.isNaN(r.rpsRatioToFerry) ? '' : r.rpsRatioToFerry.toFixed(2),
     String(r.cpuUsPerRequest),
     Number.isNaN(r.cpuRatioToFerry) ? '' : r.cpuRatioToFerry.toFixed(2),
+    Number.isNaN(r.cpuRatioToModsec) ? '' : r.cpuRatioToModsec.toFixed(2),
     Number.isNaN(r.rpsPairedRatioToFerry) ? '' : r.rpsPairedRatioToFerry.toFixed(2),
     Number.isNaN(r.cpuPairedRatioToFerry) ? '' : r.cpuPairedRatioToFerry.toFixed(2),
     String(r.errors),
@@ -624,6 +703,7 @@ async function measureWorkers(
             threads: workers,
             connections: options.connections,
             cpus: clientCpus,
+            ...(size === 'form' ? { script: formScript(dir) } : {}),
           };
           if (options.warmupS > 0) await runWrk({ ...run, durationS: options.warmupS });
           const pgid = (proxy as RunningProxy).child.pid!;
@@ -679,6 +759,18 @@ async function main(): Promise<void> {
   const blocking = missing.filter((tool) => required.includes(tool));
   if (blocking.length > 0)
     throw new Error(`missing tools: ${blocking.join(', ')} (install them or run as root)`);
+  if (options.proxies.includes('nginx-modsec') || options.proxies.includes('ferry-waf')) {
+    for (const file of [
+      MODSECURITY_NGINX_MODULE,
+      `${CRS_CONFIG_DIR}/crs-setup.conf`,
+      CRS_RULES_DIR,
+    ])
+      if (!fs.existsSync(file))
+        throw new Error(
+          `${file} is missing: nginx-modsec and ferry-waf need the Debian packages ` +
+            'libnginx-mod-http-modsecurity and modsecurity-crs (scripts/install-test-packages.sh)',
+        );
+  }
   if (!fs.existsSync(path.join(repoRoot, 'data-plane', 'dist', 'main.js')))
     throw new Error('data-plane/dist/main.js is missing: run `make build` first');
 

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { benchAllowList, ferryBootstrap } from './proxy-configs.js';
+import {
+  FORM_BODY,
+  FORM_BODY_BYTES,
+  benchAllowList,
+  ferryBootstrap,
+  proxyNginxConf,
+} from './proxy-configs.js';
 
 const INPUT = { listenPort: 10000, backendPort: 10001, workers: 1, dir: '/tmp', adminPort: 10002 };
 
@@ -72,4 +78,32 @@ test('local rate limit: the limiter before the router, enabled and enforced on e
     'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
     'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   ]);
+});
+
+test('waf: the WAF filter first, with the given directives', () => {
+  const { hcm } = hcmOf(ferryBootstrap(INPUT, { wafDirectives: 'SecRuleEngine On\n' }));
+  assert.deepEqual(filterTypes(hcm), [
+    'type.googleapis.com/ferry.v1.Waf',
+    'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  ]);
+  const [waf] = hcm.http_filters as { name: string; typed_config: Record<string, unknown> }[];
+  assert.equal(waf!.name, 'ferry.filters.http.waf');
+  assert.deepEqual(waf!.typed_config.directives, ['SecRuleEngine On\n']);
+  assert.equal(waf!.typed_config.mode, 'ON');
+});
+
+test('form case: a 4 KiB urlencoded body', () => {
+  assert.equal(Buffer.byteLength(FORM_BODY), FORM_BODY_BYTES);
+  assert.match(FORM_BODY, /^[A-Za-z0-9%+&=._*-]+$/);
+  const fields = new URLSearchParams(FORM_BODY);
+  assert.equal(fields.get('name'), "Siobhan O'Brien");
+  assert.ok((fields.get('message') ?? '').length > 3000);
+});
+
+test('nginx-modsec: the module loaded first, ModSecurity on with the rules file', () => {
+  const plain = proxyNginxConf(INPUT);
+  assert.doesNotMatch(plain, /modsecurity/);
+  const conf = proxyNginxConf(INPUT, { module: '/m.so', rulesFile: '/tmp/crs.conf' });
+  assert.match(conf, /^load_module \/m\.so;\n/);
+  assert.match(conf, /\n {2}modsecurity on;\n {2}modsecurity_rules_file \/tmp\/crs\.conf;\n/);
 });

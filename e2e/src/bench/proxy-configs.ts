@@ -8,6 +8,40 @@
 export const BODIES = { small: 100, large: 64 * 1024 } as const;
 export type BodySize = keyof typeof BODIES;
 
+/**
+ * The bench's requests: a GET of each response size, and `form`, a 4 KiB urlencoded form POST
+ * to /form (FORM_BODY) that the backend answers with the small body.
+ */
+export type BenchCase = BodySize | 'form';
+export const BENCH_CASES: readonly BenchCase[] = ['small', 'large', 'form'];
+export const RESPONSE_BYTES: Readonly<Record<BenchCase, number>> = {
+  ...BODIES,
+  form: BODIES.small,
+};
+export const FORM_BODY_BYTES = 4096;
+
+/**
+ * A contact form as a browser posts it, 4 KiB exactly: a few short fields and a long message
+ * of plain prose (nothing a WAF should flag, so every request goes through all its rules).
+ */
+export const FORM_BODY: string = (() => {
+  const head = new URLSearchParams({
+    name: "Siobhan O'Brien",
+    email: 'siobhan.obrien@example.ie',
+    phone: '+353 1 234 5678',
+    subject: 'Question about my order',
+  }).toString();
+  const prose =
+    'Hello, I placed an order last week and would like to know when it will arrive. ' +
+    'The tracking page has not changed for three days and the courier says it is still ' +
+    'at the depot. Could you check with them, and let me know if I should expect a delay? ' +
+    'Many thanks for your help, and have a nice day. ';
+  let message = '';
+  while (message.length < FORM_BODY_BYTES) message += prose;
+  const body = `${head}&message=${new URLSearchParams({ m: message }).toString().slice(2)}`;
+  return `${body.slice(0, FORM_BODY_BYTES - 1)}.`;
+})();
+
 export interface ProxyConfigInput {
   readonly listenPort: number;
   readonly backendPort: number;
@@ -39,14 +73,32 @@ http {
     listen 127.0.0.1:${port} reuseport backlog=4096;
     root ${docroot};
     location / { }
+    # The form case: the body is read and dropped, the answer is the small body.
+    location = /form {
+      client_body_buffer_size 16k;
+      return 200 "${'x'.repeat(BODIES.small)}";
+    }
   }
 }
 `;
 }
 
-/** nginx as a reverse proxy with upstream keep-alive. */
-export function proxyNginxConf(input: ProxyConfigInput): string {
-  return `${userLine()}worker_processes ${input.workers};
+/**
+ * nginx as a reverse proxy with upstream keep-alive; with `modsecurity`, ModSecurity v3 runs
+ * the rules of that file on every request (the module at that path), bodies buffered in memory.
+ */
+export function proxyNginxConf(
+  input: ProxyConfigInput,
+  modsecurity?: { readonly module: string; readonly rulesFile: string },
+): string {
+  const load = modsecurity ? `load_module ${modsecurity.module};\n` : '';
+  const waf = modsecurity
+    ? `  modsecurity on;
+  modsecurity_rules_file ${modsecurity.rulesFile};
+  client_body_buffer_size 16k;
+`
+    : '';
+  return `${load}${userLine()}worker_processes ${input.workers};
 pid ${input.dir}/proxy-nginx.pid;
 error_log ${input.dir}/proxy-nginx-error.log warn;
 events { worker_connections 4096; }
@@ -54,7 +106,7 @@ http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
-  upstream backend {
+${waf}  upstream backend {
     server 127.0.0.1:${input.backendPort};
     keepalive 128;
     keepalive_requests 10000000;
@@ -119,6 +171,8 @@ export interface FerryExtras {
    * (FLEET_RATE_LIMIT_POLICY): the round trip to the service is the cost.
    */
   readonly fleetRateLimitAddress?: string;
+  /** The WAF filter (ferry.filters.http.waf) before the router, running these directives. */
+  readonly wafDirectives?: string;
 }
 
 /**
@@ -242,6 +296,18 @@ export const IDLE_HTTP_FILTERS: readonly object[] = [
     typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' },
   },
 ];
+
+/** The WAF filter of `wafDirectives`, blocking (mode ON). */
+export function wafFilter(directives: string): object {
+  return {
+    name: 'ferry.filters.http.waf',
+    typed_config: {
+      '@type': 'type.googleapis.com/ferry.v1.Waf',
+      directives: [directives],
+      mode: 'ON',
+    },
+  };
+}
 
 /** HCM fields for the extras: `tracing` and `access_log`, as an Envoy user would write them. */
 function hcmExtras(extras: FerryExtras): Record<string, unknown> {
@@ -378,6 +444,9 @@ export function ferryBootstrap(
                       ],
                     },
                     http_filters: [
+                      ...(extras.wafDirectives !== undefined
+                        ? [wafFilter(extras.wafDirectives)]
+                        : []),
                       ...(extras.idleFilters === true ? IDLE_HTTP_FILTERS : []),
                       ...(extras.rbacAllowListSize !== undefined
                         ? [rbacAllowListFilter(extras.rbacAllowListSize)]

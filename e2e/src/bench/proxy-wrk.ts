@@ -51,6 +51,8 @@ export interface WrkRun {
   readonly durationS: number;
   /** CPU list for `taskset -c` (undefined: not pinned). */
   readonly cpus?: string;
+  /** A wrk Lua script (`-s`), e.g. one that sets the method and body. */
+  readonly script?: string;
 }
 
 /** Runs wrk to completion (bounded by durationS + 30 s) and parses its report. */
@@ -60,6 +62,7 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
     `-c${run.connections}`,
     `-d${run.durationS}s`,
     '--latency',
+    ...(run.script !== undefined ? ['-s', run.script] : []),
     run.url,
   ];
   const [command, args] =
