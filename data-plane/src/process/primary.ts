@@ -24,7 +24,7 @@ import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { xdsChannel, type XdsChannel } from '../xds/xds-transport.js';
 import { XdsEndpointPicker } from '../xds/xds-endpoints.js';
-import { keepaliveDetectionBoundMs } from '../xds/xds-keepalive.js';
+import { keepaliveNotice } from '../xds/xds-keepalive.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
@@ -202,20 +202,8 @@ export class Primary implements AdminControls {
     // keepalive, as Envoy.
     const keepalive = bootstrap.ads?.keepalive;
     const channel = xdsChannel(bootstrap.ads?.tls, keepalive);
-    if (keepalive)
-      this.logger.info(
-        {
-          interval_ms: keepalive.intervalMs,
-          timeout_ms: keepalive.timeoutMs,
-          detection_bound_ms: keepaliveDetectionBoundMs(keepalive),
-        },
-        'xDS connection keepalive: a control plane that stops answering PINGs is left for the next',
-      );
-    else if (endpoints.targets.length > 1)
-      this.logger.warn(
-        { targets: endpoints.targets },
-        'the xDS cluster names several control planes but sets no connection_keepalive: one that hangs without closing the connection (stopped process, dropped packets) is never left; set http2_protocol_options.connection_keepalive on the xDS cluster (docs/architecture.md, "Noticing a hung control plane")',
-      );
+    const notice = keepaliveNotice(keepalive, endpoints.targets);
+    if (notice) this.logger[notice.level](notice.fields, notice.msg);
     this.adsChannel = channel;
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       endpoints,

@@ -12,6 +12,7 @@ import { XdsEndpointPicker } from './xds-endpoints.js';
 import {
   keepaliveChannelOptions,
   keepaliveDetectionBoundMs,
+  keepaliveNotice,
   streamEndReason,
   type XdsKeepalive,
 } from './xds-keepalive.js';
@@ -145,6 +146,20 @@ describe('xDS connection keepalive: options', () => {
     const none = xdsChannel(undefined);
     assert.deepEqual(none.options, {}, 'no keepalive: no PINGs (Envoy default)');
     assert.equal(none.keepalive, undefined);
+  });
+
+  test('at start: the keepalive in use, or a warning when several control planes have none', () => {
+    const on = keepaliveNotice(FAST, ['a:1', 'b:1']);
+    assert.equal(on?.level, 'info');
+    assert.deepEqual(on?.fields, { interval_ms: 100, timeout_ms: 300, detection_bound_ms: 400 });
+    const off = keepaliveNotice(undefined, ['a:1', 'b:1']);
+    assert.equal(off?.level, 'warn');
+    assert.match(off?.msg ?? '', /sets no connection_keepalive: one that hangs .* is never left/);
+    assert.equal(
+      keepaliveNotice(undefined, ['a:1']),
+      undefined,
+      'one control plane: nothing to say',
+    );
   });
 
   test("a dropped connection's reason names the keepalive only when it is on", () => {

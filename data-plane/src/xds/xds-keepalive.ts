@@ -65,3 +65,36 @@ export function streamEndReason(details: string, keepalive: XdsKeepalive | undef
   if (keepalive === undefined || !details.endsWith(CONNECTION_DROPPED)) return details;
   return `${details}: the control plane closed the connection, or left a keepalive PING unanswered for ${keepalive.timeoutMs} ms`;
 }
+
+/** What the proxy logs at start about its xDS keepalive (primary.ts), when there is something. */
+export interface KeepaliveNotice {
+  readonly level: 'info' | 'warn';
+  readonly fields: Record<string, unknown>;
+  readonly msg: string;
+}
+
+/**
+ * With keepalive: its values and the bound on noticing a hung control plane. Without, and with
+ * several control planes to fail over to: a warning that a hung one would never be left.
+ */
+export function keepaliveNotice(
+  keepalive: XdsKeepalive | undefined,
+  targets: readonly string[],
+): KeepaliveNotice | undefined {
+  if (keepalive)
+    return {
+      level: 'info',
+      fields: {
+        interval_ms: keepalive.intervalMs,
+        timeout_ms: keepalive.timeoutMs,
+        detection_bound_ms: keepaliveDetectionBoundMs(keepalive),
+      },
+      msg: 'xDS connection keepalive: a control plane that leaves a PING unanswered is left for the next',
+    };
+  if (targets.length < 2) return undefined;
+  return {
+    level: 'warn',
+    fields: { targets },
+    msg: 'the xDS cluster names several control planes but sets no connection_keepalive: one that hangs without closing the connection (stopped process, dropped packets) is never left; set http2_protocol_options.connection_keepalive on the xDS cluster (docs/architecture.md, "Noticing a hung control plane")',
+  };
+}
