@@ -560,6 +560,21 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     await verifyRecovered('etcd leader killed');
   });
 
+  test('kill -9 of the replica the proxies use: they fail over and keep serving', async () => {
+    const used = await proxiesOn();
+    const other = replicas.find((r) => r !== used)!;
+    applyThrough = [other];
+    startApplier();
+    await ackedMore(1, 'before the kill');
+    await used.cp.kill();
+    await proxiesOn(other);
+    await ackedMore(3, 'with the replica down');
+    used.cp = await startReplica(used.id, used.xdsPort);
+    applyThrough = [...replicas];
+    await ackedMore(2, 'after it restarted');
+    await verifyRecovered('replica killed');
+  });
+
   test('SIGSTOP of the replica the proxies use: they notice by keepalive and fail over, take applies through the other; SIGCONT: no stale or invented version', async () => {
     const used = await proxiesOn();
     const other = replicas.find((r) => r !== used)!;
@@ -605,20 +620,5 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     await ackedMore(2, 'after it resumed');
     await verifyRecovered('replica stopped and resumed');
     assert.equal(await proxiesOn(), other, 'they stay on the replica that answered');
-  });
-
-  test('kill -9 of the replica the proxies use: they fail over and keep serving', async () => {
-    const used = await proxiesOn();
-    const other = replicas.find((r) => r !== used)!;
-    applyThrough = [other];
-    startApplier();
-    await ackedMore(1, 'before the kill');
-    await used.cp.kill();
-    await proxiesOn(other);
-    await ackedMore(3, 'with the replica down');
-    used.cp = await startReplica(used.id, used.xdsPort);
-    applyThrough = [...replicas];
-    await ackedMore(2, 'after it restarted');
-    await verifyRecovered('replica killed');
   });
 });
