@@ -52,7 +52,7 @@ describe('xDS server keepalive', () => {
   });
 
   test("a proxy that stops answering the server's PINGs has its stream released", async () => {
-    harness = await startHarness({ keepalive: { intervalMs: 100, timeoutMs: 300 } });
+    harness = await startHarness({ keepalive: { intervalMs: 100, timeoutMs: 1000 } });
     relay = await startTcpRelay(harness.port);
     client = new SotwClient(relay.address);
     client.request(CDS, [], { node: node('vanishing') });
