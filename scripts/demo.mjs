@@ -92,7 +92,11 @@ function bootstrap(nodeId, adminPort) {
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
+              // A control plane that stops answering PINGs is left within ~9 s
+              // (docs/architecture.md, "Noticing a hung control plane").
+              explicit_http_config: {
+                http2_protocol_options: { connection_keepalive: { interval: '5s', timeout: '3s' } },
+              },
             },
           },
           load_assignment: {

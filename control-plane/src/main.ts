@@ -42,6 +42,7 @@ import {
 } from './api/http-api.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
+import { DEFAULT_XDS_SERVER_KEEPALIVE, type XdsServerKeepalive } from './xds/server-keepalive.js';
 import { addManagementService } from './api/grpc-api.js';
 import { prepareApiAccess } from './api/api-access-setup.js';
 import { grpcServerCredentials, loadApiTls, type ApiTls } from './api/api-tls.js';
@@ -121,6 +122,12 @@ const USAGE = `Usage: ferry-control-plane [options]
   --debounce-ms N               coalesce bursts of changes before pushing     [100]
   --hds-interval-ms N           health report interval asked of proxies (HDS) [5000]
   --lrs-interval-ms N           load report interval asked of proxies (LRS)   [10000]
+  --xds-keepalive-interval-ms N HTTP/2 PING to every xDS connection this often, and
+  --xds-keepalive-timeout-ms N  close it when no reply comes within this: the streams of a
+                                proxy that vanished without closing its connection are
+                                released (docs/architecture.md, "Noticing a hung control
+                                plane"); proxies' own PINGs are answered at any rate
+                                                                       [30000, 10000]
   --replica-id ID               this replica's name in the shared store (holder of its
                                 health quorum reports); distinct per replica [HOSTNAME:XDS_PORT]
   --rls-advertise-address HOST:PORT
@@ -216,6 +223,7 @@ function parse(): {
     maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
+  xdsKeepalive: XdsServerKeepalive;
   debugGcOnMetrics: boolean;
   logLevel: string;
   tracing: TracingConfig | undefined;
@@ -278,6 +286,14 @@ function parse(): {
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxPendingBytes),
         },
         'xds-max-disconnected-nodes': { type: 'string', default: '10000' },
+        'xds-keepalive-interval-ms': {
+          type: 'string',
+          default: String(DEFAULT_XDS_SERVER_KEEPALIVE.intervalMs),
+        },
+        'xds-keepalive-timeout-ms': {
+          type: 'string',
+          default: String(DEFAULT_XDS_SERVER_KEEPALIVE.timeoutMs),
+        },
         'debug-gc-on-metrics': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -338,6 +354,10 @@ function parse(): {
       maxPendingBytes: intFlag('xds-max-pending-bytes', 64 * 1024, 16 * 1024 * 1024 * 1024),
     },
   };
+  const xdsKeepalive = {
+    intervalMs: intFlag('xds-keepalive-interval-ms', 100, 86_400_000),
+    timeoutMs: intFlag('xds-keepalive-timeout-ms', 100, 3_600_000),
+  };
   const acme = {
     checkIntervalMs: acmeMs('acme-check-interval-ms', 100, 3_600_000),
     retryBaseMs: acmeMs('acme-retry-base-ms', 100, 86_400_000),
@@ -361,6 +381,7 @@ function parse(): {
       historyRetention,
       historyTrimIntervalMs: intFlag('history-trim-interval-ms', 100, 86_400_000),
       limits,
+      xdsKeepalive,
       debugGcOnMetrics: values['debug-gc-on-metrics'] === true,
       apiTls:
         tlsCert && tlsKey
@@ -533,6 +554,7 @@ async function main(): Promise<void> {
     ...(options.xdsTls ? { tls: options.xdsTls, policyStore: store } : {}),
     ...(options.accessPolicy ? { accessPolicy: options.accessPolicy } : {}),
     limits: options.limits.xds,
+    keepalive: options.xdsKeepalive,
   });
   // Known once the xDS port is bound (the default replica id names it).
   const replicaView: { status?: () => ReplicaSetStatus } = {};

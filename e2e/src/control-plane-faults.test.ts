@@ -5,7 +5,8 @@
  * replicas (A at priority 0, B at priority 1), a backend, traffic through every proxy and a stream
  * of applies (each a new `x-generation` on the one route) through the API while a fault is
  * injected: kill -9 of an etcd follower, of the etcd leader, of the replica the proxies use, of
- * the replica leading a rollout, and SIGSTOP/SIGCONT of the replica the proxies use.
+ * the replica leading a rollout, and SIGSTOP/SIGCONT of the replica the proxies use (which they
+ * notice by the HTTP/2 keepalive of their xDS connection, and leave for the other).
  *
  * Every case checks, after recovery:
  * - no acknowledged apply is lost: the history read through each replica has every acknowledged
@@ -45,6 +46,7 @@ import {
   type ControlPlane,
   type Json,
   type Proxy,
+  XDS_KEEPALIVE_BOUND_MS,
 } from './harness.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
@@ -54,6 +56,11 @@ const SERVED_TYPES = [LDS, CDS, RDS];
 const PROXY_COUNT = 3;
 /** The proxies' reconnect back-off after a failure, with room to spare on a loaded machine. */
 const FAILOVER_BOUND_MS = 30_000;
+/**
+ * Failover from a replica that stopped without closing its connections: the proxies' keepalive
+ * (the harness's bootstrap), the first reconnect back-off (≤ 0.5 s), and room on a loaded machine.
+ */
+const KEEPALIVE_FAILOVER_BOUND_MS = XDS_KEEPALIVE_BOUND_MS + 10_000;
 /** Convergence after a fault: failover, etcd re-election, the rollout lease's 10 s TTL. */
 const CONVERGE_BOUND_MS = 45_000;
 /** One apply's own bound: longer than an etcd election, shorter than a test. */
@@ -89,17 +96,11 @@ interface StatusJson {
 
 /** The bootstrap naming both replicas: A at priority 0, B at priority 1. */
 function bootstrap(nodeId: string, a: Replica, b: Replica): Json {
-  const doc = proxyBootstrap({ nodeId, xdsAddress: `127.0.0.1:${a.xdsPort}` }) as {
-    static_resources: { clusters: [{ load_assignment: { endpoints: Json[] } }] };
-  };
-  const endpoint = (port: number): Json => ({
-    endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
+  return proxyBootstrap({
+    nodeId,
+    xdsAddress: `127.0.0.1:${a.xdsPort}`,
+    xdsFailover: [`127.0.0.1:${b.xdsPort}`],
   });
-  doc.static_resources.clusters[0].load_assignment.endpoints = [
-    { priority: 0, lb_endpoints: [endpoint(a.xdsPort)] },
-    { priority: 1, lb_endpoints: [endpoint(b.xdsPort)] },
-  ];
-  return doc;
 }
 
 /** A request with a bound, so that a stopped or dying peer fails it instead of hanging the test. */
@@ -140,6 +141,12 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
         `127.0.0.1:${xdsPort}`,
         '--leader-lease-ttl-ms',
         '3000',
+        // The replica PINGs its proxies too (releasing one that vanished); not what is tested
+        // here, and slow enough never to drop a proxy on a loaded machine.
+        '--xds-keepalive-interval-ms',
+        '5000',
+        '--xds-keepalive-timeout-ms',
+        '10000',
       ],
     });
 
@@ -379,16 +386,20 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     return (JSON.parse(res.body) as { xds: { target: string; connected: boolean } }).xds;
   }
 
-  /** The replica every proxy is connected to (they share one bootstrap, so one replica). */
-  async function proxiesOn(): Promise<Replica> {
+  /**
+   * The replica every proxy is connected to (they share one bootstrap, so one replica); with
+   * `expected`, waits until that is the one.
+   */
+  async function proxiesOn(expected?: Replica, boundMs = FAILOVER_BOUND_MS): Promise<Replica> {
     return eventually(
       async () => {
         const targets = await Promise.all(proxies.map(xdsTarget));
         if (!targets.every((t) => t.connected && t.target === targets[0]!.target)) return undefined;
-        return replicas.find((r) => targets[0]!.target === `127.0.0.1:${r.xdsPort}`);
+        const on = replicas.find((r) => targets[0]!.target === `127.0.0.1:${r.xdsPort}`);
+        return expected === undefined || on === expected ? on : undefined;
       },
-      'every proxy connected to one replica',
-      FAILOVER_BOUND_MS,
+      expected ? `every proxy connected to ${expected.id}` : 'every proxy connected to one replica',
+      boundMs,
     );
   }
 
@@ -554,7 +565,7 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     startApplier();
     await ackedMore(1, 'before the kill');
     await used.cp.kill();
-    assert.equal(await proxiesOn(), other, 'the proxies moved to the other replica');
+    await proxiesOn(other);
     await ackedMore(3, 'with the replica down');
     used.cp = await startReplica(used.id, used.xdsPort);
     applyThrough = [...replicas];
@@ -562,23 +573,50 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     await verifyRecovered('replica killed');
   });
 
-  test('SIGSTOP of the replica the proxies use, applies through the other, SIGCONT: no stale or invented version', async () => {
+  test('SIGSTOP of the replica the proxies use: they notice by keepalive and fail over, take applies through the other; SIGCONT: no stale or invented version', async () => {
     const used = await proxiesOn();
     const other = replicas.find((r) => r !== used)!;
+    const usedTarget = `127.0.0.1:${used.xdsPort}`;
+    const otherTarget = `127.0.0.1:${other.xdsPort}`;
     applyThrough = [other];
     startApplier();
     await ackedMore(1, 'before the stop');
+    // Earlier cases logged failovers too: only what is logged from here on counts.
+    const logsBefore = proxies.map((p) => p.logs.length);
     used.cp.proc.kill('SIGSTOP');
     try {
+      // Its connections stay open (the kernel still accepts bytes for a stopped process): only
+      // the keepalive of the proxies' xDS connection, unanswered PINGs, tells them to move.
+      await proxiesOn(other, KEEPALIVE_FAILOVER_BOUND_MS);
       await ackedMore(3, 'while the replica is stopped');
+      // What was applied through the other reaches them while the first is still stopped.
+      const newest = await storedGeneration(other);
+      for (let i = 0; i < PROXY_COUNT; i++)
+        await eventually(
+          async () => ((await generationServed(i)) >= newest ? true : undefined),
+          `proxy ${i} serving generation ${newest} from the other replica`,
+          CONVERGE_BOUND_MS,
+        );
+      for (const [i, proxy] of proxies.entries()) {
+        const failover = proxy.logs
+          .slice(logsBefore[i])
+          .flatMap((line) => {
+            try {
+              return [JSON.parse(line) as Json];
+            } catch {
+              return [];
+            }
+          })
+          .find((l) => l.target === usedTarget && l.next_target === otherTarget);
+        assert.ok(failover, `proxy ${i} logged its failover from ${usedTarget} to ${otherTarget}`);
+        assert.match(String(failover.reason), /keepalive PING unanswered/, `proxy ${i}'s reason`);
+      }
     } finally {
       used.cp.proc.kill('SIGCONT');
     }
     applyThrough = [...replicas];
     await ackedMore(2, 'after it resumed');
     await verifyRecovered('replica stopped and resumed');
-    // Their streams stayed open to the stopped replica (no keepalive on them): they caught up
-    // from it once it resumed, rather than failing over.
-    assert.equal(await proxiesOn(), used);
+    assert.equal(await proxiesOn(), other, 'they stay on the replica that answered');
   });
 });

@@ -61,29 +61,12 @@ function replicasBootstrap(
   first: ControlPlane,
   second: ControlPlane,
 ): Json {
-  const bootstrap = proxyBootstrap({ nodeId, xdsAddress: first.xdsAddress }) as {
-    dynamic_resources: { ads_config: { api_type: string } };
-    static_resources: { clusters: [{ load_assignment: { endpoints: Json[] } }] };
-  };
-  bootstrap.dynamic_resources.ads_config.api_type = apiType;
-  const endpoint = (cp: ControlPlane): Json => {
-    const colon = cp.xdsAddress.lastIndexOf(':');
-    return {
-      endpoint: {
-        address: {
-          socket_address: {
-            address: cp.xdsAddress.slice(0, colon),
-            port_value: Number(cp.xdsAddress.slice(colon + 1)),
-          },
-        },
-      },
-    };
-  };
-  bootstrap.static_resources.clusters[0].load_assignment.endpoints = [
-    { priority: 0, lb_endpoints: [endpoint(first)] },
-    { priority: 1, lb_endpoints: [endpoint(second)] },
-  ];
-  return bootstrap;
+  return proxyBootstrap({
+    nodeId,
+    apiType,
+    xdsAddress: first.xdsAddress,
+    xdsFailover: [second.xdsAddress],
+  });
 }
 
 async function status(cp: ControlPlane): Promise<StatusJson> {

@@ -304,18 +304,42 @@ export function xdsTransportSocket(tls: XdsTlsFiles): Json {
   };
 }
 
+/**
+ * The HTTP/2 keepalive of every test proxy's xDS connection (the xDS cluster's
+ * connection_keepalive): a control plane that stops answering is left within
+ * XDS_KEEPALIVE_BOUND_MS. The timeout is generous for a loaded test machine, where a busy control
+ * plane's event loop may answer a PING late.
+ */
+export const XDS_KEEPALIVE = { interval: '1s', timeout: '3s' } as const;
+/** One interval at its largest jitter (Envoy's default 15%), then the timeout. */
+export const XDS_KEEPALIVE_BOUND_MS = 1150 + 3000;
+
 /** An Envoy v3 bootstrap (JSON, which is YAML) for a proxy driven over ADS by `xdsAddress`. */
 export function proxyBootstrap(opts: {
   nodeId: string;
   nodeCluster?: string;
   xdsAddress: string;
+  /**
+   * More control planes (replicas) after `xdsAddress`, each at the next priority of the xDS
+   * cluster (1, 2, ...): the proxy uses one only while every better one fails.
+   */
+  xdsFailover?: readonly string[];
+  /** default GRPC (state of the world) */
+  apiType?: 'GRPC' | 'DELTA_GRPC';
   adminPort?: number;
   /** TLS of the xDS connection (plaintext without). */
   xdsTls?: XdsTlsFiles;
 }): Record<string, unknown> {
-  const colon = opts.xdsAddress.lastIndexOf(':');
-  const host = opts.xdsAddress.slice(0, colon);
-  const port = Number(opts.xdsAddress.slice(colon + 1));
+  const endpoint = (address: string): Json => {
+    const colon = address.lastIndexOf(':');
+    const host = address.slice(0, colon);
+    const port = Number(address.slice(colon + 1));
+    return { endpoint: { address: { socket_address: { address: host, port_value: port } } } };
+  };
+  const levels = [opts.xdsAddress, ...(opts.xdsFailover ?? [])].map((address, priority) => ({
+    ...(priority > 0 ? { priority } : {}),
+    lb_endpoints: [endpoint(address)],
+  }));
   return {
     node: { id: opts.nodeId, cluster: opts.nodeCluster ?? 'default' },
     admin: {
@@ -323,7 +347,7 @@ export function proxyBootstrap(opts: {
     },
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: opts.apiType ?? 'GRPC',
         transport_api_version: 'V3',
         grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
       },
@@ -340,21 +364,12 @@ export function proxyBootstrap(opts: {
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
+              explicit_http_config: {
+                http2_protocol_options: { connection_keepalive: { ...XDS_KEEPALIVE } },
+              },
             },
           },
-          load_assignment: {
-            cluster_name: 'xds_cluster',
-            endpoints: [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: { address: { socket_address: { address: host, port_value: port } } },
-                  },
-                ],
-              },
-            ],
-          },
+          load_assignment: { cluster_name: 'xds_cluster', endpoints: levels },
         },
       ],
     },

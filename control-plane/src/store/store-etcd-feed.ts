@@ -129,16 +129,23 @@ export class EtcdFeed {
     while (from < latest && !this.closed && this.watchers.size > 0) {
       const events = await this.log.eventsBetween(from, latest, READ_CHUNK_REVISIONS);
       if (events.length === 0) break;
-      for (const event of events) this.deliver(event);
+      for (const event of events) this.deliver(event, from);
       from = events[events.length - 1]!.revision;
     }
     this.settleWaiters();
   }
 
-  private deliver(event: ChangeEvent): void {
+  /**
+   * Gives `event`, read from the log after revision `readFrom`, to every watcher that has seen
+   * everything up to `readFrom`. A watcher added while this read was in flight may be further
+   * behind: it waits for the next drain (its add() asked for one), which starts from its cursor;
+   * given this event now, it would skip the revisions in between (a replica starting while
+   * applies are committed would load a store missing its older resources).
+   */
+  private deliver(event: ChangeEvent, readFrom: number): void {
     for (const w of [...this.watchers]) {
       // A callback may close other watchers or the store; a closed watcher gets nothing more.
-      if (!w.active || this.closed || event.revision <= w.cursor) continue;
+      if (!w.active || this.closed || event.revision <= w.cursor || w.cursor < readFrom) continue;
       w.cursor = event.revision;
       try {
         w.onEvent(event);

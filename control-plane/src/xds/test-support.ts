@@ -29,6 +29,7 @@ import { FleetTracker } from './fleet.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { XdsServer } from './xds-server.js';
 import type { XdsStreamLimits } from './stream-context.js';
+import type { XdsServerKeepalive } from './server-keepalive.js';
 
 /**
  * Resolves once `condition()` holds, checking every 10 ms; fails naming `what` after `timeoutMs`
@@ -197,7 +198,11 @@ export interface Harness {
 
 /** A server on 127.0.0.1:<random> over a MemoryStore, debounce 0 (pushes are synchronous). */
 export async function startHarness(
-  opts: { store?: MemoryStore; limits?: Partial<XdsStreamLimits> } = {},
+  opts: {
+    store?: MemoryStore;
+    limits?: Partial<XdsStreamLimits>;
+    keepalive?: XdsServerKeepalive;
+  } = {},
 ): Promise<Harness> {
   const store = opts.store ?? new MemoryStore();
   const logger = createLogger('xds-test', 'silent');
@@ -209,6 +214,7 @@ export async function startHarness(
     fleet,
     controlPlaneId: 'test',
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
   });
   const port = await server.listen('127.0.0.1', 0);
   return {

@@ -60,6 +60,11 @@ import { AccessPolicy } from './access-policy.js';
 import { AccessPolicyStore } from './access-policy-store.js';
 import { Admission } from './admission.js';
 import { XdsTlsListener, type XdsTlsFiles } from './tls-listener.js';
+import {
+  DEFAULT_XDS_SERVER_KEEPALIVE,
+  serverKeepaliveOptions,
+  type XdsServerKeepalive,
+} from './server-keepalive.js';
 import { DeltaStream } from './stream-delta.js';
 import { PushTracker } from './push-tracker.js';
 import { selectSotw, SotwStream, updateSotwNames, type SotwSubscription } from './stream-sotw.js';
@@ -71,8 +76,10 @@ export interface XdsServerOptions {
   readonly fleet?: FleetTracker;
   /** `control_plane.identifier` in every response (default "ferry/<hostname>/<pid>"). */
   readonly controlPlaneId?: string;
-  /** Extra grpc-js server options (message sizes, keepalive). */
+  /** Extra grpc-js server options (message sizes). */
   readonly grpcOptions?: ChannelOptions;
+  /** PINGs to every connection, to release vanished proxies (default DEFAULT_XDS_SERVER_KEEPALIVE). */
+  readonly keepalive?: XdsServerKeepalive;
   /** Where counters go (default: the process registry that `GET /metrics` serves). */
   readonly metrics?: XdsMetrics;
   /** Where HDS reports go (shared with the management API); otherwise the server makes its own. */
@@ -214,11 +221,9 @@ export class XdsServer {
     }
     this.server = new Server({
       ...(this.admission ? { interceptors: [this.admission.interceptor] } : {}),
-      // Detect proxies that vanished without closing their connection (one timer per connection).
-      'grpc.keepalive_time_ms': 60_000,
-      'grpc.keepalive_timeout_ms': 20_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      // Detect proxies that vanished without closing their connection (one timer per connection);
+      // proxies' own PINGs are answered at any rate (server-keepalive.ts).
+      ...serverKeepaliveOptions(options.keepalive ?? DEFAULT_XDS_SERVER_KEEPALIVE),
       // channelz keeps trackers and closures per connection and per call (~0.3 KiB per proxy in
       // a heap snapshot of 10,000 clients); nothing here serves channelz.
       'grpc.enable_channelz': 0,

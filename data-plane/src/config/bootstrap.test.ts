@@ -157,7 +157,70 @@ ${TEST_CERT.trimEnd()
     assert.equal(r.value.ads?.cluster.tls?.trustedCaPem, TEST_CERT);
   });
 
+  test("the xDS cluster's HTTP/2 connection_keepalive, typed or deprecated, is the xDS connection's", () => {
+    const typed = TYPICAL.replace(
+      '    http2_protocol_options: {}\n',
+      `    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config:
+          http2_protocol_options:
+            connection_keepalive: { interval: 2s, timeout: 1.5s, interval_jitter: { value: 10 } }
+`,
+    );
+    const t = loadBootstrap(typed, 'bootstrap.yaml');
+    if (!t.ok) assert.fail(t.errors.join('\n'));
+    assert.deepEqual(t.value.ads?.keepalive, { intervalMs: 2000, timeoutMs: 1500, jitter: 0.1 });
+    const deprecated = TYPICAL.replace(
+      '    http2_protocol_options: {}\n',
+      '    http2_protocol_options: { connection_keepalive: { interval: 5s, timeout: 3s } }\n',
+    );
+    const d = loadBootstrap(deprecated, 'bootstrap.yaml');
+    if (!d.ok) assert.fail(d.errors.join('\n'));
+    assert.deepEqual(
+      d.value.ads?.keepalive,
+      { intervalMs: 5000, timeoutMs: 3000, jitter: 0.15 },
+      "interval_jitter defaults to Envoy's 15%",
+    );
+    const none = loadBootstrap(TYPICAL, 'bootstrap.yaml');
+    assert.ok(none.ok);
+    assert.equal(none.value.ads?.keepalive, undefined, "no PINGs unless asked (Envoy's default)");
+  });
+
   const CASES: Array<{ name: string; edit: (t: string) => string; errors: string[] }> = [
+    {
+      name: 'keepalive PINGs before new streams on an idle xDS connection',
+      edit: (t) =>
+        t.replace(
+          '    http2_protocol_options: {}\n',
+          '    http2_protocol_options: { connection_keepalive: { interval: 5s, timeout: 3s, connection_idle_interval: 60s } }\n',
+        ),
+      errors: [
+        'bootstrap.yaml: static_resources: Cluster "xds_cluster": http2_protocol_options.connection_keepalive.connection_idle_interval: not supported by ferry-proxy: PINGs are sent every interval whether or not the connection is idle',
+      ],
+    },
+    {
+      name: 'xDS connection keepalive without its timeout',
+      edit: (t) =>
+        t.replace(
+          '    http2_protocol_options: {}\n',
+          '    http2_protocol_options: { connection_keepalive: { interval: 5s } }\n',
+        ),
+      errors: [
+        'bootstrap.yaml: static_resources.clusters[0].http2_protocol_options.connection_keepalive.timeout: is required (validate.rules)',
+      ],
+    },
+    {
+      name: 'xDS connection keepalive without its interval',
+      edit: (t) =>
+        t.replace(
+          '    http2_protocol_options: {}\n',
+          '    http2_protocol_options: { connection_keepalive: { timeout: 3s } }\n',
+        ),
+      errors: [
+        'bootstrap.yaml: static_resources: Cluster "xds_cluster": http2_protocol_options.connection_keepalive.interval: required: a positive duration',
+      ],
+    },
     {
       name: 'an ADS cluster that waits for a secret only ADS could deliver',
       edit: (t) =>

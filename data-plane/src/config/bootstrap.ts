@@ -37,6 +37,7 @@ import { buildProxyConfig } from './translate.js';
 import { OVERLOAD_SPECS, overloadManager, type OverloadModel } from './translate-overload.js';
 import type { ClusterModel, SocketAddressModel } from './model.js';
 import { xdsTransport, type XdsTlsModel } from '../xds/xds-transport.js';
+import type { XdsKeepalive } from '../xds/xds-keepalive.js';
 
 const BOOTSTRAP_MESSAGE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -63,6 +64,11 @@ export interface AdsModel {
   /** grpc_services[0].initial_metadata: headers sent when the stream opens. */
   readonly initialMetadata: readonly { readonly key: string; readonly value: string }[];
   readonly setNodeOnFirstMessageOnly: boolean;
+  /**
+   * The cluster's HTTP/2 `connection_keepalive` (typed or deprecated http2_protocol_options),
+   * PINGs on the xDS connection (../xds/xds-keepalive.ts); absent = none, Envoy's default.
+   */
+  readonly keepalive?: XdsKeepalive;
 }
 
 export interface BootstrapModel {
@@ -357,6 +363,7 @@ function adsModel(
     authority: str(envoyGrpc.authority) || clusterName,
     initialMetadata,
     setNodeOnFirstMessageOnly: bool(obj.set_node_on_first_message_only, false),
+    ...(cluster.upstreamHttp2?.keepalive ? { keepalive: cluster.upstreamHttp2.keepalive } : {}),
   };
 }
 

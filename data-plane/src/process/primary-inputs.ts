@@ -9,6 +9,7 @@ import type { ProxyConfig } from '../config/model.js';
 import type { JsonObject } from '../xds/resource-set.js';
 import type { XdsTlsModel } from '../xds/xds-transport.js';
 import type { XdsEndpoint } from '../xds/xds-endpoints.js';
+import type { XdsKeepalive } from '../xds/xds-keepalive.js';
 import type { OverloadModel } from '../config/translate-overload.js';
 
 /** The bootstrap as the primary needs it (config/bootstrap.ts's BootstrapModel satisfies it). */
@@ -23,6 +24,8 @@ export interface PrimaryBootstrap {
     readonly apiType: string;
     /** The xDS cluster's TLS (../xds/xds-transport.ts); absent = plaintext. */
     readonly tls?: XdsTlsModel;
+    /** The xDS cluster's HTTP/2 keepalive (../xds/xds-keepalive.ts); absent = no PINGs. */
+    readonly keepalive?: XdsKeepalive;
   };
   /** overload_manager, handed to every worker. */
   readonly overload?: OverloadModel;

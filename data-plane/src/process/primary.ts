@@ -24,6 +24,7 @@ import { nodeMessage, type ResourceDecoder, type XdsStreamClient } from '../xds/
 import { createAdsClient } from '../xds/create-ads-client.js';
 import { xdsChannel, type XdsChannel } from '../xds/xds-transport.js';
 import { XdsEndpointPicker } from '../xds/xds-endpoints.js';
+import { keepaliveNotice } from '../xds/xds-keepalive.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
@@ -197,8 +198,12 @@ export class Primary implements AdminControls {
       ...(bootstrap.node.metadata ? { metadata: bootstrap.node.metadata as JsonObject } : {}),
       userAgentVersion: this.deps.version,
     });
-    // One transport for ADS, HDS and LRS: the xDS cluster's transport_socket, as Envoy.
-    const channel = xdsChannel(bootstrap.ads?.tls);
+    // One transport for ADS, HDS and LRS: the xDS cluster's transport_socket and HTTP/2
+    // keepalive, as Envoy.
+    const keepalive = bootstrap.ads?.keepalive;
+    const channel = xdsChannel(bootstrap.ads?.tls, keepalive);
+    const notice = keepaliveNotice(keepalive, endpoints.targets);
+    if (notice) this.logger[notice.level](notice.fields, notice.msg);
     this.adsChannel = channel;
     this.ads = createAdsClient(bootstrap.ads?.apiType ?? 'GRPC', {
       endpoints,

@@ -10,6 +10,7 @@
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { XdsChannel } from './xds-transport.js';
 import { XdsEndpointPicker } from './xds-endpoints.js';
+import { streamEndReason } from './xds-keepalive.js';
 import { GrpcClient, type DurationMessage, type NodeMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 
@@ -168,10 +169,14 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
       this.attempt = 0;
       this.onResponse(response);
     });
-    call.on('error', (err: Error) => this.onStreamEnd(call, target, err.message));
+    const keepalive = this.base.channel?.keepalive;
+    call.on('error', (err: Error) =>
+      this.onStreamEnd(call, target, streamEndReason(err.message, keepalive)),
+    );
     call.on('end', () => this.onStreamEnd(call, target, 'stream ended by the server'));
     call.on('status', (status: { code: number; details: string }) => {
-      if (status.code !== 0) this.onStreamEnd(call, target, status.details);
+      if (status.code !== 0)
+        this.onStreamEnd(call, target, streamEndReason(status.details, keepalive));
     });
     this.onStreamOpened();
   }
@@ -194,7 +199,9 @@ export abstract class XdsStreamClientBase<Request extends object, Response> {
     const next = this.endpoints.pick();
     this.base.logger.warn(
       { target, reason, retry_in_ms: delay, next_target: next },
-      `${this.description} stream failed; keeping the last good config and reconnecting`,
+      next === target
+        ? `${this.description} stream to ${target} failed (${reason}); keeping the last good config and reconnecting`
+        : `${this.description} stream to ${target} failed (${reason}); keeping the last good config and failing over to ${next}`,
     );
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -30,6 +30,7 @@ import { translateUpstreamTls } from '../config/translate-tls.js';
 import { SecretScope } from '../config/translate-secret.js';
 import type { UpstreamTlsModel } from '../config/model.js';
 import { UpstreamTlsPolicy, upstreamSecureContextOptions } from '../upstream/upstream-tls.js';
+import { keepaliveChannelOptions, type XdsKeepalive } from './xds-keepalive.js';
 
 /** The xDS cluster's TLS: an upstream TLS context that always carries a trusted CA. */
 export type XdsTlsModel = UpstreamTlsModel & { readonly trustedCaPem: string };
@@ -157,21 +158,39 @@ function checkHostNameOptions(cluster: JsonObject, path: string, issues: Issues)
       );
 }
 
-/** What the gRPC clients of ADS, HDS and LRS are created with. */
+/**
+ * What the gRPC clients of ADS, HDS and LRS are created with. One object is shared by the three,
+ * so that grpc-js gives them one connection per control plane (equal credentials and options).
+ */
 export interface XdsChannel {
   readonly credentials: ChannelCredentials;
   readonly options: ChannelOptions;
+  /** The connection's keepalive (xds-keepalive.ts), when the xDS cluster sets one. */
+  readonly keepalive?: XdsKeepalive;
 }
 
-/** Plaintext (no transport_socket), or TLS as the model says. */
-export function xdsChannel(model: XdsTlsModel | undefined): XdsChannel {
-  if (!model) return { credentials: credentials.createInsecure(), options: {} };
+/**
+ * Plaintext (no transport_socket), or TLS as the model says; HTTP/2 PINGs when `keepalive` is
+ * given (its jitter is drawn here, once per proxy: see xds-keepalive.ts).
+ */
+export function xdsChannel(
+  model: XdsTlsModel | undefined,
+  keepalive?: XdsKeepalive,
+  random?: () => number,
+): XdsChannel {
+  const pings = keepalive ? { keepalive } : {};
+  const pingOptions = keepalive ? keepaliveChannelOptions(keepalive, random) : {};
+  if (!model) return { credentials: credentials.createInsecure(), options: pingOptions, ...pings };
   const context = createSecureContext(upstreamSecureContextOptions(model));
   return {
     credentials: credentials.createFromSecureContext(context, {
       checkServerIdentity: controlPlaneIdentityCheck(model),
     }),
-    options: model.sni ? { 'grpc.ssl_target_name_override': model.sni } : {},
+    options: {
+      ...pingOptions,
+      ...(model.sni ? { 'grpc.ssl_target_name_override': model.sni } : {}),
+    },
+    ...pings,
   };
 }
 
