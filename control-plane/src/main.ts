@@ -40,6 +40,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpApi,
 } from './api/http-api.js';
+import { UiAssets } from './api/ui-assets.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { addManagementService } from './api/grpc-api.js';
@@ -134,6 +135,8 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 http: a URL without a path gets /v1/traces      [off]
   --otlp-protocol grpc|http     OTLP over gRPC or HTTP/protobuf
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
+  --jaeger-ui-url URL           the dashboard (/ui/ on the API address) links applies and pushes
+                                to their traces in this Jaeger UI                  [no links]
 Limits under bad input and abuse (docs/architecture.md, "Limits under bad input and abuse"):
   --api-max-body-bytes N        larger request bodies get 413 (HTTP) and larger messages
                                 RESOURCE_EXHAUSTED (gRPC management API)    [16777216]
@@ -202,6 +205,7 @@ function parse(): {
   debugGcOnMetrics: boolean;
   logLevel: string;
   tracing: TracingConfig | undefined;
+  jaegerUiUrl: string | undefined;
   xdsTls: XdsTlsFiles | undefined;
   accessPolicy: AccessPolicy | undefined;
 } {
@@ -237,6 +241,7 @@ function parse(): {
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
+        'jaeger-ui-url': { type: 'string' },
         'api-max-body-bytes': { type: 'string', default: String(DEFAULT_MAX_BODY_BYTES) },
         'api-max-nesting-depth': { type: 'string', default: String(DEFAULT_MAX_NESTING_DEPTH) },
         'api-headers-timeout-ms': { type: 'string', default: String(DEFAULT_HEADERS_TIMEOUT_MS) },
@@ -357,6 +362,7 @@ function parse(): {
       rlsPeerServerName: values['rls-peer-server-name'],
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
+      jaegerUiUrl: parseJaegerUiUrl(values['jaeger-ui-url']),
       ...parseXdsSecurity(values),
     };
   } catch (err) {
@@ -413,6 +419,20 @@ function parseTracing(
   const result = tracingConfig(process.env, { otlpEndpoint, otlpProtocol });
   if (!result.ok) fail(result.errors.join('\n'));
   return result.value;
+}
+
+/** An http(s) URL without a trailing slash, or undefined. */
+function parseJaegerUiUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail(`--jaeger-ui-url: expected an http(s) URL such as http://jaeger:16686, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    fail(`--jaeger-ui-url: expected an http(s) URL, got "${raw}"`);
+  return url.href.replace(/\/+$/, '');
 }
 
 async function main(): Promise<void> {
@@ -549,6 +569,9 @@ async function main(): Promise<void> {
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
     rollouts,
+    ui: await UiAssets.load(
+      options.jaegerUiUrl === undefined ? {} : { jaegerUiUrl: options.jaegerUiUrl },
+    ),
     maxBodyBytes: options.limits.apiMaxBodyBytes,
     maxNestingDepth: options.limits.apiMaxNestingDepth,
     headersTimeoutMs: options.limits.apiHeadersTimeoutMs,

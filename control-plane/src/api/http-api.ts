@@ -2,7 +2,7 @@
  * The management API over HTTP/JSON (node:http). Routes:
  *   POST   /v1/apply                    {group, resources, dry_run, expected_revision, message}
  *                                       or YAML (Content-Type application/yaml; the same fields as query parameters)
- *   GET    /v1/resources                ?type=&name=&group=&show_secrets=
+ *   GET    /v1/resources                ?type=&name=&group=&show_secrets=&revision= (as of a revision)
  *   GET    /v1/resources/{type}/{name}  ?group=&show_secrets=
  *   DELETE /v1/resources/{type}/{name}  ?group=&dry_run=&expected_revision=
  *   POST   /v1/delete                   {group, resources: [{type, name}], dry_run, expected_revision, message}
@@ -20,6 +20,7 @@
  *   DELETE /v1/tokens/{name}            revoke (admin)
  *   GET    /v1/certificates             ?group=  ACME certificates' state, certificates in Secrets (readable groups)
  *   GET    /healthz                     (no authentication)
+ *   GET    /ui/...                      the dashboard's static files (no authentication; ui-assets.ts)
  *   GET    /metrics                     Prometheus text (any authenticated caller)
  * Errors are `{code, message, details}` with the FerryError's status: 401 without valid
  * credentials, 403 when the caller's role does not allow the request for its group. Every route but
@@ -48,6 +49,7 @@ import type { Authenticator } from './authenticator.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import { tokenRoute } from './http-token-routes.js';
 import { rolloutRoute } from './http-rollout-routes.js';
+import { UI_CONTENT_SECURITY_POLICY, type UiAssets } from './ui-assets.js';
 import type { RolloutService } from '../rollout/rollout-service.js';
 import { canRead } from './access.js';
 import {
@@ -123,6 +125,8 @@ export interface HttpApiOptions {
   readonly traceContext?: boolean;
   /** Progressive rollouts; the /v1/rollouts routes answer 404 without it. */
   readonly rollouts?: RolloutService;
+  /** The dashboard, served under /ui/; /ui/ answers 404 without it. */
+  readonly ui?: UiAssets;
 }
 
 interface Reply {
@@ -147,6 +151,7 @@ export class HttpApi {
   private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
   private readonly rollouts: RolloutService | undefined;
+  private readonly ui: UiAssets | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -163,6 +168,7 @@ export class HttpApi {
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     this.rollouts = options.rollouts;
+    this.ui = options.ui;
     // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
     // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -232,6 +238,10 @@ export class HttpApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.ui && req.url !== undefined && /^\/ui(?:[/?]|$)/.test(req.url)) {
+      this.serveUi(req, res, this.ui);
+      return;
+    }
     let reply: Reply;
     try {
       reply =
@@ -257,6 +267,50 @@ export class HttpApi {
     // closing with unread bytes would make TCP reset the connection, which can destroy the 413
     // before the client reads it. --api-request-timeout-ms bounds how long a client may go on.
     if (reply.status === 413) req.resume();
+  }
+
+  /**
+   * The dashboard's files: revalidated on every load (ETag, 304) so a new control plane's UI is
+   * never mixed with an old one's cached modules; the policy headers on every answer.
+   */
+  private serveUi(req: IncomingMessage, res: ServerResponse, ui: UiAssets): void {
+    const url = new URL(req.url ?? '/', 'http://ferry.invalid');
+    const headers = {
+      'content-security-policy': UI_CONTENT_SECURITY_POLICY,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+    };
+    const plain = (status: number, text: string, extra: Record<string, string> = {}): void => {
+      res.writeHead(status, {
+        ...headers,
+        ...extra,
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
+      res.end(text);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return plain(405, `${req.method ?? ''} is not allowed on ${url.pathname}: only GET\n`, {
+        allow: 'GET, HEAD',
+      });
+    if (url.pathname === '/ui') return plain(308, 'see /ui/\n', { location: '/ui/' });
+    const asset = ui.get(url.pathname.slice('/ui/'.length));
+    if (!asset) return plain(404, `no dashboard file ${url.pathname}\n`);
+    const common = { ...headers, etag: asset.etag, 'cache-control': 'no-cache' };
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, common);
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      ...common,
+      'content-type': asset.contentType,
+      'content-length': asset.body.length,
+    });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
   }
 
   private errorReply(req: IncomingMessage, err: unknown): Reply {
@@ -318,6 +372,7 @@ export class HttpApi {
               name: url.searchParams.get('name') ?? undefined,
               group: url.searchParams.get('group') ?? undefined,
               showSecrets: queryBoolean(url, 'show_secrets'),
+              atRevision: optionalRevision(queryObject(url), 'revision'),
             },
             caller,
           ),

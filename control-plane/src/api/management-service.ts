@@ -242,7 +242,10 @@ export class ManagementService {
       name: request.name || undefined,
       group: request.group || undefined,
     };
-    const snapshot = await this.store.list(filter);
+    const snapshot =
+      request.atRevision === undefined
+        ? await this.store.list(filter)
+        : await this.store.listAt(request.atRevision, filter);
     // Without a group, a viewer of some groups sees those groups' resources.
     const resources = snapshot.resources
       .filter((r) => isConfigResource(r) && canRead(caller, r.group))
