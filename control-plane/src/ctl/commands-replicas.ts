@@ -3,7 +3,7 @@
  * singleton duties) and which one answered; then the proxies whose streams the answering
  * replica holds (ask each replica's API for its own proxies).
  */
-import type { StatusJson } from '../api/wire-json.js';
+import type { StatusJson } from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';

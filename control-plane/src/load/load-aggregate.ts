@@ -7,6 +7,7 @@
  * counts and dropped requests are deltas "since the last report"; requests in progress is a
  * gauge. So totals add the deltas up, while in-progress is the latest value only.
  */
+import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
 
 export interface LocalityKey {
   readonly region: string;
@@ -200,39 +201,7 @@ export class LoadAggregate {
   }
 }
 
-/** LRS's counter names, per locality or summed. */
-export interface LoadCountsJson {
-  readonly total_successful_requests: number;
-  readonly total_error_requests: number;
-  readonly total_issued_requests: number;
-  readonly total_requests_in_progress: number;
-  readonly total_dropped_requests: number;
-}
-
-export interface NodeLoadJson {
-  readonly node: string;
-  readonly reported_at: string;
-  readonly load_report_interval_ms?: number;
-  readonly dropped: { readonly latest: number; readonly total: number };
-  readonly localities: ReadonlyArray<{
-    readonly locality: {
-      readonly region: string;
-      readonly zone: string;
-      readonly sub_zone: string;
-    };
-    readonly latest: LoadCountsJson;
-    readonly total: LoadCountsJson;
-  }>;
-}
-
-export interface LoadJson {
-  readonly clusters: ReadonlyArray<{
-    readonly group: string;
-    readonly cluster: string;
-    readonly total: LoadCountsJson;
-    readonly nodes: readonly NodeLoadJson[];
-  }>;
-}
+export type { LoadCountsJson, LoadJson, NodeLoadJson } from '@ferry/shared/api-wire';
 
 /** The JSON of GET /v1/load (snake_case like the rest of the API). */
 export function loadJson(
