@@ -12,6 +12,7 @@ PACKAGES=(
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
   "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
   "etcd                      etcd-server"     # the etcd store on real etcd (control-plane/src/store/store-etcd*.test.ts, e2e)
+  "chromium                  chromium"        # the dashboard in a real browser (e2e/src/dashboard.test.ts)
 )
 
 missing=()

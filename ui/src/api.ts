@@ -66,9 +66,13 @@ export class Api {
   }
 }
 
-export function withQuery(path: string, query: Record<string, string | number | undefined>): string {
+export function withQuery(
+  path: string,
+  query: Record<string, string | number | undefined>,
+): string {
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+  for (const [k, v] of Object.entries(query))
+    if (v !== undefined && v !== '') params.set(k, String(v));
   const s = params.toString();
   return s === '' ? path : `${path}?${s}`;
 }

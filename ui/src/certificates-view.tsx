@@ -31,8 +31,7 @@ function collectSdsNames(value: unknown, into: Set<string>, underSds = false): v
   if (value === null || typeof value !== 'object') return;
   const obj = value as Record<string, unknown>;
   if (underSds && typeof obj.name === 'string') into.add(obj.name);
-  for (const [k, v] of Object.entries(obj))
-    collectSdsNames(v, into, /secret_configs?$/.test(k));
+  for (const [k, v] of Object.entries(obj)) collectSdsNames(v, into, /secret_configs?$/.test(k));
 }
 
 export function CertificatesView({ ctx }: { ctx: ViewContext }) {

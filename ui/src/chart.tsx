@@ -20,7 +20,9 @@ export function Sparkline(props: {
   const max = Math.max(1, ...points.map((p) => p.v));
   const x = (t: number): number => W - ((now - t) / windowMs) * W;
   const y = (v: number): number => H - 2 - (v / max) * (H - 4);
-  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
+  const path = points
+    .map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`)
+    .join(' ');
   const last = points[points.length - 1];
   return (
     <svg

@@ -48,7 +48,10 @@ export class EventFeed {
     const abort = new AbortController();
     this.abort = abort;
     try {
-      const url = this.cursor === undefined ? '/v1/events' : `/v1/events?since=${encodeURIComponent(this.cursor)}`;
+      const url =
+        this.cursor === undefined
+          ? '/v1/events'
+          : `/v1/events?since=${encodeURIComponent(this.cursor)}`;
       const res = await fetch(url, {
         headers: { ...this.headers, accept: 'text/event-stream' },
         signal: abort.signal,

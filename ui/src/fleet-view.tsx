@@ -10,7 +10,12 @@ import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { ago, proxyKind } from './format.js';
 import { nackDetail, nodeState, typeShortName, typeState } from './node-state.js';
-import type { NodeState, NodeStatusJson, NodesPageJson, TypeStatusJson } from './wire.js';
+import type {
+  NodeStatusJson,
+  NodeSyncState as NodeState,
+  NodesPageJson,
+  TypeStatusJson,
+} from './wire.js';
 
 const PAGE_SIZE = 50;
 
@@ -55,7 +60,8 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
 
   useFeed(ctx.hub, ['node', 'node_gone'], (e) => {
     if (e.type === 'node') {
-      const row = e.data as NodeStatusJson;
+      const event = e.data as NodeStatusJson;
+      const row = { ...event, state: nodeState(event) };
       setPage((p) =>
         p === undefined
           ? p
@@ -95,7 +101,9 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
           <select
             name="state"
             value={filters.state}
-            onChange={(e) => set({ state: (e.target as HTMLSelectElement).value as NodeState | '' })}
+            onChange={(e) =>
+              set({ state: (e.target as HTMLSelectElement).value as NodeState | '' })
+            }
           >
             <option value="">any</option>
             <option value="SYNCED">SYNCED</option>
@@ -140,7 +148,9 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
           </tr>
         </thead>
         <tbody>
-          {page?.nodes.map((n) => <NodeRow key={n.node_id} node={n} />)}
+          {page?.nodes.map((n) => (
+            <NodeRow key={n.node_id} node={n} />
+          ))}
           {page && page.nodes.length === 0 && (
             <tr>
               <td colSpan={8}>No proxy matches.</td>
@@ -152,7 +162,9 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
         <button
           type="button"
           disabled={filters.offset === 0}
-          onClick={() => setFilters({ ...filters, offset: Math.max(0, filters.offset - PAGE_SIZE) })}
+          onClick={() =>
+            setFilters({ ...filters, offset: Math.max(0, filters.offset - PAGE_SIZE) })
+          }
         >
           Previous
         </button>

@@ -31,7 +31,11 @@ function record(load: LoadJson, now: number): void {
   for (const c of load.clusters) {
     const key = `${c.group}/${c.cluster}`;
     const list = samples.get(key) ?? [];
-    list.push({ t: now, issued: c.total.total_issued_requests, errors: c.total.total_error_requests });
+    list.push({
+      t: now,
+      issued: c.total.total_issued_requests,
+      errors: c.total.total_error_requests,
+    });
     while (list.length > 0 && (list[0]?.t ?? now) < now - WINDOW_MS) list.shift();
     samples.set(key, list);
   }
@@ -68,7 +72,8 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
         record(x, Date.now());
         setLoad(x);
       },
-      (err) => (err instanceof ApiError && err.status === 404 ? undefined : setError(errorText(err))),
+      (err) =>
+        err instanceof ApiError && err.status === 404 ? undefined : setError(errorText(err)),
     );
   };
   useEffect(fetchAll, []);
@@ -160,10 +165,20 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
                 <td>{c.total.total_issued_requests}</td>
                 <td>{c.total.total_error_requests}</td>
                 <td>
-                  <Sparkline points={rates(list, 'issued')} windowMs={WINDOW_MS} now={now} label={`Requests per second to ${key}`} />
+                  <Sparkline
+                    points={rates(list, 'issued')}
+                    windowMs={WINDOW_MS}
+                    now={now}
+                    label={`Requests per second to ${key}`}
+                  />
                 </td>
                 <td>
-                  <Sparkline points={rates(list, 'errors')} windowMs={WINDOW_MS} now={now} label={`Errors per second of ${key}`} />
+                  <Sparkline
+                    points={rates(list, 'errors')}
+                    windowMs={WINDOW_MS}
+                    now={now}
+                    label={`Errors per second of ${key}`}
+                  />
                 </td>
               </tr>
             );

@@ -67,7 +67,12 @@ function Login(props: { onToken: (token: string) => void; error: string }) {
   );
 }
 
-function Shell(props: { api: Api; who: WhoamiJson; settings: UiSettingsJson; onSignOut: () => void }) {
+function Shell(props: {
+  api: Api;
+  who: WhoamiJson;
+  settings: UiSettingsJson;
+  onSignOut: () => void;
+}) {
   const hub = useMemo(() => new FeedHub(), []);
   const [view, setView] = useState<ViewId>(viewFromHash());
   const [feed, setFeed] = useState<{ state: FeedState; detail: string }>({
@@ -106,7 +111,11 @@ function Shell(props: { api: Api; who: WhoamiJson; settings: UiSettingsJson; onS
           </ul>
         </nav>
         <span class={`feed feed-${feed.state}`} role="status" title={feed.detail}>
-          {feed.state === 'live' ? 'Live' : feed.state === 'unavailable' ? 'Not live' : 'Reconnecting…'}
+          {feed.state === 'live'
+            ? 'Live'
+            : feed.state === 'unavailable'
+              ? 'Not live'
+              : 'Reconnecting…'}
         </span>
         <span class="who" data-role={props.who.role}>
           {props.who.name || 'local'} ({props.who.role})

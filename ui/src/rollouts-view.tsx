@@ -30,9 +30,9 @@ export function RolloutsView({ ctx }: { ctx: ViewContext }) {
   useEffect(load, []);
   useFeed(ctx.hub, ['rollout'], useTrailing(load, 300));
   const act = (r: RolloutJson, action: 'pause' | 'resume' | 'abort'): void => {
-    ctx.api.post(`/v1/rollouts/${action}`, { group: r.group }).then(load, (err) =>
-      setError(errorText(err)),
-    );
+    ctx.api
+      .post(`/v1/rollouts/${action}`, { group: r.group })
+      .then(load, (err) => setError(errorText(err)));
   };
   return (
     <section aria-labelledby="rollouts-title">

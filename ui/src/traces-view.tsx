@@ -71,7 +71,11 @@ export function TracesView({ ctx }: { ctx: ViewContext }) {
                 {base === undefined ? (
                   '—'
                 ) : (
-                  <a href={jaegerSearch(base, e.revision)} target="_blank" rel="noopener noreferrer">
+                  <a
+                    href={jaegerSearch(base, e.revision)}
+                    target="_blank"
+                    rel="noopener noreferrer"
+                  >
                     Apply and pushes of revision {e.revision}
                   </a>
                 )}

@@ -30,7 +30,7 @@ function emit(value: unknown, indent: number): string {
 function scalar(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const s = String(value);
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
   const plain =
     s !== '' &&
     !/^[\s\-?:,[\]{}#&*!|>'"%@`]/.test(s) &&
