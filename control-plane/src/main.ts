@@ -42,6 +42,14 @@ import {
 } from './api/http-api.js';
 import { UiAssets } from './api/ui-assets.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
+import {
+  DEFAULT_EVENTS_HISTORY,
+  DEFAULT_EVENTS_MAX_STREAMS,
+  EventHub,
+} from './api/events/event-hub.js';
+import { EventSources, healthEvent } from './api/events/event-sources.js';
+import { DEFAULT_EVENTS_BUFFER_BYTES } from './api/events/http-events.js';
+import { nodeStatusJson } from './api/wire-json.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { addManagementService } from './api/grpc-api.js';
 import { prepareApiAccess } from './api/api-access-setup.js';
@@ -144,6 +152,11 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --api-headers-timeout-ms N    a client must send its request headers within this, and
   --api-request-timeout-ms N    its whole request within this (slow clients get 408 and are
                                 disconnected)                       [20000, 60000]
+  --api-events-max-streams N    open GET /v1/events streams at most; more get 429   [256]
+  --api-events-buffer-bytes N   an event stream leaving more bytes unread is cut off (the
+                                client resumes from its last event)        [4194304]
+  --api-events-history N        recent events kept for resuming (Last-Event-ID); older
+                                cursors get a reset event                   [10000]
   --xds-max-resource-names N    names one stream may subscribe to per type; more ends the
                                 stream with INVALID_ARGUMENT                  [20000]
   --xds-max-requests-per-second N
@@ -199,6 +212,9 @@ function parse(): {
     apiMaxNestingDepth: number;
     apiHeadersTimeoutMs: number;
     apiRequestTimeoutMs: number;
+    apiEventsMaxStreams: number;
+    apiEventsBufferBytes: number;
+    apiEventsHistory: number;
     maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
@@ -246,6 +262,9 @@ function parse(): {
         'api-max-nesting-depth': { type: 'string', default: String(DEFAULT_MAX_NESTING_DEPTH) },
         'api-headers-timeout-ms': { type: 'string', default: String(DEFAULT_HEADERS_TIMEOUT_MS) },
         'api-request-timeout-ms': { type: 'string', default: String(DEFAULT_REQUEST_TIMEOUT_MS) },
+        'api-events-max-streams': { type: 'string', default: String(DEFAULT_EVENTS_MAX_STREAMS) },
+        'api-events-buffer-bytes': { type: 'string', default: String(DEFAULT_EVENTS_BUFFER_BYTES) },
+        'api-events-history': { type: 'string', default: String(DEFAULT_EVENTS_HISTORY) },
         'xds-max-resource-names': {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxResourceNames),
@@ -315,6 +334,9 @@ function parse(): {
     apiMaxNestingDepth: intFlag('api-max-nesting-depth', 8, 10_000),
     apiHeadersTimeoutMs: intFlag('api-headers-timeout-ms', 100, 3_600_000),
     apiRequestTimeoutMs: intFlag('api-request-timeout-ms', 100, 3_600_000),
+    apiEventsMaxStreams: intFlag('api-events-max-streams', 1, 1_000_000),
+    apiEventsBufferBytes: intFlag('api-events-buffer-bytes', 64 * 1024, 1024 * 1024 * 1024),
+    apiEventsHistory: intFlag('api-events-history', 1, 10_000_000),
     maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
     xds: {
       maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
@@ -551,6 +573,17 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   const rollouts = new RolloutService(service, rolloutController);
+  const health = xds.health();
+  const events = new EventHub({
+    history: options.limits.apiEventsHistory,
+    maxStreams: options.limits.apiEventsMaxStreams,
+    node: (nodeId) => {
+      const node = service.nodeStatus(nodeId);
+      return node && nodeStatusJson(node);
+    },
+    health: (group, cluster) => healthEvent(health, group, cluster),
+  });
+  const eventSources = new EventSources({ hub: events, store, fleet, health, logger });
   const authenticator = await prepareApiAccess({
     service,
     logger,
@@ -577,6 +610,8 @@ async function main(): Promise<void> {
     headersTimeoutMs: options.limits.apiHeadersTimeoutMs,
     requestTimeoutMs: options.limits.apiRequestTimeoutMs,
     collectGarbageOnScrape: options.debugGcOnMetrics,
+    events,
+    eventsBufferBytes: options.limits.apiEventsBufferBytes,
   });
   const grpcApi = new grpc.Server({
     'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,
@@ -601,6 +636,8 @@ async function main(): Promise<void> {
     logger,
   });
   replicaView.status = () => replicaSetStatus(leader.status(), rlsMembership.members());
+  // Before the API listens: a client's first stream misses nothing of what happens next.
+  await eventSources.start();
   const api = await httpApi.listen(options.api.host, options.api.port);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
@@ -694,6 +731,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      eventSources.close();
       await rolloutController.close();
       await acmeManager.close();
       // Released at once: another replica leads from its next campaign round.

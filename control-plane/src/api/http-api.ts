@@ -10,6 +10,8 @@
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
+ *   GET    /v1/nodes                    ?group=&state=&q=&offset=&limit=  the fleet, paged (nodes-page.ts)
+ *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
  *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
@@ -52,6 +54,15 @@ import { rolloutRoute } from './http-rollout-routes.js';
 import { UI_CONTENT_SECURITY_POLICY, type UiAssets } from './ui-assets.js';
 import type { RolloutService } from '../rollout/rollout-service.js';
 import { canRead } from './access.js';
+import type { EventHub } from './events/event-hub.js';
+import { DEFAULT_EVENTS_BUFFER_BYTES, eventsCursor, serveEvents } from './events/http-events.js';
+import {
+  DEFAULT_NODES_LIMIT,
+  MAX_NODES_LIMIT,
+  NODE_SYNC_STATES,
+  type NodesQuery,
+} from './nodes-page.js';
+import type { NodeSyncState, NodesPageJson, WhoamiJson } from '@ferry/shared/api-wire';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -76,6 +87,7 @@ import {
   applyResponseJson,
   historyJson,
   listResponseJson,
+  nodeStatusJson,
   resourceJson,
   statusJson,
 } from './wire-json.js';
@@ -127,6 +139,10 @@ export interface HttpApiOptions {
   readonly rollouts?: RolloutService;
   /** The dashboard, served under /ui/; /ui/ answers 404 without it. */
   readonly ui?: UiAssets;
+  /** The event stream; GET /v1/events answers 404 without it. Closed with the API. */
+  readonly events?: EventHub;
+  /** An event stream with more unsent bytes is cut off (the client resumes). Default 4 MiB. */
+  readonly eventsBufferBytes?: number;
 }
 
 interface Reply {
@@ -134,6 +150,8 @@ interface Reply {
   readonly body: unknown;
   /** Set for a plain-text body (a string sent as is); otherwise `body` is sent as JSON. */
   readonly contentType?: string;
+  /** Set for a streamed response: it takes over the response instead of `body`. */
+  readonly stream?: (res: ServerResponse) => void;
 }
 
 export class HttpApi {
@@ -152,6 +170,8 @@ export class HttpApi {
   private readonly traceContext: boolean;
   private readonly rollouts: RolloutService | undefined;
   private readonly ui: UiAssets | undefined;
+  private readonly events: EventHub | undefined;
+  private readonly eventsBufferBytes: number;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -169,6 +189,8 @@ export class HttpApi {
     this.traceContext = options.traceContext === true;
     this.rollouts = options.rollouts;
     this.ui = options.ui;
+    this.events = options.events;
+    this.eventsBufferBytes = options.eventsBufferBytes ?? DEFAULT_EVENTS_BUFFER_BYTES;
     // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
     // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -221,8 +243,12 @@ export class HttpApi {
     return { host: a.address, port: a.port };
   }
 
-  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. Idempotent. */
+  /**
+   * Stops accepting, ends the event streams, lets in-flight requests finish, closes idle
+   * keep-alive connections. Idempotent.
+   */
   close(): Promise<void> {
+    this.events?.close();
     this.closing ??= new Promise<void>((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -250,6 +276,14 @@ export class HttpApi {
           : await this.route(req);
     } catch (err) {
       reply = this.errorReply(req, err);
+    }
+    if (reply.stream) {
+      try {
+        reply.stream(res);
+        return;
+      } catch (err) {
+        reply = this.errorReply(req, err);
+      }
     }
     const body =
       reply.contentType !== undefined && typeof reply.body === 'string'
@@ -459,6 +493,36 @@ export class HttpApi {
         ),
       );
     }
+    if (path === '/v1/nodes') {
+      expectMethod(method, ['GET']);
+      const query = nodesQuery(url);
+      const page = await service.nodes(caller, query);
+      return ok({
+        revision: page.revision,
+        total: page.total,
+        counts: page.counts,
+        offset: query.offset,
+        limit: query.limit,
+        nodes: page.nodes.map((n) => ({ ...nodeStatusJson(n.node), state: n.state })),
+      } satisfies NodesPageJson);
+    }
+    if (path === '/v1/events' && this.events) {
+      expectMethod(method, ['GET']);
+      const hub = this.events;
+      const cursor = eventsCursor(req, url);
+      return {
+        status: 200,
+        body: undefined,
+        stream: (res) =>
+          serveEvents(req, res, {
+            hub,
+            caller,
+            cursor,
+            maxBufferBytes: this.eventsBufferBytes,
+            ...(this.logger ? { logger: this.logger } : {}),
+          }),
+      };
+    }
     if (path === '/v1/health' && this.health) {
       expectMethod(method, ['GET']);
       const query = queryObject(url);
@@ -491,7 +555,12 @@ export class HttpApi {
     }
     if (path === '/v1/whoami') {
       expectMethod(method, ['GET']);
-      return ok({ name: caller.name, role: caller.role, groups: caller.groups, via: caller.via });
+      return ok({
+        name: caller.name,
+        role: caller.role,
+        groups: caller.groups,
+        via: caller.via,
+      } satisfies WhoamiJson);
     }
     if (path === '/v1/tokens' || path.startsWith('/v1/tokens/'))
       return tokenRoute(this.service, {
@@ -539,6 +608,45 @@ export class HttpApi {
       );
     return { ...writeFields(body), documents: body.resources };
   }
+}
+
+/** GET /v1/nodes's query; a malformed value is a FERRY_BAD_REQUEST naming it. */
+function nodesQuery(url: URL): NodesQuery {
+  const query = queryObject(url);
+  const state = optionalString(query, 'state');
+  if (state !== undefined && !(NODE_SYNC_STATES as readonly string[]).includes(state))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `state: expected one of ${NODE_SYNC_STATES.join(', ')}, got ${JSON.stringify(state)}`,
+    );
+  const offset = queryCount(url, 'offset') ?? 0;
+  const limit = queryCount(url, 'limit') ?? DEFAULT_NODES_LIMIT;
+  if (limit < 1 || limit > MAX_NODES_LIMIT)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `limit: expected 1 to ${MAX_NODES_LIMIT}, got ${limit}; page with offset`,
+    );
+  const group = optionalString(query, 'group');
+  const q = optionalString(query, 'q');
+  return {
+    ...(group ? { group } : {}),
+    ...(state !== undefined ? { state: state as NodeSyncState } : {}),
+    ...(q ? { q } : {}),
+    offset,
+    limit,
+  };
+}
+
+function queryCount(url: URL, field: string): number | undefined {
+  const v = url.searchParams.get(field);
+  if (v === null) return undefined;
+  const n = /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+  if (Number.isNaN(n))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${field}: expected a non-negative integer, got ${JSON.stringify(v)}`,
+    );
+  return n;
 }
 
 function writeFields(body: Record<string, unknown>): {

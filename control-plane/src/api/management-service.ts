@@ -19,7 +19,8 @@ import type { Tracer } from '@opentelemetry/api';
 import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
-import type { FleetStatusSource, StatusOptions } from '../xds/fleet-status.js';
+import type { FleetStatusSource, NodeStatus, StatusOptions } from '../xds/fleet-status.js';
+import { nodesPage, type NodesPage, type NodesQuery } from './nodes-page.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import {
   batchLabel,
@@ -560,6 +561,30 @@ export class ManagementService {
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
       .map((n) => (replicaSet ? { ...n, replica: replicaSet.self } : n));
     return { revision, nodes, ...(replicaSet ? { replicaSet } : {}) };
+  }
+
+  /**
+   * The fleet's rows that `caller` may read, filtered, counted by state and paged (nodes-page.ts);
+   * a group asked for needs the viewer role there.
+   */
+  async nodes(
+    caller: Caller,
+    query: NodesQuery,
+  ): Promise<NodesPage & { readonly revision: number }> {
+    if (query.group !== undefined)
+      requireRole(caller, 'viewer', query.group, `nodes of group "${query.group}"`);
+    const { revision, nodes } = await this.status(caller);
+    return { revision, ...nodesPage(nodes, query) };
+  }
+
+  /**
+   * One node's row as status shows it, for any caller (the event stream filters by group);
+   * undefined when the fleet does not know it.
+   */
+  nodeStatus(nodeId: string): NodeStatus | undefined {
+    const node = this.fleet?.nodes({ nodeId })[0];
+    const self = node && this.replicas?.()?.self;
+    return self === undefined || node === undefined ? node : { ...node, replica: self };
   }
 
   /** Creates an API token or certificate binding (admin only); the token is in the result once. */

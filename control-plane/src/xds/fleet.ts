@@ -14,6 +14,7 @@
  * a resource runs `versionApplied` if the snapshot of that version (kept by reference, shared by
  * the group's nodes) had it. A NACK without names rejects the whole response, as before.
  */
+import { EventEmitter } from 'node:events';
 import type {
   FleetStatusSource,
   NackStatus,
@@ -143,6 +144,17 @@ export interface FleetTrackerOptions {
   readonly snapshots?: (group: string, typeUrl: string) => ReadonlyMap<string, unknown>;
 }
 
+/**
+ * What FleetTracker.changes tells (the management API's event stream): `change` when a node
+ * connected a stream, was sent a response, ACKed, NACKed or lost a stream; `gone` when its record
+ * was forgotten (expired, over the cap of disconnected nodes, or replaced by one in another group).
+ * Listeners run synchronously inside the xDS streams' handlers: they must be cheap and not throw.
+ */
+export interface FleetChangeEvents {
+  change: [nodeId: string];
+  gone: [nodeId: string, group: string];
+}
+
 /** A node's record as CSDS reads it. */
 export interface FleetNodeView {
   readonly node: NodeIdentity;
@@ -171,6 +183,8 @@ export class FleetTracker implements FleetStatusSource {
    * pruned records linger until shifted out; they hold no record, so they cost a few bytes).
    */
   private readonly disconnectedOrder: Array<[string, number]> = [];
+  /** Node state changes, pushed (never polled); see FleetChangeEvents. */
+  readonly changes = new EventEmitter<FleetChangeEvents>();
 
   constructor(options: FleetTrackerOptions = {}) {
     this.snapshots = options.snapshots;
@@ -190,6 +204,7 @@ export class FleetTracker implements FleetStatusSource {
     this.maybePrune();
     const now = this.now();
     let record = this.records.get(node.id);
+    if (record && record.group !== groupOf(node)) this.changes.emit('gone', node.id, record.group);
     if (!record || record.disconnectedAt !== undefined || record.group !== groupOf(node)) {
       // A node that reconnects starts over: what it had is unknown until it asks again.
       record = {
@@ -214,7 +229,13 @@ export class FleetTracker implements FleetStatusSource {
     record.node = node;
     record.address = address;
     record.lastSeen = now;
+    this.changes.emit('change', node.id);
     return new StreamHandle(this, record, node, kind);
+  }
+
+  /** The node's state changed (StreamHandle). */
+  changed(record: NodeRecord): void {
+    this.changes.emit('change', record.node.id);
   }
 
   /** A NACK for the rollout controller's gate (StreamHandle). */
@@ -235,12 +256,19 @@ export class FleetTracker implements FleetStatusSource {
   }
 
   nodes(options: StatusOptions = {}): NodeStatus[] {
-    this.prune();
-    const records =
-      options.nodeId === undefined
-        ? [...this.records.values()]
-        : [this.records.get(options.nodeId)].filter((r) => r !== undefined);
-    return records.map((r) => ({
+    if (options.nodeId === undefined) {
+      this.prune();
+      return [...this.records.values()].map((r) => this.status(r, options));
+    }
+    // One node: no scan of the whole fleet (the event stream reads nodes one by one).
+    this.maybePrune();
+    const record = this.records.get(options.nodeId);
+    if (!record || this.expired(record, this.now() - this.retainMs)) return [];
+    return [this.status(record, options)];
+  }
+
+  private status(r: NodeRecord, options: StatusOptions): NodeStatus {
+    return {
       nodeId: r.node.id,
       cluster: r.node.cluster,
       group: r.group,
@@ -275,7 +303,7 @@ export class FleetTracker implements FleetStatusSource {
           ? { resourceStatuses: this.resourceStatuses(r.group, typeUrl, t) }
           : {}),
       })),
-    }));
+    };
   }
 
   /** The nodes of `group` connected now, with their identity (the pre-flight's fleet). */
@@ -310,7 +338,8 @@ export class FleetTracker implements FleetStatusSource {
     while (this.disconnectedOrder.length > this.maxDisconnected) {
       const [id, at] = this.disconnectedOrder.shift()!;
       // Only if the node is still disconnected since then (not reconnected meanwhile).
-      if (this.records.get(id)?.disconnectedAt === at) this.records.delete(id);
+      const r = this.records.get(id);
+      if (r?.disconnectedAt === at) this.forget(id, r);
     }
   }
 
@@ -321,9 +350,16 @@ export class FleetTracker implements FleetStatusSource {
   private prune(): void {
     this.lastPruneAt = this.now();
     const cutoff = this.now() - this.retainMs;
-    for (const [id, r] of this.records) {
-      if (r.disconnectedAt !== undefined && r.disconnectedAt < cutoff) this.records.delete(id);
-    }
+    for (const [id, r] of this.records) if (this.expired(r, cutoff)) this.forget(id, r);
+  }
+
+  private expired(r: NodeRecord, cutoff: number): boolean {
+    return r.disconnectedAt !== undefined && r.disconnectedAt < cutoff;
+  }
+
+  private forget(id: string, r: NodeRecord): void {
+    this.records.delete(id);
+    this.changes.emit('gone', id, r.group);
   }
 }
 
@@ -425,6 +461,7 @@ class StreamHandle implements NodeHandle {
     t.subscription = subscription;
     t.snapshotSent = snapshot;
     t.lastSent = this.stamp();
+    this.tracker.changed(this.owner);
   }
 
   acked(typeUrl: string, version: string, carried?: readonly string[]): void {
@@ -436,6 +473,7 @@ class StreamHandle implements NodeHandle {
     t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
     if (!t.rejected) t.lastNack = undefined;
     this.stamp();
+    this.tracker.changed(this.owner);
   }
 
   nacked(
@@ -455,6 +493,7 @@ class StreamHandle implements NodeHandle {
         time: new Date(now).toISOString(),
         resources: [...resources],
       };
+      this.tracker.changed(this.owner);
       return;
     }
     // Rejected in part: the named resources keep what they ran, the rest runs `version`.
@@ -474,6 +513,7 @@ class StreamHandle implements NodeHandle {
       time: new Date(now).toISOString(),
       resources: rejected.map((r) => r.name),
     };
+    this.tracker.changed(this.owner);
   }
 
   disconnect(): void {
@@ -484,5 +524,6 @@ class StreamHandle implements NodeHandle {
     if (i >= 0) owner.streams.splice(i, 1);
     this.stamp();
     if (owner.streams.length === 0) this.tracker.lastStreamClosed(owner);
+    this.tracker.changed(owner);
   }
 }
