@@ -169,7 +169,12 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       ]),
       use_original_dst: true,
     };
-    await api(ADMIN, 'POST', '/v1/apply', { resources: [unsupported], message: 'unsupported' });
+    // force: the pre-flight sees that every proxy would reject it and would refuse the write.
+    await api(ADMIN, 'POST', '/v1/apply', {
+      resources: [unsupported],
+      message: 'unsupported',
+      force: true,
+    });
     await fleetWhere(
       'both proxies NACK',
       (t) => t.last_nack !== undefined && t.last_nack.version === t.version_sent,
@@ -188,7 +193,8 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
 
   test('a rollback from the UI restores the previous revision and the proxies ACK it', async () => {
     const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
-    const [latest, previous] = history.entries;
+    const latest = history.entries[0];
+    const previous = history.entries.find((e) => e.message === 'the backend cluster');
     assert.ok(latest && previous, 'two revisions to roll back between');
     const page = await signIn(tokens.operator, 'config');
     await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).click();
