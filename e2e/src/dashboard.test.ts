@@ -224,6 +224,37 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(consoleErrors, []);
   });
 
+  test('every view renders for a viewer without a console error', async () => {
+    const page = await signIn(tokens.viewer);
+    const views: Array<[string, string]> = [
+      ['Fleet', 'Fleet'],
+      ['Config', 'Config'],
+      ['Health and load', 'Health and load'],
+      ['Certificates', 'Certificates'],
+      ['Rollouts', 'Rollouts'],
+      ['Traces', 'Traces'],
+    ];
+    for (const [link, title] of views) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
+      await page.locator('table tbody tr').first().waitFor();
+      assert.equal(await page.locator('[role="alert"]').count(), 0, `an error on ${title}`);
+    }
+    // Two revisions of the group compared: the listener the NACKed revision added.
+    await page.getByRole('link', { name: 'Config', exact: true }).click();
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const added = history.entries.find((e) => e.message === 'unsupported');
+    const base = history.entries.find((e) => e.message === 'the backend cluster');
+    assert.ok(added && base);
+    await page.getByLabel('From revision').selectOption(String(base.revision));
+    await page.getByLabel('To revision').selectOption(String(added.revision));
+    await page.getByRole('button', { name: 'Compare' }).click();
+    const diff = page.getByRole('region', { name: 'Changes to Listener/original-dst' });
+    assert.match((await diff.textContent()) ?? '', /\+ use_original_dst: true/);
+    await screenshot(page, 'config-diff');
+    assert.deepEqual(consoleErrors, []);
+  });
+
   test('a viewer sees no rollback button and the API refuses its rollback', async () => {
     const page = await signIn(tokens.viewer, 'config');
     await page.getByRole('row').filter({ hasText: 'the backend cluster' }).waitFor();

@@ -82,7 +82,8 @@ export class UiAssets {
         );
       }
       for (const name of names) {
-        if (dir === 'dist' && !name.endsWith('.js')) continue;
+        // Compiled modules only: not declarations, maps or the pure modules' unit tests.
+        if (dir === 'dist' && (!name.endsWith('.js') || name.endsWith('.test.js'))) continue;
         add(name, await readFile(path.join(root, name)));
       }
     }
