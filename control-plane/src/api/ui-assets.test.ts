@@ -72,12 +72,7 @@ void describe('dashboard files under /ui/', () => {
     const bare = await fetch(`${base}/ui`, { redirect: 'manual' });
     assert.equal(bare.status, 308);
     assert.equal(bare.headers.get('location'), '/ui/');
-    for (const missing of [
-      '/ui/nope.js',
-      '/ui/yaml.test.js',
-      '/ui/main.d.ts',
-      '/ui/../package.json',
-    ])
+    for (const missing of ['/ui/nope.js', '/ui/yaml.test.js', '/ui/main.d.ts'])
       assert.equal((await fetch(`${base}${missing}`)).status, 404, missing);
     const post = await fetch(`${base}/ui/main.js`, { method: 'POST', body: 'x' });
     assert.equal(post.status, 405);
