@@ -4,6 +4,8 @@
  * id, so nothing is missed; the server answers `reset` when that is too old, and the listeners
  * refetch everything. Reconnects back off from 0.5 s to 10 s; there is no polling.
  */
+import { readEventStream, type StreamEvent } from './vendor/event-stream.js';
+
 export interface FeedEvent {
   readonly id: string;
   readonly type: string;
@@ -74,48 +76,18 @@ export class EventFeed {
     }
   }
 
-  /** Server-sent events framing: fields until a blank line; lines starting with ":" are comments. */
   private async read(body: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    let id: string | undefined;
-    let type = 'message';
-    let data: string[] = [];
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl).replace(/\r$/, '');
-        buffer = buffer.slice(nl + 1);
-        if (line === '') {
-          if (data.length > 0) this.dispatch(id, type, data.join('\n'));
-          id = undefined;
-          type = 'message';
-          data = [];
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') id = val;
-        else if (field === 'event') type = val;
-        else if (field === 'data') data.push(val);
-      }
-    }
+    for await (const e of readEventStream(body)) this.dispatch(e);
   }
 
-  private dispatch(id: string | undefined, type: string, raw: string): void {
-    if (id !== undefined) this.cursor = id;
+  private dispatch(e: StreamEvent): void {
+    if (e.id !== '') this.cursor = e.id;
     let data: unknown;
     try {
-      data = JSON.parse(raw);
+      data = JSON.parse(e.data);
     } catch {
       return;
     }
-    this.listener.event({ id: id ?? '', type, data });
+    this.listener.event({ id: e.id, type: e.type, data });
   }
 }

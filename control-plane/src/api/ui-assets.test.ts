@@ -51,6 +51,15 @@ void describe('dashboard files under /ui/', () => {
     assert.equal((await fetch(`${base}/v1/whoami`)).status, 401);
   });
 
+  test('package modules: no bare import or source map reference left', async () => {
+    for (const file of ['preact.js', 'preact-hooks.js', 'event-stream.js']) {
+      const text = await (await fetch(`${base}/ui/vendor/${file}`)).text();
+      assert.ok(text.length > 0, file);
+      assert.doesNotMatch(text, /from\s*["'](?!\.\/)/, `${file}: a bare import`);
+      assert.doesNotMatch(text, /sourceMappingURL/, file);
+    }
+  });
+
   test('the settings carry the Jaeger UI URL', async () => {
     const res = await fetch(`${base}/ui/settings.json`);
     assert.deepEqual(await res.json(), { jaeger_ui_url: 'http://jaeger.test:16686' });

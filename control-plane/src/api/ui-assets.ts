@@ -1,9 +1,9 @@
 /**
  * The dashboard's static files, served by the management API under /ui/ (docs/architecture.md,
  * "The dashboard"). Everything is read once into memory from the @ferry/ui package: its
- * hand-written files (static/), its compiled TypeScript (dist/) and the two Preact modules it
- * runs on, taken from the lockfile-pinned node_modules, so the dashboard works offline and never
- * loads anything from another origin. No file needs a credential: the data comes from the API,
+ * hand-written files (static/), its compiled TypeScript (dist/) and the package modules it runs
+ * on (VENDOR_MODULES), taken from the lockfile-pinned node_modules, so the dashboard works
+ * offline and never loads anything from another origin. No file needs a credential: the data comes from the API,
  * which authenticates every call.
  */
 import { createHash } from 'node:crypto';
@@ -49,13 +49,15 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * The Preact modules the dashboard imports, by the name it imports them under. Preact's hooks
- * module imports "preact" by its bare name, which a browser cannot resolve without an import map
- * (an inline script the policy forbids); it is rewritten to the sibling file.
+ * The modules the dashboard imports from packages, by the name it imports them under: Preact, and
+ * the workspace's event-stream reader (the one ferryctl and the tests use). Preact's hooks module
+ * imports "preact" by its bare name, which a browser cannot resolve without an import map (an
+ * inline script the policy forbids); it is rewritten to the sibling file.
  */
 const VENDOR_MODULES: ReadonlyArray<{ readonly file: string; readonly specifier: string }> = [
   { file: 'preact.js', specifier: 'preact' },
   { file: 'preact-hooks.js', specifier: 'preact/hooks' },
+  { file: 'event-stream.js', specifier: '@ferry/shared/event-stream' },
 ];
 
 export class UiAssets {
@@ -90,7 +92,10 @@ export class UiAssets {
     const uiRequire = createRequire(path.join(uiRoot, 'package.json'));
     for (const { file, specifier } of VENDOR_MODULES) {
       const source = await readFile(uiRequire.resolve(specifier), 'utf8');
-      const rewritten = source.replace(/\bfrom\s*(["'])preact\1/g, 'from"./preact.js"');
+      // Their source maps are not served: no reference to a file that would 404.
+      const rewritten = source
+        .replace(/\bfrom\s*(["'])preact\1/g, 'from"./preact.js"')
+        .replace(/^\/\/# sourceMappingURL=.*$/gm, '');
       add(`vendor/${file}`, Buffer.from(rewritten));
     }
     add('settings.json', Buffer.from(JSON.stringify(settingsJson(settings))));
