@@ -152,6 +152,19 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
       assert.equal(await row(page, id).locator('td').nth(0).textContent(), 'default');
     }
+    // Search and the state filter are the server's (/v1/nodes): one row, then none.
+    await page.getByLabel('Search').fill('edge-b');
+    await eventually(async () => {
+      const rows = page.locator('tbody tr[data-node]');
+      return (await rows.count()) === 1 && (await row(page, 'edge-b').count()) === 1
+        ? true
+        : undefined;
+    }, 'the search to leave edge-b alone');
+    await page.getByLabel('NACKed only').check();
+    await page.getByText('No proxy matches.').waitFor();
+    await page.getByLabel('NACKed only').uncheck();
+    await page.getByLabel('Search').fill('');
+    for (const id of NODES) await row(page, id).waitFor();
     await screenshot(page, 'fleet-synced');
     assert.deepEqual(consoleErrors, []);
   });

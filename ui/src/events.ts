@@ -4,7 +4,10 @@
  * id, so nothing is missed; the server answers `reset` when that is too old, and the listeners
  * refetch everything. Reconnects back off from 0.5 s to 10 s; there is no polling.
  */
-import { readEventStream, type StreamEvent } from './vendor/event-stream.js';
+import type { StreamEvent } from '@ferry/shared/event-stream';
+
+/** The event-stream reader (the workspace's, served to the browser under /ui/vendor/). */
+export type EventStreamReader = (body: ReadableStream<Uint8Array>) => AsyncIterable<StreamEvent>;
 
 export interface FeedEvent {
   readonly id: string;
@@ -29,9 +32,12 @@ export class EventFeed {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
+  /** `origin`: the API's origin; "" in the dashboard (same origin). */
   constructor(
     private readonly headers: Record<string, string>,
     private readonly listener: FeedListener,
+    private readonly readStream: EventStreamReader,
+    private readonly origin = '',
   ) {}
 
   start(): void {
@@ -52,8 +58,8 @@ export class EventFeed {
     try {
       const url =
         this.cursor === undefined
-          ? '/v1/events'
-          : `/v1/events?since=${encodeURIComponent(this.cursor)}`;
+          ? `${this.origin}/v1/events`
+          : `${this.origin}/v1/events?since=${encodeURIComponent(this.cursor)}`;
       const res = await fetch(url, {
         headers: { ...this.headers, accept: 'text/event-stream' },
         signal: abort.signal,
@@ -77,7 +83,7 @@ export class EventFeed {
   }
 
   private async read(body: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const e of readEventStream(body)) this.dispatch(e);
+    for await (const e of this.readStream(body)) this.dispatch(e);
   }
 
   private dispatch(e: StreamEvent): void {

@@ -6,6 +6,7 @@ import { h, render } from './vendor/preact.js';
 import { useEffect, useMemo, useState } from './vendor/preact-hooks.js';
 import { Api, ApiError, errorText, saveToken, savedToken } from './api.js';
 import { EventFeed, type FeedState } from './events.js';
+import { readEventStream } from './vendor/event-stream.js';
 import { FeedHub } from './feed-hub.js';
 import type { ViewContext } from './context.js';
 import type { UiSettingsJson, WhoamiJson } from './wire.js';
@@ -85,10 +86,14 @@ function Shell(props: {
     return () => removeEventListener('hashchange', onHash);
   }, []);
   useEffect(() => {
-    const f = new EventFeed(props.api.headers(), {
-      event: (e) => hub.publish(e),
-      state: (state, detail) => setFeed({ state, detail }),
-    });
+    const f = new EventFeed(
+      props.api.headers(),
+      {
+        event: (e) => hub.publish(e),
+        state: (state, detail) => setFeed({ state, detail }),
+      },
+      readEventStream,
+    );
     f.start();
     return () => f.stop();
   }, [props.api, hub]);
