@@ -4,7 +4,7 @@
  * counts, order and filters stay right.
  */
 import { Fragment, h } from './vendor/preact.js';
-import { useEffect, useState } from './vendor/preact-hooks.js';
+import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
 import { errorText } from './api.js';
 import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
@@ -32,8 +32,11 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
   const [error, setError] = useState('');
   const [, setClock] = useState(0);
 
+  // Answers can arrive out of order (typing in the search box): only the latest request's counts.
+  const latest = useRef(0);
   const load = (): void => {
     const f = filters;
+    const seq = ++latest.current;
     ctx.api
       .get<NodesPageJson>('/v1/nodes', {
         q: f.q,
@@ -44,10 +47,13 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
       })
       .then(
         (p) => {
+          if (seq !== latest.current) return;
           setPage(p);
           setError('');
         },
-        (err) => setError(errorText(err)),
+        (err) => {
+          if (seq === latest.current) setError(errorText(err));
+        },
       );
   };
   useEffect(load, [filters.q, filters.group, filters.state, filters.offset]);
