@@ -565,7 +565,10 @@ async function main(): Promise<void> {
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
   const service = new ManagementService({
     store,
-    fleet: { nodes: (o) => fleet.nodes(o).map((n) => withRolloutStatus(cache, n)) },
+    fleet: {
+      nodes: (o) => fleet.nodes(o).map((n) => withRolloutStatus(cache, n)),
+      summaries: () => fleet.summaries(),
+    },
     logger,
     writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),

@@ -19,8 +19,14 @@ import type { Tracer } from '@opentelemetry/api';
 import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
-import type { FleetStatusSource, NodeStatus, StatusOptions } from '../xds/fleet-status.js';
-import { nodesPage, type NodesPage, type NodesQuery } from './nodes-page.js';
+import type {
+  FleetStatusSource,
+  NodeStatus,
+  NodeSummary,
+  StatusOptions,
+} from '../xds/fleet-status.js';
+import type { NodeSyncState } from '@ferry/shared/api-wire';
+import { nodesPage, summaryOf, type NodesPage, type NodesQuery } from './nodes-page.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import {
   batchLabel,
@@ -564,17 +570,36 @@ export class ManagementService {
   }
 
   /**
-   * The fleet's rows that `caller` may read, filtered, counted by state and paged (nodes-page.ts);
-   * a group asked for needs the viewer role there.
+   * The fleet's nodes that `caller` may read, filtered, counted by state and paged
+   * (nodes-page.ts), sorted by node id as status sorts them; only the page's rows are built. A
+   * group asked for needs the viewer role there.
    */
   async nodes(
     caller: Caller,
     query: NodesQuery,
-  ): Promise<NodesPage & { readonly revision: number }> {
+  ): Promise<{
+    readonly revision: number;
+    readonly total: number;
+    readonly counts: NodesPage<NodeSummary>['counts'];
+    readonly nodes: ReadonlyArray<{ readonly node: NodeStatus; readonly state: NodeSyncState }>;
+  }> {
     if (query.group !== undefined)
       requireRole(caller, 'viewer', query.group, `nodes of group "${query.group}"`);
-    const { revision, nodes } = await this.status(caller);
-    return { revision, ...nodesPage(nodes, query) };
+    const revision = await this.store.currentRevision();
+    const fleet = this.fleet;
+    const all: Array<NodeSummary & { readonly row?: NodeStatus }> = fleet?.summaries
+      ? fleet.summaries()
+      : (fleet?.nodes() ?? []).map((row) => ({ ...summaryOf(row), row }));
+    const readable = all
+      .filter((n) => canRead(caller, n.group))
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const page = nodesPage(readable, query);
+    const nodes = [];
+    for (const item of page.items) {
+      const node = item.row ?? this.nodeStatus(item.nodeId);
+      if (node) nodes.push({ node: this.withReplica(node), state: item.state });
+    }
+    return { revision, total: page.total, counts: page.counts, nodes };
   }
 
   /**
@@ -583,8 +608,13 @@ export class ManagementService {
    */
   nodeStatus(nodeId: string): NodeStatus | undefined {
     const node = this.fleet?.nodes({ nodeId })[0];
-    const self = node && this.replicas?.()?.self;
-    return self === undefined || node === undefined ? node : { ...node, replica: self };
+    return node && this.withReplica(node);
+  }
+
+  /** As status shows a node of this replica (a row that names its replica keeps it). */
+  private withReplica(node: NodeStatus): NodeStatus {
+    const self = node.replica === undefined ? this.replicas?.()?.self : undefined;
+    return self === undefined ? node : { ...node, replica: self };
   }
 
   /** Creates an API token or certificate binding (admin only); the token is in the result once. */

@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeStatus, TypeStatus } from '../xds/fleet-status.js';
-import { nodesPage, nodeSyncState } from './nodes-page.js';
+import { FleetTracker, type SubscriptionView } from '../xds/fleet.js';
+import type { MetricChild } from '../metrics/registry.js';
+import { nodesPage, nodeSyncState, summaryOf } from './nodes-page.js';
 
 function node(id: string, group: string, types: TypeStatus[], connected = true): NodeStatus {
   return {
@@ -55,7 +57,7 @@ describe('GET /v1/nodes paging', () => {
       node('web-3', 'web', [nacked]),
       node('web-4', 'web', [synced]),
       node('api-1', 'api', [nacked]),
-    ];
+    ].map(summaryOf);
     const all = nodesPage(fleet, { offset: 0, limit: 100 });
     assert.equal(all.total, 5);
     assert.deepEqual(all.counts, { SYNCED: 2, STALE: 1, NACKED: 2 });
@@ -63,7 +65,7 @@ describe('GET /v1/nodes paging', () => {
     assert.equal(web.total, 2);
     assert.deepEqual(web.counts, { SYNCED: 2, STALE: 1, NACKED: 1 });
     assert.deepEqual(
-      web.nodes.map((n) => [n.node.nodeId, n.state]),
+      web.items.map((n) => [n.nodeId, n.state]),
       [
         ['web-1', 'SYNCED'],
         ['web-4', 'SYNCED'],
@@ -71,16 +73,50 @@ describe('GET /v1/nodes paging', () => {
     );
     const search = nodesPage(fleet, { q: 'API-', offset: 0, limit: 100 });
     assert.deepEqual(
-      search.nodes.map((n) => n.node.nodeId),
+      search.items.map((n) => n.nodeId),
       ['api-1'],
     );
     assert.deepEqual(search.counts, { SYNCED: 0, STALE: 0, NACKED: 1 });
     const page = nodesPage(fleet, { offset: 1, limit: 2 });
     assert.equal(page.total, 5);
     assert.deepEqual(
-      page.nodes.map((n) => n.node.nodeId),
+      page.items.map((n) => n.nodeId),
       ['web-2', 'web-3'],
     );
-    assert.deepEqual(nodesPage(fleet, { offset: 10, limit: 2 }).nodes, []);
+    assert.deepEqual(nodesPage(fleet, { offset: 10, limit: 2 }).items, []);
+  });
+
+  test('the fleet tracker’s summaries carry the state its full rows have', () => {
+    const gauge: MetricChild = { inc: () => undefined, set: () => undefined, get: () => 0 };
+    const all: SubscriptionView = { wildcard: true, names: new Set() };
+    const fleet = new FleetTracker({ connectedProxies: () => gauge });
+    const ok = fleet.connect({ id: 'ok', cluster: 'g' }, 'ads', 'a');
+    ok.sent('lds', 'v1', 1, all);
+    ok.acked('lds', 'v1');
+    const behind = fleet.connect({ id: 'behind', cluster: 'g' }, 'ads', 'a');
+    behind.sent('lds', 'v1', 1, all);
+    const whole = fleet.connect({ id: 'whole', cluster: 'g' }, 'ads', 'a');
+    whole.sent('lds', 'v1', 1, all);
+    whole.nacked('lds', 'v1', 'bad', ['l']);
+    const part = fleet.connect({ id: 'part', cluster: 'g' }, 'ads-delta', 'a');
+    part.sent('lds', 'v1', 2, all);
+    part.nacked('lds', 'v1', 'bad', ['l', 'm'], [{ name: 'l', error: 'bad' }]);
+    const cleared = fleet.connect({ id: 'cleared', cluster: 'g' }, 'ads', 'a');
+    cleared.sent('lds', 'v1', 1, all);
+    cleared.nacked('lds', 'v1', 'bad', ['l']);
+    cleared.sent('lds', 'v2', 1, all);
+    cleared.acked('lds', 'v2');
+    fleet.connect({ id: 'gone', cluster: 'g' }, 'ads', 'a').disconnect();
+    const summaries = Object.fromEntries(fleet.summaries().map((s) => [s.nodeId, s.state]));
+    const rows = Object.fromEntries(fleet.nodes().map((n) => [n.nodeId, nodeSyncState(n)]));
+    assert.deepEqual(summaries, rows);
+    assert.deepEqual(summaries, {
+      ok: 'SYNCED',
+      behind: 'STALE',
+      whole: 'NACKED',
+      part: 'NACKED',
+      cleared: 'SYNCED',
+      gone: 'STALE',
+    });
   });
 });

@@ -1,10 +1,12 @@
 /**
- * GET /v1/nodes: the fleet's rows filtered by group, sync state and a search string, counted by
+ * GET /v1/nodes: the fleet's nodes filtered by group, sync state and a search string, counted by
  * state and paged, on the server, so that a dashboard of 10,000 proxies moves one page at a time.
- * Works on any list of node rows (this replica's, or every replica's).
+ * Works on node summaries (fleet-status.ts), which a fleet tracker lists without building rows,
+ * and which any list of rows (this replica's or every replica's) yields through summaryOf; only
+ * the page's rows are built in full.
  */
 import type { NodeSyncState } from '@ferry/shared/api-wire';
-import type { NodeStatus } from '../xds/fleet-status.js';
+import type { NodeStatus, NodeSummary } from '../xds/fleet-status.js';
 
 export const NODE_SYNC_STATES: readonly NodeSyncState[] = ['SYNCED', 'STALE', 'NACKED'];
 export const DEFAULT_NODES_LIMIT = 100;
@@ -19,16 +21,19 @@ export interface NodesQuery {
   readonly limit: number;
 }
 
-export interface NodesPage {
+export interface NodesPage<T> {
+  /** Items matching group, state and q. */
   readonly total: number;
+  /** Items matching group and q, by state. */
   readonly counts: Record<NodeSyncState, number>;
-  readonly nodes: ReadonlyArray<{ readonly node: NodeStatus; readonly state: NodeSyncState }>;
+  /** The page of the matching items, in their order. */
+  readonly items: readonly T[];
 }
 
 /**
  * NACKED when a type's last response was rejected (whole or in part) and no later ACK cleared it;
  * else STALE when the node is disconnected or a type was sent a version it has not applied yet;
- * else SYNCED.
+ * else SYNCED. (FleetTracker.summaries applies the same rule to its records.)
  */
 export function nodeSyncState(n: NodeStatus): NodeSyncState {
   let stale = !n.connected;
@@ -39,26 +44,38 @@ export function nodeSyncState(n: NodeStatus): NodeSyncState {
   return stale ? 'STALE' : 'SYNCED';
 }
 
-/** `nodes` in their order, filtered, counted and sliced. */
-export function nodesPage(nodes: readonly NodeStatus[], query: NodesQuery): NodesPage {
+export function summaryOf(n: NodeStatus): NodeSummary {
+  return {
+    nodeId: n.nodeId,
+    group: n.group,
+    address: n.address,
+    userAgent: n.userAgent,
+    state: nodeSyncState(n),
+  };
+}
+
+/** `items` in their order, filtered, counted and sliced. */
+export function nodesPage<T extends NodeSummary>(
+  items: readonly T[],
+  query: NodesQuery,
+): NodesPage<T> {
   const q = query.q?.toLowerCase() ?? '';
   const counts: Record<NodeSyncState, number> = { SYNCED: 0, STALE: 0, NACKED: 0 };
-  const matching: Array<{ node: NodeStatus; state: NodeSyncState }> = [];
-  for (const node of nodes) {
-    if (query.group !== undefined && node.group !== query.group) continue;
-    if (q !== '' && !matches(node, q)) continue;
-    const state = nodeSyncState(node);
-    counts[state] += 1;
-    if (query.state === undefined || query.state === state) matching.push({ node, state });
+  const matching: T[] = [];
+  for (const item of items) {
+    if (query.group !== undefined && item.group !== query.group) continue;
+    if (q !== '' && !matches(item, q)) continue;
+    counts[item.state] += 1;
+    if (query.state === undefined || query.state === item.state) matching.push(item);
   }
   return {
     total: matching.length,
     counts,
-    nodes: matching.slice(query.offset, query.offset + query.limit),
+    items: matching.slice(query.offset, query.offset + query.limit),
   };
 }
 
-function matches(n: NodeStatus, q: string): boolean {
+function matches(n: NodeSummary, q: string): boolean {
   return (
     n.nodeId.toLowerCase().includes(q) ||
     n.group.toLowerCase().includes(q) ||

@@ -19,6 +19,7 @@ import type {
   FleetStatusSource,
   NackStatus,
   NodeStatus,
+  NodeSummary,
   ResourceStatus,
   StatusOptions,
   TypeStatus,
@@ -267,12 +268,39 @@ export class FleetTracker implements FleetStatusSource {
     return [this.status(record, options)];
   }
 
+  /**
+   * Every node's summary for paging: no times formatted, no type rows built. The state follows
+   * the rule of GET /v1/nodes (api/nodes-page.ts, nodeSyncState) on the same fields.
+   */
+  summaries(): NodeSummary[] {
+    this.prune();
+    const out: NodeSummary[] = [];
+    for (const r of this.records.values()) {
+      let state: NodeSummary['state'] = r.disconnectedAt === undefined ? 'SYNCED' : 'STALE';
+      for (const t of r.types.values()) {
+        if (t.lastNack !== undefined || t.rejected !== undefined) {
+          state = 'NACKED';
+          break;
+        }
+        if (t.versionSent !== t.versionApplied) state = 'STALE';
+      }
+      out.push({
+        nodeId: r.node.id,
+        group: r.group,
+        address: r.address,
+        userAgent: userAgentOf(r.node),
+        state,
+      });
+    }
+    return out;
+  }
+
   private status(r: NodeRecord, options: StatusOptions): NodeStatus {
     return {
       nodeId: r.node.id,
       cluster: r.node.cluster,
       group: r.group,
-      userAgent: [r.node.user_agent_name, r.node.user_agent_version].filter(Boolean).join('/'),
+      userAgent: userAgentOf(r.node),
       address: r.address,
       streams: [...r.streams],
       connected: r.disconnectedAt === undefined,
@@ -361,6 +389,10 @@ export class FleetTracker implements FleetStatusSource {
     this.records.delete(id);
     this.changes.emit('gone', id, r.group);
   }
+}
+
+function userAgentOf(node: NodeIdentity): string {
+  return [node.user_agent_name, node.user_agent_version].filter(Boolean).join('/');
 }
 
 /** The type runs `version` now (all of it, or all but its rejected resources). */

@@ -21,6 +21,8 @@ export const DEFAULT_EVENTS_HISTORY_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_EVENTS_MAX_STREAMS = 256;
 export const DEFAULT_EVENTS_COALESCE_MS = 250;
 export const DEFAULT_EVENTS_PING_MS = 15_000;
+/** Nodes and clusters published per turn of the event loop. */
+const FLUSH_BATCH = 500;
 
 /** One open stream. */
 export interface EventSubscriber {
@@ -184,25 +186,29 @@ export class EventHub {
       this.flushTimer = setTimeout(() => this.flush(), this.coalesceMs).unref();
   }
 
-  /** Publishes every pending node and cluster once, with its state now. */
-  flush(): void {
+  /**
+   * Publishes pending nodes and clusters, each once with its state now: at most FLUSH_BATCH per
+   * turn of the event loop, so that a change of the whole fleet (a push to 10,000 proxies) does
+   * not hold the xDS streams up; the rest follows on the next turn. True while some remain.
+   */
+  flush(): boolean {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.pendingNodes.size > 0) {
-      const ids = [...this.pendingNodes];
-      this.pendingNodes.clear();
-      for (const id of ids) {
-        const row = this.nodeRow?.(id);
-        if (row) this.publish('node', row.group, row);
-      }
+    let budget = FLUSH_BATCH;
+    for (const id of this.pendingNodes) {
+      if (budget-- <= 0) break;
+      this.pendingNodes.delete(id);
+      const row = this.nodeRow?.(id);
+      if (row) this.publish('node', row.group, row);
     }
-    if (this.pendingHealth.size > 0) {
-      const clusters = [...this.pendingHealth.values()];
-      this.pendingHealth.clear();
-      for (const [group, cluster] of clusters) {
-        const view = this.healthView?.(group, cluster);
-        if (view) this.publish('health', group, view);
-      }
+    for (const [key, [group, cluster]] of this.pendingHealth) {
+      if (budget-- <= 0) break;
+      this.pendingHealth.delete(key);
+      const view = this.healthView?.(group, cluster);
+      if (view) this.publish('health', group, view);
     }
+    const more = this.pendingNodes.size > 0 || this.pendingHealth.size > 0;
+    if (more && !this.closed) this.flushTimer = setTimeout(() => this.flush(), 0).unref();
+    return more;
   }
 }
