@@ -47,9 +47,8 @@ import {
   DEFAULT_EVENTS_MAX_STREAMS,
   EventHub,
 } from './api/events/event-hub.js';
-import { EventSources, healthEvent } from './api/events/event-sources.js';
+import { EventSources, healthEvent, nodeEvent } from './api/events/event-sources.js';
 import { DEFAULT_EVENTS_BUFFER_BYTES } from './api/events/http-events.js';
-import { nodeStatusJson } from './api/wire-json.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { addManagementService } from './api/grpc-api.js';
 import { prepareApiAccess } from './api/api-access-setup.js';
@@ -580,10 +579,7 @@ async function main(): Promise<void> {
   const events = new EventHub({
     history: options.limits.apiEventsHistory,
     maxStreams: options.limits.apiEventsMaxStreams,
-    node: (nodeId) => {
-      const node = service.nodeStatus(nodeId);
-      return node && nodeStatusJson(node);
-    },
+    node: (nodeId) => nodeEvent(service, nodeId),
     health: (group, cluster) => healthEvent(health, group, cluster),
   });
   const eventSources = new EventSources({ hub: events, store, fleet, health, logger });

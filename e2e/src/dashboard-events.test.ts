@@ -187,6 +187,7 @@ describe('dashboard server side: events and node pages with a real proxy', () =>
     });
     const row = JSON.parse(nacked.data) as NodeEventJson;
     assert.equal(row.node_id, NODE);
+    assert.equal(row.state, 'NACKED');
     const lds = row.types.find((t) => t.type_url === LDS);
     assert.match(lds?.last_nack?.error ?? '', /Listener "web": use_original_dst: not supported/);
     assert.equal(lds?.last_nack?.version, lds?.version_sent);

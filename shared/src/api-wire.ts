@@ -468,8 +468,11 @@ export interface StoreEventJson {
   }>;
 }
 
-/** A proxy connected, ACKed, NACKed or lost a stream: its row as GET /v1/status shows it. */
-export type NodeEventJson = NodeStatusJson;
+/**
+ * A proxy connected, was sent a response, ACKed, NACKed or lost a stream: its row as GET
+ * /v1/status shows it, with its sync state as GET /v1/nodes counts it.
+ */
+export type NodeEventJson = NodeStatusJson & { readonly state: NodeSyncState };
 
 /** A proxy left the fleet's status (its record was forgotten after it disconnected). */
 export interface NodeGoneEventJson {

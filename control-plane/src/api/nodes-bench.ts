@@ -13,8 +13,8 @@ import { IN_PROCESS_CALLER } from './access.js';
 import { Authenticator } from './authenticator.js';
 import { HttpApi } from './http-api.js';
 import { ManagementService } from './management-service.js';
-import { nodeStatusJson } from './wire-json.js';
 import { EventHub, type EventSubscriber } from './events/event-hub.js';
+import { nodeEvent } from './events/event-sources.js';
 import type { NodesQuery } from './nodes-page.js';
 
 function option(name: string, fallback: number): number {
@@ -96,10 +96,7 @@ async function main(): Promise<void> {
   const hub = new EventHub({
     coalesceMs: 3_600_000,
     history: n,
-    node: (id) => {
-      const row = service.nodeStatus(id);
-      return row && nodeStatusJson(row);
-    },
+    node: (id) => nodeEvent(service, id),
   });
   let frames = 0;
   const subscriber: EventSubscriber = {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NodeStatusJson } from '@ferry/shared/api-wire';
+import type { NodeEventJson } from '@ferry/shared/api-wire';
 import { ALL_GROUPS, type Caller } from '../access.js';
 import { EventHub, type EventSubscriber } from './event-hub.js';
 
@@ -38,7 +38,7 @@ class Collector implements EventSubscriber {
   }
 }
 
-function row(nodeId: string, group: string, versionAcked: string): NodeStatusJson {
+function row(nodeId: string, group: string, versionAcked: string): NodeEventJson {
   return {
     node_id: nodeId,
     cluster: group,
@@ -49,6 +49,7 @@ function row(nodeId: string, group: string, versionAcked: string): NodeStatusJso
     connected: true,
     connected_since: '',
     last_seen: '',
+    state: 'SYNCED',
     types: [
       { type_url: 'lds', version_sent: versionAcked, version_acked: versionAcked, resources: 1 },
     ],
@@ -57,7 +58,7 @@ function row(nodeId: string, group: string, versionAcked: string): NodeStatusJso
 
 /** A hub whose node rows come from `nodes` and that flushes only when the test says so. */
 function hubWith(
-  nodes: Map<string, NodeStatusJson>,
+  nodes: Map<string, NodeEventJson>,
   options: { history?: number; maxStreams?: number } = {},
 ): EventHub {
   return new EventHub({
@@ -72,7 +73,7 @@ function hubWith(
 
 describe('event hub', () => {
   test('a node changing many times between flushes is one event with its latest row', () => {
-    const nodes = new Map<string, NodeStatusJson>();
+    const nodes = new Map<string, NodeEventJson>();
     const hub = hubWith(nodes);
     const c = new Collector(ADMIN);
     hub.subscribe(c, undefined);

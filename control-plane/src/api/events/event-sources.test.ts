@@ -137,7 +137,7 @@ describe('event sources', () => {
     ]);
     await c.until(1);
     assert.equal(c.events[0]?.type, 'rollout');
-    const r = c.events[0]!.data;
+    const r = c.events[0]?.data ?? {};
     assert.deepEqual(
       [r.name, r.group, r.state, r.stages, r.updated_nodes, r.bake],
       ['rollout-3', 'web', 'PROGRESSING', ['1', '100%'], ['p1'], '30s'],

@@ -5,7 +5,10 @@
  */
 import { resourceTypeByUrl } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
-import type { HealthEventJson, StoreEventJson } from '@ferry/shared/api-wire';
+import type { HealthEventJson, NodeEventJson, StoreEventJson } from '@ferry/shared/api-wire';
+import type { ManagementService } from '../management-service.js';
+import { nodeSyncState } from '../nodes-page.js';
+import { nodeStatusJson } from '../wire-json.js';
 import { healthJson } from '../../health/health-json.js';
 import type { ChangeEvent, HistoryEntry, ResourceStore, Watch } from '../../store/store.js';
 import type { FleetTracker } from '../../xds/fleet.js';
@@ -151,6 +154,12 @@ export class EventSources {
       this.logger?.warn({ err, group, rollout: name }, 'events: rollout record not read');
     }
   }
+}
+
+/** A node's `node` event: its status row and sync state; undefined once the fleet forgot it. */
+export function nodeEvent(service: ManagementService, nodeId: string): NodeEventJson | undefined {
+  const node = service.nodeStatus(nodeId);
+  return node && { ...nodeStatusJson(node), state: nodeSyncState(node) };
 }
 
 /** A cluster's health as GET /v1/health shows it; `gone` when no proxy reports it any more. */

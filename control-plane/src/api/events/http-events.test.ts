@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
-import type { NodesPageJson, StoreEventJson } from '@ferry/shared/api-wire';
+import type { NodeEventJson, NodesPageJson, StoreEventJson } from '@ferry/shared/api-wire';
 import { MemoryStore } from '../../store/store-memory.js';
 import { cluster } from '../../validation/test-fixtures.js';
 import { FleetTracker } from '../../xds/fleet.js';
@@ -16,9 +16,8 @@ import { IN_PROCESS_CALLER } from '../access.js';
 import { Authenticator } from '../authenticator.js';
 import { HttpApi } from '../http-api.js';
 import { ManagementService } from '../management-service.js';
-import { nodeStatusJson } from '../wire-json.js';
 import { EventHub } from './event-hub.js';
-import { EventSources } from './event-sources.js';
+import { EventSources, nodeEvent } from './event-sources.js';
 
 const gauge: MetricChild = { inc: () => undefined, set: () => undefined, get: () => 0 };
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
@@ -57,10 +56,7 @@ describe('HTTP event stream and node pages', () => {
   const hub = new EventHub({
     coalesceMs: 20,
     maxStreams: 6,
-    node: (id) => {
-      const n = service.nodeStatus(id);
-      return n && nodeStatusJson(n);
-    },
+    node: (id) => nodeEvent(service, id),
   });
   const sources = new EventSources({ hub, store, fleet });
   const api = new HttpApi({
@@ -146,7 +142,8 @@ describe('HTTP event stream and node pages', () => {
     h.sent(LDS, 'v1', 1, { wildcard: true, names: new Set() });
     h.nacked(LDS, 'v1', 'Listener "l": bad port', ['l']);
     const node = await next(s, (x) => x.type === 'node');
-    const row = JSON.parse(node.data) as { node_id: string; types: Array<{ last_nack?: unknown }> };
+    const row = JSON.parse(node.data) as NodeEventJson;
+    assert.equal(row.state, 'NACKED');
     assert.equal(row.node_id, 'web-proxy');
     assert.deepEqual(row.types[0]?.last_nack, {
       version: 'v1',
