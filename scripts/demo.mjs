@@ -206,6 +206,7 @@ async function main() {
   console.log(`
 Ferry fleet demo is up (logs in .ferry/logs/).
   control plane   xDS ${cp.xds_address}   API ${server}   gRPC API ${cp.api_grpc_address}
+  dashboard       ${server}/ui/   (loopback development mode: sign in with an empty token)
   backends        backend-1 127.0.0.1:18081, backend-2 127.0.0.1:18082
   proxy A         listeners ${listen(a)}   admin http://${a.admin_address}
   proxy B         listeners ${listen(b)}   admin http://${b.admin_address}   (--listener-port-offset 1)

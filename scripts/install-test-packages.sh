@@ -18,6 +18,7 @@ PACKAGES=(
   "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so  libnginx-mod-http-modsecurity"
   "/etc/modsecurity/crs/crs-setup.conf                    modsecurity-crs"
   "/usr/share/modsecurity-crs/rules/REQUEST-901-INITIALIZATION.conf  modsecurity-crs"
+  "chromium                  chromium"        # the dashboard in a real browser (e2e/src/dashboard.test.ts)
 )
 
 missing=()

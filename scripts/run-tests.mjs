@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['proto', 'shared', 'control-plane', 'data-plane', 'e2e'];
+const packages = ['proto', 'shared', 'control-plane', 'data-plane', 'ui', 'e2e'];
 const filter = process.argv.slice(2);
 const TEST_TIMEOUT_MS = Number(process.env.FERRY_TEST_TIMEOUT_MS ?? 180_000);
 

@@ -40,7 +40,15 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpApi,
 } from './api/http-api.js';
+import { UiAssets } from './api/ui-assets.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
+import {
+  DEFAULT_EVENTS_HISTORY,
+  DEFAULT_EVENTS_MAX_STREAMS,
+  EventHub,
+} from './api/events/event-hub.js';
+import { EventSources, healthEvent, nodeEvent } from './api/events/event-sources.js';
+import { DEFAULT_EVENTS_BUFFER_BYTES } from './api/events/http-events.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { DEFAULT_XDS_SERVER_KEEPALIVE, type XdsServerKeepalive } from './xds/server-keepalive.js';
 import { addManagementService } from './api/grpc-api.js';
@@ -156,6 +164,8 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 http: a URL without a path gets /v1/traces      [off]
   --otlp-protocol grpc|http     OTLP over gRPC or HTTP/protobuf
                                 [OTEL_EXPORTER_OTLP_PROTOCOL, else http]
+  --jaeger-ui-url URL           the dashboard (/ui/ on the API address) links applies and pushes
+                                to their traces in this Jaeger UI                  [no links]
 Limits under bad input and abuse (docs/architecture.md, "Limits under bad input and abuse"):
   --api-max-body-bytes N        larger request bodies get 413 (HTTP) and larger messages
                                 RESOURCE_EXHAUSTED (gRPC management API)    [16777216]
@@ -163,6 +173,11 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --api-headers-timeout-ms N    a client must send its request headers within this, and
   --api-request-timeout-ms N    its whole request within this (slow clients get 408 and are
                                 disconnected)                       [20000, 60000]
+  --api-events-max-streams N    open GET /v1/events streams at most; more get 429   [256]
+  --api-events-buffer-bytes N   an event stream leaving more bytes unread is cut off (the
+                                client resumes from its last event)        [4194304]
+  --api-events-history N        recent events kept for resuming (Last-Event-ID); older
+                                cursors get a reset event                   [10000]
   --xds-max-resource-names N    names one stream may subscribe to per type; more ends the
                                 stream with INVALID_ARGUMENT                  [20000]
   --xds-max-requests-per-second N
@@ -220,6 +235,9 @@ function parse(): {
     apiMaxNestingDepth: number;
     apiHeadersTimeoutMs: number;
     apiRequestTimeoutMs: number;
+    apiEventsMaxStreams: number;
+    apiEventsBufferBytes: number;
+    apiEventsHistory: number;
     maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
@@ -227,6 +245,7 @@ function parse(): {
   debugGcOnMetrics: boolean;
   logLevel: string;
   tracing: TracingConfig | undefined;
+  jaegerUiUrl: string | undefined;
   xdsTls: XdsTlsFiles | undefined;
   accessPolicy: AccessPolicy | undefined;
 } {
@@ -265,10 +284,14 @@ function parse(): {
         'log-level': { type: 'string', default: process.env.FERRY_LOG_LEVEL ?? 'info' },
         'otlp-endpoint': { type: 'string' },
         'otlp-protocol': { type: 'string' },
+        'jaeger-ui-url': { type: 'string' },
         'api-max-body-bytes': { type: 'string', default: String(DEFAULT_MAX_BODY_BYTES) },
         'api-max-nesting-depth': { type: 'string', default: String(DEFAULT_MAX_NESTING_DEPTH) },
         'api-headers-timeout-ms': { type: 'string', default: String(DEFAULT_HEADERS_TIMEOUT_MS) },
         'api-request-timeout-ms': { type: 'string', default: String(DEFAULT_REQUEST_TIMEOUT_MS) },
+        'api-events-max-streams': { type: 'string', default: String(DEFAULT_EVENTS_MAX_STREAMS) },
+        'api-events-buffer-bytes': { type: 'string', default: String(DEFAULT_EVENTS_BUFFER_BYTES) },
+        'api-events-history': { type: 'string', default: String(DEFAULT_EVENTS_HISTORY) },
         'xds-max-resource-names': {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxResourceNames),
@@ -346,6 +369,9 @@ function parse(): {
     apiMaxNestingDepth: intFlag('api-max-nesting-depth', 8, 10_000),
     apiHeadersTimeoutMs: intFlag('api-headers-timeout-ms', 100, 3_600_000),
     apiRequestTimeoutMs: intFlag('api-request-timeout-ms', 100, 3_600_000),
+    apiEventsMaxStreams: intFlag('api-events-max-streams', 1, 1_000_000),
+    apiEventsBufferBytes: intFlag('api-events-buffer-bytes', 64 * 1024, 1024 * 1024 * 1024),
+    apiEventsHistory: intFlag('api-events-history', 1, 10_000_000),
     maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
     xds: {
       maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
@@ -404,6 +430,7 @@ function parse(): {
       rlsPeerServerName: values['rls-peer-server-name'],
       logLevel: values['log-level'],
       tracing: parseTracing(values['otlp-endpoint'], values['otlp-protocol']),
+      jaegerUiUrl: parseJaegerUiUrl(values['jaeger-ui-url']),
       ...parseXdsSecurity(values),
     };
   } catch (err) {
@@ -460,6 +487,20 @@ function parseTracing(
   const result = tracingConfig(process.env, { otlpEndpoint, otlpProtocol });
   if (!result.ok) fail(result.errors.join('\n'));
   return result.value;
+}
+
+/** An http(s) URL without a trailing slash, or undefined. */
+function parseJaegerUiUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail(`--jaeger-ui-url: expected an http(s) URL such as http://jaeger:16686, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    fail(`--jaeger-ui-url: expected an http(s) URL, got "${raw}"`);
+  return url.href.replace(/\/+$/, '');
 }
 
 async function main(): Promise<void> {
@@ -573,7 +614,10 @@ async function main(): Promise<void> {
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
   const service = new ManagementService({
     store,
-    fleet: { nodes: (o) => fleet.nodes(o).map((n) => withRolloutStatus(cache, n)) },
+    fleet: {
+      nodes: (o) => fleet.nodes(o).map((n) => withRolloutStatus(cache, n)),
+      summaries: () => fleet.summaries(),
+    },
     logger,
     writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),
@@ -585,6 +629,14 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   const rollouts = new RolloutService(service, rolloutController);
+  const health = xds.health();
+  const events = new EventHub({
+    history: options.limits.apiEventsHistory,
+    maxStreams: options.limits.apiEventsMaxStreams,
+    node: (nodeId) => nodeEvent(service, nodeId),
+    health: (group, cluster) => healthEvent(health, group, cluster),
+  });
+  const eventSources = new EventSources({ hub: events, store, fleet, health, logger });
   const authenticator = await prepareApiAccess({
     service,
     logger,
@@ -603,11 +655,16 @@ async function main(): Promise<void> {
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
     rollouts,
+    ui: await UiAssets.load(
+      options.jaegerUiUrl === undefined ? {} : { jaegerUiUrl: options.jaegerUiUrl },
+    ),
     maxBodyBytes: options.limits.apiMaxBodyBytes,
     maxNestingDepth: options.limits.apiMaxNestingDepth,
     headersTimeoutMs: options.limits.apiHeadersTimeoutMs,
     requestTimeoutMs: options.limits.apiRequestTimeoutMs,
     collectGarbageOnScrape: options.debugGcOnMetrics,
+    events,
+    eventsBufferBytes: options.limits.apiEventsBufferBytes,
   });
   const grpcApi = new grpc.Server({
     'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,
@@ -632,6 +689,8 @@ async function main(): Promise<void> {
     logger,
   });
   replicaView.status = () => replicaSetStatus(leader.status(), rlsMembership.members());
+  // Before the API listens: a client's first stream misses nothing of what happens next.
+  await eventSources.start();
   const api = await httpApi.listen(options.api.host, options.api.port);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcApi.bindAsync(
@@ -735,6 +794,7 @@ async function main(): Promise<void> {
         httpApi.close(),
         new Promise<void>((resolve) => grpcApi.tryShutdown(() => resolve())),
       ]);
+      eventSources.close();
       await rolloutController.close();
       await acmeManager.close();
       await historyTrimmer.close();

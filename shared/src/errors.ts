@@ -49,6 +49,11 @@ export const ERROR_CODES = {
     grpcStatus: 'UNAVAILABLE',
     summary: 'the store cannot be reached',
   },
+  FERRY_RESOURCE_EXHAUSTED: {
+    status: 429,
+    grpcStatus: 'RESOURCE_EXHAUSTED',
+    summary: 'a server limit is reached (e.g. open event streams); retry later',
+  },
   FERRY_INTERNAL: {
     status: 500,
     grpcStatus: 'INTERNAL',

@@ -8,46 +8,17 @@ import type { ResourceStore } from '../store/store.js';
 import { ACME_STATE_TYPE, decodeAcmeState, EMPTY_STATE } from './acme-records.js';
 import { acmeSpecOf } from './acme-spec.js';
 import { SECRET_TYPE, leafInfo, secretChainPem } from './certificate-info.js';
+import type {
+  AcmeCertificateStatusJson,
+  CertificatesJson,
+  SecretCertificateJson,
+} from '@ferry/shared/api-wire';
 
-export interface AcmeCertificateStatusJson {
-  group: string;
-  name: string;
-  domains: string[];
-  groups: string[];
-  secret_name: string;
-  directory_url: string;
-  status: 'PENDING' | 'VALID' | 'FAILED';
-  serial: string;
-  not_after: string;
-  renew_at: string;
-  last_error: string;
-  failures: number;
-  next_attempt_at: string;
-  order_url: string;
-  updated_at: string;
-  replica: string;
-}
-
-export interface SecretCertificateJson {
-  group: string;
-  /** The Secret's name. */
-  name: string;
-  subject: string;
-  dns_names: string[];
-  issuer: string;
-  serial: string;
-  not_before: string;
-  not_after: string;
-  /** Whole days left before expiry (negative once expired). */
-  days_left: number;
-  /** "group/name" of the AcmeCertificate that produces it, or "". */
-  acme_certificate: string;
-}
-
-export interface CertificatesJson {
-  acme_certificates: AcmeCertificateStatusJson[];
-  secrets: SecretCertificateJson[];
-}
+export type {
+  AcmeCertificateStatusJson,
+  CertificatesJson,
+  SecretCertificateJson,
+} from '@ferry/shared/api-wire';
 
 const DAY_MS = 86_400_000;
 

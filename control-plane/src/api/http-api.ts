@@ -2,7 +2,7 @@
  * The management API over HTTP/JSON (node:http). Routes:
  *   POST   /v1/apply                    {group, resources, dry_run, expected_revision, message}
  *                                       or YAML (Content-Type application/yaml; the same fields as query parameters)
- *   GET    /v1/resources                ?type=&name=&group=&show_secrets=
+ *   GET    /v1/resources                ?type=&name=&group=&show_secrets=&revision= (as of a revision)
  *   GET    /v1/resources/{type}/{name}  ?group=&show_secrets=
  *   DELETE /v1/resources/{type}/{name}  ?group=&dry_run=&expected_revision=
  *   POST   /v1/delete                   {group, resources: [{type, name}], dry_run, expected_revision, message}
@@ -10,6 +10,8 @@
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
+ *   GET    /v1/nodes                    ?group=&state=&q=&offset=&limit=  the fleet, paged (nodes-page.ts)
+ *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
  *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
@@ -20,6 +22,7 @@
  *   DELETE /v1/tokens/{name}            revoke (admin)
  *   GET    /v1/certificates             ?group=  ACME certificates' state, certificates in Secrets (readable groups)
  *   GET    /healthz                     (no authentication)
+ *   GET    /ui/...                      the dashboard's static files (no authentication; ui-assets.ts)
  *   GET    /metrics                     Prometheus text (any authenticated caller)
  * Errors are `{code, message, details}` with the FerryError's status: 401 without valid
  * credentials, 403 when the caller's role does not allow the request for its group. Every route but
@@ -48,8 +51,18 @@ import type { Authenticator } from './authenticator.js';
 import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
 import { tokenRoute } from './http-token-routes.js';
 import { rolloutRoute } from './http-rollout-routes.js';
+import { UI_CONTENT_SECURITY_POLICY, type UiAssets } from './ui-assets.js';
 import type { RolloutService } from '../rollout/rollout-service.js';
 import { canRead } from './access.js';
+import type { EventHub } from './events/event-hub.js';
+import { DEFAULT_EVENTS_BUFFER_BYTES, eventsCursor, serveEvents } from './events/http-events.js';
+import {
+  DEFAULT_NODES_LIMIT,
+  MAX_NODES_LIMIT,
+  NODE_SYNC_STATES,
+  type NodesQuery,
+} from './nodes-page.js';
+import type { NodeSyncState, NodesPageJson, WhoamiJson } from '@ferry/shared/api-wire';
 import {
   processMetrics,
   PROMETHEUS_CONTENT_TYPE,
@@ -74,6 +87,7 @@ import {
   applyResponseJson,
   historyJson,
   listResponseJson,
+  nodeStatusJson,
   resourceJson,
   statusJson,
 } from './wire-json.js';
@@ -123,6 +137,12 @@ export interface HttpApiOptions {
   readonly traceContext?: boolean;
   /** Progressive rollouts; the /v1/rollouts routes answer 404 without it. */
   readonly rollouts?: RolloutService;
+  /** The dashboard, served under /ui/; /ui/ answers 404 without it. */
+  readonly ui?: UiAssets;
+  /** The event stream; GET /v1/events answers 404 without it. Closed with the API. */
+  readonly events?: EventHub;
+  /** An event stream with more unsent bytes is cut off (the client resumes). Default 4 MiB. */
+  readonly eventsBufferBytes?: number;
 }
 
 interface Reply {
@@ -130,6 +150,8 @@ interface Reply {
   readonly body: unknown;
   /** Set for a plain-text body (a string sent as is); otherwise `body` is sent as JSON. */
   readonly contentType?: string;
+  /** Set for a streamed response: it takes over the response instead of `body`. */
+  readonly stream?: (res: ServerResponse) => void;
 }
 
 export class HttpApi {
@@ -147,6 +169,9 @@ export class HttpApi {
   private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
   private readonly rollouts: RolloutService | undefined;
+  private readonly ui: UiAssets | undefined;
+  private readonly events: EventHub | undefined;
+  private readonly eventsBufferBytes: number;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -163,6 +188,9 @@ export class HttpApi {
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     this.rollouts = options.rollouts;
+    this.ui = options.ui;
+    this.events = options.events;
+    this.eventsBufferBytes = options.eventsBufferBytes ?? DEFAULT_EVENTS_BUFFER_BYTES;
     // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
     // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -215,8 +243,12 @@ export class HttpApi {
     return { host: a.address, port: a.port };
   }
 
-  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. Idempotent. */
+  /**
+   * Stops accepting, ends the event streams, lets in-flight requests finish, closes idle
+   * keep-alive connections. Idempotent.
+   */
   close(): Promise<void> {
+    this.events?.close();
     this.closing ??= new Promise<void>((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -232,6 +264,10 @@ export class HttpApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.ui && req.url !== undefined && /^\/ui(?:[/?]|$)/.test(req.url)) {
+      this.serveUi(req, res, this.ui);
+      return;
+    }
     let reply: Reply;
     try {
       reply =
@@ -240,6 +276,14 @@ export class HttpApi {
           : await this.route(req);
     } catch (err) {
       reply = this.errorReply(req, err);
+    }
+    if (reply.stream) {
+      try {
+        reply.stream(res);
+        return;
+      } catch (err) {
+        reply = this.errorReply(req, err);
+      }
     }
     const body =
       reply.contentType !== undefined && typeof reply.body === 'string'
@@ -257,6 +301,50 @@ export class HttpApi {
     // closing with unread bytes would make TCP reset the connection, which can destroy the 413
     // before the client reads it. --api-request-timeout-ms bounds how long a client may go on.
     if (reply.status === 413) req.resume();
+  }
+
+  /**
+   * The dashboard's files: revalidated on every load (ETag, 304) so a new control plane's UI is
+   * never mixed with an old one's cached modules; the policy headers on every answer.
+   */
+  private serveUi(req: IncomingMessage, res: ServerResponse, ui: UiAssets): void {
+    const url = new URL(req.url ?? '/', 'http://ferry.invalid');
+    const headers = {
+      'content-security-policy': UI_CONTENT_SECURITY_POLICY,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+    };
+    const plain = (status: number, text: string, extra: Record<string, string> = {}): void => {
+      res.writeHead(status, {
+        ...headers,
+        ...extra,
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
+      res.end(text);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return plain(405, `${req.method ?? ''} is not allowed on ${url.pathname}: only GET\n`, {
+        allow: 'GET, HEAD',
+      });
+    if (url.pathname === '/ui') return plain(308, 'see /ui/\n', { location: '/ui/' });
+    const asset = ui.get(url.pathname.slice('/ui/'.length));
+    if (!asset) return plain(404, `no dashboard file ${url.pathname}\n`);
+    const common = { ...headers, etag: asset.etag, 'cache-control': 'no-cache' };
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, common);
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      ...common,
+      'content-type': asset.contentType,
+      'content-length': asset.body.length,
+    });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
   }
 
   private errorReply(req: IncomingMessage, err: unknown): Reply {
@@ -318,6 +406,7 @@ export class HttpApi {
               name: url.searchParams.get('name') ?? undefined,
               group: url.searchParams.get('group') ?? undefined,
               showSecrets: queryBoolean(url, 'show_secrets'),
+              atRevision: optionalRevision(queryObject(url), 'revision'),
             },
             caller,
           ),
@@ -412,6 +501,36 @@ export class HttpApi {
         ),
       );
     }
+    if (path === '/v1/nodes') {
+      expectMethod(method, ['GET']);
+      const query = nodesQuery(url);
+      const page = await service.nodes(caller, query);
+      return ok({
+        revision: page.revision,
+        total: page.total,
+        counts: page.counts,
+        offset: query.offset,
+        limit: query.limit,
+        nodes: page.nodes.map((n) => ({ ...nodeStatusJson(n.node), state: n.state })),
+      } satisfies NodesPageJson);
+    }
+    if (path === '/v1/events' && this.events) {
+      expectMethod(method, ['GET']);
+      const hub = this.events;
+      const cursor = eventsCursor(req, url);
+      return {
+        status: 200,
+        body: undefined,
+        stream: (res) =>
+          serveEvents(req, res, {
+            hub,
+            caller,
+            cursor,
+            maxBufferBytes: this.eventsBufferBytes,
+            ...(this.logger ? { logger: this.logger } : {}),
+          }),
+      };
+    }
     if (path === '/v1/health' && this.health) {
       expectMethod(method, ['GET']);
       const query = queryObject(url);
@@ -444,7 +563,12 @@ export class HttpApi {
     }
     if (path === '/v1/whoami') {
       expectMethod(method, ['GET']);
-      return ok({ name: caller.name, role: caller.role, groups: caller.groups, via: caller.via });
+      return ok({
+        name: caller.name,
+        role: caller.role,
+        groups: caller.groups,
+        via: caller.via,
+      } satisfies WhoamiJson);
     }
     if (path === '/v1/tokens' || path.startsWith('/v1/tokens/'))
       return tokenRoute(this.service, {
@@ -492,6 +616,45 @@ export class HttpApi {
       );
     return { ...writeFields(body), documents: body.resources };
   }
+}
+
+/** GET /v1/nodes's query; a malformed value is a FERRY_BAD_REQUEST naming it. */
+function nodesQuery(url: URL): NodesQuery {
+  const query = queryObject(url);
+  const state = optionalString(query, 'state');
+  if (state !== undefined && !(NODE_SYNC_STATES as readonly string[]).includes(state))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `state: expected one of ${NODE_SYNC_STATES.join(', ')}, got ${JSON.stringify(state)}`,
+    );
+  const offset = queryCount(url, 'offset') ?? 0;
+  const limit = queryCount(url, 'limit') ?? DEFAULT_NODES_LIMIT;
+  if (limit < 1 || limit > MAX_NODES_LIMIT)
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `limit: expected 1 to ${MAX_NODES_LIMIT}, got ${limit}; page with offset`,
+    );
+  const group = optionalString(query, 'group');
+  const q = optionalString(query, 'q');
+  return {
+    ...(group ? { group } : {}),
+    ...(state !== undefined ? { state: state as NodeSyncState } : {}),
+    ...(q ? { q } : {}),
+    offset,
+    limit,
+  };
+}
+
+function queryCount(url: URL, field: string): number | undefined {
+  const v = url.searchParams.get(field);
+  if (v === null) return undefined;
+  const n = /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+  if (Number.isNaN(n))
+    throw new FerryError(
+      'FERRY_BAD_REQUEST',
+      `${field}: expected a non-negative integer, got ${JSON.stringify(v)}`,
+    );
+  return n;
 }
 
 function writeFields(body: Record<string, unknown>): {

@@ -19,7 +19,14 @@ import type { Tracer } from '@opentelemetry/api';
 import { FerryError, isFerryError, type Logger } from '@ferry/shared';
 import { apiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { keyOf, type Mutation, type ResourceStore, type StoredResource } from '../store/store.js';
-import type { FleetStatusSource, StatusOptions } from '../xds/fleet-status.js';
+import type {
+  FleetStatusSource,
+  NodeStatus,
+  NodeSummary,
+  StatusOptions,
+} from '../xds/fleet-status.js';
+import type { NodeSyncState } from '@ferry/shared/api-wire';
+import { nodesPage, summaryOf, type NodesPage, type NodesQuery } from './nodes-page.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import type { ForwardedCaller, PeerStatus } from '../replicas/peer-status.js';
 import {
@@ -247,7 +254,10 @@ export class ManagementService {
       name: request.name || undefined,
       group: request.group || undefined,
     };
-    const snapshot = await this.store.list(filter);
+    const snapshot =
+      request.atRevision === undefined
+        ? await this.store.list(filter)
+        : await this.store.listAt(request.atRevision, filter);
     // Without a group, a viewer of some groups sees those groups' resources.
     const resources = snapshot.resources
       .filter((r) => isConfigResource(r) && canRead(caller, r.group))
@@ -588,6 +598,54 @@ export class ManagementService {
       ...(replicaSet ? { replicaSet } : {}),
       ...(peers ? { unansweredReplicas: peers.unanswered } : {}),
     };
+  }
+
+  /**
+   * The fleet's nodes that `caller` may read, filtered, counted by state and paged
+   * (nodes-page.ts), sorted by node id as status sorts them; only the page's rows are built. A
+   * group asked for needs the viewer role there.
+   */
+  async nodes(
+    caller: Caller,
+    query: NodesQuery,
+  ): Promise<{
+    readonly revision: number;
+    readonly total: number;
+    readonly counts: NodesPage<NodeSummary>['counts'];
+    readonly nodes: ReadonlyArray<{ readonly node: NodeStatus; readonly state: NodeSyncState }>;
+  }> {
+    if (query.group !== undefined)
+      requireRole(caller, 'viewer', query.group, `nodes of group "${query.group}"`);
+    const revision = await this.store.currentRevision();
+    const fleet = this.fleet;
+    const all: Array<NodeSummary & { readonly row?: NodeStatus }> = fleet?.summaries
+      ? fleet.summaries()
+      : (fleet?.nodes() ?? []).map((row) => ({ ...summaryOf(row), row }));
+    const readable = all
+      .filter((n) => canRead(caller, n.group))
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const page = nodesPage(readable, query);
+    const nodes = [];
+    for (const item of page.items) {
+      const node = item.row ?? this.nodeStatus(item.nodeId);
+      if (node) nodes.push({ node: this.withReplica(node), state: item.state });
+    }
+    return { revision, total: page.total, counts: page.counts, nodes };
+  }
+
+  /**
+   * One node's row as status shows it, for any caller (the event stream filters by group);
+   * undefined when the fleet does not know it.
+   */
+  nodeStatus(nodeId: string): NodeStatus | undefined {
+    const node = this.fleet?.nodes({ nodeId })[0];
+    return node && this.withReplica(node);
+  }
+
+  /** As status shows a node of this replica (a row that names its replica keeps it). */
+  private withReplica(node: NodeStatus): NodeStatus {
+    const self = node.replica === undefined ? this.replicas?.()?.self : undefined;
+    return self === undefined ? node : { ...node, replica: self };
   }
 
   /** Creates an API token or certificate binding (admin only); the token is in the result once. */

@@ -57,6 +57,8 @@ export interface ListRequest {
   readonly name?: string;
   readonly group?: string;
   readonly showSecrets?: boolean;
+  /** The resources as they were at this revision (the dashboard's diff); default: now. */
+  readonly atRevision?: number;
 }
 
 export interface ResourceView {

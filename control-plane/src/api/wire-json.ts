@@ -1,10 +1,22 @@
 /**
  * The HTTP API's JSON shapes (snake_case, like proto3 JSON and ferry/v1/management.proto), built
  * from the service's results. Resource bodies pass through untouched: their map keys are data.
- * The interfaces are the API's contract: ferryctl reads responses through them.
+ * The types are the API's contract (@ferry/shared/api-wire): ferryctl and the dashboard read
+ * responses through them.
  */
 import type { ApiTokenRecord } from './api-tokens.js';
-import type { JsonValue } from '@ferry/proto';
+import type {
+  ApplyResponseJson,
+  HistoryJson,
+  ListResponseJson,
+  NodeStatusJson,
+  PreflightJson,
+  ReplicaSetJson,
+  ResourceJson,
+  ResourceStatusJson,
+  StatusJson,
+  TokenJson,
+} from '@ferry/shared/api-wire';
 import type { NodeStatus, ResourceStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
@@ -16,160 +28,23 @@ import type {
   StatusResponse,
 } from './management-types.js';
 
-export interface ResourceChangeJson {
-  readonly type_url: string;
-  readonly kind: string;
-  readonly group: string;
-  readonly name: string;
-  readonly action: string;
-  readonly version: string;
-}
-
-export interface ApplyResponseJson {
-  readonly revision: number;
-  readonly dry_run: boolean;
-  readonly changes: readonly ResourceChangeJson[];
-  /** Present when the control plane runs pre-flights (docs/architecture.md, "Pre-flight"). */
-  readonly preflight?: readonly PreflightJson[];
-}
-
-/** The Preflight message of proto/ferry/v1/management.proto, in proto field names. */
-export interface PreflightJson {
-  readonly group: string;
-  readonly translator_version: string;
-  readonly checked_resources: number;
-  readonly resources: ReadonlyArray<{
-    readonly type_url: string;
-    readonly kind: string;
-    readonly name: string;
-    readonly changed: boolean;
-    readonly errors: readonly string[];
-    readonly unchecked: readonly string[];
-    readonly rejected_by: readonly string[];
-    readonly blocking: boolean;
-  }>;
-  readonly proxies: ReadonlyArray<{
-    readonly node_id: string;
-    readonly user_agent: string;
-    readonly pre_checked: boolean;
-    readonly would_ack: boolean;
-    readonly rejects: readonly string[];
-    readonly note: string;
-  }>;
-  readonly pre_checked_proxies: number;
-  readonly other_proxies: number;
-  readonly warnings: readonly string[];
-  readonly refuse: boolean;
-}
-
-export interface ResourceJson {
-  readonly type_url: string;
-  readonly kind: string;
-  readonly group: string;
-  readonly name: string;
-  readonly version: string;
-  readonly revision: number;
-  /** The resource as proto3 JSON with "@type" (key material redacted unless asked for). */
-  readonly resource: Record<string, JsonValue>;
-}
-
-export interface ListResponseJson {
-  readonly revision: number;
-  readonly resources: readonly ResourceJson[];
-}
-
-export interface HistoryEntryJson {
-  readonly revision: number;
-  /** ISO-8601. */
-  readonly time: string;
-  readonly message: string;
-  /** Who made it: a token's name, FERRY_API_TOKEN, loopback, or "" (the control plane). */
-  readonly actor: string;
-  /** `action` is "put" or "delete". */
-  readonly changes: readonly ResourceChangeJson[];
-}
-
-export interface HistoryJson {
-  readonly entries: readonly HistoryEntryJson[];
-  /**
-   * The log's base: the revisions up to it were trimmed (their entries are gone), the state at
-   * it is kept (rollback to it works). 0 while nothing was trimmed.
-   */
-  readonly history_base: number;
-}
-
-export interface TypeStatusJson {
-  readonly type_url: string;
-  readonly version_sent: string;
-  readonly version_acked: string;
-  readonly resources: number;
-  readonly last_nack?: {
-    readonly version: string;
-    readonly error: string;
-    readonly time: string;
-    readonly resources?: readonly string[];
-  };
-  /** What the type's resources run, but the rejected ones (docs/architecture.md). */
-  readonly version_applied?: string;
-  /** The resources the proxy rejected alone (each runs an earlier version, or none). */
-  readonly rejected_resources?: readonly ResourceStatusJson[];
-  /** Every resource, with `?resources=true`. */
-  readonly resource_statuses?: readonly ResourceStatusJson[];
-}
-
-export interface ResourceStatusJson {
-  readonly name: string;
-  /** ACKED, NACKED, REQUESTED or DOES_NOT_EXIST. */
-  readonly state: string;
-  readonly version_running: string;
-  readonly version_sent: string;
-  readonly nack?: { readonly version: string; readonly error: string; readonly time: string };
-}
-
-export interface NodeStatusJson {
-  readonly node_id: string;
-  readonly cluster: string;
-  readonly group: string;
-  readonly user_agent: string;
-  readonly address: string;
-  readonly streams: readonly string[];
-  readonly connected: boolean;
-  readonly connected_since: string;
-  readonly last_seen: string;
-  readonly types: readonly TypeStatusJson[];
-  /** The control-plane replica holding the proxy's streams. */
-  readonly replica?: string;
-  /** See NodeStatus.rollout. */
-  readonly rollout?: string;
-}
-
-export interface ReplicaJson {
-  readonly id: string;
-  readonly address: string;
-  readonly api_url: string;
-  readonly leader: boolean;
-  readonly self: boolean;
-}
-
-export interface ReplicaSetJson {
-  readonly self: string;
-  /** Absent: no leader seen. */
-  readonly leader?: string;
-  readonly leader_expires_at?: string;
-  readonly replicas: readonly ReplicaJson[];
-}
-
-export interface StatusJson {
-  readonly revision: number;
-  readonly nodes: readonly NodeStatusJson[];
-  readonly replica_set?: ReplicaSetJson;
-  /** Live replicas asked for their proxies that did not answer (their proxies are missing). */
-  readonly unanswered_replicas?: ReadonlyArray<{
-    readonly replica: string;
-    readonly api_url: string;
-    readonly error: string;
-  }>;
-}
+export type {
+  ApplyResponseJson,
+  CreatedTokenJson,
+  HistoryEntryJson,
+  HistoryJson,
+  ListResponseJson,
+  NodeStatusJson,
+  PreflightJson,
+  ReplicaJson,
+  ReplicaSetJson,
+  ResourceChangeJson,
+  ResourceJson,
+  ResourceStatusJson,
+  StatusJson,
+  TokenJson,
+  TypeStatusJson,
+} from '@ferry/shared/api-wire';
 
 export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
   return {
@@ -251,24 +126,6 @@ export function historyJson(entries: readonly HistoryView[], base: number): Hist
       })),
     })),
   };
-}
-
-/** A token as `GET /v1/tokens` shows it: never its secret nor the secret's digest. */
-export interface TokenJson {
-  readonly name: string;
-  readonly role: string;
-  readonly groups: readonly string[];
-  /** "" for a bearer token. */
-  readonly client_identity: string;
-  readonly created_at: string;
-  /** Absent: never expires. */
-  readonly expires_at?: string;
-  readonly created_by: string;
-}
-
-export interface CreatedTokenJson extends TokenJson {
-  /** The bearer token, shown this once; absent for a client-certificate binding. */
-  readonly token?: string;
 }
 
 export function tokenJson(r: ApiTokenRecord): TokenJson {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { ErrorJson } from '@ferry/shared/api-wire';
 import { CtlError, EXIT_USAGE, exitCodeForServerError } from './ctl-error.js';
 
 export interface ClientTls {
@@ -71,7 +72,10 @@ export class ApiClient {
     };
   }
 
-  /** `T` is the endpoint's response shape (api/wire-json.ts); the server is trusted to keep it. */
+  /**
+   * `T` is the endpoint's response shape (@ferry/shared/api-wire); the server is trusted to keep
+   * it.
+   */
   get<T>(
     path: string,
     query: Record<string, string | boolean | number | undefined> = {},
@@ -79,7 +83,8 @@ export class ApiClient {
     return this.request('GET', path + queryString(query));
   }
 
-  post<T>(path: string, body: unknown): Promise<T> {
+  /** `Request` and `Response` are the endpoint's body shapes (@ferry/shared/api-wire). */
+  post<Request extends object, Response>(path: string, body: Request): Promise<Response> {
     return this.request('POST', path, body);
   }
 
@@ -110,11 +115,10 @@ export class ApiClient {
       );
     }
     if (status < 200 || status >= 300) {
-      const error = (typeof json === 'object' && json !== null ? json : {}) as {
-        code?: unknown;
-        message?: unknown;
-        details?: unknown;
-      };
+      // Checked field by field: a proxy in front of the API may answer with anything.
+      const error = (typeof json === 'object' && json !== null ? json : {}) as Partial<
+        Record<keyof ErrorJson, unknown>
+      >;
       const code = typeof error.code === 'string' ? error.code : `HTTP ${status}`;
       const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
       const details = Array.isArray(error.details) ? error.details.map(String) : [];

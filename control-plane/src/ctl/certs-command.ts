@@ -3,7 +3,7 @@
  * last error) and every certificate held in a stored Secret, per group, with days to expiry and
  * a warning for those under `--warn-days` (default 21).
  */
-import type { CertificatesJson } from '../acme/acme-status.js';
+import type { CertificatesJson } from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import type { Output } from './output.js';

@@ -3,7 +3,7 @@
  * singleton duties) and which one answered; then the proxies of each replica (the answering
  * replica asks the others, docs/architecture.md "Fleet status across replicas").
  */
-import type { StatusJson } from '../api/wire-json.js';
+import type { StatusJson } from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';

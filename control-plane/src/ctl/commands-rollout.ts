@@ -6,27 +6,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseDocuments } from '@ferry/proto';
+import type {
+  RolloutActionRequestJson,
+  RolloutActionResponseJson,
+  RolloutJson,
+  RolloutListJson,
+  RolloutStartRequestJson,
+  RolloutStartResponseJson,
+} from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { table } from './format.js';
 import { annotateSources, readDocuments } from './input.js';
 import type { Output } from './output.js';
-
-interface RolloutJson {
-  readonly name: string;
-  readonly group: string;
-  readonly state: string;
-  readonly stage: number;
-  readonly stages: readonly string[];
-  readonly selectors: readonly string[];
-  readonly bake: string;
-  readonly updated_nodes: readonly string[];
-  readonly reason: string;
-  readonly created_by: string;
-  readonly updated_at: string;
-  readonly changes: ReadonlyArray<{ type_url: string; name: string; op: string }>;
-}
 
 /** Whether `apply` was asked to roll out rather than apply at once. */
 export function wantsRollout(args: ParsedArgs): boolean {
@@ -74,19 +67,19 @@ function printRollout(io: Output, r: RolloutJson): void {
 /** `apply` with --stages or --rollout. */
 export async function applyRollout(args: ParsedArgs, client: ApiClient, io: Output): Promise<void> {
   const documents = await readDocuments(args.options.files);
-  let response: {
-    rollout: RolloutJson;
-    changes: ReadonlyArray<{ kind: string; name: string; group: string; action: string }>;
-  };
+  let response: RolloutStartResponseJson;
   try {
-    response = await client.post('/v1/rollouts', {
-      group: args.options.group,
-      resources: documents.map((d) => d.doc),
-      message:
-        args.options.message ?? `ferryctl apply -f ${args.options.files.join(' -f ')} (rollout)`,
-      force: args.options.force,
-      rollout: await rolloutSpec(args),
-    });
+    response = await client.post<RolloutStartRequestJson, RolloutStartResponseJson>(
+      '/v1/rollouts',
+      {
+        group: args.options.group,
+        resources: documents.map((d) => d.doc),
+        message:
+          args.options.message ?? `ferryctl apply -f ${args.options.files.join(' -f ')} (rollout)`,
+        force: args.options.force,
+        rollout: await rolloutSpec(args),
+      },
+    );
   } catch (err) {
     if (err instanceof CtlError)
       throw new CtlError(err.exitCode, err.message, annotateSources(err.details, documents));
@@ -111,7 +104,7 @@ const ACTIONS = ['pause', 'resume', 'abort', 'promote'];
 export async function rollout(args: ParsedArgs, client: ApiClient, io: Output): Promise<void> {
   const action = args.positional[0] ?? 'status';
   if (action === 'status') {
-    const response = await client.get<{ rollouts: RolloutJson[] }>('/v1/rollouts', {
+    const response = await client.get<RolloutListJson>('/v1/rollouts', {
       group: args.options.group,
     });
     if (args.options.output === 'json') {
@@ -144,9 +137,12 @@ export async function rollout(args: ParsedArgs, client: ApiClient, io: Output): 
       EXIT_USAGE,
       `rollout: expected status, ${ACTIONS.join(', ')}; got ${JSON.stringify(action)}`,
     );
-  const response = await client.post<{ rollout: RolloutJson }>(`/v1/rollouts/${action}`, {
-    group: args.options.group ?? 'default',
-  });
+  const response = await client.post<RolloutActionRequestJson, RolloutActionResponseJson>(
+    `/v1/rollouts/${action}`,
+    {
+      group: args.options.group ?? 'default',
+    },
+  );
   if (args.options.output === 'json') {
     io.out(`${JSON.stringify(response, null, 2)}\n`);
     return;

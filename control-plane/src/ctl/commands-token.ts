@@ -3,19 +3,18 @@
  * printed once, on stdout alone, so that `FERRY_TOKEN=$(ferryctl token create ...)` works; the
  * server keeps only its hash.
  */
-import type { CreatedTokenJson, TokenJson } from '../api/wire-json.js';
+import type {
+  CreatedTokenJson,
+  CreateTokenRequestJson,
+  RevokedTokenJson,
+  TokenListJson,
+  WhoamiJson,
+} from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import type { ParsedArgs } from './args.js';
 import { CtlError, EXIT_USAGE } from './ctl-error.js';
 import { table } from './format.js';
 import type { Output } from './output.js';
-
-interface WhoamiJson {
-  readonly name: string;
-  readonly role: string;
-  readonly groups: readonly string[];
-  readonly via: string;
-}
 
 export async function token(args: ParsedArgs, client: ApiClient, io: Output): Promise<void> {
   const [action, name, ...extra] = args.positional;
@@ -29,7 +28,7 @@ export async function token(args: ParsedArgs, client: ApiClient, io: Output): Pr
     case 'revoke':
       if (!name)
         throw new CtlError(EXIT_USAGE, 'token revoke needs NAME (see ferryctl token list)');
-      await client.delete(`/v1/tokens/${encodeURIComponent(name)}`);
+      await client.delete<RevokedTokenJson>(`/v1/tokens/${encodeURIComponent(name)}`);
       io.out(`token ${name} revoked\n`);
       return;
     default:
@@ -54,7 +53,7 @@ async function create(
       EXIT_USAGE,
       `token create: a ${o.role} needs --group GROUP (or --group '*')`,
     );
-  const created = await client.post<CreatedTokenJson>('/v1/tokens', {
+  const created = await client.post<CreateTokenRequestJson, CreatedTokenJson>('/v1/tokens', {
     name,
     role: o.role,
     groups: o.groups,
@@ -78,7 +77,7 @@ async function create(
 }
 
 async function list(args: ParsedArgs, client: ApiClient, io: Output): Promise<void> {
-  const response = await client.get<{ tokens: TokenJson[] }>('/v1/tokens');
+  const response = await client.get<TokenListJson>('/v1/tokens');
   if (args.options.output === 'json') {
     io.out(JSON.stringify(response, null, 2) + '\n');
     return;

@@ -12,15 +12,19 @@ import {
 } from '@ferry/proto';
 import { redactKeyMaterial } from '../api/redact.js';
 import type {
+  ApplyRequestJson,
   ApplyResponseJson,
+  DeleteRequestJson,
+  HealthJson,
   HistoryJson,
   ListResponseJson,
+  LoadCountsJson,
+  LoadJson,
   ResourceChangeJson,
   ResourceJson,
+  RollbackRequestJson,
   StatusJson,
-} from '../api/wire-json.js';
-import type { HealthJson } from '../health/health-json.js';
-import type { LoadCountsJson, LoadJson } from '../load/load-aggregate.js';
+} from '@ferry/shared/api-wire';
 import { ApiClient } from './api-client.js';
 import { certs } from './certs-command.js';
 import type { ParsedArgs } from './args.js';
@@ -106,7 +110,7 @@ async function applyDocuments(
   dryRun: boolean,
 ): Promise<ApplyResponseJson> {
   try {
-    return await client.post<ApplyResponseJson>('/v1/apply', {
+    return await client.post<ApplyRequestJson, ApplyResponseJson>('/v1/apply', {
       group: args.options.group,
       resources: documents.map((d) => d.doc),
       dry_run: dryRun,
@@ -165,7 +169,7 @@ const del: Command = async (args, client, io) => {
   const type = resolveType(args.positional[0]);
   const names = args.positional.slice(1);
   if (names.length === 0) throw new CtlError(EXIT_USAGE, 'delete needs TYPE NAME [NAME...]');
-  const response = await client.post<ApplyResponseJson>('/v1/delete', {
+  const response = await client.post<DeleteRequestJson, ApplyResponseJson>('/v1/delete', {
     group: args.options.group,
     resources: names.map((name) => ({ type: type.typeUrl, name })),
     dry_run: args.options.dryRun,
@@ -439,7 +443,7 @@ const rollback: Command = async (args, client, io) => {
   const revision = Number(word);
   if (word === undefined || !/^\d+$/.test(word))
     throw new CtlError(EXIT_USAGE, 'rollback needs a revision number (see ferryctl history)');
-  const response = await client.post<ApplyResponseJson>('/v1/rollback', {
+  const response = await client.post<RollbackRequestJson, ApplyResponseJson>('/v1/rollback', {
     revision,
     group: args.options.group,
     dry_run: args.options.dryRun,

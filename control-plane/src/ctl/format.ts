@@ -1,4 +1,5 @@
 /** ferryctl's human output: aligned tables and a unified-style line diff. */
+import type { TypeStatusJson } from '@ferry/shared/api-wire';
 
 /** Columns padded to their widest cell, separated by three spaces (the last column unpadded). */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
@@ -107,12 +108,11 @@ export function shortVersion(version: string): string {
   return version.length > 12 ? version.slice(0, 12) : version;
 }
 
-/** The `last_nack` object of the HTTP status JSON (api/wire-json.ts). */
-export interface LastNackJson {
-  readonly version: string;
-  readonly error: string;
-  readonly resources?: readonly string[];
-}
+/** The `last_nack` object of the HTTP status JSON (the fields a NACK cell shows). */
+export type LastNackJson = Pick<
+  NonNullable<TypeStatusJson['last_nack']>,
+  'version' | 'error' | 'resources'
+>;
 
 /**
  * A status table's NACK cell: `v=<short version>: <error> (resources: c1,c2)`; '' without a NACK.

@@ -3,7 +3,7 @@
  * ferry-proxy would reject, its errors with field paths and who would reject it; per connected
  * proxy, pre-checked or not; then the warnings.
  */
-import type { PreflightJson } from '../api/wire-json.js';
+import type { PreflightJson } from '@ferry/shared/api-wire';
 
 export function formatPreflight(p: PreflightJson): string {
   const lines: string[] = [];

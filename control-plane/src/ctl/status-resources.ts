@@ -5,7 +5,7 @@
  * `ferryctl status`, the lines that list the resources proxies rejected alone.
  */
 import { RESOURCE_TYPES } from '@ferry/proto';
-import type { NodeStatusJson, StatusJson } from '../api/wire-json.js';
+import type { NodeStatusJson, StatusJson } from '@ferry/shared/api-wire';
 import type { ApiClient } from './api-client.js';
 import { CtlError, EXIT_REJECTED } from './ctl-error.js';
 import { shortVersion, table } from './format.js';

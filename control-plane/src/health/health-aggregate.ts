@@ -11,6 +11,7 @@
  *
  * The clock is injectable so tests need no timing. Nothing here holds timers.
  */
+import { EventEmitter } from 'node:events';
 
 /** What one proxy says about one endpoint. */
 export type ReportedHealth = 'HEALTHY' | 'UNHEALTHY';
@@ -67,8 +68,18 @@ export interface QuorumView {
   readonly marked: ReadonlySet<string>;
 }
 
+/**
+ * `cluster` when an endpoint of (group, cluster) changed its counts, appeared or disappeared (the
+ * management API's event stream). Listeners run inside the HDS handlers: cheap, never throwing.
+ */
+export interface HealthChangeEvents {
+  cluster: [group: string, cluster: string];
+}
+
 /** What the management API reads. */
 export interface HealthStatusSource {
+  /** Pushed changes, for sources that have them. */
+  readonly changes?: EventEmitter<HealthChangeEvents>;
   clusters(): ClusterAggregate[];
   nodes(): NodeHealthView[];
   /** The quorum rule's state for a cluster that uses it (undefined otherwise). */
@@ -114,6 +125,7 @@ export class HealthAggregate implements HealthStatusSource {
   readonly #onReport: HealthAggregateOptions['onReport'];
   readonly #onForget: HealthAggregateOptions['onForget'];
   readonly #quorum: HealthAggregateOptions['quorum'];
+  readonly changes = new EventEmitter<HealthChangeEvents>();
 
   constructor(options: HealthAggregateOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -233,6 +245,7 @@ export class HealthAggregate implements HealthStatusSource {
   #refresh(): void {
     const now = this.#now();
     const tallies = this.#tally();
+    const changed = new Map<string, [group: string, cluster: string]>();
     for (const [id, t] of tallies) {
       const counts = `${t.healthy}/${t.unhealthyNodes.length}`;
       const previous = this.#since.get(id);
@@ -240,8 +253,15 @@ export class HealthAggregate implements HealthStatusSource {
       const status = statusOf(t.healthy, t.unhealthyNodes.length);
       this.#since.set(id, { counts, since: now, status });
       if (previous?.status !== status) this.#onTransition?.(status);
+      changed.set(JSON.stringify([t.group, t.cluster]), [t.group, t.cluster]);
     }
-    for (const id of [...this.#since.keys()]) if (!tallies.has(id)) this.#since.delete(id);
+    for (const id of [...this.#since.keys()]) {
+      if (tallies.has(id)) continue;
+      this.#since.delete(id);
+      const [group, cluster] = JSON.parse(id) as [string, string];
+      changed.set(JSON.stringify([group, cluster]), [group, cluster]);
+    }
+    for (const [group, cluster] of changed.values()) this.changes.emit('cluster', group, cluster);
   }
 }
 

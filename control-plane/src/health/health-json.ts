@@ -10,38 +10,14 @@
  */
 import type { HealthStatusSource } from './health-aggregate.js';
 
-export interface EndpointHealthJson {
-  readonly address: string;
-  readonly status: string;
-  readonly healthy: number;
-  readonly unhealthy: number;
-  readonly proxies: number;
-  readonly since: string;
-  readonly unhealthy_nodes: readonly string[];
-  readonly eds_unhealthy_by_quorum?: boolean;
-}
+import type { HealthJson } from '@ferry/shared/api-wire';
 
-export interface ClusterHealthJson {
-  readonly group: string;
-  readonly cluster: string;
-  readonly quorum?: { readonly unhealthy_percent: number; readonly min_proxies: number };
-  readonly endpoints: readonly EndpointHealthJson[];
-}
-
-export interface NodeHealthJson {
-  readonly node_id: string;
-  readonly group: string;
-  readonly reported_at: string;
-  readonly clusters: ReadonlyArray<{
-    readonly cluster: string;
-    readonly endpoints: ReadonlyArray<{ readonly address: string; readonly status: string }>;
-  }>;
-}
-
-export interface HealthJson {
-  readonly clusters: readonly ClusterHealthJson[];
-  readonly nodes: readonly NodeHealthJson[];
-}
+export type {
+  ClusterHealthJson,
+  EndpointHealthJson,
+  HealthJson,
+  NodeHealthJson,
+} from '@ferry/shared/api-wire';
 
 export interface HealthFilter {
   readonly group?: string | undefined;

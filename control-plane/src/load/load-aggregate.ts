@@ -9,6 +9,7 @@
  * metrics (`load_metric_stats`: a request count and a sum of values over the interval) are
  * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC.
  */
+import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
 
 /** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
 export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
@@ -226,45 +227,7 @@ export class LoadAggregate {
   }
 }
 
-/** LRS's counter names, per locality or summed. */
-export interface LoadCountsJson {
-  readonly total_successful_requests: number;
-  readonly total_error_requests: number;
-  readonly total_issued_requests: number;
-  readonly total_requests_in_progress: number;
-  readonly total_dropped_requests: number;
-}
-
-export interface NodeLoadJson {
-  readonly node: string;
-  readonly reported_at: string;
-  readonly load_report_interval_ms?: number;
-  readonly dropped: { readonly latest: number; readonly total: number };
-  readonly localities: ReadonlyArray<{
-    readonly locality: {
-      readonly region: string;
-      readonly zone: string;
-      readonly sub_zone: string;
-    };
-    readonly latest: LoadCountsJson;
-    readonly total: LoadCountsJson;
-    /** Named load metrics since the node's stream opened (LRS's EndpointLoadMetricStats). */
-    readonly load_metric_stats: ReadonlyArray<{
-      readonly metric_name: string;
-      readonly num_requests_finished_with_metric: number;
-      readonly total_metric_value: number;
-    }>;
-  }>;
-}
-
-export interface LoadJson {
-  readonly clusters: ReadonlyArray<{
-    readonly group: string;
-    readonly cluster: string;
-    readonly total: LoadCountsJson;
-    readonly nodes: readonly NodeLoadJson[];
-  }>;
-}
+export type { LoadCountsJson, LoadJson, NodeLoadJson } from '@ferry/shared/api-wire';
 
 /** The JSON of GET /v1/load (snake_case like the rest of the API). */
 export function loadJson(

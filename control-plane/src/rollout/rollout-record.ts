@@ -5,6 +5,7 @@
  * controller (rollout-controller.ts) rewrites it at every step.
  */
 import { binaryToJson, contentVersion, jsonToBinary, sortKeysDeep } from '@ferry/proto';
+import type { RolloutJson } from '@ferry/shared/api-wire';
 import type { Mutation } from '../store/store.js';
 
 export const ROLLOUT_TYPE = 'type.googleapis.com/ferry.v1.Rollout';
@@ -212,7 +213,7 @@ export function decodeRollout(value: Uint8Array): RolloutRecord {
 }
 
 /** The JSON the management API shows (snake_case like the rest of it; no resource bytes). */
-export function rolloutView(r: RolloutRecord): Json {
+export function rolloutView(r: RolloutRecord): RolloutJson {
   return {
     name: r.name,
     group: r.group,

@@ -77,6 +77,20 @@ export interface NodeStatus {
   readonly rollout?: string;
 }
 
+/**
+ * What paging the fleet needs of a node (GET /v1/nodes), without building its whole row: the
+ * fields searched, and its sync state (nodes-page.ts has the rule).
+ */
+export interface NodeSummary {
+  readonly nodeId: string;
+  readonly group: string;
+  readonly address: string;
+  readonly userAgent: string;
+  readonly state: 'SYNCED' | 'STALE' | 'NACKED';
+}
+
 export interface FleetStatusSource {
   nodes(options?: StatusOptions): NodeStatus[];
+  /** Every node's summary, cheaper than `nodes()` (large fleets page through these). */
+  summaries?(): NodeSummary[];
 }

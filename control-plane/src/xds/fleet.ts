@@ -14,10 +14,12 @@
  * a resource runs `versionApplied` if the snapshot of that version (kept by reference, shared by
  * the group's nodes) had it. A NACK without names rejects the whole response, as before.
  */
+import { EventEmitter } from 'node:events';
 import type {
   FleetStatusSource,
   NackStatus,
   NodeStatus,
+  NodeSummary,
   ResourceStatus,
   StatusOptions,
   TypeStatus,
@@ -143,6 +145,17 @@ export interface FleetTrackerOptions {
   readonly snapshots?: (group: string, typeUrl: string) => ReadonlyMap<string, unknown>;
 }
 
+/**
+ * What FleetTracker.changes tells (the management API's event stream): `change` when a node
+ * connected a stream, was sent a response, ACKed, NACKed or lost a stream; `gone` when its record
+ * was forgotten (expired, over the cap of disconnected nodes, or replaced by one in another group).
+ * Listeners run synchronously inside the xDS streams' handlers: they must be cheap and not throw.
+ */
+export interface FleetChangeEvents {
+  change: [nodeId: string];
+  gone: [nodeId: string, group: string];
+}
+
 /** A node's record as CSDS reads it. */
 export interface FleetNodeView {
   readonly node: NodeIdentity;
@@ -171,6 +184,8 @@ export class FleetTracker implements FleetStatusSource {
    * pruned records linger until shifted out; they hold no record, so they cost a few bytes).
    */
   private readonly disconnectedOrder: Array<[string, number]> = [];
+  /** Node state changes, pushed (never polled); see FleetChangeEvents. */
+  readonly changes = new EventEmitter<FleetChangeEvents>();
 
   constructor(options: FleetTrackerOptions = {}) {
     this.snapshots = options.snapshots;
@@ -190,6 +205,7 @@ export class FleetTracker implements FleetStatusSource {
     this.maybePrune();
     const now = this.now();
     let record = this.records.get(node.id);
+    if (record && record.group !== groupOf(node)) this.changes.emit('gone', node.id, record.group);
     if (!record || record.disconnectedAt !== undefined || record.group !== groupOf(node)) {
       // A node that reconnects starts over: what it had is unknown until it asks again.
       record = {
@@ -214,7 +230,13 @@ export class FleetTracker implements FleetStatusSource {
     record.node = node;
     record.address = address;
     record.lastSeen = now;
+    this.changes.emit('change', node.id);
     return new StreamHandle(this, record, node, kind);
+  }
+
+  /** The node's state changed (StreamHandle). */
+  changed(record: NodeRecord): void {
+    this.changes.emit('change', record.node.id);
   }
 
   /** A NACK for the rollout controller's gate (StreamHandle). */
@@ -235,16 +257,50 @@ export class FleetTracker implements FleetStatusSource {
   }
 
   nodes(options: StatusOptions = {}): NodeStatus[] {
+    if (options.nodeId === undefined) {
+      this.prune();
+      return [...this.records.values()].map((r) => this.status(r, options));
+    }
+    // One node: no scan of the whole fleet (the event stream reads nodes one by one).
+    this.maybePrune();
+    const record = this.records.get(options.nodeId);
+    if (!record || this.expired(record, this.now() - this.retainMs)) return [];
+    return [this.status(record, options)];
+  }
+
+  /**
+   * Every node's summary for paging: no times formatted, no type rows built. The state follows
+   * the rule of GET /v1/nodes (api/nodes-page.ts, nodeSyncState) on the same fields.
+   */
+  summaries(): NodeSummary[] {
     this.prune();
-    const records =
-      options.nodeId === undefined
-        ? [...this.records.values()]
-        : [this.records.get(options.nodeId)].filter((r) => r !== undefined);
-    return records.map((r) => ({
+    const out: NodeSummary[] = [];
+    for (const r of this.records.values()) {
+      let state: NodeSummary['state'] = r.disconnectedAt === undefined ? 'SYNCED' : 'STALE';
+      for (const t of r.types.values()) {
+        if (t.lastNack !== undefined || t.rejected !== undefined) {
+          state = 'NACKED';
+          break;
+        }
+        if (t.versionSent !== t.versionApplied) state = 'STALE';
+      }
+      out.push({
+        nodeId: r.node.id,
+        group: r.group,
+        address: r.address,
+        userAgent: userAgentOf(r.node),
+        state,
+      });
+    }
+    return out;
+  }
+
+  private status(r: NodeRecord, options: StatusOptions): NodeStatus {
+    return {
       nodeId: r.node.id,
       cluster: r.node.cluster,
       group: r.group,
-      userAgent: [r.node.user_agent_name, r.node.user_agent_version].filter(Boolean).join('/'),
+      userAgent: userAgentOf(r.node),
       address: r.address,
       streams: [...r.streams],
       connected: r.disconnectedAt === undefined,
@@ -275,7 +331,7 @@ export class FleetTracker implements FleetStatusSource {
           ? { resourceStatuses: this.resourceStatuses(r.group, typeUrl, t) }
           : {}),
       })),
-    }));
+    };
   }
 
   /** The nodes of `group` connected now, with their identity (the pre-flight's fleet). */
@@ -310,7 +366,8 @@ export class FleetTracker implements FleetStatusSource {
     while (this.disconnectedOrder.length > this.maxDisconnected) {
       const [id, at] = this.disconnectedOrder.shift()!;
       // Only if the node is still disconnected since then (not reconnected meanwhile).
-      if (this.records.get(id)?.disconnectedAt === at) this.records.delete(id);
+      const r = this.records.get(id);
+      if (r?.disconnectedAt === at) this.forget(id, r);
     }
   }
 
@@ -321,10 +378,21 @@ export class FleetTracker implements FleetStatusSource {
   private prune(): void {
     this.lastPruneAt = this.now();
     const cutoff = this.now() - this.retainMs;
-    for (const [id, r] of this.records) {
-      if (r.disconnectedAt !== undefined && r.disconnectedAt < cutoff) this.records.delete(id);
-    }
+    for (const [id, r] of this.records) if (this.expired(r, cutoff)) this.forget(id, r);
   }
+
+  private expired(r: NodeRecord, cutoff: number): boolean {
+    return r.disconnectedAt !== undefined && r.disconnectedAt < cutoff;
+  }
+
+  private forget(id: string, r: NodeRecord): void {
+    this.records.delete(id);
+    this.changes.emit('gone', id, r.group);
+  }
+}
+
+function userAgentOf(node: NodeIdentity): string {
+  return [node.user_agent_name, node.user_agent_version].filter(Boolean).join('/');
 }
 
 /** The type runs `version` now (all of it, or all but its rejected resources). */
@@ -425,6 +493,7 @@ class StreamHandle implements NodeHandle {
     t.subscription = subscription;
     t.snapshotSent = snapshot;
     t.lastSent = this.stamp();
+    this.tracker.changed(this.owner);
   }
 
   acked(typeUrl: string, version: string, carried?: readonly string[]): void {
@@ -436,6 +505,7 @@ class StreamHandle implements NodeHandle {
     t.rejected = carried ? settle(t.rejected, carried, t.snapshotSent) : undefined;
     if (!t.rejected) t.lastNack = undefined;
     this.stamp();
+    this.tracker.changed(this.owner);
   }
 
   nacked(
@@ -455,6 +525,7 @@ class StreamHandle implements NodeHandle {
         time: new Date(now).toISOString(),
         resources: [...resources],
       };
+      this.tracker.changed(this.owner);
       return;
     }
     // Rejected in part: the named resources keep what they ran, the rest runs `version`.
@@ -474,6 +545,7 @@ class StreamHandle implements NodeHandle {
       time: new Date(now).toISOString(),
       resources: rejected.map((r) => r.name),
     };
+    this.tracker.changed(this.owner);
   }
 
   disconnect(): void {
@@ -484,5 +556,6 @@ class StreamHandle implements NodeHandle {
     if (i >= 0) owner.streams.splice(i, 1);
     this.stamp();
     if (owner.streams.length === 0) this.tracker.lastStreamClosed(owner);
+    this.tracker.changed(owner);
   }
 }

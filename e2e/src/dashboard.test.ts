@@ -1,0 +1,295 @@
+/**
+ * The dashboard (/ui/ on the management API address) in real headless Chromium (Debian's
+ * chromium, driven by playwright-core) against a real control plane with API tokens and two real
+ * ferry-proxy instances: both proxies show SYNCED; an apply both proxies NACK shows NACKED with the
+ * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
+ * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
+ * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
+ * the test that caused it. Each test saves a screenshot under the test output directory
+ * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
+import {
+  eventually,
+  freePort,
+  listenerResource,
+  proxyBootstrap,
+  ROOT,
+  startControlPlane,
+  startProxy,
+  staticClusterResource,
+  stopAll,
+  type ControlPlane,
+} from './harness.js';
+
+const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
+const OUTPUT_DIR =
+  process.env.FERRY_TEST_OUTPUT_DIR ?? path.join(ROOT, 'test-results', 'dashboard');
+const ADMIN = 'dashboard-test-admin-secret';
+const NODES = ['edge-a', 'edge-b'];
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+
+void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
+  let cp: ControlPlane;
+  let browser: Browser;
+  const tokens: Record<'operator' | 'viewer', string> = { operator: '', viewer: '' };
+  /** Console and page errors of the page under test; each test asserts it stays empty. */
+  let consoleErrors: string[] = [];
+  let context: BrowserContext | undefined;
+
+  const api = async <T>(token: string, method: string, p: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${cp.apiUrl}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  };
+
+  const status = (): Promise<StatusJson> => api<StatusJson>(ADMIN, 'GET', '/v1/status');
+
+  /** The proxies' LDS rows once both run `predicate`. */
+  const fleetWhere = (
+    what: string,
+    predicate: (t: StatusJson['nodes'][number]['types'][number]) => boolean,
+  ): Promise<void> =>
+    eventually(async () => {
+      const s = await status();
+      const ok = NODES.every((id) =>
+        s.nodes.some(
+          (n) =>
+            n.node_id === id &&
+            n.connected &&
+            n.types.some((t) => t.type_url === LDS && predicate(t)),
+        ),
+      );
+      return ok ? true : undefined;
+    }, what).then(() => undefined);
+
+  /** A new tab signed in with `token`, failing on any console error. */
+  const signIn = async (token: string, view = 'fleet'): Promise<Page> => {
+    await context?.close();
+    context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+    const page = await context.newPage();
+    consoleErrors = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(err.message));
+    await page.goto(`${cp.apiUrl}/ui/#/${view}`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+    return page;
+  };
+
+  const screenshot = async (page: Page, name: string): Promise<void> => {
+    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: true });
+  };
+
+  const row = (page: Page, node: string) => page.locator(`tr[data-node="${node}"]`);
+
+  before(async () => {
+    cp = await startControlPlane({ env: { FERRY_API_TOKEN: ADMIN } });
+    for (const role of ['operator', 'viewer'] as const) {
+      const created = await api<{ token: string }>(ADMIN, 'POST', '/v1/tokens', {
+        name: `dash-${role}`,
+        role,
+        groups: ['*'],
+      });
+      tokens[role] = created.token;
+    }
+    await api(ADMIN, 'POST', '/v1/apply', {
+      resources: [staticClusterResource('backend', [await freePort()])],
+      message: 'the backend cluster',
+    });
+    for (const id of NODES)
+      await startProxy({ bootstrap: proxyBootstrap({ nodeId: id, xdsAddress: cp.xdsAddress }) });
+    await fleetWhere(
+      'both proxies ACK',
+      (t) => t.version_acked !== '' && t.version_acked === t.version_sent,
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await stopAll();
+  });
+
+  test('the dashboard is served with its security headers', async () => {
+    const res = await fetch(`${cp.apiUrl}/ui/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'(;|$)/);
+    assert.doesNotMatch(res.headers.get('content-security-policy') ?? '', /unsafe-inline/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const js = await fetch(`${cp.apiUrl}/ui/vendor/preact-hooks.js`);
+    assert.match(js.headers.get('content-type') ?? '', /^text\/javascript/);
+    assert.doesNotMatch(await js.text(), /from\s*["']preact["']/, 'bare import left in a module');
+    const etag = js.headers.get('etag') ?? '';
+    const again = await fetch(`${cp.apiUrl}/ui/vendor/preact-hooks.js`, {
+      headers: { 'if-none-match': etag },
+    });
+    assert.equal(again.status, 304);
+  });
+
+  test('both proxies appear SYNCED', async () => {
+    const page = await signIn(tokens.operator);
+    for (const id of NODES) {
+      await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
+      assert.equal(await row(page, id).locator('td').nth(0).textContent(), 'default');
+    }
+    // Search and the state filter are the server's (/v1/nodes): one row, then none.
+    await page.getByLabel('Search').fill('edge-b');
+    await eventually(async () => {
+      const rows = page.locator('tbody tr[data-node]');
+      return (await rows.count()) === 1 && (await row(page, 'edge-b').count()) === 1
+        ? true
+        : undefined;
+    }, 'the search to leave edge-b alone');
+    await page.getByLabel('NACKed only').check();
+    await page.getByText('No proxy matches.').waitFor();
+    await page.getByLabel('NACKed only').uncheck();
+    await page.getByLabel('Search').fill('');
+    for (const id of NODES) await row(page, id).waitFor();
+    await screenshot(page, 'fleet-synced');
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  test('an apply both proxies NACK shows NACKED with its message, without a reload', async () => {
+    const page = await signIn(tokens.operator);
+    for (const id of NODES)
+      await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => navigations.push(f.url()));
+    // A valid Envoy listener ferry-proxy does not run: the control plane stores it, the proxies NACK.
+    const unsupported = {
+      ...listenerResource('original-dst', await freePort(), [
+        { filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: tcpProxy() }] },
+      ]),
+      use_original_dst: true,
+    };
+    // force: the pre-flight sees that every proxy would reject it and would refuse the write.
+    await api(ADMIN, 'POST', '/v1/apply', {
+      resources: [unsupported],
+      message: 'unsupported',
+      force: true,
+    });
+    await fleetWhere(
+      'both proxies NACK',
+      (t) => t.last_nack !== undefined && t.last_nack.version === t.version_sent,
+    );
+    // The API has the NACK now; the page must show it from the event feed alone.
+    for (const id of NODES)
+      await row(page, id).and(page.locator('[data-state="NACKED"]')).waitFor({ timeout: 2_000 });
+    const lds = row(page, NODES[0] ?? '').locator('li[data-type="LDS"]');
+    await lds.locator('summary').click();
+    const detail = (await lds.locator('.nack-detail').textContent()) ?? '';
+    assert.match(detail, /use_original_dst/);
+    assert.deepEqual(navigations, [], 'the page reloaded');
+    await screenshot(page, 'fleet-nacked');
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  test('a rollback from the UI restores the previous revision and the proxies ACK it', async () => {
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const latest = history.entries[0];
+    const previous = history.entries.find((e) => e.message === 'the backend cluster');
+    assert.ok(latest && previous, 'two revisions to roll back between');
+    const page = await signIn(tokens.operator, 'config');
+    await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    // The dialog shows what the rollback removes: the NACKed listener.
+    assert.match((await dialog.textContent()) ?? '', /original-dst/);
+    await screenshot(page, 'rollback-dialog');
+    await dialog.getByRole('button', { name: 'Roll back', exact: true }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `to revision ${previous.revision}` })
+      .waitFor();
+    const later = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    assert.ok((later.entries[0]?.revision ?? 0) > latest.revision, 'a new revision was written');
+    const listeners = await api<{ resources: unknown[] }>(
+      ADMIN,
+      'GET',
+      '/v1/resources?type=listener',
+    );
+    assert.deepEqual(listeners.resources, [], 'the listener of the NACKed revision is gone');
+    await fleetWhere('both proxies ACK the rollback', (t) => t.version_acked === t.version_sent);
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    for (const id of NODES)
+      await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
+    await screenshot(page, 'fleet-after-rollback');
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  test('every view renders for a viewer without a console error', async () => {
+    const page = await signIn(tokens.viewer);
+    const views: Array<[string, string]> = [
+      ['Fleet', 'Fleet'],
+      ['Config', 'Config'],
+      ['Health and load', 'Health and load'],
+      ['Certificates', 'Certificates'],
+      ['Rollouts', 'Rollouts'],
+      ['Traces', 'Traces'],
+    ];
+    for (const [link, title] of views) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
+      await page.locator('table tbody tr').first().waitFor();
+      assert.equal(await page.locator('[role="alert"]').count(), 0, `an error on ${title}`);
+    }
+    // Two revisions of the group compared: the listener the NACKed revision added.
+    await page.getByRole('link', { name: 'Config', exact: true }).click();
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const added = history.entries.find((e) => e.message === 'unsupported');
+    const base = history.entries.find((e) => e.message === 'the backend cluster');
+    assert.ok(added && base);
+    await page.getByLabel('From revision').selectOption(String(base.revision));
+    await page.getByLabel('To revision').selectOption(String(added.revision));
+    await page.getByRole('button', { name: 'Compare' }).click();
+    const diff = page.getByRole('region', { name: 'Changes to Listener/original-dst' });
+    assert.match((await diff.textContent()) ?? '', /\+ use_original_dst: true/);
+    await screenshot(page, 'config-diff');
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  test('a viewer sees no rollback button and the API refuses its rollback', async () => {
+    const page = await signIn(tokens.viewer, 'config');
+    await page.getByRole('row').filter({ hasText: 'the backend cluster' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Roll back/ }).count(), 0);
+    assert.match((await page.locator('.who').textContent()) ?? '', /viewer/);
+    await screenshot(page, 'config-viewer');
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const oldest = history.entries[history.entries.length - 1];
+    const res = await fetch(`${cp.apiUrl}/v1/rollback`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.viewer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ revision: oldest?.revision, group: 'default' }),
+    });
+    assert.equal(res.status, 403);
+    assert.deepEqual(consoleErrors, []);
+  });
+});
+
+function tcpProxy(): Record<string, unknown> {
+  return {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+    stat_prefix: 'original-dst',
+    cluster: 'backend',
+  };
+}
