@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { isFerryError } from '@ferry/shared';
 import type { LeasedEvent, LeasedRecord, ResourceStore } from './store.js';
 
+/** Opens a fresh, empty store and registers its cleanup on the test context. */
+export type OpenFreshStore = (t: TestContext) => ResourceStore;
+
 export type OpenPeerStore = (t: TestContext, store: ResourceStore) => ResourceStore;
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { isFerryError } from '@ferry/shared';
 import type { ChangeEvent, ResourceStore, StoreSnapshot } from './store.js';
 import { keyOf } from './store.js';
-import type { OpenFreshStore } from './store-contract.js';
-import type { OpenPeerStore } from './store-contract-leased.js';
+import type { OpenFreshStore, OpenPeerStore } from './store-contract-leased.js';
 import {
   WatchRecorder,
   del,

@@ -3,10 +3,10 @@
  * interchangeable: store-contract.test.ts runs it for the embedded stores, store-etcd.test.ts
  * against real etcd. A new store adds one `storeContract(...)` call. Imported by tests only.
  */
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFerryError, type ErrorCode } from '@ferry/shared';
-import type { Mutation, ResourceStore } from './store.js';
+import type { Mutation } from './store.js';
 import {
   CLUSTER,
   LISTENER,
@@ -16,11 +16,12 @@ import {
   describeSnapshot,
   put,
 } from './store-test-fixtures.js';
-import { leasedContract, type OpenPeerStore } from './store-contract-leased.js';
+import {
+  leasedContract,
+  type OpenFreshStore,
+  type OpenPeerStore,
+} from './store-contract-leased.js';
 import { trimContract } from './store-contract-trim.js';
-
-/** Opens a fresh, empty store and registers its cleanup on the test context. */
-export type OpenFreshStore = (t: TestContext) => ResourceStore;
 
 function rejectsWith(code: ErrorCode): (err: unknown) => boolean {
   return (err) => {

@@ -5,8 +5,26 @@
 // its form falls back to a word.
 
 import { BINARY_DIGITS, HEX_DIGITS, LETTERS, MONEY_CHARS, WHITE, isDigit } from './sqli-chars.js';
-import { CHAR_SINGLE, TYPE_BAREWORD, TYPE_DOT, TYPE_NUMBER, TYPE_STRING } from './sqli-token.js';
-import type { SqliTokenizer } from './sqli-tokenizer.js';
+import {
+  CHAR_SINGLE,
+  TYPE_BAREWORD,
+  TYPE_DOT,
+  TYPE_NUMBER,
+  TYPE_STRING,
+  type SqliToken,
+} from './sqli-token.js';
+
+/** What the literal parsers read of the tokenizer (sqli-tokenizer.ts's SqliTokenizer). */
+export interface SqliTokenizer {
+  readonly s: string;
+  readonly slen: number;
+  readonly current: SqliToken;
+  byteAt(i: number): number;
+  indexOf(ch: number, from: number): number;
+  indexOf2(c0: number, c1: number, from: number, end: number): number;
+  span(from: number, set: Uint8Array): number;
+  parseWord(pos: number): number;
+}
 
 /**
  * A string delimited by `delim` whose body starts at `pos + offset` (offset 0: the opening quote
