@@ -6,6 +6,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { compilePcre, RegexSyntaxError } from './regex.js';
 import { SecLangError } from './source.js';
+import { PhraseSet } from './phrase-set.js';
 import { compileMacro, type Macro, type MacroScope } from './macro.js';
 
 export interface OperatorContext extends MacroScope {
@@ -47,11 +48,15 @@ function phraseList(text: string): string[] {
 
 /** Case-insensitive phrase match; TX:0 is the phrase found. */
 function phraseOperator(name: string, phrases: readonly string[]): Operator {
+  const set = new PhraseSet(phrases);
   return {
     name,
     linear: true,
     test(value, ctx, capture) {
       const lower = value.toLowerCase();
+      if (!set.foundIn(lower)) return false;
+      if (!capture) return true;
+      // The first phrase of the list that the value holds, as before the one-pass search.
       for (const p of phrases) {
         if (lower.includes(p)) {
           if (capture) ctx.setCapture(0, p);
