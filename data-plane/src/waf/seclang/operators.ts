@@ -20,6 +20,8 @@ export interface Operator {
   test(value: string, ctx: OperatorContext, capture: boolean): boolean;
   /** true: runs on a linear-time regex engine (or needs no regex). */
   readonly linear: boolean;
+  /** true: a regex operator, which sees at most WafLimits.regexInspectionBytes of a value. */
+  readonly regex?: boolean;
 }
 
 export interface Detectors {
@@ -143,6 +145,7 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
       return {
         name: 'rx',
         linear,
+        regex: true,
         test(value, octx, capture) {
           if (!capture) return regex.test(value);
           const m = regex.exec(value);
@@ -295,6 +298,7 @@ function macroRegexOperator(arg: string): Operator {
   return {
     name: 'rx',
     linear: false,
+    regex: true,
     test(value, ctx, capture) {
       const source = macro.expand(ctx);
       let regex = cache.get(source);

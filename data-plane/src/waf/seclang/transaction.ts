@@ -9,7 +9,7 @@
  */
 import { inRanges, type CompiledRuleSet } from './compile.js';
 import type { Macro } from './macro.js';
-import type { OperatorContext } from './operators.js';
+import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
 import type { Transform } from './transforms.js';
 import {
@@ -30,6 +30,29 @@ export interface Intervention {
   /** `drop`: the connection is to be closed instead of answered. */
   readonly drop: boolean;
 }
+
+/**
+ * Bounds on what one transaction may cost on hostile input (ModSecurity has none). CRS's
+ * backtracking regexes take time superlinear in the value's length, so a few KiB of crafted
+ * text could hold a worker for seconds.
+ */
+export interface WafLimits {
+  /**
+   * Regex operators (@rx) see at most this many bytes of each value (after its
+   * transformations); the rest of a longer value is not inspected by them. Other operators
+   * (@detectSQLi, @pm, ...) see the whole value. 0: no limit.
+   */
+  readonly regexInspectionBytes: number;
+  /**
+   * Milliseconds (wall clock, so a loaded host spends it sooner) the rules of one transaction may
+   * take, summed over its phases and checked before each rule. Once spent, rule evaluation stops: with the engine On the request is
+   * refused (status 403, rule id 0), in DetectionOnly it passes and `budgetExceeded` is set for
+   * the log. 0: no budget.
+   */
+  readonly timeBudgetMs: number;
+}
+
+export const DEFAULT_WAF_LIMITS: WafLimits = { regexInspectionBytes: 4096, timeBudgetMs: 1000 };
 
 export interface MatchedRule {
   readonly id: number;
@@ -178,17 +201,37 @@ export class WafTransaction implements OperatorContext {
     exclusion: Exclusion;
   }> = [];
 
+  /** Rule evaluation stopped because the time budget was spent (see WafLimits). */
+  #budgetExceeded = false;
+  /** Milliseconds of rule evaluation so far. */
+  #spentMs = 0;
+  readonly #regexLimit: number;
+  readonly #budgetMs: number;
+
   constructor(
     readonly ruleSet: CompiledRuleSet,
     private readonly persistent: PersistentCollections,
     mode: EngineMode,
+    limits: WafLimits = DEFAULT_WAF_LIMITS,
   ) {
     this.#mode = mode;
+    this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
+    this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
   }
 
   get mode(): EngineMode {
     return this.#mode;
+  }
+
+  /** true: the time budget ran out and the remaining rules were not evaluated. */
+  get budgetExceeded(): boolean {
+    return this.#budgetExceeded;
+  }
+
+  /** Milliseconds spent evaluating rules so far. */
+  get spentMs(): number {
+    return this.#spentMs;
   }
 
   get intervention(): Intervention | undefined {
@@ -372,11 +415,30 @@ export class WafTransaction implements OperatorContext {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
     this.#resolved.clear();
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
+    if (this.#budgetExceeded) return;
+    const start = performance.now();
+    this.#runRules(phase, start);
+    this.#spentMs += performance.now() - start;
+  }
+
+  #runRules(phase: number, start: number): void {
+    const deadline = start + (this.#budgetMs - this.#spentMs);
     const rules = this.ruleSet.phases[phase]!;
     const markers = this.ruleSet.markers[phase]!;
     let i = 0;
     while (i < rules.length) {
       const rule = rules[i]!;
+      if (performance.now() >= deadline) {
+        this.#budgetExceeded = true;
+        if (this.#mode === 'On')
+          this.#intervention = {
+            status: 403,
+            ruleId: 0,
+            msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
+            drop: false,
+          };
+        return;
+      }
       if (rule.marker !== undefined || this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
         i++;
         continue;
@@ -467,20 +529,30 @@ export class WafTransaction implements OperatorContext {
     const capture = link.capture;
     const op = link.operator;
     if (link.multiMatch) {
-      if (op.test(value, this, capture) !== link.negated) return true;
+      if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
       for (const t of link.transforms) {
         const next = t(value);
         if (next === value) continue;
         value = next;
-        if (op.test(value, this, capture) !== link.negated) return true;
+        if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
       }
       return false;
     }
     const transforms = link.transforms;
     if (transforms.length > 0) value = this.#transform(transforms, value);
-    const hit = op.test(value, this, capture) !== link.negated;
+    const hit = op.test(this.#inspected(op, value), this, capture) !== link.negated;
     if (hit) this.#matchedVar = { name: v.name, key: v.key, value };
     return hit;
+  }
+
+  /**
+   * What an operator sees of a (transformed) value: regex operators the first
+   * regexInspectionBytes; transformations still run on the whole value (they are linear).
+   */
+  #inspected(op: Operator, value: string): string {
+    return op.regex === true && value.length > this.#regexLimit
+      ? value.slice(0, this.#regexLimit)
+      : value;
   }
 
   /** `value` through a chain, computed once per transaction for values worth caching. */
