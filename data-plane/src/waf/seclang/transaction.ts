@@ -80,6 +80,8 @@ interface Value {
   readonly name: string;
   /** The key within the collection (`id` for `ARGS:id`; '' for a scalar). */
   readonly key: string;
+  /** `key` lower-cased (selectors and exclusions compare keys case-insensitively). */
+  readonly lowerKey: string;
   readonly value: string;
 }
 
@@ -140,12 +142,22 @@ class Multi {
 
 const EMPTY: readonly Value[] = [];
 
+function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
+  if (e.variable !== variable) return false;
+  const sel = e.selector;
+  return sel === undefined || (typeof sel === 'string' ? sel === v.lowerKey : sel.test(v.key));
+}
+
 /** `PREFIX:key` values of an argument list: their values, or their names (`*_NAMES`). */
 function named(prefix: string, list: readonly Arg[], ofNames = false): Value[] {
   const out: Value[] = new Array<Value>(list.length);
   for (let i = 0; i < list.length; i++) {
     const a = list[i]!;
-    out[i] = { name: `${prefix}:${a.name}`, key: a.name, value: ofNames ? a.name : a.value };
+    out[i] = {
+      name: `${prefix}:${a.name}`,
+      key: a.name,
+      lowerKey: a.name.toLowerCase(),
+      value: ofNames ? a.name : a.value };
   }
   return out;
 }
@@ -158,7 +170,11 @@ function entries(prefix: string, list: readonly Entry[], ofNames: boolean): Valu
   const out: Value[] = new Array<Value>(list.length);
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
-    out[i] = { name: `${prefix}:${e.key}`, key: e.key, value: ofNames ? e.key : e.value };
+    out[i] = {
+      name: `${prefix}:${e.key}`,
+      key: e.key,
+      lowerKey: e.key.toLowerCase(),
+      value: ofNames ? e.key : e.value };
   }
   return out;
 }
@@ -183,7 +199,7 @@ export class WafTransaction implements OperatorContext {
   readonly #tx = new Map<string, Entry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
-  #matchedVar: Value = { name: '', key: '', value: '' };
+  #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
   /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
   readonly #resolved = new Map<string, readonly Value[]>();
   /** Transformed values per transformation chain (chainKey) and input value. */
@@ -541,7 +557,7 @@ export class WafTransaction implements OperatorContext {
     const transforms = link.transforms;
     if (transforms.length > 0) value = this.#transform(transforms, value);
     const hit = op.test(this.#inspected(op, value), this, capture) !== link.negated;
-    if (hit) this.#matchedVar = { name: v.name, key: v.key, value };
+    if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
   }
 
@@ -654,15 +670,17 @@ export class WafTransaction implements OperatorContext {
     return this.#collections.get(name);
   }
 
-  #excluded(rule: Rule, starter: Rule, variable: string, key: string): boolean {
-    const lower = key.toLowerCase();
-    const hit = (e: Exclusion): boolean =>
-      e.variable === variable &&
-      (e.selector === undefined ||
-        (typeof e.selector === 'string' ? e.selector === lower : e.selector.test(key)));
-    for (const e of rule.exclusions) if (hit(e)) return true;
+  /** true when some exclusion of the rule, or a ctl target removal, names `variable`. */
+  #mayExclude(rule: Rule, variable: string): boolean {
+    for (const e of rule.exclusions) if (e.variable === variable) return true;
+    for (const r of this.#targetRemovals) if (r.exclusion.variable === variable) return true;
+    return false;
+  }
+
+  #excluded(rule: Rule, starter: Rule, variable: string, v: Value): boolean {
+    for (const e of rule.exclusions) if (exclusionHits(e, variable, v)) return true;
     for (const r of this.#targetRemovals) {
-      if (!hit(r.exclusion)) continue;
+      if (!exclusionHits(r.exclusion, variable, v)) continue;
       if (r.ranges !== undefined && inRanges(starter.id, r.ranges)) return true;
       if (r.tag !== undefined && starter.tags.some((t) => r.tag!.test(t))) return true;
     }
@@ -674,20 +692,14 @@ export class WafTransaction implements OperatorContext {
     const all = this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const sel = target.selector;
+    const exclude = this.#mayExclude(rule, target.variable);
+    if (sel === undefined && !exclude && !target.count) return all;
     const out: Value[] = [];
-    const filtered =
-      sel !== undefined || rule.exclusions.length > 0 || this.#targetRemovals.length > 0;
-    if (!filtered && !target.count) return all;
     for (const v of all) {
-      const key = v.key;
       if (sel !== undefined) {
-        if (typeof sel === 'string' ? key.toLowerCase() !== sel : !sel.test(key)) continue;
+        if (typeof sel === 'string' ? v.lowerKey !== sel : !sel.test(v.key)) continue;
       }
-      if (
-        (rule.exclusions.length > 0 || this.#targetRemovals.length > 0) &&
-        this.#excluded(rule, starter, target.variable, key)
-      )
-        continue;
+      if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
       out.push(v);
     }
     if (target.count) {
@@ -695,7 +707,7 @@ export class WafTransaction implements OperatorContext {
         sel === undefined
           ? target.variable
           : `${target.variable}:${typeof sel === 'string' ? sel : sel.source}`;
-      return [{ name, key: '', value: String(out.length) }];
+      return [{ name, key: '', lowerKey: '', value: String(out.length) }];
     }
     return out;
   }
@@ -732,7 +744,7 @@ export class WafTransaction implements OperatorContext {
         let n = 0;
         for (const a of this.#argsGet) n += a.name.length + a.value.length;
         for (const a of this.#argsPost) n += a.name.length + a.value.length;
-        return [{ name: variable, key: '', value: String(n) }];
+        return [{ name: variable, key: '', lowerKey: '', value: String(n) }];
       }
       case 'REQUEST_HEADERS':
         return entries('REQUEST_HEADERS', this.#headers.entries, false);
@@ -758,22 +770,24 @@ export class WafTransaction implements OperatorContext {
         return this.#matchedVars.map((v) => ({
           name: `MATCHED_VARS:${v.name}`,
           key: v.name,
+          lowerKey: v.name.toLowerCase(),
           value: v.value,
         }));
       case 'MATCHED_VARS_NAMES':
         return this.#matchedVars.map((v) => ({
           name: `MATCHED_VARS_NAMES:${v.name}`,
           key: v.name,
+          lowerKey: v.name.toLowerCase(),
           value: v.name,
         }));
       case 'MATCHED_VAR':
         return this.#matchedVar.name === ''
           ? EMPTY
-          : [{ name: variable, key: '', value: this.#matchedVar.value }];
+          : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.value }];
       case 'MATCHED_VAR_NAME':
         return this.#matchedVar.name === ''
           ? EMPTY
-          : [{ name: variable, key: '', value: this.#matchedVar.name }];
+          : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.name }];
       case 'TX':
         return entries('TX', [...this.#tx.values()], false);
       case 'IP':
@@ -792,12 +806,12 @@ export class WafTransaction implements OperatorContext {
         // GEO: no GeoIP database; XML: no XML body processor (docs/waf.md).
         return EMPTY;
       case 'DURATION':
-        return [{ name: variable, key: '', value: '0' }];
+        return [{ name: variable, key: '', lowerKey: '', value: '0' }];
       case 'HIGHEST_SEVERITY':
-        return [{ name: variable, key: '', value: '255' }];
+        return [{ name: variable, key: '', lowerKey: '', value: '255' }];
       default: {
         const v = this.#scalars.get(variable);
-        return v === undefined ? EMPTY : [{ name: variable, key: '', value: v }];
+        return v === undefined ? EMPTY : [{ name: variable, key: '', lowerKey: '', value: v }];
       }
     }
   }
