@@ -72,7 +72,11 @@ const cases = {
     run(
       'POST',
       '/checkout',
-      [...baseHeaders, ['content-type', 'application/x-www-form-urlencoded'], ['content-length', String(form.length)]],
+      [
+        ...baseHeaders,
+        ['content-type', 'application/x-www-form-urlencoded'],
+        ['content-length', String(form.length)],
+      ],
       form,
     ),
 };
@@ -110,7 +114,11 @@ for (const [name, value] of Object.entries(hostile)) {
     run(
       'POST',
       '/search',
-      [...baseHeaders, ['content-type', 'application/x-www-form-urlencoded'], ['content-length', String(body.length)]],
+      [
+        ...baseHeaders,
+        ['content-type', 'application/x-www-form-urlencoded'],
+        ['content-length', String(body.length)],
+      ],
       body,
     );
   const start = performance.now();

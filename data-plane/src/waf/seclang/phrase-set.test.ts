@@ -20,7 +20,11 @@ test('agrees with a phrase-by-phrase search on random text', () => {
   for (let i = 0; i < 2000; i++) {
     let s = '';
     for (let k = rnd() % 12; k > 0; k--) s += 'abc\xe9'[rnd() % 4];
-    assert.equal(set.foundIn(s), phrases.some((p) => s.includes(p)), s);
+    assert.equal(
+      set.foundIn(s),
+      phrases.some((p) => s.includes(p)),
+      s,
+    );
   }
 });
 

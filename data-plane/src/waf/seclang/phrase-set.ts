@@ -21,7 +21,7 @@ export class PhraseSet {
         if (classOf[c] === 0) classOf[c] = width++;
       }
     this.#width = width;
-    const edges: Array<Map<number, number>> = [new Map()];
+    const edges: Array<Map<number, number>> = [new Map<number, number>()];
     const accepts: boolean[] = [false];
     for (const p of phrases) {
       let s = 0;
@@ -30,7 +30,7 @@ export class PhraseSet {
         let t = edges[s]!.get(c);
         if (t === undefined) {
           t = edges.length;
-          edges.push(new Map());
+          edges.push(new Map<number, number>());
           accepts.push(false);
           edges[s]!.set(c, t);
         }

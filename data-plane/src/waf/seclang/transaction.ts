@@ -157,7 +157,8 @@ function named(prefix: string, list: readonly Arg[], ofNames = false): Value[] {
       name: `${prefix}:${a.name}`,
       key: a.name,
       lowerKey: a.name.toLowerCase(),
-      value: ofNames ? a.name : a.value };
+      value: ofNames ? a.name : a.value,
+    };
   }
   return out;
 }
@@ -174,7 +175,8 @@ function entries(prefix: string, list: readonly Entry[], ofNames: boolean): Valu
       name: `${prefix}:${e.key}`,
       key: e.key,
       lowerKey: e.key.toLowerCase(),
-      value: ofNames ? e.key : e.value };
+      value: ofNames ? e.key : e.value,
+    };
   }
   return out;
 }
@@ -579,7 +581,7 @@ export class WafTransaction implements OperatorContext {
     }
     const key = chainKey(transforms);
     let cache = this.#transformed.get(key);
-    if (cache === undefined) this.#transformed.set(key, (cache = new Map()));
+    if (cache === undefined) this.#transformed.set(key, (cache = new Map<string, string>()));
     let out = cache.get(value);
     if (out === undefined) {
       out = value;
