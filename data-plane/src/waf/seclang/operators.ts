@@ -7,6 +7,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { compilePcre, RegexSyntaxError } from './regex.js';
 import { SecLangError } from './source.js';
 import { PhraseSet } from './phrase-set.js';
+import { requiredLiteral } from './regex-prefilter.js';
 import { compileMacro, type Macro, type MacroScope } from './macro.js';
 
 export interface OperatorContext extends MacroScope {
@@ -142,11 +143,17 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
         throw err;
       }
       const { regex, linear } = compiled;
+      const required = requiredLiteral(arg);
+      const literal = required?.text ?? '';
+      const caseless = required?.caseless ?? false;
       return {
         name: 'rx',
         linear,
         regex: true,
         test(value, octx, capture) {
+          // A value without the literal every match contains cannot match.
+          if (literal !== '' && (caseless ? value.toLowerCase() : value).indexOf(literal) < 0)
+            return false;
           if (!capture) return regex.test(value);
           const m = regex.exec(value);
           if (m === null) return false;
