@@ -21,6 +21,8 @@ import {
 export { WafCompileError, type CompiledRuleSet } from './compile.js';
 export {
   WafTransaction,
+  DEFAULT_WAF_LIMITS,
+  type WafLimits,
   type Intervention,
   type MatchedRule,
   type RequestLine,

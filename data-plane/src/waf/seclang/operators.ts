@@ -6,6 +6,8 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { compilePcre, RegexSyntaxError } from './regex.js';
 import { SecLangError } from './source.js';
+import { PhraseSet } from './phrase-set.js';
+import { requiredLiteral } from './regex-prefilter.js';
 import { compileMacro, type Macro, type MacroScope } from './macro.js';
 
 export interface OperatorContext extends MacroScope {
@@ -19,6 +21,8 @@ export interface Operator {
   test(value: string, ctx: OperatorContext, capture: boolean): boolean;
   /** true: runs on a linear-time regex engine (or needs no regex). */
   readonly linear: boolean;
+  /** true: a regex operator, which sees at most WafLimits.regexInspectionBytes of a value. */
+  readonly regex?: boolean;
 }
 
 export interface Detectors {
@@ -47,11 +51,15 @@ function phraseList(text: string): string[] {
 
 /** Case-insensitive phrase match; TX:0 is the phrase found. */
 function phraseOperator(name: string, phrases: readonly string[]): Operator {
+  const set = new PhraseSet(phrases);
   return {
     name,
     linear: true,
     test(value, ctx, capture) {
       const lower = value.toLowerCase();
+      if (!set.foundIn(lower)) return false;
+      if (!capture) return true;
+      // The first phrase of the list that the value holds, as before the one-pass search.
       for (const p of phrases) {
         if (lower.includes(p)) {
           if (capture) ctx.setCapture(0, p);
@@ -135,10 +143,17 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
         throw err;
       }
       const { regex, linear } = compiled;
+      const required = requiredLiteral(arg);
+      const literal = required?.text ?? '';
+      const caseless = required?.caseless ?? false;
       return {
         name: 'rx',
         linear,
+        regex: true,
         test(value, octx, capture) {
+          // A value without the literal every match contains cannot match.
+          if (literal !== '' && (caseless ? value.toLowerCase() : value).indexOf(literal) < 0)
+            return false;
           if (!capture) return regex.test(value);
           const m = regex.exec(value);
           if (m === null) return false;
@@ -290,6 +305,7 @@ function macroRegexOperator(arg: string): Operator {
   return {
     name: 'rx',
     linear: false,
+    regex: true,
     test(value, ctx, capture) {
       const source = macro.expand(ctx);
       let regex = cache.get(source);

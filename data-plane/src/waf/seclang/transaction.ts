@@ -9,8 +9,9 @@
  */
 import { inRanges, type CompiledRuleSet } from './compile.js';
 import type { Macro } from './macro.js';
-import type { OperatorContext } from './operators.js';
+import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
+import type { Transform } from './transforms.js';
 import {
   multipartBoundary,
   parseJson,
@@ -29,6 +30,29 @@ export interface Intervention {
   /** `drop`: the connection is to be closed instead of answered. */
   readonly drop: boolean;
 }
+
+/**
+ * Bounds on what one transaction may cost on hostile input (ModSecurity has none). CRS's
+ * backtracking regexes take time superlinear in the value's length, so a few KiB of crafted
+ * text could hold a worker for seconds.
+ */
+export interface WafLimits {
+  /**
+   * Regex operators (@rx) see at most this many bytes of each value (after its
+   * transformations); the rest of a longer value is not inspected by them. Other operators
+   * (@detectSQLi, @pm, ...) see the whole value. 0: no limit.
+   */
+  readonly regexInspectionBytes: number;
+  /**
+   * Milliseconds (wall clock, so a loaded host spends it sooner) the rules of one transaction may
+   * take, summed over its phases and checked before each rule. Once spent, rule evaluation stops: with the engine On the request is
+   * refused (status 403, rule id 0), in DetectionOnly it passes and `budgetExceeded` is set for
+   * the log. 0: no budget.
+   */
+  readonly timeBudgetMs: number;
+}
+
+export const DEFAULT_WAF_LIMITS: WafLimits = { regexInspectionBytes: 4096, timeBudgetMs: 1000 };
 
 export interface MatchedRule {
   readonly id: number;
@@ -52,9 +76,59 @@ export interface RequestLine {
 }
 
 interface Value {
+  /** ModSecurity's name: `ARGS:id`, `REQUEST_URI`, ... */
   readonly name: string;
+  /** The key within the collection (`id` for `ARGS:id`; '' for a scalar). */
+  readonly key: string;
+  /** `key` lower-cased (selectors and exclusions compare keys case-insensitively). */
+  readonly lowerKey: string;
   readonly value: string;
 }
+
+/** Collections that change only when request or response data arrives (cached per transaction). */
+const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
+  'ARGS',
+  'ARGS_GET',
+  'ARGS_POST',
+  'ARGS_NAMES',
+  'ARGS_GET_NAMES',
+  'ARGS_POST_NAMES',
+  'ARGS_COMBINED_SIZE',
+  'REQUEST_HEADERS',
+  'REQUEST_HEADERS_NAMES',
+  'REQUEST_COOKIES',
+  'REQUEST_COOKIES_NAMES',
+  'RESPONSE_HEADERS',
+  'RESPONSE_HEADERS_NAMES',
+  'FILES',
+  'FILES_NAMES',
+  'FILES_SIZES',
+  'MULTIPART_PART_HEADERS',
+]);
+
+/**
+ * A number per transformation chain, equal for chains of the same functions in the same order
+ * (rules carry their own arrays, CRS repeats the same chains), computed once per rule.
+ */
+const transformIds = new WeakMap<Transform, number>();
+let nextTransformId = 1;
+const chainKeys = new WeakMap<readonly Transform[], string>();
+function chainKey(chain: readonly Transform[]): string {
+  let key = chainKeys.get(chain);
+  if (key === undefined) {
+    key = '';
+    for (const t of chain) {
+      let id = transformIds.get(t);
+      if (id === undefined) transformIds.set(t, (id = nextTransformId++));
+      key += `${id},`;
+    }
+    chainKeys.set(chain, key);
+  }
+  return key;
+}
+
+/** Values at most this long are not worth a cache lookup for their transformed form. */
+const TRANSFORM_CACHE_MIN_LENGTH = 16;
 
 type Entry = { key: string; value: string };
 
@@ -67,6 +141,45 @@ class Multi {
 }
 
 const EMPTY: readonly Value[] = [];
+
+function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
+  if (e.variable !== variable) return false;
+  const sel = e.selector;
+  return sel === undefined || (typeof sel === 'string' ? sel === v.lowerKey : sel.test(v.key));
+}
+
+/** `PREFIX:key` values of an argument list: their values, or their names (`*_NAMES`). */
+function named(prefix: string, list: readonly Arg[], ofNames = false): Value[] {
+  const out: Value[] = new Array<Value>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i]!;
+    out[i] = {
+      name: `${prefix}:${a.name}`,
+      key: a.name,
+      lowerKey: a.name.toLowerCase(),
+      value: ofNames ? a.name : a.value,
+    };
+  }
+  return out;
+}
+
+function names(prefix: string, list: readonly Arg[]): Value[] {
+  return named(prefix, list, true);
+}
+
+function entries(prefix: string, list: readonly Entry[], ofNames: boolean): Value[] {
+  const out: Value[] = new Array<Value>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    out[i] = {
+      name: `${prefix}:${e.key}`,
+      key: e.key,
+      lowerKey: e.key.toLowerCase(),
+      value: ofNames ? e.key : e.value,
+    };
+  }
+  return out;
+}
 
 export class WafTransaction implements OperatorContext {
   readonly matched: MatchedRule[] = [];
@@ -88,7 +201,11 @@ export class WafTransaction implements OperatorContext {
   readonly #tx = new Map<string, Entry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
-  #matchedVar: Value = { name: '', value: '' };
+  #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
+  /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
+  readonly #resolved = new Map<string, readonly Value[]>();
+  /** Transformed values per transformation chain (chainKey) and input value. */
+  readonly #transformed = new Map<string, Map<string, string>>();
   #currentRule: Rule | undefined;
   #bodyProcessor: string | undefined;
   #forceRequestBody = false;
@@ -102,17 +219,37 @@ export class WafTransaction implements OperatorContext {
     exclusion: Exclusion;
   }> = [];
 
+  /** Rule evaluation stopped because the time budget was spent (see WafLimits). */
+  #budgetExceeded = false;
+  /** Milliseconds of rule evaluation so far. */
+  #spentMs = 0;
+  readonly #regexLimit: number;
+  readonly #budgetMs: number;
+
   constructor(
     readonly ruleSet: CompiledRuleSet,
     private readonly persistent: PersistentCollections,
     mode: EngineMode,
+    limits: WafLimits = DEFAULT_WAF_LIMITS,
   ) {
     this.#mode = mode;
+    this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
+    this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
   }
 
   get mode(): EngineMode {
     return this.#mode;
+  }
+
+  /** true: the time budget ran out and the remaining rules were not evaluated. */
+  get budgetExceeded(): boolean {
+    return this.#budgetExceeded;
+  }
+
+  /** Milliseconds spent evaluating rules so far. */
+  get spentMs(): number {
+    return this.#spentMs;
   }
 
   get intervention(): Intervention | undefined {
@@ -293,12 +430,33 @@ export class WafTransaction implements OperatorContext {
   // ---- Rule evaluation ----
 
   #runPhase(phase: number): void {
+    // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
+    this.#resolved.clear();
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
+    if (this.#budgetExceeded) return;
+    const start = performance.now();
+    this.#runRules(phase, start);
+    this.#spentMs += performance.now() - start;
+  }
+
+  #runRules(phase: number, start: number): void {
+    const deadline = start + (this.#budgetMs - this.#spentMs);
     const rules = this.ruleSet.phases[phase]!;
     const markers = this.ruleSet.markers[phase]!;
     let i = 0;
     while (i < rules.length) {
       const rule = rules[i]!;
+      if (performance.now() >= deadline) {
+        this.#budgetExceeded = true;
+        if (this.#mode === 'On')
+          this.#intervention = {
+            status: 403,
+            ruleId: 0,
+            msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
+            drop: false,
+          };
+        return;
+      }
       if (rule.marker !== undefined || this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
         i++;
         continue;
@@ -389,19 +547,48 @@ export class WafTransaction implements OperatorContext {
     const capture = link.capture;
     const op = link.operator;
     if (link.multiMatch) {
-      if (op.test(value, this, capture) !== link.negated) return true;
+      if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
       for (const t of link.transforms) {
         const next = t(value);
         if (next === value) continue;
         value = next;
-        if (op.test(value, this, capture) !== link.negated) return true;
+        if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
       }
       return false;
     }
-    for (const t of link.transforms) value = t(value);
-    const hit = op.test(value, this, capture) !== link.negated;
-    if (hit) this.#matchedVar = { name: v.name, value };
+    const transforms = link.transforms;
+    if (transforms.length > 0) value = this.#transform(transforms, value);
+    const hit = op.test(this.#inspected(op, value), this, capture) !== link.negated;
+    if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
+  }
+
+  /**
+   * What an operator sees of a (transformed) value: regex operators the first
+   * regexInspectionBytes; transformations still run on the whole value (they are linear).
+   */
+  #inspected(op: Operator, value: string): string {
+    return op.regex === true && value.length > this.#regexLimit
+      ? value.slice(0, this.#regexLimit)
+      : value;
+  }
+
+  /** `value` through a chain, computed once per transaction for values worth caching. */
+  #transform(transforms: readonly Transform[], value: string): string {
+    if (value.length < TRANSFORM_CACHE_MIN_LENGTH) {
+      for (const t of transforms) value = t(value);
+      return value;
+    }
+    const key = chainKey(transforms);
+    let cache = this.#transformed.get(key);
+    if (cache === undefined) this.#transformed.set(key, (cache = new Map<string, string>()));
+    let out = cache.get(value);
+    if (out === undefined) {
+      out = value;
+      for (const t of transforms) out = t(out);
+      cache.set(value, out);
+    }
+    return out;
   }
 
   #linkActions(link: Rule): void {
@@ -485,15 +672,17 @@ export class WafTransaction implements OperatorContext {
     return this.#collections.get(name);
   }
 
-  #excluded(rule: Rule, starter: Rule, variable: string, key: string): boolean {
-    const lower = key.toLowerCase();
-    const hit = (e: Exclusion): boolean =>
-      e.variable === variable &&
-      (e.selector === undefined ||
-        (typeof e.selector === 'string' ? e.selector === lower : e.selector.test(key)));
-    for (const e of rule.exclusions) if (hit(e)) return true;
+  /** true when some exclusion of the rule, or a ctl target removal, names `variable`. */
+  #mayExclude(rule: Rule, variable: string): boolean {
+    for (const e of rule.exclusions) if (e.variable === variable) return true;
+    for (const r of this.#targetRemovals) if (r.exclusion.variable === variable) return true;
+    return false;
+  }
+
+  #excluded(rule: Rule, starter: Rule, variable: string, v: Value): boolean {
+    for (const e of rule.exclusions) if (exclusionHits(e, variable, v)) return true;
     for (const r of this.#targetRemovals) {
-      if (!hit(r.exclusion)) continue;
+      if (!exclusionHits(r.exclusion, variable, v)) continue;
       if (r.ranges !== undefined && inRanges(starter.id, r.ranges)) return true;
       if (r.tag !== undefined && starter.tags.some((t) => r.tag!.test(t))) return true;
     }
@@ -505,18 +694,14 @@ export class WafTransaction implements OperatorContext {
     const all = this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const sel = target.selector;
+    const exclude = this.#mayExclude(rule, target.variable);
+    if (sel === undefined && !exclude && !target.count) return all;
     const out: Value[] = [];
     for (const v of all) {
-      const colon = v.name.indexOf(':');
-      const key = colon < 0 ? '' : v.name.slice(colon + 1);
       if (sel !== undefined) {
-        if (typeof sel === 'string' ? key.toLowerCase() !== sel : !sel.test(key)) continue;
+        if (typeof sel === 'string' ? v.lowerKey !== sel : !sel.test(v.key)) continue;
       }
-      if (
-        (rule.exclusions.length > 0 || this.#targetRemovals.length > 0) &&
-        this.#excluded(rule, starter, target.variable, key)
-      )
-        continue;
+      if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
       out.push(v);
     }
     if (target.count) {
@@ -524,17 +709,26 @@ export class WafTransaction implements OperatorContext {
         sel === undefined
           ? target.variable
           : `${target.variable}:${typeof sel === 'string' ? sel : sel.source}`;
-      return [{ name, value: String(out.length) }];
+      return [{ name, key: '', lowerKey: '', value: String(out.length) }];
     }
     return out;
   }
 
-  /** Every value of a variable, named as ModSecurity names them (ARGS:id, TX:0, ...). */
+  /**
+   * Every value of a variable, named as ModSecurity names them (ARGS:id, TX:0, ...). The lists
+   * of DATA_COLLECTIONS are built once per phase and shared by every rule that reads them.
+   */
   #resolve(variable: string): readonly Value[] {
-    const named = (prefix: string, list: readonly Arg[]): Value[] =>
-      list.map((a) => ({ name: `${prefix}:${a.name}`, value: a.value }));
-    const names = (prefix: string, list: readonly Arg[]): Value[] =>
-      list.map((a) => ({ name: `${prefix}:${a.name}`, value: a.name }));
+    if (!DATA_COLLECTIONS.has(variable)) return this.#resolveNow(variable);
+    let values = this.#resolved.get(variable);
+    if (values === undefined) {
+      values = this.#resolveNow(variable);
+      this.#resolved.set(variable, values);
+    }
+    return values;
+  }
+
+  #resolveNow(variable: string): readonly Value[] {
     switch (variable) {
       case 'ARGS':
         return [...named('ARGS', this.#argsGet), ...named('ARGS', this.#argsPost)];
@@ -552,38 +746,20 @@ export class WafTransaction implements OperatorContext {
         let n = 0;
         for (const a of this.#argsGet) n += a.name.length + a.value.length;
         for (const a of this.#argsPost) n += a.name.length + a.value.length;
-        return [{ name: variable, value: String(n) }];
+        return [{ name: variable, key: '', lowerKey: '', value: String(n) }];
       }
       case 'REQUEST_HEADERS':
-        return this.#headers.entries.map((e) => ({
-          name: `REQUEST_HEADERS:${e.key}`,
-          value: e.value,
-        }));
+        return entries('REQUEST_HEADERS', this.#headers.entries, false);
       case 'REQUEST_HEADERS_NAMES':
-        return this.#headers.entries.map((e) => ({
-          name: `REQUEST_HEADERS_NAMES:${e.key}`,
-          value: e.key,
-        }));
+        return entries('REQUEST_HEADERS_NAMES', this.#headers.entries, true);
       case 'REQUEST_COOKIES':
-        return this.#cookies.entries.map((e) => ({
-          name: `REQUEST_COOKIES:${e.key}`,
-          value: e.value,
-        }));
+        return entries('REQUEST_COOKIES', this.#cookies.entries, false);
       case 'REQUEST_COOKIES_NAMES':
-        return this.#cookies.entries.map((e) => ({
-          name: `REQUEST_COOKIES_NAMES:${e.key}`,
-          value: e.key,
-        }));
+        return entries('REQUEST_COOKIES_NAMES', this.#cookies.entries, true);
       case 'RESPONSE_HEADERS':
-        return this.#responseHeaders.entries.map((e) => ({
-          name: `RESPONSE_HEADERS:${e.key}`,
-          value: e.value,
-        }));
+        return entries('RESPONSE_HEADERS', this.#responseHeaders.entries, false);
       case 'RESPONSE_HEADERS_NAMES':
-        return this.#responseHeaders.entries.map((e) => ({
-          name: `RESPONSE_HEADERS_NAMES:${e.key}`,
-          value: e.key,
-        }));
+        return entries('RESPONSE_HEADERS_NAMES', this.#responseHeaders.entries, true);
       case 'FILES':
         return named('FILES', this.#files);
       case 'FILES_NAMES':
@@ -593,22 +769,29 @@ export class WafTransaction implements OperatorContext {
       case 'MULTIPART_PART_HEADERS':
         return named('MULTIPART_PART_HEADERS', this.#partHeaders);
       case 'MATCHED_VARS':
-        return this.#matchedVars.map((v) => ({ name: `MATCHED_VARS:${v.name}`, value: v.value }));
+        return this.#matchedVars.map((v) => ({
+          name: `MATCHED_VARS:${v.name}`,
+          key: v.name,
+          lowerKey: v.name.toLowerCase(),
+          value: v.value,
+        }));
       case 'MATCHED_VARS_NAMES':
         return this.#matchedVars.map((v) => ({
           name: `MATCHED_VARS_NAMES:${v.name}`,
+          key: v.name,
+          lowerKey: v.name.toLowerCase(),
           value: v.name,
         }));
       case 'MATCHED_VAR':
         return this.#matchedVar.name === ''
           ? EMPTY
-          : [{ name: variable, value: this.#matchedVar.value }];
+          : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.value }];
       case 'MATCHED_VAR_NAME':
         return this.#matchedVar.name === ''
           ? EMPTY
-          : [{ name: variable, value: this.#matchedVar.name }];
+          : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.name }];
       case 'TX':
-        return [...this.#tx.values()].map((e) => ({ name: `TX:${e.key}`, value: e.value }));
+        return entries('TX', [...this.#tx.values()], false);
       case 'IP':
       case 'GLOBAL':
       case 'SESSION':
@@ -616,9 +799,7 @@ export class WafTransaction implements OperatorContext {
       case 'RESOURCE': {
         const col = this.#collections.get(variable);
         if (col === undefined) return EMPTY;
-        return this.persistent
-          .live(col)
-          .map((e) => ({ name: `${variable}:${e.key}`, value: e.value }));
+        return entries(variable, this.persistent.live(col), false);
       }
       case 'GEO':
       case 'XML':
@@ -627,12 +808,12 @@ export class WafTransaction implements OperatorContext {
         // GEO: no GeoIP database; XML: no XML body processor (docs/waf.md).
         return EMPTY;
       case 'DURATION':
-        return [{ name: variable, value: '0' }];
+        return [{ name: variable, key: '', lowerKey: '', value: '0' }];
       case 'HIGHEST_SEVERITY':
-        return [{ name: variable, value: '255' }];
+        return [{ name: variable, key: '', lowerKey: '', value: '255' }];
       default: {
         const v = this.#scalars.get(variable);
-        return v === undefined ? EMPTY : [{ name: variable, value: v }];
+        return v === undefined ? EMPTY : [{ name: variable, key: '', lowerKey: '', value: v }];
       }
     }
   }
