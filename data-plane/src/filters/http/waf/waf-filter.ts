@@ -71,7 +71,8 @@ export class WafFilter implements StreamFilterFactory {
   readonly audit: AuditSink | undefined;
   readonly logger: Logger;
   readonly #ruleCounters = new Map<string, CounterHandle>();
-  readonly #routeRuleSets = new WeakMap<WafPerRouteModel, CompiledRuleSet | Error>();
+  /** Route rule sets of this config version by the route directives' hash. */
+  readonly #routeRuleSets = new Map<string, CompiledRuleSet | Error>();
   readonly #labels: { listener: string; stat_prefix: string };
 
   constructor(
@@ -110,9 +111,20 @@ export class WafFilter implements StreamFilterFactory {
     c.inc();
   }
 
-  /** The rule set of a route with extra directives: compiled on first use, then shared. */
+  /** Compiles a route's rule set at config apply (see StreamFilterFactory.prepareRoute). */
+  prepareRoute(perRoute: unknown): void {
+    const model = perRoute as WafPerRouteModel;
+    if (model.sources !== undefined) this.routeRuleSet(model);
+  }
+
+  /**
+   * The rule set of a route with extra directives, by the route directives' content hash.
+   * Translation compiled the pair (a pair that does not compile is NACKed) and prepareRoute
+   * compiled it here before any request; an error is then a bug, answered 500 on the route.
+   */
   routeRuleSet(perRoute: WafPerRouteModel): CompiledRuleSet | Error {
-    let rs = this.#routeRuleSets.get(perRoute);
+    const key = perRoute.sources!.hash;
+    let rs = this.#routeRuleSets.get(key);
     if (rs === undefined) {
       try {
         rs = ruleSetFor(combineSources(this.config.sources, perRoute.sources!));
@@ -123,7 +135,7 @@ export class WafFilter implements StreamFilterFactory {
           'waf: the filter’s and the route’s directives do not compile together; requests on the route get 500',
         );
       }
-      this.#routeRuleSets.set(perRoute, rs);
+      this.#routeRuleSets.set(key, rs);
     }
     return rs;
   }
