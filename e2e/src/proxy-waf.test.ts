@@ -7,7 +7,10 @@
  * - a POST whose form body carries an attack is blocked in phase 2;
  * - a route with WafPerRoute DETECTION_ONLY lets the same attack through;
  * - an apply whose directives the engine refuses fails in pre-flight with
- *   `directives:<line>: rule <id>: ... is not supported` and never reaches the proxy.
+ *   `directives:<line>: rule <id>: ... is not supported` and never reaches the proxy;
+ * - the HCM traces every request to a real OTLP receiver: a request the WAF matched has a
+ *   `waf.match` event on its server span (rule ids, anomaly score, action, mode); one it did
+ *   not match has none.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +31,7 @@ import {
   type Backend,
   type ControlPlane,
 } from './harness.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const NODE = 'waf-e2e';
@@ -39,6 +43,7 @@ function config(opts: {
   listenerPort: number;
   webPort: number;
   logPath: string;
+  otlpPort: number;
   extraDirective?: string;
 }): string {
   return `
@@ -52,6 +57,14 @@ filter_chains:
           '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: http
           rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
+          tracing:
+            random_sampling: { value: 100 }
+            provider:
+              name: envoy.tracers.opentelemetry
+              typed_config:
+                '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                http_service:
+                  http_uri: { uri: 'http://127.0.0.1:${opts.otlpPort}/v1/traces', cluster: otel, timeout: 5s }
           access_log:
             - name: envoy.access_loggers.file
               typed_config:
@@ -95,6 +108,16 @@ load_assignment:
   endpoints:
     - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
+---
+'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
+name: otel
+type: STATIC
+connect_timeout: 1s
+load_assignment:
+  cluster_name: otel
+  endpoints:
+    - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.otlpPort} } } }
 `;
 }
 
@@ -113,6 +136,18 @@ describe(
     let web: Backend;
     let listenerPort: number;
     let logPath: string;
+    let receiver: OtlpReceiver;
+    let otlpPort: number;
+
+    /** The proxy's server span of the request whose path starts with `pathPrefix`. */
+    const serverSpan = async (pathPrefix: string): Promise<ReceivedSpan> => {
+      const spans = await receiver.waitForSpans((all) =>
+        all.some((s) => s.kind === 2 && String(s.attributes['url.path']).startsWith(pathPrefix)),
+      );
+      return spans.find(
+        (s) => s.kind === 2 && String(s.attributes['url.path']).startsWith(pathPrefix),
+      )!;
+    };
 
     const logLine = (needle: string): Promise<string> =>
       eventually(() => {
@@ -123,6 +158,8 @@ describe(
     before(async () => {
       cp = await startControlPlane();
       web = await startBackend('web');
+      receiver = await startOtlpReceiver();
+      otlpPort = receiver.httpPort;
       listenerPort = await freePort();
       logPath = path.join(tempDir('waf-log'), 'access.log');
       await startProxy({
@@ -131,7 +168,7 @@ describe(
       const applied = await ferryctl(
         cp.apiUrl,
         ['apply', '-f', '-'],
-        config({ listenerPort, webPort: web.port, logPath }),
+        config({ listenerPort, webPort: web.port, logPath, otlpPort }),
       );
       assert.equal(applied.code, 0, applied.stderr);
       await waitForPublished(cp, LDS, ['http']);
@@ -145,6 +182,7 @@ describe(
     after(async () => {
       await stopAll();
       await web?.close();
+      await receiver?.close();
     });
 
     test("`?id=1' OR '1'='1` is blocked with 403 before the backend; a benign request passes", async () => {
@@ -204,6 +242,7 @@ describe(
           listenerPort,
           webPort: web.port,
           logPath,
+          otlpPort,
           extraDirective: 'SecRule ARGS "@rx x" "id:1000001,phase:1,deny,t:reverseString"',
         }),
       );
@@ -218,6 +257,42 @@ describe(
         { headers: BROWSER },
       );
       assert.equal(attack.status, 403);
+    });
+
+    test('a traced request the WAF matched has a waf.match event on its server span', async () => {
+      const blocked = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/traced/blocked?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(blocked.status, 403);
+      const blockedSpan = await serverSpan('/traced/blocked');
+      assert.equal(blockedSpan.events.length, 1);
+      const event = blockedSpan.events[0]!;
+      assert.equal(event.name, 'waf.match');
+      assert.equal(event.attributes['waf.action'], 'blocked');
+      assert.equal(event.attributes['waf.mode'], 'ON');
+      const ids = JSON.parse(String(event.attributes['waf.rule_ids'])) as number[];
+      assert.ok(ids.includes(942100) && ids.includes(949110), `rule ids ${ids.join(',')}`);
+      assert.ok(Number(event.attributes['waf.anomaly_score']) >= 5);
+      assert.ok(
+        event.timeUnixNano >= blockedSpan.startTimeUnixNano &&
+          event.timeUnixNano <= blockedSpan.endTimeUnixNano,
+      );
+
+      const detected = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/watch/traced?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(detected.status, 200);
+      const detectedEvent = (await serverSpan('/watch/traced')).events[0];
+      assert.equal(detectedEvent?.attributes['waf.action'], 'detected');
+      assert.equal(detectedEvent?.attributes['waf.mode'], 'DETECTION_ONLY');
+
+      const benign = await httpRequest(`http://127.0.0.1:${listenerPort}/traced/benign?id=42`, {
+        headers: BROWSER,
+      });
+      assert.equal(benign.status, 200);
+      assert.deepEqual((await serverSpan('/traced/benign')).events, []);
     });
   },
 );

@@ -10,7 +10,8 @@
  * - the end of the stream: phase 5, the audit record, stats.
  * A disruptive action answers with its status (403 by default) through sendLocalReply with
  * %RESPONSE_CODE_DETAILS% `waf_blocked{rule_<id>}`; `drop` resets the stream. Dynamic metadata
- * `ferry.waf` carries matched_rule_ids, anomaly_score and mode.
+ * `ferry.waf` carries matched_rule_ids, anomaly_score and mode; a traced (sampled) request gets a
+ * `waf.match` event on its server span.
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestHeaderMap, ResponseHeaderMap } from '../../../http/header-map.js';
@@ -55,6 +56,12 @@ const MODE_NAME: Record<EngineMode, string> = {
   DetectionOnly: 'DETECTION_ONLY',
   Off: 'OFF',
 };
+
+/**
+ * The event added to a sampled request's server span when rules matched: waf.rule_ids,
+ * waf.anomaly_score, waf.action (blocked | detected), waf.mode, waf.rule_set (its hash).
+ */
+export const WAF_SPAN_EVENT = 'waf.match';
 
 export const wafBlockedDetails = (ruleId: number): string => `waf_blocked{rule_${ruleId}}`;
 export const WAF_BODY_TOO_LARGE_DETAILS = 'waf_request_body_too_large';
@@ -314,10 +321,19 @@ class WafStreamFilter implements StreamFilter {
         m.disruptive ? 'blocked' : blocked ? 'logged' : tx.mode === 'On' ? 'logged' : 'detected',
       );
     this.#updateMetadata();
+    const info = this.callbacks.streamInfo;
+    const trace = info.trace;
+    if (matched.length > 0 && trace !== undefined && trace.sampled)
+      trace.addEvent(WAF_SPAN_EVENT, {
+        'waf.rule_ids': matched.map((m) => m.id),
+        'waf.anomaly_score': tx.anomalyScore,
+        'waf.action': outcome,
+        'waf.mode': MODE_NAME[tx.mode],
+        'waf.rule_set': tx.ruleSet.hash,
+      });
     const audit = filter.audit;
     if (audit === undefined || !tx.auditEnabled) return;
     if (matched.length === 0 && filter.config.auditLog?.allRequests !== true) return;
-    const info = this.callbacks.streamInfo;
     const headers = this.#requestHeaders;
     audit.write({
       request_id: info.requestId,
