@@ -8,6 +8,9 @@
  * - a route with WafPerRoute DETECTION_ONLY lets the same attack through;
  * - an apply whose directives the engine refuses fails in pre-flight with
  *   `directives:<line>: rule <id>: ... is not supported` and never reaches the proxy;
+ * - `ferryctl waf` shows the proxy's WAF (mode, rule set with CRS, the /watch/ route's
+ *   DETECTION_ONLY); one apply switches that route to ON: the attack is then blocked there and
+ *   `ferryctl waf` shows ON;
  * - the HCM traces every request to a real OTLP receiver: a request the WAF matched has a
  *   `waf.match` event on its server span (rule ids, anomaly score, action, mode); one it did
  *   not match has none.
@@ -45,6 +48,8 @@ function config(opts: {
   logPath: string;
   otlpPort: number;
   extraDirective?: string;
+  /** The /watch/ route's WafPerRoute mode (default DETECTION_ONLY). */
+  watchMode?: 'DETECTION_ONLY' | 'ON';
 }): string {
   return `
 '@type': type.googleapis.com/envoy.config.listener.v3.Listener
@@ -95,7 +100,7 @@ virtual_hosts:
         typed_per_filter_config:
           ferry.filters.http.waf:
             '@type': type.googleapis.com/ferry.v1.WafPerRoute
-            mode: DETECTION_ONLY
+            mode: ${opts.watchMode ?? 'DETECTION_ONLY'}
       - match: { prefix: '/' }
         route: { cluster: web }
 ---
@@ -119,6 +124,19 @@ load_assignment:
     - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.otlpPort} } } }
 `;
+}
+
+/** `ferryctl waf -o json` (GET /v1/waf), the fields this test reads. */
+interface WafStatusJson {
+  filters: Array<{
+    node_id: string;
+    listener: string;
+    filter: string;
+    mode: string;
+    rule_set: string;
+    crs: boolean;
+    routes_overriding: Array<{ path: string; mode?: string }>;
+  }>;
 }
 
 // A named Host: CRS flags a numeric one (920350).
@@ -293,6 +311,66 @@ describe(
       });
       assert.equal(benign.status, 200);
       assert.deepEqual((await serverSpan('/traced/benign')).events, []);
+    });
+
+    // Last: it switches the /watch/ route to ON for good.
+    test('`ferryctl waf` shows the route’s mode; one apply switches it from DETECTION_ONLY to ON', async () => {
+      const wafStatus = async (): Promise<WafStatusJson> => {
+        const r = await ferryctl(cp.apiUrl, ['waf', '-o', 'json']);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as WafStatusJson;
+      };
+      const watchRoute = (s: WafStatusJson): string | undefined =>
+        s.filters
+          .find((f) => f.node_id === NODE && f.listener === 'http')
+          ?.routes_overriding.find((r) => r.path === 'virtual_hosts[0].routes[0]')?.mode;
+
+      const before = await eventually(async () => {
+        const s = await wafStatus();
+        return watchRoute(s) === 'DETECTION_ONLY' ? s : undefined;
+      }, '`ferryctl waf` to show the /watch/ route in DETECTION_ONLY');
+      const filter = before.filters.find((f) => f.node_id === NODE)!;
+      assert.equal(filter.mode, 'ON');
+      assert.equal(filter.crs, true);
+      assert.equal(filter.filter, 'ferry.filters.http.waf');
+      assert.match(filter.rule_set, /^[0-9a-f]{16}$/);
+      const tableOut = await ferryctl(cp.apiUrl, ['waf']);
+      assert.equal(tableOut.code, 0, tableOut.stderr);
+      assert.match(tableOut.stdout, /NODE\s+GROUP\s+LISTENER\s+MODE\s+RULESET\s+ROUTES-OVERRIDING/);
+      assert.match(
+        tableOut.stdout,
+        new RegExp(
+          `${NODE}\\s+default\\s+http\\s+ON, routes: DETECTION_ONLY\\s+${filter.rule_set}\\+crs\\s+main:virtual_hosts\\[0\\]\\.routes\\[0\\]=DETECTION_ONLY`,
+        ),
+      );
+      const other = await ferryctl(cp.apiUrl, ['waf', '--group', 'elsewhere', '-o', 'json']);
+      assert.deepEqual(JSON.parse(other.stdout), { filters: [] });
+
+      const passes = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/watch/before?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(passes.status, 200);
+
+      const applied = await ferryctl(
+        cp.apiUrl,
+        ['apply', '-f', '-'],
+        config({ listenerPort, webPort: web.port, logPath, otlpPort, watchMode: 'ON' }),
+      );
+      assert.equal(applied.code, 0, applied.stderr);
+      let n = 0;
+      await eventually(async () => {
+        const res = await httpRequest(
+          `http://127.0.0.1:${listenerPort}/watch/after${n++}?id=1'%20OR%20'1'='1`,
+          { headers: BROWSER },
+        );
+        return res.status === 403 ? res : undefined;
+      }, 'the attack on the /watch/ route to be blocked');
+      await eventually(
+        async () => (watchRoute(await wafStatus()) === 'ON' ? true : undefined),
+        '`ferryctl waf` to show the /watch/ route ON',
+      );
+      assert.equal((await wafStatus()).filters.find((f) => f.node_id === NODE)?.mode, 'ON');
     });
   },
 );
