@@ -32,6 +32,7 @@ import { XdsServer } from './xds/xds-server.js';
 import { AccessPolicy } from './xds/access-policy.js';
 import type { XdsTlsFiles } from './xds/tls-listener.js';
 import { FleetTracker } from './xds/fleet.js';
+import { wafStatus } from './xds/waf-status.js';
 import { ManagementService } from './api/management-service.js';
 import { Preflight } from './preflight/preflight.js';
 import {
@@ -652,6 +653,7 @@ async function main(): Promise<void> {
     ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
+    waf: (readable, group) => wafStatus(fleet.views(), readable, group),
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,
     rollouts,

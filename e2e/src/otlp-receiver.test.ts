@@ -47,6 +47,11 @@ function exportRequest(): Uint8Array {
   keyValue(w, 9, 'http.response.status_code', 503);
   keyValue(w, 9, 'sampled', true);
   keyValue(w, 9, 'ratio', 0.5);
+  w.uint32((11 << 3) | 2).fork(); // event
+  w.uint32((1 << 3) | 1).fixed64(1_700_000_000_250_000_000n.toString());
+  w.uint32((2 << 3) | 2).string('waf.match');
+  keyValue(w, 3, 'waf.action', 'blocked');
+  w.ldelim();
   w.uint32((12 << 3) | 0).uint32(7); // dropped_events_count: skipped by the decoder
   w.uint32((13 << 3) | 2).fork(); // link
   w.uint32((1 << 3) | 2).bytes(Buffer.from('11111111111111111111111111111111', 'hex'));
@@ -119,6 +124,13 @@ test('OTLP receiver decodes spans sent over gRPC and over HTTP (gzip)', async ()
             traceId: '11111111111111111111111111111111',
             spanId: '2222222222222222',
             attributes: { why: 'apply' },
+          },
+        ],
+        events: [
+          {
+            name: 'waf.match',
+            timeUnixNano: 1_700_000_000_250_000_000n,
+            attributes: { 'waf.action': 'blocked' },
           },
         ],
         status: { code: 2, message: 'upstream failed' },

@@ -26,6 +26,12 @@ export interface ReceivedLink {
   attributes: Record<string, AttributeValue>;
 }
 
+export interface ReceivedEvent {
+  name: string;
+  timeUnixNano: bigint;
+  attributes: Record<string, AttributeValue>;
+}
+
 export interface ReceivedSpan {
   /** Lower-case hex, 32 characters. */
   traceId: string;
@@ -41,6 +47,7 @@ export interface ReceivedSpan {
   endTimeUnixNano: bigint;
   attributes: Record<string, AttributeValue>;
   links: ReceivedLink[];
+  events: ReceivedEvent[];
   /** OTLP StatusCode: 0 unset, 1 ok, 2 error. */
   status: { code: number; message: string };
   /** The resource's `service.name`, '' if absent. */
@@ -273,7 +280,7 @@ type SpanCore = Omit<ReceivedSpan, 'serviceName' | 'resource' | 'scopeName' | 't
 
 // Span { trace_id = 1; span_id = 2; trace_state = 3; parent_span_id = 4; name = 5; kind = 6;
 //        start_time_unix_nano = 7 (fixed64); end_time_unix_nano = 8 (fixed64); attributes = 9;
-//        links = 13; status = 15; }
+//        events = 11; links = 13; status = 15; }
 function decodeSpan(buf: Uint8Array): SpanCore {
   const span: SpanCore = {
     traceId: '',
@@ -286,6 +293,7 @@ function decodeSpan(buf: Uint8Array): SpanCore {
     endTimeUnixNano: 0n,
     attributes: {},
     links: [],
+    events: [],
     status: { code: 0, message: '' },
   };
   forEachField(buf, (field, r) => {
@@ -317,6 +325,9 @@ function decodeSpan(buf: Uint8Array): SpanCore {
       case 9:
         decodeKeyValue(r.bytes(), span.attributes);
         break;
+      case 11:
+        span.events.push(decodeEvent(r.bytes()));
+        break;
       case 13:
         span.links.push(decodeLink(r.bytes()));
         break;
@@ -329,6 +340,19 @@ function decodeSpan(buf: Uint8Array): SpanCore {
     return true;
   });
   return span;
+}
+
+// Span.Event { time_unix_nano = 1 (fixed64); name = 2; attributes = 3; }
+function decodeEvent(buf: Uint8Array): ReceivedEvent {
+  const event: ReceivedEvent = { name: '', timeUnixNano: 0n, attributes: {} };
+  forEachField(buf, (field, r) => {
+    if (field === 1) event.timeUnixNano = fixed64(r);
+    else if (field === 2) event.name = r.string();
+    else if (field === 3) decodeKeyValue(r.bytes(), event.attributes);
+    else return false;
+    return true;
+  });
+  return event;
 }
 
 // Link { trace_id = 1; span_id = 2; trace_state = 3; attributes = 4; }

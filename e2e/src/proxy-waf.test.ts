@@ -7,7 +7,13 @@
  * - a POST whose form body carries an attack is blocked in phase 2;
  * - a route with WafPerRoute DETECTION_ONLY lets the same attack through;
  * - an apply whose directives the engine refuses fails in pre-flight with
- *   `directives:<line>: rule <id>: ... is not supported` and never reaches the proxy.
+ *   `directives:<line>: rule <id>: ... is not supported` and never reaches the proxy;
+ * - `ferryctl waf` shows the proxy's WAF (mode, rule set with CRS, the /watch/ route's
+ *   DETECTION_ONLY); one apply switches that route to ON: the attack is then blocked there and
+ *   `ferryctl waf` shows ON;
+ * - the HCM traces every request to a real OTLP receiver: a request the WAF matched has a
+ *   `waf.match` event on its server span (rule ids, anomaly score, action, mode); one it did
+ *   not match has none.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +34,7 @@ import {
   type Backend,
   type ControlPlane,
 } from './harness.js';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const NODE = 'waf-e2e';
@@ -39,7 +46,10 @@ function config(opts: {
   listenerPort: number;
   webPort: number;
   logPath: string;
+  otlpPort: number;
   extraDirective?: string;
+  /** The /watch/ route's WafPerRoute mode (default DETECTION_ONLY). */
+  watchMode?: 'DETECTION_ONLY' | 'ON';
 }): string {
   return `
 '@type': type.googleapis.com/envoy.config.listener.v3.Listener
@@ -52,6 +62,14 @@ filter_chains:
           '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: http
           rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
+          tracing:
+            random_sampling: { value: 100 }
+            provider:
+              name: envoy.tracers.opentelemetry
+              typed_config:
+                '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                http_service:
+                  http_uri: { uri: 'http://127.0.0.1:${opts.otlpPort}/v1/traces', cluster: otel, timeout: 5s }
           access_log:
             - name: envoy.access_loggers.file
               typed_config:
@@ -82,7 +100,7 @@ virtual_hosts:
         typed_per_filter_config:
           ferry.filters.http.waf:
             '@type': type.googleapis.com/ferry.v1.WafPerRoute
-            mode: DETECTION_ONLY
+            mode: ${opts.watchMode ?? 'DETECTION_ONLY'}
       - match: { prefix: '/' }
         route: { cluster: web }
 ---
@@ -95,7 +113,30 @@ load_assignment:
   endpoints:
     - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
+---
+'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
+name: otel
+type: STATIC
+connect_timeout: 1s
+load_assignment:
+  cluster_name: otel
+  endpoints:
+    - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.otlpPort} } } }
 `;
+}
+
+/** `ferryctl waf -o json` (GET /v1/waf), the fields this test reads. */
+interface WafStatusJson {
+  filters: Array<{
+    node_id: string;
+    listener: string;
+    filter: string;
+    mode: string;
+    rule_set: string;
+    crs: boolean;
+    routes_overriding: Array<{ path: string; mode?: string }>;
+  }>;
 }
 
 // A named Host: CRS flags a numeric one (920350).
@@ -113,6 +154,18 @@ describe(
     let web: Backend;
     let listenerPort: number;
     let logPath: string;
+    let receiver: OtlpReceiver;
+    let otlpPort: number;
+
+    /** The proxy's server span of the request whose path starts with `pathPrefix`. */
+    const serverSpan = async (pathPrefix: string): Promise<ReceivedSpan> => {
+      const spans = await receiver.waitForSpans((all) =>
+        all.some((s) => s.kind === 2 && String(s.attributes['url.path']).startsWith(pathPrefix)),
+      );
+      return spans.find(
+        (s) => s.kind === 2 && String(s.attributes['url.path']).startsWith(pathPrefix),
+      )!;
+    };
 
     const logLine = (needle: string): Promise<string> =>
       eventually(() => {
@@ -123,6 +176,8 @@ describe(
     before(async () => {
       cp = await startControlPlane();
       web = await startBackend('web');
+      receiver = await startOtlpReceiver();
+      otlpPort = receiver.httpPort;
       listenerPort = await freePort();
       logPath = path.join(tempDir('waf-log'), 'access.log');
       await startProxy({
@@ -131,7 +186,7 @@ describe(
       const applied = await ferryctl(
         cp.apiUrl,
         ['apply', '-f', '-'],
-        config({ listenerPort, webPort: web.port, logPath }),
+        config({ listenerPort, webPort: web.port, logPath, otlpPort }),
       );
       assert.equal(applied.code, 0, applied.stderr);
       await waitForPublished(cp, LDS, ['http']);
@@ -145,6 +200,7 @@ describe(
     after(async () => {
       await stopAll();
       await web?.close();
+      await receiver?.close();
     });
 
     test("`?id=1' OR '1'='1` is blocked with 403 before the backend; a benign request passes", async () => {
@@ -204,6 +260,7 @@ describe(
           listenerPort,
           webPort: web.port,
           logPath,
+          otlpPort,
           extraDirective: 'SecRule ARGS "@rx x" "id:1000001,phase:1,deny,t:reverseString"',
         }),
       );
@@ -218,6 +275,102 @@ describe(
         { headers: BROWSER },
       );
       assert.equal(attack.status, 403);
+    });
+
+    test('a traced request the WAF matched has a waf.match event on its server span', async () => {
+      const blocked = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/traced/blocked?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(blocked.status, 403);
+      const blockedSpan = await serverSpan('/traced/blocked');
+      assert.equal(blockedSpan.events.length, 1);
+      const event = blockedSpan.events[0]!;
+      assert.equal(event.name, 'waf.match');
+      assert.equal(event.attributes['waf.action'], 'blocked');
+      assert.equal(event.attributes['waf.mode'], 'ON');
+      const ids = JSON.parse(String(event.attributes['waf.rule_ids'])) as number[];
+      assert.ok(ids.includes(942100) && ids.includes(949110), `rule ids ${ids.join(',')}`);
+      assert.ok(Number(event.attributes['waf.anomaly_score']) >= 5);
+      assert.ok(
+        event.timeUnixNano >= blockedSpan.startTimeUnixNano &&
+          event.timeUnixNano <= blockedSpan.endTimeUnixNano,
+      );
+
+      const detected = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/watch/traced?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(detected.status, 200);
+      const detectedEvent = (await serverSpan('/watch/traced')).events[0];
+      assert.equal(detectedEvent?.attributes['waf.action'], 'detected');
+      assert.equal(detectedEvent?.attributes['waf.mode'], 'DETECTION_ONLY');
+
+      const benign = await httpRequest(`http://127.0.0.1:${listenerPort}/traced/benign?id=42`, {
+        headers: BROWSER,
+      });
+      assert.equal(benign.status, 200);
+      assert.deepEqual((await serverSpan('/traced/benign')).events, []);
+    });
+
+    // Last: it switches the /watch/ route to ON for good.
+    test('`ferryctl waf` shows the route’s mode; one apply switches it from DETECTION_ONLY to ON', async () => {
+      const wafStatus = async (): Promise<WafStatusJson> => {
+        const r = await ferryctl(cp.apiUrl, ['waf', '-o', 'json']);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout) as WafStatusJson;
+      };
+      const watchRoute = (s: WafStatusJson): string | undefined =>
+        s.filters
+          .find((f) => f.node_id === NODE && f.listener === 'http')
+          ?.routes_overriding.find((r) => r.path === 'virtual_hosts[0].routes[0]')?.mode;
+
+      const before = await eventually(async () => {
+        const s = await wafStatus();
+        return watchRoute(s) === 'DETECTION_ONLY' ? s : undefined;
+      }, '`ferryctl waf` to show the /watch/ route in DETECTION_ONLY');
+      const filter = before.filters.find((f) => f.node_id === NODE)!;
+      assert.equal(filter.mode, 'ON');
+      assert.equal(filter.crs, true);
+      assert.equal(filter.filter, 'ferry.filters.http.waf');
+      assert.match(filter.rule_set, /^[0-9a-f]{16}$/);
+      const tableOut = await ferryctl(cp.apiUrl, ['waf']);
+      assert.equal(tableOut.code, 0, tableOut.stderr);
+      assert.match(tableOut.stdout, /NODE\s+GROUP\s+LISTENER\s+MODE\s+RULESET\s+ROUTES-OVERRIDING/);
+      assert.match(
+        tableOut.stdout,
+        new RegExp(
+          `${NODE}\\s+default\\s+http\\s+ON, routes: DETECTION_ONLY\\s+${filter.rule_set}\\+crs\\s+main:virtual_hosts\\[0\\]\\.routes\\[0\\]=DETECTION_ONLY`,
+        ),
+      );
+      const other = await ferryctl(cp.apiUrl, ['waf', '--group', 'elsewhere', '-o', 'json']);
+      assert.deepEqual(JSON.parse(other.stdout), { filters: [] });
+
+      const passes = await httpRequest(
+        `http://127.0.0.1:${listenerPort}/watch/before?id=1'%20OR%20'1'='1`,
+        { headers: BROWSER },
+      );
+      assert.equal(passes.status, 200);
+
+      const applied = await ferryctl(
+        cp.apiUrl,
+        ['apply', '-f', '-'],
+        config({ listenerPort, webPort: web.port, logPath, otlpPort, watchMode: 'ON' }),
+      );
+      assert.equal(applied.code, 0, applied.stderr);
+      let n = 0;
+      await eventually(async () => {
+        const res = await httpRequest(
+          `http://127.0.0.1:${listenerPort}/watch/after${n++}?id=1'%20OR%20'1'='1`,
+          { headers: BROWSER },
+        );
+        return res.status === 403 ? res : undefined;
+      }, 'the attack on the /watch/ route to be blocked');
+      await eventually(
+        async () => (watchRoute(await wafStatus()) === 'ON' ? true : undefined),
+        '`ferryctl waf` to show the /watch/ route ON',
+      );
+      assert.equal((await wafStatus()).filters.find((f) => f.node_id === NODE)?.mode, 'ON');
     });
   },
 );

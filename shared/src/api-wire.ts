@@ -519,3 +519,37 @@ export interface EventDataJson {
 }
 
 export type EventType = keyof EventDataJson;
+
+// ---- the WAF (GET /v1/waf) ----------------------------------------------------------------------
+
+/** A route level (route configuration, virtual host, route, weighted cluster) overriding it. */
+export interface WafRouteOverrideJson {
+  readonly route_config: string;
+  /** Field path of the level in its route configuration, e.g. `virtual_hosts[0].routes[1]`. */
+  readonly path: string;
+  readonly disabled: boolean;
+  /** ON | DETECTION_ONLY | OFF; absent: the filter's. */
+  readonly mode?: string;
+  /** Hash of the filter's and the route's directives; absent: no extra directives. */
+  readonly rule_set?: string;
+}
+
+export interface WafFilterStatusJson {
+  readonly node_id: string;
+  readonly group: string;
+  readonly connected: boolean;
+  readonly listener: string;
+  /** The HttpFilter's name. */
+  readonly filter: string;
+  /** ON | DETECTION_ONLY | OFF (unset in the config: the directives' SecRuleEngine). */
+  readonly mode: string;
+  /** First 16 hex digits of the SHA-256 of the directives joined with newlines. */
+  readonly rule_set: string;
+  /** The directives include the proxy host's OWASP CRS install (`Include @crs/...`). */
+  readonly crs: boolean;
+  readonly routes_overriding: readonly WafRouteOverrideJson[];
+}
+
+export interface WafStatusJson {
+  readonly filters: readonly WafFilterStatusJson[];
+}

@@ -14,6 +14,7 @@
  *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
+ *   GET    /v1/waf                      ?group=  which proxies run the WAF, rule set, mode (xds/waf-status.ts)
  *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
  *   POST   /v1/rollouts/{action}        {group}  pause, resume, abort, promote (http-rollout-routes.ts)
  *   GET    /v1/whoami                   the caller: name, role, groups
@@ -45,6 +46,7 @@ import { incomingTraceContext } from '../tracing/tracing.js';
 import { processMemoryMetrics } from '../metrics/process-memory-metrics.js';
 import type { ManagementService } from './management-service.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
+import type { WafStatusJson } from '@ferry/shared/api-wire';
 import type { LoadSource } from '../load/load-aggregate.js';
 import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-tls.js';
 import type { Authenticator } from './authenticator.js';
@@ -118,6 +120,8 @@ export interface HttpApiOptions {
   readonly collectGarbageOnScrape?: boolean;
   /** Served at GET /metrics (default: the process registry). */
   readonly metrics?: MetricsRegistry;
+  /** The WAF filters this replica's proxies run; GET /v1/waf answers 404 without it. */
+  readonly waf?: (readable: (group: string) => boolean, group?: string) => WafStatusJson;
   /** Proxies' health reports (HDS); GET /v1/health answers 404 without it. */
   readonly health?: HealthStatusSource;
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
@@ -165,6 +169,7 @@ export class HttpApi {
   private readonly metrics: MetricsRegistry;
   private readonly sampleMemory: () => void;
   private readonly health: HealthStatusSource | undefined;
+  private readonly waf: HttpApiOptions['waf'];
   private readonly load: LoadSource | undefined;
   private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
@@ -184,6 +189,7 @@ export class HttpApi {
     this.metrics = options.metrics ?? processMetrics;
     this.sampleMemory = processMemoryMetrics(this.metrics, options.collectGarbageOnScrape === true);
     this.health = options.health;
+    this.waf = options.waf;
     this.load = options.load;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
@@ -540,6 +546,12 @@ export class HttpApi {
           { group: optionalString(query, 'group'), cluster: optionalString(query, 'cluster') },
           caller,
         ),
+      );
+    }
+    if (path === '/v1/waf' && this.waf) {
+      expectMethod(method, ['GET']);
+      return ok(
+        this.waf((group) => canRead(caller, group), optionalString(queryObject(url), 'group')),
       );
     }
     if (path === '/v1/load' && this.load) {

@@ -24,6 +24,7 @@ import type {
   ResourceJson,
   RollbackRequestJson,
   StatusJson,
+  WafStatusJson,
 } from '@ferry/shared/api-wire';
 import { ApiClient } from './api-client.js';
 import { certs } from './certs-command.js';
@@ -306,6 +307,39 @@ const status: Command = async (args, client, io) => {
 };
 
 /**
+ * Which proxies run the WAF: per node, listener and WAF filter, the mode, the rule set (hash of
+ * the directives; `+crs` when they include the proxy host's CRS), and the routes overriding it.
+ */
+const waf: Command = async (args, client, io) => {
+  const response = await client.get<WafStatusJson>('/v1/waf', { group: args.options.group });
+  if (args.options.output === 'json') return printJson(io, response);
+  if (response.filters.length === 0) {
+    io.out('no proxy runs ferry.filters.http.waf\n');
+    return;
+  }
+  const rows = response.filters.map((f) => [
+    f.node_id,
+    f.group,
+    f.listener,
+    [f.mode, ...new Set(f.routes_overriding.flatMap((r) => (r.mode ? [r.mode] : [])))].join(
+      ', routes: ',
+    ),
+    f.crs ? `${f.rule_set}+crs` : f.rule_set,
+    f.routes_overriding.length === 0
+      ? '-'
+      : f.routes_overriding
+          .map(
+            (r) =>
+              `${r.route_config}:${r.path || '(all)'}=${
+                r.disabled ? 'disabled' : [r.mode, r.rule_set].filter((x) => x).join('/')
+              }`,
+          )
+          .join(' '),
+  ]);
+  io.out(table(['NODE', 'GROUP', 'LISTENER', 'MODE', 'RULESET', 'ROUTES-OVERRIDING'], rows));
+};
+
+/**
  * The fleet's health view from HDS reports: per group, cluster and endpoint, how many proxies
  * see it healthy / unhealthy and since when; then each proxy's own view.
  */
@@ -460,6 +494,7 @@ export const COMMANDS: Record<string, Command> = {
   diff,
   status,
   health,
+  waf,
   load,
   history,
   rollback,

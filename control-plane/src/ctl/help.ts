@@ -12,6 +12,7 @@ Commands:
   delete TYPE NAME...     delete resources (refused while still referenced)
   status [NODE]           connected proxies, what each ACKed or NACKed (NODE: per resource)
   health                  endpoint health as the proxies see it (HDS reports)
+  waf                     which proxies run the WAF, with which rule set and mode
   load                    requests per cluster and locality as proxies report them (LRS)
   history                 revisions of the store, newest first
   rollback REV            restore the state of revision REV as a new revision
@@ -115,6 +116,15 @@ their active health checks, reported over HDS) and since when those counts hold;
 proxy's own view. STATUS is HEALTHY or UNHEALTHY when all reporting proxies agree, else MIXED.
 EDS shows, for clusters using the quorum rule (ferry.health_quorum or ferry.hds metadata),
 whether the endpoint is served UNHEALTHY to the whole group because of it.
+`,
+  waf: `Usage: ferryctl waf [--group G] [-o json]
+
+Shows, per proxy connected to this replica, listener and ferry.filters.http.waf filter in the
+listeners it runs (its last applied copies): MODE (ON, DETECTION_ONLY or OFF; unset in the
+config: the directives' SecRuleEngine; then the modes routes set), RULESET (the first 16 hex
+digits of the SHA-256 of the directives, "+crs" when they include the proxy host's CRS with
+@crs/), and ROUTES-OVERRIDING: each route level with a WafPerRoute, as
+ROUTE_CONFIG:PATH=MODE/RULESET (RULESET: of the filter's and the route's directives) or disabled.
 `,
   load: `Usage: ferryctl load [--group G] [--cluster C] [-o json]
 

@@ -26,7 +26,15 @@ import { translateAssignment, type Assignment } from './translate-endpoints.js';
 import { translateListener } from './translate-listener.js';
 import { translateRouteConfig } from './translate-route.js';
 import { SecretScope } from './translate-secret.js';
-import type { ClusterModel, ListenerModel, ProxyConfig, RouteConfigModel } from './model.js';
+import { httpFilterByTypeUrl } from '../filters/http/registry.js';
+import { perFilterConfigsOf } from './route-per-filter-configs.js';
+import type {
+  ClusterModel,
+  FilterChainModel,
+  ListenerModel,
+  ProxyConfig,
+  RouteConfigModel,
+} from './model.js';
 
 export type { HostAccess, JsonObject } from './translate-common.js';
 
@@ -172,6 +180,11 @@ export function translateResources(
   }
 
   const routeConfigs: Record<string, RouteConfigModel> = {};
+  // Reported after the listeners are translated (still before them, in input order): a
+  // listener's filters check their per-route configs in the route configurations they use
+  // (checkPerRoutePairs), which can reject a route configuration.
+  const routeIssues = new Map<string, Issues>();
+  const routeReports: Array<[string, Issues]> = [];
   for (const json of input.routeConfigs) {
     const name = str(json.name);
     const issues = new Issues(`RouteConfiguration ${JSON.stringify(name)}`, hostAccess);
@@ -180,18 +193,21 @@ export function translateResources(
       validateClustersDefault: false,
       clusterNames,
     });
-    collect('RouteConfiguration', name, issues);
+    routeIssues.set(name, issues);
+    routeReports.push([name, issues]);
   }
 
   const listeners: ListenerModel[] = [];
   const listenerByAddress = new Map<string, string>();
   const listenerNames = new Set<string>();
+  const listenerReports: Array<[string, Issues]> = [];
   for (const json of input.listeners) {
     const name = str(json.name);
     const issues = new Issues(`Listener ${JSON.stringify(name)}`, hostAccess);
     if (listenerNames.has(name)) issues.add('name', 'duplicate listener name');
     listenerNames.add(name);
     const listener = translateListener(json, issues, { clusterNames, secrets });
+    if (issues.ok) checkPerRoutePairs(json, listener, routeConfigs, routeIssues, issues);
     const addressKey = formatHostPort(listener.address.host, listener.address.port);
     const other = listenerByAddress.get(addressKey);
     // Port 0 asks the OS for a free port, so two such listeners do not collide. A warming
@@ -207,8 +223,10 @@ export function translateResources(
       const running = previous?.listeners.find((l) => l.name === name);
       if (running !== undefined) listeners.push(running);
     }
-    collect('Listener', name, issues);
+    listenerReports.push([name, issues]);
   }
+  for (const [name, issues] of routeReports) collect('RouteConfiguration', name, issues);
+  for (const [name, issues] of listenerReports) collect('Listener', name, issues);
 
   const warming =
     Object.keys(warmingListeners).length + Object.keys(warmingClusters).length > 0
@@ -223,6 +241,56 @@ export function translateResources(
     ...(watches.length > 0 ? { secretWatches: watches } : {}),
   };
   return { rejected, content };
+}
+
+/**
+ * Each HTTP filter with checkPerRoute, paired with its per-route configs in the route
+ * configuration its HCM uses: an error names the listener's HCM and the route's entry, and is
+ * added to the listener and (over RDS) to the route configuration, so neither applies alone.
+ */
+function checkPerRoutePairs(
+  json: JsonObject,
+  listener: ListenerModel,
+  routeConfigs: Readonly<Record<string, RouteConfigModel>>,
+  routeIssues: ReadonlyMap<string, Issues>,
+  issues: Issues,
+): void {
+  const chainsJson = Array.isArray(json.filter_chains) ? json.filter_chains : [];
+  const chains: Array<[FilterChainModel, string, unknown]> = listener.filterChains.map((c, i) => [
+    c,
+    `filter_chains[${i}]`,
+    chainsJson[i],
+  ]);
+  if (listener.defaultFilterChain !== undefined)
+    chains.push([listener.defaultFilterChain, 'default_filter_chain', json.default_filter_chain]);
+  for (const [chain, chainPath, chainJson] of chains) {
+    const hcm = chain.http;
+    if (hcm === undefined) continue;
+    const rds = hcm.rdsRouteConfigName;
+    const routeConfig = hcm.routeConfig ?? (rds === undefined ? undefined : routeConfigs[rds]);
+    if (routeConfig === undefined) continue;
+    // The HCM is the chain's terminal filter: the last one.
+    const filters = (chainJson as JsonObject | undefined)?.filters;
+    const hcmIndex = Array.isArray(filters) ? filters.length - 1 : 0;
+    const hcmPath = `${chainPath}.filters[${hcmIndex}].typed_config`;
+    for (const filter of hcm.httpFilters) {
+      const factory = httpFilterByTypeUrl(filter.typeUrl);
+      if (factory?.checkPerRoute === undefined) continue;
+      for (const entry of perFilterConfigsOf(routeConfig, filter.name)) {
+        if (rds === undefined) {
+          const path = `${hcmPath}.route_config.${entry.path}`;
+          factory.checkPerRoute(filter.config, entry.config, path, issues);
+          continue;
+        }
+        const scratch = issues.scratch();
+        factory.checkPerRoute(filter.config, entry.config, entry.path, scratch);
+        for (const e of scratch.errors) {
+          issues.add(`${hcmPath}.rds`, `RouteConfiguration ${JSON.stringify(rds)} ${e}`);
+          routeIssues.get(rds)?.add('', `${e} (with Listener ${JSON.stringify(listener.name)})`);
+        }
+      }
+    }
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ import type { AccessLogEntry } from '../access-log/access-log-record.js';
 import { ServerHealthState } from '../filters/http/health_check/health-check-filter.js';
 import { httpFilterByTypeUrl } from '../filters/http/registry.js';
 import { compileRouteConfig, type RouteTable } from '../router/route-table.js';
+import { perFilterConfigsOf } from '../config/route-per-filter-configs.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
 import type { CodecSettings, ServerConnectionCallbacks } from './codec/codec.js';
 import { nodeConnectionInfo, nodeRequestHead, serveNodeRequest } from './codec/codec-node.js';
@@ -233,7 +234,7 @@ export class ProxyRuntime {
           hcm,
           routeTable:
             routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
-          filters: this.#httpFilters(hcm, listener.name),
+          filters: this.#httpFilters(hcm, listener.name, routeModel),
           downstreamRq: new RouteStatusCounters(this.#stats, 'downstream_rq', labels),
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
@@ -292,7 +293,11 @@ export class ProxyRuntime {
   }
 
   /** The HCM's HTTP filters, each factory built once per config version. */
-  #httpFilters(hcm: HttpConnectionManagerModel, listenerName: string): CompiledHttpFilter[] {
+  #httpFilters(
+    hcm: HttpConnectionManagerModel,
+    listenerName: string,
+    routeModel: RouteConfigModel | undefined,
+  ): CompiledHttpFilter[] {
     const context = {
       stats: this.#stats,
       logger: this.#logger,
@@ -306,9 +311,13 @@ export class ProxyRuntime {
       const factory = httpFilterByTypeUrl(filter.typeUrl);
       // Translation only lets registered filters through; a miss is a bug, not a config error.
       if (factory === undefined) throw new Error(`HTTP filter ${filter.typeUrl} is not registered`);
+      const streamFactory = factory.createFilterFactory(filter.config, context);
+      if (streamFactory.prepareRoute !== undefined && routeModel !== undefined)
+        for (const entry of perFilterConfigsOf(routeModel, filter.name))
+          streamFactory.prepareRoute(entry.config);
       return {
         name: filter.name,
-        factory: factory.createFilterFactory(filter.config, context),
+        factory: streamFactory,
         disabledByDefault: filter.disabled === true,
       };
     });

@@ -16,7 +16,7 @@ import type { DownstreamConnectionInfo } from '../http/codec/codec.js';
 import type { HeaderLookup } from '../router/header-mutations.js';
 import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, type RandomSource } from './sampling.js';
-import { ProxySpan, type SpanOrigin } from './span.js';
+import { ProxySpan, type SpanEventInit, type SpanOrigin } from './span.js';
 import { extractTraceContext, formatTraceparent, type ParentContext } from './trace-context.js';
 
 /** Where an HcmTracer's finished spans go (a SpanBatcher and its resource). */
@@ -37,6 +37,16 @@ export interface RequestTrace {
   attemptError(err: Error): void;
   /** The attempt is over (exactly once per startAttempt). */
   endAttempt(): void;
+  /**
+   * True when the request's server span is recorded: only then is addEvent worth calling (a
+   * filter checks this before it builds an event's attributes).
+   */
+  readonly sampled: boolean;
+  /**
+   * Adds an event to the request's server span (no-op unless sampled). Call before the stream
+   * ends (filters: at the latest in onDestroy, which runs before the span is emitted).
+   */
+  addEvent(name: string, attributes: Attributes): void;
   /** The downstream request is over; status 0 = no response was sent. */
   finish(
     status: number,
@@ -65,6 +75,11 @@ class UnsampledTrace implements RequestTrace {
     if (this.#traceState !== '') headers.set('tracestate', this.#traceState);
   }
 
+  get sampled(): boolean {
+    return false;
+  }
+
+  addEvent(): void {}
   attemptStatus(): void {}
   attemptError(): void {}
   endAttempt(): void {}
@@ -87,7 +102,14 @@ class SampledTrace implements RequestTrace {
   get traceId(): string {
     return this.#traceId;
   }
+
+  get sampled(): boolean {
+    return true;
+  }
+
   readonly #spanId = newSpanId();
+  /** Events of the server span; allocated by the first addEvent. */
+  #events: SpanEventInit[] | undefined;
   readonly #parentSpanId: string;
   readonly #traceState: string;
   readonly #startMs: number;
@@ -134,6 +156,10 @@ class SampledTrace implements RequestTrace {
     }
     headers.set('traceparent', formatTraceparent(this.#traceId, parent, true));
     if (this.#traceState !== '') headers.set('tracestate', this.#traceState);
+  }
+
+  addEvent(name: string, attributes: Attributes): void {
+    (this.#events ??= []).push({ name, attributes, timeMs: performance.now() });
   }
 
   attemptStatus(status: number): void {
@@ -241,6 +267,7 @@ class SampledTrace implements RequestTrace {
         endMs: performance.now(),
         attributes,
         error,
+        ...(this.#events !== undefined ? { events: this.#events } : {}),
       }),
     );
   }

@@ -31,6 +31,13 @@ function hrTime(monotonicMs: number): HrTime {
   return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)];
 }
 
+/** An event of a span as the request path records it (time: a performance.now() value). */
+export interface SpanEventInit {
+  readonly name: string;
+  readonly attributes: Attributes;
+  readonly timeMs: number;
+}
+
 /** What every span of one exporter shares (one object: the OTLP encoder groups by identity). */
 export interface SpanOrigin {
   readonly resource: Resource;
@@ -42,7 +49,6 @@ export class ProxySpan implements ReadableSpan {
   readonly kind: SpanKind;
   readonly attributes: Attributes;
   readonly links = NO_LINKS;
-  readonly events = NO_EVENTS;
   readonly ended = true;
   readonly droppedAttributesCount = 0;
   readonly droppedEventsCount = 0;
@@ -57,6 +63,7 @@ export class ProxySpan implements ReadableSpan {
   readonly #startMs: number;
   readonly #endMs: number;
   readonly #error: boolean;
+  readonly #events: readonly SpanEventInit[] | undefined;
 
   constructor(
     origin: SpanOrigin,
@@ -75,6 +82,8 @@ export class ProxySpan implements ReadableSpan {
       readonly endMs: number;
       readonly attributes: Attributes;
       readonly error: boolean;
+      /** Events in the order added (absent: none). */
+      readonly events?: readonly SpanEventInit[];
     },
   ) {
     this.resource = origin.resource;
@@ -90,6 +99,14 @@ export class ProxySpan implements ReadableSpan {
     this.#endMs = init.endMs;
     this.attributes = init.attributes;
     this.#error = init.error;
+    this.#events = init.events;
+  }
+
+  /** Converted when an export reads them (off the request path). */
+  get events(): TimedEvent[] {
+    const events = this.#events;
+    if (events === undefined) return NO_EVENTS;
+    return events.map((e) => ({ name: e.name, attributes: e.attributes, time: hrTime(e.timeMs) }));
   }
 
   spanContext(): SpanContext {

@@ -197,6 +197,12 @@ export interface FilterFactoryContext {
 /** Built once per HCM and config version (in a worker); creates the per-stream filters. */
 export interface StreamFilterFactory {
   create(callbacks: FilterCallbacks): StreamFilter;
+  /**
+   * Called at config apply, before any request, with each per-route config (validatePerRoute's
+   * result) this filter has in its HCM's route configuration: work a route needs (e.g. compiling
+   * a route's rule set) is done here rather than on the route's first request.
+   */
+  prepareRoute?(perRoute: unknown): void;
 }
 
 /**
@@ -224,6 +230,13 @@ export interface HttpFilterFactory<Config = unknown, PerRoute = unknown> {
   validate(config: JsonObject, path: string, issues: Issues): Config;
   /** Checks a typed_per_filter_config entry whose type is one of perRouteTypeUrls. */
   validatePerRoute?(typeUrl: string, config: JsonObject, path: string, issues: Issues): PerRoute;
+  /**
+   * Checks the filter's config together with one of its per-route configs found in a route
+   * configuration its HCM uses (inline or over RDS), for what only the pair can tell (e.g. two
+   * rule sets that compile alone but not combined). Errors go to `issues` under `path`; they
+   * reject both the listener and the RDS route configuration.
+   */
+  checkPerRoute?(config: Config, perRoute: PerRoute, path: string, issues: Issues): void;
   /** Worker side: the per-HCM factory of per-stream filters. */
   createFilterFactory(config: Config, context: FilterFactoryContext): StreamFilterFactory;
 }

@@ -2,7 +2,9 @@
  * Config factory of ferry.filters.http.waf (`ferry.v1.Waf`, per route `ferry.v1.WafPerRoute`):
  * reads the files the SecLang directives include (on this host, at translation, as DataSource
  * files are read) and compiles them, so a directive the engine does not support is a NACK naming
- * `directives: <file>:<line>: rule <id>: ...`. Workers get the directives with the files' text
+ * `directives: <file>:<line>: rule <id>: ...`. A route's extra directives (WafPerRoute) are
+ * compiled with the filter's for every route configuration the HCM uses (checkPerRoute), so a
+ * pair that does not compile is a NACK too, never a request-time error. Workers get the directives with the files' text
  * and compile from that (once per distinct source, see rule-set-cache.ts).
  */
 import type { HttpFilterFactory } from '../filter.js';
@@ -27,7 +29,7 @@ import {
   type WafSources,
 } from '../../../waf/seclang/index.js';
 import type { SourceLoader } from '../../../waf/seclang/source.js';
-import { ruleSetFor } from './rule-set-cache.js';
+import { combineSources, ruleSetFor } from './rule-set-cache.js';
 import type { WafConfigModel, WafModeModel, WafPerRouteModel } from './model.js';
 import { WafFilter } from './waf-filter.js';
 
@@ -144,6 +146,16 @@ export const wafFilter: HttpFilterFactory<WafConfigModel, WafPerRouteModel> = {
           ? undefined
           : compileChecked(directives, join(path, 'directives'), issues).sources,
     };
+  },
+  checkPerRoute(config, perRoute, path, issues) {
+    if (perRoute.sources === undefined) return;
+    try {
+      ruleSetFor(combineSources(config.sources, perRoute.sources));
+    } catch (err) {
+      if (!(err instanceof WafCompileError)) throw err;
+      const where = join(path, 'directives');
+      for (const e of err.errors) issues.add(where, `with the filter’s directives: ${e}`);
+    }
   },
   createFilterFactory(config, context) {
     return new WafFilter(config, context);

@@ -10,7 +10,8 @@
  * - the end of the stream: phase 5, the audit record, stats.
  * A disruptive action answers with its status (403 by default) through sendLocalReply with
  * %RESPONSE_CODE_DETAILS% `waf_blocked{rule_<id>}`; `drop` resets the stream. Dynamic metadata
- * `ferry.waf` carries matched_rule_ids, anomaly_score and mode.
+ * `ferry.waf` carries matched_rule_ids, anomaly_score and mode; a traced (sampled) request gets a
+ * `waf.match` event on its server span.
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestHeaderMap, ResponseHeaderMap } from '../../../http/header-map.js';
@@ -56,6 +57,12 @@ const MODE_NAME: Record<EngineMode, string> = {
   Off: 'OFF',
 };
 
+/**
+ * The event added to a sampled request's server span when rules matched: waf.rule_ids,
+ * waf.anomaly_score, waf.action (blocked | detected), waf.mode, waf.rule_set (its hash).
+ */
+export const WAF_SPAN_EVENT = 'waf.match';
+
 export const wafBlockedDetails = (ruleId: number): string => `waf_blocked{rule_${ruleId}}`;
 export const WAF_BODY_TOO_LARGE_DETAILS = 'waf_request_body_too_large';
 export const WAF_RULE_SET_ERROR_DETAILS = 'waf_rule_set_error';
@@ -71,7 +78,8 @@ export class WafFilter implements StreamFilterFactory {
   readonly audit: AuditSink | undefined;
   readonly logger: Logger;
   readonly #ruleCounters = new Map<string, CounterHandle>();
-  readonly #routeRuleSets = new WeakMap<WafPerRouteModel, CompiledRuleSet | Error>();
+  /** Route rule sets of this config version by the route directives' hash. */
+  readonly #routeRuleSets = new Map<string, CompiledRuleSet | Error>();
   readonly #labels: { listener: string; stat_prefix: string };
 
   constructor(
@@ -110,9 +118,20 @@ export class WafFilter implements StreamFilterFactory {
     c.inc();
   }
 
-  /** The rule set of a route with extra directives: compiled on first use, then shared. */
+  /** Compiles a route's rule set at config apply (see StreamFilterFactory.prepareRoute). */
+  prepareRoute(perRoute: unknown): void {
+    const model = perRoute as WafPerRouteModel;
+    if (model.sources !== undefined) this.routeRuleSet(model);
+  }
+
+  /**
+   * The rule set of a route with extra directives, by the route directives' content hash.
+   * Translation compiled the pair (a pair that does not compile is NACKed) and prepareRoute
+   * compiled it here before any request; an error is then a bug, answered 500 on the route.
+   */
   routeRuleSet(perRoute: WafPerRouteModel): CompiledRuleSet | Error {
-    let rs = this.#routeRuleSets.get(perRoute);
+    const key = perRoute.sources!.hash;
+    let rs = this.#routeRuleSets.get(key);
     if (rs === undefined) {
       try {
         rs = ruleSetFor(combineSources(this.config.sources, perRoute.sources!));
@@ -123,7 +142,7 @@ export class WafFilter implements StreamFilterFactory {
           'waf: the filter’s and the route’s directives do not compile together; requests on the route get 500',
         );
       }
-      this.#routeRuleSets.set(perRoute, rs);
+      this.#routeRuleSets.set(key, rs);
     }
     return rs;
   }
@@ -302,10 +321,19 @@ class WafStreamFilter implements StreamFilter {
         m.disruptive ? 'blocked' : blocked ? 'logged' : tx.mode === 'On' ? 'logged' : 'detected',
       );
     this.#updateMetadata();
+    const info = this.callbacks.streamInfo;
+    const trace = info.trace;
+    if (matched.length > 0 && trace !== undefined && trace.sampled)
+      trace.addEvent(WAF_SPAN_EVENT, {
+        'waf.rule_ids': matched.map((m) => m.id),
+        'waf.anomaly_score': tx.anomalyScore,
+        'waf.action': outcome,
+        'waf.mode': MODE_NAME[tx.mode],
+        'waf.rule_set': tx.ruleSet.hash,
+      });
     const audit = filter.audit;
     if (audit === undefined || !tx.auditEnabled) return;
     if (matched.length === 0 && filter.config.auditLog?.allRequests !== true) return;
-    const info = this.callbacks.streamInfo;
     const headers = this.#requestHeaders;
     audit.write({
       request_id: info.requestId,
