@@ -205,11 +205,14 @@ export interface StatusJson {
   readonly nodes: readonly NodeStatusJson[];
   readonly replica_set?: ReplicaSetJson;
   /** Live replicas asked for their proxies that did not answer (their proxies are missing). */
-  readonly unanswered_replicas?: ReadonlyArray<{
-    readonly replica: string;
-    readonly api_url: string;
-    readonly error: string;
-  }>;
+  readonly unanswered_replicas?: readonly UnansweredReplicaJson[];
+}
+
+/** A live replica asked for its proxies that did not answer, with why. */
+export interface UnansweredReplicaJson {
+  readonly replica: string;
+  readonly api_url: string;
+  readonly error: string;
 }
 
 /**
@@ -228,8 +231,13 @@ export interface NodesPageJson {
   readonly counts: Readonly<Record<NodeSyncState, number>>;
   readonly offset: number;
   readonly limit: number;
-  /** Sorted by node id; each with its `state`. */
+  /** Sorted by node id, then replica; each with its `state`. */
   readonly nodes: ReadonlyArray<NodeStatusJson & { readonly state: NodeSyncState }>;
+  /**
+   * Live replicas asked for their proxies that did not answer (their proxies are missing from
+   * total, counts and nodes); absent with `local=true` or a single replica.
+   */
+  readonly unanswered_replicas?: readonly UnansweredReplicaJson[];
 }
 
 // ---- health, load, rollouts, certificates -------------------------------------------------------

@@ -139,6 +139,12 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
           {error}
         </p>
       )}
+      {page?.unanswered_replicas?.map((u) => (
+        <p key={u.replica} class="notice" role="status">
+          Replica {u.replica} {u.api_url !== '' && `(${u.api_url}) `}did not answer: its proxies are
+          missing from this list and its counts. {u.error}
+        </p>
+      ))}
       <table class="fleet">
         <caption class="visually-hidden">Proxies connected to the control plane</caption>
         <thead>

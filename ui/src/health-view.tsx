@@ -1,29 +1,25 @@
 /**
  * Health and load: per cluster and endpoint the proxies' health reports (HDS) with the quorum
- * rule, and the load the proxies report (LRS) as request and error rates over the last hour.
+ * rule, and the load the proxies report (LRS) as request and error rates and mean upstream
+ * latency over the last hour.
  * Rates are kept in this tab from successive load snapshots: one is taken when the view opens and
  * on each health or node event (at most every 10 s), never on a timer.
  */
 import { h } from './vendor/preact.js';
 import { useEffect, useState } from './vendor/preact-hooks.js';
 import { ApiError, errorText } from './api.js';
-import { Sparkline, type Point } from './chart.js';
+import { Sparkline } from './chart.js';
 import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { ago } from './format.js';
+import { meanLatencyPoints, ratePoints, sampleOf, type LoadSample } from './load-series.js';
 import type { HealthJson, LoadJson } from './wire.js';
 
 const WINDOW_MS = 3_600_000;
 const MIN_SAMPLE_MS = 10_000;
 
-interface Sample {
-  readonly t: number;
-  readonly issued: number;
-  readonly errors: number;
-}
-
 /** Load snapshots per "group/cluster", kept across view switches for the tab's life. */
-const samples = new Map<string, Sample[]>();
+const samples = new Map<string, LoadSample[]>();
 let lastSample = 0;
 
 function record(load: LoadJson, now: number): void {
@@ -31,26 +27,10 @@ function record(load: LoadJson, now: number): void {
   for (const c of load.clusters) {
     const key = `${c.group}/${c.cluster}`;
     const list = samples.get(key) ?? [];
-    list.push({
-      t: now,
-      issued: c.total.total_issued_requests,
-      errors: c.total.total_error_requests,
-    });
+    list.push(sampleOf(c, now));
     while (list.length > 0 && (list[0]?.t ?? now) < now - WINDOW_MS) list.shift();
     samples.set(key, list);
   }
-}
-
-/** Per-second rates between successive snapshots (counters only grow; a restart resets them). */
-function rates(list: readonly Sample[], field: 'issued' | 'errors'): Point[] {
-  const out: Point[] = [];
-  for (let i = 1; i < list.length; i++) {
-    const a = list[i - 1];
-    const b = list[i];
-    if (!a || !b || b.t <= a.t) continue;
-    out.push({ t: b.t, v: Math.max(0, b[field] - a[field]) / ((b.t - a.t) / 1000) });
-  }
-  return out;
 }
 
 export function HealthView({ ctx }: { ctx: ViewContext }) {
@@ -152,6 +132,7 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
             <th scope="col">Errors</th>
             <th scope="col">Requests/s</th>
             <th scope="col">Errors/s</th>
+            <th scope="col">Mean upstream latency (ms)</th>
           </tr>
         </thead>
         <tbody>
@@ -166,7 +147,7 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
                 <td>{c.total.total_error_requests}</td>
                 <td>
                   <Sparkline
-                    points={rates(list, 'issued')}
+                    points={ratePoints(list, 'issued')}
                     windowMs={WINDOW_MS}
                     now={now}
                     label={`Requests per second to ${key}`}
@@ -174,10 +155,18 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
                 </td>
                 <td>
                   <Sparkline
-                    points={rates(list, 'errors')}
+                    points={ratePoints(list, 'errors')}
                     windowMs={WINDOW_MS}
                     now={now}
                     label={`Errors per second of ${key}`}
+                  />
+                </td>
+                <td>
+                  <Sparkline
+                    points={meanLatencyPoints(list)}
+                    windowMs={WINDOW_MS}
+                    now={now}
+                    label={`Mean upstream latency in milliseconds of ${key}`}
                   />
                 </td>
               </tr>
@@ -185,14 +174,15 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
           })}
           {load && load.clusters.length === 0 && (
             <tr>
-              <td colSpan={6}>No load reports yet (clusters report with lrs_server set).</td>
+              <td colSpan={7}>No load reports yet (clusters report with lrs_server set).</td>
             </tr>
           )}
         </tbody>
       </table>
       <p class="help">
-        Latency is not part of the proxies' load reports (LRS counts requests and errors); the
-        proxies' /metrics have it.
+        Mean upstream latency is the upstream request time the proxies report per request
+        (ferry.upstream_rq_time_ms) averaged over each interval between snapshots; an interval
+        without finished requests draws no point.
       </p>
     </section>
   );

@@ -10,7 +10,7 @@
  *   POST   /v1/rollback                 {revision, group, dry_run, message}
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
- *   GET    /v1/nodes                    ?group=&state=&q=&offset=&limit=  the fleet, paged (nodes-page.ts)
+ *   GET    /v1/nodes                    ?group=&state=&q=&offset=&limit=&local=  the fleet, paged (nodes-page.ts)
  *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
@@ -92,6 +92,7 @@ import {
   nodeStatusJson,
   resourceJson,
   statusJson,
+  unansweredReplicaJson,
 } from './wire-json.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -510,7 +511,17 @@ export class HttpApi {
     if (path === '/v1/nodes') {
       expectMethod(method, ['GET']);
       const query = nodesQuery(url);
-      const page = await service.nodes(caller, query);
+      const page = await service.nodes(
+        caller,
+        query,
+        // `local=true`: this replica's proxies only.
+        queryBoolean(url, 'local')
+          ? undefined
+          : {
+              authorization: req.headers.authorization,
+              viaCertificate: caller.via === 'certificate',
+            },
+      );
       return ok({
         revision: page.revision,
         total: page.total,
@@ -518,6 +529,9 @@ export class HttpApi {
         offset: query.offset,
         limit: query.limit,
         nodes: page.nodes.map((n) => ({ ...nodeStatusJson(n.node), state: n.state })),
+        ...(page.unansweredReplicas
+          ? { unanswered_replicas: page.unansweredReplicas.map(unansweredReplicaJson) }
+          : {}),
       } satisfies NodesPageJson);
     }
     if (path === '/v1/events' && this.events) {

@@ -28,7 +28,7 @@ import type {
 import type { NodeSyncState } from '@ferry/shared/api-wire';
 import { nodesPage, summaryOf, type NodesPage, type NodesQuery } from './nodes-page.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
-import type { ForwardedCaller, PeerStatus } from '../replicas/peer-status.js';
+import type { ForwardedCaller, PeerStatus, UnansweredReplica } from '../replicas/peer-status.js';
 import {
   batchLabel,
   resourceLabel,
@@ -602,35 +602,59 @@ export class ManagementService {
 
   /**
    * The fleet's nodes that `caller` may read, filtered, counted by state and paged
-   * (nodes-page.ts), sorted by node id as status sorts them; only the page's rows are built. A
-   * group asked for needs the viewer role there.
+   * (nodes-page.ts), sorted as status sorts them; only the page's rows are built. A group asked
+   * for needs the viewer role there. With `forward`, the other live replicas are asked for their
+   * proxies as status asks them (every row, `local=true`), and filtering and paging run over the
+   * merged rows; replicas that did not answer are listed.
    */
   async nodes(
     caller: Caller,
     query: NodesQuery,
+    forward?: ForwardedCaller,
   ): Promise<{
     readonly revision: number;
     readonly total: number;
     readonly counts: NodesPage<NodeSummary>['counts'];
     readonly nodes: ReadonlyArray<{ readonly node: NodeStatus; readonly state: NodeSyncState }>;
+    readonly unansweredReplicas?: readonly UnansweredReplica[];
   }> {
     if (query.group !== undefined)
       requireRole(caller, 'viewer', query.group, `nodes of group "${query.group}"`);
-    const revision = await this.store.currentRevision();
+    const [revision, peers] = await Promise.all([
+      this.store.currentRevision(),
+      forward && this.peers ? this.peers.collect(forward, {}) : undefined,
+    ]);
     const fleet = this.fleet;
-    const all: Array<NodeSummary & { readonly row?: NodeStatus }> = fleet?.summaries
-      ? fleet.summaries()
-      : (fleet?.nodes() ?? []).map((row) => ({ ...summaryOf(row), row }));
-    const readable = all
-      .filter((n) => canRead(caller, n.group))
-      .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const all: Array<NodeSummary & { readonly row?: NodeStatus; readonly replica?: string }> =
+      fleet?.summaries
+        ? fleet.summaries()
+        : (fleet?.nodes() ?? []).map((row) => ({ ...summaryOf(row), row }));
+    const readable = all.filter((n) => canRead(caller, n.group));
+    if (peers) {
+      // Peer rows arrive whole: kept as they are, never looked up in this replica's fleet.
+      for (const row of peers.nodes)
+        if (canRead(caller, row.group))
+          readable.push({ ...summaryOf(row), row, replica: row.replica ?? '' });
+    }
+    // By node id; a proxy that moved is listed by both replicas, ordered by replica.
+    const self = this.replicas?.()?.self ?? '';
+    readable.sort(
+      (a, b) =>
+        a.nodeId.localeCompare(b.nodeId) || (a.replica ?? self).localeCompare(b.replica ?? self),
+    );
     const page = nodesPage(readable, query);
     const nodes = [];
     for (const item of page.items) {
       const node = item.row ?? this.nodeStatus(item.nodeId);
       if (node) nodes.push({ node: this.withReplica(node), state: item.state });
     }
-    return { revision, total: page.total, counts: page.counts, nodes };
+    return {
+      revision,
+      total: page.total,
+      counts: page.counts,
+      nodes,
+      ...(peers ? { unansweredReplicas: peers.unanswered } : {}),
+    };
   }
 
   /**

@@ -16,10 +16,12 @@ import type {
   ResourceStatusJson,
   StatusJson,
   TokenJson,
+  UnansweredReplicaJson,
 } from '@ferry/shared/api-wire';
 import type { NodeStatus, ResourceStatus } from '../xds/fleet-status.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
+import type { UnansweredReplica } from '../replicas/peer-status.js';
 import type {
   ApplyResponse,
   HistoryView,
@@ -44,6 +46,7 @@ export type {
   StatusJson,
   TokenJson,
   TypeStatusJson,
+  UnansweredReplicaJson,
 } from '@ferry/shared/api-wire';
 
 export function applyResponseJson(r: ApplyResponse): ApplyResponseJson {
@@ -189,6 +192,10 @@ function resourceStatusJson(r: ResourceStatus): ResourceStatusJson {
   };
 }
 
+export function unansweredReplicaJson(u: UnansweredReplica): UnansweredReplicaJson {
+  return { replica: u.replica, api_url: u.apiUrl, error: u.error };
+}
+
 export function statusJson(r: StatusResponse): StatusJson {
   return {
     revision: r.revision,
@@ -196,11 +203,7 @@ export function statusJson(r: StatusResponse): StatusJson {
     ...(r.replicaSet ? { replica_set: replicaSetJson(r.replicaSet) } : {}),
     ...(r.unansweredReplicas
       ? {
-          unanswered_replicas: r.unansweredReplicas.map((u) => ({
-            replica: u.replica,
-            api_url: u.apiUrl,
-            error: u.error,
-          })),
+          unanswered_replicas: r.unansweredReplicas.map(unansweredReplicaJson),
         }
       : {}),
   };
