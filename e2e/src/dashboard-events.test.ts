@@ -164,19 +164,21 @@ describe('dashboard server side: events and node pages with a real proxy', () =>
     const viewer = await open(tokens['dash-ro']!);
     await startProxy({ bootstrap: proxyBootstrap({ nodeId: NODE, xdsAddress: cp.xdsAddress }) });
 
-    const connected = await next(viewer, 'the proxy connected', (e) => {
+    // Node events are coalesced (latest state wins), so the connect and the first ACK may arrive
+    // as one event: wait for the first event showing both.
+    const connected = await next(viewer, 'the proxy connected and ACKed the listener', (e) => {
       if (e.type !== 'node') return false;
       const row = JSON.parse(e.data) as NodeEventJson;
-      return row.node_id === NODE && row.connected;
-    });
-    assert.ok(connected.id !== '');
-    await next(viewer, 'the proxy ACKed the listener', (e) => {
-      if (e.type !== 'node') return false;
-      const lds = (JSON.parse(e.data) as NodeEventJson).types.find((t) => t.type_url === LDS);
+      const lds = row.types.find((t) => t.type_url === LDS);
       return (
-        lds !== undefined && lds.version_acked !== '' && lds.version_acked === lds.version_sent
+        row.node_id === NODE &&
+        row.connected &&
+        lds !== undefined &&
+        lds.version_acked !== '' &&
+        lds.version_acked === lds.version_sent
       );
     });
+    assert.ok(connected.id !== '');
 
     // ferry-proxy NACKs a listener with use_original_dst (a valid Envoy field it does not run).
     await apply([listener('web', port, 'alpha', { use_original_dst: true })]);
