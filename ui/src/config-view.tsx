@@ -249,40 +249,25 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
             void showDiff(compare.from, compare.to);
         }}
       >
-        <label>
-          From revision
-          <select
-            name="from"
-            value={compare.from ?? ''}
-            onChange={(e) =>
-              setCompare({ ...compare, from: Number((e.target as HTMLSelectElement).value) })
-            }
-          >
-            <option value="">—</option>
-            {entries.map((e) => (
-              <option key={e.revision} value={e.revision}>
-                {e.revision}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          To revision
-          <select
-            name="to"
-            value={compare.to ?? ''}
-            onChange={(e) =>
-              setCompare({ ...compare, to: Number((e.target as HTMLSelectElement).value) })
-            }
-          >
-            <option value="">—</option>
-            {entries.map((e) => (
-              <option key={e.revision} value={e.revision}>
-                {e.revision}
-              </option>
-            ))}
-          </select>
-        </label>
+        {(['from', 'to'] as const).map((end) => (
+          <label key={end}>
+            {end === 'from' ? 'From revision' : 'To revision'}
+            <select
+              name={end}
+              value={compare[end] ?? ''}
+              onChange={(e) =>
+                setCompare({ ...compare, [end]: Number((e.target as HTMLSelectElement).value) })
+              }
+            >
+              <option value="">—</option>
+              {entries.map((e) => (
+                <option key={e.revision} value={e.revision}>
+                  {e.revision}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
         <button type="submit" disabled={compare.from === undefined || compare.to === undefined}>
           Compare
         </button>
