@@ -233,6 +233,49 @@ ${TRUSTED_CA}`),
     );
   });
 
+  test('HTTP/2 and common protocol options grpc-js cannot take are refused; keepalive is not', () => {
+    const typed =
+      'static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+    const errors = errorsOf(
+      bootstrap(`    max_requests_per_connection: 10
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        '@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        common_http_protocol_options: { idle_timeout: 60s }
+        explicit_http_config:
+          http2_protocol_options:
+            max_concurrent_streams: 10
+            initial_stream_window_size: 1048576
+            connection_keepalive: { interval: 30s, timeout: 5s }`),
+    );
+    for (const field of [
+      `${typed}.explicit_http_config.http2_protocol_options.max_concurrent_streams`,
+      `${typed}.explicit_http_config.http2_protocol_options.initial_stream_window_size`,
+      `${typed}.common_http_protocol_options.idle_timeout`,
+      'static_resources.clusters[0].max_requests_per_connection',
+    ])
+      assert.match(errors, new RegExp(esc(`${field}: not applied to the xDS connection`)));
+    assert.doesNotMatch(errors, /connection_keepalive:/);
+    const deprecated = errorsOf(
+      bootstrap(`    http2_protocol_options: { initial_connection_window_size: 1048576 }`),
+    );
+    assert.match(
+      deprecated,
+      new RegExp(
+        esc(
+          'static_resources.clusters[0].http2_protocol_options.initial_connection_window_size: not applied to the xDS connection',
+        ),
+      ),
+    );
+    const keepaliveOnly = loadBootstrap(
+      bootstrap(
+        `    http2_protocol_options: { connection_keepalive: { interval: 30s, timeout: 5s } }`,
+      ),
+      'bootstrap.yaml',
+    );
+    assert.equal(keepaliveOnly.ok, true);
+  });
+
   test('trusted_ca is required, inline or from the secret', () => {
     const inline = errorsOf(
       bootstrap(`${TLS_HEAD}

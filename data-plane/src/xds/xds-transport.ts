@@ -12,7 +12,9 @@
  * - `alpn_protocols` may only name h2 (gRPC);
  * - a secret delivered over ADS cannot secure the connection ADS itself runs on; static secrets
  *   (an SdsSecretConfig with only a name) can;
- * - auto_sni / auto_san_validation take names from requests, and the xDS streams have none.
+ * - auto_sni / auto_san_validation take names from requests, and the xDS streams have none;
+ * - HTTP/2 and common protocol options other than `connection_keepalive` (stream limits,
+ *   windows, idle timeout, requests per connection) cannot be passed to grpc-js.
  * Certificate and CA files are read once, when the bootstrap is loaded.
  */
 import { X509Certificate } from 'node:crypto';
@@ -141,21 +143,65 @@ function validationPath(common: JsonObject, commonPath: string): string {
  * no request to take a name from (sni sets the name sent).
  */
 function checkHostNameOptions(cluster: JsonObject, path: string, issues: Issues): void {
+  const optionsPath = join(
+    join(path, 'typed_extension_protocol_options'),
+    HTTP_PROTOCOL_OPTIONS_NAME,
+  );
   const options = asObject(
     asObject(cluster.typed_extension_protocol_options)?.[HTTP_PROTOCOL_OPTIONS_NAME],
   );
+  checkConnectionOptions(cluster, options, path, optionsPath, issues);
   const hostName = asObject(options?.upstream_http_protocol_options);
   if (!hostName) return;
-  const hostNamePath = join(
-    join(join(path, 'typed_extension_protocol_options'), HTTP_PROTOCOL_OPTIONS_NAME),
-    'upstream_http_protocol_options',
-  );
+  const hostNamePath = join(optionsPath, 'upstream_http_protocol_options');
   for (const field of ['auto_sni', 'auto_san_validation', 'override_auto_sni_header'])
     if (hostName[field] !== undefined && hostName[field] !== false && hostName[field] !== '')
       issues.add(
         join(hostNamePath, field),
         'not supported on the xDS cluster: its gRPC streams carry no request to take a name from (set transport_socket sni, and SAN matchers to check the name)',
       );
+}
+
+/** Http2ProtocolOptions fields the xDS channel honours; every other one is refused there. */
+const XDS_HTTP2_FIELDS = new Set(['connection_keepalive']);
+
+const NOT_ON_XDS_CONNECTION =
+  "not applied to the xDS connection: ferry-proxy's gRPC client to the control plane uses its own HTTP/2 windows, stream limit and connection lifetime (only connection_keepalive is honoured there); remove it from the xDS cluster, or route data traffic through a separate cluster that sets it";
+
+/**
+ * Protocol options Envoy applies to its xDS connection as to any upstream connection, but that
+ * grpc-js, which carries ferry-proxy's xDS streams, cannot be told: HTTP/2 stream limits and
+ * windows, idle timeout, requests per connection. Refused with their paths rather than honoured
+ * on the data path only.
+ */
+function checkConnectionOptions(
+  cluster: JsonObject,
+  options: JsonObject | undefined,
+  path: string,
+  optionsPath: string,
+  issues: Issues,
+): void {
+  const http2: [JsonObject | undefined, string][] = [
+    [asObject(cluster.http2_protocol_options), join(path, 'http2_protocol_options')],
+  ];
+  for (const key of ['explicit_http_config', 'use_downstream_protocol_config']) {
+    const config = asObject(options?.[key]);
+    http2.push([
+      asObject(config?.http2_protocol_options),
+      join(join(optionsPath, key), 'http2_protocol_options'),
+    ]);
+  }
+  for (const [obj, objPath] of http2)
+    for (const field of Object.keys(obj ?? {}))
+      if (!XDS_HTTP2_FIELDS.has(field)) issues.add(join(objPath, field), NOT_ON_XDS_CONNECTION);
+  if (cluster.max_requests_per_connection !== undefined)
+    issues.add(join(path, 'max_requests_per_connection'), NOT_ON_XDS_CONNECTION);
+  const common = asObject(options?.common_http_protocol_options);
+  for (const field of Object.keys(common ?? {}))
+    issues.add(
+      join(join(optionsPath, 'common_http_protocol_options'), field),
+      NOT_ON_XDS_CONNECTION,
+    );
 }
 
 /**
