@@ -35,9 +35,9 @@ export interface XmlBody {
 /** Characters of entity expansion allowed per character of body (libxml2's factor too). */
 export const EXPANSION_FACTOR = 10;
 /** Characters of entity expansion allowed in any document, however short. */
-export const EXPANSION_SLACK = 1000;
-/** Element nesting depth (libxml2's limit without XML_PARSE_HUGE). */
-export const MAX_DEPTH = 256;
+export const EXPANSION_SLACK = 65536;
+/** Element nesting depth (libxml2 2.9 without XML_PARSE_HUGE refuses the 258th level). */
+export const MAX_DEPTH = 257;
 /** Entity references within entity replacement texts (libxml2's limit). */
 export const MAX_ENTITY_DEPTH = 40;
 
@@ -54,8 +54,12 @@ interface Context {
   readonly parameter: Map<string, Entity>;
   /** Characters of entity expansion left. */
   budget: number;
-  /** A reference to an undeclared entity is only an error when the whole DTD was seen. */
+  /**
+   * A reference to an undeclared entity is only an error when the whole DTD was seen, or the
+   * document says it is standalone.
+   */
   dtdIncomplete: boolean;
+  standalone: boolean;
   depth: number;
   entityDepth: number;
   readonly expanding: Set<string>;
@@ -152,6 +156,7 @@ export function parseXmlBody(body: Buffer): XmlBody {
     parameter: new Map(),
     budget: EXPANSION_FACTOR * body.length + EXPANSION_SLACK,
     dtdIncomplete: false,
+    standalone: false,
     depth: 0,
     entityDepth: 0,
     expanding: new Set(),
@@ -228,6 +233,7 @@ class Scanner {
       )
     )
       throw new XmlError('malformed XML declaration');
+    this.ctx.standalone = /standalone\s*=\s*["']yes/.test(decl);
     this.pos = end + 2;
   }
 
@@ -577,7 +583,7 @@ class Scanner {
     if (entity === undefined) {
       // With parts of the DTD unread (an external subset, parameter entities) the entity may
       // be declared there: libxml2 only warns, and the reference yields no text.
-      if (this.ctx.dtdIncomplete) return undefined;
+      if (this.ctx.dtdIncomplete && !this.ctx.standalone) return undefined;
       throw new XmlError(`the entity &${name}; is not declared`);
     }
     return entity.value;
