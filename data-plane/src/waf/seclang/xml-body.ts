@@ -43,6 +43,13 @@ export const MAX_ENTITY_DEPTH = 40;
 
 class XmlError extends Error {}
 
+/** What an entity's replacement text is parsed as. */
+const enum Expansion {
+  Content,
+  Attribute,
+  Declarations,
+}
+
 interface Entity {
   /** Replacement text (character references already replaced); undefined: external. */
   readonly value: string | undefined;
@@ -77,10 +84,25 @@ const PREDEFINED: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * XML names: ASCII exactly as XML 1.0 has them; beyond ASCII any character from U+00B7 on
- * (XML 1.0 fifth edition's NameChar ranges, loosened: a few symbols it excludes pass).
+ * XML names: ASCII exactly as XML 1.0 has them; beyond ASCII any character from U+00C0 on
+ * (U+00B7 on after the first), XML 1.0 fifth edition's NameChar ranges loosened: a few symbols
+ * they exclude pass.
  */
-const NAME = /[:A-Z_a-z\u00C0-\u{EFFFF}][:A-Z_a-z\-.0-9\u00B7-\u{EFFFF}]*/uy;
+function nameStart(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0xc0
+  );
+}
+function nameChar(c: number): boolean {
+  return nameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0xb7;
+}
+/** The length of the name at s[pos] (0: none). */
+function nameLength(s: string, pos: number): number {
+  if (pos >= s.length || !nameStart(s.charCodeAt(pos))) return 0;
+  let i = pos + 1;
+  while (i < s.length && nameChar(s.charCodeAt(i))) i++;
+  return i - pos;
+}
 
 /** The first character XML 1.0 does not allow (lone surrogates cannot survive decoding). */
 function invalidCharAt(s: string): number {
@@ -215,7 +237,7 @@ class Scanner {
       this.misc();
     }
     if (this.pos >= s.length) throw new XmlError('the document is empty (no root element)');
-    if (s[this.pos] !== '<' || !NAME_START_AT(s, this.pos + 1))
+    if (s[this.pos] !== '<' || nameLength(s, this.pos + 1) === 0)
       throw new XmlError('a root element was expected');
     this.ctx.rootStarted = true;
     this.content(true);
@@ -308,7 +330,7 @@ class Scanner {
         this.ctx.dtdIncomplete = true;
         const entity = this.ctx.parameter.get(name);
         if (entity?.value !== undefined)
-          this.expand(`%${name}`, entity.value, (sub) => sub.declarations(false));
+          this.expand(`%${name}`, entity.value, Expansion.Declarations);
       } else if (s.startsWith('<!ENTITY', this.pos)) this.entityDeclaration(top);
       else if (
         s.startsWith('<!ELEMENT', this.pos) ||
@@ -402,9 +424,7 @@ class Scanner {
         const ref = raw.slice(i + 1, semi);
         if (ref.startsWith('#')) out += charRef(ref);
         else {
-          NAME.lastIndex = 0;
-          const m = NAME.exec(ref);
-          if (m === null || m[0].length !== ref.length)
+          if (ref === '' || nameLength(ref, 0) !== ref.length)
             throw new XmlError(`bad entity reference &${ref};`);
           out += `&${ref};`;
         }
@@ -537,10 +557,7 @@ class Scanner {
           if (predefined !== undefined) out += predefined;
           else {
             const value = this.entity(ref);
-            if (value !== undefined)
-              this.expand(ref, value, (sub) => {
-                out += sub.attributeValue(sub.s);
-              });
+            if (value !== undefined) out += this.expand(ref, value, Expansion.Attribute);
           }
         }
         i = semi + 1;
@@ -570,15 +587,12 @@ class Scanner {
       return;
     }
     const value = this.entity(ref);
-    if (value !== undefined) this.expand(ref, value, (sub) => sub.content(false));
+    if (value !== undefined) this.expand(ref, value, Expansion.Content);
   }
 
   /** An internal entity's replacement text; undefined for an external or unknown one. */
   private entity(name: string): string | undefined {
-    NAME.lastIndex = 0;
-    const m = NAME.exec(name);
-    if (m === null || m[0].length !== name.length)
-      throw new XmlError(`bad entity reference &${name};`);
+    if (nameLength(name, 0) !== name.length) throw new XmlError(`bad entity reference &${name};`);
     const entity = this.ctx.general.get(name);
     if (entity === undefined) {
       // With parts of the DTD unread (an external subset, parameter entities) the entity may
@@ -593,7 +607,7 @@ class Scanner {
    * Runs `parse` over an entity's replacement text, within the budget and depth; `name` is the
    * entity's (`%name` for a parameter entity).
    */
-  private expand(name: string, value: string, parse: (sub: Scanner) => void): void {
+  private expand(name: string, value: string, as: Expansion): string {
     const ctx = this.ctx;
     if (ctx.expanding.has(name)) throw new XmlError(`the entity ${name} refers to itself`);
     if (ctx.entityDepth >= MAX_ENTITY_DEPTH)
@@ -602,7 +616,11 @@ class Scanner {
     ctx.expanding.add(name);
     ctx.entityDepth++;
     try {
-      parse(new Scanner(value, ctx));
+      const sub = new Scanner(value, ctx);
+      if (as === Expansion.Attribute) return sub.attributeValue(value);
+      if (as === Expansion.Content) sub.content(false);
+      else sub.declarations(false);
+      return '';
     } finally {
       ctx.expanding.delete(name);
       ctx.entityDepth--;
@@ -651,11 +669,10 @@ class Scanner {
   }
 
   private name(): string {
-    NAME.lastIndex = this.pos;
-    const m = NAME.exec(this.s);
-    if (m === null) throw new XmlError('a name was expected');
-    this.pos += m[0].length;
-    return m[0];
+    const n = nameLength(this.s, this.pos);
+    if (n === 0) throw new XmlError('a name was expected');
+    this.pos += n;
+    return this.s.slice(this.pos - n, this.pos);
   }
 
   /** Skips white space; true when there was some. */
@@ -669,11 +686,6 @@ class Scanner {
     if (this.s[this.pos] !== c) throw new XmlError(message);
     this.pos++;
   }
-}
-
-function NAME_START_AT(s: string, pos: number): boolean {
-  NAME.lastIndex = pos;
-  return NAME.test(s);
 }
 
 /** `#123` or `#x7b` (without & and ;) to its character; XML forbids references to non-characters. */
