@@ -39,14 +39,21 @@ test('the attacks cover every category and travel in every part of a request', (
     'nodejs',
     'scanner',
     'protocol',
+    'xxe',
   ])
     assert.ok(categories.has(category), `no ${category} attack`);
   const places = new Set(attacks.map((c) => c.where));
-  for (const where of ['query', 'form', 'json', 'cookie', 'header', 'path', 'raw'])
+  for (const where of ['query', 'form', 'json', 'xml', 'cookie', 'header', 'path', 'raw'])
     assert.ok(places.has(where), `no attack in ${where}`);
   const benignPlaces = new Set(load('benign').map((c) => c.where));
-  for (const where of ['query', 'form', 'json', 'multipart', 'cookie', 'header', 'path'])
+  for (const where of ['query', 'form', 'json', 'xml', 'multipart', 'cookie', 'header', 'path'])
     assert.ok(benignPlaces.has(where), `no benign request in ${where}`);
+});
+
+test('XML bodies: >= 15 attacks and >= 15 benign XML or SOAP requests', () => {
+  const xml = (name: string): number => load(name).filter((c) => c.where === 'xml').length;
+  assert.ok(xml('attacks') >= 15, `${xml('attacks')} XML attacks`);
+  assert.ok(xml('benign') >= 15, `${xml('benign')} benign XML requests`);
 });
 
 test('a case becomes its request: defaults overridden or dropped, body framed, connection closed', () => {

@@ -24,12 +24,15 @@ const INSTALL_HINT =
 
 /**
  * CRS at paranoia level 1 in anomaly scoring mode with its default thresholds (crs-setup.conf
- * as Debian ships it), blocking (`SecRuleEngine On`), request bodies inspected; JSON bodies go
- * through the JSON body processor and a body that fails to parse is refused (ModSecurity's
- * recommended configuration does both).
+ * as Debian ships it), blocking (`SecRuleEngine On`), request bodies inspected; XML and JSON
+ * bodies go through the XML and JSON body processors and a body that fails to parse is refused
+ * (ModSecurity's recommended configuration, modsecurity.conf-recommended, does all three with
+ * these rules).
  */
 export const CRS_PL1_DIRECTIVES = `SecRuleEngine On
 SecRequestBodyAccess On
+SecRule REQUEST_HEADERS:Content-Type "(?:application(?:/soap\\+|/)|text/)xml" \\
+  "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
 SecRule REQUEST_HEADERS:Content-Type "^application/json" \\
   "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
 SecRule REQBODY_ERROR "!@eq 0" \\

@@ -20,7 +20,8 @@ import {
   type SourceLoader,
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
-import { COLLECTIONS, PERSISTENT, SCALARS } from './variables.js';
+import { COLLECTIONS, PERSISTENT, SCALARS, xmlSelectorError } from './variables.js';
+import { runnableRblRules } from './rbl.js';
 
 export interface CompileOptions {
   readonly loader: SourceLoader;
@@ -176,7 +177,12 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
     let item = '';
     // A selector may be a /regex/ that contains '|'.
     while (i < n && text[i] !== '|') {
-      if ((text[i] === '/' && item.endsWith(':')) || (text[i] === "'" && item.endsWith(':'))) {
+      // XML's selectors are XPath (`XML:/*`, `XML://@*`), not /regex/.
+      if (
+        (text[i] === '/' || text[i] === "'") &&
+        item.endsWith(':') &&
+        !/^[!&]?XML:$/i.test(item)
+      ) {
         const quote = text[i] === "'";
         item += text[i++];
         if (quote && text[i] === '/') item += text[i++];
@@ -201,6 +207,10 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
       throw new SecLangError(`the variable ${variable} is not supported`);
     if (!isCollection && selectorText !== undefined)
       throw new SecLangError(`${variable} takes no selector`);
+    if (variable === 'XML') {
+      const error = xmlSelectorError(selectorText);
+      if (error !== undefined) throw new SecLangError(error);
+    }
     const selector = parseSelector(selectorText);
     if (exclude) exclusions.push({ variable, selector });
     else targets.push({ variable, selector, count });
@@ -509,6 +519,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     state.errors.push(
       `${state.chainParent.file}:${state.chainParent.line}: rule ${state.chainParent.id}: chain with no rule after it`,
     );
+  state.errors.push(...runnableRblRules(state.rules));
   if (state.errors.length > 0) throw new WafCompileError(state.errors);
 
   const phases: Rule[][] = [[], [], [], [], [], []];
@@ -793,10 +804,8 @@ function addRule(
         opArg = space < 0 ? '' : op.slice(space + 1).trim();
       }
       if (opName.toLowerCase() === 'rbl') {
+        // Loads only where it can never run (refused after loading otherwise, see rbl.ts).
         operator = { name: 'rbl', linear: true, test: () => false };
-        state.warnings.push(
-          `${line.file}:${line.line}: ${idText}@rbl is not supported: the rule never matches (DNS block lists are not queried)`,
-        );
       } else {
         operator = compileOperator(opName, opArg, {
           detectors: options.detectors,

@@ -21,6 +21,7 @@ import {
   type Arg,
 } from './body.js';
 import type { PersistentCollections } from './persistent.js';
+import { parseXmlBody } from './xml-body.js';
 
 export interface Intervention {
   readonly status: number;
@@ -197,6 +198,8 @@ export class WafTransaction implements OperatorContext {
   readonly #files: Arg[] = [];
   readonly #fileSizes: Arg[] = [];
   readonly #partHeaders: Arg[] = [];
+  /** XML:/* (the root's text) and XML://@* (attribute values) of an XML body. */
+  #xml: readonly Value[] = EMPTY;
   readonly #scalars = new Map<string, string>();
   readonly #tx = new Map<string, Entry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
@@ -365,9 +368,22 @@ export class WafTransaction implements OperatorContext {
           } else this.#scalars.set('MULTIPART_STRICT_ERROR', '0');
         }
       } else if (processor === 'XML') {
-        this.#bodyError('the XML body processor is not supported by ferry-proxy');
+        const xml = parseXmlBody(body);
+        const values: Value[] = [];
+        if (xml.text !== undefined)
+          values.push({ name: 'XML:/*', key: '/*', lowerKey: '/*', value: xml.text });
+        for (const value of xml.attributes)
+          values.push({ name: 'XML://@*', key: '//@*', lowerKey: '//@*', value });
+        this.#xml = values;
+        if (xml.error !== undefined) this.#bodyError(`XML parsing error: ${xml.error}`);
       }
-      if (processor === undefined || processor === 'URLENCODED' || this.#forceRequestBody)
+      // ModSecurity v3 keeps the raw XML body in REQUEST_BODY too (CRS inspects both).
+      if (
+        processor === undefined ||
+        processor === 'URLENCODED' ||
+        processor === 'XML' ||
+        this.#forceRequestBody
+      )
         this.#scalars.set('REQUEST_BODY', text);
     }
     this.#runPhase(2);
@@ -801,11 +817,12 @@ export class WafTransaction implements OperatorContext {
         if (col === undefined) return EMPTY;
         return entries(variable, this.persistent.live(col), false);
       }
-      case 'GEO':
       case 'XML':
+        return this.#xml;
+      case 'GEO':
       case 'ENV':
       case 'RULE':
-        // GEO: no GeoIP database; XML: no XML body processor (docs/waf.md).
+        // GEO: no GeoIP database (docs/waf.md).
         return EMPTY;
       case 'DURATION':
         return [{ name: variable, key: '', lowerKey: '', value: '0' }];

@@ -98,3 +98,16 @@ export const PERSISTENT: ReadonlySet<string> = new Set([
   'USER',
   'RESOURCE',
 ]);
+
+/**
+ * The XPath selectors of XML the engine evaluates, the two CRS uses: `/*` (the root element's
+ * text content) and `//@*` (every attribute value). An error message for any other selector.
+ */
+export function xmlSelectorError(selector: string | undefined): string | undefined {
+  let s = selector ?? '';
+  if (s.length >= 2 && s.startsWith("'") && s.endsWith("'")) s = s.slice(1, -1);
+  if (s === '/*' || s === '//@*') return undefined;
+  return s === ''
+    ? 'XML without an XPath selector is not supported (use XML:/* or XML://@*)'
+    : `the XPath selector XML:${s} is not supported (only XML:/* and XML://@*)`;
+}
