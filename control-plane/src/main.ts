@@ -45,6 +45,7 @@ import { UiAssets } from './api/ui-assets.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import {
   DEFAULT_EVENTS_HISTORY,
+  DEFAULT_EVENTS_HISTORY_BYTES,
   DEFAULT_EVENTS_MAX_STREAMS,
   EventHub,
 } from './api/events/event-hub.js';
@@ -177,8 +178,10 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --api-events-max-streams N    open GET /v1/events streams at most; more get 429   [256]
   --api-events-buffer-bytes N   an event stream leaving more bytes unread is cut off (the
                                 client resumes from its last event)        [4194304]
-  --api-events-history N        recent events kept for resuming (Last-Event-ID); older
-                                cursors get a reset event                   [10000]
+  --api-events-history N        recent store, health and rollout events kept for resuming
+                                (Last-Event-ID); older cursors get a reset event [10000]
+  --api-events-history-bytes N  and their bytes at most (node events are not kept: a resume
+                                sends nodes' current rows)                 [8388608]
   --xds-max-resource-names N    names one stream may subscribe to per type; more ends the
                                 stream with INVALID_ARGUMENT                  [20000]
   --xds-max-requests-per-second N
@@ -239,6 +242,7 @@ function parse(): {
     apiEventsMaxStreams: number;
     apiEventsBufferBytes: number;
     apiEventsHistory: number;
+    apiEventsHistoryBytes: number;
     maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
@@ -293,6 +297,10 @@ function parse(): {
         'api-events-max-streams': { type: 'string', default: String(DEFAULT_EVENTS_MAX_STREAMS) },
         'api-events-buffer-bytes': { type: 'string', default: String(DEFAULT_EVENTS_BUFFER_BYTES) },
         'api-events-history': { type: 'string', default: String(DEFAULT_EVENTS_HISTORY) },
+        'api-events-history-bytes': {
+          type: 'string',
+          default: String(DEFAULT_EVENTS_HISTORY_BYTES),
+        },
         'xds-max-resource-names': {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxResourceNames),
@@ -373,6 +381,7 @@ function parse(): {
     apiEventsMaxStreams: intFlag('api-events-max-streams', 1, 1_000_000),
     apiEventsBufferBytes: intFlag('api-events-buffer-bytes', 64 * 1024, 1024 * 1024 * 1024),
     apiEventsHistory: intFlag('api-events-history', 1, 10_000_000),
+    apiEventsHistoryBytes: intFlag('api-events-history-bytes', 1024, 1024 * 1024 * 1024),
     maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
     xds: {
       maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
@@ -633,6 +642,7 @@ async function main(): Promise<void> {
   const health = xds.health();
   const events = new EventHub({
     history: options.limits.apiEventsHistory,
+    historyBytes: options.limits.apiEventsHistoryBytes,
     maxStreams: options.limits.apiEventsMaxStreams,
     node: (nodeId) => nodeEvent(service, nodeId),
     health: (group, cluster) => healthEvent(health, group, cluster),
