@@ -51,6 +51,7 @@ import {
 } from './api/events/event-hub.js';
 import { EventSources, healthEvent, nodeEvent } from './api/events/event-sources.js';
 import { DEFAULT_EVENTS_BUFFER_BYTES } from './api/events/http-events.js';
+import { EventPeers } from './api/events/peer-events.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { DEFAULT_XDS_SERVER_KEEPALIVE, type XdsServerKeepalive } from './xds/server-keepalive.js';
 import { addManagementService } from './api/grpc-api.js';
@@ -565,7 +566,16 @@ async function main(): Promise<void> {
     store,
     id: replica,
     logger,
-    onChange: (members) => rateLimit.membershipChanged(members),
+    onChange: (members) => {
+      rateLimit.membershipChanged(members);
+      eventPeers.changed();
+    },
+  });
+  // Whose node events GET /v1/events merges in (api/events/peer-events.ts).
+  const eventPeers = new EventPeers({
+    replicas: () => rlsMembership.members(),
+    self: () => rlsMembership.self.id,
+    logger,
   });
   const xdsTls = options.xdsTls;
   const peerTls: RlsPeerTlsFiles | undefined = xdsTls && {
@@ -677,6 +687,7 @@ async function main(): Promise<void> {
     collectGarbageOnScrape: options.debugGcOnMetrics,
     events,
     eventsBufferBytes: options.limits.apiEventsBufferBytes,
+    eventPeers,
   });
   const grpcApi = new grpc.Server({
     'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,
