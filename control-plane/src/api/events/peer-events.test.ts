@@ -170,6 +170,7 @@ describe('node events of every replica', () => {
       (e) => e.type === 'node' && row(e).node_id === 'web-on-b',
     );
     assert.equal(row(connected).connected, true);
+    assert.equal(row(connected).replica, 'cp-b', 'the replica holding the proxy');
     h.sent(LDS, 'v1', 1, { wildcard: true, names: new Set() });
     h.acked(LDS, 'v1');
     const acked = await next(

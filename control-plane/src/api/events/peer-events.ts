@@ -237,6 +237,17 @@ class PeerStream {
     }
   }
 
+  /** A peer's node row names the replica holding the proxy, as GET /v1/nodes lists it. */
+  private withReplica(data: string): string {
+    try {
+      const row = JSON.parse(data) as Record<string, unknown>;
+      if (typeof row.replica === 'string' && row.replica !== '') return data;
+      return JSON.stringify({ ...row, replica: this.peer.id });
+    } catch {
+      return data;
+    }
+  }
+
   /** One request, until it ends or fails: why it ended, and whether anything came. */
   private async read(): Promise<{ error: string; read: boolean }> {
     const abort = (this.#abort = new AbortController());
@@ -275,7 +286,7 @@ class PeerStream {
         for (const e of parser.push(decoder.decode(value, { stream: true }))) {
           if (e.type !== 'node' && e.type !== 'node_gone' && e.type !== 'reset') continue;
           this.cursor = e.id;
-          this.owner.peerEvent(e.type, e.data);
+          this.owner.peerEvent(e.type, e.type === 'node' ? this.withReplica(e.data) : e.data);
         }
         if (parser.lastEventId !== '' && parser.lastEventId !== this.cursor) {
           this.cursor = parser.lastEventId;
