@@ -222,18 +222,14 @@ export class EventHub {
   /** Sends what happened after `cursor`, or a reset; false when the subscriber is cut off. */
   private resume(s: EventSubscriber, cursor: string): boolean {
     const seq = this.ring.seqOf(cursor);
-    const kept =
-      seq === undefined
-        ? undefined
-        : RING_TYPES.some((t) => wants(s, t))
-          ? this.ring.after(seq)
-          : [];
-    const nodes =
-      seq === undefined || kept === undefined
-        ? undefined
-        : wants(s, 'node') || wants(s, 'node_gone')
-          ? this.nodes.since(seq)
-          : NO_NODES;
+    // Only what the subscriber asked for decides: a node-only stream does not reset for a
+    // store event dropped from the ring.
+    let kept: readonly StoredEvent[] | undefined;
+    let nodes: NodeResume | undefined;
+    if (seq !== undefined) {
+      kept = RING_TYPES.some((t) => wants(s, t)) ? this.ring.after(seq) : [];
+      nodes = wants(s, 'node') || wants(s, 'node_gone') ? this.nodes.since(seq) : NO_NODES;
+    }
     // The newest cursor as the reset's id: after refetching, the client resumes from here.
     if (!kept || !nodes) return s.send(`id: ${this.ring.newest}\nevent: reset\ndata: {}\n\n`);
     return this.replay(s, kept, nodes);
@@ -294,11 +290,13 @@ export class EventHub {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     let budget = FLUSH_BATCH;
+    let rows = false;
+    for (const s of this.subscribers) rows ||= wants(s, 'node');
     for (const id of this.pendingNodes) {
       if (budget-- <= 0) break;
       this.pendingNodes.delete(id);
-      // Everyone left since the change: only the cursor moves (see nodeChanged).
-      if (this.subscribers.size === 0) {
+      // Nobody (left) who reads node events: only the cursor moves (see nodeChanged).
+      if (!rows) {
         this.nodes.changed(id, this.ring.take());
         continue;
       }
