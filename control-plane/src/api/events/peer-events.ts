@@ -146,7 +146,8 @@ export class MergedSubscriber implements EventSubscriber {
   }
 
   /** A peer's event, passed on under the merged cursor. */
-  peerEvent(type: string, data: string): void {
+  peerEvent(type: EventType, data: string): void {
+    if (this.types !== undefined && type !== 'reset' && !this.types.has(type)) return;
     if (!this.#stopped) this.out.send(`id: ${this.cursor()}\nevent: ${type}\ndata: ${data}\n\n`);
   }
 
