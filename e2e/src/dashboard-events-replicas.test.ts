@@ -179,51 +179,63 @@ describe('event stream across two replicas', { timeout: 300_000 }, () => {
     await etcd?.stop();
   });
 
-  test('a client of A sees B’s proxy connect, ACK and NACK live, and resumes', async () => {
-    const viewer = await open();
-    await startProxy({ bootstrap: proxyBootstrap({ nodeId: ON_B, xdsAddress: b.xdsAddress }) });
+  /** Runs `body`; a failure carries the end of both replicas' logs (what they saw of it). */
+  async function withLogs(body: () => Promise<void>): Promise<void> {
+    try {
+      await body();
+    } catch (err) {
+      const tail = (cp: ControlPlane) => cp.logs.slice(-20).join('\n');
+      (err as Error).message += `\n--- replica A:\n${tail(a)}\n--- replica B:\n${tail(b)}`;
+      throw err;
+    }
+  }
 
-    // Node events are coalesced (latest state wins): the connect and the first ACK may be one.
-    const acked = await next(viewer, 'B’s proxy connected and ACKed the listener', (e) => {
-      const row = rowOf(e, ON_B);
-      const lds = row?.types.find((t) => t.type_url === LDS);
-      return (
-        row !== undefined &&
-        row.connected &&
-        lds !== undefined &&
-        lds.version_acked !== '' &&
-        lds.version_acked === lds.version_sent
+  test('a client of A sees B’s proxy connect, ACK and NACK live, and resumes', () =>
+    withLogs(async () => {
+      const viewer = await open();
+      await startProxy({ bootstrap: proxyBootstrap({ nodeId: ON_B, xdsAddress: b.xdsAddress }) });
+
+      // Node events are coalesced (latest state wins): the connect and the first ACK may be one.
+      const acked = await next(viewer, 'B’s proxy connected and ACKed the listener', (e) => {
+        const row = rowOf(e, ON_B);
+        const lds = row?.types.find((t) => t.type_url === LDS);
+        return (
+          row !== undefined &&
+          row.connected &&
+          lds !== undefined &&
+          lds.version_acked !== '' &&
+          lds.version_acked === lds.version_sent
+        );
+      });
+      assert.equal(rowOf(acked, ON_B)?.replica, 'cp-b');
+
+      // ferry-proxy NACKs a listener with use_original_dst (a valid Envoy field it does not run).
+      await apply([listener(port, { use_original_dst: true })]);
+      const nacked = await next(
+        viewer,
+        'B’s proxy NACKed',
+        (e) => rowOf(e, ON_B)?.state === 'NACKED',
       );
-    });
-    assert.equal(rowOf(acked, ON_B)?.replica, 'cp-b');
+      const lds = rowOf(nacked, ON_B)?.types.find((t) => t.type_url === LDS);
+      assert.match(lds?.last_nack?.error ?? '', /Listener "web": use_original_dst: not supported/);
+      assert.equal(nacked.id.split('_').length, 2, `a cursor of A and one of B: ${nacked.id}`);
 
-    // ferry-proxy NACKs a listener with use_original_dst (a valid Envoy field it does not run).
-    await apply([listener(port, { use_original_dst: true })]);
-    const nacked = await next(
-      viewer,
-      'B’s proxy NACKed',
-      (e) => rowOf(e, ON_B)?.state === 'NACKED',
-    );
-    const lds = rowOf(nacked, ON_B)?.types.find((t) => t.type_url === LDS);
-    assert.match(lds?.last_nack?.error ?? '', /Listener "web": use_original_dst: not supported/);
-    assert.equal(nacked.id.split('_').length, 2, `a cursor of A and one of B: ${nacked.id}`);
-
-    // Away from the stream, a second proxy connects to B; the resumed stream sends its row.
-    viewer.abort();
-    await startProxy({
-      bootstrap: proxyBootstrap({ nodeId: LATER_ON_B, xdsAddress: b.xdsAddress }),
-    });
-    await eventually(async () => {
-      const r = await call<{ nodes: { node_id: string }[] }>(a, 'GET', '/v1/nodes');
-      return r.json.nodes.some((n) => n.node_id === LATER_ON_B) ? true : undefined;
-    }, 'the second proxy listed');
-    const resumed = await open({ 'last-event-id': nacked.id });
-    const later = await next(
-      resumed,
-      'the second proxy’s row, or a reset',
-      (e) => e.type === 'reset' || rowOf(e, LATER_ON_B) !== undefined,
-    );
-    assert.equal(later.type, 'node', 'resumed, not reset');
-    assert.equal(rowOf(later, LATER_ON_B)?.replica, 'cp-b');
-  });
+      // Away from the stream, a second proxy connects to B; the resumed stream sends its row.
+      viewer.abort();
+      await startProxy({
+        bootstrap: proxyBootstrap({ nodeId: LATER_ON_B, xdsAddress: b.xdsAddress }),
+      });
+      await eventually(async () => {
+        const r = await call<{ nodes: { node_id: string }[] }>(a, 'GET', '/v1/nodes');
+        return r.json.nodes.some((n) => n.node_id === LATER_ON_B) ? true : undefined;
+      }, 'the second proxy listed');
+      const resumed = await open({ 'last-event-id': nacked.id });
+      const later = await next(
+        resumed,
+        'the second proxy’s row, or a reset',
+        (e) => e.type === 'reset' || rowOf(e, LATER_ON_B) !== undefined,
+      );
+      assert.equal(later.type, 'node', 'resumed, not reset');
+      assert.equal(rowOf(later, LATER_ON_B)?.replica, 'cp-b');
+    }));
 });
