@@ -45,11 +45,13 @@ import { UiAssets } from './api/ui-assets.js';
 import { DEFAULT_MAX_NESTING_DEPTH } from '@ferry/proto';
 import {
   DEFAULT_EVENTS_HISTORY,
+  DEFAULT_EVENTS_HISTORY_BYTES,
   DEFAULT_EVENTS_MAX_STREAMS,
   EventHub,
 } from './api/events/event-hub.js';
 import { EventSources, healthEvent, nodeEvent } from './api/events/event-sources.js';
 import { DEFAULT_EVENTS_BUFFER_BYTES } from './api/events/http-events.js';
+import { EventPeers } from './api/events/peer-events.js';
 import { DEFAULT_XDS_STREAM_LIMITS, type XdsStreamLimits } from './xds/stream-context.js';
 import { DEFAULT_XDS_SERVER_KEEPALIVE, type XdsServerKeepalive } from './xds/server-keepalive.js';
 import { addManagementService } from './api/grpc-api.js';
@@ -177,8 +179,10 @@ Limits under bad input and abuse (docs/architecture.md, "Limits under bad input 
   --api-events-max-streams N    open GET /v1/events streams at most; more get 429   [256]
   --api-events-buffer-bytes N   an event stream leaving more bytes unread is cut off (the
                                 client resumes from its last event)        [4194304]
-  --api-events-history N        recent events kept for resuming (Last-Event-ID); older
-                                cursors get a reset event                   [10000]
+  --api-events-history N        recent store, health and rollout events kept for resuming
+                                (Last-Event-ID); older cursors get a reset event [10000]
+  --api-events-history-bytes N  and their bytes at most (node events are not kept: a resume
+                                sends nodes' current rows)                 [8388608]
   --xds-max-resource-names N    names one stream may subscribe to per type; more ends the
                                 stream with INVALID_ARGUMENT                  [20000]
   --xds-max-requests-per-second N
@@ -239,6 +243,7 @@ function parse(): {
     apiEventsMaxStreams: number;
     apiEventsBufferBytes: number;
     apiEventsHistory: number;
+    apiEventsHistoryBytes: number;
     maxDisconnectedNodes: number;
     xds: XdsStreamLimits;
   };
@@ -293,6 +298,10 @@ function parse(): {
         'api-events-max-streams': { type: 'string', default: String(DEFAULT_EVENTS_MAX_STREAMS) },
         'api-events-buffer-bytes': { type: 'string', default: String(DEFAULT_EVENTS_BUFFER_BYTES) },
         'api-events-history': { type: 'string', default: String(DEFAULT_EVENTS_HISTORY) },
+        'api-events-history-bytes': {
+          type: 'string',
+          default: String(DEFAULT_EVENTS_HISTORY_BYTES),
+        },
         'xds-max-resource-names': {
           type: 'string',
           default: String(DEFAULT_XDS_STREAM_LIMITS.maxResourceNames),
@@ -373,6 +382,7 @@ function parse(): {
     apiEventsMaxStreams: intFlag('api-events-max-streams', 1, 1_000_000),
     apiEventsBufferBytes: intFlag('api-events-buffer-bytes', 64 * 1024, 1024 * 1024 * 1024),
     apiEventsHistory: intFlag('api-events-history', 1, 10_000_000),
+    apiEventsHistoryBytes: intFlag('api-events-history-bytes', 1024, 1024 * 1024 * 1024),
     maxDisconnectedNodes: intFlag('xds-max-disconnected-nodes', 0, 10_000_000),
     xds: {
       maxResourceNames: intFlag('xds-max-resource-names', 1, 10_000_000),
@@ -556,7 +566,16 @@ async function main(): Promise<void> {
     store,
     id: replica,
     logger,
-    onChange: (members) => rateLimit.membershipChanged(members),
+    onChange: (members) => {
+      rateLimit.membershipChanged(members);
+      eventPeers.changed();
+    },
+  });
+  // Whose node events GET /v1/events merges in (api/events/peer-events.ts).
+  const eventPeers = new EventPeers({
+    replicas: () => rlsMembership.members(),
+    self: () => rlsMembership.self.id,
+    logger,
   });
   const xdsTls = options.xdsTls;
   const peerTls: RlsPeerTlsFiles | undefined = xdsTls && {
@@ -633,6 +652,7 @@ async function main(): Promise<void> {
   const health = xds.health();
   const events = new EventHub({
     history: options.limits.apiEventsHistory,
+    historyBytes: options.limits.apiEventsHistoryBytes,
     maxStreams: options.limits.apiEventsMaxStreams,
     node: (nodeId) => nodeEvent(service, nodeId),
     health: (group, cluster) => healthEvent(health, group, cluster),
@@ -667,6 +687,7 @@ async function main(): Promise<void> {
     collectGarbageOnScrape: options.debugGcOnMetrics,
     events,
     eventsBufferBytes: options.limits.apiEventsBufferBytes,
+    eventPeers,
   });
   const grpcApi = new grpc.Server({
     'grpc.max_receive_message_length': options.limits.apiMaxBodyBytes,

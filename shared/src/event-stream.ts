@@ -21,6 +21,14 @@ export class EventStreamParser {
   private type = '';
   private data: string[] = [];
 
+  /**
+   * The last `id:` seen, also one that came without data (an id-only frame moves the cursor
+   * without dispatching an event); '' before any.
+   */
+  get lastEventId(): string {
+    return this.lastId;
+  }
+
   push(text: string): StreamEvent[] {
     this.buffer += text;
     const out: StreamEvent[] = [];

@@ -11,7 +11,7 @@
  *   (apply, delete and rollback also take `force`: write even when the pre-flight refuses)
  *   GET    /v1/status                   ?node=&resources=true  per resource: what each runs
  *   GET    /v1/nodes                    ?group=&state=&q=&offset=&limit=&local=  the fleet, paged (nodes-page.ts)
- *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
+ *   GET    /v1/events                   ?since=&types=&local=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
  *   GET    /v1/waf                      ?group=  which proxies run the WAF, rule set, mode (xds/waf-status.ts)
@@ -57,7 +57,8 @@ import { UI_CONTENT_SECURITY_POLICY, type UiAssets } from './ui-assets.js';
 import type { RolloutService } from '../rollout/rollout-service.js';
 import { canRead } from './access.js';
 import type { EventHub } from './events/event-hub.js';
-import { DEFAULT_EVENTS_BUFFER_BYTES, eventsCursor, serveEvents } from './events/http-events.js';
+import { DEFAULT_EVENTS_BUFFER_BYTES, eventsQuery, serveEvents } from './events/http-events.js';
+import type { EventPeers } from './events/peer-events.js';
 import {
   DEFAULT_NODES_LIMIT,
   MAX_NODES_LIMIT,
@@ -148,6 +149,8 @@ export interface HttpApiOptions {
   readonly events?: EventHub;
   /** An event stream with more unsent bytes is cut off (the client resumes). Default 4 MiB. */
   readonly eventsBufferBytes?: number;
+  /** The other replicas whose node events GET /v1/events merges in (unless `local=true`). */
+  readonly eventPeers?: EventPeers;
 }
 
 interface Reply {
@@ -178,6 +181,7 @@ export class HttpApi {
   private readonly ui: UiAssets | undefined;
   private readonly events: EventHub | undefined;
   private readonly eventsBufferBytes: number;
+  private readonly eventPeers: EventPeers | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpApiOptions) {
@@ -198,6 +202,7 @@ export class HttpApi {
     this.ui = options.ui;
     this.events = options.events;
     this.eventsBufferBytes = options.eventsBufferBytes ?? DEFAULT_EVENTS_BUFFER_BYTES;
+    this.eventPeers = options.eventPeers;
     // Slow clients (slowloris) are cut off by Node's own timers; they are checked every
     // connectionsCheckingInterval, so that interval is a fraction of the shorter timeout.
     const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -537,7 +542,7 @@ export class HttpApi {
     if (path === '/v1/events' && this.events) {
       expectMethod(method, ['GET']);
       const hub = this.events;
-      const cursor = eventsCursor(req, url);
+      const query = eventsQuery(req, url);
       return {
         status: 200,
         body: undefined,
@@ -545,8 +550,13 @@ export class HttpApi {
           serveEvents(req, res, {
             hub,
             caller,
-            cursor,
+            query,
             maxBufferBytes: this.eventsBufferBytes,
+            peers: this.eventPeers,
+            forward: {
+              authorization: req.headers.authorization,
+              viaCertificate: caller.via === 'certificate',
+            },
             ...(this.logger ? { logger: this.logger } : {}),
           }),
       };

@@ -59,7 +59,7 @@ function row(nodeId: string, group: string, versionAcked: string): NodeEventJson
 /** A hub whose node rows come from `nodes` and that flushes only when the test says so. */
 function hubWith(
   nodes: Map<string, NodeEventJson>,
-  options: { history?: number; maxStreams?: number } = {},
+  options: { history?: number; maxStreams?: number; departures?: number } = {},
 ): EventHub {
   return new EventHub({
     epoch: 'ep',
@@ -210,6 +210,171 @@ describe('event hub', () => {
     hub.close();
     assert.equal(b.closed, true);
     assert.equal(hub.streams, 0);
+  });
+
+  test('resume: kept events and the current rows of nodes changed after the cursor, in order', () => {
+    const nodes = new Map<string, NodeEventJson>();
+    const hub = hubWith(nodes);
+    const first = new Collector(ADMIN);
+    hub.subscribe(first, undefined);
+    nodes.set('n1', row('n1', 'web', 'v1'));
+    hub.nodeChanged('n1');
+    hub.flush();
+    const cursor = first.events()[0]!.id;
+    hub.unsubscribe(first);
+    // While nobody listens: n2 connects, a revision lands, n1 moves on twice, n3 comes and goes.
+    nodes.set('n2', row('n2', 'web', 'v1'));
+    hub.nodeChanged('n2');
+    hub.publish('store', 'web', storeEvent(2, 'web'));
+    nodes.set('n1', row('n1', 'web', 'v2'));
+    hub.nodeChanged('n1');
+    nodes.set('n1', row('n1', 'web', 'v3'));
+    hub.nodeChanged('n1');
+    nodes.set('n3', row('n3', 'web', 'v1'));
+    hub.nodeChanged('n3');
+    nodes.delete('n3');
+    hub.nodeGone('n3', 'web');
+    const again = new Collector(ADMIN);
+    hub.subscribe(again, cursor);
+    const events = again.events();
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data.node_id ?? e.data.revision]),
+      [
+        ['node', 'n2'],
+        ['store', 2],
+        ['node', 'n1'],
+        ['node_gone', 'n3'],
+      ],
+    );
+    assert.equal(
+      (events[2]!.data.types as Array<{ version_acked: string }>)[0]!.version_acked,
+      'v3',
+      'the node’s current row',
+    );
+    const seqs = events.map((e) => Number(e.id.split('-')[1]));
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      'cursor order',
+    );
+    // Resuming from the last of them sends nothing again.
+    const third = new Collector(ADMIN);
+    hub.subscribe(third, events.at(-1)!.id);
+    assert.equal(third.events().length, 0);
+    hub.close();
+  });
+
+  test('resume: a viewer gets only its groups’ node rows and departures', () => {
+    const nodes = new Map([
+      ['w', row('w', 'web', 'v1')],
+      ['a', row('a', 'api', 'v1')],
+    ]);
+    const hub = hubWith(nodes);
+    hub.nodeChanged('w');
+    hub.nodeChanged('a');
+    hub.nodeGone('x', 'api');
+    hub.nodeGone('y', 'web');
+    const viewer = new Collector(WEB_VIEWER);
+    hub.subscribe(viewer, 'ep-0');
+    assert.deepEqual(
+      viewer.events().map((e) => [e.type, e.data.node_id]),
+      [
+        ['node', 'w'],
+        ['node_gone', 'y'],
+      ],
+    );
+    hub.close();
+  });
+
+  test('resume: departures past the kept list reset; later cursors still resume', () => {
+    const hub = hubWith(new Map(), { departures: 4 });
+    for (let i = 0; i < 10; i++) hub.nodeGone(`n${i}`, 'web');
+    const early = new Collector(ADMIN);
+    hub.subscribe(early, 'ep-1');
+    assert.deepEqual(early.events(), [{ id: 'ep-10', type: 'reset', data: {} }]);
+    const late = new Collector(ADMIN);
+    hub.subscribe(late, 'ep-9');
+    assert.deepEqual(late.events(), [
+      { id: 'ep-10', type: 'node_gone', data: { node_id: 'n9', group: 'web' } },
+    ]);
+    hub.close();
+  });
+
+  test('node events do not fill the ring: thousands of node changes leave resume intact', () => {
+    const nodes = new Map<string, NodeEventJson>();
+    const hub = hubWith(nodes, { history: 3 });
+    const c = new Collector(ADMIN);
+    hub.subscribe(c, undefined);
+    hub.publish('store', 'web', storeEvent(1, 'web'));
+    for (let i = 0; i < 2000; i++) {
+      nodes.set(`n${i}`, row(`n${i}`, 'web', 'v1'));
+      hub.nodeChanged(`n${i}`);
+    }
+    while (hub.flush());
+    const again = new Collector(ADMIN);
+    hub.subscribe(again, 'ep-0');
+    const types = again.events().map((e) => e.type);
+    assert.equal(types[0], 'store');
+    assert.equal(types.filter((t) => t === 'node').length, 2000);
+    hub.close();
+  });
+
+  test('with nobody subscribed a node change builds no row; a later resume still gets it', () => {
+    const nodes = new Map([['n1', row('n1', 'web', 'v1')]]);
+    let rows = 0;
+    const hub = new EventHub({
+      epoch: 'ep',
+      coalesceMs: 3_600_000,
+      pingMs: 3_600_000,
+      node: (id) => {
+        rows++;
+        return nodes.get(id);
+      },
+    });
+    for (let i = 0; i < 100; i++) hub.nodeChanged('n1');
+    hub.flush();
+    // A subscriber that came and went before the flush: its pending changes cost no row either.
+    const brief = new Collector(ADMIN);
+    hub.subscribe(brief, undefined);
+    hub.nodeChanged('n1');
+    hub.unsubscribe(brief);
+    hub.flush();
+    assert.equal(rows, 0);
+    const c = new Collector(ADMIN);
+    hub.subscribe(c, 'ep-0');
+    assert.deepEqual(
+      c.events().map((e) => [e.id, e.type, e.data.node_id]),
+      [['ep-101', 'node', 'n1']],
+    );
+    assert.equal(rows, 1);
+    hub.close();
+  });
+
+  test('a node-only subscriber with allNodes gets every node, then the cursor, then node events', () => {
+    const nodes = new Map([
+      ['n1', row('n1', 'web', 'v1')],
+      ['n2', row('n2', 'web', 'v1')],
+    ]);
+    const hub = hubWith(nodes);
+    hub.nodeChanged('n2');
+    hub.nodeChanged('n1');
+    hub.publish('store', 'web', storeEvent(1, 'web'));
+    const types = new Set(['node', 'node_gone'] as const);
+    const c = new Collector(ADMIN);
+    Object.assign(c, { types });
+    hub.subscribe(c, undefined, { allNodes: true, announce: true });
+    assert.deepEqual(
+      c.frames.slice(0, 2).map((f) => f.split('\n')[0]),
+      ['id: ep-1', 'id: ep-2'],
+    );
+    assert.equal(c.frames[2], 'id: ep-3\n\n');
+    hub.publish('store', 'web', storeEvent(2, 'web'));
+    hub.nodeGone('n1', 'web');
+    assert.deepEqual(
+      c.frames.slice(3).map((f) => f.split('\n')[1]),
+      ['event: node_gone'],
+    );
+    hub.close();
   });
 });
 

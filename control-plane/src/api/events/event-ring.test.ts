@@ -57,4 +57,30 @@ describe('event ring', () => {
     assert.deepEqual(ids(ring.since('ep-4997')), ['ep-4998', 'ep-4999', 'ep-5000']);
     assert.equal(ids(ring.since('ep-4989')), 'reset');
   });
+
+  test('sequence numbers taken for events kept elsewhere leave gaps that resume skips', () => {
+    const ring = new EventRing(100, 1 << 20, 'ep');
+    ring.append('store', 'web', {});
+    assert.equal(ring.take(), 2);
+    assert.equal(ring.take(), 3);
+    ring.append('store', 'web', {});
+    assert.equal(ring.newest, 'ep-4');
+    assert.deepEqual(ids(ring.since('ep-0')), ['ep-1', 'ep-4']);
+    assert.deepEqual(ids(ring.since('ep-2')), ['ep-4']);
+    assert.deepEqual(ids(ring.since('ep-4')), []);
+    assert.equal(ring.seqOf('ep-5'), undefined);
+  });
+
+  test('with gaps, a cursor resets only when a kept event after it was dropped', () => {
+    const ring = new EventRing(2, 1 << 20, 'ep');
+    ring.append('store', 'web', {}); // 1, dropped below
+    ring.take(); // 2
+    ring.append('store', 'web', {}); // 3
+    ring.take(); // 4
+    ring.append('store', 'web', {}); // 5
+    assert.equal(ids(ring.since('ep-0')), 'reset');
+    assert.deepEqual(ids(ring.since('ep-1')), ['ep-3', 'ep-5']);
+    assert.deepEqual(ids(ring.since('ep-2')), ['ep-3', 'ep-5']);
+    assert.deepEqual(ids(ring.since('ep-4')), ['ep-5']);
+  });
 });
