@@ -121,6 +121,11 @@ export interface HistoryEntryJson {
   readonly message: string;
   /** Who made it: a token's name, FERRY_API_TOKEN, loopback, or "" (the control plane). */
   readonly actor: string;
+  /**
+   * The W3C trace id (32 hex digits) of the apply, delete or rollback that made the revision, when
+   * the control plane traced it (and sampled it); the trace also holds every replica's publish.
+   */
+  readonly trace_id?: string;
   /** `action` is "put" or "delete". */
   readonly changes: readonly ResourceChangeJson[];
 }
