@@ -357,6 +357,7 @@ export interface LoadHistoryJson {
     LoadBucketsJson & {
       readonly group: string;
       readonly cluster: string;
+      /** Per locality, sorted; empty unless asked for (`localities=true`). */
       readonly localities: ReadonlyArray<LoadBucketsJson & { readonly locality: LocalityJson }>;
     }
   >;

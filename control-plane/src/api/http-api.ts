@@ -14,7 +14,7 @@
  *   GET    /v1/events                   ?since=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
- *   GET    /v1/load/history             ?group=&cluster=&local=  the last hour of it, in buckets
+ *   GET    /v1/load/history             ?group=&cluster=&localities=&local=  the last hour of it, in buckets
  *   GET    /v1/waf                      ?group=  which proxies run the WAF, rule set, mode (xds/waf-status.ts)
  *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
  *   POST   /v1/rollouts/{action}        {group}  pause, resume, abort, promote (http-rollout-routes.ts)
@@ -585,7 +585,11 @@ export class HttpApi {
       return ok(
         await scopedLoadHistoryJson(
           source,
-          { group: optionalString(query, 'group'), cluster: optionalString(query, 'cluster') },
+          {
+            group: optionalString(query, 'group'),
+            cluster: optionalString(query, 'cluster'),
+            localities: queryBoolean(url, 'localities'),
+          },
           caller,
           // `local=true`: this replica's proxies only (what a peer asks for).
           peers && !queryBoolean(url, 'local')

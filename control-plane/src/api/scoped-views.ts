@@ -59,6 +59,7 @@ export async function scopedLoadHistoryJson(
     const query = new URLSearchParams({ local: 'true' });
     if (filter.group !== undefined) query.set('group', filter.group);
     if (filter.cluster !== undefined) query.set('cluster', filter.cluster);
+    if (filter.localities === true) query.set('localities', 'true');
     const { answers, unanswered } = await fanOut.peers.collectJson(
       fanOut.caller,
       '/v1/load/history',

@@ -110,7 +110,7 @@ void describe('GET /v1/load/history across replicas', () => {
     ]);
 
   void test("sums every replica's load bucket by bucket and names the replicas that did not answer", async () => {
-    const history = await get('?group=edge');
+    const history = await get('?group=edge&localities=true');
     assert.equal(history.bucket_ms, 30_000);
     assert.equal(history.buckets, 120);
     assert.equal(history.start_ms, (10 - 119) * 30_000);
@@ -130,7 +130,12 @@ void describe('GET /v1/load/history across replicas', () => {
         error: 'answered 401: FERRY_UNAUTHENTICATED: unknown token',
       },
     ]);
-    assert.equal(seen.at(-1), '/v1/load/history?local=true&group=edge');
+    assert.deepEqual(
+      history.clusters.map((c) => c.localities.map((l) => l.requests.at(-1))),
+      [[2], [10]],
+      'per locality too',
+    );
+    assert.equal(seen.at(-1), '/v1/load/history?local=true&group=edge&localities=true');
   });
 
   void test('local=true is this replica alone, asking no peer', async () => {

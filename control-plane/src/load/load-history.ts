@@ -35,6 +35,8 @@ export interface LoadHistoryOptions {
 export interface LoadHistoryFilter {
   readonly group?: string | undefined;
   readonly cluster?: string | undefined;
+  /** Include each cluster's per-locality series (default: empty lists, a third of the size). */
+  readonly localities?: boolean;
 }
 
 const FIELDS = 4;
@@ -168,9 +170,12 @@ export class LoadHistory {
         group: s.group,
         cluster: s.cluster,
         ...s.total.read(first),
-        localities: [...s.localities.values()]
-          .map((l) => ({ locality: localityJson(l.locality), ...l.ring.read(first) }))
-          .sort(byLocality),
+        localities:
+          filter.localities === true
+            ? [...s.localities.values()]
+                .map((l) => ({ locality: localityJson(l.locality), ...l.ring.read(first) }))
+                .sort(byLocality)
+            : [],
       });
     }
     return {
