@@ -71,6 +71,7 @@ import {
 import { parseDuration } from './ctl/args.js';
 import { replicaSetStatus, type ReplicaSetStatus } from './replicas/replica-set.js';
 import { PeerStatus } from './replicas/peer-status.js';
+import { LoadAggregate } from './load/load-aggregate.js';
 import { certificatesStatus } from './acme/acme-status.js';
 import { RateLimitPolicies } from './ratelimit/rate-limit-policies.js';
 import { RlsMembership } from './ratelimit/rls-membership.js';
@@ -594,11 +595,14 @@ async function main(): Promise<void> {
     ...(peerTls ? { peerCredentials: await rlsPeerCredentials(peerTls) } : {}),
   });
   await rateLimitPolicies.start();
+  // Owned here so the API can read its load history (GET /v1/load/history).
+  const loadAggregate = new LoadAggregate();
   const xds = new XdsServer({
     rateLimit,
     cache,
     logger,
     fleet,
+    load: loadAggregate,
     health: new HealthAggregate({
       onTransition: (status) => transitions.transitions(status).inc(),
       onReport: (nodeId, group, clusters) => healthReports.report(nodeId, group, clusters),
@@ -632,6 +636,11 @@ async function main(): Promise<void> {
     ...(tracer ? { tracer } : {}),
   });
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);
+  // The other replicas' management APIs: status, the node list and load history fan out to them.
+  const peers = new PeerStatus({
+    replicas: () => rlsMembership.members(),
+    self: () => rlsMembership.self.id,
+  });
   const service = new ManagementService({
     store,
     fleet: {
@@ -642,10 +651,7 @@ async function main(): Promise<void> {
     writeGuard: (group) => refuseDuringRollout(rolloutController, group),
     preflight: new Preflight({ fleet, overlay }),
     replicas: () => replicaView.status?.(),
-    peers: new PeerStatus({
-      replicas: () => rlsMembership.members(),
-      self: () => rlsMembership.self.id,
-    }),
+    peers,
     ...(tracer ? { tracer } : {}),
   });
   const rollouts = new RolloutService(service, rolloutController);
@@ -673,6 +679,7 @@ async function main(): Promise<void> {
     ...(options.apiTls ? { tls: options.apiTls } : {}),
     health: xds.health(),
     load: xds.load(),
+    loadHistory: { source: loadAggregate.history, peers },
     waf: (readable, group) => wafStatus(fleet.views(), readable, group),
     certificates: (group, readable) => certificatesStatus(store, group, readable),
     traceContext: tracer !== undefined,

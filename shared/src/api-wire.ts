@@ -121,6 +121,11 @@ export interface HistoryEntryJson {
   readonly message: string;
   /** Who made it: a token's name, FERRY_API_TOKEN, loopback, or "" (the control plane). */
   readonly actor: string;
+  /**
+   * The W3C trace id (32 hex digits) of the apply, delete or rollback that made the revision, when
+   * the control plane traced it (and sampled it); the trace also holds every replica's publish.
+   */
+  readonly trace_id?: string;
   /** `action` is "put" or "delete". */
   readonly changes: readonly ResourceChangeJson[];
 }
@@ -315,6 +320,49 @@ export interface LoadJson {
     readonly total: LoadCountsJson;
     readonly nodes: readonly NodeLoadJson[];
   }>;
+}
+
+/**
+ * One load series in fixed time buckets, oldest first: index i covers
+ * [start_ms + i × bucket_ms, start_ms + (i + 1) × bucket_ms) of the enclosing LoadHistoryJson; a
+ * report counts in the bucket of the time the control plane received it. The last bucket is the
+ * current one, still filling.
+ */
+export interface LoadBucketsJson {
+  /** Requests issued (LRS total_issued_requests). */
+  readonly requests: readonly number[];
+  /** Requests that ended in an error, 5xx included (LRS total_error_requests). */
+  readonly errors: readonly number[];
+  /** Sum of the upstream request times in ms (load metric ferry.upstream_rq_time_ms). */
+  readonly latency_ms_sum: readonly number[];
+  /** Requests that reported an upstream request time (the metric's request count). */
+  readonly latency_count: readonly number[];
+}
+
+export interface LocalityJson {
+  readonly region: string;
+  readonly zone: string;
+  readonly sub_zone: string;
+}
+
+/** GET /v1/load/history: the last hour of the fleet's load, per cluster and locality. */
+export interface LoadHistoryJson {
+  readonly bucket_ms: number;
+  /** Start of the oldest bucket, epoch milliseconds (a multiple of bucket_ms). */
+  readonly start_ms: number;
+  /** Number of buckets in every series. */
+  readonly buckets: number;
+  /** Sorted by group, then cluster; series summed over every proxy and replica. */
+  readonly clusters: ReadonlyArray<
+    LoadBucketsJson & {
+      readonly group: string;
+      readonly cluster: string;
+      /** Per locality, sorted; empty unless asked for (`localities=true`). */
+      readonly localities: ReadonlyArray<LoadBucketsJson & { readonly locality: LocalityJson }>;
+    }
+  >;
+  /** Live replicas asked for their proxies' load that did not answer (their load is missing). */
+  readonly unanswered_replicas?: readonly UnansweredReplicaJson[];
 }
 
 /** A rollout record as GET /v1/rollouts and the `rollout` event show it. */

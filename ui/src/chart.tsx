@@ -17,7 +17,8 @@ export function Sparkline(props: {
   now: number;
 }) {
   const { points, windowMs, now } = props;
-  const max = Math.max(1, ...points.map((p) => p.v));
+  const peak = Math.max(0, ...points.map((p) => p.v));
+  const max = Math.max(1, peak);
   const x = (t: number): number => W - ((now - t) / windowMs) * W;
   const y = (v: number): number => H - 2 - (v / max) * (H - 4);
   const path = points
@@ -31,6 +32,7 @@ export function Sparkline(props: {
       height={H}
       viewBox={`0 0 ${W} ${H}`}
       role="img"
+      data-peak={peak}
       aria-label={`${props.label}: ${last === undefined ? 'no data yet' : `latest ${last.v.toFixed(1)}, peak ${max.toFixed(1)}`}`}
     >
       <line x1="0" y1={H - 1} x2={W} y2={H - 1} stroke="currentColor" stroke-opacity="0.3" />

@@ -10,6 +10,7 @@ import { canOperate, type ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { utc } from './format.js';
 import { diffLines } from './line-diff.js';
+import { TraceLink } from './trace-link.js';
 import type {
   ApplyResponseJson,
   HistoryEntryJson,
@@ -286,6 +287,7 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
             <th scope="col">Who</th>
             <th scope="col">Message</th>
             <th scope="col">Changes</th>
+            {ctx.settings.jaeger_ui_url !== undefined && <th scope="col">Trace</th>}
             {operator && <th scope="col">Action</th>}
           </tr>
         </thead>
@@ -304,6 +306,11 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
                   .map((c) => `${c.action} ${c.kind}/${c.name}`)
                   .join(', ')}
               </td>
+              {ctx.settings.jaeger_ui_url !== undefined && (
+                <td>
+                  <TraceLink base={ctx.settings.jaeger_ui_url} entry={e} />
+                </td>
+              )}
               {operator && (
                 <td>
                   {e !== entries[0] && (

@@ -2,40 +2,60 @@
  * Health and load: per cluster and endpoint the proxies' health reports (HDS) with the quorum
  * rule, and the load the proxies report (LRS) as request and error rates and mean upstream
  * latency over the last hour.
- * Rates are kept in this tab from successive load snapshots: one is taken when the view opens and
- * on each health or node event (at most every 10 s), never on a timer.
+ * The charts draw the control plane's load history (GET /v1/load/history: the last hour in
+ * buckets, every replica's proxies), so they show at once what happened before the view opened;
+ * it is fetched again, with the totals, on each health or node event (at most every 10 s) and
+ * when a bucket ends.
  */
 import { h } from './vendor/preact.js';
-import { useEffect, useState } from './vendor/preact-hooks.js';
+import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
 import { ApiError, errorText } from './api.js';
 import { Sparkline } from './chart.js';
 import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { ago } from './format.js';
-import { meanLatencyPoints, ratePoints, sampleOf, type LoadSample } from './load-series.js';
-import type { HealthJson, LoadJson } from './wire.js';
+import { meanLatencyPoints, ratePoints, windowEnd } from './load-series.js';
+import type { HealthJson, LoadHistoryJson, LoadJson } from './wire.js';
 
-const WINDOW_MS = 3_600_000;
-const MIN_SAMPLE_MS = 10_000;
+const MIN_REFETCH_MS = 10_000;
 
-/** Load snapshots per "group/cluster", kept across view switches for the tab's life. */
-const samples = new Map<string, LoadSample[]>();
-let lastSample = 0;
+type ClusterTotals = LoadJson['clusters'][number]['total'];
+type ClusterHistory = LoadHistoryJson['clusters'][number];
 
-function record(load: LoadJson, now: number): void {
-  lastSample = now;
-  for (const c of load.clusters) {
-    const key = `${c.group}/${c.cluster}`;
-    const list = samples.get(key) ?? [];
-    list.push(sampleOf(c, now));
-    while (list.length > 0 && (list[0]?.t ?? now) < now - WINDOW_MS) list.shift();
-    samples.set(key, list);
-  }
+/** One row per cluster that has load now or in the last hour, sorted by group then cluster. */
+function loadRows(
+  load: LoadJson | undefined,
+  history: LoadHistoryJson | undefined,
+): Array<{
+  key: string;
+  group: string;
+  cluster: string;
+  total?: ClusterTotals;
+  series?: ClusterHistory;
+}> {
+  const rows = new Map<
+    string,
+    { key: string; group: string; cluster: string; total?: ClusterTotals; series?: ClusterHistory }
+  >();
+  const row = (group: string, cluster: string) => {
+    const key = `${group}/${cluster}`;
+    let r = rows.get(key);
+    if (!r) rows.set(key, (r = { key, group, cluster }));
+    return r;
+  };
+  for (const c of load?.clusters ?? []) row(c.group, c.cluster).total = c.total;
+  for (const c of history?.clusters ?? []) row(c.group, c.cluster).series = c;
+  return [...rows.values()].sort((a, b) =>
+    a.group !== b.group ? (a.group < b.group ? -1 : 1) : a.cluster < b.cluster ? -1 : 1,
+  );
 }
 
 export function HealthView({ ctx }: { ctx: ViewContext }) {
   const [health, setHealth] = useState<HealthJson | undefined>(undefined);
   const [load, setLoad] = useState<LoadJson | undefined>(undefined);
+  const [history, setHistory] = useState<LoadHistoryJson | undefined>(undefined);
+  /** When the load was last asked for (a ref: the feed callback must see the latest). */
+  const fetchedAt = useRef(0);
   const [note, setNote] = useState('');
   const [error, setError] = useState('');
 
@@ -47,22 +67,34 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
           ? setNote('This control plane serves no health view.')
           : setError(errorText(err)),
     );
+    fetchedAt.current = Date.now();
     ctx.api.get<LoadJson>('/v1/load').then(
-      (x) => {
-        record(x, Date.now());
-        setLoad(x);
-      },
+      (x) => setLoad(x),
+      (err) =>
+        err instanceof ApiError && err.status === 404 ? undefined : setError(errorText(err)),
+    );
+    ctx.api.get<LoadHistoryJson>('/v1/load/history').then(
+      (x) => setHistory(x),
       (err) =>
         err instanceof ApiError && err.status === 404 ? undefined : setError(errorText(err)),
     );
   };
   useEffect(fetchAll, []);
   const refetch = useTrailing(fetchAll, 500);
+  // The window moves on when a bucket ends (load reports raise no event): fetch again then.
+  useEffect(() => {
+    if (!history) return undefined;
+    const timer = setTimeout(refetch, history.bucket_ms);
+    return () => clearTimeout(timer);
+  }, [history]);
   useFeed(ctx.hub, ['health', 'node'], (e) => {
-    if (e.type === 'health' || Date.now() - lastSample >= MIN_SAMPLE_MS) refetch();
+    if (e.type === 'health' || Date.now() - fetchedAt.current >= MIN_REFETCH_MS) refetch();
   });
 
-  const now = Date.now();
+  const rows = loadRows(load, history);
+  const windowMs = history ? history.buckets * history.bucket_ms : 3_600_000;
+  const now = history ? windowEnd(history) : Date.now();
+  const unanswered = history?.unanswered_replicas ?? [];
   return (
     <section aria-labelledby="health-title">
       <h1 id="health-title">Health and load</h1>
@@ -136,53 +168,57 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
           </tr>
         </thead>
         <tbody>
-          {load?.clusters.map((c) => {
-            const key = `${c.group}/${c.cluster}`;
-            const list = samples.get(key) ?? [];
-            return (
-              <tr key={key}>
-                <td>{c.group}</td>
-                <th scope="row">{c.cluster}</th>
-                <td>{c.total.total_issued_requests}</td>
-                <td>{c.total.total_error_requests}</td>
-                <td>
-                  <Sparkline
-                    points={ratePoints(list, 'issued')}
-                    windowMs={WINDOW_MS}
-                    now={now}
-                    label={`Requests per second to ${key}`}
-                  />
-                </td>
-                <td>
-                  <Sparkline
-                    points={ratePoints(list, 'errors')}
-                    windowMs={WINDOW_MS}
-                    now={now}
-                    label={`Errors per second of ${key}`}
-                  />
-                </td>
-                <td>
-                  <Sparkline
-                    points={meanLatencyPoints(list)}
-                    windowMs={WINDOW_MS}
-                    now={now}
-                    label={`Mean upstream latency in milliseconds of ${key}`}
-                  />
-                </td>
-              </tr>
-            );
-          })}
-          {load && load.clusters.length === 0 && (
+          {rows.map((r) => (
+            <tr key={r.key} data-cluster={r.key}>
+              <td>{r.group}</td>
+              <th scope="row">{r.cluster}</th>
+              <td>{r.total ? r.total.total_issued_requests : '—'}</td>
+              <td>{r.total ? r.total.total_error_requests : '—'}</td>
+              <td>
+                <Sparkline
+                  points={history && r.series ? ratePoints(history, r.series, 'requests') : []}
+                  windowMs={windowMs}
+                  now={now}
+                  label={`Requests per second to ${r.key}`}
+                />
+              </td>
+              <td>
+                <Sparkline
+                  points={history && r.series ? ratePoints(history, r.series, 'errors') : []}
+                  windowMs={windowMs}
+                  now={now}
+                  label={`Errors per second of ${r.key}`}
+                />
+              </td>
+              <td>
+                <Sparkline
+                  points={history && r.series ? meanLatencyPoints(history, r.series) : []}
+                  windowMs={windowMs}
+                  now={now}
+                  label={`Mean upstream latency in milliseconds of ${r.key}`}
+                />
+              </td>
+            </tr>
+          ))}
+          {load && history && rows.length === 0 && (
             <tr>
               <td colSpan={7}>No load reports yet (clusters report with lrs_server set).</td>
             </tr>
           )}
         </tbody>
       </table>
+      {unanswered.length > 0 && (
+        <p class="notice">
+          Load of the proxies of {unanswered.map((u) => `${u.replica} (${u.error})`).join(', ')} is
+          missing: those replicas did not answer.
+        </p>
+      )}
       <p class="help">
-        Mean upstream latency is the upstream request time the proxies report per request
-        (ferry.upstream_rq_time_ms) averaged over each interval between snapshots; an interval
-        without finished requests draws no point.
+        Requests and errors are totals since each proxy's load report stream opened. The charts show
+        the last hour in {history ? history.bucket_ms / 1000 : 30}-second buckets (the last one
+        still filling); mean upstream latency is the upstream request time the proxies report per
+        request (ferry.upstream_rq_time_ms) averaged over each bucket, and a bucket without finished
+        requests draws no point.
       </p>
     </section>
   );

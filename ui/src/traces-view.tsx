@@ -1,7 +1,8 @@
 /**
- * Traces: the control plane traces each write (apply, delete, rollback) and each push to a proxy,
- * tagged with the revision (`ferry.revision`); the API does not hand out trace ids, so each
- * revision links to a Jaeger search for that tag (--jaeger-ui-url).
+ * Traces: the control plane traces each write (apply, delete, rollback), each replica's publish
+ * of it and each push to a proxy (linked to the write). History names each write's trace id, so
+ * each revision links to its trace in Jaeger (--jaeger-ui-url); see trace-link.tsx for revisions
+ * without one.
  */
 import { h } from './vendor/preact.js';
 import { useEffect, useState } from './vendor/preact-hooks.js';
@@ -9,14 +10,8 @@ import { errorText } from './api.js';
 import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { utc } from './format.js';
+import { SERVICE, TraceLink } from './trace-link.js';
 import type { HistoryEntryJson, HistoryJson } from './wire.js';
-
-const SERVICE = 'ferry-control-plane';
-
-export function jaegerSearch(base: string, revision: number): string {
-  const tags = JSON.stringify({ 'ferry.revision': String(revision) });
-  return `${base}/search?service=${encodeURIComponent(SERVICE)}&tags=${encodeURIComponent(tags)}`;
-}
 
 export function TracesView({ ctx }: { ctx: ViewContext }) {
   const [entries, setEntries] = useState<readonly HistoryEntryJson[]>([]);
@@ -68,17 +63,7 @@ export function TracesView({ ctx }: { ctx: ViewContext }) {
               <td>{e.actor || 'control plane'}</td>
               <td>{e.message}</td>
               <td>
-                {base === undefined ? (
-                  '—'
-                ) : (
-                  <a
-                    href={jaegerSearch(base, e.revision)}
-                    target="_blank"
-                    rel="noopener noreferrer"
-                  >
-                    Apply and pushes of revision {e.revision}
-                  </a>
-                )}
+                <TraceLink base={base} entry={e} />
               </td>
             </tr>
           ))}

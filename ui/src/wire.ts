@@ -11,6 +11,8 @@ export type {
   HistoryEntryJson,
   HistoryJson,
   ListResponseJson,
+  LoadBucketsJson,
+  LoadHistoryJson,
   LoadJson,
   NodeGoneEventJson,
   NodeStatusJson,

@@ -159,6 +159,7 @@ export function addManagementService(
         time: timestamp(e.time),
         message: e.message,
         actor: e.actor,
+        trace_id: e.traceId ?? '',
         changes: e.changes.map((c) => ({
           type_url: c.typeUrl,
           group: c.group,

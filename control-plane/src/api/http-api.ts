@@ -14,6 +14,7 @@
  *   GET    /v1/events                   ?since=&types=&local=  text/event-stream of changes (events/)
  *   GET    /v1/health                   ?group=&cluster=  the fleet's health view (HDS reports)
  *   GET    /v1/load                     ?group=&cluster=  the fleet's load (LRS reports)
+ *   GET    /v1/load/history             ?group=&cluster=&localities=&local=  the last hour of it, in buckets
  *   GET    /v1/waf                      ?group=  which proxies run the WAF, rule set, mode (xds/waf-status.ts)
  *   GET    /v1/rollouts                 ?group=  rollouts; POST an apply as a rollout;
  *   POST   /v1/rollouts/{action}        {group}  pause, resume, abort, promote (http-rollout-routes.ts)
@@ -50,7 +51,9 @@ import type { WafStatusJson } from '@ferry/shared/api-wire';
 import type { LoadSource } from '../load/load-aggregate.js';
 import { httpsServerOptions, verifiedPeerCertificate, type ApiTls } from './api-tls.js';
 import type { Authenticator } from './authenticator.js';
-import { scopedHealthJson, scopedLoadJson } from './scoped-views.js';
+import { scopedHealthJson, scopedLoadHistoryJson, scopedLoadJson } from './scoped-views.js';
+import type { LoadHistory } from '../load/load-history.js';
+import type { PeerStatus } from '../replicas/peer-status.js';
 import { tokenRoute } from './http-token-routes.js';
 import { rolloutRoute } from './http-rollout-routes.js';
 import { UI_CONTENT_SECURITY_POLICY, type UiAssets } from './ui-assets.js';
@@ -129,6 +132,11 @@ export interface HttpApiOptions {
   /** Proxies' load reports (LRS); GET /v1/load answers 404 without it. */
   readonly load?: LoadSource;
   /**
+   * The last hour of this replica's load reports and, when set, the other replicas to merge theirs
+   * from; GET /v1/load/history answers 404 without it.
+   */
+  readonly loadHistory?: { readonly source: LoadHistory; readonly peers?: PeerStatus };
+  /**
    * ACME certificates and certificates in Secrets of `group` (every group when undefined) that
    * `readable` allows; GET /v1/certificates answers 404 without it.
    */
@@ -175,6 +183,7 @@ export class HttpApi {
   private readonly health: HealthStatusSource | undefined;
   private readonly waf: HttpApiOptions['waf'];
   private readonly load: LoadSource | undefined;
+  private readonly loadHistory: HttpApiOptions['loadHistory'];
   private readonly certificates: HttpApiOptions['certificates'];
   private readonly traceContext: boolean;
   private readonly rollouts: RolloutService | undefined;
@@ -196,6 +205,7 @@ export class HttpApi {
     this.health = options.health;
     this.waf = options.waf;
     this.load = options.load;
+    this.loadHistory = options.loadHistory;
     this.certificates = options.certificates;
     this.traceContext = options.traceContext === true;
     this.rollouts = options.rollouts;
@@ -576,6 +586,32 @@ export class HttpApi {
       expectMethod(method, ['GET']);
       return ok(
         this.waf((group) => canRead(caller, group), optionalString(queryObject(url), 'group')),
+      );
+    }
+    if (path === '/v1/load/history' && this.loadHistory) {
+      expectMethod(method, ['GET']);
+      const query = queryObject(url);
+      const { source, peers } = this.loadHistory;
+      return ok(
+        await scopedLoadHistoryJson(
+          source,
+          {
+            group: optionalString(query, 'group'),
+            cluster: optionalString(query, 'cluster'),
+            localities: queryBoolean(url, 'localities'),
+          },
+          caller,
+          // `local=true`: this replica's proxies only (what a peer asks for).
+          peers && !queryBoolean(url, 'local')
+            ? {
+                peers,
+                caller: {
+                  authorization: req.headers.authorization,
+                  viaCertificate: caller.via === 'certificate',
+                },
+              }
+            : undefined,
+        ),
       );
     }
     if (path === '/v1/load' && this.load) {

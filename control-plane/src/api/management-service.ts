@@ -62,6 +62,7 @@ import type {
   StatusResponse,
 } from './management-types.js';
 import { WriteObserver, type WriteScope } from './write-observer.js';
+import { applySpanContext, traceIdOfTraceparent, traceparentOf } from '../tracing/tracing.js';
 import {
   preflightKey,
   refusalDetails,
@@ -546,6 +547,7 @@ export class ManagementService {
       time: e.time,
       message: e.message,
       actor: e.actor,
+      traceId: e.traceparent === undefined ? undefined : traceIdOfTraceparent(e.traceparent),
       changes: e.changes.map((c) => ({
         typeUrl: c.typeUrl,
         kind: kindOfType(c.typeUrl),
@@ -724,6 +726,8 @@ export class ManagementService {
         expectedRevision: validatedRevision,
         message,
         actor: caller.name,
+        // The write's span, in the active context during scope.commit when tracing is on.
+        traceparent: traceparentOf(applySpanContext()),
       }),
     );
     return { revision: result.revision, dryRun: false, changes, ...report };

@@ -105,6 +105,8 @@ export interface HistoryView {
   readonly message: string;
   /** Who made the revision: a token's name, FERRY_API_TOKEN, loopback, or '' (the control plane). */
   readonly actor: string;
+  /** The trace of the write that made the revision; undefined when it was not traced (and sampled). */
+  readonly traceId: string | undefined;
   readonly changes: ReadonlyArray<{
     readonly typeUrl: string;
     readonly kind: string;

@@ -119,6 +119,7 @@ export function historyJson(entries: readonly HistoryView[], base: number): Hist
       time: e.time,
       message: e.message,
       actor: e.actor,
+      ...(e.traceId !== undefined ? { trace_id: e.traceId } : {}),
       changes: e.changes.map((c) => ({
         type_url: c.typeUrl,
         kind: c.kind,

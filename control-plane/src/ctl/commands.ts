@@ -447,14 +447,17 @@ const history: Command = async (args, client, io) => {
     io.out(`no revisions ${base > 0 ? 'kept' : 'yet'}\n${trimmedNote}`);
     return;
   }
+  // The TRACE column only where the control plane traces writes.
+  const traced = entries.some((e) => e.trace_id !== undefined);
   io.out(
     table(
-      ['REVISION', 'TIME', 'ACTOR', 'CHANGES', 'MESSAGE'],
+      ['REVISION', 'TIME', 'ACTOR', 'CHANGES', ...(traced ? ['TRACE'] : []), 'MESSAGE'],
       entries.map((e) => [
         String(e.revision),
         e.time,
         e.actor || '-',
         summarize(e.changes),
+        ...(traced ? [e.trace_id ?? '-'] : []),
         e.message,
       ]),
     ),

@@ -10,6 +10,7 @@
  * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC.
  */
 import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
+import { LoadHistory, type LoadHistoryOptions } from './load-history.js';
 
 /** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
 export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
@@ -117,11 +118,14 @@ function localityId(l: LocalityKey): string {
 }
 
 export class LoadAggregate {
+  /** The last hour of the reports, in time buckets (GET /v1/load/history). */
+  readonly history: LoadHistory;
   readonly #nodes = new Map<string, NodeState>();
   readonly #now: () => number;
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: { now?: () => number; history?: Omit<LoadHistoryOptions, 'now'> } = {}) {
     this.#now = options.now ?? Date.now;
+    this.history = new LoadHistory({ ...options.history, now: this.#now });
   }
 
   /** Adds one LoadStatsRequest's cluster stats from `nodeId` (in group `group`). */
@@ -162,13 +166,25 @@ export class LoadAggregate {
         locality.total.error += l.error;
         locality.total.issued += l.issued;
         locality.total.inProgress = l.inProgress;
+        let latencyMsSum = 0;
+        let latencyCount = 0;
         for (const m of l.metrics ?? []) {
           const sum = locality.metrics.get(m.name);
           if (sum) {
             sum.requests += m.requests;
             sum.total += m.total;
           } else locality.metrics.set(m.name, { requests: m.requests, total: m.total });
+          if (m.name === LATENCY_METRIC) {
+            latencyMsSum += m.total;
+            latencyCount += m.requests;
+          }
         }
+        this.history.record(group, report.cluster, l.locality, {
+          requests: l.issued,
+          errors: l.error,
+          latencyMsSum,
+          latencyCount,
+        });
       }
     }
   }

@@ -29,6 +29,13 @@ export interface PeerStatusResult {
   readonly unanswered: readonly UnansweredReplica[];
 }
 
+/** A peer's 200 answer, its JSON body parsed. */
+export interface PeerAnswer {
+  readonly replica: string;
+  readonly apiUrl: string;
+  readonly body: unknown;
+}
+
 /** What the first replica forwards of its caller. */
 export interface ForwardedCaller {
   /** The request's Authorization value (a bearer token); undefined when it had none. */
@@ -57,23 +64,48 @@ export class PeerStatus {
 
   /** Asks every other live replica at once; resolves within about `timeoutMs`. */
   async collect(caller: ForwardedCaller, options: StatusOptions): Promise<PeerStatusResult> {
-    const self = this.#options.self();
-    const peers = this.#options.replicas().filter((p) => p.id !== self);
-    const answers = await Promise.all(peers.map((p) => this.#ask(p, caller, options)));
+    const query = new URLSearchParams({ local: 'true' });
+    if (options.nodeId !== undefined) query.set('node', options.nodeId);
+    if (options.resources === true) query.set('resources', 'true');
+    const { answers, unanswered } = await this.collectJson(caller, '/v1/status', query);
     const nodes: NodeStatus[] = [];
-    const unanswered: UnansweredReplica[] = [];
     for (const a of answers) {
-      if ('error' in a) unanswered.push(a);
-      else nodes.push(...a.nodes);
+      const body = a.body as { nodes?: unknown } | null;
+      if (!Array.isArray(body?.nodes))
+        unanswered.push({ ...a, error: 'answered without a node list' });
+      else nodes.push(...body.nodes.map((n) => nodeStatusOfJson(n, a.replica)));
     }
     return { nodes, unanswered };
+  }
+
+  /**
+   * GETs `path?query` (the caller adds `local=true` where the path would fan out again) from every
+   * other live replica at once with the caller's credentials; resolves within about `timeoutMs`
+   * with the parsed JSON bodies of those that answered 200 and, for the others, why not.
+   */
+  async collectJson(
+    caller: ForwardedCaller,
+    path: string,
+    query: URLSearchParams,
+  ): Promise<{ answers: PeerAnswer[]; unanswered: UnansweredReplica[] }> {
+    const self = this.#options.self();
+    const peers = this.#options.replicas().filter((p) => p.id !== self);
+    const results = await Promise.all(peers.map((p) => this.#ask(p, caller, path, query)));
+    const answers: PeerAnswer[] = [];
+    const unanswered: UnansweredReplica[] = [];
+    for (const r of results) {
+      if ('error' in r) unanswered.push(r);
+      else answers.push(r);
+    }
+    return { answers, unanswered };
   }
 
   async #ask(
     peer: PeerReplica,
     caller: ForwardedCaller,
-    options: StatusOptions,
-  ): Promise<UnansweredReplica | { nodes: NodeStatus[] }> {
+    path: string,
+    query: URLSearchParams,
+  ): Promise<UnansweredReplica | PeerAnswer> {
     const fail = (error: string): UnansweredReplica => ({
       replica: peer.id,
       apiUrl: peer.apiUrl,
@@ -87,10 +119,8 @@ export class PeerStatus {
       return fail(
         'the caller authenticated with a client certificate, which cannot be forwarded; ask this replica directly or use a token',
       );
-    const url = new URL('/v1/status', peer.apiUrl);
-    url.searchParams.set('local', 'true');
-    if (options.nodeId !== undefined) url.searchParams.set('node', options.nodeId);
-    if (options.resources === true) url.searchParams.set('resources', 'true');
+    const url = new URL(path, peer.apiUrl);
+    url.search = query.toString();
     try {
       const res = await fetch(url, {
         headers: caller.authorization !== undefined ? { authorization: caller.authorization } : {},
@@ -98,12 +128,11 @@ export class PeerStatus {
       });
       const text = await res.text();
       if (res.status !== 200) return fail(`answered ${res.status}: ${errorMessage(text)}`);
-      const body = JSON.parse(text) as { nodes?: unknown };
-      if (!Array.isArray(body.nodes)) return fail('answered without a node list');
-      return { nodes: body.nodes.map((n) => nodeStatusOfJson(n, peer.id)) };
+      return { replica: peer.id, apiUrl: peer.apiUrl, body: JSON.parse(text) as unknown };
     } catch (err) {
       const e = err as Error;
       if (e.name === 'TimeoutError') return fail(`no answer within ${this.#timeoutMs} ms`);
+      if (e instanceof SyntaxError) return fail(`answered with a body that is not JSON`);
       const cause = (e.cause as Error | undefined)?.message;
       return fail(`not reachable: ${cause ?? e.message}`);
     }

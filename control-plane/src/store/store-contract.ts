@@ -22,6 +22,7 @@ import {
   type OpenPeerStore,
 } from './store-contract-leased.js';
 import { trimContract } from './store-contract-trim.js';
+import { traceContract } from './store-contract-trace.js';
 
 function rejectsWith(code: ErrorCode): (err: unknown) => boolean {
   return (err) => {
@@ -437,5 +438,6 @@ export function storeContract(
 
     leasedContract(openFresh, options.openPeer);
     trimContract(openFresh, options.openPeer);
+    traceContract(openFresh, options.openPeer);
   });
 }

@@ -24,6 +24,8 @@ export interface LogHeader {
   readonly time: string;
   readonly message: string;
   readonly actor: string;
+  /** ApplyOptions.traceparent; absent when the write was not traced (and in older entries). */
+  readonly traceparent?: string;
   /** Names this revision's change chunks, `<prefix>/chunk/<stage>/<index>`; unique per attempt. */
   readonly stage: string;
   readonly chunks: number;
@@ -116,11 +118,15 @@ export function decodeLogHeader(bytes: Uint8Array): LogHeader {
     typeof h.message !== 'string' ||
     typeof h.actor !== 'string' ||
     typeof h.stage !== 'string' ||
-    typeof h.chunks !== 'number'
+    typeof h.chunks !== 'number' ||
+    (h.traceparent !== undefined && typeof h.traceparent !== 'string')
   ) {
     throw corrupt('log entry', 'unexpected fields or format');
   }
-  return { time: h.time, message: h.message, actor: h.actor, stage: h.stage, chunks: h.chunks };
+  const header = { time: h.time, message: h.message, actor: h.actor, stage: h.stage };
+  return h.traceparent === undefined
+    ? { ...header, chunks: h.chunks }
+    : { ...header, traceparent: h.traceparent, chunks: h.chunks };
 }
 
 function corrupt(what: string, detail: string): FerryError {

@@ -48,6 +48,7 @@ export class EtcdWriter {
       time: new Date().toISOString(),
       message: options.message ?? '',
       actor: options.actor ?? '',
+      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
       stage,
       chunks: chunks.length,
     };

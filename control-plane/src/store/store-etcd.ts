@@ -155,7 +155,11 @@ export class EtcdStore implements ResourceStore {
               Math.min(upTo, after + limit),
               head.etcdRevision,
             );
-            return entries.map((e) => ({ revision: e.revision, changes: e.changes }));
+            return entries.map((e) =>
+              e.header.traceparent === undefined
+                ? { revision: e.revision, changes: e.changes }
+                : { revision: e.revision, changes: e.changes, traceparent: e.header.traceparent },
+            );
           }),
       },
       (err) => this.onBackgroundError(this.storeError(err)),
@@ -269,6 +273,7 @@ export class EtcdStore implements ResourceStore {
         time: e.header.time,
         message: e.header.message,
         actor: e.header.actor,
+        ...(e.header.traceparent !== undefined ? { traceparent: e.header.traceparent } : {}),
         changes: e.changes.map((m) =>
           m.op === 'put'
             ? { op: m.op, typeUrl: m.typeUrl, group: m.group, name: m.name, version: m.version }

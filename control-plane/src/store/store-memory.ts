@@ -66,7 +66,9 @@ export class MemoryStore implements ResourceStore {
       }
       return this.log
         .slice(after - this.base, Math.min(upTo, after + limit) - this.base)
-        .map(({ revision, changes }) => ({ revision, changes }));
+        .map(({ revision, changes, traceparent }) =>
+          traceparent === undefined ? { revision, changes } : { revision, changes, traceparent },
+        );
     },
   });
   private readonly leases = new Map<string, Lease>();
@@ -167,6 +169,7 @@ export class MemoryStore implements ResourceStore {
       time: now.toISOString(),
       message: options.message ?? '',
       actor: options.actor ?? '',
+      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
     });
     this.hub.notify();
     return { revision, changes };
@@ -205,6 +208,7 @@ export class MemoryStore implements ResourceStore {
         time: e.time,
         message: e.message,
         actor: e.actor,
+        ...(e.traceparent !== undefined ? { traceparent: e.traceparent } : {}),
         changes: e.changes.map((m) =>
           m.op === 'put'
             ? { op: m.op, typeUrl: m.typeUrl, group: m.group, name: m.name, version: m.version }

@@ -21,6 +21,8 @@ export interface ChangeRow {
   name: string;
   value: Buffer | null;
   version: string | null;
+  /** The revision's (revisions.traceparent). */
+  traceparent: string | null;
 }
 
 export interface RevisionRow {
@@ -28,6 +30,7 @@ export interface RevisionRow {
   time: string;
   message: string;
   actor: string;
+  traceparent: string | null;
 }
 
 /** Filter columns as bound parameters: NULL matches everything. */
@@ -65,11 +68,14 @@ export function storedFromRow(row: ResourceRow): StoredResource {
 }
 
 export function eventsFromRows(rows: readonly ChangeRow[]): ChangeEvent[] {
-  const events: Array<{ revision: number; changes: Mutation[] }> = [];
+  const events: Array<{ revision: number; changes: Mutation[]; traceparent?: string }> = [];
   for (const row of rows) {
     let event = events[events.length - 1];
     if (event?.revision !== row.revision) {
-      event = { revision: row.revision, changes: [] };
+      event =
+        row.traceparent === null
+          ? { revision: row.revision, changes: [] }
+          : { revision: row.revision, changes: [], traceparent: row.traceparent };
       events.push(event);
     }
     const key = { typeUrl: row.type_url, group: row.grp, name: row.name };

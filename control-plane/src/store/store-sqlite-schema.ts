@@ -85,6 +85,12 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO log_base (id, revision) VALUES (1, 0);
   `,
+  // 5 → 6. The W3C trace context (a `traceparent` value) of the write that made each revision,
+  // so every replica's publish joins that write's trace; NULL when it was not traced (and for
+  // revisions written before this migration).
+  `
+  ALTER TABLE revisions ADD COLUMN traceparent TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -13,6 +13,8 @@ import { isFerryError, type ErrorCode } from '@ferry/shared';
 import { SqliteStore } from './store-sqlite.js';
 import { SCHEMA_VERSION } from './store-sqlite-schema.js';
 import {
+  TRACEPARENT_A,
+  TRACEPARENT_B,
   WatchRecorder,
   del,
   describeChanges,
@@ -185,6 +187,7 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
     // trimmed-log base.
     const raw = new Database(file);
     raw.exec('ALTER TABLE revisions DROP COLUMN actor');
+    raw.exec('ALTER TABLE revisions DROP COLUMN traceparent');
     raw.exec('DROP TABLE leases');
     raw.exec('DROP TABLE leased');
     raw.exec('DROP TABLE base');
@@ -209,6 +212,37 @@ void describe('SqliteStore', { timeout: 20_000 }, () => {
       trimmed: 1,
     });
     assert.deepEqual(describeSnapshot(await store.listAt(1)), ['Cluster default/a v:1 rev=1 1']);
+  });
+
+  void test('a file from before trace contexts were recorded opens and records them from then on', async (t) => {
+    const file = join(tempDir(t), 'store.db');
+    const before = SqliteStore.open(file);
+    await before.apply([put('a', '1')], { message: 'old', traceparent: TRACEPARENT_A });
+    await before.close();
+    // Back to schema version 5: no traceparent column.
+    const raw = new Database(file);
+    raw.exec('ALTER TABLE revisions DROP COLUMN traceparent');
+    raw.pragma('user_version = 5');
+    raw.close();
+    const store = openClosedLater(t, file);
+    await store.apply([put('a', '2')], { message: 'new', traceparent: TRACEPARENT_B });
+    assert.deepEqual(
+      (await store.history()).map((h) => [h.revision, h.traceparent]),
+      [
+        [2, TRACEPARENT_B],
+        [1, undefined],
+      ],
+    );
+    const watched = new WatchRecorder(store, 0);
+    t.after(() => watched.watch.close());
+    await watched.until(2);
+    assert.deepEqual(
+      watched.events.map((e) => [e.revision, e.traceparent]),
+      [
+        [1, undefined],
+        [2, TRACEPARENT_B],
+      ],
+    );
   });
 
   void test('trimming the log gives the freed pages back to the file system (incremental vacuum)', async (t) => {

@@ -164,8 +164,8 @@ export class SqliteStore implements ResourceStore {
         'SELECT version FROM resources WHERE type_url = ? AND grp = ? AND name = ?',
       )
       .pluck();
-    this.insertRevisionStmt = db.prepare<[number, string, string, string]>(
-      'INSERT INTO revisions (revision, time, message, actor) VALUES (?, ?, ?, ?)',
+    this.insertRevisionStmt = db.prepare<[number, string, string, string, string | null]>(
+      'INSERT INTO revisions (revision, time, message, actor, traceparent) VALUES (?, ?, ?, ?, ?)',
     );
     this.insertChangeStmt = db.prepare<
       [number, number, string, string, string, string, Uint8Array | null, string | null]
@@ -223,15 +223,19 @@ export class SqliteStore implements ResourceStore {
     );
     this.setBaseRevisionStmt = db.prepare<[number]>('UPDATE log_base SET revision = ?');
     this.newestRevisionsStmt = db.prepare<[number], RevisionRow>(
-      'SELECT revision, time, message, actor FROM revisions ORDER BY revision DESC LIMIT ?',
+      'SELECT revision, time, message, actor, traceparent FROM revisions ORDER BY revision DESC LIMIT ?',
     );
-    this.changeKeysBetweenStmt = db.prepare<[number, number], Omit<ChangeRow, 'value'>>(
+    this.changeKeysBetweenStmt = db.prepare<
+      [number, number],
+      Omit<ChangeRow, 'value' | 'traceparent'>
+    >(
       `SELECT revision, op, type_url, grp, name, version FROM changes
        WHERE revision > ? AND revision <= ? ORDER BY revision, seq`,
     );
     this.changesBetweenStmt = db.prepare<[number, number], ChangeRow>(
-      `SELECT revision, op, type_url, grp, name, value, version FROM changes
-       WHERE revision > ? AND revision <= ? ORDER BY revision, seq`,
+      `SELECT c.revision, c.op, c.type_url, c.grp, c.name, c.value, c.version, r.traceparent
+       FROM changes c JOIN revisions r ON r.revision = c.revision
+       WHERE c.revision > ? AND c.revision <= ? ORDER BY c.revision, c.seq`,
     );
     this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck();
 
@@ -515,6 +519,7 @@ export class SqliteStore implements ResourceStore {
       new Date().toISOString(),
       options.message ?? '',
       options.actor ?? '',
+      options.traceparent ?? null,
     );
     changes.forEach((m, seq) => {
       if (m.op === 'put') {
@@ -586,6 +591,7 @@ export class SqliteStore implements ResourceStore {
       time: r.time,
       message: r.message,
       actor: r.actor,
+      ...(r.traceparent !== null ? { traceparent: r.traceparent } : {}),
       changes: changesByRevision.get(r.revision) ?? [],
     }));
   }

@@ -121,3 +121,7 @@ export function crashStateAt(revision: number, size: number): string[] {
   }
   return expected.sort();
 }
+
+/** W3C traceparent values, as a traced write records them (ApplyOptions.traceparent). */
+export const TRACEPARENT_A = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+export const TRACEPARENT_B = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';

@@ -32,6 +32,13 @@ export interface ApplyOptions {
    * identity, or the control plane itself for its internal records. Default ''.
    */
   readonly actor?: string;
+  /**
+   * The W3C trace context of the write's span, as a `traceparent` header value
+   * (`00-<trace-id>-<span-id>-<flags>`), recorded with the revision: history shows it, and every
+   * watcher (other replicas included) gets it with the revision's change event, so each
+   * replica's publish of the revision joins the write's trace. Absent when the write was not traced.
+   */
+  readonly traceparent?: string;
 }
 
 export interface ApplyResult {
@@ -61,6 +68,8 @@ export interface ChangeEvent {
    * forget what it had before. Never a silent gap: a watcher gets either every revision or a reset.
    */
   readonly reset?: boolean;
+  /** ApplyOptions.traceparent of the revision, when it was recorded with one (never on a reset). */
+  readonly traceparent?: string;
 }
 
 /** One step of trimming the revision log (ResourceStore.trimHistory). */
@@ -87,6 +96,8 @@ export interface HistoryEntry {
   readonly message: string;
   /** ApplyOptions.actor; '' for revisions written without one (and before actors were kept). */
   readonly actor: string;
+  /** ApplyOptions.traceparent; absent for revisions written without one (and before they were kept). */
+  readonly traceparent?: string;
   readonly changes: ReadonlyArray<
     ResourceKey & { readonly op: 'put' | 'delete'; readonly version?: string }
   >;

@@ -20,7 +20,10 @@ import {
   context,
   createContextKey,
   defaultTextMapGetter,
+  isSpanContextValid,
   ROOT_CONTEXT,
+  trace,
+  TraceFlags,
   type Context,
   type SpanContext,
   type Tracer,
@@ -74,4 +77,25 @@ export function incomingTraceContext(
   carrier: Readonly<Record<string, string | string[] | undefined>>,
 ): Context {
   return W3C.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+}
+
+/**
+ * The W3C `traceparent` value of a write's span, recorded with the revision it commits
+ * (ApplyOptions.traceparent); undefined without a span or when it is not sampled (its trace is
+ * exported nowhere, so nothing could link to it).
+ */
+export function traceparentOf(span: SpanContext | undefined): string | undefined {
+  if (span === undefined || !isSpanContextValid(span)) return undefined;
+  if ((span.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return `00-${span.traceId}-${span.spanId}-01`;
+}
+
+/** The (remote) span context of a stored `traceparent`; undefined when it does not parse. */
+export function spanContextOfTraceparent(traceparent: string): SpanContext | undefined {
+  return trace.getSpanContext(W3C.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter));
+}
+
+/** The trace id of a stored `traceparent` (version 00: `00-<trace-id>-<span-id>-<flags>`). */
+export function traceIdOfTraceparent(traceparent: string): string | undefined {
+  return spanContextOfTraceparent(traceparent)?.traceId;
 }

@@ -164,7 +164,8 @@ export class SnapshotCache {
         this.store,
         target,
         (event, catchingUp) => {
-          this.applyEvent(event);
+          // A stored trace context joins live revisions only: catching up replays history.
+          this.applyEvent(event, catchingUp ? undefined : event.traceparent);
           if (!catchingUp) this.schedule();
         },
         () => {
@@ -265,19 +266,19 @@ export class SnapshotCache {
     this.round = undefined;
   }
 
-  private applyEvent(event: ChangeEvent): void {
+  private applyEvent(event: ChangeEvent, traceparent: string | undefined): void {
     this.revisionGauge.set(event.revision);
     for (const m of event.changes) {
       if (this.overlay) {
         for (const [group, typeUrl] of this.overlay.observe(m)) this.markDirty(group, typeUrl);
       }
       if (m.typeUrl === ROLLOUT_TYPE) {
-        this.tracing?.noteChange(m.group);
+        this.tracing?.noteChange(m.group, traceparent);
         this.applyRollout(m);
         continue;
       }
       if (!KNOWN_TYPES.has(m.typeUrl)) continue;
-      this.tracing?.noteChange(m.group);
+      this.tracing?.noteChange(m.group, traceparent);
       let byType = this.working.get(m.group);
       if (!byType)
         this.working.set(m.group, (byType = new Map<string, Map<string, CachedResource>>()));

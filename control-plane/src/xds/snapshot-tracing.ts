@@ -1,7 +1,9 @@
 /**
  * Tracing of snapshot publication, used by the snapshot cache when tracing is on.
- * A store change made by an apply carries that apply's span context (see ../tracing/tracing.ts);
- * the cache notes it per group, and the debounced publish of that group becomes a
+ * A store change made by an apply carries that apply's span context (see ../tracing/tracing.ts):
+ * in the active context on the replica that made it, and as the revision's stored `traceparent`
+ * on every replica (ChangeEvent.traceparent), so each replica's publish joins the apply's trace;
+ * a revision stored without one is published in a trace of its own. The cache notes it per group, and the debounced publish of that group becomes a
  * `snapshot.build` span, a child of the first apply it contains and linked to the others. The
  * published snapshots carry a `PushOrigin`: the span options every push of them starts with,
  * linking the push to those applies and to the build — built once per publish, so a push
@@ -18,7 +20,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { resourceTypeByUrl } from '@ferry/proto';
-import { applySpanContext, ATTR } from '../tracing/tracing.js';
+import { applySpanContext, ATTR, spanContextOfTraceparent } from '../tracing/tracing.js';
 
 /** What every push of one published snapshot starts its span with. */
 export interface PushOrigin {
@@ -32,18 +34,32 @@ export class SnapshotTracing {
   /** group → the spans of the applies whose changes wait for the group's next publish. */
   private readonly pendingApplies = new Map<string, SpanContext[]>();
 
+  /** The last stored traceparent parsed, and its span context: one parse per revision. */
+  private storedTraceparent: string | undefined;
+  private storedApply: SpanContext | undefined;
+
   constructor(private readonly tracer: Tracer) {}
 
   /**
    * Called by the store watch callback for each changed group: notes the apply whose commit is
-   * being delivered, if the active context carries one.
+   * being delivered, if the active context carries one, else the one stored with the revision
+   * (`traceparent`, ChangeEvent.traceparent).
    */
-  noteChange(group: string): void {
-    const apply = applySpanContext();
+  noteChange(group: string, traceparent?: string): void {
+    const apply = applySpanContext() ?? this.stored(traceparent);
     if (!apply) return;
     let pending = this.pendingApplies.get(group);
     if (!pending) this.pendingApplies.set(group, (pending = []));
-    if (pending[pending.length - 1] !== apply) pending.push(apply);
+    if (pending[pending.length - 1]?.spanId !== apply.spanId) pending.push(apply);
+  }
+
+  private stored(traceparent: string | undefined): SpanContext | undefined {
+    if (traceparent === undefined) return undefined;
+    if (traceparent !== this.storedTraceparent) {
+      this.storedTraceparent = traceparent;
+      this.storedApply = spanContextOfTraceparent(traceparent);
+    }
+    return this.storedApply;
   }
 
   /** The current time, as spans take it: the start of a build. */

@@ -1,0 +1,197 @@
+/**
+ * What the dashboard (headless Chromium, real control plane, real ferry-proxy, real backend)
+ * shows of the past: traffic through the proxy before the page was opened is drawn by the Health
+ * and load charts as soon as the page opens (the control plane keeps an hour of LRS load; the
+ * browser sampled nothing), errors (a cluster whose endpoint refuses connections) included; and
+ * with tracing on and --jaeger-ui-url set, each history row links to its write's trace in Jaeger
+ * by the trace id the history API names. Any console or page error fails the test.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { HistoryJson, LoadHistoryJson } from '@ferry/shared/api-wire';
+import {
+  eventually,
+  freePort,
+  hcmFilter,
+  httpRequest,
+  listenerResource,
+  proxyBootstrap,
+  ROOT,
+  startBackend,
+  startControlPlane,
+  startProxy,
+  staticClusterResource,
+  stopAll,
+  type Backend,
+  type ControlPlane,
+} from './harness.js';
+import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
+
+const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
+const OUTPUT_DIR =
+  process.env.FERRY_TEST_OUTPUT_DIR ?? path.join(ROOT, 'test-results', 'dashboard');
+const ADMIN = 'dashboard-history-admin-secret';
+const JAEGER = 'http://jaeger.test:16686';
+const OK_REQUESTS = 20;
+const FAILED_REQUESTS = 5;
+
+void describe('dashboard: load history and trace links', { timeout: 180_000 }, () => {
+  let cp: ControlPlane;
+  let receiver: OtlpReceiver;
+  let backend: Backend;
+  let browser: Browser;
+  let context: BrowserContext | undefined;
+  let consoleErrors: string[] = [];
+  let listenerPort = 0;
+
+  const api = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${cp.apiUrl}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${ADMIN}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  };
+
+  const signIn = async (view: string): Promise<Page> => {
+    await context?.close();
+    context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+    const page = await context.newPage();
+    consoleErrors = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(err.message));
+    await page.goto(`${cp.apiUrl}/ui/#/${view}`);
+    await page.getByLabel('API token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+    return page;
+  };
+
+  const screenshot = async (page: Page, name: string): Promise<void> => {
+    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: true });
+  };
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    backend = await startBackend('web');
+    cp = await startControlPlane({
+      args: [
+        '--lrs-interval-ms',
+        '200',
+        '--otlp-endpoint',
+        receiver.grpcAddress,
+        '--otlp-protocol',
+        'grpc',
+        '--jaeger-ui-url',
+        JAEGER,
+      ],
+      env: { FERRY_API_TOKEN: ADMIN, OTEL_BSP_SCHEDULE_DELAY: '100' },
+    });
+    listenerPort = await freePort();
+    // Nothing listens on `refused`: every request to cluster "dead" fails to connect (a 503).
+    const refused = await freePort();
+    const route = {
+      name: 'main',
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/dead' }, route: { cluster: 'dead' } },
+            { match: { prefix: '/' }, route: { cluster: 'web' } },
+          ],
+        },
+      ],
+    };
+    await api('POST', '/v1/apply', {
+      message: 'load history setup',
+      resources: [
+        staticClusterResource('web', [backend.port], { lrs_server: { self: {} } }),
+        staticClusterResource('dead', [refused], { lrs_server: { self: {} } }),
+        listenerResource('http', listenerPort, [{ filters: [hcmFilter({ routeConfig: route })] }]),
+      ],
+    });
+    await startProxy({
+      bootstrap: proxyBootstrap({ nodeId: 'history-proxy', xdsAddress: cp.xdsAddress }),
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await stopAll();
+    await backend?.close();
+    await receiver?.close();
+  });
+
+  test('traffic from before the page was opened is drawn at once', async () => {
+    await eventually(async () => {
+      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/warmup`);
+      return res.status === 200 ? res : undefined;
+    }, 'the proxy listener to answer');
+    for (let i = 1; i < OK_REQUESTS; i++) {
+      assert.equal((await httpRequest(`http://127.0.0.1:${listenerPort}/r${i}`)).status, 200);
+    }
+    for (let i = 0; i < FAILED_REQUESTS; i++) {
+      assert.equal((await httpRequest(`http://127.0.0.1:${listenerPort}/dead/${i}`)).status, 503);
+    }
+    const sum = (list: readonly number[]): number => list.reduce((a, b) => a + b, 0);
+    // The proxy reports every 200 ms; the control plane keeps the reports in its history.
+    await eventually(async () => {
+      const history = await api<LoadHistoryJson>('GET', '/v1/load/history');
+      const web = history.clusters.find((c) => c.cluster === 'web');
+      const dead = history.clusters.find((c) => c.cluster === 'dead');
+      return web && dead && sum(web.requests) >= OK_REQUESTS && sum(dead.errors) >= FAILED_REQUESTS
+        ? true
+        : undefined;
+    }, 'the load reports in GET /v1/load/history');
+
+    // Only now does a browser look: it has sampled nothing of that traffic itself.
+    const page = await signIn('health');
+    const chart = (label: string) => page.locator(`svg[aria-label^="${label}"]`);
+    const peakOf = async (label: string): Promise<number> =>
+      Number(await chart(label).getAttribute('data-peak', { timeout: 10_000 }));
+    await chart('Requests per second to default/web').waitFor({ timeout: 10_000 });
+    assert.ok((await peakOf('Requests per second to default/web')) > 0, 'requests drawn');
+    assert.ok((await peakOf('Errors per second of default/dead')) > 0, 'errors drawn');
+    assert.equal(await peakOf('Errors per second of default/web'), 0, 'web had no errors');
+    const latency = await chart(
+      'Mean upstream latency in milliseconds of default/web',
+    ).getAttribute('aria-label');
+    assert.doesNotMatch(latency ?? '', /no data yet/, 'a mean upstream latency point');
+    await screenshot(page, 'load-history');
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  test('history rows link to their trace by the id the history API names', async () => {
+    const history = await api<HistoryJson>('GET', '/v1/history');
+    const setup = history.entries.find((e) => e.message === 'load history setup');
+    assert.ok(setup, 'the setup revision in history');
+    assert.match(setup.trace_id ?? '', /^[0-9a-f]{32}$/);
+    const href = `${JAEGER}/trace/${setup.trace_id}`;
+
+    const page = await signIn('traces');
+    const row = page.getByRole('row').filter({ hasText: 'load history setup' });
+    await row.waitFor({ timeout: 10_000 });
+    assert.equal(await row.getByRole('link').getAttribute('href'), href);
+
+    await page.getByRole('link', { name: 'Config', exact: true }).click();
+    const configRow = page.locator(`tr[data-revision="${setup.revision}"]`);
+    await configRow.waitFor({ timeout: 10_000 });
+    assert.equal(await configRow.getByRole('link', { name: /^Trace / }).getAttribute('href'), href);
+    await screenshot(page, 'history-trace-links');
+    assert.deepEqual(consoleErrors, []);
+  });
+});
