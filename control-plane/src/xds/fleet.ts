@@ -34,6 +34,7 @@ import {
 } from './resource-status.js';
 
 export type { ResourceDeviation, SubscriptionView, TypeRecordView } from './resource-status.js';
+import { isoTime } from './iso-time.js';
 import type { MetricChild } from '../metrics/registry.js';
 import { xdsMetrics } from '../metrics/xds-metrics.js';
 
@@ -304,8 +305,8 @@ export class FleetTracker implements FleetStatusSource {
       address: r.address,
       streams: [...r.streams],
       connected: r.disconnectedAt === undefined,
-      connectedSince: new Date(r.connectedSince).toISOString(),
-      lastSeen: new Date(r.lastSeen).toISOString(),
+      connectedSince: isoTime(r.connectedSince),
+      lastSeen: isoTime(r.lastSeen),
       types: [...r.types].map(([typeUrl, t]): TypeStatus => ({
         typeUrl,
         versionSent: t.versionSent,
@@ -428,7 +429,7 @@ function resourceStatus(state: ResourceState): ResourceStatus {
           nack: {
             version: state.error.version,
             error: state.error.message,
-            time: new Date(state.error.time).toISOString(),
+            time: isoTime(state.error.time),
           },
         }
       : {}),
@@ -522,7 +523,7 @@ class StreamHandle implements NodeHandle {
       t.lastNack = {
         version,
         error,
-        time: new Date(now).toISOString(),
+        time: isoTime(now),
         resources: [...resources],
       };
       this.tracker.changed(this.owner);
@@ -542,7 +543,7 @@ class StreamHandle implements NodeHandle {
     t.lastNack = {
       version,
       error,
-      time: new Date(now).toISOString(),
+      time: isoTime(now),
       resources: rejected.map((r) => r.name),
     };
     this.tracker.changed(this.owner);

@@ -153,16 +153,19 @@ export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
   return w.done();
 }
 
-/** A whole SotW response: the shared body, this stream's nonce (field 5), the control plane. */
+/**
+ * A whole SotW response: the shared body, this stream's nonce (field 5), the control plane.
+ * Written once per stream and push: the nonce (ASCII, see nextNonce) goes straight into the one
+ * buffer allocated, with no intermediate copy.
+ */
 export function encodeSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
-  const nonceBytes = Buffer.from(nonce, 'latin1');
+  const nonceLength = nonce.length;
   const w = new Writer(
-    Buffer.allocUnsafe(
-      body.byteLength + fieldSize(nonceBytes.byteLength) + controlPlane.byteLength,
-    ),
+    Buffer.allocUnsafe(body.byteLength + fieldSize(nonceLength) + controlPlane.byteLength),
   );
   w.raw(body);
-  w.bytes(5, nonceBytes);
+  w.header(5, nonceLength);
+  w.offset += w.buffer.write(nonce, w.offset, nonceLength, 'latin1');
   w.raw(controlPlane);
   return w.done();
 }

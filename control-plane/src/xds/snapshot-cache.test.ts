@@ -102,6 +102,28 @@ void describe('FleetTracker', () => {
     assert.deepEqual(fleet.nodes(), []);
   });
 
+  void test('fan-out runs in time slices: all at once within the budget, in order across yields past it', async () => {
+    for (const [sliceMs, atOnce] of [
+      [60_000, true],
+      [0, false],
+    ] as const) {
+      const store = new MemoryStore();
+      const cache = new SnapshotCache({ store, debounceMs: 0, fanOutSliceMs: sliceMs });
+      await cache.start();
+      const seen: number[] = [];
+      for (let i = 0; i < 100; i++) cache.watchGroup('default', () => seen.push(i));
+      await store.apply(put('default', cluster('c1')));
+      // The first slice runs within the publish, the rest after yields to the event loop.
+      assert.equal(seen.length === 100, atOnce, `slice ${sliceMs} ms: ${seen.length} at once`);
+      for (let i = 0; i < 100 && seen.length < 100; i++) await new Promise(setImmediate);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 100 }, (_, i) => i),
+      );
+      cache.close();
+    }
+  });
+
   void test('fan-out yields between chunks; catchUp delivers a queued notification once, in order', async () => {
     const store = new MemoryStore();
     const cache = new SnapshotCache({ store, debounceMs: 0, fanOutChunk: 1 });

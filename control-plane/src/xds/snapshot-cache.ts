@@ -8,9 +8,14 @@
  * Bursts of store changes are debounced so that one apply of many resources, or
  * several applies in quick succession, reach proxies as one push per type.
  *
- * Fan-out: a publish notifies the group's listeners (one per stream) in chunks of
- * `fanOutChunk`, yielding to the event loop between chunks so that the first streams' responses
- * are written while later ones are still being prepared. Ordering guarantees:
+ * Fan-out: a publish notifies the group's listeners (one per stream) in slices of at most
+ * `fanOutSliceMs` of work (and at most `fanOutChunk` listeners), yielding to the event loop
+ * between slices so that the responses written so far go out and the rest of the process (API
+ * requests, timers) is not held up for a whole fleet. Slices are long on purpose: every yield
+ * also lets the requests that arrived meanwhile (the ACKs of the streams already written) and
+ * every due timer run ahead of the streams still waiting, so yielding per few hundred streams
+ * makes the last stream of a large fleet wait for the work of all the others; the streams that
+ * wait longest are the ones written last. Ordering guarantees:
  * - a listener sees every published change in order: the next publish waits until the current
  *   round has notified every listener (its changes stay pending and are published right after);
  * - a stream that is about to act on a request while its notification is still queued calls
@@ -41,8 +46,13 @@ export interface SnapshotCacheOptions {
   readonly debounceMs?: number;
   /** Upper bound on how long a change may wait while changes keep coming (default 1000 ms). */
   readonly maxDelayMs?: number;
-  /** Listeners notified between two yields to the event loop (default 200). */
+  /** Most listeners notified between two yields to the event loop (default: no bound). */
   readonly fanOutChunk?: number;
+  /**
+   * Time spent notifying listeners before yielding to the event loop (default 50 ms; checked
+   * every few listeners, so a slice may run a little over).
+   */
+  readonly fanOutSliceMs?: number;
   /**
    * Set to each store revision the cache applies (default: `ferry_store_revision` in the process
    * registry).
@@ -79,6 +89,9 @@ interface FanOutRound {
 }
 
 const EMPTY_VERSION = combinedVersion([]);
+const DEFAULT_FAN_OUT_SLICE_MS = 50;
+/** Listeners notified between two looks at the clock within a slice. */
+const CLOCK_EVERY = 16;
 /** gRPC's default maximum receive message size. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const KNOWN_TYPES = new Set(XDS_RESOURCE_TYPES.map((t) => t.typeUrl));
@@ -105,6 +118,7 @@ export class SnapshotCache {
   private firstPendingAt = 0;
   private closed = false;
   private readonly fanOutChunk: number;
+  private readonly fanOutSliceMs: number;
   private readonly revisionGauge: MetricChild;
   private readonly overlay: SnapshotOverlay | undefined;
   private readonly tracing: SnapshotTracing | undefined;
@@ -140,7 +154,8 @@ export class SnapshotCache {
     this.logger = options.logger;
     this.debounceMs = options.debounceMs ?? 100;
     this.maxDelayMs = Math.max(options.maxDelayMs ?? 1000, this.debounceMs);
-    this.fanOutChunk = Math.max(1, options.fanOutChunk ?? 200);
+    this.fanOutChunk = Math.max(1, options.fanOutChunk ?? Infinity);
+    this.fanOutSliceMs = Math.max(0, options.fanOutSliceMs ?? DEFAULT_FAN_OUT_SLICE_MS);
     this.revisionGauge = options.revisionGauge ?? xdsMetrics().storeRevision;
     this.overlay = options.overlay;
     this.tracing = options.tracer ? new SnapshotTracing(options.tracer) : undefined;
@@ -478,15 +493,17 @@ export class SnapshotCache {
     };
   }
 
-  /** Notifies up to `fanOutChunk` listeners of `round`, then yields and continues. */
+  /** Notifies the listeners of `round` for one slice, then yields and continues. */
   private drain(round: FanOutRound): void {
     if (this.round !== round) return;
+    const until = performance.now() + this.fanOutSliceMs;
     let notified = 0;
     while (round.next < round.queue.length && notified < this.fanOutChunk) {
       const [listener, changed] = round.queue[round.next++]!;
       if (!round.pending.delete(listener)) continue;
       this.notify(listener, changed);
       notified += 1;
+      if (notified % CLOCK_EVERY === 0 && performance.now() >= until) break;
     }
     if (round.next < round.queue.length) {
       setImmediate(() => this.drain(round));

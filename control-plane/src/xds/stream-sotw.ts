@@ -94,6 +94,20 @@ const MAX_SELECTIONS_PER_SNAPSHOT = 4096;
 const MAX_SELECTION_KEY_CHARS = 16 * 1024 * 1024;
 const selectionKeyChars = new WeakMap<TypeSnapshot, number>();
 const WILDCARD_KEY = '\u0000*';
+/**
+ * The selection key of each name set: a subscription keeps its set while a client repeats the
+ * same names (every ACK does), so the key is joined once per subscription change, not per request.
+ */
+const nameKeys = new WeakMap<ReadonlySet<string>, string>();
+
+function namesKey(names: ReadonlySet<string>): string {
+  let key = nameKeys.get(names);
+  if (key === undefined) {
+    key = [...names].join('\u0000');
+    nameKeys.set(names, key);
+  }
+  return key;
+}
 
 /** Encoded version_info + resources + type_url per shared selection (see response-encoder.ts). */
 const encodedBodies = new WeakMap<SotwSelection, Buffer>();
@@ -118,7 +132,7 @@ export function selectSotw(
 ): SotwSelection {
   // Make-before-break selections are rare and per stream: not shared.
   if (keep) return computeSelection(snapshot, sub, keep);
-  const key = sub.wildcard ? WILDCARD_KEY : [...sub.names].join('\u0000');
+  const key = sub.wildcard ? WILDCARD_KEY : namesKey(sub.names);
   let bySnapshot = selections.get(snapshot);
   if (!bySnapshot) selections.set(snapshot, (bySnapshot = new Map<string, SotwSelection>()));
   let selection = bySnapshot.get(key);
@@ -184,12 +198,26 @@ export function updateSotwNames(
     return false;
   }
   const wildcard = requested.includes('*');
+  // The common request (an ACK) repeats the subscription: keep its set, and the set's key.
+  if (wildcard === sub.wildcard && sameNames(sub.names, requested)) return false;
   let added = wildcard && !sub.wildcard;
   const next = new Set(requested.filter((n) => n !== '*'));
   for (const n of next) if (!sub.names.has(n)) added = true;
   sub.wildcard = wildcard;
   sub.names = next;
   return added;
+}
+
+/** Whether `requested` (less any '*') names exactly `names`, in the same order, once each. */
+function sameNames(names: ReadonlySet<string>, requested: readonly string[]): boolean {
+  let i = 0;
+  for (const name of names) {
+    while (i < requested.length && requested[i] === '*') i++;
+    if (requested[i] !== name) return false;
+    i++;
+  }
+  while (i < requested.length && requested[i] === '*') i++;
+  return i === requested.length;
 }
 
 export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
@@ -285,29 +313,32 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     this.respond(typeUrl, sub, first || added);
   }
 
-  /** Cache listener: pushes what changed for this stream, make before break. */
+  /**
+   * Cache listener: pushes what changed for this stream, make before break. Runs once per stream
+   * per publish, so it allocates nothing in the common case (one type changed, nothing removed).
+   */
   protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
-    if (this.closed || !this.handle) return;
-    const types = TYPE_ORDER.filter((t) => changed.has(t) && this.subs.has(t));
-    const deferred: string[] = [];
-    for (const typeUrl of types) {
+    const handle = this.handle;
+    if (this.closed || !handle) return;
+    let types = 0;
+    for (const typeUrl of TYPE_ORDER) if (changed.has(typeUrl) && this.subs.has(typeUrl)) types++;
+    let deferred: string[] | undefined;
+    for (const typeUrl of TYPE_ORDER) {
+      if (!changed.has(typeUrl)) continue;
       const sub = this.subs.get(typeUrl);
       // A type not answered yet is pushed only when its first answer was withheld as oversized.
       if (!sub || (sub.nonce === undefined && sub.oversized === undefined)) continue;
-      const snapshot = this.ctx.cache.snapshotFor(this.handle, typeUrl);
+      const snapshot = this.ctx.cache.snapshotFor(handle, typeUrl);
       // In a multi-type push, a full-state type first keeps what was removed, so that nothing
       // still referenced disappears before the resources referencing it change (make before break).
-      if (
-        types.length > 1 &&
-        FULL_STATE_TYPES.has(typeUrl) &&
-        this.affected(sub, snapshot.removed)
-      ) {
-        this.respond(typeUrl, sub, false, snapshot.removed);
-        deferred.push(typeUrl);
+      if (types > 1 && FULL_STATE_TYPES.has(typeUrl) && this.affected(sub, snapshot.removed)) {
+        this.respond(typeUrl, sub, false, snapshot.removed, snapshot);
+        (deferred ??= []).push(typeUrl);
       } else {
-        this.respond(typeUrl, sub, false);
+        this.respond(typeUrl, sub, false, undefined, snapshot);
       }
     }
+    if (!deferred) return;
     for (const typeUrl of deferred) {
       const sub = this.subs.get(typeUrl);
       if (sub) this.respond(typeUrl, sub, false);
@@ -326,9 +357,10 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
     sub: TrackedSubscription,
     force: boolean,
     keep?: ReadonlyMap<string, CachedResource>,
+    published?: TypeSnapshot,
   ): void {
     if (this.closed || !this.handle) return;
-    const snapshot = this.ctx.cache.snapshotFor(this.handle, typeUrl);
+    const snapshot = published ?? this.ctx.cache.snapshotFor(this.handle, typeUrl);
     const selection = selectSotw(snapshot, sub, keep);
     if (selection.version === sub.rejected) return;
     if (!force && selection.version === sub.versionSent) return;
