@@ -30,6 +30,7 @@ import {
 import { Http1HeadError, Http1HeadParser } from '../http/codec/http1-parser.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import { beginInput, endInput } from '../http/codec/held-output.js';
+import type { DispatchedRequest } from './host-dispatch.js';
 import {
   UpstreamHttp1Error,
   type Http1DispatchHandler,
@@ -37,14 +38,7 @@ import {
 } from './upstream-http1-types.js';
 
 /** A dispatched request waiting for, or on, a connection. */
-export class PendingRequest {
-  readonly abort = (err?: Error): void => {
-    this.aborted = true;
-    this.connection?.abortRequest(
-      this,
-      err ?? new UpstreamHttp1Error('UND_ERR_ABORTED', 'request aborted'),
-    );
-  };
+export class PendingRequest implements DispatchedRequest {
   connection: Http1ClientConnection | null = null;
   aborted = false;
   finished = false;
@@ -53,6 +47,14 @@ export class PendingRequest {
     readonly options: Http1DispatchOptions,
     readonly handler: Http1DispatchHandler,
   ) {}
+
+  abort(err?: Error): void {
+    this.aborted = true;
+    this.connection?.abortRequest(
+      this,
+      err ?? new UpstreamHttp1Error('UND_ERR_ABORTED', 'request aborted'),
+    );
+  }
 
   fail(err: Error): void {
     if (this.finished) return;
@@ -215,7 +217,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
       this.socket.write(whole);
       this.socket.uncork();
     } else this.socket.write(head, 'latin1');
-    request.handler.onConnect(request.abort);
+    request.handler.onConnect(request);
     if (request.finished || this.request !== request) return;
     if (body !== null) {
       this.body = body;
