@@ -18,6 +18,15 @@ export interface HostDispatchOptions {
   readonly body: Readable | Buffer | null;
 }
 
+/** A request a pool has put on a connection, as its handler may act on it. */
+export interface DispatchedRequest {
+  /**
+   * Cancels the request (HTTP/1.1: its connection closes; HTTP/2: its stream is reset); the
+   * handler's onError follows with `err` (UND_ERR_ABORTED without one) unless it already ended.
+   */
+  abort(err?: Error): void;
+}
+
 /**
  * The router's side of one upstream request (undici's DispatchHandler shape): onConnect when the
  * request is put on a connection (pending → active), onHeaders (regular fields only, no
@@ -25,7 +34,7 @@ export interface HostDispatchOptions {
  * one of onComplete (trailers as `[name, value, ...]`, or null) or onError.
  */
 export interface HostDispatchHandler {
-  onConnect(abort: (err?: Error) => void): void;
+  onConnect(request: DispatchedRequest): void;
   /** `endStream`: the response has no body or trailers (an HTTP/2 HEADERS frame with END_STREAM). */
   onHeaders(
     statusCode: number,

@@ -1,7 +1,12 @@
 /**
  * One HTTP/1.1 client connection of the upstream pool: writes a request, parses its response
  * strictly (llhttp for the head, the codec's own framing for the body, as the server codec does)
- * and hands the body on as views of the socket's buffers. One request at a time, no pipelining.
+ * and hands the body on. One request at a time, no pipelining.
+ *
+ * Cleartext connections read through `onread` into one buffer shared by every connection of the
+ * process (READ_BUFFER): no allocation and no stream machinery per read. A read is processed
+ * before the next one starts, so only what outlives it is copied (body chunks handed on, bytes
+ * held while paused). TLS connections read through 'data' and hand on views of its buffers.
  *
  * Response rules: 1xx are skipped (101 is a protocol error: upgrades do not go through
  * dispatch); Content-Length with Transfer-Encoding, a Transfer-Encoding other than a final
@@ -25,6 +30,7 @@ import {
 import { Http1HeadError, Http1HeadParser } from '../http/codec/http1-parser.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import { beginInput, endInput } from '../http/codec/held-output.js';
+import type { DispatchedRequest } from './host-dispatch.js';
 import {
   UpstreamHttp1Error,
   type Http1DispatchHandler,
@@ -32,14 +38,7 @@ import {
 } from './upstream-http1-types.js';
 
 /** A dispatched request waiting for, or on, a connection. */
-export class PendingRequest {
-  readonly abort = (err?: Error): void => {
-    this.aborted = true;
-    this.connection?.abortRequest(
-      this,
-      err ?? new UpstreamHttp1Error('UND_ERR_ABORTED', 'request aborted'),
-    );
-  };
+export class PendingRequest implements DispatchedRequest {
   connection: Http1ClientConnection | null = null;
   aborted = false;
   finished = false;
@@ -48,6 +47,14 @@ export class PendingRequest {
     readonly options: Http1DispatchOptions,
     readonly handler: Http1DispatchHandler,
   ) {}
+
+  abort(err?: Error): void {
+    this.aborted = true;
+    this.connection?.abortRequest(
+      this,
+      err ?? new UpstreamHttp1Error('UND_ERR_ABORTED', 'request aborted'),
+    );
+  }
 
   fail(err: Error): void {
     if (this.finished) return;
@@ -91,6 +98,12 @@ const enum ReadState {
 
 const CRLF = '\r\n';
 
+/**
+ * Where cleartext upstream connections read (`onread`); shared, see the file comment. Node's own
+ * read size, so a read takes as much as before.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class Http1ClientConnection implements ChunkedBodySink {
   readonly socket: net.Socket;
   private readonly parser = new Http1HeadParser('response');
@@ -119,6 +132,8 @@ export class Http1ClientConnection implements ChunkedBodySink {
   private processing = false;
   /** The response completed while the request body was still being sent. */
   private responseDone = false;
+  /** The input being processed is a view of READ_BUFFER: what outlives processing is copied. */
+  private inputShared = false;
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -134,10 +149,15 @@ export class Http1ClientConnection implements ChunkedBodySink {
         this.onConnect,
       );
     } else {
-      this.socket = net.connect({ host: settings.host, port: settings.port, noDelay: true });
+      this.socket = net.connect({
+        host: settings.host,
+        port: settings.port,
+        noDelay: true,
+        onread: { buffer: READ_BUFFER, callback: this.onSharedRead },
+      });
       this.socket.once('connect', this.onConnect);
     }
-    this.socket.on('data', this.onSocketData);
+    if (settings.tls !== undefined) this.socket.on('data', this.onSocketData);
     this.socket.on('end', this.onSocketEnd);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
@@ -197,7 +217,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
       this.socket.write(whole);
       this.socket.uncork();
     } else this.socket.write(head, 'latin1');
-    request.handler.onConnect(request.abort);
+    request.handler.onConnect(request);
     if (request.finished || this.request !== request) return;
     if (body !== null) {
       this.body = body;
@@ -266,28 +286,47 @@ export class Http1ClientConnection implements ChunkedBodySink {
 
   // ---- response ------------------------------------------------------------------------------
 
+  /** A cleartext read: `nread` bytes at the start of READ_BUFFER. Reading continues. */
+  private readonly onSharedRead = (nread: number, buffer: Uint8Array): boolean => {
+    this.onInput(Buffer.from(buffer.buffer, buffer.byteOffset, nread), true);
+    return true;
+  };
+
+  /** A TLS read: the chunk is the connection's own. */
   private readonly onSocketData = (chunk: Buffer): void => {
+    this.onInput(chunk, false);
+  };
+
+  private onInput(chunk: Buffer, shared: boolean): void {
     let data = chunk;
     if (this.heldInput !== null) {
       data = Buffer.concat([this.heldInput, chunk]);
       this.heldInput = null;
+      shared = false;
     }
     // Response heads the downstream writes while this input is processed wait for the body
     // bytes of the same input, then leave (held-output.ts).
+    this.inputShared = shared;
     beginInput();
     try {
       this.process(data, 0);
     } finally {
+      this.inputShared = false;
       endInput();
     }
-  };
+  }
+
+  /** `data` as a buffer that may outlive the input being processed. */
+  private owned(data: Buffer): Buffer {
+    return this.inputShared ? Buffer.from(data) : data;
+  }
 
   private process(data: Buffer, from: number): void {
     this.processing = true;
     let offset = from;
     while (offset < data.length && !this.closed) {
       if (this.paused) {
-        this.heldInput = offset === 0 ? data : data.subarray(offset);
+        this.heldInput = this.owned(offset === 0 ? data : data.subarray(offset));
         break;
       }
       if (this.readState === ReadState.Head) offset = this.readHead(data, offset);
@@ -395,7 +434,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
       offset === 0 && take === data.length ? data : data.subarray(offset, offset + take);
     if (this.framing === Framing.Length) this.remaining -= take;
     const last = this.framing === Framing.Length && this.remaining === 0;
-    if (!request.handler.onData(chunk)) this.pause();
+    if (!request.handler.onData(this.owned(chunk))) this.pause();
     if (last && this.request === request) {
       this.readState = ReadState.Idle;
       this.finishResponse(null);
@@ -408,7 +447,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
   }
 
   onChunkedData(data: Buffer): void {
-    if (data.length > 0 && !this.request!.handler.onData(data)) this.pause();
+    if (data.length > 0 && !this.request!.handler.onData(this.owned(data))) this.pause();
   }
 
   onChunkedEnd(rawTrailers: string[]): void {

@@ -415,6 +415,41 @@ test('onData false pauses reading until resume()', async () => {
   assert.equal(recorder.body, 'abcdef');
 });
 
+test('body chunks handed on and bytes held while paused stay intact while other connections read', async () => {
+  // Cleartext connections read into one shared buffer: what outlives a read must be a copy.
+  const server = await rawServer();
+  const target = pool(server);
+  const kept: Buffer[] = [];
+  const first = new Recorder();
+  first.onData = (chunk: Buffer): boolean => {
+    kept.push(chunk);
+    return false;
+  };
+  server.onRequest = (request) => {
+    if (request.head.startsWith('GET /first'))
+      request.socket.write(
+        'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n',
+      );
+    else request.socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 4000\r\n\r\n${'z'.repeat(4000)}`);
+  };
+  target.dispatch({ path: '/first', method: 'GET', headers: ['host', 'a'], body: null }, first);
+  await eventually(() => kept.length === 1, 'the first chunk');
+  // Another connection reads (over the shared buffer) while the first one holds its input.
+  const second = get(target, '/second');
+  await second.done;
+  assert.equal(second.body, 'z'.repeat(4000));
+  first.onData = (chunk: Buffer): boolean => {
+    kept.push(chunk);
+    return true;
+  };
+  first.resume!();
+  await first.done;
+  assert.deepEqual(
+    kept.map((chunk) => chunk.toString('latin1')),
+    ['abc', 'def'],
+  );
+});
+
 test('close() lets in-flight requests finish; destroy() fails them; dispatch after close fails', async () => {
   const server = await rawServer();
   const target = pool(server);

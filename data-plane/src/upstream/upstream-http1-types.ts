@@ -11,7 +11,7 @@ export type Http1DispatchOptions = HostDispatchOptions;
 
 /**
  * The router's side of one request: onConnect when the request is put on a connection (Envoy's
- * pending → active) with the abort that cancels it; onHeaders for the final response head (1xx
+ * pending → active) with the dispatched request, whose abort() cancels it; onHeaders for the final response head (1xx
  * are skipped) and onData for body bytes (views of the socket's buffers), either returning
  * false to pause reading until `resume`; then exactly one of onComplete (trailers as
  * `[name, value, ...]` or null) or onError.

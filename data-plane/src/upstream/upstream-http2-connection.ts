@@ -18,7 +18,11 @@ import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
-import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
+import type {
+  DispatchedRequest,
+  HostDispatchHandler,
+  HostDispatchOptions,
+} from './host-dispatch.js';
 import { connectUpstreamTls, type UpstreamTlsTarget } from './upstream-tls.js';
 
 const H2_ALPN: readonly string[] = ['h2'];
@@ -99,14 +103,7 @@ const REQUEST = Symbol('ferry.upstreamHttp2Request');
 type Tagged<T> = T & { [REQUEST]?: Http2PendingStream | undefined };
 
 /** A dispatched request waiting for, or on, a connection. */
-export class Http2PendingStream {
-  readonly abort = (err?: Error): void => {
-    this.aborted = true;
-    this.connection?.abortStream(
-      this,
-      err ?? new UpstreamHttp2Error('UND_ERR_ABORTED', 'request aborted'),
-    );
-  };
+export class Http2PendingStream implements DispatchedRequest {
   /** Resumes reading the response after the handler returned false. */
   readonly resume = (): void => {
     const stream = this.stream;
@@ -124,6 +121,14 @@ export class Http2PendingStream {
     readonly options: HostDispatchOptions,
     readonly handler: HostDispatchHandler,
   ) {}
+
+  abort(err?: Error): void {
+    this.aborted = true;
+    this.connection?.abortStream(
+      this,
+      err ?? new UpstreamHttp2Error('UND_ERR_ABORTED', 'request aborted'),
+    );
+  }
 
   fail(err: Error): void {
     if (this.finished) return;
@@ -324,7 +329,7 @@ export class Http2ClientConnection {
     stream.on('end', onStreamEnd);
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
-    request.handler.onConnect(request.abort);
+    request.handler.onConnect(request);
     if (request.finished) return;
     if (whole !== null) {
       if (whole.length > 0) stream.end(whole);

@@ -12,7 +12,12 @@ import { upstreamTlsTarget, type UpstreamTlsTarget } from './upstream-tls.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { HostDispatcher } from './host-dispatch.js';
 
-export type { HostDispatchHandler, HostDispatchOptions, HostDispatcher } from './host-dispatch.js';
+export type {
+  DispatchedRequest,
+  HostDispatchHandler,
+  HostDispatchOptions,
+  HostDispatcher,
+} from './host-dispatch.js';
 
 /** What auto_sni / auto_san_validation took from a request (upstream-tls.ts). */
 export interface UpstreamConnectionName {

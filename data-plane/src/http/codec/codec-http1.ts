@@ -151,20 +151,25 @@ export class Http1ServerConnection
 
   /** Returns the offset after what was consumed; a refused or handed-over head ends the input. */
   private readHead(data: Buffer, offset: number): number {
-    if (!this.headStarted) {
+    const first = !this.headStarted;
+    if (first) {
       this.headStarted = true;
       this.settings = this.callbacks.settings();
       this.parser.begin(this.settings.maxRequestHeadersBytes);
-      this.headersTimer.arm(this.settings.requestHeadersTimeoutMs);
     }
     const result = this.parser.execute(offset === 0 ? data : data.subarray(offset));
     if (result instanceof Http1HeadError) {
       this.refuse(result.status);
       return data.length;
     }
-    if (!this.parser.headComplete) return data.length;
+    if (!this.parser.headComplete) {
+      // The countdown starts with the head's first bytes, which are being processed now; a head
+      // that arrives whole never needs it.
+      if (first) this.headersTimer.arm(this.settings.requestHeadersTimeoutMs);
+      return data.length;
+    }
     this.headStarted = false;
-    this.headersTimer.disarm();
+    if (!first) this.headersTimer.disarm();
     const error = readRequestHead(this.parser, this.scheme, this.settings, this.parsed);
     if (error !== undefined) {
       this.refuse(error.status);

@@ -1,46 +1,45 @@
 /**
- * A connection's re-armable timeout without a timer allocation per arm: one Node Timeout is
- * kept and `refresh()`ed; disarming only clears a flag, so a stale expiry is ignored. `stop()`
- * clears the timer for good (the connection is gone).
+ * A connection's re-armable timeout (idle, request headers, connect, a pool's idle connection):
+ * an entry of the worker's deadline queue for its duration (../deadline-queue.ts), so arming and
+ * disarming it on every request costs no Node timer operation. Connection timers do not keep
+ * the process alive.
  */
-export class ConnectionTimer {
-  private timer: NodeJS.Timeout | undefined;
-  private timeoutMs = 0;
-  private armed = false;
-  private readonly onTimerBound = this.onTimer.bind(this);
+import { deadlineQueueFor, type DeadlineEntry, type DeadlineQueue } from '../deadline-queue.js';
+
+export class ConnectionTimer implements DeadlineEntry {
+  deadlineAt = 0;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineQueue: DeadlineQueue | undefined = undefined;
+  /** The queue of the last duration armed (durations rarely change on a connection). */
+  private queue: DeadlineQueue | undefined;
 
   constructor(private readonly onExpiry: () => void) {}
 
   /** Starts (or restarts) the countdown; 0 means no timeout. */
   arm(timeoutMs: number): void {
     if (timeoutMs <= 0) {
-      this.armed = false;
+      this.disarm();
       return;
     }
-    this.armed = true;
-    if (this.timer !== undefined && this.timeoutMs === timeoutMs) {
-      this.timer.refresh();
-      return;
+    let queue = this.queue;
+    if (queue === undefined || queue.durationMs !== timeoutMs) {
+      queue = deadlineQueueFor(timeoutMs, false);
+      this.queue = queue;
     }
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timeoutMs = timeoutMs;
-    this.timer = setTimeout(this.onTimerBound, timeoutMs);
-    this.timer.unref();
+    queue.add(this);
   }
 
   disarm(): void {
-    this.armed = false;
+    this.deadlineQueue?.remove(this);
   }
 
+  /** Disarms for good (the connection is gone); arm() may still be called and works. */
   stop(): void {
-    this.armed = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.disarm();
   }
 
-  private onTimer(): void {
-    if (!this.armed) return;
-    this.armed = false;
+  onDeadline(): void {
     this.onExpiry();
   }
 }

@@ -16,6 +16,18 @@ import type { HeaderMap, ResponseHeaderMap } from '../header-map.js';
 import { serializeFields } from './http1-serialize.js';
 import { holdOutput, type HeldOutput } from './held-output.js';
 
+/** `HTTP/1.1 <status> <reason>\r\n` by status: built once per status, not per response. */
+const STATUS_LINES: (string | undefined)[] = [];
+
+function statusLine(status: number): string {
+  let line = STATUS_LINES[status];
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    if (status >= 100 && status <= 999) STATUS_LINES[status] = line;
+  }
+  return line;
+}
+
 /** Body chunks up to this size are copied behind the head into one buffer (one write). */
 const COALESCE_BYTES = 16 * 1024;
 
@@ -123,7 +135,7 @@ export class Http1ResponseWriter implements HeldOutput {
       : stream.http10
         ? 'connection: keep-alive\r\n'
         : '';
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${fields.text}${framingField}${connectionField}\r\n`;
+    const head = `${statusLine(status)}${fields.text}${framingField}${connectionField}\r\n`;
     stream.headersSent = true;
     if (endStream) {
       this.socket.write(head, 'latin1');

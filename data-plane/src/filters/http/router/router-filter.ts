@@ -31,6 +31,11 @@ import { RetryState, type FailureKind } from './retry-state.js';
 import { upstreamConnectionName } from '../../../upstream/upstream-name.js';
 import { CERT_VERIFY_FAILED } from '../../../upstream/upstream-tls.js';
 import { UpstreamRequest, isConnectError, type UpstreamRequestOwner } from './upstream-request.js';
+import {
+  deadlineQueueFor,
+  type DeadlineEntry,
+  type DeadlineQueue,
+} from '../../../http/deadline-queue.js';
 
 /** Envoy's router marks circuit-breaker overflow replies so downstreams can shed load. */
 const OVERLOADED: Readonly<Record<string, string>> = { 'x-envoy-overloaded': 'true' };
@@ -70,15 +75,11 @@ function contentLengthValue(value: string): number {
   return n;
 }
 
-function onRouteTimeout(router: RouterFilter): void {
-  router.routeTimedOut();
-}
-
 function retryNow(router: RouterFilter): void {
   router.retryNow();
 }
 
-export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
+export class RouterFilter implements StreamFilter, UpstreamRequestOwner, DeadlineEntry {
   readonly #callbacks: FilterCallbacks;
   #headers: RequestHeaderMap | undefined;
   #match: RouteMatchResult | undefined;
@@ -107,7 +108,6 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   #upstream: UpstreamRequest | undefined;
   /** The current attempt's response is a retriable one being read and dropped. */
   #discarding = false;
-  #routeTimer: NodeJS.Timeout | undefined;
   #backoffTimer: NodeJS.Timeout | undefined;
   /** A per-try timeout aborted the current attempt: its error is a timeout. */
   #perTryTimedOut = false;
@@ -121,6 +121,13 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   #responseEnded = false;
   /** The stream is over for the router (response complete, local reply, reset). */
   #done = false;
+
+  // The route timeout, an entry of the worker's deadline queue for its duration (no Node timer
+  // per request).
+  deadlineAt = 0;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineQueue: DeadlineQueue | undefined = undefined;
 
   constructor(callbacks: FilterCallbacks) {
     this.#callbacks = callbacks;
@@ -195,7 +202,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
       );
       if (generated.length > 0) this.#generatedCookies = generated;
     }
-    if (action.timeoutMs > 0) this.#routeTimer = setTimeout(onRouteTimeout, action.timeoutMs, this);
+    if (action.timeoutMs > 0) deadlineQueueFor(action.timeoutMs, true).add(this);
     this.#attempt(false);
     return 'stop';
   }
@@ -594,9 +601,8 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
     this.#attempt(true);
   }
 
-  /** The route timeout expired (called by a module function: no closure per stream). */
-  routeTimedOut(): void {
-    this.#routeTimer = undefined;
+  /** The route timeout expired. */
+  onDeadline(): void {
     this.#cluster?.stats.upstreamRqTimeout.inc();
     const upstream = this.#upstream;
     if (upstream?.active === true) {
@@ -619,8 +625,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestOwner {
   }
 
   #clearTimers(): void {
-    if (this.#routeTimer !== undefined) clearTimeout(this.#routeTimer);
-    this.#routeTimer = undefined;
+    this.deadlineQueue?.remove(this);
     if (this.#backoffTimer !== undefined) {
       clearTimeout(this.#backoffTimer);
       this.#backoffTimer = undefined;

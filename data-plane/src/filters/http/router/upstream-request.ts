@@ -9,6 +9,7 @@ import type { RequestTrace } from '../../../tracing/hcm-tracer.js';
 import type { ClusterRuntime, HostState } from '../../../upstream/cluster-runtime.js';
 import type { LocalityLoadStats } from '../../../upstream/cluster-stats.js';
 import type {
+  DispatchedRequest,
   HostDispatchHandler,
   HostDispatchOptions,
   HostDispatcher,
@@ -65,7 +66,7 @@ export class UpstreamRequest implements HostDispatchHandler {
   #startedAt = 0;
   #connected = false;
   #active = true;
-  #abort: ((err?: Error) => void) | undefined;
+  #dispatched: DispatchedRequest | undefined;
   #resume: (() => void) | undefined;
   #perTryTimer: NodeJS.Timeout | undefined;
   /** The host's locality load stats (LRS clusters), counted while in flight. */
@@ -108,9 +109,9 @@ export class UpstreamRequest implements HostDispatchHandler {
 
   /** Ends the attempt now (the pool may call onError synchronously: it is ignored then). */
   abort(err: Error): void {
-    const abort = this.#abort;
+    const dispatched = this.#dispatched;
     this.end();
-    abort?.(err);
+    dispatched?.abort(err);
   }
 
   /** Ends the attempt's bookkeeping; exactly once however the attempt ends. */
@@ -127,7 +128,7 @@ export class UpstreamRequest implements HostDispatchHandler {
     this.#load?.active.add(-1);
     if (this.#perTryTimer !== undefined) clearTimeout(this.#perTryTimer);
     this.#perTryTimer = undefined;
-    this.#abort = undefined;
+    this.#dispatched = undefined;
     this.#resume = undefined;
     if (this.#isRetry) cluster.circuit.activeRetries--;
   }
@@ -141,10 +142,10 @@ export class UpstreamRequest implements HostDispatchHandler {
 
   // ------------------------------------------------------------ HostDispatchHandler
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
+  onConnect(request: DispatchedRequest): void {
+    this.#dispatched = request;
     if (this.#owner.done || !this.#active) {
-      abort(new Error('downstream request already finished'));
+      request.abort(new Error('downstream request already finished'));
       return;
     }
     if (!this.#connected) {
