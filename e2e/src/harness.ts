@@ -582,6 +582,78 @@ export function routeConfigResource(name: string, virtualHosts: Json[]): Json {
   };
 }
 
+/**
+ * A RouteConfiguration `name` whose one virtual host ("all", every domain) sends every request
+ * (prefix `/`) to `cluster`. `match` adds RouteMatch fields, `action` RouteAction fields (timeout,
+ * ...), `route` Route fields (response_headers_to_add, typed_per_filter_config, ...).
+ */
+export function routeAllTo(
+  name: string,
+  cluster: string,
+  opts: { match?: Json; action?: Json; route?: Json } = {},
+): Json {
+  return routeConfigResource(name, [
+    {
+      name: 'all',
+      domains: ['*'],
+      routes: [
+        {
+          match: { prefix: '/', ...opts.match },
+          route: { cluster, ...opts.action },
+          ...opts.route,
+        },
+      ],
+    },
+  ]);
+}
+
+/**
+ * A Listener on 127.0.0.1:port with one filter chain, one HttpConnectionManager: its routes over
+ * RDS by name (`{ rds }`), inline and sending everything to a cluster (`{ cluster }`: route config
+ * `<name>-routes`, as routeAllTo builds it), or an inline route config (`{ routeConfig }`).
+ * `httpFilters` run before the router, `hcm` adds HCM fields (access_log, tracing, ...),
+ * `listener` Listener fields.
+ */
+export function httpListener(
+  name: string,
+  port: number,
+  routes: { rds: string } | { cluster: string } | { routeConfig: Json },
+  opts: { httpFilters?: Json[]; hcm?: Json; listener?: Json } = {},
+): Json {
+  const source =
+    'cluster' in routes
+      ? {
+          routeConfig: (({ '@type': _type, ...config }: Json) => config)(
+            routeAllTo(`${name}-routes`, routes.cluster),
+          ),
+        }
+      : routes;
+  const hcm = hcmFilter(source, {
+    ...(opts.httpFilters ? { http_filters: [...opts.httpFilters, ROUTER_FILTER] } : {}),
+    ...opts.hcm,
+  });
+  return { ...listenerResource(name, port, [{ filters: [hcm] }]), ...opts.listener };
+}
+
+/**
+ * The config most proxy tests start from: listener "http" on `listenerPort` routing over RDS
+ * ("main") every request to EDS cluster "web", whose one endpoint is 127.0.0.1:webPort. `match`
+ * adds RouteMatch fields to the route.
+ */
+export function webConfig(listenerPort: number, webPort: number, match: Json = {}): Json[] {
+  return [
+    httpListener('http', listenerPort, { rds: 'main' }),
+    routeAllTo('main', 'web', { match }),
+    edsClusterResource('web'),
+    endpointsResource('web', [webPort]),
+  ];
+}
+
+/** Resources as one multi-document YAML text (JSON documents) for `ferryctl apply -f -`. */
+export function yamlDocs(docs: readonly Json[]): string {
+  return docs.map((d) => JSON.stringify(d)).join('\n---\n');
+}
+
 /** A ClusterLoadAssignment for `cluster` with loopback endpoints on `ports`. */
 export function endpointsResource(cluster: string, ports: number[]): Json {
   return {
