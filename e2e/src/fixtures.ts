@@ -176,6 +176,15 @@ export class Fleet {
     nodeId: string,
     options: Omit<ProxyStartOptions, 'bootstrap'> & { offset?: number } = {},
   ): Promise<Proxy> {
+    const proxy = await startProxy(this.#proxyOptions(nodeId, options));
+    this.proxies.push(proxy);
+    return proxy;
+  }
+
+  #proxyOptions(
+    nodeId: string,
+    options: Omit<ProxyStartOptions, 'bootstrap'> & { offset?: number },
+  ): ProxyStartOptions {
     const { apiType: _apiType, ...shared } = this.options.proxy ?? {};
     const { offset, ...own } = options;
     const args = [
@@ -183,16 +192,23 @@ export class Fleet {
       ...(shared.args ?? []),
       ...(own.args ?? []),
     ];
-    const proxy = await startProxy({ ...shared, ...own, args, bootstrap: this.bootstrap(nodeId) });
-    this.proxies.push(proxy);
-    return proxy;
+    return { ...shared, ...own, args, bootstrap: this.bootstrap(nodeId) };
   }
 
-  /** Starts everything in order: control plane, backends, first config, proxies; waits for their ACK. */
+  /**
+   * Starts everything in order: control plane, backends, first config, proxies, and waits until
+   * the proxies have ACKed the first config.
+   */
   async start(): Promise<void> {
     const o = this.options;
-    this.#cp = await startControlPlane(o.controlPlane);
-    for (const name of o.backends ?? []) this.#backends.set(name, await startBackend(name));
+    // Process start-ups are mostly CPU (loading modules): side by side they use both cores of a
+    // test machine that runs one test file at a time.
+    const [cp, backends] = await Promise.all([
+      startControlPlane(o.controlPlane),
+      Promise.all((o.backends ?? []).map((name) => startBackend(name))),
+    ]);
+    this.#cp = cp;
+    for (const backend of backends) this.#backends.set(backend.name, backend);
     this.#port = await freePortRun(Math.max(1, o.ports ?? o.proxies?.length ?? 1));
     if (o.config) {
       this.#firstApply = await this.apply(o.config(this));
@@ -200,8 +216,11 @@ export class Fleet {
       await waitForPublished(this.cp, LDS, o.listeners ?? ['http']);
     }
     const ids = o.proxies ?? [];
-    for (const [offset, nodeId] of ids.entries()) await this.startProxy(nodeId, { offset });
-    if (ids.length > 0) await waitForAcked(this.cp, ids);
+    const started = await Promise.all(
+      ids.map((nodeId, offset) => startProxy(this.#proxyOptions(nodeId, { offset }))),
+    );
+    this.proxies.push(...started);
+    if (o.config && ids.length > 0) await waitForAcked(this.cp, ids);
   }
 
   /** Kills every process the harness started (this fleet's and any other) and closes the backends. */
