@@ -56,6 +56,51 @@ function exited(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => proc.once('exit', () => resolve()));
 }
 
+/**
+ * How long a started process may take to log that it is ready: a liveness bound (start-up takes
+ * seconds, tens of seconds on a loaded machine), so that one that never gets ready fails its test
+ * with its logs instead of hanging it.
+ */
+export const READY_BOUND_MS = 120_000;
+
+/**
+ * Collects `proc`'s stderr and stdout lines into `logs` and resolves with the first JSON line of
+ * stdout whose msg is `readyMsg`; rejects, with the logs, if it exits first or is not ready
+ * within READY_BOUND_MS.
+ */
+function readyLine(
+  proc: ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream },
+  name: string,
+  readyMsg: string,
+  logs: string[],
+): Promise<Record<string, unknown>> {
+  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout });
+    const fail = (why: string): void => {
+      proc.off('exit', onExit);
+      clearTimeout(bound);
+      reject(new Error(`${name} ${why} before it was ready:\n${logs.join('\n')}`));
+    };
+    const onExit = (code: number | null): void => fail(`exited (${code})`);
+    const bound = setTimeout(() => fail(`took over ${READY_BOUND_MS} ms`), READY_BOUND_MS);
+    proc.once('exit', onExit);
+    rl.on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === readyMsg) {
+          proc.off('exit', onExit);
+          clearTimeout(bound);
+          resolve(entry);
+        }
+      } catch {
+        // not JSON: keep it in logs only
+      }
+    });
+  });
+}
+
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const store = options.store ?? `sqlite:${path.join(tempDir('cp'), 'ferry.db')}`;
   const proc = spawn(
@@ -80,25 +125,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   const logs: string[] = [];
-  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const rl = readline.createInterface({ input: proc.stdout });
-    const onExit = (code: number | null): void =>
-      reject(new Error(`control plane exited (${code}) before it was ready:\n${logs.join('')}`));
-    proc.once('exit', onExit);
-    rl.on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === 'control plane ready') {
-          proc.off('exit', onExit);
-          resolve(entry);
-        }
-      } catch {
-        // not JSON: keep it in logs only
-      }
-    });
-  });
+  const ready = await readyLine(proc, 'control plane', 'control plane ready', logs);
   return {
     proc,
     xdsAddress: String(ready.xds_address),
@@ -427,25 +454,7 @@ export async function startProxy(options: ProxyStartOptions): Promise<Proxy> {
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   const logs: string[] = [];
-  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const rl = readline.createInterface({ input: proc.stdout });
-    const onExit = (code: number | null): void =>
-      reject(new Error(`ferry-proxy exited (${code}) before it was ready:\n${logs.join('\n')}`));
-    proc.once('exit', onExit);
-    rl.on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === 'proxy ready') {
-          proc.off('exit', onExit);
-          resolve(entry);
-        }
-      } catch {
-        // not JSON: keep it in logs only
-      }
-    });
-  });
+  const ready = await readyLine(proc, 'ferry-proxy', 'proxy ready', logs);
   return {
     proc,
     adminUrl: `http://${String(ready.admin_address)}`,
