@@ -3,7 +3,8 @@
 // A hang fails its file instead of the whole run: node 20 applies --test-timeout to each test
 // and to each file as a whole (the runner then SIGTERMs the file's process, whose e2e harness
 // takes its servers along), so the bound is several times the slowest file (~35 s).
-// FERRY_TEST_TIMEOUT_MS overrides it.
+// FERRY_TEST_TIMEOUT_MS overrides it. Before the summary it prints the slowest files (the time of
+// their top-level tests and suites, see test-summary-reporter.mjs), to show where the time goes.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,7 +35,8 @@ if (files.length === 0) {
   console.error('run-tests: no compiled test files found; run `make build` first');
   process.exit(1);
 }
-const tap = path.join(os.tmpdir(), `ferry-tests-${process.pid}.tap`);
+const summary = path.join(os.tmpdir(), `ferry-tests-${process.pid}.json`);
+const SLOWEST = 15;
 const child = spawn(
   process.execPath,
   [
@@ -42,8 +44,8 @@ const child = spawn(
     `--test-timeout=${TEST_TIMEOUT_MS}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
-    '--test-reporter=tap',
-    `--test-reporter-destination=${tap}`,
+    `--test-reporter=${path.join(root, 'scripts', 'test-summary-reporter.mjs')}`,
+    `--test-reporter-destination=${summary}`,
     ...files,
   ],
   {
@@ -53,11 +55,24 @@ const child = spawn(
   },
 );
 child.on('exit', (code, signal) => {
-  const text = fs.existsSync(tap) ? fs.readFileSync(tap, 'utf8') : '';
-  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  fs.rmSync(tap, { force: true });
+  const text = fs.existsSync(summary) ? fs.readFileSync(summary, 'utf8').trim() : '';
+  fs.rmSync(summary, { force: true });
+  const { counts = {}, files = {} } = text === '' ? {} : JSON.parse(text);
+  printSlowest(files);
   // A cancelled test (e.g. its file's process ended with promises pending) did not pass.
-  const failed = count('fail') + count('cancelled');
-  console.log(`tests: ${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped`);
+  const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
+  console.log(
+    `tests: ${counts.pass ?? 0} passed, ${failed} failed, ${counts.skipped ?? 0} skipped`,
+  );
   process.exit(code ?? (signal ? 1 : 0));
 });
+
+/** The SLOWEST files of `files` ({ file: milliseconds }), slowest first, and the total. */
+function printSlowest(files) {
+  const byFile = Object.entries(files).sort((a, b) => b[1] - a[1]);
+  if (byFile.length === 0) return;
+  const total = byFile.reduce((sum, [, ms]) => sum + ms, 0);
+  console.log(`slowest test files (of ${byFile.length}, ${(total / 1000).toFixed(1)} s in all):`);
+  for (const [file, ms] of byFile.slice(0, SLOWEST))
+    console.log(`${(ms / 1000).toFixed(1).padStart(8)} s  ${path.relative(root, file)}`);
+}

@@ -56,6 +56,51 @@ function exited(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => proc.once('exit', () => resolve()));
 }
 
+/**
+ * How long a started process may take to log that it is ready: a liveness bound (start-up takes
+ * seconds, tens of seconds on a loaded machine), so that one that never gets ready fails its test
+ * with its logs instead of hanging it.
+ */
+export const READY_BOUND_MS = 120_000;
+
+/**
+ * Collects `proc`'s stderr and stdout lines into `logs` and resolves with the first JSON line of
+ * stdout whose msg is `readyMsg`; rejects, with the logs, if it exits first or is not ready
+ * within READY_BOUND_MS.
+ */
+function readyLine(
+  proc: ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream },
+  name: string,
+  readyMsg: string,
+  logs: string[],
+): Promise<Record<string, unknown>> {
+  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout });
+    const fail = (why: string): void => {
+      proc.off('exit', onExit);
+      clearTimeout(bound);
+      reject(new Error(`${name} ${why} before it was ready:\n${logs.join('\n')}`));
+    };
+    const onExit = (code: number | null): void => fail(`exited (${code})`);
+    const bound = setTimeout(() => fail(`took over ${READY_BOUND_MS} ms`), READY_BOUND_MS);
+    proc.once('exit', onExit);
+    rl.on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === readyMsg) {
+          proc.off('exit', onExit);
+          clearTimeout(bound);
+          resolve(entry);
+        }
+      } catch {
+        // not JSON: keep it in logs only
+      }
+    });
+  });
+}
+
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const store = options.store ?? `sqlite:${path.join(tempDir('cp'), 'ferry.db')}`;
   const proc = spawn(
@@ -80,25 +125,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   const logs: string[] = [];
-  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const rl = readline.createInterface({ input: proc.stdout });
-    const onExit = (code: number | null): void =>
-      reject(new Error(`control plane exited (${code}) before it was ready:\n${logs.join('')}`));
-    proc.once('exit', onExit);
-    rl.on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === 'control plane ready') {
-          proc.off('exit', onExit);
-          resolve(entry);
-        }
-      } catch {
-        // not JSON: keep it in logs only
-      }
-    });
-  });
+  const ready = await readyLine(proc, 'control plane', 'control plane ready', logs);
   return {
     proc,
     xdsAddress: String(ready.xds_address),
@@ -427,25 +454,7 @@ export async function startProxy(options: ProxyStartOptions): Promise<Proxy> {
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   const logs: string[] = [];
-  proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const rl = readline.createInterface({ input: proc.stdout });
-    const onExit = (code: number | null): void =>
-      reject(new Error(`ferry-proxy exited (${code}) before it was ready:\n${logs.join('\n')}`));
-    proc.once('exit', onExit);
-    rl.on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === 'proxy ready') {
-          proc.off('exit', onExit);
-          resolve(entry);
-        }
-      } catch {
-        // not JSON: keep it in logs only
-      }
-    });
-  });
+  const ready = await readyLine(proc, 'ferry-proxy', 'proxy ready', logs);
   return {
     proc,
     adminUrl: `http://${String(ready.admin_address)}`,
@@ -580,6 +589,78 @@ export function routeConfigResource(name: string, virtualHosts: Json[]): Json {
     name,
     virtual_hosts: virtualHosts,
   };
+}
+
+/**
+ * A RouteConfiguration `name` whose one virtual host ("all", every domain) sends every request
+ * (prefix `/`) to `cluster`. `match` adds RouteMatch fields, `action` RouteAction fields (timeout,
+ * ...), `route` Route fields (response_headers_to_add, typed_per_filter_config, ...).
+ */
+export function routeAllTo(
+  name: string,
+  cluster: string,
+  opts: { match?: Json; action?: Json; route?: Json } = {},
+): Json {
+  return routeConfigResource(name, [
+    {
+      name: 'all',
+      domains: ['*'],
+      routes: [
+        {
+          match: { prefix: '/', ...opts.match },
+          route: { cluster, ...opts.action },
+          ...opts.route,
+        },
+      ],
+    },
+  ]);
+}
+
+/**
+ * A Listener on 127.0.0.1:port with one filter chain, one HttpConnectionManager: its routes over
+ * RDS by name (`{ rds }`), inline and sending everything to a cluster (`{ cluster }`: route config
+ * `<name>-routes`, as routeAllTo builds it), or an inline route config (`{ routeConfig }`).
+ * `httpFilters` run before the router, `hcm` adds HCM fields (access_log, tracing, ...),
+ * `listener` Listener fields.
+ */
+export function httpListener(
+  name: string,
+  port: number,
+  routes: { rds: string } | { cluster: string } | { routeConfig: Json },
+  opts: { httpFilters?: Json[]; hcm?: Json; listener?: Json } = {},
+): Json {
+  const source =
+    'cluster' in routes
+      ? {
+          routeConfig: (({ '@type': _type, ...config }: Json) => config)(
+            routeAllTo(`${name}-routes`, routes.cluster),
+          ),
+        }
+      : routes;
+  const hcm = hcmFilter(source, {
+    ...(opts.httpFilters ? { http_filters: [...opts.httpFilters, ROUTER_FILTER] } : {}),
+    ...opts.hcm,
+  });
+  return { ...listenerResource(name, port, [{ filters: [hcm] }]), ...opts.listener };
+}
+
+/**
+ * The config most proxy tests start from: listener "http" on `listenerPort` routing over RDS
+ * ("main") every request to EDS cluster "web", whose one endpoint is 127.0.0.1:webPort. `match`
+ * adds RouteMatch fields to the route.
+ */
+export function webConfig(listenerPort: number, webPort: number, match: Json = {}): Json[] {
+  return [
+    httpListener('http', listenerPort, { rds: 'main' }),
+    routeAllTo('main', 'web', { match }),
+    edsClusterResource('web'),
+    endpointsResource('web', [webPort]),
+  ];
+}
+
+/** Resources as one multi-document YAML text (JSON documents) for `ferryctl apply -f -`. */
+export function yamlDocs(docs: readonly Json[]): string {
+  return docs.map((d) => JSON.stringify(d)).join('\n---\n');
 }
 
 /** A ClusterLoadAssignment for `cluster` with loopback endpoints on `ports`. */

@@ -7,26 +7,17 @@
  * reach alpha), NACKs naming "api", and `ferryctl status NODE` shows per resource which one is
  * NACKED and which version each runs. Once over state-of-the-world ADS, once over delta.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   eventually,
   ferryctl,
-  freePort,
-  hcmFilter,
+  httpListener,
   httpRequest,
-  listenerResource,
-  proxyBootstrap,
-  startBackend,
-  startControlPlane,
-  startProxy,
   staticClusterResource,
-  stopAll,
-  type Backend,
-  type ControlPlane,
   type Json,
-  type Proxy,
 } from './harness.js';
+import { useFleet } from './fixtures.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
@@ -51,31 +42,6 @@ interface StatusJson {
   }[];
 }
 
-/** A listener on `port` whose inline routes send everything to `cluster`. */
-function listener(name: string, port: number, cluster: string, extra: Json = {}): Json {
-  return {
-    ...listenerResource(name, port, [
-      {
-        filters: [
-          hcmFilter({
-            routeConfig: {
-              name: `${name}-routes`,
-              virtual_hosts: [
-                {
-                  name: 'all',
-                  domains: ['*'],
-                  routes: [{ match: { prefix: '/' }, route: { cluster } }],
-                },
-              ],
-            },
-          }),
-        ],
-      },
-    ]),
-    ...extra,
-  };
-}
-
 /** The backend that answered GET / on 127.0.0.1:port, or undefined if the request failed. */
 async function backendOf(port: number): Promise<string | undefined> {
   try {
@@ -89,24 +55,24 @@ async function backendOf(port: number): Promise<string | undefined> {
 for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
   describe(`ferry-proxy: per-resource acceptance through the control plane (${apiType})`, () => {
     const NODE = `per-resource-${apiType.toLowerCase()}`;
-    let cp: ControlPlane;
-    let proxy: Proxy;
-    let alpha: Backend;
-    let beta: Backend;
-    let webPort: number;
-    let apiPort: number;
-
-    const apply = async (docs: Json[], flags: string[] = []): Promise<void> => {
-      const r = await ferryctl(
-        cp.apiUrl,
-        ['apply', '-f', '-', ...flags],
-        docs.map((d) => JSON.stringify(d)).join('\n---\n'),
-      );
-      assert.equal(r.code, 0, `apply: ${r.stderr}`);
-    };
+    const fleet = useFleet({
+      backends: ['alpha', 'beta'],
+      ports: 2,
+      proxies: [NODE],
+      proxy: { apiType },
+      listeners: ['web', 'api'],
+      config: (f) => [
+        staticClusterResource('alpha', [f.backend('alpha').port]),
+        staticClusterResource('beta', [f.backend('beta').port]),
+        httpListener('web', f.port, { cluster: 'alpha' }),
+        httpListener('api', f.port + 1, { cluster: 'alpha' }),
+      ],
+    });
+    const webPort = (): number => fleet.port;
+    const apiPort = (): number => fleet.port + 1;
 
     const ldsStatus = async (): Promise<StatusJson['nodes'][number]['types'][number]> => {
-      const r = await ferryctl(cp.apiUrl, ['status', NODE, '-o', 'json']);
+      const r = await ferryctl(fleet.cp.apiUrl, ['status', NODE, '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
       const status = JSON.parse(r.stdout) as StatusJson;
       assert.deepEqual(status.nodes[0]?.streams, [apiType === 'GRPC' ? 'ads-sotw' : 'ads-delta']);
@@ -115,33 +81,10 @@ for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
       return lds;
     };
 
-    before(async () => {
-      alpha = await startBackend('alpha');
-      beta = await startBackend('beta');
-      webPort = await freePort();
-      apiPort = await freePort();
-      cp = await startControlPlane();
-      await apply([
-        staticClusterResource('alpha', [alpha.port]),
-        staticClusterResource('beta', [beta.port]),
-        listener('web', webPort, 'alpha'),
-        listener('api', apiPort, 'alpha'),
-      ]);
-      const bootstrap = proxyBootstrap({ nodeId: NODE, xdsAddress: cp.xdsAddress });
-      ((bootstrap.dynamic_resources as Json).ads_config as Json).api_type = apiType;
-      proxy = await startProxy({ bootstrap });
-    });
-
-    after(async () => {
-      await stopAll();
-      await alpha?.close();
-      await beta?.close();
-    });
-
     test('the good listener changes, the bad one keeps serving, the NACK names it', async () => {
       await eventually(
         async () =>
-          (await backendOf(webPort)) === 'alpha' && (await backendOf(apiPort)) === 'alpha'
+          (await backendOf(webPort())) === 'alpha' && (await backendOf(apiPort())) === 'alpha'
             ? true
             : undefined,
         'both listeners serving alpha',
@@ -153,10 +96,15 @@ for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
       const v1 = before.version_acked;
 
       // The pre-flight would refuse an apply the proxy rejects in part: --force pushes it.
-      await apply(
+      await fleet.apply(
         [
-          listener('web', webPort, 'beta'),
-          listener('api', apiPort, 'beta', { use_original_dst: true }),
+          httpListener('web', webPort(), { cluster: 'beta' }),
+          httpListener(
+            'api',
+            apiPort(),
+            { cluster: 'beta' },
+            { listener: { use_original_dst: true } },
+          ),
         ],
         ['--force'],
       );
@@ -181,22 +129,24 @@ for (const apiType of ['GRPC', 'DELTA_GRPC'] as const)
 
       // Requests show it: web reaches beta, api still reaches alpha.
       await eventually(
-        async () => ((await backendOf(webPort)) === 'beta' ? true : undefined),
+        async () => ((await backendOf(webPort())) === 'beta' ? true : undefined),
         'web serving beta',
       );
-      for (let i = 0; i < 3; i++) assert.equal(await backendOf(apiPort), 'alpha');
+      for (let i = 0; i < 3; i++) assert.equal(await backendOf(apiPort()), 'alpha');
 
       // The table form names the state and the versions of each resource.
-      const table = await ferryctl(cp.apiUrl, ['status', NODE]);
+      const table = await ferryctl(fleet.cp.apiUrl, ['status', NODE]);
       assert.equal(table.code, 0, table.stderr);
       assert.match(table.stdout, /^LDS\s+api\s+NACKED\s+\S+\s+\S+\s+v=\S+: Listener "api"/m);
       assert.match(table.stdout, /^LDS\s+web\s+ACKED\s/m);
-      const fleet = await ferryctl(cp.apiUrl, ['status']);
-      assert.match(fleet.stdout, /resources rejected alone/);
-      assert.match(fleet.stdout, new RegExp(`^${NODE}\\s+LDS\\s+api\\s`, 'm'));
+      const all = await ferryctl(fleet.cp.apiUrl, ['status']);
+      assert.match(all.stdout, /resources rejected alone/);
+      assert.match(all.stdout, new RegExp(`^${NODE}\\s+LDS\\s+api\\s`, 'm'));
 
       // The proxy's own view: the rejected listener carries error_state in /config_dump.
-      const dump = JSON.parse((await httpRequest(`${proxy.adminUrl}/config_dump`)).body) as {
+      const dump = JSON.parse(
+        (await httpRequest(`${fleet.proxies[0]!.adminUrl}/config_dump`)).body,
+      ) as {
         configs: { '@type': string; dynamic_listeners?: Json[] }[];
       };
       const listeners = dump.configs.find((c) => c['@type'].endsWith('ListenersConfigDump'));

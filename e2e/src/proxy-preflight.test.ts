@@ -5,28 +5,16 @@
  * name, and never reaches the proxy; --dry-run prints the report; a good apply passes and reaches
  * the proxy; --force pushes the bad one and the proxy NACKs it.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  eventually,
-  ferryctl,
-  freePort,
-  httpRequest,
-  proxyBootstrap,
-  startBackend,
-  startControlPlane,
-  startProxy,
-  stopAll,
-  waitForPublished,
-  type Backend,
-  type ControlPlane,
-  type Proxy,
-} from './harness.js';
+import { eventually, ferryctl, httpRequest, webConfig, yamlDocs, type Proxy } from './harness.js';
+import { useFleet } from './fixtures.js';
 
-const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 const NODE = 'preflight-e2e';
-const RUNTIME_FRACTION = ', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: r }';
+const RUNTIME_FRACTION = {
+  runtime_fraction: { default_value: { numerator: 50 }, runtime_key: 'r' },
+};
 
 interface StatusJson {
   readonly revision: number;
@@ -63,54 +51,16 @@ interface ServerInfoJson {
   readonly xds: { readonly last_rejection: { readonly errors: readonly string[] } | null } | null;
 }
 
-function config(opts: { listenerPort: number; webPort: number; extraRouteMatch?: string }): string {
-  return `
-'@type': type.googleapis.com/envoy.config.listener.v3.Listener
-name: http
-address: { socket_address: { address: 127.0.0.1, port_value: ${opts.listenerPort} } }
-filter_chains:
-  - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: http
-          rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
-          http_filters:
-            - name: envoy.filters.http.router
-              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
----
-'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-name: main
-virtual_hosts:
-  - name: web
-    domains: ['*']
-    routes:
-      - match: { prefix: '/'${opts.extraRouteMatch ?? ''} }
-        route: { cluster: web }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: web
-type: EDS
-connect_timeout: 1s
-eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
----
-'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
-cluster_name: web
-endpoints:
-  - lb_endpoints:
-      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
-`;
-}
-
 describe('pre-flight against a connected ferry-proxy', () => {
-  let cp: ControlPlane;
-  let a: Backend;
-  let b: Backend;
-  let proxy: Proxy;
-  let listenerPort: number;
+  const fleet = useFleet({
+    backends: ['a', 'b'],
+    proxies: [NODE],
+    config: (f) => webConfig(f.port, f.backend('a').port),
+  });
+  const proxy = (): Proxy => fleet.proxies[0]!;
 
   async function status(): Promise<StatusJson> {
-    const s = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+    const s = await ferryctl(fleet.cp.apiUrl, ['status', '-o', 'json']);
     assert.equal(s.code, 0, s.stderr);
     return JSON.parse(s.stdout) as StatusJson;
   }
@@ -121,7 +71,7 @@ describe('pre-flight against a connected ferry-proxy', () => {
   }
 
   async function rejectedUpdates(): Promise<number> {
-    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    const prom = (await httpRequest(`${proxy().adminUrl}/stats/prometheus`)).body;
     const line = prom
       .split('\n')
       .find((l) => l.startsWith(`ferry_xds_update_rejected_total{type_url="${RDS}"}`));
@@ -129,24 +79,10 @@ describe('pre-flight against a connected ferry-proxy', () => {
   }
 
   before(async () => {
-    cp = await startControlPlane();
-    a = await startBackend('a');
-    b = await startBackend('b');
-    listenerPort = await freePort();
-    const applied = await ferryctl(
-      cp.apiUrl,
-      ['apply', '-f', '-'],
-      config({ listenerPort, webPort: a.port }),
-    );
-    assert.equal(applied.code, 0, applied.stderr);
     // No proxy connected yet: the pre-flight had nobody to pre-check.
-    assert.match(applied.stdout, /no proxy of group "default" is connected/);
-    await waitForPublished(cp, LDS, ['http']);
-    proxy = await startProxy({
-      bootstrap: proxyBootstrap({ nodeId: NODE, xdsAddress: cp.xdsAddress }),
-    });
+    assert.match(fleet.firstApply?.stdout ?? '', /no proxy of group "default" is connected/);
     await eventually(async () => {
-      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/ready`);
+      const res = await httpRequest(`http://127.0.0.1:${fleet.port}/ready`);
       return res.body === 'a /ready' ? true : undefined;
     }, 'the proxy to serve the first config');
     await eventually(async () => {
@@ -154,18 +90,14 @@ describe('pre-flight against a connected ferry-proxy', () => {
       return t && t.version_acked !== '' && t.version_acked === t.version_sent ? t : undefined;
     }, 'the proxy to ACK the route configuration');
   });
-  after(async () => {
-    await stopAll();
-    await Promise.all([a?.close(), b?.close()]);
-  });
 
   test('an apply ferry-proxy would reject is refused with the field path and the proxy, and never reaches it', async () => {
     const revision = (await status()).revision;
     const rdsBefore = await rdsStatus();
     const refused = await ferryctl(
-      cp.apiUrl,
+      fleet.cp.apiUrl,
       ['apply', '-f', '-'],
-      config({ listenerPort, webPort: b.port, extraRouteMatch: RUNTIME_FRACTION }),
+      yamlDocs(webConfig(fleet.port, fleet.backend('b').port, RUNTIME_FRACTION)),
     );
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /FERRY_PREFLIGHT_REJECTED/);
@@ -183,15 +115,15 @@ describe('pre-flight against a connected ferry-proxy', () => {
     assert.deepEqual(await rdsStatus(), rdsBefore);
     assert.equal(await rejectedUpdates(), 0);
     const info = JSON.parse(
-      (await httpRequest(`${proxy.adminUrl}/server_info`)).body,
+      (await httpRequest(`${proxy().adminUrl}/server_info`)).body,
     ) as ServerInfoJson;
     assert.equal(info.xds?.last_rejection ?? null, null);
-    assert.equal((await httpRequest(`http://127.0.0.1:${listenerPort}/still`)).body, 'a /still');
+    assert.equal((await httpRequest(`http://127.0.0.1:${fleet.port}/still`)).body, 'a /still');
   });
 
   test('--dry-run prints the report naming the proxy, and exits 1 as the apply would be refused', async () => {
-    const bad = config({ listenerPort, webPort: b.port, extraRouteMatch: RUNTIME_FRACTION });
-    const dry = await ferryctl(cp.apiUrl, ['apply', '--dry-run', '-f', '-'], bad);
+    const bad = yamlDocs(webConfig(fleet.port, fleet.backend('b').port, RUNTIME_FRACTION));
+    const dry = await ferryctl(fleet.cp.apiUrl, ['apply', '--dry-run', '-f', '-'], bad);
     assert.equal(dry.code, 1, dry.stdout + dry.stderr);
     assert.match(
       dry.stdout,
@@ -213,7 +145,11 @@ describe('pre-flight against a connected ferry-proxy', () => {
     );
     assert.match(dry.stderr, /dry run: the pre-flight would refuse this write/);
 
-    const json = await ferryctl(cp.apiUrl, ['apply', '--dry-run', '-o', 'json', '-f', '-'], bad);
+    const json = await ferryctl(
+      fleet.cp.apiUrl,
+      ['apply', '--dry-run', '-o', 'json', '-f', '-'],
+      bad,
+    );
     assert.equal(json.code, 1, json.stderr);
     const report = (JSON.parse(json.stdout) as { preflight: PreflightJson[] }).preflight[0]!;
     assert.equal(report.refuse, true);
@@ -229,9 +165,9 @@ describe('pre-flight against a connected ferry-proxy', () => {
 
   test('a good apply passes the pre-flight and reaches the proxy', async () => {
     const good = await ferryctl(
-      cp.apiUrl,
+      fleet.cp.apiUrl,
       ['apply', '-f', '-'],
-      config({ listenerPort, webPort: b.port }),
+      yamlDocs(webConfig(fleet.port, fleet.backend('b').port)),
     );
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /none rejected/);
@@ -240,7 +176,7 @@ describe('pre-flight against a connected ferry-proxy', () => {
       new RegExp(`proxy ${NODE} \\(ferry-proxy/\\S+\\): pre-checked: would ACK`),
     );
     await eventually(async () => {
-      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/moved`);
+      const res = await httpRequest(`http://127.0.0.1:${fleet.port}/moved`);
       return res.body === 'b /moved' ? true : undefined;
     }, 'the proxy to route to b');
   });
@@ -248,9 +184,9 @@ describe('pre-flight against a connected ferry-proxy', () => {
   test('--force pushes what the pre-flight refuses, and the proxy NACKs it', async () => {
     assert.equal(await rejectedUpdates(), 0);
     const forced = await ferryctl(
-      cp.apiUrl,
+      fleet.cp.apiUrl,
       ['apply', '--force', '-f', '-'],
-      config({ listenerPort, webPort: b.port, extraRouteMatch: RUNTIME_FRACTION }),
+      yamlDocs(webConfig(fleet.port, fleet.backend('b').port, RUNTIME_FRACTION)),
     );
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /\(the write is refused unless forced\)/);
@@ -261,6 +197,6 @@ describe('pre-flight against a connected ferry-proxy', () => {
       'the proxy to count the rejection',
     );
     // The last good config keeps serving.
-    assert.equal((await httpRequest(`http://127.0.0.1:${listenerPort}/kept`)).body, 'b /kept');
+    assert.equal((await httpRequest(`http://127.0.0.1:${fleet.port}/kept`)).body, 'b /kept');
   });
 });

@@ -22,21 +22,17 @@ import path from 'node:path';
 import {
   eventually,
   ferryctl,
-  freePort,
+  httpListener,
   httpRequest,
-  proxyBootstrap,
-  startBackend,
-  startControlPlane,
-  startProxy,
-  stopAll,
+  routeConfigResource,
+  staticClusterResource,
   tempDir,
-  waitForPublished,
-  type Backend,
-  type ControlPlane,
+  yamlDocs,
+  type Json,
 } from './harness.js';
+import { useFleet } from './fixtures.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
-const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const NODE = 'waf-e2e';
 const CRS_INSTALLED = fs.existsSync(
   '/usr/share/modsecurity-crs/rules/REQUEST-942-APPLICATION-ATTACK-SQLI.conf',
@@ -50,80 +46,77 @@ function config(opts: {
   extraDirective?: string;
   /** The /watch/ route's WafPerRoute mode (default DETECTION_ONLY). */
   watchMode?: 'DETECTION_ONLY' | 'ON';
-}): string {
-  return `
-'@type': type.googleapis.com/envoy.config.listener.v3.Listener
-name: http
-address: { socket_address: { address: 127.0.0.1, port_value: ${opts.listenerPort} } }
-filter_chains:
-  - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: http
-          rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
-          tracing:
-            random_sampling: { value: 100 }
-            provider:
-              name: envoy.tracers.opentelemetry
-              typed_config:
-                '@type': type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
-                http_service:
-                  http_uri: { uri: 'http://127.0.0.1:${opts.otlpPort}/v1/traces', cluster: otel, timeout: 5s }
-          access_log:
-            - name: envoy.access_loggers.file
-              typed_config:
-                '@type': type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                path: ${opts.logPath}
-                log_format:
-                  text_format_source:
-                    inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %DYNAMIC_METADATA(ferry.waf:matched_rule_ids)% %DYNAMIC_METADATA(ferry.waf:anomaly_score)%\\n"
-          http_filters:
-            - name: ferry.filters.http.waf
-              typed_config:
-                '@type': type.googleapis.com/ferry.v1.Waf
-                mode: 'ON'
-                directives:
-                  - Include @crs/crs-setup.conf
-                  - Include @crs/rules/*.conf${opts.extraDirective === undefined ? '' : `\n                  - '${opts.extraDirective}'`}
-            - name: envoy.filters.http.router
-              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
----
-'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-name: main
-virtual_hosts:
-  - name: web
-    domains: ['*']
-    routes:
-      - match: { prefix: '/watch/' }
-        route: { cluster: web }
-        typed_per_filter_config:
-          ferry.filters.http.waf:
-            '@type': type.googleapis.com/ferry.v1.WafPerRoute
-            mode: ${opts.watchMode ?? 'DETECTION_ONLY'}
-      - match: { prefix: '/' }
-        route: { cluster: web }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: web
-type: STATIC
-connect_timeout: 1s
-load_assignment:
-  cluster_name: web
-  endpoints:
-    - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: otel
-type: STATIC
-connect_timeout: 1s
-load_assignment:
-  cluster_name: otel
-  endpoints:
-    - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.otlpPort} } } }
-`;
+}): Json[] {
+  const waf = {
+    name: 'ferry.filters.http.waf',
+    typed_config: {
+      '@type': 'type.googleapis.com/ferry.v1.Waf',
+      mode: 'ON',
+      directives: [
+        'Include @crs/crs-setup.conf',
+        'Include @crs/rules/*.conf',
+        ...(opts.extraDirective === undefined ? [] : [opts.extraDirective]),
+      ],
+    },
+  };
+  const tracing = {
+    random_sampling: { value: 100 },
+    provider: {
+      name: 'envoy.tracers.opentelemetry',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+        http_service: {
+          http_uri: {
+            uri: `http://127.0.0.1:${opts.otlpPort}/v1/traces`,
+            cluster: 'otel',
+            timeout: '5s',
+          },
+        },
+      },
+    },
+  };
+  const accessLog = {
+    name: 'envoy.access_loggers.file',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+      path: opts.logPath,
+      log_format: {
+        text_format_source: {
+          inline_string:
+            '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %DYNAMIC_METADATA(ferry.waf:matched_rule_ids)% %DYNAMIC_METADATA(ferry.waf:anomaly_score)%\n',
+        },
+      },
+    },
+  };
+  return [
+    httpListener(
+      'http',
+      opts.listenerPort,
+      { rds: 'main' },
+      { httpFilters: [waf], hcm: { tracing, access_log: [accessLog] } },
+    ),
+    routeConfigResource('main', [
+      {
+        name: 'web',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/watch/' },
+            route: { cluster: 'web' },
+            typed_per_filter_config: {
+              'ferry.filters.http.waf': {
+                '@type': 'type.googleapis.com/ferry.v1.WafPerRoute',
+                mode: opts.watchMode ?? 'DETECTION_ONLY',
+              },
+            },
+          },
+          { match: { prefix: '/' }, route: { cluster: 'web' } },
+        ],
+      },
+    ]),
+    staticClusterResource('web', [opts.webPort]),
+    staticClusterResource('otel', [opts.otlpPort]),
+  ];
 }
 
 /** `ferryctl waf -o json` (GET /v1/waf), the fields this test reads. */
@@ -150,12 +143,26 @@ describe(
   'WAF with CRS 3.3.4 at PL1',
   { skip: !CRS_INSTALLED && 'modsecurity-crs is not installed' },
   () => {
-    let cp: ControlPlane;
-    let web: Backend;
-    let listenerPort: number;
     let logPath: string;
     let receiver: OtlpReceiver;
-    let otlpPort: number;
+    /** The config with this fleet's ports and files; `changes` adds to the options. */
+    const configOf = (
+      changes: Pick<Parameters<typeof config>[0], 'extraDirective' | 'watchMode'> = {},
+    ): Json[] =>
+      config({
+        listenerPort: fleet.port,
+        webPort: fleet.backend('web').port,
+        logPath,
+        otlpPort: receiver.httpPort,
+        ...changes,
+      });
+
+    // Before the fleet's own (hooks run in the order registered): the config names both.
+    before(async () => {
+      receiver = await startOtlpReceiver();
+      logPath = path.join(tempDir('waf-log'), 'access.log');
+    });
+    const fleet = useFleet({ backends: ['web'], proxies: [NODE], config: () => configOf() });
 
     /** The proxy's server span of the request whose path starts with `pathPrefix`. */
     const serverSpan = async (pathPrefix: string): Promise<ReceivedSpan> => {
@@ -174,43 +181,24 @@ describe(
       }, `an access log line for ${needle}`);
 
     before(async () => {
-      cp = await startControlPlane();
-      web = await startBackend('web');
-      receiver = await startOtlpReceiver();
-      otlpPort = receiver.httpPort;
-      listenerPort = await freePort();
-      logPath = path.join(tempDir('waf-log'), 'access.log');
-      await startProxy({
-        bootstrap: proxyBootstrap({ nodeId: NODE, xdsAddress: cp.xdsAddress }),
-      });
-      const applied = await ferryctl(
-        cp.apiUrl,
-        ['apply', '-f', '-'],
-        config({ listenerPort, webPort: web.port, logPath, otlpPort }),
-      );
-      assert.equal(applied.code, 0, applied.stderr);
-      await waitForPublished(cp, LDS, ['http']);
       await eventually(async () => {
-        const res = await httpRequest(`http://127.0.0.1:${listenerPort}/ready`, {
+        const res = await httpRequest(`http://127.0.0.1:${fleet.port}/ready`, {
           headers: BROWSER,
         }).catch(() => undefined);
         return res?.status === 200 ? res : undefined;
       }, 'the proxy to serve with the WAF');
     });
     after(async () => {
-      await stopAll();
-      await web?.close();
       await receiver?.close();
     });
 
     test("`?id=1' OR '1'='1` is blocked with 403 before the backend; a benign request passes", async () => {
-      const attack = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/items?id=1'%20OR%20'1'='1`,
-        { headers: BROWSER },
-      );
+      const attack = await httpRequest(`http://127.0.0.1:${fleet.port}/items?id=1'%20OR%20'1'='1`, {
+        headers: BROWSER,
+      });
       assert.equal(attack.status, 403);
       assert.ok(
-        !web.requests.some((r) => r.includes('/items?id=1')),
+        !fleet.backend('web').requests.some((r) => r.includes('/items?id=1')),
         'the attack reached the backend',
       );
       const line = await logLine('/items?id=1%27');
@@ -219,7 +207,7 @@ describe(
       assert.match(line, /942100/);
       assert.match(line, /949110/);
 
-      const benign = await httpRequest(`http://127.0.0.1:${listenerPort}/items?id=42&sort=name`, {
+      const benign = await httpRequest(`http://127.0.0.1:${fleet.port}/items?id=42&sort=name`, {
         headers: BROWSER,
       });
       assert.equal(benign.status, 200);
@@ -228,14 +216,14 @@ describe(
     });
 
     test('a form body carrying an attack is blocked in phase 2', async () => {
-      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/login`, {
+      const res = await httpRequest(`http://127.0.0.1:${fleet.port}/login`, {
         method: 'POST',
         headers: { ...BROWSER, 'content-type': 'application/x-www-form-urlencoded' },
         body: 'user=admin&comment=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E',
       });
       assert.equal(res.status, 403);
-      assert.ok(!web.requests.some((r) => r.startsWith('POST /login')));
-      const ok = await httpRequest(`http://127.0.0.1:${listenerPort}/login`, {
+      assert.ok(!fleet.backend('web').requests.some((r) => r.startsWith('POST /login')));
+      const ok = await httpRequest(`http://127.0.0.1:${fleet.port}/login`, {
         method: 'POST',
         headers: { ...BROWSER, 'content-type': 'application/x-www-form-urlencoded' },
         body: 'user=admin&comment=hello+there',
@@ -244,25 +232,22 @@ describe(
     });
 
     test('WafPerRoute DETECTION_ONLY lets the attack through and still records the rules', async () => {
-      const res = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/watch/x?id=1'%20OR%20'1'='1`,
-        { headers: BROWSER },
-      );
+      const res = await httpRequest(`http://127.0.0.1:${fleet.port}/watch/x?id=1'%20OR%20'1'='1`, {
+        headers: BROWSER,
+      });
       assert.equal(res.status, 200);
       assert.match(await logLine('/watch/x'), / 200 via_upstream \[.*942100.*\] [1-9]\d*$/);
     });
 
     test('an unsupported directive fails the apply in pre-flight with directives:line: rule id', async () => {
       const refused = await ferryctl(
-        cp.apiUrl,
+        fleet.cp.apiUrl,
         ['apply', '-f', '-'],
-        config({
-          listenerPort,
-          webPort: web.port,
-          logPath,
-          otlpPort,
-          extraDirective: 'SecRule ARGS "@rx x" "id:1000001,phase:1,deny,t:reverseString"',
-        }),
+        yamlDocs(
+          configOf({
+            extraDirective: 'SecRule ARGS "@rx x" "id:1000001,phase:1,deny,t:reverseString"',
+          }),
+        ),
       );
       assert.equal(refused.code, 1, refused.stdout + refused.stderr);
       assert.match(
@@ -270,16 +255,15 @@ describe(
         /directives: directives:3: rule 1000001: the transformation t:reverseString is not supported/,
       );
       // Still the accepted rule set.
-      const attack = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/items?id=1'%20OR%20'1'='1`,
-        { headers: BROWSER },
-      );
+      const attack = await httpRequest(`http://127.0.0.1:${fleet.port}/items?id=1'%20OR%20'1'='1`, {
+        headers: BROWSER,
+      });
       assert.equal(attack.status, 403);
     });
 
     test('a traced request the WAF matched has a waf.match event on its server span', async () => {
       const blocked = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/traced/blocked?id=1'%20OR%20'1'='1`,
+        `http://127.0.0.1:${fleet.port}/traced/blocked?id=1'%20OR%20'1'='1`,
         { headers: BROWSER },
       );
       assert.equal(blocked.status, 403);
@@ -298,7 +282,7 @@ describe(
       );
 
       const detected = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/watch/traced?id=1'%20OR%20'1'='1`,
+        `http://127.0.0.1:${fleet.port}/watch/traced?id=1'%20OR%20'1'='1`,
         { headers: BROWSER },
       );
       assert.equal(detected.status, 200);
@@ -306,7 +290,7 @@ describe(
       assert.equal(detectedEvent?.attributes['waf.action'], 'detected');
       assert.equal(detectedEvent?.attributes['waf.mode'], 'DETECTION_ONLY');
 
-      const benign = await httpRequest(`http://127.0.0.1:${listenerPort}/traced/benign?id=42`, {
+      const benign = await httpRequest(`http://127.0.0.1:${fleet.port}/traced/benign?id=42`, {
         headers: BROWSER,
       });
       assert.equal(benign.status, 200);
@@ -316,7 +300,7 @@ describe(
     // Last: it switches the /watch/ route to ON for good.
     test('`ferryctl waf` shows the route’s mode; one apply switches it from DETECTION_ONLY to ON', async () => {
       const wafStatus = async (): Promise<WafStatusJson> => {
-        const r = await ferryctl(cp.apiUrl, ['waf', '-o', 'json']);
+        const r = await ferryctl(fleet.cp.apiUrl, ['waf', '-o', 'json']);
         assert.equal(r.code, 0, r.stderr);
         return JSON.parse(r.stdout) as WafStatusJson;
       };
@@ -334,7 +318,7 @@ describe(
       assert.equal(filter.crs, true);
       assert.equal(filter.filter, 'ferry.filters.http.waf');
       assert.match(filter.rule_set, /^[0-9a-f]{16}$/);
-      const tableOut = await ferryctl(cp.apiUrl, ['waf']);
+      const tableOut = await ferryctl(fleet.cp.apiUrl, ['waf']);
       assert.equal(tableOut.code, 0, tableOut.stderr);
       assert.match(tableOut.stdout, /NODE\s+GROUP\s+LISTENER\s+MODE\s+RULESET\s+ROUTES-OVERRIDING/);
       assert.match(
@@ -343,25 +327,25 @@ describe(
           `${NODE}\\s+default\\s+http\\s+ON, routes: DETECTION_ONLY\\s+${filter.rule_set}\\+crs\\s+main:virtual_hosts\\[0\\]\\.routes\\[0\\]=DETECTION_ONLY`,
         ),
       );
-      const other = await ferryctl(cp.apiUrl, ['waf', '--group', 'elsewhere', '-o', 'json']);
+      const other = await ferryctl(fleet.cp.apiUrl, ['waf', '--group', 'elsewhere', '-o', 'json']);
       assert.deepEqual(JSON.parse(other.stdout), { filters: [] });
 
       const passes = await httpRequest(
-        `http://127.0.0.1:${listenerPort}/watch/before?id=1'%20OR%20'1'='1`,
+        `http://127.0.0.1:${fleet.port}/watch/before?id=1'%20OR%20'1'='1`,
         { headers: BROWSER },
       );
       assert.equal(passes.status, 200);
 
       const applied = await ferryctl(
-        cp.apiUrl,
+        fleet.cp.apiUrl,
         ['apply', '-f', '-'],
-        config({ listenerPort, webPort: web.port, logPath, otlpPort, watchMode: 'ON' }),
+        yamlDocs(configOf({ watchMode: 'ON' })),
       );
       assert.equal(applied.code, 0, applied.stderr);
       let n = 0;
       await eventually(async () => {
         const res = await httpRequest(
-          `http://127.0.0.1:${listenerPort}/watch/after${n++}?id=1'%20OR%20'1'='1`,
+          `http://127.0.0.1:${fleet.port}/watch/after${n++}?id=1'%20OR%20'1'='1`,
           { headers: BROWSER },
         );
         return res.status === 403 ? res : undefined;

@@ -3,25 +3,20 @@
  * ADS → ferry-proxy (primary + workers) → real HTTP/1.1 backends. One scenario in order, each
  * step building on the previous one (the proxy's persisted state in particular).
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
   eventually,
   ferryctl,
-  freePort,
   httpRequest,
-  proxyBootstrap,
-  startBackend,
-  startControlPlane,
   startProxy,
-  stopAll,
   waitForPublished,
-  type Backend,
-  type ControlPlane,
+  webConfig,
   type Proxy,
 } from './harness.js';
+import { useFleet } from './fixtures.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
@@ -73,95 +68,39 @@ function dumpEntry(dump: ConfigDump, suffix: string): ConfigDumpEntry {
   return entry;
 }
 
-function config(opts: { listenerPort: number; webPort: number; extraRouteMatch?: string }): string {
-  return `
-'@type': type.googleapis.com/envoy.config.listener.v3.Listener
-name: http
-address: { socket_address: { address: 127.0.0.1, port_value: ${opts.listenerPort} } }
-filter_chains:
-  - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: http
-          rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
-          http_filters:
-            - name: envoy.filters.http.router
-              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
----
-'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-name: main
-virtual_hosts:
-  - name: web
-    domains: ['*']
-    routes:
-      - match: { prefix: '/'${opts.extraRouteMatch ?? ''} }
-        route: { cluster: web }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: web
-type: EDS
-connect_timeout: 1s
-eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
----
-'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
-cluster_name: web
-endpoints:
-  - lb_endpoints:
-      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${opts.webPort} } } }
-`;
-}
+const RUNTIME_FRACTION = {
+  runtime_fraction: { default_value: { numerator: 50 }, runtime_key: 'r' },
+};
 
 describe('ferry-proxy driven by the control plane', () => {
-  let cp: ControlPlane;
-  let a: Backend;
-  let b: Backend;
+  const fleet = useFleet({ backends: ['a', 'b'] });
   let proxy: Proxy;
-  let listenerPort: number;
   let stateDir: string;
   let bootstrap: Record<string, unknown>;
   const nodeId = 'proxy-e2e-1';
 
-  before(async () => {
-    cp = await startControlPlane();
-    a = await startBackend('a');
-    b = await startBackend('b');
-    listenerPort = await freePort();
-  });
-  after(async () => {
-    await stopAll();
-    await Promise.all([a?.close(), b?.close()]);
-  });
-
-  async function get(pathname: string): Promise<{ status: number; body: string }> {
-    return httpRequest(`http://127.0.0.1:${listenerPort}${pathname}`);
-  }
-
-  async function apply(text: string, flags: string[] = []): Promise<void> {
-    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-', ...flags], text);
-    assert.equal(applied.code, 0, applied.stderr);
-  }
+  const get = (pathname: string): Promise<{ status: number; body: string }> => fleet.get(pathname);
 
   test('an apply reaches the proxy, which routes real HTTP/1.1 to the backend', async () => {
-    await apply(config({ listenerPort, webPort: a.port }));
+    await fleet.apply(webConfig(fleet.port, fleet.backend('a').port));
     // The proxy's ready line names the listeners of its first config: start it once the apply is
     // published (~100 ms after it), or it may start from the empty one.
-    await waitForPublished(cp, LDS, ['http']);
-    bootstrap = proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress });
-    proxy = await startProxy({ bootstrap, concurrency: 2 });
+    await waitForPublished(fleet.cp, LDS, ['http']);
+    bootstrap = fleet.bootstrap(nodeId);
+    proxy = await fleet.startProxy(nodeId, { concurrency: 2 });
     stateDir = proxy.stateDir;
     const listeners = proxy.ready.listeners as { name: string; address: string }[];
-    assert.deepEqual(listeners, [{ name: 'http', address: `127.0.0.1:${listenerPort}` }]);
+    assert.deepEqual(listeners, [{ name: 'http', address: `127.0.0.1:${fleet.port}` }]);
     const res = await eventually(async () => {
       const r = await get('/hello?x=1');
       return r.status === 200 ? r : undefined;
     }, 'the proxy to route /hello');
     assert.equal(res.body, 'a /hello?x=1');
-    assert.ok(a.requests.includes('GET /hello?x=1'));
+    assert.ok(fleet.backend('a').requests.includes('GET /hello?x=1'));
   });
 
   test('a second apply moves the traffic', async () => {
-    await apply(config({ listenerPort, webPort: b.port }));
+    await fleet.apply(webConfig(fleet.port, fleet.backend('b').port));
     await eventually(
       async () => ((await get('/moved')).body === 'b /moved' ? true : undefined),
       'traffic to move to b',
@@ -198,11 +137,14 @@ describe('ferry-proxy driven by the control plane', () => {
     );
 
     const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
-    assert.ok(text.includes(`web::127.0.0.1:${b.port}::health_flags::healthy`), text);
+    assert.ok(
+      text.includes(`web::127.0.0.1:${fleet.backend('b').port}::health_flags::healthy`),
+      text,
+    );
     const json = await adminJson<ClustersJson>(proxy, '/clusters?format=json');
     const web = json.cluster_statuses.find((c) => c.name === 'web');
     assert.equal(web?.added_via_api, true);
-    assert.equal(web?.host_statuses[0]?.address.socket_address.port_value, b.port);
+    assert.equal(web?.host_statuses[0]?.address.socket_address.port_value, fleet.backend('b').port);
 
     const prom = await httpRequest(`${proxy.adminUrl}/stats/prometheus`);
     assert.equal(prom.status, 200);
@@ -235,17 +177,13 @@ describe('ferry-proxy driven by the control plane', () => {
   });
 
   test('a config the proxy cannot honour is NACKed, shown in ferryctl status, and the last good config keeps serving', async () => {
-    await apply(
-      config({
-        listenerPort,
-        webPort: a.port,
-        extraRouteMatch: ', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: r }',
-      }),
+    await fleet.apply(
+      webConfig(fleet.port, fleet.backend('a').port, RUNTIME_FRACTION),
       // The pre-flight refuses what the connected proxy would reject: pushed on purpose.
       ['--force'],
     );
     const status = await eventually(async () => {
-      const s = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+      const s = await ferryctl(fleet.cp.apiUrl, ['status', '-o', 'json']);
       return s.code === 0 && s.stdout.includes('runtime_fraction') ? s.stdout : undefined;
     }, 'the NACK to show in ferryctl status');
     assert.ok(status.includes(nodeId));
@@ -261,7 +199,7 @@ describe('ferry-proxy driven by the control plane', () => {
       /^ferry_xds_update_rejected_total\{type_url="type\.googleapis\.com\/envoy\.config\.route\.v3\.RouteConfiguration"\} 1$/m,
     );
 
-    await apply(config({ listenerPort, webPort: b.port }));
+    await fleet.apply(webConfig(fleet.port, fleet.backend('b').port));
     await eventually(
       async () => ((await get('/fixed')).body === 'b /fixed' ? true : undefined),
       'the fixed config',
@@ -269,7 +207,7 @@ describe('ferry-proxy driven by the control plane', () => {
   });
 
   test('with the control plane killed, the proxy keeps serving', async () => {
-    await cp.kill();
+    await fleet.cp.kill();
     for (let i = 0; i < 10; i++) assert.equal((await get(`/alone${i}`)).body, `b /alone${i}`);
     assert.equal((await httpRequest(`${proxy.adminUrl}/ready`)).status, 200);
   });

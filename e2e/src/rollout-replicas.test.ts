@@ -16,28 +16,37 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { startEtcd, type EtcdCluster } from '@ferry/shared/testing/etcd';
 import {
   eventually,
   ferryctl,
   freePortRun,
-  hcmFilter,
   httpRequest,
-  listenerResource,
   proxyBootstrap,
-  routeConfigResource,
+  routeAllTo,
   staticClusterResource,
   startBackend,
   startControlPlane,
   startProxy,
   stopAll,
   tempDir,
+  yamlDocs,
   type Backend,
   type ControlPlane,
   type Json,
 } from './harness.js';
+import { applyConfig } from './fixtures.js';
+import {
+  ProxyLoad,
+  rolloutConfig,
+  rolloutStatus,
+  servingFrom,
+  startBrokenBackend,
+  startServer,
+  type RolloutJson,
+  type TestServer,
+} from './fixtures-rollout.js';
 
 /** The proxies, stage-1 one first: the rollout ranks node ids by sha256 (rollout-plan.ts). */
 const [ON_B, ON_A] = ['fleetx-1', 'fleetx-2'].sort((x, y) => {
@@ -46,61 +55,26 @@ const [ON_B, ON_A] = ['fleetx-1', 'fleetx-2'].sort((x, y) => {
 }) as [string, string];
 const SLOW_MS = 200;
 
-interface RolloutJson {
-  name: string;
-  state: string;
-  stage: number;
-  updated_nodes: string[];
-  reason: string;
-}
-
-function yamlDocs(docs: Json[]): string {
-  return docs.map((d) => JSON.stringify(d)).join('\n---\n');
-}
-
-function routeTo(cluster: string): Json {
-  return routeConfigResource('main', [
-    { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] },
-  ]);
-}
-
-function serve(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-function portOf(server: http.Server): number {
-  return (server.address() as { port: number }).port;
-}
-
 describe('rollouts and status across two replicas', { timeout: 300_000 }, () => {
   let etcd: EtcdCluster;
   let a: ControlPlane;
   let b: ControlPlane;
   let v1: Backend;
-  let broken: http.Server;
-  let slow: http.Server;
+  let broken: TestServer;
+  let slow: TestServer;
   let port = 0;
   let dir = '';
+  let load: ProxyLoad | undefined;
   /** Answers per proxy: "v1", "503", "slow" or "error". */
-  const seen = new Map<string, string[]>([
-    [ON_A, []],
-    [ON_B, []],
-  ]);
-  let driving = true;
-  let driver: Promise<void> | undefined;
+  const seen = (id: string): string[] => load!.seen.get(id)!;
 
   before(async () => {
     dir = tempDir('rollout-replicas');
     etcd = await startEtcd();
     const store = `etcd://${etcd.endpoints.join(',')}/e2e/${randomUUID()}`;
     v1 = await startBackend('v1');
-    broken = await serve((req, res) => {
-      req.resume();
-      res.writeHead(503, { 'content-type': 'text/plain' });
-      res.end('broken');
-    });
-    slow = await serve((req, res) => {
+    broken = await startBrokenBackend();
+    slow = await startServer((req, res) => {
       req.resume();
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -140,19 +114,10 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
     b = await replica('cp-b');
 
     port = await freePortRun(2);
-    const lrs = { lrs_server: { self: {} } };
-    fs.writeFileSync(
-      path.join(dir, 'base.yaml'),
-      yamlDocs([
-        staticClusterResource('v1', [v1.port], lrs),
-        staticClusterResource('broken', [portOf(broken)], lrs),
-        staticClusterResource('slow', [portOf(slow)], lrs),
-        routeTo('v1'),
-        listenerResource('http', port, [{ filters: [hcmFilter({ rds: 'main' })] }]),
-      ]),
+    await applyConfig(
+      b,
+      rolloutConfig(port, 'v1', { v1: v1.port, broken: broken.port, slow: slow.port }),
     );
-    const applied = await ferryctl(b.apiUrl, ['apply', '-f', path.join(dir, 'base.yaml')]);
-    assert.equal(applied.code, 0, applied.stderr);
     for (const [offset, [nodeId, cp]] of (
       [
         [ON_A, a],
@@ -163,53 +128,19 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
         bootstrap: proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress }),
         args: ['--listener-port-offset', String(offset)],
       });
-      await eventually(async () => {
-        const res = await httpRequest(`http://127.0.0.1:${port + offset}/`);
-        return res.status === 200 && res.body.startsWith('v1 ') ? true : undefined;
-      }, `${nodeId} serving v1`);
+      await servingFrom(port + offset, 'v1', `${nodeId} serving v1`);
     }
-    driver = drive();
+    load = new ProxyLoad([ON_A, ON_B], port);
   });
 
   after(async () => {
-    driving = false;
-    await driver;
+    await load?.stop();
     await stopAll();
     await v1?.close();
-    for (const server of [broken, slow])
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await broken?.close();
+    await slow?.close();
     await etcd?.stop();
   });
-
-  /** One request after another through each proxy until the tests end. */
-  async function drive(): Promise<void> {
-    await Promise.all(
-      [ON_A, ON_B].map(async (id, offset) => {
-        const answers = seen.get(id)!;
-        while (driving) {
-          try {
-            const res = await httpRequest(`http://127.0.0.1:${port + offset}/`);
-            answers.push(res.status === 503 ? '503' : (res.body.split(' ')[0] ?? ''));
-          } catch {
-            answers.push('error');
-          }
-        }
-      }),
-    );
-  }
-
-  async function rollouts(cp: ControlPlane): Promise<RolloutJson[]> {
-    const res = await ferryctl(cp.apiUrl, [
-      'rollout',
-      'status',
-      '--group',
-      'default',
-      '-o',
-      'json',
-    ]);
-    assert.equal(res.code, 0, res.stderr);
-    return (JSON.parse(res.stdout) as { rollouts: RolloutJson[] }).rollouts;
-  }
 
   /** Starts a rollout of `docs` through A with the spec `spec`; resolves when it stopped. */
   async function rolledOut(name: string, docs: Json[], spec: string): Promise<RolloutJson> {
@@ -226,7 +157,10 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
     const rollout = /rollout (rollout-\d+)/.exec(started.stdout)?.[1];
     assert.ok(rollout, started.stdout);
     return eventually(
-      async () => (await rollouts(a)).find((r) => r.name === rollout && r.state !== 'PROGRESSING'),
+      async () =>
+        (await rolloutStatus(a, 'default')).find(
+          (r) => r.name === rollout && r.state !== 'PROGRESSING',
+        ),
       `rollout ${name} to stop`,
       90_000,
     );
@@ -261,10 +195,10 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
   });
 
   test("a bad change whose canary is on B fails its 5xx gate on A's evaluation and rolls back", async () => {
-    const mark = seen.get(ON_A)!.length;
+    const mark = seen(ON_A).length;
     const done = await rolledOut(
       'bad',
-      [routeTo('broken')],
+      [routeAllTo('main', 'broken')],
       'stages: [1, 100%]\nbake: 60s\ngates:\n  max_error_ratio: 0.05\n  min_requests: 10\n',
     );
     assert.equal(done.state, 'ROLLED_BACK', JSON.stringify(done));
@@ -275,12 +209,12 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
       'A rolled it back',
     );
     assert.ok(!b.logs.some((l) => l.includes('"msg":"rollout rolled back"')), 'B did not');
-    assert.ok(seen.get(ON_B)!.includes('503'), "B's proxy served the candidate");
+    assert.ok(seen(ON_B).includes('503'), "B's proxy served the candidate");
     await eventually(async () => {
       const res = await httpRequest(`http://127.0.0.1:${port + 1}/`);
       return res.status === 200 && res.body.startsWith('v1 ') ? true : undefined;
     }, "B's proxy serving v1 again");
-    const answers = seen.get(ON_A)!.slice(mark);
+    const answers = seen(ON_A).slice(mark);
     assert.ok(answers.length > 0, "A's proxy was driven");
     assert.deepEqual([...new Set(answers)], ['v1'], "A's proxy answered only from v1");
   });
@@ -288,7 +222,7 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
   test("the latency gate rolls back a slow change on the time B's proxy reports over LRS", async () => {
     const done = await rolledOut(
       'slow',
-      [routeTo('slow')],
+      [routeAllTo('main', 'slow')],
       'stages: [1, 100%]\nbake: 60s\ngates:\n  min_requests: 10\n  latency:\n    max_ratio: 2.0\n',
     );
     assert.equal(done.state, 'ROLLED_BACK', JSON.stringify(done));

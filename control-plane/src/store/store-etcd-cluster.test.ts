@@ -4,7 +4,7 @@
  * after etcd restarts and after compaction, several store instances (control planes) on one
  * prefix, and no acknowledged apply lost when the leader of a 3-member cluster is killed.
  */
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -91,6 +91,38 @@ async function etcdWatchers(etcd: EtcdCluster, expected: number): Promise<void> 
   const metrics = await (await fetch(`http://${etcd.endpoints[0]}/metrics`)).text();
   const count = /^etcd_debugging_mvcc_watcher_total (\d+)$/m.exec(metrics)?.[1];
   if (Number(count) !== expected) throw new Error(`etcd has ${count} watchers, not ${expected}`);
+}
+
+/**
+ * Two stores on one fresh prefix, as two control planes sharing it: `watching` and `writing`, or
+ * (with `cut`) `watching` reaches etcd through a link the test can cut while `writing` keeps it.
+ * Everything is closed when `t` ends.
+ */
+async function storePair(
+  t: TestContext,
+  etcd: EtcdCluster,
+  { cut = false }: { cut?: boolean } = {},
+): Promise<{ prefix: string; watching: EtcdStore; writing: EtcdStore; link: Cuttable }> {
+  const prefix = `/t/${randomUUID()}`;
+  const link = new Cuttable(etcd.endpoints[0]!);
+  if (cut) {
+    await link.listen();
+    t.after(() => link.cut());
+  }
+  const watching = cut
+    ? open(etcd, prefix, { endpoints: [`127.0.0.1:${link.port}`] })
+    : open(etcd, prefix);
+  const writing = open(etcd, prefix);
+  t.after(() => Promise.all([watching.close(), writing.close()]));
+  return { prefix, watching, writing, link };
+}
+
+/** Compacts etcd's history (physically) through its revision now: what an operator's compaction does. */
+async function compactNow(t: TestContext, etcd: EtcdCluster, prefix: string): Promise<void> {
+  const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+  t.after(() => raw.close());
+  const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
+  await raw.kv.compact({ revision: now, physical: true });
 }
 
 function bigBatch(revision: number, size: number): Mutation[] {
@@ -180,10 +212,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('a watch resumes after etcd restarts and sees every revision once', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const watching = open(etcd, prefix);
-    const writing = open(etcd, prefix);
-    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const { watching, writing } = await storePair(t, etcd);
     const watcher = new WatchRecorder(watching, 0);
     await writing.apply([put('a', '1')]);
     await watcher.until(1);
@@ -196,10 +225,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('a watch resumes after etcd compacts away the revision it would resume from', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const watching = open(etcd, prefix);
-    const writing = open(etcd, prefix);
-    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const { prefix, watching, writing } = await storePair(t, etcd);
     const watcher = new WatchRecorder(watching, 0);
     await writing.apply([put('a', '1')]);
     await watcher.until(1);
@@ -208,10 +234,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
     await etcd.members[0]!.kill();
     await etcd.members[0]!.start();
     for (let i = 2; i <= 5; i++) await untilOk(() => writing.apply([put('a', String(i))]), 'apply');
-    const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
-    t.after(() => raw.close());
-    const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
-    await raw.kv.compact({ revision: now, physical: true });
+    await compactNow(t, etcd, prefix);
     await writing.apply([put('a', '6')]);
     await watcher.until(6);
     assert.deepEqual(watcher.revisions, [1, 2, 3, 4, 5, 6]);
@@ -225,18 +248,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('a watch cut off while its resume revision is compacted starts over and keeps delivering', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const link = new Cuttable(etcd.endpoints[0]!);
-    await link.listen();
-    t.after(() => link.cut());
-    const watching = EtcdStore.open({
-      endpoints: [`127.0.0.1:${link.port}`],
-      prefix,
-      callTimeoutMs: 3000,
-      onBackgroundError: () => undefined,
-    });
-    const writing = open(etcd, prefix);
-    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const { prefix, watching, writing, link } = await storePair(t, etcd, { cut: true });
     const watcher = new WatchRecorder(watching, 0);
     await writing.apply([put('a', '1')]);
     await watcher.until(1);
@@ -246,10 +258,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
     await link.cut();
     await untilOk(() => etcdWatchers(etcd, 0), 'etcd to drop the watch');
     for (let i = 2; i <= 4; i++) await writing.apply([put('a', String(i))]);
-    const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
-    t.after(() => raw.close());
-    const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
-    await raw.kv.compact({ revision: now, physical: true });
+    await compactNow(t, etcd, prefix);
     await link.listen();
     // The etcd watch is back (etcd cancels the one resuming from a compacted revision at once;
     // the store starts another), then later revisions still arrive through it.
@@ -264,18 +273,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('a watch cut off while the log is trimmed past its cursor resumes with a reset, not a gap', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const link = new Cuttable(etcd.endpoints[0]!);
-    await link.listen();
-    t.after(() => link.cut());
-    const watching = EtcdStore.open({
-      endpoints: [`127.0.0.1:${link.port}`],
-      prefix,
-      callTimeoutMs: 3000,
-      onBackgroundError: () => undefined,
-    });
-    const writing = open(etcd, prefix);
-    t.after(() => Promise.all([watching.close(), writing.close()]));
+    const { prefix, watching, writing, link } = await storePair(t, etcd, { cut: true });
     const watcher = new WatchRecorder(watching, 0);
     await writing.apply([put('a', '1'), put('gone', '1')]);
     await watcher.until(1);
@@ -291,10 +289,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
       base: 4,
       trimmed: 4,
     });
-    const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
-    t.after(() => raw.close());
-    const now = (await raw.get(`${prefix}/meta/revision`).exec()).header.revision;
-    await raw.kv.compact({ revision: now, physical: true });
+    await compactNow(t, etcd, prefix);
     await link.listen();
     await bounded(watcher.until(5), 'revision 5 after the reconnect');
     await writing.apply([put('c', '1')]);
@@ -311,10 +306,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('two control planes on one prefix: concurrent applies, one wins, the other conflicts', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const a = open(etcd, prefix);
-    const b = open(etcd, prefix);
-    t.after(() => Promise.all([a.close(), b.close()]));
+    const { watching: a, writing: b } = await storePair(t, etcd);
     const watchA = new WatchRecorder(a, 0);
     const watchB = new WatchRecorder(b, 0);
     await a.apply([put('x', '0')]);
@@ -342,10 +334,7 @@ void describe('EtcdStore on one etcd member', { timeout: 180_000 }, () => {
   });
 
   void test('leases across two control planes: one holder, expiry by etcd, release', async (t) => {
-    const prefix = `/t/${randomUUID()}`;
-    const a = open(etcd, prefix);
-    const b = open(etcd, prefix);
-    t.after(() => Promise.all([a.close(), b.close()]));
+    const { watching: a, writing: b } = await storePair(t, etcd);
     const outcomes = await Promise.all([
       a.acquireLease('acme', 'replica-a', 60_000),
       b.acquireLease('acme', 'replica-b', 60_000),
