@@ -20,6 +20,8 @@ import {
   type SourceLoader,
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
+import { TransformTrie } from './transform-chain.js';
+import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { COLLECTIONS, PERSISTENT, SCALARS } from './variables.js';
 
 export interface CompileOptions {
@@ -61,6 +63,10 @@ export interface CompiledRuleSet {
   readonly warnings: readonly string[];
   /** Every file read, by path (the bundle a worker compiles from). */
   readonly files: Readonly<Record<string, string>>;
+  /** The literals of every @rx, scanned once per value (operators hold their slots). */
+  readonly regexPrefilter: RegexPrefilterSet;
+  /** The rules' transformation chains (Rule.transformStep ids are below its size). */
+  readonly transformTrie: TransformTrie;
 }
 
 export class WafCompileError extends Error {
@@ -470,6 +476,7 @@ interface State {
   chainParent: Mutable<Rule> | undefined;
   ids: Set<number>;
   includeDepth: number;
+  regexPrefilter: RegexPrefilterSet;
 }
 
 const DEFAULT_PHASE_DEFAULTS: PhaseDefaults = {
@@ -501,6 +508,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     chainParent: undefined,
     ids: new Set(),
     includeDepth: 0,
+    regexPrefilter: new RegexPrefilterSet(),
   };
   const origin = options.origin ?? '<directives>';
   state.hash.update(directives);
@@ -514,6 +522,11 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   const phases: Rule[][] = [[], [], [], [], [], []];
   const markers = phases.map(() => new Map<string, number>());
   let ruleCount = 0;
+  const transformTrie = new TransformTrie();
+  for (const rule of state.rules)
+    for (let link: Rule | undefined = rule; link !== undefined; link = link.chain)
+      (link as Mutable<Rule>).transformStep = transformTrie.intern(link.transforms);
+  state.regexPrefilter.build();
   for (const rule of state.rules) {
     if (rule.marker !== undefined) {
       for (let p = 1; p <= 5; p++) {
@@ -542,6 +555,8 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     components: state.components,
     warnings: state.warnings,
     files: state.files,
+    regexPrefilter: state.regexPrefilter,
+    transformTrie,
   };
 }
 
@@ -730,6 +745,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     operator: NO_OP,
     negated: false,
     transforms: [],
+    transformStep: undefined,
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -800,6 +816,7 @@ function addRule(
       } else {
         operator = compileOperator(opName, opArg, {
           detectors: options.detectors,
+          regexPrefilter: state.regexPrefilter,
           readData: (file) => readFile(path.resolve(path.dirname(line.file), file), state, options),
         });
       }
@@ -817,6 +834,7 @@ function addRule(
       transforms: set.resetTransforms
         ? set.transforms
         : [...defaults.transforms, ...set.transforms],
+      transformStep: undefined,
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

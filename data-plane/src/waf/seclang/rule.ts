@@ -1,6 +1,7 @@
 /** The compiled form of SecRule / SecAction / SecMarker. */
 import type { Macro } from './macro.js';
 import type { Operator } from './operators.js';
+import type { TransformStep } from './transform-chain.js';
 import type { Transform } from './transforms.js';
 
 /** One `VARIABLE[:selector]` of a rule's target list. */
@@ -59,6 +60,8 @@ export interface Rule {
   readonly operator: Operator;
   readonly negated: boolean;
   readonly transforms: readonly Transform[];
+  /** `transforms` as a node of the rule set's TransformTrie (undefined: none); set by compile. */
+  readonly transformStep: TransformStep | undefined;
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

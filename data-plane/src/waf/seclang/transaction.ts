@@ -11,7 +11,8 @@ import { inRanges, type CompiledRuleSet } from './compile.js';
 import type { Macro } from './macro.js';
 import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
-import type { Transform } from './transforms.js';
+import type { TransformStep } from './transform-chain.js';
+import { mayMatch } from './regex-prefilter-set.js';
 import {
   multipartBoundary,
   parseJson,
@@ -107,28 +108,13 @@ const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * A number per transformation chain, equal for chains of the same functions in the same order
- * (rules carry their own arrays, CRS repeats the same chains), computed once per rule.
+ * What a transaction knows of one value (by its text): its transformed forms and @rx prefilter
+ * candidates, indexed by TransformStep id (0: the untransformed value).
  */
-const transformIds = new WeakMap<Transform, number>();
-let nextTransformId = 1;
-const chainKeys = new WeakMap<readonly Transform[], string>();
-function chainKey(chain: readonly Transform[]): string {
-  let key = chainKeys.get(chain);
-  if (key === undefined) {
-    key = '';
-    for (const t of chain) {
-      let id = transformIds.get(t);
-      if (id === undefined) transformIds.set(t, (id = nextTransformId++));
-      key += `${id},`;
-    }
-    chainKeys.set(chain, key);
-  }
-  return key;
+interface ValueCache {
+  readonly out: Array<string | undefined>;
+  readonly candidates: Array<Uint8Array | undefined>;
 }
-
-/** Values at most this long are not worth a cache lookup for their transformed form. */
-const TRANSFORM_CACHE_MIN_LENGTH = 16;
 
 type Entry = { key: string; value: string };
 
@@ -204,8 +190,10 @@ export class WafTransaction implements OperatorContext {
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
   /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
   readonly #resolved = new Map<string, readonly Value[]>();
-  /** Transformed values per transformation chain (chainKey) and input value. */
-  readonly #transformed = new Map<string, Map<string, string>>();
+  /** Transformed values and prefilter candidates per input value. */
+  readonly #valueCache = new Map<string, ValueCache>();
+  /** @rx prefilter candidates per (transformed) text. */
+  readonly #candidatesByText = new Map<string, Uint8Array>();
   #currentRule: Rule | undefined;
   #bodyProcessor: string | undefined;
   #forceRequestBody = false;
@@ -556,9 +544,19 @@ export class WafTransaction implements OperatorContext {
       }
       return false;
     }
-    const transforms = link.transforms;
-    if (transforms.length > 0) value = this.#transform(transforms, value);
-    const hit = op.test(this.#inspected(op, value), this, capture) !== link.negated;
+    const slot = op.prefilterSlot ?? -1;
+    const step = link.transformStep;
+    let hit: boolean;
+    if (slot < 0 && step === undefined) hit = op.test(this.#inspected(op, value), this, capture);
+    else {
+      const cache = this.#cacheOf(value);
+      if (step !== undefined) value = this.#transformed(cache, v.value, step);
+      // A regex whose literals the value lacks cannot match it.
+      hit =
+        mayMatch(this.#candidates(cache, step, value), slot) &&
+        op.test(this.#inspected(op, value), this, capture);
+    }
+    hit = hit !== link.negated;
     if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
   }
@@ -573,22 +571,43 @@ export class WafTransaction implements OperatorContext {
       : value;
   }
 
-  /** `value` through a chain, computed once per transaction for values worth caching. */
-  #transform(transforms: readonly Transform[], value: string): string {
-    if (value.length < TRANSFORM_CACHE_MIN_LENGTH) {
-      for (const t of transforms) value = t(value);
-      return value;
+  #cacheOf(raw: string): ValueCache {
+    let cache = this.#valueCache.get(raw);
+    if (cache === undefined) {
+      cache = { out: [raw], candidates: [] };
+      this.#valueCache.set(raw, cache);
     }
-    const key = chainKey(transforms);
-    let cache = this.#transformed.get(key);
-    if (cache === undefined) this.#transformed.set(key, (cache = new Map<string, string>()));
-    let out = cache.get(value);
+    return cache;
+  }
+
+  /** `raw` through the chain ending at `step`, each prefix computed once per transaction. */
+  #transformed(cache: ValueCache, raw: string, step: TransformStep): string {
+    let out = cache.out[step.id];
     if (out === undefined) {
-      out = value;
-      for (const t of transforms) out = t(out);
-      cache.set(value, out);
+      const input = step.parent === undefined ? raw : this.#transformed(cache, raw, step.parent);
+      out = step.fn(input);
+      cache.out[step.id] = out;
     }
     return out;
+  }
+
+  /**
+   * The prefilter candidates of `value`, the form of the cached value after `step`. The
+   * literals are looked for in the whole value, a superset of what a regex inspects.
+   */
+  #candidates(cache: ValueCache, step: TransformStep | undefined, value: string): Uint8Array {
+    const id = step === undefined ? 0 : step.id;
+    let found = cache.candidates[id];
+    if (found === undefined) {
+      // Chains often leave a value as it was or agree on its form: one scan per text.
+      found = this.#candidatesByText.get(value);
+      if (found === undefined) {
+        found = this.ruleSet.regexPrefilter.candidates(value);
+        this.#candidatesByText.set(value, found);
+      }
+      cache.candidates[id] = found;
+    }
+    return found;
   }
 
   #linkActions(link: Rule): void {
