@@ -67,6 +67,8 @@ export interface CompiledRuleSet {
   readonly regexPrefilter: RegexPrefilterSet;
   /** The rules' transformation chains (Rule.transformStep ids are below its size). */
   readonly transformTrie: TransformTrie;
+  /** The number of rule targets (see Rule.targetSlot). */
+  readonly targetSlots: number;
 }
 
 export class WafCompileError extends Error {
@@ -523,9 +525,14 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   const markers = phases.map(() => new Map<string, number>());
   let ruleCount = 0;
   const transformTrie = new TransformTrie();
+  let targetSlots = 0;
   for (const rule of state.rules)
-    for (let link: Rule | undefined = rule; link !== undefined; link = link.chain)
-      (link as Mutable<Rule>).transformStep = transformTrie.intern(link.transforms);
+    for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
+      const mutable = link as Mutable<Rule>;
+      mutable.transformStep = transformTrie.intern(link.transforms);
+      mutable.targetSlot = targetSlots;
+      targetSlots += link.targets.length;
+    }
   state.regexPrefilter.build();
   for (const rule of state.rules) {
     if (rule.marker !== undefined) {
@@ -557,6 +564,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     files: state.files,
     regexPrefilter: state.regexPrefilter,
     transformTrie,
+    targetSlots,
   };
 }
 
@@ -746,6 +754,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     negated: false,
     transforms: [],
     transformStep: undefined,
+    targetSlot: 0,
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -835,6 +844,7 @@ function addRule(
         ? set.transforms
         : [...defaults.transforms, ...set.transforms],
       transformStep: undefined,
+      targetSlot: 0,
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

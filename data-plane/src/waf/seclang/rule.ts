@@ -62,6 +62,11 @@ export interface Rule {
   readonly transforms: readonly Transform[];
   /** `transforms` as a node of the rule set's TransformTrie (undefined: none); set by compile. */
   readonly transformStep: TransformStep | undefined;
+  /**
+   * targets[i]'s values are cached by a transaction in slot targetSlot + i (unique within the
+   * rule set; set by compile).
+   */
+  readonly targetSlot: number;
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

@@ -86,6 +86,8 @@ interface Value {
   readonly value: string;
 }
 
+const EMPTY: readonly Value[] = [];
+
 /** Collections that change only when request or response data arrives (cached per transaction). */
 const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
   'ARGS',
@@ -117,6 +119,30 @@ interface ValueCache {
 }
 
 type Entry = { key: string; value: string };
+/** A TX variable; `view` is its value list as a `TX:name` target yields it (made on first use). */
+type TxEntry = Entry & { view?: readonly Value[] };
+
+/** Single-valued variables, with the value list each yields kept until it is set again. */
+class Scalars {
+  readonly #values = new Map<string, string>();
+  readonly #views = new Map<string, readonly Value[]>();
+  set(name: string, value: string): void {
+    this.#values.set(name, value);
+    this.#views.delete(name);
+  }
+  get(name: string): string | undefined {
+    return this.#values.get(name);
+  }
+  view(name: string): readonly Value[] {
+    let view = this.#views.get(name);
+    if (view === undefined) {
+      const v = this.#values.get(name);
+      view = v === undefined ? EMPTY : [{ name, key: '', lowerKey: '', value: v }];
+      this.#views.set(name, view);
+    }
+    return view;
+  }
+}
 
 /** A collection of key/value pairs with case-insensitive keys (several values per key). */
 class Multi {
@@ -125,8 +151,6 @@ class Multi {
     this.entries.push({ key, value });
   }
 }
-
-const EMPTY: readonly Value[] = [];
 
 function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
   if (e.variable !== variable) return false;
@@ -183,8 +207,8 @@ export class WafTransaction implements OperatorContext {
   readonly #files: Arg[] = [];
   readonly #fileSizes: Arg[] = [];
   readonly #partHeaders: Arg[] = [];
-  readonly #scalars = new Map<string, string>();
-  readonly #tx = new Map<string, Entry>();
+  readonly #scalars = new Scalars();
+  readonly #tx = new Map<string, TxEntry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
@@ -192,6 +216,14 @@ export class WafTransaction implements OperatorContext {
   readonly #resolved = new Map<string, readonly Value[]>();
   /** Transformed values and prefilter candidates per input value. */
   readonly #valueCache = new Map<string, ValueCache>();
+  /**
+   * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSlot: valid while
+   * #targetStamp[slot] equals #targetGeneration, which moves on whenever those collections or
+   * the ctl target removals change.
+   */
+  readonly #targetValuesCache: Array<readonly Value[] | undefined>;
+  readonly #targetStamp: Uint32Array;
+  #targetGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint8Array>();
   #currentRule: Rule | undefined;
@@ -224,6 +256,8 @@ export class WafTransaction implements OperatorContext {
     this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
+    this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSlots);
+    this.#targetStamp = new Uint32Array(ruleSet.targetSlots);
   }
 
   get mode(): EngineMode {
@@ -420,6 +454,7 @@ export class WafTransaction implements OperatorContext {
   #runPhase(phase: number): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
     this.#resolved.clear();
+    this.#targetGeneration++;
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     if (this.#budgetExceeded) return;
     const start = performance.now();
@@ -516,8 +551,20 @@ export class WafTransaction implements OperatorContext {
       return true;
     }
     let matched = false;
-    for (const target of link.targets) {
-      const values = this.#targetValues(target, link, starter);
+    const targets = link.targets;
+    for (let t = 0; t < targets.length; t++) {
+      const target = targets[t]!;
+      let values: readonly Value[];
+      if (DATA_COLLECTIONS.has(target.variable)) {
+        const slot = link.targetSlot + t;
+        if (this.#targetStamp[slot] === this.#targetGeneration)
+          values = this.#targetValuesCache[slot]!;
+        else {
+          values = this.#targetValues(target, link, starter);
+          this.#targetValuesCache[slot] = values;
+          this.#targetStamp[slot] = this.#targetGeneration;
+        }
+      } else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
           matched = true;
@@ -660,9 +707,11 @@ export class WafTransaction implements OperatorContext {
         break;
       case 'ruleRemoveTargetById':
         this.#targetRemovals.push({ ranges: ctl.ranges, exclusion: ctl.exclusion });
+        this.#targetGeneration++;
         break;
       case 'ruleRemoveTargetByTag':
         this.#targetRemovals.push({ tag: ctl.tag, exclusion: ctl.exclusion });
+        this.#targetGeneration++;
         break;
       case 'ruleEngine':
         this.#mode = ctl.mode;
@@ -710,11 +759,13 @@ export class WafTransaction implements OperatorContext {
 
   /** The values a target names, minus exclusions; `&VAR` yields the count. */
   #targetValues(target: Target, rule: Rule, starter: Rule): readonly Value[] {
-    const all = this.#resolve(target.variable);
-    if (all.length === 0 && !target.count) return EMPTY;
+    // `TX:name`, CRS's most common target: one lookup instead of listing every TX variable.
     const sel = target.selector;
+    const txName = target.variable === 'TX' && typeof sel === 'string';
+    const all = txName ? this.#txView(sel) : this.#resolve(target.variable);
+    if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
-    if (sel === undefined && !exclude && !target.count) return all;
+    if ((sel === undefined || txName) && !exclude && !target.count) return all;
     const out: Value[] = [];
     for (const v of all) {
       if (sel !== undefined) {
@@ -731,6 +782,20 @@ export class WafTransaction implements OperatorContext {
       return [{ name, key: '', lowerKey: '', value: String(out.length) }];
     }
     return out;
+  }
+
+  #txView(lowerName: string): readonly Value[] {
+    const entry = this.#tx.get(lowerName);
+    if (entry === undefined) return EMPTY;
+    entry.view ??= [
+      {
+        name: `TX:${entry.key}`,
+        key: entry.key,
+        lowerKey: entry.key.toLowerCase(),
+        value: entry.value,
+      },
+    ];
+    return entry.view;
   }
 
   /**
@@ -830,10 +895,8 @@ export class WafTransaction implements OperatorContext {
         return [{ name: variable, key: '', lowerKey: '', value: '0' }];
       case 'HIGHEST_SEVERITY':
         return [{ name: variable, key: '', lowerKey: '', value: '255' }];
-      default: {
-        const v = this.#scalars.get(variable);
-        return v === undefined ? EMPTY : [{ name: variable, key: '', lowerKey: '', value: v }];
-      }
+      default:
+        return this.#scalars.view(variable);
     }
   }
 
