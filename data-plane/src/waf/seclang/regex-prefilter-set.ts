@@ -112,7 +112,7 @@ export class RegexPrefilterSet {
     }
     outStart[states] = total;
     const out = new Int32Array(total);
-    for (let s = 0; s < states; s++) out.set(reports[s]!, outStart[s]!);
+    for (let s = 0; s < states; s++) out.set(reports[s]!, outStart[s]);
     this.#next = next;
     this.#outStart = outStart;
     this.#out = out;

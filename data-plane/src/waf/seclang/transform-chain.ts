@@ -23,7 +23,8 @@ export class TransformTrie {
     let step: TransformStep | undefined;
     for (const fn of chain) {
       let level = step === undefined ? this.#roots : this.#children.get(step);
-      if (level === undefined) this.#children.set(step!, (level = new Map()));
+      if (level === undefined)
+        this.#children.set(step!, (level = new Map<Transform, TransformStep>()));
       let next = level.get(fn);
       if (next === undefined) level.set(fn, (next = { id: this.#size++, fn, parent: step }));
       step = next;
