@@ -84,6 +84,8 @@ interface Value {
   /** `key` lower-cased (selectors and exclusions compare keys case-insensitively). */
   readonly lowerKey: string;
   readonly value: string;
+  /** What the transaction computed from `value` (set on first use). */
+  cache?: ValueCache;
 }
 
 const EMPTY: readonly Value[] = [];
@@ -596,7 +598,7 @@ export class WafTransaction implements OperatorContext {
     let hit: boolean;
     if (slot < 0 && step === undefined) hit = op.test(this.#inspected(op, value), this, capture);
     else {
-      const cache = this.#cacheOf(value);
+      const cache = (v.cache ??= this.#cacheOf(value));
       if (step !== undefined) value = this.#transformed(cache, v.value, step);
       // A regex whose literals the value lacks cannot match it.
       hit =
