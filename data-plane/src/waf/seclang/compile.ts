@@ -21,6 +21,7 @@ import {
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
 import { TransformTrie } from './transform-chain.js';
+import { DATA_COLLECTIONS } from './data-collections.js';
 import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { COLLECTIONS, PERSISTENT, SCALARS } from './variables.js';
 
@@ -67,8 +68,8 @@ export interface CompiledRuleSet {
   readonly regexPrefilter: RegexPrefilterSet;
   /** The rules' transformation chains (Rule.transformStep ids are below its size). */
   readonly transformTrie: TransformTrie;
-  /** The number of rule targets (see Rule.targetSlot). */
-  readonly targetSlots: number;
+  /** The number of distinct rule targets (see Rule.targetSpecs). */
+  readonly targetSpecCount: number;
 }
 
 export class WafCompileError extends Error {
@@ -211,7 +212,7 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
       throw new SecLangError(`${variable} takes no selector`);
     const selector = parseSelector(selectorText);
     if (exclude) exclusions.push({ variable, selector });
-    else targets.push({ variable, selector, count });
+    else targets.push({ variable, selector, count, perPhase: DATA_COLLECTIONS.has(variable) });
   }
   return { targets, exclusions };
 }
@@ -525,13 +526,24 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   const markers = phases.map(() => new Map<string, number>());
   let ruleCount = 0;
   const transformTrie = new TransformTrie();
-  let targetSlots = 0;
+  const targetSpecs = new Map<string, number>();
   for (const rule of state.rules)
     for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
       const mutable = link as Mutable<Rule>;
       mutable.transformStep = transformTrie.intern(link.transforms);
-      mutable.targetSlot = targetSlots;
-      targetSlots += link.targets.length;
+      mutable.targetSpecs = link.targets.map((t) => {
+        const key = [
+          t.variable,
+          t.count ? '&' : '',
+          selectorKey(t.selector),
+          ...link.exclusions
+            .filter((e) => e.variable === t.variable)
+            .map((e) => selectorKey(e.selector)),
+        ].join('\0');
+        let id = targetSpecs.get(key);
+        if (id === undefined) targetSpecs.set(key, (id = targetSpecs.size));
+        return id;
+      });
     }
   state.regexPrefilter.build();
   for (const rule of state.rules) {
@@ -564,8 +576,13 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     files: state.files,
     regexPrefilter: state.regexPrefilter,
     transformTrie,
-    targetSlots,
+    targetSpecCount: targetSpecs.size,
   };
+}
+
+function selectorKey(selector: string | RegExp | undefined): string {
+  if (selector === undefined) return '*';
+  return typeof selector === 'string' ? `=${selector}` : `/${selector.source}/${selector.flags}`;
 }
 
 function runLines(lines: readonly LogicalLine[], state: State, options: CompileOptions): void {
@@ -754,7 +771,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     negated: false,
     transforms: [],
     transformStep: undefined,
-    targetSlot: 0,
+    targetSpecs: [],
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -844,7 +861,7 @@ function addRule(
         ? set.transforms
         : [...defaults.transforms, ...set.transforms],
       transformStep: undefined,
-      targetSlot: 0,
+      targetSpecs: [],
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

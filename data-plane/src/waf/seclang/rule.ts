@@ -12,6 +12,8 @@ export interface Target {
   readonly selector: string | RegExp | undefined;
   /** `&VAR`: the number of values instead of the values. */
   readonly count: boolean;
+  /** The variable is one of DATA_COLLECTIONS (its values change only between phases). */
+  readonly perPhase: boolean;
 }
 
 /** `!VAR:selector`: values left out of a rule's targets. */
@@ -63,10 +65,11 @@ export interface Rule {
   /** `transforms` as a node of the rule set's TransformTrie (undefined: none); set by compile. */
   readonly transformStep: TransformStep | undefined;
   /**
-   * targets[i]'s values are cached by a transaction in slot targetSlot + i (unique within the
-   * rule set; set by compile).
+   * targets[i]'s values are the same as those of every other rule target with the same id
+   * here (same variable, selector and `&`, and the same exclusions of that variable), so a
+   * transaction shares them (set by compile; below CompiledRuleSet.targetSpecCount).
    */
-  readonly targetSlot: number;
+  readonly targetSpecs: readonly number[];
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

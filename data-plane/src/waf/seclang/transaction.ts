@@ -22,6 +22,7 @@ import {
   type Arg,
 } from './body.js';
 import type { PersistentCollections } from './persistent.js';
+import { DATA_COLLECTIONS } from './data-collections.js';
 
 export interface Intervention {
   readonly status: number;
@@ -89,27 +90,6 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
-
-/** Collections that change only when request or response data arrives (cached per transaction). */
-const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
-  'ARGS',
-  'ARGS_GET',
-  'ARGS_POST',
-  'ARGS_NAMES',
-  'ARGS_GET_NAMES',
-  'ARGS_POST_NAMES',
-  'ARGS_COMBINED_SIZE',
-  'REQUEST_HEADERS',
-  'REQUEST_HEADERS_NAMES',
-  'REQUEST_COOKIES',
-  'REQUEST_COOKIES_NAMES',
-  'RESPONSE_HEADERS',
-  'RESPONSE_HEADERS_NAMES',
-  'FILES',
-  'FILES_NAMES',
-  'FILES_SIZES',
-  'MULTIPART_PART_HEADERS',
-]);
 
 /**
  * What a transaction knows of one value (by its text): its transformed forms and @rx prefilter
@@ -219,9 +199,9 @@ export class WafTransaction implements OperatorContext {
   /** Transformed values and prefilter candidates per input value. */
   readonly #valueCache = new Map<string, ValueCache>();
   /**
-   * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSlot: valid while
-   * #targetStamp[slot] equals #targetGeneration, which moves on whenever those collections or
-   * the ctl target removals change.
+   * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
+   * #targetStamp[id] equals #targetGeneration, which moves on whenever those collections change.
+   * Not used for a variable that a ctl target removal names (its values depend on the rule).
    */
   readonly #targetValuesCache: Array<readonly Value[] | undefined>;
   readonly #targetStamp: Uint32Array;
@@ -258,8 +238,8 @@ export class WafTransaction implements OperatorContext {
     this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
-    this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSlots);
-    this.#targetStamp = new Uint32Array(ruleSet.targetSlots);
+    this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
+    this.#targetStamp = new Uint32Array(ruleSet.targetSpecCount);
   }
 
   get mode(): EngineMode {
@@ -557,8 +537,8 @@ export class WafTransaction implements OperatorContext {
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!;
       let values: readonly Value[];
-      if (DATA_COLLECTIONS.has(target.variable)) {
-        const slot = link.targetSlot + t;
+      if (target.perPhase && !this.#removalNames(target.variable)) {
+        const slot = link.targetSpecs[t]!;
         if (this.#targetStamp[slot] === this.#targetGeneration)
           values = this.#targetValuesCache[slot]!;
         else {
@@ -709,11 +689,9 @@ export class WafTransaction implements OperatorContext {
         break;
       case 'ruleRemoveTargetById':
         this.#targetRemovals.push({ ranges: ctl.ranges, exclusion: ctl.exclusion });
-        this.#targetGeneration++;
         break;
       case 'ruleRemoveTargetByTag':
         this.#targetRemovals.push({ tag: ctl.tag, exclusion: ctl.exclusion });
-        this.#targetGeneration++;
         break;
       case 'ruleEngine':
         this.#mode = ctl.mode;
@@ -740,6 +718,12 @@ export class WafTransaction implements OperatorContext {
   #collection(name: string): Map<string, Entry> | undefined {
     if (name === 'TX') return this.#tx;
     return this.#collections.get(name);
+  }
+
+  /** true when a ctl target removal names `variable`. */
+  #removalNames(variable: string): boolean {
+    for (const r of this.#targetRemovals) if (r.exclusion.variable === variable) return true;
+    return false;
   }
 
   /** true when some exclusion of the rule, or a ctl target removal, names `variable`. */
