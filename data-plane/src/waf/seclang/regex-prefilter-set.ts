@@ -6,8 +6,12 @@
  */
 import { prefilterLiterals } from './regex-prefilter.js';
 
-/** Every slot is possible: the result for a set with no literals, or before build(). */
-const NONE = new Uint8Array(0);
+/**
+ * Candidates are bitsets (slot k: bit k % 32 of word k / 32): for CRS's ~240 slots that is 32
+ * bytes, small enough for V8 to allocate on its heap (a larger typed array gets an off-heap
+ * buffer, several times slower to make).
+ */
+const wordsFor = (slots: number): number => (slots + 31) >>> 5;
 
 export class RegexPrefilterSet {
   #slots = 0;
@@ -21,6 +25,8 @@ export class RegexPrefilterSet {
   #outStart = new Int32Array(2);
   #out = new Int32Array(0);
   #built = false;
+  /** The result for a value with no literal. */
+  #noHits = new Uint32Array(0);
 
   /**
    * Registers a pattern; returns its slot, or -1 when it has no prefilter (the regex must
@@ -116,35 +122,41 @@ export class RegexPrefilterSet {
     this.#next = next;
     this.#outStart = outStart;
     this.#out = out;
+    this.#noHits = new Uint32Array(wordsFor(this.#slots));
     this.#built = true;
   }
 
   /**
-   * The slots whose regex may match `value`: result[slot] === 1. A fresh array per call (the
-   * caller caches it per value).
+   * The slots whose regex may match `value`, a bitset for mayMatch(). Shared when nothing was
+   * found, else fresh (the caller caches it per value); never to be written.
    */
-  candidates(value: string): Uint8Array {
-    if (!this.#built || this.#slots === 0) return NONE;
-    const result = new Uint8Array(this.#slots);
+  candidates(value: string): Uint32Array {
+    const words = wordsFor(this.#slots);
+    if (!this.#built) return new Uint32Array(words).fill(0xffffffff);
     const next = this.#next;
     const classOf = this.#classOf;
     const width = this.#width;
     const outStart = this.#outStart;
     const out = this.#out;
-    for (let k = outStart[0]!; k < outStart[1]!; k++) result[out[k]!] = 1;
+    let result: Uint32Array | undefined;
     let s = 0;
+    // State 0 reports nothing: prefilterLiterals never yields ''.
     for (let i = 0; i < value.length; i++) {
       s = next[s * width + classOf[value.charCodeAt(i) & 0xff]!]!;
       if (s < 0) {
         s = ~s;
-        for (let k = outStart[s]!, end = outStart[s + 1]!; k < end; k++) result[out[k]!] = 1;
+        result ??= new Uint32Array(words);
+        for (let k = outStart[s]!, end = outStart[s + 1]!; k < end; k++) {
+          const slot = out[k]!;
+          result[slot >>> 5]! |= 1 << (slot & 31);
+        }
       }
     }
-    return result;
+    return result ?? this.#noHits;
   }
 }
 
-/** true when the regex in `slot` (from add()) may match a value with these candidates. */
-export function mayMatch(candidates: Uint8Array, slot: number): boolean {
-  return slot < 0 || candidates.length === 0 || candidates[slot] === 1;
+/** true when the regex in `slot` (from add(); -1: none) may match a value with `candidates`. */
+export function mayMatch(candidates: Uint32Array, slot: number): boolean {
+  return slot < 0 || ((candidates[slot >>> 5]! >>> (slot & 31)) & 1) === 1;
 }

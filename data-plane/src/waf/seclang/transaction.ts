@@ -97,7 +97,7 @@ const EMPTY: readonly Value[] = [];
  */
 interface ValueCache {
   readonly out: Array<string | undefined>;
-  readonly candidates: Array<Uint8Array | undefined>;
+  readonly candidates: Array<Uint32Array | undefined>;
 }
 
 type Entry = { key: string; value: string };
@@ -207,7 +207,7 @@ export class WafTransaction implements OperatorContext {
   readonly #targetStamp: Uint32Array;
   #targetGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
-  readonly #candidatesByText = new Map<string, Uint8Array>();
+  readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
   #bodyProcessor: string | undefined;
   #forceRequestBody = false;
@@ -624,7 +624,7 @@ export class WafTransaction implements OperatorContext {
    * The prefilter candidates of `value`, the form of the cached value after `step`. The
    * literals are looked for in the whole value, a superset of what a regex inspects.
    */
-  #candidates(cache: ValueCache, step: TransformStep | undefined, value: string): Uint8Array {
+  #candidates(cache: ValueCache, step: TransformStep | undefined, value: string): Uint32Array {
     const id = step === undefined ? 0 : step.id;
     let found = cache.candidates[id];
     if (found === undefined) {
