@@ -204,7 +204,7 @@ export class WafTransaction implements OperatorContext {
    * Not used for a variable that a ctl target removal names (its values depend on the rule).
    */
   readonly #targetValuesCache: Array<readonly Value[] | undefined>;
-  readonly #targetStamp: Uint32Array;
+  readonly #targetStamp: number[];
   #targetGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
@@ -239,7 +239,8 @@ export class WafTransaction implements OperatorContext {
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
     this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
-    this.#targetStamp = new Uint32Array(ruleSet.targetSpecCount);
+    // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
+    this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
   }
 
   get mode(): EngineMode {
