@@ -20,6 +20,9 @@ import {
   type SourceLoader,
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
+import { TransformTrie } from './transform-chain.js';
+import { DATA_COLLECTIONS } from './data-collections.js';
+import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { COLLECTIONS, PERSISTENT, SCALARS, xmlSelectorError } from './variables.js';
 import { runnableRblRules } from './rbl.js';
 
@@ -62,6 +65,12 @@ export interface CompiledRuleSet {
   readonly warnings: readonly string[];
   /** Every file read, by path (the bundle a worker compiles from). */
   readonly files: Readonly<Record<string, string>>;
+  /** The literals of every @rx, scanned once per value (operators hold their slots). */
+  readonly regexPrefilter: RegexPrefilterSet;
+  /** The rules' transformation chains (Rule.transformStep ids are below its size). */
+  readonly transformTrie: TransformTrie;
+  /** The number of distinct rule targets (see Rule.targetSpecs). */
+  readonly targetSpecCount: number;
 }
 
 export class WafCompileError extends Error {
@@ -213,7 +222,7 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
     }
     const selector = parseSelector(selectorText);
     if (exclude) exclusions.push({ variable, selector });
-    else targets.push({ variable, selector, count });
+    else targets.push({ variable, selector, count, perPhase: DATA_COLLECTIONS.has(variable) });
   }
   return { targets, exclusions };
 }
@@ -480,6 +489,7 @@ interface State {
   chainParent: Mutable<Rule> | undefined;
   ids: Set<number>;
   includeDepth: number;
+  regexPrefilter: RegexPrefilterSet;
 }
 
 const DEFAULT_PHASE_DEFAULTS: PhaseDefaults = {
@@ -511,6 +521,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     chainParent: undefined,
     ids: new Set(),
     includeDepth: 0,
+    regexPrefilter: new RegexPrefilterSet(),
   };
   const origin = options.origin ?? '<directives>';
   state.hash.update(directives);
@@ -525,6 +536,27 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   const phases: Rule[][] = [[], [], [], [], [], []];
   const markers = phases.map(() => new Map<string, number>());
   let ruleCount = 0;
+  const transformTrie = new TransformTrie();
+  const targetSpecs = new Map<string, number>();
+  for (const rule of state.rules)
+    for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
+      const mutable = link as Mutable<Rule>;
+      mutable.transformStep = transformTrie.intern(link.transforms);
+      mutable.targetSpecs = link.targets.map((t) => {
+        const key = [
+          t.variable,
+          t.count ? '&' : '',
+          selectorKey(t.selector),
+          ...link.exclusions
+            .filter((e) => e.variable === t.variable)
+            .map((e) => selectorKey(e.selector)),
+        ].join('\0');
+        let id = targetSpecs.get(key);
+        if (id === undefined) targetSpecs.set(key, (id = targetSpecs.size));
+        return id;
+      });
+    }
+  state.regexPrefilter.build();
   for (const rule of state.rules) {
     if (rule.marker !== undefined) {
       for (let p = 1; p <= 5; p++) {
@@ -553,7 +585,15 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     components: state.components,
     warnings: state.warnings,
     files: state.files,
+    regexPrefilter: state.regexPrefilter,
+    transformTrie,
+    targetSpecCount: targetSpecs.size,
   };
+}
+
+function selectorKey(selector: string | RegExp | undefined): string {
+  if (selector === undefined) return '*';
+  return typeof selector === 'string' ? `=${selector}` : `/${selector.source}/${selector.flags}`;
 }
 
 function runLines(lines: readonly LogicalLine[], state: State, options: CompileOptions): void {
@@ -741,6 +781,8 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     operator: NO_OP,
     negated: false,
     transforms: [],
+    transformStep: undefined,
+    targetSpecs: [],
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -809,6 +851,7 @@ function addRule(
       } else {
         operator = compileOperator(opName, opArg, {
           detectors: options.detectors,
+          regexPrefilter: state.regexPrefilter,
           readData: (file) => readFile(path.resolve(path.dirname(line.file), file), state, options),
         });
       }
@@ -826,6 +869,8 @@ function addRule(
       transforms: set.resetTransforms
         ? set.transforms
         : [...defaults.transforms, ...set.transforms],
+      transformStep: undefined,
+      targetSpecs: [],
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

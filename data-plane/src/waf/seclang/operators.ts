@@ -7,7 +7,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { compilePcre, RegexSyntaxError } from './regex.js';
 import { SecLangError } from './source.js';
 import { PhraseSet } from './phrase-set.js';
-import { requiredLiteral } from './regex-prefilter.js';
+import type { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { compileMacro, type Macro, type MacroScope } from './macro.js';
 
 export interface OperatorContext extends MacroScope {
@@ -23,6 +23,11 @@ export interface Operator {
   readonly linear: boolean;
   /** true: a regex operator, which sees at most WafLimits.regexInspectionBytes of a value. */
   readonly regex?: boolean;
+  /**
+   * The operator's slot in the rule set's RegexPrefilterSet: the caller may skip test() (a
+   * non-match) for a value whose candidates lack it. Absent or -1: always test.
+   */
+  readonly prefilterSlot?: number;
 }
 
 export interface Detectors {
@@ -34,6 +39,8 @@ export interface OperatorCompileContext {
   /** Reads a data file (@pmFromFile, @ipMatchFromFile) relative to the rule's file. */
   readData(file: string): string;
   readonly detectors: Detectors | undefined;
+  /** Where @rx registers its prefilter literals (absent: no prefilter). */
+  readonly regexPrefilter?: RegexPrefilterSet;
 }
 
 const toNumber = (s: string): number => {
@@ -143,17 +150,12 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
         throw err;
       }
       const { regex, linear } = compiled;
-      const required = requiredLiteral(arg);
-      const literal = required?.text ?? '';
-      const caseless = required?.caseless ?? false;
       return {
         name: 'rx',
         linear,
         regex: true,
+        prefilterSlot: ctx.regexPrefilter?.add(arg) ?? -1,
         test(value, octx, capture) {
-          // A value without the literal every match contains cannot match.
-          if (literal !== '' && (caseless ? value.toLowerCase() : value).indexOf(literal) < 0)
-            return false;
           if (!capture) return regex.test(value);
           const m = regex.exec(value);
           if (m === null) return false;

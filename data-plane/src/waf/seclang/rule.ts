@@ -1,6 +1,7 @@
 /** The compiled form of SecRule / SecAction / SecMarker. */
 import type { Macro } from './macro.js';
 import type { Operator } from './operators.js';
+import type { TransformStep } from './transform-chain.js';
 import type { Transform } from './transforms.js';
 
 /** One `VARIABLE[:selector]` of a rule's target list. */
@@ -11,6 +12,8 @@ export interface Target {
   readonly selector: string | RegExp | undefined;
   /** `&VAR`: the number of values instead of the values. */
   readonly count: boolean;
+  /** The variable is one of DATA_COLLECTIONS (its values change only between phases). */
+  readonly perPhase: boolean;
 }
 
 /** `!VAR:selector`: values left out of a rule's targets. */
@@ -59,6 +62,14 @@ export interface Rule {
   readonly operator: Operator;
   readonly negated: boolean;
   readonly transforms: readonly Transform[];
+  /** `transforms` as a node of the rule set's TransformTrie (undefined: none); set by compile. */
+  readonly transformStep: TransformStep | undefined;
+  /**
+   * targets[i]'s values are the same as those of every other rule target with the same id
+   * here (same variable, selector and `&`, and the same exclusions of that variable), so a
+   * transaction shares them (set by compile; below CompiledRuleSet.targetSpecCount).
+   */
+  readonly targetSpecs: readonly number[];
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

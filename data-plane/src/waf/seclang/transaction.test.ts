@@ -74,6 +74,33 @@ SecRuleRemoveById 14
     assert.equal(run(rs, request('/?x=gone')).intervention, undefined);
   });
 
+  test('rules with the same targets but other exclusions or ctl removals see their own values', () => {
+    const rs = compile(`
+SecRule ARGS "@contains evil" "id:40,phase:1,pass,nolog,setvar:tx.a=+1"
+SecRule ARGS|!ARGS:safe "@contains evil" "id:41,phase:1,pass,nolog,setvar:tx.b=+1"
+SecRule ARGS:skip "@streq 1" "id:42,phase:1,pass,nolog,ctl:ruleRemoveTargetById=43;ARGS:q"
+SecRule ARGS "@contains evil" "id:43,phase:1,pass,nolog,setvar:tx.c=+1"
+SecRule ARGS "@contains evil" "id:44,phase:1,pass,nolog,setvar:tx.d=+1"
+SecRule ARGS|!ARGS:safe "@contains evil" "id:45,phase:1,pass,nolog,setvar:tx.e=+1"
+`);
+    const tx = run(rs, request('/?safe=evil&q=evil&skip=1'));
+    const counts = ['a', 'b', 'c', 'd', 'e'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(counts, ['2', '1', '1', '2', '1']);
+  });
+
+  test('transformation chains sharing a prefix each get their own result', () => {
+    const rs = compile(`
+SecRule ARGS "@rx ^a b<x>$" "id:50,phase:1,pass,nolog,t:urlDecode,setvar:tx.a=1"
+SecRule ARGS "@rx ^a b<x>$" "id:51,phase:1,pass,nolog,t:urlDecode,t:htmlEntityDecode,setvar:tx.b=1"
+SecRule ARGS "@rx ^ab<x>$" "id:52,phase:1,pass,nolog,t:urlDecode,t:htmlEntityDecode,t:removeWhitespace,setvar:tx.c=1"
+SecRule ARGS "@rx ^a%20b&lt;x&gt;$" "id:53,phase:1,pass,nolog,setvar:tx.d=1"
+SecRule ARGS "@rx ^A B<X>$" "id:54,phase:1,pass,nolog,t:urlDecode,t:htmlEntityDecode,t:uppercase,setvar:tx.e=1"
+`);
+    const tx = run(rs, request('/?v=a%2520b%26lt;x%26gt;'));
+    const set = ['a', 'b', 'c', 'd', 'e'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(set, ['', '1', '1', '1', '1']);
+  });
+
   test('DetectionOnly records matches but never intervenes', () => {
     const rs = compile(
       'SecRuleEngine DetectionOnly\nSecRule ARGS "@contains x" "id:20,phase:1,deny,msg:hit"',

@@ -11,7 +11,8 @@ import { inRanges, type CompiledRuleSet } from './compile.js';
 import type { Macro } from './macro.js';
 import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
-import type { Transform } from './transforms.js';
+import type { TransformStep } from './transform-chain.js';
+import { mayMatch } from './regex-prefilter-set.js';
 import {
   multipartBoundary,
   parseJson,
@@ -22,6 +23,7 @@ import {
 } from './body.js';
 import type { PersistentCollections } from './persistent.js';
 import { parseXmlBody } from './xml-body.js';
+import { DATA_COLLECTIONS } from './data-collections.js';
 
 export interface Intervention {
   readonly status: number;
@@ -84,54 +86,46 @@ interface Value {
   /** `key` lower-cased (selectors and exclusions compare keys case-insensitively). */
   readonly lowerKey: string;
   readonly value: string;
+  /** What the transaction computed from `value` (set on first use). */
+  cache?: ValueCache;
 }
 
-/** Collections that change only when request or response data arrives (cached per transaction). */
-const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
-  'ARGS',
-  'ARGS_GET',
-  'ARGS_POST',
-  'ARGS_NAMES',
-  'ARGS_GET_NAMES',
-  'ARGS_POST_NAMES',
-  'ARGS_COMBINED_SIZE',
-  'REQUEST_HEADERS',
-  'REQUEST_HEADERS_NAMES',
-  'REQUEST_COOKIES',
-  'REQUEST_COOKIES_NAMES',
-  'RESPONSE_HEADERS',
-  'RESPONSE_HEADERS_NAMES',
-  'FILES',
-  'FILES_NAMES',
-  'FILES_SIZES',
-  'MULTIPART_PART_HEADERS',
-]);
+const EMPTY: readonly Value[] = [];
 
 /**
- * A number per transformation chain, equal for chains of the same functions in the same order
- * (rules carry their own arrays, CRS repeats the same chains), computed once per rule.
+ * What a transaction knows of one value (by its text): its transformed forms and @rx prefilter
+ * candidates, indexed by TransformStep id (0: the untransformed value).
  */
-const transformIds = new WeakMap<Transform, number>();
-let nextTransformId = 1;
-const chainKeys = new WeakMap<readonly Transform[], string>();
-function chainKey(chain: readonly Transform[]): string {
-  let key = chainKeys.get(chain);
-  if (key === undefined) {
-    key = '';
-    for (const t of chain) {
-      let id = transformIds.get(t);
-      if (id === undefined) transformIds.set(t, (id = nextTransformId++));
-      key += `${id},`;
-    }
-    chainKeys.set(chain, key);
-  }
-  return key;
+interface ValueCache {
+  readonly out: Array<string | undefined>;
+  readonly candidates: Array<Uint32Array | undefined>;
 }
 
-/** Values at most this long are not worth a cache lookup for their transformed form. */
-const TRANSFORM_CACHE_MIN_LENGTH = 16;
-
 type Entry = { key: string; value: string };
+/** A TX variable; `view` is its value list as a `TX:name` target yields it (made on first use). */
+type TxEntry = Entry & { view?: readonly Value[] };
+
+/** Single-valued variables, with the value list each yields kept until it is set again. */
+class Scalars {
+  readonly #values = new Map<string, string>();
+  readonly #views = new Map<string, readonly Value[]>();
+  set(name: string, value: string): void {
+    this.#values.set(name, value);
+    this.#views.delete(name);
+  }
+  get(name: string): string | undefined {
+    return this.#values.get(name);
+  }
+  view(name: string): readonly Value[] {
+    let view = this.#views.get(name);
+    if (view === undefined) {
+      const v = this.#values.get(name);
+      view = v === undefined ? EMPTY : [{ name, key: '', lowerKey: '', value: v }];
+      this.#views.set(name, view);
+    }
+    return view;
+  }
+}
 
 /** A collection of key/value pairs with case-insensitive keys (several values per key). */
 class Multi {
@@ -140,8 +134,6 @@ class Multi {
     this.entries.push({ key, value });
   }
 }
-
-const EMPTY: readonly Value[] = [];
 
 function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
   if (e.variable !== variable) return false;
@@ -200,15 +192,25 @@ export class WafTransaction implements OperatorContext {
   readonly #partHeaders: Arg[] = [];
   /** XML:/* (the root's text) and XML://@* (attribute values) of an XML body. */
   #xml: readonly Value[] = EMPTY;
-  readonly #scalars = new Map<string, string>();
-  readonly #tx = new Map<string, Entry>();
+  readonly #scalars = new Scalars();
+  readonly #tx = new Map<string, TxEntry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
   /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
   readonly #resolved = new Map<string, readonly Value[]>();
-  /** Transformed values per transformation chain (chainKey) and input value. */
-  readonly #transformed = new Map<string, Map<string, string>>();
+  /** Transformed values and prefilter candidates per input value. */
+  readonly #valueCache = new Map<string, ValueCache>();
+  /**
+   * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
+   * #targetStamp[id] equals #targetGeneration, which moves on whenever those collections change.
+   * Not used for a variable that a ctl target removal names (its values depend on the rule).
+   */
+  readonly #targetValuesCache: Array<readonly Value[] | undefined>;
+  readonly #targetStamp: number[];
+  #targetGeneration = 1;
+  /** @rx prefilter candidates per (transformed) text. */
+  readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
   #bodyProcessor: string | undefined;
   #forceRequestBody = false;
@@ -239,6 +241,9 @@ export class WafTransaction implements OperatorContext {
     this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
+    this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
+    // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
+    this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
   }
 
   get mode(): EngineMode {
@@ -448,6 +453,7 @@ export class WafTransaction implements OperatorContext {
   #runPhase(phase: number): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
     this.#resolved.clear();
+    this.#targetGeneration++;
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     if (this.#budgetExceeded) return;
     const start = performance.now();
@@ -544,8 +550,20 @@ export class WafTransaction implements OperatorContext {
       return true;
     }
     let matched = false;
-    for (const target of link.targets) {
-      const values = this.#targetValues(target, link, starter);
+    const targets = link.targets;
+    for (let t = 0; t < targets.length; t++) {
+      const target = targets[t]!;
+      let values: readonly Value[];
+      if (target.perPhase && !this.#removalNames(target.variable)) {
+        const slot = link.targetSpecs[t]!;
+        if (this.#targetStamp[slot] === this.#targetGeneration)
+          values = this.#targetValuesCache[slot]!;
+        else {
+          values = this.#targetValues(target, link, starter);
+          this.#targetValuesCache[slot] = values;
+          this.#targetStamp[slot] = this.#targetGeneration;
+        }
+      } else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
           matched = true;
@@ -572,9 +590,19 @@ export class WafTransaction implements OperatorContext {
       }
       return false;
     }
-    const transforms = link.transforms;
-    if (transforms.length > 0) value = this.#transform(transforms, value);
-    const hit = op.test(this.#inspected(op, value), this, capture) !== link.negated;
+    const slot = op.prefilterSlot ?? -1;
+    const step = link.transformStep;
+    let hit: boolean;
+    if (slot < 0 && step === undefined) hit = op.test(this.#inspected(op, value), this, capture);
+    else {
+      const cache = (v.cache ??= this.#cacheOf(value));
+      if (step !== undefined) value = this.#transformed(cache, v.value, step);
+      // A regex whose literals the value lacks cannot match it.
+      hit =
+        mayMatch(this.#candidates(cache, step, value), slot) &&
+        op.test(this.#inspected(op, value), this, capture);
+    }
+    hit = hit !== link.negated;
     if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
   }
@@ -589,22 +617,43 @@ export class WafTransaction implements OperatorContext {
       : value;
   }
 
-  /** `value` through a chain, computed once per transaction for values worth caching. */
-  #transform(transforms: readonly Transform[], value: string): string {
-    if (value.length < TRANSFORM_CACHE_MIN_LENGTH) {
-      for (const t of transforms) value = t(value);
-      return value;
+  #cacheOf(raw: string): ValueCache {
+    let cache = this.#valueCache.get(raw);
+    if (cache === undefined) {
+      cache = { out: [raw], candidates: [] };
+      this.#valueCache.set(raw, cache);
     }
-    const key = chainKey(transforms);
-    let cache = this.#transformed.get(key);
-    if (cache === undefined) this.#transformed.set(key, (cache = new Map<string, string>()));
-    let out = cache.get(value);
+    return cache;
+  }
+
+  /** `raw` through the chain ending at `step`, each prefix computed once per transaction. */
+  #transformed(cache: ValueCache, raw: string, step: TransformStep): string {
+    let out = cache.out[step.id];
     if (out === undefined) {
-      out = value;
-      for (const t of transforms) out = t(out);
-      cache.set(value, out);
+      const input = step.parent === undefined ? raw : this.#transformed(cache, raw, step.parent);
+      out = step.fn(input);
+      cache.out[step.id] = out;
     }
     return out;
+  }
+
+  /**
+   * The prefilter candidates of `value`, the form of the cached value after `step`. The
+   * literals are looked for in the whole value, a superset of what a regex inspects.
+   */
+  #candidates(cache: ValueCache, step: TransformStep | undefined, value: string): Uint32Array {
+    const id = step === undefined ? 0 : step.id;
+    let found = cache.candidates[id];
+    if (found === undefined) {
+      // Chains often leave a value as it was or agree on its form: one scan per text.
+      found = this.#candidatesByText.get(value);
+      if (found === undefined) {
+        found = this.ruleSet.regexPrefilter.candidates(value);
+        this.#candidatesByText.set(value, found);
+      }
+      cache.candidates[id] = found;
+    }
+    return found;
   }
 
   #linkActions(link: Rule): void {
@@ -688,6 +737,12 @@ export class WafTransaction implements OperatorContext {
     return this.#collections.get(name);
   }
 
+  /** true when a ctl target removal names `variable`. */
+  #removalNames(variable: string): boolean {
+    for (const r of this.#targetRemovals) if (r.exclusion.variable === variable) return true;
+    return false;
+  }
+
   /** true when some exclusion of the rule, or a ctl target removal, names `variable`. */
   #mayExclude(rule: Rule, variable: string): boolean {
     for (const e of rule.exclusions) if (e.variable === variable) return true;
@@ -707,11 +762,13 @@ export class WafTransaction implements OperatorContext {
 
   /** The values a target names, minus exclusions; `&VAR` yields the count. */
   #targetValues(target: Target, rule: Rule, starter: Rule): readonly Value[] {
-    const all = this.#resolve(target.variable);
-    if (all.length === 0 && !target.count) return EMPTY;
+    // `TX:name`, CRS's most common target: one lookup instead of listing every TX variable.
     const sel = target.selector;
+    const txName = target.variable === 'TX' && typeof sel === 'string';
+    const all = txName ? this.#txView(sel) : this.#resolve(target.variable);
+    if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
-    if (sel === undefined && !exclude && !target.count) return all;
+    if ((sel === undefined || txName) && !exclude && !target.count) return all;
     const out: Value[] = [];
     for (const v of all) {
       if (sel !== undefined) {
@@ -728,6 +785,20 @@ export class WafTransaction implements OperatorContext {
       return [{ name, key: '', lowerKey: '', value: String(out.length) }];
     }
     return out;
+  }
+
+  #txView(lowerName: string): readonly Value[] {
+    const entry = this.#tx.get(lowerName);
+    if (entry === undefined) return EMPTY;
+    entry.view ??= [
+      {
+        name: `TX:${entry.key}`,
+        key: entry.key,
+        lowerKey: entry.key.toLowerCase(),
+        value: entry.value,
+      },
+    ];
+    return entry.view;
   }
 
   /**
@@ -828,10 +899,8 @@ export class WafTransaction implements OperatorContext {
         return [{ name: variable, key: '', lowerKey: '', value: '0' }];
       case 'HIGHEST_SEVERITY':
         return [{ name: variable, key: '', lowerKey: '', value: '255' }];
-      default: {
-        const v = this.#scalars.get(variable);
-        return v === undefined ? EMPTY : [{ name: variable, key: '', lowerKey: '', value: v }];
-      }
+      default:
+        return this.#scalars.view(variable);
     }
   }
 

@@ -180,7 +180,11 @@ function cmdLine(input: string): string {
 
 const WS = /[ \t\n\r\f\v\xa0]/;
 
+/** Whitespace other than single spaces (without any, compressWhitespace changes nothing). */
+const COMPRESSIBLE = /[\t\n\r\f\v\xa0]| {2}/;
+
 function compressWhitespace(input: string): string {
+  if (!COMPRESSIBLE.test(input)) return input;
   return input.replace(/[ \t\n\r\f\v\xa0]+/g, ' ');
 }
 
@@ -222,7 +226,8 @@ function removeComments(input: string): string {
 /** Removes `.` segments and resolves `..` without going above the root (t:normalisePath). */
 function normalisePath(input: string, win: boolean): string {
   let s = win ? input.replace(/\\/g, '/') : input;
-  if (s === '') return s;
+  // Without a slash the value is one segment, itself unless it is '.'.
+  if (s === '' || (!s.includes('/') && s !== '.')) return s;
   const absolute = s.startsWith('/');
   const trailing = /\/\.{0,2}$/.test(s) && s !== '/';
   const parts: string[] = [];

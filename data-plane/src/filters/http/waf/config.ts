@@ -13,6 +13,7 @@ import {
   asObject,
   bool,
   checkFields,
+  durationMs,
   enumField,
   int,
   join,
@@ -24,8 +25,10 @@ import {
 } from '../../../config/translate-common.js';
 import {
   collectSourcesSync,
+  DEFAULT_WAF_LIMITS,
   hostLoader,
   WafCompileError,
+  type WafLimits,
   type WafSources,
 } from '../../../waf/seclang/index.js';
 import type { SourceLoader } from '../../../waf/seclang/source.js';
@@ -42,6 +45,8 @@ const WAF_SPEC = messageSpec('ferry.v1.Waf', {
   response_body_limit: 'response body bytes inspected (0: 524288)',
   skip_request_body: 'phase 2 runs without the body; the body streams through',
   audit_log: 'a JSON line per request with matched rules, to a file or the proxy log',
+  regex_inspection_bytes: 'bytes of each value @rx inspects (default 4096, at least 1)',
+  time_budget: 'rule evaluation time per request (default 1s, positive, at most 60s)',
 });
 
 const AUDIT_LOG_SPEC = messageSpec('ferry.v1.Waf.AuditLog', {
@@ -102,6 +107,37 @@ function compileChecked(
   }
 }
 
+/** Longest time_budget accepted: beyond it a request could hold a worker for minutes. */
+export const MAX_TIME_BUDGET_MS = 60_000;
+const MAX_REGEX_INSPECTION_BYTES = 0xffffffff;
+
+/** regex_inspection_bytes and time_budget; absent fields keep the engine's defaults. */
+function limits(config: JsonObject, path: string, issues: Issues): WafLimits {
+  let regexInspectionBytes = DEFAULT_WAF_LIMITS.regexInspectionBytes;
+  const bytes = config.regex_inspection_bytes;
+  if (bytes !== undefined && bytes !== null) {
+    const n = int(bytes, NaN);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_REGEX_INSPECTION_BYTES)
+      issues.add(
+        join(path, 'regex_inspection_bytes'),
+        `must be an integer from 1 to ${MAX_REGEX_INSPECTION_BYTES} (bytes of each value @rx inspects), got ${JSON.stringify(bytes)}`,
+      );
+    else regexInspectionBytes = n;
+  }
+  let timeBudgetMs = DEFAULT_WAF_LIMITS.timeBudgetMs;
+  const budget = config.time_budget;
+  if (budget !== undefined && budget !== null) {
+    const ms = durationMs(budget, NaN);
+    if (Number.isNaN(ms) || ms <= 0 || ms > MAX_TIME_BUDGET_MS)
+      issues.add(
+        join(path, 'time_budget'),
+        `must be a duration above 0s and at most ${MAX_TIME_BUDGET_MS / 1000}s (e.g. "0.5s"), got ${JSON.stringify(budget)}`,
+      );
+    else timeBudgetMs = ms;
+  }
+  return { regexInspectionBytes, timeBudgetMs };
+}
+
 export function validateWaf(config: JsonObject, path: string, issues: Issues): WafConfigModel {
   checkFields(config, WAF_SPEC, path, issues);
   const directivesPath = join(path, 'directives');
@@ -121,6 +157,7 @@ export function validateWaf(config: JsonObject, path: string, issues: Issues): W
       audit === undefined
         ? undefined
         : { path: str(audit.path), allRequests: bool(audit.all_requests, false) },
+    limits: limits(config, path, issues),
     ruleCount: compiled.ruleCount,
     components: compiled.components,
     warnings: compiled.warnings,

@@ -1,5 +1,5 @@
 /** The plain-data config ferry.filters.http.waf hands to the workers. */
-import type { WafSources } from '../../../waf/seclang/index.js';
+import type { WafLimits, WafSources } from '../../../waf/seclang/index.js';
 
 export type WafModeModel = 'ON' | 'DETECTION_ONLY' | 'OFF';
 
@@ -19,6 +19,8 @@ export interface WafConfigModel {
   readonly inspectResponseBody: boolean;
   readonly responseBodyLimit: number;
   readonly auditLog: WafAuditLogModel | undefined;
+  /** regex_inspection_bytes and time_budget (their defaults when absent). */
+  readonly limits: WafLimits;
   /** For status: rules compiled and the component signatures (e.g. OWASP_CRS/3.3.4). */
   readonly ruleCount: number;
   readonly components: readonly string[];

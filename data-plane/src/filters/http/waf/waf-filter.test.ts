@@ -76,6 +76,41 @@ describe('waf config', () => {
     assert.deepEqual(issues.unchecked, ['tc.directives']);
   });
 
+  test('regex_inspection_bytes and time_budget: defaults, values, refused values', () => {
+    const directives = ['SecRuleEngine On'];
+    assert.deepEqual(validate({ directives }).value.limits, {
+      regexInspectionBytes: 4096,
+      timeBudgetMs: 1000,
+    });
+    const set = validate({ directives, regex_inspection_bytes: 65536, time_budget: '0.25s' });
+    assert.deepEqual(set.errors, []);
+    assert.deepEqual(set.value.limits, { regexInspectionBytes: 65536, timeBudgetMs: 250 });
+    assert.deepEqual(
+      validate({ directives, regex_inspection_bytes: 0, time_budget: '0s' }).errors,
+      [
+        'typed_config.regex_inspection_bytes: must be an integer from 1 to 4294967295 (bytes of each value @rx inspects), got 0',
+        'typed_config.time_budget: must be a duration above 0s and at most 60s (e.g. "0.5s"), got "0s"',
+      ],
+    );
+    assert.deepEqual(
+      validate({ directives, regex_inspection_bytes: -1, time_budget: '-2s' }).errors,
+      [
+        'typed_config.regex_inspection_bytes: must be an integer from 1 to 4294967295 (bytes of each value @rx inspects), got -1',
+        'typed_config.time_budget: must be a duration above 0s and at most 60s (e.g. "0.5s"), got "-2s"',
+      ],
+    );
+    assert.deepEqual(
+      validate({ directives, regex_inspection_bytes: 'x', time_budget: '61s' }).errors,
+      [
+        'typed_config.regex_inspection_bytes: must be an integer from 1 to 4294967295 (bytes of each value @rx inspects), got "x"',
+        'typed_config.time_budget: must be a duration above 0s and at most 60s (e.g. "0.5s"), got "61s"',
+      ],
+    );
+    assert.deepEqual(validate({ directives, time_budget: 'soon' }).errors, [
+      'typed_config.time_budget: must be a duration above 0s and at most 60s (e.g. "0.5s"), got "soon"',
+    ]);
+  });
+
   test(
     'CRS loads through the filter config',
     { skip: !CRS_INSTALLED && 'CRS not installed' },
@@ -116,6 +151,20 @@ describe('waf filter', () => {
       }),
       1,
     );
+  });
+
+  test('regex_inspection_bytes bounds what @rx sees of a value', () => {
+    const directives = ['SecRule ARGS "@rx b$" "id:1,phase:1,deny"'];
+    const verdict = (config: JsonObject): string => {
+      const { filter } = filterFor(config);
+      const f = filter.create(new FakeFilterCallbacks());
+      const out = f.decodeHeaders!(requestHeaders('GET', '/?q=aaaaaaab'), true);
+      f.onDestroy!();
+      return out;
+    };
+    assert.equal(verdict({ directives }), 'stop');
+    assert.equal(verdict({ directives, regex_inspection_bytes: 8 }), 'stop');
+    assert.equal(verdict({ directives, regex_inspection_bytes: 7 }), 'continue');
   });
 
   test('benign requests pass; log-only matches are counted as logged', () => {

@@ -182,7 +182,7 @@ class WafStreamFilter implements StreamFilter {
     const modeModel = perRoute?.mode ?? filter.config.mode;
     const mode = modeModel === undefined ? ruleSet.engineMode : ENGINE_MODE[modeModel];
     if (mode === 'Off') return 'continue';
-    const tx = new WafTransaction(ruleSet, persistent, mode);
+    const tx = new WafTransaction(ruleSet, persistent, mode, filter.config.limits);
     this.#tx = tx;
     this.#requestHeaders = headers;
     const info = this.callbacks.streamInfo;

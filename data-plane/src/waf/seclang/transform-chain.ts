@@ -1,0 +1,39 @@
+/**
+ * A rule set's transformation chains as a trie: chains that start with the same functions share
+ * the nodes of that prefix (CRS runs `t:none,t:urlDecodeUni,...` on the same values in hundreds
+ * of rules), so a transaction computes each (value, prefix) once and indexes its cache by node id.
+ */
+import type { Transform } from './transforms.js';
+
+export interface TransformStep {
+  /** 1.. within its trie (0 is the empty chain, which has no step). */
+  readonly id: number;
+  readonly fn: Transform;
+  /** The chain without its last function (undefined: this is the first). */
+  readonly parent: TransformStep | undefined;
+}
+
+export class TransformTrie {
+  readonly #roots = new Map<Transform, TransformStep>();
+  readonly #children = new Map<TransformStep, Map<Transform, TransformStep>>();
+  #size = 1;
+
+  /** The node of `chain` (undefined for the empty chain). */
+  intern(chain: readonly Transform[]): TransformStep | undefined {
+    let step: TransformStep | undefined;
+    for (const fn of chain) {
+      let level = step === undefined ? this.#roots : this.#children.get(step);
+      if (level === undefined)
+        this.#children.set(step!, (level = new Map<Transform, TransformStep>()));
+      let next = level.get(fn);
+      if (next === undefined) level.set(fn, (next = { id: this.#size++, fn, parent: step }));
+      step = next;
+    }
+    return step;
+  }
+
+  /** Node ids are below this. */
+  get size(): number {
+    return this.#size;
+  }
+}
