@@ -10,6 +10,7 @@
  * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC.
  */
 import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
+import { localityId, type LocalityKey } from './locality-key.js';
 import { LoadHistory, type LoadHistoryOptions } from './load-history.js';
 
 /** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
@@ -24,11 +25,7 @@ export interface LoadMetricReport {
   readonly total: number;
 }
 
-export interface LocalityKey {
-  readonly region: string;
-  readonly zone: string;
-  readonly subZone: string;
-}
+export type { LocalityKey } from './locality-key.js';
 
 /** One locality's counts in one report. */
 export interface LocalityLoadReport {
@@ -111,10 +108,6 @@ interface NodeState {
 
 function zero(): LoadCounts {
   return { successful: 0, error: 0, issued: 0, inProgress: 0, dropped: 0 };
-}
-
-function localityId(l: LocalityKey): string {
-  return JSON.stringify([l.region, l.zone, l.subZone]);
 }
 
 export class LoadAggregate {

@@ -10,7 +10,7 @@
  * mergeLoadHistory sums the replicas' views.
  */
 import type { LoadBucketsJson, LoadHistoryJson, LocalityJson } from '@ferry/shared/api-wire';
-import type { LocalityKey } from './load-aggregate.js';
+import { localityId, type LocalityKey } from './locality-key.js';
 
 export type { LoadHistoryJson } from '@ferry/shared/api-wire';
 
@@ -105,10 +105,6 @@ interface ClusterSeries {
   readonly localities: Map<string, { readonly locality: LocalityKey; readonly ring: BucketRing }>;
   /** The newest bucket index recorded. */
   lastIndex: number;
-}
-
-function localityId(l: LocalityKey): string {
-  return JSON.stringify([l.region, l.zone, l.subZone]);
 }
 
 export class LoadHistory {
