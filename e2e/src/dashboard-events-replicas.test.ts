@@ -16,6 +16,7 @@ import type {
   NodeEventJson,
 } from '@ferry/shared/api-wire';
 import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
+import { nextEvent } from '@ferry/shared/testing/event-stream';
 import { startEtcd, type EtcdCluster } from '@ferry/shared/testing/etcd';
 import {
   eventually,
@@ -45,27 +46,9 @@ interface Stream {
   readonly abort: () => void;
 }
 
-async function next(
-  s: Stream,
-  what: string,
-  match: (e: StreamEvent) => boolean,
-): Promise<StreamEvent> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no event in time: ${what}`)), BOUND_MS);
-  });
-  const find = (async () => {
-    for (;;) {
-      const r = await s.events.next();
-      if (r.done) throw new Error(`stream ended before: ${what}`);
-      if (match(r.value)) return r.value;
-    }
-  })();
-  try {
-    return await Promise.race([find, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Next event `match` accepts within BOUND_MS; earlier ones are passed over. */
+function next(s: Stream, what: string, match: (e: StreamEvent) => boolean): Promise<StreamEvent> {
+  return nextEvent(s.events, what, match, BOUND_MS);
 }
 
 /** The node row of a `node` event of `nodeId`; undefined for any other event. */

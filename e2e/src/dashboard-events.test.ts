@@ -18,6 +18,7 @@ import type {
   StoreEventJson,
 } from '@ferry/shared/api-wire';
 import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
+import { nextEvent } from '@ferry/shared/testing/event-stream';
 import {
   freePort,
   hcmFilter,
@@ -45,27 +46,8 @@ interface Stream {
 }
 
 /** Next event `match` accepts within BOUND_MS; earlier ones are passed over. */
-async function next(
-  s: Stream,
-  what: string,
-  match: (e: StreamEvent) => boolean,
-): Promise<StreamEvent> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no event in time: ${what}`)), BOUND_MS);
-  });
-  const find = (async () => {
-    for (;;) {
-      const r = await s.events.next();
-      if (r.done) throw new Error(`stream ended before: ${what}`);
-      if (match(r.value)) return r.value;
-    }
-  })();
-  try {
-    return await Promise.race([find, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function next(s: Stream, what: string, match: (e: StreamEvent) => boolean): Promise<StreamEvent> {
+  return nextEvent(s.events, what, match, BOUND_MS);
 }
 
 function listener(name: string, port: number, cluster: string, extra: Json = {}): Json {

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
+import { nextEvent } from '@ferry/shared/testing/event-stream';
 import type { NodeEventJson } from '@ferry/shared/api-wire';
 import { MemoryStore } from '../../store/store-memory.js';
 import { FleetTracker } from '../../xds/fleet.js';
@@ -31,23 +32,9 @@ interface Stream {
   readonly abort: () => void;
 }
 
-async function next(s: Stream, what: string, match: (e: StreamEvent) => boolean) {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no event in time: ${what}`)), BOUND_MS);
-  });
-  const find = (async () => {
-    for (;;) {
-      const r = await s.events.next();
-      if (r.done) throw new Error(`stream ended before: ${what}`);
-      if (match(r.value)) return r.value;
-    }
-  })();
-  try {
-    return await Promise.race([find, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Next event `match` accepts within BOUND_MS; earlier ones are passed over. */
+function next(s: Stream, what: string, match: (e: StreamEvent) => boolean): Promise<StreamEvent> {
+  return nextEvent(s.events, what, match, BOUND_MS);
 }
 
 function row(e: StreamEvent): NodeEventJson {
