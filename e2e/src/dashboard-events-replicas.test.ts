@@ -116,7 +116,7 @@ describe('event stream across two replicas', { timeout: 300_000 }, () => {
     });
     assert.equal(res.status, 200);
     assert.ok(res.body);
-    const stream = { events: readEventStream(res.body), abort: () => controller.abort() };
+    const stream = { events: readEventStream(res), abort: () => controller.abort() };
     streams.push(stream);
     return stream;
   }

@@ -112,7 +112,7 @@ describe('dashboard server side: events and node pages with a real proxy', () =>
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.ok(res.body);
-    const stream = { events: readEventStream(res.body), abort: () => controller.abort() };
+    const stream = { events: readEventStream(res), abort: () => controller.abort() };
     streams.push(stream);
     return stream;
   }

@@ -67,13 +67,21 @@ export class EventStreamParser {
   }
 }
 
-/** The events of a fetch() response body, as they arrive; ends when the stream does. */
-export async function* readEventStream(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<StreamEvent> {
+/**
+ * Responses whose bodies are being read. Node's fetch() cancels a response's body once the
+ * Response object is garbage collected, even while its body is read: a reader that keeps only the
+ * body would see a long-lived stream end at some collection. So the Response is held here until
+ * its stream ends.
+ */
+const reading = new Set<Response>();
+
+/** The events of a fetch() response, as they arrive; ends when its body does. */
+export async function* readEventStream(res: Response): AsyncGenerator<StreamEvent> {
+  if (!res.body) return;
+  reading.add(res);
   const parser = new EventStreamParser();
   const decoder = new TextDecoder();
-  const reader = body.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -81,6 +89,7 @@ export async function* readEventStream(
       yield* parser.push(decoder.decode(value, { stream: true }));
     }
   } finally {
+    reading.delete(res);
     await reader.cancel().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@
 import type { StreamEvent } from '@ferry/shared/event-stream';
 
 /** The event-stream reader (the workspace's, served to the browser under /ui/vendor/). */
-export type EventStreamReader = (body: ReadableStream<Uint8Array>) => AsyncIterable<StreamEvent>;
+export type EventStreamReader = (res: Response) => AsyncIterable<StreamEvent>;
 
 export interface FeedEvent {
   readonly id: string;
@@ -72,7 +72,7 @@ export class EventFeed {
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       this.listener.state('live', '');
       this.retryMs = MIN_RETRY_MS;
-      await this.read(res.body);
+      await this.read(res);
       throw new Error('the server ended the stream');
     } catch (err) {
       if (this.stopped) return;
@@ -82,8 +82,8 @@ export class EventFeed {
     }
   }
 
-  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const e of this.readStream(body)) this.dispatch(e);
+  private async read(res: Response): Promise<void> {
+    for await (const e of this.readStream(res)) this.dispatch(e);
   }
 
   private dispatch(e: StreamEvent): void {

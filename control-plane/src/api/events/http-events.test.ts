@@ -77,7 +77,7 @@ describe('HTTP event stream and node pages', () => {
     });
     const stream: Stream = {
       status: res.status,
-      events: res.ok && res.body ? readEventStream(res.body) : (async function* () {})(),
+      events: res.ok ? readEventStream(res) : (async function* () {})(),
       abort: () => controller.abort(),
     };
     if (!res.ok) await res.body?.cancel();

@@ -101,7 +101,7 @@ describe('node events of every replica', () => {
     });
     const stream: Stream = {
       status: res.status,
-      events: res.ok && res.body ? readEventStream(res.body) : (async function* () {})(),
+      events: res.ok ? readEventStream(res) : (async function* () {})(),
       abort: () => controller.abort(),
     };
     if (!res.ok) await res.body?.cancel();

@@ -195,6 +195,11 @@ class PeerStream {
   /** The last cursor the peer sent; undefined before any. */
   cursor: string | undefined;
   #abort: AbortController | undefined;
+  /**
+   * The response being read. Held because fetch() cancels the body of a Response that is
+   * garbage collected, which would end a healthy stream at some collection.
+   */
+  #response: Response | undefined;
   #stopped = false;
   #failing = false;
 
@@ -262,10 +267,11 @@ class PeerStream {
     ).unref();
     let read = false;
     try {
-      const res = await fetch(url, {
+      this.#response = await fetch(url, {
         headers: this.authorization !== undefined ? { authorization: this.authorization } : {},
         signal: abort.signal,
       });
+      const res = this.#response;
       if (res.status !== 200 || !res.body) {
         const text = await res.text();
         return { error: `answered ${res.status}: ${text.slice(0, 200)}`, read };
@@ -302,6 +308,7 @@ class PeerStream {
       const cause = (e.cause as Error | undefined)?.message;
       return { error: `not reachable: ${cause ?? e.message}`, read };
     } finally {
+      this.#response = undefined;
       clearTimeout(idle);
       abort.abort();
     }
