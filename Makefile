@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PNPM_VERSION := 10.34.9
 PNPM := npx -y pnpm@$(PNPM_VERSION)
 
-.PHONY: all install build lint typecheck format run test test-packages unit-test bench bench-xds bench-proxy clean
+.PHONY: all install build lint eslint format-check typecheck format run test test-packages unit-test bench bench-xds bench-proxy clean
 
 all: build
 
@@ -21,8 +21,15 @@ build: install
 
 typecheck: build
 
+# The two checks run side by side (each is single-threaded); their output is not interleaved.
 lint: build
+	$(MAKE) --no-print-directory -j2 --output-sync=target eslint format-check
+
+# (Run through lint or test, after build.)
+eslint:
 	npx eslint .
+
+format-check:
 	npx prettier --check .
 
 format: install
@@ -36,8 +43,10 @@ run: build
 test-packages:
 	bash scripts/install-test-packages.sh
 
-# Every test: type check, lint, formatting, unit and end-to-end tests.
-test: lint test-packages
+# Every test: type check, lint, formatting, unit and end-to-end tests. Lint, the format check and
+# the system packages' installation (mostly waiting on the network) run side by side first.
+test: build
+	$(MAKE) --no-print-directory -j3 --output-sync=target eslint format-check test-packages
 	node scripts/run-tests.mjs
 
 bench-xds: build
