@@ -13,7 +13,8 @@ PACKAGES=(
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
   "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
   "etcd                      etcd-server"     # the etcd store on real etcd (control-plane/src/store/store-etcd*.test.ts, e2e)
-  # The WAF reference: nginx + ModSecurity v3 + the OWASP CRS (e2e/src/waf-detection.test.ts)
+  # The WAF reference: nginx + ModSecurity v3 + the OWASP CRS (e2e/src/waf-detection.test.ts,
+  # e2e/src/waf-body-processors.test.ts)
   "nginx                     nginx"
   "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so  libnginx-mod-http-modsecurity"
   "/etc/modsecurity/crs/crs-setup.conf                    modsecurity-crs"

@@ -61,9 +61,11 @@ function toBytes(s: string): string {
 
 /**
  * JSON with ModSecurity v3's argument names: `json.a.b` for object members and
- * `json.list.array_0` for array elements; returns an error message or undefined.
+ * `json.list.array_0` for array elements; returns an error message or undefined. An empty body
+ * is no error (ModSecurity reports none for zero bytes); one of only white space is.
  */
 export function parseJson(text: string, out: Arg[], limit: number): string | undefined {
+  if (text === '') return undefined;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -107,7 +109,10 @@ export function multipartBoundary(contentType: string): string | undefined {
   return b === undefined || b === '' ? undefined : b;
 }
 
-/** multipart/form-data with the given boundary. */
+/**
+ * multipart/form-data with the given boundary. An empty body has no parts and no error (as
+ * ModSecurity's parser, which only misses the final boundary once it has seen data).
+ */
 export function parseMultipart(text: string, boundary: string, limit: number): MultipartResult {
   const result: MultipartResult = {
     args: [],
@@ -116,6 +121,7 @@ export function parseMultipart(text: string, boundary: string, limit: number): M
     partHeaders: [],
     error: undefined,
   };
+  if (text === '') return result;
   const delimiter = `--${boundary}`;
   const first = text.indexOf(delimiter);
   if (first < 0) return { ...result, error: 'multipart: no boundary found' };

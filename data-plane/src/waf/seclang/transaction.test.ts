@@ -112,7 +112,9 @@ SecRule ARGS "@rx ^A B<X>$" "id:54,phase:1,pass,nolog,t:urlDecode,t:htmlEntityDe
 
   test('body processors: urlencoded, JSON names, multipart', () => {
     const rs = compile(`
-SecRule ARGS_POST:json.a.b "@streq 1" "id:30,phase:2,deny,status:431"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" \\
+  "id:1,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule ARGS:json.a.b "@streq 1" "id:30,phase:2,deny,status:431"
 SecRule ARGS:json.list.array_1 "@streq y" "id:31,phase:2,deny,status:432"
 SecRule ARGS_POST:f "@streq v" "id:32,phase:2,deny,status:433"
 SecRule FILES "@endsWith .php" "id:33,phase:2,deny,status:434"
@@ -132,6 +134,80 @@ SecRule REQBODY_ERROR "!@eq 0" "id:34,phase:2,deny,status:435"
       '--XX\r\nContent-Disposition: form-data; name="f"\r\n\r\nw\r\n' +
       '--XX\r\nContent-Disposition: form-data; name="up"; filename="x.php"\r\n\r\n<?php\r\n--XX--\r\n';
     assert.equal(run(rs, request('/', mp, 'POST'), body).intervention?.status, 434);
+  });
+
+  test('JSON is parsed only when a rule selects it, into ARGS but not ARGS_POST', () => {
+    const rules = `
+SecRule REQBODY_ERROR "!@eq 0" "id:40,phase:2,deny,status:440"
+SecRule ARGS_POST "@contains needle" "id:41,phase:2,deny,status:441"
+SecRule ARGS "@contains needle" "id:42,phase:2,deny,status:442"
+SecRule REQUEST_BODY "@contains needle" "id:43,phase:2,deny,status:443"
+`;
+    const select = `SecRule REQUEST_HEADERS:Content-Type "^application/json" \\
+  "id:1,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"`;
+    const json = [['Content-Type', 'application/json']] as Array<[string, string]>;
+    const status = (rs: CompiledRuleSet, body: string): number | undefined =>
+      run(rs, request('/', json, 'POST'), body).intervention?.status;
+    const withRule = compile(select + rules);
+    assert.equal(status(withRule, '{"a":"needle"}'), 442);
+    assert.equal(status(withRule, '{"a":"needle"'), 440);
+    assert.equal(status(withRule, '  '), 440, 'white space is no JSON');
+    assert.equal(status(withRule, ''), undefined, 'an empty body is no JSON error');
+    // Without the rule a JSON body is no processor's: only REQUEST_BODY sees it.
+    const withoutRule = compile(rules);
+    assert.equal(status(withoutRule, '{"a":"needle"}'), 443);
+    assert.equal(status(withoutRule, '{"a":"needle"'), 443);
+    const problem = [['Content-Type', 'application/problem+json']] as Array<[string, string]>;
+    assert.equal(
+      run(withRule, request('/', problem, 'POST'), '{"a":"needle"}').intervention?.status,
+      443,
+      'a +json type the rule does not name is not parsed',
+    );
+  });
+
+  test('REQUEST_BODY holds every non-empty body, whatever its processor', () => {
+    const rs = compile(`
+SecRule REQUEST_HEADERS:Content-Type "^application/json" \\
+  "id:1,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "^application/xml" \\
+  "id:2,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_BODY "@contains needle" "id:50,phase:2,deny,status:450"
+SecRule REQUEST_BODY_LENGTH "@ge 0" "id:51,phase:2,deny,status:451"
+`);
+    const status = (type: string, body: string): number | undefined =>
+      run(rs, request('/', [['Content-Type', type]], 'POST'), body).intervention?.status;
+    assert.equal(status('application/json', '{"needle":1}'), 450);
+    assert.equal(status('application/xml', '<a>x</a><!-- needle -->'), 450);
+    assert.equal(status('application/x-www-form-urlencoded', 'needle=1'), 450);
+    assert.equal(status('text/plain', 'needle'), 450);
+    assert.equal(
+      status(
+        'multipart/form-data; boundary=XX',
+        '--XX\r\nContent-Disposition: form-data; name="f"\r\nX-Note: needle\r\n\r\nw\r\n--XX--\r\n',
+      ),
+      450,
+    );
+    assert.equal(status('application/json', '{"a":1}'), 451);
+    // An empty body leaves both unset, as in ModSecurity.
+    assert.equal(status('text/plain', ''), undefined);
+  });
+
+  test('an empty body goes through its processor: XML fails, the others do not', () => {
+    const rs = compile(`
+SecRule REQUEST_HEADERS:Content-Type "^application/json" \\
+  "id:1,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "(?:application(?:/soap\\+|/)|text/)xml" \\
+  "id:2,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQBODY_ERROR "!@eq 0" "id:60,phase:2,deny,status:400"
+`);
+    const status = (type: string, body: string | undefined): number | undefined =>
+      run(rs, request('/', [['Content-Type', type]], 'POST'), body).intervention?.status;
+    assert.equal(status('text/xml', ''), 400);
+    assert.equal(status('application/xml', ' \r\n'), 400);
+    assert.equal(status('application/xml', undefined), undefined, 'a body not inspected');
+    assert.equal(status('application/json', ''), undefined);
+    assert.equal(status('application/x-www-form-urlencoded', ''), undefined);
+    assert.equal(status('multipart/form-data; boundary=XX', ''), undefined);
   });
 
   test('refusals name file, line and rule id', () => {

@@ -184,6 +184,8 @@ export class WafTransaction implements OperatorContext {
   // Request data.
   readonly #argsGet: Arg[] = [];
   readonly #argsPost: Arg[] = [];
+  /** Arguments of a JSON body: in ARGS and ARGS_NAMES, not ARGS_POST (as ModSecurity v3). */
+  readonly #argsJson: Arg[] = [];
   readonly #headers = new Multi();
   readonly #cookies = new Multi();
   readonly #responseHeaders = new Multi();
@@ -213,7 +215,6 @@ export class WafTransaction implements OperatorContext {
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
   #bodyProcessor: string | undefined;
-  #forceRequestBody = false;
   #requestBodyAccess: boolean;
   // Per-transaction exclusions from ctl actions.
   readonly #removedRanges: Array<readonly [number, number]> = [];
@@ -322,11 +323,11 @@ export class WafTransaction implements OperatorContext {
       } else if (lower === 'content-type') contentType = value.toLowerCase();
       else if (lower === 'host') s.set('SERVER_NAME', value.replace(/:\d+$/, ''));
     }
-    // The processor ModSecurity (with the recommended JSON rule) picks from Content-Type.
+    // The processors ModSecurity v3 picks from Content-Type alone; XML and JSON run only when a
+    // rule selects them (ctl:requestBodyProcessor), other bodies are only REQUEST_BODY.
     if (contentType.startsWith('application/x-www-form-urlencoded'))
       this.#bodyProcessor = 'URLENCODED';
     else if (contentType.startsWith('multipart/form-data')) this.#bodyProcessor = 'MULTIPART';
-    else if (/^application\/([a-z0-9.+-]*\+)?json/.test(contentType)) this.#bodyProcessor = 'JSON';
     if (this.#bodyProcessor !== undefined) s.set('REQBODY_PROCESSOR', this.#bodyProcessor);
     this.#runPhase(1);
     return this.#intervention;
@@ -335,22 +336,21 @@ export class WafTransaction implements OperatorContext {
   // ---- Phase 2 ----
 
   /**
-   * The request body (undefined: none or not inspected); `truncated`: it was longer than the
-   * rule set's limit and only this prefix is inspected (SecRequestBodyLimitAction
-   * ProcessPartial).
+   * The request body, possibly empty (a request without one has an empty body: its processor
+   * still runs, as ModSecurity's does, and an XML one fails on it); undefined: the body is not
+   * inspected. A body above the limit comes as its inspected prefix.
    */
   processRequestBody(body: Buffer | undefined): Intervention | undefined {
     if (this.#intervention !== undefined) return this.#intervention;
     if (body !== undefined && this.#requestBodyAccess) {
       const text = body.toString('latin1');
-      this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
       const limit = this.ruleSet.argumentsLimit;
       const processor = this.#bodyProcessor;
       if (processor === 'URLENCODED') {
         if (!parseUrlEncoded(text, this.#argsPost, limit - this.#argsGet.length))
           this.#bodyError('too many arguments');
       } else if (processor === 'JSON') {
-        const err = parseJson(text, this.#argsPost, limit - this.#argsGet.length);
+        const err = parseJson(text, this.#argsJson, limit - this.#argsGet.length);
         if (err !== undefined) this.#bodyError(err);
       } else if (processor === 'MULTIPART') {
         const ct = this.#headerValue('content-type');
@@ -382,14 +382,11 @@ export class WafTransaction implements OperatorContext {
         this.#xml = values;
         if (xml.error !== undefined) this.#bodyError(`XML parsing error: ${xml.error}`);
       }
-      // ModSecurity v3 keeps the raw XML body in REQUEST_BODY too (CRS inspects both).
-      if (
-        processor === undefined ||
-        processor === 'URLENCODED' ||
-        processor === 'XML' ||
-        this.#forceRequestBody
-      )
+      // ModSecurity v3 keeps every non-empty body in REQUEST_BODY, whatever parsed it.
+      if (body.length > 0) {
         this.#scalars.set('REQUEST_BODY', text);
+        this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
+      }
     }
     this.#runPhase(2);
     return this.#intervention;
@@ -721,7 +718,7 @@ export class WafTransaction implements OperatorContext {
         this.#requestBodyAccess = ctl.on;
         break;
       case 'forceRequestBodyVariable':
-        this.#forceRequestBody = ctl.on;
+        // REQUEST_BODY holds every body already (ModSecurity v3): nothing to force.
         break;
       case 'auditEngine':
         this.#auditEnabled = ctl.on;
@@ -818,13 +815,21 @@ export class WafTransaction implements OperatorContext {
   #resolveNow(variable: string): readonly Value[] {
     switch (variable) {
       case 'ARGS':
-        return [...named('ARGS', this.#argsGet), ...named('ARGS', this.#argsPost)];
+        return [
+          ...named('ARGS', this.#argsGet),
+          ...named('ARGS', this.#argsPost),
+          ...named('ARGS', this.#argsJson),
+        ];
       case 'ARGS_GET':
         return named('ARGS_GET', this.#argsGet);
       case 'ARGS_POST':
         return named('ARGS_POST', this.#argsPost);
       case 'ARGS_NAMES':
-        return [...names('ARGS_NAMES', this.#argsGet), ...names('ARGS_NAMES', this.#argsPost)];
+        return [
+          ...names('ARGS_NAMES', this.#argsGet),
+          ...names('ARGS_NAMES', this.#argsPost),
+          ...names('ARGS_NAMES', this.#argsJson),
+        ];
       case 'ARGS_GET_NAMES':
         return names('ARGS_GET_NAMES', this.#argsGet);
       case 'ARGS_POST_NAMES':
@@ -833,6 +838,7 @@ export class WafTransaction implements OperatorContext {
         let n = 0;
         for (const a of this.#argsGet) n += a.name.length + a.value.length;
         for (const a of this.#argsPost) n += a.name.length + a.value.length;
+        for (const a of this.#argsJson) n += a.name.length + a.value.length;
         return [{ name: variable, key: '', lowerKey: '', value: String(n) }];
       }
       case 'REQUEST_HEADERS':

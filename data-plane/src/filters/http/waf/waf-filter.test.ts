@@ -189,6 +189,30 @@ describe('waf filter', () => {
     );
   });
 
+  test('a request without a body has an empty one: an XML processor fails on it (400)', () => {
+    const directives = [
+      'SecRule REQUEST_HEADERS:Content-Type "^application/xml" "id:1,phase:1,pass,nolog,ctl:requestBodyProcessor=XML"',
+      'SecRule REQBODY_ERROR "!@eq 0" "id:2,phase:2,deny,status:400"',
+    ];
+    const xml = { 'content-type': 'application/xml' };
+    const outcome = (config: JsonObject, endStream: boolean): number | undefined => {
+      const { filter } = filterFor(config);
+      const cb = new FakeFilterCallbacks();
+      const f = filter.create(cb);
+      const status = f.decodeHeaders!(requestHeaders('POST', '/', xml), endStream);
+      if (status === 'stop' && cb.localReplies.length === 0) f.decodeData!(Buffer.alloc(0), true);
+      f.onDestroy!();
+      return cb.localReplies[0]?.status;
+    };
+    assert.equal(outcome({ directives }, true), 400, 'no body at all');
+    assert.equal(outcome({ directives }, false), 400, 'an empty last data frame');
+    assert.equal(
+      outcome({ directives, skip_request_body: true }, true),
+      undefined,
+      'a body that is not inspected is not parsed',
+    );
+  });
+
   test('the request body is held, inspected in phase 2, and released', () => {
     const { filter } = filterFor({ directives: RULES });
     const headers = { 'content-type': 'application/x-www-form-urlencoded' };

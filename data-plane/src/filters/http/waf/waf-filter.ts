@@ -68,6 +68,7 @@ export const WAF_BODY_TOO_LARGE_DETAILS = 'waf_request_body_too_large';
 export const WAF_RULE_SET_ERROR_DETAILS = 'waf_rule_set_error';
 
 const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 413: 'Payload Too Large' };
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** Per HCM and config version: the compiled rule set, stats and the audit sink. */
 export class WafFilter implements StreamFilterFactory {
@@ -199,8 +200,11 @@ class WafStreamFilter implements StreamFilter {
       uniqueId: info.requestId === '' ? randomUUID() : info.requestId,
     });
     if (iv !== undefined) return this.#intervene(iv);
-    if (endStream || filter.config.skipRequestBody || !tx.requestBodyAccess) {
-      const iv2 = tx.processRequestBody(undefined);
+    // A request without a body has an empty one, not an uninspected one: its processor runs on
+    // zero bytes as ModSecurity's does (an XML one fails and rule 200002 answers 400).
+    const inspected = !filter.config.skipRequestBody && tx.requestBodyAccess;
+    if (endStream || !inspected) {
+      const iv2 = tx.processRequestBody(inspected ? EMPTY_BODY : undefined);
       this.#updateMetadata();
       return iv2 === undefined ? 'continue' : this.#intervene(iv2);
     }
