@@ -85,7 +85,6 @@ function start(command, args, name) {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.name = name;
   children.push(child);
   return child;
 }
@@ -159,7 +158,6 @@ try {
   const lines = trace.slice(before).split('\n');
   if (values['trace-out'] !== undefined) fs.writeFileSync(values['trace-out'], lines.join('\n'));
 
-  const pids = new Set();
   const byPid = new Map();
   for (const line of lines) {
     const m = /^\[(\d+):0x[0-9a-f]+\]\s+\d+ ms: (.*)$/.exec(line);
@@ -170,7 +168,6 @@ try {
         .map((kv) => kv.split('='))
         .filter((kv) => kv.length === 2),
     );
-    pids.add(m[1]);
     const list = byPid.get(m[1]) ?? [];
     list.push(fields);
     byPid.set(m[1], list);
