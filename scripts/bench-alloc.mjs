@@ -79,7 +79,7 @@ fs.writeFileSync(
 );
 
 const children = [];
-function start(command, args, name) {
+function start(command, args) {
   const child = spawn(command, args, {
     cwd: root,
     detached: true,
@@ -105,32 +105,32 @@ process.on('SIGINT', () => {
 });
 
 try {
-  const backend = start(
-    'taskset',
-    ['-c', '1', 'nginx', '-c', path.join(dir, 'backend.conf'), '-g', 'daemon off;'],
-    'backend',
-  );
+  const backend = start('taskset', [
+    '-c',
+    '1',
+    'nginx',
+    '-c',
+    path.join(dir, 'backend.conf'),
+    '-g',
+    'daemon off;',
+  ]);
   await waitForPort(backendPort, backend, 'nginx backend');
 
   let trace = '';
-  const proxy = start(
-    'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      '--trace-gc-nvp',
-      ...values['node-flag'],
-      path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
-      '--config',
-      path.join(dir, 'bootstrap.json'),
-      '--concurrency',
-      '1',
-      '--log-level',
-      'warn',
-    ],
-    'ferry-proxy',
-  );
+  const proxy = start('taskset', [
+    '-c',
+    '0',
+    process.execPath,
+    '--trace-gc-nvp',
+    ...values['node-flag'],
+    path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
+    '--config',
+    path.join(dir, 'bootstrap.json'),
+    '--concurrency',
+    '1',
+    '--log-level',
+    'warn',
+  ]);
   proxy.stdout.setEncoding('utf8');
   proxy.stdout.on('data', (chunk) => (trace += chunk));
   proxy.stderr.pipe(process.stderr);
