@@ -17,10 +17,13 @@ import {
 } from './xff.js';
 
 export interface ClientIdentity {
-  readonly requestId: string;
+  requestId: string;
   /** The trusted client IP (source_ip hashing, %DOWNSTREAM_REMOTE_ADDRESS%). */
-  readonly trustedClientIp: string;
+  trustedClientIp: string;
 }
+
+/** applyClientIdentity's result: shared, valid until its next call (no object per request). */
+const identity: ClientIdentity = { requestId: '', trustedClientIp: '' };
 
 /** Removed from every external request (ConnectionManagerUtility::cleanInternalHeaders). */
 const SANITIZED_EXTERNAL: ReadonlySet<string> = new Set([
@@ -54,12 +57,13 @@ function stripPeerPrefix(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
+/** Returns a shared object, valid until the next call: read it at once. */
 export function applyClientIdentity(
   headers: HeaderMap,
   socket: Socket,
   hcm: HttpConnectionManagerModel,
   scheme: string,
-): ClientIdentity {
+): Readonly<ClientIdentity> {
   const peerIp = stripPeerPrefix(socket.remoteAddress ?? '');
   const result = forwardedFor(
     hcm,
@@ -93,5 +97,7 @@ export function applyClientIdentity(
   const requestId = resolveRequestId(hcm, headers.get('x-request-id'), result.edgeRequest);
   if (requestId !== undefined) headers.set('x-request-id', requestId);
   if (hcm.via !== '') headers.append('via', hcm.via);
-  return { requestId: requestId ?? '', trustedClientIp: result.trustedClientIp };
+  identity.requestId = requestId ?? '';
+  identity.trustedClientIp = result.trustedClientIp;
+  return identity;
 }

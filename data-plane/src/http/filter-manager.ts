@@ -242,14 +242,17 @@ function concat(buffer: Buffer[], last: Buffer | undefined): Buffer {
   return buffer.length === 1 ? buffer[0]! : Buffer.concat(buffer);
 }
 
+/** The filter lists of a manager under construction (never written to). */
+const NO_ACTIVE_FILTERS: ActiveFilter[] = [];
+
 export class FilterManager {
   readonly owner: FilterManagerOwner;
   /** The HCM's filters (the key of the route's FilterPlan). */
   readonly filters: readonly CompiledHttpFilter[];
-  readonly #decoders: ActiveFilter[] = [];
+  readonly #decoders: ActiveFilter[] = NO_ACTIVE_FILTERS;
   /** Encoders in encode order (the last configured filter first). */
-  readonly #encoders: ActiveFilter[] = [];
-  readonly #all: ActiveFilter[] = [];
+  readonly #encoders: ActiveFilter[] = NO_ACTIVE_FILTERS;
+  readonly #all: ActiveFilter[] = NO_ACTIVE_FILTERS;
   #requestHeaders: RequestHeaderMap | undefined;
   #requestTrailers: HeaderMap | undefined;
   /** The request's end has been seen (by headers, data or trailers) at the codec. */
@@ -273,25 +276,32 @@ export class FilterManager {
     this.filters = filters;
     // The HCM resolves the route before the chain is built, as Envoy does.
     const enabled = filterPlanOf(owner.route(), filters).enabled;
-    const all = this.#all;
-    const decoders = this.#decoders;
+    // The lists are made at their final length: an array grown by push from empty gets V8's
+    // smallest backing store (17 slots), three of them per request for a one-filter chain.
+    const all = new Array<ActiveFilter>(enabled.length);
+    let decoderCount = 0;
+    let encoderCount = 0;
     for (let i = 0; i < enabled.length; i++) {
       const index = enabled[i]!;
       const compiled = filters[index]!;
       const active = new ActiveFilter(this, compiled.name, index, compiled.factory);
-      all.push(active);
-      if (active.filter.decodeHeaders !== undefined) {
-        active.decodeIndex = decoders.length;
-        decoders.push(active);
-      }
+      all[i] = active;
+      if (active.filter.decodeHeaders !== undefined) active.decodeIndex = decoderCount++;
+      if (active.filter.encodeHeaders !== undefined) encoderCount++;
     }
-    const encoders = this.#encoders;
+    const decoders = new Array<ActiveFilter>(decoderCount);
+    const encoders = new Array<ActiveFilter>(encoderCount);
+    let encodeIndex = 0;
     for (let i = all.length - 1; i >= 0; i--) {
       const active = all[i]!;
+      if (active.decodeIndex >= 0) decoders[active.decodeIndex] = active;
       if (active.filter.encodeHeaders === undefined) continue;
-      active.encodeIndex = encoders.length;
-      encoders.push(active);
+      active.encodeIndex = encodeIndex;
+      encoders[encodeIndex++] = active;
     }
+    this.#all = all;
+    this.#decoders = decoders;
+    this.#encoders = encoders;
   }
 
   get localReplied(): boolean {

@@ -10,6 +10,24 @@ test('new ids are UUIDv4 and distinct', () => {
   assert.notEqual(a, newRequestId());
 });
 
+test('ids stay UUIDv4 and distinct across refills of the entropy pool', () => {
+  const seen = new Set<string>();
+  // Several refills (256 ids each); every hex digit position must vary, so a byte taken twice
+  // or a digit written from a fixed table slot would show.
+  const digits = Array.from({ length: 36 }, () => new Set<string>());
+  for (let i = 0; i < 2000; i++) {
+    const id = newRequestId();
+    assert.match(id, UUID_V4);
+    seen.add(id);
+    for (let c = 0; c < 36; c++) digits[c]!.add(id[c]!);
+  }
+  assert.equal(seen.size, 2000);
+  for (let c = 0; c < 36; c++) {
+    const expected = [8, 13, 18, 23].includes(c) ? 1 : c === 14 ? 1 : c === 19 ? 4 : 16;
+    assert.equal(digits[c]!.size, expected, `position ${c}: ${[...digits[c]!].join('')}`);
+  }
+});
+
 const cases: [
   name: string,
   generate: boolean,

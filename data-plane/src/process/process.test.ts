@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import type { ListenerModel, ProxyConfig } from '../config/model.js';
 import { parseOptions } from './options.js';
 import { adsEndpoints, offsetListeners } from './primary-inputs.js';
-import { WORKER_MAX_SEMI_SPACE_MB, workerExecArgv } from './worker-pool.js';
+import {
+  WORKER_MAX_SEMI_SPACE_MB,
+  WORKER_MIN_SEMI_SPACE_MB,
+  workerExecArgv,
+} from './worker-pool.js';
 
 test('options: defaults, overrides and usage errors', () => {
   const parsed = parseOptions([
@@ -150,8 +154,21 @@ test('--access-log: one JSON line per request with Envoy operator names, flushed
 });
 
 test('workers get a larger young generation unless the operator set one', () => {
-  const flag = `--max-semi-space-size=${WORKER_MAX_SEMI_SPACE_MB}`;
-  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), ['--enable-source-maps', flag]);
-  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), ['--max-semi-space-size=8']);
-  assert.deepEqual(workerExecArgv([], '--max-semi-space-size=4 --trace-gc'), []);
+  const max = `--max-semi-space-size=${WORKER_MAX_SEMI_SPACE_MB}`;
+  const min = `--min-semi-space-size=${WORKER_MIN_SEMI_SPACE_MB}`;
+  assert.deepEqual(workerExecArgv(['--enable-source-maps'], ''), [
+    '--enable-source-maps',
+    max,
+    min,
+  ]);
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], ''), [
+    '--max-semi-space-size=8',
+    min,
+  ]);
+  assert.deepEqual(workerExecArgv(['--min-semi-space-size=2'], ''), [
+    '--min-semi-space-size=2',
+    max,
+  ]);
+  assert.deepEqual(workerExecArgv([], '--max-semi-space-size=4 --trace-gc'), [min]);
+  assert.deepEqual(workerExecArgv([], '--min-semi-space-size=4 --max-semi-space-size=4'), []);
 });

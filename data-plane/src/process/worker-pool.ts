@@ -50,20 +50,36 @@ interface Slot {
  * V8's young generation for workers, in MiB per semi-space. A proxy allocates a few short-lived
  * objects per request, and every scavenge also runs on V8's helper threads, whose CPU does not
  * show in a main-thread profile. With 32 MiB a worker proxying 100-byte responses scavenged about
- * half as often (BENCHMARKS.md, "Where the idle filters' cost goes"). An operator's own
- * `--max-semi-space-size` (node flags or NODE_OPTIONS) wins.
+ * half as often (BENCHMARKS.md, "Where the idle filters' cost goes").
  */
 export const WORKER_MAX_SEMI_SPACE_MB = 32;
 
-/** The node flags workers start with: the primary's, plus the young-generation size. */
+/**
+ * Where the young generation starts. V8 sizes it from the survival rate, and a proxy's is low
+ * (what survives a scavenge is the requests in flight), so with only a maximum it stayed small
+ * and a worker scavenged twice as often per request as with this floor (BENCHMARKS.md, "HTTP
+ * proxy", "Allocation per request"). Each scavenge pauses the requests in flight; its cost follows
+ * what survives, not the young generation's size, so fewer scavenges pause them less in all.
+ */
+export const WORKER_MIN_SEMI_SPACE_MB = 16;
+
+/**
+ * The node flags workers start with: the primary's, plus the young-generation sizes. An
+ * operator's own `--max-semi-space-size` / `--min-semi-space-size` (node flags or NODE_OPTIONS)
+ * wins.
+ */
 export function workerExecArgv(
   primaryExecArgv: readonly string[],
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
 ): string[] {
   const args = [...primaryExecArgv];
-  const given = (flag: string): boolean => flag.startsWith('--max-semi-space-size');
-  if (!args.some(given) && !nodeOptions.split(/\s+/).some(given))
+  const options = nodeOptions.split(/\s+/);
+  const given = (name: string): boolean =>
+    args.some((flag) => flag.startsWith(name)) || options.some((flag) => flag.startsWith(name));
+  if (!given('--max-semi-space-size'))
     args.push(`--max-semi-space-size=${WORKER_MAX_SEMI_SPACE_MB}`);
+  if (!given('--min-semi-space-size'))
+    args.push(`--min-semi-space-size=${WORKER_MIN_SEMI_SPACE_MB}`);
   return args;
 }
 

@@ -1,0 +1,207 @@
+// Allocation and GC per proxied request at one worker, figures that do not depend on how loaded
+// the machine is (BENCHMARKS.md, "HTTP proxy", "Allocation per request"). Starts the bench's
+// nginx backend and ferry-proxy (--concurrency 1, bench-proxy's bootstrap) under
+// `--trace-gc-nvp`, warms up, then runs wrk and sums the worker's GC events of the measured run:
+// bytes allocated (V8's `allocated`, bytes since the previous GC), scavenges and their pauses,
+// mark-compacts. Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
+// [--node-flag F]... [--trace-out FILE] (build first; needs nginx and wrk).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const configs = path.join(root, 'e2e', 'dist', 'bench', 'proxy-configs.js');
+if (!fs.existsSync(configs)) {
+  console.error('bench-alloc: e2e/dist/bench/proxy-configs.js is missing; run `npx tsc -b` first');
+  process.exit(1);
+}
+const { backendNginxConf, ferryBootstrap, BODIES } = await import(configs);
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '64' },
+    'node-flag': { type: 'string', multiple: true, default: [] },
+    /** Also write the proxy's GC trace of the measured run to this file. */
+    'trace-out': { type: 'string' },
+  },
+});
+const size = positionals[0] ?? 'small';
+if (!(size in BODIES)) {
+  console.error(`bench-alloc: size must be one of ${Object.keys(BODIES).join(', ')}, got ${size}`);
+  process.exit(1);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, name) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const up = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${name} did not listen on ${port} within 20 s`);
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-alloc-'));
+const docroot = path.join(dir, 'www');
+fs.mkdirSync(docroot);
+for (const [name, bytes] of Object.entries(BODIES))
+  fs.writeFileSync(path.join(docroot, name), Buffer.alloc(bytes, 'x'));
+const [backendPort, listenPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+fs.writeFileSync(path.join(dir, 'backend.conf'), backendNginxConf(backendPort, docroot, dir));
+fs.writeFileSync(
+  path.join(dir, 'bootstrap.json'),
+  JSON.stringify(ferryBootstrap({ listenPort, backendPort, adminPort, dir, workers: 1 })),
+);
+
+const children = [];
+function start(command, args) {
+  const child = spawn(command, args, {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  return child;
+}
+function stopAll() {
+  for (const child of children)
+    if (child.exitCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  stopAll();
+  process.exit(130);
+});
+
+try {
+  const backend = start('taskset', [
+    '-c',
+    '1',
+    'nginx',
+    '-c',
+    path.join(dir, 'backend.conf'),
+    '-g',
+    'daemon off;',
+  ]);
+  await waitForPort(backendPort, backend, 'nginx backend');
+
+  let trace = '';
+  const proxy = start('taskset', [
+    '-c',
+    '0',
+    process.execPath,
+    '--trace-gc-nvp',
+    ...values['node-flag'],
+    path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
+    '--config',
+    path.join(dir, 'bootstrap.json'),
+    '--concurrency',
+    '1',
+    '--log-level',
+    'warn',
+  ]);
+  proxy.stdout.setEncoding('utf8');
+  proxy.stdout.on('data', (chunk) => (trace += chunk));
+  proxy.stderr.pipe(process.stderr);
+  await waitForPort(listenPort, proxy, 'ferry-proxy');
+
+  const url = `http://127.0.0.1:${listenPort}/${size}`;
+  const wrk = (seconds) => {
+    const run = spawnSync(
+      'taskset',
+      ['-c', '1', 'wrk', '-t1', `-c${values.connections}`, `-d${seconds}s`, url],
+      { encoding: 'utf8' },
+    );
+    if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
+    const requests = /(\d+) requests in/.exec(run.stdout);
+    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
+    if (!requests) throw new Error(`wrk printed no request count:\n${run.stdout}`);
+    if (non2xx) throw new Error(`wrk saw ${non2xx[1]} non-2xx responses`);
+    return Number(requests[1]);
+  };
+  wrk(values.warmup);
+  const before = trace.length;
+  const requests = wrk(values.duration);
+  // The trace of the last GC of the run may still be in the pipe.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const lines = trace.slice(before).split('\n');
+  if (values['trace-out'] !== undefined) fs.writeFileSync(values['trace-out'], lines.join('\n'));
+
+  const byPid = new Map();
+  for (const line of lines) {
+    const m = /^\[(\d+):0x[0-9a-f]+\]\s+\d+ ms: (.*)$/.exec(line);
+    if (!m) continue;
+    const fields = Object.fromEntries(
+      m[2]
+        .split(' ')
+        .map((kv) => kv.split('='))
+        .filter((kv) => kv.length === 2),
+    );
+    const list = byPid.get(m[1]) ?? [];
+    list.push(fields);
+    byPid.set(m[1], list);
+  }
+  // The primary (the spawned process) hardly allocates; the worker is the other pid.
+  const workerPid = [...byPid.keys()]
+    .filter((pid) => Number(pid) !== proxy.pid)
+    .sort((a, b) => byPid.get(b).length - byPid.get(a).length)[0];
+  const events = workerPid ? byPid.get(workerPid) : [];
+  const scavenges = events.filter((e) => e.gc === 's');
+  const marks = events.filter((e) => e.gc === 'mc' || e.gc === 'ms');
+  const sum = (list, key) => list.reduce((acc, e) => acc + Number(e[key] ?? 0), 0);
+  const allocated = sum(events, 'allocated');
+  const pauses = scavenges.map((e) => Number(e.pause)).sort((a, b) => a - b);
+  const per100k = (n) => ((n * 100_000) / requests).toFixed(1);
+  const result = {
+    size,
+    requests,
+    nodeFlags: values['node-flag'],
+    bytesPerRequest: Math.round(allocated / requests),
+    scavengesPer100k: Number(per100k(scavenges.length)),
+    scavengePauseMsPer100k: Number(per100k(sum(scavenges, 'pause'))),
+    scavengePauseMaxMs: pauses.at(-1) ?? 0,
+    // What a scavenge costs grows with what survives it, not with the garbage.
+    survivedKiBPerScavenge: Math.round(
+      sum(scavenges, 'new_space_survived') / 1024 / Math.max(1, scavenges.length),
+    ),
+    promotedKiBPerScavenge: Math.round(
+      sum(scavenges, 'promoted') / 1024 / Math.max(1, scavenges.length),
+    ),
+    markCompacts: marks.length,
+    markCompactPauseMs: Number(sum(marks, 'pause').toFixed(1)),
+  };
+  console.log(JSON.stringify(result));
+} finally {
+  stopAll();
+}
