@@ -357,7 +357,8 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private failFraming(error: FramingError): void {
     this.decoder = null;
     this.sendStatus(error);
-    if ((this.flags & CANCELLED) === 0) super.emit('error', { ...error });
+    // As on a grpc-js server call: the handler hears of the failure through `error`, if it listens.
+    if (this.listenerCount('error') > 0) super.emit('error', { ...error });
   }
 
   private clearDeadline(): void {
@@ -391,8 +392,13 @@ function onStreamData(this: ServerHttp2Stream, chunk: Buffer): void {
   callOf(this)?.receive(chunk);
 }
 
+/**
+ * `end` is the client's half-close, unless the stream was aborted (reset by the client, or its
+ * session destroyed): node:http2 then ends the readable side too, and `close` follows, where the
+ * call is cancelled.
+ */
 function onStreamEnd(this: ServerHttp2Stream): void {
-  callOf(this)?.receiveEnd();
+  if (!this.aborted) callOf(this)?.receiveEnd();
 }
 
 function onStreamClose(this: ServerHttp2Stream): void {

@@ -39,6 +39,7 @@ export class GrpcLiteServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly maxReceive: number;
   private keepaliveTimer: NodeJS.Timeout | null = null;
+  private closing = false;
   /** Sessions whose keepalive PING is unanswered, with when it was sent. */
   private readonly pinging = new Map<http2.ServerHttp2Session, number>();
 
@@ -91,6 +92,7 @@ export class GrpcLiteServer {
 
   /** Stops accepting connections and closes every session; resolves when all are gone. */
   close(): Promise<void> {
+    this.closing = true;
     if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = null;
     return new Promise((resolve) => {
@@ -101,6 +103,7 @@ export class GrpcLiteServer {
 
   /** Ends every session now, resetting open streams. */
   forceClose(): void {
+    this.closing = true;
     for (const session of this.sessions) session.destroy();
   }
 
@@ -110,6 +113,11 @@ export class GrpcLiteServer {
   }
 
   private onSession(session: http2.ServerHttp2Session): void {
+    // A connection accepted while closing would hold close() open.
+    if (this.closing) {
+      session.destroy();
+      return;
+    }
     this.sessions.add(session);
     session.once('close', () => {
       this.sessions.delete(session);
@@ -191,7 +199,6 @@ export class GrpcLiteServer {
       const ms = parseTimeout(timeout);
       if (Number.isNaN(ms)) {
         call.sendStatus({ code: status.INTERNAL, details: `malformed grpc-timeout "${timeout}"` });
-        stream.resume();
         return;
       }
       call.setDeadline(ms);
