@@ -40,7 +40,6 @@ const TUNED_HTTP2 = {
 };
 const KEEPALIVE = { intervalMs: 30_000, timeoutMs: 10_000 };
 
-
 function passthrough(value) {
   return value;
 }
@@ -143,11 +142,9 @@ async function runClients() {
       for (let i = done; i < Math.min(count, done + batch); i++) {
         wave.push(
           new Promise((resolve, reject) => {
-            const client = new grpc.Client(
-              `127.0.0.1:${port}`,
-              grpc.credentials.createInsecure(),
-              { 'grpc.use_local_subchannel_pool': 1 },
-            );
+            const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+              'grpc.use_local_subchannel_pool': 1,
+            });
             const call = client.makeBidiStreamRequest(METHOD, passthrough, passthrough);
             call.once('data', () => resolve());
             call.on('error', (error) => reject(error));
