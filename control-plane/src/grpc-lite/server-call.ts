@@ -380,7 +380,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
   ':status': 200,
   'content-type': GRPC_CONTENT_TYPE,
   'grpc-accept-encoding': 'identity',
-}) as OutgoingHttpHeaders;
+});
 const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true });
 const END_STREAM = Object.freeze({ endStream: true });
 

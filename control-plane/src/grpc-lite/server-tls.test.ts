@@ -7,9 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCa, type TestCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import { GrpcLiteServer } from './server.js';
 import type { LiteServerCall, LiteUnaryCallback } from './server-call.js';
-import { TEST_SERVICE, TestClient } from './test-service.js';
-
-type Json = Record<string, unknown>;
+import { newTestClient, TEST_SERVICE, type Json } from './test-service.js';
 
 const implementation = {
   Unary(call: LiteServerCall, callback: LiteUnaryCallback): void {
@@ -66,13 +64,11 @@ describe('grpc-lite server over TLS', () => {
   }
 
   function call(port: number, credentials: grpc.ChannelCredentials): Promise<Json> {
-    const client = new TestClient(`127.0.0.1:${port}`, credentials);
+    const client = newTestClient(`127.0.0.1:${port}`, credentials);
     clients.push(client);
     return new Promise((resolve, reject) => {
-      (client as unknown as { unary: (...a: unknown[]) => void }).unary(
-        {},
-        { deadline: Date.now() + 10_000 },
-        (error: grpc.ServiceError | null, value: Json) => (error ? reject(error) : resolve(value)),
+      client.unary({}, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, value) =>
+        error ? reject(error) : resolve(value),
       );
     });
   }

@@ -6,9 +6,14 @@ import { startTcpRelay, type TcpRelay } from '@ferry/shared/testing/tcp-relay';
 import { frameMessage } from './framing.js';
 import { GrpcLiteServer, type GrpcLiteServerOptions } from './server.js';
 import type { LiteServerCall, LiteUnaryCallback } from './server-call.js';
-import { next, TEST_SERVICE, TestClient, waitFor } from './test-service.js';
-
-type Json = Record<string, unknown>;
+import {
+  newTestClient,
+  next,
+  TEST_SERVICE,
+  waitFor,
+  type Json,
+  type TestClientApi,
+} from './test-service.js';
 
 /** Server-side calls, in arrival order, for checks on what the server saw. */
 let calls: LiteServerCall[] = [];
@@ -20,7 +25,7 @@ const implementation = {
     if (request.fail !== undefined) {
       const metadata = new grpc.Metadata();
       metadata.set('x-why', 'asked');
-      callback({ ...(request.fail as Json), metadata } as never);
+      callback({ ...(request.fail as { code: number; details: string }), metadata });
       return;
     }
     const trailer = new grpc.Metadata();
@@ -104,22 +109,21 @@ describe('grpc-lite server with grpc-js clients', () => {
     return server.listen(0);
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  function client(port: number): any {
-    const c = new TestClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  function client(port: number): TestClientApi {
+    const c = newTestClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     clients.push(c);
     return c;
   }
 
   function unary(
-    c: { unary: (...args: unknown[]) => grpc.ClientUnaryCall },
+    c: TestClientApi,
     request: Json,
     metadata = new grpc.Metadata(),
   ): Promise<{ error: grpc.ServiceError | null; value: Json; trailers: grpc.Metadata }> {
     return new Promise((resolve) => {
       let value: Json = {};
       let error: grpc.ServiceError | null = null;
-      const call = c.unary(request, metadata, (e: grpc.ServiceError | null, v: Json) => {
+      const call = c.unary(request, metadata, {}, (e, v) => {
         error = e;
         value = v;
       });
@@ -180,9 +184,7 @@ describe('grpc-lite server with grpc-js clients', () => {
   test('client streaming: the handler sees every message and answers at the end', async () => {
     const port = await start();
     const result = new Promise<Json>((resolve, reject) => {
-      const call = client(port).clientStream((e: Error | null, v: Json) =>
-        e ? reject(e) : resolve(v),
-      );
+      const call = client(port).clientStream((e, v) => (e ? reject(e) : resolve(v)));
       for (const v of [1, 2, 3, 4]) call.write({ v });
       call.end();
     });
@@ -231,7 +233,7 @@ describe('grpc-lite server with grpc-js clients', () => {
 
   test('an unknown method is UNIMPLEMENTED', async () => {
     const port = await start();
-    const c = client(port) as grpc.Client;
+    const c = client(port);
     const error = await new Promise<grpc.ServiceError>((resolve) => {
       c.makeUnaryRequest(
         '/ferry.test.Lite/Nope',
@@ -300,7 +302,7 @@ describe('grpc-lite server with grpc-js clients', () => {
           stream.close();
         }
       });
-      stream.on('trailers', (h) => {
+      stream.on('trailers', (h: http2.IncomingHttpHeaders) => {
         final = h;
         stream.close();
       });

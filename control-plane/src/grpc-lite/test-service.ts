@@ -35,7 +35,28 @@ export const TEST_SERVICE = {
   Chat: method('Chat', true, true),
 } satisfies grpc.ServiceDefinition;
 
-export const TestClient = grpc.makeGenericClientConstructor(TEST_SERVICE, 'Lite');
+export type Json = Record<string, unknown>;
+
+/** The generated client's methods, typed. */
+export interface TestClientApi extends grpc.Client {
+  unary(
+    request: Json,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, value: Json) => void,
+  ): grpc.ClientUnaryCall;
+  serverStream(request: Json): grpc.ClientReadableStream<Json>;
+  clientStream(
+    callback: (error: grpc.ServiceError | null, value: Json) => void,
+  ): grpc.ClientWritableStream<Json>;
+  chat(): grpc.ClientDuplexStream<Json, Json>;
+}
+
+const TestClient = grpc.makeGenericClientConstructor(TEST_SERVICE, 'Lite');
+
+export function newTestClient(target: string, credentials: grpc.ChannelCredentials): TestClientApi {
+  return new TestClient(target, credentials) as unknown as TestClientApi;
+}
 
 /** The first of `emitter`'s `event`, or a rejection after `ms`. */
 export function next<T = unknown>(
