@@ -30,6 +30,8 @@ export interface LiteMethod {
   readonly requestDeserialize: (bytes: Buffer) => unknown;
   readonly responseSerialize: (value: never) => Buffer;
   readonly handler: (...args: never[]) => void;
+  /** Largest request message accepted (the server's limit). */
+  readonly maxReceiveLength: number;
 }
 
 /** A status a handler ends a call with (grpc-js's `ServerErrorResponse`/`StatusObject` shape). */
@@ -61,14 +63,16 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private deadlineAt = Number.POSITIVE_INFINITY;
   private trailers: OutgoingHttpHeaders | null = null;
   private cachedMetadata: Metadata | null = null;
+  /** The request's custom headers, until `metadata` is first read; null when there are none. */
+  private headers: Record<string, string | string[]> | null;
 
   constructor(
     readonly stream: ServerHttp2Stream,
     private readonly method: LiteMethod,
-    private headers: IncomingHttpHeaders | null,
-    private readonly maxReceiveLength: number,
+    headers: IncomingHttpHeaders,
   ) {
     super();
+    this.headers = customHeaders(headers);
     (stream as LinkedStream)[kCall] = this;
     stream.on('data', onStreamData);
     stream.on('end', onStreamEnd);
@@ -81,10 +85,15 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     return (this.flags & CANCELLED) !== 0;
   }
 
-  /** The request metadata (built on first use from the request headers). */
+  /**
+   * The request metadata: the request's headers but for pseudo-headers and those of the gRPC
+   * and HTTP transport (`content-type`, `te`, `user-agent`, `grpc-timeout`, the encodings), which
+   * the server has consumed. Built on first use.
+   */
   get metadata(): Metadata {
     if (this.cachedMetadata === null) {
-      this.cachedMetadata = Metadata.fromHttp2Headers(this.headers ?? {});
+      this.cachedMetadata =
+        this.headers === null ? new Metadata() : Metadata.fromHttp2Headers(this.headers);
       this.headers = null;
     }
     return this.cachedMetadata;
@@ -252,7 +261,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   /** @internal */
   receive(chunk: Buffer): void {
     if ((this.flags & STATUS_SENT) !== 0) return;
-    this.decoder ??= new MessageDecoder(this.maxReceiveLength);
+    this.decoder ??= new MessageDecoder(this.method.maxReceiveLength);
     const error = this.decoder.push(chunk, this);
     if (error !== null) this.failFraming(error);
   }
@@ -383,6 +392,35 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
 });
 const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true });
 const END_STREAM = Object.freeze({ endStream: true });
+
+/** Headers that are transport, not metadata; a call keeps only the others. */
+const TRANSPORT_HEADERS = new Set([
+  'content-type',
+  'te',
+  'user-agent',
+  'grpc-timeout',
+  'grpc-encoding',
+  'grpc-accept-encoding',
+  'accept-encoding',
+  'http2-settings',
+]);
+
+/**
+ * The custom headers of a request, or null when it has none (an Envoy or grpc-js xDS stream
+ * usually has none): a call does not hold node's whole header object, which is a dictionary
+ * of a dozen strings.
+ */
+function customHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> | null {
+  let kept: Record<string, string | string[]> | null = null;
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 0x3a /* ':' */ || TRANSPORT_HEADERS.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    kept ??= {};
+    kept[name] = value;
+  }
+  return kept;
+}
 
 function callOf(stream: ServerHttp2Stream): LiteServerCall | undefined {
   return (stream as LinkedStream)[kCall];

@@ -35,6 +35,7 @@ const implementation = {
       {
         echo: request.echo,
         auth: call.metadata.get('authorization')[0] ?? null,
+        keys: Object.keys(call.metadata.getMap()).sort(),
         peer: call.getPeer(),
         tls: call.getAuthContext().transportSecurityType ?? null,
         cn: call.getAuthContext().sslPeerCertificate?.subject?.CN ?? null,
@@ -141,6 +142,10 @@ describe('grpc-lite server with grpc-js clients', () => {
     assert.equal(error, null);
     assert.equal(value.echo, 'hi');
     assert.equal(value.auth, 'Bearer t0ken');
+    metadata.set('x-ferry-node', 'n1');
+    const second = await unary(client(port), { echo: 'again' }, metadata);
+    assert.deepEqual(value.keys, ['authorization'], 'transport headers are not metadata');
+    assert.deepEqual(second.value.keys, ['authorization', 'x-ferry-node']);
     assert.match(String(value.peer), /^127\.0\.0\.1:\d+$/);
     assert.equal(value.tls, null);
     assert.deepEqual(trailers.get('x-trailer'), ['unary']);

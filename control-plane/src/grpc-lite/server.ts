@@ -74,6 +74,7 @@ export class GrpcLiteServer {
         requestDeserialize: definition.requestDeserialize,
         responseSerialize: definition.responseSerialize as (value: never) => Buffer,
         handler: handler as (...args: never[]) => void,
+        maxReceiveLength: this.maxReceive,
       });
     }
   }
@@ -119,10 +120,8 @@ export class GrpcLiteServer {
       return;
     }
     this.sessions.add(session);
-    session.once('close', () => {
-      this.sessions.delete(session);
-      this.pinging.delete(session);
-    });
+    (session as OwnedSession)[kOwner] = this;
+    session.once('close', onSessionClose);
     if (this.options.keepalive !== undefined && this.keepaliveTimer === null) {
       this.startKeepalive(this.options.keepalive);
     }
@@ -133,6 +132,12 @@ export class GrpcLiteServer {
    * and closes those whose PING has waited longer than `timeoutMs`. A session's PINGs are
    * therefore `intervalMs` apart, within one tick.
    */
+  /** @internal */
+  forgetSession(session: http2.ServerHttp2Session): void {
+    this.sessions.delete(session);
+    this.pinging.delete(session);
+  }
+
   private startKeepalive(keepalive: GrpcLiteKeepalive): void {
     const tick = Math.max(100, Math.min(keepalive.intervalMs, keepalive.timeoutMs));
     let lastRound = 0;
@@ -193,7 +198,7 @@ export class GrpcLiteServer {
       stream.resume();
       return;
     }
-    const call = new LiteServerCall(stream, method, headers, this.maxReceive);
+    const call = new LiteServerCall(stream, method, headers);
     const timeout = headers['grpc-timeout'];
     if (typeof timeout === 'string') {
       const ms = parseTimeout(timeout);
@@ -208,3 +213,11 @@ export class GrpcLiteServer {
 }
 
 function ignore(): void {}
+
+const kOwner = Symbol('grpc-lite server');
+type OwnedSession = http2.ServerHttp2Session & { [kOwner]?: GrpcLiteServer };
+
+/** A module function, not a closure per connection. */
+function onSessionClose(this: http2.ServerHttp2Session): void {
+  (this as OwnedSession)[kOwner]?.forgetSession(this);
+}
