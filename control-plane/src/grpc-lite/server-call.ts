@@ -53,6 +53,7 @@ const kCall = Symbol('grpc-lite call');
 type LinkedStream = ServerHttp2Stream & { [kCall]?: LiteServerCall };
 
 const GRPC_CONTENT_TYPE = 'application/grpc+proto';
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class LiteServerCall extends EventEmitter implements MessageSink {
   /** The request of a unary or server-streaming call, once received. */
@@ -99,9 +100,13 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     return this.cachedMetadata;
   }
 
-  /** Arms the call's deadline (from `grpc-timeout`). */
+  /**
+   * Arms the call's deadline (from `grpc-timeout`). One beyond a timer's range (~24.8 days) is
+   * kept as a date but never fires.
+   */
   setDeadline(timeoutMs: number): void {
     this.deadlineAt = Date.now() + timeoutMs;
+    if (timeoutMs > MAX_TIMER_MS) return;
     this.deadlineTimer = setTimeout(onDeadline, timeoutMs, this);
     this.deadlineTimer.unref();
   }
