@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { createCa, type TestCa, type TestCert } from '@ferry/shared/testing/test-pki';
 import { GrpcLiteServer } from './server.js';
@@ -90,6 +91,40 @@ describe('grpc-lite server over TLS', () => {
       ),
     );
     assert.deepEqual(value, { tls: 'ssl', cn: 'proxy-1' });
+  });
+
+  test('a TLS socket verified by its own listener and injected is served, its peer known', async () => {
+    const server = new GrpcLiteServer();
+    servers.push(server);
+    server.addService(TEST_SERVICE, implementation as never);
+    const listener = tls.createServer(
+      {
+        key: serverCert.key,
+        cert: serverCert.cert,
+        ca: ca.cert,
+        requestCert: true,
+        rejectUnauthorized: true,
+        ALPNProtocols: ['h2'],
+      },
+      (socket) => server.injectConnection(socket),
+    );
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (listener.address() as { port: number }).port;
+      const value = await call(
+        port,
+        grpc.credentials.createSsl(
+          Buffer.from(ca.cert),
+          Buffer.from(clientCert.key),
+          Buffer.from(clientCert.cert),
+        ),
+      );
+      assert.deepEqual(value, { tls: 'ssl', cn: 'proxy-1' });
+    } finally {
+      for (const client of clients.splice(0)) client.close();
+      server.forceClose();
+      await new Promise((resolve) => listener.close(resolve));
+    }
   });
 
   test('mTLS: a client without a certificate, or with one from another CA, is refused', async () => {

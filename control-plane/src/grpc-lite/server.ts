@@ -5,6 +5,7 @@
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SecureServerOptions } from 'node:http2';
 import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { LiteServerCall, type LiteMethod } from './server-call.js';
@@ -89,6 +90,18 @@ export class GrpcLiteServer {
         resolve((this.server.address() as AddressInfo).port);
       });
     });
+  }
+
+  /**
+   * Serves gRPC on a connection accepted elsewhere, e.g. a TLS socket a listener has already
+   * verified (grpc-js's connection injector). The server must be plaintext (no `tls` option);
+   * `getAuthContext()` reads the TLS peer from the socket.
+   */
+  injectConnection(socket: Duplex): void {
+    if (this.options.tls !== undefined) {
+      throw new Error('grpc-lite: injectConnection needs a server without the tls option');
+    }
+    this.server.emit('connection', socket);
   }
 
   /** Stops accepting connections and closes every session; resolves when all are gone. */
