@@ -10,7 +10,12 @@
  * returning: messages are not buffered for a late reader.
  */
 import { EventEmitter } from 'node:events';
-import type { ServerHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import {
+  constants as http2Constants,
+  type ServerHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { frameMessage, MessageDecoder, type FramingError, type MessageSink } from './framing.js';
@@ -32,6 +37,30 @@ export interface LiteMethod {
   readonly handler: (...args: never[]) => void;
   /** Largest request message accepted (the server's limit). */
   readonly maxReceiveLength: number;
+  /** The server's gate, run in front of the handler (see `LiteCallGate`). */
+  readonly gate: LiteCallGate | undefined;
+}
+
+/**
+ * Runs in front of every call's handler, for decisions such as authorization that must hold
+ * before a handler sees anything. A gate keeps what it needs per call in `call.gateState`.
+ */
+export interface LiteCallGate {
+  /**
+   * Before the handler starts and before any message is read: the request metadata, peer and
+   * TLS peer are known. Ending the call here (`sendStatus`) refuses it; the handler never runs.
+   */
+  open(call: LiteServerCall): void;
+  /**
+   * Each request message, before the handler sees it. False drops the message; the gate has
+   * then ended the call (`sendStatus`).
+   */
+  message(call: LiteServerCall, message: unknown): boolean;
+  /**
+   * Once per call, when its status is sent or it is cancelled, however it ends (also for a call
+   * ended before `open`, e.g. by a malformed `grpc-timeout`).
+   */
+  ended(call: LiteServerCall): void;
 }
 
 /** A status a handler ends a call with (grpc-js's `ServerErrorResponse`/`StatusObject` shape). */
@@ -58,6 +87,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class LiteServerCall extends EventEmitter implements MessageSink {
   /** The request of a unary or server-streaming call, once received. */
   request: unknown = undefined;
+  /** What the server's gate keeps for this call (undefined without a gate). */
+  gateState: unknown = undefined;
   private flags = 0;
   private decoder: MessageDecoder | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
@@ -192,6 +223,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     if ((this.flags & STATUS_SENT) !== 0) return;
     this.flags |= STATUS_SENT;
     this.clearDeadline();
+    this.method.gate?.ended(this);
     if ((this.flags & CLOSED) !== 0 || this.stream.destroyed) return;
     const code = typeof outcome.code === 'number' ? outcome.code : status.UNKNOWN;
     const details = outcome.details ?? (outcome as LiteStatus).message ?? '';
@@ -210,6 +242,22 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     this.trailers = trailers;
     this.stream.once('wantTrailers', onWantTrailers);
     this.stream.end();
+  }
+
+  /**
+   * Ends the call now, dropping whatever is queued for it: the stream is reset with
+   * ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED. For a client that stopped
+   * reading, whose queued messages (and so a status sent after them) would never be written.
+   */
+  reset(): void {
+    if ((this.flags & STATUS_SENT) === 0) {
+      this.flags |= STATUS_SENT;
+      this.clearDeadline();
+      this.method.gate?.ended(this);
+    }
+    if (!this.stream.destroyed && !this.stream.closed) {
+      this.stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
   }
 
   pause(): this {
@@ -248,6 +296,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
       });
       return;
     }
+    if (this.method.gate !== undefined && !this.method.gate.message(this, message)) return;
     if (this.method.requestStream) {
       super.emit('data', message);
       return;
@@ -305,6 +354,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     this.trailers = null;
     if ((this.flags & STATUS_SENT) === 0) {
       this.flags |= STATUS_SENT | CANCELLED;
+      this.method.gate?.ended(this);
       super.emit('cancelled', 'cancelled');
     }
     super.emit('close');
@@ -342,8 +392,15 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     else handler(this, this.unaryCallback());
   }
 
-  /** @internal Starts the handler of a client-streaming or bidi call. */
+  /**
+   * @internal Runs the gate, then starts the handler of a client-streaming or bidi call (the
+   * others start once their request has arrived).
+   */
   start(): void {
+    if (this.method.gate !== undefined) {
+      this.method.gate.open(this);
+      if ((this.flags & STATUS_SENT) !== 0) return;
+    }
     const handler = this.method.handler as (
       call: LiteServerCall,
       callback?: LiteUnaryCallback,
@@ -382,6 +439,15 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     }
   }
 }
+
+/**
+ * A method's handler: bidi and server-streaming handlers take the call only; unary and
+ * client-streaming ones answer through the callback.
+ */
+export type LiteHandler = (call: LiteServerCall, callback: LiteUnaryCallback) => void;
+
+/** A service's handlers by method name (as grpc-js's `addService` takes them). */
+export type LiteServiceImplementation = Readonly<Record<string, LiteHandler>>;
 
 /** The callback of unary and client-streaming handlers, as in grpc-js. */
 export type LiteUnaryCallback = (

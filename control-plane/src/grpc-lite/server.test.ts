@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startTcpRelay, type TcpRelay } from '@ferry/shared/testing/tcp-relay';
 import { frameMessage } from './framing.js';
 import { GrpcLiteServer, type GrpcLiteServerOptions } from './server.js';
-import type { LiteServerCall, LiteUnaryCallback } from './server-call.js';
+import type { LiteCallGate, LiteServerCall, LiteUnaryCallback } from './server-call.js';
 import {
   newTestClient,
   next,
@@ -79,6 +79,11 @@ const implementation = {
     call.on('data', (m: Json) => {
       if (m.status !== undefined) call.emit('error', m.status);
       else if (m.end === true) call.end();
+      else if (m.reset === true) {
+        // More than the HTTP/2 window: some are still queued when the call is reset.
+        for (let i = 0; i < 8; i++) call.write({ pad: 'p'.repeat(64 * 1024) });
+        call.reset();
+      }
       else call.write({ echo: m.echo });
     });
     call.on('end', () => call.end());
@@ -265,6 +270,102 @@ describe('grpc-lite server with grpc-js clients', () => {
     await closed;
     assert.equal(serverCall.cancelled, true);
     assert.equal(serverCall.write({ i: 1 }), false, 'writes after a cancel are refused');
+  });
+
+  test('reset(): a call whose writes are stuck ends now, RESOURCE_EXHAUSTED at the client', async () => {
+    const port = await start();
+    const call: grpc.ClientDuplexStream<Json, Json> = client(port).chat();
+    call.on('error', () => undefined);
+    call.write({ reset: true });
+    const final = await next<grpc.StatusObject>(call, 'status');
+    assert.equal(final.code, grpc.status.RESOURCE_EXHAUSTED, final.details);
+    const serverCall = calls[0]!;
+    await waitFor(() => serverCall.stream.closed, 'the server stream closed');
+    assert.equal(serverCall.write({ late: true }), false, 'writes after a reset are refused');
+  });
+
+  describe('a gate in front of the handlers', () => {
+    const events: string[] = [];
+    const gate: LiteCallGate = {
+      open(call) {
+        events.push(`open ${call.getPath()}`);
+        if (call.metadata.get('x-refuse').length > 0) {
+          call.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: 'refused at open' });
+        }
+      },
+      message(call, message) {
+        events.push(`message ${JSON.stringify(message)}`);
+        if ((message as Json).drop !== true) return true;
+        call.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: 'refused message' });
+        return false;
+      },
+      ended(call) {
+        events.push(`ended ${call.getPath()}`);
+      },
+    };
+
+    afterEach(() => {
+      events.length = 0;
+    });
+
+    test('a call refused at open never reaches its handler', async () => {
+      const port = await start({ gate });
+      const metadata = new grpc.Metadata();
+      metadata.set('x-refuse', '1');
+      const { error } = await unary(client(port), { echo: 'x' }, metadata);
+      assert.equal(error?.code, grpc.status.PERMISSION_DENIED);
+      assert.equal(error?.details, 'refused at open');
+      const call: grpc.ClientDuplexStream<Json, Json> = client(port).chat(metadata);
+      call.on('error', () => undefined);
+      const final = await next<grpc.StatusObject>(call, 'status');
+      assert.equal(final.code, grpc.status.PERMISSION_DENIED);
+      assert.equal(calls.length, 0, 'no handler ran');
+      assert.deepEqual(events, [
+        'open /ferry.test.Lite/Unary',
+        'ended /ferry.test.Lite/Unary',
+        'open /ferry.test.Lite/Chat',
+        'ended /ferry.test.Lite/Chat',
+      ]);
+    });
+
+    test('each message passes the gate before the handler; a refused one ends the call', async () => {
+      const port = await start({ gate });
+      const call: grpc.ClientDuplexStream<Json, Json> = client(port).chat();
+      const got: unknown[] = [];
+      call.on('data', (m: Json) => got.push(m.echo));
+      call.on('error', () => undefined);
+      call.write({ echo: 'a' });
+      await waitFor(() => got.length === 1, 'the first echo');
+      call.write({ echo: 'b', drop: true });
+      const final = await next<grpc.StatusObject>(call, 'status');
+      assert.equal(final.code, grpc.status.PERMISSION_DENIED);
+      assert.equal(final.details, 'refused message');
+      assert.deepEqual(got, ['a'], 'the refused message never reached the handler');
+      assert.deepEqual(events, [
+        'open /ferry.test.Lite/Chat',
+        'message {"echo":"a"}',
+        'message {"echo":"b","drop":true}',
+        'ended /ferry.test.Lite/Chat',
+      ]);
+      const { value } = await unary(client(port), { echo: 'c' });
+      assert.equal(value.echo, 'c', 'a unary request passes the gate before its handler');
+      await waitFor(() => events.length === 7, 'the unary call ended');
+      assert.deepEqual(events.slice(4), [
+        'open /ferry.test.Lite/Unary',
+        'message {"echo":"c"}',
+        'ended /ferry.test.Lite/Unary',
+      ]);
+    });
+
+    test('a client cancel ends the call at the gate', async () => {
+      const port = await start({ gate });
+      const call: grpc.ClientReadableStream<Json> = client(port).serverStream({ hold: true });
+      call.on('error', () => undefined);
+      await next(call, 'data');
+      call.cancel();
+      await waitFor(() => events.includes('ended /ferry.test.Lite/ServerStream'), 'ended');
+      assert.equal(calls[0]!.cancelled, true);
+    });
   });
 
   // Raw HTTP/2 requests for what a grpc-js client never sends.

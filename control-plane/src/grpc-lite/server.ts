@@ -7,8 +7,13 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureServerOptions } from 'node:http2';
-import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { LiteServerCall, type LiteMethod } from './server-call.js';
+import { status, type ServiceDefinition } from '@grpc/grpc-js';
+import {
+  LiteServerCall,
+  type LiteCallGate,
+  type LiteMethod,
+  type LiteServiceImplementation,
+} from './server-call.js';
 import { encodeGrpcMessage, parseTimeout } from './wire.js';
 
 export interface GrpcLiteKeepalive {
@@ -29,6 +34,8 @@ export interface GrpcLiteServerOptions {
   readonly tls?: SecureServerOptions;
   /** `node:http2` session options (settings, `maxSessionMemory`, ...). */
   readonly http2?: http2.ServerOptions;
+  /** Runs in front of every call's handler (server-call.ts, `LiteCallGate`). */
+  readonly gate?: LiteCallGate;
 }
 
 /** grpc-js's default receive limit. */
@@ -41,6 +48,9 @@ export class GrpcLiteServer {
   private readonly maxReceive: number;
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private closing = false;
+  /** close()'s promise, and its resolver while it waits for the last session. */
+  private closed: Promise<void> | null = null;
+  private onLastSession: (() => void) | null = null;
   /** Sessions whose keepalive PING is unanswered, with when it was sent. */
   private readonly pinging = new Map<http2.ServerHttp2Session, number>();
 
@@ -58,7 +68,7 @@ export class GrpcLiteServer {
   }
 
   /** Registers every method of `service` with its handler in `implementation`. */
-  addService(service: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+  addService(service: ServiceDefinition, implementation: LiteServiceImplementation): void {
     for (const [name, definition] of Object.entries(service)) {
       const handler =
         implementation[name] ?? implementation[definition.originalName ?? ''] ?? undefined;
@@ -76,6 +86,7 @@ export class GrpcLiteServer {
         responseSerialize: definition.responseSerialize as (value: never) => Buffer,
         handler: handler as (...args: never[]) => void,
         maxReceiveLength: this.maxReceive,
+        gate: this.options.gate,
       });
     }
   }
@@ -104,20 +115,32 @@ export class GrpcLiteServer {
     this.server.emit('connection', socket);
   }
 
-  /** Stops accepting connections and closes every session; resolves when all are gone. */
+  /**
+   * Stops accepting connections and closes every session once its open streams have ended;
+   * resolves when all are gone. Idempotent.
+   */
   close(): Promise<void> {
+    if (this.closed !== null) return this.closed;
     this.closing = true;
     if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = null;
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const session of this.sessions) session.close();
+    // Resolves when the sessions are gone, not on the net server's close: sessions injected
+    // (injectConnection) are not the net server's connections.
+    this.closed = new Promise<void>((resolve) => {
+      if (this.sessions.size === 0) resolve();
+      else this.onLastSession = resolve;
     });
+    if (this.server.listening) this.server.close();
+    for (const session of this.sessions) session.close();
+    return this.closed;
   }
 
-  /** Ends every session now, resetting open streams. */
+  /** Stops accepting connections and ends every session now, resetting open streams. */
   forceClose(): void {
     this.closing = true;
+    if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
+    if (this.server.listening) this.server.close();
     for (const session of this.sessions) session.destroy();
   }
 
@@ -150,6 +173,10 @@ export class GrpcLiteServer {
   forgetSession(session: http2.ServerHttp2Session): void {
     this.sessions.delete(session);
     this.pinging.delete(session);
+    if (this.sessions.size === 0 && this.onLastSession !== null) {
+      this.onLastSession();
+      this.onLastSession = null;
+    }
   }
 
   private startKeepalive(keepalive: GrpcLiteKeepalive): void {

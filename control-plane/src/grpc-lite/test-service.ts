@@ -49,7 +49,7 @@ export interface TestClientApi extends grpc.Client {
   clientStream(
     callback: (error: grpc.ServiceError | null, value: Json) => void,
   ): grpc.ClientWritableStream<Json>;
-  chat(): grpc.ClientDuplexStream<Json, Json>;
+  chat(metadata?: grpc.Metadata): grpc.ClientDuplexStream<Json, Json>;
 }
 
 const TestClient = grpc.makeGenericClientConstructor(TEST_SERVICE, 'Lite');
