@@ -34,7 +34,7 @@ export interface LiteMethod {
   readonly responseStream: boolean;
   readonly requestDeserialize: (bytes: Buffer) => unknown;
   readonly responseSerialize: (value: never) => Buffer;
-  readonly handler: (...args: never[]) => void;
+  readonly handler: LiteHandler;
   /** Largest request message accepted (the server's limit). */
   readonly maxReceiveLength: number;
   /** The server's gate, run in front of the handler (see `LiteCallGate`). */

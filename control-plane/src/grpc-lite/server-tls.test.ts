@@ -60,7 +60,7 @@ describe('grpc-lite server over TLS', () => {
       },
     });
     servers.push(server);
-    server.addService(TEST_SERVICE, implementation as never);
+    server.addService(TEST_SERVICE, implementation);
     return server.listen(0);
   }
 
@@ -96,7 +96,7 @@ describe('grpc-lite server over TLS', () => {
   test('a TLS socket verified by its own listener and injected is served, its peer known', async () => {
     const server = new GrpcLiteServer();
     servers.push(server);
-    server.addService(TEST_SERVICE, implementation as never);
+    server.addService(TEST_SERVICE, implementation);
     const listener = tls.createServer(
       {
         key: serverCert.key,

@@ -83,8 +83,7 @@ const implementation = {
         // More than the HTTP/2 window: some are still queued when the call is reset.
         for (let i = 0; i < 8; i++) call.write({ pad: 'p'.repeat(64 * 1024) });
         call.reset();
-      }
-      else call.write({ echo: m.echo });
+      } else call.write({ echo: m.echo });
     });
     call.on('end', () => call.end());
   },
@@ -111,7 +110,7 @@ describe('grpc-lite server with grpc-js clients', () => {
 
   async function start(options: GrpcLiteServerOptions = {}): Promise<number> {
     server = new GrpcLiteServer(options);
-    server.addService(TEST_SERVICE, implementation as never);
+    server.addService(TEST_SERVICE, implementation);
     return server.listen(0);
   }
 

@@ -84,7 +84,7 @@ export class GrpcLiteServer {
         responseStream: definition.responseStream,
         requestDeserialize: definition.requestDeserialize,
         responseSerialize: definition.responseSerialize as (value: never) => Buffer,
-        handler: handler as (...args: never[]) => void,
+        handler,
         maxReceiveLength: this.maxReceive,
         gate: this.options.gate,
       });

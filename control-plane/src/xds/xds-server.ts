@@ -18,9 +18,7 @@ import { status, type ServiceDefinition } from '@grpc/grpc-js';
 import {
   serviceDefinition,
   type ClientStatusRequest,
-  type DeltaDiscoveryRequest,
   type DiscoveryRequest,
-  type DiscoveryResponse,
 } from '@ferry/proto/grpc';
 import { servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
