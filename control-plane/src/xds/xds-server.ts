@@ -214,6 +214,10 @@ export class XdsServer {
       // Detect proxies that vanished without closing their connection; proxies' own PINGs are
       // answered at any rate (server-keepalive.ts).
       keepalive: options.keepalive ?? DEFAULT_XDS_SERVER_KEEPALIVE,
+      // node:http2 refuses new streams on a session holding more than 10 MB by default, which a
+      // proxy's ADS push in flight can reach, and its LRS, HDS and rate limit calls would then be
+      // refused. What a stream may hold is bounded by --xds-max-pending-bytes (stream-base.ts).
+      http2: { maxSessionMemory: Number.MAX_SAFE_INTEGER },
     });
     this.addServices();
   }
