@@ -229,6 +229,23 @@ describe('Admission', () => {
     assert.equal(h.count('revoked'), 1);
   });
 
+  test('a call that has ended is no longer re-checked', () => {
+    const policy = new AccessPolicy();
+    const ops = compilePolicy({ name: 'ops', rules: [{ identities: ['spiffe://ferry/ops/*'] }] });
+    if (!ops.ok) assert.fail(ops.errors.join('; '));
+    policy.setPolicy('web', 'ops', ops.value);
+    const h = harness(policy);
+    const web = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
+    web.call.send({ node: { id: 'x', cluster: 'web' } });
+    // The client half-closed and the call ended with OK.
+    web.call.sendStatus({ code: status.OK });
+    policy.setPolicy('web', 'ops', undefined);
+    h.admission.recheck(new Set(['web']));
+    assert.equal(web.call.status?.code, status.OK);
+    assert.equal(h.count('revoked'), 0);
+    assert.equal(h.logs.length, 0);
+  });
+
   test('refusals are always counted; their log lines are capped per second', () => {
     const h = harness(flags());
     for (let i = 0; i < 50; i++) h.admission.handshakeRefused('127.0.0.1:1', new Error('no cert'));
