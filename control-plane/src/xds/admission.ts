@@ -1,8 +1,8 @@
 /**
  * Admission of xDS calls (docs/architecture.md, "Who may connect"): the gate of the xDS server's
  * gRPC server (../grpc-lite/server-call.ts, `LiteCallGate`), in front of every service, so that
- * no stream type can be forgotten. Installed
- * only when the server requires client certificates; then
+ * no stream type can be forgotten. Installed only when the server requires client certificates;
+ * then
  * - ADS (SotW and delta), the per-type services, HDS and LRS: the node in a call's first message
  *   (absent = id "" in group "default", as the streams read it) must be admitted by the
  *   AccessPolicy for the identity of the connection's certificate, before any handler sees the
@@ -66,16 +66,16 @@ export interface AdmissionCall {
   sendStatus(outcome: LiteStatus): void;
 }
 
-/** Which checks a call gets: by its service, and for RLS whether a replica forwarded it. */
+/** Which checks a call's messages get: by its service (xDS, HDS, RLS) ... */
 const XDS = 0;
 const HDS = 1;
 const RLS = 2;
-/** Identity checked at open, messages not inspected: CSDS, and RLS forwarded by a replica. */
-const CSDS = 3;
+/** ... or none, the identity checked at open being all: CSDS, and RLS forwarded by a replica. */
+const IDENTITY_ONLY = 3;
 
 /** Admission's state of one call, kept on the call (`gateState`). */
 interface CallState {
-  readonly kind: typeof XDS | typeof HDS | typeof RLS | typeof CSDS;
+  readonly kind: typeof XDS | typeof HDS | typeof RLS | typeof IDENTITY_ONLY;
   readonly sans: readonly string[];
   /** RLS: the node of the call's metadata. */
   readonly claim: NodeClaim | undefined;
@@ -148,7 +148,7 @@ export class Admission implements LiteCallGate {
   open(call: AdmissionCall): void {
     const path = call.getPath();
     const kind = path.startsWith(CSDS_PREFIX)
-      ? CSDS
+      ? IDENTITY_ONLY
       : path.startsWith(HDS_PREFIX)
         ? HDS
         : path.startsWith(RLS_PREFIX)
@@ -156,7 +156,7 @@ export class Admission implements LiteCallGate {
           : XDS;
     const sans = identitiesOf(call);
     if (sans.length === 0) return this.refuse(call, path, 'no_identity', sans, undefined, '');
-    if (kind === CSDS) {
+    if (kind === IDENTITY_ONLY) {
       if (!this.policy.isAdmin(sans)) return this.refuse(call, path, 'admin', sans, undefined, '');
       call.gateState = { kind, sans, claim: undefined, entry: undefined };
       return;
@@ -179,16 +179,21 @@ export class Admission implements LiteCallGate {
         };
       }
     }
-    const state: CallState = { kind: replica ? CSDS : kind, sans, claim, entry: undefined };
+    const state: CallState = {
+      kind: replica ? IDENTITY_ONLY : kind,
+      sans,
+      claim,
+      entry: undefined,
+    };
     call.gateState = state;
   }
 
   /** Runs before the handler sees each message: admits the first, checks later nodes. */
   message(call: AdmissionCall, message: unknown): boolean {
     const state = call.gateState as CallState | undefined;
+    // Refused at open: the call has ended.
     if (state === undefined) return false;
-    // CSDS, and RLS calls forwarded by a replica: the identity was all there was to check.
-    if (state.kind === CSDS) return true;
+    if (state.kind === IDENTITY_ONLY) return true;
     const node = state.kind === RLS ? state.claim : nodeOf(state.kind === HDS, message);
     const path = call.getPath();
     if (state.entry !== undefined) {
