@@ -1,6 +1,7 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { startTcpRelay, type TcpRelay } from '@ferry/shared/testing/tcp-relay';
 import { frameMessage } from './framing.js';
@@ -485,6 +486,31 @@ describe('grpc-lite server with grpc-js clients', () => {
     assert.equal((await far.outcome).status, '0');
     const malformed = rawCall(session, TEST_SERVICE.Chat.path, { 'grpc-timeout': 'soon' });
     assert.equal((await malformed.outcome).status, String(grpc.status.INTERNAL));
+  });
+
+  test('injected connections: served, and close() resolves only once their sessions are gone', async () => {
+    server = new GrpcLiteServer();
+    server.addService(TEST_SERVICE, implementation);
+    const lite = server;
+    const acceptor = net.createServer((socket) => lite.injectConnection(socket));
+    await new Promise<void>((resolve) => acceptor.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (acceptor.address() as AddressInfo).port;
+      const c = client(port);
+      const held: grpc.ClientReadableStream<Json> = c.serverStream({ hold: true });
+      held.on('error', () => undefined);
+      await next(held, 'data');
+      const { value } = await unary(c, { echo: 'injected' });
+      assert.equal(value.echo, 'injected');
+      assert.equal(lite.sessionCount, 1);
+      const closing = lite.close();
+      // The held stream keeps its session open until it ends.
+      calls.find((call) => call.getPath().endsWith('/ServerStream'))!.end();
+      await closing;
+      assert.equal(lite.sessionCount, 0, 'close() resolved with a session still open');
+    } finally {
+      acceptor.close();
+    }
   });
 
   test('keepalive: the server PINGs each connection and drops one that stops answering', async () => {
