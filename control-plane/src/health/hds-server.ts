@@ -18,14 +18,9 @@
  * Health status mapping: HEALTHY and DEGRADED count as healthy (DEGRADED hosts still take
  * traffic); UNHEALTHY and TIMEOUT as unhealthy; UNKNOWN and DRAINING are not counted.
  */
-import {
-  status,
-  type sendUnaryData,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type { Logger } from '@ferry/shared';
+import type { LiteServerCall, LiteServiceImplementation } from '../grpc-lite/server-call.js';
 import { jsonToBinary } from '@ferry/proto';
 import {
   serviceDefinition,
@@ -54,7 +49,7 @@ export interface HdsServiceOptions {
   readonly work?: (group: string) => HdsClusterWork[];
 }
 
-type HdsCall = ServerDuplexStream<HealthCheckRequestOrEndpointHealthResponse, unknown>;
+type HdsCall = LiteServerCall;
 
 interface HdsNode {
   readonly id: string;
@@ -76,14 +71,11 @@ export class HdsService {
     this.#options = options;
   }
 
-  implementation(): UntypedServiceImplementation {
+  implementation(): LiteServiceImplementation {
     return {
-      StreamHealthCheck: (call: HdsCall) => this.#stream(call),
-      FetchHealthCheck: (
-        call: ServerUnaryCall<HealthCheckRequestOrEndpointHealthResponse, unknown>,
-        callback: sendUnaryData<unknown>,
-      ) => {
-        const request = call.request;
+      StreamHealthCheck: (call) => this.#stream(call),
+      FetchHealthCheck: (call, callback) => {
+        const request = call.request as HealthCheckRequestOrEndpointHealthResponse | undefined;
         if (request?.request_type === 'endpoint_health_response') {
           callback({
             code: status.INVALID_ARGUMENT,
@@ -222,7 +214,7 @@ export class HdsService {
       call.end();
     });
     call.on('error', finish);
-    call.on('finish', finish);
+    call.on('close', finish);
     call.on('cancelled', finish);
   }
 

@@ -9,7 +9,8 @@
  * LoadAggregate under the stream's node; when the stream ends the node is forgotten (unless a
  * newer stream of the same node took over).
  */
-import { status, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { LiteServerCall, LiteServiceImplementation } from '../grpc-lite/server-call.js';
 import type {
   ClusterStatsMessage,
   EndpointLoadMetricStatsMessage,
@@ -38,7 +39,7 @@ export interface LrsServiceOptions {
   readonly intervalMs?: number;
 }
 
-type LrsCall = ServerDuplexStream<LoadStatsRequest, LoadStatsResponse>;
+type LrsCall = LiteServerCall;
 
 /** Owns the LRS calls of one gRPC server: implementation + lifecycle (close ends every stream). */
 export class LrsService {
@@ -51,8 +52,8 @@ export class LrsService {
     this.#options = options;
   }
 
-  implementation(): UntypedServiceImplementation {
-    return { StreamLoadStats: (call: LrsCall) => this.#stream(call) };
+  implementation(): LiteServiceImplementation {
+    return { StreamLoadStats: (call) => this.#stream(call) };
   }
 
   /** Ends every LRS stream (proxies reconnect). Idempotent. */
@@ -111,7 +112,7 @@ export class LrsService {
       call.end();
     });
     call.on('error', finish);
-    call.on('finish', finish);
+    call.on('close', finish);
     call.on('cancelled', finish);
   }
 }

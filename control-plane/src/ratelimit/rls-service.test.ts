@@ -6,9 +6,10 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentials, Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { GrpcClient, serviceDefinition } from '@ferry/proto/grpc';
 import { createLogger } from '@ferry/shared';
+import { GrpcLiteServer } from '../grpc-lite/server.js';
 import { MemoryStore } from '../store/store-memory.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { rateLimitMetrics, type RateLimitMetrics } from '../metrics/ratelimit-metrics.js';
@@ -259,7 +260,7 @@ void describe('two replicas on one store', () => {
   void test('every counter is kept by its owner: the limit holds whichever replica is asked', async () => {
     const store = new MemoryStore();
     const replicas: Array<{
-      server: Server;
+      server: GrpcLiteServer;
       rls: RlsService;
       membership: RlsMembership;
       client: GrpcClient;
@@ -283,13 +284,9 @@ void describe('two replicas on one store', () => {
         metrics,
       });
       late.service = rls;
-      const server = new Server();
+      const server = new GrpcLiteServer();
       server.addService(serviceDefinition(RLS_SERVICE), rls.implementation());
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
-          err ? reject(err) : resolve(p),
-        ),
-      );
+      const port = await server.listen(0);
       await membership.start(`127.0.0.1:${port}`);
       const client = new GrpcClient(RLS_SERVICE, `127.0.0.1:${port}`, credentials.createInsecure());
       replicas.push({ server, rls, membership, client, metrics });
@@ -349,7 +346,7 @@ void describe('two replicas on one store', () => {
         r.client.close();
         r.rls.close();
         await r.membership.close();
-        r.server.forceShutdown();
+        r.server.forceClose();
       }
     }
   });

@@ -24,11 +24,9 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   status,
-  type sendUnaryData,
-  type ServerUnaryCall,
   type ServiceError,
-  type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import type { LiteServiceImplementation } from '../grpc-lite/server-call.js';
 import { GrpcClient } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
 import type { RateLimitPolicies } from './rate-limit-policies.js';
@@ -87,8 +85,6 @@ export interface PeerCredentials {
   readonly options?: ChannelOptions;
 }
 
-type Call = ServerUnaryCall<RateLimitRequestMessage, RateLimitResponseMessage>;
-
 export class RlsService {
   readonly counters: WindowCounters;
   readonly #options: RlsServiceOptions;
@@ -115,10 +111,10 @@ export class RlsService {
     this.#sweep.unref();
   }
 
-  implementation(): UntypedServiceImplementation {
+  implementation(): LiteServiceImplementation {
     return {
-      ShouldRateLimit: (call: Call, callback: sendUnaryData<RateLimitResponseMessage>) => {
-        this.shouldRateLimit(call.request, call.metadata).then(
+      ShouldRateLimit: (call, callback) => {
+        this.shouldRateLimit(call.request as RateLimitRequestMessage, call.metadata).then(
           (response) => {
             this.#metrics.checks(response.overall_code).inc();
             callback(null, response);
@@ -302,7 +298,7 @@ function normalize(s: DescriptorStatus | undefined): DescriptorStatus {
   };
 }
 
-/** A call that cannot be answered: grpc-js sends `code` and `details` as the call's status. */
+/** A call that cannot be answered: the server sends `code` and `details` as the call's status. */
 export class RpcError extends Error {
   constructor(
     readonly code: status,

@@ -1,36 +1,40 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Metadata,
-  status,
-  type ServerInterceptingCallInterface,
-  type ServerMethodDefinition,
-} from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import type { Logger } from '@ferry/shared';
+import type { LiteStatus } from '../grpc-lite/server-call.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { xdsAccessRefusals } from '../metrics/xds-access-metrics.js';
 import { AccessPolicy, compilePolicy } from './access-policy.js';
-import { Admission } from './admission.js';
+import { Admission, type AdmissionCall } from './admission.js';
 
-type InterceptingServerListener = Parameters<ServerInterceptingCallInterface['start']>[0];
-type PartialStatusObject = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
-
-/** The transport side of one call: what the interceptor forwards and the status it ends with. */
-class FakeCall {
-  listener: InterceptingServerListener | undefined;
-  status: PartialStatusObject | undefined;
-  constructor(private readonly subjectaltname: string | undefined) {}
-  start(listener: InterceptingServerListener): void {
-    this.listener = listener;
+/**
+ * One call as the gRPC server drives its gate: `open` before the handler, each message through
+ * `message` until the call has a status, `ended` once when it gets one.
+ */
+class FakeCall implements AdmissionCall {
+  gateState: unknown = undefined;
+  status: LiteStatus | undefined;
+  readonly handled: unknown[] = [];
+  constructor(
+    private readonly admission: Admission,
+    private readonly path: string,
+    private readonly subjectaltname: string | undefined,
+    readonly metadata: Metadata,
+  ) {}
+  getPath(): string {
+    return this.path;
   }
-  sendStatus(status: PartialStatusObject): void {
-    this.status = status;
+  sendStatus(outcome: LiteStatus): void {
+    if (this.status !== undefined) return;
+    this.status = outcome;
+    this.admission.ended(this);
   }
-  sendMetadata(): void {}
-  sendMessage(_message: unknown, callback: () => void): void {
-    callback();
+  /** A request message from the client. */
+  send(message: unknown): void {
+    if (this.status !== undefined) return;
+    if (this.admission.message(this, message)) this.handled.push(message);
   }
-  startRead(): void {}
   getPeer(): string {
     return '127.0.0.1:40000';
   }
@@ -52,23 +56,11 @@ function harness(policy: AccessPolicy) {
     warn: (fields: Record<string, unknown>, msg: string) => logs.push({ ...fields, msg }),
   } as unknown as Logger;
   const admission = new Admission({ policy, logger, refused: refusals });
-  /** Opens a call of `path`: returns the fake transport and what reached the handler. */
+  /** Opens a call of `path`: returns the call, which records what reached the handler. */
   const open = (path: string, subjectaltname: string | undefined, metadata = new Metadata()) => {
-    const call = new FakeCall(subjectaltname);
-    const method = { path } as ServerMethodDefinition<unknown, unknown>;
-    const intercepted = admission.interceptor(
-      method,
-      call as unknown as ServerInterceptingCallInterface,
-    );
-    const handled: unknown[] = [];
-    intercepted.start({
-      onReceiveMetadata: () => undefined,
-      onReceiveMessage: (message: unknown) => handled.push(message),
-      onReceiveHalfClose: () => undefined,
-      onCancel: () => undefined,
-    });
-    call.listener!.onReceiveMetadata(metadata);
-    return { call, handled };
+    const call = new FakeCall(admission, path, subjectaltname, metadata);
+    admission.open(call);
+    return { call, handled: call.handled };
   };
   return { admission, open, logs, count: (reason: string) => refusals(reason).get() };
 }
@@ -91,17 +83,17 @@ describe('Admission', () => {
       return md;
     };
     const ok = h.open(RLS, WEB_1, claim('web', 'web-1'));
-    ok.call.listener!.onReceiveMessage({ domain: 'edge' });
+    ok.call.send({ domain: 'edge' });
     assert.equal(ok.handled.length, 1);
     assert.equal(ok.call.status, undefined);
     const other = h.open(RLS, WEB_1, claim('db', 'web-1'));
-    other.call.listener!.onReceiveMessage({ domain: 'edge' });
+    other.call.send({ domain: 'edge' });
     assert.equal(other.handled.length, 0);
     assert.equal(other.call.status?.code, status.PERMISSION_DENIED);
     assert.match(String(other.call.status?.details), /may not join group "db" as node "web-1"/);
     // No metadata: group "default", node "".
     const none = h.open(RLS, WEB_1);
-    none.call.listener!.onReceiveMessage({ domain: 'edge' });
+    none.call.send({ domain: 'edge' });
     assert.equal(none.handled.length, 0);
     assert.match(String(none.call.status?.details), /may not join group "default" as node ""/);
   });
@@ -109,13 +101,13 @@ describe('Admission', () => {
   test('forwards the messages of an admitted call, refuses another group before the handler sees it', () => {
     const h = harness(flags());
     const ok = h.open(ADS, WEB_1);
-    ok.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'web' } });
-    ok.call.listener!.onReceiveMessage({ type_url: 'x' });
+    ok.call.send({ node: { id: 'web-1', cluster: 'web' } });
+    ok.call.send({ type_url: 'x' });
     assert.equal(ok.handled.length, 2);
     assert.equal(ok.call.status, undefined);
 
     const other = h.open(ADS, WEB_1);
-    other.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'db' } });
+    other.call.send({ node: { id: 'web-1', cluster: 'db' } });
     assert.equal(other.handled.length, 0);
     assert.equal(other.call.status?.code, status.PERMISSION_DENIED);
     assert.match(
@@ -141,30 +133,30 @@ describe('Admission', () => {
   test('a call without a node is group "default", node ""', () => {
     const h = harness(flags());
     const c = h.open(ADS, WEB_1);
-    c.call.listener!.onReceiveMessage({ type_url: 'x' });
+    c.call.send({ type_url: 'x' });
     assert.match(String(c.call.status?.details), /may not join group "default" as node ""/);
   });
 
   test('HDS carries the node in health_check_request', () => {
     const h = harness(flags());
     const c = h.open(HDS, WEB_1);
-    c.call.listener!.onReceiveMessage({
+    c.call.send({
       health_check_request: { node: { id: 'web-1', cluster: 'db' } },
     });
     assert.equal(c.call.status?.code, status.PERMISSION_DENIED);
     const d = h.open(HDS, WEB_1);
-    d.call.listener!.onReceiveMessage({
+    d.call.send({
       health_check_request: { node: { id: 'web-1', cluster: 'web' } },
     });
-    d.call.listener!.onReceiveMessage({ endpoint_health_response: {} });
+    d.call.send({ endpoint_health_response: {} });
     assert.equal(d.handled.length, 2);
   });
 
   test('a later message naming another node ends the call', () => {
     const h = harness(flags());
     const c = h.open(ADS, WEB_1);
-    c.call.listener!.onReceiveMessage({ node: { id: 'web-1', cluster: 'web' } });
-    c.call.listener!.onReceiveMessage({ node: { id: 'web-2', cluster: 'web' } });
+    c.call.send({ node: { id: 'web-1', cluster: 'web' } });
+    c.call.send({ node: { id: 'web-2', cluster: 'web' } });
     assert.equal(c.handled.length, 1);
     assert.equal(c.call.status?.code, status.PERMISSION_DENIED);
     assert.equal(h.count('node_changed'), 1);
@@ -183,7 +175,7 @@ describe('Admission', () => {
     assert.equal(h.open(csds, WEB_1).call.status?.code, status.PERMISSION_DENIED);
     const admin = h.open(csds, 'URI:spiffe://ferry/admin/alice');
     assert.equal(admin.call.status, undefined);
-    admin.call.listener!.onReceiveMessage({});
+    admin.call.send({});
     assert.equal(admin.handled.length, 1);
   });
 
@@ -203,12 +195,12 @@ describe('Admission', () => {
     };
     // A replica acts for any group: the owner counts what another replica was asked.
     const replica = h.open(RLS, 'DNS:control-plane.ferry.test', forwarded('db'));
-    replica.call.listener!.onReceiveMessage({ domain: 'edge' });
+    replica.call.send({ domain: 'edge' });
     assert.equal(replica.call.status, undefined);
     assert.equal(replica.handled.length, 1);
     // A proxy setting the metadata, even for its own group, is refused before the handler.
     const proxy = h.open(RLS, WEB_1, forwarded('web'));
-    proxy.call.listener!.onReceiveMessage({ domain: 'edge' });
+    proxy.call.send({ domain: 'edge' });
     assert.equal(proxy.handled.length, 0);
     assert.equal(proxy.call.status?.code, status.PERMISSION_DENIED);
     assert.match(String(proxy.call.status?.details), /forwarded by a control-plane replica/);
@@ -223,11 +215,11 @@ describe('Admission', () => {
     policy.setPolicy('db', 'ops', ops.value);
     const h = harness(policy);
     const web = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
-    web.call.listener!.onReceiveMessage({ node: { id: 'x', cluster: 'web' } });
+    web.call.send({ node: { id: 'x', cluster: 'web' } });
     const db = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
-    db.call.listener!.onReceiveMessage({ node: { id: 'x', cluster: 'db' } });
+    db.call.send({ node: { id: 'x', cluster: 'db' } });
     h.admission.recheck(new Set(['web', 'db']));
-    const statusOf = (c: FakeCall): PartialStatusObject | undefined => c.status;
+    const statusOf = (c: FakeCall): LiteStatus | undefined => c.status;
     assert.equal(statusOf(web.call), undefined, 'still admitted');
     policy.setPolicy('web', 'ops', undefined);
     h.admission.recheck(new Set(['web']));
@@ -235,6 +227,23 @@ describe('Admission', () => {
     assert.match(String(statusOf(web.call)?.details), /access policy changed/);
     assert.equal(db.call.status, undefined);
     assert.equal(h.count('revoked'), 1);
+  });
+
+  test('a call that has ended is no longer re-checked', () => {
+    const policy = new AccessPolicy();
+    const ops = compilePolicy({ name: 'ops', rules: [{ identities: ['spiffe://ferry/ops/*'] }] });
+    if (!ops.ok) assert.fail(ops.errors.join('; '));
+    policy.setPolicy('web', 'ops', ops.value);
+    const h = harness(policy);
+    const web = h.open(ADS, 'URI:spiffe://ferry/ops/tool');
+    web.call.send({ node: { id: 'x', cluster: 'web' } });
+    // The client half-closed and the call ended with OK.
+    web.call.sendStatus({ code: status.OK });
+    policy.setPolicy('web', 'ops', undefined);
+    h.admission.recheck(new Set(['web']));
+    assert.equal(web.call.status?.code, status.OK);
+    assert.equal(h.count('revoked'), 0);
+    assert.equal(h.logs.length, 0);
   });
 
   test('refusals are always counted; their log lines are capped per second', () => {

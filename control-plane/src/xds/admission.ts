@@ -1,7 +1,8 @@
 /**
- * Admission of xDS calls (docs/architecture.md, "Who may connect"): a gRPC server interceptor in
- * front of every service of the xDS server, so that no stream type can be forgotten. Installed
- * only when the server requires client certificates; then
+ * Admission of xDS calls (docs/architecture.md, "Who may connect"): the gate of the xDS server's
+ * gRPC server (../grpc-lite/server-call.ts, `LiteCallGate`), in front of every service, so that
+ * no stream type can be forgotten. Installed only when the server requires client certificates;
+ * then
  * - ADS (SotW and delta), the per-type services, HDS and LRS: the node in a call's first message
  *   (absent = id "" in group "default", as the streams read it) must be admitted by the
  *   AccessPolicy for the identity of the connection's certificate, before any handler sees the
@@ -24,15 +25,10 @@
  * LOG_LIMIT_PER_SECOND so that a client retrying in a loop cannot flood the log (the next line
  * logged says how many were left out).
  */
-import {
-  ServerInterceptingCall,
-  status,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServerMethodDefinition,
-} from '@grpc/grpc-js';
+import { status, type Metadata } from '@grpc/grpc-js';
 import { subjectAltNames, type Logger } from '@ferry/shared';
 import type { MetricChild } from '../metrics/registry.js';
+import type { LiteAuthContext, LiteCallGate, LiteStatus } from '../grpc-lite/server-call.js';
 import type { AccessPolicy } from './access-policy.js';
 import { groupOf } from './fleet.js';
 
@@ -60,14 +56,41 @@ interface NodeClaim {
   readonly id: string;
 }
 
+/** What admission reads of a call (a grpc-lite server call). */
+export interface AdmissionCall {
+  readonly metadata: Metadata;
+  gateState: unknown;
+  getPath(): string;
+  getPeer(): string;
+  getAuthContext(): LiteAuthContext;
+  sendStatus(outcome: LiteStatus): void;
+}
+
+/** Which checks a call's messages get: by its service (xDS, HDS, RLS) ... */
+const XDS = 0;
+const HDS = 1;
+const RLS = 2;
+/** ... or none, the identity checked at open being all: CSDS, and RLS forwarded by a replica. */
+const IDENTITY_ONLY = 3;
+
+/** Admission's state of one call, kept on the call (`gateState`). */
+interface CallState {
+  readonly kind: typeof XDS | typeof HDS | typeof RLS | typeof IDENTITY_ONLY;
+  readonly sans: readonly string[];
+  /** RLS: the node of the call's metadata. */
+  readonly claim: NodeClaim | undefined;
+  /** Set once the first message is admitted, until the call ends. */
+  entry: AdmittedCall | undefined;
+}
+
 interface AdmittedCall {
-  readonly call: ServerInterceptingCallInterface;
+  readonly call: AdmissionCall;
   readonly sans: readonly string[];
   readonly claim: NodeClaim;
   readonly method: string;
 }
 
-export class Admission {
+export class Admission implements LiteCallGate {
   private readonly policy: AccessPolicy;
   private readonly logger: Logger;
   private readonly refused: AdmissionOptions['refused'];
@@ -82,9 +105,6 @@ export class Admission {
     this.logger = options.logger;
     this.refused = options.refused;
   }
-
-  /** The interceptor to install on the xDS server. */
-  readonly interceptor: ServerInterceptor = (method, call) => this.intercept(method, call);
 
   /** Counts and logs a TLS handshake the server refused (no or untrusted client certificate). */
   handshakeRefused(peer: string, error: Error): void {
@@ -124,81 +144,84 @@ export class Admission {
     }
   }
 
-  private intercept(
-    method: ServerMethodDefinition<unknown, unknown>,
-    call: ServerInterceptingCallInterface,
-  ): ServerInterceptingCall {
-    const path = method.path;
-    const isCsds = path.startsWith(CSDS_PREFIX);
-    const isHds = path.startsWith(HDS_PREFIX);
-    const isRls = path.startsWith(RLS_PREFIX);
+  /** Runs before the handler: the checks that need only the connection and the metadata. */
+  open(call: AdmissionCall): void {
+    const path = call.getPath();
+    const kind = path.startsWith(CSDS_PREFIX)
+      ? IDENTITY_ONLY
+      : path.startsWith(HDS_PREFIX)
+        ? HDS
+        : path.startsWith(RLS_PREFIX)
+          ? RLS
+          : XDS;
     const sans = identitiesOf(call);
-    let entry: AdmittedCall | undefined;
-    let metadataClaim: NodeClaim | undefined;
+    if (sans.length === 0) return this.refuse(call, path, 'no_identity', sans, undefined, '');
+    if (kind === IDENTITY_ONLY) {
+      if (!this.policy.isAdmin(sans)) return this.refuse(call, path, 'admin', sans, undefined, '');
+      call.gateState = { kind, sans, claim: undefined, entry: undefined };
+      return;
+    }
+    let claim: NodeClaim | undefined;
     let replica = false;
-    let ended = false;
-    return new ServerInterceptingCall(call, {
-      start: (next) => {
-        next({
-          onReceiveMetadata: (metadata, nextMetadata) => {
-            if (sans.length === 0) {
-              ended = true;
-              return this.refuse(call, path, 'no_identity', sans, undefined, '');
-            }
-            if (isCsds && !this.policy.isAdmin(sans)) {
-              ended = true;
-              return this.refuse(call, path, 'admin', sans, undefined, '');
-            }
-            if (isRls && metadata.get(RLS_FORWARDED).length > 0) {
-              if (!this.policy.isAdmin(sans)) {
-                ended = true;
-                return this.refuse(call, path, 'forwarded', sans, undefined, '');
-              }
-              replica = true;
-            } else if (isRls) {
-              const group = metadata.get('x-ferry-group')[0];
-              const node = metadata.get('x-ferry-node')[0];
-              metadataClaim = {
-                group: typeof group === 'string' && group !== '' ? group : 'default',
-                id: typeof node === 'string' ? node : '',
-              };
-            }
-            nextMetadata(metadata);
-          },
-          onReceiveMessage: (message: unknown, nextMessage) => {
-            if (ended) return;
-            if (isCsds || replica) return nextMessage(message);
-            const node = isRls ? metadataClaim : nodeOf(isHds, message);
-            if (entry) {
-              if (node === undefined || sameClaim(node, entry.claim)) return nextMessage(message);
-              ended = true;
-              this.forget(entry);
-              return this.refuse(call, path, 'node_changed', sans, node, '');
-            }
-            const claim = node ?? { group: 'default', id: '' };
-            const verdict = this.policy.admit(sans, claim.group, claim.id);
-            if (!verdict.ok) {
-              ended = true;
-              return this.refuse(call, path, 'group', sans, claim, verdict.reason);
-            }
-            entry = { call, sans, claim, method: path };
-            let set = this.admitted.get(claim.group);
-            if (!set) this.admitted.set(claim.group, (set = new Set()));
-            set.add(entry);
-            nextMessage(message);
-          },
-          onCancel: () => {
-            ended = true;
-            if (entry) this.forget(entry);
-          },
-        });
-      },
-      sendStatus: (statusObject, nextStatus) => {
-        ended = true;
-        if (entry) this.forget(entry);
-        nextStatus(statusObject);
-      },
-    });
+    if (kind === RLS) {
+      const metadata = call.metadata;
+      if (metadata.get(RLS_FORWARDED).length > 0) {
+        if (!this.policy.isAdmin(sans)) {
+          return this.refuse(call, path, 'forwarded', sans, undefined, '');
+        }
+        replica = true;
+      } else {
+        const group = metadata.get('x-ferry-group')[0];
+        const node = metadata.get('x-ferry-node')[0];
+        claim = {
+          group: typeof group === 'string' && group !== '' ? group : 'default',
+          id: typeof node === 'string' ? node : '',
+        };
+      }
+    }
+    const state: CallState = {
+      kind: replica ? IDENTITY_ONLY : kind,
+      sans,
+      claim,
+      entry: undefined,
+    };
+    call.gateState = state;
+  }
+
+  /** Runs before the handler sees each message: admits the first, checks later nodes. */
+  message(call: AdmissionCall, message: unknown): boolean {
+    const state = call.gateState as CallState | undefined;
+    // Refused at open: the call has ended.
+    if (state === undefined) return false;
+    if (state.kind === IDENTITY_ONLY) return true;
+    const node = state.kind === RLS ? state.claim : nodeOf(state.kind === HDS, message);
+    const path = call.getPath();
+    if (state.entry !== undefined) {
+      if (node === undefined || sameClaim(node, state.entry.claim)) return true;
+      this.forget(state.entry);
+      state.entry = undefined;
+      this.refuse(call, path, 'node_changed', state.sans, node, '');
+      return false;
+    }
+    const claim = node ?? { group: 'default', id: '' };
+    const verdict = this.policy.admit(state.sans, claim.group, claim.id);
+    if (!verdict.ok) {
+      this.refuse(call, path, 'group', state.sans, claim, verdict.reason);
+      return false;
+    }
+    state.entry = { call, sans: state.sans, claim, method: path };
+    let set = this.admitted.get(claim.group);
+    if (!set) this.admitted.set(claim.group, (set = new Set()));
+    set.add(state.entry);
+    return true;
+  }
+
+  /** The call ended: it is no longer re-checked. */
+  ended(call: AdmissionCall): void {
+    const state = call.gateState as CallState | undefined;
+    if (state?.entry === undefined) return;
+    this.forget(state.entry);
+    state.entry = undefined;
   }
 
   private forget(entry: AdmittedCall): void {
@@ -208,7 +231,7 @@ export class Admission {
   }
 
   private refuse(
-    call: ServerInterceptingCallInterface,
+    call: AdmissionCall,
     method: string,
     reason: RefusalReason,
     sans: readonly string[],
@@ -271,7 +294,7 @@ function nodeOf(isHds: boolean, message: unknown): NodeClaim | undefined {
  * The identity of the connection's verified client certificate: its SAN URIs and DNS names
  * (other SAN kinds never identify a proxy); empty without a verified certificate.
  */
-function identitiesOf(call: ServerInterceptingCallInterface): string[] {
+function identitiesOf(call: AdmissionCall): string[] {
   const names = subjectAltNames(call.getAuthContext().sslPeerCertificate?.subjectaltname);
   return names.filter((n) => n.type === 'URI' || n.type === 'DNS').map((n) => n.value);
 }

@@ -221,7 +221,7 @@ export function encodeDeltaResponse(
 }
 
 /**
- * A response serializer for grpc-js: Buffers built above pass through untouched, anything else
+ * A response serializer for a method definition: Buffers built above pass through untouched, anything else
  * goes to the method's generated serializer.
  */
 export function encodedOrSerialize(

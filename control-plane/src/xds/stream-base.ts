@@ -18,7 +18,6 @@ import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
-import { abortCall } from './call-abort.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
 export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest> {
@@ -94,20 +93,21 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
   protected writeResponse(response: Buffer): void {
     const limit = this.ctx.limits.maxPendingBytes;
     if (this.pendingBytes > 0 && this.pendingBytes + response.byteLength > limit) {
-      const details = `xDS client not reading: ${this.pendingBytes} bytes of responses unread and a ${response.byteLength}-byte push due, over the limit of ${limit} bytes (--xds-max-pending-bytes); reconnect and read the stream`;
       this.ctx.logger.warn(
         {
           node: this.handle?.node.id,
           peer: this.call.getPeer(),
           kind: this.kind,
           pendingBytes: this.pendingBytes,
+          push: response.byteLength,
           limit,
         },
-        'xDS client cut off: it does not read its responses',
+        'xDS client cut off: it does not read its responses (over --xds-max-pending-bytes); its stream is reset',
       );
       this.ctx.metrics.refusedStreams('slow_reader').inc();
       this.finish();
-      abortCall(this.call, details);
+      // A status would queue behind the unread responses: the stream is reset instead.
+      this.call.reset();
       return;
     }
     this.pendingBytes += response.byteLength;

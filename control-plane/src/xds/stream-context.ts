@@ -10,7 +10,7 @@ import type { SnapshotCache } from './snapshot-cache.js';
 import type { XdsMetrics } from '../metrics/xds-metrics.js';
 import type { PushTracker } from './push-tracker.js';
 
-/** The part of a grpc-js bidirectional server call a stream uses (a fake in unit tests). */
+/** The part of a bidirectional server call (../grpc-lite/server-call.ts) a stream uses. */
 export interface XdsCall<Request> {
   on(event: 'data', listener: (request: Request) => void): unknown;
   on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
@@ -22,8 +22,10 @@ export interface XdsCall<Request> {
   /** Stop and restart reading requests (HTTP/2 flow control holds the client back meanwhile). */
   pause(): unknown;
   resume(): unknown;
-  /** An `error` event with a gRPC status ends the call with that status (grpc-js). */
+  /** An `error` event with a gRPC status ends the call with that status. */
   emit(event: 'error', status: { code: number; details: string }): boolean;
+  /** Ends the call now, dropping what is queued (RST_STREAM ENHANCE_YOUR_CALM). */
+  reset(): void;
 }
 
 /** Per-stream limits against misbehaving clients (stream-base.ts; flags in main.ts). */

@@ -4,9 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { ConnectionInjector } from '@grpc/grpc-js';
 import { selfSigned } from '@ferry/shared/testing/test-pki';
-import { XdsTlsListener } from './tls-listener.js';
+import { XdsTlsListener, type ConnectionInjector } from './tls-listener.js';
 
 /**
  * Connects with `options` and resolves, once the server has closed the connection (the fake
@@ -38,13 +37,10 @@ describe('XdsTlsListener', () => {
   const injected: Array<string | null> = [];
   const refused: string[] = [];
   const injector: ConnectionInjector = {
-    injectConnection: (connection) => {
-      const socket = connection as tls.TLSSocket;
+    injectConnection: (socket) => {
       injected.push(socket.authorized ? String(socket.getPeerCertificate().subject.CN) : null);
       socket.end();
     },
-    drain: () => undefined,
-    destroy: () => undefined,
   };
 
   before(async () => {

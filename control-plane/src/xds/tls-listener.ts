@@ -1,10 +1,10 @@
 /**
  * The xDS server's TLS socket (docs/architecture.md, "Who may connect"). TLS is terminated here,
- * not by grpc-js, so that refused handshakes (no client certificate, one from another CA, an old
+ * not by the gRPC server, so that refused handshakes (no client certificate, one from another CA, an old
  * protocol) can be logged and counted, and so that the certificate files can be re-read without
- * a restart (reload, on SIGHUP). Each verified connection is handed to the gRPC server through a
- * connection injector; grpc-js then reads the peer certificate from the TLSSocket for the
- * admission check (`call.getAuthContext()`).
+ * a restart (reload, on SIGHUP). Each verified connection is handed to the gRPC server
+ * (`injectConnection`), which reads the peer certificate from the TLSSocket for the admission
+ * check (`call.getAuthContext()`).
  *
  * Ferry's TLS defaults (TLS 1.2 minimum, forward-secret AEAD suites only), ALPN h2 (gRPC). With a
  * client CA, a client must present a certificate it signs or the handshake fails.
@@ -12,7 +12,6 @@
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import type { ConnectionInjector } from '@grpc/grpc-js';
 import { DEFAULT_CIPHERS, TLS_MIN_VERSION } from '@ferry/shared';
 
 export interface XdsTlsFiles {
@@ -22,6 +21,11 @@ export interface XdsTlsFiles {
   readonly keyFile: string;
   /** PEM CA bundle that client certificates must chain to (`--xds-client-ca`); none = no client certificates. */
   readonly clientCaFile?: string;
+}
+
+/** Where verified connections go: the gRPC server (../grpc-lite/server.ts). */
+export interface ConnectionInjector {
+  injectConnection(socket: tls.TLSSocket): void;
 }
 
 /** Refused handshakes are reported here: peer "host:port" and the TLS error. */

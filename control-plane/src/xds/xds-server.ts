@@ -14,26 +14,20 @@
  */
 import type { Tracer } from '@opentelemetry/api';
 import os from 'node:os';
-import {
-  Server,
-  ServerCredentials,
-  status,
-  type ChannelOptions,
-  type ServiceDefinition,
-  type sendUnaryData,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { status, type ServiceDefinition } from '@grpc/grpc-js';
 import {
   serviceDefinition,
   type ClientStatusRequest,
-  type DeltaDiscoveryRequest,
   type DiscoveryRequest,
-  type DiscoveryResponse,
 } from '@ferry/proto/grpc';
 import { servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
-import { formatHostPort, type Logger } from '@ferry/shared';
+import type { Logger } from '@ferry/shared';
+import { GrpcLiteServer } from '../grpc-lite/server.js';
+import type {
+  LiteServerCall,
+  LiteServiceImplementation,
+  LiteUnaryCallback,
+} from '../grpc-lite/server-call.js';
 import { xdsMetrics, type XdsMetrics } from '../metrics/xds-metrics.js';
 import { HealthAggregate, type HealthStatusSource } from '../health/health-aggregate.js';
 import type { HdsClusterWork } from '../health/hds-assignment.js';
@@ -60,11 +54,7 @@ import { AccessPolicy } from './access-policy.js';
 import { AccessPolicyStore } from './access-policy-store.js';
 import { Admission } from './admission.js';
 import { XdsTlsListener, type XdsTlsFiles } from './tls-listener.js';
-import {
-  DEFAULT_XDS_SERVER_KEEPALIVE,
-  serverKeepaliveOptions,
-  type XdsServerKeepalive,
-} from './server-keepalive.js';
+import { DEFAULT_XDS_SERVER_KEEPALIVE, type XdsServerKeepalive } from './server-keepalive.js';
 import { DeltaStream } from './stream-delta.js';
 import { PushTracker } from './push-tracker.js';
 import { selectSotw, SotwStream, updateSotwNames, type SotwSubscription } from './stream-sotw.js';
@@ -76,8 +66,6 @@ export interface XdsServerOptions {
   readonly fleet?: FleetTracker;
   /** `control_plane.identifier` in every response (default "ferry/<hostname>/<pid>"). */
   readonly controlPlaneId?: string;
-  /** Extra grpc-js server options (message sizes). */
-  readonly grpcOptions?: ChannelOptions;
   /** PINGs to every connection, to release vanished proxies (default DEFAULT_XDS_SERVER_KEEPALIVE). */
   readonly keepalive?: XdsServerKeepalive;
   /** Where counters go (default: the process registry that `GET /metrics` serves). */
@@ -132,14 +120,14 @@ const MAX_LOGGED_UNKNOWN_TYPES = 64;
 type Stream = SotwStream | DeltaStream;
 
 export class XdsServer {
-  private readonly server: Server;
+  private readonly server: GrpcLiteServer;
   private readonly cache: SnapshotCache;
   private readonly logger: Logger;
   private readonly fleetTracker: FleetTracker;
   private readonly context: StreamContext;
   private readonly metrics: XdsMetrics;
   private readonly streams = new Set<Stream>();
-  private readonly statusCalls = new Set<ServerDuplexStream<ClientStatusRequest, unknown>>();
+  private readonly statusCalls = new Set<LiteServerCall>();
   private readonly loggedUnknownTypes = new Set<string>();
   private readonly healthAggregate: HealthAggregate;
   private readonly hds: HdsService;
@@ -219,15 +207,17 @@ export class XdsServer {
         else this.logger.warn({ peer, error: error.message }, 'xDS TLS handshake failed');
       });
     }
-    this.server = new Server({
-      ...(this.admission ? { interceptors: [this.admission.interceptor] } : {}),
-      // Detect proxies that vanished without closing their connection (one timer per connection);
-      // proxies' own PINGs are answered at any rate (server-keepalive.ts).
-      ...serverKeepaliveOptions(options.keepalive ?? DEFAULT_XDS_SERVER_KEEPALIVE),
-      // channelz keeps trackers and closures per connection and per call (~0.3 KiB per proxy in
-      // a heap snapshot of 10,000 clients); nothing here serves channelz.
-      'grpc.enable_channelz': 0,
-      ...options.grpcOptions,
+    // grpc-lite, not grpc-js: memory per connected proxy (docs/architecture.md, "The xDS port's
+    // gRPC server").
+    this.server = new GrpcLiteServer({
+      ...(this.admission ? { gate: this.admission } : {}),
+      // Detect proxies that vanished without closing their connection; proxies' own PINGs are
+      // answered at any rate (server-keepalive.ts).
+      keepalive: options.keepalive ?? DEFAULT_XDS_SERVER_KEEPALIVE,
+      // node:http2 refuses new streams on a session holding more than 10 MB by default, which a
+      // proxy's ADS push in flight can reach, and its LRS, HDS and rate limit calls would then be
+      // refused. What a stream may hold is bounded by --xds-max-pending-bytes (stream-base.ts).
+      http2: { maxSessionMemory: Number.MAX_SAFE_INTEGER },
     });
     this.addServices();
   }
@@ -238,15 +228,9 @@ export class XdsServer {
     let bound: number;
     if (this.tls) {
       // TLS is terminated by the listener; gRPC runs over the verified socket.
-      const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
-      bound = await this.tls.listen(host, port, injector);
+      bound = await this.tls.listen(host, port, this.server);
     } else {
-      const address = formatHostPort(host, port);
-      bound = await new Promise<number>((resolve, reject) => {
-        this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, actual) =>
-          err ? reject(err) : resolve(actual),
-        );
-      });
+      bound = await this.server.listen(port, host);
     }
     this.logger.info(
       { address: host, port: bound, transport: this.transportSecurity },
@@ -298,7 +282,7 @@ export class XdsServer {
       this.lrs.close();
       this.policies?.close();
       this.tls?.close();
-      this.server.tryShutdown(() => resolve());
+      void this.server.close().then(resolve);
     });
     return this.closing;
   }
@@ -313,7 +297,7 @@ export class XdsServer {
     this.statusCalls.clear();
     this.policies?.close();
     this.tls?.destroy();
-    this.server.forceShutdown();
+    this.server.forceClose();
   }
 
   private addServices(): void {
@@ -326,12 +310,12 @@ export class XdsServer {
     };
     const sotw =
       (kind: string, typeUrl: string | undefined) =>
-      (call: ServerDuplexStream<DiscoveryRequest, unknown>): void => {
+      (call: LiteServerCall): void => {
         track(new SotwStream(call, this.context, kind, typeUrl, forget));
       };
     const delta =
       (kind: string, typeUrl: string | undefined) =>
-      (call: ServerDuplexStream<DeltaDiscoveryRequest, unknown>): void => {
+      (call: LiteServerCall): void => {
         track(new DeltaStream(call, this.context, kind, typeUrl, forget));
       };
 
@@ -346,26 +330,26 @@ export class XdsServer {
       const type = XDS_RESOURCE_TYPES.find((t) => t.short === short);
       if (!type) throw new Error(`xds: no resource type ${short}`);
       const kind = short.toLowerCase();
-      const implementation: UntypedServiceImplementation = {
+      const implementation: LiteServiceImplementation = {
         [`Stream${stem}`]: sotw(kind, type.typeUrl),
         [`Delta${stem}`]: delta(`${kind}-delta`, type.typeUrl),
-        [`Fetch${stem}`]: (
-          call: ServerUnaryCall<DiscoveryRequest, DiscoveryResponse>,
-          callback: sendUnaryData<DiscoveryResponse>,
-        ) => this.fetch(call.request, type.typeUrl, callback),
+        [`Fetch${stem}`]: (call, callback) =>
+          this.fetch(call.request as DiscoveryRequest, type.typeUrl, callback),
       };
       this.server.addService(xdsServiceDefinition(service), implementation);
     }
     this.server.addService(
       serviceDefinition('envoy.service.status.v3.ClientStatusDiscoveryService'),
       {
-        FetchClientStatus: (
-          call: ServerUnaryCall<ClientStatusRequest, unknown>,
-          callback: sendUnaryData<unknown>,
-        ) => {
-          callback(null, clientStatus(call.request, this.fleetTracker, this.cache));
+        FetchClientStatus: (call, callback) => {
+          callback(
+            null,
+            clientStatus(call.request as ClientStatusRequest, this.fleetTracker, this.cache),
+          );
         },
-        StreamClientStatus: (call: ServerDuplexStream<ClientStatusRequest, unknown>) => {
+        StreamClientStatus: (call) => {
+          this.statusCalls.add(call);
+          call.on('close', () => this.statusCalls.delete(call));
           call.on('data', (request: ClientStatusRequest) =>
             call.write(clientStatus(request, this.fleetTracker, this.cache)),
           );
@@ -384,7 +368,7 @@ export class XdsServer {
   private fetch(
     request: DiscoveryRequest,
     fixedTypeUrl: string,
-    callback: sendUnaryData<DiscoveryResponse>,
+    callback: LiteUnaryCallback,
   ): void {
     const typeUrl = request.type_url || fixedTypeUrl;
     if (typeUrl !== fixedTypeUrl || !servedResourceTypeByUrl(typeUrl)) {
