@@ -513,6 +513,20 @@ describe('grpc-lite server with grpc-js clients', () => {
     }
   });
 
+  test('an error of the listening socket after listen() goes to onError; serving goes on', async () => {
+    const errors: Error[] = [];
+    const port = await start({ onError: (e) => errors.push(e) });
+    // What node's net server does when accept() fails (EMFILE): an 'error' on the server.
+    const listening = (server as unknown as { server: net.Server }).server;
+    listening.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['accept EMFILE'],
+    );
+    const { value } = await unary(client(port), { echo: 'still serving' });
+    assert.equal(value.echo, 'still serving');
+  });
+
   test('keepalive: the server PINGs each connection and drops one that stops answering', async () => {
     const port = await start({ keepalive: { intervalMs: 100, timeoutMs: 500 } });
     const session = await rawSession(port);

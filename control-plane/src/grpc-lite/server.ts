@@ -36,6 +36,11 @@ export interface GrpcLiteServerOptions {
   readonly http2?: http2.ServerOptions;
   /** Runs in front of every call's handler (server-call.ts, `LiteCallGate`). */
   readonly gate?: LiteCallGate;
+  /**
+   * Errors of the listening socket after listen() (an accept that failed, e.g. out of file
+   * descriptors): the server keeps serving its sessions and accepting. Ignored when absent.
+   */
+  readonly onError?: (error: Error) => void;
 }
 
 /** grpc-js's default receive limit. */
@@ -98,6 +103,7 @@ export class GrpcLiteServer {
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
+        this.server.on('error', (error: Error) => this.listenError(error));
         resolve((this.server.address() as AddressInfo).port);
       });
     });
@@ -113,6 +119,11 @@ export class GrpcLiteServer {
       throw new Error('grpc-lite: injectConnection needs a server without the tls option');
     }
     this.server.emit('connection', socket);
+  }
+
+  /** An error of a socket that listens for this server (its own, or one injecting into it). */
+  listenError(error: Error): void {
+    this.options.onError?.(error);
   }
 
   /**

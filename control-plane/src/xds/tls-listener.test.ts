@@ -41,6 +41,7 @@ describe('XdsTlsListener', () => {
       injected.push(socket.authorized ? String(socket.getPeerCertificate().subject.CN) : null);
       socket.end();
     },
+    listenError: () => undefined,
   };
 
   before(async () => {

@@ -26,6 +26,8 @@ export interface XdsTlsFiles {
 /** Where verified connections go: the gRPC server (../grpc-lite/server.ts). */
 export interface ConnectionInjector {
   injectConnection(socket: tls.TLSSocket): void;
+  /** The listening socket failed after listen() (an accept error); it keeps listening. */
+  listenError(error: Error): void;
 }
 
 /** Refused handshakes are reported here: peer "host:port" and the TLS error. */
@@ -72,6 +74,7 @@ export class XdsTlsListener {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
+        server.on('error', (error: Error) => injector.listenError(error));
         const address = server.address();
         resolve(typeof address === 'object' && address ? address.port : port);
       });

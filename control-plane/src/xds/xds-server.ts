@@ -218,6 +218,11 @@ export class XdsServer {
       // proxy's ADS push in flight can reach, and its LRS, HDS and rate limit calls would then be
       // refused. What a stream may hold is bounded by --xds-max-pending-bytes (stream-base.ts).
       http2: { maxSessionMemory: Number.MAX_SAFE_INTEGER },
+      onError: (error) =>
+        this.logger.error(
+          { err: error },
+          'xDS server: accepting a connection failed; it keeps serving. Out of file descriptors? Raise `ulimit -n` (one per connected proxy)',
+        ),
     });
     this.addServices();
   }
