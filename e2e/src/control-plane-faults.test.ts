@@ -435,10 +435,15 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     store = `etcd://${etcd.endpoints.join(',')}/faults/${randomUUID()}`;
     backend = await startBackend('web');
     httpPort = await freePortRun(PROXY_COUNT);
-    for (const id of ['cp-a', 'cp-b']) {
-      const xdsPort = await freePort();
-      replicas.push({ id, xdsPort, cp: await startReplica(id, xdsPort) });
-    }
+    // Start-ups side by side: they are mostly CPU, and the machine's cores share them.
+    replicas.push(
+      ...(await Promise.all(
+        ['cp-a', 'cp-b'].map(async (id) => {
+          const xdsPort = await freePort();
+          return { id, xdsPort, cp: await startReplica(id, xdsPort) };
+        }),
+      )),
+    );
     const [a, b] = replicas as [Replica, Replica];
     assert.ok(
       await applyNext(a, [
@@ -447,21 +452,29 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
       ]),
       'the listener, cluster and first route applied',
     );
-    for (let i = 0; i < PROXY_COUNT; i++) {
-      proxies.push(
-        await startProxy({
-          bootstrap: bootstrap(`faults-${i}`, a, b),
-          args: ['--listener-port-offset', String(i)],
-        }),
-      );
+    const indexes = Array.from({ length: PROXY_COUNT }, (_, i) => i);
+    proxies.push(
+      ...(await Promise.all(
+        indexes.map((i) =>
+          startProxy({
+            bootstrap: bootstrap(`faults-${i}`, a, b),
+            args: ['--listener-port-offset', String(i)],
+          }),
+        ),
+      )),
+    );
+    for (const _i of indexes) {
       generations.push([]);
       heldVersions.push(new Set());
     }
-    for (let i = 0; i < PROXY_COUNT; i++)
-      await eventually(
-        async () => ((await generationServed(i)) === 1 ? true : undefined),
-        `proxy ${i} serving generation 1`,
-      );
+    await Promise.all(
+      indexes.map((i) =>
+        eventually(
+          async () => ((await generationServed(i)) === 1 ? true : undefined),
+          `proxy ${i} serving generation 1`,
+        ),
+      ),
+    );
   });
 
   after(async () => {

@@ -164,28 +164,35 @@ secret_name: ${name}-tls
 
   before(async () => {
     httpPort = await freePortPair();
-    pebble = await startPebble({ httpPort });
-    backend = await startBackend('web');
-    // A starts first, so it takes the leader lease; B finds it held.
-    a = await replica('cp-a');
+    // A starts first (alongside Pebble and the backend), so it takes the leader lease; B finds
+    // it held.
+    [pebble, backend, a] = await Promise.all([
+      startPebble({ httpPort }),
+      startBackend('web'),
+      replica('cp-a'),
+    ]);
     b = await replica('cp-b');
     await apiApply(a.apiUrl, [...acmeSiteResources(DOMAINS.one, httpPort, backend.port)]);
     await apiApply(a.apiUrl, [generationRoutes(1)]);
-    for (const [offset, apiType] of [
+    const kinds = [
       [0, 'GRPC'],
       [1, 'DELTA_GRPC'],
-    ] as const) {
-      proxies.push(
-        await startProxy({
-          bootstrap: replicasBootstrap(`replicas-${offset}`, apiType, a, b),
-          args: ['--listener-port-offset', String(offset)],
-        }),
-      );
+    ] as const;
+    proxies.push(
+      ...(await Promise.all(
+        kinds.map(([offset, apiType]) =>
+          startProxy({
+            bootstrap: replicasBootstrap(`replicas-${offset}`, apiType, a, b),
+            args: ['--listener-port-offset', String(offset)],
+          }),
+        ),
+      )),
+    );
+    for (const [offset] of kinds)
       await eventually(
         async () => ((await generation(httpPort + offset)) === '1' ? true : undefined),
         `proxy ${offset} serving generation 1`,
       );
-    }
   });
 
   after(async () => {

@@ -78,8 +78,11 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       resources: [staticClusterResource('backend', [await freePort()])],
       message: 'the backend cluster',
     });
-    for (const id of NODES)
-      await startProxy({ bootstrap: proxyBootstrap({ nodeId: id, xdsAddress: cp.xdsAddress }) });
+    await Promise.all(
+      NODES.map((id) =>
+        startProxy({ bootstrap: proxyBootstrap({ nodeId: id, xdsAddress: cp.xdsAddress }) }),
+      ),
+    );
     await fleetWhere(
       'both proxies ACK',
       (t) => t.version_acked !== '' && t.version_acked === t.version_sent,
