@@ -34,7 +34,7 @@ import {
   type Json,
   type Proxy,
 } from './harness.js';
-import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
+import { FAST_ACME_ARGS, acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const DOMAIN = 'web.ferry.test';
 const GROUP = 'edge';
@@ -146,14 +146,7 @@ void describe('ACME certificates through the fleet (Pebble)', { timeout: 240_000
       startPebble({ httpPort, certificateValiditySeconds: 45 }),
       startBackend('web'),
       startControlPlane({
-        args: [
-          '--acme-check-interval-ms',
-          '200',
-          '--acme-retry-base-ms',
-          '500',
-          '--acme-poll-min-ms',
-          '100',
-        ],
+        args: [...FAST_ACME_ARGS],
       }),
     ]);
     proxies.push(

@@ -28,7 +28,7 @@ import {
   type Json,
   type Proxy,
 } from './harness.js';
-import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
+import { FAST_ACME_ARGS, acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const LEASE_TTL_MS = 3000;
 /** Room beyond the lease TTL for the next campaign round under a loaded machine. */
@@ -114,18 +114,7 @@ describe('several control-plane replicas', { timeout: 300_000 }, () => {
   const replica = (id: string): Promise<ControlPlane> =>
     startControlPlane({
       store,
-      args: [
-        '--replica-id',
-        id,
-        '--leader-lease-ttl-ms',
-        String(LEASE_TTL_MS),
-        '--acme-check-interval-ms',
-        '200',
-        '--acme-retry-base-ms',
-        '500',
-        '--acme-poll-min-ms',
-        '100',
-      ],
+      args: ['--replica-id', id, '--leader-lease-ttl-ms', String(LEASE_TTL_MS), ...FAST_ACME_ARGS],
     });
 
   function acmeYaml(name: keyof typeof DOMAINS): string {
