@@ -145,9 +145,7 @@ void describe('ACME certificates through the fleet (Pebble)', { timeout: 240_000
     [pebble, backend, cp] = await Promise.all([
       startPebble({ httpPort, certificateValiditySeconds: 45 }),
       startBackend('web'),
-      startControlPlane({
-        args: [...FAST_ACME_ARGS],
-      }),
+      startControlPlane({ args: [...FAST_ACME_ARGS] }),
     ]);
     proxies.push(
       ...(await Promise.all(
