@@ -160,7 +160,9 @@ const USAGE = `Usage: ferry-control-plane [options]
                                 leader duty)
   --leader-lease-ttl-ms N       how long the leader replica (singleton duties: ACME
                                 ordering) holds the store lease without renewing it; when
-                                it dies another replica takes over after this [15000]
+                                it dies another replica takes over after this [15000];
+                                when given, also the lease of the replica driving
+                                rollouts                                      [10000]
   --log-level LEVEL             trace, debug, info, warn, error, silent       [info]
   --otlp-endpoint URL           export traces over OTLP (apply, validate, store.commit,
                                 snapshot.build, xds.push per node); tracing is off without an
@@ -234,6 +236,8 @@ function parse(): {
   rlsPeerServerName: string | undefined;
   acme: { checkIntervalMs: number; retryBaseMs: number; pollMinMs: number };
   leaderLeaseTtlMs: number;
+  /** The rollout driver's lease: --leader-lease-ttl-ms when given, else the controller's default. */
+  rolloutLeaseTtlMs: number | undefined;
   historyRetention: HistoryRetention;
   historyTrimIntervalMs: number;
   limits: {
@@ -416,6 +420,7 @@ function parse(): {
     return {
       acme,
       leaderLeaseTtlMs,
+      rolloutLeaseTtlMs: leaderFlag ? leaderLeaseTtlMs : undefined,
       historyRetention,
       historyTrimIntervalMs: intFlag('history-trim-interval-ms', 100, 86_400_000),
       limits,
@@ -633,6 +638,7 @@ async function main(): Promise<void> {
     logger,
     // The tallies of replicas that stopped renewing their membership are not waited for.
     liveReplicas: () => rlsMembership.members().map((m) => m.id),
+    ...(options.rolloutLeaseTtlMs !== undefined ? { leaseTtlMs: options.rolloutLeaseTtlMs } : {}),
     ...(tracer ? { tracer } : {}),
   });
   fleet.onNack = (nodeId, _group, _typeUrl, error) => rolloutController.noteNack(nodeId, error);

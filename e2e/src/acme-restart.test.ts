@@ -23,7 +23,7 @@ import {
   type Backend,
   type ControlPlane,
 } from './harness.js';
-import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
+import { FAST_ACME_ARGS, acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const DOMAIN = 'restart.ferry.test';
 const GROUP = 'restart';
@@ -83,12 +83,7 @@ void describe('ACME across control-plane restarts (Pebble)', { timeout: 180_000 
         id,
         '--acme-lease-ttl-ms',
         '1500',
-        '--acme-check-interval-ms',
-        '200',
-        '--acme-retry-base-ms',
-        '500',
-        '--acme-poll-min-ms',
-        '100',
+        ...FAST_ACME_ARGS,
       ],
     });
 

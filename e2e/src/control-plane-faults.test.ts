@@ -61,7 +61,7 @@ const FAILOVER_BOUND_MS = 30_000;
  * (the harness's bootstrap), the first reconnect back-off (≤ 0.5 s), and room on a loaded machine.
  */
 const KEEPALIVE_FAILOVER_BOUND_MS = XDS_KEEPALIVE_BOUND_MS + 10_000;
-/** Convergence after a fault: failover, etcd re-election, the rollout lease's 10 s TTL. */
+/** Convergence after a fault: failover, etcd re-election, the rollout lease's 3 s TTL. */
 const CONVERGE_BOUND_MS = 45_000;
 /** One apply's own bound: longer than an etcd election, shorter than a test. */
 const APPLY_TIMEOUT_MS = 10_000;
@@ -428,6 +428,25 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     }, 'the rollout lease held by a replica');
   }
 
+  /**
+   * The TTL etcd granted the rollout lease, in seconds: what its holder asked for. A renewal
+   * between the reads replaces the etcd lease (the old one is revoked): read again then.
+   */
+  async function rolloutLeaseTtlSeconds(): Promise<number> {
+    const prefix = store.slice(store.lastIndexOf('/faults/'));
+    return eventually(async () => {
+      const keys = await etcdctl(etcd, ['get', '--prefix', prefix, '--keys-only']);
+      const key = keys.split('\n').find((k) => k.endsWith('lease/ferry.rollout-controller'));
+      if (!key) throw new Error(`no rollout lease key among ${keys}`);
+      const fields = await etcdctl(etcd, ['get', key, '-w', 'fields']);
+      const id = /"Lease" : (\d+)/.exec(fields)?.[1];
+      if (!id || id === '0') throw new Error(`no etcd lease on ${key}: ${fields}`);
+      const ttl = await etcdctl(etcd, ['lease', 'timetolive', BigInt(id).toString(16)]);
+      const granted = /granted with TTL\((\d+)s\)/.exec(ttl)?.[1];
+      return granted === undefined ? undefined : Number(granted);
+    }, "the rollout lease's TTL in etcd");
+  }
+
   // ---------------------------------------------------------------- setup
 
   before(async () => {
@@ -435,10 +454,15 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     store = `etcd://${etcd.endpoints.join(',')}/faults/${randomUUID()}`;
     backend = await startBackend('web');
     httpPort = await freePortRun(PROXY_COUNT);
-    for (const id of ['cp-a', 'cp-b']) {
-      const xdsPort = await freePort();
-      replicas.push({ id, xdsPort, cp: await startReplica(id, xdsPort) });
-    }
+    // Start-ups side by side: they are mostly CPU, and the machine's cores share them.
+    replicas.push(
+      ...(await Promise.all(
+        ['cp-a', 'cp-b'].map(async (id) => {
+          const xdsPort = await freePort();
+          return { id, xdsPort, cp: await startReplica(id, xdsPort) };
+        }),
+      )),
+    );
     const [a, b] = replicas as [Replica, Replica];
     assert.ok(
       await applyNext(a, [
@@ -447,21 +471,29 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
       ]),
       'the listener, cluster and first route applied',
     );
-    for (let i = 0; i < PROXY_COUNT; i++) {
-      proxies.push(
-        await startProxy({
-          bootstrap: bootstrap(`faults-${i}`, a, b),
-          args: ['--listener-port-offset', String(i)],
-        }),
-      );
+    const indexes = Array.from({ length: PROXY_COUNT }, (_, i) => i);
+    proxies.push(
+      ...(await Promise.all(
+        indexes.map((i) =>
+          startProxy({
+            bootstrap: bootstrap(`faults-${i}`, a, b),
+            args: ['--listener-port-offset', String(i)],
+          }),
+        ),
+      )),
+    );
+    for (const _i of indexes) {
       generations.push([]);
       heldVersions.push(new Set());
     }
-    for (let i = 0; i < PROXY_COUNT; i++)
-      await eventually(
-        async () => ((await generationServed(i)) === 1 ? true : undefined),
-        `proxy ${i} serving generation 1`,
-      );
+    await Promise.all(
+      indexes.map((i) =>
+        eventually(
+          async () => ((await generationServed(i)) === 1 ? true : undefined),
+          `proxy ${i} serving generation 1`,
+        ),
+      ),
+    );
   });
 
   after(async () => {
@@ -504,6 +536,12 @@ describe('control-plane replicas on etcd under faults', { timeout: 175_000 }, ()
     assert.ok(name, started.stdout);
     // Either replica may drive: it sums both replicas' tallies of their proxies.
     const holder = await rolloutLeaseHolder();
+    // --leader-lease-ttl-ms 3000 bounds the driver's lease too: the survivor takes over after it.
+    assert.equal(
+      await rolloutLeaseTtlSeconds(),
+      3,
+      'the rollout lease lasts --leader-lease-ttl-ms',
+    );
     // Stage 1 reached (one proxy on the candidate), then the leader dies mid-rollout.
     await eventually(async () => {
       const res = await request(`${holder.cp.apiUrl}/v1/rollouts`);

@@ -28,7 +28,7 @@ import {
   type Json,
   type Proxy,
 } from './harness.js';
-import { acmeSiteResources, startPebble, type Pebble } from './pebble.js';
+import { FAST_ACME_ARGS, acmeSiteResources, startPebble, type Pebble } from './pebble.js';
 
 const LEASE_TTL_MS = 3000;
 /** Room beyond the lease TTL for the next campaign round under a loaded machine. */
@@ -114,18 +114,7 @@ describe('several control-plane replicas', { timeout: 300_000 }, () => {
   const replica = (id: string): Promise<ControlPlane> =>
     startControlPlane({
       store,
-      args: [
-        '--replica-id',
-        id,
-        '--leader-lease-ttl-ms',
-        String(LEASE_TTL_MS),
-        '--acme-check-interval-ms',
-        '200',
-        '--acme-retry-base-ms',
-        '500',
-        '--acme-poll-min-ms',
-        '100',
-      ],
+      args: ['--replica-id', id, '--leader-lease-ttl-ms', String(LEASE_TTL_MS), ...FAST_ACME_ARGS],
     });
 
   function acmeYaml(name: keyof typeof DOMAINS): string {
@@ -164,28 +153,35 @@ secret_name: ${name}-tls
 
   before(async () => {
     httpPort = await freePortPair();
-    pebble = await startPebble({ httpPort });
-    backend = await startBackend('web');
-    // A starts first, so it takes the leader lease; B finds it held.
-    a = await replica('cp-a');
+    // A starts first (alongside Pebble and the backend), so it takes the leader lease; B finds
+    // it held.
+    [pebble, backend, a] = await Promise.all([
+      startPebble({ httpPort }),
+      startBackend('web'),
+      replica('cp-a'),
+    ]);
     b = await replica('cp-b');
     await apiApply(a.apiUrl, [...acmeSiteResources(DOMAINS.one, httpPort, backend.port)]);
     await apiApply(a.apiUrl, [generationRoutes(1)]);
-    for (const [offset, apiType] of [
+    const kinds = [
       [0, 'GRPC'],
       [1, 'DELTA_GRPC'],
-    ] as const) {
-      proxies.push(
-        await startProxy({
-          bootstrap: replicasBootstrap(`replicas-${offset}`, apiType, a, b),
-          args: ['--listener-port-offset', String(offset)],
-        }),
-      );
+    ] as const;
+    proxies.push(
+      ...(await Promise.all(
+        kinds.map(([offset, apiType]) =>
+          startProxy({
+            bootstrap: replicasBootstrap(`replicas-${offset}`, apiType, a, b),
+            args: ['--listener-port-offset', String(offset)],
+          }),
+        ),
+      )),
+    );
+    for (const [offset] of kinds)
       await eventually(
         async () => ((await generation(httpPort + offset)) === '1' ? true : undefined),
         `proxy ${offset} serving generation 1`,
       );
-    }
   });
 
   after(async () => {

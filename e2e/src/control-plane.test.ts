@@ -118,13 +118,16 @@ async function apply(cp: ControlPlane, yaml: string): Promise<CommandResult> {
 
 /** name → version of every resource of every type, and the revision. */
 async function state(cp: ControlPlane): Promise<{ revision: number; versions: string[] }> {
-  const versions: string[] = [];
-  let revision = 0;
-  for (const type of ['listeners', 'routes', 'clusters', 'endpoints']) {
-    const r = await json<ListJson>(cp, ['get', type]);
-    revision = r.revision;
-    for (const x of r.resources) versions.push(`${x.kind}/${x.name}@${x.version}`);
-  }
+  // One ferryctl process a type, side by side (nothing writes meanwhile): they must agree on
+  // the revision they read.
+  const lists = await Promise.all(
+    ['listeners', 'routes', 'clusters', 'endpoints'].map((type) =>
+      json<ListJson>(cp, ['get', type]),
+    ),
+  );
+  const revision = lists[0]!.revision;
+  for (const r of lists) assert.equal(r.revision, revision, 'one revision read by every get');
+  const versions = lists.flatMap((r) => r.resources.map((x) => `${x.kind}/${x.name}@${x.version}`));
   return { revision, versions: versions.sort() };
 }
 

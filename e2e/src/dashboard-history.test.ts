@@ -8,10 +8,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { HistoryJson, LoadHistoryJson } from '@ferry/shared/api-wire';
+import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
   freePort,
@@ -19,7 +18,6 @@ import {
   httpRequest,
   listenerResource,
   proxyBootstrap,
-  ROOT,
   startBackend,
   startControlPlane,
   startProxy,
@@ -30,9 +28,6 @@ import {
 } from './harness.js';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver.js';
 
-const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
-const OUTPUT_DIR =
-  process.env.FERRY_TEST_OUTPUT_DIR ?? path.join(ROOT, 'test-results', 'dashboard');
 const ADMIN = 'dashboard-history-admin-secret';
 const JAEGER = 'http://jaeger.test:16686';
 const OK_REQUESTS = 20;
@@ -42,45 +37,13 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
   let cp: ControlPlane;
   let receiver: OtlpReceiver;
   let backend: Backend;
-  let browser: Browser;
-  let context: BrowserContext | undefined;
-  let consoleErrors: string[] = [];
+  let browser: DashboardBrowser;
   let listenerPort = 0;
 
-  const api = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${cp.apiUrl}${p}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
-  };
-
-  const signIn = async (view: string): Promise<Page> => {
-    await context?.close();
-    context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-    const page = await context.newPage();
-    consoleErrors = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (err) => consoleErrors.push(err.message));
-    await page.goto(`${cp.apiUrl}/ui/#/${view}`);
-    await page.getByLabel('API token').fill(ADMIN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
-    return page;
-  };
-
-  const screenshot = async (page: Page, name: string): Promise<void> => {
-    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-    await page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: true });
-  };
+  const api = <T>(method: string, p: string, body?: unknown): Promise<T> =>
+    apiCall<T>(cp.apiUrl, ADMIN, method, p, body);
+  const signIn = (view: string): Promise<Page> => browser.signIn(cp.apiUrl, ADMIN, view);
+  const screenshot = (page: Page, name: string): Promise<void> => browser.screenshot(page, name);
 
   before(async () => {
     receiver = await startOtlpReceiver();
@@ -125,11 +88,10 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     await startProxy({
       bootstrap: proxyBootstrap({ nodeId: 'history-proxy', xdsAddress: cp.xdsAddress }),
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    browser = await DashboardBrowser.launch();
   });
 
   after(async () => {
-    await context?.close();
     await browser?.close();
     await stopAll();
     await backend?.close();
@@ -172,7 +134,7 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     ).getAttribute('aria-label');
     assert.doesNotMatch(latency ?? '', /no data yet/, 'a mean upstream latency point');
     await screenshot(page, 'load-history');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 
   test('history rows link to their trace by the id the history API names', async () => {
@@ -192,6 +154,6 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     await configRow.waitFor({ timeout: 10_000 });
     assert.equal(await configRow.getByRole('link', { name: /^Trace / }).getAttribute('href'), href);
     await screenshot(page, 'history-trace-links');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 });

@@ -10,16 +10,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
+import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
   freePort,
   listenerResource,
   proxyBootstrap,
-  ROOT,
   startControlPlane,
   startProxy,
   staticClusterResource,
@@ -27,34 +25,17 @@ import {
   type ControlPlane,
 } from './harness.js';
 
-const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
-const OUTPUT_DIR =
-  process.env.FERRY_TEST_OUTPUT_DIR ?? path.join(ROOT, 'test-results', 'dashboard');
 const ADMIN = 'dashboard-test-admin-secret';
 const NODES = ['edge-a', 'edge-b'];
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
 void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   let cp: ControlPlane;
-  let browser: Browser;
+  let browser: DashboardBrowser;
   const tokens: Record<'operator' | 'viewer', string> = { operator: '', viewer: '' };
-  /** Console and page errors of the page under test; each test asserts it stays empty. */
-  let consoleErrors: string[] = [];
-  let context: BrowserContext | undefined;
 
-  const api = async <T>(token: string, method: string, p: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${cp.apiUrl}${p}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
-  };
+  const api = <T>(token: string, method: string, p: string, body?: unknown): Promise<T> =>
+    apiCall<T>(cp.apiUrl, token, method, p, body);
 
   const status = (): Promise<StatusJson> => api<StatusJson>(ADMIN, 'GET', '/v1/status');
 
@@ -76,27 +57,10 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       return ok ? true : undefined;
     }, what).then(() => undefined);
 
-  /** A new tab signed in with `token`, failing on any console error. */
-  const signIn = async (token: string, view = 'fleet'): Promise<Page> => {
-    await context?.close();
-    context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-    const page = await context.newPage();
-    consoleErrors = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (err) => consoleErrors.push(err.message));
-    await page.goto(`${cp.apiUrl}/ui/#/${view}`);
-    await page.getByLabel('API token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
-    return page;
-  };
-
-  const screenshot = async (page: Page, name: string): Promise<void> => {
-    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-    await page.screenshot({ path: path.join(OUTPUT_DIR, `${name}.png`), fullPage: true });
-  };
+  /** A new tab signed in with `token` (its console errors in `browser.consoleErrors`). */
+  const signIn = (token: string, view = 'fleet'): Promise<Page> =>
+    browser.signIn(cp.apiUrl, token, view);
+  const screenshot = (page: Page, name: string): Promise<void> => browser.screenshot(page, name);
 
   const row = (page: Page, node: string) => page.locator(`tr[data-node="${node}"]`);
 
@@ -114,17 +78,19 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       resources: [staticClusterResource('backend', [await freePort()])],
       message: 'the backend cluster',
     });
-    for (const id of NODES)
-      await startProxy({ bootstrap: proxyBootstrap({ nodeId: id, xdsAddress: cp.xdsAddress }) });
+    await Promise.all(
+      NODES.map((id) =>
+        startProxy({ bootstrap: proxyBootstrap({ nodeId: id, xdsAddress: cp.xdsAddress }) }),
+      ),
+    );
     await fleetWhere(
       'both proxies ACK',
       (t) => t.version_acked !== '' && t.version_acked === t.version_sent,
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    browser = await DashboardBrowser.launch();
   });
 
   after(async () => {
-    await context?.close();
     await browser?.close();
     await stopAll();
   });
@@ -166,7 +132,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await page.getByLabel('Search').fill('');
     for (const id of NODES) await row(page, id).waitFor();
     await screenshot(page, 'fleet-synced');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 
   test('an apply both proxies NACK shows NACKED with its message, without a reload', async () => {
@@ -201,7 +167,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.match(detail, /use_original_dst/);
     assert.deepEqual(navigations, [], 'the page reloaded');
     await screenshot(page, 'fleet-nacked');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 
   test('a rollback from the UI restores the previous revision and the proxies ACK it', async () => {
@@ -234,7 +200,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     for (const id of NODES)
       await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
     await screenshot(page, 'fleet-after-rollback');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 
   test('every view renders for a viewer without a console error', async () => {
@@ -265,7 +231,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     const diff = page.getByRole('region', { name: 'Changes to Listener/original-dst' });
     assert.match((await diff.textContent()) ?? '', /\+ use_original_dst: true/);
     await screenshot(page, 'config-diff');
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 
   test('a viewer sees no rollback button and the API refuses its rollback', async () => {
@@ -282,7 +248,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       body: JSON.stringify({ revision: oldest?.revision, group: 'default' }),
     });
     assert.equal(res.status, 403);
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(browser.consoleErrors, []);
   });
 });
 

@@ -1,12 +1,11 @@
 /**
  * What the rollout tests share: load driven through every proxy the whole time with each answer
- * recorded per proxy, backends that fail or are slow, the config they start from, and
- * `ferryctl rollout status`.
+ * recorded per proxy, backends that fail or are slow, the config they start from, and the
+ * rollouts' status.
  */
 import http from 'node:http';
 import {
   eventually,
-  ferryctl,
   httpListener,
   httpRequest,
   routeAllTo,
@@ -15,7 +14,7 @@ import {
   type Json,
 } from './harness.js';
 
-/** One rollout of `ferryctl rollout status -o json`, the fields the tests read. */
+/** One rollout of GET /v1/rollouts (`ferryctl rollout status -o json`), the fields the tests read. */
 export interface RolloutJson {
   name: string;
   state: string;
@@ -24,17 +23,16 @@ export interface RolloutJson {
   reason: string;
 }
 
-/** `ferryctl rollout status -o json` on `cp` (of `group`, or the default one). */
+/**
+ * The rollouts of `group` (or the default one) on `cp`: GET /v1/rollouts, what `ferryctl rollout
+ * status -o json` prints. Tests poll it, so it is one HTTP request rather than a ferryctl process
+ * per poll; the rollout tests run `ferryctl rollout status` itself where they check it.
+ */
 export async function rolloutStatus(cp: ControlPlane, group?: string): Promise<RolloutJson[]> {
-  const res = await ferryctl(cp.apiUrl, [
-    'rollout',
-    'status',
-    ...(group ? ['--group', group] : []),
-    '-o',
-    'json',
-  ]);
-  if (res.code !== 0) throw new Error(`ferryctl rollout status exited ${res.code}: ${res.stderr}`);
-  return (JSON.parse(res.stdout) as { rollouts: RolloutJson[] }).rollouts;
+  const query = group ? `?group=${encodeURIComponent(group)}` : '';
+  const res = await httpRequest(`${cp.apiUrl}/v1/rollouts${query}`);
+  if (res.status !== 200) throw new Error(`GET /v1/rollouts${query}: ${res.status} ${res.body}`);
+  return (JSON.parse(res.body) as { rollouts: RolloutJson[] }).rollouts;
 }
 
 /**

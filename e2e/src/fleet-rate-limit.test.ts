@@ -251,16 +251,17 @@ describe('fleet-wide rate limits through the control plane', () => {
       'default',
     );
     proxies.push(
-      await startProxy({
-        bootstrap: proxyBootstrap({ nodeId: 'edge-1', xdsAddress: a.xdsAddress }),
-      }),
-      await startProxy({
-        bootstrap: proxyBootstrap({ nodeId: 'edge-2', xdsAddress: a.xdsAddress }),
-        args: ['--listener-port-offset', '1'],
-      }),
+      ...(await Promise.all([
+        startProxy({
+          bootstrap: proxyBootstrap({ nodeId: 'edge-1', xdsAddress: a.xdsAddress }),
+        }),
+        startProxy({
+          bootstrap: proxyBootstrap({ nodeId: 'edge-2', xdsAddress: a.xdsAddress }),
+          args: ['--listener-port-offset', '1'],
+        }),
+      ])),
     );
-    await waitLimited(p1, 'probe-1');
-    await waitLimited(p2, 'probe-2');
+    await Promise.all([waitLimited(p1, 'probe-1'), waitLimited(p2, 'probe-2')]);
   });
 
   after(async () => {
@@ -345,24 +346,25 @@ describe('fleet-wide rate limits through the control plane', () => {
       'replicas',
     );
     proxies.push(
-      await startProxy({
-        bootstrap: proxyBootstrap({
-          nodeId: 'replicas-1',
-          nodeCluster: 'replicas',
-          xdsAddress: a.xdsAddress,
+      ...(await Promise.all([
+        startProxy({
+          bootstrap: proxyBootstrap({
+            nodeId: 'replicas-1',
+            nodeCluster: 'replicas',
+            xdsAddress: a.xdsAddress,
+          }),
         }),
-      }),
-      await startProxy({
-        bootstrap: proxyBootstrap({
-          nodeId: 'replicas-2',
-          nodeCluster: 'replicas',
-          xdsAddress: b.xdsAddress,
+        startProxy({
+          bootstrap: proxyBootstrap({
+            nodeId: 'replicas-2',
+            nodeCluster: 'replicas',
+            xdsAddress: b.xdsAddress,
+          }),
+          args: ['--listener-port-offset', '1'],
         }),
-        args: ['--listener-port-offset', '1'],
-      }),
+      ])),
     );
-    await waitLimited(base, 'probe-1');
-    await waitLimited(base + 1, 'probe-2');
+    await Promise.all([waitLimited(base, 'probe-1'), waitLimited(base + 1, 'probe-2')]);
     for (const [name, counts] of [
       ['50/50', [20, 20]],
       ['90/10', [36, 4]],
@@ -552,8 +554,10 @@ describe('fleet-wide rate limits under client certificates', () => {
       ];
     };
     const a = await startControlPlane({ store, args: replicaArgs('tls-a') });
-    const b = await startControlPlane({ store, args: replicaArgs('tls-b') });
-    const backend = await startBackend('web');
+    const [b, backend] = await Promise.all([
+      startControlPlane({ store, args: replicaArgs('tls-b') }),
+      startBackend('web'),
+    ]);
     try {
       for (const cp of [a, b]) {
         await eventually(
@@ -589,25 +593,26 @@ describe('fleet-wide rate limits under client certificates', () => {
       );
       // Each proxy's checks alternate between both replicas; the proxies take their
       // configuration from different replicas.
-      await startProxy({
-        bootstrap: proxyBootstrap({
-          nodeId: 'tls-1',
-          nodeCluster: 'tlsfleet',
-          xdsAddress: a.xdsAddress,
-          xdsTls: tls,
+      await Promise.all([
+        startProxy({
+          bootstrap: proxyBootstrap({
+            nodeId: 'tls-1',
+            nodeCluster: 'tlsfleet',
+            xdsAddress: a.xdsAddress,
+            xdsTls: tls,
+          }),
         }),
-      });
-      await startProxy({
-        bootstrap: proxyBootstrap({
-          nodeId: 'tls-2',
-          nodeCluster: 'tlsfleet',
-          xdsAddress: b.xdsAddress,
-          xdsTls: tls,
+        startProxy({
+          bootstrap: proxyBootstrap({
+            nodeId: 'tls-2',
+            nodeCluster: 'tlsfleet',
+            xdsAddress: b.xdsAddress,
+            xdsTls: tls,
+          }),
+          args: ['--listener-port-offset', '1'],
         }),
-        args: ['--listener-port-offset', '1'],
-      });
-      await waitLimited(base, 'probe-1');
-      await waitLimited(base + 1, 'probe-2');
+      ]);
+      await Promise.all([waitLimited(base, 'probe-1'), waitLimited(base + 1, 'probe-2')]);
       await roomInWindow();
       // Each replica counting alone would let through up to twice the limit.
       const ok = await traffic([base, base + 1], [LIMIT, LIMIT], 'tls-replicas');

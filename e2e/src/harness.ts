@@ -616,6 +616,12 @@ export function routeAllTo(
   ]);
 }
 
+/** A RouteConfiguration resource (routeAllTo, ...) as an HCM's inline route_config: no "@type". */
+export function inlineRouteConfig(resource: Json): Json {
+  const { '@type': _type, ...config } = resource;
+  return config;
+}
+
 /**
  * A Listener on 127.0.0.1:port with one filter chain, one HttpConnectionManager: its routes over
  * RDS by name (`{ rds }`), inline and sending everything to a cluster (`{ cluster }`: route config
@@ -631,11 +637,7 @@ export function httpListener(
 ): Json {
   const source =
     'cluster' in routes
-      ? {
-          routeConfig: (({ '@type': _type, ...config }: Json) => config)(
-            routeAllTo(`${name}-routes`, routes.cluster),
-          ),
-        }
+      ? { routeConfig: inlineRouteConfig(routeAllTo(`${name}-routes`, routes.cluster)) }
       : routes;
   const hcm = hcmFilter(source, {
     ...(opts.httpFilters ? { http_filters: [...opts.httpFilters, ROUTER_FILTER] } : {}),
@@ -875,7 +877,7 @@ export class RestartableBackend {
   }
 }
 
-/** One endpoint of `ferryctl health -o json` (GET /v1/health). */
+/** One endpoint of GET /v1/health (`ferryctl health -o json`). */
 export interface HealthEndpoint {
   address: string;
   status: string;
@@ -887,15 +889,19 @@ export interface HealthEndpoint {
   eds_unhealthy_by_quorum?: boolean;
 }
 
-/** The fleet's view of `127.0.0.1:port` in `cluster` of group "default", via ferryctl. */
+/**
+ * The fleet's view of `127.0.0.1:port` in `cluster` of group "default": GET /v1/health, what
+ * `ferryctl health -o json` prints. Tests poll it, so it is one HTTP request rather than a
+ * ferryctl process per poll (the tests that check `ferryctl health` run it themselves).
+ */
 export async function fleetHealth(
   apiUrl: string,
   cluster: string,
   port: number,
 ): Promise<HealthEndpoint | undefined> {
-  const result = await ferryctl(apiUrl, ['health', '-o', 'json']);
-  if (result.code !== 0) throw new Error(`ferryctl health failed: ${result.stderr}`);
-  const body = JSON.parse(result.stdout) as {
+  const result = await httpRequest(`${apiUrl}/v1/health`);
+  if (result.status !== 200) throw new Error(`GET /v1/health: ${result.status} ${result.body}`);
+  const body = JSON.parse(result.body) as {
     clusters: { group: string; cluster: string; endpoints: HealthEndpoint[] }[];
   };
   const found = body.clusters.find((c) => c.group === 'default' && c.cluster === cluster);

@@ -30,6 +30,7 @@ import {
   type ControlPlane,
   type Proxy,
 } from './harness.js';
+import { fleetStatus } from './fixtures.js';
 
 const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
 
@@ -42,8 +43,7 @@ describe('health quorum across two control-plane replicas sharing a store', () =
   let proxy2: Proxy;
 
   before(async () => {
-    up = await RestartableBackend.start();
-    down = await RestartableBackend.start();
+    [up, down] = await Promise.all([RestartableBackend.start(), RestartableBackend.start()]);
     const store = `sqlite:${path.join(tempDir('replicas'), 'ferry.db')}`;
     // The reports of a dead replica expire after max(10 s, 3 HDS intervals) (main.ts).
     const args = (id: string): string[] => ['--hds-interval-ms', '200', '--replica-id', id];
@@ -58,12 +58,10 @@ describe('health quorum across two control-plane replicas sharing a store', () =
       }),
       endpointsResource('web', [up.port, down.port]),
     ]);
-    proxy1 = await startProxy({
-      bootstrap: proxyBootstrap({ nodeId: 'replicas-1', xdsAddress: a.xdsAddress }),
-    });
-    proxy2 = await startProxy({
-      bootstrap: proxyBootstrap({ nodeId: 'replicas-2', xdsAddress: b.xdsAddress }),
-    });
+    [proxy1, proxy2] = await Promise.all([
+      startProxy({ bootstrap: proxyBootstrap({ nodeId: 'replicas-1', xdsAddress: a.xdsAddress }) }),
+      startProxy({ bootstrap: proxyBootstrap({ nodeId: 'replicas-2', xdsAddress: b.xdsAddress }) }),
+    ]);
   });
 
   after(async () => {
@@ -72,14 +70,14 @@ describe('health quorum across two control-plane replicas sharing a store', () =
     await down.stop();
   });
 
-  /** The EDS version a node has ACKed, as the replica it is connected to reports it. */
+  /**
+   * The EDS version a node has ACKed, as the replica it is connected to reports it (GET
+   * /v1/status, what `ferryctl status -o json` prints: polled, so no process per poll).
+   */
   async function ackedEds(cp: ControlPlane, node: string): Promise<string | undefined> {
-    const status = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
-    const body = JSON.parse(status.stdout) as {
-      nodes: { node_id: string; types: { type_url: string; version_acked: string }[] }[];
-    };
-    return body.nodes.find((n) => n.node_id === node)?.types.find((t) => t.type_url === EDS)
-      ?.version_acked;
+    return (await fleetStatus(cp))
+      .find((n) => n.node_id === node)
+      ?.types.find((t) => t.type_url === EDS)?.version_acked;
   }
 
   test("both replicas mark the endpoint from both proxies' reports, with one EDS version", async () => {

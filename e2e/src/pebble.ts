@@ -149,6 +149,19 @@ function get(url: string, ca: string): Promise<{ status: number; body: string }>
   });
 }
 
+/**
+ * Control-plane flags for ACME against Pebble in a test: look for work every 200 ms, retry a
+ * failed order after 500 ms, poll the CA from 100 ms on (the defaults are 10 s, 60 s and 5 s).
+ */
+export const FAST_ACME_ARGS: readonly string[] = [
+  '--acme-check-interval-ms',
+  '200',
+  '--acme-retry-base-ms',
+  '500',
+  '--acme-poll-min-ms',
+  '100',
+];
+
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const pebbleBin = requireBinary('pebble');
   const challtestsrvBin = requireBinary('pebble-challtestsrv');

@@ -3,25 +3,26 @@
  * logs, real processes on loopback: control plane ← ferryctl apply → DeltaAggregatedResources →
  * ferry-proxy → HTTP/1.1 backends. Steps run in order, each building on the previous one.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  edsClusterResource,
+  endpointsResource,
   eventually,
   ferryctl,
   freePort,
+  httpListener,
   httpRequest,
-  proxyBootstrap,
-  startBackend,
-  startControlPlane,
-  startProxy,
-  stopAll,
+  routeConfigResource,
+  staticClusterResource,
   tempDir,
-  type Backend,
-  type ControlPlane,
+  yamlDocs,
+  type Json,
   type Proxy,
 } from './harness.js';
+import { useFleet } from './fixtures.js';
 
 interface Ports {
   listener: number;
@@ -30,109 +31,96 @@ interface Ports {
   closed: number;
 }
 
-const HCM =
-  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
+function fileLog(file: string, format?: Json): Json {
+  return {
+    name: 'envoy.access_loggers.file',
+    typed_config: { '@type': FILE_LOG, path: file, ...(format ? { log_format: format } : {}) },
+  };
+}
+
+/**
+ * Listener "http" (RDS "main", three file access logs: a text format, Envoy's default format
+ * and a JSON format), listener "extra" (an inline direct response), and the clusters the routes
+ * of "main" name: web (EDS on `p.web`), down (nothing listens on `p.closed`), empty (EDS, no
+ * endpoint).
+ */
 function config(p: Ports, logs: { text: string; envoyDefault: string; json: string }): string {
-  return `
-'@type': type.googleapis.com/envoy.config.listener.v3.Listener
-name: http
-address: { socket_address: { address: 127.0.0.1, port_value: ${p.listener} } }
-filter_chains:
-  - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          '@type': ${HCM}
-          stat_prefix: http
-          rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
-          http_filters:
-            - name: envoy.filters.http.router
-              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          access_log:
-            - name: envoy.access_loggers.file
-              typed_config:
-                '@type': ${FILE_LOG}
-                path: ${JSON.stringify(logs.text)}
-                log_format:
-                  text_format_source:
-                    inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %ROUTE_NAME%\\n"
-            - name: envoy.access_loggers.file
-              typed_config: { '@type': ${FILE_LOG}, path: ${JSON.stringify(logs.envoyDefault)} }
-            - name: envoy.access_loggers.file
-              typed_config:
-                '@type': ${FILE_LOG}
-                path: ${JSON.stringify(logs.json)}
-                log_format:
-                  json_format: { code: '%RESPONSE_CODE%', flags: '%RESPONSE_FLAGS%', path: '%REQ(:PATH)%' }
----
-'@type': type.googleapis.com/envoy.config.listener.v3.Listener
-name: extra
-address: { socket_address: { address: 127.0.0.1, port_value: ${p.extra} } }
-filter_chains:
-  - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          '@type': ${HCM}
-          stat_prefix: extra
-          route_config:
-            name: extra
-            virtual_hosts:
-              - name: all
-                domains: ['*']
-                routes: [{ match: { prefix: / }, direct_response: { status: 200, body: { inline_string: extra } } }]
-          http_filters:
-            - name: envoy.filters.http.router
-              typed_config: { '@type': type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
----
-'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-name: main
-virtual_hosts:
-  - name: web
-    domains: ['*']
-    routes:
-      - { name: ok, match: { prefix: /ok }, route: { cluster: web } }
-      - { name: down, match: { prefix: /down }, route: { cluster: down } }
-      - { name: empty, match: { prefix: /empty }, route: { cluster: empty } }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: web
-type: EDS
-connect_timeout: 1s
-eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
----
-'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
-cluster_name: web
-endpoints:
-  - lb_endpoints:
-      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p.web} } } }
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: empty
-type: EDS
-connect_timeout: 1s
-eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
----
-'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
-cluster_name: empty
-endpoints: []
----
-'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
-name: down
-type: STATIC
-connect_timeout: 1s
-load_assignment:
-  cluster_name: down
-  endpoints:
-    - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p.closed} } } }
-`;
+  const route = (name: string, prefix: string, cluster: string): Json => ({
+    name,
+    match: { prefix },
+    route: { cluster },
+  });
+  return yamlDocs([
+    httpListener(
+      'http',
+      p.listener,
+      { rds: 'main' },
+      {
+        hcm: {
+          access_log: [
+            fileLog(logs.text, {
+              text_format_source: {
+                inline_string:
+                  '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER% %REQ(:PATH)% %ROUTE_NAME%\n',
+              },
+            }),
+            fileLog(logs.envoyDefault),
+            fileLog(logs.json, {
+              json_format: {
+                code: '%RESPONSE_CODE%',
+                flags: '%RESPONSE_FLAGS%',
+                path: '%REQ(:PATH)%',
+              },
+            }),
+          ],
+        },
+      },
+    ),
+    httpListener(
+      'extra',
+      p.extra,
+      {
+        routeConfig: {
+          name: 'extra',
+          virtual_hosts: [
+            {
+              name: 'all',
+              domains: ['*'],
+              routes: [
+                {
+                  match: { prefix: '/' },
+                  direct_response: { status: 200, body: { inline_string: 'extra' } },
+                },
+              ],
+            },
+          ],
+        },
+      },
+      { hcm: { stat_prefix: 'extra' } },
+    ),
+    routeConfigResource('main', [
+      {
+        name: 'web',
+        domains: ['*'],
+        routes: [
+          route('ok', '/ok', 'web'),
+          route('down', '/down', 'down'),
+          route('empty', '/empty', 'empty'),
+        ],
+      },
+    ]),
+    edsClusterResource('web'),
+    endpointsResource('web', [p.web]),
+    edsClusterResource('empty'),
+    { ...endpointsResource('empty', []), endpoints: [] },
+    staticClusterResource('down', [p.closed]),
+  ]);
 }
 
 describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
-  let cp: ControlPlane;
-  let a: Backend;
-  let b: Backend;
+  const fleet = useFleet({ backends: ['a', 'b'], proxy: { apiType: 'DELTA_GRPC' } });
   let proxy: Proxy;
   let ports: Ports;
   const dir = tempDir('delta-accesslog');
@@ -144,19 +132,12 @@ describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
   const nodeId = 'proxy-delta-1';
 
   before(async () => {
-    cp = await startControlPlane();
-    a = await startBackend('a');
-    b = await startBackend('b');
     ports = {
-      listener: await freePort(),
+      listener: fleet.port,
       extra: await freePort(),
-      web: a.port,
+      web: fleet.backend('a').port,
       closed: await freePort(),
     };
-  });
-  after(async () => {
-    await stopAll();
-    await Promise.all([a?.close(), b?.close()]);
   });
 
   const get = (
@@ -165,20 +146,14 @@ describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
   ): Promise<{ status: number; body: string }> =>
     httpRequest(`http://127.0.0.1:${port}${pathname}`);
 
-  async function apply(text: string): Promise<void> {
-    const applied = await ferryctl(cp.apiUrl, ['apply', '-f', '-'], text);
-    assert.equal(applied.code, 0, applied.stderr);
-  }
+  const apply = async (text: string): Promise<void> => void (await fleet.apply(text));
 
   const lines = (file: string): string[] =>
     fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 
   test('an apply reaches a DELTA_GRPC proxy, which routes to the backend', async () => {
     await apply(config(ports, logs));
-    const bootstrap = proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress });
-    (bootstrap.dynamic_resources as { ads_config: { api_type: string } }).ads_config.api_type =
-      'DELTA_GRPC';
-    proxy = await startProxy({ bootstrap });
+    proxy = await fleet.startProxy(nodeId);
     const res = await eventually(async () => {
       const r = await get('/ok');
       return r.status === 200 ? r : undefined;
@@ -190,7 +165,7 @@ describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
 
   test('ferryctl status shows the node on a delta ADS stream', async () => {
     const status = await eventually(async () => {
-      const s = await ferryctl(cp.apiUrl, ['status', '-o', 'json']);
+      const s = await ferryctl(fleet.cp.apiUrl, ['status', '-o', 'json']);
       return s.code === 0 && s.stdout.includes(nodeId) ? s.stdout : undefined;
     }, 'the node in ferryctl status');
     const parsed = JSON.parse(status) as unknown;
@@ -203,7 +178,7 @@ describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
   });
 
   test('an update propagates (EDS moves to another backend)', async () => {
-    await apply(config({ ...ports, web: b.port }, logs));
+    await apply(config({ ...ports, web: fleet.backend('b').port }, logs));
     await eventually(
       async () => ((await get('/ok')).body === 'b /ok' ? true : undefined),
       'traffic to move to b',
@@ -211,7 +186,7 @@ describe('ferry-proxy over delta xDS, with Envoy access logs', () => {
   });
 
   test('a deletion propagates (listener removed → its port closes)', async () => {
-    const deleted = await ferryctl(cp.apiUrl, ['delete', 'listener', 'extra']);
+    const deleted = await ferryctl(fleet.cp.apiUrl, ['delete', 'listener', 'extra']);
     assert.equal(deleted.code, 0, deleted.stderr);
     await eventually(async () => {
       try {

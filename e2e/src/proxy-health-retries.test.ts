@@ -7,22 +7,10 @@
  * request is sent to it. Restarted, it passes its checks and gets requests again. Bounds are
  * request counts and liveness bounds (`eventually`), never timing assertions.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  eventually,
-  freePort,
-  hcmFilter,
-  httpRequest,
-  listenerResource,
-  startProxy,
-  staticBootstrap,
-  staticClusterResource,
-  stopAll,
-  type Json,
-  type Proxy,
-  RestartableBackend,
-} from './harness.js';
+import { eventually, httpRequest } from './harness.js';
+import { hostStatuses, isHealthy, useCheckedSite } from './fixtures-health.js';
 
 /**
  * Clients sending requests back to back, each a fresh connection with no retry of its own.
@@ -62,93 +50,32 @@ class LoadGenerator {
   }
 }
 
-interface HostStatus {
-  address: { socket_address: { port_value: number } };
-  health_status: { failed_active_health_check?: boolean; pending_active_hc?: boolean };
-}
-
 describe('ferry-proxy: health checks plus retries give zero client errors', () => {
-  let proxy: Proxy;
-  let listenerPort: number;
-  let a: RestartableBackend;
-  let b: RestartableBackend;
   let load: LoadGenerator | undefined;
-
-  before(async () => {
-    a = new RestartableBackend('a', await freePort());
-    b = new RestartableBackend('b', await freePort());
-    await a.start();
-    await b.start();
-    listenerPort = await freePort();
-    const retryPolicy: Json = {
-      retry_on: 'connect-failure,reset,5xx',
-      num_retries: 2,
-      retry_host_predicate: [
-        {
-          name: 'envoy.retry_host_predicates.previous_hosts',
-          typed_config: {
-            '@type':
-              'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  const site = useCheckedSite('health-retries-e2e', {
+    // Connect failures, resets and 5xx are retried on another host.
+    action: {
+      retry_policy: {
+        retry_on: 'connect-failure,reset,5xx',
+        num_retries: 2,
+        retry_host_predicate: [
+          {
+            name: 'envoy.retry_host_predicates.previous_hosts',
+            typed_config: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+            },
           },
-        },
-      ],
-      host_selection_retry_max_attempts: 5,
-    };
-    const route: Json = {
-      name: 'main',
-      virtual_hosts: [
-        {
-          name: 'all',
-          domains: ['*'],
-          routes: [
-            { match: { prefix: '/' }, route: { cluster: 'web', retry_policy: retryPolicy } },
-          ],
-        },
-      ],
-    };
-    proxy = await startProxy({
-      concurrency: 2,
-      bootstrap: staticBootstrap({
-        nodeId: 'health-retries-e2e',
-        listeners: [
-          listenerResource('http', listenerPort, [
-            { filters: [hcmFilter({ routeConfig: route })] },
-          ]),
         ],
-        clusters: [
-          staticClusterResource('web', [a.port, b.port], {
-            health_checks: [
-              {
-                timeout: '1s',
-                interval: '0.2s',
-                unhealthy_threshold: 2,
-                healthy_threshold: 2,
-                http_health_check: { path: '/healthz' },
-              },
-            ],
-          }),
-        ],
-      }),
-    });
+        host_selection_retry_max_attempts: 5,
+      },
+    },
+    // The load stops before the processes do.
+    beforeStop: async () => {
+      await load?.stop();
+    },
   });
-
-  after(async () => {
-    await load?.stop();
-    await stopAll();
-    await a.stop();
-    await b.stop();
-  });
-
-  async function hostStatuses(): Promise<Map<number, HostStatus['health_status']>> {
-    const res = await httpRequest(`${proxy.adminUrl}/clusters?format=json`);
-    const body = JSON.parse(res.body) as {
-      cluster_statuses: { name: string; host_statuses: HostStatus[] }[];
-    };
-    const web = body.cluster_statuses.find((c) => c.name === 'web');
-    return new Map(
-      (web?.host_statuses ?? []).map((h) => [h.address.socket_address.port_value, h.health_status]),
-    );
-  }
+  const hosts = () => hostStatuses(site.proxy);
 
   /** Cluster web's attempt counters, summed over the workers by the primary. */
   async function webCounters(): Promise<{
@@ -156,7 +83,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     retries: number;
     attempts: number;
   }> {
-    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    const prom = (await httpRequest(`${site.proxy.adminUrl}/stats/prometheus`)).body;
     const counter = (name: string): number =>
       Number(new RegExp(`^ferry_${name}\\{cluster="web"\\} (\\d+)$`, 'm').exec(prom)?.[1] ?? 0);
     return {
@@ -166,29 +93,26 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     };
   }
 
-  const isHealthy = (s: HostStatus['health_status'] | undefined): boolean =>
-    s !== undefined && s.failed_active_health_check !== true && s.pending_active_hc !== true;
-
   test('killing a backend under load fails no client request', async () => {
     await eventually(async () => {
-      const s = await hostStatuses();
-      return isHealthy(s.get(a.port)) && isHealthy(s.get(b.port)) ? true : undefined;
+      const s = await hosts();
+      return isHealthy(s.get(site.a.port)) && isHealthy(s.get(site.b.port)) ? true : undefined;
     }, 'both hosts healthy in /clusters');
 
-    load = new LoadGenerator(`http://127.0.0.1:${listenerPort}`, 4);
+    load = new LoadGenerator(`http://127.0.0.1:${site.listenerPort}`, 4);
     await eventually(
-      () => (a.requests.length > 0 && b.requests.length > 0 ? true : undefined),
+      () => (site.a.requests.length > 0 && site.b.requests.length > 0 ? true : undefined),
       'load reaching both backends',
     );
-    await b.stop();
+    await site.b.stop();
     await eventually(async () => {
-      const s = await hostStatuses();
-      return s.get(b.port)?.failed_active_health_check === true ? true : undefined;
+      const s = await hosts();
+      return s.get(site.b.port)?.failed_active_health_check === true ? true : undefined;
     }, 'b marked failed_active_health_check');
-    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    const text = (await httpRequest(`${site.proxy.adminUrl}/clusters`)).body;
     assert.match(
       text,
-      new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::/failed_active_hc`),
+      new RegExp(`web::127\\.0\\.0\\.1:${site.b.port}::health_flags::/failed_active_hc`),
     );
     // Requests that picked b before the workers heard of the verdict finish within a few more.
     await load.waitFor(20, 'requests after b left rotation');
@@ -205,7 +129,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     assert.equal(atEnd.retries, atExclusion.retries, 'no retry after b left rotation');
     assert.ok(atEnd.attempts - atExclusion.attempts >= 100, 'the 100 requests reached a');
 
-    const prom = (await httpRequest(`${proxy.adminUrl}/stats/prometheus`)).body;
+    const prom = (await httpRequest(`${site.proxy.adminUrl}/stats/prometheus`)).body;
     assert.match(
       prom,
       /^ferry_health_check_transitions_total\{cluster="web",to="UNHEALTHY"\} [1-9]\d*$/m,
@@ -215,16 +139,16 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
   });
 
   test('a restarted backend passes its checks and gets requests again', async () => {
-    const before = b.requests.length;
-    await b.start();
+    const before = site.b.requests.length;
+    await site.b.start();
     await eventually(async () => {
-      const s = await hostStatuses();
-      return isHealthy(s.get(b.port)) ? true : undefined;
+      const s = await hosts();
+      return isHealthy(s.get(site.b.port)) ? true : undefined;
     }, 'b healthy again in /clusters');
     await eventually(async () => {
-      const res = await httpRequest(`http://127.0.0.1:${listenerPort}/back`);
+      const res = await httpRequest(`http://127.0.0.1:${site.listenerPort}/back`);
       assert.equal(res.status, 200);
-      return b.requests.length > before ? true : undefined;
+      return site.b.requests.length > before ? true : undefined;
     }, 'requests reaching b again');
   });
 });

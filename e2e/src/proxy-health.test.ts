@@ -12,120 +12,52 @@ import {
   eventually,
   fastHealthCheck,
   freePort,
-  hcmFilter,
+  httpListener,
   httpRequest,
-  listenerResource,
+  inlineRouteConfig,
+  routeAllTo,
   startProxy,
   staticBootstrap,
   staticClusterResource,
   stopAll,
-  type Json,
   type Proxy,
   RestartableBackend,
 } from './harness.js';
-
-interface HostStatus {
-  address: { socket_address: { port_value: number } };
-  health_status: { failed_active_health_check?: boolean; pending_active_hc?: boolean };
-}
+import { hostStatuses, isHealthy, useCheckedSite } from './fixtures-health.js';
 
 describe('ferry-proxy active health checks', () => {
-  let proxy: Proxy;
-  let listenerPort: number;
-  let a: RestartableBackend;
-  let b: RestartableBackend;
-
-  before(async () => {
-    a = new RestartableBackend('a', await freePort());
-    b = new RestartableBackend('b', await freePort());
-    await a.start();
-    await b.start();
-    listenerPort = await freePort();
-    const route: Json = {
-      name: 'main',
-      virtual_hosts: [
-        {
-          name: 'all',
-          domains: ['*'],
-          routes: [{ match: { prefix: '/' }, route: { cluster: 'web' } }],
-        },
-      ],
-    };
-    proxy = await startProxy({
-      concurrency: 2,
-      bootstrap: staticBootstrap({
-        nodeId: 'health-e2e',
-        listeners: [
-          listenerResource('http', listenerPort, [
-            { filters: [hcmFilter({ routeConfig: route })] },
-          ]),
-        ],
-        clusters: [
-          staticClusterResource('web', [a.port, b.port], {
-            health_checks: [
-              {
-                timeout: '1s',
-                interval: '0.2s',
-                unhealthy_threshold: 2,
-                healthy_threshold: 2,
-                http_health_check: { path: '/healthz' },
-              },
-            ],
-          }),
-        ],
-      }),
-    });
-  });
-
-  after(async () => {
-    await stopAll();
-    await a.stop();
-    await b.stop();
-  });
-
-  async function hostStatuses(): Promise<Map<number, HostStatus['health_status']>> {
-    const res = await httpRequest(`${proxy.adminUrl}/clusters?format=json`);
-    const body = JSON.parse(res.body) as {
-      cluster_statuses: { name: string; host_statuses: HostStatus[] }[];
-    };
-    const web = body.cluster_statuses.find((c) => c.name === 'web');
-    return new Map(
-      (web?.host_statuses ?? []).map((h) => [h.address.socket_address.port_value, h.health_status]),
-    );
-  }
-
-  const isHealthy = (s: HostStatus['health_status'] | undefined): boolean =>
-    s !== undefined && s.failed_active_health_check !== true && s.pending_active_hc !== true;
+  const site = useCheckedSite('health-e2e');
+  const hosts = () => hostStatuses(site.proxy);
 
   async function get(path: string): Promise<{ status: number; backend: string }> {
-    const res = await httpRequest(`http://127.0.0.1:${listenerPort}${path}`);
+    const res = await httpRequest(`http://127.0.0.1:${site.listenerPort}${path}`);
     return { status: res.status, backend: String(res.headers['x-backend'] ?? '') };
   }
 
   test('both backends pass their checks and share the traffic', async () => {
     await eventually(async () => {
-      const s = await hostStatuses();
-      return isHealthy(s.get(a.port)) && isHealthy(s.get(b.port)) ? true : undefined;
+      const s = await hosts();
+      return isHealthy(s.get(site.a.port)) && isHealthy(s.get(site.b.port)) ? true : undefined;
     }, 'both hosts healthy in /clusters');
-    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
-    assert.match(text, new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::healthy`));
+    const text = (await httpRequest(`${site.proxy.adminUrl}/clusters`)).body;
+    assert.match(text, new RegExp(`web::127\\.0\\.0\\.1:${site.b.port}::health_flags::healthy`));
     await eventually(async () => {
       await get('/spread');
-      return a.requests.length > 0 && b.requests.length > 0 ? true : undefined;
+      return site.a.requests.length > 0 && site.b.requests.length > 0 ? true : undefined;
     }, 'requests reaching both backends');
-    assert.ok(a.healthChecks > 0 && b.healthChecks > 0);
+    assert.ok(site.a.healthChecks > 0 && site.b.healthChecks > 0);
   });
 
   test('a killed backend is marked failed_active_hc and gets no more requests', async () => {
-    await b.stop();
+    await site.b.stop();
     await eventually(async () => {
-      const s = await hostStatuses();
-      return s.get(b.port)?.failed_active_health_check === true ? true : undefined;
+      const s = await hosts();
+      return s.get(site.b.port)?.failed_active_health_check === true ? true : undefined;
     }, 'b marked failed_active_health_check');
-    const text = (await httpRequest(`${proxy.adminUrl}/clusters`)).body;
+    const text = (await httpRequest(`${site.proxy.adminUrl}/clusters`)).body;
     assert.match(
       text,
-      new RegExp(`web::127\\.0\\.0\\.1:${b.port}::health_flags::/failed_active_hc`),
+      new RegExp(`web::127\\.0\\.0\\.1:${site.b.port}::health_flags::/failed_active_hc`),
     );
     // The result reaches the workers over IPC right after the primary records it; let both
     // workers' next few requests show it before counting.
@@ -143,16 +75,16 @@ describe('ferry-proxy active health checks', () => {
   });
 
   test('a restarted backend passes its checks and returns to rotation', async () => {
-    const before = b.requests.length;
-    await b.start();
+    const before = site.b.requests.length;
+    await site.b.start();
     await eventually(async () => {
-      const s = await hostStatuses();
-      return isHealthy(s.get(b.port)) ? true : undefined;
+      const s = await hosts();
+      return isHealthy(s.get(site.b.port)) ? true : undefined;
     }, 'b healthy again in /clusters');
     await eventually(async () => {
       const r = await get('/back');
       assert.equal(r.status, 200);
-      return b.requests.length > before ? true : undefined;
+      return site.b.requests.length > before ? true : undefined;
     }, 'requests reaching b again');
   });
 });
@@ -183,26 +115,11 @@ describe('ferry-proxy cluster warming (first health-check round)', () => {
       bootstrap: staticBootstrap({
         nodeId: 'warming-e2e',
         listeners: [
-          listenerResource('http', listenerPort, [
-            {
-              filters: [
-                hcmFilter({
-                  routeConfig: {
-                    name: 'main',
-                    virtual_hosts: [
-                      {
-                        name: 'all',
-                        domains: ['*'],
-                        routes: [
-                          { match: { prefix: '/' }, route: { cluster: 'web', timeout: '1s' } },
-                        ],
-                      },
-                    ],
-                  },
-                }),
-              ],
-            },
-          ]),
+          httpListener('http', listenerPort, {
+            routeConfig: inlineRouteConfig(
+              routeAllTo('main', 'web', { action: { timeout: '1s' } }),
+            ),
+          }),
         ],
         clusters: [
           staticClusterResource('web', [a.port, holePort], {

@@ -118,18 +118,19 @@ describe('rollouts and status across two replicas', { timeout: 300_000 }, () => 
       b,
       rolloutConfig(port, 'v1', { v1: v1.port, broken: broken.port, slow: slow.port }),
     );
-    for (const [offset, [nodeId, cp]] of (
-      [
-        [ON_A, a],
-        [ON_B, b],
-      ] as const
-    ).entries()) {
-      await startProxy({
-        bootstrap: proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress }),
-        args: ['--listener-port-offset', String(offset)],
-      });
-      await servingFrom(port + offset, 'v1', `${nodeId} serving v1`);
-    }
+    const placed = [
+      [ON_A, a],
+      [ON_B, b],
+    ] as const;
+    await Promise.all(
+      placed.map(async ([nodeId, cp], offset) => {
+        await startProxy({
+          bootstrap: proxyBootstrap({ nodeId, xdsAddress: cp.xdsAddress }),
+          args: ['--listener-port-offset', String(offset)],
+        });
+        await servingFrom(port + offset, 'v1', `${nodeId} serving v1`);
+      }),
+    );
     load = new ProxyLoad([ON_A, ON_B], port);
   });
 

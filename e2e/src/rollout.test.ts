@@ -150,6 +150,9 @@ describe('progressive rollouts with health gates and automatic rollback', () => 
     assert.match(history.stdout, new RegExp(`rollout ${done.name} rolled back: gate failed`));
     const route = await ferryctl(cp().apiUrl, ['get', 'routes', 'main', '-o', 'json']);
     assert.match(route.stdout, /"cluster": "v1"/, 'the stored route is unchanged');
+    const listed = await ferryctl(cp().apiUrl, ['rollout', 'status']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^${done.name}\\s+default\\s+ROLLED_BACK\\s+1/2 `, 'm'));
   });
 
   test('a good change is promoted through the stages to all four proxies', async () => {
