@@ -281,15 +281,24 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
   }
 }
 
+/** Addresses an @ipMatch operator remembers its answer for (BlockList.check parses each time). */
+const IP_MEMO_SIZE = 256;
+
 function ipOperator(name: string, list: BlockList): Operator {
+  // The answer depends on the value alone; requests repeat their clients' addresses.
+  const memo = new Map<string, boolean>();
   return {
     name,
     linear: true,
     test(value) {
-      const v = value.trim();
-      if (isIPv4(v)) return list.check(v, 'ipv4');
-      if (isIPv6(v)) return list.check(v, 'ipv6');
-      return false;
+      let hit = memo.get(value);
+      if (hit === undefined) {
+        const v = value.trim();
+        hit = isIPv4(v) ? list.check(v, 'ipv4') : isIPv6(v) ? list.check(v, 'ipv6') : false;
+        if (memo.size >= IP_MEMO_SIZE) memo.clear();
+        memo.set(value, hit);
+      }
+      return hit;
     },
   };
 }

@@ -57,6 +57,15 @@ export interface WafLimits {
 
 export const DEFAULT_WAF_LIMITS: WafLimits = { regexInspectionBytes: 4096, timeBudgetMs: 1000 };
 
+/**
+ * The time budget is checked before a rule once the rules since the last check have done this
+ * much work (see #work), and before a phase's first rule: reading the clock costs more than the
+ * most rules do, so the budget is overshot by at most this much linear work.
+ */
+const WORK_PER_CLOCK_READ = 2048;
+/** Work units a rule link, and an operator test on top of its value's length, count. */
+const WORK_PER_TEST = 32;
+
 export interface MatchedRule {
   readonly id: number;
   readonly phase: number;
@@ -91,6 +100,28 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
+
+/**
+ * The DATA_COLLECTIONS a phase's data can change (the transaction keeps the values of the others
+ * from phase to phase). Phase 1 starts with none resolved; phases 4 and 5 add no collection.
+ */
+const NO_CHANGE: readonly string[] = [];
+const REQUEST_BODY_COLLECTIONS: readonly string[] = [
+  'ARGS',
+  'ARGS_POST',
+  'ARGS_NAMES',
+  'ARGS_POST_NAMES',
+  'ARGS_COMBINED_SIZE',
+  'FILES',
+  'FILES_NAMES',
+  'FILES_SIZES',
+  'MULTIPART_PART_HEADERS',
+  'XML',
+];
+const RESPONSE_HEADER_COLLECTIONS: readonly string[] = [
+  'RESPONSE_HEADERS',
+  'RESPONSE_HEADERS_NAMES',
+];
 
 /**
  * What a transaction knows of one value (by its text): its transformed forms and @rx prefilter
@@ -228,6 +259,12 @@ export class WafTransaction implements OperatorContext {
   #budgetExceeded = false;
   /** Milliseconds of rule evaluation so far. */
   #spentMs = 0;
+  /**
+   * Work since the clock was last read: characters transformed, scanned or tested, plus
+   * WORK_PER_TEST per operator test (a regex falls back to its linear engine before
+   * backtracking far, so a test's time is about linear in its value's length).
+   */
+  #work = 0;
   readonly #regexLimit: number;
   readonly #budgetMs: number;
 
@@ -328,7 +365,7 @@ export class WafTransaction implements OperatorContext {
     else if (contentType.startsWith('multipart/form-data')) this.#bodyProcessor = 'MULTIPART';
     else if (/^application\/([a-z0-9.+-]*\+)?json/.test(contentType)) this.#bodyProcessor = 'JSON';
     if (this.#bodyProcessor !== undefined) s.set('REQBODY_PROCESSOR', this.#bodyProcessor);
-    this.#runPhase(1);
+    this.#runPhase(1, NO_CHANGE);
     return this.#intervention;
   }
 
@@ -391,7 +428,7 @@ export class WafTransaction implements OperatorContext {
       )
         this.#scalars.set('REQUEST_BODY', text);
     }
-    this.#runPhase(2);
+    this.#runPhase(2, REQUEST_BODY_COLLECTIONS);
     return this.#intervention;
   }
 
@@ -412,21 +449,21 @@ export class WafTransaction implements OperatorContext {
       if (lower === 'content-type') this.#scalars.set('RESPONSE_CONTENT_TYPE', value);
       else if (lower === 'content-length') this.#scalars.set('RESPONSE_CONTENT_LENGTH', value);
     }
-    this.#runPhase(3);
+    this.#runPhase(3, RESPONSE_HEADER_COLLECTIONS);
     return this.#intervention;
   }
 
   processResponseBody(body: Buffer | undefined): Intervention | undefined {
     if (this.#intervention !== undefined) return this.#intervention;
     if (body !== undefined) this.#scalars.set('RESPONSE_BODY', body.toString('latin1'));
-    this.#runPhase(4);
+    this.#runPhase(4, NO_CHANGE);
     return this.#intervention;
   }
 
   processLogging(): void {
     const saved = this.#allowed;
     this.#allowed = false;
-    this.#runPhase(5);
+    this.#runPhase(5, NO_CHANGE);
     this.#allowed = saved;
   }
 
@@ -450,9 +487,9 @@ export class WafTransaction implements OperatorContext {
 
   // ---- Rule evaluation ----
 
-  #runPhase(phase: number): void {
+  #runPhase(phase: number, changed: readonly string[]): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
-    this.#resolved.clear();
+    for (const variable of changed) this.#resolved.delete(variable);
     this.#targetGeneration++;
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     if (this.#budgetExceeded) return;
@@ -466,20 +503,28 @@ export class WafTransaction implements OperatorContext {
     const rules = this.ruleSet.phases[phase]!;
     const markers = this.ruleSet.markers[phase]!;
     let i = 0;
+    this.#work = WORK_PER_CLOCK_READ;
     while (i < rules.length) {
       const rule = rules[i]!;
-      if (performance.now() >= deadline) {
-        this.#budgetExceeded = true;
-        if (this.#mode === 'On')
-          this.#intervention = {
-            status: 403,
-            ruleId: 0,
-            msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
-            drop: false,
-          };
-        return;
+      if (rule.marker !== undefined) {
+        i++;
+        continue;
       }
-      if (rule.marker !== undefined || this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
+      if (this.#work >= WORK_PER_CLOCK_READ) {
+        this.#work = 0;
+        if (performance.now() >= deadline) {
+          this.#budgetExceeded = true;
+          if (this.#mode === 'On')
+            this.#intervention = {
+              status: 403,
+              ruleId: 0,
+              msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
+              drop: false,
+            };
+          return;
+        }
+      }
+      if (this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
         i++;
         continue;
       }
@@ -545,6 +590,7 @@ export class WafTransaction implements OperatorContext {
   }
 
   #evaluateLink(link: Rule, starter: Rule): boolean {
+    this.#work += WORK_PER_TEST;
     if (link.unconditional) {
       this.#linkActions(link);
       return true;
@@ -581,26 +627,25 @@ export class WafTransaction implements OperatorContext {
     const capture = link.capture;
     const op = link.operator;
     if (link.multiMatch) {
-      if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
+      if (this.#test(op, value, capture) !== link.negated) return true;
       for (const t of link.transforms) {
         const next = t(value);
+        this.#work += value.length;
         if (next === value) continue;
         value = next;
-        if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
+        if (this.#test(op, value, capture) !== link.negated) return true;
       }
       return false;
     }
     const slot = op.prefilterSlot ?? -1;
     const step = link.transformStep;
     let hit: boolean;
-    if (slot < 0 && step === undefined) hit = op.test(this.#inspected(op, value), this, capture);
+    if (slot < 0 && step === undefined) hit = this.#test(op, value, capture);
     else {
       const cache = (v.cache ??= this.#cacheOf(value));
       if (step !== undefined) value = this.#transformed(cache, v.value, step);
       // A regex whose literals the value lacks cannot match it.
-      hit =
-        mayMatch(this.#candidates(cache, step, value), slot) &&
-        op.test(this.#inspected(op, value), this, capture);
+      hit = mayMatch(this.#candidates(cache, step, value), slot) && this.#test(op, value, capture);
     }
     hit = hit !== link.negated;
     if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
@@ -608,13 +653,16 @@ export class WafTransaction implements OperatorContext {
   }
 
   /**
-   * What an operator sees of a (transformed) value: regex operators the first
+   * The operator on what it sees of a (transformed) value: regex operators the first
    * regexInspectionBytes; transformations still run on the whole value (they are linear).
    */
-  #inspected(op: Operator, value: string): string {
-    return op.regex === true && value.length > this.#regexLimit
-      ? value.slice(0, this.#regexLimit)
-      : value;
+  #test(op: Operator, value: string, capture: boolean): boolean {
+    const seen =
+      op.regex === true && value.length > this.#regexLimit
+        ? value.slice(0, this.#regexLimit)
+        : value;
+    this.#work += WORK_PER_TEST + seen.length;
+    return op.test(seen, this, capture);
   }
 
   #cacheOf(raw: string): ValueCache {
@@ -632,6 +680,7 @@ export class WafTransaction implements OperatorContext {
     if (out === undefined) {
       const input = step.parent === undefined ? raw : this.#transformed(cache, raw, step.parent);
       out = step.fn(input);
+      this.#work += input.length;
       cache.out[step.id] = out;
     }
     return out;
@@ -649,6 +698,7 @@ export class WafTransaction implements OperatorContext {
       found = this.#candidatesByText.get(value);
       if (found === undefined) {
         found = this.ruleSet.regexPrefilter.candidates(value);
+        this.#work += value.length;
         this.#candidatesByText.set(value, found);
       }
       cache.candidates[id] = found;
