@@ -71,6 +71,8 @@ export interface CompiledRuleSet {
   readonly transformTrie: TransformTrie;
   /** The number of distinct rule targets (see Rule.targetSpecs). */
   readonly targetSpecCount: number;
+  /** The number of (target, transformation chain) pairs with a prefilter (see Rule.prefilterPairs). */
+  readonly prefilterPairCount: number;
 }
 
 export class WafCompileError extends Error {
@@ -538,6 +540,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   let ruleCount = 0;
   const transformTrie = new TransformTrie();
   const targetSpecs = new Map<string, number>();
+  const prefilterPairs = new Map<string, number>();
   for (const rule of state.rules)
     for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
       const mutable = link as Mutable<Rule>;
@@ -553,6 +556,15 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
         ].join('\0');
         let id = targetSpecs.get(key);
         if (id === undefined) targetSpecs.set(key, (id = targetSpecs.size));
+        return id;
+      });
+      const prefiltered =
+        (link.operator.prefilterSlot ?? -1) >= 0 && !link.negated && !link.multiMatch;
+      mutable.prefilterPairs = link.targets.map((t, i) => {
+        if (!prefiltered || !t.perPhase) return -1;
+        const key = `${link.targetSpecs[i]!}:${link.transformStep?.id ?? 0}`;
+        let id = prefilterPairs.get(key);
+        if (id === undefined) prefilterPairs.set(key, (id = prefilterPairs.size));
         return id;
       });
     }
@@ -588,6 +600,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     regexPrefilter: state.regexPrefilter,
     transformTrie,
     targetSpecCount: targetSpecs.size,
+    prefilterPairCount: prefilterPairs.size,
   };
 }
 
@@ -783,6 +796,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     transforms: [],
     transformStep: undefined,
     targetSpecs: [],
+    prefilterPairs: [],
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -871,6 +885,7 @@ function addRule(
         : [...defaults.transforms, ...set.transforms],
       transformStep: undefined,
       targetSpecs: [],
+      prefilterPairs: [],
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

@@ -70,6 +70,14 @@ export interface Rule {
    * transaction shares them (set by compile; below CompiledRuleSet.targetSpecCount).
    */
   readonly targetSpecs: readonly number[];
+  /**
+   * For targets[i] whose values hold for a whole phase (Target.perPhase), when the operator has
+   * a prefilter slot and neither `!` nor multiMatch: the id of the pair (targetSpecs[i],
+   * transformStep), whose values' prefilter candidates a transaction unites once per phase, so
+   * every rule of the pair whose regex the united candidates rule out skips the target whole.
+   * -1: none. Set by compile; below CompiledRuleSet.prefilterPairCount.
+   */
+  readonly prefilterPairs: readonly number[];
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

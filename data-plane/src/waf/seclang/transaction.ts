@@ -100,6 +100,8 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
+/** #pairCandidates' start (never its result: a target without values is skipped before). */
+const NO_VALUES = new Uint32Array(0);
 
 /**
  * The DATA_COLLECTIONS a phase's data can change (the transaction keeps the values of the others
@@ -239,6 +241,9 @@ export class WafTransaction implements OperatorContext {
    */
   readonly #targetValuesCache: Array<readonly Value[] | undefined>;
   readonly #targetStamp: number[];
+  /** Rule.prefilterPairs' united candidates, valid while #pairStamp[id] is #targetGeneration. */
+  readonly #pairUnion: Array<Uint32Array | undefined>;
+  readonly #pairStamp: number[];
   #targetGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
@@ -281,6 +286,8 @@ export class WafTransaction implements OperatorContext {
     this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
     // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
     this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
+    this.#pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
+    this.#pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
   }
 
   get mode(): EngineMode {
@@ -609,6 +616,17 @@ export class WafTransaction implements OperatorContext {
           this.#targetValuesCache[slot] = values;
           this.#targetStamp[slot] = this.#targetGeneration;
         }
+        if (values.length === 0) continue;
+        // None of the values can match when their candidates together lack the regex.
+        const pair = link.prefilterPairs[t]!;
+        if (
+          pair >= 0 &&
+          !mayMatch(
+            this.#pairCandidates(pair, values, link.transformStep),
+            link.operator.prefilterSlot!,
+          )
+        )
+          continue;
       } else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
@@ -665,6 +683,36 @@ export class WafTransaction implements OperatorContext {
     return op.test(seen, this, capture);
   }
 
+  /**
+   * The prefilter candidates of a prefilter pair's values (see Rule.prefilterPairs) united, once
+   * per phase: the values' own candidates when they agree, else a fresh bitset.
+   */
+  #pairCandidates(
+    pair: number,
+    values: readonly Value[],
+    step: TransformStep | undefined,
+  ): Uint32Array {
+    if (this.#pairStamp[pair] === this.#targetGeneration) return this.#pairUnion[pair]!;
+    let union: Uint32Array = NO_VALUES;
+    let owned = false;
+    for (const v of values) {
+      const cache = (v.cache ??= this.#cacheOf(v.value));
+      const value = step === undefined ? v.value : this.#transformed(cache, v.value, step);
+      const found = this.#candidates(cache, step, value);
+      if (union === NO_VALUES || union === found) union = found;
+      else {
+        if (!owned) {
+          union = union.slice();
+          owned = true;
+        }
+        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+      }
+    }
+    this.#pairUnion[pair] = union;
+    this.#pairStamp[pair] = this.#targetGeneration;
+    return union;
+  }
+
   #cacheOf(raw: string): ValueCache {
     let cache = this.#valueCache.get(raw);
     if (cache === undefined) {
@@ -674,13 +722,25 @@ export class WafTransaction implements OperatorContext {
     return cache;
   }
 
-  /** `raw` through the chain ending at `step`, each prefix computed once per transaction. */
+  /**
+   * `raw` through the chain ending at `step`, each prefix computed once per transaction, and each
+   * function once per input text (the cache of `raw` at the function's one-function chain when
+   * the prefix left `raw` as it was, else the cache of the prefix's output).
+   */
   #transformed(cache: ValueCache, raw: string, step: TransformStep): string {
     let out = cache.out[step.id];
     if (out === undefined) {
-      const input = step.parent === undefined ? raw : this.#transformed(cache, raw, step.parent);
-      out = step.fn(input);
-      this.#work += input.length;
+      const parent = step.parent;
+      if (parent === undefined) {
+        out = step.fn(raw);
+        this.#work += raw.length;
+      } else {
+        const input = this.#transformed(cache, raw, parent);
+        out =
+          input === raw
+            ? this.#transformed(cache, raw, step.single)
+            : this.#transformed(this.#cacheOf(input), input, step.single);
+      }
       cache.out[step.id] = out;
     }
     return out;
