@@ -168,6 +168,18 @@ class Multi {
   }
 }
 
+/** The value list of a TX variable (made on first use, kept with the entry). */
+function txValues(entry: TxEntry): readonly Value[] {
+  return (entry.view ??= [
+    {
+      name: `TX:${entry.key}`,
+      key: entry.key,
+      lowerKey: entry.key.toLowerCase(),
+      value: entry.value,
+    },
+  ]);
+}
+
 function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
   if (e.variable !== variable) return false;
   const sel = e.selector;
@@ -666,7 +678,9 @@ export class WafTransaction implements OperatorContext {
       hit = mayMatch(this.#candidates(cache, step, value), slot) && this.#test(op, value, capture);
     }
     hit = hit !== link.negated;
-    if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
+    if (hit)
+      this.#matchedVar =
+        value === v.value ? v : { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
   }
 
@@ -899,16 +913,7 @@ export class WafTransaction implements OperatorContext {
 
   #txView(lowerName: string): readonly Value[] {
     const entry = this.#tx.get(lowerName);
-    if (entry === undefined) return EMPTY;
-    entry.view ??= [
-      {
-        name: `TX:${entry.key}`,
-        key: entry.key,
-        lowerKey: entry.key.toLowerCase(),
-        value: entry.value,
-      },
-    ];
-    return entry.view;
+    return entry === undefined ? EMPTY : txValues(entry);
   }
 
   /**
@@ -987,8 +992,11 @@ export class WafTransaction implements OperatorContext {
         return this.#matchedVar.name === ''
           ? EMPTY
           : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.name }];
-      case 'TX':
-        return entries('TX', [...this.#tx.values()], false);
+      case 'TX': {
+        const out: Value[] = [];
+        for (const entry of this.#tx.values()) out.push(txValues(entry)[0]!);
+        return out;
+      }
       case 'IP':
       case 'GLOBAL':
       case 'SESSION':
