@@ -21,7 +21,7 @@ import {
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
 import { TransformTrie } from './transform-chain.js';
-import { DATA_COLLECTIONS } from './data-collections.js';
+import { DATA_COLLECTION_INDEX } from './data-collections.js';
 import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { COLLECTIONS, PERSISTENT, SCALARS, xmlSelectorError } from './variables.js';
 import { runnableRblRules } from './rbl.js';
@@ -224,7 +224,13 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
     }
     const selector = parseSelector(selectorText);
     if (exclude) exclusions.push({ variable, selector });
-    else targets.push({ variable, selector, count, perPhase: DATA_COLLECTIONS.has(variable) });
+    else
+      targets.push({
+        variable,
+        selector,
+        count,
+        collection: DATA_COLLECTION_INDEX.get(variable) ?? -1,
+      });
   }
   return { targets, exclusions };
 }
@@ -561,7 +567,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
       const prefiltered =
         (link.operator.prefilterSlot ?? -1) >= 0 && !link.negated && !link.multiMatch;
       mutable.prefilterPairs = link.targets.map((t, i) => {
-        if (!prefiltered || !t.perPhase) return -1;
+        if (!prefiltered || t.collection < 0) return -1;
         const key = `${link.targetSpecs[i]!}:${link.transformStep?.id ?? 0}`;
         let id = prefilterPairs.get(key);
         if (id === undefined) prefilterPairs.set(key, (id = prefilterPairs.size));

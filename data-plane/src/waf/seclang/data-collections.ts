@@ -23,3 +23,8 @@ export const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
   'MULTIPART_PART_HEADERS',
   'XML',
 ]);
+
+/** Each of DATA_COLLECTIONS' index (Target.collection). */
+export const DATA_COLLECTION_INDEX: ReadonlyMap<string, number> = new Map(
+  [...DATA_COLLECTIONS].map((name, i) => [name, i]),
+);

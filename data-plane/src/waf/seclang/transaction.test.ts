@@ -144,6 +144,20 @@ SecRule ARGS "@rx haystack" "id:74,phase:2,pass,nolog,setvar:tx.hay=+1"
     assert.deepEqual(counts, ['1', '2', '2', '4', '']);
   });
 
+  test("a collection resolved before its phase's data arrived is resolved again", () => {
+    const rs = compile(`
+SecRule RESPONSE_HEADERS:X-R "@rx secret" "id:90,phase:1,pass,nolog,setvar:tx.p1=1"
+SecRule RESPONSE_HEADERS:X-R "@rx secret" "id:91,phase:3,pass,nolog,setvar:tx.p3=1"
+SecRule ARGS_POST "@rx ^b$" "id:92,phase:1,pass,nolog,setvar:tx.a1=1"
+SecRule ARGS_POST "@rx ^b$" "id:93,phase:2,pass,nolog,setvar:tx.a2=1"
+`);
+    const post = request('/', [['Content-Type', 'application/x-www-form-urlencoded']], 'POST');
+    const tx = run(rs, post, 'a=b');
+    tx.processResponseHeaders(200, 'HTTP/1.1', [['X-R', 'a secret']]);
+    const set = ['p1', 'p3', 'a1', 'a2'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(set, ['', '1', '', '1']);
+  });
+
   test('@ipMatch answers each address on its own', () => {
     const rs = compile(`
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"

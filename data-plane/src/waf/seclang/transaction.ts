@@ -23,7 +23,7 @@ import {
 } from './body.js';
 import type { PersistentCollections } from './persistent.js';
 import { parseXmlBody } from './xml-body.js';
-import { DATA_COLLECTIONS } from './data-collections.js';
+import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
 
 export interface Intervention {
   readonly status: number;
@@ -105,7 +105,8 @@ const NO_VALUES = new Uint32Array(0);
 
 /**
  * The DATA_COLLECTIONS a phase's data can change (the transaction keeps the values of the others
- * from phase to phase). Phase 1 starts with none resolved; phases 4 and 5 add no collection.
+ * from phase to phase). Phase 1 starts with none resolved; phase 2 without a body to parse and
+ * phases 4 and 5 change none.
  */
 const NO_CHANGE: readonly string[] = [];
 const REQUEST_BODY_COLLECTIONS: readonly string[] = [
@@ -242,21 +243,24 @@ export class WafTransaction implements OperatorContext {
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
-  /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
+  /** Resolved DATA_COLLECTIONS; each dropped when a phase's data changes it. */
   readonly #resolved = new Map<string, readonly Value[]>();
   /** Transformed values and prefilter candidates per input value. */
   readonly #valueCache = new Map<string, ValueCache>();
   /**
    * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
-   * #targetStamp[id] equals #targetGeneration, which moves on whenever those collections change.
-   * Not used for a variable that a ctl target removal names (its values depend on the rule).
+   * #targetStamp[id] equals the generation of the target's collection, which moves on whenever
+   * the collection changes. Not used for a variable that a ctl target removal names (its values
+   * depend on the rule).
    */
   readonly #targetValuesCache: Array<readonly Value[] | undefined>;
   readonly #targetStamp: number[];
-  /** Rule.prefilterPairs' united candidates, valid while #pairStamp[id] is #targetGeneration. */
+  /** Rule.prefilterPairs' united candidates, valid as #targetValuesCache is. */
   readonly #pairUnion: Array<Uint32Array | undefined>;
   readonly #pairStamp: number[];
-  #targetGeneration = 1;
+  /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
+  readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
+  #lastGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
@@ -397,7 +401,8 @@ export class WafTransaction implements OperatorContext {
    */
   processRequestBody(body: Buffer | undefined): Intervention | undefined {
     if (this.#intervention !== undefined) return this.#intervention;
-    if (body !== undefined && this.#requestBodyAccess) {
+    const parsed = body !== undefined && this.#requestBodyAccess;
+    if (parsed) {
       const text = body.toString('latin1');
       this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
       const limit = this.ruleSet.argumentsLimit;
@@ -447,7 +452,7 @@ export class WafTransaction implements OperatorContext {
       )
         this.#scalars.set('REQUEST_BODY', text);
     }
-    this.#runPhase(2, REQUEST_BODY_COLLECTIONS);
+    this.#runPhase(2, parsed ? REQUEST_BODY_COLLECTIONS : NO_CHANGE);
     return this.#intervention;
   }
 
@@ -508,8 +513,10 @@ export class WafTransaction implements OperatorContext {
 
   #runPhase(phase: number, changed: readonly string[]): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
-    for (const variable of changed) this.#resolved.delete(variable);
-    this.#targetGeneration++;
+    for (const variable of changed) {
+      this.#resolved.delete(variable);
+      this.#collectionGeneration[DATA_COLLECTION_INDEX.get(variable)!] = ++this.#lastGeneration;
+    }
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     if (this.#budgetExceeded) return;
     const start = performance.now();
@@ -619,14 +626,14 @@ export class WafTransaction implements OperatorContext {
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!;
       let values: readonly Value[];
-      if (target.perPhase && !this.#removalNames(target.variable)) {
+      if (target.collection >= 0 && !this.#removalNames(target.variable)) {
         const slot = link.targetSpecs[t]!;
-        if (this.#targetStamp[slot] === this.#targetGeneration)
-          values = this.#targetValuesCache[slot]!;
+        const generation = this.#collectionGeneration[target.collection]!;
+        if (this.#targetStamp[slot] === generation) values = this.#targetValuesCache[slot]!;
         else {
           values = this.#targetValues(target, link, starter);
           this.#targetValuesCache[slot] = values;
-          this.#targetStamp[slot] = this.#targetGeneration;
+          this.#targetStamp[slot] = generation;
         }
         if (values.length === 0) continue;
         // None of the values can match when their candidates together lack the regex.
@@ -634,7 +641,7 @@ export class WafTransaction implements OperatorContext {
         if (
           pair >= 0 &&
           !mayMatch(
-            this.#pairCandidates(pair, values, link.transformStep),
+            this.#pairCandidates(pair, generation, values, link.transformStep),
             link.operator.prefilterSlot!,
           )
         )
@@ -703,10 +710,11 @@ export class WafTransaction implements OperatorContext {
    */
   #pairCandidates(
     pair: number,
+    generation: number,
     values: readonly Value[],
     step: TransformStep | undefined,
   ): Uint32Array {
-    if (this.#pairStamp[pair] === this.#targetGeneration) return this.#pairUnion[pair]!;
+    if (this.#pairStamp[pair] === generation) return this.#pairUnion[pair]!;
     let union: Uint32Array = NO_VALUES;
     let owned = false;
     for (const v of values) {
@@ -723,7 +731,7 @@ export class WafTransaction implements OperatorContext {
       }
     }
     this.#pairUnion[pair] = union;
-    this.#pairStamp[pair] = this.#targetGeneration;
+    this.#pairStamp[pair] = generation;
     return union;
   }
 
