@@ -48,9 +48,9 @@ export interface WafLimits {
   readonly regexInspectionBytes: number;
   /**
    * Milliseconds (wall clock, so a loaded host spends it sooner) the rules of one transaction may
-   * take, summed over its phases and checked before each rule. Once spent, rule evaluation stops: with the engine On the request is
-   * refused (status 403, rule id 0), in DetectionOnly it passes and `budgetExceeded` is set for
-   * the log. 0: no budget.
+   * take, summed over its phases and checked between rules (see WORK_PER_CLOCK_READ). Once
+   * spent, rule evaluation stops: with the engine On the request is refused (status 403, rule
+   * id 0), in DetectionOnly it passes and `budgetExceeded` is set for the log. 0: no budget.
    */
   readonly timeBudgetMs: number;
 }
@@ -58,9 +58,9 @@ export interface WafLimits {
 export const DEFAULT_WAF_LIMITS: WafLimits = { regexInspectionBytes: 4096, timeBudgetMs: 1000 };
 
 /**
- * The time budget is checked before a rule once the rules since the last check have done this
- * much work (see #work), and before a phase's first rule: reading the clock costs more than the
- * most rules do, so the budget is overshot by at most this much linear work.
+ * The time budget is checked before a phase's first rule, then before a rule once the rules
+ * since the last check have done this much work (see #work): reading the clock costs more than
+ * most rules do. A spent budget is noticed at most this much work, and one rule, late.
  */
 const WORK_PER_CLOCK_READ = 2048;
 /** Work units a rule link, and an operator test on top of its value's length, count. */
