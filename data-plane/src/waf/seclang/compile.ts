@@ -21,7 +21,7 @@ import {
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
 import { TransformTrie } from './transform-chain.js';
-import { DATA_COLLECTIONS } from './data-collections.js';
+import { DATA_COLLECTION_INDEX } from './data-collections.js';
 import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import { COLLECTIONS, PERSISTENT, SCALARS, xmlSelectorError } from './variables.js';
 import { runnableRblRules } from './rbl.js';
@@ -71,6 +71,8 @@ export interface CompiledRuleSet {
   readonly transformTrie: TransformTrie;
   /** The number of distinct rule targets (see Rule.targetSpecs). */
   readonly targetSpecCount: number;
+  /** The number of (target, transformation chain) pairs with a prefilter (see Rule.prefilterPairs). */
+  readonly prefilterPairCount: number;
 }
 
 export class WafCompileError extends Error {
@@ -222,7 +224,13 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
     }
     const selector = parseSelector(selectorText);
     if (exclude) exclusions.push({ variable, selector });
-    else targets.push({ variable, selector, count, perPhase: DATA_COLLECTIONS.has(variable) });
+    else
+      targets.push({
+        variable,
+        selector,
+        count,
+        collection: DATA_COLLECTION_INDEX.get(variable) ?? -1,
+      });
   }
   return { targets, exclusions };
 }
@@ -538,6 +546,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   let ruleCount = 0;
   const transformTrie = new TransformTrie();
   const targetSpecs = new Map<string, number>();
+  const prefilterPairs = new Map<string, number>();
   for (const rule of state.rules)
     for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
       const mutable = link as Mutable<Rule>;
@@ -553,6 +562,15 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
         ].join('\0');
         let id = targetSpecs.get(key);
         if (id === undefined) targetSpecs.set(key, (id = targetSpecs.size));
+        return id;
+      });
+      const prefiltered =
+        (link.operator.prefilterSlot ?? -1) >= 0 && !link.negated && !link.multiMatch;
+      mutable.prefilterPairs = link.targets.map((t, i) => {
+        if (!prefiltered || t.collection < 0) return -1;
+        const key = `${link.targetSpecs[i]!}:${link.transformStep?.id ?? 0}`;
+        let id = prefilterPairs.get(key);
+        if (id === undefined) prefilterPairs.set(key, (id = prefilterPairs.size));
         return id;
       });
     }
@@ -588,6 +606,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     regexPrefilter: state.regexPrefilter,
     transformTrie,
     targetSpecCount: targetSpecs.size,
+    prefilterPairCount: prefilterPairs.size,
   };
 }
 
@@ -783,6 +802,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     transforms: [],
     transformStep: undefined,
     targetSpecs: [],
+    prefilterPairs: [],
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -871,6 +891,7 @@ function addRule(
         : [...defaults.transforms, ...set.transforms],
       transformStep: undefined,
       targetSpecs: [],
+      prefilterPairs: [],
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

@@ -1,4 +1,8 @@
-/** Collections that change only when request or response data arrives (a transaction resolves them once per phase). */
+/**
+ * Collections that change only when request or response data arrives: a transaction resolves
+ * each once and keeps it until a phase method brings data that changes it (each method lists
+ * the ones it changes).
+ */
 export const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
   'ARGS',
   'ARGS_GET',
@@ -19,3 +23,8 @@ export const DATA_COLLECTIONS: ReadonlySet<string> = new Set([
   'MULTIPART_PART_HEADERS',
   'XML',
 ]);
+
+/** Each of DATA_COLLECTIONS' index (Target.collection). */
+export const DATA_COLLECTION_INDEX: ReadonlyMap<string, number> = new Map(
+  [...DATA_COLLECTIONS].map((name, i) => [name, i]),
+);

@@ -32,7 +32,18 @@ export interface Operator {
 
 export interface Detectors {
   detectSqli(input: string): { readonly match: boolean; readonly fingerprint: string };
+  /** libinjection's XSS verdict (never true for input that mayBeXss() rules out). */
   detectXss(input: string): boolean;
+}
+
+/**
+ * false when libinjection's XSS check cannot flag `value`, which holds neither `<` nor `=`: it
+ * flags only a doctype, a tag or a comment (each opened by `<`) or an attribute value after a
+ * flagged attribute name (a value follows a name only after `=`; the value that a quoted start
+ * state begins with follows no name). Most argument values hold neither.
+ */
+export function mayBeXss(value: string): boolean {
+  return value.includes('<') || value.includes('=');
 }
 
 export interface OperatorCompileContext {
@@ -266,7 +277,11 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
     case 'detectxss': {
       const detectors = ctx.detectors;
       if (detectors === undefined) throw new SecLangError('@detectXSS is not supported');
-      return { name: 'detectXSS', linear: true, test: (value) => detectors.detectXss(value) };
+      return {
+        name: 'detectXSS',
+        linear: true,
+        test: (value) => mayBeXss(value) && detectors.detectXss(value),
+      };
     }
     case 'unconditionalmatch':
       return { name: 'unconditionalMatch', linear: true, test: () => true };
@@ -281,15 +296,24 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
   }
 }
 
+/** Addresses an @ipMatch operator remembers its answer for (BlockList.check parses each time). */
+const IP_MEMO_SIZE = 256;
+
 function ipOperator(name: string, list: BlockList): Operator {
+  // The answer depends on the value alone; requests repeat their clients' addresses.
+  const memo = new Map<string, boolean>();
   return {
     name,
     linear: true,
     test(value) {
-      const v = value.trim();
-      if (isIPv4(v)) return list.check(v, 'ipv4');
-      if (isIPv6(v)) return list.check(v, 'ipv6');
-      return false;
+      let hit = memo.get(value);
+      if (hit === undefined) {
+        const v = value.trim();
+        hit = isIPv4(v) ? list.check(v, 'ipv4') : isIPv6(v) ? list.check(v, 'ipv6') : false;
+        if (memo.size >= IP_MEMO_SIZE) memo.clear();
+        memo.set(value, hit);
+      }
+      return hit;
     },
   };
 }

@@ -12,8 +12,11 @@ export interface Target {
   readonly selector: string | RegExp | undefined;
   /** `&VAR`: the number of values instead of the values. */
   readonly count: boolean;
-  /** The variable is one of DATA_COLLECTIONS (its values change only between phases). */
-  readonly perPhase: boolean;
+  /**
+   * The variable's index in DATA_COLLECTIONS (its values change only between phases), or -1
+   * when it is not one of them.
+   */
+  readonly collection: number;
 }
 
 /** `!VAR:selector`: values left out of a rule's targets. */
@@ -70,6 +73,14 @@ export interface Rule {
    * transaction shares them (set by compile; below CompiledRuleSet.targetSpecCount).
    */
   readonly targetSpecs: readonly number[];
+  /**
+   * For targets[i] whose values hold for a whole phase (Target.collection), when the operator has
+   * a prefilter slot and neither `!` nor multiMatch: the id of the pair (targetSpecs[i],
+   * transformStep), whose values' prefilter candidates a transaction unites once per phase, so
+   * every rule of the pair whose regex the united candidates rule out skips the target whole.
+   * -1: none. Set by compile; below CompiledRuleSet.prefilterPairCount.
+   */
+  readonly prefilterPairs: readonly number[];
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

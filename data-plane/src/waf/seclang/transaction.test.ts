@@ -101,6 +101,77 @@ SecRule ARGS "@rx ^A B<X>$" "id:54,phase:1,pass,nolog,t:urlDecode,t:htmlEntityDe
     assert.deepEqual(set, ['', '1', '1', '1', '1']);
   });
 
+  test('chains meeting on the same text each get the right result for it', () => {
+    // urlDecode then lowercase gives "ab"; lowercase then urlDecode gives "Ab"; each function
+    // runs once per text, whichever chain reaches it.
+    const rs = compile(`
+SecRule REQUEST_HEADERS:X-T "@rx ^ab$" "id:60,phase:1,pass,nolog,t:urlDecode,t:lowercase,setvar:tx.a=1"
+SecRule REQUEST_HEADERS:X-T "@rx ^%41b$" "id:61,phase:1,pass,nolog,t:lowercase,setvar:tx.b=1"
+SecRule REQUEST_HEADERS:X-T "@rx ^Ab$" "id:62,phase:1,pass,nolog,t:lowercase,t:urlDecode,setvar:tx.c=1"
+SecRule REQUEST_HEADERS:X-T "@rx ^AB$" "id:63,phase:1,pass,nolog,t:urlDecode,setvar:tx.d=1"
+SecRule REQUEST_HEADERS:X-T "@rx ^ab$" "id:64,phase:1,pass,nolog,t:urlDecode,t:lowercase,t:lowercase,setvar:tx.e=1"
+SecRule REQUEST_HEADERS:X-U "@rx ^ab$" "id:65,phase:1,pass,nolog,t:urlDecode,t:lowercase,setvar:tx.f=1"
+`);
+    const tx = run(
+      rs,
+      request('/', [
+        ['X-T', '%41B'],
+        ['X-U', 'AB'],
+      ]),
+    );
+    const set = ['a', 'b', 'c', 'd', 'e', 'f'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(set, ['1', '1', '1', '1', '1', '1']);
+  });
+
+  test('a regex is tried on every value of a target that may hold its literals, in each phase', () => {
+    // The rules share their targets and chains, whose values' prefilter candidates a
+    // transaction unites per phase: a literal in any one value, or only after the chain, or
+    // only in the body's arguments (phase 2), still reaches the regex.
+    const rs = compile(`
+SecRule ARGS "@rx needle[0-9]" "id:70,phase:1,pass,nolog,setvar:tx.p1=+1"
+SecRule ARGS "@rx needle[0-9]" "id:71,phase:1,pass,nolog,t:lowercase,setvar:tx.p1lower=+1"
+SecRule ARGS "@rx needle[0-9]" "id:72,phase:2,pass,nolog,setvar:tx.p2=+1"
+SecRule ARGS "@rx needle[0-9]" "id:73,phase:2,pass,nolog,t:lowercase,setvar:tx.p2lower=+1"
+SecRule ARGS "@rx haystack" "id:74,phase:2,pass,nolog,setvar:tx.hay=+1"
+`);
+    const post = request(
+      '/?a=hay&b=NEEDLE1&c=needle2&d=needle',
+      [['Content-Type', 'application/x-www-form-urlencoded']],
+      'POST',
+    );
+    const tx = run(rs, post, 'e=needle3&f=NEEDLE4');
+    const counts = ['p1', 'p1lower', 'p2', 'p2lower', 'hay'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(counts, ['1', '2', '2', '4', '']);
+  });
+
+  test("a collection resolved before its phase's data arrived is resolved again", () => {
+    const rs = compile(`
+SecRule RESPONSE_HEADERS:X-R "@rx secret" "id:90,phase:1,pass,nolog,setvar:tx.p1=1"
+SecRule RESPONSE_HEADERS:X-R "@rx secret" "id:91,phase:3,pass,nolog,setvar:tx.p3=1"
+SecRule ARGS_POST "@rx ^b$" "id:92,phase:1,pass,nolog,setvar:tx.a1=1"
+SecRule ARGS_POST "@rx ^b$" "id:93,phase:2,pass,nolog,setvar:tx.a2=1"
+`);
+    const post = request('/', [['Content-Type', 'application/x-www-form-urlencoded']], 'POST');
+    const tx = run(rs, post, 'a=b');
+    tx.processResponseHeaders(200, 'HTTP/1.1', [['X-R', 'a secret']]);
+    const set = ['p1', 'p3', 'a1', 'a2'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(set, ['', '1', '', '1']);
+  });
+
+  test('@ipMatch answers each address on its own', () => {
+    const rs = compile(`
+SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"
+`);
+    const from = (remoteAddr: string): number | undefined =>
+      run(rs, { ...request('/'), remoteAddr }).intervention?.status;
+    assert.deepEqual(
+      ['10.1.2.3', '192.168.1.1', '10.1.2.3', '::1', '::2', 'not an address', '192.168.1.1'].map(
+        from,
+      ),
+      [403, undefined, 403, 403, undefined, undefined, undefined],
+    );
+  });
+
   test('DetectionOnly records matches but never intervenes', () => {
     const rs = compile(
       'SecRuleEngine DetectionOnly\nSecRule ARGS "@contains x" "id:20,phase:1,deny,msg:hit"',

@@ -23,7 +23,7 @@ import {
 } from './body.js';
 import type { PersistentCollections } from './persistent.js';
 import { parseXmlBody } from './xml-body.js';
-import { DATA_COLLECTIONS } from './data-collections.js';
+import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
 
 export interface Intervention {
   readonly status: number;
@@ -48,14 +48,23 @@ export interface WafLimits {
   readonly regexInspectionBytes: number;
   /**
    * Milliseconds (wall clock, so a loaded host spends it sooner) the rules of one transaction may
-   * take, summed over its phases and checked before each rule. Once spent, rule evaluation stops: with the engine On the request is
-   * refused (status 403, rule id 0), in DetectionOnly it passes and `budgetExceeded` is set for
-   * the log. 0: no budget.
+   * take, summed over its phases and checked between rules (see WORK_PER_CLOCK_READ). Once
+   * spent, rule evaluation stops: with the engine On the request is refused (status 403, rule
+   * id 0), in DetectionOnly it passes and `budgetExceeded` is set for the log. 0: no budget.
    */
   readonly timeBudgetMs: number;
 }
 
 export const DEFAULT_WAF_LIMITS: WafLimits = { regexInspectionBytes: 4096, timeBudgetMs: 1000 };
+
+/**
+ * The time budget is checked before a phase's first rule, then before a rule once the rules
+ * since the last check have done this much work (see #work): reading the clock costs more than
+ * most rules do. A spent budget is noticed at most this much work, and one rule, late.
+ */
+const WORK_PER_CLOCK_READ = 2048;
+/** Work units a rule link, and an operator test on top of its value's length, count. */
+const WORK_PER_TEST = 32;
 
 export interface MatchedRule {
   readonly id: number;
@@ -91,6 +100,31 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
+/** #pairCandidates' start (never its result: a target without values is skipped before). */
+const NO_VALUES = new Uint32Array(0);
+
+/**
+ * The DATA_COLLECTIONS a phase's data can change (the transaction keeps the values of the others
+ * from phase to phase). Phase 1 starts with none resolved; phase 2 without a body to parse and
+ * phases 4 and 5 change none.
+ */
+const NO_CHANGE: readonly string[] = [];
+const REQUEST_BODY_COLLECTIONS: readonly string[] = [
+  'ARGS',
+  'ARGS_POST',
+  'ARGS_NAMES',
+  'ARGS_POST_NAMES',
+  'ARGS_COMBINED_SIZE',
+  'FILES',
+  'FILES_NAMES',
+  'FILES_SIZES',
+  'MULTIPART_PART_HEADERS',
+  'XML',
+];
+const RESPONSE_HEADER_COLLECTIONS: readonly string[] = [
+  'RESPONSE_HEADERS',
+  'RESPONSE_HEADERS_NAMES',
+];
 
 /**
  * What a transaction knows of one value (by its text): its transformed forms and @rx prefilter
@@ -133,6 +167,18 @@ class Multi {
   add(key: string, value: string): void {
     this.entries.push({ key, value });
   }
+}
+
+/** The value list of a TX variable (made on first use, kept with the entry). */
+function txValues(entry: TxEntry): readonly Value[] {
+  return (entry.view ??= [
+    {
+      name: `TX:${entry.key}`,
+      key: entry.key,
+      lowerKey: entry.key.toLowerCase(),
+      value: entry.value,
+    },
+  ]);
 }
 
 function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
@@ -199,18 +245,24 @@ export class WafTransaction implements OperatorContext {
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
-  /** Resolved DATA_COLLECTIONS; cleared whenever request or response data changes. */
+  /** Resolved DATA_COLLECTIONS; each dropped when a phase's data changes it. */
   readonly #resolved = new Map<string, readonly Value[]>();
   /** Transformed values and prefilter candidates per input value. */
   readonly #valueCache = new Map<string, ValueCache>();
   /**
    * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
-   * #targetStamp[id] equals #targetGeneration, which moves on whenever those collections change.
-   * Not used for a variable that a ctl target removal names (its values depend on the rule).
+   * #targetStamp[id] equals the generation of the target's collection, which moves on whenever
+   * the collection changes. Not used for a variable that a ctl target removal names (its values
+   * depend on the rule).
    */
   readonly #targetValuesCache: Array<readonly Value[] | undefined>;
   readonly #targetStamp: number[];
-  #targetGeneration = 1;
+  /** Rule.prefilterPairs' united candidates, valid as #targetValuesCache is. */
+  readonly #pairUnion: Array<Uint32Array | undefined>;
+  readonly #pairStamp: number[];
+  /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
+  readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
+  #lastGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
@@ -229,6 +281,12 @@ export class WafTransaction implements OperatorContext {
   #budgetExceeded = false;
   /** Milliseconds of rule evaluation so far. */
   #spentMs = 0;
+  /**
+   * Work since the clock was last read: characters transformed, scanned or tested, plus
+   * WORK_PER_TEST per operator test (a regex falls back to its linear engine before
+   * backtracking far, so a test's time is about linear in its value's length).
+   */
+  #work = 0;
   readonly #regexLimit: number;
   readonly #budgetMs: number;
 
@@ -245,6 +303,8 @@ export class WafTransaction implements OperatorContext {
     this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
     // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
     this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
+    this.#pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
+    this.#pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
   }
 
   get mode(): EngineMode {
@@ -329,7 +389,7 @@ export class WafTransaction implements OperatorContext {
       this.#bodyProcessor = 'URLENCODED';
     else if (contentType.startsWith('multipart/form-data')) this.#bodyProcessor = 'MULTIPART';
     if (this.#bodyProcessor !== undefined) s.set('REQBODY_PROCESSOR', this.#bodyProcessor);
-    this.#runPhase(1);
+    this.#runPhase(1, NO_CHANGE);
     return this.#intervention;
   }
 
@@ -342,7 +402,8 @@ export class WafTransaction implements OperatorContext {
    */
   processRequestBody(body: Buffer | undefined): Intervention | undefined {
     if (this.#intervention !== undefined) return this.#intervention;
-    if (body !== undefined && this.#requestBodyAccess) {
+    const parsed = body !== undefined && this.#requestBodyAccess;
+    if (parsed) {
       const text = body.toString('latin1');
       const limit = this.ruleSet.argumentsLimit;
       const processor = this.#bodyProcessor;
@@ -388,7 +449,7 @@ export class WafTransaction implements OperatorContext {
         this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
       }
     }
-    this.#runPhase(2);
+    this.#runPhase(2, parsed ? REQUEST_BODY_COLLECTIONS : NO_CHANGE);
     return this.#intervention;
   }
 
@@ -409,21 +470,21 @@ export class WafTransaction implements OperatorContext {
       if (lower === 'content-type') this.#scalars.set('RESPONSE_CONTENT_TYPE', value);
       else if (lower === 'content-length') this.#scalars.set('RESPONSE_CONTENT_LENGTH', value);
     }
-    this.#runPhase(3);
+    this.#runPhase(3, RESPONSE_HEADER_COLLECTIONS);
     return this.#intervention;
   }
 
   processResponseBody(body: Buffer | undefined): Intervention | undefined {
     if (this.#intervention !== undefined) return this.#intervention;
     if (body !== undefined) this.#scalars.set('RESPONSE_BODY', body.toString('latin1'));
-    this.#runPhase(4);
+    this.#runPhase(4, NO_CHANGE);
     return this.#intervention;
   }
 
   processLogging(): void {
     const saved = this.#allowed;
     this.#allowed = false;
-    this.#runPhase(5);
+    this.#runPhase(5, NO_CHANGE);
     this.#allowed = saved;
   }
 
@@ -447,10 +508,12 @@ export class WafTransaction implements OperatorContext {
 
   // ---- Rule evaluation ----
 
-  #runPhase(phase: number): void {
+  #runPhase(phase: number, changed: readonly string[]): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
-    this.#resolved.clear();
-    this.#targetGeneration++;
+    for (const variable of changed) {
+      this.#resolved.delete(variable);
+      this.#collectionGeneration[DATA_COLLECTION_INDEX.get(variable)!] = ++this.#lastGeneration;
+    }
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     if (this.#budgetExceeded) return;
     const start = performance.now();
@@ -463,20 +526,28 @@ export class WafTransaction implements OperatorContext {
     const rules = this.ruleSet.phases[phase]!;
     const markers = this.ruleSet.markers[phase]!;
     let i = 0;
+    this.#work = WORK_PER_CLOCK_READ;
     while (i < rules.length) {
       const rule = rules[i]!;
-      if (performance.now() >= deadline) {
-        this.#budgetExceeded = true;
-        if (this.#mode === 'On')
-          this.#intervention = {
-            status: 403,
-            ruleId: 0,
-            msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
-            drop: false,
-          };
-        return;
+      if (rule.marker !== undefined) {
+        i++;
+        continue;
       }
-      if (rule.marker !== undefined || this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
+      if (this.#work >= WORK_PER_CLOCK_READ) {
+        this.#work = 0;
+        if (performance.now() >= deadline) {
+          this.#budgetExceeded = true;
+          if (this.#mode === 'On')
+            this.#intervention = {
+              status: 403,
+              ruleId: 0,
+              msg: `the WAF time budget of ${this.#budgetMs} ms was spent (phase ${phase})`,
+              drop: false,
+            };
+          return;
+        }
+      }
+      if (this.#isRemoved(rule) || !this.#evaluateChain(rule)) {
         i++;
         continue;
       }
@@ -542,6 +613,7 @@ export class WafTransaction implements OperatorContext {
   }
 
   #evaluateLink(link: Rule, starter: Rule): boolean {
+    this.#work += WORK_PER_TEST;
     if (link.unconditional) {
       this.#linkActions(link);
       return true;
@@ -551,15 +623,26 @@ export class WafTransaction implements OperatorContext {
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!;
       let values: readonly Value[];
-      if (target.perPhase && !this.#removalNames(target.variable)) {
+      if (target.collection >= 0 && !this.#removalNames(target.variable)) {
         const slot = link.targetSpecs[t]!;
-        if (this.#targetStamp[slot] === this.#targetGeneration)
-          values = this.#targetValuesCache[slot]!;
+        const generation = this.#collectionGeneration[target.collection]!;
+        if (this.#targetStamp[slot] === generation) values = this.#targetValuesCache[slot]!;
         else {
           values = this.#targetValues(target, link, starter);
           this.#targetValuesCache[slot] = values;
-          this.#targetStamp[slot] = this.#targetGeneration;
+          this.#targetStamp[slot] = generation;
         }
+        if (values.length === 0) continue;
+        // None of the values can match when their candidates together lack the regex.
+        const pair = link.prefilterPairs[t]!;
+        if (
+          pair >= 0 &&
+          !mayMatch(
+            this.#pairCandidates(pair, generation, values, link.transformStep),
+            link.operator.prefilterSlot!,
+          )
+        )
+          continue;
       } else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
@@ -578,40 +661,75 @@ export class WafTransaction implements OperatorContext {
     const capture = link.capture;
     const op = link.operator;
     if (link.multiMatch) {
-      if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
+      if (this.#test(op, value, capture) !== link.negated) return true;
       for (const t of link.transforms) {
         const next = t(value);
+        this.#work += value.length;
         if (next === value) continue;
         value = next;
-        if (op.test(this.#inspected(op, value), this, capture) !== link.negated) return true;
+        if (this.#test(op, value, capture) !== link.negated) return true;
       }
       return false;
     }
     const slot = op.prefilterSlot ?? -1;
     const step = link.transformStep;
     let hit: boolean;
-    if (slot < 0 && step === undefined) hit = op.test(this.#inspected(op, value), this, capture);
+    if (slot < 0 && step === undefined) hit = this.#test(op, value, capture);
     else {
       const cache = (v.cache ??= this.#cacheOf(value));
       if (step !== undefined) value = this.#transformed(cache, v.value, step);
       // A regex whose literals the value lacks cannot match it.
-      hit =
-        mayMatch(this.#candidates(cache, step, value), slot) &&
-        op.test(this.#inspected(op, value), this, capture);
+      hit = mayMatch(this.#candidates(cache, step, value), slot) && this.#test(op, value, capture);
     }
     hit = hit !== link.negated;
-    if (hit) this.#matchedVar = { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
+    if (hit)
+      this.#matchedVar =
+        value === v.value ? v : { name: v.name, key: v.key, lowerKey: v.lowerKey, value };
     return hit;
   }
 
   /**
-   * What an operator sees of a (transformed) value: regex operators the first
+   * The operator on what it sees of a (transformed) value: regex operators the first
    * regexInspectionBytes; transformations still run on the whole value (they are linear).
    */
-  #inspected(op: Operator, value: string): string {
-    return op.regex === true && value.length > this.#regexLimit
-      ? value.slice(0, this.#regexLimit)
-      : value;
+  #test(op: Operator, value: string, capture: boolean): boolean {
+    const seen =
+      op.regex === true && value.length > this.#regexLimit
+        ? value.slice(0, this.#regexLimit)
+        : value;
+    this.#work += WORK_PER_TEST + seen.length;
+    return op.test(seen, this, capture);
+  }
+
+  /**
+   * The prefilter candidates of a prefilter pair's values (see Rule.prefilterPairs) united, once
+   * per phase: the values' own candidates when they agree, else a fresh bitset.
+   */
+  #pairCandidates(
+    pair: number,
+    generation: number,
+    values: readonly Value[],
+    step: TransformStep | undefined,
+  ): Uint32Array {
+    if (this.#pairStamp[pair] === generation) return this.#pairUnion[pair]!;
+    let union: Uint32Array = NO_VALUES;
+    let owned = false;
+    for (const v of values) {
+      const cache = (v.cache ??= this.#cacheOf(v.value));
+      const value = step === undefined ? v.value : this.#transformed(cache, v.value, step);
+      const found = this.#candidates(cache, step, value);
+      if (union === NO_VALUES || union === found) union = found;
+      else {
+        if (!owned) {
+          union = union.slice();
+          owned = true;
+        }
+        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+      }
+    }
+    this.#pairUnion[pair] = union;
+    this.#pairStamp[pair] = generation;
+    return union;
   }
 
   #cacheOf(raw: string): ValueCache {
@@ -623,12 +741,25 @@ export class WafTransaction implements OperatorContext {
     return cache;
   }
 
-  /** `raw` through the chain ending at `step`, each prefix computed once per transaction. */
+  /**
+   * `raw` through the chain ending at `step`, each prefix computed once per transaction, and each
+   * function once per input text (the cache of `raw` at the function's one-function chain when
+   * the prefix left `raw` as it was, else the cache of the prefix's output).
+   */
   #transformed(cache: ValueCache, raw: string, step: TransformStep): string {
     let out = cache.out[step.id];
     if (out === undefined) {
-      const input = step.parent === undefined ? raw : this.#transformed(cache, raw, step.parent);
-      out = step.fn(input);
+      const parent = step.parent;
+      if (parent === undefined) {
+        out = step.fn(raw);
+        this.#work += raw.length;
+      } else {
+        const input = this.#transformed(cache, raw, parent);
+        out =
+          input === raw
+            ? this.#transformed(cache, raw, step.single)
+            : this.#transformed(this.#cacheOf(input), input, step.single);
+      }
       cache.out[step.id] = out;
     }
     return out;
@@ -646,6 +777,7 @@ export class WafTransaction implements OperatorContext {
       found = this.#candidatesByText.get(value);
       if (found === undefined) {
         found = this.ruleSet.regexPrefilter.candidates(value);
+        this.#work += value.length;
         this.#candidatesByText.set(value, found);
       }
       cache.candidates[id] = found;
@@ -786,16 +918,7 @@ export class WafTransaction implements OperatorContext {
 
   #txView(lowerName: string): readonly Value[] {
     const entry = this.#tx.get(lowerName);
-    if (entry === undefined) return EMPTY;
-    entry.view ??= [
-      {
-        name: `TX:${entry.key}`,
-        key: entry.key,
-        lowerKey: entry.key.toLowerCase(),
-        value: entry.value,
-      },
-    ];
-    return entry.view;
+    return entry === undefined ? EMPTY : txValues(entry);
   }
 
   /**
@@ -883,8 +1006,11 @@ export class WafTransaction implements OperatorContext {
         return this.#matchedVar.name === ''
           ? EMPTY
           : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.name }];
-      case 'TX':
-        return entries('TX', [...this.#tx.values()], false);
+      case 'TX': {
+        const out: Value[] = [];
+        for (const entry of this.#tx.values()) out.push(txValues(entry)[0]!);
+        return out;
+      }
       case 'IP':
       case 'GLOBAL':
       case 'SESSION':

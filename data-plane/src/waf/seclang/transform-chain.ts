@@ -2,6 +2,9 @@
  * A rule set's transformation chains as a trie: chains that start with the same functions share
  * the nodes of that prefix (CRS runs `t:none,t:urlDecodeUni,...` on the same values in hundreds
  * of rules), so a transaction computes each (value, prefix) once and indexes its cache by node id.
+ * Every function also has a one-function chain (a root), so that a transaction can compute a
+ * function once per input text whichever chain brought it there (most functions leave most
+ * values as they are, so chains meet on the same texts).
  */
 import type { Transform } from './transforms.js';
 
@@ -11,6 +14,8 @@ export interface TransformStep {
   readonly fn: Transform;
   /** The chain without its last function (undefined: this is the first). */
   readonly parent: TransformStep | undefined;
+  /** The one-function chain of `fn` (this step when it has no parent). */
+  readonly single: TransformStep;
 }
 
 export class TransformTrie {
@@ -22,14 +27,33 @@ export class TransformTrie {
   intern(chain: readonly Transform[]): TransformStep | undefined {
     let step: TransformStep | undefined;
     for (const fn of chain) {
-      let level = step === undefined ? this.#roots : this.#children.get(step);
+      if (step === undefined) {
+        step = this.#root(fn);
+        continue;
+      }
+      let level = this.#children.get(step);
       if (level === undefined)
-        this.#children.set(step!, (level = new Map<Transform, TransformStep>()));
+        this.#children.set(step, (level = new Map<Transform, TransformStep>()));
       let next = level.get(fn);
-      if (next === undefined) level.set(fn, (next = { id: this.#size++, fn, parent: step }));
+      if (next === undefined)
+        level.set(fn, (next = { id: this.#size++, fn, parent: step, single: this.#root(fn) }));
       step = next;
     }
     return step;
+  }
+
+  #root(fn: Transform): TransformStep {
+    let root = this.#roots.get(fn);
+    if (root === undefined) {
+      const node: { id: number; fn: Transform; parent: undefined; single?: TransformStep } = {
+        id: this.#size++,
+        fn,
+        parent: undefined,
+      };
+      node.single = node as TransformStep;
+      this.#roots.set(fn, (root = node as TransformStep));
+    }
+    return root;
   }
 
   /** Node ids are below this. */

@@ -2,13 +2,21 @@
  * ModSecurity transformation functions (`t:`) on latin1 strings (one char per byte), as
  * libmodsecurity implements them.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export type Transform = (input: string) => string;
 
 const HEX = /^[0-9a-fA-F]$/;
 const isHex = (c: string | undefined): boolean => c !== undefined && HEX.test(c);
 const fromCode = (code: number): string => String.fromCharCode(code & 0xff);
+
+/** No char above 0x7f: its UTF-8 bytes, which crypto.hash() hashes a string as, are its latin1 bytes. */
+const NOT_ASCII = /[^\0-\x7f]/;
+
+/** The raw digest of the latin1 bytes of `s`, as a latin1 string ('binary'). */
+function digest(algorithm: 'sha1' | 'md5', s: string): string {
+  return hash(algorithm, NOT_ASCII.test(s) ? Buffer.from(s, 'latin1') : s, 'binary');
+}
 
 function urlDecode(input: string): string {
   if (!input.includes('%') && !input.includes('+')) return input;
@@ -325,8 +333,8 @@ export const TRANSFORMS: Readonly<Record<string, Transform>> = {
   hexdecode: hexDecode,
   hexencode: (s) => Buffer.from(s, 'latin1').toString('hex'),
   length: (s) => String(s.length),
-  sha1: (s) => createHash('sha1').update(s, 'latin1').digest().toString('latin1'),
-  md5: (s) => createHash('md5').update(s, 'latin1').digest().toString('latin1'),
+  sha1: (s) => digest('sha1', s),
+  md5: (s) => digest('md5', s),
   utf8tounicode: utf8toUnicode,
   trim: (s) => s.replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, ''),
   trimleft: (s) => s.replace(/^[ \t\n\r\f\v]+/, ''),
