@@ -457,6 +457,22 @@ describe('grpc-lite server with grpc-js clients', () => {
     assert.match(decodeURIComponent(outcome.message ?? ''), /could not parse the request/);
   });
 
+  test('a compressed request (grpc-encoding gzip) is UNIMPLEMENTED, identity accepted', async () => {
+    const port = await start();
+    const session = await rawSession(port);
+    const gzip = rawCall(session, TEST_SERVICE.Unary.path, { 'grpc-encoding': 'gzip' });
+    gzip.stream.end(frameMessage(Buffer.from('{"echo":"x"}')));
+    const refused = await gzip.outcome;
+    assert.equal(refused.status, String(grpc.status.UNIMPLEMENTED));
+    assert.match(
+      decodeURIComponent(refused.message ?? ''),
+      /grpc-encoding "gzip" is not supported/,
+    );
+    const identity = rawCall(session, TEST_SERVICE.Unary.path, { 'grpc-encoding': 'identity' });
+    identity.stream.end(frameMessage(Buffer.from('{"echo":"ok"}')));
+    assert.equal((await identity.outcome).status, '0');
+  });
+
   test('a request that is not gRPC gets HTTP 415', async () => {
     const port = await start();
     const session = await rawSession(port);

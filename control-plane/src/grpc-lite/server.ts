@@ -234,21 +234,24 @@ export class GrpcLiteServer {
     const path = headers[':path'] ?? '';
     const method = headers[':method'] === 'POST' ? this.methods.get(path) : undefined;
     if (method === undefined) {
-      stream.on('error', ignore);
-      stream.respond(
-        {
-          ':status': 200,
-          'content-type': 'application/grpc',
-          'grpc-status': String(status.UNIMPLEMENTED),
-          'grpc-message': encodeGrpcMessage(
-            headers[':method'] === 'POST'
-              ? `The server does not implement the method ${path}`
-              : `method ${headers[':method']} is not POST`,
-          ),
-        },
-        { endStream: true },
+      refuse(
+        stream,
+        status.UNIMPLEMENTED,
+        headers[':method'] === 'POST'
+          ? `The server does not implement the method ${path}`
+          : `method ${headers[':method']} is not POST`,
       );
-      stream.resume();
+      return;
+    }
+    // Messages compressed with an encoding the server lacks: UNIMPLEMENTED, naming what it
+    // accepts (gRPC's compression spec). It advertises identity only, so clients do not compress.
+    const encoding = headers['grpc-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      refuse(
+        stream,
+        status.UNIMPLEMENTED,
+        `grpc-encoding "${String(encoding)}" is not supported; send uncompressed messages (identity)`,
+      );
       return;
     }
     const call = new LiteServerCall(stream, method, headers);
@@ -266,6 +269,22 @@ export class GrpcLiteServer {
 }
 
 function ignore(): void {}
+
+/** Ends a stream before any call exists: headers-only response with the status in them. */
+function refuse(stream: http2.ServerHttp2Stream, code: status, message: string): void {
+  stream.on('error', ignore);
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-accept-encoding': 'identity',
+      'grpc-status': String(code),
+      'grpc-message': encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
+  stream.resume();
+}
 
 const kOwner = Symbol('grpc-lite server');
 type OwnedSession = http2.ServerHttp2Session & { [kOwner]?: GrpcLiteServer };
