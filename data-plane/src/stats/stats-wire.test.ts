@@ -106,7 +106,7 @@ test('values that do not fit the defined series are rejected', () => {
   const wire = overIpc(new StatsWireEncoder().encode(sink.snapshot()));
   const cut: StatsWire = {
     ...wire,
-    histograms: { ...wire.histograms, values: wire.histograms.values.subarray(1) },
+    histograms: { ...wire.histograms, values: wire.histograms.values.slice(1) },
   };
   assert.throws(() => new StatsWireDecoder().decode(cut), /histogram values do not fit/);
 });

@@ -3,8 +3,9 @@
  * at one worker the primary and the worker share a core, so what a scrape costs the worker is
  * taken from the requests it serves. Sending the snapshot's objects costs the IPC serializer
  * work per series and per label; this form sends each series' name and labels only when the
- * receiver has not seen them in that position yet, and every value in one Float64Array (a byte
- * copy for the structured-clone serializer).
+ * receiver has not seen them in that position yet, and the values as plain arrays of numbers
+ * (which the structured-clone serializer writes natively; a typed array goes through a slower
+ * host-object path in Node's IPC serializer).
  *
  * The encoder and the decoder keep the same list of series per kind, in snapshot order. A series
  * whose name and labels are the same objects (labels) or string (name) as in the previous
@@ -33,7 +34,7 @@ export interface SeriesUpdate<Def> {
   readonly defs: readonly Def[];
   /** Counters and gauges: one value per series. Histograms: per series, each bucket's count
    * (buckets.length + 1, +Inf last), then sum, then count. */
-  readonly values: Float64Array;
+  readonly values: readonly number[];
 }
 
 export interface StatsWire {
@@ -73,8 +74,8 @@ function scalarUpdate(
   series: StatsSnapshot['counters'],
 ): SeriesUpdate<SeriesDef> {
   const { from, defs } = syncDefs(known, series, asDef);
-  const values = new Float64Array(series.length);
-  for (let i = 0; i < series.length; i++) values[i] = series[i]!.value;
+  const values: number[] = [];
+  for (const s of series) values.push(s.value);
   return { from, defs, values };
 }
 
@@ -90,14 +91,10 @@ export class StatsWireEncoder {
       const h = histograms[i]!;
       return { name: h.name, labels: h.labels, buckets: h.buckets };
     });
-    let length = 0;
-    for (const h of histograms) length += h.counts.length + 2;
-    const values = new Float64Array(length);
-    let at = 0;
+    const values: number[] = [];
     for (const h of histograms) {
-      for (const n of h.counts) values[at++] = n;
-      values[at++] = h.sum;
-      values[at++] = h.count;
+      for (const n of h.counts) values.push(n);
+      values.push(h.sum, h.count);
     }
     return {
       counters: scalarUpdate(this.#counters, snapshot.counters),
@@ -118,7 +115,7 @@ function applyDefs<Def>(known: Def[], update: SeriesUpdate<Def>, kind: string): 
   for (const def of update.defs) known.push(def);
 }
 
-function scalars(known: readonly SeriesDef[], values: Float64Array, kind: string) {
+function scalars(known: readonly SeriesDef[], values: readonly number[], kind: string) {
   if (values.length !== known.length)
     throw new Error(
       `stats from a worker: ${values.length} ${kind} values for ${known.length} series`,
@@ -142,7 +139,7 @@ export class StatsWireDecoder {
     for (const def of this.#histograms) {
       const width = def.buckets.length + 1;
       if (at + width + 2 > values.length) break;
-      const counts = Array.from(values.subarray(at, at + width));
+      const counts = values.slice(at, at + width);
       at += width;
       histograms.push({
         name: def.name,
