@@ -4,7 +4,7 @@
  * what they applied and their stats.
  */
 import type { ProxyConfig } from '../config/model.js';
-import type { StatsSnapshot } from '../stats/stats.js';
+import type { StatsWire } from '../stats/stats-wire.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
 import type { OverloadModel } from '../config/translate-overload.js';
@@ -53,7 +53,7 @@ export type WorkerMessage =
   | {
       readonly type: 'stats';
       readonly requestId: number;
-      readonly snapshot: StatsSnapshot;
+      readonly stats: StatsWire;
     }
   /** How this worker's upstream attempts ended since the last batch, for outlier detection. */
   | { readonly type: 'outcomes'; readonly batch: OutcomeBatch }

@@ -12,9 +12,10 @@ import type { ProxyConfig } from '../config/model.js';
 import type { AccessLogEntry } from '../access-log/access-log-record.js';
 import { workerActiveHealth } from '../health/active-health-overrides.js';
 import { MemoryStatsSink } from '../stats/stats-memory.js';
-import type { StatsSink, StatsSnapshot } from '../stats/stats.js';
+import type { StatLabels, StatsSink, StatsSnapshot } from '../stats/stats.js';
 import { OutcomeBuffer, workerOutliers } from '../health/outlier-outcomes.js';
 import { ProcessStats } from '../stats/process-stats.js';
+import { StatsWireEncoder } from '../stats/stats-wire.js';
 import { openAccessLog } from './access-log.js';
 import { OverloadManager } from '../overload/overload-manager.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
@@ -49,6 +50,9 @@ export interface WorkerDeps {
 /** Deadline for draining when the primary disappears without saying how long. */
 const ORPHAN_DRAIN_MS = 5000;
 
+/** Labels of the worker's own series in its stats snapshot: one object for every snapshot. */
+const NO_LABELS: StatLabels = Object.freeze({});
+
 export function runWorker(deps: WorkerDeps): void {
   const { logger, workerId } = deps;
   const stats = new MemoryStatsSink();
@@ -69,13 +73,16 @@ export function runWorker(deps: WorkerDeps): void {
           },
     logsRequests: () => fileLog !== undefined || accessLogs.active,
   });
+  // One encoder per channel to the primary; it sends a series' labels only while the primary has
+  // not seen them at that position (stats-wire.ts), so they must be the same object each time.
+  const statsWire = new StatsWireEncoder();
   const statsSnapshot = (): StatsSnapshot => {
     const snapshot = stats.snapshot();
     const dropped = accessLogs.droppedTotal() + (fileLog?.dropped ?? 0);
     return {
       counters: [
         ...snapshot.counters,
-        { name: 'access_log_dropped_total', labels: {}, value: dropped },
+        { name: 'access_log_dropped_total', labels: NO_LABELS, value: dropped },
       ],
       gauges: [...snapshot.gauges, ...processStats.gauges()],
       histograms: snapshot.histograms,
@@ -139,7 +146,11 @@ export function runWorker(deps: WorkerDeps): void {
         );
         break;
       case 'stats-request':
-        send({ type: 'stats', requestId: message.requestId, snapshot: statsSnapshot() });
+        send({
+          type: 'stats',
+          requestId: message.requestId,
+          stats: statsWire.encode(statsSnapshot()),
+        });
         break;
       case 'reopen-logs':
         accessLogs.reopen();

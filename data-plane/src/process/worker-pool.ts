@@ -12,6 +12,7 @@ import type { StatsSnapshot } from '../stats/stats.js';
 import type { OutcomeBatch } from '../health/outlier-outcomes.js';
 import type { TokenLeaseGrant, TokenLeaseRequest } from '../rate-limit/bucket-server.js';
 import { StatsAggregator } from '../stats/stats-aggregate.js';
+import { StatsWireDecoder, type StatsWire } from '../stats/stats-wire.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './ipc.js';
 import type { OverloadModel } from '../config/translate-overload.js';
 
@@ -100,6 +101,8 @@ export class WorkerPool {
   private requestSeq = 0;
   private readonly pendingStats = new Map<number, { waiting: Set<number>; resolve: () => void }>();
   readonly stats = new StatsAggregator();
+  /** One per worker process: it holds the series that worker has defined (stats-wire.ts). */
+  private readonly statsDecoders = new Map<number, StatsWireDecoder>();
   private readonly exitWaiters = new Set<() => void>();
 
   constructor(private readonly options: WorkerPoolOptions) {}
@@ -257,6 +260,23 @@ export class WorkerPool {
     for (const s of this.slots) if (s.worker && s.ready) this.send(s, message);
   }
 
+  /** Records a worker's stats reply; a reply that cannot be decoded keeps its previous one. */
+  private statsFrom(workerId: number, wire: StatsWire): void {
+    let decoder = this.statsDecoders.get(workerId);
+    if (decoder === undefined) {
+      decoder = new StatsWireDecoder();
+      this.statsDecoders.set(workerId, decoder);
+    }
+    try {
+      this.stats.update(workerId, decoder.decode(wire));
+    } catch (err) {
+      this.options.logger.error(
+        { worker: workerId, err },
+        'worker stats reply could not be decoded; its stats stay at the previous scrape',
+      );
+    }
+  }
+
   private send(slot: Slot, message: PrimaryMessage): void {
     const worker = slot.worker;
     if (!worker || !worker.isConnected()) return;
@@ -311,7 +331,7 @@ export class WorkerPool {
         this.options.onApplied?.(slot.index, message.version, message.error);
         break;
       case 'stats': {
-        this.stats.update(worker.id, message.snapshot);
+        this.statsFrom(worker.id, message.stats);
         const pending = this.pendingStats.get(message.requestId);
         if (pending) {
           pending.waiting.delete(slot.index);
@@ -340,6 +360,7 @@ export class WorkerPool {
     slot.worker = undefined;
     slot.ready = false;
     this.stats.retire(worker.id);
+    this.statsDecoders.delete(worker.id);
     for (const [, pending] of this.pendingStats) {
       pending.waiting.delete(slot.index);
       if (pending.waiting.size === 0) pending.resolve();
