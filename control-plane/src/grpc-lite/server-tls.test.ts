@@ -64,6 +64,15 @@ describe('grpc-lite server over TLS', () => {
     return server.listen(0);
   }
 
+  /** Credentials trusting the test CA, presenting `cert` as the client certificate. */
+  function withClientCert(cert: TestCert): grpc.ChannelCredentials {
+    return grpc.credentials.createSsl(
+      Buffer.from(ca.cert),
+      Buffer.from(cert.key),
+      Buffer.from(cert.cert),
+    );
+  }
+
   function call(port: number, credentials: grpc.ChannelCredentials): Promise<Json> {
     const client = newTestClient(`127.0.0.1:${port}`, credentials);
     clients.push(client);
@@ -82,14 +91,7 @@ describe('grpc-lite server over TLS', () => {
 
   test("mTLS: the client certificate's subject reaches the handler", async () => {
     const port = await start(true);
-    const value = await call(
-      port,
-      grpc.credentials.createSsl(
-        Buffer.from(ca.cert),
-        Buffer.from(clientCert.key),
-        Buffer.from(clientCert.cert),
-      ),
-    );
+    const value = await call(port, withClientCert(clientCert));
     assert.deepEqual(value, { tls: 'ssl', cn: 'proxy-1' });
   });
 
@@ -111,14 +113,7 @@ describe('grpc-lite server over TLS', () => {
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     try {
       const port = (listener.address() as { port: number }).port;
-      const value = await call(
-        port,
-        grpc.credentials.createSsl(
-          Buffer.from(ca.cert),
-          Buffer.from(clientCert.key),
-          Buffer.from(clientCert.cert),
-        ),
-      );
+      const value = await call(port, withClientCert(clientCert));
       assert.deepEqual(value, { tls: 'ssl', cn: 'proxy-1' });
     } finally {
       for (const client of clients.splice(0)) client.close();
@@ -132,16 +127,8 @@ describe('grpc-lite server over TLS', () => {
     await assert.rejects(call(port, grpc.credentials.createSsl(Buffer.from(ca.cert))), {
       code: grpc.status.UNAVAILABLE,
     });
-    await assert.rejects(
-      call(
-        port,
-        grpc.credentials.createSsl(
-          Buffer.from(ca.cert),
-          Buffer.from(strangerCert.key),
-          Buffer.from(strangerCert.cert),
-        ),
-      ),
-      { code: grpc.status.UNAVAILABLE },
-    );
+    await assert.rejects(call(port, withClientCert(strangerCert)), {
+      code: grpc.status.UNAVAILABLE,
+    });
   });
 });
