@@ -17,8 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   freePort,
-  hcmFilter,
-  listenerResource,
+  httpListener,
   startBackend,
   startProxy,
   staticBootstrap,
@@ -107,23 +106,8 @@ const PROBES: readonly CorpusCase[] = [
   probe('text-plain-empty', 'text/plain', ''),
 ];
 
-const ROUTER_FILTER: Json = {
-  name: 'envoy.filters.http.router',
-  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-};
-
 async function startFerry(backendPort: number, rules: string): Promise<number> {
   const port = await freePort();
-  const routeConfig = {
-    name: 'app',
-    virtual_hosts: [
-      {
-        name: 'app',
-        domains: ['*'],
-        routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }],
-      },
-    ],
-  };
   const waf: Json = {
     name: 'ferry.filters.http.waf',
     typed_config: { '@type': 'type.googleapis.com/ferry.v1.Waf', directives: [rules], mode: 'ON' },
@@ -131,11 +115,7 @@ async function startFerry(backendPort: number, rules: string): Promise<number> {
   await startProxy({
     bootstrap: staticBootstrap({
       nodeId: `waf-body-${port}`,
-      listeners: [
-        listenerResource('http', port, [
-          { filters: [hcmFilter({ routeConfig }, { http_filters: [waf, ROUTER_FILTER] })] },
-        ]),
-      ],
+      listeners: [httpListener('http', port, { cluster: 'app' }, { httpFilters: [waf] })],
       clusters: [staticClusterResource('app', [backendPort])],
     }),
     concurrency: 1,
