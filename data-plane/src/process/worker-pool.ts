@@ -84,6 +84,32 @@ export function workerExecArgv(
   return args;
 }
 
+/**
+ * How workers take new connections from a shared listening socket. By default each worker
+ * accepts on it itself and the kernel decides which worker a connection goes to, as Envoy's
+ * workers do with their reuse-port listeners: node:cluster's round robin instead has the primary
+ * accept every connection and pass it to a worker over IPC, one at a time, each waiting for the
+ * worker's acknowledgement, which held a one-worker proxy to about 1,000 new connections a second
+ * (BENCHMARKS.md, "New connections"). An operator can choose node's round robin with
+ * `NODE_CLUSTER_SCHED_POLICY=rr`.
+ */
+export function acceptPolicy(env: NodeJS.ProcessEnv = process.env): 'none' | 'rr' {
+  return env.NODE_CLUSTER_SCHED_POLICY === 'rr' ? 'rr' : 'none';
+}
+
+/**
+ * Environment for workers. `UV_TCP_SINGLE_ACCEPT=1` makes a worker's event loop accept one
+ * connection per wake-up and yield, so a burst of new connections spreads over the workers
+ * instead of going to whichever woke first (libuv otherwise accepts until the backlog is empty).
+ * An operator's own value wins.
+ */
+export function workerEnv(index: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    FERRY_WORKER_INDEX: String(index),
+    ...(env.UV_TCP_SINGLE_ACCEPT === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {}),
+  };
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private config: ProxyConfig | undefined;
@@ -108,6 +134,7 @@ export class WorkerPool {
   constructor(private readonly options: WorkerPoolOptions) {}
 
   start(): void {
+    cluster.schedulingPolicy = acceptPolicy() === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
     cluster.setupPrimary({
       serialization: 'advanced',
       execArgv: workerExecArgv(process.execArgv),
@@ -288,7 +315,7 @@ export class WorkerPool {
   }
 
   private fork(slot: Slot): void {
-    const worker = cluster.fork({ FERRY_WORKER_INDEX: String(slot.index) });
+    const worker = cluster.fork(workerEnv(slot.index));
     slot.worker = worker;
     slot.ready = false;
     slot.appliedVersion = undefined;

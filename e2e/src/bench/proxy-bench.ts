@@ -202,6 +202,8 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
+  --new-connections    every request on a connection of its own (Connection: close):
+                       what accepting and closing connections costs
   --label NAME         report file bench-results/proxy-NAME.json [latest]
   --cpu-prof           run ferry-proxy (primary and workers) under --cpu-prof and summarise
   --isolate            start each proxy for its own run only (nothing else running beside it)
@@ -218,6 +220,7 @@ interface Options {
   label: string;
   cpuProf: boolean;
   isolate: boolean;
+  newConnections: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -235,6 +238,7 @@ function parseOptions(argv: string[]): Options {
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
       isolate: { type: 'boolean' },
+      'new-connections': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -267,6 +271,7 @@ function parseOptions(argv: string[]): Options {
     label: values.label,
     cpuProf: values['cpu-prof'] === true,
     isolate: values.isolate === true,
+    newConnections: values['new-connections'] === true,
   };
 }
 
@@ -704,6 +709,7 @@ async function measureWorkers(
             connections: options.connections,
             cpus: clientCpus,
             ...(size === 'form' ? { script: formScript(dir) } : {}),
+            ...(options.newConnections ? { headers: ['Connection: close'] } : {}),
           };
           if (options.warmupS > 0) await runWrk({ ...run, durationS: options.warmupS });
           const pgid = (proxy as RunningProxy).child.pid!;

@@ -53,6 +53,8 @@ export interface WrkRun {
   readonly cpus?: string;
   /** A wrk Lua script (`-s`), e.g. one that sets the method and body. */
   readonly script?: string;
+  /** Request headers (`-H`), e.g. `Connection: close` for a new connection per request. */
+  readonly headers?: readonly string[];
 }
 
 /** Runs wrk to completion (bounded by durationS + 30 s) and parses its report. */
@@ -63,6 +65,7 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
     `-d${run.durationS}s`,
     '--latency',
     ...(run.script !== undefined ? ['-s', run.script] : []),
+    ...(run.headers ?? []).flatMap((header) => ['-H', header]),
     run.url,
   ];
   const [command, args] =
