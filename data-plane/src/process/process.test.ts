@@ -175,10 +175,11 @@ test('workers get a larger young generation unless the operator set one', () => 
   assert.deepEqual(workerExecArgv([], '--min-semi-space-size=4 --max-semi-space-size=4'), []);
 });
 
-test('workers accept connections themselves, one per wake-up, unless the operator chose otherwise', () => {
+test('workers accept connections themselves, several workers one per wake-up, unless the operator chose otherwise', () => {
   assert.equal(acceptPolicy({}), 'none');
   assert.equal(acceptPolicy({ NODE_CLUSTER_SCHED_POLICY: 'rr' }), 'rr');
   assert.equal(acceptPolicy({ NODE_CLUSTER_SCHED_POLICY: 'none' }), 'none');
-  assert.deepEqual(workerEnv(3, {}), { FERRY_WORKER_INDEX: '3', UV_TCP_SINGLE_ACCEPT: '1' });
-  assert.deepEqual(workerEnv(0, { UV_TCP_SINGLE_ACCEPT: '0' }), { FERRY_WORKER_INDEX: '0' });
+  assert.deepEqual(workerEnv(3, 4, {}), { FERRY_WORKER_INDEX: '3', UV_TCP_SINGLE_ACCEPT: '1' });
+  assert.deepEqual(workerEnv(0, 1, {}), { FERRY_WORKER_INDEX: '0' });
+  assert.deepEqual(workerEnv(0, 2, { UV_TCP_SINGLE_ACCEPT: '0' }), { FERRY_WORKER_INDEX: '0' });
 });

@@ -98,15 +98,20 @@ export function acceptPolicy(env: NodeJS.ProcessEnv = process.env): 'none' | 'rr
 }
 
 /**
- * Environment for workers. `UV_TCP_SINGLE_ACCEPT=1` makes a worker's event loop accept one
- * connection per wake-up and yield, so a burst of new connections spreads over the workers
- * instead of going to whichever woke first (libuv otherwise accepts until the backlog is empty).
- * An operator's own value wins.
+ * Environment for worker `index` of `workers`. With several workers, `UV_TCP_SINGLE_ACCEPT=1`
+ * makes a worker's event loop yield after each connection it accepts (libuv otherwise accepts
+ * until the backlog is empty), so a burst of new connections spreads over the workers instead of
+ * going to whichever woke first. A lone worker has nobody to yield to and accepts in bursts. An
+ * operator's own value wins.
  */
-export function workerEnv(index: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function workerEnv(
+  index: number,
+  workers: number,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   return {
     FERRY_WORKER_INDEX: String(index),
-    ...(env.UV_TCP_SINGLE_ACCEPT === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {}),
+    ...(workers > 1 && env.UV_TCP_SINGLE_ACCEPT === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {}),
   };
 }
 
@@ -315,7 +320,7 @@ export class WorkerPool {
   }
 
   private fork(slot: Slot): void {
-    const worker = cluster.fork(workerEnv(slot.index));
+    const worker = cluster.fork(workerEnv(slot.index, this.options.size));
     slot.worker = worker;
     slot.ready = false;
     slot.appliedVersion = undefined;
