@@ -22,7 +22,7 @@ import {
   type Arg,
 } from './body.js';
 import { PersistentCollections } from './persistent.js';
-import { buildPrograms, JUMP, SEED, type Probe, type Programs, type Step } from './rule-program.js';
+import { buildPrograms, JUMP, SEED, type Probe, type Programs } from './rule-program.js';
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
 
