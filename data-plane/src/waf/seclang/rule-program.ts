@@ -129,8 +129,8 @@ function readsOnlyTx(link: Rule, ok: (name: string) => boolean): boolean {
 }
 
 /** true when every link reads only TX and acts only on TX (a seed rule once probed). */
-function seedable(rule: Rule, removals: Removals): boolean {
-  if (rule.marker !== undefined || removals.mayRemove(rule)) return false;
+function seedable(rule: Rule): boolean {
+  if (rule.marker !== undefined) return false;
   const any = (): boolean => true;
   for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
     if (!readsOnlyTx(link, any)) return false;
@@ -226,16 +226,15 @@ function assemble<V, E>(
   return steps;
 }
 
+/**
+ * The plain and folded programs of a rule set. Folding walks the rules in the order a transaction
+ * can run them (phase by phase, forward: a phase with a backward skipAfter folds nothing), and
+ * counts only the ctl and setvar actions of rules the folded program can reach before the rule at
+ * hand: a ctl removes rules for the rest of the transaction, and a rule runs at most once.
+ */
 export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>): Programs<V, E> {
   const plain: Array<Array<Step<V, E>>> = [[]];
   const folded: Array<Array<Step<V, E>>> = [[]];
-  const removals = new Removals();
-  for (let p = 1; p <= 5; p++)
-    for (const rule of ruleSet.phases[p]!)
-      for (let link: Rule | undefined = rule; link !== undefined; link = link.chain)
-        removals.add(link);
-
-  // A skipAfter to an earlier marker would run folded rules again: fold nothing in its phase.
   const backward = ruleSet.phases.map((rules, p) =>
     rules.some(
       (r, j) => r.skipAfter !== undefined && (ruleSet.markers[p]!.get(r.skipAfter) ?? Infinity) < j,
@@ -244,7 +243,7 @@ export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>
   // Phase 1's seed: rules [seedStart, seedEnd) probed in order.
   const first = ruleSet.phases[1]!;
   let seedStart = backward[1] ? first.length : 0;
-  while (seedStart < first.length && !seedable(first[seedStart]!, removals)) {
+  while (seedStart < first.length && !seedable(first[seedStart]!)) {
     if (!harmlessBeforeSeed(first[seedStart]!)) {
       seedStart = first.length;
       break;
@@ -252,70 +251,84 @@ export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>
     seedStart++;
   }
   let seedEnd = seedStart;
-  if (!removals.txTargets)
-    while (seedEnd < first.length && seedable(first[seedEnd]!, removals)) {
-      const rule = first[seedEnd]!;
-      const undo = probe.save();
-      if (probe.evaluateChain(rule) && !quietMatch(rule)) {
-        undo();
-        break;
-      }
-      seedEnd++;
+  while (seedEnd < first.length && seedable(first[seedEnd]!)) {
+    const rule = first[seedEnd]!;
+    const undo = probe.save();
+    if (probe.evaluateChain(rule) && !quietMatch(rule)) {
+      undo();
+      break;
     }
+    seedEnd++;
+  }
+  const seeded = seedEnd > seedStart;
   const seedTx = new Map(probe.tx());
   const seedMatched = probe.matchedFrom(0);
 
+  const removals = new Removals();
   const writers = new TxWriters();
-  for (let p = 1; p <= 5; p++) {
-    const rules = ruleSet.phases[p]!;
-    for (let j = 0; j < rules.length; j++) {
-      if (p === 1 && j >= seedStart && j < seedEnd) continue;
-      for (let link: Rule | undefined = rules[j]; link !== undefined; link = link.chain)
-        writers.add(link);
-    }
-  }
   const invariant = (name: string): boolean => !writers.writes(name);
-
   for (let p = 1; p <= 5; p++) {
     const rules = ruleSet.phases[p]!;
     const markers = ruleSet.markers[p]!;
     const none = rules.map((r): null | undefined => (r.marker === undefined ? undefined : null));
     plain.push(assemble(rules, markers, none, 0));
-    if (seedEnd === seedStart) {
+    if (!seeded) {
       folded.push(plain[p]!);
       continue;
     }
     const folds: Array<Fold<V, E> | null | undefined> = none.slice();
-    for (let j = p === 1 ? seedEnd : 0; j < rules.length && !backward[p]; j++) {
+    // reach[j]: the folded program can get to position j.
+    const reach = new Uint8Array(rules.length + 1);
+    reach[0] = 1;
+    for (let j = 0; j < rules.length; j++) {
+      if (reach[j] === 0) continue;
       const rule = rules[j]!;
-      if (rule.marker !== undefined || rule.unconditional || rule.targets.length === 0) continue;
-      if (removals.mayRemove(rule) || !readsOnlyTx(rule, invariant)) continue;
-      const undo = probe.save();
-      const changes = probe.txChanges();
-      const before = probe.matchedCount();
-      const hit = probe.evaluateLink(rule, rule);
-      const matched = probe.matchedFrom(before);
-      const changed = probe.txChanges() !== changes;
-      undo();
-      if (changed) continue;
-      if (!hit) folds[j] = null;
-      else if (
-        rule.chain === undefined &&
-        !rule.log &&
-        (rule.disruptive === undefined || rule.disruptive === 'pass') &&
-        !rule.capture &&
-        rule.setvars.length === 0 &&
-        rule.ctls.length === 0 &&
-        rule.initcols.length === 0 &&
-        rule.expirevars.length === 0
-      )
-        folds[j] = { kind: JUMP, matched, tx: NO_TX };
-    }
-    if (p === 1) {
-      folds[seedStart] = { kind: SEED, matched: seedMatched, tx: seedTx };
-      for (let j = seedStart + 1; j < seedEnd; j++) folds[j] = null;
+      if (p === 1 && j === seedStart) {
+        folds[j] = { kind: SEED, matched: seedMatched, tx: seedTx };
+        for (let k = seedStart + 1; k < seedEnd; k++) folds[k] = null;
+        reach[seedEnd] = 1;
+        continue;
+      }
+      if (rule.marker !== undefined) {
+        reach[j + 1] = 1;
+        continue;
+      }
+      const fold = backward[p] || (p === 1 && j < seedStart) ? undefined : foldOf(rule);
+      if (fold !== null) reach[afterMatch(rules, markers, j)] = 1;
+      if (fold?.kind !== JUMP) reach[j + 1] = 1;
+      if (fold === undefined)
+        for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
+          removals.add(link);
+          writers.add(link);
+        }
+      folds[j] = fold;
     }
     folded.push(assemble(rules, markers, folds, seedEnd));
   }
   return { folded, plain };
+
+  /** The rule's fixed outcome (null: it never matches) on the seeded TX, or undefined: none. */
+  function foldOf(rule: Rule): Fold<V, E> | null | undefined {
+    if (rule.unconditional || rule.targets.length === 0 || removals.txTargets) return undefined;
+    if (removals.mayRemove(rule) || !readsOnlyTx(rule, invariant)) return undefined;
+    const undo = probe.save();
+    const changes = probe.txChanges();
+    const before = probe.matchedCount();
+    const hit = probe.evaluateLink(rule, rule);
+    const matched = probe.matchedFrom(before);
+    const changed = probe.txChanges() !== changes;
+    undo();
+    if (changed) return undefined;
+    if (!hit) return null;
+    const quiet =
+      rule.chain === undefined &&
+      !rule.log &&
+      (rule.disruptive === undefined || rule.disruptive === 'pass') &&
+      !rule.capture &&
+      rule.setvars.length === 0 &&
+      rule.ctls.length === 0 &&
+      rule.initcols.length === 0 &&
+      rule.expirevars.length === 0;
+    return quiet ? { kind: JUMP, matched, tx: NO_TX } : undefined;
+  }
 }
