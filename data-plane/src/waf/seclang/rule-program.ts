@@ -281,7 +281,11 @@ export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>
     const reach = new Uint8Array(rules.length + 1);
     reach[0] = 1;
     for (let j = 0; j < rules.length; j++) {
-      if (reach[j] === 0) continue;
+      if (reach[j] === 0) {
+        // No transaction gets here: the step would only take room.
+        folds[j] = null;
+        continue;
+      }
       const rule = rules[j]!;
       if (p === 1 && j === seedStart) {
         folds[j] = { kind: SEED, matched: seedMatched, tx: seedTx };
