@@ -101,6 +101,17 @@ describe('phase programs', () => {
     assert.equal(run(named, '/?up=1&q=attack').intervention?.ruleId, 21);
   });
 
+  test('a rule that may see more than TX keeps its step', () => {
+    const rs = compile(
+      SETUP +
+        `SecAction "id:26,phase:1,pass,nolog,msg:'%{REQUEST_URI}',setvar:'tx.uri=%{rule.msg}'"\n` +
+        // A regex sees as much of a value as the transaction's inspection limit lets it.
+        `SecRule TX:executing "@rx ^1$" "id:25,phase:2,pass,nolog,skip:1"\n`,
+    );
+    assert.deepEqual(shape(rs, 1), ['10', 'seed:11', '26']);
+    assert.deepEqual(shape(rs, 2), ['25']);
+  });
+
   test('a ctl that may remove a rule before it runs keeps it', () => {
     // Before the setup: no seed, so nothing folds.
     const early = compile(

@@ -108,10 +108,12 @@ class Removals {
   }
 }
 
+/** true when the macro reads only TX names for which `ok` holds, or the rule's id or severity. */
 function macroReadsOnly(macro: Macro | undefined, ok: (name: string) => boolean): boolean {
   if (macro === undefined) return true;
   for (const ref of macro.refs) {
-    if (ref.variable === 'RULE') continue;
+    // %{RULE.msg} expands the message, which may read anything.
+    if (ref.variable === 'RULE' && ref.key !== 'msg') continue;
     if (ref.variable !== 'TX' || ref.key === undefined || !ok(ref.key)) return false;
   }
   return true;
@@ -119,10 +121,12 @@ function macroReadsOnly(macro: Macro | undefined, ok: (name: string) => boolean)
 
 /**
  * true when the link reads nothing but `TX:name` / `&TX:name` (or nothing: SecAction) for which
- * `ok(name)` holds, in its targets and operator argument.
+ * `ok(name)` holds, in its targets and operator argument, with an operator that sees whole values.
  */
 function readsOnlyTx(link: Rule, ok: (name: string) => boolean): boolean {
-  if (link.exclusions.length > 0) return false;
+  // A regex operator sees a transaction's inspection limit of a value (WafLimits), which the
+  // rule set does not know.
+  if (link.exclusions.length > 0 || link.operator.regex === true) return false;
   for (const t of link.targets)
     if (t.variable !== 'TX' || typeof t.selector !== 'string' || !ok(t.selector)) return false;
   return macroReadsOnly(link.operator.argMacro, ok);
