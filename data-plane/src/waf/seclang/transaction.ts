@@ -266,6 +266,9 @@ export class WafTransaction implements OperatorContext {
   /** Rule.prefilterPairs' united candidates, valid as #targetValuesCache is. */
   readonly #pairUnion: Array<Uint32Array | undefined>;
   readonly #pairStamp: number[];
+  /** Rule.prefilterGroup's united candidates, valid while #groupStamp[id] is #lastGeneration. */
+  readonly #groupUnion: Array<Uint32Array | undefined>;
+  readonly #groupStamp: number[];
   /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
   readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
   #lastGeneration = 1;
@@ -315,6 +318,8 @@ export class WafTransaction implements OperatorContext {
     this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
     this.#pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
     this.#pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
+    this.#groupUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterGroupCount);
+    this.#groupStamp = new Array<number>(ruleSet.prefilterGroupCount).fill(0);
   }
 
   get mode(): EngineMode {
@@ -682,20 +687,22 @@ export class WafTransaction implements OperatorContext {
       this.#linkActions(link);
       return true;
     }
+    // None of the values of any target can match when their candidates together lack the regex.
+    const group = link.prefilterGroup;
+    if (
+      group >= 0 &&
+      this.#targetRemovals.length === 0 &&
+      !mayMatch(this.#groupCandidates(group, link, starter), link.operator.prefilterSlot!)
+    )
+      return false;
     let matched = false;
     const targets = link.targets;
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!;
       let values: readonly Value[];
       if (target.collection >= 0 && !this.#removalNames(target.variable)) {
-        const slot = link.targetSpecs[t]!;
         const generation = this.#collectionGeneration[target.collection]!;
-        if (this.#targetStamp[slot] === generation) values = this.#targetValuesCache[slot]!;
-        else {
-          values = this.#targetValues(target, link, starter);
-          this.#targetValuesCache[slot] = values;
-          this.#targetStamp[slot] = generation;
-        }
+        values = this.#collectionTargetValues(link, t, starter, generation);
         if (values.length === 0) continue;
         // None of the values can match when their candidates together lack the regex.
         const pair = link.prefilterPairs[t]!;
@@ -718,6 +725,55 @@ export class WafTransaction implements OperatorContext {
       }
     }
     return matched;
+  }
+
+  /** The values of link.targets[t], over a DATA_COLLECTION at `generation`, shared by spec. */
+  #collectionTargetValues(
+    link: Rule,
+    t: number,
+    starter: Rule,
+    generation: number,
+  ): readonly Value[] {
+    const slot = link.targetSpecs[t]!;
+    if (this.#targetStamp[slot] === generation) return this.#targetValuesCache[slot]!;
+    const values = this.#targetValues(link.targets[t]!, link, starter);
+    this.#targetValuesCache[slot] = values;
+    this.#targetStamp[slot] = generation;
+    return values;
+  }
+
+  /**
+   * The prefilter candidates of every value of every target of `link` united (see
+   * Rule.prefilterGroup), once per generation of the collections. Only without ctl target
+   * removals, which make a target's values depend on the rule.
+   */
+  #groupCandidates(group: number, link: Rule, starter: Rule): Uint32Array {
+    if (this.#groupStamp[group] === this.#lastGeneration) return this.#groupUnion[group]!;
+    let union: Uint32Array = NO_VALUES;
+    let owned = false;
+    const targets = link.targets;
+    for (let t = 0; t < targets.length; t++) {
+      const generation = this.#collectionGeneration[targets[t]!.collection]!;
+      const values = this.#collectionTargetValues(link, t, starter, generation);
+      if (values.length === 0) continue;
+      const found = this.#pairCandidates(
+        link.prefilterPairs[t]!,
+        generation,
+        values,
+        link.transformStep,
+      );
+      if (union === NO_VALUES || union === found) union = found;
+      else {
+        if (!owned) {
+          union = union.slice();
+          owned = true;
+        }
+        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+      }
+    }
+    this.#groupUnion[group] = union;
+    this.#groupStamp[group] = this.#lastGeneration;
+    return union;
   }
 
   #testValue(link: Rule, v: Value): boolean {
