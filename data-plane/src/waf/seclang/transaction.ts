@@ -140,7 +140,7 @@ type Entry = { key: string; value: string };
 /** A TX variable; `view` is its value list as a `TX:name` target yields it (made on first use). */
 type TxEntry = Entry & { view?: readonly Value[] };
 
-/** The programs of each rule set (built on its first transaction's first phase). */
+/** The programs of each rule set (built when it is compiled through index.ts, else on first use). */
 const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
 /** The probe's limits: it runs single rules outside any phase. */
 const NO_LIMITS: WafLimits = { regexInspectionBytes: 0, timeBudgetMs: 0 };
