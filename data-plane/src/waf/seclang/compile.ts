@@ -73,6 +73,8 @@ export interface CompiledRuleSet {
   readonly targetSpecCount: number;
   /** The number of (target, transformation chain) pairs with a prefilter (see Rule.prefilterPairs). */
   readonly prefilterPairCount: number;
+  /** The number of lists of prefilter pairs (see Rule.prefilterGroup). */
+  readonly prefilterGroupCount: number;
 }
 
 export class WafCompileError extends Error {
@@ -547,6 +549,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
   const transformTrie = new TransformTrie();
   const targetSpecs = new Map<string, number>();
   const prefilterPairs = new Map<string, number>();
+  const prefilterGroups = new Map<string, number>();
   for (const rule of state.rules)
     for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
       const mutable = link as Mutable<Rule>;
@@ -573,6 +576,13 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
         if (id === undefined) prefilterPairs.set(key, (id = prefilterPairs.size));
         return id;
       });
+      mutable.prefilterGroup = -1;
+      if (link.prefilterPairs.length > 0 && link.prefilterPairs.every((p) => p >= 0)) {
+        const key = link.prefilterPairs.join(',');
+        let id = prefilterGroups.get(key);
+        if (id === undefined) prefilterGroups.set(key, (id = prefilterGroups.size));
+        mutable.prefilterGroup = id;
+      }
     }
   state.regexPrefilter.build();
   for (const rule of state.rules) {
@@ -607,6 +617,7 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     transformTrie,
     targetSpecCount: targetSpecs.size,
     prefilterPairCount: prefilterPairs.size,
+    prefilterGroupCount: prefilterGroups.size,
   };
 }
 
@@ -803,6 +814,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     transformStep: undefined,
     targetSpecs: [],
     prefilterPairs: [],
+    prefilterGroup: -1,
     multiMatch: false,
     capture: false,
     disruptive: undefined,
@@ -892,6 +904,7 @@ function addRule(
       transformStep: undefined,
       targetSpecs: [],
       prefilterPairs: [],
+      prefilterGroup: -1,
       multiMatch: set.multiMatch,
       capture: set.capture,
       disruptive: set.disruptive,

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { compileRuleSet, type CompiledRuleSet, type CompileOptions } from './compile.js';
 import type { Detectors } from './operators.js';
+import { WafTransaction } from './transaction.js';
 import {
   globToRegExp,
   hasGlob,
@@ -94,7 +95,7 @@ export function compileWafSync(
   options: { loader: SourceLoader; origin?: string; detectors?: Detectors },
 ): CompiledRuleSet {
   const opts: CompileOptions = options;
-  return compileRuleSet(directives, opts);
+  return withPrograms(compileRuleSet(directives, opts));
 }
 
 type Need =
@@ -220,14 +221,22 @@ export function compileSources(
   options: { origin?: string; detectors?: Detectors } = {},
 ): CompiledRuleSet {
   const bundle = bundleLoader(sources.files);
-  return compileRuleSet(sources.directives, {
-    loader: {
-      readFile: (f) => bundle.readFile(f),
-      glob: (p) => sources.globs[p] ?? bundle.glob(p),
-    },
-    origin: options.origin ?? ORIGIN,
-    detectors: options.detectors,
-  });
+  return withPrograms(
+    compileRuleSet(sources.directives, {
+      loader: {
+        readFile: (f) => bundle.readFile(f),
+        glob: (p) => sources.globs[p] ?? bundle.glob(p),
+      },
+      origin: options.origin ?? ORIGIN,
+      detectors: options.detectors,
+    }),
+  );
+}
+
+/** Builds the rule set's phase programs now, at configuration time, not on a first request. */
+function withPrograms(ruleSet: CompiledRuleSet): CompiledRuleSet {
+  WafTransaction.programsOf(ruleSet);
+  return ruleSet;
 }
 
 /** The engine's entry point: reads what the directives need with async I/O, then compiles. */

@@ -7,15 +7,26 @@ export interface MacroScope {
   macroValue(variable: string, key: string | undefined): string;
 }
 
+export interface MacroRef {
+  /** Upper-case variable or collection name. */
+  readonly variable: string;
+  /** Lower-cased key (`tx.x`: x), or undefined. */
+  readonly key: string | undefined;
+}
+
 export interface Macro {
   readonly text: string;
+  /** What an expansion reads, in order (empty: the macro is its text). */
+  readonly refs: readonly MacroRef[];
+  /** The text before the first reference: every expansion starts with it. */
+  readonly prefix: string;
   expand(scope: MacroScope): string;
 }
 
-type Part = string | { readonly variable: string; readonly key: string | undefined };
+type Part = string | MacroRef;
 
 export function compileMacro(text: string): Macro {
-  if (!text.includes('%{')) return { text, expand: () => text };
+  if (!text.includes('%{')) return { text, refs: [], prefix: text, expand: () => text };
   const parts: Part[] = [];
   let i = 0;
   while (i < text.length) {
@@ -41,6 +52,8 @@ export function compileMacro(text: string): Macro {
   }
   return {
     text,
+    refs: parts.filter((p): p is MacroRef => typeof p !== 'string'),
+    prefix: typeof parts[0] === 'string' ? parts[0] : '',
     expand(scope) {
       let out = '';
       for (const p of parts) out += typeof p === 'string' ? p : scope.macroValue(p.variable, p.key);

@@ -28,6 +28,8 @@ export interface Operator {
    * non-match) for a value whose candidates lack it. Absent or -1: always test.
    */
   readonly prefilterSlot?: number;
+  /** The argument when it holds `%{...}` (expanded at each test). */
+  readonly argMacro?: Macro;
 }
 
 export interface Detectors {
@@ -113,6 +115,7 @@ function argOperator(
   return {
     name,
     linear: true,
+    argMacro: macro,
     test(value, ctx) {
       return cmp(value, macro === undefined ? arg : macro.expand(ctx));
     },
@@ -332,6 +335,7 @@ function macroRegexOperator(arg: string): Operator {
     name: 'rx',
     linear: false,
     regex: true,
+    argMacro: macro,
     test(value, ctx, capture) {
       const source = macro.expand(ctx);
       let regex = cache.get(source);

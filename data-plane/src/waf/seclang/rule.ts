@@ -81,6 +81,12 @@ export interface Rule {
    * -1: none. Set by compile; below CompiledRuleSet.prefilterPairCount.
    */
   readonly prefilterPairs: readonly number[];
+  /**
+   * When every target has a prefilter pair: the id of that list of pairs, whose candidates a
+   * transaction unites once per phase, so that a rule they rule out costs one look-up. -1: none.
+   * Set by compile; below CompiledRuleSet.prefilterGroupCount.
+   */
+  readonly prefilterGroup: number;
   readonly multiMatch: boolean;
   readonly capture: boolean;
   readonly disruptive: Disruptive | undefined;

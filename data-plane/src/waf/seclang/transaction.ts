@@ -21,7 +21,8 @@ import {
   uriDecode,
   type Arg,
 } from './body.js';
-import type { PersistentCollections } from './persistent.js';
+import { PersistentCollections } from './persistent.js';
+import { buildPrograms, JUMP, SEED, type Probe, type Programs } from './rule-program.js';
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
 
@@ -138,6 +139,11 @@ interface ValueCache {
 type Entry = { key: string; value: string };
 /** A TX variable; `view` is its value list as a `TX:name` target yields it (made on first use). */
 type TxEntry = Entry & { view?: readonly Value[] };
+
+/** The programs of each rule set (built when it is compiled through index.ts, else on first use). */
+const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
+/** The probe's limits: it runs single rules outside any phase. */
+const NO_LIMITS: WafLimits = { regexInspectionBytes: 0, timeBudgetMs: 0 };
 
 /** Single-valued variables, with the value list each yields kept until it is set again. */
 class Scalars {
@@ -260,12 +266,19 @@ export class WafTransaction implements OperatorContext {
   /** Rule.prefilterPairs' united candidates, valid as #targetValuesCache is. */
   readonly #pairUnion: Array<Uint32Array | undefined>;
   readonly #pairStamp: number[];
+  /** Rule.prefilterGroup's united candidates, valid while #groupStamp[id] is #lastGeneration. */
+  readonly #groupUnion: Array<Uint32Array | undefined>;
+  readonly #groupStamp: number[];
   /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
   readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
   #lastGeneration = 1;
   /** @rx prefilter candidates per (transformed) text. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
+  /** TX holds the state of the rule set's SEED step (see rule-program.ts). */
+  #seeded = false;
+  /** Counts TX changes (for the program builder's probe). */
+  #txChanges = 0;
   #bodyProcessor: string | undefined;
   #requestBodyAccess: boolean;
   // Per-transaction exclusions from ctl actions.
@@ -305,6 +318,8 @@ export class WafTransaction implements OperatorContext {
     this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
     this.#pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
     this.#pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
+    this.#groupUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterGroupCount);
+    this.#groupStamp = new Array<number>(ruleSet.prefilterGroupCount).fill(0);
   }
 
   get mode(): EngineMode {
@@ -523,16 +538,26 @@ export class WafTransaction implements OperatorContext {
 
   #runRules(phase: number, start: number): void {
     const deadline = start + (this.#budgetMs - this.#spentMs);
-    const rules = this.ruleSet.phases[phase]!;
-    const markers = this.ruleSet.markers[phase]!;
+    const programs = WafTransaction.programsOf(this.ruleSet);
+    const steps = (phase === 1 || this.#seeded ? programs.folded : programs.plain)[phase]!;
     let i = 0;
     this.#work = WORK_PER_CLOCK_READ;
-    while (i < rules.length) {
-      const rule = rules[i]!;
-      if (rule.marker !== undefined) {
-        i++;
+    while (i < steps.length) {
+      const step = steps[i]!;
+      if (step.kind === JUMP) {
+        this.#addMatched(step.matched);
+        i = step.next;
         continue;
       }
+      if (step.kind === SEED) {
+        // TX is empty here (no rule before the seed writes it).
+        for (const e of step.tx.values()) this.#tx.set(e.key, { key: e.key, value: e.value });
+        this.#addMatched(step.matched);
+        this.#seeded = true;
+        i = step.next;
+        continue;
+      }
+      const rule = step.rule;
       if (this.#work >= WORK_PER_CLOCK_READ) {
         this.#work = 0;
         if (performance.now() >= deadline) {
@@ -568,13 +593,57 @@ export class WafTransaction implements OperatorContext {
           return;
         }
       }
-      if (rule.skipAfter !== undefined) {
-        const at = markers.get(rule.skipAfter);
-        i = at === undefined ? rules.length : at + 1;
-      } else if (rule.skip > 0) {
-        i += rule.skip + 1;
-      } else i++;
+      i = step.next;
     }
+  }
+
+  #addMatched(values: readonly Value[]): void {
+    for (const v of values) {
+      this.#matchedVar = v;
+      this.#matchedVars.push(v);
+    }
+  }
+
+  /**
+   * The steps each phase of `ruleSet` runs (see rule-program.ts), built on first use and kept
+   * with the rule set.
+   */
+  static programsOf(ruleSet: CompiledRuleSet): Programs<Value, TxEntry> {
+    let programs = PROGRAMS.get(ruleSet);
+    if (programs === undefined) {
+      programs = buildPrograms(
+        ruleSet,
+        new WafTransaction(ruleSet, new PersistentCollections(), 'On', NO_LIMITS).#probe(),
+      );
+      PROGRAMS.set(ruleSet, programs);
+    }
+    return programs;
+  }
+
+  /** This transaction as the program builder's probe (see rule-program.ts). */
+  #probe(): Probe<Value, TxEntry> {
+    return {
+      evaluateLink: (link, starter) => {
+        this.#currentRule = starter;
+        return this.#evaluateLink(link, starter);
+      },
+      evaluateChain: (rule) => this.#evaluateChain(rule),
+      matchedCount: () => this.#matchedVars.length,
+      matchedFrom: (from) => this.#matchedVars.slice(from),
+      tx: () => this.#tx,
+      txChanges: () => this.#txChanges,
+      save: () => {
+        const tx = new Map(this.#tx);
+        const count = this.#matchedVars.length;
+        const last = this.#matchedVar;
+        return () => {
+          this.#tx.clear();
+          for (const [k, e] of tx) this.#tx.set(k, e);
+          this.#matchedVars.length = count;
+          this.#matchedVar = last;
+        };
+      },
+    };
   }
 
   #isRemoved(rule: Rule): boolean {
@@ -618,20 +687,22 @@ export class WafTransaction implements OperatorContext {
       this.#linkActions(link);
       return true;
     }
+    // None of the values of any target can match when their candidates together lack the regex.
+    const group = link.prefilterGroup;
+    if (
+      group >= 0 &&
+      this.#targetRemovals.length === 0 &&
+      !mayMatch(this.#groupCandidates(group, link, starter), link.operator.prefilterSlot!)
+    )
+      return false;
     let matched = false;
     const targets = link.targets;
     for (let t = 0; t < targets.length; t++) {
       const target = targets[t]!;
       let values: readonly Value[];
       if (target.collection >= 0 && !this.#removalNames(target.variable)) {
-        const slot = link.targetSpecs[t]!;
         const generation = this.#collectionGeneration[target.collection]!;
-        if (this.#targetStamp[slot] === generation) values = this.#targetValuesCache[slot]!;
-        else {
-          values = this.#targetValues(target, link, starter);
-          this.#targetValuesCache[slot] = values;
-          this.#targetStamp[slot] = generation;
-        }
+        values = this.#collectionTargetValues(link, t, starter, generation);
         if (values.length === 0) continue;
         // None of the values can match when their candidates together lack the regex.
         const pair = link.prefilterPairs[t]!;
@@ -654,6 +725,55 @@ export class WafTransaction implements OperatorContext {
       }
     }
     return matched;
+  }
+
+  /** The values of link.targets[t], over a DATA_COLLECTION at `generation`, shared by spec. */
+  #collectionTargetValues(
+    link: Rule,
+    t: number,
+    starter: Rule,
+    generation: number,
+  ): readonly Value[] {
+    const slot = link.targetSpecs[t]!;
+    if (this.#targetStamp[slot] === generation) return this.#targetValuesCache[slot]!;
+    const values = this.#targetValues(link.targets[t]!, link, starter);
+    this.#targetValuesCache[slot] = values;
+    this.#targetStamp[slot] = generation;
+    return values;
+  }
+
+  /**
+   * The prefilter candidates of every value of every target of `link` united (see
+   * Rule.prefilterGroup), once per generation of the collections. Only without ctl target
+   * removals, which make a target's values depend on the rule.
+   */
+  #groupCandidates(group: number, link: Rule, starter: Rule): Uint32Array {
+    if (this.#groupStamp[group] === this.#lastGeneration) return this.#groupUnion[group]!;
+    let union: Uint32Array = NO_VALUES;
+    let owned = false;
+    const targets = link.targets;
+    for (let t = 0; t < targets.length; t++) {
+      const generation = this.#collectionGeneration[targets[t]!.collection]!;
+      const values = this.#collectionTargetValues(link, t, starter, generation);
+      if (values.length === 0) continue;
+      const found = this.#pairCandidates(
+        link.prefilterPairs[t]!,
+        generation,
+        values,
+        link.transformStep,
+      );
+      if (union === NO_VALUES || union === found) union = found;
+      else {
+        if (!owned) {
+          union = union.slice();
+          owned = true;
+        }
+        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+      }
+    }
+    this.#groupUnion[group] = union;
+    this.#groupStamp[group] = this.#lastGeneration;
+    return union;
   }
 
   #testValue(link: Rule, v: Value): boolean {
@@ -797,6 +917,7 @@ export class WafTransaction implements OperatorContext {
       const name = this.#expand(sv.name, link).toLowerCase();
       const col = this.#collection(sv.collection);
       if (col === undefined) continue;
+      if (col === this.#tx) this.#txChanges++;
       if (sv.op === 'delete') {
         col.delete(name);
         continue;
@@ -1039,6 +1160,7 @@ export class WafTransaction implements OperatorContext {
   // ---- OperatorContext / MacroScope ----
 
   setCapture(index: number, value: string): void {
+    this.#txChanges++;
     this.#tx.set(String(index), { key: String(index), value });
   }
 
