@@ -3,8 +3,11 @@
 // nginx backend and ferry-proxy (--concurrency 1, bench-proxy's bootstrap) under
 // `--trace-gc-nvp`, warms up, then runs wrk and sums the worker's GC events of the measured run:
 // bytes allocated (V8's `allocated`, bytes since the previous GC), scavenges and their pauses,
-// mark-compacts. Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
-// [--node-flag F]... [--trace-out FILE] (build first; needs nginx and wrk).
+// mark-compacts; the worker's CPU time (user + system, from /proc) per request. With `--strace`
+// the measured run is traced by `strace -c -f` instead and the worker's system calls per request
+// are reported (tracing slows the worker: its CPU figure is then left out).
+// Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
+// [--node-flag F]... [--trace-out FILE] [--strace] (build first; needs nginx and wrk).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -30,6 +33,7 @@ const { values, positionals } = parseArgs({
     'node-flag': { type: 'string', multiple: true, default: [] },
     /** Also write the proxy's GC trace of the measured run to this file. */
     'trace-out': { type: 'string' },
+    strace: { type: 'boolean', default: false },
   },
 });
 const size = positionals[0] ?? 'small';
@@ -64,6 +68,58 @@ async function waitForPort(port, child, name) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${name} did not listen on ${port} within 20 s`);
+}
+
+const CLOCK_TICKS = Number(
+  spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || '100',
+);
+
+/** The proxy's only worker: the primary's child process. */
+function workerOf(primaryPid) {
+  const children = fs
+    .readFileSync(`/proc/${primaryPid}/task/${primaryPid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  if (children.length !== 1)
+    throw new Error(`expected one worker under pid ${primaryPid}, found ${children.length}`);
+  return Number(children[0]);
+}
+
+/** User plus system CPU time of `pid` so far, in clock ticks (/proc/<pid>/stat fields 14, 15). */
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function startStrace(pid, out) {
+  const child = spawn('strace', ['-c', '-f', '-o', out, '-p', String(pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (chunk) => (err += chunk));
+  // strace says "Process N attached" once it traces the process.
+  const deadline = Date.now() + 10_000;
+  while (!err.includes('attached')) {
+    if (child.exitCode !== null) throw new Error(`strace exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`strace did not attach within 10 s: ${err}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return child;
+}
+
+/** Detaches strace and returns its call counts by system call. */
+async function stopStrace(child, out) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+  const counts = {};
+  for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+    if (m && m[2] !== 'total') counts[m[2]] = Number(m[1]);
+  }
+  return counts;
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-alloc-'));
@@ -151,8 +207,14 @@ try {
     return Number(requests[1]);
   };
   wrk(values.warmup);
+  const workerPid = workerOf(proxy.pid);
+  const straceOut = path.join(dir, 'strace.txt');
+  const strace = values.strace ? await startStrace(workerPid, straceOut) : undefined;
   const before = trace.length;
+  const cpuBefore = cpuTicks(workerPid);
   const requests = wrk(values.duration);
+  const cpuAfter = cpuTicks(workerPid);
+  const syscalls = strace === undefined ? undefined : await stopStrace(strace, straceOut);
   // The trace of the last GC of the run may still be in the pipe.
   await new Promise((resolve) => setTimeout(resolve, 200));
   const lines = trace.slice(before).split('\n');
@@ -172,11 +234,7 @@ try {
     list.push(fields);
     byPid.set(m[1], list);
   }
-  // The primary (the spawned process) hardly allocates; the worker is the other pid.
-  const workerPid = [...byPid.keys()]
-    .filter((pid) => Number(pid) !== proxy.pid)
-    .sort((a, b) => byPid.get(b).length - byPid.get(a).length)[0];
-  const events = workerPid ? byPid.get(workerPid) : [];
+  const events = byPid.get(String(workerPid)) ?? [];
   const scavenges = events.filter((e) => e.gc === 's');
   const marks = events.filter((e) => e.gc === 'mc' || e.gc === 'ms');
   const sum = (list, key) => list.reduce((acc, e) => acc + Number(e[key] ?? 0), 0);
@@ -200,6 +258,16 @@ try {
     ),
     markCompacts: marks.length,
     markCompactPauseMs: Number(sum(marks, 'pause').toFixed(1)),
+    cpuUsPerRequest:
+      strace === undefined
+        ? Number(((((cpuAfter - cpuBefore) / CLOCK_TICKS) * 1e6) / requests).toFixed(1))
+        : undefined,
+    syscallsPerRequest:
+      syscalls === undefined
+        ? undefined
+        : Object.fromEntries(
+            Object.entries(syscalls).map(([name, n]) => [name, Number((n / requests).toFixed(2))]),
+          ),
   };
   console.log(JSON.stringify(result));
 } finally {
