@@ -7,7 +7,10 @@
 // the measured run is traced by `strace -c -f` instead and the worker's system calls per request
 // are reported (tracing slows the worker: its CPU figure is then left out).
 // Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
-// [--node-flag F]... [--trace-out FILE] [--strace] (build first; needs nginx and wrk).
+// With `--cpu-prof FILE` the worker's measured run is CPU-profiled (written to FILE, summarised on
+// stderr). Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
+// [--node-flag F]... [--trace-out FILE] [--strace] [--cpu-prof FILE] (build first; needs nginx
+// and wrk).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -34,6 +37,7 @@ const { values, positionals } = parseArgs({
     /** Also write the proxy's GC trace of the measured run to this file. */
     'trace-out': { type: 'string' },
     strace: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 const size = positionals[0] ?? 'small';
@@ -86,11 +90,27 @@ function workerOf(primaryPid) {
   return Number(children[0]);
 }
 
-/** User plus system CPU time of `pid` so far, in clock ticks (/proc/<pid>/stat fields 14, 15). */
+/** User and system CPU time of `pid` so far, in clock ticks (/proc/<pid>/stat fields 14, 15). */
 function cpuTicks(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
+/** Stops the worker's profiler, moves its profile to `out` and prints a summary on stderr. */
+async function collectProfile(pid, profileDir, out) {
+  process.kill(pid, 'SIGUSR2');
+  const file = path.join(profileDir, 'profile-1.cpuprofile');
+  const deadline = Date.now() + 20_000;
+  while (!fs.existsSync(file)) {
+    if (Date.now() > deadline) throw new Error('the worker wrote no CPU profile within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  fs.copyFileSync(file, out);
+  const { summarizeCpuProfile } = await import(
+    path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-summary.js')
+  );
+  console.error(JSON.stringify(summarizeCpuProfile(out, 40), null, 1));
 }
 
 async function startStrace(pid, out) {
@@ -135,9 +155,10 @@ fs.writeFileSync(
 );
 
 const children = [];
-function start(command, args) {
+function start(command, args, env = process.env) {
   const child = spawn(command, args, {
     cwd: root,
+    env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -173,20 +194,35 @@ try {
   await waitForPort(backendPort, backend, 'nginx backend');
 
   let trace = '';
-  const proxy = start('taskset', [
-    '-c',
-    '0',
-    process.execPath,
-    '--trace-gc-nvp',
-    ...values['node-flag'],
-    path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
-    '--config',
-    path.join(dir, 'bootstrap.json'),
-    '--concurrency',
-    '1',
-    '--log-level',
-    'warn',
-  ]);
+  // The bench's profiler preload: SIGUSR2 starts the CPU profiler, the next one writes the profile.
+  const profileDir = path.join(dir, 'cpu-prof');
+  const profileEnv =
+    values['cpu-prof'] === undefined
+      ? process.env
+      : {
+          ...process.env,
+          NODE_OPTIONS: `--import=${path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-preload.js')}`,
+          FERRY_BENCH_CPU_PROF_DIR: profileDir,
+        };
+  if (values['cpu-prof'] !== undefined) fs.mkdirSync(profileDir);
+  const proxy = start(
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      '--trace-gc-nvp',
+      ...values['node-flag'],
+      path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
+      '--config',
+      path.join(dir, 'bootstrap.json'),
+      '--concurrency',
+      '1',
+      '--log-level',
+      'warn',
+    ],
+    profileEnv,
+  );
   proxy.stdout.setEncoding('utf8');
   proxy.stdout.on('data', (chunk) => (trace += chunk));
   proxy.stderr.pipe(process.stderr);
@@ -211,9 +247,12 @@ try {
   const straceOut = path.join(dir, 'strace.txt');
   const strace = values.strace ? await startStrace(workerPid, straceOut) : undefined;
   const before = trace.length;
+  if (values['cpu-prof'] !== undefined) process.kill(workerPid, 'SIGUSR2');
   const cpuBefore = cpuTicks(workerPid);
   const requests = wrk(values.duration);
   const cpuAfter = cpuTicks(workerPid);
+  if (values['cpu-prof'] !== undefined)
+    await collectProfile(workerPid, profileDir, values['cpu-prof']);
   const syscalls = strace === undefined ? undefined : await stopStrace(strace, straceOut);
   // The trace of the last GC of the run may still be in the pipe.
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -240,6 +279,7 @@ try {
   const sum = (list, key) => list.reduce((acc, e) => acc + Number(e[key] ?? 0), 0);
   const allocated = sum(events, 'allocated');
   const pauses = scavenges.map((e) => Number(e.pause)).sort((a, b) => a - b);
+  const usPerRequest = (ticks) => Number((((ticks / CLOCK_TICKS) * 1e6) / requests).toFixed(1));
   const per100k = (n) => ((n * 100_000) / requests).toFixed(1);
   const result = {
     size,
@@ -258,10 +298,15 @@ try {
     ),
     markCompacts: marks.length,
     markCompactPauseMs: Number(sum(marks, 'pause').toFixed(1)),
-    cpuUsPerRequest:
-      strace === undefined
-        ? Number(((((cpuAfter - cpuBefore) / CLOCK_TICKS) * 1e6) / requests).toFixed(1))
-        : undefined,
+    ...(strace === undefined
+      ? {
+          cpuUsPerRequest: usPerRequest(
+            cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system,
+          ),
+          userUsPerRequest: usPerRequest(cpuAfter.user - cpuBefore.user),
+          systemUsPerRequest: usPerRequest(cpuAfter.system - cpuBefore.system),
+        }
+      : {}),
     syscallsPerRequest:
       syscalls === undefined
         ? undefined
