@@ -1,6 +1,6 @@
 /**
  * One HTTP/1.1 client connection of the upstream pool: writes a request, parses its response
- * strictly (llhttp for the head, the codec's own framing for the body, as the server codec does)
+ * strictly (http1-response-head.ts for the head, the codec's own framing for the body)
  * and hands the body on. One request at a time, no pipelining.
  *
  * Cleartext connections read through `onread` into one buffer shared by every connection of the
@@ -27,7 +27,8 @@ import {
   trimOws,
   type ChunkedBodySink,
 } from '../http/codec/http1-chunked.js';
-import { Http1HeadError, Http1HeadParser } from '../http/codec/http1-parser.js';
+import { Http1HeadError } from '../http/codec/http1-parser.js';
+import { Http1ResponseHeadParser } from '../http/codec/http1-response-head.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import { beginInput, endInput } from '../http/codec/held-output.js';
 import type { DispatchedRequest } from './host-dispatch.js';
@@ -106,7 +107,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class Http1ClientConnection implements ChunkedBodySink {
   readonly socket: net.Socket;
-  private readonly parser = new Http1HeadParser('response');
+  private readonly parser = new Http1ResponseHeadParser();
   private readonly chunked: ChunkedDecoder;
   private readonly connectTimer: ConnectionTimer;
   private readonly resumeBound = this.resume.bind(this);
@@ -550,7 +551,6 @@ export class Http1ClientConnection implements ChunkedBodySink {
     const wasClosed = this.closed;
     this.closed = true;
     this.connectTimer.stop();
-    this.parser.close();
     this.detachBody();
     if (!this.connected) {
       if (!wasClosed)
