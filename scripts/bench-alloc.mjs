@@ -90,11 +90,14 @@ function workerOf(primaryPid) {
   return Number(children[0]);
 }
 
-/** User and system CPU time of `pid` so far, in clock ticks (/proc/<pid>/stat fields 14, 15). */
+/**
+ * User and system CPU time of `pid` so far, in clock ticks, and its minor page faults
+ * (/proc/<pid>/stat fields 14, 15 and 10).
+ */
 function cpuTicks(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]), system: Number(fields[12]) };
+  return { user: Number(fields[11]), system: Number(fields[12]), minorFaults: Number(fields[7]) };
 }
 
 /** Stops the worker's profiler, moves its profile to `out` and prints a summary on stderr. */
@@ -305,6 +308,7 @@ try {
           ),
           userUsPerRequest: usPerRequest(cpuAfter.user - cpuBefore.user),
           systemUsPerRequest: usPerRequest(cpuAfter.system - cpuBefore.system),
+          minorFaultsPer100k: Number(per100k(cpuAfter.minorFaults - cpuBefore.minorFaults)),
         }
       : {}),
     syscallsPerRequest:
