@@ -189,10 +189,14 @@ export class Http1ClientConnection implements ChunkedBodySink {
         return;
       }
       // Framing is this connection's: the caller's Connection / Transfer-Encoding never pass.
-      const lower = name.toLowerCase();
-      if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive')
-        continue;
-      if (lower === 'content-length') hasLength = true;
+      // Only names of those lengths can be one of them (no lower-cased copy of the others).
+      const length = name.length;
+      if (length === 10 || length === 14 || length === 17) {
+        const lower = name.toLowerCase();
+        if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive')
+          continue;
+        if (lower === 'content-length') hasLength = true;
+      }
       head += `${name}: ${value}${CRLF}`;
     }
     const whole = Buffer.isBuffer(options.body) ? options.body : null;

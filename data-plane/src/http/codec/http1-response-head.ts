@@ -281,11 +281,16 @@ export class Http1ResponseHeadParser {
       raw[2 * f] = name;
       raw[2 * f + 1] = value;
       if (name.length === 10 && name.toLowerCase() === 'connection') {
-        for (const token of value.toLowerCase().split(',')) {
-          const trimmed = token.trim();
-          if (trimmed === 'close') close = true;
-          else if (trimmed === 'keep-alive') keepAlive = true;
-        }
+        const lower = value.toLowerCase();
+        // The usual single token without splitting.
+        if (lower === 'keep-alive') keepAlive = true;
+        else if (lower === 'close') close = true;
+        else
+          for (const token of lower.split(',')) {
+            const trimmed = token.trim();
+            if (trimmed === 'close') close = true;
+            else if (trimmed === 'keep-alive') keepAlive = true;
+          }
       }
     }
     this.rawHeaders = raw;
