@@ -10,7 +10,7 @@
  *
  * Response rules: 1xx are skipped (101 is a protocol error: upgrades do not go through
  * dispatch); Content-Length with Transfer-Encoding, a Transfer-Encoding other than a final
- * `chunked`, an invalid Content-Length or malformed chunking fail the request with
+ * `chunked`, an invalid or repeated Content-Length or malformed chunking fail the request with
  * UPSTREAM_PROTOCOL_ERROR and close the connection; HEAD responses and 204/304 have no body;
  * without either header the body ends with the connection. The connection is reused only when
  * the response allows keep-alive and the request body was completely sent.
@@ -390,8 +390,8 @@ export class Http1ClientConnection implements ChunkedBodySink {
       if (name.length !== 14 && name.length !== 17) continue;
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
-        if (contentLength !== undefined && contentLength !== raw[i + 1])
-          return 'differing Content-Length';
+        // Refused even when equal, as llhttp and Envoy's HTTP/1 codec do.
+        if (contentLength !== undefined) return 'more than one Content-Length';
         contentLength = raw[i + 1]!;
       } else if (lower === 'transfer-encoding') {
         if (transferEncoding !== undefined) return 'more than one Transfer-Encoding';
