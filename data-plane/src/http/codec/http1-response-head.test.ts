@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Http1HeadError } from './http1-parser.js';
+import { Http1HeadError, Http1HeadParser } from './http1-parser.js';
 import { Http1ResponseHeadParser } from './http1-response-head.js';
 
 const HEAD =
@@ -164,4 +164,88 @@ test('a head longer than the limit is refused, in one read or many; one at the l
       assert.equal(parser.rawHeaders[1], 'a'.repeat(100));
     }
   }
+});
+
+test('empty lines before the status line are skipped, in the same read or an earlier one', () => {
+  const parser = new Http1ResponseHeadParser();
+  parser.begin(16 * 1024);
+  assert.equal(parser.execute(Buffer.from('\r\n\r\n')), 4);
+  assert.equal(parser.execute(Buffer.from('\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nbody')), 27);
+  assert.equal(parser.headComplete, true);
+  assert.deepEqual(parser.rawHeaders, ['A', 'b']);
+});
+
+/** A deterministic PRNG (mulberry32), so a failure reproduces. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('differential: every head this parser accepts, llhttp accepts and reads the same way', () => {
+  const next = random(7122026);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+  const bases = [
+    'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3\r\n\r\n',
+    'HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\nContent-Length: 0\r\nX-A: b c\r\n\r\n',
+    'HTTP/1.1 204 No Content\r\nX-E:\r\n\r\n',
+  ];
+  const alphabet = [
+    ' ',
+    '\t',
+    '\r',
+    '\n',
+    ':',
+    '\0',
+    '\x7f',
+    '\x80',
+    '\xff',
+    'a',
+    '0',
+    '9',
+    ',',
+    '(',
+    'HTTP/1.1',
+    '\r\n',
+    'Connection: close',
+    '1',
+    '.',
+  ];
+  let accepted = 0;
+  for (let n = 0; n < 20000; n++) {
+    let text = pick(bases);
+    const edits = 1 + Math.floor(next() * 3);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(next() * text.length);
+      const piece = pick(alphabet);
+      const kind = next();
+      if (kind < 0.4) text = text.slice(0, at) + piece + text.slice(at);
+      else if (kind < 0.8) text = text.slice(0, at) + piece + text.slice(at + 1);
+      else text = text.slice(0, at) + text.slice(at + 1);
+    }
+    const bytes = Buffer.from(`${text}abc`, 'latin1');
+    const parser = new Http1ResponseHeadParser();
+    parser.begin(16 * 1024);
+    const length = parser.execute(bytes);
+    if (typeof length !== 'number' || !parser.headComplete) continue;
+    accepted++;
+    const where = JSON.stringify(text);
+    const reference = new Http1HeadParser('response');
+    reference.begin(16 * 1024);
+    const expected = reference.execute(bytes);
+    reference.close();
+    // A malformed Content-Length is the connection's to refuse (readFraming), not the parser's.
+    if (expected instanceof Http1HeadError && expected.code === 'HPE_INVALID_CONTENT_LENGTH')
+      continue;
+    assert.equal(length, expected, where);
+    assert.equal(parser.statusCode, reference.statusCode, where);
+    assert.deepEqual(parser.rawHeaders, reference.rawHeaders, where);
+    // llhttp also says no when the body must be read to the close, which the connection decides.
+    if (reference.shouldKeepAlive) assert.equal(parser.shouldKeepAlive, true, where);
+  }
+  assert.ok(accepted > 2000, `only ${accepted} heads accepted`);
 });

@@ -4,7 +4,7 @@
  * plus a string per field made there, about three times what this scan costs for a typical
  * head.
  *
- * Accepted: `HTTP/1.0` or `HTTP/1.1`, SP, a three-digit status code, optionally SP and a reason
+ * Accepted: empty lines (CRLF), then `HTTP/1.0` or `HTTP/1.1`, SP, a three-digit status code, optionally SP and a reason
  * phrase (HTAB, SP, VCHAR, obs-text), CRLF; then fields `token ":" OWS field-value OWS CRLF`;
  * then CRLF. Rejected at the first offending byte: any other version or status line, a field
  * name that is empty or not a token (whitespace before the colon included), obs-fold (a line
@@ -96,6 +96,14 @@ export class Http1ResponseHeadParser {
    */
   execute(data: Buffer): number | Http1HeadError {
     if (this.held === null) {
+      // Empty lines before a status line are skipped, as llhttp does (RFC 9112 §2.2).
+      if (data[0] === CR && data[1] === LF) {
+        let start = 2;
+        while (data[start] === CR && data[start + 1] === LF) start += 2;
+        if (start === data.length) return start;
+        const used = this.execute(data.subarray(start));
+        return typeof used === 'number' ? start + used : used;
+      }
       const end = this.scan(data, 0, data.length);
       if (typeof end !== 'number') return end;
       if (end < 0) {
