@@ -55,6 +55,8 @@ export class Http1SimpleRequestHead implements RequestHeadFields {
   rawHeaders: string[] = [];
   readonly upgrade = false;
   shouldKeepAlive = false;
+  /** Fields as they are read; entries past the last head's stay until overwritten. */
+  private readonly fields: string[] = [];
 
   /**
    * Parses the head starting at `data[offset]` if it is simple and at most `maxBytes` long;
@@ -87,7 +89,8 @@ export class Http1SimpleRequestHead implements RequestHeadFields {
     if (text.charCodeAt(i + 2) !== LF) return -1;
     i += 3;
     // Fields, up to the empty line at `length - 2`.
-    const raw: string[] = [];
+    const fields = this.fields;
+    let count = 0;
     let close = false;
     let keepAlive = false;
     const last = length - 2;
@@ -130,12 +133,14 @@ export class Http1SimpleRequestHead implements RequestHeadFields {
           }
           break;
       }
-      raw.push(name, value);
+      fields[count++] = name;
+      fields[count++] = value;
     }
     this.versionMinor = minor;
     this.method = method;
     this.url = url;
-    this.rawHeaders = raw;
+    // Copied out at its final length (grown by push, a list takes 17 slots at least).
+    this.rawHeaders = fields.slice(0, count);
     // llhttp's reading: HTTP/1.1 persists unless closed, HTTP/1.0 when asked to (close or not).
     this.shouldKeepAlive = minor === 1 ? !close : keepAlive;
     return length;
