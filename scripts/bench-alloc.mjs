@@ -199,12 +199,13 @@ try {
   let trace = '';
   // The bench's profiler preload: SIGUSR2 starts the CPU profiler, the next one writes the profile.
   const profileDir = path.join(dir, 'cpu-prof');
+  const profilePreload = path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-preload.js');
   const profileEnv =
     values['cpu-prof'] === undefined
       ? process.env
       : {
           ...process.env,
-          NODE_OPTIONS: `--import=${path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-preload.js')}`,
+          NODE_OPTIONS: `--import=${profilePreload}`,
           FERRY_BENCH_CPU_PROF_DIR: profileDir,
         };
   if (values['cpu-prof'] !== undefined) fs.mkdirSync(profileDir);

@@ -1,12 +1,12 @@
 /**
  * Strict parser of HTTP/1.x response heads (RFC 9112 §4, §5) for the upstream HTTP/1.1 pool,
  * in JavaScript: llhttp through Node's binding costs a call into C++ and a call back per head,
- * plus a string per field made there, about three times what this scan costs for a typical
- * head.
+ * plus a string per field made there, about twice what this scan costs for a typical head
+ * (`scripts/bench-head-parsers.mjs`).
  *
- * Accepted: empty lines (CRLF), then `HTTP/1.0` or `HTTP/1.1`, SP, a three-digit status code, optionally SP and a reason
- * phrase (HTAB, SP, VCHAR, obs-text), CRLF; then fields `token ":" OWS field-value OWS CRLF`;
- * then CRLF. Rejected at the first offending byte: any other version or status line, a field
+ * Accepted: empty lines (CRLF), then `HTTP/1.0` or `HTTP/1.1`, SP, a three-digit status code,
+ * optionally SP and a reason phrase (HTAB, SP, VCHAR, obs-text), CRLF; then fields
+ * `token ":" OWS field-value OWS CRLF`; then CRLF. Rejected at the first offending byte: any other version or status line, a field
  * name that is empty or not a token (whitespace before the colon included), obs-fold (a line
  * starting with SP or HTAB), control bytes or DEL in a value, CR not followed by LF and LF
  * without CR; and a head longer than the limit given to `begin`. Framing fields

@@ -27,7 +27,8 @@ function llhttp(bytes: Buffer): { length: number; parser: Http1HeadParser } | un
 
 test('a typical GET: method, target, version, fields as received, keep-alive', () => {
   const head = simple(
-    'GET /a/b?c=d%20e HTTP/1.1\r\nHost: example.com:8080\r\nX-Empty:\r\nAccept:\t*/*\r\nUser-Agent: curl/8.0 (x)\r\n\r\nnext',
+    'GET /a/b?c=d%20e HTTP/1.1\r\nHost: example.com:8080\r\nX-Empty:\r\nAccept:\t*/*\r\n' +
+      'User-Agent: curl/8.0 (x)\r\n\r\nnext',
   );
   assert.ok(typeof head !== 'number');
   assert.equal(head.method, 'GET');
