@@ -3,8 +3,14 @@
 // nginx backend and ferry-proxy (--concurrency 1, bench-proxy's bootstrap) under
 // `--trace-gc-nvp`, warms up, then runs wrk and sums the worker's GC events of the measured run:
 // bytes allocated (V8's `allocated`, bytes since the previous GC), scavenges and their pauses,
-// mark-compacts. Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
-// [--node-flag F]... [--trace-out FILE] (build first; needs nginx and wrk).
+// mark-compacts; the worker's CPU time (user + system, from /proc) per request. With `--strace`
+// the measured run is traced by `strace -c -f` instead and the worker's system calls per request
+// are reported (tracing slows the worker: its CPU figure is then left out).
+// Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
+// With `--cpu-prof FILE` the worker's measured run is CPU-profiled (written to FILE, summarised on
+// stderr). Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
+// [--node-flag F]... [--trace-out FILE] [--strace] [--cpu-prof FILE] (build first; needs nginx
+// and wrk).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -30,6 +36,8 @@ const { values, positionals } = parseArgs({
     'node-flag': { type: 'string', multiple: true, default: [] },
     /** Also write the proxy's GC trace of the measured run to this file. */
     'trace-out': { type: 'string' },
+    strace: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 const size = positionals[0] ?? 'small';
@@ -66,6 +74,77 @@ async function waitForPort(port, child, name) {
   throw new Error(`${name} did not listen on ${port} within 20 s`);
 }
 
+const CLOCK_TICKS = Number(
+  spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || '100',
+);
+
+/** The proxy's only worker: the primary's child process. */
+function workerOf(primaryPid) {
+  const children = fs
+    .readFileSync(`/proc/${primaryPid}/task/${primaryPid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  if (children.length !== 1)
+    throw new Error(`expected one worker under pid ${primaryPid}, found ${children.length}`);
+  return Number(children[0]);
+}
+
+/**
+ * User and system CPU time of `pid` so far, in clock ticks, and its minor page faults
+ * (/proc/<pid>/stat fields 14, 15 and 10).
+ */
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]), system: Number(fields[12]), minorFaults: Number(fields[7]) };
+}
+
+/** Stops the worker's profiler, moves its profile to `out` and prints a summary on stderr. */
+async function collectProfile(pid, profileDir, out) {
+  process.kill(pid, 'SIGUSR2');
+  const file = path.join(profileDir, 'profile-1.cpuprofile');
+  const deadline = Date.now() + 20_000;
+  while (!fs.existsSync(file)) {
+    if (Date.now() > deadline) throw new Error('the worker wrote no CPU profile within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  fs.copyFileSync(file, out);
+  const { summarizeCpuProfile } = await import(
+    path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-summary.js')
+  );
+  console.error(JSON.stringify(summarizeCpuProfile(out, 40), null, 1));
+}
+
+async function startStrace(pid, out) {
+  const child = spawn('strace', ['-c', '-f', '-o', out, '-p', String(pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (chunk) => (err += chunk));
+  // strace says "Process N attached" once it traces the process.
+  const deadline = Date.now() + 10_000;
+  while (!err.includes('attached')) {
+    if (child.exitCode !== null) throw new Error(`strace exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`strace did not attach within 10 s: ${err}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return child;
+}
+
+/** Detaches strace and returns its call counts by system call. */
+async function stopStrace(child, out) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
+  const counts = {};
+  for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
+    if (m && m[2] !== 'total') counts[m[2]] = Number(m[1]);
+  }
+  return counts;
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-alloc-'));
 const docroot = path.join(dir, 'www');
 fs.mkdirSync(docroot);
@@ -79,9 +158,10 @@ fs.writeFileSync(
 );
 
 const children = [];
-function start(command, args) {
+function start(command, args, env = process.env) {
   const child = spawn(command, args, {
     cwd: root,
+    env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -117,20 +197,36 @@ try {
   await waitForPort(backendPort, backend, 'nginx backend');
 
   let trace = '';
-  const proxy = start('taskset', [
-    '-c',
-    '0',
-    process.execPath,
-    '--trace-gc-nvp',
-    ...values['node-flag'],
-    path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
-    '--config',
-    path.join(dir, 'bootstrap.json'),
-    '--concurrency',
-    '1',
-    '--log-level',
-    'warn',
-  ]);
+  // The bench's profiler preload: SIGUSR2 starts the CPU profiler, the next one writes the profile.
+  const profileDir = path.join(dir, 'cpu-prof');
+  const profilePreload = path.join(root, 'e2e', 'dist', 'bench', 'cpu-profile-preload.js');
+  const profileEnv =
+    values['cpu-prof'] === undefined
+      ? process.env
+      : {
+          ...process.env,
+          NODE_OPTIONS: `--import=${profilePreload}`,
+          FERRY_BENCH_CPU_PROF_DIR: profileDir,
+        };
+  if (values['cpu-prof'] !== undefined) fs.mkdirSync(profileDir);
+  const proxy = start(
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      '--trace-gc-nvp',
+      ...values['node-flag'],
+      path.join(root, 'data-plane', 'bin', 'ferry-proxy'),
+      '--config',
+      path.join(dir, 'bootstrap.json'),
+      '--concurrency',
+      '1',
+      '--log-level',
+      'warn',
+    ],
+    profileEnv,
+  );
   proxy.stdout.setEncoding('utf8');
   proxy.stdout.on('data', (chunk) => (trace += chunk));
   proxy.stderr.pipe(process.stderr);
@@ -151,8 +247,17 @@ try {
     return Number(requests[1]);
   };
   wrk(values.warmup);
+  const workerPid = workerOf(proxy.pid);
+  const straceOut = path.join(dir, 'strace.txt');
+  const strace = values.strace ? await startStrace(workerPid, straceOut) : undefined;
   const before = trace.length;
+  if (values['cpu-prof'] !== undefined) process.kill(workerPid, 'SIGUSR2');
+  const cpuBefore = cpuTicks(workerPid);
   const requests = wrk(values.duration);
+  const cpuAfter = cpuTicks(workerPid);
+  if (values['cpu-prof'] !== undefined)
+    await collectProfile(workerPid, profileDir, values['cpu-prof']);
+  const syscalls = strace === undefined ? undefined : await stopStrace(strace, straceOut);
   // The trace of the last GC of the run may still be in the pipe.
   await new Promise((resolve) => setTimeout(resolve, 200));
   const lines = trace.slice(before).split('\n');
@@ -172,16 +277,13 @@ try {
     list.push(fields);
     byPid.set(m[1], list);
   }
-  // The primary (the spawned process) hardly allocates; the worker is the other pid.
-  const workerPid = [...byPid.keys()]
-    .filter((pid) => Number(pid) !== proxy.pid)
-    .sort((a, b) => byPid.get(b).length - byPid.get(a).length)[0];
-  const events = workerPid ? byPid.get(workerPid) : [];
+  const events = byPid.get(String(workerPid)) ?? [];
   const scavenges = events.filter((e) => e.gc === 's');
   const marks = events.filter((e) => e.gc === 'mc' || e.gc === 'ms');
   const sum = (list, key) => list.reduce((acc, e) => acc + Number(e[key] ?? 0), 0);
   const allocated = sum(events, 'allocated');
   const pauses = scavenges.map((e) => Number(e.pause)).sort((a, b) => a - b);
+  const usPerRequest = (ticks) => Number((((ticks / CLOCK_TICKS) * 1e6) / requests).toFixed(1));
   const per100k = (n) => ((n * 100_000) / requests).toFixed(1);
   const result = {
     size,
@@ -200,6 +302,22 @@ try {
     ),
     markCompacts: marks.length,
     markCompactPauseMs: Number(sum(marks, 'pause').toFixed(1)),
+    ...(strace === undefined
+      ? {
+          cpuUsPerRequest: usPerRequest(
+            cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system,
+          ),
+          userUsPerRequest: usPerRequest(cpuAfter.user - cpuBefore.user),
+          systemUsPerRequest: usPerRequest(cpuAfter.system - cpuBefore.system),
+          minorFaultsPer100k: Number(per100k(cpuAfter.minorFaults - cpuBefore.minorFaults)),
+        }
+      : {}),
+    syscallsPerRequest:
+      syscalls === undefined
+        ? undefined
+        : Object.fromEntries(
+            Object.entries(syscalls).map(([name, n]) => [name, Number((n / requests).toFixed(2))]),
+          ),
   };
   console.log(JSON.stringify(result));
 } finally {

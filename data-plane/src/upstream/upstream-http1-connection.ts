@@ -1,6 +1,6 @@
 /**
  * One HTTP/1.1 client connection of the upstream pool: writes a request, parses its response
- * strictly (llhttp for the head, the codec's own framing for the body, as the server codec does)
+ * strictly (http1-response-head.ts for the head, the codec's own framing for the body)
  * and hands the body on. One request at a time, no pipelining.
  *
  * Cleartext connections read through `onread` into one buffer shared by every connection of the
@@ -10,7 +10,7 @@
  *
  * Response rules: 1xx are skipped (101 is a protocol error: upgrades do not go through
  * dispatch); Content-Length with Transfer-Encoding, a Transfer-Encoding other than a final
- * `chunked`, an invalid Content-Length or malformed chunking fail the request with
+ * `chunked`, an invalid or repeated Content-Length or malformed chunking fail the request with
  * UPSTREAM_PROTOCOL_ERROR and close the connection; HEAD responses and 204/304 have no body;
  * without either header the body ends with the connection. The connection is reused only when
  * the response allows keep-alive and the request body was completely sent.
@@ -27,7 +27,8 @@ import {
   trimOws,
   type ChunkedBodySink,
 } from '../http/codec/http1-chunked.js';
-import { Http1HeadError, Http1HeadParser } from '../http/codec/http1-parser.js';
+import { Http1HeadError } from '../http/codec/http1-parser.js';
+import { Http1ResponseHeadParser } from '../http/codec/http1-response-head.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import { beginInput, endInput } from '../http/codec/held-output.js';
 import type { DispatchedRequest } from './host-dispatch.js';
@@ -106,7 +107,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class Http1ClientConnection implements ChunkedBodySink {
   readonly socket: net.Socket;
-  private readonly parser = new Http1HeadParser('response');
+  private readonly parser = new Http1ResponseHeadParser();
   private readonly chunked: ChunkedDecoder;
   private readonly connectTimer: ConnectionTimer;
   private readonly resumeBound = this.resume.bind(this);
@@ -188,10 +189,14 @@ export class Http1ClientConnection implements ChunkedBodySink {
         return;
       }
       // Framing is this connection's: the caller's Connection / Transfer-Encoding never pass.
-      const lower = name.toLowerCase();
-      if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive')
-        continue;
-      if (lower === 'content-length') hasLength = true;
+      // Only names of those lengths can be one of them (no lower-cased copy of the others).
+      const length = name.length;
+      if (length === 10 || length === 14 || length === 17) {
+        const lower = name.toLowerCase();
+        if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'keep-alive')
+          continue;
+        if (lower === 'content-length') hasLength = true;
+      }
       head += `${name}: ${value}${CRLF}`;
     }
     const whole = Buffer.isBuffer(options.body) ? options.body : null;
@@ -385,8 +390,8 @@ export class Http1ClientConnection implements ChunkedBodySink {
       if (name.length !== 14 && name.length !== 17) continue;
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
-        if (contentLength !== undefined && contentLength !== raw[i + 1])
-          return 'differing Content-Length';
+        // Refused even when equal, as llhttp and Envoy's HTTP/1 codec do.
+        if (contentLength !== undefined) return 'more than one Content-Length';
         contentLength = raw[i + 1]!;
       } else if (lower === 'transfer-encoding') {
         if (transferEncoding !== undefined) return 'more than one Transfer-Encoding';
@@ -550,7 +555,6 @@ export class Http1ClientConnection implements ChunkedBodySink {
     const wasClosed = this.closed;
     this.closed = true;
     this.connectTimer.stop();
-    this.parser.close();
     this.detachBody();
     if (!this.connected) {
       if (!wasClosed)

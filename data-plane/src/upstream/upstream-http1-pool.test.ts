@@ -198,6 +198,10 @@ const MALFORMED: [string, string][] = [
     'differing Content-Length',
     'HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd',
   ],
+  [
+    'repeated Content-Length',
+    'HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\nabc',
+  ],
   ['invalid Content-Length', 'HTTP/1.1 200 OK\r\ncontent-length: 3x\r\n\r\nabc'],
   ['Transfer-Encoding gzip', 'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nabc'],
   [

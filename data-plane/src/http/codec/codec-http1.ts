@@ -1,6 +1,7 @@
 /**
  * ferry-proxy's HTTP/1.1 server codec (Envoy's Http1::ServerConnectionImpl): request heads
- * through llhttp (http1-parser.ts) checked by http1-request-head.ts, bodies framed here
+ * through llhttp (http1-parser.ts; the commonest ones through http1-simple-request-head.ts)
+ * checked by http1-request-head.ts, bodies framed here
  * (Content-Length counted, chunked decoded by http1-chunked.ts) and handed on as views of the
  * socket's buffers, responses serialized straight onto the socket (http1-response-writer.ts).
  * No IncomingMessage / ServerResponse; per request one Http1Stream and the head's
@@ -29,7 +30,14 @@ import type {
 import { HeaderMap } from '../header-map.js';
 import { ChunkedDecoder, type ChunkedBodySink } from './http1-chunked.js';
 import { Http1HeadError, Http1HeadParser } from './http1-parser.js';
-import { BodyFraming, ParsedRequest, readRequestHead, UpgradeKind } from './http1-request-head.js';
+import {
+  BodyFraming,
+  ParsedRequest,
+  readRequestHead,
+  UpgradeKind,
+  type RequestHeadFields,
+} from './http1-request-head.js';
+import { Http1SimpleRequestHead } from './http1-simple-request-head.js';
 import { ConnectionTimer } from './connection-timer.js';
 import { beginInput, endInput } from './held-output.js';
 import {
@@ -59,6 +67,7 @@ export class Http1ServerConnection
 {
   readonly writer: Http1ResponseWriter;
   private readonly parser = new Http1HeadParser('request');
+  private readonly simpleHead = new Http1SimpleRequestHead();
   private readonly parsed = new ParsedRequest();
   private readonly chunked: ChunkedDecoder;
   private readonly scheme: string;
@@ -153,8 +162,10 @@ export class Http1ServerConnection
   private readHead(data: Buffer, offset: number): number {
     const first = !this.headStarted;
     if (first) {
-      this.headStarted = true;
       this.settings = this.callbacks.settings();
+      const length = this.simpleHead.parse(data, offset, this.settings.maxRequestHeadersBytes);
+      if (length >= 0) return this.headRead(this.simpleHead, data, offset + length);
+      this.headStarted = true;
       this.parser.begin(this.settings.maxRequestHeadersBytes);
     }
     const result = this.parser.execute(offset === 0 ? data : data.subarray(offset));
@@ -170,12 +181,16 @@ export class Http1ServerConnection
     }
     this.headStarted = false;
     if (!first) this.headersTimer.disarm();
-    const error = readRequestHead(this.parser, this.scheme, this.settings, this.parsed);
+    return this.headRead(this.parser, data, offset + result);
+  }
+
+  /** A complete head (whose bytes end at `bodyStart`) starts a stream or is refused. */
+  private headRead(fields: RequestHeadFields, data: Buffer, bodyStart: number): number {
+    const error = readRequestHead(fields, this.scheme, this.settings, this.parsed);
     if (error !== undefined) {
       this.refuse(error.status);
       return data.length;
     }
-    const bodyStart = offset + result;
     if (this.parsed.upgrade !== UpgradeKind.None) {
       this.handOver(data.subarray(bodyStart));
       return data.length;

@@ -196,7 +196,7 @@ export class Http1ResponseWriter implements HeldOutput {
       const size = before.length + data.length + suffix.length;
       const buffer = Buffer.allocUnsafe(size);
       buffer.write(before, 0, 'latin1');
-      data.copy(buffer, before.length);
+      buffer.set(data, before.length);
       if (suffix !== '') buffer.write(suffix, before.length + data.length, 'latin1');
       socket.write(buffer, onFlushed);
       return;
