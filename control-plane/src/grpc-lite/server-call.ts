@@ -201,11 +201,33 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
       if (callback !== undefined) process.nextTick(callback, error);
       return false;
     }
+    return this.send(frameMessage(bytes), callback);
+  }
+
+  /**
+   * Sends one message that the caller has already framed (5-byte prefix, uncompressed, as
+   * `frameMessage` builds it), without the method's serializer and without a copy: for responses
+   * built once and shared by many calls but for a few bytes. Returns as `write` does.
+   */
+  writeFrame(frame: Buffer): boolean {
+    if ((this.flags & (STATUS_SENT | CLOSED)) !== 0) return false;
+    return this.send(frame, undefined);
+  }
+
+  /**
+   * Bytes of messages written and not yet taken by the transport: they wait for the client's
+   * HTTP/2 flow-control window or for the socket.
+   */
+  get pendingBytes(): number {
+    return this.stream.writableLength;
+  }
+
+  private send(frame: Buffer, callback: ((error?: Error | null) => void) | undefined): boolean {
     if ((this.flags & HEADERS_SENT) === 0) {
       this.flags |= HEADERS_SENT;
       this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
     }
-    const flushed = this.stream.write(frameMessage(bytes), callback);
+    const flushed = this.stream.write(frame, callback);
     if (!flushed && (this.flags & WAITING_DRAIN) === 0) {
       this.flags |= WAITING_DRAIN;
       this.stream.once('drain', onStreamDrain);

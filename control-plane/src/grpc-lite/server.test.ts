@@ -84,6 +84,13 @@ const implementation = {
         // More than the HTTP/2 window: some are still queued when the call is reset.
         for (let i = 0; i < 8; i++) call.write({ pad: 'p'.repeat(64 * 1024) });
         call.reset();
+      } else if (typeof m.frames === 'number') {
+        // Pre-framed messages, as xDS streams write them.
+        for (let i = 0; i < m.frames; i++) {
+          call.writeFrame(
+            frameMessage(Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(Number(m.size)) }))),
+          );
+        }
       } else call.write({ echo: m.echo });
     });
     call.on('end', () => call.end());
@@ -445,6 +452,34 @@ describe('grpc-lite server with grpc-js clients', () => {
     assert.equal(ok.status, '0');
     assert.deepEqual(ok.data, frameMessage(Buffer.from('{"echo":"ok"}')));
     assert.equal(session.destroyed, false);
+  });
+
+  test('writeFrame: frames go out as written; pendingBytes counts what the client has not taken', async () => {
+    const port = await start();
+    // A client that never reads (no data listener), on a session of its own so that it fills
+    // only its own connection's window.
+    const silent = (await rawSession(port)).request({
+      ':method': 'POST',
+      ':path': TEST_SERVICE.Chat.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    silent.on('error', () => undefined);
+    silent.write(frameMessage(Buffer.from('{"frames":8,"size":65536}')));
+    // 8 × 64 KiB against a 64 KiB HTTP/2 window: most of it stays with the server.
+    await waitFor(() => (calls[0]?.pendingBytes ?? 0) > 4 * 65536, 'unread frames counted');
+    const reader = rawCall(await rawSession(port), TEST_SERVICE.Chat.path);
+    reader.stream.end(frameMessage(Buffer.from('{"frames":2,"size":3}')));
+    const out = await reader.outcome;
+    assert.equal(out.status, '0');
+    assert.deepEqual(
+      out.data,
+      Buffer.concat(
+        [0, 1].map((i) => frameMessage(Buffer.from(JSON.stringify({ i, pad: 'ppp' })))),
+      ),
+    );
+    assert.equal(calls[1]!.pendingBytes, 0, 'a client that read everything has nothing pending');
+    silent.close();
   });
 
   test('a request message that does not parse is INTERNAL', async () => {

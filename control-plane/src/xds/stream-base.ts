@@ -9,8 +9,8 @@
  * - requests are read at most `requestsPerSecond` on average (bursts of `requestBurst`): past
  *   that the stream is paused, so HTTP/2 flow control holds a flooding client back and its
  *   requests wait, none is dropped; one timer exists only while a stream is paused;
- * - responses the client has not read yet are counted (`pendingBytes`); a push that would take
- *   them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM, which gRPC
+ * - responses the client has not read yet are counted (the call's `pendingBytes`); a push that
+ *   would take them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM, which gRPC
  *   clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a bounded amount
  *   of memory and never delays anyone else.
  */
@@ -28,9 +28,6 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
   private tokens: number;
   private refilledAt = performance.now();
   private resumeTimer: NodeJS.Timeout | undefined;
-  /** Bytes written and not yet taken by the transport, and each pending write's size in order. */
-  private pendingBytes = 0;
-  private readonly pendingSizes: number[] = [];
 
   /**
    * @param kind Shown in fleet status: "ads-sotw", "ads-delta", "lds", "cds-delta", ...
@@ -89,17 +86,21 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     this.call.emit('error', { code, details });
   }
 
-  /** Writes a response, or cuts the client off when it leaves too much unread (see above). */
-  protected writeResponse(response: Buffer): void {
+  /**
+   * Writes a response (a whole gRPC frame, response-encoder.ts), or cuts the client off when it
+   * leaves too much unread (see above).
+   */
+  protected writeResponse(frame: Buffer): void {
     const limit = this.ctx.limits.maxPendingBytes;
-    if (this.pendingBytes > 0 && this.pendingBytes + response.byteLength > limit) {
+    const pendingBytes = this.call.pendingBytes;
+    if (pendingBytes > 0 && pendingBytes + frame.byteLength > limit) {
       this.ctx.logger.warn(
         {
           node: this.handle?.node.id,
           peer: this.call.getPeer(),
           kind: this.kind,
-          pendingBytes: this.pendingBytes,
-          push: response.byteLength,
+          pendingBytes,
+          push: frame.byteLength,
           limit,
         },
         'xDS client cut off: it does not read its responses (over --xds-max-pending-bytes); its stream is reset',
@@ -110,15 +111,8 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
       this.call.reset();
       return;
     }
-    this.pendingBytes += response.byteLength;
-    this.pendingSizes.push(response.byteLength);
-    this.call.write(response, this.written);
+    this.call.writeFrame(frame);
   }
-
-  /** A write's callback: the transport took the oldest pending response (or dropped it). */
-  private readonly written = (): void => {
-    this.pendingBytes -= this.pendingSizes.shift() ?? 0;
-  };
 
   /** Counts a request against the stream's rate; pauses reading while it is over. */
   private received(request: Request): void {

@@ -15,8 +15,10 @@ export interface XdsCall<Request> {
   on(event: 'data', listener: (request: Request) => void): unknown;
   on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  /** `written` is called once the transport took the message (or dropped it), in order. */
-  write(message: unknown, written?: () => void): boolean;
+  /** Sends one response already framed for gRPC (response-encoder.ts). */
+  writeFrame(frame: Buffer): boolean;
+  /** Bytes written and not yet taken by the transport (unread by the client, or queued). */
+  readonly pendingBytes: number;
   end(): void;
   getPeer(): string;
   /** Stop and restart reading requests (HTTP/2 flow control holds the client back meanwhile). */

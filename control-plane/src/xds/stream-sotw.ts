@@ -24,7 +24,7 @@ import type { DiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
-import { encodeSotwBody, encodeSotwResponse } from './response-encoder.js';
+import { encodeSotwBody, frameSotwResponse, GRPC_PREFIX } from './response-encoder.js';
 import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
 import {
@@ -394,14 +394,14 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       sub,
       snapshot.resources,
     );
-    const response = encodeSotwResponse(
+    const response = frameSotwResponse(
       this.encodedBody(selection, typeUrl),
       nonce,
       this.ctx.encodedControlPlane.sotw,
     );
     const metrics = this.ctx.metrics;
     metrics.responses(typeUrl).inc();
-    metrics.bytesSent.inc(response.byteLength);
+    metrics.bytesSent.inc(response.byteLength - GRPC_PREFIX);
     this.writeResponse(response);
     this.ctx.pushes.sent(
       sub,
