@@ -6,8 +6,8 @@
  * The surface follows grpc-js's server calls (`data`, `end`, `cancelled`, `close` events;
  * `write` with backpressure and `drain`; `end`; `emit('error', { code, details })` ends the call
  * with that status; `pause`/`resume`; `metadata`; `getPeer`; `getAuthContext`; `getDeadline`), so
- * handlers written for grpc-js run unchanged. Handlers must attach their `data` listener before
- * returning: messages are not buffered for a late reader.
+ * handlers written for grpc-js run unchanged. Handlers must attach their `data` listener (or
+ * their consumer, `consume`) before returning: messages are not buffered for a late reader.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -63,6 +63,23 @@ export interface LiteCallGate {
   ended(call: LiteServerCall): void;
 }
 
+/**
+ * Takes a call's messages and its end through methods instead of events (`consume`): a
+ * long-lived call, such as an xDS stream held by every connected proxy, then costs no listener
+ * and no closure.
+ */
+export interface LiteCallConsumer {
+  /** One request message, in place of the `data` event. */
+  onCallMessage(message: unknown): void;
+  /** The client half-closed its side, in place of the `end` event. */
+  onCallEnd(): void;
+  /**
+   * Called once when the call is over: its stream closed, the client cancelled it, its deadline
+   * passed, or its request stream was malformed (the `cancelled`, `error` and `close` events).
+   */
+  onCallOver(): void;
+}
+
 /** A status a handler ends a call with (grpc-js's `ServerErrorResponse`/`StatusObject` shape). */
 export interface LiteStatus {
   readonly code?: number;
@@ -77,6 +94,7 @@ const CLOSED = 4;
 const CANCELLED = 8;
 const WAITING_DRAIN = 16;
 const REQUEST_RECEIVED = 32;
+const CONSUMER_TOLD_OVER = 64;
 
 const kCall = Symbol('grpc-lite call');
 type LinkedStream = ServerHttp2Stream & { [kCall]?: LiteServerCall };
@@ -97,6 +115,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private cachedMetadata: Metadata | null = null;
   /** The request's custom headers, until `metadata` is first read; null when there are none. */
   private headers: Record<string, string | string[]> | null;
+  private consumer: LiteCallConsumer | null = null;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -110,6 +129,14 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     stream.on('end', onStreamEnd);
     stream.on('close', onStreamClose);
     stream.on('error', onStreamError);
+  }
+
+  /**
+   * Sends the call's messages and end to `consumer` from now on instead of emitting `data` and
+   * `end` (the other events are still emitted).
+   */
+  consume(consumer: LiteCallConsumer): void {
+    this.consumer = consumer;
   }
 
   /** True once the client cancelled the call, its deadline passed, or the stream closed early. */
@@ -320,7 +347,8 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     }
     if (this.method.gate !== undefined && !this.method.gate.message(this, message)) return;
     if (this.method.requestStream) {
-      super.emit('data', message);
+      if (this.consumer !== null) this.consumer.onCallMessage(message);
+      else super.emit('data', message);
       return;
     }
     if ((this.flags & REQUEST_RECEIVED) !== 0) {
@@ -354,7 +382,8 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     }
     this.decoder = null;
     if (this.method.requestStream) {
-      super.emit('end');
+      if (this.consumer !== null) this.consumer.onCallEnd();
+      else super.emit('end');
       return;
     }
     if ((this.flags & REQUEST_RECEIVED) === 0) {
@@ -379,6 +408,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
       this.method.gate?.ended(this);
       super.emit('cancelled', 'cancelled');
     }
+    this.tellOver();
     super.emit('close');
   }
 
@@ -388,6 +418,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     if ((this.flags & STATUS_SENT) !== 0) return;
     this.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
     this.flags |= CANCELLED;
+    this.tellOver();
     super.emit('cancelled', 'deadline');
   }
 
@@ -450,8 +481,15 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private failFraming(error: FramingError): void {
     this.decoder = null;
     this.sendStatus(error);
+    this.tellOver();
     // As on a grpc-js server call: the handler hears of the failure through `error`, if it listens.
     if (this.listenerCount('error') > 0) super.emit('error', { ...error });
+  }
+
+  private tellOver(): void {
+    if (this.consumer === null || (this.flags & CONSUMER_TOLD_OVER) !== 0) return;
+    this.flags |= CONSUMER_TOLD_OVER;
+    this.consumer.onCallOver();
   }
 
   private clearDeadline(): void {

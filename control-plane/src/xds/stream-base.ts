@@ -16,11 +16,14 @@
  */
 import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
+import type { LiteCallConsumer } from '../grpc-lite/server-call.js';
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
-export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest> {
+export abstract class XdsStreamBase<
+  Request extends DiscoveryRequest | DeltaDiscoveryRequest,
+> implements LiteCallConsumer {
   protected handle: NodeHandle | undefined;
   private unwatch: (() => void) | undefined;
   protected closed = false;
@@ -34,19 +37,29 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    protected readonly call: XdsCall<Request>,
+    protected readonly call: XdsCall,
     protected readonly ctx: StreamContext,
     protected readonly kind: string,
     protected readonly fixedTypeUrl: string | undefined,
   ) {
     this.tokens = ctx.limits.requestBurst;
-    // One listener for the three ways a call ends: every closure here is paid per connected proxy.
-    const finish = (): void => this.finish();
-    call.on('data', (request) => this.received(request));
-    call.on('end', () => this.close());
-    call.on('cancelled', finish);
-    call.on('error', finish);
-    call.on('close', finish);
+    // Methods, not listeners: every closure here would be paid per connected proxy.
+    call.consume(this);
+  }
+
+  /** The call's next request (LiteCallConsumer). */
+  onCallMessage(request: unknown): void {
+    this.received(request as Request);
+  }
+
+  /** The client half-closed: the stream ends (LiteCallConsumer). */
+  onCallEnd(): void {
+    this.close();
+  }
+
+  /** The call is over, however it ended (LiteCallConsumer). */
+  onCallOver(): void {
+    this.finish();
   }
 
   protected abstract onRequest(request: Request): void;

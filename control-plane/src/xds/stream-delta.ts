@@ -80,7 +80,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall<DeltaDiscoveryRequest>,
+    call: XdsCall,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,

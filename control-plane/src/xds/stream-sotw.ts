@@ -228,7 +228,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall<DiscoveryRequest>,
+    call: XdsCall,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,
