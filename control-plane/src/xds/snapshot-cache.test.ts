@@ -8,10 +8,11 @@ import { CDS, cluster, del, EDS, endpoints, LDS, listener, put } from './test-su
 
 function nextNotification(cache: SnapshotCache, group: string): Promise<string[]> {
   return new Promise((resolve) => {
-    const stop = cache.watchGroup(group, (types) => {
-      stop();
+    const listener = (types: ReadonlySet<string>): void => {
+      cache.unwatchGroup(group, listener);
       resolve([...types].sort());
-    });
+    };
+    cache.watchGroup(group, listener);
   });
 }
 

@@ -22,6 +22,8 @@
  *   `catchUp(listener)` first, so it never answers from the new snapshot ahead of the
  *   make-before-break push it owes for it.
  */
+// Imported, not the global: the global `performance` is a lazy getter, read in every fan-out slice.
+import { performance } from 'node:perf_hooks';
 import { combinedVersion, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from '@ferry/shared';
@@ -239,18 +241,23 @@ export class SnapshotCache {
     return [...this.published.keys()];
   }
 
-  /** Registers a listener for one group's changes; returns the function that removes it. */
-  watchGroup(group: string, listener: GroupListener): () => void {
+  /**
+   * Registers a listener for one group's changes, until `unwatchGroup` with the same pair (no
+   * stop function: a stream would hold one per connected proxy).
+   */
+  watchGroup(group: string, listener: GroupListener): void {
     let set = this.listeners.get(group);
     if (!set) this.listeners.set(group, (set = new Set()));
     set.add(listener);
-    return () => {
-      const current = this.listeners.get(group);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.listeners.delete(group);
-      this.round?.pending.delete(listener);
-    };
+  }
+
+  /** Removes a listener `watchGroup` registered, with its notification still queued if any. */
+  unwatchGroup(group: string, listener: GroupListener): void {
+    const current = this.listeners.get(group);
+    if (!current) return;
+    current.delete(listener);
+    if (current.size === 0) this.listeners.delete(group);
+    this.round?.pending.delete(listener);
   }
 
   /**

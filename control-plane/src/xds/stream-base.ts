@@ -14,6 +14,8 @@
  *   clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a bounded amount
  *   of memory and never delays anyone else.
  */
+// Imported, not the global: the global `performance` is a lazy getter, read per request here.
+import { performance } from 'node:perf_hooks';
 import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
 import type { LiteCallConsumer } from '../grpc-lite/server-call.js';
@@ -25,7 +27,6 @@ export abstract class XdsStreamBase<
   Request extends DiscoveryRequest | DeltaDiscoveryRequest,
 > implements LiteCallConsumer {
   protected handle: NodeHandle | undefined;
-  private unwatch: (() => void) | undefined;
   protected closed = false;
   /** Request tokens left (token bucket) and when it was last refilled. */
   private tokens: number;
@@ -159,7 +160,7 @@ export abstract class XdsStreamBase<
     this.closed = true;
     if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
-    this.unwatch?.();
+    if (this.handle) this.ctx.cache.unwatchGroup(this.handle.group, this.onSnapshot);
     this.handle?.disconnect();
     this.onFinished();
   }
@@ -208,7 +209,7 @@ export abstract class XdsStreamBase<
       address,
     );
     this.handle = handle;
-    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
+    this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
     return handle;
   }
 }
