@@ -18,7 +18,13 @@ import {
 } from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { frameMessage, MessageDecoder, type FramingError, type MessageSink } from './framing.js';
+import {
+  decodeChunk,
+  frameMessage,
+  MessageDecoder,
+  type FramingError,
+  type MessageSink,
+} from './framing.js';
 import { encodeGrpcMessage } from './wire.js';
 
 /** What `getAuthContext()` returns, as grpc-js defines it. */
@@ -365,9 +371,13 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   /** @internal */
   receive(chunk: Buffer): void {
     if ((this.flags & STATUS_SENT) !== 0) return;
-    this.decoder ??= new MessageDecoder(this.method.maxReceiveLength);
-    const error = this.decoder.push(chunk, this);
-    if (error !== null) this.failFraming(error);
+    const state = decodeChunk(this.decoder, chunk, this, this.method.maxReceiveLength);
+    if (state !== null && !(state instanceof MessageDecoder)) {
+      this.failFraming(state);
+      return;
+    }
+    // Kept only while a message is split across chunks (a closed call keeps none).
+    if ((this.flags & CLOSED) === 0) this.decoder = state;
   }
 
   /** @internal The client half-closed its side. */
