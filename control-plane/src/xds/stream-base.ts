@@ -10,9 +10,9 @@
  *   that the stream is paused, so HTTP/2 flow control holds a flooding client back and its
  *   requests wait, none is dropped; one timer exists only while a stream is paused;
  * - responses the client has not read yet are counted (the call's `pendingBytes`); a push that
- *   would take them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM, which gRPC
- *   clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a bounded amount
- *   of memory and never delays anyone else.
+ *   would take them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM,
+ *   which gRPC clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a
+ *   bounded amount of memory and never delays anyone else.
  */
 // Imported, not the global: the global `performance` is a lazy getter, read per request here.
 import { performance } from 'node:perf_hooks';
