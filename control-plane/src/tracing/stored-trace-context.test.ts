@@ -37,9 +37,11 @@ after(() => context.disable());
 function nextBuilds(cache: SnapshotCache): Promise<ReadableSpan[]> {
   exporter.reset();
   return new Promise((resolve) => {
-    const listener = (): void => {
-      cache.unwatchGroup('default', listener);
-      resolve(exporter.getFinishedSpans().filter((s) => s.name === 'snapshot.build'));
+    const listener = {
+      snapshotChanged(): void {
+        cache.unwatchGroup('default', listener);
+        resolve(exporter.getFinishedSpans().filter((s) => s.name === 'snapshot.build'));
+      },
     };
     cache.watchGroup('default', listener);
   });

@@ -38,8 +38,14 @@ import { ROLLOUT_TYPE } from '../rollout/rollout-record.js';
 
 export type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-types.js';
 
-/** Called with the type URLs whose snapshot changed in `group`; must not throw. */
-export type GroupListener = (changedTypes: ReadonlySet<string>) => void;
+/**
+ * Told the type URLs whose snapshot changed in a group it watches; must not throw. An object with
+ * a method rather than a function, so that a stream (one per connected proxy) is its own listener
+ * instead of holding a closure.
+ */
+export interface GroupListener {
+  snapshotChanged(changedTypes: ReadonlySet<string>): void;
+}
 
 export interface SnapshotCacheOptions {
   readonly store: ResourceStore;
@@ -525,7 +531,7 @@ export class SnapshotCache {
 
   private notify(listener: GroupListener, changed: ReadonlySet<string>): void {
     try {
-      listener(changed);
+      listener.snapshotChanged(changed);
     } catch (err) {
       this.logger?.error({ err }, 'snapshot listener failed');
     }

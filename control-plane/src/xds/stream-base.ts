@@ -2,7 +2,7 @@
  * What every xDS stream shares, SotW or delta, ADS or per-type: the gRPC call's lifecycle
  * (close = end it from the server side, destroy = forget it; both idempotent), and registering
  * the node in the fleet on its first request and following its group's snapshots.
- * Subclasses supply the protocol: `onRequest` and `onSnapshot`.
+ * Subclasses supply the protocol: `onRequest` and `snapshotChanged`.
  *
  * Limits against misbehaving clients (docs/architecture.md, "Limits under bad input and abuse"):
  * - the first request must carry a node: without one the call ends with INVALID_ARGUMENT;
@@ -23,9 +23,9 @@ import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
-export abstract class XdsStreamBase<
-  Request extends DiscoveryRequest | DeltaDiscoveryRequest,
-> implements LiteCallConsumer {
+export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest>
+  implements LiteCallConsumer, GroupListener
+{
   protected handle: NodeHandle | undefined;
   protected closed = false;
   /** Request tokens left (token bucket) and when it was last refilled. */
@@ -65,7 +65,7 @@ export abstract class XdsStreamBase<
 
   protected abstract onRequest(request: Request): void;
   /** Called with the types whose published snapshot changed in this stream's group. */
-  protected abstract readonly onSnapshot: GroupListener;
+  abstract snapshotChanged(changed: ReadonlySet<string>): void;
   /** Called once when the stream ends, however it ends. */
   protected abstract onFinished(): void;
 
@@ -160,7 +160,7 @@ export abstract class XdsStreamBase<
     this.closed = true;
     if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
-    if (this.handle) this.ctx.cache.unwatchGroup(this.handle.group, this.onSnapshot);
+    if (this.handle) this.ctx.cache.unwatchGroup(this.handle.group, this);
     this.handle?.disconnect();
     this.onFinished();
   }
@@ -198,7 +198,7 @@ export abstract class XdsStreamBase<
    */
   private nodeFor(request: Request): NodeHandle {
     if (this.handle) {
-      this.ctx.cache.catchUp(this.onSnapshot);
+      this.ctx.cache.catchUp(this);
       return this.handle;
     }
     const identity = nodeIdentity(request.node) ?? { id: '', cluster: '' };
@@ -209,7 +209,7 @@ export abstract class XdsStreamBase<
       address,
     );
     this.handle = handle;
-    this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
+    this.ctx.cache.watchGroup(handle.group, this);
     return handle;
   }
 }

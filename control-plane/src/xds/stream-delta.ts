@@ -334,7 +334,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
   }
 
   /** Cache listener: sends each type's updates in make-before-break order, removals last. */
-  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  snapshotChanged(changed: ReadonlySet<string>): void {
     if (this.closed || !this.handle) return;
     const diffs: Array<[string, DeltaSubscription, Diff]> = [];
     for (const typeUrl of TYPE_ORDER) {
@@ -355,5 +355,5 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
     for (const [typeUrl, sub, diff] of diffs) {
       if (diff.removed.length > 0) this.send(typeUrl, sub, [], diff.removed);
     }
-  };
+  }
 }

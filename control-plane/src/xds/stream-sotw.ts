@@ -317,7 +317,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
    * Cache listener: pushes what changed for this stream, make before break. Runs once per stream
    * per publish, so it allocates nothing in the common case (one type changed, nothing removed).
    */
-  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  snapshotChanged(changed: ReadonlySet<string>): void {
     const handle = this.handle;
     if (this.closed || !handle) return;
     let types = 0;
@@ -343,7 +343,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       const sub = this.subs.get(typeUrl);
       if (sub) this.respond(typeUrl, sub, false);
     }
-  };
+  }
 
   private affected(sub: SubscriptionView, removed: ReadonlyMap<string, CachedResource>): boolean {
     if (removed.size === 0) return false;
