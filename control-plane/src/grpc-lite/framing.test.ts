@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { frameMessage, MessageDecoder, type FramingError } from './framing.js';
+import { decodeChunk, frameMessage, MessageDecoder, type FramingError } from './framing.js';
 import { encodeGrpcMessage, parseTimeout } from './wire.js';
 
 function decode(
@@ -40,6 +40,37 @@ describe('grpc-lite framing', () => {
     // One byte at a time.
     const bytes = [...wire].map((b) => Buffer.from([b]));
     assert.deepEqual(decode(bytes).messages, ['first', '', 'x'.repeat(300)]);
+  });
+
+  test('decodeChunk: whole messages need no decoder; one is kept only while a message is split', () => {
+    const messages: string[] = [];
+    const sink = { onMessage: (m: Buffer): void => void messages.push(m.toString()) };
+    assert.equal(decodeChunk(null, wire, sink, 1024), null);
+    assert.deepEqual(messages, ['first', '', 'x'.repeat(300)]);
+    for (let cut = 1; cut < wire.length; cut++) {
+      messages.length = 0;
+      const state = decodeChunk(null, wire.subarray(0, cut), sink, 1024);
+      // Cuts at the two message boundaries (after 'first' and after the empty message) leave
+      // nothing begun.
+      const boundary = cut === 10 || cut === 15;
+      assert.equal(state instanceof MessageDecoder, !boundary, `cut at ${cut}`);
+      const end = decodeChunk(state as MessageDecoder | null, wire.subarray(cut), sink, 1024);
+      assert.equal(end, null, `cut at ${cut}`);
+      assert.deepEqual(messages, ['first', '', 'x'.repeat(300)], `cut at ${cut}`);
+    }
+    const bad = frameMessage(Buffer.from('z'));
+    bad[0] = 7;
+    messages.length = 0;
+    const error = decodeChunk(
+      null,
+      Buffer.concat([frameMessage(Buffer.from('ok')), bad]),
+      sink,
+      1024,
+    );
+    assert.match((error as FramingError).details, /compressed flag 7/);
+    assert.deepEqual(messages, ['ok']);
+    const big = decodeChunk(null, frameMessage(Buffer.alloc(2000)).subarray(0, 5), sink, 1024);
+    assert.equal((big as FramingError).code, status.RESOURCE_EXHAUSTED);
   });
 
   test('a chunk ending inside a prefix or a message leaves the decoder partial', () => {

@@ -82,7 +82,7 @@ export class MessageDecoder {
         this.prefix = null;
         this.prefixFill = 0;
       }
-      const error = this.checkPrefix(flag, messageLength);
+      const error = checkPrefix(flag, messageLength, this.maxMessageLength);
       if (error !== null) return error;
       if (messageLength === 0) {
         sink.onMessage(EMPTY);
@@ -99,28 +99,65 @@ export class MessageDecoder {
     }
     return null;
   }
-
-  private checkPrefix(flag: number, messageLength: number): FramingError | null {
-    if (flag === 1) {
-      return {
-        code: status.INTERNAL,
-        details: 'received a compressed message, but this server negotiates no message encoding',
-      };
-    }
-    if (flag !== 0) {
-      return {
-        code: status.INTERNAL,
-        details: `malformed message prefix: compressed flag ${flag} (must be 0 or 1)`,
-      };
-    }
-    if (messageLength > this.maxMessageLength) {
-      return {
-        code: status.RESOURCE_EXHAUSTED,
-        details: `received message larger than max (${messageLength} vs. ${this.maxMessageLength})`,
-      };
-    }
-    return null;
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function checkPrefix(
+  flag: number,
+  messageLength: number,
+  maxMessageLength: number,
+): FramingError | null {
+  if (flag === 1) {
+    return {
+      code: status.INTERNAL,
+      details: 'received a compressed message, but this server negotiates no message encoding',
+    };
+  }
+  if (flag !== 0) {
+    return {
+      code: status.INTERNAL,
+      details: `malformed message prefix: compressed flag ${flag} (must be 0 or 1)`,
+    };
+  }
+  if (messageLength > maxMessageLength) {
+    return {
+      code: status.RESOURCE_EXHAUSTED,
+      details: `received message larger than max (${messageLength} vs. ${maxMessageLength})`,
+    };
+  }
+  return null;
+}
+
+/**
+ * Decodes one chunk of a stream whose decoding state is `decoder` (null: no message begun).
+ * Returns the state to keep, null when the chunk ended on a message boundary, or the error that
+ * ends the stream. Most chunks hold whole messages (an xDS ACK is one small DATA frame): those are
+ * read without a decoder, so an idle stream keeps none.
+ */
+export function decodeChunk(
+  decoder: MessageDecoder | null,
+  chunk: Buffer,
+  sink: MessageSink,
+  maxMessageLength: number,
+): MessageDecoder | FramingError | null {
+  if (decoder === null) {
+    let offset = 0;
+    const length = chunk.length;
+    while (length - offset >= PREFIX_LENGTH) {
+      const messageLength = chunk.readUInt32BE(offset + 1);
+      const error = checkPrefix(chunk[offset]!, messageLength, maxMessageLength);
+      if (error !== null) return error;
+      if (length - offset - PREFIX_LENGTH < messageLength) break;
+      offset += PREFIX_LENGTH;
+      sink.onMessage(messageLength === 0 ? EMPTY : chunk.subarray(offset, offset + messageLength));
+      offset += messageLength;
+    }
+    if (offset === length) return null;
+    decoder = new MessageDecoder(maxMessageLength);
+    chunk = chunk.subarray(offset);
+  }
+  const error = decoder.push(chunk, sink);
+  if (error !== null) return error;
+  return decoder.partial ? decoder : null;
+}

@@ -6,8 +6,8 @@
  * The surface follows grpc-js's server calls (`data`, `end`, `cancelled`, `close` events;
  * `write` with backpressure and `drain`; `end`; `emit('error', { code, details })` ends the call
  * with that status; `pause`/`resume`; `metadata`; `getPeer`; `getAuthContext`; `getDeadline`), so
- * handlers written for grpc-js run unchanged. Handlers must attach their `data` listener before
- * returning: messages are not buffered for a late reader.
+ * handlers written for grpc-js run unchanged. Handlers must attach their `data` listener (or
+ * their consumer, `consume`) before returning: messages are not buffered for a late reader.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -18,7 +18,13 @@ import {
 } from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { frameMessage, MessageDecoder, type FramingError, type MessageSink } from './framing.js';
+import {
+  decodeChunk,
+  frameMessage,
+  MessageDecoder,
+  type FramingError,
+  type MessageSink,
+} from './framing.js';
 import { encodeGrpcMessage } from './wire.js';
 
 /** What `getAuthContext()` returns, as grpc-js defines it. */
@@ -63,6 +69,23 @@ export interface LiteCallGate {
   ended(call: LiteServerCall): void;
 }
 
+/**
+ * Takes a call's messages and its end through methods instead of events (`consume`): a
+ * long-lived call, such as an xDS stream held by every connected proxy, then costs no listener
+ * and no closure.
+ */
+export interface LiteCallConsumer {
+  /** One request message, in place of the `data` event. */
+  onCallMessage(message: unknown): void;
+  /** The client half-closed its side, in place of the `end` event. */
+  onCallEnd(): void;
+  /**
+   * Called once when the call is over: its stream closed, the client cancelled it, its deadline
+   * passed, or its request stream was malformed (the `cancelled`, `error` and `close` events).
+   */
+  onCallOver(): void;
+}
+
 /** A status a handler ends a call with (grpc-js's `ServerErrorResponse`/`StatusObject` shape). */
 export interface LiteStatus {
   readonly code?: number;
@@ -77,6 +100,7 @@ const CLOSED = 4;
 const CANCELLED = 8;
 const WAITING_DRAIN = 16;
 const REQUEST_RECEIVED = 32;
+const CONSUMER_TOLD_OVER = 64;
 
 const kCall = Symbol('grpc-lite call');
 type LinkedStream = ServerHttp2Stream & { [kCall]?: LiteServerCall };
@@ -97,6 +121,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private cachedMetadata: Metadata | null = null;
   /** The request's custom headers, until `metadata` is first read; null when there are none. */
   private headers: Record<string, string | string[]> | null;
+  private consumer: LiteCallConsumer | null = null;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -110,6 +135,14 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     stream.on('end', onStreamEnd);
     stream.on('close', onStreamClose);
     stream.on('error', onStreamError);
+  }
+
+  /**
+   * Sends the call's messages and end to `consumer` from now on instead of emitting `data` and
+   * `end` (the other events are still emitted).
+   */
+  consume(consumer: LiteCallConsumer): void {
+    this.consumer = consumer;
   }
 
   /** True once the client cancelled the call, its deadline passed, or the stream closed early. */
@@ -201,11 +234,33 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
       if (callback !== undefined) process.nextTick(callback, error);
       return false;
     }
+    return this.send(frameMessage(bytes), callback);
+  }
+
+  /**
+   * Sends one message that the caller has already framed (5-byte prefix, uncompressed, as
+   * `frameMessage` builds it), without the method's serializer and without a copy: for responses
+   * built once and shared by many calls but for a few bytes. Returns as `write` does.
+   */
+  writeFrame(frame: Buffer): boolean {
+    if ((this.flags & (STATUS_SENT | CLOSED)) !== 0) return false;
+    return this.send(frame, undefined);
+  }
+
+  /**
+   * Bytes of messages written and not yet taken by the transport: they wait for the client's
+   * HTTP/2 flow-control window or for the socket.
+   */
+  get pendingBytes(): number {
+    return this.stream.writableLength;
+  }
+
+  private send(frame: Buffer, callback: ((error?: Error | null) => void) | undefined): boolean {
     if ((this.flags & HEADERS_SENT) === 0) {
       this.flags |= HEADERS_SENT;
       this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
     }
-    const flushed = this.stream.write(frameMessage(bytes), callback);
+    const flushed = this.stream.write(frame, callback);
     if (!flushed && (this.flags & WAITING_DRAIN) === 0) {
       this.flags |= WAITING_DRAIN;
       this.stream.once('drain', onStreamDrain);
@@ -298,7 +353,8 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     }
     if (this.method.gate !== undefined && !this.method.gate.message(this, message)) return;
     if (this.method.requestStream) {
-      super.emit('data', message);
+      if (this.consumer !== null) this.consumer.onCallMessage(message);
+      else super.emit('data', message);
       return;
     }
     if ((this.flags & REQUEST_RECEIVED) !== 0) {
@@ -315,9 +371,13 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   /** @internal */
   receive(chunk: Buffer): void {
     if ((this.flags & STATUS_SENT) !== 0) return;
-    this.decoder ??= new MessageDecoder(this.method.maxReceiveLength);
-    const error = this.decoder.push(chunk, this);
-    if (error !== null) this.failFraming(error);
+    const state = decodeChunk(this.decoder, chunk, this, this.method.maxReceiveLength);
+    if (state !== null && !(state instanceof MessageDecoder)) {
+      this.failFraming(state);
+      return;
+    }
+    // Kept only while a message is split across chunks (a closed call keeps none).
+    if ((this.flags & CLOSED) === 0) this.decoder = state;
   }
 
   /** @internal The client half-closed its side. */
@@ -332,7 +392,8 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     }
     this.decoder = null;
     if (this.method.requestStream) {
-      super.emit('end');
+      if (this.consumer !== null) this.consumer.onCallEnd();
+      else super.emit('end');
       return;
     }
     if ((this.flags & REQUEST_RECEIVED) === 0) {
@@ -357,6 +418,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
       this.method.gate?.ended(this);
       super.emit('cancelled', 'cancelled');
     }
+    this.tellOver();
     super.emit('close');
   }
 
@@ -366,6 +428,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     if ((this.flags & STATUS_SENT) !== 0) return;
     this.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
     this.flags |= CANCELLED;
+    this.tellOver();
     super.emit('cancelled', 'deadline');
   }
 
@@ -428,8 +491,15 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
   private failFraming(error: FramingError): void {
     this.decoder = null;
     this.sendStatus(error);
+    this.tellOver();
     // As on a grpc-js server call: the handler hears of the failure through `error`, if it listens.
     if (this.listenerCount('error') > 0) super.emit('error', { ...error });
+  }
+
+  private tellOver(): void {
+    if (this.consumer === null || (this.flags & CONSUMER_TOLD_OVER) !== 0) return;
+    this.flags |= CONSUMER_TOLD_OVER;
+    this.consumer.onCallOver();
   }
 
   private clearDeadline(): void {

@@ -18,6 +18,25 @@ import {
 
 /** Server-side calls, in arrival order, for checks on what the server saw. */
 let calls: LiteServerCall[] = [];
+/** What a Chat call in consumer mode (`x-consume` metadata) was handed, in order. */
+let consumed: unknown[] = [];
+
+/** Chat through `consume`: echoes each message, OK on the half-close. */
+function consumeChat(call: LiteServerCall): void {
+  call.consume({
+    onCallMessage(message) {
+      consumed.push((message as Json).echo);
+      call.write({ echo: (message as Json).echo });
+    },
+    onCallEnd() {
+      consumed.push('end');
+      call.end();
+    },
+    onCallOver() {
+      consumed.push('over');
+    },
+  });
+}
 
 const implementation = {
   Unary(call: LiteServerCall, callback: LiteUnaryCallback): void {
@@ -77,6 +96,10 @@ const implementation = {
   },
   Chat(call: LiteServerCall): void {
     calls.push(call);
+    if (call.metadata.get('x-consume').length > 0) {
+      consumeChat(call);
+      return;
+    }
     call.on('data', (m: Json) => {
       if (m.status !== undefined) call.emit('error', m.status);
       else if (m.end === true) call.end();
@@ -84,6 +107,13 @@ const implementation = {
         // More than the HTTP/2 window: some are still queued when the call is reset.
         for (let i = 0; i < 8; i++) call.write({ pad: 'p'.repeat(64 * 1024) });
         call.reset();
+      } else if (typeof m.frames === 'number') {
+        // Pre-framed messages, as xDS streams write them.
+        for (let i = 0; i < m.frames; i++) {
+          call.writeFrame(
+            frameMessage(Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(Number(m.size)) }))),
+          );
+        }
       } else call.write({ echo: m.echo });
     });
     call.on('end', () => call.end());
@@ -107,6 +137,7 @@ describe('grpc-lite server with grpc-js clients', () => {
     clients = [];
     sessions = [];
     calls = [];
+    consumed = [];
   });
 
   async function start(options: GrpcLiteServerOptions = {}): Promise<number> {
@@ -213,6 +244,69 @@ describe('grpc-lite server with grpc-js clients', () => {
     const final = await next<grpc.StatusObject>(call, 'status');
     assert.equal(final.code, grpc.status.OK);
     assert.deepEqual(got, ['a', 'b']);
+  });
+
+  describe('consume(): a consumer in place of events', () => {
+    const consuming = (): grpc.Metadata => {
+      const metadata = new grpc.Metadata();
+      metadata.set('x-consume', '1');
+      return metadata;
+    };
+
+    test('messages, then the half-close, then over, once each and in order', async () => {
+      const port = await start();
+      const call: grpc.ClientDuplexStream<Json, Json> = client(port).chat(consuming());
+      const got: unknown[] = [];
+      call.on('data', (m: Json) => got.push(m.echo));
+      call.write({ echo: 'a' });
+      call.write({ echo: 'b' });
+      await waitFor(() => got.length === 2, 'two echoes');
+      call.end();
+      const final = await next<grpc.StatusObject>(call, 'status');
+      assert.equal(final.code, grpc.status.OK);
+      await waitFor(() => calls[0]!.stream.closed && consumed.includes('over'), 'the call over');
+      assert.deepEqual(consumed, ['a', 'b', 'end', 'over']);
+    });
+
+    test('a client cancel is over', async () => {
+      const port = await start();
+      const call: grpc.ClientDuplexStream<Json, Json> = client(port).chat(consuming());
+      call.on('error', () => undefined);
+      call.write({ echo: 'a' });
+      await next(call, 'data');
+      call.cancel();
+      await waitFor(() => calls[0]!.stream.closed && consumed.includes('over'), 'the call over');
+      // Whether node:http2 saw the client's side end before the reset is up to the client.
+      assert.deepEqual(
+        consumed.filter((c) => c !== 'end'),
+        ['a', 'over'],
+      );
+    });
+
+    test('a deadline is over once, although the stream closes after it', async () => {
+      const port = await start();
+      const session = await rawSession(port);
+      const call = rawCall(session, TEST_SERVICE.Chat.path, {
+        'grpc-timeout': '200m',
+        'x-consume': '1',
+      });
+      call.stream.write(frameMessage(Buffer.from('{"echo":"wait"}')));
+      assert.equal((await call.outcome).status, String(grpc.status.DEADLINE_EXCEEDED));
+      await waitFor(() => calls[0]!.stream.closed, 'the server stream closed');
+      assert.deepEqual(consumed, ['wait', 'over']);
+    });
+
+    test('a malformed request stream is over', async () => {
+      const port = await start();
+      const session = await rawSession(port);
+      const call = rawCall(session, TEST_SERVICE.Chat.path, { 'x-consume': '1' });
+      const flagged = frameMessage(Buffer.from('{"echo":"x"}'));
+      flagged[0] = 9;
+      call.stream.write(flagged);
+      assert.equal((await call.outcome).status, String(grpc.status.INTERNAL));
+      await waitFor(() => calls[0]!.stream.closed, 'the server stream closed');
+      assert.deepEqual(consumed, ['over']);
+    });
   });
 
   test("bidi: emit('error', { code, details }) ends the call with that status", async () => {
@@ -445,6 +539,34 @@ describe('grpc-lite server with grpc-js clients', () => {
     assert.equal(ok.status, '0');
     assert.deepEqual(ok.data, frameMessage(Buffer.from('{"echo":"ok"}')));
     assert.equal(session.destroyed, false);
+  });
+
+  test('writeFrame: frames go out as written; pendingBytes counts what the client has not taken', async () => {
+    const port = await start();
+    // A client that never reads (no data listener), on a session of its own so that it fills
+    // only its own connection's window.
+    const silent = (await rawSession(port)).request({
+      ':method': 'POST',
+      ':path': TEST_SERVICE.Chat.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    silent.on('error', () => undefined);
+    silent.write(frameMessage(Buffer.from('{"frames":8,"size":65536}')));
+    // 8 × 64 KiB against a 64 KiB HTTP/2 window: most of it stays with the server.
+    await waitFor(() => (calls[0]?.pendingBytes ?? 0) > 4 * 65536, 'unread frames counted');
+    const reader = rawCall(await rawSession(port), TEST_SERVICE.Chat.path);
+    reader.stream.end(frameMessage(Buffer.from('{"frames":2,"size":3}')));
+    const out = await reader.outcome;
+    assert.equal(out.status, '0');
+    assert.deepEqual(
+      out.data,
+      Buffer.concat(
+        [0, 1].map((i) => frameMessage(Buffer.from(JSON.stringify({ i, pad: 'ppp' })))),
+      ),
+    );
+    assert.equal(calls[1]!.pendingBytes, 0, 'a client that read everything has nothing pending');
+    silent.close();
   });
 
   test('a request message that does not parse is INTERNAL', async () => {

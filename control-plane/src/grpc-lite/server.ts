@@ -14,6 +14,7 @@ import {
   type LiteMethod,
   type LiteServiceImplementation,
 } from './server-call.js';
+import { KeepaliveRounds } from './keepalive-rounds.js';
 import { encodeGrpcMessage, parseTimeout } from './wire.js';
 
 export interface GrpcLiteKeepalive {
@@ -58,7 +59,7 @@ export class GrpcLiteServer {
   private onLastSession: (() => void) | null = null;
   /** Sessions whose keepalive PING is unanswered, with when it was sent. */
   private readonly pinging = new Map<http2.ServerHttp2Session, number>();
-
+  private rounds: KeepaliveRounds<http2.ServerHttp2Session> | null = null;
   constructor(private readonly options: GrpcLiteServerOptions = {}) {
     this.maxReceive = options.maxReceiveMessageLength ?? DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH;
     const sessionOptions: http2.ServerOptions = { ...options.http2 };
@@ -174,12 +175,6 @@ export class GrpcLiteServer {
     }
   }
 
-  /**
-   * One timer for all sessions: every tick PINGs the sessions not already waiting for a reply
-   * and closes those whose PING has waited longer than `timeoutMs`. A session's PINGs are
-   * therefore `intervalMs` apart, within one tick. Answered PINGs leave the map, so a tick
-   * between rounds touches only unanswered ones.
-   */
   /** @internal */
   forgetSession(session: http2.ServerHttp2Session): void {
     this.sessions.delete(session);
@@ -190,33 +185,43 @@ export class GrpcLiteServer {
     }
   }
 
+  /**
+   * One timer for all sessions. Every tick closes the sessions whose PING has waited longer than
+   * `timeoutMs`, and PINGs its share of a round: a round goes through every session once, spread
+   * evenly over `intervalMs` (keepalive-rounds.ts), so each tick PINGs about tick / interval of
+   * the sessions rather than all of them in one turn of the event loop. A session's PINGs are
+   * about `intervalMs` apart; answered PINGs leave the map, so the timeout check touches only
+   * unanswered ones.
+   */
   private startKeepalive(keepalive: GrpcLiteKeepalive): void {
     // A quarter of the shorter period: a dead peer is dropped at most timeoutMs / 4 late.
     const tick = Math.max(50, Math.min(keepalive.intervalMs, keepalive.timeoutMs) / 4);
-    let lastRound = 0;
-    this.keepaliveTimer = setInterval(() => {
-      const now = Date.now();
-      for (const [session, sentAt] of this.pinging) {
-        if (now - sentAt > keepalive.timeoutMs) {
-          this.pinging.delete(session);
-          session.destroy();
-        }
-      }
-      if (now - lastRound < keepalive.intervalMs) return;
-      lastRound = now;
-      for (const session of this.sessions) {
-        if (this.pinging.has(session) || session.destroyed || session.closed) continue;
-        this.pinging.set(session, now);
-        try {
-          session.ping((error) => {
-            if (error === null) this.pinging.delete(session);
-          });
-        } catch {
-          session.destroy();
-        }
-      }
-    }, tick);
+    this.rounds = new KeepaliveRounds(keepalive.intervalMs, tick);
+    this.keepaliveTimer = setInterval(() => this.keepaliveTick(keepalive), tick);
     this.keepaliveTimer.unref();
+  }
+
+  private keepaliveTick(keepalive: GrpcLiteKeepalive): void {
+    const now = Date.now();
+    for (const [session, sentAt] of this.pinging) {
+      if (now - sentAt > keepalive.timeoutMs) {
+        this.pinging.delete(session);
+        session.destroy();
+      }
+    }
+    this.rounds?.tick(this.sessions, now, (session) => this.ping(session, now));
+  }
+
+  private ping(session: http2.ServerHttp2Session, now: number): void {
+    if (this.pinging.has(session) || session.destroyed || session.closed) return;
+    this.pinging.set(session, now);
+    try {
+      session.ping((error) => {
+        if (error === null) this.pinging.delete(session);
+      });
+    } catch {
+      session.destroy();
+    }
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {

@@ -60,7 +60,7 @@ void describe('candidate serving', () => {
     await cache.start();
     const stable = cache.snapshot(GROUP, CDS);
     const notified: string[][] = [];
-    cache.watchGroup(GROUP, (types) => notified.push([...types]));
+    cache.watchGroup(GROUP, { snapshotChanged: (types) => notified.push([...types]) });
     await store.apply([rolloutMutation(record({}))]);
     const candidate = cache.snapshotFor(node('a'), CDS);
     assert.notEqual(candidate.version, stable.version);

@@ -37,10 +37,13 @@ after(() => context.disable());
 function nextBuilds(cache: SnapshotCache): Promise<ReadableSpan[]> {
   exporter.reset();
   return new Promise((resolve) => {
-    const stop = cache.watchGroup('default', () => {
-      stop();
-      resolve(exporter.getFinishedSpans().filter((s) => s.name === 'snapshot.build'));
-    });
+    const listener = {
+      snapshotChanged(): void {
+        cache.unwatchGroup('default', listener);
+        resolve(exporter.getFinishedSpans().filter((s) => s.name === 'snapshot.build'));
+      },
+    };
+    cache.watchGroup('default', listener);
   });
 }
 

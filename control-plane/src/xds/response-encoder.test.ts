@@ -8,13 +8,20 @@ import {
 import {
   encodeControlPlane,
   encodeDeltaEntry,
-  encodeDeltaResponse,
   encodeSotwBody,
-  encodeSotwResponse,
+  frameDeltaResponse,
+  frameSotwResponse,
 } from './response-encoder.js';
 
 const ADS = serviceDefinition('envoy.service.discovery.v3.AggregatedDiscoveryService');
 const CLUSTER = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+
+/** The message inside a gRPC frame, after checking its prefix (uncompressed, exact length). */
+function unframe(frame: Buffer): Buffer {
+  assert.equal(frame[0], 0);
+  assert.equal(frame.readUInt32BE(1), frame.length - 5);
+  return frame.subarray(5);
+}
 
 // The hand-written bytes must decode, with the generated deserializer, to the intended message.
 describe('response encoder', () => {
@@ -28,7 +35,7 @@ describe('response encoder', () => {
       ],
       CLUSTER,
     );
-    const bytes = encodeSotwResponse(body, 'n7', encodeControlPlane(6, 'ferry/é'));
+    const bytes = unframe(frameSotwResponse(body, 'n7', encodeControlPlane(6, 'ferry/é')));
     const decoded = ADS.StreamAggregatedResources!.responseDeserialize(bytes) as DiscoveryResponse;
     assert.equal(decoded.version_info, 'v1');
     assert.equal(decoded.type_url, CLUSTER);
@@ -41,10 +48,8 @@ describe('response encoder', () => {
   });
 
   test('an empty SotW response (no resources, empty version) decodes', () => {
-    const bytes = encodeSotwResponse(
-      encodeSotwBody('', [], CLUSTER),
-      '1',
-      encodeControlPlane(6, 'x'),
+    const bytes = unframe(
+      frameSotwResponse(encodeSotwBody('', [], CLUSTER), '1', encodeControlPlane(6, 'x')),
     );
     const decoded = ADS.StreamAggregatedResources!.responseDeserialize(bytes) as DiscoveryResponse;
     assert.equal((decoded.resources ?? []).length, 0); // proto-loader: defaults off
@@ -58,13 +63,15 @@ describe('response encoder', () => {
       version: 'abc',
       resource: { type_url: CLUSTER, value: Buffer.from([9, 9]) },
     });
-    const bytes = encodeDeltaResponse(
-      'sys',
-      [entry],
-      CLUSTER,
-      ['gone', 'also-gone'],
-      'n1',
-      encodeControlPlane(7, 'cp'),
+    const bytes = unframe(
+      frameDeltaResponse(
+        'sys',
+        [entry],
+        CLUSTER,
+        ['gone', 'also-gone'],
+        'n1',
+        encodeControlPlane(7, 'cp'),
+      ),
     );
     const decoded = ADS.DeltaAggregatedResources!.responseDeserialize(
       bytes,

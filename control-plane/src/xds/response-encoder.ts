@@ -11,8 +11,9 @@
  *     type_url=4, nonce=5, control_plane=6 (ControlPlane: identifier=1)
  *   DeltaDiscoveryResponse: system_version_info=1, resources=2 (Resource: version=1,
  *     resource=2 (Any), name=3), type_url=4, nonce=5, removed_resources=6, control_plane=7
- * The server registers `encodedOrSerialize` as the ADS methods' response serializer, so streams
- * write these Buffers while the one-shot Fetch methods keep writing plain objects.
+ * Streams write whole responses as gRPC frames (the 5-byte length prefix of gRPC over HTTP/2
+ * included), built in one buffer per stream and push, so the transport sends them without
+ * another copy (grpc-lite's `writeFrame`); the one-shot Fetch methods write plain objects.
  */
 
 /** Wire type 2 (length-delimited) tag of `field`. Every field written here is length-delimited. */
@@ -153,16 +154,26 @@ export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
   return w.done();
 }
 
+/** gRPC's length prefix: uncompressed flag, then the message's length, big-endian. */
+export const GRPC_PREFIX = 5;
+
+/** A buffer for one framed message of `length` bytes, its prefix written. */
+function framedWriter(length: number): Writer {
+  const w = new Writer(Buffer.allocUnsafe(GRPC_PREFIX + length));
+  w.buffer[0] = 0;
+  w.buffer.writeUInt32BE(length, 1);
+  w.offset = GRPC_PREFIX;
+  return w;
+}
+
 /**
- * A whole SotW response: the shared body, this stream's nonce (field 5), the control plane.
- * Written once per stream and push: the nonce (ASCII, see nextNonce) goes straight into the one
- * buffer allocated, with no intermediate copy.
+ * A whole SotW response as a gRPC frame: the prefix, the shared body, this stream's nonce
+ * (field 5), the control plane. Written once per stream and push: the nonce (ASCII, see
+ * nextNonce) goes straight into the one buffer allocated, with no intermediate copy.
  */
-export function encodeSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
+export function frameSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
   const nonceLength = nonce.length;
-  const w = new Writer(
-    Buffer.allocUnsafe(body.byteLength + fieldSize(nonceLength) + controlPlane.byteLength),
-  );
+  const w = framedWriter(body.byteLength + fieldSize(nonceLength) + controlPlane.byteLength);
   w.raw(body);
   w.header(5, nonceLength);
   w.offset += w.buffer.write(nonce, w.offset, nonceLength, 'latin1');
@@ -189,8 +200,8 @@ export function encodeDeltaEntry(r: EncodableDeltaResource): Buffer {
   return w.done();
 }
 
-/** A whole DeltaDiscoveryResponse; `entries` are `encodeDeltaEntry` outputs. */
-export function encodeDeltaResponse(
+/** A whole DeltaDiscoveryResponse as a gRPC frame; `entries` are `encodeDeltaEntry` outputs. */
+export function frameDeltaResponse(
   systemVersion: string,
   entries: readonly Buffer[],
   typeUrl: string,
@@ -210,7 +221,7 @@ export function encodeDeltaResponse(
     controlPlane.byteLength;
   for (const b of removedBytes) size += fieldSize(b.byteLength);
   for (const entry of entries) size += entry.byteLength;
-  const w = new Writer(Buffer.allocUnsafe(size));
+  const w = framedWriter(size);
   w.raw(versionField);
   for (const entry of entries) w.raw(entry);
   w.raw(typeField);
@@ -218,14 +229,4 @@ export function encodeDeltaResponse(
   for (const b of removedBytes) w.bytes(6, b);
   w.raw(controlPlane);
   return w.done();
-}
-
-/**
- * A response serializer for a method definition: Buffers built above pass through untouched, anything else
- * goes to the method's generated serializer.
- */
-export function encodedOrSerialize(
-  serialize: (value: unknown) => Buffer,
-): (value: unknown) => Buffer {
-  return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
 }

@@ -8,10 +8,13 @@ import { CDS, cluster, del, EDS, endpoints, LDS, listener, put } from './test-su
 
 function nextNotification(cache: SnapshotCache, group: string): Promise<string[]> {
   return new Promise((resolve) => {
-    const stop = cache.watchGroup(group, (types) => {
-      stop();
-      resolve([...types].sort());
-    });
+    const listener = {
+      snapshotChanged(types: ReadonlySet<string>): void {
+        cache.unwatchGroup(group, listener);
+        resolve([...types].sort());
+      },
+    };
+    cache.watchGroup(group, listener);
   });
 }
 
@@ -45,10 +48,10 @@ void describe('SnapshotCache', () => {
     const cache = new SnapshotCache({ store, debounceMs: 20 });
     await cache.start();
     let otherGroupNotified = false;
-    cache.watchGroup('other', () => (otherGroupNotified = true));
+    cache.watchGroup('other', { snapshotChanged: () => (otherGroupNotified = true) });
     const notified = nextNotification(cache, 'default');
     let calls = 0;
-    cache.watchGroup('default', () => calls++);
+    cache.watchGroup('default', { snapshotChanged: () => calls++ });
     await store.apply(put('default', cluster('c1')));
     await store.apply(put('default', endpoints('c1')));
     await store.apply(put('default', cluster('c2')));
@@ -111,7 +114,8 @@ void describe('FleetTracker', () => {
       const cache = new SnapshotCache({ store, debounceMs: 0, fanOutSliceMs: sliceMs });
       await cache.start();
       const seen: number[] = [];
-      for (let i = 0; i < 100; i++) cache.watchGroup('default', () => seen.push(i));
+      for (let i = 0; i < 100; i++)
+        cache.watchGroup('default', { snapshotChanged: () => seen.push(i) });
       await store.apply(put('default', cluster('c1')));
       // The first slice runs within the publish, the rest after yields to the event loop.
       assert.equal(seen.length === 100, atOnce, `slice ${sliceMs} ms: ${seen.length} at once`);
@@ -130,8 +134,12 @@ void describe('FleetTracker', () => {
     await cache.start();
     const seen: string[] = [];
     const listeners = ['a', 'b', 'c'].map((id) => {
-      const listener = (types: ReadonlySet<string>): void => {
-        seen.push(`${id}:${[...types].join(',')}:${cache.snapshot('default', CDS).resources.size}`);
+      const listener = {
+        snapshotChanged(types: ReadonlySet<string>): void {
+          seen.push(
+            `${id}:${[...types].join(',')}:${cache.snapshot('default', CDS).resources.size}`,
+          );
+        },
       };
       cache.watchGroup('default', listener);
       return listener;

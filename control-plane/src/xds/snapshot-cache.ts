@@ -22,6 +22,8 @@
  *   `catchUp(listener)` first, so it never answers from the new snapshot ahead of the
  *   make-before-break push it owes for it.
  */
+// Imported, not the global: the global `performance` is a lazy getter, read in every fan-out slice.
+import { performance } from 'node:perf_hooks';
 import { combinedVersion, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from '@ferry/shared';
@@ -36,8 +38,14 @@ import { ROLLOUT_TYPE } from '../rollout/rollout-record.js';
 
 export type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-types.js';
 
-/** Called with the type URLs whose snapshot changed in `group`; must not throw. */
-export type GroupListener = (changedTypes: ReadonlySet<string>) => void;
+/**
+ * Told the type URLs whose snapshot changed in a group it watches; must not throw. An object with
+ * a method rather than a function, so that a stream (one per connected proxy) is its own listener
+ * instead of holding a closure.
+ */
+export interface GroupListener {
+  snapshotChanged(changedTypes: ReadonlySet<string>): void;
+}
 
 export interface SnapshotCacheOptions {
   readonly store: ResourceStore;
@@ -239,18 +247,23 @@ export class SnapshotCache {
     return [...this.published.keys()];
   }
 
-  /** Registers a listener for one group's changes; returns the function that removes it. */
-  watchGroup(group: string, listener: GroupListener): () => void {
+  /**
+   * Registers a listener for one group's changes, until `unwatchGroup` with the same pair (no
+   * stop function: a stream would hold one per connected proxy).
+   */
+  watchGroup(group: string, listener: GroupListener): void {
     let set = this.listeners.get(group);
     if (!set) this.listeners.set(group, (set = new Set()));
     set.add(listener);
-    return () => {
-      const current = this.listeners.get(group);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.listeners.delete(group);
-      this.round?.pending.delete(listener);
-    };
+  }
+
+  /** Removes a listener `watchGroup` registered, with its notification still queued if any. */
+  unwatchGroup(group: string, listener: GroupListener): void {
+    const current = this.listeners.get(group);
+    if (!current) return;
+    current.delete(listener);
+    if (current.size === 0) this.listeners.delete(group);
+    this.round?.pending.delete(listener);
   }
 
   /**
@@ -518,7 +531,7 @@ export class SnapshotCache {
 
   private notify(listener: GroupListener, changed: ReadonlySet<string>): void {
     try {
-      listener(changed);
+      listener.snapshotChanged(changed);
     } catch (err) {
       this.logger?.error({ err }, 'snapshot listener failed');
     }

@@ -2,59 +2,70 @@
  * What every xDS stream shares, SotW or delta, ADS or per-type: the gRPC call's lifecycle
  * (close = end it from the server side, destroy = forget it; both idempotent), and registering
  * the node in the fleet on its first request and following its group's snapshots.
- * Subclasses supply the protocol: `onRequest` and `onSnapshot`.
+ * Subclasses supply the protocol: `onRequest` and `snapshotChanged`.
  *
  * Limits against misbehaving clients (docs/architecture.md, "Limits under bad input and abuse"):
  * - the first request must carry a node: without one the call ends with INVALID_ARGUMENT;
  * - requests are read at most `requestsPerSecond` on average (bursts of `requestBurst`): past
  *   that the stream is paused, so HTTP/2 flow control holds a flooding client back and its
  *   requests wait, none is dropped; one timer exists only while a stream is paused;
- * - responses the client has not read yet are counted (`pendingBytes`); a push that would take
- *   them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM, which gRPC
- *   clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a bounded amount
- *   of memory and never delays anyone else.
+ * - responses the client has not read yet are counted (the call's `pendingBytes`); a push that
+ *   would take them over `maxPendingBytes` cuts the client off (RST_STREAM ENHANCE_YOUR_CALM,
+ *   which gRPC clients report as RESOURCE_EXHAUSTED), so a client that stops reading holds a
+ *   bounded amount of memory and never delays anyone else.
  */
+// Imported, not the global: the global `performance` is a lazy getter, read per request here.
+import { performance } from 'node:perf_hooks';
 import { status } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '@ferry/proto/grpc';
+import type { LiteCallConsumer } from '../grpc-lite/server-call.js';
 import type { NodeHandle } from './fleet.js';
 import type { GroupListener } from './snapshot-cache.js';
 import { isKnownType, nodeIdentity, type StreamContext, type XdsCall } from './stream-context.js';
 
-export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest> {
+export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDiscoveryRequest>
+  implements LiteCallConsumer, GroupListener
+{
   protected handle: NodeHandle | undefined;
-  private unwatch: (() => void) | undefined;
   protected closed = false;
   /** Request tokens left (token bucket) and when it was last refilled. */
   private tokens: number;
   private refilledAt = performance.now();
   private resumeTimer: NodeJS.Timeout | undefined;
-  /** Bytes written and not yet taken by the transport, and each pending write's size in order. */
-  private pendingBytes = 0;
-  private readonly pendingSizes: number[] = [];
 
   /**
    * @param kind Shown in fleet status: "ads-sotw", "ads-delta", "lds", "cds-delta", ...
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    protected readonly call: XdsCall<Request>,
+    protected readonly call: XdsCall,
     protected readonly ctx: StreamContext,
     protected readonly kind: string,
     protected readonly fixedTypeUrl: string | undefined,
   ) {
     this.tokens = ctx.limits.requestBurst;
-    // One listener for the three ways a call ends: every closure here is paid per connected proxy.
-    const finish = (): void => this.finish();
-    call.on('data', (request) => this.received(request));
-    call.on('end', () => this.close());
-    call.on('cancelled', finish);
-    call.on('error', finish);
-    call.on('close', finish);
+    // Methods, not listeners: every closure here would be paid per connected proxy.
+    call.consume(this);
+  }
+
+  /** The call's next request (LiteCallConsumer). */
+  onCallMessage(request: unknown): void {
+    this.received(request as Request);
+  }
+
+  /** The client half-closed: the stream ends (LiteCallConsumer). */
+  onCallEnd(): void {
+    this.close();
+  }
+
+  /** The call is over, however it ended (LiteCallConsumer). */
+  onCallOver(): void {
+    this.finish();
   }
 
   protected abstract onRequest(request: Request): void;
   /** Called with the types whose published snapshot changed in this stream's group. */
-  protected abstract readonly onSnapshot: GroupListener;
+  abstract snapshotChanged(changed: ReadonlySet<string>): void;
   /** Called once when the stream ends, however it ends. */
   protected abstract onFinished(): void;
 
@@ -89,17 +100,21 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     this.call.emit('error', { code, details });
   }
 
-  /** Writes a response, or cuts the client off when it leaves too much unread (see above). */
-  protected writeResponse(response: Buffer): void {
+  /**
+   * Writes a response (a whole gRPC frame, response-encoder.ts), or cuts the client off when it
+   * leaves too much unread (see above).
+   */
+  protected writeResponse(frame: Buffer): void {
     const limit = this.ctx.limits.maxPendingBytes;
-    if (this.pendingBytes > 0 && this.pendingBytes + response.byteLength > limit) {
+    const pendingBytes = this.call.pendingBytes;
+    if (pendingBytes > 0 && pendingBytes + frame.byteLength > limit) {
       this.ctx.logger.warn(
         {
           node: this.handle?.node.id,
           peer: this.call.getPeer(),
           kind: this.kind,
-          pendingBytes: this.pendingBytes,
-          push: response.byteLength,
+          pendingBytes,
+          push: frame.byteLength,
           limit,
         },
         'xDS client cut off: it does not read its responses (over --xds-max-pending-bytes); its stream is reset',
@@ -110,15 +125,8 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
       this.call.reset();
       return;
     }
-    this.pendingBytes += response.byteLength;
-    this.pendingSizes.push(response.byteLength);
-    this.call.write(response, this.written);
+    this.call.writeFrame(frame);
   }
-
-  /** A write's callback: the transport took the oldest pending response (or dropped it). */
-  private readonly written = (): void => {
-    this.pendingBytes -= this.pendingSizes.shift() ?? 0;
-  };
 
   /** Counts a request against the stream's rate; pauses reading while it is over. */
   private received(request: Request): void {
@@ -152,7 +160,7 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
     this.closed = true;
     if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
-    this.unwatch?.();
+    if (this.handle) this.ctx.cache.unwatchGroup(this.handle.group, this);
     this.handle?.disconnect();
     this.onFinished();
   }
@@ -190,7 +198,7 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
    */
   private nodeFor(request: Request): NodeHandle {
     if (this.handle) {
-      this.ctx.cache.catchUp(this.onSnapshot);
+      this.ctx.cache.catchUp(this);
       return this.handle;
     }
     const identity = nodeIdentity(request.node) ?? { id: '', cluster: '' };
@@ -201,7 +209,7 @@ export abstract class XdsStreamBase<Request extends DiscoveryRequest | DeltaDisc
       address,
     );
     this.handle = handle;
-    this.unwatch = this.ctx.cache.watchGroup(handle.group, this.onSnapshot);
+    this.ctx.cache.watchGroup(handle.group, this);
     return handle;
   }
 }

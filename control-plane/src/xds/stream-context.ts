@@ -5,18 +5,20 @@
 import { binaryToJson, servedResourceTypeByUrl, XDS_RESOURCE_TYPES } from '@ferry/proto';
 import type { NodeMessage, StatusMessage } from '@ferry/proto/grpc';
 import type { Logger } from '@ferry/shared';
+import type { LiteCallConsumer } from '../grpc-lite/server-call.js';
 import type { FleetTracker, NodeIdentity, RejectedByClient } from './fleet.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import type { XdsMetrics } from '../metrics/xds-metrics.js';
 import type { PushTracker } from './push-tracker.js';
 
 /** The part of a bidirectional server call (../grpc-lite/server-call.ts) a stream uses. */
-export interface XdsCall<Request> {
-  on(event: 'data', listener: (request: Request) => void): unknown;
-  on(event: 'end' | 'cancelled' | 'close', listener: () => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  /** `written` is called once the transport took the message (or dropped it), in order. */
-  write(message: unknown, written?: () => void): boolean;
+export interface XdsCall {
+  /** The stream takes the call's requests and end through its methods. */
+  consume(consumer: LiteCallConsumer): void;
+  /** Sends one response already framed for gRPC (response-encoder.ts). */
+  writeFrame(frame: Buffer): boolean;
+  /** Bytes written and not yet taken by the transport (unread by the client, or queued). */
+  readonly pendingBytes: number;
   end(): void;
   getPeer(): string;
   /** Stop and restart reading requests (HTTP/2 flow control holds the client back meanwhile). */

@@ -21,7 +21,7 @@ import type { DeltaDiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
-import { encodeDeltaEntry, encodeDeltaResponse } from './response-encoder.js';
+import { encodeDeltaEntry, frameDeltaResponse, GRPC_PREFIX } from './response-encoder.js';
 import { chunkBySize, deltaResourceSize, RESPONSE_RESOURCES_BUDGET } from './response-size.js';
 import {
   FULL_STATE_TYPES,
@@ -80,7 +80,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall<DeltaDiscoveryRequest>,
+    call: XdsCall,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,
@@ -297,7 +297,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
       } else {
         sub.earlierParts.set(nonce, names);
       }
-      const response = encodeDeltaResponse(
+      const response = frameDeltaResponse(
         version,
         chunk.map((r) => this.entry(r)),
         typeUrl,
@@ -307,7 +307,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
         this.ctx.encodedControlPlane.delta,
       );
       this.ctx.metrics.responses(typeUrl).inc();
-      this.ctx.metrics.bytesSent.inc(response.byteLength);
+      this.ctx.metrics.bytesSent.inc(response.byteLength - GRPC_PREFIX);
       this.writeResponse(response);
     });
     handle.sent(typeUrl, version, sub.sent.size, sub, snapshot.resources);
@@ -334,7 +334,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
   }
 
   /** Cache listener: sends each type's updates in make-before-break order, removals last. */
-  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  snapshotChanged(changed: ReadonlySet<string>): void {
     if (this.closed || !this.handle) return;
     const diffs: Array<[string, DeltaSubscription, Diff]> = [];
     for (const typeUrl of TYPE_ORDER) {
@@ -355,5 +355,5 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
     for (const [typeUrl, sub, diff] of diffs) {
       if (diff.removed.length > 0) this.send(typeUrl, sub, [], diff.removed);
     }
-  };
+  }
 }

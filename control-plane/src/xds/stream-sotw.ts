@@ -24,7 +24,7 @@ import type { DiscoveryRequest } from '@ferry/proto/grpc';
 import type { SubscriptionView } from './fleet.js';
 import type { PushState } from './push-tracker.js';
 import { XdsStreamBase } from './stream-base.js';
-import { encodeSotwBody, encodeSotwResponse } from './response-encoder.js';
+import { encodeSotwBody, frameSotwResponse, GRPC_PREFIX } from './response-encoder.js';
 import { RESPONSE_RESOURCES_BUDGET, sotwResourcesSize } from './response-size.js';
 import type { AnyResource, CachedResource, TypeSnapshot } from './snapshot-cache.js';
 import {
@@ -228,7 +228,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
    * @param fixedTypeUrl For per-type services: the only type served (requests may omit type_url).
    */
   constructor(
-    call: XdsCall<DiscoveryRequest>,
+    call: XdsCall,
     ctx: StreamContext,
     kind: string,
     fixedTypeUrl: string | undefined,
@@ -317,7 +317,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
    * Cache listener: pushes what changed for this stream, make before break. Runs once per stream
    * per publish, so it allocates nothing in the common case (one type changed, nothing removed).
    */
-  protected readonly onSnapshot = (changed: ReadonlySet<string>): void => {
+  snapshotChanged(changed: ReadonlySet<string>): void {
     const handle = this.handle;
     if (this.closed || !handle) return;
     let types = 0;
@@ -343,7 +343,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       const sub = this.subs.get(typeUrl);
       if (sub) this.respond(typeUrl, sub, false);
     }
-  };
+  }
 
   private affected(sub: SubscriptionView, removed: ReadonlyMap<string, CachedResource>): boolean {
     if (removed.size === 0) return false;
@@ -394,14 +394,14 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
       sub,
       snapshot.resources,
     );
-    const response = encodeSotwResponse(
+    const response = frameSotwResponse(
       this.encodedBody(selection, typeUrl),
       nonce,
       this.ctx.encodedControlPlane.sotw,
     );
     const metrics = this.ctx.metrics;
     metrics.responses(typeUrl).inc();
-    metrics.bytesSent.inc(response.byteLength);
+    metrics.bytesSent.inc(response.byteLength - GRPC_PREFIX);
     this.writeResponse(response);
     this.ctx.pushes.sent(
       sub,

@@ -40,7 +40,8 @@ import { clientStatus } from './csds.js';
 import { FleetTracker, groupOf } from './fleet.js';
 import type { FleetStatusSource } from './fleet-status.js';
 import type { SnapshotCache } from './snapshot-cache.js';
-import { encodeControlPlane, encodedOrSerialize } from './response-encoder.js';
+import { encodeControlPlane } from './response-encoder.js';
+import { discoveryRequestDeserializer } from './request-decoder.js';
 import {
   DEFAULT_XDS_STREAM_LIMITS,
   nodeIdentity,
@@ -417,16 +418,18 @@ export class XdsServer {
 }
 
 /**
- * An xDS service definition whose streaming methods accept pre-encoded response Buffers
- * (response-encoder.ts) as well as plain objects.
+ * An xDS service definition whose DiscoveryRequest methods read the common requests (ACKs) with
+ * the hand-written reader (request-decoder.ts) and the rest with the generated deserializer.
  */
 function xdsServiceDefinition(fullName: string): ServiceDefinition {
   const definition = serviceDefinition(fullName);
   const wrapped: Record<string, unknown> = {};
   for (const [method, d] of Object.entries(definition)) {
-    wrapped[method] = d.responseStream
-      ? { ...d, responseSerialize: encodedOrSerialize(d.responseSerialize) }
-      : d;
+    const requestType = (d as { requestType?: { type?: { name?: string } } }).requestType;
+    wrapped[method] =
+      requestType?.type?.name === 'DiscoveryRequest'
+        ? { ...d, requestDeserialize: discoveryRequestDeserializer(d.requestDeserialize) }
+        : d;
   }
   return wrapped as unknown as ServiceDefinition;
 }

@@ -10,14 +10,8 @@
  */
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { frameMessage, MessageDeframer } from './grpc-framing.js';
-import {
-  ADS_PATH,
-  TYPE_URL,
-  type DecodedResponse,
-  type RequestFields,
-  type XdsCodec,
-} from './xds-codec.js';
+import { MessageDeframer } from './grpc-framing.js';
+import { ADS_PATH, TYPE_URL, type DecodedResponse, type XdsCodec } from './xds-codec.js';
 
 /** Totals shared by every client of a run; the benchmark reads deltas between phases. */
 export interface ClientCounters {
@@ -159,12 +153,7 @@ export class AdsClient {
     const wasReady = this.isReady();
     state.nonce = response.nonce;
     state.ackedVersion = response.versionInfo;
-    this.send({
-      typeUrl: response.typeUrl,
-      versionInfo: response.versionInfo,
-      responseNonce: response.nonce,
-      resourceNames: state.names,
-    });
+    this.send(response.typeUrl, response.versionInfo, response.nonce, state.names);
     this.options.events.onAck(
       this,
       response.typeUrl,
@@ -189,12 +178,7 @@ export class AdsClient {
     const state = this.types.get(typeUrl)!;
     if (state.names && sameNames(state.names, names)) return;
     state.names = names;
-    this.send({
-      typeUrl,
-      versionInfo: state.ackedVersion,
-      responseNonce: state.nonce,
-      resourceNames: names,
-    });
+    this.send(typeUrl, state.ackedVersion, state.nonce, names);
   }
 
   private isReady(): boolean {
@@ -202,13 +186,23 @@ export class AdsClient {
     return true;
   }
 
-  private send(fields: Omit<RequestFields, 'node'>): void {
+  private send(
+    typeUrl: string,
+    versionInfo: string,
+    responseNonce: string,
+    resourceNames: readonly string[],
+  ): void {
     if (!this.stream || this.ended) return;
-    const node = this.nodeSent
-      ? undefined
-      : { id: this.options.nodeId, cluster: this.options.nodeCluster };
+    const framed = this.options.codec.frameRequest({
+      typeUrl,
+      versionInfo,
+      responseNonce,
+      resourceNames,
+      node: this.nodeSent
+        ? undefined
+        : { id: this.options.nodeId, cluster: this.options.nodeCluster },
+    });
     this.nodeSent = true;
-    const framed = frameMessage(this.options.codec.encodeRequest({ ...fields, node }));
     this.options.counters.requests++;
     this.options.counters.bytesSent += framed.length;
     this.stream.write(framed);
