@@ -9,7 +9,7 @@
 // Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
 // With `--cpu-prof FILE` the worker's measured run is CPU-profiled (written to FILE, summarised on
 // stderr). Usage: node scripts/bench-alloc.mjs [small|large] [--duration S] [--warmup S]
-// [--node-flag F]... [--trace-out FILE] [--strace] [--cpu-prof FILE] (build first; needs nginx
+// [--node-flag F]... [--trace-out FILE] [--strace] [--cpu-prof FILE] [--idle-filters] (build first; needs nginx
 // and wrk).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,6 +37,8 @@ const { values, positionals } = parseArgs({
     /** Also write the proxy's GC trace of the measured run to this file. */
     'trace-out': { type: 'string' },
     strace: { type: 'boolean', default: false },
+    /** bench-proxy's ferry-filters: compressor, buffer and CORS configured, idle for these requests. */
+    'idle-filters': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -154,7 +156,12 @@ const [backendPort, listenPort, adminPort] = [await freePort(), await freePort()
 fs.writeFileSync(path.join(dir, 'backend.conf'), backendNginxConf(backendPort, docroot, dir));
 fs.writeFileSync(
   path.join(dir, 'bootstrap.json'),
-  JSON.stringify(ferryBootstrap({ listenPort, backendPort, adminPort, dir, workers: 1 })),
+  JSON.stringify(
+    ferryBootstrap(
+      { listenPort, backendPort, adminPort, dir, workers: 1 },
+      { idleFilters: values['idle-filters'] },
+    ),
+  ),
 );
 
 const children = [];
@@ -289,6 +296,7 @@ try {
     size,
     requests,
     nodeFlags: values['node-flag'],
+    idleFilters: values['idle-filters'],
     bytesPerRequest: Math.round(allocated / requests),
     scavengesPer100k: Number(per100k(scavenges.length)),
     scavengePauseMsPer100k: Number(per100k(sum(scavenges, 'pause'))),
