@@ -18,18 +18,7 @@ import {
   silentLogger,
   type Backend,
 } from './proxy-test-fixtures.js';
-
-/** A seeded uniform [0, 1) source (mulberry32, public domain): deterministic, statistically uniform. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../test-support/seeded-random.js';
 
 describe('upstream selection', () => {
   const backends: Backend[] = [];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Http1HeadError, Http1HeadParser } from './http1-parser.js';
 import { Http1ResponseHeadParser } from './http1-response-head.js';
+import { seededRandom } from '../../test-support/seeded-random.js';
 
 const HEAD =
   'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3\r\nX-Empty:\r\nX-Ows: \t a b \t\r\n' +
@@ -175,19 +176,8 @@ test('empty lines before the status line are skipped, in the same read or an ear
   assert.deepEqual(parser.rawHeaders, ['A', 'b']);
 });
 
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('differential: every head this parser accepts, llhttp accepts and reads the same way', () => {
-  const next = random(7122026);
+  const next = seededRandom(7122026);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
   const bases = [
     'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3\r\n\r\n',

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Http1HeadParser } from './http1-parser.js';
 import { Http1SimpleRequestHead } from './http1-simple-request-head.js';
+import { seededRandom } from '../../test-support/seeded-random.js';
 
 const MAX = 16 * 1024;
 
@@ -99,19 +100,8 @@ test('anything beyond the simple form is left to llhttp', () => {
   assert.equal(simple('GET / HTTP/1.1\r\nHost: a\r\n\r\n', 20), -1);
 });
 
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('differential: every head the fast path takes, llhttp takes and reads the same way', () => {
-  const next = random(20261207);
+  const next = seededRandom(20261207);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
   const bases = [
     'GET / HTTP/1.1\r\nHost: a\r\n\r\n',

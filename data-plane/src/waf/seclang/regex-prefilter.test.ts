@@ -5,6 +5,7 @@ import path from 'node:path';
 import { prefilterLiterals } from './regex-prefilter.js';
 import { RegexPrefilterSet, mayMatch } from './regex-prefilter-set.js';
 import { compilePcre } from './regex.js';
+import { seededRandom } from '../../test-support/seeded-random.js';
 
 const lits = (p: string): string[] | undefined => prefilterLiterals(p)?.sort();
 
@@ -50,24 +51,12 @@ test('quantifiers, lookarounds and back references only narrow by what they must
   assert.deepEqual(lits('a{x'), ['a{x']);
 });
 
-/** A deterministic generator (tests must be reproducible). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Strings likely to match `pattern`: fragments of the pattern itself (its literals, in any
  * case), its literals, corpus text and random bytes, glued together.
  */
 function samples(pattern: string, extra: readonly string[], count: number, seed: number): string[] {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
   const pieces = [
     ...pattern.split(/[\\()[\]|?*+{}^$.]+/).filter((p) => p !== ''),
