@@ -179,7 +179,7 @@ export class XssDetector {
     for (let i = 0; i < candidates.length; i++) {
       if (this.equalsIgnoringNul(candidates[i]?.[0] ?? '', at, len)) return true;
     }
-    // Anything SVG or XSL(T).
+    // Any tag name that starts with SVG or XSL (SVG elements, XSL and XSLT).
     const c0 = upper(this.byteAt(at));
     const c1 = upper(this.byteAt(at + 1));
     const c2 = upper(this.byteAt(at + 2));
