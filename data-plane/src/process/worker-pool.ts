@@ -89,7 +89,7 @@ export function workerExecArgv(
  * accepts on it itself and the kernel decides which worker a connection goes to, as Envoy's
  * workers do with their reuse-port listeners: node:cluster's round robin instead has the primary
  * accept every connection and pass it to a worker over IPC, one at a time, each waiting for the
- * worker's acknowledgement, which held a one-worker proxy to about 1,000 new connections a second
+ * worker's acknowledgement, which held a one-worker proxy to about 1,500 new connections a second
  * (BENCHMARKS.md, "New connections"). An operator can choose node's round robin with
  * `NODE_CLUSTER_SCHED_POLICY=rr`.
  */
