@@ -71,12 +71,13 @@ export interface CheckedSite {
 /**
  * Backends a and b, and a proxy (two workers) on static config: listener "http" routing every
  * request to STATIC cluster "web" of both, health-checked (fastHealthCheck). `action` adds
- * RouteAction fields (retry_policy, ...). Started in the calling suite's `before`, stopped
- * (every harness process, and both backends) in its `after`; `beforeStop` runs first there.
+ * RouteAction fields (retry_policy, ...) and `cluster` Cluster fields (circuit_breakers, ...).
+ * Started in the calling suite's `before`, stopped (every harness process, and both backends) in
+ * its `after`; `beforeStop` runs first there.
  */
 export function useCheckedSite(
   nodeId: string,
-  opts: { action?: Json; beforeStop?: () => Promise<void> } = {},
+  opts: { action?: Json; cluster?: Json; beforeStop?: () => Promise<void> } = {},
 ): CheckedSite {
   const site = {} as CheckedSite;
   before(async () => {
@@ -94,6 +95,7 @@ export function useCheckedSite(
         clusters: [
           staticClusterResource('web', [site.a.port, site.b.port], {
             health_checks: [fastHealthCheck()],
+            ...opts.cluster,
           }),
         ],
       }),

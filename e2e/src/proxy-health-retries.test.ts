@@ -50,9 +50,16 @@ class LoadGenerator {
   }
 }
 
+/** Clients sending at once; every one of their requests can be in its retry at the same time. */
+const CONCURRENCY = 4;
+
 describe('ferry-proxy: health checks plus retries give zero client errors', () => {
   let load: LoadGenerator | undefined;
   const site = useCheckedSite('health-retries-e2e', {
+    // Envoy's default allows 3 retries in flight per cluster and answers a 4th with 503 (retry
+    // overflow). A worker may hold all the clients' connections, each with a request retrying
+    // after b refused it, so the limit is set above the client count.
+    cluster: { circuit_breakers: { thresholds: [{ max_retries: 2 * CONCURRENCY }] } },
     // Connect failures, resets and 5xx are retried on another host.
     action: {
       retry_policy: {
@@ -81,6 +88,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
   async function webCounters(): Promise<{
     connectFailures: number;
     retries: number;
+    retryOverflows: number;
     attempts: number;
   }> {
     const prom = (await httpRequest(`${site.proxy.adminUrl}/stats/prometheus`)).body;
@@ -89,6 +97,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     return {
       connectFailures: counter('upstream_cx_connect_fail'),
       retries: counter('upstream_rq_retry'),
+      retryOverflows: counter('upstream_rq_retry_overflow'),
       attempts: counter('upstream_rq_total'),
     };
   }
@@ -99,7 +108,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
       return isHealthy(s.get(site.a.port)) && isHealthy(s.get(site.b.port)) ? true : undefined;
     }, 'both hosts healthy in /clusters');
 
-    load = new LoadGenerator(`http://127.0.0.1:${site.listenerPort}`, 4);
+    load = new LoadGenerator(`http://127.0.0.1:${site.listenerPort}`, CONCURRENCY);
     await eventually(
       () => (site.a.requests.length > 0 && site.b.requests.length > 0 ? true : undefined),
       'load reaching both backends',
@@ -121,6 +130,7 @@ describe('ferry-proxy: health checks plus retries give zero client errors', () =
     await load.stop();
     const atEnd = await webCounters();
     assert.deepEqual(load.failures, [], 'no client request failed');
+    assert.equal(atEnd.retryOverflows, 0, 'no retry refused by the max_retries circuit breaker');
     // b refuses connections: while it was in rotation the proxy's attempts on it failed and were
     // retried on a; once excluded, no attempt goes to it (every failed attempt would count).
     assert.ok(atExclusion.connectFailures > 0, 'attempts on b failed before the health checks');
