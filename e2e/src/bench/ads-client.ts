@@ -8,9 +8,9 @@
  * Kept lean for 10,000 instances in one process: no timers, a few strings per type, and resource
  * contents decoded once per version by the shared codec.
  */
-import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { MessageDeframer } from './grpc-framing.js';
+import { openGrpcStream, type GrpcStream, type H2ClientKind } from './h2-stream.js';
 import { ADS_PATH, TYPE_URL, type DecodedResponse, type XdsCodec } from './xds-codec.js';
 
 /** Totals shared by every client of a run; the benchmark reads deltas between phases. */
@@ -45,6 +45,8 @@ export interface AdsClientOptions {
   readonly codec: XdsCodec;
   readonly counters: ClientCounters;
   readonly events: AdsClientEvents;
+  /** The HTTP/2 client under the stream (h2-stream.ts); `raw` when not given. */
+  readonly h2?: H2ClientKind;
 }
 
 interface TypeState {
@@ -64,8 +66,7 @@ export class AdsClient {
   private readonly options: AdsClientOptions;
   private readonly types = new Map<string, TypeState>();
   private readonly deframer = new MessageDeframer();
-  private session: http2.ClientHttp2Session | undefined;
-  private stream: http2.ClientHttp2Stream | undefined;
+  private stream: GrpcStream | undefined;
   private nodeSent = false;
   private ended = false;
 
@@ -88,27 +89,10 @@ export class AdsClient {
 
   start(): void {
     this.startedAtMs = performance.now();
-    const session = http2.connect(`http://${this.options.address}`);
-    this.session = session;
-    session.on('error', (err: Error) => this.fail(err));
-    session.on('goaway', (code) => this.fail(new Error(`GOAWAY ${code}`)));
-    const stream = session.request(
-      { ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' },
-      { endStream: false },
-    );
-    this.stream = stream;
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('trailers', (trailers: http2.IncomingHttpHeaders) =>
-      this.fail(
-        new Error(
-          `stream ended: grpc-status ${String(trailers['grpc-status'])} ${String(trailers['grpc-message'] ?? '')}`,
-        ),
-      ),
-    );
-    stream.on('error', (err: Error) => this.fail(err));
-    stream.on('close', () =>
-      this.fail(new Error(`stream closed (HTTP/2 code ${stream.rstCode ?? 'none'})`)),
-    );
+    this.stream = openGrpcStream(this.options.h2 ?? 'raw', this.options.address, ADS_PATH, {
+      onData: (chunk) => this.onData(chunk),
+      onFailed: (error) => this.fail(error),
+    });
     this.subscribe(TYPE_URL.cluster, []);
   }
 
@@ -117,13 +101,12 @@ export class AdsClient {
     if (this.ended) return;
     this.ended = true;
     this.stream?.destroy();
-    this.session?.destroy();
   }
 
   private fail(error: Error): void {
     if (this.ended) return;
     this.ended = true;
-    this.session?.destroy();
+    this.stream?.destroy();
     this.options.events.onFailed(this, error);
   }
 
@@ -193,19 +176,23 @@ export class AdsClient {
     resourceNames: readonly string[],
   ): void {
     if (!this.stream || this.ended) return;
-    const framed = this.options.codec.frameRequest({
-      typeUrl,
-      versionInfo,
-      responseNonce,
-      resourceNames,
-      node: this.nodeSent
-        ? undefined
-        : { id: this.options.nodeId, cluster: this.options.nodeCluster },
-    });
+    const stream = this.stream;
+    const framed = this.options.codec.frameRequest(
+      {
+        typeUrl,
+        versionInfo,
+        responseNonce,
+        resourceNames,
+        node: this.nodeSent
+          ? undefined
+          : { id: this.options.nodeId, cluster: this.options.nodeCluster },
+      },
+      stream.headroom,
+    );
     this.nodeSent = true;
     this.options.counters.requests++;
-    this.options.counters.bytesSent += framed.length;
-    this.stream.write(framed);
+    this.options.counters.bytesSent += framed.length - stream.headroom;
+    stream.write(framed);
   }
 }
 

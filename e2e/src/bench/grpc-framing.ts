@@ -1,8 +1,8 @@
 /**
  * gRPC's length-prefixed message framing (gRPC over HTTP/2, "Length-Prefixed-Message"): one byte
  * compressed flag, a 4-byte big-endian length, then the message. The benchmark's simulated proxies
- * speak it directly over node:http2 so that each client costs one session and one stream, not a
- * grpc-js channel with its timers and resolver.
+ * speak it directly over one HTTP/2 stream (h2-stream.ts) so that each client costs one
+ * connection and one stream, not a grpc-js channel with its timers and resolver.
  */
 
 /** Frames one uncompressed message. */

@@ -19,6 +19,7 @@ function ms(value: number): string {
 type Row = [label: string, value: (r: FanoutReport) => string];
 
 const ROWS: Row[] = [
+  ["clients' HTTP/2 client", (r) => r.h2],
   [
     'clients ready / failed',
     (r) => (r.connect ? `${r.connect.ready} / ${r.connect.failed}` : 'n/a'),

@@ -13,10 +13,12 @@ import { runFanout, type FanoutReport } from './xds-fanout.js';
 const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters 4] [--endpoints 3]
                  [--debounce-ms 100] [--settle-ms 2000] [--update-timeout-s 60] [--budget-s N]
                  [--replicas 1] [--store sqlite|etcd] [--etcd HOST:PORT[,HOST:PORT...]]
-                 [--cpu-prof] [--out-dir bench-results]
+                 [--h2 raw|node] [--cpu-prof] [--out-dir bench-results]
   --replicas N   control-plane replicas sharing the store; clients are split round-robin and the
                  apply goes through the first (N > 1 needs --store etcd)
-  --store etcd   an etcd store: a member started by the bench (etcd-server), or --etcd's cluster`;
+  --store etcd   an etcd store: a member started by the bench (etcd-server), or --etcd's cluster
+  --h2 raw       the simulated proxies' HTTP/2 client: a minimal one on plain sockets (default),
+                 or node for node:http2's client sessions`;
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -40,6 +42,7 @@ async function main(): Promise<number> {
       replicas: { type: 'string' },
       store: { type: 'string' },
       etcd: { type: 'string' },
+      h2: { type: 'string', default: 'raw' },
       'cpu-prof': { type: 'boolean', default: false },
       'out-dir': { type: 'string', default: path.join(ROOT, 'bench-results') },
       help: { type: 'boolean', default: false },
@@ -62,6 +65,8 @@ async function main(): Promise<number> {
     throw new Error(`--store: expected sqlite or etcd, got "${store}"`);
   if (store === 'sqlite' && (replicas > 1 || etcdEndpoints))
     throw new Error('--store sqlite: one replica only and no --etcd (use --store etcd)');
+  const h2 = values.h2;
+  if (h2 !== 'raw' && h2 !== 'node') throw new Error(`--h2: expected raw or node, got "${h2}"`);
   // Single-replica SQLite runs keep their historical file names.
   const variant = store === 'sqlite' ? '' : `-r${replicas}-etcd`;
   const outDir = path.resolve(values['out-dir']);
@@ -76,6 +81,7 @@ async function main(): Promise<number> {
     if (cpuProfDir) fs.mkdirSync(cpuProfDir, { recursive: true });
     const report = await runFanout({
       clients,
+      h2,
       replicas,
       store,
       etcdEndpoints,

@@ -176,9 +176,10 @@ export class XdsCodec {
 
   /**
    * A DiscoveryRequest as a gRPC frame (5-byte length prefix included), written into one
-   * buffer: version_info = 1, node = 2, resource_names = 3, type_url = 4, response_nonce = 5.
+   * buffer after `headroom` bytes left free for the transport's framing: version_info = 1,
+   * node = 2, resource_names = 3, type_url = 4, response_nonce = 5.
    */
-  frameRequest(fields: RequestFields): Buffer {
+  frameRequest(fields: RequestFields, headroom = 0): Buffer {
     const { typeUrl, versionInfo, responseNonce, resourceNames, node } = fields;
     const versionLength = Buffer.byteLength(versionInfo);
     const typeLength = Buffer.byteLength(typeUrl);
@@ -191,10 +192,10 @@ export class XdsCodec {
       const length = Buffer.byteLength(name);
       size += 1 + varintSize(length) + length;
     }
-    const w = new Writer(Buffer.allocUnsafe(5 + size));
-    w.buffer[0] = 0;
-    w.buffer.writeUInt32BE(size, 1);
-    w.offset = 5;
+    const w = new Writer(Buffer.allocUnsafe(headroom + 5 + size));
+    w.buffer[headroom] = 0;
+    w.buffer.writeUInt32BE(size, headroom + 1);
+    w.offset = headroom + 5;
     w.string(1, versionInfo, versionLength);
     if (node) {
       w.header(2, nodeLength);

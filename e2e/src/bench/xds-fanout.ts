@@ -30,10 +30,13 @@ import {
 } from './management-client.js';
 import { sampleProcess, type ProcSample } from './proc-stats.js';
 import { Deadline, Progress, RunAborted, sleep } from './run-control.js';
+import type { H2ClientKind } from './h2-stream.js';
 import { TYPE_URL, XdsCodec } from './xds-codec.js';
 
 export interface FanoutOptions extends BenchConfigOptions {
   readonly clients: number;
+  /** The simulated clients' HTTP/2 client (h2-stream.ts). */
+  readonly h2: H2ClientKind;
   /** Control-plane replicas sharing one store; client i connects to replica i mod replicas. */
   readonly replicas: number;
   /** `sqlite` (one replica only) or `etcd` (a member started here unless `etcdEndpoints`). */
@@ -61,6 +64,8 @@ export interface FanoutOptions extends BenchConfigOptions {
 /** Phase sections are absent when the run stopped before reaching that phase. */
 export interface FanoutReport {
   readonly clients: number;
+  /** The simulated clients' HTTP/2 client. */
+  readonly h2: H2ClientKind;
   readonly startedAt: string;
   readonly machine: {
     nproc: number;
@@ -350,6 +355,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
   const updateReplicas: number[] = [];
   const report: { -readonly [K in keyof FanoutReport]?: FanoutReport[K] } = {
     clients: options.clients,
+    h2: options.h2,
     startedAt,
     machine: machine(),
   };
@@ -415,6 +421,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
           codec,
           counters,
           events,
+          h2: options.h2,
         });
         clients.push(client);
         replicaOf.set(client, i % cps.length);
