@@ -16,69 +16,13 @@
  * another copy (grpc-lite's `writeFrame`); the one-shot Fetch methods write plain objects.
  */
 
-/** Wire type 2 (length-delimited) tag of `field`. Every field written here is length-delimited. */
-function tag(field: number): number {
-  return (field << 3) | 2;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size += 1;
-  }
-  return size;
-}
-
-/** A growable-free writer over a buffer sized exactly in advance. */
-class Writer {
-  offset = 0;
-  constructor(readonly buffer: Buffer) {}
-
-  varint(value: number): void {
-    while (value >= 0x80) {
-      this.buffer[this.offset++] = (value & 0x7f) | 0x80;
-      value = Math.floor(value / 128);
-    }
-    this.buffer[this.offset++] = value;
-  }
-
-  /** A length-delimited field whose payload is `bytes`. */
-  bytes(field: number, bytes: Uint8Array): void {
-    this.buffer[this.offset++] = tag(field);
-    this.varint(bytes.byteLength);
-    this.buffer.set(bytes, this.offset);
-    this.offset += bytes.byteLength;
-  }
-
-  /** A header of a length-delimited field whose payload the caller writes next. */
-  header(field: number, length: number): void {
-    this.buffer[this.offset++] = tag(field);
-    this.varint(length);
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.buffer.set(bytes, this.offset);
-    this.offset += bytes.byteLength;
-  }
-
-  done(): Buffer {
-    if (this.offset !== this.buffer.byteLength)
-      throw new Error(`xds encoder: wrote ${this.offset} of ${this.buffer.byteLength} bytes`);
-    return this.buffer;
-  }
-}
-
-/** Size of a length-delimited field (fields below 16, so a one-byte tag) with payload `length`. */
-function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
+import { lengthDelimitedSize, ProtoWriter } from '@ferry/shared/proto-writer';
 
 /** A string field's bytes (empty strings are omitted, as proto3 does). */
 function stringField(field: number, value: string): Buffer {
   if (value === '') return Buffer.alloc(0);
   const bytes = Buffer.from(value, 'utf8');
-  const w = new Writer(Buffer.allocUnsafe(fieldSize(bytes.byteLength)));
+  const w = new ProtoWriter(Buffer.allocUnsafe(lengthDelimitedSize(bytes.byteLength)));
   w.bytes(field, bytes);
   return w.done();
 }
@@ -96,10 +40,13 @@ export interface EncodableDeltaResource {
 
 /** Encoded `Any { type_url = 1, value = 2 }` payload size and writer. */
 function anyPayloadSize(typeUrlBytes: number, valueBytes: number): number {
-  return (typeUrlBytes ? fieldSize(typeUrlBytes) : 0) + (valueBytes ? fieldSize(valueBytes) : 0);
+  return (
+    (typeUrlBytes ? lengthDelimitedSize(typeUrlBytes) : 0) +
+    (valueBytes ? lengthDelimitedSize(valueBytes) : 0)
+  );
 }
 
-function writeAny(w: Writer, typeUrl: Buffer, value: Uint8Array): void {
+function writeAny(w: ProtoWriter, typeUrl: Buffer, value: Uint8Array): void {
   if (typeUrl.byteLength) w.bytes(1, typeUrl);
   if (value.byteLength) w.bytes(2, value);
 }
@@ -130,9 +77,11 @@ export function encodeSotwBody(
   const typeField = stringField(4, typeUrl);
   let size = versionField.byteLength + typeField.byteLength;
   for (const r of resources) {
-    size += fieldSize(anyPayloadSize(utf8TypeUrl(r.type_url).byteLength, r.value.byteLength));
+    size += lengthDelimitedSize(
+      anyPayloadSize(utf8TypeUrl(r.type_url).byteLength, r.value.byteLength),
+    );
   }
-  const w = new Writer(Buffer.allocUnsafe(size));
+  const w = new ProtoWriter(Buffer.allocUnsafe(size));
   w.raw(versionField);
   for (const r of resources) {
     const url = utf8TypeUrl(r.type_url);
@@ -149,7 +98,7 @@ export function encodeSotwBody(
  */
 export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
   const inner = stringField(1, identifier);
-  const w = new Writer(Buffer.allocUnsafe(fieldSize(inner.byteLength)));
+  const w = new ProtoWriter(Buffer.allocUnsafe(lengthDelimitedSize(inner.byteLength)));
   w.bytes(field, inner);
   return w.done();
 }
@@ -158,8 +107,8 @@ export function encodeControlPlane(field: 6 | 7, identifier: string): Buffer {
 export const GRPC_PREFIX = 5;
 
 /** A buffer for one framed message of `length` bytes, its prefix written. */
-function framedWriter(length: number): Writer {
-  const w = new Writer(Buffer.allocUnsafe(GRPC_PREFIX + length));
+function framedWriter(length: number): ProtoWriter {
+  const w = new ProtoWriter(Buffer.allocUnsafe(GRPC_PREFIX + length));
   w.buffer[0] = 0;
   w.buffer.writeUInt32BE(length, 1);
   w.offset = GRPC_PREFIX;
@@ -173,7 +122,9 @@ function framedWriter(length: number): Writer {
  */
 export function frameSotwResponse(body: Buffer, nonce: string, controlPlane: Buffer): Buffer {
   const nonceLength = nonce.length;
-  const w = framedWriter(body.byteLength + fieldSize(nonceLength) + controlPlane.byteLength);
+  const w = framedWriter(
+    body.byteLength + lengthDelimitedSize(nonceLength) + controlPlane.byteLength,
+  );
   w.raw(body);
   w.header(5, nonceLength);
   w.offset += w.buffer.write(nonce, w.offset, nonceLength, 'latin1');
@@ -188,10 +139,10 @@ export function encodeDeltaEntry(r: EncodableDeltaResource): Buffer {
   const url = utf8TypeUrl(r.resource.type_url);
   const anySize = anyPayloadSize(url.byteLength, r.resource.value.byteLength);
   const payload =
-    (version.byteLength ? fieldSize(version.byteLength) : 0) +
-    fieldSize(anySize) +
-    (name.byteLength ? fieldSize(name.byteLength) : 0);
-  const w = new Writer(Buffer.allocUnsafe(fieldSize(payload)));
+    (version.byteLength ? lengthDelimitedSize(version.byteLength) : 0) +
+    lengthDelimitedSize(anySize) +
+    (name.byteLength ? lengthDelimitedSize(name.byteLength) : 0);
+  const w = new ProtoWriter(Buffer.allocUnsafe(lengthDelimitedSize(payload)));
   w.header(2, payload);
   if (version.byteLength) w.bytes(1, version);
   w.header(2, anySize);
@@ -219,7 +170,7 @@ export function frameDeltaResponse(
     typeField.byteLength +
     nonceField.byteLength +
     controlPlane.byteLength;
-  for (const b of removedBytes) size += fieldSize(b.byteLength);
+  for (const b of removedBytes) size += lengthDelimitedSize(b.byteLength);
   for (const entry of entries) size += entry.byteLength;
   const w = framedWriter(size);
   w.raw(versionField);

@@ -10,6 +10,12 @@
  * codec's unit tests check both directions against protobuf-es.
  */
 import { decodeBinary, messageSchemaForTypeUrl, messageToJson, type JsonValue } from '@ferry/proto';
+import {
+  lengthDelimitedSize,
+  lengthDelimitedTag,
+  ProtoWriter,
+  varintSize,
+} from '@ferry/shared/proto-writer';
 
 export const ADS_PATH =
   '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
@@ -47,50 +53,11 @@ export interface DecodedResponse {
   readonly resources: readonly PackedResource[];
 }
 
-/** Wire type 2 (length-delimited) tag of `field`, one byte for the fields below 16. */
-function tag(field: number): number {
-  return (field << 3) | 2;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value >>>= 7;
-    size++;
-  }
-  return size;
-}
+const tag = lengthDelimitedTag;
 
 /** Bytes of a length-delimited field holding `length` bytes (empty fields are left out). */
 function fieldSize(length: number): number {
-  return length === 0 ? 0 : 1 + varintSize(length) + length;
-}
-
-/** Writes length-delimited fields into a buffer sized in advance. */
-class Writer {
-  offset = 0;
-  constructor(readonly buffer: Buffer) {}
-
-  varint(value: number): void {
-    while (value >= 0x80) {
-      this.buffer[this.offset++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    this.buffer[this.offset++] = value;
-  }
-
-  /** A string field whose UTF-8 length is `length`; omitted when empty, as proto3 does. */
-  string(field: number, value: string, length: number): void {
-    if (length === 0) return;
-    this.buffer[this.offset++] = tag(field);
-    this.varint(length);
-    this.offset += this.buffer.write(value, this.offset, length, 'utf8');
-  }
-
-  header(field: number, length: number): void {
-    this.buffer[this.offset++] = tag(field);
-    this.varint(length);
-  }
+  return length === 0 ? 0 : lengthDelimitedSize(length);
 }
 
 /** Node = 2 of a request: id = 1, cluster = 2, user_agent_name = 6. */
@@ -192,7 +159,7 @@ export class XdsCodec {
       const length = Buffer.byteLength(name);
       size += 1 + varintSize(length) + length;
     }
-    const w = new Writer(Buffer.allocUnsafe(headroom + 5 + size));
+    const w = new ProtoWriter(Buffer.allocUnsafe(headroom + 5 + size));
     w.buffer[headroom] = 0;
     w.buffer.writeUInt32BE(size, headroom + 1);
     w.offset = headroom + 5;
