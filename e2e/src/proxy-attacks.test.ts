@@ -24,6 +24,7 @@ import {
   type Json,
   type Proxy,
 } from './harness.js';
+import { http2Frame } from '@ferry/shared/http2-frame';
 
 const T = 'type.googleapis.com/';
 const HCM = `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
@@ -249,14 +250,7 @@ const FLAG_END_HEADERS = 0x4;
 const NGHTTP2_CANCEL = 0x8;
 const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
+const frame = http2Frame;
 
 /** HPACK: GET, http, /, and :authority "site" as a literal without indexing. */
 const REQUEST_BLOCK = Buffer.from([0x82, 0x86, 0x84, 0x01, 0x04, ...Buffer.from('site')]);

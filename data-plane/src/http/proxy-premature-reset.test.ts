@@ -21,6 +21,7 @@ import {
   until,
   type Backend,
 } from './proxy-test-fixtures.js';
+import { http2Frame } from '@ferry/shared/http2-frame';
 
 const HEADERS = 0x1;
 const DATA = 0x0;
@@ -32,14 +33,7 @@ const END_HEADERS = 0x4;
 const CANCEL = 0x8;
 const ENHANCE_YOUR_CALM = 0xb;
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
+const frame = http2Frame;
 
 /** HPACK: GET, http, a literal :path, :authority "h" (literals without indexing). */
 function requestBlock(path: string): Buffer {

@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import { http2Frame } from '@ferry/shared/http2-frame';
 import { openGrpcStream, type GrpcStream, type H2ClientKind } from './h2-stream.js';
 
 const PATH = '/test.Service/Call';
@@ -159,14 +160,7 @@ for (const kind of ['raw', 'node'] as const) {
 }
 
 test('raw client: reads padded DATA and frames split across reads', async () => {
-  const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
-    const header = Buffer.alloc(9);
-    header.writeUIntBE(payload.length, 0, 3);
-    header[3] = type;
-    header[4] = flags;
-    header.writeUInt32BE(id, 5);
-    return Buffer.concat([header, payload]);
-  };
+  const frame = http2Frame;
   const bytes = Buffer.concat([
     frame(0x4, 0, 0, Buffer.alloc(0)), // SETTINGS
     frame(0x0, 0x8, 1, Buffer.concat([Buffer.from([3]), Buffer.from('hello'), Buffer.alloc(3)])),

@@ -17,6 +17,7 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
+import { FRAME_HEADER_SIZE, http2Frame, writeFrameHeader } from '@ferry/shared/http2-frame';
 
 export type H2ClientKind = 'raw' | 'node';
 
@@ -106,7 +107,7 @@ class NodeHttp2Stream implements GrpcStream {
 
 // ----------------------------------------------------------------------------------------- raw
 
-const FRAME_HEADER = 9;
+const FRAME_HEADER = FRAME_HEADER_SIZE;
 const FrameType = {
   DATA: 0x0,
   HEADERS: 0x1,
@@ -131,27 +132,6 @@ const RECEIVE_WINDOW = 256 * 1024 * 1024;
 /** The stream this client opens (the first client-initiated stream). */
 const STREAM_ID = 1;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-function frameHeader(
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  type: number,
-  flags: number,
-  streamId: number,
-): void {
-  buffer.writeUIntBE(length, offset, 3);
-  buffer[offset + 3] = type;
-  buffer[offset + 4] = flags;
-  buffer.writeUInt32BE(streamId, offset + 5);
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-  frameHeader(out, 0, payload.length, type, flags, streamId);
-  payload.copy(out, FRAME_HEADER);
-  return out;
-}
 
 /** An HPACK integer with an `n`-bit prefix whose other bits are `first` (RFC 7541 §5.1). */
 function hpackInteger(value: number, n: number, first: number): number[] {
@@ -206,15 +186,15 @@ function opening(authority: string, path: string): Buffer {
   increment.writeUInt32BE(RECEIVE_WINDOW - DEFAULT_WINDOW, 0);
   bytes = Buffer.concat([
     PREFACE,
-    frame(FrameType.SETTINGS, 0, 0, settings),
-    frame(FrameType.WINDOW_UPDATE, 0, 0, increment),
-    frame(FrameType.HEADERS, END_HEADERS, STREAM_ID, requestHeaderBlock(authority, path)),
+    http2Frame(FrameType.SETTINGS, 0, 0, settings),
+    http2Frame(FrameType.WINDOW_UPDATE, 0, 0, increment),
+    http2Frame(FrameType.HEADERS, END_HEADERS, STREAM_ID, requestHeaderBlock(authority, path)),
   ]);
   openings.set(key, bytes);
   return bytes;
 }
 
-const SETTINGS_ACK = frame(FrameType.SETTINGS, ACK, 0, Buffer.alloc(0));
+const SETTINGS_ACK = http2Frame(FrameType.SETTINGS, ACK, 0, Buffer.alloc(0));
 
 /** One cleartext HTTP/2 connection with one client stream; see the module comment. */
 export class RawH2Stream implements GrpcStream {
@@ -256,7 +236,7 @@ export class RawH2Stream implements GrpcStream {
       this.#fail(new Error(`a message of ${length} bytes is over one DATA frame (not supported)`));
       return;
     }
-    frameHeader(buffer, 0, length, FrameType.DATA, 0, STREAM_ID);
+    writeFrameHeader(buffer, 0, length, FrameType.DATA, 0, STREAM_ID);
     if (this.#queued.length > 0 || !this.#trySend(buffer)) this.#queued.push(buffer);
   }
 
@@ -340,7 +320,7 @@ export class RawH2Stream implements GrpcStream {
         this.#flushQueued();
         return;
       case FrameType.PING:
-        if ((flags & ACK) === 0) this.#socket.write(frame(FrameType.PING, ACK, 0, payload));
+        if ((flags & ACK) === 0) this.#socket.write(http2Frame(FrameType.PING, ACK, 0, payload));
         return;
       case FrameType.GOAWAY:
         return this.#fail(new Error(`GOAWAY ${payload.readUInt32BE(4)}`));
@@ -366,8 +346,8 @@ export class RawH2Stream implements GrpcStream {
     this.#received = 0;
     this.#socket.write(
       Buffer.concat([
-        frame(FrameType.WINDOW_UPDATE, 0, 0, increment),
-        frame(FrameType.WINDOW_UPDATE, 0, STREAM_ID, increment),
+        http2Frame(FrameType.WINDOW_UPDATE, 0, 0, increment),
+        http2Frame(FrameType.WINDOW_UPDATE, 0, STREAM_ID, increment),
       ]),
     );
   }
