@@ -78,6 +78,26 @@ const ROWS: Row[] = [
     (r) => (r.update ? `${r.update.benchProcessCpuSeconds} s` : 'n/a'),
   ],
   [
+    'each update: apply → ACK p99',
+    (r) => (r.updates ? r.updates.map((u) => ms(u.applyToAck.p99Ms)).join(', ') : 'n/a'),
+  ],
+  [
+    'each update: control-plane / client CPU',
+    (r) =>
+      r.updates
+        ? r.updates.map((u) => `${u.cpuSeconds} / ${u.benchProcessCpuSeconds} s`).join(', ')
+        : 'n/a',
+  ],
+  [
+    'each update: all ACKed, content checked',
+    (r) =>
+      r.updates
+        ? r.updates
+            .map((u) => (u.acked === u.expected && u.contentVerified ? 'yes' : 'NO'))
+            .join(', ')
+        : 'n/a',
+  ],
+  [
     'update: other responses (should be 0)',
     (r) => (r.update ? JSON.stringify(r.update.otherResponses) : 'n/a'),
   ],

@@ -13,10 +13,12 @@ import { runFanout, type FanoutReport } from './xds-fanout.js';
 const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters 4] [--endpoints 3]
                  [--debounce-ms 100] [--settle-ms 2000] [--update-timeout-s 60] [--budget-s N]
                  [--replicas 1] [--store sqlite|etcd] [--etcd HOST:PORT[,HOST:PORT...]]
-                 [--h2 raw|node] [--cpu-prof] [--out-dir bench-results]
+                 [--updates 3] [--h2 raw|node] [--cpu-prof] [--out-dir bench-results]
   --replicas N   control-plane replicas sharing the store; clients are split round-robin and the
                  apply goes through the first (N > 1 needs --store etcd)
   --store etcd   an etcd store: a member started by the bench (etcd-server), or --etcd's cluster
+  --updates N    endpoint changes, one after another (the first is the one profiled and counted
+                 in bytes); the table shows the first and each update's p99 and CPU
   --h2 raw       the simulated proxies' HTTP/2 client: a minimal one on plain sockets (default),
                  or node for node:http2's client sessions`;
 
@@ -43,6 +45,7 @@ async function main(): Promise<number> {
       store: { type: 'string' },
       etcd: { type: 'string' },
       h2: { type: 'string', default: 'raw' },
+      updates: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'out-dir': { type: 'string', default: path.join(ROOT, 'bench-results') },
       help: { type: 'boolean', default: false },
@@ -82,6 +85,7 @@ async function main(): Promise<number> {
     const report = await runFanout({
       clients,
       h2,
+      updates: Math.max(1, positiveInt('updates', values.updates, 3)),
       replicas,
       store,
       etcdEndpoints,

@@ -46,6 +46,11 @@ export interface FanoutOptions extends BenchConfigOptions {
   /** Clients started together; the next batch starts when this one has its initial config. */
   readonly batchSize: number;
   readonly batchTimeoutMs: number;
+  /**
+   * Endpoint changes applied one after another (each moves the endpoint there or back), each
+   * once every client has ACKed the previous one and UPDATE_PAUSE_MS have passed.
+   */
+  readonly updates: number;
   /** Passed as `--debounce-ms` when the control plane accepts it. */
   readonly debounceMs: number;
   /** Quiet time before memory samples, so allocation churn from connecting settles. */
@@ -59,6 +64,25 @@ export interface FanoutOptions extends BenchConfigOptions {
    */
   readonly cpuProfDir?: string;
   readonly log: (line: string) => void;
+}
+
+export interface UpdateSummary {
+  readonly expected: number;
+  readonly acked: number;
+  readonly applyHttpMs: number;
+  /** Just before the apply request → the client wrote its ACK of the new EDS version. */
+  readonly applyToAck: LatencySummary;
+  /** The apply's HTTP response arrived → the client wrote its ACK (negative: ACKed earlier). */
+  readonly responseToAck?: LatencySummary;
+  /** With several replicas: `responseToAck` of the clients of each replica, in replica order. */
+  readonly responseToAckByReplica?: LatencySummary[];
+  readonly contentVerified: boolean;
+  readonly cpuSeconds: number;
+  /** CPU of this (client) process over the same interval: the clients share the machine. */
+  readonly benchProcessCpuSeconds: number;
+  /** Responses of other types received while the update was in flight (should be 0). */
+  readonly otherResponses: Record<string, number>;
+  readonly timedOut: boolean;
 }
 
 /** Phase sections are absent when the run stopped before reaching that phase. */
@@ -99,24 +123,10 @@ export interface FanoutReport {
     readonly peakRssDuringUpdateBytes: number;
     readonly benchProcessRssBytes: number;
   };
-  readonly update?: {
-    readonly expected: number;
-    readonly acked: number;
-    readonly applyHttpMs: number;
-    /** Just before the apply request → the client wrote its ACK of the new EDS version. */
-    readonly applyToAck: LatencySummary;
-    /** The apply's HTTP response arrived → the client wrote its ACK (negative: ACKed earlier). */
-    readonly responseToAck?: LatencySummary;
-    /** With several replicas: `responseToAck` of the clients of each replica, in replica order. */
-    readonly responseToAckByReplica?: LatencySummary[];
-    readonly contentVerified: boolean;
-    readonly cpuSeconds: number;
-    /** CPU of this (client) process over the same interval: the clients share the machine. */
-    readonly benchProcessCpuSeconds: number;
-    /** Responses of other types received while the update was in flight (should be 0). */
-    readonly otherResponses: Record<string, number>;
-    readonly timedOut: boolean;
-  };
+  /** The first update (the one profiled with --cpu-prof; `bytes` counts it). */
+  readonly update?: UpdateSummary;
+  /** Every update, in order (the first is `update`). */
+  readonly updates?: UpdateSummary[];
   readonly bytes?: {
     readonly source: string;
     readonly clientReceivedInitial: number;
@@ -137,6 +147,12 @@ export interface FanoutReport {
   readonly profiles?: { connect?: ProfileSummary; update?: ProfileSummary };
   readonly aborted?: string;
 }
+
+/**
+ * Between two updates: the replicas finish reading the last ACKs of the previous one (written
+ * by then, but maybe not yet read) before the next apply starts the clock.
+ */
+const UPDATE_PAUSE_MS = 1000;
 
 const SHORT_TYPE: Record<string, string> = {
   [TYPE_URL.cluster]: 'CDS',
@@ -305,12 +321,14 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
 
   // Update-phase state, set just before the apply request.
   let updateStartMs = -1;
-  const edsVersionAtUpdate = new Map<AdsClient, string>();
-  const updateLatencies: number[] = [];
-  const updated = new Set<AdsClient>();
+  let edsVersionAtUpdate = new Map<AdsClient, string>();
+  let updateLatencies: number[] = [];
+  let updated = new Set<AdsClient>();
+  /** Whether the update in flight moves the endpoint to the updated port (or back). */
+  let movesEndpoint = true;
   /** Clients that were expected to ACK the update but failed before they did. */
   let lostDuringUpdate = 0;
-  const otherResponses: Record<string, number> = {};
+  let otherResponses: Record<string, number> = {};
   let contentVerified = false;
 
   const events: AdsClientEvents = {
@@ -323,7 +341,8 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
         version !== before &&
         !updated.has(client)
       ) {
-        if (updated.size === 0) contentVerified = hasUpdatedEndpoint(codec.resourcesJson(response));
+        if (updated.size === 0)
+          contentVerified = hasUpdatedEndpoint(codec.resourcesJson(response)) === movesEndpoint;
         updated.add(client);
         updateLatencies.push(atMs - updateStartMs);
         updateReplicas.push(replicaOf.get(client) ?? 0);
@@ -352,7 +371,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
   let etcd: EtcdCluster | undefined;
   /** Replica index of each client, and of each entry of updateLatencies. */
   const replicaOf = new Map<AdsClient, number>();
-  const updateReplicas: number[] = [];
+  let updateReplicas: number[] = [];
   const report: { -readonly [K in keyof FanoutReport]?: FanoutReport[K] } = {
     clients: options.clients,
     h2: options.h2,
@@ -469,70 +488,95 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
     };
     report.memory = memory;
 
-    // The update: one apply that changes one endpoint of one cluster.
-    for (const client of live)
-      edsVersionAtUpdate.set(client, client.ackedVersion(TYPE_URL.endpoint));
+    // The updates: each an apply that changes one endpoint of one cluster (there, then back).
     const countersBefore = await readAllCounters(cps);
     const receivedBefore = counters.bytesReceived;
-    const rssSampler = setInterval(() => {
-      const sample = trySample(pids);
-      if (sample)
-        memory.peakRssDuringUpdateBytes = Math.max(
-          memory.peakRssDuringUpdateBytes,
-          sample.rssBytes,
+    let receivedUpdate = 0;
+    let countersAfter: Awaited<ReturnType<typeof readAllCounters>> = undefined;
+    const updates: UpdateSummary[] = [];
+    report.updates = updates;
+    for (let u = 0; u < options.updates && !timedOutUpdate; u++) {
+      if (u > 0) await deadline.race(sleep(UPDATE_PAUSE_MS), 'the pause between updates');
+      movesEndpoint = u % 2 === 0;
+      edsVersionAtUpdate = new Map();
+      for (const client of clients)
+        if (client.isLive()) edsVersionAtUpdate.set(client, client.ackedVersion(TYPE_URL.endpoint));
+      updateLatencies = [];
+      updateReplicas = [];
+      updated = new Set();
+      lostDuringUpdate = 0;
+      otherResponses = {};
+      contentVerified = false;
+      const rssSampler = setInterval(() => {
+        const sample = trySample(pids);
+        if (sample)
+          memory.peakRssDuringUpdateBytes = Math.max(
+            memory.peakRssDuringUpdateBytes,
+            sample.rssBytes,
+          );
+      }, 50);
+      if (u === 0) profiler.start();
+      const cpuBefore = sampleAll(pids);
+      const benchCpuBefore = process.cpuUsage();
+      updateStartMs = performance.now();
+      let applyHttpMs = NaN;
+      try {
+        await deadline.race(
+          applyResources(
+            cp.apiUrl,
+            'default',
+            movesEndpoint ? updatedConfig(options) : baseConfig(options),
+          ),
+          'the update apply',
         );
-    }, 50);
-    profiler.start();
-    const cpuBefore = sampleAll(pids);
-    const benchCpuBefore = process.cpuUsage();
-    updateStartMs = performance.now();
-    let applyHttpMs = NaN;
-    try {
-      await deadline.race(
-        applyResources(cp.apiUrl, 'default', updatedConfig(options)),
-        'the update apply',
+        applyHttpMs = performance.now() - updateStartMs;
+        // O(1) per check: it runs on every client event.
+        await deadline.race(
+          progress.until(() => updated.size + lostDuringUpdate >= edsVersionAtUpdate.size),
+          'every client to ACK the update',
+          options.updateTimeoutMs,
+        );
+      } catch (err) {
+        if (deadline.abortedReason || !(err instanceof RunAborted)) throw err;
+        timedOutUpdate = true;
+        options.log(`update ${u + 1}: ${(err as Error).message}`);
+      } finally {
+        clearInterval(rssSampler);
+      }
+      const cpuAfter = sampleAll(pids);
+      const benchCpu = process.cpuUsage(benchCpuBefore);
+      if (u === 0) {
+        profiles.update = await profiler.stop('update', deadline);
+        receivedUpdate = counters.bytesReceived - receivedBefore;
+        countersAfter = await readAllCounters(cps);
+      }
+      const latencies = updateLatencies;
+      const replicasOf = updateReplicas;
+      updates.push({
+        expected: edsVersionAtUpdate.size,
+        acked: updated.size,
+        applyHttpMs: round(applyHttpMs, 1),
+        applyToAck: summarize(latencies),
+        responseToAck: summarize(latencies.map((ms) => ms - applyHttpMs)),
+        responseToAckByReplica:
+          cps.length > 1
+            ? cps.map((_, r) =>
+                summarize(
+                  latencies.filter((_ms, k) => replicasOf[k] === r).map((ms) => ms - applyHttpMs),
+                ),
+              )
+            : undefined,
+        contentVerified,
+        cpuSeconds: round(cpuAfter.cpuSeconds - cpuBefore.cpuSeconds, 2),
+        benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+        otherResponses,
+        timedOut: timedOutUpdate,
+      });
+      report.update = updates[0];
+      options.log(
+        `update ${u + 1}/${options.updates}: apply → ACK p99 ${updates[u]!.applyToAck.p99Ms} ms`,
       );
-      applyHttpMs = performance.now() - updateStartMs;
-      // O(1) per check: it runs on every client event.
-      await deadline.race(
-        progress.until(() => updated.size + lostDuringUpdate >= edsVersionAtUpdate.size),
-        'every client to ACK the update',
-        options.updateTimeoutMs,
-      );
-    } catch (err) {
-      if (deadline.abortedReason || !(err instanceof RunAborted)) throw err;
-      timedOutUpdate = true;
-      options.log(`update: ${(err as Error).message}`);
-    } finally {
-      clearInterval(rssSampler);
     }
-    const cpuAfter = sampleAll(pids);
-    const benchCpu = process.cpuUsage(benchCpuBefore);
-    profiles.update = await profiler.stop('update', deadline);
-    const receivedUpdate = counters.bytesReceived - receivedBefore;
-    const countersAfter = await readAllCounters(cps);
-    report.update = {
-      expected: edsVersionAtUpdate.size,
-      acked: updated.size,
-      applyHttpMs: round(applyHttpMs, 1),
-      applyToAck: summarize(updateLatencies),
-      responseToAck: summarize(updateLatencies.map((ms) => ms - applyHttpMs)),
-      responseToAckByReplica:
-        cps.length > 1
-          ? cps.map((_, r) =>
-              summarize(
-                updateLatencies
-                  .filter((_ms, k) => updateReplicas[k] === r)
-                  .map((ms) => ms - applyHttpMs),
-              ),
-            )
-          : undefined,
-      contentVerified,
-      cpuSeconds: round(cpuAfter.cpuSeconds - cpuBefore.cpuSeconds, 2),
-      benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
-      otherResponses,
-      timedOut: timedOutUpdate,
-    };
     report.bytes = {
       source: countersAfter
         ? `control plane ${countersAfter.path} and client-side DATA bytes`
