@@ -158,6 +158,29 @@ SecRule ARGS_POST "@rx ^b$" "id:93,phase:2,pass,nolog,setvar:tx.a2=1"
     assert.deepEqual(set, ['', '1', '', '1']);
   });
 
+  test('single-valued variables: read by slot, set anew by each phase, excluded as named', () => {
+    const rs = compile(`
+SecRule REQUEST_FILENAME "@streq /a" "id:110,phase:1,pass,nolog,setvar:tx.f=1"
+SecRule REQUEST_BODY "@rx ^x=1$" "id:111,phase:1,pass,nolog,setvar:tx.b1=1"
+SecRule REQUEST_BODY "@rx ^x=1$" "id:112,phase:2,pass,nolog,setvar:tx.b2=1"
+SecRule &REQUEST_BODY "@eq 1" "id:113,phase:2,pass,nolog,setvar:tx.n=1"
+SecRule REQUEST_METHOD|!REQUEST_METHOD "@streq POST" "id:114,phase:1,pass,nolog,setvar:tx.m1=1"
+SecRule REQUEST_METHOD "@streq POST" "id:115,phase:1,pass,nolog,setvar:tx.m2=1"
+SecRule ARGS:off "@streq 1" "id:116,phase:1,pass,nolog,ctl:ruleRemoveTargetById=117;REQUEST_METHOD"
+SecRule REQUEST_METHOD "@streq POST" "id:117,phase:1,pass,nolog,setvar:tx.m3=1"
+SecRule MATCHED_VAR "@streq POST" "id:118,phase:1,pass,nolog,setvar:tx.mv=1"
+SecRule RESPONSE_STATUS "@eq 404" "id:119,phase:3,pass,nolog,setvar:tx.s=1"
+`);
+    const read = (tx: WafTransaction): string[] =>
+      ['f', 'b1', 'b2', 'n', 'm1', 'm2', 'm3', 'mv', 's'].map((k) => tx.macroValue('TX', k));
+    const post = request('/a', [['Content-Type', 'application/x-www-form-urlencoded']], 'POST');
+    const tx = run(rs, post, 'x=1');
+    tx.processResponseHeaders(404, 'HTTP/1.1', []);
+    assert.deepEqual(read(tx), ['1', '', '1', '1', '', '1', '1', '1', '1']);
+    const off = run(rs, { ...post, uri: '/b?off=1' }, 'x=2');
+    assert.deepEqual(read(off), ['', '', '', '1', '', '1', '', '', '']);
+  });
+
   test('@ipMatch answers each address on its own', () => {
     const rs = compile(`
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"

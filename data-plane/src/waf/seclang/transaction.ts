@@ -25,6 +25,7 @@ import { PersistentCollections } from './persistent.js';
 import { buildPrograms, JUMP, SEED, type Probe, type Programs } from './rule-program.js';
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
+import { HELD_SCALARS, HELD_SCALAR_SLOT } from './variables.js';
 
 export interface Intervention {
   readonly status: number;
@@ -145,25 +146,34 @@ const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
 /** The probe's limits: it runs single rules outside any phase. */
 const NO_LIMITS: WafLimits = { regexInspectionBytes: 0, timeBudgetMs: 0 };
 
-/** Single-valued variables, with the value list each yields kept until it is set again. */
+/**
+ * The single-valued variables a transaction holds (HELD_SCALARS), by slot, with the value list
+ * each yields kept until it is set again.
+ */
 class Scalars {
-  readonly #values = new Map<string, string>();
-  readonly #views = new Map<string, readonly Value[]>();
+  readonly #values = new Array<string | undefined>(HELD_SCALARS.length);
+  readonly #views = new Array<readonly Value[] | undefined>(HELD_SCALARS.length);
+  /** `name` is one of HELD_SCALARS. */
   set(name: string, value: string): void {
-    this.#values.set(name, value);
-    this.#views.delete(name);
+    const slot = HELD_SCALAR_SLOT.get(name)!;
+    this.#values[slot] = value;
+    this.#views[slot] = undefined;
   }
-  get(name: string): string | undefined {
-    return this.#values.get(name);
-  }
-  view(name: string): readonly Value[] {
-    let view = this.#views.get(name);
+  /** The value list of the variable at `slot`. */
+  view(slot: number): readonly Value[] {
+    let view = this.#views[slot];
     if (view === undefined) {
-      const v = this.#values.get(name);
-      view = v === undefined ? EMPTY : [{ name, key: '', lowerKey: '', value: v }];
-      this.#views.set(name, view);
+      const value = this.#values[slot];
+      view =
+        value === undefined ? EMPTY : [{ name: HELD_SCALARS[slot]!, key: '', lowerKey: '', value }];
+      this.#views[slot] = view;
     }
     return view;
+  }
+  /** The value list of a variable by name (empty for one the transaction does not hold). */
+  viewOf(name: string): readonly Value[] {
+    const slot = HELD_SCALAR_SLOT.get(name);
+    return slot === undefined ? EMPTY : this.view(slot);
   }
 }
 
@@ -714,7 +724,10 @@ export class WafTransaction implements OperatorContext {
           )
         )
           continue;
-      } else values = this.#targetValues(target, link, starter);
+      } else if (target.scalar >= 0 && !target.count && !this.#mayExclude(link, target.variable))
+        // A held single value (REQUEST_FILENAME, REQUEST_LINE, ...): its list, by slot.
+        values = this.#scalars.view(target.scalar);
+      else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
           matched = true;
@@ -1153,7 +1166,7 @@ export class WafTransaction implements OperatorContext {
       case 'HIGHEST_SEVERITY':
         return [{ name: variable, key: '', lowerKey: '', value: '255' }];
       default:
-        return this.#scalars.view(variable);
+        return this.#scalars.viewOf(variable);
     }
   }
 
