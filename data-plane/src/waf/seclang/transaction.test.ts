@@ -181,6 +181,26 @@ SecRule RESPONSE_STATUS "@eq 404" "id:119,phase:3,pass,nolog,setvar:tx.s=1"
     assert.deepEqual(read(off), ['', '', '', '1', '', '1', '', '', '']);
   });
 
+  test('@pm and @pmFromFile skip the values that lack their phrases, case-insensitively', () => {
+    const rs = compile(`
+SecRule REQUEST_HEADERS:X-A|ARGS "@pm nikto wget" "id:120,phase:2,pass,nolog,capture,t:none,setvar:tx.a=+1,setvar:tx.p=%{tx.0}"
+SecRule REQUEST_HEADERS:X-A|ARGS "@pm nikto wget" "id:121,phase:2,pass,nolog,t:none,t:lowercase,setvar:tx.b=+1"
+SecRule ARGS "@pm caf\xe9" "id:122,phase:2,pass,nolog,setvar:tx.c=+1"
+`);
+    const read = (tx: WafTransaction): string[] =>
+      ['a', 'p', 'b', 'c'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(read(run(rs, request('/?q=hello', [['X-A', 'curl']]))), ['', '', '', '']);
+    assert.deepEqual(read(run(rs, request('/?q=WGET', [['X-A', 'NiKtO/2']]))), [
+      '2',
+      'wget',
+      '2',
+      '',
+    ]);
+    // U+212A KELVIN SIGN lower-cases to 'k'; \xc9 to \xe9 (a phrase beyond ASCII: no slot).
+    const wide = run(rs, request('/?q=CAF%C9', [['X-A', 'ni\u212Ato']]));
+    assert.deepEqual(read(wide), ['1', 'nikto', '1', '1']);
+  });
+
   test('@ipMatch answers each address on its own', () => {
     const rs = compile(`
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"
