@@ -201,6 +201,20 @@ SecRule ARGS "@pm caf\xe9" "id:122,phase:2,pass,nolog,setvar:tx.c=+1"
     assert.deepEqual(read(wide), ['1', 'nikto', '1', '1']);
   });
 
+  test('TX:/regex/ targets: the names it picks, in TX order, counted and excluded', () => {
+    const rs = compile(`
+SecAction "id:130,phase:1,pass,nolog,setvar:tx.h_b=2,setvar:tx.other=9,setvar:tx.h_a=1,setvar:tx.H_c=3"
+SecRule TX:/^h_/ "@rx ^(\\d)$" "id:131,phase:1,pass,nolog,capture,setvar:tx.seen=%{tx.seen}%{tx.1}"
+SecRule &TX:/^h_/ "@eq 3" "id:132,phase:1,pass,nolog,setvar:tx.three=1"
+SecRule &TX:/^none_/ "@eq 0" "id:133,phase:1,pass,nolog,setvar:tx.zero=1"
+SecRule TX:/^h_/|!TX:h_a "@rx ^1$" "id:134,phase:1,pass,nolog,setvar:tx.a=1"
+SecRule TX:/^h_/ "@rx ^1$" "id:135,phase:1,pass,nolog,setvar:tx.name=%{matched_var_name}"
+`);
+    const tx = run(rs, request('/'));
+    const read = ['seen', 'three', 'zero', 'a', 'name'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(read, ['213', '1', '1', '', 'TX:h_a']);
+  });
+
   test('@ipMatch answers each address on its own', () => {
     const rs = compile(`
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"

@@ -1031,16 +1031,22 @@ export class WafTransaction implements OperatorContext {
 
   /** The values a target names, minus exclusions; `&VAR` yields the count. */
   #targetValues(target: Target, rule: Rule, starter: Rule): readonly Value[] {
-    // `TX:name`, CRS's most common target: one lookup instead of listing every TX variable.
     const sel = target.selector;
-    const txName = target.variable === 'TX' && typeof sel === 'string';
-    const all = txName ? this.#txView(sel) : this.#resolve(target.variable);
+    // TX with a selector, CRS's most common target: `TX:name` is one look-up, `TX:/regex/` one
+    // pass over TX that makes value lists only for the names it picks, instead of listing every
+    // TX variable first. `selected`: `all` holds only what the selector picks.
+    const selected = target.variable === 'TX' && sel !== undefined;
+    const all = selected
+      ? typeof sel === 'string'
+        ? this.#txView(sel)
+        : this.#txMatching(sel)
+      : this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
-    if ((sel === undefined || txName) && !exclude && !target.count) return all;
+    if ((sel === undefined || selected) && !exclude && !target.count) return all;
     const out: Value[] = [];
     for (const v of all) {
-      if (sel !== undefined) {
+      if (sel !== undefined && !selected) {
         if (typeof sel === 'string' ? v.lowerKey !== sel : !sel.test(v.key)) continue;
       }
       if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
@@ -1059,6 +1065,14 @@ export class WafTransaction implements OperatorContext {
   #txView(lowerName: string): readonly Value[] {
     const entry = this.#tx.get(lowerName);
     return entry === undefined ? EMPTY : txValues(entry);
+  }
+
+  /** The values of the TX variables whose names `selector` matches, in TX's order. */
+  #txMatching(selector: RegExp): readonly Value[] {
+    let out: Value[] | undefined;
+    for (const entry of this.#tx.values())
+      if (selector.test(entry.key)) (out ??= []).push(txValues(entry)[0]!);
+    return out ?? EMPTY;
   }
 
   /**
