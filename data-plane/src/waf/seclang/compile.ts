@@ -23,7 +23,13 @@ import { TRANSFORMS, type Transform } from './transforms.js';
 import { TransformTrie } from './transform-chain.js';
 import { DATA_COLLECTION_INDEX } from './data-collections.js';
 import { RegexPrefilterSet } from './regex-prefilter-set.js';
-import { COLLECTIONS, PERSISTENT, SCALARS, xmlSelectorError } from './variables.js';
+import {
+  COLLECTIONS,
+  HELD_SCALAR_SLOT,
+  PERSISTENT,
+  SCALARS,
+  xmlSelectorError,
+} from './variables.js';
 import { runnableRblRules } from './rbl.js';
 
 export interface CompileOptions {
@@ -232,6 +238,7 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
         selector,
         count,
         collection: DATA_COLLECTION_INDEX.get(variable) ?? -1,
+        scalar: HELD_SCALAR_SLOT.get(variable) ?? -1,
       });
   }
   return { targets, exclusions };

@@ -69,12 +69,25 @@ function phraseList(text: string): string[] {
     .map((l) => l.toLowerCase());
 }
 
-/** Case-insensitive phrase match; TX:0 is the phrase found. */
-function phraseOperator(name: string, phrases: readonly string[]): Operator {
+const ASCII = /^[\0-\x7f]*$/;
+
+/**
+ * Case-insensitive phrase match; TX:0 is the phrase found. All-ASCII phrases get a prefilter
+ * slot (see RegexPrefilterSet.addPhrases): the caller may skip the test of a value whose
+ * candidates lack it.
+ */
+function phraseOperator(
+  name: string,
+  phrases: readonly string[],
+  prefilter: RegexPrefilterSet | undefined,
+): Operator {
   const set = new PhraseSet(phrases);
+  const prefiltered =
+    prefilter !== undefined && phrases.length > 0 && phrases.every((p) => ASCII.test(p));
   return {
     name,
     linear: true,
+    prefilterSlot: prefiltered ? prefilter.addPhrases(phrases) : -1,
     test(value, ctx, capture) {
       const lower = value.toLowerCase();
       if (!set.foundIn(lower)) return false;
@@ -187,13 +200,14 @@ export function compileOperator(name: string, arg: string, ctx: OperatorCompileC
           .split(/\s+/)
           .filter((p) => p !== '')
           .map((p) => p.toLowerCase()),
+        ctx.regexPrefilter,
       );
     case 'pmfromfile':
     case 'pmf': {
       const phrases: string[] = [];
       for (const file of arg.split(/\s+/).filter((f) => f !== ''))
         phrases.push(...phraseList(ctx.readData(file)));
-      return phraseOperator('pmFromFile', phrases);
+      return phraseOperator('pmFromFile', phrases, ctx.regexPrefilter);
     }
     case 'streq':
       return argOperator('streq', arg, (v, a) => v === a);

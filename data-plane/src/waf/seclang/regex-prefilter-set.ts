@@ -3,6 +3,11 @@
  * folded; each literal's payload is its regex's slot): one pass over a value tells which regexes
  * may match it, so a value is scanned once for all of them instead of once per regex. Built at
  * compile time; a regex without literals (see regex-prefilter.ts) always runs.
+ *
+ * The phrases of @pm and @pmFromFile operators whose phrases are all ASCII have slots too: a
+ * phrase operator lower-cases the value and looks for its phrases, which for ASCII phrases is
+ * what the ASCII-folded automaton finds, so the same pass tells which phrase operators cannot
+ * match (and the rule set's shared per-value candidates spare them their own scans).
  */
 import { AhoCorasickBuilder, type AhoCorasick } from './aho-corasick.js';
 import { prefilterLiterals } from './regex-prefilter.js';
@@ -14,6 +19,8 @@ import { prefilterLiterals } from './regex-prefilter.js';
  */
 const wordsFor = (slots: number): number => (slots + 31) >>> 5;
 
+const ABOVE_LATIN1 = /[^\0-\xff]/;
+
 export class RegexPrefilterSet {
   #slots = 0;
   /** Collects the literals until build(). */
@@ -22,6 +29,9 @@ export class RegexPrefilterSet {
   #words = 0;
   /** The result for a value with no literal. */
   #noHits = new Uint32Array(0);
+  /** The slots of phrase operators (addPhrases), as a bitset once built. */
+  readonly #phraseSlots: number[] = [];
+  #phraseMask: Uint32Array | undefined;
 
   /**
    * Registers a pattern; returns its slot, or -1 when it has no prefilter (the regex must
@@ -37,7 +47,21 @@ export class RegexPrefilterSet {
     return slot;
   }
 
-  /** The number of slots (regexes with literals). */
+  /**
+   * Registers the phrases of a phrase operator (lower-cased, every one ASCII and not empty);
+   * returns its slot: a value's candidates hold it when the value holds one of the phrases,
+   * ASCII case folded.
+   */
+  addPhrases(phrases: readonly string[]): number {
+    const builder = this.#builder;
+    if (builder === undefined) throw new Error('RegexPrefilterSet: addPhrases() after build()');
+    const slot = this.#slots++;
+    for (const phrase of phrases) builder.add(phrase, slot);
+    this.#phraseSlots.push(slot);
+    return slot;
+  }
+
+  /** The number of slots (regexes with literals, phrase operators). */
   get size(): number {
     return this.#slots;
   }
@@ -49,6 +73,11 @@ export class RegexPrefilterSet {
     this.#automaton = builder.build();
     this.#words = wordsFor(this.#slots);
     this.#noHits = new Uint32Array(this.#words);
+    if (this.#phraseSlots.length > 0) {
+      const mask = new Uint32Array(this.#words);
+      for (const slot of this.#phraseSlots) mask[slot >>> 5]! |= 1 << (slot & 31);
+      this.#phraseMask = mask;
+    }
   }
 
   /**
@@ -58,7 +87,14 @@ export class RegexPrefilterSet {
   candidates(value: string): Uint32Array {
     const automaton = this.#automaton;
     if (automaton === undefined) return new Uint32Array(wordsFor(this.#slots)).fill(0xffffffff);
-    return automaton.payloadsIn(value, this.#words) ?? this.#noHits;
+    const found = automaton.payloadsIn(value, this.#words) ?? this.#noHits;
+    const phrases = this.#phraseMask;
+    // Lower-casing a char above U+00FF may give an ASCII letter (U+212A KELVIN SIGN gives 'k'),
+    // which the automaton, reading a char's low byte, does not see: every phrase operator runs.
+    if (phrases === undefined || !ABOVE_LATIN1.test(value)) return found;
+    const out = found.slice();
+    for (let k = 0; k < out.length; k++) out[k]! |= phrases[k]!;
+    return out;
   }
 }
 

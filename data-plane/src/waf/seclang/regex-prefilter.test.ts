@@ -217,3 +217,20 @@ test('no false negatives on the CRS patterns (random strings and the attack corp
   assert.ok(matches > 1000, `only ${matches} matches`);
   assert.ok(filtered > patterns.length * 0.8, `${filtered} of ${patterns.length} filtered`);
 });
+
+test('phrase slots: a value holding a phrase in any ASCII case, every phrase slot above latin1', () => {
+  const set = new RegexPrefilterSet();
+  const regex = set.add('union\\s+select');
+  const phrases = set.addPhrases(['wget', 'nikto']);
+  const other = set.addPhrases(['curl']);
+  set.build();
+  const slots = (value: string): number[] =>
+    [regex, phrases, other].filter((s) => mayMatch(set.candidates(value), s));
+  assert.deepEqual(slots('GET /x WGet/1.2'), [phrases]);
+  assert.deepEqual(slots('mozilla niKTO curl'), [phrases, other]);
+  assert.deepEqual(slots('UNION  SELECT'), [regex]);
+  assert.deepEqual(slots('n\xefkto w-get'), []);
+  // U+212A KELVIN SIGN lower-cases to 'k': "ni\u212Ato" holds "nikto" once lower-cased.
+  assert.deepEqual(slots('ni\u212Ato'), [phrases, other]);
+  assert.deepEqual(slots('\u0100 union select'), [regex, phrases, other]);
+});

@@ -85,6 +85,26 @@ describe('phase programs', () => {
     assert.equal(run(rs, '/?q=fine').intervention?.ruleId, 30);
   });
 
+  test('a run of jumps is taken at once, with every folded match in order', () => {
+    const rs = compile(
+      SETUP +
+        `SecRule TX:executing "@lt 2" "id:40,phase:2,pass,nolog,skipAfter:END-40"\n` +
+        'SecMarker END-40\n' +
+        `SecRule TX:level "@lt 3" "id:41,phase:2,pass,nolog,skipAfter:END-41"\n` +
+        `SecRule ARGS "@rx attack" "id:42,phase:2,deny,status:403,msg:'level 3'"\n` +
+        'SecMarker END-41\n' +
+        `SecRule MATCHED_VAR_NAME "@streq TX:level" "id:43,phase:2,pass,nolog,setvar:tx.last=1"\n`,
+    );
+    assert.deepEqual(shape(rs, 2), ['jump:40', 'jump:41', '43']);
+    const first = WafTransaction.programsOf(rs).folded[2]![0]!;
+    assert.equal(first.next, 2);
+    assert.deepEqual(
+      first.matched.map((v) => (v as { name: string }).name),
+      ['TX:executing', 'TX:level'],
+    );
+    assert.equal(run(rs, '/?q=attack').macroValue('TX', 'last'), '1');
+  });
+
   test('a setvar that may write the gate variable keeps the gate', () => {
     const rs = compile(
       SETUP +

@@ -231,6 +231,23 @@ function assemble<V, E>(
 }
 
 /**
+ * `steps` with each JUMP or SEED step that leads to a JUMP taking that JUMP's way at once: its
+ * `matched` followed by the JUMP's, its `next` the JUMP's `next` (CRS's paranoia-level gates
+ * come in runs). A transaction does nothing between the two steps but add their `matched`, so it
+ * ends at the same step with the same MATCHED_VARS. The JUMP steps stay: other steps may lead to
+ * them. Folded programs only: their jumps go forward.
+ */
+function chainJumps<V, E>(steps: Array<Step<V, E>>): Array<Step<V, E>> {
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const step = steps[i]!;
+    const to = steps[step.next];
+    if (step.kind === EVALUATE || to?.kind !== JUMP) continue;
+    steps[i] = { ...step, next: to.next, matched: [...step.matched, ...to.matched] };
+  }
+  return steps;
+}
+
+/**
  * The plain and folded programs of a rule set. Folding walks the rules in the order a transaction
  * can run them (phase by phase, forward: a phase with a backward skipAfter folds nothing), and
  * counts only the ctl and setvar actions of rules the folded program can reach before the rule at
@@ -311,7 +328,7 @@ export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>
         }
       folds[j] = fold;
     }
-    folded.push(assemble(rules, markers, folds, seedEnd));
+    folded.push(chainJumps(assemble(rules, markers, folds, seedEnd)));
   }
   return { folded, plain };
 

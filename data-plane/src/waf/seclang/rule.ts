@@ -17,6 +17,11 @@ export interface Target {
    * when it is not one of them.
    */
   readonly collection: number;
+  /**
+   * The variable's slot in HELD_SCALARS (a single value the transaction holds, read by index),
+   * or -1 when it is not one of them.
+   */
+  readonly scalar: number;
 }
 
 /** `!VAR:selector`: values left out of a rule's targets. */

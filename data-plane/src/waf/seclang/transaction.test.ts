@@ -158,6 +158,63 @@ SecRule ARGS_POST "@rx ^b$" "id:93,phase:2,pass,nolog,setvar:tx.a2=1"
     assert.deepEqual(set, ['', '1', '', '1']);
   });
 
+  test('single-valued variables: read by slot, set anew by each phase, excluded as named', () => {
+    const rs = compile(`
+SecRule REQUEST_FILENAME "@streq /a" "id:110,phase:1,pass,nolog,setvar:tx.f=1"
+SecRule REQUEST_BODY "@rx ^x=1$" "id:111,phase:1,pass,nolog,setvar:tx.b1=1"
+SecRule REQUEST_BODY "@rx ^x=1$" "id:112,phase:2,pass,nolog,setvar:tx.b2=1"
+SecRule &REQUEST_BODY "@eq 1" "id:113,phase:2,pass,nolog,setvar:tx.n=1"
+SecRule REQUEST_METHOD|!REQUEST_METHOD "@streq POST" "id:114,phase:1,pass,nolog,setvar:tx.m1=1"
+SecRule REQUEST_METHOD "@streq POST" "id:115,phase:1,pass,nolog,setvar:tx.m2=1"
+SecRule ARGS:off "@streq 1" "id:116,phase:1,pass,nolog,ctl:ruleRemoveTargetById=117;REQUEST_METHOD"
+SecRule REQUEST_METHOD "@streq POST" "id:117,phase:1,pass,nolog,setvar:tx.m3=1"
+SecRule MATCHED_VAR "@streq POST" "id:118,phase:1,pass,nolog,setvar:tx.mv=1"
+SecRule RESPONSE_STATUS "@eq 404" "id:119,phase:3,pass,nolog,setvar:tx.s=1"
+`);
+    const read = (tx: WafTransaction): string[] =>
+      ['f', 'b1', 'b2', 'n', 'm1', 'm2', 'm3', 'mv', 's'].map((k) => tx.macroValue('TX', k));
+    const post = request('/a', [['Content-Type', 'application/x-www-form-urlencoded']], 'POST');
+    const tx = run(rs, post, 'x=1');
+    tx.processResponseHeaders(404, 'HTTP/1.1', []);
+    assert.deepEqual(read(tx), ['1', '', '1', '1', '', '1', '1', '1', '1']);
+    const off = run(rs, { ...post, uri: '/b?off=1' }, 'x=2');
+    assert.deepEqual(read(off), ['', '', '', '1', '', '1', '', '', '']);
+  });
+
+  test('@pm and @pmFromFile skip the values that lack their phrases, case-insensitively', () => {
+    const rs = compile(`
+SecRule REQUEST_HEADERS:X-A|ARGS "@pm nikto wget" "id:120,phase:2,pass,nolog,capture,t:none,setvar:tx.a=+1,setvar:tx.p=%{tx.0}"
+SecRule REQUEST_HEADERS:X-A|ARGS "@pm nikto wget" "id:121,phase:2,pass,nolog,t:none,t:lowercase,setvar:tx.b=+1"
+SecRule ARGS "@pm caf\xe9" "id:122,phase:2,pass,nolog,setvar:tx.c=+1"
+`);
+    const read = (tx: WafTransaction): string[] =>
+      ['a', 'p', 'b', 'c'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(read(run(rs, request('/?q=hello', [['X-A', 'curl']]))), ['', '', '', '']);
+    assert.deepEqual(read(run(rs, request('/?q=WGET', [['X-A', 'NiKtO/2']]))), [
+      '2',
+      'wget',
+      '2',
+      '',
+    ]);
+    // U+212A KELVIN SIGN lower-cases to 'k'; \xc9 to \xe9 (a phrase beyond ASCII: no slot).
+    const wide = run(rs, request('/?q=CAF%C9', [['X-A', 'ni\u212Ato']]));
+    assert.deepEqual(read(wide), ['1', 'nikto', '1', '1']);
+  });
+
+  test('TX:/regex/ targets: the names it picks, in TX order, counted and excluded', () => {
+    const rs = compile(`
+SecAction "id:130,phase:1,pass,nolog,setvar:tx.h_b=2,setvar:tx.other=9,setvar:tx.h_a=1,setvar:tx.H_c=3"
+SecRule TX:/^h_/ "@rx ^(\\d)$" "id:131,phase:1,pass,nolog,capture,setvar:tx.seen=%{tx.seen}%{tx.1}"
+SecRule &TX:/^h_/ "@eq 3" "id:132,phase:1,pass,nolog,setvar:tx.three=1"
+SecRule &TX:/^none_/ "@eq 0" "id:133,phase:1,pass,nolog,setvar:tx.zero=1"
+SecRule TX:/^h_/|!TX:h_a "@rx ^1$" "id:134,phase:1,pass,nolog,setvar:tx.a=1"
+SecRule TX:/^h_/ "@rx ^1$" "id:135,phase:1,pass,nolog,setvar:tx.name=%{matched_var_name}"
+`);
+    const tx = run(rs, request('/'));
+    const read = ['seen', 'three', 'zero', 'a', 'name'].map((k) => tx.macroValue('TX', k));
+    assert.deepEqual(read, ['213', '1', '1', '', 'TX:h_a']);
+  });
+
   test('@ipMatch answers each address on its own', () => {
     const rs = compile(`
 SecRule REMOTE_ADDR "@ipMatch 10.0.0.0/8,::1" "id:80,phase:1,deny,status:403"

@@ -25,6 +25,7 @@ import { PersistentCollections } from './persistent.js';
 import { buildPrograms, JUMP, SEED, type Probe, type Programs } from './rule-program.js';
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
+import { HELD_SCALARS, HELD_SCALAR_SLOT } from './variables.js';
 
 export interface Intervention {
   readonly status: number;
@@ -145,25 +146,34 @@ const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
 /** The probe's limits: it runs single rules outside any phase. */
 const NO_LIMITS: WafLimits = { regexInspectionBytes: 0, timeBudgetMs: 0 };
 
-/** Single-valued variables, with the value list each yields kept until it is set again. */
+/**
+ * The single-valued variables a transaction holds (HELD_SCALARS), by slot, with the value list
+ * each yields kept until it is set again.
+ */
 class Scalars {
-  readonly #values = new Map<string, string>();
-  readonly #views = new Map<string, readonly Value[]>();
+  readonly #values = new Array<string | undefined>(HELD_SCALARS.length);
+  readonly #views = new Array<readonly Value[] | undefined>(HELD_SCALARS.length);
+  /** `name` is one of HELD_SCALARS. */
   set(name: string, value: string): void {
-    this.#values.set(name, value);
-    this.#views.delete(name);
+    const slot = HELD_SCALAR_SLOT.get(name)!;
+    this.#values[slot] = value;
+    this.#views[slot] = undefined;
   }
-  get(name: string): string | undefined {
-    return this.#values.get(name);
-  }
-  view(name: string): readonly Value[] {
-    let view = this.#views.get(name);
+  /** The value list of the variable at `slot`. */
+  view(slot: number): readonly Value[] {
+    let view = this.#views[slot];
     if (view === undefined) {
-      const v = this.#values.get(name);
-      view = v === undefined ? EMPTY : [{ name, key: '', lowerKey: '', value: v }];
-      this.#views.set(name, view);
+      const value = this.#values[slot];
+      view =
+        value === undefined ? EMPTY : [{ name: HELD_SCALARS[slot]!, key: '', lowerKey: '', value }];
+      this.#views[slot] = view;
     }
     return view;
+  }
+  /** The value list of a variable by name (empty for one the transaction does not hold). */
+  viewOf(name: string): readonly Value[] {
+    const slot = HELD_SCALAR_SLOT.get(name);
+    return slot === undefined ? EMPTY : this.view(slot);
   }
 }
 
@@ -185,6 +195,16 @@ function txValues(entry: TxEntry): readonly Value[] {
       value: entry.value,
     },
   ]);
+}
+
+/**
+ * A fresh bitset of `a | b` (same length). Not TypedArray.prototype.slice: its species look-up
+ * made it the most expensive line of the per-phase prefilter unions.
+ */
+function unite(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length);
+  for (let k = 0; k < a.length; k++) out[k] = a[k]! | b[k]!;
+  return out;
 }
 
 function exclusionHits(e: Exclusion, variable: string, v: Value): boolean {
@@ -714,7 +734,10 @@ export class WafTransaction implements OperatorContext {
           )
         )
           continue;
-      } else values = this.#targetValues(target, link, starter);
+      } else if (target.scalar >= 0 && !target.count && !this.#mayExclude(link, target.variable))
+        // A held single value (REQUEST_FILENAME, REQUEST_LINE, ...): its list, by slot.
+        values = this.#scalars.view(target.scalar);
+      else values = this.#targetValues(target, link, starter);
       for (const v of values) {
         if (this.#testValue(link, v)) {
           matched = true;
@@ -763,12 +786,10 @@ export class WafTransaction implements OperatorContext {
         link.transformStep,
       );
       if (union === NO_VALUES || union === found) union = found;
+      else if (owned) for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
       else {
-        if (!owned) {
-          union = union.slice();
-          owned = true;
-        }
-        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+        union = unite(union, found);
+        owned = true;
       }
     }
     this.#groupUnion[group] = union;
@@ -839,12 +860,10 @@ export class WafTransaction implements OperatorContext {
       const value = step === undefined ? v.value : this.#transformed(cache, v.value, step);
       const found = this.#candidates(cache, step, value);
       if (union === NO_VALUES || union === found) union = found;
+      else if (owned) for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
       else {
-        if (!owned) {
-          union = union.slice();
-          owned = true;
-        }
-        for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
+        union = unite(union, found);
+        owned = true;
       }
     }
     this.#pairUnion[pair] = union;
@@ -1012,16 +1031,22 @@ export class WafTransaction implements OperatorContext {
 
   /** The values a target names, minus exclusions; `&VAR` yields the count. */
   #targetValues(target: Target, rule: Rule, starter: Rule): readonly Value[] {
-    // `TX:name`, CRS's most common target: one lookup instead of listing every TX variable.
     const sel = target.selector;
-    const txName = target.variable === 'TX' && typeof sel === 'string';
-    const all = txName ? this.#txView(sel) : this.#resolve(target.variable);
+    // TX with a selector, CRS's most common target: `TX:name` is one look-up, `TX:/regex/` one
+    // pass over TX that makes value lists only for the names it picks, instead of listing every
+    // TX variable first. `selected`: `all` holds only what the selector picks.
+    const selected = target.variable === 'TX' && sel !== undefined;
+    const all = selected
+      ? typeof sel === 'string'
+        ? this.#txView(sel)
+        : this.#txMatching(sel)
+      : this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
-    if ((sel === undefined || txName) && !exclude && !target.count) return all;
+    if ((sel === undefined || selected) && !exclude && !target.count) return all;
     const out: Value[] = [];
     for (const v of all) {
-      if (sel !== undefined) {
+      if (sel !== undefined && !selected) {
         if (typeof sel === 'string' ? v.lowerKey !== sel : !sel.test(v.key)) continue;
       }
       if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
@@ -1040,6 +1065,14 @@ export class WafTransaction implements OperatorContext {
   #txView(lowerName: string): readonly Value[] {
     const entry = this.#tx.get(lowerName);
     return entry === undefined ? EMPTY : txValues(entry);
+  }
+
+  /** The values of the TX variables whose names `selector` matches, in TX's order. */
+  #txMatching(selector: RegExp): readonly Value[] {
+    let out: Value[] | undefined;
+    for (const entry of this.#tx.values())
+      if (selector.test(entry.key)) (out ??= []).push(txValues(entry)[0]!);
+    return out ?? EMPTY;
   }
 
   /**
@@ -1153,7 +1186,7 @@ export class WafTransaction implements OperatorContext {
       case 'HIGHEST_SEVERITY':
         return [{ name: variable, key: '', lowerKey: '', value: '255' }];
       default:
-        return this.#scalars.view(variable);
+        return this.#scalars.viewOf(variable);
     }
   }
 

@@ -90,6 +90,29 @@ export const SCALARS: ReadonlySet<string> = new Set([
   'STATUS_LINE',
 ]);
 
+/**
+ * The single-valued variables a transaction works out when a rule reads them instead of holding
+ * a value set from the request or response.
+ */
+const COMPUTED_SCALARS: ReadonlySet<string> = new Set([
+  'MATCHED_VAR',
+  'MATCHED_VAR_NAME',
+  'ARGS_COMBINED_SIZE',
+  'DURATION',
+  'HIGHEST_SEVERITY',
+]);
+
+/**
+ * The single-valued variables a transaction holds, in slot order (Target.scalar): a rule reads
+ * one by index instead of by name.
+ */
+export const HELD_SCALARS: readonly string[] = [...SCALARS].filter((v) => !COMPUTED_SCALARS.has(v));
+
+/** Each of HELD_SCALARS' slot. */
+export const HELD_SCALAR_SLOT: ReadonlyMap<string, number> = new Map(
+  HELD_SCALARS.map((name, slot) => [name, slot]),
+);
+
 /** Persistent collections (initcol): kept across requests, per worker. */
 export const PERSISTENT: ReadonlySet<string> = new Set([
   'IP',
