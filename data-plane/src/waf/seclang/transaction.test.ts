@@ -57,6 +57,31 @@ SecRule TX:big "@eq 1" "id:3,phase:1,deny,status:418,msg:'big %{tx.n}'"
     assert.deepEqual(tx.intervention, { status: 418, ruleId: 3, msg: 'big 7', drop: false });
   });
 
+  test('IP:name reads one persistent variable: case, exclusions, counts, expiry', () => {
+    const rs = compile(`
+SecAction "id:1,phase:1,pass,nolog,initcol:ip=%{remote_addr},setvar:ip.hits=+1"
+SecRule IP:HITS|!IP:hits "@ge 1" "id:2,phase:1,deny,status:500"
+SecRule &IP:missing "!@eq 0" "id:3,phase:1,deny,status:501"
+SecRule IP:gone "@eq 1" "id:4,phase:1,deny,status:410"
+SecRule IP:hits "@ge 3" "id:5,phase:1,deny,status:429,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecAction "id:6,phase:1,pass,nolog,setvar:ip.gone=1,expirevar:ip.gone=0"
+`);
+    const persistent = new PersistentCollections();
+    const once = (): WafTransaction => {
+      const tx = new WafTransaction(rs, persistent, rs.engineMode);
+      tx.processRequestHeaders(request('/'));
+      return tx;
+    };
+    assert.equal(once().intervention, undefined);
+    assert.equal(once().intervention, undefined, 'ip.gone expired');
+    assert.deepEqual(once().intervention, {
+      status: 429,
+      ruleId: 5,
+      msg: 'IP:hits=3',
+      drop: false,
+    });
+  });
+
   test('exclusions, counts, ctl:ruleRemoveTargetById, removal by id', () => {
     const rs = compile(`
 SecRule ARGS|!ARGS:safe "@contains evil" "id:10,phase:1,deny"

@@ -102,6 +102,8 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
+/** The initcol collections (see persistent.ts). */
+const PERSISTENT: ReadonlySet<string> = new Set(['IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE']);
 /** #pairCandidates' start (never its result: a target without values is skipped before). */
 const NO_VALUES = new Uint32Array(0);
 
@@ -1034,12 +1036,17 @@ export class WafTransaction implements OperatorContext {
     const sel = target.selector;
     // TX with a selector, CRS's most common target: `TX:name` is one look-up, `TX:/regex/` one
     // pass over TX that makes value lists only for the names it picks, instead of listing every
-    // TX variable first. `selected`: `all` holds only what the selector picks.
-    const selected = target.variable === 'TX' && sel !== undefined;
+    // TX variable first. `IP:name` (and the other persistent collections) is one look-up too.
+    // `selected`: `all` holds only what the selector picks.
+    const tx = target.variable === 'TX';
+    const selected =
+      sel !== undefined && (tx || (typeof sel === 'string' && PERSISTENT.has(target.variable)));
     const all = selected
-      ? typeof sel === 'string'
-        ? this.#txView(sel)
-        : this.#txMatching(sel)
+      ? tx
+        ? typeof sel === 'string'
+          ? this.#txView(sel)
+          : this.#txMatching(sel)
+        : this.#persistentView(target.variable, sel as string)
       : this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
@@ -1065,6 +1072,29 @@ export class WafTransaction implements OperatorContext {
   #txView(lowerName: string): readonly Value[] {
     const entry = this.#tx.get(lowerName);
     return entry === undefined ? EMPTY : txValues(entry);
+  }
+
+  /**
+   * `collection:lowerName` of a persistent collection: its entry, unless expired (then dropped,
+   * as listing the record drops it). setvar stores names lower-cased, so a look-up finds what
+   * comparing lower-cased keys would.
+   */
+  #persistentView(collection: string, lowerName: string): readonly Value[] {
+    const col = this.#collections.get(collection);
+    const entry: (Entry & { expiresAt?: number }) | undefined = col?.get(lowerName);
+    if (entry === undefined) return EMPTY;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
+      col!.delete(lowerName);
+      return EMPTY;
+    }
+    return [
+      {
+        name: `${collection}:${entry.key}`,
+        key: entry.key,
+        lowerKey: entry.key.toLowerCase(),
+        value: entry.value,
+      },
+    ];
   }
 
   /** The values of the TX variables whose names `selector` matches, in TX's order. */
