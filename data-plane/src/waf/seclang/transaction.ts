@@ -179,6 +179,12 @@ class Scalars {
   }
 }
 
+/** The ValueCaches of an argument list's values and names, by index (see WafTransaction). */
+class ArgCaches {
+  readonly values: Array<ValueCache | undefined> = [];
+  readonly names: Array<ValueCache | undefined> = [];
+}
+
 /** A collection of key/value pairs with case-insensitive keys (several values per key). */
 class Multi {
   readonly entries: Entry[] = [];
@@ -260,6 +266,14 @@ export class WafTransaction implements OperatorContext {
   readonly #argsPost: Arg[] = [];
   /** Arguments of a JSON body: in ARGS and ARGS_NAMES, not ARGS_POST (as ModSecurity v3). */
   readonly #argsJson: Arg[] = [];
+  /**
+   * The ValueCache of each argument's value and name, by index in its list: ARGS, ARGS_GET,
+   * ARGS_POST and the name lists make their own values of one argument, which share one cache
+   * object instead of each looking its text up in #valueCache.
+   */
+  readonly #argsGetCaches = new ArgCaches();
+  readonly #argsPostCaches = new ArgCaches();
+  readonly #argsJsonCaches = new ArgCaches();
   readonly #headers = new Multi();
   readonly #cookies = new Multi();
   readonly #responseHeaders = new Multi();
@@ -1122,25 +1136,29 @@ export class WafTransaction implements OperatorContext {
   #resolveNow(variable: string): readonly Value[] {
     switch (variable) {
       case 'ARGS':
-        return [
-          ...named('ARGS', this.#argsGet),
-          ...named('ARGS', this.#argsPost),
-          ...named('ARGS', this.#argsJson),
-        ];
+        return this.#args('ARGS', false);
       case 'ARGS_GET':
-        return named('ARGS_GET', this.#argsGet);
+        return this.#argValues('ARGS_GET', this.#argsGet, this.#argsGetCaches.values, false, []);
       case 'ARGS_POST':
-        return named('ARGS_POST', this.#argsPost);
+        return this.#argValues('ARGS_POST', this.#argsPost, this.#argsPostCaches.values, false, []);
       case 'ARGS_NAMES':
-        return [
-          ...names('ARGS_NAMES', this.#argsGet),
-          ...names('ARGS_NAMES', this.#argsPost),
-          ...names('ARGS_NAMES', this.#argsJson),
-        ];
+        return this.#args('ARGS_NAMES', true);
       case 'ARGS_GET_NAMES':
-        return names('ARGS_GET_NAMES', this.#argsGet);
+        return this.#argValues(
+          'ARGS_GET_NAMES',
+          this.#argsGet,
+          this.#argsGetCaches.names,
+          true,
+          [],
+        );
       case 'ARGS_POST_NAMES':
-        return names('ARGS_POST_NAMES', this.#argsPost);
+        return this.#argValues(
+          'ARGS_POST_NAMES',
+          this.#argsPost,
+          this.#argsPostCaches.names,
+          true,
+          [],
+        );
       case 'ARGS_COMBINED_SIZE': {
         let n = 0;
         for (const a of this.#argsGet) n += a.name.length + a.value.length;
@@ -1218,6 +1236,45 @@ export class WafTransaction implements OperatorContext {
       default:
         return this.#scalars.viewOf(variable);
     }
+  }
+
+  /** ARGS or ARGS_NAMES: the query's arguments, then the body's (urlencoded or multipart, JSON). */
+  #args(prefix: string, ofNames: boolean): Value[] {
+    const out: Value[] = [];
+    const get = this.#argsGetCaches;
+    const post = this.#argsPostCaches;
+    const json = this.#argsJsonCaches;
+    this.#argValues(prefix, this.#argsGet, ofNames ? get.names : get.values, ofNames, out);
+    this.#argValues(prefix, this.#argsPost, ofNames ? post.names : post.values, ofNames, out);
+    this.#argValues(prefix, this.#argsJson, ofNames ? json.names : json.values, ofNames, out);
+    return out;
+  }
+
+  /**
+   * Appends to `out` the `PREFIX:name` values of an argument list (their values, or their names),
+   * each with the argument's ValueCache from `caches` (looked up once per argument).
+   */
+  #argValues(
+    prefix: string,
+    list: readonly Arg[],
+    caches: Array<ValueCache | undefined>,
+    ofNames: boolean,
+    out: Value[],
+  ): Value[] {
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i]!;
+      const text = ofNames ? a.name : a.value;
+      const v: Value = {
+        name: `${prefix}:${a.name}`,
+        key: a.name,
+        lowerKey: a.name.toLowerCase(),
+        value: text,
+      };
+      // Assigned after creation, as everywhere else: one object shape for every Value.
+      v.cache = caches[i] ??= this.#cacheOf(text);
+      out.push(v);
+    }
+    return out;
   }
 
   // ---- OperatorContext / MacroScope ----
