@@ -71,3 +71,21 @@ test('an empty pattern is in every value; no patterns are in none', () => {
   assert.equal(none.foundIn('anything'), false);
   assert.equal(none.payloadsIn('anything', WORDS), undefined);
 });
+
+test('an automaton beyond 65536 states (a 32-bit table) still finds every pattern', () => {
+  const alphabet = 'abcdefghijklmnoprstuvwxyz0123456789-_.,~+'; // no q
+  const patterns: string[] = [];
+  for (const a of alphabet)
+    for (const b of alphabet) for (const c of alphabet) patterns.push(`q${a}${b}${c}`);
+  const builder = new AhoCorasickBuilder();
+  patterns.forEach((p, i) => builder.add(p, i & 63));
+  const ac = builder.build();
+  for (let i = 0; i < patterns.length; i += 97) {
+    assert.deepEqual(payloads(ac.payloadsIn(`x${patterns[i]!}x`, WORDS)), [i & 63], patterns[i]);
+    assert.equal(ac.foundIn(`--${patterns[i]!}`), true, patterns[i]);
+  }
+  const last = patterns.length - 1;
+  assert.deepEqual(payloads(ac.payloadsIn(patterns[last]!, WORDS)), [last & 63]);
+  assert.equal(ac.payloadsIn('qab', WORDS), undefined);
+  assert.equal(ac.foundIn('abcq'), false);
+});

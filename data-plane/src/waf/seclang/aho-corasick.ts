@@ -4,9 +4,11 @@
  * literal prefilter which patterns' payloads (small integers: regex slots) occur.
  *
  * The automaton is a complete transition table: `next[state * width + class]`, where each byte
- * maps to a class (0: in no pattern), so a scan is one table read per byte. A transition into a
- * state that reports payloads (its own patterns' or those of its suffix states) is stored
- * bit-inverted (< 0), so a scan only looks further on a hit.
+ * maps to a class (0: in no pattern), so a scan is one table read per byte. States are numbered
+ * so that those reporting payloads (their own patterns' or those of their suffix states) come
+ * last, from `firstReporting` on: a scan only looks further when a transition lands there. The
+ * numbering keeps the table free of flag bits, so it fits a Uint16Array up to 65536 states (CRS's
+ * largest automaton has ~45000), half the memory of 32-bit entries.
  */
 
 export interface AhoCorasickOptions {
@@ -94,17 +96,31 @@ export class AhoCorasickBuilder {
         }
       }
     }
-    for (let k = 0; k < next.length; k++) if (reports[next[k]!]!.length > 0) next[k] = ~next[k]!;
+    // Renumber: non-reporting states first (the root stays 0: when it reports, every state
+    // does, since all inherit from it), then the reporting ones.
+    const numberOf = new Int32Array(states);
+    const order: number[] = [];
+    for (let s = 0; s < states; s++) if (reports[s]!.length === 0) order.push(s);
+    const firstReporting = order.length;
+    for (let s = 0; s < states; s++) if (reports[s]!.length > 0) order.push(s);
+    for (let k = 0; k < states; k++) numberOf[order[k]!] = k;
+    const table =
+      states <= 0x10000 ? new Uint16Array(states * width) : new Uint32Array(states * width);
+    for (let k = 0; k < states; k++) {
+      const from = order[k]! * width;
+      const to = k * width;
+      for (let c = 0; c < width; c++) table[to + c] = numberOf[next[from + c]!]!;
+    }
     const outStart = new Int32Array(states + 1);
     let total = 0;
-    for (let s = 0; s < states; s++) {
-      outStart[s] = total;
-      total += reports[s]!.length;
+    for (let k = 0; k < states; k++) {
+      outStart[k] = total;
+      total += reports[order[k]!]!.length;
     }
     outStart[states] = total;
     const out = new Int32Array(total);
-    for (let s = 0; s < states; s++) out.set(reports[s]!, outStart[s]);
-    return new AhoCorasick(classOf, width, next, outStart, out);
+    for (let k = 0; k < states; k++) out.set(reports[order[k]!]!, outStart[k]);
+    return new AhoCorasick(classOf, width, table, firstReporting, outStart, out);
   }
 }
 
@@ -114,7 +130,10 @@ export class AhoCorasick {
   constructor(
     private readonly classOf: Uint8Array,
     private readonly width: number,
-    private readonly next: Int32Array,
+    /** Uint16Array up to 65536 states, Uint32Array beyond. */
+    private readonly next: Uint16Array | Uint32Array,
+    /** States from this one on report payloads. */
+    private readonly firstReporting: number,
     /** Payloads each state reports: out[outStart[s] .. outStart[s + 1]). */
     private readonly outStart: Int32Array,
     private readonly out: Int32Array,
@@ -126,10 +145,11 @@ export class AhoCorasick {
     const next = this.next;
     const classOf = this.classOf;
     const width = this.width;
+    const firstReporting = this.firstReporting;
     let s = 0;
     for (let i = 0; i < value.length; i++) {
       s = next[s * width + classOf[value.charCodeAt(i) & 0xff]!]!;
-      if (s < 0) return true;
+      if (s >= firstReporting) return true;
     }
     return false;
   }
@@ -145,13 +165,13 @@ export class AhoCorasick {
     const width = this.width;
     const outStart = this.outStart;
     const out = this.out;
+    const firstReporting = this.firstReporting;
     let result: Uint32Array | undefined;
     if (outStart[1]! > 0) result = this.#report(0, new Uint32Array(words));
     let s = 0;
     for (let i = 0; i < value.length; i++) {
       s = next[s * width + classOf[value.charCodeAt(i) & 0xff]!]!;
-      if (s < 0) {
-        s = ~s;
+      if (s >= firstReporting) {
         result ??= new Uint32Array(words);
         for (let k = outStart[s]!, end = outStart[s + 1]!; k < end; k++) {
           const p = out[k]!;

@@ -57,6 +57,58 @@ SecRule TX:big "@eq 1" "id:3,phase:1,deny,status:418,msg:'big %{tx.n}'"
     assert.deepEqual(tx.intervention, { status: 418, ruleId: 3, msg: 'big 7', drop: false });
   });
 
+  test('IP:name reads one persistent variable: case, exclusions, counts, expiry', () => {
+    const rs = compile(`
+SecAction "id:1,phase:1,pass,nolog,initcol:ip=%{remote_addr},setvar:ip.hits=+1"
+SecRule IP:HITS|!IP:hits "@ge 1" "id:2,phase:1,deny,status:500"
+SecRule &IP:missing "!@eq 0" "id:3,phase:1,deny,status:501"
+SecRule IP:gone "@eq 1" "id:4,phase:1,deny,status:410"
+SecRule IP:hits "@ge 3" "id:5,phase:1,deny,status:429,msg:'%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecAction "id:6,phase:1,pass,nolog,setvar:ip.gone=1,expirevar:ip.gone=0"
+`);
+    const persistent = new PersistentCollections();
+    const once = (): WafTransaction => {
+      const tx = new WafTransaction(rs, persistent, rs.engineMode);
+      tx.processRequestHeaders(request('/'));
+      return tx;
+    };
+    assert.equal(once().intervention, undefined);
+    assert.equal(once().intervention, undefined, 'ip.gone expired');
+    assert.deepEqual(once().intervention, {
+      status: 429,
+      ruleId: 5,
+      msg: 'IP:hits=3',
+      drop: false,
+    });
+  });
+
+  test("an argument's value and name, transformed, through every ARGS list and phase", () => {
+    const rs = compile(`
+SecRequestBodyAccess On
+SecRule ARGS "@rx ^qval$" "id:1,phase:1,pass,nolog,t:lowercase,setvar:tx.p1=%{MATCHED_VAR_NAME}"
+SecRule ARGS_POST "@rx ^bval$" "id:2,phase:2,pass,nolog,t:lowercase,setvar:tx.post=%{MATCHED_VAR_NAME}"
+SecRule ARGS_NAMES "@rx ^qname$" "id:3,phase:2,pass,nolog,t:lowercase,setvar:tx.names=%{MATCHED_VAR}"
+SecRule ARGS "@rx ^qval$" "id:4,phase:2,pass,nolog,t:lowercase,setvar:tx.args=%{MATCHED_VAR_NAME}"
+SecRule ARGS_POST_NAMES "@rx ^bname$" "id:5,phase:2,pass,nolog,t:lowercase,setvar:tx.pn=%{MATCHED_VAR}"
+SecRule ARGS_GET_NAMES "@rx ^bval$" "id:6,phase:2,pass,nolog,t:lowercase,setvar:tx.wrong=1"
+SecRule ARGS_GET "@rx ^qname$" "id:7,phase:2,pass,nolog,t:lowercase,setvar:tx.wrong=1"
+SecRule ARGS_NAMES "@rx ^bname$" "id:9,phase:2,pass,nolog,t:lowercase,setvar:tx.an=1"
+SecRule TX:p1 "@streq ARGS:QName" "id:8,phase:2,deny,status:418,chain"
+  SecRule TX:post "@streq ARGS_POST:BName" "chain"
+    SecRule TX:names "@streq QName" "chain"
+      SecRule TX:args "@streq ARGS:QName" "chain"
+        SecRule TX:pn "@streq BName" "chain"
+          SecRule &TX:wrong "@eq 0" "chain"
+            SecRule TX:an "@eq 1"
+`);
+    const tx = run(
+      rs,
+      request('/?QName=QVal', [['Content-Type', 'application/x-www-form-urlencoded']], 'POST'),
+      'BName=BVal',
+    );
+    assert.equal(tx.intervention?.ruleId, 8);
+  });
+
   test('exclusions, counts, ctl:ruleRemoveTargetById, removal by id', () => {
     const rs = compile(`
 SecRule ARGS|!ARGS:safe "@contains evil" "id:10,phase:1,deny"

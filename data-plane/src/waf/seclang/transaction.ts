@@ -102,6 +102,8 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
+/** The initcol collections (see persistent.ts). */
+const PERSISTENT: ReadonlySet<string> = new Set(['IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE']);
 /** #pairCandidates' start (never its result: a target without values is skipped before). */
 const NO_VALUES = new Uint32Array(0);
 
@@ -175,6 +177,12 @@ class Scalars {
     const slot = HELD_SCALAR_SLOT.get(name);
     return slot === undefined ? EMPTY : this.view(slot);
   }
+}
+
+/** The ValueCaches of an argument list's values and names, by index (see WafTransaction). */
+class ArgCaches {
+  readonly values: Array<ValueCache | undefined> = [];
+  readonly names: Array<ValueCache | undefined> = [];
 }
 
 /** A collection of key/value pairs with case-insensitive keys (several values per key). */
@@ -258,6 +266,14 @@ export class WafTransaction implements OperatorContext {
   readonly #argsPost: Arg[] = [];
   /** Arguments of a JSON body: in ARGS and ARGS_NAMES, not ARGS_POST (as ModSecurity v3). */
   readonly #argsJson: Arg[] = [];
+  /**
+   * The ValueCache of each argument's value and name, by index in its list: ARGS, ARGS_GET,
+   * ARGS_POST and the name lists make their own values of one argument, which share one cache
+   * object instead of each looking its text up in #valueCache.
+   */
+  readonly #argsGetCaches = new ArgCaches();
+  readonly #argsPostCaches = new ArgCaches();
+  readonly #argsJsonCaches = new ArgCaches();
   readonly #headers = new Multi();
   readonly #cookies = new Multi();
   readonly #responseHeaders = new Multi();
@@ -1034,12 +1050,17 @@ export class WafTransaction implements OperatorContext {
     const sel = target.selector;
     // TX with a selector, CRS's most common target: `TX:name` is one look-up, `TX:/regex/` one
     // pass over TX that makes value lists only for the names it picks, instead of listing every
-    // TX variable first. `selected`: `all` holds only what the selector picks.
-    const selected = target.variable === 'TX' && sel !== undefined;
+    // TX variable first. `IP:name` (and the other persistent collections) is one look-up too.
+    // `selected`: `all` holds only what the selector picks.
+    const tx = target.variable === 'TX';
+    const selected =
+      sel !== undefined && (tx || (typeof sel === 'string' && PERSISTENT.has(target.variable)));
     const all = selected
-      ? typeof sel === 'string'
-        ? this.#txView(sel)
-        : this.#txMatching(sel)
+      ? tx
+        ? typeof sel === 'string'
+          ? this.#txView(sel)
+          : this.#txMatching(sel)
+        : this.#persistentView(target.variable, sel as string)
       : this.#resolve(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
@@ -1067,6 +1088,29 @@ export class WafTransaction implements OperatorContext {
     return entry === undefined ? EMPTY : txValues(entry);
   }
 
+  /**
+   * `collection:lowerName` of a persistent collection: its entry, unless expired (then dropped,
+   * as listing the record drops it). setvar stores names lower-cased, so a look-up finds what
+   * comparing lower-cased keys would.
+   */
+  #persistentView(collection: string, lowerName: string): readonly Value[] {
+    const col = this.#collections.get(collection);
+    const entry: (Entry & { expiresAt?: number }) | undefined = col?.get(lowerName);
+    if (entry === undefined) return EMPTY;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
+      col!.delete(lowerName);
+      return EMPTY;
+    }
+    return [
+      {
+        name: `${collection}:${entry.key}`,
+        key: entry.key,
+        lowerKey: entry.key.toLowerCase(),
+        value: entry.value,
+      },
+    ];
+  }
+
   /** The values of the TX variables whose names `selector` matches, in TX's order. */
   #txMatching(selector: RegExp): readonly Value[] {
     let out: Value[] | undefined;
@@ -1092,25 +1136,29 @@ export class WafTransaction implements OperatorContext {
   #resolveNow(variable: string): readonly Value[] {
     switch (variable) {
       case 'ARGS':
-        return [
-          ...named('ARGS', this.#argsGet),
-          ...named('ARGS', this.#argsPost),
-          ...named('ARGS', this.#argsJson),
-        ];
+        return this.#args('ARGS', false);
       case 'ARGS_GET':
-        return named('ARGS_GET', this.#argsGet);
+        return this.#argValues('ARGS_GET', this.#argsGet, this.#argsGetCaches.values, false, []);
       case 'ARGS_POST':
-        return named('ARGS_POST', this.#argsPost);
+        return this.#argValues('ARGS_POST', this.#argsPost, this.#argsPostCaches.values, false, []);
       case 'ARGS_NAMES':
-        return [
-          ...names('ARGS_NAMES', this.#argsGet),
-          ...names('ARGS_NAMES', this.#argsPost),
-          ...names('ARGS_NAMES', this.#argsJson),
-        ];
+        return this.#args('ARGS_NAMES', true);
       case 'ARGS_GET_NAMES':
-        return names('ARGS_GET_NAMES', this.#argsGet);
+        return this.#argValues(
+          'ARGS_GET_NAMES',
+          this.#argsGet,
+          this.#argsGetCaches.names,
+          true,
+          [],
+        );
       case 'ARGS_POST_NAMES':
-        return names('ARGS_POST_NAMES', this.#argsPost);
+        return this.#argValues(
+          'ARGS_POST_NAMES',
+          this.#argsPost,
+          this.#argsPostCaches.names,
+          true,
+          [],
+        );
       case 'ARGS_COMBINED_SIZE': {
         let n = 0;
         for (const a of this.#argsGet) n += a.name.length + a.value.length;
@@ -1188,6 +1236,45 @@ export class WafTransaction implements OperatorContext {
       default:
         return this.#scalars.viewOf(variable);
     }
+  }
+
+  /** ARGS or ARGS_NAMES: the query's arguments, then the body's (urlencoded or multipart, JSON). */
+  #args(prefix: string, ofNames: boolean): Value[] {
+    const out: Value[] = [];
+    const get = this.#argsGetCaches;
+    const post = this.#argsPostCaches;
+    const json = this.#argsJsonCaches;
+    this.#argValues(prefix, this.#argsGet, ofNames ? get.names : get.values, ofNames, out);
+    this.#argValues(prefix, this.#argsPost, ofNames ? post.names : post.values, ofNames, out);
+    this.#argValues(prefix, this.#argsJson, ofNames ? json.names : json.values, ofNames, out);
+    return out;
+  }
+
+  /**
+   * Appends to `out` the `PREFIX:name` values of an argument list (their values, or their names),
+   * each with the argument's ValueCache from `caches` (looked up once per argument).
+   */
+  #argValues(
+    prefix: string,
+    list: readonly Arg[],
+    caches: Array<ValueCache | undefined>,
+    ofNames: boolean,
+    out: Value[],
+  ): Value[] {
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i]!;
+      const text = ofNames ? a.name : a.value;
+      const v: Value = {
+        name: `${prefix}:${a.name}`,
+        key: a.name,
+        lowerKey: a.name.toLowerCase(),
+        value: text,
+      };
+      // Assigned after creation, as everywhere else: one object shape for every Value.
+      v.cache = caches[i] ??= this.#cacheOf(text);
+      out.push(v);
+    }
+    return out;
   }
 
   // ---- OperatorContext / MacroScope ----
