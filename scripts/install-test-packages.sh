@@ -13,6 +13,7 @@ PACKAGES=(
   "pebble-challtestsrv       pebble"          # its DNS, pointing test domains at loopback
   "openssl                   openssl"         # test certificates and TLS probes (s_client, s_server)
   "etcd                      etcd-server"     # the etcd store on real etcd (control-plane/src/store/store-etcd*.test.ts, e2e)
+  "etcdctl                   etcd-client"     # etcd's users and roles, member status and keys in those tests (shared/src/testing/etcd.ts)
   # The WAF reference: nginx + ModSecurity v3 + the OWASP CRS (e2e/src/waf-detection.test.ts,
   # e2e/src/waf-body-processors.test.ts)
   "nginx                     nginx"

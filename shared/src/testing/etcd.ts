@@ -259,8 +259,8 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
 }
 
 /**
- * Runs etcdctl (v3 API) against `cluster`'s members, e.g. to enable auth or compact; rejects with
- * its output when it fails. `args` come first, so they may carry --user and TLS flags.
+ * Runs etcdctl (v3 API, Debian package `etcd-client`) against `cluster`'s members, e.g. to enable
+ * auth or compact; rejects with its output when it fails. `args` come first, so they may carry --user and TLS flags.
  */
 export function etcdctl(cluster: EtcdCluster, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -269,7 +269,13 @@ export function etcdctl(cluster: EtcdCluster, args: readonly string[]): Promise<
       [...args, '--endpoints', cluster.endpoints.join(',')],
       { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`etcdctl ${args.join(' ')}: ${err.message}\n${stderr}`));
+        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT')
+          reject(
+            new Error(
+              'etcdctl is not installed: it comes with the Debian package "etcd-client" (apt-get install etcd-client, or run scripts/install-test-packages.sh as root)',
+            ),
+          );
+        else if (err) reject(new Error(`etcdctl ${args.join(' ')}: ${err.message}\n${stderr}`));
         else resolve(stdout);
       },
     );
