@@ -10,12 +10,7 @@
  * codec's unit tests check both directions against protobuf-es.
  */
 import { decodeBinary, messageSchemaForTypeUrl, messageToJson, type JsonValue } from '@ferry/proto';
-import {
-  lengthDelimitedSize,
-  lengthDelimitedTag,
-  ProtoWriter,
-  varintSize,
-} from '@ferry/shared/proto-writer';
+import { lengthDelimitedSize, lengthDelimitedTag, ProtoWriter } from '@ferry/shared/proto-writer';
 
 export const ADS_PATH =
   '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
@@ -153,11 +148,11 @@ export class XdsCodec {
     const nonceLength = Buffer.byteLength(responseNonce);
     const nodeLength = node ? nodeSize(node, this.userAgent) : 0;
     let size = fieldSize(versionLength) + fieldSize(typeLength) + fieldSize(nonceLength);
-    if (node) size += 1 + varintSize(nodeLength) + nodeLength;
+    if (node) size += lengthDelimitedSize(nodeLength);
     for (const name of resourceNames) {
       // A repeated string keeps empty entries.
       const length = Buffer.byteLength(name);
-      size += 1 + varintSize(length) + length;
+      size += lengthDelimitedSize(length);
     }
     const w = new ProtoWriter(Buffer.allocUnsafe(headroom + 5 + size));
     w.buffer[headroom] = 0;
