@@ -20,7 +20,7 @@ import {
   type SourceLoader,
 } from './source.js';
 import { TRANSFORMS, type Transform } from './transforms.js';
-import { TransformTrie } from './transform-chain.js';
+import { TransformTrie, type TransformStep } from './transform-chain.js';
 import { DATA_COLLECTION_INDEX } from './data-collections.js';
 import { RegexPrefilterSet } from './regex-prefilter-set.js';
 import {
@@ -561,6 +561,10 @@ export function compileRuleSet(directives: string, options: CompileOptions): Com
     for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
       const mutable = link as Mutable<Rule>;
       mutable.transformStep = transformTrie.intern(link.transforms);
+      const prefixes: TransformStep[] = [];
+      for (let step = link.transformStep; step !== undefined; step = step.parent)
+        prefixes.unshift(step);
+      mutable.transformPrefixes = prefixes;
       mutable.targetSpecs = link.targets.map((t) => {
         const key = [
           t.variable,
@@ -819,6 +823,7 @@ function markerRule(line: LogicalLine, name: string): Mutable<Rule> {
     negated: false,
     transforms: [],
     transformStep: undefined,
+    transformPrefixes: [],
     targetSpecs: [],
     prefilterPairs: [],
     prefilterGroup: -1,
@@ -909,6 +914,7 @@ function addRule(
         ? set.transforms
         : [...defaults.transforms, ...set.transforms],
       transformStep: undefined,
+      transformPrefixes: [],
       targetSpecs: [],
       prefilterPairs: [],
       prefilterGroup: -1,

@@ -73,6 +73,11 @@ export interface Rule {
   /** `transforms` as a node of the rule set's TransformTrie (undefined: none); set by compile. */
   readonly transformStep: TransformStep | undefined;
   /**
+   * The nodes of every prefix of `transforms`, shortest first (the last is transformStep): the
+   * forms a multiMatch rule tests. Set by compile.
+   */
+  readonly transformPrefixes: readonly TransformStep[];
+  /**
    * targets[i]'s values are the same as those of every other rule target with the same id
    * here (same variable, selector and `&`, and the same exclusions of that variable), so a
    * transaction shares them (set by compile; below CompiledRuleSet.targetSpecCount).

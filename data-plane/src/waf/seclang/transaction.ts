@@ -13,6 +13,7 @@ import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
 import type { TransformStep } from './transform-chain.js';
 import { mayMatch } from './regex-prefilter-set.js';
+import { TextMemo } from './text-memo.js';
 import {
   multipartBoundary,
   parseJson,
@@ -145,6 +146,37 @@ type TxEntry = Entry & { view?: readonly Value[] };
 
 /** The programs of each rule set (built when it is compiled through index.ts, else on first use). */
 const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
+
+/**
+ * Texts up to this length share their ValueCache and prefilter candidates with the other
+ * transactions of the rule set (see text-memo.ts); longer ones (bodies, large arguments) are
+ * cached for their transaction only. Header values, paths and argument names fit.
+ */
+const SHARED_TEXT_MAX_LENGTH = 256;
+/**
+ * Entries per generation of each shared memo: at most twice this many texts of at most
+ * SHARED_TEXT_MAX_LENGTH chars, with their forms (one per transformation chain node) and bitsets.
+ */
+const SHARED_TEXT_ENTRIES = 1024;
+
+interface SharedTextCaches {
+  readonly values: TextMemo<ValueCache>;
+  readonly candidates: TextMemo<Uint32Array>;
+}
+/** The shared text caches of each rule set (its TransformStep ids index a ValueCache). */
+const SHARED = new WeakMap<CompiledRuleSet, SharedTextCaches>();
+
+function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
+  let shared = SHARED.get(ruleSet);
+  if (shared === undefined) {
+    shared = {
+      values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES),
+      candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES),
+    };
+    SHARED.set(ruleSet, shared);
+  }
+  return shared;
+}
 /** The probe's limits: it runs single rules outside any phase. */
 const NO_LIMITS: WafLimits = { regexInspectionBytes: 0, timeBudgetMs: 0 };
 
@@ -289,7 +321,11 @@ export class WafTransaction implements OperatorContext {
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
   /** Resolved DATA_COLLECTIONS; each dropped when a phase's data changes it. */
   readonly #resolved = new Map<string, readonly Value[]>();
-  /** Transformed values and prefilter candidates per input value. */
+  /**
+   * Transformed values and prefilter candidates per input value: shared with the rule set's
+   * other transactions for short texts, this transaction's own for longer ones.
+   */
+  readonly #shared: SharedTextCaches;
   readonly #valueCache = new Map<string, ValueCache>();
   /**
    * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
@@ -308,7 +344,7 @@ export class WafTransaction implements OperatorContext {
   /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
   readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
   #lastGeneration = 1;
-  /** @rx prefilter candidates per (transformed) text. */
+  /** @rx prefilter candidates per (transformed) text longer than SHARED_TEXT_MAX_LENGTH. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
   /** TX holds the state of the rule set's SEED step (see rule-program.ts). */
@@ -349,6 +385,7 @@ export class WafTransaction implements OperatorContext {
     this.#regexLimit = limits.regexInspectionBytes > 0 ? limits.regexInspectionBytes : Infinity;
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
+    this.#shared = sharedCachesOf(ruleSet);
     this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
     // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
     this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
@@ -817,18 +854,30 @@ export class WafTransaction implements OperatorContext {
     let value = v.value;
     const capture = link.capture;
     const op = link.operator;
+    const slot = op.prefilterSlot ?? -1;
     if (link.multiMatch) {
-      if (this.#test(op, value, capture) !== link.negated) return true;
-      for (const t of link.transforms) {
-        const next = t(value);
-        this.#work += value.length;
+      // The value, then each form a prefix of the chain changes it into: the forms come from
+      // the transaction's transform cache, and a regex whose literals a form lacks is not run
+      // on it (unless negated: a non-match is then a hit).
+      const filtered = slot >= 0 && !link.negated;
+      const cache = (v.cache ??= this.#cacheOf(value));
+      if (
+        (!filtered || mayMatch(this.#candidates(cache, undefined, value), slot)) &&
+        this.#test(op, value, capture) !== link.negated
+      )
+        return true;
+      for (const step of link.transformPrefixes) {
+        const next = this.#transformed(cache, v.value, step);
         if (next === value) continue;
         value = next;
-        if (this.#test(op, value, capture) !== link.negated) return true;
+        if (
+          (!filtered || mayMatch(this.#candidates(cache, step, value), slot)) &&
+          this.#test(op, value, capture) !== link.negated
+        )
+          return true;
       }
       return false;
     }
-    const slot = op.prefilterSlot ?? -1;
     const step = link.transformStep;
     let hit: boolean;
     if (slot < 0 && step === undefined) hit = this.#test(op, value, capture);
@@ -836,7 +885,9 @@ export class WafTransaction implements OperatorContext {
       const cache = (v.cache ??= this.#cacheOf(value));
       if (step !== undefined) value = this.#transformed(cache, v.value, step);
       // A regex whose literals the value lacks cannot match it.
-      hit = mayMatch(this.#candidates(cache, step, value), slot) && this.#test(op, value, capture);
+      hit =
+        (slot < 0 || mayMatch(this.#candidates(cache, step, value), slot)) &&
+        this.#test(op, value, capture);
     }
     hit = hit !== link.negated;
     if (hit)
@@ -888,10 +939,11 @@ export class WafTransaction implements OperatorContext {
   }
 
   #cacheOf(raw: string): ValueCache {
-    let cache = this.#valueCache.get(raw);
+    const memo = raw.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.values : this.#valueCache;
+    let cache = memo.get(raw);
     if (cache === undefined) {
       cache = { out: [raw], candidates: [] };
-      this.#valueCache.set(raw, cache);
+      memo.set(raw, cache);
     }
     return cache;
   }
@@ -929,11 +981,13 @@ export class WafTransaction implements OperatorContext {
     let found = cache.candidates[id];
     if (found === undefined) {
       // Chains often leave a value as it was or agree on its form: one scan per text.
-      found = this.#candidatesByText.get(value);
+      const memo =
+        value.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.candidates : this.#candidatesByText;
+      found = memo.get(value);
       if (found === undefined) {
         found = this.ruleSet.regexPrefilter.candidates(value);
         this.#work += value.length;
-        this.#candidatesByText.set(value, found);
+        memo.set(value, found);
       }
       cache.candidates[id] = found;
     }
