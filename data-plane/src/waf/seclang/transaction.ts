@@ -162,6 +162,8 @@ const SHARED_TEXT_ENTRIES = 1024;
 interface SharedTextCaches {
   readonly values: TextMemo<ValueCache>;
   readonly candidates: TextMemo<Uint32Array>;
+  /** Per `TX:/regex/` selector: whether it picks a TX variable name. */
+  readonly selectors: Map<RegExp, TextMemo<boolean>>;
 }
 /** The shared text caches of each rule set (its TransformStep ids index a ValueCache). */
 const SHARED = new WeakMap<CompiledRuleSet, SharedTextCaches>();
@@ -172,6 +174,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
     shared = {
       values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES),
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES),
+      selectors: new Map<RegExp, TextMemo<boolean>>(),
     };
     SHARED.set(ruleSet, shared);
   }
@@ -1167,9 +1170,21 @@ export class WafTransaction implements OperatorContext {
 
   /** The values of the TX variables whose names `selector` matches, in TX's order. */
   #txMatching(selector: RegExp): readonly Value[] {
+    // TX's names are mostly the same from request to request (the rule set's own variables):
+    // whether the selector picks one is remembered per rule set instead of tested each time.
+    const shared = this.#shared.selectors;
+    let picks = shared.get(selector);
+    if (picks === undefined) shared.set(selector, (picks = new TextMemo(SHARED_TEXT_ENTRIES)));
     let out: Value[] | undefined;
-    for (const entry of this.#tx.values())
-      if (selector.test(entry.key)) (out ??= []).push(txValues(entry)[0]!);
+    for (const entry of this.#tx.values()) {
+      const key = entry.key;
+      let picked = picks.get(key);
+      if (picked === undefined) {
+        picked = selector.test(key);
+        if (key.length <= SHARED_TEXT_MAX_LENGTH) picks.set(key, picked);
+      }
+      if (picked) (out ??= []).push(txValues(entry)[0]!);
+    }
     return out ?? EMPTY;
   }
 
