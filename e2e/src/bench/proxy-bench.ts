@@ -40,6 +40,9 @@ import { parseArgs } from 'node:util';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import {
   BENCH_CASES,
+  BROWSER_HEADERS,
+  casePath,
+  DEFAULT_BENCH_CASES,
   BODIES,
   BENCH_GROUP,
   FORM_BODY,
@@ -181,9 +184,12 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
   --workers 1,2        worker counts to measure; every proxy runs with each (ferry-proxy
                        --concurrency, nginx worker_processes, HAProxy nbthread, the
                        references' node:cluster workers) [1,2]
-  --sizes small,large,form
+  --sizes small,large,form,browser
                        cases: GET of a 100 B or 64 KiB response; a 4 KiB urlencoded
-                       form POST answered with 100 B [all]
+                       form POST answered with 100 B; browser: a GET of the 100 B
+                       response with a query string and a browser's headers (User-Agent,
+                       Accept, Accept-Language, Accept-Encoding, a session cookie)
+                       [small,large,form]
   --proxies LIST       of ferry, ferry-filters, ferry-trace-1, ferry-trace-100, ferry-log,
                        ferry-rbac, ferry-local-rl, ferry-fleet-rl, ferry-waf,
                        nginx, nginx-modsec, haproxy, undici-proxy, splice [all]
@@ -232,7 +238,7 @@ function parseOptions(argv: string[]): Options {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       workers: { type: 'string', default: '1,2' },
-      sizes: { type: 'string', default: BENCH_CASES.join(',') },
+      sizes: { type: 'string', default: DEFAULT_BENCH_CASES.join(',') },
       proxies: { type: 'string', default: PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
       label: { type: 'string', default: 'latest' },
@@ -313,17 +319,24 @@ function checkResponse(port: number, size: BenchCase): Promise<void> {
       {
         host: '127.0.0.1',
         port,
-        path: `/${size}`,
+        path: casePath(size),
         method: form ? 'POST' : 'GET',
         agent: false,
-        headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
+        headers: form
+          ? { 'content-type': 'application/x-www-form-urlencoded' }
+          : size === 'browser'
+            ? BROWSER_HEADERS
+            : {},
       },
       (res) => {
         let bytes = 0;
         res.on('data', (chunk: Buffer) => (bytes += chunk.length));
         res.on('end', () => {
           if (res.statusCode === 200 && bytes === RESPONSE_BYTES[size]) resolve();
-          else reject(new Error(`port ${port} /${size}: status ${res.statusCode}, ${bytes} bytes`));
+          else
+            reject(
+              new Error(`port ${port} ${casePath(size)}: status ${res.statusCode}, ${bytes} bytes`),
+            );
         });
       },
     );
@@ -581,6 +594,7 @@ const CASE_LABELS: Readonly<Record<BenchCase, string>> = {
   small: '100 B',
   large: '64 KiB',
   form: 'POST 4 KiB',
+  browser: 'GET browser',
 };
 
 function formatTable(rows: readonly CaseSummary[]): string {
@@ -704,12 +718,17 @@ async function measureWorkers(
         for (const slot of [...proxies.slice(start), ...proxies.slice(0, start)]) {
           const proxy = options.isolate ? await launch(slot.name) : slot;
           const run = {
-            url: `http://127.0.0.1:${proxy.port}/${size}`,
+            url: `http://127.0.0.1:${proxy.port}${casePath(size)}`,
             threads: workers,
             connections: options.connections,
             cpus: clientCpus,
             ...(size === 'form' ? { script: formScript(dir) } : {}),
-            ...(options.newConnections ? { headers: ['Connection: close'] } : {}),
+            headers: [
+              ...(size === 'browser'
+                ? Object.entries(BROWSER_HEADERS).map(([name, value]) => `${name}: ${value}`)
+                : []),
+              ...(options.newConnections ? ['Connection: close'] : []),
+            ],
           };
           if (options.warmupS > 0) await runWrk({ ...run, durationS: options.warmupS });
           const pgid = (proxy as RunningProxy).child.pid!;

@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  BENCH_CASES,
+  BROWSER_HEADERS,
+  DEFAULT_BENCH_CASES,
   FORM_BODY,
   FORM_BODY_BYTES,
+  casePath,
   benchAllowList,
   ferryBootstrap,
   proxyNginxConf,
@@ -98,6 +102,17 @@ test('form case: a 4 KiB urlencoded body', () => {
   const fields = new URLSearchParams(FORM_BODY);
   assert.equal(fields.get('name'), "Siobhan O'Brien");
   assert.ok((fields.get('message') ?? '').length > 3000);
+});
+
+test('browser case: the small body with a query string and header values wrk can send', () => {
+  assert.equal(casePath('browser'), '/small?page=2&sort=price');
+  assert.equal(casePath('small'), '/small');
+  for (const [name, value] of Object.entries(BROWSER_HEADERS)) {
+    assert.match(name, /^[A-Za-z-]+$/);
+    assert.match(value, /^[\x20-\x7e]+$/, name);
+  }
+  assert.ok(BENCH_CASES.includes('browser'));
+  assert.ok(!DEFAULT_BENCH_CASES.includes('browser'));
 });
 
 test('nginx-modsec: the module loaded first, ModSecurity on with the rules file', () => {

@@ -9,15 +9,36 @@ export const BODIES = { small: 100, large: 64 * 1024 } as const;
 export type BodySize = keyof typeof BODIES;
 
 /**
- * The bench's requests: a GET of each response size, and `form`, a 4 KiB urlencoded form POST
- * to /form (FORM_BODY) that the backend answers with the small body.
+ * The bench's requests: a GET of each response size (wrk's bare request: a path and Host);
+ * `form`, a 4 KiB urlencoded form POST to /form (FORM_BODY) that the backend answers with the
+ * small body; `browser`, a GET of the small body as a browser sends it (BROWSER_PATH with
+ * BROWSER_HEADERS), not run unless asked for.
  */
-export type BenchCase = BodySize | 'form';
-export const BENCH_CASES: readonly BenchCase[] = ['small', 'large', 'form'];
+export type BenchCase = BodySize | 'form' | 'browser';
+export const BENCH_CASES: readonly BenchCase[] = ['small', 'large', 'form', 'browser'];
+export const DEFAULT_BENCH_CASES: readonly BenchCase[] = ['small', 'large', 'form'];
 export const RESPONSE_BYTES: Readonly<Record<BenchCase, number>> = {
   ...BODIES,
   form: BODIES.small,
+  browser: BODIES.small,
 };
+
+/** The `browser` case's path: the small body, with a query string. */
+export const BROWSER_PATH = '/small?page=2&sort=price';
+/** What a browser adds to every page view of a site it has a session with. */
+export const BROWSER_HEADERS: Readonly<Record<string, string>> = {
+  'User-Agent':
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+  Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+  'Accept-Language': 'en-GB,en;q=0.9',
+  'Accept-Encoding': 'gzip, deflate, br',
+  Cookie: 'session=4f9a1c2b7d8e; theme=dark',
+};
+
+/** The path a case requests. */
+export function casePath(size: BenchCase): string {
+  return size === 'browser' ? BROWSER_PATH : `/${size}`;
+}
 export const FORM_BODY_BYTES = 4096;
 
 /**
