@@ -390,6 +390,45 @@ SecRule REQBODY_ERROR "!@eq 0" "id:60,phase:2,deny,status:400"
     assert.equal(status('multipart/form-data; boundary=XX', ''), undefined);
   });
 
+  test("transactions in flight together and one after another never see each other's values", () => {
+    // Each transaction's caches live in arrays the next transaction of the rule set reuses once
+    // it ends; what one cached must never answer for another.
+    const rs = compile(`
+SecRule ARGS|REQUEST_HEADERS "@rx evil" "id:10,phase:2,deny,status:403,t:none,t:lowercase"
+SecRule REQUEST_HEADERS:X-Mark "@rx ^(\\w+)$" "id:11,phase:2,pass,nolog,capture,setvar:tx.mark=%{TX.1}"
+`);
+    const start = (uri: string, headers: Array<[string, string]> = []): WafTransaction => {
+      const tx = new WafTransaction(rs, new PersistentCollections(), 'On');
+      tx.processRequestHeaders(request(uri, headers));
+      return tx;
+    };
+    const a = start('/?q=EVIL', [['X-Mark', 'alpha']]);
+    const b = start('/?q=fine', [['X-Mark', 'beta']]);
+    assert.equal(a.processRequestBody(undefined)?.ruleId, 10);
+    a.processLogging();
+    // Ending twice hands nothing on twice.
+    a.processLogging();
+    const c = start('/?q=also-fine', [['X-Mark', 'gamma']]);
+    const d = start('/?q=quite-fine', [['X-Mark', 'delta']]);
+    assert.equal(b.processRequestBody(undefined), undefined);
+    assert.equal(c.processRequestBody(undefined), undefined);
+    assert.equal(d.processRequestBody(undefined), undefined);
+    assert.equal(b.macroValue('TX', 'mark'), 'beta');
+    assert.equal(c.macroValue('TX', 'mark'), 'gamma');
+    assert.equal(d.macroValue('TX', 'mark'), 'delta');
+    for (const tx of [b, c, d]) tx.processLogging();
+    // A reused scratch after several ends: same verdicts as a fresh rule set's first request.
+    for (let i = 0; i < 5; i++) {
+      const bad = start(`/?q=${i}-Evil-${i}`);
+      assert.equal(bad.processRequestBody(undefined)?.ruleId, 10, `request ${i}`);
+      bad.processLogging();
+      const good = start(`/?q=${i}-good-${i}`, [['X-Mark', `m${i}`]]);
+      assert.equal(good.processRequestBody(undefined), undefined, `request ${i}`);
+      assert.equal(good.macroValue('TX', 'mark'), `m${i}`);
+      good.processLogging();
+    }
+  });
+
   test('refusals name file, line and rule id', () => {
     const refuse = (d: string, re: RegExp): void =>
       assert.throws(

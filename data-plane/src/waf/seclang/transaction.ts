@@ -164,6 +164,53 @@ interface SharedTextCaches {
   readonly candidates: TextMemo<Uint32Array>;
   /** Per `TX:/regex/` selector: whether it picks a TX variable name. */
   readonly selectors: Map<RegExp, TextMemo<boolean>>;
+  /** The Scratch of ended transactions, for the next ones (at most MAX_POOLED_SCRATCH). */
+  readonly scratch: Scratch[];
+}
+
+/** Scratch kept for reuse per rule set: what a worker's requests in flight at once need. */
+const MAX_POOLED_SCRATCH = 256;
+
+/**
+ * A transaction's per-target and per-prefilter caches, one slot per id of the rule set (see
+ * WafTransaction), reused by a later transaction of the rule set once one ends: a transaction
+ * would otherwise allocate and fill several hundred slots, and hold them while its request is in
+ * flight. A slot is valid while its stamp is a generation of the transaction using the scratch:
+ * each starts its generations above every stamp written before (`generation`).
+ */
+class Scratch {
+  readonly targetValues: Array<readonly Value[] | undefined>;
+  // Plain arrays: typed ones this size would get a slow off-heap buffer each.
+  readonly targetStamp: number[];
+  readonly pairUnion: Array<Uint32Array | undefined>;
+  readonly pairStamp: number[];
+  readonly groupUnion: Array<Uint32Array | undefined>;
+  readonly groupStamp: number[];
+  /** The bitset each pair and group unites its candidates into when they differ (made once). */
+  readonly pairBuffer: Array<Uint32Array | undefined>;
+  readonly groupBuffer: Array<Uint32Array | undefined>;
+  /** Above every stamp written so far. */
+  generation = 1;
+
+  constructor(ruleSet: CompiledRuleSet) {
+    this.targetValues = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
+    this.targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
+    this.pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
+    this.pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
+    this.groupUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterGroupCount);
+    this.groupStamp = new Array<number>(ruleSet.prefilterGroupCount).fill(0);
+    this.pairBuffer = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
+    this.groupBuffer = new Array<Uint32Array | undefined>(ruleSet.prefilterGroupCount);
+  }
+
+  /** Ready for another transaction whose generations start at `generation`. */
+  release(lastGeneration: number): void {
+    this.generation = lastGeneration + 1;
+    // No stale value keeps a request's data alive while pooled.
+    this.targetValues.fill(undefined);
+    this.pairUnion.fill(undefined);
+    this.groupUnion.fill(undefined);
+  }
 }
 /** The shared text caches of each rule set (its TransformStep ids index a ValueCache). */
 const SHARED = new WeakMap<CompiledRuleSet, SharedTextCaches>();
@@ -175,6 +222,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
       values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES),
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES),
       selectors: new Map<RegExp, TextMemo<boolean>>(),
+      scratch: [],
     };
     SHARED.set(ruleSet, shared);
   }
@@ -240,12 +288,8 @@ function txValues(entry: TxEntry): readonly Value[] {
   ]);
 }
 
-/**
- * A fresh bitset of `a | b` (same length). Not TypedArray.prototype.slice: its species look-up
- * made it the most expensive line of the per-phase prefilter unions.
- */
-function unite(a: Uint32Array, b: Uint32Array): Uint32Array {
-  const out = new Uint32Array(a.length);
+/** `a | b` (same length) written into `out` (neither of them). */
+function unite(a: Uint32Array, b: Uint32Array, out: Uint32Array): Uint32Array {
   for (let k = 0; k < a.length; k++) out[k] = a[k]! | b[k]!;
   return out;
 }
@@ -330,6 +374,9 @@ export class WafTransaction implements OperatorContext {
    */
   readonly #shared: SharedTextCaches;
   readonly #valueCache = new Map<string, ValueCache>();
+  /** The arrays below, this transaction's until processLogging() hands them on. */
+  readonly #scratch: Scratch;
+  #ended = false;
   /**
    * The values of rule targets over DATA_COLLECTIONS, by Rule.targetSpecs id: valid while
    * #targetStamp[id] equals the generation of the target's collection, which moves on whenever
@@ -344,9 +391,12 @@ export class WafTransaction implements OperatorContext {
   /** Rule.prefilterGroup's united candidates, valid while #groupStamp[id] is #lastGeneration. */
   readonly #groupUnion: Array<Uint32Array | undefined>;
   readonly #groupStamp: number[];
-  /** The generation of each of DATA_COLLECTIONS (by Target.collection); stamps start below. */
-  readonly #collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(1);
-  #lastGeneration = 1;
+  /**
+   * The generation of each of DATA_COLLECTIONS (by Target.collection); every stamp in the
+   * scratch starts below.
+   */
+  readonly #collectionGeneration: number[];
+  #lastGeneration: number;
   /** @rx prefilter candidates per (transformed) text longer than SHARED_TEXT_MAX_LENGTH. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
@@ -389,13 +439,16 @@ export class WafTransaction implements OperatorContext {
     this.#budgetMs = limits.timeBudgetMs > 0 ? limits.timeBudgetMs : Infinity;
     this.#requestBodyAccess = ruleSet.requestBodyAccess;
     this.#shared = sharedCachesOf(ruleSet);
-    this.#targetValuesCache = new Array<readonly Value[] | undefined>(ruleSet.targetSpecCount);
-    // A plain array: a typed one this size would get a slow off-heap buffer per transaction.
-    this.#targetStamp = new Array<number>(ruleSet.targetSpecCount).fill(0);
-    this.#pairUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterPairCount);
-    this.#pairStamp = new Array<number>(ruleSet.prefilterPairCount).fill(0);
-    this.#groupUnion = new Array<Uint32Array | undefined>(ruleSet.prefilterGroupCount);
-    this.#groupStamp = new Array<number>(ruleSet.prefilterGroupCount).fill(0);
+    const scratch = this.#shared.scratch.pop() ?? new Scratch(ruleSet);
+    this.#scratch = scratch;
+    this.#targetValuesCache = scratch.targetValues;
+    this.#targetStamp = scratch.targetStamp;
+    this.#pairUnion = scratch.pairUnion;
+    this.#pairStamp = scratch.pairStamp;
+    this.#groupUnion = scratch.groupUnion;
+    this.#groupStamp = scratch.groupStamp;
+    this.#lastGeneration = scratch.generation;
+    this.#collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(scratch.generation);
   }
 
   get mode(): EngineMode {
@@ -572,11 +625,19 @@ export class WafTransaction implements OperatorContext {
     return this.#intervention;
   }
 
+  /** Phase 5, the transaction's last step: no phase runs after it. */
   processLogging(): void {
+    if (this.#ended) return;
     const saved = this.#allowed;
     this.#allowed = false;
     this.#runPhase(5, NO_CHANGE);
     this.#allowed = saved;
+    this.#ended = true;
+    const pool = this.#shared.scratch;
+    if (pool.length < MAX_POOLED_SCRATCH) {
+      this.#scratch.release(this.#lastGeneration);
+      pool.push(this.#scratch);
+    }
   }
 
   /** The request failed a limit before the rules ran (e.g. a body above the limit). */
@@ -606,7 +667,8 @@ export class WafTransaction implements OperatorContext {
       this.#collectionGeneration[DATA_COLLECTION_INDEX.get(variable)!] = ++this.#lastGeneration;
     }
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
-    if (this.#budgetExceeded) return;
+    // An ended transaction's scratch may be another's now.
+    if (this.#budgetExceeded || this.#ended) return;
     const start = performance.now();
     this.#runRules(phase, start);
     this.#spentMs += performance.now() - start;
@@ -626,8 +688,9 @@ export class WafTransaction implements OperatorContext {
         continue;
       }
       if (step.kind === SEED) {
-        // TX is empty here (no rule before the seed writes it).
-        for (const e of step.tx.values()) this.#tx.set(e.key, { key: e.key, value: e.value });
+        // TX is empty here (no rule before the seed writes it). Its entries are shared: an
+        // entry is never changed, setvar replaces it.
+        for (const e of step.tx.values()) this.#tx.set(e.key, e);
         this.#addMatched(step.matched);
         this.#seeded = true;
         i = step.next;
@@ -844,7 +907,11 @@ export class WafTransaction implements OperatorContext {
       if (union === NO_VALUES || union === found) union = found;
       else if (owned) for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
       else {
-        union = unite(union, found);
+        union = unite(
+          union,
+          found,
+          (this.#scratch.groupBuffer[group] ??= new Uint32Array(union.length)),
+        );
         owned = true;
       }
     }
@@ -932,7 +999,11 @@ export class WafTransaction implements OperatorContext {
       if (union === NO_VALUES || union === found) union = found;
       else if (owned) for (let k = 0; k < union.length; k++) union[k]! |= found[k]!;
       else {
-        union = unite(union, found);
+        union = unite(
+          union,
+          found,
+          (this.#scratch.pairBuffer[pair] ??= new Uint32Array(union.length)),
+        );
         owned = true;
       }
     }
