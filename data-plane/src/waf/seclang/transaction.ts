@@ -366,8 +366,11 @@ export class WafTransaction implements OperatorContext {
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
-  /** Resolved DATA_COLLECTIONS; each dropped when a phase's data changes it. */
-  readonly #resolved = new Map<string, readonly Value[]>();
+  /**
+   * Resolved DATA_COLLECTIONS, by index (Target.collection); each dropped when a phase's data
+   * changes it.
+   */
+  readonly #resolved = new Array<readonly Value[] | undefined>(DATA_COLLECTIONS.size);
   /**
    * Transformed values and prefilter candidates per input value: shared with the rule set's
    * other transactions for short texts, this transaction's own for longer ones.
@@ -663,8 +666,9 @@ export class WafTransaction implements OperatorContext {
   #runPhase(phase: number, changed: readonly string[]): void {
     // Each phase method sets new data first; rules never change DATA_COLLECTIONS.
     for (const variable of changed) {
-      this.#resolved.delete(variable);
-      this.#collectionGeneration[DATA_COLLECTION_INDEX.get(variable)!] = ++this.#lastGeneration;
+      const c = DATA_COLLECTION_INDEX.get(variable)!;
+      this.#resolved[c] = undefined;
+      this.#collectionGeneration[c] = ++this.#lastGeneration;
     }
     if (this.#mode === 'Off' || this.#allowed || this.#intervention !== undefined) return;
     // An ended transaction's scratch may be another's now.
@@ -1189,7 +1193,9 @@ export class WafTransaction implements OperatorContext {
           ? this.#txView(sel)
           : this.#txMatching(sel)
         : this.#persistentView(target.variable, sel as string)
-      : this.#resolve(target.variable);
+      : target.collection >= 0
+        ? this.#resolveCollection(target.collection, target.variable)
+        : this.#resolveNow(target.variable);
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
     if ((sel === undefined || selected) && !exclude && !target.count) return all;
@@ -1264,11 +1270,16 @@ export class WafTransaction implements OperatorContext {
    * of DATA_COLLECTIONS are built once per phase and shared by every rule that reads them.
    */
   #resolve(variable: string): readonly Value[] {
-    if (!DATA_COLLECTIONS.has(variable)) return this.#resolveNow(variable);
-    let values = this.#resolved.get(variable);
+    const c = DATA_COLLECTION_INDEX.get(variable);
+    return c === undefined ? this.#resolveNow(variable) : this.#resolveCollection(c, variable);
+  }
+
+  /** `variable`, DATA_COLLECTIONS' `collection`th, built once per phase that changes it. */
+  #resolveCollection(collection: number, variable: string): readonly Value[] {
+    let values = this.#resolved[collection];
     if (values === undefined) {
       values = this.#resolveNow(variable);
-      this.#resolved.set(variable, values);
+      this.#resolved[collection] = values;
     }
     return values;
   }
