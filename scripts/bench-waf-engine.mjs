@@ -2,7 +2,11 @@
 // (the directives of e2e/src/waf-reference.ts, CRS as installed by Debian's modsecurity-crs):
 // CPU microseconds per transaction for a typical GET and a 4 KiB urlencoded POST (median of 5
 // rounds), then the WAF time of single requests carrying pathological 8 KiB and 20 KiB
-// arguments (printed, to show that a request's WAF time stays bounded).
+// arguments (printed, to show that a request's WAF time stays bounded). `get` and `post-4k`
+// repeat one request, as the proxy benchmark's wrk does; in their `-unique` variants every
+// argument value and the Cookie header differ from request to request (the other headers repeat,
+// as a browser's do), so the engine's memo of repeated texts serves only what real traffic
+// repeats.
 // Build first (`npx tsc -b`). Options: [transactions per round, 300].
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -49,6 +53,48 @@ const form = (() => {
   return Buffer.from(fields.join('&').slice(0, 4096), 'latin1');
 })();
 
+// The -unique variants' requests, made before the clock starts: plain words that differ from
+// request to request (nothing the CRS flags).
+const VARIANTS = 1000;
+const WORDS = [
+  'amber',
+  'birch',
+  'cedar',
+  'delta',
+  'ember',
+  'fjord',
+  'grove',
+  'harbor',
+  'inlet',
+  'juniper',
+];
+const wordsOf = (n) =>
+  String(n)
+    .split('')
+    .map((d) => WORDS[Number(d)])
+    .join(' ');
+const uniqueGets = Array.from({ length: VARIANTS }, (_, k) => ({
+  uri: `/products/list?page=${k}&sort=price&q=${encodeURIComponent(wordsOf(k * 7919))}`,
+  headers: baseHeaders.map(([name, value]) =>
+    name === 'cookie'
+      ? [name, `session=${(k * 104729 + 1e9).toString(16)}; theme=dark`]
+      : [name, value],
+  ),
+}));
+const uniqueForms = Array.from({ length: VARIANTS }, (_, k) => {
+  const fields = [];
+  let i = 0;
+  while (fields.join('&').length < 4096) {
+    fields.push(
+      `field${i}=${encodeURIComponent(`Some ordinary text number ${i}, with words like ${wordsOf(k * 31 + i)}.`)}`,
+    );
+    i++;
+  }
+  return Buffer.from(fields.join('&').slice(0, 4096), 'latin1');
+});
+let variant = 0;
+const nextVariant = () => (variant = (variant + 1) % VARIANTS);
+
 function run(method, uri, headers, body) {
   const tx = new seclang.WafTransaction(ruleSet, persistent, 'On');
   let iv = tx.processRequestHeaders({
@@ -79,6 +125,23 @@ const cases = {
       ],
       form,
     ),
+  'get-unique': () => {
+    const g = uniqueGets[nextVariant()];
+    return run('GET', g.uri, g.headers);
+  },
+  'post-4k-unique': () => {
+    const body = uniqueForms[nextVariant()];
+    return run(
+      'POST',
+      '/checkout',
+      [
+        ...uniqueGets[variant].headers,
+        ['content-type', 'application/x-www-form-urlencoded'],
+        ['content-length', String(body.length)],
+      ],
+      body,
+    );
+  },
 };
 
 function cpuUs(fn, count) {
