@@ -596,7 +596,8 @@ export class WafTransaction implements OperatorContext {
         this.#scalars.set('REQUEST_BODY_LENGTH', String(body.length));
       }
     }
-    this.#runPhase(2, parsed ? REQUEST_BODY_COLLECTIONS : NO_CHANGE);
+    // An empty body adds nothing to ARGS, FILES or XML (its processor may only set errors).
+    this.#runPhase(2, parsed && body.length > 0 ? REQUEST_BODY_COLLECTIONS : NO_CHANGE);
     return this.#intervention;
   }
 
