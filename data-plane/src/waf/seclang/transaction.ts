@@ -156,24 +156,41 @@ type TxEntry = Entry & { view?: readonly Value[] };
 const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
 
 /**
- * Per program (a phase's steps): for step i, at 2i the prefilter group of the rule it evaluates
- * (Rule.prefilterGroup; -1 for a step without one, JUMP and SEED) and at 2i + 1 the rule's
- * operator slot. A transaction skips a rule that its group's united candidates rule out by these
- * numbers alone, without reading the rule: most of CRS's rules end there on an ordinary request,
- * and the rules are objects spread over the heap, which the rest of the proxy's work pushes out
- * of the CPU's caches between requests.
+ * Per program (a phase's steps), SCREEN_STRIDE numbers per step i, from SCREEN_STRIDE * i: the
+ * prefilter group of the rule it evaluates (Rule.prefilterGroup; -1 for a step without one, JUMP
+ * and SEED), the rule's operator slot, and the DATA_COLLECTIONS its targets read as a bitmask
+ * (bit Target.collection; 0 unless every target is a value target over one of them, not `&`).
+ * A transaction skips a rule that its group's united candidates rule out, or whose targets' all
+ * collections are empty for this request, by these numbers alone, without reading the rule: most
+ * of CRS's rules end there on an ordinary request, and the rules are objects spread over the
+ * heap, which the rest of the proxy's work pushes out of the CPU's caches between requests.
  */
 const SCREENS = new WeakMap<ReadonlyArray<Step<Value, TxEntry>>, Int32Array>();
+const SCREEN_STRIDE = 3;
 
 function screenOf(steps: ReadonlyArray<Step<Value, TxEntry>>): Int32Array {
   let screen = SCREENS.get(steps);
   if (screen === undefined) {
-    screen = new Int32Array(steps.length * 2).fill(-1);
+    screen = new Int32Array(steps.length * SCREEN_STRIDE);
     for (let i = 0; i < steps.length; i++) {
+      const at = SCREEN_STRIDE * i;
+      screen[at] = -1;
       const step = steps[i]!;
-      if (step.kind !== EVALUATE || step.rule.prefilterGroup < 0) continue;
-      screen[2 * i] = step.rule.prefilterGroup;
-      screen[2 * i + 1] = step.rule.operator.prefilterSlot!;
+      if (step.kind !== EVALUATE) continue;
+      const rule = step.rule;
+      if (rule.prefilterGroup >= 0) {
+        screen[at] = rule.prefilterGroup;
+        screen[at + 1] = rule.operator.prefilterSlot!;
+      }
+      let mask = 0;
+      for (const t of rule.targets) {
+        if (t.collection < 0 || t.count) {
+          mask = 0;
+          break;
+        }
+        mask |= 1 << t.collection;
+      }
+      screen[at + 2] = mask;
     }
     SCREENS.set(steps, screen);
   }
@@ -433,6 +450,9 @@ export class WafTransaction implements OperatorContext {
    */
   readonly #collectionGeneration: number[];
   #lastGeneration: number;
+  /** #nonEmptyCollections()'s answer, valid while #nonEmptyStamp is #lastGeneration. */
+  #nonEmpty = 0;
+  #nonEmptyStamp = -1;
   /** @rx prefilter candidates per (transformed) text longer than SHARED_TEXT_MAX_LENGTH. */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
@@ -722,14 +742,17 @@ export class WafTransaction implements OperatorContext {
     let i = 0;
     this.#work = WORK_PER_CLOCK_READ;
     while (i < steps.length) {
-      // What #evaluateLink's first test would do once the group's union is known: skip a rule
-      // whose regex or phrases none of its targets' values can hold.
-      const group = screen[2 * i]!;
+      // What #evaluateLink would find first: a rule whose regex or phrases none of its targets'
+      // values can hold (once the group's union is known), or whose targets have no value.
+      const at = SCREEN_STRIDE * i;
+      const group = screen[at]!;
+      const collections = screen[at + 2]!;
       if (
-        group >= 0 &&
-        groupStamp[group] === this.#lastGeneration &&
-        this.#targetRemovals.length === 0 &&
-        !mayMatch(groupUnion[group]!, screen[2 * i + 1]!)
+        (group >= 0 &&
+          groupStamp[group] === this.#lastGeneration &&
+          this.#targetRemovals.length === 0 &&
+          !mayMatch(groupUnion[group]!, screen[at + 1]!)) ||
+        (collections !== 0 && (collections & this.#nonEmptyCollections()) === 0)
       ) {
         this.#work += WORK_PER_TEST;
         i++;
@@ -1313,6 +1336,21 @@ export class WafTransaction implements OperatorContext {
       if (picked) (out ??= []).push(txValues(entry)[0]!);
     }
     return out ?? EMPTY;
+  }
+
+  /** DATA_COLLECTIONS holding a value now, as a bitmask (bit: index), once per generation. */
+  #nonEmptyCollections(): number {
+    if (this.#nonEmptyStamp !== this.#lastGeneration) {
+      let mask = 0;
+      let c = 0;
+      for (const variable of DATA_COLLECTIONS) {
+        if (this.#resolveCollection(c, variable).length > 0) mask |= 1 << c;
+        c++;
+      }
+      this.#nonEmpty = mask;
+      this.#nonEmptyStamp = this.#lastGeneration;
+    }
+    return this.#nonEmpty;
   }
 
   /**
