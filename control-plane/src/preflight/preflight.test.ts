@@ -297,4 +297,32 @@ describe('Preflight', () => {
     );
     assert.match(refusalDetails(report).at(-1)!, /: p1, p2 and 3 more \(ferry-proxy /);
   });
+  test('a large fleet: the named proxies are those a sort of the whole fleet by node id puts first', () => {
+    // Mixed case and digits, in an order unrelated to the ids: a collation, not code units.
+    const ids = Array.from(
+      { length: 500 },
+      (_, i) => `${i % 3 === 0 ? 'P' : 'p'}-${(i * 7919) % 500}`,
+    );
+    const nodes = ids.map((id, i) => (i % 2 === 0 ? FERRY(id) : { id, user_agent_name: 'envoy' }));
+    const report = new Preflight({ fleet: fleet(nodes), listLimit: 7 }).run({
+      group: 'web',
+      after: resources([...basicGroup().filter((d) => d.name !== 'main'), badRoutes()]),
+      changed: keys([RDS, 'main']),
+      before: () => [],
+    });
+    const sorted = [...nodes].sort((a, b) => a.id.localeCompare(b.id));
+    assert.deepEqual(
+      report.proxies.map((p) => p.nodeId),
+      sorted.slice(0, 7).map((n) => n.id),
+    );
+    assert.deepEqual(
+      report.resources[0]!.rejectedBy,
+      sorted
+        .filter((n) => n.user_agent_name === 'ferry-proxy')
+        .slice(0, 7)
+        .map((n) => n.id),
+    );
+    assert.equal(report.preCheckedProxies, 250);
+    assert.equal(report.otherProxies, 250);
+  });
 });

@@ -143,11 +143,14 @@ export class Preflight {
       );
     }
 
-    const proxies = [...this.fleet.connectedNodes(group)]
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((node) => this.classify(node, failing));
-    const checkedNodes = proxies.filter((p) => p.preChecked).map((p) => p.nodeId);
-    const listedChecked = checkedNodes.slice(0, this.listLimit);
+    // Per connected proxy only a version check: a replica's fleet is thousands of proxies, and
+    // the report names the first `listLimit` of them.
+    const connected = this.fleet.connectedNodes(group);
+    const checkedNodes: PreflightNodeIdentity[] = [];
+    for (const node of connected) if (this.preChecked(node)) checkedNodes.push(node);
+    const rejects = failing.map(labelOf);
+    const listed = firstById(connected, this.listLimit).map((node) => this.classify(node, rejects));
+    const listedChecked = firstById(checkedNodes, this.listLimit).map((node) => node.id);
 
     const resources: PreflightResourceReport[] = [];
     let blocking = 0;
@@ -179,39 +182,46 @@ export class Preflight {
       warnings.push(
         "files and environment variables named by DataSources live on the proxies' hosts: they were not read, and what depends on their content is not pre-checked",
       );
-    if (proxies.length > this.listLimit)
+    if (connected.length > this.listLimit)
       warnings.push(
-        `${proxies.length} proxies of group "${group}" are connected (${checkedNodes.length} pre-checked): the first ${this.listLimit} by node id are named`,
+        `${connected.length} proxies of group "${group}" are connected (${checkedNodes.length} pre-checked): the first ${this.listLimit} by node id are named`,
       );
     return {
       group,
       translatorVersion: this.translatorVersion,
       checkedResources: checked,
       resources,
-      proxies: proxies.slice(0, this.listLimit),
+      proxies: listed,
       preCheckedProxies: checkedNodes.length,
-      otherProxies: proxies.length - checkedNodes.length,
+      otherProxies: connected.length - checkedNodes.length,
       warnings,
       refuse: blocking > 0,
     };
   }
 
-  /** One connected node: pre-checked (ferry-proxy of the translator's version) or not, and why. */
-  private classify(
-    node: PreflightNodeIdentity,
-    failing: readonly ResourceFinding[],
-  ): PreflightProxy {
+  /** Whether the version rule pre-checks `node`: ferry-proxy of the translator's version. */
+  private preChecked(node: PreflightNodeIdentity): boolean {
+    return (
+      node.user_agent_name === PROXY_USER_AGENT &&
+      node.user_agent_version === this.translatorVersion
+    );
+  }
+
+  /**
+   * One connected node: pre-checked or not, and why. `rejects`: the labels of the resources the
+   * translator rejects.
+   */
+  private classify(node: PreflightNodeIdentity, rejects: readonly string[]): PreflightProxy {
     const name = node.user_agent_name ?? '';
     const version = node.user_agent_version ?? '';
     const userAgent = [name, version].filter(Boolean).join('/');
-    if (name === PROXY_USER_AGENT && version === this.translatorVersion) {
-      const rejects = failing.map(labelOf);
+    if (this.preChecked(node)) {
       return {
         nodeId: node.id,
         userAgent,
         preChecked: true,
         wouldAck: rejects.length === 0,
-        rejects,
+        rejects: [...rejects],
         note:
           rejects.length === 0
             ? 'pre-checked: would ACK'
@@ -276,6 +286,36 @@ export class Preflight {
     }
     return json;
   }
+}
+
+/**
+ * The order reports name proxies in: the default locale's collation of node ids, as
+ * `String#localeCompare`. One collator for the process, so the first apply does not pay for
+ * setting it up.
+ */
+const nodeIdCollation = new Intl.Collator().compare;
+
+/**
+ * The first `limit` of `nodes` by node id, sorted, without sorting them all: past the first
+ * `limit`, a node costs one comparison unless it belongs among them.
+ */
+function firstById<T extends PreflightNodeIdentity>(nodes: readonly T[], limit: number): T[] {
+  const first: T[] = [];
+  if (limit <= 0) return first;
+  for (const node of nodes) {
+    if (first.length === limit && nodeIdCollation(node.id, first[limit - 1]!.id) >= 0) continue;
+    // After the equal ones: ties keep the fleet's order, as a stable sort would.
+    let low = 0;
+    let high = first.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (nodeIdCollation(first[middle]!.id, node.id) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    first.splice(low, 0, node);
+    if (first.length > limit) first.pop();
+  }
+  return first;
 }
 
 function keyOfFinding(f: ResourceFinding): string {

@@ -163,4 +163,34 @@ void describe('FleetTracker', () => {
     ]);
     cache.close();
   });
+
+  void test('a listener removed while its notification is queued is not notified, nor after watching again', async () => {
+    const store = new MemoryStore();
+    const cache = new SnapshotCache({ store, debounceMs: 0, fanOutChunk: 1 });
+    await cache.start();
+    const seen: string[] = [];
+    const listeners = ['a', 'b', 'c'].map((id) => {
+      const listener = {
+        snapshotChanged: (): void => {
+          seen.push(`${id}:${cache.snapshot('default', CDS).resources.size}`);
+        },
+      };
+      cache.watchGroup('default', listener);
+      return listener;
+    });
+    await store.apply(put('default', cluster('c1')));
+    // The first chunk (one listener) is notified within the publish, the rest later.
+    assert.deepEqual(seen, ['a:1']);
+    cache.unwatchGroup('default', listeners[1]!);
+    // A stream that leaves and comes back starts over: the round it left is not delivered.
+    cache.unwatchGroup('default', listeners[2]!);
+    cache.watchGroup('default', listeners[2]!);
+    cache.catchUp(listeners[2]!);
+    for (let i = 0; i < 100; i++) await new Promise(setImmediate);
+    assert.deepEqual(seen, ['a:1']);
+    await store.apply(put('default', cluster('c2')));
+    for (let i = 0; i < 100 && seen.length < 3; i++) await new Promise(setImmediate);
+    assert.deepEqual(seen, ['a:1', 'a:2', 'c:2']);
+    cache.close();
+  });
 });

@@ -91,8 +91,6 @@ export interface SnapshotOverlay {
 /** One publish's notifications still to be delivered, in order. */
 interface FanOutRound {
   readonly queue: Array<readonly [GroupListener, ReadonlySet<string>]>;
-  /** Listeners of `queue` not notified yet (by the drain loop or by catchUp). */
-  readonly pending: Map<GroupListener, ReadonlySet<string>>;
   next: number;
 }
 
@@ -131,6 +129,15 @@ export class SnapshotCache {
   private readonly overlay: SnapshotOverlay | undefined;
   private readonly tracing: SnapshotTracing | undefined;
   private round: FanOutRound | undefined;
+  /**
+   * The listeners of the current round not notified yet (by the drain loop or by catchUp), with
+   * what changed for them; empty between rounds. One map for the cache's life, not one per
+   * round: catchUp runs on every request of every stream, and V8 optimizes it, inlined in the
+   * streams' request handling, after the connect phase saw `round` hold nothing but undefined;
+   * the first publish storing a round then threw that code away, so the first push after a start
+   * handled every stream's requests unoptimized. A field that never changes is read instead.
+   */
+  private readonly pending = new Map<GroupListener, ReadonlySet<string>>();
   /** Changes arrived (and their debounce expired) while a round was still being delivered. */
   private publishAfterRound = false;
   /**
@@ -263,7 +270,7 @@ export class SnapshotCache {
     if (!current) return;
     current.delete(listener);
     if (current.size === 0) this.listeners.delete(group);
-    this.round?.pending.delete(listener);
+    this.pending.delete(listener);
   }
 
   /**
@@ -272,9 +279,9 @@ export class SnapshotCache {
    * the order of published snapshots.
    */
   catchUp(listener: GroupListener): void {
-    const changed = this.round?.pending.get(listener);
-    if (!changed) return;
-    this.round?.pending.delete(listener);
+    const changed = this.pending.get(listener);
+    if (changed === undefined) return;
+    this.pending.delete(listener);
     this.notify(listener, changed);
   }
 
@@ -292,6 +299,7 @@ export class SnapshotCache {
     this.timer = undefined;
     this.listeners.clear();
     this.round = undefined;
+    this.pending.clear();
   }
 
   private applyEvent(event: ChangeEvent, traceparent: string | undefined): void {
@@ -426,7 +434,8 @@ export class SnapshotCache {
       for (const listener of listeners) queue.push([listener, changed]);
     }
     if (queue.length === 0) return;
-    this.round = { queue, pending: new Map(queue), next: 0 };
+    for (const [listener, changed] of queue) this.pending.set(listener, changed);
+    this.round = { queue, next: 0 };
     // The first chunk goes out now, so a small fleet is served within the publish call.
     this.drain(this.round);
   }
@@ -509,15 +518,7 @@ export class SnapshotCache {
   /** Notifies the listeners of `round` for one slice, then yields and continues. */
   private drain(round: FanOutRound): void {
     if (this.round !== round) return;
-    const until = performance.now() + this.fanOutSliceMs;
-    let notified = 0;
-    while (round.next < round.queue.length && notified < this.fanOutChunk) {
-      const [listener, changed] = round.queue[round.next++]!;
-      if (!round.pending.delete(listener)) continue;
-      this.notify(listener, changed);
-      notified += 1;
-      if (notified % CLOCK_EVERY === 0 && performance.now() >= until) break;
-    }
+    this.notifySlice(round);
     if (round.next < round.queue.length) {
       setImmediate(() => this.drain(round));
       return;
@@ -526,6 +527,23 @@ export class SnapshotCache {
     if (this.publishAfterRound) {
       this.publishAfterRound = false;
       this.publish();
+    }
+  }
+
+  /**
+   * One slice of `round`'s notifications. Nothing follows the loop: V8 optimizes this function
+   * while its first loop runs (on-stack replacement), and code after the loop would not have run
+   * yet then, so leaving the loop would throw the optimized code away again.
+   */
+  private notifySlice(round: FanOutRound): void {
+    const until = performance.now() + this.fanOutSliceMs;
+    let notified = 0;
+    while (round.next < round.queue.length && notified < this.fanOutChunk) {
+      const [listener, changed] = round.queue[round.next++]!;
+      if (!this.pending.delete(listener)) continue;
+      this.notify(listener, changed);
+      notified += 1;
+      if (notified % CLOCK_EVERY === 0 && performance.now() >= until) break;
     }
   }
 

@@ -9,6 +9,11 @@ export interface ProcSample {
   readonly rssBytes: number;
   /** User + system CPU time consumed since the process started. */
   readonly cpuSeconds: number;
+  /**
+   * The part of `cpuSeconds` spent on the main thread (the JavaScript event loop); the rest is
+   * V8's background threads (optimizing compiler, concurrent GC) and libuv's thread pool.
+   */
+  readonly mainThreadCpuSeconds: number;
 }
 
 let clockTicks: number | undefined;
@@ -46,7 +51,13 @@ export function parseRssBytes(statusText: string): number {
 export function sampleProcess(pid: number): ProcSample {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return { rssBytes: parseRssBytes(status), cpuSeconds: parseCpuTicks(stat) / ticksPerSecond() };
+  // The main thread's id is the process id.
+  const mainStat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  return {
+    rssBytes: parseRssBytes(status),
+    cpuSeconds: parseCpuTicks(stat) / ticksPerSecond(),
+    mainThreadCpuSeconds: parseCpuTicks(mainStat) / ticksPerSecond(),
+  };
 }
 
 /**

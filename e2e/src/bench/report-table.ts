@@ -89,6 +89,10 @@ const ROWS: Row[] = [
         : 'n/a',
   ],
   [
+    'each update: control-plane main threads CPU',
+    (r) => (r.updates ? r.updates.map((u) => `${u.mainThreadCpuSeconds} s`).join(', ') : 'n/a'),
+  ],
+  [
     'each update: all ACKed, content checked',
     (r) =>
       r.updates

@@ -17,8 +17,9 @@ const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters
   --replicas N   control-plane replicas sharing the store; clients are split round-robin and the
                  apply goes through the first (N > 1 needs --store etcd)
   --store etcd   an etcd store: a member started by the bench (etcd-server), or --etcd's cluster
-  --updates N    endpoint changes, one after another (the first is the one profiled and counted
-                 in bytes); the table shows the first and each update's p99 and CPU
+  --updates N    endpoint changes, one after another (the first is the one counted in bytes;
+                 --cpu-prof profiles each); the table shows the first and each update's p99 and
+                 CPU
   --h2 raw       the simulated proxies' HTTP/2 client: a minimal one on plain sockets (default),
                  or node for node:http2's client sessions`;
 

@@ -59,8 +59,9 @@ export interface FanoutOptions extends BenchConfigOptions {
   /** Whole-run budget; when it runs out the run stops and reports what it has. */
   readonly budgetMs: number;
   /**
-   * When set, the control plane's CPU is profiled during the connect phase and during the update
-   * (cpu-profile-preload.ts), written here as connect.cpuprofile and update.cpuprofile.
+   * When set, the control plane's CPU is profiled during the connect phase and during each update
+   * (cpu-profile-preload.ts), written here as connect.cpuprofile, update.cpuprofile (the first
+   * update, summarized in the report), update-2.cpuprofile, ...
    */
   readonly cpuProfDir?: string;
   readonly log: (line: string) => void;
@@ -78,6 +79,8 @@ export interface UpdateSummary {
   readonly responseToAckByReplica?: LatencySummary[];
   readonly contentVerified: boolean;
   readonly cpuSeconds: number;
+  /** The part of `cpuSeconds` on the replicas' main threads (the rest: V8's and libuv's threads). */
+  readonly mainThreadCpuSeconds: number;
   /** CPU of this (client) process over the same interval: the clients share the machine. */
   readonly benchProcessCpuSeconds: number;
   /** Responses of other types received while the update was in flight (should be 0). */
@@ -123,7 +126,7 @@ export interface FanoutReport {
     readonly peakRssDuringUpdateBytes: number;
     readonly benchProcessRssBytes: number;
   };
-  /** The first update (the one profiled with --cpu-prof; `bytes` counts it). */
+  /** The first update (`profiles.update` with --cpu-prof; `bytes` counts it). */
   readonly update?: UpdateSummary;
   /** Every update, in order (the first is `update`). */
   readonly updates?: UpdateSummary[];
@@ -240,12 +243,14 @@ async function etcdWatchCounts(
 function sampleAll(pids: readonly number[]): ProcSample {
   let rssBytes = 0;
   let cpuSeconds = 0;
+  let mainThreadCpuSeconds = 0;
   for (const pid of pids) {
     const sample = sampleProcess(pid);
     rssBytes += sample.rssBytes;
     cpuSeconds += sample.cpuSeconds;
+    mainThreadCpuSeconds += sample.mainThreadCpuSeconds;
   }
-  return { rssBytes, cpuSeconds };
+  return { rssBytes, cpuSeconds, mainThreadCpuSeconds };
 }
 
 /** Every replica's `*xds*` counters, summed; undefined when any replica exposes none. */
@@ -515,7 +520,9 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
             sample.rssBytes,
           );
       }, 50);
-      if (u === 0) profiler.start();
+      // Every update is profiled, so that the first can be compared with the later ones under
+      // the same profiler overhead.
+      profiler.start();
       const cpuBefore = sampleAll(pids);
       const benchCpuBefore = process.cpuUsage();
       updateStartMs = performance.now();
@@ -545,6 +552,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
       }
       const cpuAfter = sampleAll(pids);
       const benchCpu = process.cpuUsage(benchCpuBefore);
+      if (u > 0) await profiler.stop(`update-${u + 1}`, deadline);
       if (u === 0) {
         profiles.update = await profiler.stop('update', deadline);
         receivedUpdate = counters.bytesReceived - receivedBefore;
@@ -568,13 +576,17 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutReport> {
             : undefined,
         contentVerified,
         cpuSeconds: round(cpuAfter.cpuSeconds - cpuBefore.cpuSeconds, 2),
+        mainThreadCpuSeconds: round(
+          cpuAfter.mainThreadCpuSeconds - cpuBefore.mainThreadCpuSeconds,
+          2,
+        ),
         benchProcessCpuSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
         otherResponses,
         timedOut: timedOutUpdate,
       });
       report.update = updates[0];
       options.log(
-        `update ${u + 1}/${options.updates}: apply → ACK p99 ${updates[u]!.applyToAck.p99Ms} ms`,
+        `update ${u + 1}/${options.updates}: apply → ACK p99 ${updates[u]!.applyToAck.p99Ms} ms, control-plane CPU ${updates[u]!.cpuSeconds} s (main threads ${updates[u]!.mainThreadCpuSeconds} s)`,
       );
     }
     report.bytes = {
