@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TextMemo } from './text-memo.js';
+import { SeenTexts, TextMemo } from './text-memo.js';
 
 test('keeps what was set and finds it again', () => {
   const memo = new TextMemo<number>(4);
@@ -34,4 +34,23 @@ test('a text used since the last turn survives the next one; one that was not is
   assert.equal(memo.get('dropped'), undefined);
   assert.equal(memo.get('kept'), 'K');
   assert.equal(memo.get('y'), 'Y');
+});
+
+test('a text is seen before on its second sighting, not its first', () => {
+  const seen = new SeenTexts(64);
+  assert.equal(seen.seenBefore('User-Agent: curl'), false);
+  assert.equal(seen.seenBefore('User-Agent: curl'), true);
+  // An equal text made anew (another request's copy) counts too.
+  assert.equal(seen.seenBefore(['User-Agent:', 'curl'].join(' ')), true);
+  assert.equal(seen.seenBefore(''), false);
+  assert.equal(seen.seenBefore(''), true);
+});
+
+test('texts sharing a slot push each other out; unique texts are never seen before', () => {
+  const seen = new SeenTexts(1);
+  assert.equal(seen.seenBefore('a'), false);
+  assert.equal(seen.seenBefore('b'), false);
+  assert.equal(seen.seenBefore('a'), false);
+  const big = new SeenTexts(1024);
+  for (let i = 0; i < 5000; i++) assert.equal(big.seenBefore(`request-${i}`), false);
 });

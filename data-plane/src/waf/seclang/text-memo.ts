@@ -37,3 +37,37 @@ export class TextMemo<T> {
     return this.#young.size + this.#old.size;
   }
 }
+
+/**
+ * Which short texts were seen recently: a direct-mapped table of texts by a cheap hash (length
+ * and a few chars), the latest text per slot. seenBefore() is true when the same text was the
+ * slot's last one, so a text passes on its second sighting unless others of its slot came
+ * between. A memo admits only such texts: one seen once (a request id, a random attack string,
+ * a form's unique values) would only occupy it, and kept across collections it would be copied
+ * to the old generation to die there.
+ */
+export class SeenTexts {
+  readonly #slots: Array<string | undefined>;
+  readonly #mask: number;
+
+  /** `size`: a power of two. */
+  constructor(size: number) {
+    this.#slots = new Array<string | undefined>(size);
+    this.#mask = size - 1;
+  }
+
+  seenBefore(text: string): boolean {
+    const n = text.length;
+    let h = n;
+    if (n > 0)
+      h =
+        Math.imul(h ^ text.charCodeAt(0), 0x9e3779b1) ^
+        Math.imul(text.charCodeAt(n >> 1), 0x85ebca6b) ^
+        Math.imul(text.charCodeAt(n - 1), 0xc2b2ae35) ^
+        Math.imul(text.charCodeAt(n >> 2), 0x27d4eb2f);
+    const slot = (h ^ (h >>> 15)) & this.#mask;
+    if (this.#slots[slot] === text) return true;
+    this.#slots[slot] = text;
+    return false;
+  }
+}

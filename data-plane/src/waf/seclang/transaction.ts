@@ -13,7 +13,7 @@ import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
 import type { TransformStep } from './transform-chain.js';
 import { mayMatch } from './regex-prefilter-set.js';
-import { TextMemo } from './text-memo.js';
+import { SeenTexts, TextMemo } from './text-memo.js';
 import {
   multipartBoundary,
   parseJson,
@@ -208,6 +208,14 @@ const SHARED_TEXT_MAX_LENGTH = 256;
  * SHARED_TEXT_MAX_LENGTH chars, with their forms (one per transformation chain node) and bitsets.
  */
 const SHARED_TEXT_ENTRIES = 1024;
+/**
+ * New texts one transaction may add to the shared memos; the rest are its own. A request with
+ * many unique values (a form's fields) would otherwise turn the memos over every few requests
+ * and push out what other requests repeat. The request's headers and path come first (phase 1).
+ */
+const SHARED_NEW_PER_TRANSACTION = 64;
+/** Slots of the table that tells a text seen before (see SeenTexts). */
+const SEEN_TEXT_SLOTS = 4096;
 
 interface SharedTextCaches {
   readonly values: TextMemo<ValueCache>;
@@ -216,6 +224,8 @@ interface SharedTextCaches {
   readonly selectors: Map<RegExp, TextMemo<boolean>>;
   /** The Scratch of ended transactions, for the next ones (at most MAX_POOLED_SCRATCH). */
   readonly scratch: Scratch[];
+  /** The memos admit a text on its second sighting. */
+  readonly seen: SeenTexts;
 }
 
 /** Scratch kept for reuse per rule set: what a worker's requests in flight at once need. */
@@ -273,6 +283,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES),
       selectors: new Map<RegExp, TextMemo<boolean>>(),
       scratch: [],
+      seen: new SeenTexts(SEEN_TEXT_SLOTS),
     };
     SHARED.set(ruleSet, shared);
   }
@@ -423,7 +434,8 @@ export class WafTransaction implements OperatorContext {
   readonly #resolved = new Array<readonly Value[] | undefined>(DATA_COLLECTIONS.size);
   /**
    * Transformed values and prefilter candidates per input value: shared with the rule set's
-   * other transactions for short texts, this transaction's own for longer ones.
+   * other transactions for short texts, this transaction's own for longer ones (and for new
+   * texts beyond SHARED_NEW_PER_TRANSACTION).
    */
   readonly #shared: SharedTextCaches;
   readonly #valueCache = new Map<string, ValueCache>();
@@ -453,7 +465,12 @@ export class WafTransaction implements OperatorContext {
   /** #nonEmptyCollections()'s answer, valid while #nonEmptyStamp is #lastGeneration. */
   #nonEmpty = 0;
   #nonEmptyStamp = -1;
-  /** @rx prefilter candidates per (transformed) text longer than SHARED_TEXT_MAX_LENGTH. */
+  /** New texts this transaction added to the shared memos (see SHARED_NEW_PER_TRANSACTION). */
+  #sharedNew = 0;
+  /**
+   * @rx prefilter candidates per (transformed) text that is not in the shared memo (longer than
+   * SHARED_TEXT_MAX_LENGTH, or over SHARED_NEW_PER_TRANSACTION).
+   */
   readonly #candidatesByText = new Map<string, Uint32Array>();
   #currentRule: Rule | undefined;
   /** TX holds the state of the rule set's SEED step (see rule-program.ts). */
@@ -1090,11 +1107,18 @@ export class WafTransaction implements OperatorContext {
   }
 
   #cacheOf(raw: string): ValueCache {
-    const memo = raw.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.values : this.#valueCache;
-    let cache = memo.get(raw);
+    const shared = raw.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.values : undefined;
+    let cache = shared?.get(raw) ?? this.#valueCache.get(raw);
     if (cache === undefined) {
       cache = { out: [raw], candidates: [] };
-      memo.set(raw, cache);
+      if (
+        shared !== undefined &&
+        this.#sharedNew < SHARED_NEW_PER_TRANSACTION &&
+        this.#shared.seen.seenBefore(raw)
+      ) {
+        shared.set(raw, cache);
+        this.#sharedNew++;
+      } else this.#valueCache.set(raw, cache);
     }
     return cache;
   }
@@ -1132,13 +1156,19 @@ export class WafTransaction implements OperatorContext {
     let found = cache.candidates[id];
     if (found === undefined) {
       // Chains often leave a value as it was or agree on its form: one scan per text.
-      const memo =
-        value.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.candidates : this.#candidatesByText;
-      found = memo.get(value);
+      const shared = value.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.candidates : undefined;
+      found = shared?.get(value) ?? this.#candidatesByText.get(value);
       if (found === undefined) {
         found = this.ruleSet.regexPrefilter.candidates(value);
         this.#work += value.length;
-        memo.set(value, found);
+        if (
+          shared !== undefined &&
+          this.#sharedNew < SHARED_NEW_PER_TRANSACTION &&
+          this.#shared.seen.seenBefore(value)
+        ) {
+          shared.set(value, found);
+          this.#sharedNew++;
+        } else this.#candidatesByText.set(value, found);
       }
       cache.candidates[id] = found;
     }
