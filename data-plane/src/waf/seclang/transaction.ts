@@ -34,7 +34,7 @@ import {
 } from './rule-program.js';
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
-import { HELD_SCALARS, HELD_SCALAR_SLOT } from './variables.js';
+import { HELD_SCALARS, HELD_SCALAR_SLOT, PERSISTENT } from './variables.js';
 
 export interface Intervention {
   readonly status: number;
@@ -111,8 +111,6 @@ interface Value {
 }
 
 const EMPTY: readonly Value[] = [];
-/** The initcol collections (see persistent.ts). */
-const PERSISTENT: ReadonlySet<string> = new Set(['IP', 'GLOBAL', 'SESSION', 'USER', 'RESOURCE']);
 /** #pairCandidates' start (never its result: a target without values is skipped before). */
 const NO_VALUES = new Uint32Array(0);
 
