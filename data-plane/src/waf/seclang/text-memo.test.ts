@@ -54,3 +54,15 @@ test('texts sharing a slot push each other out; unique texts are never seen befo
   const big = new SeenTexts(1024);
   for (let i = 0; i < 5000; i++) assert.equal(big.seenBefore(`request-${i}`), false);
 });
+
+test('with a seen table, a text is admitted on its second offer only', () => {
+  const memo = new TextMemo<number>(8, 64);
+  assert.equal(memo.admit('x', 1), false);
+  assert.equal(memo.get('x'), undefined);
+  assert.equal(memo.admit('x', 2), true);
+  assert.equal(memo.get('x'), 2);
+  // Without one, every offer is kept.
+  const open = new TextMemo<number>(8);
+  assert.equal(open.admit('y', 3), true);
+  assert.equal(open.get('y'), 3);
+});

@@ -13,8 +13,15 @@
 export class TextMemo<T> {
   #young = new Map<string, T>();
   #old = new Map<string, T>();
+  readonly #seen: SeenTexts | undefined;
 
-  constructor(readonly capacity: number) {}
+  /** `seenSlots`: admit() keeps a text only on its second sighting (see SeenTexts). */
+  constructor(
+    readonly capacity: number,
+    seenSlots?: number,
+  ) {
+    this.#seen = seenSlots === undefined ? undefined : new SeenTexts(seenSlots);
+  }
 
   get(text: string): T | undefined {
     const found = this.#young.get(text);
@@ -22,6 +29,16 @@ export class TextMemo<T> {
     const old = this.#old.get(text);
     if (old !== undefined) this.set(text, old);
     return old;
+  }
+
+  /**
+   * Keeps `value` for `text` when the memo admits the text (always without a seen table, else
+   * on its second sighting); true when kept.
+   */
+  admit(text: string, value: T): boolean {
+    if (this.#seen !== undefined && !this.#seen.seenBefore(text)) return false;
+    this.set(text, value);
+    return true;
   }
 
   set(text: string, value: T): void {

@@ -13,7 +13,7 @@ import type { Operator, OperatorContext } from './operators.js';
 import type { Ctl, EngineMode, Exclusion, Rule, Target } from './rule.js';
 import type { TransformStep } from './transform-chain.js';
 import { mayMatch } from './regex-prefilter-set.js';
-import { SeenTexts, TextMemo } from './text-memo.js';
+import { TextMemo } from './text-memo.js';
 import {
   multipartBoundary,
   parseJson,
@@ -212,7 +212,7 @@ const SHARED_TEXT_ENTRIES = 1024;
  * and push out what other requests repeat. The request's headers and path come first (phase 1).
  */
 const SHARED_NEW_PER_TRANSACTION = 64;
-/** Slots of the table that tells a text seen before (see SeenTexts). */
+/** Slots of each memo's table of texts seen before (see SeenTexts). */
 const SEEN_TEXT_SLOTS = 4096;
 
 interface SharedTextCaches {
@@ -222,8 +222,6 @@ interface SharedTextCaches {
   readonly selectors: Map<RegExp, TextMemo<boolean>>;
   /** The Scratch of ended transactions, for the next ones (at most MAX_POOLED_SCRATCH). */
   readonly scratch: Scratch[];
-  /** The memos admit a text on its second sighting. */
-  readonly seen: SeenTexts;
 }
 
 /** Scratch kept for reuse per rule set: what a worker's requests in flight at once need. */
@@ -277,11 +275,10 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
   let shared = SHARED.get(ruleSet);
   if (shared === undefined) {
     shared = {
-      values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES),
-      candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES),
+      values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
+      candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       selectors: new Map<RegExp, TextMemo<boolean>>(),
       scratch: [],
-      seen: new SeenTexts(SEEN_TEXT_SLOTS),
     };
     SHARED.set(ruleSet, shared);
   }
@@ -407,7 +404,7 @@ export class WafTransaction implements OperatorContext {
   /**
    * The ValueCache of each argument's value and name, by index in its list: ARGS, ARGS_GET,
    * ARGS_POST and the name lists make their own values of one argument, which share one cache
-   * object instead of each looking its text up in #valueCache.
+   * object instead of each looking its text up (#cacheOf).
    */
   readonly #argsGetCaches = new ArgCaches();
   readonly #argsPostCaches = new ArgCaches();
@@ -1105,20 +1102,31 @@ export class WafTransaction implements OperatorContext {
   }
 
   #cacheOf(raw: string): ValueCache {
-    const shared = raw.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.values : undefined;
-    let cache = shared?.get(raw) ?? this.#valueCache.get(raw);
+    let cache = this.#recall(this.#shared.values, this.#valueCache, raw);
     if (cache === undefined) {
       cache = { out: [raw], candidates: [] };
-      if (
-        shared !== undefined &&
-        this.#sharedNew < SHARED_NEW_PER_TRANSACTION &&
-        this.#shared.seen.seenBefore(raw)
-      ) {
-        shared.set(raw, cache);
-        this.#sharedNew++;
-      } else this.#valueCache.set(raw, cache);
+      this.#keep(this.#shared.values, this.#valueCache, raw, cache);
     }
     return cache;
+  }
+
+  /** What `shared` (for a short text) or this transaction's `own` map holds for `text`. */
+  #recall<T>(shared: TextMemo<T>, own: Map<string, T>, text: string): T | undefined {
+    return (text.length <= SHARED_TEXT_MAX_LENGTH ? shared.get(text) : undefined) ?? own.get(text);
+  }
+
+  /**
+   * Keeps `value` for `text` in `shared` when it is short, this transaction may still add to
+   * the memos (SHARED_NEW_PER_TRANSACTION) and the memo admits it; else in `own`.
+   */
+  #keep<T>(shared: TextMemo<T>, own: Map<string, T>, text: string, value: T): void {
+    if (
+      text.length <= SHARED_TEXT_MAX_LENGTH &&
+      this.#sharedNew < SHARED_NEW_PER_TRANSACTION &&
+      shared.admit(text, value)
+    )
+      this.#sharedNew++;
+    else own.set(text, value);
   }
 
   /**
@@ -1154,19 +1162,11 @@ export class WafTransaction implements OperatorContext {
     let found = cache.candidates[id];
     if (found === undefined) {
       // Chains often leave a value as it was or agree on its form: one scan per text.
-      const shared = value.length <= SHARED_TEXT_MAX_LENGTH ? this.#shared.candidates : undefined;
-      found = shared?.get(value) ?? this.#candidatesByText.get(value);
+      found = this.#recall(this.#shared.candidates, this.#candidatesByText, value);
       if (found === undefined) {
         found = this.ruleSet.regexPrefilter.candidates(value);
         this.#work += value.length;
-        if (
-          shared !== undefined &&
-          this.#sharedNew < SHARED_NEW_PER_TRANSACTION &&
-          this.#shared.seen.seenBefore(value)
-        ) {
-          shared.set(value, found);
-          this.#sharedNew++;
-        } else this.#candidatesByText.set(value, found);
+        this.#keep(this.#shared.candidates, this.#candidatesByText, value, found);
       }
       cache.candidates[id] = found;
     }
