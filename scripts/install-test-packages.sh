@@ -21,6 +21,7 @@ PACKAGES=(
   "/etc/modsecurity/crs/crs-setup.conf                    modsecurity-crs"
   "/usr/share/modsecurity-crs/rules/REQUEST-901-INITIALIZATION.conf  modsecurity-crs"
   "chromium                  chromium"        # the dashboard in a real browser (e2e/src/dashboard.test.ts)
+  "wrk                       wrk"             # the benchmarks' load generator, paced (e2e/src/bench/proxy-wrk.test.ts)
 )
 
 missing=()

@@ -34,6 +34,8 @@ import { useFleet } from './fixtures.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 const NODE = 'waf-e2e';
+/** Denies (418) a request whose client sent X-Request-Id or X-Forwarded-Proto. */
+const CLIENT_HEADER_RULE = 1000010;
 const CRS_INSTALLED = fs.existsSync(
   '/usr/share/modsecurity-crs/rules/REQUEST-942-APPLICATION-ATTACK-SQLI.conf',
 );
@@ -55,6 +57,9 @@ function config(opts: {
       directives: [
         'Include @crs/crs-setup.conf',
         'Include @crs/rules/*.conf',
+        // The connection manager adds both headers to every request; the rules see them only
+        // when the client sent them.
+        `SecRule REQUEST_HEADERS:X-Request-Id|REQUEST_HEADERS:X-Forwarded-Proto "@rx ." "id:${CLIENT_HEADER_RULE},phase:1,deny,status:418,msg:'client header'"`,
         ...(opts.extraDirective === undefined ? [] : [opts.extraDirective]),
       ],
     },
@@ -215,6 +220,24 @@ describe(
       assert.match(await logLine('/items?id=42'), / 200 via_upstream \[\] 0$/);
     });
 
+    test('the rules see the headers the client sent, not those the proxy adds', async () => {
+      // The proxy adds x-request-id and x-forwarded-proto to every request before its filters
+      // run; the WAF inspects the request as the client sent it, as nginx's ModSecurity does.
+      const plain = await httpRequest(`http://127.0.0.1:${fleet.port}/plain`, { headers: BROWSER });
+      assert.equal(plain.status, 200);
+      assert.match(await logLine('/plain'), / 200 via_upstream \[\] 0$/);
+      for (const header of ['x-request-id', 'x-forwarded-proto']) {
+        const sent = await httpRequest(`http://127.0.0.1:${fleet.port}/sent-${header}`, {
+          headers: { ...BROWSER, [header]: 'from-the-client' },
+        });
+        assert.equal(sent.status, 418, header);
+        assert.match(
+          await logLine(`/sent-${header}`),
+          new RegExp(` 418 waf_blocked\\{rule_${CLIENT_HEADER_RULE}\\} `),
+        );
+      }
+    });
+
     test('a form body carrying an attack is blocked in phase 2', async () => {
       const res = await httpRequest(`http://127.0.0.1:${fleet.port}/login`, {
         method: 'POST',
@@ -252,7 +275,7 @@ describe(
       assert.equal(refused.code, 1, refused.stdout + refused.stderr);
       assert.match(
         refused.stderr,
-        /directives: directives:3: rule 1000001: the transformation t:reverseString is not supported/,
+        /directives: directives:4: rule 1000001: the transformation t:reverseString is not supported/,
       );
       // Still the accepted rule set.
       const attack = await httpRequest(`http://127.0.0.1:${fleet.port}/items?id=1'%20OR%20'1'='1`, {

@@ -60,6 +60,8 @@ export interface CompiledHcm {
   readonly routeTable: RouteTable | undefined;
   /** The HTTP filters, in config order, the router last. */
   readonly filters: readonly CompiledHttpFilter[];
+  /** A filter inspects the client's own request headers (StreamInfo.clientRequestHeaders). */
+  readonly keepClientHeaders: boolean;
   /** downstream_rq_* by route (labels listener, stat_prefix, virtual_host, route). */
   readonly downstreamRq: RouteStatusCounters;
   readonly downstreamRqTime: HistogramHandle;
@@ -246,6 +248,7 @@ export class ActiveStream
   responseFlags: string | undefined = undefined;
   readonly downstreamRemoteIp: string;
   readonly requestId: string;
+  readonly clientRequestHeaders: readonly string[] | undefined;
   upstreamCluster = '';
   upstreamHost = '';
   attemptCount = 0;
@@ -290,6 +293,7 @@ export class ActiveStream
     const hcm = chain.hcm;
     chain.downstreamRqActive.add(1);
     this.#refusal = guardRequestHead(hcm, headers, chain.guardStats);
+    this.clientRequestHeaders = chain.keepClientHeaders ? headers.toFlat() : undefined;
     const identity = applyClientIdentity(headers, connection.socket, hcm, headers.scheme);
     this.requestId = identity.requestId;
     this.downstreamRemoteIp = identity.trustedClientIp;

@@ -229,12 +229,14 @@ export class ProxyRuntime {
         const labels = { listener: listener.name, stat_prefix: hcm.statPrefix };
         const listenerLabels = { listener: listener.name };
         const tracer = tracers.tracerFor(hcm);
+        const filters = this.#httpFilters(hcm, listener.name, routeModel);
         return {
           listenerName: listener.name,
           hcm,
           routeTable:
             routeModel === undefined ? undefined : this.#routeTable(routeModel, usedTables),
-          filters: this.#httpFilters(hcm, listener.name, routeModel),
+          filters,
+          keepClientHeaders: filters.some((f) => f.factory.inspectsClientHeaders === true),
           downstreamRq: new RouteStatusCounters(this.#stats, 'downstream_rq', labels),
           downstreamRqTime: this.#stats.histogram('downstream_rq_time', labels),
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),

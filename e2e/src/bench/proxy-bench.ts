@@ -65,7 +65,7 @@ import {
   stopServer,
   waitForPort,
 } from './proxy-processes.js';
-import { runWrk, type WrkResult } from './proxy-wrk.js';
+import { pacingLua, runWrk, type WrkResult } from './proxy-wrk.js';
 import { groupCpuSeconds } from './proc-stats.js';
 import { applyResources } from './management-client.js';
 import { startControlPlane, type ControlPlane } from '../harness.js';
@@ -208,6 +208,10 @@ const USAGE = `node e2e/dist/bench/proxy-bench.js [options]
                        undici-proxy, splice: references, not products (node:http + undici
                          Pool; a TCP splice with no HTTP parsing, the ceiling for Node)
   --connections N      wrk connections [64]
+  --rate N             offer every proxy the same N requests/s (split over wrk's threads)
+                       instead of as many as it answers: CPU per request at equal load,
+                       where a slower proxy pays no more for its idle peers' wake-ups or
+                       for more requests in flight; a run below 95% of N is flagged
   --new-connections    every request on a connection of its own (Connection: close):
                        what accepting and closing connections costs
   --label NAME         report file bench-results/proxy-NAME.json [latest]
@@ -223,10 +227,22 @@ interface Options {
   sizes: BenchCase[];
   proxies: ProxyName[];
   connections: number;
+  /** Requests/s offered to every proxy (0: as many as it answers). */
+  rate: number;
   label: string;
   cpuProf: boolean;
   isolate: boolean;
   newConnections: boolean;
+}
+
+/** A run achieving less than this share of --rate did not get the offered load. */
+const RATE_SHORTFALL = 0.95;
+
+function nonNegative(option: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`${option}: expected a number of 0 or more, got ${JSON.stringify(text)}`);
+  return n;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -241,6 +257,7 @@ function parseOptions(argv: string[]): Options {
       sizes: { type: 'string', default: DEFAULT_BENCH_CASES.join(',') },
       proxies: { type: 'string', default: PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
+      rate: { type: 'string', default: '0' },
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
       isolate: { type: 'boolean' },
@@ -274,6 +291,7 @@ function parseOptions(argv: string[]): Options {
     sizes: sizes as BenchCase[],
     proxies: proxies as ProxyName[],
     connections: Number(values.connections),
+    rate: nonNegative('--rate', values.rate),
     label: values.label,
     cpuProf: values['cpu-prof'] === true,
     isolate: values.isolate === true,
@@ -346,15 +364,27 @@ function checkResponse(port: number, size: BenchCase): Promise<void> {
   });
 }
 
-/** The wrk script of the form case: every request a POST of FORM_BODY. */
-function formScript(dir: string): string {
-  const file = path.join(dir, 'form-post.lua');
+/**
+ * The wrk script of a run, if it needs one: the form case's (every request a POST of
+ * FORM_BODY) and, with --rate, the pacing of each of `threads` threads at its share.
+ */
+function wrkScript(
+  dir: string,
+  size: BenchCase,
+  rate: number,
+  threads: number,
+): string | undefined {
+  const parts: string[] = [];
   // FORM_BODY is urlencoded: no quote or backslash to escape in a Lua string.
-  fs.writeFileSync(
-    file,
-    `wrk.method = "POST"\nwrk.body = "${FORM_BODY}"\n` +
-      `wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n`,
-  );
+  if (size === 'form')
+    parts.push(
+      `wrk.method = "POST"\nwrk.body = "${FORM_BODY}"\n` +
+        `wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n`,
+    );
+  if (rate > 0) parts.push(pacingLua(rate / threads));
+  if (parts.length === 0) return undefined;
+  const file = path.join(dir, `${size}-${rate}-${threads}.lua`);
+  fs.writeFileSync(file, parts.join('\n'));
   return file;
 }
 
@@ -722,7 +752,7 @@ async function measureWorkers(
             threads: workers,
             connections: options.connections,
             cpus: clientCpus,
-            ...(size === 'form' ? { script: formScript(dir) } : {}),
+            script: wrkScript(dir, size, options.rate, workers),
             headers: [
               ...(size === 'browser'
                 ? Object.entries(BROWSER_HEADERS).map(([name, value]) => `${name}: ${value}`)
@@ -750,8 +780,12 @@ async function measureWorkers(
             samples.push(entry);
           }
           entry.runs.push(result);
+          const short =
+            options.rate > 0 && result.requestsPerSec < RATE_SHORTFALL * options.rate
+              ? `, BELOW the offered ${options.rate} req/s: its CPU per request is not at equal load`
+              : '';
           log(
-            `workers=${workers} round ${round} ${size} ${proxy.name}: ${Math.round(result.requestsPerSec)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.errors > 0 ? `, ${result.errors} errors` : ''}`,
+            `workers=${workers} round ${round} ${size} ${proxy.name}: ${Math.round(result.requestsPerSec)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.errors > 0 ? `, ${result.errors} errors` : ''}${short}`,
           );
           if (options.isolate) {
             running.splice(running.indexOf(proxy as RunningProxy), 1);
@@ -849,7 +883,11 @@ async function main(): Promise<void> {
   }
   const out = path.join(resultsDir, `proxy-${options.label}.json`);
   fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${formatTable(rows)}\n\nreport: ${path.relative(repoRoot, out)}\n`);
+  const offered =
+    options.rate > 0 ? `every proxy offered ${options.rate} requests/s (--rate)\n` : '';
+  process.stdout.write(
+    `\n${offered}${formatTable(rows)}\n\nreport: ${path.relative(repoRoot, out)}\n`,
+  );
 }
 
 process.on('exit', killAllNow);

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWrkDuration, parseWrkOutput } from './proxy-wrk.js';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { pacingLua, parseWrkDuration, parseWrkOutput, runWrk } from './proxy-wrk.js';
 
 const SAMPLE = `Running 10s test @ http://127.0.0.1:8080/small
   1 threads and 64 connections
@@ -38,4 +43,41 @@ test('parseWrkDuration converts every wrk unit to milliseconds', () => {
   assert.equal(parseWrkDuration('2.50ms'), 2.5);
   assert.equal(parseWrkDuration('1.20s'), 1200);
   assert.ok(Number.isNaN(parseWrkDuration('fast')));
+});
+
+test('pacingLua spaces each thread’s sends one interval apart and refuses a rate of 0', () => {
+  const lua = pacingLua(2000);
+  assert.match(lua, /local interval_ms = 0\.5\n/);
+  assert.match(lua, /function delay\(\)/);
+  assert.throws(() => pacingLua(0), /above 0/);
+  assert.throws(() => pacingLua(Number.NaN), /above 0/);
+});
+
+test('a paced wrk sends no more than its rate, where unpaced it would send thousands', async () => {
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-wrk-pacing-'));
+  try {
+    const script = path.join(dir, 'pacing.lua');
+    const rate = 100;
+    const durationS = 2;
+    fs.writeFileSync(script, pacingLua(rate));
+    const { port } = server.address() as AddressInfo;
+    const result = await runWrk({
+      url: `http://127.0.0.1:${port}/`,
+      threads: 1,
+      connections: 4,
+      durationS,
+      script,
+    });
+    // One slot per 1/rate s from the start: at most rate * duration + 1 sends, whatever the
+    // machine's speed; a loopback server answering "ok" gets far more unpaced.
+    assert.ok(result.requests <= rate * durationS + 2, `${result.requests} requests`);
+    assert.ok(result.requests >= 10, `${result.requests} requests`);
+    assert.equal(result.errors, 0);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -57,6 +57,41 @@ export interface WrkRun {
   readonly headers?: readonly string[];
 }
 
+/**
+ * wrk Lua that paces each wrk thread at `perThreadRate` requests per second: every request
+ * takes the thread's next send slot, one interval after the previous slot, and waits for it in
+ * wrk's `delay()` hook (to the millisecond; a late slot sends at once, so a proxy that falls
+ * behind is offered the same total and the achieved rate shows it could not keep up). Several
+ * proxies offered the same rate do the same work per second, so their CPU per request compares
+ * without the difference a saturated run adds: a slower proxy's peers sit idle and waking them
+ * costs it more, and more of its requests are in flight at once. LuaJIT's FFI reads the
+ * monotonic clock (wrk's Lua has no sub-second clock of its own).
+ */
+export function pacingLua(perThreadRate: number): string {
+  if (!(perThreadRate > 0)) throw new Error(`pacing rate must be above 0, got ${perThreadRate}`);
+  return `local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } ferry_bench_timespec;
+int clock_gettime(int clock, ferry_bench_timespec *ts);
+]]
+local ts = ffi.new("ferry_bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local interval_ms = ${1000 / perThreadRate}
+local next_slot = nil
+function delay()
+  local now = now_ms()
+  if next_slot == nil then next_slot = now end
+  local slot = next_slot
+  next_slot = slot + interval_ms
+  if slot <= now then return 0 end
+  return math.floor(slot - now)
+end
+`;
+}
+
 /** Runs wrk to completion (bounded by durationS + 30 s) and parses its report. */
 export function runWrk(run: WrkRun): Promise<WrkResult> {
   const wrkArgs = [

@@ -71,6 +71,8 @@ export interface FakeCallbacksOptions {
   readonly remotePort?: number;
   readonly downstreamRemoteIp?: string;
   readonly startTimeMs?: number;
+  /** StreamInfo.clientRequestHeaders (undefined: none kept). */
+  readonly clientRequestHeaders?: readonly string[];
 }
 
 function fakeRoute(route: FakeRoute, filterName: string): RouteMatchResult {
@@ -138,6 +140,7 @@ export class FakeFilterCallbacks implements FilterCallbacks {
       },
       downstreamRemoteIp: options.downstreamRemoteIp ?? options.remoteAddress ?? '192.0.2.10',
       requestId: 'test-request-id',
+      clientRequestHeaders: options.clientRequestHeaders,
       upstreamCluster: '',
       upstreamHost: '',
       attemptCount: 0,

@@ -95,6 +95,13 @@ export interface StreamInfo {
   readonly downstreamRemoteIp: string;
   /** x-request-id of the request ("" when none). */
   readonly requestId: string;
+  /**
+   * The request's headers as the client sent them, `[name, value, ...]`, before the connection
+   * manager's own changes (x-forwarded-for, x-forwarded-proto, x-request-id, x-envoy-*, via);
+   * kept only on a chain with a filter that asks (StreamFilterFactory.inspectsClientHeaders),
+   * else undefined.
+   */
+  readonly clientRequestHeaders: readonly string[] | undefined;
   /** The upstream cluster chosen by the router ("" before). */
   upstreamCluster: string;
   /** The upstream host of the last attempt, `ip:port` ("" before). */
@@ -203,6 +210,11 @@ export interface StreamFilterFactory {
    * a route's rule set) is done here rather than on the route's first request.
    */
   prepareRoute?(perRoute: unknown): void;
+  /**
+   * The filter reads StreamInfo.clientRequestHeaders: the connection manager keeps a copy of
+   * every request's headers from before its changes, for the streams of this filter's chain.
+   */
+  readonly inspectsClientHeaders?: boolean;
 }
 
 /**

@@ -153,6 +153,23 @@ describe('waf filter', () => {
     );
   });
 
+  test('REQUEST_HEADERS are the client’s headers when the connection manager kept them', () => {
+    const { filter } = filterFor({
+      directives: ['SecRule REQUEST_HEADERS:x-request-id "@rx ." "id:1,phase:1,deny"'],
+    });
+    assert.equal(filter.inspectsClientHeaders, true);
+    const verdict = (clientRequestHeaders: readonly string[] | undefined): number | undefined => {
+      const cb = new FakeFilterCallbacks({ clientRequestHeaders });
+      // The headers after the connection manager's changes: it added x-request-id.
+      filter.create(cb).decodeHeaders!(requestHeaders('GET', '/', { 'x-request-id': 'r1' }), true);
+      return cb.localReplies[0]?.status;
+    };
+    assert.equal(verdict(['accept', '*/*']), undefined);
+    assert.equal(verdict(['accept', '*/*', 'x-request-id', 'mine']), 403);
+    // None kept (a chain built without asking): the headers as they are now.
+    assert.equal(verdict(undefined), 403);
+  });
+
   test('regex_inspection_bytes bounds what @rx sees of a value', () => {
     const directives = ['SecRule ARGS "@rx b$" "id:1,phase:1,deny"'];
     const verdict = (config: JsonObject): string => {

@@ -82,6 +82,12 @@ export class WafFilter implements StreamFilterFactory {
   /** Route rule sets of this config version by the route directives' hash. */
   readonly #routeRuleSets = new Map<string, CompiledRuleSet | Error>();
   readonly #labels: { listener: string; stat_prefix: string };
+  /**
+   * REQUEST_HEADERS are the client's, as nginx's ModSecurity sees them: not what the connection
+   * manager adds (a fresh x-request-id each request, x-forwarded-proto, x-envoy-internal, ...),
+   * which no client controls and which would give the rules a new text to inspect per request.
+   */
+  readonly inspectsClientHeaders = true;
 
   constructor(
     readonly config: WafConfigModel,
@@ -187,7 +193,7 @@ class WafStreamFilter implements StreamFilter {
     this.#tx = tx;
     this.#requestHeaders = headers;
     const info = this.callbacks.streamInfo;
-    const flat = headers.toFlat();
+    const flat = info.clientRequestHeaders ?? headers.toFlat();
     const list: Array<[string, string]> = [['host', headers.authority]];
     for (let i = 0; i < flat.length; i += 2) list.push([flat[i]!, flat[i + 1]!]);
     const iv = tx.processRequestHeaders({
