@@ -429,6 +429,31 @@ SecRule REQUEST_HEADERS:X-Mark "@rx ^(\\w+)$" "id:11,phase:2,pass,nolog,capture,
     }
   });
 
+  test('rules on named request headers run only when a header they name was sent', () => {
+    // 40 header names: the first 32 get a bit of the screen, the rest read as REQUEST_HEADERS.
+    const names = Array.from({ length: 40 }, (_, i) => `x-h${i}`);
+    const rs = compile(
+      [
+        ...names.map(
+          (n, i) =>
+            `SecRule REQUEST_HEADERS:${n.toUpperCase()} "@rx ^hit$" "id:${100 + i},phase:1,pass,log"`,
+        ),
+        'SecRule REQUEST_HEADERS:x-h0|ARGS "@rx ^hit$" "id:200,phase:2,pass,log"',
+        'SecRule REQUEST_HEADERS:x-h39|REQUEST_COOKIES "@rx ^hit$" "id:201,phase:2,pass,log"',
+        'SecRule REQUEST_HEADERS:x-h1 "!@rx ^hit$" "id:202,phase:2,pass,log"',
+        'SecRule &REQUEST_HEADERS:x-h2 "@eq 0" "id:203,phase:2,pass,log"',
+      ].join('\n'),
+    );
+    const ids = (tx: WafTransaction): number[] => tx.matched.map((m) => m.id);
+    assert.deepEqual(ids(run(rs, request('/'), '')), [203]);
+    assert.deepEqual(ids(run(rs, request('/', [['X-H5', 'hit']]), '')), [105, 203]);
+    assert.deepEqual(ids(run(rs, request('/', [['x-h39', 'hit']]), '')), [139, 201, 203]);
+    assert.deepEqual(ids(run(rs, request('/?a=hit'), '')), [200, 203]);
+    assert.deepEqual(ids(run(rs, request('/', [['Cookie', 'c=hit']]), '')), [201, 203]);
+    assert.deepEqual(ids(run(rs, request('/', [['x-h1', 'miss']]), '')), [202, 203]);
+    assert.deepEqual(ids(run(rs, request('/', [['x-h2', 'x']]), '')), []);
+  });
+
   test('refusals name file, line and rule id', () => {
     const refuse = (d: string, re: RegExp): void =>
       assert.throws(

@@ -156,17 +156,23 @@ const PROGRAMS = new WeakMap<CompiledRuleSet, Programs<Value, TxEntry>>();
 /**
  * Per program (a phase's steps), SCREEN_STRIDE numbers per step i, from SCREEN_STRIDE * i: the
  * prefilter group of the rule it evaluates (Rule.prefilterGroup; -1 for a step without one, JUMP
- * and SEED), the rule's operator slot, and the DATA_COLLECTIONS its targets read as a bitmask
- * (bit Target.collection; 0 unless every target is a value target over one of them, not `&`).
- * A transaction skips a rule that its group's united candidates rule out, or whose targets' all
- * collections are empty for this request, by these numbers alone, without reading the rule: most
- * of CRS's rules end there on an ordinary request, and the rules are objects spread over the
- * heap, which the rest of the proxy's work pushes out of the CPU's caches between requests.
+ * and SEED), the rule's operator slot, then where its targets' values come from as two bitmasks:
+ * the DATA_COLLECTIONS it reads whole (bit Target.collection) and the request headers it reads
+ * by name (REQUEST_HEADERS:name, bit from headerBitsOf). Both are 0 unless every target is a
+ * value target (not `&`) of one of those. A transaction skips a rule that its group's united
+ * candidates rule out, or all of whose targets are empty for this request (the collections empty,
+ * the headers not sent), by these numbers alone, without reading the rule: most of CRS's rules
+ * end there on an ordinary request, and the rules are objects spread over the heap, which the
+ * rest of the proxy's work pushes out of the CPU's caches between requests.
  */
 const SCREENS = new WeakMap<ReadonlyArray<Step<Value, TxEntry>>, Int32Array>();
-const SCREEN_STRIDE = 3;
+const SCREEN_STRIDE = 4;
+const REQUEST_HEADERS_COLLECTION = DATA_COLLECTION_INDEX.get('REQUEST_HEADERS')!;
 
-function screenOf(steps: ReadonlyArray<Step<Value, TxEntry>>): Int32Array {
+function screenOf(
+  steps: ReadonlyArray<Step<Value, TxEntry>>,
+  headerBits: ReadonlyMap<string, number>,
+): Int32Array {
   let screen = SCREENS.get(steps);
   if (screen === undefined) {
     screen = new Int32Array(steps.length * SCREEN_STRIDE);
@@ -180,19 +186,47 @@ function screenOf(steps: ReadonlyArray<Step<Value, TxEntry>>): Int32Array {
         screen[at] = rule.prefilterGroup;
         screen[at + 1] = rule.operator.prefilterSlot!;
       }
-      let mask = 0;
+      let collections = 0;
+      let headers = 0;
       for (const t of rule.targets) {
         if (t.collection < 0 || t.count) {
-          mask = 0;
+          collections = headers = 0;
           break;
         }
-        mask |= 1 << t.collection;
+        const bit =
+          t.collection === REQUEST_HEADERS_COLLECTION && typeof t.selector === 'string'
+            ? headerBits.get(t.selector)
+            : undefined;
+        if (bit === undefined) collections |= 1 << t.collection;
+        else headers |= 1 << bit;
       }
-      screen[at + 2] = mask;
+      screen[at + 2] = collections;
+      screen[at + 3] = headers;
     }
     SCREENS.set(steps, screen);
   }
   return screen;
+}
+
+/**
+ * The header names a rule set's REQUEST_HEADERS:name targets select (lower-case), the first 32
+ * with a bit of the screen's header mask each; a target naming another reads as the whole
+ * collection there.
+ */
+function headerBitsOf(ruleSet: CompiledRuleSet): Map<string, number> {
+  const bits = new Map<string, number>();
+  for (const phase of ruleSet.phases)
+    for (const rule of phase)
+      for (let link: Rule | undefined = rule; link !== undefined; link = link.chain)
+        for (const t of link.targets)
+          if (
+            t.variable === 'REQUEST_HEADERS' &&
+            typeof t.selector === 'string' &&
+            !bits.has(t.selector) &&
+            bits.size < 32
+          )
+            bits.set(t.selector, bits.size);
+  return bits;
 }
 
 /**
@@ -216,6 +250,8 @@ const SHARED_NEW_PER_TRANSACTION = 64;
 const SEEN_TEXT_SLOTS = 4096;
 
 interface SharedTextCaches {
+  /** headerBitsOf(the rule set). */
+  readonly headerBits: ReadonlyMap<string, number>;
   readonly values: TextMemo<ValueCache>;
   readonly candidates: TextMemo<Uint32Array>;
   /** Per `TX:/regex/` selector: whether it picks a TX variable name. */
@@ -275,6 +311,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
   let shared = SHARED.get(ruleSet);
   if (shared === undefined) {
     shared = {
+      headerBits: headerBitsOf(ruleSet),
       values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       selectors: new Map<RegExp, TextMemo<boolean>>(),
@@ -457,6 +494,8 @@ export class WafTransaction implements OperatorContext {
    */
   readonly #collectionGeneration: number[];
   #lastGeneration: number;
+  /** The bits (SharedTextCaches.headerBits) of the request headers sent. */
+  #headersSent = 0;
   /** #nonEmptyCollections()'s answer, valid while #nonEmptyStamp is #lastGeneration. */
   #nonEmpty = 0;
   #nonEmptyStamp = -1;
@@ -582,9 +621,13 @@ export class WafTransaction implements OperatorContext {
     if (!parseUrlEncoded(query, this.#argsGet, this.ruleSet.argumentsLimit))
       this.#bodyError('too many arguments');
     let contentType = '';
+    const headerBits = this.#shared.headerBits;
+    let sent = 0;
     for (const [name, value] of req.headers) {
       this.#headers.add(name, value);
       const lower = name.toLowerCase();
+      const bit = headerBits.get(lower);
+      if (bit !== undefined) sent |= 1 << bit;
       if (lower === 'cookie') {
         for (const c of value.split(';')) {
           const t = c.trim();
@@ -601,6 +644,7 @@ export class WafTransaction implements OperatorContext {
       this.#bodyProcessor = 'URLENCODED';
     else if (contentType.startsWith('multipart/form-data')) this.#bodyProcessor = 'MULTIPART';
     if (this.#bodyProcessor !== undefined) s.set('REQBODY_PROCESSOR', this.#bodyProcessor);
+    this.#headersSent = sent;
     this.#runPhase(1, NO_CHANGE);
     return this.#intervention;
   }
@@ -748,7 +792,7 @@ export class WafTransaction implements OperatorContext {
     const deadline = start + (this.#budgetMs - this.#spentMs);
     const programs = WafTransaction.programsOf(this.ruleSet);
     const steps = (phase === 1 || this.#seeded ? programs.folded : programs.plain)[phase]!;
-    const screen = screenOf(steps);
+    const screen = screenOf(steps, this.#shared.headerBits);
     const groupStamp = this.#groupStamp;
     const groupUnion = this.#groupUnion;
     let i = 0;
@@ -759,12 +803,15 @@ export class WafTransaction implements OperatorContext {
       const at = SCREEN_STRIDE * i;
       const group = screen[at]!;
       const collections = screen[at + 2]!;
+      const headers = screen[at + 3]!;
       if (
         (group >= 0 &&
           groupStamp[group] === this.#lastGeneration &&
           this.#targetRemovals.length === 0 &&
           !mayMatch(groupUnion[group]!, screen[at + 1]!)) ||
-        (collections !== 0 && (collections & this.#nonEmptyCollections()) === 0)
+        ((collections | headers) !== 0 &&
+          (headers & this.#headersSent) === 0 &&
+          (collections === 0 || (collections & this.#nonEmptyCollections()) === 0))
       ) {
         this.#work += WORK_PER_TEST;
         i++;
