@@ -35,6 +35,7 @@ import {
 import { parseXmlBody } from './xml-body.js';
 import { DATA_COLLECTIONS, DATA_COLLECTION_INDEX } from './data-collections.js';
 import { HELD_SCALARS, HELD_SCALAR_SLOT, PERSISTENT } from './variables.js';
+import { TxCollection, type TxPicker } from './tx-collection.js';
 
 export interface Intervention {
   readonly status: number;
@@ -147,6 +148,12 @@ interface ValueCache {
 }
 
 type Entry = { key: string; value: string };
+/** What setvar reads and writes: TX or one of the persistent collections. */
+interface EntryCollection {
+  get(name: string): Entry | undefined;
+  set(name: string, entry: Entry): void;
+  delete(name: string): void;
+}
 /** A TX variable; `view` is its value list as a `TX:name` target yields it (made on first use). */
 type TxEntry = Entry & { view?: readonly Value[] };
 
@@ -254,8 +261,8 @@ interface SharedTextCaches {
   readonly headerBits: ReadonlyMap<string, number>;
   readonly values: TextMemo<ValueCache>;
   readonly candidates: TextMemo<Uint32Array>;
-  /** Per `TX:/regex/` selector: whether it picks a TX variable name. */
-  readonly selectors: Map<RegExp, TextMemo<boolean>>;
+  /** Per `TX:/regex/` selector: which TX variable names it picks. */
+  readonly selectors: Map<RegExp, SelectorPicker>;
   /** The Scratch of ended transactions, for the next ones (at most MAX_POOLED_SCRATCH). */
   readonly scratch: Scratch[];
 }
@@ -304,6 +311,41 @@ class Scratch {
     this.groupUnion.fill(undefined);
   }
 }
+/**
+ * A `TX:/regex/` selector's answers: per TX variable name (remembered for names up to
+ * SHARED_TEXT_MAX_LENGTH), and the variables of the rule set's seed it picks.
+ */
+class SelectorPicker implements TxPicker<TxEntry> {
+  readonly #selector: RegExp;
+  readonly #names = new TextMemo<boolean>(SHARED_TEXT_ENTRIES);
+  #seed: ReadonlyMap<string, TxEntry> | undefined;
+  #seedPicks: readonly TxEntry[] = [];
+
+  constructor(selector: RegExp) {
+    this.#selector = selector;
+  }
+
+  picks(entry: TxEntry): boolean {
+    const key = entry.key;
+    let pick = this.#names.get(key);
+    if (pick === undefined) {
+      pick = this.#selector.test(key);
+      if (key.length <= SHARED_TEXT_MAX_LENGTH) this.#names.set(key, pick);
+    }
+    return pick;
+  }
+
+  ofSeed(seed: ReadonlyMap<string, TxEntry>): readonly TxEntry[] {
+    if (this.#seed !== seed) {
+      const picks: TxEntry[] = [];
+      for (const e of seed.values()) if (this.#selector.test(e.key)) picks.push(e);
+      this.#seed = seed;
+      this.#seedPicks = picks;
+    }
+    return this.#seedPicks;
+  }
+}
+
 /** The shared text caches of each rule set (its TransformStep ids index a ValueCache). */
 const SHARED = new WeakMap<CompiledRuleSet, SharedTextCaches>();
 
@@ -314,7 +356,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
       headerBits: headerBitsOf(ruleSet),
       values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
-      selectors: new Map<RegExp, TextMemo<boolean>>(),
+      selectors: new Map<RegExp, SelectorPicker>(),
       scratch: [],
     };
     SHARED.set(ruleSet, shared);
@@ -455,7 +497,7 @@ export class WafTransaction implements OperatorContext {
   /** XML:/* (the root's text) and XML://@* (attribute values) of an XML body. */
   #xml: readonly Value[] = EMPTY;
   readonly #scalars = new Scalars();
-  readonly #tx = new Map<string, TxEntry>();
+  readonly #tx = new TxCollection<TxEntry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
   readonly #matchedVars: Value[] = [];
   #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
@@ -826,7 +868,7 @@ export class WafTransaction implements OperatorContext {
       if (step.kind === SEED) {
         // TX is empty here (no rule before the seed writes it). Its entries are shared: an
         // entry is never changed, setvar replaces it.
-        for (const e of step.tx.values()) this.#tx.set(e.key, e);
+        this.#tx.seed(step.tx);
         this.#addMatched(step.matched);
         this.#seeded = true;
         i = step.next;
@@ -905,15 +947,14 @@ export class WafTransaction implements OperatorContext {
       evaluateChain: (rule) => this.#evaluateChain(rule),
       matchedCount: () => this.#matchedVars.length,
       matchedFrom: (from) => this.#matchedVars.slice(from),
-      tx: () => this.#tx,
+      tx: () => this.#tx.toMap(),
       txChanges: () => this.#txChanges,
       save: () => {
-        const tx = new Map(this.#tx);
+        const tx = this.#tx.toMap();
         const count = this.#matchedVars.length;
         const last = this.#matchedVar;
         return () => {
-          this.#tx.clear();
-          for (const [k, e] of tx) this.#tx.set(k, e);
+          this.#tx.restore(tx);
           this.#matchedVars.length = count;
           this.#matchedVar = last;
         };
@@ -1297,7 +1338,7 @@ export class WafTransaction implements OperatorContext {
     }
   }
 
-  #collection(name: string): Map<string, Entry> | undefined {
+  #collection(name: string): EntryCollection | undefined {
     if (name === 'TX') return this.#tx;
     return this.#collections.get(name);
   }
@@ -1396,21 +1437,16 @@ export class WafTransaction implements OperatorContext {
   /** The values of the TX variables whose names `selector` matches, in TX's order. */
   #txMatching(selector: RegExp): readonly Value[] {
     // TX's names are mostly the same from request to request (the rule set's own variables):
-    // whether the selector picks one is remembered per rule set instead of tested each time.
-    const shared = this.#shared.selectors;
-    let picks = shared.get(selector);
-    if (picks === undefined) shared.set(selector, (picks = new TextMemo(SHARED_TEXT_ENTRIES)));
-    let out: Value[] | undefined;
-    for (const entry of this.#tx.values()) {
-      const key = entry.key;
-      let picked = picks.get(key);
-      if (picked === undefined) {
-        picked = selector.test(key);
-        if (key.length <= SHARED_TEXT_MAX_LENGTH) picks.set(key, picked);
-      }
-      if (picked) (out ??= []).push(txValues(entry)[0]!);
-    }
-    return out ?? EMPTY;
+    // whether the selector picks one is remembered per rule set instead of tested each time,
+    // and which of the seed's it picks is kept with the seed.
+    const pickers = this.#shared.selectors;
+    let picker = pickers.get(selector);
+    if (picker === undefined) pickers.set(selector, (picker = new SelectorPicker(selector)));
+    const entries = this.#tx.select(picker);
+    if (entries === undefined) return EMPTY;
+    const out: Value[] = [];
+    for (const e of entries) out.push(txValues(e)[0]!);
+    return out;
   }
 
   /** DATA_COLLECTIONS holding a value now, as a bitmask (bit: index), once per generation. */
@@ -1524,7 +1560,7 @@ export class WafTransaction implements OperatorContext {
           : [{ name: variable, key: '', lowerKey: '', value: this.#matchedVar.name }];
       case 'TX': {
         const out: Value[] = [];
-        for (const entry of this.#tx.values()) out.push(txValues(entry)[0]!);
+        this.#tx.forEach((entry) => out.push(txValues(entry)[0]!));
         return out;
       }
       case 'IP':
