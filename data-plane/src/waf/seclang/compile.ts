@@ -237,6 +237,10 @@ export function parseTargets(text: string): { targets: Target[]; exclusions: Exc
         variable,
         selector,
         count,
+        countName:
+          selector === undefined
+            ? variable
+            : `${variable}:${typeof selector === 'string' ? selector : selector.source}`,
         collection: DATA_COLLECTION_INDEX.get(variable) ?? -1,
         scalar: HELD_SCALAR_SLOT.get(variable) ?? -1,
       });

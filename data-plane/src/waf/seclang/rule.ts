@@ -12,6 +12,8 @@ export interface Target {
   readonly selector: string | RegExp | undefined;
   /** `&VAR`: the number of values instead of the values. */
   readonly count: boolean;
+  /** The name a count's value carries: `VAR` or `VAR:selector` (the selector as written). */
+  readonly countName: string;
   /**
    * The variable's index in DATA_COLLECTIONS (its values change only between phases), or -1
    * when it is not one of them.

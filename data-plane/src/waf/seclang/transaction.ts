@@ -411,6 +411,21 @@ class Multi {
   }
 }
 
+/**
+ * The value lists of counts (`&VAR`), by the target's countName and the count up to
+ * MAX_SHARED_COUNT: the same few for every request, so made once per process.
+ */
+const COUNT_VIEWS = new Map<string, Array<readonly Value[] | undefined>>();
+const MAX_SHARED_COUNT = 64;
+
+function countView(target: Target, count: number): readonly Value[] {
+  const name = target.countName;
+  if (count > MAX_SHARED_COUNT) return [{ name, key: '', lowerKey: '', value: String(count) }];
+  let views = COUNT_VIEWS.get(name);
+  if (views === undefined) COUNT_VIEWS.set(name, (views = []));
+  return (views[count] ??= [{ name, key: '', lowerKey: '', value: String(count) }]);
+}
+
 /** The value list of a TX variable (made on first use, kept with the entry). */
 function txValues(entry: TxEntry): readonly Value[] {
   return (entry.view ??= [
@@ -1388,22 +1403,15 @@ export class WafTransaction implements OperatorContext {
     if (all.length === 0 && !target.count) return EMPTY;
     const exclude = this.#mayExclude(rule, target.variable);
     if ((sel === undefined || selected) && !exclude && !target.count) return all;
-    const out: Value[] = [];
+    let out: Value[] | undefined;
     for (const v of all) {
       if (sel !== undefined && !selected) {
         if (typeof sel === 'string' ? v.lowerKey !== sel : !sel.test(v.key)) continue;
       }
       if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
-      out.push(v);
+      (out ??= []).push(v);
     }
-    if (target.count) {
-      const name =
-        sel === undefined
-          ? target.variable
-          : `${target.variable}:${typeof sel === 'string' ? sel : sel.source}`;
-      return [{ name, key: '', lowerKey: '', value: String(out.length) }];
-    }
-    return out;
+    return target.count ? countView(target, out?.length ?? 0) : (out ?? EMPTY);
   }
 
   #txView(lowerName: string): readonly Value[] {
