@@ -121,6 +121,7 @@ const NO_VALUES = new Uint32Array(0);
  * phases 4 and 5 change none.
  */
 const NO_CHANGE: readonly string[] = [];
+const EMPTY_VALUE: Value = { name: '', key: '', lowerKey: '', value: '' };
 const REQUEST_BODY_COLLECTIONS: readonly string[] = [
   'ARGS',
   'ARGS_POST',
@@ -288,6 +289,8 @@ class Scratch {
   /** The bitset each pair and group unites its candidates into when they differ (made once). */
   readonly pairBuffer: Array<Uint32Array | undefined>;
   readonly groupBuffer: Array<Uint32Array | undefined>;
+  /** MATCHED_VARS' list: a transaction uses the start of it (keeping its capacity). */
+  readonly matchedVars: Value[] = [];
   /** Above every stamp written so far. */
   generation = 1;
 
@@ -303,9 +306,10 @@ class Scratch {
   }
 
   /** Ready for another transaction whose generations start at `generation`. */
-  release(lastGeneration: number): void {
+  release(lastGeneration: number, matchedCount: number): void {
     this.generation = lastGeneration + 1;
     // No stale value keeps a request's data alive while pooled.
+    this.matchedVars.fill(EMPTY_VALUE, 0, matchedCount);
     this.targetValues.fill(undefined);
     this.pairUnion.fill(undefined);
     this.groupUnion.fill(undefined);
@@ -514,8 +518,10 @@ export class WafTransaction implements OperatorContext {
   readonly #scalars = new Scalars();
   readonly #tx = new TxCollection<TxEntry>();
   readonly #collections = new Map<string, Map<string, Entry>>();
-  readonly #matchedVars: Value[] = [];
-  #matchedVar: Value = { name: '', key: '', lowerKey: '', value: '' };
+  /** MATCHED_VARS: the first #matchedCount of the scratch's list. */
+  readonly #matchedVars: Value[];
+  #matchedCount = 0;
+  #matchedVar: Value = EMPTY_VALUE;
   /**
    * Resolved DATA_COLLECTIONS, by index (Target.collection); each dropped when a phase's data
    * changes it.
@@ -612,6 +618,7 @@ export class WafTransaction implements OperatorContext {
     this.#groupUnion = scratch.groupUnion;
     this.#groupStamp = scratch.groupStamp;
     this.#lastGeneration = scratch.generation;
+    this.#matchedVars = scratch.matchedVars;
     this.#collectionGeneration = new Array<number>(DATA_COLLECTIONS.size).fill(scratch.generation);
   }
 
@@ -805,7 +812,7 @@ export class WafTransaction implements OperatorContext {
     this.#ended = true;
     const pool = this.#shared.scratch;
     if (pool.length < MAX_POOLED_SCRATCH) {
-      this.#scratch.release(this.#lastGeneration);
+      this.#scratch.release(this.#lastGeneration, this.#matchedCount);
       pool.push(this.#scratch);
     }
   }
@@ -932,7 +939,7 @@ export class WafTransaction implements OperatorContext {
   #addMatched(values: readonly Value[]): void {
     for (const v of values) {
       this.#matchedVar = v;
-      this.#matchedVars.push(v);
+      this.#matchedVars[this.#matchedCount++] = v;
     }
   }
 
@@ -960,17 +967,17 @@ export class WafTransaction implements OperatorContext {
         return this.#evaluateLink(link, starter);
       },
       evaluateChain: (rule) => this.#evaluateChain(rule),
-      matchedCount: () => this.#matchedVars.length,
-      matchedFrom: (from) => this.#matchedVars.slice(from),
+      matchedCount: () => this.#matchedCount,
+      matchedFrom: (from) => this.#matchedVars.slice(from, this.#matchedCount),
       tx: () => this.#tx.toMap(),
       txChanges: () => this.#txChanges,
       save: () => {
         const tx = this.#tx.toMap();
-        const count = this.#matchedVars.length;
+        const count = this.#matchedCount;
         const last = this.#matchedVar;
         return () => {
           this.#tx.restore(tx);
-          this.#matchedVars.length = count;
+          this.#matchedCount = count;
           this.#matchedVar = last;
         };
       },
@@ -1053,7 +1060,7 @@ export class WafTransaction implements OperatorContext {
         if (this.#testValue(link, v)) {
           matched = true;
           this.#matchedVar = v;
-          this.#matchedVars.push(v);
+          this.#matchedVars[this.#matchedCount++] = v;
           this.#linkActions(link);
         }
       }
@@ -1545,14 +1552,14 @@ export class WafTransaction implements OperatorContext {
       case 'MULTIPART_PART_HEADERS':
         return named('MULTIPART_PART_HEADERS', this.#partHeaders);
       case 'MATCHED_VARS':
-        return this.#matchedVars.map((v) => ({
+        return this.#matchedVars.slice(0, this.#matchedCount).map((v) => ({
           name: `MATCHED_VARS:${v.name}`,
           key: v.name,
           lowerKey: v.name.toLowerCase(),
           value: v.value,
         }));
       case 'MATCHED_VARS_NAMES':
-        return this.#matchedVars.map((v) => ({
+        return this.#matchedVars.slice(0, this.#matchedCount).map((v) => ({
           name: `MATCHED_VARS_NAMES:${v.name}`,
           key: v.name,
           lowerKey: v.name.toLowerCase(),
