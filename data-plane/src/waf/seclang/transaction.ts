@@ -254,6 +254,8 @@ const SHARED_TEXT_ENTRIES = 1024;
  * and push out what other requests repeat. The request's headers and path come first (phase 1).
  */
 const SHARED_NEW_PER_TRANSACTION = 64;
+/** Counts above this get a value list of their own (see WafTransaction's #countView). */
+const MAX_SHARED_COUNT = 64;
 /** Slots of each memo's table of texts seen before (see SeenTexts). */
 const SEEN_TEXT_SLOTS = 4096;
 
@@ -262,6 +264,8 @@ interface SharedTextCaches {
   readonly headerBits: ReadonlyMap<string, number>;
   readonly values: TextMemo<ValueCache>;
   readonly candidates: TextMemo<Uint32Array>;
+  /** Count targets' value lists by Target.countName and count (see #countView). */
+  readonly countViews: Map<string, Array<readonly Value[] | undefined>>;
   /** Per `TX:/regex/` selector: which TX variable names it picks. */
   readonly selectors: Map<RegExp, SelectorPicker>;
   /** The Scratch of ended transactions, for the next ones (at most MAX_POOLED_SCRATCH). */
@@ -361,6 +365,7 @@ function sharedCachesOf(ruleSet: CompiledRuleSet): SharedTextCaches {
       values: new TextMemo<ValueCache>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       candidates: new TextMemo<Uint32Array>(SHARED_TEXT_ENTRIES, SEEN_TEXT_SLOTS),
       selectors: new Map<RegExp, SelectorPicker>(),
+      countViews: new Map(),
       scratch: [],
     };
     SHARED.set(ruleSet, shared);
@@ -413,21 +418,6 @@ class Multi {
   add(key: string, value: string): void {
     this.entries.push({ key, value });
   }
-}
-
-/**
- * The value lists of counts (`&VAR`), by the target's countName and the count up to
- * MAX_SHARED_COUNT: the same few for every request, so made once per process.
- */
-const COUNT_VIEWS = new Map<string, Array<readonly Value[] | undefined>>();
-const MAX_SHARED_COUNT = 64;
-
-function countView(target: Target, count: number): readonly Value[] {
-  const name = target.countName;
-  if (count > MAX_SHARED_COUNT) return [{ name, key: '', lowerKey: '', value: String(count) }];
-  let views = COUNT_VIEWS.get(name);
-  if (views === undefined) COUNT_VIEWS.set(name, (views = []));
-  return (views[count] ??= [{ name, key: '', lowerKey: '', value: String(count) }]);
 }
 
 /** The value list of a TX variable (made on first use, kept with the entry). */
@@ -1418,7 +1408,21 @@ export class WafTransaction implements OperatorContext {
       if (exclude && this.#excluded(rule, starter, target.variable, v)) continue;
       (out ??= []).push(v);
     }
-    return target.count ? countView(target, out?.length ?? 0) : (out ?? EMPTY);
+    return target.count ? this.#countView(target, out?.length ?? 0) : (out ?? EMPTY);
+  }
+
+  /**
+   * `&VAR`'s value list for `count`: the same few for every request, so made once per rule set
+   * and worker (per rule set: a value carries its ValueCache, indexed by the rule set's
+   * TransformStep ids) up to MAX_SHARED_COUNT.
+   */
+  #countView(target: Target, count: number): readonly Value[] {
+    const name = target.countName;
+    if (count > MAX_SHARED_COUNT) return [{ name, key: '', lowerKey: '', value: String(count) }];
+    const byName = this.#shared.countViews;
+    let views = byName.get(name);
+    if (views === undefined) byName.set(name, (views = []));
+    return (views[count] ??= [{ name, key: '', lowerKey: '', value: String(count) }]);
   }
 
   #txView(lowerName: string): readonly Value[] {
