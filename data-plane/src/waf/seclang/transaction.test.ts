@@ -454,6 +454,16 @@ SecRule REQUEST_HEADERS:X-Mark "@rx ^(\\w+)$" "id:11,phase:2,pass,nolog,capture,
     assert.deepEqual(ids(run(rs, request('/', [['x-h2', 'x']]), '')), []);
   });
 
+  test('rule sets sharing a worker each transform a count with their own chains', () => {
+    // Both count ARGS:x (0 here) and have one transformation chain, with the same id in each.
+    const a = compile('SecRule &ARGS:x "@rx ^1$" "id:1,phase:1,deny,t:length"');
+    const b = compile('SecRule &ARGS:x "@rx ^0$" "id:1,phase:1,deny,t:lowercase"');
+    for (let i = 0; i < 3; i++) {
+      assert.equal(run(a, request('/')).intervention?.ruleId, 1);
+      assert.equal(run(b, request('/')).intervention?.ruleId, 1);
+    }
+  });
+
   test('refusals name file, line and rule id', () => {
     const refuse = (d: string, re: RegExp): void =>
       assert.throws(
