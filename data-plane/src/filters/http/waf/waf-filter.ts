@@ -67,6 +67,9 @@ export const wafBlockedDetails = (ruleId: number): string => `waf_blocked{rule_$
 export const WAF_BODY_TOO_LARGE_DETAILS = 'waf_request_body_too_large';
 export const WAF_RULE_SET_ERROR_DETAILS = 'waf_rule_set_error';
 
+/** The action label of waf_rule_matched. */
+type RuleAction = 'blocked' | 'detected' | 'logged';
+
 const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 413: 'Payload Too Large' };
 const EMPTY_BODY = Buffer.alloc(0);
 
@@ -78,7 +81,12 @@ export class WafFilter implements StreamFilterFactory {
   readonly requestsDetected: CounterHandle;
   readonly audit: AuditSink | undefined;
   readonly logger: Logger;
-  readonly #ruleCounters = new Map<string, CounterHandle>();
+  /** waf_rule_matched by action and rule id. */
+  readonly #ruleCounters: Record<RuleAction, Map<number, CounterHandle>> = {
+    blocked: new Map(),
+    detected: new Map(),
+    logged: new Map(),
+  };
   /** Route rule sets of this config version by the route directives' hash. */
   readonly #routeRuleSets = new Map<string, CompiledRuleSet | Error>();
   readonly #labels: { listener: string; stat_prefix: string };
@@ -111,16 +119,16 @@ export class WafFilter implements StreamFilterFactory {
   }
 
   /** waf_rule_matched{rule_id, action}: blocked | detected | logged. */
-  countRule(ruleId: number, action: string): void {
-    const key = `${ruleId}/${action}`;
-    let c = this.#ruleCounters.get(key);
+  countRule(ruleId: number, action: RuleAction): void {
+    const counters = this.#ruleCounters[action];
+    let c = counters.get(ruleId);
     if (c === undefined) {
       c = this.context.stats.counter('waf_rule_matched', {
         ...this.#labels,
         rule_id: String(ruleId),
         action,
       });
-      this.#ruleCounters.set(key, c);
+      counters.set(ruleId, c);
     }
     c.inc();
   }
@@ -167,6 +175,10 @@ class WafStreamFilter implements StreamFilter {
   #replying = false;
   #blocked: Intervention | undefined;
   #status = 0;
+  /** What the dynamic metadata last written holds (see #updateMetadata). */
+  #metadataMatched = -1;
+  #metadataScore = 0;
+  #metadataMode: EngineMode | undefined;
 
   constructor(
     readonly filter: WafFilter,
@@ -367,15 +379,30 @@ class WafStreamFilter implements StreamFilter {
     });
   }
 
-  /** `ferry.waf` dynamic metadata: matched_rule_ids, anomaly_score, mode. */
+  /**
+   * `ferry.waf` dynamic metadata: matched_rule_ids, anomaly_score, mode; rewritten only when
+   * one of them changed since the last time.
+   */
   #updateMetadata(): void {
     const tx = this.#tx!;
+    const matched = tx.matched.length;
+    const score = tx.anomalyScore;
+    const mode = tx.mode;
+    if (
+      matched === this.#metadataMatched &&
+      score === this.#metadataScore &&
+      mode === this.#metadataMode
+    )
+      return;
+    this.#metadataMatched = matched;
+    this.#metadataScore = score;
+    this.#metadataMode = mode;
     const md = this.callbacks.streamInfo.dynamicMetadata;
     let ns = md.get(WAF_METADATA_NAMESPACE);
     if (ns === undefined) md.set(WAF_METADATA_NAMESPACE, (ns = {}));
     ns.matched_rule_ids = tx.matched.map((m) => m.id);
-    ns.anomaly_score = tx.anomalyScore;
-    ns.mode = MODE_NAME[tx.mode];
+    ns.anomaly_score = score;
+    ns.mode = MODE_NAME[mode];
   }
 
   #intervene(iv: Intervention): 'stop' {
