@@ -105,6 +105,45 @@ describe('phase programs', () => {
     assert.equal(run(rs, '/?q=attack').macroValue('TX', 'last'), '1');
   });
 
+  test('a chain on unset TX settings folds whole; a chain whose matching link acts does not', () => {
+    const rs = compile(
+      SETUP +
+        // CRS's "is this feature configured" checks: every link counts a setting nobody sets.
+        `SecRule &TX:dos_a "@eq 0" "id:50,phase:2,pass,nolog,chain,skipAfter:END-50"\n` +
+        `  SecRule &TX:dos_b "@eq 0" "chain"\n` +
+        `    SecRule &TX:dos_c "@eq 0"\n` +
+        `SecRule ARGS "@rx dos" "id:51,phase:2,deny,status:403,msg:'dos'"\n` +
+        'SecMarker END-50\n' +
+        // Its second link misses: it never matches, and its first link does nothing.
+        `SecRule &TX:dos_a "@eq 0" "id:52,phase:2,deny,status:403,chain"\n` +
+        `  SecRule TX:level "@eq 7"\n` +
+        // Its first link matches and sets a variable: that happens whatever the second does.
+        `SecRule &TX:dos_a "@eq 0" "id:53,phase:2,pass,nolog,chain,setvar:tx.seen=1"\n` +
+        `  SecRule TX:level "@eq 7"\n` +
+        `SecRule ARGS "@rx evil" "id:54,phase:2,deny,status:403,msg:'evil'"\n`,
+    );
+    assert.deepEqual(shape(rs, 2), ['jump:50', '53', '54']);
+    const jump = WafTransaction.programsOf(rs).folded[2]![0]!;
+    assert.deepEqual(
+      jump.matched.map((v) => (v as { name: string }).name),
+      ['TX:dos_a', 'TX:dos_b', 'TX:dos_c'],
+    );
+    assert.equal(run(rs, '/?q=dos').intervention, undefined);
+    const tx = run(rs, '/?q=evil');
+    assert.equal(tx.intervention?.ruleId, 54);
+    assert.equal(tx.macroValue('TX', 'seen'), '1');
+    // Configured, the check runs as written.
+    const configured = compile(
+      SETUP.replace('setvar:tx.setup=1', 'setvar:tx.setup=1,setvar:tx.dos_b=60') +
+        `SecRule &TX:dos_a "@eq 0" "id:50,phase:2,pass,nolog,chain,skipAfter:END-50"\n` +
+        `  SecRule &TX:dos_b "@eq 0"\n` +
+        `SecRule ARGS "@rx dos" "id:51,phase:2,deny,status:403,msg:'dos'"\n` +
+        'SecMarker END-50\n',
+    );
+    assert.deepEqual(shape(configured, 2), ['51']);
+    assert.equal(run(configured, '/?q=dos').intervention?.ruleId, 51);
+  });
+
   test('a setvar that may write the gate variable keeps the gate', () => {
     const rs = compile(
       SETUP +

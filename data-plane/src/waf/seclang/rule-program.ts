@@ -147,6 +147,17 @@ function seedable(rule: Rule): boolean {
   return true;
 }
 
+/** true when a link that matches does nothing: no action of its own changes anything. */
+function quietLink(link: Rule): boolean {
+  return (
+    !link.capture &&
+    link.setvars.length === 0 &&
+    link.ctls.length === 0 &&
+    link.initcols.length === 0 &&
+    link.expirevars.length === 0
+  );
+}
+
 /** true when a match of the rule does nothing but its links' actions. */
 function quietMatch(rule: Rule): boolean {
   return (
@@ -332,28 +343,46 @@ export function buildPrograms<V, E>(ruleSet: CompiledRuleSet, probe: Probe<V, E>
   }
   return { folded, plain };
 
-  /** The rule's fixed outcome (null: it never matches) on the seeded TX, or undefined: none. */
+  /**
+   * The rule's fixed outcome (null: it never matches) on the seeded TX, or undefined: none. A
+   * chain has one when its links, in order, read only invariant TX until one misses (null) or
+   * all match, and no link that matches acts (its actions run as it matches, whatever the links
+   * after it do).
+   */
   function foldOf(rule: Rule): Fold<V, E> | null | undefined {
-    if (rule.unconditional || rule.targets.length === 0 || removals.txTargets) return undefined;
-    if (removals.mayRemove(rule) || !readsOnlyTx(rule, invariant)) return undefined;
+    if (removals.txTargets || removals.mayRemove(rule)) return undefined;
     const undo = probe.save();
     const changes = probe.txChanges();
     const before = probe.matchedCount();
-    const hit = probe.evaluateLink(rule, rule);
+    let outcome: 'hit' | 'miss' | 'unknown' = 'hit';
+    for (let link: Rule | undefined = rule; link !== undefined; link = link.chain) {
+      if (link.unconditional || link.targets.length === 0 || !readsOnlyTx(link, invariant)) {
+        outcome = 'unknown';
+        break;
+      }
+      const hit = probe.evaluateLink(link, rule);
+      if (probe.txChanges() !== changes) {
+        outcome = 'unknown';
+        break;
+      }
+      if (!hit) {
+        outcome = 'miss';
+        break;
+      }
+      if (!quietLink(link)) {
+        outcome = 'unknown';
+        break;
+      }
+    }
     const matched = probe.matchedFrom(before);
-    const changed = probe.txChanges() !== changes;
     undo();
-    if (changed) return undefined;
-    if (!hit) return null;
-    const quiet =
-      rule.chain === undefined &&
-      !rule.log &&
-      (rule.disruptive === undefined || rule.disruptive === 'pass') &&
-      !rule.capture &&
-      rule.setvars.length === 0 &&
-      rule.ctls.length === 0 &&
-      rule.initcols.length === 0 &&
-      rule.expirevars.length === 0;
-    return quiet ? { kind: JUMP, matched, tx: NO_TX } : undefined;
+    if (outcome === 'miss') return null;
+    if (
+      outcome === 'unknown' ||
+      rule.log ||
+      !(rule.disruptive === undefined || rule.disruptive === 'pass')
+    )
+      return undefined;
+    return { kind: JUMP, matched, tx: NO_TX };
   }
 }
