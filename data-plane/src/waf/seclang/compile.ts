@@ -316,9 +316,11 @@ function parseSetVar(value: string): SetVar {
     text = text.slice(1);
     const dot = text.indexOf('.');
     if (dot < 0) throw new SecLangError(`setvar:${value} names no collection`);
+    const name = compileMacro(text.slice(dot + 1));
     return {
       collection: text.slice(0, dot).toUpperCase(),
-      name: compileMacro(text.slice(dot + 1)),
+      name,
+      lowerName: constantLower(name),
       op: 'delete',
       value: compileMacro(''),
     };
@@ -339,7 +341,12 @@ function parseSetVar(value: string): SetVar {
     op = 'sub';
     rhs = rhs.slice(1);
   }
-  return { collection, name: compileMacro(lhs.slice(dot + 1)), op, value: compileMacro(rhs) };
+  const name = compileMacro(lhs.slice(dot + 1));
+  return { collection, name, lowerName: constantLower(name), op, value: compileMacro(rhs) };
+}
+
+function constantLower(macro: Macro): string | undefined {
+  return macro.refs.length === 0 ? macro.text.toLowerCase() : undefined;
 }
 
 function phaseOf(value: string): number {

@@ -35,6 +35,8 @@ export interface Exclusion {
 export interface SetVar {
   readonly collection: string;
   readonly name: Macro;
+  /** `name` lower-cased when it holds no macro (undefined: expanded at each match). */
+  readonly lowerName: string | undefined;
   readonly op: 'set' | 'add' | 'sub' | 'delete';
   readonly value: Macro;
 }

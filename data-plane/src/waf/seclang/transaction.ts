@@ -1282,7 +1282,7 @@ export class WafTransaction implements OperatorContext {
       );
     }
     for (const sv of link.setvars) {
-      const name = this.#expand(sv.name, link).toLowerCase();
+      const name = sv.lowerName ?? this.#expand(sv.name, link).toLowerCase();
       const col = this.#collection(sv.collection);
       if (col === undefined) continue;
       if (col === this.#tx) this.#txChanges++;

@@ -27,6 +27,8 @@ const EMPTY: ReadonlyMap<string, never> = new Map<string, never>();
 export class TxCollection<E extends TxVariable> {
   #seed: ReadonlyMap<string, E> = EMPTY;
   readonly #own = new Map<string, E>();
+  /** The transaction set one of the seed's names: a look-up must ask its own map first. */
+  #shadowed = false;
 
   /**
    * Starts from `seed`'s variables (entries are shared: never changed, `set` replaces them). On a
@@ -38,11 +40,14 @@ export class TxCollection<E extends TxVariable> {
   }
 
   get(name: string): E | undefined {
-    return this.#own.get(name) ?? this.#seed.get(name);
+    // Most reads are of the seed's settings, which a request rarely sets: one look-up then.
+    if (this.#shadowed) return this.#own.get(name) ?? this.#seed.get(name);
+    return this.#seed.get(name) ?? this.#own.get(name);
   }
 
   /** `entry.key` is `name`. */
   set(name: string, entry: E): void {
+    if (!this.#shadowed && this.#seed.has(name)) this.#shadowed = true;
     this.#own.set(name, entry);
   }
 
@@ -54,6 +59,7 @@ export class TxCollection<E extends TxVariable> {
   clear(): void {
     this.#seed = EMPTY;
     this.#own.clear();
+    this.#shadowed = false;
   }
 
   /** Calls `fn` with each variable, in the collection's order. */
@@ -102,6 +108,7 @@ export class TxCollection<E extends TxVariable> {
   #materialize(): void {
     const merged = this.toMap();
     this.#seed = EMPTY;
+    this.#shadowed = false;
     this.#own.clear();
     for (const [name, e] of merged) this.#own.set(name, e);
   }
