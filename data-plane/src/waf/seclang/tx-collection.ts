@@ -106,10 +106,6 @@ export class TxCollection<E extends TxVariable> {
   }
 
   #materialize(): void {
-    const merged = this.toMap();
-    this.#seed = EMPTY;
-    this.#shadowed = false;
-    this.#own.clear();
-    for (const [name, e] of merged) this.#own.set(name, e);
+    this.restore(this.toMap());
   }
 }
