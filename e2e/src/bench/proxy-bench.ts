@@ -66,6 +66,7 @@ import {
   waitForPort,
 } from './proxy-processes.js';
 import { pacingLua, runWrk, type WrkResult } from './proxy-wrk.js';
+import { nonNegativeInt } from './bench-options.js';
 import { groupCpuSeconds } from './proc-stats.js';
 import { applyResources } from './management-client.js';
 import { startControlPlane, type ControlPlane } from '../harness.js';
@@ -238,13 +239,6 @@ interface Options {
 /** A run achieving less than this share of --rate did not get the offered load. */
 const RATE_SHORTFALL = 0.95;
 
-function nonNegative(option: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0)
-    throw new Error(`${option}: expected a number of 0 or more, got ${JSON.stringify(text)}`);
-  return n;
-}
-
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
@@ -257,7 +251,7 @@ function parseOptions(argv: string[]): Options {
       sizes: { type: 'string', default: DEFAULT_BENCH_CASES.join(',') },
       proxies: { type: 'string', default: PROXIES.join(',') },
       connections: { type: 'string', default: '64' },
-      rate: { type: 'string', default: '0' },
+      rate: { type: 'string' },
       label: { type: 'string', default: 'latest' },
       'cpu-prof': { type: 'boolean' },
       isolate: { type: 'boolean' },
@@ -291,7 +285,7 @@ function parseOptions(argv: string[]): Options {
     sizes: sizes as BenchCase[],
     proxies: proxies as ProxyName[],
     connections: Number(values.connections),
-    rate: nonNegative('--rate', values.rate),
+    rate: nonNegativeInt('rate', values.rate, 0),
     label: values.label,
     cpuProf: values['cpu-prof'] === true,
     isolate: values.isolate === true,

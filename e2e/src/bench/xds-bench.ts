@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { ROOT } from '../harness.js';
 import { formatTable } from './report-table.js';
 import { runFanout, type FanoutReport } from './xds-fanout.js';
+import { nonNegativeInt } from './bench-options.js';
 
 const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters 4] [--endpoints 3]
                  [--debounce-ms 100] [--settle-ms 2000] [--update-timeout-s 60] [--budget-s N]
@@ -22,14 +23,6 @@ const USAGE = `usage: xds-bench [--clients 1000,10000] [--batch 500] [--clusters
                  CPU
   --h2 raw       the simulated proxies' HTTP/2 client: a minimal one on plain sockets (default),
                  or node for node:http2's client sessions`;
-
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0)
-    throw new Error(`--${name}: expected a non-negative integer, got "${text}"`);
-  return value;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -56,9 +49,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const counts = values.clients.split(',').map((c) => positiveInt('clients', c.trim(), 0));
+  const counts = values.clients.split(',').map((c) => nonNegativeInt('clients', c.trim(), 0));
   if (counts.some((c) => c < 1)) throw new Error('--clients: every count must be at least 1');
-  const replicas = positiveInt('replicas', values.replicas, 1);
+  const replicas = nonNegativeInt('replicas', values.replicas, 1);
   if (replicas < 1) throw new Error('--replicas: expected at least 1');
   const etcdEndpoints = values.etcd
     ?.split(',')
@@ -86,19 +79,20 @@ async function main(): Promise<number> {
     const report = await runFanout({
       clients,
       h2,
-      updates: Math.max(1, positiveInt('updates', values.updates, 3)),
+      updates: Math.max(1, nonNegativeInt('updates', values.updates, 3)),
       replicas,
       store,
       etcdEndpoints,
-      batchSize: positiveInt('batch', values.batch, 500),
+      batchSize: nonNegativeInt('batch', values.batch, 500),
       batchTimeoutMs: 120_000,
-      clusters: positiveInt('clusters', values.clusters, 4),
-      endpointsPerCluster: positiveInt('endpoints', values.endpoints, 3),
-      debounceMs: positiveInt('debounce-ms', values['debounce-ms'], 100),
-      settleMs: positiveInt('settle-ms', values['settle-ms'], 2000),
-      updateTimeoutMs: positiveInt('update-timeout-s', values['update-timeout-s'], 60) * 1000,
+      clusters: nonNegativeInt('clusters', values.clusters, 4),
+      endpointsPerCluster: nonNegativeInt('endpoints', values.endpoints, 3),
+      debounceMs: nonNegativeInt('debounce-ms', values['debounce-ms'], 100),
+      settleMs: nonNegativeInt('settle-ms', values['settle-ms'], 2000),
+      updateTimeoutMs: nonNegativeInt('update-timeout-s', values['update-timeout-s'], 60) * 1000,
       // Default budget: generous for connecting in batches, bounded so a stuck run still reports.
-      budgetMs: positiveInt('budget-s', values['budget-s'], 120 + Math.ceil(clients / 20)) * 1000,
+      budgetMs:
+        nonNegativeInt('budget-s', values['budget-s'], 120 + Math.ceil(clients / 20)) * 1000,
       cpuProfDir,
       log,
     });
