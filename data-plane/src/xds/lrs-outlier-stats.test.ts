@@ -120,6 +120,26 @@ describe('LRS reports of outlier ejections', () => {
     ]);
   });
 
+  test("a DNS cluster's resolved addresses go under its first locality", () => {
+    const manager = new OutlierManager({ random: () => 0, onEjections: () => undefined });
+    manager.apply({
+      api: {
+        ...lbCluster('ROUND_ROBIN', [
+          { ...locality([endpoint('api.internal', 80)]), locality: EAST },
+        ]),
+        name: 'api',
+        type: 'STRICT_DNS',
+        outlier: { ...OUTLIER_DEFAULTS, consecutive5xx: 2, maxEjectionPercent: 100 },
+      },
+    });
+    manager.report({ api: { '10.1.1.1:80': [503, 503] } });
+    assert.deepEqual(
+      [...(manager.endpointStates(['api']).get('api') ?? [])],
+      [['10.1.1.1:80', { locality: EAST, ejected: true, ejections: 1 }]],
+    );
+    manager.close();
+  });
+
   test('endpoint stats sit beside the counts of a locality with load', () => {
     const manager = setup();
     fail(manager, '127.0.0.1:1001');
