@@ -2,12 +2,15 @@
  * What the dashboard (headless Chromium, real control plane, real ferry-proxy, real backend)
  * shows of the past: traffic through the proxy before the page was opened is drawn by the Health
  * and load charts as soon as the page opens (the control plane keeps an hour of LRS load; the
- * browser sampled nothing), errors (a cluster whose endpoint refuses connections) included; and
+ * browser sampled nothing), errors (a cluster whose endpoint refuses connections) included; an
+ * endpoint the proxy's outlier detection ejected (a backend answering 503, consecutive_5xx 2) is
+ * listed by GET /v1/load/history and the Health and load view as ejected by that one proxy; and
  * with tracing on and --jaeger-ui-url set, each history row links to its write's trace in Jaeger
  * by the trace id the history API names. Any console or page error fails the test.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type { Page } from 'playwright-core';
 import type { HistoryJson, LoadHistoryJson } from '@ferry/shared/api-wire';
 import { apiCall, DashboardBrowser } from './dashboard-browser.js';
@@ -39,6 +42,9 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
   let backend: Backend;
   let browser: DashboardBrowser;
   let listenerPort = 0;
+  /** Answers every request 503: the proxy's outlier detection ejects it from cluster "flaky". */
+  let failing: http.Server;
+  let failingPort = 0;
 
   const api = <T>(method: string, p: string, body?: unknown): Promise<T> =>
     apiCall<T>(cp.apiUrl, ADMIN, method, p, body);
@@ -48,6 +54,12 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
   before(async () => {
     receiver = await startOtlpReceiver();
     backend = await startBackend('web');
+    failing = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(503, { 'x-backend': 'failing' }).end('failing');
+    });
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    failingPort = (failing.address() as { port: number }).port;
     cp = await startControlPlane({
       args: [
         '--lrs-interval-ms',
@@ -72,6 +84,7 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
           domains: ['*'],
           routes: [
             { match: { prefix: '/dead' }, route: { cluster: 'dead' } },
+            { match: { prefix: '/flaky' }, route: { cluster: 'flaky' } },
             { match: { prefix: '/' }, route: { cluster: 'web' } },
           ],
         },
@@ -82,6 +95,17 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
       resources: [
         staticClusterResource('web', [backend.port], { lrs_server: { self: {} } }),
         staticClusterResource('dead', [refused], { lrs_server: { self: {} } }),
+        staticClusterResource('flaky', [backend.port, failingPort], {
+          lrs_server: { self: {} },
+          outlier_detection: {
+            consecutive_5xx: 2,
+            interval: '0.2s',
+            // Ejected for the rest of the test, however slow the machine.
+            base_ejection_time: '300s',
+            // Envoy's default 10% would allow no ejection among two hosts.
+            max_ejection_percent: 50,
+          },
+        }),
         listenerResource('http', listenerPort, [{ filters: [hcmFilter({ routeConfig: route })] }]),
       ],
     });
@@ -95,6 +119,11 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     await browser?.close();
     await stopAll();
     await backend?.close();
+    if (failing)
+      await new Promise<void>((resolve) => {
+        failing.close(() => resolve());
+        failing.closeAllConnections();
+      });
     await receiver?.close();
   });
 
@@ -134,6 +163,41 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     ).getAttribute('aria-label');
     assert.doesNotMatch(latency ?? '', /no data yet/, 'a mean upstream latency point');
     await screenshot(page, 'load-history');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('an endpoint the proxy ejected is listed as ejected by that proxy, in the API and the view', async () => {
+    const failingAddress = `127.0.0.1:${failingPort}`;
+    const flaky = (history: LoadHistoryJson) =>
+      history.clusters.find((c) => c.cluster === 'flaky')?.outlier_endpoints ?? [];
+    // Round robin sends the failing backend every other request: two 503s in a row eject it.
+    // Requests go on until the proxy's load report (every 200 ms) says so.
+    let sent = 0;
+    const ejected = await eventually(async () => {
+      sent++;
+      await httpRequest(`http://127.0.0.1:${listenerPort}/flaky/${sent}`);
+      const endpoints = flaky(await api<LoadHistoryJson>('GET', '/v1/load/history'));
+      return endpoints.find((e) => e.address === failingAddress && e.ejected_by > 0);
+    }, 'GET /v1/load/history to list the failing backend ejected');
+    assert.equal(ejected.ejected_by, 1);
+    assert.deepEqual(ejected.ejected_nodes, ['history-proxy']);
+    assert.ok(ejected.ejections.reduce((a, b) => a + b, 0) >= 1, 'the ejection counted');
+    const endpoints = flaky(await api<LoadHistoryJson>('GET', '/v1/load/history'));
+    assert.deepEqual(
+      endpoints.map((e) => e.address),
+      [failingAddress],
+      'the healthy backend is not listed',
+    );
+
+    const page = await signIn('health');
+    const row = page.locator(`tr[data-endpoint="default/flaky/${failingAddress}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    assert.equal(await row.getByRole('rowheader').textContent(), 'flaky');
+    assert.match((await row.textContent()) ?? '', /ejected by 1 proxy — history-proxy/);
+    assert.match((await row.locator('td').last().textContent()) ?? '', /^[1-9]\d*$/);
+    const total = page.locator('tr[data-outlier-total="default/flaky"]');
+    assert.match((await total.textContent()) ?? '', /1 endpoint ejected/);
+    await screenshot(page, 'outlier-ejections');
     assert.deepEqual(browser.consoleErrors, []);
   });
 

@@ -211,10 +211,21 @@ export interface UpstreamLocalityStatsMessage {
   total_error_requests?: string;
   total_issued_requests?: string;
   load_metric_stats?: readonly EndpointLoadMetricStatsMessage[];
+  upstream_endpoint_stats?: readonly UpstreamEndpointStatsMessage[];
   priority?: number;
 }
 
-/** A named load metric of a locality (envoy.config.endpoint.v3.EndpointLoadMetricStats). */
+/** One endpoint of a locality (envoy.config.endpoint.v3.UpstreamEndpointStats). */
+export interface UpstreamEndpointStatsMessage {
+  address?: { socket_address?: SocketAddressMessage };
+  total_successful_requests?: string;
+  total_requests_in_progress?: string;
+  total_error_requests?: string;
+  total_issued_requests?: string;
+  load_metric_stats?: readonly EndpointLoadMetricStatsMessage[];
+}
+
+/** A named load metric of a locality or endpoint (envoy.config.endpoint.v3.EndpointLoadMetricStats). */
 export interface EndpointLoadMetricStatsMessage {
   metric_name?: string;
   num_requests_finished_with_metric?: string;

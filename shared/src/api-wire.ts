@@ -345,6 +345,18 @@ export interface LocalityJson {
   readonly sub_zone: string;
 }
 
+/** One endpoint's outlier ejections as the proxies report them over LRS. */
+export interface OutlierEndpointJson {
+  /** `host:port` (`[v6]:port`). */
+  readonly address: string;
+  /** How many proxies have it ejected in their latest load report (ejected_nodes' length). */
+  readonly ejected_by: number;
+  /** Those proxies' node ids, sorted. */
+  readonly ejected_nodes: readonly string[];
+  /** Ejections that started, per bucket of the window (summed over the proxies). */
+  readonly ejections: readonly number[];
+}
+
 /** GET /v1/load/history: the last hour of the fleet's load, per cluster and locality. */
 export interface LoadHistoryJson {
   readonly bucket_ms: number;
@@ -359,6 +371,12 @@ export interface LoadHistoryJson {
       readonly cluster: string;
       /** Per locality, sorted; empty unless asked for (`localities=true`). */
       readonly localities: ReadonlyArray<LoadBucketsJson & { readonly locality: LocalityJson }>;
+      /**
+       * Endpoints that some proxy's outlier detection ejects now or ejected in the window, sorted
+       * by address (ferry-proxy's load metrics ferry.outlier_ejected and ferry.outlier_ejections;
+       * Envoy does not report them). Absent from replicas that predate it.
+       */
+      readonly outlier_endpoints?: readonly OutlierEndpointJson[];
     }
   >;
   /** Live replicas asked for their proxies' load that did not answer (their load is missing). */

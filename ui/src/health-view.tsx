@@ -1,7 +1,8 @@
 /**
  * Health and load: per cluster and endpoint the proxies' health reports (HDS) with the quorum
- * rule, and the load the proxies report (LRS) as request and error rates and mean upstream
- * latency over the last hour.
+ * rule, the endpoints the proxies' outlier detection ejects (reported over LRS: ejected now by how
+ * many proxies, ejections in the last hour), and the load the proxies report (LRS) as request and
+ * error rates and mean upstream latency over the last hour.
  * The charts draw the control plane's load history (GET /v1/load/history: the last hour in
  * buckets, every replica's proxies), so they show at once what happened before the view opened;
  * it is fetched again, with the totals, on each health or node event (at most every 10 s) and
@@ -21,6 +22,42 @@ const MIN_REFETCH_MS = 10_000;
 
 type ClusterTotals = LoadJson['clusters'][number]['total'];
 type ClusterHistory = LoadHistoryJson['clusters'][number];
+type OutlierEndpoint = NonNullable<ClusterHistory['outlier_endpoints']>[number];
+
+const sum = (list: readonly number[]): number => list.reduce((a, b) => a + b, 0);
+
+const proxies = (n: number): string => `${n} ${n === 1 ? 'proxy' : 'proxies'}`;
+
+/** The clusters with outlier ejections now or in the window, in the history's order. */
+function outlierClusters(
+  history: LoadHistoryJson | undefined,
+): Array<{ key: string; group: string; cluster: string; endpoints: readonly OutlierEndpoint[] }> {
+  return (history?.clusters ?? [])
+    .filter((c) => (c.outlier_endpoints ?? []).length > 0)
+    .map((c) => ({
+      key: `${c.group}/${c.cluster}`,
+      group: c.group,
+      cluster: c.cluster,
+      endpoints: c.outlier_endpoints ?? [],
+    }));
+}
+
+/** The cluster's total: "2 endpoints ejected" (by at least one proxy). */
+function endpointsEjected(endpoints: readonly OutlierEndpoint[]): string {
+  const n = endpoints.filter((e) => e.ejected_by > 0).length;
+  return `${n} ${n === 1 ? 'endpoint' : 'endpoints'} ejected`;
+}
+
+/** "ejected by 2 proxies" with their ids, or "not ejected". */
+function ejectedBy(e: OutlierEndpoint) {
+  if (e.ejected_by === 0) return <span class="muted">not ejected</span>;
+  return (
+    <span>
+      <span class="health health-UNHEALTHY">ejected</span> by {proxies(e.ejected_by)}
+      <span class="muted"> — {e.ejected_nodes.join(', ')}</span>
+    </span>
+  );
+}
 
 /** One row per cluster that has load now or in the last hour, sorted by group then cluster. */
 function loadRows(
@@ -92,6 +129,7 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
   });
 
   const rows = loadRows(load, history);
+  const outliers = outlierClusters(history);
   const windowMs = history ? history.buckets * history.bucket_ms : 3_600_000;
   const now = history ? windowEnd(history) : Date.now();
   const unanswered = history?.unanswered_replicas ?? [];
@@ -150,9 +188,48 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
           )}
         </tbody>
       </table>
+      <h2>Outlier ejections (reported by the proxies)</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Group</th>
+            <th scope="col">Cluster</th>
+            <th scope="col">Endpoint</th>
+            <th scope="col">Ejected now</th>
+            <th scope="col">Ejections (last hour)</th>
+          </tr>
+        </thead>
+        <tbody>
+          {outliers.flatMap((c) => [
+            ...c.endpoints.map((e) => (
+              <tr key={`${c.key}/${e.address}`} data-endpoint={`${c.key}/${e.address}`}>
+                <td>{c.group}</td>
+                <th scope="row">{c.cluster}</th>
+                <td>{e.address}</td>
+                <td>{ejectedBy(e)}</td>
+                <td>{sum(e.ejections)}</td>
+              </tr>
+            )),
+            <tr key={`${c.key}/total`} data-outlier-total={c.key} class="total">
+              <td>{c.group}</td>
+              <th scope="row">{c.cluster}</th>
+              <td>All endpoints</td>
+              <td>{endpointsEjected(c.endpoints)}</td>
+              <td>{sum(c.endpoints.map((e) => sum(e.ejections)))}</td>
+            </tr>,
+          ])}
+          {history && outliers.length === 0 && (
+            <tr>
+              <td colSpan={5}>No proxy reports an outlier ejection in the last hour.</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
       <p class="help">
-        Outlier ejections are each proxy's own decision: its admin endpoint lists them; the control
-        plane sees them as unhealthy reports above.
+        Each proxy's outlier detection ejects endpoints on its own traffic. An endpoint is ejected
+        by the proxies whose latest load report says so; ejections count those that started in the
+        last hour. ferry-proxy reports them for clusters with outlier_detection and lrs_server
+        (Envoy does not); a proxy's admin endpoint (/clusters) shows why and until when.
       </p>
       <h2>Load (last hour, reported by the proxies)</h2>
       <table>

@@ -7,11 +7,17 @@
  * counts and dropped requests are deltas "since the last report"; requests in progress is a
  * gauge. So totals add the deltas up, while in-progress is the latest value only. Named load
  * metrics (`load_metric_stats`: a request count and a sum of values over the interval) are
- * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC.
+ * deltas too and add up the same way; ferry-proxy reports LATENCY_METRIC. Endpoint load metrics
+ * (UpstreamEndpointStats) are kept only for ferry-proxy's outlier ejections (outlier-ejections.ts).
  */
 import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
 import { localityId, type LocalityKey } from './locality-key.js';
 import { LoadHistory, type LoadHistoryOptions } from './load-history.js';
+import {
+  OUTLIER_EJECTED_METRIC,
+  OUTLIER_EJECTIONS_METRIC,
+  type EndpointOutlierReport,
+} from './outlier-ejections.js';
 
 /** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
 export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
@@ -27,6 +33,13 @@ export interface LoadMetricReport {
 
 export type { LocalityKey } from './locality-key.js';
 
+/** One endpoint's named load metrics in one report (UpstreamEndpointStats). */
+export interface EndpointLoadReport {
+  /** `host:port` (formatHostPort). */
+  readonly address: string;
+  readonly metrics: readonly LoadMetricReport[];
+}
+
 /** One locality's counts in one report. */
 export interface LocalityLoadReport {
   readonly locality: LocalityKey;
@@ -35,6 +48,7 @@ export interface LocalityLoadReport {
   readonly issued: number;
   readonly inProgress: number;
   readonly metrics?: readonly LoadMetricReport[];
+  readonly endpoints?: readonly EndpointLoadReport[];
 }
 
 /** One ClusterStats of a LoadStatsRequest, in internal form. */
@@ -141,7 +155,14 @@ export class LoadAggregate {
       state.droppedTotal += report.dropped;
       // Localities absent from this report had no load in the interval.
       for (const locality of state.localities.values()) locality.latest = zero();
+      const outliers: EndpointOutlierReport[] = [];
       for (const l of report.localities) {
+        for (const e of l.endpoints ?? []) {
+          const metric = (name: string) => e.metrics.find((m) => m.name === name)?.total ?? 0;
+          const ejections = metric(OUTLIER_EJECTIONS_METRIC);
+          const ejected = metric(OUTLIER_EJECTED_METRIC) > 0;
+          if (ejected || ejections > 0) outliers.push({ address: e.address, ejected, ejections });
+        }
         const id = localityId(l.locality);
         let locality = state.localities.get(id);
         if (!locality) {
@@ -179,12 +200,15 @@ export class LoadAggregate {
           latencyCount,
         });
       }
+      // Every report of the cluster replaces the node's ejected set, an empty one included.
+      this.history.outliers.report(nodeId, group, report.cluster, outliers, report.intervalMs);
     }
   }
 
-  /** Drops a node's load (its stream ended). */
+  /** Drops a node's load and the ejections it has in force (its stream ended). */
   forget(nodeId: string): void {
     this.#nodes.delete(nodeId);
+    this.history.outliers.forget(nodeId);
   }
 
   /** Per group and cluster, sorted by group then cluster; nodes sorted by id. */

@@ -6,11 +6,13 @@
  *
  * Memory is bounded by series × buckets: each (group, cluster) and each of its localities keeps
  * one ring of `buckets` slots of four numbers, reused as time moves on, and a series that received
- * nothing for a whole window is dropped. Each replica keeps the reports of its own proxies;
+ * nothing for a whole window is dropped. Each cluster also lists its endpoints' outlier ejections
+ * (outlier-ejections.ts, in the same buckets). Each replica keeps the reports of its own proxies;
  * mergeLoadHistory sums the replicas' views.
  */
 import type { LoadBucketsJson, LoadHistoryJson, LocalityJson } from '@ferry/shared/api-wire';
 import { localityId, type LocalityKey } from './locality-key.js';
+import { OutlierEjections } from './outlier-ejections.js';
 
 export type { LoadHistoryJson } from '@ferry/shared/api-wire';
 
@@ -110,6 +112,8 @@ interface ClusterSeries {
 export class LoadHistory {
   readonly bucketMs: number;
   readonly buckets: number;
+  /** The proxies' outlier ejections, in the same buckets (each cluster's outlier_endpoints). */
+  readonly outliers: OutlierEjections;
   readonly #now: () => number;
   readonly #series = new Map<string, ClusterSeries>();
   #prunedAt = -1;
@@ -124,6 +128,11 @@ export class LoadHistory {
     if (!(Number.isSafeInteger(this.buckets) && this.buckets > 0))
       throw new RangeError(`load history must keep at least one bucket, got ${this.buckets}`);
     this.#now = options.now ?? Date.now;
+    this.outliers = new OutlierEjections({
+      bucketMs: this.bucketMs,
+      buckets: this.buckets,
+      now: this.#now,
+    });
   }
 
   /** Adds one report's deltas for one locality of (group, cluster), at the current time. */
@@ -158,10 +167,14 @@ export class LoadHistory {
     const index = Math.floor(this.#now() / this.bucketMs);
     this.#prune(index);
     const first = index - this.buckets + 1;
+    const included = (group: string, cluster: string): boolean =>
+      (filter.group === undefined || group === filter.group) &&
+      (filter.cluster === undefined || cluster === filter.cluster);
+    const outliers = this.outliers.view(first, included);
     const clusters: Array<LoadHistoryJson['clusters'][number]> = [];
     for (const s of this.#series.values()) {
-      if (filter.group !== undefined && s.group !== filter.group) continue;
-      if (filter.cluster !== undefined && s.cluster !== filter.cluster) continue;
+      if (!included(s.group, s.cluster)) continue;
+      const key = JSON.stringify([s.group, s.cluster]);
       clusters.push({
         group: s.group,
         cluster: s.cluster,
@@ -172,6 +185,20 @@ export class LoadHistory {
                 .map((l) => ({ locality: localityJson(l.locality), ...l.ring.read(first) }))
                 .sort(byLocality)
             : [],
+        outlier_endpoints: outliers.get(key) ?? [],
+      });
+      outliers.delete(key);
+    }
+    // Ejections of a cluster whose load fell out of the window (a proxy reports it each interval,
+    // so only when its reports stopped): the endpoints without load series.
+    for (const [key, endpoints] of outliers) {
+      const [group, cluster] = JSON.parse(key) as [string, string];
+      clusters.push({
+        group,
+        cluster,
+        ...emptySeries(this.buckets),
+        localities: [],
+        outlier_endpoints: endpoints,
       });
     }
     return {
@@ -228,7 +255,12 @@ export function mergeLoadHistory(
   const refused: Array<{ replica: string; error: string }> = [];
   const clusters = new Map<
     string,
-    MutableSeries & { group: string; cluster: string; localities: Map<string, LocalitySeries> }
+    MutableSeries & {
+      group: string;
+      cluster: string;
+      localities: Map<string, LocalitySeries>;
+      outliers: Map<string, { nodes: Set<string>; ejections: number[] }>;
+    }
   >();
   const add = (view: LoadHistoryJson): void => {
     const shift = (view.start_ms - base.start_ms) / base.bucket_ms;
@@ -241,6 +273,7 @@ export function mergeLoadHistory(
           cluster: c.cluster,
           ...emptySeries(base.buckets),
           localities: new Map(),
+          outliers: new Map(),
         };
         clusters.set(key, into);
       }
@@ -253,6 +286,15 @@ export function mergeLoadHistory(
           into.localities.set(id, locality);
         }
         addSeries(locality, l, shift);
+      }
+      for (const e of c.outlier_endpoints ?? []) {
+        let endpoint = into.outliers.get(e.address);
+        if (!endpoint) {
+          endpoint = { nodes: new Set(), ejections: new Array<number>(base.buckets).fill(0) };
+          into.outliers.set(e.address, endpoint);
+        }
+        for (const node of e.ejected_nodes) endpoint.nodes.add(node);
+        shiftAdd(endpoint.ejections, e.ejections, shift);
       }
     }
   };
@@ -272,9 +314,19 @@ export function mergeLoadHistory(
     start_ms: base.start_ms,
     buckets: base.buckets,
     clusters: [...clusters.values()]
-      .map(({ localities, ...c }) => ({
+      .map(({ localities, outliers, ...c }) => ({
         ...c,
         localities: [...localities.values()].sort(byLocality),
+        // An endpoint whose ejections fell out of this window and that none ejects is left out.
+        outlier_endpoints: [...outliers]
+          .filter(([, e]) => e.nodes.size > 0 || e.ejections.some((n) => n > 0))
+          .map(([address, { nodes, ejections }]) => ({
+            address,
+            ejected_by: nodes.size,
+            ejected_nodes: [...nodes].sort(compare),
+            ejections,
+          }))
+          .sort((a, b) => compare(a.address, b.address)),
       }))
       .sort(byCluster),
   };
@@ -284,14 +336,18 @@ export function mergeLoadHistory(
 type LocalitySeries = MutableSeries & { locality: LocalityJson };
 
 function addSeries(into: MutableSeries, from: LoadBucketsJson, shift: number): void {
-  const n = into.requests.length;
-  for (let i = 0; i < from.requests.length; i++) {
+  shiftAdd(into.requests, from.requests, shift);
+  shiftAdd(into.errors, from.errors, shift);
+  shiftAdd(into.latency_ms_sum, from.latency_ms_sum, shift);
+  shiftAdd(into.latency_count, from.latency_count, shift);
+}
+
+/** Adds `from[i]` into `into[i + shift]`, leaving out what falls outside `into`. */
+function shiftAdd(into: number[], from: readonly number[], shift: number): void {
+  for (let i = 0; i < from.length; i++) {
     const j = i + shift;
-    if (j < 0 || j >= n) continue;
-    into.requests[j] = into.requests[j]! + (from.requests[i] ?? 0);
-    into.errors[j] = into.errors[j]! + (from.errors[i] ?? 0);
-    into.latency_ms_sum[j] = into.latency_ms_sum[j]! + (from.latency_ms_sum[i] ?? 0);
-    into.latency_count[j] = into.latency_count[j]! + (from.latency_count[i] ?? 0);
+    if (j < 0 || j >= into.length) continue;
+    into[j] = into[j]! + (from[i] ?? 0);
   }
 }
 
@@ -322,8 +378,39 @@ export function parseLoadHistory(value: unknown): LoadHistoryJson | string {
       )
         return 'answered a locality series without its locality';
     }
+    const outlierProblem = outliersProblem(
+      (c as { outlier_endpoints?: unknown }).outlier_endpoints,
+      v.buckets,
+    );
+    if (outlierProblem) return `answered malformed outlier endpoints: ${outlierProblem}`;
   }
   return v as LoadHistoryJson;
+}
+
+/** outlier_endpoints is optional (replicas that predate it); when present, it must be whole. */
+function outliersProblem(value: unknown, buckets: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return 'not a list';
+  for (const e of value as unknown[]) {
+    const endpoint = e as Partial<
+      Record<'address' | 'ejected_nodes' | 'ejections', unknown>
+    > | null;
+    if (typeof endpoint !== 'object' || endpoint === null) return 'an entry is not an object';
+    if (typeof endpoint.address !== 'string') return 'an entry without its address';
+    if (
+      !Array.isArray(endpoint.ejected_nodes) ||
+      !endpoint.ejected_nodes.every((n) => typeof n === 'string')
+    )
+      return `${endpoint.address}: ejected_nodes is not a list of node ids`;
+    const ejections = endpoint.ejections;
+    if (
+      !Array.isArray(ejections) ||
+      ejections.length !== buckets ||
+      !ejections.every((n) => typeof n === 'number' && Number.isFinite(n))
+    )
+      return `${endpoint.address}: ejections is not a list of ${buckets} numbers`;
+  }
+  return undefined;
 }
 
 function isPositiveInteger(v: unknown): v is number {

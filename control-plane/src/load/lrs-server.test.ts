@@ -127,6 +127,7 @@ describe('LRS server', () => {
               issued: 0,
               inProgress: 2,
               metrics: [{ name: 'ferry.upstream_rq_time_ms', requests: 7, total: 70.5 }],
+              endpoints: [],
             },
           ],
           dropped: 1,

@@ -17,11 +17,13 @@ import type {
   DurationMessage,
   LoadStatsRequest,
   LoadStatsResponse,
+  UpstreamEndpointStatsMessage,
 } from '@ferry/proto/grpc';
-import type { Logger } from '@ferry/shared';
+import { formatHostPort, type Logger } from '@ferry/shared';
 import { groupOf } from '../xds/fleet.js';
 import type {
   ClusterLoadReport,
+  EndpointLoadReport,
   LoadAggregate,
   LoadMetricReport,
   LocalityLoadReport,
@@ -139,6 +141,7 @@ export function clusterLoadReports(
         issued: count(l?.total_issued_requests),
         inProgress: count(l?.total_requests_in_progress),
         metrics: loadMetrics(l?.load_metric_stats),
+        endpoints: endpointLoads(l?.upstream_endpoint_stats),
       });
     }
     const intervalMs = durationMs(stats?.load_report_interval);
@@ -150,6 +153,25 @@ export function clusterLoadReports(
     });
   }
   return reports;
+}
+
+/**
+ * A locality's UpstreamEndpointStats that carry named load metrics, by `host:port` (what the
+ * control plane keeps of them: ferry-proxy's outlier metrics); others are skipped.
+ */
+function endpointLoads(stats: unknown): EndpointLoadReport[] {
+  if (!Array.isArray(stats)) return [];
+  const out: EndpointLoadReport[] = [];
+  for (const e of stats as readonly (UpstreamEndpointStatsMessage | undefined)[]) {
+    const socket = e?.address?.socket_address;
+    const host = typeof socket?.address === 'string' ? socket.address : '';
+    const port = Number(socket?.port_value ?? 0);
+    const metrics = loadMetrics(e?.load_metric_stats);
+    if (host === '' || !Number.isInteger(port) || port < 0 || port > 65535 || metrics.length === 0)
+      continue;
+    out.push({ address: formatHostPort(host, port), metrics });
+  }
+  return out;
 }
 
 /** The named load metrics of a locality; nameless or malformed entries are skipped. */

@@ -61,6 +61,8 @@ class HostMonitor {
   ejectedAtMs = 0;
   ejectionTimeMs = 0;
   multiplier = 0;
+  /** Enforced ejections since the host was first seen (LRS reports their deltas). */
+  ejections = 0;
   // Counts of the current interval: external (or all, without the split) and local origin.
   externalTotal = 0;
   externalSuccess = 0;
@@ -160,6 +162,17 @@ export class OutlierDetector {
   ejectedHosts(): ReadonlySet<string> {
     const out = new Set<string>();
     for (const [key, monitor] of this.#hosts) if (monitor.ejected) out.add(key);
+    return out;
+  }
+
+  /**
+   * Per host: whether it is ejected now and its enforced ejections since it was first seen (a
+   * host dropped by setHosts and listed again starts from 0). Read by each LRS report.
+   */
+  hostEjections(): ReadonlyMap<string, { readonly ejected: boolean; readonly ejections: number }> {
+    const out = new Map<string, { ejected: boolean; ejections: number }>();
+    for (const [key, monitor] of this.#hosts)
+      out.set(key, { ejected: monitor.ejected, ejections: monitor.ejections });
     return out;
   }
 
@@ -343,6 +356,7 @@ export class OutlierDetector {
     monitor.ejected = true;
     monitor.ejectedAtMs = this.#now();
     monitor.ejectionTimeMs = Math.min(base * monitor.multiplier, cap) + jitter;
+    monitor.ejections++;
     this.stats.ejectionsActive++;
     this.stats.ejectionsEnforcedTotal++;
     this.stats.enforced[reason]++;

@@ -29,9 +29,27 @@ export interface OutlierStat {
   readonly value: number;
 }
 
+/** A locality as the config names it (LocalityEndpointsModel.locality). */
+export type OutlierLocality = ClusterModel['localities'][number]['locality'];
+
+/** One endpoint's outlier state, for LRS (xds/lrs-outlier-stats.ts). */
+export interface EndpointOutlierState {
+  /** The locality the config lists the endpoint in. */
+  readonly locality: OutlierLocality;
+  readonly ejected: boolean;
+  /** Enforced ejections since the detector first saw the endpoint (cumulative). */
+  readonly ejections: number;
+}
+
+const NO_LOCALITY: OutlierLocality = { region: '', zone: '', subZone: '' };
+
 interface Entry {
   readonly detector: OutlierDetector;
   readonly unsubscribe: () => void;
+  /** Host key → its locality in the latest config; DNS hosts are learnt, so fall back. */
+  localityOf: ReadonlyMap<string, OutlierLocality>;
+  /** The locality of hosts the config does not list by address (the cluster's first one). */
+  fallbackLocality: OutlierLocality;
 }
 
 export class OutlierManager {
@@ -61,9 +79,17 @@ export class OutlierManager {
           unsubscribe: detector.subscribe(() =>
             this.#options.onEjections(name, [...detector.ejectedHosts()].sort()),
           ),
+          localityOf: new Map(),
+          fallbackLocality: NO_LOCALITY,
         };
         this.#clusters.set(name, entry);
       }
+      entry.localityOf = new Map(
+        cluster.localities.flatMap((l) =>
+          l.endpoints.map((e) => [formatHostPort(e.host, e.port), l.locality] as const),
+        ),
+      );
+      entry.fallbackLocality = cluster.localities[0]?.locality ?? NO_LOCALITY;
       entry.detector.configure(model, { learnHosts: dns });
       entry.detector.start();
       if (!dns)
@@ -95,6 +121,29 @@ export class OutlierManager {
   ejectedHosts(): ReadonlyMap<string, ReadonlySet<string>> {
     const out = new Map<string, ReadonlySet<string>>();
     for (const [name, { detector }] of this.#clusters) out.set(name, detector.ejectedHosts());
+    return out;
+  }
+
+  /**
+   * Per cluster of `clusters` that has outlier detection, each endpoint's state by host key, for
+   * the LRS report (which sends the ejected ones and the ejections since the previous report).
+   */
+  endpointStates(
+    clusters: readonly string[],
+  ): Map<string, ReadonlyMap<string, EndpointOutlierState>> {
+    const out = new Map<string, ReadonlyMap<string, EndpointOutlierState>>();
+    for (const cluster of clusters) {
+      const entry = this.#clusters.get(cluster);
+      if (entry === undefined) continue;
+      const states = new Map<string, EndpointOutlierState>();
+      for (const [key, { ejected, ejections }] of entry.detector.hostEjections())
+        states.set(key, {
+          locality: entry.localityOf.get(key) ?? entry.fallbackLocality,
+          ejected,
+          ejections,
+        });
+      out.set(cluster, states);
+    }
     return out;
   }
 

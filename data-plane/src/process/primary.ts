@@ -27,6 +27,7 @@ import { XdsEndpointPicker } from '../xds/xds-endpoints.js';
 import { keepaliveNotice } from '../xds/xds-keepalive.js';
 import { HdsClient } from '../xds/hds-client.js';
 import { LrsClient } from '../xds/lrs-client.js';
+import { lrsOutliers } from '../xds/lrs-outlier-stats.js';
 import { ConfigSource, type AppliedConfig, type BuildConfig } from '../xds/config-source.js';
 import { SUBSCRIBED_TYPES, type JsonObject } from '../xds/resource-set.js';
 import { ProcessStats } from '../stats/process-stats.js';
@@ -236,6 +237,7 @@ export class Primary implements AdminControls {
       ...(this.adsChannel ? { channel: this.adsChannel } : {}),
       clusters: () => this.lrsClusters(),
       stats: () => this.pool.collectStats(),
+      outliers: (clusters) => lrsOutliers(this.outliers.endpointStates(clusters)),
       logger: this.logger,
     });
     this.lrs.start();

@@ -11,8 +11,9 @@
  * and per upstream attempt (as Envoy's UpstreamLocalityStats count), as deltas since the
  * previous report; the request time of attempts with a whole response goes as the load metric
  * LATENCY_METRIC (UpstreamLocalityStats.load_metric_stats: the number of requests timed and
- * the sum of their times in ms, so that a receiver can derive a mean); the baseline survives reconnects, so load is neither lost nor counted twice
- * across a stream failure. Nothing is dropped by ferry-proxy (no drop_overloads), so
+ * the sum of their times in ms, so that a receiver can derive a mean); the baseline survives
+ * reconnects, so load is neither lost nor counted twice across a stream failure. Clusters with
+ * outlier detection also list their ejected endpoints (lrs-outlier-stats.ts). Nothing is dropped by ferry-proxy (no drop_overloads), so
  * `total_dropped_requests` is 0.
  *
  * A failed stream is retried with jittered exponential backoff. Every timer is unref'd.
@@ -32,6 +33,12 @@ import type { BackoffOptions } from './ads-client.js';
 import { durationMs, XdsStreamClientBase } from './xds-stream-client.js';
 import type { XdsEndpointPicker } from './xds-endpoints.js';
 import type { XdsChannel } from './xds-transport.js';
+import {
+  endpointOutlierStats,
+  outlierBaseline,
+  type OutlierBaseline,
+  type OutlierCounters,
+} from './lrs-outlier-stats.js';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 
@@ -113,16 +120,26 @@ export function clusterLoadCounters(
  * ClusterStats (proto-loader form) for one interval: per locality, the counts since `baseline`. A
  * counter that went down (a worker restarted and lost its counts) counts from zero instead of
  * going negative. `issued` = completed in the interval + the change of in-progress attempts.
+ * With `outliers`, each locality lists its endpoints ejected now or since the outlier baseline
+ * (a locality with no requests but such an endpoint is reported with zero counts).
  */
 export function loadReport(
   current: LoadBaseline,
   baseline: LoadBaseline,
   intervalMs: number,
+  outliers?: { readonly current: OutlierCounters; readonly baseline: OutlierBaseline },
 ): ClusterStatsMessage[] {
   const delta = (now: number, before: number): number => (now >= before ? now - before : now);
   const stats: ClusterStatsMessage[] = [];
-  for (const [cluster, localities] of current) {
+  for (const [cluster, counted] of current) {
     const upstreamLocalityStats: UpstreamLocalityStatsMessage[] = [];
+    const hosts = outliers?.current.get(cluster);
+    const endpoints = hosts
+      ? endpointOutlierStats(hosts, outliers?.baseline.get(cluster))
+      : new Map<string, never>();
+    const localities = new Map(counted);
+    for (const [key, { locality }] of endpoints)
+      if (!localities.has(key)) localities.set(key, { locality, ...NO_COUNTS });
     for (const [key, now] of localities) {
       const before = baseline.get(cluster)?.get(key) ?? NO_COUNTS;
       const successful = delta(now.successful, before.successful);
@@ -149,6 +166,7 @@ export function loadReport(
               ],
             }
           : {}),
+        ...(endpoints.has(key) ? { upstream_endpoint_stats: endpoints.get(key)!.endpoints } : {}),
       });
     }
     stats.push({
@@ -175,6 +193,8 @@ export interface LrsClientOptions {
   readonly clusters: () => readonly string[];
   /** The workers' merged stats (Primary.stats). */
   readonly stats: () => Promise<StatsSnapshot>;
+  /** Outlier state of these clusters' endpoints (OutlierManager.endpointStates). */
+  readonly outliers?: (clusters: readonly string[]) => OutlierCounters;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
   /** The xDS cluster's transport (xds-transport.ts); default plaintext. */
@@ -188,6 +208,7 @@ export class LrsClient extends XdsStreamClientBase<LoadStatsRequest, LoadStatsRe
   #reportTimer: NodeJS.Timeout | undefined;
   #baseline: LoadBaseline = new Map();
   #baselineAtMs: number;
+  #outlierBaseline: OutlierBaseline = new Map();
   /** From the latest LoadStatsResponse: undefined = all clusters (send_all_clusters). */
   #only: ReadonlySet<string> | undefined;
   #reporting = false;
@@ -240,12 +261,19 @@ export class LrsClient extends XdsStreamClientBase<LoadStatsRequest, LoadStatsRe
       const snapshot = await this.#options.stats();
       if (call !== this.call) return;
       const current = clusterLoadCounters(snapshot, clusters);
+      const outliers = this.#options.outliers?.(clusters) ?? new Map();
       const at = this.#now();
-      const stats = loadReport(current, this.#baseline, Math.max(0, at - this.#baselineAtMs));
+      const stats = loadReport(current, this.#baseline, Math.max(0, at - this.#baselineAtMs), {
+        current: outliers,
+        baseline: this.#outlierBaseline,
+      });
       // Clusters not reported keep their old baseline; reported ones move on.
       const next = new Map(this.#baseline);
       for (const [cluster, counters] of current) next.set(cluster, counters);
       this.#baseline = next;
+      const nextOutliers = new Map(this.#outlierBaseline);
+      for (const [cluster, hosts] of outlierBaseline(outliers)) nextOutliers.set(cluster, hosts);
+      this.#outlierBaseline = nextOutliers;
       this.#baselineAtMs = at;
       this.write({ node: this.#options.node, cluster_stats: stats });
     } catch (err) {
