@@ -668,8 +668,16 @@ async function main(): Promise<void> {
     maxStreams: options.limits.apiEventsMaxStreams,
     node: (nodeId) => nodeEvent(service, nodeId),
     health: (group, cluster) => healthEvent(health, group, cluster),
+    outliers: (group, cluster) => loadAggregate.history.outlierEvent(group, cluster),
   });
-  const eventSources = new EventSources({ hub: events, store, fleet, health, logger });
+  const eventSources = new EventSources({
+    hub: events,
+    store,
+    fleet,
+    health,
+    outliers: loadAggregate.history.outliers,
+    logger,
+  });
   const authenticator = await prepareApiAccess({
     service,
     logger,

@@ -578,6 +578,17 @@ export interface HealthEventJson extends ClusterHealthJson {
   readonly gone?: boolean;
 }
 
+/**
+ * The endpoints some proxy of this replica's load streams ejects by outlier detection changed
+ * for a cluster (an ejection started or ended, or a proxy holding one left): the cluster's
+ * `outlier_endpoints` as this replica's GET /v1/load/history?local=true shows them now.
+ */
+export interface OutlierEventJson {
+  readonly group: string;
+  readonly cluster: string;
+  readonly endpoints: readonly OutlierEndpointJson[];
+}
+
 /** A rollout record changed: as GET /v1/rollouts shows it. */
 export type RolloutEventJson = RolloutJson;
 
@@ -587,6 +598,7 @@ export interface EventDataJson {
   readonly node: NodeEventJson;
   readonly node_gone: NodeGoneEventJson;
   readonly health: HealthEventJson;
+  readonly outlier: OutlierEventJson;
   readonly rollout: RolloutEventJson;
   /** The cursor asked for is older than what the server keeps: refetch everything. */
   readonly reset: Record<string, never>;

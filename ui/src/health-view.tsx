@@ -5,8 +5,8 @@
  * error rates and mean upstream latency over the last hour.
  * The charts draw the control plane's load history (GET /v1/load/history: the last hour in
  * buckets, every replica's proxies), so they show at once what happened before the view opened;
- * it is fetched again, with the totals, on each health or node event (at most every 10 s) and
- * when a bucket ends.
+ * it is fetched again, with the totals, on each health or outlier event (an ejection started or
+ * ended on some proxy), on node events (at most every 10 s) and when a bucket ends.
  */
 import { h } from './vendor/preact.js';
 import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
@@ -124,8 +124,8 @@ export function HealthView({ ctx }: { ctx: ViewContext }) {
     const timer = setTimeout(refetch, history.bucket_ms);
     return () => clearTimeout(timer);
   }, [history]);
-  useFeed(ctx.hub, ['health', 'node'], (e) => {
-    if (e.type === 'health' || Date.now() - fetchedAt.current >= MIN_REFETCH_MS) refetch();
+  useFeed(ctx.hub, ['health', 'outlier', 'node'], (e) => {
+    if (e.type !== 'node' || Date.now() - fetchedAt.current >= MIN_REFETCH_MS) refetch();
   });
 
   const rows = loadRows(load, history);

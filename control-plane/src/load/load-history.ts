@@ -10,7 +10,12 @@
  * (outlier-ejections.ts, in the same buckets). Each replica keeps the reports of its own proxies;
  * mergeLoadHistory sums the replicas' views.
  */
-import type { LoadBucketsJson, LoadHistoryJson, LocalityJson } from '@ferry/shared/api-wire';
+import type {
+  LoadBucketsJson,
+  LoadHistoryJson,
+  LocalityJson,
+  OutlierEventJson,
+} from '@ferry/shared/api-wire';
 import { localityId, type LocalityKey } from './locality-key.js';
 import { OutlierEjections } from './outlier-ejections.js';
 
@@ -207,6 +212,13 @@ export class LoadHistory {
       buckets: this.buckets,
       clusters: clusters.sort(byCluster),
     };
+  }
+
+  /** The `outlier` event of (group, cluster): its outlier endpoints as view() shows them now. */
+  outlierEvent(group: string, cluster: string): OutlierEventJson {
+    const first = Math.floor(this.#now() / this.bucketMs) - this.buckets + 1;
+    const endpoints = this.outliers.view(first, (g, c) => g === group && c === cluster);
+    return { group, cluster, endpoints: endpoints.get(JSON.stringify([group, cluster])) ?? [] };
   }
 
   /** Drops the series with nothing in the window ending at bucket `index` (at most once a bucket). */

@@ -123,6 +123,48 @@ describe('outlier ejections from LRS reports', () => {
     assert.deepEqual(outliers(load.history.view(), 'web'), []);
   });
 
+  test('a change of what the view shows is announced once per report, a repeat is not', () => {
+    const { load, at } = aggregate();
+    const seen: string[] = [];
+    load.history.outliers.changes.on('cluster', (group, cluster) =>
+      seen.push(`${group}/${cluster}`),
+    );
+    const report = (node: string, group: string, endpoints: Record<string, [number, boolean]>) => {
+      load.report(node, group, clusterLoadReports([stats('web', endpoints)]));
+      return seen.splice(0);
+    };
+    at(10_000);
+    assert.deepEqual(report('a', 'edge', {}), [], 'nothing ejected, nothing changed');
+    assert.deepEqual(report('a', 'edge', { '10.0.0.1:80': [1, true] }), ['edge/web']);
+    assert.deepEqual(report('a', 'edge', { '10.0.0.1:80': [0, true] }), [], 'the same set again');
+    assert.deepEqual(
+      report('a', 'edge', { '10.0.0.1:80': [0, true], '10.0.0.2:80': [0, true] }),
+      ['edge/web'],
+      'another endpoint ejected',
+    );
+    assert.deepEqual(report('a', 'edge', { '10.0.0.2:80': [0, true] }), ['edge/web'], 'one back');
+    assert.deepEqual(
+      report('a', 'edge', { '10.0.0.2:80': [1, true] }),
+      ['edge/web'],
+      'ejected again within the interval: the count changed',
+    );
+    assert.deepEqual(
+      report('a', 'other', {}),
+      ['edge/web'],
+      'the proxy moved to another group: its ejections in edge end',
+    );
+    assert.deepEqual(report('b', 'edge', { '10.0.0.3:80': [0, true] }), ['edge/web']);
+    load.forget('b');
+    assert.deepEqual(seen.splice(0), ['edge/web'], 'a proxy holding an ejection left');
+    load.forget('b');
+    load.forget('a');
+    assert.deepEqual(seen, [], 'nothing held, nothing to announce');
+    assert.deepEqual(
+      load.history.outlierEvent('edge', 'web').endpoints.map((e) => e.address),
+      ['10.0.0.1:80', '10.0.0.2:80'],
+    );
+  });
+
   test('a proxy that stopped reporting a cluster no longer counts after three intervals', () => {
     const { load, at } = aggregate();
     at(10_000);

@@ -10,7 +10,13 @@
  * no longer counts, and a proxy whose stream ended is forgotten. Memory is bounded by the
  * endpoints ejected in the window: an endpoint with no ejection in the window and ejected by no
  * proxy is dropped.
+ *
+ * `changes` emits `cluster` (group, cluster) when a report changes what the cluster's view shows:
+ * a proxy's ejected set of it changed, an ejection started, or a proxy holding ejections left.
+ * The event stream passes that on as an `outlier` event, so the dashboard shows an ejection as
+ * the report arrives.
  */
+import { EventEmitter } from 'node:events';
 import type { OutlierEndpointJson } from '@ferry/shared/api-wire';
 
 /** ferry-proxy's load metric: ejections of the endpoint that started in the interval. */
@@ -53,7 +59,13 @@ interface EndpointSeries {
   lastIndex: number;
 }
 
+export interface OutlierChangeEvents {
+  cluster: [group: string, cluster: string];
+}
+
 export class OutlierEjections {
+  /** A cluster's view changed (see the module's comment). */
+  readonly changes = new EventEmitter<OutlierChangeEvents>();
   readonly #bucketMs: number;
   readonly #buckets: number;
   readonly #now: () => number;
@@ -78,6 +90,9 @@ export class OutlierEjections {
     const now = this.#now();
     const ejected = new Set(endpoints.filter((e) => e.ejected).map((e) => e.address));
     let node = this.#nodes.get(nodeId);
+    const before = node?.group === group ? node.clusters.get(cluster)?.ejected : undefined;
+    let changed = !sameSet(before, ejected);
+    if (node && node.group !== group) this.#forgetNode(nodeId, node);
     if (!node || node.group !== group) {
       if (ejected.size === 0) this.#nodes.delete(nodeId);
       else this.#nodes.set(nodeId, (node = { group, clusters: new Map() }));
@@ -92,13 +107,24 @@ export class OutlierEjections {
     const index = Math.floor(now / this.#bucketMs);
     this.#prune(index);
     for (const e of endpoints) {
-      if (e.ejections > 0) this.#add(group, cluster, e.address, index, e.ejections);
+      if (e.ejections > 0) {
+        this.#add(group, cluster, e.address, index, e.ejections);
+        changed = true;
+      }
     }
+    if (changed) this.changes.emit('cluster', group, cluster);
   }
 
   /** Drops a proxy's ejections in force (its load stream ended); counted ejections stay. */
   forget(nodeId: string): void {
+    const node = this.#nodes.get(nodeId);
+    if (node) this.#forgetNode(nodeId, node);
+  }
+
+  #forgetNode(nodeId: string, node: NodeState): void {
     this.#nodes.delete(nodeId);
+    for (const [cluster, state] of node.clusters)
+      if (state.ejected.size > 0) this.changes.emit('cluster', node.group, cluster);
   }
 
   /**
@@ -191,6 +217,12 @@ export class OutlierEjections {
     }
     s.counts[slot] = s.counts[slot]! + count;
   }
+}
+
+function sameSet(a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): boolean {
+  if ((a?.size ?? 0) !== b.size) return false;
+  for (const x of b) if (!a!.has(x)) return false;
+  return true;
 }
 
 function compare(a: string, b: string): number {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NodeEventJson } from '@ferry/shared/api-wire';
+import type { EventType, NodeEventJson } from '@ferry/shared/api-wire';
 import { ALL_GROUPS, type Caller } from '../access.js';
 import { EventHub, type EventSubscriber } from './event-hub.js';
 
@@ -67,6 +67,11 @@ function hubWith(
     pingMs: 3_600_000,
     node: (id) => nodes.get(id),
     health: (group, cluster) => ({ group, cluster, endpoints: [] }),
+    outliers: (group, cluster) => ({
+      group,
+      cluster,
+      endpoints: [{ address: '10.0.0.1:80', ejected_by: 1, ejected_nodes: ['n'], ejections: [1] }],
+    }),
     ...options,
   });
 }
@@ -131,6 +136,42 @@ describe('event hub', () => {
         ['health', 'web', 'backend'],
         ['health', 'api', 'backend'],
       ],
+    );
+    hub.close();
+  });
+
+  test('outlier changes coalesce per cluster, carry the cluster’s endpoints and are kept for resume', () => {
+    const hub = hubWith(new Map());
+    const c = new Collector(ADMIN);
+    const onlyHealth = Object.assign(new Collector(ADMIN), {
+      types: new Set<EventType>(['health']),
+    });
+    hub.subscribe(c, undefined);
+    hub.subscribe(onlyHealth, undefined);
+    const before = hub.newest;
+    for (let i = 0; i < 5; i++) hub.outlierChanged('web', 'backend');
+    hub.outlierChanged('api', 'backend');
+    hub.flush();
+    const events = c.events();
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data.group, e.data.cluster]),
+      [
+        ['outlier', 'web', 'backend'],
+        ['outlier', 'api', 'backend'],
+      ],
+    );
+    assert.deepEqual(events[0]!.data.endpoints, [
+      { address: '10.0.0.1:80', ejected_by: 1, ejected_nodes: ['n'], ejections: [1] },
+    ]);
+    assert.deepEqual(onlyHealth.events(), [], 'types= filters outlier events out');
+    const resumed = Object.assign(new Collector(WEB_VIEWER), {
+      types: new Set<EventType>(['outlier']),
+    });
+    hub.subscribe(resumed, before);
+    assert.deepEqual(
+      resumed.events().map((e) => [e.type, e.data.group]),
+      [['outlier', 'web']],
+      'replayed after the cursor, only the groups the caller may read',
     );
     hub.close();
   });

@@ -66,11 +66,13 @@ export interface EventHubOptions {
   readonly node?: (nodeId: string) => EventDataJson['node'] | undefined;
   /** A cluster's health as GET /v1/health shows it. */
   readonly health?: (group: string, cluster: string) => EventDataJson['health'];
+  /** A cluster's outlier-ejected endpoints as this replica's load history shows them. */
+  readonly outliers?: (group: string, cluster: string) => EventDataJson['outlier'];
   /** Cursor epoch (tests). */
   readonly epoch?: string;
 }
 
-const RING_TYPES: readonly EventType[] = ['store', 'health', 'rollout'];
+const RING_TYPES: readonly EventType[] = ['store', 'health', 'outlier', 'rollout'];
 const NO_NODES: NodeResume = { changed: [], gone: [] };
 
 function wants(s: EventSubscriber, type: EventType): boolean {
@@ -88,6 +90,8 @@ export class EventHub {
   private readonly healthView: EventHubOptions['health'];
   private readonly pendingNodes = new Set<string>();
   private readonly pendingHealth = new Map<string, [group: string, cluster: string]>();
+  private readonly outlierView: EventHubOptions['outliers'];
+  private readonly pendingOutliers = new Map<string, [group: string, cluster: string]>();
   private flushTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -104,6 +108,7 @@ export class EventHub {
     this.pingMs = options.pingMs ?? DEFAULT_EVENTS_PING_MS;
     this.nodeRow = options.node;
     this.healthView = options.health;
+    this.outlierView = options.outliers;
   }
 
   get streams(): number {
@@ -162,6 +167,13 @@ export class EventHub {
     this.arm();
   }
 
+  /** Which endpoints of a cluster the proxies eject changed: published within coalesceMs. */
+  outlierChanged(group: string, cluster: string): void {
+    if (this.closed || !this.outlierView) return;
+    this.pendingOutliers.set(`${group}\u0000${cluster}`, [group, cluster]);
+    this.arm();
+  }
+
   /**
    * Adds a stream. With a cursor, what happened after it is sent first (or a `reset` when that
    * is no longer known): the kept events after it, merged in cursor order with the current row
@@ -213,6 +225,7 @@ export class EventHub {
     this.pingTimer = undefined;
     this.pendingNodes.clear();
     this.pendingHealth.clear();
+    this.pendingOutliers.clear();
     for (const s of [...this.subscribers]) {
       this.subscribers.delete(s);
       s.close();
@@ -314,7 +327,14 @@ export class EventHub {
       const view = this.healthView?.(group, cluster);
       if (view) this.publish('health', group, view);
     }
-    const more = this.pendingNodes.size > 0 || this.pendingHealth.size > 0;
+    for (const [key, [group, cluster]] of this.pendingOutliers) {
+      if (budget-- <= 0) break;
+      this.pendingOutliers.delete(key);
+      const view = this.outlierView?.(group, cluster);
+      if (view) this.publish('outlier', group, view);
+    }
+    const more =
+      this.pendingNodes.size > 0 || this.pendingHealth.size > 0 || this.pendingOutliers.size > 0;
     if (more && !this.closed) this.flushTimer = setTimeout(() => this.flush(), 0).unref();
     return more;
   }

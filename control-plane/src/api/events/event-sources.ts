@@ -3,6 +3,7 @@
  * `rollout` event per rollout record written), the fleet tracker's changes (`node`, `node_gone`)
  * and the health aggregate's (`health`). All pushed; nothing here polls.
  */
+import type { EventEmitter } from 'node:events';
 import { resourceTypeByUrl } from '@ferry/proto';
 import type { Logger } from '@ferry/shared';
 import type { HealthEventJson, NodeEventJson, StoreEventJson } from '@ferry/shared/api-wire';
@@ -13,6 +14,7 @@ import { healthJson } from '../../health/health-json.js';
 import type { ChangeEvent, HistoryEntry, ResourceStore, Watch } from '../../store/store.js';
 import type { FleetTracker } from '../../xds/fleet.js';
 import type { HealthStatusSource } from '../../health/health-aggregate.js';
+import type { OutlierChangeEvents } from '../../load/outlier-ejections.js';
 import { decodeRollout, ROLLOUT_TYPE, rolloutView } from '../../rollout/rollout-record.js';
 import type { EventHub } from './event-hub.js';
 
@@ -24,6 +26,8 @@ export interface EventSourcesOptions {
   readonly store: ResourceStore;
   readonly fleet?: FleetTracker;
   readonly health?: HealthStatusSource;
+  /** The proxies' outlier ejections (load history), whose changes become `outlier` events. */
+  readonly outliers?: { readonly changes: EventEmitter<OutlierChangeEvents> };
   readonly logger?: Logger;
 }
 
@@ -59,6 +63,12 @@ export class EventSources {
       const cluster = (group: string, name: string): void => hub.healthChanged(group, name);
       changes.on('cluster', cluster);
       this.detach.push(() => changes.off('cluster', cluster));
+    }
+    const outliers = this.options.outliers?.changes;
+    if (outliers) {
+      const cluster = (group: string, name: string): void => hub.outlierChanged(group, name);
+      outliers.on('cluster', cluster);
+      this.detach.push(() => outliers.off('cluster', cluster));
     }
     const from = await this.store.currentRevision();
     if (this.closed) return;

@@ -29,6 +29,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
   'node',
   'node_gone',
   'health',
+  'outlier',
   'rollout',
 ]);
 
@@ -114,9 +115,21 @@ export function eventsQuery(req: IncomingMessage, url: URL): EventsQuery {
   return { cursor: eventsCursor(req, url), types, local: local === 'true' };
 }
 
-/** Node events only: all of them are known now, so a stream can begin with every node. */
+/** The events of a replica's own proxies, which peers pass on (peer-events.ts). */
+const PER_REPLICA_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'node',
+  'node_gone',
+  'outlier',
+]);
+
+/**
+ * Node events, with outlier events or not (what a peer asks for): all nodes are known now, so a
+ * stream can begin with every node.
+ */
 function nodesOnly(types: ReadonlySet<EventType> | undefined): boolean {
-  return types !== undefined && [...types].every((t) => t === 'node' || t === 'node_gone');
+  return (
+    types !== undefined && types.has('node') && [...types].every((t) => PER_REPLICA_TYPES.has(t))
+  );
 }
 
 /**
@@ -139,7 +152,7 @@ export function serveEvents(
   const merge =
     !local &&
     o.peers !== undefined &&
-    (types === undefined || types.has('node') || types.has('node_gone'));
+    (types === undefined || [...types].some((t) => PER_REPLICA_TYPES.has(t)));
   const subscriber = merge
     ? new MergedSubscriber(sse, o.peers, o.forward ?? { viaCertificate: false })
     : sse;

@@ -1,9 +1,10 @@
 /**
- * Node events of every replica on one stream (docs/api.md, "Events"). Each replica knows only
- * the proxies whose xDS streams it holds, so while a client reads GET /v1/events from one
- * replica, that replica reads every other live replica's node events
- * (GET /v1/events?local=true&types=node,node_gone) with the client's credentials, and passes
- * them on. Replicas share the token store, so a peer authorizes the caller exactly as the first
+ * Node and outlier events of every replica on one stream (docs/api.md, "Events"). Each replica
+ * knows only the proxies whose xDS and load streams it holds, so while a client reads GET
+ * /v1/events from one replica, that replica reads every other live replica's node and outlier
+ * events (GET /v1/events?local=true&types=node,node_gone,outlier) with the client's credentials,
+ * and passes them on. A peer that does not know outlier events yet (an older version during an
+ * upgrade) is asked for node events only. Replicas share the token store, so a peer authorizes the caller exactly as the first
  * one did and sends only the groups it may read (like GET /v1/status across replicas,
  * replicas/peer-status.ts). Nothing of this runs while nobody is subscribed.
  *
@@ -26,7 +27,9 @@ import { parseCursor } from './event-ring.js';
 /** Separates the parts of a merged cursor (no part contains it). */
 export const CURSOR_SEPARATOR = '_';
 /** What a peer stream asks a peer for. */
-export const PEER_EVENT_TYPES = 'node,node_gone';
+export const PEER_EVENT_TYPES = 'node,node_gone,outlier';
+/** What it asks a peer that refuses outlier events for. */
+const PEER_NODE_EVENT_TYPES = 'node,node_gone';
 /** The cursor that asks a peer for all its nodes (of no run, so none is resumed). */
 const ALL_NODES = 'all';
 
@@ -202,6 +205,8 @@ class PeerStream {
   #response: Response | undefined;
   #stopped = false;
   #failing = false;
+  /** The event types asked for: PEER_EVENT_TYPES, or node events only from an older peer. */
+  #types = PEER_EVENT_TYPES;
 
   constructor(
     readonly peer: PeerReplica,
@@ -259,7 +264,7 @@ class PeerStream {
     const abort = (this.#abort = new AbortController());
     const url = new URL('/v1/events', this.peer.apiUrl);
     url.searchParams.set('local', 'true');
-    url.searchParams.set('types', PEER_EVENT_TYPES);
+    url.searchParams.set('types', this.#types);
     if (this.since !== undefined) url.searchParams.set('since', this.since);
     const idle = setTimeout(
       () => abort.abort(new Error(`nothing received within ${this.peers.idleMs} ms`)),
@@ -274,6 +279,11 @@ class PeerStream {
       const res = this.#response;
       if (res.status !== 200 || !res.body) {
         const text = await res.text();
+        if (res.status === 400 && this.#types !== PEER_NODE_EVENT_TYPES && /"outlier"/.test(text)) {
+          this.#types = PEER_NODE_EVENT_TYPES;
+          clearTimeout(idle);
+          return await this.read();
+        }
         return { error: `answered ${res.status}: ${text.slice(0, 200)}`, read };
       }
       const parser = new EventStreamParser();
@@ -291,7 +301,13 @@ class PeerStream {
         read = true;
         this.#failing = false;
         for (const e of parser.push(decoder.decode(value, { stream: true }))) {
-          if (e.type !== 'node' && e.type !== 'node_gone' && e.type !== 'reset') continue;
+          if (
+            e.type !== 'node' &&
+            e.type !== 'node_gone' &&
+            e.type !== 'outlier' &&
+            e.type !== 'reset'
+          )
+            continue;
           this.cursor = e.id;
           this.owner.peerEvent(e.type, e.type === 'node' ? this.withReplica(e.data) : e.data);
         }
