@@ -159,6 +159,11 @@ export interface TypeStatusJson {
   readonly rejected_resources?: readonly ResourceStatusJson[];
   /** Every resource, with `?resources=true`. */
   readonly resource_statuses?: readonly ResourceStatusJson[];
+  /**
+   * The W3C trace id (32 hex digits) of the last push of this type the control plane traced (its
+   * `xds.push` span, linked to the apply it carried); absent with tracing off or none sampled.
+   */
+  readonly push_trace_id?: string;
 }
 
 export interface ResourceStatusJson {

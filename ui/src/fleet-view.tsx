@@ -10,6 +10,7 @@ import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { ago, proxyKind } from './format.js';
 import { nackDetail, nodeState, typeShortName, typeState } from './node-state.js';
+import { jaegerTrace } from './trace-link.js';
 import type {
   NodeStatusJson,
   NodeSyncState as NodeState,
@@ -161,7 +162,7 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
         </thead>
         <tbody>
           {page?.nodes.map((n) => (
-            <NodeRow key={n.node_id} node={n} />
+            <NodeRow key={n.node_id} node={n} jaeger={ctx.settings.jaeger_ui_url} />
           ))}
           {page && page.nodes.length === 0 && (
             <tr>
@@ -196,7 +197,7 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
   );
 }
 
-function NodeRow({ node }: { node: NodeStatusJson }) {
+function NodeRow({ node, jaeger }: { node: NodeStatusJson; jaeger: string | undefined }) {
   const state = nodeState(node);
   return (
     <tr data-node={node.node_id} data-state={state}>
@@ -213,7 +214,7 @@ function NodeRow({ node }: { node: NodeStatusJson }) {
       <td>
         <ul class="types">
           {node.types.map((t) => (
-            <TypeCell key={t.type_url} type={t} />
+            <TypeCell key={t.type_url} type={t} jaeger={jaeger} />
           ))}
         </ul>
       </td>
@@ -227,12 +228,27 @@ function NodeRow({ node }: { node: NodeStatusJson }) {
   );
 }
 
-function TypeCell({ type }: { type: TypeStatusJson }) {
+function TypeCell({ type, jaeger }: { type: TypeStatusJson; jaeger: string | undefined }) {
   const state = typeState(type);
   const label = typeShortName(type.type_url);
+  const traceId = type.push_trace_id;
   const versions = (
     <span class="versions">
       {type.version_sent || '—'} / {type.version_acked || '—'}
+      {jaeger !== undefined && traceId !== undefined && (
+        <Fragment>
+          {' '}
+          <a
+            href={jaegerTrace(jaeger, traceId)}
+            target="_blank"
+            rel="noopener noreferrer"
+            data-trace-id={traceId}
+            title={`Trace ${traceId}: the last traced push of ${label} to this proxy, linked to the apply it carried`}
+          >
+            push trace<span class="visually-hidden"> of {label}</span>
+          </a>
+        </Fragment>
+      )}
     </span>
   );
   if (state !== 'NACKED')

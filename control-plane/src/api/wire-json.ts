@@ -178,6 +178,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
       ...(t.resourceStatuses
         ? { resource_statuses: t.resourceStatuses.map(resourceStatusJson) }
         : {}),
+      ...(t.pushTraceId !== undefined ? { push_trace_id: t.pushTraceId } : {}),
     })),
     ...(n.rollout !== undefined ? { rollout: n.rollout } : {}),
   };
