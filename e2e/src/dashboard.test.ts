@@ -4,7 +4,8 @@
  * ferry-proxy instances: both proxies show SYNCED; an apply both proxies NACK shows NACKED with the
  * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
  * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
- * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
+ * button and the API refuses the viewer's rollback anyway; revisions older than the first page of
+ * history are one "Load older revisions" away for diff and rollback. Any console error or page error fails
  * the test that caused it. Each test saves a screenshot under the test output directory
  * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
@@ -248,6 +249,43 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       body: JSON.stringify({ revision: oldest?.revision, group: 'default' }),
     });
     assert.equal(res.status, 403);
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('older revisions load on demand for diff and rollback in the Config view', async () => {
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const base = history.entries.find((e) => e.message === 'the backend cluster');
+    assert.ok(base);
+    // 50 revisions of another group push every revision of the default group off the first page.
+    for (let i = 0; i < 50; i++)
+      await api(ADMIN, 'POST', '/v1/apply', {
+        group: 'archive',
+        resources: [staticClusterResource('archived', [10_000 + i])],
+        message: `archive ${i}`,
+      });
+    const page = await signIn(tokens.operator, 'config');
+    await page.getByLabel('Group').selectOption('default');
+    const loadOlder = page.getByRole('button', { name: 'Load older revisions' });
+    await loadOlder.waitFor({ timeout: 10_000 });
+    const from = page.getByLabel('From revision');
+    const offered = (): Promise<number> => from.locator(`option[value="${base.revision}"]`).count();
+    assert.equal(await offered(), 0, 'the first revision is past the first page');
+    await loadOlder.click();
+    await page.locator(`tr[data-revision="${base.revision}"]`).waitFor({ timeout: 10_000 });
+    assert.equal(await offered(), 1);
+    assert.equal(
+      await page.getByRole('button', { name: `Roll back to ${base.revision}` }).count(),
+      1,
+    );
+    // Everything down to revision 1 is listed: nothing older to load.
+    assert.equal(await loadOlder.count(), 0);
+    const latest = history.entries.find((e) => e.changes.some((c) => c.group === 'default'));
+    assert.ok(latest);
+    await from.selectOption(String(base.revision));
+    await page.getByLabel('To revision').selectOption(String(latest.revision));
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.getByRole('region', { name: 'Diff' }).waitFor();
+    await screenshot(page, 'config-older-revisions');
     assert.deepEqual(browser.consoleErrors, []);
   });
 });
