@@ -5,14 +5,20 @@
  * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
  * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
  * button and the API refuses the viewer's rollback anyway; revisions older than the first page of
- * history are one "Load older revisions" away for diff and rollback. Any console error or page error fails
+ * history are one "Load older revisions" away for diff and rollback; a rollout's abort asks first,
+ * naming the rollout, and Cancel leaves it running. Any console error or page error fails
  * the test that caused it. Each test saves a screenshot under the test output directory
  * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
+import type {
+  HistoryJson,
+  RolloutJson,
+  RolloutStartResponseJson,
+  StatusJson,
+} from '@ferry/shared/api-wire';
 import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
@@ -286,6 +292,42 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Compare' }).click();
     await page.getByRole('region', { name: 'Diff' }).waitFor();
     await screenshot(page, 'config-older-revisions');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('aborting a rollout asks first, naming it; Cancel keeps it, Abort rolls it back', async () => {
+    // A long bake holds the rollout at its first stage (one proxy runs the change).
+    const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
+      resources: [staticClusterResource('canary', [await freePort()])],
+      message: 'canary cluster',
+      rollout: { stages: [1, '100%'], bake: '1h' },
+    });
+    const name = started.rollout.name;
+    const rollout = (): Promise<RolloutJson | undefined> =>
+      api<{ rollouts: RolloutJson[] }>(ADMIN, 'GET', '/v1/rollouts').then((r) =>
+        r.rollouts.find((x) => x.name === name),
+      );
+    await eventually(
+      async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
+      'the first stage to update one proxy',
+    );
+    const page = await signIn(tokens.operator, 'rollouts');
+    const row = page.getByRole('row').filter({ hasText: name });
+    await row.getByRole('button', { name: 'Abort' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const text = (await dialog.textContent()) ?? '';
+    assert.match(text, new RegExp(`Abort rollout ${name} of group default\\?`));
+    assert.match(text, /The 1 updated proxy goes back to the group's stable config/);
+    await screenshot(page, 'rollout-abort-dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await rollout())?.state, 'PROGRESSING', 'Cancel aborted nothing');
+
+    await row.getByRole('button', { name: 'Abort' }).click();
+    await dialog.getByRole('button', { name: 'Abort rollout' }).click();
+    await row.filter({ hasText: 'ABORTED' }).waitFor({ timeout: 10_000 });
+    assert.equal((await rollout())?.state, 'ABORTED');
     assert.deepEqual(browser.consoleErrors, []);
   });
 });
