@@ -1,14 +1,15 @@
 /**
  * The dashboard (/ui/ on the management API address) in real headless Chromium (Debian's
  * chromium, driven by playwright-core) against a real control plane with API tokens and two real
- * ferry-proxy instances: both proxies show SYNCED; an apply both proxies NACK shows NACKED with the
- * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
- * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
- * button and the API refuses the viewer's rollback anyway; revisions older than the first page of
- * history are one "Load older revisions" away for diff and rollback; a rollout's abort asks first,
- * naming the rollout, and Cancel leaves it running. Any console error or page error fails
- * the test that caused it. Each test saves a screenshot under the test output directory
- * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
+ * ferry-proxy instances: both proxies show SYNCED; the Fleet filters survive a reload (they are in
+ * the URL) and the group filter offers the fleet's groups; an apply both proxies NACK shows NACKED
+ * with the proxies' message without a reload (the live event feed); a rollback from the Config
+ * view, confirmed in its dialog, restores the previous revision and the proxies ACK it; a viewer
+ * sees no rollback button and the API refuses the viewer's rollback anyway; revisions older than
+ * the first page of history are one "Load older revisions" away for diff and rollback; a
+ * rollout's abort asks first, naming the rollout, and Cancel leaves it running. Any console error
+ * or page error fails the test that caused it. Each test saves a screenshot under the test output
+ * directory (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,11 +134,25 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
         ? true
         : undefined;
     }, 'the search to leave edge-b alone');
+    // The group filter offers the groups GET /v1/nodes names.
+    await page.getByLabel('Group').selectOption('default');
     await page.getByLabel('NACKed only').check();
     await page.getByText('No proxy matches.').waitFor();
+    // The filters are in the URL: a reload (or the link, shared) shows the same view.
+    assert.match(page.url(), /#\/fleet\?q=edge-b&group=default&state=NACKED$/);
+    await page.reload();
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByLabel('Search').inputValue(), 'edge-b');
+    assert.equal(await page.getByLabel('Group').inputValue(), 'default');
+    assert.ok(await page.getByLabel('NACKed only').isChecked());
+    await page.getByText('No proxy matches.').waitFor();
     await page.getByLabel('NACKed only').uncheck();
+    await row(page, 'edge-b').waitFor();
+    assert.equal(await row(page, 'edge-a').count(), 0);
+    await page.getByLabel('Group').selectOption('');
     await page.getByLabel('Search').fill('');
     for (const id of NODES) await row(page, id).waitFor();
+    assert.match(page.url(), /#\/fleet$/);
     await screenshot(page, 'fleet-synced');
     assert.deepEqual(browser.consoleErrors, []);
   });

@@ -239,6 +239,11 @@ export interface NodesPageJson {
   readonly total: number;
   /** Nodes matching group and q, by state (the state filter aside). */
   readonly counts: Readonly<Record<NodeSyncState, number>>;
+  /**
+   * The groups of every node the caller may read, the filters aside, sorted: what the group
+   * filter can pick from.
+   */
+  readonly groups: readonly string[];
   readonly offset: number;
   readonly limit: number;
   /** Sorted by node id, then replica; each with its `state`. */

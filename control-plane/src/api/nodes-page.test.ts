@@ -60,6 +60,12 @@ describe('GET /v1/nodes paging', () => {
     ].map(summaryOf);
     const all = nodesPage(fleet, { offset: 0, limit: 100 });
     assert.equal(all.total, 5);
+    assert.deepEqual(all.groups, ['api', 'web']);
+    assert.deepEqual(
+      nodesPage(fleet, { group: 'web', q: 'web-1', offset: 0, limit: 100 }).groups,
+      ['api', 'web'],
+      'the groups are every group, whatever the filters',
+    );
     assert.deepEqual(all.counts, { SYNCED: 2, STALE: 1, NACKED: 2 });
     const web = nodesPage(fleet, { group: 'web', state: 'SYNCED', offset: 0, limit: 100 });
     assert.equal(web.total, 2);

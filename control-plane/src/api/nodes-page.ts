@@ -28,6 +28,8 @@ export interface NodesPage<T> {
   readonly counts: Record<NodeSyncState, number>;
   /** The page of the matching items, in their order. */
   readonly items: readonly T[];
+  /** Every item's group, whatever the filters, sorted: what a group filter can pick from. */
+  readonly groups: readonly string[];
 }
 
 /**
@@ -62,7 +64,9 @@ export function nodesPage<T extends NodeSummary>(
   const q = query.q?.toLowerCase() ?? '';
   const counts: Record<NodeSyncState, number> = { SYNCED: 0, STALE: 0, NACKED: 0 };
   const matching: T[] = [];
+  const groups = new Set<string>();
   for (const item of items) {
+    groups.add(item.group);
     if (query.group !== undefined && item.group !== query.group) continue;
     if (q !== '' && !matches(item, q)) continue;
     counts[item.state] += 1;
@@ -72,6 +76,7 @@ export function nodesPage<T extends NodeSummary>(
     total: matching.length,
     counts,
     items: matching.slice(query.offset, query.offset + query.limit),
+    groups: [...groups].sort(),
   };
 }
 
