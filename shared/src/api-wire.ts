@@ -146,6 +146,12 @@ export interface TypeStatusJson {
   readonly type_url: string;
   readonly version_sent: string;
   readonly version_acked: string;
+  /**
+   * The type's sync state, by the rule GET /v1/nodes applies to the node (NodeSyncState): NACKED
+   * until an ACK clears a rejection, even once a newer version was sent. Absent from the rows of
+   * a control plane that predates it.
+   */
+  readonly state?: NodeSyncState;
   readonly resources: number;
   readonly last_nack?: {
     readonly version: string;

@@ -6,7 +6,7 @@
  * the page's rows are built in full.
  */
 import type { NodeSyncState } from '@ferry/shared/api-wire';
-import type { NodeStatus, NodeSummary } from '../xds/fleet-status.js';
+import type { NodeStatus, NodeSummary, TypeStatus } from '../xds/fleet-status.js';
 
 export const NODE_SYNC_STATES: readonly NodeSyncState[] = ['SYNCED', 'STALE', 'NACKED'];
 export const DEFAULT_NODES_LIMIT = 100;
@@ -33,15 +33,26 @@ export interface NodesPage<T> {
 }
 
 /**
- * NACKED when a type's last response was rejected (whole or in part) and no later ACK cleared it;
- * else STALE when the node is disconnected or a type was sent a version it has not applied yet;
- * else SYNCED. (FleetTracker.summaries applies the same rule to its records.)
+ * One type of a node: NACKED when its last response was rejected (whole or in part) and no later
+ * ACK cleared it — a newer version sent since does not clear it, the proxy still runs what it ran
+ * before the rejection —; else STALE when it was sent a version it has not applied yet; else
+ * SYNCED. The rows carry it per type (`state`), so the dashboard shows the server's rule.
+ */
+export function typeSyncState(t: TypeStatus): NodeSyncState {
+  if (t.lastNack !== undefined || (t.rejectedResources?.length ?? 0) > 0) return 'NACKED';
+  return t.versionSent !== (t.versionApplied ?? t.versionAcked) ? 'STALE' : 'SYNCED';
+}
+
+/**
+ * A node: NACKED when a type is, else STALE when the node is disconnected or a type is, else
+ * SYNCED. (FleetTracker.summaries applies the same rule to its records.)
  */
 export function nodeSyncState(n: NodeStatus): NodeSyncState {
   let stale = !n.connected;
   for (const t of n.types) {
-    if (t.lastNack !== undefined || (t.rejectedResources?.length ?? 0) > 0) return 'NACKED';
-    if (t.versionSent !== (t.versionApplied ?? t.versionAcked)) stale = true;
+    const state = typeSyncState(t);
+    if (state === 'NACKED') return state;
+    if (state === 'STALE') stale = true;
   }
   return stale ? 'STALE' : 'SYNCED';
 }
