@@ -6,13 +6,14 @@
  * endpoint the proxy's outlier detection ejected (a backend answering 503, consecutive_5xx 2) is
  * listed by GET /v1/load/history and the Health and load view as ejected by that one proxy; and
  * with tracing on and --jaeger-ui-url set, each history row links to its write's trace in Jaeger
- * by the trace id the history API names. Any console or page error fails the test.
+ * by the trace id the history API names, and the Fleet view links each proxy's last push of a type
+ * to the `xds.push` trace the node row names. Any console or page error fails the test.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Page } from 'playwright-core';
-import type { HistoryJson, LoadHistoryJson } from '@ferry/shared/api-wire';
+import type { HistoryJson, LoadHistoryJson, NodesPageJson } from '@ferry/shared/api-wire';
 import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
@@ -218,6 +219,33 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     await configRow.waitFor({ timeout: 10_000 });
     assert.equal(await configRow.getByRole('link', { name: /^Trace / }).getAttribute('href'), href);
     await screenshot(page, 'history-trace-links');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test("the fleet links a proxy's last push to the xds.push trace its row names", async () => {
+    const history = await api<HistoryJson>('GET', '/v1/history');
+    const setup = history.entries.find((e) => e.message === 'load history setup');
+    assert.ok(setup, 'the setup revision in history');
+    const lds = await eventually(async () => {
+      const nodes = await api<NodesPageJson>('GET', '/v1/nodes?q=history-proxy');
+      return nodes.nodes[0]?.types.find((t) => t.type_url.endsWith('.Listener'));
+    }, 'the proxy and its LDS row in GET /v1/nodes');
+    const traceId = lds.push_trace_id;
+    assert.match(traceId ?? '', /^[0-9a-f]{32}$/);
+    // The push's span is exported once the proxy ACKed it.
+    const spans = await receiver.waitForSpans((all) =>
+      all.some((s) => s.name === 'xds.push' && s.traceId === traceId),
+    );
+    const push = spans.find((s) => s.name === 'xds.push' && s.traceId === traceId)!;
+    assert.equal(push.attributes['xds.node.id'], 'history-proxy');
+    assert.equal(push.attributes['xds.type_url'], lds.type_url);
+    assert.equal(push.attributes['ferry.revision'], setup.revision);
+
+    const page = await signIn('fleet');
+    const link = page.locator('tr[data-node="history-proxy"] li[data-type="LDS"] a[data-trace-id]');
+    await link.waitFor({ timeout: 10_000 });
+    assert.equal(await link.getAttribute('href'), `${JAEGER}/trace/${traceId}`);
+    await screenshot(page, 'fleet-push-trace-links');
     assert.deepEqual(browser.consoleErrors, []);
   });
 });

@@ -1,17 +1,25 @@
 /**
  * The dashboard (/ui/ on the management API address) in real headless Chromium (Debian's
  * chromium, driven by playwright-core) against a real control plane with API tokens and two real
- * ferry-proxy instances: both proxies show SYNCED; an apply both proxies NACK shows NACKED with the
- * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
- * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
- * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
- * the test that caused it. Each test saves a screenshot under the test output directory
- * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
+ * ferry-proxy instances: both proxies show SYNCED; the Fleet filters survive a reload (they are in
+ * the URL) and the group filter offers the fleet's groups; an apply both proxies NACK shows NACKED
+ * with the proxies' message without a reload (the live event feed); a rollback from the Config
+ * view, confirmed in its dialog, restores the previous revision and the proxies ACK it; a viewer
+ * sees no rollback button and the API refuses the viewer's rollback anyway; revisions older than
+ * the first page of history are one "Load older revisions" away for diff and rollback; a
+ * rollout's abort asks first, naming the rollout, and Cancel leaves it running. Any console error
+ * or page error fails the test that caused it. Each test saves a screenshot under the test output
+ * directory (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
+import type {
+  HistoryJson,
+  RolloutJson,
+  RolloutStartResponseJson,
+  StatusJson,
+} from '@ferry/shared/api-wire';
 import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
@@ -126,11 +134,25 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
         ? true
         : undefined;
     }, 'the search to leave edge-b alone');
+    // The group filter offers the groups GET /v1/nodes names.
+    await page.getByLabel('Group').selectOption('default');
     await page.getByLabel('NACKed only').check();
     await page.getByText('No proxy matches.').waitFor();
+    // The filters are in the URL: a reload (or the link, shared) shows the same view.
+    assert.match(page.url(), /#\/fleet\?q=edge-b&group=default&state=NACKED$/);
+    await page.reload();
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByLabel('Search').inputValue(), 'edge-b');
+    assert.equal(await page.getByLabel('Group').inputValue(), 'default');
+    assert.ok(await page.getByLabel('NACKed only').isChecked());
+    await page.getByText('No proxy matches.').waitFor();
     await page.getByLabel('NACKed only').uncheck();
+    await row(page, 'edge-b').waitFor();
+    assert.equal(await row(page, 'edge-a').count(), 0);
+    await page.getByLabel('Group').selectOption('');
     await page.getByLabel('Search').fill('');
     for (const id of NODES) await row(page, id).waitFor();
+    assert.match(page.url(), /#\/fleet$/);
     await screenshot(page, 'fleet-synced');
     assert.deepEqual(browser.consoleErrors, []);
   });
@@ -248,6 +270,79 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       body: JSON.stringify({ revision: oldest?.revision, group: 'default' }),
     });
     assert.equal(res.status, 403);
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('older revisions load on demand for diff and rollback in the Config view', async () => {
+    const history = await api<HistoryJson>(ADMIN, 'GET', '/v1/history');
+    const base = history.entries.find((e) => e.message === 'the backend cluster');
+    assert.ok(base);
+    // 50 revisions of another group push every revision of the default group off the first page.
+    for (let i = 0; i < 50; i++)
+      await api(ADMIN, 'POST', '/v1/apply', {
+        group: 'archive',
+        resources: [staticClusterResource('archived', [10_000 + i])],
+        message: `archive ${i}`,
+      });
+    const page = await signIn(tokens.operator, 'config');
+    await page.getByLabel('Group').selectOption('default');
+    const loadOlder = page.getByRole('button', { name: 'Load older revisions' });
+    await loadOlder.waitFor({ timeout: 10_000 });
+    const from = page.getByLabel('From revision');
+    const offered = (): Promise<number> => from.locator(`option[value="${base.revision}"]`).count();
+    assert.equal(await offered(), 0, 'the first revision is past the first page');
+    await loadOlder.click();
+    await page.locator(`tr[data-revision="${base.revision}"]`).waitFor({ timeout: 10_000 });
+    assert.equal(await offered(), 1);
+    assert.equal(
+      await page.getByRole('button', { name: `Roll back to ${base.revision}` }).count(),
+      1,
+    );
+    // Everything down to revision 1 is listed: nothing older to load.
+    assert.equal(await loadOlder.count(), 0);
+    const latest = history.entries.find((e) => e.changes.some((c) => c.group === 'default'));
+    assert.ok(latest);
+    await from.selectOption(String(base.revision));
+    await page.getByLabel('To revision').selectOption(String(latest.revision));
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.getByRole('region', { name: 'Diff' }).waitFor();
+    await screenshot(page, 'config-older-revisions');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('aborting a rollout asks first, naming it; Cancel keeps it, Abort rolls it back', async () => {
+    // A long bake holds the rollout at its first stage (one proxy runs the change).
+    const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
+      resources: [staticClusterResource('canary', [await freePort()])],
+      message: 'canary cluster',
+      rollout: { stages: [1, '100%'], bake: '1h' },
+    });
+    const name = started.rollout.name;
+    const rollout = (): Promise<RolloutJson | undefined> =>
+      api<{ rollouts: RolloutJson[] }>(ADMIN, 'GET', '/v1/rollouts').then((r) =>
+        r.rollouts.find((x) => x.name === name),
+      );
+    await eventually(
+      async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
+      'the first stage to update one proxy',
+    );
+    const page = await signIn(tokens.operator, 'rollouts');
+    const row = page.getByRole('row').filter({ hasText: name });
+    await row.getByRole('button', { name: 'Abort' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const text = (await dialog.textContent()) ?? '';
+    assert.match(text, new RegExp(`Abort rollout ${name} of group default\\?`));
+    assert.match(text, /The 1 updated proxy goes back to the group's stable config/);
+    await screenshot(page, 'rollout-abort-dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await rollout())?.state, 'PROGRESSING', 'Cancel aborted nothing');
+
+    await row.getByRole('button', { name: 'Abort' }).click();
+    await dialog.getByRole('button', { name: 'Abort rollout' }).click();
+    await row.filter({ hasText: 'ABORTED' }).waitFor({ timeout: 10_000 });
+    assert.equal((await rollout())?.state, 'ABORTED');
     assert.deepEqual(browser.consoleErrors, []);
   });
 });

@@ -146,6 +146,12 @@ export interface TypeStatusJson {
   readonly type_url: string;
   readonly version_sent: string;
   readonly version_acked: string;
+  /**
+   * The type's sync state, by the rule GET /v1/nodes applies to the node (NodeSyncState): NACKED
+   * until an ACK clears a rejection, even once a newer version was sent. Absent from the rows of
+   * a control plane that predates it.
+   */
+  readonly state?: NodeSyncState;
   readonly resources: number;
   readonly last_nack?: {
     readonly version: string;
@@ -159,6 +165,11 @@ export interface TypeStatusJson {
   readonly rejected_resources?: readonly ResourceStatusJson[];
   /** Every resource, with `?resources=true`. */
   readonly resource_statuses?: readonly ResourceStatusJson[];
+  /**
+   * The W3C trace id (32 hex digits) of the last push of this type the control plane traced (its
+   * `xds.push` span, linked to the apply it carried); absent with tracing off or none sampled.
+   */
+  readonly push_trace_id?: string;
 }
 
 export interface ResourceStatusJson {
@@ -234,6 +245,11 @@ export interface NodesPageJson {
   readonly total: number;
   /** Nodes matching group and q, by state (the state filter aside). */
   readonly counts: Readonly<Record<NodeSyncState, number>>;
+  /**
+   * The groups of every node the caller may read, the filters aside, sorted: what the group
+   * filter can pick from.
+   */
+  readonly groups: readonly string[];
   readonly offset: number;
   readonly limit: number;
   /** Sorted by node id, then replica; each with its `state`. */

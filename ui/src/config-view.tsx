@@ -1,7 +1,9 @@
 /**
  * Config: a group's resources (each viewable as YAML), the revision history with who and when, the
  * diff between two revisions, and a rollback (operators) confirmed in a dialog showing its diff.
- * Store events refetch what is shown.
+ * Store events refetch what is shown. The history starts with the newest revisions; "Load older
+ * revisions" lists more (history-paging.ts), so that any revision the store keeps can be compared
+ * and rolled back to.
  */
 import { h } from './vendor/preact.js';
 import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
@@ -9,6 +11,7 @@ import { errorText } from './api.js';
 import { canOperate, type ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
 import { utc } from './format.js';
+import { HISTORY_PAGE, nextListing, NOTHING_LISTED } from './history-paging.js';
 import { diffLines } from './line-diff.js';
 import { TraceLink } from './trace-link.js';
 import type {
@@ -79,6 +82,9 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
   const [resources, setResources] = useState<readonly ResourceJson[]>([]);
   const [revision, setRevision] = useState(0);
   const [history, setHistory] = useState<readonly HistoryEntryJson[]>([]);
+  const [historyLimit, setHistoryLimit] = useState(HISTORY_PAGE);
+  const [older, setOlder] = useState(false);
+  const listed = useRef(NOTHING_LISTED);
   const [open, setOpen] = useState<string | undefined>(undefined);
   const [compare, setCompare] = useState<{ from?: number; to?: number }>({});
   const [diff, setDiff] = useState<{ title: string; diffs: ResourceDiff[] } | undefined>(undefined);
@@ -92,9 +98,11 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
   const load = (): void => {
     Promise.all([
       ctx.api.get<ListResponseJson>('/v1/resources'),
-      ctx.api.get<HistoryJson>('/v1/history', { limit: 50 }),
+      ctx.api.get<HistoryJson>('/v1/history', { limit: historyLimit }),
     ]).then(
       ([list, hist]) => {
+        listed.current = nextListing(listed.current, historyLimit, hist);
+        setOlder(listed.current.more);
         const gs = [...new Set(list.resources.map((r) => r.group))].sort();
         setGroups(gs);
         const g = group !== '' && gs.includes(group) ? group : (gs[0] ?? '');
@@ -107,7 +115,7 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
       (err) => setError(errorText(err)),
     );
   };
-  useEffect(load, [group]);
+  useEffect(load, [group, historyLimit]);
   const refetch = useTrailing(load, 300);
   useFeed(ctx.hub, ['store'], refetch);
 
@@ -324,6 +332,13 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
           ))}
         </tbody>
       </table>
+      {older && (
+        <p>
+          <button type="button" class="secondary" onClick={() => setHistoryLimit(historyLimit * 2)}>
+            Load older revisions
+          </button>
+        </p>
+      )}
       <dialog ref={dialog} aria-labelledby="rollback-title" onClose={() => setRollback(undefined)}>
         {rollback && (
           <form

@@ -1,15 +1,23 @@
 /**
  * Fleet: one row per proxy from GET /v1/nodes (filtered and paged by the server), kept current by
  * node events: a changed row is replaced at once, and the page is refetched after a burst so
- * counts, order and filters stay right.
+ * counts, order and filters stay right. The filters live in the URL (fleet-filters.ts); the group
+ * filter offers the groups the page names.
  */
 import { Fragment, h } from './vendor/preact.js';
 import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
 import { errorText } from './api.js';
 import type { ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
+import {
+  filtersFromHash,
+  hashWithFilters,
+  isFleetHash,
+  type FleetFilters,
+} from './fleet-filters.js';
 import { ago, proxyKind } from './format.js';
 import { nackDetail, nodeState, typeShortName, typeState } from './node-state.js';
+import { jaegerTrace } from './trace-link.js';
 import type {
   NodeStatusJson,
   NodeSyncState as NodeState,
@@ -19,15 +27,15 @@ import type {
 
 const PAGE_SIZE = 50;
 
-interface Filters {
-  readonly q: string;
-  readonly group: string;
-  readonly state: NodeState | '';
+interface Filters extends FleetFilters {
   readonly offset: number;
 }
 
 export function FleetView({ ctx }: { ctx: ViewContext }) {
-  const [filters, setFilters] = useState<Filters>({ q: '', group: '', state: '', offset: 0 });
+  const [filters, setFilters] = useState<Filters>(() => ({
+    ...filtersFromHash(location.hash),
+    offset: 0,
+  }));
   const [page, setPage] = useState<NodesPageJson | undefined>(undefined);
   const [error, setError] = useState('');
   const [, setClock] = useState(0);
@@ -57,6 +65,25 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
       );
   };
   useEffect(load, [filters.q, filters.group, filters.state, filters.offset]);
+  // The URL follows the filters (replaced, not pushed: typing is not history) ...
+  useEffect(() => {
+    const hash = hashWithFilters('fleet', filters);
+    if (hash !== location.hash && isFleetHash(location.hash)) history.replaceState(null, '', hash);
+  }, [filters.q, filters.group, filters.state]);
+  // ... and the filters follow a URL changed by hand or opened from a link.
+  useEffect(() => {
+    const onHash = (): void => {
+      if (!isFleetHash(location.hash)) return;
+      const next = filtersFromHash(location.hash);
+      setFilters((f) =>
+        f.q === next.q && f.group === next.group && f.state === next.state
+          ? f
+          : { ...next, offset: 0 },
+      );
+    };
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
   const refetch = useTrailing(load, 500);
   // "last seen" ages without an event; re-render it, nothing is fetched.
   useEffect(() => {
@@ -95,12 +122,18 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
         </label>
         <label>
           Group
-          <input
-            type="text"
+          <select
             name="group"
             value={filters.group}
-            onInput={(e) => set({ group: (e.target as HTMLInputElement).value.trim() })}
-          />
+            onChange={(e) => set({ group: (e.target as HTMLSelectElement).value })}
+          >
+            <option value="">any</option>
+            {groupChoices(page?.groups ?? [], filters.group).map((g) => (
+              <option key={g} value={g}>
+                {g}
+              </option>
+            ))}
+          </select>
         </label>
         <label>
           State
@@ -161,7 +194,7 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
         </thead>
         <tbody>
           {page?.nodes.map((n) => (
-            <NodeRow key={n.node_id} node={n} />
+            <NodeRow key={n.node_id} node={n} jaeger={ctx.settings.jaeger_ui_url} />
           ))}
           {page && page.nodes.length === 0 && (
             <tr>
@@ -196,7 +229,12 @@ export function FleetView({ ctx }: { ctx: ViewContext }) {
   );
 }
 
-function NodeRow({ node }: { node: NodeStatusJson }) {
+/** The groups to pick from: the fleet's, and the one filtered on even when no proxy has it. */
+function groupChoices(groups: readonly string[], current: string): readonly string[] {
+  return current === '' || groups.includes(current) ? groups : [...groups, current].sort();
+}
+
+function NodeRow({ node, jaeger }: { node: NodeStatusJson; jaeger: string | undefined }) {
   const state = nodeState(node);
   return (
     <tr data-node={node.node_id} data-state={state}>
@@ -213,7 +251,7 @@ function NodeRow({ node }: { node: NodeStatusJson }) {
       <td>
         <ul class="types">
           {node.types.map((t) => (
-            <TypeCell key={t.type_url} type={t} />
+            <TypeCell key={t.type_url} type={t} jaeger={jaeger} />
           ))}
         </ul>
       </td>
@@ -227,12 +265,27 @@ function NodeRow({ node }: { node: NodeStatusJson }) {
   );
 }
 
-function TypeCell({ type }: { type: TypeStatusJson }) {
+function TypeCell({ type, jaeger }: { type: TypeStatusJson; jaeger: string | undefined }) {
   const state = typeState(type);
   const label = typeShortName(type.type_url);
+  const traceId = type.push_trace_id;
   const versions = (
     <span class="versions">
       {type.version_sent || '—'} / {type.version_acked || '—'}
+      {jaeger !== undefined && traceId !== undefined && (
+        <Fragment>
+          {' '}
+          <a
+            href={jaegerTrace(jaeger, traceId)}
+            target="_blank"
+            rel="noopener noreferrer"
+            data-trace-id={traceId}
+            title={`Trace ${traceId}: the last traced push of ${label} to this proxy, linked to the apply it carried`}
+          >
+            push trace<span class="visually-hidden"> of {label}</span>
+          </a>
+        </Fragment>
+      )}
     </span>
   );
   if (state !== 'NACKED')

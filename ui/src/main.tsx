@@ -28,8 +28,9 @@ const VIEWS = [
 
 type ViewId = (typeof VIEWS)[number]['id'];
 
+/** The view of `#/<view>` or `#/<view>?<its state>` (the Fleet view keeps its filters there). */
 function viewFromHash(): ViewId {
-  const id = location.hash.replace(/^#\/?/, '');
+  const id = location.hash.replace(/^#\/?/, '').replace(/\?.*$/, '');
   return VIEWS.find((v) => v.id === id)?.id ?? 'fleet';
 }
 

@@ -27,14 +27,18 @@ const node = (types: TypeStatusJson[], connected = true): NodeStatusJson => ({
   types,
 });
 
-test('a type is NACKED only while the rejected version is the one last sent', () => {
+test('a type stays NACKED after a newer version is sent, until an ACK clears the NACK', () => {
   const nack = { version: 'v2', error: 'bad', time: '' };
   assert.equal(typeState(type({ version_acked: 'v1', last_nack: nack })), 'NACKED');
+  // v3 sent after the NACK of v2, not ACKed yet: the server calls the node NACKED, so does the type.
   assert.equal(
-    typeState(type({ version_sent: 'v3', version_acked: 'v3', last_nack: nack })),
-    'SYNCED',
+    typeState(
+      type({ version_sent: 'v3', version_acked: 'v1', version_applied: 'v1', last_nack: nack }),
+    ),
+    'NACKED',
   );
   assert.equal(typeState(type({ version_acked: 'v1' })), 'STALE');
+  assert.equal(typeState(type({ version_acked: 'v2', version_applied: 'v1' })), 'STALE');
   assert.equal(
     typeState(
       type({
@@ -45,6 +49,18 @@ test('a type is NACKED only while the rejected version is the one last sent', ()
     ),
     'NACKED',
   );
+});
+
+test("the server's per-type state wins", () => {
+  const nack = { version: 'v2', error: 'bad', time: '' };
+  assert.equal(typeState(type({ version_acked: 'v1', state: 'SYNCED' })), 'SYNCED');
+  assert.equal(typeState(type({ last_nack: nack, state: 'STALE' })), 'STALE');
+});
+
+test('a node of types that follow the server rule is in the state the server gives it', () => {
+  const nack = { version: 'v2', error: 'bad', time: '' };
+  const row = node([type({}), type({ version_sent: 'v3', version_acked: 'v1', last_nack: nack })]);
+  assert.equal(nodeState(row), 'NACKED');
 });
 
 test('a node takes its worst type; disconnected is STALE; the server state wins', () => {

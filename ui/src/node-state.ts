@@ -4,14 +4,15 @@ import type { NodeStatusJson, NodeSyncState, TypeStatusJson } from './wire.js';
 type NodeState = NodeSyncState;
 
 /**
- * As GET /v1/nodes decides it (its rows carry it; node events do not): NACKED when the proxy
- * rejected the version it was last sent (or some of its resources), else STALE when it does not
- * run the version it was sent yet, else SYNCED.
+ * A type's state as the server decides it (its rows carry it per type): NACKED when the proxy
+ * rejected a response of it (or some of its resources) and no later ACK cleared that, even once a
+ * newer version was sent; else STALE when it does not run the version it was sent yet; else
+ * SYNCED. A row without `state` (a control plane that predates it) gets the same rule here.
  */
 export function typeState(t: TypeStatusJson): NodeState {
-  if (t.last_nack !== undefined && t.last_nack.version === t.version_sent) return 'NACKED';
-  if ((t.rejected_resources?.length ?? 0) > 0) return 'NACKED';
-  return t.version_acked === t.version_sent ? 'SYNCED' : 'STALE';
+  if (t.state !== undefined) return t.state;
+  if (t.last_nack !== undefined || (t.rejected_resources?.length ?? 0) > 0) return 'NACKED';
+  return t.version_sent === (t.version_applied ?? t.version_acked) ? 'SYNCED' : 'STALE';
 }
 
 /** A disconnected proxy is STALE unless it NACKed. */

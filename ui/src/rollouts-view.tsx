@@ -1,6 +1,10 @@
-/** Rollouts: each rollout's stages and gates; operators pause, resume or abort the active ones. */
+/**
+ * Rollouts: each rollout's stages and gates; operators pause, resume or abort the active ones.
+ * An abort puts every updated proxy back on the stable config and cannot be undone, so it is
+ * confirmed in a dialog that names the rollout and what it does first.
+ */
 import { h } from './vendor/preact.js';
-import { useEffect, useState } from './vendor/preact-hooks.js';
+import { useEffect, useRef, useState } from './vendor/preact-hooks.js';
 import { ApiError, errorText } from './api.js';
 import { canOperate, type ViewContext } from './context.js';
 import { useFeed, useTrailing } from './feed-hub.js';
@@ -13,6 +17,11 @@ const ACTIVE = new Set(['PROGRESSING', 'PAUSED']);
 export function RolloutsView({ ctx }: { ctx: ViewContext }) {
   const [rollouts, setRollouts] = useState<readonly RolloutJson[] | undefined>(undefined);
   const [error, setError] = useState('');
+  const [aborting, setAborting] = useState<RolloutJson | undefined>(undefined);
+  const dialog = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    if (aborting) dialog.current?.showModal();
+  }, [aborting]);
   const load = (): void => {
     ctx.api.get<{ rollouts: RolloutJson[] }>('/v1/rollouts').then(
       (r) => {
@@ -99,7 +108,7 @@ export function RolloutsView({ ctx }: { ctx: ViewContext }) {
                           Pause
                         </button>
                       )}
-                      <button type="button" class="danger" onClick={() => act(r, 'abort')}>
+                      <button type="button" class="danger" onClick={() => setAborting(r)}>
                         Abort
                       </button>
                     </span>
@@ -115,6 +124,39 @@ export function RolloutsView({ ctx }: { ctx: ViewContext }) {
           )}
         </tbody>
       </table>
+      <dialog ref={dialog} aria-labelledby="abort-title" onClose={() => setAborting(undefined)}>
+        {aborting && (
+          <form
+            method="dialog"
+            onSubmit={(e) => {
+              e.preventDefault();
+              dialog.current?.close();
+              act(aborting, 'abort');
+            }}
+          >
+            <h2 id="abort-title">
+              Abort rollout {aborting.name} of group {aborting.group}?
+            </h2>
+            <p>
+              {aborting.updated_nodes.length === 0
+                ? 'No proxy runs its change yet; '
+                : `The ${aborting.updated_nodes.length} updated ${
+                    aborting.updated_nodes.length === 1 ? 'proxy goes' : 'proxies go'
+                  } back to the group's stable config (${aborting.updated_nodes.join(', ')}); `}
+              the rollout ends as ABORTED and its change is not applied. This cannot be undone: to
+              try the change again, start a new rollout.
+            </p>
+            <div class="actions">
+              <button type="button" class="secondary" onClick={() => dialog.current?.close()}>
+                Cancel
+              </button>
+              <button type="submit" class="danger">
+                Abort rollout
+              </button>
+            </div>
+          </form>
+        )}
+      </dialog>
     </section>
   );
 }

@@ -541,6 +541,7 @@ export class HttpApi {
         revision: page.revision,
         total: page.total,
         counts: page.counts,
+        groups: page.groups,
         offset: query.offset,
         limit: query.limit,
         nodes: page.nodes.map((n) => ({ ...nodeStatusJson(n.node), state: n.state })),

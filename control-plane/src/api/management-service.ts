@@ -617,6 +617,7 @@ export class ManagementService {
     readonly revision: number;
     readonly total: number;
     readonly counts: NodesPage<NodeSummary>['counts'];
+    readonly groups: readonly string[];
     readonly nodes: ReadonlyArray<{ readonly node: NodeStatus; readonly state: NodeSyncState }>;
     readonly unansweredReplicas?: readonly UnansweredReplica[];
   }> {
@@ -654,6 +655,7 @@ export class ManagementService {
       revision,
       total: page.total,
       counts: page.counts,
+      groups: page.groups,
       nodes,
       ...(peers ? { unansweredReplicas: peers.unanswered } : {}),
     };

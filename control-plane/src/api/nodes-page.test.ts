@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { NodeStatus, TypeStatus } from '../xds/fleet-status.js';
 import { FleetTracker, type SubscriptionView } from '../xds/fleet.js';
 import type { MetricChild } from '../metrics/registry.js';
-import { nodesPage, nodeSyncState, summaryOf } from './nodes-page.js';
+import { nodesPage, nodeSyncState, summaryOf, typeSyncState } from './nodes-page.js';
+import { nodeStatusJson } from './wire-json.js';
 
 function node(id: string, group: string, types: TypeStatus[], connected = true): NodeStatus {
   return {
@@ -50,6 +51,22 @@ describe('GET /v1/nodes paging', () => {
     assert.equal(nodeSyncState(node('a', 'g', [synced], false)), 'STALE');
   });
 
+  test('per type: a NACK holds through a newer version sent, until an ACK clears it', () => {
+    assert.equal(typeSyncState(synced), 'SYNCED');
+    assert.equal(typeSyncState(pending), 'STALE');
+    assert.equal(typeSyncState(nacked), 'NACKED');
+    assert.equal(typeSyncState(partlyRejected), 'NACKED');
+    const newerSent: TypeStatus = { ...nacked, versionSent: 'v3' };
+    assert.equal(typeSyncState(newerSent), 'NACKED');
+    // The rows carry each type's state, so the dashboard shows the node's rule per type.
+    const row = nodeStatusJson(node('a', 'g', [synced, pending, newerSent]));
+    assert.deepEqual(
+      row.types.map((t) => t.state),
+      ['SYNCED', 'STALE', 'NACKED'],
+    );
+    assert.equal(nodeSyncState(node('a', 'g', [synced, newerSent])), 'NACKED');
+  });
+
   test('filters by group, state and search; counts ignore only the state filter; pages', () => {
     const fleet = [
       node('web-1', 'web', [synced]),
@@ -60,6 +77,12 @@ describe('GET /v1/nodes paging', () => {
     ].map(summaryOf);
     const all = nodesPage(fleet, { offset: 0, limit: 100 });
     assert.equal(all.total, 5);
+    assert.deepEqual(all.groups, ['api', 'web']);
+    assert.deepEqual(
+      nodesPage(fleet, { group: 'web', q: 'web-1', offset: 0, limit: 100 }).groups,
+      ['api', 'web'],
+      'the groups are every group, whatever the filters',
+    );
     assert.deepEqual(all.counts, { SYNCED: 2, STALE: 1, NACKED: 2 });
     const web = nodesPage(fleet, { group: 'web', state: 'SYNCED', offset: 0, limit: 100 });
     assert.equal(web.total, 2);

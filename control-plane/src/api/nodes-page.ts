@@ -6,7 +6,7 @@
  * the page's rows are built in full.
  */
 import type { NodeSyncState } from '@ferry/shared/api-wire';
-import type { NodeStatus, NodeSummary } from '../xds/fleet-status.js';
+import type { NodeStatus, NodeSummary, TypeStatus } from '../xds/fleet-status.js';
 
 export const NODE_SYNC_STATES: readonly NodeSyncState[] = ['SYNCED', 'STALE', 'NACKED'];
 export const DEFAULT_NODES_LIMIT = 100;
@@ -28,18 +28,31 @@ export interface NodesPage<T> {
   readonly counts: Record<NodeSyncState, number>;
   /** The page of the matching items, in their order. */
   readonly items: readonly T[];
+  /** Every item's group, whatever the filters, sorted: what a group filter can pick from. */
+  readonly groups: readonly string[];
 }
 
 /**
- * NACKED when a type's last response was rejected (whole or in part) and no later ACK cleared it;
- * else STALE when the node is disconnected or a type was sent a version it has not applied yet;
- * else SYNCED. (FleetTracker.summaries applies the same rule to its records.)
+ * One type of a node: NACKED when its last response was rejected (whole or in part) and no later
+ * ACK cleared it — a newer version sent since does not clear it, the proxy still runs what it ran
+ * before the rejection —; else STALE when it was sent a version it has not applied yet; else
+ * SYNCED. The rows carry it per type (`state`), so the dashboard shows the server's rule.
+ */
+export function typeSyncState(t: TypeStatus): NodeSyncState {
+  if (t.lastNack !== undefined || (t.rejectedResources?.length ?? 0) > 0) return 'NACKED';
+  return t.versionSent !== (t.versionApplied ?? t.versionAcked) ? 'STALE' : 'SYNCED';
+}
+
+/**
+ * A node: NACKED when a type is, else STALE when the node is disconnected or a type is, else
+ * SYNCED. (FleetTracker.summaries applies the same rule to its records.)
  */
 export function nodeSyncState(n: NodeStatus): NodeSyncState {
   let stale = !n.connected;
   for (const t of n.types) {
-    if (t.lastNack !== undefined || (t.rejectedResources?.length ?? 0) > 0) return 'NACKED';
-    if (t.versionSent !== (t.versionApplied ?? t.versionAcked)) stale = true;
+    const state = typeSyncState(t);
+    if (state === 'NACKED') return state;
+    if (state === 'STALE') stale = true;
   }
   return stale ? 'STALE' : 'SYNCED';
 }
@@ -62,7 +75,9 @@ export function nodesPage<T extends NodeSummary>(
   const q = query.q?.toLowerCase() ?? '';
   const counts: Record<NodeSyncState, number> = { SYNCED: 0, STALE: 0, NACKED: 0 };
   const matching: T[] = [];
+  const groups = new Set<string>();
   for (const item of items) {
+    groups.add(item.group);
     if (query.group !== undefined && item.group !== query.group) continue;
     if (q !== '' && !matches(item, q)) continue;
     counts[item.state] += 1;
@@ -72,6 +87,7 @@ export function nodesPage<T extends NodeSummary>(
     total: matching.length,
     counts,
     items: matching.slice(query.offset, query.offset + query.limit),
+    groups: [...groups].sort(),
   };
 }
 

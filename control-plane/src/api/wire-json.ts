@@ -19,6 +19,7 @@ import type {
   UnansweredReplicaJson,
 } from '@ferry/shared/api-wire';
 import type { NodeStatus, ResourceStatus } from '../xds/fleet-status.js';
+import { typeSyncState } from './nodes-page.js';
 import type { PreflightReport } from '../preflight/preflight-types.js';
 import type { ReplicaSetStatus } from '../replicas/replica-set.js';
 import type { UnansweredReplica } from '../replicas/peer-status.js';
@@ -160,6 +161,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
       type_url: t.typeUrl,
       version_sent: t.versionSent,
       version_acked: t.versionAcked,
+      state: typeSyncState(t),
       resources: t.resources,
       ...(t.lastNack
         ? {
@@ -178,6 +180,7 @@ export function nodeStatusJson(n: NodeStatus): NodeStatusJson {
       ...(t.resourceStatuses
         ? { resource_statuses: t.resourceStatuses.map(resourceStatusJson) }
         : {}),
+      ...(t.pushTraceId !== undefined ? { push_trace_id: t.pushTraceId } : {}),
     })),
     ...(n.rollout !== undefined ? { rollout: n.rollout } : {}),
   };

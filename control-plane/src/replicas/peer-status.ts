@@ -201,6 +201,7 @@ function typeStatusOfJson(v: unknown): TypeStatus {
     ...(j.resource_statuses !== undefined
       ? { resourceStatuses: arr(j.resource_statuses).map(resourceStatusOfJson) }
       : {}),
+    ...(j.push_trace_id !== undefined ? { pushTraceId: str(j.push_trace_id) } : {}),
   };
 }
 

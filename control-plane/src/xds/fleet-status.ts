@@ -18,6 +18,11 @@ export interface TypeStatus {
   readonly rejectedResources?: readonly ResourceStatus[];
   /** Every resource of the type, when asked for (`resources: true`). */
   readonly resourceStatuses?: readonly ResourceStatus[];
+  /**
+   * The W3C trace id of the last push of the type that tracing recorded (its `xds.push` span);
+   * absent with tracing off or before a sampled push.
+   */
+  readonly pushTraceId?: string;
 }
 
 /** One resource on one node (docs/architecture.md, "Per-resource acceptance"). */

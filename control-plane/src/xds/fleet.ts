@@ -331,6 +331,9 @@ export class FleetTracker implements FleetStatusSource {
         ...(options.resources && this.snapshots
           ? { resourceStatuses: this.resourceStatuses(r.group, typeUrl, t) }
           : {}),
+        ...(t.subscription?.pushTraceId !== undefined
+          ? { pushTraceId: t.subscription.pushTraceId }
+          : {}),
       })),
     };
   }

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanStatusCode } from '@opentelemetry/api';
 import {
+  AlwaysOffSampler,
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -14,15 +15,18 @@ import { PushTracker, type PushState } from './push-tracker.js';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 
-function setup(traced: boolean) {
+function setup(traced: boolean, sampled = true) {
   const registry = new MetricsRegistry();
   const metrics = xdsMetrics(registry);
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    ...(sampled ? {} : { sampler: new AlwaysOffSampler() }),
+  });
   const tracker = new PushTracker(metrics, traced ? provider.getTracer('test') : undefined);
   const fleet = new FleetTracker({ connectedProxies: (g) => metrics.connectedProxies(g) });
   const handle = fleet.connect({ id: 'node-1', cluster: 'edge' }, 'ads-sotw', 'peer');
-  const state = (): PushState => ({ pushSentAt: -1, pushSpan: undefined });
+  const state = (): PushState => ({ pushSentAt: -1, pushSpan: undefined, pushTraceId: undefined });
   return { registry, metrics, exporter, tracker, handle, state };
 }
 
@@ -76,6 +80,62 @@ describe('PushTracker', () => {
     });
     assert.equal(c.pushSpan, undefined);
     await exporter.shutdown();
+  });
+});
+
+describe('push trace ids', () => {
+  /** A stream's subscription as the streams make it: the push state lives on it. */
+  const subscription = (): PushState & { wildcard: boolean; names: ReadonlySet<string> } => ({
+    wildcard: true,
+    names: new Set(),
+    pushSentAt: -1,
+    pushSpan: undefined,
+    pushTraceId: undefined,
+  });
+  const origin = { spanOptions: {}, revision: 7 };
+
+  test("a recorded push's trace id is on the node's status row, with its revision on the span", async () => {
+    const { exporter, tracker, handle } = setup(true);
+    const sub = subscription();
+    handle.sent(CDS, 'v1', 1, sub);
+    tracker.sent(sub, handle, 'ads-sotw', CDS, 'v1', '1', 1, origin);
+    tracker.acked(sub, CDS);
+    handle.sent(CDS, 'v2', 1, sub);
+    tracker.sent(sub, handle, 'ads-sotw', CDS, 'v2', '2', 1, origin);
+    const [first] = exporter.getFinishedSpans();
+    assert.equal(first?.attributes['ferry.revision'], 7);
+    assert.match(sub.pushTraceId ?? '', /^[0-9a-f]{32}$/);
+    assert.notEqual(
+      sub.pushTraceId,
+      first?.spanContext().traceId,
+      'the latest push, not the first',
+    );
+    tracker.acked(sub, CDS);
+    const last = exporter.getFinishedSpans()[1]!;
+    assert.equal(sub.pushTraceId, last.spanContext().traceId);
+    await exporter.shutdown();
+  });
+
+  test('the fleet status row carries it; nothing with tracing off or a push not sampled', () => {
+    for (const [traced, sampled] of [
+      [true, true],
+      [true, false],
+      [false, true],
+    ] as const) {
+      const registry = new MetricsRegistry();
+      const metrics = xdsMetrics(registry);
+      const fleet = new FleetTracker({ connectedProxies: (g) => metrics.connectedProxies(g) });
+      const handle = fleet.connect({ id: 'n', cluster: 'edge' }, 'ads-sotw', 'peer');
+      const { tracker } = setup(traced, sampled);
+      const sub = subscription();
+      handle.sent(LDS, 'v1', 1, sub);
+      tracker.sent(sub, handle, 'ads-sotw', LDS, 'v1', '1', 1, origin);
+      const row = fleet.nodes()[0]!.types[0]!;
+      if (traced && sampled) {
+        assert.match(row.pushTraceId ?? '', /^[0-9a-f]{32}$/);
+        assert.equal(row.pushTraceId, sub.pushTraceId);
+      } else assert.equal(row.pushTraceId, undefined, `traced ${traced}, sampled ${sampled}`);
+    }
   });
 });
 

@@ -6,6 +6,8 @@
  *
  * The state lives on the stream's per-type subscription (`PushState`), so tracking a push costs
  * two field writes and, with tracing on, the span itself; nothing else is allocated per push.
+ * A recorded push also leaves its trace id there (the span's own string), which the fleet's
+ * status rows show, so that the dashboard can link a proxy's last push to its trace.
  */
 import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
@@ -20,6 +22,8 @@ export interface PushState {
   pushSentAt: number;
   /** Its span (tracing on). */
   pushSpan: Span | undefined;
+  /** The trace id of the last push that was recorded (sampled); undefined before one. */
+  pushTraceId: string | undefined;
 }
 
 /** Span options of a push whose snapshot has no origin (tracing was off when it was built). */
@@ -50,6 +54,8 @@ export class PushTracker {
     const span = this.tracer.startSpan('xds.push', (origin ?? UNLINKED).spanOptions, ROOT_CONTEXT);
     state.pushSpan = span;
     if (!span.isRecording()) return;
+    state.pushTraceId = span.spanContext().traceId;
+    if (origin?.revision !== undefined) span.setAttribute(ATTR.revision, origin.revision);
     span.setAttribute(ATTR.nodeId, handle.node.id);
     span.setAttribute(ATTR.group, handle.group);
     span.setAttribute(ATTR.stream, stream);

@@ -11,6 +11,8 @@ import type { NackStatus } from './fleet-status.js';
 export interface SubscriptionView {
   readonly wildcard: boolean;
   readonly names: ReadonlySet<string>;
+  /** The trace id of the stream's last recorded push of the type (push-tracker.ts). */
+  readonly pushTraceId?: string | undefined;
 }
 
 /** A resource the client rejected alone: it keeps running an earlier version (or nothing). */

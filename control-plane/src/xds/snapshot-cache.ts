@@ -126,6 +126,8 @@ export class SnapshotCache {
   private readonly fanOutChunk: number;
   private readonly fanOutSliceMs: number;
   private readonly revisionGauge: MetricChild;
+  /** The last store revision applied to `working` (0 before the first). */
+  private appliedRevision = 0;
   private readonly overlay: SnapshotOverlay | undefined;
   private readonly tracing: SnapshotTracing | undefined;
   private round: FanOutRound | undefined;
@@ -304,6 +306,7 @@ export class SnapshotCache {
 
   private applyEvent(event: ChangeEvent, traceparent: string | undefined): void {
     this.revisionGauge.set(event.revision);
+    this.appliedRevision = event.revision;
     for (const m of event.changes) {
       if (this.overlay) {
         for (const [group, typeUrl] of this.overlay.observe(m)) this.markDirty(group, typeUrl);
@@ -421,7 +424,7 @@ export class SnapshotCache {
       }
       this.publishCandidate(group, types, byType, changed);
       if (this.tracing && buildStartedAt !== undefined) {
-        const origin = this.tracing.built(group, changed, buildStartedAt);
+        const origin = this.tracing.built(group, changed, buildStartedAt, this.appliedRevision);
         for (const typeUrl of changed) {
           const published = byType.get(typeUrl);
           if (origin && published) byType.set(typeUrl, { ...published, origin });

@@ -25,6 +25,11 @@ import { applySpanContext, ATTR, spanContextOfTraceparent } from '../tracing/tra
 /** What every push of one published snapshot starts its span with. */
 export interface PushOrigin {
   readonly spanOptions: SpanOptions;
+  /**
+   * The store revision the snapshot was built at (`ferry.revision` on each push span, so that a
+   * search for a revision finds its pushes too); absent when the cache has applied none yet.
+   */
+  readonly revision?: number;
 }
 
 const APPLY_LINK = { 'ferry.link': 'apply' } as const;
@@ -71,8 +76,14 @@ export class SnapshotTracing {
    * Records one group's publish as a `snapshot.build` span from `startedAt` to now and returns
    * the origin its snapshots carry. Nothing changed on the wire: no span, and the applies noted
    * for the group are forgotten (their changes cancelled out within the debounce window).
+   * `revision`: the store revision the build reflects (0: none applied yet).
    */
-  built(group: string, changed: ReadonlySet<string>, startedAt: number): PushOrigin | undefined {
+  built(
+    group: string,
+    changed: ReadonlySet<string>,
+    startedAt: number,
+    revision: number,
+  ): PushOrigin | undefined {
     const applies = this.pendingApplies.get(group) ?? [];
     this.pendingApplies.delete(group);
     if (changed.size === 0) return undefined;
@@ -87,6 +98,7 @@ export class SnapshotTracing {
     );
     if (span.isRecording()) {
       span.setAttribute(ATTR.group, group);
+      if (revision > 0) span.setAttribute(ATTR.revision, revision);
       span.setAttribute(
         ATTR.types,
         [...changed].map((t) => resourceTypeByUrl(t)?.short ?? t),
@@ -95,6 +107,9 @@ export class SnapshotTracing {
     span.end();
     const links: Link[] = applies.map((context) => ({ context, attributes: APPLY_LINK }));
     links.push({ context: span.spanContext(), attributes: BUILD_LINK });
-    return { spanOptions: { kind: SpanKind.PRODUCER, links } };
+    return {
+      spanOptions: { kind: SpanKind.PRODUCER, links },
+      ...(revision > 0 ? { revision } : {}),
+    };
   }
 }

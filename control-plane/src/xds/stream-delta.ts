@@ -37,6 +37,8 @@ import {
 interface DeltaSubscription extends SubscriptionView, PushState {
   wildcard: boolean;
   names: Set<string>;
+  /** Written by the push tracker, read by status (SubscriptionView). */
+  pushTraceId: string | undefined;
   /** What the client has, as far as this stream knows: name → version. */
   sent: Map<string, string>;
   nonce: string | undefined;
@@ -113,6 +115,7 @@ export class DeltaStream extends XdsStreamBase<DeltaDiscoveryRequest> {
         nackLogged: undefined,
         pushSentAt: -1,
         pushSpan: undefined,
+        pushTraceId: undefined,
       };
       this.subs.set(typeUrl, sub);
     }

@@ -57,6 +57,8 @@ interface TrackedSubscription extends SotwSubscription, PushState {
   oversized: string | undefined;
   /** Version and message of the NACK last logged, so that a repeated NACK is logged once. */
   nackLogged: string | undefined;
+  /** Written by the push tracker, read by status (SubscriptionView). */
+  pushTraceId: string | undefined;
 }
 
 export interface SotwSelection {
@@ -271,6 +273,7 @@ export class SotwStream extends XdsStreamBase<DiscoveryRequest> {
         nackLogged: undefined,
         pushSentAt: -1,
         pushSpan: undefined,
+        pushTraceId: undefined,
       };
       this.subs.set(typeUrl, sub);
     }
