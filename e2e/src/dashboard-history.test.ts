@@ -13,7 +13,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Page } from 'playwright-core';
-import type { HistoryJson, LoadHistoryJson, NodesPageJson } from '@ferry/shared/api-wire';
+import type {
+  HistoryJson,
+  LoadHistoryJson,
+  NodesPageJson,
+  OutlierEventJson,
+} from '@ferry/shared/api-wire';
+import { readEventStream } from '@ferry/shared/event-stream';
+import { nextEvent } from '@ferry/shared/testing/event-stream';
 import { apiCall, DashboardBrowser } from './dashboard-browser.js';
 import {
   eventually,
@@ -167,10 +174,21 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     assert.deepEqual(browser.consoleErrors, []);
   });
 
-  test('an endpoint the proxy ejected is listed as ejected by that proxy, in the API and the view', async () => {
+  test('an endpoint the proxy ejected is listed as ejected by that proxy, in the API and the open view', async () => {
     const failingAddress = `127.0.0.1:${failingPort}`;
     const flaky = (history: LoadHistoryJson) =>
       history.clusters.find((c) => c.cluster === 'flaky')?.outlier_endpoints ?? [];
+    // The view is open and an event stream is read before anything is ejected: the ejection has
+    // to arrive as an event (load history buckets end only every 30 s).
+    const page = await signIn('health');
+    await page.getByRole('heading', { name: /^Outlier ejections/ }).waitFor();
+    const controller = new AbortController();
+    const res = await fetch(`${cp.apiUrl}/v1/events?types=outlier`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    const events = readEventStream(res);
     // Round robin sends the failing backend every other request: two 503s in a row eject it.
     // Requests go on until the proxy's load report (every 200 ms) says so.
     let sent = 0;
@@ -182,6 +200,19 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     }, 'GET /v1/load/history to list the failing backend ejected');
     assert.equal(ejected.ejected_by, 1);
     assert.deepEqual(ejected.ejected_nodes, ['history-proxy']);
+    const event = await nextEvent(
+      events,
+      'an outlier event naming the failing backend',
+      (e) =>
+        e.type === 'outlier' &&
+        (JSON.parse(e.data) as OutlierEventJson).endpoints.some(
+          (x) => x.address === failingAddress && x.ejected_by === 1,
+        ),
+      10_000,
+    );
+    const data = JSON.parse(event.data) as OutlierEventJson;
+    assert.deepEqual([data.group, data.cluster], ['default', 'flaky']);
+    controller.abort();
     assert.ok(ejected.ejections.reduce((a, b) => a + b, 0) >= 1, 'the ejection counted');
     const endpoints = flaky(await api<LoadHistoryJson>('GET', '/v1/load/history'));
     assert.deepEqual(
@@ -190,7 +221,6 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
       'the healthy backend is not listed',
     );
 
-    const page = await signIn('health');
     const row = page.locator(`tr[data-endpoint="default/flaky/${failingAddress}"]`);
     await row.waitFor({ timeout: 10_000 });
     assert.equal(await row.getByRole('rowheader').textContent(), 'flaky');
