@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
 import { nextEvent } from '@ferry/shared/testing/event-stream';
 import type { NodeEventJson } from '@ferry/shared/api-wire';
@@ -59,7 +60,11 @@ class Replica {
   }
 
   async start(port = 0): Promise<void> {
-    this.hub = new EventHub({ coalesceMs: 20, node: (id) => nodeEvent(this.service, id) });
+    this.hub = new EventHub({
+      coalesceMs: 20,
+      node: (id) => nodeEvent(this.service, id),
+      outliers: (group, cluster) => ({ group, cluster, endpoints: [] }),
+    });
     this.sources = new EventSources({ hub: this.hub, store: this.store, fleet: this.fleet });
     this.api = new HttpApi({
       service: this.service,
@@ -233,6 +238,64 @@ describe('node events of every replica', () => {
     assert.ok(!got.has('unseen-on-b'), 'a node that did not change after the cursor is not sent');
     again.abort();
     await peerStreamsClosed(b);
+  });
+
+  test('B’s outlier events reach a client of A; a peer that refuses them gets asked for node events only', async () => {
+    const s = await open('root', '?types=outlier,node');
+    const deadline = Date.now() + BOUND_MS;
+    while (b.hub.streams < 1 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 10));
+    b.hub.outlierChanged('web', 'backend');
+    const e = await next(s, 'B’s outlier event', (x) => x.type === 'outlier');
+    assert.deepEqual(JSON.parse(e.data), { group: 'web', cluster: 'backend', endpoints: [] });
+    s.abort();
+    await peerStreamsClosed(b);
+
+    // An older B: it answers 400 to types it does not know, as GET /v1/events does.
+    const asked: string[] = [];
+    const older = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      asked.push(url.searchParams.get('types') ?? '');
+      if (url.searchParams.get('types')?.includes('outlier')) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'types: unknown event type "outlier"' }));
+        return;
+      }
+      const upstream = http.request(new URL(url.pathname + url.search, b.url), {
+        headers: req.headers,
+      });
+      upstream.once('response', (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      res.once('close', () => upstream.destroy());
+      upstream.end();
+    });
+    await new Promise<void>((resolve) => older.listen(0, '127.0.0.1', resolve));
+    const saved = members;
+    members = [
+      members[0]!,
+      { id: 'cp-b', apiUrl: `http://127.0.0.1:${(older.address() as { port: number }).port}` },
+    ];
+    peers.changed();
+    try {
+      const n = await open('root', '?types=node');
+      const until = Date.now() + BOUND_MS;
+      while (b.hub.streams < 1 && Date.now() < until) await new Promise((x) => setTimeout(x, 10));
+      b.fleet.connect({ id: 'via-older-b', cluster: 'web' }, 'ads', '127.0.0.1:9');
+      await next(
+        n,
+        'B’s node through the older B',
+        (x) => x.type === 'node' && row(x).node_id === 'via-older-b',
+      );
+      assert.deepEqual(asked.slice(0, 2), ['node,node_gone,outlier', 'node,node_gone']);
+      n.abort();
+      await peerStreamsClosed(b);
+    } finally {
+      members = saved;
+      peers.changed();
+      older.closeAllConnections();
+      await new Promise<void>((resolve) => older.close(() => resolve()));
+    }
   });
 
   test('a replica that joins, and one that restarts, have their nodes sent', async () => {

@@ -279,7 +279,11 @@ class PeerStream {
       const res = this.#response;
       if (res.status !== 200 || !res.body) {
         const text = await res.text();
-        if (res.status === 400 && this.#types !== PEER_NODE_EVENT_TYPES && /"outlier"/.test(text)) {
+        if (
+          res.status === 400 &&
+          this.#types !== PEER_NODE_EVENT_TYPES &&
+          text.includes('outlier')
+        ) {
           this.#types = PEER_NODE_EVENT_TYPES;
           clearTimeout(idle);
           return await this.read();
