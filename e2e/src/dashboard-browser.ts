@@ -5,13 +5,56 @@
  * default test-results/dashboard), and bearer-token calls to the management API.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import type Axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from './harness.js';
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
 const OUTPUT_DIR =
   process.env.FERRY_TEST_OUTPUT_DIR ?? path.join(ROOT, 'test-results', 'dashboard');
+
+/** axe-core's browser build: evaluated in the page, as the dashboard's CSP allows no inline script. */
+const AXE_SOURCE = fs.readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
+/**
+ * axe's rules for WCAG 2.0, 2.1 and 2.2 at levels A and AA, and its best practices (landmarks,
+ * headings, regions), which the dashboard keeps as well.
+ */
+const AXE_RULE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+
+/**
+ * Runs axe-core's WCAG 2 A/AA rules and best practices on `page` as it is now (the whole
+ * document, an open dialog included) and throws naming each violation: rule id, impact, the
+ * elements (CSS targets) and what to do. `what` says which view or state was checked.
+ */
+export async function expectNoA11yViolations(page: Page, what: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async (tags) => {
+    const axe = (globalThis as unknown as { axe: typeof Axe }).axe;
+    // No context: the whole document.
+    const result = await axe.run({
+      runOnly: { type: 'tag', values: tags },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target })),
+    }));
+  }, AXE_RULE_TAGS);
+  if (violations.length === 0) return;
+  const lines = violations.map(
+    (v) =>
+      `${v.id} (${v.impact ?? 'no impact'}): ${v.help}\n` +
+      v.nodes.map((n) => `    at ${JSON.stringify(n.target)}`).join('\n'),
+  );
+  throw new Error(`accessibility violations on ${what}:\n  ${lines.join('\n  ')}`);
+}
 
 /** `method path` on the API at `apiUrl` with `token`; the parsed JSON, or throws with the body. */
 export async function apiCall<T>(

@@ -5,14 +5,15 @@
  * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
  * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
  * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
- * the test that caused it. Each test saves a screenshot under the test output directory
+ * the test that caused it, and so does any accessibility violation axe-core finds (WCAG 2 A/AA and
+ * its best practices) on each view, the diff, an open NACK detail and the rollback dialog. Each test saves a screenshot under the test output directory
  * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
-import { apiCall, DashboardBrowser } from './dashboard-browser.js';
+import { apiCall, DashboardBrowser, expectNoA11yViolations } from './dashboard-browser.js';
 import {
   eventually,
   freePort,
@@ -165,6 +166,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await lds.locator('summary').click();
     const detail = (await lds.locator('.nack-detail').textContent()) ?? '';
     assert.match(detail, /use_original_dst/);
+    await expectNoA11yViolations(page, 'Fleet with an open NACK detail');
     assert.deepEqual(navigations, [], 'the page reloaded');
     await screenshot(page, 'fleet-nacked');
     assert.deepEqual(browser.consoleErrors, []);
@@ -176,11 +178,14 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     const previous = history.entries.find((e) => e.message === 'the backend cluster');
     assert.ok(latest && previous, 'two revisions to roll back between');
     const page = await signIn(tokens.operator, 'config');
+    await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).waitFor();
+    await expectNoA11yViolations(page, 'Config (operator)');
     await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     // The dialog shows what the rollback removes: the NACKed listener.
     assert.match((await dialog.textContent()) ?? '', /original-dst/);
+    await expectNoA11yViolations(page, 'the rollback dialog');
     await screenshot(page, 'rollback-dialog');
     await dialog.getByRole('button', { name: 'Roll back', exact: true }).click();
     await page
@@ -218,6 +223,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
       await page.locator('table tbody tr').first().waitFor();
       assert.equal(await page.locator('[role="alert"]').count(), 0, `an error on ${title}`);
+      await expectNoA11yViolations(page, `${title} (viewer)`);
     }
     // Two revisions of the group compared: the listener the NACKed revision added.
     await page.getByRole('link', { name: 'Config', exact: true }).click();
@@ -230,6 +236,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Compare' }).click();
     const diff = page.getByRole('region', { name: 'Changes to Listener/original-dst' });
     assert.match((await diff.textContent()) ?? '', /\+ use_original_dst: true/);
+    await expectNoA11yViolations(page, 'Config with a diff');
     await screenshot(page, 'config-diff');
     assert.deepEqual(browser.consoleErrors, []);
   });
