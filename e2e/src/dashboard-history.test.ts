@@ -4,13 +4,14 @@
  * and load charts as soon as the page opens (the control plane keeps an hour of LRS load; the
  * browser sampled nothing), errors (a cluster whose endpoint refuses connections) included; and
  * with tracing on and --jaeger-ui-url set, each history row links to its write's trace in Jaeger
- * by the trace id the history API names. Any console or page error fails the test.
+ * by the trace id the history API names. Any console or page error fails the test, and so does
+ * any accessibility violation axe-core finds on those views.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type { HistoryJson, LoadHistoryJson } from '@ferry/shared/api-wire';
-import { apiCall, DashboardBrowser } from './dashboard-browser.js';
+import { apiCall, DashboardBrowser, expectNoA11yViolations } from './dashboard-browser.js';
 import {
   eventually,
   freePort,
@@ -133,6 +134,7 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
       'Mean upstream latency in milliseconds of default/web',
     ).getAttribute('aria-label');
     assert.doesNotMatch(latency ?? '', /no data yet/, 'a mean upstream latency point');
+    await expectNoA11yViolations(page, 'Health and load with load charts');
     await screenshot(page, 'load-history');
     assert.deepEqual(browser.consoleErrors, []);
   });
@@ -148,11 +150,13 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     const row = page.getByRole('row').filter({ hasText: 'load history setup' });
     await row.waitFor({ timeout: 10_000 });
     assert.equal(await row.getByRole('link').getAttribute('href'), href);
+    await expectNoA11yViolations(page, 'Traces with trace links');
 
     await page.getByRole('link', { name: 'Config', exact: true }).click();
     const configRow = page.locator(`tr[data-revision="${setup.revision}"]`);
     await configRow.waitFor({ timeout: 10_000 });
     assert.equal(await configRow.getByRole('link', { name: /^Trace / }).getAttribute('href'), href);
+    await expectNoA11yViolations(page, 'Config (admin) with trace links');
     await screenshot(page, 'history-trace-links');
     assert.deepEqual(browser.consoleErrors, []);
   });
