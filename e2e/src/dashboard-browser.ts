@@ -8,7 +8,13 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type Axe from 'axe-core';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type Locator,
+  type Page,
+} from 'playwright-core';
 import { ROOT } from './harness.js';
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
@@ -54,6 +60,63 @@ export async function expectNoA11yViolations(page: Page, what: string): Promise<
       v.nodes.map((n) => `    at ${JSON.stringify(n.target)}`).join('\n'),
   );
   throw new Error(`accessibility violations on ${what}:\n  ${lines.join('\n  ')}`);
+}
+
+/** What the page functions below read of the DOM (this package compiles without its types). */
+interface FocusStyle {
+  readonly outlineStyle: string;
+  readonly outlineWidth: string;
+  readonly boxShadow: string;
+}
+interface PageDom {
+  readonly document: { readonly activeElement: unknown };
+  getComputedStyle(element: unknown): FocusStyle;
+}
+
+/**
+ * Presses `key` (Tab, or Shift+Tab to go back) until `target` has the focus, as a keyboard user
+ * moves through the page; throws naming `what` after `maxPresses` presses.
+ */
+export async function tabTo(
+  page: Page,
+  target: Locator,
+  what: string,
+  key: 'Tab' | 'Shift+Tab' = 'Tab',
+  maxPresses = 40,
+): Promise<void> {
+  for (let presses = 0; presses < maxPresses; presses++) {
+    await page.keyboard.press(key);
+    if (await hasFocus(target)) return;
+  }
+  throw new Error(`${what} got no focus after ${maxPresses} presses of ${key}`);
+}
+
+/** Whether `target` has the focus now, or with `within` whether an element inside it has. */
+export function hasFocus(target: Locator, within = false): Promise<boolean> {
+  return target.evaluate((element: unknown, inside: boolean) => {
+    const active = (globalThis as unknown as PageDom).document.activeElement;
+    return inside
+      ? (element as { contains(e: unknown): boolean }).contains(active)
+      : element === active;
+  }, within);
+}
+
+/**
+ * Throws unless the focused element draws a focus indicator (a visible outline or a box shadow,
+ * as computed), so a keyboard user sees where they are (WCAG 2.4.7).
+ */
+export async function expectFocusVisible(page: Page, what: string): Promise<void> {
+  const style = await page.evaluate(() => {
+    const dom = globalThis as unknown as PageDom;
+    const focused = dom.document.activeElement;
+    if (focused === null) return undefined;
+    const { outlineStyle, outlineWidth, boxShadow } = dom.getComputedStyle(focused);
+    return { outlineStyle, outlineWidth, boxShadow };
+  });
+  if (style === undefined) throw new Error(`nothing has the focus on ${what}`);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  if (!outline && style.boxShadow === 'none')
+    throw new Error(`no focus indicator on ${what}: ${JSON.stringify(style)}`);
 }
 
 /** `method path` on the API at `apiUrl` with `token`; the parsed JSON, or throws with the body. */
@@ -103,6 +166,15 @@ export class DashboardBrowser {
    * with `token` and waits for the live event feed.
    */
   async signIn(apiUrl: string, token: string, view: string): Promise<Page> {
+    const page = await this.open(apiUrl, view);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+    return page;
+  }
+
+  /** Closes the previous tab and opens `view` of the dashboard at `apiUrl` in a new one, signed out. */
+  async open(apiUrl: string, view: string): Promise<Page> {
     await this.#context?.close();
     this.#context = await this.#browser.newContext({ viewport: { width: 1366, height: 768 } });
     const page = await this.#context.newPage();
@@ -113,9 +185,6 @@ export class DashboardBrowser {
     });
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${apiUrl}/ui/#/${view}`);
-    await page.getByLabel('API token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
     return page;
   }
 

@@ -6,14 +6,24 @@
  * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
  * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
  * the test that caused it, and so does any accessibility violation axe-core finds (WCAG 2 A/AA and
- * its best practices) on each view, the diff, an open NACK detail and the rollback dialog. Each test saves a screenshot under the test output directory
+ * its best practices) on each view, the diff, an open NACK detail and the rollback dialog. The
+ * keyboard alone signs in, switches views, opens a NACK detail and opens and closes (Escape) the
+ * rollback dialog, each focused control showing a focus indicator and the focus returning to the
+ * button that opened the dialog. Each test saves a screenshot under the test output directory
  * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
-import { apiCall, DashboardBrowser, expectNoA11yViolations } from './dashboard-browser.js';
+import {
+  apiCall,
+  DashboardBrowser,
+  expectFocusVisible,
+  expectNoA11yViolations,
+  hasFocus,
+  tabTo,
+} from './dashboard-browser.js';
 import {
   eventually,
   freePort,
@@ -169,6 +179,64 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await expectNoA11yViolations(page, 'Fleet with an open NACK detail');
     assert.deepEqual(navigations, [], 'the page reloaded');
     await screenshot(page, 'fleet-nacked');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('the keyboard alone signs in, switches views, opens a NACK and the rollback dialog', async () => {
+    const page = await browser.open(cp.apiUrl, 'fleet');
+    const tokenField = page.getByLabel('API token');
+    await tokenField.waitFor();
+    await expectNoA11yViolations(page, 'the sign-in page');
+    await tabTo(page, tokenField, 'the token field');
+    await expectFocusVisible(page, 'the token field');
+    await page.keyboard.type(tokens.operator);
+    await page.keyboard.press('Enter');
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+
+    // Enter follows a link (Space is a button's key; on a link it scrolls the page).
+    const nav = page.getByRole('navigation', { name: 'Views' });
+    const go = async (label: string, key: 'Tab' | 'Shift+Tab'): Promise<void> => {
+      const link = nav.getByRole('link', { name: label, exact: true });
+      await tabTo(page, link, `the ${label} link`, key);
+      await expectFocusVisible(page, `the ${label} link`);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { level: 1, name: label, exact: true }).waitFor();
+      assert.equal(await link.getAttribute('aria-current'), 'page', `${label} marked current`);
+    };
+    await go('Config', 'Tab');
+    await go('Health and load', 'Tab');
+    await go('Fleet', 'Shift+Tab');
+
+    // The NACK detail opens with Space on its summary.
+    const nack = row(page, NODES[0] ?? '').locator('li[data-type="LDS"][data-state="NACKED"]');
+    await tabTo(page, nack.locator('summary'), 'the NACK summary');
+    await expectFocusVisible(page, 'the NACK summary');
+    await page.keyboard.press('Space');
+    await nack.locator('.nack-detail').waitFor();
+    assert.match((await nack.locator('.nack-detail').textContent()) ?? '', /use_original_dst/);
+
+    // The rollback dialog opens with Space on its button, takes the focus, and Escape closes it
+    // without rolling back, the focus back on the button that opened it.
+    const revisionBefore = (await api<HistoryJson>(ADMIN, 'GET', '/v1/history')).entries[0]
+      ?.revision;
+    await go('Config', 'Shift+Tab');
+    const rollbackButton = page.getByRole('button', { name: /^Roll back to / }).first();
+    await rollbackButton.waitFor();
+    await tabTo(page, rollbackButton, 'a rollback button');
+    await expectFocusVisible(page, 'a rollback button');
+    await page.keyboard.press('Space');
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.ok(await hasFocus(dialog, true), 'the open dialog has the focus');
+    await expectFocusVisible(page, 'the rollback dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.ok(await hasFocus(rollbackButton), 'the focus is back on the rollback button');
+    await expectFocusVisible(page, 'the rollback button after the dialog');
+    const revisionAfter = (await api<HistoryJson>(ADMIN, 'GET', '/v1/history')).entries[0]
+      ?.revision;
+    assert.equal(revisionAfter, revisionBefore, 'Escape rolled nothing back');
+    await screenshot(page, 'keyboard');
     assert.deepEqual(browser.consoleErrors, []);
   });
 
