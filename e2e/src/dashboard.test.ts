@@ -2,15 +2,16 @@
  * The dashboard (/ui/ on the management API address) in real headless Chromium (Debian's
  * chromium, driven by playwright-core) against a real control plane with API tokens and two real
  * ferry-proxy instances: both proxies show SYNCED; an apply both proxies NACK shows NACKED with the
- * proxies' message without a reload (the live event feed); a rollback from the Config view, confirmed
- * in its dialog, restores the previous revision and the proxies ACK it; a viewer sees no rollback
- * button and the API refuses the viewer's rollback anyway. Any console error or page error fails
- * the test that caused it, and so does any accessibility violation axe-core finds (WCAG 2 A/AA and
- * its best practices) on each view, the diff, an open NACK detail and the rollback dialog. The
- * keyboard alone signs in, switches views, opens a NACK detail and opens and closes (Escape) the
- * rollback dialog, each focused control showing a focus indicator and the focus returning to the
- * button that opened the dialog. Each test saves a screenshot under the test output directory
- * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
+ * proxies' message without a reload (the live event feed), timed from the apply's return (see
+ * APPLY_TO_UI_BOUND_MS); a rollback from the Config view, confirmed in its dialog, restores the
+ * previous revision and the proxies ACK it; a viewer sees no rollback button and the API refuses
+ * the viewer's rollback anyway. Any console error or page error fails the test that caused it, and
+ * so does any accessibility violation axe-core finds (WCAG 2 A/AA and its best practices) on each
+ * view, the diff, an open NACK detail and the rollback dialog. The keyboard alone signs in,
+ * switches views, opens a NACK detail and opens and closes (Escape) the rollback dialog, each
+ * focused control showing a focus indicator and the focus returning to the button that opened the
+ * dialog. Each test saves a screenshot under the test output directory (FERRY_TEST_OUTPUT_DIR,
+ * default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +40,20 @@ import {
 const ADMIN = 'dashboard-test-admin-secret';
 const NODES = ['edge-a', 'edge-b'];
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+/**
+ * How long after the control plane got the proxies' NACKs the page may show them: the event
+ * stream publishes node changes every 250 ms (coalesced) and the page renders the event at once,
+ * so this is the dashboard's own part of the path, well under the 2 s the whole path is allowed.
+ */
+const FEED_TO_PAGE_BOUND_MS = 1_000;
+/**
+ * How long after an apply returns the page may show the proxies' NACKs. The requirement is 2 s;
+ * the path takes 0.3 to 1 s on a loaded 2-core machine, most of it the proxies' own
+ * validate-and-reject time, which varies with load and is not the dashboard's. So the whole path
+ * is held to this generous bound and the dashboard's part to FEED_TO_PAGE_BOUND_MS, with the
+ * measured times printed as a test diagnostic.
+ */
+const APPLY_TO_UI_BOUND_MS = 5_000;
 
 void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   let cp: ControlPlane;
@@ -146,7 +161,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(browser.consoleErrors, []);
   });
 
-  test('an apply both proxies NACK shows NACKED with its message, without a reload', async () => {
+  test('an apply both proxies NACK shows NACKED with its message, without a reload', async (testContext) => {
     const page = await signIn(tokens.operator);
     for (const id of NODES)
       await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
@@ -165,13 +180,39 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       message: 'unsupported',
       force: true,
     });
+    // The clock starts when the apply returns, as for an operator running `ferryctl apply`.
+    const appliedAt = Date.now();
+    await Promise.all(
+      NODES.map((id) =>
+        row(page, id)
+          .and(page.locator('[data-state="NACKED"]'))
+          .waitFor({ timeout: APPLY_TO_UI_BOUND_MS }),
+      ),
+    );
+    const shownAt = Date.now();
     await fleetWhere(
       'both proxies NACK',
       (t) => t.last_nack !== undefined && t.last_nack.version === t.version_sent,
     );
-    // The API has the NACK now; the page must show it from the event feed alone.
-    for (const id of NODES)
-      await row(page, id).and(page.locator('[data-state="NACKED"]')).waitFor({ timeout: 2_000 });
+    // When the control plane got the later of the two NACKs (same machine, same clock).
+    const nackedAt = Math.max(
+      ...(await status()).nodes
+        .filter((n) => NODES.includes(n.node_id))
+        .map((n) => Date.parse(n.types.find((x) => x.type_url === LDS)?.last_nack?.time ?? '')),
+    );
+    testContext.diagnostic(
+      `apply → both NACKs ${nackedAt - appliedAt} ms, NACKs → page ${shownAt - nackedAt} ms, ` +
+        `apply → page ${shownAt - appliedAt} ms`,
+    );
+    // The dashboard's part, from the event feed alone (no reload, no polling).
+    assert.ok(
+      shownAt - nackedAt <= FEED_TO_PAGE_BOUND_MS,
+      `the page showed the NACKs ${shownAt - nackedAt} ms after the control plane got them`,
+    );
+    assert.ok(
+      shownAt - appliedAt <= APPLY_TO_UI_BOUND_MS,
+      `the page showed the NACKs ${shownAt - appliedAt} ms after the apply returned`,
+    );
     const lds = row(page, NODES[0] ?? '').locator('li[data-type="LDS"]');
     await lds.locator('summary').click();
     const detail = (await lds.locator('.nack-detail').textContent()) ?? '';
