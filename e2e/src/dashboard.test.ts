@@ -10,13 +10,22 @@
  * view, the diff, an open NACK detail and the rollback dialog. The keyboard alone signs in,
  * switches views, opens a NACK detail and opens and closes (Escape) the rollback dialog, each
  * focused control showing a focus indicator and the focus returning to the button that opened the
- * dialog. Each test saves a screenshot under the test output directory (FERRY_TEST_OUTPUT_DIR,
- * default test-results/dashboard).
+ * dialog. With real data: a Secret's self-signed certificate shows the listener using it and its
+ * days to expiry; a rollout shows its stages, an operator pauses it from the page and a viewer
+ * sees no pause, resume or abort. Each test saves a screenshot under the test output directory
+ * (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { HistoryJson, StatusJson } from '@ferry/shared/api-wire';
+import type {
+  CertificatesJson,
+  HistoryJson,
+  RolloutJson,
+  RolloutStartResponseJson,
+  StatusJson,
+} from '@ferry/shared/api-wire';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
   apiCall,
   DashboardBrowser,
@@ -28,18 +37,23 @@ import {
 import {
   eventually,
   freePort,
+  hcmFilter,
   listenerResource,
   proxyBootstrap,
   startControlPlane,
   startProxy,
   staticClusterResource,
   stopAll,
+  tempDir,
   type ControlPlane,
+  type Json,
 } from './harness.js';
 
 const ADMIN = 'dashboard-test-admin-secret';
 const NODES = ['edge-a', 'edge-b'];
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+/** A group no proxy belongs to: its listener and certificate are stored, never pushed. */
+const TLS_GROUP = 'tls-edge';
 /**
  * How long after the control plane got the proxies' NACKs the page may show them: the event
  * stream publishes node changes every 250 ms (coalesced) and the page renders the event at once,
@@ -366,7 +380,145 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.equal(res.status, 403);
     assert.deepEqual(browser.consoleErrors, []);
   });
+
+  test('a certificate in a Secret shows where it is used and its days to expiry', async () => {
+    const cert = selfSigned(tempDir('dashboard-certs'), 'shop.test', { days: 30 });
+    await api(ADMIN, 'POST', '/v1/apply', {
+      group: TLS_GROUP,
+      resources: [
+        certificateSecret('shop-cert', cert.cert, cert.key),
+        staticClusterResource('shop', [await freePort()]),
+        tlsListener('shop-tls', await freePort(), 'shop-cert', 'shop'),
+      ],
+      message: 'the shop listener and its certificate',
+    });
+    const listed = await api<CertificatesJson>(ADMIN, 'GET', '/v1/certificates');
+    const secret = listed.secrets.find((c) => c.group === TLS_GROUP && c.name === 'shop-cert');
+    assert.ok(secret, JSON.stringify(listed));
+    const page = await signIn(tokens.viewer, 'certificates');
+    const certRow = page
+      .getByRole('table')
+      .first()
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: 'shop-cert', exact: true }) });
+    await certRow.waitFor({ timeout: 10_000 });
+    const cells = (await certRow.locator('th, td').allTextContents()).map((c) => c.trim());
+    assert.deepEqual(
+      [cells[0], cells[1], cells[2], cells[5], cells[6]],
+      [TLS_GROUP, 'shop-cert', 'shop.test', String(secret.days_left), 'Listener/shop-tls'],
+    );
+    assert.ok(secret.days_left === 29 || secret.days_left === 30, `${secret.days_left} days`);
+    await expectNoA11yViolations(page, 'Certificates with a certificate');
+    await screenshot(page, 'certificates');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('a rollout shows its stages; an operator pauses it, a viewer sees no controls', async () => {
+    // The backend cluster moved, rolled out to one proxy first; the 10 min bake holds stage 1.
+    const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
+      group: 'default',
+      resources: [staticClusterResource('backend', [await freePort()])],
+      message: 'the backend moved',
+      rollout: { stages: [1, '100%'], bake: '10m' },
+    });
+    const name = started.rollout.name;
+    const rollout = (): Promise<RolloutJson | undefined> =>
+      api<{ rollouts: RolloutJson[] }>(ADMIN, 'GET', '/v1/rollouts').then((r) =>
+        r.rollouts.find((x) => x.name === name),
+      );
+    await eventually(
+      async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
+      'stage 1 of the rollout reached',
+      30_000,
+    );
+
+    const page = await signIn(tokens.operator, 'rollouts');
+    const rolloutRow = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name, exact: true }) });
+    await rolloutRow.waitFor({ timeout: 10_000 });
+    assert.deepEqual(await rolloutRow.locator('ol.stages li').allTextContents(), ['1', '100%']);
+    assert.equal(
+      await rolloutRow.locator('ol.stages li[aria-current="step"]').textContent(),
+      '1',
+      'stage 1 is the current one',
+    );
+    await rolloutRow.getByRole('button', { name: 'Abort' }).waitFor();
+    await expectNoA11yViolations(page, 'Rollouts with an active rollout (operator)');
+    await rolloutRow.getByRole('button', { name: 'Pause' }).click();
+    await rolloutRow.getByRole('button', { name: 'Resume' }).waitFor({ timeout: 10_000 });
+    assert.match((await rolloutRow.textContent()) ?? '', /PAUSED/);
+    assert.equal((await rollout())?.state, 'PAUSED');
+    await screenshot(page, 'rollout-operator');
+    assert.deepEqual(browser.consoleErrors, []);
+
+    const viewerPage = await signIn(tokens.viewer, 'rollouts');
+    const viewerRow = viewerPage
+      .getByRole('row')
+      .filter({ has: viewerPage.getByRole('rowheader', { name, exact: true }) });
+    await viewerRow.waitFor({ timeout: 10_000 });
+    assert.match((await viewerRow.textContent()) ?? '', /PAUSED/);
+    assert.equal(
+      await viewerPage.getByRole('button', { name: /^(Pause|Resume|Abort)$/ }).count(),
+      0,
+    );
+    await screenshot(viewerPage, 'rollout-viewer');
+    assert.deepEqual(browser.consoleErrors, []);
+
+    await api(ADMIN, 'POST', '/v1/rollouts/abort', { group: 'default' });
+    await eventually(
+      async () => ((await rollout())?.state === 'ABORTED' ? true : undefined),
+      'the rollout aborted',
+    );
+  });
 });
+
+const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.';
+
+/** A Secret holding a TLS certificate and its key (PEM). */
+function certificateSecret(name: string, cert: string, key: string): Json {
+  return {
+    '@type': `${TLS}Secret`,
+    name,
+    tls_certificate: {
+      certificate_chain: { inline_string: cert },
+      private_key: { inline_string: key },
+    },
+  };
+}
+
+/** A TLS listener whose certificate is the Secret `secret` (SDS over ADS), routing to `cluster`. */
+function tlsListener(name: string, port: number, secret: string, cluster: string): Json {
+  return listenerResource(name, port, [
+    {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': `${TLS}DownstreamTlsContext`,
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [
+              { name: secret, sds_config: { ads: {}, resource_api_version: 'V3' } },
+            ],
+          },
+        },
+      },
+      filters: [
+        hcmFilter({
+          routeConfig: {
+            name: `${name}-routes`,
+            virtual_hosts: [
+              {
+                name: 'all',
+                domains: ['*'],
+                routes: [{ match: { prefix: '/' }, route: { cluster } }],
+              },
+            ],
+          },
+        }),
+      ],
+    },
+  ]);
+}
 
 function tcpProxy(): Record<string, unknown> {
   return {
