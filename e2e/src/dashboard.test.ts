@@ -257,6 +257,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { level: 1, name: label, exact: true }).waitFor();
       assert.equal(await link.getAttribute('aria-current'), 'page', `${label} marked current`);
+      assert.equal(await page.title(), `${label} · Ferry dashboard`);
     };
     await go('Config', 'Tab');
     await go('Health and load', 'Tab');
