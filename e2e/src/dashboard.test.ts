@@ -265,6 +265,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
 
     // The NACK detail opens with Space on its summary.
     const nack = row(page, NODES[0] ?? '').locator('li[data-type="LDS"][data-state="NACKED"]');
+    await nack.locator('summary').waitFor({ timeout: 10_000 });
     await tabTo(page, nack.locator('summary'), 'the NACK summary');
     await expectFocusVisible(page, 'the NACK summary');
     await page.keyboard.press('Space');
