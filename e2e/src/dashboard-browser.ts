@@ -74,6 +74,27 @@ interface PageDom {
 }
 
 /**
+ * When (epoch ms, the machine's clock as read in the page) every one of `selectors` matches an
+ * element: checked on each animation frame, so the time is that of the frame that drew them,
+ * not of a later poll. Throws after `timeoutMs`.
+ */
+export async function shownAt(
+  page: Page,
+  selectors: readonly string[],
+  timeoutMs: number,
+): Promise<number> {
+  const shown = await page.waitForFunction(
+    (all: readonly string[]) => {
+      const dom = globalThis as unknown as { document: { querySelector(s: string): unknown } };
+      return all.every((selector) => dom.document.querySelector(selector) !== null) && Date.now();
+    },
+    selectors,
+    { polling: 'raf', timeout: timeoutMs },
+  );
+  return (await shown.jsonValue()) as number;
+}
+
+/**
  * Presses `key` (Tab, or Shift+Tab to go back) until `target` has the focus, as a keyboard user
  * moves through the page; throws naming `what` after `maxPresses` presses.
  */
