@@ -83,14 +83,20 @@ export async function shownAt(
   selectors: readonly string[],
   timeoutMs: number,
 ): Promise<number> {
-  const shown = await page.waitForFunction(
-    (all: readonly string[]) => {
-      const dom = globalThis as unknown as { document: { querySelector(s: string): unknown } };
-      return all.every((selector) => dom.document.querySelector(selector) !== null) && Date.now();
-    },
-    selectors,
-    { polling: 'raf', timeout: timeoutMs },
-  );
+  const shown = await page
+    .waitForFunction(
+      (all: readonly string[]) => {
+        const dom = globalThis as unknown as { document: { querySelector(s: string): unknown } };
+        return all.every((selector) => dom.document.querySelector(selector) !== null) && Date.now();
+      },
+      selectors,
+      { polling: 'raf', timeout: timeoutMs },
+    )
+    .catch((err: unknown) => {
+      throw new Error(`not all of ${selectors.join(', ')} shown within ${timeoutMs} ms`, {
+        cause: err,
+      });
+    });
   return (await shown.jsonValue()) as number;
 }
 
