@@ -2,7 +2,9 @@
  * What the dashboard's browser tests share: headless Chromium (Debian's chromium, driven by
  * playwright-core), one signed-in tab at a time that records console and page errors (each test
  * asserts they stay empty), screenshots under the test output directory (FERRY_TEST_OUTPUT_DIR,
- * default test-results/dashboard), and bearer-token calls to the management API.
+ * default test-results/dashboard), bearer-token calls to the management API, axe-core's
+ * accessibility check of a page, the keyboard user's moves (Tab to a control, where the focus is
+ * and whether it shows), and the time a page drew something.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
