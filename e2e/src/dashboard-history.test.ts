@@ -7,7 +7,8 @@
  * listed by GET /v1/load/history and the Health and load view as ejected by that one proxy; and
  * with tracing on and --jaeger-ui-url set, each history row links to its write's trace in Jaeger
  * by the trace id the history API names, and the Fleet view links each proxy's last push of a type
- * to the `xds.push` trace the node row names. Any console or page error fails the test.
+ * to the `xds.push` trace the node row names. Any console or page error fails the test, and so
+ * does any accessibility violation axe-core finds on those views.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ import type {
 } from '@ferry/shared/api-wire';
 import { readEventStream } from '@ferry/shared/event-stream';
 import { nextEvent } from '@ferry/shared/testing/event-stream';
-import { apiCall, DashboardBrowser } from './dashboard-browser.js';
+import { apiCall, DashboardBrowser, expectNoA11yViolations } from './dashboard-browser.js';
 import {
   eventually,
   freePort,
@@ -170,6 +171,7 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
       'Mean upstream latency in milliseconds of default/web',
     ).getAttribute('aria-label');
     assert.doesNotMatch(latency ?? '', /no data yet/, 'a mean upstream latency point');
+    await expectNoA11yViolations(page, 'Health and load with load charts');
     await screenshot(page, 'load-history');
     assert.deepEqual(browser.consoleErrors, []);
   });
@@ -243,11 +245,13 @@ void describe('dashboard: load history and trace links', { timeout: 180_000 }, (
     const row = page.getByRole('row').filter({ hasText: 'load history setup' });
     await row.waitFor({ timeout: 10_000 });
     assert.equal(await row.getByRole('link').getAttribute('href'), href);
+    await expectNoA11yViolations(page, 'Traces with trace links');
 
     await page.getByRole('link', { name: 'Config', exact: true }).click();
     const configRow = page.locator(`tr[data-revision="${setup.revision}"]`);
     await configRow.waitFor({ timeout: 10_000 });
     assert.equal(await configRow.getByRole('link', { name: /^Trace / }).getAttribute('href'), href);
+    await expectNoA11yViolations(page, 'Config (admin) with trace links');
     await screenshot(page, 'history-trace-links');
     assert.deepEqual(browser.consoleErrors, []);
   });

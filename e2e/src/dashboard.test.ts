@@ -3,39 +3,75 @@
  * chromium, driven by playwright-core) against a real control plane with API tokens and two real
  * ferry-proxy instances: both proxies show SYNCED; the Fleet filters survive a reload (they are in
  * the URL) and the group filter offers the fleet's groups; an apply both proxies NACK shows NACKED
- * with the proxies' message without a reload (the live event feed); a rollback from the Config
- * view, confirmed in its dialog, restores the previous revision and the proxies ACK it; a viewer
- * sees no rollback button and the API refuses the viewer's rollback anyway; revisions older than
- * the first page of history are one "Load older revisions" away for diff and rollback; a
- * rollout's abort asks first, naming the rollout, and Cancel leaves it running. Any console error
- * or page error fails the test that caused it. Each test saves a screenshot under the test output
+ * with the proxies' message without a reload (the live event feed), timed from the apply's return
+ * (see APPLY_TO_UI_BOUND_MS); a rollback from the Config view, confirmed in its dialog, restores
+ * the previous revision and the proxies ACK it; a viewer sees no rollback button and the API
+ * refuses the viewer's rollback anyway; revisions older than the first page of history are one
+ * "Load older revisions" away for diff and rollback; a rollout's abort asks first, naming the
+ * rollout, and Cancel leaves it running. Any console error or page error fails the test that
+ * caused it, and so does any accessibility violation axe-core finds (WCAG 2 A/AA and its best
+ * practices) on each view, the diff, an open NACK detail and the rollback dialog. The keyboard
+ * alone signs in, switches views, opens a NACK detail and opens and closes (Escape) the rollback
+ * dialog, each focused control showing a focus indicator and the focus returning to the button
+ * that opened the dialog. With real data: a Secret's self-signed certificate shows the listener
+ * using it and its days to expiry; a rollout shows its stages, an operator pauses it from the page
+ * and a viewer sees no pause, resume or abort. Each test saves a screenshot under the test output
  * directory (FERRY_TEST_OUTPUT_DIR, default test-results/dashboard).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import type {
+  CertificatesJson,
   HistoryJson,
   RolloutJson,
   RolloutStartResponseJson,
   StatusJson,
 } from '@ferry/shared/api-wire';
-import { apiCall, DashboardBrowser } from './dashboard-browser.js';
+import { selfSigned } from '@ferry/shared/testing/test-pki';
+import {
+  apiCall,
+  DashboardBrowser,
+  expectFocusVisible,
+  expectNoA11yViolations,
+  hasFocus,
+  shownAt,
+  tabTo,
+} from './dashboard-browser.js';
 import {
   eventually,
   freePort,
+  hcmFilter,
   listenerResource,
   proxyBootstrap,
   startControlPlane,
   startProxy,
   staticClusterResource,
   stopAll,
+  tempDir,
   type ControlPlane,
+  type Json,
 } from './harness.js';
 
 const ADMIN = 'dashboard-test-admin-secret';
 const NODES = ['edge-a', 'edge-b'];
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+/** A group no proxy belongs to: its listener and certificate are stored, never pushed. */
+const TLS_GROUP = 'tls-edge';
+/**
+ * How long after the control plane got the proxies' NACKs the page may show them: the event
+ * stream publishes node changes every 250 ms (coalesced) and the page renders the event at once,
+ * so this is the dashboard's own part of the path, well under the 2 s the whole path is allowed.
+ */
+const FEED_TO_PAGE_BOUND_MS = 1_000;
+/**
+ * How long after an apply returns the page may show the proxies' NACKs. The requirement is 2 s;
+ * the path takes 0.3 to 1 s on a loaded 2-core machine, most of it the proxies' own
+ * validate-and-reject time, which varies with load and is not the dashboard's. So the whole path
+ * is held to this generous bound and the dashboard's part to FEED_TO_PAGE_BOUND_MS, with the
+ * measured times printed as a test diagnostic.
+ */
+const APPLY_TO_UI_BOUND_MS = 5_000;
 
 void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   let cp: ControlPlane;
@@ -157,7 +193,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(browser.consoleErrors, []);
   });
 
-  test('an apply both proxies NACK shows NACKED with its message, without a reload', async () => {
+  test('an apply both proxies NACK shows NACKED with its message, without a reload', async (testContext) => {
     const page = await signIn(tokens.operator);
     for (const id of NODES)
       await row(page, id).and(page.locator('[data-state="SYNCED"]')).waitFor({ timeout: 10_000 });
@@ -176,19 +212,103 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       message: 'unsupported',
       force: true,
     });
+    // The clock starts when the apply returns, as for an operator running `ferryctl apply`.
+    const appliedAt = Date.now();
+    const shown = await shownAt(
+      page,
+      NODES.map((id) => `tr[data-node="${id}"][data-state="NACKED"]`),
+      APPLY_TO_UI_BOUND_MS,
+    );
     await fleetWhere(
       'both proxies NACK',
       (t) => t.last_nack !== undefined && t.last_nack.version === t.version_sent,
     );
-    // The API has the NACK now; the page must show it from the event feed alone.
-    for (const id of NODES)
-      await row(page, id).and(page.locator('[data-state="NACKED"]')).waitFor({ timeout: 2_000 });
+    // When the control plane got the later of the two NACKs (same machine, same clock).
+    const nackedAt = Math.max(
+      ...(await status()).nodes
+        .filter((n) => NODES.includes(n.node_id))
+        .map((n) => Date.parse(n.types.find((x) => x.type_url === LDS)?.last_nack?.time ?? '')),
+    );
+    testContext.diagnostic(
+      `apply → both NACKs ${nackedAt - appliedAt} ms, NACKs → page ${shown - nackedAt} ms, ` +
+        `apply → page ${shown - appliedAt} ms`,
+    );
+    // The dashboard's part, from the event feed alone (no reload, no polling).
+    assert.ok(
+      shown - nackedAt <= FEED_TO_PAGE_BOUND_MS,
+      `the page showed the NACKs ${shown - nackedAt} ms after the control plane got them`,
+    );
+    assert.ok(
+      shown - appliedAt <= APPLY_TO_UI_BOUND_MS,
+      `the page showed the NACKs ${shown - appliedAt} ms after the apply returned`,
+    );
     const lds = row(page, NODES[0] ?? '').locator('li[data-type="LDS"]');
     await lds.locator('summary').click();
     const detail = (await lds.locator('.nack-detail').textContent()) ?? '';
     assert.match(detail, /use_original_dst/);
+    await expectNoA11yViolations(page, 'Fleet with an open NACK detail');
     assert.deepEqual(navigations, [], 'the page reloaded');
     await screenshot(page, 'fleet-nacked');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('the keyboard alone signs in, switches views, opens a NACK and the rollback dialog', async () => {
+    const page = await browser.open(cp.apiUrl, 'fleet');
+    const tokenField = page.getByLabel('API token');
+    await tokenField.waitFor();
+    await expectNoA11yViolations(page, 'the sign-in page');
+    await tabTo(page, tokenField, 'the token field');
+    await expectFocusVisible(page, 'the token field');
+    await page.keyboard.type(tokens.operator);
+    await page.keyboard.press('Enter');
+    await page.locator('.feed-live').waitFor({ timeout: 10_000 });
+
+    // Enter follows a link (Space is a button's key; on a link it scrolls the page).
+    const nav = page.getByRole('navigation', { name: 'Views' });
+    const go = async (label: string, key: 'Tab' | 'Shift+Tab'): Promise<void> => {
+      const link = nav.getByRole('link', { name: label, exact: true });
+      await tabTo(page, link, `the ${label} link`, key);
+      await expectFocusVisible(page, `the ${label} link`);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { level: 1, name: label, exact: true }).waitFor();
+      assert.equal(await link.getAttribute('aria-current'), 'page', `${label} marked current`);
+      assert.equal(await page.title(), `${label} · Ferry dashboard`);
+    };
+    await go('Config', 'Tab');
+    await go('Health and load', 'Tab');
+    await go('Fleet', 'Shift+Tab');
+
+    // The NACK detail opens with Space on its summary.
+    const nack = row(page, NODES[0] ?? '').locator('li[data-type="LDS"][data-state="NACKED"]');
+    await nack.locator('summary').waitFor({ timeout: 10_000 });
+    await tabTo(page, nack.locator('summary'), 'the NACK summary');
+    await expectFocusVisible(page, 'the NACK summary');
+    await page.keyboard.press('Space');
+    await nack.locator('.nack-detail').waitFor();
+    assert.match((await nack.locator('.nack-detail').textContent()) ?? '', /use_original_dst/);
+
+    // The rollback dialog opens with Space on its button, takes the focus, and Escape closes it
+    // without rolling back, the focus back on the button that opened it.
+    const revisionBefore = (await api<HistoryJson>(ADMIN, 'GET', '/v1/history')).entries[0]
+      ?.revision;
+    await go('Config', 'Shift+Tab');
+    const rollbackButton = page.getByRole('button', { name: /^Roll back to / }).first();
+    await rollbackButton.waitFor();
+    await tabTo(page, rollbackButton, 'a rollback button');
+    await expectFocusVisible(page, 'a rollback button');
+    await page.keyboard.press('Space');
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.ok(await hasFocus(dialog, true), 'the open dialog has the focus');
+    await expectFocusVisible(page, 'the rollback dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.ok(await hasFocus(rollbackButton), 'the focus is back on the rollback button');
+    await expectFocusVisible(page, 'the rollback button after the dialog');
+    const revisionAfter = (await api<HistoryJson>(ADMIN, 'GET', '/v1/history')).entries[0]
+      ?.revision;
+    assert.equal(revisionAfter, revisionBefore, 'Escape rolled nothing back');
+    await screenshot(page, 'keyboard');
     assert.deepEqual(browser.consoleErrors, []);
   });
 
@@ -198,11 +318,14 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     const previous = history.entries.find((e) => e.message === 'the backend cluster');
     assert.ok(latest && previous, 'two revisions to roll back between');
     const page = await signIn(tokens.operator, 'config');
+    await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).waitFor();
+    await expectNoA11yViolations(page, 'Config (operator)');
     await page.getByRole('button', { name: `Roll back to ${previous.revision}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     // The dialog shows what the rollback removes: the NACKed listener.
     assert.match((await dialog.textContent()) ?? '', /original-dst/);
+    await expectNoA11yViolations(page, 'the rollback dialog');
     await screenshot(page, 'rollback-dialog');
     await dialog.getByRole('button', { name: 'Roll back', exact: true }).click();
     await page
@@ -240,6 +363,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
       await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
       await page.locator('table tbody tr').first().waitFor();
       assert.equal(await page.locator('[role="alert"]').count(), 0, `an error on ${title}`);
+      await expectNoA11yViolations(page, `${title} (viewer)`);
     }
     // Two revisions of the group compared: the listener the NACKed revision added.
     await page.getByRole('link', { name: 'Config', exact: true }).click();
@@ -252,6 +376,7 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Compare' }).click();
     const diff = page.getByRole('region', { name: 'Changes to Listener/original-dst' });
     assert.match((await diff.textContent()) ?? '', /\+ use_original_dst: true/);
+    await expectNoA11yViolations(page, 'Config with a diff');
     await screenshot(page, 'config-diff');
     assert.deepEqual(browser.consoleErrors, []);
   });
@@ -345,7 +470,145 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.equal((await rollout())?.state, 'ABORTED');
     assert.deepEqual(browser.consoleErrors, []);
   });
+
+  test('a certificate in a Secret shows where it is used and its days to expiry', async () => {
+    const cert = selfSigned(tempDir('dashboard-certs'), 'shop.test', { days: 30 });
+    await api(ADMIN, 'POST', '/v1/apply', {
+      group: TLS_GROUP,
+      resources: [
+        certificateSecret('shop-cert', cert.cert, cert.key),
+        staticClusterResource('shop', [await freePort()]),
+        tlsListener('shop-tls', await freePort(), 'shop-cert', 'shop'),
+      ],
+      message: 'the shop listener and its certificate',
+    });
+    const listed = await api<CertificatesJson>(ADMIN, 'GET', '/v1/certificates');
+    const secret = listed.secrets.find((c) => c.group === TLS_GROUP && c.name === 'shop-cert');
+    assert.ok(secret, JSON.stringify(listed));
+    const page = await signIn(tokens.viewer, 'certificates');
+    const certRow = page
+      .getByRole('table')
+      .first()
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: 'shop-cert', exact: true }) });
+    await certRow.waitFor({ timeout: 10_000 });
+    const cells = (await certRow.locator('th, td').allTextContents()).map((c) => c.trim());
+    assert.deepEqual(
+      [cells[0], cells[1], cells[2], cells[5], cells[6]],
+      [TLS_GROUP, 'shop-cert', 'shop.test', String(secret.days_left), 'Listener/shop-tls'],
+    );
+    assert.ok(secret.days_left === 29 || secret.days_left === 30, `${secret.days_left} days`);
+    await expectNoA11yViolations(page, 'Certificates with a certificate');
+    await screenshot(page, 'certificates');
+    assert.deepEqual(browser.consoleErrors, []);
+  });
+
+  test('a rollout shows its stages; an operator pauses it, a viewer sees no controls', async () => {
+    // The backend cluster moved, rolled out to one proxy first; the 10 min bake holds stage 1.
+    const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
+      group: 'default',
+      resources: [staticClusterResource('backend', [await freePort()])],
+      message: 'the backend moved',
+      rollout: { stages: [1, '100%'], bake: '10m' },
+    });
+    const name = started.rollout.name;
+    const rollout = (): Promise<RolloutJson | undefined> =>
+      api<{ rollouts: RolloutJson[] }>(ADMIN, 'GET', '/v1/rollouts').then((r) =>
+        r.rollouts.find((x) => x.name === name),
+      );
+    await eventually(
+      async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
+      'stage 1 of the rollout reached',
+      30_000,
+    );
+
+    const page = await signIn(tokens.operator, 'rollouts');
+    const rolloutRow = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name, exact: true }) });
+    await rolloutRow.waitFor({ timeout: 10_000 });
+    assert.deepEqual(await rolloutRow.locator('ol.stages li').allTextContents(), ['1', '100%']);
+    assert.equal(
+      await rolloutRow.locator('ol.stages li[aria-current="step"]').textContent(),
+      '1',
+      'stage 1 is the current one',
+    );
+    await rolloutRow.getByRole('button', { name: 'Abort' }).waitFor();
+    await expectNoA11yViolations(page, 'Rollouts with an active rollout (operator)');
+    await rolloutRow.getByRole('button', { name: 'Pause' }).click();
+    await rolloutRow.getByRole('button', { name: 'Resume' }).waitFor({ timeout: 10_000 });
+    assert.match((await rolloutRow.textContent()) ?? '', /PAUSED/);
+    assert.equal((await rollout())?.state, 'PAUSED');
+    await screenshot(page, 'rollout-operator');
+    assert.deepEqual(browser.consoleErrors, []);
+
+    const viewerPage = await signIn(tokens.viewer, 'rollouts');
+    const viewerRow = viewerPage
+      .getByRole('row')
+      .filter({ has: viewerPage.getByRole('rowheader', { name, exact: true }) });
+    await viewerRow.waitFor({ timeout: 10_000 });
+    assert.match((await viewerRow.textContent()) ?? '', /PAUSED/);
+    assert.equal(
+      await viewerPage.getByRole('button', { name: /^(Pause|Resume|Abort)$/ }).count(),
+      0,
+    );
+    await screenshot(viewerPage, 'rollout-viewer');
+    assert.deepEqual(browser.consoleErrors, []);
+
+    await api(ADMIN, 'POST', '/v1/rollouts/abort', { group: 'default' });
+    await eventually(
+      async () => ((await rollout())?.state === 'ABORTED' ? true : undefined),
+      'the rollout aborted',
+    );
+  });
 });
+
+const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.';
+
+/** A Secret holding a TLS certificate and its key (PEM). */
+function certificateSecret(name: string, cert: string, key: string): Json {
+  return {
+    '@type': `${TLS}Secret`,
+    name,
+    tls_certificate: {
+      certificate_chain: { inline_string: cert },
+      private_key: { inline_string: key },
+    },
+  };
+}
+
+/** A TLS listener whose certificate is the Secret `secret` (SDS over ADS), routing to `cluster`. */
+function tlsListener(name: string, port: number, secret: string, cluster: string): Json {
+  return listenerResource(name, port, [
+    {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': `${TLS}DownstreamTlsContext`,
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [
+              { name: secret, sds_config: { ads: {}, resource_api_version: 'V3' } },
+            ],
+          },
+        },
+      },
+      filters: [
+        hcmFilter({
+          routeConfig: {
+            name: `${name}-routes`,
+            virtual_hosts: [
+              {
+                name: 'all',
+                domains: ['*'],
+                routes: [{ match: { prefix: '/' }, route: { cluster } }],
+              },
+            ],
+          },
+        }),
+      ],
+    },
+  ]);
+}
 
 function tcpProxy(): Record<string, unknown> {
   return {

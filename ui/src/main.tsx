@@ -100,6 +100,11 @@ function Shell(props: {
   }, [props.api, hub]);
   const ctx: ViewContext = { api: props.api, who: props.who, hub, settings: props.settings };
   const current = VIEWS.find((v) => v.id === view) ?? VIEWS[0];
+  // The tab's title names the view, as a page of its own would (WCAG 2.4.2): it is what a screen
+  // reader announces first and what the browser's tab and history list show.
+  useEffect(() => {
+    document.title = `${current.label} · Ferry dashboard`;
+  }, [current.label]);
   const View = current.view;
   return (
     <div class="shell">
