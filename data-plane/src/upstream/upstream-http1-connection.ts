@@ -20,6 +20,7 @@ import { connectUpstreamTls, type UpstreamTlsTarget } from './upstream-tls.js';
 
 const HTTP1_ALPN: readonly string[] = ['http/1.1'];
 import type { Readable } from 'node:stream';
+import { formatHostPort } from '@ferry/shared';
 import {
   ChunkedDecoder,
   FIELD_VALUE_CHAR,
@@ -529,7 +530,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
     if (this.connected || this.closed) return;
     const err = new UpstreamHttp1Error(
       'UND_ERR_CONNECT_TIMEOUT',
-      `connect to ${this.settings.host}:${this.settings.port} timed out after ${this.settings.connectTimeoutMs} ms`,
+      `connect to ${formatHostPort(this.settings.host, this.settings.port)} timed out after ${this.settings.connectTimeoutMs} ms`,
     );
     this.closed = true;
     this.socket.destroy();

@@ -17,6 +17,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { formatHostPort } from '@ferry/shared';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import type {
   DispatchedRequest,
@@ -371,7 +372,7 @@ export class Http2ClientConnection {
       else headers[name] = [existing as string, value];
     }
     if (headers[HTTP2_HEADER_AUTHORITY] === undefined)
-      headers[HTTP2_HEADER_AUTHORITY] = `${this.settings.host}:${this.settings.port}`;
+      headers[HTTP2_HEADER_AUTHORITY] = formatHostPort(this.settings.host, this.settings.port);
     return headers;
   }
 
@@ -472,13 +473,15 @@ export class Http2ClientConnection {
       if (typeof socket.alpnProtocol === 'string') {
         this.lastError = new UpstreamHttp2Error(
           'UPSTREAM_PROTOCOL_ERROR',
-          `upstream ${this.settings.host}:${this.settings.port} chose ALPN ${socket.alpnProtocol}, not h2: the cluster is configured for HTTP/2`,
+          `upstream ${formatHostPort(this.settings.host, this.settings.port)} chose ALPN ${socket.alpnProtocol}, not h2: the cluster is configured for HTTP/2`,
         );
         socket.destroy();
         return;
       }
     }
-    const session = http2.connect(`${this.scheme}://${this.settings.host}`, {
+    // The socket is already connected; the URL only has to parse, so an IPv6 literal is bracketed.
+    const authority = formatHostPort(this.settings.host, this.settings.port);
+    const session = http2.connect(`${this.scheme}://${authority}`, {
       createConnection: () => this.socket,
       settings: { enablePush: false, initialWindowSize: this.settings.streamWindowBytes },
       maxHeaderListPairs: 4096,
@@ -547,7 +550,7 @@ export class Http2ClientConnection {
     this.destroy(
       new UpstreamHttp2Error(
         'UND_ERR_SOCKET',
-        `no PING reply from ${this.settings.host}:${this.settings.port} within the keepalive timeout of ${this.settings.keepalive!.timeoutMs} ms`,
+        `no PING reply from ${formatHostPort(this.settings.host, this.settings.port)} within the keepalive timeout of ${this.settings.keepalive!.timeoutMs} ms`,
       ),
     );
   }
@@ -556,7 +559,7 @@ export class Http2ClientConnection {
     if (this.connected || this.closed) return;
     this.lastError = new UpstreamHttp2Error(
       'UND_ERR_CONNECT_TIMEOUT',
-      `connect to ${this.settings.host}:${this.settings.port} timed out after ${this.settings.connectTimeoutMs} ms`,
+      `connect to ${formatHostPort(this.settings.host, this.settings.port)} timed out after ${this.settings.connectTimeoutMs} ms`,
     );
     this.destroy();
   }

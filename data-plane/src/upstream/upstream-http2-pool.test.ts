@@ -1,6 +1,7 @@
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http2Pool, type Http2PoolOptions } from './upstream-http2-pool.js';
@@ -157,6 +158,24 @@ describe('Http2Pool', () => {
     assert.deepEqual(r.headers.slice(0, 2), ['content-type', 'application/grpc']);
     assert.ok(!r.headers.includes(':status'));
     assert.deepEqual(r.trailers, ['grpc-status', '0', 'grpc-message', 'fine']);
+  });
+
+  test('an IPv6-literal upstream without a host header gets a bracketed :authority', async () => {
+    // `::1:port` is not an authority (RFC 3986 §3.2.2): an IPv6 literal goes in brackets.
+    const server = new Server();
+    server.onStream = (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end();
+    };
+    await new Promise<void>((resolve) => server.server.listen(0, '::1', resolve));
+    server.port = (server.server.address() as AddressInfo).port;
+    teardown.add(() => server.close());
+    const p = pool(server.port, { host: '::1' });
+    const r = new Recorder();
+    p.dispatch(request({ headers: ['x-test', 'a'] }), r);
+    await r.done;
+    assert.equal(r.error, undefined);
+    assert.equal(server.streams[0]?.headers[':authority'], `[::1]:${server.port}`);
   });
 
   test('max_concurrent_streams: a saturated connection opens another', async () => {

@@ -24,6 +24,7 @@
  * The pool serves the router and the filters' async client alike: their calls share the
  * connections as streams.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
 import {
   Http2ClientConnection,
@@ -173,7 +174,7 @@ export class Http2Pool
     this.failQueued(
       new UpstreamHttp2Error(
         'UND_ERR_CLOSED',
-        `the connection pool to ${this.host}:${this.port} closed`,
+        `the connection pool to ${formatHostPort(this.host, this.port)} closed`,
       ),
     );
   }

@@ -18,6 +18,7 @@
  * once (`closeIdle`), and when an idle connection closes (`onIdleTimeout`).
  */
 import { EventEmitter } from 'node:events';
+import { formatHostPort } from '@ferry/shared';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import type { HostDispatchHandler, HostDispatchOptions, HostDispatcher } from './host-dispatch.js';
 import type { UpstreamTlsTarget } from './upstream-tls.js';
@@ -96,7 +97,7 @@ export abstract class UpstreamPoolBase<C extends PoolConnection, R extends Queue
       handler.onError(
         this.error(
           this.destroyed ? 'UND_ERR_DESTROYED' : 'UND_ERR_CLOSED',
-          `the connection pool to ${this.host}:${this.port} is ${this.destroyed ? 'destroyed' : 'closed'}`,
+          `the connection pool to ${formatHostPort(this.host, this.port)} is ${this.destroyed ? 'destroyed' : 'closed'}`,
         ),
       );
       return false;
@@ -121,7 +122,7 @@ export abstract class UpstreamPoolBase<C extends PoolConnection, R extends Queue
       this.closing = true;
       const err = this.error(
         'UND_ERR_DESTROYED',
-        `the connection pool to ${this.host}:${this.port} was destroyed`,
+        `the connection pool to ${formatHostPort(this.host, this.port)} was destroyed`,
       );
       this.failQueued(err);
       for (const connection of [...this.connections.keys()]) connection.destroy(err);
