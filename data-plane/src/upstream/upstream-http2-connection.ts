@@ -85,6 +85,11 @@ export interface Http2ConnectionSettings {
   readonly connectionWindowBytes: number;
   readonly keepalive: Http2KeepaliveSettings | undefined;
   readonly maxResponseHeadersBytes: number;
+  /**
+   * The cluster's per_connection_buffer_limit_bytes: request bytes a stream queues (waiting for
+   * the peer's flow-control window or the socket) before its body is paused.
+   */
+  readonly bufferLimitBytes: number;
 }
 
 /** What a connection reports to its pool. */
@@ -117,6 +122,8 @@ export class Http2PendingStream implements DispatchedRequest {
   aborted = false;
   /** The handler got onComplete or onError. */
   finished = false;
+  /** The write callback of a body chunk that reached the buffer limit; made on first use. */
+  onBodyFlushed: (() => void) | undefined = undefined;
 
   constructor(
     readonly options: HostDispatchOptions,
@@ -200,16 +207,29 @@ function onStreamClose(this: Tagged<http2.ClientHttp2Stream>): void {
   connection.streamClosed(request, this.rstCode ?? NGHTTP2_NO_ERROR);
 }
 
-function onStreamDrain(this: Tagged<http2.ClientHttp2Stream>): void {
-  const request = this[REQUEST];
-  if (request !== undefined && !request.finished) request.body?.resume();
-}
-
+/**
+ * Envoy's upstream write watermark, per stream: a chunk that takes the stream's queued bytes to
+ * the cluster's buffer limit pauses the body (the router then stops reading the downstream)
+ * until that chunk is flushed. Below the limit the stream's own watermark is ignored.
+ */
 function onBodyData(this: Tagged<Readable>, chunk: Buffer): void {
   const request = this[REQUEST];
   const stream = request?.stream;
   if (stream === null || stream === undefined || request!.finished || stream.destroyed) return;
-  if (!stream.write(chunk)) this.pause();
+  const limit = request!.connection!.bufferLimitBytes;
+  if (stream.writableLength + chunk.length < limit) {
+    stream.write(chunk);
+    return;
+  }
+  stream.write(chunk, (request!.onBodyFlushed ??= bodyFlushed.bind(request!)));
+  this.pause();
+}
+
+/** A chunk that reached the buffer limit has been flushed: the body flows again. */
+function bodyFlushed(this: Http2PendingStream): void {
+  const stream = this.stream;
+  if (this.finished || this.body === null || stream === null) return;
+  if (stream.writableLength < this.connection!.bufferLimitBytes) this.body.resume();
 }
 
 function onBodyEnd(this: Tagged<Readable>): void {
@@ -288,6 +308,11 @@ export class Http2ClientConnection {
     this.connectTimer.arm(settings.connectTimeoutMs);
   }
 
+  /** The cluster's per_connection_buffer_limit_bytes, each stream's write watermark. */
+  get bufferLimitBytes(): number {
+    return this.settings.bufferLimitBytes;
+  }
+
   /** Streams this connection can open now. */
   get capacity(): number {
     if (!this.connected || this.draining || this.closed) return 0;
@@ -338,7 +363,6 @@ export class Http2ClientConnection {
       const readable = body as Tagged<Readable>;
       readable[REQUEST] = request;
       request.body = readable;
-      stream.on('drain', onStreamDrain);
       readable.on('data', onBodyData);
       readable.on('end', onBodyEnd);
       readable.on('error', onBodyError);
@@ -390,7 +414,6 @@ export class Http2ClientConnection {
     body.removeListener('data', onBodyData);
     body.removeListener('end', onBodyEnd);
     body.removeListener('error', onBodyError);
-    request.stream?.removeListener('drain', onStreamDrain);
   }
 
   /** A stream of this connection closed with `rstCode`: settle its request, free its slot. */

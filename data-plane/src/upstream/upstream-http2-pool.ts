@@ -34,7 +34,11 @@ import {
   type Http2ConnectionSettings,
   type Http2KeepaliveSettings,
 } from './upstream-http2-connection.js';
-import { UpstreamPoolBase, type UpstreamPoolOptions } from './upstream-pool-base.js';
+import {
+  DEFAULT_BUFFER_LIMIT_BYTES,
+  UpstreamPoolBase,
+  type UpstreamPoolOptions,
+} from './upstream-pool-base.js';
 
 export { UpstreamHttp2Error } from './upstream-http2-connection.js';
 
@@ -73,6 +77,8 @@ export class Http2Pool
       connectionWindowBytes: options.connectionWindowBytes ?? DEFAULT_CONNECTION_WINDOW,
       keepalive: options.keepalive,
       maxResponseHeadersBytes: 96 * 1024,
+      // 0 is Envoy's default too, as for listeners.
+      bufferLimitBytes: options.bufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
     };
   }
 

@@ -49,7 +49,15 @@ export interface UpstreamPoolOptions {
   readonly maxRequestsPerConnection: number;
   /** 0: connections without requests stay open. */
   readonly idleTimeoutMs: number;
+  /**
+   * The cluster's per_connection_buffer_limit_bytes (default 1 MiB; 0 too): request bytes a
+   * connection (an HTTP/2 stream) queues before the request body is paused.
+   */
+  readonly bufferLimitBytes?: number;
 }
+
+/** Envoy's default per_connection_buffer_limit_bytes. */
+export const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
 /** Past this many consumed entries the queue is compacted (once they are over half of it). */
 const QUEUE_COMPACT_AFTER = 1024;
