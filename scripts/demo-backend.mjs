@@ -2,11 +2,10 @@
 // the Host header, so you can see where the proxies sent you.
 // Usage: node scripts/demo-backend.mjs NAME HOST:PORT
 import http from 'node:http';
+import { formatHostPort, parseHostPort } from '../shared/dist/net.js';
 
 const [name = 'backend', address = '127.0.0.1:18081'] = process.argv.slice(2);
-const colon = address.lastIndexOf(':');
-const host = address.slice(0, colon) || '127.0.0.1';
-const port = Number(address.slice(colon + 1));
+const { host, port } = parseHostPort(address, 'HOST:PORT');
 
 const server = http.createServer((req, res) => {
   req.resume();
@@ -20,7 +19,9 @@ const server = http.createServer((req, res) => {
   });
 });
 server.listen(port, host, () => {
-  console.log(JSON.stringify({ msg: 'demo backend ready', name, address: `${host}:${port}` }));
+  console.log(
+    JSON.stringify({ msg: 'demo backend ready', name, address: formatHostPort(host, port) }),
+  );
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGINT', stop);

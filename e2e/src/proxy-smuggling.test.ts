@@ -3,7 +3,8 @@
  * ambiguous HTTP/1.1 requests is sent over raw TCP to a cleartext listener (ferry-proxy's own
  * HTTP/1.1 codec) and over raw TLS to a TLS listener (node:http behind codec-node). Each must get
  * its status and never reach the backend as a complete request (a refused head not even as a
- * head). Then a bounded mutation fuzz loop against both listeners: the proxy stays up, a valid
+ * head); the vectors the proxy serves must reach the backend exactly as the table says (and
+ * nothing after them). Then a bounded mutation fuzz loop against both listeners: the proxy stays up, a valid
  * request still works, and no request the proxy refused ever completes at the backend.
  */
 import { after, before, describe, test } from 'node:test';
@@ -12,8 +13,10 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import {
+  readResponseHeads,
+  responsesMismatch,
   SMUGGLING_VECTORS,
-  type SmugglingVector,
+  type ForwardedRequest,
 } from '@ferry/shared/testing/http1-smuggling-vectors';
 import { selfSigned } from '@ferry/shared/testing/test-pki';
 import {
@@ -30,23 +33,37 @@ import {
   type Proxy,
 } from './harness.js';
 
-/** The backend: records the marker (x-vector) of every head it receives and every complete request. */
+/**
+ * The backend: records the marker (x-vector) of every head it receives and every complete
+ * request, and each complete request as the smuggling table describes a forwarded one.
+ */
 interface RecordingBackend {
   port: number;
   heads: string[];
   complete: string[];
+  /** Complete requests; `absent` holds every field name the request arrived with. */
+  requests: ForwardedRequest[];
   close(): Promise<void>;
 }
 
 async function startRecordingBackend(): Promise<RecordingBackend> {
   const heads: string[] = [];
   const complete: string[] = [];
+  const requests: ForwardedRequest[] = [];
   const server = http.createServer((req, res) => {
     const marker = String(req.headers['x-vector'] ?? '');
     heads.push(marker);
-    req.resume();
+    const body: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => body.push(chunk));
     req.on('end', () => {
       complete.push(marker);
+      requests.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        authority: req.headers.host ?? '',
+        body: Buffer.concat(body).toString('latin1'),
+        absent: Object.keys(req.headers),
+      });
       res.writeHead(200, { 'x-backend': 'rec', 'content-length': '2' });
       res.end('ok');
     });
@@ -56,6 +73,7 @@ async function startRecordingBackend(): Promise<RecordingBackend> {
     port: (server.address() as net.AddressInfo).port,
     heads,
     complete,
+    requests,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -143,11 +161,6 @@ function marked(request: string, marker: string): Buffer {
   );
 }
 
-/** HTTP/1.0 requests may also be refused with 426 when the listener keeps Envoy's default accept_http_10: false. */
-function acceptedStatuses(vector: SmugglingVector): number[] {
-  return / HTTP\/1\.0\r?\n/.test(vector.request) ? [vector.status, 426] : [vector.status];
-}
-
 function tlsContext(pair: KeyPair): Json {
   return {
     name: 'envoy.transport_sockets.tls',
@@ -166,16 +179,43 @@ function tlsContext(pair: KeyPair): Json {
   };
 }
 
+/**
+ * /abs reaches the backend only through the absolute.example virtual host: an absolute-form
+ * request is routed by its target's authority, not by its Host field.
+ */
 const routeConfig = {
   name: 'local',
   virtual_hosts: [
     {
+      name: 'absolute',
+      domains: ['absolute.example'],
+      routes: [{ match: { prefix: '/' }, route: { cluster: 'rec' } }],
+    },
+    {
       name: 'all',
       domains: ['*'],
-      routes: [{ match: { prefix: '/' }, route: { cluster: 'rec' } }],
+      routes: [
+        { match: { prefix: '/abs' }, direct_response: { status: 404 } },
+        { match: { prefix: '/' }, route: { cluster: 'rec' } },
+      ],
     },
   ],
 };
+
+/** Both listeners serve HTTP/1.0, so the HTTP/1.0 vectors meet the codec, not the 426. */
+const hcm = hcmFilter({ routeConfig }, { http_protocol_options: { accept_http_10: true } });
+
+/**
+ * What the backend received in the table's terms: `absent` becomes the fields of the table's
+ * `absent` list that did arrive (none, when the proxy is right).
+ */
+function asForwarded(
+  received: ForwardedRequest,
+  expected: ForwardedRequest | undefined,
+): ForwardedRequest {
+  const arrived = new Set(received.absent);
+  return { ...received, absent: (expected?.absent ?? []).filter((name) => arrived.has(name)) };
+}
 
 const LISTENERS = [
   { name: 'cleartext (ferry-proxy HTTP/1.1 codec)', connect: plainConnect, tls: false },
@@ -204,9 +244,9 @@ describe('ferry-proxy against request smuggling', () => {
       bootstrap: staticBootstrap({
         nodeId: 'smuggling-1',
         listeners: [
-          listenerResource('plain', ports.plain, [{ filters: [hcmFilter({ routeConfig })] }]),
+          listenerResource('plain', ports.plain, [{ filters: [hcm] }]),
           listenerResource('tls', ports.tls, [
-            { transport_socket: tlsContext(pair), filters: [hcmFilter({ routeConfig })] },
+            { transport_socket: tlsContext(pair), filters: [hcm] },
           ]),
         ],
         clusters: [staticClusterResource('rec', [backend.port])],
@@ -239,10 +279,39 @@ describe('ferry-proxy against request smuggling', () => {
       if (vector.name === 'HTTP/1.0 refused (accept_http_10 false)') continue; // needs listener config
       if (listener.tls && NOT_ON_NODE_PATH.has(vector.name)) continue;
       const marker = `${listener.tls ? 'tls' : 'plain'}-${index}`;
-      test(`${listener.name}: ${vector.name} → ${acceptedStatuses(vector).join(' or ')}, never reaches the backend`, async () => {
+      if (vector.forwarded !== undefined) {
+        const forwarded = vector.forwarded;
+        test(`${listener.name}: ${vector.name} → the backend gets ${forwarded.length}, the client ${vector.responses!.map((r) => r.status).join(', ')}`, async () => {
+          const from = backend.requests.length;
+          const ex = await exchange(await listener.connect(port()), marked(vector.request, marker));
+          assert.equal(
+            responsesMismatch(vector, readResponseHeads(ex.text)),
+            undefined,
+            JSON.stringify(ex.text.slice(0, 600)),
+          );
+          // A sentinel through the same listener: the backend has seen everything sent before it.
+          const sentinel = await exchange(
+            await listener.connect(port()),
+            marked(
+              'GET /sentinel HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n',
+              `sentinel-${marker}`,
+            ),
+          );
+          assert.equal(sentinel.status, 200);
+          assert.deepEqual(
+            backend.requests
+              .slice(from, -1)
+              .map((received, i) => asForwarded(received, forwarded[i])),
+            forwarded.map((request) => ({ ...request, absent: [] })),
+          );
+        });
+        continue;
+      }
+      test(`${listener.name}: ${vector.name} → ${vector.status}, never reaches the backend`, async () => {
         const ex = await exchange(await listener.connect(port()), marked(vector.request, marker));
-        assert.ok(
-          acceptedStatuses(vector).includes(ex.status),
+        assert.equal(
+          ex.status,
+          vector.status,
           `expected ${vector.status}, got ${ex.status}: ${JSON.stringify(ex.text.slice(0, 300))}`,
         );
         assert.equal(ex.fromBackend, false);

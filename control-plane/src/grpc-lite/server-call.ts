@@ -18,6 +18,7 @@ import {
 } from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
+import { formatHostPort } from '@ferry/shared';
 import {
   decodeChunk,
   frameMessage,
@@ -187,9 +188,7 @@ export class LiteServerCall extends EventEmitter implements MessageSink {
     const socket = this.stream.session?.socket;
     const address = socket?.remoteAddress;
     if (address === undefined) return 'unknown';
-    return address.includes(':')
-      ? `[${address}]:${socket!.remotePort}`
-      : `${address}:${socket!.remotePort}`;
+    return formatHostPort(address, socket!.remotePort ?? 0);
   }
 
   getAuthContext(): LiteAuthContext {

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import { DEFAULT_CIPHERS, TLS_MIN_VERSION } from '@ferry/shared';
+import { DEFAULT_CIPHERS, TLS_MIN_VERSION, formatHostPort } from '@ferry/shared';
 
 export interface XdsTlsFiles {
   /** PEM certificate chain of the server (`--xds-tls-cert`). */
@@ -68,7 +68,10 @@ export class XdsTlsListener {
       injector.injectConnection(socket);
     });
     server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
-      this.onRefused(`${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`, error);
+      this.onRefused(
+        formatHostPort(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0),
+        error,
+      );
     });
     return new Promise<number>((resolve, reject) => {
       server.once('error', reject);

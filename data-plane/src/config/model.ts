@@ -652,6 +652,11 @@ export interface ClusterModel {
   readonly tls?: UpstreamTlsModel;
   /** auto_sni / auto_san_validation (absent = neither). */
   readonly upstreamHostName?: UpstreamHostNameModel;
+  /**
+   * per_connection_buffer_limit_bytes (default 1 MiB): the upstream write watermark. tcp_proxy
+   * stops reading the downstream past it; HTTP/1 connections and HTTP/2 streams pause the
+   * request body (and so the downstream read) past it.
+   */
   readonly perConnectionBufferLimitBytes: number;
   /** Normalised Envoy JSON of health_checks / outlier_detection (used by the health issue). */
   readonly healthChecks: readonly unknown[];

@@ -84,7 +84,8 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   type: DISCOVERY_TYPES.join(', '),
   eds_cluster_config: 'eds_config (ads) and service_name',
   connect_timeout: 'default 5s',
-  per_connection_buffer_limit_bytes: 'default 1 MiB',
+  per_connection_buffer_limit_bytes:
+    'default 1 MiB: the upstream write watermark (tcp_proxy splice; HTTP/1 connections and HTTP/2 streams pause the request body past it)',
   lb_policy: LB_POLICIES.join(', '),
   load_assignment: 'endpoints of STATIC / STRICT_DNS / LOGICAL_DNS clusters',
   health_checks: 'HTTP, TCP and gRPC active health checks (run once per proxy, in the primary)',

@@ -182,7 +182,10 @@ export class OutlierDetector {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Records the outcome of one upstream attempt to `key` (the forwarder calls it). */
+  /**
+   * Records the outcome of one upstream attempt to `key`. The primary's OutlierManager calls it
+   * with the outcomes the workers' ClusterRuntime.reportOutcome batched up.
+   */
   report(key: string, outcome: UpstreamOutcome): void {
     let monitor = this.#hosts.get(key);
     if (monitor === undefined) {

@@ -73,6 +73,15 @@ export interface CompiledHcm {
   readonly bufferLimitBytes: number;
   /** Counters of the request hardening (labels listener, stat_prefix). */
   readonly guardStats: RequestGuardStats;
+  /**
+   * downstream_flow_control_paused_reading_total / _resumed_reading_total (labels listener,
+   * stat_prefix): a stream's filters stopped and restarted reading the client (the router while
+   * the upstream connection holds the cluster's buffer limit of request bytes).
+   */
+  readonly downstreamFlowControl: {
+    readonly pausedReading: CounterHandle;
+    readonly resumedReading: CounterHandle;
+  };
 }
 
 /** Envoy's HCM and codec counters for requests refused or changed before routing. */
@@ -236,6 +245,8 @@ export class ActiveStream
   implements StreamDecoder, FilterManagerOwner, StreamInfo, HttpStreamLogSource
 {
   readonly #chain: CompiledHcm;
+  /** Whether the filters have reading from the client disabled (for the flow-control counters). */
+  #readDisabled = false;
   readonly #scope: RequestScope;
   readonly #encoder: ResponseEncoder;
   readonly #filters: FilterManager;
@@ -405,6 +416,11 @@ export class ActiveStream
   }
 
   readDisable(disabled: boolean): void {
+    if (disabled !== this.#readDisabled) {
+      this.#readDisabled = disabled;
+      const counters = this.#chain.downstreamFlowControl;
+      (disabled ? counters.pausedReading : counters.resumedReading).inc();
+    }
     this.#encoder.readDisable(disabled);
   }
 

@@ -242,6 +242,16 @@ export class ProxyRuntime {
           downstreamRqActive: this.#stats.gauge('downstream_rq_active', listenerLabels),
           bufferLimitBytes: listener.perConnectionBufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
           guardStats: this.#guardStats(labels),
+          downstreamFlowControl: {
+            pausedReading: this.#stats.counter(
+              'downstream_flow_control_paused_reading_total',
+              labels,
+            ),
+            resumedReading: this.#stats.counter(
+              'downstream_flow_control_resumed_reading_total',
+              labels,
+            ),
+          },
           ...(tracer !== undefined ? { tracer } : {}),
         };
       });

@@ -20,6 +20,10 @@ const HELP: Record<string, string> = {
     'Request headers dropped for an underscore in their name, by listener, stat_prefix and codec.',
   downstream_rq_too_many_premature_resets:
     'HTTP/2 connections closed for resetting too many streams prematurely (rapid reset), by listener and stat_prefix.',
+  downstream_flow_control_paused_reading_total:
+    "Times a stream stopped reading its request from the client: the router while the upstream connection holds the cluster's per_connection_buffer_limit_bytes of request bytes, or a filter holding the body; by listener and stat_prefix.",
+  downstream_flow_control_resumed_reading_total:
+    'Times a stream resumed reading its request from the client after such a pause, by listener and stat_prefix.',
   downstream_cx_total: 'Downstream connections accepted, by listener.',
   upstream_rq_total: 'Upstream requests sent on a connection, one per attempt, by cluster.',
   upstream_rq_time:

@@ -1,5 +1,5 @@
 /**
- * Merges the workers' stats snapshots (http/stats.ts StatsSnapshot) in the primary. Counters and
+ * Merges the workers' stats snapshots (stats.ts StatsSnapshot) in the primary. Counters and
  * histograms are sums over workers; so are gauges (e.g. active connections: each worker counts
  * its own). A worker that exits has its counters and histograms folded into a retired total, so
  * a restart never makes a counter go backwards (Prometheus would read that as a reset); its

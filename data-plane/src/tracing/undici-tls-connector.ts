@@ -5,6 +5,7 @@
  * undici on first use).
  */
 import type { TLSSocket } from 'node:tls';
+import { formatHostPort } from '@ferry/shared';
 import type { buildConnector } from 'undici';
 import { connectUpstreamTls, type UpstreamTlsTarget } from '../upstream/upstream-tls.js';
 
@@ -38,7 +39,7 @@ export function tlsConnector(
     socket.on('error', onError);
     const timer = setTimeout(() => {
       const err = new ConnectTimeoutError(
-        `connect to ${options.hostname}:${options.port} timed out after ${connectTimeoutMs} ms`,
+        `connect to ${formatHostPort(options.hostname, Number(options.port))} timed out after ${connectTimeoutMs} ms`,
       );
       socket.destroy();
       finish(err, null);

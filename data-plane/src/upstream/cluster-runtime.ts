@@ -175,8 +175,9 @@ export class ClusterRuntime {
   }
 
   /**
-   * The forwarder reports how each upstream attempt to `host` ended (response status, or a
-   * connect failure / timeout / reset), for outlier detection.
+   * How one upstream attempt to `host` ended (response status, or a connect failure / timeout /
+   * reset), for outlier detection and locality load stats. Called by the router filter and its
+   * UpstreamRequest, the async client and the tcp_proxy session.
    */
   reportOutcome(host: HostState, outcome: UpstreamOutcome): void {
     if (this.#reportsOutcomes) workerOutliers.outcomes?.record(this.name, host.key, outcome);

@@ -20,6 +20,7 @@ import { connectUpstreamTls, type UpstreamTlsTarget } from './upstream-tls.js';
 
 const HTTP1_ALPN: readonly string[] = ['http/1.1'];
 import type { Readable } from 'node:stream';
+import { formatHostPort } from '@ferry/shared';
 import {
   ChunkedDecoder,
   FIELD_VALUE_CHAR,
@@ -71,6 +72,11 @@ export interface ConnectionSettings {
   readonly tls: UpstreamTlsTarget | undefined;
   readonly connectTimeoutMs: number;
   readonly maxResponseHeadersBytes: number;
+  /**
+   * The cluster's per_connection_buffer_limit_bytes: the connection's write watermark. Once this
+   * many request bytes wait in the socket, the request body is paused until they are flushed.
+   */
+  readonly bufferLimitBytes: number;
 }
 
 /** What a connection reports to its pool. */
@@ -114,7 +120,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
   private readonly onBodyDataBound = this.onBodyData.bind(this);
   private readonly onBodyEndBound = this.onBodyEnd.bind(this);
   private readonly onBodyErrorBound = this.onBodyError.bind(this);
-  private readonly onDrainBound = this.onDrain.bind(this);
+  private readonly onFlushedBound = this.onFlushed.bind(this);
   connected = false;
   closed = false;
   /** Requests this connection has carried (max_requests_per_connection). */
@@ -246,26 +252,35 @@ export class Http1ClientConnection implements ChunkedBodySink {
 
   // ---- request body --------------------------------------------------------------------------
 
+  /**
+   * Envoy's upstream write watermark: a chunk that takes the socket's queued bytes to the
+   * cluster's buffer limit pauses the body (the router then stops reading the downstream) until
+   * that chunk is flushed. Below the limit the socket's own watermark is ignored.
+   */
   private onBodyData(chunk: Buffer): void {
     if (this.responseDone) return;
     const socket = this.socket;
-    let writable: boolean;
+    const full = socket.writableLength + chunk.length >= this.settings.bufferLimitBytes;
+    const onFlushed = full ? this.onFlushedBound : undefined;
     if (this.chunkedRequest) {
       if (chunk.length === 0) return;
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
-      writable = socket.write(CRLF, 'latin1');
+      socket.write(CRLF, 'latin1', onFlushed);
       socket.uncork();
-    } else writable = socket.write(chunk);
-    if (!writable) {
-      this.body?.pause();
-      socket.once('drain', this.onDrainBound);
-    }
+    } else socket.write(chunk, onFlushed);
+    if (full) this.body?.pause();
   }
 
-  private onDrain(): void {
-    if (this.body !== null && !this.responseDone) this.body.resume();
+  /**
+   * A chunk that reached the buffer limit has been flushed: the body flows again, unless a later
+   * request's bytes fill the socket (a previous request's chunk; that request's own flush
+   * resumes it).
+   */
+  private onFlushed(): void {
+    if (this.body === null || this.responseDone) return;
+    if (this.socket.writableLength < this.settings.bufferLimitBytes) this.body.resume();
   }
 
   private onBodyEnd(): void {
@@ -286,7 +301,6 @@ export class Http1ClientConnection implements ChunkedBodySink {
     body.removeListener('data', this.onBodyDataBound);
     body.removeListener('end', this.onBodyEndBound);
     body.removeListener('error', this.onBodyErrorBound);
-    this.socket.removeListener('drain', this.onDrainBound);
   }
 
   // ---- response ------------------------------------------------------------------------------
@@ -529,7 +543,7 @@ export class Http1ClientConnection implements ChunkedBodySink {
     if (this.connected || this.closed) return;
     const err = new UpstreamHttp1Error(
       'UND_ERR_CONNECT_TIMEOUT',
-      `connect to ${this.settings.host}:${this.settings.port} timed out after ${this.settings.connectTimeoutMs} ms`,
+      `connect to ${formatHostPort(this.settings.host, this.settings.port)} timed out after ${this.settings.connectTimeoutMs} ms`,
     );
     this.closed = true;
     this.socket.destroy();

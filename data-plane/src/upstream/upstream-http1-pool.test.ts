@@ -15,7 +15,9 @@ import {
   closeServer,
   listenOnLoopback,
   silentServer,
+  writeUntilBackedUp,
 } from './upstream-pool-fixtures.js';
+import type { PendingRequest } from './upstream-http1-connection.js';
 
 /** A request as the raw server read it, with the socket to answer on. */
 interface ReceivedRequest {
@@ -418,6 +420,65 @@ test('onData false pauses reading until resume()', async () => {
   await recorder.done;
   assert.equal(recorder.body, 'abcdef');
 });
+
+// Envoy's per_connection_buffer_limit_bytes of the cluster as the upstream write watermark.
+// Limits on either side of Node's own 16 KiB socket watermark, which must not decide it.
+for (const limit of [8 * 1024, 64 * 1024]) {
+  test(`a ${limit / 1024} KiB buffer limit: the request body pauses (the downstream read with it) once the connection queues that much, and resumes when it flushes`, async () => {
+    // A slow upstream: reads nothing until told to, then answers once the chunked body ended.
+    const accepted: net.Socket[] = [];
+    let received = '';
+    const server = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      socket.pause();
+      socket.on('data', (data: Buffer) => {
+        received = (received + data.toString('latin1')).slice(-16);
+        if (received.endsWith('\r\n0\r\n\r\n'))
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
+      });
+    });
+    const port = await listenOnLoopback(server);
+    teardown.add(() => closeServer(server, accepted));
+    const target = new Http1Pool({
+      host: '127.0.0.1',
+      port,
+      connectTimeoutMs: 2000,
+      maxConnections: 1,
+      maxRequestsPerConnection: 0,
+      idleTimeoutMs: 0,
+      bufferLimitBytes: limit,
+    });
+    teardown.add(() => target.destroy());
+    const body = new PassThrough();
+    const recorder = new Recorder();
+    target.dispatch({ path: '/upload', method: 'POST', headers: ['host', 'a'], body }, recorder);
+    await eventually(() => recorder.connected, 'the request on a connection');
+    const connection = (recorder.request as PendingRequest).connection!.socket;
+
+    // The bytes queued on the connection each time it pauses the body.
+    const queuedAtPause: number[] = [];
+    body.on('pause', () => queuedAtPause.push(connection.writableLength));
+    const chunk = Buffer.alloc(4096, 'x');
+    await writeUntilBackedUp(body, chunk);
+    // Each pause comes from the chunk that took the queued bytes to the limit: at least the
+    // limit is queued, and no more than that chunk (with its chunked framing) past it.
+    assert.ok(queuedAtPause.length > 0);
+    for (const queued of queuedAtPause) {
+      assert.ok(queued >= limit, `${queued} bytes queued, the limit is ${limit}`);
+      assert.ok(queued < limit + chunk.length + 16, `${queued} bytes queued past ${limit}`);
+    }
+
+    let drained = false;
+    body.once('drain', () => (drained = true));
+    for (const socket of accepted) socket.resume();
+    await eventually(() => drained, 'the body flowing again once the upstream reads');
+    body.end();
+    await recorder.done;
+    assert.equal(recorder.error, undefined);
+    assert.equal(recorder.status, 200);
+  });
+}
 
 test('body chunks handed on and bytes held while paused stay intact while other connections read', async () => {
   // Cleartext connections read into one shared buffer: what outlives a read must be a copy.

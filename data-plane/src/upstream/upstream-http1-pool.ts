@@ -24,7 +24,11 @@ import {
 } from './upstream-http1-connection.js';
 import { UpstreamHttp1Error } from './upstream-http1-types.js';
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
-import { UpstreamPoolBase, type UpstreamPoolOptions } from './upstream-pool-base.js';
+import {
+  DEFAULT_BUFFER_LIMIT_BYTES,
+  UpstreamPoolBase,
+  type UpstreamPoolOptions,
+} from './upstream-pool-base.js';
 
 export interface Http1PoolOptions extends UpstreamPoolOptions {
   /** Largest accepted response head (status line + fields) and trailer section. */
@@ -50,6 +54,8 @@ export class Http1Pool
       connectTimeoutMs: options.connectTimeoutMs,
       maxResponseHeadersBytes:
         options.maxResponseHeadersBytes ?? DEFAULT_MAX_RESPONSE_HEADERS_BYTES,
+      // 0 is Envoy's default too, as for listeners.
+      bufferLimitBytes: options.bufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
     };
   }
 

@@ -17,6 +17,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { formatHostPort } from '@ferry/shared';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import type {
   DispatchedRequest,
@@ -84,6 +85,11 @@ export interface Http2ConnectionSettings {
   readonly connectionWindowBytes: number;
   readonly keepalive: Http2KeepaliveSettings | undefined;
   readonly maxResponseHeadersBytes: number;
+  /**
+   * The cluster's per_connection_buffer_limit_bytes: request bytes a stream queues (waiting for
+   * the peer's flow-control window or the socket) before its body is paused.
+   */
+  readonly bufferLimitBytes: number;
 }
 
 /** What a connection reports to its pool. */
@@ -116,6 +122,8 @@ export class Http2PendingStream implements DispatchedRequest {
   aborted = false;
   /** The handler got onComplete or onError. */
   finished = false;
+  /** The write callback of a body chunk that reached the buffer limit; made on first use. */
+  onBodyFlushed: (() => void) | undefined = undefined;
 
   constructor(
     readonly options: HostDispatchOptions,
@@ -199,16 +207,29 @@ function onStreamClose(this: Tagged<http2.ClientHttp2Stream>): void {
   connection.streamClosed(request, this.rstCode ?? NGHTTP2_NO_ERROR);
 }
 
-function onStreamDrain(this: Tagged<http2.ClientHttp2Stream>): void {
-  const request = this[REQUEST];
-  if (request !== undefined && !request.finished) request.body?.resume();
-}
-
+/**
+ * Envoy's upstream write watermark, per stream: a chunk that takes the stream's queued bytes to
+ * the cluster's buffer limit pauses the body (the router then stops reading the downstream)
+ * until that chunk is flushed. Below the limit the stream's own watermark is ignored.
+ */
 function onBodyData(this: Tagged<Readable>, chunk: Buffer): void {
   const request = this[REQUEST];
   const stream = request?.stream;
   if (stream === null || stream === undefined || request!.finished || stream.destroyed) return;
-  if (!stream.write(chunk)) this.pause();
+  const limit = request!.connection!.bufferLimitBytes;
+  if (stream.writableLength + chunk.length < limit) {
+    stream.write(chunk);
+    return;
+  }
+  stream.write(chunk, (request!.onBodyFlushed ??= bodyFlushed.bind(request!)));
+  this.pause();
+}
+
+/** A chunk that reached the buffer limit has been flushed: the body flows again. */
+function bodyFlushed(this: Http2PendingStream): void {
+  const stream = this.stream;
+  if (this.finished || this.body === null || stream === null) return;
+  if (stream.writableLength < this.connection!.bufferLimitBytes) this.body.resume();
 }
 
 function onBodyEnd(this: Tagged<Readable>): void {
@@ -287,6 +308,11 @@ export class Http2ClientConnection {
     this.connectTimer.arm(settings.connectTimeoutMs);
   }
 
+  /** The cluster's per_connection_buffer_limit_bytes, each stream's write watermark. */
+  get bufferLimitBytes(): number {
+    return this.settings.bufferLimitBytes;
+  }
+
   /** Streams this connection can open now. */
   get capacity(): number {
     if (!this.connected || this.draining || this.closed) return 0;
@@ -337,7 +363,6 @@ export class Http2ClientConnection {
       const readable = body as Tagged<Readable>;
       readable[REQUEST] = request;
       request.body = readable;
-      stream.on('drain', onStreamDrain);
       readable.on('data', onBodyData);
       readable.on('end', onBodyEnd);
       readable.on('error', onBodyError);
@@ -371,7 +396,7 @@ export class Http2ClientConnection {
       else headers[name] = [existing as string, value];
     }
     if (headers[HTTP2_HEADER_AUTHORITY] === undefined)
-      headers[HTTP2_HEADER_AUTHORITY] = `${this.settings.host}:${this.settings.port}`;
+      headers[HTTP2_HEADER_AUTHORITY] = formatHostPort(this.settings.host, this.settings.port);
     return headers;
   }
 
@@ -389,7 +414,6 @@ export class Http2ClientConnection {
     body.removeListener('data', onBodyData);
     body.removeListener('end', onBodyEnd);
     body.removeListener('error', onBodyError);
-    request.stream?.removeListener('drain', onStreamDrain);
   }
 
   /** A stream of this connection closed with `rstCode`: settle its request, free its slot. */
@@ -472,13 +496,15 @@ export class Http2ClientConnection {
       if (typeof socket.alpnProtocol === 'string') {
         this.lastError = new UpstreamHttp2Error(
           'UPSTREAM_PROTOCOL_ERROR',
-          `upstream ${this.settings.host}:${this.settings.port} chose ALPN ${socket.alpnProtocol}, not h2: the cluster is configured for HTTP/2`,
+          `upstream ${formatHostPort(this.settings.host, this.settings.port)} chose ALPN ${socket.alpnProtocol}, not h2: the cluster is configured for HTTP/2`,
         );
         socket.destroy();
         return;
       }
     }
-    const session = http2.connect(`${this.scheme}://${this.settings.host}`, {
+    // The socket is already connected; the URL only has to parse, so an IPv6 literal is bracketed.
+    const authority = formatHostPort(this.settings.host, this.settings.port);
+    const session = http2.connect(`${this.scheme}://${authority}`, {
       createConnection: () => this.socket,
       settings: { enablePush: false, initialWindowSize: this.settings.streamWindowBytes },
       maxHeaderListPairs: 4096,
@@ -547,7 +573,7 @@ export class Http2ClientConnection {
     this.destroy(
       new UpstreamHttp2Error(
         'UND_ERR_SOCKET',
-        `no PING reply from ${this.settings.host}:${this.settings.port} within the keepalive timeout of ${this.settings.keepalive!.timeoutMs} ms`,
+        `no PING reply from ${formatHostPort(this.settings.host, this.settings.port)} within the keepalive timeout of ${this.settings.keepalive!.timeoutMs} ms`,
       ),
     );
   }
@@ -556,7 +582,7 @@ export class Http2ClientConnection {
     if (this.connected || this.closed) return;
     this.lastError = new UpstreamHttp2Error(
       'UND_ERR_CONNECT_TIMEOUT',
-      `connect to ${this.settings.host}:${this.settings.port} timed out after ${this.settings.connectTimeoutMs} ms`,
+      `connect to ${formatHostPort(this.settings.host, this.settings.port)} timed out after ${this.settings.connectTimeoutMs} ms`,
     );
     this.destroy();
   }

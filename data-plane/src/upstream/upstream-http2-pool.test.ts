@@ -1,6 +1,7 @@
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { Http2Pool, type Http2PoolOptions } from './upstream-http2-pool.js';
@@ -15,7 +16,9 @@ import {
   closeServer,
   listenOnLoopback,
   silentServer,
+  writeUntilBackedUp,
 } from './upstream-pool-fixtures.js';
+import type { Http2PendingStream } from './upstream-http2-connection.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -158,6 +161,69 @@ describe('Http2Pool', () => {
     assert.ok(!r.headers.includes(':status'));
     assert.deepEqual(r.trailers, ['grpc-status', '0', 'grpc-message', 'fine']);
   });
+
+  test('an IPv6-literal upstream without a host header gets a bracketed :authority', async () => {
+    // `::1:port` is not an authority (RFC 3986 §3.2.2): an IPv6 literal goes in brackets.
+    const server = new Server();
+    server.onStream = (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end();
+    };
+    await new Promise<void>((resolve) => server.server.listen(0, '::1', resolve));
+    server.port = (server.server.address() as AddressInfo).port;
+    teardown.add(() => server.close());
+    const p = pool(server.port, { host: '::1' });
+    const r = new Recorder();
+    p.dispatch(request({ headers: ['x-test', 'a'] }), r);
+    await r.done;
+    assert.equal(r.error, undefined);
+    assert.equal(server.streams[0]?.headers[':authority'], `[::1]:${server.port}`);
+  });
+
+  // Envoy's per_connection_buffer_limit_bytes of the cluster as each stream's write watermark.
+  // Limits on either side of Node's own 16 KiB stream watermark, which must not decide it.
+  for (const limit of [8 * 1024, 64 * 1024]) {
+    test(`a ${limit / 1024} KiB buffer limit: the request body pauses (the downstream read with it) once the stream queues that much, and resumes when it flushes`, async () => {
+      // A slow upstream: reads nothing (so grants no window) until told to.
+      const server = await new Server().listen();
+      server.onStream = (stream) => {
+        stream.pause();
+        stream.on('data', () => undefined);
+        stream.on('end', () => {
+          stream.respond({ ':status': 200 });
+          stream.end();
+        });
+      };
+      const p = pool(server.port, { bufferLimitBytes: limit });
+      const body = new PassThrough();
+      const r = new Recorder();
+      p.dispatch(request({ method: 'POST', body }), r);
+      await eventually(() => r.connected, 'the request on a connection');
+      const stream = (r.request as Http2PendingStream).stream!;
+
+      // The bytes queued on the stream each time it pauses the body.
+      const queuedAtPause: number[] = [];
+      body.on('pause', () => queuedAtPause.push(stream.writableLength));
+      const chunk = Buffer.alloc(4096, 'x');
+      await writeUntilBackedUp(body, chunk);
+      // Each pause comes from the chunk that took the queued bytes to the limit: at least the
+      // limit is queued, and no more than that chunk past it.
+      assert.ok(queuedAtPause.length > 0);
+      for (const queued of queuedAtPause) {
+        assert.ok(queued >= limit, `${queued} bytes queued, the limit is ${limit}`);
+        assert.ok(queued < limit + chunk.length, `${queued} bytes queued past ${limit}`);
+      }
+
+      let drained = false;
+      body.once('drain', () => (drained = true));
+      for (const { stream: serverStream } of server.streams) serverStream.resume();
+      await eventually(() => drained, 'the body flowing again once the upstream reads');
+      body.end();
+      await r.done;
+      assert.equal(r.error, undefined);
+      assert.equal(r.status, 200);
+    });
+  }
 
   test('max_concurrent_streams: a saturated connection opens another', async () => {
     const server = await new Server().listen();

@@ -24,6 +24,7 @@
  * The pool serves the router and the filters' async client alike: their calls share the
  * connections as streams.
  */
+import { formatHostPort } from '@ferry/shared';
 import type { HostDispatchHandler, HostDispatchOptions } from './host-dispatch.js';
 import {
   Http2ClientConnection,
@@ -33,7 +34,11 @@ import {
   type Http2ConnectionSettings,
   type Http2KeepaliveSettings,
 } from './upstream-http2-connection.js';
-import { UpstreamPoolBase, type UpstreamPoolOptions } from './upstream-pool-base.js';
+import {
+  DEFAULT_BUFFER_LIMIT_BYTES,
+  UpstreamPoolBase,
+  type UpstreamPoolOptions,
+} from './upstream-pool-base.js';
 
 export { UpstreamHttp2Error } from './upstream-http2-connection.js';
 
@@ -72,6 +77,8 @@ export class Http2Pool
       connectionWindowBytes: options.connectionWindowBytes ?? DEFAULT_CONNECTION_WINDOW,
       keepalive: options.keepalive,
       maxResponseHeadersBytes: 96 * 1024,
+      // 0 is Envoy's default too, as for listeners.
+      bufferLimitBytes: options.bufferLimitBytes || DEFAULT_BUFFER_LIMIT_BYTES,
     };
   }
 
@@ -173,7 +180,7 @@ export class Http2Pool
     this.failQueued(
       new UpstreamHttp2Error(
         'UND_ERR_CLOSED',
-        `the connection pool to ${this.host}:${this.port} closed`,
+        `the connection pool to ${formatHostPort(this.host, this.port)} closed`,
       ),
     );
   }

@@ -18,6 +18,7 @@
  * once (`closeIdle`), and when an idle connection closes (`onIdleTimeout`).
  */
 import { EventEmitter } from 'node:events';
+import { formatHostPort } from '@ferry/shared';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
 import type { HostDispatchHandler, HostDispatchOptions, HostDispatcher } from './host-dispatch.js';
 import type { UpstreamTlsTarget } from './upstream-tls.js';
@@ -48,7 +49,15 @@ export interface UpstreamPoolOptions {
   readonly maxRequestsPerConnection: number;
   /** 0: connections without requests stay open. */
   readonly idleTimeoutMs: number;
+  /**
+   * The cluster's per_connection_buffer_limit_bytes (default 1 MiB; 0 too): request bytes a
+   * connection (an HTTP/2 stream) queues before the request body is paused.
+   */
+  readonly bufferLimitBytes?: number;
 }
+
+/** Envoy's default per_connection_buffer_limit_bytes. */
+export const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
 /** Past this many consumed entries the queue is compacted (once they are over half of it). */
 const QUEUE_COMPACT_AFTER = 1024;
@@ -96,7 +105,7 @@ export abstract class UpstreamPoolBase<C extends PoolConnection, R extends Queue
       handler.onError(
         this.error(
           this.destroyed ? 'UND_ERR_DESTROYED' : 'UND_ERR_CLOSED',
-          `the connection pool to ${this.host}:${this.port} is ${this.destroyed ? 'destroyed' : 'closed'}`,
+          `the connection pool to ${formatHostPort(this.host, this.port)} is ${this.destroyed ? 'destroyed' : 'closed'}`,
         ),
       );
       return false;
@@ -121,7 +130,7 @@ export abstract class UpstreamPoolBase<C extends PoolConnection, R extends Queue
       this.closing = true;
       const err = this.error(
         'UND_ERR_DESTROYED',
-        `the connection pool to ${this.host}:${this.port} was destroyed`,
+        `the connection pool to ${formatHostPort(this.host, this.port)} was destroyed`,
       );
       this.failQueued(err);
       for (const connection of [...this.connections.keys()]) connection.destroy(err);

@@ -4,11 +4,14 @@
  * listeners. Test-only.
  */
 import * as net from 'node:net';
-import type { HostDispatchHandler } from './host-dispatch.js';
+import type { Writable } from 'node:stream';
+import type { DispatchedRequest, HostDispatchHandler } from './host-dispatch.js';
 
 /** Records what the pool reports for one request; `done` settles on onComplete or onError. */
 export class Recorder implements HostDispatchHandler {
   connected = false;
+  /** The request as the pool put it on a connection (onConnect). */
+  request: DispatchedRequest | undefined;
   status = 0;
   headers: string[] = [];
   body = '';
@@ -20,8 +23,9 @@ export class Recorder implements HostDispatchHandler {
   private settle: (() => void) | undefined;
   readonly done = new Promise<void>((resolve) => (this.settle = resolve));
 
-  onConnect(): void {
+  onConnect(request: DispatchedRequest): void {
     this.connected = true;
+    this.request = request;
   }
   onHeaders(statusCode: number, rawHeaders: (string | Buffer)[], resume: () => void): boolean {
     this.status = statusCode;
@@ -85,4 +89,23 @@ export async function silentServer(teardown: Teardown): Promise<number> {
   const port = await listenOnLoopback(server);
   teardown.add(() => closeServer(server, accepted));
   return port;
+}
+
+/**
+ * Writes `chunk` into `body` as the router writes a request body into its sink, until write()
+ * returns false: where the router stops reading the downstream (readDisable). Yields between
+ * writes so the connection can flush; resolves with the bytes written, fails past `maxBytes`.
+ */
+export async function writeUntilBackedUp(
+  body: Writable,
+  chunk: Buffer,
+  maxBytes = 64 * 1024 * 1024,
+): Promise<number> {
+  let written = 0;
+  for (;;) {
+    written += chunk.length;
+    if (!body.write(chunk)) return written;
+    if (written > maxBytes) throw new Error(`the body never backed up in ${maxBytes} bytes`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }

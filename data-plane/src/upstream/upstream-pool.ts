@@ -43,6 +43,7 @@ export function poolSettingsKey(cluster: ClusterModel): string {
     cluster.upstreamHttp2 ?? null,
     cluster.tls ?? null,
     cluster.upstreamHostName ?? null,
+    cluster.perConnectionBufferLimitBytes,
   ]);
 }
 
@@ -72,6 +73,7 @@ export function createHostDispatcher(
         maxConnections: cluster.circuitBreakers.maxConnections,
         maxRequestsPerConnection: cluster.maxRequestsPerConnection,
         idleTimeoutMs: idleMs,
+        bufferLimitBytes: cluster.perConnectionBufferLimitBytes,
         // Forwarding only: the proxy passes sizes through, the backend's framing is authoritative.
         maxResponseHeadersBytes: 96 * 1024,
       });
@@ -101,6 +103,7 @@ function createHttp2Dispatcher(
     maxConnections: cluster.circuitBreakers.maxConnections,
     maxRequestsPerConnection: cluster.maxRequestsPerConnection,
     idleTimeoutMs: idleMs,
+    bufferLimitBytes: cluster.perConnectionBufferLimitBytes,
     maxConcurrentStreams: http2.maxConcurrentStreams,
     streamWindowBytes: http2.initialStreamWindowSize,
     connectionWindowBytes: http2.initialConnectionWindowSize,

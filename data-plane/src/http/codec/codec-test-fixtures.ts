@@ -13,6 +13,7 @@ import type {
 } from './codec.js';
 import { HeaderMap, ResponseHeaderMap, type RequestHeaderMap } from '../header-map.js';
 import { serveHttp1, type Http1ServerConnection } from './codec-http1.js';
+import type { ForwardedRequest } from '@ferry/shared/testing/http1-smuggling-vectors';
 
 export const DEFAULT_SETTINGS: CodecSettings = {
   maxRequestHeadersBytes: 60 * 1024,
@@ -80,6 +81,22 @@ export function answerSummary(stream: RecordedStream): void {
   headers.append('content-length', String(body.length));
   stream.encoder.encodeHeaders(headers, false);
   stream.encoder.encodeData(body, true);
+}
+
+/** What a stream received, in the shape of the smuggling table's `forwarded` entries. */
+export function forwardedRequest(stream: RecordedStream): ForwardedRequest {
+  return {
+    method: stream.head.method,
+    path: stream.head.path,
+    authority: stream.head.authority,
+    body: stream.bodyText,
+  };
+}
+
+/** A table entry without its `absent` list, to compare with forwardedRequest(). */
+export function withoutAbsent(request: ForwardedRequest): ForwardedRequest {
+  const { method, path, authority, body } = request;
+  return { method, path, authority, body };
 }
 
 export interface CodecServer {
