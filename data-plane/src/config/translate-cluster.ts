@@ -100,7 +100,7 @@ const CLUSTER_SPEC = messageSpec('envoy.config.cluster.v3.Cluster', {
   ring_hash_lb_config: 'minimum_ring_size (1024), maximum_ring_size (8M)',
   maglev_lb_config: 'table_size (65537, prime)',
   lrs_server:
-    'self or ads only: load reports go to the control plane over LRS (one locality per cluster)',
+    'self or ads only: load reports go to the control plane over LRS (one locality per cluster); with `outlier_detection`, ejected endpoints go too, as the endpoint load metrics `ferry.outlier_ejections` and `ferry.outlier_ejected` (Envoy sends neither)',
   least_request_lb_config: 'choice_count (2)',
   round_robin_lb_config: 'no fields supported',
   common_lb_config: 'healthy_panic_threshold only',
