@@ -435,11 +435,18 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(browser.consoleErrors, []);
   });
 
-  test('aborting a rollout asks first, naming it; Cancel keeps it, Abort rolls it back', async () => {
-    // A long bake holds the rollout at its first stage (one proxy runs the change).
+  /**
+   * Starts a rollout of the default group moving cluster `cluster` to a new port, and waits until
+   * its first stage has updated one proxy; the hour-long bake holds it there.
+   */
+  async function rolloutAtStage1(
+    cluster: string,
+    message: string,
+  ): Promise<{ name: string; rollout: () => Promise<RolloutJson | undefined> }> {
     const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
-      resources: [staticClusterResource('canary', [await freePort()])],
-      message: 'canary cluster',
+      group: 'default',
+      resources: [staticClusterResource(cluster, [await freePort()])],
+      message,
       rollout: { stages: [1, '100%'], bake: '1h' },
     });
     const name = started.rollout.name;
@@ -450,7 +457,13 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
     await eventually(
       async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
       'the first stage to update one proxy',
+      30_000,
     );
+    return { name, rollout };
+  }
+
+  test('aborting a rollout asks first, naming it; Cancel keeps it, Abort rolls it back', async () => {
+    const { name, rollout } = await rolloutAtStage1('canary', 'canary cluster');
     const page = await signIn(tokens.operator, 'rollouts');
     const row = page.getByRole('row').filter({ hasText: name });
     await row.getByRole('button', { name: 'Abort' }).click();
@@ -504,23 +517,8 @@ void describe('dashboard in headless Chromium', { timeout: 180_000 }, () => {
   });
 
   test('a rollout shows its stages; an operator pauses it, a viewer sees no controls', async () => {
-    // The backend cluster moved, rolled out to one proxy first; the 10 min bake holds stage 1.
-    const started = await api<RolloutStartResponseJson>(ADMIN, 'POST', '/v1/rollouts', {
-      group: 'default',
-      resources: [staticClusterResource('backend', [await freePort()])],
-      message: 'the backend moved',
-      rollout: { stages: [1, '100%'], bake: '10m' },
-    });
-    const name = started.rollout.name;
-    const rollout = (): Promise<RolloutJson | undefined> =>
-      api<{ rollouts: RolloutJson[] }>(ADMIN, 'GET', '/v1/rollouts').then((r) =>
-        r.rollouts.find((x) => x.name === name),
-      );
-    await eventually(
-      async () => ((await rollout())?.updated_nodes.length === 1 ? true : undefined),
-      'stage 1 of the rollout reached',
-      30_000,
-    );
+    // The backend cluster moved, rolled out to one proxy first.
+    const { name, rollout } = await rolloutAtStage1('backend', 'the backend moved');
 
     const page = await signIn(tokens.operator, 'rollouts');
     const rolloutRow = page

@@ -36,6 +36,7 @@ import type { XdsChannel } from './xds-transport.js';
 import {
   endpointOutlierStats,
   outlierBaseline,
+  type LrsLocality,
   type OutlierBaseline,
   type OutlierCounters,
 } from './lrs-outlier-stats.js';
@@ -50,12 +51,6 @@ const MIN_INTERVAL_MS = 100;
 const DEFAULT_INTERVAL_MS = 10_000;
 
 /** A locality as LRS reports it (proto-loader form of envoy.config.core.v3.Locality). */
-export interface LrsLocality {
-  readonly region: string;
-  readonly zone: string;
-  readonly sub_zone: string;
-}
-
 /** Cumulative counts of one locality of a cluster at one moment (per attempt, from the workers). */
 export interface LocalityLoadCounters {
   readonly locality: LrsLocality;

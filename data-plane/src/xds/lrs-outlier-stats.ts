@@ -15,7 +15,13 @@ import type {
   UpstreamEndpointStatsMessage,
 } from '@ferry/proto/grpc';
 import type { EndpointOutlierState } from '../health/outlier-manager.js';
-import type { LrsLocality } from './lrs-client.js';
+
+/** A locality as LRS reports name it (envoy.config.core.v3.Locality). */
+export interface LrsLocality {
+  readonly region: string;
+  readonly zone: string;
+  readonly sub_zone: string;
+}
 
 export const OUTLIER_EJECTIONS_METRIC = 'ferry.outlier_ejections';
 export const OUTLIER_EJECTED_METRIC = 'ferry.outlier_ejected';

@@ -7,15 +7,10 @@ import {
   RawClient,
   startHttp1Server,
   type CodecServer,
-  forwardedRequest,
-  withoutAbsent,
+  assertServed,
   type RecordedStream,
 } from './codec-test-fixtures.js';
-import {
-  readResponseHeads,
-  responsesMismatch,
-  SMUGGLING_VECTORS,
-} from '@ferry/shared/testing/http1-smuggling-vectors';
+import { SMUGGLING_VECTORS } from '@ferry/shared/testing/http1-smuggling-vectors';
 
 const servers: CodecServer[] = [];
 after(async () => {
@@ -42,15 +37,7 @@ for (const vector of SMUGGLING_VECTORS) {
     test(`serves ${vector.name}: forwards ${forwarded.length}, answers ${vector.responses!.map((r) => r.status).join(', ')}`, async () => {
       const srv = await server();
       const client = await exchange(srv, vector.request);
-      assert.equal(
-        responsesMismatch(vector, readResponseHeads(client.text)),
-        undefined,
-        client.text,
-      );
-      assert.deepEqual(srv.streams.map(forwardedRequest), forwarded.map(withoutAbsent));
-      for (const [i, request] of forwarded.entries())
-        for (const name of request.absent ?? [])
-          assert.equal(srv.streams[i]!.head.has(name), false, `${name} forwarded`);
+      assertServed(vector, client.text, srv.streams);
     });
     continue;
   }

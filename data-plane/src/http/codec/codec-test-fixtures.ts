@@ -13,7 +13,13 @@ import type {
 } from './codec.js';
 import { HeaderMap, ResponseHeaderMap, type RequestHeaderMap } from '../header-map.js';
 import { serveHttp1, type Http1ServerConnection } from './codec-http1.js';
-import type { ForwardedRequest } from '@ferry/shared/testing/http1-smuggling-vectors';
+import assert from 'node:assert/strict';
+import {
+  readResponseHeads,
+  responsesMismatch,
+  type ForwardedRequest,
+  type SmugglingVector,
+} from '@ferry/shared/testing/http1-smuggling-vectors';
 
 export const DEFAULT_SETTINGS: CodecSettings = {
   maxRequestHeadersBytes: 60 * 1024,
@@ -97,6 +103,23 @@ export function forwardedRequest(stream: RecordedStream): ForwardedRequest {
 export function withoutAbsent(request: ForwardedRequest): ForwardedRequest {
   const { method, path, authority, body } = request;
   return { method, path, authority, body };
+}
+
+/**
+ * A served vector's outcome as the table says: the client read its responses, and the streams
+ * received exactly its `forwarded` requests, without the headers each must not carry.
+ */
+export function assertServed(
+  vector: SmugglingVector,
+  clientText: string,
+  streams: readonly RecordedStream[],
+): void {
+  const forwarded = vector.forwarded ?? [];
+  assert.equal(responsesMismatch(vector, readResponseHeads(clientText)), undefined, clientText);
+  assert.deepEqual(streams.map(forwardedRequest), forwarded.map(withoutAbsent));
+  for (const [i, request] of forwarded.entries())
+    for (const name of request.absent ?? [])
+      assert.equal(streams[i]!.head.has(name), false, `${name} forwarded`);
 }
 
 export interface CodecServer {
