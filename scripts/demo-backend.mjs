@@ -2,7 +2,7 @@
 // the Host header, so you can see where the proxies sent you.
 // Usage: node scripts/demo-backend.mjs NAME HOST:PORT
 import http from 'node:http';
-import { formatHostPort, parseHostPort } from '../shared/dist/net.js';
+import { formatHostPort, parseHostPort } from '@ferry/shared';
 
 const [name = 'backend', address = '127.0.0.1:18081'] = process.argv.slice(2);
 const { host, port } = parseHostPort(address, 'HOST:PORT');
