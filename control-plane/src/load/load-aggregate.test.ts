@@ -1,11 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  LATENCY_METRIC,
-  LoadAggregate,
-  loadJson,
-  type ClusterLoadReport,
-} from './load-aggregate.js';
+import { LATENCY_METRIC } from '@ferry/shared';
+import { LoadAggregate, loadJson, type ClusterLoadReport } from './load-aggregate.js';
 
 const NO_LOCALITY = { region: '', zone: '', subZone: '' };
 

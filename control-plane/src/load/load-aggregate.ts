@@ -13,14 +13,8 @@
 import type { LoadCountsJson, LoadJson } from '@ferry/shared/api-wire';
 import { localityId, type LocalityKey } from './locality-key.js';
 import { LoadHistory, type LoadHistoryOptions } from './load-history.js';
-import {
-  OUTLIER_EJECTED_METRIC,
-  OUTLIER_EJECTIONS_METRIC,
-  type EndpointOutlierReport,
-} from './outlier-ejections.js';
-
-/** ferry-proxy's request time metric: milliseconds per finished upstream attempt, summed. */
-export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
+import { LATENCY_METRIC, OUTLIER_EJECTED_METRIC, OUTLIER_EJECTIONS_METRIC } from '@ferry/shared';
+import type { EndpointOutlierReport } from './outlier-ejections.js';
 
 /** One named load metric over one report's interval (EndpointLoadMetricStats). */
 export interface LoadMetricReport {

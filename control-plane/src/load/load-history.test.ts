@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LATENCY_METRIC, LoadAggregate } from './load-aggregate.js';
+import { LATENCY_METRIC } from '@ferry/shared';
+import { LoadAggregate } from './load-aggregate.js';
 import {
   LoadHistory,
   mergeLoadHistory,

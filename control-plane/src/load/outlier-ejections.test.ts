@@ -10,7 +10,7 @@ import type { ClusterStatsMessage } from '@ferry/proto/grpc';
 import { LoadAggregate } from './load-aggregate.js';
 import { mergeLoadHistory, parseLoadHistory, type LoadHistoryJson } from './load-history.js';
 import { clusterLoadReports } from './lrs-server.js';
-import { OUTLIER_EJECTED_METRIC, OUTLIER_EJECTIONS_METRIC } from './outlier-ejections.js';
+import { OUTLIER_EJECTED_METRIC, OUTLIER_EJECTIONS_METRIC } from '@ferry/shared';
 
 const BUCKET_MS = 1000;
 

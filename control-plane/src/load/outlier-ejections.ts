@@ -19,11 +19,6 @@
 import { EventEmitter } from 'node:events';
 import type { OutlierEndpointJson } from '@ferry/shared/api-wire';
 
-/** ferry-proxy's load metric: ejections of the endpoint that started in the interval. */
-export const OUTLIER_EJECTIONS_METRIC = 'ferry.outlier_ejections';
-/** ferry-proxy's load metric: present (value 1) while the endpoint is ejected. */
-export const OUTLIER_EJECTED_METRIC = 'ferry.outlier_ejected';
-
 /** Reports missed before a proxy's ejected set of a cluster is treated as gone. */
 const STALE_INTERVALS = 3;
 /** The interval assumed of a report that does not say its own (LRS's default 10 s). */

@@ -4,12 +4,12 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isFerryError } from '@ferry/shared';
+import { isFerryError, LATENCY_METRIC } from '@ferry/shared';
 import { MemoryStore } from '../store/store-memory.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import type { FleetNodeView, SubscriptionView } from '../xds/fleet.js';
 import { CDS, cluster, put } from '../xds/test-support.js';
-import { LATENCY_METRIC, LoadAggregate } from '../load/load-aggregate.js';
+import { LoadAggregate } from '../load/load-aggregate.js';
 import { HealthAggregate } from '../health/health-aggregate.js';
 import { ROLLOUT_ACTOR, RolloutController } from './rollout-controller.js';
 import { DEFAULT_GATES, type RolloutRecord, type RolloutStage } from './rollout-record.js';

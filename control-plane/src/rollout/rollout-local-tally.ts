@@ -10,7 +10,8 @@
 import type { FleetNodeView } from '../xds/fleet.js';
 import type { SnapshotCache } from '../xds/snapshot-cache.js';
 import { selectSotw } from '../xds/stream-sotw.js';
-import { LATENCY_METRIC, type LoadSource } from '../load/load-aggregate.js';
+import { LATENCY_METRIC } from '@ferry/shared';
+import type { LoadSource } from '../load/load-aggregate.js';
 import type { HealthStatusSource } from '../health/health-aggregate.js';
 import { byRank, matches, NO_LOAD, stageSize, type LoadDelta } from './rollout-plan.js';
 import type { RolloutRecord } from './rollout-record.js';

@@ -40,11 +40,9 @@ import {
   type OutlierBaseline,
   type OutlierCounters,
 } from './lrs-outlier-stats.js';
+import { LATENCY_METRIC } from '@ferry/shared';
 
 export const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
-
-/** The load metric carrying upstream request time: total_metric_value is a sum of ms. */
-export const LATENCY_METRIC = 'ferry.upstream_rq_time_ms';
 
 /** Shortest report interval honoured, whatever the server asks (protects the control plane). */
 const MIN_INTERVAL_MS = 100;

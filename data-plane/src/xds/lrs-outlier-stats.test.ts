@@ -13,12 +13,11 @@ import { endpoint, lbCluster, locality } from '../upstream/load-balancer-fixture
 import { clusterLoadCounters, loadReport, type LoadBaseline } from './lrs-client.js';
 import {
   lrsOutliers,
-  OUTLIER_EJECTED_METRIC,
-  OUTLIER_EJECTIONS_METRIC,
   outlierBaseline,
   type OutlierBaseline,
   type OutlierCounters,
 } from './lrs-outlier-stats.js';
+import { OUTLIER_EJECTED_METRIC, OUTLIER_EJECTIONS_METRIC } from '@ferry/shared';
 
 const EAST = { region: 'eu', zone: 'east', subZone: '' };
 const WEST = { region: 'eu', zone: 'west', subZone: 'b' };

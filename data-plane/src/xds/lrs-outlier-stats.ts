@@ -15,6 +15,7 @@ import type {
   UpstreamEndpointStatsMessage,
 } from '@ferry/proto/grpc';
 import type { EndpointOutlierState } from '../health/outlier-manager.js';
+import { OUTLIER_EJECTED_METRIC, OUTLIER_EJECTIONS_METRIC } from '@ferry/shared';
 
 /** A locality as LRS reports name it (envoy.config.core.v3.Locality). */
 export interface LrsLocality {
@@ -22,9 +23,6 @@ export interface LrsLocality {
   readonly zone: string;
   readonly sub_zone: string;
 }
-
-export const OUTLIER_EJECTIONS_METRIC = 'ferry.outlier_ejections';
-export const OUTLIER_EJECTED_METRIC = 'ferry.outlier_ejected';
 
 /** One endpoint's outlier state at one moment (health/outlier-manager.ts, by host key). */
 export interface EndpointOutlierCounters {
