@@ -21,8 +21,7 @@ import { readEventStream, type StreamEvent } from '@ferry/shared/event-stream';
 import { nextEvent } from '@ferry/shared/testing/event-stream';
 import {
   freePort,
-  hcmFilter,
-  listenerResource,
+  httpListener,
   proxyBootstrap,
   startBackend,
   startControlPlane,
@@ -48,30 +47,6 @@ interface Stream {
 /** Next event `match` accepts within BOUND_MS; earlier ones are passed over. */
 function next(s: Stream, what: string, match: (e: StreamEvent) => boolean): Promise<StreamEvent> {
   return nextEvent(s.events, what, match, BOUND_MS);
-}
-
-function listener(name: string, port: number, cluster: string, extra: Json = {}): Json {
-  return {
-    ...listenerResource(name, port, [
-      {
-        filters: [
-          hcmFilter({
-            routeConfig: {
-              name: `${name}-routes`,
-              virtual_hosts: [
-                {
-                  name: 'all',
-                  domains: ['*'],
-                  routes: [{ match: { prefix: '/' }, route: { cluster } }],
-                },
-              ],
-            },
-          }),
-        ],
-      },
-    ]),
-    ...extra,
-  };
 }
 
 /** The event's sequence number within its cursor (`<epoch>-<seq>`). */
@@ -133,7 +108,10 @@ describe('dashboard server side: events and node pages with a real proxy', () =>
       assert.equal(r.status, 201, JSON.stringify(r.json));
       tokens[name] = r.json.token ?? '';
     }
-    await apply([staticClusterResource('alpha', [backend.port]), listener('web', port, 'alpha')]);
+    await apply([
+      staticClusterResource('alpha', [backend.port]),
+      httpListener('web', port, { cluster: 'alpha' }),
+    ]);
   });
 
   after(async () => {
@@ -163,7 +141,9 @@ describe('dashboard server side: events and node pages with a real proxy', () =>
     assert.ok(connected.id !== '');
 
     // ferry-proxy NACKs a listener with use_original_dst (a valid Envoy field it does not run).
-    await apply([listener('web', port, 'alpha', { use_original_dst: true })]);
+    await apply([
+      httpListener('web', port, { cluster: 'alpha' }, { listener: { use_original_dst: true } }),
+    ]);
     const nacked = await next(viewer, 'a node event with the NACK', (e) => {
       if (e.type !== 'node') return false;
       const lds = (JSON.parse(e.data) as NodeEventJson).types.find((t) => t.type_url === LDS);

@@ -42,8 +42,10 @@ import {
   eventually,
   freePort,
   hcmFilter,
+  inlineRouteConfig,
   listenerResource,
   proxyBootstrap,
+  routeAllTo,
   startControlPlane,
   startProxy,
   staticClusterResource,
@@ -591,18 +593,7 @@ function tlsListener(name: string, port: number, secret: string, cluster: string
         },
       },
       filters: [
-        hcmFilter({
-          routeConfig: {
-            name: `${name}-routes`,
-            virtual_hosts: [
-              {
-                name: 'all',
-                domains: ['*'],
-                routes: [{ match: { prefix: '/' }, route: { cluster } }],
-              },
-            ],
-          },
-        }),
+        hcmFilter({ routeConfig: inlineRouteConfig(routeAllTo(`${name}-routes`, cluster)) }),
       ],
     },
   ]);
