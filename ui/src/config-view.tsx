@@ -95,12 +95,17 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
   const [error, setError] = useState('');
   const dialog = useRef<HTMLDialogElement>(null);
 
+  // Loads overlap (a group picked, "Load older revisions", store events) and their answers can
+  // arrive out of order: only the latest request's answer is shown, as in the Fleet view.
+  const latest = useRef(0);
   const load = (): void => {
+    const seq = ++latest.current;
     Promise.all([
       ctx.api.get<ListResponseJson>('/v1/resources'),
       ctx.api.get<HistoryJson>('/v1/history', { limit: historyLimit }),
     ]).then(
       ([list, hist]) => {
+        if (seq !== latest.current) return;
         listed.current = nextListing(listed.current, historyLimit, hist);
         setOlder(listed.current.more);
         const gs = [...new Set(list.resources.map((r) => r.group))].sort();
@@ -112,7 +117,9 @@ export function ConfigView({ ctx }: { ctx: ViewContext }) {
         setHistory(hist.entries);
         setError('');
       },
-      (err) => setError(errorText(err)),
+      (err) => {
+        if (seq === latest.current) setError(errorText(err));
+      },
     );
   };
   useEffect(load, [group, historyLimit]);
