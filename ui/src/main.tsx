@@ -3,7 +3,7 @@
  * views. Served by the control plane at /ui/ (docs/architecture.md, "The dashboard").
  */
 import { h, render } from './vendor/preact.js';
-import { useEffect, useMemo, useState } from './vendor/preact-hooks.js';
+import { useEffect, useLayoutEffect, useMemo, useState } from './vendor/preact-hooks.js';
 import { Api, ApiError, errorText, saveToken, savedToken } from './api.js';
 import { EventFeed, type FeedState } from './events.js';
 import { readEventStream } from './vendor/event-stream.js';
@@ -101,8 +101,9 @@ function Shell(props: {
   const ctx: ViewContext = { api: props.api, who: props.who, hub, settings: props.settings };
   const current = VIEWS.find((v) => v.id === view) ?? VIEWS[0];
   // The tab's title names the view, as a page of its own would (WCAG 2.4.2): it is what a screen
-  // reader announces first and what the browser's tab and history list show.
-  useEffect(() => {
+  // reader announces first and what the browser's tab and history list show. Set in the same
+  // commit as the view's content (a layout effect), never a frame after it.
+  useLayoutEffect(() => {
     document.title = `${current.label} · Ferry dashboard`;
   }, [current.label]);
   const View = current.view;
