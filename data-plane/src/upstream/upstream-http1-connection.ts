@@ -7,6 +7,7 @@
  * process (READ_BUFFER): no allocation and no stream machinery per read. A read is processed
  * before the next one starts, so only what outlives it is copied (body chunks handed on, bytes
  * held while paused). TLS connections read through 'data' and hand on views of its buffers.
+ * Request bytes are queued on a SocketOutput and written once per event-loop pass.
  *
  * Response rules: 1xx are skipped (101 is a protocol error: upgrades do not go through
  * dispatch); Content-Length with Transfer-Encoding, a Transfer-Encoding other than a final
@@ -31,7 +32,7 @@ import {
 import { Http1HeadError } from '../http/codec/http1-parser.js';
 import { Http1ResponseHeadParser } from '../http/codec/http1-response-head.js';
 import { ConnectionTimer } from '../http/codec/connection-timer.js';
-import { beginInput, endInput } from '../http/codec/held-output.js';
+import { SocketOutput } from '../http/codec/socket-output.js';
 import type { DispatchedRequest } from './host-dispatch.js';
 import {
   UpstreamHttp1Error,
@@ -113,6 +114,8 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class Http1ClientConnection implements ChunkedBodySink {
   readonly socket: net.Socket;
+  /** Request bytes, written once per event-loop pass (socket-output.ts). */
+  private readonly output: SocketOutput;
   private readonly parser = new Http1ResponseHeadParser();
   private readonly chunked: ChunkedDecoder;
   private readonly connectTimer: ConnectionTimer;
@@ -164,11 +167,17 @@ export class Http1ClientConnection implements ChunkedBodySink {
       });
       this.socket.once('connect', this.onConnect);
     }
+    this.output = new SocketOutput(this.socket);
     if (settings.tls !== undefined) this.socket.on('data', this.onSocketData);
     this.socket.on('end', this.onSocketEnd);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
     this.connectTimer.arm(settings.connectTimeoutMs);
+  }
+
+  /** Request bytes the kernel has not taken yet (queued here and in the socket). */
+  get bufferedBytes(): number {
+    return this.output.bufferedBytes;
   }
 
   get busy(): boolean {
@@ -222,12 +231,8 @@ export class Http1ClientConnection implements ChunkedBodySink {
     this.responseDone = false;
     this.requestSent = body === null;
     this.parser.begin(this.settings.maxResponseHeadersBytes);
-    if (whole !== null && whole.length > 0) {
-      this.socket.cork();
-      this.socket.write(head, 'latin1');
-      this.socket.write(whole);
-      this.socket.uncork();
-    } else this.socket.write(head, 'latin1');
+    this.output.writeText(head);
+    if (whole !== null) this.output.write(whole);
     request.handler.onConnect(request);
     if (request.finished || this.request !== request) return;
     if (body !== null) {
@@ -259,17 +264,15 @@ export class Http1ClientConnection implements ChunkedBodySink {
    */
   private onBodyData(chunk: Buffer): void {
     if (this.responseDone) return;
-    const socket = this.socket;
-    const full = socket.writableLength + chunk.length >= this.settings.bufferLimitBytes;
+    const output = this.output;
+    const full = output.bufferedBytes + chunk.length >= this.settings.bufferLimitBytes;
     const onFlushed = full ? this.onFlushedBound : undefined;
     if (this.chunkedRequest) {
       if (chunk.length === 0) return;
-      socket.cork();
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      socket.write(CRLF, 'latin1', onFlushed);
-      socket.uncork();
-    } else socket.write(chunk, onFlushed);
+      output.writeText(`${chunk.length.toString(16)}\r\n`);
+      output.write(chunk, onFlushed);
+      output.writeText(CRLF);
+    } else output.write(chunk, onFlushed);
     if (full) this.body?.pause();
   }
 
@@ -280,11 +283,11 @@ export class Http1ClientConnection implements ChunkedBodySink {
    */
   private onFlushed(): void {
     if (this.body === null || this.responseDone) return;
-    if (this.socket.writableLength < this.settings.bufferLimitBytes) this.body.resume();
+    if (this.output.bufferedBytes < this.settings.bufferLimitBytes) this.body.resume();
   }
 
   private onBodyEnd(): void {
-    if (this.chunkedRequest && !this.responseDone) this.socket.write('0\r\n\r\n', 'latin1');
+    if (this.chunkedRequest && !this.responseDone) this.output.writeText('0\r\n\r\n');
     this.detachBody();
     this.requestSent = true;
     if (this.responseDone) this.completeExchange();
@@ -323,15 +326,11 @@ export class Http1ClientConnection implements ChunkedBodySink {
       this.heldInput = null;
       shared = false;
     }
-    // Response heads the downstream writes while this input is processed wait for the body
-    // bytes of the same input, then leave (held-output.ts).
     this.inputShared = shared;
-    beginInput();
     try {
       this.process(data, 0);
     } finally {
       this.inputShared = false;
-      endInput();
     }
   }
 

@@ -454,11 +454,11 @@ for (const limit of [8 * 1024, 64 * 1024]) {
     const recorder = new Recorder();
     target.dispatch({ path: '/upload', method: 'POST', headers: ['host', 'a'], body }, recorder);
     await eventually(() => recorder.connected, 'the request on a connection');
-    const connection = (recorder.request as PendingRequest).connection!.socket;
+    const connection = (recorder.request as PendingRequest).connection!;
 
     // The bytes queued on the connection each time it pauses the body.
     const queuedAtPause: number[] = [];
-    body.on('pause', () => queuedAtPause.push(connection.writableLength));
+    body.on('pause', () => queuedAtPause.push(connection.bufferedBytes));
     const chunk = Buffer.alloc(4096, 'x');
     await writeUntilBackedUp(body, chunk);
     // Each pause comes from the chunk that took the queued bytes to the limit: at least the

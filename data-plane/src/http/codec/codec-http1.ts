@@ -15,7 +15,9 @@
  *   that completes before its request body closes the connection (`connection: close`);
  * - request_headers_timeout runs from a head's first byte to its last (408); idle_timeout runs
  *   while no stream is active and closes the connection;
- * - responses are written by http1-response-writer.ts (framing, backpressure);
+ * - responses are written by http1-response-writer.ts (framing, backpressure), through the
+ *   connection's SocketOutput: once per event-loop pass, and before the connection ends or is
+ *   handed over for an upgrade;
  * - the client closing its side (FIN) after a complete request lets the response finish, then the
  *   connection closes; before the request is complete it resets the stream (remote-close).
  */
@@ -39,7 +41,6 @@ import {
 } from './http1-request-head.js';
 import { Http1SimpleRequestHead } from './http1-simple-request-head.js';
 import { ConnectionTimer } from './connection-timer.js';
-import { beginInput, endInput } from './held-output.js';
 import {
   Http1ResponseWriter,
   Http1Stream,
@@ -129,12 +130,7 @@ export class Http1ServerConnection
       data = Buffer.concat([this.heldInput, chunk]);
       this.heldInput = null;
     }
-    beginInput();
-    try {
-      this.process(data, 0);
-    } finally {
-      endInput();
-    }
+    this.process(data, 0);
   };
 
   private process(data: Buffer, from: number): void {
@@ -218,7 +214,7 @@ export class Http1ServerConnection
       this.bodyRemaining = parsed.contentLength;
       if (parsed.framing === BodyFraming.Chunked)
         this.chunked.reset(this.settings.maxRequestHeadersBytes);
-      if (parsed.expectContinue) this.socket.write(CONTINUE, 'latin1');
+      if (parsed.expectContinue) this.writer.output.writeText(CONTINUE);
     }
     stream.decoder = this.callbacks.newStream(head, stream, this.info, endStream);
   }
@@ -335,9 +331,8 @@ export class Http1ServerConnection
   /** A request refused before any stream existed. */
   private refuse(status: number): void {
     if (this.phase >= Phase.Closed) return;
-    this.socket.end(
+    this.writer.output.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-      'latin1',
     );
     this.shutDown();
     this.callbacks.protocolError(status, this.info);
@@ -384,8 +379,7 @@ export class Http1ServerConnection
 
   private endConnection(): void {
     if (this.phase >= Phase.Closed) return;
-    this.writer.flushHead();
-    this.socket.end();
+    this.writer.output.end();
     this.shutDown();
   }
 
@@ -398,6 +392,8 @@ export class Http1ServerConnection
   }
 
   private detach(): void {
+    // What earlier responses left queued goes before whatever the new owner writes.
+    this.writer.output.flush();
     this.socket.pause();
     this.socket.removeListener('data', this.onSocketData);
     this.socket.removeListener('end', this.onSocketEnd);

@@ -3,18 +3,17 @@
  * ResponseEncoder) and the connection's Http1ResponseWriter, which serializes responses onto the
  * socket. Framing: Content-Length as given; without it chunked (HTTP/1.1) or delimited by closing
  * (HTTP/1.0); no body on HEAD, 1xx, 204 and 304 whatever the encoder is given; `content-length: 0`
- * for a response that ends with its head. A head waits for its first body chunk so that both
- * leave in one write, at most until the input that produced it has been processed (held-output.ts);
- * encodeData returns false once the socket's unsent
- * bytes reach the buffer limit, and onBelowWriteBufferLowWatermark follows once they have been
- * flushed.
+ * for a response that ends with its head. Everything goes through the connection's SocketOutput,
+ * so a head and the body bytes that follow it in the same event-loop pass leave in one write;
+ * encodeData returns false once the bytes not yet written reach the buffer limit, and
+ * onBelowWriteBufferLowWatermark follows once they have been written.
  */
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { ResponseEncoder, StreamDecoder } from './codec.js';
 import type { HeaderMap, ResponseHeaderMap } from '../header-map.js';
 import { serializeFields } from './http1-serialize.js';
-import { holdOutput, type HeldOutput } from './held-output.js';
+import { SocketOutput } from './socket-output.js';
 
 /** `HTTP/1.1 <status> <reason>\r\n` by status: built once per status, not per response. */
 const STATUS_LINES: (string | undefined)[] = [];
@@ -27,9 +26,6 @@ function statusLine(status: number): string {
   }
   return line;
 }
-
-/** Body chunks up to this size are copied behind the head into one buffer (one write). */
-const COALESCE_BYTES = 16 * 1024;
 
 export const enum ResponseFraming {
   None,
@@ -104,16 +100,17 @@ export interface ResponseWriterOwner {
   onResponseComplete(stream: Http1Stream): void;
 }
 
-export class Http1ResponseWriter implements HeldOutput {
-  /** A response head waiting for its first body bytes (held-output.ts says how long). */
-  private pendingHead: string | null = null;
+export class Http1ResponseWriter {
+  readonly output: SocketOutput;
   private waitingForFlush: Http1Stream | null = null;
   private readonly writeFlushedBound = this.onWriteFlushed.bind(this);
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly owner: ResponseWriterOwner,
-  ) {}
+  ) {
+    this.output = new SocketOutput(socket);
+  }
 
   writeHeaders(stream: Http1Stream, headers: ResponseHeaderMap, endStream: boolean): void {
     const status = headers.status;
@@ -137,36 +134,26 @@ export class Http1ResponseWriter implements HeldOutput {
         : '';
     const head = `${statusLine(status)}${fields.text}${framingField}${connectionField}\r\n`;
     stream.headersSent = true;
-    if (endStream) {
-      this.socket.write(head, 'latin1');
-      this.finishResponse(stream);
-      return;
-    }
-    // Held until the first body chunk (or the end of the input being processed, or of this
-    // tick), so that both leave in one write.
-    this.pendingHead = head;
-    holdOutput(this);
+    this.output.writeText(head);
+    if (endStream) this.finishResponse(stream);
   }
 
   writeData(stream: Http1Stream, data: Buffer, endStream: boolean): boolean {
-    const socket = this.socket;
-    const limit = this.owner.bufferLimitBytes;
-    const above = data.length > 0 && socket.writableLength + data.length >= limit;
-    const onFlushed = above ? this.writeFlushedBound : undefined;
+    const output = this.output;
+    const above =
+      data.length > 0 && output.bufferedBytes + data.length >= this.owner.bufferLimitBytes;
+    const onWritten = above ? this.writeFlushedBound : undefined;
     switch (stream.framing) {
       case ResponseFraming.Length:
       case ResponseFraming.Close:
-        if (data.length > 0) this.writeBody('', data, '', onFlushed);
+        if (data.length > 0) output.write(data, onWritten);
         break;
       case ResponseFraming.Chunked:
-        if (data.length > 0)
-          this.writeBody(
-            `${data.length.toString(16)}\r\n`,
-            data,
-            endStream ? '\r\n0\r\n\r\n' : '\r\n',
-            onFlushed,
-          );
-        else if (endStream) this.writeText('0\r\n\r\n');
+        if (data.length > 0) {
+          output.writeText(`${data.length.toString(16)}\r\n`);
+          output.write(data, onWritten);
+          output.writeText(endStream ? '\r\n0\r\n\r\n' : '\r\n');
+        } else if (endStream) output.writeText('0\r\n\r\n');
         break;
       case ResponseFraming.None:
         break;
@@ -179,52 +166,9 @@ export class Http1ResponseWriter implements HeldOutput {
     return true;
   }
 
-  /**
-   * Writes `prefix + data + suffix` (latin1 text around body bytes) after any held head, as one
-   * buffer when small (one write, no writev) and as a corked sequence otherwise (no copy).
-   */
-  private writeBody(
-    prefix: string,
-    data: Buffer,
-    suffix: string,
-    onFlushed: (() => void) | undefined,
-  ): void {
-    const socket = this.socket;
-    const before = this.pendingHead === null ? prefix : this.pendingHead + prefix;
-    this.pendingHead = null;
-    if (data.length <= COALESCE_BYTES) {
-      const size = before.length + data.length + suffix.length;
-      const buffer = Buffer.allocUnsafe(size);
-      buffer.write(before, 0, 'latin1');
-      buffer.set(data, before.length);
-      if (suffix !== '') buffer.write(suffix, before.length + data.length, 'latin1');
-      socket.write(buffer, onFlushed);
-      return;
-    }
-    socket.cork();
-    if (before !== '') socket.write(before, 'latin1');
-    socket.write(data, onFlushed);
-    if (suffix !== '') socket.write(suffix, 'latin1');
-    socket.uncork();
-  }
-
-  private writeText(text: string): void {
-    const head = this.pendingHead;
-    this.pendingHead = null;
-    this.socket.write(head === null ? text : head + text, 'latin1');
-  }
-
-  /** Writes a held head now (before closing, or at the end of the tick). */
-  flushHead(): void {
-    const head = this.pendingHead;
-    if (head === null) return;
-    this.pendingHead = null;
-    this.socket.write(head, 'latin1');
-  }
-
   writeTrailers(stream: Http1Stream, trailers: HeaderMap): void {
     if (stream.framing === ResponseFraming.Chunked) {
-      this.writeText(`0\r\n${serializeFields(trailers, true).text}\r\n`);
+      this.output.writeText(`0\r\n${serializeFields(trailers, true).text}\r\n`);
     } else if (stream.framing === ResponseFraming.Close) {
       // Trailers cannot be sent without chunked framing; the body ends here.
     }
@@ -233,14 +177,13 @@ export class Http1ResponseWriter implements HeldOutput {
 
   private onWriteFlushed(): void {
     const stream = this.waitingForFlush;
-    if (stream === null || this.socket.writableLength >= this.owner.bufferLimitBytes) return;
+    if (stream === null || this.output.bufferedBytes >= this.owner.bufferLimitBytes) return;
     this.waitingForFlush = null;
     if (!stream.done) stream.decoder?.onBelowWriteBufferLowWatermark();
   }
 
   private finishResponse(stream: Http1Stream): void {
     stream.done = true;
-    this.flushHead();
     if (this.waitingForFlush === stream) this.waitingForFlush = null;
     this.owner.onResponseComplete(stream);
   }
