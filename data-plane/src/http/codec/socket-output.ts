@@ -13,7 +13,9 @@
  * queued for one socket leave in one write as well: copied into one buffer when small, corked
  * (one writev) otherwise.
  *
- * Holding output costs no latency beyond the rest of the pass, and the buffer limits count what
+ * Bytes over 16 KiB are written at once (with what is queued before them): holding them would
+ * only delay the flow. Holding output costs no latency beyond the rest of the pass, and the
+ * buffer limits count what
  * is queued here (`bufferedBytes`). Pieces must stay unchanged until written: views of a shared
  * read buffer are copied by their producers before they are queued.
  */
@@ -56,17 +58,22 @@ export class SocketOutput {
     this.#list();
   }
 
-  /** Queues bytes; `onWritten` runs once they (and all before them) have been written. */
+  /**
+   * Queues bytes; `onWritten` runs once they (and all before them) have been written. Bytes over
+   * the coalescing size are written at once, with what is queued before them: a large write
+   * wakes its receiver for enough bytes already, and holding it only delays the flow.
+   */
   write(data: Buffer, onWritten?: () => void): void {
     if (data.length > 0) {
       this.#pieces.push(data);
       this.#bytes += data.length;
     }
     if (onWritten !== undefined) (this.#onWritten ??= []).push(onWritten);
-    if (data.length > 0 || onWritten !== undefined) this.#list();
+    if (data.length > COALESCE_BYTES) this.flush();
+    else if (data.length > 0 || onWritten !== undefined) this.#list();
   }
 
-  /** Writes what is queued now (the check-phase flush, or before the socket ends). */
+  /** Writes what is queued now (the check-phase flush, a large write, or before the end). */
   flush(): void {
     this.#listed = false;
     const pieces = this.#pieces;
