@@ -7,6 +7,8 @@ export interface WrkResult {
   readonly p90Ms: number;
   readonly p99Ms: number;
   readonly requests: number;
+  /** How long wrk actually ran (its "N requests in T"), which a loaded machine stretches. */
+  readonly elapsedMs: number;
   /** Non-2xx/3xx responses plus socket errors (connect, read, write, timeout). */
   readonly errors: number;
 }
@@ -23,7 +25,7 @@ export function parseWrkDuration(text: string): number {
 /** Reads wrk's report; throws with the text when the mandatory lines are missing. */
 export function parseWrkOutput(text: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  const total = /(\d+) requests in /.exec(text);
+  const total = /(\d+) requests in (\S+),/.exec(text);
   if (rps === null || total === null) throw new Error(`unexpected wrk output:\n${text}`);
   const percentile = (p: number): number => {
     const line = new RegExp(`^\\s*${p}(?:\\.0+)?%\\s+(\\S+)`, 'm').exec(text);
@@ -40,6 +42,7 @@ export function parseWrkOutput(text: string): WrkResult {
     p90Ms: percentile(90),
     p99Ms: percentile(99),
     requests: Number(total[1]),
+    elapsedMs: parseWrkDuration(total[2]!),
     errors,
   };
 }
