@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
 import type { ChannelCredentials } from '@grpc/grpc-js';
+import { bindable, freePort } from '@ferry/shared/testing/free-port';
 import { RawAdsClient, resourceNames } from './raw-ads-client.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -278,18 +279,8 @@ export async function eventually<T>(
 
 export const PROXY_BIN = path.join(ROOT, 'data-plane', 'bin', 'ferry-proxy');
 
-/** A port that was free a moment ago (bind 0, read it, close): for listeners named in config. */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free a moment ago, outside the ephemeral range: for listeners named in config. */
+export { freePort };
 
 /**
  * The xDS cluster's TLS for proxyBootstrap: files of the client certificate and key (omit them for
@@ -734,13 +725,6 @@ export async function apiApply(apiUrl: string, resources: Json[], group?: string
 
 /** Two consecutive free ports (for a second proxy started with --listener-port-offset 1). */
 export async function freePortPair(): Promise<number> {
-  const net = await import('node:net');
-  const bindable = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await freePort();
     if (port < 65535 && (await bindable(port + 1))) return port;
@@ -750,13 +734,6 @@ export async function freePortPair(): Promise<number> {
 
 /** `count` consecutive free ports (proxies started with --listener-port-offset 0..count-1). */
 export async function freePortRun(count: number): Promise<number> {
-  const net = await import('node:net');
-  const bindable = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await freePort();
     let ok = port + count <= 65536;

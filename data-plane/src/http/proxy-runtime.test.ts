@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@ferry/shared';
 import { refusedPort } from '@ferry/shared/testing/refused-port';
+import { freePort } from '@ferry/shared/testing/free-port';
 import type {
   ClusterModel,
   HttpConnectionManagerModel,
@@ -207,14 +208,6 @@ async function backend(name: string, handler?: http.RequestListener): Promise<Ba
         server.close(() => resolve());
       }),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const agent = new http.Agent({ keepAlive: true });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { createLogger } from '@ferry/shared';
+import { freePort } from '@ferry/shared/testing/free-port';
 import { buildProxyConfig, type JsonObject } from '../config/translate.js';
 import { resourcesOf } from '../config/translate-test-fixtures.js';
 import type { ProxyConfig } from '../config/model.js';
@@ -151,13 +152,7 @@ export async function backend(name: string, handler?: http.RequestListener): Pro
 }
 
 /** A port that was free a moment ago (for listeners that must keep a known address). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 export interface Reply {
   readonly status: number;

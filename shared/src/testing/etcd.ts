@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 
 export interface EtcdMember {
   readonly name: string;
@@ -77,18 +77,6 @@ function etcdBinary(): string {
     );
   }
   return found;
-}
-
-/** A port that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function exited(proc: ChildProcess): Promise<void> {
