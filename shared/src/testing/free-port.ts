@@ -24,11 +24,20 @@ export function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A port of 127.0.0.1 that was free a moment ago and that no outgoing connection takes. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+/** A random port in [low, high) that can be bound now; fails after `attempts` taken ones. */
+export async function bindablePortBetween(
+  low: number,
+  high: number,
+  attempts: number,
+): Promise<number> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
     if (await bindable(port)) return port;
   }
-  throw new Error(`no free port found between ${LOW} and ${HIGH} on 127.0.0.1`);
+  throw new Error(`no free port found between ${low} and ${high} on 127.0.0.1`);
+}
+
+/** A port of 127.0.0.1 that was free a moment ago and that no outgoing connection takes. */
+export function freePort(): Promise<number> {
+  return bindablePortBetween(LOW, HIGH, 100);
 }

@@ -7,15 +7,11 @@
  * port below the ephemeral range (Linux's default starts at 32768) that no test server takes
  * (free-port.ts picks below this range), and checks that it is free right now.
  */
-import { bindable } from './free-port.js';
+import { bindablePortBetween } from './free-port.js';
 
 const LOW = 20_000;
 const HIGH = 32_000;
 
-export async function refusedPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (await bindable(port)) return port;
-  }
-  throw new Error(`no free port found between ${LOW} and ${HIGH} on 127.0.0.1`);
+export function refusedPort(): Promise<number> {
+  return bindablePortBetween(LOW, HIGH, 50);
 }
