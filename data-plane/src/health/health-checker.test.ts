@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createCa, type TestCa } from '@ferry/shared/testing/test-pki';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { plainTlsModel } from '../upstream/upstream-tls-fixtures.js';
 import { upstreamTlsTarget } from '../upstream/upstream-tls.js';
 import type { HttpHealthCheckModel } from '../config/model.js';
@@ -37,13 +38,9 @@ async function listen(server: net.Server): Promise<HealthCheckTarget> {
   return { host: '127.0.0.1', port: (server.address() as AddressInfo).port, clusterName: 'web' };
 }
 
-/** A port nothing listens on: bound, then closed. */
+/** A port nothing listens on. */
 async function deadTarget(): Promise<HealthCheckTarget> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return { host: '127.0.0.1', port, clusterName: 'web' };
+  return { host: '127.0.0.1', port: await refusedPort(), clusterName: 'web' };
 }
 
 const never = new AbortController().signal;

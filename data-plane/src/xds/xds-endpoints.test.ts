@@ -1,12 +1,12 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@ferry/shared';
+import { refusedPort } from '@ferry/shared/testing/refused-port';
 import { XdsEndpointPicker } from './xds-endpoints.js';
 import { AdsClient } from './ads-client.js';
 import { DeltaAdsClient } from './delta-ads-client.js';
 import { edsCluster, FakeAdsServer, nackingBuild, packAny } from './ads-test-fixtures.js';
 import { ConfigSource } from './config-source.js';
-import net from 'node:net';
 import { CDS, LDS } from './resource-set.js';
 
 const ep = (target: string, priority = 0): { target: string; priority: number } => ({
@@ -72,15 +72,6 @@ describe('XdsEndpointPicker', () => {
   });
 });
 
-/** A loopback port nothing listens on (bound then closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('xDS stream failover', () => {
   const live = new FakeAdsServer('sotw');
   const first = new FakeAdsServer('delta');
@@ -94,7 +85,7 @@ describe('xDS stream failover', () => {
   });
 
   test('a control plane that cannot be reached is passed over for the next one, which gets the last accepted version', async () => {
-    const dead = `127.0.0.1:${await closedPort()}`;
+    const dead = `127.0.0.1:${await refusedPort()}`;
     const target = await live.listen();
     const source = new ConfigSource({
       staticListeners: [],

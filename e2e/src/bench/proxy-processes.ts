@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { sleep } from './run-control.js';
+import { freePort } from '@ferry/shared/testing/free-port';
 
 const TOOLS: Record<string, string> = {
   nginx: 'nginx',
@@ -36,18 +37,8 @@ export function ensureTools(log: (line: string) => void): string[] {
   return Object.keys(TOOLS).filter((tool) => !onPath(tool));
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; fine on a quiet bench machine). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1, outside the ephemeral range. */
+export { freePort };
 
 /** Resolves once something accepts connections on the port; rejects after timeoutMs. */
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
