@@ -118,13 +118,6 @@ export class SocketOutput {
     if (!this.socket.writableEnded) this.socket.end();
   }
 
-  /** Forgets what is queued (the socket is being destroyed, or handed to someone else). */
-  discard(): void {
-    this.#pieces.length = 0;
-    this.#bytes = 0;
-    this.#onWritten = undefined;
-  }
-
   #list(): void {
     if (this.#listed) return;
     this.#listed = true;
